@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv,
+# install the system libraries and the package, then do their job.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Debian packages: PortAudio (sounddevice), EGL + Mesa (headless ModernGL),
+# libsndfile (soundfile), ffmpeg (command-line checks of written videos).
+SYSPKGS := libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg
+
+.PHONY: run test sysdeps clean
+
+run: $(STAMP)
+	$(PY) -m live
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+sysdeps:
+	@missing=""; for p in $(SYSPKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system libraries:$$missing"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else \
+	    echo "missing system libraries:$$missing -- install them with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory sysdeps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info
