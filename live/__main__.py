@@ -11,7 +11,7 @@ import sys
 
 from live.errors import UserError
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("train",)
 
 
 def build_parser() -> argparse.ArgumentParser:

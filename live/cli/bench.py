@@ -1,0 +1,21 @@
+"""`python -m live bench NAME`: speed and quality benchmarks; each prints a table and writes JSON.
+
+A benchmark lives in `live/bench/<name>.py` with `add_arguments(parser)` and `main(args)`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES: tuple[str, ...] = ()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("bench", help="run a benchmark (prints a table, writes JSON)")
+    benches = parser.add_subparsers(dest="bench", metavar="NAME", required=True)
+    for name in BENCHES:
+        module = importlib.import_module(f"live.bench.{name}")
+        p = benches.add_parser(name, help=module.__doc__.splitlines()[0])
+        p.add_argument("--json", metavar="PATH", help="write the results here as JSON")
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)

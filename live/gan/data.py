@@ -1,0 +1,67 @@
+"""Where GAN training images come from: the procedural corpus or a folder of images."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from live.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+class ImageSource(Protocol):
+    resolution: int
+
+    def next_batch(self, n: int) -> torch.Tensor:
+        """n images [n, 3, R, R], float32 in [-1, 1]."""
+
+
+class FolderImages:
+    """Random center-cropped, resized images from a folder tree, with horizontal flips."""
+
+    def __init__(self, root: str | Path, resolution: int, seed: int):
+        self.resolution = resolution
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError(f"image folder {root} does not exist; pass --data DIR or --data procedural")
+        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
+        self.rng = np.random.default_rng(seed)
+
+    def _load(self, path: Path) -> np.ndarray:
+        try:
+            img = Image.open(path).convert("RGB")
+        except OSError as e:
+            raise UserError(f"cannot read image {path}: {e}") from None
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side)).resize((self.resolution,) * 2, Image.LANCZOS)
+        return np.asarray(img)
+
+    def next_batch(self, n: int) -> torch.Tensor:
+        picks = self.rng.integers(len(self.paths), size=n)
+        batch = np.stack([self._load(self.paths[i]) for i in picks])
+        flips = self.rng.random(n) < 0.5
+        batch[flips] = batch[flips, :, ::-1]
+        return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+class ProceduralStream:
+    """The procedural corpus read in order, so a resumed run continues where it stopped."""
+
+    def __init__(self, resolution: int, seed: int, position: int = 0):
+        from live.corpus.procedural import ProceduralConfig, ProceduralImages
+
+        self.resolution = resolution
+        self.corpus = ProceduralImages(ProceduralConfig(resolution=resolution, seed=seed))
+        self.position = position
+
+    def next_batch(self, n: int) -> torch.Tensor:
+        batch = self.corpus.batch(n, self.position)
+        self.position += n
+        return batch

@@ -1,0 +1,230 @@
+"""StyleGAN2 training: non-saturating logistic loss, lazy R1, EMA generator, resumable.
+
+The loop follows the recipe of Karras et al. (2020) as stylegan2-ada-pytorch runs it
+(Adam with betas (0, 0.99), R1 every 16 discriminator steps with the lazy-regularization
+learning-rate correction, style mixing, G_ema), without augmentation: the procedural
+corpus is endless, so the discriminator cannot memorize it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from live.gan import loss
+from live.gan.data import FolderImages, ImageSource, ProceduralStream
+from live.imageio import save_grid
+from live.nets.discriminator import Discriminator
+from live.nets.stylegan2 import Generator
+
+CHECKPOINT = "training-state.pt"
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    data: str = "procedural"        # 'procedural' or a folder of images
+    resolution: int = 128
+    z_dim: int = 256
+    w_dim: int = 256
+    mapping_layers: int = 2         # the 'auto' config's depth: enough for one image domain
+    channel_base: int = 4096
+    channel_max: int = 256
+    batch: int = 16
+    lr: float = 0.0025
+    r1_gamma: float | None = None   # None: 0.0002 * resolution^2 / batch, NVlabs' 'auto' heuristic
+    r1_interval: int = 16
+    style_mixing: float = 0.9       # probability of mixing two latents (decorrelates layers' styles)
+    ema_kimg: float | None = None   # None: batch * 10 / 32
+    ema_rampup: float = 0.05        # EMA half-life is at most this fraction of images seen so far
+    total_kimg: float = 1000
+    snapshot_kimg: float = 4        # write the checkpoint and a sample grid this often
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0                # 0: leave torch's default
+    bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
+
+    def resolved_r1_gamma(self) -> float:
+        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
+
+    def resolved_ema_kimg(self) -> float:
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+
+    def generator_kwargs(self) -> dict:
+        return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution,
+                    img_channels=3, mapping_kwargs=dict(num_layers=self.mapping_layers),
+                    synthesis_kwargs=dict(channel_base=self.channel_base, channel_max=self.channel_max))
+
+
+@dataclass
+class TrainState:
+    images_seen: int = 0
+    d_steps: int = 0
+    data_position: int = 0
+    wall_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+class GanTrainer:
+    def __init__(self, config: GanConfig, outdir: str | Path):
+        self.cfg = config
+        self.outdir = Path(outdir)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.G = Generator(**config.generator_kwargs()).to(self.device).train()
+        self.D = Discriminator(config.resolution, channel_base=config.channel_base,
+                               channel_max=config.channel_max,
+                               mbstd_group_size=min(4, config.batch)).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
+        # Lazy regularization runs R1 every r1_interval steps; scaling lr and betas keeps
+        # the optimizer's effective dynamics as if it ran every step.
+        ratio = config.r1_interval / (config.r1_interval + 1)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+        self.state = TrainState()
+        self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        self._load_if_present()
+        self.data = self._make_source()
+        (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+    def _make_source(self) -> ImageSource:
+        if self.cfg.data == "procedural":
+            return ProceduralStream(self.cfg.resolution, self.cfg.seed, self.state.data_position)
+        return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed + self.state.d_steps)
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _load_if_present(self) -> None:
+        path = self.outdir / CHECKPOINT
+        if not path.exists():
+            return
+        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        saved = GanConfig(**ckpt["config"])
+        if saved.generator_kwargs() != self.cfg.generator_kwargs():
+            from live.errors import UserError
+            raise UserError(f"{path} was trained with another architecture; use a new --outdir")
+        for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        self.state = TrainState(**ckpt["state"])
+        torch.set_rng_state(ckpt["rng"])
+
+    def save(self) -> None:
+        ckpt = {name: getattr(self, name).state_dict() for name in ("G", "D", "G_ema", "opt_G", "opt_D")}
+        ckpt["config"] = asdict(self.cfg)
+        self.state.data_position = getattr(self.data, "position", 0)
+        ckpt["state"] = asdict(self.state)
+        ckpt["rng"] = torch.get_rng_state()
+        tmp = self.outdir / (CHECKPOINT + ".tmp")
+        torch.save(ckpt, tmp)
+        tmp.replace(self.outdir / CHECKPOINT)  # atomic: a kill mid-write keeps the last good one
+
+    def sample_grid(self, path: Path) -> None:
+        with torch.no_grad():
+            img = self.G_ema(self.grid_z.to(self.device), noise_mode="const")
+        save_grid(img, path, nrow=4)
+
+    # --- one iteration -----------------------------------------------------------------
+    def _latents(self, n: int) -> torch.Tensor:
+        z = torch.randn(n, self.cfg.z_dim, device=self.device)
+        ws = self.G.mapping(z, update_w_avg=True)
+        if self.cfg.style_mixing > 0 and torch.rand(()) < self.cfg.style_mixing:
+            cutoff = int(torch.randint(1, ws.shape[1], ()))
+            ws2 = self.G.mapping(torch.randn_like(z))
+            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        return ws
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
+    def step(self) -> dict[str, float]:
+        cfg = self.cfg
+        n = cfg.batch
+        stats: dict[str, float] = {}
+
+        # Generator: make D call fakes real.
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        with self._autocast():
+            fake = self.G.synthesis(self._latents(n))
+            g_loss = loss.generator_loss(self.D(fake).float())
+        self.opt_G.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_G.step()
+        stats["loss_G"] = g_loss.item()
+
+        # Discriminator: tell reals from fakes; every r1_interval steps add R1 on reals.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        real = self.data.next_batch(n).to(self.device)
+        do_r1 = self.state.d_steps % cfg.r1_interval == 0
+        with torch.no_grad(), self._autocast():
+            fake = self.G.synthesis(self._latents(n))
+        real.requires_grad_(do_r1)
+        with self._autocast():
+            real_logits = self.D(real).float()
+            fake_logits = self.D(fake.detach()).float()
+        d_loss = loss.discriminator_loss(real_logits, fake_logits)
+        total = d_loss
+        if do_r1:
+            r1 = loss.r1_penalty(real, real_logits)
+            total = total + r1 * (cfg.resolved_r1_gamma() / 2) * cfg.r1_interval
+            stats["r1"] = r1.item()
+        self.opt_D.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_D.step()
+        stats["loss_D"] = d_loss.item()
+        stats["D_real"] = real_logits.mean().item()
+        stats["D_fake"] = fake_logits.mean().item()
+
+        self._update_ema(n)
+        self.state.d_steps += 1
+        self.state.images_seen += n
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self, n: int) -> None:
+        ema_nimg = self.cfg.resolved_ema_kimg() * 1000
+        ema_nimg = min(ema_nimg, self.state.images_seen * self.cfg.ema_rampup) if self.cfg.ema_rampup else ema_nimg
+        beta = 0.5 ** (n / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self, on_snapshot=None) -> TrainState:
+        cfg = self.cfg
+        total = int(cfg.total_kimg * 1000)
+        next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
+        bar = tqdm(total=total / 1000, initial=self.state.images_seen / 1000, unit="kimg",
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} kimg [{elapsed}<{remaining}] {postfix}")
+        t_last, seen_last = time.perf_counter(), self.state.images_seen
+        avg: dict[str, float] = {}
+        while self.state.images_seen < total:
+            t0 = time.perf_counter()
+            stats = self.step()
+            self.state.wall_seconds += time.perf_counter() - t0
+            for k, v in stats.items():
+                avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
+            now = time.perf_counter()
+            kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
+            bar.update(cfg.batch / 1000)
+            bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
+            t_last, seen_last = now, self.state.images_seen
+            if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:
+                next_snapshot += int(cfg.snapshot_kimg * 1000)
+                self.state.history.append({"kimg": self.state.images_seen / 1000,
+                                           "wall_s": round(self.state.wall_seconds, 1), **avg})
+                self.sample_grid(self.outdir / f"samples-{self.state.images_seen / 1000:07.1f}kimg.png")
+                self.save()
+                if on_snapshot is not None:
+                    on_snapshot(self)
+        bar.close()
+        return self.state
