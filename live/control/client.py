@@ -1,0 +1,117 @@
+"""The client side of the control protocol: send a command, listen to telemetry."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+import zmq
+
+from live.control.security import ClientKeys, is_ipv6
+from live.errors import UserError
+
+LINGER_MS = 100
+
+
+class ControlClient:
+    """Sends requests to a ControlServer over a REQ socket and waits for each reply.
+
+    REQ_RELAXED and REQ_CORRELATE let the socket send again after a request that got no
+    reply, and drop a late reply to the old request, so one timeout does not wedge it.
+    """
+
+    def __init__(self, address: str, timeout_s: float = 2.0, keys: ClientKeys | None = None):
+        self.address = address
+        self.timeout_s = timeout_s
+        self._context = zmq.Context()
+        self._socket = _connect(self._context, zmq.REQ, address, keys)
+        self._socket.setsockopt(zmq.REQ_RELAXED, 1)
+        self._socket.setsockopt(zmq.REQ_CORRELATE, 1)
+
+    def request(self, message: dict | bytes) -> dict:
+        """The server's reply to `message` (a dict, or raw bytes sent as they are)."""
+        raw = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+        self._socket.send(raw)
+        if not self._socket.poll(self.timeout_s * 1000.0, zmq.POLLIN):
+            raise UserError(f"no reply from {self.address} within {self.timeout_s:g} s; is the engine "
+                            f"running with its control socket there (and are the CurveZMQ keys right)?")
+        raw_reply = self._socket.recv()
+        try:
+            reply = json.loads(raw_reply)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise UserError(f"{self.address} answered something that is not a JSON object: {raw_reply[:80]!r}")
+        return reply
+
+    def close(self) -> None:
+        self._socket.close(linger=LINGER_MS)
+        self._context.term()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class TelemetryListener:
+    """Receives (topic, body) telemetry pairs from a ControlServer's PUB socket."""
+
+    def __init__(self, address: str, topics: Iterable[str] = (), keys: ClientKeys | None = None):
+        self.address = address
+        self._context = zmq.Context()
+        self._socket = _connect(self._context, zmq.SUB, address, keys)
+        topics = list(topics)
+        # The topic is a whole first frame, but SUB filters by prefix: "beat" would also
+        # let "beats" through, so receive() checks the exact topic as well.
+        self.topics = frozenset(topics)
+        for topic in topics or [""]:
+            self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+
+    def receive(self, timeout_s: float) -> tuple[str, dict] | None:
+        """The next message of a subscribed topic, or None if none came within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self._socket.poll(remaining * 1000.0, zmq.POLLIN):
+                return None
+            frames = self._socket.recv_multipart()
+            if len(frames) != 2:
+                continue
+            topic = frames[0].decode("ascii", errors="replace")
+            if self.topics and topic not in self.topics:
+                continue
+            try:
+                return topic, json.loads(frames[1])
+            except ValueError:
+                continue
+        return None
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+        self._context.term()
+
+    def __enter__(self) -> TelemetryListener:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None) -> zmq.Socket:
+    sock = context.socket(kind)
+    sock.setsockopt(zmq.LINGER, LINGER_MS)
+    if is_ipv6(address):
+        sock.setsockopt(zmq.IPV6, 1)
+    if keys is not None:
+        keys.apply(sock)
+    try:
+        sock.connect(address)
+    except zmq.ZMQError as e:
+        sock.close(linger=0)
+        context.term()
+        raise UserError(f"cannot connect to {address}: {e}") from None
+    return sock

@@ -1,0 +1,313 @@
+"""The control thread: a ROUTER socket answering commands, a PUB socket for telemetry.
+
+    client (REQ or DEALER) ──► ROUTER  tcp://127.0.0.1:5555 ──► protocol.handle ──► Controller
+    listeners (SUB)        ◄── PUB     tcp://127.0.0.1:5556 ◄── TelemetryBuffer ◄── publish()
+
+One thread owns both sockets (ZeroMQ sockets are not thread-safe); other threads only
+call `publish`, which fills a TelemetryBuffer and, for events, wakes the thread through
+a socket pair that the poller watches next to the ROUTER. Nothing here blocks: sends use
+NOBLOCK and count what they drop, inbound messages are capped in size and frames, and a
+bad message gets an error reply while the server goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from live.control import protocol
+from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS, Controller
+from live.control.security import KEYGEN, ServerKeys, is_ipv6, is_local
+from live.control.telemetry import STATE, TelemetryBuffer
+from live.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SocketLimits:
+    max_message_bytes: int = 64 * 1024  # ZMQ_MAXMSGSIZE: libzmq disconnects a peer that sends a bigger frame
+    max_frames: int = 8  # frames kept per request; REQ needs 4 (identity, request id, delimiter, body)
+    high_water_mark: int = 256  # messages queued per peer and direction before ZeroMQ drops or refuses
+    linger_ms: int = 100  # how long closing may wait to flush the last replies
+    max_batch: int = 64  # requests answered before telemetry gets its turn again
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    requests: int = 0  # messages received on the ROUTER
+    errors: int = 0  # of which answered with an error reply
+    dropped_replies: int = 0  # replies not sent: the client is gone or not reading
+    dropped_telemetry: int = 0  # telemetry messages PUB refused to queue
+    dropped_events: int = 0  # events dropped from the buffer because the thread fell behind
+    state_messages: int = 0  # state messages sent
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The frames that route a reply back: the client's identity, then, for REQ clients,
+    whatever REQ put before its body (a request id with REQ_CORRELATE) up to and including
+    the empty delimiter. A DEALER that sends the bare body has only the identity."""
+
+    route: tuple[bytes, ...]
+
+    def wrap(self, body: bytes) -> list[bytes]:
+        return [*self.route, body]
+
+
+def unpack(frames: list[bytes], frame_count: int) -> tuple[Envelope, bytes | None]:
+    """The envelope and the one body frame of a ROUTER message of `frame_count` frames, of
+    which `frames` are the first ones kept; None as the body if there is not exactly one
+    frame after the envelope."""
+    assert frames and frame_count >= len(frames), (len(frames), frame_count)
+    end = frames.index(b"", 1) + 1 if b"" in frames[1:] else 1
+    envelope = Envelope(tuple(frames[:end]))
+    if frame_count - end != 1:
+        return envelope, None
+    return envelope, frames[end]
+
+
+class ControlServer:
+    """Answers control commands with `controller` and publishes telemetry, on its own thread.
+
+    Addresses may use port `*` (a free port); `command_endpoint` and `telemetry_endpoint`
+    give the bound ones after `start`. A non-local address needs `curve`: keys for
+    CurveZMQ and the authorised clients; passing `curve` turns CurveZMQ on for local
+    addresses too.
+    """
+
+    def __init__(self, controller: Controller,
+                 command_address: str = DEFAULT_COMMAND_ADDRESS,
+                 telemetry_address: str = DEFAULT_TELEMETRY_ADDRESS,
+                 curve: ServerKeys | None = None,
+                 state_hz: float = 20.0,
+                 limits: SocketLimits = SocketLimits(),
+                 max_events: int = 256):
+        if not 1.0 <= state_hz <= 1000.0:
+            raise ValueError(f"state_hz must be in 1..1000, got {state_hz}")
+        self.controller = controller
+        self.command_address = command_address
+        self.telemetry_address = telemetry_address
+        self.curve = curve
+        self.state_period_s = 1.0 / state_hz
+        self.limits = limits
+        self._telemetry = TelemetryBuffer(max_events)
+        self._stats = ServerStats()
+        self._stats_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context: zmq.Context | None = None
+        self._auth: ThreadAuthenticator | None = None
+        self._router: zmq.Socket | None = None
+        self._pub: zmq.Socket | None = None
+        self._wake_receiver: socket.socket | None = None
+        self._wake_sender: socket.socket | None = None
+        self.command_endpoint = ""
+        self.telemetry_endpoint = ""
+
+    # --- lifecycle (caller's thread) ---
+
+    def start(self) -> ControlServer:
+        if self._thread is not None:
+            raise RuntimeError("ControlServer.start() called twice")
+        for address in (self.command_address, self.telemetry_address):
+            if self.curve is None and not is_local(address):
+                raise UserError(f"control address {address} is reachable from other machines and needs "
+                                f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+        self._context = zmq.Context()
+        try:
+            if self.curve is not None:
+                self._auth = self.curve.start_authenticator(self._context)
+            self._router = self._bind(zmq.ROUTER, self.command_address)
+            self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
+            self._pub = self._bind(zmq.PUB, self.telemetry_address)
+        except (zmq.ZMQError, UserError):
+            self._close_all()
+            raise
+        self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.telemetry_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._wake_receiver, self._wake_sender = socket.socketpair()
+        self._wake_receiver.setblocking(False)
+        self._wake_sender.setblocking(False)
+        self._thread = threading.Thread(target=self._run, name="control", daemon=True)
+        self._thread.start()
+        log.info("control on %s, telemetry on %s%s", self.command_endpoint, self.telemetry_endpoint,
+                 " (CurveZMQ)" if self.curve else "")
+        return self
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the thread and close everything; waits at most about `timeout_s`."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._wake()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            # Closing its sockets under it would be unsafe; a daemon thread dies with the process.
+            log.error("control thread did not stop within %.1f s; leaving it", timeout_s)
+            return
+        self._close_all()
+
+    def __enter__(self) -> ControlServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- any thread ---
+
+    def publish(self, topic: str, body: Mapping) -> None:
+        """Send telemetry: "state" fields are merged and sent on the next tick, any other
+        topic is an event sent as soon as possible. Never blocks."""
+        if self._telemetry.publish(topic, body):
+            self._wake()
+
+    @property
+    def stats(self) -> ServerStats:
+        with self._stats_lock:
+            return dataclasses.replace(self._stats, dropped_events=self._telemetry.dropped_events)
+
+    # --- the control thread ---
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        wake_fd = self._wake_receiver.fileno()
+        poller.register(wake_fd, zmq.POLLIN)
+        next_state = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                timeout_ms = max(0.0, (next_state - time.monotonic()) * 1000.0)
+                ready = dict(poller.poll(timeout_ms))
+                if wake_fd in ready:
+                    self._drain_wake()
+                if self._router in ready:
+                    self._serve_requests()
+                for topic, body in self._telemetry.take_events():
+                    self._send_telemetry(topic, body)
+                now = time.monotonic()
+                if now >= next_state:
+                    self._send_state()
+                    # After a stall, resume the regular tick instead of sending a burst.
+                    next_state = max(next_state + self.state_period_s, now)
+        finally:
+            for sock in (self._router, self._pub):
+                sock.close()  # with the short LINGER set at bind time
+
+    def _serve_requests(self) -> None:
+        for _ in range(self.limits.max_batch):
+            received = self._receive()
+            if received is None:
+                return
+            envelope, body, body_frames = received
+            if body is None:
+                reply = {"ok": False, "error": f"a request is one JSON frame after the envelope; "
+                                                f"this message had {body_frames}"}
+            else:
+                reply = protocol.handle(body, self.controller)
+            self._count(requests=1, errors=0 if reply["ok"] else 1)
+            try:
+                self._router.send_multipart(envelope.wrap(protocol.encode(reply)), zmq.NOBLOCK)
+            except zmq.Again:
+                self._count(dropped_replies=1)
+            except zmq.ZMQError as e:
+                if e.errno != errno.EHOSTUNREACH:  # the client disconnected before its reply
+                    raise
+                self._count(dropped_replies=1)
+
+    def _receive(self) -> tuple[Envelope, bytes | None, int] | None:
+        """One whole message as (envelope, body, frames after the envelope); at most
+        `max_frames` frames are kept, the rest are read and dropped."""
+        try:
+            first = self._router.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        frames = [first]
+        frame_count = 1
+        # A multipart message arrives whole, so the remaining frames are already here.
+        while self._router.getsockopt(zmq.RCVMORE):
+            frame = self._router.recv()
+            frame_count += 1
+            if len(frames) < self.limits.max_frames:
+                frames.append(frame)
+        envelope, body = unpack(frames, frame_count)
+        return envelope, body, frame_count - len(envelope.route)
+
+    def _send_state(self) -> None:
+        stats = self.stats
+        body = {**self._telemetry.state(), "seq": stats.state_messages, "time": time.time(),
+                "control": {"requests": stats.requests, "errors": stats.errors,
+                            "dropped": stats.dropped_replies + stats.dropped_telemetry + stats.dropped_events}}
+        self._send_telemetry(STATE, body)
+        self._count(state_messages=1)
+
+    def _send_telemetry(self, topic: str, body: dict) -> None:
+        try:
+            self._pub.send_multipart([topic.encode("ascii"), protocol.encode(body)], zmq.NOBLOCK)
+        except zmq.Again:
+            self._count(dropped_telemetry=1)
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_receiver.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    # --- helpers ---
+
+    def _wake(self) -> None:
+        sender = self._wake_sender
+        if sender is None:
+            return
+        try:
+            sender.send(b"\0")
+        except OSError:
+            pass  # buffer full: a wake-up is already pending; closed: the server has stopped
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            self._stats = dataclasses.replace(
+                self._stats, **{k: getattr(self._stats, k) + v for k, v in increments.items()})
+
+    def _bind(self, kind: int, address: str) -> zmq.Socket:
+        sock = self._context.socket(kind)
+        sock.setsockopt(zmq.LINGER, self.limits.linger_ms)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
+        sock.setsockopt(zmq.SNDHWM, self.limits.high_water_mark)
+        sock.setsockopt(zmq.RCVHWM, self.limits.high_water_mark)
+        if is_ipv6(address):
+            sock.setsockopt(zmq.IPV6, 1)
+        if self.curve is not None:
+            self.curve.apply(sock)
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as e:
+            sock.close(linger=0)
+            raise UserError(f"cannot bind control socket to {address}: {e}; "
+                            f"is another engine running? pick another address") from None
+        return sock
+
+    def _close_all(self) -> None:
+        for sock in (self._router, self._pub):
+            if sock is not None and not sock.closed:
+                sock.close(linger=0)
+        for end in (self._wake_sender, self._wake_receiver):
+            if end is not None:
+                end.close()
+        self._wake_sender = self._wake_receiver = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if not self._context.closed:
+            self._context.term()

@@ -1,0 +1,186 @@
+"""The live parameters every stage reads, validated against one table.
+
+`PARAMS` is the single source of truth: the `Settings` defaults, validation, the
+control protocol (`set`, `cc`, `get`) and its documentation all come from it. Stages
+never share a mutable settings object: the control thread swaps an immutable `Settings`
+into a `SettingsSlot`, and every reader takes a snapshot.
+
+Wire names are the names users type (`lambda`); a name that is a Python keyword gets a
+trailing underscore as a dataclass field (`lambda_`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+Value = bool | int | float
+
+
+def check_value(name: str, kind: type, low: float, high: float, value: object) -> Value:
+    """`value` as `kind` if it has that type and lies in [low, high]; else ValueError.
+
+    The rules are strict on purpose, because values arrive from JSON written by other
+    programs: a bool is never a number (JSON `true` is not 1); an int parameter takes an
+    integer or an integral float (3.0, which controller software that only has floats
+    sends) but not 3.5; a float parameter takes an int; NaN and infinities are rejected.
+    The message names the parameter and the allowed range.
+    """
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+    if kind is float:
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and low <= value <= high):
+            return float(value)
+        raise ValueError(f"{name} must be a number in {low}..{high}, got {value!r}")
+    raise TypeError(f"{name}: unsupported parameter kind {kind.__name__}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One live parameter: its wire name, type, range, default and a one-line doc."""
+
+    name: str  # wire name, as users type it
+    kind: type  # bool, int or float
+    low: float  # smallest allowed value (ignored for bool)
+    high: float  # largest allowed value (ignored for bool)
+    default: Value
+    doc: str
+
+    @property
+    def field(self) -> str:
+        """The `Settings` attribute that holds this parameter."""
+        return self.name + "_" if keyword.iskeyword(self.name) else self.name
+
+    def check(self, value: object) -> Value:
+        return check_value(self.name, self.kind, self.low, self.high, value)
+
+    def describe(self) -> str:
+        """`name (type low..high, default D): doc`, for help texts and error messages."""
+        if self.kind is bool:
+            return f"{self.name} (true/false, default {_wire(self.default)}): {self.doc}"
+        return (f"{self.name} ({self.kind.__name__} {self.low}..{self.high}, "
+                f"default {self.default}): {self.doc}")
+
+
+def _wire(value: Value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("lambda", float, 0.0, 10.0, 1.0,
+          "weight of L_O in the transfer: higher keeps the picture closer to the preset's source"),
+    Param("refine_steps", int, 0, 50, 2,
+          "refinement steps per keyframe after the predictor (0 = predictor only)"),
+    Param("crossfade_beats", float, 0.0, 16.0, 1.0,
+          "length of the crossfade to each new keyframe, in beats (0 = hard cut)"),
+    Param("intensity", float, 0.0, 2.0, 1.0,
+          "scale of the move from the source latent toward the music "
+          "(0 = source image, 1 = as computed, 2 = exaggerated)"),
+    Param("pulse", float, 0.0, 1.0, 0.3,
+          "strength of the beat and onset pulse in the shader (0 = none)"),
+    Param("keyframe_rate", float, 1.0, 60.0, 15.0,
+          "keyframes per second that inference aims for"),
+    Param("beat_sync", bool, 0, 1, True,
+          "crossfades end on the next beat; off = they run as soon as a keyframe arrives"),
+    Param("freeze", bool, 0, 1, False,
+          "hold the picture on screen; audio and inference keep running"),
+    Param("blackout", bool, 0, 1, False,
+          "output black"),
+    Param("hud", bool, 0, 1, False,
+          "show bpm, valence/arousal, fps and latency on screen"),
+)}
+
+
+def _default(name: str) -> Value:
+    return PARAMS[name].default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of every live parameter; see `PARAMS` for types, ranges and meaning."""
+
+    lambda_: float = _default("lambda")
+    refine_steps: int = _default("refine_steps")
+    crossfade_beats: float = _default("crossfade_beats")
+    intensity: float = _default("intensity")
+    pulse: float = _default("pulse")
+    keyframe_rate: float = _default("keyframe_rate")
+    beat_sync: bool = _default("beat_sync")
+    freeze: bool = _default("freeze")
+    blackout: bool = _default("blackout")
+    hud: bool = _default("hud")
+
+    def with_value(self, name: str, value: object) -> Settings:
+        """A copy with the parameter `name` (wire name) set; ValueError if unknown or invalid."""
+        return self.with_values({name: value})
+
+    def with_values(self, values: Mapping[str, object]) -> Settings:
+        """A copy with several parameters set at once (all validated before any applies)."""
+        changes = {}
+        for name, value in values.items():
+            changes[param(name).field] = param(name).check(value)
+        return dataclasses.replace(self, **changes)
+
+    def value(self, name: str) -> Value:
+        """The current value of the parameter `name` (wire name)."""
+        return getattr(self, param(name).field)
+
+    def as_dict(self) -> dict[str, Value]:
+        """Every parameter by wire name, in `PARAMS` order."""
+        return {name: getattr(self, p.field) for name, p in PARAMS.items()}
+
+
+def param(name: str) -> Param:
+    """The parameter called `name`; ValueError listing the known names if there is none."""
+    try:
+        return PARAMS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown parameter {name!r}; parameters: {', '.join(PARAMS)}") from None
+
+
+class SettingsSlot:
+    """The current `Settings`, replaced atomically; readers get an immutable snapshot.
+
+    The control thread writes, every stage reads once per unit of work (a keyframe, a
+    frame) and keeps that snapshot for the whole unit, so a change never lands halfway.
+    The lock makes read-modify-write updates from several writers safe.
+    """
+
+    def __init__(self, settings: Settings | None = None):
+        self._settings = settings if settings is not None else Settings()
+        self._lock = threading.Lock()
+
+    def get(self) -> Settings:
+        with self._lock:
+            return self._settings
+
+    def replace(self, settings: Settings) -> None:
+        self.update(lambda _: settings)
+
+    def update(self, change: Callable[[Settings], Settings]) -> Settings:
+        """Apply `change` to the current snapshot atomically; returns the new snapshot.
+
+        If `change` raises (an invalid value), the slot keeps its old settings.
+        """
+        with self._lock:
+            settings = change(self._settings)
+            if not isinstance(settings, Settings):
+                raise TypeError(f"expected Settings, got {type(settings).__name__}")
+            self._settings = settings
+            return settings
+
+    def set_value(self, name: str, value: object) -> Settings:
+        """Validate and apply one change; returns the new snapshot (ValueError if invalid)."""
+        return self.update(lambda settings: settings.with_value(name, value))

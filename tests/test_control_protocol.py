@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from live.control import protocol
+from live.control.protocol import (BadRequest, ControlChange, GetState, SetParam, SwitchPreset, Tap,
+                                   encode, handle, parse, plain)
+from live.errors import UserError
+from live.settings import PARAMS
+
+
+class RecordingController:
+    """Answers every command with what it was called with; `fail` makes every call raise."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.calls: list[tuple] = []
+        self.fail = fail
+
+    def _answer(self, *call) -> dict:
+        self.calls.append(call)
+        if self.fail is not None:
+            raise self.fail
+        return {"call": list(call)}
+
+    def set_param(self, name, value):
+        return self._answer("set_param", name, value)
+
+    def control_change(self, channel, controller, value):
+        return self._answer("control_change", channel, controller, value)
+
+    def switch_preset(self, name):
+        return self._answer("switch_preset", name)
+
+    def tap(self):
+        return self._answer("tap")
+
+    def state(self):
+        return self._answer("state")
+
+
+def raw(message: object) -> bytes:
+    return json.dumps(message).encode()
+
+
+@pytest.mark.parametrize("message, command", [
+    ({"cmd": "set", "param": "lambda", "value": 0.3}, SetParam("lambda", 0.3)),
+    ({"cmd": "set", "param": "refine_steps", "value": 3.0}, SetParam("refine_steps", 3)),
+    ({"cmd": "set", "param": "hud", "value": True}, SetParam("hud", True)),
+    ({"cmd": "cc", "channel": 1, "controller": 1, "value": 64}, ControlChange(1, 1, 64)),
+    ({"cmd": "preset", "name": "ember"}, SwitchPreset("ember")),
+    ({"cmd": "tap"}, Tap()),
+    ({"cmd": "get"}, GetState()),
+])
+def test_valid_commands_parse(message, command):
+    request = parse(raw(message))
+    assert request.command == command and request.request_id is None
+
+
+@pytest.mark.parametrize("message, fragment", [
+    (b"{bad", "message is not valid JSON"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b"", "not valid JSON"),
+    (b"[1, 2]", "must be a JSON object, got an array"),
+    (b'"set"', "must be a JSON object, got a string"),
+    (raw({}), "missing field 'cmd'"),
+    (raw({"cmd": "jump"}), "unknown command 'jump'; commands: set, cc, preset, tap, get"),
+    (raw({"cmd": 3}), "unknown command 3"),
+    (raw({"cmd": "set", "param": "lamda", "value": 1}), "unknown parameter 'lamda'"),
+    (raw({"cmd": "set", "param": ["lambda"], "value": 1}), "unknown parameter ['lambda']"),
+    (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..10.0, got 'high'"),
+    (raw({"cmd": "set", "param": "lambda", "value": 11}), "lambda must be a number in 0.0..10.0, got 11"),
+    (raw({"cmd": "set", "param": "lambda", "value": None}), "lambda must be a number"),
+    (raw({"cmd": "set", "param": "freeze", "value": 1}), "freeze must be true or false, got 1"),
+    (raw({"cmd": "set", "param": "refine_steps", "value": 2.5}), "refine_steps must be a whole number in 0..50"),
+    (raw({"cmd": "set", "param": "lambda"}), "'set' is missing 'value'"),
+    (raw({"cmd": "cc", "channel": 1}), "'cc' is missing 'controller', 'value'"),
+    (raw({"cmd": "tap", "bpm": 120}), "'tap' does not take 'bpm' (takes no fields)"),
+    (raw({"cmd": "get", "param": "lambda"}), "'get' does not take 'param'"),
+    (raw({"cmd": "cc", "channel": 0, "controller": 1, "value": 64}), "channel must be a whole number in 1..16"),
+    (raw({"cmd": "cc", "channel": 1, "controller": 128, "value": 64}), "controller must be a whole number in 0..127"),
+    (raw({"cmd": "cc", "channel": 1, "controller": 1, "value": 128}), "value must be a whole number in 0..127"),
+    (raw({"cmd": "cc", "channel": 1, "controller": 1, "value": True}), "value must be a whole number"),
+    (raw({"cmd": "preset", "name": ""}), "name must be a preset name"),
+    (raw({"cmd": "preset", "name": 5}), "name must be a preset name"),
+    (b'{"cmd": "set", "param": "lambda", "value": NaN}', "NaN is not a JSON number"),
+    (b'{"cmd": "set", "param": "lambda", "value": 1e999}', "lambda must be a number"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"cmd": "get", "id": 1' + b"0" * 5000 + b"}", "not valid JSON"),
+    (raw({"cmd": "get", "id": [1]}), "id must be a string or integer"),
+])
+def test_bad_messages_are_refused_with_the_problem_named(message, fragment):
+    with pytest.raises(BadRequest) as e:
+        parse(message)
+    assert fragment in str(e.value), str(e.value)
+    reply = handle(message, RecordingController())
+    assert reply == {"ok": False, "error": str(e.value)}
+
+
+def test_handle_dispatches_each_command_and_wraps_the_answer():
+    controller = RecordingController()
+    assert handle(raw({"cmd": "set", "param": "lambda", "value": 1}), controller) == \
+        {"ok": True, "call": ["set_param", "lambda", 1.0]}
+    assert handle(raw({"cmd": "cc", "channel": 16, "controller": 0, "value": 127}), controller)["call"] == \
+        ["control_change", 16, 0, 127]
+    assert handle(raw({"cmd": "preset", "name": "x"}), controller)["call"] == ["switch_preset", "x"]
+    assert handle(raw({"cmd": "tap"}), controller)["call"] == ["tap"]
+    assert handle(raw({"cmd": "get"}), controller)["call"] == ["state"]
+    assert len(controller.calls) == 5
+
+
+def test_request_id_is_echoed_on_success_and_error():
+    assert handle(raw({"cmd": "tap", "id": 7}), RecordingController())["id"] == 7
+    reply = handle(raw({"cmd": "tap", "id": "a", "x": 1}), RecordingController())
+    assert reply["ok"] is False and reply["id"] == "a"
+
+
+@pytest.mark.parametrize("error, text", [
+    (ValueError("lambda is locked by the preset"), "lambda is locked by the preset"),
+    (KeyError("no preset 'nope'; presets: a, b"), "no preset 'nope'; presets: a, b"),
+    (UserError("bundle missing; run make"), "bundle missing; run make"),
+    (RuntimeError("boom"), "internal error: RuntimeError: boom"),
+    (ZeroDivisionError("division by zero"), "internal error: ZeroDivisionError: division by zero"),
+])
+def test_controller_errors_become_error_replies(error, text):
+    reply = handle(raw({"cmd": "preset", "name": "nope"}), RecordingController(fail=error))
+    assert reply == {"ok": False, "error": text}
+
+
+@pytest.mark.parametrize("answer", [None, [1, 2], {"ok": False}, {"x": object()}])
+def test_a_controller_answer_that_is_not_a_plain_dict_is_an_internal_error(answer):
+    class Odd(RecordingController):
+        def tap(self):
+            return answer
+
+    reply = handle(raw({"cmd": "tap"}), Odd())
+    assert reply["ok"] is False and reply["error"].startswith("internal error")
+
+
+def test_plain_makes_json_from_numpy_and_drops_non_finite_numbers():
+    value = {"bpm": np.float32(120.5), "beats": np.int64(3), "va": (np.float64(0.1), math.nan),
+             "hud": True, "none": None}
+    assert plain(value) == {"bpm": 120.5, "beats": 3, "va": [0.1, None], "hud": True, "none": None}
+    assert type(plain(np.int64(3))) is int
+    with pytest.raises(TypeError):
+        plain({1: "non-string key"})
+    with pytest.raises(TypeError):
+        plain(np.zeros(3))
+    assert json.loads(encode(plain(value))) == plain(value)
+
+
+DOC = (Path(protocol.__file__).parent / "PROTOCOL.md").read_text(encoding="utf-8")
+
+
+def test_every_command_and_parameter_is_documented():
+    for cmd in protocol.COMMANDS:
+        assert f'"cmd": "{cmd}"' in DOC
+    for p in PARAMS.values():
+        assert p.describe().replace(p.name, f"`{p.name}`", 1) in DOC
+
+
+def test_the_documented_errors_are_the_real_ones():
+    rows = re.findall(r"^\| `(.+?)` \| `(.+?)` \|$", DOC, re.MULTILINE)
+    assert len(rows) >= 8
+    for request, error in rows:
+        got = handle(request.encode(), RecordingController())["error"]
+        assert got.startswith(error.removesuffix("...")), (request, got)

@@ -1,0 +1,414 @@
+"""The control server over real loopback sockets (ports chosen by the system)."""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import socket
+import threading
+import time
+
+import pytest
+import zmq
+
+from live.cli import control as cli
+from live.control.ccmap import CcMap
+from live.control.client import ControlClient
+from live.control.security import ClientKeys, ServerKeys, create_keys, is_local
+from live.control.server import ControlServer, Envelope, unpack
+from live.errors import UserError
+from live.settings import SettingsSlot
+
+ANY_PORT = "tcp://127.0.0.1:*"
+NO_REPLY_S = 0.5  # how long a refused client waits before the test calls it refused
+
+
+class FakeEngine:
+    """The Controller the engine will be: settings in a slot, a cc map, presets, tap tempo."""
+
+    def __init__(self):
+        self.settings = SettingsSlot()
+        self.ccmap = CcMap.from_table([{"channel": 1, "controller": 1, "param": "lambda", "max": 2.0},
+                                       {"channel": 1, "controller": 64, "param": "freeze"}], "fake.toml")
+        self.presets = ("ember", "tide")
+        self.preset = "ember"
+        self.taps: list[float] = []
+
+    def set_param(self, name, value):
+        return {"param": name, "value": self.settings.set_value(name, value).value(name)}
+
+    def control_change(self, channel, controller, value):
+        name, settings = self.ccmap.apply(channel, controller, value, self.settings.get())
+        self.settings.replace(settings)
+        return {"param": name, "value": settings.value(name)}
+
+    def switch_preset(self, name):
+        if name not in self.presets:
+            raise KeyError(f"no preset {name!r}; presets: {', '.join(self.presets)}")
+        self.preset = name
+        return {"preset": name}
+
+    def tap(self):
+        self.taps.append(time.monotonic())
+        return {"taps": len(self.taps)}
+
+    def state(self):
+        return {"preset": self.preset, "settings": self.settings.get().as_dict()}
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def server(engine):
+    with ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=20.0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def context():
+    ctx = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)
+
+
+def connect(ctx: zmq.Context, kind: int, address: str, keys: ClientKeys | None = None) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.linger = 0
+    if keys is not None:
+        keys.apply(sock)
+    sock.connect(address)
+    return sock
+
+
+def recv(sock: zmq.Socket, timeout_s: float = 2.0) -> list[bytes] | None:
+    return sock.recv_multipart() if sock.poll(timeout_s * 1000) else None
+
+
+def req(ctx, server, message: dict | bytes) -> dict:
+    sock = connect(ctx, zmq.REQ, server.command_endpoint)
+    sock.send(message if isinstance(message, bytes) else json.dumps(message).encode())
+    frames = recv(sock)
+    assert frames is not None, "no reply"
+    sock.close()
+    return json.loads(frames[0])
+
+
+COMMANDS = [
+    ({"cmd": "set", "param": "lambda", "value": 0.3}, {"ok": True, "param": "lambda", "value": 0.3}),
+    ({"cmd": "cc", "channel": 1, "controller": 1, "value": 127}, {"ok": True, "param": "lambda", "value": 2.0}),
+    ({"cmd": "cc", "channel": 1, "controller": 64, "value": 127}, {"ok": True, "param": "freeze", "value": True}),
+    ({"cmd": "preset", "name": "tide"}, {"ok": True, "preset": "tide"}),
+    ({"cmd": "tap"}, {"ok": True, "taps": 1}),
+]
+
+
+@pytest.mark.parametrize("message, expected", COMMANDS)
+def test_req_round_trip(context, server, message, expected):
+    assert req(context, server, message) == expected
+
+
+@pytest.mark.parametrize("message, expected", COMMANDS)
+@pytest.mark.parametrize("delimiter", [False, True], ids=["bare", "with-delimiter"])
+def test_dealer_round_trip(context, server, message, expected, delimiter):
+    sock = connect(context, zmq.DEALER, server.command_endpoint)
+    head = [b""] if delimiter else []
+    sock.send_multipart([*head, json.dumps(message).encode()])
+    frames = recv(sock)
+    assert frames is not None and frames[:-1] == head
+    assert json.loads(frames[-1]) == expected
+
+
+def test_get_returns_every_parameter_and_the_preset(context, server, engine):
+    req(context, server, {"cmd": "set", "param": "crossfade_beats", "value": 4})
+    reply = req(context, server, {"cmd": "get"})
+    assert reply["ok"] is True and reply["preset"] == "ember"
+    assert reply["settings"] == engine.settings.get().as_dict() and reply["settings"]["crossfade_beats"] == 4.0
+
+
+def test_dealer_can_pipeline_requests_and_match_replies_by_id(context, server):
+    sock = connect(context, zmq.DEALER, server.command_endpoint)
+    for i in range(20):
+        sock.send_multipart([b"", json.dumps({"cmd": "get", "id": i}).encode()])
+    ids = [json.loads(recv(sock)[-1])["id"] for _ in range(20)]
+    assert ids == list(range(20))
+
+
+@pytest.mark.parametrize("message, fragment", [
+    (b"{not json", "not valid JSON"),
+    (b"[]", "must be a JSON object"),
+    (json.dumps({"cmd": "fly"}).encode(), "unknown command 'fly'"),
+    (json.dumps({"cmd": "set", "param": "speed", "value": 1}).encode(), "unknown parameter 'speed'"),
+    (json.dumps({"cmd": "set", "param": "refine_steps", "value": "3"}).encode(), "refine_steps must be a whole number"),
+    (json.dumps({"cmd": "set", "param": "intensity", "value": 3}).encode(), "intensity must be a number in 0.0..2.0"),
+    (json.dumps({"cmd": "cc", "channel": 1, "controller": 9, "value": 1}).encode(), "controller 9 is not mapped"),
+    (json.dumps({"cmd": "preset", "name": "nope"}).encode(), "no preset 'nope'; presets: ember, tide"),
+])
+def test_bad_messages_get_error_replies_and_the_server_goes_on(context, server, engine, message, fragment):
+    reply = req(context, server, message)
+    assert reply["ok"] is False and fragment in reply["error"]
+    assert req(context, server, {"cmd": "get"})["ok"] is True
+    assert engine.settings.get() == FakeEngine().settings.get()  # nothing was applied
+
+
+def test_oversized_message_is_dropped_and_others_are_still_served(context, server):
+    big = connect(context, zmq.REQ, server.command_endpoint)
+    padding = "x" * (server.limits.max_message_bytes + 1024)
+    big.send(json.dumps({"cmd": "get", "id": padding}).encode())
+    assert recv(big, NO_REPLY_S) is None  # libzmq disconnected the sender; nothing reached the server
+    # Just under the cap, the same request is read and judged.
+    near = json.dumps({"cmd": "get", "id": "x" * (server.limits.max_message_bytes - 100)}).encode()
+    assert req(context, server, near)["error"].startswith("id must be a string or integer")
+    assert req(context, server, {"cmd": "get"})["ok"] is True
+    assert server.stats.requests == 2
+
+
+def test_many_frame_message_is_refused_and_the_client_can_go_on(context, server):
+    sock = connect(context, zmq.DEALER, server.command_endpoint)
+    sock.send_multipart([b'{"cmd": "get"}'] * 50)
+    reply = json.loads(recv(sock)[-1])
+    assert reply == {"ok": False, "error": "a request is one JSON frame after the envelope; this message had 50"}
+    sock.send_multipart([b'{"cmd": "get"}'])
+    assert json.loads(recv(sock)[-1])["ok"] is True
+    assert server.stats.errors == 1
+
+
+def test_unpack_finds_the_envelope_of_req_dealer_and_correlated_req():
+    assert unpack([b"id", b"", b"{}"], 3) == (Envelope((b"id", b"")), b"{}")
+    assert unpack([b"id", b"{}"], 2) == (Envelope((b"id",)), b"{}")
+    assert unpack([b"id", b"\0\0\0\1", b"", b"{}"], 4) == (Envelope((b"id", b"\0\0\0\1", b"")), b"{}")
+    assert unpack([b"id", b"", b"a", b"b"], 9)[1] is None
+    assert unpack([b"id"], 1)[1] is None
+
+
+def subscribe(ctx, address: str, topics=(b"",), keys: ClientKeys | None = None) -> zmq.Socket:
+    sock = connect(ctx, zmq.SUB, address, keys)
+    for topic in topics:
+        sock.subscribe(topic)
+    return sock
+
+
+def test_state_is_published_at_least_ten_times_a_second(context, server):
+    sub = subscribe(context, server.telemetry_endpoint, [b"state"])
+    assert recv(sub) is not None  # subscribed (a SUB misses what was sent before it joined)
+    server.publish("state", {"bpm": 128.0, "valence": 0.2, "arousal": -0.1, "fps": 30.0})
+    start, bodies = time.monotonic(), []
+    while time.monotonic() - start < 1.0:
+        frames = recv(sub)
+        assert frames is not None and frames[0] == b"state"
+        bodies.append(json.loads(frames[1]))
+    assert len(bodies) >= 10
+    assert [b["seq"] for b in bodies] == list(range(bodies[0]["seq"], bodies[0]["seq"] + len(bodies)))
+    assert bodies[-1]["bpm"] == 128.0 and bodies[-1]["control"]["dropped"] == 0
+
+
+def test_every_beat_is_delivered_in_order(context, server):
+    sub = subscribe(context, server.telemetry_endpoint, [b"state", b"beat"])
+    assert recv(sub) is not None
+    for i in range(5):
+        server.publish("beat", {"index": i, "time": i * 0.5, "bpm": 120.0})
+    beats = []
+    deadline = time.monotonic() + 2.0
+    while len(beats) < 5 and time.monotonic() < deadline:
+        frames = recv(sub)
+        if frames and frames[0] == b"beat":
+            beats.append(json.loads(frames[1])["index"])
+    assert beats == [0, 1, 2, 3, 4]
+
+
+def test_a_beat_goes_out_without_waiting_for_the_state_tick(context, engine):
+    with ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=2.0) as slow:
+        sub = subscribe(context, slow.telemetry_endpoint, [b"state", b"beat"])
+        assert recv(sub) is not None  # a state message: the next one is half a second away
+        slow.publish("beat", {"index": 0})
+        frames = recv(sub, 0.2)
+        assert frames is not None and frames[0] == b"beat"
+
+
+def test_the_idle_server_sleeps_between_ticks(server):
+    server.publish("beat", {"index": 0})  # wakes the thread through its socket pair
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(0.5)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu_s < 0.2  # a thread spinning on poll() would use the whole half second
+
+
+def test_publish_before_start_and_after_stop_is_harmless(engine):
+    srv = ControlServer(engine, ANY_PORT, ANY_PORT)
+    srv.publish("beat", {"index": 0})
+    srv.start()
+    thread = srv._thread
+    srv.stop()
+    assert not thread.is_alive()
+    srv.publish("beat", {"index": 1})
+    srv.stop()
+
+
+@pytest.mark.parametrize("command, telemetry", [
+    ("tcp://0.0.0.0:*", ANY_PORT),
+    ("tcp://*:*", ANY_PORT),
+    (ANY_PORT, "tcp://192.168.1.10:5556"),
+])
+def test_non_local_bind_without_keys_is_refused(engine, command, telemetry):
+    with pytest.raises(UserError, match="python -m live control keygen"):
+        ControlServer(engine, command, telemetry).start()
+
+
+@pytest.mark.parametrize("address, local", [
+    ("tcp://127.0.0.1:5555", True), ("tcp://127.3.4.5:5555", True), ("tcp://localhost:5555", True),
+    ("tcp://[::1]:5555", True), ("ipc:///tmp/live-control", True),
+    ("tcp://0.0.0.0:5555", False), ("tcp://*:5555", False), ("tcp://eth0:5555", False),
+    ("tcp://stage-pc.local:5555", False), ("tcp://[::]:5555", False),
+])
+def test_is_local(address, local):
+    assert is_local(address) is local
+
+
+def test_a_busy_address_is_a_user_error(engine, server):
+    with pytest.raises(UserError, match="cannot bind control socket"):
+        ControlServer(engine, server.command_endpoint, ANY_PORT).start()
+
+
+# --- CurveZMQ (forced on over loopback, the only network a test may use) ---
+
+@pytest.fixture
+def keys(tmp_path):
+    create_keys(tmp_path / "keys", "vj")
+    create_keys(tmp_path / "other", "intruder")  # a valid pair the server was never told about
+    return tmp_path
+
+
+@pytest.fixture
+def curve_server(engine, keys):
+    with ControlServer(engine, ANY_PORT, ANY_PORT, curve=ServerKeys.from_directory(keys / "keys")) as srv:
+        yield srv
+
+
+def client_keys(keys_root, directory: str, name: str) -> ClientKeys:
+    return ClientKeys.load(keys_root / directory / f"{name}.key_secret", keys_root / "keys" / "server.key")
+
+
+def test_curve_serves_an_authorised_client(context, curve_server, keys):
+    sock = connect(context, zmq.REQ, curve_server.command_endpoint, client_keys(keys, "keys", "vj"))
+    sock.send(b'{"cmd": "get"}')
+    frames = recv(sock)
+    assert frames is not None and json.loads(frames[0])["ok"] is True
+    sub = subscribe(context, curve_server.telemetry_endpoint, keys=client_keys(keys, "keys", "vj"))
+    assert recv(sub) is not None
+
+
+@pytest.mark.parametrize("who", ["no keys", "unknown keys"])
+def test_curve_refuses_other_clients(context, curve_server, keys, engine, who):
+    client = None if who == "no keys" else client_keys(keys, "other", "intruder")
+    sock = connect(context, zmq.REQ, curve_server.command_endpoint, client)
+    sock.send(b'{"cmd": "preset", "name": "tide"}')
+    assert recv(sock, NO_REPLY_S) is None
+    sub = subscribe(context, curve_server.telemetry_endpoint, keys=client)
+    assert recv(sub, NO_REPLY_S) is None
+    assert engine.preset == "ember" and curve_server.stats.requests == 0
+
+
+def test_curve_needs_authorised_client_keys(tmp_path):
+    create_keys(tmp_path, "vj")
+    (tmp_path / "authorized_clients" / "vj.key").unlink()
+    with pytest.raises(UserError, match="no client public keys"):
+        ServerKeys.from_directory(tmp_path)
+
+
+# --- the client library and the CLI ---
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["control", *argv])
+    return args.func(args)
+
+
+def test_client_recovers_after_a_timeout(server):
+    with ControlClient(server.command_endpoint, timeout_s=2.0) as client:
+        assert client.request({"cmd": "get"})["ok"] is True
+        client.timeout_s = 0.0
+        with pytest.raises(UserError, match="no reply"):
+            client.request({"cmd": "tap"})
+        client.timeout_s = 2.0
+        assert client.request({"cmd": "tap"}) == {"ok": True, "taps": 2}  # the late reply to the first tap is dropped
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["set", "lambda", "0.3"], {"cmd": "set", "param": "lambda", "value": 0.3}),
+    (["set", "hud", "true"], {"cmd": "set", "param": "hud", "value": True}),
+    (["set", "lambda", "high"], {"cmd": "set", "param": "lambda", "value": "high"}),
+    (["cc", "1", "2", "64"], {"cmd": "cc", "channel": 1, "controller": 2, "value": 64}),
+    (["preset", "123"], {"cmd": "preset", "name": "123"}),
+    (["tap"], {"cmd": "tap"}),
+    (['{"cmd": "get"}'], {"cmd": "get"}),
+])
+def test_send_shorthand(words, expected):
+    assert json.loads(cli.message_from_words(words)) == expected
+
+
+@pytest.mark.parametrize("words, fragment", [
+    (["set", "lambda"], "usage: python -m live control send set PARAM VALUE"),
+    (["jump"], "unknown command 'jump'"),
+    (["cc", "1", "2"], "cc CHANNEL CONTROLLER VALUE"),
+])
+def test_send_shorthand_errors(words, fragment):
+    with pytest.raises(UserError, match=fragment):
+        cli.message_from_words(words)
+
+
+def test_cli_send_prints_the_reply(server, engine, capsys):
+    assert run_cli("send", "--address", server.command_endpoint, "set", "lambda", "0.3") == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "param": "lambda", "value": 0.3}
+    assert run_cli("send", "--address", server.command_endpoint, "set", "lambda", "30") == 1
+    assert "0.0..10.0" in json.loads(capsys.readouterr().out)["error"]
+    assert engine.settings.get().lambda_ == 0.3
+
+
+def test_cli_send_times_out_with_one_line(capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(UserError) as e:
+        run_cli("send", "--address", address, "--timeout", "0.2", "get")
+    assert f"no reply from {address} within 0.2 s" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_listen_prints_telemetry_lines(server, capsys):
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(0.05):
+            server.publish("beat", {"index": 0})
+
+    publisher = threading.Thread(target=beat)
+    publisher.start()
+    try:
+        assert run_cli("listen", "--address", server.telemetry_endpoint, "--topics", "beat", "--count", "2",
+                       "--duration", "5") == 0
+    finally:
+        done.set()
+        publisher.join(5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("beat {") for line in lines)
+
+
+def test_cli_keygen_and_curve_send(tmp_path, engine, capsys):
+    assert run_cli("keygen", str(tmp_path)) == 0
+    assert run_cli("keygen", str(tmp_path), "--client", "vj2") == 0
+    assert sorted(p.name for p in (tmp_path / "authorized_clients").iterdir()) == ["client.key", "vj2.key"]
+    with pytest.raises(UserError, match="already exists"):
+        run_cli("keygen", str(tmp_path), "--client", "vj2")
+    with ControlServer(engine, ANY_PORT, ANY_PORT, curve=ServerKeys.from_directory(tmp_path)) as srv:
+        capsys.readouterr()
+        assert run_cli("send", "--address", srv.command_endpoint, "--server-key", str(tmp_path / "server.key"),
+                       "--client-key", str(tmp_path / "vj2.key_secret"), "tap") == 0
+        assert json.loads(capsys.readouterr().out) == {"ok": True, "taps": 1}
+        with pytest.raises(UserError, match="both --server-key"):
+            run_cli("send", "--address", srv.command_endpoint, "--server-key", str(tmp_path / "server.key"), "tap")
+        with pytest.raises(UserError, match="holds no secret key"):
+            run_cli("send", "--address", srv.command_endpoint, "--server-key", str(tmp_path / "server.key"),
+                    "--client-key", str(tmp_path / "vj2.key"), "tap")
