@@ -1,0 +1,87 @@
+"""The networks of the shared VA space under one config: E_I, E_M and their heads."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from live.audio.mel import MelWindow
+from live.errors import UserError
+from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
+
+
+@dataclass(frozen=True)
+class SpaceNetConfig:
+    """Everything needed to rebuild the space's networks before loading their weights.
+
+    The mel front end is part of it: E_M is only meaningful on the spectrograms it was
+    trained on, and the live engine builds its `LogMel` from this `mel`.
+    """
+    image_backbone: str = "resnet50"   # E_I backbone: "resnet50" (the paper) or "resnet18".
+    feature_dim: int = 512             # Width of the shared space (f_I and f_M).
+    head_hidden: int = 256             # Hidden width of the VA and similarity heads.
+    music_gain_invariant: bool = True  # E_M removes each spectrogram's mean level.
+    mel: MelWindow = field(default_factory=MelWindow)  # E_M's input spectrogram.
+
+    def __post_init__(self) -> None:
+        if self.image_backbone not in IMAGE_BACKBONES:
+            raise UserError(f"unknown image backbone {self.image_backbone!r}; "
+                            f"choose one of {', '.join(IMAGE_BACKBONES)}")
+        for name in ("feature_dim", "head_hidden"):
+            if getattr(self, name) < 1:
+                raise UserError(f"space config: {name} must be a positive integer, "
+                                f"got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, `mel` as a nested dict; None (mel.f_max by default) means the default."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SpaceNetConfig:
+        """Rebuild from a stored config (e.g. bundle.toml); unknown or mistyped keys fail.
+
+        Missing keys take their defaults, so a TOML table may leave out None values.
+        """
+        own = {k: v for k, v in values.items() if k != "mel"}
+        _check_keys_and_types("space config", own, cls())
+        mel = values.get("mel", {})
+        if not isinstance(mel, dict):
+            raise UserError(f"space config: mel must be a table of mel settings, got {mel!r}")
+        _check_keys_and_types("space config mel", mel, MelWindow())
+        return cls(**own, mel=MelWindow(**mel))
+
+
+def _check_keys_and_types(where: str, values: dict[str, Any], defaults: Any) -> None:
+    """Every key names a field of `defaults`, and every value has its default's type.
+
+    Exact types (a bool is not an int here), except that an int is accepted for a float
+    (a hand-edited TOML may say 3 for 3.0) and a field whose default is None (no limit)
+    also accepts a number.
+    """
+    known = {f.name for f in fields(defaults)}
+    unknown = sorted(values.keys() - known)
+    if unknown:
+        raise UserError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
+    for name, value in values.items():
+        expected = type(getattr(defaults, name))
+        allowed = {float: (int, float), type(None): (int, float, type(None))}.get(expected, (expected,))
+        if type(value) not in allowed:
+            raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
+
+
+class SpaceNet(nn.Module):
+    """E_I, E_M, a VA head per modality and the similarity head, built from one config."""
+
+    def __init__(self, config: SpaceNetConfig,
+                 image_backbone_weights: Path | None = None):  # Local ImageNet init for E_I.
+        super().__init__()
+        self.config = config
+        self.image_encoder = ImageEncoder(config.image_backbone, config.feature_dim,
+                                          image_backbone_weights)
+        self.music_encoder = MusicEncoder(config.mel.n_mels, config.feature_dim,
+                                          config.music_gain_invariant)
+        self.image_va = VAHead(config.feature_dim, config.head_hidden)
+        self.music_va = VAHead(config.feature_dim, config.head_hidden)
+        self.similarity = SimilarityHead(config.feature_dim, config.head_hidden)
