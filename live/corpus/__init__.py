@@ -1,0 +1,1 @@
+"""The procedural training corpus for the default generator, and the colour rulers used on it."""

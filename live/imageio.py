@@ -1,0 +1,46 @@
+"""Image tensors to pixels and files: StyleGAN's [-1, 1] convention to uint8, grid PNGs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from live.errors import UserError
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N,3,H,W] in [-1,1] -> [N,H,W,3] uint8, rounding as NVlabs' generate scripts do."""
+    assert images.ndim == 4 and images.shape[1] == 3, f"expected [N,3,H,W], got {tuple(images.shape)}"
+    pixels = (images.detach().float() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def grid(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
+    """Tile [N,3,H,W] in [-1,1] into one [rows*H', nrow*W', 3] uint8 image, black gutters.
+
+    `nrow` is images per row, as in torchvision; a short last row is left black.
+    """
+    assert nrow >= 1 and padding >= 0
+    tiles = to_uint8(images)
+    n, h, w, _ = tiles.shape
+    rows = -(-n // nrow)
+    step_y, step_x = h + padding, w + padding
+    canvas = np.zeros((rows * step_y + padding, nrow * step_x + padding, 3), dtype=np.uint8)
+    for k, tile in enumerate(tiles):
+        y, x = padding + (k // nrow) * step_y, padding + (k % nrow) * step_x
+        canvas[y:y + h, x:x + w] = tile
+    return canvas
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int, padding: int = 2) -> Path:
+    """Write [N,3,H,W] in [-1,1] as a grid PNG with `nrow` images per row; returns the path."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid(images, nrow, padding)).save(path, format="PNG")
+    except OSError as error:
+        raise UserError(f"cannot write image grid {path}: {error.strerror or error}; "
+                        "choose a writable path") from error
+    return path

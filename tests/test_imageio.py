@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from live.errors import UserError
+from live.imageio import grid, save_grid, to_uint8
+
+
+def test_to_uint8_follows_the_stylegan_convention():
+    images = torch.tensor([-1.0, 0.0, 1.0, 3.0]).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+    pixels = to_uint8(images)
+    assert pixels.shape == (1, 1, 4, 3) and pixels.dtype == np.uint8
+    assert pixels[0, 0, :, 0].tolist() == [0, 128, 255, 255]
+
+
+def test_grid_places_images_row_by_row_with_gutters():
+    images = torch.stack([torch.full((3, 4, 5), v) for v in (-1.0, 0.0, 1.0)])
+    canvas = grid(images, nrow=2, padding=1)
+    assert canvas.shape == (2 * 5 + 1, 2 * 6 + 1, 3)
+    assert canvas[1, 1].tolist() == [0, 0, 0] and canvas[1, 7].tolist() == [128, 128, 128]
+    assert canvas[6, 1].tolist() == [255, 255, 255]
+    assert canvas[6, 7].tolist() == [0, 0, 0]  # the empty slot of the short last row
+
+
+def test_save_grid_writes_a_png(tmp_path):
+    path = save_grid(torch.zeros(4, 3, 8, 8), tmp_path / "sub" / "grid.png", nrow=2)
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size == (2 * 10 + 2, 2 * 10 + 2)
+
+
+def test_unwritable_path_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(UserError):
+        save_grid(torch.zeros(1, 3, 8, 8), blocker / "grid.png", nrow=1)
