@@ -1,0 +1,261 @@
+"""The picture: keyframes upscaled once into output-sized plates, crossfaded every frame.
+
+Keyframes are small square RGB images (the generator's output). Each is upscaled
+(Catmull-Rom, shaders/upscale.frag) and fitted to the output once, when it arrives,
+into a "plate"; every frame then crossfades two plates at 1:1 (shaders/crossfade.frag).
+On a CPU rasterizer that is what makes 1280x720 affordable: per frame two plain
+lookups per pixel instead of two 9-tap Catmull-Rom lookups.
+
+The renderer never waits: without a new keyframe, `draw` keeps showing the fade or the
+held picture. Shader files are reloaded by whoever runs the loop calling
+`ShaderLibrary.reload_changed()`; the passes here pick up swapped programs by themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import moderngl
+import numpy as np
+
+from live.render.hud import HudText
+from live.render.shaders import ShaderLibrary, ShaderProgram
+
+Fit = Literal["cover", "contain"]
+
+_VERTEX = "fullscreen.vert"
+
+
+@dataclass(frozen=True)
+class FrameState:
+    """What one drawn frame shows, computed by the caller from its clocks."""
+
+    mix: float = 1.0          # 0 = previous keyframe .. 1 = next, already eased (see crossfade.py)
+    beat_pulse: float = 0.0   # beat envelope in [0, 1]: zoom and vignette
+    onset_pulse: float = 0.0  # onset envelope in [0, 1]: brightness
+    intensity: float = 1.0    # scales the pulses; 0 = still picture
+    blackout: float = 0.0     # 0 = picture .. 1 = black
+    hud: str | None = None    # HUD text, or None for no HUD
+
+
+class _FullscreenPass:
+    """A program drawn as one fullscreen triangle, rebuilt after its program is swapped."""
+
+    def __init__(self, ctx: moderngl.Context, shader: ShaderProgram):
+        self._ctx = ctx
+        self._shader = shader
+        self._vao: moderngl.VertexArray | None = None
+        self._generation = -1
+
+    def draw(self, uniforms: dict[str, object]) -> None:
+        if self._vao is None or self._generation != self._shader.generation:
+            if self._vao is not None:
+                self._vao.release()
+            self._vao = self._ctx.vertex_array(self._shader.program, [])
+            self._generation = self._shader.generation
+        program = self._shader.program
+        for name, value in uniforms.items():
+            member = program.get(name, None)
+            # An edited shader may have dropped or optimized out a uniform: not an error.
+            if member is not None:
+                member.value = value
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def release(self) -> None:
+        if self._vao is not None:
+            self._vao.release()
+            self._vao = None
+
+
+def _sampled_texture(ctx: moderngl.Context, size: tuple[int, int], components: int) -> moderngl.Texture:
+    # LINEAR, no mipmaps, clamped edges: what the 9-tap Catmull-Rom in bicubic.glsl needs.
+    texture = ctx.texture(size, components, alignment=1)
+    texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    texture.repeat_x = False
+    texture.repeat_y = False
+    return texture
+
+
+class _Plate:
+    """An output-sized RGBA8 texture with its framebuffer: one keyframe, or a blend."""
+
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int]):
+        self.texture = _sampled_texture(ctx, size, components=4)
+        self.framebuffer = ctx.framebuffer(color_attachments=[self.texture])
+
+    def release(self) -> None:
+        self.framebuffer.release()
+        self.texture.release()
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    width, height = (int(v) for v in size)
+    if width < 1 or height < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    return width, height
+
+
+class Renderer:
+    """Owns the keyframe texture, the plates and the output framebuffer of one GL context."""
+
+    def __init__(self, ctx: moderngl.Context, output_size: tuple[int, int],
+                 library: ShaderLibrary, fit: Fit = "cover"):
+        if fit not in ("cover", "contain"):
+            raise ValueError(f"fit must be 'cover' or 'contain', got {fit!r}")
+        self.ctx = ctx
+        self.fit: Fit = fit
+        self._upscale = _FullscreenPass(ctx, library.program(_VERTEX, "upscale.frag"))
+        self._crossfade = _FullscreenPass(ctx, library.program(_VERTEX, "crossfade.frag"))
+        self._blend = _FullscreenPass(ctx, library.program(_VERTEX, "blend.frag"))
+        self._hud_pass = _FullscreenPass(ctx, library.program(_VERTEX, "hud.frag"))
+        self._present = _FullscreenPass(ctx, library.program(_VERTEX, "present.frag"))
+        # Before the first keyframe everything is black, so the show fades in from black.
+        self._keyframe = _sampled_texture(ctx, (1, 1), components=3)
+        self._keyframe.write(bytes(3))
+        self._shown_mix = 0.0  # the mix of the last drawn frame of the current pair
+        self._hud_texture: moderngl.Texture | None = None
+        self._hud_text: str | None = None
+        self._plates: list[_Plate] = []  # previous, next, spare (the snapshot target)
+        self._output: _Plate | None = None
+        self.resize(output_size)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        assert self._output is not None
+        return self._output.texture.size
+
+    def resize(self, output_size: tuple[int, int]) -> None:
+        """Reallocate for a new output size (e.g. a window going fullscreen).
+
+        The plates are rebuilt from the last keyframe, so a fade in progress ends at
+        once: a cut at the moment the whole screen changes anyway.
+        """
+        size = _check_size(output_size)
+        old = [*self._plates, self._output]
+        self._output = _Plate(self.ctx, size)
+        self._plates = [_Plate(self.ctx, size) for _ in range(3)]
+        # Bind a new target before releasing the old: ModernGL would re-bind a deleted one.
+        self._output.framebuffer.use()
+        self._output.framebuffer.clear(0.0, 0.0, 0.0, 1.0)
+        for plate in old:
+            if plate is not None:
+                plate.release()
+        self._render_plate(self._plates[0])
+        self._render_plate(self._plates[1])
+        self._hud = HudText(font_px=max(12, round(size[1] / 40)))
+        self._hud_text = None  # re-rasterize at the new font size
+
+    def upload_keyframe(self, image: np.ndarray) -> None:
+        """Make `image` (HxWx3 uint8, square, any size) the next keyframe.
+
+        What the screen showed last becomes the previous plate, so a keyframe arriving
+        mid-fade does not make the picture jump; the caller then starts a new fade at
+        mix 0 (see crossfade.py).
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1]:
+            raise ValueError(f"keyframe must be square HxWx3, got shape {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"keyframe must be uint8, got {image.dtype}")
+        prev, nxt, spare = self._plates
+        if self._shown_mix >= 1.0:  # the screen shows `next`: it becomes `prev` as is
+            self._plates = [nxt, prev, spare]
+        elif self._shown_mix > 0.0:  # mid-fade: `prev` becomes what the screen showed
+            self._draw_pass(spare, self._blend, {"u_prev": 0, "u_next": 1, "u_mix": self._shown_mix},
+                            prev.texture, nxt.texture)
+            self._plates = [spare, nxt, prev]
+        side = image.shape[0]
+        if self._keyframe.width != side:
+            self._keyframe.release()
+            self._keyframe = _sampled_texture(self.ctx, (side, side), components=3)
+        self._keyframe.write(np.ascontiguousarray(image))
+        self._render_plate(self._plates[1])
+        self._shown_mix = 0.0
+
+    def _render_plate(self, plate: _Plate) -> None:
+        width, height = self.output_size
+        self._draw_pass(plate, self._upscale, {
+            "u_keyframe": 0,
+            "u_resolution": (float(width), float(height)),
+            "u_cover": int(self.fit == "cover"),
+        }, self._keyframe)
+
+    def _draw_pass(self, target: _Plate, gl_pass: _FullscreenPass, uniforms: dict[str, object],
+                   *textures: moderngl.Texture) -> None:
+        self.ctx.disable(moderngl.BLEND)
+        target.framebuffer.use()
+        self.ctx.viewport = (0, 0, *target.texture.size)
+        for location, texture in enumerate(textures):
+            texture.use(location=location)
+        gl_pass.draw(uniforms)
+
+    def draw(self, state: FrameState) -> None:
+        """Render one frame into the output framebuffer."""
+        assert self._output is not None
+        prev, nxt, _ = self._plates
+        self._draw_pass(self._output, self._crossfade, {
+            "u_prev": 0,
+            "u_next": 1,
+            "u_mix": float(state.mix),
+            "u_beat_pulse": float(state.beat_pulse),
+            "u_onset_pulse": float(state.onset_pulse),
+            "u_intensity": float(state.intensity),
+            "u_blackout": float(state.blackout),
+        }, prev.texture, nxt.texture)
+        if state.hud:
+            self._draw_hud(state.hud)
+        self._shown_mix = min(max(float(state.mix), 0.0), 1.0)
+
+    def _draw_hud(self, text: str) -> None:
+        if text != self._hud_text:
+            pixels, size = self._hud.render(text)
+            if self._hud_texture is None or self._hud_texture.size != size:
+                if self._hud_texture is not None:
+                    self._hud_texture.release()
+                self._hud_texture = self.ctx.texture(size, 4)
+                self._hud_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            self._hud_texture.write(pixels)
+            self._hud_text = text
+        assert self._hud_texture is not None
+        hud_width, hud_height = self._hud_texture.size
+        height = self.output_size[1]
+        margin = max(height // 60, 4)
+        # The fullscreen triangle drawn into a HUD-sized viewport covers just the panel.
+        self.ctx.viewport = (margin, height - margin - hud_height, hud_width, hud_height)
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        self._hud_texture.use(location=0)
+        self._hud_pass.draw({"u_text": 0})
+        self.ctx.disable(moderngl.BLEND)
+        self.ctx.viewport = (0, 0, *self.output_size)
+
+    def read(self) -> np.ndarray:
+        """The last drawn frame as HxWx3 uint8, top row first (a new array each call)."""
+        assert self._output is not None
+        width, height = self.output_size
+        data = self._output.framebuffer.read(components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
+
+    def present(self, screen: moderngl.Framebuffer, screen_size: tuple[int, int]) -> None:
+        """Draw the last frame onto a window's framebuffer of `screen_size` pixels.
+
+        The size is passed in because a context's record of its window size goes stale
+        after a fullscreen switch. Call `resize` with the window size for a 1:1 copy.
+        """
+        assert self._output is not None
+        self.ctx.disable(moderngl.BLEND)
+        screen.use()
+        self.ctx.viewport = (0, 0, *_check_size(screen_size))
+        self._output.texture.use(location=0)
+        self._present.draw({"u_frame": 0})
+
+    def release(self) -> None:
+        # Leave the default framebuffer bound: ModernGL would re-bind a deleted one later.
+        self.ctx.detect_framebuffer(0).use()
+        for gl_pass in (self._upscale, self._crossfade, self._blend, self._hud_pass, self._present):
+            gl_pass.release()
+        for plate in (*self._plates, self._output):
+            if plate is not None:
+                plate.release()
+        self._keyframe.release()
+        if self._hud_texture is not None:
+            self._hud_texture.release()

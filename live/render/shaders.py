@@ -1,0 +1,192 @@
+"""GLSL programs loaded by file name, recompiled when a file changes on disk.
+
+A reload compiles the new program aside and swaps it in only if it compiles and links;
+otherwise the last good program stays bound and the error is kept as one line for the
+HUD and telemetry. Nothing here raises during a show: only the first load (before the
+show starts, when there is no good program to fall back on) raises `UserError`.
+
+Files may pull in shared code with `#include "name.glsl"` on a line of its own. Each
+file becomes its own GLSL source-string number through `#line`, so compiler errors name
+the file and line the performer actually edited.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import moderngl
+
+from live.errors import UserError
+
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
+# Mesa: "0:12(3): error: ...", NVIDIA: "0(12) : error C0000: ..."; the first number is
+# the source-string number that `#line` assigned to a file.
+_MESA_LOCATION = re.compile(r"^\s*(\d+):(\d+)\(\d+\):\s*(.*)$")
+_NVIDIA_LOCATION = re.compile(r"^\s*(\d+)\((\d+)\)\s*:\s*(.*)$")
+
+
+def default_shader_dir() -> Path:
+    """The repository's `shaders/`, found next to the package (an editable install keeps
+    the package in the repository, so this holds for `pip install -e .` and a checkout)."""
+    return Path(__file__).resolve().parents[2] / "shaders"
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """What identifies one version of a file: editors may keep the size or the mtime."""
+
+    mtime_ns: int
+    size: int
+
+
+def _stamp(path: Path) -> _Stamp | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _Stamp(st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A preprocessed shader stage: the text for the compiler and the files it came from."""
+
+    text: str
+    files: tuple[str, ...]  # index = GLSL source-string number
+
+
+def _preprocess(directory: Path, name: str, stamps: dict[str, _Stamp | None]) -> _Source:
+    """Expand `#include` lines; raises OSError for unreadable files, ValueError for cycles.
+
+    Records in `stamps` each file's stamp taken just before reading it, so an edit that
+    races the read shows up as a change and triggers another reload.
+    """
+    files: list[str] = []
+    lines: list[str] = []
+
+    def expand(file: str, stack: tuple[str, ...]) -> None:
+        if file in stack:
+            raise ValueError(f"{file}: #include cycle through {' -> '.join(stack)}")
+        index = len(files)
+        files.append(file)
+        stamps[file] = _stamp(directory / file)
+        for number, line in enumerate((directory / file).read_text().splitlines(), start=1):
+            match = _INCLUDE.match(line)
+            if match is None:
+                lines.append(line)
+                continue
+            lines.append(f"#line 1 {len(files)}")
+            expand(match.group(1), stack + (file,))
+            # `#line N` numbers the line after the directive (GLSL >= 3.30).
+            lines.append(f"#line {number + 1} {index}")
+
+    expand(name, ())
+    return _Source("\n".join(lines) + "\n", tuple(files))
+
+
+def _one_line(message: str, files: tuple[str, ...]) -> str:
+    """The first error of a compiler or linker log, with the file named."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() and "failed" not in line.lower()]
+    line = (errors or lines or ["unknown GLSL error"])[0]
+    for pattern in (_MESA_LOCATION, _NVIDIA_LOCATION):
+        match = pattern.match(line)
+        if match is not None:
+            index, number, rest = int(match.group(1)), match.group(2), match.group(3)
+            file = files[index] if index < len(files) else f"source {index}"
+            return f"{file}:{number}: {rest}"
+    return line
+
+
+class ShaderProgram:
+    """A program built from a vertex and a fragment file; `program` is always a good one.
+
+    `generation` increases on every swap, so whoever built vertex arrays on the old
+    program knows to rebuild them. `error` holds the last failed reload on one line, or
+    None while the files on disk are the ones bound.
+    """
+
+    def __init__(self, ctx: moderngl.Context, directory: Path, vertex: str, fragment: str):
+        self.vertex = vertex
+        self.fragment = fragment
+        self._ctx = ctx
+        self._directory = directory
+        self._stamps: dict[str, _Stamp | None] = {}
+        self.generation = 0
+        self.error: str | None = None
+        program, error = self._build()
+        if program is None:
+            raise UserError(f"shader {error}; fix the file in {directory}")
+        self.program = program
+
+    @property
+    def name(self) -> str:
+        return f"{self.vertex}+{self.fragment}"
+
+    def changed(self) -> bool:
+        """True when a file this program was built from differs from the last attempt."""
+        return any(_stamp(self._directory / f) != s for f, s in self._stamps.items())
+
+    def reload(self) -> str:
+        """Rebuild from disk; swap only on success. Returns a one-line report."""
+        program, error = self._build()
+        if program is None:
+            self.error = error
+            return f"{self.name}: kept the last good program: {error}"
+        self.program.release()
+        self.program = program
+        self.generation += 1
+        self.error = None
+        return f"{self.name}: reloaded"
+
+    def _build(self) -> tuple[moderngl.Program | None, str]:
+        # The files of this attempt, even a failed one: fixing any of them retries.
+        self._stamps = {}
+        try:
+            vertex = _preprocess(self._directory, self.vertex, self._stamps)
+            fragment = _preprocess(self._directory, self.fragment, self._stamps)
+        except OSError as e:
+            return None, f"{Path(e.filename or '?').name}: cannot read ({e.strerror})"
+        except ValueError as e:
+            return None, str(e)
+        try:
+            program = self._ctx.program(vertex_shader=vertex.text, fragment_shader=fragment.text)
+        except moderngl.Error as e:
+            # Which stage failed is only in the log text; its file table decides the name.
+            files = fragment.files if "fragment_shader" in str(e) else vertex.files
+            return None, _one_line(str(e), files)
+        return program, ""
+
+
+class ShaderLibrary:
+    """Loads programs from a directory of GLSL files and keeps them current."""
+
+    def __init__(self, ctx: moderngl.Context, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_shader_dir()
+        if not self.directory.is_dir():
+            raise UserError(
+                f"shader directory {self.directory} not found; pass the project's shaders/ "
+                "directory, or install the package editable (pip install -e .)"
+            )
+        self._ctx = ctx
+        self._programs: dict[tuple[str, str], ShaderProgram] = {}
+
+    def program(self, vertex: str, fragment: str) -> ShaderProgram:
+        """The program for these two files, compiled on first use (UserError if broken)."""
+        key = (vertex, fragment)
+        if key not in self._programs:
+            self._programs[key] = ShaderProgram(self._ctx, self.directory, vertex, fragment)
+        return self._programs[key]
+
+    def reload_changed(self) -> list[str]:
+        """Recompile programs whose files changed; one-line reports of what happened.
+
+        Costs a few `stat` calls, so the render loop can call it every frame or two.
+        """
+        return [p.reload() for p in self._programs.values() if p.changed()]
+
+    @property
+    def error(self) -> str | None:
+        """The first current shader error, one line, or None when all files are bound."""
+        return next((f"{p.name}: {p.error}" for p in self._programs.values() if p.error), None)

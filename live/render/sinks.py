@@ -1,0 +1,198 @@
+"""Where finished frames go besides the window: an H.264 video with its audio, or PNGs.
+
+Every sink takes frames one at a time (`write`) and encodes or saves them right away,
+so a long song never holds its frames in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+from PIL import Image
+
+from live.errors import UserError
+
+
+class FrameSink(Protocol):
+    def write(self, frame: np.ndarray) -> None:
+        """Take one HxWx3 uint8 frame, top row first."""
+
+    def close(self) -> None:
+        """Finish the output; further writes are errors."""
+
+
+def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> None:
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frame must be HxWx3 uint8, got {frame.shape} {frame.dtype}")
+    if size is not None and (frame.shape[1], frame.shape[0]) != size:
+        raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the sink was opened for "
+                         f"{size[0]}x{size[1]}")
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not at the first frame: the muxer opens its file lazily."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("wb").close()
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror}); choose a writable output path") from e
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    size: tuple[int, int]            # width, height; both even (yuv420p halves chroma)
+    fps: float = 30.0
+    codec: str = "libx264"           # an FFmpeg H.264 encoder name
+    crf: int = 20                    # x264 quality: lower is better and bigger
+    preset: str = "veryfast"         # x264 speed; fast enough to record a live show on 2 cores
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    sample_rate: int
+    channels: int = 2
+
+
+class VideoSink:
+    """An H.264 yuv420p video (MP4, MKV, MOV by the file suffix) with an optional AAC track.
+
+    Audio comes as float32 sample arrays through `write_audio`, shaped (n,) or
+    (n, channels); packets are interleaved in the order of the calls, so feeding each
+    frame's stretch of audio beside its frame keeps the file interleaved.
+    """
+
+    def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None):
+        width, height = video.size
+        if width < 2 or height < 2 or width % 2 or height % 2:
+            raise UserError(f"video size must be even in both directions for H.264 yuv420p, "
+                            f"got {width}x{height}")
+        if not video.fps > 0:
+            raise UserError(f"video fps must be > 0, got {video.fps}")
+        layout = _layout(audio.channels) if audio is not None else None
+        self.path = Path(path)
+        self.video = video
+        self.audio = audio
+        _check_writable(self.path)
+        try:
+            self._container = av.open(str(self.path), "w")
+        except (ValueError, av.FFmpegError) as e:
+            raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
+        try:
+            self._video_stream = self._container.add_stream(
+                video.codec, rate=Fraction(video.fps).limit_denominator(1001))
+            self._audio_stream = (self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
+                                  if audio is not None else None)
+        except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
+            self._container.close()
+            raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
+                            "with libx264 and aac, or pick another codec") from e
+        self._video_stream.width = width
+        self._video_stream.height = height
+        self._video_stream.pix_fmt = "yuv420p"
+        self._video_stream.options = {"crf": str(video.crf), "preset": video.preset}
+        self._frames = 0
+        self._samples = 0
+        self._closed = False
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def write(self, frame: np.ndarray) -> None:
+        _check_frame(frame, self.video.size)
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        picture.pts = self._frames
+        self._mux(self._video_stream.encode(picture))
+        self._frames += 1
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append float32 samples in [-1, 1], shaped (n,) or (n, channels)."""
+        if self.audio is None or self._audio_stream is None:
+            raise ValueError("this VideoSink was opened without an audio track")
+        if samples.dtype != np.float32:
+            raise ValueError(f"audio must be float32, got {samples.dtype}")
+        planar = samples[None, :] if samples.ndim == 1 else samples.T
+        if planar.shape[0] != self.audio.channels:
+            raise ValueError(f"audio has {planar.shape[0]} channels, the track {self.audio.channels}")
+        if planar.shape[1] == 0:
+            return
+        chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar), format="fltp",
+                                           layout=_layout(self.audio.channels))
+        chunk.sample_rate = self.audio.sample_rate
+        chunk.pts = self._samples
+        self._mux(self._audio_stream.encode(chunk))
+        self._samples += planar.shape[1]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._mux(self._video_stream.encode(None))
+            if self._audio_stream is not None:
+                self._mux(self._audio_stream.encode(None))
+        finally:
+            self._container.close()
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self._container.mux(packets)
+        except OSError as e:
+            raise UserError(f"writing {self.path} failed ({e}); check the free disk space") from e
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _layout(channels: int) -> str:
+    if channels not in (1, 2):
+        raise UserError(f"audio must be mono or stereo for the video's AAC track, got {channels} channels")
+    return "mono" if channels == 1 else "stereo"
+
+
+class PngSink:
+    """Numbered PNG frames in a directory: frame_000000.png, frame_000001.png, ..."""
+
+    def __init__(self, directory: str | Path, compress_level: int = 1):
+        self.directory = Path(directory)
+        self._compress_level = compress_level  # zlib level: 1 keeps pace with real time
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {self.directory} ({e.strerror}); choose a writable "
+                            "directory for the PNG frames") from e
+        self._frames = 0
+        self._size: tuple[int, int] | None = None
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def path_for(self, index: int) -> Path:
+        return self.directory / f"frame_{index:06d}.png"
+
+    def write(self, frame: np.ndarray) -> None:
+        _check_frame(frame, self._size)
+        self._size = (frame.shape[1], frame.shape[0])
+        path = self.path_for(self._frames)
+        try:
+            Image.fromarray(frame, "RGB").save(path, compress_level=self._compress_level)
+        except OSError as e:
+            raise UserError(f"cannot write {path} ({e}); check the directory and free disk space") from e
+        self._frames += 1
+
+    def close(self) -> None:
+        """Nothing is buffered: every frame is on disk when `write` returns."""
+
+    def __enter__(self) -> PngSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,144 @@
+"""A pygame OpenGL window, its ModernGL context, and hotkeys turned into named actions.
+
+The window only reports what the performer pressed; the caller decides what a key does
+(a preset switch, a freeze, a fullscreen toggle through `set_fullscreen`).
+
+A process uses either this window's context or a headless EGL one, not both: glvnd
+refuses a GLX context on a thread that had an EGL context current (X error BadAccess,
+on which Xlib ends the process).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import moderngl
+import pygame
+
+from live.errors import UserError
+from live.render.headless import GL_VERSION
+
+
+class Action(Enum):
+    PRESET = "preset"          # keys 1-9; KeyAction.preset holds the number
+    FREEZE = "freeze"          # F
+    BLACKOUT = "blackout"      # B
+    FULLSCREEN = "fullscreen"  # F11 or Tab
+    HUD = "hud"                # H
+    QUIT = "quit"              # Esc, Q, or the window's close button
+    TAP = "tap"                # T: tap tempo
+
+
+@dataclass(frozen=True)
+class KeyAction:
+    action: Action
+    preset: int | None = None  # 1..9 for Action.PRESET
+
+
+_KEYS: dict[int, Action] = {
+    pygame.K_f: Action.FREEZE,
+    pygame.K_b: Action.BLACKOUT,
+    pygame.K_F11: Action.FULLSCREEN,
+    pygame.K_TAB: Action.FULLSCREEN,
+    pygame.K_h: Action.HUD,
+    pygame.K_ESCAPE: Action.QUIT,
+    pygame.K_q: Action.QUIT,
+    pygame.K_t: Action.TAP,
+}
+_PRESET_KEYS: dict[int, int] = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)}
+_PRESET_KEYS.update({getattr(pygame, f"K_KP{n}"): n for n in range(1, 10)})
+
+
+def action_for_key(key: int) -> KeyAction | None:
+    """The action bound to a pygame key code, or None for unbound keys."""
+    if key in _PRESET_KEYS:
+        return KeyAction(Action.PRESET, preset=_PRESET_KEYS[key])
+    action = _KEYS.get(key)
+    return KeyAction(action) if action is not None else None
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    size: tuple[int, int] = (1280, 720)  # windowed size; fullscreen uses the display's size
+    fullscreen: bool = False
+    display: int = 0                     # which monitor (SDL display index)
+    vsync: bool = True
+    title: str = "live"
+
+
+class Window:
+    """An OpenGL 3.3 core window. One per process: pygame has a single display."""
+
+    def __init__(self, config: WindowConfig):
+        self.config = config
+        try:
+            pygame.display.init()
+        except pygame.error as e:
+            raise UserError(f"no display to open a window on ({e}); set DISPLAY or run headless") from e
+        displays = pygame.display.get_num_displays()
+        if not 0 <= config.display < displays:
+            pygame.display.quit()
+            raise UserError(f"display {config.display} does not exist; this machine has "
+                            f"{displays} (0..{displays - 1})")
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, GL_VERSION // 100)
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, GL_VERSION // 10 % 10)
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE)
+        pygame.display.set_caption(config.title)
+        try:
+            self._set_mode(config.fullscreen)
+            self.ctx = moderngl.create_context(require=GL_VERSION)
+        except (pygame.error, moderngl.Error) as e:
+            pygame.display.quit()
+            raise UserError(f"cannot open an OpenGL {GL_VERSION / 100:.1f} window ({e}); "
+                            "check the display's GL driver or run headless") from e
+        pygame.key.set_repeat()  # a held key is one action, not a stream of them
+
+    def _set_mode(self, fullscreen: bool) -> None:
+        # pygame 2 keeps the window's GL context across set_mode calls, so textures and
+        # programs survive a fullscreen switch; toggle_fullscreen() left Mesa drawing
+        # into the old-sized buffers on X11.
+        config = self.config
+        flags = pygame.OPENGL | pygame.DOUBLEBUF | (pygame.FULLSCREEN if fullscreen else 0)
+        size = pygame.display.get_desktop_sizes()[config.display] if fullscreen else config.size
+        pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The drawable size now (it changes with fullscreen)."""
+        return pygame.display.get_window_size()
+
+    @property
+    def fullscreen(self) -> bool:
+        return pygame.display.is_fullscreen()
+
+    @property
+    def screen(self) -> moderngl.Framebuffer:
+        return self.ctx.screen
+
+    def set_fullscreen(self, on: bool) -> None:
+        """Switch mode; afterwards `size` is the new drawable size to resize the renderer to."""
+        if on != self.fullscreen:
+            try:
+                self._set_mode(on)
+            except pygame.error as e:
+                raise UserError(f"cannot switch {'to' if on else 'out of'} fullscreen ({e})") from e
+
+    def poll(self) -> list[KeyAction]:
+        """Actions since the last call; never blocks."""
+        actions = []
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                actions.append(KeyAction(Action.QUIT))
+            elif event.type == pygame.KEYDOWN:
+                action = action_for_key(event.key)
+                if action is not None:
+                    actions.append(action)
+        return actions
+
+    def flip(self) -> None:
+        """Show what was drawn to `screen` (waits for vsync when it is on)."""
+        pygame.display.flip()
+
+    def close(self) -> None:
+        self.ctx.release()
+        pygame.display.quit()

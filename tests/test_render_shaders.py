@@ -1,0 +1,161 @@
+"""Shader files: compiled by name, reloaded when edited, last good program kept on errors."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from live.errors import UserError
+from live.render.headless import create_headless_context
+from live.render.renderer import FrameState, Renderer
+from live.render.shaders import ShaderLibrary, default_shader_dir
+
+GREEN = (0, 255, 0)
+FINAL_LINE = "f_color = vec4(clamp(color * gain, 0.0, 1.0), 1.0);"
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    ctx = create_headless_context()
+    yield ctx
+    ctx.release()
+
+
+@pytest.fixture
+def shader_dir(tmp_path) -> Path:
+    """A copy of the project's shaders to edit."""
+    return Path(shutil.copytree(default_shader_dir(), tmp_path / "shaders"))
+
+
+def edit(path: Path, text: str) -> None:
+    """Write and move the mtime on by a second, as a save a moment later would."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    later = before + 1_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+def green_renderer(ctx, library) -> Renderer:
+    renderer = Renderer(ctx, (32, 32), library)
+    renderer.upload_keyframe(np.broadcast_to(np.array(GREEN, np.uint8), (8, 8, 3)).copy())
+    return renderer
+
+
+def frame(renderer) -> np.ndarray:
+    renderer.draw(FrameState(mix=1.0))
+    return renderer.read()
+
+
+def test_default_directory_is_the_repositorys_shaders():
+    directory = default_shader_dir()
+    for name in ("fullscreen.vert", "upscale.frag", "crossfade.frag", "blend.frag", "hud.frag",
+                 "present.frag", "bicubic.glsl"):
+        assert (directory / name).is_file(), name
+
+
+def test_every_program_the_renderer_uses_compiles(ctx):
+    library = ShaderLibrary(ctx)
+    renderer = Renderer(ctx, (16, 16), library)
+    assert library.error is None
+    renderer.release()
+
+
+def test_unchanged_files_are_not_recompiled(ctx, shader_dir):
+    library = ShaderLibrary(ctx, shader_dir)
+    program = library.program("fullscreen.vert", "crossfade.frag")
+    assert library.program("fullscreen.vert", "crossfade.frag") is program
+    assert library.reload_changed() == []
+    assert program.generation == 0
+
+
+def test_broken_edit_keeps_the_last_good_program_then_a_fix_is_picked_up(ctx, shader_dir):
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    assert np.all(frame(renderer) == GREEN)
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    broken_line = good.splitlines().index("void main() {") + 2
+    lines = good.splitlines()
+    lines.insert(broken_line - 1, "    this is not glsl")
+    edit(path, "\n".join(lines) + "\n")
+
+    reports = library.reload_changed()
+    assert len(reports) == 1 and "kept the last good program" in reports[0]
+    error = library.error
+    assert error is not None and "\n" not in error
+    assert f"crossfade.frag:{broken_line}:" in error
+    assert np.all(frame(renderer) == GREEN)  # still drawing with the old program
+    assert library.reload_changed() == []     # no retry until the file changes again
+
+    edit(path, good.replace(FINAL_LINE, "f_color = vec4(1.0, 0.0, 1.0, 1.0);"))
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    assert library.error is None
+    assert np.all(frame(renderer) == (255, 0, 255))
+    renderer.release()
+
+
+def test_an_edited_include_reloads_the_programs_using_it(ctx, shader_dir):
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    (shader_dir / "second.frag").write_text(
+        '#version 330 core\n#include "bicubic.glsl"\nout vec4 f_color;\nvoid main() { f_color = vec4(1.0); }\n')
+    library.program("fullscreen.vert", "second.frag")
+    path = shader_dir / "bicubic.glsl"
+    good = path.read_text()
+    edit(path, good.replace("vec2 w12 = w1 + w2;", "vec2 w12 = w1 + w2 +;"))
+    reports = library.reload_changed()
+    assert len(reports) == 2  # upscale.frag and second.frag include it; the others do not
+    line = good.splitlines().index("    vec2 w12 = w1 + w2;") + 1
+    assert f"bicubic.glsl:{line}:" in library.error
+    renderer.upload_keyframe(np.full((8, 8, 3), 255, np.uint8))
+    assert np.all(frame(renderer) == 255)  # the last good upscaler still works
+
+    opening = "vec3 sample_bicubic(sampler2D tex, vec2 uv) {"
+    edit(path, good.replace(opening, opening + "\n    return vec3(0.0, 0.0, 1.0);"))
+    assert len(library.reload_changed()) == 2
+    assert library.error is None
+    # Plates are upscaled when a keyframe arrives: the edit shows from the next keyframe.
+    renderer.upload_keyframe(np.full((8, 8, 3), 255, np.uint8))
+    assert np.all(frame(renderer) == (0, 0, 255))
+    renderer.release()
+
+
+def test_a_deleted_file_is_reported_and_its_return_picked_up(ctx, shader_dir):
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    path.unlink()
+    library.reload_changed()
+    assert "crossfade.frag: cannot read" in library.error
+    assert np.all(frame(renderer) == GREEN)
+    path.write_text(good.replace(FINAL_LINE, "f_color = vec4(1.0);"))
+    library.reload_changed()
+    assert library.error is None
+    assert np.all(frame(renderer) == 255)
+    renderer.release()
+
+
+def test_linker_errors_are_one_line(ctx, shader_dir):
+    (shader_dir / "mismatch.frag").write_text(
+        "#version 330 core\nin vec3 v_uv;\nout vec4 f_color;\nvoid main() { f_color = vec4(v_uv, 1.0); }\n")
+    with pytest.raises(UserError, match=r"^shader [^\n]*v_uv[^\n]*$"):
+        ShaderLibrary(ctx, shader_dir).program("fullscreen.vert", "mismatch.frag")
+
+
+def test_include_cycles_are_errors(ctx, shader_dir):
+    (shader_dir / "a.glsl").write_text('#include "b.glsl"\n')
+    (shader_dir / "b.glsl").write_text('#include "a.glsl"\n')
+    (shader_dir / "cycle.frag").write_text('#version 330 core\n#include "a.glsl"\nvoid main() {}\n')
+    with pytest.raises(UserError, match="cycle"):
+        ShaderLibrary(ctx, shader_dir).program("fullscreen.vert", "cycle.frag")
+
+
+def test_missing_files_and_directories_are_user_errors(ctx, shader_dir, tmp_path):
+    with pytest.raises(UserError, match="nope.frag"):
+        ShaderLibrary(ctx, shader_dir).program("fullscreen.vert", "nope.frag")
+    with pytest.raises(UserError, match="not found"):
+        ShaderLibrary(ctx, tmp_path / "absent")

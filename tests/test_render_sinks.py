@@ -1,0 +1,101 @@
+"""Video and PNG sinks: files read back with PyAV and Pillow."""
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from live.errors import UserError
+from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink
+
+SIZE = (64, 48)
+FPS = 12
+
+
+def frames(n: int) -> list[np.ndarray]:
+    """Frames whose brightness ramps, so order and count survive compression."""
+    return [np.full((SIZE[1], SIZE[0], 3), 20 + 18 * i, np.uint8) for i in range(n)]
+
+
+def test_video_with_audio_reads_back(tmp_path):
+    rate, seconds = 22050, 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    audio = np.stack([tone, -tone], axis=1)
+    path = tmp_path / "out.mp4"
+    per_frame = rate // FPS
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS), AudioFormat(rate, channels=2)) as sink:
+        for i, frame in enumerate(frames(12)):
+            sink.write(frame)
+            sink.write_audio(audio[i * per_frame:(i + 1) * per_frame])
+        sink.write_audio(audio[12 * per_frame:])
+        assert sink.frames_written == 12
+
+    with av.open(str(path)) as container:
+        video, sound = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.name, video.width, video.height) == ("h264", *SIZE)
+        assert video.codec_context.pix_fmt == "yuv420p"
+        assert video.average_rate == FPS
+        assert (sound.codec_context.name, sound.rate, sound.channels) == ("aac", rate, 2)
+        assert float(sound.duration * sound.time_base) == pytest.approx(seconds, abs=0.05)
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 12
+    means = [f.mean() for f in decoded]
+    assert means == pytest.approx([20 + 18 * i for i in range(12)], abs=3)
+
+
+def test_video_without_audio_and_mono_audio(tmp_path):
+    with VideoSink(tmp_path / "silent.mkv", VideoFormat(SIZE, fps=FPS)) as sink:
+        for frame in frames(3):
+            sink.write(frame)
+        with pytest.raises(ValueError, match="without an audio track"):
+            sink.write_audio(np.zeros(10, np.float32))
+    with av.open(str(tmp_path / "silent.mkv")) as container:
+        assert len(container.streams.audio) == 0
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+    with VideoSink(tmp_path / "mono.mp4", VideoFormat(SIZE, fps=FPS), AudioFormat(16000, 1)) as sink:
+        sink.write(frames(1)[0])
+        sink.write_audio(np.zeros(16000 // FPS, np.float32))
+        with pytest.raises(ValueError, match="channels"):
+            sink.write_audio(np.zeros((10, 2), np.float32))
+    with av.open(str(tmp_path / "mono.mp4")) as container:
+        assert container.streams.audio[0].channels == 1
+
+
+def test_frames_of_the_wrong_size_are_refused(tmp_path):
+    with VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE)) as sink:
+        with pytest.raises(ValueError, match="64x48"):
+            sink.write(np.zeros((48, 48, 3), np.uint8))
+
+
+def test_user_errors_for_bad_outputs(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(UserError, match="cannot write"):
+        VideoSink(blocker / "out.mp4", VideoFormat(SIZE))
+    with pytest.raises(UserError, match="codec"):
+        VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE, codec="no_such_codec"))
+    with pytest.raises(UserError, match="even"):
+        VideoSink(tmp_path / "out.mp4", VideoFormat((63, 48)))
+    with pytest.raises(UserError, match=".mp4"):
+        VideoSink(tmp_path / "out.unknownformat", VideoFormat(SIZE))
+    with pytest.raises(UserError, match="mono or stereo"):
+        VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE), AudioFormat(44100, channels=6))
+    with pytest.raises(UserError, match="cannot create"):
+        PngSink(blocker / "frames")
+
+
+def test_png_frames_are_numbered_and_exact(tmp_path):
+    sink = PngSink(tmp_path / "frames")
+    written = frames(3)
+    for frame in written:
+        sink.write(frame)
+    sink.close()
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "frame_000000.png", "frame_000001.png", "frame_000002.png"]
+    for i, frame in enumerate(written):
+        assert np.array_equal(np.asarray(Image.open(sink.path_for(i))), frame)
+    with pytest.raises(ValueError):
+        sink.write(np.zeros((10, 10, 3), np.uint8))  # sizes stay fixed within one sequence

@@ -1,0 +1,137 @@
+"""The pygame window (on a private Xvfb server when one is installed), hotkeys, headless errors."""
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import struct
+import subprocess
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import moderngl
+import numpy as np
+import pygame
+import pytest
+
+from live.errors import UserError
+from live.render import headless
+from live.render.renderer import FrameState, Renderer
+from live.render.shaders import ShaderLibrary
+from live.render.window import Action, KeyAction, Window, WindowConfig, action_for_key
+
+
+def test_hotkeys_map_to_named_actions():
+    assert action_for_key(pygame.K_1) == KeyAction(Action.PRESET, preset=1)
+    assert action_for_key(pygame.K_9) == KeyAction(Action.PRESET, preset=9)
+    assert action_for_key(pygame.K_KP5) == KeyAction(Action.PRESET, preset=5)
+    expected = {
+        pygame.K_f: Action.FREEZE, pygame.K_b: Action.BLACKOUT, pygame.K_F11: Action.FULLSCREEN,
+        pygame.K_TAB: Action.FULLSCREEN, pygame.K_h: Action.HUD, pygame.K_ESCAPE: Action.QUIT,
+        pygame.K_q: Action.QUIT, pygame.K_t: Action.TAP,
+    }
+    for key, action in expected.items():
+        assert action_for_key(key) == KeyAction(action)
+    assert action_for_key(pygame.K_0) is None
+    assert action_for_key(pygame.K_z) is None
+
+
+def test_missing_display_is_a_user_error(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    monkeypatch.setenv("DISPLAY", ":31999")  # no server there
+    with pytest.raises(UserError, match="no display") as info:
+        Window(WindowConfig())
+    assert "\n" not in str(info.value)
+
+
+def test_missing_egl_names_the_debian_packages(monkeypatch):
+    def no_egl(**kwargs):
+        raise OSError("libEGL.so.1: cannot open shared object file")
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", no_egl)
+    with pytest.raises(UserError, match="libegl1 libgl1-mesa-dri") as info:
+        headless.create_headless_context()
+    assert "libEGL.so.1" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.fixture
+def xvfb(monkeypatch, tmp_path):
+    """A private X server on a display number Xvfb picks itself; killed afterwards.
+
+    Yields the path of the screen image Xvfb keeps in XWD format (-fbdir): what the
+    server shows, as opposed to what GL thinks it drew.
+    """
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (Debian package xvfb): no X server to open a window on")
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", "1", "-screen", "0", "320x240x24", "-fbdir", str(tmp_path), "-nolisten", "tcp"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        display = server.stdout.readline().strip()
+        if not display:
+            pytest.skip("Xvfb did not start")
+        monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+        monkeypatch.setenv("DISPLAY", f":{display}")
+        yield tmp_path / "Xvfb_screen0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def read_xwd(path) -> np.ndarray:
+    """An XWD screen dump of a 24-bit TrueColor Xvfb screen as HxWx3 RGB."""
+    data = path.read_bytes()
+    header = struct.unpack(">25I", data[:100])
+    header_size, width, height, bytes_per_line, colormap_entries = (
+        header[0], header[4], header[5], header[12], header[19])
+    assert header[11] == 32  # bits per pixel: B, G, R, unused
+    pixels = np.frombuffer(data, np.uint8, count=bytes_per_line * height,
+                           offset=header_size + 12 * colormap_entries)
+    return pixels.reshape(height, bytes_per_line)[:, :width * 4].reshape(height, width, 4)[:, :, 2::-1]
+
+
+def show_frame_and_keys(screen_dump: Path) -> None:
+    window = Window(WindowConfig(size=(160, 120), vsync=False, title="live test"))
+    try:
+        assert window.size == (160, 120) and not window.fullscreen
+        renderer = Renderer(window.ctx, window.size, ShaderLibrary(window.ctx))
+        keyframe = np.zeros((16, 16, 3), np.uint8)
+        keyframe[:8] = (0, 255, 0)
+        keyframe[8:] = (255, 0, 0)
+        renderer.upload_keyframe(keyframe)
+        renderer.draw(FrameState(mix=1.0))
+        renderer.present(window.screen, window.size)
+        window.flip()
+
+        screen = read_xwd(screen_dump)
+        rows, cols = np.nonzero(screen.any(axis=2))
+        shown = screen[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert shown.shape == (120, 160, 3)
+        assert np.array_equal(shown, renderer.read())
+        assert np.all(shown[:55] == (0, 255, 0)) and np.all(shown[-55:] == (255, 0, 0))
+
+        window.poll()  # drop the window-manager events of the first frame
+        for key in (pygame.K_b, pygame.K_3, pygame.K_z, pygame.K_ESCAPE):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
+        assert window.poll() == [KeyAction(Action.BLACKOUT), KeyAction(Action.PRESET, preset=3),
+                                 KeyAction(Action.QUIT)]
+
+        # Fullscreen keeps the GL context: the same renderer goes on drawing at the new size.
+        window.set_fullscreen(True)
+        assert window.fullscreen and window.size == (320, 240)
+        renderer.resize(window.size)
+        renderer.draw(FrameState(mix=1.0))
+        renderer.present(window.screen, window.size)
+        window.flip()
+        assert window.ctx.error == "GL_NO_ERROR"
+        assert np.count_nonzero(np.all(read_xwd(screen_dump) == (0, 255, 0), axis=2)) > 160 * 120
+        renderer.release()
+    finally:
+        window.close()
+
+
+def test_window_shows_a_frame_and_reports_keys(xvfb):
+    # glvnd refuses a GLX context on a thread that had an EGL one current (BadAccess,
+    # and Xlib exits the process), and other tests here use EGL: a fresh process.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        pool.submit(show_frame_and_keys, xvfb).result(timeout=120)
