@@ -11,7 +11,7 @@ import sys
 
 from live.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("train",)
+COMMANDS: tuple[str, ...] = ("render", "train", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:

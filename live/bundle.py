@@ -1,0 +1,202 @@
+"""A bundle: everything one show needs, in one folder `models/NAME/`.
+
+    bundle.toml                  names the files below and holds their configs
+    generator.safetensors/.json  G (live checkpoint format, live.nets.checkpoints)
+    space.safetensors            E_I, E_M, VA heads, similarity head (live.space.model)
+    predictor.safetensors        the amortized transfer (live.nets.predictor)
+
+bundle.toml:
+
+    name = "default"
+    description = "..."
+    [generator]
+    weights = "generator.safetensors"
+    [space]                      # live.space.model.SpaceNetConfig
+    weights = "space.safetensors"
+    image_backbone = "resnet50"
+    image_size = 128             # E_I sees images resized to this
+    [space.mel]                  # live.audio.mel.MelWindow: the live engine uses the same
+    sample_rate = 22050
+    [predictor]                  # live.nets.predictor.PredictorConfig (num_ws, w_dim from G)
+    weights = "predictor.safetensors"
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from live.audio.mel import MelWindow
+from live.errors import UserError
+from live.nets.checkpoints import load_generator, save_generator
+from live.nets.predictor import LatentPredictor, PredictorConfig
+from live.nets.stylegan2 import Generator
+from live.nets.weights import load_weights, save_weights
+from live.space.model import SpaceNet, SpaceNetConfig
+
+BUNDLE_FILE = "bundle.toml"
+SECTIONS = {"name", "description", "generator", "space", "predictor"}
+
+
+def models_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def bundle_dir(name: str | Path) -> Path:
+    """A bundle by name (a folder of models/) or by path."""
+    path = Path(name)
+    if (path / BUNDLE_FILE).is_file():
+        return path
+    candidate = models_dir() / str(name)
+    if (candidate / BUNDLE_FILE).is_file():
+        return candidate
+    known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
+    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} there or in {models_dir()}); "
+                    f"bundles: {', '.join(known) or 'none'}")
+
+
+def _typed(cls: type, table: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    try:
+        return cls(**table)
+    except TypeError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    name: str
+    description: str
+    generator_weights: str
+    space: SpaceNetConfig
+    space_weights: str
+    image_size: int
+    predictor: dict[str, Any]       # PredictorConfig fields except num_ws and w_dim (G's)
+    predictor_weights: str
+
+    @classmethod
+    def read(cls, path: Path) -> BundleConfig:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"cannot read {path}: {e}") from None
+        where = str(path)
+        unknown = sorted(set(data) - SECTIONS)
+        if unknown:
+            raise UserError(f"{where}: unknown section(s) {unknown}; allowed: {sorted(SECTIONS)}")
+        try:
+            gen, space, predictor = dict(data["generator"]), dict(data["space"]), dict(data["predictor"])
+        except KeyError as e:
+            raise UserError(f"{where}: missing section [{e.args[0]}]") from None
+        space_weights = space.pop("weights", "space.safetensors")
+        image_size = space.pop("image_size", 128)
+        return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
+                   generator_weights=gen.pop("weights", "generator.safetensors"),
+                   space=SpaceNetConfig.from_dict(space), space_weights=space_weights, image_size=image_size,
+                   predictor_weights=predictor.pop("weights", "predictor.safetensors"), predictor=predictor)
+
+    def write(self, path: Path) -> None:
+        def toml_value(v: Any) -> str:
+            if isinstance(v, bool):
+                return str(v).lower()
+            if isinstance(v, str):
+                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return repr(v)
+
+        def section(title: str, values: dict[str, Any]) -> str:
+            lines = [f"[{title}]"] + [f"{k} = {toml_value(v)}" for k, v in values.items() if v is not None]
+            return "\n".join(lines)
+
+        text = "\n\n".join([
+            f"name = {toml_value(self.name)}\ndescription = {toml_value(self.description)}",
+            section("generator", {"weights": self.generator_weights}),
+            section("space", {"weights": self.space_weights, "image_size": self.image_size,
+                              **{k: v for k, v in self.space.to_dict().items() if k != "mel"}}),
+            section("space.mel", dataclasses.asdict(self.space.mel)),
+            section("predictor", {"weights": self.predictor_weights, **self.predictor}),
+        ])
+        path.write_text(text + "\n")
+
+
+class Bundle:
+    """The loaded networks of a bundle, frozen, on one device."""
+
+    def __init__(self, config: BundleConfig, G: Generator, space: SpaceNet, predictor: LatentPredictor,
+                 root: Path | None = None):
+        self.config, self.G, self.space, self.predictor, self.root = config, G, space, predictor, root
+
+    @property
+    def mel(self) -> MelWindow:
+        return self.config.space.mel
+
+    @property
+    def device(self) -> torch.device:
+        return self.G.mapping.w_avg.device
+
+    @classmethod
+    def load(cls, name: str | Path, device: str | torch.device = "cpu") -> Bundle:
+        root = bundle_dir(name)
+        config = BundleConfig.read(root / BUNDLE_FILE)
+        G, _ = load_generator(root / config.generator_weights, device=device)
+        space = load_weights(SpaceNet(config.space), root / config.space_weights)
+        predictor = load_weights(LatentPredictor(predictor_config(config, G)), root / config.predictor_weights)
+        return cls(config, G, space.to(device).eval().requires_grad_(False),
+                   predictor.to(device).eval().requires_grad_(False), root)
+
+    def save(self, root: str | Path) -> Path:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        save_generator(self.G, root / self.config.generator_weights)
+        save_weights(self.space, root / self.config.space_weights)
+        save_weights(self.predictor, root / self.config.predictor_weights)
+        self.config.write(root / BUNDLE_FILE)
+        return root
+
+    # --- the bundle's view of its networks, as the stages use them --------------------
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """G's images [N, 3, R, R] in [-1, 1] -> f_I [N, feature_dim], at the encoder's size."""
+        size = self.config.image_size
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                                   antialias=images.shape[-1] > size)
+        return self.space.image_encoder(images)
+
+    def music_features(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log-mel [N, n_mels, frames] or [N, 1, n_mels, frames] -> (f_M, VA in [0, 1]^2)."""
+        if log_mel.ndim == 3:
+            log_mel = log_mel.unsqueeze(1)
+        f_m = self.space.music_encoder(log_mel)
+        return f_m, self.space.music_va(f_m)
+
+
+def predictor_config(config: BundleConfig, G: Generator) -> PredictorConfig:
+    return _typed(PredictorConfig, {**config.predictor, "num_ws": G.num_ws, "w_dim": G.w_dim,
+                                    "feature_dim": config.space.feature_dim}, "bundle [predictor]")
+
+
+def random_bundle(G: Generator | None = None, space: SpaceNetConfig | None = None, mel: MelWindow | None = None,
+                  image_size: int = 64, seed: int = 0, name: str = "random") -> Bundle:
+    """A bundle of randomly initialized networks (tests, and development before training).
+
+    Small by default: a 64 px generator and a ResNet18 image encoder.
+    """
+    torch.manual_seed(seed)
+    if G is None:
+        G = Generator(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=3,
+                      mapping_kwargs={"num_layers": 2},
+                      synthesis_kwargs={"channel_base": 1024, "channel_max": 128})
+    space = space or SpaceNetConfig(image_backbone="resnet18", mel=mel or MelWindow())
+    config = BundleConfig(name=name, description="randomly initialized networks", generator_weights="generator.safetensors",
+                          space=space, space_weights="space.safetensors", image_size=image_size,
+                          predictor={"hidden": 128, "layers": 2}, predictor_weights="predictor.safetensors")
+    predictor = LatentPredictor(predictor_config(config, G))
+    return Bundle(config, G.eval().requires_grad_(False), SpaceNet(space).eval().requires_grad_(False),
+                  predictor.eval().requires_grad_(False))

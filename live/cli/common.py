@@ -1,0 +1,39 @@
+"""Options shared by the commands that run a show (perform, render)."""
+from __future__ import annotations
+
+import argparse
+
+from live.errors import UserError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
+    if w < 16 or h < 16 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size must be even and at least 16x16, got {text!r}")
+    return w, h
+
+
+def add_show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="preset name (presets/NAME.toml) or path to a .toml")
+    p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
+    p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
+    p.add_argument("--device", default="cpu", help="torch device for the networks, e.g. cpu or cuda")
+    p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
+    p.add_argument("--stats", metavar="PATH", help="write run statistics as JSON here at exit")
+
+
+def open_show(args: argparse.Namespace):
+    """The preset named on the command line, loaded onto its bundle."""
+    from live.bundle import Bundle
+    from live.engine.show import Show
+    from live.presets import PresetLibrary
+
+    preset = PresetLibrary(args.presets_dir).load(args.preset)
+    try:
+        bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
+    except RuntimeError as e:  # torch: an unavailable device
+        raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
+    return Show.open(preset, bundle)

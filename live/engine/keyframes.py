@@ -1,0 +1,77 @@
+"""One keyframe from one mel window: f_M and VA, the transfer, then G. No threads here.
+
+The live thread and the offline clock both call `KeyframeMaker.make`; it holds the
+preset's source (w_o and its image's embedding) and the transfer's warm state.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from live.bundle import Bundle
+from live.nets.stylegan2 import to_uint8
+from live.settings import Settings
+
+
+class Refiner(Protocol):
+    """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine)."""
+
+    def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    version: int
+    image: np.ndarray          # [R, R, 3] uint8
+    w: torch.Tensor            # [num_ws, w_dim]
+    valence: float
+    arousal: float
+    capture_time: float        # engine-clock time of the newest audio this keyframe heard
+    ready_time: float          # engine-clock time it was finished
+    compute_seconds: float
+
+
+class KeyframeMaker:
+    def __init__(self, bundle: Bundle, w_source: torch.Tensor, refiner: Refiner | None = None,
+                 dtype: torch.dtype = torch.float32):
+        G = bundle.G
+        assert w_source.shape == (G.num_ws, G.w_dim), (w_source.shape, G.num_ws, G.w_dim)
+        self.bundle, self.refiner, self.dtype = bundle, refiner, dtype
+        self.w_source = w_source.to(bundle.device)
+        with torch.inference_mode():
+            self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
+            self.f_source = bundle.image_features(self.source_image)
+        self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
+        self.version = 0
+
+    @torch.inference_mode()
+    def latent(self, log_mel: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+        """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
+        f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device))
+        w = self.bundle.predictor(self.w_source[None], self.f_source, f_m, settings.lambda_)[0]
+        if self.refiner is not None and settings.refine_steps > 0:
+            w = self.refiner.refine(w, f_m[0], settings.lambda_, settings.refine_steps)
+        # intensity scales the whole move away from the source, predictor and refinement alike.
+        w = self.w_source + settings.intensity * (w - self.w_source)
+        return w, va[0]
+
+    @torch.inference_mode()
+    def image(self, w: torch.Tensor) -> np.ndarray:
+        img = self.bundle.G.synthesis(w[None], noise_mode="const", dtype=self.dtype)
+        return to_uint8(img)[0].cpu().numpy()
+
+    def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
+             clock: Callable[[], float]) -> Keyframe:
+        """`clock` is the engine's (wall or simulated): it stamps the keyframe ready."""
+        start = time.perf_counter()
+        w, va = self.latent(log_mel, settings)
+        image = self.image(w)
+        self.version += 1
+        return Keyframe(version=self.version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
+                        capture_time=capture_time, ready_time=clock(),
+                        compute_seconds=time.perf_counter() - start)

@@ -1,0 +1,107 @@
+"""Offline render: the live stages stepped by a simulated clock, so a song becomes a video.
+
+Time is the audio's own: frame i is drawn at t = i / fps, the analyzer has heard exactly
+the audio up to t, and a keyframe is made every 1 / keyframe_rate seconds from the mel
+window ending at t. Keyframes are ready the instant they are asked for, so the same
+inputs give the same video, whatever the machine's speed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from live.audio.analyzer import AudioAnalyzer
+from live.audio.decode import Audio, mix_channels
+from live.engine.screen import HudInfo, ScreenDirector
+from live.engine.show import Show
+from live.engine.stats import RunStats
+from live.errors import UserError
+from live.render.headless import create_headless_context
+from live.render.renderer import Renderer
+from live.render.shaders import ShaderLibrary
+from live.render.sinks import AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink
+from live.settings import Settings
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    fps: float = 30.0
+    size: tuple[int, int] = (1280, 720)
+    start: float = 0.0              # seconds into the audio
+    duration: float | None = None   # None: to the end
+    progress: bool = True
+
+
+def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
+    """The [start, start + duration) stretch of `audio` as [frames, channels] float32."""
+    if start < 0 or (duration is not None and duration <= 0):
+        raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
+    a = round(start * audio.sample_rate)
+    if a >= len(audio.samples):
+        raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
+    b = len(audio.samples) if duration is None else min(len(audio.samples), a + round(duration * audio.sample_rate))
+    return audio.samples[a:b]
+
+
+def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
+    """A video file with the audio muxed in, or numbered PNGs when `out` is a folder."""
+    if out.suffix.lower() in (".mp4", ".mkv", ".mov"):
+        return VideoSink(out, VideoFormat(options.size, options.fps), AudioFormat(sample_rate, min(channels, 2)))
+    if out.suffix == "":
+        return PngSink(out)
+    raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
+
+
+def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
+           settings: Settings | None = None) -> RunStats:
+    settings = settings or show.preset.settings
+    samples = excerpt(audio, options.start, options.duration)
+    sr = audio.sample_rate
+    n_frames = int(len(samples) / sr * options.fps)
+    if n_frames < 1:
+        raise UserError("the audio excerpt is shorter than one video frame")
+    stereo = mix_channels(samples, min(samples.shape[1], 2))
+    mono = samples.mean(axis=1, dtype=np.float32)
+
+    analyzer = AudioAnalyzer(sr, show.bundle.mel)
+    ctx = create_headless_context()
+    renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
+    director = ScreenDirector()
+    stats = RunStats()
+    stats.start(0.0)
+    sink = open_sink(Path(out), options, sr, stereo.shape[1])
+    newest = None
+    next_keyframe_t = 0.0
+    fed = 0
+    try:
+        for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
+            t = i / options.fps
+            end = min(len(mono), round(t * sr) + 1)
+            features = analyzer.feed(mono[fed:end]) if end > fed else analyzer.features
+            fed = end
+            for beat in features.beats:
+                stats.beat(beat)
+            if t >= next_keyframe_t:
+                newest = show.maker.make(analyzer.mel(), settings, capture_time=t, clock=lambda: t)
+                stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
+                next_keyframe_t += 1.0 / settings.keyframe_rate
+            hud = HudInfo(fps=options.fps, keyframes_per_s=settings.keyframe_rate, latency_ms=0.0,
+                          preset=show.preset.name)
+            decision = director.frame(t, features, newest, settings, hud)
+            if decision.upload is not None:
+                renderer.upload_keyframe(decision.upload.image)
+            renderer.draw(decision.state)
+            sink.write(renderer.read())
+            if isinstance(sink, VideoSink):
+                a, b = round(t * sr), round((i + 1) / options.fps * sr)
+                sink.write_audio(np.ascontiguousarray(stereo[a:b]))
+            stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
+    finally:
+        sink.close()
+        renderer.release()
+        ctx.release()
+    stats.stop(n_frames / options.fps)
+    return stats

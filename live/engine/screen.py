@@ -1,0 +1,78 @@
+"""What each drawn frame shows, decided the same way live and offline.
+
+Given the frame's time, the latest audio features, the newest keyframe and the settings,
+`ScreenDirector.frame` says which keyframe to upload (if any) and the `FrameState` to
+draw: the crossfade mix, beat and onset pulses, blackout, the HUD text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from live.audio.analyzer import AudioFeatures
+from live.engine.keyframes import Keyframe
+from live.engine.schedule import BeatGrid, FadeScheduler
+from live.render.crossfade import Pulse
+from live.render.renderer import FrameState
+from live.settings import Settings
+
+BEAT_DECAY_S = 0.12    # the beat pulse falls to 37% in this long: a visible kick, gone before the next
+ONSET_DECAY_S = 0.08
+
+
+@dataclass(frozen=True)
+class FrameDecision:
+    state: FrameState
+    upload: Keyframe | None          # upload this before drawing
+    shows_new: Keyframe | None       # the keyframe that first reaches the screen in this frame
+
+
+@dataclass
+class HudInfo:
+    fps: float = 0.0
+    keyframes_per_s: float = 0.0
+    latency_ms: float | None = None
+    preset: str = ""
+    message: str = ""
+
+
+class ScreenDirector:
+    def __init__(self) -> None:
+        self.fades = FadeScheduler()
+        self.beat = Pulse(BEAT_DECAY_S)
+        self.onset = Pulse(ONSET_DECAY_S)
+        self.frozen_keyframe: Keyframe | None = None
+
+    def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
+              settings: Settings, hud: HudInfo | None = None) -> FrameDecision:
+        """`t` is the frame's time in seconds of the audio stream (what is heard as it shows);
+        `features` the audio analysis at about `t`."""
+        grid = BeatGrid(None, None)
+        if features is not None:
+            for beat_time in features.beats:
+                self.beat = self.beat.hit(beat_time)
+            if features.onset:
+                self.onset = self.onset.hit(t, features.onset_strength)
+            if features.beat_confidence > 0:
+                grid = BeatGrid(features.next_beat_after(t), features.period)
+        upload = None
+        if newest is not None and not settings.freeze and self.fades.due(t, newest.version, settings.beat_sync):
+            self.fades.start(t, newest.version, grid, settings.crossfade_beats)
+            upload = newest
+        pulse = settings.pulse
+        state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
+                           onset_pulse=pulse * self.onset.value(t), intensity=1.0,
+                           blackout=1.0 if settings.blackout else 0.0,
+                           hud=self._hud_text(features, newest, hud) if settings.hud else None)
+        return FrameDecision(state=state, upload=upload, shows_new=upload)
+
+    @staticmethod
+    def _hud_text(features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo | None) -> str:
+        hud = hud or HudInfo()
+        bpm = f"{features.bpm:5.1f} bpm" if features is not None and features.beat_confidence > 0 else "  --- bpm"
+        va = f"V {newest.valence:.2f} A {newest.arousal:.2f}" if newest is not None else "V --- A ---"
+        latency = f"{hud.latency_ms:.0f} ms" if hud.latency_ms is not None else "--- ms"
+        lines = [f"{hud.preset}  {bpm}  {va}",
+                 f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}"]
+        if hud.message:
+            lines.append(hud.message)
+        return "\n".join(lines)

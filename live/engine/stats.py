@@ -1,0 +1,98 @@
+"""What a run measures about itself, written as JSON at exit (`--stats PATH`).
+
+All times are seconds on one clock: the engine's (wall clock live, simulated offline).
+Samples live in bounded windows, so a show of any length keeps flat memory.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
+
+
+def _percentiles(values: deque[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "n": 0}
+    arr = np.fromiter(values, dtype=np.float64) * 1000
+    return {"p50": round(float(np.percentile(arr, 50)), 2), "p95": round(float(np.percentile(arr, 95)), 2),
+            "n": len(arr)}
+
+
+class RunStats:
+    """Counters and latency windows, fed from several threads (hence the lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.keyframes = 0
+        self.frames = 0
+        self.dropped_keyframes = 0
+        self.audio_overflows = 0
+        self.errors: deque[str] = deque(maxlen=50)
+        self.audio_to_keyframe: deque[float] = deque(maxlen=WINDOW)
+        self.audio_to_screen: deque[float] = deque(maxlen=WINDOW)
+        self.keyframe_seconds: deque[float] = deque(maxlen=WINDOW)
+        self.beats: deque[float] = deque(maxlen=WINDOW)
+
+    def start(self, now: float) -> None:
+        with self._lock:
+            self.started = now
+
+    def stop(self, now: float) -> None:
+        with self._lock:
+            self.ended = now
+
+    def keyframe(self, capture_time: float, ready_time: float, compute_seconds: float) -> None:
+        with self._lock:
+            self.keyframes += 1
+            self.audio_to_keyframe.append(ready_time - capture_time)
+            self.keyframe_seconds.append(compute_seconds)
+
+    def frame(self, shown_capture_time: float | None, shown_time: float) -> None:
+        """A frame was presented; `shown_capture_time` is set on the first frame that shows
+        a new keyframe (the audio it came from), else None."""
+        with self._lock:
+            self.frames += 1
+            if shown_capture_time is not None:
+                self.audio_to_screen.append(shown_time - shown_capture_time)
+
+    def beat(self, stream_time: float) -> None:
+        with self._lock:
+            self.beats.append(stream_time)
+
+    def error(self, message: str) -> None:
+        with self._lock:
+            self.errors.append(message)
+
+    def set_counts(self, dropped_keyframes: int, audio_overflows: int) -> None:
+        with self._lock:
+            self.dropped_keyframes, self.audio_overflows = dropped_keyframes, audio_overflows
+
+    def as_dict(self, now: float) -> dict:
+        with self._lock:
+            end = self.ended if self.ended is not None else now
+            duration = max(end - (self.started if self.started is not None else end), 1e-9)
+            return {
+                "duration_s": round(duration, 3),
+                "keyframes": self.keyframes,
+                "frames": self.frames,
+                "keyframes_per_s": round(self.keyframes / duration, 2),
+                "render_fps": round(self.frames / duration, 2),
+                "keyframe_compute_ms": _percentiles(self.keyframe_seconds),
+                "latency_ms": {"audio_to_keyframe": _percentiles(self.audio_to_keyframe),
+                               "audio_to_screen": _percentiles(self.audio_to_screen)},
+                "dropped_keyframes": self.dropped_keyframes,
+                "audio_overflows": self.audio_overflows,
+                "beats": [round(b, 3) for b in self.beats],
+                "errors": list(self.errors),
+            }
+
+    def write(self, path: str | Path, now: float) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.as_dict(now), indent=2))

@@ -1,0 +1,146 @@
+"""Presets: TOML files naming a bundle, a source picture, starting settings and a CC map.
+
+    name = "ember"
+    description = "warm embers"
+    bundle = "default"             # a folder under models/, or a path
+
+    [source]                       # exactly one of seed / w / image
+    seed = 7                       # z = RandomState(seed).randn(1, z_dim), as NVlabs' scripts
+    truncation = 0.7               # for seed sources
+    # w = "ember.npy"              # a saved latent, [w_dim] or [num_ws, w_dim], relative to the preset
+    # image = "photo.jpg"          # projected into W when the preset loads (cached)
+
+    [settings]                     # starting values of live parameters (live.settings.PARAMS)
+    lambda = 0.8
+
+    [[cc]]                         # control-change bindings (live.control.ccmap)
+    channel = 1
+    controller = 1
+    param = "lambda"
+
+Everything is checked when the file loads; a mistake is one line naming file and field.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from live.control.ccmap import CcMap
+from live.errors import UserError
+from live.settings import Settings
+
+PRESET_KEYS = {"name", "description", "bundle", "source", "settings", "cc"}
+SOURCE_KEYS = {"seed", "truncation", "w", "image"}
+
+
+def default_presets_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "presets"
+
+
+@dataclass(frozen=True)
+class PresetSource:
+    seed: int | None = None
+    truncation: float = 0.7
+    w: Path | None = None
+    image: Path | None = None
+
+    def describe(self) -> str:
+        if self.seed is not None:
+            return f"seed {self.seed} (truncation {self.truncation})"
+        return f"latent {self.w}" if self.w is not None else f"image {self.image}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    bundle: str
+    source: PresetSource
+    settings: Settings
+    cc: CcMap
+    path: Path
+
+
+def _source(table: object, where: str, base: Path) -> PresetSource:
+    if not isinstance(table, dict):
+        raise UserError(f"{where}: [source] must be a table with one of seed, w, image")
+    unknown = set(table) - SOURCE_KEYS
+    if unknown:
+        raise UserError(f"{where}: unknown [source] key(s) {', '.join(sorted(unknown))}; use seed, w or image")
+    kinds = [k for k in ("seed", "w", "image") if k in table]
+    if len(kinds) != 1:
+        raise UserError(f"{where}: [source] needs exactly one of seed, w, image (found {kinds or 'none'})")
+    truncation = table.get("truncation", 0.7)
+    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0 <= truncation <= 2:
+        raise UserError(f"{where}: source truncation must be a number in 0..2, got {truncation!r}")
+    if "seed" in table:
+        seed = table["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+            raise UserError(f"{where}: source seed must be a whole number in 0..2^32-1, got {seed!r}")
+        return PresetSource(seed=seed, truncation=float(truncation))
+    kind = kinds[0]
+    if not isinstance(table[kind], str):
+        raise UserError(f"{where}: source {kind} must be a file path string")
+    path = (base / table[kind]).resolve()
+    if not path.is_file():
+        raise UserError(f"{where}: source {kind} file {path} does not exist")
+    return PresetSource(truncation=float(truncation), **{kind: path})
+
+
+def load_preset(path: str | Path) -> Preset:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"preset file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"preset {path} is not valid TOML: {e}") from None
+    where = f"preset {path.name}"
+    unknown = set(data) - PRESET_KEYS
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(PRESET_KEYS))}")
+    name = data.get("name", path.stem)
+    bundle = data.get("bundle", "default")
+    description = data.get("description", "")
+    for key, value in (("name", name), ("bundle", bundle), ("description", description)):
+        if not isinstance(value, str):
+            raise UserError(f"{where}: {key} must be a string")
+    settings_table = data.get("settings", {})
+    if not isinstance(settings_table, dict):
+        raise UserError(f"{where}: [settings] must be a table of parameter = value")
+    try:
+        settings = Settings().with_values(settings_table)
+    except ValueError as e:
+        raise UserError(f"{where}: [settings] {e}") from None
+    return Preset(name=name, description=description, bundle=bundle,
+                  source=_source(data.get("source"), where, path.parent), settings=settings,
+                  cc=CcMap.from_table(data.get("cc", []), where), path=path)
+
+
+class PresetLibrary:
+    """The presets of a folder, by name (file stem), loaded when asked for."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_presets_dir()
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.toml"))
+
+    def path(self, name: str) -> Path:
+        candidate = Path(name)
+        if candidate.suffix == ".toml" and candidate.is_file():
+            return candidate
+        path = self.directory / f"{name}.toml"
+        if not path.is_file():
+            known = ", ".join(self.names()) or "none"
+            raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")
+        return path
+
+    def load(self, name: str) -> Preset:
+        return load_preset(self.path(name))
+
+    def by_index(self, index: int) -> str | None:
+        """The name of the index-th preset (0-based, sorted), for hotkeys 1-9."""
+        names = self.names()
+        return names[index] if 0 <= index < len(names) else None

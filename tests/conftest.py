@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+# Tests never open a real window or sound card.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+@pytest.fixture(scope="session")
+def random_bundle_dir(tmp_path_factory):
+    """A bundle of small randomly initialized networks, saved the way real bundles are."""
+    from live.bundle import random_bundle
+
+    return random_bundle().save(tmp_path_factory.mktemp("bundles") / "random")
+
+
+@pytest.fixture()
+def preset_dir(tmp_path, random_bundle_dir):
+    """A presets folder with one preset 'test' on the random bundle."""
+    d = tmp_path / "presets"
+    d.mkdir()
+    (d / "test.toml").write_text(
+        f'name = "test"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 5\n'
+        '[settings]\nkeyframe_rate = 5.0\nhud = true\n'
+        '[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\nmin = 0.0\nmax = 2.0\n')
+    (d / "other.toml").write_text(f'name = "other"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 9\n')
+    return d

@@ -1,0 +1,34 @@
+import numpy as np
+import torch
+
+from live.bundle import Bundle, random_bundle
+from live.engine.keyframes import KeyframeMaker
+from live.settings import Settings
+from live.transfer.source import seed_latent
+
+
+def test_keyframe_from_mel_with_a_random_bundle(tmp_path):
+    bundle = random_bundle()
+    w_o = seed_latent(bundle.G, 3)
+    maker = KeyframeMaker(bundle, w_o)
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    k = maker.make(mel, Settings(), capture_time=1.5, clock=lambda: 2.0)
+    assert k.image.shape == (64, 64, 3) and k.image.dtype == np.uint8
+    assert 0 <= k.valence <= 1 and 0 <= k.arousal <= 1
+    assert k.capture_time == 1.5 and k.ready_time == 2.0 and k.version == 1
+    # intensity 0 is the source picture exactly.
+    still = maker.make(mel, Settings(intensity=0.0), 0.0, lambda: 0.0)
+    assert np.array_equal(still.image, maker.source_uint8)
+    assert not np.array_equal(k.image, maker.source_uint8)
+
+
+def test_bundle_round_trip_on_disk(tmp_path):
+    bundle = random_bundle()
+    bundle.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    w = seed_latent(bundle.G, 1)
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    a = KeyframeMaker(bundle, w).make(mel, Settings(), 0.0, lambda: 0.0)
+    b = KeyframeMaker(loaded, w).make(mel, Settings(), 0.0, lambda: 0.0)
+    # fp16 storage: the pictures agree within a few levels.
+    assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 8

@@ -1,0 +1,57 @@
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from live.__main__ import main
+from live.audio.demo import render_demo
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    track = render_demo(seed=1, sample_rate=22050)
+    path = tmp_path_factory.mktemp("audio") / "song.wav"
+    stereo = np.stack([track.samples, track.samples * 0.5], axis=1)
+    sf.write(path, stereo[: 22050 * 4], 22050)
+    return path
+
+
+def test_render_writes_video_with_audio(tmp_path, song, preset_dir):
+    out = tmp_path / "out.mp4"
+    stats = tmp_path / "stats.json"
+    code = main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--fps", "10", "--size", "96x64", "--duration", "3", "--stats", str(stats)])
+    assert code == 0
+    with av.open(str(out)) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height) == (96, 64)
+        frames = sum(1 for _ in container.decode(video=0))
+        assert frames == 30
+        assert len(container.streams.audio) == 1
+        assert container.streams.audio[0].channels == 2
+    import json
+    s = json.loads(stats.read_text())
+    assert s["frames"] == 30 and s["keyframes"] == 15  # keyframe_rate 5 over 3 s
+
+
+def test_render_is_deterministic(tmp_path, song, preset_dir):
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "8", "--size", "64x64",
+            "--start", "0.5", "--duration", "1.5"]
+    assert main(["render", str(song), "-o", str(tmp_path / "a"), *args]) == 0
+    assert main(["render", str(song), "-o", str(tmp_path / "b"), *args]) == 0
+    a = sorted((tmp_path / "a").glob("*.png"))
+    b = sorted((tmp_path / "b").glob("*.png"))
+    assert len(a) == 12 and [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    # The picture moves: not every frame is the same.
+    assert len({p.read_bytes() for p in a}) > 1
+
+
+def test_render_bad_inputs_are_one_line_errors(tmp_path, song, preset_dir, capsys):
+    assert main(["render", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "x.mp4"),
+                 "--presets-dir", str(preset_dir), "--preset", "test"]) == 2
+    assert main(["render", str(song), "-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir),
+                 "--preset", "nope"]) == 2
+    assert main(["render", str(song), "-o", str(tmp_path / "x.avi"), "--presets-dir", str(preset_dir),
+                 "--preset", "test"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("live: error:") == 3 and "Traceback" not in err

@@ -1,0 +1,25 @@
+import threading
+
+from live.engine.slots import LatestSlot
+
+
+def test_take_returns_newest_and_counts_drops():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.take(timeout=0.01) is None
+    slot.put(1)
+    slot.put(2)
+    slot.put(3)
+    assert slot.take(timeout=0.01) == 3
+    assert slot.dropped == 2
+    assert slot.take(timeout=0.01) is None  # nothing newer than what was taken
+    assert slot.peek() == 3
+
+
+def test_take_wakes_when_a_value_arrives():
+    slot: LatestSlot[str] = LatestSlot()
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    t.start()
+    slot.put("frame")
+    t.join(timeout=5)
+    assert got == ["frame"] and slot.dropped == 0
