@@ -1,0 +1,48 @@
+"""`python -m live inspect CKPT`: what a generator checkpoint holds, without rendering."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from live.nets.checkpoints import CheckpointInfo
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("inspect", help="show a generator checkpoint's format and architecture",
+                            description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", metavar="CKPT",
+                        help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from live.nets.checkpoints import load_generator
+
+    _, info = load_generator(args.checkpoint)
+    print(json.dumps(dataclasses.asdict(info), indent=2) if args.json else format_info(info))
+    return 0
+
+
+def format_info(info: CheckpointInfo) -> str:
+    rows = [
+        ("checkpoint", info.path),
+        ("format", info.format),
+        ("resolution", f"{info.resolution} px"),
+        ("z_dim", str(info.z_dim)),
+        ("c_dim", str(info.c_dim)),
+        ("w_dim", str(info.w_dim)),
+        ("num_ws", str(info.num_ws)),
+        ("mapping layers", str(info.mapping_layers)),
+        ("parameters", f"{info.parameter_count:,}"),
+        ("stored dtype", info.stored_dtype),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    lines += ["", "resolution  channels"]
+    lines += [f"{res:>10}  {channels:>8}" for res, channels in sorted(info.channels.items())]
+    lines += [f"note: {note}" for note in info.notes]
+    return "\n".join(lines)

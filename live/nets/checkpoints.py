@@ -1,0 +1,474 @@
+"""Generator checkpoints: NVlabs `.pkl` and rosinality `.pt` in, our safetensors in and out.
+
+`load_generator(path)` detects the format from the file's first bytes:
+- NVlabs stylegan2-ada-pytorch `.pkl` (and the StyleGAN2 generators of the stylegan3
+  repository), read by the restricted unpickler of `live.nets.unpickle`;
+- rosinality stylegan2-pytorch `.pt`, read with `torch.load(weights_only=True)` and
+  converted onto the NVlabs names;
+- ours: `NAME.safetensors` (every parameter and buffer) with `NAME.json` beside it
+  holding the generator's `init_kwargs`.
+Each reader yields constructor arguments and a flat state dict, which must match the
+generator those arguments build key for key and shape for shape.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+from live.errors import UserError
+from live.nets import ops
+from live.nets.stylegan2 import Generator, MappingNetwork
+from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
+
+FORMAT_NVLABS = "nvlabs-pkl"
+FORMAT_ROSINALITY = "rosinality-pt"
+FORMAT_LIVE = "live-safetensors"
+
+LIVE_FORMAT_NAME = "live-stylegan2"
+LIVE_FORMAT_VERSION = 1
+SAVE_DTYPES = (torch.float16, torch.float32)
+
+_ZIP_HEAD = b"PK\x03\x04"  # torch.save's default (zip) format
+_LEGACY_TORCH_HEAD = pickle.dumps(LEGACY_TORCH_MAGIC, protocol=2)  # torch.save before 1.6
+
+_GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+_MAPPING_ARGS = frozenset({"num_layers", "embed_features", "layer_features", "activation",
+                           "lr_multiplier", "w_avg_beta"})
+_SYNTHESIS_ARGS = frozenset({"channel_base", "channel_max", "num_fp16_res", "architecture",
+                             "resample_filter", "conv_clamp", "use_noise", "activation"})
+# NVlabs arguments that choose memory layout or op fusion, never the numbers computed.
+_LAYOUT_ONLY_ARGS = frozenset({"fp16_channels_last", "fused_modconv_default"})
+_STYLEGAN3_KEY = re.compile(r"^synthesis\.(input\.|L\d+_\d+_\d+\.)")
+
+# rosinality's Generator(blur_kernel=[1, 3, 3, 1], lr_mlp=0.01) defaults: neither is
+# stored in the file, and both equal NVlabs' defaults (resample_filter, lr_multiplier).
+_ROSINALITY_BLUR_TAPS = [1, 3, 3, 1]
+_W_AVG_SAMPLES = 4096  # rosinality's mean_latent(4096), for files without latent_avg
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: str
+    format: str                  # FORMAT_NVLABS, FORMAT_ROSINALITY or FORMAT_LIVE
+    resolution: int
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    num_ws: int
+    mapping_layers: int
+    channels: dict[int, int]     # synthesis channels per block resolution
+    parameter_count: int
+    stored_dtype: str            # dtype(s) of the floating-point tensors in the file
+    notes: tuple[str, ...] = ()  # what the loader had to fill in
+
+
+@dataclass(frozen=True)
+class _Contents:
+    init_kwargs: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    notes: tuple[str, ...] = ()
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> tuple[Generator, CheckpointInfo]:
+    """Read a generator checkpoint of any supported format, in eval mode without gradients.
+
+    Raises UserError (one line) for a missing, empty, truncated, unknown, hostile or
+    unsupported (StyleGAN3) file, and for weights that do not fit the stored architecture.
+    """
+    path = Path(path)
+    target = _device(device)
+    fmt = detect_format(path)
+    contents = _READERS[fmt](path)
+    G = _assemble(contents, str(path))
+    G = G.to(device=target, dtype=dtype).eval().requires_grad_(False)
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in contents.state.values() if t.is_floating_point()})
+    info = CheckpointInfo(
+        path=str(path), format=fmt, resolution=G.img_resolution, z_dim=G.z_dim, c_dim=G.c_dim,
+        w_dim=G.w_dim, num_ws=G.num_ws, mapping_layers=G.mapping.num_layers,
+        channels=dict(G.synthesis.channels), parameter_count=sum(p.numel() for p in G.parameters()),
+        stored_dtype="/".join(dtypes), notes=contents.notes)
+    return G, info
+
+
+def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Write `NAME.safetensors` (all parameters and buffers in `dtype`) and `NAME.json`."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise UserError(f"{path}: our checkpoints are named NAME.safetensors (NAME.json goes beside it)")
+    if dtype not in SAVE_DTYPES:
+        raise ValueError(f"dtype must be one of {SAVE_DTYPES}, not {dtype}")
+    state = {k: t.detach().to("cpu", dtype).contiguous() for k, t in G.state_dict().items()}
+    overflow = [k for k, t in state.items() if not torch.isfinite(t).all()]
+    if overflow:
+        raise UserError(f"{_some(overflow)} are not finite in {dtype}; save in float32 (convert --fp32)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(state, str(path))
+    config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
+              "dtype": str(dtype).removeprefix("torch.")}
+    path.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def detect_format(path: Path) -> str:
+    """The checkpoint format from the file's content (the suffix is not trusted)."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist; give a generator checkpoint (.pkl, .pt or .safetensors)")
+    if not path.is_file():
+        raise UserError(f"{path} is not a file; give a generator checkpoint (.pkl, .pt or .safetensors)")
+    with open(path, "rb") as f:
+        head = f.read(len(_LEGACY_TORCH_HEAD))
+    if not head:
+        raise UserError(f"{path} is empty; download or export the checkpoint again")
+    if head.startswith(_ZIP_HEAD) or head == _LEGACY_TORCH_HEAD:
+        return FORMAT_ROSINALITY
+    if len(head) >= 2 and head[0] == pickle.PROTO[0] and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL:
+        return FORMAT_NVLABS
+    if len(head) >= 9 and head[8:9] == b"{":  # safetensors: u64 header length, then JSON
+        return FORMAT_LIVE
+    raise UserError(f"{path} is not a checkpoint format this program reads "
+                    "(NVlabs .pkl, rosinality .pt, or .safetensors with its .json)")
+
+
+# ---------------------------------------------------------------- NVlabs pickles
+
+def _read_nvlabs(path: Path) -> _Contents:
+    source = str(path)
+    with open(path, "rb") as f:
+        snapshot = read_network_pickle(f, source)
+    if not isinstance(snapshot, dict):
+        raise UserError(f"{path} is a pickle but not an NVlabs network snapshot (a dict with G_ema)")
+    network = next((snapshot[k] for k in ("G_ema", "G") if snapshot.get(k) is not None), None)
+    if network is None:
+        raise UserError(f"{path} holds no generator (neither G_ema nor G); is it an NVlabs network snapshot?")
+    if not isinstance(network, PersistentObject):
+        raise UserError(f"{path}: its generator is not an NVlabs persistent network")
+    state = _flatten(network, source)
+    if any(_STYLEGAN3_KEY.match(k) for k in state):
+        raise UserError(f"{path} is a StyleGAN3 checkpoint; StyleGAN3 checkpoints are not supported, "
+                        "only StyleGAN2 ones")
+    if network.class_name != "Generator":
+        raise UserError(f"{path}: its generator is a {network.class_name!r}, not a StyleGAN2 'Generator'")
+    return _Contents(nvlabs_generator_kwargs(network.state, source), state)
+
+
+def _flatten(network: PersistentObject, source: str, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The nested `_parameters`/`_buffers`/`_modules` of a network -> a flat state dict."""
+    state = network.state
+    non_persistent = state.get("_non_persistent_buffers_set") or set()
+    out: dict[str, torch.Tensor] = {}
+    for group in ("_parameters", "_buffers"):
+        for name, value in _dict_field(state, group, source).items():
+            if value is None or (group == "_buffers" and name in non_persistent):
+                continue
+            if not isinstance(value, torch.Tensor):
+                raise UserError(f"{source}: {prefix}{name} is a {type(value).__name__}, not a tensor")
+            out[prefix + name] = value
+    for name, child in _dict_field(state, "_modules", source).items():
+        if child is None:
+            continue
+        if not isinstance(child, PersistentObject):
+            raise UserError(f"{source}: submodule {prefix}{name} is not an NVlabs persistent network")
+        out.update(_flatten(child, source, f"{prefix}{name}."))
+    return out
+
+
+def _dict_field(state: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
+    value = state.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise UserError(f"{source}: the network's {key} is not a dict")
+    return value
+
+
+def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The stored `_init_kwargs` of an NVlabs Generator -> arguments for our Generator.
+
+    Layout-only arguments are dropped; anything unknown is refused by name, since a
+    guess would give a different picture without saying so.
+    """
+    init_args, init_kwargs = state.get("_init_args") or (), state.get("_init_kwargs")
+    if init_args or not isinstance(init_kwargs, Mapping):
+        raise UserError(f"{source}: the generator's constructor arguments are not stored as keywords")
+    kwargs = _plain(init_kwargs, source)
+    missing = [k for k in _GENERATOR_ARGS if k not in kwargs]
+    if missing:
+        raise UserError(f"{source}: the generator's stored arguments lack {', '.join(missing)}")
+    top = {k: kwargs.pop(k) for k in _GENERATOR_ARGS}
+    mapping = kwargs.pop("mapping_kwargs", None) or {}
+    synthesis = kwargs.pop("synthesis_kwargs", None) or {}
+    if not isinstance(mapping, dict) or not isinstance(synthesis, dict):
+        raise UserError(f"{source}: mapping_kwargs and synthesis_kwargs must be dicts")
+    # The stylegan3 repository's StyleGAN2 Generator takes its synthesis arguments flat.
+    synthesis = {k: v for k, v in {**synthesis, **kwargs}.items() if k not in _LAYOUT_ONLY_ARGS}
+    unknown = sorted(set(mapping) - _MAPPING_ARGS) + sorted(set(synthesis) - _SYNTHESIS_ARGS)
+    if unknown:
+        raise UserError(f"{source}: unknown generator arguments {', '.join(unknown)}; "
+                        "refusing to guess what they change")
+    return {**top, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
+
+
+def _plain(value: Any, source: str) -> Any:
+    """Stored arguments -> JSON-able Python values (numpy scalars become Python numbers)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, source) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, source) for v in value]
+    raise UserError(f"{source}: the generator's stored arguments hold a {type(value).__name__}, not plain data")
+
+
+# ---------------------------------------------------------------- rosinality .pt
+
+def _read_rosinality(path: Path) -> _Contents:
+    ckpt = _torch_load_weights(path)
+    g_ema = ckpt.get("g_ema") if isinstance(ckpt, dict) else None
+    if not isinstance(g_ema, Mapping):
+        raise UserError(f"{path} is a torch file but not a rosinality StyleGAN2 checkpoint (no g_ema)")
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
+        raise UserError(f"{path}: latent_avg is a {type(latent_avg).__name__}, not a tensor")
+    kwargs, state = convert_rosinality(g_ema, latent_avg, str(path))
+    if latent_avg is not None:
+        return _Contents(kwargs, state)
+    state["mapping.w_avg"] = _estimate_w_avg(kwargs, state)
+    return _Contents(kwargs, state, (f"w_avg estimated from {_W_AVG_SAMPLES} random z: the file has no latent_avg",))
+
+
+def _torch_load_weights(path: Path) -> Any:
+    try:
+        # rosinality's training checkpoints keep their options as an argparse Namespace.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if refused:
+            raise UserError(f"refusing to load {path}: the checkpoint references {refused.group(1)}, "
+                            "which is not data") from None
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint; download it again") from None
+    except (RuntimeError, EOFError, ValueError, TypeError, KeyError, OverflowError) as e:
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({_first_line(e)})") from None
+
+
+def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tensor | None,
+                       source: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A rosinality `g_ema` state dict -> (Generator arguments, NVlabs-named state dict).
+
+    Their equalized-learning-rate scales are applied at run time, as ours are: the
+    mapping's EqualLinear(lr_mul=0.01) is FullyConnectedLayer(lr_multiplier=0.01);
+    ModulatedConv2d's weight scale 1/sqrt(in*k*k) is cancelled by demodulation, which
+    ours skips; ToRGB's 1/sqrt(in) on the weight is ours on the styles. So weights copy
+    as they are, only reshaped. Their blur kernels are 4x our normalized filter; they are
+    checked, not loaded. Without `latent_avg` the state has no `mapping.w_avg`.
+    """
+    take = _KeyTaker(g_ema, source)
+    n_mlp = _count(g_ema, "style.{}.weight", start=1)
+    n_up = _count(g_ema, "to_rgbs.{}.conv.weight")
+    if n_mlp == 0 or "input.input" not in g_ema or "to_rgb1.conv.weight" not in g_ema:
+        raise UserError(f"{source}: g_ema is not a rosinality StyleGAN2 generator (no style, input or to_rgb1)")
+    w_dim, z_dim = take.peek("style.1.weight", ndim=2).shape
+    const = _unbatch(take("input.input"), "input.input", source, ndim=4)
+    channels = {4: const.shape[0]} | {8 << i: take.peek(f"convs.{2 * i}.conv.weight", ndim=5).shape[1]
+                                      for i in range(n_up)}
+    channel_base, channel_max = _channel_table(channels, source)
+    kwargs = dict(z_dim=z_dim, c_dim=0, w_dim=w_dim, img_resolution=4 << n_up,
+                  img_channels=take.peek("to_rgb1.conv.weight", ndim=5).shape[1],
+                  mapping_kwargs=dict(num_layers=n_mlp),
+                  synthesis_kwargs=dict(channel_base=channel_base, channel_max=channel_max))
+
+    state = {"synthesis.b4.const": const}
+    for i in range(n_mlp):
+        state[f"mapping.fc{i}.weight"] = take(f"style.{i + 1}.weight")
+        state[f"mapping.fc{i}.bias"] = take(f"style.{i + 1}.bias")
+    if latent_avg is not None:
+        state["mapping.w_avg"] = latent_avg.reshape(-1)
+
+    blur = ops.setup_filter(_ROSINALITY_BLUR_TAPS)
+    convs = [("conv1", "synthesis.b4.conv1", False)]
+    rgbs = [("to_rgb1", "synthesis.b4.torgb", False)]
+    for i in range(n_up):
+        block = f"synthesis.b{8 << i}"
+        convs += [(f"convs.{2 * i}", f"{block}.conv0", True), (f"convs.{2 * i + 1}", f"{block}.conv1", False)]
+        rgbs.append((f"to_rgbs.{i}", f"{block}.torgb", True))
+        state[f"{block}.resample_filter"] = blur
+    state["synthesis.b4.resample_filter"] = blur
+    # Their noise buffers are numbered in the order the convolutions run.
+    for k, (theirs, ours, up) in enumerate(convs):
+        state[f"{ours}.weight"] = _unbatch(take(f"{theirs}.conv.weight"), f"{theirs}.conv.weight", source, ndim=5)
+        state[f"{ours}.affine.weight"] = take(f"{theirs}.conv.modulation.weight")
+        state[f"{ours}.affine.bias"] = take(f"{theirs}.conv.modulation.bias")
+        state[f"{ours}.noise_strength"] = _unbatch(take(f"{theirs}.noise.weight"), f"{theirs}.noise.weight", source,
+                                                   ndim=1)
+        state[f"{ours}.bias"] = take(f"{theirs}.activate.bias")
+        state[f"{ours}.noise_const"] = _unbatch(take(f"noises.noise_{k}"), f"noises.noise_{k}", source,
+                                                ndim=4, lead=2)
+        state[f"{ours}.resample_filter"] = blur
+        if up:
+            _check_blur(take(f"{theirs}.conv.blur.kernel"), blur, f"{theirs}.conv.blur.kernel", source)
+    for theirs, ours, up in rgbs:
+        state[f"{ours}.weight"] = _unbatch(take(f"{theirs}.conv.weight"), f"{theirs}.conv.weight", source, ndim=5)
+        state[f"{ours}.affine.weight"] = take(f"{theirs}.conv.modulation.weight")
+        state[f"{ours}.affine.bias"] = take(f"{theirs}.conv.modulation.bias")
+        state[f"{ours}.bias"] = _unbatch(take(f"{theirs}.bias"), f"{theirs}.bias", source, ndim=4).reshape(-1)
+        if up:
+            _check_blur(take(f"{theirs}.upsample.kernel"), blur, f"{theirs}.upsample.kernel", source)
+    if take.left:
+        raise UserError(f"{source}: g_ema has keys this converter does not know: {_some(sorted(take.left))}")
+    return kwargs, state
+
+
+class _KeyTaker:
+    """Hands out the tensors of a state dict once each, so leftovers can be reported."""
+
+    def __init__(self, state: Mapping[str, Any], source: str):
+        self.left = dict(state)
+        self._source = source
+
+    def __call__(self, key: str) -> torch.Tensor:
+        value = self.peek(key)
+        del self.left[key]
+        return value
+
+    def peek(self, key: str, ndim: int | None = None) -> torch.Tensor:
+        """The tensor under `key`, left in place (to read shapes before converting)."""
+        if key not in self.left:
+            raise UserError(f"{self._source}: g_ema lacks {key}; the checkpoint is incomplete")
+        value = self.left[key]
+        if not isinstance(value, torch.Tensor):
+            raise UserError(f"{self._source}: g_ema's {key} is not a tensor")
+        if ndim is not None and value.ndim != ndim:
+            raise UserError(f"{self._source}: g_ema's {key} has shape {list(value.shape)}, expected {ndim} dims")
+        return value
+
+
+def _count(state: Mapping[str, Any], pattern: str, start: int = 0) -> int:
+    n = 0
+    while pattern.format(start + n) in state:
+        n += 1
+    return n
+
+
+def _unbatch(t: torch.Tensor, key: str, source: str, ndim: int, lead: int = 1) -> torch.Tensor:
+    """Drop `lead` leading singleton dims of a rosinality tensor (e.g. [1, o, i, k, k])."""
+    if t.ndim != ndim or any(n != 1 for n in t.shape[:lead]):
+        raise UserError(f"{source}: {key} has shape {list(t.shape)}, expected {ndim} dims, "
+                        f"the first {lead} of size 1")
+    return t.reshape(t.shape[lead:])
+
+
+def _check_blur(kernel: torch.Tensor, blur: torch.Tensor, key: str, source: str) -> None:
+    # Their Blur/Upsample kernels carry the upsampling gain factor**2 = 4.
+    if kernel.shape != blur.shape or not torch.allclose(kernel.float(), 4 * blur):
+        raise UserError(f"{source}: {key} is not the [1, 3, 3, 1] blur kernel; other kernels are not supported")
+
+
+def _channel_table(channels: dict[int, int], source: str) -> tuple[int, int]:
+    """(channel_base, channel_max) whose min(base // res, max) gives exactly `channels`."""
+    channel_max, top = max(channels.values()), max(channels)
+    for base in range(channels[top] * top, (channels[top] + 1) * top):
+        if all(min(base // res, channel_max) == c for res, c in channels.items()):
+            return base, channel_max
+    table = ", ".join(f"{res}:{c}" for res, c in sorted(channels.items()))
+    raise UserError(f"{source}: its channels per resolution ({table}) follow no "
+                    "min(channel_base // resolution, channel_max) table; this generator cannot hold them")
+
+
+def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    mapping = MappingNetwork(z_dim=kwargs["z_dim"], c_dim=0, w_dim=kwargs["w_dim"], num_ws=None,
+                             num_layers=kwargs["mapping_kwargs"]["num_layers"], w_avg_beta=None)
+    mapping.load_state_dict({k.removeprefix("mapping."): t for k, t in state.items() if k.startswith("mapping.")})
+    z = torch.randn([_W_AVG_SAMPLES, kwargs["z_dim"]], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return mapping(z).mean(dim=0)
+
+
+# ---------------------------------------------------------------- ours
+
+def _read_live(path: Path) -> _Contents:
+    config_path = path.with_suffix(".json")
+    if not config_path.is_file():
+        raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `live convert`)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{config_path} is not valid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
+        raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
+    if config.get("version") != LIVE_FORMAT_VERSION:
+        raise UserError(f"{config_path} has version {config.get('version')!r}; "
+                        f"this program reads version {LIVE_FORMAT_VERSION}")
+    if not isinstance(config.get("init_kwargs"), dict):
+        raise UserError(f"{config_path} has no init_kwargs")
+    try:
+        state = safetensors.torch.load_file(str(path))
+    except safetensors.SafetensorError as e:
+        raise UserError(f"{path} is truncated or not a valid safetensors file ({e})") from None
+    return _Contents(config["init_kwargs"], state)
+
+
+_READERS: dict[str, Callable[[Path], _Contents]] = {
+    FORMAT_NVLABS: _read_nvlabs,
+    FORMAT_ROSINALITY: _read_rosinality,
+    FORMAT_LIVE: _read_live,
+}
+
+
+# ---------------------------------------------------------------- common
+
+def _assemble(contents: _Contents, source: str) -> Generator:
+    try:
+        G = Generator(**contents.init_kwargs)
+    except (TypeError, ValueError, AssertionError, KeyError, RuntimeError) as e:
+        raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments "
+                        f"({_first_line(e)})") from None
+    expected = G.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in contents.state]
+    unexpected = [k for k in contents.state if k not in expected]
+    resized = [f"{k} is {list(t.shape)}, not {list(expected[k].shape)}"
+               for k, t in contents.state.items() if k in expected and t.shape != expected[k].shape]
+    if missing:
+        problems.append(f"missing {_some(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_some(unexpected)}")
+    if resized:
+        problems.append(_some(resized))
+    if problems:
+        raise UserError(f"{source}: the weights do not fit the architecture its arguments describe: "
+                        + "; ".join(problems))
+    G.load_state_dict({k: t.contiguous() for k, t in contents.state.items()}, assign=True)
+    return G
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+    if target.type != "cpu":
+        accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+        if accelerator is None or accelerator.type != target.type:
+            raise UserError(f"device {str(device)!r} is not available on this machine; use cpu")
+    return target

@@ -1,0 +1,211 @@
+"""NVlabs network pickles read as data: a restricted unpickler that never runs stored code.
+
+An NVlabs `.pkl` reduces every network to
+`torch_utils.persistence._reconstruct_persistent_obj(meta)`, and NVlabs' own loader
+executes the Python source in `meta["module_src"]` to rebuild the class. Here that call
+only keeps the class name and the object's state; the source is never looked at.
+
+Every global the stream names is looked up in a table of exact (module, name) pairs that
+were resolved when this module was imported, so nothing is imported on behalf of the
+file; any other global is refused by name. The tensor functions are our own checked
+versions, not torch's: tensors come as `torch.storage._load_from_bytes(blob)`, where the
+blob is a legacy `torch.save` stream that torch would read with an unrestricted
+`torch.load`; `_read_storage_blob` parses it with the same kind of table instead.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+from live.errors import UserError
+
+# The legacy torch.save stream: pickles of this magic number, this protocol number and a
+# system-info dict, then the saved object (here one storage, as a persistent id), then
+# the list of storage keys, then per key an int64 element count and the raw bytes.
+LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
+    "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+
+# What a pickle stream can fail with when it is cut short or malformed; hostile globals
+# never get this far (find_class raises UserError first).
+_CORRUPT_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
+                          IndexError, AttributeError, OverflowError, MemoryError, RecursionError)
+
+
+@dataclass(frozen=True)
+class PersistentObject:
+    """An NVlabs persistent network as data: its class name and `__dict__`.
+
+    `state` holds `_parameters`, `_buffers` and `_modules` (nested PersistentObjects)
+    and `_init_kwargs`, exactly as the pickle stored them.
+    """
+    class_name: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _FlatStorage:
+    """The 1-D contents of one storage, as read from a nested legacy blob."""
+    data: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    dtype: torch.dtype
+
+
+@dataclass(frozen=True)
+class _StorageRef:
+    key: str
+    dtype: torch.dtype
+    numel: int
+
+
+def _refuse(module: str, name: str, source: str) -> UserError:
+    return UserError(f"refusing to load {source}: the checkpoint references {module}.{name}, "
+                     "which is not data; only NVlabs network pickles of tensors are accepted")
+
+
+class _TableUnpickler(pickle.Unpickler):
+    """An unpickler whose globals are exactly the entries of `table`, nothing imported."""
+
+    def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
+                 persistent_load: Callable[[Any], Any] | None = None):
+        super().__init__(file)
+        self._table, self._source = table, source
+        if persistent_load is not None:
+            self.persistent_load = persistent_load
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._table[(module, name)]
+        except KeyError:
+            raise _refuse(module, name, self._source) from None
+
+
+def _record_persistent_obj(meta: Any) -> PersistentObject:
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise pickle.UnpicklingError("persistent object without class metadata")
+    class_name, state = meta.get("class_name"), meta.get("state")
+    if not isinstance(class_name, str) or not isinstance(state, dict):
+        raise pickle.UnpicklingError("persistent object without a class name and state")
+    return PersistentObject(class_name=class_name, state=state)
+
+
+def _is_int_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and all(isinstance(v, int) and v >= 0 for v in value)
+
+
+def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any,
+                    backward_hooks: Any, metadata: Any = None) -> torch.Tensor:
+    """`torch._utils._rebuild_tensor_v2`, with the view checked against the storage first."""
+    if not isinstance(storage, _FlatStorage):
+        raise pickle.UnpicklingError("tensor without a storage")
+    if not (isinstance(storage_offset, int) and storage_offset >= 0 and _is_int_tuple(size)
+            and _is_int_tuple(stride) and len(size) == len(stride)):
+        raise pickle.UnpicklingError("malformed tensor view")
+    if metadata:
+        raise pickle.UnpicklingError("tensors with conjugate or negative bits are not weights")
+    if all(size):
+        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if last >= storage.data.numel():
+            raise pickle.UnpicklingError("tensor view reaches past its storage")
+    return storage.data.as_strided(size, stride, storage_offset)
+
+
+def _rebuild_parameter(data: Any, requires_grad: Any, backward_hooks: Any, state: Any = None) -> torch.Tensor:
+    """`torch._utils._rebuild_parameter(_with_state)`: only the tensor is kept (no hooks)."""
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError("parameter without a tensor")
+    return data
+
+
+def _numpy_scalar(dtype: Any, data: Any = b"") -> Any:
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("numpy scalar that is not plain data")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _blob_table() -> dict[tuple[str, str], Any]:
+    # Storages saved from a GPU name their type in torch.cuda; the bytes are the same.
+    return {(module, name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()
+            for module in ("torch", "torch.cuda")}
+
+
+def _read_storage_blob(blob: Any, source: str) -> _FlatStorage:
+    """Replacement for `torch.storage._load_from_bytes`: parse one legacy torch.save blob."""
+    if not isinstance(blob, bytes):
+        raise pickle.UnpicklingError("storage blob is not bytes")
+    stream = io.BytesIO(blob)
+    table = _blob_table()
+    magic, protocol, sys_info = (_TableUnpickler(stream, table, source).load() for _ in range(3))
+    if magic != LEGACY_TORCH_MAGIC or protocol != _LEGACY_PROTOCOL:
+        raise pickle.UnpicklingError("storage blob is not a legacy torch.save stream")
+    if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+        raise pickle.UnpicklingError("storage blob is not little-endian")
+
+    def storage_ref(pid: Any) -> _StorageRef:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+            raise pickle.UnpicklingError("unknown persistent id in storage blob")
+        _, storage_type, key, _location, numel, view_metadata = pid
+        if not (isinstance(storage_type, _StorageType) and isinstance(key, str)
+                and isinstance(numel, int) and numel >= 0 and view_metadata is None):
+            raise pickle.UnpicklingError("malformed storage record")
+        return _StorageRef(key, storage_type.dtype, numel)
+
+    ref = _TableUnpickler(stream, table, source, persistent_load=storage_ref).load()
+    keys = _TableUnpickler(stream, table, source).load()
+    if not isinstance(ref, _StorageRef) or keys != [ref.key]:
+        raise pickle.UnpicklingError("storage blob does not hold exactly one storage")
+    numel = int.from_bytes(stream.read(8), "little")
+    nbytes = numel * torch.empty(0, dtype=ref.dtype).element_size()
+    data = stream.read(nbytes)
+    if numel != ref.numel or len(data) != nbytes:
+        raise pickle.UnpicklingError("storage blob is truncated")
+    flat = torch.frombuffer(bytearray(data), dtype=ref.dtype) if nbytes else torch.empty(0, dtype=ref.dtype)
+    return _FlatStorage(flat)
+
+
+def _network_table(source: str) -> dict[tuple[str, str], Any]:
+    return {
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent_obj,
+        ("dnnlib.util", "EasyDict"): dict,
+        ("collections", "OrderedDict"): OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("__builtin__", "set"): set,  # protocol-2 spelling
+        ("__builtin__", "frozenset"): frozenset,
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+        ("torch.storage", "_load_from_bytes"): lambda blob: _read_storage_blob(blob, source),
+        ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+        ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+
+def read_network_pickle(file: BinaryIO, source: str) -> Any:
+    """Unpickle an NVlabs network pickle as data (dicts, tensors, PersistentObjects).
+
+    Raises UserError naming the first global outside the table, or saying the stream is
+    truncated or corrupt.
+    """
+    try:
+        return _TableUnpickler(file, _network_table(source), source).load()
+    except _CORRUPT_PICKLE_ERRORS as e:
+        raise UserError(f"{source} is truncated or not a valid NVlabs network pickle ({e}); "
+                        "download or export it again") from e

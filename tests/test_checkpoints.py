@@ -1,0 +1,387 @@
+import argparse
+import io
+import json
+import os
+import pickle
+import pickletools
+import re
+import subprocess
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from ckpt_factory import (TINY, EasyDict, legacy_torch_blob, max_diff, nvlabs_bytes, one_torch_thread, outputs,
+                          rosinality_forward,
+                          stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
+from live.errors import UserError
+from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, load_generator,
+                                   save_generator)
+from live.nets.unpickle import read_network_pickle
+
+pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator(0)
+
+
+@pytest.fixture(scope="module")
+def expected(G):
+    return outputs(G)
+
+
+# ---------------------------------------------------------------- NVlabs pickles
+
+def test_factory_pickle_has_the_nvlabs_reduce_structure(G):
+    data = nvlabs_bytes(dict(G=None, D=None, G_ema=G, augment_pipe=None), protocol=3)
+    names = {arg for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
+    assert names == {"torch_utils.persistence _reconstruct_persistent_obj", "dnnlib.util EasyDict",
+                     "collections OrderedDict", "builtins set", "torch._utils _rebuild_parameter",
+                     "torch._utils _rebuild_tensor_v2", "torch.storage _load_from_bytes"}
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_nvlabs_pickle_loads_to_the_native_outputs_without_running_its_source(tmp_path, G, expected, protocol):
+    marker = tmp_path / "module_src_ran"
+    source = f"open({str(marker)!r}, 'w').close()\n"
+    path = write_nvlabs_pickle(tmp_path / "network.pkl", G_ema=G, G=tiny_generator(1), protocol=protocol,
+                               module_src=source)
+    assert source.encode() in path.read_bytes()
+    loaded, info = load_generator(path)
+    assert max_diff(outputs(loaded), expected) < 1e-5  # G_ema, not G
+    assert info.format == FORMAT_NVLABS and info.stored_dtype == "float32"
+    assert not marker.exists()
+
+
+def test_numpy_1_scalar_spelling_is_read_as_data(G):
+    """Pickles written with numpy 1.x name numpy.core.multiarray.scalar."""
+    data = nvlabs_bytes(dict(G_ema=G, training_set_kwargs=EasyDict(max_size=np.int64(5000))), protocol=3)
+    old = data.replace(b"cnumpy._core.multiarray\nscalar", b"cnumpy.core.multiarray\nscalar")
+    assert old.count(b"numpy.core.multiarray") == 1
+    snapshot = read_network_pickle(io.BytesIO(old), "old.pkl")
+    assert snapshot["training_set_kwargs"]["max_size"] == 5000
+    b4 = snapshot["G_ema"].state["_modules"]["synthesis"].state["_modules"]["b4"]
+    assert torch.equal(b4.state["_parameters"]["const"], G.synthesis.b4.const)
+
+
+def test_storage_saved_from_a_gpu_is_read_as_data():
+    values = torch.arange(6.0)
+    _, (blob,) = values._typed_storage().__reduce__()
+    assert blob.count(b"ctorch\nFloatStorage") == 1
+    blob = blob.replace(b"ctorch\nFloatStorage", b"ctorch.cuda\nFloatStorage")
+    tensor = Reduce(torch._utils._rebuild_tensor_v2, Reduce(torch.storage._load_from_bytes, blob),
+                    2, (2, 2), (1, 2), False, OrderedDict())
+    loaded = read_network_pickle(io.BytesIO(pickle.dumps(tensor, protocol=4)), "gpu.pkl")
+    assert torch.equal(loaded, values[2:].as_strided((2, 2), (1, 2)))
+
+
+def test_nvlabs_pickle_without_G_ema_uses_G(tmp_path, G, expected):
+    loaded, _ = load_generator(write_nvlabs_pickle(tmp_path / "g.pkl", G_ema=None, G=G))
+    assert max_diff(outputs(loaded), expected) < 1e-5
+
+
+def test_nvlabs_pickle_without_generator_is_refused(tmp_path):
+    with pytest.raises(UserError, match="neither G_ema nor G"):
+        load_generator(write_nvlabs_pickle(tmp_path / "d.pkl", G_ema=None, G=None))
+
+
+def test_layout_only_and_flat_stylegan3_repo_arguments_are_accepted(tmp_path, G, expected):
+    ada = {**G.init_kwargs, "synthesis_kwargs": {**G.init_kwargs["synthesis_kwargs"], "fp16_channels_last": True}}
+    flat = {k: v for k, v in G.init_kwargs.items() if k != "synthesis_kwargs"}
+    flat.update(G.init_kwargs["synthesis_kwargs"], fused_modconv_default="inference_only")
+    for name, kwargs in (("ada", ada), ("flat", flat)):
+        path = write_nvlabs_pickle(tmp_path / f"{name}.pkl", G_ema=G, init_kwargs={id(G): kwargs})
+        loaded, _ = load_generator(path)
+        assert max_diff(outputs(loaded), expected) < 1e-5
+        assert "fp16_channels_last" not in json.dumps(loaded.init_kwargs)
+
+
+def test_unknown_generator_argument_is_refused_by_name(tmp_path, G):
+    kwargs = {**G.init_kwargs, "synthesis_kwargs": {**G.init_kwargs["synthesis_kwargs"], "magic_gain": 2}}
+    path = write_nvlabs_pickle(tmp_path / "odd.pkl", G_ema=G, init_kwargs={id(G): kwargs})
+    with pytest.raises(UserError, match="magic_gain"):
+        load_generator(path)
+
+
+def test_weights_that_do_not_fit_the_stored_arguments_are_refused(tmp_path, G):
+    kwargs = {**G.init_kwargs, "synthesis_kwargs": {"channel_base": 1024, "channel_max": 64}}
+    path = write_nvlabs_pickle(tmp_path / "mismatch.pkl", G_ema=G, init_kwargs={id(G): kwargs})
+    with pytest.raises(UserError, match=r"do not fit .*synthesis\.b16"):
+        load_generator(path)
+
+
+def test_stylegan3_pickle_is_refused(tmp_path):
+    G3 = stylegan3_shaped_generator()
+    kwargs = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, mapping_kwargs={},
+                  channel_base=32768, magnitude_ema_beta=0.999)
+    path = write_nvlabs_pickle(tmp_path / "sg3.pkl", G_ema=G3, init_kwargs={id(G3): kwargs})
+    with pytest.raises(UserError, match="StyleGAN3 checkpoints are not supported"):
+        load_generator(path)
+
+
+# ---------------------------------------------------------------- hostile pickles
+
+class Reduce:
+    """An object that pickles as fn(*args)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _os_system_pickle(command: str) -> bytes:
+    """`os.system(command)` spelled with module `os` (pickle itself would write `posix`)."""
+    args = pickle.dumps((command,), protocol=3)[2:-1]  # without PROTO and STOP
+    return b"\x80\x03cos\nsystem\n" + args + b"R."
+
+
+def hostile(kind: str, marker) -> tuple[bytes, str]:
+    """(pickle bytes whose payload creates `marker`, the global our loader must name)."""
+    code = f"open({str(marker)!r}, 'w').close()"
+    shell = f"touch '{marker}'"
+    if kind == "os.system":
+        return _os_system_pickle(shell), "os.system"
+    if kind == "posix.system":
+        return pickle.dumps(dict(G_ema=Reduce(os.system, shell)), protocol=4), "posix.system"
+    if kind == "builtins.eval":
+        return pickle.dumps(dict(G_ema=Reduce(eval, code)), protocol=4), "builtins.eval"
+    if kind == "builtins.exec":
+        return pickle.dumps([Reduce(exec, code)], protocol=3), "builtins.exec"
+    if kind == "subprocess.Popen":
+        return pickle.dumps(dict(G=Reduce(subprocess.Popen, ["touch", str(marker)])), protocol=4), "subprocess.Popen"
+    assert kind == "nested blob"
+    blob = legacy_torch_blob(Reduce(os.system, shell))
+    storage = Reduce(torch.storage._load_from_bytes, blob)
+    tensor = Reduce(torch._utils._rebuild_tensor_v2, storage, 0, (1,), (1,), False, OrderedDict())
+    return pickle.dumps(dict(G_ema=tensor), protocol=4), "posix.system"
+
+
+HOSTILE = ["os.system", "posix.system", "builtins.eval", "builtins.exec", "subprocess.Popen", "nested blob"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_pickle_is_refused_naming_the_global_and_never_runs(tmp_path, kind):
+    marker = tmp_path / "pwned"
+    data, name = hostile(kind, marker)
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(data)
+    with pytest.raises(UserError, match=rf"references {re.escape(name)}, which is not data"):
+        load_generator(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_payloads_are_live_under_plain_pickle(tmp_path, kind):
+    """The refusal above means something: unrestricted unpickling runs each payload."""
+    marker = tmp_path / "pwned"
+    try:
+        result = pickle.loads(hostile(kind, marker)[0])
+    except AttributeError:  # torch sees that the "storage" is os.system's exit code, after the fact
+        assert kind == "nested blob"
+    else:
+        if kind == "subprocess.Popen":
+            result["G"].wait()
+    assert marker.exists()
+
+
+def test_hostile_rosinality_file_is_refused_naming_the_global(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"g_ema": {}, "latent_avg": Reduce(eval, f"open({str(marker)!r}, 'w').close()")}, path)
+    with pytest.raises(UserError, match=r"references (builtins\.)?eval, which is not data"):
+        load_generator(path)
+    assert not marker.exists()
+
+
+def test_tensor_view_beyond_its_storage_is_refused(tmp_path):
+    storage = torch.ones(4)._typed_storage()
+    tensor = Reduce(torch._utils._rebuild_tensor_v2, storage, 0, (1000,), (1,), False, OrderedDict())
+    path = tmp_path / "oob.pkl"
+    path.write_bytes(pickle.dumps(dict(G_ema=tensor), protocol=4))
+    with pytest.raises(UserError, match="reaches past its storage"):
+        load_generator(path)
+
+
+# ---------------------------------------------------------------- broken files
+
+def _bad_file(kind, tmp_path, G):
+    path = tmp_path / f"{kind}.bin"
+    if kind == "missing":
+        return path
+    if kind == "directory":
+        path.mkdir()
+        return path
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(b"GIF89a" + bytes(range(256)) * 4)
+    elif kind == "truncated pickle":
+        data = write_nvlabs_pickle(tmp_path / "full.pkl", G_ema=G).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "truncated torch zip":
+        torch.save({"g_ema": to_rosinality(G)}, tmp_path / "full.pt")
+        data = (tmp_path / "full.pt").read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "truncated safetensors":
+        full = save_generator(G, tmp_path / "full.safetensors", torch.float32).read_bytes()
+        path = tmp_path / "cut.safetensors"
+        path.write_bytes(full[: len(full) // 2])
+        path.with_suffix(".json").write_bytes((tmp_path / "full.json").read_bytes())
+    elif kind == "zip that is not torch":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("readme.txt", "hello")
+    elif kind == "torch file without g_ema":
+        torch.save({"state_dict": {"w": torch.ones(2)}}, path)
+    elif kind == "pickle of a list":
+        path.write_bytes(pickle.dumps([1, 2, 3], protocol=4))
+    elif kind == "safetensors without json":
+        path = save_generator(G, tmp_path / "lonely.safetensors")
+        path.with_suffix(".json").unlink()
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "does not exist"),
+    ("directory", "is not a file"),
+    ("empty", "is empty"),
+    ("garbage", "not a checkpoint format"),
+    ("truncated pickle", "truncated"),
+    ("truncated torch zip", "truncated"),
+    ("truncated safetensors", "truncated"),
+    ("zip that is not torch", "not a valid torch checkpoint"),
+    ("torch file without g_ema", "no g_ema"),
+    ("pickle of a list", "not an NVlabs network snapshot"),
+    ("safetensors without json", "needs its config lonely.json"),
+])
+def test_bad_files_give_one_line_user_errors(tmp_path, G, kind, message):
+    with pytest.raises(UserError, match=message) as err:
+        load_generator(_bad_file(kind, tmp_path, G))
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- rosinality
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_rosinality_checkpoint_loads_to_the_native_outputs(tmp_path, G, expected, zip_format):
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg.clone()}, path,
+               _use_new_zipfile_serialization=zip_format)
+    loaded, info = load_generator(path)
+    assert max_diff(outputs(loaded), expected) < 1e-5
+    assert info.format == FORMAT_ROSINALITY and info.notes == ()
+    assert loaded.init_kwargs["synthesis_kwargs"] == {"channel_base": 512, "channel_max": 64}
+
+
+@pytest.mark.parametrize("psi", [1.0, 0.7])
+def test_converted_weights_give_the_picture_of_rosinality_formulas(tmp_path, G, psi):
+    """Their run-time scales (EqualLinear lr_mul, ModulatedConv2d and ToRGB weight scales,
+    4x blur kernels) land on ours: their forward on their weights == ours on ours."""
+    sd = to_rosinality(G)
+    path = tmp_path / "g.pt"
+    torch.save({"g_ema": sd, "latent_avg": G.mapping.w_avg.clone()}, path)
+    loaded, _ = load_generator(path)
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        theirs = rosinality_forward(sd, z, truncation=psi, latent_avg=G.mapping.w_avg)
+        ours = loaded(z, truncation_psi=psi, noise_mode="const")
+    assert (theirs - ours).abs().max().item() < 1e-5
+
+
+def test_rosinality_training_checkpoint_without_latent_avg(tmp_path, G):
+    sd = to_rosinality(G)
+    path = tmp_path / "010000.pt"
+    torch.save({"g": sd, "d": {}, "g_ema": sd, "g_optim": {"state": {}, "param_groups": [{"lr": 0.002}]},
+                "args": argparse.Namespace(size=32, n_mlp=2, latent=32), "ada_aug_p": 0.0}, path)
+    loaded, info = load_generator(path)
+    assert info.notes and "latent_avg" in info.notes[0]
+    with torch.no_grad():
+        w = G.mapping(torch.randn([4096, G.z_dim], generator=torch.Generator().manual_seed(9)))[:, 0]
+    spread = (w.std(dim=0) / 4096**0.5).max()
+    assert (loaded.mapping.w_avg - w.mean(dim=0)).abs().max() < 5 * spread
+
+
+def _save_rosinality(tmp_path, sd):
+    path = tmp_path / "edited.pt"
+    torch.save({"g_ema": sd}, path)
+    return path
+
+
+def test_rosinality_channels_outside_any_channel_table_are_refused(tmp_path, G):
+    sd = to_rosinality(G)
+    sd["convs.2.conv.weight"] = torch.randn(1, 24, 64, 3, 3)
+    with pytest.raises(UserError, match=r"follow no .*channel_base"):
+        load_generator(_save_rosinality(tmp_path, sd))
+
+
+def test_rosinality_other_blur_kernel_and_unknown_keys_are_refused(tmp_path, G):
+    sd = to_rosinality(G)
+    sd["convs.0.conv.blur.kernel"] = torch.ones(4, 4) / 4
+    with pytest.raises(UserError, match=r"convs\.0\.conv\.blur\.kernel is not the \[1, 3, 3, 1\]"):
+        load_generator(_save_rosinality(tmp_path, sd))
+    sd = to_rosinality(G)
+    sd["style.9.scale"] = torch.ones(1)
+    with pytest.raises(UserError, match=r"does not know: style\.9\.scale"):
+        load_generator(_save_rosinality(tmp_path, sd))
+
+
+# ---------------------------------------------------------------- our format
+
+def test_safetensors_round_trip_fp32_is_exact(tmp_path, G, expected):
+    path = save_generator(G, tmp_path / "g.safetensors", dtype=torch.float32)
+    config = json.loads(path.with_suffix(".json").read_text())
+    assert config == {"format": "live-stylegan2", "version": 1, "init_kwargs": G.init_kwargs, "dtype": "float32"}
+    loaded, info = load_generator(path)
+    assert max_diff(outputs(loaded), expected) == 0
+    assert info.format == FORMAT_LIVE
+
+
+def test_safetensors_fp16_loads_as_fp32_by_default_within_fp16_tolerance(tmp_path, G, expected):
+    path = save_generator(G, tmp_path / "g.safetensors")
+    loaded, info = load_generator(path)
+    assert info.stored_dtype == "float16"
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    assert max_diff(outputs(loaded), expected) < 2e-2
+    half, _ = load_generator(path, dtype=torch.float16)
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+
+
+def test_fp16_overflow_is_refused(tmp_path):
+    G = tiny_generator(0)
+    with torch.no_grad():
+        G.synthesis.b8.conv0.weight[0, 0, 0, 0] = 1e6
+    with pytest.raises(UserError, match=r"synthesis\.b8\.conv0\.weight are not finite"):
+        save_generator(G, tmp_path / "g.safetensors")
+
+
+def test_safetensors_config_version_and_arguments_are_checked(tmp_path, G):
+    path = save_generator(G, tmp_path / "g.safetensors")
+    config_path = path.with_suffix(".json")
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "version": 2}))
+    with pytest.raises(UserError, match="version 2"):
+        load_generator(path)
+    config_path.write_text(json.dumps({**config, "init_kwargs": {**config["init_kwargs"], "depth": 3}}))
+    with pytest.raises(UserError, match="cannot build"):
+        load_generator(path)
+
+
+def test_checkpoint_info_describes_the_architecture(tmp_path, G):
+    _, info = load_generator(save_generator(G, tmp_path / "g.safetensors"))
+    assert (info.resolution, info.z_dim, info.c_dim, info.w_dim) == (32, 32, 0, 32)
+    assert (info.num_ws, info.mapping_layers) == (8, TINY["mapping_kwargs"]["num_layers"])
+    assert info.channels == {4: 64, 8: 64, 16: 32, 32: 16}
+    assert info.parameter_count == sum(p.numel() for p in G.parameters())
+
+
+def test_unknown_or_unavailable_device_is_a_user_error(tmp_path, G):
+    path = save_generator(G, tmp_path / "g.safetensors")
+    with pytest.raises(UserError, match="unknown device"):
+        load_generator(path, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="not available"):
+            load_generator(path, device="cuda")

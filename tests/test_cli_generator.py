@@ -1,0 +1,128 @@
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ckpt_factory import max_diff, one_torch_thread, outputs, tiny_generator, write_nvlabs_pickle
+from live.cli import convert, generate
+from live.cli import inspect as inspect_cli
+from live.errors import UserError
+from live.nets.checkpoints import load_generator, save_generator
+from live.nets.stylegan2 import to_uint8
+
+pytestmark = pytest.mark.usefixtures(one_torch_thread.__name__)
+
+
+def cli(*argv: object) -> int:
+    """What `python -m live ...` does with these three commands registered."""
+    parser = argparse.ArgumentParser(prog="live")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (generate, inspect_cli, convert):
+        module.register(sub)
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator(0)
+
+
+@pytest.fixture(scope="module")
+def pkl(G, tmp_path_factory):
+    return write_nvlabs_pickle(tmp_path_factory.mktemp("nets") / "network.pkl", G_ema=G)
+
+
+def png(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def direct(G, seed: int, psi: float, c: torch.Tensor | None = None) -> np.ndarray:
+    """NVlabs gen_images.py's picture for a seed, computed here without the CLI."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim))
+    with torch.no_grad():
+        return to_uint8(G(z, c, truncation_psi=psi, noise_mode="const"))[0].numpy()
+
+
+@pytest.mark.parametrize("text, seeds", [("0-3,7", [0, 1, 2, 3, 7]), ("5", [5]), ("2-2, 9", [2, 9])])
+def test_parse_seeds(text, seeds):
+    assert generate.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["3-1", "a", "", "1,,2", "-1", str(2**32)])
+def test_parse_seeds_rejects(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        generate.parse_seeds(text)
+
+
+def test_generate_writes_the_nvlabs_picture_for_each_seed(G, pkl, tmp_path):
+    assert cli("generate", "--network", pkl, "--seeds", "0-1,7", "--trunc", "0.7", "--outdir", tmp_path) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0000.png", "seed0001.png", "seed0007.png"]
+    for seed in (0, 1, 7):
+        assert np.array_equal(png(tmp_path / f"seed{seed:04d}.png"), direct(G, seed, 0.7))
+    assert not np.array_equal(png(tmp_path / "seed0000.png"), png(tmp_path / "seed0001.png"))
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "random"])
+def test_generate_is_repeatable(pkl, tmp_path, noise_mode):
+    for run in ("a", "b"):
+        cli("generate", "--network", pkl, "--seeds", "3", "--noise-mode", noise_mode, "--outdir", tmp_path / run)
+    assert np.array_equal(png(tmp_path / "a" / "seed0003.png"), png(tmp_path / "b" / "seed0003.png"))
+
+
+def test_generate_conditional_network_needs_a_class(tmp_path):
+    G = tiny_generator(2, c_dim=4)
+    net = save_generator(G, tmp_path / "cond.safetensors", dtype=torch.float32)
+    cli("generate", "--network", net, "--seeds", "4", "--class", "2", "--outdir", tmp_path / "out")
+    label = torch.zeros([1, 4])
+    label[0, 2] = 1
+    assert np.array_equal(png(tmp_path / "out" / "seed0004.png"), direct(G, 4, 1.0, label))
+    with pytest.raises(UserError, match="--class"):
+        cli("generate", "--network", net, "--seeds", "4", "--outdir", tmp_path / "out")
+
+
+def test_generate_missing_network_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        cli("generate", "--network", tmp_path / "nope.pkl", "--seeds", "0", "--outdir", tmp_path)
+
+
+def test_inspect_prints_the_architecture(G, pkl, capsys):
+    cli("inspect", pkl)
+    lines = capsys.readouterr().out.splitlines()
+    fields = {line[:16].strip(): line[16:].strip() for line in lines if line[:1].isalpha()}
+    assert fields["format"] == "nvlabs-pkl"
+    assert fields["resolution"] == "32 px"
+    assert (fields["z_dim"], fields["w_dim"], fields["num_ws"], fields["mapping layers"]) == ("32", "32", "8", "2")
+    assert fields["parameters"] == f"{sum(p.numel() for p in G.parameters()):,}"
+    assert [line.split() for line in lines if line.strip()[:1].isdigit()] == [
+        ["4", "64"], ["8", "64"], ["16", "32"], ["32", "16"]]
+
+
+def test_inspect_json(G, pkl, capsys):
+    cli("inspect", pkl, "--json")
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "nvlabs-pkl" and info["resolution"] == 32 and info["num_ws"] == 8
+    assert info["channels"] == {"4": 64, "8": 64, "16": 32, "32": 16}
+    assert info["parameter_count"] == sum(p.numel() for p in G.parameters())
+
+
+def test_convert_round_trips_fp32_exactly_and_fp16_within_tolerance(G, pkl, tmp_path):
+    expected = outputs(G)
+    cli("convert", pkl, tmp_path / "g32.safetensors", "--fp32")
+    cli("convert", pkl, tmp_path / "g16.safetensors")
+    g32, info32 = load_generator(tmp_path / "g32.safetensors")
+    g16, info16 = load_generator(tmp_path / "g16.safetensors")
+    assert (info32.stored_dtype, info16.stored_dtype) == ("float32", "float16")
+    assert max_diff(outputs(g32), expected) == 0
+    assert max_diff(outputs(g16), expected) < 2e-2
+    assert g32.init_kwargs == G.init_kwargs
+    cli("generate", "--network", tmp_path / "g32.safetensors", "--seeds", "5", "--outdir", tmp_path / "out")
+    assert np.array_equal(png(tmp_path / "out" / "seed0005.png"), direct(G, 5, 1.0))
+
+
+def test_convert_wants_a_safetensors_name(pkl, tmp_path):
+    with pytest.raises(SystemExit):
+        cli("convert", pkl, tmp_path / "g.pt")
