@@ -141,9 +141,9 @@ class SynthesisLayer(nn.Module):
             noise = self.noise_const * self.noise_strength
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up == 2,
                                  resample_filter=self.resample_filter, fused=fused_modconv)
+        act_gain = (ops.LRELU_GAIN if self.activation == "lrelu" else 1.0) * gain
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation,
-                            gain=ops.LRELU_GAIN * gain, clamp=clamp)
+        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=clamp)
 
 
 class ToRGBLayer(nn.Module):
