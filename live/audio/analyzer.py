@@ -1,0 +1,126 @@
+"""Audio in, features out: RMS, onsets, beats and the mel window, hop by hop.
+
+No threads and no clock of its own: whoever owns it (the engine's audio thread, or the
+simulated clock of an offline render) feeds it samples in order, in blocks of any size,
+and gets an immutable snapshot back. Stream time is samples fed / sample rate.
+
+One other thread may read alongside the feeding one: `features` is an immutable snapshot
+swapped in by one assignment, and `window()` / `mel()` read the audio history, a
+single-producer single-consumer RingBuffer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from live.audio.beats import BeatClock, BeatConfig, BeatTracker
+from live.audio.mel import LogMel, MelWindow
+from live.audio.ring import RingBuffer
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """What the audio was doing at `time` (seconds of the stream)."""
+
+    time: float
+    sample_index: int               # samples fed so far: the stream position of `time`
+    rms: float                      # of the last analysed hop, linear
+    onset: bool                     # an onset since the previous snapshot
+    onset_strength: float           # the strongest since the previous snapshot, in [0, 1]
+    beats: tuple[float, ...]        # beat times emitted since the previous snapshot
+    bpm: float
+    last_beat: float                # the grid beat at or before `time`
+    phase: float                    # in [0, 1): 0 on a beat
+    next_beat: float
+    beat_confidence: float          # in [0, 1]
+
+    @property
+    def beat(self) -> bool:
+        return bool(self.beats)
+
+    @property
+    def period(self) -> float:
+        return 60.0 / self.bpm
+
+    def phase_at(self, t: float) -> float:
+        """The beat phase extrapolated to stream time `t` (e.g. when a frame is shown)."""
+        return ((t - self.last_beat) / self.period) % 1.0
+
+    def next_beat_after(self, t: float) -> float:
+        return self.last_beat + (math.floor((t - self.last_beat) / self.period) + 1) * self.period
+
+
+class AudioAnalyzer:
+    """Feed it with `feed`; read `features`, `window()` or `mel()` in between."""
+
+    def __init__(self, sample_rate: int, mel: MelWindow = MelWindow(), beat: BeatConfig = BeatConfig(),
+                 start_index: int = 0, device: torch.device | str = "cpu") -> None:
+        self.sample_rate = sample_rate
+        start_time = start_index / sample_rate
+        self.tracker = BeatTracker(sample_rate, beat, start_time=start_time)
+        self.clock = BeatClock(start_time=start_time)
+        self.log_mel = LogMel(mel, sample_rate, device)
+        # A second of headroom: a reader copying the window while a block lands keeps it whole.
+        self._history = RingBuffer(self.log_mel.source_samples + sample_rate, channels=1)
+        self._hop = np.zeros(self.tracker.hop, np.float32)
+        self._filled = 0
+        self._index = start_index
+        self._rms = 0.0
+        self._features = self._snapshot(onset=False, onset_strength=0.0, beats=())
+
+    @property
+    def features(self) -> AudioFeatures:
+        return self._features
+
+    @property
+    def time(self) -> float:
+        return self._index / self.sample_rate
+
+    def feed(self, samples: np.ndarray) -> AudioFeatures:
+        """`samples` [n] or [n, channels] float32, continuing the stream; channels are averaged."""
+        mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples.astype(np.float32, copy=False)
+        assert mono.ndim == 1, samples.shape
+        self._history.write(mono[:, None])
+        onset, strength, beats = False, 0.0, []
+        pos = 0
+        while pos < len(mono):
+            take = min(len(mono) - pos, len(self._hop) - self._filled)
+            self._hop[self._filled:self._filled + take] = mono[pos:pos + take]
+            self._filled += take
+            pos += take
+            if self._filled == len(self._hop):
+                self._filled = 0
+                hop = self.tracker.process(self._hop)
+                self._rms = hop.rms
+                onset |= hop.onset
+                strength = max(strength, hop.onset_strength)
+                if hop.beat_time is not None:
+                    beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)
+                beats += self.clock.advance(hop.end_time)
+        self._index += len(mono)
+        self._features = self._snapshot(onset, strength, tuple(beats))
+        return self._features
+
+    def tap(self) -> None:
+        """A tap on the beat, now (at the end of the audio fed so far). Call it from the
+        feeding thread: taps from elsewhere go through the owner's queue."""
+        self.clock.tap(self.time)
+
+    def window(self) -> np.ndarray:
+        """A copy of the last window of mono audio at the source rate, for `log_mel`."""
+        return self._history.latest(self.log_mel.source_samples)[:, 0]
+
+    def mel(self) -> torch.Tensor:
+        """The current log-mel window [1, n_mels, frames]."""
+        return self.log_mel(self.window())
+
+    def _snapshot(self, onset: bool, onset_strength: float, beats: tuple[float, ...]) -> AudioFeatures:
+        t = self.time
+        return AudioFeatures(
+            time=t, sample_index=self._index, rms=self._rms, onset=onset, onset_strength=onset_strength,
+            beats=beats, bpm=self.clock.bpm, last_beat=self.clock.last_beat(t), phase=self.clock.phase(t),
+            next_beat=self.clock.next_beat(t), beat_confidence=self.clock.confidence(t),
+        )

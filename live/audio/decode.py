@@ -1,0 +1,96 @@
+"""Audio files to float32 arrays: libsndfile (soundfile) first, FFmpeg (PyAV) for the rest.
+
+soundfile reads WAV, FLAC, OGG and, with libsndfile >= 1.1, MP3; PyAV covers M4A/AAC, Opus,
+video containers and whatever else FFmpeg decodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from live.errors import UserError
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray     # [frames, channels] float32
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        assert self.samples.ndim == 2 and self.samples.dtype == np.float32, (self.samples.shape, self.samples.dtype)
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def mix_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+    """[frames, C] -> [frames, channels]: equal channel counts pass, mono is spread, anything
+    else is averaged to mono first (a plain downmix; no surround matrix)."""
+    have = samples.shape[1]
+    if have == channels:
+        return samples
+    mono = samples if have == 1 else samples.mean(axis=1, keepdims=True)
+    return np.ascontiguousarray(np.repeat(mono, channels, axis=1), dtype=np.float32)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Polyphase resampling along time; exact for any pair of integer rates."""
+    if from_rate == to_rate:
+        return samples
+    g = gcd(from_rate, to_rate)
+    return resample_poly(samples, to_rate // g, from_rate // g, axis=0).astype(np.float32)
+
+
+def convert(audio: Audio, sample_rate: int | None = None, channels: int | None = None) -> Audio:
+    samples = mix_channels(audio.samples, channels or audio.channels)
+    rate = sample_rate or audio.sample_rate
+    return Audio(resample(samples, audio.sample_rate, rate), rate)
+
+
+def _read_soundfile(path: Path) -> Audio:
+    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return Audio(samples, rate)
+
+
+def _read_pyav(path: Path) -> Audio:
+    with av.open(str(path)) as container:
+        stream = next((s for s in container.streams if s.type == "audio"), None)
+        if stream is None:
+            raise UserError(f"{path} has no audio stream")
+        # Planar float at the stream's own rate and layout: each frame is [channels, n].
+        to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+        chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]
+        chunks += [f.to_ndarray() for f in to_float.resample(None)]
+        rate = stream.rate
+    if not chunks:
+        raise UserError(f"{path} holds no audio samples")
+    return Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), rate)
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None) -> Audio:
+    """Decode a whole file; resample to `sample_rate` and mix to `channels` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"audio file not found: {path}")
+    try:
+        audio = _read_soundfile(path)
+    except sf.LibsndfileError:
+        try:
+            audio = _read_pyav(path)
+        except av.FFmpegError as e:
+            raise UserError(f"cannot decode audio from {path} ({e.strerror or e}); "
+                            "use a WAV, FLAC, OGG, MP3 or M4A file") from e
+    if len(audio.samples) == 0:
+        raise UserError(f"{path} holds no audio samples")
+    return convert(audio, sample_rate, channels)

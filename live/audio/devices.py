@@ -1,0 +1,93 @@
+"""Audio devices as PortAudio sees them: listing them and choosing one by name or index."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+from live.errors import UserError
+
+Direction = Literal["input", "output"]
+
+
+def portaudio() -> ModuleType:
+    """The sounddevice module, or a UserError when the PortAudio library is missing."""
+    try:
+        import sounddevice
+    except OSError as e:
+        raise UserError(f"PortAudio is not available ({e}); install libportaudio2, "
+                        "or use --source file:PATH or --source demo") from e
+    return sounddevice
+
+
+@dataclass(frozen=True)
+class Device:
+    index: int                  # PortAudio's index: changes when devices are plugged in or out
+    name: str                   # what a device is chosen by across replugs
+    host_api: str
+    input_channels: int
+    output_channels: int
+    default_sample_rate: float
+
+    def channels(self, direction: Direction) -> int:
+        return self.input_channels if direction == "input" else self.output_channels
+
+
+def list_devices() -> list[Device]:
+    sd = portaudio()
+    host_apis = [api["name"] for api in sd.query_hostapis()]
+    return [Device(index=d["index"], name=d["name"], host_api=host_apis[d["hostapi"]],
+                   input_channels=d["max_input_channels"], output_channels=d["max_output_channels"],
+                   default_sample_rate=d["default_samplerate"])
+            for d in sd.query_devices()]
+
+
+def refresh_devices() -> None:
+    """Make PortAudio scan again, so a replugged device shows up under its new index.
+
+    PortAudio lists devices once, at initialization; terminating and initializing again is
+    the only refresh it offers, and it closes every open stream of this process.
+    """
+    sd = portaudio()
+    sd._terminate()
+    sd._initialize()
+
+
+def default_device_index(direction: Direction) -> int:
+    """PortAudio's default device for `direction`, or -1 when there is none."""
+    pair = portaudio().default.device
+    return int(pair[0] if direction == "input" else pair[1])
+
+
+def find_device(spec: str | int | None, direction: Direction,
+                devices: list[Device], default_index: int = -1) -> Device:
+    """The device `spec` names: an index, a case-insensitive part of a name, or None for the default.
+
+    An exact name wins over partial matches; partial matches naming different devices are
+    ambiguous. The same device seen through several host APIs counts once (the first wins).
+    """
+    candidates = [d for d in devices if d.channels(direction) > 0]
+    if not candidates:
+        raise UserError(f"no audio {direction} device found; check `python -m live devices`, "
+                        "or use --source file:PATH or --source demo")
+    available = ", ".join(repr(d.name) for d in candidates)
+    if spec is None:
+        chosen = [d for d in candidates if d.index == default_index]
+        return chosen[0] if chosen else candidates[0]
+    if isinstance(spec, int) or spec.strip().isdigit():
+        index = int(spec)
+        chosen = [d for d in candidates if d.index == index]
+        if not chosen:
+            raise UserError(f"no {direction} device has index {index}; {direction} devices: {available}")
+        return chosen[0]
+    exact = [d for d in candidates if d.name.lower() == spec.lower()]
+    if exact:
+        return exact[0]
+    partial = [d for d in candidates if spec.lower() in d.name.lower()]
+    names = list(dict.fromkeys(d.name for d in partial))
+    if not partial:
+        raise UserError(f"no {direction} device matches {spec!r}; {direction} devices: {available}")
+    if len(names) > 1:
+        raise UserError(f"{spec!r} matches several {direction} devices ({', '.join(map(repr, names))}); "
+                        "give more of the name or an index")
+    return partial[0]

@@ -1,0 +1,94 @@
+"""The music encoder's input: a log-mel spectrogram of the last few seconds of audio.
+
+Scale: natural log of the power mel spectrogram plus 1e-6, i.e. log(mel + 1e-6). Unlike
+dB referenced to each window's maximum, it keeps absolute loudness (a soft passage stays
+lower than a loud one), which arousal depends on; silence sits at log(1e-6) = -13.8. Any
+mean/std normalization belongs to the bundle and is applied by the encoder's side.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+from live.errors import UserError
+
+LOG_OFFSET = 1e-6
+
+
+@dataclass(frozen=True)
+class MelWindow:
+    """Mel parameters; a bundle's `bundle.toml` supplies them for its encoder."""
+
+    sample_rate: int = 22050        # the rate the encoder hears; sources are resampled to it
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 128
+    window_seconds: float = 3.0     # how much past audio one spectrogram covers
+    f_min: float = 20.0
+    f_max: float | None = None      # None: half the sample rate
+
+    def __post_init__(self) -> None:
+        top = self.f_max if self.f_max is not None else self.sample_rate / 2
+        problems = [
+            "sample_rate must be positive" if self.sample_rate <= 0 else "",
+            "hop_length must be in 1..n_fft" if not 0 < self.hop_length <= self.n_fft else "",
+            "n_mels must be positive" if self.n_mels <= 0 else "",
+            "window_seconds must cover at least one n_fft" if self.samples < self.n_fft else "",
+            "need 0 <= f_min < f_max <= sample_rate / 2" if not 0 <= self.f_min < top <= self.sample_rate / 2 else "",
+        ]
+        problems = [p for p in problems if p]
+        if problems:
+            raise UserError(f"bad mel settings {self}: {'; '.join(problems)}")
+
+    @property
+    def samples(self) -> int:
+        """Samples in one window at `sample_rate`."""
+        return round(self.window_seconds * self.sample_rate)
+
+    @property
+    def frames(self) -> int:
+        """Spectrogram frames per window (centered STFT)."""
+        return self.samples // self.hop_length + 1
+
+
+class LogMel:
+    """Audio at `source_rate` -> log-mel [1, n_mels, frames] at the window's rate.
+
+    Stateless once built (the resampling kernel and mel filters are made here), so one
+    instance may be called from any single thread at a time.
+    """
+
+    def __init__(self, window: MelWindow, source_rate: int, device: torch.device | str = "cpu") -> None:
+        self.window = window
+        self.source_rate = source_rate
+        self.device = torch.device(device)
+        self._resample = torchaudio.transforms.Resample(source_rate, window.sample_rate).to(self.device)
+        self._mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=window.sample_rate, n_fft=window.n_fft, hop_length=window.hop_length,
+            n_mels=window.n_mels, f_min=window.f_min, f_max=window.f_max, power=2.0,
+        ).to(self.device)
+
+    @property
+    def source_samples(self) -> int:
+        """How many source-rate samples one window needs."""
+        return round(self.window.window_seconds * self.source_rate)
+
+    @torch.inference_mode()
+    def __call__(self, audio: np.ndarray) -> torch.Tensor:
+        """`audio` [n] or [n, channels] at the source rate, newest last; shorter input is
+        padded with silence at the start, longer input is cut to its last window."""
+        mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+        assert mono.ndim == 1, audio.shape
+        wave = torch.zeros(self.source_samples)
+        tail = torch.from_numpy(np.ascontiguousarray(mono[-self.source_samples:], dtype=np.float32))
+        wave[self.source_samples - len(tail):] = tail
+        resampled = self._resample(wave.to(self.device))
+        # Resampling rounds the length; fix it so every window has the same frame count.
+        n = self.window.samples
+        resampled = torch.nn.functional.pad(resampled, (max(0, n - len(resampled)), 0))[-n:]
+        mel = torch.log(self._mel(resampled) + LOG_OFFSET).unsqueeze(0)
+        assert mel.shape == (1, self.window.n_mels, self.window.frames), mel.shape
+        return mel

@@ -1,0 +1,277 @@
+"""Where live audio comes from: an input device, a file played in real time, or the demo.
+
+Every source has one shape: `start()` / `stop()`, `sample_rate`, `channels`, a `ring` the
+producer fills (`ring.written` is the audio clock), and `capture_time(index)`: when sample
+`index` was heard, on the source's clock. The producer is a PortAudio callback or a pacing
+thread, and it only copies samples and counts; everything else happens in the consumer.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from live.audio.clock import Clock, MonotonicClock
+from live.audio.decode import mix_channels, read_audio
+from live.audio.demo import render_demo
+from live.audio.devices import (Device, Direction, default_device_index, find_device, list_devices, portaudio,
+                                refresh_devices)
+from live.audio.ring import RingBuffer
+from live.errors import UserError
+
+
+class Source(ABC):
+    def __init__(self, sample_rate: int, channels: int, ring_seconds: float, clock: Clock) -> None:
+        assert sample_rate > 0 and channels > 0, (sample_rate, channels)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.clock = clock
+        self.ring = RingBuffer(round(ring_seconds * sample_rate), channels)
+        # (frames written, clock time of the frame at that index), replaced as one tuple so a
+        # reader on another thread never sees a count from one block with a time from another.
+        self._stamp: tuple[int, float] | None = None
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def input_overflows(self) -> int:
+        """Blocks the audio device dropped before we got them (0 where there is no device)."""
+        return 0
+
+    def capture_time(self, index: int) -> float:
+        """Clock time at which sample `index` was captured (or played), from the latest block."""
+        stamp = self._stamp
+        if stamp is None:
+            raise RuntimeError("no audio has arrived yet")
+        frames, t = stamp
+        return t - (frames - index) / self.sample_rate
+
+    def __enter__(self) -> Source:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _device(spec: str | int | None, direction: Direction) -> Device:
+    return find_device(spec, direction, list_devices(), default_device_index(direction))
+
+
+class MicSource(Source):
+    """An input device through a sounddevice InputStream.
+
+    `watchdog()`, called every second or so by the owner, reopens the device when its
+    callback has gone quiet: PortAudio stops calling back when a device is unplugged or a
+    callback raised. The device is found again by name, since indices change on replug.
+    """
+
+    def __init__(self, device: str | int | None = None, *, sample_rate: int | None = None, channels: int = 1,
+                 blocksize: int = 512, ring_seconds: float = 10.0, silence_timeout: float = 2.0,
+                 clock: Clock = MonotonicClock()) -> None:
+        chosen = _device(device, "input")
+        if channels > chosen.input_channels:
+            raise UserError(f"input device {chosen.name!r} has {chosen.input_channels} channel(s), "
+                            f"{channels} were asked for")
+        super().__init__(sample_rate or int(chosen.default_sample_rate), channels, ring_seconds, clock)
+        self.device_name = chosen.name
+        self._device_index = chosen.index
+        self.blocksize = blocksize
+        self.silence_timeout = silence_timeout
+        self.reopens = 0
+        self.last_error: str | None = None
+        self._input_overflows = 0
+        self._stream: Any = None
+        self._opened_at = 0.0
+
+    @property
+    def input_overflows(self) -> int:
+        return self._input_overflows
+
+    def start(self) -> None:
+        self._open()
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close(ignore_errors=True)
+
+    def watchdog(self) -> bool:
+        """Reopen the device if no audio came for `silence_timeout` s; True if it reopened.
+
+        Never raises: a failed reopen is kept in `last_error` and tried again on a later call.
+        """
+        if self._stream is None:
+            return False
+        now = self.clock.now()
+        stamp = self._stamp
+        last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
+        if now - last_audio <= self.silence_timeout:
+            return False
+        self._stream.close(ignore_errors=True)
+        self._opened_at = now  # the next attempt waits another timeout, whatever happens here
+        sd = portaudio()
+        try:
+            try:
+                self._device_index = _device(self.device_name, "input").index
+            except UserError:
+                refresh_devices()   # a replugged device is only seen after a rescan
+                self._device_index = _device(self.device_name, "input").index
+            self._open()
+        except (UserError, sd.PortAudioError) as e:
+            self.last_error = f"reopening {self.device_name!r}: {e}"
+            return False
+        self.reopens += 1
+        self.last_error = None
+        return True
+
+    def _open(self) -> None:
+        sd = portaudio()
+        try:
+            stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
+                                    channels=self.channels, blocksize=self.blocksize, dtype="float32",
+                                    callback=self._callback)
+            stream.start()
+        except sd.PortAudioError as e:
+            raise UserError(f"cannot open input device {self.device_name!r} at {self.sample_rate} Hz, "
+                            f"{self.channels} channel(s): {e}") from e
+        self._stream = stream
+        self._opened_at = self.clock.now()
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if status.input_overflow:
+            self._input_overflows += 1
+        self.ring.write(indata)
+        self._stamp = (self.ring.written, self.clock.now())
+
+
+class PlaybackSource(Source):
+    """An in-memory track delivered as if it were playing now.
+
+    Paced by `clock` from a thread after `start()`, or, when nothing calls `start()`, by
+    whoever calls `pump()` (a test or a simulated clock). With `play=True` it is played to
+    an output device instead, and that device's callback paces it, so what is analysed is
+    what is heard.
+    """
+
+    def __init__(self, samples: np.ndarray, sample_rate: int, *, clock: Clock = MonotonicClock(),
+                 blocksize: int = 512, ring_seconds: float = 10.0, loop: bool = False, play: bool = False,
+                 output_device: str | int | None = None) -> None:
+        assert samples.ndim == 2 and samples.dtype == np.float32 and len(samples) > 0, (samples.shape, samples.dtype)
+        super().__init__(sample_rate, samples.shape[1], ring_seconds, clock)
+        self.samples = samples
+        self.blocksize = blocksize
+        self.loop = loop
+        self.play = play
+        self.output_device = output_device
+        self._position = 0          # frames delivered; beyond len(samples) when looping
+        self._t0: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._stream: Any = None
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def finished(self) -> bool:
+        return not self.loop and self._position >= len(self.samples)
+
+    def start(self) -> None:
+        self._stop.clear()
+        if self.play:
+            self._start_output()
+        else:
+            self._t0 = self.clock.now()
+            self._thread = threading.Thread(target=self._pace, name="audio-playback", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close(ignore_errors=True)
+
+    def pump(self) -> int:
+        """Deliver every frame due by `clock.now()`; returns how many were delivered."""
+        assert self._thread is None or threading.current_thread() is self._thread, \
+            "pump() belongs to the pacing thread once start() has run"
+        if self._t0 is None:
+            self._t0 = self.clock.now()
+        due = int((self.clock.now() - self._t0) * self.sample_rate)
+        before = self._position
+        while len(block := self._take(due - self._position)):
+            self.ring.write(block)
+        self._stamp = (self._position, self._t0 + self._position / self.sample_rate)
+        return self._position - before
+
+    def _take(self, limit: int) -> np.ndarray:
+        """A view of up to `limit` frames at the play position, which it advances; shorter at
+        the track's end (where a loop wraps on the next call), empty once a track is over."""
+        n = len(self.samples)
+        if limit <= 0 or self.finished:
+            return self.samples[:0]
+        offset = self._position % n
+        block = self.samples[offset:offset + min(limit, n - offset)]
+        self._position += len(block)
+        return block
+
+    def _pace(self) -> None:
+        period = self.blocksize / self.sample_rate
+        while not self._stop.wait(period) and not self.finished:
+            self.pump()
+
+    def _start_output(self) -> None:
+        sd = portaudio()
+        chosen = _device(self.output_device, "output")
+        try:
+            self._stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate,
+                                           channels=self.channels, blocksize=self.blocksize,
+                                           dtype="float32", callback=self._play_callback)
+            self._t0 = self.clock.now()
+            self._stream.start()
+        except sd.PortAudioError as e:
+            raise UserError(f"cannot play to {chosen.name!r} at {self.sample_rate} Hz: {e}") from e
+
+    def _play_callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        filled = 0
+        while len(block := self._take(frames - filled)):
+            outdata[filled:filled + len(block)] = block
+            self.ring.write(block)
+            filled += len(block)
+        outdata[filled:] = 0
+        # Heard when the device plays it: now plus the output latency PortAudio reports.
+        latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
+        self._stamp = (self._position, self.clock.now() + latency)
+        if self.finished:
+            raise portaudio().CallbackStop
+
+
+class FileSource(PlaybackSource):
+    """Any file soundfile or PyAV decodes, resampled and mixed as asked, played in real time."""
+
+    def __init__(self, path: str | Path, *, sample_rate: int | None = None, channels: int | None = None,
+                 **playback: Any) -> None:
+        audio = read_audio(path, sample_rate, channels)
+        self.path = Path(path)
+        super().__init__(audio.samples, audio.sample_rate, **playback)
+
+
+class DemoSource(PlaybackSource):
+    """The project's synthesized demo track (see `live.audio.demo`), looping by default."""
+
+    def __init__(self, *, seed: int = 0, sample_rate: int = 44100, channels: int = 1, loop: bool = True,
+                 **playback: Any) -> None:
+        self.track = render_demo(seed, sample_rate)
+        super().__init__(mix_channels(self.track.samples[:, None], channels), sample_rate, loop=loop, **playback)

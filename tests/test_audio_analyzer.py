@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from live.audio.analyzer import AudioAnalyzer
+from live.audio.mel import MelWindow
+from live.audio.synth import STEADY, drum_track, snare
+
+RATE = 22050
+MEL = MelWindow(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32, window_seconds=1.0)
+
+
+@pytest.fixture(scope="module")
+def drums():
+    return drum_track(120.0, 8.0, RATE, STEADY, seed=1).samples
+
+
+def run(samples: np.ndarray, blocks: list[int], **kwargs) -> tuple[AudioAnalyzer, list[float]]:
+    analyzer, beats, pos, i = AudioAnalyzer(RATE, MEL, **kwargs), [], 0, 0
+    while pos < len(samples):
+        n = blocks[i % len(blocks)]
+        beats += analyzer.feed(samples[pos:pos + n]).beats
+        pos, i = pos + n, i + 1
+    return analyzer, beats
+
+
+def state(f):
+    """What a snapshot says about now, leaving out what it gathered since the previous one."""
+    return replace(f, onset=False, onset_strength=0.0, beats=())
+
+
+def test_results_do_not_depend_on_how_the_stream_is_cut(drums):
+    a, beats_a = run(drums, [256])
+    b, beats_b = run(drums, [1, 700, 4096, 33])
+    assert beats_a and beats_a == beats_b
+    assert state(a.features) == state(b.features)
+
+
+def test_stream_time_counts_samples_from_the_start_index(drums):
+    analyzer, _ = run(drums[:RATE], [1000], start_index=5 * RATE)
+    f = analyzer.features
+    assert f.sample_index == 6 * RATE and f.time == pytest.approx(6.0)
+
+
+def test_stereo_is_mixed_to_mono(drums):
+    mono, _ = run(drums, [512])
+    stereo, _ = run(np.stack([drums, drums], axis=1), [512])
+    assert mono.features == stereo.features
+
+
+def test_rms_of_a_sine():
+    t = np.arange(RATE) / RATE
+    analyzer = AudioAnalyzer(RATE, MEL)
+    f = analyzer.feed((0.4 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    assert f.rms == pytest.approx(0.4 / np.sqrt(2), rel=0.05)
+
+
+def test_a_hit_after_silence_is_an_onset():
+    analyzer = AudioAnalyzer(RATE, MEL)
+    quiet = [analyzer.feed(np.zeros(1024, np.float32)) for _ in range(20)]
+    assert not any(f.onset for f in quiet)
+    hit = np.zeros(8192, np.float32)
+    drum = snare(RATE, np.random.default_rng(0))
+    hit[:len(drum)] = drum
+    after = [analyzer.feed(hit[i:i + 1024]) for i in range(0, len(hit), 1024)]
+    assert any(f.onset for f in after)
+    assert all(0.0 <= f.onset_strength <= 1.0 for f in after)
+
+
+def test_mel_window_follows_the_latest_audio():
+    analyzer = AudioAnalyzer(RATE, MEL)
+    t = np.arange(2 * RATE) / RATE
+    analyzer.feed((0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32))
+    low = analyzer.mel()
+    analyzer.feed((0.3 * np.sin(2 * np.pi * 4000 * t)).astype(np.float32))
+    high = analyzer.mel()
+    assert low.shape == high.shape == (1, 32, MEL.frames)
+    assert int(high[0].mean(dim=1).argmax()) > int(low[0].mean(dim=1).argmax())
+    assert analyzer.window().shape == (RATE,)
+
+
+def test_a_tap_locks_the_beat_phase_to_now(drums):
+    analyzer, _ = run(drums[: RATE // 2], [512])
+    analyzer.tap()
+    analyzer.feed(np.zeros(RATE // 4, np.float32))
+    f = analyzer.features
+    assert f.beat_confidence == 1.0
+    assert f.last_beat == pytest.approx(0.5, abs=0.03)
+    assert f.phase_at(f.next_beat) == pytest.approx(0.0, abs=1e-6) or f.phase_at(f.next_beat) == pytest.approx(1.0)
+    assert f.next_beat_after(f.time) == pytest.approx(f.next_beat)

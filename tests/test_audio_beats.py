@@ -1,0 +1,144 @@
+"""Beat tracking on synthesized drums with exact beat times, and the beat clock's rules.
+
+The F-measure (+-70 ms) leaves out the first 3 s: aubio's tempo tracker needs about two of
+its 1.5 s analysis windows before it predicts beats at all.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from live.audio.analyzer import AudioAnalyzer
+from live.audio.beat_metrics import score_beats
+from live.audio.beats import BeatClock, BeatConfig, hop_size
+from live.audio.synth import STEADY, drum_track
+
+WARMUP = 3.0
+
+
+def track_beats(samples: np.ndarray, sample_rate: int, taps: tuple[float, ...] = (),
+                block: int = 512) -> tuple[np.ndarray, AudioAnalyzer]:
+    """Feed the analyzer like an audio callback would; tap when the stream passes a tap time."""
+    analyzer = AudioAnalyzer(sample_rate)
+    pending, beats = list(taps), []
+    for start in range(0, len(samples), block):
+        beats += analyzer.feed(samples[start:start + block]).beats
+        while pending and pending[0] <= analyzer.time:
+            pending.pop(0)
+            analyzer.tap()
+    return np.array(beats), analyzer
+
+
+@pytest.mark.parametrize("bpm,sample_rate", [(80, 44100), (100, 48000), (120, 44100), (140, 48000), (150, 44100)])
+def test_steady_drums_are_tracked(bpm, sample_rate):
+    track = drum_track(bpm, 20.0, sample_rate, STEADY, seed=bpm)
+    beats, analyzer = track_beats(track.samples, sample_rate)
+    score = score_beats(beats, track.beats, tolerance=0.07, skip=WARMUP)
+    assert score.f_measure >= 0.9, score
+    assert analyzer.features.bpm == pytest.approx(bpm, rel=0.01)
+    assert analyzer.features.beat_confidence > 0.5
+
+
+def test_taps_pull_a_half_tempo_track_up_to_the_tapped_octave():
+    """aubio's tempo prior hears 160 bpm as 80; four taps on the beat fix the octave."""
+    track = drum_track(160, 20.0, 44100, STEADY, seed=5)
+    untapped, _ = track_beats(track.samples, 44100)
+    assert score_beats(untapped, track.beats, skip=WARMUP).recall < 0.8
+    beats, analyzer = track_beats(track.samples, 44100, taps=tuple(track.beats[8:12]))
+    assert score_beats(beats, track.beats, skip=track.beats[12]).f_measure >= 0.9
+    assert analyzer.features.bpm == pytest.approx(160, rel=0.01)
+
+
+def test_the_hop_has_a_fixed_duration_so_the_tempo_prior_does_not_move():
+    assert hop_size(44100, BeatConfig()) == 512
+    assert hop_size(48000, BeatConfig()) == 557
+    assert hop_size(22050, BeatConfig()) == 256
+
+
+# -- the beat clock alone ----------------------------------------------------------------
+
+
+def test_clock_emits_nothing_before_it_hears_a_beat():
+    clock = BeatClock(default_bpm=120)
+    assert clock.advance(5.0) == []
+    assert clock.confidence(5.0) == 0.0
+    assert 0.0 <= clock.phase(5.25) < 1.0
+
+
+def test_tracker_beats_are_emitted_once_and_grid_beats_fill_a_gap():
+    clock = BeatClock()
+    emitted = []
+    for t in (1.0, 1.5, 2.0, 2.5):
+        emitted += clock.observe(t, 120.0) + clock.advance(t + 0.01)
+    emitted += clock.advance(3.2)            # the tracker skipped 3.0
+    emitted += clock.observe(3.49, 120.0)    # late, but close to the grid beat it follows
+    emitted += clock.advance(3.51)
+    assert emitted == pytest.approx([1.0, 1.5, 2.0, 2.5, 3.0, 3.49])
+    assert clock.bpm == pytest.approx(120, rel=0.02)
+    assert clock.next_beat(3.6) == pytest.approx(3.99, abs=0.01)
+    assert clock.phase(3.49 + clock.period / 2) == pytest.approx(0.5)
+
+
+def test_one_stray_tracker_beat_is_ignored_but_two_move_the_phase():
+    clock = BeatClock()
+    for t in (1.0, 1.5, 2.0):
+        clock.observe(t, 120.0)
+        clock.advance(t)
+    assert clock.observe(2.25, 120.0) == []              # off the grid by half a beat
+    clock.advance(2.5)
+    assert clock.observe(2.75, 120.0) == [2.75]          # again: the music moved
+    assert clock.last_beat(2.8) == pytest.approx(2.75)
+
+
+def test_taps_set_the_tempo_realign_and_hold_off_the_tracker():
+    clock = BeatClock(tap_hold_beats=8)
+    emitted = []
+    for t in (10.0, 10.4, 10.8, 11.2):
+        emitted += clock.tap(t)
+    assert emitted == [10.0, 10.4, 10.8, 11.2]
+    assert clock.bpm == pytest.approx(150)
+    assert clock.confidence(11.3) == 1.0
+    assert clock.observe(11.5, 100.0) == []              # within the hold, disagreeing: ignored
+    assert clock.bpm == pytest.approx(150)
+    assert clock.advance(12.05) == pytest.approx([11.6, 12.0])
+    assert clock.next_beat(12.1) == pytest.approx(12.4)
+
+
+def test_within_a_hold_a_half_tempo_tracker_on_the_grid_is_folded_up_and_used():
+    clock = BeatClock()
+    for t in (10.0, 10.4, 10.8):
+        clock.tap(t)
+    assert clock.observe(11.61, 75.0) == [11.61]         # on the grid; 75 bpm folds to 150
+    assert clock.bpm == pytest.approx(150)
+    assert clock.last_beat(11.7) == pytest.approx(11.61)
+
+
+def test_a_late_tap_starts_a_new_tempo_count():
+    clock = BeatClock(tap_timeout=2.0)
+    clock.tap(1.0)
+    clock.tap(1.5)
+    clock.tap(10.0)                                      # long after: a realign, not a 8.5 s beat
+    assert clock.bpm == pytest.approx(120)
+    assert clock.last_beat(10.1) == pytest.approx(10.0)
+
+
+# -- the metric ----------------------------------------------------------------------------
+
+
+def test_f_measure_counts_hits_within_the_tolerance_only():
+    truth = np.arange(0.0, 20.0, 0.5)
+    assert score_beats(truth + 0.05, truth).f_measure == 1.0
+    assert score_beats(truth + 0.1, truth).f_measure == 0.0
+    half = score_beats(truth[::2], truth)
+    assert (half.precision, half.recall) == (1.0, 0.5)
+    double = score_beats(np.arange(0.0, 20.0, 0.25), truth)
+    assert double.precision == pytest.approx(0.5, abs=0.01) and double.recall == 1.0
+
+
+def test_f_measure_leaves_out_the_warmup_and_the_ring_out():
+    truth = np.arange(0.0, 10.0, 0.5)
+    detected = np.concatenate([[0.2, 0.7, 1.3], truth[truth >= 3.0], [10.0, 10.5]])
+    assert score_beats(detected, truth, skip=3.0).f_measure == 1.0
+    assert math.isclose(score_beats(detected, truth).recall, 14 / 20)

@@ -1,0 +1,75 @@
+"""Decoding files written by the test itself: libsndfile formats and FFmpeg-only ones."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from live.audio.decode import mix_channels, read_audio
+
+RATE = 44100
+
+
+def tone(seconds: float = 1.0, freq: float = 440.0) -> np.ndarray:
+    """[frames, 2]: the left channel at 0.5, the right at 0.25."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = np.sin(2 * np.pi * freq * t).astype(np.float32)
+    return np.stack([0.5 * wave, 0.25 * wave], axis=1)
+
+
+def write_with_pyav(path: Path, codec: str, samples: np.ndarray) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=RATE, layout="stereo")
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[start:start + 1024].T),
+                                               format="fltp", layout="stereo")
+            frame.sample_rate = RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def rms(x: np.ndarray) -> np.ndarray:
+    middle = x[len(x) // 4: 3 * len(x) // 4]     # away from codec priming and padding
+    return np.sqrt(np.mean(middle ** 2, axis=0))
+
+
+def test_wav_round_trip_is_exact(tmp_path):
+    samples = tone()
+    sf.write(str(tmp_path / "a.wav"), samples, RATE, subtype="FLOAT")
+    audio = read_audio(tmp_path / "a.wav")
+    assert audio.sample_rate == RATE and audio.samples.dtype == np.float32
+    np.testing.assert_array_equal(audio.samples, samples)
+
+
+@pytest.mark.parametrize("name,writer", [
+    ("a.ogg", lambda p, x: sf.write(str(p), x, RATE, format="OGG", subtype="VORBIS")),
+    ("a.mp3", lambda p, x: write_with_pyav(p, "libmp3lame", x)),
+    ("a.m4a", lambda p, x: write_with_pyav(p, "aac", x)),      # libsndfile cannot: PyAV decodes it
+])
+def test_lossy_formats_decode_to_the_same_tone(tmp_path, name, writer):
+    writer(tmp_path / name, tone())
+    audio = read_audio(tmp_path / name)
+    assert audio.sample_rate == RATE and audio.channels == 2
+    assert abs(audio.duration - 1.0) < 0.1
+    np.testing.assert_allclose(rms(audio.samples), [0.5 / np.sqrt(2), 0.25 / np.sqrt(2)], rtol=0.05)
+
+
+def test_resampling_and_mixing_keep_the_tone(tmp_path):
+    sf.write(str(tmp_path / "a.wav"), tone(freq=1000.0), RATE)
+    audio = read_audio(tmp_path / "a.wav", sample_rate=16000, channels=1)
+    assert audio.sample_rate == 16000 and audio.samples.shape == (16000, 1)
+    np.testing.assert_allclose(rms(audio.samples), [0.375 / np.sqrt(2)], rtol=0.01)
+    spectrum = np.abs(np.fft.rfft(audio.samples[:, 0]))
+    assert np.argmax(spectrum) == pytest.approx(1000, abs=2)     # 1 Hz bins over 1 s
+
+
+def test_mix_channels_spreads_mono_and_averages_the_rest():
+    mono = np.ones((3, 1), np.float32)
+    assert mix_channels(mono, 2).shape == (3, 2)
+    five = np.arange(15, dtype=np.float32).reshape(3, 5)
+    np.testing.assert_array_equal(mix_channels(five, 2), np.repeat(five.mean(axis=1, keepdims=True), 2, axis=1))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from live.audio.decode import read_audio
+from live.audio.demo import render_demo, write_demo_wav
+
+RATE = 22050
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return render_demo(seed=0, sample_rate=RATE)
+
+
+def test_the_same_seed_gives_the_same_track_and_another_seed_another(demo):
+    np.testing.assert_array_equal(render_demo(seed=0, sample_rate=RATE).samples, demo.samples)
+    assert not np.array_equal(render_demo(seed=1, sample_rate=RATE).samples, demo.samples)
+
+
+def test_sections_cover_the_track_and_swing_between_emotions(demo):
+    assert 60.0 <= demo.duration <= 90.0
+    assert demo.sections[0].start == 0.0 and demo.sections[-1].end <= demo.duration
+    assert all(a.end == b.start for a, b in zip(demo.sections, demo.sections[1:]))
+    signs = [(np.sign(s.valence), np.sign(s.arousal)) for s in demo.sections]
+    assert (1, 1) in signs and (-1, -1) in signs
+
+
+def spectral_centroid(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x))
+    return float((spectrum * np.fft.rfftfreq(len(x), 1 / RATE)).sum() / spectrum.sum())
+
+
+def test_happy_sections_are_faster_louder_and_brighter_than_sad_ones(demo):
+    def cues(section):
+        x = demo.samples[int(section.start * RATE):int(section.end * RATE)]
+        return section.bpm, float(np.sqrt(np.mean(x ** 2))), spectral_centroid(x)
+
+    happy = [cues(s) for s in demo.sections if s.arousal > 0]
+    sad = [cues(s) for s in demo.sections if s.arousal < 0]
+    for h in happy:
+        for s in sad:
+            assert h[0] > s[0] and h[1] > 2 * s[1] and h[2] > s[2]
+
+
+def test_beats_follow_each_sections_tempo(demo):
+    for section in demo.sections:
+        beats = demo.beats[(demo.beats >= section.start) & (demo.beats < section.end - 1e-9)]
+        np.testing.assert_allclose(np.diff(beats), 60.0 / section.bpm)
+
+
+def test_written_wav_reads_back(tmp_path, demo):
+    write_demo_wav(tmp_path / "demo.wav", seed=0, sample_rate=RATE)
+    audio = read_audio(tmp_path / "demo.wav")
+    assert audio.sample_rate == RATE and audio.channels == 1
+    np.testing.assert_allclose(audio.samples[:, 0], demo.samples, atol=1 / 2 ** 15)

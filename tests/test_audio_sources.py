@@ -1,0 +1,242 @@
+"""Sources without audio hardware: files and the demo paced by a manual clock, and the
+microphone against a fake PortAudio stream."""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sounddevice
+import soundfile as sf
+
+import live.audio.sources as sources
+from live.audio.clock import ManualClock
+from live.audio.devices import Device, find_device
+from live.audio.sources import DemoSource, FileSource, MicSource
+from live.cli import devices as devices_cli
+from live.errors import UserError
+
+RATE = 16000
+
+
+def write_ramp(path: Path, seconds: float = 1.0, channels: int = 2) -> np.ndarray:
+    """A WAV whose samples are distinct, so any reordering or gap shows."""
+    n = int(seconds * RATE)
+    ramp = (np.arange(n, dtype=np.float32) / n - 0.5)[:, None] * np.linspace(1.0, 0.5, channels, dtype=np.float32)
+    sf.write(str(path), ramp, RATE, subtype="FLOAT")
+    return ramp
+
+
+# -- file and demo -----------------------------------------------------------------------
+
+
+def test_file_source_delivers_what_is_due_by_the_clock(tmp_path):
+    ramp = write_ramp(tmp_path / "ramp.wav")
+    clock = ManualClock(100.0)
+    source = FileSource(tmp_path / "ramp.wav", clock=clock, ring_seconds=2.0)
+    assert (source.sample_rate, source.channels) == (RATE, 2)
+    assert source.pump() == 0
+    clock.advance(0.25)
+    assert source.pump() == RATE // 4
+    clock.advance(0.5)
+    source.pump()
+    assert source.ring.written == 3 * RATE // 4
+    block, _ = source.ring.read_since(0)
+    np.testing.assert_array_equal(block, ramp[: 3 * RATE // 4])
+    assert source.capture_time(RATE // 2) == pytest.approx(100.5)
+    clock.advance(10.0)
+    source.pump()
+    assert source.finished and source.ring.written == len(ramp)
+
+
+def test_file_source_mixes_and_resamples_on_request(tmp_path):
+    write_ramp(tmp_path / "ramp.wav", seconds=0.5)
+    source = FileSource(tmp_path / "ramp.wav", sample_rate=8000, channels=1, clock=ManualClock())
+    assert (source.sample_rate, source.channels, len(source.samples)) == (8000, 1, 4000)
+
+
+def test_a_looping_source_wraps_around(tmp_path):
+    ramp = write_ramp(tmp_path / "ramp.wav", seconds=0.1, channels=1)
+    clock = ManualClock()
+    source = FileSource(tmp_path / "ramp.wav", clock=clock, loop=True)
+    source.pump()
+    clock.advance(0.25)
+    source.pump()
+    block, _ = source.ring.read_since(0)
+    np.testing.assert_array_equal(block, np.concatenate([ramp, ramp, ramp[: len(block) - 2 * len(ramp)]]))
+    assert not source.finished
+
+
+def test_the_pacing_thread_plays_a_file_through_on_a_fast_clock(tmp_path):
+    ramp = write_ramp(tmp_path / "ramp.wav", seconds=2.0)
+
+    class FastClock:    # twenty seconds of audio per real second
+        def __init__(self) -> None:
+            self.t0 = time.monotonic()
+
+        def now(self) -> float:
+            return 20.0 * (time.monotonic() - self.t0)
+
+    with FileSource(tmp_path / "ramp.wav", clock=FastClock(), blocksize=256) as source:
+        deadline = time.monotonic() + 5.0
+        while not source.finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert source.finished
+    block, _ = source.ring.read_since(0)
+    np.testing.assert_array_equal(block, ramp)
+
+
+@pytest.mark.parametrize("name", ["missing.wav", "broken.wav", "notes.txt"])
+def test_unreadable_files_are_one_line_user_errors(tmp_path, name):
+    if name != "missing.wav":
+        (tmp_path / name).write_bytes(b"RIFF\x00\x00 this is not audio" * 20)
+    with pytest.raises(UserError) as err:
+        FileSource(tmp_path / name)
+    assert "\n" not in str(err.value) and name in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def demo() -> DemoSource:
+    return DemoSource(seed=3, sample_rate=22050, channels=2, clock=ManualClock())
+
+
+def test_demo_source_plays_the_demo_track_on_every_channel(demo):
+    assert demo.channels == 2 and demo.loop
+    np.testing.assert_array_equal(demo.samples[:, 0], demo.track.samples)
+    np.testing.assert_array_equal(demo.samples[:, 1], demo.track.samples)
+    assert 60.0 <= demo.duration <= 90.0
+
+
+# -- devices and the microphone ------------------------------------------------------------
+
+USB = Device(3, "USB Audio CODEC", "ALSA", 2, 2, 48000.0)
+BUILTIN = Device(0, "HDA Intel PCH: ALC257 Analog", "ALSA", 2, 2, 44100.0)
+HDMI = Device(1, "HDA Intel PCH: HDMI 0", "ALSA", 0, 8, 44100.0)
+
+
+def test_find_device_by_index_name_part_or_default():
+    devices = [BUILTIN, HDMI, USB]
+    assert find_device("usb", "input", devices) == USB
+    assert find_device("3", "input", devices) == USB
+    assert find_device(None, "input", devices, default_index=0) == BUILTIN
+    assert find_device("hdmi", "output", devices) == HDMI
+    with pytest.raises(UserError, match="several"):
+        find_device("hda", "output", devices)
+    with pytest.raises(UserError, match="no input device has index 1"):
+        find_device(1, "input", devices)
+
+
+def test_no_input_devices_at_all_says_what_to_do_instead():
+    with pytest.raises(UserError, match="--source demo"):
+        find_device(None, "input", [HDMI])
+
+
+@dataclass
+class Status:
+    input_overflow: bool = False
+
+
+class FakeInputStream:
+    """Stands in for sounddevice.InputStream; the test plays the PortAudio thread."""
+
+    opened: list[FakeInputStream] = []
+
+    def __init__(self, device, samplerate, channels, blocksize, dtype, callback) -> None:
+        self.device, self.samplerate, self.channels = device, samplerate, channels
+        self.callback = callback
+        self.active = False
+        FakeInputStream.opened.append(self)
+
+    def start(self) -> None:
+        self.active = True
+
+    def close(self, ignore_errors: bool = True) -> None:
+        self.active = False
+
+
+@pytest.fixture
+def fake_portaudio(monkeypatch):
+    """Devices [BUILTIN, USB]; returns the list so a test can replug."""
+    devices = [BUILTIN, USB]
+    FakeInputStream.opened = []
+    monkeypatch.setattr(sources, "list_devices", lambda: list(devices))
+    monkeypatch.setattr(sources, "default_device_index", lambda direction: 0)
+    monkeypatch.setattr(sounddevice, "InputStream", FakeInputStream)
+    return devices
+
+
+def test_mic_callback_copies_blocks_and_counts_overflows(fake_portaudio):
+    clock = ManualClock(50.0)
+    mic = MicSource("usb", channels=2, blocksize=4, clock=clock)
+    mic.start()
+    stream = FakeInputStream.opened[-1]
+    assert (stream.device, stream.samplerate, stream.channels) == (3, 48000, 2)
+    block = np.arange(8, dtype=np.float32).reshape(4, 2)
+    stream.callback(block, 4, None, Status())
+    block[:] = -1.0                               # PortAudio reuses its buffer
+    clock.advance(0.001)
+    stream.callback(block, 4, None, Status(input_overflow=True))
+    assert mic.ring.written == 8 and mic.input_overflows == 1
+    np.testing.assert_array_equal(mic.ring.latest(8)[:4], np.arange(8, dtype=np.float32).reshape(4, 2))
+    assert mic.capture_time(8) == pytest.approx(50.001)
+    mic.stop()
+    assert not stream.active
+
+
+def test_missing_mic_names_the_available_inputs(fake_portaudio):
+    with pytest.raises(UserError) as err:
+        MicSource("Focusrite")
+    message = str(err.value)
+    assert "'Focusrite'" in message and "'USB Audio CODEC'" in message and "'HDA Intel PCH: ALC257 Analog'" in message
+
+
+def test_watchdog_reopens_a_silent_device_by_name_after_a_replug(fake_portaudio, monkeypatch):
+    clock = ManualClock()
+    refreshes = []
+    monkeypatch.setattr(sources, "refresh_devices", lambda: refreshes.append(clock.now()))
+    mic = MicSource("USB Audio CODEC", blocksize=4, silence_timeout=2.0, clock=clock)
+    mic.start()
+    first = FakeInputStream.opened[-1]
+    first.callback(np.zeros((4, 1), np.float32), 4, None, Status())
+    clock.advance(1.0)
+    assert not mic.watchdog()                    # quiet for 1 s: fine
+
+    fake_portaudio[:] = [BUILTIN]                 # unplugged: callbacks stop
+    clock.advance(2.5)
+    assert not mic.watchdog()
+    assert refreshes and "USB Audio CODEC" in mic.last_error and not first.active
+
+    fake_portaudio[:] = [BUILTIN, Device(7, "USB Audio CODEC", "ALSA", 2, 2, 48000.0)]   # back, new index
+    clock.advance(1.0)
+    assert not mic.watchdog()                    # waits a full timeout between attempts
+    clock.advance(1.5)
+    assert mic.watchdog()
+    assert FakeInputStream.opened[-1].device == 7 and FakeInputStream.opened[-1].active
+    assert mic.reopens == 1 and mic.last_error is None
+
+
+def test_devices_command_lists_inputs_and_outputs(monkeypatch, capsys):
+    import live.audio.devices as devices_module
+
+    monkeypatch.setattr(devices_module, "list_devices", lambda: [BUILTIN, HDMI, USB])
+    monkeypatch.setattr(devices_module, "default_device_index", lambda direction: 0)
+    parser = argparse.ArgumentParser()
+    devices_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["devices"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    inputs, outputs = out.split("output devices:")
+    assert "USB Audio CODEC" in inputs and "HDMI" not in inputs
+    assert "HDMI 0" in outputs and "48000 Hz" in out
+
+
+def test_devices_command_with_no_devices_prints_one_line(monkeypatch, capsys):
+    import live.audio.devices as devices_module
+
+    monkeypatch.setattr(devices_module, "list_devices", lambda: [])
+    args = argparse.Namespace()
+    assert devices_cli.run(args) == 0
+    assert capsys.readouterr().out.count("\n") == 1
