@@ -11,7 +11,7 @@ import sys
 
 from live.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("render", "generate", "inspect", "convert", "train", "control")
+COMMANDS: tuple[str, ...] = ("render", "devices", "generate", "inspect", "convert", "train", "bench", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:

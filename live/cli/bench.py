@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES: tuple[str, ...] = ()
+BENCHES: tuple[str, ...] = ("beats",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
