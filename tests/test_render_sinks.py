@@ -81,6 +81,7 @@ def test_user_errors_for_bad_outputs(tmp_path):
         VideoSink(tmp_path / "out.mp4", VideoFormat((63, 48)))
     with pytest.raises(UserError, match=".mp4"):
         VideoSink(tmp_path / "out.unknownformat", VideoFormat(SIZE))
+    assert not (tmp_path / "out.unknownformat").exists()
     with pytest.raises(UserError, match="mono or stereo"):
         VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE), AudioFormat(44100, channels=6))
     with pytest.raises(UserError, match="cannot create"):

@@ -13,10 +13,11 @@ progress, and the shader blends linearly with the value it is given. So the valu
 test checks is the one on screen, and the renderer's snapshot (below) uses it as is.
 
 A keyframe arriving mid-fade: the renderer renders the blend the screen showed last into
-its "previous" texture and puts the new keyframe in "next"; the caller plans a new fade,
+its "previous" plate and puts the new keyframe in "next"; the caller plans a new fade,
 which starts at mix 0, i.e. on that snapshot. The picture at the arrival is unchanged;
-only where it heads changes. Two textures suffice however often keyframes arrive, and
-keyframes that arrive between two drawn frames are skipped without ever being shown.
+only where it heads changes. Two plates (and a spare to render the snapshot into)
+suffice however often keyframes arrive, and keyframes that arrive between two drawn
+frames are skipped without ever being shown.
 """
 from __future__ import annotations
 

@@ -80,6 +80,7 @@ class VideoSink:
         try:
             self._container = av.open(str(self.path), "w")
         except (ValueError, av.FFmpegError) as e:
+            self.path.unlink(missing_ok=True)  # the probe from _check_writable
             raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
         try:
             self._video_stream = self._container.add_stream(
@@ -88,6 +89,7 @@ class VideoSink:
                                   if audio is not None else None)
         except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
             self._container.close()
+            self.path.unlink(missing_ok=True)
             raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
                             "with libx264 and aac, or pick another codec") from e
         self._video_stream.width = width
