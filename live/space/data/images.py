@@ -1,0 +1,46 @@
+"""Image files to [3, H, W] float32 tensors in [0, 1], optionally cropped to a box."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from live.errors import UserError
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image on disk, or the part of it inside `box` (EMOTIC's person boxes)."""
+
+    path: Path
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        assert self.box is None or len(self.box) == 4, self.box
+
+    def load(self) -> torch.Tensor:
+        """[3, H, W] float32 RGB in [0, 1]. The box is clipped to the picture: annotation
+        boxes stick out of the frame by a few pixels now and then."""
+        try:
+            with Image.open(self.path) as image:
+                rgb = image.convert("RGB")
+        except FileNotFoundError:
+            raise UserError(f"image not found: {self.path}") from None
+        except (UnidentifiedImageError, OSError) as error:
+            raise UserError(f"cannot read image {self.path} ({error}); "
+                            "replace the file or drop it from the list") from error
+        if self.box is not None:
+            width, height = rgb.size
+            x0, y0, x1, y1 = self.box
+            x0, x1 = max(0, x0), min(width, x1)
+            y0, y1 = max(0, y0), min(height, y1)
+            if x1 <= x0 or y1 <= y0:
+                raise UserError(f"box {self.box} lies outside {self.path} ({width}x{height})")
+            rgb = rgb.crop((x0, y0, x1, y1))
+        pixels = torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy())
+        return pixels.permute(2, 0, 1).float().div_(255.0)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import shutil
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from live.errors import UserError
+from live.space.data.midi import DEFAULT_SOUNDFONT, MidiRenderer, midi_members, render_midi_corpus, rendered_path
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not DEFAULT_SOUNDFONT.is_file(),
+    reason="needs the Debian packages fluidsynth and fluid-soundfont-gm")
+
+
+def variable_length(value: int) -> bytes:
+    """MIDI's variable-length quantity: 7 bits per byte, high bit set on all but the last."""
+    out = [value & 0x7F]
+    while value > 0x7F:
+        value >>= 7
+        out.insert(0, (value & 0x7F) | 0x80)
+    return bytes(out)
+
+
+def tiny_midi(notes: tuple[int, ...] = (60, 64, 67), ticks: int = 240) -> bytes:
+    """A format-0 file, 480 ticks per quarter at 120 BPM: piano playing `notes` as eighths."""
+    track = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20")  # tempo: 500,000 us per quarter
+    track += b"\x00\xc0\x00"  # program 0, acoustic grand piano
+    for note in notes:
+        track += bytes([0x00, 0x90, note, 100]) + variable_length(ticks) + bytes([0x80, note, 0])
+    track += b"\x00\xff\x2f\x00"  # end of track
+    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
+
+
+def test_variable_length_quantities_match_the_midi_specification():
+    assert variable_length(0) == b"\x00" and variable_length(127) == b"\x7f"
+    assert variable_length(128) == b"\x81\x00" and variable_length(240) == b"\x81\x70"
+
+
+def test_members_skip_macos_twins_and_non_midi_files(tmp_path):
+    archive_path = tmp_path / "phrases.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("phrases/b.mid", tiny_midi())
+        archive.writestr("phrases/a.MID", tiny_midi())
+        archive.writestr("__MACOSX/phrases/._b.mid", b"")
+        archive.writestr("phrases/readme.txt", b"")
+    assert midi_members(archive_path) == ["phrases/a.MID", "phrases/b.mid"]
+    not_zip = tmp_path / "notes.zip"
+    not_zip.write_text("plain text")
+    with pytest.raises(UserError, match="neither a folder nor a zip"):
+        midi_members(not_zip)
+
+
+def test_missing_fluidsynth_names_the_debian_packages(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="fluidsynth fluid-soundfont-gm"):
+        MidiRenderer().executable()
+
+
+@needs_fluidsynth
+def test_corpus_renders_once_to_mono_audio_and_resumes(tmp_path):
+    archive_path = tmp_path / "midis.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("midis/Q1_song_0.mid", tiny_midi((60, 64, 67)))
+        archive.writestr("midis/Q3_song_1.mid", tiny_midi((57, 60, 64)))
+    cache = tmp_path / "cache"
+    report = render_midi_corpus(archive_path, cache, 16000, progress=False)
+    assert (report.rendered, report.skipped, report.failed) == (2, 0, [])
+    out = rendered_path(cache, 16000, "midis/Q1_song_0.mid")
+    audio, rate = sf.read(out, dtype="float32", always_2d=True)
+    assert rate == 16000 and audio.shape[1] == 1
+    # Three eighths at 120 BPM are 0.75 s, plus the piano's release tail.
+    assert 0.7 < len(audio) / rate < 5.0 and np.abs(audio).max() > 0.01
+    again = render_midi_corpus(archive_path, cache, 16000, progress=False)
+    assert (again.rendered, again.skipped) == (0, 2)
+
+
+@needs_fluidsynth
+def test_a_broken_file_is_reported_and_the_rest_still_render(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "good.mid").write_bytes(tiny_midi())
+    (folder / "broken.mid").write_bytes(b"MThd but not really a MIDI file")
+    report = render_midi_corpus(folder, tmp_path / "cache", 16000, progress=False)
+    assert report.rendered == 1 and [member for member, _ in report.failed] == ["broken.mid"]
+    assert rendered_path(tmp_path / "cache", 16000, "good.mid").is_file()
+    assert not rendered_path(tmp_path / "cache", 16000, "broken.mid").exists()
