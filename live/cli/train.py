@@ -49,7 +49,57 @@ def _run_gan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_space(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("space", help="train the shared valence-arousal space (resumable, torchrun-ready)",
+                       description="Train E_I, E_M and their heads on labelled images and music. Re-running "
+                                   "with the same --outdir resumes; under torchrun it trains data-parallel.")
+    p.add_argument("--outdir", required=True, help="run folder: config, checkpoint, log, final space")
+    p.add_argument("--config", metavar="TOML", help="settings (default: the run folder's config.toml, if any)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set batch.pairs=16 --set net.image_backbone=resnet18")
+    p.add_argument("--steps", type=int, help="optimizer steps in all")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
+    p.add_argument("--cache", help="folder for precomputed spectrograms and images")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--stop-at", type=int, metavar="STEP", help="stop at this step (checkpointed; resume later)")
+    p.add_argument("--export", metavar="BUNDLE_DIR",
+                   help="at the end, write space.safetensors into this bundle folder and update its bundle.toml")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_space)
+
+
+def _run_space(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from live.space.config import SpaceTrainConfig
+    from live.space.load import export_space
+    from live.space.train import CONFIG_FILE, SpaceTrainer
+
+    stored = Path(args.outdir) / CONFIG_FILE
+    source = Path(args.config) if args.config else stored if stored.is_file() else None
+    config = SpaceTrainConfig.read(source) if source else SpaceTrainConfig()
+    flags = {"steps": args.steps, "seed": args.seed, "data.root": args.data and json.dumps(args.data),
+             "cache": args.cache and json.dumps(args.cache), "threads": args.threads,
+             "device": args.device and json.dumps(args.device)}
+    config = config.with_overrides([f"{k}={v}" for k, v in flags.items() if v is not None] + args.overrides)
+    messages: list[str] = []
+
+    def export(net, spec) -> None:
+        messages.append(export_space(net, spec, Path(args.export)))
+
+    state = SpaceTrainer(config, args.outdir, progress=not args.quiet).run(
+        stop_at=args.stop_at, on_finish=export if args.export else None)
+    for message in messages:
+        print(message)
+    print(f"step {state.step}/{config.steps} after {state.wall_seconds / 60:.1f} min of training; run folder {args.outdir}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a model")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     _add_gan(kinds)
+    _add_space(kinds)

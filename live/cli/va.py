@@ -1,0 +1,37 @@
+"""`python -m live va PATH...`: valence and arousal of audio and image files, one JSON line each."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("va", help="print the valence and arousal the space gives audio or image files",
+                       description="One JSON line per file: {\"path\", \"valence\", \"arousal\"} in [0, 1]. "
+                                   "Audio: the mean over its windows; images: the image VA head. A file that "
+                                   "cannot be read gets a one-line error on stderr; the others go on.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
+    p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from live.errors import UserError
+    from live.space.load import load_space
+    from live.space.probe import SpaceProbe
+
+    net, spec = load_space(args.bundle, args.device)
+    probe = SpaceProbe(net, spec)
+    failed = 0
+    for path in args.paths:
+        try:
+            valence, arousal = probe.file_va(path)
+        except UserError as error:
+            print(f"live va: {path}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(json.dumps({"path": path, "valence": round(valence, 4), "arousal": round(arousal, 4)}), flush=True)
+    return 1 if failed else 0

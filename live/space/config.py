@@ -1,0 +1,178 @@
+"""The configuration of a space training run: one typed tree of dataclasses.
+
+Read from TOML (`[data]`, `[batch]`, `[batch.image_mix]`, `[loss.weights]`, `[net.mel]`, ...;
+any key left out keeps its default), overridden on the command line with
+`--set section.key=value` (the value in TOML syntax), checked once, and written back in
+full beside the run as `config.toml`, which is what a resumed run reads.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from live.errors import UserError
+from live.space.batches import BatchConfig
+from live.space.losses import LossWeights
+from live.space.model import SpaceNetConfig
+from live.space.sources import DataConfig
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    weights: LossWeights = field(default_factory=LossWeights)  # of the seed's total; the paper's is all 1
+    # L_CFM's margin. L_CFR and L_SFR compare log ratios of distances, so they do not care
+    # about the scale of the features; L_CFM is what fixes it. With alpha = 1 a matched pair
+    # ends within distance 1 and the least similar pairs a few units apart (log D follows
+    # VA distance / sigma), far above the losses' epsilon (1e-3 on squared distances).
+    alpha: float = 1.0
+    triples_per_anchor: int = 4  # triples drawn per anchor for L_CFR (each direction) and L_SFR
+
+    def __post_init__(self) -> None:
+        if self.alpha <= 0 or self.triples_per_anchor < 1:
+            raise UserError(f"loss: need alpha > 0 and triples_per_anchor >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 5e-4                # AdamW peak learning rate
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100         # linear warm-up from 0, then a cosine decay ...
+    final_lr_fraction: float = 0.1  # ... to this fraction of lr at the last step
+    grad_clip: float = 5.0          # max gradient norm; log-ratio losses spike on near-coincident pairs
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip <= 0 \
+                or not 0.0 <= self.final_lr_fraction <= 1.0:
+            raise UserError(f"optim: bad settings {self}")
+
+
+@dataclass(frozen=True)
+class SpaceTrainConfig:
+    seed: int = 0                 # every batch, draw and initialization follows from it
+    steps: int = 3000             # optimizer steps in all
+    checkpoint_every: int = 100   # steps between checkpoints
+    log_every: int = 10           # steps between lines of log.jsonl
+    threads: int = 1              # torch CPU threads per process
+    device: str = "cpu"
+    cache: str = "runs/space-cache"  # precomputed spectrograms and resized images
+    image_size: int = 96          # E_I's input side (the bundle's image_size)
+    image_backbone_weights: str = ""  # a local ImageNet state dict for E_I; "" starts from random
+    net: SpaceNetConfig = field(default_factory=SpaceNetConfig)  # E_I backbone, widths, mel front end
+    data: DataConfig = field(default_factory=DataConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    # What a resumed run may change: how long and how it runs, not what it learns.
+    RESUMABLE = ("steps", "checkpoint_every", "log_every", "threads", "device", "cache")
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1 or self.threads < 1:
+            raise UserError("steps, checkpoint_every, log_every and threads must be >= 1")
+        if self.image_size < 64:
+            raise UserError(f"image_size {self.image_size} is below the encoder's minimum of 64 px")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SpaceTrainConfig:
+        return _build(cls, values, "config")
+
+    @classmethod
+    def read(cls, path: Path) -> SpaceTrainConfig:
+        try:
+            return cls.from_dict(tomllib.loads(Path(path).read_text()))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise UserError(f"cannot read the training config {path}: {error}") from None
+
+    def write(self, path: Path) -> None:
+        Path(path).write_text(to_toml(self.to_dict()))
+
+    def with_overrides(self, assignments: list[str]) -> SpaceTrainConfig:
+        """`section.key=value` assignments, the value in TOML syntax (a bare word is a string)."""
+        values = self.to_dict()
+        for assignment in assignments:
+            name, sep, text = assignment.partition("=")
+            if not sep or not name.strip():
+                raise UserError(f"--set {assignment!r}: expected section.key=value, e.g. batch.pairs=16")
+            try:
+                value = tomllib.loads(f"value = {text.strip()}")["value"]
+            except tomllib.TOMLDecodeError:
+                value = text.strip()
+            *path, key = name.strip().split(".")
+            table = values
+            for part in path:
+                table = table.setdefault(part, {})
+                if not isinstance(table, dict):
+                    raise UserError(f"--set {assignment!r}: {part} is not a section")
+            table[key] = value
+        return SpaceTrainConfig.from_dict(values)
+
+    def differences(self, other: SpaceTrainConfig) -> list[str]:
+        """Dotted names of the settings, other than RESUMABLE ones, that differ."""
+        def flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, value in values.items():
+                if isinstance(value, dict) and value and key not in ("image_mix", "music_mix"):
+                    out.update(flat(value, f"{prefix}{key}."))
+                else:
+                    out[f"{prefix}{key}"] = value
+            return out
+
+        mine, theirs = flat(self.to_dict()), flat(other.to_dict())
+        return sorted(k for k in mine.keys() | theirs.keys()
+                      if k not in self.RESUMABLE and mine.get(k) != theirs.get(k))
+
+
+def _value(kind: Any, value: Any, where: str) -> Any:
+    """`value` checked against the annotated type: exact for bool/int/str, int accepted for float."""
+    if get_origin(kind) is dict:
+        _, item = get_args(kind)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise UserError(f"{where} must be a table, got {value!r}")
+        return {k: _value(item, v, f"{where}.{k}") for k, v in value.items()}
+    if kind is float and type(value) in (int, float):
+        return float(value)
+    if type(value) is not kind:
+        raise UserError(f"{where} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise UserError(f"{where} must be a table, got {values!r}")
+    if cls is SpaceNetConfig:
+        return SpaceNetConfig.from_dict(values)
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {name: _build(hints[name], value, f"{where}.{name}") if is_dataclass(hints[name])
+              else _value(hints[name], value, f"{where}.{name}") for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """Nested dicts as TOML tables; None values are left out (they mean "the default")."""
+    lines: list[str] = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        if prefix:
+            lines.append(f"[{prefix}]")
+        for key, value in table.items():
+            if value is not None and not isinstance(value, dict):
+                text = str(value).lower() if isinstance(value, bool) else (
+                    json.dumps(value) if isinstance(value, str) else repr(value))
+                lines.append(f"{key} = {text}")
+        lines.append("")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                emit(f"{prefix}.{key}" if prefix else key, value)
+
+    emit("", values)
+    return "\n".join(lines).lstrip("\n")

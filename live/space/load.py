@@ -1,0 +1,88 @@
+"""Finding, loading and exporting a trained space (E_I, E_M and their heads) on its own.
+
+Evaluation and the `va` probe need only the space, not G or the predictor, so they read
+it from either kind of folder:
+- a bundle (bundle.toml; its [space] section names the weights and the config);
+- a training run or a space-only export (space.toml: the same [space] and [space.mel]
+  sections that bundle.toml has, so the text can be pasted into a bundle.toml).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
+from live.errors import UserError
+from live.nets.weights import load_weights, save_weights
+from live.space.config import to_toml
+from live.space.model import SpaceNet, SpaceNetConfig
+
+SPACE_FILE = "space.toml"
+WEIGHTS_FILE = "space.safetensors"
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    config: SpaceNetConfig
+    image_size: int                 # E_I's input side
+    weights: str = WEIGHTS_FILE     # file name, relative to the folder
+
+    @classmethod
+    def read(cls, folder: Path) -> SpaceSpec:
+        """From `folder`/space.toml, else from the bundle `folder` names (a path or a name)."""
+        space_file = Path(folder) / SPACE_FILE
+        if space_file.is_file():
+            try:
+                table = dict(tomllib.loads(space_file.read_text())["space"])
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as error:
+                raise UserError(f"cannot read {space_file} (a [space] section): {error}") from None
+            weights, image_size = table.pop("weights", WEIGHTS_FILE), table.pop("image_size", 128)
+            if not isinstance(weights, str) or type(image_size) is not int:
+                raise UserError(f"{space_file}: weights must be a file name and image_size an integer")
+            return cls(SpaceNetConfig.from_dict(table), image_size, weights)
+        bundle = BundleConfig.read(bundle_dir(folder) / BUNDLE_FILE)
+        return cls(bundle.space, bundle.image_size, bundle.space_weights)
+
+    def write(self, folder: Path) -> Path:
+        net = self.config.to_dict()
+        mel = net.pop("mel")
+        path = Path(folder) / SPACE_FILE
+        path.write_text(to_toml({"space": {"weights": self.weights, "image_size": self.image_size, **net,
+                                           "mel": mel}}))
+        return path
+
+
+def space_folder(name: str | Path) -> Path:
+    """A folder with space.toml, or a bundle by path or name."""
+    path = Path(name)
+    return path if (path / SPACE_FILE).is_file() else bundle_dir(name)
+
+
+def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[SpaceNet, SpaceSpec]:
+    """The space of a bundle or run folder, in eval mode without gradients."""
+    folder = space_folder(name)
+    spec = SpaceSpec.read(folder)
+    net = load_weights(SpaceNet(spec.config), folder / spec.weights)
+    try:
+        net = net.to(device)
+    except RuntimeError as error:  # torch: an unavailable device
+        raise UserError(f"cannot use device {device!r}: {str(error).splitlines()[0]}") from None
+    return net.eval().requires_grad_(False), spec
+
+
+def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
+    """Write the weights (fp16) into `folder`; point its bundle.toml's [space] at them, keeping
+    the other sections, or, without a bundle.toml, write space.toml. Returns what was done."""
+    folder = Path(folder)
+    save_weights(net, folder / spec.weights)
+    bundle_file = folder / BUNDLE_FILE
+    if bundle_file.is_file():
+        bundle = BundleConfig.read(bundle_file)
+        replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
+        return f"wrote {folder / spec.weights} and updated [space] of {bundle_file}"
+    path = spec.write(folder)
+    return (f"wrote {folder / spec.weights} and {path}; {folder} has no {BUNDLE_FILE}: "
+            f"paste {path.name}'s sections into one next to a generator and predictor")

@@ -1,0 +1,60 @@
+"""A trained space applied to media: features and VA of images, clips and files.
+
+Images go through `inputs.square_image` at the space's image size and E_I; a clip's
+log-mel spectrogram is cut into back-to-back windows of the space's MelWindow, and its
+feature and VA are the means over those windows (E_M sees only one window at a time, as
+it does live). Evaluation and `python -m live va` both use this.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from live.audio.decode import read_audio
+from live.space.data.images import ImageFile
+from live.space.inputs import clip_spectrogram, encoder_range, spectrogram_windows, square_image
+from live.space.load import SpaceSpec
+from live.space.model import SpaceNet
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class SpaceProbe:
+    def __init__(self, net: SpaceNet, spec: SpaceSpec, batch: int = 32) -> None:
+        self.net, self.spec, self.batch = net.eval(), spec, batch
+        self.device = next(net.parameters()).device
+
+    @torch.no_grad()
+    def images(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[N, 3, H, W] RGB in [0, 1] (any size) -> f_I [N, F], VA [N, 2] on the CPU."""
+        features, va = [], []
+        for chunk in images.split(self.batch):
+            x = encoder_range(square_image(chunk, self.spec.image_size)).to(self.device)
+            f = self.net.image_encoder(x)
+            features.append(f.cpu())
+            va.append(self.net.image_va(f).cpu())
+        return torch.cat(features), torch.cat(va)
+
+    @torch.no_grad()
+    def spectrogram(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A clip's log-mel [n_mels, T] -> mean f_M [F] and mean VA [2] over its windows."""
+        windows = spectrogram_windows(log_mel.float(), self.spec.config.mel.frames)
+        features, va = [], []
+        for chunk in windows.split(self.batch):
+            f = self.net.music_encoder(chunk.to(self.device))
+            features.append(f.cpu())
+            va.append(self.net.music_va(f).cpu())
+        return torch.cat(features).mean(dim=0), torch.cat(va).mean(dim=0)
+
+    def file_va(self, path: Path) -> tuple[float, float]:
+        """(valence, arousal) of an image or audio file; UserError if it cannot be read."""
+        path = Path(path)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            _, va = self.images(ImageFile(path).load()[None])
+            va = va[0]
+        else:
+            mel = self.spec.config.mel
+            samples = read_audio(path, sample_rate=mel.sample_rate, channels=1).samples[:, 0]
+            _, va = self.spectrogram(clip_spectrogram(samples, mel))
+        return float(va[0]), float(va[1])

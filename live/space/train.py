@@ -1,0 +1,318 @@
+"""Training the shared VA space: `python -m live train space --outdir RUN`.
+
+One step: draw a mixed batch of image-music pairs (batches.py), encode both sides, and
+minimize the seed's total loss (losses.py): L_CFR both directions over paired triples,
+L_CFM over the pairs, L_SFR per modality, L_SIM on the pairs plus as many random
+image-music combinations, and the two VA regressions weighted per item.
+
+Reproducible and resumable: the batch, the triples and the augmentation of step s on
+rank r come from a generator seeded by (seed, r, s) alone, and the learning rate is a
+function of s, so a run resumed from a checkpoint continues exactly as an uninterrupted
+one would. The checkpoint holds the networks, the optimizer, the step and the wall time.
+
+Data-parallel under torchrun (`torchrun --nproc_per_node=2 -m live train space ...`):
+each rank draws its own batches, DistributedDataParallel averages the gradients (gloo on
+CPU, nccl on CUDA), so the parameters stay identical; BatchNorm running statistics are
+rank 0's (DDP broadcasts them at every forward, and once more at the end). Rank 0 builds
+the data cache first, then the others read it; only rank 0 writes files.
+
+RUN holds config.toml (resolved), data.json (item counts and label statistics),
+log.jsonl, checkpoint.pt and, at the end, space.safetensors + space.toml and summary.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from live.errors import UserError
+from live.space.batches import Batch, MixedBatches
+from live.space.cache import ArrayCache
+from live.space.config import LossConfig, OptimConfig, SpaceTrainConfig
+from live.space.data.records import describe
+from live.space.load import SpaceSpec, export_space
+from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, draw_pairs, draw_single_modal_triples,
+                               sfr_loss, total, va_sigma, va_similarity, weighted_mse)
+from live.space.model import SpaceNet
+from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music_pool, listed_pairs
+from live.space.sources import Sources, read_sources
+
+CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", "checkpoint.pt", "log.jsonl"
+DATA_FILE, SUMMARY_FILE = "data.json", "summary.json"
+
+
+def learning_rate(step: int, optim: OptimConfig, steps: int) -> float:
+    """Linear warm-up to optim.lr, then a cosine decay to final_lr_fraction * lr at `steps`."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, steps - optim.warmup_steps))
+    floor = optim.final_lr_fraction
+    return optim.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """The generator of one step on one rank: independent of every other (seed, rank, step)."""
+    state = np.random.SeedSequence([seed, rank, step]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class SpaceForward(nn.Module):
+    """All networks of the space in one forward, so DDP sees every parameter used each step."""
+
+    def __init__(self, net: SpaceNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor, mels: torch.Tensor, sim_images: torch.Tensor,
+                sim_music: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """-> f_I [B, F], f_M [B, F], VA_I [B, 2], VA_M [B, 2], S_hat [P] of pairs (sim_images, sim_music)."""
+        f_image = self.net.image_encoder(images)
+        f_music = self.net.music_encoder(mels)
+        s_hat = self.net.similarity(f_image[sim_images], f_music[sim_music])
+        return f_image, f_music, self.net.image_va(f_image), self.net.music_va(f_music), s_hat
+
+
+def seed_losses(forward: nn.Module, batch: Batch, config: LossConfig, sigma: float,
+                generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The seed's loss parts on one batch (unweighted)."""
+    n = len(batch.image_va)
+    extra_images, extra_music = draw_pairs(n, n, n, generator)
+    sim_images = torch.cat([torch.arange(n), extra_images])
+    sim_music = torch.cat([torch.arange(n), extra_music])
+    f_i, f_m, va_i, va_m, s_hat = forward(batch.images, batch.mels, sim_images, sim_music)
+    y_i, y_m = batch.image_va, batch.music_va
+    per = config.triples_per_anchor
+    image_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
+    music_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
+    return {
+        "cfr": cfr_loss(f_i, y_i, f_m, y_m, image_triples, music_triples, sigma),
+        "cfm": cfm_loss(f_i, f_m, config.alpha),
+        "sfr_image": sfr_loss(f_i, y_i, draw_single_modal_triples(n, per, generator)),
+        "sfr_music": sfr_loss(f_m, y_m, draw_single_modal_triples(n, per, generator)),
+        "sim": weighted_mse(s_hat, va_similarity(y_i[sim_images], y_m[sim_music], sigma)),
+        "va_image": weighted_mse(va_i, y_i, batch.image_weight),
+        "va_music": weighted_mse(va_m, y_m, batch.music_weight),
+    }
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    wall_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """This process's place in a data-parallel run (rank 0 of 1 without torchrun)."""
+    rank: int
+    world: int
+
+    @classmethod
+    def join(cls, device: torch.device) -> Replicas:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return cls(dist.get_rank() if world > 1 else 0, world)
+
+    @property
+    def lead(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            values = values.clone()
+            dist.all_reduce(values)
+            values /= self.world
+        return values
+
+    def leave(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def state_checksum(module: nn.Module) -> str:
+    """A digest of every parameter and buffer, to compare replicas."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class SpaceTrainer:
+    def __init__(self, config: SpaceTrainConfig, outdir: Path | str, progress: bool = True) -> None:
+        self.config, self.outdir, self.progress = config, Path(outdir), progress
+        stored = self.outdir / CONFIG_FILE
+        if stored.is_file():
+            changed = SpaceTrainConfig.read(stored).differences(config)
+            if changed:
+                raise UserError(f"{self.outdir} was trained with other settings ({', '.join(changed[:4])}); "
+                                "resume with the same config or choose a new --outdir")
+        try:
+            self.device = torch.device(config.device)
+        except RuntimeError as error:
+            raise UserError(f"unknown device {config.device!r}: {error}") from None
+
+    # --- data --------------------------------------------------------------------------
+    def _data(self, replicas: Replicas) -> tuple[Sources, ImagePool, MusicPool, torch.Tensor]:
+        sources = read_sources(self.config.data, self.config.net.mel.sample_rate, held_out=False)
+        cache = ArrayCache(self.config.cache)
+
+        def build() -> tuple[ImagePool, MusicPool]:
+            show = self.progress and replicas.lead
+            return (build_image_pool(sources, self.config.image_size, cache, show),
+                    build_music_pool(sources, self.config.net.mel, cache, show))
+
+        if replicas.lead:
+            images, music = build()
+            replicas.barrier()
+        else:
+            replicas.barrier()
+            images, music = build()
+        return sources, images, music, listed_pairs(sources, images, music)
+
+    def _write_data_report(self, sources: Sources, images: ImagePool, music: MusicPool, sigma: float) -> None:
+        records = {name: describe(items) for name, items in {**sources.images, **sources.music}.items()}
+        pools = {name: stop - start for name, (start, stop) in {**images.ranges, **music.ranges}.items()}
+        report = {"train_items": pools, "label_stats": records, "va_sigma": sigma,
+                  "listed_pairs": len(sources.pairs), "test_fraction": self.config.data.test_fraction}
+        (self.outdir / DATA_FILE).write_text(json.dumps(report, indent=2) + "\n")
+
+    # --- checkpoints -------------------------------------------------------------------
+    def _save_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, state: RunState) -> None:
+        path = self.outdir / CHECKPOINT_FILE
+        partial = path.with_suffix(".partial")
+        torch.save({"step": state.step, "wall_seconds": state.wall_seconds, "net": net.state_dict(),
+                    "optimizer": optimizer.state_dict()}, partial)
+        os.replace(partial, path)
+
+    def _load_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer) -> RunState:
+        path = self.outdir / CHECKPOINT_FILE
+        if not path.is_file():
+            return RunState()
+        try:
+            saved = torch.load(path, map_location=self.device, weights_only=True)
+            net.load_state_dict(saved["net"])
+            optimizer.load_state_dict(saved["optimizer"])
+        except (OSError, RuntimeError, KeyError, EOFError) as error:
+            raise UserError(f"cannot resume from {path} ({str(error).splitlines()[0]}); "
+                            "delete it to start over") from None
+        return RunState(int(saved["step"]), float(saved["wall_seconds"]))
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self, stop_at: int | None = None,
+            on_finish: Callable[[SpaceNet, SpaceSpec], None] | None = None) -> RunState:
+        """Train (or resume) up to config.steps, or only up to step `stop_at` (a checkpoint is
+        written there, and a later run continues from it). `on_finish` gets the final space."""
+        config = self.config
+        torch.set_num_threads(config.threads)
+        replicas = Replicas.join(self.device)
+        try:
+            return self._run(replicas, min(config.steps, stop_at or config.steps), on_finish)
+        finally:
+            replicas.leave()
+
+    def _run(self, replicas: Replicas, end: int,
+             on_finish: Callable[[SpaceNet, SpaceSpec], None] | None) -> RunState:
+        config = self.config
+        if replicas.lead:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+            config.write(self.outdir / CONFIG_FILE)
+        sources, images, music, listed = self._data(replicas)
+        sigma = va_sigma(images.va, music.va)
+        if replicas.lead:
+            self._write_data_report(sources, images, music, sigma)
+
+        torch.manual_seed(config.seed)  # initialization; identical on every rank, and DDP broadcasts rank 0's
+        weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
+        net = SpaceNet(config.net, weights).to(self.device)
+        forward: nn.Module = SpaceForward(net)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        state = self._load_checkpoint(net, optimizer)
+        if replicas.world > 1:
+            forward = DistributedDataParallel(forward)
+        batches = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames, listed)
+
+        items_per_step = 2 * config.batch.pairs * replicas.world  # images and clips
+        bar = tqdm(total=end, initial=state.step, desc="train space", unit="step",
+                   disable=not (self.progress and replicas.lead))
+        log = (self.outdir / LOG_FILE).open("a") if replicas.lead else None
+        rate = None
+        try:
+            net.train()
+            while state.step < end:
+                started = time.perf_counter()
+                generator = step_generator(config.seed, replicas.rank, state.step)
+                batch = batches.draw(generator).to(self.device)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(state.step, config.optim, config.steps)
+                parts = seed_losses(forward, batch, config.loss, sigma, generator)
+                loss, logged = total(parts, config.loss.weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
+                optimizer.step()
+                state.step += 1
+                elapsed = time.perf_counter() - started
+                state.wall_seconds += elapsed
+                rate = items_per_step / elapsed if rate is None else 0.9 * rate + 0.1 * items_per_step / elapsed
+                if state.step % config.log_every == 0 or state.step == end:
+                    names = sorted(logged)
+                    means = replicas.mean(torch.stack([logged[k] for k in names] + [loss.detach()]).cpu())
+                    row = {"step": state.step, "loss": float(means[-1]), **{k: float(v) for k, v in zip(names, means)},
+                           "grad_norm": float(grad_norm), "lr": learning_rate(state.step - 1, config.optim, config.steps),
+                           "items_per_s": rate, "wall_seconds": state.wall_seconds}
+                    if log:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                    bar.set_postfix({"loss": f"{row['loss']:.3f}", "cfr": f"{row['cfr']:.2f}",
+                                     "va_i": f"{row['va_image']:.3f}", "va_m": f"{row['va_music']:.3f}",
+                                     "items/s": f"{rate:.1f}"})
+                bar.update(1)
+                if replicas.lead and (state.step % config.checkpoint_every == 0 or state.step == end):
+                    self._save_checkpoint(net, optimizer, state)
+        finally:
+            bar.close()
+            if log:
+                log.close()
+        if state.step >= config.steps:
+            self._finish(net, replicas, state, sigma, on_finish)
+        return state
+
+    def _finish(self, net: SpaceNet, replicas: Replicas, state: RunState, sigma: float,
+                on_finish: Callable[[SpaceNet, SpaceSpec], None] | None) -> None:
+        if replicas.world > 1:
+            for buffer in net.buffers():
+                dist.broadcast(buffer, 0)
+        checksums = [state_checksum(net)]
+        if replicas.world > 1:
+            gathered: list[str | None] = [None] * replicas.world
+            dist.all_gather_object(gathered, checksums[0])
+            checksums = [str(c) for c in gathered]
+        if not replicas.lead:
+            return
+        net.eval()
+        spec = SpaceSpec(self.config.net, self.config.image_size)
+        export_space(net, spec, self.outdir)
+        summary = {"steps": state.step, "wall_seconds": state.wall_seconds, "replicas": replicas.world,
+                   "replica_checksums": checksums, "replicas_identical": len(set(checksums)) == 1,
+                   "va_sigma": sigma, "seed": self.config.seed}
+        (self.outdir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        if on_finish:
+            on_finish(net, spec)

@@ -1,0 +1,69 @@
+"""`python -m live va`: one JSON line per readable file, an error line per bad one."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from live.bundle import BundleConfig
+from live.cli import va as va_cli
+from live.errors import UserError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    va_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["va", *argv])
+    return args.func(args)
+
+
+def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp_path, capsys):
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    tone = tmp_path / "tone.wav"
+    t = np.arange(int(7.5 * rate)) / rate  # two and a half 3 s windows
+    sf.write(tone, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    short = tmp_path / "blip.flac"
+    sf.write(short, np.full(rate // 10, 0.1, np.float32), rate)  # shorter than a window: padded
+    picture = tmp_path / "red.png"
+    Image.fromarray(np.full((40, 90, 3), (200, 30, 30), np.uint8)).save(picture)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    missing = tmp_path / "missing.mp3"
+
+    status = _run([str(tone), str(broken), str(picture), str(missing), str(short),
+                   "--bundle", str(random_bundle_dir)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["path"] for line in lines] == [str(tone), str(picture), str(short)]
+    for line in lines:
+        assert set(line) == {"path", "valence", "arousal"}
+        assert 0.0 <= line["valence"] <= 1.0 and 0.0 <= line["arousal"] <= 1.0
+    errors = err.strip().splitlines()
+    assert len(errors) == 2 and "broken.jpg" in errors[0] and "missing.mp3" in errors[1]
+
+
+def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_dir, tmp_path, capsys):
+    picture = tmp_path / "blue.jpg"
+    Image.fromarray(np.full((64, 64, 3), (20, 40, 220), np.uint8)).save(picture)
+    assert _run([str(picture), str(picture), "--bundle", str(random_bundle_dir)]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == second
+
+
+def test_va_names_a_missing_bundle(tmp_path):
+    with pytest.raises(UserError, match="no bundle"):
+        _run([str(tmp_path / "x.wav"), "--bundle", str(tmp_path / "nowhere")])

@@ -1,0 +1,35 @@
+"""Data-parallel space training: two CPU processes on gloo under torchrun stay identical."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from live.space.train import CHECKPOINT_FILE, LOG_FILE, SUMMARY_FILE
+from tests.space_factory import tiny_config, write_data
+
+
+@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                    reason="this torch build has no gloo backend")
+def test_two_replicas_train_in_step_and_end_identical(tmp_path):
+    data = write_data(tmp_path / "data")
+    config_file = tmp_path / "tiny.toml"
+    tiny_config(data, tmp_path / "cache", steps=3, checkpoint_every=3).write(config_file)
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "live", "train", "space", "--outdir", str(run), "--config", str(config_file),
+                           "--quiet"], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((run / SUMMARY_FILE).read_text())
+    assert summary["replicas"] == 2 and summary["steps"] == 3
+    first, second = summary["replica_checksums"]
+    assert first == second and summary["replicas_identical"]
+    log = [json.loads(line) for line in (run / LOG_FILE).read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3]
+    assert torch.load(run / CHECKPOINT_FILE, weights_only=True)["step"] == 3
+    assert (run / "space.safetensors").is_file()

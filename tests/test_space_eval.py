@@ -1,0 +1,101 @@
+"""Held-out metrics on hand-made cases, and `eval space` end to end on tiny data."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from live.cli import eval as eval_cli
+from live.nets.weights import save_weights
+from live.space.data.split import is_held_out
+from live.space.load import SpaceSpec
+from live.space.metrics import ccc, mse, pearson, quadrant_accuracy, recall_at_k, regression_report, sign_accuracy
+from live.space.model import SpaceNet, SpaceNetConfig
+from tests.space_factory import TINY_MEL, write_data
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_correlations_on_known_cases():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
+    assert pearson(x, -x) == pytest.approx(-1.0)
+    assert pearson(x, np.array([1.0, 0.0, 0.0, 1.0])) == pytest.approx(0.0)
+    assert math.isnan(pearson(x, np.ones(4)))
+    assert ccc(x, x) == pytest.approx(1.0)
+    # y = x + 1: cov = var = 1.25, mean gap 1 -> 2 * 1.25 / (1.25 + 1.25 + 1) = 5/7
+    assert ccc(x + 1, x) == pytest.approx(5 / 7)
+    # y = 2x: cov 2.5, var 1.25 and 5, mean gap 1.5 -> 5 / (6.25 + 2.25) = 10/17; Pearson stays 1
+    assert ccc(x, 2 * x) == pytest.approx(10 / 17)
+    assert mse(x, x + 0.5) == pytest.approx(0.25)
+
+
+def test_regression_report_is_per_dimension():
+    target = np.array([[0.1, 0.9], [0.5, 0.5], [0.9, 0.1]])
+    predicted = np.stack([target[:, 0], 1 - target[:, 1]], axis=1)
+    report = regression_report(predicted, target)
+    assert report["pearson"]["valence"] == pytest.approx(1.0)
+    assert report["pearson"]["arousal"] == pytest.approx(-1.0)
+    assert report["mse"]["valence"] == 0.0
+
+
+def test_quadrant_and_sign_accuracy():
+    predicted = np.array([[0.8, 0.8], [0.2, 0.9], [0.3, 0.2], [0.6, 0.4], [0.6, 0.6]])
+    quadrants = np.array([1, 2, 3, 4, 4])  # the last one is predicted in Q1
+    assert quadrant_accuracy(predicted, quadrants) == pytest.approx(0.8)
+    labels = np.array([0.75, 0.25, 0.25, 0.75, 0.25])
+    assert sign_accuracy(predicted[:, 0], labels) == pytest.approx(0.8)
+
+
+def test_recall_at_k_counts_overlap_of_feature_and_label_neighbours():
+    gallery_va = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]])
+    query_va = np.array([[0.0, 0.1], [1.0, 0.9]])
+    aligned = recall_at_k(query_va * 3, gallery_va * 3, query_va, gallery_va, k=2)
+    assert aligned == 1.0
+    flipped = recall_at_k(query_va[::-1].copy(), gallery_va, query_va, gallery_va, k=2)
+    assert flipped == 0.0
+    assert recall_at_k(query_va, gallery_va, query_va, gallery_va, k=10) == 1.0  # k capped at the gallery
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
+    data = write_data(tmp_path / "data")
+    torch.manual_seed(0)
+    spec = SpaceSpec(SpaceNetConfig(image_backbone="resnet18", mel=TINY_MEL), image_size=64)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_weights(SpaceNet(spec.config), run / spec.weights)
+    spec.write(run)
+    out = tmp_path / "report.json"
+    args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
+                                 "--midi-renders", str(tmp_path / "none"), "--cache", str(tmp_path / "cache"),
+                                 "--quiet"])
+    assert args.func(args) == 0
+    report = json.loads(out.read_text())
+    held_out_images = sum(is_held_out(f"oasis/Thing {k}") for k in range(16))
+    assert report["images"]["oasis"]["count"] == held_out_images > 0
+    assert report["images"]["procedural"]["count"] == 200
+    assert set(report["music"]) == {"4q", "synth-music"}
+    four_q = report["music"]["4q"]
+    assert 0.0 <= four_q["quadrant_accuracy"] <= 1.0 and set(four_q["ccc"]) == {"valence", "arousal"}
+    assert "quadrant_accuracy" not in report["music"]["synth-music"]  # cue labels have no quadrant
+    assert set(report["retrieval"]) == {"4q->oasis", "4q->procedural", "synth-music->oasis",
+                                        "synth-music->procedural"}
+    assert [t["name"] for t in report["targets"]][0] == "4Q quadrant accuracy"
+    printed = capsys.readouterr().out
+    assert "m:4q" in printed and "recall@10" in printed and "4Q quadrant accuracy" in printed

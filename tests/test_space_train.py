@@ -1,0 +1,195 @@
+"""Training the space: augmentation, pairing, batches, config, and checkpoint + resume."""
+from __future__ import annotations
+
+import shutil
+import tomllib
+
+import pytest
+import torch
+
+from live.bundle import BundleConfig
+from live.errors import UserError
+from live.space.augment import ImageAugmentConfig, SpecAugmentConfig, augment_images, spec_augment
+from live.space.batches import BatchConfig, MixedBatches
+from live.space.cache import ArrayCache
+from live.space.config import SpaceTrainConfig
+from live.space.load import SpaceSpec, export_space, load_space
+from live.space.model import SpaceNet
+from live.space.pairing import nearest_partners
+from live.space.pools import build_image_pool, build_music_pool
+from live.space.sources import read_sources
+from live.space.train import CHECKPOINT_FILE, SpaceTrainer, learning_rate
+from live.space.data.split import is_held_out
+from live.space.pools import listed_pairs
+from tests.space_factory import tiny_config, write_data, write_imemnet
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("space-data")
+    return write_data(root), root / "cache"
+
+
+def test_spec_augment_masks_bands_with_the_window_mean():
+    mels = torch.randn(3, 1, 16, 40)
+    config = SpecAugmentConfig(time_masks=1, max_time=10, freq_masks=1, max_freq=4)
+    out = spec_augment(mels, config, torch.Generator().manual_seed(1))
+    again = spec_augment(mels, config, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again) and out.shape == mels.shape
+    changed = out != mels
+    assert changed.any()
+    means = mels.mean(dim=(1, 2, 3), keepdim=True).expand_as(mels)
+    assert torch.allclose(out[changed], means[changed])
+    none = SpecAugmentConfig(time_masks=0, freq_masks=0)
+    assert torch.equal(spec_augment(mels, none, torch.Generator().manual_seed(1)), mels)
+
+
+def test_image_augmentation_moves_pixels_but_keeps_colour():
+    flat = torch.tensor([0.8, 0.3, 0.1]).view(1, 3, 1, 1).expand(4, 3, 80, 80).contiguous()
+    out = augment_images(flat, 64, ImageAugmentConfig(max_rotation=20.0), torch.Generator().manual_seed(0))
+    assert out.shape == (4, 3, 64, 64)
+    assert torch.allclose(out, flat[:, :, :64, :64], atol=1e-5)  # a uniform colour stays exactly that colour
+    ramp = torch.linspace(0, 1, 80).view(1, 1, 1, 80).expand(4, 3, 80, 80).contiguous()
+    moved = augment_images(ramp, 64, ImageAugmentConfig(), torch.Generator().manual_seed(0))
+    plain = torch.nn.functional.interpolate(ramp, size=64, mode="bilinear", align_corners=False)
+    assert not torch.allclose(moved, plain, atol=1e-2)  # geometry did change
+
+
+def test_partners_come_from_the_k_nearest_and_ties_are_shared():
+    pool = torch.tensor([[0.1, 0.1], [0.9, 0.9], [0.85, 0.9], [0.5, 0.5]])
+    anchors = torch.tensor([[1.0, 1.0]]).expand(200, 2)
+    picks = nearest_partners(anchors, pool, 2, torch.Generator().manual_seed(0))
+    assert set(picks.tolist()) == {1, 2}
+    tied = torch.tensor([[0.75, 0.75]]).expand(30, 2)
+    picks = nearest_partners(torch.tensor([[0.75, 0.75]]).expand(400, 2), tied, 1, torch.Generator().manual_seed(0))
+    assert len(set(picks.tolist())) > 20  # every tied item gets its turn
+
+
+def test_batches_follow_the_mix_and_pair_by_va(data):
+    root, cache_dir = data
+    config = tiny_config(root, cache_dir)
+    sources = read_sources(config.data, config.net.mel.sample_rate, held_out=False)
+    cache = ArrayCache(cache_dir)
+    images = build_image_pool(sources, config.image_size, cache, progress=False)
+    music = build_music_pool(sources, config.net.mel, cache, progress=False)
+    assert set(images.ranges) == {"oasis", "procedural"} and set(music.ranges) == {"4q", "synth-music"}
+    only_real = BatchConfig(pairs=8, partner_k=1, image_mix={"oasis": 1.0}, music_mix={"4q": 1.0},
+                            image_anchor_fraction=1.0)
+    batches = MixedBatches(images, music, only_real, config.image_size, config.net.mel.frames)
+    image_rows, music_rows = batches.rows(torch.Generator().manual_seed(3))
+    lo, hi = images.ranges["oasis"]
+    assert ((image_rows >= lo) & (image_rows < hi)).all()
+    first, stop = music.ranges["4q"]
+    assert ((music_rows >= first) & (music_rows < stop)).all()
+    nearest = torch.cdist(images.va[image_rows], music.va[first:stop]).min(dim=1).values
+    assert torch.allclose(torch.cdist(images.va[image_rows], music.va[music_rows]).diagonal(), nearest)
+    batch = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames).draw(
+        torch.Generator().manual_seed(0))
+    assert batch.images.shape == (6, 3, 64, 64) and batch.mels.shape == (6, 1, 16, config.net.mel.frames)
+    assert batch.images.min() >= -1 and batch.images.max() <= 1
+    with pytest.raises(UserError, match="no share"):
+        MixedBatches(images, music, BatchConfig(image_mix={"naps": 1.0}), 64, config.net.mel.frames)
+
+
+def test_imemnet_lists_give_the_pairs_of_train_side_items(data, tmp_path):
+    root, cache_dir = data
+    paths = write_imemnet(tmp_path)
+    config = tiny_config(root, cache_dir).with_overrides(
+        [f'data.{key}="{value}"' for key, value in paths.items()] + ["batch.listed_fraction=1.0"])
+    sources = read_sources(config.data, config.net.mel.sample_rate, held_out=False)
+    listed = [line.split() for line in (tmp_path / "pairs.txt").read_text().splitlines()]
+    kept = [(clip, image) for clip, image, _ in listed
+            if not is_held_out(f"deam/{clip.split('-')[0]}") and not is_held_out(f"naps/{image}")]
+    assert len(sources.pairs) == len(kept) > 0
+    for (image, clip), (clip_id, image_id) in zip(sources.pairs, kept):
+        assert image.image.path.stem == image_id and clip.split_key == f"deam/{clip_id.split('-')[0]}"
+        assert clip.audio.start == 2.0 * int(clip_id.split("-")[1]) and clip.audio.duration == 2.0
+    cache = ArrayCache(cache_dir)
+    images = build_image_pool(sources, config.image_size, cache, progress=False)
+    music = build_music_pool(sources, config.net.mel, cache, progress=False)
+    pairs = listed_pairs(sources, images, music)
+    batches = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames, pairs)
+    image_rows, music_rows = batches.rows(torch.Generator().manual_seed(0))
+    drawn = set(zip(image_rows.tolist(), music_rows.tolist()))
+    assert drawn <= set(map(tuple, pairs.tolist()))
+
+
+def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('steps = 7\n[net]\nimage_backbone = "resnet18"\n[net.mel]\nn_mels = 32\n'
+                    '[batch.music_mix]\n4q = 1\n[loss.weights]\nva_image = 10\n')
+    config = SpaceTrainConfig.read(path)
+    assert (config.steps, config.net.image_backbone, config.net.mel.n_mels) == (7, "resnet18", 32)
+    assert config.batch.music_mix == {"4q": 1.0} and config.loss.weights.va_image == 10.0
+    changed = config.with_overrides(["batch.pairs=12", "data.root=/somewhere", "loss.alpha=0.5"])
+    assert (changed.batch.pairs, changed.data.root, changed.loss.alpha) == (12, "/somewhere", 0.5)
+    config.write(tmp_path / "again.toml")
+    assert SpaceTrainConfig.read(tmp_path / "again.toml") == config
+    assert changed.differences(config) == ["batch.pairs", "data.root", "loss.alpha"]
+    assert config.with_overrides(["steps=99"]).differences(config) == []  # run length may change on resume
+    with pytest.raises(UserError, match="unknown key"):
+        config.with_overrides(["batch.pears=3"])
+    with pytest.raises(UserError, match="must be int"):
+        config.with_overrides(["batch.pairs=3.5"])
+    with pytest.raises(UserError, match="music_mix"):
+        config.with_overrides(["batch.music_mix.beethoven=1"])
+
+
+def test_learning_rate_warms_up_then_decays():
+    optim = SpaceTrainConfig().optim
+    rates = [learning_rate(s, optim, 1000) for s in range(1000)]
+    assert rates[0] < rates[optim.warmup_steps - 1] == pytest.approx(optim.lr)
+    assert rates[-1] == pytest.approx(optim.lr * optim.final_lr_fraction, rel=1e-3)
+
+
+def _checkpoint(run) -> dict:
+    return torch.load(run / CHECKPOINT_FILE, weights_only=True)
+
+
+def test_resumed_training_matches_uninterrupted_training(data, tmp_path):
+    root, cache = data
+    config = tiny_config(root, cache)
+    straight = SpaceTrainer(config, tmp_path / "straight", progress=False).run()
+    assert straight.step == 4
+    SpaceTrainer(config, tmp_path / "resumed", progress=False).run(stop_at=2)
+    assert _checkpoint(tmp_path / "resumed")["step"] == 2
+    assert not (tmp_path / "resumed" / "space.safetensors").exists()  # not finished yet
+    SpaceTrainer(config, tmp_path / "resumed", progress=False).run()
+    a, b = _checkpoint(tmp_path / "straight"), _checkpoint(tmp_path / "resumed")
+    assert a["step"] == b["step"] == 4
+    for name, tensor in a["net"].items():
+        assert torch.equal(tensor, b["net"][name]), name
+    assert a["optimizer"]["state"][0]["exp_avg"].abs().sum() > 0
+    first = next(iter(a["net"]))
+    fresh = SpaceNet(config.net).state_dict()[first]
+    assert not torch.equal(a["net"][first], fresh)  # training moved the weights
+
+    net, spec = load_space(tmp_path / "straight")
+    assert spec == SpaceSpec(config.net, config.image_size)
+    assert tomllib.loads((tmp_path / "straight" / "config.toml").read_text())["steps"] == 4
+    with pytest.raises(UserError, match="other settings"):
+        SpaceTrainer(config.with_overrides(["batch.pairs=5"]), tmp_path / "straight", progress=False)
+
+
+def test_export_updates_only_the_space_section_of_a_bundle(random_bundle_dir, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(random_bundle_dir, bundle)
+    before = BundleConfig.read(bundle / "bundle.toml")
+    config = tiny_config(tmp_path, tmp_path / "cache")
+    spec = SpaceSpec(config.net, 80)
+    message = export_space(SpaceNet(config.net), spec, bundle)
+    after = BundleConfig.read(bundle / "bundle.toml")
+    assert "updated [space]" in message
+    assert (after.space, after.image_size) == (config.net, 80)
+    assert (after.generator_weights, after.predictor, after.name) == (before.generator_weights, before.predictor,
+                                                                       before.name)
+    net, loaded = load_space(bundle)
+    assert loaded == spec and net.config.mel == config.net.mel
