@@ -11,7 +11,7 @@ import sys
 
 from live.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("render", "devices", "generate", "inspect", "convert", "train", "bench", "control")
+COMMANDS: tuple[str, ...] = ("perform", "render", "devices", "generate", "inspect", "convert", "train", "bench", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["perform", *argv]  # `python -m live [options]` is the show
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

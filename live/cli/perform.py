@@ -1,0 +1,138 @@
+"""`python -m live [options]`: the show. Sound in, emotion-driven frames out, on the beat.
+
+With a display and an input device it opens a window on the default input. On a machine
+with neither (a fresh server) it says so and plays the demo track headless into a video.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from live.cli.common import add_show_arguments, open_show
+from live.errors import UserError
+
+FRESH_SERVER_VIDEO = "live-demo.mp4"
+FRESH_SERVER_SECONDS = 20.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_show_arguments(p)
+    p.add_argument("--source", help="mic, mic:DEVICE (name or index), file:PATH or demo "
+                                    "(default: mic if there is an input device, else demo)")
+    p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
+    p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--display", type=int, default=0, help="monitor index for the window")
+    p.add_argument("--no-vsync", dest="vsync", action="store_false")
+    p.add_argument("--fps", type=float, default=60.0, help="render rate cap (default 60)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
+    p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
+    p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
+    p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
+                                                 "required for a non-loopback --control")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for inference (default 1)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("perform", help="the live show (the default command)", description=__doc__)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _has_input() -> bool:
+    from live.audio.devices import list_devices
+
+    try:
+        return any(d.input_channels > 0 for d in list_devices())
+    except UserError:
+        return False
+
+
+def open_source(spec: str, play: bool):
+    from live.audio.sources import DemoSource, FileSource, MicSource
+
+    kind, _, rest = spec.partition(":")
+    if kind == "mic":
+        device: str | int | None = (int(rest) if rest.isdigit() else rest) if rest else None
+        return MicSource(device)
+    if kind == "file" and rest:
+        return FileSource(rest, play=play)
+    if kind == "demo" and not rest:
+        return DemoSource(play=play)
+    raise UserError(f"unknown --source {spec!r}; use mic, mic:DEVICE, file:PATH or demo")
+
+
+def run(args: argparse.Namespace) -> int:
+    from live.control.security import ServerKeys
+    from live.control.server import ControlServer
+    from live.engine.realtime import LiveEngine, LiveOptions, Recorder
+    from live.presets import PresetLibrary
+    from live.render.headless import create_headless_context
+    from live.render.renderer import Renderer
+    from live.render.shaders import ShaderLibrary
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink
+
+    headless = args.headless or not _has_display()
+    source_spec = args.source
+    if source_spec is None:
+        has_input = _has_input()
+        source_spec = "mic" if has_input else "demo"
+        if not has_input and headless and not _has_display():
+            args.record = args.record or FRESH_SERVER_VIDEO
+            args.duration = args.duration or FRESH_SERVER_SECONDS
+            print(f"live: no display and no audio input here; playing the demo track headless into "
+                  f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
+    elif headless and not args.headless:
+        print("live: no display found (DISPLAY is unset); running headless")
+
+    show = open_show(args)
+    source = open_source(source_spec, args.play)
+    window = None
+    if headless:
+        ctx = create_headless_context()
+        size = args.size
+    else:
+        from live.render.window import Window, WindowConfig
+
+        window = Window(WindowConfig(size=args.size, fullscreen=args.fullscreen, display=args.display,
+                                     vsync=args.vsync))
+        ctx = window.ctx
+        size = window.size
+    library = ShaderLibrary(ctx)
+    renderer = Renderer(ctx, size, library)
+    recorder = None
+    if args.record:
+        # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
+        sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
+                         AudioFormat(source.sample_rate, min(source.channels, 2)))
+        recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate)
+    engine = LiveEngine(show, PresetLibrary(args.presets_dir), source, renderer, library,
+                        LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads),
+                        window=window, recorder=recorder)
+    server = None
+    if args.control != "off":
+        keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
+        server = ControlServer(engine, args.control, args.telemetry, curve=keys).start()
+        engine.publish = server.publish
+        print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
+    try:
+        stats = engine.run()
+    finally:
+        if server is not None:
+            server.stop()
+        if window is not None:
+            window.close()
+    summary = stats.as_dict(stats.ended or 0.0)
+    if args.stats:
+        stats.write(args.stats, now=stats.ended or 0.0)
+    print(f"live: {summary['frames']} frames ({summary['render_fps']} fps), {summary['keyframes']} keyframes "
+          f"({summary['keyframes_per_s']}/s), audio-to-screen p95 "
+          f"{summary['latency_ms']['audio_to_screen']['p95']} ms"
+          + (f"; recorded {args.record}" if args.record else ""))
+    return 0

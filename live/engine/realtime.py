@@ -1,0 +1,387 @@
+"""The live engine: audio, inference and control threads around a render loop.
+
+    source ──► audio thread ──► features (latest) ─────────────────────────┐
+               ring → analyzer  mel requests (latest) ──► inference thread ──► keyframes (latest)
+                                                                             │
+    control thread (ZeroMQ) ──► SettingsSlot, preset/tap requests            ▼
+                                                              render loop (main thread) ──► window / video
+
+Stages hand work on through latest-value slots and bounded queues; a slow stage drops
+stale work and nobody waits on anybody. A failing stage reports on telemetry and in the
+HUD, and the picture goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from live.audio.analyzer import AudioAnalyzer, AudioFeatures
+from live.audio.mel import LogMel
+from live.audio.sources import Source
+from live.bundle import Bundle, bundle_dir
+from live.engine.keyframes import Keyframe
+from live.engine.screen import HudInfo, ScreenDirector
+from live.engine.show import Show
+from live.engine.slots import LatestSlot
+from live.engine.stats import RunStats
+from live.errors import UserError
+from live.presets import PresetLibrary
+from live.render.renderer import Renderer
+from live.render.shaders import ShaderLibrary
+from live.settings import SettingsSlot
+
+log = logging.getLogger(__name__)
+
+SHADER_CHECK_S = 0.5     # how often the render loop looks for edited shader files
+WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
+STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
+
+
+@dataclass(frozen=True)
+class MelRequest:
+    window: np.ndarray       # the last window of mono audio at the source rate
+    capture_time: float      # engine-clock time the newest sample of it was heard
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    fps: float = 60.0                   # render rate cap (vsync may hold it lower)
+    duration: float | None = None       # stop after this many seconds
+    torch_threads: int = 1              # intra-op threads for inference; the rest is for rendering
+    hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
+
+
+class Recorder:
+    """Records the show: video frames and the audio the engine heard, in step.
+
+    Encoding runs on its own thread so the render loop never waits for it. The render
+    loop reads back a frame only when `wants_frame` says one is due and offers it; the
+    recorder writes, for every 1/fps of audio it has received, the newest frame offered
+    (repeating it when rendering fell behind), so the file plays in sync.
+    """
+
+    def __init__(self, sink, fps: float, sample_rate: int, clock=time.monotonic):
+        self.sink, self.fps, self.sample_rate, self.clock = sink, fps, sample_rate, clock
+        self.audio: queue.Queue[np.ndarray] = queue.Queue(maxsize=4096)
+        self.frames: LatestSlot[np.ndarray] = LatestSlot()
+        self.samples_written = 0
+        self.frames_written = 0
+        self.audio_dropped = 0
+        self._last_offer = -np.inf
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
+        self._thread.start()
+
+    def push_audio(self, block: np.ndarray) -> None:
+        """From the audio thread; a full queue loses audio rather than blocking it."""
+        try:
+            self.audio.put_nowait(block)
+        except queue.Full:
+            self.audio_dropped += len(block)
+
+    def wants_frame(self) -> bool:
+        return self.clock() - self._last_offer >= 1.0 / self.fps
+
+    def offer(self, frame: np.ndarray) -> None:
+        self._last_offer = self.clock()
+        self.frames.put(frame)
+
+    def _loop(self) -> None:
+        while not (self._stop.is_set() and self.audio.empty()):
+            try:
+                block = self.audio.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
+            self.samples_written += len(block)
+            frame = self.frames.peek()
+            due = int(self.samples_written / self.sample_rate * self.fps)
+            while frame is not None and self.frames_written < due:
+                self.sink.write(frame)
+                self.frames_written += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sink.close()
+
+
+class LiveEngine:
+    def __init__(self, show: Show, presets: PresetLibrary, source: Source, renderer: Renderer,
+                 library: ShaderLibrary, options: LiveOptions, window=None, recorder: Recorder | None = None,
+                 clock=time.monotonic):
+        self.show, self.presets, self.source = show, presets, source
+        self.renderer, self.library, self.window, self.recorder = renderer, library, window, recorder
+        self.options, self.clock = options, clock
+        self.settings = SettingsSlot(show.preset.settings)
+        self.stats = RunStats()
+        self.director = ScreenDirector()
+        self.features: LatestSlot[AudioFeatures] = LatestSlot()
+        self.mel_requests: LatestSlot[MelRequest] = LatestSlot()
+        self.keyframes: LatestSlot[Keyframe] = LatestSlot()
+        self.preset_requests: LatestSlot[str] = LatestSlot()
+        self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
+        self.stopping = threading.Event()
+        self.publish = lambda topic, body: None   # replaced by the control server's publish
+        self._versions = itertools.count(1)
+        self._message = ("", 0.0)
+        self._threads: list[threading.Thread] = []
+        self._beat_index = 0
+        self._keyframe_times: deque[float] = deque(maxlen=30)  # appended by inference, read by render
+        self._mel = LogMel(show.bundle.mel, source.sample_rate)
+
+    # --- reporting ----------------------------------------------------------------------
+    def report(self, stage: str, message: str) -> None:
+        """A stage failed and goes on: telemetry, HUD, stats, log; never raises."""
+        line = f"{stage}: {message}"
+        log.warning(line)
+        self.stats.error(line)
+        self._message = (line, self.clock())
+        self.publish("error", {"source": stage, "message": message})
+
+    # --- audio thread -------------------------------------------------------------------
+    def _audio_loop(self) -> None:
+        sr = self.source.sample_rate
+        analyzer = AudioAnalyzer(sr, self.show.bundle.mel)
+        position = 0
+        next_window = 0.0
+        next_watchdog = self.clock() + WATCHDOG_S
+        hop_s = 256 / sr
+        while not self.stopping.is_set():
+            try:
+                block, position = self.source.ring.read_since(position)
+                if not len(block):
+                    time.sleep(hop_s)
+                else:
+                    if self.recorder is not None:
+                        self.recorder.push_audio(block)
+                    while not self.taps.empty():
+                        self.taps.get_nowait()
+                        analyzer.tap()
+                    features = analyzer.feed(block)
+                    self.features.put(features)
+                    for beat in features.beats:
+                        self.stats.beat(beat)
+                        self._beat_index += 1
+                        self.publish("beat", {"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm})
+                    now = self.clock()
+                    if now >= next_window:
+                        next_window = now + 1.0 / self.settings.get().keyframe_rate
+                        self.mel_requests.put(MelRequest(analyzer.window(),
+                                                         self.source.capture_time(features.sample_index)))
+                now = self.clock()
+                if now >= next_watchdog:
+                    next_watchdog = now + WATCHDOG_S
+                    self._watch_source()
+            except Exception as e:  # noqa: BLE001 - the show goes on; the error is reported
+                self.report("audio", f"{type(e).__name__}: {e}")
+                time.sleep(0.1)
+
+    def _watch_source(self) -> None:
+        watchdog = getattr(self.source, "watchdog", None)
+        if watchdog is not None and watchdog():
+            self.report("audio", f"input went silent; reopened {getattr(self.source, 'device_name', 'device')}")
+        error = getattr(self.source, "last_error", None)
+        if error:
+            self.report("audio", error)
+        self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
+
+    # --- inference thread ---------------------------------------------------------------
+    def _inference_loop(self) -> None:
+        torch.set_num_threads(self.options.torch_threads)
+        while not self.stopping.is_set():
+            try:
+                name = self.preset_requests.take(timeout=0)
+                if name is not None:
+                    self._switch(name)
+                request = self.mel_requests.take(timeout=0.1)
+                if request is None:
+                    continue
+                log_mel = self._mel(request.window)
+                keyframe = self.show.maker.make(log_mel, self.settings.get(), request.capture_time, self.clock)
+                keyframe = dataclasses.replace(keyframe, version=next(self._versions))
+                self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
+                self.keyframes.put(keyframe)
+                self._keyframe_times.append(keyframe.ready_time)
+            except Exception as e:  # noqa: BLE001 - keep the last picture, report, go on
+                self.report("inference", f"{type(e).__name__}: {e}")
+                time.sleep(0.1)
+
+    def _switch(self, name: str) -> None:
+        try:
+            preset = self.presets.load(name)
+            bundle = self.show.bundle
+            if bundle.root is None or bundle_dir(preset.bundle).resolve() != bundle.root.resolve():
+                bundle = Bundle.load(preset.bundle, device=bundle.device)
+            self.show = Show.open(preset, bundle, self.show.maker.refiner)
+            self.settings.replace(preset.settings)
+            if bundle.mel != self._mel.window:
+                self._mel = LogMel(bundle.mel, self.source.sample_rate)
+        except UserError as e:
+            self.report("preset", str(e))
+
+    # --- control (called on the control thread) ----------------------------------------
+    def set_param(self, name: str, value) -> dict:
+        return {"settings": self.settings.set_value(name, value).as_dict()}
+
+    def control_change(self, channel: int, controller: int, value: int) -> dict:
+        cc = self.show.preset.cc
+        if cc.binding(channel, controller) is None:
+            raise ValueError(f"channel {channel} controller {controller} is not mapped in this preset")
+        holder: dict = {}
+
+        def change(settings):
+            holder["param"], new = cc.apply(channel, controller, value, settings)
+            return new
+
+        settings = self.settings.update(change)
+        return {"param": holder["param"], "value": settings.value(holder["param"])}
+
+    def switch_preset(self, name: str) -> dict:
+        self.presets.path(name)  # fails now, with the list of presets, if there is none
+        self.preset_requests.put(name)
+        return {"preset": name}
+
+    def tap(self) -> dict:
+        try:
+            self.taps.put_nowait(self.clock())
+        except queue.Full:
+            raise ValueError("too many taps at once") from None
+        features = self.features.peek()
+        return {"bpm": round(features.bpm, 2) if features is not None else None}
+
+    def state(self) -> dict:
+        return {"preset": self.show.preset.name, "settings": self.settings.get().as_dict()}
+
+    # --- render loop (main thread) -------------------------------------------------------
+    def _stream_time(self, now: float) -> float | None:
+        """Seconds of the audio stream being heard at engine time `now`."""
+        written = self.source.ring.written
+        try:
+            return (written + (now - self.source.capture_time(written)) * self.source.sample_rate) / self.source.sample_rate
+        except RuntimeError:  # no audio yet
+            return None
+
+    def _handle_actions(self) -> None:
+        if self.window is None:
+            return
+        from live.render.window import Action
+
+        for action in self.window.poll():
+            if action.action is Action.QUIT:
+                self.stopping.set()
+            elif action.action is Action.PRESET:
+                name = self.presets.by_index(action.preset - 1)
+                if name is not None:
+                    self.preset_requests.put(name)
+            elif action.action is Action.TAP:
+                self.tap()
+            elif action.action is Action.FULLSCREEN:
+                self.window.set_fullscreen(not self.window.fullscreen)
+                self.renderer.resize(self.window.size)
+            else:
+                name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
+                self.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
+
+    def run(self) -> RunStats:
+        self.source.start()
+        self._threads = [threading.Thread(target=self._audio_loop, name="audio", daemon=True),
+                         threading.Thread(target=self._inference_loop, name="inference", daemon=True)]
+        for t in self._threads:
+            t.start()
+        start = self.clock()
+        self.stats.start(start)
+        next_shader_check = start
+        next_publish = start
+        frame_period = 1.0 / self.options.fps
+        fps_window: list[float] = []
+        try:
+            while not self.stopping.is_set():
+                now = self.clock()
+                if self.options.duration is not None and now - start >= self.options.duration:
+                    break
+                if getattr(self.source, "finished", False):
+                    break
+                self._handle_actions()
+                if now >= next_shader_check:
+                    next_shader_check = now + SHADER_CHECK_S
+                    for line in self.library.reload_changed():
+                        self.report("shader", line) if "error" in line.lower() else log.info(line)
+                self._draw_frame(now, fps_window)
+                if now >= next_publish:
+                    next_publish = now + STATE_PUBLISH_S
+                    self._publish_state(fps_window)
+                spare = frame_period - (self.clock() - now)
+                if spare > 0 and (self.window is None or not self.window.config.vsync):
+                    time.sleep(spare)
+        finally:
+            self.stop()
+        self.stats.stop(self.clock())
+        return self.stats
+
+    def _draw_frame(self, now: float, fps_window: list[float]) -> None:
+        settings = self.settings.get()
+        newest = self.keyframes.peek()
+        features = self.features.peek()
+        stream_t = self._stream_time(now)
+        message, since = self._message
+        hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
+                      latency_ms=self._latency_ms(), preset=self.show.preset.name,
+                      message=message if now - since < self.options.hud_message_s else "")
+        decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
+        if decision.upload is not None:
+            self.renderer.upload_keyframe(decision.upload.image)
+        self.renderer.draw(decision.state)
+        if self.window is not None:
+            self.renderer.present(self.window.screen, self.window.size)
+            self.window.flip()
+        if self.recorder is not None and self.recorder.wants_frame():
+            self.recorder.offer(self.renderer.read())
+        shown = self.clock()
+        self.stats.frame(decision.shows_new.capture_time if decision.shows_new else None, shown)
+        fps_window.append(shown)
+        del fps_window[:-60]
+
+    @staticmethod
+    def _rate(times: list[float]) -> float:
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    def _keyframe_rate(self, now: float) -> float:
+        times = list(self._keyframe_times)
+        return self._rate(times) if times and now - times[-1] < 2.0 else 0.0
+
+    def _latency_ms(self) -> float | None:
+        latency = self.stats.audio_to_screen
+        return latency[-1] * 1000 if latency else None
+
+    def _publish_state(self, fps_window: list[float]) -> None:
+        newest = self.keyframes.peek()
+        features = self.features.peek()
+        k2k = self.stats.audio_to_keyframe
+        body = {"fps": round(self._rate(fps_window), 2), "preset": self.show.preset.name,
+                "keyframes_per_s": self._keyframe_rate(self.clock()),
+                "latency_ms": {"audio_to_keyframe": round(k2k[-1] * 1000, 1) if k2k else None,
+                               "audio_to_screen": self._latency_ms()}}
+        if features is not None:
+            body["bpm"] = round(features.bpm, 2)
+        if newest is not None:
+            body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
+        self.publish("state", body)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.source.stop()
+        self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
+        if self.recorder is not None:
+            self.recorder.close()
