@@ -1,0 +1,83 @@
+"""The live engine headless, fed from a file in real time, steered over ZeroMQ."""
+import json
+import threading
+
+import numpy as np
+import soundfile as sf
+import zmq
+
+from live.__main__ import main
+from live.audio.demo import render_demo
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
+    song = tmp_path / "song.wav"
+    sf.write(song, render_demo(seed=2, sample_rate=22050).samples[: 22050 * 6], 22050)
+    stats_path = tmp_path / "stats.json"
+    control = f"tcp://127.0.0.1:{_free_port()}"
+    telemetry = f"tcp://127.0.0.1:{_free_port()}"
+    replies: list[dict] = []
+    topics: set[bytes] = set()
+
+    def steer():
+        ctx = zmq.Context.instance()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(telemetry)
+        # Start-up (bundle, GL, shaders) takes a while on a loaded machine: wait for telemetry.
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        if not dict(poller.poll(60_000)):
+            return
+        topics.add(sub.recv_multipart()[0])
+        req = ctx.socket(zmq.DEALER)
+        req.connect(control)
+        req.setsockopt(zmq.RCVTIMEO, 3000)
+        for body in (b'{"cmd": "set", "param": "lambda", "value": 0.3}', b"not json",
+                     b'{"cmd": "set", "param": "lambda", "value": 99}', b'{"cmd": "cc", "channel": 1, "controller": 1, "value": 127}',
+                     b'{"cmd": "preset", "name": "other"}', b'{"cmd": "tap"}', b'{"cmd": "get"}'):
+            req.send(body)
+            try:
+                replies.append(json.loads(req.recv()))
+            except zmq.Again:
+                replies.append({"timeout": True})
+        for _ in range(50):
+            if dict(poller.poll(100)):
+                topics.add(sub.recv_multipart()[0])
+        sub.close(linger=0)
+        req.close(linger=0)
+
+    t = threading.Thread(target=steer)
+    t.start()
+    code = main(["--source", f"file:{song}", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--size", "96x64", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
+                 "--control", control, "--telemetry", telemetry, "--record", str(tmp_path / "live.mp4")])
+    t.join()
+    assert code == 0
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames"] > 10 and stats["keyframes"] >= 1
+    assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
+    assert stats["audio_overflows"] == 0 and stats["errors"] == []
+    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True], replies
+    assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
+    assert replies[3]["param"] == "lambda" and replies[3]["value"] == 2.0
+    assert replies[6]["preset"] in ("test", "other")
+    assert {b"state"} <= topics
+    assert (tmp_path / "live.mp4").stat().st_size > 0
+
+
+def test_missing_device_and_bad_source_are_one_line_errors(preset_dir, capsys):
+    assert main(["--source", "mic:no-such-device-anywhere", "--headless", "--preset", "test",
+                 "--presets-dir", str(preset_dir), "--control", "off", "--duration", "1"]) == 2
+    assert main(["--source", "tape", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--control", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("live: error:") == 2 and "Traceback" not in err
