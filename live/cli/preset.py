@@ -1,0 +1,82 @@
+"""`python -m live preset list|show|new`: the looks a performer switches between."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preset", help="list, show or create presets")
+    p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("list", help="the presets, with their hotkeys and descriptions").set_defaults(func=_list)
+    show = verbs.add_parser("show", help="one preset, resolved and validated")
+    show.add_argument("name")
+    show.set_defaults(func=_show)
+    new = verbs.add_parser("new", help="write a new preset (from another one's settings and CC map)")
+    new.add_argument("name")
+    source = new.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seed", type=int, help="source picture from this seed")
+    source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
+    source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
+    new.add_argument("--truncation", type=float, default=0.7)
+    new.add_argument("--like", default="default", help="copy settings and CC map from this preset")
+    new.add_argument("--description", default="")
+    new.add_argument("--force", action="store_true", help="overwrite an existing preset")
+    new.set_defaults(func=_new)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from live.presets import PresetLibrary
+
+    library = PresetLibrary(args.presets_dir)
+    for i, name in enumerate(library.names()):
+        preset = library.load(name)
+        key = str(i + 1) if i < 9 else " "
+        print(f"{key}  {name:12s} {preset.source.describe():28s} {preset.description}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from live.presets import PresetLibrary
+
+    preset = PresetLibrary(args.presets_dir).load(args.name)
+    print(f"{preset.name}: {preset.description}")
+    print(f"  file     {preset.path}")
+    print(f"  bundle   {preset.bundle}")
+    print(f"  source   {preset.source.describe()}")
+    for name, value in preset.settings.as_dict().items():
+        print(f"  {name:16s} {value}")
+    for b in preset.cc:
+        print(f"  cc ch{b.channel} #{b.controller:<3d} -> {b.param} ({b.low}..{b.high}, {b.curve}/{b.mode})")
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from live.errors import UserError
+    from live.presets import PresetLibrary, load_preset
+
+    library = PresetLibrary(args.presets_dir)
+    path = library.directory / f"{args.name}.toml"
+    if path.exists() and not args.force:
+        raise UserError(f"preset {path} exists; pick another name or pass --force")
+    template = library.load(args.like)
+    text = template.path.read_text()
+    # Keep the template's [settings] and [[cc]] tables verbatim; replace the header and source.
+    body = text[text.index("[settings]"):] if "[settings]" in text else ""
+    if args.seed is not None:
+        source = f"seed = {args.seed}\ntruncation = {args.truncation}"
+    else:
+        kind, file = ("w", args.w) if args.w else ("image", args.image)
+        source = f'{kind} = "{Path(file).resolve()}"'
+    header = (f'name = "{args.name}"\ndescription = "{args.description}"\nbundle = "{template.bundle}"\n\n'
+              f"[source]\n{source}\n\n")
+    library.directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + body)
+    try:
+        load_preset(path)
+    except UserError:
+        path.unlink()
+        raise
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,45 @@
+import pytest
+
+from live.__main__ import main
+from live.errors import UserError
+from live.presets import PresetLibrary, load_preset
+
+
+def test_shipped_presets_load_and_are_at_least_six():
+    library = PresetLibrary()
+    names = library.names()
+    assert len(names) >= 6 and "default" in names
+    for name in names:
+        preset = library.load(name)
+        assert preset.bundle == "default" and preset.source.seed is not None
+        assert len(preset.cc) >= 4
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[source]\nseed = 1\n[settings]\nlambda = -1\n', "lambda"),
+    ('[source]\nseed = 1\nw = "x.npy"\n', "exactly one"),
+    ('[source]\n', "exactly one"),
+    ('[source]\nseed = 1\ncolour = 3\n', "colour"),
+    ('[source]\nseed = 1\n[settings]\nspeed = 3\n', "speed"),
+    ('[source]\nseed = 1\n[[cc]]\nchannel = 1\ncontroller = 1\nparam = "nope"\n', "nope"),
+    ('[source\n', "TOML"),
+    ('[source]\nimage = "missing.png"\n', "does not exist"),
+])
+def test_bad_presets_name_the_problem(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=words):
+        load_preset(path)
+
+
+def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text((PresetLibrary().path("storm")).read_text())
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "99", "--like", "default"]) == 0
+    mine = PresetLibrary(d).load("mine")
+    storm = PresetLibrary().load("storm")
+    assert mine.source.seed == 99 and mine.settings == storm.settings and len(mine.cc) == len(storm.cc)
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "1"]) == 2  # exists
+    assert main(["preset", "--presets-dir", str(d), "show", "mine"]) == 0
+    assert "seed 99" in capsys.readouterr().out
