@@ -29,10 +29,17 @@ class LossConfig:
     # VA distance / sigma), far above the losses' epsilon (1e-3 on squared distances).
     alpha: float = 1.0
     triples_per_anchor: int = 4  # triples drawn per anchor for L_CFR (each direction) and L_SFR
+    # Epsilon added to every distance in L_CFR's and L_SFR's log ratios. Quadrant labels put
+    # whole data sets on four points, so label distances of 0 are common; the epsilon then
+    # sets how much closer a same-quadrant item must be than one a quadrant away:
+    # log((0 + eps) / (0.25 + eps)) = -3.3 at 0.01, but -5.5 at losses.EPS (1e-3), a target
+    # that swamps the other losses. 0.01 is a VA distance of 0.1: finer label differences
+    # are not resolved, which the ratings' own spread (SD ~ 1 on 1-7) does not resolve either.
+    eps: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.alpha <= 0 or self.triples_per_anchor < 1:
-            raise UserError(f"loss: need alpha > 0 and triples_per_anchor >= 1, got {self}")
+        if self.alpha <= 0 or self.triples_per_anchor < 1 or self.eps <= 0:
+            raise UserError(f"loss: need alpha > 0, triples_per_anchor >= 1 and eps > 0, got {self}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ The issue's targets are checked at the end; every number is reported, met or not
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,11 @@ from tqdm import tqdm
 from live.space.cache import ArrayCache
 from live.space.data.color_emotion import valdez_mehrabian_va
 from live.space.data.records import LabelledClip, LabelledImage
+from live.space.inputs import square_image
 from live.space.load import SpaceSpec
 from live.space.metrics import quadrant_accuracy, recall_at_k, regression_report, sign_accuracy
 from live.space.model import SpaceNet
 from live.space.pools import clip_log_mel
-from live.space.inputs import square_image
 from live.space.probe import SpaceProbe
 from live.space.sources import DataConfig, read_sources
 
@@ -64,7 +65,7 @@ def _encode_images(probe: SpaceProbe, records: list[LabelledImage]) -> _Encoded:
     return _Encoded(features.numpy(), va.numpy(), labels)
 
 
-def _encode_colour_images(probe: SpaceProbe, batches) -> _Encoded:
+def _encode_colour_images(probe: SpaceProbe, batches: Iterable[torch.Tensor]) -> _Encoded:
     """Colour-rule images, labelled on the pixels the encoder sees (resized to its size)."""
     pixels = torch.cat([square_image(batch, probe.spec.image_size) for batch in batches])
     features, va = probe.images(pixels)

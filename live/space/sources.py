@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from live.corpus.procedural import ProceduralConfig, ProceduralImages
+from live.corpus.procedural import ProceduralConfig
 from live.errors import UserError
 from live.space.data.deam import DeamDynamic, DeamFiles, read_deam_static
 from live.space.data.emopia import read_emopia
@@ -28,6 +28,7 @@ from live.space.data.imemnet import pair_held_out, read_imemnet_pairs
 from live.space.data.labels import HARD_WEIGHT
 from live.space.data.naps import read_naps
 from live.space.data.oasis import read_oasis
+from live.space.data.procedural_va import ProceduralVAImages
 from live.space.data.records import LabelledClip, LabelledImage
 from live.space.data.split import split
 from live.space.data.synth_music import SynthMusicConfig, synthetic_music
@@ -93,9 +94,9 @@ class ColourLabelledImages:
     def batches(self, chunk: int = 64) -> Iterator[torch.Tensor]:
         """[n, 3, R, R] in [0, 1], `count` images in all; a pure function of the fields."""
         if self.source == PROCEDURAL:
-            corpus = ProceduralImages(ProceduralConfig(resolution=self.resolution, seed=self.seed))
+            corpus = ProceduralVAImages(ProceduralConfig(resolution=self.resolution, seed=self.seed))
             for start in range(0, self.count, chunk):
-                yield corpus.batch(min(chunk, self.count - start), start).add_(1.0).mul_(0.5)
+                yield corpus.batch(min(chunk, self.count - start), start).images
             return
         from live.nets.checkpoints import load_generator  # only runs that use G pay for it
 

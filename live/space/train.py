@@ -97,10 +97,10 @@ def seed_losses(forward: nn.Module, batch: Batch, config: LossConfig, sigma: flo
     image_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
     music_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
     return {
-        "cfr": cfr_loss(f_i, y_i, f_m, y_m, image_triples, music_triples, sigma),
+        "cfr": cfr_loss(f_i, y_i, f_m, y_m, image_triples, music_triples, sigma, config.eps),
         "cfm": cfm_loss(f_i, f_m, config.alpha),
-        "sfr_image": sfr_loss(f_i, y_i, draw_single_modal_triples(n, per, generator)),
-        "sfr_music": sfr_loss(f_m, y_m, draw_single_modal_triples(n, per, generator)),
+        "sfr_image": sfr_loss(f_i, y_i, draw_single_modal_triples(n, per, generator), config.eps),
+        "sfr_music": sfr_loss(f_m, y_m, draw_single_modal_triples(n, per, generator), config.eps),
         "sim": weighted_mse(s_hat, va_similarity(y_i[sim_images], y_m[sim_music], sigma)),
         "va_image": weighted_mse(va_i, y_i, batch.image_weight),
         "va_music": weighted_mse(va_m, y_m, batch.music_weight),
