@@ -58,6 +58,7 @@ class LiveOptions:
     duration: float | None = None       # stop after this many seconds
     torch_threads: int = 1              # intra-op threads for inference; the rest is for rendering
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
+    readback: bool = False              # read every frame back as a sink would (benchmarks)
 
 
 class Recorder:
@@ -346,6 +347,8 @@ class LiveEngine:
             self.window.flip()
         if self.recorder is not None and self.recorder.wants_frame():
             self.recorder.offer(self.renderer.read())
+        elif self.options.readback:
+            self.renderer.read()
         shown = self.clock()
         self.stats.frame(decision.shows_new.capture_time if decision.shows_new else None, shown)
         fps_window.append(shown)
