@@ -16,14 +16,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", metavar="CKPT",
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--directions", type=int, default=0, metavar="K",
+                        help="also measure how far W's first K principal directions move brightness, "
+                             "saturation and hue of the pictures (renders a few dozen)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import load_generator
 
-    _, info = load_generator(args.checkpoint)
-    print(json.dumps(dataclasses.asdict(info), indent=2) if args.json else format_info(info))
+    G, info = load_generator(args.checkpoint)
+    result = dataclasses.asdict(info)
+    effects = []
+    if args.directions:
+        from live.gan.directions import color_effects
+
+        effects = color_effects(G, components=args.directions)
+        result["directions"] = [dataclasses.asdict(e) for e in effects]
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(format_info(info))
+    if effects:
+        print("\nW principal direction (+-2 std, 16 pictures): mean change")
+        print("  pc  var%  brightness  saturation  hue(deg)  L*    chroma")
+        for e in effects:
+            print(f"  {e.component:2d}  {100 * e.explained:4.1f}  {e.brightness:10.3f}  {e.saturation:10.3f}  "
+                  f"{e.hue_degrees:8.1f}  {e.lightness:4.1f}  {e.chroma:6.1f}")
     return 0
 
 
