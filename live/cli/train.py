@@ -17,7 +17,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kimg", dest="total_kimg", type=float, default=GanConfig.total_kimg,
                    help="stop after this many thousand real images")
     p.add_argument("--export", metavar="PATH.safetensors",
-                   help="also write G_ema here (fp16, with its .json) at every snapshot")
+                   help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
     skip = {"data", "resolution", "total_kimg"}
     for f in fields(GanConfig):
         if f.name in skip:
@@ -45,6 +45,8 @@ def _run_gan(args: argparse.Namespace) -> int:
         save_generator(t.G_ema, args.export, dtype=torch.float16)
 
     state = trainer.run(on_snapshot=export if args.export else None)
+    if args.export:  # also when the run was already complete: --kimg 0 just exports
+        export(trainer)
     print(f"done: {state.images_seen / 1000:.1f} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}")
     return 0
 
@@ -98,8 +100,57 @@ def _run_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_predictor(sub: argparse._SubParsersAction) -> None:
+    from live.transfer.amortize import PredictorTraining  # light: dataclass only, torch is imported anyway by run
+
+    d = PredictorTraining()
+    p = sub.add_parser("predictor", help="train a bundle's amortized transfer predictor (resumable)",
+                       description="Fit the bundle's predictor to the seed's transfer objective through its "
+                                   "frozen G and E_I, over random sources, music of the music data and "
+                                   "lambdas across the predictor's range; writes predictor.safetensors into "
+                                   "the bundle. Re-running with the same --outdir resumes.")
+    p.add_argument("--bundle", required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
+    p.add_argument("--outdir", help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps in all (default {d.steps})")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--music", action="append", metavar="KIND",
+                   help="music to train on: 4q (under --data) or synthetic; repeat for several "
+                        "(default: 4q and synthetic; synthetic alone when 4Q is absent)")
+    p.add_argument("--data", default=d.data_root, help=f"shared data folder holding 4q/ (default {d.data_root})")
+    p.add_argument("--synthetic-clips", type=int, default=d.synthetic_clips)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run_predictor)
+
+
+def _run_predictor(args: argparse.Namespace) -> int:
+    import torch
+
+    from live.bundle import Bundle
+    from live.transfer.amortize import PredictorTraining, PredictorTrainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = Bundle.load(args.bundle, device=args.device)
+    config = PredictorTraining(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                               checkpoint_every=args.checkpoint_every,
+                               music=tuple(args.music or PredictorTraining.music), data_root=args.data,
+                               synthetic_clips=args.synthetic_clips)
+    outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
+    record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
+    print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "
+          f"predictor {record['heldout_predicted']:.4f}; wrote {bundle.root / bundle.config.predictor_weights}; "
+          f"run folder {outdir}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a model")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     _add_gan(kinds)
     _add_space(kinds)
+    _add_predictor(kinds)

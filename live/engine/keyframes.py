@@ -18,10 +18,20 @@ from live.nets.stylegan2 import to_uint8
 from live.settings import Settings
 
 
-class Refiner(Protocol):
-    """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine)."""
+class RefineSession(Protocol):
+    """Refinement for one source: warm-started from its own previous keyframe."""
 
     def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor: ...
+
+
+class Refiner(Protocol):
+    """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine).
+
+    `open` is called when a preset loads, with its source latent: the session prepares
+    what its steps need there and keeps the warm state between keyframes.
+    """
+
+    def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class KeyframeMaker:
             self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
             self.f_source = bundle.image_features(self.source_image)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
+        self.refinement = refiner.open(bundle, self.w_source) if refiner is not None else None
         self.version = 0
 
     @torch.inference_mode()
@@ -54,8 +65,8 @@ class KeyframeMaker:
         """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
         f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device))
         w = self.bundle.predictor(self.w_source[None], self.f_source, f_m, settings.lambda_)[0]
-        if self.refiner is not None and settings.refine_steps > 0:
-            w = self.refiner.refine(w, f_m[0], settings.lambda_, settings.refine_steps)
+        if self.refinement is not None and settings.refine_steps > 0:
+            w = self.refinement.refine(w, f_m[0], settings.lambda_, settings.refine_steps)
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]

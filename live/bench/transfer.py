@@ -1,0 +1,244 @@
+"""Transfer: true L_transfer and time per keyframe of the source, the predictor, predictor + k refinement steps and the 300-step optimization; jitter and response on a music stream.
+
+Pairs. Held-out (source, music) pairs: NVlabs seed latents at truncation 0.7 and music
+of the held-out side (4Q under --data, else held-out synthetic music), lambdas cycled
+over --lambda. Every result is scored with the true L_transfer through the full G and E_I.
+The reduction share of a method is mean(L(w_o) - L(method)) / mean(L(w_o) - L(optimized)).
+
+Timing is per keyframe at batch 1, as the live path runs. The refinement is timed with
+its local model current: anchored where the predictor lands, as the background refresh
+keeps it while the music holds; building a model (the refresh) is reported separately.
+The 300-step optimization is timed on --time-pairs pairs at batch 1 and scored on all
+pairs in batches (samples are optimized independently).
+
+Stream. The demo track's first section change (bright -> dark at 30 s), keyframes at
+--stream-rate from 22 s to 50 s, the middle of the lambdas, source seed 0, warm-started
+refinement (the largest k <= 3) with local models built inline:
+jitter = mean ||w(t) - w(t-1)|| over the steady keyframes before the change, response =
+keyframes after the change until w has covered 90% of its way from the mean before to
+the mean after (f_M's own count, set by the 3 s mel window, is the floor).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from live.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", default="default", help="bundle name or folder (default: default)")
+    p.add_argument("--pairs", type=int, default=50, help="held-out (source, music) pairs (default 50)")
+    p.add_argument("--lambda", dest="lambdas", type=float, nargs="+",
+                   help="lambdas cycled over the pairs (default: 4 log-spaced over the lower half of the "
+                        "predictor's range)")
+    p.add_argument("--ks", type=int, nargs="+", default=[1, 3, 10],
+                   help="refinement steps to compare (at least one <= 3: the targets are about those)")
+    p.add_argument("--steps", type=int, default=300, help="steps of the reference optimization")
+    p.add_argument("--time-pairs", type=int, default=2, help="pairs the optimization is timed on at batch 1")
+    p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
+    p.add_argument("--stream-rate", type=float, default=5.0, help="keyframes per second on the stream")
+    p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", default="cpu")
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from live.bench.report import report
+    from live.bundle import Bundle
+    from live.transfer.amortize import evaluation_lambdas
+    from live.transfer.music import encode_clips, music_records
+    from live.transfer.pairs import held_out_pairs
+
+    if not any(1 <= k <= 3 for k in args.ks) or args.pairs < 1:
+        raise UserError("--ks needs a value in 1..3 and --pairs must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = Bundle.load(args.bundle, device=args.device)
+    lambdas = args.lambdas or evaluation_lambdas(bundle)
+    clips = music_records(["4q", "synthetic"], args.data, args.pairs, held_out=True)
+    clips = [clips[round(i * (len(clips) - 1) / max(args.pairs - 1, 1))] for i in range(args.pairs)]
+    pairs = held_out_pairs(bundle, encode_clips(bundle, clips, windows_per_clip=1, progress=False),
+                           args.pairs, lambdas)
+    rows, summary = _pair_rows(bundle, pairs, args)
+    if not args.no_stream:
+        summary.update(_stream(bundle, lambdas[len(lambdas) // 2], max(k for k in args.ks if 1 <= k <= 3),
+                               args.stream_rate))
+    columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
+    report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.config.name}", rows, columns, args.json,
+           bundle=str(bundle.root), lambdas=lambdas, **summary)
+    return 0
+
+
+def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
+    import numpy as np
+    import torch
+
+    from live.transfer.embed import true_transfer_loss
+    from live.transfer.optimize import OptimizeConfig, optimize_transfer
+    from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner
+
+    n = len(pairs)
+
+    def score(w_m: torch.Tensor) -> dict[str, float]:
+        parts = []
+        with torch.no_grad():
+            for i in range(0, n, 16):
+                s = slice(i, i + 16)
+                parts.append(true_transfer_loss(bundle, w_m[s], pairs.w_source[s], pairs.f_music[s], pairs.lam[s]))
+        return {name: float(torch.cat([getattr(p, name) for p in parts]).mean())
+                for name in ("total", "semantic", "origin")}
+
+    def timed(fn):
+        start = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - start
+
+    predicted, predict_s = [], []
+    with torch.inference_mode():
+        for i in range(n):
+            w, dt = timed(lambda: bundle.predictor(pairs.w_source[i:i + 1], pairs.f_source[i:i + 1],
+                                                   pairs.f_music[i:i + 1], pairs.lam[i:i + 1])[0])
+            predicted.append(w)
+            predict_s.append(dt)
+    predicted = torch.stack(predicted)
+
+    refiner = LocalRefiner(RefineConfig(background=False))
+    refined = {k: [] for k in args.ks}
+    refine_s = {k: [] for k in args.ks}
+    build_s, radii = [], []
+    with torch.inference_mode():
+        for i in range(n):
+            session = refiner.open(bundle, pairs.w_source[i])
+            f_m, lam = pairs.f_music[i], float(pairs.lam[i])
+            _, dt = timed(lambda: session.refine(predicted[i], f_m, lam, 0))  # builds the model where P lands
+            build_s.append(dt)
+            radii.append(session.anchors.current().radius)
+            for k in args.ks:
+                session.reset()
+                w, dt = timed(lambda: session.refine(predicted[i], f_m, lam, k))
+                refined[k].append(w)
+                refine_s[k].append(dt)
+    refiner.close()
+
+    reference, reference_s = [], []
+    with torch.inference_mode():
+        for i in range(n):
+            session = ReferenceRefiner().open(bundle, pairs.w_source[i])
+            w, dt = timed(lambda: session.refine(predicted[i], pairs.f_music[i], float(pairs.lam[i]), 3))
+            reference.append(w)
+            reference_s.append(dt)
+
+    config = OptimizeConfig(steps=args.steps)
+    optimize_s = [timed(lambda: optimize_transfer(bundle, pairs.w_source[i:i + 1], pairs.f_music[i:i + 1],
+                                                  pairs.lam[i:i + 1], config))[1]
+                  for i in range(min(args.time_pairs, n))]
+    optimized = torch.cat([optimize_transfer(bundle, pairs.w_source[i:i + 10], pairs.f_music[i:i + 10],
+                                             pairs.lam[i:i + 10], config).w_m for i in range(0, n, 10)])
+
+    source_loss = score(pairs.w_source)
+    optimized_loss = score(optimized)
+    optimize_ms = 1000 * float(np.mean(optimize_s))
+    gain = source_loss["total"] - optimized_loss["total"]
+
+    def row(method: str, losses: dict[str, float], ms: float) -> dict:
+        share = (source_loss["total"] - losses["total"]) / gain if gain > 0 else float("nan")
+        return {"method": method, "L_transfer": losses["total"], "L_S": losses["semantic"], "L_O": losses["origin"],
+                "share_of_optimized": share, "ms_per_keyframe": ms,
+                "x_faster_than_optimized": optimize_ms / ms if ms > 0 else float("inf")}
+
+    predict_ms = 1000 * float(np.mean(predict_s))
+    rows = [row("(a) source w_o", source_loss, 0.0), row("(b) predictor", score(predicted), predict_ms)]
+    fast = {k: row(f"(c) predictor + {k} local steps", score(torch.stack(refined[k])),
+                   predict_ms + 1000 * float(np.mean(refine_s[k]))) for k in args.ks}
+    rows += list(fast.values())
+    rows.append(row("predictor + 3 full-gradient steps (reference path)", score(torch.stack(reference)),
+                    predict_ms + 1000 * float(np.mean(reference_s))))
+    rows.append(row(f"(d) optimization, {args.steps} steps", optimized_loss, optimize_ms))
+    few = [k for k in args.ks if 1 <= k <= 3]
+    summary = {
+        "refine_ms": {k: 1000 * float(np.mean(v)) for k, v in refine_s.items()},
+        "refine_ms_max": {k: 1000 * float(np.max(v)) for k, v in refine_s.items()},
+        "model_build_s": float(np.mean(build_s)),
+        "model_radius": float(np.mean(radii)),
+        "target_share_k_le_3": any(fast[k]["share_of_optimized"] >= 0.9 and fast[k]["x_faster_than_optimized"] >= 100
+                                   for k in few),
+        "target_refine_2ms": all(1000 * float(np.mean(refine_s[k])) <= 2.0 for k in few),
+        "colour_by_quadrant": _colour_by_quadrant(bundle, torch.stack(refined[max(few)]), pairs.va),
+    }
+    return rows, summary
+
+
+def _colour_by_quadrant(bundle, w_m, va) -> dict[str, dict[str, float]]:
+    """Mean CIELAB lightness, chroma and hue of the fast path's pictures per music quadrant (E_M's VA)."""
+    import torch
+
+    from live.corpus.color import circular_mean, color_stats
+
+    with torch.no_grad():
+        images = torch.cat([bundle.G.synthesis(w, noise_mode="const") for w in w_m.split(16)])
+    stats = color_stats(((images.clamp(-1, 1) + 1) / 2).float())
+    high_v, high_a = va[:, 0] >= 0.5, va[:, 1] >= 0.5
+    quadrants = {"Q1": high_v & high_a, "Q2": ~high_v & high_a, "Q3": ~high_v & ~high_a, "Q4": high_v & ~high_a}
+    out = {}
+    for name, mask in quadrants.items():
+        if mask.any():
+            hue = circular_mean(stats.hue_angle[mask] / 360, stats.chroma[mask], (0,))
+            out[name] = {"n": int(mask.sum()), "lightness": float(stats.lightness[mask].mean()),
+                         "chroma": float(stats.chroma[mask].mean()), "hue_deg": float(hue) * 360}
+    return out
+
+
+def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
+    import numpy as np
+    import torch
+
+    from live.audio.demo import render_demo
+    from live.audio.mel import LogMel
+    from live.transfer.embed import latent_features
+    from live.transfer.refine import LocalRefiner, RefineConfig
+    from live.transfer.source import seed_latent
+
+    mel = bundle.mel
+    demo = render_demo(sample_rate=mel.sample_rate)
+    change = demo.sections[1].start
+    times = np.arange(change - 8.0, change + 20.0, 1.0 / rate)
+    log_mel = LogMel(mel, mel.sample_rate)
+    windows = torch.cat([log_mel(demo.samples[:round(t * mel.sample_rate)]) for t in times])
+    w_o = seed_latent(bundle.G, 0)
+    refiner = LocalRefiner(RefineConfig(background=False))
+    with torch.inference_mode():
+        f_m = torch.cat([bundle.music_features(chunk.to(bundle.device))[0] for chunk in windows.split(32)])
+        f_o = latent_features(bundle, w_o[None])
+        predicted = bundle.predictor(w_o.expand(len(times), *w_o.shape), f_o.expand(len(times), -1), f_m, lam)
+        session = refiner.open(bundle, w_o)
+        start = time.perf_counter()
+        refined = torch.stack([session.refine(w, f, lam, steps) for w, f in zip(predicted, f_m)])
+        seconds = time.perf_counter() - start
+    builds = session.anchors.builds
+    refiner.close()
+    before = (times >= change - 6.0) & (times < change)
+    after = times >= change + 14.0
+    first = int(np.argmax(times >= change))
+
+    def jitter(x: torch.Tensor) -> float:
+        steps_ = x.flatten(1)[before].diff(dim=0).norm(dim=1)
+        return float(steps_.mean())
+
+    def response(x: torch.Tensor) -> int | None:
+        x = x.flatten(1).double()
+        a, b = x[before].mean(dim=0), x[after].mean(dim=0)
+        progress = ((x - a) @ (b - a)) / (b - a).square().sum()
+        done = (progress >= 0.9).numpy()
+        later = [i for i in range(first, len(times)) if done[i:].all()]
+        return later[0] - first if later else None
+
+    return {"stream": {
+        "lambda": lam, "refine_steps": steps, "keyframes": len(times), "rate": rate,
+        "jitter_predictor": jitter(predicted), "jitter_refined": jitter(refined),
+        "jump_size_refined": float((refined.flatten(1)[after].mean(0) - refined.flatten(1)[before].mean(0)).norm()),
+        "keyframes_to_90pct_f_M": response(f_m), "keyframes_to_90pct_predictor": response(predicted),
+        "keyframes_to_90pct_refined": response(refined),
+        "model_builds": builds, "refine_seconds_with_builds": seconds}}

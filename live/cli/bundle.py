@@ -1,0 +1,55 @@
+"""`python -m live bundle new`: a bundle around your own StyleGAN2 checkpoint.
+
+The new bundle takes the generator from --network (an NVlabs .pkl, a rosinality .pt or
+our .safetensors) and the shared VA space (E_I, E_M and their heads) from another bundle;
+its predictor starts as the identity (w_m = w_o) until `train predictor` fits it to the
+new generator.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from live.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("bundle", help="make bundles (models/NAME)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = actions.add_parser("new", help="a bundle from a StyleGAN2 checkpoint and another bundle's space",
+                           description=__doc__.splitlines()[0])
+    p.add_argument("--network", required=True, type=Path, metavar="CKPT",
+                   help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
+    p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder)")
+    p.add_argument("--name", required=True, help="the new bundle's name (its folder under --models-dir)")
+    p.add_argument("--models-dir", type=Path, help="where bundles live (default: the project's models/)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
+    p.set_defaults(func=run_new)
+
+
+def run_new(args: argparse.Namespace) -> int:
+    from live.bundle import BUNDLE_FILE, Bundle, BundleConfig, models_dir, predictor_config
+    from live.nets.checkpoints import load_generator
+    from live.nets.predictor import LatentPredictor
+
+    if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
+        raise UserError(f"--name must be a plain folder name, got {args.name!r}")
+    target = (args.models_dir or models_dir()) / args.name
+    if (target / BUNDLE_FILE).exists() and not args.force:
+        raise UserError(f"{target} already holds a bundle; choose another --name or pass --force")
+    G, info = load_generator(args.network)
+    if G.c_dim:
+        raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
+                        "transfers need an unconditional one")
+    space = Bundle.load(args.space)
+    config = BundleConfig(name=args.name, description=f"{args.network.name} with the space of {space.config.name}",
+                          generator_weights="generator.safetensors", space=space.config.space,
+                          space_weights="space.safetensors", image_size=space.config.image_size,
+                          predictor=dict(space.config.predictor), predictor_weights="predictor.safetensors")
+    predictor = LatentPredictor(predictor_config(config, G))
+    predictor.reset_to_identity()
+    root = Bundle(config, G, space.space, predictor.eval().requires_grad_(False)).save(target)
+    print(f"made {root}: {info.format} generator, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
+          f"space of {space.config.name}; predictor untrained (w_m = w_o)")
+    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}")
+    return 0

@@ -1,0 +1,110 @@
+"""`python -m live transfer`: a preset's picture moved toward each audio file's emotion, as PNGs.
+
+One mel window of each file (ending at --at seconds, the middle by default) gives f_M and
+VA; `fast` is the live path (predictor, then the preset's refinement steps on a local
+model built where the predictor lands), `full` the seed's 300-step optimization. Each
+result is written as OUTDIR/<audio stem>.png; --sheet adds one image with the source and
+every result side by side, labelled with the music's valence and arousal.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from live.errors import UserError
+
+MODES = ("fast", "full")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transfer", help="move a preset's picture toward audio files' emotion (PNGs)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--preset", required=True, help="preset name (presets/NAME.toml) or path to a .toml")
+    p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
+    p.add_argument("--bundle", help="bundle (name under models/ or a folder); default: the preset's")
+    p.add_argument("--audio", required=True, nargs="+", type=Path, metavar="FILE", help="audio files")
+    p.add_argument("--outdir", required=True, type=Path, help="where <audio stem>.png go")
+    p.add_argument("--mode", choices=MODES, default="fast",
+                   help="fast: predictor + refinement (the live path); full: the 300-step optimization")
+    p.add_argument("--at", type=float, metavar="SECONDS",
+                   help="the mel window ends here (default: the middle of each file)")
+    p.add_argument("--lambda", dest="lam", type=float, metavar="L",
+                   help="weight of staying near the source (default: the preset's)")
+    p.add_argument("--refine-steps", type=int, help="fast mode: refinement steps (default: the preset's)")
+    p.add_argument("--steps", type=int, default=300, help="full mode: optimization steps (default 300)")
+    p.add_argument("--sheet", type=Path, metavar="PATH", help="also write the source and all results in one PNG")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    stems = [a.stem for a in args.audio]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
+                        "the audio file, so rename one")
+    if args.lam is not None and args.lam < 0:
+        raise UserError(f"--lambda must be >= 0, got {args.lam}")
+    if args.at is not None and args.at <= 0:
+        raise UserError(f"--at must be > 0 seconds, got {args.at}")
+    if args.steps < 1 or (args.refine_steps is not None and args.refine_steps < 0):
+        raise UserError("--steps must be >= 1 and --refine-steps >= 0")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    import torch
+
+    from live.audio.decode import read_audio
+    from live.audio.mel import LogMel
+    from live.bundle import Bundle
+    from live.engine.show import source_latent
+    from live.nets.stylegan2 import to_uint8
+    from live.presets import PresetLibrary
+    from live.transfer.embed import latent_features, true_transfer_loss
+    from live.transfer.optimize import OptimizeConfig, optimize_transfer
+    from live.transfer.refine import LocalRefiner, RefineConfig
+    from live.transfer.sheet import contact_sheet, write_png
+
+    preset = PresetLibrary(args.presets_dir).load(args.preset)
+    try:
+        bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
+    except RuntimeError as e:  # torch: an unavailable device
+        raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
+    G, mel = bundle.G, bundle.mel
+    lam = preset.settings.lambda_ if args.lam is None else args.lam
+    refine_steps = preset.settings.refine_steps if args.refine_steps is None else args.refine_steps
+    w_o = source_latent(preset, bundle)
+    with torch.no_grad():
+        f_o = latent_features(bundle, w_o[None])
+        source = to_uint8(G.synthesis(w_o[None], noise_mode="const"))[0].cpu().numpy()
+    refiner = LocalRefiner(RefineConfig(background=False))
+    tiles = [(source, f"source\n{preset.name}")]
+    for path in args.audio:
+        audio = read_audio(path, sample_rate=mel.sample_rate, channels=1)
+        at = args.at if args.at is not None else audio.duration / 2
+        if at > audio.duration:
+            raise UserError(f"--at {at:.1f} s is past the end of {path} ({audio.duration:.1f} s)")
+        log_mel = LogMel(mel, mel.sample_rate)(audio.samples[:round(at * mel.sample_rate), 0])
+        with torch.no_grad():
+            f_m, va = bundle.music_features(log_mel.to(bundle.device))
+        if args.mode == "full":
+            w_m = optimize_transfer(bundle, w_o[None], f_m, lam, OptimizeConfig(steps=args.steps)).w_m[0]
+        else:
+            with torch.no_grad():
+                w_m = bundle.predictor(w_o[None], f_o, f_m, lam)[0]
+            if refine_steps:
+                session = refiner.open(bundle, w_o)
+                w_m = session.refine(w_m, f_m[0], lam, refine_steps).to(w_o)
+        with torch.no_grad():
+            picture = to_uint8(G.synthesis(w_m[None], noise_mode="const"))[0].cpu().numpy()
+            before = true_transfer_loss(bundle, w_o[None], w_o[None], f_m, lam).total.item()
+            after = true_transfer_loss(bundle, w_m[None], w_o[None], f_m, lam).total.item()
+        valence, arousal = (float(v) for v in va[0])
+        out = write_png(picture, args.outdir / f"{path.stem}.png")
+        print(f"{out}  V {valence:.2f} A {arousal:.2f}  L_transfer {before:.4f} -> {after:.4f}")
+        tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f}"))
+    refiner.close()
+    if args.sheet:
+        print(f"{write_png(contact_sheet(tiles), args.sheet)}  (source and {len(tiles) - 1} result(s))")
+    return 0

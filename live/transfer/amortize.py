@@ -1,0 +1,178 @@
+"""Training the amortized predictor P(w_o, f_I(G(w_o)), f_M, lambda) -> w_m.
+
+Each step draws a batch of source latents (z ~ N(0, I) through the mapping network at
+truncation 0.7, as the sources of presets are made), music embeddings from the training
+music bank and lambdas log-uniform over the predictor's range, and minimizes the seed's
+L_transfer of the predicted w_m through the frozen G and E_I: the optimization of
+live.transfer.optimize, learned once for all inputs instead of run for each. A sample's
+loss is divided by (1 + lambda): a positive weight per sample moves no sample's optimum,
+and it keeps the large-lambda samples, whose L_O term is largest, from drowning the rest.
+
+The run folder holds the music banks (encoded once), the training state (predictor, Adam,
+step, random state: re-running resumes), the resolved config and a log; the predictor
+is written into the bundle at every checkpoint, so a stopped run leaves a usable one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from live.bundle import Bundle
+from live.errors import UserError
+from live.nets.weights import save_weights
+from live.transfer.embed import latent_features, true_transfer_loss
+from live.transfer.music import MusicBank, encode_clips, music_records
+from live.transfer.pairs import TransferPairs, held_out_pairs
+
+STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
+# Settings that may change when a run resumes; any other change starts a different run.
+RESUMABLE = {"steps", "checkpoint_every"}
+
+
+@dataclass(frozen=True)
+class PredictorTraining:
+    steps: int = 3000               # optimizer steps in all (a resumed run continues to this)
+    batch: int = 8                  # (source, music, lambda) triples per step
+    lr: float = 0.5                 # Adam; the mapper's layers scale it by their lr multiplier (0.01)
+    truncation: float = 0.7         # of the source latents
+    seed: int = 0
+    checkpoint_every: int = 100     # steps between checkpoints (and held-out evaluations)
+    music: tuple[str, ...] = ("4q", "synthetic")  # live.transfer.music.MUSIC_KINDS
+    data_root: str = "../shared/data"
+    synthetic_clips: int = 512      # training clips of cue-rule music (the held-out side gets a quarter)
+    windows_per_clip: int = 3       # mel windows cut from each clip
+    held_out_pairs: int = 32        # evaluated at every checkpoint
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
+               self.held_out_pairs) < 1 or self.lr <= 0:
+            raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
+                            "windows_per_clip, held_out_pairs and lr must be positive")
+
+
+def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_out: bool,
+               progress: bool = True) -> MusicBank:
+    """The run's training or held-out music bank, encoded on first use and kept in the run folder."""
+    path = run_dir / f"music-{'test' if held_out else 'train'}.safetensors"
+    if path.is_file():
+        return MusicBank.load(path)
+    count = max(1, config.synthetic_clips // 4) if held_out else config.synthetic_clips
+    clips = music_records(config.music, Path(config.data_root), count, held_out)
+    bank = encode_clips(bundle, clips, config.windows_per_clip, progress=progress)
+    bank.save(path)
+    return bank
+
+
+def evaluation_lambdas(bundle: Bundle, count: int = 4) -> list[float]:
+    """A log-spaced grid over the lower half of the predictor's lambda range, where transfers move."""
+    cfg = bundle.predictor.cfg
+    low, high = math.log(cfg.lambda_min), (math.log(cfg.lambda_min) + math.log(cfg.lambda_max)) / 2
+    return [math.exp(low + (high - low) * i / (count - 1)) for i in range(count)]
+
+
+class PredictorTrainer:
+    def __init__(self, bundle: Bundle, config: PredictorTraining, run_dir: str | Path, progress: bool = True):
+        if bundle.root is None:
+            raise UserError("the bundle has no folder to write its predictor into; load it with Bundle.load")
+        self.bundle, self.config, self.run_dir, self.progress = bundle, config, Path(run_dir), progress
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
+        test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
+        self.pairs = held_out_pairs(bundle, test_bank, config.held_out_pairs, evaluation_lambdas(bundle))
+        self.predictor = bundle.predictor
+        self.adam = torch.optim.Adam(self.predictor.parameters(), lr=config.lr, betas=(0.9, 0.99))
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self._resume_or_start()
+
+    def _resume_or_start(self) -> None:
+        state_path = self.run_dir / STATE_FILE
+        resolved = {**dataclasses.asdict(self.config), "bundle": str(self.bundle.root.resolve())}
+        if state_path.is_file():
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            changed = sorted(k for k, v in resolved.items()
+                             if k not in RESUMABLE and state["config"].get(k) != (list(v) if isinstance(v, tuple) else v))
+            if changed:
+                raise UserError(f"{self.run_dir} holds a run with other settings ({', '.join(changed)}); "
+                                "use the same settings to resume or another --outdir")
+            self.predictor.load_state_dict(state["predictor"])
+            self.adam.load_state_dict(state["adam"])
+            self.rng.set_state(state["rng"])
+            self.step = state["step"]
+        else:
+            self.predictor.reset_to_identity()
+        (self.run_dir / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
+        self._resolved = resolved
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Source latents [B, num_ws, w_dim], music f_M [B, D] and lambdas [B]."""
+        cfg, device, G = self.predictor.cfg, self.bundle.device, self.bundle.G
+        b = self.config.batch
+        z = torch.randn(b, G.z_dim, generator=self.rng).to(device)
+        rows = torch.randint(len(self.train_bank), (b,), generator=self.rng)
+        span = math.log(cfg.lambda_max) - math.log(cfg.lambda_min)
+        lam = torch.exp(math.log(cfg.lambda_min) + span * torch.rand(b, generator=self.rng))
+        with torch.no_grad():
+            w_o = G.mapping(z, truncation_psi=self.config.truncation)
+        return w_o, self.train_bank.features[rows].to(device), lam.to(device)
+
+    def train_step(self) -> float:
+        w_o, f_m, lam = self.batch()
+        with torch.no_grad():
+            f_o = latent_features(self.bundle, w_o)
+        w_m = self.predictor(w_o, f_o, f_m, lam)
+        loss = (true_transfer_loss(self.bundle, w_m, w_o, f_m, lam).total / (1 + lam)).mean()
+        self.adam.zero_grad(set_to_none=True)
+        loss.backward()
+        self.adam.step()
+        self.step += 1
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self, pairs: TransferPairs | None = None) -> dict[str, float]:
+        """Mean true L_transfer on held-out pairs: at the source and at the prediction."""
+        p = pairs or self.pairs
+        self.predictor.eval()
+        w_m = self.predictor(p.w_source, p.f_source, p.f_music, p.lam)
+        self.predictor.train()
+        source = true_transfer_loss(self.bundle, p.w_source, p.w_source, p.f_music, p.lam).total
+        predicted = true_transfer_loss(self.bundle, w_m, p.w_source, p.f_music, p.lam).total
+        return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
+
+    def checkpoint(self, record: dict[str, float]) -> None:
+        state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
+                 "rng": self.rng.get_state(),
+                 "config": {k: list(v) if isinstance(v, tuple) else v for k, v in self._resolved.items()}}
+        partial = self.run_dir / f"{STATE_FILE}.partial"
+        torch.save(state, partial)
+        os.replace(partial, self.run_dir / STATE_FILE)
+        save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
+        with (self.run_dir / LOG_FILE).open("a") as log:
+            log.write(json.dumps({"step": self.step, **record}) + "\n")
+
+    def run(self) -> dict[str, float]:
+        """Train to `steps`; returns the last held-out evaluation."""
+        self.predictor.train().requires_grad_(True)
+        record = self.evaluate()
+        bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
+        losses: list[float] = []
+        try:
+            while self.step < self.config.steps:
+                losses.append(self.train_step())
+                bar.update(1)
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                    record = {"loss": sum(losses) / len(losses), **self.evaluate()}
+                    losses.clear()
+                    self.checkpoint(record)
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()})
+        finally:
+            bar.close()
+            self.predictor.eval().requires_grad_(False)
+        return record

@@ -1,0 +1,93 @@
+"""Where the refinement's local models come from: built at once, or on a worker thread.
+
+Both keep the newest finished `Anchor` and take requests for a new one at a latent.
+`InlineAnchors` builds before `request` returns, so an offline render is deterministic;
+`BackgroundAnchors` hands the newest request to a worker thread and returns at once, so
+a keyframe never waits for the k passes through G and E_I a model costs: until the new
+model is done, refinement keeps using the last one. A failed build is reported and the
+last good model stays, as the live path must never stop on it.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+import torch
+
+from live.transfer.linearize import Anchor
+
+Builder = Callable[[torch.Tensor], Anchor]  # w [num_ws, w_dim] -> the model anchored there
+
+
+class InlineAnchors:
+    def __init__(self, build: Builder):
+        self._build = build
+        self._current: Anchor | None = None
+        self.builds = 0
+
+    def request(self, w: torch.Tensor) -> None:
+        self._current = self._build(w)
+        self.builds += 1
+
+    def current(self) -> Anchor | None:
+        return self._current
+
+    def close(self) -> None:
+        self._current = None
+
+
+class BackgroundAnchors:
+    def __init__(self, build: Builder, name: str = "anchors"):
+        self._build = build
+        self._cond = threading.Condition()
+        self._request: torch.Tensor | None = None
+        self._current: Anchor | None = None
+        self._closed = False
+        self._busy = False
+        self.builds = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def request(self, w: torch.Tensor) -> None:
+        """Ask for a model at w; an older request not yet started is replaced."""
+        with self._cond:
+            self._request = w.detach().clone()
+            self._cond.notify()
+
+    def current(self) -> Anchor | None:
+        with self._cond:
+            return self._current
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until no request is pending or being built (tests, benchmarks)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._request is None and not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._request is not None or self._closed)
+                if self._closed:
+                    return
+                w, self._request, self._busy = self._request, None, True
+            try:
+                anchor = self._build(w)
+            except Exception as e:  # a live component reports and keeps the last good model
+                anchor = None
+                self.last_error = f"{type(e).__name__}: {e}"
+                print(f"live: refinement: cannot build a local model ({self.last_error}); "
+                      "keeping the last one", file=sys.stderr)
+            with self._cond:
+                if anchor is not None:
+                    self._current = anchor
+                    self.builds += 1
+                self._busy = False
+                self._cond.notify_all()

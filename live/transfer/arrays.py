@@ -1,0 +1,40 @@
+"""The array module of the refinement: CuPy for CUDA tensors when it is installed, NumPy
+otherwise, and the exchange with torch without copies.
+
+CUDA tensors cross through DLPack (`cupy.from_dlpack`, `torch.from_dlpack`), so the data
+stays on the device; CPU tensors through `Tensor.numpy()` / `torch.from_numpy`, which
+share memory. `pip install -e .[gpu]` brings the CuPy build matching torch's CUDA.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+try:
+    import cupy
+except ImportError:  # no GPU extra: everything runs on NumPy
+    cupy = None
+
+
+def array_module(x: Any) -> ModuleType:
+    """numpy or cupy, whichever `x` belongs to."""
+    return cupy.get_array_module(x) if cupy is not None else np
+
+
+def from_torch(t: torch.Tensor) -> Any:
+    """A tensor as an array of the matching module, sharing its memory."""
+    t = t.detach()
+    if t.is_cuda and cupy is not None:
+        return cupy.from_dlpack(t)
+    # Without CuPy a CUDA tensor has to come to the host; CPU tensors are shared as is.
+    return t.cpu().numpy()
+
+
+def to_torch(a: Any) -> torch.Tensor:
+    """An array as a tensor on the array's device, sharing its memory."""
+    if isinstance(a, np.ndarray):
+        return torch.from_numpy(a)
+    return torch.from_dlpack(a)

@@ -1,0 +1,47 @@
+"""Held-out (source, music, lambda) triples on which transfers are compared.
+
+Sources are NVlabs-style seed latents (z = RandomState(seed).randn, truncation 0.7), the
+way presets name them; the predictor trains on latents drawn from torch's generator, so
+these never occur in training. Music comes from a held-out music bank, lambda from a
+log-spaced grid cycled over the pairs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from live.bundle import Bundle
+from live.transfer.embed import latent_features
+from live.transfer.music import MusicBank
+from live.transfer.source import seed_latent
+
+
+@dataclass(frozen=True)
+class TransferPairs:
+    w_source: torch.Tensor  # [N, num_ws, w_dim]
+    f_source: torch.Tensor  # f_I(G(w_o)) [N, D]
+    f_music: torch.Tensor   # [N, D]
+    va: torch.Tensor        # the music's VA [N, 2]
+    lam: torch.Tensor       # [N]
+
+    def __len__(self) -> int:
+        return len(self.w_source)
+
+    def subset(self, index: slice) -> TransferPairs:
+        return TransferPairs(self.w_source[index], self.f_source[index], self.f_music[index], self.va[index],
+                             self.lam[index])
+
+
+def held_out_pairs(bundle: Bundle, bank: MusicBank, count: int, lambdas: list[float],
+                   truncation: float = 0.7, first_seed: int = 0) -> TransferPairs:
+    """`count` pairs: seeds first_seed.., music rows spread over the bank, lambdas cycled."""
+    assert count >= 1 and lambdas, (count, lambdas)
+    w_o = torch.stack([seed_latent(bundle.G, first_seed + i, truncation) for i in range(count)])
+    rows = torch.from_numpy(np.linspace(0, len(bank) - 1, count).round().astype(np.int64))
+    with torch.no_grad():
+        f_o = torch.cat([latent_features(bundle, chunk) for chunk in w_o.split(16)])
+    lam = torch.tensor([lambdas[i % len(lambdas)] for i in range(count)], dtype=torch.float32)
+    device = bundle.device
+    return TransferPairs(w_o, f_o, bank.features[rows].to(device), bank.va[rows].to(device), lam.to(device))

@@ -1,0 +1,206 @@
+"""Per-keyframe refinement: a few steps that lower L_transfer after the predictor.
+
+Warm start. Each keyframe starts from the previous keyframe's w_m moved by the predictor's
+change since then, w_start = w_m(t-1) + (P(t) - P(t-1)): the predictor answers a change of
+music at once, and the correction the refinement has accumulated over earlier keyframes
+carries over instead of being redone. While the music holds, P barely moves and the
+steps keep descending from where the last keyframe stopped, so a few steps per keyframe
+add up to many.
+
+Fast path (`LocalRefiner`). The steps run on a local model of phi(w) = f_I(G(w)) (see
+live.transfer.subspace): Gauss-Newton in k dimensions, no pass through G or E_I. The
+model is anchored where the refinement is: a new one is asked for whenever the start of
+a keyframe lies farther from the anchor than the radius measured for that model. Live, a
+worker thread builds it (BackgroundAnchors; the first is started at the source when the
+preset loads) and the steps use the previous model meanwhile; offline it is built at once
+(InlineAnchors), so renders are deterministic. U spans the gradients of L_S for a
+basis of music embeddings (live.transfer.directions), fitted once per bundle on synthetic
+cue-rule music, which every machine can make.
+
+Reference path (`ReferenceRefiner`). The same warm start, then plain gradient steps
+through the full G and E_I with a backtracking line search: what the fast path stands in
+for, used to check it and to measure what it saves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+
+from live.bundle import Bundle
+from live.transfer.anchors import BackgroundAnchors, InlineAnchors
+from live.transfer.arrays import array_module, from_torch, to_torch
+from live.transfer.directions import music_basis, sensitive_directions
+from live.transfer.embed import true_transfer_loss
+from live.transfer.linearize import Anchor, build_anchor
+from live.transfer.music import encode_clips, synthetic_clips
+from live.transfer.subspace import minimize, subspace_problem
+
+BACKTRACKS = 4  # halvings of a reference step before giving it up
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
+    music_clips: int = 48        # synthetic clips the music basis is fitted on
+    tolerance: float = 0.25      # relative error of the model's change of phi that bounds its radius
+    chunk: int = 16              # directions per forward-mode pass
+    background: bool = True      # build local models on a worker thread (live) or at once (offline)
+
+
+class WarmStart:
+    """w_start = w_m(t-1) + (P(t) - P(t-1)); the first keyframe starts at P(t).
+
+    Works on torch tensors and on arrays alike (only + and -).
+    """
+
+    def __init__(self) -> None:
+        self._previous: tuple[Any, Any] | None = None  # (predicted, refined) of the last keyframe
+
+    def start(self, predicted: Any) -> Any:
+        if self._previous is None:
+            return predicted
+        last_predicted, last_refined = self._previous
+        return last_refined + (predicted - last_predicted)
+
+    def record(self, predicted: Any, refined: Any) -> None:
+        self._previous = (predicted, refined)
+
+    def reset(self) -> None:
+        self._previous = None
+
+
+def synthetic_music_basis(bundle: Bundle, config: RefineConfig) -> torch.Tensor:
+    """[1 + music_components, D]: the mean and principal directions of f_M over synthetic music."""
+    bank = encode_clips(bundle, synthetic_clips(config.music_clips, held_out=False), windows_per_clip=1,
+                        progress=False)
+    return music_basis(bank.features.to(bundle.device), config.music_components)
+
+
+class RefineSession:
+    """Refinement for one source on one bundle (KeyframeMaker holds one per preset)."""
+
+    def __init__(self, bundle: Bundle, w_source: torch.Tensor, basis: torch.Tensor, config: RefineConfig):
+        self.shape = w_source.shape
+        build = partial(_anchor_at, bundle, w_source=w_source.detach().clone(), basis=basis, config=config)
+        if config.background:
+            self.anchors = BackgroundAnchors(build)
+            self.anchors.request(w_source)  # the preset's model, started when it loads
+        else:
+            # Built at once where the first keyframe starts: one build fewer than at the source.
+            self.anchors = InlineAnchors(build)
+        self._source = from_torch(w_source.reshape(-1)).copy()
+        self._warm = WarmStart()
+
+    def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor:
+        """The predictor's w_m [num_ws, w_dim] for music f_m [D] -> the refined w_m."""
+        assert w.shape == self.shape and f_m.ndim == 1, (w.shape, f_m.shape)
+        predicted = from_torch(w.reshape(-1)).copy()
+        start = self._warm.start(predicted)
+        anchor = self._anchor_for(start)
+        refined = start if anchor is None else self._descend(anchor, start, from_torch(f_m), lam, steps)
+        self._warm.record(predicted, refined)
+        # Without CuPy a CUDA tensor made the trip through host memory: send it back.
+        return to_torch(refined).reshape(self.shape).to(w.device)
+
+    def reset(self) -> None:
+        """Forget the previous keyframe (a cut): the next one starts at the predictor's w_m."""
+        self._warm.reset()
+
+    def close(self) -> None:
+        self.anchors.close()
+
+    def _anchor_for(self, start: Any) -> Anchor | None:
+        """The current model, after asking for one at `start` if it lies outside the radius."""
+        anchor = self.anchors.current()
+        xp = array_module(start)
+        if anchor is None or float(xp.linalg.norm(start - anchor.model.anchor)) > anchor.radius:
+            self.anchors.request(to_torch(start).reshape(self.shape))
+            anchor = self.anchors.current()
+        return anchor
+
+    def _descend(self, anchor: Anchor, start: Any, f_m: Any, lam: float, steps: int) -> Any:
+        model = anchor.model
+        problem, a0 = subspace_problem(model, start, self._source, f_m, lam)
+        a = minimize(problem, a0, steps, anchor.radius)
+        return start + (model.basis @ (a - a0).astype(model.basis.dtype))
+
+
+def _anchor_at(bundle: Bundle, w: torch.Tensor, w_source: torch.Tensor, basis: torch.Tensor,
+               config: RefineConfig) -> Anchor:
+    directions = sensitive_directions(bundle, w, w_source, basis)
+    return build_anchor(bundle, w, directions, config.tolerance, config.chunk)
+
+
+class LocalRefiner:
+    """The fast path, as live.engine.keyframes.Refiner: one session per preset.
+
+    The music basis is fitted once per bundle. Opening a session closes the previous one,
+    whose worker would otherwise keep building models for a preset no longer shown.
+    """
+
+    def __init__(self, config: RefineConfig = RefineConfig()):
+        self.config = config
+        self._basis: tuple[Bundle, torch.Tensor] | None = None
+        self._session: RefineSession | None = None
+
+    def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession:
+        if self._basis is None or self._basis[0] is not bundle:
+            self._basis = (bundle, synthetic_music_basis(bundle, self.config))
+        self.close()
+        self._session = RefineSession(bundle, w_source, self._basis[1], self.config)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def reference_loss_and_gradient(bundle: Bundle, w: torch.Tensor, w_source: torch.Tensor, f_m: torch.Tensor,
+                                lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_transfer and its gradient in W+ at w [num_ws, w_dim], through the full G and E_I."""
+    with torch.inference_mode(False), torch.enable_grad():
+        w = w.detach().clone().requires_grad_(True)
+        loss = true_transfer_loss(bundle, w[None], w_source.clone()[None], f_m.clone()[None], lam).total[0]
+        (grad,) = torch.autograd.grad(loss, w)
+    return loss.detach(), grad
+
+
+class ReferenceSession:
+    def __init__(self, bundle: Bundle, w_source: torch.Tensor, step_length: float):
+        self.bundle, self.w_source, self.step_length = bundle, w_source.detach().clone(), step_length
+        self._warm = WarmStart()
+
+    def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor:
+        predicted = w.detach().clone()
+        refined = self._warm.start(predicted)
+        for _ in range(steps):
+            refined = self._step(refined, f_m, lam)
+        self._warm.record(predicted, refined)
+        return refined
+
+    def _step(self, w: torch.Tensor, f_m: torch.Tensor, lam: float) -> torch.Tensor:
+        """A gradient step `step_length` long, halved until L_transfer decreases."""
+        loss, grad = reference_loss_and_gradient(self.bundle, w, self.w_source, f_m, lam)
+        step = -self.step_length * grad / grad.norm().clamp_min(1e-30)
+        for _ in range(BACKTRACKS):
+            candidate = w + step
+            with torch.no_grad():
+                trial = true_transfer_loss(self.bundle, candidate[None], self.w_source[None], f_m[None], lam).total[0]
+            if trial < loss:
+                return candidate
+            step = step / 2
+        return w
+
+
+class ReferenceRefiner:
+    """Full-gradient refinement, as live.engine.keyframes.Refiner."""
+
+    def __init__(self, step_length: float = 0.5):
+        self.step_length = step_length  # first trial length of each step, in W+ units
+
+    def open(self, bundle: Bundle, w_source: torch.Tensor) -> ReferenceSession:
+        return ReferenceSession(bundle, w_source, self.step_length)

@@ -1,0 +1,75 @@
+"""`python -m live transfer` on a tiny random bundle."""
+import argparse
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from live.cli import transfer as transfer_cli
+from live.errors import UserError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    transfer_cli.register(sub)
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+@pytest.fixture()
+def songs(tmp_path):
+    """Two short tones, a low soft one and a high loud one."""
+    paths = []
+    for name, hz, gain in (("low", 110.0, 0.1), ("high", 880.0, 0.8)):
+        t = np.arange(22050 * 2) / 22050
+        path = tmp_path / "audio" / f"{name}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, (gain * np.sin(2 * np.pi * hz * t)).astype(np.float32), 22050)
+        paths.append(str(path))
+    return paths
+
+
+def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, capsys):
+    out, sheet = tmp_path / "out", tmp_path / "sheet.png"
+    assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
+               "--outdir", str(out), "--lambda", "0.001", "--refine-steps", "1", "--sheet", str(sheet)) == 0
+    assert np.asarray(Image.open(out / "low.png")).shape == (64, 64, 3)
+    assert Image.open(sheet).size[0] > 2 * 128  # source and result, each enlarged to 128 px
+    printed = capsys.readouterr().out
+    assert "low.png  V " in printed and "L_transfer" in printed
+
+
+def test_full_transfer_names_each_picture_after_its_audio(preset_dir, songs, tmp_path):
+    out = tmp_path / "out"
+    assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", *songs,
+               "--outdir", str(out), "--mode", "full", "--steps", "2", "--at", "1.5") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["high.png", "low.png"]
+    with pytest.raises(UserError, match="past the end"):
+        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[1],
+            "--outdir", str(out), "--at", "9")
+
+
+def test_transfer_refuses_clashing_names_and_bad_audio(preset_dir, songs, tmp_path):
+    twin = tmp_path / "other" / "low.wav"
+    twin.parent.mkdir()
+    twin.write_bytes(open(songs[0], "rb").read())
+    with pytest.raises(UserError, match="low"):
+        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0], str(twin),
+            "--outdir", str(tmp_path / "out"))
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF nonsense")
+    with pytest.raises(UserError, match="broken.wav"):
+        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", str(broken),
+            "--outdir", str(tmp_path / "out"))

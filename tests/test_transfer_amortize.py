@@ -1,0 +1,70 @@
+"""Training the amortized predictor: steps, checkpoints, resume, the music it trains on."""
+import json
+
+import pytest
+import torch
+
+from live.bundle import Bundle, random_bundle
+from live.errors import UserError
+from live.transfer.amortize import PredictorTrainer, PredictorTraining
+from live.transfer.music import music_records
+
+TINY = PredictorTraining(steps=4, batch=2, checkpoint_every=2, music=("synthetic",), synthetic_clips=4,
+                         windows_per_clip=1, held_out_pairs=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def bundle(tmp_path):
+    return Bundle.load(random_bundle().save(tmp_path / "bundle"))
+
+
+def test_training_checkpoints_writes_the_predictor_and_resumes(bundle, tmp_path):
+    run = tmp_path / "run"
+    record = PredictorTrainer(bundle, TINY, run, progress=False).run()
+    assert set(record) == {"loss", "heldout_source", "heldout_predicted"}
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [2, 4]
+    assert json.loads((run / "config.json").read_text())["steps"] == 4
+    trained = Bundle.load(bundle.root)
+    # Training starts at the identity and moves away from it.
+    with torch.no_grad():
+        last = trained.predictor.mappers[-1].net[-1].weight
+    assert last.abs().sum() > 0
+
+    resumed = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "steps": 6}), run,
+                               progress=False)
+    assert resumed.step == 4
+    resumed.run()
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [2, 4, 6]
+
+
+def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
+    PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False).run()
+    changed = PredictorTraining(**{**TINY.__dict__, "lr": 0.1})
+    with pytest.raises(UserError, match="lr"):
+        PredictorTrainer(Bundle.load(bundle.root), changed, tmp_path / "run", progress=False)
+
+
+def test_a_bundle_without_a_folder_is_refused(tmp_path):
+    with pytest.raises(UserError, match="folder"):
+        PredictorTrainer(random_bundle(), TINY, tmp_path / "run", progress=False)
+
+
+def test_music_falls_back_to_synthetic_when_4q_is_absent(tmp_path, capsys):
+    records = music_records(["4q"], tmp_path, 3, held_out=False)
+    assert len(records) == 3 and {r.source for r in records} == {"synth-music"}
+    assert "no 4Q clips" in capsys.readouterr().err
+    held_out = music_records(["synthetic"], tmp_path, 3, held_out=True)
+    assert {r.split_key for r in held_out}.isdisjoint({r.split_key for r in records})
+    with pytest.raises(UserError, match="unknown music"):
+        music_records(["deam"], tmp_path, 3, held_out=False)

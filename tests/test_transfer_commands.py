@@ -1,0 +1,56 @@
+"""`python -m live bundle new` and `train predictor`: a bundle around a user's generator, then its predictor."""
+import argparse
+
+import pytest
+import torch
+
+from live.bundle import Bundle
+from live.cli import bundle as bundle_cli
+from live.cli import train as train_cli
+from live.errors import UserError
+from live.nets.checkpoints import save_generator
+from live.transfer.source import seed_latent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    bundle_cli.register(sub)
+    train_cli.register(sub)
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_dir, tmp_path, capsys):
+    source = Bundle.load(random_bundle_dir)
+    checkpoint = save_generator(source.G, tmp_path / "mine.safetensors")
+    models = tmp_path / "models"
+    assert run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+               "--name", "mine", "--models-dir", str(models)) == 0
+    assert "train predictor --bundle" in capsys.readouterr().out
+    made = Bundle.load(models / "mine")
+    w_o = seed_latent(made.G, 1)[None]
+    with torch.no_grad():
+        f = torch.randn(1, made.config.space.feature_dim)
+        assert torch.equal(made.predictor(w_o, f, f, 0.5), w_o)  # untrained: the identity
+    with pytest.raises(UserError, match="already"):
+        run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+            "--name", "mine", "--models-dir", str(models))
+
+
+def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
+    bundle_dir = tmp_path / "bundle"
+    Bundle.load(random_bundle_dir).save(bundle_dir)
+    assert run("train", "predictor", "--bundle", str(bundle_dir), "--outdir", str(tmp_path / "run"),
+               "--steps", "1", "--batch", "2", "--music", "synthetic", "--synthetic-clips", "2", "--quiet") == 0
+    assert "held-out mean L_transfer" in capsys.readouterr().out
+    assert (tmp_path / "run" / "state.pt").is_file()

@@ -1,0 +1,48 @@
+"""The seed's optimization on a tiny random bundle."""
+import pytest
+import torch
+
+from live.bundle import random_bundle
+from live.transfer.optimize import OptimizeConfig, learning_rate, optimize_transfer
+from live.transfer.source import seed_latent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return random_bundle()
+
+
+def test_schedule_warms_up_holds_and_ramps_down():
+    rates = [learning_rate(s, 300, 0.1) for s in range(300)]
+    assert rates[0] == 0.0 and rates[7] == pytest.approx(0.1 * 7 / 15)
+    assert rates[15] == pytest.approx(0.1) and rates[200] == pytest.approx(0.1)
+    assert rates[225] == pytest.approx(0.1)  # the ramp-down covers the last 25%
+    assert rates[262] == pytest.approx(0.05, rel=0.03) and 0 < rates[299] < 0.001
+
+
+def test_loss_decreases_in_w_plus(bundle):
+    w_o = torch.stack([seed_latent(bundle.G, s) for s in (1, 2)])
+    with torch.no_grad():
+        target = bundle.image_features(bundle.G.synthesis(torch.stack([seed_latent(bundle.G, s) for s in (8, 9)]),
+                                                          noise_mode="const"))
+    result = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=25))
+    assert result.losses.shape == (26, 2)
+    assert (result.losses[-1] < result.losses[0] - 1e-3).all()
+    assert result.w_m.shape == w_o.shape and not torch.equal(result.w_m, w_o)
+
+
+def test_w_mode_keeps_the_layers_tied(bundle):
+    w_o = seed_latent(bundle.G, 3)[None]
+    f_m = torch.randn(1, bundle.config.space.feature_dim)
+    result = optimize_transfer(bundle, w_o, f_m, 0.001, OptimizeConfig(steps=5, space="w"))
+    assert torch.equal(result.w_m, result.w_m[:, :1].expand_as(result.w_m))
+    assert not torch.equal(result.w_m, w_o)

@@ -1,0 +1,79 @@
+"""Projecting a picture into W, and the projection cache."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from live.bundle import random_bundle
+from live.errors import UserError
+from live.nets.stylegan2 import to_uint8
+from live.transfer import project
+from live.transfer.project import ProjectConfig, load_picture, project_image, project_image_cached
+from live.transfer.source import seed_latent
+
+FEW = ProjectConfig(steps=30, plus_steps=5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return random_bundle()
+
+
+@pytest.fixture(scope="module")
+def picture_file(bundle, tmp_path_factory):
+    """A picture the generator can make, as a PNG."""
+    with torch.no_grad():
+        image = bundle.G.synthesis(seed_latent(bundle.G, 11)[None], noise_mode="const")
+    path = tmp_path_factory.mktemp("pictures") / "seed11.png"
+    Image.fromarray(to_uint8(image)[0].numpy()).save(path)
+    return path
+
+
+def test_projection_comes_closer_than_the_average_latent(bundle, picture_file):
+    target = load_picture(picture_file, bundle.G.img_resolution)
+    w = project_image(bundle, target, FEW)
+    assert w.shape == (bundle.G.num_ws, bundle.G.w_dim) and torch.isfinite(w).all()
+    with torch.no_grad():
+        average = bundle.G.synthesis(bundle.G.mapping.w_avg.expand(1, bundle.G.num_ws, -1), noise_mode="const")
+        projected = bundle.G.synthesis(w[None], noise_mode="const")
+    assert (projected - target).square().mean() < 0.8 * (average - target).square().mean()
+
+
+def test_picture_is_cropped_to_its_centre_square_and_resized(tmp_path):
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, 20:60] = 255  # the centre square is white, the sides black
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    picture = load_picture(tmp_path / "wide.png", 16)
+    assert picture.shape == (1, 3, 16, 16) and picture.min() > 0.99
+
+
+def test_cache_returns_the_stored_projection_and_keys_on_the_file(bundle, picture_file, tmp_path, monkeypatch):
+    first = project_image_cached(bundle, picture_file, FEW, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("projected again")
+    monkeypatch.setattr(project, "project_image", refuse)
+    assert torch.equal(project_image_cached(bundle, picture_file, FEW, cache_dir=tmp_path), first)
+    other = tmp_path / "other.png"
+    Image.open(picture_file).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    with pytest.raises(AssertionError, match="projected again"):
+        project_image_cached(bundle, other, FEW, cache_dir=tmp_path)
+
+
+def test_a_bad_picture_is_a_user_error(bundle, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a picture")
+    with pytest.raises(UserError, match="broken.jpg"):
+        project_image_cached(bundle, bad, FEW, cache_dir=tmp_path)
+    with pytest.raises(UserError, match="not found"):
+        project_image_cached(bundle, tmp_path / "missing.png", FEW, cache_dir=tmp_path)

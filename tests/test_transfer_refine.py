@@ -1,0 +1,159 @@
+"""Refinement on a tiny random bundle: the local model against the full networks, sessions, anchors."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from live.bundle import random_bundle
+from live.engine.keyframes import KeyframeMaker
+from live.settings import Settings
+from live.transfer.anchors import BackgroundAnchors, InlineAnchors
+from live.transfer.directions import music_basis, sensitive_directions
+from live.transfer.embed import true_transfer_loss
+from live.transfer.linearize import build_anchor
+from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart, reference_loss_and_gradient
+from live.transfer.source import seed_latent
+from live.transfer.subspace import subspace_problem
+
+SMALL = RefineConfig(music_components=3, music_clips=6, background=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A loaded 2-core machine: two torch threads contend with everything else.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return random_bundle()
+
+
+@pytest.fixture(scope="module")
+def setting(bundle):
+    """An anchor near (not at) the source, music in the basis, and the model there."""
+    torch.manual_seed(0)
+    w_source = seed_latent(bundle.G, 1)
+    w_anchor = w_source + 0.3 * torch.randn_like(w_source)
+    music = torch.randn(8, bundle.config.space.feature_dim)
+    basis = music_basis(music, 3)
+    directions = sensitive_directions(bundle, w_anchor, w_source, basis)
+    anchor = build_anchor(bundle, w_anchor, directions, tolerance=0.25)
+    return w_source, w_anchor, basis, directions, anchor
+
+
+def test_directions_are_orthonormal_and_hold_the_full_gradient(bundle, setting):
+    w_source, w_anchor, basis, directions, _ = setting
+    u = directions.flatten(1).double()
+    assert torch.allclose(u @ u.T, torch.eye(len(u), dtype=torch.float64), atol=1e-5)
+    f_m = basis[0] + 0.7 * basis[2]  # any music in the basis' span
+    _, grad = reference_loss_and_gradient(bundle, w_anchor, w_source, f_m, 0.01)
+    g = grad.flatten().double()
+    assert (u @ g).norm() == pytest.approx(float(g.norm()), rel=1e-4)
+
+
+def test_local_model_agrees_with_the_full_networks_near_the_anchor(bundle, setting):
+    w_source, w_anchor, basis, directions, anchor = setting
+    f_m, lam = basis[0] - 0.5 * basis[1], 0.02
+    model = anchor.model
+    problem, a0 = subspace_problem(model, w_anchor.flatten().numpy(), w_source.flatten().numpy(),
+                                   f_m.numpy(), lam)
+    u = directions.flatten(1)
+    # At the anchor: loss and projected gradient exact (J comes from forward-mode AD).
+    loss, grad = reference_loss_and_gradient(bundle, w_anchor, w_source, f_m, lam)
+    assert problem.loss(a0) == pytest.approx(float(loss), rel=1e-5)
+    np.testing.assert_allclose(problem.gradient(a0), (u @ grad.flatten()).numpy(), rtol=1e-3, atol=1e-7)
+    # A tenth of the radius away: close, within the model's first-order error.
+    step = 0.1 * anchor.radius * torch.nn.functional.normalize(torch.ones(len(u)), dim=0)
+    w_near = w_anchor + (step @ u).reshape(w_anchor.shape)
+    loss_near, grad_near = reference_loss_and_gradient(bundle, w_near, w_source, f_m, lam)
+    a = a0 + step.double().numpy()
+    assert problem.loss(a) - problem.loss(a0) == pytest.approx(float(loss_near - loss), rel=0.3)
+    local, full = problem.gradient(a), (u @ grad_near.flatten()).numpy()
+    assert np.linalg.norm(local - full) <= 0.25 * np.linalg.norm(full)
+
+
+def test_session_starts_at_the_prediction_then_warm_starts(bundle):
+    w_o = seed_latent(bundle.G, 2)
+    f_m = torch.randn(bundle.config.space.feature_dim)
+    refiner = LocalRefiner(SMALL)
+    session = refiner.open(bundle, w_o)
+    predicted = w_o + 0.05 * torch.randn_like(w_o)
+    with torch.inference_mode():
+        first = session.refine(predicted, f_m, 0.001, 0)
+        assert torch.allclose(first, predicted) and session.anchors.builds == 1
+        refined = session.refine(predicted, f_m, 0.001, 3)
+    assert refined.shape == w_o.shape and refined.dtype == w_o.dtype
+
+    def loss(w):
+        with torch.no_grad():
+            return float(true_transfer_loss(bundle, w[None], w_o[None], f_m[None], 0.001).total)
+    assert loss(refined) < loss(predicted)
+    with torch.inference_mode():
+        again = session.refine(predicted, f_m, 0.001, 0)  # no steps: the previous w_m, P unchanged
+    assert torch.allclose(again, refined, atol=1e-6)
+    refiner.close()
+
+
+def test_warm_start_carries_the_correction_and_follows_the_predictor():
+    warm = WarmStart()
+    assert warm.start(np.array([1.0])) == 1.0
+    warm.record(np.array([1.0]), np.array([1.5]))
+    assert warm.start(np.array([3.0])) == 3.5
+    warm.reset()
+    assert warm.start(np.array([3.0])) == 3.0
+
+
+def test_keyframes_with_the_fast_refiner(bundle):
+    maker = KeyframeMaker(bundle, seed_latent(bundle.G, 4), LocalRefiner(SMALL))
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    frames = [maker.make(mel, Settings(refine_steps=2), t, lambda: 0.0) for t in (0.0, 0.2)]
+    assert frames[1].image.shape == (64, 64, 3) and not torch.equal(frames[0].w, maker.w_source)
+
+
+def test_reference_refiner_lowers_the_true_loss(bundle):
+    w_o = seed_latent(bundle.G, 5)
+    f_m = torch.randn(bundle.config.space.feature_dim)
+    refined = ReferenceRefiner(step_length=0.2).open(bundle, w_o).refine(w_o, f_m, 0.001, 2)
+    with torch.no_grad():
+        losses = true_transfer_loss(bundle, torch.stack([w_o, refined]), w_o.expand(2, *w_o.shape),
+                                    f_m.expand(2, -1), 0.001).total
+    assert losses[1] < losses[0]
+
+
+def test_background_anchors_build_the_newest_request_and_survive_failures(setting):
+    _, w_anchor, _, _, anchor = setting
+    built, gate, fail = [], threading.Event(), threading.Event()
+
+    def build(w):
+        gate.wait(5)
+        if fail.is_set():
+            raise RuntimeError("boom")
+        built.append(float(w[0, 0]))
+        return anchor
+
+    anchors = BackgroundAnchors(build)
+    try:
+        for value in (1.0, 2.0, 3.0):  # the worker holds at most one while the others queue
+            anchors.request(torch.full_like(w_anchor, value))
+        gate.set()
+        assert anchors.idle(10) and anchors.current() is anchor
+        assert built[-1] == 3.0 and len(built) <= 2  # a replaced request is never built
+        fail.set()
+        anchors.request(w_anchor)
+        assert anchors.idle(10)
+        assert anchors.current() is anchor and "boom" in anchors.last_error and anchors.builds == len(built)
+    finally:
+        anchors.close()
+
+
+def test_inline_anchors_build_at_once(setting):
+    _, w_anchor, _, _, anchor = setting
+    anchors = InlineAnchors(lambda w: anchor)
+    assert anchors.current() is None
+    anchors.request(w_anchor)
+    assert anchors.current() is anchor and anchors.builds == 1
