@@ -1,0 +1,358 @@
+"""Generator speed: batch-1 synthesis ms/frame and its share of this machine's GEMM bound.
+
+Rows: the default generator's shape (z = w = 256, 2 mapping layers, channel_base 2048,
+channel_max 256) at 128 px and, with the same channel widths, at 256 and 512 px; and
+NVlabs stylegan2-ada-pytorch's 'stylegan2' config (channel_base 32768, channel_max 512,
+w 512, 8 mapping layers) at 256, 512 and 1024 px. All with random weights; `--network`
+adds real checkpoints. Only synthesis is timed (the live path maps w separately), with
+noise_mode const, through `live.nets.fast.FastSynthesis` in each `--dtypes` entry; the
+fastest is the row's path. The plain reference path is timed beside it.
+
+FLOPs per frame are counted analytically for the reference formulation (2 per
+multiply-add in the convs, FIR filters and affines, plus the elementwise modulation and
+demodulation of the weights). The bound for a row is the dense GEMM rate in the row's
+dtype, measured here with the same thread count. Times are wall clock (ms_*) and this
+process's CPU time (cpu_*): another job on the machine inflates the first, rarely the
+second, so with one thread cpu_ms_per_frame is the time on an otherwise idle core.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+    from live.nets.stylegan2 import Generator, SynthesisNetwork
+
+MIN_REPEATS = 3
+DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+@dataclass(frozen=True)
+class GeneratorShape:
+    """A generator architecture, benchmarked with random weights."""
+
+    name: str
+    resolution: int
+    channel_base: int
+    channel_max: int
+    w_dim: int
+    mapping_layers: int
+
+    def build(self, seed: int = 0) -> Generator:
+        import torch
+
+        from live.nets.stylegan2 import Generator
+
+        torch.manual_seed(seed)
+        return Generator(z_dim=self.w_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution,
+                         img_channels=3, mapping_kwargs={"num_layers": self.mapping_layers},
+                         synthesis_kwargs={"channel_base": self.channel_base,
+                                           "channel_max": self.channel_max}).eval().requires_grad_(False)
+
+
+DEFAULT = GeneratorShape("default", 128, channel_base=2048, channel_max=256, w_dim=256, mapping_layers=2)
+NVLABS = GeneratorShape("nvlabs", 1024, channel_base=32768, channel_max=512, w_dim=512, mapping_layers=8)
+SHAPES = (DEFAULT, replace(DEFAULT, name="default@256", resolution=256),
+          replace(DEFAULT, name="default@512", resolution=512),
+          *(replace(NVLABS, name=f"nvlabs-{r}", resolution=r) for r in (256, 512, 1024)))
+
+
+@dataclass(frozen=True)
+class SynthesisFlops:
+    """Floating-point operations of one batch-1 reference synthesis pass."""
+
+    conv: int        # modulated 3x3 convs (the up-sampling ones transposed) and 1x1 toRGB convs
+    fir: int         # 4x4 FIR filters: after each up-sampling conv, and up-sampling the skip image
+    affine: int      # style affines w -> s
+    modulation: int  # styles folded into the weights and demodulated: 4 per weight, 1 for toRGB
+
+    @property
+    def matmul_like(self) -> int:
+        """What `torch.utils.flop_counter` counts: the convs, filters and affines."""
+        return self.conv + self.fir + self.affine
+
+    @property
+    def total(self) -> int:
+        return self.matmul_like + self.modulation
+
+
+def synthesis_flops(synthesis: SynthesisNetwork) -> SynthesisFlops:
+    """Count `SynthesisNetwork.forward` at batch 1, op for op as ops.py computes it.
+
+    A transposed conv costs its kernel per input pixel; a FIR costs its taps per output
+    pixel and channel. Bias, noise, activations and clamping are left out (a few
+    operations per activation, memory traffic rather than arithmetic).
+    """
+    conv = fir = affine = modulation = 0
+    for res in synthesis.block_resolutions:
+        block = getattr(synthesis, f"b{res}")
+        layers = [block.conv0, block.conv1] if block.in_channels > 0 else [block.conv1]
+        for layer in layers:
+            out_channels, in_channels, kh, kw = layer.weight.shape
+            conv += 2 * (res // layer.up) ** 2 * kh * kw * in_channels * out_channels
+            affine += 2 * synthesis.w_dim * in_channels
+            modulation += 4 * layer.weight.numel()
+            if layer.up > 1:
+                fir += 2 * res * res * out_channels * layer.resample_filter.numel()
+        out_channels, in_channels, kh, kw = block.torgb.weight.shape
+        conv += 2 * res * res * kh * kw * in_channels * out_channels
+        affine += 2 * synthesis.w_dim * in_channels
+        modulation += block.torgb.weight.numel()
+        if block.in_channels > 0:  # every block but the first up-samples the image so far
+            fir += 2 * res * res * synthesis.img_channels * block.resample_filter.numel()
+    return SynthesisFlops(conv=conv, fir=fir, affine=affine, modulation=modulation)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: wall clock and this process's CPU time (all its threads)."""
+
+    wall: tuple[float, ...]
+    cpu: tuple[float, ...]
+
+    def wall_ms(self, q: float = 0.5) -> float:
+        return 1e3 * quantile(self.wall, q)
+
+    def cpu_ms(self, q: float = 0.5) -> float:
+        return 1e3 * quantile(self.cpu, q)
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (q = 0.5 is the median)."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def time_interleaved(calls: dict[str, Callable[[], Any]], samples: int, seconds: float,
+                     burst_seconds: float = 0.05) -> dict[str, Timing]:
+    """Time each call round-robin, so a changing background load hits them all alike.
+
+    Each turn repeats one call for about `burst_seconds` and drops the turn's first call,
+    whose caches the other calls have just evicted (a call longer than that runs once and
+    counts). Stops at `samples` per call, or once `seconds` have passed and each call has
+    MIN_REPEATS.
+    """
+    burst = {}
+    for name, call in calls.items():
+        call()  # warm-up: first-call allocations, lazy initialisation
+        start = time.perf_counter()
+        call()
+        burst[name] = max(1, round(burst_seconds / (time.perf_counter() - start)))
+    wall: dict[str, list[float]] = {name: [] for name in calls}
+    cpu: dict[str, list[float]] = {name: [] for name in calls}
+    deadline = time.perf_counter() + seconds
+    while (min(len(w) for w in wall.values()) < MIN_REPEATS
+           or (time.perf_counter() < deadline and min(len(w) for w in wall.values()) < samples)):
+        for name, call in calls.items():
+            dropped = 1 if burst[name] > 1 else 0
+            for i in range(burst[name] + dropped):
+                start_wall, start_cpu = time.perf_counter(), time.process_time()
+                call()
+                if i >= dropped:
+                    wall[name].append(time.perf_counter() - start_wall)
+                    cpu[name].append(time.process_time() - start_cpu)
+    return {name: Timing(tuple(wall[name]), tuple(cpu[name])) for name in calls}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A measured dense GEMM rate, GFLOP/s by wall clock and by CPU time."""
+
+    method: str
+    gflops: float
+    cpu_gflops: float
+
+
+def gemm_bound(dtype: torch.dtype, device: torch.device, n: int, samples: int,
+               prepacked: bool = False) -> Bound:
+    """[n, n] @ [n, n]: by `torch.mm`, or as a frozen compiled linear layer whose weight
+    oneDNN prepacks once, as the fast synthesis path does with its conv weights."""
+    import torch
+
+    from live.nets.fast import compile_frozen
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    if prepacked:
+        layer = torch.nn.Linear(n, n, bias=False, dtype=dtype, device=device).eval().requires_grad_(False)
+        run = compile_frozen(layer, a)
+
+        def call() -> None:
+            with torch.inference_mode():
+                run(a)
+            sync()
+    else:
+        b, out = torch.randn(n, n, dtype=dtype, device=device), torch.empty(n, n, dtype=dtype, device=device)
+
+        def call() -> None:
+            torch.mm(a, b, out=out)
+            sync()
+    timing = time_interleaved({"gemm": call}, samples=samples, seconds=math.inf)["gemm"]
+    flop = 2 * n ** 3
+    method = f"{'prepacked linear' if prepacked else 'torch.mm'} {n}x{n} {DTYPES[str(dtype).removeprefix('torch.')]}"
+    return Bound(method, flop / quantile(timing.wall, 0.5) / 1e9, flop / quantile(timing.cpu, 0.5) / 1e9)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How every row is measured."""
+
+    dtypes: tuple[torch.dtype, ...]  # fast-path dtypes to try; the fastest makes the row
+    bounds: dict[str, Bound]         # GEMM bound per dtype ("fp32", "bf16")
+    compile: bool                    # torch.compile the fast path
+    samples: int                     # timed calls per path, at most
+    seconds: float                   # time budget per row (at least MIN_REPEATS calls per path)
+    seed: int = 0                    # z for the timed frame, as NVlabs' seed convention
+
+
+def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
+    """One row: the reference path and the fast path in each dtype, timed interleaved."""
+    import numpy as np
+    import torch
+
+    from live.nets.fast import FastOptions, FastSynthesis
+
+    bounds = plan.bounds
+    synthesis = G.synthesis.eval()
+    device = synthesis.b4.const.device
+    z = torch.from_numpy(np.random.RandomState(plan.seed).randn(1, G.z_dim)).float().to(device)
+    with torch.inference_mode():
+        ws = G.mapping(z, None)
+        reference = synthesis(ws, noise_mode="const")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def timed(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def call() -> None:
+            fn(ws)
+            sync()
+        return call
+
+    calls = {"reference": timed(torch.inference_mode()(lambda w: synthesis(w, noise_mode="const")))}
+    paths: dict[str, dict[str, Any]] = {}
+    for dtype in plan.dtypes:
+        short = DTYPES[str(dtype).removeprefix("torch.")]
+        fast = FastSynthesis(synthesis, FastOptions(dtype=dtype, compile=plan.compile))
+        diff = (fast(ws) - reference).abs().max().item()
+        calls[short] = timed(fast)
+        paths[short] = {"compile_s": fast.compile_seconds, "max_abs_diff": diff,
+                        "rel_max_diff": diff / reference.abs().max().item(),
+                        "up_conv": fast.options.resolved_up_conv}
+    timings = time_interleaved(calls, samples=plan.samples, seconds=plan.seconds)
+
+    flops = synthesis_flops(synthesis)
+    gflop = flops.total / 1e9
+    row: dict[str, Any] = {"name": name, "resolution": synthesis.img_resolution,
+                           "channels": "/".join(str(synthesis.channels[r]) for r in synthesis.block_resolutions),
+                           "gflop_per_frame": gflop, "gflop_conv": flops.conv / 1e9,
+                           "gflop_counted_by_torch": flops.matmul_like / 1e9}
+    for short, info in paths.items():
+        t = timings[short]
+        info.update(ms_per_frame=t.wall_ms(), ms_p10=t.wall_ms(0.1), ms_p90=t.wall_ms(0.9),
+                    cpu_ms_per_frame=t.cpu_ms(), cpu_ms_p10=t.cpu_ms(0.1), cpu_ms_p90=t.cpu_ms(0.9),
+                    share_of_bound=gflop / t.wall_ms() * 1e3 / bounds[short].gflops,
+                    cpu_share_of_bound=gflop / t.cpu_ms() * 1e3 / bounds[short].cpu_gflops,
+                    share_of_fp32_bound=gflop / t.wall_ms() * 1e3 / bounds["fp32"].gflops)
+        row.update({f"{short}_ms": info["ms_per_frame"], f"{short}_cpu_ms": info["cpu_ms_per_frame"]})
+    best = min(paths, key=lambda short: paths[short]["ms_per_frame"])
+    chosen = paths[best]
+    ref = timings["reference"]
+    row.update(dtype=best, bound=bounds[best].method,
+               path=f"FastSynthesis {best}, {'compiled (inductor, frozen weights)' if plan.compile else 'eager'}, "
+                    f"channels_last, up-conv {chosen['up_conv']}, {torch.get_num_threads()} thread(s)",
+               ms_per_frame=chosen["ms_per_frame"], ms_p10=chosen["ms_p10"], ms_p90=chosen["ms_p90"],
+               fps=1e3 / chosen["ms_per_frame"], share_of_bound=chosen["share_of_bound"],
+               cpu_ms_per_frame=chosen["cpu_ms_per_frame"], cpu_fps=1e3 / chosen["cpu_ms_per_frame"],
+               cpu_share_of_bound=chosen["cpu_share_of_bound"],
+               reference_ms=ref.wall_ms(), reference_cpu_ms=ref.cpu_ms(),
+               speedup=ref.cpu_ms() / chosen["cpu_ms_per_frame"],
+               samples=len(timings[best].wall), reference_samples=len(ref.wall), paths=paths)
+    return row
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = [shape.name for shape in SHAPES]
+    parser.add_argument("--rows", default=",".join(names), help=f"comma-separated, from {', '.join(names)}")
+    parser.add_argument("--network", action="append", default=[], metavar="PATH",
+                        help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (GEMM bound and synthesis)")
+    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n GEMM that sets the bound")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--samples", type=int, default=100, help="timed frames per path and row, at most")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="stop a row's timing after this long (at least 3 frames per path)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="time the eager fast path (no torch.compile)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from live.bench.report import report
+    from live.errors import UserError
+
+    shapes = {shape.name: shape for shape in SHAPES}
+    rows_wanted = [name for name in args.rows.split(",") if name]
+    unknown = [name for name in rows_wanted if name not in shapes]
+    if unknown:
+        raise UserError(f"unknown rows {', '.join(unknown)}; choose from {', '.join(shapes)}")
+    dtype_names = [name for name in args.dtypes.split(",") if name]
+    if not dtype_names or any(name not in DTYPES for name in dtype_names):
+        raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: no CUDA device here; use --device cpu")
+    torch.set_num_threads(args.threads)
+    dtypes = [getattr(torch, name) for name in dtype_names]
+
+    load_start = os.getloadavg()[0]
+    bounds = {"fp32": gemm_bound(torch.float32, device, args.gemm_size, samples=10)}
+    # torch.mm reorders a bf16 operand for AMX on every call; the fast path's prepacked
+    # weights do not, so the bf16 bound is the faster of the two ways.
+    bf16_bounds = [gemm_bound(torch.bfloat16, device, args.gemm_size, samples=10, prepacked=prepacked)
+                   for prepacked in (False, True)] if torch.bfloat16 in dtypes else []
+    if bf16_bounds:
+        bounds["bf16"] = max(bf16_bounds, key=lambda b: b.cpu_gflops)
+    plan = Plan(tuple(dtypes), bounds, compile=args.compile, samples=args.samples, seconds=args.seconds)
+
+    networks: list[tuple[str, Callable[[], Generator]]] = [
+        (name, lambda shape=shapes[name]: shape.build().to(device)) for name in rows_wanted]
+    for path in args.network:
+        from live.nets.checkpoints import load_generator
+
+        networks.append((os.path.basename(path), lambda path=path: load_generator(path, device=device)[0]))
+    rows = []
+    for name, build in networks:
+        print(f"{name}: building, compiling and timing ...", file=sys.stderr, flush=True)
+        rows.append(measure_generator(name, build(), plan))
+    end_bound = gemm_bound(torch.float32, device, args.gemm_size, samples=10)
+
+    summary: dict[str, Any] = {
+        "gemm_gflops": bounds["fp32"].gflops, "gemm_cpu_gflops": bounds["fp32"].cpu_gflops,
+        "gemm_method": bounds["fp32"].method, "gemm_gflops_at_end": end_bound.gflops,
+        "gemm_cpu_gflops_at_end": end_bound.cpu_gflops}
+    if bf16_bounds:
+        summary.update({"gemm_bf16_gflops": bounds["bf16"].gflops, "gemm_bf16_cpu_gflops": bounds["bf16"].cpu_gflops,
+                        "gemm_bf16_method": bounds["bf16"].method,
+                        "gemm_bf16_cpu_gflops_by_method": {b.method: b.cpu_gflops for b in bf16_bounds}})
+    summary.update(threads=args.threads, device=str(device), compile=args.compile,
+                   loadavg_1min_start=load_start, loadavg_1min_end=os.getloadavg()[0])
+    columns = ["name", "resolution", "channels", "gflop_per_frame", "dtype", "ms_per_frame", "ms_p10", "ms_p90",
+               "fps", "share_of_bound", "cpu_ms_per_frame", "cpu_share_of_bound",
+               *(f"{DTYPES[n]}_cpu_ms" for n in dtype_names), "reference_cpu_ms"]
+    report(f"StyleGAN2 synthesis, batch 1, noise const, {args.threads} thread(s) on {device}", rows, columns,
+           args.json, **summary)
+    return 0

@@ -1,0 +1,246 @@
+"""Fast batch-1 StyleGAN2 synthesis for the live path: frozen weights, modulated activations.
+
+The reference (`ops.modulated_conv2d`, fused) folds each frame's styles into a fresh copy
+of every conv weight, then convolves. That copy is as large as the weights, costs a pass
+over them per layer and per frame, and cannot be prepacked by the conv library.
+Modulation scales input channels and demodulation output channels, so the same numbers
+come from weights that never change:
+
+    y = conv(x * s, weight) * d,   d = rsqrt(sum_{i,k} (weight[o,i,k] * s[i])^2 + 1e-8)
+                                     = rsqrt((weight^2 summed over k) @ s^2 + 1e-8)
+
+which turns the per-frame weight work into one small matrix-vector product per layer.
+What does not change per frame (the const input, noise * strength, biases, folded affine
+gains, the up-sampling kernels) is computed once, when the wrapper is built: rebuild it
+after loading other weights. `FastSynthesis` adds `torch.compile` with freezing, which
+prepacks the constant conv weights for oneDNN and fuses the elementwise tail of each
+layer (demodulation, noise, bias, leaky ReLU, next layer's modulation) into one pass.
+
+`ops` stays the reference; `tests/test_fast_generator.py` checks that both agree.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from live.nets import ops
+from live.nets.stylegan2 import FullyConnectedLayer, SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
+
+FROZEN_NOISE_MODES = ("const", "none")
+UP_CONVS = ("transpose", "phases")
+
+
+def upconv_phases(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Weights that compute `ops.conv2d_up(x, weight, f)` as one 3x3 conv + `pixel_shuffle(2)`.
+
+    The stride-2 transposed 3x3 conv followed by the 4x4 FIR is one stride-2 transposed
+    6x6 conv, whose kernel is the reference op's response to a unit impulse. Each of the
+    four output phases (row, column parity) sees only 3x3 of those taps, so the phases
+    stack into a [4 * out, in, 3, 3] conv at input resolution, in `pixel_shuffle` order.
+    """
+    out_channels, in_channels, kh, kw = weight.shape
+    assert (kh, kw) == (3, 3) and f.shape == (4, 4), (weight.shape, f.shape)
+    impulse = torch.zeros(in_channels, in_channels, 3, 3, dtype=weight.dtype, device=weight.device)
+    impulse[torch.arange(in_channels), torch.arange(in_channels), 1, 1] = 1
+    kernel = ops.conv2d_up(impulse, weight, f.to(weight))  # [in, out, 6, 6], transposed-conv taps
+    assert kernel.shape == (in_channels, out_channels, 6, 6), kernel.shape
+    # Output phase r at input position q reads x[q-1], x[q], x[q+1] through taps 4+r, 2+r, r.
+    taps = [torch.tensor([4 + r, 2 + r, r], device=weight.device) for r in (0, 1)]
+    phases = torch.stack([torch.stack([kernel[:, :, ty][:, :, :, tx] for tx in taps]) for ty in taps])
+    return phases.permute(3, 0, 1, 2, 4, 5).reshape(out_channels * 4, in_channels, 3, 3)  # [o*4+ry*2+rx, i]
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    """How to run synthesis. Defaults are the fastest measured on a 2-core AVX-512/AMX CPU
+    (`python -m live bench generator`)."""
+
+    dtype: torch.dtype = torch.float32  # conv dtype; styles, demodulation and the image stay float32
+    channels_last: bool = True          # NHWC: oneDNN's native layout, no reorders
+    compile: bool = True                # torch.compile (inductor) with frozen, prepacked weights
+    up_conv: str | None = None          # "transpose" (as the reference) or "phases"; None = by dtype
+    noise_mode: str = "const"           # "const" or "none": per-frame random noise is not frozen
+
+    def __post_init__(self) -> None:
+        if self.noise_mode not in FROZEN_NOISE_MODES:
+            raise ValueError(f"fast synthesis needs noise_mode in {FROZEN_NOISE_MODES}, not {self.noise_mode!r}")
+        if self.up_conv not in (None, *UP_CONVS):
+            raise ValueError(f"up_conv must be one of {UP_CONVS} or None, not {self.up_conv!r}")
+
+    @property
+    def resolved_up_conv(self) -> str:
+        # oneDNN's fp32 transposed conv is efficient; its bf16 one is not, while the phase
+        # form's 4x larger plain conv runs on AMX tiles.
+        if self.up_conv is not None:
+            return self.up_conv
+        return "transpose" if self.dtype == torch.float32 else "phases"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+class FrozenAffine(nn.Module):
+    """A linear `FullyConnectedLayer` with its gains (and an extra output gain) folded in."""
+
+    def __init__(self, affine: FullyConnectedLayer, gain: float = 1):
+        super().__init__()
+        assert affine.activation == "linear" and affine.bias is not None
+        self.register_buffer("weight", (affine.weight * (affine.weight_gain * gain)).detach().float())
+        self.register_buffer("bias", (affine.bias * (affine.bias_gain * gain)).detach().float())
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.bias.unsqueeze(0), w, self.weight.t())
+
+
+class FrozenLayer(nn.Module):
+    """`SynthesisLayer` (modulated 3x3 conv, noise, bias, leaky ReLU) at batch 1."""
+
+    def __init__(self, layer: SynthesisLayer, options: FastOptions):
+        super().__init__()
+        assert layer.activation == "lrelu", layer.activation
+        weight = layer.weight.detach().float()
+        out_channels, in_channels, kh, kw = weight.shape
+        self.up_conv = options.resolved_up_conv if layer.up == 2 else None
+        self.padding = kw // 2
+        self.dtype, self.memory_format = options.dtype, options.memory_format
+        self.clamp = layer.conv_clamp
+        self.affine = FrozenAffine(layer.affine)
+        self.register_buffer("weight_sq", weight.square().sum(dim=[2, 3]))  # [out, in], for demodulation
+        self.register_buffer("resample_filter", layer.resample_filter.detach().clone())
+        if self.up_conv == "phases":
+            conv_weight = upconv_phases(weight, layer.resample_filter)
+        elif self.up_conv == "transpose":
+            conv_weight = weight.transpose(0, 1)  # conv_transpose2d layout, as ops.conv2d_up
+        else:
+            conv_weight = weight
+        self.register_buffer("conv_weight", conv_weight.to(options.dtype).contiguous(memory_format=self.memory_format))
+        noise = torch.zeros([], device=weight.device)
+        if layer.use_noise and options.noise_mode == "const":
+            noise = (layer.noise_const * layer.noise_strength).detach().float()
+        self.register_buffer("noise", noise)
+        self.register_buffer("bias", layer.bias.detach().float())
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)  # [1, in]
+        dcoefs = (styles.square() @ self.weight_sq.t() + 1e-8).rsqrt()  # [1, out]
+        x = x * styles.to(x.dtype).reshape(1, -1, 1, 1)
+        if self.up_conv == "phases":
+            x = F.pixel_shuffle(F.conv2d(x, self.conv_weight, padding=1), 2)
+        elif self.up_conv == "transpose":
+            x = ops.upfirdn2d(F.conv_transpose2d(x, self.conv_weight, stride=2), self.resample_filter,
+                              padding=(1, 1, 1, 1), gain=4)
+        else:
+            x = F.conv2d(x, self.conv_weight, padding=self.padding)
+        x = x.float() * dcoefs.reshape(1, -1, 1, 1) + self.noise
+        x = ops.bias_act(x, self.bias, act="lrelu", clamp=self.clamp)
+        return x.to(self.dtype).contiguous(memory_format=self.memory_format)
+
+
+class FrozenToRGB(nn.Module):
+    """`ToRGBLayer` (modulated 1x1 conv, no demodulation) at batch 1."""
+
+    def __init__(self, layer: ToRGBLayer, options: FastOptions):
+        super().__init__()
+        self.clamp = layer.conv_clamp
+        self.affine = FrozenAffine(layer.affine, gain=layer.weight_gain)
+        self.register_buffer("weight", layer.weight.detach().to(options.dtype)
+                             .contiguous(memory_format=options.memory_format))
+        self.register_buffer("bias", layer.bias.detach().float())
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w)
+        y = F.conv2d(x * styles.to(x.dtype).reshape(1, -1, 1, 1), self.weight).float()
+        return ops.bias_act(y, self.bias, clamp=self.clamp)
+
+
+class FrozenBlock(nn.Module):
+    def __init__(self, block: SynthesisBlock, options: FastOptions):
+        super().__init__()
+        self.num_conv, self.num_ws = block.num_conv, block.num_conv + block.num_torgb
+        self.conv0 = FrozenLayer(block.conv0, options) if block.in_channels > 0 else None
+        self.conv1 = FrozenLayer(block.conv1, options)
+        self.torgb = FrozenToRGB(block.torgb, options)
+        const = None
+        if block.in_channels == 0:
+            const = block.const.detach().unsqueeze(0).to(options.dtype).contiguous(memory_format=options.memory_format)
+        self.register_buffer("const", const)
+        self.register_buffer("resample_filter", block.resample_filter.detach().clone())
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
+                ws: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        assert len(ws) == self.num_ws
+        if self.conv0 is None:
+            x = self.conv1(self.const, ws[0])
+        else:
+            x = self.conv1(self.conv0(x, ws[0]), ws[1])
+        y = self.torgb(x, ws[-1])
+        img = y if img is None else ops.upsample2d(img, self.resample_filter) + y
+        return x, img
+
+
+class FrozenSynthesis(nn.Module):
+    """`SynthesisNetwork(ws, noise_mode)` at batch 1 with the weights as constants."""
+
+    def __init__(self, synthesis: SynthesisNetwork, options: FastOptions):
+        super().__init__()
+        self.num_ws, self.w_dim = synthesis.num_ws, synthesis.w_dim
+        self.blocks = nn.ModuleList(FrozenBlock(getattr(synthesis, f"b{res}"), options)
+                                    for res in synthesis.block_resolutions)
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        assert ws.shape == (1, self.num_ws, self.w_dim), (ws.shape, self.num_ws, self.w_dim)
+        x = img = None
+        first = 0
+        for block in self.blocks:
+            x, img = block(x, img, [ws[:, first + i] for i in range(block.num_ws)])
+            first += block.num_conv  # a block's toRGB shares its w with the next block's conv0
+        return img
+
+
+def compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`torch.compile` a one-input inference module with its parameters and buffers frozen as
+    constants, compiling now on `example`. Inductor's freezing prepacks conv and linear
+    weights for oneDNN and folds what only depends on them.
+
+    Call the result under `torch.inference_mode()` with inputs shaped like `example`:
+    anything else would recompile, without freezing.
+    """
+    from torch._inductor import config
+
+    compiled = torch.compile(module, fullgraph=True, dynamic=False)
+    # Freezing must be on while dynamo traces (it marks the weights static) and while
+    # inductor compiles (it prepacks them). The C++ wrapper saves ~1 ms a frame of Python
+    # dispatch between the ~80 kernels of a synthesis pass.
+    with torch.inference_mode(), config.patch(freezing=True, cpp_wrapper=True):
+        compiled(example)
+    return compiled
+
+
+class FastSynthesis:
+    """`ws [1, num_ws, w_dim] -> img [1, C, R, R]` float32, as `synthesis(ws, noise_mode=...)`.
+
+    Build it once per set of weights: with `compile`, building takes tens of seconds on a
+    small CPU (`compile_seconds`). The device is the synthesis network's.
+    """
+
+    def __init__(self, synthesis: SynthesisNetwork, options: FastOptions = FastOptions()):
+        self.options = options
+        self.num_ws, self.w_dim = synthesis.num_ws, synthesis.w_dim
+        self.device = synthesis.b4.const.device
+        self.frozen = FrozenSynthesis(synthesis, options).eval()
+        self.run: Callable[[torch.Tensor], torch.Tensor] = self.frozen
+        self.compile_seconds = 0.0
+        if options.compile:
+            start = time.perf_counter()
+            self.run = compile_frozen(self.frozen, torch.zeros(1, self.num_ws, self.w_dim, device=self.device))
+            self.compile_seconds = time.perf_counter() - start
+
+    def __call__(self, ws: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.run(ws.to(self.device, torch.float32))

@@ -1,0 +1,97 @@
+"""The generator benchmark: its FLOP count, its timing loop and its JSON contract."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ckpt_factory import one_torch_thread, tiny_generator  # noqa: F401 (fixture)
+from live.bench import generator as bench
+from live.errors import UserError
+from live.nets.checkpoints import save_generator
+from live.nets.stylegan2 import Generator
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"img_resolution": 16, "w_dim": 24, "synthesis_kwargs": {"channel_base": 256, "channel_max": 48}},
+])
+def test_flop_count_matches_torch_flop_counter(overrides):
+    G = tiny_generator(**overrides).requires_grad_(False)
+    ws = G.mapping(torch.randn(1, G.z_dim), None)
+    with FlopCounterMode(display=False) as counter:
+        G.synthesis(ws, noise_mode="const")
+    flops = bench.synthesis_flops(G.synthesis)
+    assert flops.matmul_like == counter.get_total_flops()
+    assert flops.total == flops.matmul_like + flops.modulation > flops.matmul_like
+
+
+def test_flop_count_by_hand():
+    # 8 px, 4 channels everywhere, w 8: b4 = conv1 + toRGB; b8 = up-conv + FIR, conv1, toRGB, image FIR.
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3,
+                  synthesis_kwargs={"channel_base": 32, "channel_max": 4})
+    flops = bench.synthesis_flops(G.synthesis)
+    c, k2 = 4, 9
+    assert flops.conv == 2 * (16 * k2 * c * c + 16 * c * 3 + 16 * k2 * c * c + 64 * k2 * c * c + 64 * c * 3)
+    assert flops.fir == 2 * (64 * c * 16 + 64 * 3 * 16)
+    assert flops.affine == 2 * 8 * c * 5
+    assert flops.modulation == 4 * 3 * k2 * c * c + 2 * 3 * c
+
+
+def test_quantile_interpolates_order_statistics():
+    assert bench.quantile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.5
+    assert bench.quantile([4.0, 1.0, 3.0, 2.0], 0.0) == 1.0
+    assert bench.quantile([4.0, 1.0, 3.0, 2.0], 1.0) == 4.0
+    assert bench.quantile([7.0], 0.9) == 7.0
+
+
+def test_time_interleaved_takes_the_samples_asked_for():
+    counts = {"a": 0, "b": 0}
+
+    def call(name):
+        def run():
+            counts[name] += 1
+        return run
+
+    timings = bench.time_interleaved({name: call(name) for name in counts}, samples=5, seconds=60,
+                                     burst_seconds=0)
+    assert counts == {"a": 7, "b": 7}  # two warm-up calls each, then five timed
+    assert all(len(t.wall) == len(t.cpu) == 5 and min(t.wall) >= 0 for t in timings.values())
+    few = bench.time_interleaved({"a": call("a")}, samples=100, seconds=0, burst_seconds=0)
+    assert len(few["a"].wall) == bench.MIN_REPEATS  # out of time, but never fewer than this
+
+
+def run_main(tmp_path, *argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json")
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--json", str(tmp_path / "out.json"), "--dtypes", "float32", "--no-compile",
+                              "--samples", "3", "--seconds", "0", "--gemm-size", "256", *argv])
+    assert bench.main(args) == 0
+    return json.loads((tmp_path / "out.json").read_text())
+
+
+def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
+    path = save_generator(tiny_generator(), tmp_path / "tiny.safetensors", dtype=torch.float32)
+    result = run_main(tmp_path, "--rows", "", "--network", str(path))
+    assert result["gemm_gflops"] > 0 and result["threads"] == 1
+    (row,) = result["rows"]
+    assert row["name"] == "tiny.safetensors" and row["resolution"] == 32
+    for key in ("gflop_per_frame", "ms_per_frame", "fps", "share_of_bound", "cpu_ms_per_frame"):
+        assert row[key] > 0, key
+    assert row["dtype"] == "fp32" and "eager" in row["path"]
+    assert row["fps"] == pytest.approx(1e3 / row["ms_per_frame"])
+    assert row["share_of_bound"] == pytest.approx(row["gflop_per_frame"] * row["fps"] / result["gemm_gflops"])
+    assert row["paths"]["fp32"]["max_abs_diff"] < 1e-4
+
+
+def test_unknown_rows_and_dtypes_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown rows"):
+        run_main(tmp_path, "--rows", "default,huge")
+    with pytest.raises(UserError, match="--dtypes"):
+        run_main(tmp_path, "--dtypes", "float64")

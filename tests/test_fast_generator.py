@@ -1,0 +1,102 @@
+"""The fast synthesis path against the plain reference (ops.py): same images, same noise."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ckpt_factory import TINY, one_torch_thread, tiny_generator  # noqa: F401 (fixture)
+from live.nets import ops
+from live.nets.fast import FastOptions, FastSynthesis, upconv_phases
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def reference_and_ws(G, noise_mode="const", seed=0):
+    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ws = G.mapping(z, None, truncation_psi=0.8)
+        return G.synthesis(ws, noise_mode=noise_mode), ws
+
+
+def test_upconv_phases_equal_transposed_conv_then_fir():
+    torch.manual_seed(0)
+    weight, x = torch.randn(5, 3, 3, 3), torch.randn(2, 3, 6, 7)
+    f = ops.setup_filter([1, 3, 3, 1])
+    expected = ops.conv2d_up(x, weight, f)
+    got = F.pixel_shuffle(F.conv2d(x, upconv_phases(weight, f), padding=1), 2)
+    assert got.shape == expected.shape == (2, 5, 12, 14)
+    assert (got - expected).abs().max() < 1e-5
+
+
+def test_upconv_phases_follow_an_asymmetric_filter():
+    # A symmetric filter would hide a flipped tap order.
+    torch.manual_seed(1)
+    weight, x = torch.randn(4, 2, 3, 3), torch.randn(1, 2, 5, 5)
+    taps = torch.tensor([1.0, 2.0, 5.0, 3.0])
+    f = torch.outer(taps, taps) / taps.sum() ** 2
+    got = F.pixel_shuffle(F.conv2d(x, upconv_phases(weight, f), padding=1), 2)
+    assert (got - ops.conv2d_up(x, weight, f)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("up_conv", ["transpose", "phases"])
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("noise_mode", ["const", "none"])
+def test_eager_fast_path_matches_reference(up_conv, channels_last, noise_mode):
+    G = tiny_generator()
+    expected, ws = reference_and_ws(G, noise_mode)
+    fast = FastSynthesis(G.synthesis, FastOptions(compile=False, up_conv=up_conv, channels_last=channels_last,
+                                                  noise_mode=noise_mode))
+    got = fast(ws)
+    assert got.shape == expected.shape and got.dtype == torch.float32
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_conv_clamp_is_applied_where_the_reference_applies_it():
+    G = tiny_generator(synthesis_kwargs={**TINY["synthesis_kwargs"], "conv_clamp": 0.5})
+    expected, ws = reference_and_ws(G)
+    unclamped, _ = reference_and_ws(tiny_generator())
+    assert (expected - unclamped).abs().max() > 0.1  # the clamp matters for this net
+    got = FastSynthesis(G.synthesis, FastOptions(compile=False))(ws)
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_bfloat16_stays_close_to_float32():
+    G = tiny_generator()
+    expected, ws = reference_and_ws(G)
+    got = FastSynthesis(G.synthesis, FastOptions(dtype=torch.bfloat16, compile=False))(ws)
+    assert got.dtype == torch.float32
+    # bf16 keeps 8 bits of mantissa: about 1% of the image's range, a level or two in 8-bit.
+    assert (got - expected).abs().max() < 0.03 * expected.abs().max()
+
+
+def test_compiled_fast_path_matches_reference():
+    # Compiling costs ~10-40 s here, mostly fixed (inductor probes the CPU's vector ISAs
+    # in subprocesses), so one small net covers it: const block, up-conv, both toRGBs.
+    G = tiny_generator(img_resolution=8)
+    expected, ws = reference_and_ws(G)
+    fast = FastSynthesis(G.synthesis, FastOptions(compile=True))
+    assert fast.compile_seconds > 0
+    assert (fast(ws) - expected).abs().max() < 1e-4
+    other, ws2 = reference_and_ws(G, seed=1)  # a second frame reuses the compiled graph
+    assert (fast(ws2) - other).abs().max() < 1e-4
+
+
+def test_weights_are_copied_when_built():
+    G = tiny_generator()
+    expected, ws = reference_and_ws(G)
+    fast = FastSynthesis(G.synthesis, FastOptions(compile=False))
+    with torch.no_grad():
+        G.synthesis.b32.conv1.weight.mul_(2)
+    assert (fast(ws) - expected).abs().max() < 1e-4
+
+
+def test_rejects_what_it_cannot_freeze_or_run():
+    with pytest.raises(ValueError, match="noise_mode"):
+        FastOptions(noise_mode="random")
+    with pytest.raises(ValueError, match="up_conv"):
+        FastOptions(up_conv="nearest")
+    G = tiny_generator()
+    fast = FastSynthesis(G.synthesis, FastOptions(compile=False))
+    with pytest.raises(AssertionError):
+        fast(torch.zeros(2, G.num_ws, G.w_dim))  # batch 1 only
