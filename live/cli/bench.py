@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES: tuple[str, ...] = ("beats", "engine")
+BENCHES: tuple[str, ...] = ("beats", "engine", "generator")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
