@@ -203,6 +203,21 @@ def gemm_bound(dtype: torch.dtype, device: torch.device, n: int, samples: int,
     return Bound(method, flop / quantile(timing.wall, 0.5) / 1e9, flop / quantile(timing.cpu, 0.5) / 1e9)
 
 
+def gemm_bounds(dtypes: Sequence[torch.dtype], device: torch.device, n: int) -> tuple[dict[str, Bound], list[Bound]]:
+    """The bound per dtype ("fp32", and "bf16" if asked for), and the bf16 ways measured.
+
+    torch.mm reorders a bf16 operand into AMX tiles on every call, the fast path's
+    prepacked weights do not: the bf16 bound is the faster of the two ways."""
+    import torch
+
+    bounds = {"fp32": gemm_bound(torch.float32, device, n, samples=10)}
+    bf16_ways = []
+    if torch.bfloat16 in dtypes:
+        bf16_ways = [gemm_bound(torch.bfloat16, device, n, samples=10, prepacked=p) for p in (False, True)]
+        bounds["bf16"] = max(bf16_ways, key=lambda b: b.cpu_gflops)
+    return bounds, bf16_ways
+
+
 @dataclass(frozen=True)
 class Plan:
     """How every row is measured."""
@@ -215,14 +230,25 @@ class Plan:
     seed: int = 0                    # z for the timed frame, as NVlabs' seed convention
 
 
+def figures(timing: Timing, gflop: float, bound: Bound, fp32_bound: Bound) -> dict[str, float]:
+    """Frame times (median and spread) and the shares of the GEMM bounds they reach."""
+    return {"ms_per_frame": timing.wall_ms(), "ms_p10": timing.wall_ms(0.1), "ms_p90": timing.wall_ms(0.9),
+            "fps": 1e3 / timing.wall_ms(),
+            "share_of_bound": gflop / timing.wall_ms() * 1e3 / bound.gflops,
+            "cpu_ms_per_frame": timing.cpu_ms(), "cpu_ms_p10": timing.cpu_ms(0.1), "cpu_ms_p90": timing.cpu_ms(0.9),
+            "cpu_fps": 1e3 / timing.cpu_ms(),
+            "cpu_share_of_bound": gflop / timing.cpu_ms() * 1e3 / bound.cpu_gflops,
+            "cpu_share_of_fp32_bound": gflop / timing.cpu_ms() * 1e3 / fp32_bound.cpu_gflops}
+
+
 def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
-    """One row: the reference path and the fast path in each dtype, timed interleaved."""
+    """One row: the reference path and the fast path in each dtype, timed interleaved;
+    the fastest fast path gives the row's figures, every path is kept under "paths"."""
     import numpy as np
     import torch
 
     from live.nets.fast import FastOptions, FastSynthesis
 
-    bounds = plan.bounds
     synthesis = G.synthesis.eval()
     device = synthesis.b4.const.device
     z = torch.from_numpy(np.random.RandomState(plan.seed).randn(1, G.z_dim)).float().to(device)
@@ -231,52 +257,41 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
         reference = synthesis(ws, noise_mode="const")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    def timed(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+    def frame(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def call() -> None:
             fn(ws)
             sync()
         return call
 
-    calls = {"reference": timed(torch.inference_mode()(lambda w: synthesis(w, noise_mode="const")))}
+    calls = {"reference": frame(torch.inference_mode()(lambda w: synthesis(w, noise_mode="const")))}
     paths: dict[str, dict[str, Any]] = {}
     for dtype in plan.dtypes:
         short = DTYPES[str(dtype).removeprefix("torch.")]
         fast = FastSynthesis(synthesis, FastOptions(dtype=dtype, compile=plan.compile))
         diff = (fast(ws) - reference).abs().max().item()
-        calls[short] = timed(fast)
-        paths[short] = {"compile_s": fast.compile_seconds, "max_abs_diff": diff,
-                        "rel_max_diff": diff / reference.abs().max().item(),
-                        "up_conv": fast.options.resolved_up_conv}
+        calls[short] = frame(fast)
+        paths[short] = {"dtype": short, "up_conv": fast.options.resolved_up_conv, "compile_s": fast.compile_seconds,
+                        "max_abs_diff": diff, "rel_max_diff": diff / reference.abs().max().item()}
     timings = time_interleaved(calls, samples=plan.samples, seconds=plan.seconds)
 
     flops = synthesis_flops(synthesis)
     gflop = flops.total / 1e9
-    row: dict[str, Any] = {"name": name, "resolution": synthesis.img_resolution,
-                           "channels": "/".join(str(synthesis.channels[r]) for r in synthesis.block_resolutions),
-                           "gflop_per_frame": gflop, "gflop_conv": flops.conv / 1e9,
-                           "gflop_counted_by_torch": flops.matmul_like / 1e9}
-    for short, info in paths.items():
-        t = timings[short]
-        info.update(ms_per_frame=t.wall_ms(), ms_p10=t.wall_ms(0.1), ms_p90=t.wall_ms(0.9),
-                    cpu_ms_per_frame=t.cpu_ms(), cpu_ms_p10=t.cpu_ms(0.1), cpu_ms_p90=t.cpu_ms(0.9),
-                    share_of_bound=gflop / t.wall_ms() * 1e3 / bounds[short].gflops,
-                    cpu_share_of_bound=gflop / t.cpu_ms() * 1e3 / bounds[short].cpu_gflops,
-                    share_of_fp32_bound=gflop / t.wall_ms() * 1e3 / bounds["fp32"].gflops)
-        row.update({f"{short}_ms": info["ms_per_frame"], f"{short}_cpu_ms": info["cpu_ms_per_frame"]})
-    best = min(paths, key=lambda short: paths[short]["ms_per_frame"])
-    chosen = paths[best]
-    ref = timings["reference"]
-    row.update(dtype=best, bound=bounds[best].method,
-               path=f"FastSynthesis {best}, {'compiled (inductor, frozen weights)' if plan.compile else 'eager'}, "
-                    f"channels_last, up-conv {chosen['up_conv']}, {torch.get_num_threads()} thread(s)",
-               ms_per_frame=chosen["ms_per_frame"], ms_p10=chosen["ms_p10"], ms_p90=chosen["ms_p90"],
-               fps=1e3 / chosen["ms_per_frame"], share_of_bound=chosen["share_of_bound"],
-               cpu_ms_per_frame=chosen["cpu_ms_per_frame"], cpu_fps=1e3 / chosen["cpu_ms_per_frame"],
-               cpu_share_of_bound=chosen["cpu_share_of_bound"],
-               reference_ms=ref.wall_ms(), reference_cpu_ms=ref.cpu_ms(),
-               speedup=ref.cpu_ms() / chosen["cpu_ms_per_frame"],
-               samples=len(timings[best].wall), reference_samples=len(ref.wall), paths=paths)
-    return row
+    for short, path in paths.items():
+        path.update(figures(timings[short], gflop, plan.bounds[short], plan.bounds["fp32"]),
+                    bound=plan.bounds[short].method, samples=len(timings[short].wall))
+    best = paths[min(paths, key=lambda short: paths[short]["ms_per_frame"])]
+    how = "compiled (inductor, frozen weights)" if plan.compile else "eager"
+    reference_timing = timings["reference"]
+    return {"name": name, "resolution": synthesis.img_resolution,
+            "channels": "/".join(str(synthesis.channels[r]) for r in synthesis.block_resolutions),
+            "gflop_per_frame": gflop, "gflop_conv": flops.conv / 1e9,
+            "gflop_counted_by_torch": flops.matmul_like / 1e9, **best,
+            "path": f"FastSynthesis {best['dtype']} {how}, channels_last, up-conv {best['up_conv']}, "
+                    f"{torch.get_num_threads()} thread(s)",
+            **{f"{short}_cpu_ms": path["cpu_ms_per_frame"] for short, path in paths.items()},
+            "reference_ms": reference_timing.wall_ms(), "reference_cpu_ms": reference_timing.cpu_ms(),
+            "speedup": reference_timing.cpu_ms() / best["cpu_ms_per_frame"],
+            "reference_samples": len(reference_timing.wall), "paths": paths}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -301,6 +316,7 @@ def main(args: argparse.Namespace) -> int:
 
     from live.bench.report import report
     from live.errors import UserError
+    from live.nets.checkpoints import load_generator
 
     shapes = {shape.name: shape for shape in SHAPES}
     rows_wanted = [name for name in args.rows.split(",") if name]
@@ -312,6 +328,9 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
     if args.threads < 1:
         raise UserError("--threads must be at least 1")
+    missing = [path for path in args.network if not os.path.isfile(path)]
+    if missing:
+        raise UserError(f"no checkpoint at {', '.join(missing)}; give --network the path of a generator file")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: no CUDA device here; use --device cpu")
@@ -319,20 +338,12 @@ def main(args: argparse.Namespace) -> int:
     dtypes = [getattr(torch, name) for name in dtype_names]
 
     load_start = os.getloadavg()[0]
-    bounds = {"fp32": gemm_bound(torch.float32, device, args.gemm_size, samples=10)}
-    # torch.mm reorders a bf16 operand for AMX on every call; the fast path's prepacked
-    # weights do not, so the bf16 bound is the faster of the two ways.
-    bf16_bounds = [gemm_bound(torch.bfloat16, device, args.gemm_size, samples=10, prepacked=prepacked)
-                   for prepacked in (False, True)] if torch.bfloat16 in dtypes else []
-    if bf16_bounds:
-        bounds["bf16"] = max(bf16_bounds, key=lambda b: b.cpu_gflops)
+    bounds, bf16_ways = gemm_bounds(dtypes, device, args.gemm_size)
     plan = Plan(tuple(dtypes), bounds, compile=args.compile, samples=args.samples, seconds=args.seconds)
 
     networks: list[tuple[str, Callable[[], Generator]]] = [
         (name, lambda shape=shapes[name]: shape.build().to(device)) for name in rows_wanted]
     for path in args.network:
-        from live.nets.checkpoints import load_generator
-
         networks.append((os.path.basename(path), lambda path=path: load_generator(path, device=device)[0]))
     rows = []
     for name, build in networks:
@@ -344,14 +355,14 @@ def main(args: argparse.Namespace) -> int:
         "gemm_gflops": bounds["fp32"].gflops, "gemm_cpu_gflops": bounds["fp32"].cpu_gflops,
         "gemm_method": bounds["fp32"].method, "gemm_gflops_at_end": end_bound.gflops,
         "gemm_cpu_gflops_at_end": end_bound.cpu_gflops}
-    if bf16_bounds:
+    if "bf16" in bounds:
         summary.update({"gemm_bf16_gflops": bounds["bf16"].gflops, "gemm_bf16_cpu_gflops": bounds["bf16"].cpu_gflops,
                         "gemm_bf16_method": bounds["bf16"].method,
-                        "gemm_bf16_cpu_gflops_by_method": {b.method: b.cpu_gflops for b in bf16_bounds}})
+                        "gemm_bf16_cpu_gflops_by_method": {b.method: b.cpu_gflops for b in bf16_ways}})
     summary.update(threads=args.threads, device=str(device), compile=args.compile,
                    loadavg_1min_start=load_start, loadavg_1min_end=os.getloadavg()[0])
-    columns = ["name", "resolution", "channels", "gflop_per_frame", "dtype", "ms_per_frame", "ms_p10", "ms_p90",
-               "fps", "share_of_bound", "cpu_ms_per_frame", "cpu_share_of_bound",
+    columns = ["name", "resolution", "gflop_per_frame", "dtype", "ms_per_frame", "ms_p10", "ms_p90", "fps",
+               "share_of_bound", "cpu_ms_per_frame", "cpu_share_of_bound", "cpu_share_of_fp32_bound",
                *(f"{DTYPES[n]}_cpu_ms" for n in dtype_names), "reference_cpu_ms"]
     report(f"StyleGAN2 synthesis, batch 1, noise const, {args.threads} thread(s) on {device}", rows, columns,
            args.json, **summary)

@@ -21,6 +21,7 @@ layer (demodulation, noise, bias, leaky ReLU, next layer's modulation) into one 
 from __future__ import annotations
 
 import time
+import types
 from dataclasses import dataclass
 from typing import Callable
 
@@ -105,20 +106,14 @@ class FrozenLayer(nn.Module):
         super().__init__()
         assert layer.activation == "lrelu", layer.activation
         weight = layer.weight.detach().float()
-        out_channels, in_channels, kh, kw = weight.shape
         self.up_conv = options.resolved_up_conv if layer.up == 2 else None
-        self.padding = kw // 2
+        self.padding = weight.shape[-1] // 2
         self.dtype, self.memory_format = options.dtype, options.memory_format
         self.clamp = layer.conv_clamp
         self.affine = FrozenAffine(layer.affine)
         self.register_buffer("weight_sq", weight.square().sum(dim=[2, 3]))  # [out, in], for demodulation
         self.register_buffer("resample_filter", layer.resample_filter.detach().clone())
-        if self.up_conv == "phases":
-            conv_weight = upconv_phases(weight, layer.resample_filter)
-        elif self.up_conv == "transpose":
-            conv_weight = weight.transpose(0, 1)  # conv_transpose2d layout, as ops.conv2d_up
-        else:
-            conv_weight = weight
+        conv_weight = upconv_phases(weight, layer.resample_filter) if self.up_conv == "phases" else weight
         self.register_buffer("conv_weight", conv_weight.to(options.dtype).contiguous(memory_format=self.memory_format))
         noise = torch.zeros([], device=weight.device)
         if layer.use_noise and options.noise_mode == "const":
@@ -133,8 +128,7 @@ class FrozenLayer(nn.Module):
         if self.up_conv == "phases":
             x = F.pixel_shuffle(F.conv2d(x, self.conv_weight, padding=1), 2)
         elif self.up_conv == "transpose":
-            x = ops.upfirdn2d(F.conv_transpose2d(x, self.conv_weight, stride=2), self.resample_filter,
-                              padding=(1, 1, 1, 1), gain=4)
+            x = ops.conv2d_up(x, self.conv_weight, self.resample_filter)
         else:
             x = F.conv2d(x, self.conv_weight, padding=self.padding)
         x = x.float() * dcoefs.reshape(1, -1, 1, 1) + self.noise
@@ -160,6 +154,8 @@ class FrozenToRGB(nn.Module):
 
 
 class FrozenBlock(nn.Module):
+    """`SynthesisBlock` ('skip' architecture) at batch 1."""
+
     def __init__(self, block: SynthesisBlock, options: FastOptions):
         super().__init__()
         self.num_conv, self.num_ws = block.num_conv, block.num_conv + block.num_torgb
@@ -213,7 +209,15 @@ def compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.
     """
     from torch._inductor import config
 
-    compiled = torch.compile(module, fullgraph=True, dynamic=False)
+    # Dynamo keeps compiled graphs per code object, and would keep every instance's frozen
+    # weights alive (and refuse a ninth instance) if all shared `module.forward`'s code. A
+    # copy of the code object per call gives each compilation its own cache, freed with it.
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return module(x)
+
+    forward = types.FunctionType(forward.__code__.replace(), forward.__globals__, forward.__name__,
+                                 forward.__defaults__, forward.__closure__)
+    compiled = torch.compile(forward, fullgraph=True, dynamic=False)
     # Freezing must be on while dynamo traces (it marks the weights static) and while
     # inductor compiles (it prepacks them). The C++ wrapper saves ~1 ms a frame of Python
     # dispatch between the ~80 kernels of a synthesis pass.
@@ -225,8 +229,10 @@ def compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.
 class FastSynthesis:
     """`ws [1, num_ws, w_dim] -> img [1, C, R, R]` float32, as `synthesis(ws, noise_mode=...)`.
 
-    Build it once per set of weights: with `compile`, building takes tens of seconds on a
-    small CPU (`compile_seconds`). The device is the synthesis network's.
+    Build one per set of weights and keep it. With `compile`, building takes tens of
+    seconds on a small CPU (`compile_seconds`), and torch's code cache keeps each
+    compilation's frozen weights until the process exits, even after this object is gone.
+    The device is the synthesis network's.
     """
 
     def __init__(self, synthesis: SynthesisNetwork, options: FastOptions = FastOptions()):
