@@ -11,7 +11,7 @@ import sys
 
 from live.errors import UserError
 
-COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bench", "control")
+COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,12 +17,16 @@ def random_bundle_dir(tmp_path_factory):
 
 @pytest.fixture()
 def preset_dir(tmp_path, random_bundle_dir):
-    """A presets folder with one preset 'test' on the random bundle."""
+    """A presets folder with one preset 'test' on the random bundle.
+
+    Refinement is off: it has its own tests, and here it would build its local models in
+    line and dominate the run time.
+    """
     d = tmp_path / "presets"
     d.mkdir()
     (d / "test.toml").write_text(
         f'name = "test"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 5\n'
-        '[settings]\nkeyframe_rate = 5.0\nhud = true\n'
+        '[settings]\nkeyframe_rate = 5.0\nhud = true\nrefine_steps = 0\n'
         '[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\nmin = 0.0\nmax = 2.0\n')
     (d / "other.toml").write_text(f'name = "other"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 9\n')
     return d

@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     from live.render.shaders import ShaderLibrary
 
     args.device = "cpu"
-    show = open_show(args)
+    show = open_show(args, live=True)
     ctx = create_headless_context()
     library = ShaderLibrary(ctx)
     renderer = Renderer(ctx, parse_size(args.size), library)

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description=__doc__.splitlines()[0])
     p.add_argument("--network", required=True, type=Path, metavar="CKPT",
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
-    p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder)")
+    p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
     p.add_argument("--name", required=True, help="the new bundle's name (its folder under --models-dir)")
     p.add_argument("--models-dir", type=Path, help="where bundles live (default: the project's models/)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
@@ -31,6 +31,7 @@ def run_new(args: argparse.Namespace) -> int:
     from live.bundle import BUNDLE_FILE, Bundle, BundleConfig, models_dir, predictor_config
     from live.nets.checkpoints import load_generator
     from live.nets.predictor import LatentPredictor
+    from live.space.load import load_space
 
     if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
         raise UserError(f"--name must be a plain folder name, got {args.name!r}")
@@ -41,15 +42,15 @@ def run_new(args: argparse.Namespace) -> int:
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
                         "transfers need an unconditional one")
-    space = Bundle.load(args.space)
-    config = BundleConfig(name=args.name, description=f"{args.network.name} with the space of {space.config.name}",
-                          generator_weights="generator.safetensors", space=space.config.space,
-                          space_weights="space.safetensors", image_size=space.config.image_size,
-                          predictor=dict(space.config.predictor), predictor_weights="predictor.safetensors")
+    space, spec = load_space(args.space)  # a bundle, or a space training run's folder
+    config = BundleConfig(name=args.name, description=f"{args.network.name} with the space of {args.space}",
+                          generator_weights="generator.safetensors", space=spec.config,
+                          space_weights="space.safetensors", image_size=spec.image_size,
+                          predictor={}, predictor_weights="predictor.safetensors")
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
-    root = Bundle(config, G, space.space, predictor.eval().requires_grad_(False)).save(target)
+    root = Bundle(config, G, space, predictor.eval().requires_grad_(False)).save(target)
     print(f"made {root}: {info.format} generator, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
-          f"space of {space.config.name}; predictor untrained (w_m = w_o)")
+          f"space of {args.space}; predictor untrained (w_m = w_o)")
     print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}")
     return 0

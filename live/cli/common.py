@@ -25,15 +25,18 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", metavar="PATH", help="write run statistics as JSON here at exit")
 
 
-def open_show(args: argparse.Namespace):
-    """The preset named on the command line, loaded onto its bundle."""
+def open_show(args: argparse.Namespace, live: bool):
+    """The preset named on the command line, loaded onto its bundle, with the per-keyframe
+    refinement: its local models are rebuilt on a worker thread live, and in line offline
+    (so a render does not depend on the machine's speed)."""
     from live.bundle import Bundle
     from live.engine.show import Show
     from live.presets import PresetLibrary
+    from live.transfer.refine import LocalRefiner, RefineConfig
 
     preset = PresetLibrary(args.presets_dir).load(args.preset)
     try:
         bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
     except RuntimeError as e:  # torch: an unavailable device
         raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
-    return Show.open(preset, bundle)
+    return Show.open(preset, bundle, LocalRefiner(RefineConfig(background=live)))

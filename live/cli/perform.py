@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     elif headless and not args.headless:
         print("live: no display found (DISPLAY is unset); running headless")
 
-    show = open_show(args)
+    show = open_show(args, live=True)
     source = open_source(source_spec, args.play)
     window = None
     if headless:

@@ -23,10 +23,14 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
     from live.engine.offline import RenderOptions, render
 
-    show = open_show(args)
+    show = open_show(args, live=False)
     audio = read_audio(args.audio)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
-    stats = render(show, audio, args.out, options)
+    try:
+        stats = render(show, audio, args.out, options)
+    finally:
+        if show.maker.refiner is not None:
+            show.maker.refiner.close()
     if args.stats:
         stats.write(args.stats, now=stats.ended or 0.0)
     summary = stats.as_dict(stats.ended or 0.0)

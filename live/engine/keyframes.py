@@ -33,6 +33,9 @@ class Refiner(Protocol):
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession: ...
 
+    def close(self) -> None:
+        """Stop any background work of the open session."""
+
 
 @dataclass(frozen=True)
 class Keyframe:

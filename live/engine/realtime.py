@@ -385,6 +385,8 @@ class LiveEngine:
         for t in self._threads:
             t.join(timeout=5)
         self.source.stop()
+        if self.show.maker.refiner is not None:
+            self.show.maker.refiner.close()  # its worker builds local models in the background
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
         if self.recorder is not None:
             self.recorder.close()

@@ -204,3 +204,6 @@ class ReferenceRefiner:
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> ReferenceSession:
         return ReferenceSession(bundle, w_source, self.step_length)
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
