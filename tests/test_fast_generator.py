@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from ckpt_factory import TINY, one_torch_thread, tiny_generator  # noqa: F401 (fixture)
 from live.nets import ops
-from live.nets.fast import FastOptions, FastSynthesis, upconv_phases
+from live.nets.fast import FastOptions, FastSynthesis, interleave_phases, upconv_phases
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -24,7 +24,7 @@ def test_upconv_phases_equal_transposed_conv_then_fir():
     weight, x = torch.randn(5, 3, 3, 3), torch.randn(2, 3, 6, 7)
     f = ops.setup_filter([1, 3, 3, 1])
     expected = ops.conv2d_up(x, weight, f)
-    got = F.pixel_shuffle(F.conv2d(x, upconv_phases(weight, f), padding=1), 2)
+    got = interleave_phases(F.conv2d(x, upconv_phases(weight, f), padding=1))
     assert got.shape == expected.shape == (2, 5, 12, 14)
     assert (got - expected).abs().max() < 1e-5
 
@@ -35,7 +35,7 @@ def test_upconv_phases_follow_an_asymmetric_filter():
     weight, x = torch.randn(4, 2, 3, 3), torch.randn(1, 2, 5, 5)
     taps = torch.tensor([1.0, 2.0, 5.0, 3.0])
     f = torch.outer(taps, taps) / taps.sum() ** 2
-    got = F.pixel_shuffle(F.conv2d(x, upconv_phases(weight, f), padding=1), 2)
+    got = interleave_phases(F.conv2d(x, upconv_phases(weight, f), padding=1))
     assert (got - ops.conv2d_up(x, weight, f)).abs().max() < 1e-5
 
 

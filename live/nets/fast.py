@@ -37,12 +37,12 @@ UP_CONVS = ("transpose", "phases")
 
 
 def upconv_phases(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Weights that compute `ops.conv2d_up(x, weight, f)` as one 3x3 conv + `pixel_shuffle(2)`.
+    """Weights that compute `ops.conv2d_up(x, weight, f)` as one 3x3 conv + `interleave_phases`.
 
     The stride-2 transposed 3x3 conv followed by the 4x4 FIR is one stride-2 transposed
     6x6 conv, whose kernel is the reference op's response to a unit impulse. Each of the
     four output phases (row, column parity) sees only 3x3 of those taps, so the phases
-    stack into a [4 * out, in, 3, 3] conv at input resolution, in `pixel_shuffle` order.
+    stack into a [4 * out, in, 3, 3] conv at input resolution, phase-major.
     """
     out_channels, in_channels, kh, kw = weight.shape
     assert (kh, kw) == (3, 3) and f.shape == (4, 4), (weight.shape, f.shape)
@@ -53,7 +53,17 @@ def upconv_phases(weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     # Output phase r at input position q reads x[q-1], x[q], x[q+1] through taps 4+r, 2+r, r.
     taps = [torch.tensor([4 + r, 2 + r, r], device=weight.device) for r in (0, 1)]
     phases = torch.stack([torch.stack([kernel[:, :, ty][:, :, :, tx] for tx in taps]) for ty in taps])
-    return phases.permute(3, 0, 1, 2, 4, 5).reshape(out_channels * 4, in_channels, 3, 3)  # [o*4+ry*2+rx, i]
+    return phases.permute(0, 1, 3, 2, 4, 5).reshape(4 * out_channels, in_channels, 3, 3)  # [(ry*2+rx)*out+o, i]
+
+
+def interleave_phases(x: torch.Tensor) -> torch.Tensor:
+    """[N, 4C, H, W] phase-major (row parity, column parity, channel) -> [N, C, 2H, 2W].
+
+    Unlike `pixel_shuffle`'s channel-minor order, each phase's channels sit together, so
+    in channels_last memory the interleaving reads whole contiguous channel vectors."""
+    n, c4, h, w = x.shape
+    x = x.reshape(n, 2, 2, c4 // 4, h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(n, c4 // 4, 2 * h, 2 * w)
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,7 @@ class FrozenLayer(nn.Module):
         dcoefs = (styles.square() @ self.weight_sq.t() + 1e-8).rsqrt()  # [1, out]
         x = x * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if self.up_conv == "phases":
-            x = F.pixel_shuffle(F.conv2d(x, self.conv_weight, padding=1), 2)
+            x = interleave_phases(F.conv2d(x, self.conv_weight, padding=1))
         elif self.up_conv == "transpose":
             x = ops.conv2d_up(x, self.conv_weight, self.resample_filter)
         else:
