@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
     from live.engine.offline import RenderOptions, render
 
+    audio = read_audio(args.audio)  # first: a bad file fails before the networks load
     show = open_show(args, live=False)
-    audio = read_audio(args.audio)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:
         stats = render(show, audio, args.out, options)

@@ -60,7 +60,8 @@ class KeyframeMaker:
             self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
             self.f_source = bundle.image_features(self.source_image)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
-        self.refinement = refiner.open(bundle, self.w_source) if refiner is not None else None
+        # Opened on first use: a preset with refinement off never pays for its local models.
+        self.refinement: RefineSession | None = None
         self.version = 0
 
     @torch.inference_mode()
@@ -68,7 +69,9 @@ class KeyframeMaker:
         """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
         f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device))
         w = self.bundle.predictor(self.w_source[None], self.f_source, f_m, settings.lambda_)[0]
-        if self.refinement is not None and settings.refine_steps > 0:
+        if self.refiner is not None and settings.refine_steps > 0:
+            if self.refinement is None:
+                self.refinement = self.refiner.open(self.bundle, self.w_source)
             w = self.refinement.refine(w, f_m[0], settings.lambda_, settings.refine_steps)
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
