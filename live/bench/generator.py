@@ -252,8 +252,9 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
     synthesis = G.synthesis.eval()
     device = synthesis.b4.const.device
     z = torch.from_numpy(np.random.RandomState(plan.seed).randn(1, G.z_dim)).float().to(device)
+    c = torch.zeros(1, G.c_dim, device=device) if G.c_dim else None  # conditional nets: an all-zero label
     with torch.inference_mode():
-        ws = G.mapping(z, None)
+        ws = G.mapping(z, c)
         reference = synthesis(ws, noise_mode="const")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 

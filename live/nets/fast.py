@@ -251,12 +251,18 @@ class FastSynthesis:
         self.device = synthesis.b4.const.device
         self.frozen = FrozenSynthesis(synthesis, options).eval()
         self.run: Callable[[torch.Tensor], torch.Tensor] = self.frozen
+        # Every call goes through this one input tensor: a tensor made under inference mode
+        # (or on another device, or in another dtype) would not match the compiled graph's
+        # guards and would silently recompile, without freezing. Not thread-safe.
+        self.ws = torch.zeros(1, self.num_ws, self.w_dim, device=self.device)
         self.compile_seconds = 0.0
         if options.compile:
             start = time.perf_counter()
-            self.run = compile_frozen(self.frozen, torch.zeros(1, self.num_ws, self.w_dim, device=self.device))
+            self.run = compile_frozen(self.frozen, self.ws)
             self.compile_seconds = time.perf_counter() - start
 
     def __call__(self, ws: torch.Tensor) -> torch.Tensor:
+        assert ws.shape == self.ws.shape, (ws.shape, self.ws.shape)
         with torch.inference_mode():
-            return self.run(ws.to(self.device, torch.float32))
+            self.ws.copy_(ws)
+            return self.run(self.ws)
