@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch.func import jvp
 
 from live.bundle import Bundle
@@ -50,31 +51,39 @@ def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Ten
 
 
 def validity_radius(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, phi0: torch.Tensor,
-                    jac: torch.Tensor, tolerance: float) -> float:
-    """The largest of RADIUS_PROBES halving radii at which the model predicts phi's change
-    along a fixed direction of span(U) within `tolerance` (relative); half the smallest
-    radius tried when none passes.
+                    jac: torch.Tensor, music: torch.Tensor, acceptance: float) -> float:
+    """How far a step on the model can be trusted, by the trust-region test: the largest of
+    RADIUS_PROBES halving radii at which the full networks realize at least `acceptance`
+    of the decrease of L_S the model predicts, along the model's steepest descent of L_S
+    for `music`; half the smallest radius tried when none passes.
 
     Radii start at the anchor's distance from the generator's average w, the scale of W
     around it; one batched forward pass measures them all.
     """
+    phi0, jac, f = phi0.double(), jac.double(), F.normalize(music.double(), dim=0)
+
+    def semantic(phi: torch.Tensor) -> torch.Tensor:
+        return 1 - F.cosine_similarity(phi, f.expand_as(phi), dim=-1)
+
+    cos0, norm0 = 1 - semantic(phi0), phi0.norm()
+    descent = F.normalize(jac.T @ (f - cos0 * phi0 / norm0), dim=0)  # -grad_a L_S at the anchor, unit
     scale = float((w_anchor - bundle.G.mapping.w_avg).norm()) or float(w_anchor.norm()) or 1.0
     radii = scale * 0.5 ** torch.arange(RADIUS_PROBES, dtype=torch.float64)
-    a = torch.full((directions.shape[0],), directions.shape[0] ** -0.5, dtype=torch.float64)
-    step = (a.to(directions) @ directions.flatten(1)).reshape(w_anchor.shape)
+    step = (descent.to(directions) @ directions.flatten(1)).reshape(w_anchor.shape)
     with torch.no_grad():
-        phi = latent_features(bundle, w_anchor + radii.to(step)[:, None, None] * step).double()
-    predicted = phi0.double() + radii[:, None].to(phi) * (jac.double() @ a.to(phi))
-    error = (phi - predicted).norm(dim=1) / (phi - phi0.double()).norm(dim=1).clamp_min(1e-30)
-    passing = radii[(error <= tolerance).cpu()]
+        actual = semantic(latent_features(bundle, w_anchor + radii.to(step)[:, None, None] * step).double())
+    predicted = semantic(phi0 + radii[:, None].to(jac) * (jac @ descent))
+    realized = (semantic(phi0) - actual) / (semantic(phi0) - predicted).clamp_min(1e-30)
+    passing = radii[(realized >= acceptance).cpu()]
     return float(passing.max()) if len(passing) else float(radii[-1]) / 2
 
 
-def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, tolerance: float,
-                 chunk: int = 16) -> Anchor:
-    """The local model at w_anchor along `directions` (orthonormal when flattened), with its radius."""
+def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, music: torch.Tensor,
+                 acceptance: float = 0.5, chunk: int = 16) -> Anchor:
+    """The local model at w_anchor along `directions` (orthonormal when flattened), with its
+    radius tested on `music` [D]."""
     phi0, jac = jacobian_along(bundle, w_anchor, directions, chunk)
-    radius = validity_radius(bundle, w_anchor, directions, phi0, jac, tolerance)
+    radius = validity_radius(bundle, w_anchor, directions, phi0, jac, music.to(phi0), acceptance)
     basis = directions.reshape(directions.shape[0], -1).T.contiguous()
     model = LocalModel.create(from_torch(w_anchor.reshape(-1).clone()), from_torch(basis),
                               from_torch(phi0), from_torch(jac))

@@ -45,7 +45,7 @@ BACKTRACKS = 4  # halvings of a reference step before giving it up
 class RefineConfig:
     music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
     music_clips: int = 48        # synthetic clips the music basis is fitted on
-    tolerance: float = 0.25      # relative error of the model's change of phi that bounds its radius
+    acceptance: float = 0.5      # share of its predicted decrease of L_S a model must deliver at its radius
     chunk: int = 16              # directions per forward-mode pass
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
 
@@ -131,7 +131,8 @@ class RefineSession:
 def _anchor_at(bundle: Bundle, w: torch.Tensor, w_source: torch.Tensor, basis: torch.Tensor,
                config: RefineConfig) -> Anchor:
     directions = sensitive_directions(bundle, w, w_source, basis)
-    return build_anchor(bundle, w, directions, config.tolerance, config.chunk)
+    # The radius is tested on the basis' mean music: a build happens before the music it will serve is heard.
+    return build_anchor(bundle, w, directions, basis[0], config.acceptance, config.chunk)
 
 
 class LocalRefiner:
