@@ -225,8 +225,10 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     first = int(np.argmax(times >= change))
 
     def jitter(x: torch.Tensor) -> float:
-        steps_ = x.flatten(1)[before].diff(dim=0).norm(dim=1)
-        return float(steps_.mean())
+        return float(x.flatten(1)[before].diff(dim=0).norm(dim=1).mean())
+
+    def jump(x: torch.Tensor) -> float:
+        return float((x.flatten(1)[after].mean(dim=0) - x.flatten(1)[before].mean(dim=0)).norm())
 
     def response(x: torch.Tensor) -> int | None:
         """Keyframes from the change until x first covers 90% of its way between the means."""
@@ -239,7 +241,7 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     return {"stream": {
         "lambda": lam, "refine_steps": steps, "keyframes": len(times), "rate": rate,
         "jitter_predictor": jitter(predicted), "jitter_refined": jitter(refined),
-        "jump_size_refined": float((refined.flatten(1)[after].mean(0) - refined.flatten(1)[before].mean(0)).norm()),
+        "jump_size_predictor": jump(predicted), "jump_size_refined": jump(refined),
         "keyframes_to_90pct_f_M": response(f_m), "keyframes_to_90pct_predictor": response(predicted),
         "keyframes_to_90pct_refined": response(refined),
         "model_builds": builds, "refine_seconds_with_builds": seconds}}
