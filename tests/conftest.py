@@ -7,6 +7,18 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The tests' tensors are tiny: on 2 cores a second torch thread only spins against
+    whatever else runs (10x slower under load) and gains nothing."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def random_bundle_dir(tmp_path_factory):
     """A bundle of small randomly initialized networks, saved the way real bundles are."""

@@ -4,20 +4,11 @@ import argparse
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from PIL import Image
 
 from live.cli import transfer as transfer_cli
 from live.errors import UserError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A loaded 2-core machine: two torch threads contend with everything else.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(*argv: str) -> int:

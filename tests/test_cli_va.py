@@ -7,20 +7,12 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from PIL import Image
 
 from live.bundle import BundleConfig
 from live.cli import va as va_cli
 from live.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _run(argv: list[str]) -> int:

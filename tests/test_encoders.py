@@ -11,15 +11,6 @@ from live.nets.encoders import ImageEncoder, MusicEncoder, SimilarityHead, VAHea
 from live.space.model import SpaceNet, SpaceNetConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The tensors here are tiny; on a machine shared with a training run, a second
-    # thread only contends for cores (10x slower under load) and gains nothing.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _images(n: int, height: int = 64, width: int = 64) -> torch.Tensor:
     return torch.rand(n, 3, height, width) * 2 - 1

@@ -18,13 +18,6 @@ from live.space.model import SpaceNet, SpaceNetConfig
 from tests.space_factory import TINY_MEL, write_data
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def test_correlations_on_known_cases():
     x = np.array([0.0, 1.0, 2.0, 3.0])

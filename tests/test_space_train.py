@@ -24,13 +24,6 @@ from live.space.pools import listed_pairs
 from tests.space_factory import tiny_config, write_data, write_imemnet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):

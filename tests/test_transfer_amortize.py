@@ -13,14 +13,6 @@ TINY = PredictorTraining(steps=4, batch=2, checkpoint_every=2, music=("synthetic
                          windows_per_clip=1, held_out_pairs=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A loaded 2-core machine: two torch threads contend with everything else.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture()
 def bundle(tmp_path):

@@ -12,14 +12,6 @@ from live.nets.checkpoints import save_generator
 from live.transfer.source import seed_latent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A loaded 2-core machine: two torch threads contend with everything else.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def run(*argv: str) -> int:
     parser = argparse.ArgumentParser()

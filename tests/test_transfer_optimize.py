@@ -7,14 +7,6 @@ from live.transfer.optimize import OptimizeConfig, learning_rate, optimize_trans
 from live.transfer.source import seed_latent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A loaded 2-core machine: two torch threads contend with everything else.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def bundle():

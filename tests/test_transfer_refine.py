@@ -19,14 +19,6 @@ from live.transfer.subspace import subspace_problem
 SMALL = RefineConfig(music_components=3, music_clips=6, background=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A loaded 2-core machine: two torch threads contend with everything else.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def bundle():
