@@ -182,6 +182,16 @@ def predictor_config(config: BundleConfig, G: Generator) -> PredictorConfig:
                                     "feature_dim": config.space.feature_dim}, "bundle [predictor]")
 
 
+def predictor_table(cfg: PredictorConfig) -> dict[str, Any]:
+    """`cfg` as bundle.toml's [predictor] records it: every field but those G and the space set.
+
+    Every one, defaults included: a trained predictor reads lambda as a position in its
+    training range, so a later change of the code's defaults must not change what the
+    inputs of a stored bundle's predictor mean.
+    """
+    return {k: v for k, v in cfg.to_dict().items() if k not in ("num_ws", "w_dim", "feature_dim")}
+
+
 def random_bundle(G: Generator | None = None, space: SpaceNetConfig | None = None, mel: MelWindow | None = None,
                   image_size: int = 64, seed: int = 0, name: str = "random") -> Bundle:
     """A bundle of randomly initialized networks (tests, and development before training).

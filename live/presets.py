@@ -11,7 +11,7 @@
     # image = "photo.jpg"          # projected into W when the preset loads (cached)
 
     [settings]                     # starting values of live parameters (live.settings.PARAMS)
-    lambda = 0.8
+    lambda = 0.03
 
     [[cc]]                         # control-change bindings (live.control.ccmap)
     channel = 1

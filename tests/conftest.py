@@ -39,6 +39,6 @@ def preset_dir(tmp_path, random_bundle_dir):
     (d / "test.toml").write_text(
         f'name = "test"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 5\n'
         '[settings]\nkeyframe_rate = 5.0\nhud = true\nrefine_steps = 0\n'
-        '[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\nmin = 0.0\nmax = 2.0\n')
+        '[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\nmin = 0.0\nmax = 0.3\n')
     (d / "other.toml").write_text(f'name = "other"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 9\n')
     return d

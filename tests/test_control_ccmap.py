@@ -14,7 +14,7 @@ channel = 1
 controller = 1
 param = "lambda"
 min = 0.0
-max = 2.0
+max = 1.0
 
 [[cc]]
 channel = 1
@@ -61,8 +61,8 @@ def value(ccmap: CcMap, channel: int, controller: int, cc_value: int, settings: 
 
 def test_linear_maps_the_ends_exactly(ccmap):
     assert value(ccmap, 1, 1, 0) == 0.0
-    assert value(ccmap, 1, 1, 127) == 2.0
-    assert value(ccmap, 1, 1, 64) == pytest.approx(2.0 * 64 / 127)
+    assert value(ccmap, 1, 1, 127) == 1.0
+    assert value(ccmap, 1, 1, 64) == pytest.approx(64 / 127)
 
 
 def test_exp_is_geometric(ccmap):
@@ -113,7 +113,7 @@ def entry(**fields) -> dict:
     (entry(channel=0), "channel must be a whole number in 1..16"),
     (entry(channel=17), "channel"),
     (entry(controller=128), "controller must be a whole number in 0..127"),
-    (entry(min=-1.0), "lambda min must be a number in 0.0..10.0"),
+    (entry(min=-1.0), "lambda min must be a number in 0.0..1.0"),
     (entry(max=11), "lambda max"),
     (entry(curve="log"), "curve must be one of linear, exp"),
     (entry(curve="exp"), "curve 'exp' needs min and max above 0"),

@@ -12,6 +12,7 @@ from live.control import protocol
 from live.control.protocol import (BadRequest, ControlChange, GetState, SetParam, SwitchPreset, Tap,
                                    encode, handle, parse, plain)
 from live.errors import UserError
+from live.presets import PresetLibrary
 from live.settings import PARAMS
 
 
@@ -73,8 +74,8 @@ def test_valid_commands_parse(message, command):
     (raw({"cmd": 3}), "unknown command 3"),
     (raw({"cmd": "set", "param": "lamda", "value": 1}), "unknown parameter 'lamda'"),
     (raw({"cmd": "set", "param": ["lambda"], "value": 1}), "unknown parameter ['lambda']"),
-    (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..10.0, got 'high'"),
-    (raw({"cmd": "set", "param": "lambda", "value": 11}), "lambda must be a number in 0.0..10.0, got 11"),
+    (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..1.0, got 'high'"),
+    (raw({"cmd": "set", "param": "lambda", "value": 11}), "lambda must be a number in 0.0..1.0, got 11"),
     (raw({"cmd": "set", "param": "lambda", "value": None}), "lambda must be a number"),
     (raw({"cmd": "set", "param": "freeze", "value": 1}), "freeze must be true or false, got 1"),
     (raw({"cmd": "set", "param": "refine_steps", "value": 2.5}), "refine_steps must be a whole number in 0..50"),
@@ -170,3 +171,9 @@ def test_the_documented_errors_are_the_real_ones():
     for request, error in rows:
         got = handle(request.encode(), RecordingController())["error"]
         assert got.startswith(error.removesuffix("...")), (request, got)
+
+
+def test_the_documented_cc_reply_is_what_the_shipped_presets_give():
+    preset = PresetLibrary().load("ember")
+    name, settings = preset.cc.apply(1, 1, 64, preset.settings)
+    assert f'{{"ok": true, "param": "{name}", "value": {settings.value(name)!r}}}' in DOC

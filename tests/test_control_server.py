@@ -28,7 +28,7 @@ class FakeEngine:
 
     def __init__(self):
         self.settings = SettingsSlot()
-        self.ccmap = CcMap.from_table([{"channel": 1, "controller": 1, "param": "lambda", "max": 2.0},
+        self.ccmap = CcMap.from_table([{"channel": 1, "controller": 1, "param": "lambda", "max": 0.3},
                                        {"channel": 1, "controller": 64, "param": "freeze"}], "fake.toml")
         self.presets = ("ember", "tide")
         self.preset = "ember"
@@ -98,7 +98,7 @@ def req(ctx, server, message: dict | bytes) -> dict:
 
 COMMANDS = [
     ({"cmd": "set", "param": "lambda", "value": 0.3}, {"ok": True, "param": "lambda", "value": 0.3}),
-    ({"cmd": "cc", "channel": 1, "controller": 1, "value": 127}, {"ok": True, "param": "lambda", "value": 2.0}),
+    ({"cmd": "cc", "channel": 1, "controller": 1, "value": 127}, {"ok": True, "param": "lambda", "value": 0.3}),
     ({"cmd": "cc", "channel": 1, "controller": 64, "value": 127}, {"ok": True, "param": "freeze", "value": True}),
     ({"cmd": "preset", "name": "tide"}, {"ok": True, "preset": "tide"}),
     ({"cmd": "tap"}, {"ok": True, "taps": 1}),
@@ -364,7 +364,7 @@ def test_cli_send_prints_the_reply(server, engine, capsys):
     assert run_cli("send", "--address", server.command_endpoint, "set", "lambda", "0.3") == 0
     assert json.loads(capsys.readouterr().out) == {"ok": True, "param": "lambda", "value": 0.3}
     assert run_cli("send", "--address", server.command_endpoint, "set", "lambda", "30") == 1
-    assert "0.0..10.0" in json.loads(capsys.readouterr().out)["error"]
+    assert "0.0..1.0" in json.loads(capsys.readouterr().out)["error"]
     assert engine.settings.get().lambda_ == 0.3
 
 

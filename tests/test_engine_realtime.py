@@ -68,7 +68,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
     assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True], replies
     assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
-    assert replies[3]["param"] == "lambda" and replies[3]["value"] == 2.0
+    assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] in ("test", "other")
     assert {b"state"} <= topics
     assert (tmp_path / "live.mp4").stat().st_size > 0

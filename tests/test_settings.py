@@ -38,7 +38,7 @@ def test_with_value_returns_a_changed_copy():
 @pytest.mark.parametrize("name, value, expected", [
     ("refine_steps", 4, 4),
     ("refine_steps", 4.0, 4),  # integral floats are accepted for ints
-    ("lambda", 2, 2.0),  # ints are accepted for floats
+    ("lambda", 1, 1.0),  # ints are accepted for floats
     ("intensity", 0, 0.0),
     ("intensity", 2.0, 2.0),
     ("freeze", True, True),
@@ -49,8 +49,8 @@ def test_accepted_values_are_converted_to_the_parameter_type(name, value, expect
 
 
 @pytest.mark.parametrize("name, value, fragment", [
-    ("lambda", 10.5, "lambda must be a number in 0.0..10.0"),
-    ("lambda", -0.1, "0.0..10.0"),
+    ("lambda", 1.5, "lambda must be a number in 0.0..1.0"),
+    ("lambda", -0.1, "0.0..1.0"),
     ("lambda", True, "lambda must be a number"),  # a bool is not a number
     ("lambda", "0.3", "lambda must be a number"),
     ("lambda", math.nan, "lambda must be a number"),
@@ -82,7 +82,7 @@ def test_unknown_parameter_lists_the_known_ones():
 
 
 def test_describe_reads_as_a_one_line_help():
-    assert PARAMS["lambda"].describe().startswith("lambda (float 0.0..10.0, default 1.0): ")
+    assert PARAMS["lambda"].describe().startswith("lambda (float 0.0..1.0, default 0.02): ")
     assert PARAMS["freeze"].describe().startswith("freeze (true/false, default false): ")
 
 

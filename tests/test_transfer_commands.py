@@ -4,7 +4,7 @@ import argparse
 import pytest
 import torch
 
-from live.bundle import Bundle
+from live.bundle import Bundle, predictor_table
 from live.cli import bundle as bundle_cli
 from live.cli import train as train_cli
 from live.errors import UserError
@@ -30,6 +30,7 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
                "--name", "mine", "--models-dir", str(models)) == 0
     assert "train predictor --bundle" in capsys.readouterr().out
     made = Bundle.load(models / "mine")
+    assert made.config.predictor == predictor_table(made.predictor.cfg)  # the lambda range included
     w_o = seed_latent(made.G, 1)[None]
     with torch.no_grad():
         f = torch.randn(1, made.config.space.feature_dim)

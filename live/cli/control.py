@@ -1,6 +1,6 @@
 """`python -m live control send|listen|keygen`: talk to a running engine's control sockets.
 
-    python -m live control send set lambda 0.3      # or: send '{"cmd": "set", ...}'
+    python -m live control send set lambda 0.05     # or: send '{"cmd": "set", ...}'
     python -m live control send cc 1 1 64
     python -m live control send preset NAME
     python -m live control send tap

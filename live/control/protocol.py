@@ -4,7 +4,7 @@ A request is one JSON object with a "cmd" and that command's fields, nothing els
 (an optional "id", a string or integer, is echoed in the reply so that DEALER clients
 can match replies to requests):
 
-    {"cmd": "set", "param": "lambda", "value": 0.3}
+    {"cmd": "set", "param": "lambda", "value": 0.05}
     {"cmd": "cc", "channel": 1, "controller": 1, "value": 64}
     {"cmd": "preset", "name": "NAME"}
     {"cmd": "tap"}

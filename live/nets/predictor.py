@@ -37,7 +37,7 @@ class PredictorConfig:
     lr_multiplier: float = 0.01     # StyleCLIP's mapper learning-rate multiplier
     step: float = 0.1               # scale of the residual (StyleCLIP: w + 0.1 M(w))
     lambda_min: float = 1e-3        # lambda range the predictor is trained over (log-uniform)
-    lambda_max: float = 10.0
+    lambda_max: float = 1.0         # past |grad L_S| at w_o (0.02-0.11, default bundle) w_m = w_o
     lambda_width: int = 64          # copies of the lambda code among the MLP inputs
 
     def __post_init__(self) -> None:
