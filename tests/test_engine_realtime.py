@@ -59,6 +59,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     t.start()
     code = main(["--source", f"file:{song}", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
                  "--size", "96x64", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
+                 "--synthesis", "reference",  # the fast path's compile is tested in test_engine_synthesizer
                  "--control", control, "--telemetry", telemetry, "--record", str(tmp_path / "live.mp4")])
     t.join()
     assert code == 0

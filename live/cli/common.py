@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from live.errors import UserError
 
@@ -23,6 +24,10 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device for the networks, e.g. cpu or cuda")
     p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
     p.add_argument("--stats", metavar="PATH", help="write run statistics as JSON here at exit")
+    p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
+                   help="how keyframes are drawn: 'fast' compiles a bf16 path in the background (tens of "
+                        "seconds) and switches to it when ready; 'reference' is exact float32; "
+                        "'auto' is fast live and reference in offline renders")
 
 
 def open_show(args: argparse.Namespace, live: bool):
@@ -31,6 +36,7 @@ def open_show(args: argparse.Namespace, live: bool):
     (so a render does not depend on the machine's speed)."""
     from live.bundle import Bundle
     from live.engine.show import Show
+    from live.engine.synthesizer import Synthesizer, live_fast_options
     from live.presets import PresetLibrary
     from live.transfer.refine import LocalRefiner, RefineConfig
 
@@ -39,4 +45,9 @@ def open_show(args: argparse.Namespace, live: bool):
         bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
     except RuntimeError as e:  # torch: an unavailable device
         raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
-    return Show.open(preset, bundle, LocalRefiner(RefineConfig(background=live)))
+    fast = args.synthesis == "fast" or (args.synthesis == "auto" and live)
+    synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device) if fast else None,
+                              on_error=lambda message: print(f"live: note: {message}", file=sys.stderr))
+    if fast and not live:
+        synthesizer.wait()  # a render's frames must not depend on when the compile finished
+    return Show.open(preset, bundle, LocalRefiner(RefineConfig(background=live)), synthesizer)

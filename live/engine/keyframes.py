@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from live.bundle import Bundle
+from live.engine.synthesizer import Synthesizer
 from live.nets.stylegan2 import to_uint8
 from live.settings import Settings
 
@@ -51,10 +52,12 @@ class Keyframe:
 
 class KeyframeMaker:
     def __init__(self, bundle: Bundle, w_source: torch.Tensor, refiner: Refiner | None = None,
-                 dtype: torch.dtype = torch.float32):
+                 synthesizer: Synthesizer | None = None):
         G = bundle.G
         assert w_source.shape == (G.num_ws, G.w_dim), (w_source.shape, G.num_ws, G.w_dim)
-        self.bundle, self.refiner, self.dtype = bundle, refiner, dtype
+        assert synthesizer is None or synthesizer.G is G, "the synthesizer must draw the bundle's generator"
+        self.bundle, self.refiner = bundle, refiner
+        self.image = synthesizer or Synthesizer(G)
         self.w_source = w_source.to(bundle.device)
         with torch.inference_mode():
             self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
@@ -76,11 +79,6 @@ class KeyframeMaker:
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]
-
-    @torch.inference_mode()
-    def image(self, w: torch.Tensor) -> np.ndarray:
-        img = self.bundle.G.synthesis(w[None], noise_mode="const", dtype=self.dtype)
-        return to_uint8(img)[0].cpu().numpy()
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
              clock: Callable[[], float]) -> Keyframe:

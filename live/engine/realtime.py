@@ -223,7 +223,8 @@ class LiveEngine:
             bundle = self.show.bundle
             if bundle.root is None or bundle_dir(preset.bundle).resolve() != bundle.root.resolve():
                 bundle = Bundle.load(preset.bundle, device=bundle.device)
-            self.show = Show.open(preset, bundle, self.show.maker.refiner)
+            synthesizer = self.show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
+            self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
             self.settings.replace(preset.settings)
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
@@ -371,6 +372,7 @@ class LiveEngine:
         features = self.features.peek()
         k2k = self.stats.audio_to_keyframe
         body = {"fps": round(self._rate(fps_window), 2), "preset": self.show.preset.name,
+                "synthesis": self.show.maker.image.path,
                 "keyframes_per_s": self._keyframe_rate(self.clock()),
                 "latency_ms": {"audio_to_keyframe": round(k2k[-1] * 1000, 1) if k2k else None,
                                "audio_to_screen": self._latency_ms()}}

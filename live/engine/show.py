@@ -7,6 +7,7 @@ import torch
 
 from live.bundle import Bundle
 from live.engine.keyframes import KeyframeMaker, Refiner
+from live.engine.synthesizer import Synthesizer
 from live.presets import Preset
 from live.transfer.source import file_latent, seed_latent
 
@@ -18,8 +19,11 @@ class Show:
     maker: KeyframeMaker
 
     @classmethod
-    def open(cls, preset: Preset, bundle: Bundle, refiner: Refiner | None = None) -> Show:
-        return cls(preset, bundle, KeyframeMaker(bundle, source_latent(preset, bundle), refiner))
+    def open(cls, preset: Preset, bundle: Bundle, refiner: Refiner | None = None,
+             synthesizer: Synthesizer | None = None) -> Show:
+        """`synthesizer` draws `bundle`'s generator (default: the reference synthesis); pass the
+        previous show's when the bundle stays, so its compiled fast path carries over."""
+        return cls(preset, bundle, KeyframeMaker(bundle, source_latent(preset, bundle), refiner, synthesizer))
 
 
 def source_latent(preset: Preset, bundle: Bundle) -> torch.Tensor:

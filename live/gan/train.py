@@ -48,6 +48,7 @@ class GanConfig:
     device: str = "cpu"
     threads: int = 0                # 0: leave torch's default
     bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
+    init: str = ""                  # a generator checkpoint to start G and G_ema from (fresh runs only)
 
     def resolved_r1_gamma(self) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
@@ -91,7 +92,8 @@ class GanTrainer:
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
         self.state = TrainState()
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
-        self._load_if_present()
+        if not self._load_if_present() and config.init:
+            self._start_from(config.init)
         self.data = self._make_source()
         (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
@@ -101,10 +103,22 @@ class GanTrainer:
         return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed + self.state.d_steps)
 
     # --- checkpoints --------------------------------------------------------------------
-    def _load_if_present(self) -> None:
+    def _start_from(self, path: str) -> None:
+        """Fine-tune: G and G_ema begin as a trained generator; D starts fresh (it catches up fast)."""
+        from live.errors import UserError
+        from live.nets.checkpoints import load_generator
+
+        init, _ = load_generator(path, device=self.device)
+        if init.init_kwargs != self.G.init_kwargs:
+            raise UserError(f"--init {path}: its architecture {init.init_kwargs} differs from this run's "
+                            f"{self.G.init_kwargs}; pass the same --res/--channel-base/--z-dim/... as it was trained with")
+        for net in (self.G, self.G_ema):
+            net.load_state_dict(init.state_dict())
+
+    def _load_if_present(self) -> bool:
         path = self.outdir / CHECKPOINT
         if not path.exists():
-            return
+            return False
         ckpt = torch.load(path, map_location=self.device, weights_only=True)
         saved = GanConfig(**ckpt["config"])
         if saved.generator_kwargs() != self.cfg.generator_kwargs():
@@ -114,6 +128,7 @@ class GanTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         self.state = TrainState(**ckpt["state"])
         torch.set_rng_state(ckpt["rng"])
+        return True
 
     def save(self) -> None:
         ckpt = {name: getattr(self, name).state_dict() for name in ("G", "D", "G_ema", "opt_G", "opt_D")}
@@ -222,7 +237,7 @@ class GanTrainer:
                 next_snapshot += int(cfg.snapshot_kimg * 1000)
                 self.state.history.append({"kimg": self.state.images_seen / 1000,
                                            "wall_s": round(self.state.wall_seconds, 1), **avg})
-                self.sample_grid(self.outdir / f"samples-{self.state.images_seen / 1000:07.1f}kimg.png")
+                self.sample_grid(self.outdir / f"samples-{self.state.images_seen / 1000:09.3f}kimg.png")
                 self.save()
                 if on_snapshot is not None:
                     on_snapshot(self)

@@ -1,0 +1,50 @@
+import torch
+
+from live.__main__ import main
+from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
+from live.nets.checkpoints import load_generator
+
+TINY = dict(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=32, batch=4,
+            snapshot_kimg=0.008, r1_interval=2, seed=3)
+
+
+def _params(net):
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_training_moves_the_generator_and_writes_snapshots(tmp_path):
+    trainer = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path)
+    before = _params(trainer.G_ema).clone()
+    state = trainer.run()
+    assert state.images_seen == 16 and state.d_steps == 4
+    assert not torch.equal(before, _params(trainer.G_ema))
+    assert (tmp_path / CHECKPOINT).is_file()
+    assert len(list(tmp_path.glob("samples-*.png"))) == 2
+    assert [round(h["kimg"], 3) for h in state.history] == [0.008, 0.016]
+    assert all(torch.isfinite(torch.tensor(h["loss_G"])) for h in state.history)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    straight = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "a")
+    straight.run()
+    GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path / "b").run()
+    resumed = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "b")
+    assert resumed.state.images_seen == 8
+    resumed.run()
+    assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
+    assert torch.equal(_params(straight.D), _params(resumed.D))
+
+
+def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_path, capsys):
+    args = ["train", "gan", "--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256",
+            "--channel-max", "32", "--batch", "4", "--snapshot-kimg", "0.008", "--seed", "3", "--threads", "1"]
+    first = tmp_path / "first.safetensors"
+    assert main([*args, "--outdir", str(tmp_path / "a"), "--kimg", "0.008", "--export", str(first)]) == 0
+    G_first, _ = load_generator(first)
+    tuned = GanTrainer(GanConfig(total_kimg=0, init=str(first), **TINY), tmp_path / "b")
+    assert torch.allclose(_params(tuned.G), _params(G_first)) and torch.allclose(_params(tuned.G_ema), _params(G_first))
+    capsys.readouterr()
+    assert main([*args[:-6], "--channel-max", "16", "--outdir", str(tmp_path / "c"), "--kimg", "0",
+                 "--init", str(first)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "architecture" in err[0] and "--init" in err[0]
