@@ -56,3 +56,33 @@ def test_a_switch_keeps_the_synthesizer_of_the_same_generator(G):
     other = Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3,
                       synthesis_kwargs=dict(channel_base=256, channel_max=32)).eval()
     assert synth.for_generator(other).G is other
+
+
+def test_compiled_path_survives_autograd_on_another_thread(G):
+    """The refinement differentiates G on its own thread while keyframes are drawn: a graph
+    compiled on one thread and run on another crashed torch here; the worker runs it."""
+    import threading
+
+    synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=True))
+    assert synth.wait(timeout=300) and synth.path == "fast"
+    stop = threading.Event()
+
+    def differentiate():
+        while not stop.is_set():
+            w = _w(G, 4)[None].clone().requires_grad_(True)
+            with torch.inference_mode(False), torch.enable_grad():
+                torch.autograd.grad(G.synthesis(w, noise_mode="const").square().sum(), w)
+
+    def draw(out):
+        out.extend(synth(_w(G, 5)) for _ in range(200))
+
+    frames = []
+    grads = threading.Thread(target=differentiate)
+    drawer = threading.Thread(target=draw, args=(frames,))
+    grads.start(), drawer.start()
+    drawer.join()
+    stop.set()
+    grads.join()
+    synth.close()
+    expected = to_uint8(G.synthesis(_w(G, 5)[None], noise_mode="const"))[0].numpy()
+    assert len(frames) == 200 and all(np.abs(f.astype(int) - expected).max() <= 1 for f in frames)

@@ -30,11 +30,12 @@ def _rss_mb() -> float:
 
 def main(args: argparse.Namespace) -> int:
     import threading
+    import time
+
+    import torch
 
     from live.audio.sources import DemoSource
     from live.bench.report import report
-    import time
-
     from live.cli.common import open_show
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.presets import PresetLibrary
@@ -47,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         # Steady state is what a show runs in: measure after the background compile.
         start = time.perf_counter()
         print("compiling the fast synthesis path first ...", flush=True)
+        torch.set_num_threads(args.threads)  # the inference thread's count, which the graph keeps
         show.maker.image.wait()
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")
     ctx = create_headless_context()

@@ -256,6 +256,10 @@ class FastSynthesis:
         # guards and would silently recompile, without freezing. Not thread-safe.
         self.ws = torch.zeros(1, self.num_ws, self.w_dim, device=self.device)
         self.compile_seconds = 0.0
+        # Dynamo guards on the calling thread's intra-op thread count (OpenMP keeps it per
+        # thread): called with another count, the graph would recompile without freezing,
+        # which crashes torch 2.11. Calls run with the count it was compiled with.
+        self.threads = torch.get_num_threads()
         if options.compile:
             start = time.perf_counter()
             self.run = compile_frozen(self.frozen, self.ws)
@@ -263,6 +267,8 @@ class FastSynthesis:
 
     def __call__(self, ws: torch.Tensor) -> torch.Tensor:
         assert ws.shape == self.ws.shape, (ws.shape, self.ws.shape)
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         with torch.inference_mode():
             self.ws.copy_(ws)
             return self.run(self.ws)
