@@ -132,6 +132,9 @@ class Bundle:
     def __init__(self, config: BundleConfig, G: Generator, space: SpaceNet, predictor: LatentPredictor,
                  root: Path | None = None):
         self.config, self.G, self.space, self.predictor, self.root = config, G, space, predictor, root
+        # NHWC is oneDNN's native layout: the same float32 numbers, the encoders twice as
+        # fast on a CPU (music encoder 26 -> 13 ms a window here).
+        space.to(memory_format=torch.channels_last)
 
     @property
     def mel(self) -> MelWindow:
@@ -167,13 +170,13 @@ class Bundle:
         if images.shape[-1] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
                                    antialias=images.shape[-1] > size)
-        return self.space.image_encoder(images)
+        return self.space.image_encoder(images.contiguous(memory_format=torch.channels_last))
 
     def music_features(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log-mel [N, n_mels, frames] or [N, 1, n_mels, frames] -> (f_M, VA in [0, 1]^2)."""
         if log_mel.ndim == 3:
             log_mel = log_mel.unsqueeze(1)
-        f_m = self.space.music_encoder(log_mel)
+        f_m = self.space.music_encoder(log_mel.contiguous(memory_format=torch.channels_last))
         return f_m, self.space.music_va(f_m)
 
 

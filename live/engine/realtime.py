@@ -176,7 +176,12 @@ class LiveEngine:
                         self.publish("beat", {"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm})
                     now = self.clock()
                     if now >= next_window:
-                        next_window = now + 1.0 / self.settings.get().keyframe_rate
+                        # A fixed grid, not now + period: blocks arrive tens of ms apart, and
+                        # waiting for the next one after each deadline would lower the rate.
+                        period = 1.0 / self.settings.get().keyframe_rate
+                        next_window += period
+                        if next_window <= now:  # fell behind (a stall): start the grid again
+                            next_window = now + period
                         self.mel_requests.put(MelRequest(analyzer.window(),
                                                          self.source.capture_time(features.sample_index)))
                 now = self.clock()

@@ -9,6 +9,7 @@ last good model stays, as the live path must never stop on it.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -72,6 +73,7 @@ class BackgroundAnchors:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
+        _yield_to_the_show()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._request is not None or self._closed)
@@ -91,3 +93,12 @@ class BackgroundAnchors:
                     self.builds += 1
                 self._busy = False
                 self._cond.notify_all()
+
+
+def _yield_to_the_show(niceness: int = 10) -> None:
+    """Lower this thread's CPU priority (Linux schedules threads alone): on a busy machine
+    keyframes and frames come first, and a local model arrives a little later."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at the normal priority
+        pass
