@@ -1,7 +1,8 @@
 #version 330 core
 // Snapshot of the current crossfade, taken when a keyframe arrives mid-fade: it becomes
 // the new previous plate, so the picture does not jump. Plates and target share one
-// size, so every lookup lands on a texel centre and only the blend is rounded.
+// size, so every lookup lands on a texel centre and only the blend is rounded; only when
+// the keyframe side changes is the target sized anew and the plates resampled into it.
 
 in vec2 v_uv;
 out vec4 f_color;

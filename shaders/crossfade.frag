@@ -1,11 +1,11 @@
 #version 330 core
-// The picture: previous and next plate (keyframes already upscaled to the output by
-// upscale.frag) crossfaded, with beat and onset pulses, and a blackout.
+// The picture: previous and next plate (keyframes already upscaled and fitted to the
+// output by upscale.frag) crossfaded, with beat and onset pulses, and a blackout.
 
 in vec2 v_uv;
 out vec4 f_color;
 
-uniform sampler2D u_prev;     // plates: output-sized, in screen orientation
+uniform sampler2D u_prev;     // plates: in screen orientation, output-sized or smaller
 uniform sampler2D u_next;
 uniform float u_mix;          // 0 = previous .. 1 = next; already eased by the caller
                               // (live/render/crossfade.py), blended linearly here
@@ -23,7 +23,8 @@ void main() {
     float beat = clamp(u_beat_pulse, 0.0, 1.0) * max(u_intensity, 0.0);
     float onset = clamp(u_onset_pulse, 0.0, 1.0) * max(u_intensity, 0.0);
 
-    // Without a pulse this samples texel centres: the plates come through exactly.
+    // Plates smaller than the output are magnified here by the LINEAR filter. An
+    // output-sized plate without a pulse is sampled at texel centres: it comes through exactly.
     vec2 uv = (v_uv - 0.5) / (1.0 + BEAT_ZOOM * beat) + 0.5;
     vec3 color = mix(texture(u_prev, uv).rgb, texture(u_next, uv).rgb, clamp(u_mix, 0.0, 1.0));
 

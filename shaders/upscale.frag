@@ -1,14 +1,16 @@
 #version 330 core
 // A keyframe upscaled (Catmull-Rom) and fitted to the output: a "plate". Runs once per
 // keyframe, not once per frame: on a CPU rasterizer one Catmull-Rom lookup costs about
-// five bilinear ones, and frames outnumber keyframes several times over.
+// five bilinear ones, and frames outnumber keyframes several times over. The plate may
+// have fewer pixels than the output (the renderer caps its detail per keyframe texel);
+// it covers the same picture, so the fit is worked out in output pixels.
 #include "bicubic.glsl"
 
 in vec2 v_uv;
 out vec4 f_color;
 
 uniform sampler2D u_keyframe;  // square, any size, top row first
-uniform vec2 u_resolution;     // output size in pixels
+uniform vec2 u_resolution;     // output size in pixels, not the plate's
 uniform int u_cover;           // 1: the square fills the output (cropped); 0: fits inside (bars)
 
 void main() {
