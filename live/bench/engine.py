@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_show_arguments(p)
     p.add_argument("--seconds", type=float, default=60.0, help="how long to run (600 for the soak)")
-    p.add_argument("--fps", type=float, default=60.0, help="render rate cap (a show's display refresh)")
+    p.add_argument("--fps", type=float, default=30.0,
+                   help="render rate cap (on a machine without a GPU, frames above it take CPU from keyframes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for inference")
 
 

@@ -313,6 +313,7 @@ class LiveEngine:
         next_shader_check = start
         next_publish = start
         frame_period = 1.0 / self.options.fps
+        next_frame = start
         fps_window: list[float] = []
         try:
             while not self.stopping.is_set():
@@ -330,8 +331,13 @@ class LiveEngine:
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)
-                spare = frame_period - (self.clock() - now)
-                if spare > 0 and (self.window is None or not self.window.config.vsync):
+                # Frame deadlines on a fixed grid: sleeping a period from each frame's start
+                # adds every oversleep, and a 30 fps cap then draws 29.
+                next_frame += frame_period
+                spare = next_frame - self.clock()
+                if spare <= 0:
+                    next_frame = self.clock()  # behind: no burst of frames to catch up
+                elif self.window is None or not self.window.config.vsync:
                     time.sleep(spare)
         finally:
             self.stop()
