@@ -228,11 +228,8 @@ class LiveEngine:
             bundle = self.show.bundle
             if bundle.root is None or bundle_dir(preset.bundle).resolve() != bundle.root.resolve():
                 bundle = Bundle.load(preset.bundle, device=bundle.device)
-            old = self.show.maker.image
-            synthesizer = old.for_generator(bundle.G, lambda m: self.report("synthesis", m))
+            synthesizer = self.show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
-            if synthesizer is not old:
-                old.close()
             self.settings.replace(preset.settings)
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
@@ -403,7 +400,6 @@ class LiveEngine:
         self.source.stop()
         if self.show.maker.refiner is not None:
             self.show.maker.refiner.close()  # its worker builds local models in the background
-        self.show.maker.image.close()
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
         if self.recorder is not None:
             self.recorder.close()
