@@ -349,6 +349,7 @@ class LiveEngine:
         message, since = self._message
         hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
                       latency_ms=self._latency_ms(), preset=self.show.preset.name,
+                      synthesis=self.show.maker.image.path,
                       message=message if now - since < self.options.hud_message_s else "")
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
         if decision.upload is not None:

@@ -32,6 +32,7 @@ class HudInfo:
     keyframes_per_s: float = 0.0
     latency_ms: float | None = None
     preset: str = ""
+    synthesis: str = ""       # "fast" or "reference" (while the fast path compiles)
     message: str = ""
 
 
@@ -72,7 +73,7 @@ class ScreenDirector:
         va = f"V {newest.valence:.2f} A {newest.arousal:.2f}" if newest is not None else "V --- A ---"
         latency = f"{hud.latency_ms:.0f} ms" if hud.latency_ms is not None else "--- ms"
         lines = [f"{hud.preset}  {bpm}  {va}",
-                 f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}"]
+                 f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}  {hud.synthesis}".rstrip()]
         if hud.message:
             lines.append(hud.message)
         return "\n".join(lines)
