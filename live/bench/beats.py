@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds left out at the start")
     parser.add_argument("--sample-rate", type=int, default=44100)
     parser.add_argument("--block", type=int, default=512, help="frames per feed, like an audio callback")
-    parser.add_argument("--method", default="default", help="aubio tempo method")
+    from live.audio.beats import BeatConfig
+
+    parser.add_argument("--method", default=BeatConfig.tempo_method,
+                        help=f"aubio tempo method (default: the engine's, {BeatConfig.tempo_method!r})")
     parser.add_argument("--seed", type=int, default=0)
 
 
