@@ -7,6 +7,9 @@ import sys
 from live.errors import UserError
 
 
+FAST_SYNTHESIS_MIN_SECONDS = 120.0
+
+
 def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -27,7 +30,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
                    help="how keyframes are drawn: 'fast' compiles a bf16 path in the background (tens of "
                         "seconds) and switches to it when ready; 'reference' is exact float32; "
-                        "'auto' is fast live and reference in offline renders")
+                        "'auto' is fast in live shows of at least "
+                        f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")
 
 
 def open_show(args: argparse.Namespace, live: bool):
@@ -45,7 +49,10 @@ def open_show(args: argparse.Namespace, live: bool):
         bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
     except RuntimeError as e:  # torch: an unavailable device
         raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
-    fast = args.synthesis == "fast" or (args.synthesis == "auto" and live)
+    # The compile takes a core for about 30 s: worth it for a show, not for a short run.
+    duration = getattr(args, "duration", None)
+    long_show = duration is None or duration >= FAST_SYNTHESIS_MIN_SECONDS
+    fast = args.synthesis == "fast" or (args.synthesis == "auto" and live and long_show)
     synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device) if fast else None,
                               on_error=lambda message: print(f"live: note: {message}", file=sys.stderr))
     if fast and not live:
