@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
     p.add_argument("--no-vsync", dest="vsync", action="store_false")
-    p.add_argument("--fps", type=float, default=60.0, help="render rate cap (default 60)")
+    p.add_argument("--fps", type=float, help="render rate cap (default: 60 in a window, 30 headless)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
                                      vsync=args.vsync))
         ctx = window.ctx
         size = window.size
+    if args.fps is None:
+        # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
+        # from the keyframes on a machine that renders in software.
+        args.fps = 30.0 if headless else 60.0
     library = ShaderLibrary(ctx)
     renderer = Renderer(ctx, size, library)
     recorder = None
