@@ -186,3 +186,23 @@ def test_export_updates_only_the_space_section_of_a_bundle(random_bundle_dir, tm
                                                                        before.name)
     net, loaded = load_space(bundle)
     assert loaded == spec and net.config.mel == config.net.mel
+
+
+def test_continued_training_from_a_space_can_keep_the_image_side(data, tmp_path):
+    root, cache = data
+    config = tiny_config(root, cache, steps=2)
+    SpaceTrainer(config, tmp_path / "first", progress=False).run()
+    start, _ = load_space(tmp_path / "first")
+    SpaceTrainer(config.with_overrides([f"init={str(tmp_path / 'first')!r}", "freeze_image=true"]),
+                 tmp_path / "music", progress=False).run()
+    continued = _checkpoint(tmp_path / "music")["net"]
+    for name, tensor in start.state_dict().items():
+        image_side = name.startswith(("image_encoder.", "image_va."))
+        # fp16 storage of the first run's export: continued weights start from its rounding
+        same = torch.equal(continued[name], tensor)
+        assert same == image_side or (not image_side and not tensor.is_floating_point()), name
+    with pytest.raises(UserError, match="other settings"):
+        SpaceTrainer(config.with_overrides([f"init={str(tmp_path / 'first')!r}", "image_size=80"]),
+                     tmp_path / "other", progress=False).run()
+    with pytest.raises(UserError, match="init"):
+        config.with_overrides(["freeze_image=true"])

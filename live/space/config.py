@@ -67,6 +67,10 @@ class SpaceTrainConfig:
     cache: str = "runs/space-cache"  # precomputed spectrograms and resized images
     image_size: int = 96          # E_I's input side (the bundle's image_size)
     image_backbone_weights: str = ""  # a local ImageNet state dict for E_I; "" starts from random
+    init: str = ""                # a trained space (bundle or run folder) to continue from; "" starts anew
+    # E_I and its VA head keep their starting weights, so f_I, on which a bundle's predictor
+    # and refinement are built, stays what it was while the music side trains on.
+    freeze_image: bool = False
     net: SpaceNetConfig = field(default_factory=SpaceNetConfig)  # E_I backbone, widths, mel front end
     data: DataConfig = field(default_factory=DataConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
@@ -81,6 +85,8 @@ class SpaceTrainConfig:
             raise UserError("steps, checkpoint_every, log_every and threads must be >= 1")
         if self.image_size < 64:
             raise UserError(f"image_size {self.image_size} is below the encoder's minimum of 64 px")
+        if self.freeze_image and not self.init:
+            raise UserError("freeze_image keeps a trained E_I: give the space to start from with init")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,10 @@ CPU, nccl on CUDA), so the parameters stay identical; BatchNorm running statisti
 rank 0's (DDP broadcasts them at every forward, and once more at the end). Rank 0 builds
 the data cache first, then the others read it; only rank 0 writes files.
 
+Continuing a trained space (`init`, a bundle or run folder): its weights start the run.
+With `freeze_image` E_I and its VA head stay as they are (eval mode, no gradients), so a
+bundle's predictor and refinement, built on f_I, stay valid while the music side trains on.
+
 RUN holds config.toml (resolved), data.json (item counts and label statistics),
 log.jsonl, checkpoint.pt and, at the end, space.safetensors + space.toml and summary.json.
 """
@@ -38,11 +42,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from live.errors import UserError
+from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
 from live.space.config import LossConfig, OptimConfig, SpaceTrainConfig
 from live.space.data.records import describe
-from live.space.load import SpaceSpec, export_space
+from live.space.load import SpaceSpec, export_space, space_folder
 from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, draw_pairs, draw_single_modal_triples,
                                sfr_loss, total, va_sigma, va_similarity, weighted_mse)
 from live.space.model import SpaceNet
@@ -155,6 +160,20 @@ def state_checksum(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def image_side(net: SpaceNet) -> tuple[nn.Module, ...]:
+    return net.image_encoder, net.image_va
+
+
+def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
+    """Load the space of `config.init` into `net`, which must have its architecture."""
+    folder = space_folder(config.init)
+    spec = SpaceSpec.read(folder)
+    if spec.config != config.net or spec.image_size != config.image_size:
+        raise UserError(f"init: the space in {folder} has other settings than [net] and image_size of this "
+                        "run; copy them from its space.toml or bundle.toml")
+    load_weights(net, folder / spec.weights)
+
+
 class SpaceTrainer:
     def __init__(self, config: SpaceTrainConfig, outdir: Path | str, progress: bool = True) -> None:
         self.config, self.outdir, self.progress = config, Path(outdir), progress
@@ -242,8 +261,13 @@ class SpaceTrainer:
         torch.manual_seed(config.seed)  # initialization; identical on every rank, and DDP broadcasts rank 0's
         weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
         net = SpaceNet(config.net, weights).to(self.device)
+        if config.init:
+            start_from(net, config)
+        for frozen in image_side(net) if config.freeze_image else ():
+            frozen.requires_grad_(False)
         forward: nn.Module = SpaceForward(net)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        trained = [p for p in net.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         state = self._load_checkpoint(net, optimizer)
         if replicas.world > 1:
             forward = DistributedDataParallel(forward)
@@ -256,6 +280,8 @@ class SpaceTrainer:
         rate = None
         try:
             net.train()
+            for frozen in image_side(net) if config.freeze_image else ():
+                frozen.eval()  # BatchNorm statistics are weights too
             while state.step < end:
                 started = time.perf_counter()
                 generator = step_generator(config.seed, replicas.rank, state.step)
@@ -266,7 +292,7 @@ class SpaceTrainer:
                 loss, logged = total(parts, config.loss.weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
+                grad_norm = torch.nn.utils.clip_grad_norm_(trained, config.optim.grad_clip)
                 optimizer.step()
                 state.step += 1
                 elapsed = time.perf_counter() - started
