@@ -40,6 +40,18 @@ def test_training_checkpoints_writes_the_predictor_and_resumes(bundle, tmp_path)
     assert [entry["step"] for entry in log] == [2, 4, 6]
 
 
+def test_fine_tuning_starts_from_the_bundle_predictor(bundle, tmp_path):
+    PredictorTrainer(bundle, TINY, tmp_path / "first", progress=False).run()
+    trained = {k: v.clone() for k, v in Bundle.load(bundle.root).predictor.state_dict().items()}
+    fresh = PredictorTrainer(Bundle.load(bundle.root), TINY, tmp_path / "fresh", progress=False)
+    tuned = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "from_bundle": True}),
+                             tmp_path / "tuned", progress=False)
+    assert fresh.predictor.mappers[-1].net[-1].weight.abs().sum() == 0  # the identity
+    assert tuned.predictor.mappers[-1].net[-1].weight.abs().sum() > 0
+    for name, tensor in tuned.predictor.state_dict().items():
+        assert torch.equal(tensor, trained[name]), name
+
+
 def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
     PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False).run()
     changed = PredictorTraining(**{**TINY.__dict__, "lr": 0.1})

@@ -49,6 +49,9 @@ class PredictorTraining:
     synthetic_clips: int = 512      # training clips of cue-rule music (the held-out side gets a quarter)
     windows_per_clip: int = 3       # mel windows cut from each clip
     held_out_pairs: int = 32        # evaluated at every checkpoint
+    # Start from the bundle's predictor rather than the identity: fine-tuning after the
+    # space's music side or the generator moved on, instead of training from scratch.
+    from_bundle: bool = False
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
@@ -106,7 +109,7 @@ class PredictorTrainer:
             self.adam.load_state_dict(state["adam"])
             self.rng.set_state(state["rng"])
             self.step = state["step"]
-        else:
+        elif not self.config.from_bundle:
             self.predictor.reset_to_identity()
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
         self._resolved = resolved
