@@ -8,8 +8,6 @@ a `DecodeCache` keeps each decoded file as a .npy (4 bytes per sample: a 30 s cl
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 
 from live.audio.decode import read_audio
 from live.errors import UserError
+from live.space.cache import ArrayCache, file_identity
 
 
 def decode_mono(path: Path, sample_rate: int) -> np.ndarray:
@@ -26,36 +25,16 @@ def decode_mono(path: Path, sample_rate: int) -> np.ndarray:
 
 
 class DecodeCache:
-    """Decoded files as .npy under `directory`, keyed by path, size, mtime and sample rate,
-    so an edited or replaced file is decoded again. Safe to share between processes: each
-    entry is written to a temporary name and renamed into place."""
+    """Decoded files as .npy entries of an `ArrayCache`, keyed by path, size, mtime and
+    sample rate, so an edited or replaced file is decoded again."""
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(f"cannot create the audio cache {self.directory}: "
-                            f"{error.strerror or error}; choose a writable folder") from error
-
-    def entry(self, path: Path, sample_rate: int) -> Path:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise UserError(f"audio file not found: {path}") from None
-        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sample_rate}"
-        return self.directory / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
+        self._arrays = ArrayCache(directory)
 
     def decode(self, path: Path, sample_rate: int) -> np.ndarray:
-        """[n] float32 mono at `sample_rate`, memory-mapped read-only when cached."""
-        entry = self.entry(path, sample_rate)
-        if not entry.exists():
-            samples = decode_mono(path, sample_rate)
-            partial = entry.with_suffix(f".{os.getpid()}.partial")
-            with partial.open("wb") as file:
-                np.save(file, samples)
-            os.replace(partial, entry)
-        return np.load(entry, mmap_mode="r")
+        """[n] float32 mono at `sample_rate`, memory-mapped read-only."""
+        return self._arrays.get(f"{file_identity(path)}|{sample_rate}", lambda: decode_mono(path, sample_rate),
+                                mmap=True)
 
 
 @dataclass(frozen=True)
