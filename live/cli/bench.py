@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES: tuple[str, ...] = ("beats", "engine", "generator", "transfer")
+BENCHES: tuple[str, ...] = ("beats", "engine", "generator", "lambdas", "transfer")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
