@@ -1,0 +1,37 @@
+"""`python -m live bench transfer`: its rows, shares and colour report, on a tiny run."""
+import argparse
+import json
+
+import torch
+
+from live.bench.transfer import _colour_by_quadrant
+from live.bundle import Bundle
+from live.cli import bench as bench_cli
+from live.transfer.source import seed_latent
+
+
+def test_colour_change_is_measured_against_each_pairs_own_source(random_bundle_dir):
+    bundle = Bundle.load(random_bundle_dir)
+    w_o = torch.stack([seed_latent(bundle.G, seed, 0.7) for seed in range(4)])
+    va = torch.tensor([[0.8, 0.8], [0.2, 0.8], [0.2, 0.2], [0.8, 0.2]])
+    unchanged = _colour_by_quadrant(bundle, w_o, w_o, va)
+    assert sorted(unchanged) == ["Q1", "Q2", "Q3", "Q4"] and all(q["n"] == 1 for q in unchanged.values())
+    assert all(q[k] == 0 for q in unchanged.values() for k in ("lightness_change", "chroma_change", "hue_shift_deg"))
+    moved = _colour_by_quadrant(bundle, w_o.roll(1, dims=0), w_o, va)  # each picture is another source's
+    assert any(abs(q["lightness_change"]) > 0 for q in moved.values())
+    assert all(-180 < q["hue_shift_deg"] <= 180 for q in moved.values())
+
+
+def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
+    parser = argparse.ArgumentParser()
+    bench_cli.register(parser.add_subparsers())
+    out = tmp_path / "transfer.json"
+    args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1",
+                              "--steps", "20", "--time-pairs", "1", "--no-stream", "--data", str(tmp_path / "none"),
+                              "--lambda", "0.01", "--json", str(out)])
+    assert args.func(args) == 0
+    report = json.loads(out.read_text())
+    methods = [row["method"] for row in report["rows"]]
+    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 5
+    assert report["rows"][0]["share_of_optimized"] == 0 and report["rows"][-1]["share_of_optimized"] == 1
+    assert report["refine_ms"]["1"] > 0 and report["colour_by_quadrant"]
