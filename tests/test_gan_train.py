@@ -48,3 +48,15 @@ def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_pa
                  "--init", str(first)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "architecture" in err[0] and "--init" in err[0]
+
+
+def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
+    trainer = GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, **TINY), tmp_path)
+    steps = [trainer.step() for _ in range(4)]
+    assert ["pl" in s for s in steps] == [True, False, True, False]
+    assert trainer.state.pl_mean > 0
+    trainer.save()
+    assert GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, **TINY), tmp_path).state.pl_mean == \
+        trainer.state.pl_mean
+    off = GanTrainer(GanConfig(total_kimg=0.016, pl_weight=0.0, **TINY), tmp_path / "off")
+    assert "pl" not in off.step() and off.opt_G.param_groups[0]["lr"] == off.cfg.lr

@@ -1,8 +1,9 @@
-"""StyleGAN2 training: non-saturating logistic loss, lazy R1, EMA generator, resumable.
+"""StyleGAN2 training: non-saturating logistic loss, lazy R1 and path length, EMA generator, resumable.
 
 The loop follows the recipe of Karras et al. (2020) as stylegan2-ada-pytorch runs it
-(Adam with betas (0, 0.99), R1 every 16 discriminator steps with the lazy-regularization
-learning-rate correction, style mixing, G_ema), without augmentation: the procedural
+(Adam with betas (0, 0.99), R1 every 16 discriminator steps and path-length
+regularization every 4 generator steps with the lazy-regularization learning-rate
+correction, style mixing, G_ema), without augmentation: the procedural
 corpus is endless, so the discriminator cannot memorize it.
 """
 from __future__ import annotations
@@ -40,6 +41,10 @@ class GanConfig:
     r1_gamma: float | None = None   # None: 0.0002 * resolution^2 / batch, NVlabs' 'auto' heuristic
     r1_interval: int = 16
     style_mixing: float = 0.9       # probability of mixing two latents (decorrelates layers' styles)
+    pl_weight: float = 2.0          # path-length regularization (NVlabs' default); 0 turns it off
+    pl_interval: int = 4            # generator steps between path-length penalties (lazy, as R1)
+    pl_batch_shrink: int = 2        # the penalty's batch is batch // this
+    pl_decay: float = 0.01          # of the running mean path length
     ema_kimg: float | None = None   # None: batch * 10 / 32
     ema_rampup: float = 0.05        # EMA half-life is at most this fraction of images seen so far
     total_kimg: float = 1000
@@ -62,12 +67,19 @@ class GanConfig:
                     synthesis_kwargs=dict(channel_base=self.channel_base, channel_max=self.channel_max))
 
 
+def _lazy_adam(net: torch.nn.Module, lr: float, interval: int) -> torch.optim.Adam:
+    """Adam with betas (0, 0.99), corrected for a regularizer applied every `interval` steps (0: none)."""
+    ratio = interval / (interval + 1) if interval else 1.0
+    return torch.optim.Adam(net.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+
+
 @dataclass
 class TrainState:
     images_seen: int = 0
     d_steps: int = 0
     data_position: int = 0
     wall_seconds: float = 0.0
+    pl_mean: float = 0.0            # running mean path length
     history: list[dict] = field(default_factory=list)
 
 
@@ -85,11 +97,10 @@ class GanTrainer:
                                channel_max=config.channel_max,
                                mbstd_group_size=min(4, config.batch)).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
-        # Lazy regularization runs R1 every r1_interval steps; scaling lr and betas keeps
-        # the optimizer's effective dynamics as if it ran every step.
-        ratio = config.r1_interval / (config.r1_interval + 1)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+        # Lazy regularization runs R1 (path length) every r1_interval (pl_interval) steps;
+        # scaling lr and betas keeps the optimizer's effective dynamics as if it ran every step.
+        self.opt_G = _lazy_adam(self.G, config.lr, config.pl_interval if config.pl_weight > 0 else 0)
+        self.opt_D = _lazy_adam(self.D, config.lr, config.r1_interval)
         self.state = TrainState()
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         if not self._load_if_present() and config.init:
@@ -171,6 +182,8 @@ class GanTrainer:
             g_loss = loss.generator_loss(self.D(fake).float())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
+        if cfg.pl_weight > 0 and self.state.d_steps % cfg.pl_interval == 0:
+            stats["pl"] = self._path_length_step()
         self.opt_G.step()
         stats["loss_G"] = g_loss.item()
 
@@ -202,6 +215,18 @@ class GanTrainer:
         self.state.d_steps += 1
         self.state.images_seen += n
         return stats
+
+    def _path_length_step(self) -> float:
+        """Add the lazy path-length penalty's gradient to G's (before its optimizer step)."""
+        cfg = self.cfg
+        ws = self._latents(max(1, cfg.batch // cfg.pl_batch_shrink))
+        with self._autocast():
+            img = self.G.synthesis(ws).float()
+        penalty, mean = loss.path_length_penalty(img, ws, torch.randn_like(img),
+                                                 torch.tensor(self.state.pl_mean), cfg.pl_decay)
+        self.state.pl_mean = float(mean)
+        (penalty * cfg.pl_weight * cfg.pl_interval).backward()
+        return penalty.item()
 
     @torch.no_grad()
     def _update_ema(self, n: int) -> None:
