@@ -135,8 +135,16 @@ class GanTrainer:
         if saved.generator_kwargs() != self.cfg.generator_kwargs():
             from live.errors import UserError
             raise UserError(f"{path} was trained with another architecture; use a new --outdir")
-        for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+        for name in ("G", "D", "G_ema"):
             getattr(self, name).load_state_dict(ckpt[name])
+        for name in ("opt_G", "opt_D"):
+            # The moments resume; lr and betas stay this config's (a run from before
+            # path-length regularization keeps G's uncorrected ones otherwise).
+            opt = getattr(self, name)
+            settings = [(g["lr"], g["betas"]) for g in opt.param_groups]
+            opt.load_state_dict(ckpt[name])
+            for group, (lr, betas) in zip(opt.param_groups, settings):
+                group["lr"], group["betas"] = lr, betas
         self.state = TrainState(**ckpt["state"])
         torch.set_rng_state(ckpt["rng"])
         return True
