@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from live.errors import UserError
-from live.space.data.audio import AudioSpan, DecodeCache
+from live.space.cache import ArrayCache, file_identity
+from live.space.data.audio import AudioSpan
 from live.space.data.images import ImageFile
 
 
@@ -50,18 +51,25 @@ def test_broken_and_missing_audio_files_are_user_errors(tmp_path):
         AudioSpan(tmp_path / "absent.wav").load(16000)
 
 
-def test_decode_cache_reuses_entries_and_notices_a_replaced_file(tmp_path):
+def test_array_cache_reuses_entries_and_notices_a_replaced_file(tmp_path):
+    # The space's pools key each spectrogram by file_identity: an edited file is computed anew.
     path = tmp_path / "tone.wav"
     write_tone(path, 0.5, 16000)
-    cache = DecodeCache(tmp_path / "cache")
-    first = AudioSpan(path).load(16000, cache)
+    cache = ArrayCache(tmp_path / "cache")
+    made = []
+
+    def decode():
+        made.append(path)
+        return AudioSpan(path).load(16000)
+
+    first = cache.get(file_identity(path), decode)
     entries = sorted((tmp_path / "cache").glob("*.npy"))
     assert len(entries) == 1
-    np.testing.assert_array_equal(AudioSpan(path).load(16000, cache), first)
-    assert sorted((tmp_path / "cache").glob("*.npy")) == entries
+    np.testing.assert_array_equal(cache.get(file_identity(path), decode), first)
+    assert sorted((tmp_path / "cache").glob("*.npy")) == entries and len(made) == 1
     sf.write(path, np.zeros(4000, np.float32), 16000)
     os.utime(path, ns=(0, 10**18))  # a new mtime even on coarse-clock file systems
-    assert len(AudioSpan(path).load(16000, cache)) == 4000
+    assert len(cache.get(file_identity(path), decode)) == 4000
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
 
 

@@ -40,16 +40,14 @@ class ArrayCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
 
-    def get(self, key: str, make: Callable[[], np.ndarray], mmap: bool = False) -> np.ndarray:
-        """The array stored under `key`, made and stored first if absent; with `mmap` a
-        read-only memory map, so cutting a short span of a long entry reads only that span."""
+    def get(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array stored under `key`, made and stored first if absent."""
         entry = self.path(key)
-        if not entry.exists():
-            array = np.ascontiguousarray(make())
-            partial = entry.with_suffix(f".{os.getpid()}.partial")
-            with partial.open("wb") as file:
-                np.save(file, array)
-            os.replace(partial, entry)
-            if not mmap:
-                return array
-        return np.load(entry, mmap_mode="r" if mmap else None)
+        if entry.exists():
+            return np.load(entry)
+        array = np.ascontiguousarray(make())
+        partial = entry.with_suffix(f".{os.getpid()}.partial")
+        with partial.open("wb") as file:
+            np.save(file, array)
+        os.replace(partial, entry)
+        return array

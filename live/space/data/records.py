@@ -8,14 +8,13 @@ from typing import Iterable, Protocol
 import numpy as np
 import torch
 
-from live.space.data.audio import DecodeCache
 from live.space.data.images import ImageFile
 
 
 class ClipAudio(Protocol):
     """Anything that yields a mono clip: a span of a file, or a synthesized clip."""
 
-    def load(self, sample_rate: int, cache: DecodeCache | None = None) -> np.ndarray: ...
+    def load(self, sample_rate: int) -> np.ndarray: ...
 
 
 def _check_label(valence: float, arousal: float, weight: float) -> None:
@@ -54,9 +53,9 @@ class LabelledClip:
         _check_label(self.valence, self.arousal, self.weight)
         assert self.quadrant is None or 1 <= self.quadrant <= 4, self.quadrant
 
-    def load(self, sample_rate: int, cache: DecodeCache | None = None) -> np.ndarray:
+    def load(self, sample_rate: int) -> np.ndarray:
         """[n] float32 mono at `sample_rate`."""
-        return self.audio.load(sample_rate, cache)
+        return self.audio.load(sample_rate)
 
 
 def describe(records: Iterable[LabelledImage | LabelledClip]) -> dict[str, object]:

@@ -51,7 +51,6 @@ from math import ceil
 import numpy as np
 
 from live.audio.synth import DrumStyle, midi_to_hz, render_drums
-from live.space.data.audio import DecodeCache
 from live.space.data.labels import RULE_WEIGHT
 from live.space.data.records import LabelledClip
 
@@ -260,7 +259,7 @@ class SynthClip:
     config: SynthMusicConfig
     index: int
 
-    def load(self, sample_rate: int, cache: DecodeCache | None = None) -> np.ndarray:
+    def load(self, sample_rate: int) -> np.ndarray:
         return render_clip(self.config, self.index, sample_rate)
 
 
