@@ -261,10 +261,11 @@ class SpaceTrainer:
         torch.manual_seed(config.seed)  # initialization; identical on every rank, and DDP broadcasts rank 0's
         weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
         net = SpaceNet(config.net, weights).to(self.device)
-        if config.init:
+        if config.init and not (self.outdir / CHECKPOINT_FILE).is_file():  # a resumed run has its own weights
             start_from(net, config)
-        for frozen in image_side(net) if config.freeze_image else ():
-            frozen.requires_grad_(False)
+        frozen = image_side(net) if config.freeze_image else ()
+        for module in frozen:
+            module.requires_grad_(False)
         forward: nn.Module = SpaceForward(net)
         trained = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
@@ -280,8 +281,8 @@ class SpaceTrainer:
         rate = None
         try:
             net.train()
-            for frozen in image_side(net) if config.freeze_image else ():
-                frozen.eval()  # BatchNorm statistics are weights too
+            for module in frozen:
+                module.eval()  # BatchNorm statistics are weights too
             while state.step < end:
                 started = time.perf_counter()
                 generator = step_generator(config.seed, replicas.rank, state.step)
