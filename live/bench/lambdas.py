@@ -34,9 +34,8 @@ def main(args: argparse.Namespace) -> int:
     from live.errors import UserError
     from live.imageio import to_uint8
     from live.transfer.embed import true_transfer_loss
-    from live.transfer.music import encode_clips, music_records
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
-    from live.transfer.pairs import held_out_pairs
+    from live.transfer.pairs import benchmark_pairs
     from live.transfer.refine import reference_loss_and_gradient
 
     if args.pairs < 1 or args.steps < 1 or min(args.lambdas) < 0:
@@ -44,9 +43,7 @@ def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)
-    clips = music_records(["4q", "synthetic"], args.data, args.pairs, held_out=True)
-    pairs = held_out_pairs(bundle, encode_clips(bundle, clips, windows_per_clip=1, progress=False),
-                           args.pairs, [0.0])  # music rows spread over all the held-out clips
+    pairs = benchmark_pairs(bundle, args.data, args.pairs, [0.0])
 
     def render(ws: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

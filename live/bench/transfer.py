@@ -50,8 +50,7 @@ def main(args: argparse.Namespace) -> int:
     from live.bench.report import report
     from live.bundle import Bundle
     from live.transfer.amortize import evaluation_lambdas
-    from live.transfer.music import encode_clips, music_records
-    from live.transfer.pairs import held_out_pairs
+    from live.transfer.pairs import benchmark_pairs
 
     if not any(1 <= k <= 3 for k in args.ks) or args.pairs < 1:
         raise UserError("--ks needs a value in 1..3 and --pairs must be >= 1")
@@ -59,10 +58,7 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)
     lambdas = args.lambdas or evaluation_lambdas(bundle)
-    clips = music_records(["4q", "synthetic"], args.data, args.pairs, held_out=True)
-    clips = [clips[round(i * (len(clips) - 1) / max(args.pairs - 1, 1))] for i in range(args.pairs)]
-    pairs = held_out_pairs(bundle, encode_clips(bundle, clips, windows_per_clip=1, progress=False),
-                           args.pairs, lambdas)
+    pairs = benchmark_pairs(bundle, args.data, args.pairs, lambdas)
     rows, summary = _pair_rows(bundle, pairs, args)
     if not args.no_stream:
         summary.update(_stream(bundle, lambdas[len(lambdas) // 2], max(k for k in args.ks if 1 <= k <= 3),

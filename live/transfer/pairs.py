@@ -14,7 +14,7 @@ import torch
 
 from live.bundle import Bundle
 from live.transfer.embed import latent_features
-from live.transfer.music import MusicBank
+from live.transfer.music import MusicBank, encode_clips, music_records
 from live.transfer.source import seed_latent
 
 
@@ -45,3 +45,11 @@ def held_out_pairs(bundle: Bundle, bank: MusicBank, count: int, lambdas: list[fl
     lam = torch.tensor([lambdas[i % len(lambdas)] for i in range(count)], dtype=torch.float32)
     device = bundle.device
     return TransferPairs(w_o, f_o, bank.features[rows].to(device), bank.va[rows].to(device), lam.to(device))
+
+
+def benchmark_pairs(bundle: Bundle, data_root: str, count: int, lambdas: list[float]) -> TransferPairs:
+    """`count` pairs for a benchmark: held-out 4Q clips (synthetic music without them) spread
+    evenly over the quadrants' files, one mel window each."""
+    clips = music_records(["4q", "synthetic"], data_root, count, held_out=True)
+    clips = [clips[round(i * (len(clips) - 1) / max(count - 1, 1))] for i in range(count)]
+    return held_out_pairs(bundle, encode_clips(bundle, clips, windows_per_clip=1, progress=False), count, lambdas)
