@@ -2,7 +2,7 @@ import torch
 
 from live.__main__ import main
 from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
-from live.nets.checkpoints import load_generator
+from live.nets.checkpoints import load_generator, save_generator
 
 TINY = dict(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=32, batch=4,
             snapshot_kimg=0.008, r1_interval=2, seed=3)
@@ -60,3 +60,27 @@ def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
         trainer.state.pl_mean
     off = GanTrainer(GanConfig(total_kimg=0.016, pl_weight=0.0, **TINY), tmp_path / "off")
     assert "pl" not in off.step() and off.opt_G.param_groups[0]["lr"] == off.cfg.lr
+
+
+def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
+    first = GanTrainer(GanConfig(total_kimg=0, **TINY), tmp_path / "a")
+    with torch.no_grad():
+        for name, p in first.G_ema.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.5)
+    path = tmp_path / "noisy.safetensors"
+    save_generator(first.G_ema, path)
+    tuned = GanTrainer(GanConfig(total_kimg=0.016, init=str(path), noise_max_res=8, **TINY), tmp_path / "b")
+
+    def strengths(net):
+        return {name.split(".")[1] + name.split(".")[2]: float(p.detach()) for name, p in net.named_parameters()
+                if name.endswith("noise_strength")}
+
+    fine = {"b16conv0", "b16conv1", "b32conv0", "b32conv1"}
+    for net in (tuned.G, tuned.G_ema):
+        assert {k for k, v in strengths(net).items() if v == 0.0} == fine
+    tuned.run()
+    for net in (tuned.G, tuned.G_ema):
+        s = strengths(net)
+        assert all(s[k] == 0.0 for k in fine)
+        assert s["b8conv1"] != 0.5  # the coarse ones still train

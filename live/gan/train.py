@@ -54,6 +54,7 @@ class GanConfig:
     threads: int = 0                # 0: leave torch's default
     bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
     init: str = ""                  # a generator checkpoint to start G and G_ema from (fresh runs only)
+    noise_max_res: int = 0          # per-pixel noise only in blocks up to this resolution (0: every block)
 
     def resolved_r1_gamma(self) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
@@ -105,8 +106,29 @@ class GanTrainer:
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         if not self._load_if_present() and config.init:
             self._start_from(config.init)
+        self._silent_noise = self._silence_noise()
         self.data = self._make_source()
         (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+    def _silence_noise(self) -> list[torch.nn.Parameter]:
+        """Zero the noise strengths of blocks above noise_max_res in G and G_ema, and return
+        G's: they get no gradient, so the fine layers' structure has to come from W.
+
+        A generator whose finest layers lean on per-pixel noise renders speckle, and loses
+        its structure when the noise is off; coarse noise still varies the layout.
+        """
+        if not self.cfg.noise_max_res:
+            return []
+        silent = []
+        for net in (self.G, self.G_ema):
+            for name, p in net.named_parameters():
+                block = name.split(".")[1] if name.startswith("synthesis.") else ""
+                if name.endswith("noise_strength") and int(block[1:]) > self.cfg.noise_max_res:
+                    with torch.no_grad():
+                        p.zero_()
+                    if net is self.G:
+                        silent.append(p)
+        return silent
 
     def _make_source(self) -> ImageSource:
         if self.cfg.data == "procedural":
@@ -192,6 +214,8 @@ class GanTrainer:
         g_loss.backward()
         if cfg.pl_weight > 0 and self.state.d_steps % cfg.pl_interval == 0:
             stats["pl"] = self._path_length_step()
+        for p in self._silent_noise:
+            p.grad = None  # Adam skips them: they stay zero
         self.opt_G.step()
         stats["loss_G"] = g_loss.item()
 
