@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from live.__main__ import main
+from live.errors import UserError
 from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
 from live.nets.checkpoints import load_generator, save_generator
 
@@ -84,3 +86,5 @@ def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
         s = strengths(net)
         assert all(s[k] == 0.0 for k in fine)
         assert s["b8conv1"] != 0.5  # the coarse ones still train
+    with pytest.raises(UserError, match="noise-max-res"):
+        GanConfig(noise_max_res=-1)

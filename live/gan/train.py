@@ -56,6 +56,12 @@ class GanConfig:
     init: str = ""                  # a generator checkpoint to start G and G_ema from (fresh runs only)
     noise_max_res: int = 0          # per-pixel noise only in blocks up to this resolution (0: every block)
 
+    def __post_init__(self) -> None:
+        if self.noise_max_res < 0:
+            from live.errors import UserError
+            raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, "
+                            f"got {self.noise_max_res}")
+
     def resolved_r1_gamma(self) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
 
