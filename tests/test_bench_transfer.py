@@ -1,6 +1,7 @@
 """`python -m live bench transfer`: its rows, shares and colour report, on a tiny run."""
 import argparse
 import json
+import math
 
 import torch
 
@@ -28,10 +29,12 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
     out = tmp_path / "transfer.json"
     args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1",
                               "--steps", "20", "--time-pairs", "1", "--no-stream", "--data", str(tmp_path / "none"),
-                              "--lambda", "0.01", "--json", str(out)])
+                              "--lambda", "0.01", "--held", "3", "--json", str(out)])
     assert args.func(args) == 0
     report = json.loads(out.read_text())
     methods = [row["method"] for row in report["rows"]]
-    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 5
+    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 6
+    assert "music held 3 keyframes" in methods[-2] and report["held_model_builds_per_pair"] >= 0
     assert report["rows"][0]["share_of_optimized"] == 0 and report["rows"][-1]["share_of_optimized"] == 1
+    assert report["model_directions"] >= 1 and math.isfinite(report["subspace_ceiling_share"])
     assert report["refine_ms"]["1"] > 0 and report["colour_by_quadrant"]
