@@ -1,4 +1,4 @@
-"""`python -m live eval space`: held-out metrics of a trained space, as a table and JSON."""
+"""`python -m live eval space|gan`: held-out metrics of a trained space, or of a generator against its corpus."""
 from __future__ import annotations
 
 import argparse
@@ -38,7 +38,53 @@ def _run_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_gan(sub: argparse._SubParsersAction) -> None:
+    from live.gan.evaluate import GanEvalConfig
+
+    p = sub.add_parser("gan", help="compare a generator's pictures with the procedural corpus",
+                       description="Frechet distance in a space's f_I features, colour-distribution distances "
+                                   "and fine-detail energy of the generator's pictures against held-out corpus "
+                                   "pictures, beside the same measures between two corpus sets (the floor).")
+    p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
+    p.add_argument("--space", default="default", help="bundle whose image encoder gives the features")
+    p.add_argument("--count", type=int, default=GanEvalConfig.count, help="pictures per set")
+    p.add_argument("--trunc", type=float, default=GanEvalConfig.truncation, help="truncation psi")
+    p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
+    p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_run_gan)
+
+
+def _run_gan(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from live.errors import UserError
+    from live.gan.evaluate import GanEvalConfig, evaluate_generator, format_report
+    from live.nets.checkpoints import load_generator
+    from live.space.load import load_space
+    from live.space.probe import SpaceProbe
+
+    if args.count < 2:
+        raise UserError("--count must be >= 2 (a covariance needs two pictures)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    G, _ = load_generator(args.network, device=args.device)
+    net, spec = load_space(args.space, args.device)
+    report = evaluate_generator(G.eval(), SpaceProbe(net, spec),
+                                GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))
+    report = {"network": str(args.network), "space": str(args.space), **report}
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(format_report(report))
+    print(f"wrote {args.json}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate a model on held-out data")
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     _add_space(kinds)
+    _add_gan(kinds)

@@ -1,0 +1,37 @@
+"""`python -m live eval gan`: the distances it is built on, and a tiny run."""
+import json
+
+import numpy as np
+import torch
+
+from live.__main__ import main
+from live.gan.evaluate import fine_energy, frechet_distance
+
+
+def test_frechet_distance_of_gaussians_is_their_mean_shift_plus_covariance_term():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20000, 3))
+    assert frechet_distance(a, a) < 1e-6
+    shifted = a + np.array([1.0, 2.0, 0.0])
+    assert abs(frechet_distance(a, shifted) - 5.0) < 1e-6  # same covariance: |mu_a - mu_b|^2
+    # N(0, I) against N(0, 4 I) in 3-d: 3 * (1 + 4 - 2 * 2) = 3
+    assert abs(frechet_distance(a, 2 * rng.standard_normal((20000, 3))) - 3.0) < 0.1
+
+
+def test_fine_energy_tells_speckle_from_a_wash():
+    wash = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    speckle = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert float(fine_energy(wash)) < 1e-6 < float(fine_energy(speckle))
+
+
+def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(random_bundle_dir, tmp_path, capsys):
+    out = tmp_path / "gan.json"
+    network = random_bundle_dir / "generator.safetensors"
+    assert main(["eval", "gan", "--network", str(network), "--space", str(random_bundle_dir), "--count", "24",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    g, floor = report["generator"], report["corpus_floor"]
+    assert g["frechet_f_I"] > floor["frechet_f_I"] >= 0
+    assert sum(g["colour_wasserstein"].values()) > sum(floor["colour_wasserstein"].values())
+    assert "Frechet distance" in capsys.readouterr().out
+    assert main(["eval", "gan", "--network", str(network), "--count", "1", "--json", str(out)]) == 2
