@@ -136,7 +136,13 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
             if args.held:
                 session.reset()
                 builds = session.anchors.builds
-                w, dt = timed(lambda: [session.refine(predicted[i], f_m, lam, max(few)) for _ in range(args.held)][-1])
+
+                def hold():
+                    for _ in range(args.held):
+                        w = session.refine(predicted[i], f_m, lam, max(few))
+                    return w
+
+                w, dt = timed(hold)
                 held.append(w)
                 held_s.append(dt / args.held)
                 held_builds.append(session.anchors.builds - builds)
