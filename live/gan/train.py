@@ -55,6 +55,7 @@ class GanConfig:
     bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
     init: str = ""                  # a generator checkpoint to start G and G_ema from (fresh runs only)
     noise_max_res: int = 0          # per-pixel noise only in blocks up to this resolution (0: every block)
+    compile: bool = False           # torch.compile G's synthesis and D (R1 and path-length steps stay eager)
 
     def __post_init__(self) -> None:
         if self.noise_max_res < 0:
@@ -113,6 +114,11 @@ class GanTrainer:
         if not self._load_if_present() and config.init:
             self._start_from(config.init)
         self._silent_noise = self._silence_noise()
+        # Compiled views share the modules' parameters. The regularizers differentiate a
+        # gradient (create_graph), which compiled graphs do not support: they call the modules.
+        self._synthesis, self._discriminator = self.G.synthesis, self.D
+        if config.compile:
+            self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
         self.data = self._make_source()
         (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
@@ -214,8 +220,8 @@ class GanTrainer:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         with self._autocast():
-            fake = self.G.synthesis(self._latents(n))
-            g_loss = loss.generator_loss(self.D(fake).float())
+            fake = self._synthesis(self._latents(n))
+            g_loss = loss.generator_loss(self._discriminator(fake).float())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
         if cfg.pl_weight > 0 and self.state.d_steps % cfg.pl_interval == 0:
@@ -231,11 +237,11 @@ class GanTrainer:
         real = self.data.next_batch(n).to(self.device)
         do_r1 = self.state.d_steps % cfg.r1_interval == 0
         with torch.no_grad(), self._autocast():
-            fake = self.G.synthesis(self._latents(n))
+            fake = self._synthesis(self._latents(n))
         real.requires_grad_(do_r1)
         with self._autocast():
-            real_logits = self.D(real).float()
-            fake_logits = self.D(fake.detach()).float()
+            real_logits = (self.D if do_r1 else self._discriminator)(real).float()
+            fake_logits = self._discriminator(fake.detach()).float()
         d_loss = loss.discriminator_loss(real_logits, fake_logits)
         total = d_loss
         if do_r1:

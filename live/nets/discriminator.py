@@ -15,6 +15,8 @@ from torch import nn
 from live.nets import ops
 from live.nets.stylegan2 import FullyConnectedLayer
 
+SKIP_GAIN = math.sqrt(0.5)  # a Python float: a NumPy scalar would break torch.compile's graph at every use
+
 
 class Conv2dLayer(nn.Module):
     """Equalized-learning-rate convolution with optional 2x FIR downsampling."""
@@ -73,8 +75,8 @@ class DiscriminatorBlock(nn.Module):
             x = self.fromrgb(img)
         assert x.shape[2] == self.resolution, (x.shape, self.resolution)
         # Residual branches are summed with gain sqrt(1/2) to keep the signal's variance.
-        y = self.skip(x, gain=np.sqrt(0.5))
-        x = self.conv1(self.conv0(x), gain=np.sqrt(0.5))
+        y = self.skip(x, gain=SKIP_GAIN)
+        x = self.conv1(self.conv0(x), gain=SKIP_GAIN)
         return y + x
 
 
