@@ -86,13 +86,17 @@ def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
         s = strengths(net)
         assert all(s[k] == 0.0 for k in fine)
         assert s["b8conv1"] != 0.5  # the coarse ones still train
-    with pytest.raises(UserError, match="noise-max-res"):
-        GanConfig(noise_max_res=-1)
+    for bad in (-1, 100, 256):  # not a block resolution of the 128 px default
+        with pytest.raises(UserError, match="noise-max-res"):
+            GanConfig(noise_max_res=bad)
+    with pytest.raises(UserError, match="held-out"):
+        GanConfig(seed=1000)
 
 
 def test_compiled_training_computes_the_eager_losses_and_keeps_its_regularizers(tmp_path):
     """Step 1 starts from the same weights and draws: its losses must agree. Steps 1 and 3
-    run R1 and path length, whose double backward compiled graphs could not take."""
+    run R1 and path length, whose double backward compiled graphs could not take, so
+    running them at all checks that they stay eager."""
     def first_step(compile: bool) -> tuple[GanTrainer, dict]:
         trainer = GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, compile=compile, **TINY), tmp_path / str(compile))
         return trainer, trainer.step()  # the trainer seeds torch's generator: each draws the same
@@ -100,13 +104,13 @@ def test_compiled_training_computes_the_eager_losses_and_keeps_its_regularizers(
     _, eager = first_step(False)
     with torch._inductor.config.patch(fallback_random=True):  # the noise inputs drawn as eager draws them
         compiled, first = first_step(True)
+    # R1 and path length call the eager modules on the same weights: only G's and D's
+    # losses go through the compiled graphs.
     assert "r1" in first and "pl" in first
-    for name in ("loss_G", "pl", "r1"):
-        assert abs(eager[name] - first[name]) <= 1e-4 * abs(eager[name]) + 1e-6, name
+    assert abs(eager["loss_G"] - first["loss_G"]) <= 1e-4 * abs(eager["loss_G"])
     # D's step follows G's first update, which Adam's normalized steps make differ in the
-    # last digits: its losses agree less tightly.
+    # last digits: its loss agrees less tightly.
     assert abs(eager["loss_D"] - first["loss_D"]) < 1e-2
-    before = _params(compiled.G).clone()
+    assert compiled._synthesis._orig_mod is compiled.G.synthesis and compiled._discriminator._orig_mod is compiled.D
     later = [compiled.step() for _ in range(2)]
     assert "r1" in later[1] and all(torch.isfinite(torch.tensor(s["loss_D"])) for s in later)
-    assert not torch.equal(before, _params(compiled.G))

@@ -11,13 +11,15 @@ keeps it while the music holds; building a model (the refresh) is reported separ
 The 300-step optimization is timed on --time-pairs pairs at batch 1 and scored on all
 pairs in batches (samples are optimized independently).
 
-Two diagnostics say where the fast path's limit lies. The subspace ceiling scores each
-predictor output moved by the projection of (d)'s move onto the local model's directions
-at it: no step on that model can do better than the best point of its span. --held N
-keeps each pair's music for N keyframes, warm-started as live, with models rebuilt at
-once whenever a keyframe starts outside the radius (live rebuilds take model_build_s in
-the background, so this bounds the live path from above); its time per keyframe includes
-those rebuilds.
+Two diagnostics say where the fast path's limit lies. The projected move scores each
+predictor output moved by the orthogonal projection of (d)'s move onto the directions of
+the local model built there: how much of (d)'s gain the part of its move that one model's
+span holds carries (a reference, not a bound: another point of the span may score
+better, and steps are also held within the model's radius). --held N keeps each pair's
+music for N keyframes, warm-started as live, with models rebuilt at once whenever a
+keyframe starts outside the radius (live rebuilds take model_build_s in the background,
+so this bounds the live path from above); the rebuilt models bring new spans, and its
+time per keyframe includes the rebuilds.
 
 Stream. The demo track's first section change (bright -> dark at 30 s), keyframes at
 --stream-rate from 22 s to 44 s, the middle of the lambdas, source seed 0, warm-started
@@ -186,11 +188,11 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
                         "(models rebuilt at once)", score(torch.stack(held)),
                         predict_ms + 1000 * float(np.mean(held_s))))
     rows.append(row(f"(d) optimization, {args.steps} steps", optimized_loss, optimize_ms))
-    # The best point of each model's span: P plus (d)'s move projected onto its directions.
+    # P plus (d)'s move projected onto the span of the model built at P.
     projected = torch.stack([p + (u @ (u.T @ (o - p).flatten().to(u))).reshape(p.shape).to(p)
-                             for p, o, u in zip(predicted, optimized, directions)])  # u [n, k] orthonormal
+                             for p, o, u in zip(predicted, optimized, directions)])  # u [num_ws * w_dim, k]
     summary = {
-        "subspace_ceiling_share": row("", score(projected), 0.0)["share_of_optimized"],
+        "projected_move_share": row("", score(projected), 0.0)["share_of_optimized"],
         "model_directions": float(np.mean([d.shape[1] for d in directions])),
         "refine_ms": {k: 1000 * float(np.mean(v)) for k, v in refine_s.items()},
         "refine_ms_max": {k: 1000 * float(np.max(v)) for k, v in refine_s.items()},
@@ -214,11 +216,12 @@ def _colour_by_quadrant(bundle, w_m, w_source, va) -> dict[str, dict[str, float]
     import torch
 
     from live.corpus.color import circular_mean, color_stats
+    from live.nets.stylegan2 import to_unit
 
     def stats(ws):
         with torch.no_grad():
             images = torch.cat([bundle.G.synthesis(w, noise_mode="const") for w in ws.split(16)])
-        return color_stats(((images.clamp(-1, 1) + 1) / 2).float())
+        return color_stats(to_unit(images).float())
 
     after, before = stats(w_m), stats(w_source)
     # Hue shift wrapped to (-180, 180]: a move from 350 to 10 degrees is +20, not -340.

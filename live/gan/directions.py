@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from live.corpus.color import color_stats
-from live.nets.stylegan2 import Generator
+from live.nets.stylegan2 import Generator, to_unit
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def color_effects(G: Generator, components: int = 5, sigma: float = 2.0, picture
     effects = []
     for k in range(components):
         step = (sigma * std[k] * vh[k])[None, None]
-        stats = [color_stats((G.synthesis(w + s * step, noise_mode="const").clamp(-1, 1) + 1) / 2)
+        stats = [color_stats(to_unit(G.synthesis(w + s * step, noise_mode="const")))
                  for s in (-1, 1)]
         lo, hi = stats
         effects.append(DirectionEffect(

@@ -21,14 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.stats
 import torch
 import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import ProceduralConfig, ProceduralImages
-from live.nets.stylegan2 import Generator
+from live.nets.stylegan2 import Generator, to_unit
 from live.space.probe import SpaceProbe
 from live.space.sources import HELDOUT_SEED
 
@@ -38,21 +37,25 @@ LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 @dataclass(frozen=True)
 class GanEvalConfig:
-    count: int = 512        # pictures per set
+    count: int = 1024       # pictures per set (more than f_I's 512 dimensions: full-rank covariances)
     seed: int = 0           # of the generator's z
     truncation: float = 1.0  # 1: the generator's whole distribution, as it was trained
     batch: int = 32
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of two samples [N, D]."""
+    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of two samples [N, D].
+
+    tr((S_a S_b)^(1/2)) is the sum of the square roots of S_a S_b's eigenvalues, which are
+    real and >= 0 for two covariances; unlike a matrix square root, this stays well
+    conditioned when a covariance is singular (N <= D).
+    """
     assert a.ndim == b.ndim == 2 and a.shape[1] == b.shape[1], (a.shape, b.shape)
     a, b = a.astype(np.float64), b.astype(np.float64)
     mu = a.mean(axis=0) - b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    # Rounding leaves a tiny imaginary part on a product of two PSD matrices.
-    return float(mu @ mu + np.trace(cov_a + cov_b - 2 * np.real(root)))
+    root_trace = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0, None)).sum()
+    return float(mu @ mu + np.trace(cov_a) + np.trace(cov_b) - 2 * root_trace)
 
 
 def fine_energy(images: torch.Tensor) -> torch.Tensor:
@@ -91,7 +94,7 @@ def generator_images(G: Generator, config: GanEvalConfig) -> torch.Tensor:
     device = next(G.parameters()).device
     parts = [G(chunk.to(device), truncation_psi=config.truncation, noise_mode="const").float().cpu()
              for chunk in z.split(config.batch)]
-    return ((torch.cat(parts).clamp(-1, 1) + 1) / 2)
+    return to_unit(torch.cat(parts))
 
 
 def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
@@ -99,7 +102,7 @@ def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -
     corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
 
     def corpus_set(index0: int) -> _Set:
-        return _describe((corpus.batch(config.count, index0) + 1) / 2, probe)  # the corpus paints in [-1, 1]
+        return _describe(to_unit(corpus.batch(config.count, index0)), probe)  # the corpus paints in [-1, 1]
 
     reference, other = corpus_set(0), corpus_set(config.count)
     generated = _describe(generator_images(G, config), probe)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,10 +59,16 @@ class GanConfig:
     compile: bool = False           # torch.compile G's synthesis and D (R1 and path-length steps stay eager)
 
     def __post_init__(self) -> None:
-        if self.noise_max_res < 0:
-            from live.errors import UserError
-            raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, "
-                            f"got {self.noise_max_res}")
+        from live.errors import UserError
+        from live.space.sources import HELDOUT_SEED
+
+        r = self.noise_max_res
+        if r and not (4 <= r <= self.resolution and r & (r - 1) == 0):
+            raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, a power of "
+                            f"two from 4 to {self.resolution}; got {r}")
+        if self.data == "procedural" and self.seed == HELDOUT_SEED:
+            raise UserError(f"seed {HELDOUT_SEED} names the held-out procedural corpus (eval gan scores "
+                            "against it); train on another seed")
 
     def resolved_r1_gamma(self) -> float:
         return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
@@ -181,6 +188,9 @@ class GanTrainer:
                 group["lr"], group["betas"] = lr, betas
         self.state = TrainState(**ckpt["state"])
         torch.set_rng_state(ckpt["rng"])
+        if saved.noise_max_res != self.cfg.noise_max_res:
+            print(f"note: {path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "
+                  f"{self.cfg.noise_max_res}", file=sys.stderr)
         return True
 
     def save(self) -> None:

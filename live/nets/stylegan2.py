@@ -296,6 +296,11 @@ class Generator(nn.Module):
         return self.synthesis(ws, noise_mode=noise_mode)
 
 
+def to_unit(img: torch.Tensor) -> torch.Tensor:
+    """A generator's pictures, about [-1, 1], clamped into [0, 1] (what colour measures take)."""
+    return (img.clamp(-1, 1) + 1) / 2
+
+
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
     """[N, C, H, W] in about [-1, 1] -> [N, H, W, C] uint8, as NVlabs' gen_images.py does."""
     return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
