@@ -35,3 +35,7 @@ def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(ran
     assert sum(g["colour_wasserstein"].values()) > sum(floor["colour_wasserstein"].values())
     assert "Frechet distance" in capsys.readouterr().out
     assert main(["eval", "gan", "--network", str(network), "--count", "1", "--json", str(out)]) == 2
+    sidecar = network.with_suffix(".json")
+    before = sidecar.read_text()
+    assert main(["eval", "gan", "--network", str(network), "--count", "8", "--json", str(sidecar)]) == 2
+    assert sidecar.read_text() == before

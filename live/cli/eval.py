@@ -70,6 +70,8 @@ def _run_gan(args: argparse.Namespace) -> int:
 
     if args.count < 2:
         raise UserError("--count must be >= 2 (a covariance needs two pictures)")
+    if Path(args.json).resolve() == Path(args.network).with_suffix(".json").resolve():
+        raise UserError(f"--json {args.json} is the checkpoint's own config file; write the report elsewhere")
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
