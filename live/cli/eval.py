@@ -76,7 +76,7 @@ def _run_gan(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
     net, spec = load_space(args.space, args.device)
-    report = evaluate_generator(G.eval(), SpaceProbe(net, spec),
+    report = evaluate_generator(G, SpaceProbe(net, spec),
                                 GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))
     report = {"network": str(args.network), "space": str(args.space), **report}
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

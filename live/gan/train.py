@@ -23,7 +23,7 @@ from live.gan import loss
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.discriminator import Discriminator
-from live.nets.stylegan2 import Generator
+from live.nets.stylegan2 import Generator, SynthesisLayer
 
 CHECKPOINT = "training-state.pt"
 
@@ -140,13 +140,12 @@ class GanTrainer:
             return []
         silent = []
         for net in (self.G, self.G_ema):
-            for name, p in net.named_parameters():
-                block = name.split(".")[1] if name.startswith("synthesis.") else ""
-                if name.endswith("noise_strength") and int(block[1:]) > self.cfg.noise_max_res:
+            for layer in net.synthesis.modules():
+                if isinstance(layer, SynthesisLayer) and layer.use_noise and layer.resolution > self.cfg.noise_max_res:
                     with torch.no_grad():
-                        p.zero_()
+                        layer.noise_strength.zero_()
                     if net is self.G:
-                        silent.append(p)
+                        silent.append(layer.noise_strength)
         return silent
 
     def _make_source(self) -> ImageSource:
