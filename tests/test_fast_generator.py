@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from ckpt_factory import TINY, one_torch_thread, tiny_generator  # noqa: F401 (fixture)
 from live.nets import ops
-from live.nets.fast import FastOptions, FastSynthesis, interleave_phases, upconv_phases
+from live.nets.fast import (FastOptions, FastSynthesis, fir_separable, interleave_phases, separable_taps,
+                            transpose_phases)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -19,27 +20,43 @@ def reference_and_ws(G, noise_mode="const", seed=0):
         return G.synthesis(ws, noise_mode=noise_mode), ws
 
 
-def test_upconv_phases_equal_transposed_conv_then_fir():
-    torch.manual_seed(0)
+def test_transpose_phases_equal_the_transposed_conv_plus_a_zero_edge():
+    torch.manual_seed(2)
     weight, x = torch.randn(5, 3, 3, 3), torch.randn(2, 3, 6, 7)
-    f = ops.setup_filter([1, 3, 3, 1])
-    expected = ops.conv2d_up(x, weight, f)
-    got = interleave_phases(F.conv2d(x, upconv_phases(weight, f), padding=1))
-    assert got.shape == expected.shape == (2, 5, 12, 14)
+    expected = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # conv2d_up before its FIR
+    got = interleave_phases(F.conv2d(x, transpose_phases(weight), padding=1))
+    assert expected.shape == (2, 5, 13, 15) and got.shape == (2, 5, 14, 16)
+    assert (got[:, :, :-1, :-1] - expected).abs().max() < 1e-5
+    assert got[:, :, -1].abs().max() == 0 and got[:, :, :, -1].abs().max() == 0
+
+
+def test_separable_fir_equals_upfirdn2d():
+    # Different, asymmetric taps per direction: a flipped or transposed order would show.
+    torch.manual_seed(3)
+    ty, tx = torch.tensor([1.0, 2.0, 5.0, 3.0]), torch.tensor([4.0, 1.0, 1.0, 2.0])
+    f = torch.outer(ty, tx) / (ty.sum() * tx.sum())
+    x = torch.randn(2, 3, 9, 11)
+    padding = (2, 0, 1, 3)
+    expected = ops.upfirdn2d(x, f, padding=padding, gain=4)
+    got = fir_separable(x, separable_taps(f), padding, gain=4)
+    assert got.shape == expected.shape == (2, 3, 10, 10)
     assert (got - expected).abs().max() < 1e-5
+    assert separable_taps(f + torch.eye(4)) is None
 
 
-def test_upconv_phases_follow_an_asymmetric_filter():
-    # A symmetric filter would hide a flipped tap order.
-    torch.manual_seed(1)
-    weight, x = torch.randn(4, 2, 3, 3), torch.randn(1, 2, 5, 5)
-    taps = torch.tensor([1.0, 2.0, 5.0, 3.0])
-    f = torch.outer(taps, taps) / taps.sum() ** 2
-    got = interleave_phases(F.conv2d(x, upconv_phases(weight, f), padding=1))
-    assert (got - ops.conv2d_up(x, weight, f)).abs().max() < 1e-5
+@pytest.mark.parametrize("fir", ["separable", "not separable"])
+def test_split_up_conv_matches_reference(fir):
+    G = tiny_generator()
+    if fir == "not separable":
+        for name, buffer in G.synthesis.named_buffers():
+            if name.endswith("resample_filter"):
+                buffer.copy_(buffer + torch.eye(4) / 16)
+    expected, ws = reference_and_ws(G)
+    got = FastSynthesis(G.synthesis, FastOptions(compile=False, up_conv="split"))(ws)
+    assert (got - expected).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("up_conv", ["transpose", "phases"])
+@pytest.mark.parametrize("up_conv", ["transpose", "split"])
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("noise_mode", ["const", "none"])
 def test_eager_fast_path_matches_reference(up_conv, channels_last, noise_mode):
@@ -70,12 +87,13 @@ def test_bfloat16_stays_close_to_float32():
     assert (got - expected).abs().max() < 0.03 * expected.abs().max()
 
 
-def test_compiled_fast_path_matches_reference():
+@pytest.mark.parametrize("up_conv", ["transpose", "split"])
+def test_compiled_fast_path_matches_reference(up_conv):
     # Compiling costs ~10-40 s here, mostly fixed (inductor probes the CPU's vector ISAs
     # in subprocesses), so one small net covers it: const block, up-conv, both toRGBs.
     G = tiny_generator(img_resolution=8)
     expected, ws = reference_and_ws(G)
-    fast = FastSynthesis(G.synthesis, FastOptions(compile=True))
+    fast = FastSynthesis(G.synthesis, FastOptions(compile=True, up_conv=up_conv))
     assert fast.compile_seconds > 0
     other, ws2 = reference_and_ws(G, seed=1)
     with torch.inference_mode():

@@ -70,6 +70,12 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
 
 
+def conv2d_up_fir_padding(kernel_size: int, filter_size: int) -> tuple[int, int]:
+    """Padding (before, after) of the FIR that follows `conv2d_up`'s stride-2 transposed conv."""
+    pad = kernel_size // 2
+    return pad + (filter_size + 1) // 2 - (kernel_size - 1), pad + (filter_size - 2) // 2 - (kernel_size - 2)
+
+
 def conv2d_up(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int = 1) -> torch.Tensor:
     """3x3 convolution fused with 2x upsampling: a stride-2 transposed conv, then the FIR filter.
 
@@ -77,10 +83,7 @@ def conv2d_up(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int = 1
     NVlabs' `conv2d_resample` for up=2, padding=k//2.
     """
     out_channels, in_per_group, kh, kw = w.shape
-    fw = f.shape[-1]
-    pad = kw // 2
-    px0 = pad + (fw + 1) // 2 - (kw - 1)
-    px1 = pad + (fw - 2) // 2 - (kw - 2)
+    px0, px1 = conv2d_up_fir_padding(kw, f.shape[-1])
     if groups == 1:
         wt = w.transpose(0, 1)
     else:
