@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from ckpt_factory import TINY, one_torch_thread, tiny_generator  # noqa: F401 (fixture)
 from live.nets import ops
-from live.nets.fast import (FastOptions, FastSynthesis, fir_separable, interleave_phases, separable_taps,
-                            transpose_phases)
+from live.nets.fast import (FastOptions, FastSynthesis, fir_separable, separable_taps, transpose_phase_kernels,
+                            transposed_conv_phases)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -20,11 +20,11 @@ def reference_and_ws(G, noise_mode="const", seed=0):
         return G.synthesis(ws, noise_mode=noise_mode), ws
 
 
-def test_transpose_phases_equal_the_transposed_conv_plus_a_zero_edge():
+def test_transposed_conv_phases_equal_the_transposed_conv_plus_a_zero_edge():
     torch.manual_seed(2)
     weight, x = torch.randn(5, 3, 3, 3), torch.randn(2, 3, 6, 7)
     expected = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # conv2d_up before its FIR
-    got = interleave_phases(F.conv2d(x, transpose_phases(weight), padding=1))
+    got = transposed_conv_phases(x, transpose_phase_kernels(weight))
     assert expected.shape == (2, 5, 13, 15) and got.shape == (2, 5, 14, 16)
     assert (got[:, :, :-1, :-1] - expected).abs().max() < 1e-5
     assert got[:, :, -1].abs().max() == 0 and got[:, :, :, -1].abs().max() == 0

@@ -36,24 +36,32 @@ FROZEN_NOISE_MODES = ("const", "none")
 UP_CONVS = ("transpose", "split")
 
 
-def transpose_phases(weight: torch.Tensor) -> torch.Tensor:
-    """Weights that compute the stride-2 transposed 3x3 conv of `ops.conv2d_up` (before its
-    FIR) as one 2x2 conv with padding 1 + `interleave_phases`.
+def transpose_phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
+    """The stride-2 transposed 3x3 conv of `ops.conv2d_up` (before its FIR) as four plain
+    convs at input resolution, one per output phase (row, column parity), phase-major.
 
     Output row 2m reads x[m-1] through tap 2 and x[m] through tap 0; row 2m+1 reads x[m]
-    through tap 1 only. So each output phase (row, column parity) is a 2x2 kernel at input
-    resolution, and the four stack into one plain conv, which oneDNN runs well in bf16
-    where its transposed conv does not: 16 multiply-adds per input pixel and channel pair,
-    against 9 for the transposed conv and 36 for phases that also carry the 4x4 FIR (which
-    this path applies afterwards, `fir_separable`, at one pass per direction). The result
-    has one extra row and column of zeros at the end (the odd phase at m = H reads only
-    padding).
+    through tap 1 only. So the phases' kernels are 2x2, 2x1, 1x2 and 1x1: the transposed
+    conv's 9 multiply-adds per input pixel and channel pair, as plain convs, which oneDNN
+    runs well in bf16 where its transposed conv does not. (Phases that also carry the
+    4x4 FIR are 3x3 each, 36 multiply-adds; that form ran 1.2-1.6x slower here.)
     """
     assert weight.shape[2:] == (3, 3), weight.shape
-    padded = F.pad(weight, [0, 1, 0, 1])  # tap 3 is zero
-    taps = [torch.tensor([2, 0], device=weight.device), torch.tensor([3, 1], device=weight.device)]  # by phase
-    phases = [padded[:, :, taps[ry]][:, :, :, taps[rx]] for ry in (0, 1) for rx in (0, 1)]
-    return torch.cat(phases)  # [(ry*2+rx)*out+o, in, 2, 2]
+    taps = [torch.tensor([2, 0], device=weight.device), torch.tensor([1], device=weight.device)]  # by parity
+    return [weight[:, :, taps[ry]][:, :, :, taps[rx]].contiguous() for ry in (0, 1) for rx in (0, 1)]
+
+
+_PHASE_PADDING = ((1, 1), (1, 0), (0, 1), (0, 0))  # (rows, columns) of each phase's conv
+
+
+def transposed_conv_phases(x: torch.Tensor, kernels: list[torch.Tensor]) -> torch.Tensor:
+    """[N, in, H, W] -> [N, out, 2H + 2, 2W + 2]: `F.conv_transpose2d(x, weight.transpose(0, 1),
+    stride=2)` for `kernels = transpose_phase_kernels(weight)`, with one extra row and column
+    of zeros at the end (where the odd phases have no input)."""
+    h, w = x.shape[2], x.shape[3]
+    phases = [F.conv2d(x, k, padding=p) for k, p in zip(kernels, _PHASE_PADDING)]
+    phases = [F.pad(y, [0, w + 1 - y.shape[3], 0, h + 1 - y.shape[2]]) for y in phases]
+    return interleave_phases(torch.cat(phases, dim=1))
 
 
 def separable_taps(f: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -148,33 +156,39 @@ class FrozenLayer(nn.Module):
         self.affine = FrozenAffine(layer.affine)
         self.register_buffer("weight_sq", weight.square().sum(dim=[2, 3]))  # [out, in], for demodulation
         self.register_buffer("resample_filter", layer.resample_filter.detach().clone())
-        conv_weight = weight
+        kernels = [weight]
         if self.up_conv == "split":
-            conv_weight = transpose_phases(weight)
+            kernels = transpose_phase_kernels(weight)
             p0, p1 = ops.conv2d_up_fir_padding(weight.shape[-1], layer.resample_filter.shape[-1])
             self.fir_padding = (p0, p1 - 1, p0, p1 - 1)  # the phases' result ends in a row and column of zeros
             self.fir_taps = separable_taps(layer.resample_filter.detach().float())
-        self.register_buffer("conv_weight", conv_weight.to(options.dtype).contiguous(memory_format=self.memory_format))
+        self.num_kernels = len(kernels)
+        for i, k in enumerate(kernels):
+            self.register_buffer(f"conv_weight{i}", k.to(options.dtype).contiguous(memory_format=self.memory_format))
         noise = torch.zeros([], device=weight.device)
         if layer.use_noise and options.noise_mode == "const":
             noise = (layer.noise_const * layer.noise_strength).detach().float()
         self.register_buffer("noise", noise)
         self.register_buffer("bias", layer.bias.detach().float())
 
+    @property
+    def conv_weights(self) -> list[torch.Tensor]:
+        return [getattr(self, f"conv_weight{i}") for i in range(self.num_kernels)]
+
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w)  # [1, in]
         dcoefs = (styles.square() @ self.weight_sq.t() + 1e-8).rsqrt()  # [1, out]
         x = x * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if self.up_conv == "split":
-            x = interleave_phases(F.conv2d(x, self.conv_weight, padding=1)).float()
+            x = transposed_conv_phases(x, self.conv_weights).float()
             if self.fir_taps is None:
                 x = ops.upfirdn2d(x, self.resample_filter, padding=self.fir_padding, gain=4)
             else:
                 x = fir_separable(x, self.fir_taps, self.fir_padding, gain=4)
         elif self.up_conv == "transpose":
-            x = ops.conv2d_up(x, self.conv_weight, self.resample_filter)
+            x = ops.conv2d_up(x, self.conv_weights[0], self.resample_filter)
         else:
-            x = F.conv2d(x, self.conv_weight, padding=self.padding)
+            x = F.conv2d(x, self.conv_weights[0], padding=self.padding)
         x = x.float() * dcoefs.reshape(1, -1, 1, 1) + self.noise
         x = ops.bias_act(x, self.bias, act="lrelu", clamp=self.clamp)
         return x.to(self.dtype).contiguous(memory_format=self.memory_format)
