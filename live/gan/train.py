@@ -54,7 +54,8 @@ class GanConfig:
     device: str = "cpu"
     threads: int = 0                # 0: leave torch's default
     bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
-    init: str = ""                  # a generator checkpoint to start G and G_ema from (fresh runs only)
+    init: str = ""                  # a generator checkpoint or a run's training-state.pt to start from (fresh
+                                    # runs only); a narrower network is grown to this run's width
     noise_max_res: int = 0          # per-pixel noise only in blocks up to this resolution (0: every block)
     compile: bool = False           # torch.compile G's synthesis and D (R1 and path-length steps stay eager)
 
@@ -80,6 +81,11 @@ class GanConfig:
         return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution,
                     img_channels=3, mapping_kwargs=dict(num_layers=self.mapping_layers),
                     synthesis_kwargs=dict(channel_base=self.channel_base, channel_max=self.channel_max))
+
+
+def _without_width(generator_kwargs: dict) -> dict:
+    synthesis = {k: v for k, v in generator_kwargs["synthesis_kwargs"].items() if k not in ("channel_base", "channel_max")}
+    return {**generator_kwargs, "synthesis_kwargs": synthesis}
 
 
 def _lazy_adam(net: torch.nn.Module, lr: float, interval: int) -> torch.optim.Adam:
@@ -155,16 +161,36 @@ class GanTrainer:
 
     # --- checkpoints --------------------------------------------------------------------
     def _start_from(self, path: str) -> None:
-        """Fine-tune: G and G_ema begin as a trained generator; D starts fresh (it catches up fast)."""
+        """Start from a trained network, grown to this run's width if it is narrower.
+
+        A generator checkpoint gives G and G_ema, and D starts fresh (it catches up fast).
+        Another run's training state gives all three and its counters, so the run goes on
+        where that one stopped (kimg, corpus position, schedules) with more channels.
+        """
         from live.errors import UserError
+        from live.gan.grow import grow_discriminator, grow_generator
         from live.nets.checkpoints import load_generator
 
-        init, _ = load_generator(path, device=self.device)
-        if init.init_kwargs != self.G.init_kwargs:
-            raise UserError(f"--init {path}: its architecture {init.init_kwargs} differs from this run's "
-                            f"{self.G.init_kwargs}; pass the same --res/--channel-base/--z-dim/... as it was trained with")
-        for net in (self.G, self.G_ema):
-            net.load_state_dict(init.state_dict())
+        run = torch.load(path, map_location=self.device, weights_only=True) if Path(path).name == CHECKPOINT else None
+        if run is not None:
+            kwargs, G_state, G_ema_state = GanConfig(**run["config"]).generator_kwargs(), run["G"], run["G_ema"]
+        else:
+            init, _ = load_generator(path, device=self.device)
+            kwargs, G_state = init.init_kwargs, init.state_dict()
+            G_ema_state = G_state
+        try:
+            if _without_width(kwargs) != _without_width(self.G.init_kwargs):
+                raise UserError(f"{kwargs} differs from this run's {self.G.init_kwargs} in more than width")
+            grow_generator(self.G, G_state)
+            grow_generator(self.G_ema, G_ema_state, fresh=self.G.state_dict())
+            if run is not None:
+                grow_discriminator(self.D, run["D"])
+        except UserError as e:
+            raise UserError(f"--init {path}: its architecture does not fit this run ({e}); pass the same "
+                            "--res/--z-dim/--w-dim/--mapping-layers as it was trained with and at least its "
+                            "channels") from None
+        if run is not None:
+            self.state = TrainState(**run["state"])
 
     def _load_if_present(self) -> bool:
         path = self.outdir / CHECKPOINT
