@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ckpt_factory import one_torch_thread, tiny_generator  # noqa: F401 (fixture)
 from live.bench import generator as bench
 from live.errors import UserError
-from live.nets.checkpoints import save_generator
+from live.nets.checkpoints import load_generator, save_generator
 from live.nets.stylegan2 import Generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -88,6 +88,23 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
     assert row["fps"] == pytest.approx(1e3 / row["ms_per_frame"])
     assert row["share_of_bound"] == pytest.approx(row["gflop_per_frame"] * row["fps"] / result["gemm_gflops"])
     assert row["paths"]["fp32"]["max_abs_diff"] < 1e-4
+
+
+def test_default_rows_follow_the_shipped_default_generator(tmp_path):
+    from live.bundle import models_dir
+
+    shipped, _ = load_generator(models_dir() / "default" / "generator.safetensors")
+    default, twice, four_times = bench.shapes()[:3]
+    assert default.build().synthesis.channels == shipped.synthesis.channels
+    assert (default.resolution, twice.resolution, four_times.resolution) == \
+        (shipped.img_resolution, 2 * shipped.img_resolution, 4 * shipped.img_resolution)
+    assert twice.name == f"default@{twice.resolution}"
+    path = save_generator(tiny_generator(), tmp_path / "tiny.safetensors", dtype=torch.float32)
+    tiny = bench.GeneratorShape.of_checkpoint("t", path).build()
+    assert tiny.synthesis.channels == tiny_generator().synthesis.channels and tiny.w_dim == tiny_generator().w_dim
+    path.with_suffix(".json").write_text("{}")
+    with pytest.raises(UserError, match="architecture"):
+        bench.GeneratorShape.of_checkpoint("t", path)
 
 
 def test_unknown_rows_and_dtypes_are_user_errors(tmp_path):

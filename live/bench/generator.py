@@ -1,7 +1,8 @@
 """Generator speed: batch-1 synthesis ms/frame and its share of this machine's GEMM bound.
 
-Rows: the default generator's shape (z = w = 256, 2 mapping layers, channel_base 2048,
-channel_max 256) at 128 px and, with the same channel widths, at 256 and 512 px; and
+Rows: the shipped default generator's architecture (read from models/default's
+generator.json) at its resolution and, with the same channel widths, at twice and four
+times it (the resolution rule: its size is the largest that makes 25 frames/s); and
 NVlabs stylegan2-ada-pytorch's 'stylegan2' config (channel_base 32768, channel_max 512,
 w 512, 8 mapping layers) at 256, 512 and 1024 px. All with random weights; `--network`
 adds real checkpoints. Only synthesis is timed (the live path maps w separately), with
@@ -20,11 +21,13 @@ threads spin on each other, and a busy core makes a frame 10-100x slower.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -59,11 +62,32 @@ class GeneratorShape:
                                            "channel_max": self.channel_max}).eval().requires_grad_(False)
 
 
-DEFAULT = GeneratorShape("default", 128, channel_base=2048, channel_max=256, w_dim=256, mapping_layers=2)
+    @classmethod
+    def of_checkpoint(cls, name: str, path: Path) -> GeneratorShape:
+        """The architecture stored beside one of our checkpoints (NAME.json), without its weights."""
+        from live.errors import UserError
+
+        try:
+            kwargs = json.loads(path.with_suffix(".json").read_text())["init_kwargs"]
+            synthesis = kwargs["synthesis_kwargs"]
+            return cls(name, kwargs["img_resolution"], channel_base=synthesis["channel_base"],
+                       channel_max=synthesis["channel_max"], w_dim=kwargs["w_dim"],
+                       mapping_layers=kwargs["mapping_kwargs"]["num_layers"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"cannot read the default generator's architecture from {path.with_suffix('.json')} "
+                            f"({e}); restore models/default from the repository") from None
+
+
 NVLABS = GeneratorShape("nvlabs", 1024, channel_base=32768, channel_max=512, w_dim=512, mapping_layers=8)
-SHAPES = (DEFAULT, replace(DEFAULT, name="default@256", resolution=256),
-          replace(DEFAULT, name="default@512", resolution=512),
-          *(replace(NVLABS, name=f"nvlabs-{r}", resolution=r) for r in (256, 512, 1024)))
+
+
+def shapes() -> tuple[GeneratorShape, ...]:
+    from live.bundle import models_dir
+
+    default = GeneratorShape.of_checkpoint("default", models_dir() / "default" / "generator.safetensors")
+    larger = (replace(default, name=f"default@{r}", resolution=r)
+              for r in (2 * default.resolution, 4 * default.resolution))
+    return (default, *larger, *(replace(NVLABS, name=f"nvlabs-{r}", resolution=r) for r in (256, 512, 1024)))
 
 
 @dataclass(frozen=True)
@@ -298,8 +322,9 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    names = [shape.name for shape in SHAPES]
-    parser.add_argument("--rows", default=",".join(names), help=f"comma-separated, from {', '.join(names)}")
+    parser.add_argument("--rows", help="comma-separated, from default, default@2R, default@4R (R: its "
+                                        "resolution, e.g. default@256), nvlabs-256, nvlabs-512, nvlabs-1024 "
+                                        "(default: all)")
     parser.add_argument("--network", action="append", default=[], metavar="PATH",
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
@@ -321,11 +346,11 @@ def main(args: argparse.Namespace) -> int:
     from live.errors import UserError
     from live.nets.checkpoints import load_generator
 
-    shapes = {shape.name: shape for shape in SHAPES}
-    rows_wanted = [name for name in args.rows.split(",") if name]
-    unknown = [name for name in rows_wanted if name not in shapes]
+    known = {shape.name: shape for shape in shapes()}
+    rows_wanted = [name for name in args.rows.split(",") if name] if args.rows is not None else list(known)
+    unknown = [name for name in rows_wanted if name not in known]
     if unknown:
-        raise UserError(f"unknown rows {', '.join(unknown)}; choose from {', '.join(shapes)}")
+        raise UserError(f"unknown rows {', '.join(unknown)}; choose from {', '.join(known)}")
     dtype_names = [name for name in args.dtypes.split(",") if name]
     if not dtype_names or any(name not in DTYPES for name in dtype_names):
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
@@ -345,7 +370,7 @@ def main(args: argparse.Namespace) -> int:
     plan = Plan(tuple(dtypes), bounds, compile=args.compile, samples=args.samples, seconds=args.seconds)
 
     networks: list[tuple[str, Callable[[], Generator]]] = [
-        (name, lambda shape=shapes[name]: shape.build().to(device)) for name in rows_wanted]
+        (name, lambda shape=known[name]: shape.build().to(device)) for name in rows_wanted]
     for path in args.network:
         networks.append((os.path.basename(path), lambda path=path: load_generator(path, device=device)[0]))
     rows = []
