@@ -72,3 +72,14 @@ def test_music_falls_back_to_synthetic_when_4q_is_absent(tmp_path, capsys):
     assert {r.split_key for r in held_out}.isdisjoint({r.split_key for r in records})
     with pytest.raises(UserError, match="unknown music"):
         music_records(["deam"], tmp_path, 3, held_out=False)
+
+
+def test_bf16_steps_follow_the_fp32_loss(bundle, tmp_path):
+    full = PredictorTrainer(bundle, TINY, tmp_path / "fp32", progress=False)
+    half = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "bf16": True}),
+                            tmp_path / "bf16", progress=False)
+    for trainer in (full, half):
+        trainer.predictor.train().requires_grad_(True)  # as run() does
+    losses = [full.train_step(), half.train_step()]  # the same first batch, from the identity
+    assert losses[1] == pytest.approx(losses[0], rel=0.05) and losses[0] > 0
+    assert half.predictor.mappers[-1].net[-1].weight.abs().sum() > 0

@@ -123,6 +123,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--from-bundle", action="store_true",
                    help="fine-tune the bundle's predictor instead of starting from the identity (w_m = w_o)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast through G and E_I in training steps (evaluations stay fp32)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -141,7 +143,8 @@ def _run_predictor(args: argparse.Namespace) -> int:
     config = PredictorTraining(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                                checkpoint_every=args.checkpoint_every,
                                music=tuple(args.music or PredictorTraining.music), data_root=args.data,
-                               synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle)
+                               synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
+                               bf16=args.bf16)
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
     record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "
