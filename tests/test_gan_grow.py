@@ -4,6 +4,7 @@ import torch
 from live.errors import UserError
 from live.gan.grow import grow_discriminator, grow_generator, grow_state
 from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
+from live.nets.checkpoints import save_generator
 from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator
 
@@ -11,6 +12,10 @@ NARROW = dict(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=3
               snapshot_kimg=0.008, r1_interval=2, seed=3)
 WIDE = {**NARROW, "channel_base": 1024, "channel_max": 64}  # every block wider, the 4x4 one too
 WIDER_ABOVE_4 = {**NARROW, "channel_base": 1024}  # 8-32 px wider; D's 4x4 block (its mbstd) as it was
+
+
+def _params(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
 def _generator(cfg: dict, seed: int) -> Generator:
@@ -85,9 +90,29 @@ def test_a_run_grows_from_a_narrower_runs_state_and_goes_on(tmp_path):
     grown.run()
     assert grown.state.images_seen == 16
     assert grown.G.synthesis.b16.conv1.weight[:c, c:].abs().max() > 0  # old channels now read new ones
+    # Run again, it resumes from its own checkpoint and does not grow from --init again.
+    resumed = GanTrainer(GanConfig(total_kimg=0.016, init=str(tmp_path / "narrow" / CHECKPOINT), **WIDER_ABOVE_4),
+                         tmp_path / "wide")
+    assert resumed.state.images_seen == 16 and torch.equal(_params(resumed.G_ema), _params(grown.G_ema))
+    with pytest.raises(UserError, match="nothing to train"):
+        GanTrainer(GanConfig(total_kimg=0.008, init=str(tmp_path / "narrow" / CHECKPOINT), **WIDER_ABOVE_4),
+                   tmp_path / "again")
 
 
-def test_a_wider_init_is_a_one_line_error(tmp_path):
+def test_a_run_grows_from_a_narrower_generator_file(tmp_path):
+    narrow = _trained_like(_generator(NARROW, 0))
+    path = save_generator(narrow, tmp_path / "narrow.safetensors", dtype=torch.float32)
+    grown = GanTrainer(GanConfig(total_kimg=0, init=str(path), **WIDE), tmp_path / "wide")
+    assert grown.state.images_seen == 0  # a generator file has no run counters
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert (grown.G_ema(z, noise_mode="const") - narrow(z, noise_mode="const")).abs().max() < 1e-5
+
+
+def test_bad_inits_are_one_line_errors(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **WIDE), tmp_path / "wide").run()
-    with pytest.raises(UserError, match="--init .*architecture"):
-        GanTrainer(GanConfig(total_kimg=0, init=str(tmp_path / "wide" / CHECKPOINT), **NARROW), tmp_path / "n")
+    for init, expected in ((tmp_path / "wide" / CHECKPOINT, "--init .*architecture"),  # wider than the run
+                           (tmp_path / "missing.pt", "--init .*no such file")):
+        with pytest.raises(UserError, match=expected) as caught:
+            GanTrainer(GanConfig(total_kimg=0.016, init=str(init), **NARROW), tmp_path / "n")
+        assert "\n" not in str(caught.value)

@@ -54,6 +54,15 @@ def test_fine_tuning_starts_from_the_bundle_predictor(bundle, tmp_path):
 
 def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
     PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False).run()
+    # Precision may change on resume, and a run stored before a setting existed resumes
+    # when the setting is at its default.
+    state_path = tmp_path / "run" / "state.pt"
+    state = torch.load(state_path, weights_only=True)
+    del state["config"]["bf16"]
+    torch.save(state, state_path)
+    resumed = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "bf16": True}),
+                               tmp_path / "run", progress=False)
+    assert resumed.step == 4
     changed = PredictorTraining(**{**TINY.__dict__, "lr": 0.1})
     with pytest.raises(UserError, match="lr"):
         PredictorTrainer(Bundle.load(bundle.root), changed, tmp_path / "run", progress=False)
@@ -82,4 +91,5 @@ def test_bf16_steps_follow_the_fp32_loss(bundle, tmp_path):
         trainer.predictor.train().requires_grad_(True)  # as run() does
     losses = [full.train_step(), half.train_step()]  # the same first batch, from the identity
     assert losses[1] == pytest.approx(losses[0], rel=0.05) and losses[0] > 0
+    assert losses[1] != losses[0]  # the networks did run in bf16
     assert half.predictor.mappers[-1].net[-1].weight.abs().sum() > 0

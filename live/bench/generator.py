@@ -61,7 +61,6 @@ class GeneratorShape:
                          synthesis_kwargs={"channel_base": self.channel_base,
                                            "channel_max": self.channel_max}).eval().requires_grad_(False)
 
-
     @classmethod
     def of_checkpoint(cls, name: str, path: Path) -> GeneratorShape:
         """The architecture stored beside one of our checkpoints (NAME.json), without its weights."""
@@ -74,8 +73,9 @@ class GeneratorShape:
                        channel_max=synthesis["channel_max"], w_dim=kwargs["w_dim"],
                        mapping_layers=kwargs["mapping_kwargs"]["num_layers"])
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"cannot read the default generator's architecture from {path.with_suffix('.json')} "
-                            f"({e}); restore models/default from the repository") from None
+            raise UserError(f"cannot read a generator architecture from {path.with_suffix('.json')} ({e}); "
+                            "it is written beside our .safetensors checkpoints (models/default: restore it "
+                            "from the repository)") from None
 
 
 NVLABS = GeneratorShape("nvlabs", 1024, channel_base=32768, channel_max=512, w_dim=512, mapping_layers=8)

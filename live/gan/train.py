@@ -88,6 +88,25 @@ def _without_width(generator_kwargs: dict) -> dict:
     return {**generator_kwargs, "synthesis_kwargs": synthesis}
 
 
+def _read_run_state(path: str, device: torch.device) -> dict | None:
+    """A GAN run's training state (its config as GanConfig), or None when `path` holds
+    something else, a generator checkpoint for load_generator to read or refuse."""
+    from live.errors import UserError
+
+    if not Path(path).is_file():
+        raise UserError(f"--init {path}: no such file; give a generator checkpoint or a run's {CHECKPOINT}")
+    try:
+        run = torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001 - not a plain torch file: a generator format, or not a checkpoint at all
+        return None
+    if not (isinstance(run, dict) and {"G", "D", "G_ema", "config", "state"} <= run.keys()):
+        return None
+    try:
+        return {**run, "config": GanConfig(**run["config"])}
+    except TypeError as e:
+        raise UserError(f"--init {path}: a training state of another version of this trainer ({e})") from None
+
+
 def _lazy_adam(net: torch.nn.Module, lr: float, interval: int) -> torch.optim.Adam:
     """Adam with betas (0, 0.99), corrected for a regularizer applied every `interval` steps (0: none)."""
     ratio = interval / (interval + 1) if interval else 1.0
@@ -171,9 +190,9 @@ class GanTrainer:
         from live.gan.grow import grow_discriminator, grow_generator
         from live.nets.checkpoints import load_generator
 
-        run = torch.load(path, map_location=self.device, weights_only=True) if Path(path).name == CHECKPOINT else None
+        run = _read_run_state(path, self.device)
         if run is not None:
-            kwargs, G_state, G_ema_state = GanConfig(**run["config"]).generator_kwargs(), run["G"], run["G_ema"]
+            kwargs, G_state, G_ema_state = run["config"].generator_kwargs(), run["G"], run["G_ema"]
         else:
             init, _ = load_generator(path, device=self.device)
             kwargs, G_state = init.init_kwargs, init.state_dict()
@@ -191,6 +210,9 @@ class GanTrainer:
                             "channels") from None
         if run is not None:
             self.state = TrainState(**run["state"])
+            if self.state.images_seen >= self.cfg.total_kimg * 1000:
+                raise UserError(f"--init {path} has already seen {self.state.images_seen / 1000:g} kimg: "
+                                f"--kimg {self.cfg.total_kimg:g} leaves nothing to train; raise --kimg")
 
     def _load_if_present(self) -> bool:
         path = self.outdir / CHECKPOINT

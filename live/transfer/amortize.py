@@ -34,7 +34,7 @@ from live.transfer.pairs import TransferPairs, held_out_pairs
 
 STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
-RESUMABLE = {"steps", "checkpoint_every"}
+RESUMABLE = {"steps", "checkpoint_every", "bf16"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,11 @@ def evaluation_lambdas(bundle: Bundle, count: int = 4) -> list[float]:
     return [math.exp(low + (high - low) * i / (count - 1)) for i in range(count)]
 
 
+def _stored(config: dict) -> dict:
+    """A config as the state file keeps it (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
 class PredictorTrainer:
     def __init__(self, bundle: Bundle, config: PredictorTraining, run_dir: str | Path, progress: bool = True):
         if bundle.root is None:
@@ -104,8 +109,10 @@ class PredictorTrainer:
         resolved = {**dataclasses.asdict(self.config), "bundle": str(self.bundle.root.resolve())}
         if state_path.is_file():
             state = torch.load(state_path, map_location="cpu", weights_only=True)
-            changed = sorted(k for k, v in resolved.items()
-                             if k not in RESUMABLE and state["config"].get(k) != (list(v) if isinstance(v, tuple) else v))
+            # A setting newer than the run's config counts as the default it ran with.
+            defaults = _stored(dataclasses.asdict(PredictorTraining()))
+            changed = sorted(k for k, v in _stored(resolved).items()
+                             if k not in RESUMABLE and state["config"].get(k, defaults.get(k)) != v)
             if changed:
                 raise UserError(f"{self.run_dir} holds a run with other settings ({', '.join(changed)}); "
                                 "use the same settings to resume or another --outdir")
@@ -158,7 +165,7 @@ class PredictorTrainer:
     def checkpoint(self, record: dict[str, float]) -> None:
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(),
-                 "config": {k: list(v) if isinstance(v, tuple) else v for k, v in self._resolved.items()}}
+                 "config": _stored(self._resolved)}
         partial = self.run_dir / f"{STATE_FILE}.partial"
         torch.save(state, partial)
         os.replace(partial, self.run_dir / STATE_FILE)
