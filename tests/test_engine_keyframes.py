@@ -3,6 +3,8 @@ import torch
 
 from live.bundle import Bundle, random_bundle
 from live.engine.keyframes import KeyframeMaker
+from live.engine.synthesizer import Synthesizer
+from live.nets.fast import FastOptions
 from live.settings import Settings
 from live.transfer.source import seed_latent
 
@@ -32,3 +34,15 @@ def test_bundle_round_trip_on_disk(tmp_path):
     b = KeyframeMaker(loaded, w).make(mel, Settings(), 0.0, lambda: 0.0)
     # fp16 storage: the pictures agree within a few levels.
     assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 8
+
+
+def test_a_bf16_fast_path_runs_the_music_encoder_in_bf16_too():
+    bundle = random_bundle()
+    w_o = seed_latent(bundle.G, 3)
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    reference = KeyframeMaker(bundle, w_o)
+    fast = KeyframeMaker(bundle, w_o, synthesizer=Synthesizer(bundle.G, FastOptions(dtype=torch.bfloat16)))
+    (w_ref, va_ref), (w_fast, va_fast) = reference.latent(mel, Settings()), fast.latent(mel, Settings())
+    assert w_fast.dtype == va_fast.dtype == torch.float32
+    assert not torch.equal(va_fast, va_ref) and torch.allclose(va_fast, va_ref, atol=0.02)
+    assert torch.allclose(w_fast, w_ref, atol=0.05)

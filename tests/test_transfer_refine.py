@@ -1,5 +1,6 @@
 """Refinement on a tiny random bundle: the local model against the full networks, sessions, anchors."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -149,3 +150,32 @@ def test_inline_anchors_build_at_once(setting):
     assert anchors.current() is None
     anchors.request(w_anchor)
     assert anchors.current() is anchor and anchors.builds == 1
+
+
+def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
+    _, w_anchor, _, _, anchor = setting
+    spans = []
+
+    def build(w):
+        start = time.perf_counter()
+        time.sleep(0.2)
+        spans.append((start, time.perf_counter()))
+        return anchor
+
+    anchors = BackgroundAnchors(build, duty=0.5)
+    try:
+        anchors.request(w_anchor)
+        assert anchors.idle(10)
+        anchors.request(w_anchor)  # asked at once: built only after a rest as long as the build
+        deadline = time.perf_counter() + 10
+        while len(spans) < 2 and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        assert len(spans) == 2 and spans[1][0] - spans[0][1] >= 0.18
+    finally:
+        anchors.close()
+    resting = BackgroundAnchors(build, duty=0.05)  # rests 19x a build: close() must not wait for that
+    resting.request(w_anchor)
+    assert resting.idle(10)
+    start = time.perf_counter()
+    resting.close()
+    assert time.perf_counter() - start < 1.0

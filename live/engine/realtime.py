@@ -329,12 +329,14 @@ class LiveEngine:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)
                 # Frame deadlines on a fixed grid: sleeping a period from each frame's start
-                # adds every oversleep, and a 30 fps cap then draws 29.
+                # adds every oversleep, and a 30 fps cap then draws 29. A frame late by less
+                # than a period keeps the grid (the next one follows at once); later than
+                # that, the grid restarts, so a stall brings no burst of catch-up frames.
                 next_frame += frame_period
                 spare = next_frame - self.clock()
-                if spare <= 0:
-                    next_frame = self.clock()  # behind: no burst of frames to catch up
-                elif self.window is None or not self.window.config.vsync:
+                if spare <= -frame_period:
+                    next_frame = self.clock()
+                elif spare > 0 and (self.window is None or not self.window.config.vsync):
                     time.sleep(spare)
         finally:
             self.stop()

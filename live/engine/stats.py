@@ -32,6 +32,7 @@ class RunStats:
         self.ended: float | None = None
         self.keyframes = 0
         self.frames = 0
+        self._frame_span: tuple[float, float] | None = None  # first and last frame's time
         self.dropped_keyframes = 0
         self.audio_overflows = 0
         self.errors: deque[str] = deque(maxlen=50)
@@ -59,6 +60,8 @@ class RunStats:
         a new keyframe (the audio it came from), else None."""
         with self._lock:
             self.frames += 1
+            first = self._frame_span[0] if self._frame_span else shown_time
+            self._frame_span = (first, shown_time)
             if shown_capture_time is not None:
                 self.audio_to_screen.append(shown_time - shown_capture_time)
 
@@ -83,7 +86,7 @@ class RunStats:
                 "keyframes": self.keyframes,
                 "frames": self.frames,
                 "keyframes_per_s": round(self.keyframes / duration, 2),
-                "render_fps": round(self.frames / duration, 2),
+                "render_fps": round(self._render_rate(duration), 2),
                 "keyframe_compute_ms": _percentiles(self.keyframe_seconds),
                 "latency_ms": {"audio_to_keyframe": _percentiles(self.audio_to_keyframe),
                                "audio_to_screen": _percentiles(self.audio_to_screen)},
@@ -92,6 +95,13 @@ class RunStats:
                 "beats": [round(b, 3) for b in self.beats],
                 "errors": list(self.errors),
             }
+
+    def _render_rate(self, duration: float) -> float:
+        """Frame intervals over their span: counting frames over the run's length would
+        read a steady 30 fps as 29.99 when the run ends just after a frame was due."""
+        if self.frames >= 2 and self._frame_span[1] > self._frame_span[0]:
+            return (self.frames - 1) / (self._frame_span[1] - self._frame_span[0])
+        return self.frames / duration
 
     def write(self, path: str | Path, now: float) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ class RefineConfig:
     acceptance: float = 0.5      # share of its predicted decrease of L_S a model must deliver at its radius
     chunk: int = 16              # directions per forward-mode pass
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
+    build_duty: float = 0.5      # the worker's share of wall time at most (it rests between builds)
 
 
 class WarmStart:
@@ -86,7 +87,7 @@ class RefineSession:
         self.shape = w_source.shape
         build = partial(_anchor_at, bundle, w_source=w_source.detach().clone(), basis=basis, config=config)
         if config.background:
-            self.anchors = BackgroundAnchors(build)
+            self.anchors = BackgroundAnchors(build, duty=config.build_duty)
             self.anchors.request(w_source)  # the preset's model, started when it loads
         else:
             # Built at once where the first keyframe starts: one build fewer than at the source.

@@ -1,0 +1,24 @@
+"""Run statistics: rates and latencies as the benchmark reports them."""
+import pytest
+
+from live.engine.stats import RunStats
+
+
+def test_render_rate_is_frame_intervals_over_their_span():
+    stats = RunStats()
+    stats.start(0.0)
+    for i in range(31):  # 30 fps for one second, the run stopped a little after the last frame
+        stats.frame(None, 0.01 + i / 30)
+    stats.stop(1.03)
+    report = stats.as_dict(1.03)
+    assert report["render_fps"] == pytest.approx(30.0)
+    assert report["frames"] == 31
+
+
+def test_render_rate_with_fewer_than_two_frames_falls_back_to_the_run_length():
+    stats = RunStats()
+    stats.start(0.0)
+    stats.frame(None, 0.5)
+    stats.stop(2.0)
+    assert stats.as_dict(2.0)["render_fps"] == 0.5
+    assert RunStats().as_dict(1.0)["render_fps"] == 0.0
