@@ -58,9 +58,11 @@ class KeyframeMaker:
         assert synthesizer is None or synthesizer.G is G, "the synthesizer must draw the bundle's generator"
         self.bundle, self.refiner = bundle, refiner
         self.image = synthesizer or Synthesizer(G)
-        # E_M runs in the synthesizer's precision: a bf16 fast path means hardware that
-        # runs bf16 natively, where E_M takes a quarter less time (f_M's cosine to fp32's:
-        # 0.99996); the reference path (offline renders) keeps fp32.
+        # E_M runs in the precision of the synthesizer's options, from the first keyframe
+        # on (a switch when the compiled path arrives would shift f_M mid-show): bf16
+        # options mean hardware that runs bf16 natively, where E_M takes a quarter less
+        # time (f_M's cosine to fp32's: 0.99996). Reference options (offline renders
+        # unless --synthesis fast) keep fp32.
         fast = self.image.options
         self._music_bf16 = fast is not None and fast.dtype == torch.bfloat16
         self.w_source = w_source.to(bundle.device)

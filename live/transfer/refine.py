@@ -12,8 +12,10 @@ live.transfer.subspace): Gauss-Newton in k dimensions, no pass through G or E_I.
 model is anchored where the refinement is: a new one is asked for whenever the start of
 a keyframe lies farther from the anchor than the radius measured for that model. Live, a
 worker thread builds it (BackgroundAnchors; the first is started at the source when the
-preset loads) and the steps use the previous model meanwhile; offline it is built at once
-(InlineAnchors), so renders are deterministic. U spans the gradients of L_S for a
+preset loads) and the steps use the previous model meanwhile; the worker rests between
+builds (build_duty), so a model can be one build older than back-to-back building would
+keep it, and the keyframes get the CPU and interpreter time it leaves; offline it is
+built at once (InlineAnchors), so renders are deterministic. U spans the gradients of L_S for a
 basis of music embeddings (live.transfer.directions), fitted once per bundle on synthetic
 cue-rule music, which every machine can make.
 
