@@ -199,7 +199,8 @@ class GanTrainer:
             G_ema_state = G_state
         try:
             if _without_width(kwargs) != _without_width(self.G.init_kwargs):
-                raise UserError(f"{kwargs} differs from this run's {self.G.init_kwargs} in more than width")
+                # grow_state would take a larger z or w for a wider layer: only channels may grow.
+                raise UserError("its resolution, latent sizes or mapping depth differ from this run's")
             grow_generator(self.G, G_state)
             grow_generator(self.G_ema, G_ema_state, fresh=self.G.state_dict())
             if run is not None:
