@@ -126,3 +126,54 @@ def test_convert_round_trips_fp32_exactly_and_fp16_within_tolerance(G, pkl, tmp_
 def test_convert_wants_a_safetensors_name(pkl, tmp_path):
     with pytest.raises(SystemExit):
         cli("convert", pkl, tmp_path / "g.pt")
+
+
+def test_parse_seeds_refuses_a_huge_range_before_building_it():
+    with pytest.raises(argparse.ArgumentTypeError, match="too large"):
+        generate.parse_seeds("0-99999999999")  # building this list would exhaust memory
+
+
+@pytest.mark.parametrize("trunc", ["nan", "inf", "x"])
+def test_generate_refuses_a_truncation_that_is_not_a_finite_number(pkl, tmp_path, trunc):
+    with pytest.raises(SystemExit):
+        cli("generate", "--network", pkl, "--seeds", "1", f"--trunc={trunc}", "--outdir", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_generate_refuses_an_outdir_that_is_a_file(pkl, tmp_path, capsys):
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(SystemExit):
+        cli("generate", "--network", pkl, "--seeds", "1", "--outdir", tmp_path / "f.txt")
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_convert_never_overwrites_its_input_and_asks_before_overwriting(pkl, tmp_path):
+    out = tmp_path / "g.safetensors"
+    cli("convert", pkl, out)
+    before = out.read_bytes()
+    with pytest.raises(UserError, match="is the input itself"):
+        cli("convert", out, out, "--force")
+    with pytest.raises(UserError, match="--force"):
+        cli("convert", pkl, out, "--fp32")
+    assert out.read_bytes() == before
+    cli("convert", pkl, out, "--fp32", "--force")
+    assert out.read_bytes() != before
+
+
+def test_written_weights_follow_the_umask_and_a_bad_folder_is_one_line(G, tmp_path):
+    import os
+    import stat
+
+    path = save_generator(G, tmp_path / "g.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # safetensors' own writer makes 0600
+    assert not list(tmp_path.glob("*.partial"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot write"):
+        save_generator(G, tmp_path / "file" / "g.safetensors")
+
+
+def test_inspect_refuses_a_negative_direction_count(pkl):
+    with pytest.raises(SystemExit):
+        cli("inspect", pkl, "--directions", "-1")

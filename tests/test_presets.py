@@ -43,3 +43,20 @@ def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "1"]) == 2  # exists
     assert main(["preset", "--presets-dir", str(d), "show", "mine"]) == 0
     assert "seed 99" in capsys.readouterr().out
+
+
+def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text((PresetLibrary().path("storm")).read_text())
+    text = 'say "hi" \\ back\nslash, ünïcode 🎛'
+    assert main(["preset", "--presets-dir", str(d), "new", "quoted", "--seed", "1", "--description", text]) == 0
+    assert PresetLibrary(d).load("quoted").description == text
+    with pytest.raises(SystemExit):
+        main(["preset", "--presets-dir", str(d), "new", "../escape", "--seed", "1"])
+    assert not (tmp_path / "escape.toml").exists()
+
+
+def test_preset_list_of_a_missing_folder_says_so(tmp_path, capsys):
+    assert main(["preset", "--presets-dir", str(tmp_path / "nope"), "list"]) == 2
+    assert "does not exist" in capsys.readouterr().err

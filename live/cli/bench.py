@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     benches = parser.add_subparsers(dest="bench", metavar="NAME", required=True)
     for name in BENCHES:
         module = importlib.import_module(f"live.bench.{name}")
-        p = benches.add_parser(name, help=module.__doc__.splitlines()[0])
+        p = benches.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", metavar="PATH", help="write the results here as JSON")
         module.add_arguments(p)
         p.set_defaults(func=module.main)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from live.cli.types import plain_name
 from live.errors import UserError
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--network", required=True, type=Path, metavar="CKPT",
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
-    p.add_argument("--name", required=True, help="the new bundle's name (its folder under --models-dir)")
+    p.add_argument("--name", required=True, type=plain_name, help="the new bundle's name (its folder under --models-dir)")
     p.add_argument("--models-dir", type=Path, help="where bundles live (default: the project's models/)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
     p.set_defaults(func=run_new)
@@ -34,8 +35,6 @@ def run_new(args: argparse.Namespace) -> int:
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space
 
-    if not args.name or Path(args.name).name != args.name or args.name.startswith("."):
-        raise UserError(f"--name must be a plain folder name, got {args.name!r}")
     target = (args.models_dir or models_dir()) / args.name
     if (target / BUNDLE_FILE).exists() and not args.force:
         raise UserError(f"{target} already holds a bundle; choose another --name or pass --force")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from live.cli.types import count, number, output_dir
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="a JSON object, or: " + " | ".join(USAGE.values()))
     send.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
                       help=f"command socket (default {DEFAULT_COMMAND_ADDRESS})")
-    send.add_argument("--timeout", type=float, default=2.0, metavar="S",
+    send.add_argument("--timeout", type=number(0), default=2.0, metavar="S",
                       help="seconds to wait for the reply (default 2)")
     _add_key_options(send)
     send.set_defaults(func=run_send)
@@ -49,13 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     listen.add_argument("--address", default=DEFAULT_TELEMETRY_ADDRESS,
                         help=f"telemetry socket (default {DEFAULT_TELEMETRY_ADDRESS})")
     listen.add_argument("--topics", default="", help="comma-separated topics, e.g. beat,state (default: all)")
-    listen.add_argument("--count", type=int, metavar="N", help="stop after N messages")
-    listen.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    listen.add_argument("--count", type=count(1), metavar="N", help="stop after N messages")
+    listen.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
     _add_key_options(listen)
     listen.set_defaults(func=run_listen)
 
     keygen = commands.add_parser("keygen", help="make CurveZMQ keys for a non-local control address")
-    keygen.add_argument("dir", type=Path, metavar="DIR", help="directory for the keys (created)")
+    keygen.add_argument("dir", type=output_dir, metavar="DIR", help="directory for the keys (created)")
     keygen.add_argument("--client", default="client", metavar="NAME",
                         help="name of the client key pair to add (default: client)")
     keygen.set_defaults(func=run_keygen)

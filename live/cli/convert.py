@@ -23,14 +23,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("target", type=_safetensors_path, metavar="OUT.safetensors", help="file to write (and OUT.json)")
     parser.add_argument("--fp32", action="store_true", help="store float32 weights (default float16)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing OUT.safetensors")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from live.errors import UserError
     from live.nets.checkpoints import load_generator, save_generator
 
+    if args.target.exists():
+        if args.source.exists() and args.target.samefile(args.source):
+            raise UserError(f"{args.target} is the input itself; name another output")
+        if not args.force:
+            raise UserError(f"{args.target} exists; pass --force to overwrite it")
     G, info = load_generator(args.source)
     dtype = torch.float32 if args.fp32 else torch.float16
     path = save_generator(G, args.target, dtype=dtype)

@@ -11,7 +11,8 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                                    "space of the bundle, not its generator or predictor.")
     p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
     p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
-    p.add_argument("--data", default="../shared/data", help="shared data folder (oasis/, 4q/, ...)")
+    p.add_argument("--data", default="../shared/data",
+                   help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
     p.add_argument("--midi-renders", default="runs/midi-cache",
                    help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped)")
     p.add_argument("--cache", default="runs/space-cache", help="folder for precomputed spectrograms")
@@ -46,9 +47,11 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                                    "and fine-detail energy of the generator's pictures against held-out corpus "
                                    "pictures, beside the same measures between two corpus sets (the floor).")
     p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
-    p.add_argument("--space", default="default", help="bundle whose image encoder gives the features")
-    p.add_argument("--count", type=int, default=GanEvalConfig.count, help="pictures per set")
-    p.add_argument("--trunc", type=float, default=GanEvalConfig.truncation, help="truncation psi")
+    p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
+    p.add_argument("--count", type=int, default=GanEvalConfig.count,
+                   help=f"pictures per set (default {GanEvalConfig.count})")
+    p.add_argument("--trunc", type=float, default=GanEvalConfig.truncation,
+                   help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
     p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=int, help="torch CPU threads")

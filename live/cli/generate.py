@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from live.cli.types import number, output_dir
 from live.errors import UserError
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 NOISE_MODES = ("const", "random", "none")
 _MAX_SEED = 2**32 - 1  # numpy's RandomState seeds are 32-bit
+_MAX_SEEDS = 1_000_000  # a typo like 0-99999999 would otherwise build the list until memory runs out
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
@@ -32,6 +33,9 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
+            if hi > _MAX_SEED or hi - lo >= _MAX_SEEDS:
+                raise argparse.ArgumentTypeError(f"seed range {part!r} is too large: seeds go up to {_MAX_SEED}, "
+                                                 f"at most {_MAX_SEEDS} in one call")
             seeds.extend(range(lo, hi + 1))
         elif part.isdigit():
             seeds.append(int(part))
@@ -49,11 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("--seeds", required=True, type=parse_seeds, metavar="LIST",
                         help="seeds, e.g. 0-3,7")
-    parser.add_argument("--trunc", type=float, default=1.0, metavar="PSI", help="truncation psi (default 1)")
+    parser.add_argument("--trunc", type=number(), default=1.0, metavar="PSI", help="truncation psi (default 1)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise mode (default const)")
     parser.add_argument("--class", dest="class_idx", type=int, metavar="IDX",
                         help="class label, for conditional networks")
-    parser.add_argument("--outdir", required=True, type=Path, metavar="DIR", help="where to write seedNNNN.png")
+    parser.add_argument("--outdir", required=True, type=output_dir, metavar="DIR", help="where to write seedNNNN.png")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING
 
+from live.cli.types import count
+
 if TYPE_CHECKING:
     from live.nets.checkpoints import CheckpointInfo
 
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", metavar="CKPT",
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--directions", type=int, default=0, metavar="K",
+    parser.add_argument("--directions", type=count(0), default=0, metavar="K",
                         help="also measure how far W's first K principal directions move brightness, "
                              "saturation and hue of the pictures (renders a few dozen)")
     parser.set_defaults(func=run)

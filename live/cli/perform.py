@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show
+from live.cli.types import count, number
 from live.errors import UserError
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
@@ -25,14 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
     p.add_argument("--no-vsync", dest="vsync", action="store_false")
-    p.add_argument("--fps", type=float, help="render rate cap (default: 60 in a window, 30 headless)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--fps", type=number(0, 1000, low_open=True),
+                   help="render rate cap (default: 60 in a window, 30 headless)")
+    p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
     p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for inference (default 1)")
+    p.add_argument("--threads", type=count(1), default=1, help="torch threads for inference (default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,23 +56,29 @@ def _has_input() -> bool:
         return False
 
 
+def parse_source(spec: str) -> tuple[str, str]:
+    """'mic', 'mic:DEVICE', 'file:PATH' or 'demo' as (kind, rest), before anything opens."""
+    kind, _, rest = spec.partition(":")
+    if kind == "mic" or (kind == "file" and rest) or (kind == "demo" and not rest):
+        return kind, rest
+    raise UserError(f"unknown --source {spec!r}; use mic, mic:DEVICE, file:PATH or demo")
+
+
 def open_source(spec: str, play: bool):
     from live.audio.sources import DemoSource, FileSource, MicSource
 
-    kind, _, rest = spec.partition(":")
+    kind, rest = parse_source(spec)
     if kind == "mic":
         device: str | int | None = (int(rest) if rest.isdigit() else rest) if rest else None
         return MicSource(device)
-    if kind == "file" and rest:
+    if kind == "file":
         return FileSource(rest, play=play)
-    if kind == "demo" and not rest:
-        return DemoSource(play=play)
-    raise UserError(f"unknown --source {spec!r}; use mic, mic:DEVICE, file:PATH or demo")
+    return DemoSource(play=play)
 
 
 def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
-    from live.control.server import ControlServer
+    from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions, Recorder
     from live.presets import PresetLibrary
     from live.render.headless import create_headless_context
@@ -91,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
     elif headless and not args.headless:
         print("live: no display found (DISPLAY is unset); running headless")
 
+    # What the command line alone decides is checked before the networks load (seconds).
+    parse_source(source_spec)
+    keys = None
+    if args.control != "off":
+        keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
+        check_addresses((args.control, args.telemetry), curve=keys is not None)
     show = open_show(args, live=True)
     source = open_source(source_spec, args.play)
     window = None
@@ -121,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
                         window=window, recorder=recorder)
     server = None
     if args.control != "off":
-        keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
         server = ControlServer(engine, args.control, args.telemetry, curve=keys).start()
         engine.publish = server.publish
         print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from live.cli.types import plain_name
+from live.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,22 +18,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("name")
     show.set_defaults(func=_show)
     new = verbs.add_parser("new", help="write a new preset (from another one's settings and CC map)")
-    new.add_argument("name")
+    new.add_argument("name", type=plain_name)
     source = new.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=int, help="source picture from this seed")
     source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
-    new.add_argument("--truncation", type=float, default=0.7)
+    new.add_argument("--truncation", type=float, default=0.7, help="truncation psi of a --seed source (default 0.7)")
     new.add_argument("--like", default="default", help="copy settings and CC map from this preset")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     new.set_defaults(func=_new)
 
 
+def _toml_string(text: str) -> str:
+    # JSON's string escapes are TOML's basic-string escapes; raw UTF-8 avoids JSON's
+    # surrogate pairs, which TOML refuses.
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _list(args: argparse.Namespace) -> int:
     from live.presets import PresetLibrary
 
     library = PresetLibrary(args.presets_dir)
+    if not library.directory.is_dir():
+        raise UserError(f"presets folder {library.directory} does not exist")
     for i, name in enumerate(library.names()):
         preset = library.load(name)
         key = str(i + 1) if i < 9 else " "
@@ -53,7 +65,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from live.errors import UserError
     from live.presets import PresetLibrary, load_preset
 
     library = PresetLibrary(args.presets_dir)
@@ -68,9 +79,9 @@ def _new(args: argparse.Namespace) -> int:
         source = f"seed = {args.seed}\ntruncation = {args.truncation}"
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
-        source = f'{kind} = "{Path(file).resolve()}"'
-    header = (f'name = "{args.name}"\ndescription = "{args.description}"\nbundle = "{template.bundle}"\n\n'
-              f"[source]\n{source}\n\n")
+        source = f"{kind} = {_toml_string(str(Path(file).resolve()))}"
+    header = (f"name = {_toml_string(args.name)}\ndescription = {_toml_string(args.description)}\n"
+              f"bundle = {_toml_string(template.bundle)}\n\n[source]\n{source}\n\n")
     library.directory.mkdir(parents=True, exist_ok=True)
     path.write_text(header + body)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from live.cli.common import add_show_arguments, open_show
+from live.cli.types import number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,18 +13,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "video with the audio muxed in (or PNG frames when OUT is a folder).")
     p.add_argument("audio", help="audio file (wav, flac, mp3, ogg, m4a, ...)")
     p.add_argument("-o", "--out", required=True, help="OUT.mp4|.mkv|.mov, or a folder for PNG frames")
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--start", type=float, default=0.0, help="seconds into the audio")
-    p.add_argument("--duration", type=float, help="seconds to render (default: to the end)")
+    p.add_argument("--fps", type=number(0, 240, low_open=True), default=30.0, help="frames per second (default 30)")
+    p.add_argument("--start", type=number(0), default=0.0, help="seconds into the audio (default 0)")
+    p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
     add_show_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
-    from live.engine.offline import RenderOptions, render
+    from pathlib import Path
 
-    audio = read_audio(args.audio)  # first: a bad file fails before the networks load
+    from live.engine.offline import RenderOptions, check_output, render
+
+    check_output(Path(args.out))  # first, with the audio: bad input fails before the networks load
+    audio = read_audio(args.audio)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:

@@ -12,22 +12,18 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                        description="Train a StyleGAN2 generator on the procedural corpus or a folder of "
                                    "images. Re-running with the same --outdir resumes.")
     p.add_argument("--outdir", required=True, help="run folder: checkpoint, samples, config (resumes if present)")
-    p.add_argument("--data", default="procedural", help="'procedural' or a folder of images")
-    p.add_argument("--res", dest="resolution", type=int, default=GanConfig.resolution)
-    p.add_argument("--kimg", dest="total_kimg", type=float, default=GanConfig.total_kimg,
-                   help="stop after this many thousand real images")
     p.add_argument("--export", metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
-    skip = {"data", "resolution", "total_kimg"}
+    flags = {"resolution": "--res", "total_kimg": "--kimg"}  # NVlabs' spelling
     for f in fields(GanConfig):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = flags.get(f.name, "--" + f.name.replace("_", "-"))
+        shown = "" if f.default in (None, "") else f" (default {f.default})"
         if f.type == "bool":
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default)
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                           help=f.metadata["help"])
         else:
             kind = {"int": int, "float": float, "str": str, "float | None": float}[f.type]
-            p.add_argument(flag, dest=f.name, type=kind, default=f.default)
+            p.add_argument(flag, dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + shown)
     p.set_defaults(func=_run_gan)
 
 

@@ -76,6 +76,19 @@ def unpack(frames: list[bytes], frame_count: int) -> tuple[Envelope, bytes | Non
     return envelope, frames[end]
 
 
+def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
+    """Refuse an address zmq cannot bind, and one other machines can reach without CurveZMQ;
+    cheap, so a show checks before it loads its networks."""
+    for address in addresses:
+        transport, sep, rest = address.partition("://")
+        if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
+            raise UserError(f"control address {address!r} is not a ZeroMQ address; write it like "
+                            "tcp://127.0.0.1:5555 (or 'off' for --control)")
+        if not curve and not is_local(address):
+            raise UserError(f"control address {address} is reachable from other machines and needs "
+                            f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+
+
 class ControlServer:
     """Answers control commands with `controller` and publishes telemetry, on its own thread.
 
@@ -119,10 +132,7 @@ class ControlServer:
     def start(self) -> ControlServer:
         if self._thread is not None:
             raise RuntimeError("ControlServer.start() called twice")
-        for address in (self.command_address, self.telemetry_address):
-            if self.curve is None and not is_local(address):
-                raise UserError(f"control address {address} is reachable from other machines and needs "
-                                f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+        check_addresses((self.command_address, self.telemetry_address), curve=self.curve is not None)
         self._context = zmq.Context()
         try:
             if self.curve is not None:

@@ -46,13 +46,21 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
     return audio.samples[a:b]
 
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+def check_output(out: Path) -> None:
+    """A video file name or a folder (PNG frames); anything else is a UserError."""
+    if out.suffix.lower() not in VIDEO_SUFFIXES and out.suffix != "":
+        raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
+
+
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
     """A video file with the audio muxed in, or numbered PNGs when `out` is a folder."""
-    if out.suffix.lower() in (".mp4", ".mkv", ".mov"):
+    check_output(out)
+    if out.suffix.lower() in VIDEO_SUFFIXES:
         return VideoSink(out, VideoFormat(options.size, options.fps), AudioFormat(sample_rate, min(channels, 2)))
-    if out.suffix == "":
-        return PngSink(out)
-    raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
+    return PngSink(out)
 
 
 def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,

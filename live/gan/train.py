@@ -28,41 +28,49 @@ from live.nets.stylegan2 import Generator, SynthesisLayer
 CHECKPOINT = "training-state.pt"
 
 
+def _option(default, help: str):
+    """A GanConfig field with the help text `train gan --help` shows for it."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class GanConfig:
-    data: str = "procedural"        # 'procedural' or a folder of images
-    resolution: int = 128
-    z_dim: int = 256
-    w_dim: int = 256
-    mapping_layers: int = 2         # the 'auto' config's depth: enough for one image domain
-    channel_base: int = 4096
-    channel_max: int = 256
-    batch: int = 16
-    lr: float = 0.0025
-    r1_gamma: float | None = None   # None: 0.0002 * resolution^2 / batch, NVlabs' 'auto' heuristic
-    r1_interval: int = 16
-    style_mixing: float = 0.9       # probability of mixing two latents (decorrelates layers' styles)
-    pl_weight: float = 2.0          # path-length regularization (NVlabs' default); 0 turns it off
-    pl_interval: int = 4            # generator steps between path-length penalties (lazy, as R1)
-    pl_batch_shrink: int = 2        # the penalty's batch is batch // this
-    pl_decay: float = 0.01          # of the running mean path length
-    ema_kimg: float | None = None   # None: batch * 10 / 32
-    ema_rampup: float = 0.05        # EMA half-life is at most this fraction of images seen so far
-    total_kimg: float = 1000
-    snapshot_kimg: float = 4        # write the checkpoint and a sample grid this often
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 0                # 0: leave torch's default
-    bf16: bool = False              # bf16 autocast for the networks' convolutions (CPU AMX / CUDA)
-    init: str = ""                  # a generator checkpoint or a run's training-state.pt to start from (fresh
-                                    # runs only); a narrower network is grown to this run's width
-    noise_max_res: int = 0          # per-pixel noise only in blocks up to this resolution (0: every block)
-    compile: bool = False           # torch.compile G's synthesis and D (R1 and path-length steps stay eager)
+    data: str = _option("procedural", "'procedural' or a folder of images")
+    resolution: int = _option(128, "image side in pixels, a power of two")
+    z_dim: int = _option(256, "size of z")
+    w_dim: int = _option(256, "size of w")
+    mapping_layers: int = _option(2, "mapping depth (NVlabs' 'auto' config: 2, enough for one image domain)")
+    channel_base: int = _option(4096, "channels at a block are min(channel_base / resolution, channel_max)")
+    channel_max: int = _option(256, "most channels of any block")
+    batch: int = _option(16, "images per step")
+    lr: float = _option(0.0025, "Adam learning rate of G and D")
+    r1_gamma: float | None = _option(None, "R1 weight (default: 0.0002 * resolution^2 / batch, NVlabs' "
+                                           "'auto' heuristic)")
+    r1_interval: int = _option(16, "discriminator steps between R1 penalties (lazy regularization)")
+    style_mixing: float = _option(0.9, "probability of mixing two latents (decorrelates the layers' styles)")
+    pl_weight: float = _option(2.0, "path-length regularization weight (NVlabs' default); 0 turns it off")
+    pl_interval: int = _option(4, "generator steps between path-length penalties (lazy, as R1)")
+    pl_batch_shrink: int = _option(2, "the path-length penalty's batch is batch // this")
+    pl_decay: float = _option(0.01, "decay of the running mean path length")
+    ema_kimg: float | None = _option(None, "G_ema half-life in kimg (default: batch * 10 / 32)")
+    ema_rampup: float = _option(0.05, "G_ema half-life is at most this fraction of the images seen so far")
+    total_kimg: float = _option(1000, "stop after this many thousand real images")
+    snapshot_kimg: float = _option(4, "write the checkpoint and a sample grid this often (kimg)")
+    seed: int = _option(0, "seed of the networks' init, the latents and the procedural corpus")
+    device: str = _option("cpu", "torch device, e.g. cpu or cuda")
+    threads: int = _option(0, "torch CPU threads (0: torch's default)")
+    bf16: bool = _option(False, "bf16 autocast for the networks' convolutions (CPU AMX or AVX-512 BF16, CUDA)")
+    init: str = _option("", "a generator checkpoint or a run's training-state.pt to start from (fresh runs "
+                            "only); a narrower network is grown to this run's width")
+    noise_max_res: int = _option(0, "per-pixel noise only in blocks up to this resolution (0: every block)")
+    compile: bool = _option(False, "torch.compile G's synthesis and D (R1 and path-length steps stay eager)")
 
     def __post_init__(self) -> None:
         from live.errors import UserError
         from live.space.sources import HELDOUT_SEED
 
+        if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
+            raise UserError(f"--res must be a power of two (32, 64, 128, ... 1024); got {self.resolution}")
         r = self.noise_max_res
         if r and not (4 <= r <= self.resolution and r & (r - 1) == 0):
             raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, a power of "
@@ -127,7 +135,6 @@ class GanTrainer:
     def __init__(self, config: GanConfig, outdir: str | Path):
         self.cfg = config
         self.outdir = Path(outdir)
-        self.outdir.mkdir(parents=True, exist_ok=True)
         self.device = torch.device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -152,6 +159,7 @@ class GanTrainer:
         if config.compile:
             self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
         self.data = self._make_source()
+        self.outdir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
         (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     def _silence_noise(self) -> list[torch.nn.Parameter]:

@@ -30,6 +30,7 @@ from live.errors import UserError
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
+from live.nets.weights import write_safetensors
 
 FORMAT_NVLABS = "nvlabs-pkl"
 FORMAT_ROSINALITY = "rosinality-pt"
@@ -113,8 +114,7 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
     overflow = [k for k, t in state.items() if not torch.isfinite(t).all()]
     if overflow:
         raise UserError(f"{_some(overflow)} are not finite in {dtype}; save in float32 (convert --fp32)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safetensors.torch.save_file(state, str(path))
+    write_safetensors(state, path)
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
     path.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
@@ -400,7 +400,7 @@ def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 def _read_live(path: Path) -> _Contents:
     config_path = path.with_suffix(".json")
     if not config_path.is_file():
-        raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `live convert`)")
+        raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
     try:
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

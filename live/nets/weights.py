@@ -11,14 +11,28 @@ from torch import nn
 from live.errors import UserError
 
 
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Write `tensors` to `path` whole or not at all (a crash leaves the old file), with the
+    file mode of any new file (safetensors' own writer makes it private, 0600); a folder
+    that cannot be written is a UserError."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(safetensors.torch.save(tensors))
+        partial.replace(path)
+    except OSError as e:
+        if partial.is_file():
+            partial.unlink()
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
     """All parameters and persistent buffers; floating-point tensors stored as `dtype`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (t.detach().to("cpu", dtype) if t.is_floating_point() else t.detach().cpu()).contiguous()
              for k, t in module.state_dict().items()}
-    safetensors.torch.save_file(state, str(path))
-    return path
+    return write_safetensors(state, path)
 
 
 def load_weights(module: nn.Module, path: str | Path) -> nn.Module:

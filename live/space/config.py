@@ -111,7 +111,7 @@ class SpaceTrainConfig:
         for assignment in assignments:
             name, sep, text = assignment.partition("=")
             if not sep or not name.strip():
-                raise UserError(f"--set {assignment!r}: expected section.key=value, e.g. batch.pairs=16")
+                raise UserError(f"--set {assignment!r}: expected key=value or section.key=value, e.g. batch.pairs=16")
             try:
                 value = tomllib.loads(f"value = {text.strip()}")["value"]
             except tomllib.TOMLDecodeError:

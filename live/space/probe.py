@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from live.audio.decode import read_audio
+from live.errors import UserError
 from live.space.data.images import ImageFile
 from live.space.inputs import clip_spectrogram, encoder_range, spectrogram_windows, square_image
 from live.space.load import SpaceSpec
@@ -50,11 +51,16 @@ class SpaceProbe:
     def file_va(self, path: Path) -> tuple[float, float]:
         """(valence, arousal) of an image or audio file; UserError if it cannot be read."""
         path = Path(path)
+        if not path.is_file():
+            raise UserError(f"file not found: {path}")
         if path.suffix.lower() in IMAGE_SUFFIXES:
             _, va = self.images(ImageFile(path).load()[None])
             va = va[0]
         else:
             mel = self.spec.config.mel
-            samples = read_audio(path, sample_rate=mel.sample_rate, channels=1).samples[:, 0]
+            try:
+                samples = read_audio(path, sample_rate=mel.sample_rate, channels=1).samples[:, 0]
+            except UserError as e:  # not audio: say that images are read too
+                raise UserError(f"{e}, or an image ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
             _, va = self.spectrogram(clip_spectrogram(samples, mel))
         return float(va[0]), float(va[1])

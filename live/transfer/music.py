@@ -25,6 +25,7 @@ from tqdm import tqdm
 from live.audio.mel import LogMel, MelWindow
 from live.bundle import Bundle
 from live.errors import UserError
+from live.nets.weights import write_safetensors
 from live.space.data.fourq import read_4q
 from live.space.data.records import LabelledClip
 from live.space.data.split import split
@@ -47,7 +48,7 @@ class MusicBank:
         return len(self.features)
 
     def save(self, path: Path) -> None:
-        safetensors.torch.save_file({"features": self.features.contiguous(), "va": self.va.contiguous()}, str(path))
+        write_safetensors({"features": self.features.contiguous(), "va": self.va.contiguous()}, path)
 
     @classmethod
     def load(cls, path: Path) -> MusicBank:

@@ -1,0 +1,63 @@
+"""Argument types that refuse a bad value while the command line is read, before any
+network loads: a typo then costs a second, not the ten a bundle takes to load."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+def number(low: float | None = None, high: float | None = None, low_open: bool = False):
+    """A finite float in [low, high] ((low, high] when low_open): 'nan', 'inf' and values
+    outside are refused with the range in the message."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and value > high
+        if not math.isfinite(value) or too_low or too_high:
+            lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+            hi = "" if high is None else f"<= {high:g}"
+            raise argparse.ArgumentTypeError(f"{text!r}: give a finite number {' and '.join(b for b in (lo, hi) if b)}"
+                                             .rstrip())
+        return value
+    return parse
+
+
+def count(low: int = 0):
+    """An int >= low."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {low}")
+        return value
+    return parse
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into: it may not exist yet, but it must not be a file, and its
+    nearest existing ancestor must be a writable folder."""
+    import os
+
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot create or write {text}: {ancestor} is not a writable folder")
+    return path
+
+
+def plain_name(text: str) -> str:
+    """A name that becomes one file or folder inside the project's own folder: no path
+    separators, not hidden, not empty."""
+    if not text or Path(text).name != text or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a plain name (letters, digits, - or _), not a path")
+    return text

@@ -1,0 +1,90 @@
+"""Bad command-line values are refused while the arguments are read, in one line."""
+import argparse
+
+import pytest
+
+from live.__main__ import main
+from live.cli.types import count, number, output_dir, plain_name
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "x", ""])
+def test_number_refuses_what_is_not_a_finite_number(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        number()(text)
+
+
+def test_number_ranges():
+    assert number(0)("0") == 0.0
+    with pytest.raises(argparse.ArgumentTypeError, match="> 0"):
+        number(0, low_open=True)("0")
+    with pytest.raises(argparse.ArgumentTypeError, match="<= 240"):
+        number(0, 240)("241")
+    assert count(1)("3") == 3
+    for bad in ("0", "1.5", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            count(1)(bad)
+
+
+def test_output_dir(tmp_path):
+    assert output_dir(str(tmp_path / "new" / "deeper")) == tmp_path / "new" / "deeper"
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(argparse.ArgumentTypeError, match="is a file"):
+        output_dir(str(tmp_path / "f"))
+    with pytest.raises(argparse.ArgumentTypeError, match="not a writable folder"):
+        output_dir(str(tmp_path / "f" / "below"))
+
+
+@pytest.mark.parametrize("text", ["", "a/b", "../x", ".hidden"])
+def test_plain_name_refuses_paths(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        plain_name(text)
+
+
+@pytest.mark.parametrize("argv", [
+    ["render", "song.wav", "-o", "out.mp4", "--fps", "nan"],
+    ["render", "song.wav", "-o", "out.mp4", "--fps", "0"],
+    ["render", "song.wav", "-o", "out.mp4", "--start", "-1"],
+    ["perform", "--duration", "-5"],
+    ["control", "send", "--timeout", "-1", "get"],
+    ["control", "listen", "--count", "0"],
+])
+def test_bad_numbers_stop_at_the_command_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_keygen_into_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SystemExit):
+        main(["control", "keygen", str(tmp_path / "f")])
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, capsys):
+    # The audio file does not exist either: the output name is checked first, without loading networks.
+    assert main(["render", str(tmp_path / "none.wav"), "-o", str(tmp_path / "out.avi")]) == 2
+    assert ".mp4, .mkv or .mov" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--source", "bogus"], "unknown --source"),
+    (["--control", "garbage"], "not a ZeroMQ address"),
+    (["--control", "tcp://0.0.0.0:5555"], "CurveZMQ keys"),
+])
+def test_perform_checks_its_options_before_loading_the_show(monkeypatch, capsys, extra, words):
+    import live.cli.perform as perform
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the show was loaded before the options were checked")
+
+    monkeypatch.setattr(perform, "open_show", must_not_load)
+    assert main(["perform", "--headless", *extra]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_train_gan_refuses_a_resolution_that_is_not_a_power_of_two(tmp_path, capsys):
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--res", "100"]) == 2
+    assert "power of two" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
