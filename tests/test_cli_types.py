@@ -88,3 +88,13 @@ def test_train_gan_refuses_a_resolution_that_is_not_a_power_of_two(tmp_path, cap
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--res", "100"]) == 2
     assert "power of two" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_option_is_reported_by_its_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--presett", "storm"])  # the show's options, mistyped
+    err = capsys.readouterr().err
+    assert "python -m live perform: error: unrecognized arguments: --presett storm" in err
+    with pytest.raises(SystemExit):
+        main(["train", "gan", "--outdir", "x", "--bogus", "1"])
+    assert "python -m live train gan: error: unrecognized arguments: --bogus 1" in capsys.readouterr().err
