@@ -23,3 +23,14 @@ def test_take_wakes_when_a_value_arrives():
     slot.put("frame")
     t.join(timeout=5)
     assert got == ["frame"] and slot.dropped == 0
+
+
+def test_a_value_a_polling_reader_saw_is_not_dropped():
+    # The renderer reads keyframes with peek once a frame: a keyframe it saw was not lost.
+    slot: LatestSlot[int] = LatestSlot()
+    slot.put(1)
+    assert slot.peek() == 1
+    slot.put(2)
+    slot.put(3)  # 2 was never seen
+    assert slot.peek() == 3 and slot.dropped == 1
+    assert slot.take(timeout=0.01) is None  # 3 was seen already
