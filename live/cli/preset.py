@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from live.cli.types import plain_name
@@ -28,12 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     new.set_defaults(func=_new)
-
-
-def _toml_string(text: str) -> str:
-    # JSON's string escapes are TOML's basic-string escapes; raw UTF-8 avoids JSON's
-    # surrogate pairs, which TOML refuses.
-    return json.dumps(text, ensure_ascii=False)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -66,6 +59,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _new(args: argparse.Namespace) -> int:
     from live.presets import PresetLibrary, load_preset
+    from live.space.config import to_toml
 
     library = PresetLibrary(args.presets_dir)
     path = library.directory / f"{args.name}.toml"
@@ -76,14 +70,14 @@ def _new(args: argparse.Namespace) -> int:
     # Keep the template's [settings] and [[cc]] tables verbatim; replace the header and source.
     body = text[text.index("[settings]"):] if "[settings]" in text else ""
     if args.seed is not None:
-        source = f"seed = {args.seed}\ntruncation = {args.truncation}"
+        source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
-        source = f"{kind} = {_toml_string(str(Path(file).resolve()))}"
-    header = (f"name = {_toml_string(args.name)}\ndescription = {_toml_string(args.description)}\n"
-              f"bundle = {_toml_string(template.bundle)}\n\n[source]\n{source}\n\n")
+        source = {kind: str(Path(file).resolve())}
+    header = to_toml({"name": args.name, "description": args.description, "bundle": template.bundle,
+                      "source": source})
     library.directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + body)
+    path.write_text(header + "\n" + body)
     try:
         load_preset(path)
     except UserError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show
 from live.cli.types import number
@@ -22,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
-    from pathlib import Path
-
     from live.engine.offline import RenderOptions, check_output, render
 
     check_output(Path(args.out))  # first, with the audio: bad input fails before the networks load

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 
@@ -42,8 +43,6 @@ def count(low: int = 0):
 def output_dir(text: str) -> Path:
     """A folder to write into: it may not exist yet, but it must not be a file, and its
     nearest existing ancestor must be a writable folder."""
-    import os
-
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")

@@ -70,7 +70,7 @@ class GanConfig:
         from live.space.sources import HELDOUT_SEED
 
         if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
-            raise UserError(f"--res must be a power of two (32, 64, 128, ... 1024); got {self.resolution}")
+            raise UserError(f"--res must be a power of two, e.g. 64, 128 or 256; got {self.resolution}")
         r = self.noise_max_res
         if r and not (4 <= r <= self.resolution and r & (r - 1) == 0):
             raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, a power of "

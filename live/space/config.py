@@ -180,7 +180,8 @@ def to_toml(values: dict[str, Any]) -> str:
         for key, value in table.items():
             if value is not None and not isinstance(value, dict):
                 text = str(value).lower() if isinstance(value, bool) else (
-                    json.dumps(value) if isinstance(value, str) else repr(value))
+                    # JSON's escapes are TOML's; raw UTF-8, since TOML refuses JSON's surrogate pairs.
+                    json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value))
                 lines.append(f"{key} = {text}")
         lines.append("")
         for key, value in table.items():
