@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from live.errors import UserError
+from live.heap import keep_freed_memory
 
 COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 1
+    keep_freed_memory()  # every command that renders allocates the same frames over and over
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -80,6 +80,10 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
     path = save_generator(tiny_generator(), tmp_path / "tiny.safetensors", dtype=torch.float32)
     result = run_main(tmp_path, "--rows", "", "--network", str(path))
     assert result["gemm_gflops"] > 0 and result["threads"] == 1
+    fp32_ways = {label: v for label, v in result["gemm_cpu_gflops_by_method"].items() if label.endswith("fp32")}
+    assert len(fp32_ways) == len(bench.GEMM_METHODS)  # the bound is the fastest way, not the first
+    assert result["gemm_cpu_gflops"] == max(fp32_ways.values())
+    assert result["gemm_method"] == max(fp32_ways, key=fp32_ways.get)
     (row,) = result["rows"]
     assert row["name"] == "tiny.safetensors" and row["resolution"] == 32
     for key in ("gflop_per_frame", "ms_per_frame", "fps", "share_of_bound", "cpu_ms_per_frame"):

@@ -12,7 +12,8 @@ fastest is the row's path. The plain reference path is timed beside it.
 FLOPs per frame are counted analytically for the reference formulation (2 per
 multiply-add in the convs, FIR filters and affines, plus the elementwise modulation and
 demodulation of the weights). The bound for a row is the dense GEMM rate in the row's
-dtype, measured here with the same thread count. Times are wall clock (ms_*) and this
+dtype, measured here with the same thread count: the fastest of torch.mm, a prepacked
+linear layer and a prepacked 1x1 conv, which can reach different libraries. Times are wall clock (ms_*) and this
 process's CPU time (cpu_*): another job on the machine inflates the first far more than
 the second (it still shares caches), so with one thread cpu_ms_per_frame is close to the
 time on an otherwise idle core. Never time with more threads than idle cores: OpenMP
@@ -194,54 +195,69 @@ def time_interleaved(calls: dict[str, Callable[[], Any]], samples: int, seconds:
 class Bound:
     """A measured dense GEMM rate, GFLOP/s by wall clock and by CPU time."""
 
-    method: str
+    method: str  # one of GEMM_METHODS
+    n: int
+    dtype: str   # "fp32" or "bf16"
     gflops: float
     cpu_gflops: float
 
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.n}x{self.n} {self.dtype}"
 
-def gemm_bound(dtype: torch.dtype, device: torch.device, n: int, samples: int,
-               prepacked: bool = False) -> Bound:
-    """[n, n] @ [n, n]: by `torch.mm`, or as a frozen compiled linear layer whose weight
-    oneDNN prepacks once, as the fast synthesis path does with its conv weights."""
+
+GEMM_METHODS = ("torch.mm", "prepacked linear", "prepacked 1x1 conv")
+
+
+def gemm_bound(dtype: torch.dtype, device: torch.device, n: int, samples: int, method: str = "torch.mm") -> Bound:
+    """[n, n] @ [n, n] by `method`: `torch.mm`; a frozen compiled linear layer, whose weight
+    is prepacked once, as the fast synthesis path does with its conv weights; or the same
+    product as a frozen 1x1 conv over n pixels, which oneDNN runs. The three reach the
+    same library on some CPUs and not on others: on AMD CPUs torch.mm and the linear layer
+    go to MKL, whose fp32 GEMM reached half of oneDNN's there (188 vs 410 GFLOP/s, Zen 5)."""
     import torch
 
     from live.nets.fast import compile_frozen
 
+    assert method in GEMM_METHODS, method
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     a = torch.randn(n, n, dtype=dtype, device=device)
-    if prepacked:
-        layer = torch.nn.Linear(n, n, bias=False, dtype=dtype, device=device).eval().requires_grad_(False)
-        run = compile_frozen(layer, a)
-
-        def call() -> None:
-            with torch.inference_mode():
-                run(a)
-            sync()
-    else:
+    if method == "torch.mm":
         b, out = torch.randn(n, n, dtype=dtype, device=device), torch.empty(n, n, dtype=dtype, device=device)
 
-        def call() -> None:
+        def run(_: torch.Tensor) -> None:
             torch.mm(a, b, out=out)
-            sync()
+    else:
+        if method == "prepacked linear":
+            layer: torch.nn.Module = torch.nn.Linear(n, n, bias=False, dtype=dtype, device=device)
+        else:
+            layer = torch.nn.Conv2d(n, n, 1, bias=False, dtype=dtype, device=device).to(memory_format=torch.channels_last)
+            a = a.t().reshape(1, n, 1, n).contiguous(memory_format=torch.channels_last)  # n pixels of n channels
+        run = compile_frozen(layer.eval().requires_grad_(False), a)
+
+    def call() -> None:
+        with torch.inference_mode():
+            run(a)
+        sync()
+
     timing = time_interleaved({"gemm": call}, samples=samples, seconds=math.inf)["gemm"]
     flop = 2 * n ** 3
-    method = f"{'prepacked linear' if prepacked else 'torch.mm'} {n}x{n} {DTYPES[str(dtype).removeprefix('torch.')]}"
-    return Bound(method, flop / quantile(timing.wall, 0.5) / 1e9, flop / quantile(timing.cpu, 0.5) / 1e9)
+    return Bound(method, n, DTYPES[str(dtype).removeprefix("torch.")],
+                 flop / quantile(timing.wall, 0.5) / 1e9, flop / quantile(timing.cpu, 0.5) / 1e9)
 
 
 def gemm_bounds(dtypes: Sequence[torch.dtype], device: torch.device, n: int) -> tuple[dict[str, Bound], list[Bound]]:
-    """The bound per dtype ("fp32", and "bf16" if asked for), and the bf16 ways measured.
-
-    torch.mm reorders a bf16 operand into AMX tiles on every call, the fast path's
-    prepacked weights do not: the bf16 bound is the faster of the two ways."""
+    """The bound per dtype ("fp32", and "bf16" if asked for): the fastest of the
+    GEMM_METHODS, by CPU time; and every way measured."""
     import torch
 
-    bounds = {"fp32": gemm_bound(torch.float32, device, n, samples=10)}
-    bf16_ways = []
-    if torch.bfloat16 in dtypes:
-        bf16_ways = [gemm_bound(torch.bfloat16, device, n, samples=10, prepacked=p) for p in (False, True)]
-        bounds["bf16"] = max(bf16_ways, key=lambda b: b.cpu_gflops)
-    return bounds, bf16_ways
+    ways: list[Bound] = []
+    bounds = {}
+    for dtype in (torch.float32, *(d for d in dtypes if d != torch.float32)):
+        measured = [gemm_bound(dtype, device, n, samples=10, method=m) for m in GEMM_METHODS]
+        ways += measured
+        bounds[measured[0].dtype] = max(measured, key=lambda b: b.cpu_gflops)
+    return bounds, ways
 
 
 @dataclass(frozen=True)
@@ -305,7 +321,7 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
     gflop = flops.total / 1e9
     for short, path in paths.items():
         path.update(figures(timings[short], gflop, plan.bounds[short], plan.bounds["fp32"]),
-                    bound=plan.bounds[short].method, samples=len(timings[short].wall))
+                    bound=plan.bounds[short].label, samples=len(timings[short].wall))
     best = paths[min(paths, key=lambda short: paths[short]["ms_per_frame"])]
     how = "compiled (inductor, frozen weights)" if plan.compile else "eager"
     reference_timing = timings["reference"]
@@ -366,7 +382,7 @@ def main(args: argparse.Namespace) -> int:
     dtypes = [getattr(torch, name) for name in dtype_names]
 
     load_start = os.getloadavg()[0]
-    bounds, bf16_ways = gemm_bounds(dtypes, device, args.gemm_size)
+    bounds, ways = gemm_bounds(dtypes, device, args.gemm_size)
     plan = Plan(tuple(dtypes), bounds, compile=args.compile, samples=args.samples, seconds=args.seconds)
 
     networks: list[tuple[str, Callable[[], Generator]]] = [
@@ -377,16 +393,16 @@ def main(args: argparse.Namespace) -> int:
     for name, build in networks:
         print(f"{name}: building, compiling and timing ...", file=sys.stderr, flush=True)
         rows.append(measure_generator(name, build(), plan))
-    end_bound = gemm_bound(torch.float32, device, args.gemm_size, samples=10)
+    end_bound = gemm_bound(torch.float32, device, args.gemm_size, samples=10, method=bounds["fp32"].method)
 
     summary: dict[str, Any] = {
         "gemm_gflops": bounds["fp32"].gflops, "gemm_cpu_gflops": bounds["fp32"].cpu_gflops,
-        "gemm_method": bounds["fp32"].method, "gemm_gflops_at_end": end_bound.gflops,
+        "gemm_method": bounds["fp32"].label, "gemm_gflops_at_end": end_bound.gflops,
         "gemm_cpu_gflops_at_end": end_bound.cpu_gflops}
     if "bf16" in bounds:
         summary.update({"gemm_bf16_gflops": bounds["bf16"].gflops, "gemm_bf16_cpu_gflops": bounds["bf16"].cpu_gflops,
-                        "gemm_bf16_method": bounds["bf16"].method,
-                        "gemm_bf16_cpu_gflops_by_method": {b.method: b.cpu_gflops for b in bf16_ways}})
+                        "gemm_bf16_method": bounds["bf16"].label})
+    summary["gemm_cpu_gflops_by_method"] = {b.label: b.cpu_gflops for b in ways}
     summary.update(threads=args.threads, device=str(device), compile=args.compile,
                    loadavg_1min_start=load_start, loadavg_1min_end=os.getloadavg()[0])
     columns = ["name", "resolution", "gflop_per_frame", "dtype", "ms_per_frame", "ms_p10", "ms_p90", "fps",
