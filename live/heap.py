@@ -3,11 +3,12 @@
 glibc serves every allocation above its mmap threshold (at most 32 MB) with a fresh
 mmap and returns it to the kernel on free. A synthesis pass allocates the same large
 activations every frame, so each frame then faults in and zeroes them page by page
-again: at 1024 px that was 40 % of a frame's time on this machine (`python -m live bench
-generator --rows nvlabs-1024`: 410 ms with glibc's defaults, 266 ms without). Without
-mmap, large blocks come from the heap, are kept when freed (no trimming) and are reused by
-the next frame's allocations of the same sizes. The price: the process keeps its peak
-heap until it exits, which a show or a benchmark does anyway.
+again: at 1024 px that was 40 % of a frame (`python -m live bench generator --threads 2
+--rows nvlabs-1024` on a 2-core Zen 5: 453 ms with glibc's defaults, 261 ms without).
+Without mmap, large blocks come from the heap, are kept when freed (no trimming) and are
+reused by the next frame's allocations of the same sizes. The price is the peak heap,
+kept until the process exits: the live engine held 2.86 GB instead of 1.92 GB, and its
+keyframes took 10 % (median) to 18 % (p95) less time.
 """
 from __future__ import annotations
 

@@ -13,11 +13,12 @@ FLOPs per frame are counted analytically for the reference formulation (2 per
 multiply-add in the convs, FIR filters and affines, plus the elementwise modulation and
 demodulation of the weights). The bound for a row is the dense GEMM rate in the row's
 dtype, measured here with the same thread count: the fastest of torch.mm, a prepacked
-linear layer and a prepacked 1x1 conv, which can reach different libraries. Times are wall clock (ms_*) and this
-process's CPU time (cpu_*): another job on the machine inflates the first far more than
-the second (it still shares caches), so with one thread cpu_ms_per_frame is close to the
-time on an otherwise idle core. Never time with more threads than idle cores: OpenMP
-threads spin on each other, and a busy core makes a frame 10-100x slower.
+linear layer and a prepacked 1x1 conv, which can reach different libraries. Times are
+wall clock (ms_*) and this process's CPU time (cpu_*): another job on the machine
+inflates the first far more than the second (it still shares caches), so with one thread
+cpu_ms_per_frame is close to the time on an otherwise idle core. Never time with more
+threads than idle cores: OpenMP threads spin on each other, and a busy core makes a frame
+10-100x slower.
 """
 from __future__ import annotations
 
