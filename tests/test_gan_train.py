@@ -64,6 +64,36 @@ def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
     assert "pl" not in off.step() and off.opt_G.param_groups[0]["lr"] == off.cfg.lr
 
 
+def test_a_run_from_a_generator_file_starts_its_path_length_mean_at_that_generator_s(tmp_path):
+    # Started at 0, the penalty would shrink a trained G's lengths, and W's hold with them.
+    first = GanTrainer(GanConfig(total_kimg=0, **TINY), tmp_path / "a")
+    means = []
+    for gain in (1.0, 3.0):
+        with torch.no_grad():
+            for p in first.G_ema.synthesis.parameters():
+                p.mul_(gain)  # the second G's pictures move more per unit of W
+        path = tmp_path / f"g{gain}.safetensors"
+        save_generator(first.G_ema, path)
+        runs = [GanTrainer(GanConfig(total_kimg=0.016, init=str(path), **{**TINY, "seed": seed}), tmp_path / f"{gain}{seed}")
+                for seed in (3, 4)]
+        # Two estimates from other latents agree, and a training step keeps the mean there.
+        assert runs[1].state.pl_mean == pytest.approx(runs[0].state.pl_mean, rel=0.3)
+        runs[0].step()
+        assert runs[0].state.pl_mean == pytest.approx(runs[1].state.pl_mean, rel=0.3)
+        means.append(runs[1].state.pl_mean)
+    assert 0 < means[0] < means[1] / 2
+
+
+def test_during_the_d_warmup_only_d_trains(tmp_path):
+    trainer = GanTrainer(GanConfig(total_kimg=0.016, d_warmup_kimg=0.008, **TINY), tmp_path)
+    G, D = _params(trainer.G).clone(), _params(trainer.D).clone()
+    warm = [trainer.step() for _ in range(2)]  # 8 images
+    assert torch.equal(G, _params(trainer.G)) and torch.equal(G, _params(trainer.G_ema))
+    assert not torch.equal(D, _params(trainer.D))
+    assert all("loss_G" not in s and "loss_D" in s for s in warm)
+    assert "loss_G" in trainer.step() and not torch.equal(G, _params(trainer.G))
+
+
 def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
     first = GanTrainer(GanConfig(total_kimg=0, **TINY), tmp_path / "a")
     with torch.no_grad():

@@ -62,6 +62,8 @@ class GanConfig:
     bf16: bool = _option(False, "bf16 autocast for the networks' convolutions (CPU AMX or AVX-512 BF16, CUDA)")
     init: str = _option("", "a generator checkpoint or a run's training-state.pt to start from (fresh runs "
                             "only); a narrower network is grown to this run's width")
+    d_warmup_kimg: float = _option(0, "only D trains until the run has seen this many kimg: a fresh D beside a "
+                                      "trained --init generator starts at chance and its gradients would move G at random")
     noise_max_res: int = _option(0, "per-pixel noise only in blocks up to this resolution (0: every block)")
     compile: bool = _option(False, "torch.compile G's synthesis and D (R1 and path-length steps stay eager)")
 
@@ -150,9 +152,12 @@ class GanTrainer:
         self.opt_D = _lazy_adam(self.D, config.lr, config.r1_interval)
         self.state = TrainState()
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        from_generator = False
         if not self._load_if_present() and config.init:
-            self._start_from(config.init)
+            from_generator = not self._start_from(config.init)
         self._silent_noise = self._silence_noise()
+        if from_generator:
+            self.state.pl_mean = self._measured_path_length()
         # Compiled views share the modules' parameters. The regularizers differentiate a
         # gradient (create_graph), which compiled graphs do not support: they call the modules.
         self._synthesis, self._discriminator = self.G.synthesis, self.D
@@ -187,12 +192,13 @@ class GanTrainer:
         return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed + self.state.d_steps)
 
     # --- checkpoints --------------------------------------------------------------------
-    def _start_from(self, path: str) -> None:
-        """Start from a trained network, grown to this run's width if it is narrower.
+    def _start_from(self, path: str) -> bool:
+        """Start from a trained network, grown to this run's width if it is narrower; True
+        if `path` was a run's training state.
 
-        A generator checkpoint gives G and G_ema, and D starts fresh (it catches up fast).
-        Another run's training state gives all three and its counters, so the run goes on
-        where that one stopped (kimg, corpus position, schedules) with more channels.
+        A generator checkpoint gives G and G_ema, and D starts fresh. Another run's training
+        state gives all three and its counters, so the run goes on where that one stopped
+        (kimg, corpus position, schedules) with more channels.
         """
         from live.errors import UserError
         from live.gan.grow import grow_discriminator, grow_generator
@@ -222,6 +228,7 @@ class GanTrainer:
             if self.state.images_seen >= self.cfg.total_kimg * 1000:
                 raise UserError(f"--init {path} has already seen {self.state.images_seen / 1000:g} kimg: "
                                 f"--kimg {self.cfg.total_kimg:g} leaves nothing to train; raise --kimg")
+        return run is not None
 
     def _load_if_present(self) -> bool:
         path = self.outdir / CHECKPOINT
@@ -277,12 +284,9 @@ class GanTrainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
-    def step(self) -> dict[str, float]:
-        cfg = self.cfg
-        n = cfg.batch
-        stats: dict[str, float] = {}
-
-        # Generator: make D call fakes real.
+    def _generator_step(self, n: int) -> dict[str, float]:
+        """Make D call fakes real; every pl_interval steps add the path-length penalty."""
+        stats = {}
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         with self._autocast():
@@ -290,12 +294,21 @@ class GanTrainer:
             g_loss = loss.generator_loss(self._discriminator(fake).float())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
-        if cfg.pl_weight > 0 and self.state.d_steps % cfg.pl_interval == 0:
+        if self.cfg.pl_weight > 0 and self.state.d_steps % self.cfg.pl_interval == 0:
             stats["pl"] = self._path_length_step()
         for p in self._silent_noise:
             p.grad = None  # Adam skips them: they stay zero
         self.opt_G.step()
         stats["loss_G"] = g_loss.item()
+        return stats
+
+    def step(self) -> dict[str, float]:
+        cfg = self.cfg
+        n = cfg.batch
+        stats: dict[str, float] = {}
+
+        if self.state.images_seen >= cfg.d_warmup_kimg * 1000:
+            stats.update(self._generator_step(n))
 
         # Discriminator: tell reals from fakes; every r1_interval steps add R1 on reals.
         self.G.requires_grad_(False)
@@ -325,6 +338,25 @@ class GanTrainer:
         self.state.d_steps += 1
         self.state.images_seen += n
         return stats
+
+    def _measured_path_length(self, batches: int = 8) -> float:
+        """G's mean path length now, the penalty's target when a run starts from a trained G.
+
+        The running mean starts at 0 in a fresh run, where G's lengths are small and grow with
+        it. A trained G's lengths are far above 0, so the penalty would pull them down and with
+        them W's hold on the picture: from the default G (lengths ~0.35) the restarted run's
+        fell to 0.19-0.26 within 8 kimg while every sample took the same shape.
+        """
+        if self.cfg.pl_weight <= 0:
+            return 0.0
+        lengths = []
+        for _ in range(batches):
+            ws = self._latents(max(1, self.cfg.batch // self.cfg.pl_batch_shrink)).detach().requires_grad_(True)
+            with self._autocast():
+                img = self.G.synthesis(ws).float()
+            _, mean = loss.path_length_penalty(img, ws, torch.randn_like(img), torch.tensor(0.0), decay=1.0)
+            lengths.append(float(mean))
+        return sum(lengths) / len(lengths)
 
     def _path_length_step(self) -> float:
         """Add the lazy path-length penalty's gradient to G's (before its optimizer step)."""
