@@ -96,6 +96,8 @@ class BundleConfig:
             gen, space, predictor = dict(data["generator"]), dict(data["space"]), dict(data["predictor"])
         except KeyError as e:
             raise UserError(f"{where}: missing section [{e.args[0]}]") from None
+        # A table written before layer_heads existed (bundle versions <= 0.4) holds one output per group.
+        predictor.setdefault("layer_heads", False)
         space_weights = space.pop("weights", "space.safetensors")
         image_size = space.pop("image_size", 128)
         return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
@@ -160,8 +162,12 @@ class Bundle:
         save_generator(self.G, root / self.config.generator_weights)
         save_weights(self.space, root / self.config.space_weights)
         save_weights(self.predictor, root / self.config.predictor_weights)
-        self.config.write(root / BUNDLE_FILE)
+        self.write_config(root)
         return root
+
+    def write_config(self, root: Path) -> None:
+        # The table records the predictor's whole config, so later defaults cannot reinterpret it.
+        dataclasses.replace(self.config, predictor=predictor_table(self.predictor.cfg)).write(root / BUNDLE_FILE)
 
     # --- the bundle's view of its networks, as the stages use them --------------------
     def image_features(self, images: torch.Tensor) -> torch.Tensor:

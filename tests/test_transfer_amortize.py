@@ -1,4 +1,5 @@
 """Training the amortized predictor: steps, checkpoints, resume, the music it trains on."""
+import dataclasses
 import json
 
 import pytest
@@ -6,6 +7,7 @@ import torch
 
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
+from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.transfer.amortize import PredictorTrainer, PredictorTraining
 from live.transfer.music import music_records
 
@@ -46,8 +48,8 @@ def test_fine_tuning_starts_from_the_bundle_predictor(bundle, tmp_path):
     fresh = PredictorTrainer(Bundle.load(bundle.root), TINY, tmp_path / "fresh", progress=False)
     tuned = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "from_bundle": True}),
                              tmp_path / "tuned", progress=False)
-    assert fresh.predictor.mappers[-1].net[-1].weight.abs().sum() == 0  # the identity
-    assert tuned.predictor.mappers[-1].net[-1].weight.abs().sum() > 0
+    assert all(head.weight.abs().sum() == 0 for head in fresh.predictor.mappers[-1].output_layers())  # the identity
+    assert tuned.predictor.mappers[-1].output_layers()[0].weight.abs().sum() > 0
     for name, tensor in tuned.predictor.state_dict().items():
         assert torch.equal(tensor, trained[name]), name
 
@@ -93,3 +95,48 @@ def test_bf16_steps_follow_the_fp32_loss(bundle, tmp_path):
     assert losses[1] == pytest.approx(losses[0], rel=0.05) and losses[0] > 0
     assert losses[1] != losses[0]  # the networks did run in bf16
     assert half.predictor.mappers[-1].net[-1].weight.abs().sum() > 0
+
+
+def test_the_predictor_can_move_the_layers_of_one_group_apart():
+    # A source made from one w repeats it in every layer: only the position tells them apart.
+    torch.manual_seed(0)
+    w_o = torch.randn(2, 1, 16).expand(2, 12, 16).contiguous()
+    f = torch.randn(2, 32)
+    for heads in (True, False):
+        predictor = LatentPredictor(PredictorConfig(num_ws=12, w_dim=16, feature_dim=32, hidden=32, layer_heads=heads))
+        moves = predictor(w_o, f, f, 0.1) - w_o
+        for a, b in predictor.cfg.groups():
+            spread = (moves[:, a:b] - moves[:, a:a + 1]).abs().max()
+            assert (spread > 1e-4) == heads, (heads, a, b, spread)
+
+
+def test_a_bundle_table_from_before_layer_heads_reads_as_one_output_per_group(bundle, tmp_path):
+    assert "layer_heads = true" in (bundle.root / "bundle.toml").read_text()  # new bundles record it
+    bundle.predictor = LatentPredictor(dataclasses.replace(bundle.predictor.cfg, layer_heads=False))
+    toml = bundle.save(tmp_path / "blind") / "bundle.toml"
+    toml.write_text(toml.read_text().replace("layer_heads = false\n", ""))  # as versions <= 0.4 wrote it
+    assert Bundle.load(tmp_path / "blind").predictor.cfg.layer_heads is False
+
+
+def test_layer_heads_grow_at_zero_and_wait_for_their_step(tmp_path):
+    blind = random_bundle()
+    blind.predictor = LatentPredictor(dataclasses.replace(blind.predictor.cfg, layer_heads=False))
+    bundle = Bundle.load(blind.save(tmp_path / "blind"))
+    torch.manual_seed(1)
+    for layer in bundle.predictor.mappers[0].output_layers():  # a trained predictor moves its sources
+        torch.nn.init.normal_(layer.weight)
+    w_o = torch.randn(2, bundle.G.num_ws, bundle.G.w_dim)
+    f = torch.randn(2, bundle.config.space.feature_dim)
+    before = bundle.predictor(w_o, f, f, 0.01)
+    assert not torch.equal(before, w_o)
+    config = PredictorTraining(**{**TINY.__dict__, "from_bundle": True, "layer_heads": True, "layer_heads_from": 2})
+    trainer = PredictorTrainer(bundle, config, tmp_path / "run", progress=False)
+    assert trainer.predictor.cfg.layer_heads and torch.equal(trainer.predictor(w_o, f, f, 0.01), before)
+    heads = [p.detach().clone() for p in trainer.heads]
+    for _ in range(2):
+        trainer.train_step()
+    assert all(torch.equal(a, b) for a, b in zip(heads, trainer.heads))  # still waiting
+    trainer.train_step()
+    assert not all(torch.equal(a, b) for a, b in zip(heads, trainer.heads))
+    trainer.run()  # its checkpoints rewrite bundle.toml with the heads
+    assert Bundle.load(bundle.root).predictor.cfg.layer_heads

@@ -8,7 +8,6 @@ new generator.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from live.cli.types import plain_name
@@ -30,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_new(args: argparse.Namespace) -> int:
-    from live.bundle import BUNDLE_FILE, Bundle, BundleConfig, models_dir, predictor_config, predictor_table
+    from live.bundle import BUNDLE_FILE, Bundle, BundleConfig, models_dir, predictor_config
     from live.nets.checkpoints import load_generator
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space
@@ -49,7 +48,6 @@ def run_new(args: argparse.Namespace) -> int:
                           predictor={}, predictor_weights="predictor.safetensors")
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
-    config = dataclasses.replace(config, predictor=predictor_table(predictor.cfg))
     root = Bundle(config, G, space, predictor.eval().requires_grad_(False)).save(target)
     print(f"made {root}: {info.format} generator, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
           f"space of {args.space}; predictor untrained (w_m = w_o)")

@@ -121,6 +121,12 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help="fine-tune the bundle's predictor instead of starting from the identity (w_m = w_o)")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast through G and E_I in training steps (evaluations stay fp32)")
+    p.add_argument("--layer-heads", action="store_true",
+                   help="give a predictor without per-layer output heads (bundles up to version 0.4) its heads, "
+                        "at zero; bundle.toml records them")
+    p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
+                   help=f"step at which the heads start to train (default {d.layer_heads_from}; 0 when "
+                        "fine-tuning a trained predictor)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -140,7 +146,8 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                checkpoint_every=args.checkpoint_every,
                                music=tuple(args.music or PredictorTraining.music), data_root=args.data,
                                synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
-                               bf16=args.bf16)
+                               bf16=args.bf16, layer_heads=args.layer_heads,
+                               layer_heads_from=args.layer_heads_from)
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
     record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "

@@ -56,12 +56,18 @@ class PredictorTraining:
     # bf16 autocast for the passes through G and E_I of the training steps (held-out
     # evaluations stay fp32): half the time of a wide generator's step on a CPU with bf16.
     bf16: bool = False
+    # Give a predictor without layer heads its heads (at zero, so it starts where it was).
+    layer_heads: bool = False
+    # Heads stay at zero for the first steps: from the identity, a predictor that trained
+    # its heads at once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137.
+    layer_heads_from: int = 300
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
-               self.held_out_pairs) < 1 or self.lr <= 0:
+               self.held_out_pairs) < 1 or self.lr <= 0 or self.layer_heads_from < 0:
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
-                            "windows_per_clip, held_out_pairs and lr must be positive")
+                            "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
+                            "at least 0")
 
 
 def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_out: bool,
@@ -98,7 +104,10 @@ class PredictorTrainer:
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
         self.pairs = held_out_pairs(bundle, test_bank, config.held_out_pairs, evaluation_lambdas(bundle))
+        if config.layer_heads and not bundle.predictor.cfg.layer_heads:
+            bundle.predictor = bundle.predictor.with_layer_heads()  # bundle.toml says so at the first checkpoint
         self.predictor = bundle.predictor
+        self.heads = self.predictor.layer_head_parameters()
         self.adam = torch.optim.Adam(self.predictor.parameters(), lr=config.lr, betas=(0.9, 0.99))
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
@@ -147,6 +156,9 @@ class PredictorTrainer:
         loss = (transfer_loss(f_i.float(), f_m, w_m, w_o, lam).total / (1 + lam)).mean()
         self.adam.zero_grad(set_to_none=True)
         loss.backward()
+        if self.step < self.config.layer_heads_from:
+            for p in self.heads:
+                p.grad = None  # Adam leaves them where they are
         self.adam.step()
         self.step += 1
         return loss.item()
@@ -170,6 +182,7 @@ class PredictorTrainer:
         torch.save(state, partial)
         os.replace(partial, self.run_dir / STATE_FILE)
         save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
+        self.bundle.write_config(self.bundle.root)
         with (self.run_dir / LOG_FILE).open("a") as log:
             log.write(json.dumps({"step": self.step, **record}) + "\n")
 
