@@ -216,6 +216,7 @@ def random_bundle(G: Generator | None = None, space: SpaceNetConfig | None = Non
     config = BundleConfig(name=name, description="randomly initialized networks", generator_weights="generator.safetensors",
                           space=space, space_weights="space.safetensors", image_size=image_size,
                           predictor={"hidden": 128, "layers": 2}, predictor_weights="predictor.safetensors")
+    space_net = SpaceNet(space)  # before the predictor: the space's draw does not depend on the predictor's size
     predictor = LatentPredictor(predictor_config(config, G))
-    return Bundle(config, G.eval().requires_grad_(False), SpaceNet(space).eval().requires_grad_(False),
+    return Bundle(config, G.eval().requires_grad_(False), space_net.eval().requires_grad_(False),
                   predictor.eval().requires_grad_(False))

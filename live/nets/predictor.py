@@ -64,10 +64,29 @@ class PredictorConfig:
 
 
 @torch.no_grad()
-def _zero(layers: list[FullyConnectedLayer]) -> None:
+def _zero(layers: list[nn.Module]) -> None:
     for layer in layers:
         layer.weight.zero_()
         layer.bias.zero_()
+
+
+class LayerHeads(nn.Module):
+    """`count` linear layers, one per W+ layer, applied as one batched product (equalized
+    learning rate as FullyConnectedLayer's)."""
+
+    def __init__(self, count: int, in_features: int, out_features: int, lr_multiplier: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([count, out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.zeros([count, out_features]))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, count, in_features] -> [N, count, out_features]."""
+        assert x.shape[1:] == (self.weight.shape[0], self.weight.shape[2]), (x.shape, self.weight.shape)
+        bias = (self.bias.to(x.dtype) * self.bias_gain)[:, None]
+        out = torch.baddbmm(bias, x.transpose(0, 1), self.weight.to(x.dtype).transpose(1, 2), alpha=self.weight_gain)
+        return out.transpose(0, 1)
 
 
 class GroupMapper(nn.Module):
@@ -90,21 +109,19 @@ class GroupMapper(nn.Module):
             FullyConnectedLayer(a, b, activation="lrelu" if i < cfg.layers - 1 else "linear",
                                 lr_multiplier=cfg.lr_multiplier)
             for i, (a, b) in enumerate(zip(widths, widths[1:]))])
-        self.heads = nn.ModuleList([FullyConnectedLayer(cfg.hidden, cfg.w_dim, lr_multiplier=cfg.lr_multiplier)
-                                    for _ in range(size if cfg.layer_heads else 0)])
+        self.heads = LayerHeads(size, cfg.hidden, cfg.w_dim, cfg.lr_multiplier) if cfg.layer_heads else None
 
-    def output_layers(self) -> list[FullyConnectedLayer]:
-        return [self.net[-1], *self.heads]
+    def output_layers(self) -> list[nn.Module]:
+        return [self.net[-1]] + ([self.heads] if self.heads is not None else [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, size, inputs] -> [N, size, w_dim]."""
         n = x.shape[0]
         h = self.net[:-1](x.reshape(n * self.size, -1))
         shared = self.net[-1](h).reshape(n, self.size, -1)
-        if not len(self.heads):
+        if self.heads is None:
             return shared
-        h = h.reshape(n, self.size, -1)
-        return shared + torch.stack([head(h[:, i]) for i, head in enumerate(self.heads)], dim=1)
+        return shared + self.heads(h.reshape(n, self.size, -1))
 
 
 class LatentPredictor(nn.Module):
@@ -124,11 +141,11 @@ class LatentPredictor(nn.Module):
         grown = LatentPredictor(replace(self.cfg, layer_heads=True)).to(next(self.parameters()).device)
         missing, unexpected = grown.load_state_dict(self.state_dict(), strict=False)
         assert not unexpected and all(".heads." in k for k in missing), (missing, unexpected)
-        _zero([head for mapper in grown.mappers for head in mapper.heads])
+        _zero([mapper.heads for mapper in grown.mappers])
         return grown
 
     def layer_head_parameters(self) -> list[nn.Parameter]:
-        return [p for mapper in self.mappers for p in mapper.heads.parameters()]
+        return [p for mapper in self.mappers if mapper.heads is not None for p in mapper.heads.parameters()]
 
     def forward(self, w_o: torch.Tensor, f_i: torch.Tensor, f_m: torch.Tensor,
                 lam: torch.Tensor | float) -> torch.Tensor:
