@@ -29,7 +29,7 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
     out = tmp_path / "transfer.json"
     args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1",
                               "--steps", "20", "--time-pairs", "1", "--no-stream", "--data", str(tmp_path / "none"),
-                              "--lambda", "0.01", "--held", "3", "--json", str(out)])
+                              "--lambda", "0.001", "--held", "3", "--json", str(out)])
     assert args.func(args) == 0
     report = json.loads(out.read_text())
     methods = [row["method"] for row in report["rows"]]
