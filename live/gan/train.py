@@ -349,25 +349,20 @@ class GanTrainer:
         """
         if self.cfg.pl_weight <= 0:
             return 0.0
-        lengths = []
-        for _ in range(batches):
-            ws = self._latents(max(1, self.cfg.batch // self.cfg.pl_batch_shrink)).detach().requires_grad_(True)
-            with self._autocast():
-                img = self.G.synthesis(ws).float()
-            _, mean = loss.path_length_penalty(img, ws, torch.randn_like(img), torch.tensor(0.0), decay=1.0)
-            lengths.append(float(mean))
-        return sum(lengths) / len(lengths)
+        return sum(float(self._path_length_penalty(0.0, decay=1.0)[1]) for _ in range(batches)) / batches
+
+    def _path_length_penalty(self, pl_mean: float, decay: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The penalty on a fresh batch of latents, and the running mean updated by its lengths."""
+        ws = self._latents(max(1, self.cfg.batch // self.cfg.pl_batch_shrink))
+        with self._autocast():
+            img = self.G.synthesis(ws).float()
+        return loss.path_length_penalty(img, ws, torch.randn_like(img), torch.tensor(pl_mean), decay)
 
     def _path_length_step(self) -> float:
         """Add the lazy path-length penalty's gradient to G's (before its optimizer step)."""
-        cfg = self.cfg
-        ws = self._latents(max(1, cfg.batch // cfg.pl_batch_shrink))
-        with self._autocast():
-            img = self.G.synthesis(ws).float()
-        penalty, mean = loss.path_length_penalty(img, ws, torch.randn_like(img),
-                                                 torch.tensor(self.state.pl_mean), cfg.pl_decay)
+        penalty, mean = self._path_length_penalty(self.state.pl_mean, self.cfg.pl_decay)
         self.state.pl_mean = float(mean)
-        (penalty * cfg.pl_weight * cfg.pl_interval).backward()
+        (penalty * self.cfg.pl_weight * self.cfg.pl_interval).backward()
         return penalty.item()
 
     @torch.no_grad()
