@@ -9,13 +9,13 @@ import torch
 from live.bundle import random_bundle
 from live.engine.keyframes import KeyframeMaker
 from live.settings import Settings
-from live.transfer.anchors import BackgroundAnchors, InlineAnchors
+from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchors
 from live.transfer.directions import music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
 from live.transfer.linearize import build_anchor
 from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart, reference_loss_and_gradient
 from live.transfer.source import seed_latent
-from live.transfer.subspace import subspace_problem
+from live.transfer.subspace import minimize, subspace_problem
 
 SMALL = RefineConfig(music_components=3, music_clips=6, background=False)
 
@@ -35,7 +35,7 @@ def setting(bundle):
     music = torch.randn(8, bundle.config.space.feature_dim)
     basis = music_basis(music, 3)
     directions = sensitive_directions(bundle, w_anchor, w_source, basis)
-    anchor = build_anchor(bundle, w_anchor, directions, basis[0])
+    anchor = build_anchor(bundle, w_anchor, directions, w_source, basis[0], 0.0)
     return w_source, w_anchor, basis, directions, anchor
 
 
@@ -68,6 +68,24 @@ def test_local_model_agrees_with_the_full_networks_near_the_anchor(bundle, setti
     assert problem.loss(a) - problem.loss(a0) == pytest.approx(float(loss_near - loss), rel=0.2)
     local, full = problem.gradient(a), (u @ grad_near.flatten()).numpy()
     assert np.linalg.norm(local - full) <= 0.25 * np.linalg.norm(full)
+
+
+def test_one_step_within_the_radius_delivers_what_the_model_promised(bundle, setting):
+    """The radius is tested along the refinement's own step for the music that asked: one
+    step there realizes at least `acceptance` of the decrease the model predicts."""
+    w_source, w_anchor, basis, directions, _ = setting
+    f_m = basis[0] + 0.8 * basis[1]
+    anchor = build_anchor(bundle, w_anchor, directions, w_source, f_m, 0.0, acceptance=0.5)
+    problem, a0 = subspace_problem(anchor.model, w_anchor.flatten().numpy(), w_source.flatten().numpy(),
+                                   f_m.numpy(), 0.0)
+    a1 = minimize(problem, a0, 1, anchor.radius)
+    assert 0 < np.linalg.norm(a1 - a0) <= anchor.radius * (1 + 1e-9)
+    w1 = w_anchor + torch.from_numpy(anchor.model.basis @ (a1 - a0).astype(np.float32)).reshape(w_anchor.shape)
+    with torch.no_grad():
+        true = true_transfer_loss(bundle, torch.stack([w_anchor, w1]), w_source.expand(2, *w_source.shape),
+                                  f_m.expand(2, -1), 0.0).total.double()
+    predicted_drop = problem.loss(a0) - problem.loss(a1)
+    assert predicted_drop > 0 and float(true[0] - true[1]) >= 0.5 * predicted_drop
 
 
 def test_session_starts_at_the_prediction_then_warm_starts(bundle):
@@ -118,26 +136,30 @@ def test_reference_refiner_lowers_the_true_loss(bundle):
     assert losses[1] < losses[0]
 
 
+def _request_at(w: torch.Tensor) -> AnchorRequest:
+    return AnchorRequest(w, torch.zeros(8), 0.0)
+
+
 def test_background_anchors_build_the_newest_request_and_survive_failures(setting):
     _, w_anchor, _, _, anchor = setting
     built, gate, fail = [], threading.Event(), threading.Event()
 
-    def build(w):
+    def build(request):
         gate.wait(5)
         if fail.is_set():
             raise RuntimeError("boom")
-        built.append(float(w[0, 0]))
+        built.append(float(request.w[0, 0]))
         return anchor
 
     anchors = BackgroundAnchors(build)
     try:
         for value in (1.0, 2.0, 3.0):  # the worker holds at most one while the others queue
-            anchors.request(torch.full_like(w_anchor, value))
+            anchors.request(_request_at(torch.full_like(w_anchor, value)))
         gate.set()
         assert anchors.idle(10) and anchors.current() is anchor
         assert built[-1] == 3.0 and len(built) <= 2  # a replaced request is never built
         fail.set()
-        anchors.request(w_anchor)
+        anchors.request(_request_at(w_anchor))
         assert anchors.idle(10)
         assert anchors.current() is anchor and "boom" in anchors.last_error and anchors.builds == len(built)
     finally:
@@ -146,9 +168,9 @@ def test_background_anchors_build_the_newest_request_and_survive_failures(settin
 
 def test_inline_anchors_build_at_once(setting):
     _, w_anchor, _, _, anchor = setting
-    anchors = InlineAnchors(lambda w: anchor)
+    anchors = InlineAnchors(lambda request: anchor)
     assert anchors.current() is None
-    anchors.request(w_anchor)
+    anchors.request(_request_at(w_anchor))
     assert anchors.current() is anchor and anchors.builds == 1
 
 
@@ -156,7 +178,7 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
     _, w_anchor, _, _, anchor = setting
     spans = []
 
-    def build(w):
+    def build(request):
         start = time.perf_counter()
         time.sleep(0.2)
         spans.append((start, time.perf_counter()))
@@ -164,9 +186,9 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
 
     anchors = BackgroundAnchors(build, duty=0.5)
     try:
-        anchors.request(w_anchor)
+        anchors.request(_request_at(w_anchor))
         assert anchors.idle(10)
-        anchors.request(w_anchor)  # asked at once: built only after a rest as long as the build
+        anchors.request(_request_at(w_anchor))  # asked at once: built only after a rest as long as the build
         deadline = time.perf_counter() + 10
         while len(spans) < 2 and time.perf_counter() < deadline:
             time.sleep(0.01)
@@ -174,7 +196,7 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
     finally:
         anchors.close()
     resting = BackgroundAnchors(build, duty=0.05)  # rests 19x a build: close() must not wait for that
-    resting.request(w_anchor)
+    resting.request(_request_at(w_anchor))
     assert resting.idle(10)
     start = time.perf_counter()
     resting.close()

@@ -1,6 +1,7 @@
 """Where the refinement's local models come from: built at once, or on a worker thread.
 
-Both keep the newest finished `Anchor` and take requests for a new one at a latent.
+Both keep the newest finished `Anchor` and take requests for a new one at a latent, for
+the keyframe that asked (its music and lambda set the radius the model is trusted over).
 `InlineAnchors` builds before `request` returns, so an offline render is deterministic;
 `BackgroundAnchors` hands the newest request to a worker thread and returns at once, so
 a keyframe never waits for the k passes through G and E_I a model costs: until the new
@@ -14,12 +15,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from live.transfer.linearize import Anchor
 
-Builder = Callable[[torch.Tensor], Anchor]  # w [num_ws, w_dim] -> the model anchored there
+
+@dataclass(frozen=True)
+class AnchorRequest:
+    w: torch.Tensor      # [num_ws, w_dim] where the model is wanted
+    music: torch.Tensor  # [D] f_M of the keyframe it is for
+    lam: float           # and that keyframe's lambda
+
+
+Builder = Callable[[AnchorRequest], Anchor]
 
 
 class InlineAnchors:
@@ -28,8 +38,8 @@ class InlineAnchors:
         self._current: Anchor | None = None
         self.builds = 0
 
-    def request(self, w: torch.Tensor) -> None:
-        self._current = self._build(w)
+    def request(self, request: AnchorRequest) -> None:
+        self._current = self._build(request)
         self.builds += 1
 
     def current(self) -> Anchor | None:
@@ -50,7 +60,7 @@ class BackgroundAnchors:
         self._build = build
         self._rest_factor = 1 / duty - 1
         self._cond = threading.Condition()
-        self._request: torch.Tensor | None = None
+        self._request: AnchorRequest | None = None
         self._current: Anchor | None = None
         self._closed = False
         self._busy = False
@@ -59,10 +69,11 @@ class BackgroundAnchors:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def request(self, w: torch.Tensor) -> None:
-        """Ask for a model at w; an older request not yet started is replaced."""
+    def request(self, request: AnchorRequest) -> None:
+        """Ask for a model; an older request not yet started is replaced."""
+        request = AnchorRequest(request.w.detach().clone(), request.music.detach().clone(), request.lam)
         with self._cond:
-            self._request = w.detach().clone()
+            self._request = request
             self._cond.notify()
 
     def current(self) -> Anchor | None:
@@ -87,10 +98,10 @@ class BackgroundAnchors:
                 self._cond.wait_for(lambda: self._request is not None or self._closed)
                 if self._closed:
                     return
-                w, self._request, self._busy = self._request, None, True
+                request, self._request, self._busy = self._request, None, True
             start = time.perf_counter()
             try:
-                anchor = self._build(w)
+                anchor = self._build(request)
             except Exception as e:  # a live component reports and keeps the last good model
                 anchor = None
                 self.last_error = f"{type(e).__name__}: {e}"

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from live.bundle import Bundle
-from live.transfer.anchors import BackgroundAnchors, InlineAnchors
+from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchors
 from live.transfer.arrays import array_module, from_torch, to_torch
 from live.transfer.directions import music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
@@ -47,7 +47,7 @@ BACKTRACKS = 4  # halvings of a reference step before giving it up
 class RefineConfig:
     music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
     music_clips: int = 48        # synthetic clips the music basis is fitted on
-    acceptance: float = 0.5      # share of its predicted decrease of L_S a model must deliver at its radius
+    acceptance: float = 0.5      # share of its predicted decrease of L_transfer a model's step must deliver
     chunk: int = 16              # directions per forward-mode pass
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
     build_duty: float = 0.5      # the worker's share of wall time at most (it rests between builds)
@@ -90,7 +90,9 @@ class RefineSession:
         build = partial(_anchor_at, bundle, w_source=w_source.detach().clone(), basis=basis, config=config)
         if config.background:
             self.anchors = BackgroundAnchors(build, duty=config.build_duty)
-            self.anchors.request(w_source)  # the preset's model, started when it loads
+            # The preset's model, started when it loads, before any music is heard: its radius
+            # is tested on the basis' mean music and L_S alone.
+            self.anchors.request(AnchorRequest(w_source, basis[0], 0.0))
         else:
             # Built at once where the first keyframe starts: one build fewer than at the source.
             self.anchors = InlineAnchors(build)
@@ -102,7 +104,7 @@ class RefineSession:
         assert w.shape == self.shape and f_m.ndim == 1, (w.shape, f_m.shape)
         predicted = from_torch(w.reshape(-1)).copy()
         start = self._warm.start(predicted)
-        anchor = self._anchor_for(start)
+        anchor = self._anchor_for(start, f_m, lam)
         refined = start if anchor is None else self._descend(anchor, start, from_torch(f_m), lam, steps)
         self._warm.record(predicted, refined)
         # Without CuPy a CUDA tensor made the trip through host memory: send it back.
@@ -115,12 +117,12 @@ class RefineSession:
     def close(self) -> None:
         self.anchors.close()
 
-    def _anchor_for(self, start: Any) -> Anchor | None:
+    def _anchor_for(self, start: Any, f_m: torch.Tensor, lam: float) -> Anchor | None:
         """The current model, after asking for one at `start` if it lies outside the radius."""
         anchor = self.anchors.current()
         xp = array_module(start)
         if anchor is None or float(xp.linalg.norm(start - anchor.model.anchor)) > anchor.radius:
-            self.anchors.request(to_torch(start).reshape(self.shape))
+            self.anchors.request(AnchorRequest(to_torch(start).reshape(self.shape), f_m, lam))
             anchor = self.anchors.current()
         return anchor
 
@@ -131,11 +133,11 @@ class RefineSession:
         return start + (model.basis @ (a - a0).astype(model.basis.dtype))
 
 
-def _anchor_at(bundle: Bundle, w: torch.Tensor, w_source: torch.Tensor, basis: torch.Tensor,
+def _anchor_at(bundle: Bundle, request: AnchorRequest, w_source: torch.Tensor, basis: torch.Tensor,
                config: RefineConfig) -> Anchor:
-    directions = sensitive_directions(bundle, w, w_source, basis)
-    # The radius is tested on the basis' mean music: a build happens before the music it will serve is heard.
-    return build_anchor(bundle, w, directions, basis[0], config.acceptance, config.chunk)
+    directions = sensitive_directions(bundle, request.w, w_source, basis)
+    return build_anchor(bundle, request.w, directions, w_source, request.music.to(request.w), request.lam,
+                        config.acceptance, config.chunk)
 
 
 class LocalRefiner:

@@ -136,12 +136,17 @@ def subspace_problem(model: LocalModel, w_start: Array, w_source: Array, f_music
     return problem, a0
 
 
+def gauss_newton_point(problem: SubspaceProblem, a: Array, rho_floor: float) -> Array:
+    """The minimum of L's Gauss-Newton model at a, the norm's curvature taken at rho >= rho_floor."""
+    return a - problem.xp.linalg.solve(problem.curvature(a, rho_floor), problem.gradient(a))
+
+
 def gauss_newton_step(problem: SubspaceProblem, a: Array, center: Array, radius: float) -> Array:
     """One step from a inside the ball of `radius` around `center`: the Gauss-Newton
     point, projected into the ball, then halved toward a until the loss decreases; a
     itself when no tried step decreases it."""
     xp = problem.xp
-    target = a - xp.linalg.solve(problem.curvature(a, radius), problem.gradient(a))
+    target = gauss_newton_point(problem, a, radius)
     offset = target - center
     target = center + offset * xp.minimum(1.0, radius / xp.maximum(xp.linalg.norm(offset), 1e-30))
     step, current = target - a, problem.loss(a)
