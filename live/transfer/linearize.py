@@ -61,8 +61,8 @@ def validity_radius(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w
     Radii start at the anchor's distance from the generator's average w (the scale of W
     around it), or at the step's own length when that is shorter; one batched forward
     pass measures them all. Tested along the steepest descent of L_S for the music basis'
-    mean instead, the radius came out 2.7 times as long on the default bundle's benchmark
-    pairs (4.7 against 1.7 W+ units), and one refinement step then raised the true loss on
+    mean instead, the radius came out 1.8 times as long on the default bundle's benchmark
+    pairs (4.7 against 2.6 W+ units), and one refinement step then raised the true loss on
     10 of 50: a Gauss-Newton step also moves along directions where J is small and the
     model least sure, and the music of the keyframe sets where it goes.
     """

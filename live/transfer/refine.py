@@ -136,8 +136,8 @@ class RefineSession:
 def _anchor_at(bundle: Bundle, request: AnchorRequest, w_source: torch.Tensor, basis: torch.Tensor,
                config: RefineConfig) -> Anchor:
     directions = sensitive_directions(bundle, request.w, w_source, basis)
-    return build_anchor(bundle, request.w, directions, w_source, request.music.to(request.w), request.lam,
-                        config.acceptance, config.chunk)
+    return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
+                        config.chunk)
 
 
 class LocalRefiner:
