@@ -10,9 +10,9 @@ from live.bundle import random_bundle
 from live.engine.keyframes import KeyframeMaker
 from live.settings import Settings
 from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchors
-from live.transfer.directions import music_basis, sensitive_directions
+from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
-from live.transfer.linearize import build_anchor
+from live.transfer.linearize import build_anchor, jacobian_along
 from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart, reference_loss_and_gradient
 from live.transfer.source import seed_latent
 from live.transfer.subspace import minimize, subspace_problem
@@ -37,6 +37,19 @@ def setting(bundle):
     directions = sensitive_directions(bundle, w_anchor, w_source, basis)
     anchor = build_anchor(bundle, w_anchor, directions, w_source, basis[0], 0.0)
     return w_source, w_anchor, basis, directions, anchor
+
+
+def test_passes_in_chunks_give_the_same_derivatives_as_one_pass(bundle, setting):
+    _, w_anchor, basis, directions, _ = setting
+    rows = torch.randn(5, bundle.config.space.feature_dim)
+    one = feature_gradients(bundle, w_anchor, rows, chunk=5)
+    # Kernels pick other blockings for other batch sizes: equal up to float32 rounding.
+    torch.testing.assert_close(feature_gradients(bundle, w_anchor, rows, chunk=2), one,
+                               rtol=0, atol=1e-4 * float(one.abs().max()))
+    phi_one, jac_one = jacobian_along(bundle, w_anchor, directions, chunk=len(directions))
+    phi_two, jac_two = jacobian_along(bundle, w_anchor, directions, chunk=2)
+    torch.testing.assert_close(phi_two, phi_one)
+    torch.testing.assert_close(jac_two, jac_one, rtol=0, atol=1e-4 * float(jac_one.abs().max()))
 
 
 def test_directions_are_orthonormal_and_hold_the_full_gradient(bundle, setting):

@@ -37,24 +37,28 @@ def music_basis(f_music: torch.Tensor, components: int) -> torch.Tensor:
     return torch.cat([mean[None], vh[:components].to(f_music.dtype)])
 
 
-def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor, chunk: int = 4) -> torch.Tensor:
     """J_full^T f for each row f of `features` [m, D] at w [num_ws, w_dim]: [m, num_ws, w_dim].
 
-    One backward pass over the anchor repeated m times, sample i weighted by row i.
+    Backward passes over the anchor repeated `chunk` times, sample i weighted by row i.
+    `chunk` bounds the memory: the passes keep every activation of G and E_I for the
+    backward, and 18 rows at once raised the default bundle's heap by 1.5 GB.
     """
+    grads = []
     with torch.inference_mode(False), torch.enable_grad():
-        ws = w.clone().expand(features.shape[0], *w.shape).clone().requires_grad_(True)
-        phi = latent_features(bundle, ws)
-        (grads,) = torch.autograd.grad((phi * features.clone()).sum(), ws)
-    return grads
+        for rows in features.split(chunk):
+            ws = w.clone().expand(rows.shape[0], *w.shape).clone().requires_grad_(True)
+            phi = latent_features(bundle, ws)
+            grads.append(torch.autograd.grad((phi * rows.clone()).sum(), ws)[0])
+    return torch.cat(grads)
 
 
 def sensitive_directions(bundle: Bundle, w_anchor: torch.Tensor, w_source: torch.Tensor,
-                         basis: torch.Tensor) -> torch.Tensor:
+                         basis: torch.Tensor, chunk: int = 4) -> torch.Tensor:
     """U at w_anchor as [k, num_ws, w_dim], orthonormal when flattened, k <= len(basis) + 2."""
     with torch.no_grad():
         phi = latent_features(bundle, w_anchor[None])
-    spans = feature_gradients(bundle, w_anchor, torch.cat([basis.to(phi), phi])).flatten(1)
+    spans = feature_gradients(bundle, w_anchor, torch.cat([basis.to(phi), phi]), chunk).flatten(1)
     spans = torch.cat([spans, (w_anchor - w_source).reshape(1, -1)]).double()
     # Unit rows first, so the rank test compares directions, not magnitudes (the offset
     # from the source is far longer than a gradient); a zero row (anchor at the source) goes.

@@ -29,7 +29,7 @@ class Anchor:
 
 
 def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor,
-                   chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """phi(w_anchor) [D] and dphi/dw along each direction, [D, k].
 
     w_anchor [num_ws, w_dim], directions [k, num_ws, w_dim]; `chunk` directions per pass
@@ -87,7 +87,7 @@ def validity_radius(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w
 
 
 def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, w_source: torch.Tensor,
-                 music: torch.Tensor, lam: float, acceptance: float = 0.5, chunk: int = 16) -> Anchor:
+                 music: torch.Tensor, lam: float, acceptance: float = 0.5, chunk: int = 4) -> Anchor:
     """The local model at w_anchor along `directions` (orthonormal when flattened), with its
     radius tested on the refinement of source w_source toward `music` [D] at `lam`."""
     phi0, jac = jacobian_along(bundle, w_anchor, directions, chunk)

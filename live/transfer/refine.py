@@ -48,7 +48,7 @@ class RefineConfig:
     music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
     music_clips: int = 48        # synthetic clips the music basis is fitted on
     acceptance: float = 0.5      # share of its predicted decrease of L_transfer a model's step must deliver
-    chunk: int = 16              # directions per forward-mode pass
+    chunk: int = 4               # samples per pass through G and E_I in a build: bounds its memory
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
     build_duty: float = 0.5      # the worker's share of wall time at most (it rests between builds)
 
@@ -135,7 +135,7 @@ class RefineSession:
 
 def _anchor_at(bundle: Bundle, request: AnchorRequest, w_source: torch.Tensor, basis: torch.Tensor,
                config: RefineConfig) -> Anchor:
-    directions = sensitive_directions(bundle, request.w, w_source, basis)
+    directions = sensitive_directions(bundle, request.w, w_source, basis, config.chunk)
     return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
                         config.chunk)
 
