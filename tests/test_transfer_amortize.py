@@ -8,7 +8,7 @@ import torch
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
 from live.nets.predictor import LatentPredictor, PredictorConfig
-from live.transfer.amortize import PredictorTrainer, PredictorTraining
+from live.transfer.amortize import HEADS_WAIT, PredictorTrainer, PredictorTraining
 from live.transfer.music import music_records
 
 TINY = PredictorTraining(steps=4, batch=2, checkpoint_every=2, music=("synthetic",), synthetic_clips=4,
@@ -140,3 +140,15 @@ def test_layer_heads_grow_at_zero_and_wait_for_their_step(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(heads, trainer.heads))
     trainer.run()  # its checkpoints rewrite bundle.toml with the heads
     assert Bundle.load(bundle.root).predictor.cfg.layer_heads
+
+
+def test_a_fine_tune_trains_the_heads_it_was_given_from_its_first_step(bundle, tmp_path):
+    assert bundle.predictor.cfg.layer_heads
+    config = PredictorTraining(**{**TINY.__dict__, "from_bundle": True})
+    trainer = PredictorTrainer(bundle, config, tmp_path / "run", progress=False)
+    trainer.predictor.train().requires_grad_(True)  # as run() does
+    heads = [p.detach().clone() for p in trainer.heads]
+    trainer.train_step()
+    assert not all(torch.equal(a, b) for a, b in zip(heads, trainer.heads))
+    from_identity = PredictorTrainer(bundle, TINY, tmp_path / "identity", progress=False)
+    assert from_identity.heads_from == HEADS_WAIT  # heads at zero wait for the shared move

@@ -97,7 +97,7 @@ def _run_space(args: argparse.Namespace) -> int:
 
 
 def _add_predictor(sub: argparse._SubParsersAction) -> None:
-    from live.transfer.amortize import PredictorTraining  # light: dataclass only, torch is imported anyway by run
+    from live.transfer.amortize import HEADS_WAIT, PredictorTraining  # light: dataclass only, torch is imported anyway by run
 
     d = PredictorTraining()
     p = sub.add_parser("predictor", help="train a bundle's amortized transfer predictor (resumable)",
@@ -125,8 +125,9 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help="give a predictor without per-layer output heads (bundles up to version 0.4) its heads, "
                         "at zero; bundle.toml records them")
     p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
-                   help=f"step at which the heads start to train (default {d.layer_heads_from}; 0 when "
-                        "fine-tuning a trained predictor)")
+                   help=f"step at which the heads start to train (default: {HEADS_WAIT} when they start at "
+                        "zero, from the identity or grown by --layer-heads; 0 when --from-bundle fine-tunes "
+                        "trained heads)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

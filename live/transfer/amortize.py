@@ -35,6 +35,9 @@ from live.transfer.pairs import TransferPairs, held_out_pairs
 STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
 RESUMABLE = {"steps", "checkpoint_every", "bf16"}
+# Heads at zero wait this many steps: from the identity, a predictor that trained its heads
+# at once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137.
+HEADS_WAIT = 300
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,13 @@ class PredictorTraining:
     bf16: bool = False
     # Give a predictor without layer heads its heads (at zero, so it starts where it was).
     layer_heads: bool = False
-    # Heads stay at zero for the first steps: from the identity, a predictor that trained
-    # its heads at once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137.
-    layer_heads_from: int = 300
+    # Step at which the heads start to train. None: HEADS_WAIT when they start at zero (from
+    # the identity, or grown by layer_heads), 0 when fine-tuning a predictor's trained heads.
+    layer_heads_from: int | None = None
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
-               self.held_out_pairs) < 1 or self.lr <= 0 or self.layer_heads_from < 0:
+               self.held_out_pairs) < 1 or self.lr <= 0 or (self.layer_heads_from or 0) < 0:
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
                             "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
                             "at least 0")
@@ -104,6 +107,10 @@ class PredictorTrainer:
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
         self.pairs = held_out_pairs(bundle, test_bank, config.held_out_pairs, evaluation_lambdas(bundle))
+        heads_at_zero = not (config.from_bundle and bundle.predictor.cfg.layer_heads)
+        self.heads_from = config.layer_heads_from
+        if self.heads_from is None:
+            self.heads_from = HEADS_WAIT if heads_at_zero else 0
         if config.layer_heads and not bundle.predictor.cfg.layer_heads:
             bundle.predictor = bundle.predictor.with_layer_heads()  # bundle.toml says so at the first checkpoint
         self.predictor = bundle.predictor
@@ -115,7 +122,8 @@ class PredictorTrainer:
 
     def _resume_or_start(self) -> None:
         state_path = self.run_dir / STATE_FILE
-        resolved = {**dataclasses.asdict(self.config), "bundle": str(self.bundle.root.resolve())}
+        resolved = {**dataclasses.asdict(self.config), "layer_heads_from": self.heads_from,
+                    "bundle": str(self.bundle.root.resolve())}
         if state_path.is_file():
             state = torch.load(state_path, map_location="cpu", weights_only=True)
             # A setting newer than the run's config counts as the default it ran with.
@@ -156,7 +164,7 @@ class PredictorTrainer:
         loss = (transfer_loss(f_i.float(), f_m, w_m, w_o, lam).total / (1 + lam)).mean()
         self.adam.zero_grad(set_to_none=True)
         loss.backward()
-        if self.step < self.config.layer_heads_from:
+        if self.step < self.heads_from:
             for p in self.heads:
                 p.grad = None  # Adam leaves them where they are
         self.adam.step()
