@@ -13,6 +13,17 @@ def test_render_rate_is_frame_intervals_over_their_span():
     report = stats.as_dict(1.03)
     assert report["render_fps"] == pytest.approx(30.0)
     assert report["frames"] == 31
+    assert report["frame_interval_ms"]["p50"] == pytest.approx(1000 / 30, abs=0.01)
+    assert report["frame_interval_ms"]["n"] == 30
+
+
+def test_the_longest_frame_interval_is_the_runs_worst_stall():
+    stats = RunStats()
+    for t in (0.0, 0.033, 0.066, 0.166, 0.2):
+        stats.frame(None, t)
+    intervals = stats.as_dict(0.3)["frame_interval_ms"]
+    assert intervals["max"] == pytest.approx(100.0)
+    assert intervals["p50"] == pytest.approx(33.5, abs=0.6)
 
 
 def test_render_rate_with_fewer_than_two_frames_falls_back_to_the_run_length():

@@ -29,6 +29,12 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _model_builds(engine) -> int:
+    """Local models the refinement's worker has built for the current preset."""
+    refinement = engine.show.maker.refinement
+    return refinement.anchors.builds if refinement is not None else 0
+
+
 def main(args: argparse.Namespace) -> int:
     import threading
     import time
@@ -58,11 +64,13 @@ def main(args: argparse.Namespace) -> int:
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), DemoSource(), renderer, library,
                         LiveOptions(fps=args.fps, duration=args.seconds, torch_threads=args.threads, readback=True))
     memory: list[float] = []
+    builds: list[int] = []  # beside memory: its steps have come at model builds
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(1.0):
             memory.append(_rss_mb())
+            builds.append(_model_builds(engine))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -83,14 +91,18 @@ def main(args: argparse.Namespace) -> int:
         {"metric": "audio_to_keyframe_p95_ms", "value": k2k["p95"], "target": "<= 150",
          "ok": k2k["p95"] is not None and k2k["p95"] <= 150},
         {"metric": "audio_to_screen_p95_ms", "value": a2s["p95"], "target": "(report)", "ok": ""},
+        {"metric": "longest_frame_interval_ms", "value": stats["frame_interval_ms"]["max"], "target": "(report)",
+         "ok": ""},
         {"metric": "audio_overflows", "value": stats["audio_overflows"], "target": "0",
          "ok": stats["audio_overflows"] == 0},
         {"metric": "dropped_keyframes", "value": stats["dropped_keyframes"], "target": "(report)", "ok": ""},
         {"metric": "rss_growth_mb_2nd_half", "value": growth, "target": "flat (< 20)", "ok": growth < 20},
+        {"metric": "local_model_builds", "value": builds[-1] if builds else 0, "target": "(report)", "ok": ""},
     ]
     size = "x".join(map(str, args.size))
     report(f"live engine, headless {size}, demo track, {args.seconds:.0f} s, {show.maker.image.path} synthesis",
            rows, ["metric", "value", "target", "ok"], args.json, seconds=args.seconds,
            synthesis=show.maker.image.path,
-           keyframe_compute_ms=stats["keyframe_compute_ms"], rss_mb=memory, errors=stats["errors"])
+           keyframe_compute_ms=stats["keyframe_compute_ms"], rss_mb=memory, model_builds=builds,
+           errors=stats["errors"])
     return 0

@@ -28,6 +28,7 @@ from live.audio.analyzer import AudioAnalyzer, AudioFeatures
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle, bundle_dir
+from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
@@ -300,6 +301,8 @@ class LiveEngine:
                 self.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
 
     def run(self) -> RunStats:
+        collector = ShowCollector()
+        collector.start(self._show_state())  # before the audio runs: its callback needs the interpreter
         self.source.start()
         self._threads = [threading.Thread(target=self._audio_loop, name="audio", daemon=True),
                          threading.Thread(target=self._inference_loop, name="inference", daemon=True)]
@@ -325,6 +328,7 @@ class LiveEngine:
                     for line in self.library.reload_changed():
                         self.report("shader", line) if "error" in line.lower() else log.info(line)
                 self._draw_frame(now, fps_window)
+                collector.settle(self._show_state())
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)
@@ -340,8 +344,14 @@ class LiveEngine:
                     time.sleep(spare)
         finally:
             self.stop()
+            collector.stop()
         self.stats.stop(self.clock())
         return self.stats
+
+    def _show_state(self) -> tuple[int, str]:
+        """Which show is up and how it draws: a change brings long-lived objects."""
+        show = self.show
+        return id(show), show.maker.image.path
 
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
         settings = self.settings.get()

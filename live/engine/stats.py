@@ -39,6 +39,8 @@ class RunStats:
         self.audio_to_keyframe: deque[float] = deque(maxlen=WINDOW)
         self.audio_to_screen: deque[float] = deque(maxlen=WINDOW)
         self.keyframe_seconds: deque[float] = deque(maxlen=WINDOW)
+        self.frame_intervals: deque[float] = deque(maxlen=WINDOW)
+        self._longest_interval = 0.0  # over the whole run: one stall is what a show remembers
         self.beats: deque[float] = deque(maxlen=WINDOW)
 
     def start(self, now: float) -> None:
@@ -60,6 +62,10 @@ class RunStats:
         a new keyframe (the audio it came from), else None."""
         with self._lock:
             self.frames += 1
+            if self._frame_span:
+                interval = shown_time - self._frame_span[1]
+                self.frame_intervals.append(interval)
+                self._longest_interval = max(self._longest_interval, interval)
             first = self._frame_span[0] if self._frame_span else shown_time
             self._frame_span = (first, shown_time)
             if shown_capture_time is not None:
@@ -87,6 +93,8 @@ class RunStats:
                 "frames": self.frames,
                 "keyframes_per_s": round(self.keyframes / duration, 2),
                 "render_fps": round(self._render_rate(duration), 2),
+                "frame_interval_ms": {**_percentiles(self.frame_intervals),
+                                      "max": round(self._longest_interval * 1000, 2)},
                 "keyframe_compute_ms": _percentiles(self.keyframe_seconds),
                 "latency_ms": {"audio_to_keyframe": _percentiles(self.audio_to_keyframe),
                                "audio_to_screen": _percentiles(self.audio_to_screen)},

@@ -1,0 +1,32 @@
+"""The show's collector policy: long-lived objects frozen at each new state, later garbage still freed."""
+import gc
+import weakref
+
+from live.engine.collector import ShowCollector
+
+
+class Node:
+    def __init__(self):
+        self.me = self  # a cycle: only the collector frees it
+
+
+def test_settled_objects_are_frozen_and_later_cycles_still_collected():
+    collector = ShowCollector()
+    try:
+        collector.start(("show", "reference"))
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        kept = [Node() for _ in range(100)]
+        collector.settle(("show", "reference"))  # same state: nothing more frozen
+        assert gc.get_freeze_count() == frozen
+        collector.settle(("show", "fast"))  # the fast path took over: its objects join
+        assert gc.get_freeze_count() >= frozen + 100
+        garbage = Node()
+        alive = weakref.ref(garbage)
+        del garbage
+        gc.collect()
+        assert alive() is None
+    finally:
+        collector.stop()
+    assert gc.get_freeze_count() == 0
+    del kept
