@@ -97,7 +97,8 @@ def _run_space(args: argparse.Namespace) -> int:
 
 
 def _add_predictor(sub: argparse._SubParsersAction) -> None:
-    from live.transfer.amortize import HEADS_WAIT, PredictorTraining  # light: dataclass only, torch is imported anyway by run
+    # light: a dataclass and a constant; torch is imported anyway by run
+    from live.transfer.amortize import HEADS_WAIT, PredictorTraining
 
     d = PredictorTraining()
     p = sub.add_parser("predictor", help="train a bundle's amortized transfer predictor (resumable)",

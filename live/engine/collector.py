@@ -20,7 +20,10 @@ from collections.abc import Hashable
 
 class ShowCollector:
     """Freezes the live objects each time the show settles into a new state (the run's
-    start, the fast synthesis taking over, a preset or bundle switch)."""
+    start, the fast synthesis taking over, a preset or bundle switch).
+
+    A show replaced by a switch stays frozen: reference counting frees its objects, but
+    any it holds in reference cycles stay until the run ends."""
 
     def __init__(self) -> None:
         self._state: Hashable | None = None

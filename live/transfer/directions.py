@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from live.bundle import Bundle
-from live.transfer.embed import latent_features
+from live.transfer.embed import SAMPLES_PER_PASS, latent_features
 
 RANK_TOLERANCE = 1e-6  # a direction adding less than this (relative) is dependent on the others
 
@@ -37,12 +37,12 @@ def music_basis(f_music: torch.Tensor, components: int) -> torch.Tensor:
     return torch.cat([mean[None], vh[:components].to(f_music.dtype)])
 
 
-def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor, chunk: int = 4) -> torch.Tensor:
+def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor,
+                      chunk: int = SAMPLES_PER_PASS) -> torch.Tensor:
     """J_full^T f for each row f of `features` [m, D] at w [num_ws, w_dim]: [m, num_ws, w_dim].
 
-    Backward passes over the anchor repeated `chunk` times, sample i weighted by row i.
-    `chunk` bounds the memory: the passes keep every activation of G and E_I for the
-    backward, and 18 rows at once raised the default bundle's heap by 1.5 GB.
+    Backward passes over the anchor repeated `chunk` times (which bounds the memory),
+    sample i weighted by row i.
     """
     grads = []
     with torch.inference_mode(False), torch.enable_grad():
@@ -54,7 +54,7 @@ def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor, c
 
 
 def sensitive_directions(bundle: Bundle, w_anchor: torch.Tensor, w_source: torch.Tensor,
-                         basis: torch.Tensor, chunk: int = 4) -> torch.Tensor:
+                         basis: torch.Tensor, chunk: int = SAMPLES_PER_PASS) -> torch.Tensor:
     """U at w_anchor as [k, num_ws, w_dim], orthonormal when flattened, k <= len(basis) + 2."""
     with torch.no_grad():
         phi = latent_features(bundle, w_anchor[None])

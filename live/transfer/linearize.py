@@ -16,7 +16,7 @@ from torch.func import jvp
 
 from live.bundle import Bundle
 from live.transfer.arrays import array_module, from_torch, to_torch
-from live.transfer.embed import latent_features, true_transfer_loss
+from live.transfer.embed import SAMPLES_PER_PASS, latent_features, true_transfer_loss
 from live.transfer.subspace import LocalModel, gauss_newton_point, subspace_problem
 
 RADIUS_PROBES = 6  # halving radii tried by validity_radius
@@ -29,7 +29,7 @@ class Anchor:
 
 
 def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor,
-                   chunk: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk: int = SAMPLES_PER_PASS) -> tuple[torch.Tensor, torch.Tensor]:
     """phi(w_anchor) [D] and dphi/dw along each direction, [D, k].
 
     w_anchor [num_ws, w_dim], directions [k, num_ws, w_dim]; `chunk` directions per pass
@@ -87,7 +87,8 @@ def validity_radius(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w
 
 
 def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, w_source: torch.Tensor,
-                 music: torch.Tensor, lam: float, acceptance: float = 0.5, chunk: int = 4) -> Anchor:
+                 music: torch.Tensor, lam: float, acceptance: float = 0.5,
+                 chunk: int = SAMPLES_PER_PASS) -> Anchor:
     """The local model at w_anchor along `directions` (orthonormal when flattened), with its
     radius tested on the refinement of source w_source toward `music` [D] at `lam`."""
     phi0, jac = jacobian_along(bundle, w_anchor, directions, chunk)

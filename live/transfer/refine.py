@@ -35,7 +35,7 @@ from live.bundle import Bundle
 from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchors
 from live.transfer.arrays import array_module, from_torch, to_torch
 from live.transfer.directions import music_basis, sensitive_directions
-from live.transfer.embed import true_transfer_loss
+from live.transfer.embed import SAMPLES_PER_PASS, true_transfer_loss
 from live.transfer.linearize import Anchor, build_anchor
 from live.transfer.music import encode_clips, synthetic_clips
 from live.transfer.subspace import minimize, subspace_problem
@@ -48,7 +48,7 @@ class RefineConfig:
     music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
     music_clips: int = 48        # synthetic clips the music basis is fitted on
     acceptance: float = 0.5      # share of its predicted decrease of L_transfer a model's step must deliver
-    chunk: int = 4               # samples per pass through G and E_I in a build: bounds its memory
+    chunk: int = SAMPLES_PER_PASS  # samples per pass through G and E_I in a build: bounds its memory
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
     build_duty: float = 0.5      # the worker's share of wall time at most (it rests between builds)
 
