@@ -12,8 +12,12 @@ class Node:
 
 def test_settled_objects_are_frozen_and_later_cycles_still_collected():
     collector = ShowCollector()
+    before = Node()
+    before_alive = weakref.ref(before)
+    del before
     try:
         collector.start(("show", "reference"))
+        assert before_alive() is None  # collected, not frozen for the run
         frozen = gc.get_freeze_count()
         assert frozen > 0
         kept = [Node() for _ in range(100)]

@@ -152,3 +152,16 @@ def test_a_fine_tune_trains_the_heads_it_was_given_from_its_first_step(bundle, t
     assert not all(torch.equal(a, b) for a, b in zip(heads, trainer.heads))
     from_identity = PredictorTrainer(bundle, TINY, tmp_path / "identity", progress=False)
     assert from_identity.heads_from == HEADS_WAIT  # heads at zero wait for the shared move
+
+
+def test_a_run_that_grew_heads_resumes_with_the_wait_it_started_with(tmp_path):
+    blind = random_bundle()
+    blind.predictor = LatentPredictor(dataclasses.replace(blind.predictor.cfg, layer_heads=False))
+    root = blind.save(tmp_path / "blind")
+    config = PredictorTraining(**{**TINY.__dict__, "steps": 2, "from_bundle": True, "layer_heads": True})
+    PredictorTrainer(Bundle.load(root), config, tmp_path / "run", progress=False).run()
+    # The checkpoint gave the bundle its heads; resuming must not read them as a fine-tune's.
+    assert Bundle.load(root).predictor.cfg.layer_heads
+    resumed = PredictorTrainer(Bundle.load(root), dataclasses.replace(config, steps=4), tmp_path / "run",
+                               progress=False)
+    assert resumed.step == 2 and resumed.heads_from == 0

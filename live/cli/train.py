@@ -126,9 +126,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help="give a predictor without per-layer output heads (bundles up to version 0.4) its heads, "
                         "at zero; bundle.toml records them")
     p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
-                   help=f"step at which the heads start to train (default: {HEADS_WAIT} when they start at "
-                        "zero, from the identity or grown by --layer-heads; 0 when --from-bundle fine-tunes "
-                        "trained heads)")
+                   help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
+                        "0 with --from-bundle; a resumed run keeps its own)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -35,13 +35,16 @@ class ShowCollector:
 
     def settle(self, state: Hashable) -> None:
         """Call often (it is a comparison until the state changes). A state change after the
-        start freezes without a collection: that would stall the show. The garbage then
-        pending, a keyframe's worth at most, is kept for the run."""
+        start collects the young generations only (a full collection would stall the show)
+        and then freezes: cycles that had already reached the oldest generation, such as
+        leftovers of the fast path's compile, are kept for the run."""
         if state != self._state:
+            gc.collect(1)
             gc.freeze()
             self._state = state
 
     def stop(self) -> None:
-        """The run is over: later collections see everything again."""
+        """The run is over: later collections see everything again (everything the process
+        froze, which is only this collector's doing in a show)."""
         gc.unfreeze()
         self._state = None

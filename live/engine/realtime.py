@@ -343,8 +343,10 @@ class LiveEngine:
                 elif spare > 0 and (self.window is None or not self.window.config.vsync):
                     time.sleep(spare)
         finally:
-            self.stop()
-            collector.stop()
+            try:
+                self.stop()
+            finally:
+                collector.stop()
         self.stats.stop(self.clock())
         return self.stats
 

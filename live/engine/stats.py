@@ -94,7 +94,8 @@ class RunStats:
                 "keyframes_per_s": round(self.keyframes / duration, 2),
                 "render_fps": round(self._render_rate(duration), 2),
                 "frame_interval_ms": {**_percentiles(self.frame_intervals),
-                                      "max": round(self._longest_interval * 1000, 2)},
+                                      "max": round(self._longest_interval * 1000, 2) if self.frame_intervals
+                                      else None},
                 "keyframe_compute_ms": _percentiles(self.keyframe_seconds),
                 "latency_ms": {"audio_to_keyframe": _percentiles(self.audio_to_keyframe),
                                "audio_to_screen": _percentiles(self.audio_to_screen)},

@@ -35,8 +35,9 @@ from live.transfer.pairs import TransferPairs, held_out_pairs
 STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
 RESUMABLE = {"steps", "checkpoint_every", "bf16"}
-# Heads at zero wait this many steps: from the identity, a predictor that trained its heads
-# at once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137.
+# Heads trained from the identity wait this many steps: a predictor that trained its heads at
+# once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137. A fine-tune
+# (from_bundle) has learned the common move already, so its heads train from the start.
 HEADS_WAIT = 300
 
 
@@ -61,13 +62,14 @@ class PredictorTraining:
     bf16: bool = False
     # Give a predictor without layer heads its heads (at zero, so it starts where it was).
     layer_heads: bool = False
-    # Step at which the heads start to train. None: HEADS_WAIT when they start at zero (from
-    # the identity, or grown by layer_heads), 0 when fine-tuning a predictor's trained heads.
+    # Step at which the heads start to train. None: HEADS_WAIT from the identity, 0 in a
+    # fine-tune; a resumed run keeps the value it started with.
     layer_heads_from: int | None = None
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
-               self.held_out_pairs) < 1 or self.lr <= 0 or (self.layer_heads_from or 0) < 0:
+               self.held_out_pairs) < 1 or self.lr <= 0 or \
+                (self.layer_heads_from is not None and self.layer_heads_from < 0):
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
                             "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
                             "at least 0")
@@ -107,10 +109,6 @@ class PredictorTrainer:
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
         self.pairs = held_out_pairs(bundle, test_bank, config.held_out_pairs, evaluation_lambdas(bundle))
-        heads_at_zero = not (config.from_bundle and bundle.predictor.cfg.layer_heads)
-        self.heads_from = config.layer_heads_from
-        if self.heads_from is None:
-            self.heads_from = HEADS_WAIT if heads_at_zero else 0
         if config.layer_heads and not bundle.predictor.cfg.layer_heads:
             bundle.predictor = bundle.predictor.with_layer_heads()  # bundle.toml says so at the first checkpoint
         self.predictor = bundle.predictor
@@ -122,12 +120,17 @@ class PredictorTrainer:
 
     def _resume_or_start(self) -> None:
         state_path = self.run_dir / STATE_FILE
+        state = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.is_file() else None
+        self.heads_from = self.config.layer_heads_from
+        if self.heads_from is None and state is not None:  # runs from before the setting waited HEADS_WAIT
+            self.heads_from = state["config"].get("layer_heads_from", HEADS_WAIT)
+        elif self.heads_from is None:
+            self.heads_from = 0 if self.config.from_bundle else HEADS_WAIT
         resolved = {**dataclasses.asdict(self.config), "layer_heads_from": self.heads_from,
                     "bundle": str(self.bundle.root.resolve())}
-        if state_path.is_file():
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state is not None:
             # A setting newer than the run's config counts as the default it ran with.
-            defaults = _stored(dataclasses.asdict(PredictorTraining()))
+            defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             changed = sorted(k for k, v in _stored(resolved).items()
                              if k not in RESUMABLE and state["config"].get(k, defaults.get(k)) != v)
             if changed:
