@@ -33,6 +33,8 @@ class FakeEngine:
         self.presets = ("ember", "tide")
         self.preset = "ember"
         self.taps: list[float] = []
+        self.tap_gate: threading.Event | None = None  # when set by a test, a tap waits for it
+        self.tap_entered = threading.Event()
 
     def set_param(self, name, value):
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
@@ -49,6 +51,9 @@ class FakeEngine:
         return {"preset": name}
 
     def tap(self):
+        self.tap_entered.set()
+        if self.tap_gate is not None:
+            self.tap_gate.wait(5.0)
         self.taps.append(time.monotonic())
         return {"taps": len(self.taps)}
 
@@ -327,12 +332,19 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
-def test_client_recovers_after_a_timeout(server):
+def test_client_recovers_after_a_timeout(server, engine):
+    # The server holds the first tap until the client has given up on it, so its reply is
+    # late every time. (Sent with no wait instead, the request could still be in the
+    # client's queue when the next send drops the old request's pipe: under load the
+    # server then saw one tap, not two.)
+    engine.tap_gate = threading.Event()
     with ControlClient(server.command_endpoint, timeout_s=2.0) as client:
         assert client.request({"cmd": "get"})["ok"] is True
-        client.timeout_s = 0.0
+        client.timeout_s = 0.2
         with pytest.raises(UserError, match="no reply"):
             client.request({"cmd": "tap"})
+        assert engine.tap_entered.wait(5.0)
+        engine.tap_gate.set()
         client.timeout_s = 2.0
         assert client.request({"cmd": "tap"}) == {"ok": True, "taps": 2}  # the late reply to the first tap is dropped
 
