@@ -28,7 +28,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
     p.add_argument("--stats", metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
-                   help="how keyframes are drawn: 'fast' compiles a bf16 path in the background (tens of "
+                   help="how keyframes are drawn: 'fast' compiles a faster path (bf16 where native) in the background (tens of "
                         "seconds) and switches to it when ready; 'reference' is exact float32; "
                         "'auto' is fast in live shows of at least "
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")

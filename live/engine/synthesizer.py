@@ -3,8 +3,9 @@
 Compiling the fast path (`live.nets.fast`) takes tens of seconds on a small CPU. Live, a
 show cannot wait that long, so the compile runs on a worker thread while keyframes come
 from the reference synthesis, and the fast path (drawn on that worker, see `Lane`) takes
-over when it is ready. Offline, every frame comes from the reference path, so a render
-does not depend on when a compile finished.
+over when it is ready. Offline, a render uses the reference path, or the fast path once
+its compile has finished (`--synthesis fast` waits for it), so a render never depends on
+when a compile finished.
 """
 from __future__ import annotations
 
