@@ -12,7 +12,7 @@ import pytest
 
 from live.audio.analyzer import AudioAnalyzer
 from live.audio.beat_metrics import score_beats
-from live.audio.beats import BeatClock, BeatConfig, hop_size
+from live.audio.beats import MIN_TAP_INTERVAL, TAP_BPM, BeatClock, BeatConfig, hop_size
 from live.audio.synth import STEADY, drum_track
 
 WARMUP = 3.0
@@ -123,6 +123,19 @@ def test_within_a_hold_a_half_tempo_tracker_on_the_grid_is_folded_up_and_used():
     assert clock.observe(11.61, 75.0) == [11.61]         # on the grid; 75 bpm folds to 150
     assert clock.bpm == pytest.approx(150)
     assert clock.last_beat(11.7) == pytest.approx(11.61)
+
+
+def test_a_tap_arriving_twice_counts_once_and_taps_keep_the_tempo_in_range():
+    clock = BeatClock()
+    assert clock.tap(1.0) == [1.0]
+    assert clock.tap(1.0) == [] and clock.tap(1.0 + MIN_TAP_INTERVAL / 2) == []
+    assert clock.bpm == pytest.approx(120)               # still the default: one tap has no interval
+    clock.tap(1.0 + 1.01 * MIN_TAP_INTERVAL)             # near the fastest taps: held to the top of the range
+    assert clock.bpm == pytest.approx(TAP_BPM[1])
+    slow = BeatClock(tap_timeout=5.0)
+    slow.tap(1.0)
+    slow.tap(4.0)
+    assert slow.bpm == pytest.approx(TAP_BPM[0])
 
 
 def test_a_late_tap_starts_a_new_tempo_count():

@@ -43,7 +43,8 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
         req.setsockopt(zmq.RCVTIMEO, 3000)
         for body in (b'{"cmd": "set", "param": "lambda", "value": 0.3}', b"not json",
                      b'{"cmd": "set", "param": "lambda", "value": 99}', b'{"cmd": "cc", "channel": 1, "controller": 1, "value": 127}',
-                     b'{"cmd": "preset", "name": "other"}', b'{"cmd": "tap"}', b'{"cmd": "get"}'):
+                     b'{"cmd": "preset", "name": "other"}', b'{"cmd": "tap"}', b'{"cmd": "get"}',
+                     b'{"cmd": "preset", "name": "../presets/other"}'):
             req.send(body)
             try:
                 replies.append(json.loads(req.recv()))
@@ -67,8 +68,10 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert stats["frames"] > 10 and stats["keyframes"] >= 1
     assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
-    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True], replies
+    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True, False], replies
+    assert replies[0] == {"ok": True, "param": "lambda", "value": 0.3}
     assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
+    assert "not a preset name" in replies[7]["error"]
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] in ("test", "other")
     assert {b"state"} <= topics
@@ -82,3 +85,30 @@ def test_missing_device_and_bad_source_are_one_line_errors(preset_dir, capsys):
                  "--control", "off"]) == 2
     err = capsys.readouterr().err
     assert err.count("live: error:") == 2 and "Traceback" not in err
+
+
+def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_runs_on():
+    from types import SimpleNamespace
+
+    from live.audio.mel import MelWindow
+    from live.audio.sources import PlaybackSource
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.presets import PresetLibrary
+    from live.settings import Settings
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("GL context lost")
+
+    maker = SimpleNamespace(make=broken, image=SimpleNamespace(path="reference"), refiner=None)
+    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
+                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
+    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000)
+    renderer = SimpleNamespace(draw=broken, upload_keyframe=broken)
+    library = SimpleNamespace(reload_changed=lambda: [], error=None)
+    engine = LiveEngine(show, PresetLibrary(), source, renderer, library, LiveOptions(fps=50, duration=2.5))
+    stats = engine.run().as_dict(engine.clock())
+    render = [e for e in stats["errors"] if e.startswith("render:")]
+    inference = [e for e in stats["errors"] if e.startswith("inference:")]
+    # 125 failed frames and about 25 failed keyframes in 2.5 s, each kind reported at most once a second.
+    assert render and len(render) <= 3 and "GL context lost" in render[0]
+    assert inference and len(inference) <= 3

@@ -28,9 +28,12 @@ class AudioFeatures:
     time: float
     sample_index: int               # samples fed so far: the stream position of `time`
     rms: float                      # of the last analysed hop, linear
-    onset: bool                     # an onset since the previous snapshot
-    onset_strength: float           # the strongest since the previous snapshot, in [0, 1]
     beats: tuple[float, ...]        # beat times emitted since the previous snapshot
+    # The newest events by their time, for readers that may skip snapshots or read one
+    # twice (the render loop reads the latest of a slot the audio thread fills faster).
+    newest_beat: float              # -inf before the first emitted beat
+    newest_onset: float             # end of the hop of the newest onset; -inf before the first
+    onset_strength: float           # of the newest onset, in [0, 1]
     bpm: float
     last_beat: float                # the grid beat at or before `time`
     phase: float                    # in [0, 1): 0 on a beat
@@ -38,16 +41,8 @@ class AudioFeatures:
     beat_confidence: float          # in [0, 1]
 
     @property
-    def beat(self) -> bool:
-        return bool(self.beats)
-
-    @property
     def period(self) -> float:
         return 60.0 / self.bpm
-
-    def phase_at(self, t: float) -> float:
-        """The beat phase extrapolated to stream time `t` (e.g. when a frame is shown)."""
-        return ((t - self.last_beat) / self.period) % 1.0
 
     def next_beat_after(self, t: float) -> float:
         return self.last_beat + (math.floor((t - self.last_beat) / self.period) + 1) * self.period
@@ -69,7 +64,10 @@ class AudioAnalyzer:
         self._filled = 0
         self._index = start_index
         self._rms = 0.0
-        self._features = self._snapshot(onset=False, onset_strength=0.0, beats=())
+        self._tapped: list[float] = []      # beats from taps, for the next snapshot
+        self._newest_beat = -math.inf
+        self._newest_onset, self._onset_strength = -math.inf, 0.0
+        self._features = self._snapshot(beats=())
 
     @property
     def features(self) -> AudioFeatures:
@@ -84,7 +82,7 @@ class AudioAnalyzer:
         mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples.astype(np.float32, copy=False)
         assert mono.ndim == 1, samples.shape
         self._history.write(mono[:, None])
-        onset, strength, beats = False, 0.0, []
+        beats, self._tapped = self._tapped, []
         pos = 0
         while pos < len(mono):
             take = min(len(mono) - pos, len(self._hop) - self._filled)
@@ -95,19 +93,22 @@ class AudioAnalyzer:
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
                 self._rms = hop.rms
-                onset |= hop.onset
-                strength = max(strength, hop.onset_strength)
+                if hop.onset:
+                    self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
                 if hop.beat_time is not None:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)
                 beats += self.clock.advance(hop.end_time)
         self._index += len(mono)
-        self._features = self._snapshot(onset, strength, tuple(beats))
+        if beats:
+            self._newest_beat = beats[-1]
+        self._features = self._snapshot(tuple(beats))
         return self._features
 
-    def tap(self) -> None:
-        """A tap on the beat, now (at the end of the audio fed so far). Call it from the
-        feeding thread: taps from elsewhere go through the owner's queue."""
-        self.clock.tap(self.time)
+    def tap(self, t: float | None = None) -> None:
+        """A tap on the beat at stream time `t` (default: the end of the audio fed so far,
+        which also bounds `t`); a new beat it makes comes with the next snapshot. Call it
+        from the feeding thread: taps from elsewhere go through the owner's queue."""
+        self._tapped += self.clock.tap(self.time if t is None else min(t, self.time))
 
     def window(self) -> np.ndarray:
         """A copy of the last window of mono audio at the source rate, for `log_mel`."""
@@ -117,10 +118,10 @@ class AudioAnalyzer:
         """The current log-mel window [1, n_mels, frames]."""
         return self.log_mel(self.window())
 
-    def _snapshot(self, onset: bool, onset_strength: float, beats: tuple[float, ...]) -> AudioFeatures:
+    def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         return AudioFeatures(
-            time=t, sample_index=self._index, rms=self._rms, onset=onset, onset_strength=onset_strength,
-            beats=beats, bpm=self.clock.bpm, last_beat=self.clock.last_beat(t), phase=self.clock.phase(t),
+            time=t, sample_index=self._index, rms=self._rms, beats=beats, newest_beat=self._newest_beat,
+            newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=self.clock.bpm, last_beat=self.clock.last_beat(t), phase=self.clock.phase(t),
             next_beat=self.clock.next_beat(t), beat_confidence=self.clock.confidence(t),
         )

@@ -16,6 +16,8 @@ import numpy as np
 # function frames (a Rayleigh curve peaking near 108 bpm at 44.1 kHz / 512). A hop of fixed
 # duration keeps that prior, and so the tempo octave it picks, the same at any sample rate.
 REFERENCE_HOP_SECONDS = 512 / 44100
+MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
+TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 
 
 @dataclass(frozen=True)
@@ -149,12 +151,18 @@ class BeatClock:
         return self._realign(beat_time)
 
     def tap(self, t: float) -> list[float]:
-        """The performer tapped at stream time `t`; returns the beat if it is a new one."""
+        """The performer tapped at stream time `t`; returns the beat if it is a new one.
+
+        A tap within MIN_TAP_INTERVAL after the previous one (or before it) is the same tap
+        arriving twice: a controller's note-on and note-off, a key and a control message.
+        """
+        if self._taps and t - self._taps[-1] < MIN_TAP_INTERVAL:
+            return []
         if self._taps and t - self._taps[-1] > self._tap_timeout:
             self._taps.clear()
         self._taps.append(t)
         if len(self._taps) >= 2:
-            self._tapped_period = float(np.median(np.diff(self._taps)))
+            self._tapped_period = min(max(float(np.median(np.diff(self._taps))), 60.0 / TAP_BPM[1]), 60.0 / TAP_BPM[0])
             self.period = self._tapped_period
             self._history.clear()   # intervals from before the tap would drag the tempo back
         self._hold_until = t + self._tap_hold_beats * self.period

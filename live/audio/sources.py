@@ -134,12 +134,15 @@ class MicSource(Source):
 
     def _open(self) -> None:
         sd = portaudio()
+        stream = None
         try:
             stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
                                     channels=self.channels, blocksize=self.blocksize, dtype="float32",
                                     callback=self._callback)
             stream.start()
         except sd.PortAudioError as e:
+            if stream is not None:  # opened but would not start: the watchdog's retries must not pile them up
+                stream.close(ignore_errors=True)
             raise UserError(f"cannot open input device {self.device_name!r} at {self.sample_rate} Hz, "
                             f"{self.channels} channel(s): {e}") from e
         self._stream = stream
@@ -148,8 +151,9 @@ class MicSource(Source):
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self._input_overflows += 1
+        # The stamp first: a reader that finds these samples finds their time too.
+        self._stamp = (self.ring.written + frames, self.clock.now())
         self.ring.write(indata)
-        self._stamp = (self.ring.written, self.clock.now())
 
 
 class PlaybackSource(Source):
@@ -212,8 +216,9 @@ class PlaybackSource(Source):
         due = int((self.clock.now() - self._t0) * self.sample_rate)
         before = self._position
         while len(block := self._take(due - self._position)):
+            # The stamp first: a reader that finds these samples finds their time too.
+            self._stamp = (self._position, self._t0 + self._position / self.sample_rate)
             self.ring.write(block)
-        self._stamp = (self._position, self._t0 + self._position / self.sample_rate)
         return self._position - before
 
     def _take(self, limit: int) -> np.ndarray:
@@ -242,18 +247,22 @@ class PlaybackSource(Source):
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                stream.close(ignore_errors=True)
             raise UserError(f"cannot play to {chosen.name!r} at {self.sample_rate} Hz: {e}") from e
 
     def _play_callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         filled = 0
         while len(block := self._take(frames - filled)):
             outdata[filled:filled + len(block)] = block
-            self.ring.write(block)
             filled += len(block)
         outdata[filled:] = 0
         # Heard when the device plays it: now plus the output latency PortAudio reports.
+        # The stamp before the samples: a reader that finds them finds their time too.
         latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
         self._stamp = (self._position, self.clock.now() + latency)
+        self.ring.write(outdata[:filled])
         if self.finished:
             raise portaudio().CallbackStop
 

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
     p.add_argument("--no-vsync", dest="vsync", action="store_false")
     p.add_argument("--fps", type=number(0, 1000, low_open=True),
-                   help="render rate cap (default: 60 in a window, 30 headless)")
+                   help="render rate cap (default: 60 in a window, 30 headless); in a window with vsync "
+                        "the display's refresh rate sets it: add --no-vsync to cap a faster display")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from live.render.headless import create_headless_context
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
-    from live.render.sinks import AudioFormat, VideoFormat, VideoSink
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_writable
 
     headless = args.headless or not _has_display()
     source_spec = args.source
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     # What the command line alone decides is checked before the networks load (seconds).
     parse_source(source_spec)
+    if args.stats:
+        check_writable(Path(args.stats))
     keys = None
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
@@ -124,21 +127,23 @@ def run(args: argparse.Namespace) -> int:
         args.fps = 30.0 if headless else 60.0
     library = ShaderLibrary(ctx)
     renderer = Renderer(ctx, size, library)
-    recorder = None
-    if args.record:
-        # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
-        sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
-                         AudioFormat(source.sample_rate, min(source.channels, 2)))
-        recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate)
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), source, renderer, library,
                         LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads),
-                        window=window, recorder=recorder)
+                        window=window)
     server = None
-    if args.control != "off":
-        server = ControlServer(engine, args.control, args.telemetry, curve=keys).start()
-        engine.publish = server.publish
-        print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
     try:
+        if args.control != "off":
+            server = ControlServer(engine, args.control, args.telemetry, curve=keys).start()
+            engine.publish = server.publish
+            print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
+        if args.record:
+            # Last of the setup: opening the file truncates it, so nothing may fail after.
+            # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
+            channels = min(source.channels, 2)
+            sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
+                             AudioFormat(source.sample_rate, channels))
+            engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels,
+                                       on_error=lambda message: engine.report("recorder", message))
         stats = engine.run()
     finally:
         if server is not None:

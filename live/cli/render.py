@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
     from live.engine.offline import RenderOptions, check_output, render
+    from live.render.sinks import check_writable
 
     check_output(Path(args.out))  # first, with the audio: bad input fails before the networks load
+    if args.stats:
+        check_writable(Path(args.stats))
     audio = read_audio(args.audio)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)

@@ -69,7 +69,7 @@ class TelemetryListener:
         # let "beats" through, so receive() checks the exact topic as well.
         self.topics = frozenset(topics)
         for topic in topics or [""]:
-            self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+            self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
     def receive(self, timeout_s: float) -> tuple[str, dict] | None:
         """The next message of a subscribed topic, or None if none came within `timeout_s`."""

@@ -14,6 +14,7 @@ in only clients whose public key is in the authorised directory.
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,11 +124,14 @@ def create_keys(keys_dir: Path, client: str = "client") -> list[Path]:
     authorized = keys_dir / AUTHORIZED_DIR
     authorized.mkdir(parents=True, exist_ok=True)
     written = []
-    if not (keys_dir / f"{SERVER_NAME}.key_secret").exists():
-        written += map(Path, zmq.auth.create_certificates(keys_dir, SERVER_NAME))
-    public, secret = map(Path, zmq.auth.create_certificates(keys_dir, client))
-    secret.chmod(0o600)
-    (keys_dir / f"{SERVER_NAME}.key_secret").chmod(0o600)
+    # Secret keys are private from their first byte: pyzmq writes them under the umask.
+    umask = os.umask(0o077)
+    try:
+        if not (keys_dir / f"{SERVER_NAME}.key_secret").exists():
+            written += map(Path, zmq.auth.create_certificates(keys_dir, SERVER_NAME))
+        public, secret = map(Path, zmq.auth.create_certificates(keys_dir, client))
+    finally:
+        os.umask(umask)
     written += [public, secret, Path(shutil.copy(public, authorized / public.name))]
     return written
 

@@ -31,6 +31,7 @@ from live.control.telemetry import STATE, TelemetryBuffer
 from live.errors import UserError
 
 log = logging.getLogger(__name__)
+ERROR_PAUSE_S = 0.05  # after an unexpected failure of the control loop, before it goes on
 
 
 @dataclass(frozen=True)
@@ -197,19 +198,23 @@ class ControlServer:
         next_state = time.monotonic()
         try:
             while not self._stopping.is_set():
-                timeout_ms = max(0.0, (next_state - time.monotonic()) * 1000.0)
-                ready = dict(poller.poll(timeout_ms))
-                if wake_fd in ready:
-                    self._drain_wake()
-                if self._router in ready:
-                    self._serve_requests()
-                for topic, body in self._telemetry.take_events():
-                    self._send_telemetry(topic, body)
-                now = time.monotonic()
-                if now >= next_state:
-                    self._send_state()
-                    # After a stall, resume the regular tick instead of sending a burst.
-                    next_state = max(next_state + self.state_period_s, now)
+                try:
+                    timeout_ms = max(0.0, (next_state - time.monotonic()) * 1000.0)
+                    ready = dict(poller.poll(timeout_ms))
+                    if wake_fd in ready:
+                        self._drain_wake()
+                    if self._router in ready:
+                        self._serve_requests()
+                    for topic, body in self._telemetry.take_events():
+                        self._send_telemetry(topic, body)
+                    now = time.monotonic()
+                    if now >= next_state:
+                        self._send_state()
+                        # After a stall, resume the regular tick instead of sending a burst.
+                        next_state = max(next_state + self.state_period_s, now)
+                except Exception:  # noqa: BLE001 - control stays up for the rest of the show
+                    log.exception("control: unexpected failure; serving on")
+                    time.sleep(ERROR_PAUSE_S)
         finally:
             for sock in (self._router, self._pub):
                 sock.close()  # with the short LINGER set at bind time

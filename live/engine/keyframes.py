@@ -28,8 +28,8 @@ class RefineSession(Protocol):
 class Refiner(Protocol):
     """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine).
 
-    `open` is called when a preset loads, with its source latent: the session prepares
-    what its steps need there and keeps the warm state between keyframes.
+    `open` is called with a preset's source latent at the first keyframe that refines: the
+    session prepares what its steps need there and keeps the warm state between keyframes.
     """
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession: ...

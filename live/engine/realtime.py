@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,6 +46,7 @@ from live.settings import SettingsSlot
 log = logging.getLogger(__name__)
 
 SHADER_CHECK_S = 0.5     # how often the render loop looks for edited shader files
+REPEAT_REPORT_S = 1.0    # the same failure again within this long is not reported again
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 
@@ -55,7 +59,7 @@ class MelRequest:
 
 @dataclass(frozen=True)
 class LiveOptions:
-    fps: float = 60.0                   # render rate cap (vsync may hold it lower)
+    fps: float = 60.0                   # render rate cap; in a window with vsync the display's refresh rules
     duration: float | None = None       # stop after this many seconds
     torch_threads: int = 1              # intra-op threads for inference; the rest is for rendering
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
@@ -68,11 +72,15 @@ class Recorder:
     Encoding runs on its own thread so the render loop never waits for it. The render
     loop reads back a frame only when `wants_frame` says one is due and offers it; the
     recorder writes, for every 1/fps of audio it has received, the newest frame offered
-    (repeating it when rendering fell behind), so the file plays in sync.
+    (repeating it when rendering fell behind), so the file plays in sync. Audio of more
+    channels than the sink's is mixed down. A failed write (a full disk) ends the
+    recording, not the show: `on_error` hears of it once.
     """
 
-    def __init__(self, sink, fps: float, sample_rate: int, clock=time.monotonic):
-        self.sink, self.fps, self.sample_rate, self.clock = sink, fps, sample_rate, clock
+    def __init__(self, sink, fps: float, sample_rate: int, channels: int, clock=time.monotonic,
+                 on_error: Callable[[str], None] = lambda message: None):
+        self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
+        self.on_error = on_error
         self.audio: queue.Queue[np.ndarray] = queue.Queue(maxsize=4096)
         self.frames: LatestSlot[np.ndarray] = LatestSlot()
         self.samples_written = 0
@@ -98,11 +106,24 @@ class Recorder:
         self.frames.put(frame)
 
     def _loop(self) -> None:
+        try:
+            self._write_until_stopped()
+        except Exception as e:  # noqa: BLE001 - the show goes on without its recording
+            self.on_error(f"recording stopped: {type(e).__name__}: {e}")
+            while not self._stop.is_set():  # keep the queue from filling while the show runs
+                try:
+                    self.audio.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    def _write_until_stopped(self) -> None:
         while not (self._stop.is_set() and self.audio.empty()):
             try:
                 block = self.audio.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if block.ndim == 2 and block.shape[1] > self.channels:
+                block = np.repeat(block.mean(axis=1, keepdims=True), self.channels, axis=1)
             self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
             self.samples_written += len(block)
             frame = self.frames.peek()
@@ -119,10 +140,10 @@ class Recorder:
 
 class LiveEngine:
     def __init__(self, show: Show, presets: PresetLibrary, source: Source, renderer: Renderer,
-                 library: ShaderLibrary, options: LiveOptions, window=None, recorder: Recorder | None = None,
-                 clock=time.monotonic):
+                 library: ShaderLibrary, options: LiveOptions, window=None, clock=time.monotonic):
         self.show, self.presets, self.source = show, presets, source
-        self.renderer, self.library, self.window, self.recorder = renderer, library, window, recorder
+        self.renderer, self.library, self.window = renderer, library, window
+        self.recorder: Recorder | None = None   # set before `run` to record the show
         self.options, self.clock = options, clock
         self.settings = SettingsSlot(show.preset.settings)
         self.stats = RunStats()
@@ -136,6 +157,8 @@ class LiveEngine:
         self.publish = lambda topic, body: None   # replaced by the control server's publish
         self._versions = itertools.count(1)
         self._message = ("", 0.0)
+        self._reported: dict[str, float] = {}   # when each message was last reported
+        self._shader_error: str | None = None
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
         self._keyframe_times: deque[float] = deque(maxlen=30)  # appended by inference, read by render
@@ -143,11 +166,17 @@ class LiveEngine:
 
     # --- reporting ----------------------------------------------------------------------
     def report(self, stage: str, message: str) -> None:
-        """A stage failed and goes on: telemetry, HUD, stats, log; never raises."""
-        line = f"{stage}: {message}"
+        """A stage failed and goes on: telemetry, HUD, stats, log; never raises. A failure
+        that repeats every frame is reported once a second."""
+        line, now = f"{stage}: {message}", self.clock()
+        if now - self._reported.get(line, -math.inf) < REPEAT_REPORT_S:
+            return
+        if len(self._reported) >= 64:  # messages that differ every time (counts, times) must not pile up
+            self._reported.clear()
+        self._reported[line] = now
         log.warning(line)
         self.stats.error(line)
-        self._message = (line, self.clock())
+        self._message = (line, now)
         self.publish("error", {"source": stage, "message": message})
 
     # --- audio thread -------------------------------------------------------------------
@@ -167,8 +196,9 @@ class LiveEngine:
                     if self.recorder is not None:
                         self.recorder.push_audio(block)
                     while not self.taps.empty():
-                        self.taps.get_nowait()
-                        analyzer.tap()
+                        # Drained a block late: place the tap where the stream was when it came.
+                        tapped = self._stream_time(self.taps.get_nowait())
+                        analyzer.tap(tapped if tapped is not None else analyzer.time)
                     features = analyzer.feed(block)
                     self.features.put(features)
                     for beat in features.beats:
@@ -239,7 +269,7 @@ class LiveEngine:
 
     # --- control (called on the control thread) ----------------------------------------
     def set_param(self, name: str, value) -> dict:
-        return {"settings": self.settings.set_value(name, value).as_dict()}
+        return {"param": name, "value": self.settings.set_value(name, value).value(name)}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
         cc = self.show.preset.cc
@@ -255,6 +285,10 @@ class LiveEngine:
         return {"param": holder["param"], "value": settings.value(holder["param"])}
 
     def switch_preset(self, name: str) -> dict:
+        if Path(name).name != name or name.endswith(".toml"):
+            # Any local process may send commands on loopback: it picks among the presets, not files.
+            raise ValueError(f"{name!r} is not a preset name; control switches presets by name "
+                             f"({', '.join(self.presets.names())})")
         self.presets.path(name)  # fails now, with the list of presets, if there is none
         self.preset_requests.put(name)
         return {"preset": name}
@@ -292,10 +326,14 @@ class LiveEngine:
                 if name is not None:
                     self.preset_requests.put(name)
             elif action.action is Action.TAP:
-                self.tap()
+                try:
+                    self.tap()
+                except ValueError:
+                    pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
             elif action.action is Action.FULLSCREEN:
                 self.window.set_fullscreen(not self.window.fullscreen)
-                self.renderer.resize(self.window.size)
+                if self.recorder is None:  # a recording keeps its size; the window scales it
+                    self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
                 self.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
@@ -303,31 +341,33 @@ class LiveEngine:
     def run(self) -> RunStats:
         collector = ShowCollector()
         collector.start(self._show_state())  # before the audio runs: its callback needs the interpreter
-        self.source.start()
-        self._threads = [threading.Thread(target=self._audio_loop, name="audio", daemon=True),
-                         threading.Thread(target=self._inference_loop, name="inference", daemon=True)]
-        for t in self._threads:
-            t.start()
-        start = self.clock()
-        self.stats.start(start)
-        next_shader_check = start
-        next_publish = start
-        frame_period = 1.0 / self.options.fps
-        next_frame = start
-        fps_window: list[float] = []
         try:
+            self.source.start()
+            self._threads = [threading.Thread(target=self._audio_loop, name="audio", daemon=True),
+                             threading.Thread(target=self._inference_loop, name="inference", daemon=True)]
+            for t in self._threads:
+                t.start()
+            start = self.clock()
+            self.stats.start(start)
+            next_shader_check = start
+            next_publish = start
+            frame_period = 1.0 / self.options.fps
+            next_frame = start
+            fps_window: list[float] = []
             while not self.stopping.is_set():
                 now = self.clock()
                 if self.options.duration is not None and now - start >= self.options.duration:
                     break
                 if getattr(self.source, "finished", False):
                     break
-                self._handle_actions()
-                if now >= next_shader_check:
-                    next_shader_check = now + SHADER_CHECK_S
-                    for line in self.library.reload_changed():
-                        self.report("shader", line) if "error" in line.lower() else log.info(line)
-                self._draw_frame(now, fps_window)
+                try:
+                    self._handle_actions()
+                    if now >= next_shader_check:
+                        next_shader_check = now + SHADER_CHECK_S
+                        self._reload_shaders()
+                    self._draw_frame(now, fps_window)
+                except Exception as e:  # noqa: BLE001 - a failed frame or hotkey must not end the show
+                    self.report("render", f"{type(e).__name__}: {e}")
                 collector.settle(self._show_state())
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
@@ -336,6 +376,8 @@ class LiveEngine:
                 # adds every oversleep, and a 30 fps cap then draws 29. A frame late by less
                 # than a period keeps the grid (the next one follows at once); later than
                 # that, the grid restarts, so a stall brings no burst of catch-up frames.
+                # With vsync the flip paces the loop: a sleep as well would land frames
+                # between the display's refreshes (its rate is not known here).
                 next_frame += frame_period
                 spare = next_frame - self.clock()
                 if spare <= -frame_period:
@@ -350,6 +392,14 @@ class LiveEngine:
         self.stats.stop(self.clock())
         return self.stats
 
+    def _reload_shaders(self) -> None:
+        for line in self.library.reload_changed():
+            log.info(line)
+        error = self.library.error  # a broken edit stays in the HUD until it is fixed
+        if error is not None and error != self._shader_error:
+            self.report("shader", error)
+        self._shader_error = error
+
     def _show_state(self) -> tuple[int, str]:
         """Which show is up and how it draws: a change brings long-lived objects."""
         show = self.show
@@ -361,10 +411,12 @@ class LiveEngine:
         features = self.features.peek()
         stream_t = self._stream_time(now)
         message, since = self._message
+        if now - since >= self.options.hud_message_s:
+            message = f"shader: {self._shader_error}" if self._shader_error else ""
         hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
                       latency_ms=self._latency_ms(), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
-                      message=message if now - since < self.options.hud_message_s else "")
+                      message=message)
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
@@ -418,3 +470,6 @@ class LiveEngine:
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
         if self.recorder is not None:
             self.recorder.close()
+            if self.recorder.audio_dropped:
+                self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
+                                        "the encoder fell behind the show")

@@ -41,7 +41,6 @@ class ScreenDirector:
         self.fades = FadeScheduler()
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
-        self.frozen_keyframe: Keyframe | None = None
 
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
               settings: Settings, hud: HudInfo | None = None) -> FrameDecision:
@@ -49,10 +48,12 @@ class ScreenDirector:
         `features` the audio analysis at about `t`."""
         grid = BeatGrid(None, None)
         if features is not None:
-            for beat_time in features.beats:
-                self.beat = self.beat.hit(beat_time)
-            if features.onset:
-                self.onset = self.onset.hit(t, features.onset_strength)
+            # By the events' times, not the snapshot's news: live, frames read the latest of
+            # snapshots made faster than they are drawn, and may read one again in a stall.
+            if features.newest_beat > self.beat.hit_time:
+                self.beat = self.beat.hit(features.newest_beat)
+            if features.newest_onset > self.onset.hit_time:
+                self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
             if features.beat_confidence > 0:
                 grid = BeatGrid(features.next_beat_after(t), features.period)
         upload = None

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from live.errors import UserError
+
 WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
 
 
@@ -113,5 +115,8 @@ class RunStats:
         return self.frames / duration
 
     def write(self, path: str | Path, now: float) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(self.as_dict(now), indent=2))
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(self.as_dict(now), indent=2))
+        except OSError as e:
+            raise UserError(f"cannot write the statistics to {path} ({e.strerror}); the run itself finished") from e

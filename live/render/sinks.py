@@ -33,8 +33,9 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> None:
                          f"{size[0]}x{size[1]}")
 
 
-def _check_writable(path: Path) -> None:
-    """Fail now, not at the first frame: the muxer opens its file lazily."""
+def check_writable(path: Path) -> None:
+    """Fail now, not at the first frame or at exit: the muxer opens its file lazily, and
+    statistics are written when a show ends."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.open("wb").close()
@@ -76,11 +77,11 @@ class VideoSink:
         self.path = Path(path)
         self.video = video
         self.audio = audio
-        _check_writable(self.path)
+        check_writable(self.path)
         try:
             self._container = av.open(str(self.path), "w")
         except (ValueError, av.FFmpegError) as e:
-            self.path.unlink(missing_ok=True)  # the probe from _check_writable
+            self.path.unlink(missing_ok=True)  # the probe from check_writable
             raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
         try:
             self._video_stream = self._container.add_stream(

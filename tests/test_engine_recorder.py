@@ -1,0 +1,53 @@
+"""The live recorder: audio mixed to the file's channels, and a failed write that ends the
+recording but not the show."""
+import threading
+
+import numpy as np
+
+from live.engine.realtime import Recorder
+
+
+class FakeSink:
+    def __init__(self, fail_after: int | None = None):
+        self.audio: list[np.ndarray] = []
+        self.frames = 0
+        self.closed = False
+        self.fail_after = fail_after
+
+    def write_audio(self, block: np.ndarray) -> None:
+        if self.fail_after is not None and len(self.audio) >= self.fail_after:
+            raise OSError(28, "No space left on device")
+        self.audio.append(block)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_audio_of_more_channels_than_the_file_is_mixed_down():
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=2)
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    surround = np.tile(np.arange(6, dtype=np.float32), (50, 1))   # 5.1: channel c holds c
+    recorder.push_audio(surround)
+    recorder.close()
+    written = np.concatenate(sink.audio)
+    assert written.shape == (50, 2) and np.allclose(written, 2.5)
+    assert sink.frames == 5 and sink.closed
+
+
+def test_a_failed_write_is_reported_once_and_the_show_side_never_blocks():
+    sink = FakeSink(fail_after=1)
+    errors: list[str] = []
+    reported = threading.Event()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1,
+                        on_error=lambda message: (errors.append(message), reported.set()))
+    for _ in range(3):
+        recorder.push_audio(np.zeros((10, 1), np.float32))
+    assert reported.wait(5)
+    for _ in range(5000):      # more than the queue holds: taken and dropped, never blocking
+        recorder.push_audio(np.zeros((10, 1), np.float32))
+    recorder.close()
+    assert len(errors) == 1 and "No space left" in errors[0] and sink.closed

@@ -1,0 +1,36 @@
+"""The screen director's pulses: by the events' times, whichever snapshots a frame reads."""
+import math
+from dataclasses import replace
+
+import pytest
+
+from live.audio.analyzer import AudioFeatures
+from live.engine.screen import BEAT_DECAY_S, ScreenDirector
+from live.settings import Settings
+
+QUIET = AudioFeatures(time=0.0, sample_index=0, rms=0.0, beats=(), newest_beat=-math.inf,
+                      newest_onset=-math.inf, onset_strength=0.0, bpm=120.0, last_beat=0.0, phase=0.0,
+                      next_beat=0.5, beat_confidence=0.0)
+SETTINGS = Settings().with_value("pulse", 1.0)
+
+
+def test_a_beat_in_a_snapshot_the_frame_skipped_still_pulses():
+    director = ScreenDirector()
+    # The audio thread made a snapshot with the beat at 1.00 s and another after it (no
+    # news of its own) before this frame read the latest.
+    latest = replace(QUIET, time=1.02, newest_beat=1.0)
+    state = director.frame(1.03, latest, None, SETTINGS).state
+    assert state.beat_pulse == pytest.approx(math.exp(-0.03 / BEAT_DECAY_S))
+
+
+def test_a_snapshot_read_again_does_not_pulse_again():
+    director = ScreenDirector()
+    stalled = replace(QUIET, time=1.0, newest_beat=1.0, newest_onset=1.0, onset_strength=1.0)
+    director.frame(1.0, stalled, None, SETTINGS)
+    later = director.frame(2.0, stalled, None, SETTINGS).state
+    assert later.beat_pulse < 1e-3 and later.onset_pulse < 1e-3
+
+
+def test_no_event_no_pulse():
+    state = ScreenDirector().frame(1.0, QUIET, None, SETTINGS).state
+    assert state.beat_pulse == 0.0 and state.onset_pulse == 0.0
