@@ -55,3 +55,16 @@ def test_render_bad_inputs_are_one_line_errors(tmp_path, song, preset_dir, capsy
                  "--preset", "test"]) == 2
     err = capsys.readouterr().err
     assert err.count("live: error:") == 3 and "Traceback" not in err
+
+
+def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(tmp_path, song, preset_dir,
+                                                                                monkeypatch, capsys):
+    def no_networks(*args, **kwargs):
+        raise AssertionError("the networks loaded before the input was checked")
+
+    monkeypatch.setattr("live.cli.render.open_show", no_networks)
+    args = ["-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir), "--preset", "test"]
+    assert main(["render", str(song), *args, "--start", "60"]) == 2
+    assert main(["render", str(song), *args, "--stats", str(song / "stats.json")]) == 2  # under a file
+    err = capsys.readouterr().err
+    assert "past the end" in err and "cannot write" in err and "Traceback" not in err

@@ -78,13 +78,16 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert (tmp_path / "live.mp4").stat().st_size > 0
 
 
-def test_missing_device_and_bad_source_are_one_line_errors(preset_dir, capsys):
+def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_path, preset_dir, capsys):
     assert main(["--source", "mic:no-such-device-anywhere", "--headless", "--preset", "test",
                  "--presets-dir", str(preset_dir), "--control", "off", "--duration", "1"]) == 2
     assert main(["--source", "tape", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
                  "--control", "off"]) == 2
+    (tmp_path / "file").write_text("")
+    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--control", "off", "--stats", str(tmp_path / "file" / "stats.json")]) == 2
     err = capsys.readouterr().err
-    assert err.count("live: error:") == 2 and "Traceback" not in err
+    assert err.count("live: error:") == 3 and "cannot write" in err and "Traceback" not in err
 
 
 def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_runs_on():

@@ -23,13 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
-    from live.engine.offline import RenderOptions, check_output, render
+    from live.engine.offline import RenderOptions, check_output, excerpt, render
     from live.render.sinks import check_writable
 
-    check_output(Path(args.out))  # first, with the audio: bad input fails before the networks load
+    # Bad input fails before the networks load: the output, the statistics, the audio and
+    # the excerpt asked of it.
+    out = Path(args.out)
+    check_output(out)
+    if out.suffix:
+        check_writable(out)
     if args.stats:
         check_writable(Path(args.stats))
     audio = read_audio(args.audio)
+    excerpt(audio, args.start, args.duration)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:

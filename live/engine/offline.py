@@ -75,16 +75,17 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     mono = samples.mean(axis=1, dtype=np.float32)
 
     analyzer = AudioAnalyzer(sr, show.bundle.mel)
-    ctx = create_headless_context()
-    renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
     director = ScreenDirector()
     stats = RunStats()
     stats.start(0.0)
     sink = open_sink(Path(out), options, sr, stereo.shape[1])
+    ctx = renderer = None
     newest = None
     next_keyframe_t = 0.0
     fed = 0
     try:
+        ctx = create_headless_context()
+        renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
             end = min(len(mono), round(t * sr) + 1)
@@ -109,7 +110,9 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
     finally:
         sink.close()
-        renderer.release()
-        ctx.release()
+        if renderer is not None:
+            renderer.release()
+        if ctx is not None:
+            ctx.release()
     stats.stop(n_frames / options.fps)
     return stats
