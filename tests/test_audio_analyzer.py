@@ -111,3 +111,13 @@ def test_taps_at_one_moment_leave_the_analysis_running(drums):
     assert analyzer.clock.bpm == bpm       # one tap: no interval to take a tempo from
     f = analyzer.feed(drums[RATE // 2: RATE])
     assert math.isfinite(f.bpm) and math.isfinite(f.next_beat)
+
+
+def test_a_longer_history_serves_longer_windows_up_to_its_length():
+    analyzer = AudioAnalyzer(RATE, MEL, history_seconds=3.0)
+    ramp = np.arange(4 * RATE, dtype=np.float32) / RATE
+    analyzer.feed(ramp)
+    assert analyzer.window().shape == (RATE,)            # the mel window: 1 s
+    two = analyzer.window(2 * RATE)
+    assert two.shape == (2 * RATE,) and two[0] == pytest.approx(2.0) and two[-1] == ramp[-1]
+    assert analyzer.window(10 * RATE).shape == (3 * RATE,)

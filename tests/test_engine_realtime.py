@@ -3,6 +3,7 @@ import json
 import threading
 
 import numpy as np
+import pytest
 import soundfile as sf
 import zmq
 
@@ -115,3 +116,20 @@ def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_ru
     # 125 failed frames and about 25 failed keyframes in 2.5 s, each kind reported at most once a second.
     assert render and len(render) <= 3 and "GL context lost" in render[0]
     assert inference and len(inference) <= 3
+
+
+def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
+    from types import SimpleNamespace
+
+    from live.audio.mel import MelWindow
+    from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
+    from live.presets import PresetLibrary
+    from live.settings import Settings
+
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
+                             capture_time=lambda index: 100.0 + (index - 5000) / 1000)
+    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
+                           bundle=SimpleNamespace(mel=MelWindow()))
+    engine = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
+    assert engine._stream_time(100.02) == pytest.approx(5.02)          # between blocks: runs on
+    assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits

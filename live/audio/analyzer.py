@@ -52,14 +52,17 @@ class AudioAnalyzer:
     """Feed it with `feed`; read `features`, `window()` or `mel()` in between."""
 
     def __init__(self, sample_rate: int, mel: MelWindow = MelWindow(), beat: BeatConfig = BeatConfig(),
-                 start_index: int = 0, device: torch.device | str = "cpu") -> None:
+                 start_index: int = 0, device: torch.device | str = "cpu", history_seconds: float = 0.0) -> None:
         self.sample_rate = sample_rate
         start_time = start_index / sample_rate
         self.tracker = BeatTracker(sample_rate, beat, start_time=start_time)
         self.clock = BeatClock(start_time=start_time)
         self.log_mel = LogMel(mel, sample_rate, device)
+        # Audio kept for `window`: this analyzer's mel window, or longer for a reader whose
+        # window may change (a preset switch to a bundle with another mel window).
+        self._longest = max(self.log_mel.source_samples, round(history_seconds * sample_rate))
         # A second of headroom: a reader copying the window while a block lands keeps it whole.
-        self._history = RingBuffer(self.log_mel.source_samples + sample_rate, channels=1)
+        self._history = RingBuffer(self._longest + sample_rate, channels=1)
         self._hop = np.zeros(self.tracker.hop, np.float32)
         self._filled = 0
         self._index = start_index
@@ -110,9 +113,11 @@ class AudioAnalyzer:
         from the feeding thread: taps from elsewhere go through the owner's queue."""
         self._tapped += self.clock.tap(self.time if t is None else min(t, self.time))
 
-    def window(self) -> np.ndarray:
-        """A copy of the last window of mono audio at the source rate, for `log_mel`."""
-        return self._history.latest(self.log_mel.source_samples)[:, 0]
+    def window(self, samples: int | None = None) -> np.ndarray:
+        """A copy of the last `samples` of mono audio at the source rate (default: the window
+        of `log_mel`; at most the history kept), for a LogMel."""
+        n = self.log_mel.source_samples if samples is None else min(samples, self._longest)
+        return self._history.latest(n)[:, 0]
 
     def mel(self) -> torch.Tensor:
         """The current log-mel window [1, n_mels, frames]."""

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 SHADER_CHECK_S = 0.5     # how often the render loop looks for edited shader files
 REPEAT_REPORT_S = 1.0    # the same failure again within this long is not reported again
+SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
+PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 
@@ -182,7 +184,7 @@ class LiveEngine:
     # --- audio thread -------------------------------------------------------------------
     def _audio_loop(self) -> None:
         sr = self.source.sample_rate
-        analyzer = AudioAnalyzer(sr, self.show.bundle.mel)
+        analyzer = AudioAnalyzer(sr, self.show.bundle.mel, history_seconds=SWITCH_WINDOW_S)
         position = 0
         next_window = 0.0
         next_watchdog = self.clock() + WATCHDOG_S
@@ -213,7 +215,8 @@ class LiveEngine:
                         next_window += period
                         if next_window <= now:  # fell behind (a stall): start the grid again
                             next_window = now + period
-                        self.mel_requests.put(MelRequest(analyzer.window(),
+                        # The window of the show's bundle now: a preset switch may bring another.
+                        self.mel_requests.put(MelRequest(analyzer.window(self._mel.source_samples),
                                                          self.source.capture_time(features.sample_index)))
                 now = self.clock()
                 if now >= next_watchdog:
@@ -306,12 +309,15 @@ class LiveEngine:
 
     # --- render loop (main thread) -------------------------------------------------------
     def _stream_time(self, now: float) -> float | None:
-        """Seconds of the audio stream being heard at engine time `now`."""
+        """Seconds of the audio stream being heard at engine time `now`. It runs on past the
+        newest sample by at most PROJECTION_S: when the input stalls, the picture's timing
+        waits with it, rather than running ahead and falling back when the audio returns."""
         written = self.source.ring.written
         try:
-            return (written + (now - self.source.capture_time(written)) * self.source.sample_rate) / self.source.sample_rate
+            ahead = min(now - self.source.capture_time(written), PROJECTION_S)
         except RuntimeError:  # no audio yet
             return None
+        return written / self.source.sample_rate + ahead
 
     def _handle_actions(self) -> None:
         if self.window is None:
