@@ -128,12 +128,6 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
                    help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
                         "0 with --from-bundle; a resumed run keeps its own)")
-    p.add_argument("--targets", type=int, default=d.targets, metavar="N",
-                   help="first optimize N training triples with the seed's 300-step optimization (about 13 s "
-                        "each on 2 CPU cores; kept in the run folder), then train half of each batch on them, "
-                        "pulled toward the optimization's w_m (default: none)")
-    p.add_argument("--target-weight", type=float, default=d.target_weight,
-                   help=f"weight of that pull (default {d.target_weight})")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -154,8 +148,7 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                music=tuple(args.music or PredictorTraining.music), data_root=args.data,
                                synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
                                bf16=args.bf16, layer_heads=args.layer_heads,
-                               layer_heads_from=args.layer_heads_from, targets=args.targets,
-                               target_weight=args.target_weight)
+                               layer_heads_from=args.layer_heads_from)
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
     record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "

@@ -8,15 +8,9 @@ live.transfer.optimize, learned once for all inputs instead of run for each. A s
 loss is divided by (1 + lambda): a positive weight per sample moves no sample's optimum,
 and it keeps the large-lambda samples, whose L_O term is largest, from drowning the rest.
 
-With `targets`, half of each batch comes instead from a set of triples optimized by the
-seed's optimization (live.transfer.targets), and their loss adds the squared distance of
-the predicted w_m to the optimization's, relative to the optimization's own move: a pull
-out of the shallower minimum that L_transfer alone leads the predictor into.
-
-The run folder holds the music banks (encoded once), the target set, the training state
-(predictor, Adam, step, random state: re-running resumes), the resolved config and a log;
-the predictor is written into the bundle at every checkpoint, so a stopped run leaves a
-usable one.
+The run folder holds the music banks (encoded once), the training state (predictor, Adam,
+step, random state: re-running resumes), the resolved config and a log; the predictor
+is written into the bundle at every checkpoint, so a stopped run leaves a usable one.
 """
 from __future__ import annotations
 
@@ -37,17 +31,14 @@ from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
 from live.transfer.music import MusicBank, encode_clips, music_records
 from live.transfer.pairs import TransferPairs, held_out_pairs
-from live.transfer.targets import TargetSet, grow_targets
 
-STATE_FILE, CONFIG_FILE, LOG_FILE, TARGETS_FILE = "state.pt", "config.json", "log.jsonl", "targets.safetensors"
+STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
-RESUMABLE = {"steps", "checkpoint_every", "bf16", "targets"}
+RESUMABLE = {"steps", "checkpoint_every", "bf16"}
 # Heads trained from the identity wait this many steps: a predictor that trained its heads at
 # once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137. A fine-tune
 # (from_bundle) has learned the common move already, so its heads train from the start.
 HEADS_WAIT = 300
-# W+ units: the shortest optimization move a target's distance is measured against.
-TARGET_MIN_MOVE = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,19 +65,14 @@ class PredictorTraining:
     # Step at which the heads start to train. None: HEADS_WAIT from the identity, 0 in a
     # fine-tune; a resumed run keeps the value it started with.
     layer_heads_from: int | None = None
-    # Triples optimized by the seed's optimization (300 steps each) to pull the predictor
-    # toward; 0: none. A resumed run may ask for more: the set grows before training goes on.
-    targets: int = 0
-    target_weight: float = 0.1      # of the mean relative squared distance to the targets
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
                self.held_out_pairs) < 1 or self.lr <= 0 or \
-                (self.layer_heads_from is not None and self.layer_heads_from < 0) or \
-                self.targets < 0 or self.target_weight < 0 or (self.targets and self.batch < 2):
+                (self.layer_heads_from is not None and self.layer_heads_from < 0):
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
-                            "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from, "
-                            "targets and target_weight at least 0, batch at least 2 with targets")
+                            "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
+                            "at least 0")
 
 
 def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_out: bool,
@@ -107,15 +93,6 @@ def evaluation_lambdas(bundle: Bundle, count: int = 4) -> list[float]:
     cfg = bundle.predictor.cfg
     low, high = math.log(cfg.lambda_min), (math.log(cfg.lambda_min) + math.log(cfg.lambda_max)) / 2
     return [math.exp(low + (high - low) * i / (count - 1)) for i in range(count)]
-
-
-def target_distance(w_m: torch.Tensor, w_o: torch.Tensor, w_target: torch.Tensor) -> torch.Tensor:
-    """Squared distance of w_m to the target over the target's own from the source [N]: 0 on
-    the target, 1 at the source, whatever the length of the optimization's move; moves
-    shorter than TARGET_MIN_MOVE count as that long (at a large lambda the optimization
-    hardly leaves the source, and a ratio to its move would blow up)."""
-    far = (w_target - w_o).square().flatten(1).sum(1).clamp_min(TARGET_MIN_MOVE ** 2)
-    return (w_m - w_target).square().flatten(1).sum(1) / far
 
 
 def _stored(config: dict) -> dict:
@@ -140,10 +117,6 @@ class PredictorTrainer:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self._resume_or_start()
-        self.targets: TargetSet | None = None
-        if config.targets:
-            self.targets = grow_targets(bundle, self.draw, self.run_dir / TARGETS_FILE, config.targets,
-                                        config.seed, progress=progress).to(bundle.device)
 
     def _resume_or_start(self) -> None:
         state_path = self.run_dir / STATE_FILE
@@ -172,34 +145,26 @@ class PredictorTrainer:
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
         self._resolved = resolved
 
-    def draw(self, b: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`b` training triples: source latents [b, num_ws, w_dim], music f_M [b, D], lambdas [b]."""
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Source latents [B, num_ws, w_dim], music f_M [B, D] and lambdas [B]."""
         cfg, device, G = self.predictor.cfg, self.bundle.device, self.bundle.G
-        z = torch.randn(b, G.z_dim, generator=rng).to(device)
-        rows = torch.randint(len(self.train_bank), (b,), generator=rng)
+        b = self.config.batch
+        z = torch.randn(b, G.z_dim, generator=self.rng).to(device)
+        rows = torch.randint(len(self.train_bank), (b,), generator=self.rng)
         span = math.log(cfg.lambda_max) - math.log(cfg.lambda_min)
-        lam = torch.exp(math.log(cfg.lambda_min) + span * torch.rand(b, generator=rng))
+        lam = torch.exp(math.log(cfg.lambda_min) + span * torch.rand(b, generator=self.rng))
         with torch.no_grad():
             w_o = G.mapping(z, truncation_psi=self.config.truncation)
         return w_o, self.train_bank.features[rows].to(device), lam.to(device)
 
     def train_step(self) -> float:
-        b = self.config.batch
-        targeted = b // 2 if self.targets is not None else 0
-        w_o, f_m, lam = self.draw(b - targeted, self.rng)
-        if targeted:
-            t = self.targets
-            rows = torch.randint(len(t), (targeted,), generator=self.rng).to(t.w_source.device)
-            w_o, f_m, lam = (torch.cat([a, v[rows]]) for a, v in ((w_o, t.w_source), (f_m, t.f_music), (lam, t.lam)))
+        w_o, f_m, lam = self.batch()
         with torch.no_grad():
             f_o = latent_features(self.bundle, w_o)
         w_m = self.predictor(w_o, f_o, f_m, lam)
         with torch.autocast(self.bundle.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
             f_i = latent_features(self.bundle, w_m)
         loss = (transfer_loss(f_i.float(), f_m, w_m, w_o, lam).total / (1 + lam)).mean()
-        if targeted:
-            loss = loss + self.config.target_weight * target_distance(w_m[-targeted:], w_o[-targeted:],
-                                                                      self.targets.w_target[rows]).mean()
         self.adam.zero_grad(set_to_none=True)
         loss.backward()
         if self.step < self.heads_from:
