@@ -133,3 +133,23 @@ def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     engine = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
     assert engine._stream_time(100.02) == pytest.approx(5.02)          # between blocks: runs on
     assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
+
+
+def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from live.audio.mel import MelWindow
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.presets import PresetLibrary
+    from live.settings import Settings
+
+    mine = SimpleNamespace(root=tmp_path / "mine", device="cpu", mel=MelWindow())
+    loaded = []
+    monkeypatch.setattr("live.engine.realtime.Bundle.load", lambda name, device: loaded.append(name) or name)
+    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"), bundle=mine)
+    preset = SimpleNamespace(bundle="default")
+    kept = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None,
+                      LiveOptions(keep_bundle=True))
+    assert kept._bundle_for(preset) is mine and loaded == []
+    own = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
+    assert own._bundle_for(preset) == "default" and loaded == ["default"]

@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     library = ShaderLibrary(ctx)
     renderer = Renderer(ctx, size, library)
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), source, renderer, library,
-                        LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads),
+                        LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
+                                    keep_bundle=args.bundle is not None),
                         window=window)
     server = None
     try:

@@ -38,7 +38,7 @@ from live.engine.show import Show
 from live.engine.slots import LatestSlot
 from live.engine.stats import RunStats
 from live.errors import UserError
-from live.presets import PresetLibrary
+from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.settings import SettingsSlot
@@ -66,6 +66,7 @@ class LiveOptions:
     torch_threads: int = 1              # intra-op threads for inference; the rest is for rendering
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
     readback: bool = False              # read every frame back as a sink would (benchmarks)
+    keep_bundle: bool = False           # every preset plays on the show's first bundle (--bundle), not its own
 
 
 class Recorder:
@@ -259,9 +260,7 @@ class LiveEngine:
     def _switch(self, name: str) -> None:
         try:
             preset = self.presets.load(name)
-            bundle = self.show.bundle
-            if bundle.root is None or bundle_dir(preset.bundle).resolve() != bundle.root.resolve():
-                bundle = Bundle.load(preset.bundle, device=bundle.device)
+            bundle = self._bundle_for(preset)
             synthesizer = self.show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
             self.settings.replace(preset.settings)
@@ -269,6 +268,14 @@ class LiveEngine:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except UserError as e:
             self.report("preset", str(e))
+
+    def _bundle_for(self, preset: Preset) -> Bundle:
+        """The bundle a preset plays on: its own, or the show's when one was chosen for all."""
+        bundle = self.show.bundle
+        if self.options.keep_bundle or (bundle.root is not None
+                                        and bundle_dir(preset.bundle).resolve() == bundle.root.resolve()):
+            return bundle
+        return Bundle.load(preset.bundle, device=bundle.device)
 
     # --- control (called on the control thread) ----------------------------------------
     def set_param(self, name: str, value) -> dict:
