@@ -153,3 +153,33 @@ def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, mo
     assert kept._bundle_for(preset) is mine and loaded == []
     own = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
     assert own._bundle_for(preset) == "default" and loaded == ["default"]
+
+
+def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
+    import time as walltime
+    from types import SimpleNamespace
+
+    from live.audio.clock import ManualClock
+    from live.audio.mel import MelWindow
+    from live.audio.sources import PlaybackSource
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.presets import PresetLibrary
+    from live.settings import Settings
+
+    clock = ManualClock()
+    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000, clock=clock, ring_seconds=0.5)
+    source.pump()
+    clock.advance(2.0)
+    source.pump()                                        # 2 s arrived while no one read: 1.5 s lost
+    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
+                           bundle=SimpleNamespace(mel=MelWindow()))
+    engine = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
+    audio = threading.Thread(target=engine._audio_loop)
+    audio.start()
+    deadline = walltime.monotonic() + 30
+    while engine.features.peek() is None and walltime.monotonic() < deadline:
+        walltime.sleep(0.01)
+    engine.stopping.set()
+    audio.join()
+    assert source.ring.overflows == 1
+    assert engine.features.peek().sample_index == source.ring.written == 32000

@@ -192,7 +192,11 @@ class LiveEngine:
         hop_s = 256 / sr
         while not self.stopping.is_set():
             try:
+                start = position
                 block, position = self.source.ring.read_since(position)
+                lost = position - start - len(block)
+                if lost:  # the ring overran in a stall: silence keeps the stream's time in step
+                    analyzer.feed(np.zeros(lost, np.float32))
                 if not len(block):
                     time.sleep(hop_s)
                 else:
