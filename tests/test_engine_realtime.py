@@ -183,3 +183,31 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
     audio.join()
     assert source.ring.overflows == 1
     assert engine.features.peek().sample_index == source.ring.written == 32000
+
+
+def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
+    import time as walltime
+    from types import SimpleNamespace
+
+    from live.audio.mel import MelWindow
+    from live.audio.sources import PlaybackSource
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.presets import PresetLibrary
+    from live.settings import Settings
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no keyframes in this test")
+
+    maker = SimpleNamespace(make=broken, image=SimpleNamespace(path="reference"), refiner=None)
+    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
+                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
+    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000)
+    renderer = SimpleNamespace(draw=lambda state: None, present=lambda screen, size: None)
+    library = SimpleNamespace(reload_changed=lambda: [], error=None)
+    display = SimpleNamespace(config=SimpleNamespace(vsync=True), poll=lambda: [], screen=None, size=(64, 64),
+                              flip=lambda: walltime.sleep(1 / 200))    # a 200 Hz display's vsync
+    engine = LiveEngine(show, PresetLibrary(), source, renderer, library, LiveOptions(fps=20, duration=1.5),
+                        window=display)
+    frames = engine.run().as_dict(engine.clock())["frames"]
+    # 30 frames measuring the display at up to 200 fps, then 20 fps: about 55, against 300 unpaced.
+    assert 35 <= frames <= 90, frames

@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
     p.add_argument("--no-vsync", dest="vsync", action="store_false")
     p.add_argument("--fps", type=number(0, 1000, low_open=True),
-                   help="render rate cap (default: 60 in a window, 30 headless); in a window with vsync "
-                        "the display's refresh rate sets it: add --no-vsync to cap a faster display")
+                   help="render rate cap (default: 60 in a window, 30 headless); with vsync, a display "
+                        "at about the cap paces the show itself")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")

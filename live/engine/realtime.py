@@ -33,6 +33,7 @@ from live.audio.sources import Source
 from live.bundle import Bundle, bundle_dir
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
+from live.engine.pacing import FramePacer
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
 from live.engine.slots import LatestSlot
@@ -61,7 +62,7 @@ class MelRequest:
 
 @dataclass(frozen=True)
 class LiveOptions:
-    fps: float = 60.0                   # render rate cap; in a window with vsync the display's refresh rules
+    fps: float = 60.0                   # render rate cap
     duration: float | None = None       # stop after this many seconds
     torch_threads: int = 1              # intra-op threads for inference; the rest is for rendering
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
@@ -330,11 +331,13 @@ class LiveEngine:
             return None
         return written / self.source.sample_rate + ahead
 
-    def _handle_actions(self) -> None:
+    def _handle_actions(self) -> bool:
+        """The window's hotkeys; True if the display may have changed (fullscreen)."""
         if self.window is None:
-            return
+            return False
         from live.render.window import Action
 
+        display_changed = False
         for action in self.window.poll():
             if action.action is Action.QUIT:
                 self.stopping.set()
@@ -349,11 +352,13 @@ class LiveEngine:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
             elif action.action is Action.FULLSCREEN:
                 self.window.set_fullscreen(not self.window.fullscreen)
+                display_changed = True
                 if self.recorder is None:  # a recording keeps its size; the window scales it
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
                 self.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
+        return display_changed
 
     def run(self) -> RunStats:
         collector = ShowCollector()
@@ -369,6 +374,7 @@ class LiveEngine:
             next_shader_check = start
             next_publish = start
             frame_period = 1.0 / self.options.fps
+            pacer = FramePacer(self.options.fps, vsync=self.window is not None and self.window.config.vsync)
             next_frame = start
             fps_window: list[float] = []
             while not self.stopping.is_set():
@@ -378,11 +384,13 @@ class LiveEngine:
                 if getattr(self.source, "finished", False):
                     break
                 try:
-                    self._handle_actions()
+                    if self._handle_actions():
+                        pacer.remeasure()
                     if now >= next_shader_check:
                         next_shader_check = now + SHADER_CHECK_S
                         self._reload_shaders()
                     self._draw_frame(now, fps_window)
+                    pacer.shown(fps_window[-1])
                 except Exception as e:  # noqa: BLE001 - a failed frame or hotkey must not end the show
                     self.report("render", f"{type(e).__name__}: {e}")
                 collector.settle(self._show_state())
@@ -393,14 +401,14 @@ class LiveEngine:
                 # adds every oversleep, and a 30 fps cap then draws 29. A frame late by less
                 # than a period keeps the grid (the next one follows at once); later than
                 # that, the grid restarts, so a stall brings no burst of catch-up frames.
-                # With vsync the flip paces the loop: a sleep as well would land frames
-                # between the display's refreshes (its rate is not known here).
                 next_frame += frame_period
                 spare = next_frame - self.clock()
                 if spare <= -frame_period:
                     next_frame = self.clock()
-                elif spare > 0 and (self.window is None or not self.window.config.vsync):
+                elif spare > 0 and pacer.sleeps:
                     time.sleep(spare)
+                elif spare > 0:  # the display paces the loop: a grid left to run ahead would stall it later
+                    next_frame = self.clock()
         finally:
             try:
                 self.stop()

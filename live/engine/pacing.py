@@ -1,0 +1,38 @@
+"""When the render loop sleeps to hold its frame-rate cap.
+
+Without vsync it always does. With vsync the flip already waits for the display, and a
+sleep as well would land frames between its refreshes when the display runs at about the
+cap (60 Hz under a 60 fps cap). So the pacer first lets MEASURE_FRAMES frames run unpaced
+and sleeps only if they came well faster than the cap: a 120 or 144 Hz display under a
+60 fps cap, which would otherwise take CPU from the keyframes for frames no one needs.
+"""
+from __future__ import annotations
+
+import statistics
+
+MEASURE_FRAMES = 30   # unpaced frames whose intervals measure the display
+OUTPACE = 1.2         # sleep when the display's rate is above this times the cap
+
+
+class FramePacer:
+    def __init__(self, fps: float, vsync: bool):
+        assert fps > 0, fps
+        self.period = 1.0 / fps
+        self.vsync = vsync
+        self.sleeps = not vsync
+        self._shown: list[float] = []
+
+    def shown(self, t: float) -> None:
+        """A frame reached the screen at clock time `t`."""
+        if self.sleeps or len(self._shown) > MEASURE_FRAMES:
+            return
+        self._shown.append(t)
+        if len(self._shown) > MEASURE_FRAMES:
+            intervals = [b - a for a, b in zip(self._shown, self._shown[1:])]
+            self.sleeps = statistics.median(intervals) * OUTPACE < self.period
+
+    def remeasure(self) -> None:
+        """The display may have changed (a fullscreen switch to another monitor)."""
+        if self.vsync:
+            self.sleeps = False
+            self._shown.clear()

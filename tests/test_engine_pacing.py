@@ -1,0 +1,30 @@
+"""Frame pacing: sleep for the cap unless vsync already holds the loop near it."""
+from live.engine.pacing import MEASURE_FRAMES, FramePacer
+
+
+def run(pacer: FramePacer, interval: float, frames: int = MEASURE_FRAMES + 1) -> None:
+    for i in range(frames):
+        pacer.shown(i * interval)
+
+
+def test_without_vsync_the_cap_is_always_slept_for():
+    assert FramePacer(60, vsync=False).sleeps
+
+
+def test_with_vsync_a_display_at_the_cap_is_left_to_pace_the_loop():
+    pacer = FramePacer(60, vsync=True)
+    assert not pacer.sleeps
+    run(pacer, 1 / 60)
+    assert not pacer.sleeps
+
+
+def test_with_vsync_a_faster_display_is_capped_after_measuring_it():
+    pacer = FramePacer(60, vsync=True)
+    run(pacer, 1 / 144, frames=MEASURE_FRAMES)
+    assert not pacer.sleeps                              # still measuring
+    pacer.shown(MEASURE_FRAMES / 144)
+    assert pacer.sleeps
+    pacer.remeasure()                                    # a fullscreen switch: measure again
+    assert not pacer.sleeps
+    run(pacer, 1 / 60)
+    assert not pacer.sleeps
