@@ -1,6 +1,8 @@
 """The live engine headless, fed from a file in real time, steered over ZeroMQ."""
 import json
 import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +10,32 @@ import soundfile as sf
 import zmq
 
 from live.__main__ import main
+from live.audio.clock import ManualClock
 from live.audio.demo import render_demo
+from live.audio.mel import MelWindow
+from live.audio.sources import PlaybackSource
+from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
+from live.presets import PresetLibrary
+from live.settings import Settings
+
+NO_SHADERS = SimpleNamespace(reload_changed=lambda: [], error=None)
+
+
+def failing(message: str):
+    def fail(*args, **kwargs):
+        raise RuntimeError(message)
+    return fail
+
+
+def fake_show(make=failing("no keyframes in this test")):
+    """A show with no networks: its keyframes fail unless `make` makes them."""
+    maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference"), refiner=None)
+    return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
+                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
+
+
+def silent_source(**kwargs) -> PlaybackSource:
+    return PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000, **kwargs)
 
 
 def _free_port() -> int:
@@ -92,24 +119,10 @@ def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_
 
 
 def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_runs_on():
-    from types import SimpleNamespace
-
-    from live.audio.mel import MelWindow
-    from live.audio.sources import PlaybackSource
-    from live.engine.realtime import LiveEngine, LiveOptions
-    from live.presets import PresetLibrary
-    from live.settings import Settings
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("GL context lost")
-
-    maker = SimpleNamespace(make=broken, image=SimpleNamespace(path="reference"), refiner=None)
-    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
-    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000)
+    broken = failing("GL context lost")
     renderer = SimpleNamespace(draw=broken, upload_keyframe=broken)
-    library = SimpleNamespace(reload_changed=lambda: [], error=None)
-    engine = LiveEngine(show, PresetLibrary(), source, renderer, library, LiveOptions(fps=50, duration=2.5))
+    engine = LiveEngine(fake_show(broken), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
+                        LiveOptions(fps=50, duration=2.5))
     stats = engine.run().as_dict(engine.clock())
     render = [e for e in stats["errors"] if e.startswith("render:")]
     inference = [e for e in stats["errors"] if e.startswith("inference:")]
@@ -119,66 +132,39 @@ def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_ru
 
 
 def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
-    from types import SimpleNamespace
-
-    from live.audio.mel import MelWindow
-    from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
-    from live.presets import PresetLibrary
-    from live.settings import Settings
-
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
                              capture_time=lambda index: 100.0 + (index - 5000) / 1000)
-    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow()))
-    engine = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
     assert engine._stream_time(100.02) == pytest.approx(5.02)          # between blocks: runs on
     assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
 
 
 def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from live.audio.mel import MelWindow
-    from live.engine.realtime import LiveEngine, LiveOptions
-    from live.presets import PresetLibrary
-    from live.settings import Settings
-
     mine = SimpleNamespace(root=tmp_path / "mine", device="cpu", mel=MelWindow())
     loaded = []
     monkeypatch.setattr("live.engine.realtime.Bundle.load", lambda name, device: loaded.append(name) or name)
-    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"), bundle=mine)
+    show = fake_show()
+    show.bundle = mine
     preset = SimpleNamespace(bundle="default")
-    kept = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None,
-                      LiveOptions(keep_bundle=True))
+    source = SimpleNamespace(sample_rate=16000)
+    kept = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions(keep_bundle=True))
     assert kept._bundle_for(preset) is mine and loaded == []
-    own = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
+    own = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
     assert own._bundle_for(preset) == "default" and loaded == ["default"]
 
 
 def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
-    import time as walltime
-    from types import SimpleNamespace
-
-    from live.audio.clock import ManualClock
-    from live.audio.mel import MelWindow
-    from live.audio.sources import PlaybackSource
-    from live.engine.realtime import LiveEngine, LiveOptions
-    from live.presets import PresetLibrary
-    from live.settings import Settings
-
     clock = ManualClock()
-    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000, clock=clock, ring_seconds=0.5)
+    source = silent_source(clock=clock, ring_seconds=0.5)
     source.pump()
     clock.advance(2.0)
     source.pump()                                        # 2 s arrived while no one read: 1.5 s lost
-    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow()))
-    engine = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
     audio = threading.Thread(target=engine._audio_loop)
     audio.start()
-    deadline = walltime.monotonic() + 30
-    while engine.features.peek() is None and walltime.monotonic() < deadline:
-        walltime.sleep(0.01)
+    deadline = time.monotonic() + 30
+    while engine.features.peek() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     engine.stopping.set()
     audio.join()
     assert source.ring.overflows == 1
@@ -186,28 +172,11 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
 
 
 def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
-    import time as walltime
-    from types import SimpleNamespace
-
-    from live.audio.mel import MelWindow
-    from live.audio.sources import PlaybackSource
-    from live.engine.realtime import LiveEngine, LiveOptions
-    from live.presets import PresetLibrary
-    from live.settings import Settings
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("no keyframes in this test")
-
-    maker = SimpleNamespace(make=broken, image=SimpleNamespace(path="reference"), refiner=None)
-    show = SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
-    source = PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000)
     renderer = SimpleNamespace(draw=lambda state: None, present=lambda screen, size: None)
-    library = SimpleNamespace(reload_changed=lambda: [], error=None)
     display = SimpleNamespace(config=SimpleNamespace(vsync=True), poll=lambda: [], screen=None, size=(64, 64),
-                              flip=lambda: walltime.sleep(1 / 200))    # a 200 Hz display's vsync
-    engine = LiveEngine(show, PresetLibrary(), source, renderer, library, LiveOptions(fps=20, duration=1.5),
-                        window=display)
+                              flip=lambda: time.sleep(1 / 200))    # a 200 Hz display's vsync
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
+                        LiveOptions(fps=20, duration=1.5), window=display)
     frames = engine.run().as_dict(engine.clock())["frames"]
-    # 30 frames measuring the display at up to 200 fps, then 20 fps: about 55, against 300 unpaced.
+    # 30 frames measuring the display at up to 200 fps, then 20 fps: about 55, against 288 unpaced.
     assert 35 <= frames <= 90, frames
