@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from live.audio.analyzer import AudioAnalyzer, AudioFeatures
+from live.audio.decode import mix_channels
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle, bundle_dir
@@ -126,8 +127,7 @@ class Recorder:
                 block = self.audio.get(timeout=0.1)
             except queue.Empty:
                 continue
-            if block.ndim == 2 and block.shape[1] > self.channels:
-                block = np.repeat(block.mean(axis=1, keepdims=True), self.channels, axis=1)
+            block = mix_channels(block, self.channels)
             self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
             self.samples_written += len(block)
             frame = self.frames.peek()
@@ -204,9 +204,9 @@ class LiveEngine:
                     if self.recorder is not None:
                         self.recorder.push_audio(block)
                     while not self.taps.empty():
-                        # Drained a block late: place the tap where the stream was when it came.
-                        tapped = self._stream_time(self.taps.get_nowait())
-                        analyzer.tap(tapped if tapped is not None else analyzer.time)
+                        # Drained a block late: place the tap where the stream was when it came
+                        # (None before any audio: the analyzer takes it as now).
+                        analyzer.tap(self._stream_time(self.taps.get_nowait()))
                     features = analyzer.feed(block)
                     self.features.put(features)
                     for beat in features.beats:
