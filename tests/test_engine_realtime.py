@@ -54,6 +54,13 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     telemetry = f"tcp://127.0.0.1:{_free_port()}"
     replies: list[dict] = []
     topics: set[bytes] = set()
+    states: list[dict] = []
+
+    def receive(sub):
+        topic, body = sub.recv_multipart()
+        topics.add(topic)
+        if topic == b"state":
+            states.append(json.loads(body))
 
     def steer():
         ctx = zmq.Context.instance()
@@ -65,7 +72,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
         poller.register(sub, zmq.POLLIN)
         if not dict(poller.poll(60_000)):
             return
-        topics.add(sub.recv_multipart()[0])
+        receive(sub)
         req = ctx.socket(zmq.DEALER)
         req.connect(control)
         req.setsockopt(zmq.RCVTIMEO, 3000)
@@ -80,7 +87,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
                 replies.append({"timeout": True})
         for _ in range(50):
             if dict(poller.poll(100)):
-                topics.add(sub.recv_multipart()[0])
+                receive(sub)
         sub.close(linger=0)
         req.close(linger=0)
 
@@ -103,6 +110,12 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] in ("test", "other")
     assert {b"state"} <= topics
+    heard = [s for s in states if "level_db" in s]
+    assert heard, states[-1:]
+    # The demo plays throughout: the level is that of music, not the silence floor.
+    assert max(s["level_db"] for s in heard) > -60
+    assert all(0 <= s["beat_phase"] < 1 and 0 <= s["beat_confidence"] <= 1 for s in heard)
+    assert all(s["next_beat"] >= s["stream_time"] - 1e-3 for s in heard)
     assert (tmp_path / "live.mp4").stat().st_size > 0
 
 

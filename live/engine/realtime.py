@@ -53,6 +53,7 @@ SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of b
 PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
+LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 
 
 @dataclass(frozen=True)
@@ -480,7 +481,12 @@ class LiveEngine:
                 "latency_ms": {"audio_to_keyframe": round(k2k[-1] * 1000, 1) if k2k else None,
                                "audio_to_screen": self._latency_ms()}}
         if features is not None:
-            body["bpm"] = round(features.bpm, 2)
+            # Enough for a lighting desk to follow the music between beat messages: where in
+            # the bar the audio was at `stream_time`, and how loud.
+            body.update(bpm=round(features.bpm, 2), beat_confidence=round(features.beat_confidence, 3),
+                        beat_phase=round(features.phase, 3), next_beat=round(features.next_beat, 3),
+                        stream_time=round(features.time, 3),
+                        level_db=round(20 * math.log10(max(features.rms, LEVEL_FLOOR)), 1))
         if newest is not None:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
         self.publish("state", body)
