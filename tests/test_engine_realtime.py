@@ -2,6 +2,7 @@
 import json
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,7 +32,7 @@ def fake_show(make=failing("no keyframes in this test")):
     """A show with no networks: its keyframes fail unless `make` makes them."""
     maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference"), refiner=None)
     return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow()), maker=maker)
+                           bundle=SimpleNamespace(mel=MelWindow(), root=None), maker=maker)
 
 
 def silent_source(**kwargs) -> PlaybackSource:
@@ -152,18 +153,58 @@ def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
 
 
-def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, monkeypatch):
-    mine = SimpleNamespace(root=tmp_path / "mine", device="cpu", mel=MelWindow())
+def _bundles_on_disk(tmp_path, monkeypatch, names):
+    """Bundle folders, a fake Bundle.load that logs what it loads, and drawers that say what they draw."""
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "bundle.toml").write_text("")
     loaded = []
-    monkeypatch.setattr("live.engine.realtime.Bundle.load", lambda name, device: loaded.append(name) or name)
+
+    def load(name, device):
+        loaded.append(Path(name).name)
+        return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name)
+
+    monkeypatch.setattr("live.engine.realtime.Bundle.load", load)
+    return loaded
+
+
+def _drawer(draws):
+    return SimpleNamespace(draws=draws, for_generator=lambda G, on_error: _drawer(G))
+
+
+def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, monkeypatch):
+    loaded = _bundles_on_disk(tmp_path, monkeypatch, ["mine", "default"])
     show = fake_show()
-    show.bundle = mine
-    preset = SimpleNamespace(bundle="default")
-    source = SimpleNamespace(sample_rate=16000)
-    kept = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions(keep_bundle=True))
-    assert kept._bundle_for(preset) is mine and loaded == []
-    own = LiveEngine(show, PresetLibrary(), source, None, None, LiveOptions())
-    assert own._bundle_for(preset) == "default" and loaded == ["default"]
+    show.bundle = SimpleNamespace(root=tmp_path / "mine", device="cpu", mel=MelWindow())
+    show.maker.image = _drawer("mine")
+    engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None,
+                        LiveOptions(keep_bundle=True))
+    bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / "default")))
+    assert bundle is show.bundle and drawer is show.maker.image and loaded == []
+
+
+def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(tmp_path, monkeypatch):
+    loaded = _bundles_on_disk(tmp_path, monkeypatch, ["a", "b", "c"])
+    show = fake_show()
+    show.bundle = SimpleNamespace(root=tmp_path / "a", device="cpu", mel=MelWindow())
+    show.maker.image = _drawer("a")
+    engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
+
+    def switch(name):
+        bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / name)))
+        engine.show = SimpleNamespace(bundle=bundle, maker=SimpleNamespace(image=drawer))
+        assert drawer.draws == name
+        return bundle, drawer
+
+    first_a = (show.bundle, show.maker.image)
+    assert switch("a") == first_a and loaded == []          # the same bundle: nothing loads
+    first_b = switch("b")
+    assert loaded == ["b"]
+    assert switch("a") == first_a and switch("b") == first_b and loaded == ["b"]
+    switch("c")                                             # keeps b and c: a is let go
+    assert switch("b") == first_b and loaded == ["b", "c"]
+    switch("a")
+    assert loaded == ["b", "c", "a"]
 
 
 def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():

@@ -1,4 +1,5 @@
 """Refinement on a tiny random bundle: the local model against the full networks, sessions, anchors."""
+import gc
 import threading
 import time
 
@@ -121,6 +122,21 @@ def test_session_starts_at_the_prediction_then_warm_starts(bundle):
         again = session.refine(predicted, f_m, 0.001, 0)  # no steps: the previous w_m, P unchanged
     assert torch.allclose(again, refined, atol=1e-6)
     refiner.close()
+
+
+def test_music_basis_is_fitted_once_per_bundle_while_the_bundle_lives(bundle, monkeypatch):
+    fitted = []
+    monkeypatch.setattr("live.transfer.refine.synthetic_music_basis",
+                        lambda b, config: fitted.append(b) or torch.randn(3, b.config.space.feature_dim))
+    other = random_bundle(seed=1)
+    refiner = LocalRefiner(SMALL)
+    for b in (bundle, other, bundle, other):
+        refiner.open(b, seed_latent(b.G, 2))
+    assert fitted == [bundle, other]
+    refiner.close()
+    del other, b, fitted[:]
+    gc.collect()
+    assert len(refiner._bases) == 1  # the basis went with its bundle
 
 
 def test_warm_start_carries_the_correction_and_follows_the_predictor():

@@ -32,6 +32,7 @@ from live.audio.decode import mix_channels
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle, bundle_dir
+from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
@@ -39,6 +40,7 @@ from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
 from live.engine.slots import LatestSlot
 from live.engine.stats import RunStats
+from live.engine.synthesizer import Synthesizer
 from live.errors import UserError
 from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
@@ -53,6 +55,7 @@ SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of b
 PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
+BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 
 
@@ -168,6 +171,8 @@ class LiveEngine:
         self._beat_index = 0
         self._keyframe_times: deque[float] = deque(maxlen=30)  # appended by inference, read by render
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
+        self.bundles = RecentBundles(BUNDLES_KEPT)
+        self.bundles.remember(show.bundle, show.maker.image)
 
     # --- reporting ----------------------------------------------------------------------
     def report(self, stage: str, message: str) -> None:
@@ -266,8 +271,7 @@ class LiveEngine:
     def _switch(self, name: str) -> None:
         try:
             preset = self.presets.load(name)
-            bundle = self._bundle_for(preset)
-            synthesizer = self.show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
+            bundle, synthesizer = self._drawing_for(preset)
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
             self.settings.replace(preset.settings)
             if bundle.mel != self._mel.window:
@@ -275,13 +279,18 @@ class LiveEngine:
         except UserError as e:
             self.report("preset", str(e))
 
-    def _bundle_for(self, preset: Preset) -> Bundle:
-        """The bundle a preset plays on: its own, or the show's when one was chosen for all."""
-        bundle = self.show.bundle
-        if self.options.keep_bundle or (bundle.root is not None
-                                        and bundle_dir(preset.bundle).resolve() == bundle.root.resolve()):
-            return bundle
-        return Bundle.load(preset.bundle, device=bundle.device)
+    def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
+        """The bundle a preset plays on (its own, or the show's when one was chosen for all)
+        and the synthesizer drawing it: a recent bundle's, loaded only if new."""
+        show = self.show
+        if self.options.keep_bundle:
+            return show.bundle, show.maker.image
+        found = self.bundles.find(bundle_dir(preset.bundle))
+        if found is None:
+            bundle = Bundle.load(preset.bundle, device=show.bundle.device)
+            found = bundle, show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
+            self.bundles.remember(*found)
+        return found
 
     # --- control (called on the control thread) ----------------------------------------
     def set_param(self, name: str, value) -> dict:

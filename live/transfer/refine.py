@@ -25,6 +25,7 @@ for, used to check it and to measure what it saves.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -143,20 +144,23 @@ def _anchor_at(bundle: Bundle, request: AnchorRequest, w_source: torch.Tensor, b
 class LocalRefiner:
     """The fast path, as live.engine.keyframes.Refiner: one session per preset.
 
-    The music basis is fitted once per bundle. Opening a session closes the previous one,
-    whose worker would otherwise keep building models for a preset no longer shown.
+    The music basis is fitted once per bundle, and kept while the bundle lives (a show
+    switching back to a bundle it still holds does not fit it again). Opening a session
+    closes the previous one, whose worker would otherwise keep building models for a
+    preset no longer shown.
     """
 
     def __init__(self, config: RefineConfig = RefineConfig()):
         self.config = config
-        self._basis: tuple[Bundle, torch.Tensor] | None = None
+        self._bases: weakref.WeakKeyDictionary[Bundle, torch.Tensor] = weakref.WeakKeyDictionary()
         self._session: RefineSession | None = None
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession:
-        if self._basis is None or self._basis[0] is not bundle:
-            self._basis = (bundle, synthetic_music_basis(bundle, self.config))
+        basis = self._bases.get(bundle)
+        if basis is None:
+            basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
         self.close()
-        self._session = RefineSession(bundle, w_source, self._basis[1], self.config)
+        self._session = RefineSession(bundle, w_source, basis, self.config)
         return self._session
 
     def close(self) -> None:

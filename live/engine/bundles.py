@@ -1,0 +1,40 @@
+"""The bundles a show has drawn with, kept loaded for switching back.
+
+A preset on another bundle loads that bundle's networks from disk and compiles its fast
+synthesis again; the reference synthesis draws meanwhile, at a fraction of the frame
+rate. A performer moving between the presets of two bundles would pay that on every
+switch, so the most recent bundles stay loaded, each with the synthesizer that draws it.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from live.bundle import Bundle
+from live.engine.synthesizer import Synthesizer
+
+
+class RecentBundles:
+    """The last `keep` bundles shown, by folder, with their synthesizers."""
+
+    def __init__(self, keep: int = 2):
+        assert keep >= 1, keep
+        self.keep = keep
+        self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer]] = OrderedDict()  # oldest first
+
+    def remember(self, bundle: Bundle, synthesizer: Synthesizer) -> None:
+        """A bundle made in memory (no folder) cannot be asked for again, so it is not kept."""
+        if bundle.root is None:
+            return
+        key = bundle.root.resolve()
+        self._recent[key] = (bundle, synthesizer)
+        self._recent.move_to_end(key)
+        while len(self._recent) > self.keep:
+            self._recent.popitem(last=False)
+
+    def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
+        key = folder.resolve()
+        found = self._recent.get(key)
+        if found is not None:
+            self._recent.move_to_end(key)
+        return found
