@@ -14,8 +14,7 @@ from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchor
 from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
 from live.transfer.linearize import build_anchor, jacobian_along
-from live.transfer.refine import (REQUEST_AT, LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart,
-                                  reference_loss_and_gradient)
+from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart, reference_loss_and_gradient
 from live.transfer.source import seed_latent
 from live.transfer.subspace import minimize, subspace_problem
 
@@ -123,25 +122,6 @@ def test_session_starts_at_the_prediction_then_warm_starts(bundle):
         again = session.refine(predicted, f_m, 0.001, 0)  # no steps: the previous w_m, P unchanged
     assert torch.allclose(again, refined, atol=1e-6)
     refiner.close()
-
-
-def test_held_music_refines_inside_each_models_radius_and_asks_for_the_next_in_time(bundle):
-    w_o = seed_latent(bundle.G, 3)
-    f_m = torch.randn(bundle.config.space.feature_dim)
-    session = LocalRefiner(SMALL).open(bundle, w_o)
-    w = w_o.clone()
-    with torch.inference_mode():
-        for _ in range(6):
-            start = w
-            builds = session.anchors.builds
-            w = session.refine(w_o, f_m, 0.001, 3)  # P does not move: each keyframe starts where the last ended
-            anchor = session.anchors.current()
-            model_anchor = torch.from_numpy(anchor.model.anchor).reshape(w.shape)
-            assert float((w - model_anchor).norm()) <= anchor.radius * (1 + 1e-5)
-            if session.anchors.builds == builds:  # the model in use was near enough to the start
-                assert float((start - model_anchor).norm()) <= REQUEST_AT * anchor.radius * (1 + 1e-5)
-    assert session.anchors.builds >= 2  # the refinement moved on past half a radius, and a model followed
-    session.close()
 
 
 def test_music_basis_is_fitted_once_per_bundle_while_the_bundle_lives(bundle, monkeypatch):

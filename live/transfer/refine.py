@@ -8,22 +8,15 @@ steps keep descending from where the last keyframe stopped, so a few steps per k
 add up to many.
 
 Fast path (`LocalRefiner`). The steps run on a local model of phi(w) = f_I(G(w)) (see
-live.transfer.subspace): Gauss-Newton in k dimensions, no pass through G or E_I, never
-leaving the ball of the radius measured for the model around its anchor. The model
-follows the refinement: a new one is asked for whenever the start of a keyframe lies
-farther from the anchor than half that radius. Held music on the benchmark's pairs (20,
-3 steps per keyframe, models built at once) reached 84 / 88 / 90 / 92 / 93 / 94 % of the
-300-step optimization's gain in keyframes 1-6 this way; with each keyframe's steps
-allowed the radius around its own start instead, and a new model asked for only past
-the radius, 84 / 85 / 86 / 87 / 87 / 88 %: the second keyframe's steps went up to twice
-the radius from the anchor, where the model no longer held.
-
-Live, a worker thread builds the models (BackgroundAnchors; the first is started at the
-source when the preset loads) and the steps use the previous model meanwhile, in the
-room left inside its radius; the worker rests between builds (build_duty), so the
-keyframes get the CPU and interpreter time it leaves. Offline a model is built at once
-(InlineAnchors), so renders are deterministic. U spans the gradients of L_S for a basis
-of music embeddings (live.transfer.directions), fitted once per bundle on synthetic
+live.transfer.subspace): Gauss-Newton in k dimensions, no pass through G or E_I. The
+model is anchored where the refinement is: a new one is asked for whenever the start of
+a keyframe lies farther from the anchor than the radius measured for that model. Live, a
+worker thread builds it (BackgroundAnchors; the first is started at the source when the
+preset loads) and the steps use the previous model meanwhile; the worker rests between
+builds (build_duty), so a model can be one build older than back-to-back building would
+keep it, and the keyframes get the CPU and interpreter time it leaves; offline it is
+built at once (InlineAnchors), so renders are deterministic. U spans the gradients of L_S for a
+basis of music embeddings (live.transfer.directions), fitted once per bundle on synthetic
 cue-rule music, which every machine can make.
 
 Reference path (`ReferenceRefiner`). The same warm start, then plain gradient steps
@@ -49,10 +42,6 @@ from live.transfer.music import encode_clips, synthetic_clips
 from live.transfer.subspace import minimize, subspace_problem
 
 BACKTRACKS = 4  # halvings of a reference step before giving it up
-# A keyframe starting farther from the model's anchor than this share of its radius asks
-# for a new model there. Steps stay inside the radius, so the rest is the room the
-# keyframes have until the new model is built.
-REQUEST_AT = 0.5
 
 
 @dataclass(frozen=True)
@@ -133,7 +122,7 @@ class RefineSession:
         """The current model, after asking for one at `start` if it lies outside the radius."""
         anchor = self.anchors.current()
         xp = array_module(start)
-        if anchor is None or float(xp.linalg.norm(start - anchor.model.anchor)) > REQUEST_AT * anchor.radius:
+        if anchor is None or float(xp.linalg.norm(start - anchor.model.anchor)) > anchor.radius:
             self.anchors.request(AnchorRequest(to_torch(start).reshape(self.shape), f_m, lam))
             anchor = self.anchors.current()
         return anchor

@@ -24,9 +24,9 @@ rate per step whatever the curvature, and needs hundreds of steps. The k x k sol
 microseconds. The norm's curvature lambda / rho grows without bound at the source
 itself (rho = 0), where it would freeze the first step; it is evaluated at rho no smaller
 than the trust radius, and the line search, on the true local loss, keeps every accepted
-step a decrease. No step leaves the ball of the trust radius around the model's anchor
-(the distance over which the model was measured to hold), so the model is never
-extrapolated, however many keyframes use it.
+step a decrease. All steps of one keyframe stay within the trust radius of where it
+started (the distance over which the model was measured to hold), so no keyframe
+extrapolates the model far, and the model's anchor is never far behind.
 """
 from __future__ import annotations
 
@@ -73,7 +73,6 @@ class SubspaceProblem:
     offset: Array     # [k] b = U^T (w_a - w_o)
     outside_sq: Array  # [] r^2
     lam: float
-    anchor_outside_sq: Array  # [] squared distance of the start from the anchor outside span(U)
 
     @property
     def xp(self):
@@ -129,13 +128,11 @@ def subspace_problem(model: LocalModel, w_start: Array, w_source: Array, f_music
     a0, b_start = coords[:, 0], coords[:, 1]
     away = (w_start - w_source).astype(f64)
     outside_sq = xp.maximum(away @ away - b_start @ b_start, 0.0)
-    drift = d[:, 0].astype(f64)
-    anchor_outside_sq = xp.maximum(drift @ drift - a0 @ a0, 0.0)
     f = f_music.astype(f64)
     f = f / xp.linalg.norm(f)
     music_jac = model.jac.astype(f64).T @ f
     problem = SubspaceProblem(model.gram, model.phi_jac, model.phi_sq, music_jac, model.phi0.astype(f64) @ f,
-                              b_start - a0, outside_sq, float(lam), anchor_outside_sq)
+                              b_start - a0, outside_sq, float(lam))
     return problem, a0
 
 
@@ -162,16 +159,9 @@ def gauss_newton_step(problem: SubspaceProblem, a: Array, center: Array, radius:
 
 
 def minimize(problem: SubspaceProblem, a: Array, steps: int, radius: float) -> Array:
-    """`steps` Gauss-Newton steps from a, none leaving the ball of `radius` around the
-    model's anchor (a = 0, counting the start's distance from it outside span(U)): the
-    model was measured to hold there, and nowhere else. A start on or past the ball's edge
-    takes no step; the caller asks for a model anchored nearer (RefineSession does, at
-    half the radius, so a new one is usually ready before the room runs out)."""
-    xp = problem.xp
-    room = float(radius) ** 2 - float(problem.anchor_outside_sq)
-    if room <= 0 or float(a @ a) >= room:
-        return a
-    center = xp.zeros_like(a)
+    """`steps` Gauss-Newton steps from a, never farther than `radius` from it: a keyframe
+    moves at most that far on one local model, however many steps it takes."""
+    center = a
     for _ in range(steps):
-        a = gauss_newton_step(problem, a, center, room ** 0.5)
+        a = gauss_newton_step(problem, a, center, radius)
     return a
