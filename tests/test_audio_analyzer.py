@@ -59,6 +59,15 @@ def test_rms_of_a_sine():
     assert f.rms == pytest.approx(0.4 / np.sqrt(2), rel=0.05)
 
 
+def test_the_level_follows_a_tone_within_a_fraction_of_a_second_not_one_hop():
+    tone = (0.4 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)).astype(np.float32)
+    analyzer = AudioAnalyzer(RATE, MEL)
+    analyzer.feed(np.zeros(RATE, np.float32))
+    assert analyzer.feed(tone[:RATE // 50]).rms < 0.4 / np.sqrt(2) / 2       # 20 ms in: still rising
+    assert analyzer.feed(tone[RATE // 50:]).rms == pytest.approx(0.4 / np.sqrt(2), rel=0.05)
+    assert analyzer.feed(np.zeros(RATE // 50, np.float32)).rms > 0.4 / np.sqrt(2) / 4  # a short gap: falling
+
+
 def test_a_hit_after_silence_is_an_onset():
     analyzer = AudioAnalyzer(RATE, MEL)
     quiet = [analyzer.feed(np.zeros(1024, np.float32)) for _ in range(20)]

@@ -20,6 +20,8 @@ from live.audio.beats import BeatClock, BeatConfig, BeatTracker
 from live.audio.mel import LogMel, MelWindow
 from live.audio.ring import RingBuffer
 
+LEVEL_TIME_S = 0.1  # time constant of the level (`rms`)
+
 
 @dataclass(frozen=True)
 class AudioFeatures:
@@ -27,7 +29,7 @@ class AudioFeatures:
 
     time: float
     sample_index: int               # samples fed so far: the stream position of `time`
-    rms: float                      # of the last analysed hop, linear
+    rms: float                      # linear, over about the last LEVEL_TIME_S (exponential)
     beats: tuple[float, ...]        # beat times emitted since the previous snapshot
     # The newest events by their time, for readers that may skip snapshots or read one
     # twice (the render loop reads the latest of a slot the audio thread fills faster).
@@ -66,7 +68,10 @@ class AudioAnalyzer:
         self._hop = np.zeros(self.tracker.hop, np.float32)
         self._filled = 0
         self._index = start_index
-        self._rms = 0.0
+        self._mean_square = 0.0
+        # Per-hop weight of the newest hop in the level: one hop (~12 ms) alone read at 20 Hz
+        # would flicker with every drum hit and gap; a level meter follows about 0.1 s.
+        self._level_weight = 1.0 - math.exp(-len(self._hop) / sample_rate / LEVEL_TIME_S)
         self._tapped: list[float] = []      # beats from taps, for the next snapshot
         self._newest_beat = -math.inf
         self._newest_onset, self._onset_strength = -math.inf, 0.0
@@ -95,7 +100,7 @@ class AudioAnalyzer:
             if self._filled == len(self._hop):
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
-                self._rms = hop.rms
+                self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
                 if hop.onset:
                     self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
                 if hop.beat_time is not None:
@@ -126,7 +131,7 @@ class AudioAnalyzer:
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         return AudioFeatures(
-            time=t, sample_index=self._index, rms=self._rms, beats=beats, newest_beat=self._newest_beat,
+            time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats, newest_beat=self._newest_beat,
             newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=self.clock.bpm,
             last_beat=self.clock.last_beat(t), phase=self.clock.phase(t), next_beat=self.clock.next_beat(t),
             beat_confidence=self.clock.confidence(t),
