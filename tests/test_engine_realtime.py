@@ -172,11 +172,16 @@ def _drawer(draws):
     return SimpleNamespace(draws=draws, for_generator=lambda G, on_error: _drawer(G))
 
 
+def _show_on(folder: Path):
+    show = fake_show()
+    show.bundle = SimpleNamespace(root=folder, device="cpu", mel=MelWindow())
+    show.maker.image = _drawer(folder.name)
+    return show
+
+
 def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, monkeypatch):
     loaded = _bundles_on_disk(tmp_path, monkeypatch, ["mine", "default"])
-    show = fake_show()
-    show.bundle = SimpleNamespace(root=tmp_path / "mine", device="cpu", mel=MelWindow())
-    show.maker.image = _drawer("mine")
+    show = _show_on(tmp_path / "mine")
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None,
                         LiveOptions(keep_bundle=True))
     bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / "default")))
@@ -185,9 +190,7 @@ def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, mo
 
 def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(tmp_path, monkeypatch):
     loaded = _bundles_on_disk(tmp_path, monkeypatch, ["a", "b", "c"])
-    show = fake_show()
-    show.bundle = SimpleNamespace(root=tmp_path / "a", device="cpu", mel=MelWindow())
-    show.maker.image = _drawer("a")
+    show = _show_on(tmp_path / "a")
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
 
     def switch(name):
