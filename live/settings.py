@@ -105,6 +105,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
 )}
 
 
+# The performer's state of the show rather than a preset's look: a preset switch keeps it
+# (switching behind a blackout stays black).
+SHOW_STATE = ("freeze", "blackout", "hud")
+
+
 def _default(name: str) -> Value:
     return PARAMS[name].default
 
@@ -134,6 +139,10 @@ class Settings:
         for name, value in values.items():
             changes[param(name).field] = param(name).check(value)
         return dataclasses.replace(self, **changes)
+
+    def keeping_show_state(self, current: Settings) -> Settings:
+        """These settings (a preset's) with `current`'s SHOW_STATE."""
+        return self.with_values({name: current.value(name) for name in SHOW_STATE})
 
     def value(self, name: str) -> Value:
         """The current value of the parameter `name` (wire name)."""

@@ -16,6 +16,7 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
+from live.errors import UserError
 from live.presets import PresetLibrary
 from live.settings import Settings
 
@@ -208,6 +209,58 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     assert switch("b") == first_b and loaded == ["b", "c"]
     switch("a")
     assert loaded == ["b", "c", "a"]
+
+
+def _presets(tmp_path) -> PresetLibrary:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "bundle.toml").write_text("")
+    d = tmp_path / "presets"
+    d.mkdir()
+    cc = '[[cc]]\nchannel = 1\ncontroller = {}\nparam = "intensity"\nmin = 0.0\nmax = 2.0\n'
+    (d / "calm.toml").write_text(f'bundle = "{tmp_path / "b"}"\n[source]\nseed = 1\n[settings]\nlambda = 0.1\n' + cc.format(2))
+    (d / "loud.toml").write_text(f'bundle = "{tmp_path / "b"}"\n[source]\nseed = 2\n[settings]\nlambda = 0.003\n' + cc.format(7))
+    (d / "broken.toml").write_text("lambda = = 1\n")
+    (d / "lost.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = 3\n')
+    return PresetLibrary(d)
+
+
+def test_a_preset_switch_applies_its_settings_and_controls_at_once_and_keeps_the_show_state(tmp_path):
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    engine.set_param("blackout", True)
+    engine.set_param("hud", True)
+    assert engine.switch_preset("loud") == {"preset": "loud"}
+    # What the control thread sends next must not be undone when the show opens.
+    engine.set_param("refine_steps", 7)
+    assert engine.control_change(1, 7, 0) == {"param": "intensity", "value": 0.0}
+    with pytest.raises(ValueError, match="not mapped"):
+        engine.control_change(1, 2, 0)  # calm's controller, not loud's
+    settings = engine.settings.get()
+    assert (settings.lambda_, settings.refine_steps, settings.intensity) == (0.003, 7, 0.0)
+    assert settings.blackout and settings.hud and not settings.freeze
+    assert engine.state()["preset"] == "loud"
+    assert engine.preset_requests.take(timeout=0) is engine.preset  # for the inference thread to open
+
+
+def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(tmp_path):
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    before = engine.settings.get()
+    with pytest.raises(UserError, match="not valid TOML"):
+        engine.switch_preset("broken")
+    with pytest.raises(UserError, match="no bundle 'no-such-bundle'"):
+        engine.switch_preset("lost")
+    assert engine.settings.get() == before and engine.state()["preset"] == "test"
+    assert engine.preset_requests.take(timeout=0) is None
+
+
+def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_screen(tmp_path, monkeypatch):
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    reports = []
+    monkeypatch.setattr(engine, "report", lambda stage, message: reports.append((stage, message)))
+    monkeypatch.setattr(engine, "_drawing_for", failing("weights do not fit"))
+    engine.switch_preset("calm")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert engine.state()["preset"] == "test" and engine.show.preset.name == "test"
+    assert reports == [("preset", "calm: RuntimeError: weights do not fit")]
 
 
 def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():

@@ -112,3 +112,25 @@ def test_compiled_path_survives_autograd_and_a_bundle_switch():
 
     result = subprocess.run([sys.executable, "-c", SCENARIO], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def test_a_compile_for_another_bundle_does_not_hold_up_a_compiled_one(G):
+    import threading
+    import time
+
+    synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
+    assert synth.wait(timeout=60) and synth.path == "fast"
+    other = synth.for_generator(Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3,
+                                          synthesis_kwargs=dict(channel_base=256, channel_max=32)).eval())
+    gate = threading.Event()
+    compiling = synth._lane.submit(lambda: gate.wait(30), compile_job=True)  # stands in for other's compile
+    try:
+        w = _w(G, 4)
+        expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy()
+        start = time.perf_counter()
+        assert np.array_equal(synth(w), expected)  # on the reference path,
+        assert time.perf_counter() - start < 10    # not after the 30 s the lane is held
+    finally:
+        gate.set()
+    compiling.result(timeout=30)
+    assert not synth._lane.compiling and other._lane is synth._lane

@@ -1,4 +1,5 @@
 """Refinement on a tiny random bundle: the local model against the full networks, sessions, anchors."""
+import dataclasses
 import gc
 import threading
 import time
@@ -173,14 +174,15 @@ def test_background_anchors_build_the_newest_request_and_survive_failures(settin
     _, w_anchor, _, _, anchor = setting
     built, gate, fail = [], threading.Event(), threading.Event()
 
-    def build(request):
+    def build(request, check):
         gate.wait(5)
         if fail.is_set():
             raise RuntimeError("boom")
         built.append(float(request.w[0, 0]))
         return anchor
 
-    anchors = BackgroundAnchors(build)
+    errors = []
+    anchors = BackgroundAnchors(build, on_error=errors.append)
     try:
         for value in (1.0, 2.0, 3.0):  # the worker holds at most one while the others queue
             anchors.request(_request_at(torch.full_like(w_anchor, value)))
@@ -191,13 +193,56 @@ def test_background_anchors_build_the_newest_request_and_survive_failures(settin
         anchors.request(_request_at(w_anchor))
         assert anchors.idle(10)
         assert anchors.current() is anchor and "boom" in anchors.last_error and anchors.builds == len(built)
+        assert len(errors) == 1 and "boom" in errors[0] and "keeping the last one" in errors[0]
     finally:
         anchors.close()
 
 
+def _passes_until_stopped(started: threading.Event, passes: list):
+    """A build that runs pass after pass, as long as its `check` lets it."""
+    def build(*args, **kwargs):
+        check = args[-1]  # after the request (the session's builder binds its other arguments by name)
+        started.set()
+        for _ in range(1000):  # 10 s
+            check()
+            passes.append(time.perf_counter())
+            time.sleep(0.01)
+        raise AssertionError("never stopped")
+    return build
+
+
+def test_closing_background_anchors_stops_a_build_at_its_next_pass(setting):
+    _, w_anchor, _, _, _ = setting
+    started, passes, errors = threading.Event(), [], []
+    anchors = BackgroundAnchors(_passes_until_stopped(started, passes), on_error=errors.append)
+    anchors.request(_request_at(w_anchor))
+    assert started.wait(5)
+    start = time.perf_counter()
+    anchors.close(wait=False)  # a preset switch: the show must not wait for the old preset's model
+    assert time.perf_counter() - start < 0.5
+    anchors.close()  # the end of the show waits for the worker to end
+    assert not anchors.running and passes[-1] - start < 0.5
+    assert anchors.current() is None and anchors.builds == 0 and errors == []
+
+
+def test_a_new_session_stops_the_last_ones_build_and_close_waits_for_all(bundle, monkeypatch):
+    started, passes = threading.Event(), []
+    monkeypatch.setattr("live.transfer.refine._anchor_at", _passes_until_stopped(started, passes))
+    refiner = LocalRefiner(dataclasses.replace(SMALL, background=True))
+    w_o = seed_latent(bundle.G, 1)
+    first = refiner.open(bundle, w_o)  # starts a model at the source at once
+    assert started.wait(10)
+    start = time.perf_counter()
+    started.clear()
+    second = refiner.open(bundle, w_o)  # a preset switch
+    assert time.perf_counter() - start < 1.0 and started.wait(10)
+    refiner.close()  # the show's end: nothing may still run in torch when the process exits
+    assert not first.anchors.running and not second.anchors.running
+
+
 def test_inline_anchors_build_at_once(setting):
     _, w_anchor, _, _, anchor = setting
-    anchors = InlineAnchors(lambda request: anchor)
+    anchors = InlineAnchors(lambda request, check: anchor)
     assert anchors.current() is None
     anchors.request(_request_at(w_anchor))
     assert anchors.current() is anchor and anchors.builds == 1
@@ -207,7 +252,7 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
     _, w_anchor, _, _, anchor = setting
     spans = []
 
-    def build(request):
+    def build(request, check):
         start = time.perf_counter()
         time.sleep(0.2)
         spans.append((start, time.perf_counter()))

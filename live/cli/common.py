@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from live.errors import UserError
 
@@ -34,10 +35,13 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")
 
 
-def open_show(args: argparse.Namespace, live: bool):
+def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None):
     """The preset named on the command line, loaded onto its bundle, with the per-keyframe
     refinement: its local models are rebuilt on a worker thread live, and in line offline
-    (so a render does not depend on the machine's speed)."""
+    (so a render does not depend on the machine's speed). `report(stage, message)` hears
+    what fails on the workers (the fast path's compile, a local model's build) and goes
+    on: a live engine's report; by default a line on stderr."""
+    report = report or note
     from live.bundle import Bundle
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
@@ -54,7 +58,12 @@ def open_show(args: argparse.Namespace, live: bool):
     long_show = duration is None or duration >= FAST_SYNTHESIS_MIN_SECONDS
     fast = args.synthesis == "fast" or (args.synthesis == "auto" and live and long_show)
     synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device) if fast else None,
-                              on_error=lambda message: print(f"live: note: {message}", file=sys.stderr))
+                              on_error=lambda message: report("synthesis", message))
     if fast and not live:
         synthesizer.wait()  # a render's frames must not depend on when the compile finished
-    return Show.open(preset, bundle, LocalRefiner(RefineConfig(background=live)), synthesizer)
+    refiner = LocalRefiner(RefineConfig(background=live), on_error=lambda message: report("refinement", message))
+    return Show.open(preset, bundle, refiner, synthesizer)
+
+
+def note(stage: str, message: str) -> None:
+    print(f"live: note: {stage}: {message}", file=sys.stderr)

@@ -9,7 +9,7 @@ import argparse
 import os
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, open_show
+from live.cli.common import add_show_arguments, note, open_show
 from live.cli.types import count, number
 from live.errors import UserError
 
@@ -108,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
         check_addresses((args.control, args.telemetry), curve=keys is not None)
-    show = open_show(args, live=True)
+    engine: LiveEngine | None = None
+
+    def report(stage: str, message: str) -> None:
+        # Workers (compiles, local models) report through the show once it runs: telemetry, HUD, stats.
+        (engine.report if engine is not None else note)(stage, message)
+
+    show = open_show(args, live=True, report=report)
     source = open_source(source_spec, args.play)
     window = None
     if headless:

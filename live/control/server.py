@@ -5,9 +5,11 @@
 
 One thread owns both sockets (ZeroMQ sockets are not thread-safe); other threads only
 call `publish`, which fills a TelemetryBuffer and, for events, wakes the thread through
-a socket pair that the poller watches next to the ROUTER. Nothing here blocks: sends use
-NOBLOCK and count what they drop, inbound messages are capped in size and frames, and a
-bad message gets an error reply while the server goes on.
+a socket pair that the poller watches next to the ROUTER. Nothing here blocks: replies use
+NOBLOCK and count what they drop; PUB drops, without telling, what a listener past its
+high-water mark has no room for (the gaps show in `seq` and beat `index`); inbound frames
+are capped in size, and only the first few of a message are kept; a bad message gets an
+error reply while the server goes on.
 """
 from __future__ import annotations
 
@@ -48,7 +50,6 @@ class ServerStats:
     requests: int = 0  # messages received on the ROUTER
     errors: int = 0  # of which answered with an error reply
     dropped_replies: int = 0  # replies not sent: the client is gone or not reading
-    dropped_telemetry: int = 0  # telemetry messages PUB refused to queue
     dropped_events: int = 0  # events dropped from the buffer because the thread fell behind
     state_messages: int = 0  # state messages sent
 
@@ -262,15 +263,13 @@ class ControlServer:
         stats = self.stats
         body = {**self._telemetry.state(), "seq": stats.state_messages, "time": time.time(),
                 "control": {"requests": stats.requests, "errors": stats.errors,
-                            "dropped": stats.dropped_replies + stats.dropped_telemetry + stats.dropped_events}}
+                            "dropped": stats.dropped_replies + stats.dropped_events}}
         self._send_telemetry(STATE, body)
         self._count(state_messages=1)
 
     def _send_telemetry(self, topic: str, body: dict) -> None:
-        try:
-            self._pub.send_multipart([topic.encode("ascii"), protocol.encode(body)], zmq.NOBLOCK)
-        except zmq.Again:
-            self._count(dropped_telemetry=1)
+        # Never raises Again: PUB drops for a listener past its high-water mark instead.
+        self._pub.send_multipart([topic.encode("ascii"), protocol.encode(body)], zmq.NOBLOCK)
 
     def _drain_wake(self) -> None:
         try:

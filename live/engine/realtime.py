@@ -159,7 +159,11 @@ class LiveEngine:
         self.features: LatestSlot[AudioFeatures] = LatestSlot()
         self.mel_requests: LatestSlot[MelRequest] = LatestSlot()
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
-        self.preset_requests: LatestSlot[str] = LatestSlot()
+        # The preset chosen last (its settings and control map are in force) and, for the
+        # inference thread, the show to open for it; `show.preset` is the one on screen.
+        self.preset = show.preset
+        self._preset_lock = threading.Lock()
+        self.preset_requests: LatestSlot[Preset] = LatestSlot()
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self.stopping = threading.Event()
         self.publish = lambda topic, body: None   # replaced by the control server's publish
@@ -252,9 +256,9 @@ class LiveEngine:
         torch.set_num_threads(self.options.torch_threads)
         while not self.stopping.is_set():
             try:
-                name = self.preset_requests.take(timeout=0)
-                if name is not None:
-                    self._switch(name)
+                preset = self.preset_requests.take(timeout=0)
+                if preset is not None:
+                    self._switch(preset)
                 request = self.mel_requests.take(timeout=0.1)
                 if request is None:
                     continue
@@ -268,16 +272,18 @@ class LiveEngine:
                 self.report("inference", f"{type(e).__name__}: {e}")
                 time.sleep(0.1)
 
-    def _switch(self, name: str) -> None:
+    def _switch(self, preset: Preset) -> None:
+        """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
         try:
-            preset = self.presets.load(name)
             bundle, synthesizer = self._drawing_for(preset)
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
-            self.settings.replace(preset.settings)
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
-        except UserError as e:
-            self.report("preset", str(e))
+        except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
+            self.report("preset", str(e) if isinstance(e, UserError) else f"{preset.name}: {type(e).__name__}: {e}")
+            with self._preset_lock:
+                if self.preset is preset:  # nothing chosen since: controls map the preset on screen again
+                    self.preset = self.show.preset
 
     def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
         """The bundle a preset plays on (its own, or the show's when one was chosen for all)
@@ -297,7 +303,7 @@ class LiveEngine:
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
-        cc = self.show.preset.cc
+        cc = self.preset.cc
         if cc.binding(channel, controller) is None:
             raise ValueError(f"channel {channel} controller {controller} is not mapped in this preset")
         holder: dict = {}
@@ -314,9 +320,21 @@ class LiveEngine:
             # Any local process may send commands on loopback: it picks among the presets, not files.
             raise ValueError(f"{name!r} is not a preset name; control switches presets by name "
                              f"({', '.join(self.presets.names())})")
-        self.presets.path(name)  # fails now, with the list of presets, if there is none
-        self.preset_requests.put(name)
+        self._choose(name)
         return {"preset": name}
+
+    def _choose(self, name: str) -> None:
+        """Make a preset the show's (control thread or hotkeys). Its settings, but for the
+        performer's SHOW_STATE, and its control map apply at once, so a `set` or `cc` sent
+        after the switch is not undone when the inference thread opens the show; what is
+        wrong with the preset file or its bundle's name is a UserError now, for the reply."""
+        preset = self.presets.load(name)
+        if not self.options.keep_bundle:
+            bundle_dir(preset.bundle)
+        with self._preset_lock:
+            self.preset = preset
+            self.settings.update(preset.settings.keeping_show_state)
+            self.preset_requests.put(preset)
 
     def tap(self) -> dict:
         try:
@@ -327,7 +345,7 @@ class LiveEngine:
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
     def state(self) -> dict:
-        return {"preset": self.show.preset.name, "settings": self.settings.get().as_dict()}
+        return {"preset": self.preset.name, "settings": self.settings.get().as_dict()}
 
     # --- render loop (main thread) -------------------------------------------------------
     def _stream_time(self, now: float) -> float | None:
@@ -354,7 +372,10 @@ class LiveEngine:
             elif action.action is Action.PRESET:
                 name = self.presets.by_index(action.preset - 1)
                 if name is not None:
-                    self.preset_requests.put(name)
+                    try:
+                        self._choose(name)
+                    except UserError as e:
+                        self.report("preset", str(e))
             elif action.action is Action.TAP:
                 try:
                     self.tap()

@@ -33,20 +33,38 @@ class Lane:
     """
 
     def __init__(self, name: str = "fast-synthesis"):
-        self._jobs: queue.Queue[tuple[Callable[[], object], Future]] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Callable[[], object], Future, bool]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._compiles = 0  # compile jobs queued or running
         threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    @property
+    def compiling(self) -> bool:
+        """A compile is queued or running: a job submitted now waits tens of seconds."""
+        with self._lock:
+            return self._compiles > 0
 
     def _run(self) -> None:
         while True:
-            job, future = self._jobs.get()
+            job, future, compile_job = self._jobs.get()
             try:
-                future.set_result(job())
+                result, error = job(), None
             except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
-                future.set_exception(e)
+                result, error = None, e
+            if compile_job:  # counted off first: whoever the future wakes sees the lane free
+                with self._lock:
+                    self._compiles -= 1
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
-    def submit(self, job: Callable[[], object]) -> Future:
+    def submit(self, job: Callable[[], object], compile_job: bool = False) -> Future:
         future: Future = Future()
-        self._jobs.put((job, future))
+        if compile_job:
+            with self._lock:
+                self._compiles += 1
+        self._jobs.put((job, future, compile_job))
         return future
 
 
@@ -55,8 +73,8 @@ class Synthesizer:
 
     Called from one thread at a time (the inference thread). `fast` None keeps the
     reference path. Otherwise, from the first call on, the lane compiles
-    `FastSynthesis(fast)` and then draws every fast frame; until then frames come from
-    the reference path. `on_error` hears, once, why the fast path could not be built;
+    `FastSynthesis(fast)` and then draws every fast frame; until then, and while the lane
+    compiles for another generator, frames come from the reference path. `on_error` hears, once, why the fast path could not be built;
     the reference path then stays.
     """
 
@@ -72,7 +90,7 @@ class Synthesizer:
         on it, and the first call (or `wait`) comes from the thread that will draw."""
         if self.options is not None and self._build is None:
             threads = torch.get_num_threads()
-            self._build = self._lane.submit(lambda: self._compile(threads))
+            self._build = self._lane.submit(lambda: self._compile(threads), compile_job=True)
 
     def _compile(self, threads: int) -> None:
         torch.set_num_threads(threads)
@@ -107,7 +125,9 @@ class Synthesizer:
         assert w.shape == (G.num_ws, G.w_dim), (w.shape, G.num_ws, G.w_dim)
         self._start()
         fast = self._fast
-        if fast is not None:
+        # While another bundle's compile holds the lane (a switch to a new bundle and back),
+        # this one's keyframes take the reference path rather than wait behind it.
+        if fast is not None and not self._lane.compiling:
             img = self._lane.submit(lambda: fast(w[None])).result()
         else:
             img = G.synthesis(w[None], noise_mode="const")

@@ -5,8 +5,8 @@ the keyframe that asked (its music and lambda set the radius the model is truste
 `InlineAnchors` builds before `request` returns, so an offline render is deterministic;
 `BackgroundAnchors` hands the newest request to a worker thread and returns at once, so
 a keyframe never waits for the k passes through G and E_I a model costs: until the new
-model is done, refinement keeps using the last one. A failed build is reported and the
-last good model stays, as the live path must never stop on it.
+model is done, refinement keeps using the last one. A failed build is reported (to
+`on_error`) and the last good model stays, as the live path must never stop on it.
 """
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ class AnchorRequest:
     lam: float           # and that keyframe's lambda
 
 
-Builder = Callable[[AnchorRequest], Anchor]
+class BuildCancelled(Exception):
+    """Raised between a build's passes once its model is no longer wanted."""
+
+
+# A builder calls `check` between its passes through the networks; `check` raises
+# BuildCancelled when the model is no longer wanted.
+Builder = Callable[[AnchorRequest, Callable[[], None]], Anchor]
 
 
 class InlineAnchors:
@@ -39,14 +45,18 @@ class InlineAnchors:
         self.builds = 0
 
     def request(self, request: AnchorRequest) -> None:
-        self._current = self._build(request)
+        self._current = self._build(request, lambda: None)
         self.builds += 1
 
     def current(self) -> Anchor | None:
         return self._current
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self._current = None
+
+    @property
+    def running(self) -> bool:
+        return False
 
 
 class BackgroundAnchors:
@@ -55,9 +65,11 @@ class BackgroundAnchors:
     core and, through the interpreter lock, time from the keyframes (measured: 17.3
     keyframes/s without refinement, 15.6 with builds back to back)."""
 
-    def __init__(self, build: Builder, name: str = "anchors", duty: float = 1.0):
+    def __init__(self, build: Builder, name: str = "anchors", duty: float = 1.0,
+                 on_error: Callable[[str], None] | None = None):
         assert 0 < duty <= 1, duty
         self._build = build
+        self._on_error = on_error or _print_error
         self._rest_factor = 1 / duty - 1
         self._cond = threading.Condition()
         self._request: AnchorRequest | None = None
@@ -85,11 +97,23 @@ class BackgroundAnchors:
         with self._cond:
             return self._cond.wait_for(lambda: self._request is None and not self._busy, timeout)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop taking requests. A build under way stops at its next pass through the
+        networks (a fraction of a second; a whole build takes seconds) and is dropped.
+        Without `wait` it stops on its own: a preset switch must not wait for the last
+        preset's model. A process must not exit while one runs (torch aborts), so at the
+        end close with `wait`."""
         with self._cond:
             self._closed = True
+            self._request = None
             self._cond.notify_all()
-        self._thread.join(timeout=60)
+        if wait:
+            self._thread.join(timeout=60)
+
+    @property
+    def running(self) -> bool:
+        """The worker has not ended yet (after `close`: a build is reaching its next pass)."""
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         _yield_to_the_show()
@@ -101,20 +125,29 @@ class BackgroundAnchors:
                 request, self._request, self._busy = self._request, None, True
             start = time.perf_counter()
             try:
-                anchor = self._build(request)
+                anchor = self._build(request, self._check)
+            except BuildCancelled:
+                anchor = None
             except Exception as e:  # a live component reports and keeps the last good model
                 anchor = None
                 self.last_error = f"{type(e).__name__}: {e}"
-                print(f"live: refinement: cannot build a local model ({self.last_error}); "
-                      "keeping the last one", file=sys.stderr)
+                self._on_error(f"cannot build a local model ({self.last_error}); keeping the last one")
             with self._cond:
-                if anchor is not None:
+                if anchor is not None and not self._closed:
                     self._current = anchor
                     self.builds += 1
                 self._busy = False
                 self._cond.notify_all()
                 # The rest; a newer request waits for its end, close() does not.
                 self._cond.wait_for(lambda: self._closed, (time.perf_counter() - start) * self._rest_factor)
+
+    def _check(self) -> None:
+        if self._closed:
+            raise BuildCancelled
+
+
+def _print_error(message: str) -> None:
+    print(f"live: refinement: {message}", file=sys.stderr)
 
 
 def _yield_to_the_show(niceness: int = 10) -> None:

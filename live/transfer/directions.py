@@ -21,6 +21,8 @@ do not have that problem; they are also what the reference optimization follows.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from live.bundle import Bundle
@@ -38,15 +40,17 @@ def music_basis(f_music: torch.Tensor, components: int) -> torch.Tensor:
 
 
 def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor,
-                      chunk: int = SAMPLES_PER_PASS) -> torch.Tensor:
+                      chunk: int = SAMPLES_PER_PASS, check: Callable[[], None] = lambda: None) -> torch.Tensor:
     """J_full^T f for each row f of `features` [m, D] at w [num_ws, w_dim]: [m, num_ws, w_dim].
 
     Backward passes over the anchor repeated `chunk` times (which bounds the memory),
-    sample i weighted by row i.
+    sample i weighted by row i. `check` runs before each pass and raises to stop a build
+    no longer wanted.
     """
     grads = []
     with torch.inference_mode(False), torch.enable_grad():
         for rows in features.split(chunk):
+            check()
             ws = w.clone().expand(rows.shape[0], *w.shape).clone().requires_grad_(True)
             phi = latent_features(bundle, ws)
             grads.append(torch.autograd.grad((phi * rows.clone()).sum(), ws)[0])
@@ -54,11 +58,12 @@ def feature_gradients(bundle: Bundle, w: torch.Tensor, features: torch.Tensor,
 
 
 def sensitive_directions(bundle: Bundle, w_anchor: torch.Tensor, w_source: torch.Tensor,
-                         basis: torch.Tensor, chunk: int = SAMPLES_PER_PASS) -> torch.Tensor:
+                         basis: torch.Tensor, chunk: int = SAMPLES_PER_PASS,
+                         check: Callable[[], None] = lambda: None) -> torch.Tensor:
     """U at w_anchor as [k, num_ws, w_dim], orthonormal when flattened, k <= len(basis) + 2."""
     with torch.no_grad():
         phi = latent_features(bundle, w_anchor[None])
-    spans = feature_gradients(bundle, w_anchor, torch.cat([basis.to(phi), phi]), chunk).flatten(1)
+    spans = feature_gradients(bundle, w_anchor, torch.cat([basis.to(phi), phi]), chunk, check).flatten(1)
     spans = torch.cat([spans, (w_anchor - w_source).reshape(1, -1)]).double()
     # Unit rows first, so the rank test compares directions, not magnitudes (the offset
     # from the source is far longer than a gradient); a zero row (anchor at the source) goes.

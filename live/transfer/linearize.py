@@ -8,6 +8,8 @@ Forward mode suits the shape: k directions in, D features out, k < D.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,11 +31,13 @@ class Anchor:
 
 
 def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor,
-                   chunk: int = SAMPLES_PER_PASS) -> tuple[torch.Tensor, torch.Tensor]:
+                   chunk: int = SAMPLES_PER_PASS,
+                   check: Callable[[], None] = lambda: None) -> tuple[torch.Tensor, torch.Tensor]:
     """phi(w_anchor) [D] and dphi/dw along each direction, [D, k].
 
     w_anchor [num_ws, w_dim], directions [k, num_ws, w_dim]; `chunk` directions per pass
-    bounds the memory.
+    bounds the memory. `check` runs before each pass and raises to stop a build no longer
+    wanted.
     """
     G = bundle.G
     assert w_anchor.shape == (G.num_ws, G.w_dim) and directions.shape[1:] == w_anchor.shape, \
@@ -43,6 +47,7 @@ def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Ten
         # Clones made outside inference mode: forward AD cannot take inference tensors.
         anchor, directions = w_anchor.clone(), directions.clone()
         for tangents in directions.split(chunk):
+            check()
             primals = anchor.expand_as(tangents).contiguous()
             out, out_tangents = jvp(lambda ws: latent_features(bundle, ws), (primals,), (tangents,))
             phi0 = out[0] if phi0 is None else phi0
@@ -88,10 +93,12 @@ def validity_radius(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w
 
 def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor, w_source: torch.Tensor,
                  music: torch.Tensor, lam: float, acceptance: float = 0.5,
-                 chunk: int = SAMPLES_PER_PASS) -> Anchor:
+                 chunk: int = SAMPLES_PER_PASS, check: Callable[[], None] = lambda: None) -> Anchor:
     """The local model at w_anchor along `directions` (orthonormal when flattened), with its
-    radius tested on the refinement of source w_source toward `music` [D] at `lam`."""
-    phi0, jac = jacobian_along(bundle, w_anchor, directions, chunk)
+    radius tested on the refinement of source w_source toward `music` [D] at `lam`; `check`
+    as for `jacobian_along`."""
+    phi0, jac = jacobian_along(bundle, w_anchor, directions, chunk, check)
+    check()
     basis = directions.reshape(directions.shape[0], -1).T.contiguous()
     model = LocalModel.create(from_torch(w_anchor.reshape(-1).clone()), from_torch(basis),
                               from_torch(phi0), from_torch(jac))

@@ -26,6 +26,7 @@ for, used to check it and to measure what it saves.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -86,11 +87,12 @@ def synthetic_music_basis(bundle: Bundle, config: RefineConfig) -> torch.Tensor:
 class RefineSession:
     """Refinement for one source on one bundle (KeyframeMaker holds one per preset)."""
 
-    def __init__(self, bundle: Bundle, w_source: torch.Tensor, basis: torch.Tensor, config: RefineConfig):
+    def __init__(self, bundle: Bundle, w_source: torch.Tensor, basis: torch.Tensor, config: RefineConfig,
+                 on_error: Callable[[str], None] | None = None):
         self.shape = w_source.shape
         build = partial(_anchor_at, bundle, w_source=w_source.detach().clone(), basis=basis, config=config)
         if config.background:
-            self.anchors = BackgroundAnchors(build, duty=config.build_duty)
+            self.anchors = BackgroundAnchors(build, duty=config.build_duty, on_error=on_error)
             # The preset's model, started when it loads, before any music is heard: its radius
             # is tested on the basis' mean music and L_S alone.
             self.anchors.request(AnchorRequest(w_source, basis[0], 0.0))
@@ -115,8 +117,8 @@ class RefineSession:
         """Forget the previous keyframe (a cut): the next one starts at the predictor's w_m."""
         self._warm.reset()
 
-    def close(self) -> None:
-        self.anchors.close()
+    def close(self, wait: bool = True) -> None:
+        self.anchors.close(wait)
 
     def _anchor_for(self, start: Any, f_m: torch.Tensor, lam: float) -> Anchor | None:
         """The current model, after asking for one at `start` if it lies outside the radius."""
@@ -134,11 +136,11 @@ class RefineSession:
         return start + (model.basis @ (a - a0).astype(model.basis.dtype))
 
 
-def _anchor_at(bundle: Bundle, request: AnchorRequest, w_source: torch.Tensor, basis: torch.Tensor,
-               config: RefineConfig) -> Anchor:
-    directions = sensitive_directions(bundle, request.w, w_source, basis, config.chunk)
+def _anchor_at(bundle: Bundle, request: AnchorRequest, check: Callable[[], None], w_source: torch.Tensor,
+               basis: torch.Tensor, config: RefineConfig) -> Anchor:
+    directions = sensitive_directions(bundle, request.w, w_source, basis, config.chunk, check)
     return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
-                        config.chunk)
+                        config.chunk, check)
 
 
 class LocalRefiner:
@@ -147,26 +149,32 @@ class LocalRefiner:
     The music basis is fitted once per bundle, and kept while the bundle lives (a show
     switching back to a bundle it still holds does not fit it again). Opening a session
     closes the previous one, whose worker would otherwise keep building models for a
-    preset no longer shown.
+    preset no longer shown; it does not wait for a build under way (seconds of keyframes
+    lost at every switch), and `close` waits for all of them.
     """
 
-    def __init__(self, config: RefineConfig = RefineConfig()):
-        self.config = config
+    def __init__(self, config: RefineConfig = RefineConfig(), on_error: Callable[[str], None] | None = None):
+        self.config, self.on_error = config, on_error  # on_error hears failed background builds
         self._bases: weakref.WeakKeyDictionary[Bundle, torch.Tensor] = weakref.WeakKeyDictionary()
         self._session: RefineSession | None = None
+        self._finishing: list[RefineSession] = []  # closed, their last build still running
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession:
         basis = self._bases.get(bundle)
         if basis is None:
             basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
-        self.close()
-        self._session = RefineSession(bundle, w_source, basis, self.config)
+        if self._session is not None:
+            self._session.close(wait=False)
+            self._finishing.append(self._session)
+        self._finishing = [s for s in self._finishing if s.anchors.running]
+        self._session = RefineSession(bundle, w_source, basis, self.config, self.on_error)
         return self._session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        sessions = self._finishing + ([self._session] if self._session is not None else [])
+        for session in sessions:
+            session.close()
+        self._session, self._finishing = None, []
 
 
 def reference_loss_and_gradient(bundle: Bundle, w: torch.Tensor, w_source: torch.Tensor, f_m: torch.Tensor,
