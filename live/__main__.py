@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"live: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a path the command was given cannot be made, read or written
+        where = f" {e.filename}" if e.filename else ""
+        print(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("live: interrupted", file=sys.stderr)
         return 130

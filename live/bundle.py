@@ -92,18 +92,29 @@ class BundleConfig:
         unknown = sorted(set(data) - SECTIONS)
         if unknown:
             raise UserError(f"{where}: unknown section(s) {unknown}; allowed: {sorted(SECTIONS)}")
-        try:
-            gen, space, predictor = dict(data["generator"]), dict(data["space"]), dict(data["predictor"])
-        except KeyError as e:
-            raise UserError(f"{where}: missing section [{e.args[0]}]") from None
+        missing = sorted(SECTIONS - {"name", "description"} - set(data))
+        if missing:
+            raise UserError(f"{where}: missing section [{missing[0]}]")
+        not_tables = [k for k in ("generator", "space", "predictor") if not isinstance(data[k], dict)]
+        if not_tables:
+            raise UserError(f"{where}: {not_tables[0]} must be a [{not_tables[0]}] table")
+        gen, space, predictor = dict(data["generator"]), dict(data["space"]), dict(data["predictor"])
         # A table written before layer_heads existed (bundle versions <= 0.4) holds one output per group.
         predictor.setdefault("layer_heads", False)
-        space_weights = space.pop("weights", "space.safetensors")
+        weights = {"generator": gen.pop("weights", "generator.safetensors"),
+                   "space": space.pop("weights", "space.safetensors"),
+                   "predictor": predictor.pop("weights", "predictor.safetensors")}
+        for section, file in weights.items():
+            if not isinstance(file, str) or not file:
+                raise UserError(f"{where}: [{section}] weights must be a file name, got {file!r}")
         image_size = space.pop("image_size", 128)
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or not 16 <= image_size <= 1024:
+            raise UserError(f"{where}: [space] image_size must be a whole number of pixels in 16..1024, "
+                            f"got {image_size!r}")
         return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
-                   generator_weights=gen.pop("weights", "generator.safetensors"),
-                   space=SpaceNetConfig.from_dict(space), space_weights=space_weights, image_size=image_size,
-                   predictor_weights=predictor.pop("weights", "predictor.safetensors"), predictor=predictor)
+                   generator_weights=weights["generator"], space=SpaceNetConfig.from_dict(space),
+                   space_weights=weights["space"], image_size=image_size, predictor_weights=weights["predictor"],
+                   predictor=predictor)
 
     def write(self, path: Path) -> None:
         def toml_value(v: Any) -> str:

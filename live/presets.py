@@ -85,6 +85,10 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
     path = (base / table[kind]).resolve()
     if not path.is_file():
         raise UserError(f"{where}: source {kind} file {path} does not exist")
+    if kind == "w":  # its values now (a switch is refused in the reply); its shape needs the generator
+        from live.transfer.source import read_latent
+
+        read_latent(path)
     return PresetSource(truncation=float(truncation), **{kind: path})
 
 
@@ -125,7 +129,7 @@ class PresetLibrary:
         self.directory = Path(directory) if directory is not None else default_presets_dir()
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.toml"))
+        return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file())
 
     def path(self, name: str) -> Path:
         candidate = Path(name)

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from live.audio.decode import mix_channels, read_audio
+from live.errors import UserError
 
 RATE = 44100
 
@@ -73,3 +74,18 @@ def test_mix_channels_spreads_mono_and_averages_the_rest():
     assert mix_channels(mono, 2).shape == (3, 2)
     five = np.arange(15, dtype=np.float32).reshape(3, 5)
     np.testing.assert_array_equal(mix_channels(five, 2), np.repeat(five.mean(axis=1, keepdims=True), 2, axis=1))
+
+
+def test_a_header_that_claims_an_absurd_sample_rate_is_refused_before_resampling(tmp_path):
+    path = tmp_path / "broken.wav"
+    sf.write(path, tone(0.1), RATE)
+    data = bytearray(path.read_bytes())
+    data[24:28] = (2_000_000_001).to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="2000000001 samples a second"):
+        read_audio(path, sample_rate=16000)
+
+
+def test_a_folder_is_not_called_missing(tmp_path):
+    with pytest.raises(UserError, match="is a folder, not an audio file"):
+        read_audio(tmp_path)

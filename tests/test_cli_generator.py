@@ -177,3 +177,17 @@ def test_written_weights_follow_the_umask_and_a_bad_folder_is_one_line(G, tmp_pa
 def test_inspect_refuses_a_negative_direction_count(pkl):
     with pytest.raises(SystemExit):
         cli("inspect", pkl, "--directions", "-1")
+
+
+def test_inspect_refuses_more_directions_than_w_has(G, pkl):
+    with pytest.raises(UserError, match=f"only {G.w_dim} dimensions"):
+        cli("inspect", pkl, "--directions", G.w_dim + 1)
+
+
+def test_a_path_the_system_refuses_is_one_line_from_the_command_line(pkl, tmp_path, capsys):
+    from live.__main__ import main
+
+    (tmp_path / "seed0000.png").mkdir()  # where the first picture would go
+    assert main(["generate", "--network", str(pkl), "--seeds", "0", "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "seed0000.png" in err and "Traceback" not in err

@@ -64,3 +64,12 @@ def test_transfer_refuses_clashing_names_and_bad_audio(preset_dir, songs, tmp_pa
     with pytest.raises(UserError, match="broken.wav"):
         run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", str(broken),
             "--outdir", str(tmp_path / "out"))
+
+
+def test_transfer_refuses_more_refinement_steps_than_a_show_takes_and_a_non_finite_lambda(preset_dir, songs, tmp_path):
+    with pytest.raises(UserError, match="at most 50"):
+        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
+            "--outdir", str(tmp_path / "out"), "--refine-steps", "100000000")
+    for bad in (("--lambda", "nan"), ("--at", "nan"), ("--at", "0")):
+        with pytest.raises(SystemExit):
+            run("transfer", "--preset", "test", "--audio", songs[0], "--outdir", str(tmp_path / "out"), *bad)

@@ -62,3 +62,22 @@ def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_di
 def test_va_names_a_missing_bundle(tmp_path):
     with pytest.raises(UserError, match="no bundle"):
         _run([str(tmp_path / "x.wav"), "--bundle", str(tmp_path / "nowhere")])
+
+
+@pytest.mark.parametrize("pattern, replacement, words", [
+    (r"image_size = \d+", "image_size = 0", "image_size"),
+    (r"\[generator\]", "generator = 3\n[nothing]", "unknown section"),
+    (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
+])
+def test_a_broken_bundle_toml_is_one_line(random_bundle_dir, tmp_path, pattern, replacement, words):
+    import re
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(random_bundle_dir, broken)
+    toml = broken / "bundle.toml"
+    text, changed = re.subn(pattern, replacement, toml.read_text(), count=1)
+    assert changed == 1
+    toml.write_text(text)
+    with pytest.raises(UserError, match=words):
+        BundleConfig.read(toml)

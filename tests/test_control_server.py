@@ -332,6 +332,13 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
+def test_cli_send_refuses_a_request_the_engine_would_drop_before_sending_it():
+    # No engine listens on this port: a request that went out would time out instead.
+    with pytest.raises(UserError, match="bytes; the engine takes at most 65536"):
+        run_cli("send", "--address", "tcp://127.0.0.1:9", "--timeout", "0.1",
+                json.dumps({"cmd": "set", "param": "x" * 70000, "value": 1}))
+
+
 def test_client_recovers_after_a_timeout(server, engine):
     # The server holds the first tap until the client has given up on it, so its reply is
     # late every time. (Sent with no wait instead, the request could still be in the

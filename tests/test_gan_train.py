@@ -144,3 +144,12 @@ def test_compiled_training_computes_the_eager_losses_and_keeps_its_regularizers(
     assert compiled._synthesis._orig_mod is compiled.G.synthesis and compiled._discriminator._orig_mod is compiled.D
     later = [compiled.step() for _ in range(2)]
     assert "r1" in later[1] and all(torch.isfinite(torch.tensor(s["loss_D"])) for s in later)
+
+
+@pytest.mark.parametrize("change, words", [({"batch": 0}, "--batch must be at least 1"),
+                                           ({"total_kimg": -1.0}, "--kimg must be a finite number"),
+                                           ({"snapshot_kimg": 0.0}, "--snapshot-kimg"),
+                                           ({"pl_batch_shrink": 8}, "leaves no image")])
+def test_settings_that_cannot_train_are_refused_before_anything_is_built(change, words):
+    with pytest.raises(UserError, match=words):
+        GanConfig(**{**TINY, **change})

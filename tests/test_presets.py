@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from live.__main__ import main
@@ -60,3 +61,18 @@ def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path):
 def test_preset_list_of_a_missing_folder_says_so(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(tmp_path / "nope"), "list"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("values, words", [(np.array(["a", "b"]), "<U1 values"),
+                                           (np.array([0.0, np.nan]), "NaN or infinite")])
+def test_a_latent_source_with_values_no_generator_takes_is_refused_when_the_preset_loads(tmp_path, values, words):
+    np.save(tmp_path / "w.npy", values)
+    path = tmp_path / "p.toml"
+    path.write_text('[source]\nw = "w.npy"\n')
+    with pytest.raises(UserError, match=words):
+        load_preset(path)
+
+
+def test_a_folder_named_like_a_preset_is_not_one(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    assert PresetLibrary(tmp_path).names() == []

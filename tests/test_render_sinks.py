@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from live.errors import UserError
-from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink
+from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink, check_writable
 
 SIZE = (64, 48)
 FPS = 12
@@ -100,3 +100,14 @@ def test_png_frames_are_numbered_and_exact(tmp_path):
         assert np.array_equal(np.asarray(Image.open(sink.path_for(i))), frame)
     with pytest.raises(ValueError):
         sink.write(np.zeros((10, 10, 3), np.uint8))  # sizes stay fixed within one sequence
+
+
+def test_checking_an_output_path_leaves_an_existing_file_alone(tmp_path):
+    kept = tmp_path / "show.mp4"
+    kept.write_bytes(b"last night's recording")
+    check_writable(kept)
+    assert kept.read_bytes() == b"last night's recording"
+    check_writable(tmp_path / "new" / "stats.json")
+    assert not (tmp_path / "new" / "stats.json").exists()
+    with pytest.raises(UserError, match="folder"):
+        check_writable(tmp_path)

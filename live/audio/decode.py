@@ -58,6 +58,9 @@ def convert(audio: Audio, sample_rate: int | None = None, channels: int | None =
     return Audio(resample(samples, audio.sample_rate, rate), rate)
 
 
+MIN_RATE, MAX_RATE = 1_000, 768_000  # sample rates of real audio files, Hz
+
+
 def _read_soundfile(path: Path) -> Audio:
     samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     return Audio(samples, rate)
@@ -82,7 +85,7 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
     """Decode a whole file; resample to `sample_rate` and mix to `channels` when given."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"audio file not found: {path}")
+        raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
     try:
         audio = _read_soundfile(path)
     except sf.LibsndfileError:
@@ -93,4 +96,7 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
                             "use a WAV, FLAC, OGG, MP3 or M4A file") from e
     if len(audio.samples) == 0:
         raise UserError(f"{path} holds no audio samples")
+    if not MIN_RATE <= audio.sample_rate <= MAX_RATE:  # a broken header: resampling it could ask for terabytes
+        raise UserError(f"{path} claims {audio.sample_rate} samples a second (a broken header?); "
+                        f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")
     return convert(audio, sample_rate, channels)

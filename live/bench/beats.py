@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from live.cli.types import count, number
+
 STEADY_BPMS = (80, 90, 100, 110, 120, 130, 140, 150, 160)
 VARIED = (("swing", 100), ("swing", 130), ("fills", 90), ("fills", 120), ("busy", 110))
 TAPPED_BPM = 160
@@ -29,10 +31,10 @@ class Case:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of each drum track")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds left out at the start")
-    parser.add_argument("--sample-rate", type=int, default=44100)
-    parser.add_argument("--block", type=int, default=512, help="frames per feed, like an audio callback")
+    parser.add_argument("--seconds", type=number(1), default=30.0, help="length of each drum track")
+    parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
+    parser.add_argument("--sample-rate", type=count(8000), default=44100)
+    parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
     from live.audio.beats import BeatConfig
 
     parser.add_argument("--method", default=BeatConfig.tempo_method,

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import argparse
 
+from live.cli.types import count, number
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from live.cli.common import add_show_arguments
 
     add_show_arguments(p)
-    p.add_argument("--seconds", type=float, default=60.0, help="how long to run (600 for the soak)")
-    p.add_argument("--fps", type=float, default=30.0,
+    p.add_argument("--seconds", type=number(0, low_open=True), default=60.0, help="how long to run (600 for the soak)")
+    p.add_argument("--fps", type=number(0, low_open=True), default=30.0,
                    help="render rate cap (on a machine without a GPU, frames above it take CPU from keyframes)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for inference")
+    p.add_argument("--threads", type=count(1), default=1, help="torch threads for inference")
 
 
 def _rss_mb() -> float:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from live.cli.types import count
+
 if TYPE_CHECKING:
     import torch
 
@@ -346,7 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (GEMM bound and synthesis)")
+    parser.add_argument("--threads", type=count(1), default=1, help="torch threads (GEMM bound and synthesis)")
     parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n GEMM that sets the bound")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--samples", type=int, default=100, help="timed frames per path and row, at most")
@@ -371,8 +373,6 @@ def main(args: argparse.Namespace) -> int:
     dtype_names = [name for name in args.dtypes.split(",") if name]
     if not dtype_names or any(name not in DTYPES for name in dtype_names):
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
-    if args.threads < 1:
-        raise UserError("--threads must be at least 1")
     missing = [path for path in args.network if not os.path.isfile(path)]
     if missing:
         raise UserError(f"no checkpoint at {', '.join(missing)}; give --network the path of a generator file")

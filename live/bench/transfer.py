@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from live.cli.types import count
 from live.errors import UserError
 
 
@@ -52,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
     p.add_argument("--stream-rate", type=float, default=5.0, help="keyframes per second on the stream")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
 
 

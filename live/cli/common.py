@@ -9,6 +9,7 @@ from live.errors import UserError
 
 
 FAST_SYNTHESIS_MIN_SECONDS = 120.0
+MIN_SIDE, MAX_SIDE = 16, 8192  # output sides; past 8K, H.264 (level 6.2 stops at 8192 wide) and many GPUs refuse
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -16,8 +17,9 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise argparse.ArgumentTypeError(f"size must be even and at least 16x16, got {text!r}")
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size must be even, from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE}, "
+                                         f"got {text!r}")
     return w, h
 
 

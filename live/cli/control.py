@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="a JSON object, or: " + " | ".join(USAGE.values()))
     send.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
                       help=f"command socket (default {DEFAULT_COMMAND_ADDRESS})")
-    send.add_argument("--timeout", type=number(0), default=2.0, metavar="S",
+    send.add_argument("--timeout", type=number(0, 3600), default=2.0, metavar="S",
                       help="seconds to wait for the reply (default 2)")
     _add_key_options(send)
     send.set_defaults(func=run_send)
@@ -103,8 +103,13 @@ def _client_keys(args: argparse.Namespace) -> ClientKeys | None:
 
 def run_send(args: argparse.Namespace) -> int:
     from live.control.client import ControlClient
+    from live.control.server import SocketLimits
 
     message = message_from_words(args.words)
+    raw = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+    size, limit = len(raw), SocketLimits().max_message_bytes
+    if size > limit:  # the engine would drop the connection, and this command wait for a reply in vain
+        raise UserError(f"this request is {size} bytes; the engine takes at most {limit}")
     with ControlClient(args.address, args.timeout, _client_keys(args)) as client:
         reply = client.request(message)
     print(json.dumps(reply))

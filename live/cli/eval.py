@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from live.cli.types import count, number
+
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="evaluate a trained VA space on held-out data",
@@ -48,13 +50,13 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                                    "pictures, beside the same measures between two corpus sets (the floor).")
     p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
     p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
-    p.add_argument("--count", type=int, default=GanEvalConfig.count,
+    p.add_argument("--count", type=count(1), default=GanEvalConfig.count,
                    help=f"pictures per set (default {GanEvalConfig.count})")
-    p.add_argument("--trunc", type=float, default=GanEvalConfig.truncation,
+    p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
     p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_gan)
 

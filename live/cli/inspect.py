@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from live.cli.types import count
+from live.errors import UserError
 
 if TYPE_CHECKING:
     from live.nets.checkpoints import CheckpointInfo
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     G, info = load_generator(args.checkpoint)
     result = dataclasses.asdict(info)
     effects = []
+    if args.directions > G.w_dim:
+        raise UserError(f"--directions {args.directions}: W of this generator has only {G.w_dim} dimensions")
     if args.directions:
         from live.gan.directions import color_effects
 

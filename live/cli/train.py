@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from live.cli.types import count
+
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
-    from live.gan.train import GanConfig  # light: dataclass only, torch is imported anyway by run
+    from live.gan.train import GanConfig, flag  # light: dataclass only, torch is imported anyway by run
 
     p = sub.add_parser("gan", help="train a StyleGAN2 generator (resumable)",
                        description="Train a StyleGAN2 generator on the procedural corpus or a folder of "
@@ -14,16 +16,14 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outdir", required=True, help="run folder: checkpoint, samples, config (resumes if present)")
     p.add_argument("--export", metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
-    flags = {"resolution": "--res", "total_kimg": "--kimg"}  # NVlabs' spelling
     for f in fields(GanConfig):
-        flag = flags.get(f.name, "--" + f.name.replace("_", "-"))
         shown = "" if f.default in (None, "") else f" (default {f.default})"
         if f.type == "bool":
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+            p.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                            help=f.metadata["help"])
         else:
             kind = {"int": int, "float": float, "str": str, "float | None": float}[f.type]
-            p.add_argument(flag, dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + shown)
+            p.add_argument(flag(f.name), dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + shown)
     p.set_defaults(func=_run_gan)
 
 
@@ -59,7 +59,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
     p.add_argument("--cache", help="folder for precomputed spectrograms and images")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--threads", type=count(1), help="torch CPU threads per process")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--stop-at", type=int, metavar="STEP", help="stop at this step (checkpointed; resume later)")
     p.add_argument("--export", metavar="BUNDLE_DIR",
@@ -129,7 +129,7 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
                         "0 with --from-bundle; a resumed run keeps its own)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_predictor)
 

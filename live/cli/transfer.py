@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from live.cli.types import count, number
 from live.errors import UserError
+from live.settings import PARAMS
 
 MODES = ("fast", "full")
 
@@ -26,12 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outdir", required=True, type=Path, help="where <audio stem>.png go")
     p.add_argument("--mode", choices=MODES, default="fast",
                    help="fast: predictor + refinement (the live path); full: the 300-step optimization")
-    p.add_argument("--at", type=float, metavar="SECONDS",
+    p.add_argument("--at", type=number(0, low_open=True), metavar="SECONDS",
                    help="the mel window ends here (default: the middle of each file)")
-    p.add_argument("--lambda", dest="lam", type=float, metavar="L",
+    p.add_argument("--lambda", dest="lam", type=number(0), metavar="L",
                    help="weight of staying near the source (default: the preset's)")
-    p.add_argument("--refine-steps", type=int, help="fast mode: refinement steps (default: the preset's)")
-    p.add_argument("--steps", type=int, default=300, help="full mode: optimization steps (default 300)")
+    p.add_argument("--refine-steps", type=count(0), help="fast mode: refinement steps (default: the preset's)")
+    p.add_argument("--steps", type=count(1), default=300, help="full mode: optimization steps (default 300)")
     p.add_argument("--sheet", type=Path, metavar="PATH", help="also write the source and all results in one PNG")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=run)
@@ -43,12 +45,9 @@ def _check(args: argparse.Namespace) -> None:
     if twice:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
-    if args.lam is not None and args.lam < 0:
-        raise UserError(f"--lambda must be >= 0, got {args.lam}")
-    if args.at is not None and args.at <= 0:
-        raise UserError(f"--at must be > 0 seconds, got {args.at}")
-    if args.steps < 1 or (args.refine_steps is not None and args.refine_steps < 0):
-        raise UserError("--steps must be >= 1 and --refine-steps >= 0")
+    most = PARAMS["refine_steps"].high
+    if args.refine_steps is not None and args.refine_steps > most:
+        raise UserError(f"--refine-steps must be at most {most}, as live (steps past the local model's optimum add nothing)")
 
 
 def run(args: argparse.Namespace) -> int:

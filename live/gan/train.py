@@ -28,6 +28,14 @@ from live.nets.stylegan2 import Generator, SynthesisLayer
 CHECKPOINT = "training-state.pt"
 
 
+NVLABS_FLAGS = {"resolution": "--res", "total_kimg": "--kimg"}  # NVlabs' spelling of two options
+
+
+def flag(name: str) -> str:
+    """The `train gan` option that sets the GanConfig field `name`."""
+    return NVLABS_FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
 def _option(default, help: str):
     """A GanConfig field with the help text `train gan --help` shows for it."""
     return field(default=default, metadata={"help": help})
@@ -71,6 +79,20 @@ class GanConfig:
         from live.errors import UserError
         from live.space.sources import HELDOUT_SEED
 
+        positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "r1_interval",
+                    "pl_interval", "pl_batch_shrink")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserError(f"{flag(name)} must be at least 1; got {getattr(self, name)}")
+        for name in ("lr", "style_mixing", "pl_weight", "pl_decay", "ema_rampup", "total_kimg", "threads",
+                     "d_warmup_kimg", "r1_gamma", "ema_kimg"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise UserError(f"{flag(name)} must be a finite number >= 0; got {value}")
+        if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
+            raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
+        if self.pl_batch_shrink > self.batch:
+            raise UserError(f"--pl-batch-shrink {self.pl_batch_shrink} leaves no image of a batch of {self.batch}")
         if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
             raise UserError(f"--res must be a power of two, e.g. 64, 128 or 256; got {self.resolution}")
         r = self.noise_max_res

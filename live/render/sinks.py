@@ -5,6 +5,7 @@ so a long song never holds its frames in memory.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -35,10 +36,16 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> None:
 
 def check_writable(path: Path) -> None:
     """Fail now, not at the first frame or at exit: the muxer opens its file lazily, and
-    statistics are written when a show ends."""
+    statistics are written when a show ends. An existing file is left as it is (a run
+    that fails before its first frame must not have emptied it)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.open("wb").close()
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder")
+        existed = path.exists()
+        path.open("ab").close()
+        if not existed:
+            path.unlink()
     except OSError as e:
         raise UserError(f"cannot write {path} ({e.strerror}); choose a writable output path") from e
 

@@ -17,16 +17,25 @@ def seed_latent(G: Generator, seed: int, truncation: float = 0.7) -> torch.Tenso
         return G.mapping(z, truncation_psi=truncation)[0]
 
 
-def file_latent(G: Generator, path: str | Path) -> torch.Tensor:
-    """A saved latent: [w_dim] (broadcast to every layer) or [num_ws, w_dim], .npy."""
+def read_latent(path: str | Path) -> np.ndarray:
+    """A saved latent's values (.npy), checked to be real, finite numbers; any shape."""
     try:
         w = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
-    w = np.squeeze(w)
+    if w.dtype.kind not in "fiu":
+        raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
+    if not np.isfinite(w).all():
+        raise UserError(f"latent {path} holds NaN or infinite values; save finite numbers")
+    return w
+
+
+def file_latent(G: Generator, path: str | Path) -> torch.Tensor:
+    """A saved latent: [w_dim] (broadcast to every layer) or [num_ws, w_dim], .npy."""
+    w = np.squeeze(read_latent(path))
     if w.shape == (G.w_dim,):
         w = np.broadcast_to(w, (G.num_ws, G.w_dim))
-    if w.shape != (G.num_ws, G.w_dim) or not np.isfinite(w).all():
+    if w.shape != (G.num_ws, G.w_dim):
         raise UserError(f"latent {path} has shape {w.shape}; this generator needs [{G.num_ws}, {G.w_dim}] "
-                        f"or [{G.w_dim}] of finite numbers")
+                        f"or [{G.w_dim}]")
     return torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)).to(G.mapping.w_avg)

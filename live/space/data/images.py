@@ -31,6 +31,9 @@ class ImageFile:
                 rgb = image.convert("RGB")
         except FileNotFoundError:
             raise UserError(f"image not found: {self.path}") from None
+        except Image.DecompressionBombError:
+            raise UserError(f"{self.path} is too large a picture (over {Image.MAX_IMAGE_PIXELS * 2} pixels); "
+                            "scale it down") from None
         except (UnidentifiedImageError, OSError) as error:
             raise UserError(f"cannot read image {self.path} ({error}); "
                             "replace the file or drop it from the list") from error
