@@ -272,9 +272,11 @@ def test_is_local(address, local):
     assert is_local(address) is local
 
 
-def test_a_busy_address_is_a_user_error(engine, server):
-    with pytest.raises(UserError, match="cannot bind control socket"):
+def test_a_busy_address_is_a_user_error_naming_the_socket(engine, server):
+    with pytest.raises(UserError, match="cannot bind the control socket"):
         ControlServer(engine, server.command_endpoint, ANY_PORT).start()
+    with pytest.raises(UserError, match="cannot bind the telemetry socket"):
+        ControlServer(engine, ANY_PORT, server.telemetry_endpoint).start()
 
 
 # --- CurveZMQ (forced on over loopback, the only network a test may use) ---

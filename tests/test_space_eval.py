@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from live.cli import eval as eval_cli
+from live.errors import UserError
 from live.nets.weights import save_weights
 from live.space.data.split import is_held_out
 from live.space.load import SpaceSpec
@@ -92,3 +93,10 @@ def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
     assert [t["name"] for t in report["targets"]][0] == "4Q quadrant accuracy"
     printed = capsys.readouterr().out
     assert "m:4q" in printed and "recall@10" in printed and "4Q quadrant accuracy" in printed
+
+
+def test_eval_space_refuses_a_missing_data_folder_before_any_work(tmp_path):
+    args = _parser().parse_args(["eval", "space", "--json", str(tmp_path / "r.json"), "--data", str(tmp_path / "nope")])
+    with pytest.raises(UserError, match="is not a folder"):
+        args.func(args)
+    assert not (tmp_path / "r.json").exists()

@@ -27,10 +27,15 @@ def _run_space(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from live.errors import UserError
+    from live.render.sinks import check_writable
     from live.space.cache import ArrayCache
     from live.space.evaluate import evaluate_space, evaluation_data, format_report
     from live.space.load import load_space
 
+    check_writable(Path(args.json))  # before the evaluation's minutes, not after
+    if not Path(args.data).is_dir():  # else only the generated sets would be scored, and it would look complete
+        raise UserError(f"--data {args.data} is not a folder; point it at the shared data (oasis/, 4q/)")
     net, spec = load_space(args.bundle, args.device)
     data = evaluation_data(Path(args.data), Path(args.midi_renders))
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
@@ -70,9 +75,11 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.errors import UserError
     from live.gan.evaluate import GanEvalConfig, evaluate_generator, format_report
     from live.nets.checkpoints import load_generator
+    from live.render.sinks import check_writable
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
+    check_writable(Path(args.json))  # before the evaluation's minutes, not after
     if args.count < 2:
         raise UserError("--count must be >= 2 (a covariance needs two pictures)")
     if Path(args.json).resolve() == Path(args.network).with_suffix(".json").resolve():

@@ -308,8 +308,9 @@ class ControlServer:
             sock.bind(address)
         except zmq.ZMQError as e:
             sock.close(linger=0)
-            raise UserError(f"cannot bind control socket to {address}: {e}; "
-                            f"is another engine running? pick another address") from None
+            role = "telemetry" if kind == zmq.PUB else "control"
+            raise UserError(f"cannot bind the {role} socket to {address}: {e}; is another engine (or this "
+                            "engine's other socket) there? pick another address") from None
         return sock
 
     def _close_all(self) -> None:

@@ -403,8 +403,8 @@ def _read_live(path: Path) -> _Contents:
         raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
     try:
         config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{config_path} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise UserError(f"{config_path} is not valid JSON ({_first_line(e)})") from None
     if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
         raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
     if config.get("version") != LIVE_FORMAT_VERSION:
@@ -431,7 +431,7 @@ _READERS: dict[str, Callable[[Path], _Contents]] = {
 def _assemble(contents: _Contents, source: str) -> Generator:
     try:
         G = Generator(**contents.init_kwargs)
-    except (TypeError, ValueError, AssertionError, KeyError, RuntimeError) as e:
+    except (TypeError, ValueError, AssertionError, KeyError, RuntimeError, ArithmeticError) as e:
         raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments "
                         f"({_first_line(e)})") from None
     expected = G.state_dict()
