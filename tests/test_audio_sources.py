@@ -129,9 +129,11 @@ def test_find_device_by_index_name_part_or_default():
         find_device(1, "input", devices)
 
 
-def test_no_input_devices_at_all_says_what_to_do_instead():
+def test_no_devices_at_all_says_what_to_do_instead():
     with pytest.raises(UserError, match="--source demo"):
         find_device(None, "input", [HDMI])
+    with pytest.raises(UserError, match="leave out --play"):
+        find_device(None, "output", [Device(4, "Line In", "ALSA", 2, 0, 48000.0)])
 
 
 @dataclass
