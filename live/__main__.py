@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from live.errors import UserError
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"live: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output went away (`control listen | head`): done
+        try:  # and exit's flush of what is left must not fail on the pipe again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file (captured)
+            pass
+        return 0
     except OSError as e:  # a path the command was given cannot be made, read or written
         where = f" {e.filename}" if e.filename else ""
         print(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions",

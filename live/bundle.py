@@ -108,8 +108,8 @@ class BundleConfig:
             if not isinstance(file, str) or not file:
                 raise UserError(f"{where}: [{section}] weights must be a file name, got {file!r}")
         image_size = space.pop("image_size", 128)
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or not 16 <= image_size <= 1024:
-            raise UserError(f"{where}: [space] image_size must be a whole number of pixels in 16..1024, "
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
+            raise UserError(f"{where}: [space] image_size must be a whole number of pixels, at least 16, "
                             f"got {image_size!r}")
         return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
                    generator_weights=weights["generator"], space=SpaceNetConfig.from_dict(space),

@@ -260,6 +260,7 @@ def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_scre
     engine.switch_preset("calm")
     engine._switch(engine.preset_requests.take(timeout=0))
     assert engine.state()["preset"] == "test" and engine.show.preset.name == "test"
+    assert engine.settings.get() == engine.show.preset.settings  # not calm's lambda 0.1
     assert reports == [("preset", "calm: RuntimeError: weights do not fit")]
 
 

@@ -148,8 +148,7 @@ def test_compiled_training_computes_the_eager_losses_and_keeps_its_regularizers(
 
 @pytest.mark.parametrize("change, words", [({"batch": 0}, "--batch must be at least 1"),
                                            ({"total_kimg": -1.0}, "--kimg must be a finite number"),
-                                           ({"snapshot_kimg": 0.0}, "--snapshot-kimg"),
-                                           ({"pl_batch_shrink": 8}, "leaves no image")])
+                                           ({"snapshot_kimg": 0.0}, "--snapshot-kimg")])
 def test_settings_that_cannot_train_are_refused_before_anything_is_built(change, words):
     with pytest.raises(UserError, match=words):
         GanConfig(**{**TINY, **change})

@@ -76,3 +76,26 @@ def test_a_latent_source_with_values_no_generator_takes_is_refused_when_the_pres
 def test_a_folder_named_like_a_preset_is_not_one(tmp_path):
     (tmp_path / "folder.toml").mkdir()
     assert PresetLibrary(tmp_path).names() == []
+
+
+def test_a_latent_archive_is_refused_when_the_preset_loads(tmp_path):
+    np.savez(tmp_path / "w.npz", w=np.zeros(4))
+    path = tmp_path / "p.toml"
+    path.write_text('[source]\nw = "w.npz"\n')
+    with pytest.raises(UserError, match="not a single array"):
+        load_preset(path)
+
+
+def test_a_reader_that_goes_away_ends_a_command_quietly(monkeypatch, capsys):
+    import argparse
+
+    import live.__main__ as entry
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    parser = argparse.ArgumentParser()
+    parser.add_subparsers().add_parser("listen").set_defaults(func=closed_pipe)
+    monkeypatch.setattr(entry, "build_parser", lambda: parser)
+    assert entry.main(["listen"]) == 0
+    assert capsys.readouterr().err == ""

@@ -111,3 +111,13 @@ def test_checking_an_output_path_leaves_an_existing_file_alone(tmp_path):
     assert not (tmp_path / "new" / "stats.json").exists()
     with pytest.raises(UserError, match="folder"):
         check_writable(tmp_path)
+
+
+@pytest.mark.parametrize("name, video, words", [("show.mp4", VideoFormat((64, 64), codec="no-such-codec"), "codec missing"),
+                                                ("show.xyz", VideoFormat((64, 64)), "use .mp4")])
+def test_a_video_that_cannot_be_written_leaves_an_existing_file_alone(tmp_path, name, video, words):
+    kept = tmp_path / name
+    kept.write_bytes(b"last night's recording")
+    with pytest.raises(UserError, match=words):
+        VideoSink(kept, video)
+    assert kept.read_bytes() == b"last night's recording"

@@ -259,6 +259,8 @@ class LiveEngine:
                 preset = self.preset_requests.take(timeout=0)
                 if preset is not None:
                     self._switch(preset)
+                    if self.stopping.is_set():  # a slow switch outlived stop()'s wait: no new session now
+                        break
                 request = self.mel_requests.take(timeout=0.1)
                 if request is None:
                     continue
@@ -282,8 +284,9 @@ class LiveEngine:
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
             self.report("preset", str(e) if isinstance(e, UserError) else f"{preset.name}: {type(e).__name__}: {e}")
             with self._preset_lock:
-                if self.preset is preset:  # nothing chosen since: controls map the preset on screen again
+                if self.preset is preset:  # nothing chosen since: the preset on screen takes the controls back
                     self.preset = self.show.preset
+                    self.settings.update(self.show.preset.settings.keeping_show_state)
 
     def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
         """The bundle a preset plays on (its own, or the show's when one was chosen for all)
@@ -303,16 +306,17 @@ class LiveEngine:
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
-        cc = self.preset.cc
-        if cc.binding(channel, controller) is None:
-            raise ValueError(f"channel {channel} controller {controller} is not mapped in this preset")
         holder: dict = {}
+        with self._preset_lock:  # a hotkey switch must not land between reading the map and applying it
+            cc = self.preset.cc
+            if cc.binding(channel, controller) is None:
+                raise ValueError(f"channel {channel} controller {controller} is not mapped in this preset")
 
-        def change(settings):
-            holder["param"], new = cc.apply(channel, controller, value, settings)
-            return new
+            def change(settings):
+                holder["param"], new = cc.apply(channel, controller, value, settings)
+                return new
 
-        settings = self.settings.update(change)
+            settings = self.settings.update(change)
         return {"param": holder["param"], "value": settings.value(holder["param"])}
 
     def switch_preset(self, name: str) -> dict:

@@ -91,8 +91,6 @@ class GanConfig:
                 raise UserError(f"{flag(name)} must be a finite number >= 0; got {value}")
         if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
             raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
-        if self.pl_batch_shrink > self.batch:
-            raise UserError(f"--pl-batch-shrink {self.pl_batch_shrink} leaves no image of a batch of {self.batch}")
         if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
             raise UserError(f"--res must be a power of two, e.g. 64, 128 or 256; got {self.resolution}")
         r = self.noise_max_res

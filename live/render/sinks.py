@@ -85,21 +85,22 @@ class VideoSink:
         self.video = video
         self.audio = audio
         check_writable(self.path)
+        try:  # before opening, which empties a file already there
+            for codec in (video.codec, "aac") if audio is not None else (video.codec,):
+                av.codec.Codec(codec, "w")
+        except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
+            raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
+                            "with libx264 and aac, or pick another codec") from e
+        existed = self.path.exists()
         try:
             self._container = av.open(str(self.path), "w")
         except (ValueError, av.FFmpegError) as e:
-            self.path.unlink(missing_ok=True)  # the probe from check_writable
+            if not existed:
+                self.path.unlink(missing_ok=True)
             raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
-        try:
-            self._video_stream = self._container.add_stream(
-                video.codec, rate=Fraction(video.fps).limit_denominator(1001))
-            self._audio_stream = (self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
-                                  if audio is not None else None)
-        except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
-            self._container.close()
-            self.path.unlink(missing_ok=True)
-            raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
-                            "with libx264 and aac, or pick another codec") from e
+        self._video_stream = self._container.add_stream(video.codec, rate=Fraction(video.fps).limit_denominator(1001))
+        self._audio_stream = (self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
+                              if audio is not None else None)
         self._video_stream.width = width
         self._video_stream.height = height
         self._video_stream.pix_fmt = "yuv420p"

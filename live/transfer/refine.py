@@ -160,13 +160,14 @@ class LocalRefiner:
         self._finishing: list[RefineSession] = []  # closed, their last build still running
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession:
+        if self._session is not None:  # first: its build stops while the basis is fitted
+            self._session.close(wait=False)
+            self._finishing.append(self._session)
+            self._session = None
+        self._finishing = [s for s in self._finishing if s.anchors.running]
         basis = self._bases.get(bundle)
         if basis is None:
             basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
-        if self._session is not None:
-            self._session.close(wait=False)
-            self._finishing.append(self._session)
-        self._finishing = [s for s in self._finishing if s.anchors.running]
         self._session = RefineSession(bundle, w_source, basis, self.config, self.on_error)
         return self._session
 

@@ -23,6 +23,8 @@ def read_latent(path: str | Path) -> np.ndarray:
         w = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
+    if not isinstance(w, np.ndarray):
+        raise UserError(f"latent {path} is not a single array (an .npz archive?); save one with numpy.save")
     if w.dtype.kind not in "fiu":
         raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
     if not np.isfinite(w).all():
