@@ -26,6 +26,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.settings import Settings
@@ -62,6 +64,21 @@ class Preset:
     path: Path
 
 
+def read_latent(path: str | Path) -> np.ndarray:
+    """A saved latent's values (.npy), checked to be real, finite numbers; any shape."""
+    try:
+        w = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
+    if not isinstance(w, np.ndarray):
+        raise UserError(f"latent {path} is not a single array (an .npz archive?); save one with numpy.save")
+    if w.dtype.kind not in "fiu":
+        raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
+    if not np.isfinite(w).all():
+        raise UserError(f"latent {path} holds NaN or infinite values; save finite numbers")
+    return w
+
+
 def _source(table: object, where: str, base: Path) -> PresetSource:
     if not isinstance(table, dict):
         raise UserError(f"{where}: [source] must be a table with one of seed, w, image")
@@ -86,8 +103,6 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
     if not path.is_file():
         raise UserError(f"{where}: source {kind} file {path} does not exist")
     if kind == "w":  # its values now (a switch is refused in the reply); its shape needs the generator
-        from live.transfer.source import read_latent
-
         read_latent(path)
     return PresetSource(truncation=float(truncation), **{kind: path})
 

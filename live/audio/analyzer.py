@@ -131,7 +131,8 @@ class AudioAnalyzer:
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         return AudioFeatures(
-            time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats, newest_beat=self._newest_beat,
+            time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
+            newest_beat=self._newest_beat,
             newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=self.clock.bpm,
             last_beat=self.clock.last_beat(t), phase=self.clock.phase(t), next_beat=self.clock.next_beat(t),
             beat_confidence=self.clock.confidence(t),

@@ -55,7 +55,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                                    "pictures, beside the same measures between two corpus sets (the floor).")
     p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
     p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
-    p.add_argument("--count", type=count(1), default=GanEvalConfig.count,
+    p.add_argument("--count", type=int, default=GanEvalConfig.count,
                    help=f"pictures per set (default {GanEvalConfig.count})")
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")

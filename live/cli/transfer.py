@@ -47,7 +47,8 @@ def _check(args: argparse.Namespace) -> None:
                         "the audio file, so rename one")
     most = PARAMS["refine_steps"].high
     if args.refine_steps is not None and args.refine_steps > most:
-        raise UserError(f"--refine-steps must be at most {most}, as live (steps past the local model's optimum add nothing)")
+        raise UserError(f"--refine-steps must be at most {most}, as live "
+                        "(steps past the local model's optimum add nothing)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -74,8 +74,8 @@ class Synthesizer:
     Called from one thread at a time (the inference thread). `fast` None keeps the
     reference path. Otherwise, from the first call on, the lane compiles
     `FastSynthesis(fast)` and then draws every fast frame; until then, and while the lane
-    compiles for another generator, frames come from the reference path. `on_error` hears, once, why the fast path could not be built;
-    the reference path then stays.
+    compiles for another generator, frames come from the reference path. `on_error`
+    hears, once, why the fast path could not be built; the reference path then stays.
     """
 
     def __init__(self, G: Generator, fast: FastOptions | None = None,

@@ -9,7 +9,6 @@ Forward mode suits the shape: k directions in, D features out, k < D.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 import numpy as np

@@ -8,6 +8,7 @@ import torch
 
 from live.errors import UserError
 from live.nets.stylegan2 import Generator
+from live.presets import read_latent
 
 
 def seed_latent(G: Generator, seed: int, truncation: float = 0.7) -> torch.Tensor:
@@ -15,21 +16,6 @@ def seed_latent(G: Generator, seed: int, truncation: float = 0.7) -> torch.Tenso
     z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).to(G.mapping.w_avg)
     with torch.no_grad():
         return G.mapping(z, truncation_psi=truncation)[0]
-
-
-def read_latent(path: str | Path) -> np.ndarray:
-    """A saved latent's values (.npy), checked to be real, finite numbers; any shape."""
-    try:
-        w = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
-    if not isinstance(w, np.ndarray):
-        raise UserError(f"latent {path} is not a single array (an .npz archive?); save one with numpy.save")
-    if w.dtype.kind not in "fiu":
-        raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
-    if not np.isfinite(w).all():
-        raise UserError(f"latent {path} holds NaN or infinite values; save finite numbers")
-    return w
 
 
 def file_latent(G: Generator, path: str | Path) -> torch.Tensor:
