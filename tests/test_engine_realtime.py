@@ -291,3 +291,88 @@ def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
     frames = engine.run().as_dict(engine.clock())["frames"]
     # 30 frames measuring the display at up to 200 fps, then 20 fps: about 55, against 288 unpaced.
     assert 35 <= frames <= 90, frames
+
+
+def _picture_preset(tmp_path, monkeypatch):
+    """An engine on a fake show, a real (random) bundle, and a preset whose source is a picture."""
+    import torch
+    from PIL import Image
+
+    from live.bundle import random_bundle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bundle = random_bundle()
+    d = tmp_path / "presets"
+    d.mkdir()
+    Image.fromarray(np.full((24, 24, 3), 200, np.uint8)).save(d / "pic.png")
+    (d / "pic.toml").write_text('bundle = "default"\n[source]\nimage = "pic.png"\n[settings]\nlambda = 0.2\n')
+    engine = LiveEngine(fake_show(), PresetLibrary(d), silent_source(), None, None, LiveOptions())
+    monkeypatch.setattr(engine, "_drawing_for", lambda preset: (bundle, "drawer"))
+    opened = []
+
+    def open_show(preset, bundle, refiner, synthesizer, w_source):
+        opened.append(w_source)
+        return SimpleNamespace(preset=preset, bundle=bundle, maker=SimpleNamespace(refiner=None, image=synthesizer))
+    monkeypatch.setattr("live.engine.realtime.Show.open", open_show)
+    reports = []
+    monkeypatch.setattr(engine, "report", lambda stage, message: reports.append((stage, message)))
+    w = torch.full((bundle.G.num_ws, bundle.G.w_dim), 0.5)
+    return engine, opened, reports, w
+
+
+def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goes_on(tmp_path, monkeypatch):
+    engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)
+    release = threading.Event()
+
+    def project(bundle, picture, check):
+        while not release.wait(0.01):
+            check()
+        return w
+    monkeypatch.setattr("live.engine.projections.project_image", project)
+    engine.switch_preset("pic")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.preset)  # asked again while it projects: one projection, one notice
+    assert opened == [] and engine.show.preset.name == "test"  # the picture on screen stays
+    assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2  # the controls are pic's
+    assert len(reports) == 1 and "projecting its picture" in reports[0][1]
+    release.set()
+    request = engine.preset_requests.take(timeout=10)  # the worker hands the preset back
+    assert request is engine.preset
+    engine._switch(request)
+    assert len(opened) == 1 and torch_equal(opened[0], w) and engine.show.preset.name == "pic"
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+
+
+def test_stopping_cancels_a_projection_and_a_failed_one_gives_the_controls_back(tmp_path, monkeypatch):
+    engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)
+    steps = []
+
+    def endless(bundle, picture, check):
+        while True:
+            steps.append(1)
+            check()
+            time.sleep(0.01)
+    monkeypatch.setattr("live.engine.projections.project_image", endless)
+    engine.switch_preset("pic")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    while not steps:
+        time.sleep(0.01)
+    started = time.monotonic()
+    engine.projections.close()
+    assert time.monotonic() - started < 5 and engine.preset_requests.take(timeout=0.2) is None
+    assert engine.projections._jobs == [] and opened == []
+
+    monkeypatch.setattr("live.engine.projections.project_image", failing("out of memory"))
+    engine._switch(engine.preset)
+    deadline = time.monotonic() + 10
+    while engine.state()["preset"] != "test" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.state()["preset"] == "test" and engine.settings.get() == engine.show.preset.settings
+    assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory)")
+    assert opened == []
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a.cpu(), b.cpu()))

@@ -69,3 +69,16 @@ def test_a_bad_picture_is_a_user_error(bundle, tmp_path):
         project_image_cached(bundle, bad, FEW, cache_dir=tmp_path)
     with pytest.raises(UserError, match="not found"):
         project_image_cached(bundle, tmp_path / "missing.png", FEW, cache_dir=tmp_path)
+
+
+def test_a_projection_stops_at_the_step_its_check_raises(bundle, picture_file):
+    target = load_picture(picture_file, bundle.G.img_resolution)
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # any exception: the caller's own
+    with pytest.raises(KeyboardInterrupt):
+        project_image(bundle, target, FEW, check=check)
+    assert len(calls) == 3

@@ -37,7 +37,8 @@ from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
 from live.engine.screen import HudInfo, ScreenDirector
-from live.engine.show import Show
+from live.engine.projections import Projections
+from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
 from live.engine.stats import RunStats
 from live.engine.synthesizer import Synthesizer
@@ -46,6 +47,7 @@ from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.settings import SettingsSlot
+from live.transfer.project import CachedProjection
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,7 @@ class LiveEngine:
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
         self.bundles = RecentBundles(BUNDLES_KEPT)
         self.bundles.remember(show.bundle, show.maker.image)
+        self.projections = Projections(self._projected, self._switch_failed)
 
     # --- reporting ----------------------------------------------------------------------
     def report(self, stage: str, message: str) -> None:
@@ -278,15 +281,40 @@ class LiveEngine:
         """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
         try:
             bundle, synthesizer = self._drawing_for(preset)
-            self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer)
+            w_source = self._source_for(preset, bundle)
+            if w_source is None:  # its picture is being projected: the switch comes back when it is done
+                return
+            self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer, w_source)
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
-            self.report("preset", str(e) if isinstance(e, UserError) else f"{preset.name}: {type(e).__name__}: {e}")
-            with self._preset_lock:
-                if self.preset is preset:  # nothing chosen since: the preset on screen takes the controls back
-                    self.preset = self.show.preset
-                    self.settings.update(self.show.preset.settings.keeping_show_state)
+            detail = str(e) if isinstance(e, UserError) else f"{preset.name}: {type(e).__name__}: {e}"
+            self._switch_failed(preset, detail)
+
+    def _switch_failed(self, preset: Preset, message: str) -> None:
+        self.report("preset", message)
+        with self._preset_lock:
+            if self.preset is preset:  # nothing chosen since: the preset on screen takes the controls back
+                self.preset = self.show.preset
+                self.settings.update(self.show.preset.settings.keeping_show_state)
+
+    def _source_for(self, preset: Preset, bundle: Bundle) -> torch.Tensor | None:
+        """The preset's source latent on `bundle`; None while its picture is projected on a worker."""
+        if preset.source.image is None:
+            return source_latent(preset, bundle)
+        cached = CachedProjection.find(bundle, preset.source.image)
+        w_source = cached.load(bundle.device)
+        if w_source is None and not self.projections.under_way(preset, cached):
+            self.report("preset", f"{preset.name}: projecting its picture into W first (a minute or more on a "
+                                  "CPU); the picture on screen stays until then")
+            self.projections.start(preset, bundle, cached)
+        return w_source
+
+    def _projected(self, preset: Preset) -> None:
+        """A projection worker stored the preset's latent: switch now, if it is still the one chosen."""
+        with self._preset_lock:
+            if self.preset is preset:
+                self.preset_requests.put(preset)
 
     def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
         """The bundle a preset plays on (its own, or the show's when one was chosen for all)
@@ -530,6 +558,7 @@ class LiveEngine:
         for t in self._threads:
             t.join(timeout=5)
         self.source.stop()
+        self.projections.close()
         if self.show.maker.refiner is not None:
             self.show.maker.refiner.close()  # its worker builds local models in the background
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)

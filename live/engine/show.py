@@ -20,10 +20,12 @@ class Show:
 
     @classmethod
     def open(cls, preset: Preset, bundle: Bundle, refiner: Refiner | None = None,
-             synthesizer: Synthesizer | None = None) -> Show:
+             synthesizer: Synthesizer | None = None, w_source: torch.Tensor | None = None) -> Show:
         """`synthesizer` draws `bundle`'s generator (default: the reference synthesis); pass the
-        previous show's when the bundle stays, so its compiled fast path carries over."""
-        return cls(preset, bundle, KeyframeMaker(bundle, source_latent(preset, bundle), refiner, synthesizer))
+        previous show's when the bundle stays, so its compiled fast path carries over.
+        `w_source` is the preset's source latent when the caller has it (default: found here)."""
+        w_source = source_latent(preset, bundle) if w_source is None else w_source
+        return cls(preset, bundle, KeyframeMaker(bundle, w_source, refiner, synthesizer))
 
 
 def source_latent(preset: Preset, bundle: Bundle) -> torch.Tensor:

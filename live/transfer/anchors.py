@@ -116,7 +116,7 @@ class BackgroundAnchors:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        _yield_to_the_show()
+        yield_to_the_show()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._request is not None or self._closed)
@@ -150,7 +150,7 @@ def _print_error(message: str) -> None:
     print(f"live: refinement: {message}", file=sys.stderr)
 
 
-def _yield_to_the_show(niceness: int = 10) -> None:
+def yield_to_the_show(niceness: int = 10) -> None:
     """Lower this thread's CPU priority (Linux schedules threads alone): on a busy machine
     keyframes and frames come first, and a local model arrives a little later."""
     try:

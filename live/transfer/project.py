@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def load_picture(path: str | Path, resolution: int) -> torch.Tensor:
     return resized.clamp(0, 1) * 2 - 1
 
 
-def project_image(bundle: Bundle, image: torch.Tensor, config: ProjectConfig = ProjectConfig()) -> torch.Tensor:
-    """image [1, 3, R, R] in [-1, 1] at G's resolution -> w [num_ws, w_dim]."""
+def project_image(bundle: Bundle, image: torch.Tensor, config: ProjectConfig = ProjectConfig(),
+                  check: Callable[[], None] = lambda: None) -> torch.Tensor:
+    """image [1, 3, R, R] in [-1, 1] at G's resolution -> w [num_ws, w_dim]. `check` runs
+    after every step and raises to stop a projection no longer wanted."""
     G = bundle.G
     assert image.shape == (1, 3, G.img_resolution, G.img_resolution), (image.shape, G.img_resolution)
     image = image.to(bundle.device)
@@ -76,11 +79,11 @@ def project_image(bundle: Bundle, image: torch.Tensor, config: ProjectConfig = P
 
     with torch.inference_mode(False), torch.enable_grad():
         w = G.mapping.w_avg.detach().clone()[None, None].requires_grad_(True)  # [1, 1, w_dim]: W
-        scheduled_adam(w, loss, config.steps, config.lr)
+        scheduled_adam(w, loss, config.steps, config.lr, on_step=lambda *_: check())
         ws = w.detach().expand(1, G.num_ws, G.w_dim).clone()
         if config.plus_steps:
             ws.requires_grad_(True)
-            scheduled_adam(ws, loss, config.plus_steps, config.lr / 10)
+            scheduled_adam(ws, loss, config.plus_steps, config.lr / 10, on_step=lambda *_: check())
     return ws.detach()[0]
 
 
@@ -99,29 +102,52 @@ def bundle_fingerprint(bundle: Bundle) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class CachedProjection:
+    """Where the projection of one picture onto one bundle is kept, and the picture itself."""
+
+    picture: torch.Tensor  # [1, 3, R, R] in [-1, 1], at the generator's resolution
+    entry: Path
+    shape: tuple[int, int]  # (num_ws, w_dim)
+
+    @classmethod
+    def find(cls, bundle: Bundle, path: str | Path, config: ProjectConfig = ProjectConfig(),
+             cache_dir: str | Path | None = None) -> CachedProjection:
+        path = Path(path)
+        picture = load_picture(path, bundle.G.img_resolution)  # a bad file fails here, before any work
+        key = hashlib.blake2b(digest_size=16)
+        for part in (str(CACHE_VERSION), bundle_fingerprint(bundle), repr(config)):
+            key.update(part.encode())
+        key.update(path.read_bytes())
+        entry = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npy"
+        return cls(picture, entry, (bundle.G.num_ws, bundle.G.w_dim))
+
+    def load(self, device: torch.device | str) -> torch.Tensor | None:
+        """The stored w, or None when there is none (or it is damaged)."""
+        if self.entry.is_file():
+            w = np.load(self.entry, allow_pickle=False)
+            if w.shape == self.shape and np.isfinite(w).all():
+                return torch.from_numpy(w).to(device)
+        return None
+
+    def store(self, w: torch.Tensor) -> None:
+        partial = self.entry.with_suffix(f".{os.getpid()}.partial")
+        try:
+            self.entry.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as file:
+                np.save(file, w.cpu().numpy())
+            os.replace(partial, self.entry)
+        except OSError as e:
+            raise UserError(f"cannot write the projection cache {self.entry.parent} ({e.strerror or e}); "
+                            "make it writable or set XDG_CACHE_HOME") from None
+
+
 def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig = ProjectConfig(),
                          cache_dir: str | Path | None = None) -> torch.Tensor:
     """`project_image` of the file at `path`, from the cache when it was projected before."""
-    path = Path(path)
-    picture = load_picture(path, bundle.G.img_resolution)  # a bad file fails here, before any work
-    key = hashlib.blake2b(digest_size=16)
-    for part in (str(CACHE_VERSION), bundle_fingerprint(bundle), repr(config)):
-        key.update(part.encode())
-    key.update(path.read_bytes())
-    entry = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npy"
-    shape = (bundle.G.num_ws, bundle.G.w_dim)
-    if entry.is_file():
-        w = np.load(entry, allow_pickle=False)
-        if w.shape == shape and np.isfinite(w).all():
-            return torch.from_numpy(w).to(bundle.device)
-    w = project_image(bundle, picture, config)
-    partial = entry.with_suffix(f".{os.getpid()}.partial")
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("wb") as file:
-            np.save(file, w.cpu().numpy())
-        os.replace(partial, entry)
-    except OSError as e:
-        raise UserError(f"cannot write the projection cache {entry.parent} ({e.strerror or e}); "
-                        "make it writable or set XDG_CACHE_HOME") from None
+    cached = CachedProjection.find(bundle, path, config, cache_dir)
+    w = cached.load(bundle.device)
+    if w is None:
+        w = project_image(bundle, cached.picture, config)
+        cached.store(w)
     return w

@@ -1,0 +1,79 @@
+"""Preset pictures projected into W off the inference thread.
+
+A preset whose source is a picture needs its projection into W on the bundle it plays on:
+seconds to minutes on a CPU, cached after the first time (live.transfer.project). A live
+switch to such a preset whose projection is not cached must not hold the keyframes that
+long, so a worker projects it at a low priority while the picture on screen goes on, and
+hands the preset back for the switch once its latent is stored. A newer projection stops
+an older one; `close` stops and waits for all (torch must not be running at exit).
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from live.bundle import Bundle
+from live.errors import UserError
+from live.presets import Preset
+from live.transfer.anchors import yield_to_the_show
+from live.transfer.project import CachedProjection, project_image
+
+
+class Cancelled(Exception):
+    """Raised between a projection's steps once it is no longer wanted."""
+
+
+class Projection:
+    """One picture being projected; `cancel` stops it at its next optimization step."""
+
+    def __init__(self, preset: Preset, bundle: Bundle, cached: CachedProjection,
+                 on_done: Callable[[Preset], None], on_error: Callable[[Preset, str], None]):
+        self.preset, self.cached = preset, cached
+        self._bundle, self._on_done, self._on_error = bundle, on_done, on_error
+        self._cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="projection", daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled
+
+    def _run(self) -> None:
+        yield_to_the_show()
+        try:
+            self.cached.store(project_image(self._bundle, self.cached.picture, check=self._check))
+        except Cancelled:
+            return
+        except Exception as e:  # noqa: BLE001 - a live component reports; the show on screen goes on
+            detail = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+            self._on_error(self.preset, f"{self.preset.name}: cannot project its picture ({detail})")
+            return
+        if not self._cancelled.is_set():
+            self._on_done(self.preset)
+
+
+class Projections:
+    def __init__(self, on_done: Callable[[Preset], None], on_error: Callable[[Preset, str], None]):
+        self._on_done, self._on_error = on_done, on_error
+        self._jobs: list[Projection] = []
+
+    def under_way(self, preset: Preset, cached: CachedProjection) -> bool:
+        self._jobs = [job for job in self._jobs if job.thread.is_alive()]
+        current = self._jobs[-1] if self._jobs else None
+        return current is not None and current.cached.entry == cached.entry and current.preset.name == preset.name
+
+    def start(self, preset: Preset, bundle: Bundle, cached: CachedProjection) -> None:
+        """Project for `preset`, stopping the projection under way."""
+        for job in self._jobs:
+            job.cancel()
+        self._jobs.append(Projection(preset, bundle, cached, self._on_done, self._on_error))
+
+    def close(self) -> None:
+        for job in self._jobs:
+            job.cancel()
+        for job in self._jobs:
+            job.thread.join(timeout=60)
+        self._jobs = []
