@@ -60,11 +60,20 @@ def bundle_dir(name: str | Path) -> Path:
                     f"bundles: {', '.join(known) or 'none'}")
 
 
+# What a hand-edited value of a field annotated with the key must be; an int stands for a float.
+SCALARS = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
+           "str": ((str,), "a string")}
+
+
 def _typed(cls: type, table: dict[str, Any], where: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - names)
+    known = {f.name: f.type for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(known))
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    for name, value in table.items():
+        expected = SCALARS.get(known[name])  # other annotations are checked by the class itself
+        if expected is not None and type(value) not in expected[0]:
+            raise UserError(f"{where}: {name} must be {expected[1]}; got {value!r}")
     try:
         return cls(**table)
     except TypeError as e:

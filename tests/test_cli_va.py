@@ -81,3 +81,19 @@ def test_a_broken_bundle_toml_is_one_line(random_bundle_dir, tmp_path, pattern, 
     toml.write_text(text)
     with pytest.raises(UserError, match=words):
         BundleConfig.read(toml)
+
+
+def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_path):
+    import re
+    import shutil
+
+    from live.bundle import Bundle
+
+    broken = tmp_path / "broken"
+    shutil.copytree(random_bundle_dir, broken)
+    toml = broken / "bundle.toml"
+    text, changed = re.subn(r"^hidden = \d+", 'hidden = "wide"', toml.read_text(), count=1, flags=re.M)
+    assert changed == 1
+    toml.write_text(text)
+    with pytest.raises(UserError, match=r"bundle \[predictor\]: hidden must be an integer; got .wide."):
+        Bundle.load(broken)
