@@ -165,3 +165,15 @@ def test_a_run_that_grew_heads_resumes_with_the_wait_it_started_with(tmp_path):
     resumed = PredictorTrainer(Bundle.load(root), dataclasses.replace(config, steps=4), tmp_path / "run",
                                progress=False)
     assert resumed.step == 2 and resumed.heads_from == 0
+
+
+def test_training_lambdas_can_be_drawn_from_the_lower_part_of_the_range(bundle, tmp_path):
+    cfg = bundle.predictor.cfg
+    config = PredictorTraining(**{**TINY.__dict__, "batch": 64, "lambda_high": 0.01})
+    trainer = PredictorTrainer(Bundle.load(bundle.root), config, tmp_path / "low", progress=False)
+    lam = trainer.batch()[2]
+    assert cfg.lambda_min <= lam.min() and lam.max() <= 0.01 and lam.max() > 0.005
+    for high in (cfg.lambda_min, 2 * cfg.lambda_max):
+        with pytest.raises(UserError, match="the range this predictor reads"):
+            PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "lambda_high": high}),
+                             tmp_path / "bad", progress=False)

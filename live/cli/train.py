@@ -128,6 +128,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
                    help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
                         "0 with --from-bundle; a resumed run keeps its own)")
+    p.add_argument("--lambda-high", type=float,
+                   help="draw training lambdas up to this, not the predictor's whole range (default: its lambda_max)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -148,7 +150,7 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                music=tuple(args.music or PredictorTraining.music), data_root=args.data,
                                synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
                                bf16=args.bf16, layer_heads=args.layer_heads,
-                               layer_heads_from=args.layer_heads_from)
+                               layer_heads_from=args.layer_heads_from, lambda_high=args.lambda_high)
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
     record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "

@@ -65,6 +65,9 @@ class PredictorTraining:
     # Step at which the heads start to train. None: HEADS_WAIT from the identity, 0 in a
     # fine-tune; a resumed run keeps the value it started with.
     layer_heads_from: int | None = None
+    # Draw training lambdas from [lambda_min, this] instead of the whole range the predictor
+    # reads (its lambda code keeps the range): training where a show's lambdas lie.
+    lambda_high: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
@@ -105,6 +108,10 @@ class PredictorTrainer:
         if bundle.root is None:
             raise UserError("the bundle has no folder to write its predictor into; load it with Bundle.load")
         self.bundle, self.config, self.run_dir, self.progress = bundle, config, Path(run_dir), progress
+        cfg = bundle.predictor.cfg
+        if config.lambda_high is not None and not cfg.lambda_min < config.lambda_high <= cfg.lambda_max:
+            raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
+                            f"the range this predictor reads; got {config.lambda_high}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
@@ -151,7 +158,8 @@ class PredictorTrainer:
         b = self.config.batch
         z = torch.randn(b, G.z_dim, generator=self.rng).to(device)
         rows = torch.randint(len(self.train_bank), (b,), generator=self.rng)
-        span = math.log(cfg.lambda_max) - math.log(cfg.lambda_min)
+        high = cfg.lambda_max if self.config.lambda_high is None else self.config.lambda_high
+        span = math.log(high) - math.log(cfg.lambda_min)
         lam = torch.exp(math.log(cfg.lambda_min) + span * torch.rand(b, generator=self.rng))
         with torch.no_grad():
             w_o = G.mapping(z, truncation_psi=self.config.truncation)
