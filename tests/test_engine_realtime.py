@@ -306,6 +306,7 @@ def _picture_preset(tmp_path, monkeypatch):
     d.mkdir()
     Image.fromarray(np.full((24, 24, 3), 200, np.uint8)).save(d / "pic.png")
     (d / "pic.toml").write_text('bundle = "default"\n[source]\nimage = "pic.png"\n[settings]\nlambda = 0.2\n')
+    (d / "seed.toml").write_text('bundle = "default"\n[source]\nseed = 3\n')
     engine = LiveEngine(fake_show(), PresetLibrary(d), silent_source(), None, None, LiveOptions())
     monkeypatch.setattr(engine, "_drawing_for", lambda preset: (bundle, "drawer"))
     opened = []
@@ -335,6 +336,9 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
     assert opened == [] and engine.show.preset.name == "test"  # the picture on screen stays
     assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2  # the controls are pic's
     assert len(reports) == 1 and "projecting its picture" in reports[0][1]
+    other = engine.presets.load("pic")  # chosen again (a new Preset): the projection goes on
+    engine._switch(other)
+    assert len(reports) == 1
     release.set()
     request = engine.preset_requests.take(timeout=10)  # the worker hands the preset back
     assert request is engine.preset
@@ -343,7 +347,8 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
 
 
-def test_stopping_cancels_a_projection_and_a_failed_one_gives_the_controls_back(tmp_path, monkeypatch):
+def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the_controls_back(
+        tmp_path, monkeypatch):
     engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)
     steps = []
 
@@ -353,23 +358,35 @@ def test_stopping_cancels_a_projection_and_a_failed_one_gives_the_controls_back(
             check()
             time.sleep(0.01)
     monkeypatch.setattr("live.engine.projections.project_image", endless)
-    engine.switch_preset("pic")
+
+    def project_pic():
+        engine.switch_preset("pic")
+        engine._switch(engine.preset_requests.take(timeout=0))
+        steps.clear()
+        while not steps:
+            time.sleep(0.01)
+        return engine.projections._jobs[-1].thread
+
+    worker = project_pic()
+    engine.switch_preset("seed")
     engine._switch(engine.preset_requests.take(timeout=0))
-    while not steps:
-        time.sleep(0.01)
+    worker.join(timeout=5)
+    assert not worker.is_alive() and len(opened) == 1 and engine.show.preset.name == "seed"
+
+    worker = project_pic()
     started = time.monotonic()
     engine.projections.close()
-    assert time.monotonic() - started < 5 and engine.preset_requests.take(timeout=0.2) is None
-    assert engine.projections._jobs == [] and opened == []
+    assert time.monotonic() - started < 5 and not worker.is_alive() and engine.projections._jobs == []
+    assert engine.preset_requests.take(timeout=0.2) is None and len(opened) == 1
 
     monkeypatch.setattr("live.engine.projections.project_image", failing("out of memory"))
     engine._switch(engine.preset)
     deadline = time.monotonic() + 10
-    while engine.state()["preset"] != "test" and time.monotonic() < deadline:
+    while engine.state()["preset"] != "seed" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert engine.state()["preset"] == "test" and engine.settings.get() == engine.show.preset.settings
+    assert engine.state()["preset"] == "seed" and engine.settings.get() == engine.show.preset.settings
     assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory)")
-    assert opened == []
+    assert len(opened) == 1
 
 
 def torch_equal(a, b) -> bool:

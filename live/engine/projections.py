@@ -4,8 +4,8 @@ A preset whose source is a picture needs its projection into W on the bundle it 
 seconds to minutes on a CPU, cached after the first time (live.transfer.project). A live
 switch to such a preset whose projection is not cached must not hold the keyframes that
 long, so a worker projects it at a low priority while the picture on screen goes on, and
-hands the preset back for the switch once its latent is stored. A newer projection stops
-an older one; `close` stops and waits for all (torch must not be running at exit).
+hands the preset back for the switch once its latent is stored. A switch to another preset
+stops it; `close` stops and waits for all (torch must not be running at exit).
 """
 from __future__ import annotations
 
@@ -67,13 +67,17 @@ class Projections:
 
     def start(self, preset: Preset, bundle: Bundle, cached: CachedProjection) -> None:
         """Project for `preset`, stopping the projection under way."""
-        for job in self._jobs:
-            job.cancel()
+        self.cancel()
         self._jobs.append(Projection(preset, bundle, cached, self._on_done, self._on_error))
 
-    def close(self) -> None:
+    def cancel(self, keep: str | None = None) -> None:
+        """Stop the projections for presets other than the one named `keep`; no waiting."""
         for job in self._jobs:
-            job.cancel()
+            if job.preset.name != keep:
+                job.cancel()
+
+    def close(self) -> None:
+        self.cancel()
         for job in self._jobs:
             job.thread.join(timeout=60)
         self._jobs = []

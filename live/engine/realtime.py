@@ -279,6 +279,7 @@ class LiveEngine:
 
     def _switch(self, preset: Preset) -> None:
         """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
+        self.projections.cancel(keep=preset.name)  # a projection for a preset no longer chosen
         try:
             bundle, synthesizer = self._drawing_for(preset)
             w_source = self._source_for(preset, bundle)
