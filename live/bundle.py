@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from live.audio.mel import MelWindow
-from live.errors import UserError
+from live.errors import UserError, check_table
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.nets.stylegan2 import Generator
@@ -58,26 +58,6 @@ def bundle_dir(name: str | Path) -> Path:
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
     raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} there or in {models_dir()}); "
                     f"bundles: {', '.join(known) or 'none'}")
-
-
-# What a hand-edited value of a field annotated with the key must be; an int stands for a float.
-SCALARS = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
-           "str": ((str,), "a string")}
-
-
-def _typed(cls: type, table: dict[str, Any], where: str) -> Any:
-    known = {f.name: f.type for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    for name, value in table.items():
-        expected = SCALARS.get(known[name])  # other annotations are checked by the class itself
-        if expected is not None and type(value) not in expected[0]:
-            raise UserError(f"{where}: {name} must be {expected[1]}; got {value!r}")
-    try:
-        return cls(**table)
-    except TypeError as e:
-        raise UserError(f"{where}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -207,8 +187,9 @@ class Bundle:
 
 
 def predictor_config(config: BundleConfig, G: Generator) -> PredictorConfig:
-    return _typed(PredictorConfig, {**config.predictor, "num_ws": G.num_ws, "w_dim": G.w_dim,
-                                    "feature_dim": config.space.feature_dim}, "bundle [predictor]")
+    check_table("bundle [predictor]", config.predictor, PredictorConfig(num_ws=G.num_ws, w_dim=G.w_dim))
+    return PredictorConfig(**{**config.predictor, "num_ws": G.num_ws, "w_dim": G.w_dim,
+                              "feature_dim": config.space.feature_dim})
 
 
 def predictor_table(cfg: PredictorConfig) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The one exception type that reaches the user as a single line, never a traceback."""
+"""The one exception type that reaches the user as a single line, never a traceback, and
+the check of hand-edited config tables that raises it."""
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
 
 
 class UserError(Exception):
@@ -7,3 +12,22 @@ class UserError(Exception):
     The message says what is wrong and what to do; the CLI prints it on one line and
     exits with status 2.
     """
+
+
+def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
+    """Every key of a hand-edited table names a field of the dataclass instance `defaults`,
+    and every value has its default's type.
+
+    Exact types (a bool is not an int here), except that an int is accepted for a float
+    (a hand-edited TOML may say 3 for 3.0) and a field whose default is None (no limit)
+    also accepts a number.
+    """
+    known = {f.name for f in fields(defaults)}
+    unknown = sorted(values.keys() - known)
+    if unknown:
+        raise UserError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
+    for name, value in values.items():
+        expected = type(getattr(defaults, name))
+        allowed = {float: (int, float), type(None): (int, float, type(None))}.get(expected, (expected,))
+        if type(value) not in allowed:
+            raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")

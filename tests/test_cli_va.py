@@ -95,5 +95,5 @@ def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_p
     text, changed = re.subn(r"^hidden = \d+", 'hidden = "wide"', toml.read_text(), count=1, flags=re.M)
     assert changed == 1
     toml.write_text(text)
-    with pytest.raises(UserError, match=r"bundle \[predictor\]: hidden must be an integer; got .wide."):
+    with pytest.raises(UserError, match=r"bundle \[predictor\]: hidden must be int, got .wide."):
         Bundle.load(broken)

@@ -317,6 +317,7 @@ def _picture_preset(tmp_path, monkeypatch):
     monkeypatch.setattr("live.engine.realtime.Show.open", open_show)
     reports = []
     monkeypatch.setattr(engine, "report", lambda stage, message: reports.append((stage, message)))
+    monkeypatch.setattr(engine, "notify", lambda stage, message: reports.append(("notice", stage, message)))
     w = torch.full((bundle.G.num_ws, bundle.G.w_dim), 0.5)
     return engine, opened, reports, w
 
@@ -332,16 +333,16 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
     monkeypatch.setattr("live.engine.projections.project_image", project)
     engine.switch_preset("pic")
     engine._switch(engine.preset_requests.take(timeout=0))
-    engine._switch(engine.preset)  # asked again while it projects: one projection, one notice
     assert opened == [] and engine.show.preset.name == "test"  # the picture on screen stays
     assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2  # the controls are pic's
-    assert len(reports) == 1 and "projecting its picture" in reports[0][1]
-    other = engine.presets.load("pic")  # chosen again (a new Preset): the projection goes on
-    engine._switch(other)
-    assert len(reports) == 1
+    assert len(reports) == 1 and reports[0][0] == "notice" and "projecting its picture" in reports[0][2]
+    engine.switch_preset("pic")  # chosen again (loaded anew) while it projects: one projection, one notice
+    again = engine.preset_requests.take(timeout=0)
+    engine._switch(again)
+    assert len(reports) == 1 and len(engine.projections._jobs) == 1
     release.set()
     request = engine.preset_requests.take(timeout=10)  # the worker hands the preset back
-    assert request is engine.preset
+    assert request is again
     engine._switch(request)
     assert len(opened) == 1 and torch_equal(opened[0], w) and engine.show.preset.name == "pic"
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
@@ -350,13 +351,15 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
 def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the_controls_back(
         tmp_path, monkeypatch):
     engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)
-    steps = []
+    steps, in_step = [], threading.Event()
+    in_step.set()
 
     def endless(bundle, picture, check):
         while True:
             steps.append(1)
             check()
             time.sleep(0.01)
+            in_step.wait()  # cleared: the step takes until it is set
     monkeypatch.setattr("live.engine.projections.project_image", endless)
 
     def project_pic():
@@ -373,20 +376,39 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
     worker.join(timeout=5)
     assert not worker.is_alive() and len(opened) == 1 and engine.show.preset.name == "seed"
 
-    worker = project_pic()
-    started = time.monotonic()
-    engine.projections.close()
-    assert time.monotonic() - started < 5 and not worker.is_alive() and engine.projections._jobs == []
-    assert engine.preset_requests.take(timeout=0.2) is None and len(opened) == 1
+    # Back and forth faster than a step: the cancelled job is still finishing, a new one starts.
+    first = project_pic()
+    in_step.clear()
+    engine.switch_preset("seed")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    engine.switch_preset("pic")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert first.is_alive()
+    jobs = [job for job in engine.projections._jobs if not job.cancelled]
+    assert len(jobs) == 1 and jobs[0].thread is not first
+    in_step.set()
 
+    engine.switch_preset("seed")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    jobs[0].thread.join(timeout=5)
     monkeypatch.setattr("live.engine.projections.project_image", failing("out of memory"))
-    engine._switch(engine.preset)
+    engine.switch_preset("pic")
+    engine._switch(engine.preset_requests.take(timeout=0))
     deadline = time.monotonic() + 10
     while engine.state()["preset"] != "seed" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert engine.state()["preset"] == "seed" and engine.settings.get() == engine.show.preset.settings
     assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory)")
-    assert len(opened) == 1
+    opened_before = len(opened)
+
+    monkeypatch.setattr("live.engine.projections.project_image", endless)
+    worker = project_pic()
+    started = time.monotonic()
+    engine.projections.close()
+    assert time.monotonic() - started < 5 and not worker.is_alive() and engine.projections._jobs == []
+    assert engine.preset_requests.take(timeout=0.2) is None and len(opened) == opened_before
+    engine._switch(engine.preset)  # a switch outliving stop()'s wait starts no worker
+    assert engine.projections._jobs == []
 
 
 def torch_equal(a, b) -> bool:

@@ -82,3 +82,11 @@ def test_a_projection_stops_at_the_step_its_check_raises(bundle, picture_file):
     with pytest.raises(KeyboardInterrupt):
         project_image(bundle, target, FEW, check=check)
     assert len(calls) == 3
+
+
+def test_a_cache_entry_cut_short_is_projected_again(bundle, picture_file, tmp_path):
+    cached = project.CachedProjection.find(bundle, picture_file, FEW, cache_dir=tmp_path)
+    assert cached.load("cpu") is None
+    cached.store(torch.zeros(cached.shape))
+    cached.entry.write_bytes(cached.entry.read_bytes()[:-7])
+    assert cached.load("cpu") is None

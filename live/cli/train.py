@@ -129,7 +129,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
                         "0 with --from-bundle; a resumed run keeps its own)")
     p.add_argument("--lambda-high", type=float,
-                   help="draw training lambdas up to this, not the predictor's whole range (default: its lambda_max)")
+                   help="draw training lambdas up to this, not the predictor's whole range (default: its lambda_max); "
+                        "the held-out check scores lambdas up to sqrt(lambda_min * lambda_max) either way")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

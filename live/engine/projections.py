@@ -37,6 +37,10 @@ class Projection:
     def cancel(self) -> None:
         self._cancelled.set()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def _check(self) -> None:
         if self._cancelled.is_set():
             raise Cancelled
@@ -56,28 +60,47 @@ class Projection:
 
 
 class Projections:
+    """The projection workers of a live engine: the inference thread starts and cancels
+    them, the engine's `stop` closes them (from the main thread, possibly while a slow
+    switch on the inference thread is still under way, hence the lock)."""
+
     def __init__(self, on_done: Callable[[Preset], None], on_error: Callable[[Preset, str], None]):
         self._on_done, self._on_error = on_done, on_error
+        self._lock = threading.Lock()
         self._jobs: list[Projection] = []
+        self._closed = False
 
     def under_way(self, preset: Preset, cached: CachedProjection) -> bool:
-        self._jobs = [job for job in self._jobs if job.thread.is_alive()]
-        current = self._jobs[-1] if self._jobs else None
-        return current is not None and current.cached.entry == cached.entry and current.preset.name == preset.name
+        """This preset's picture is being projected (by a job not cancelled: one that was
+        may still be finishing its step, and hands nothing back)."""
+        with self._lock:
+            self._jobs = [job for job in self._jobs if job.thread.is_alive()]
+            return any(not job.cancelled and job.cached.entry == cached.entry and job.preset.name == preset.name
+                       for job in self._jobs)
 
     def start(self, preset: Preset, bundle: Bundle, cached: CachedProjection) -> None:
-        """Project for `preset`, stopping the projection under way."""
-        self.cancel()
-        self._jobs.append(Projection(preset, bundle, cached, self._on_done, self._on_error))
+        """Project for `preset`, stopping any other projection; nothing once closed."""
+        with self._lock:
+            if self._closed:
+                return
+            for job in self._jobs:
+                job.cancel()
+            self._jobs.append(Projection(preset, bundle, cached, self._on_done, self._on_error))
 
     def cancel(self, keep: str | None = None) -> None:
         """Stop the projections for presets other than the one named `keep`; no waiting."""
-        for job in self._jobs:
-            if job.preset.name != keep:
-                job.cancel()
+        with self._lock:
+            for job in self._jobs:
+                if job.preset.name != keep:
+                    job.cancel()
 
     def close(self) -> None:
-        self.cancel()
-        for job in self._jobs:
+        with self._lock:
+            self._closed = True
+            jobs = self._jobs
+            for job in jobs:
+                job.cancel()
+        for job in jobs:
             job.thread.join(timeout=60)
-        self._jobs = []
+        with self._lock:
+            self._jobs = []

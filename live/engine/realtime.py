@@ -19,6 +19,7 @@ import math
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.settings import SettingsSlot
-from live.transfer.project import CachedProjection
+from live.transfer.project import CachedProjection, bundle_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class LiveEngine:
         self.bundles = RecentBundles(BUNDLES_KEPT)
         self.bundles.remember(show.bundle, show.maker.image)
         self.projections = Projections(self._projected, self._switch_failed)
+        self._fingerprints: weakref.WeakKeyDictionary[Bundle, str] = weakref.WeakKeyDictionary()
 
     # --- reporting ----------------------------------------------------------------------
     def report(self, stage: str, message: str) -> None:
@@ -195,6 +197,13 @@ class LiveEngine:
         self.stats.error(line)
         self._message = (line, now)
         self.publish("error", {"source": stage, "message": message})
+
+    def notify(self, stage: str, message: str) -> None:
+        """Something the performer should know that is not a failure: telemetry, HUD, log."""
+        line = f"{stage}: {message}"
+        log.info(line)
+        self._message = (line, self.clock())
+        self.publish("notice", {"source": stage, "message": message})
 
     # --- audio thread -------------------------------------------------------------------
     def _audio_loop(self) -> None:
@@ -279,7 +288,7 @@ class LiveEngine:
 
     def _switch(self, preset: Preset) -> None:
         """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
-        self.projections.cancel(keep=preset.name)  # a projection for a preset no longer chosen
+        self.projections.cancel(keep=preset.name)  # its CPU goes to the show again
         try:
             bundle, synthesizer = self._drawing_for(preset)
             w_source = self._source_for(preset, bundle)
@@ -295,7 +304,9 @@ class LiveEngine:
     def _switch_failed(self, preset: Preset, message: str) -> None:
         self.report("preset", message)
         with self._preset_lock:
-            if self.preset is preset:  # nothing chosen since: the preset on screen takes the controls back
+            # Nothing else chosen since (choosing it again loads it anew: names, not objects,
+            # are compared): the preset on screen takes the controls back.
+            if self.preset.name == preset.name:
                 self.preset = self.show.preset
                 self.settings.update(self.show.preset.settings.keeping_show_state)
 
@@ -303,19 +314,23 @@ class LiveEngine:
         """The preset's source latent on `bundle`; None while its picture is projected on a worker."""
         if preset.source.image is None:
             return source_latent(preset, bundle)
-        cached = CachedProjection.find(bundle, preset.source.image)
+        fingerprint = self._fingerprints.get(bundle)
+        if fingerprint is None:  # once per bundle: the hash of its weights holds up keyframes
+            fingerprint = self._fingerprints[bundle] = bundle_fingerprint(bundle)
+        cached = CachedProjection.find(bundle, preset.source.image, fingerprint=fingerprint)
         w_source = cached.load(bundle.device)
         if w_source is None and not self.projections.under_way(preset, cached):
-            self.report("preset", f"{preset.name}: projecting its picture into W first (a minute or more on a "
+            self.notify("preset", f"{preset.name}: projecting its picture into W first (a minute or more on a "
                                   "CPU); the picture on screen stays until then")
             self.projections.start(preset, bundle, cached)
         return w_source
 
     def _projected(self, preset: Preset) -> None:
-        """A projection worker stored the preset's latent: switch now, if it is still the one chosen."""
+        """A projection worker stored the preset's latent: switch now, if it is still the one chosen
+        (as the latest loaded copy of its file: it may have been chosen again meanwhile)."""
         with self._preset_lock:
-            if self.preset is preset:
-                self.preset_requests.put(preset)
+            if self.preset.name == preset.name:
+                self.preset_requests.put(self.preset)
 
     def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
         """The bundle a preset plays on (its own, or the show's when one was chosen for all)

@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from live.audio.mel import MelWindow
-from live.errors import UserError
+from live.errors import UserError, check_table
 from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
 
 
@@ -45,30 +45,12 @@ class SpaceNetConfig:
         Missing keys take their defaults, so a TOML table may leave out None values.
         """
         own = {k: v for k, v in values.items() if k != "mel"}
-        _check_keys_and_types("space config", own, cls())
+        check_table("space config", own, cls())
         mel = values.get("mel", {})
         if not isinstance(mel, dict):
             raise UserError(f"space config: mel must be a table of mel settings, got {mel!r}")
-        _check_keys_and_types("space config mel", mel, MelWindow())
+        check_table("space config mel", mel, MelWindow())
         return cls(**own, mel=MelWindow(**mel))
-
-
-def _check_keys_and_types(where: str, values: dict[str, Any], defaults: Any) -> None:
-    """Every key names a field of `defaults`, and every value has its default's type.
-
-    Exact types (a bool is not an int here), except that an int is accepted for a float
-    (a hand-edited TOML may say 3 for 3.0) and a field whose default is None (no limit)
-    also accepts a number.
-    """
-    known = {f.name for f in fields(defaults)}
-    unknown = sorted(values.keys() - known)
-    if unknown:
-        raise UserError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
-    for name, value in values.items():
-        expected = type(getattr(defaults, name))
-        allowed = {float: (int, float), type(None): (int, float, type(None))}.get(expected, (expected,))
-        if type(value) not in allowed:
-            raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
 
 
 class SpaceNet(nn.Module):

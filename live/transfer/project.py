@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,11 +113,13 @@ class CachedProjection:
 
     @classmethod
     def find(cls, bundle: Bundle, path: str | Path, config: ProjectConfig = ProjectConfig(),
-             cache_dir: str | Path | None = None) -> CachedProjection:
+             cache_dir: str | Path | None = None, fingerprint: str | None = None) -> CachedProjection:
+        """`fingerprint`: the bundle's, when the caller keeps it (hashing the weights takes a
+        quarter of a second on a CPU)."""
         path = Path(path)
         picture = load_picture(path, bundle.G.img_resolution)  # a bad file fails here, before any work
         key = hashlib.blake2b(digest_size=16)
-        for part in (str(CACHE_VERSION), bundle_fingerprint(bundle), repr(config)):
+        for part in (str(CACHE_VERSION), fingerprint or bundle_fingerprint(bundle), repr(config)):
             key.update(part.encode())
         key.update(path.read_bytes())
         entry = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npy"
@@ -124,14 +127,17 @@ class CachedProjection:
 
     def load(self, device: torch.device | str) -> torch.Tensor | None:
         """The stored w, or None when there is none (or it is damaged)."""
-        if self.entry.is_file():
+        try:
             w = np.load(self.entry, allow_pickle=False)
-            if w.shape == self.shape and np.isfinite(w).all():
-                return torch.from_numpy(w).to(device)
+        except (OSError, ValueError, EOFError):  # none yet, or cut short: projected again
+            return None
+        if w.shape == self.shape and np.isfinite(w).all():
+            return torch.from_numpy(w).to(device)
         return None
 
     def store(self, w: torch.Tensor) -> None:
-        partial = self.entry.with_suffix(f".{os.getpid()}.partial")
+        # Two writers of one entry (processes, or threads of a show) each write their own file.
+        partial = self.entry.with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
         try:
             self.entry.parent.mkdir(parents=True, exist_ok=True)
             with partial.open("wb") as file:
