@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_table
@@ -178,11 +179,15 @@ class Bundle:
                                    antialias=images.shape[-1] > size)
         return self.space.image_encoder(images.contiguous(memory_format=torch.channels_last))
 
-    def music_features(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log-mel [N, n_mels, frames] or [N, 1, n_mels, frames] -> (f_M, VA in [0, 1]^2)."""
+    def music_features(self, log_mel: torch.Tensor,
+                       encoder: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """log-mel [N, n_mels, frames] or [N, 1, n_mels, frames] -> (f_M, VA in [0, 1]^2), both
+        float32. `encoder` stands in for E_M: a copy in another dtype (the input takes its dtype)."""
+        encoder = encoder or self.space.music_encoder
         if log_mel.ndim == 3:
             log_mel = log_mel.unsqueeze(1)
-        f_m = self.space.music_encoder(log_mel.contiguous(memory_format=torch.channels_last))
+        dtype = next(encoder.parameters()).dtype
+        f_m = encoder(log_mel.to(dtype).contiguous(memory_format=torch.channels_last)).float()
         return f_m, self.space.music_va(f_m)
 
 
