@@ -177,3 +177,22 @@ def test_training_lambdas_can_be_drawn_from_the_lower_part_of_the_range(bundle, 
         with pytest.raises(UserError, match="the range this predictor reads"):
             PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "lambda_high": high}),
                              tmp_path / "bad", progress=False)
+
+
+@pytest.mark.parametrize("heads", [False, True])
+def test_a_predictor_with_its_source_fixed_gives_the_predictors_outputs(heads):
+    from live.nets.predictor import SourcePredictor
+
+    torch.manual_seed(0)
+    predictor = LatentPredictor(PredictorConfig(num_ws=12, w_dim=16, feature_dim=32, hidden=32, layer_heads=heads))
+    for p in predictor.parameters():  # away from the identity, at the scale of the stored init (x 1/lr_multiplier)
+        p.data.normal_(std=1 / predictor.cfg.lr_multiplier)
+    w_o, f_i, f_m = torch.randn(1, 12, 16), torch.randn(1, 32), torch.randn(1, 32)
+    fixed = SourcePredictor(predictor, w_o, f_i)
+    with torch.no_grad():
+        moves = []
+        for lam in (1e-3, 0.02, 0.5):
+            expected = predictor(w_o, f_i, f_m, lam) - w_o
+            assert torch.allclose(fixed(f_m, lam) - w_o, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+            moves.append(expected)
+        assert (moves[0] - moves[2]).abs().max() > 0.1 * moves[0].abs().max()  # lambda counts

@@ -17,6 +17,7 @@ import torch
 
 from live.bundle import Bundle
 from live.engine.synthesizer import Synthesizer
+from live.nets.predictor import SourcePredictor
 from live.nets.stylegan2 import to_uint8
 from live.settings import Settings
 
@@ -74,6 +75,7 @@ class KeyframeMaker:
         with torch.inference_mode():
             self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
             self.f_source = bundle.image_features(self.source_image)
+        self.predict = SourcePredictor(bundle.predictor, self.w_source[None], self.f_source)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
@@ -83,7 +85,7 @@ class KeyframeMaker:
     def latent(self, log_mel: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
         """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
         f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device), self._music_encoder)
-        w = self.bundle.predictor(self.w_source[None], self.f_source, f_m, settings.lambda_)[0]
+        w = self.predict(f_m, settings.lambda_)[0]
         if self.refiner is not None and settings.refine_steps > 0:
             if self.refinement is None:
                 self.refinement = self.refiner.open(self.bundle, self.w_source)
