@@ -46,3 +46,7 @@ def test_a_bf16_fast_path_runs_the_music_encoder_in_bf16_too():
     assert w_fast.dtype == va_fast.dtype == torch.float32
     assert not torch.equal(va_fast, va_ref) and torch.allclose(va_fast, va_ref, atol=0.02)
     assert torch.allclose(w_fast, w_ref, atol=0.05)
+    # A second show on the bundle (a preset switch) uses the same bf16 copy of E_M.
+    copies = dict(bundle._music_encoders)
+    KeyframeMaker(bundle, w_o, synthesizer=fast.image).latent(mel, Settings())
+    assert list(copies) == [torch.bfloat16] and bundle._music_encoders[torch.bfloat16] is copies[torch.bfloat16]

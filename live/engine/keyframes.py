@@ -5,8 +5,6 @@ preset's source (w_o and its image's embedding) and the transfer's warm state.
 """
 from __future__ import annotations
 
-import copy
-
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,14 +61,12 @@ class KeyframeMaker:
         self.image = synthesizer or Synthesizer(G)
         # E_M runs in the precision of the synthesizer's options, from the first keyframe
         # on (a switch when the compiled path arrives would shift f_M mid-show): bf16
-        # options mean hardware that runs bf16 natively. There a bf16 copy of E_M takes
-        # 9.5 ms where autocast, which casts the weights at every call, took 12.2 and fp32
-        # 14.6 (1 thread, Zen 4; f_M's cosine to fp32's: 0.99993). Reference options
+        # options mean hardware that runs bf16 natively. There the bundle's bf16 copy of E_M
+        # takes 9.5 ms where autocast, which casts the weights at every call, took 12.2 and
+        # fp32 14.6 (1 thread, Zen 4; f_M's cosine to fp32's: 0.99993). Reference options
         # (offline renders unless --synthesis fast) keep fp32.
         fast = self.image.options
-        self._music_encoder = None
-        if fast is not None and fast.dtype == torch.bfloat16:
-            self._music_encoder = copy.deepcopy(bundle.space.music_encoder).to(torch.bfloat16)
+        self._music_dtype = torch.bfloat16 if fast is not None and fast.dtype == torch.bfloat16 else None
         self.w_source = w_source.to(bundle.device)
         with torch.inference_mode():
             self.source_image = G.synthesis(self.w_source[None], noise_mode="const")
@@ -84,7 +80,7 @@ class KeyframeMaker:
     @torch.inference_mode()
     def latent(self, log_mel: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
         """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
-        f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device), self._music_encoder)
+        f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device), self._music_dtype)
         w = self.predict(f_m, settings.lambda_)[0]
         if self.refiner is not None and settings.refine_steps > 0:
             if self.refinement is None:
