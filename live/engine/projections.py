@@ -15,12 +15,8 @@ from collections.abc import Callable
 from live.bundle import Bundle
 from live.errors import UserError
 from live.presets import Preset
-from live.transfer.anchors import yield_to_the_show
+from live.transfer.anchors import BuildCancelled, yield_to_the_show
 from live.transfer.project import CachedProjection, project_image
-
-
-class Cancelled(Exception):
-    """Raised between a projection's steps once it is no longer wanted."""
 
 
 class Projection:
@@ -43,13 +39,13 @@ class Projection:
 
     def _check(self) -> None:
         if self._cancelled.is_set():
-            raise Cancelled
+            raise BuildCancelled
 
     def _run(self) -> None:
         yield_to_the_show()
         try:
             self.cached.store(project_image(self._bundle, self.cached.picture, check=self._check))
-        except Cancelled:
+        except BuildCancelled:
             return
         except Exception as e:  # noqa: BLE001 - a live component reports; the show on screen goes on
             detail = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"

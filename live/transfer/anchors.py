@@ -30,7 +30,8 @@ class AnchorRequest:
 
 
 class BuildCancelled(Exception):
-    """Raised between a build's passes once its model is no longer wanted."""
+    """Raised between the passes of background work through the networks (a local model's
+    build, a picture's projection) once its result is no longer wanted."""
 
 
 # A builder calls `check` between its passes through the networks; `check` raises
