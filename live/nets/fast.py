@@ -9,7 +9,8 @@ come from weights that never change:
     y = conv(x * s, weight) * d,   d = rsqrt(sum_{i,k} (weight[o,i,k] * s[i])^2 + 1e-8)
                                      = rsqrt((weight^2 summed over k) @ s^2 + 1e-8)
 
-which turns the per-frame weight work into one small matrix-vector product per layer.
+which turns the per-frame weight work into one small matrix-vector product per layer,
+done for all layers at once (`FrozenStyles`).
 What does not change per frame (the const input, noise * strength, biases, folded affine
 gains, the up-sampling kernels) is computed once, when the wrapper is built: rebuild it
 after loading other weights. `FastSynthesis` adds `torch.compile` with freezing, which
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from live.nets import ops
-from live.nets.stylegan2 import FullyConnectedLayer, SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
+from live.nets.stylegan2 import SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
 
 FROZEN_NOISE_MODES = ("const", "none")
 UP_CONVS = ("transpose", "split")
@@ -129,17 +130,57 @@ class FastOptions:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
-class FrozenAffine(nn.Module):
-    """A linear `FullyConnectedLayer` with its gains (and an extra output gain) folded in."""
+class FrozenStyles(nn.Module):
+    """Every layer's styles (the affine of its w) and every conv layer's demodulation
+    coefficients for one frame, each in one pass over all layers' weights.
 
-    def __init__(self, affine: FullyConnectedLayer, gain: float = 1):
+    Per layer these are a [1, w_dim] x [w_dim, in] and a [1, in] x [in, out] product: 28
+    library calls at the default generator's sizes, each 10-40 us of call overhead and
+    cold weights for microseconds of arithmetic. Concatenated, they are two reductions
+    that inductor compiles into one streaming loop each (`python -m live bench generator`).
+    """
+
+    def __init__(self, layers: list[tuple[SynthesisLayer | ToRGBLayer, int]]):
+        """`layers`: each layer with the index of its w in ws, in the order `forward` returns them."""
         super().__init__()
-        assert affine.activation == "linear" and affine.bias is not None
-        self.register_buffer("weight", (affine.weight * (affine.weight_gain * gain)).detach().float())
-        self.register_buffer("bias", (affine.bias * (affine.bias_gain * gain)).detach().float())
+        weights, biases, w_index = [], [], []
+        for layer, index in layers:
+            affine = layer.affine
+            assert affine.activation == "linear" and affine.bias is not None
+            gain = layer.weight_gain if isinstance(layer, ToRGBLayer) else 1  # toRGB scales its styles
+            weights.append((affine.weight * (affine.weight_gain * gain)).detach().float())
+            biases.append((affine.bias * (affine.bias_gain * gain)).detach().float())
+            w_index.append(torch.full([affine.weight.shape[0]], index, device=affine.weight.device))
+        self.spans = spans([len(b) for b in biases])
+        self.register_buffer("weight", torch.cat(weights))  # [sum of in, w_dim]
+        self.register_buffer("bias", torch.cat(biases))
+        self.register_buffer("w_index", torch.cat(w_index))
+        # Demodulation reads each layer's squared weights summed over the kernel, [out, in],
+        # padded to the widest input so that all layers' rows form one [sum of out, max in] table.
+        self.demodulated = [i for i, (layer, _) in enumerate(layers) if isinstance(layer, SynthesisLayer)]
+        squares = [layers[i][0].weight.detach().float().square().sum(dim=[2, 3]) for i in self.demodulated]
+        self.max_in = max(sq.shape[1] for sq in squares)
+        self.row_spans = spans([len(sq) for sq in squares])
+        self.register_buffer("weight_sq", torch.cat([F.pad(sq, [0, self.max_in - sq.shape[1]]) for sq in squares]))
+        self.register_buffer("row_layer", torch.cat([torch.full([len(sq)], j, device=sq.device)
+                                                     for j, sq in enumerate(squares)]))
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.bias.unsqueeze(0), w, self.weight.t())
+    def forward(self, ws: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        """ws [1, num_ws, w_dim] -> per layer: styles [1, in], demodulation coefficients [1, out] or None."""
+        flat = (self.weight * ws[0, self.w_index]).sum(dim=1) + self.bias
+        styles = [flat[start:end].unsqueeze(0) for start, end in self.spans]
+        padded = torch.stack([F.pad(styles[i][0], [0, self.max_in - styles[i].shape[1]]) for i in self.demodulated])
+        rows = ((self.weight_sq * padded[self.row_layer].square()).sum(dim=1) + 1e-8).rsqrt()
+        dcoefs: list[torch.Tensor | None] = [None] * len(styles)
+        for i, (start, end) in zip(self.demodulated, self.row_spans):
+            dcoefs[i] = rows[start:end].unsqueeze(0)
+        return styles, dcoefs
+
+
+def spans(lengths: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive pieces of these lengths."""
+    ends = [sum(lengths[:i + 1]) for i in range(len(lengths))]
+    return list(zip([0, *ends[:-1]], ends))
 
 
 class FrozenLayer(nn.Module):
@@ -153,8 +194,6 @@ class FrozenLayer(nn.Module):
         self.padding = weight.shape[-1] // 2
         self.dtype, self.memory_format = options.dtype, options.memory_format
         self.clamp = layer.conv_clamp
-        self.affine = FrozenAffine(layer.affine)
-        self.register_buffer("weight_sq", weight.square().sum(dim=[2, 3]))  # [out, in], for demodulation
         self.register_buffer("resample_filter", layer.resample_filter.detach().clone())
         kernels = [weight]
         if self.up_conv == "split":
@@ -175,9 +214,8 @@ class FrozenLayer(nn.Module):
     def conv_weights(self) -> list[torch.Tensor]:
         return [getattr(self, f"conv_weight{i}") for i in range(self.num_kernels)]
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w)  # [1, in]
-        dcoefs = (styles.square() @ self.weight_sq.t() + 1e-8).rsqrt()  # [1, out]
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor) -> torch.Tensor:
+        """styles [1, in] and demodulation coefficients [1, out] from `FrozenStyles`."""
         x = x * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if self.up_conv == "split":
             x = transposed_conv_phases(x, self.conv_weights).float()
@@ -200,13 +238,11 @@ class FrozenToRGB(nn.Module):
     def __init__(self, layer: ToRGBLayer, options: FastOptions):
         super().__init__()
         self.clamp = layer.conv_clamp
-        self.affine = FrozenAffine(layer.affine, gain=layer.weight_gain)
         self.register_buffer("weight", layer.weight.detach().to(options.dtype)
                              .contiguous(memory_format=options.memory_format))
         self.register_buffer("bias", layer.bias.detach().float())
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w)
+    def forward(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         y = F.conv2d(x * styles.to(x.dtype).reshape(1, -1, 1, 1), self.weight).float()
         return ops.bias_act(y, self.bias, clamp=self.clamp)
 
@@ -226,14 +262,20 @@ class FrozenBlock(nn.Module):
         self.register_buffer("const", const)
         self.register_buffer("resample_filter", block.resample_filter.detach().clone())
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
-                ws: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        assert len(ws) == self.num_ws
+    @staticmethod
+    def styled_layers(block: SynthesisBlock) -> list[SynthesisLayer | ToRGBLayer]:
+        """The block's layers in the order their ws (and styles) come."""
+        return [block.conv1, block.torgb] if block.in_channels == 0 else [block.conv0, block.conv1, block.torgb]
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor],
+                dcoefs: list[torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """styles and dcoefs: per layer, in `styled_layers` order."""
+        assert len(styles) == len(dcoefs) == self.num_ws
         if self.conv0 is None:
-            x = self.conv1(self.const, ws[0])
+            x = self.conv1(self.const, styles[0], dcoefs[0])
         else:
-            x = self.conv1(self.conv0(x, ws[0]), ws[1])
-        y = self.torgb(x, ws[-1])
+            x = self.conv1(self.conv0(x, styles[0], dcoefs[0]), styles[1], dcoefs[1])
+        y = self.torgb(x, styles[-1])
         img = y if img is None else ops.upsample2d(img, self.resample_filter) + y
         return x, img
 
@@ -244,16 +286,23 @@ class FrozenSynthesis(nn.Module):
     def __init__(self, synthesis: SynthesisNetwork, options: FastOptions):
         super().__init__()
         self.num_ws, self.w_dim = synthesis.num_ws, synthesis.w_dim
-        self.blocks = nn.ModuleList(FrozenBlock(getattr(synthesis, f"b{res}"), options)
-                                    for res in synthesis.block_resolutions)
+        blocks = [getattr(synthesis, f"b{res}") for res in synthesis.block_resolutions]
+        self.blocks = nn.ModuleList(FrozenBlock(block, options) for block in blocks)
+        layers, first = [], 0
+        for block in blocks:
+            layers += [(layer, first + i) for i, layer in enumerate(FrozenBlock.styled_layers(block))]
+            first += block.num_conv  # a block's toRGB shares its w with the next block's conv0
+        self.styles = FrozenStyles(layers)
 
     def forward(self, ws: torch.Tensor) -> torch.Tensor:
         assert ws.shape == (1, self.num_ws, self.w_dim), (ws.shape, self.num_ws, self.w_dim)
+        styles, dcoefs = self.styles(ws)
         x = img = None
         first = 0
         for block in self.blocks:
-            x, img = block(x, img, [ws[:, first + i] for i in range(block.num_ws)])
-            first += block.num_conv  # a block's toRGB shares its w with the next block's conv0
+            last = first + block.num_ws
+            x, img = block(x, img, styles[first:last], dcoefs[first:last])
+            first = last
         return img
 
 
