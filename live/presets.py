@@ -113,6 +113,8 @@ def load_preset(path: str | Path) -> Preset:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"preset file {path} does not exist") from None
+    except OSError as e:
+        raise UserError(f"cannot read preset file {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
     where = f"preset {path.name}"

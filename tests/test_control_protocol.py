@@ -103,6 +103,16 @@ def test_bad_messages_are_refused_with_the_problem_named(message, fragment):
     assert reply == {"ok": False, "error": str(e.value)}
 
 
+@pytest.mark.parametrize("message, start", [
+    ({"cmd": "set", "param": "lambda", "value": list(range(10_000))}, "lambda must be a number in 0.0..1.0, got [0, 1"),
+    ({"cmd": "tap", **{f"field{i}": 1 for i in range(3_000)}}, "'tap' does not take 'field0', 'field1'"),
+    ({"cmd": "preset", "name": "x" * 10_000}, "name must be a preset name"),
+])
+def test_errors_quote_at_most_a_few_hundred_characters_of_the_request(message, start):
+    error = handle(raw(message), RecordingController())["error"]
+    assert error.startswith(start) and len(error) == protocol.MAX_ERROR_LENGTH and error.endswith("…")
+
+
 def test_handle_dispatches_each_command_and_wraps_the_answer():
     controller = RecordingController()
     assert handle(raw({"cmd": "set", "param": "lambda", "value": 1}), controller) == \

@@ -180,12 +180,26 @@ def test_many_frame_message_is_refused_and_the_client_can_go_on(context, server)
     assert server.stats.errors == 1
 
 
+def test_long_envelope_gets_one_error_reply_and_the_client_can_go_on(context, server):
+    sock = connect(context, zmq.DEALER, server.command_endpoint)
+    sock.send_multipart([*[b"a"] * 6, b"", b'{"cmd": "get"}'])  # with the identity: 9 frames
+    frames = recv(sock)
+    assert frames is not None and json.loads(frames[-1]) == {
+        "ok": False, "error": "a request's envelope has at most 7 frames; this one had more"}
+    assert recv(sock, NO_REPLY_S) is None  # one reply only
+    sock.send_multipart([b'{"cmd": "get"}'])
+    assert json.loads(recv(sock)[-1])["ok"] is True
+    assert server.stats.errors == 1
+
+
 def test_unpack_finds_the_envelope_of_req_dealer_and_correlated_req():
     assert unpack([b"id", b"", b"{}"], 3) == (Envelope((b"id", b"")), b"{}")
     assert unpack([b"id", b"{}"], 2) == (Envelope((b"id",)), b"{}")
     assert unpack([b"id", b"\0\0\0\1", b"", b"{}"], 4) == (Envelope((b"id", b"\0\0\0\1", b"")), b"{}")
     assert unpack([b"id", b"", b"a", b"b"], 9)[1] is None
     assert unpack([b"id"], 1)[1] is None
+    # 8 frames kept of 9: the delimiter is the last one kept, the body was dropped.
+    assert unpack([b"id", *[b"a"] * 6, b""], 9) == (Envelope((b"id", *[b"a"] * 6, b"")), None)
 
 
 def subscribe(ctx, address: str, topics=(b"",), keys: ClientKeys | None = None) -> zmq.Socket:
@@ -322,6 +336,14 @@ def test_curve_needs_authorised_client_keys(tmp_path):
     create_keys(tmp_path, "vj")
     (tmp_path / "authorized_clients" / "vj.key").unlink()
     with pytest.raises(UserError, match="no client public keys"):
+        ServerKeys.from_directory(tmp_path)
+
+
+def test_a_broken_client_key_is_named_when_the_server_loads(tmp_path):
+    # pyzmq's authenticator would load none of the keys and let nobody in.
+    create_keys(tmp_path, "vj")
+    (tmp_path / "authorized_clients" / "stray.key").write_text("not a key\n")
+    with pytest.raises(UserError, match="stray.key"):
         ServerKeys.from_directory(tmp_path)
 
 

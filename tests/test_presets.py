@@ -99,3 +99,9 @@ def test_a_reader_that_goes_away_ends_a_command_quietly(monkeypatch, capsys):
     monkeypatch.setattr(entry, "build_parser", lambda: parser)
     assert entry.main(["listen"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_preset_path_that_is_a_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "ember.toml").mkdir()
+    with pytest.raises(UserError, match="cannot read preset file .*ember.toml"):
+        load_preset(tmp_path / "ember.toml")

@@ -33,6 +33,9 @@ DEFAULT_COMMAND_ADDRESS = "tcp://127.0.0.1:5555"  # ROUTER: requests and replies
 DEFAULT_TELEMETRY_ADDRESS = "tcp://127.0.0.1:5556"  # PUB: telemetry
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 256
+# Errors quote what was sent; a quoted 64 KiB value would make each reply as large, and a
+# client that sends without reading would queue hundreds of them.
+MAX_ERROR_LENGTH = 400
 
 
 class Controller(Protocol):
@@ -243,6 +246,8 @@ def _request_id(message: dict) -> RequestId:
 
 
 def _reply_error(error: str, request_id: RequestId) -> dict:
+    if len(error) > MAX_ERROR_LENGTH:
+        error = error[:MAX_ERROR_LENGTH - 1] + "…"
     reply: dict = {"ok": False, "error": error}
     if request_id is not None:
         reply["id"] = request_id

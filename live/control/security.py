@@ -70,9 +70,14 @@ class ServerKeys:
     @classmethod
     def load(cls, secret_file: Path, authorized_clients: Path) -> ServerKeys:
         public, secret = _load_pair(secret_file)
-        if not authorized_clients.is_dir() or not any(authorized_clients.glob("*.key")):
+        client_keys = sorted(authorized_clients.glob("*.key")) if authorized_clients.is_dir() else []
+        if not client_keys:
             raise UserError(f"no client public keys (*.key) in {authorized_clients}; "
                             f"authorise a client with {KEYGEN} --client NAME")
+        for key_file in client_keys:
+            # pyzmq's authenticator loads no key at all if one of them fails, and only logs it:
+            # every client would be refused with no word why.
+            _load_public(key_file)
         return cls(public, secret, authorized_clients)
 
     @classmethod

@@ -73,7 +73,7 @@ def unpack(frames: list[bytes], frame_count: int) -> tuple[Envelope, bytes | Non
     assert frames and frame_count >= len(frames), (len(frames), frame_count)
     end = frames.index(b"", 1) + 1 if b"" in frames[1:] else 1
     envelope = Envelope(tuple(frames[:end]))
-    if frame_count - end != 1:
+    if frame_count - end != 1 or end >= len(frames):  # the body is not among the frames kept
         return envelope, None
     return envelope, frames[end]
 
@@ -142,7 +142,7 @@ class ControlServer:
             self._router = self._bind(zmq.ROUTER, self.command_address)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
             self._pub = self._bind(zmq.PUB, self.telemetry_address)
-        except (zmq.ZMQError, UserError):
+        except BaseException:  # nothing may outlive a failed start: not the context, not the authenticator
             self._close_all()
             raise
         self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -226,7 +226,10 @@ class ControlServer:
             if received is None:
                 return
             envelope, body, body_frames = received
-            if body is None:
+            if body is None and body_frames == 1:  # the body came after the frames kept
+                reply = {"ok": False, "error": f"a request's envelope has at most {self.limits.max_frames - 1} "
+                                                "frames; this one had more"}
+            elif body is None:
                 reply = {"ok": False, "error": f"a request is one JSON frame after the envelope; "
                                                 f"this message had {body_frames}"}
             else:
