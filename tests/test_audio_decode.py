@@ -89,3 +89,11 @@ def test_a_header_that_claims_an_absurd_sample_rate_is_refused_before_resampling
 def test_a_folder_is_not_called_missing(tmp_path):
     with pytest.raises(UserError, match="is a folder, not an audio file"):
         read_audio(tmp_path)
+
+
+def test_headerless_raw_samples_are_a_one_line_error(tmp_path):
+    # soundfile picks the RAW format by the suffix, then cannot open it without a rate (TypeError).
+    path = tmp_path / "take.raw"
+    path.write_bytes((tone(0.1) * 32767).astype(np.int16).tobytes())
+    with pytest.raises(UserError, match="take.raw"):
+        read_audio(path)

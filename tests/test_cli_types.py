@@ -43,6 +43,7 @@ def test_plain_name_refuses_paths(text):
 @pytest.mark.parametrize("argv", [
     ["render", "song.wav", "-o", "out.mp4", "--fps", "nan"],
     ["render", "song.wav", "-o", "out.mp4", "--fps", "0"],
+    ["render", "song.wav", "-o", "out.mp4", "--fps", "0.0001"],  # a frame rate of 0 once made a fraction
     ["render", "song.wav", "-o", "out.mp4", "--start", "-1"],
     ["perform", "--duration", "-5"],
     ["control", "send", "--timeout", "-1", "get"],

@@ -5,6 +5,8 @@ import soundfile as sf
 
 from live.__main__ import main
 from live.audio.demo import render_demo
+from live.engine.screen import ScreenDirector
+from live.engine.stats import RunStats
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +18,13 @@ def song(tmp_path_factory):
     return path
 
 
-def test_render_writes_video_with_audio(tmp_path, song, preset_dir):
+def test_render_writes_video_with_audio(tmp_path, song, preset_dir, monkeypatch):
     out = tmp_path / "out.mp4"
     stats = tmp_path / "stats.json"
+    keyframe_times = []
+    keyframe = RunStats.keyframe
+    monkeypatch.setattr(RunStats, "keyframe", lambda self, capture, *a: (keyframe_times.append(capture),
+                                                                         keyframe(self, capture, *a)))
     code = main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
                  "--fps", "10", "--size", "96x64", "--duration", "3", "--stats", str(stats)])
     assert code == 0
@@ -32,6 +38,30 @@ def test_render_writes_video_with_audio(tmp_path, song, preset_dir):
     import json
     s = json.loads(stats.read_text())
     assert s["frames"] == 30 and s["keyframes"] == 15  # keyframe_rate 5 over 3 s
+    # Every other frame, evenly: a running sum of 1 / rate put the one due at 0.6 s on frame 7.
+    assert keyframe_times == [i / 10 for i in range(0, 30, 2)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets", "stats.json"]
+
+
+def test_an_interrupted_render_leaves_no_video_and_keeps_an_earlier_one(tmp_path, song, preset_dir, monkeypatch,
+                                                                       capsys):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"yesterday's video")
+    frame = ScreenDirector.frame
+    calls = []
+
+    def interrupted(self, t, *args):
+        calls.append(t)
+        if len(calls) == 12:
+            raise KeyboardInterrupt
+        return frame(self, t, *args)
+
+    monkeypatch.setattr(ScreenDirector, "frame", interrupted)
+    assert main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--fps", "10", "--size", "96x64", "--duration", "3"]) != 0
+    assert "interrupted" in capsys.readouterr().err
+    assert out.read_bytes() == b"yesterday's video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets"]
 
 
 def test_render_is_deterministic(tmp_path, song, preset_dir):
@@ -65,6 +95,12 @@ def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(t
     monkeypatch.setattr("live.cli.render.open_show", no_networks)
     args = ["-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir), "--preset", "test"]
     assert main(["render", str(song), *args, "--start", "60"]) == 2
+    assert main(["render", str(song), *args, "--start", "1e305"]) == 2  # its sample index would overflow
     assert main(["render", str(song), *args, "--stats", str(song / "stats.json")]) == 2  # under a file
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "frame_000000.png").write_bytes(b"an earlier render's")
+    assert main(["render", str(song), *args[2:], "-o", str(frames)]) == 2
     err = capsys.readouterr().err
-    assert "past the end" in err and "cannot write" in err and "Traceback" not in err
+    assert err.count("past the end") == 2 and "cannot write" in err and "already holds frame_*.png" in err
+    assert "Traceback" not in err

@@ -121,3 +121,44 @@ def test_a_video_that_cannot_be_written_leaves_an_existing_file_alone(tmp_path, 
     with pytest.raises(UserError, match=words):
         VideoSink(kept, video)
     assert kept.read_bytes() == b"last night's recording"
+
+
+def test_a_video_appears_under_its_name_only_when_finished(tmp_path):
+    kept = tmp_path / "show.mp4"
+    kept.write_bytes(b"last night's recording")
+    with pytest.raises(RuntimeError, match="power cut"):
+        with VideoSink(kept, VideoFormat(SIZE, fps=FPS)) as sink:
+            for frame in frames(12) * 3:
+                sink.write(frame)
+            assert sink.partial_path.exists() and sink.partial_path.name == "show.partial.mp4"
+            raise RuntimeError("power cut")
+    assert kept.read_bytes() == b"last night's recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
+    with VideoSink(kept, VideoFormat(SIZE, fps=FPS)) as sink:
+        for frame in frames(3):
+            sink.write(frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
+    with av.open(str(kept)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+@pytest.mark.parametrize("rate, track_rate", [(192000, 96000), (50000, 64000), (44100, 44100), (5000, 7350)])
+def test_audio_at_a_rate_aac_cannot_carry_is_resampled_whole(tmp_path, rate, track_rate):
+    seconds = 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = tmp_path / "out.mp4"
+    per_frame = rate // FPS
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS), AudioFormat(rate, channels=1)) as sink:
+        for i, frame in enumerate(frames(FPS)):
+            sink.write(frame)
+            sink.write_audio(tone[i * per_frame:(i + 1) * per_frame])
+    with av.open(str(path)) as container:
+        sound = container.streams.audio[0]
+        assert sound.rate == track_rate
+        decoded = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    # Decoded whole, AAC adds its priming and pads the last frame: two 1024-sample frames at most.
+    assert len(decoded) / track_rate == pytest.approx(FPS * per_frame / rate, abs=2 * 1024 / track_rate)
+    # The tone survives: its level, away from the encoder's ramp-in at the start.
+    middle = decoded[len(decoded) // 4: 3 * len(decoded) // 4]
+    assert np.sqrt(np.mean(middle ** 2)) == pytest.approx(0.3 / np.sqrt(2), rel=0.1)

@@ -88,7 +88,7 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
         raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
     try:
         audio = _read_soundfile(path)
-    except sf.LibsndfileError:
+    except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
         try:
             audio = _read_pyav(path)
         except av.FFmpegError as e:

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "video with the audio muxed in (or PNG frames when OUT is a folder).")
     p.add_argument("audio", help="audio file (wav, flac, mp3, ogg, m4a, ...)")
     p.add_argument("-o", "--out", required=True, help="OUT.mp4|.mkv|.mov, or a folder for PNG frames")
-    p.add_argument("--fps", type=number(0, 240, low_open=True), default=30.0, help="frames per second (default 30)")
+    p.add_argument("--fps", type=number(1, 240), default=30.0, help="frames per second, 1..240 (default 30)")
     p.add_argument("--start", type=number(0), default=0.0, help="seconds into the audio (default 0)")
     p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
     add_show_arguments(p)
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, render
-    from live.render.sinks import check_writable
+    from live.render.sinks import check_no_frames, check_writable
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     check_output(out)
     if out.suffix:
         check_writable(out)
+    else:
+        check_writable(out / "frame_000000.png")
+        check_no_frames(out)
     if args.stats:
         check_writable(Path(args.stats))
     audio = read_audio(args.audio)

@@ -39,11 +39,13 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
     """The [start, start + duration) stretch of `audio` as [frames, channels] float32."""
     if start < 0 or (duration is not None and duration <= 0):
         raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
+    if start >= audio.duration:  # in seconds first: samples of a huge --start would overflow
+        raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
     a = round(start * audio.sample_rate)
     if a >= len(audio.samples):
         raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
-    b = len(audio.samples) if duration is None else min(len(audio.samples), a + round(duration * audio.sample_rate))
-    return audio.samples[a:b]
+    duration = audio.duration if duration is None else min(duration, audio.duration)
+    return audio.samples[a:min(len(audio.samples), a + round(duration * audio.sample_rate))]
 
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -81,8 +83,9 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     sink = open_sink(Path(out), options, sr, stereo.shape[1])
     ctx = renderer = None
     newest = None
-    next_keyframe_t = 0.0
+    keyframes = 0  # made so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
     fed = 0
+    finished = False
     try:
         ctx = create_headless_context()
         renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
@@ -93,10 +96,10 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             fed = end
             for beat in features.beats:
                 stats.beat(beat)
-            if t >= next_keyframe_t:
+            if i * settings.keyframe_rate >= keyframes * options.fps:  # t >= keyframes / rate, in products
                 newest = show.maker.make(analyzer.mel(), settings, capture_time=t, clock=lambda: t)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
-                next_keyframe_t += 1.0 / settings.keyframe_rate
+                keyframes += 1
             hud = HudInfo(fps=options.fps, keyframes_per_s=settings.keyframe_rate, latency_ms=0.0,
                           preset=show.preset.name)
             decision = director.frame(t, features, newest, settings, hud)
@@ -108,11 +111,14 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
                 a, b = round(t * sr), round((i + 1) / options.fps * sr)
                 sink.write_audio(np.ascontiguousarray(stereo[a:b]))
             stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
+        finished = True
     finally:
-        sink.close()
-        if renderer is not None:
-            renderer.release()
-        if ctx is not None:
-            ctx.release()
+        try:
+            sink.close() if finished else sink.discard()
+        finally:
+            if renderer is not None:
+                renderer.release()
+            if ctx is not None:
+                ctx.release()
     stats.stop(n_frames / options.fps)
     return stats

@@ -25,6 +25,9 @@ class FrameSink(Protocol):
     def close(self) -> None:
         """Finish the output; further writes are errors."""
 
+    def discard(self) -> None:
+        """Stop after a failure: leave nothing that passes for a finished output."""
+
 
 def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> None:
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -70,7 +73,14 @@ class VideoSink:
 
     Audio comes as float32 sample arrays through `write_audio`, shaped (n,) or
     (n, channels); packets are interleaved in the order of the calls, so feeding each
-    frame's stretch of audio beside its frame keeps the file interleaved.
+    frame's stretch of audio beside its frame keeps the file interleaved. Audio at a rate
+    AAC cannot carry (192 kHz, 50 kHz, ...) is resampled to the nearest rate above that it
+    can (96 kHz at most).
+
+    The video is written to NAME.partial.SUFFIX beside `path` and takes `path`'s place
+    only when `close` finishes it, so a failed or interrupted render never leaves a
+    playable but cut-short file under the name asked for, nor destroys one already there.
+    `discard` (or leaving a `with` block by an exception) deletes it instead.
     """
 
     def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None):
@@ -82,31 +92,35 @@ class VideoSink:
             raise UserError(f"video fps must be > 0, got {video.fps}")
         layout = _layout(audio.channels) if audio is not None else None
         self.path = Path(path)
+        self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.video = video
         self.audio = audio
         check_writable(self.path)
-        try:  # before opening, which empties a file already there
+        try:
             for codec in (video.codec, "aac") if audio is not None else (video.codec,):
                 av.codec.Codec(codec, "w")
         except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
             raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
                             "with libx264 and aac, or pick another codec") from e
-        existed = self.path.exists()
         try:
-            self._container = av.open(str(self.path), "w")
+            self._container = av.open(str(self.partial_path), "w")
         except (ValueError, av.FFmpegError) as e:
-            if not existed:
-                self.path.unlink(missing_ok=True)
+            self.partial_path.unlink(missing_ok=True)
             raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
         self._video_stream = self._container.add_stream(video.codec, rate=Fraction(video.fps).limit_denominator(1001))
-        self._audio_stream = (self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
-                              if audio is not None else None)
+        self._audio_stream = self._resampler = None
+        if audio is not None:
+            track_rate = aac_rate(audio.sample_rate)
+            self._audio_stream = self._container.add_stream("aac", rate=track_rate, layout=layout)
+            if track_rate != audio.sample_rate:
+                self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=track_rate)
         self._video_stream.width = width
         self._video_stream.height = height
         self._video_stream.pix_fmt = "yuv420p"
         self._video_stream.options = {"crf": str(video.crf), "preset": video.preset}
         self._frames = 0
-        self._samples = 0
+        self._samples = 0        # audio samples in, at the input's rate
+        self._track_samples = 0  # audio samples out, at the track's rate
         self._closed = False
 
     @property
@@ -135,19 +149,46 @@ class VideoSink:
                                            layout=_layout(self.audio.channels))
         chunk.sample_rate = self.audio.sample_rate
         chunk.pts = self._samples
-        self._mux(self._audio_stream.encode(chunk))
+        chunk.time_base = Fraction(1, self.audio.sample_rate)
         self._samples += planar.shape[1]
+        self._encode_audio(self._resampler.resample(chunk) if self._resampler is not None else [chunk])
+
+    def _encode_audio(self, chunks: list[av.AudioFrame]) -> None:
+        for chunk in chunks:
+            chunk.pts = self._track_samples
+            self._track_samples += chunk.samples
+            self._mux(self._audio_stream.encode(chunk))
 
     def close(self) -> None:
+        """Finish the video and move it to `path`."""
         if self._closed:
             return
         self._closed = True
         try:
             self._mux(self._video_stream.encode(None))
             if self._audio_stream is not None:
+                if self._resampler is not None:
+                    self._encode_audio(self._resampler.resample(None))
                 self._mux(self._audio_stream.encode(None))
-        finally:
             self._container.close()
+        except BaseException:
+            self._drop()
+            raise
+        if self.partial_path.exists():  # the muxer opens its file at the first packet
+            self.partial_path.replace(self.path)
+
+    def discard(self) -> None:
+        """Stop and delete what was written; `path` is left as it was."""
+        if not self._closed:
+            self._closed = True
+            self._drop()
+
+    def _drop(self) -> None:
+        try:
+            self._container.close()
+        except (OSError, av.FFmpegError, ValueError):
+            pass  # the file is deleted next; why it cannot be finished no longer matters
+        self.partial_path.unlink(missing_ok=True)
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
@@ -158,14 +199,35 @@ class VideoSink:
     def __enter__(self) -> VideoSink:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+def aac_rate(sample_rate: int) -> int:
+    """The AAC track's rate for audio at `sample_rate`: the same if AAC carries it, else the
+    nearest rate above that it does (no content lost), else its highest."""
+    rates = sorted(av.codec.Codec("aac", "w").audio_rates or [sample_rate])
+    return sample_rate if sample_rate in rates else next((r for r in rates if r > sample_rate), rates[-1])
 
 
 def _layout(channels: int) -> str:
     if channels not in (1, 2):
         raise UserError(f"audio must be mono or stereo for the video's AAC track, got {channels} channels")
     return "mono" if channels == 1 else "stereo"
+
+
+FRAME_NAME = "frame_{:06d}.png"
+
+
+def check_no_frames(directory: Path) -> None:
+    """Refuse a folder that holds frames already: a shorter render's frames would end where
+    the earlier one's went on, and anything assembling the folder would mix the two."""
+    if directory.is_dir() and any(directory.glob("frame_*.png")):
+        raise UserError(f"{directory} already holds frame_*.png files; render into an empty folder "
+                        "or delete them first")
 
 
 class PngSink:
@@ -179,6 +241,7 @@ class PngSink:
         except OSError as e:
             raise UserError(f"cannot create {self.directory} ({e.strerror}); choose a writable "
                             "directory for the PNG frames") from e
+        check_no_frames(self.directory)
         self._frames = 0
         self._size: tuple[int, int] | None = None
 
@@ -187,7 +250,7 @@ class PngSink:
         return self._frames
 
     def path_for(self, index: int) -> Path:
-        return self.directory / f"frame_{index:06d}.png"
+        return self.directory / FRAME_NAME.format(index)
 
     def write(self, frame: np.ndarray) -> None:
         _check_frame(frame, self._size)
@@ -201,6 +264,9 @@ class PngSink:
 
     def close(self) -> None:
         """Nothing is buffered: every frame is on disk when `write` returns."""
+
+    def discard(self) -> None:
+        """The frames written stay: each file is whole, and their numbers show how far it got."""
 
     def __enter__(self) -> PngSink:
         return self
