@@ -80,7 +80,8 @@ class VideoSink:
     The video is written to NAME.partial.SUFFIX beside `path` and takes `path`'s place
     only when `close` finishes it, so a failed or interrupted render never leaves a
     playable but cut-short file under the name asked for, nor destroys one already there.
-    `discard` (or leaving a `with` block by an exception) deletes it instead.
+    `discard` (or leaving a `with` block by an exception) deletes it instead; a `close`
+    that fails (a full disk) leaves it, as the error says.
     """
 
     def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None):
@@ -172,7 +173,7 @@ class VideoSink:
                 self._mux(self._audio_stream.encode(None))
             self._container.close()
         except BaseException:
-            self._drop()
+            self._close_quietly()  # what was written stays, under the partial name, for tools that can salvage it
             raise
         if self.partial_path.exists():  # the muxer opens its file at the first packet
             self.partial_path.replace(self.path)
@@ -181,20 +182,20 @@ class VideoSink:
         """Stop and delete what was written; `path` is left as it was."""
         if not self._closed:
             self._closed = True
-            self._drop()
+            self._close_quietly()
+            self.partial_path.unlink(missing_ok=True)
 
-    def _drop(self) -> None:
+    def _close_quietly(self) -> None:
         try:
             self._container.close()
         except (OSError, av.FFmpegError, ValueError):
-            pass  # the file is deleted next; why it cannot be finished no longer matters
-        self.partial_path.unlink(missing_ok=True)
+            pass  # already failing: the first error is the one to report
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
             self._container.mux(packets)
         except OSError as e:
-            raise UserError(f"writing {self.path} failed ({e}); check the free disk space") from e
+            raise UserError(f"writing {self.partial_path} failed ({e}); check the free disk space") from e
 
     def __enter__(self) -> VideoSink:
         return self
