@@ -105,3 +105,50 @@ def test_a_preset_path_that_is_a_folder_is_a_one_line_error(tmp_path):
     (tmp_path / "ember.toml").mkdir()
     with pytest.raises(UserError, match="cannot read preset file .*ember.toml"):
         load_preset(tmp_path / "ember.toml")
+
+
+def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text((PresetLibrary().path("storm")).read_text())
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "99"]) == 0
+    before = (d / "mine.toml").read_text()
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", str(tmp_path / "none.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert (d / "mine.toml").read_text() == before
+    assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
+    with pytest.raises(SystemExit):
+        main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--seed", "5", "--truncation", "3"])
+    assert (d / "mine.toml").read_text() == before
+
+
+def test_preset_new_keeps_a_cc_map_written_before_the_settings(tmp_path):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text('name = "default"\n[source]\nseed = 1\n'
+                                    '[[cc]]\nchannel = 1\ncontroller = 7\nparam = "lambda"\nmin = 0.0\nmax = 0.3\n'
+                                    '[settings]\nkeyframe_rate = 12.0\n')
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "3"]) == 0
+    mine = PresetLibrary(d).load("mine")
+    assert [b.controller for b in mine.cc] == [7] and mine.settings.keyframe_rate == 12.0
+
+
+def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random_bundle_dir, monkeypatch):
+    from PIL import Image
+
+    from live.bundle import Bundle
+    from live.engine.show import source_latent
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text(f'name = "default"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 1\n')
+    picture = tmp_path / "sunset.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(picture)
+    assert main(["preset", "--presets-dir", str(d), "new", "sunset", "--image", str(picture)]) == 0
+    cached = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(cached) == 1
+    # The show finds it there: no second projection.
+    monkeypatch.setattr("live.transfer.project.project_image", lambda *a, **k: pytest.fail("projected again"))
+    w = source_latent(PresetLibrary(d).load("sunset"), Bundle.load(random_bundle_dir))
+    assert w.shape[0] > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from live.cli.types import plain_name
+from live.cli.types import number, plain_name
 from live.errors import UserError
 
 
@@ -22,10 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--seed", type=int, help="source picture from this seed")
     source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
-    new.add_argument("--truncation", type=float, default=0.7, help="truncation psi of a --seed source (default 0.7)")
+    new.add_argument("--truncation", type=number(0, 2), default=0.7,
+                     help="truncation psi of a --seed source, 0..2 (default 0.7)")
     new.add_argument("--like", default="default", help="copy settings and CC map from this preset")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
+    new.add_argument("--device", default="cpu", help="torch device for projecting an --image (default cpu)")
     new.set_defaults(func=_new)
 
 
@@ -67,8 +69,10 @@ def _new(args: argparse.Namespace) -> int:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
     template = library.load(args.like)
     text = template.path.read_text()
-    # Keep the template's [settings] and [[cc]] tables verbatim; replace the header and source.
-    body = text[text.index("[settings]"):] if "[settings]" in text else ""
+    # Keep the template's [settings] and [[cc]] tables verbatim (with their comments); replace
+    # the header and source.
+    starts = [i for i in (text.find("[settings]"), text.find("[[cc]]")) if i >= 0]
+    body = text[min(starts):] if starts else ""
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:
@@ -76,12 +80,34 @@ def _new(args: argparse.Namespace) -> int:
         source = {kind: str(Path(file).resolve())}
     header = to_toml({"name": args.name, "description": args.description, "bundle": template.bundle,
                       "source": source})
-    library.directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + "\n" + body)
+    # Checked before it replaces anything: a --force that fails must leave the old preset.
+    partial = path.with_name(path.name + ".partial")
     try:
-        load_preset(path)
+        library.directory.mkdir(parents=True, exist_ok=True)
+        partial.write_text(header + "\n" + body)
+        preset = load_preset(partial)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path} ({e.strerror or e}); choose a writable --presets-dir") from None
     except UserError:
-        path.unlink()
+        partial.unlink(missing_ok=True)
         raise
+    try:
+        if preset.source.image is not None:
+            _project_ahead(preset, args.device)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"wrote {path}")
     return 0
+
+
+def _project_ahead(preset, device: str) -> None:
+    """Project the picture now, into the cache the show reads, so that a switch to the preset
+    during a show is instant."""
+    from live.bundle import Bundle
+    from live.engine.show import source_latent
+
+    print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
+          flush=True)
+    source_latent(preset, Bundle.load(preset.bundle, device=device))
