@@ -38,6 +38,7 @@ from live.nets.checkpoints import load_generator, save_generator
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.nets.stylegan2 import Generator
 from live.nets.weights import load_weights, save_weights
+from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
 BUNDLE_FILE = "bundle.toml"
@@ -95,8 +96,10 @@ class BundleConfig:
                    "space": space.pop("weights", "space.safetensors"),
                    "predictor": predictor.pop("weights", "predictor.safetensors")}
         for section, file in weights.items():
-            if not isinstance(file, str) or not file:
-                raise UserError(f"{where}: [{section}] weights must be a file name, got {file!r}")
+            # A path would let a command that trains this bundle write into another one.
+            if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+                raise UserError(f"{where}: [{section}] weights must be a file name in the bundle's folder, "
+                                f"got {file!r}")
         image_size = space.pop("image_size", 128)
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
             raise UserError(f"{where}: [space] image_size must be a whole number of pixels, at least 16, "
@@ -107,26 +110,19 @@ class BundleConfig:
                    predictor=predictor)
 
     def write(self, path: Path) -> None:
-        def toml_value(v: Any) -> str:
-            if isinstance(v, bool):
-                return str(v).lower()
-            if isinstance(v, str):
-                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            return repr(v)
-
-        def section(title: str, values: dict[str, Any]) -> str:
-            lines = [f"[{title}]"] + [f"{k} = {toml_value(v)}" for k, v in values.items() if v is not None]
-            return "\n".join(lines)
-
-        text = "\n\n".join([
-            f"name = {toml_value(self.name)}\ndescription = {toml_value(self.description)}",
-            section("generator", {"weights": self.generator_weights}),
-            section("space", {"weights": self.space_weights, "image_size": self.image_size,
-                              **{k: v for k, v in self.space.to_dict().items() if k != "mel"}}),
-            section("space.mel", dataclasses.asdict(self.space.mel)),
-            section("predictor", {"weights": self.predictor_weights, **self.predictor}),
-        ])
-        path.write_text(text + "\n")
+        space = {k: v for k, v in self.space.to_dict().items() if k != "mel"}
+        text = to_toml({"name": self.name, "description": self.description,
+                        "generator": {"weights": self.generator_weights},
+                        "space": {"weights": self.space_weights, "image_size": self.image_size, **space,
+                                  "mel": dataclasses.asdict(self.space.mel)},
+                        "predictor": {"weights": self.predictor_weights, **self.predictor}})
+        partial = path.with_name(path.name + ".partial")  # a crash leaves the old file whole
+        try:
+            partial.write_text(text)
+            partial.replace(path)
+        except OSError as e:
+            partial.unlink(missing_ok=True)
+            raise UserError(f"cannot write {path} ({e.strerror or e})") from None
 
 
 class Bundle:

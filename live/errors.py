@@ -2,6 +2,7 @@
 the check of hand-edited config tables that raises it."""
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from typing import Any
 
@@ -31,3 +32,5 @@ def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
         allowed = {float: (int, float), type(None): (int, float, type(None))}.get(expected, (expected,))
         if type(value) not in allowed:
             raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
+        if type(value) is float and not math.isfinite(value):  # TOML has nan and inf
+            raise UserError(f"{where}: {name} must be a finite number, got {value!r}")

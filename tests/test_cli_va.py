@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from live.bundle import BundleConfig
+from live.bundle import Bundle, BundleConfig
 from live.cli import va as va_cli
 from live.errors import UserError
 
@@ -68,6 +68,11 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r"image_size = \d+", "image_size = 0", "image_size"),
     (r"\[generator\]", "generator = 3\n[nothing]", "unknown section"),
     (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
+    (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
+     r"weights must be a file name in the bundle's folder"),
+    (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),
+    (r"^step = [\d.]+", "step = inf", "step must be a finite number"),
+    (r"^step = [\d.]+", "step = 0.0", "step and lr_multiplier must be finite and > 0"),
 ])
 def test_a_broken_bundle_toml_is_one_line(random_bundle_dir, tmp_path, pattern, replacement, words):
     import re
@@ -76,11 +81,23 @@ def test_a_broken_bundle_toml_is_one_line(random_bundle_dir, tmp_path, pattern, 
     broken = tmp_path / "broken"
     shutil.copytree(random_bundle_dir, broken)
     toml = broken / "bundle.toml"
-    text, changed = re.subn(pattern, replacement, toml.read_text(), count=1)
+    text, changed = re.subn(pattern, replacement, toml.read_text(), count=1, flags=re.M)
     assert changed == 1
     toml.write_text(text)
     with pytest.raises(UserError, match=words):
-        BundleConfig.read(toml)
+        Bundle.load(broken)
+
+
+def test_a_bundle_description_with_any_characters_survives_a_rewrite(random_bundle_dir, tmp_path):
+    import dataclasses
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(random_bundle_dir, copy)
+    config = BundleConfig.read(copy / "bundle.toml")
+    text = 'line one\nline "two"\ttab \\ ünïcode'
+    dataclasses.replace(config, description=text).write(copy / "bundle.toml")
+    assert BundleConfig.read(copy / "bundle.toml") == dataclasses.replace(config, description=text)
 
 
 def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_path):

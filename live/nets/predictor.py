@@ -49,6 +49,10 @@ class PredictorConfig:
         if min(self.lambda_width, self.hidden) < 1 or self.layers < 2:
             # Two at least: the layer heads read the hidden layers' output.
             raise UserError("predictor config: lambda_width and hidden must be positive, layers at least 2")
+        if not (self.step > 0 and self.lr_multiplier > 0 and math.isfinite(self.step * self.lr_multiplier)):
+            # Zero or infinite, the predictor's output is w_o or NaN, whatever its weights.
+            raise UserError(f"predictor config: step and lr_multiplier must be finite and > 0, got "
+                            f"{self.step}, {self.lr_multiplier}")
 
     def lambda_code(self, lam: torch.Tensor) -> torch.Tensor:
         """lambda [N] -> its log-scale position in the trained range, in [-1, 1]."""
