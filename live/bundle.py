@@ -149,7 +149,7 @@ class Bundle:
         root = bundle_dir(name)
         config = BundleConfig.read(root / BUNDLE_FILE)
         G, _ = load_generator(root / config.generator_weights, device=device)
-        space = load_weights(SpaceNet(config.space), root / config.space_weights)
+        space = SpaceNet.load(config.space, root / config.space_weights)
         predictor = load_weights(LatentPredictor(predictor_config(config, G)), root / config.predictor_weights)
         return cls(config, G, space.to(device).eval().requires_grad_(False),
                    predictor.to(device).eval().requires_grad_(False), root)
@@ -158,7 +158,7 @@ class Bundle:
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         save_generator(self.G, root / self.config.generator_weights)
-        save_weights(self.space, root / self.config.space_weights)
+        self.space.save(root / self.config.space_weights)
         save_weights(self.predictor, root / self.config.predictor_weights)
         self.write_config(root)
         return root

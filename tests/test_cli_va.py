@@ -114,3 +114,18 @@ def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_p
     toml.write_text(text)
     with pytest.raises(UserError, match=r"bundle \[predictor\]: hidden must be int, got .wide."):
         Bundle.load(broken)
+
+
+def test_a_mel_setting_other_than_the_space_was_trained_with_is_refused(tmp_path):
+    import re
+
+    from live.bundle import random_bundle
+
+    folder = random_bundle().save(tmp_path / "b")  # its space's weights record the config they were made with
+    toml = folder / "bundle.toml"
+    text, changed = re.subn(r"^n_mels = (\d+)", lambda m: f"n_mels = {int(m.group(1)) * 2}", toml.read_text(),
+                            count=1, flags=re.M)
+    assert changed == 1
+    toml.write_text(text)
+    with pytest.raises(UserError, match=r"trained with mel.n_mels = \d+, but the config says \d+"):
+        Bundle.load(folder)

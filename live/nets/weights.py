@@ -11,15 +11,16 @@ from torch import nn
 from live.errors import UserError
 
 
-def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path:
-    """Write `tensors` to `path` whole or not at all (a crash leaves the old file), with the
-    file mode of any new file (safetensors' own writer makes it private, 0600); a folder
-    that cannot be written is a UserError."""
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
+                      metadata: dict[str, str] | None = None) -> Path:
+    """Write `tensors` (and `metadata` into the header) to `path` whole or not at all (a
+    crash leaves the old file), with the file mode of any new file (safetensors' own writer
+    makes it private, 0600); a folder that cannot be written is a UserError."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(safetensors.torch.save(tensors))
+        partial.write_bytes(safetensors.torch.save(tensors, metadata))
         partial.replace(path)
     except OSError as e:
         if partial.is_file():
@@ -28,11 +29,21 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Pat
     return path
 
 
-def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16,
+                 metadata: dict[str, str] | None = None) -> Path:
     """All parameters and persistent buffers; floating-point tensors stored as `dtype`."""
     state = {k: (t.detach().to("cpu", dtype) if t.is_floating_point() else t.detach().cpu()).contiguous()
              for k, t in module.state_dict().items()}
-    return write_safetensors(state, path)
+    return write_safetensors(state, path, metadata)
+
+
+def weights_metadata(path: str | Path) -> dict[str, str]:
+    """The header's metadata of a safetensors file (read without its tensors); {} if none."""
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
 
 
 def load_weights(module: nn.Module, path: str | Path) -> nn.Module:

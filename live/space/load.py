@@ -16,7 +16,6 @@ import torch
 
 from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
 from live.errors import UserError
-from live.nets.weights import load_weights, save_weights
 from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
@@ -65,7 +64,7 @@ def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[Sp
     """The space of a bundle or run folder, in eval mode without gradients."""
     folder = space_folder(name)
     spec = SpaceSpec.read(folder)
-    net = load_weights(SpaceNet(spec.config), folder / spec.weights)
+    net = SpaceNet.load(spec.config, folder / spec.weights)
     try:
         net = net.to(device)
     except RuntimeError as error:  # torch: an unavailable device
@@ -76,11 +75,13 @@ def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[Sp
 def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
     """Write the weights (fp16) into `folder`; point its bundle.toml's [space] at them, keeping
     the other sections, or, without a bundle.toml, write space.toml. Returns what was done."""
+    assert net.config == spec.config, (net.config, spec.config)
     folder = Path(folder)
-    save_weights(net, folder / spec.weights)
     bundle_file = folder / BUNDLE_FILE
-    if bundle_file.is_file():
-        bundle = BundleConfig.read(bundle_file)
+    # A bundle.toml that cannot be read must stop the export before new weights sit beside old settings.
+    bundle = BundleConfig.read(bundle_file) if bundle_file.is_file() else None
+    net.save(folder / spec.weights)
+    if bundle is not None:
         replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
         return f"wrote {folder / spec.weights} and updated [space] of {bundle_file}"
     path = spec.write(folder)

@@ -1,6 +1,7 @@
 """The networks of the shared VA space under one config: E_I, E_M and their heads."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ from torch import nn
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_table
 from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
+from live.nets.weights import load_weights, save_weights, weights_metadata
+
+CONFIG_KEY = "space_config"  # the header entry holding the config a space's weights were trained under
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,38 @@ class SpaceNet(nn.Module):
         self.image_va = VAHead(config.feature_dim, config.head_hidden)
         self.music_va = VAHead(config.feature_dim, config.head_hidden)
         self.similarity = SimilarityHead(config.feature_dim, config.head_hidden)
+
+    def save(self, path: Path) -> Path:
+        """The weights (fp16), with the config they were trained under in the file's header."""
+        return save_weights(self, path, metadata={CONFIG_KEY: json.dumps(self.config.to_dict(), sort_keys=True)})
+
+    @classmethod
+    def load(cls, config: SpaceNetConfig, path: Path) -> SpaceNet:
+        """`config`'s networks with the weights at `path`. Where the file records the config it
+        was trained under, `config` must match it: the mel front end and E_M's gain
+        invariance change no weight's shape, so nothing else would notice a hand edit."""
+        net = load_weights(cls(config), path)
+        stored = weights_metadata(path).get(CONFIG_KEY)
+        if stored is not None:
+            try:
+                trained = json.loads(stored)
+            except ValueError:
+                raise UserError(f"{path}: its header's {CONFIG_KEY} is not JSON; re-export the space") from None
+            wrong = _differences(trained, config.to_dict())
+            if wrong:
+                key, had, has = wrong[0]
+                raise UserError(f"{path} was trained with {key} = {had!r}, but the config says {has!r}; "
+                                f"restore the trained value (in bundle.toml or space.toml)")
+        return net
+
+
+def _differences(trained: dict[str, Any], configured: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, trained, configured) for each key both hold with other values."""
+    out = []
+    for key in trained.keys() & configured.keys():
+        a, b = trained[key], configured[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return sorted(out)
