@@ -220,6 +220,28 @@ def test_watchdog_reopens_a_silent_device_by_name_after_a_replug(fake_portaudio,
     assert mic.reopens == 1 and mic.last_error is None
 
 
+def test_watchdog_rescans_before_it_looks_and_follows_an_alsa_card_renumbering(fake_portaudio, monkeypatch):
+    # PortAudio's list is as stale as its last scan: here it changes only when rescanned.
+    scanned = list(fake_portaudio)
+    plugged = [BUILTIN, Device(3, "USB Audio CODEC: - (hw:2,0)", "ALSA", 2, 2, 48000.0)]
+    monkeypatch.setattr(sources, "list_devices", lambda: list(scanned))
+    monkeypatch.setattr(sources, "refresh_devices", lambda: scanned.__setitem__(slice(None), plugged))
+    scanned[:] = plugged
+    clock = ManualClock()
+    mic = MicSource("USB Audio CODEC", blocksize=4, silence_timeout=2.0, clock=clock)
+    mic.start()
+    assert FakeInputStream.opened[-1].device == 3
+
+    plugged[:] = [BUILTIN]                        # unplugged: the stale scan still lists it at index 3
+    clock.advance(2.5)
+    assert not mic.watchdog() and "USB Audio CODEC" in mic.last_error
+
+    plugged[:] = [BUILTIN, Device(5, "USB Audio CODEC: - (hw:3,0)", "ALSA", 2, 2, 48000.0)]  # another card number
+    clock.advance(2.5)
+    assert mic.watchdog()
+    assert FakeInputStream.opened[-1].device == 5 and mic.last_error is None
+
+
 def test_devices_command_lists_inputs_and_outputs(monkeypatch, capsys):
     import live.audio.devices as devices_module
 

@@ -154,6 +154,22 @@ def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
 
 
+def test_a_lost_input_device_is_reported_once_not_on_every_retry():
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=0, overflows=0), input_overflows=0,
+                             last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC")
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
+    heard = []
+    engine.publish = lambda topic, body: heard.append(body["message"]) if topic == "error" else None
+    source.last_error = "reopening 'USB Audio CODEC': no input device matches"
+    for _ in range(5):
+        engine._watch_source()
+        engine.clock = lambda t=engine.clock() + 10: t  # past the once-a-second repeat filter
+    assert heard == ["reopening 'USB Audio CODEC': no input device matches; retrying every few seconds"]
+    source.last_error, source.watchdog = None, lambda: True
+    engine._watch_source()
+    assert heard[-1] == "input went silent; reopened USB Audio CODEC"
+
+
 def _bundles_on_disk(tmp_path, monkeypatch, names):
     """Bundle folders, a fake Bundle.load that logs what it loads, and drawers that say what they draw."""
     for name in names:

@@ -7,6 +7,7 @@ thread, and it only copies samples and counts; everything else happens in the co
 """
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -119,11 +120,10 @@ class MicSource(Source):
         self._opened_at = now  # the next attempt waits another timeout, whatever happens here
         sd = portaudio()
         try:
-            try:
-                self._device_index = _device(self.device_name, "input").index
-            except UserError:
-                refresh_devices()   # a replugged device is only seen after a rescan
-                self._device_index = _device(self.device_name, "input").index
+            # PortAudio lists devices once: until a rescan, an unplugged device keeps its old
+            # entry and a replugged one is missing or under another index.
+            refresh_devices()
+            self._device_index = self._find_again()
             self._open()
         except (UserError, sd.PortAudioError) as e:
             self.last_error = f"reopening {self.device_name!r}: {e}"
@@ -131,6 +131,17 @@ class MicSource(Source):
         self.reopens += 1
         self.last_error = None
         return True
+
+    def _find_again(self) -> int:
+        """The index of this source's device now, by its name; ALSA's names end in the card
+        number ("USB Audio CODEC: - (hw:2,0)"), which a replug can change."""
+        try:
+            return _device(self.device_name, "input").index
+        except UserError:
+            base = re.sub(r"\s*\(hw:\d+,\d+\)$", "", self.device_name)
+            if base == self.device_name:
+                raise
+            return _device(base, "input").index
 
     def _open(self) -> None:
         sd = portaudio()

@@ -155,6 +155,7 @@ class LiveEngine:
         self.show, self.presets, self.source = show, presets, source
         self.renderer, self.library, self.window = renderer, library, window
         self.recorder: Recorder | None = None   # set before `run` to record the show
+        self._source_error: str | None = None   # the audio source's last reported failure
         self.options, self.clock = options, clock
         self.settings = SettingsSlot(show.preset.settings)
         self.stats = RunStats()
@@ -259,8 +260,9 @@ class LiveEngine:
         if watchdog is not None and watchdog():
             self.report("audio", f"input went silent; reopened {getattr(self.source, 'device_name', 'device')}")
         error = getattr(self.source, "last_error", None)
-        if error:
-            self.report("audio", error)
+        if error and error != self._source_error:  # an outage is one line, not one a retry
+            self.report("audio", f"{error}; retrying every few seconds")
+        self._source_error = error
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
 
     # --- inference thread ---------------------------------------------------------------
