@@ -6,6 +6,7 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import soundfile as sf
 import live.audio.sources as sources
 from live.audio.clock import ManualClock
 from live.audio.devices import Device, find_device
-from live.audio.sources import DemoSource, FileSource, MicSource
+from live.audio.sources import DemoSource, FileSource, MicSource, PlaybackSource
 from live.cli import devices as devices_cli
 from live.errors import UserError
 
@@ -158,6 +159,8 @@ class FakeInputStream:
     def close(self, ignore_errors: bool = True) -> None:
         self.active = False
 
+    abort = close
+
 
 @pytest.fixture
 def fake_portaudio(monkeypatch):
@@ -240,6 +243,77 @@ def test_watchdog_rescans_before_it_looks_and_follows_an_alsa_card_renumbering(f
     clock.advance(2.5)
     assert mic.watchdog()
     assert FakeInputStream.opened[-1].device == 5 and mic.last_error is None
+
+
+class FakeOutputStream:
+    """Stands in for sounddevice.OutputStream; the test plays the PortAudio thread."""
+
+    def __init__(self, device, samplerate, channels, blocksize, dtype, callback, finished_callback) -> None:
+        self.callback, self.finished_callback, self.blocksize = callback, finished_callback, blocksize
+        self.active = False
+
+    def start(self) -> None:
+        self.active = True
+
+    def close(self, ignore_errors: bool = True) -> None:
+        self.active = False
+
+    abort = close
+
+    def play(self) -> bool:
+        """One callback; False when it asked to stop."""
+        out = np.zeros((self.blocksize, 1), np.float32)
+        try:
+            self.callback(out, self.blocksize, SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0), None)
+        except sounddevice.CallbackStop:
+            return False
+        return True
+
+
+@pytest.fixture
+def fake_output(monkeypatch):
+    streams = []
+    monkeypatch.setattr(sources, "list_devices", lambda: [BUILTIN])
+    monkeypatch.setattr(sources, "default_device_index", lambda direction: 0)
+    monkeypatch.setattr(sounddevice, "OutputStream", lambda **kw: streams.append(FakeOutputStream(**kw)) or streams[-1])
+    return streams
+
+
+def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_handed_over(fake_output):
+    track = np.ones((1000, 1), np.float32)
+    player = PlaybackSource(track, 1000, play=True, blocksize=400, clock=ManualClock())
+    player.start()
+    stream = fake_output[-1]
+    assert stream.play() and stream.play() and not stream.play()  # the last block asks to stop
+    assert player.ring.written == 1000 and not player.finished  # still in the device's buffer
+    stream.finished_callback()
+    assert player.finished
+    player.stop()
+
+
+def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
+    clock = ManualClock(10.0)
+    track = np.arange(10_000, dtype=np.float32)[:, None]
+    player = PlaybackSource(track, 1000, play=True, blocksize=100, clock=clock, silence_timeout=2.0)
+    player.start()
+    stream = fake_output[-1]
+    for _ in range(5):
+        stream.play()
+        clock.advance(0.1)
+    assert player.ring.written == 500
+    clock.advance(1.0)
+    assert not player.watchdog() and player.last_error is None  # quiet for 1.x s: fine
+    clock.advance(1.5)                                          # the device went away 2.5 s ago
+    assert not player.watchdog() and not stream.active
+    assert "output device stopped" in player.last_error
+    # The track goes on from where the device left it, paced by the clock.
+    clock.advance(1.0)
+    deadline = time.monotonic() + 5
+    while player.ring.written < 1500 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert 1500 <= player.ring.written < 2000
+    np.testing.assert_array_equal(player.ring.latest(player.ring.written - 500)[:3, 0], [500, 501, 502])
+    player.stop()
 
 
 def test_devices_command_lists_inputs_and_outputs(monkeypatch, capsys):

@@ -160,11 +160,11 @@ def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
     heard = []
     engine.publish = lambda topic, body: heard.append(body["message"]) if topic == "error" else None
-    source.last_error = "reopening 'USB Audio CODEC': no input device matches"
+    source.last_error = "reopening 'USB Audio CODEC': no input device matches; retrying every 2 s"
     for _ in range(5):
         engine._watch_source()
         engine.clock = lambda t=engine.clock() + 10: t  # past the once-a-second repeat filter
-    assert heard == ["reopening 'USB Audio CODEC': no input device matches; retrying every few seconds"]
+    assert heard == ["reopening 'USB Audio CODEC': no input device matches; retrying every 2 s"]
     source.last_error, source.watchdog = None, lambda: True
     engine._watch_source()
     assert heard[-1] == "input went silent; reopened USB Audio CODEC"

@@ -66,6 +66,13 @@ def _device(spec: str | int | None, direction: Direction) -> Device:
     return find_device(spec, direction, list_devices(), default_device_index(direction))
 
 
+def _close(stream: Any) -> None:
+    """Close a stream whose device may be gone: abort first (a close alone can wait on a
+    device that never answers), errors ignored (the stream is dropped either way)."""
+    stream.abort(ignore_errors=True)
+    stream.close(ignore_errors=True)
+
+
 class MicSource(Source):
     """An input device through a sounddevice InputStream.
 
@@ -116,7 +123,7 @@ class MicSource(Source):
         last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
         if now - last_audio <= self.silence_timeout:
             return False
-        self._stream.close(ignore_errors=True)
+        _close(self._stream)
         self._opened_at = now  # the next attempt waits another timeout, whatever happens here
         sd = portaudio()
         try:
@@ -126,7 +133,7 @@ class MicSource(Source):
             self._device_index = self._find_again()
             self._open()
         except (UserError, sd.PortAudioError) as e:
-            self.last_error = f"reopening {self.device_name!r}: {e}"
+            self.last_error = f"reopening {self.device_name!r}: {e}; retrying every {self.silence_timeout:g} s"
             return False
         self.reopens += 1
         self.last_error = None
@@ -178,7 +185,7 @@ class PlaybackSource(Source):
 
     def __init__(self, samples: np.ndarray, sample_rate: int, *, clock: Clock = MonotonicClock(),
                  blocksize: int = 512, ring_seconds: float = 10.0, loop: bool = False, play: bool = False,
-                 output_device: str | int | None = None) -> None:
+                 output_device: str | int | None = None, silence_timeout: float = 2.0) -> None:
         assert samples.ndim == 2 and samples.dtype == np.float32 and len(samples) > 0, (samples.shape, samples.dtype)
         super().__init__(sample_rate, samples.shape[1], ring_seconds, clock)
         self.samples = samples
@@ -191,6 +198,9 @@ class PlaybackSource(Source):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._stream: Any = None
+        self._drained = threading.Event()  # the output device has played the last sample
+        self.silence_timeout = silence_timeout
+        self.last_error: str | None = None
 
     @property
     def duration(self) -> float:
@@ -198,6 +208,11 @@ class PlaybackSource(Source):
 
     @property
     def finished(self) -> bool:
+        """The whole track has been delivered and, when played, heard."""
+        return self._all_taken and (self._stream is None or self._drained.is_set())
+
+    @property
+    def _all_taken(self) -> bool:
         return not self.loop and self._position >= len(self.samples)
 
     def start(self) -> None:
@@ -218,6 +233,25 @@ class PlaybackSource(Source):
         if stream is not None:
             stream.close(ignore_errors=True)
 
+    def watchdog(self) -> bool:
+        """When playing: if the output device has stopped calling back for `silence_timeout`
+        s (unplugged), go on paced by the clock, without sound, so the analysis (and the
+        show) does not freeze; the reason is in `last_error`. Never raises; returns False
+        (nothing was reopened)."""
+        stream, stamp = self._stream, self._stamp
+        if stream is None or self._all_taken:
+            return False
+        last_heard = stamp[1] if stamp is not None else self._t0
+        if last_heard is None or self.clock.now() - last_heard <= self.silence_timeout:
+            return False
+        self._stream = None
+        _close(stream)
+        self.last_error = "the output device stopped playing; the track goes on without sound"
+        self._t0 = self.clock.now() - self._position / self.sample_rate
+        self._thread = threading.Thread(target=self._pace, name="audio-playback", daemon=True)
+        self._thread.start()
+        return False
+
     def pump(self) -> int:
         """Deliver every frame due by `clock.now()`; returns how many were delivered."""
         assert self._thread is None or threading.current_thread() is self._thread, \
@@ -236,7 +270,7 @@ class PlaybackSource(Source):
         """A view of up to `limit` frames at the play position, which it advances; shorter at
         the track's end (where a loop wraps on the next call), empty once a track is over."""
         n = len(self.samples)
-        if limit <= 0 or self.finished:
+        if limit <= 0 or self._all_taken:
             return self.samples[:0]
         offset = self._position % n
         block = self.samples[offset:offset + min(limit, n - offset)]
@@ -245,16 +279,18 @@ class PlaybackSource(Source):
 
     def _pace(self) -> None:
         period = self.blocksize / self.sample_rate
-        while not self._stop.wait(period) and not self.finished:
+        while not self._stop.wait(period) and not self._all_taken:
             self.pump()
 
     def _start_output(self) -> None:
         sd = portaudio()
         chosen = _device(self.output_device, "output")
         try:
+            self._drained.clear()
             self._stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate,
                                            channels=self.channels, blocksize=self.blocksize,
-                                           dtype="float32", callback=self._play_callback)
+                                           dtype="float32", callback=self._play_callback,
+                                           finished_callback=self._drained.set)
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
@@ -274,8 +310,8 @@ class PlaybackSource(Source):
         latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
         self._stamp = (self._position, self.clock.now() + latency)
         self.ring.write(outdata[:filled])
-        if self.finished:
-            raise portaudio().CallbackStop
+        if self._all_taken:
+            raise portaudio().CallbackStop  # PortAudio plays what it holds, then calls finished_callback
 
 
 class FileSource(PlaybackSource):

@@ -261,7 +261,7 @@ class LiveEngine:
             self.report("audio", f"input went silent; reopened {getattr(self.source, 'device_name', 'device')}")
         error = getattr(self.source, "last_error", None)
         if error and error != self._source_error:  # an outage is one line, not one a retry
-            self.report("audio", f"{error}; retrying every few seconds")
+            self.report("audio", error)
         self._source_error = error
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
 
