@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_table
 from live.nets.checkpoints import load_generator, save_generator
+from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.nets.stylegan2 import Generator
 from live.nets.weights import load_weights, save_weights
@@ -100,10 +101,7 @@ class BundleConfig:
             if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
                 raise UserError(f"{where}: [{section}] weights must be a file name in the bundle's folder, "
                                 f"got {file!r}")
-        image_size = space.pop("image_size", 128)
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-            raise UserError(f"{where}: [space] image_size must be a whole number of pixels, at least 16, "
-                            f"got {image_size!r}")
+        image_size = check_image_size(space.pop("image_size", 128), f"{where} [space]")
         return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
                    generator_weights=weights["generator"], space=SpaceNetConfig.from_dict(space),
                    space_weights=weights["space"], image_size=image_size, predictor_weights=weights["predictor"],

@@ -66,6 +66,7 @@ def test_va_names_a_missing_bundle(tmp_path):
 
 @pytest.mark.parametrize("pattern, replacement, words", [
     (r"image_size = \d+", "image_size = 0", "image_size"),
+    (r"image_size = \d+", "image_size = 32", r"image_size must be a whole number of pixels in 64\.\.1024, got 32"),
     (r"\[generator\]", "generator = 3\n[nothing]", "unknown section"),
     (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',

@@ -28,6 +28,15 @@ IMAGE_BACKBONES: dict[str, Callable[..., tvm.ResNet]] = {
     "resnet18": tvm.resnet18,  # for tests and CPU-constrained runs
 }
 MIN_IMAGE_SIZE = 64  # below this ResNet's 32x downsampling leaves a 1x1 map or less
+MAX_IMAGE_SIZE = 1024  # E_I resizes every picture to this; larger only costs time
+
+
+def check_image_size(value: object, where: str) -> int:
+    """A config's image_size (E_I's input side), or a UserError naming `where`."""
+    if type(value) is not int or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
+        raise UserError(f"{where}: image_size must be a whole number of pixels in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}, "
+                        f"got {value!r}")
+    return value
 
 # ImageNet statistics the torchvision weights were trained with, on RGB in [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from live.errors import UserError
+from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
 from live.space.model import SpaceNetConfig
@@ -83,8 +84,7 @@ class SpaceTrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1 or self.threads < 1:
             raise UserError("steps, checkpoint_every, log_every and threads must be >= 1")
-        if self.image_size < 64:
-            raise UserError(f"image_size {self.image_size} is below the encoder's minimum of 64 px")
+        check_image_size(self.image_size, "space training config")
         if self.freeze_image and not self.init:
             raise UserError("freeze_image keeps a trained E_I: give the space to start from with init")
 

@@ -16,6 +16,7 @@ import torch
 
 from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
 from live.errors import UserError
+from live.nets.encoders import check_image_size
 from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
@@ -35,12 +36,16 @@ class SpaceSpec:
         space_file = Path(folder) / SPACE_FILE
         if space_file.is_file():
             try:
-                table = dict(tomllib.loads(space_file.read_text())["space"])
+                table = tomllib.loads(space_file.read_text())["space"]
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as error:
                 raise UserError(f"cannot read {space_file} (a [space] section): {error}") from None
-            weights, image_size = table.pop("weights", WEIGHTS_FILE), table.pop("image_size", 128)
-            if not isinstance(weights, str) or type(image_size) is not int:
-                raise UserError(f"{space_file}: weights must be a file name and image_size an integer")
+            if not isinstance(table, dict):
+                raise UserError(f"{space_file}: space must be a [space] table")
+            table = dict(table)
+            weights = table.pop("weights", WEIGHTS_FILE)
+            image_size = check_image_size(table.pop("image_size", 128), str(space_file))
+            if not isinstance(weights, str) or not weights or Path(weights).name != weights:
+                raise UserError(f"{space_file}: weights must be a file name in its folder, got {weights!r}")
             return cls(SpaceNetConfig.from_dict(table), image_size, weights)
         bundle = BundleConfig.read(bundle_dir(folder) / BUNDLE_FILE)
         return cls(bundle.space, bundle.image_size, bundle.space_weights)
