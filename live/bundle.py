@@ -102,6 +102,9 @@ class BundleConfig:
                 raise UserError(f"{where}: [{section}] weights must be a file name in the bundle's folder, "
                                 f"got {file!r}")
         image_size = check_image_size(space.pop("image_size", 128), f"{where} [space]")
+        # Checked here, not when the predictor is built: that comes after G and the space load.
+        check_table(f"{where} [predictor]", predictor, PredictorConfig(num_ws=1, w_dim=1))
+        PredictorConfig(**{**predictor, "num_ws": 1, "w_dim": 1})
         return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
                    generator_weights=weights["generator"], space=SpaceNetConfig.from_dict(space),
                    space_weights=weights["space"], image_size=image_size, predictor_weights=weights["predictor"],
@@ -146,6 +149,10 @@ class Bundle:
     def load(cls, name: str | Path, device: str | torch.device = "cpu") -> Bundle:
         root = bundle_dir(name)
         config = BundleConfig.read(root / BUNDLE_FILE)
+        for file in (config.generator_weights, config.space_weights, config.predictor_weights):
+            if not (root / file).is_file():
+                raise UserError(f"bundle {root}: {file} is missing; restore it, or make the bundle again "
+                                "(python -m live bundle new)")
         G, _ = load_generator(root / config.generator_weights, device=device)
         space = SpaceNet.load(config.space, root / config.space_weights)
         predictor = load_weights(LatentPredictor(predictor_config(config, G)), root / config.predictor_weights)
@@ -191,7 +198,6 @@ class Bundle:
 
 
 def predictor_config(config: BundleConfig, G: Generator) -> PredictorConfig:
-    check_table("bundle [predictor]", config.predictor, PredictorConfig(num_ws=G.num_ws, w_dim=G.w_dim))
     return PredictorConfig(**{**config.predictor, "num_ws": G.num_ws, "w_dim": G.w_dim,
                               "feature_dim": config.space.feature_dim})
 

@@ -113,7 +113,18 @@ def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_p
     text, changed = re.subn(r"^hidden = \d+", 'hidden = "wide"', toml.read_text(), count=1, flags=re.M)
     assert changed == 1
     toml.write_text(text)
-    with pytest.raises(UserError, match=r"bundle \[predictor\]: hidden must be int, got .wide."):
+    with pytest.raises(UserError, match=r"bundle.toml \[predictor\]: hidden must be int, got .wide."):
+        BundleConfig.read(toml)  # before any network loads
+
+
+def test_a_missing_weights_file_is_named_before_any_network_loads(random_bundle_dir, tmp_path, monkeypatch):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(random_bundle_dir, broken)
+    (broken / "predictor.safetensors").unlink()
+    monkeypatch.setattr("live.bundle.load_generator", lambda *a, **k: pytest.fail("G loaded first"))
+    with pytest.raises(UserError, match="predictor.safetensors is missing"):
         Bundle.load(broken)
 
 
