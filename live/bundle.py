@@ -93,6 +93,9 @@ class BundleConfig:
         gen, space, predictor = dict(data["generator"]), dict(data["space"]), dict(data["predictor"])
         # A table written before layer_heads existed (bundle versions <= 0.4) holds one output per group.
         predictor.setdefault("layer_heads", False)
+        if set(gen) - {"weights"}:  # a misspelt weights key would quietly mean the default file
+            raise UserError(f"{where}: unknown [generator] keys {sorted(set(gen) - {'weights'})}; "
+                            "it holds only weights")
         weights = {"generator": gen.pop("weights", "generator.safetensors"),
                    "space": space.pop("weights", "space.safetensors"),
                    "predictor": predictor.pop("weights", "predictor.safetensors")}

@@ -59,3 +59,10 @@ def test_impossible_settings_are_user_errors():
         MelWindow(sample_rate=16000, f_max=9000.0)
     with pytest.raises(UserError, match="window_seconds"):
         MelWindow(window_seconds=0.01)
+    # Hand-edited bundle.toml values that would ask for terabytes or empty filters.
+    with pytest.raises(UserError, match="sample_rate must be in 1000..768000"):
+        MelWindow(sample_rate=10**9)
+    with pytest.raises(UserError, match="window_seconds must be at most 60"):
+        MelWindow(window_seconds=1e6)
+    with pytest.raises(UserError, match=r"n_mels must be in 1..n_fft // 2 \+ 1"):
+        MelWindow(n_fft=256, n_mels=200)

@@ -69,6 +69,7 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r"image_size = \d+", "image_size = 32", r"image_size must be a whole number of pixels in 64\.\.1024, got 32"),
     (r"\[generator\]", "generator = 3\n[nothing]", "unknown section"),
     (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
+    (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys \['weigths'\]"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
      r"weights must be a file name in the bundle's folder"),
     (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),

@@ -38,6 +38,13 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     with pytest.raises(UserError, match="already"):
         run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
             "--name", "mine", "--models-dir", str(models))
+    run_folder = models / "space-run"
+    run_folder.mkdir()
+    (run_folder / "space.safetensors").write_bytes(b"a trained space")
+    with pytest.raises(UserError, match="holds files and no bundle"):
+        run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+            "--name", "space-run", "--models-dir", str(models), "--force")
+    assert (run_folder / "space.safetensors").read_bytes() == b"a trained space"
 
 
 def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):

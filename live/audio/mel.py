@@ -13,9 +13,11 @@ import numpy as np
 import torch
 import torchaudio
 
+from live.audio.decode import MAX_RATE, MIN_RATE
 from live.errors import UserError
 
 LOG_OFFSET = 1e-6
+MAX_WINDOW_S = 60.0  # one spectrogram's span; the trained windows are seconds long
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,11 @@ class MelWindow:
     def __post_init__(self) -> None:
         top = self.f_max if self.f_max is not None else self.sample_rate / 2
         problems = [
-            "sample_rate must be positive" if self.sample_rate <= 0 else "",
+            f"sample_rate must be in {MIN_RATE}..{MAX_RATE}" if not MIN_RATE <= self.sample_rate <= MAX_RATE else "",
             "hop_length must be in 1..n_fft" if not 0 < self.hop_length <= self.n_fft else "",
-            "n_mels must be positive" if self.n_mels <= 0 else "",
+            # Past n_fft // 2 + 1 bands some mel filters fall between two FFT bins and stay empty.
+            "n_mels must be in 1..n_fft // 2 + 1" if not 0 < self.n_mels <= self.n_fft // 2 + 1 else "",
+            f"window_seconds must be at most {MAX_WINDOW_S:g}" if self.window_seconds > MAX_WINDOW_S else "",
             "window_seconds must cover at least one n_fft" if self.samples < self.n_fft else "",
             "need 0 <= f_min < f_max <= sample_rate / 2" if not 0 <= self.f_min < top <= self.sample_rate / 2 else "",
         ]

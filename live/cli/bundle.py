@@ -37,6 +37,9 @@ def run_new(args: argparse.Namespace) -> int:
     target = (args.models_dir or models_dir()) / args.name
     if (target / BUNDLE_FILE).exists() and not args.force:
         raise UserError(f"{target} already holds a bundle; choose another --name or pass --force")
+    if not (target / BUNDLE_FILE).exists() and target.is_dir() and any(target.iterdir()):
+        # e.g. a training run's folder: its weights would be overwritten, --force or not
+        raise UserError(f"{target} holds files and no bundle; choose another --name or --models-dir")
     G, info = load_generator(args.network)
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
