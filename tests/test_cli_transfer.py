@@ -66,10 +66,20 @@ def test_transfer_refuses_clashing_names_and_bad_audio(preset_dir, songs, tmp_pa
             "--outdir", str(tmp_path / "out"))
 
 
+def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_dir, songs, tmp_path, monkeypatch):
+    monkeypatch.setattr("live.bundle.Bundle.load", lambda *a, **k: pytest.fail("the networks loaded first"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    common = ("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--mode", "full")
+    with pytest.raises(UserError, match="audio file not found"):
+        run(*common, "--audio", str(tmp_path / "none.wav"), "--outdir", str(tmp_path / "out"))
+    with pytest.raises(UserError, match="cannot write"):
+        run(*common, "--audio", songs[0], "--outdir", str(tmp_path / "out"), "--sheet", str(blocker / "sheet.png"))
+    with pytest.raises(SystemExit):
+        run(*common, "--audio", songs[0], "--outdir", str(blocker))
+
+
 def test_transfer_refuses_more_refinement_steps_than_a_show_takes_and_a_non_finite_lambda(preset_dir, songs, tmp_path):
-    with pytest.raises(UserError, match="at most 50"):
-        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
-            "--outdir", str(tmp_path / "out"), "--refine-steps", "100000000")
-    for bad in (("--lambda", "nan"), ("--at", "nan"), ("--at", "0")):
+    for bad in (("--lambda", "nan"), ("--at", "nan"), ("--at", "0"), ("--refine-steps", "100000000")):
         with pytest.raises(SystemExit):
             run("transfer", "--preset", "test", "--audio", songs[0], "--outdir", str(tmp_path / "out"), *bad)

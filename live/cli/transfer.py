@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from live.cli.types import count, number
+from live.cli.types import count, number, output_dir
 from live.errors import UserError
 from live.settings import PARAMS
 
@@ -25,14 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", help="bundle (name under models/ or a folder); default: the preset's")
     p.add_argument("--audio", required=True, nargs="+", type=Path, metavar="FILE", help="audio files")
-    p.add_argument("--outdir", required=True, type=Path, help="where <audio stem>.png go")
+    p.add_argument("--outdir", required=True, type=output_dir, help="where <audio stem>.png go")
     p.add_argument("--mode", choices=MODES, default="fast",
                    help="fast: predictor + refinement (the live path); full: the 300-step optimization")
     p.add_argument("--at", type=number(0, low_open=True), metavar="SECONDS",
                    help="the mel window ends here (default: the middle of each file)")
     p.add_argument("--lambda", dest="lam", type=number(0), metavar="L",
                    help="weight of staying near the source (default: the preset's)")
-    p.add_argument("--refine-steps", type=count(0), help="fast mode: refinement steps (default: the preset's)")
+    p.add_argument("--refine-steps", type=count(0, PARAMS["refine_steps"].high),
+                   help="fast mode: refinement steps, as live (default: the preset's)")
     p.add_argument("--steps", type=count(1), default=300, help="full mode: optimization steps (default 300)")
     p.add_argument("--sheet", type=Path, metavar="PATH", help="also write the source and all results in one PNG")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -45,10 +46,14 @@ def _check(args: argparse.Namespace) -> None:
     if twice:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
-    most = PARAMS["refine_steps"].high
-    if args.refine_steps is not None and args.refine_steps > most:
-        raise UserError(f"--refine-steps must be at most {most}, as live "
-                        "(steps past the local model's optimum add nothing)")
+    # Before the networks load (and a full-mode run's minutes): the inputs and the outputs.
+    from live.render.sinks import check_writable
+
+    for path in args.audio:
+        if not path.is_file():
+            raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
+    for path in [*(args.outdir / f"{stem}.png" for stem in stems), *([args.sheet] if args.sheet else [])]:
+        check_writable(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,15 +27,16 @@ def number(low: float | None = None, high: float | None = None, low_open: bool =
     return parse
 
 
-def count(low: int = 0):
-    """An int >= low."""
+def count(low: int = 0, high: int | None = None):
+    """An int >= low (and <= high)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {low}")
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"in {low}..{high}"
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number {bounds}")
         return value
     return parse
 
