@@ -154,6 +154,19 @@ def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
 
 
+def test_the_pictures_clock_never_steps_back_when_a_block_is_stamped_late():
+    stamp = {"written": 5000, "time": 100.0}
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
+                             capture_time=lambda index: stamp["time"] + (index - stamp["written"]) / 1000)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
+    assert engine._picture_time(100.010) == pytest.approx(5.010)
+    stamp.update(written=5016, time=100.030)  # the next block's callback ran 14 ms late
+    source.ring.written = 5016
+    assert engine._stream_time(100.031) == pytest.approx(5.017) and engine._stream_time(100.020) < 5.010
+    assert engine._picture_time(100.020) == pytest.approx(5.010)  # held, not stepped back
+    assert engine._picture_time(100.031) == pytest.approx(5.017)
+
+
 def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=0, overflows=0), input_overflows=0,
                              last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC")

@@ -156,6 +156,7 @@ class LiveEngine:
         self.renderer, self.library, self.window = renderer, library, window
         self.recorder: Recorder | None = None   # set before `run` to record the show
         self._source_error: str | None = None   # the audio source's last reported failure
+        self._last_picture_t = -math.inf        # the stream time the last frame was drawn at
         self.options, self.clock = options, clock
         self.settings = SettingsSlot(show.preset.settings)
         self.stats = RunStats()
@@ -409,6 +410,16 @@ class LiveEngine:
             return None
         return written / self.source.sample_rate + ahead
 
+    def _picture_time(self, now: float) -> float | None:
+        """`_stream_time` that never steps back: a callback that runs late stamps its block
+        late, and burst deliveries (two or three blocks back to back) move the newest stamp
+        around, which would make pulses and fades stutter."""
+        stream_t = self._stream_time(now)
+        if stream_t is None:
+            return None
+        self._last_picture_t = max(stream_t, self._last_picture_t)
+        return self._last_picture_t
+
     def _handle_actions(self) -> bool:
         """The window's hotkeys; True if the display may have changed (fullscreen)."""
         if self.window is None:
@@ -515,7 +526,7 @@ class LiveEngine:
         settings = self.settings.get()
         newest = self.keyframes.peek()
         features = self.features.peek()
-        stream_t = self._stream_time(now)
+        stream_t = self._picture_time(now)
         message, since = self._message
         if now - since >= self.options.hud_message_s:
             message = f"shader: {self._shader_error}" if self._shader_error else ""
