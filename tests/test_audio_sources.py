@@ -191,6 +191,19 @@ def test_mic_callback_copies_blocks_and_counts_overflows(fake_portaudio):
     assert not stream.active
 
 
+def test_a_mic_that_will_not_open_at_its_advertised_rate_opens_at_a_common_one(fake_portaudio, monkeypatch):
+    def check(device, samplerate, channels, dtype):
+        if samplerate != 48000:
+            raise sounddevice.PortAudioError("Invalid sample rate")
+
+    monkeypatch.setattr(sounddevice, "check_input_settings", check)
+    mic = MicSource("HDA Intel", clock=ManualClock())  # advertises 44100 Hz
+    mic.start()
+    assert mic.sample_rate == 48000 and FakeInputStream.opened[-1].samplerate == 48000
+    mic.stop()
+    assert MicSource("HDA Intel", sample_rate=44100, clock=ManualClock()).sample_rate == 44100  # asked for: kept
+
+
 def test_missing_mic_names_the_available_inputs(fake_portaudio):
     with pytest.raises(UserError) as err:
         MicSource("Focusrite")

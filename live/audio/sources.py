@@ -66,6 +66,21 @@ def _device(spec: str | int | None, direction: Direction) -> Device:
     return find_device(spec, direction, list_devices(), default_device_index(direction))
 
 
+def _input_rate(device: Device, channels: int) -> int:
+    """The device's default rate if it opens at it, else the first common rate that it
+    does (an ALSA hw: device may advertise 44100 Hz and open only at 48000), else the
+    default, for the open to report."""
+    sd = portaudio()
+    default = int(device.default_sample_rate)
+    for rate in dict.fromkeys((default, 48000, 44100)):
+        try:
+            sd.check_input_settings(device=device.index, samplerate=rate, channels=channels, dtype="float32")
+            return rate
+        except (sd.PortAudioError, ValueError):
+            continue
+    return default
+
+
 def _close(stream: Any) -> None:
     """Close a stream whose device may be gone: abort first (a close alone can wait on a
     device that never answers), errors ignored (the stream is dropped either way)."""
@@ -88,7 +103,7 @@ class MicSource(Source):
         if channels > chosen.input_channels:
             raise UserError(f"input device {chosen.name!r} has {chosen.input_channels} channel(s), "
                             f"{channels} were asked for")
-        super().__init__(sample_rate or int(chosen.default_sample_rate), channels, ring_seconds, clock)
+        super().__init__(sample_rate or _input_rate(chosen, channels), channels, ring_seconds, clock)
         self.device_name = chosen.name
         self._device_index = chosen.index
         self.blocksize = blocksize
