@@ -55,8 +55,8 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                                    "pictures, beside the same measures between two corpus sets (the floor).")
     p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
     p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
-    p.add_argument("--count", type=int, default=GanEvalConfig.count,
-                   help=f"pictures per set (default {GanEvalConfig.count})")
+    p.add_argument("--count", type=count(2), default=GanEvalConfig.count,
+                   help=f"pictures per set, at least 2 for a covariance (default {GanEvalConfig.count})")
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
@@ -79,11 +79,10 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
+    network = Path(args.network)
+    if Path(args.json).resolve() in (network.resolve(), network.with_suffix(".json").resolve()):
+        raise UserError(f"--json {args.json} is the checkpoint or its config file; write the report elsewhere")
     check_writable(Path(args.json))  # before the evaluation's minutes, not after
-    if args.count < 2:
-        raise UserError("--count must be >= 2 (a covariance needs two pictures)")
-    if Path(args.json).resolve() == Path(args.network).with_suffix(".json").resolve():
-        raise UserError(f"--json {args.json} is the checkpoint's own config file; write the report elsewhere")
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
