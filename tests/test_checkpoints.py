@@ -354,8 +354,23 @@ def test_fp16_overflow_is_refused(tmp_path):
     G = tiny_generator(0)
     with torch.no_grad():
         G.synthesis.b8.conv0.weight[0, 0, 0, 0] = 1e6
-    with pytest.raises(UserError, match=r"synthesis\.b8\.conv0\.weight are not finite"):
+    with pytest.raises(UserError, match=r"synthesis\.b8\.conv0\.weight are not finite in float16; save in float32"):
         save_generator(G, tmp_path / "g.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
+def test_any_network_whose_weights_float16_cannot_hold_is_not_written(tmp_path):
+    from torch import nn
+
+    from live.nets.weights import save_weights
+
+    layer = nn.Linear(2, 2)
+    with torch.no_grad():
+        layer.bias[1] = 1e6  # past float16's 65504
+    with pytest.raises(UserError, match=r"^bias are not finite in float16; the training diverged"):
+        save_weights(layer, tmp_path / "head.safetensors")
+    assert not list(tmp_path.iterdir())
+    save_weights(layer, tmp_path / "head.safetensors", torch.float32)  # float32 holds it
 
 
 def test_safetensors_config_version_and_arguments_are_checked(tmp_path, G):

@@ -30,7 +30,7 @@ from live.errors import UserError
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
-from live.nets.weights import write_safetensors
+from live.nets.weights import save_weights
 
 FORMAT_NVLABS = "nvlabs-pkl"
 FORMAT_ROSINALITY = "rosinality-pt"
@@ -110,11 +110,7 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
         raise UserError(f"{path}: our checkpoints are named NAME.safetensors (NAME.json goes beside it)")
     if dtype not in SAVE_DTYPES:
         raise ValueError(f"dtype must be one of {SAVE_DTYPES}, not {dtype}")
-    state = {k: t.detach().to("cpu", dtype).contiguous() for k, t in G.state_dict().items()}
-    overflow = [k for k, t in state.items() if not torch.isfinite(t).all()]
-    if overflow:
-        raise UserError(f"{_some(overflow)} are not finite in {dtype}; save in float32 (convert --fp32)")
-    write_safetensors(state, path)
+    save_weights(G, path, dtype, remedy="save in float32 (convert --fp32)")
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
     path.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")

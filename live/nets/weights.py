@@ -30,10 +30,18 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
 
 
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16,
-                 metadata: dict[str, str] | None = None) -> Path:
-    """All parameters and persistent buffers; floating-point tensors stored as `dtype`."""
+                 metadata: dict[str, str] | None = None,
+                 remedy: str = "the training diverged, or its values are past the type's range") -> Path:
+    """All parameters and persistent buffers; floating-point tensors stored as `dtype`.
+    A tensor that is not finite in `dtype` is a UserError (`remedy` says what to do), and
+    nothing is written: float16 turns values past 65504 into infinities without a word."""
     state = {k: (t.detach().to("cpu", dtype) if t.is_floating_point() else t.detach().cpu()).contiguous()
              for k, t in module.state_dict().items()}
+    bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise UserError(f"{', '.join(bad[:3])}{more} are not finite in {str(dtype).removeprefix('torch.')}; "
+                        f"{remedy}; {path} was not written")
     return write_safetensors(state, path, metadata)
 
 
