@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from live.audio.mel import MelWindow
-from live.errors import UserError, check_table
+from live.errors import UserError, check_file_name, check_table
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
@@ -100,10 +100,7 @@ class BundleConfig:
                    "space": space.pop("weights", "space.safetensors"),
                    "predictor": predictor.pop("weights", "predictor.safetensors")}
         for section, file in weights.items():
-            # A path would let a command that trains this bundle write into another one.
-            if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
-                raise UserError(f"{where}: [{section}] weights must be a file name in the bundle's folder, "
-                                f"got {file!r}")
+            check_file_name(file, f"{where}: [{section}] weights")
         image_size = check_image_size(space.pop("image_size", 128), f"{where} [space]")
         # Checked here, not when the predictor is built: that comes after G and the space load.
         check_table(f"{where} [predictor]", predictor, PredictorConfig(num_ws=1, w_dim=1))
@@ -157,7 +154,7 @@ class Bundle:
                 raise UserError(f"bundle {root}: {file} is missing; restore it, or make the bundle again "
                                 "(python -m live bundle new)")
         G, _ = load_generator(root / config.generator_weights, device=device)
-        space = SpaceNet.load(config.space, root / config.space_weights)
+        space = SpaceNet.load(config.space, root / config.space_weights, config.image_size)
         predictor = load_weights(LatentPredictor(predictor_config(config, G)), root / config.predictor_weights)
         return cls(config, G, space.to(device).eval().requires_grad_(False),
                    predictor.to(device).eval().requires_grad_(False), root)
@@ -166,7 +163,7 @@ class Bundle:
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         save_generator(self.G, root / self.config.generator_weights)
-        self.space.save(root / self.config.space_weights)
+        self.space.save(root / self.config.space_weights, self.config.image_size)
         save_weights(self.predictor, root / self.config.predictor_weights)
         self.write_config(root)
         return root

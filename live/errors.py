@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 
@@ -34,3 +35,11 @@ def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
             raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
         if type(value) is float and not math.isfinite(value):  # TOML has nan and inf
             raise UserError(f"{where}: {name} must be a finite number, got {value!r}")
+
+
+def check_file_name(value: object, where: str) -> str:
+    """A config's file name of a file in the config's own folder: a path would let a command
+    that writes the file write into another folder."""
+    if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
+        raise UserError(f"{where} must be a file name in its folder, got {value!r}")
+    return value

@@ -304,6 +304,17 @@ def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_hande
     player.stop()
 
 
+def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_output):
+    clock = ManualClock()
+    player = PlaybackSource(np.ones((800, 1), np.float32), 1000, play=True, blocksize=400, clock=clock)
+    player.start()
+    stream = fake_output[-1]
+    assert stream.play() and not stream.play()  # all handed over; the device never says it has played it
+    assert not player.finished
+    clock.advance(2.5)
+    assert not player.watchdog() and player.finished and not stream.active
+
+
 def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
     clock = ManualClock(10.0)
     track = np.arange(10_000, dtype=np.float32)[:, None]

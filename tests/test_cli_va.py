@@ -71,7 +71,7 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
     (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys \['weigths'\]"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
-     r"weights must be a file name in the bundle's folder"),
+     r"weights must be a file name in its folder"),
     (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),
     (r"^step = [\d.]+", "step = inf", "step must be a finite number"),
     (r"^step = [\d.]+", "step = 0.0", "step and lr_multiplier must be finite and > 0"),
@@ -134,11 +134,15 @@ def test_a_mel_setting_other_than_the_space_was_trained_with_is_refused(tmp_path
 
     from live.bundle import random_bundle
 
-    folder = random_bundle().save(tmp_path / "b")  # its space's weights record the config they were made with
+    folder = random_bundle().save(tmp_path / "b")  # its space's weights record the settings they were made with
     toml = folder / "bundle.toml"
-    text, changed = re.subn(r"^n_mels = (\d+)", lambda m: f"n_mels = {int(m.group(1)) * 2}", toml.read_text(),
-                            count=1, flags=re.M)
-    assert changed == 1
-    toml.write_text(text)
-    with pytest.raises(UserError, match=r"trained with mel.n_mels = \d+, but the config says \d+"):
-        Bundle.load(folder)
+    original = toml.read_text()
+    for pattern, words in ((r"^n_mels = (\d+)", "mel.n_mels"), (r"^image_size = (\d+)", "image_size")):
+        text, changed = re.subn(pattern, lambda m: m.group(0).replace(m.group(1), str(int(m.group(1)) * 2)),
+                                original, count=1, flags=re.M)
+        assert changed == 1
+        toml.write_text(text)
+        with pytest.raises(UserError, match=rf"trained with {words} = \d+, but the config says \d+"):
+            Bundle.load(folder)
+    toml.write_text(original)
+    Bundle.load(folder)

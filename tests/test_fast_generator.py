@@ -14,9 +14,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def reference_and_ws(G, noise_mode="const", seed=0):
-    z = torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    # Every layer its own w (W+): with one w for all, a layer reading another's w would not show.
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn([G.num_ws, G.z_dim], generator=generator)
     with torch.no_grad():
-        ws = G.mapping(z, None, truncation_psi=0.8)
+        ws = G.mapping(z, None, truncation_psi=0.8)[:, 0][None]
         return G.synthesis(ws, noise_mode=noise_mode), ws
 
 

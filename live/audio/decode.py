@@ -81,11 +81,17 @@ def _read_pyav(path: Path) -> Audio:
     return Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), rate)
 
 
-def read_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None) -> Audio:
-    """Decode a whole file; resample to `sample_rate` and mix to `channels` when given."""
+def check_audio_file(path: str | Path) -> Path:
+    """`path`, if it is a file; else a UserError saying what it is."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
+    return path
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None) -> Audio:
+    """Decode a whole file; resample to `sample_rate` and mix to `channels` when given."""
+    path = check_audio_file(path)
     try:
         audio = _read_soundfile(path)
     except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone

@@ -39,7 +39,8 @@ class MelWindow:
             "hop_length must be in 1..n_fft" if not 0 < self.hop_length <= self.n_fft else "",
             # Past n_fft // 2 + 1 bands some mel filters fall between two FFT bins and stay empty.
             "n_mels must be in 1..n_fft // 2 + 1" if not 0 < self.n_mels <= self.n_fft // 2 + 1 else "",
-            f"window_seconds must be at most {MAX_WINDOW_S:g}" if self.window_seconds > MAX_WINDOW_S else "",
+            f"window_seconds must be at most {MAX_WINDOW_S:g}" if self.window_seconds > MAX_WINDOW_S else
+            # (only then: the samples of a huge window would overflow)
             "window_seconds must cover at least one n_fft" if self.samples < self.n_fft else "",
             "need 0 <= f_min < f_max <= sample_rate / 2" if not 0 <= self.f_min < top <= self.sample_rate / 2 else "",
         ]

@@ -124,7 +124,7 @@ class MicSource(Source):
     def stop(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close(ignore_errors=True)
+            _close(stream)
 
     def watchdog(self) -> bool:
         """Reopen the device if no audio came for `silence_timeout` s; True if it reopened.
@@ -175,7 +175,7 @@ class MicSource(Source):
             stream.start()
         except sd.PortAudioError as e:
             if stream is not None:  # opened but would not start: the watchdog's retries must not pile them up
-                stream.close(ignore_errors=True)
+                _close(stream)
             raise UserError(f"cannot open input device {self.device_name!r} at {self.sample_rate} Hz, "
                             f"{self.channels} channel(s): {e}") from e
         self._stream = stream
@@ -246,7 +246,7 @@ class PlaybackSource(Source):
             self._thread = None
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close(ignore_errors=True)
+            _close(stream)
 
     def watchdog(self) -> bool:
         """When playing: if the output device has stopped calling back for `silence_timeout`
@@ -254,13 +254,15 @@ class PlaybackSource(Source):
         show) does not freeze; the reason is in `last_error`. Never raises; returns False
         (nothing was reopened)."""
         stream, stamp = self._stream, self._stamp
-        if stream is None or self._all_taken:
+        if stream is None or self._drained.is_set():
             return False
         last_heard = stamp[1] if stamp is not None else self._t0
         if last_heard is None or self.clock.now() - last_heard <= self.silence_timeout:
             return False
         self._stream = None
         _close(stream)
+        if self._all_taken:  # lost while playing its last block, which will not be heard now: finished
+            return False
         self.last_error = "the output device stopped playing; the track goes on without sound"
         self._t0 = self.clock.now() - self._position / self.sample_rate
         self._thread = threading.Thread(target=self._pace, name="audio-playback", daemon=True)
@@ -311,7 +313,7 @@ class PlaybackSource(Source):
         except sd.PortAudioError as e:
             stream, self._stream = self._stream, None
             if stream is not None:
-                stream.close(ignore_errors=True)
+                _close(stream)
             raise UserError(f"cannot play to {chosen.name!r} at {self.sample_rate} Hz: {e}") from e
 
     def _play_callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:

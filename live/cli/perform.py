@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
         if args.record:
-            # Last of the setup: opening the file truncates it, so nothing may fail after.
+            # Last of the setup: a step failing after it would leave its NAME.partial file behind.
             # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
             channels = min(source.channels, 2)
             sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, render
-    from live.render.sinks import check_no_frames, check_writable
+    from live.render.sinks import FRAME_NAME, check_no_frames, check_writable
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix:
         check_writable(out)
     else:
-        check_writable(out / "frame_000000.png")
+        check_writable(out / FRAME_NAME.format(0))
         check_no_frames(out)
     if args.stats:
         check_writable(Path(args.stats))

@@ -47,11 +47,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
     # Before the networks load (and a full-mode run's minutes): the inputs and the outputs.
+    from live.audio.decode import check_audio_file
     from live.render.sinks import check_writable
 
     for path in args.audio:
-        if not path.is_file():
-            raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
+        check_audio_file(path)
     for path in [*(args.outdir / f"{stem}.png" for stem in stems), *([args.sheet] if args.sheet else [])]:
         check_writable(path)
 

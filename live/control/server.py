@@ -142,16 +142,17 @@ class ControlServer:
             self._router = self._bind(zmq.ROUTER, self.command_address)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
             self._pub = self._bind(zmq.PUB, self.telemetry_address)
+            self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+            self.telemetry_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
+            self._wake_receiver, self._wake_sender = socket.socketpair()
+            self._wake_receiver.setblocking(False)
+            self._wake_sender.setblocking(False)
+            self._thread = threading.Thread(target=self._run, name="control", daemon=True)
+            self._thread.start()
         except BaseException:  # nothing may outlive a failed start: not the context, not the authenticator
+            self._thread = None
             self._close_all()
             raise
-        self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.telemetry_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._wake_receiver, self._wake_sender = socket.socketpair()
-        self._wake_receiver.setblocking(False)
-        self._wake_sender.setblocking(False)
-        self._thread = threading.Thread(target=self._run, name="control", daemon=True)
-        self._thread.start()
         log.info("control on %s, telemetry on %s%s", self.command_endpoint, self.telemetry_endpoint,
                  " (CurveZMQ)" if self.curve else "")
         return self
@@ -226,7 +227,7 @@ class ControlServer:
             if received is None:
                 return
             envelope, body, body_frames = received
-            if body is None and body_frames == 1:  # the body came after the frames kept
+            if body is None and len(envelope.route) == self.limits.max_frames:  # the body came after those kept
                 reply = {"ok": False, "error": f"a request's envelope has at most {self.limits.max_frames - 1} "
                                                 "frames; this one had more"}
             elif body is None:

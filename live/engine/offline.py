@@ -8,6 +8,7 @@ inputs give the same video, whatever the machine's speed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,10 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
     """The [start, start + duration) stretch of `audio` as [frames, channels] float32."""
     if start < 0 or (duration is not None and duration <= 0):
         raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
-    if start >= audio.duration:  # in seconds first: samples of a huge --start would overflow
+    # In seconds, before any sample index: that of a huge --start would overflow.
+    if round(min(start, audio.duration) * audio.sample_rate) >= len(audio.samples):
         raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
     a = round(start * audio.sample_rate)
-    if a >= len(audio.samples):
-        raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
     duration = audio.duration if duration is None else min(duration, audio.duration)
     return audio.samples[a:min(len(audio.samples), a + round(duration * audio.sample_rate))]
 
@@ -84,6 +84,8 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     ctx = renderer = None
     newest = None
     keyframes = 0  # made so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
+    # As fractions, the rates the user typed: in floats 1500 * 2.3 is 3449.9999999999995.
+    keyframe_rate, fps = (Fraction(r).limit_denominator(1001) for r in (settings.keyframe_rate, options.fps))
     fed = 0
     finished = False
     try:
@@ -96,7 +98,7 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             fed = end
             for beat in features.beats:
                 stats.beat(beat)
-            if i * settings.keyframe_rate >= keyframes * options.fps:  # t >= keyframes / rate, in products
+            if i * keyframe_rate >= keyframes * fps:  # t >= keyframes / rate
                 newest = show.maker.make(analyzer.mel(), settings, capture_time=t, clock=lambda: t)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
                 keyframes += 1

@@ -252,7 +252,7 @@ class FrozenBlock(nn.Module):
 
     def __init__(self, block: SynthesisBlock, options: FastOptions):
         super().__init__()
-        self.num_conv, self.num_ws = block.num_conv, block.num_conv + block.num_torgb
+        self.num_ws = block.num_conv + block.num_torgb
         self.conv0 = FrozenLayer(block.conv0, options) if block.in_channels > 0 else None
         self.conv1 = FrozenLayer(block.conv1, options)
         self.torgb = FrozenToRGB(block.torgb, options)

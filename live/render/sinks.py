@@ -220,14 +220,14 @@ def _layout(channels: int) -> str:
     return "mono" if channels == 1 else "stereo"
 
 
-FRAME_NAME = "frame_{:06d}.png"
+FRAME_NAME, FRAME_GLOB = "frame_{:06d}.png", "frame_*.png"
 
 
 def check_no_frames(directory: Path) -> None:
     """Refuse a folder that holds frames already: a shorter render's frames would end where
     the earlier one's went on, and anything assembling the folder would mix the two."""
-    if directory.is_dir() and any(directory.glob("frame_*.png")):
-        raise UserError(f"{directory} already holds frame_*.png files; render into an empty folder "
+    if directory.is_dir() and any(directory.glob(FRAME_GLOB)):
+        raise UserError(f"{directory} already holds {FRAME_GLOB} files; render into an empty folder "
                         "or delete them first")
 
 

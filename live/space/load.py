@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
-from live.errors import UserError
+from live.errors import UserError, check_file_name
 from live.nets.encoders import check_image_size
 from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
@@ -44,8 +44,7 @@ class SpaceSpec:
             table = dict(table)
             weights = table.pop("weights", WEIGHTS_FILE)
             image_size = check_image_size(table.pop("image_size", 128), str(space_file))
-            if not isinstance(weights, str) or not weights or Path(weights).name != weights:
-                raise UserError(f"{space_file}: weights must be a file name in its folder, got {weights!r}")
+            check_file_name(weights, f"{space_file}: weights")
             return cls(SpaceNetConfig.from_dict(table), image_size, weights)
         bundle = BundleConfig.read(bundle_dir(folder) / BUNDLE_FILE)
         return cls(bundle.space, bundle.image_size, bundle.space_weights)
@@ -69,7 +68,7 @@ def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[Sp
     """The space of a bundle or run folder, in eval mode without gradients."""
     folder = space_folder(name)
     spec = SpaceSpec.read(folder)
-    net = SpaceNet.load(spec.config, folder / spec.weights)
+    net = SpaceNet.load(spec.config, folder / spec.weights, spec.image_size)
     try:
         net = net.to(device)
     except RuntimeError as error:  # torch: an unavailable device
@@ -85,7 +84,7 @@ def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
     bundle_file = folder / BUNDLE_FILE
     # A bundle.toml that cannot be read must stop the export before new weights sit beside old settings.
     bundle = BundleConfig.read(bundle_file) if bundle_file.is_file() else None
-    net.save(folder / spec.weights)
+    net.save(folder / spec.weights, spec.image_size)
     if bundle is not None:
         replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
         return f"wrote {folder / spec.weights} and updated [space] of {bundle_file}"

@@ -72,28 +72,39 @@ class SpaceNet(nn.Module):
         self.music_va = VAHead(config.feature_dim, config.head_hidden)
         self.similarity = SimilarityHead(config.feature_dim, config.head_hidden)
 
-    def save(self, path: Path) -> Path:
-        """The weights (fp16), with the config they were trained under in the file's header."""
-        return save_weights(self, path, metadata={CONFIG_KEY: json.dumps(self.config.to_dict(), sort_keys=True)})
+    def save(self, path: Path, image_size: int) -> Path:
+        """The weights (fp16), with the settings they were trained under (the config and E_I's
+        input size) in the file's header."""
+        record = json.dumps(_settings(self.config, image_size), sort_keys=True)
+        return save_weights(self, path, metadata={CONFIG_KEY: record})
 
     @classmethod
-    def load(cls, config: SpaceNetConfig, path: Path) -> SpaceNet:
-        """`config`'s networks with the weights at `path`. Where the file records the config it
-        was trained under, `config` must match it: the mel front end and E_M's gain
-        invariance change no weight's shape, so nothing else would notice a hand edit."""
-        net = load_weights(cls(config), path)
-        stored = weights_metadata(path).get(CONFIG_KEY)
-        if stored is not None:
-            try:
-                trained = json.loads(stored)
-            except ValueError:
-                raise UserError(f"{path}: its header's {CONFIG_KEY} is not JSON; re-export the space") from None
-            wrong = _differences(trained, config.to_dict())
-            if wrong:
-                key, had, has = wrong[0]
-                raise UserError(f"{path} was trained with {key} = {had!r}, but the config says {has!r}; "
-                                f"restore the trained value (in bundle.toml or space.toml)")
-        return net
+    def load(cls, config: SpaceNetConfig, path: Path, image_size: int) -> SpaceNet:
+        """`config`'s networks with the weights at `path`, after `check_record`."""
+        check_record(path, config, image_size)
+        return load_weights(cls(config), path)
+
+
+def _settings(config: SpaceNetConfig, image_size: int) -> dict[str, Any]:
+    return {**config.to_dict(), "image_size": image_size}
+
+
+def check_record(path: Path, config: SpaceNetConfig, image_size: int) -> None:
+    """Where the weights file at `path` records the settings it was trained under, `config`
+    and `image_size` must match them: the mel front end, E_M's gain invariance and E_I's
+    input size change no weight's shape, so nothing else would notice a hand edit."""
+    stored = weights_metadata(path).get(CONFIG_KEY)
+    if stored is None:  # written before the record existed
+        return
+    try:
+        trained = json.loads(stored)
+    except ValueError:
+        raise UserError(f"{path}: its header's {CONFIG_KEY} is not JSON; re-export the space") from None
+    wrong = _differences(trained, _settings(config, image_size))
+    if wrong:
+        key, had, has = wrong[0]
+        raise UserError(f"{path} was trained with {key} = {had!r}, but the config says {has!r}; "
+                        f"restore the trained value (in bundle.toml or space.toml)")
 
 
 def _differences(trained: dict[str, Any], configured: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -50,7 +50,7 @@ from live.space.data.records import describe
 from live.space.load import SpaceSpec, export_space, space_folder
 from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, draw_pairs, draw_single_modal_triples,
                                sfr_loss, total, va_sigma, va_similarity, weighted_mse)
-from live.space.model import SpaceNet
+from live.space.model import SpaceNet, check_record
 from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music_pool, listed_pairs
 from live.space.sources import Sources, read_sources
 
@@ -171,6 +171,7 @@ def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
     if spec.config != config.net or spec.image_size != config.image_size:
         raise UserError(f"init: the space in {folder} has other settings than [net] and image_size of this "
                         "run; copy them from its space.toml or bundle.toml")
+    check_record(folder / spec.weights, spec.config, spec.image_size)
     load_weights(net, folder / spec.weights)
 
 
