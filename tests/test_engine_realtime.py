@@ -167,6 +167,16 @@ def test_the_pictures_clock_never_steps_back_when_a_block_is_stamped_late():
     assert engine._picture_time(100.031) == pytest.approx(5.017)
 
 
+def test_the_published_beat_phase_stays_below_one():
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    features = SimpleNamespace(bpm=120.0, beat_confidence=1.0, phase=0.9996, next_beat=5.0, time=4.9998, rms=0.1)
+    engine.features.put(features)
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine._publish_state([])
+    assert published[0]["beat_phase"] == 0.999
+
+
 def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=0, overflows=0), input_overflows=0,
                              last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC")

@@ -575,7 +575,8 @@ class LiveEngine:
             # Enough for a lighting desk to follow the music between beat messages: where in
             # the bar the audio was at `stream_time`, and how loud.
             body.update(bpm=round(features.bpm, 2), beat_confidence=round(features.beat_confidence, 3),
-                        beat_phase=round(features.phase, 3), next_beat=round(features.next_beat, 3),
+                        # Rounded down: a phase of 0.9996 rounded to 1.0 would read as the next beat.
+                        beat_phase=math.floor(features.phase * 1000) / 1000, next_beat=round(features.next_beat, 3),
                         stream_time=round(features.time, 3),
                         level_db=round(20 * math.log10(max(features.rms, LEVEL_FLOOR)), 1))
         if newest is not None:
