@@ -75,6 +75,8 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),
     (r"^step = [\d.]+", "step = inf", "step must be a finite number"),
     (r"^step = [\d.]+", "step = 0.0", "step and lr_multiplier must be finite and > 0"),
+    (r"^hidden = \d+", "hidden = 1000000000", r"hidden must be in 1\.\.16384"),
+    (r"^feature_dim = \d+", "feature_dim = 1000000000", r"feature_dim must be a whole number in 1\.\.16384"),
 ])
 def test_a_broken_bundle_toml_is_one_line(random_bundle_dir, tmp_path, pattern, replacement, words):
     import re

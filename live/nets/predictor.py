@@ -25,6 +25,8 @@ from live.errors import UserError
 from live.nets import ops
 from live.nets.stylegan2 import FullyConnectedLayer
 
+MAX_WIDTH = 16384  # of a group's MLP and the lambda code; StyleCLIP's mapper uses 512
+
 
 @dataclass(frozen=True)
 class PredictorConfig:
@@ -46,9 +48,10 @@ class PredictorConfig:
         if not 0 < self.lambda_min < self.lambda_max:
             raise UserError(f"predictor config: need 0 < lambda_min < lambda_max, got "
                             f"{self.lambda_min}, {self.lambda_max}")
-        if min(self.lambda_width, self.hidden) < 1 or self.layers < 2:
-            # Two at least: the layer heads read the hidden layers' output.
-            raise UserError("predictor config: lambda_width and hidden must be positive, layers at least 2")
+        if not (1 <= self.lambda_width <= MAX_WIDTH and 1 <= self.hidden <= MAX_WIDTH and 2 <= self.layers <= 64):
+            # Two layers at least: the layer heads read the hidden layers' output. Capped: the
+            # network is built before its weights are compared with the file.
+            raise UserError(f"predictor config: lambda_width and hidden must be in 1..{MAX_WIDTH}, layers in 2..64")
         if not (self.step > 0 and self.lr_multiplier > 0 and math.isfinite(self.step * self.lr_multiplier)):
             # Zero or infinite, the predictor's output is w_o or NaN, whatever its weights.
             raise UserError(f"predictor config: step and lr_multiplier must be finite and > 0, got "

@@ -13,6 +13,7 @@ from live.errors import UserError, check_table
 from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
 from live.nets.weights import load_weights, save_weights, weights_metadata
 
+MAX_WIDTH = 16384  # of the shared space and the heads; the paper's is 512
 CONFIG_KEY = "space_config"  # the header entry holding the config a space's weights were trained under
 
 
@@ -34,8 +35,10 @@ class SpaceNetConfig:
             raise UserError(f"unknown image backbone {self.image_backbone!r}; "
                             f"choose one of {', '.join(IMAGE_BACKBONES)}")
         for name in ("feature_dim", "head_hidden"):
-            if getattr(self, name) < 1:
-                raise UserError(f"space config: {name} must be a positive integer, "
+            # Capped: the networks are built before their weights are compared with the file,
+            # and a mistyped 10**9 would take the machine's memory first.
+            if not 1 <= getattr(self, name) <= MAX_WIDTH:
+                raise UserError(f"space config: {name} must be a whole number in 1..{MAX_WIDTH}, "
                                 f"got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
