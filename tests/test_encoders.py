@@ -165,7 +165,7 @@ def test_space_net_config_round_trip_and_validation():
         SpaceNetConfig.from_dict({"feature_dim": "512"})
     with pytest.raises(UserError, match="music_gain_invariant must be bool"):
         SpaceNetConfig.from_dict({"music_gain_invariant": 1})
-    with pytest.raises(UserError, match="feature_dim must be a positive"):
+    with pytest.raises(UserError, match="feature_dim must be a whole number in 1..16384"):
         SpaceNetConfig(feature_dim=0)
 
 
