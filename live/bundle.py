@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_file_name, check_table
+from live.files import write_whole
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
@@ -117,13 +118,7 @@ class BundleConfig:
                         "space": {"weights": self.space_weights, "image_size": self.image_size, **space,
                                   "mel": dataclasses.asdict(self.space.mel)},
                         "predictor": {"weights": self.predictor_weights, **self.predictor}})
-        partial = path.with_name(path.name + ".partial")  # a crash leaves the old file whole
-        try:
-            partial.write_text(text)
-            partial.replace(path)
-        except OSError as e:
-            partial.unlink(missing_ok=True)
-            raise UserError(f"cannot write {path} ({e.strerror or e})") from None
+        write_whole(path, text.encode())
 
 
 class Bundle:

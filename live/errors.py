@@ -43,3 +43,9 @@ def check_file_name(value: object, where: str) -> str:
     if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
         raise UserError(f"{where} must be a file name in its folder, got {value!r}")
     return value
+
+
+def some(items: list[str], shown: int = 3) -> str:
+    """The first few of `items` for a message, and how many more there are."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -40,8 +40,7 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
     """The [start, start + duration) stretch of `audio` as [frames, channels] float32."""
     if start < 0 or (duration is not None and duration <= 0):
         raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
-    # In seconds, before any sample index: that of a huge --start would overflow.
-    if round(min(start, audio.duration) * audio.sample_rate) >= len(audio.samples):
+    if start >= audio.duration:  # in seconds: the sample index of a huge --start would overflow
         raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
     a = round(start * audio.sample_rate)
     duration = audio.duration if duration is None else min(duration, audio.duration)

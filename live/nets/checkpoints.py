@@ -26,7 +26,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from live.errors import UserError
+from live.errors import UserError, some
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
@@ -322,7 +322,7 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
         if up:
             _check_blur(take(f"{theirs}.upsample.kernel"), blur, f"{theirs}.upsample.kernel", source)
     if take.left:
-        raise UserError(f"{source}: g_ema has keys this converter does not know: {_some(sorted(take.left))}")
+        raise UserError(f"{source}: g_ema has keys this converter does not know: {some(sorted(take.left))}")
     return kwargs, state
 
 
@@ -437,11 +437,11 @@ def _assemble(contents: _Contents, source: str) -> Generator:
     resized = [f"{k} is {list(t.shape)}, not {list(expected[k].shape)}"
                for k, t in contents.state.items() if k in expected and t.shape != expected[k].shape]
     if missing:
-        problems.append(f"missing {_some(missing)}")
+        problems.append(f"missing {some(missing)}")
     if unexpected:
-        problems.append(f"unexpected {_some(unexpected)}")
+        problems.append(f"unexpected {some(unexpected)}")
     if resized:
-        problems.append(_some(resized))
+        problems.append(some(resized))
     if problems:
         raise UserError(f"{source}: the weights do not fit the architecture its arguments describe: "
                         + "; ".join(problems))
@@ -451,11 +451,6 @@ def _assemble(contents: _Contents, source: str) -> Generator:
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def _some(items: list[str], shown: int = 3) -> str:
-    more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return ", ".join(items[:shown]) + more
 
 
 def _device(device: str | torch.device) -> torch.device:

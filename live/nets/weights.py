@@ -8,25 +8,15 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from live.errors import UserError
+from live.errors import UserError, some
+from live.files import write_whole
 
 
 def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
                       metadata: dict[str, str] | None = None) -> Path:
-    """Write `tensors` (and `metadata` into the header) to `path` whole or not at all (a
-    crash leaves the old file), with the file mode of any new file (safetensors' own writer
-    makes it private, 0600); a folder that cannot be written is a UserError."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(safetensors.torch.save(tensors, metadata))
-        partial.replace(path)
-    except OSError as e:
-        if partial.is_file():
-            partial.unlink()
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
+    """Write `tensors` (and `metadata` into the header) to `path` whole or not at all, with
+    the file mode of any new file (safetensors' own writer makes it private, 0600)."""
+    return write_whole(path, safetensors.torch.save(tensors, metadata))
 
 
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16,
@@ -39,8 +29,7 @@ def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch
              for k, t in module.state_dict().items()}
     bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise UserError(f"{', '.join(bad[:3])}{more} are not finite in {str(dtype).removeprefix('torch.')}; "
+        raise UserError(f"{some(bad)} are not finite in {str(dtype).removeprefix('torch.')}; "
                         f"{remedy}; {path} was not written")
     return write_safetensors(state, path, metadata)
 

@@ -1,0 +1,21 @@
+"""Files written whole or not at all: a crash or a full disk leaves the old file as it was."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from live.errors import UserError
+
+
+def write_whole(path: str | Path, data: bytes) -> Path:
+    """Write `data` beside `path` and move it into place; the folder is made if missing,
+    with the file mode of any new file. A folder that cannot be written is a UserError."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
