@@ -34,14 +34,14 @@ class MelWindow:
 
     def __post_init__(self) -> None:
         top = self.f_max if self.f_max is not None else self.sample_rate / 2
+        too_long = self.window_seconds > MAX_WINDOW_S  # then its sample count is not computed: it could overflow
         problems = [
             f"sample_rate must be in {MIN_RATE}..{MAX_RATE}" if not MIN_RATE <= self.sample_rate <= MAX_RATE else "",
             "hop_length must be in 1..n_fft" if not 0 < self.hop_length <= self.n_fft else "",
             # Past n_fft // 2 + 1 bands some mel filters fall between two FFT bins and stay empty.
             "n_mels must be in 1..n_fft // 2 + 1" if not 0 < self.n_mels <= self.n_fft // 2 + 1 else "",
-            f"window_seconds must be at most {MAX_WINDOW_S:g}" if self.window_seconds > MAX_WINDOW_S else
-            # (only then: the samples of a huge window would overflow)
-            "window_seconds must cover at least one n_fft" if self.samples < self.n_fft else "",
+            f"window_seconds must be at most {MAX_WINDOW_S:g}" if too_long else "",
+            "window_seconds must cover at least one n_fft" if not too_long and self.samples < self.n_fft else "",
             "need 0 <= f_min < f_max <= sample_rate / 2" if not 0 <= self.f_min < top <= self.sample_rate / 2 else "",
         ]
         problems = [p for p in problems if p]
