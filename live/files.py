@@ -16,6 +16,7 @@ def write_whole(path: str | Path, data: bytes) -> Path:
         partial.write_bytes(data)
         partial.replace(path)
     except OSError as e:
-        partial.unlink(missing_ok=True)
+        if partial.is_file():  # not unlink(missing_ok): under a path that is a file it raises too
+            partial.unlink()
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     return path
