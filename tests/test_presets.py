@@ -133,6 +133,26 @@ def test_preset_new_keeps_a_cc_map_written_before_the_settings(tmp_path):
     assert [b.controller for b in mine.cc] == [7] and mine.settings.keyframe_rate == 12.0
 
 
+@pytest.mark.parametrize("template", [
+    # tables in any order around [source]: each copied once, with its comments
+    '# knobs\n[[cc]]\nchannel = 1\ncontroller = 7\nparam = "lambda"\n[source]\nseed = 1\n'
+    '[settings]  # start\nkeyframe_rate = 12.0\n',
+    # dotted keys outside the tables, and a header-like line inside a string: rewritten from the values
+    'settings.keyframe_rate = 12.0\ndescription = """\n[settings]\n"""\n[source]\nseed = 1\n'
+    '[[cc]]\nchannel = 1\ncontroller = 7\nparam = "lambda"\n',
+])
+def test_preset_new_copies_the_templates_tables_whatever_their_layout(tmp_path, template):
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text(template)
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "3"]) == 0
+    mine = PresetLibrary(d).load("mine")
+    assert [b.controller for b in mine.cc] == [7] and mine.settings.keyframe_rate == 12.0
+    assert mine.source.seed == 3 and mine.description == ""
+    text = (d / "mine.toml").read_text()
+    assert text.count("[source]") == 1 and ("# knobs" in text) == ("# knobs" in template)
+
+
 def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random_bundle_dir, monkeypatch):
     from PIL import Image
 

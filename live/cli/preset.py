@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import tomllib
 from pathlib import Path
 
 from live.cli.types import number, plain_name
@@ -68,11 +70,7 @@ def _new(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
     template = library.load(args.like)
-    text = template.path.read_text()
-    # Keep the template's [settings] and [[cc]] tables verbatim (with their comments); replace
-    # the header and source.
-    starts = [i for i in (text.find("[settings]"), text.find("[[cc]]")) if i >= 0]
-    body = text[min(starts):] if starts else ""
+    body = copied_tables(template.path.read_text())
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:
@@ -100,6 +98,36 @@ def _new(args: argparse.Namespace) -> int:
         partial.unlink(missing_ok=True)
     print(f"wrote {path}")
     return 0
+
+
+COPIED_TABLES = ("settings", "cc")
+_HEADER = re.compile(r"\[\[?\s*([A-Za-z0-9_-]+)[^\]]*\]\]?\s*(#.*)?")
+
+
+def copied_tables(text: str) -> str:
+    """A preset's [settings] and [[cc]] tables as TOML: verbatim with their comments where
+    the template's own lines say exactly that, else rewritten from the parsed values."""
+    from live.space.config import to_toml
+
+    kept, loose, keep = [], [], False  # loose: comments and blank lines, which go with the next table
+    for line in text.splitlines(keepends=True):
+        header = _HEADER.fullmatch(line.strip())
+        if header:
+            keep = header.group(1) in COPIED_TABLES
+        if not header and (not line.strip() or line.lstrip().startswith("#")):
+            loose.append(line)
+            continue
+        if keep:
+            kept += loose + [line]
+        loose = []
+    verbatim = "".join(kept + (loose if keep else [])).lstrip("\n")
+    wanted = {key: value for key, value in tomllib.loads(text).items() if key in COPIED_TABLES}
+    try:
+        if tomllib.loads(verbatim) == wanted:
+            return verbatim
+    except tomllib.TOMLDecodeError:
+        pass  # a header-like line inside a multi-line string, or dotted keys outside the tables
+    return to_toml(wanted)
 
 
 def _project_ahead(preset, device: str) -> None:

@@ -171,14 +171,15 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def to_toml(values: dict[str, Any]) -> str:
-    """Nested dicts as TOML tables; None values are left out (they mean "the default")."""
+    """Nested dicts as TOML tables, lists of dicts as arrays of tables; None values are left
+    out (they mean "the default")."""
     lines: list[str] = []
 
-    def emit(prefix: str, table: dict[str, Any]) -> None:
+    def emit(prefix: str, table: dict[str, Any], array: bool = False) -> None:
         if prefix:
-            lines.append(f"[{prefix}]")
+            lines.append(f"[[{prefix}]]" if array else f"[{prefix}]")
         for key, value in table.items():
-            if value is not None and not isinstance(value, dict):
+            if value is not None and not isinstance(value, dict) and not _is_table_array(value):
                 text = str(value).lower() if isinstance(value, bool) else (
                     # JSON's escapes are TOML's; raw UTF-8, since TOML refuses JSON's surrogate pairs.
                     json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value))
@@ -187,6 +188,13 @@ def to_toml(values: dict[str, Any]) -> str:
         for key, value in table.items():
             if isinstance(value, dict):
                 emit(f"{prefix}.{key}" if prefix else key, value)
+            elif _is_table_array(value):
+                for item in value:
+                    emit(f"{prefix}.{key}" if prefix else key, item, array=True)
 
     emit("", values)
     return "\n".join(lines).lstrip("\n")
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
