@@ -191,6 +191,19 @@ def test_mic_callback_copies_blocks_and_counts_overflows(fake_portaudio):
     assert not stream.active
 
 
+def test_a_late_mic_callback_keeps_its_blocks_capture_time(fake_portaudio):
+    clock = ManualClock(50.0)
+    mic = MicSource("usb", channels=2, blocksize=480, clock=clock)
+    mic.start()
+    stream = FakeInputStream.opened[-1]
+    block = np.zeros((480, 2), np.float32)
+    stream.callback(block, 480, None, Status())
+    clock.advance(0.04)  # 10 ms of audio, delivered 30 ms late
+    stream.callback(block, 480, None, Status())
+    assert mic.capture_time(960) == pytest.approx(50.01, abs=1e-4)
+    mic.stop()
+
+
 def test_a_mic_that_will_not_open_at_its_advertised_rate_opens_at_a_common_one(fake_portaudio, monkeypatch):
     def check(device, samplerate, channels, dtype):
         if samplerate != 48000:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from live.audio.clock import Clock, MonotonicClock
+from live.audio.clock import CaptureTimes, Clock, MonotonicClock
 from live.audio.decode import mix_channels, read_audio
 from live.audio.demo import render_demo
 from live.audio.devices import (Device, Direction, default_device_index, find_device, list_devices, portaudio,
@@ -113,6 +113,7 @@ class MicSource(Source):
         self._input_overflows = 0
         self._stream: Any = None
         self._opened_at = 0.0
+        self._capture_times = CaptureTimes(self.sample_rate)
 
     @property
     def input_overflows(self) -> int:
@@ -168,6 +169,7 @@ class MicSource(Source):
     def _open(self) -> None:
         sd = portaudio()
         stream = None
+        self._capture_times.reset()
         try:
             stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
                                     channels=self.channels, blocksize=self.blocksize, dtype="float32",
@@ -184,8 +186,10 @@ class MicSource(Source):
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:
             self._input_overflows += 1
+            self._capture_times.reset()
         # The stamp first: a reader that finds these samples finds their time too.
-        self._stamp = (self.ring.written + frames, self.clock.now())
+        end = self.ring.written + frames
+        self._stamp = (end, self._capture_times.block_end(end, self.clock.now()))
         self.ring.write(indata)
 
 
