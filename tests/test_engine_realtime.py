@@ -146,6 +146,19 @@ def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_ru
     assert inference and len(inference) <= 3
 
 
+def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops():
+    clock = ManualClock()
+    source = silent_source(clock=clock)
+    source.pump()  # starts the track's time
+    clock.advance(source.duration + 1)
+    source.pump()
+    source.start = lambda: None  # delivered already: finished from the first frame
+    renderer = SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, renderer, NO_SHADERS, LiveOptions(fps=50, duration=30))
+    engine.run()
+    assert engine.features.peek().sample_index == source.ring.written == len(source.samples)
+
+
 def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
                              capture_time=lambda index: 100.0 + (index - 5000) / 1000)

@@ -57,6 +57,7 @@ REPEAT_REPORT_S = 1.0    # the same failure again within this long is not report
 SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
 PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
+DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its last blocks
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
@@ -178,6 +179,7 @@ class LiveEngine:
         self._shader_error: str | None = None
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
+        self._audio_read = 0  # frames the audio thread has analysed (and recorded)
         self._keyframe_times: deque[float] = deque(maxlen=30)  # appended by inference, read by render
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
         self.bundles = RecentBundles(BUNDLES_KEPT)
@@ -248,6 +250,7 @@ class LiveEngine:
                         # The window of the show's bundle now: a preset switch may bring another.
                         self.mel_requests.put(MelRequest(analyzer.window(self._mel.source_samples),
                                                          self.source.capture_time(features.sample_index)))
+                self._audio_read = position
                 now = self.clock()
                 if now >= next_watchdog:
                     next_watchdog = now + WATCHDOG_S
@@ -469,12 +472,16 @@ class LiveEngine:
             pacer = FramePacer(self.options.fps, vsync=self.window is not None and self.window.config.vsync)
             next_frame = start
             fps_window: list[float] = []
+            finished_at = None
             while not self.stopping.is_set():
                 now = self.clock()
                 if self.options.duration is not None and now - start >= self.options.duration:
                     break
                 if getattr(self.source, "finished", False):
-                    break
+                    # The track's last blocks are analysed and recorded before the show ends.
+                    finished_at = now if finished_at is None else finished_at
+                    if self._audio_read >= self.source.ring.written or now - finished_at >= DRAIN_S:
+                        break
                 try:
                     if self._handle_actions():
                         pacer.remeasure()
