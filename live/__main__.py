@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -67,5 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def exit_process(code: int) -> None:
+    synthesis = sys.modules.get("live.engine.synthesizer")
+    if synthesis is not None and synthesis.busy_lanes():
+        # A compile still runs (the show ended during it): finalizing the interpreter under
+        # it would abort the process. Everything the command writes is written by now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

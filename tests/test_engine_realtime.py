@@ -31,7 +31,7 @@ def failing(message: str):
 
 def fake_show(make=failing("no keyframes in this test")):
     """A show with no networks: its keyframes fail unless `make` makes them."""
-    maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference"), refiner=None)
+    maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference", close=lambda: None), refiner=None)
     return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
                            bundle=SimpleNamespace(mel=MelWindow(), root=None), maker=maker)
 
@@ -222,7 +222,7 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
 
 
 def _drawer(draws):
-    return SimpleNamespace(draws=draws, for_generator=lambda G, on_error: _drawer(G))
+    return SimpleNamespace(draws=draws, for_generator=lambda G, on_error: _drawer(G), close=lambda: None)
 
 
 def _show_on(folder: Path):

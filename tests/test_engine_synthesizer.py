@@ -134,3 +134,47 @@ def test_a_compile_for_another_bundle_does_not_hold_up_a_compiled_one(G):
         gate.set()
     compiling.result(timeout=30)
     assert not synth._lane.compiling and other._lane is synth._lane
+
+
+def test_a_closed_lane_cancels_what_waits_and_lets_the_running_job_end():
+    import threading
+    from concurrent.futures import CancelledError
+
+    from live.engine.synthesizer import Lane, busy_lanes
+
+    lane = Lane("test-lane")
+    gate, started = threading.Event(), threading.Event()
+    running = lane.submit(lambda: (started.set(), gate.wait(30))[1], compile_job=True)
+    waiting = lane.submit(lambda: "never", compile_job=True)
+    assert started.wait(30) and busy_lanes() and lane.compiling
+    lane.close()
+    assert waiting.cancelled() and lane.submit(lambda: "after").cancelled()
+    with pytest.raises(CancelledError):
+        waiting.result()
+    gate.set()
+    assert running.result(timeout=30) is True
+    lane._thread.join(timeout=30)
+    assert not lane._thread.is_alive() and not busy_lanes() and not lane.compiling
+
+
+def test_a_closed_synthesizer_draws_on_the_reference_path(G):
+    synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
+    assert synth.wait(timeout=60) and synth.path == "fast"
+    synth.close()
+    w = _w(G, 5)
+    assert np.array_equal(synth(w), to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy())
+
+
+def test_a_show_that_ends_while_its_fast_path_compiles_exits_cleanly(tmp_path):
+    """The compile takes tens of seconds; a 2 s show ends under it. torch aborted the
+    process (exit 134) when the interpreter finalized under the compile."""
+    import subprocess
+    import sys
+
+    stats = tmp_path / "stats.json"
+    result = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--duration", "2",
+                             "--synthesis", "fast", "--control", "off", "--size", "64x64", "--threads", "1",
+                             "--stats", str(stats)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stats.is_file() and "terminate called" not in result.stderr

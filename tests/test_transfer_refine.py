@@ -275,3 +275,13 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
     start = time.perf_counter()
     resting.close()
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_closed_refiner_opens_no_new_session():
+    """A keyframe still under way when the show ends must not start a model-building worker."""
+    from live.transfer.refine import LocalRefiner
+
+    refiner = LocalRefiner()
+    refiner.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        refiner.open(None, None)

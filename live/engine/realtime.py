@@ -57,6 +57,7 @@ REPEAT_REPORT_S = 1.0    # the same failure again within this long is not report
 SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
 PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
+STOP_WAIT_S = 30.0       # a keyframe under way is finished (a large user generator takes seconds on a CPU)
 DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its last blocks
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
@@ -592,8 +593,9 @@ class LiveEngine:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.show.maker.image.close()  # no keyframe waits behind a compile; one running is left to end
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=STOP_WAIT_S)
         self.source.stop()
         self.projections.close()
         if self.show.maker.refiner is not None:

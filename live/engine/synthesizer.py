@@ -22,8 +22,18 @@ from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.stylegan2 import Generator, to_uint8
 
 
+class _LaneThread(threading.Thread):
+    busy = False  # running a job, which nothing can interrupt
+
+
+def busy_lanes() -> bool:
+    """A lane is running a job. The interpreter must not finalize under it: torch aborts
+    the process when a compile loses its interpreter (`python -m live` then exits at once)."""
+    return any(isinstance(t, _LaneThread) and t.busy for t in threading.enumerate())
+
+
 class Lane:
-    """One daemon thread that runs every job given to it, in order.
+    """One daemon thread that runs every job given to it, in order, until closed.
 
     torch 2.11 is not safe with compiled graphs on several threads: a graph compiled on
     one thread and run on another segfaults while a third thread runs autograd (the
@@ -33,10 +43,12 @@ class Lane:
     """
 
     def __init__(self, name: str = "fast-synthesis"):
-        self._jobs: queue.Queue[tuple[Callable[[], object], Future, bool]] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Callable[[], object], Future, bool] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._compiles = 0  # compile jobs queued or running
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        self._closed = False
+        self._thread = _LaneThread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
     @property
     def compiling(self) -> bool:
@@ -45,12 +57,14 @@ class Lane:
             return self._compiles > 0
 
     def _run(self) -> None:
-        while True:
-            job, future, compile_job = self._jobs.get()
+        while (item := self._jobs.get()) is not None:
+            job, future, compile_job = item
+            self._thread.busy = True
             try:
                 result, error = job(), None
             except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
                 result, error = None, e
+            self._thread.busy = False
             if compile_job:  # counted off first: whoever the future wakes sees the lane free
                 with self._lock:
                     self._compiles -= 1
@@ -60,12 +74,32 @@ class Lane:
                 future.set_exception(error)
 
     def submit(self, job: Callable[[], object], compile_job: bool = False) -> Future:
+        """The job's future; cancelled at once on a closed lane."""
         future: Future = Future()
-        if compile_job:
-            with self._lock:
+        with self._lock:
+            if self._closed:
+                future.cancel()
+                return future
+            if compile_job:
                 self._compiles += 1
-        self._jobs.put((job, future, compile_job))
+            self._jobs.put((job, future, compile_job))
         return future
+
+    def close(self) -> None:
+        """Take no more jobs and cancel those not started; the running one, if any, runs
+        to its end (see `busy_lanes`). Does not wait."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            while True:
+                try:
+                    _, future, compile_job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                future.cancel()
+                self._compiles -= compile_job
+            self._jobs.put(None)
 
 
 class Synthesizer:
@@ -127,11 +161,20 @@ class Synthesizer:
         fast = self._fast
         # While another bundle's compile holds the lane (a switch to a new bundle and back),
         # this one's keyframes take the reference path rather than wait behind it.
+        img = None
         if fast is not None and not self._lane.compiling:
-            img = self._lane.submit(lambda: fast(w[None])).result()
-        else:
+            try:
+                img = self._lane.submit(lambda: fast(w[None])).result()
+            except futures.CancelledError:  # the lane closed: the show is ending
+                pass
+        if img is None:
             img = G.synthesis(w[None], noise_mode="const")
         return to_uint8(img)[0].cpu().numpy()
+
+    def close(self) -> None:
+        """Close the lane (shared with the synthesizers made by `for_generator`): the end of the show."""
+        if self._lane is not None:
+            self._lane.close()
 
 
 def live_fast_options(device: torch.device) -> FastOptions:

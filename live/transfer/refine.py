@@ -158,8 +158,11 @@ class LocalRefiner:
         self._bases: weakref.WeakKeyDictionary[Bundle, torch.Tensor] = weakref.WeakKeyDictionary()
         self._session: RefineSession | None = None
         self._finishing: list[RefineSession] = []  # closed, their last build still running
+        self._closed = False
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession:
+        if self._closed:  # a keyframe still under way at the end of the show: no new worker now
+            raise RuntimeError("the refiner is closed")
         if self._session is not None:  # first: its build stops while the basis is fitted
             self._session.close(wait=False)
             self._finishing.append(self._session)
@@ -172,6 +175,7 @@ class LocalRefiner:
         return self._session
 
     def close(self) -> None:
+        self._closed = True
         sessions = self._finishing + ([self._session] if self._session is not None else [])
         for session in sessions:
             session.close()
