@@ -97,3 +97,12 @@ def test_headerless_raw_samples_are_a_one_line_error(tmp_path):
     path.write_bytes((tone(0.1) * 32767).astype(np.int16).tobytes())
     with pytest.raises(UserError, match="take.raw"):
         read_audio(path)
+
+
+def test_a_float_file_with_nan_samples_is_a_one_line_error(tmp_path):
+    samples = np.zeros((8000, 1), np.float32)
+    samples[10:13] = np.nan
+    samples[20] = np.inf
+    sf.write(tmp_path / "nan.wav", samples, 8000, subtype="FLOAT")
+    with pytest.raises(UserError, match="holds 4 NaN or infinite samples"):
+        read_audio(tmp_path / "nan.wav")

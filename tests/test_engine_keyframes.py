@@ -50,3 +50,21 @@ def test_a_bf16_fast_path_runs_the_music_encoder_in_bf16_too():
     copies = dict(bundle._music_encoders)
     KeyframeMaker(bundle, w_o, synthesizer=fast.image).latent(mel, Settings())
     assert list(copies) == [torch.bfloat16] and bundle._music_encoders[torch.bfloat16] is copies[torch.bfloat16]
+
+
+def test_a_non_finite_keyframe_is_refused_and_never_reaches_the_warm_start():
+    import pytest
+    from types import SimpleNamespace
+
+    bundle = random_bundle()
+    session = SimpleNamespace(resets=0, refined=[])
+    session.refine = lambda w, f_m, lam, steps: session.refined.append(w) or w * float("nan")
+    session.reset = lambda: setattr(session, "resets", session.resets + 1)
+    maker = KeyframeMaker(bundle, seed_latent(bundle.G, 3), refiner=SimpleNamespace(open=lambda b, w: session))
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    with pytest.raises(ValueError, match="not finite"):
+        maker.make(mel, Settings(), 0.0, lambda: 0.0)
+    assert session.resets == 1
+    with pytest.raises(ValueError, match="music's features are not finite"):
+        maker.make(mel * float("nan"), Settings(), 0.0, lambda: 0.0)
+    assert len(session.refined) == 1  # the NaN window never reached the refinement

@@ -159,6 +159,29 @@ def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops()
     assert engine.features.peek().sample_index == source.ring.written == len(source.samples)
 
 
+def test_non_finite_input_samples_are_played_as_silence_and_reported():
+    clock = ManualClock()
+    samples = np.full((16000, 1), 0.1, np.float32)
+    samples[100:200] = np.nan
+    samples[300] = np.inf
+    source = PlaybackSource(samples, 16000, clock=clock)
+    source.pump()
+    clock.advance(2.0)
+    source.pump()
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
+    reports = []
+    engine.report = lambda stage, message: reports.append((stage, message))
+    audio = threading.Thread(target=engine._audio_loop)
+    audio.start()
+    deadline = time.monotonic() + 30
+    while engine._audio_read < 16000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.stopping.set()
+    audio.join()
+    assert np.isfinite(engine.features.peek().rms) and engine.features.peek().rms > 0
+    assert reports and reports[0][0] == "audio" and "NaN" in reports[0][1]
+
+
 def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
                              capture_time=lambda index: 100.0 + (index - 5000) / 1000)

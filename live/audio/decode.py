@@ -102,6 +102,10 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
                             "use a WAV, FLAC, OGG, MP3 or M4A file") from e
     if len(audio.samples) == 0:
         raise UserError(f"{path} holds no audio samples")
+    bad = np.count_nonzero(~np.isfinite(audio.samples))
+    if bad:
+        raise UserError(f"{path} holds {bad} NaN or infinite samples (a broken float file); "
+                        "export it again, or convert it to 16-bit PCM")
     if not MIN_RATE <= audio.sample_rate <= MAX_RATE:  # a broken header: resampling it could ask for terabytes
         raise UserError(f"{path} claims {audio.sample_rate} samples a second (a broken header?); "
                         f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")

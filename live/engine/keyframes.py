@@ -81,11 +81,17 @@ class KeyframeMaker:
     def latent(self, log_mel: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
         """The music's w_m [num_ws, w_dim] and VA [2] for a log-mel window [1, n_mels, frames]."""
         f_m, va = self.bundle.music_features(log_mel.to(self.bundle.device), self._music_dtype)
+        # Checked before the refinement's warm start keeps it: every later keyframe would start from it.
+        if not torch.isfinite(f_m).all():
+            raise ValueError("the music's features are not finite; the picture stays")
         w = self.predict(f_m, settings.lambda_)[0]
         if self.refiner is not None and settings.refine_steps > 0:
             if self.refinement is None:
                 self.refinement = self.refiner.open(self.bundle, self.w_source)
             w = self.refinement.refine(w, f_m[0], settings.lambda_, settings.refine_steps)
+            if not torch.isfinite(w).all():
+                self.refinement.reset()
+                raise ValueError("the refined latent is not finite; the picture stays and the refinement starts anew")
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]

@@ -228,6 +228,9 @@ class LiveEngine:
                 if not len(block):
                     time.sleep(hop_s)
                 else:
+                    if not np.isfinite(block).all():  # a driver glitch or a float file's NaN would poison the level and w_m
+                        self.report("audio", "NaN or infinite samples in the input; played as silence")
+                        block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
                     if self.recorder is not None:
                         self.recorder.push_audio(block)
                     while not self.taps.empty():
