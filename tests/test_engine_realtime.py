@@ -121,6 +121,33 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert (tmp_path / "live.mp4").stat().st_size > 0
 
 
+def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
+    """Recording finished and stats written, exit 0 (SIGTERM used to kill the process)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    video, stats = tmp_path / "show.mp4", tmp_path / "stats.json"
+    show = subprocess.Popen([sys.executable, "-m", "live", "--source", "demo", "--headless", "--duration", "120",
+                             "--synthesis", "reference", "--control", "off", "--size", "64x64", "--fps", "10",
+                             "--record", str(video), "--stats", str(stats)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "show.partial.mp4").exists() and show.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)
+        show.send_signal(signal.SIGTERM)
+        out, err = show.communicate(timeout=120)
+    finally:
+        if show.poll() is None:
+            os.kill(show.pid, signal.SIGKILL)
+    assert show.returncode == 0, err[-2000:]
+    assert video.is_file() and not (tmp_path / "show.partial.mp4").exists()
+    assert json.loads(stats.read_text())["frames"] > 0 and "recorded" in out
+
+
 def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_path, preset_dir, capsys):
     assert main(["--source", "mic:no-such-device-anywhere", "--headless", "--preset", "test",
                  "--presets-dir", str(preset_dir), "--control", "off", "--duration", "1"]) == 2
@@ -180,6 +207,26 @@ def test_non_finite_input_samples_are_played_as_silence_and_reported():
     audio.join()
     assert np.isfinite(engine.features.peek().rms) and engine.features.peek().rms > 0
     assert reports and reports[0][0] == "audio" and "NaN" in reports[0][1]
+
+
+def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end_with_the_show():
+    from live.engine.realtime import Recorder
+
+    class FullDisk:
+        def write_audio(self, block): pass
+        def write(self, frame): pass
+        def close(self): raise UserError("writing show.partial.mp4 failed (No space left on device)")
+
+    renderer = SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None,
+                               read=lambda: np.zeros((4, 4, 3), np.uint8))
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
+                        LiveOptions(fps=20, duration=1.0))
+    engine.recorder = Recorder(FullDisk(), 10, 16000, 1)
+    stats = engine.run()
+    assert "No space left" in str(engine.recording_error)
+    assert any(e.startswith("recorder:") and "No space left" in e for e in stats.as_dict(0.0)["errors"])
+    # The span is the show's, not its shutdown's.
+    assert 1.0 <= stats.ended - stats.started < 1.5
 
 
 def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():

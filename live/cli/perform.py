@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, note, open_show
@@ -151,7 +153,12 @@ def run(args: argparse.Namespace) -> int:
                              AudioFormat(source.sample_rate, channels))
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels,
                                        on_error=lambda message: engine.report("recorder", message))
-        stats = engine.run()
+        handlers = stop_on_signals(engine.stopping)
+        try:
+            stats = engine.run()
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
     finally:
         if server is not None:
             server.stop()
@@ -163,5 +170,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"live: {summary['frames']} frames ({summary['render_fps']} fps), {summary['keyframes']} keyframes "
           f"({summary['keyframes_per_s']}/s), audio-to-screen p95 "
           f"{summary['latency_ms']['audio_to_screen']['p95']} ms"
-          + (f"; recorded {args.record}" if args.record else ""))
+          + (f"; recorded {args.record}" if args.record and engine.recording_error is None else ""))
+    if engine.recording_error is not None:
+        error = engine.recording_error
+        raise error if isinstance(error, UserError) else UserError(f"the recording failed: {error}")
     return 0
+
+
+def stop_on_signals(stopping: threading.Event) -> dict[int, object]:
+    """SIGINT, SIGTERM and SIGHUP end the show as Esc does (threads joined, recording
+    finished, stats written); a second one interrupts at once. The previous handlers,
+    to restore after the show."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
+        return {}
+
+    def stop(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP")  # no SIGHUP on Windows
+    return {sig: signal.signal(sig, stop) for sig in (getattr(signal, n) for n in names if hasattr(signal, n))}

@@ -157,6 +157,7 @@ class LiveEngine:
         self.show, self.presets, self.source = show, presets, source
         self.renderer, self.library, self.window = renderer, library, window
         self.recorder: Recorder | None = None   # set before `run` to record the show
+        self.recording_error: Exception | None = None  # why the recording could not be finished
         self._source_error: str | None = None   # the audio source's last reported failure
         self._last_picture_t = -math.inf        # the stream time the last frame was drawn at
         self.options, self.clock = options, clock
@@ -513,11 +514,11 @@ class LiveEngine:
                 elif spare > 0:  # the display paces the loop: a grid left to run ahead would stall it later
                     next_frame = self.clock()
         finally:
+            self.stats.stop(self.clock())  # the show's span, not its shutdown's
             try:
                 self.stop()
             finally:
                 collector.stop()
-        self.stats.stop(self.clock())
         return self.stats
 
     def _reload_shaders(self) -> None:
@@ -605,7 +606,11 @@ class LiveEngine:
             self.show.maker.refiner.close()  # its worker builds local models in the background
         self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
         if self.recorder is not None:
-            self.recorder.close()
+            try:
+                self.recorder.close()
+            except Exception as e:  # noqa: BLE001 - e.g. a full disk: the stats are still written, then it is said
+                self.report("recorder", str(e))
+                self.recording_error = e
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
                                         "the encoder fell behind the show")
