@@ -97,6 +97,23 @@ def test_broken_edit_keeps_the_last_good_program_then_a_fix_is_picked_up(ctx, sh
     renderer.release()
 
 
+def test_an_edit_that_compiles_but_does_not_fit_the_renderer_keeps_the_last_good_program(ctx, shader_dir):
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    edit(path, good.replace("uniform float u_mix;", "uniform vec2 u_mix;").replace("clamp(u_mix,", "clamp(u_mix.x,")
+             .replace(FINAL_LINE, "f_color = vec4(1.0, 0.0, u_mix.x, 1.0);"))
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    assert np.all(frame(renderer) == GREEN)  # the draw that failed fell back, in the same frame
+    assert "crossfade.frag: does not fit the renderer" in library.error and "\n" not in library.error
+    assert np.all(frame(renderer) == GREEN) and library.reload_changed() == []
+    edit(path, good.replace(FINAL_LINE, "f_color = vec4(1.0, 0.0, 1.0, 1.0);"))
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    assert np.all(frame(renderer) == (255, 0, 255)) and library.error is None
+    renderer.release()
+
+
 def test_an_edited_include_reloads_the_programs_using_it(ctx, shader_dir):
     library = ShaderLibrary(ctx, shader_dir)
     renderer = green_renderer(ctx, library)

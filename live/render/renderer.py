@@ -57,6 +57,16 @@ class _FullscreenPass:
         self._generation = -1
 
     def draw(self, uniforms: dict[str, object]) -> None:
+        try:
+            self._draw(uniforms)
+        except (TypeError, ValueError, KeyError, moderngl.Error) as e:
+            if not self._shader.on_trial:
+                raise
+            self._shader.reject(f"{type(e).__name__}: {e}")
+            self._draw(uniforms)
+        self._shader.accept()
+
+    def _draw(self, uniforms: dict[str, object]) -> None:
         if self._vao is None or self._generation != self._shader.generation:
             if self._vao is not None:
                 self._vao.release()

@@ -100,11 +100,13 @@ def _one_line(message: str, files: tuple[str, ...]) -> str:
 
 
 class ShaderProgram:
-    """A program built from a vertex and a fragment file; `program` is always a good one.
+    """A program built from a vertex and a fragment file; `program` is always one that compiled.
 
     `generation` increases on every swap, so whoever built vertex arrays on the old
     program knows to rebuild them. `error` holds the last failed reload on one line, or
-    None while the files on disk are the ones bound.
+    None while the files on disk are the ones bound. A reloaded program is on trial until
+    its first draw: an edit can compile and still not fit the renderer (a uniform of
+    another type), and then the drawer hands it back (`reject`) for the one before.
     """
 
     def __init__(self, ctx: moderngl.Context, directory: Path, vertex: str, fragment: str):
@@ -119,6 +121,7 @@ class ShaderProgram:
         if program is None:
             raise UserError(f"shader {error}; fix the file in {directory}")
         self.program = program
+        self._previous: moderngl.Program | None = None  # kept while `program` is on trial
 
     @property
     def name(self) -> str:
@@ -134,11 +137,32 @@ class ShaderProgram:
         if program is None:
             self.error = error
             return f"{self.name}: kept the last good program: {error}"
-        self.program.release()
+        if self._previous is None:
+            self._previous = self.program
+        else:  # a second edit before the first one drew: the last program that drew stays the fallback
+            self.program.release()
         self.program = program
         self.generation += 1
         self.error = None
         return f"{self.name}: reloaded"
+
+    @property
+    def on_trial(self) -> bool:
+        return self._previous is not None
+
+    def accept(self) -> None:
+        """The reloaded program has drawn."""
+        if self._previous is not None:
+            self._previous.release()
+            self._previous = None
+
+    def reject(self, problem: str) -> None:
+        """The reloaded program could not draw: back to the one before."""
+        assert self._previous is not None
+        self.program.release()
+        self.program, self._previous = self._previous, None
+        self.generation += 1
+        self.error = f"{self.fragment}: does not fit the renderer ({problem}); kept the last good program"
 
     def _build(self) -> tuple[moderngl.Program | None, str]:
         # The files of this attempt, even a failed one: fixing any of them retries.
