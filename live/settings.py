@@ -95,7 +95,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "keyframes per second that inference aims for (offline: exactly this many; live: as many "
           "as the machine keeps up with, one per fresh mel window)"),
     Param("beat_sync", bool, 0, 1, True,
-          "crossfades end on the next beat; off = they run as soon as a keyframe arrives"),
+          "crossfades and hard cuts land on the beat; off = they run as soon as a keyframe arrives"),
     Param("freeze", bool, 0, 1, False,
           "hold the picture on screen; audio and inference keep running"),
     Param("blackout", bool, 0, 1, False,

@@ -28,12 +28,31 @@ def test_no_beat_sync_takes_each_new_keyframe_and_zero_beats_is_a_cut():
     assert not s.due(0.1, 1, beat_sync=False)        # nothing newer
     assert s.due(0.1, 2, beat_sync=False)            # newer: go now
     assert not s.due(0.1, 2, beat_sync=True)         # synced: wait for the fade to land
-    s.start(0.1, 2, BeatGrid(0.5, 0.5), crossfade_beats=0)
-    assert s.mix(0.1) == 1.0
+    s.start(0.1, 2, BeatGrid(0.5, 0.5), crossfade_beats=0, beat_sync=False)
+    assert s.mix(0.1) == 1.0                          # unsynced: a cut now
+    s.start(0.1, 3, BeatGrid(0.5, 0.5), crossfade_beats=0)
+    assert s.mix(0.499) == 0.0 and s.mix(0.5) == 1.0  # synced: a cut on the beat
+    assert not s.due(0.3, 4, beat_sync=True) and s.due(0.5, 4, beat_sync=True)
 
 
 def test_fraction_of_a_beat():
     s = FadeScheduler()
-    fade = s.start(1.0, 1, BeatGrid(1.2, 0.5), crossfade_beats=0.5)
+    fade = s.start(1.0, 1, BeatGrid(1.2, 0.5), crossfade_beats=0.5, beat_sync=False)
     assert fade.end == pytest.approx(1.25)
     assert 0 < s.mix(1.1) < 1
+    fade = s.start(1.0, 2, BeatGrid(1.4, 0.5), crossfade_beats=0.5)  # synced: the last quarter second before the beat
+    assert (fade.start, fade.end) == (pytest.approx(1.15), pytest.approx(1.4))
+
+
+@pytest.mark.parametrize("beats", [0.0, 0.25])
+def test_cuts_and_short_fades_land_on_the_beat_once_per_beat(beats):
+    """Keyframes far faster than the beat: the picture still changes once a beat, on it."""
+    s = FadeScheduler()
+    period, t, version, landings = 0.5, 0.01, 0, []
+    while t < 4.0:
+        version += 1
+        if s.due(t, version, beat_sync=True):
+            nb = (int(t / period) + 1) * period
+            landings.append(s.start(t, version, BeatGrid(nb, period), crossfade_beats=beats).end)
+        t = round(t + 1 / 60, 9)
+    assert landings == pytest.approx([period * k for k in range(1, 9)])

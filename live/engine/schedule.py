@@ -2,8 +2,9 @@
 
 Inference makes keyframes faster than the music cuts. The screen takes the newest one
 only when the running fade has landed, and plans the next fade to land on a beat; so the
-picture arrives somewhere on every beat and moves toward the music in between. With
-`beat_sync` off, or with no tempo yet, a newer keyframe starts its fade at once.
+picture arrives somewhere on every beat and moves toward the music in between. A hard
+cut (0 beats) happens on the beat, and a fade shorter than a beat ends on it. With
+`beat_sync` off, or with no tempo yet, a newer keyframe starts its fade (or cuts) at once.
 """
 from __future__ import annotations
 
@@ -30,14 +31,18 @@ class FadeScheduler:
             return False
         return self.fade.done(t) or not beat_sync
 
-    def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float) -> Crossfade:
-        """Plan the fade to keyframe `version` starting now; 0 beats is a hard cut."""
+    def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float,
+              beat_sync: bool = True) -> Crossfade:
+        """Plan the fade to keyframe `version`, from now; 0 beats is a hard cut."""
         self.shown_version = version
+        on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
         if crossfade_beats <= 0:
-            self.fade = Crossfade.hold()
+            # A cut waits for the beat (a fade of no length there); the keyframe is taken now.
+            self.fade = Crossfade(grid.next_beat, grid.next_beat) if on_beat else Crossfade.hold()
         elif crossfade_beats < 1 and grid.period:
-            # Shorter than a beat: a fixed fraction of the beat, not aligned to the grid.
-            self.fade = Crossfade(t, t + max(crossfade_beats * grid.period, 1e-3))
+            length = max(crossfade_beats * grid.period, 1e-3)
+            end = max(grid.next_beat, t + 1e-3) if on_beat else t + length
+            self.fade = Crossfade(max(t, end - length), end)
         else:
             timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds,
                                      fallback_seconds=self.fallback_seconds)
