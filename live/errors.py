@@ -16,6 +16,12 @@ class UserError(Exception):
     """
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message cut to its first line (library messages run to paragraphs)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
     """Every key of a hand-edited table names a field of the dataclass instance `defaults`,
     and every value has its default's type.

@@ -152,3 +152,36 @@ def test_compiled_training_computes_the_eager_losses_and_keeps_its_regularizers(
 def test_settings_that_cannot_train_are_refused_before_anything_is_built(change, words):
     with pytest.raises(UserError, match=words):
         GanConfig(**{**TINY, **change})
+
+
+def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedules(tmp_path):
+    GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path).run()
+    for change, named in ((dict(lr=0.01), "--lr 0.0025"), (dict(seed=7), "--seed 3"), (dict(resolution=64), "--res 32"),
+                          (dict(init=str(tmp_path / "other.pt")), "--init")):
+        with pytest.raises(UserError, match=f"was trained with {named}.*choose a new --outdir"):
+            GanTrainer(GanConfig(total_kimg=0.016, **{**TINY, **change}), tmp_path)
+    resumed = GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "snapshot_kimg": 0.016}), tmp_path)
+    assert resumed.state.images_seen == 8
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", "foreign"])
+def test_a_state_file_that_is_not_a_gan_run_s_is_one_line(tmp_path, content):
+    path = tmp_path / CHECKPOINT
+    if content == "foreign":
+        torch.save({"a": 1}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match="is not a readable `train gan` state.*move it away"):
+        GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path)
+
+
+def test_exporting_from_a_folder_without_a_run_is_refused(tmp_path, capsys):
+    assert main(["train", "gan", "--outdir", str(tmp_path / "typo"), "--kimg", "0",
+                 "--export", str(tmp_path / "G.safetensors")]) == 2
+    assert "holds no training-state.pt" in capsys.readouterr().err
+    assert not (tmp_path / "G.safetensors").exists()
+
+
+def test_an_unknown_device_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="unknown device 'bogus'"):
+        GanTrainer(GanConfig(total_kimg=0.016, device="bogus", **TINY), tmp_path)

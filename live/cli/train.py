@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 
 from live.cli.types import count
+from live.errors import UserError
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +32,12 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 def _run_gan(args: argparse.Namespace) -> int:
     import torch
 
-    from live.gan.train import GanConfig, GanTrainer
+    from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
 
     config = GanConfig(**{f.name: getattr(args, f.name) for f in fields(GanConfig)})
+    if config.total_kimg == 0 and not config.init and not (Path(args.outdir) / CHECKPOINT).is_file():
+        raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
+                        "export; check --outdir")
     trainer = GanTrainer(config, args.outdir)
 
     def export(t: GanTrainer) -> None:
@@ -70,7 +75,6 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
 
 def _run_space(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from live.space.config import SpaceTrainConfig
     from live.space.load import export_space

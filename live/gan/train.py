@@ -20,12 +20,16 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
+from live.errors import UserError, first_line
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
+from live.nets.checkpoints import checked_device
 from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, SynthesisLayer
 
 CHECKPOINT = "training-state.pt"
+# What a resumed run may change: how long and how often, and where and how it computes.
+RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
 
 
 NVLABS_FLAGS = {"resolution": "--res", "total_kimg": "--kimg"}  # NVlabs' spelling of two options
@@ -76,7 +80,6 @@ class GanConfig:
     compile: bool = _option(False, "torch.compile G's synthesis and D (R1 and path-length steps stay eager)")
 
     def __post_init__(self) -> None:
-        from live.errors import UserError
         from live.space.sources import HELDOUT_SEED
 
         positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "r1_interval",
@@ -121,8 +124,6 @@ def _without_width(generator_kwargs: dict) -> dict:
 def _read_run_state(path: str, device: torch.device) -> dict | None:
     """A GAN run's training state (its config as GanConfig), or None when `path` holds
     something else, a generator checkpoint for load_generator to read or refuse."""
-    from live.errors import UserError
-
     if not Path(path).is_file():
         raise UserError(f"--init {path}: no such file; give a generator checkpoint or a run's {CHECKPOINT}")
     try:
@@ -157,7 +158,7 @@ class GanTrainer:
     def __init__(self, config: GanConfig, outdir: str | Path):
         self.cfg = config
         self.outdir = Path(outdir)
-        self.device = torch.device(config.device)
+        self.device = checked_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -220,7 +221,6 @@ class GanTrainer:
         state gives all three and its counters, so the run goes on where that one stopped
         (kimg, corpus position, schedules) with more channels.
         """
-        from live.errors import UserError
         from live.gan.grow import grow_discriminator, grow_generator
         from live.nets.checkpoints import load_generator
 
@@ -254,11 +254,21 @@ class GanTrainer:
         path = self.outdir / CHECKPOINT
         if not path.exists():
             return False
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        saved = GanConfig(**ckpt["config"])
-        if saved.generator_kwargs() != self.cfg.generator_kwargs():
-            from live.errors import UserError
-            raise UserError(f"{path} was trained with another architecture; use a new --outdir")
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+            saved = GanConfig(**ckpt["config"])
+            state = TrainState(**ckpt["state"])
+        except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
+            raise UserError(f"{path} is not a readable `train gan` state ({type(e).__name__}: {first_line(e)}); move it "
+                            "away to start over, or choose another --outdir") from None
+        changed = [name for name, value in asdict(self.cfg).items()
+                   if name not in RESUMABLE and getattr(saved, name) != value and (name != "init" or value)]
+        if changed:
+            def given(config: GanConfig) -> str:
+                return ", ".join(f"{flag(name)} {getattr(config, name)}" for name in changed)
+            raise UserError(f"{self.outdir} was trained with {given(saved)}; this command gives {given(self.cfg)}. "
+                            f"Resume with the run's values or choose a new --outdir (a run may change only "
+                            f"{', '.join(flag(name) for name in RESUMABLE)})")
         for name in ("G", "D", "G_ema"):
             getattr(self, name).load_state_dict(ckpt[name])
         for name in ("opt_G", "opt_D"):
@@ -269,7 +279,7 @@ class GanTrainer:
             opt.load_state_dict(ckpt[name])
             for group, (lr, betas) in zip(opt.param_groups, settings):
                 group["lr"], group["betas"] = lr, betas
-        self.state = TrainState(**ckpt["state"])
+        self.state = state
         torch.set_rng_state(ckpt["rng"])
         if saved.noise_max_res != self.cfg.noise_max_res:
             print(f"note: {path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "

@@ -26,7 +26,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from live.errors import UserError, some
+from live.errors import UserError, first_line, some
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
@@ -89,7 +89,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     unsupported (StyleGAN3) file, and for weights that do not fit the stored architecture.
     """
     path = Path(path)
-    target = _device(device)
+    target = checked_device(device)
     fmt = detect_format(path)
     contents = _READERS[fmt](path)
     G = _assemble(contents, str(path))
@@ -256,7 +256,7 @@ def _torch_load_weights(path: Path) -> Any:
                             "which is not data") from None
         raise UserError(f"{path} is truncated or not a valid torch checkpoint; download it again") from None
     except (RuntimeError, EOFError, ValueError, TypeError, KeyError, OverflowError) as e:
-        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({_first_line(e)})") from None
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
 
 
 def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tensor | None,
@@ -400,7 +400,7 @@ def _read_live(path: Path) -> _Contents:
     try:
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise UserError(f"{config_path} is not valid JSON ({_first_line(e)})") from None
+        raise UserError(f"{config_path} is not valid JSON ({first_line(e)})") from None
     if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
         raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
     if config.get("version") != LIVE_FORMAT_VERSION:
@@ -429,7 +429,7 @@ def _assemble(contents: _Contents, source: str) -> Generator:
         G = Generator(**contents.init_kwargs)
     except (TypeError, ValueError, AssertionError, KeyError, RuntimeError, ArithmeticError) as e:
         raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments "
-                        f"({_first_line(e)})") from None
+                        f"({first_line(e)})") from None
     expected = G.state_dict()
     problems = []
     missing = [k for k in expected if k not in contents.state]
@@ -449,11 +449,8 @@ def _assemble(contents: _Contents, source: str) -> Generator:
     return G
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def _device(device: str | torch.device) -> torch.device:
+def checked_device(device: str | torch.device) -> torch.device:
+    """`torch.device(device)`, or a one-line error when it is misspelt or not on this machine."""
     try:
         target = torch.device(device)
     except (RuntimeError, TypeError) as e:

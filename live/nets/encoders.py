@@ -21,7 +21,7 @@ import torchvision.models as tvm
 from safetensors import SafetensorError
 from torch import nn
 
-from live.errors import UserError
+from live.errors import UserError, first_line
 
 IMAGE_BACKBONES: dict[str, Callable[..., tvm.ResNet]] = {
     "resnet50": tvm.resnet50,  # the paper's E_I
@@ -73,8 +73,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
-        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot read backbone weights {path} ({first_line}); "
+        raise UserError(f"cannot read backbone weights {path} ({first_line(e)}); "
                         "give a torchvision ResNet state dict file") from e
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path} is not a state dict of tensors; give a torchvision ResNet "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import moderngl
 
-from live.errors import UserError
+from live.errors import UserError, first_line
 
 GL_VERSION = 330  # what the shaders in shaders/ are written against
 
@@ -14,7 +14,7 @@ def create_headless_context() -> moderngl.Context:
         return moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
     # glcontext reports a missing libEGL or driver with plain Exceptions of several kinds.
     except Exception as e:  # noqa: BLE001
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        detail = first_line(e)
         raise UserError(
             f"cannot create a headless OpenGL {GL_VERSION // 100}.{GL_VERSION // 10 % 10} context "
             f"through EGL ({detail}); install the Debian packages libegl1 libgl1-mesa-dri"
