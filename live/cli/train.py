@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from live.cli.types import count
@@ -32,12 +32,16 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 def _run_gan(args: argparse.Namespace) -> int:
     import torch
 
-    from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
+    from live.gan.train import CHECKPOINT, GanConfig, GanTrainer, read_run
 
     config = GanConfig(**{f.name: getattr(args, f.name) for f in fields(GanConfig)})
-    if config.total_kimg == 0 and not config.init and not (Path(args.outdir) / CHECKPOINT).is_file():
-        raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
-                        "export; check --outdir")
+    run = Path(args.outdir) / CHECKPOINT
+    if config.total_kimg == 0 and not config.init:  # export only: the run's own settings, whatever was typed
+        if not run.is_file():
+            raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
+                            "export; check --outdir")
+        config = replace(GanConfig(**read_run(run)["config"]), total_kimg=0, device=config.device,
+                         threads=config.threads)
     trainer = GanTrainer(config, args.outdir)
 
     def export(t: GanTrainer) -> None:

@@ -138,6 +138,17 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: a training state of another version of this trainer ({e})") from None
 
 
+def read_run(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A run's training state, its config and counters checked to be this trainer's."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
+        raise UserError(f"{path} is not a readable `train gan` state ({type(e).__name__}: {first_line(e)}); move it "
+                        "away to start over, or choose another --outdir") from None
+    return ckpt
+
+
 def _lazy_adam(net: torch.nn.Module, lr: float, interval: int) -> torch.optim.Adam:
     """Adam with betas (0, 0.99), corrected for a regularizer applied every `interval` steps (0: none)."""
     ratio = interval / (interval + 1) if interval else 1.0
@@ -254,13 +265,8 @@ class GanTrainer:
         path = self.outdir / CHECKPOINT
         if not path.exists():
             return False
-        try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-            saved = GanConfig(**ckpt["config"])
-            state = TrainState(**ckpt["state"])
-        except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
-            raise UserError(f"{path} is not a readable `train gan` state ({type(e).__name__}: {first_line(e)}); move it "
-                            "away to start over, or choose another --outdir") from None
+        ckpt = read_run(path, self.device)
+        saved, state = GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])
         changed = [name for name, value in asdict(self.cfg).items()
                    if name not in RESUMABLE and getattr(saved, name) != value and (name != "init" or value)]
         if changed:
