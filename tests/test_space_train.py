@@ -206,3 +206,33 @@ def test_continued_training_from_a_space_can_keep_the_image_side(data, tmp_path)
                      tmp_path / "other", progress=False).run()
     with pytest.raises(UserError, match="init"):
         config.with_overrides(["freeze_image=true"])
+
+
+def test_a_run_that_never_saved_a_step_takes_corrected_settings(data, tmp_path):
+    root, cache = data
+    config = tiny_config(root, cache)
+    with pytest.raises(UserError):
+        SpaceTrainer(config.with_overrides([f'data.root="{tmp_path / "nodata"}"']), tmp_path / "run",
+                     progress=False).run()
+    assert SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=1).step == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"text", "foreign"])
+def test_an_unreadable_space_checkpoint_is_one_line(data, tmp_path, content):
+    root, cache = data
+    config = tiny_config(root, cache)
+    (tmp_path / "run").mkdir()
+    config.write(tmp_path / "run" / "config.toml")
+    path = tmp_path / "run" / CHECKPOINT_FILE
+    if content == "foreign":
+        torch.save({"net": {}, "optimizer": {}}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match="cannot resume from .*delete it to start over"):
+        SpaceTrainer(config, tmp_path / "run", progress=False).run()
+
+
+def test_an_unavailable_device_is_one_line(data):
+    root, cache = data
+    with pytest.raises(UserError, match="not available on this machine"):
+        SpaceTrainer(tiny_config(root, cache).with_overrides(['device="cuda"']), "unused", progress=False)

@@ -27,6 +27,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, some
+from live.files import write_whole
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
@@ -113,7 +114,7 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
     save_weights(G, path, dtype, remedy="save in float32 (convert --fp32)")
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
-    path.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
+    write_whole(path.with_suffix(".json"), (json.dumps(config, indent=2) + "\n").encode())
     return path
 
 

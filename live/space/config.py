@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from live.errors import UserError
+from live.files import write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
@@ -103,7 +104,7 @@ class SpaceTrainConfig:
             raise UserError(f"cannot read the training config {path}: {error}") from None
 
     def write(self, path: Path) -> None:
-        Path(path).write_text(to_toml(self.to_dict()))
+        write_whole(path, to_toml(self.to_dict()).encode())
 
     def with_overrides(self, assignments: list[str]) -> SpaceTrainConfig:
         """`section.key=value` assignments, the value in TOML syntax (a bare word is a string)."""

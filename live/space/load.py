@@ -16,6 +16,7 @@ import torch
 
 from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
 from live.errors import UserError, check_file_name
+from live.files import write_whole
 from live.nets.encoders import check_image_size
 from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
@@ -53,8 +54,8 @@ class SpaceSpec:
         net = self.config.to_dict()
         mel = net.pop("mel")
         path = Path(folder) / SPACE_FILE
-        path.write_text(to_toml({"space": {"weights": self.weights, "image_size": self.image_size, **net,
-                                           "mel": mel}}))
+        write_whole(path, to_toml({"space": {"weights": self.weights, "image_size": self.image_size, **net,
+                                           "mel": mel}}).encode())
         return path
 
 

@@ -41,7 +41,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import UserError
+from live.errors import UserError, first_line
+from live.nets.checkpoints import checked_device
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -179,15 +180,12 @@ class SpaceTrainer:
     def __init__(self, config: SpaceTrainConfig, outdir: Path | str, progress: bool = True) -> None:
         self.config, self.outdir, self.progress = config, Path(outdir), progress
         stored = self.outdir / CONFIG_FILE
-        if stored.is_file():
+        if stored.is_file() and (self.outdir / CHECKPOINT_FILE).is_file():  # settings bind once a step is saved
             changed = SpaceTrainConfig.read(stored).differences(config)
             if changed:
                 raise UserError(f"{self.outdir} was trained with other settings ({', '.join(changed[:4])}); "
                                 "resume with the same config or choose a new --outdir")
-        try:
-            self.device = torch.device(config.device)
-        except RuntimeError as error:
-            raise UserError(f"unknown device {config.device!r}: {error}") from None
+        self.device = checked_device(config.device)
 
     # --- data --------------------------------------------------------------------------
     def _data(self, replicas: Replicas) -> tuple[Sources, ImagePool, MusicPool, torch.Tensor]:
@@ -230,10 +228,10 @@ class SpaceTrainer:
             saved = torch.load(path, map_location=self.device, weights_only=True)
             net.load_state_dict(saved["net"])
             optimizer.load_state_dict(saved["optimizer"])
-        except (OSError, RuntimeError, KeyError, EOFError) as error:
-            raise UserError(f"cannot resume from {path} ({str(error).splitlines()[0]}); "
+            return RunState(int(saved["step"]), float(saved["wall_seconds"]))
+        except Exception as error:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
+            raise UserError(f"cannot resume from {path} ({type(error).__name__}: {first_line(error)}); "
                             "delete it to start over") from None
-        return RunState(int(saved["step"]), float(saved["wall_seconds"]))
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, stop_at: int | None = None,
@@ -244,7 +242,7 @@ class SpaceTrainer:
         torch.set_num_threads(config.threads)
         replicas = Replicas.join(self.device)
         try:
-            return self._run(replicas, min(config.steps, stop_at or config.steps), on_finish)
+            return self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at), on_finish)
         finally:
             replicas.leave()
 
