@@ -12,7 +12,8 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
-from ckpt_factory import (TINY, EasyDict, legacy_torch_blob, max_diff, nvlabs_bytes, one_torch_thread, outputs,
+from ckpt_factory import (TINY, EasyDict, legacy_torch_blob, max_diff, nvlabs_bytes, nvlabs_modules, one_torch_thread,
+                          outputs,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
@@ -205,6 +206,98 @@ def test_tensor_view_beyond_its_storage_is_refused(tmp_path):
     path.write_bytes(pickle.dumps(dict(G_ema=tensor), protocol=4))
     with pytest.raises(UserError, match="reaches past its storage"):
         load_generator(path)
+
+
+class Build(Reduce):
+    """An object that pickles as fn(*args), then gets `state` through BUILD (its __setstate__)."""
+
+    def __init__(self, fn, args, state):
+        super().__init__(fn, *args)
+        self.state = state
+
+    def __reduce__(self):
+        return self.fn, self.args, self.state
+
+
+def test_a_numpy_dtype_whose_state_places_fields_outside_its_bytes_is_refused():
+    # numpy's own __setstate__ accepts a field 1 TiB past an 8-byte item; reading it segfaulted.
+    state = (3, "|", None, ("a",), {"a": (np.dtype("<f8"), 1 << 40)}, 8, 1, 16)
+    dtype = Build(np.dtype, ("V8", False, True), state)
+    payload = pickle.dumps(dict(G_ema=Reduce(np._core.multiarray.scalar, dtype, b"\0" * 8)), protocol=2)
+    with pytest.raises(UserError, match="not a plain number type"):
+        read_network_pickle(io.BytesIO(payload), "x.pkl")
+    plain = pickle.dumps(dict(beta=np.float64(0.995), n=np.int32(7)), protocol=4)  # numbers still load
+    assert read_network_pickle(io.BytesIO(plain), "y.pkl") == dict(beta=0.995, n=7)
+
+
+def test_state_set_on_anything_but_a_dtype_is_refused():
+    payload = pickle.dumps(dict(G_ema=Build(OrderedDict, (), {"x": 1})), protocol=4)
+    with pytest.raises(UserError, match="BUILD"):
+        read_network_pickle(io.BytesIO(payload), "x.pkl")
+
+
+@pytest.mark.parametrize("container", [set, frozenset, OrderedDict, EasyDict])
+def test_containers_built_from_a_tensor_s_elements_are_refused(container):
+    """A few stored bytes seen through a zero stride would become millions of objects."""
+    spread = torch.zeros(1).expand(1 << 20)
+    with nvlabs_modules():
+        payload = pickle.dumps(dict(G_ema=Reduce(container, spread)), protocol=4)
+        plain = pickle.dumps(dict(G_ema=Reduce(container, torch.zeros(3, 2))), protocol=4)
+    with pytest.raises(UserError, match="reaches past its storage"):
+        read_network_pickle(io.BytesIO(payload), "x.pkl")
+    payload = plain
+    with pytest.raises(UserError, match="built from a tensor's elements"):
+        read_network_pickle(io.BytesIO(payload), "x.pkl")
+
+
+def test_shared_or_deep_stored_arguments_are_refused_not_walked(tmp_path, G):
+    shared: list = []
+    for _ in range(40):  # 2^40 values when walked as a tree, 40 memo entries in the file
+        shared = [shared, shared]
+    path = tmp_path / "dag.pkl"
+    path.write_bytes(nvlabs_bytes(dict(G_ema=G), init_kwargs={id(G): {**G.init_kwargs, "x": shared}}))
+    with pytest.raises(UserError, match="far larger or deeper"):
+        load_generator(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(mapping_kwargs=dict(num_layers=100_000)), "1 to 64 layers"),
+    (dict(img_resolution=1 << 20), "img_resolution"),
+    (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], resample_filter=[1] * 100)), "taps"),
+    (dict(mapping_kwargs=dict(num_layers=2, lr_multiplier=float("nan"))), "NaN"),
+    (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], activation="tanh")), "activation"),
+])
+def test_stored_arguments_are_bounded_before_anything_is_built(tmp_path, G, change, message):
+    path = tmp_path / "args.pkl"
+    path.write_bytes(nvlabs_bytes(dict(G_ema=G), init_kwargs={id(G): {**G.init_kwargs, **change}}))
+    with pytest.raises(UserError, match=message):
+        load_generator(path)
+
+
+def test_weights_that_are_not_finite_real_numbers_are_refused(tmp_path, G):
+    import safetensors.torch
+
+    path = save_generator(G, tmp_path / "g.safetensors", torch.float32)
+    state = safetensors.torch.load_file(str(path))
+    for key, value, message in (("mapping.fc0.weight", float("nan"), "NaN or infinite"),
+                                ("synthesis.b8.resample_filter", None, "not real-valued")):
+        bad = dict(state)
+        bad[key] = bad[key].bool() if value is None else bad[key].clone().fill_(value)
+        safetensors.torch.save_file(bad, str(path))
+        with pytest.raises(UserError, match=f"{key}.*{message}"):
+            load_generator(path)
+
+
+def test_a_torch_zip_with_compressed_entries_is_refused(tmp_path, G):
+    stored = tmp_path / "stored.pt"
+    torch.save({"g_ema": to_rosinality(G)}, stored)
+    packed = tmp_path / "packed.pt"
+    with zipfile.ZipFile(stored) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    load_generator(stored)
+    with pytest.raises(UserError, match="compressed entries"):
+        load_generator(packed)
 
 
 # ---------------------------------------------------------------- broken files

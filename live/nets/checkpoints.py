@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pickle
 import re
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,10 +162,25 @@ def _read_nvlabs(path: Path) -> _Contents:
     return _Contents(nvlabs_generator_kwargs(network.state, source), state)
 
 
-def _flatten(network: PersistentObject, source: str, prefix: str = "") -> dict[str, torch.Tensor]:
+# A pickle can make one object reachable many times (its memo) or from itself: the walks
+# below refuse what a network never has, instead of following it.
+MAX_MODULE_DEPTH = 16       # NVlabs' generator nests 4 deep
+MAX_ARGUMENT_VALUES = 4096  # numbers and strings in the stored constructor arguments, nested
+
+
+def _flatten(network: PersistentObject, source: str, prefix: str = "",
+             seen: set[int] | None = None) -> dict[str, torch.Tensor]:
     """The nested `_parameters`/`_buffers`/`_modules` of a network -> a flat state dict."""
+    seen = set() if seen is None else seen
+    if id(network) in seen or prefix.count(".") >= MAX_MODULE_DEPTH:
+        raise UserError(f"{source}: module {prefix or 'G'} repeats or nests too deep; not a network snapshot")
+    seen.add(id(network))
     state = network.state
-    non_persistent = state.get("_non_persistent_buffers_set") or set()
+    non_persistent = state.get("_non_persistent_buffers_set")
+    if non_persistent is None:
+        non_persistent = set()
+    if not isinstance(non_persistent, (set, frozenset)):
+        raise UserError(f"{source}: the network's _non_persistent_buffers_set is not a set")
     out: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
         for name, value in _dict_field(state, group, source).items():
@@ -177,14 +194,16 @@ def _flatten(network: PersistentObject, source: str, prefix: str = "") -> dict[s
             continue
         if not isinstance(child, PersistentObject):
             raise UserError(f"{source}: submodule {prefix}{name} is not an NVlabs persistent network")
-        out.update(_flatten(child, source, f"{prefix}{name}."))
+        out.update(_flatten(child, source, f"{prefix}{name}.", seen))
     return out
 
 
 def _dict_field(state: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
-    value = state.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise UserError(f"{source}: the network's {key} is not a dict")
+    value = state.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise UserError(f"{source}: the network's {key} is not a dict of names")
     return value
 
 
@@ -194,10 +213,10 @@ def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, 
     Layout-only arguments are dropped; anything unknown is refused by name, since a
     guess would give a different picture without saying so.
     """
-    init_args, init_kwargs = state.get("_init_args") or (), state.get("_init_kwargs")
-    if init_args or not isinstance(init_kwargs, Mapping):
+    init_args, init_kwargs = state.get("_init_args"), state.get("_init_kwargs")
+    if init_args not in (None, (), []) or not isinstance(init_kwargs, Mapping):
         raise UserError(f"{source}: the generator's constructor arguments are not stored as keywords")
-    kwargs = _plain(init_kwargs, source)
+    kwargs = _plain(init_kwargs, source, [MAX_ARGUMENT_VALUES])
     missing = [k for k in _GENERATOR_ARGS if k not in kwargs]
     if missing:
         raise UserError(f"{source}: the generator's stored arguments lack {', '.join(missing)}")
@@ -215,16 +234,20 @@ def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, 
     return {**top, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
 
 
-def _plain(value: Any, source: str) -> Any:
-    """Stored arguments -> JSON-able Python values (numpy scalars become Python numbers)."""
+def _plain(value: Any, source: str, budget: list[int], depth: int = 0) -> Any:
+    """Stored arguments -> JSON-able Python values (numpy scalars become Python numbers).
+    `budget`: how many more values may be read, shared by the whole walk."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_MODULE_DEPTH:
+        raise UserError(f"{source}: the generator's stored arguments are far larger or deeper than a network's")
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: _plain(v, source) for k, v in value.items()}
+        return {k: _plain(v, source, budget, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v, source) for v in value]
+        return [_plain(v, source, budget, depth + 1) for v in value]
     raise UserError(f"{source}: the generator's stored arguments hold a {type(value).__name__}, not plain data")
 
 
@@ -241,11 +264,12 @@ def _read_rosinality(path: Path) -> _Contents:
     kwargs, state = convert_rosinality(g_ema, latent_avg, str(path))
     if latent_avg is not None:
         return _Contents(kwargs, state)
-    state["mapping.w_avg"] = _estimate_w_avg(kwargs, state)
+    state["mapping.w_avg"] = _estimate_w_avg(kwargs, state, str(path))
     return _Contents(kwargs, state, (f"w_avg estimated from {_W_AVG_SAMPLES} random z: the file has no latent_avg",))
 
 
 def _torch_load_weights(path: Path) -> Any:
+    _check_stored(path)
     try:
         # rosinality's training checkpoints keep their options as an argparse Namespace.
         with torch.serialization.safe_globals([argparse.Namespace]):
@@ -274,6 +298,9 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
     take = _KeyTaker(g_ema, source)
     n_mlp = _count(g_ema, "style.{}.weight", start=1)
     n_up = _count(g_ema, "to_rgbs.{}.conv.weight")
+    if 4 << n_up > MAX_RESOLUTION or n_mlp > MAX_MAPPING_LAYERS:
+        raise UserError(f"{source}: g_ema describes a {4 << n_up} px generator with {n_mlp} mapping layers; "
+                        f"the most read here is {MAX_RESOLUTION} px, {MAX_MAPPING_LAYERS} layers")
     if n_mlp == 0 or "input.input" not in g_ema or "to_rgb1.conv.weight" not in g_ema:
         raise UserError(f"{source}: g_ema is not a rosinality StyleGAN2 generator (no style, input or to_rgb1)")
     w_dim, z_dim = take.peek("style.1.weight", ndim=2).shape
@@ -383,10 +410,28 @@ def _channel_table(channels: dict[int, int], source: str) -> tuple[int, int]:
                     "min(channel_base // resolution, channel_max) table; this generator cannot hold them")
 
 
-def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def _check_stored(path: Path) -> None:
+    """A zip-format torch file must hold its entries as they are: torch writes them so,
+    and inflating a compressed one could take a thousand times the file's size."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
+            sum(e.file_size for e in entries) > path.stat().st_size:
+        raise UserError(f"{path} holds compressed entries, which torch never writes; save it again with torch.save")
+
+
+def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str) -> torch.Tensor:
     mapping = MappingNetwork(z_dim=kwargs["z_dim"], c_dim=0, w_dim=kwargs["w_dim"], num_ws=None,
                              num_layers=kwargs["mapping_kwargs"]["num_layers"], w_avg_beta=None)
-    mapping.load_state_dict({k.removeprefix("mapping."): t for k, t in state.items() if k.startswith("mapping.")})
+    try:
+        mapping.load_state_dict({k.removeprefix("mapping."): t for k, t in state.items() if k.startswith("mapping.")})
+    except RuntimeError as e:
+        raise UserError(f"{source}: its mapping network's weights do not fit together ({first_line(e)})") from None
     z = torch.randn([_W_AVG_SAMPLES, kwargs["z_dim"]], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return mapping(z).mean(dim=0)
@@ -425,9 +470,46 @@ _READERS: dict[str, Callable[[Path], _Contents]] = {
 
 # ---------------------------------------------------------------- common
 
+# Stored arguments decide how long building the network takes (its loops); its memory
+# comes from the file, since the network is built on the meta device and takes the
+# file's tensors. Larger than any published StyleGAN2, and far below what hurts.
+MAX_RESOLUTION = 4096
+MAX_MAPPING_LAYERS = 64
+MAX_FILTER_TAPS = 16
+ACTIVATIONS = ("lrelu", "linear")
+
+
+def _check_arguments(kwargs: Mapping[str, Any], source: str) -> None:
+    def numbers(value: Any) -> list[Any]:
+        if isinstance(value, Mapping):
+            return [n for v in value.values() for n in numbers(v)]
+        if isinstance(value, (list, tuple)):
+            return [n for v in value for n in numbers(v)]
+        return [value]
+
+    problem = None
+    mapping, synthesis = kwargs.get("mapping_kwargs") or {}, kwargs.get("synthesis_kwargs") or {}
+    if not isinstance(mapping, Mapping) or not isinstance(synthesis, Mapping):
+        problem = "mapping_kwargs and synthesis_kwargs must be tables"
+    elif any(isinstance(n, float) and not math.isfinite(n) for n in numbers(kwargs)):
+        problem = "they hold NaN or infinite numbers"
+    elif not isinstance(kwargs.get("img_resolution"), int) or not 4 <= kwargs["img_resolution"] <= MAX_RESOLUTION:
+        problem = f"img_resolution must be a whole number from 4 to {MAX_RESOLUTION}"
+    elif not isinstance(mapping.get("num_layers", 8), int) or not 1 <= mapping.get("num_layers", 8) <= MAX_MAPPING_LAYERS:
+        problem = f"the mapping network must have 1 to {MAX_MAPPING_LAYERS} layers"
+    elif len(numbers(synthesis.get("resample_filter", []))) > MAX_FILTER_TAPS:
+        problem = f"the resampling filter has more than {MAX_FILTER_TAPS} taps"
+    elif any(table.get("activation", "lrelu") not in ACTIVATIONS for table in (mapping, synthesis)):
+        problem = f"the activation must be one of {', '.join(ACTIVATIONS)}"
+    if problem:
+        raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments ({problem})")
+
+
 def _assemble(contents: _Contents, source: str) -> Generator:
+    _check_arguments(contents.init_kwargs, source)
     try:
-        G = Generator(**contents.init_kwargs)
+        with torch.device("meta"):
+            G = Generator(**contents.init_kwargs)
     except (TypeError, ValueError, AssertionError, KeyError, RuntimeError, ArithmeticError) as e:
         raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments "
                         f"({first_line(e)})") from None
@@ -446,6 +528,14 @@ def _assemble(contents: _Contents, source: str) -> Generator:
     if problems:
         raise UserError(f"{source}: the weights do not fit the architecture its arguments describe: "
                         + "; ".join(problems))
+    not_real = [f"{k} ({str(t.dtype).removeprefix('torch.')})" for k, t in contents.state.items()
+                if not t.is_floating_point()]
+    if not_real:
+        raise UserError(f"{source}: {some(not_real)} are not real-valued weights; is the file damaged?")
+    not_finite = [k for k, t in contents.state.items() if not torch.isfinite(t).all()]
+    if not_finite:
+        raise UserError(f"{source}: {some(not_finite)} hold NaN or infinite values; the network diverged "
+                        "in training or the file is damaged")
     G.load_state_dict({k: t.contiguous() for k, t in contents.state.items()}, assign=True)
     return G
 

@@ -11,10 +11,16 @@ file; any other global is refused by name. The tensor functions are our own chec
 versions, not torch's: tensors come as `torch.storage._load_from_bytes(blob)`, where the
 blob is a legacy `torch.save` stream that torch would read with an unrestricted
 `torch.load`; `_read_storage_blob` parses it with the same kind of table instead.
+
+Memory stays bounded by the file: a tensor view may hold no more elements than its
+storage, no constructor may iterate a tensor into one object per element, and BUILD
+(an object's `__setstate__`, which for numpy dtypes and torch tensors reinterprets
+memory) is refused except for a numpy number dtype's byte order.
 """
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,7 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from live.errors import UserError
+from live.errors import UserError, first_line
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
 # system-info dict, then the saved object (here one storage, as a persistent id), then
@@ -42,7 +48,7 @@ _STORAGE_DTYPES = {
 # What a pickle stream can fail with when it is cut short or malformed; hostile globals
 # never get this far (find_class raises UserError first).
 _CORRUPT_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
-                          IndexError, AttributeError, OverflowError, MemoryError, RecursionError)
+                          IndexError, AttributeError, OverflowError, MemoryError, RecursionError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,11 @@ def _refuse(module: str, name: str, source: str) -> UserError:
                      "which is not data; only NVlabs network pickles of tensors are accepted")
 
 
-class _TableUnpickler(pickle.Unpickler):
-    """An unpickler whose globals are exactly the entries of `table`, nothing imported."""
+class _TableUnpickler(pickle._Unpickler):
+    """An unpickler whose globals are exactly the entries of `table`, nothing imported.
+
+    The Python implementation, for its opcode table: the C one cannot refuse BUILD.
+    """
 
     def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
                  persistent_load: Callable[[Any], Any] | None = None):
@@ -94,6 +103,15 @@ class _TableUnpickler(pickle.Unpickler):
             return self._table[(module, name)]
         except KeyError:
             raise _refuse(module, name, self._source) from None
+
+    def _build(self) -> None:
+        state, target = self.stack.pop(), self.stack[-1]
+        if isinstance(target, _NumpyDtype):
+            target.set_state(state)
+        elif not (isinstance(target, dict) and not state):  # an EasyDict's empty __dict__ is harmless
+            raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build}
 
 
 def _record_persistent_obj(meta: Any) -> PersistentObject:
@@ -121,7 +139,8 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, r
         raise pickle.UnpicklingError("tensors with conjugate or negative bits are not weights")
     if all(size):
         last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
-        if last >= storage.data.numel():
+        # Elements shared through a zero stride would make a view far larger than the file.
+        if last >= storage.data.numel() or math.prod(size) > storage.data.numel():
             raise pickle.UnpicklingError("tensor view reaches past its storage")
     return storage.data.as_strided(size, stride, storage_offset)
 
@@ -133,10 +152,50 @@ def _rebuild_parameter(data: Any, requires_grad: Any, backward_hooks: Any, state
     return data
 
 
+class _NumpyDtype:
+    """`numpy.dtype(spec, align, copy)` as a pickle rebuilds it, for numbers only: a dtype
+    made by numpy's own `__setstate__` may place fields outside its bytes."""
+
+    def __init__(self, spec: Any, align: Any = False, copy: Any = False):
+        try:
+            dtype = np.dtype(spec) if isinstance(spec, str) else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise pickle.UnpicklingError(f"numpy dtype {spec!r} is not a plain number type")
+        self.dtype = dtype
+
+    def set_state(self, state: Any) -> None:
+        """numpy's dtype state: (version, byte order, subarray, names, fields, ...); only the byte order is taken."""
+        if not (isinstance(state, tuple) and len(state) >= 5 and state[1] in ("<", ">", "|", "=")
+                and state[2:5] == (None, None, None)):
+            raise pickle.UnpicklingError("numpy dtype state of a structured type")
+        if state[1] in "<>":
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
 def _numpy_scalar(dtype: Any, data: Any = b"") -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+    if not isinstance(dtype, _NumpyDtype) or not isinstance(data, bytes) or len(data) != dtype.dtype.itemsize:
         raise pickle.UnpicklingError("numpy scalar that is not plain data")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
+    return np.frombuffer(data, dtype=dtype.dtype, count=1)[0]
+
+
+def _no_tensor(build: Callable[..., Any]) -> Callable[..., Any]:
+    """A container constructor that refuses to iterate a tensor: a view of a few stored
+    bytes would become millions of objects."""
+    def checked(*args: Any) -> Any:
+        if any(isinstance(a, torch.Tensor) for a in args):
+            raise pickle.UnpicklingError(f"a {build.__name__} built from a tensor's elements")
+        return build(*args)
+    return checked
+
+
+class _EasyDict(dict):
+    """dnnlib's EasyDict as a plain dict (a class: pickles make it with NEWOBJ)."""
+
+    def __init__(self, *args: Any) -> None:
+        _no_tensor(dict)(*args)
+        super().__init__(*args)
 
 
 def _blob_table() -> dict[tuple[str, str], Any]:
@@ -182,19 +241,19 @@ def _read_storage_blob(blob: Any, source: str) -> _FlatStorage:
 def _network_table(source: str) -> dict[tuple[str, str], Any]:
     return {
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent_obj,
-        ("dnnlib.util", "EasyDict"): dict,
-        ("collections", "OrderedDict"): OrderedDict,
-        ("builtins", "set"): set,
-        ("builtins", "frozenset"): frozenset,
-        ("__builtin__", "set"): set,  # protocol-2 spelling
-        ("__builtin__", "frozenset"): frozenset,
+        ("dnnlib.util", "EasyDict"): _EasyDict,
+        ("collections", "OrderedDict"): _no_tensor(OrderedDict),
+        ("builtins", "set"): _no_tensor(set),
+        ("builtins", "frozenset"): _no_tensor(frozenset),
+        ("__builtin__", "set"): _no_tensor(set),  # protocol-2 spelling
+        ("__builtin__", "frozenset"): _no_tensor(frozenset),
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
         ("torch.storage", "_load_from_bytes"): lambda blob: _read_storage_blob(blob, source),
         ("numpy.core.multiarray", "scalar"): _numpy_scalar,
         ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-        ("numpy", "dtype"): np.dtype,
+        ("numpy", "dtype"): _NumpyDtype,
     }
 
 
@@ -207,5 +266,5 @@ def read_network_pickle(file: BinaryIO, source: str) -> Any:
     try:
         return _TableUnpickler(file, _network_table(source), source).load()
     except _CORRUPT_PICKLE_ERRORS as e:
-        raise UserError(f"{source} is truncated or not a valid NVlabs network pickle ({e}); "
+        raise UserError(f"{source} is truncated or not a valid NVlabs network pickle ({first_line(e)}); "
                         "download or export it again") from e
