@@ -493,3 +493,24 @@ def test_unknown_or_unavailable_device_is_a_user_error(tmp_path, G):
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="not available"):
             load_generator(path, device="cuda")
+
+
+def test_a_protocol_2_network_pickle_loads_and_a_tensorflow_one_is_named(tmp_path, G, expected):
+    path = tmp_path / "p2.pkl"
+    path.write_bytes(nvlabs_bytes(dict(G_ema=G), protocol=2))  # bytes as _codecs.encode(str, 'latin1')
+    assert "_codecs" in path.read_bytes().decode("latin1")
+    loaded, _ = load_generator(path)
+    assert max_diff(outputs(loaded), expected) < 1e-5
+    tf = tmp_path / "tf.pkl"
+    tf.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
+    with pytest.raises(UserError, match="TensorFlow StyleGAN2 pickle.*legacy.py"):
+        load_generator(tf)
+
+
+def test_convert_keeps_an_existing_config_file_without_force(tmp_path, G):
+    from live.__main__ import main
+
+    source = write_nvlabs_pickle(tmp_path / "g.pkl", G_ema=G)
+    (tmp_path / "out.json").write_text('{"precious": 1}')
+    assert main(["convert", str(source), str(tmp_path / "out.safetensors")]) == 2
+    assert (tmp_path / "out.json").read_text() == '{"precious": 1}'

@@ -80,6 +80,8 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.space.probe import SpaceProbe
 
     network = Path(args.network)
+    if not network.is_file():
+        raise UserError(f"--network {args.network} is not a checkpoint file")
     if Path(args.json).resolve() in (network.resolve(), network.with_suffix(".json").resolve()):
         raise UserError(f"--json {args.json} is the checkpoint or its config file; write the report elsewhere")
     check_writable(Path(args.json))  # before the evaluation's minutes, not after

@@ -280,8 +280,9 @@ def _torch_load_weights(path: Path) -> Any:
             raise UserError(f"refusing to load {path}: the checkpoint references {refused.group(1)}, "
                             "which is not data") from None
         raise UserError(f"{path} is truncated or not a valid torch checkpoint; download it again") from None
-    except (RuntimeError, EOFError, ValueError, TypeError, KeyError, OverflowError) as e:
-        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
+    except Exception as e:  # noqa: BLE001 - torch's readers fail on damaged files in a dozen ways
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint "
+                        f"({type(e).__name__}: {first_line(e)}); download it again") from None
 
 
 def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tensor | None,
@@ -358,6 +359,8 @@ class _KeyTaker:
     """Hands out the tensors of a state dict once each, so leftovers can be reported."""
 
     def __init__(self, state: Mapping[str, Any], source: str):
+        if not all(isinstance(k, str) for k in state):
+            raise UserError(f"{source}: g_ema's keys are not all names; not a rosinality checkpoint")
         self.left = dict(state)
         self._source = source
 

@@ -81,8 +81,18 @@ class _StorageRef:
 
 
 def _refuse(module: str, name: str, source: str) -> UserError:
+    if module.startswith("dnnlib.tflib"):
+        return UserError(f"{source} is a TensorFlow StyleGAN2 pickle; convert it to a PyTorch one with "
+                         "stylegan2-ada-pytorch's legacy.py first")
     return UserError(f"refusing to load {source}: the checkpoint references {module}.{name}, "
                      "which is not data; only NVlabs network pickles of tensors are accepted")
+
+
+def _latin1_bytes(text: Any, encoding: Any) -> bytes:
+    """`_codecs.encode(text, 'latin1')`: how protocol 2 stores bytes."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode of something other than bytes")
+    return text.encode("latin1")
 
 
 class _TableUnpickler(pickle._Unpickler):
@@ -247,6 +257,7 @@ def _network_table(source: str) -> dict[tuple[str, str], Any]:
         ("builtins", "frozenset"): _no_tensor(frozenset),
         ("__builtin__", "set"): _no_tensor(set),  # protocol-2 spelling
         ("__builtin__", "frozenset"): _no_tensor(frozenset),
+        ("_codecs", "encode"): _latin1_bytes,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
