@@ -196,3 +196,33 @@ def test_a_predictor_with_its_source_fixed_gives_the_predictors_outputs(heads):
             assert torch.allclose(fixed(f_m, lam) - w_o, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
             moves.append(expected)
         assert (moves[0] - moves[2]).abs().max() > 0.1 * moves[0].abs().max()  # lambda counts
+
+
+def test_a_music_bank_made_under_other_settings_is_not_reused(bundle, tmp_path):
+    """A run stopped before its first checkpoint keeps its banks; a changed setting must not meet them."""
+    PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+    more = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "synthetic_clips": 6}),
+                            tmp_path / "run", progress=False)
+    assert len(more.train_bank) == 6 and len(list((tmp_path / "run").glob("music-train-*.safetensors"))) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"text", "foreign"])
+def test_an_unreadable_predictor_state_is_one_line(bundle, tmp_path, content):
+    from live.transfer.amortize import STATE_FILE
+
+    (tmp_path / "run").mkdir()
+    path = tmp_path / "run" / STATE_FILE
+    if content == "foreign":
+        torch.save({"a": 1}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match="not a readable predictor training state.*move it away"):
+        PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+
+
+def test_asking_for_4q_music_without_its_data_is_refused(bundle, tmp_path, capsys):
+    from live.__main__ import main
+
+    assert main(["train", "predictor", "--bundle", str(bundle.root), "--music", "4q", "--data", str(tmp_path),
+                 "--outdir", str(tmp_path / "run")]) == 2
+    assert "no 4Q clips" in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -153,6 +153,8 @@ def _run_predictor(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.music and "4q" in args.music and not (Path(args.data) / "4q" / "annotations.csv").is_file():
+        raise UserError(f"--music 4q: no 4Q clips at {Path(args.data) / '4q'}; give the shared data folder with --data")
     bundle = Bundle.load(args.bundle, device=args.device)
     config = PredictorTraining(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                                checkpoint_every=args.checkpoint_every,

@@ -15,6 +15,7 @@ is written into the bundle at every checkpoint, so a stopped run leaves a usable
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -25,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from live.bundle import Bundle
-from live.errors import UserError
+from live.errors import UserError, first_line
 from live.nets.weights import save_weights
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
@@ -80,8 +81,15 @@ class PredictorTraining:
 
 def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_out: bool,
                progress: bool = True) -> MusicBank:
-    """The run's training or held-out music bank, encoded on first use and kept in the run folder."""
-    path = run_dir / f"music-{'test' if held_out else 'train'}.safetensors"
+    """The run's training or held-out music bank, encoded on first use and kept in the run
+    folder under a name that says what made it: the music asked for and the bundle's
+    music encoder (its weights file), so a changed setting never meets an old bank."""
+    space = bundle.root / bundle.config.space_weights if bundle.root is not None else None
+    stamp = (space.stat().st_size, space.stat().st_mtime_ns) if space is not None and space.is_file() else None
+    made_of = repr((sorted(config.music), str(Path(config.data_root).resolve()), config.synthetic_clips,
+                    config.windows_per_clip, stamp))
+    digest = hashlib.sha256(made_of.encode()).hexdigest()[:12]
+    path = run_dir / f"music-{'test' if held_out else 'train'}-{digest}.safetensors"
     if path.is_file():
         return MusicBank.load(path)
     count = max(1, config.synthetic_clips // 4) if held_out else config.synthetic_clips
@@ -127,7 +135,14 @@ class PredictorTrainer:
 
     def _resume_or_start(self) -> None:
         state_path = self.run_dir / STATE_FILE
-        state = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.is_file() else None
+        state = None
+        if state_path.is_file():
+            try:
+                state = torch.load(state_path, map_location="cpu", weights_only=True)
+                state["config"].get, state["predictor"], state["adam"], state["rng"], int(state["step"])
+            except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
+                raise UserError(f"{state_path} is not a readable predictor training state ({type(e).__name__}: "
+                                f"{first_line(e)}); move it away to start over") from None
         self.heads_from = self.config.layer_heads_from
         if self.heads_from is None and state is not None:  # runs from before the setting waited HEADS_WAIT
             self.heads_from = state["config"].get("layer_heads_from", HEADS_WAIT)
