@@ -195,3 +195,9 @@ def test_an_export_takes_the_run_s_own_settings(tmp_path):
                  "--export", str(tmp_path / "G.safetensors")]) == 0
     G, _ = load_generator(tmp_path / "G.safetensors")
     assert G.img_resolution == 32 and G.z_dim == 16
+
+
+def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, capsys):
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--res", "32",
+                 "--export", str(tmp_path / "G.pt")]) == 2
+    assert "NAME.safetensors" in capsys.readouterr().err and not (tmp_path / "run").exists()

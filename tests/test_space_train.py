@@ -236,3 +236,25 @@ def test_an_unavailable_device_is_one_line(data):
     root, cache = data
     with pytest.raises(UserError, match="not available on this machine"):
         SpaceTrainer(tiny_config(root, cache).with_overrides(['device="cuda"']), "unused", progress=False)
+
+
+def test_a_space_of_another_width_is_not_exported_into_a_bundle_whose_predictor_reads_the_old(
+        random_bundle_dir, data, tmp_path, capsys):
+    from dataclasses import replace
+
+    from live.__main__ import main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(random_bundle_dir, bundle)
+    before = (bundle / "bundle.toml").read_text()
+    config = tiny_config(tmp_path, tmp_path / "cache")
+    wider = replace(config.net, feature_dim=BundleConfig.read(bundle / "bundle.toml").space.feature_dim * 2)
+    with pytest.raises(UserError, match="predictor reads"):
+        export_space(SpaceNet(wider), SpaceSpec(wider, 80), bundle)
+    root, cache = data
+    config_file = tmp_path / "wide.toml"
+    tiny_config(root, cache).with_overrides([f"net.feature_dim={wider.feature_dim}"]).write(config_file)
+    assert main(["train", "space", "--outdir", str(tmp_path / "run"), "--config", str(config_file),
+                 "--export", str(bundle), "--quiet"]) == 2  # refused before it trains
+    assert "predictor reads" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert (bundle / "bundle.toml").read_text() == before

@@ -35,6 +35,8 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.gan.train import CHECKPOINT, GanConfig, GanTrainer, read_run
 
     config = GanConfig(**{f.name: getattr(args, f.name) for f in fields(GanConfig)})
+    if args.export and Path(args.export).suffix != ".safetensors":  # now, not at the first snapshot
+        raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
     run = Path(args.outdir) / CHECKPOINT
     if config.total_kimg == 0 and not config.init:  # export only: the run's own settings, whatever was typed
         if not run.is_file():
@@ -81,7 +83,7 @@ def _run_space(args: argparse.Namespace) -> int:
     import json
 
     from live.space.config import SpaceTrainConfig
-    from live.space.load import export_space
+    from live.space.load import check_export, export_space
     from live.space.train import CONFIG_FILE, SpaceTrainer
 
     stored = Path(args.outdir) / CONFIG_FILE
@@ -91,6 +93,8 @@ def _run_space(args: argparse.Namespace) -> int:
              "cache": args.cache and json.dumps(args.cache), "threads": args.threads,
              "device": args.device and json.dumps(args.device)}
     config = config.with_overrides([f"{k}={v}" for k, v in flags.items() if v is not None] + args.overrides)
+    if args.export:
+        check_export(config.net, Path(args.export))  # before the training's hours, not after
     messages: list[str] = []
 
     def export(net, spec) -> None:

@@ -77,14 +77,29 @@ def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[Sp
     return net.eval().requires_grad_(False), spec
 
 
+def check_export(config: SpaceNetConfig, folder: Path) -> BundleConfig | None:
+    """The bundle in `folder` that a space of `config` can be exported into (None: no bundle
+    there). Checked before training, and again before writing: a bundle.toml that cannot be
+    read must stop the export before new weights sit beside old settings, and a space of
+    another width would leave the bundle's predictor, which reads f_M, unable to load."""
+    bundle_file = Path(folder) / BUNDLE_FILE
+    if not bundle_file.is_file():
+        return None
+    bundle = BundleConfig.read(bundle_file)
+    if bundle.space.feature_dim != config.feature_dim:
+        raise UserError(f"--export {folder}: its predictor reads {bundle.space.feature_dim}-wide features, this space "
+                        f"makes {config.feature_dim}; export into a new folder and make a bundle of it "
+                        "(bundle new), or keep net.feature_dim")
+    return bundle
+
+
 def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
     """Write the weights (fp16) into `folder`; point its bundle.toml's [space] at them, keeping
     the other sections, or, without a bundle.toml, write space.toml. Returns what was done."""
     assert net.config == spec.config, (net.config, spec.config)
     folder = Path(folder)
     bundle_file = folder / BUNDLE_FILE
-    # A bundle.toml that cannot be read must stop the export before new weights sit beside old settings.
-    bundle = BundleConfig.read(bundle_file) if bundle_file.is_file() else None
+    bundle = check_export(spec.config, folder)
     net.save(folder / spec.weights, spec.image_size)
     if bundle is not None:
         replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
