@@ -316,10 +316,12 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     show = _show_on(tmp_path / "a")
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
 
-    def switch(name):
+    def switch(name, fails=False):
         bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / name)))
-        engine.show = SimpleNamespace(bundle=bundle, maker=SimpleNamespace(image=drawer))
         assert drawer.draws == name
+        if not fails:  # as _switch does once the show is open
+            engine.show = SimpleNamespace(bundle=bundle, maker=SimpleNamespace(image=drawer))
+            engine.bundles.remember(bundle, drawer)
         return bundle, drawer
 
     first_a = (show.bundle, show.maker.image)
@@ -331,6 +333,9 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     assert switch("b") == first_b and loaded == ["b", "c"]
     switch("a")
     assert loaded == ["b", "c", "a"]
+    switch("c", fails=True)                                 # a preset on c that cannot play: a stays on screen
+    switch("b")
+    assert switch("a") and loaded == ["b", "c", "a", "c"]   # a, the bundle shown, was kept, not c
 
 
 def _presets(tmp_path) -> PresetLibrary:

@@ -23,7 +23,9 @@ class RecentBundles:
         self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer]] = OrderedDict()  # oldest first
 
     def remember(self, bundle: Bundle, synthesizer: Synthesizer) -> None:
-        """A bundle made in memory (no folder) cannot be asked for again, so it is not kept."""
+        """The bundle now on screen, most recent. Called once a switch has succeeded, so the
+        bundle shown is never the one dropped. A bundle made in memory (no folder) cannot
+        be asked for again, so it is not kept."""
         if bundle.root is None:
             return
         key = bundle.root.resolve()
@@ -33,8 +35,4 @@ class RecentBundles:
             self._recent.popitem(last=False)
 
     def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
-        key = folder.resolve()
-        found = self._recent.get(key)
-        if found is not None:
-            self._recent.move_to_end(key)
-        return found
+        return self._recent.get(folder.resolve())
