@@ -139,8 +139,12 @@ def test_request_id_is_echoed_on_success_and_error():
     (ZeroDivisionError("division by zero"), "internal error: ZeroDivisionError: division by zero"),
 ])
 def test_controller_errors_become_error_replies(error, text):
-    reply = handle(raw({"cmd": "preset", "name": "nope"}), RecordingController(fail=error))
+    heard = []
+    reply = handle(raw({"cmd": "preset", "name": "nope"}), RecordingController(fail=error), heard.append)
     assert reply == {"ok": False, "error": text}
+    # The controller's own failures (not bad requests) go to the show too: HUD, telemetry, stats.
+    assert heard == ([f"SwitchPreset failed: {text.removeprefix('internal error: ')}"]
+                     if text.startswith("internal error") else [])
 
 
 @pytest.mark.parametrize("answer", [None, [1, 2], {"ok": False}, {"x": object()}])

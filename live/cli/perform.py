@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     server = None
     try:
         if args.control != "off":
-            server = ControlServer(engine, args.control, args.telemetry, curve=keys).start()
+            server = ControlServer(engine, args.control, args.telemetry, curve=keys,
+                                   on_error=lambda message: engine.report("control", message)).start()
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
         if args.record:

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -151,8 +151,9 @@ def execute(command: Command, controller: Controller) -> dict:
     raise TypeError(f"not a command: {command!r}")
 
 
-def handle(raw: bytes, controller: Controller) -> dict:
-    """The reply to one raw message. Never raises: a live component keeps going."""
+def handle(raw: bytes, controller: Controller, on_error: Callable[[str], None] | None = None) -> dict:
+    """The reply to one raw message. Never raises: a live component keeps going.
+    `on_error` hears the controller's own failures (bugs, not bad requests)."""
     try:
         request = parse(raw)
     except BadRequest as e:
@@ -168,6 +169,8 @@ def handle(raw: bytes, controller: Controller) -> dict:
     # thread (and with it the VJ's only handle on the show) down. It is logged in full.
     except Exception as e:
         log.exception("controller failed on %r", request.command)
+        if on_error is not None:
+            on_error(f"{type(request.command).__name__} failed: {type(e).__name__}: {e}")
         return _reply_error(f"internal error: {type(e).__name__}: {e}", request.request_id)
     if request.request_id is not None:
         reply["id"] = request.request_id

@@ -19,7 +19,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -106,10 +106,12 @@ class ControlServer:
                  curve: ServerKeys | None = None,
                  state_hz: float = 20.0,
                  limits: SocketLimits = SocketLimits(),
-                 max_events: int = 256):
+                 max_events: int = 256,
+                 on_error: Callable[[str], None] | None = None):
         if not 1.0 <= state_hz <= 1000.0:
             raise ValueError(f"state_hz must be in 1..1000, got {state_hz}")
         self.controller = controller
+        self.on_error = on_error  # failures of the server or the controller, for the show's HUD and stats
         self.command_address = command_address
         self.telemetry_address = telemetry_address
         self.curve = curve
@@ -214,8 +216,10 @@ class ControlServer:
                         self._send_state()
                         # After a stall, resume the regular tick instead of sending a burst.
                         next_state = max(next_state + self.state_period_s, now)
-                except Exception:  # noqa: BLE001 - control stays up for the rest of the show
+                except Exception as e:  # noqa: BLE001 - control stays up for the rest of the show
                     log.exception("control: unexpected failure; serving on")
+                    if self.on_error is not None:
+                        self.on_error(f"server failed ({type(e).__name__}: {e}); serving on")
                     time.sleep(ERROR_PAUSE_S)
         finally:
             for sock in (self._router, self._pub):
@@ -234,7 +238,7 @@ class ControlServer:
                 reply = {"ok": False, "error": f"a request is one JSON frame after the envelope; "
                                                 f"this message had {body_frames}"}
             else:
-                reply = protocol.handle(body, self.controller)
+                reply = protocol.handle(body, self.controller, self.on_error)
             self._count(requests=1, errors=0 if reply["ok"] else 1)
             try:
                 self._router.send_multipart(envelope.wrap(protocol.encode(reply)), zmq.NOBLOCK)
