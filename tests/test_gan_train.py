@@ -201,3 +201,23 @@ def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, c
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--res", "32",
                  "--export", str(tmp_path / "G.pt")]) == 2
     assert "NAME.safetensors" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    for i in range(6):
+        pixels = (torch.rand(40, 48, 3, generator=rng) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    (folder / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    config = dict(TINY, data=str(folder))
+    straight = GanTrainer(GanConfig(total_kimg=0.016, **config), tmp_path / "a")
+    straight.run()
+    GanTrainer(GanConfig(total_kimg=0.008, **config), tmp_path / "b").run()
+    resumed = GanTrainer(GanConfig(total_kimg=0.016, **config), tmp_path / "b")
+    resumed.run()
+    assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
+    assert "skipping" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Where GAN training images come from: the procedural corpus or a folder of images."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -21,32 +22,45 @@ class ImageSource(Protocol):
 
 
 class FolderImages:
-    """Random center-cropped, resized images from a folder tree, with horizontal flips."""
+    """Random center-cropped, resized images from a folder tree, with horizontal flips.
 
-    def __init__(self, root: str | Path, resolution: int, seed: int):
-        self.resolution = resolution
+    Each batch's draws come from (seed, images drawn so far), so a run resumed at
+    `position` draws what it would have drawn. An image that cannot be read is skipped
+    for the next one, with a note, rather than end a run hours in.
+    """
+
+    def __init__(self, root: str | Path, resolution: int, seed: int, position: int = 0):
+        self.resolution, self.seed, self.position = resolution, seed, position
         root = Path(root)
         if not root.is_dir():
             raise UserError(f"image folder {root} does not exist; pass --data DIR or --data procedural")
         self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.paths:
             raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
-        self.rng = np.random.default_rng(seed)
+        self._unreadable: set[Path] = set()
 
-    def _load(self, path: Path) -> np.ndarray:
-        try:
-            img = Image.open(path).convert("RGB")
-        except OSError as e:
-            raise UserError(f"cannot read image {path}: {e}") from None
-        side = min(img.size)
-        left, top = (img.width - side) // 2, (img.height - side) // 2
-        img = img.crop((left, top, left + side, top + side)).resize((self.resolution,) * 2, Image.LANCZOS)
-        return np.asarray(img)
+    def _load(self, index: int) -> np.ndarray:
+        for offset in range(len(self.paths)):
+            path = self.paths[(index + offset) % len(self.paths)]
+            try:
+                img = Image.open(path).convert("RGB")
+            except OSError as e:
+                if path not in self._unreadable:
+                    self._unreadable.add(path)
+                    print(f"live: note: skipping {path}, which cannot be read ({e}); remove or re-save it",
+                          file=sys.stderr)
+                continue
+            side = min(img.size)
+            left, top = (img.width - side) // 2, (img.height - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize((self.resolution,) * 2, Image.LANCZOS)
+            return np.asarray(img)
+        raise UserError(f"none of the {len(self.paths)} images can be read; check the --data folder")
 
     def next_batch(self, n: int) -> torch.Tensor:
-        picks = self.rng.integers(len(self.paths), size=n)
-        batch = np.stack([self._load(self.paths[i]) for i in picks])
-        flips = self.rng.random(n) < 0.5
+        rng = np.random.default_rng([self.seed, self.position])
+        self.position += n
+        batch = np.stack([self._load(int(i)) for i in rng.integers(len(self.paths), size=n)])
+        flips = rng.random(n) < 0.5
         batch[flips] = batch[flips, :, ::-1]
         return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
 

@@ -221,7 +221,7 @@ class GanTrainer:
     def _make_source(self) -> ImageSource:
         if self.cfg.data == "procedural":
             return ProceduralStream(self.cfg.resolution, self.cfg.seed, self.state.data_position)
-        return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed + self.state.d_steps)
+        return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed, self.state.data_position)
 
     # --- checkpoints --------------------------------------------------------------------
     def _start_from(self, path: str) -> bool:
