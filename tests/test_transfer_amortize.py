@@ -226,3 +226,15 @@ def test_asking_for_4q_music_without_its_data_is_refused(bundle, tmp_path, capsy
     assert main(["train", "predictor", "--bundle", str(bundle.root), "--music", "4q", "--data", str(tmp_path),
                  "--outdir", str(tmp_path / "run")]) == 2
     assert "no 4Q clips" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_run_again_says_it_wrote_nothing(bundle, tmp_path, capsys):
+    from live.__main__ import main
+
+    args = ["train", "predictor", "--bundle", str(bundle.root), "--steps", "2", "--batch", "2",
+            "--checkpoint-every", "2", "--music", "synthetic", "--synthetic-clips", "4", "--quiet",
+            "--outdir", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "nothing trained or written" in capsys.readouterr().out

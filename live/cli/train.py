@@ -167,10 +167,13 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                bf16=args.bf16, layer_heads=args.layer_heads,
                                layer_heads_from=args.layer_heads_from, lambda_high=args.lambda_high)
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
-    record = PredictorTrainer(bundle, config, outdir, progress=not args.quiet).run()
+    trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet)
+    trained = trainer.step < config.steps
+    record = trainer.run()
+    written = (f"wrote {bundle.root / bundle.config.predictor_weights}" if trained else
+               f"the run had already reached step {trainer.step}: nothing trained or written (raise --steps)")
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "
-          f"predictor {record['heldout_predicted']:.4f}; wrote {bundle.root / bundle.config.predictor_weights}; "
-          f"run folder {outdir}")
+          f"predictor {record['heldout_predicted']:.4f}; {written}; run folder {outdir}")
     return 0
 
 
