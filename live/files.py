@@ -1,6 +1,7 @@
 """Files written whole or not at all: a crash or a full disk leaves the old file as it was."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from live.errors import UserError
@@ -20,3 +21,20 @@ def write_whole(path: str | Path, data: bytes) -> Path:
             partial.unlink()
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     return path
+
+
+def keep_log_until(path: str | Path, step: int) -> None:
+    """Drop the rows of a JSON-lines training log past `step`, the checkpoint a run resumes
+    from: the resumed run writes them again. A row cut short by a kill goes too."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= step:
+            kept.append(line + "\n")
+    write_whole(path, "".join(kept).encode())

@@ -258,3 +258,17 @@ def test_a_space_of_another_width_is_not_exported_into_a_bundle_whose_predictor_
                  "--export", str(bundle), "--quiet"]) == 2  # refused before it trains
     assert "predictor reads" in capsys.readouterr().err and not (tmp_path / "run").exists()
     assert (bundle / "bundle.toml").read_text() == before
+
+
+def test_a_resumed_run_s_log_has_each_step_once(data, tmp_path):
+    import json
+
+    root, cache = data
+    config = tiny_config(root, cache).with_overrides(["log_every=1", "checkpoint_every=2"])
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
+    log = tmp_path / "run" / "log.jsonl"
+    # A kill after step 3 was logged, before its checkpoint: rows past the checkpoint, one cut short.
+    log.write_text(log.read_text() + json.dumps({"step": 3, "loss": 1.0}) + "\n" + '{"step": 4, "lo')
+    SpaceTrainer(config, tmp_path / "run", progress=False).run()
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]

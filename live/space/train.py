@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from live.errors import UserError, first_line
 from live.nets.checkpoints import checked_device
+from live.files import keep_log_until
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -276,6 +277,8 @@ class SpaceTrainer:
         items_per_step = 2 * config.batch.pairs * replicas.world  # images and clips
         bar = tqdm(total=end, initial=state.step, desc="train space", unit="step",
                    disable=not (self.progress and replicas.lead))
+        if replicas.lead:
+            keep_log_until(self.outdir / LOG_FILE, state.step)
         log = (self.outdir / LOG_FILE).open("a") if replicas.lead else None
         rate = None
         try:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, first_line
+from live.files import keep_log_until
 from live.nets.weights import save_weights
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
@@ -162,6 +163,7 @@ class PredictorTrainer:
             self.adam.load_state_dict(state["adam"])
             self.rng.set_state(state["rng"])
             self.step = state["step"]
+            keep_log_until(self.run_dir / LOG_FILE, self.step)
         elif not self.config.from_bundle:
             self.predictor.reset_to_identity()
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
