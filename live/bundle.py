@@ -150,7 +150,7 @@ class Bundle:
                                 "(python -m live bundle new)")
         G, _ = load_generator(root / config.generator_weights, device=device)
         space = SpaceNet.load(config.space, root / config.space_weights, config.image_size)
-        predictor = load_weights(LatentPredictor(predictor_config(config, G)), root / config.predictor_weights)
+        predictor = _load_predictor(predictor_config(config, G), root / config.predictor_weights)
         return cls(config, G, space.to(device).eval().requires_grad_(False),
                    predictor.to(device).eval().requires_grad_(False), root)
 
@@ -190,6 +190,20 @@ class Bundle:
             log_mel = log_mel.unsqueeze(1)
         f_m = encoder(log_mel.to(dtype or log_mel.dtype).contiguous(memory_format=torch.channels_last)).float()
         return f_m, self.space.music_va(f_m)
+
+
+def _load_predictor(cfg: PredictorConfig, path: Path) -> LatentPredictor:
+    try:
+        return load_weights(LatentPredictor(cfg), path)
+    except UserError as error:
+        # `train predictor --layer-heads` writes the grown weights a moment before bundle.toml
+        # says so: after a kill between the two, they disagree about the heads alone, and
+        # heads at zero change nothing.
+        try:
+            other = load_weights(LatentPredictor(dataclasses.replace(cfg, layer_heads=not cfg.layer_heads)), path)
+        except UserError:
+            raise error from None
+        return other.with_layer_heads() if cfg.layer_heads else other
 
 
 def predictor_config(config: BundleConfig, G: Generator) -> PredictorConfig:

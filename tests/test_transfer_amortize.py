@@ -238,3 +238,21 @@ def test_a_finished_run_run_again_says_it_wrote_nothing(bundle, tmp_path, capsys
     assert "wrote" in capsys.readouterr().out
     assert main(args) == 0
     assert "nothing trained or written" in capsys.readouterr().out
+
+
+def test_a_bundle_whose_table_and_weights_disagree_only_about_layer_heads_still_loads(bundle):
+    """A kill between the grown weights and bundle.toml's update (train predictor --layer-heads)."""
+    from live.bundle import BUNDLE_FILE
+    from live.nets.weights import save_weights
+
+    assert bundle.predictor.cfg.layer_heads  # random bundles have heads
+    table = (bundle.root / BUNDLE_FILE).read_text()
+    without = table.replace("layer_heads = true", "layer_heads = false")
+    assert without != table
+    (bundle.root / BUNDLE_FILE).write_text(without)
+    assert Bundle.load(bundle.root).predictor.cfg.layer_heads  # the weights have them: they are used
+    headless = LatentPredictor(dataclasses.replace(bundle.predictor.cfg, layer_heads=False))
+    save_weights(headless, bundle.root / bundle.config.predictor_weights)
+    (bundle.root / BUNDLE_FILE).write_text(table)
+    loaded = Bundle.load(bundle.root).predictor  # the table says heads, the weights have none: heads at zero
+    assert loaded.cfg.layer_heads and all(float(p.abs().sum()) == 0 for p in loaded.layer_head_parameters())
