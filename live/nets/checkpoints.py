@@ -444,6 +444,8 @@ def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 
 def _read_live(path: Path) -> _Contents:
     config_path = path.with_suffix(".json")
+    if config_path.is_dir():
+        raise UserError(f"{config_path} is a folder; {path.name} needs its config file there")
     if not config_path.is_file():
         raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
     try:
