@@ -334,8 +334,9 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     switch("a")
     assert loaded == ["b", "c", "a"]
     switch("c", fails=True)                                 # a preset on c that cannot play: a stays on screen
+    assert switch("c", fails=True) and loaded == ["b", "c", "a", "c"]  # c is kept for the switch's return
     switch("b")
-    assert switch("a") and loaded == ["b", "c", "a", "c"]   # a, the bundle shown, was kept, not c
+    assert switch("a") and loaded == ["b", "c", "a", "c", "b"]  # a, on screen when c failed, was kept over b
 
 
 def _presets(tmp_path) -> PresetLibrary:

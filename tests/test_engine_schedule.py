@@ -30,9 +30,10 @@ def test_no_beat_sync_takes_each_new_keyframe_and_zero_beats_is_a_cut():
     assert not s.due(0.1, 2, beat_sync=True)         # synced: wait for the fade to land
     s.start(0.1, 2, BeatGrid(0.5, 0.5), crossfade_beats=0, beat_sync=False)
     assert s.mix(0.1) == 1.0                          # unsynced: a cut now
-    s.start(0.1, 3, BeatGrid(0.5, 0.5), crossfade_beats=0)
-    assert s.mix(0.499) == 0.0 and s.mix(0.5) == 1.0  # synced: a cut on the beat
-    assert not s.due(0.3, 4, beat_sync=True) and s.due(0.5, 4, beat_sync=True)
+    assert s.start(0.1, 3, BeatGrid(0.5, 0.5), crossfade_beats=0) is None  # synced: the cut waits for the beat
+    assert s.shown_version == 2 and not s.due(0.3, 3, beat_sync=True) and s.due(0.5, 3, beat_sync=True)
+    assert s.start(0.5, 4, BeatGrid(1.0, 0.5), crossfade_beats=0) is not None  # on the beat, the newest then
+    assert s.shown_version == 4 and s.mix(0.5) == 1.0
 
 
 def test_fraction_of_a_beat():
@@ -40,8 +41,9 @@ def test_fraction_of_a_beat():
     fade = s.start(1.0, 1, BeatGrid(1.2, 0.5), crossfade_beats=0.5, beat_sync=False)
     assert fade.end == pytest.approx(1.25)
     assert 0 < s.mix(1.1) < 1
-    fade = s.start(1.0, 2, BeatGrid(1.4, 0.5), crossfade_beats=0.5)  # synced: the last quarter second before the beat
-    assert (fade.start, fade.end) == (pytest.approx(1.15), pytest.approx(1.4))
+    assert s.start(1.0, 2, BeatGrid(1.4, 0.5), crossfade_beats=0.5) is None  # synced: waits for 1.15,
+    fade = s.start(1.15, 3, BeatGrid(1.4, 0.5), crossfade_beats=0.5)  # then the last quarter second before the beat
+    assert (fade.start, fade.end) == (pytest.approx(1.15), pytest.approx(1.4)) and s.shown_version == 3
 
 
 @pytest.mark.parametrize("beats", [0.0, 0.25])
@@ -53,6 +55,9 @@ def test_cuts_and_short_fades_land_on_the_beat_once_per_beat(beats):
         version += 1
         if s.due(t, version, beat_sync=True):
             nb = (int(t / period) + 1) * period
-            landings.append(s.start(t, version, BeatGrid(nb, period), crossfade_beats=beats).end)
+            fade = s.start(t, version, BeatGrid(nb, period), crossfade_beats=beats)
+            if fade is not None:
+                landings.append(t if beats == 0 else fade.end)
+                assert s.shown_version == version  # the keyframe newest when the change shows, not a beat older
         t = round(t + 1 / 60, 9)
-    assert landings == pytest.approx([period * k for k in range(1, 9)])
+    assert len(landings) >= 7 and landings == pytest.approx([period * (k + 1) for k in range(len(landings))], abs=1 / 60)

@@ -22,17 +22,19 @@ class RecentBundles:
         self.keep = keep
         self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer]] = OrderedDict()  # oldest first
 
-    def remember(self, bundle: Bundle, synthesizer: Synthesizer) -> None:
-        """The bundle now on screen, most recent. Called once a switch has succeeded, so the
-        bundle shown is never the one dropped. A bundle made in memory (no folder) cannot
-        be asked for again, so it is not kept."""
+    def remember(self, bundle: Bundle, synthesizer: Synthesizer, shown: Bundle | None = None) -> None:
+        """Keep `bundle` as the most recent; the oldest others go, never `shown` (the bundle
+        on screen, which a switch that fails after loading another must not lose). A bundle
+        made in memory (no folder) cannot be asked for again, so it is not kept."""
         if bundle.root is None:
             return
         key = bundle.root.resolve()
         self._recent[key] = (bundle, synthesizer)
         self._recent.move_to_end(key)
-        while len(self._recent) > self.keep:
-            self._recent.popitem(last=False)
+        for old in [k for k, (b, _) in self._recent.items() if k != key and b is not shown]:
+            if len(self._recent) <= self.keep:
+                break
+            del self._recent[old]
 
     def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
         return self._recent.get(folder.resolve())

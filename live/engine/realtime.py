@@ -306,7 +306,7 @@ class LiveEngine:
             if w_source is None:  # its picture is being projected: the switch comes back when it is done
                 return
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer, w_source)
-            self.bundles.remember(bundle, synthesizer)
+            self.bundles.remember(bundle, synthesizer, shown=bundle)
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
@@ -354,6 +354,8 @@ class LiveEngine:
         if found is None:
             bundle = Bundle.load(preset.bundle, device=show.bundle.device)
             found = bundle, show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
+            # Kept now: a switch waiting for its picture's projection comes back for it.
+            self.bundles.remember(*found, shown=show.bundle)
         return found
 
     # --- control (called on the control thread) ----------------------------------------

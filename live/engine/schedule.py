@@ -24,29 +24,43 @@ class FadeScheduler:
         self.fade = Crossfade.hold()
         self.shown_version = -1
         self.min_seconds, self.fallback_seconds = min_seconds, fallback_seconds
+        # A synced cut or short fade waits for its moment before the beat, then takes the
+        # newest keyframe: (start, beat), or None.
+        self._waiting: tuple[float, float] | None = None
 
     def due(self, t: float, newest_version: int, beat_sync: bool) -> bool:
-        """Should the keyframe `newest_version` start a fade at time t?"""
+        """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
         if newest_version <= self.shown_version:
             return False
+        if self._waiting is not None:
+            return t >= self._waiting[0] or not beat_sync
         return self.fade.done(t) or not beat_sync
 
     def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float,
-              beat_sync: bool = True) -> Crossfade:
-        """Plan the fade to keyframe `version`, from now; 0 beats is a hard cut."""
-        self.shown_version = version
+              beat_sync: bool = True) -> Crossfade | None:
+        """Plan the fade to keyframe `version`, from now; 0 beats is a hard cut. None: a cut
+        or a fade shorter than a beat waits to land on the beat, and takes the keyframe
+        newest then (asked again once `due`), not the one newest now."""
         on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
-        if crossfade_beats <= 0:
-            # A cut waits for the beat (a fade of no length there); the keyframe is taken now.
-            self.fade = Crossfade(grid.next_beat, grid.next_beat) if on_beat else Crossfade.hold()
-        elif crossfade_beats < 1 and grid.period:
-            length = max(crossfade_beats * grid.period, 1e-3)
-            end = max(grid.next_beat, t + 1e-3) if on_beat else t + length
-            self.fade = Crossfade(max(t, end - length), end)
+        if crossfade_beats < 1 and on_beat:
+            length = crossfade_beats * grid.period
+            if self._waiting is None:
+                self._waiting = (grid.next_beat - length, grid.next_beat)
+            begin, beat = self._waiting
+            if t < begin:
+                return None
+            self._waiting = None
+            self.fade = Crossfade(t, max(beat, t + 1e-3)) if length > 0 else Crossfade.hold()
+        elif crossfade_beats <= 0:
+            self.fade = Crossfade.hold()
+        elif crossfade_beats < 1 and grid.period:  # not synced: a fraction of the beat, from now
+            self.fade = Crossfade(t, t + max(crossfade_beats * grid.period, 1e-3))
         else:
             timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds,
                                      fallback_seconds=self.fallback_seconds)
             self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing)
+        self.shown_version = version
+        self._waiting = None
         return self.fade
 
     def mix(self, t: float) -> float:

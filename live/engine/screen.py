@@ -58,8 +58,8 @@ class ScreenDirector:
                 grid = BeatGrid(features.next_beat_after(t), features.period)
         upload = None
         if newest is not None and not settings.freeze and self.fades.due(t, newest.version, settings.beat_sync):
-            self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync)
-            upload = newest
+            if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
+                upload = newest
         pulse = settings.pulse
         state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
                            onset_pulse=pulse * self.onset.value(t), intensity=1.0,
