@@ -2,6 +2,7 @@
 waiting, and the capture times of a device's blocks."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -34,33 +35,40 @@ class ManualClock:
 
 
 class CaptureTimes:
-    """When each block from an input device was captured, from the times its callbacks ran.
+    """When each block from an input device was captured, from the times its callbacks ran,
+    up to the host's steady buffering delay, which no callback time shows.
 
     A callback runs after its block's last sample was captured: later by the host's
     buffering, a steady amount, and later still, by tens of milliseconds, when the process
     is busy or the host delivers blocks in bursts. So `callback time - samples so far / rate`
-    is an upper bound of one steady offset, and the smallest bound seen estimates it without
-    the jitter. The estimate may rise by `drift` seconds per second, since the device's
-    sample clock can run slower than ours. PortAudio's ADC times would count the buffering
-    too, but through ALSA's PulseAudio plugin they jumped by 350 ms within seconds.
+    is an upper bound of one steady offset, and the smallest bound of the last `window`
+    seconds estimates it without the jitter. The window lets the estimate follow a device
+    clock that runs slower than ours, or samples lost without an overflow flag, within
+    seconds. PortAudio's ADC times would count the buffering too, but through ALSA's
+    PulseAudio plugin they jumped by 350 ms within seconds.
     """
 
-    def __init__(self, sample_rate: int, drift: float = 1e-3) -> None:
-        assert sample_rate > 0 and drift >= 0, (sample_rate, drift)
-        self.sample_rate, self.drift = sample_rate, drift
-        self._offset: float | None = None
-        self._last = 0.0
+    def __init__(self, sample_rate: int, window: float = 4.0, buckets: int = 8) -> None:
+        assert sample_rate > 0 and window > 0 and buckets > 0, (sample_rate, window, buckets)
+        self.sample_rate = sample_rate
+        self._bucket_seconds = window / buckets
+        # The smallest bound in each of the last `buckets` spans of time, by span number.
+        self._minima = [math.inf] * buckets
+        self._spans = [-1] * buckets
 
     def reset(self) -> None:
         """After lost samples (an overflow) or a reopened stream, the count no longer keeps time."""
-        self._offset = None
+        self._spans = [-1] * len(self._spans)
 
     def block_end(self, samples: int, now: float) -> float:
         """The capture time of sample `samples` (the end of the block whose callback runs at `now`)."""
         bound = now - samples / self.sample_rate
-        if self._offset is None:
-            self._offset = bound
+        span = int(now // self._bucket_seconds)
+        slot = span % len(self._spans)
+        if self._spans[slot] != span:
+            self._spans[slot], self._minima[slot] = span, bound
         else:
-            self._offset = min(bound, self._offset + self.drift * (now - self._last))
-        self._last = now
-        return self._offset + samples / self.sample_rate
+            self._minima[slot] = min(self._minima[slot], bound)
+        oldest = span - len(self._spans) + 1
+        offset = min(m for s, m in zip(self._spans, self._minima) if s >= oldest)
+        return offset + samples / self.sample_rate
