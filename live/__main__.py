@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """`python -m live` and the `live` command."""
+    exit_process(main())
+
+
 def exit_process(code: int) -> None:
     synthesis = sys.modules.get("live.engine.synthesizer")
     if synthesis is not None and synthesis.busy_lanes():
@@ -81,4 +86,4 @@ def exit_process(code: int) -> None:
 
 
 if __name__ == "__main__":
-    exit_process(main())
+    run()

@@ -222,10 +222,11 @@ class Build(Reduce):
 def test_a_numpy_dtype_whose_state_places_fields_outside_its_bytes_is_refused():
     # numpy's own __setstate__ accepts a field 1 TiB past an 8-byte item; reading it segfaulted.
     state = (3, "|", None, ("a",), {"a": (np.dtype("<f8"), 1 << 40)}, 8, 1, 16)
-    dtype = Build(np.dtype, ("V8", False, True), state)
-    payload = pickle.dumps(dict(G_ema=Reduce(np._core.multiarray.scalar, dtype, b"\0" * 8)), protocol=2)
-    with pytest.raises(UserError, match="not a plain number type"):
-        read_network_pickle(io.BytesIO(payload), "x.pkl")
+    for spec, refusal in (("V8", "not a plain number type"), ("f8", "state of a structured type")):
+        dtype = Build(np.dtype, (spec, False, True), state)
+        payload = pickle.dumps(dict(G_ema=Reduce(np._core.multiarray.scalar, dtype, b"\0" * 8)), protocol=2)
+        with pytest.raises(UserError, match=refusal):
+            read_network_pickle(io.BytesIO(payload), "x.pkl")
     plain = pickle.dumps(dict(beta=np.float64(0.995), n=np.int32(7)), protocol=4)  # numbers still load
     assert read_network_pickle(io.BytesIO(plain), "y.pkl") == dict(beta=0.995, n=7)
 

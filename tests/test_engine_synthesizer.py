@@ -161,6 +161,11 @@ def test_a_closed_synthesizer_draws_on_the_reference_path(G):
     synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
     assert synth.wait(timeout=60) and synth.path == "fast"
     synth.close()
+
+    def fast(ws):
+        raise AssertionError("a closed lane must not draw")
+
+    synth._fast = fast
     w = _w(G, 5)
     assert np.array_equal(synth(w), to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy())
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from live.errors import UserError
+from live.errors import UserError, first_line
 
 
 FAST_SYNTHESIS_MIN_SECONDS = 120.0
@@ -37,6 +37,18 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")
 
 
+def preset_and_bundle(args: argparse.Namespace):
+    """The preset named by --preset and the bundle it plays on (--bundle, else its own)."""
+    from live.bundle import Bundle
+    from live.presets import PresetLibrary
+
+    preset = PresetLibrary(args.presets_dir).load(args.preset)
+    try:
+        return preset, Bundle.load(args.bundle or preset.bundle, device=args.device)
+    except RuntimeError as e:  # torch: a device that fails once in use
+        raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
+
+
 def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None):
     """The preset named on the command line, loaded onto its bundle, with the per-keyframe
     refinement: its local models are rebuilt on a worker thread live, and in line offline
@@ -44,17 +56,11 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     what fails on the workers (the fast path's compile, a local model's build) and goes
     on: a live engine's report; by default a line on stderr."""
     report = report or note
-    from live.bundle import Bundle
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
-    from live.presets import PresetLibrary
     from live.transfer.refine import LocalRefiner, RefineConfig
 
-    preset = PresetLibrary(args.presets_dir).load(args.preset)
-    try:
-        bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
-    except RuntimeError as e:  # torch: an unavailable device
-        raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
+    preset, bundle = preset_and_bundle(args)
     # The compile takes a core for about 30 s: worth it for a show, not for a short run.
     duration = getattr(args, "duration", None)
     long_show = duration is None or duration >= FAST_SYNTHESIS_MIN_SECONDS

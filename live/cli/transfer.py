@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from live.cli.common import preset_and_bundle
 from live.cli.types import count, number, output_dir
 from live.errors import UserError
 from live.settings import PARAMS
@@ -62,20 +63,14 @@ def run(args: argparse.Namespace) -> int:
 
     from live.audio.decode import read_audio
     from live.audio.mel import LogMel
-    from live.bundle import Bundle
     from live.engine.show import source_latent
     from live.nets.stylegan2 import to_uint8
-    from live.presets import PresetLibrary
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
     from live.transfer.refine import LocalRefiner, RefineConfig
     from live.transfer.sheet import contact_sheet, write_png
 
-    preset = PresetLibrary(args.presets_dir).load(args.preset)
-    try:
-        bundle = Bundle.load(args.bundle or preset.bundle, device=args.device)
-    except RuntimeError as e:  # torch: an unavailable device
-        raise UserError(f"cannot use device {args.device!r}: {str(e).splitlines()[0]}") from None
+    preset, bundle = preset_and_bundle(args)
     G, mel = bundle.G, bundle.mel
     lam = preset.settings.lambda_ if args.lam is None else args.lam
     refine_steps = preset.settings.refine_steps if args.refine_steps is None else args.refine_steps

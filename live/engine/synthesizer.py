@@ -18,6 +18,7 @@ from concurrent.futures import Future
 import numpy as np
 import torch
 
+from live.errors import first_line
 from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.stylegan2 import Generator, to_uint8
 
@@ -132,8 +133,7 @@ class Synthesizer:
             self._fast = FastSynthesis(self.G.synthesis, self.options)
         except Exception as e:  # noqa: BLE001 - e.g. no C++ compiler for inductor: stay on the reference
             if self.on_error is not None:
-                detail = str(e).splitlines()[0] if str(e) else ""
-                self.on_error(f"fast synthesis unavailable ({type(e).__name__}: {detail}); "
+                self.on_error(f"fast synthesis unavailable ({type(e).__name__}: {first_line(e)}); "
                               "using the reference synthesis")
 
     def wait(self, timeout: float | None = None) -> bool:

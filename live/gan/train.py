@@ -138,6 +138,14 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: a training state of another version of this trainer ({e})") from None
 
 
+def _same_setting(name: str, saved: object, given: object) -> bool:
+    if name == "init" and not given:  # a resumed run does not need to be told where it started
+        return True
+    if name == "data" and "procedural" not in (saved, given):  # the same folder, however it is written
+        return Path(str(saved)).resolve() == Path(str(given)).resolve()
+    return saved == given
+
+
 def read_run(path: Path, device: torch.device | str = "cpu") -> dict:
     """A run's training state, its config and counters checked to be this trainer's."""
     try:
@@ -268,7 +276,7 @@ class GanTrainer:
         ckpt = read_run(path, self.device)
         saved, state = GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])
         changed = [name for name, value in asdict(self.cfg).items()
-                   if name not in RESUMABLE and getattr(saved, name) != value and (name != "init" or value)]
+                   if name not in RESUMABLE and not _same_setting(name, getattr(saved, name), value)]
         if changed:
             def given(config: GanConfig) -> str:
                 return ", ".join(f"{flag(name)} {getattr(config, name)}" for name in changed)

@@ -15,7 +15,8 @@ blob is a legacy `torch.save` stream that torch would read with an unrestricted
 Memory stays bounded by the file: a tensor view may hold no more elements than its
 storage, no constructor may iterate a tensor into one object per element, and BUILD
 (an object's `__setstate__`, which for numpy dtypes and torch tensors reinterprets
-memory) is refused except for a numpy number dtype's byte order.
+memory) is refused except for a numpy number dtype's byte order (and an empty state on a
+dict, which sets nothing).
 """
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ class ShaderProgram:
         self.program.release()
         self.program, self._previous = self._previous, None
         self.generation += 1
-        self.error = f"{self.fragment}: does not fit the renderer ({problem}); kept the last good program"
+        self.error = f"does not fit the renderer ({problem}); kept the last good program"
 
     def _build(self) -> tuple[moderngl.Program | None, str]:
         # The files of this attempt, even a failed one: fixing any of them retries.
