@@ -41,34 +41,34 @@ class CaptureTimes:
     A callback runs after its block's last sample was captured: later by the host's
     buffering, a steady amount, and later still, by tens of milliseconds, when the process
     is busy or the host delivers blocks in bursts. So `callback time - samples so far / rate`
-    is an upper bound of one steady offset, and the smallest bound of the last `window`
+    is an upper bound of one steady offset, and the smallest bound of about the last `window`
     seconds estimates it without the jitter. The window lets the estimate follow a device
     clock that runs slower than ours, or samples lost without an overflow flag, within
     seconds. PortAudio's ADC times would count the buffering too, but through ALSA's
     PulseAudio plugin they jumped by 350 ms within seconds.
     """
 
-    def __init__(self, sample_rate: int, window: float = 4.0, buckets: int = 8) -> None:
-        assert sample_rate > 0 and window > 0 and buckets > 0, (sample_rate, window, buckets)
+    def __init__(self, sample_rate: int, window: float = 4.0) -> None:
+        assert sample_rate > 0 and window > 0, (sample_rate, window)
         self.sample_rate = sample_rate
-        self._bucket_seconds = window / buckets
-        # The smallest bound in each of the last `buckets` spans of time, by span number.
-        self._minima = [math.inf] * buckets
-        self._spans = [-1] * buckets
+        # The smallest bound of the current half-window span and of the one before it: the
+        # minimum of the last window, give or take half, in a few floats (this runs in the
+        # audio callback, which must not allocate or loop).
+        self._span_seconds = window / 2
+        self._span: int | None = None
+        self._current = self._previous = math.inf
 
     def reset(self) -> None:
         """After lost samples (an overflow) or a reopened stream, the count no longer keeps time."""
-        self._spans = [-1] * len(self._spans)
+        self._span = None
 
     def block_end(self, samples: int, now: float) -> float:
         """The capture time of sample `samples` (the end of the block whose callback runs at `now`)."""
         bound = now - samples / self.sample_rate
-        span = int(now // self._bucket_seconds)
-        slot = span % len(self._spans)
-        if self._spans[slot] != span:
-            self._spans[slot], self._minima[slot] = span, bound
-        else:
-            self._minima[slot] = min(self._minima[slot], bound)
-        oldest = span - len(self._spans) + 1
-        offset = min(m for s, m in zip(self._spans, self._minima) if s >= oldest)
-        return offset + samples / self.sample_rate
+        span = int(now // self._span_seconds)
+        if span == self._span:
+            self._current = min(self._current, bound)
+        else:  # a new span: the last one's minimum counts one span more, if it was the one just before
+            self._previous = self._current if self._span is not None and span == self._span + 1 else math.inf
+            self._current, self._span = bound, span
+        return min(self._current, self._previous) + samples / self.sample_rate
