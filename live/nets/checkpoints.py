@@ -241,7 +241,9 @@ def _plain(value: Any, source: str, budget: list[int], depth: int = 0) -> Any:
     if budget[0] < 0 or depth > MAX_MODULE_DEPTH:
         raise UserError(f"{source}: the generator's stored arguments are far larger or deeper than a network's")
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{source}: the generator's stored arguments hold NaN or infinite numbers")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
@@ -486,25 +488,17 @@ ACTIVATIONS = ("lrelu", "linear")
 
 
 def _check_arguments(kwargs: Mapping[str, Any], source: str) -> None:
-    def numbers(value: Any) -> list[Any]:
-        if isinstance(value, Mapping):
-            return [n for v in value.values() for n in numbers(v)]
-        if isinstance(value, (list, tuple)):
-            return [n for v in value for n in numbers(v)]
-        return [value]
-
+    kwargs = _plain(kwargs, source, [MAX_ARGUMENT_VALUES])  # bounded, plain and finite, whatever the format
     problem = None
     mapping, synthesis = kwargs.get("mapping_kwargs") or {}, kwargs.get("synthesis_kwargs") or {}
     if not isinstance(mapping, Mapping) or not isinstance(synthesis, Mapping):
         problem = "mapping_kwargs and synthesis_kwargs must be tables"
-    elif any(isinstance(n, float) and not math.isfinite(n) for n in numbers(kwargs)):
-        problem = "they hold NaN or infinite numbers"
     elif not isinstance(kwargs.get("img_resolution"), int) or not 4 <= kwargs["img_resolution"] <= MAX_RESOLUTION:
         problem = f"img_resolution must be a whole number from 4 to {MAX_RESOLUTION}"
     elif not isinstance(mapping.get("num_layers", 8), int) or not 1 <= mapping.get("num_layers", 8) <= MAX_MAPPING_LAYERS:
         problem = f"the mapping network must have 1 to {MAX_MAPPING_LAYERS} layers"
-    elif len(numbers(synthesis.get("resample_filter", []))) > MAX_FILTER_TAPS:
-        problem = f"the resampling filter has more than {MAX_FILTER_TAPS} taps"
+    elif not isinstance(taps := synthesis.get("resample_filter", []), list) or len(taps) > MAX_FILTER_TAPS:
+        problem = f"the resampling filter must be a list of at most {MAX_FILTER_TAPS} taps"
     elif any(table.get("activation", "lrelu") not in ACTIVATIONS for table in (mapping, synthesis)):
         problem = f"the activation must be one of {', '.join(ACTIVATIONS)}"
     if problem:
