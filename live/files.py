@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from live.errors import UserError
+from live.errors import UserError, first_line
+
+T = TypeVar("T")
 
 
 def write_whole(path: str | Path, data: bytes) -> Path:
@@ -38,3 +42,16 @@ def keep_log_until(path: str | Path, step: int) -> None:
         if isinstance(row, dict) and row.get("step", 0) <= step:
             kept.append(line + "\n")
     write_whole(path, "".join(kept).encode())
+
+
+def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: object = "cpu") -> T:
+    """`use(state)` of a training state saved with torch.save. Whatever goes wrong in reading
+    or using it (a truncated file, another program's, another version's) is one line naming
+    the file, since the remedy is the same."""
+    import torch
+
+    try:
+        return use(torch.load(path, map_location=device, weights_only=True))
+    except Exception as e:  # noqa: BLE001 - every way a state can be unusable gets the one answer
+        raise UserError(f"cannot resume from {path}: it is not a readable {what} state "
+                        f"({type(e).__name__}: {first_line(e)}); move it away or delete it to start over") from None

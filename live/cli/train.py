@@ -42,8 +42,7 @@ def _run_gan(args: argparse.Namespace) -> int:
         if not run.is_file():
             raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
                             "export; check --outdir")
-        config = replace(GanConfig(**read_run(run)["config"]), total_kimg=0, device=config.device,
-                         threads=config.threads)
+        config = replace(read_run(run)[1], total_kimg=0, device=config.device, threads=config.threads)
     trainer = GanTrainer(config, args.outdir)
 
     def export(t: GanTrainer) -> None:

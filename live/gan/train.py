@@ -20,7 +20,8 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
-from live.errors import UserError, first_line
+from live.errors import UserError
+from live.files import read_state
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.checkpoints import checked_device
@@ -146,15 +147,10 @@ def _same_setting(name: str, saved: object, given: object) -> bool:
     return saved == given
 
 
-def read_run(path: Path, device: torch.device | str = "cpu") -> dict:
-    """A run's training state, its config and counters checked to be this trainer's."""
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])
-    except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
-        raise UserError(f"{path} is not a readable `train gan` state ({type(e).__name__}: {first_line(e)}); move it "
-                        "away to start over, or choose another --outdir") from None
-    return ckpt
+def read_run(path: Path, device: torch.device | str = "cpu") -> tuple[dict, GanConfig, TrainState]:
+    """A run's training state, with its config and counters as this trainer's."""
+    return read_state(path, "`train gan`", lambda ckpt: (ckpt, GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])),
+                      device)
 
 
 def _lazy_adam(net: torch.nn.Module, lr: float, interval: int) -> torch.optim.Adam:
@@ -273,8 +269,7 @@ class GanTrainer:
         path = self.outdir / CHECKPOINT
         if not path.exists():
             return False
-        ckpt = read_run(path, self.device)
-        saved, state = GanConfig(**ckpt["config"]), TrainState(**ckpt["state"])
+        ckpt, saved, state = read_run(path, self.device)
         changed = [name for name, value in asdict(self.cfg).items()
                    if name not in RESUMABLE and not _same_setting(name, getattr(saved, name), value)]
         if changed:

@@ -41,9 +41,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import UserError, first_line
+from live.errors import UserError
 from live.nets.checkpoints import checked_device
-from live.files import keep_log_until
+from live.files import keep_log_until, read_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -225,14 +225,13 @@ class SpaceTrainer:
         path = self.outdir / CHECKPOINT_FILE
         if not path.is_file():
             return RunState()
-        try:
-            saved = torch.load(path, map_location=self.device, weights_only=True)
+
+        def resume(saved: dict) -> RunState:
             net.load_state_dict(saved["net"])
             optimizer.load_state_dict(saved["optimizer"])
             return RunState(int(saved["step"]), float(saved["wall_seconds"]))
-        except Exception as error:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
-            raise UserError(f"cannot resume from {path} ({type(error).__name__}: {first_line(error)}); "
-                            "delete it to start over") from None
+
+        return read_state(path, "`train space`", resume, self.device)
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, stop_at: int | None = None,

@@ -26,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from live.bundle import Bundle
-from live.errors import UserError, first_line
-from live.files import keep_log_until
+from live.errors import UserError
+from live.files import keep_log_until, read_state
 from live.nets.weights import save_weights
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
@@ -107,6 +107,14 @@ def evaluation_lambdas(bundle: Bundle, count: int = 4) -> list[float]:
     return [math.exp(low + (high - low) * i / (count - 1)) for i in range(count)]
 
 
+def _checked_state(state: dict) -> dict:
+    """A predictor run's state, if it holds what a resume reads."""
+    missing = {"config", "predictor", "adam", "rng", "step"} - state.keys()
+    if missing or not isinstance(state["config"], dict):
+        raise KeyError(f"it lacks {', '.join(sorted(missing)) or 'a config table'}")
+    return state
+
+
 def _stored(config: dict) -> dict:
     """A config as the state file keeps it (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
@@ -138,12 +146,7 @@ class PredictorTrainer:
         state_path = self.run_dir / STATE_FILE
         state = None
         if state_path.is_file():
-            try:
-                state = torch.load(state_path, map_location="cpu", weights_only=True)
-                state["config"].get, state["predictor"], state["adam"], state["rng"], int(state["step"])
-            except Exception as e:  # noqa: BLE001 - truncated, foreign or from another version: all one answer
-                raise UserError(f"{state_path} is not a readable predictor training state ({type(e).__name__}: "
-                                f"{first_line(e)}); move it away to start over") from None
+            state = read_state(state_path, "predictor training", _checked_state)
         self.heads_from = self.config.layer_heads_from
         if self.heads_from is None and state is not None:  # runs from before the setting waited HEADS_WAIT
             self.heads_from = state["config"].get("layer_heads_from", HEADS_WAIT)
