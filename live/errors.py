@@ -43,6 +43,17 @@ def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
             raise UserError(f"{where}: {name} must be a finite number, got {value!r}")
 
 
+def flat_table(values: dict[str, Any], leaves: tuple[str, ...] = (), prefix: str = "") -> dict[str, Any]:
+    """A nested config table as {dotted key: value}; tables named in `leaves` stay values."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key not in leaves:
+            out.update(flat_table(value, leaves, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def check_file_name(value: object, where: str) -> str:
     """A config's file name of a file in the config's own folder: a path would let a command
     that writes the file write into another folder."""

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from live.errors import UserError
+from live.errors import UserError, flat_table
 from live.files import write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
@@ -128,16 +128,8 @@ class SpaceTrainConfig:
 
     def differences(self, other: SpaceTrainConfig) -> list[str]:
         """Dotted names of the settings, other than RESUMABLE ones, that differ."""
-        def flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, value in values.items():
-                if isinstance(value, dict) and value and key not in ("image_mix", "music_mix"):
-                    out.update(flat(value, f"{prefix}{key}."))
-                else:
-                    out[f"{prefix}{key}"] = value
-            return out
-
-        mine, theirs = flat(self.to_dict()), flat(other.to_dict())
+        mixes = ("image_mix", "music_mix")  # one setting each, not tables of settings
+        mine, theirs = flat_table(self.to_dict(), mixes), flat_table(other.to_dict(), mixes)
         return sorted(k for k in mine.keys() | theirs.keys()
                       if k not in self.RESUMABLE and mine.get(k) != theirs.get(k))
 

@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from live.audio.mel import MelWindow
-from live.errors import UserError, check_table
+from live.errors import UserError, check_table, flat_table
 from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
 from live.nets.weights import load_weights, save_weights, weights_metadata
 
@@ -102,21 +102,13 @@ def check_record(path: Path, config: SpaceNetConfig, image_size: int) -> None:
     try:
         trained = json.loads(stored)
     except ValueError:
-        raise UserError(f"{path}: its header's {CONFIG_KEY} is not JSON; re-export the space") from None
-    wrong = _differences(trained, _settings(config, image_size))
+        trained = None
+    if not isinstance(trained, dict):
+        raise UserError(f"{path}: its header's {CONFIG_KEY} is not a JSON table; re-export the space")
+    trained, configured = flat_table(trained), flat_table(_settings(config, image_size))
+    wrong = sorted(k for k in trained.keys() & configured.keys() if trained[k] != configured[k])
     if wrong:
-        key, had, has = wrong[0]
+        key, had, has = wrong[0], trained[wrong[0]], configured[wrong[0]]
         raise UserError(f"{path} was trained with {key} = {had!r}, but the config says {has!r}; "
                         f"restore the trained value (in bundle.toml or space.toml)")
 
-
-def _differences(trained: dict[str, Any], configured: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """(dotted key, trained, configured) for each key both hold with other values."""
-    out = []
-    for key in trained.keys() & configured.keys():
-        a, b = trained[key], configured[key]
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append((f"{prefix}{key}", a, b))
-    return sorted(out)
