@@ -272,3 +272,13 @@ def test_a_resumed_run_s_log_has_each_step_once(data, tmp_path):
     SpaceTrainer(config, tmp_path / "run", progress=False).run()
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path):
+    root, cache = data
+    config = tiny_config(root, cache).with_overrides(["checkpoint_every=2"])
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
+    assert SpaceTrainer(config, tmp_path / "run", progress=False).notes == []
+    longer = config.with_overrides([f"steps={config.steps + 6}"])
+    notes = SpaceTrainer(longer, tmp_path / "run", progress=False).notes
+    assert len(notes) == 1 and f"from {config.steps} to {config.steps + 6}" in notes[0]

@@ -99,8 +99,10 @@ def _run_space(args: argparse.Namespace) -> int:
     def export(net, spec) -> None:
         messages.append(export_space(net, spec, Path(args.export)))
 
-    state = SpaceTrainer(config, args.outdir, progress=not args.quiet).run(
-        stop_at=args.stop_at, on_finish=export if args.export else None)
+    trainer = SpaceTrainer(config, args.outdir, progress=not args.quiet)
+    for note in trainer.notes:
+        print(note)
+    state = trainer.run(stop_at=args.stop_at, on_finish=export if args.export else None)
     for message in messages:
         print(message)
     print(f"step {state.step}/{config.steps} after {state.wall_seconds / 60:.1f} min of training; run folder {args.outdir}")

@@ -180,12 +180,19 @@ def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
 class SpaceTrainer:
     def __init__(self, config: SpaceTrainConfig, outdir: Path | str, progress: bool = True) -> None:
         self.config, self.outdir, self.progress = config, Path(outdir), progress
+        self.notes: list[str] = []  # for the user, before the run starts
         stored = self.outdir / CONFIG_FILE
         if stored.is_file() and (self.outdir / CHECKPOINT_FILE).is_file():  # settings bind once a step is saved
-            changed = SpaceTrainConfig.read(stored).differences(config)
+            before = SpaceTrainConfig.read(stored)
+            changed = before.differences(config)
             if changed:
                 raise UserError(f"{self.outdir} was trained with other settings ({', '.join(changed[:4])}); "
                                 "resume with the same config or choose a new --outdir")
+            if before.steps != config.steps:
+                # The schedule is a function of the step and the total, so a new total moves it.
+                self.notes.append(f"note: steps changed from {before.steps} to {config.steps}: the learning-rate "
+                                  f"schedule decays over {config.steps} steps from here, so past its warm-up the rate "
+                                  "changes where the run resumes")
         self.device = checked_device(config.device)
 
     # --- data --------------------------------------------------------------------------
