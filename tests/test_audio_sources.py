@@ -130,6 +130,17 @@ def test_find_device_by_index_name_part_or_default():
         find_device(1, "input", devices)
 
 
+def test_two_devices_of_one_name_need_an_index_but_one_device_on_two_host_apis_does_not():
+    twin = Device(5, USB.name, "ALSA", 2, 2, 48000.0)
+    with pytest.raises(UserError, match="indices 3, 5"):
+        find_device("USB Audio CODEC", "input", [USB, twin])
+    with pytest.raises(UserError, match="choose one by index"):
+        find_device("usb", "input", [BUILTIN, USB, twin])
+    assert find_device("5", "input", [USB, twin]) == twin
+    same_through_jack = Device(7, USB.name, "JACK Audio Connection Kit", 2, 2, 48000.0)
+    assert find_device("usb audio codec", "input", [USB, same_through_jack]) == USB
+
+
 def test_no_devices_at_all_says_what_to_do_instead():
     with pytest.raises(UserError, match="--source demo"):
         find_device(None, "input", [HDMI])

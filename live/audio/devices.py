@@ -64,7 +64,8 @@ def find_device(spec: str | int | None, direction: Direction,
     """The device `spec` names: an index, a case-insensitive part of a name, or None for the default.
 
     An exact name wins over partial matches; partial matches naming different devices are
-    ambiguous. The same device seen through several host APIs counts once (the first wins).
+    ambiguous. The same device seen through several host APIs counts once (the first wins);
+    two devices of one name on the same host API need an index.
     """
     candidates = [d for d in devices if d.channels(direction) > 0]
     if not candidates:
@@ -82,7 +83,7 @@ def find_device(spec: str | int | None, direction: Direction,
         return chosen[0]
     exact = [d for d in candidates if d.name.lower() == spec.lower()]
     if exact:
-        return exact[0]
+        return _one_device(exact, spec, direction)
     partial = [d for d in candidates if spec.lower() in d.name.lower()]
     names = list(dict.fromkeys(d.name for d in partial))
     if not partial:
@@ -90,4 +91,15 @@ def find_device(spec: str | int | None, direction: Direction,
     if len(names) > 1:
         raise UserError(f"{spec!r} matches several {direction} devices ({', '.join(map(repr, names))}); "
                         "give more of the name or an index")
-    return partial[0]
+    return _one_device(partial, spec, direction)
+
+
+def _one_device(named: list[Device], spec: str, direction: Direction) -> Device:
+    """The first of devices that share one name, unless two of them are on the same host API:
+    then they are two devices (two identical interfaces), and only an index tells them apart."""
+    apis = [d.host_api for d in named]
+    if len(set(apis)) < len(apis):
+        indices = ", ".join(str(d.index) for d in named)
+        raise UserError(f"several {direction} devices are called {named[0].name!r} (indices {indices}); "
+                        "choose one by index (see `python -m live devices`)")
+    return named[0]
