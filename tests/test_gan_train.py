@@ -221,3 +221,22 @@ def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(
     resumed.run()  # the same folder, written another way
     assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
     assert "skipping" in capsys.readouterr().err
+
+
+def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(tmp_path, capsys):
+    from PIL import Image
+
+    folder, other = tmp_path / "images", tmp_path / "other"
+    for place in (folder, other):
+        place.mkdir()
+        for i in range(4):
+            Image.new("RGB", (40, 40), (60 * i, 20, 200)).save(place / f"{i}.png")
+    GanTrainer(GanConfig(total_kimg=0.008, **dict(TINY, data=str(folder))), tmp_path / "run").run()
+    with pytest.raises(UserError, match="was trained with --data"):
+        GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(other))), tmp_path / "run")
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    resumed = GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(moved))), tmp_path / "run")
+    assert resumed.state.images_seen == 8 and "which is gone; continuing on" in capsys.readouterr().err
+    resumed.run()
+    assert GanTrainer(GanConfig(total_kimg=0.024, **dict(TINY, data=str(moved))), tmp_path / "run").state.images_seen == 16

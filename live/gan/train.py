@@ -142,9 +142,14 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
 def _same_setting(name: str, saved: object, given: object) -> bool:
     if name == "init" and not given:  # a resumed run does not need to be told where it started
         return True
-    if name == "data" and "procedural" not in (saved, given):  # the same folder, however it is written
-        return Path(str(saved)).resolve() == Path(str(given)).resolve()
+    if name == "data" and "procedural" not in (saved, given):
+        # The same folder, however it is written; or the run's folder moved (it is gone).
+        return Path(str(saved)).resolve() == Path(str(given)).resolve() or _moved(str(saved))
     return saved == given
+
+
+def _moved(folder: str) -> bool:
+    return not Path(folder).exists()
 
 
 def read_run(path: Path, device: torch.device | str = "cpu") -> tuple[dict, GanConfig, TrainState]:
@@ -290,6 +295,9 @@ class GanTrainer:
                 group["lr"], group["betas"] = lr, betas
         self.state = state
         torch.set_rng_state(ckpt["rng"])
+        if saved.data != self.cfg.data and _moved(saved.data):
+            print(f"note: {path} was trained on {saved.data}, which is gone; continuing on {self.cfg.data} "
+                  "(the same pictures only if it holds the same files)", file=sys.stderr)
         if saved.noise_max_res != self.cfg.noise_max_res:
             print(f"note: {path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "
                   f"{self.cfg.noise_max_res}", file=sys.stderr)
