@@ -4,6 +4,7 @@ import dataclasses
 import math
 import re
 import threading
+import time
 
 import pytest
 
@@ -105,9 +106,14 @@ def test_slot_updates_from_many_threads_are_not_lost():
     slot = SettingsSlot(Settings(refine_steps=0))
     per_thread, threads = 12, 4
 
+    def slow_bump(settings: Settings) -> Settings:
+        read = settings.refine_steps
+        time.sleep(0.001)  # lets another writer in between the read and the write, unless the slot locks
+        return settings.with_value("refine_steps", read + 1)
+
     def bump():
         for _ in range(per_thread):
-            slot.update(lambda s: s.with_value("refine_steps", s.refine_steps + 1))
+            slot.update(slow_bump)
 
     workers = [threading.Thread(target=bump) for _ in range(threads)]
     for w in workers:

@@ -154,6 +154,9 @@ def test_keyframes_with_the_fast_refiner(bundle):
     mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
     frames = [maker.make(mel, Settings(refine_steps=2), t, lambda: 0.0) for t in (0.0, 0.2)]
     assert frames[1].image.shape == (64, 64, 3) and not torch.equal(frames[0].w, maker.w_source)
+    assert maker.refinement is not None and maker.refinement.anchors.builds >= 1
+    predicted = KeyframeMaker(bundle, seed_latent(bundle.G, 4)).make(mel, Settings(refine_steps=2), 0.0, lambda: 0.0)
+    assert not torch.equal(frames[1].w, predicted.w)  # the refiner moved the predictor's latent
 
 
 def test_reference_refiner_lowers_the_true_loss(bundle):
@@ -236,6 +239,10 @@ def test_a_new_session_stops_the_last_ones_build_and_close_waits_for_all(bundle,
     started.clear()
     second = refiner.open(bundle, w_o)  # a preset switch
     assert time.perf_counter() - start < 1.0 and started.wait(10)
+    deadline = time.monotonic() + 5
+    while first.anchors.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not first.anchors.running and second.anchors.running  # the switch stopped the old build only
     refiner.close()  # the show's end: nothing may still run in torch when the process exits
     assert not first.anchors.running and not second.anchors.running
 
