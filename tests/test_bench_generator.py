@@ -116,3 +116,16 @@ def test_unknown_rows_and_dtypes_are_user_errors(tmp_path):
         run_main(tmp_path, "--rows", "default,huge")
     with pytest.raises(UserError, match="--dtypes"):
         run_main(tmp_path, "--dtypes", "float64")
+
+
+def test_bad_flags_are_one_line_before_the_bound_is_measured(capsys):
+    from live.__main__ import main
+
+    for flags in (["--gemm-size", "0"], ["--samples", "-3"], ["--seconds", "nan"]):
+        with pytest.raises(SystemExit) as exit:
+            main(["bench", "generator", *flags])
+        assert exit.value.code == 2, flags
+    assert main(["bench", "generator", "--rows", ","]) == 2
+    assert main(["bench", "generator", "--rows", "default", "--device", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert "names no row" in err and "unknown device 'foo'" in err and "Traceback" not in err

@@ -3,6 +3,7 @@ import argparse
 import json
 import math
 
+import pytest
 import torch
 
 from live.bench.transfer import _colour_by_quadrant
@@ -31,10 +32,29 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
                               "--steps", "20", "--time-pairs", "1", "--no-stream", "--data", str(tmp_path / "none"),
                               "--lambda", "0.001", "--held", "3", "--json", str(out)])
     assert args.func(args) == 0
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
     methods = [row["method"] for row in report["rows"]]
-    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 6
+    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 7
+    assert methods[3].startswith("(c) live start")
+    assert report["rows"][0]["x_faster_than_optimized"] is None  # no time: no ratio
+    # Without a stream the 100x is judged on a new preset's first keyframe, its model build counted.
+    first = report["first_keyframe_ms"]["1"]
+    assert first > 1000 * report["model_build_s"] > 0
+    assert report["x_faster_with_model_builds"] == pytest.approx(report["optimize_ms"] / first)
     assert "music held 3 keyframes" in methods[-2] and "held_model_builds_per_pair" in report
     assert report["rows"][0]["share_of_optimized"] == 0 and report["rows"][-1]["share_of_optimized"] == 1
     assert report["model_directions"] >= 1 and math.isfinite(report["projected_move_share"])
     assert report["refine_ms"]["1"] > 0 and report["colour_by_quadrant"]
+
+
+def test_bad_flags_are_refused_before_anything_runs(random_bundle_dir, tmp_path, capsys):
+    from live.__main__ import main
+
+    base = ["bench", "transfer", "--bundle", str(random_bundle_dir), "--no-stream"]
+    for flags in (["--steps", "0"], ["--time-pairs", "0"], ["--stream-rate", "0"], ["--lambda", "-1"],
+                  ["--ks", "0"], ["--pairs", "0"]):
+        with pytest.raises(SystemExit) as exit:
+            main([*base, *flags])
+        assert exit.value.code == 2, flags
+    assert main([*base, "--json", str(tmp_path)]) == 2  # a folder: found before the run, not after
+    assert "cannot write" in capsys.readouterr().err

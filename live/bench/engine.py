@@ -90,7 +90,10 @@ def main(args: argparse.Namespace) -> int:
     rows = [
         {"metric": "keyframes_per_s", "value": stats["keyframes_per_s"], "target": ">= 15",
          "ok": stats["keyframes_per_s"] >= 15},
-        {"metric": "render_fps", "value": stats["render_fps"], "target": ">= 30", "ok": stats["render_fps"] >= 30},
+        # The render loop keeps a grid of --fps: at the cap, on-time frames read 30 +- the
+        # first and last frame's sleep, so 1 % below the cap is every slot met.
+        {"metric": "render_fps", "value": stats["render_fps"], "target": f">= 30 (paced at {args.fps:g})",
+         "ok": stats["render_fps"] >= 0.99 * 30 if args.fps >= 30 else "not measurable below 30"},
         {"metric": "audio_to_keyframe_p95_ms", "value": k2k["p95"], "target": "<= 150",
          "ok": k2k["p95"] is not None and k2k["p95"] <= 150},
         {"metric": "audio_to_screen_p95_ms", "value": a2s["p95"], "target": "(report)", "ok": ""},
@@ -99,11 +102,12 @@ def main(args: argparse.Namespace) -> int:
         {"metric": "audio_overflows", "value": stats["audio_overflows"], "target": "0",
          "ok": stats["audio_overflows"] == 0},
         {"metric": "dropped_keyframes", "value": stats["dropped_keyframes"], "target": "(report)", "ok": ""},
-        {"metric": "rss_growth_mb_2nd_half", "value": growth, "target": "flat (< 20)", "ok": growth < 20},
+        {"metric": "rss_growth_mb_2nd_half", "value": growth, "target": "flat (< 20)",
+         "ok": growth < 20 if half else "not measured (under 2 s)"},
         {"metric": "local_model_builds", "value": builds[-1], "target": "(report)", "ok": ""},
     ]
     size = "x".join(map(str, args.size))
-    report(f"live engine, headless {size}, demo track, {args.seconds:.0f} s, {show.maker.image.path} synthesis",
+    report(f"live engine, headless {size}, demo track, {args.seconds:g} s, {show.maker.image.path} synthesis",
            rows, ["metric", "value", "target", "ok"], args.json, seconds=args.seconds,
            synthesis=show.maker.image.path,
            keyframe_compute_ms=stats["keyframe_compute_ms"], rss_mb=memory, model_builds=builds,

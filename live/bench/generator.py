@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from live.cli.types import count
+from live.cli.types import count, number
 
 if TYPE_CHECKING:
     import torch
@@ -105,7 +105,7 @@ class SynthesisFlops:
 
     @property
     def matmul_like(self) -> int:
-        """What `torch.utils.flop_counter` counts: the convs, filters and affines."""
+        """The convs, filters and affines: what `torch.utils.flop_counter` counts (a test checks)."""
         return self.conv + self.fir + self.affine
 
     @property
@@ -331,7 +331,7 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
     return {"name": name, "resolution": synthesis.img_resolution,
             "channels": "/".join(str(synthesis.channels[r]) for r in synthesis.block_resolutions),
             "gflop_per_frame": gflop, "gflop_conv": flops.conv / 1e9,
-            "gflop_counted_by_torch": flops.matmul_like / 1e9, **best,
+            "gflop_without_modulation": flops.matmul_like / 1e9, **best,
             "path": f"FastSynthesis {best['dtype']} {how}, channels_last, up-conv {best['up_conv']}, "
                     f"{torch.get_num_threads()} thread(s)",
             **{f"{short}_cpu_ms": path["cpu_ms_per_frame"] for short, path in paths.items()},
@@ -349,10 +349,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
     parser.add_argument("--threads", type=count(1), default=1, help="torch threads (GEMM bound and synthesis)")
-    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n GEMM that sets the bound")
+    parser.add_argument("--gemm-size", type=count(64), default=2048, help="n of the n x n GEMM that sets the bound")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--samples", type=int, default=100, help="timed frames per path and row, at most")
-    parser.add_argument("--seconds", type=float, default=20.0,
+    parser.add_argument("--samples", type=count(3), default=100, help="timed frames per path and row, at most")
+    parser.add_argument("--seconds", type=number(0), default=20.0,
                         help="stop a row's timing after this long (at least 3 frames per path)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="time the eager fast path (no torch.compile)")
@@ -363,11 +363,13 @@ def main(args: argparse.Namespace) -> int:
 
     from live.bench.report import report
     from live.errors import UserError
-    from live.nets.checkpoints import load_generator
+    from live.nets.checkpoints import checked_device, load_generator
 
     known = {shape.name: shape for shape in shapes()}
     rows_wanted = [name for name in args.rows.split(",") if name] if args.rows is not None else list(known)
     unknown = [name for name in rows_wanted if name not in known]
+    if not rows_wanted and not args.network:
+        raise UserError(f"--rows {args.rows!r} names no row; choose from {', '.join(known)}")
     if unknown:
         raise UserError(f"unknown rows {', '.join(unknown)}; choose from {', '.join(known)}")
     dtype_names = [name for name in args.dtypes.split(",") if name]
@@ -376,9 +378,7 @@ def main(args: argparse.Namespace) -> int:
     missing = [path for path in args.network if not os.path.isfile(path)]
     if missing:
         raise UserError(f"no checkpoint at {', '.join(missing)}; give --network the path of a generator file")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: no CUDA device here; use --device cpu")
+    device = checked_device(args.device)
     torch.set_num_threads(args.threads)
     dtypes = [getattr(torch, name) for name in dtype_names]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,10 +21,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def strict(value: Any) -> Any:
+    """`value` with NaN and infinities as None: JSON has no such numbers (Python writes
+    `NaN` and `Infinity`, which strict parsers refuse). A ratio without meaning is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+            return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
         return str(v)
 
     table = [list(columns)] + [[cell(r.get(c, "")) for c in columns] for r in rows]
@@ -43,6 +56,6 @@ def report(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
     result = {**summary, "rows": list(rows), "machine": machine()}
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(result, indent=2))
+        Path(json_path).write_text(json.dumps(strict(result), indent=2, allow_nan=False))
         print(f"wrote {json_path}")
     return result

@@ -1,13 +1,22 @@
 """Transfer: true L_transfer and time per keyframe of the source, the predictor, predictor + k refinement steps and the 300-step optimization; jitter and response on a music stream.
 
 Pairs. Held-out (source, music) pairs: NVlabs seed latents at truncation 0.7 and music
-of the held-out side (4Q under --data, else held-out synthetic music), lambdas cycled
+of the held-out side (the 4Q test side under --data and held-out synthetic music), lambdas cycled
 over --lambda. Every result is scored with the true L_transfer through the full G and E_I.
 The reduction share of a method is mean(L(w_o) - L(method)) / mean(L(w_o) - L(optimized)).
 
-Timing is per keyframe at batch 1, as the live path runs. The refinement is timed with
-its local model current: anchored where the predictor lands, as the background refresh
-keeps it while the music holds; building a model (the refresh) is reported separately.
+Timing is per keyframe at batch 1, as the live path runs. The (c) rows are an offline
+render's first keyframe of a preset: the local model is built where the predictor lands,
+for this pair's music (untimed), and the k steps are timed on it; their ms_per_keyframe is
+the inference thread's cost in a show, where models are built in the background. A model
+is not free, though, and every pair is a new source: the summary counts it in, as
+`first_keyframe_ms` (the source's f_I(G(w_o)), the predictor, a model build and the
+steps: a new preset's first keyframe) and as `stream_ms_per_keyframe` (the stream's
+keyframes with their inline builds, amortized), and the target's 100x is judged on the
+stream's figure, or on the first keyframe's without a stream. The row "(c) live start"
+scores what a show's first keyframe of a preset gets: the same steps on the model the
+preset loads with (built at the source for the basis' mean music, as in a show, before
+any music), while a model where the predictor lands is still being built.
 The 300-step optimization is timed on --time-pairs pairs at batch 1 and scored on all
 pairs in batches (samples are optimized independently).
 
@@ -34,24 +43,24 @@ from __future__ import annotations
 import argparse
 import time
 
-from live.cli.types import count
+from live.cli.types import count, number
 from live.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default="default", help="bundle name or folder (default: default)")
-    p.add_argument("--pairs", type=int, default=50, help="held-out (source, music) pairs (default 50)")
-    p.add_argument("--lambda", dest="lambdas", type=float, nargs="+",
+    p.add_argument("--pairs", type=count(1), default=50, help="held-out (source, music) pairs (default 50)")
+    p.add_argument("--lambda", dest="lambdas", type=number(0, 1), nargs="+",
                    help="lambdas cycled over the pairs (default: 4 log-spaced over the lower half of the "
                         "predictor's range)")
-    p.add_argument("--ks", type=int, nargs="+", default=[1, 3, 10],
+    p.add_argument("--ks", type=count(1), nargs="+", default=[1, 3, 10],
                    help="refinement steps to compare (at least one <= 3: the targets are about those)")
-    p.add_argument("--steps", type=int, default=300, help="steps of the reference optimization")
-    p.add_argument("--time-pairs", type=int, default=2, help="pairs the optimization is timed on at batch 1")
-    p.add_argument("--held", type=int, default=0, metavar="N",
+    p.add_argument("--steps", type=count(1), default=300, help="steps of the reference optimization")
+    p.add_argument("--time-pairs", type=count(1), default=2, help="pairs the optimization is timed on at batch 1")
+    p.add_argument("--held", type=count(0), default=0, metavar="N",
                    help="also hold each pair's music for N keyframes (warm-started, models rebuilt at once)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
-    p.add_argument("--stream-rate", type=float, default=5.0, help="keyframes per second on the stream")
+    p.add_argument("--stream-rate", type=number(0, 20, low_open=True), default=5.0, help="keyframes per second on the stream")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
     p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
@@ -65,8 +74,8 @@ def main(args: argparse.Namespace) -> int:
     from live.transfer.amortize import evaluation_lambdas
     from live.transfer.pairs import benchmark_pairs
 
-    if not any(1 <= k <= 3 for k in args.ks) or args.pairs < 1 or args.held < 0:
-        raise UserError("--ks needs a value in 1..3, --pairs must be >= 1 and --held >= 0")
+    if not any(k <= 3 for k in args.ks):
+        raise UserError("--ks needs a value in 1..3 (the targets are about those)")
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)
@@ -74,8 +83,15 @@ def main(args: argparse.Namespace) -> int:
     pairs = benchmark_pairs(bundle, args.data, args.pairs, lambdas)
     rows, summary = _pair_rows(bundle, pairs, args)
     if not args.no_stream:
-        summary.update(_stream(bundle, lambdas[len(lambdas) // 2], max(k for k in args.ks if 1 <= k <= 3),
+        summary.update(_stream(bundle, lambdas[len(lambdas) // 2], max(k for k in args.ks if k <= 3),
                                args.stream_rate))
+        stream = summary["stream"]
+        # The predictor's time from the pairs, the steps and their inline model builds from the stream.
+        summary["stream_ms_per_keyframe"] = (summary["predict_ms"]
+                                             + 1000 * stream["refine_seconds_with_builds"] / stream["keyframes"])
+    keyframe_ms = summary.get("stream_ms_per_keyframe", min(summary["first_keyframe_ms"].values()))
+    summary["x_faster_with_model_builds"] = summary["optimize_ms"] / keyframe_ms
+    summary["target_share_k_le_3"] = summary["best_share_k_le_3"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
     columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
     report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.config.name}", rows, columns, args.json,
            bundle=str(bundle.root), lambdas=lambdas, **summary)
@@ -87,7 +103,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     import torch
 
     from live.transfer.arrays import to_torch
-    from live.transfer.embed import true_transfer_loss
+    from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
     from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner
 
@@ -116,7 +132,18 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
             predict_s.append(dt)
     predicted = torch.stack(predicted)
 
-    few = [k for k in args.ks if 1 <= k <= 3]
+    source_s = [timed(lambda: latent_features(bundle, pairs.w_source[i:i + 1]))[1]
+                for i in range(min(args.time_pairs, n))]
+    few = [k for k in args.ks if k <= 3]
+    live_start = []
+    starter = LocalRefiner(RefineConfig(background=True))
+    with torch.inference_mode():
+        for i in range(n):
+            session = starter.open(bundle, pairs.w_source[i])  # asks for the preset's model at once
+            if not session.anchors.idle(600):
+                raise RuntimeError("the preset's local model took over 10 minutes")
+            live_start.append(session.refine(predicted[i], pairs.f_music[i], float(pairs.lam[i]), max(few)))
+    starter.close()
     refiner = LocalRefiner(RefineConfig(background=False))
     refined = {k: [] for k in args.ks}
     refine_s = {k: [] for k in args.ks}
@@ -182,6 +209,8 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     fast = {k: row(f"(c) predictor + {k} local steps", score(torch.stack(refined[k])),
                    predict_ms + 1000 * float(np.mean(refine_s[k]))) for k in args.ks}
     rows += list(fast.values())
+    rows.append(row(f"(c) live start: predictor + {max(few)} local steps on the preset's model",
+                    score(torch.stack(live_start)), fast[max(few)]["ms_per_keyframe"]))
     rows.append(row("predictor + 3 full-gradient steps (reference path)", score(torch.stack(reference)),
                     predict_ms + 1000 * float(np.mean(reference_s))))
     if args.held:
@@ -202,8 +231,13 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
         "model_build_s": float(np.mean(build_s)),
         "model_radius": float(np.mean(radii)),
         **({"held_model_builds_per_pair": float(np.mean(held_builds))} if args.held else {}),
-        "target_share_k_le_3": any(fast[k]["share_of_optimized"] >= 0.9 and fast[k]["x_faster_than_optimized"] >= 100
-                                   for k in few),
+        # A new preset's first keyframe, everything counted: f_I of its source, the predictor,
+        # a model built where it lands, the steps.
+        "first_keyframe_ms": {k: 1000 * (float(np.mean(source_s)) + float(np.mean(build_s)) + float(np.mean(refine_s[k])))
+                              + predict_ms for k in few},
+        "optimize_ms": optimize_ms,
+        "predict_ms": predict_ms,
+        "best_share_k_le_3": max(fast[k]["share_of_optimized"] for k in few),
         "target_refine_2ms": all(1000 * float(np.mean(refine_s[k])) <= 2.0 for k in few),
         "colour_by_quadrant": _colour_by_quadrant(bundle, torch.stack(refined[max(few)]), pairs.w_source, pairs.va),
     }

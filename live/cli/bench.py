@@ -19,4 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", metavar="PATH", help="write the results here as JSON")
         module.add_arguments(p)
-        p.set_defaults(func=module.main)
+        p.set_defaults(func=_checked(module.main))
+
+
+def _checked(main):
+    """`main`, after the --json path is found writable: before the run's minutes, not after."""
+    def run(args: argparse.Namespace) -> int:
+        if args.json:
+            from pathlib import Path
+
+            from live.render.sinks import check_writable
+
+            check_writable(Path(args.json))
+        return main(args)
+    return run
