@@ -1,6 +1,7 @@
 """Decoding files written by the test itself: libsndfile formats and FFmpeg-only ones."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
@@ -106,3 +107,9 @@ def test_a_float_file_with_nan_samples_is_a_one_line_error(tmp_path):
     sf.write(tmp_path / "nan.wav", samples, 8000, subtype="FLOAT")
     with pytest.raises(UserError, match="holds 4 NaN or infinite samples"):
         read_audio(tmp_path / "nan.wav")
+
+
+def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
+    name = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav"))  # Latin-1, as old archives have
+    sf.write(os.fsencode(name), tone(0.1), RATE)
+    assert read_audio(name).duration == pytest.approx(0.1, abs=1e-3)

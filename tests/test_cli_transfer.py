@@ -77,9 +77,39 @@ def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_
         run(*common, "--audio", songs[0], "--outdir", str(tmp_path / "out"), "--sheet", str(blocker / "sheet.png"))
     with pytest.raises(SystemExit):
         run(*common, "--audio", songs[0], "--outdir", str(blocker))
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all" * 50)
+    with pytest.raises(UserError, match="broken.mp3"):  # decoded now, not after the first result
+        run(*common, "--audio", songs[0], str(broken), "--outdir", str(tmp_path / "out"))
+    with pytest.raises(UserError, match="past the end of .*low.wav"):
+        run(*common, "--audio", songs[0], songs[1], "--outdir", str(tmp_path / "out"), "--at", "9")
+    out = tmp_path / "out"
+    for sheet in (out / "low.png", songs[0]):  # a result, or an input: either would be lost
+        with pytest.raises(UserError, match="also a result or an input"):
+            run(*common, "--audio", songs[0], "--outdir", str(out), "--sheet", str(sheet))
+    with pytest.raises(UserError, match="listed more than once"):
+        run(*common, "--audio", songs[0], songs[0], "--outdir", str(out))
+    assert not list(out.glob("*.png"))  # nothing was written
 
 
 def test_transfer_refuses_more_refinement_steps_than_a_show_takes_and_a_non_finite_lambda(preset_dir, songs, tmp_path):
-    for bad in (("--lambda", "nan"), ("--at", "nan"), ("--at", "0"), ("--refine-steps", "100000000")):
+    for bad in (("--lambda", "nan"), ("--lambda", "1e39"), ("--at", "nan"), ("--at", "0"),
+                ("--refine-steps", "100000000")):
         with pytest.raises(SystemExit):
             run("transfer", "--preset", "test", "--audio", songs[0], "--outdir", str(tmp_path / "out"), *bad)
+
+
+def test_a_short_file_s_window_is_its_first_whole_window_and_the_label_says_where(preset_dir, songs, tmp_path, capsys):
+    assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
+               "--outdir", str(tmp_path / "out"), "--refine-steps", "0") == 0
+    assert "@ 2.0 s" in capsys.readouterr().out  # a 2 s file under a 3 s window: its end, not its middle
+
+
+def test_sheet_labels_stop_at_their_tile():
+    from live.transfer.sheet import contact_sheet, fit
+
+    assert fit("a" * 30, 10, len) == "aaaaaaa..." and fit("short", 10, len) == "short"
+    tile = np.full((128, 128, 3), 90, np.uint8)
+    sheet = np.asarray(contact_sheet([(tile, "x" * 300 + "\nV 0.50 A 0.50"), (tile, "")]))
+    second_label = sheet[128 + 4:, 4 + 128 + 4:]
+    assert second_label.max() == 0  # nothing of the first label ran into it

@@ -48,7 +48,7 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
         assert 0.0 <= line["valence"] <= 1.0 and 0.0 <= line["arousal"] <= 1.0
     errors = err.strip().splitlines()
     assert len(errors) == 3 and "broken.jpg" in errors[0] and "missing.mp3" in errors[1]
-    assert "file not found" in errors[1] and "notes.txt" in errors[2] and "or an image (" in errors[2]
+    assert "file not found" in errors[1] and "notes.txt" in errors[2] and "reads audio and pictures (" in errors[2]
 
 
 def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_dir, tmp_path, capsys):
@@ -148,3 +148,37 @@ def test_a_mel_setting_other_than_the_space_was_trained_with_is_refused(tmp_path
             Bundle.load(folder)
     toml.write_text(original)
     Bundle.load(folder)
+
+
+def test_a_song_longer_than_a_minute_is_one_line_of_its_windows_mean(random_bundle_dir, tmp_path, capsys):
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    song = tmp_path / "song.flac"
+    t = np.arange(61 * rate) / rate
+    sf.write(song, (0.2 * np.sin(2 * np.pi * 330 * t) * (t % 2 < 1)).astype(np.float32), rate)
+    assert _run([str(song), "--bundle", str(random_bundle_dir)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["path"] == str(song) and 0.0 <= line["valence"] <= 1.0
+
+
+def test_a_clip_s_spectrogram_is_the_windows_spectrogram_at_the_clip_s_length(random_bundle_dir):
+    from dataclasses import replace
+
+    from live.audio.mel import LogMel
+    from live.space.inputs import clip_spectrogram
+
+    mel = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel
+    clip = np.random.default_rng(0).standard_normal(10 * mel.sample_rate).astype(np.float32) * 0.1
+    whole = LogMel(replace(mel, window_seconds=10.0), mel.sample_rate)(clip)[0]
+    np.testing.assert_allclose(clip_spectrogram(clip, mel).numpy(), whole.numpy(), atol=1e-5)
+    short = clip[:mel.samples // 2]  # padded with silence at its start, as live
+    np.testing.assert_allclose(clip_spectrogram(short, mel).numpy(), LogMel(mel, mel.sample_rate)(short)[0].numpy(),
+                               atol=1e-5)
+
+
+def test_a_broken_audio_file_and_a_folder_get_their_own_messages(random_bundle_dir, tmp_path, capsys):
+    broken = tmp_path / "take.wav"
+    broken.write_bytes(b"RIFF but nothing else")
+    assert _run([str(broken), str(tmp_path), "--bundle", str(random_bundle_dir)]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert "take.wav" in errors[0] and "pictures" not in errors[0]
+    assert "is a folder; give the files in it" in errors[1]

@@ -95,8 +95,10 @@ def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
     assert "m:4q" in printed and "recall@10" in printed and "4Q quadrant accuracy" in printed
 
 
-def test_eval_space_refuses_a_missing_data_folder_before_any_work(tmp_path):
-    args = _parser().parse_args(["eval", "space", "--json", str(tmp_path / "r.json"), "--data", str(tmp_path / "nope")])
-    with pytest.raises(UserError, match="is not a folder"):
-        args.func(args)
+def test_eval_space_refuses_a_data_folder_without_the_real_sets_before_any_work(tmp_path):
+    (tmp_path / "shared" / "data").mkdir(parents=True)  # one level too high is a likely typo
+    for data in (tmp_path / "nope", tmp_path / "shared"):
+        args = _parser().parse_args(["eval", "space", "--json", str(tmp_path / "r.json"), "--data", str(data)])
+        with pytest.raises(UserError, match="holds neither oasis/ nor 4q/"):
+            args.func(args)
     assert not (tmp_path / "r.json").exists()

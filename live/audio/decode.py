@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import gcd
+import os
 from pathlib import Path
 
 import av
@@ -59,10 +60,14 @@ def convert(audio: Audio, sample_rate: int | None = None, channels: int | None =
 
 
 MIN_RATE, MAX_RATE = 1_000, 768_000  # sample rates of real audio files, Hz
+# Names audio files usually have: for messages only (decoding goes by the content).
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff",
+                            ".wma", ".mka"})
 
 
 def _read_soundfile(path: Path) -> Audio:
-    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
+    samples, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     return Audio(samples, rate)
 
 
@@ -70,7 +75,8 @@ def _read_pyav(path: Path) -> Audio:
     with av.open(str(path)) as container:
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
-            raise UserError(f"{path} has no audio stream")
+            raise UserError(f"{path} has no audio stream (is it an audio file?); "
+                            "use a WAV, FLAC, OGG, MP3 or M4A file")
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
         to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
         chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]

@@ -97,3 +97,11 @@ class LogMel:
         mel = torch.log(self._mel(resampled) + LOG_OFFSET).unsqueeze(0)
         assert mel.shape == (1, self.window.n_mels, self.window.frames), mel.shape
         return mel
+
+    @torch.inference_mode()
+    def whole(self, mono: np.ndarray) -> torch.Tensor:
+        """A whole clip [n], already at the window's rate and of any length -> [n_mels, T]:
+        one spectrogram, as the windows would see it, without cutting it into windows."""
+        assert mono.ndim == 1 and self.source_rate == self.window.sample_rate, (mono.shape, self.source_rate)
+        wave = torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32)).to(self.device)
+        return torch.log(self._mel(wave) + LOG_OFFSET)

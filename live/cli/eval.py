@@ -34,10 +34,10 @@ def _run_space(args: argparse.Namespace) -> int:
     from live.space.load import load_space
 
     check_writable(Path(args.json))  # before the evaluation's minutes, not after
-    if not Path(args.data).is_dir():  # else only the generated sets would be scored, and it would look complete
-        raise UserError(f"--data {args.data} is not a folder; point it at the shared data (oasis/, 4q/)")
-    net, spec = load_space(args.bundle, args.device)
     data = evaluation_data(Path(args.data), Path(args.midi_renders))
+    if not (data.oasis or data.fourq):  # else only the generated sets would be scored, and it would look complete
+        raise UserError(f"--data {args.data} holds neither oasis/ nor 4q/; point it at the shared data folder")
+    net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -1,14 +1,16 @@
 """`python -m live transfer`: a preset's picture moved toward each audio file's emotion, as PNGs.
 
-One mel window of each file (ending at --at seconds, the middle by default) gives f_M and
-VA; `fast` is the live path (predictor, then the preset's refinement steps on a local
-model built where the predictor lands), `full` the seed's 300-step optimization. Each
+One mel window of each file (the bundle's window, 3 s in the default one, ending at --at
+seconds, the middle by default) gives f_M and the VA on its label; `fast` is the live path
+(predictor, then the preset's refinement steps on a local model built where the predictor
+lands), `full` the seed's 300-step optimization. Each
 result is written as OUTDIR/<audio stem>.png; --sheet adds one image with the source and
 every result side by side, labelled with the music's valence and arousal.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from live.cli.common import preset_and_bundle
@@ -17,6 +19,7 @@ from live.errors import UserError
 from live.settings import PARAMS
 
 MODES = ("fast", "full")
+FULL_STEPS = 300
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,31 +33,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default="fast",
                    help="fast: predictor + refinement (the live path); full: the 300-step optimization")
     p.add_argument("--at", type=number(0, low_open=True), metavar="SECONDS",
-                   help="the mel window ends here (default: the middle of each file)")
-    p.add_argument("--lambda", dest="lam", type=number(0), metavar="L",
+                   help="the mel window (3 s in the default bundle) ends here (default: the middle of each "
+                        "file, or the end of its first window in a short file)")
+    p.add_argument("--lambda", dest="lam", type=number(PARAMS["lambda"].low, PARAMS["lambda"].high), metavar="L",
                    help="weight of staying near the source (default: the preset's)")
     p.add_argument("--refine-steps", type=count(0, PARAMS["refine_steps"].high),
                    help="fast mode: refinement steps, as live (default: the preset's)")
-    p.add_argument("--steps", type=count(1), default=300, help="full mode: optimization steps (default 300)")
+    p.add_argument("--steps", type=count(1), help=f"full mode: optimization steps (default {FULL_STEPS})")
     p.add_argument("--sheet", type=Path, metavar="PATH", help="also write the source and all results in one PNG")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Before the networks load (and a full-mode run's minutes): the options, the outputs,
+    and every input decoded once, so a bad file stops the run before any result."""
+    listed = [path.resolve() for path in args.audio]
+    again = sorted({str(path) for path, resolved in zip(args.audio, listed) if listed.count(resolved) > 1})
+    if again:
+        raise UserError(f"{', '.join(again)} is listed more than once in --audio; give each file once")
     stems = [a.stem for a in args.audio]
     twice = sorted({s for s in stems if stems.count(s) > 1})
     if twice:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
-    # Before the networks load (and a full-mode run's minutes): the inputs and the outputs.
-    from live.audio.decode import check_audio_file
+    results = [args.outdir / f"{stem}.png" for stem in stems]
+    if args.sheet and args.sheet.resolve() in {p.resolve() for p in [*results, *args.audio]}:
+        raise UserError(f"--sheet {args.sheet} is also a result or an input of this run; choose another path")
+    for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
+        if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
+            print(f"note: {option} applies to --mode {applies}; ignored", file=sys.stderr)
+    from live.audio.decode import read_audio
     from live.render.sinks import check_writable
 
-    for path in args.audio:
-        check_audio_file(path)
-    for path in [*(args.outdir / f"{stem}.png" for stem in stems), *([args.sheet] if args.sheet else [])]:
+    for path in [*results, *([args.sheet] if args.sheet else [])]:
         check_writable(path)
+    for path in args.audio:
+        duration = read_audio(path, channels=1).duration
+        if args.at is not None and args.at > duration:
+            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({duration:.1f} s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,14 +99,15 @@ def run(args: argparse.Namespace) -> int:
     tiles = [(source, f"source\n{preset.name}")]
     for path in args.audio:
         audio = read_audio(path, sample_rate=mel.sample_rate, channels=1)
-        at = args.at if args.at is not None else audio.duration / 2
-        if at > audio.duration:
-            raise UserError(f"--at {at:.1f} s is past the end of {path} ({audio.duration:.1f} s)")
+        # By default the middle; in a file under two windows long, its first whole window
+        # (the middle would leave the window's start to silence and the file's end unheard).
+        at = args.at if args.at is not None else min(audio.duration, max(audio.duration / 2, mel.window_seconds))
         log_mel = LogMel(mel, mel.sample_rate)(audio.samples[:round(at * mel.sample_rate), 0])
         with torch.no_grad():
             f_m, va = bundle.music_features(log_mel.to(bundle.device))
         if args.mode == "full":
-            w_m = optimize_transfer(bundle, w_o[None], f_m, lam, OptimizeConfig(steps=args.steps)).w_m[0]
+            config = OptimizeConfig(steps=args.steps or FULL_STEPS)
+            w_m = optimize_transfer(bundle, w_o[None], f_m, lam, config).w_m[0]
         else:
             with torch.no_grad():
                 w_m = bundle.predictor(w_o[None], f_o, f_m, lam)[0]
@@ -102,8 +120,10 @@ def run(args: argparse.Namespace) -> int:
             after = true_transfer_loss(bundle, w_m[None], w_o[None], f_m, lam).total.item()
         valence, arousal = (float(v) for v in va[0])
         out = write_png(picture, args.outdir / f"{path.stem}.png")
-        print(f"{out}  V {valence:.2f} A {arousal:.2f}  L_transfer {before:.4f} -> {after:.4f}")
-        tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f}"))
+        hint = ": give more --steps" if args.mode == "full" else ""
+        worse = "" if after <= before else f"  (worse than the source{hint})"
+        print(f"{out}  V {valence:.2f} A {arousal:.2f} @ {at:.1f} s  L_transfer {before:.4f} -> {after:.4f}{worse}")
+        tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} @ {at:.1f} s"))
     refiner.close()
     if args.sheet:
         print(f"{write_png(contact_sheet(tiles), args.sheet)}  (source and {len(tiles) - 1} result(s))")

@@ -13,8 +13,6 @@ windows anywhere without recomputing them.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -49,9 +47,8 @@ def clip_spectrogram(samples: np.ndarray, mel: MelWindow) -> torch.Tensor:
     pads the live input.
     """
     assert samples.ndim == 1, samples.shape
-    length = max(len(samples), mel.samples)
-    whole = replace(mel, window_seconds=length / mel.sample_rate)
-    spectrogram = LogMel(whole, mel.sample_rate)(samples)[0]
+    padded = np.pad(samples, (max(0, mel.samples - len(samples)), 0))
+    spectrogram = LogMel(mel, mel.sample_rate).whole(padded)
     assert spectrogram.shape[0] == mel.n_mels and spectrogram.shape[1] >= mel.frames, spectrogram.shape
     return spectrogram
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from live.audio.decode import read_audio
+from live.audio.decode import AUDIO_SUFFIXES, read_audio
 from live.errors import UserError
 from live.space.data.images import ImageFile
 from live.space.inputs import clip_spectrogram, encoder_range, spectrogram_windows, square_image
@@ -52,7 +52,8 @@ class SpaceProbe:
         """(valence, arousal) of an image or audio file; UserError if it cannot be read."""
         path = Path(path)
         if not path.is_file():
-            raise UserError(f"file not found: {path}")
+            raise UserError(f"{path} is a folder; give the files in it" if path.is_dir()
+                            else f"file not found: {path}")
         if path.suffix.lower() in IMAGE_SUFFIXES:
             _, va = self.images(ImageFile(path).load()[None])
             va = va[0]
@@ -60,7 +61,10 @@ class SpaceProbe:
             mel = self.spec.config.mel
             try:
                 samples = read_audio(path, sample_rate=mel.sample_rate, channels=1).samples[:, 0]
-            except UserError as e:  # not audio: say that images are read too
-                raise UserError(f"{e}, or an image ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
+            except UserError as e:
+                if path.suffix.lower() in AUDIO_SUFFIXES:  # an audio file that is broken: its own message
+                    raise
+                # Neither a known picture nor audio: say that pictures are read too.
+                raise UserError(f"{e}; `va` reads audio and pictures ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
             _, va = self.spectrogram(clip_spectrogram(samples, mel))
         return float(va[0]), float(va[1])

@@ -1,6 +1,7 @@
 """A contact sheet: the source picture and each transfer side by side, each labelled beneath."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,20 @@ def contact_sheet(tiles: list[tuple[np.ndarray, str]]) -> Image.Image:
     for i, (picture, label) in enumerate(tiles):
         x = GUTTER + i * (size + GUTTER)
         sheet.paste(Image.fromarray(picture).resize((size, size), Image.Resampling.NEAREST), (x, GUTTER))
-        draw.multiline_text((x, size + GUTTER + 2), label, fill="white", font=font, spacing=2)
+        width = partial(draw.textlength, font=font)
+        fitted = "\n".join(fit(line, size, width) for line in label.split("\n"))
+        draw.multiline_text((x, size + GUTTER + 2), fitted, fill="white", font=font, spacing=2)
     return sheet
+
+
+def fit(line: str, width: float, measure) -> str:
+    """`line`, cut with an ellipsis where it would run past `width` (as `measure` gives widths)
+    into the next tile's label."""
+    if measure(line) <= width:
+        return line
+    while line and measure(line + "...") > width:
+        line = line[:-1]
+    return line + "..."
 
 
 def write_png(image: Image.Image | np.ndarray, path: Path) -> Path:
