@@ -27,9 +27,10 @@ def test_color_effects_measure_each_component():
     # Component 1's brightness change, measured here along its own direction.
     G = tiny()
     mean, vh, std = principal_directions(G, seed=0)
-    z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(1))
-    w = G.mapping(z, truncation_psi=0.7)
-    step = (2.0 * std[1] * vh[1])[None, None]
-    lo, hi = (color_stats(to_unit(G.synthesis(w + s * step, noise_mode="const"))) for s in (-1, 1))
+    with torch.no_grad():
+        z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(1))
+        w = G.mapping(z, truncation_psi=0.7)
+        step = (2.0 * std[1] * vh[1])[None, None]
+        lo, hi = (color_stats(to_unit(G.synthesis(w + s * step, noise_mode="const"))) for s in (-1, 1))
     assert abs(effects[1].brightness - float((hi.brightness - lo.brightness).abs().mean())) < 1e-5
     assert (effects[0].brightness, effects[0].saturation) != (effects[1].brightness, effects[1].saturation)
