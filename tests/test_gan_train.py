@@ -240,3 +240,17 @@ def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(
     assert resumed.state.images_seen == 8 and "which is gone; continuing on" in capsys.readouterr().err
     resumed.run()
     assert GanTrainer(GanConfig(total_kimg=0.024, **dict(TINY, data=str(moved))), tmp_path / "run").state.images_seen == 16
+
+
+def test_a_relative_data_folder_is_the_same_folder_from_anywhere(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for place in ("a/images", "b/images"):
+        (tmp_path / place).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (40, 40), (60 * i, 20, 200)).save(tmp_path / place / f"{i}.png")
+    monkeypatch.chdir(tmp_path / "a")
+    GanTrainer(GanConfig(total_kimg=0.008, **dict(TINY, data="images")), tmp_path / "run").run()
+    monkeypatch.chdir(tmp_path / "b")  # "images" here is another folder, and a/images is not gone
+    with pytest.raises(UserError, match="was trained with --data"):
+        GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data="images")), tmp_path / "run")

@@ -13,10 +13,13 @@ is not free, though, and every pair is a new source: the summary counts it in, a
 `first_keyframe_ms` (the source's f_I(G(w_o)), the predictor, a model build and the
 steps: a new preset's first keyframe) and as `stream_ms_per_keyframe` (the stream's
 keyframes with their inline builds, amortized), and the target's 100x is judged on the
-stream's figure, or on the first keyframe's without a stream. The row "(c) live start"
-scores what a show's first keyframe of a preset gets: the same steps on the model the
-preset loads with (built at the source for the basis' mean music, as in a show, before
-any music), while a model where the predictor lands is still being built.
+stream's figure, or on the first keyframe's without a stream. The first is the offline
+path's (`transfer`, renders): a show never waits for a build. The second depends on
+--stream-rate, since the builds follow the music: at a show's 15-20 keyframes/s the same
+builds would spread over more keyframes. The row "(c) live start" scores what a show's
+keyframes of a new preset get once the preset's own model is built (at the source, for
+the basis' mean music, before any music) and until a model where they start arrives
+(before the preset's model exists, they get the predictor alone); it is scored, not timed.
 The 300-step optimization is timed on --time-pairs pairs at batch 1 and scored on all
 pairs in batches (samples are optimized independently).
 
@@ -60,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--held", type=count(0), default=0, metavar="N",
                    help="also hold each pair's music for N keyframes (warm-started, models rebuilt at once)")
     p.add_argument("--first-seed", type=count(0), default=0,
-                   help="source seeds from here, music shifted as far (default 0: the set earlier sessions tuned on)")
+                   help="source seeds from here, music shifted as far (default 0: the set earlier sessions "
+                        "tuned on; at --pairs or more, no source repeats)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
     p.add_argument("--stream-rate", type=number(0, 20, low_open=True), default=5.0, help="keyframes per second on the stream")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
@@ -91,9 +95,10 @@ def main(args: argparse.Namespace) -> int:
         # The predictor's time from the pairs, the steps and their inline model builds from the stream.
         summary["stream_ms_per_keyframe"] = (summary["predict_ms"]
                                              + 1000 * stream["refine_seconds_with_builds"] / stream["keyframes"])
-    keyframe_ms = summary.get("stream_ms_per_keyframe", min(summary["first_keyframe_ms"].values()))
+    k = max(k for k in args.ks if k <= 3)
+    keyframe_ms = summary.get("stream_ms_per_keyframe", summary["first_keyframe_ms"][k])
     summary["x_faster_with_model_builds"] = summary["optimize_ms"] / keyframe_ms
-    summary["target_share_k_le_3"] = summary["best_share_k_le_3"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
+    summary["target_share_k_le_3"] = summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
     columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
     report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.config.name}", rows, columns, args.json,
            bundle=str(bundle.root), lambdas=lambdas, first_seed=args.first_seed, **summary)
@@ -212,7 +217,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
                    predict_ms + 1000 * float(np.mean(refine_s[k]))) for k in args.ks}
     rows += list(fast.values())
     rows.append(row(f"(c) live start: predictor + {max(few)} local steps on the preset's model",
-                    score(torch.stack(live_start)), fast[max(few)]["ms_per_keyframe"]))
+                    score(torch.stack(live_start)), float("nan")))  # scored, not timed
     rows.append(row("predictor + 3 full-gradient steps (reference path)", score(torch.stack(reference)),
                     predict_ms + 1000 * float(np.mean(reference_s))))
     if args.held:
@@ -239,7 +244,8 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
                                                       + float(np.mean(refine_s[k]))) for k in few},
         "optimize_ms": optimize_ms,
         "predict_ms": predict_ms,
-        "best_share_k_le_3": max(fast[k]["share_of_optimized"] for k in few),
+        # The stream refines with the largest k <= 3: the target's share is that k's.
+        "share_k_stream": fast[max(few)]["share_of_optimized"],
         "target_refine_2ms": all(1000 * float(np.mean(refine_s[k])) <= 2.0 for k in few),
         "colour_by_quadrant": _colour_by_quadrant(bundle, torch.stack(refined[max(few)]), pairs.w_source, pairs.va),
     }

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -149,7 +149,9 @@ def _same_setting(name: str, saved: object, given: object) -> bool:
 
 
 def _moved(folder: str) -> bool:
-    return not Path(folder).exists()
+    # Only an absolute path can be known gone: a relative one (runs before session 19)
+    # names another place from another working folder.
+    return Path(folder).is_absolute() and not Path(folder).exists()
 
 
 def read_run(path: Path, device: torch.device | str = "cpu") -> tuple[dict, GanConfig, TrainState]:
@@ -176,6 +178,8 @@ class TrainState:
 
 class GanTrainer:
     def __init__(self, config: GanConfig, outdir: str | Path):
+        if config.data != "procedural":  # stored absolute: a resume from another folder finds the same one
+            config = replace(config, data=str(Path(config.data).resolve()))
         self.cfg = config
         self.outdir = Path(outdir)
         self.device = checked_device(config.device)
