@@ -233,11 +233,15 @@ def test_a_new_session_stops_the_last_ones_build_and_close_waits_for_all(bundle,
     monkeypatch.setattr("live.transfer.refine._anchor_at", _passes_until_stopped(started, passes))
     refiner = LocalRefiner(dataclasses.replace(SMALL, background=True))
     w_o = seed_latent(bundle.G, 1)
-    first = refiner.open(bundle, w_o)  # starts a model at the source at once
+    f_m = torch.randn(bundle.config.space.feature_dim)
+    first = refiner.open(bundle, w_o)
+    assert not started.wait(0.5)  # no model before a keyframe asks, for its music
+    assert torch.equal(first.refine(w_o, f_m, 0.01, 3), w_o)  # no model yet: no steps; one is asked for here
     assert started.wait(10)
     start = time.perf_counter()
     started.clear()
     second = refiner.open(bundle, w_o)  # a preset switch
+    second.refine(w_o, f_m, 0.01, 3)
     assert time.perf_counter() - start < 1.0 and started.wait(10)
     deadline = time.monotonic() + 5
     while first.anchors.running and time.monotonic() < deadline:
