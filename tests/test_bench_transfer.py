@@ -34,8 +34,7 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
     assert args.func(args) == 0
     report = json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
     methods = [row["method"] for row in report["rows"]]
-    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 7
-    assert methods[3].startswith("(c) live start")
+    assert methods[0] == "(a) source w_o" and methods[-1] == "(d) optimization, 20 steps" and len(methods) == 6
     assert report["rows"][0]["x_faster_than_optimized"] is None  # no time: no ratio
     # Without a stream the 100x is judged on a new preset's first keyframe, its model build counted.
     first = report["first_keyframe_ms"]["1"]

@@ -16,9 +16,8 @@ keyframes with their inline builds, amortized), and the target's 100x is judged 
 stream's figure, or on the first keyframe's without a stream. The first is the offline
 path's (`transfer`, renders): a show never waits for a build. The second depends on
 --stream-rate, since the builds follow the music: at a show's 15-20 keyframes/s the same
-builds would spread over more keyframes. The row "(c) live start" scores what a show's
-first keyframe of a new preset gets: no model exists yet (one is asked for where it
-starts, for its music), so no steps; it is scored, not timed.
+builds would spread over more keyframes. A show's first keyframe of a new preset is row
+(b): no model exists yet (one is asked for where it starts, for its music), so no steps.
 The 300-step optimization is timed on --time-pairs pairs at batch 1 and scored on all
 pairs in batches (samples are optimized independently).
 
@@ -87,14 +86,13 @@ def main(args: argparse.Namespace) -> int:
     lambdas = args.lambdas or evaluation_lambdas(bundle)
     pairs = benchmark_pairs(bundle, args.data, args.pairs, lambdas, args.first_seed)
     rows, summary = _pair_rows(bundle, pairs, args)
+    k = max(k for k in args.ks if k <= 3)  # the stream's, and the target's
     if not args.no_stream:
-        summary.update(_stream(bundle, lambdas[len(lambdas) // 2], max(k for k in args.ks if k <= 3),
-                               args.stream_rate))
+        summary.update(_stream(bundle, lambdas[len(lambdas) // 2], k, args.stream_rate))
         stream = summary["stream"]
         # The predictor's time from the pairs, the steps and their inline model builds from the stream.
         summary["stream_ms_per_keyframe"] = (summary["predict_ms"]
                                              + 1000 * stream["refine_seconds_with_builds"] / stream["keyframes"])
-    k = max(k for k in args.ks if k <= 3)
     keyframe_ms = summary.get("stream_ms_per_keyframe", summary["first_keyframe_ms"][k])
     summary["x_faster_with_model_builds"] = summary["optimize_ms"] / keyframe_ms
     summary["target_share_k_le_3"] = summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
@@ -138,16 +136,10 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
             predict_s.append(dt)
     predicted = torch.stack(predicted)
 
-    source_s = [timed(lambda: latent_features(bundle, pairs.w_source[i:i + 1]))[1]
-                for i in range(min(args.time_pairs, n))]
-    few = [k for k in args.ks if k <= 3]
-    live_start = []
-    starter = LocalRefiner(RefineConfig(background=True))
     with torch.inference_mode():
-        for i in range(n):
-            session = starter.open(bundle, pairs.w_source[i])
-            live_start.append(session.refine(predicted[i], pairs.f_music[i], float(pairs.lam[i]), max(few)))
-    starter.close()
+        source_s = [timed(lambda: latent_features(bundle, pairs.w_source[i:i + 1]))[1]
+                    for i in range(min(args.time_pairs, n))]
+    few = [k for k in args.ks if k <= 3]
     refiner = LocalRefiner(RefineConfig(background=False))
     refined = {k: [] for k in args.ks}
     refine_s = {k: [] for k in args.ks}
@@ -213,8 +205,6 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     fast = {k: row(f"(c) predictor + {k} local steps", score(torch.stack(refined[k])),
                    predict_ms + 1000 * float(np.mean(refine_s[k]))) for k in args.ks}
     rows += list(fast.values())
-    rows.append(row(f"(c) live start: a show's first keyframe of a preset ({max(few)} steps asked)",
-                    score(torch.stack(live_start)), float("nan")))  # scored, not timed
     rows.append(row("predictor + 3 full-gradient steps (reference path)", score(torch.stack(reference)),
                     predict_ms + 1000 * float(np.mean(reference_s))))
     if args.held:
