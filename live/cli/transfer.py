@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from live.cli.common import preset_and_bundle
 from live.cli.types import count, number, output_dir
 from live.errors import UserError
 from live.settings import PARAMS
+
+if TYPE_CHECKING:
+    from live.audio.decode import Audio
 
 MODES = ("fast", "full")
 FULL_STEPS = 300
@@ -45,9 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: argparse.Namespace) -> list[Audio]:
     """Before the networks load (and a full-mode run's minutes): the options, the outputs,
-    and every input decoded once, so a bad file stops the run before any result."""
+    and every input decoded (mono, at its own rate), so a bad file stops the run before
+    any result. Returns the decoded inputs."""
     listed = [path.resolve() for path in args.audio]
     again = sorted({str(path) for path, resolved in zip(args.audio, listed) if listed.count(resolved) > 1})
     if again:
@@ -68,17 +73,18 @@ def _check(args: argparse.Namespace) -> None:
 
     for path in [*results, *([args.sheet] if args.sheet else [])]:
         check_writable(path)
-    for path in args.audio:
-        duration = read_audio(path, channels=1).duration
-        if args.at is not None and args.at > duration:
-            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({duration:.1f} s)")
+    decoded = [read_audio(path, channels=1) for path in args.audio]
+    for path, audio in zip(args.audio, decoded):
+        if args.at is not None and args.at > audio.duration:
+            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({audio.duration:.1f} s)")
+    return decoded
 
 
 def run(args: argparse.Namespace) -> int:
-    _check(args)
+    decoded = _check(args)
     import torch
 
-    from live.audio.decode import read_audio
+    from live.audio.decode import convert
     from live.audio.mel import LogMel
     from live.engine.show import source_latent
     from live.nets.stylegan2 import to_uint8
@@ -97,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
         source = to_uint8(G.synthesis(w_o[None], noise_mode="const"))[0].cpu().numpy()
     refiner = LocalRefiner(RefineConfig(background=False))
     tiles = [(source, f"source\n{preset.name}")]
-    for path in args.audio:
-        audio = read_audio(path, sample_rate=mel.sample_rate, channels=1)
+    for path, audio in zip(args.audio, decoded):
+        audio = convert(audio, sample_rate=mel.sample_rate)
         # By default the middle; in a file under two windows long, its first whole window
         # (the middle would leave the window's start to silence and the file's end unheard).
         at = args.at if args.at is not None else min(audio.duration, max(audio.duration / 2, mel.window_seconds))
