@@ -5,9 +5,9 @@ video containers and whatever else FFmpeg decodes.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from math import gcd
-import os
 from pathlib import Path
 
 import av

@@ -49,7 +49,6 @@ class FadeScheduler:
             begin, beat = self._waiting
             if t < begin:
                 return None
-            self._waiting = None
             self.fade = Crossfade(t, max(beat, t + 1e-3)) if length > 0 else Crossfade.hold()
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()
