@@ -11,7 +11,7 @@ import torch
 from live.bundle import random_bundle
 from live.engine.keyframes import KeyframeMaker
 from live.settings import Settings
-from live.transfer.anchors import AnchorRequest, BackgroundAnchors, InlineAnchors
+from live.transfer.anchors import AnchorRequest, BackgroundAnchors, DelayedAnchors, InlineAnchors
 from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
 from live.transfer.linearize import build_anchor, jacobian_along
@@ -122,6 +122,59 @@ def test_session_starts_at_the_prediction_then_warm_starts(bundle):
     with torch.inference_mode():
         again = session.refine(predicted, f_m, 0.001, 0)  # no steps: the previous w_m, P unchanged
     assert torch.allclose(again, refined, atol=1e-6)
+    refiner.close()
+
+
+class _LateAnchors:
+    """A worker whose builds never arrive: the model in place stays `anchor`."""
+
+    def __init__(self, anchor):
+        self.anchor, self.requests = anchor, []
+
+    def request(self, request):
+        self.requests.append(request)
+
+    def current(self):
+        return self.anchor
+
+    def close(self, wait=True):
+        pass
+
+
+def test_no_steps_from_a_start_outside_the_model_in_place(bundle, setting):
+    """Live, the next model arrives seconds after it is asked for: until then a keyframe
+    that starts outside the last model's radius keeps its start, and one inside steps."""
+    w_source, w_anchor, basis, _, anchor = setting
+    refiner = LocalRefiner(SMALL)
+    session = refiner.open(bundle, w_source)
+    session.anchors = late = _LateAnchors(anchor)
+    direction = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(3))
+    direction = direction / direction.norm()
+    far, near = (w_anchor + r * anchor.radius * direction for r in (1.5, 0.5))
+    with torch.inference_mode():
+        kept = session.refine(far, basis[0], 0.0, 3)
+        assert torch.equal(kept, far) and len(late.requests) == 1
+        assert torch.equal(late.requests[0].w, far)
+        session.reset()
+        stepped = session.refine(near, basis[0], 0.0, 3)
+        assert not torch.allclose(stepped, near) and len(late.requests) == 1
+        # Outside again: the predictor's output, without the correction the last keyframe carried.
+        assert torch.equal(session.refine(far, basis[0], 0.0, 3), far)
+    refiner.close()
+
+
+def test_keyframes_on_one_model_stay_within_its_radius_of_the_anchor(bundle, setting):
+    w_source, w_anchor, basis, _, anchor = setting
+    refiner = LocalRefiner(SMALL)
+    session = refiner.open(bundle, w_source)
+    session.anchors = _LateAnchors(anchor)
+    offset = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(4))
+    predicted = w_anchor + 0.1 * anchor.radius * offset / offset.norm()
+    with torch.inference_mode():
+        for _ in range(8):  # music that holds: the predictor's output stays
+            refined = session.refine(predicted, basis[1], 0.0, 3)
+            assert float((refined - w_anchor).norm()) <= anchor.radius * (1 + 1e-6)
+    assert not session.anchors.requests
     refiner.close()
 
 
@@ -257,6 +310,33 @@ def test_inline_anchors_build_at_once(setting):
     assert anchors.current() is None
     anchors.request(_request_at(w_anchor))
     assert anchors.current() is anchor and anchors.builds == 1
+
+
+def test_delayed_anchors_replay_a_workers_clock(setting):
+    anchor = setting[4]
+    built = []
+
+    def build(request, check):
+        built.append(request)
+        return anchor
+
+    anchors = DelayedAnchors(build, delay=3, rest=2)
+    first, second, third = (_request_at(setting[1] + i) for i in range(3))
+    anchors.request(first)
+    assert built == [first] and anchors.current() is None
+    anchors.request(second)  # waits: the worker is busy
+    for _ in range(2):
+        anchors.tick()
+        assert anchors.current() is None
+    anchors.request(third)  # replaces the waiting one
+    anchors.tick()  # keyframe 3: the first model is in place, the worker rests
+    assert anchors.current() is anchor and built == [first]
+    anchors.tick()
+    anchors.tick()  # keyframe 5: rested, it starts the newest request
+    assert built == [first, third] and anchors.builds == 2
+    inline = DelayedAnchors(build, delay=0, rest=0)
+    inline.request(first)
+    assert inline.current() is anchor
 
 
 def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):

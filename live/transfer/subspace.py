@@ -24,9 +24,9 @@ rate per step whatever the curvature, and needs hundreds of steps. The k x k sol
 microseconds. The norm's curvature lambda / rho grows without bound at the source
 itself (rho = 0), where it would freeze the first step; it is evaluated at rho no smaller
 than the trust radius, and the line search, on the true local loss, keeps every accepted
-step a decrease. All steps of one keyframe stay within the trust radius of where it
-started (the distance over which the model was measured to hold), so no keyframe
-extrapolates the model far, and the model's anchor is never far behind.
+step a decrease. Steps stay within a ball of the trust radius (the distance over which
+the model was measured to hold): the refinement centers it on the model's anchor, so no
+keyframe, nor a run of keyframes on one model, extrapolates the model.
 """
 from __future__ import annotations
 
@@ -158,10 +158,10 @@ def gauss_newton_step(problem: SubspaceProblem, a: Array, center: Array, radius:
     return a
 
 
-def minimize(problem: SubspaceProblem, a: Array, steps: int, radius: float) -> Array:
-    """`steps` Gauss-Newton steps from a, never farther than `radius` from it: a keyframe
-    moves at most that far on one local model, however many steps it takes."""
-    center = a
+def minimize(problem: SubspaceProblem, a: Array, steps: int, radius: float, center: Array | None = None) -> Array:
+    """`steps` Gauss-Newton steps from a, never farther than `radius` from `center` (a itself
+    when not given): however many steps, they stay where the model was measured to hold."""
+    center = a if center is None else center
     for _ in range(steps):
         a = gauss_newton_step(problem, a, center, radius)
     return a
