@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from live.bench.transfer import _colour_by_quadrant
+from live.bench.transfer import _colour_by_quadrant, _show
 from live.bundle import Bundle
 from live.cli import bench as bench_cli
 from live.transfer.source import seed_latent
@@ -29,7 +29,7 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
     bench_cli.register(parser.add_subparsers())
     out = tmp_path / "transfer.json"
     args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1",
-                              "--steps", "20", "--time-pairs", "1", "--no-stream", "--data", str(tmp_path / "none"),
+                              "--steps", "20", "--time-pairs", "1", "--no-stream", "--no-show", "--data", str(tmp_path / "none"),
                               "--lambda", "0.001", "--held", "3", "--json", str(out)])
     assert args.func(args) == 0
     report = json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
@@ -49,11 +49,21 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
 def test_bad_flags_are_refused_before_anything_runs(random_bundle_dir, tmp_path, capsys):
     from live.__main__ import main
 
-    base = ["bench", "transfer", "--bundle", str(random_bundle_dir), "--no-stream"]
+    base = ["bench", "transfer", "--bundle", str(random_bundle_dir), "--no-stream", "--no-show"]
     for flags in (["--steps", "0"], ["--time-pairs", "0"], ["--stream-rate", "0"], ["--lambda", "-1"],
-                  ["--ks", "0"], ["--pairs", "0"]):
+                  ["--ks", "0"], ["--pairs", "0"], ["--show-rate", "0"], ["--show-model-seconds", "-1"]):
         with pytest.raises(SystemExit) as exit:
             main([*base, *flags])
         assert exit.value.code == 2, flags
     assert main([*base, "--json", str(tmp_path)]) == 2  # a folder: found before the run, not after
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_show_scores_the_whole_track_with_models_arriving_late(random_bundle_dir):
+    bundle = Bundle.load(random_bundle_dir)
+    show = _show(bundle, 0.001, 2, rate=1.0, model_seconds=20.0, score_every=3)["show"]
+    assert show["keyframes"] > 60 and show["rest_after_build_s"] == 20.0
+    # Asked for at the first keyframe, a model is in use from the 21st at the earliest.
+    assert 1 <= show["model_builds"] <= show["keyframes"] // 40 + 1
+    assert show["keyframes_stepped"] <= show["keyframes"] - 20
+    assert all(math.isfinite(show[k]) for k in ("L_source", "L_predictor", "L_refined"))

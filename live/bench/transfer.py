@@ -38,6 +38,14 @@ refinement (the largest k <= 3) with local models built inline: jitter = mean
 keyframes from the change until w first covers 90% of its way from its mean over those
 6 s to its mean from 4 s after the change on (f_M's own count, set by the 3 s mel
 window, is the floor).
+
+Show. The whole demo track at --show-rate keyframes per second, as a show runs it: source
+seed 0, the middle of the lambdas, the stream's k, local models in place
+--show-model-seconds after a keyframe asks for one, the worker resting after each build
+as its duty sets (live.transfer.anchors.DelayedAnchors replays that clock, so the numbers
+repeat). Scored by the mean true L_transfer of every sixth keyframe: the source, the
+predictor alone, and the refined keyframes. The pairs and the stream build models where
+and when they are wanted; a show's arrive late, while the music moves on.
 """
 from __future__ import annotations
 
@@ -66,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
     p.add_argument("--stream-rate", type=number(0, 20, low_open=True), default=5.0, help="keyframes per second on the stream")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
+    p.add_argument("--show-rate", type=number(0, 60, low_open=True), default=17.0,
+                   help="keyframes per second on the show (default 17, this CPU's live rate)")
+    p.add_argument("--show-model-seconds", type=number(0), default=10.0,
+                   help="seconds from asking for a local model to its use on the show (default 10: "
+                        "a build beside a running show on this CPU)")
+    p.add_argument("--no-show", action="store_true", help="skip the show measurement")
     p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
 
@@ -93,6 +107,8 @@ def main(args: argparse.Namespace) -> int:
         # The predictor's time from the pairs, the steps and their inline model builds from the stream.
         summary["stream_ms_per_keyframe"] = (summary["predict_ms"]
                                              + 1000 * stream["refine_seconds_with_builds"] / stream["keyframes"])
+    if not args.no_show:
+        summary.update(_show(bundle, lambdas[len(lambdas) // 2], k, args.show_rate, args.show_model_seconds))
     keyframe_ms = summary.get("stream_ms_per_keyframe", summary["first_keyframe_ms"][k])
     summary["x_faster_with_model_builds"] = summary["optimize_ms"] / keyframe_ms
     summary["target_share_k_le_3"] = summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
@@ -270,28 +286,41 @@ def _colour_by_quadrant(bundle, w_m, w_source, va) -> dict[str, dict[str, float]
     return out
 
 
+def _demo_keyframes(bundle, demo, times, lam: float):
+    """Source seed 0's w_o, the demo track's f_M [N, D] at keyframe `times` (seconds), and
+    the predictor's w_m [N, num_ws, w_dim] there at `lam`."""
+    import numpy as np
+    import torch
+
+    from live.audio.mel import LogMel
+    from live.transfer.embed import latent_features
+    from live.transfer.source import seed_latent
+
+    mel = bundle.mel
+    log_mel = LogMel(mel, mel.sample_rate)
+    w_o = seed_latent(bundle.G, 0)
+    with torch.inference_mode():
+        f_m = torch.cat([bundle.music_features(torch.cat([log_mel(demo.samples[:round(t * mel.sample_rate)])
+                                                         for t in chunk]).to(bundle.device))[0]
+                         for chunk in np.array_split(times, max(1, len(times) // 32))])
+        f_o = latent_features(bundle, w_o[None])
+        predicted = bundle.predictor(w_o.expand(len(times), *w_o.shape), f_o.expand(len(times), -1), f_m, lam)
+    return w_o, f_m, predicted
+
+
 def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     import numpy as np
     import torch
 
     from live.audio.demo import render_demo
-    from live.audio.mel import LogMel
-    from live.transfer.embed import latent_features
     from live.transfer.refine import LocalRefiner, RefineConfig
-    from live.transfer.source import seed_latent
 
-    mel = bundle.mel
-    demo = render_demo(sample_rate=mel.sample_rate)
+    demo = render_demo(sample_rate=bundle.mel.sample_rate)
     change = demo.sections[1].start
     times = np.arange(change - 8.0, change + 14.0, 1.0 / rate)
-    log_mel = LogMel(mel, mel.sample_rate)
-    windows = torch.cat([log_mel(demo.samples[:round(t * mel.sample_rate)]) for t in times])
-    w_o = seed_latent(bundle.G, 0)
+    w_o, f_m, predicted = _demo_keyframes(bundle, demo, times, lam)
     refiner = LocalRefiner(RefineConfig(background=False))
     with torch.inference_mode():
-        f_m = torch.cat([bundle.music_features(chunk.to(bundle.device))[0] for chunk in windows.split(32)])
-        f_o = latent_features(bundle, w_o[None])
-        predicted = bundle.predictor(w_o.expand(len(times), *w_o.shape), f_o.expand(len(times), -1), f_m, lam)
         session = refiner.open(bundle, w_o)
         start = time.perf_counter()
         refined = torch.stack([session.refine(w, f, lam, steps) for w, f in zip(predicted, f_m)])
@@ -323,3 +352,41 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
         "keyframes_to_90pct_f_M": response(f_m), "keyframes_to_90pct_predictor": response(predicted),
         "keyframes_to_90pct_refined": response(refined),
         "model_builds": builds, "refine_seconds_with_builds": seconds}}
+
+
+def _show(bundle, lam: float, steps: int, rate: float, model_seconds: float, score_every: int = 6) -> dict:
+    import numpy as np
+    import torch
+
+    from live.audio.demo import render_demo
+    from live.transfer.anchors import DelayedAnchors
+    from live.transfer.embed import true_transfer_loss
+    from live.transfer.refine import RefineConfig, RefineSession, synthetic_music_basis
+
+    demo = render_demo(sample_rate=bundle.mel.sample_rate)
+    times = np.arange(bundle.mel.window_seconds, demo.sections[-1].end, 1.0 / rate)
+    w_o, f_m, predicted = _demo_keyframes(bundle, demo, times, lam)
+    config = RefineConfig(background=False)
+    delay = round(model_seconds * rate)
+    rest = round(delay * (1 / config.build_duty - 1))  # the live worker's rest after a build
+    session = RefineSession(bundle, w_o, synthetic_music_basis(bundle, config), config,
+                            anchors=lambda build: DelayedAnchors(build, delay, rest))
+    refined = []
+    with torch.inference_mode():
+        for w, f in zip(predicted, f_m):
+            refined.append(session.refine(w, f, lam, steps))
+            session.anchors.tick()
+    refined = torch.stack(refined)
+    scored = torch.arange(0, len(times), score_every)
+
+    def mean_loss(ws: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(torch.cat([true_transfer_loss(bundle, w, w_o.expand_as(w), f, lam).total
+                                    for w, f in zip(ws[scored].split(8), f_m[scored].split(8))]).mean())
+    return {"show": {
+        "lambda": lam, "refine_steps": steps, "keyframes": len(times), "rate": rate,
+        "model_in_place_after_s": model_seconds, "rest_after_build_s": rest / rate, "scored_every": score_every,
+        "model_builds": session.anchors.builds,
+        "keyframes_stepped": int((refined != predicted).flatten(1).any(dim=1).sum()),
+        "L_source": mean_loss(w_o.expand_as(predicted)), "L_predictor": mean_loss(predicted),
+        "L_refined": mean_loss(refined)}}

@@ -60,6 +60,54 @@ class InlineAnchors:
         return False
 
 
+class DelayedAnchors:
+    """A show's worker replayed on a keyframe clock, for measurements: a build starts when
+    the worker is free and a request waits, is computed at once but is in place only
+    `delay` keyframes later, and the worker then rests `rest` keyframes (its duty); a newer
+    request replaces one still waiting. `tick` advances the clock by one keyframe. The
+    same inputs give the same models at the same keyframes, as a show's would arrive."""
+
+    def __init__(self, build: Builder, delay: int, rest: int):
+        assert delay >= 0 and rest >= 0, (delay, rest)
+        self._build, self.delay, self.rest = build, delay, rest
+        self._current: Anchor | None = None
+        self._request: AnchorRequest | None = None
+        self._building: tuple[int, Anchor] | None = None  # (keyframe it is in place at, model)
+        self._free_at = self._now = 0
+        self.builds = 0
+
+    def tick(self) -> None:
+        self._now += 1
+        self._arrive()
+        self._start()
+
+    def request(self, request: AnchorRequest) -> None:
+        self._request = request
+        self._start()
+
+    def current(self) -> Anchor | None:
+        return self._current
+
+    def close(self, wait: bool = True) -> None:
+        self._current = self._request = self._building = None
+
+    @property
+    def running(self) -> bool:
+        return False
+
+    def _start(self) -> None:
+        if self._building is None and self._request is not None and self._now >= self._free_at:
+            request, self._request = self._request, None
+            self._building = (self._now + self.delay, self._build(request, lambda: None))
+            self.builds += 1
+            self._arrive()  # a delay of 0: in place at once
+
+    def _arrive(self) -> None:
+        if self._building is not None and self._now >= self._building[0]:
+            done, self._current = self._building
+            self._building, self._free_at = None, done + self.rest
+
+
 class BackgroundAnchors:
     """`duty` caps the worker's share of wall time: after a build of t seconds it rests
     t * (1 / duty - 1). A build is k passes through G and E_I; back to back they take a
