@@ -82,8 +82,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("lambda", float, 0.0, 1.0, 0.02,
           "weight of L_O in the transfer: higher keeps the picture closer to the preset's source; "
           "above about 0.1 it barely leaves the source (the scale depends on the bundle)"),
-    Param("refine_steps", int, 0, 50, 2,
-          "refinement steps per keyframe after the predictor (0 = predictor only)"),
+    Param("refine_steps", int, 0, 50, 0,
+          "refinement steps per keyframe after the predictor (0 = predictor only); they pay where "
+          "local models are built at once (offline, seconds a model); live the models arrive late "
+          "and the steps are taken only while one holds"),
     Param("crossfade_beats", float, 0.0, 16.0, 1.0,
           "length of the crossfade to each new keyframe, in beats (0 = hard cut)"),
     Param("intensity", float, 0.0, 2.0, 1.0,

@@ -63,8 +63,8 @@ def test_a_non_finite_keyframe_is_refused_and_never_reaches_the_warm_start():
     maker = KeyframeMaker(bundle, seed_latent(bundle.G, 3), refiner=SimpleNamespace(open=lambda b, w: session))
     mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
     with pytest.raises(ValueError, match="not finite"):
-        maker.make(mel, Settings(), 0.0, lambda: 0.0)
+        maker.make(mel, Settings(refine_steps=2), 0.0, lambda: 0.0)
     assert session.resets == 1
     with pytest.raises(ValueError, match="music's features are not finite"):
-        maker.make(mel * float("nan"), Settings(), 0.0, lambda: 0.0)
+        maker.make(mel * float("nan"), Settings(refine_steps=2), 0.0, lambda: 0.0)
     assert len(session.refined) == 1  # the NaN window never reached the refinement

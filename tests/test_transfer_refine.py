@@ -160,6 +160,10 @@ def test_no_steps_from_a_start_outside_the_model_in_place(bundle, setting):
         assert not torch.allclose(stepped, near) and len(late.requests) == 1
         # Outside again: the predictor's output, without the correction the last keyframe carried.
         assert torch.equal(session.refine(far, basis[0], 0.0, 3), far)
+        # Inside, but for music the model was not built for: no steps either, and a model is asked for it.
+        other = basis[1] - (basis[1] @ basis[0]) / (basis[0] @ basis[0]) * basis[0]
+        assert torch.equal(session.refine(near, other, 0.0, 3), near)
+        assert len(late.requests) == 3 and torch.equal(late.requests[-1].music, other)
     refiner.close()
 
 
@@ -172,7 +176,7 @@ def test_keyframes_on_one_model_stay_within_its_radius_of_the_anchor(bundle, set
     predicted = w_anchor + 0.1 * anchor.radius * offset / offset.norm()
     with torch.inference_mode():
         for _ in range(8):  # music that holds: the predictor's output stays
-            refined = session.refine(predicted, basis[1], 0.0, 3)
+            refined = session.refine(predicted, basis[0], 0.0, 3)
             assert float((refined - w_anchor).norm()) <= anchor.radius * (1 + 1e-6)
     assert not session.anchors.requests
     refiner.close()

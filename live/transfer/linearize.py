@@ -27,6 +27,7 @@ RADIUS_PROBES = 6  # halving radii tried by validity_radius
 class Anchor:
     model: LocalModel
     radius: float  # distance from the anchor (in W+) within which the model is trusted
+    music: torch.Tensor  # [D] the f_M the radius was tested for
 
 
 def jacobian_along(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tensor,
@@ -101,4 +102,5 @@ def build_anchor(bundle: Bundle, w_anchor: torch.Tensor, directions: torch.Tenso
     basis = directions.reshape(directions.shape[0], -1).T.contiguous()
     model = LocalModel.create(from_torch(w_anchor.reshape(-1).clone()), from_torch(basis),
                               from_torch(phi0), from_torch(jac))
-    return Anchor(model, validity_radius(bundle, model, w_anchor, w_source, music.to(phi0), lam, acceptance))
+    music = music.to(phi0)
+    return Anchor(model, validity_radius(bundle, model, w_anchor, w_source, music, lam, acceptance), music.clone())
