@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.audio.decode import mix_channels, read_audio
+from live.audio.decode import StreamResampler, mix_channels, read_audio, resample, stream_audio, stream_converted
 from live.errors import UserError
 
 RATE = 44100
@@ -113,3 +113,36 @@ def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
     name = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav"))  # Latin-1, as old archives have
     sf.write(os.fsencode(name), tone(0.1), RATE)
     assert read_audio(name).duration == pytest.approx(0.1, abs=1e-3)
+
+
+@pytest.mark.parametrize("from_rate,to_rate", [(44100, 22050), (48000, 22050), (8000, 22050), (44101, 22050),
+                                               (22050, 22050), (96000, 16000)])
+def test_resampling_a_block_at_a_time_is_resampling_the_whole(from_rate, to_rate):
+    samples = np.random.default_rng(0).standard_normal((2 * from_rate + 137, 2)).astype(np.float32)
+    resampler = StreamResampler(from_rate, to_rate, channels=2)
+    cuts = np.cumsum([0, 1, 5000, 3, 40000, 12345])
+    parts = [resampler.push(samples[a:b]) for a, b in zip(cuts, [*cuts[1:], len(samples)])]
+    joined = np.concatenate([*parts, resampler.finish()])
+    np.testing.assert_allclose(joined, resample(samples, from_rate, to_rate), atol=1e-6)
+
+
+@pytest.mark.parametrize("name,writer", [
+    ("a.wav", lambda p, x: sf.write(str(p), x, RATE, subtype="FLOAT")),
+    ("a.m4a", lambda p, x: write_with_pyav(p, "aac", x)),
+])
+def test_a_file_streamed_in_blocks_is_the_file_read_whole(tmp_path, name, writer):
+    writer(tmp_path / name, tone(2.0))
+    blocks = list(stream_audio(tmp_path / name, seconds=0.3))
+    assert len(blocks) >= 6 and all(b.sample_rate == RATE for b in blocks)
+    whole = read_audio(tmp_path / name)
+    np.testing.assert_array_equal(np.concatenate([b.samples for b in blocks]), whole.samples)
+    converted = np.concatenate(list(stream_converted(tmp_path / name, 16000, channels=1, seconds=0.3)))
+    np.testing.assert_allclose(converted, read_audio(tmp_path / name, 16000, channels=1).samples, atol=1e-6)
+
+
+def test_a_streamed_file_says_when_its_broken_samples_come(tmp_path):
+    samples = np.zeros((8000 * 5, 1), np.float32)
+    samples[8000 * 3 + 10] = np.nan
+    sf.write(tmp_path / "nan.wav", samples, 8000, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"holds 1 NaN or infinite samples in 3.0-4.0 s"):
+        list(stream_audio(tmp_path / "nan.wav", seconds=1.0))

@@ -113,3 +113,16 @@ def test_sheet_labels_stop_at_their_tile():
     sheet = np.asarray(contact_sheet([(tile, "x" * 300 + "\nV 0.50 A 0.50"), (tile, "")]))
     second_label = sheet[128 + 4:, 4 + 128 + 4:]
     assert second_label.max() == 0  # nothing of the first label ran into it
+
+
+@pytest.mark.parametrize("end_s", [0.5, 7.3, 30.0])
+def test_the_window_is_cut_from_a_file_decoded_in_blocks(tmp_path, end_s):
+    from live.audio.decode import read_audio
+
+    path = tmp_path / "song.wav"
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (44100 * 30, 2)).astype(np.float32), 44100)
+    end, length = round(end_s * 22050), 3 * 22050
+    window = transfer_cli._window_before(path, end, 22050, length)
+    whole = read_audio(path, 22050, channels=1).samples[:end, 0]
+    assert len(window) == min(end, length)
+    np.testing.assert_allclose(window, whole[-length:], atol=1e-6)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image
 
 from live.bundle import Bundle, BundleConfig
@@ -182,3 +184,36 @@ def test_a_broken_audio_file_and_a_folder_get_their_own_messages(random_bundle_d
     errors = capsys.readouterr().err.strip().splitlines()
     assert "take.wav" in errors[0] and "pictures" not in errors[0]
     assert "is a folder; give the files in it" in errors[1]
+
+
+@pytest.mark.parametrize("seconds", [1.0, 3.0, 23.7])
+def test_a_clip_pushed_in_blocks_gives_the_whole_clip_s_windows(random_bundle_dir, seconds):
+    from live.space.inputs import ClipWindows, clip_spectrogram, spectrogram_windows
+
+    mel = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel
+    clip = np.random.default_rng(1).standard_normal(round(seconds * mel.sample_rate)).astype(np.float32) * 0.1
+    windows = ClipWindows(mel)
+    cuts = [0, 100, mel.n_fft // 3, mel.samples, mel.samples + 7, 5 * mel.sample_rate, len(clip)]
+    parts = [windows.push(clip[a:b]) for a, b in zip(cuts, cuts[1:]) if a < b] + [windows.finish()]
+    expected = spectrogram_windows(clip_spectrogram(clip, mel), mel.frames)
+    np.testing.assert_allclose(torch.cat(parts).numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_va_of_a_long_file_holds_a_block_not_the_file(random_bundle_dir, tmp_path):
+    from live.space.load import load_space
+    from live.space.probe import SpaceProbe
+
+    song = tmp_path / "set.wav"
+    rate, seconds = 48000, 240  # 92 MB of float32 stereo, decoded whole
+    with sf.SoundFile(song, "w", rate, 2, subtype="PCM_16") as out:
+        for minute in range(seconds // 60):
+            t = np.arange(60 * rate) / rate
+            out.write(np.stack([0.3 * np.sin(2 * np.pi * 220 * (minute + 1) * t)] * 2, axis=1))
+    probe = SpaceProbe(*load_space(str(random_bundle_dir), "cpu"))
+    tracemalloc.start()
+    try:
+        probe.file_va(song)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 60e6, f"{peak / 1e6:.0f} MB held for a {seconds * rate * 8 / 1e6:.0f} MB file"

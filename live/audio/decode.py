@@ -1,13 +1,18 @@
 """Audio files to float32 arrays: libsndfile (soundfile) first, FFmpeg (PyAV) for the rest.
 
 soundfile reads WAV, FLAC, OGG and, with libsndfile >= 1.1, MP3; PyAV covers M4A/AAC, Opus,
-video containers and whatever else FFmpeg decodes.
+video containers and whatever else FFmpeg decodes. `read_audio` holds a whole file;
+`stream_audio` hands it over a block at a time, for readers of hour-long files that need
+only their windows or a running sum: an hour of 48 kHz stereo is 1.4 GB as float32, and
+`va` held twice a file's size when it read it whole (184 MB for 4 minutes).
 """
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from math import gcd
+from itertools import chain
 from pathlib import Path
 
 import av
@@ -16,6 +21,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from live.errors import UserError
+
+BLOCK_SECONDS = 20.0  # stream_audio's blocks: 20 s of 48 kHz stereo is 7.7 MB
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,63 @@ def mix_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(mono, channels, axis=1), dtype=np.float32)
 
 
+def _ratio(from_rate: int, to_rate: int) -> tuple[int, int]:
+    g = math.gcd(from_rate, to_rate)
+    return to_rate // g, from_rate // g
+
+
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Polyphase resampling along time; exact for any pair of integer rates."""
     if from_rate == to_rate:
         return samples
-    g = gcd(from_rate, to_rate)
-    return resample_poly(samples, to_rate // g, from_rate // g, axis=0).astype(np.float32)
+    up, down = _ratio(from_rate, to_rate)
+    return resample_poly(samples, up, down, axis=0).astype(np.float32)
+
+
+class StreamResampler:
+    """`resample` a block at a time: the outputs, joined, are `resample` of the inputs joined
+    (to float rounding), while only a block and the filter's reach are held.
+
+    Each output depends on the inputs within the filter's reach of its own time, so a run of
+    inputs is resampled with that much context on both sides and the context's outputs are
+    dropped. Runs start at multiples of `down` input samples, where an output falls exactly,
+    so every run's outputs lie on the grid of the whole signal's.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int, channels: int) -> None:
+        self.up, self.down = _ratio(from_rate, to_rate)
+        reach = math.ceil(10 * max(self.up, self.down) / self.up)  # resample_poly's half filter, in inputs
+        self._context = -(-reach // self.down) * self.down
+        # Zeros stand for the time before the file, as resample_poly pads the whole signal.
+        self._held = np.zeros((self._context, channels), np.float32)
+
+    def _run(self, samples: np.ndarray, outputs: int) -> np.ndarray:
+        start = self._context * self.up // self.down
+        return resample_poly(samples, self.up, self.down, axis=0)[start:start + outputs].astype(np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """[n, channels] -> the outputs whose inputs have all arrived (possibly none)."""
+        if self.up == self.down:
+            return samples
+        held = np.concatenate([self._held, samples])
+        inputs = len(held) - 2 * self._context
+        inputs -= inputs % self.down
+        if inputs <= 0:
+            self._held = held
+            return held[:0]
+        out = self._run(held[:inputs + 2 * self._context], inputs * self.up // self.down)
+        self._held = held[inputs:]
+        return out
+
+    def finish(self) -> np.ndarray:
+        """The last outputs, the file's end followed by silence."""
+        if self.up == self.down:
+            return self._held[:0]
+        inputs = len(self._held) - self._context
+        padded = np.concatenate([self._held, np.zeros_like(self._held[:self._context])])
+        out = self._run(padded, -(-inputs * self.up // self.down))
+        self._held = self._held[:0]
+        return out
 
 
 def convert(audio: Audio, sample_rate: int | None = None, channels: int | None = None) -> Audio:
@@ -65,26 +123,41 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".
                             ".wma", ".mka"})
 
 
-def _read_soundfile(path: Path) -> Audio:
+def _check_rate(path: Path, rate: int) -> None:
+    # Before anything is read: a broken header's rate sizes blocks and resampling (terabytes).
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UserError(f"{path} claims {rate} samples a second (a broken header?); "
+                        f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")
+
+
+def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
-    samples, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
-    return Audio(samples, rate)
+    with sf.SoundFile(os.fsencode(path)) as file:
+        _check_rate(path, file.samplerate)
+        size = -1 if math.isinf(seconds) else max(1, round(seconds * file.samplerate))
+        while len(block := file.read(size, dtype="float32", always_2d=True)):
+            yield Audio(block, file.samplerate)
+            if size < 0:
+                return
 
 
-def _read_pyav(path: Path) -> Audio:
+def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     with av.open(str(path)) as container:
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
             raise UserError(f"{path} has no audio stream (is it an audio file?); "
                             "use a WAV, FLAC, OGG, MP3 or M4A file")
+        _check_rate(path, stream.rate)
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
         to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
-        chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]
-        chunks += [f.to_ndarray() for f in to_float.resample(None)]
-        rate = stream.rate
-    if not chunks:
-        raise UserError(f"{path} holds no audio samples")
-    return Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), rate)
+        chunks, have = [], 0
+        for frame in chain(container.decode(stream), [None]):  # None: the resampler's last samples
+            for f in to_float.resample(frame):
+                chunks.append(f.to_ndarray())
+                have += chunks[-1].shape[1]
+            if chunks and (frame is None or have >= seconds * stream.rate):
+                yield Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), stream.rate)
+                chunks, have = [], 0
 
 
 def check_audio_file(path: str | Path) -> Path:
@@ -95,24 +168,54 @@ def check_audio_file(path: str | Path) -> Path:
     return path
 
 
+def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
+    blocks = _soundfile_blocks(path, seconds)
+    try:
+        # The first block too: a file libsndfile opens but cannot decode goes to FFmpeg.
+        first = next(blocks, None)
+    except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
+        yield from _pyav_blocks(path, seconds)
+        return
+    if first is not None:
+        yield first
+        yield from blocks
+
+
+def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[Audio]:
+    """A file decoded about `seconds` at a time, at its own rate and channels, with
+    read_audio's checks: each is made on a block before it is handed over, so a broken file
+    raises its UserError as soon as the decoder reaches the fault."""
+    path = check_audio_file(path)
+    done = 0
+    try:
+        for audio in _decoded_blocks(path, seconds):
+            bad = np.count_nonzero(~np.isfinite(audio.samples))
+            if bad:
+                start = done / audio.sample_rate
+                raise UserError(f"{path} holds {bad} NaN or infinite samples in {start:.1f}-"
+                                f"{start + audio.duration:.1f} s (a broken float file); export it again, "
+                                "or convert it to 16-bit PCM")
+            done += len(audio.samples)
+            yield audio
+    except (av.FFmpegError, sf.LibsndfileError) as e:
+        raise UserError(f"cannot decode audio from {path} ({getattr(e, 'strerror', None) or e}); "
+                        "use a WAV, FLAC, OGG, MP3 or M4A file") from e
+    if not done:
+        raise UserError(f"{path} holds no audio samples")
+
+
 def read_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None) -> Audio:
     """Decode a whole file; resample to `sample_rate` and mix to `channels` when given."""
-    path = check_audio_file(path)
-    try:
-        audio = _read_soundfile(path)
-    except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
-        try:
-            audio = _read_pyav(path)
-        except av.FFmpegError as e:
-            raise UserError(f"cannot decode audio from {path} ({e.strerror or e}); "
-                            "use a WAV, FLAC, OGG, MP3 or M4A file") from e
-    if len(audio.samples) == 0:
-        raise UserError(f"{path} holds no audio samples")
-    bad = np.count_nonzero(~np.isfinite(audio.samples))
-    if bad:
-        raise UserError(f"{path} holds {bad} NaN or infinite samples (a broken float file); "
-                        "export it again, or convert it to 16-bit PCM")
-    if not MIN_RATE <= audio.sample_rate <= MAX_RATE:  # a broken header: resampling it could ask for terabytes
-        raise UserError(f"{path} claims {audio.sample_rate} samples a second (a broken header?); "
-                        f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")
+    (audio,) = stream_audio(path, math.inf)
     return convert(audio, sample_rate, channels)
+
+
+def stream_converted(path: str | Path, sample_rate: int, channels: int,
+                     seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """stream_audio's blocks mixed to `channels` and resampled to `sample_rate`: joined, they
+    are read_audio(path, sample_rate, channels).samples (to float rounding)."""
+    resampler = None
+    for audio in stream_audio(path, seconds):
+        resampler = resampler or StreamResampler(audio.sample_rate, sample_rate, channels)
+        yield resampler.push(mix_channels(audio.samples, channels))
+    yield resampler.finish()

@@ -71,9 +71,14 @@ class LogMel:
         self.source_rate = source_rate
         self.device = torch.device(device)
         self._resample = torchaudio.transforms.Resample(source_rate, window.sample_rate).to(self.device)
-        self._mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=window.sample_rate, n_fft=window.n_fft, hop_length=window.hop_length,
-            n_mels=window.n_mels, f_min=window.f_min, f_max=window.f_max, power=2.0,
+        self._mel = self._spectrogram(center=True)
+        self._frames = self._spectrogram(center=False)
+
+    def _spectrogram(self, center: bool) -> torchaudio.transforms.MelSpectrogram:
+        w = self.window
+        return torchaudio.transforms.MelSpectrogram(
+            sample_rate=w.sample_rate, n_fft=w.n_fft, hop_length=w.hop_length, n_mels=w.n_mels,
+            f_min=w.f_min, f_max=w.f_max, power=2.0, center=center,
         ).to(self.device)
 
     @property
@@ -104,4 +109,13 @@ class LogMel:
         one spectrogram, as the windows would see it, without cutting it into windows."""
         assert mono.ndim == 1 and self.source_rate == self.window.sample_rate, (mono.shape, self.source_rate)
         wave = torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32)).to(self.device)
-        return torch.log(self._mel(wave) + LOG_OFFSET)
+        # The centered STFT's reflection at both ends, made here so that `frames` of a clip's
+        # pieces (live.space.inputs.ClipWindows) is this to the last frame.
+        padded = torch.nn.functional.pad(wave[None], (self.window.n_fft // 2,) * 2, mode="reflect")[0]
+        return self.frames(padded)
+
+    @torch.inference_mode()
+    def frames(self, padded: torch.Tensor) -> torch.Tensor:
+        """Samples [n] at the window's rate, already padded -> log-mel of every whole n_fft
+        frame in them, hop_length apart from the first sample: [n_mels, 1 + (n - n_fft) // hop]."""
+        return torch.log(self._frames(padded) + LOG_OFFSET)

@@ -20,7 +20,7 @@ from live.errors import UserError
 from live.settings import PARAMS
 
 if TYPE_CHECKING:
-    from live.audio.decode import Audio
+    import numpy as np
 
 MODES = ("fast", "full")
 FULL_STEPS = 300
@@ -51,10 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args: argparse.Namespace) -> list[Audio]:
+def _check(args: argparse.Namespace) -> list[float]:
     """Before the networks load (and a full-mode run's minutes): the options, the outputs,
-    and every input decoded (mono, at its own rate), so a bad file stops the run before
-    any result. Returns the decoded inputs."""
+    and every input decoded once through, so a bad file stops the run before any result.
+    Returns the inputs' durations in seconds; nothing of them is kept (the run decodes
+    each again up to its window), so many long files fit in memory."""
     listed = [path.resolve() for path in args.audio]
     again = sorted({str(path) for path, resolved in zip(args.audio, listed) if listed.count(resolved) > 1})
     if again:
@@ -70,23 +71,38 @@ def _check(args: argparse.Namespace) -> list[Audio]:
     for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
         if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
             print(f"note: {option} applies to --mode {applies}; ignored", file=sys.stderr)
-    from live.audio.decode import read_audio
+    from live.audio.decode import stream_audio
     from live.render.sinks import check_writable
 
     for path in [*results, *([args.sheet] if args.sheet else [])]:
         check_writable(path)
-    decoded = [read_audio(path, channels=1) for path in args.audio]
-    for path, audio in zip(args.audio, decoded):
-        if args.at is not None and args.at > audio.duration:
-            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({audio.duration:.1f} s)")
-    return decoded
+    durations = [sum(audio.duration for audio in stream_audio(path)) for path in args.audio]
+    for path, duration in zip(args.audio, durations):
+        if args.at is not None and args.at > duration:
+            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({duration:.1f} s)")
+    return durations
+
+
+def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.ndarray:
+    """The `length` mono samples at `sample_rate` before sample `end` of a file (fewer at its
+    start), decoding no further than that."""
+    import numpy as np
+
+    from live.audio.decode import stream_converted
+
+    kept, done = np.zeros(0, np.float32), 0
+    for block in stream_converted(path, sample_rate, channels=1):
+        block = block[:max(0, end - done), 0]
+        kept, done = np.concatenate([kept, block])[-length:], done + len(block)
+        if done >= end:
+            break
+    return kept
 
 
 def run(args: argparse.Namespace) -> int:
-    decoded = _check(args)
+    durations = _check(args)
     import torch
 
-    from live.audio.decode import convert
     from live.audio.mel import LogMel
     from live.engine.show import source_latent
     from live.nets.stylegan2 import to_uint8
@@ -105,12 +121,12 @@ def run(args: argparse.Namespace) -> int:
         source = to_uint8(G.synthesis(w_o[None], noise_mode="const"))[0].cpu().numpy()
     refiner = LocalRefiner(RefineConfig(background=False))
     tiles = [(source, f"source\n{preset.name}")]
-    for path, audio in zip(args.audio, decoded):
-        audio = convert(audio, sample_rate=mel.sample_rate)
+    for path, duration in zip(args.audio, durations):
         # By default the middle; in a file under two windows long, its first whole window
         # (the middle would leave the window's start to silence and the file's end unheard).
-        at = args.at if args.at is not None else min(audio.duration, max(audio.duration / 2, mel.window_seconds))
-        log_mel = LogMel(mel, mel.sample_rate)(audio.samples[:round(at * mel.sample_rate), 0])
+        at = args.at if args.at is not None else min(duration, max(duration / 2, mel.window_seconds))
+        window = _window_before(path, round(at * mel.sample_rate), mel.sample_rate, mel.samples)
+        log_mel = LogMel(mel, mel.sample_rate)(window)
         with torch.no_grad():
             f_m, va = bundle.music_features(log_mel.to(bundle.device))
         if args.mode == "full":

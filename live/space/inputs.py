@@ -60,3 +60,51 @@ def spectrogram_windows(spectrogram: torch.Tensor, frames: int) -> torch.Tensor:
     count = spectrogram.shape[1] // frames
     windows = spectrogram[:, :count * frames].reshape(spectrogram.shape[0], count, frames)
     return windows.permute(1, 0, 2).unsqueeze(1).contiguous()
+
+
+class ClipWindows:
+    """`spectrogram_windows(clip_spectrogram(clip))` of a clip that arrives a block at a time,
+    holding about a window of samples instead of the clip (an hour-long file's spectrogram
+    alone is 80 MB, its STFT 0.6 GB): `push` mono samples at the window's rate and get the
+    windows completed so far, `finish` for the rest; each is [W, 1, n_mels, frames], W >= 0.
+    """
+
+    def __init__(self, mel: MelWindow) -> None:
+        self.mel = mel
+        self._log_mel = LogMel(mel, mel.sample_rate)
+        self._reflect = mel.n_fft // 2  # the centered STFT's padding at each end
+        self._head: list[np.ndarray] = []  # a clip shorter than a window is padded at its start: wait for one
+        self._padded: np.ndarray | None = None  # the padded clip from the next frame's first sample on
+        self._last = np.zeros(0, np.float32)  # the clip's newest samples, mirrored at its end
+        self._frames = torch.zeros(mel.n_mels, 0)  # frames not yet in a window
+
+    def push(self, samples: np.ndarray) -> torch.Tensor:
+        assert samples.ndim == 1, samples.shape
+        samples = samples.astype(np.float32, copy=False)
+        self._last = np.concatenate([self._last, samples])[-(self._reflect + 1):]
+        if self._padded is None:
+            self._head.append(samples)
+            if sum(map(len, self._head)) < self.mel.samples:
+                return self._windows()
+            clip, self._head = np.concatenate(self._head), []
+            self._padded, samples = clip[self._reflect:0:-1], clip
+        self._padded = np.concatenate([self._padded, samples])
+        return self._windows()
+
+    def finish(self) -> torch.Tensor:
+        if self._padded is None:  # shorter than a window: small enough to do whole
+            clip = np.concatenate(self._head) if self._head else np.zeros(0, np.float32)
+            return spectrogram_windows(clip_spectrogram(clip, self.mel), self.mel.frames)
+        self._padded = np.concatenate([self._padded, self._last[-2::-1]])
+        return self._windows()
+
+    def _windows(self) -> torch.Tensor:
+        n_fft, hop = self.mel.n_fft, self.mel.hop_length
+        if self._padded is not None and len(self._padded) >= n_fft:
+            count = (len(self._padded) - n_fft) // hop + 1
+            frames = self._log_mel.frames(torch.from_numpy(self._padded[:(count - 1) * hop + n_fft]))
+            self._frames = torch.cat([self._frames, frames], dim=1)
+            self._padded = self._padded[count * hop:]
+        whole = self._frames.shape[1] // self.mel.frames * self.mel.frames
+        windows, self._frames = self._frames[:, :whole], self._frames[:, whole:]
+        return windows.reshape(self.mel.n_mels, -1, self.mel.frames).permute(1, 0, 2).unsqueeze(1).contiguous()

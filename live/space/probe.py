@@ -7,14 +7,15 @@ it does live). Evaluation and `python -m live va` both use this.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
-from live.audio.decode import AUDIO_SUFFIXES, read_audio
+from live.audio.decode import AUDIO_SUFFIXES, stream_converted
 from live.errors import UserError
 from live.space.data.images import ImageFile
-from live.space.inputs import clip_spectrogram, encoder_range, spectrogram_windows, square_image
+from live.space.inputs import ClipWindows, encoder_range, spectrogram_windows, square_image
 from live.space.load import SpaceSpec
 from live.space.model import SpaceNet
 
@@ -37,16 +38,29 @@ class SpaceProbe:
             va.append(self.net.image_va(f).cpu())
         return torch.cat(features), torch.cat(va)
 
-    @torch.no_grad()
     def spectrogram(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A clip's log-mel [n_mels, T] -> mean f_M [F] and mean VA [2] over its windows."""
-        windows = spectrogram_windows(log_mel.float(), self.spec.config.mel.frames)
-        features, va = [], []
-        for chunk in windows.split(self.batch):
-            f = self.net.music_encoder(chunk.to(self.device))
-            features.append(f.cpu())
-            va.append(self.net.music_va(f).cpu())
-        return torch.cat(features).mean(dim=0), torch.cat(va).mean(dim=0)
+        return self._window_means([spectrogram_windows(log_mel.float(), self.spec.config.mel.frames)])
+
+    @torch.no_grad()
+    def _window_means(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows [W, 1, n_mels, frames], any number of them at a time -> mean f_M, mean VA."""
+        f_sum, va_sum, count = 0.0, 0.0, 0
+        for windows in batches:
+            for chunk in windows.split(self.batch):
+                f = self.net.music_encoder(chunk.to(self.device))
+                f_sum, va_sum = f_sum + f.sum(dim=0).cpu(), va_sum + self.net.music_va(f).sum(dim=0).cpu()
+                count += len(chunk)
+        assert count, "a clip gives at least one window"
+        return f_sum / count, va_sum / count
+
+    def _file_windows(self, path: Path) -> Iterator[torch.Tensor]:
+        """An audio file's windows, a block of the file at a time (an hour-long file is never whole)."""
+        mel = self.spec.config.mel
+        clip = ClipWindows(mel)
+        for samples in stream_converted(path, mel.sample_rate, channels=1):
+            yield clip.push(samples[:, 0])
+        yield clip.finish()
 
     def file_va(self, path: Path) -> tuple[float, float]:
         """(valence, arousal) of an image or audio file; UserError if it cannot be read."""
@@ -58,13 +72,11 @@ class SpaceProbe:
             _, va = self.images(ImageFile(path).load()[None])
             va = va[0]
         else:
-            mel = self.spec.config.mel
             try:
-                samples = read_audio(path, sample_rate=mel.sample_rate, channels=1).samples[:, 0]
+                _, va = self._window_means(self._file_windows(path))
             except UserError as e:
                 if path.suffix.lower() in AUDIO_SUFFIXES:  # an audio file that is broken: its own message
                     raise
                 # Neither a known picture nor audio: say that pictures are read too.
                 raise UserError(f"{e}; `va` reads audio and pictures ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
-            _, va = self.spectrogram(clip_spectrogram(samples, mel))
         return float(va[0]), float(va[1])
