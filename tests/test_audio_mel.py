@@ -67,3 +67,6 @@ def test_impossible_settings_are_user_errors():
             MelWindow(window_seconds=seconds)
     with pytest.raises(UserError, match=r"n_mels must be in 1..n_fft // 2 \+ 1"):
         MelWindow(n_fft=256, n_mels=200)
+    # Odd: one frame short of `frames` where hop_length divides the window (an assertion, before).
+    with pytest.raises(UserError, match="n_fft must be even"):
+        MelWindow(n_fft=1023, hop_length=525)

@@ -217,3 +217,21 @@ def test_va_of_a_long_file_holds_a_block_not_the_file(random_bundle_dir, tmp_pat
     finally:
         tracemalloc.stop()
     assert peak < 60e6, f"{peak / 1e6:.0f} MB held for a {seconds * rate * 8 / 1e6:.0f} MB file"
+
+
+def test_a_file_s_windows_reach_the_music_encoder_in_full_batches(random_bundle_dir, tmp_path, monkeypatch):
+    from live.space.inputs import clip_spectrogram
+    from live.space.load import load_space
+    from live.space.probe import SpaceProbe
+
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    song = tmp_path / "song.wav"
+    sf.write(song, np.random.default_rng(0).uniform(-0.3, 0.3, 100 * rate).astype(np.float32), rate)
+    probe = SpaceProbe(*load_space(str(random_bundle_dir), "cpu"), batch=8)
+    whole = probe.spectrogram(clip_spectrogram(sf.read(song, dtype="float32")[0], probe.spec.config.mel))
+    encoder, sizes = probe.net.music_encoder, []
+    forward = encoder.forward
+    monkeypatch.setattr(encoder, "forward", lambda x: (sizes.append(len(x)), forward(x))[1])
+    valence, arousal = probe.file_va(song)
+    assert sizes == [8, 8, 8, 8, 1]  # 100 s: 33 windows of 3 s, none in an empty batch
+    assert (valence, arousal) == pytest.approx(tuple(whole[1].tolist()), abs=1e-5)

@@ -130,14 +130,37 @@ def _check_rate(path: Path, rate: int) -> None:
                         f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")
 
 
+class _SequentialSoundFile(sf.SoundFile):
+    """Read front to back. soundfile seeks to its own position after every read, and on MP3
+    that seek restarts mpg123: samples wrong by up to full scale for milliseconds after each
+    block of a VBR file (not after a whole-file read, which is one read)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+class _SequentialSoundFile(sf.SoundFile):
+    """Read front to back. soundfile seeks to its own position after every read, and on MP3
+    that seek restarts mpg123: samples wrong by up to full scale for milliseconds after each
+    block of a VBR file (not after a whole-file read, which is one read)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
 def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
-    with sf.SoundFile(os.fsencode(path)) as file:
+    with _SequentialSoundFile(os.fsencode(path)) as file:
         _check_rate(path, file.samplerate)
-        size = -1 if math.isinf(seconds) else max(1, round(seconds * file.samplerate))
-        while len(block := file.read(size, dtype="float32", always_2d=True)):
+        # One seek to the start first, as sf.read makes: libsndfile drops an Ogg Opus
+        # stream's pre-skip (312 samples of encoder warm-up from FFmpeg) only on a seek.
+        if sf.SoundFile.seekable(file):
+            sf.SoundFile.seek(file, 0)
+        whole = math.isinf(seconds)
+        size = file.frames if whole else max(1, round(seconds * file.samplerate))
+        while size and len(block := file.read(size, dtype="float32", always_2d=True)):
             yield Audio(block, file.samplerate)
-            if size < 0:
+            if whole:
                 return
 
 
@@ -169,16 +192,26 @@ def check_audio_file(path: str | Path) -> Path:
 
 
 def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
-    blocks = _soundfile_blocks(path, seconds)
-    try:
-        # The first block too: a file libsndfile opens but cannot decode goes to FFmpeg.
-        first = next(blocks, None)
-    except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
-        yield from _pyav_blocks(path, seconds)
-        return
-    if first is not None:
-        yield first
-        yield from blocks
+    """libsndfile's blocks; where it cannot open or read on, FFmpeg's from that sample on
+    (FFmpeg decodes some damaged files libsndfile gives up on, and M4A at all)."""
+    blocks, done, rate = _soundfile_blocks(path, seconds), 0, None
+    while True:
+        try:
+            audio = next(blocks, None)
+        except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
+            break
+        if audio is None:
+            return
+        rate, done = audio.sample_rate, done + len(audio.samples)
+        yield audio
+    skip = done
+    for audio in _pyav_blocks(path, seconds):
+        if rate is not None and audio.sample_rate != rate:
+            raise UserError(f"{path}: libsndfile stopped at {done / rate:.1f} s and FFmpeg reads another sample "
+                            f"rate ({audio.sample_rate} Hz, not {rate}); convert the file to WAV or FLAC")
+        samples, skip = audio.samples[skip:], max(0, skip - len(audio.samples))
+        if len(samples):
+            yield Audio(np.ascontiguousarray(samples), audio.sample_rate)
 
 
 def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[Audio]:

@@ -37,6 +37,8 @@ class MelWindow:
         too_long = self.window_seconds > MAX_WINDOW_S  # then its sample count is not computed: it could overflow
         problems = [
             f"sample_rate must be in {MIN_RATE}..{MAX_RATE}" if not MIN_RATE <= self.sample_rate <= MAX_RATE else "",
+            # Odd, the centered STFT gives one frame less than `frames` when hop_length divides the window.
+            "n_fft must be even" if self.n_fft % 2 else "",
             "hop_length must be in 1..n_fft" if not 0 < self.hop_length <= self.n_fft else "",
             # Past n_fft // 2 + 1 bands some mel filters fall between two FFT bins and stay empty.
             "n_mels must be in 1..n_fft // 2 + 1" if not 0 < self.n_mels <= self.n_fft // 2 + 1 else "",

@@ -46,11 +46,10 @@ class SpaceProbe:
     def _window_means(self, batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows [W, 1, n_mels, frames], any number of them at a time -> mean f_M, mean VA."""
         f_sum, va_sum, count = 0.0, 0.0, 0
-        for windows in batches:
-            for chunk in windows.split(self.batch):
-                f = self.net.music_encoder(chunk.to(self.device))
-                f_sum, va_sum = f_sum + f.sum(dim=0).cpu(), va_sum + self.net.music_va(f).sum(dim=0).cpu()
-                count += len(chunk)
+        for chunk in _rebatched(batches, self.batch):
+            f = self.net.music_encoder(chunk.to(self.device))
+            f_sum, va_sum = f_sum + f.sum(dim=0).cpu(), va_sum + self.net.music_va(f).sum(dim=0).cpu()
+            count += len(chunk)
         assert count, "a clip gives at least one window"
         return f_sum / count, va_sum / count
 
@@ -80,3 +79,15 @@ class SpaceProbe:
                 # Neither a known picture nor audio: say that pictures are read too.
                 raise UserError(f"{e}; `va` reads audio and pictures ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
         return float(va[0]), float(va[1])
+
+
+def _rebatched(batches: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
+    """Rows arriving in batches of any length (none too) -> the same rows, `size` at a time."""
+    held = None
+    for batch in batches:
+        held = batch if held is None else torch.cat([held, batch])
+        while len(held) >= size:
+            yield held[:size]
+            held = held[size:]
+    if held is not None and len(held):
+        yield held
