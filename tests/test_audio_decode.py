@@ -183,3 +183,9 @@ def test_a_streamed_file_says_when_its_broken_samples_come(tmp_path):
     sf.write(tmp_path / "nan.wav", samples, 8000, subtype="FLOAT")
     with pytest.raises(UserError, match=r"holds 1 NaN or infinite samples in 3.0-4.0 s"):
         list(stream_audio(tmp_path / "nan.wav", seconds=1.0))
+
+
+def test_a_float_file_with_integer_scaled_samples_is_a_one_line_error(tmp_path):
+    sf.write(tmp_path / "scaled.wav", tone(1.0) * 32767, RATE, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"holds samples up to 1.64e\+04 in 0.0-1.0 s, far outside -1..1"):
+        read_audio(tmp_path / "scaled.wav")

@@ -104,3 +104,38 @@ def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(t
     err = capsys.readouterr().err
     assert err.count("past the end") == 2 and "cannot write" in err and "already holds frame_*.png" in err
     assert "Traceback" not in err
+
+
+def _audio_seconds(path) -> float:
+    with av.open(str(path)) as container:
+        return sum(frame.samples for frame in container.decode(audio=0)) / container.streams.audio[0].rate
+
+
+def test_the_last_frame_covers_the_excerpt_s_tail_and_all_its_audio_is_muxed(tmp_path, song, preset_dir):
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--fps", "1", "--size", "64x64", "--start", "1.5"]) == 0
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3  # 2.5 s at 1 fps: the third frame holds the last 0.5 s
+    assert _audio_seconds(out) >= 2.5 - 1e-3  # 2 s before: the tail after the last whole frame was dropped
+
+
+def test_an_excerpt_s_analyzer_has_heard_the_music_before_it(tmp_path, preset_dir):
+    rate, bpm = 22050, 120
+    clicks = np.zeros(rate * 12, np.float32)
+    for beat in np.arange(0.25, 12, 60 / bpm):
+        i = round(beat * rate)
+        clicks[i:i + 400] = np.random.default_rng(i).uniform(-0.8, 0.8, 400) * np.linspace(1, 0, 400)
+    path = tmp_path / "clicks.wav"
+    sf.write(path, clicks, rate)
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "10", "--size", "64x64"]
+    full, part = tmp_path / "full.json", tmp_path / "part.json"
+    assert main(["render", str(path), "-o", str(tmp_path / "full"), *args, "--duration", "9", "--stats", str(full)]) == 0
+    assert main(["render", str(path), "-o", str(tmp_path / "part"), *args, "--start", "6", "--stats", str(part)]) == 0
+    import json
+    heard = [t - 6 for t in json.loads(full.read_text())["beats"] if t >= 6]
+    beats = json.loads(part.read_text())["beats"]
+    # The same music before frame 0: the same beats, from the first second on (cold, the
+    # tracker found none for 1.6 s, then beats at 187 bpm).
+    assert len(heard) >= 5 and beats[:len(heard)] == pytest.approx(heard, abs=1e-6)
+    assert beats[0] < 0.5

@@ -162,3 +162,19 @@ def test_audio_at_a_rate_aac_cannot_carry_is_resampled_whole(tmp_path, rate, tra
     # The tone survives: its level, away from the encoder's ramp-in at the start.
     middle = decoded[len(decoded) // 4: 3 * len(decoded) // 4]
     assert np.sqrt(np.mean(middle ** 2)) == pytest.approx(0.3 / np.sqrt(2), rel=0.1)
+
+
+def test_audio_far_beyond_full_scale_is_clipped_not_refused(tmp_path):
+    # Integer-scaled floats: FFmpeg's AAC encoder refused these (an error), and looped forever
+    # on samples of 1e7-1e10 (not tried here: it would hang the suite).
+    rate = 22050
+    audio = np.zeros((rate, 2), np.float32)
+    audio[::7] = 1e12
+    path = tmp_path / "loud.mp4"
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS), AudioFormat(rate, channels=2)) as sink:
+        for frame in frames(FPS):
+            sink.write(frame)
+        sink.write_audio(audio)
+    with av.open(str(path)) as container:
+        peak = max(np.abs(f.to_ndarray()).max() for f in container.decode(audio=0))
+    assert 0.5 < peak < 1.5

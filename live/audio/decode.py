@@ -23,6 +23,10 @@ from scipy.signal import resample_poly
 from live.errors import UserError
 
 BLOCK_SECONDS = 20.0  # stream_audio's blocks: 20 s of 48 kHz stereo is 7.7 MB
+# Samples beyond this (36 dB over full scale) are no recording's: a float file holding
+# integer-scaled samples, or a driver delivering garbage. FFmpeg's AAC encoder loops
+# forever on some of them.
+MAX_SAMPLE = 64.0
 
 
 @dataclass(frozen=True)
@@ -139,15 +143,6 @@ class _SequentialSoundFile(sf.SoundFile):
         return False
 
 
-class _SequentialSoundFile(sf.SoundFile):
-    """Read front to back. soundfile seeks to its own position after every read, and on MP3
-    that seek restarts mpg123: samples wrong by up to full scale for milliseconds after each
-    block of a VBR file (not after a whole-file read, which is one read)."""
-
-    def seekable(self) -> bool:
-        return False
-
-
 def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
     with _SequentialSoundFile(os.fsencode(path)) as file:
@@ -228,6 +223,12 @@ def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[A
                 raise UserError(f"{path} holds {bad} NaN or infinite samples in {start:.1f}-"
                                 f"{start + audio.duration:.1f} s (a broken float file); export it again, "
                                 "or convert it to 16-bit PCM")
+            peak = float(np.abs(audio.samples).max())
+            if peak > MAX_SAMPLE:
+                start = done / audio.sample_rate
+                raise UserError(f"{path} holds samples up to {peak:.3g} in {start:.1f}-{start + audio.duration:.1f} s, "
+                                "far outside -1..1 (a float file with integer-scaled samples?); export it again "
+                                "normalized, or as 16-bit PCM")
             done += len(audio.samples)
             yield audio
     except (av.FFmpegError, sf.LibsndfileError) as e:

@@ -7,6 +7,7 @@ inputs give the same video, whatever the machine's speed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,12 @@ from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.render.sinks import AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink
 from live.settings import Settings
+
+
+# Audio before --start the analyzer hears first: its mel window (3 s in the default bundle)
+# and time for the beat tracker to lock on (a 120 bpm track cold: no beat for 1.6 s, then
+# 2 s at 187 bpm).
+PREROLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,25 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     settings = settings or show.preset.settings
     samples = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
-    n_frames = int(len(samples) / sr * options.fps)
-    if n_frames < 1:
-        raise UserError("the audio excerpt is shorter than one video frame")
+    # As fractions, the rates the user typed: in floats 1500 * 2.3 is 3449.9999999999995, and
+    # 4.1 s at 30 fps would be 122.99999999999999 frames.
+    keyframe_rate, fps = (Fraction(r).limit_denominator(1001) for r in (settings.keyframe_rate, options.fps))
+    # Rounded up: the last frame covers the excerpt's tail, so all of its audio is muxed.
+    n_frames = math.ceil(len(samples) * fps / sr)
+
+    def sample_at(frame: int) -> int:
+        return min(len(samples), round(frame * sr / fps))
+
     stereo = mix_channels(samples, min(samples.shape[1], 2))
     mono = samples.mean(axis=1, dtype=np.float32)
 
-    analyzer = AudioAnalyzer(sr, show.bundle.mel)
+    # The analyzer hears the audio before --start first (its stream time is negative there),
+    # so the excerpt's first frames have a mel window and a tempo, as a full render's do.
+    start = round(options.start * sr)
+    preroll = audio.samples[max(0, start - round(PREROLL_SECONDS * sr)):start]
+    analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll))
+    if len(preroll):
+        analyzer.feed(preroll)  # its beats lie before the video
     director = ScreenDirector()
     stats = RunStats()
     stats.start(0.0)
@@ -83,8 +102,6 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     ctx = renderer = None
     newest = None
     keyframes = 0  # made so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
-    # As fractions, the rates the user typed: in floats 1500 * 2.3 is 3449.9999999999995.
-    keyframe_rate, fps = (Fraction(r).limit_denominator(1001) for r in (settings.keyframe_rate, options.fps))
     fed = 0
     finished = False
     try:
@@ -92,7 +109,7 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
         renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
-            end = min(len(mono), round(t * sr) + 1)
+            end = min(len(mono), sample_at(i) + 1)
             features = analyzer.feed(mono[fed:end]) if end > fed else analyzer.features
             fed = end
             for beat in features.beats:
@@ -109,8 +126,7 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             renderer.draw(decision.state)
             sink.write(renderer.read())
             if isinstance(sink, VideoSink):
-                a, b = round(t * sr), round((i + 1) / options.fps * sr)
-                sink.write_audio(np.ascontiguousarray(stereo[a:b]))
+                sink.write_audio(np.ascontiguousarray(stereo[sample_at(i):sample_at(i + 1)]))
             stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
         finished = True
     finally:

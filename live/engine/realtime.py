@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from live.audio.analyzer import AudioAnalyzer, AudioFeatures
-from live.audio.decode import mix_channels
+from live.audio.decode import MAX_SAMPLE, mix_channels
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle, bundle_dir
@@ -229,9 +229,11 @@ class LiveEngine:
                 if not len(block):
                     time.sleep(hop_s)
                 else:
-                    if not np.isfinite(block).all():  # a driver glitch or a float file's NaN would poison the level and w_m
-                        self.report("audio", "NaN or infinite samples in the input; played as silence")
-                        block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+                    sane = np.abs(block) <= MAX_SAMPLE  # NaN too; a driver's garbage would poison the level and w_m
+                    if not sane.all():
+                        self.report("audio", f"NaN, infinite or absurd (beyond {MAX_SAMPLE:g}) samples in the input; "
+                                             "played as silence")
+                        block = np.where(sane, block, np.float32(0.0))
                     if self.recorder is not None:
                         self.recorder.push_audio(block)
                     while not self.taps.empty():

@@ -132,7 +132,7 @@ class VideoSink:
         _check_frame(frame, self.video.size)
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         picture.pts = self._frames
-        self._mux(self._video_stream.encode(picture))
+        self._send(self._video_stream, picture)
         self._frames += 1
 
     def write_audio(self, samples: np.ndarray) -> None:
@@ -146,7 +146,10 @@ class VideoSink:
             raise ValueError(f"audio has {planar.shape[0]} channels, the track {self.audio.channels}")
         if planar.shape[1] == 0:
             return
-        chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar), format="fltp",
+        # Clipped, as a player would: FFmpeg's AAC encoder loops forever on samples of 1e7-1e10
+        # (a float file with integer-scaled samples, a driver delivering garbage) and
+        # refuses larger ones.
+        chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(planar, -1.0, 1.0)), format="fltp",
                                            layout=_layout(self.audio.channels))
         chunk.sample_rate = self.audio.sample_rate
         chunk.pts = self._samples
@@ -158,7 +161,7 @@ class VideoSink:
         for chunk in chunks:
             chunk.pts = self._track_samples
             self._track_samples += chunk.samples
-            self._mux(self._audio_stream.encode(chunk))
+            self._send(self._audio_stream, chunk)
 
     def close(self) -> None:
         """Finish the video and move it to `path`."""
@@ -166,11 +169,11 @@ class VideoSink:
             return
         self._closed = True
         try:
-            self._mux(self._video_stream.encode(None))
+            self._send(self._video_stream, None)
             if self._audio_stream is not None:
                 if self._resampler is not None:
                     self._encode_audio(self._resampler.resample(None))
-                self._mux(self._audio_stream.encode(None))
+                self._send(self._audio_stream, None)
             self._container.close()
         except BaseException:
             self._close_quietly()  # what was written stays, under the partial name, for tools that can salvage it
@@ -191,11 +194,18 @@ class VideoSink:
         except (OSError, av.FFmpegError, ValueError):
             pass  # already failing: the first error is the one to report
 
-    def _mux(self, packets: list[av.Packet]) -> None:
+    def _send(self, stream: av.stream.Stream, frame: av.AudioFrame | av.VideoFrame | None) -> None:
+        """Encode `frame` (None: flush the encoder) and write its packets."""
+        try:
+            packets = stream.encode(frame)
+        except av.FFmpegError as e:
+            raise UserError(f"encoding {self.partial_path} failed ({e})") from e
         try:
             self._container.mux(packets)
         except OSError as e:
             raise UserError(f"writing {self.partial_path} failed ({e}); check the free disk space") from e
+        except av.FFmpegError as e:
+            raise UserError(f"writing {self.partial_path} failed ({e})") from e
 
     def __enter__(self) -> VideoSink:
         return self
