@@ -139,3 +139,15 @@ def test_an_excerpt_s_analyzer_has_heard_the_music_before_it(tmp_path, preset_di
     # tracker found none for 1.6 s, then beats at 187 bpm).
     assert len(heard) >= 5 and beats[:len(heard)] == pytest.approx(heard, abs=1e-6)
     assert beats[0] < 0.5
+
+
+def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(tmp_path):
+    from live.engine.offline import check_output, is_video
+    from live.errors import UserError
+
+    folder = tmp_path / "my.frames"
+    folder.mkdir()
+    check_output(folder)
+    assert not is_video(folder) and is_video(tmp_path / "show.MP4")
+    with pytest.raises(UserError, match="must end in .mp4"):
+        check_output(tmp_path / "not.yet.frames")

@@ -23,14 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import read_audio
-    from live.engine.offline import RenderOptions, check_output, excerpt, render
+    from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.render.sinks import FRAME_NAME, check_no_frames, check_writable
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
     out = Path(args.out)
     check_output(out)
-    if out.suffix:
+    if is_video(out):
         check_writable(out)
     else:
         check_writable(out / FRAME_NAME.format(0))

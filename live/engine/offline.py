@@ -57,16 +57,22 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
+def is_video(out: Path) -> bool:
+    """A video file's name; otherwise `out` is a folder for PNG frames (an existing one may
+    have a dot in its name)."""
+    return out.suffix.lower() in VIDEO_SUFFIXES and not out.is_dir()
+
+
 def check_output(out: Path) -> None:
     """A video file name or a folder (PNG frames); anything else is a UserError."""
-    if out.suffix.lower() not in VIDEO_SUFFIXES and out.suffix != "":
+    if not is_video(out) and out.suffix != "" and not out.is_dir():
         raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
 
 
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
     """A video file with the audio muxed in, or numbered PNGs when `out` is a folder."""
     check_output(out)
-    if out.suffix.lower() in VIDEO_SUFFIXES:
+    if is_video(out):
         return VideoSink(out, VideoFormat(options.size, options.fps), AudioFormat(sample_rate, min(channels, 2)))
     return PngSink(out)
 

@@ -203,7 +203,8 @@ class VideoSink:
         try:
             self._container.mux(packets)
         except OSError as e:
-            raise UserError(f"writing {self.partial_path} failed ({e}); check the free disk space") from e
+            hint = "check the free disk space" if e.errno == errno.ENOSPC else "check that the folder is writable"
+            raise UserError(f"writing {self.partial_path} failed ({e}); {hint}") from e
         except av.FFmpegError as e:
             raise UserError(f"writing {self.partial_path} failed ({e})") from e
 
