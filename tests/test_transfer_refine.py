@@ -380,3 +380,21 @@ def test_a_closed_refiner_opens_no_new_session():
     refiner.close()
     with pytest.raises(RuntimeError, match="closed"):
         refiner.open(None, None)
+
+
+def test_a_correction_is_not_carried_to_another_model(bundle, setting):
+    """Steps move within a model's directions: a correction made on one model, carried to
+    the next, would keep what lies outside the next one's reach, model after model."""
+    w_source, w_anchor, basis, _, anchor = setting
+    refiner = LocalRefiner(SMALL)
+    session = refiner.open(bundle, w_source)
+    session.anchors = late = _LateAnchors(anchor)
+    offset = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(5))
+    predicted = w_anchor + 0.3 * anchor.radius * offset / offset.norm()
+    with torch.inference_mode():
+        stepped = session.refine(predicted, basis[0], 0.0, 3)
+        assert not torch.allclose(stepped, predicted)
+        assert torch.allclose(session.refine(predicted, basis[0], 0.0, 0), stepped)  # the same model: carried
+        late.anchor = dataclasses.replace(anchor)  # a new model arrives (here with the same numbers)
+        assert torch.equal(session.refine(predicted, basis[0], 0.0, 0), predicted)
+    refiner.close()
