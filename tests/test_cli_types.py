@@ -73,6 +73,8 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
     (["--source", "bogus"], "unknown --source"),
     (["--control", "garbage"], "not a ZeroMQ address"),
     (["--control", "tcp://0.0.0.0:5555"], "CurveZMQ keys"),
+    (["--source", "file:/nonexistent/take.wav"], "audio file not found"),
+    (["--source", "mic:no such device"], "device"),
 ])
 def test_perform_checks_its_options_before_loading_the_show(monkeypatch, capsys, extra, words):
     import live.cli.perform as perform

@@ -544,3 +544,22 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a.cpu(), b.cpu()))
+
+
+@pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])
+def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
+    from live.engine.realtime import Recorder
+
+    class Sink:
+        frames = samples = 0
+        def write_audio(self, block): Sink.samples += len(block)
+        def write(self, frame): Sink.frames += 1
+        def close(self): pass
+
+    recorder = Recorder(Sink(), 10, 16000, 1)
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    for block in np.array_split(np.zeros((round(seconds * 16000), 1), np.float32), 7):
+        recorder.push_audio(block)
+    recorder.close()
+    # The last, partial frame too (before: 30 frames for 3.05 s, none at all for 5 ms).
+    assert (Sink.samples, Sink.frames) == (round(seconds * 16000), frames)

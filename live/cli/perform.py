@@ -116,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
         # Workers (compiles, local models) report through the show once it runs: telemetry, HUD, stats.
         (engine.report if engine is not None else note)(stage, message)
 
-    show = open_show(args, live=True, report=report)
+    # Sources find their device or decode their file now, and start with the show: a bad
+    # file or device is named before the networks load (5-9 s here), not after.
     source = open_source(source_spec, args.play)
+    show = open_show(args, live=True, report=report)
     window = None
     if headless:
         ctx = create_headless_context()

@@ -23,6 +23,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +140,19 @@ class Recorder:
             block = mix_channels(block, self.channels)
             self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
             self.samples_written += len(block)
-            frame = self.frames.peek()
-            due = int(self.samples_written / self.sample_rate * self.fps)
-            while frame is not None and self.frames_written < due:
-                self.sink.write(frame)
-                self.frames_written += 1
+            self._write_frames(math.floor(self._frames_of_audio()))
+        # The last, partial frame too: the video lasts as long as its audio, and a recording
+        # shorter than a frame still has a picture.
+        self._write_frames(max(1, math.ceil(self._frames_of_audio())))
+
+    def _frames_of_audio(self) -> Fraction:
+        return self.samples_written * Fraction(self.fps).limit_denominator(1001) / self.sample_rate
+
+    def _write_frames(self, due: int) -> None:
+        frame = self.frames.peek()
+        while frame is not None and self.frames_written < due:
+            self.sink.write(frame)
+            self.frames_written += 1
 
     def close(self) -> None:
         self._stop.set()
