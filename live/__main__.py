@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """`python -m live` and the `live` command."""
+    # A file name that is not UTF-8 (a Latin-1 archive) is printed with its odd bytes
+    # escaped, not as a UnicodeEncodeError once the work is done: stdout is strict under a
+    # desktop's UTF-8 locale (stderr escapes already).
+    sys.stdout.reconfigure(errors="backslashreplace")
     exit_process(main())
 
 

@@ -101,3 +101,15 @@ def test_an_unknown_option_is_reported_by_its_command(capsys):
     with pytest.raises(SystemExit):
         main(["train", "gan", "--outdir", "x", "--bogus", "1"])
     assert "python -m live train gan: error: unrecognized arguments: --bogus 1" in capsys.readouterr().err
+
+
+def test_a_name_that_is_not_utf8_is_printed_escaped_under_a_strict_utf8_stdout():
+    import os
+    import subprocess
+    import sys
+
+    # What a command prints of a Latin-1 file name ("caf\xe9.wav" decoded by the file system).
+    code = "import live.__main__ as m; m.main = lambda: print('wrote caf\\udce9.mp4') or 0; m.run()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"wrote caf\\udce9.mp4\n", b"")
