@@ -151,3 +151,9 @@ def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(tmp_path):
     assert not is_video(folder) and is_video(tmp_path / "show.MP4")
     with pytest.raises(UserError, match="must end in .mp4"):
         check_output(tmp_path / "not.yet.frames")
+
+
+def test_an_excerpt_without_a_sample_is_one_line(tmp_path, song, preset_dir, capsys):
+    assert main(["render", str(song), "-o", str(tmp_path / "e.mp4"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--duration", "0.00001"]) == 2
+    assert "leave no audio sample" in capsys.readouterr().err

@@ -51,7 +51,11 @@ def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
         raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
     a = round(start * audio.sample_rate)
     duration = audio.duration if duration is None else min(duration, audio.duration)
-    return audio.samples[a:min(len(audio.samples), a + round(duration * audio.sample_rate))]
+    samples = audio.samples[a:min(len(audio.samples), a + round(duration * audio.sample_rate))]
+    if not len(samples):
+        raise UserError(f"--start {start:g} s and --duration {duration:g} s leave no audio sample; "
+                        "give a longer --duration or an earlier --start")
+    return samples
 
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -119,7 +123,8 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             features = analyzer.feed(mono[fed:end]) if end > fed else analyzer.features
             fed = end
             for beat in features.beats:
-                stats.beat(beat)
+                if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
+                    stats.beat(beat)
             if i * keyframe_rate >= keyframes * fps:  # t >= keyframes / rate
                 newest = show.maker.make(analyzer.mel(), settings, capture_time=t, clock=lambda: t)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)

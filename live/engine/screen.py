@@ -54,7 +54,9 @@ class ScreenDirector:
                 self.beat = self.beat.hit(features.newest_beat)
             if features.newest_onset > self.onset.hit_time:
                 self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
-            if features.beat_confidence > 0:
+            # The first picture comes at once: synced to a beat it would leave the screen black
+            # until then (a render's excerpt hears a tempo before its first frame).
+            if features.beat_confidence > 0 and self.fades.shown_version >= 0:
                 grid = BeatGrid(features.next_beat_after(t), features.period)
         upload = None
         if newest is not None and not settings.freeze and self.fades.due(t, newest.version, settings.beat_sync):
