@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from live.errors import UserError
 from live.render.headless import create_headless_context
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.render.sinks import AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink
+from live.render.sinks import AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink, exact_rate
 from live.settings import Settings
 
 
@@ -62,14 +61,13 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
 
 def is_video(out: Path) -> bool:
-    """A video file's name; otherwise `out` is a folder for PNG frames (an existing one may
-    have a dot in its name)."""
-    return out.suffix.lower() in VIDEO_SUFFIXES and not out.is_dir()
+    """A video file's name; otherwise `out` is a folder for PNG frames."""
+    return out.suffix.lower() in VIDEO_SUFFIXES
 
 
 def check_output(out: Path) -> None:
     """A video file name or a folder (PNG frames); anything else is a UserError."""
-    if not is_video(out) and out.suffix != "" and not out.is_dir():
+    if not is_video(out) and out.suffix != "" and not out.is_dir():  # an existing folder may have a dot in its name
         raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
 
 
@@ -86,9 +84,7 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
     settings = settings or show.preset.settings
     samples = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
-    # As fractions, the rates the user typed: in floats 1500 * 2.3 is 3449.9999999999995, and
-    # 4.1 s at 30 fps would be 122.99999999999999 frames.
-    keyframe_rate, fps = (Fraction(r).limit_denominator(1001) for r in (settings.keyframe_rate, options.fps))
+    keyframe_rate, fps = exact_rate(settings.keyframe_rate), exact_rate(options.fps)
     # Rounded up: the last frame covers the excerpt's tail, so all of its audio is muxed.
     n_frames = math.ceil(len(samples) * fps / sr)
 

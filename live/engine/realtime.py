@@ -48,6 +48,7 @@ from live.errors import UserError
 from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
+from live.render.sinks import exact_rate
 from live.settings import SettingsSlot
 from live.transfer.project import CachedProjection, bundle_fingerprint
 
@@ -95,6 +96,7 @@ class Recorder:
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, clock=time.monotonic,
                  on_error: Callable[[str], None] = lambda message: None):
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
+        self._frames_per_sample = exact_rate(fps) / sample_rate
         self.on_error = on_error
         self.audio: queue.Queue[np.ndarray] = queue.Queue(maxsize=4096)
         self.frames: LatestSlot[np.ndarray] = LatestSlot()
@@ -146,7 +148,7 @@ class Recorder:
         self._write_frames(max(1, math.ceil(self._frames_of_audio())))
 
     def _frames_of_audio(self) -> Fraction:
-        return self.samples_written * Fraction(self.fps).limit_denominator(1001) / self.sample_rate
+        return self.samples_written * self._frames_per_sample
 
     def _write_frames(self, due: int) -> None:
         frame = self.frames.peek()
@@ -238,11 +240,10 @@ class LiveEngine:
                 if not len(block):
                     time.sleep(hop_s)
                 else:
-                    sane = np.abs(block) <= MAX_SAMPLE  # NaN too; a driver's garbage would poison the level and w_m
-                    if not sane.all():
+                    if not np.abs(block).max() <= MAX_SAMPLE:  # NaN too; a driver's garbage would poison the level and w_m
                         self.report("audio", f"NaN, infinite or absurd (beyond {MAX_SAMPLE:g}) samples in the input; "
                                              "played as silence")
-                        block = np.where(sane, block, np.float32(0.0))
+                        block = np.where(np.abs(block) <= MAX_SAMPLE, block, np.float32(0.0))
                     if self.recorder is not None:
                         self.recorder.push_audio(block)
                     while not self.taps.empty():

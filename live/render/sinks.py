@@ -53,6 +53,13 @@ def check_writable(path: Path) -> None:
         raise UserError(f"cannot write {path} ({e.strerror}); choose a writable output path") from e
 
 
+
+def exact_rate(rate: float) -> Fraction:
+    """A rate as typed (30, 29.97, 2.3) as the fraction it stands for: products of the floats
+    drift (4.1 s at 30 fps is 122.99999999999999 frames). NTSC's 30000/1001 is the finest."""
+    return Fraction(rate).limit_denominator(1001)
+
+
 @dataclass(frozen=True)
 class VideoFormat:
     size: tuple[int, int]            # width, height; both even (yuv420p halves chroma)
@@ -108,7 +115,7 @@ class VideoSink:
         except (ValueError, av.FFmpegError) as e:
             self.partial_path.unlink(missing_ok=True)
             raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
-        self._video_stream = self._container.add_stream(video.codec, rate=Fraction(video.fps).limit_denominator(1001))
+        self._video_stream = self._container.add_stream(video.codec, rate=exact_rate(video.fps))
         self._audio_stream = self._resampler = None
         if audio is not None:
             track_rate = aac_rate(audio.sample_rate)
