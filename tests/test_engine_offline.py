@@ -120,14 +120,21 @@ def test_the_last_frame_covers_the_excerpt_s_tail_and_all_its_audio_is_muxed(tmp
     assert _audio_seconds(out) >= 2.5 - 1e-3  # 2 s before: the tail after the last whole frame was dropped
 
 
-def test_an_excerpt_s_analyzer_has_heard_the_music_before_it(tmp_path, preset_dir):
+@pytest.fixture(scope="module")
+def clicks(tmp_path_factory):
+    """12 s of clicks at 120 bpm, beats at 0.25 + 0.5 k s."""
     rate, bpm = 22050, 120
-    clicks = np.zeros(rate * 12, np.float32)
+    samples = np.zeros(rate * 12, np.float32)
     for beat in np.arange(0.25, 12, 60 / bpm):
         i = round(beat * rate)
-        clicks[i:i + 400] = np.random.default_rng(i).uniform(-0.8, 0.8, 400) * np.linspace(1, 0, 400)
-    path = tmp_path / "clicks.wav"
-    sf.write(path, clicks, rate)
+        samples[i:i + 400] = np.random.default_rng(i).uniform(-0.8, 0.8, 400) * np.linspace(1, 0, 400)
+    path = tmp_path_factory.mktemp("audio") / "clicks.wav"
+    sf.write(path, samples, rate)
+    return path
+
+
+def test_an_excerpt_s_analyzer_has_heard_the_music_before_it(tmp_path, clicks, preset_dir):
+    path = clicks
     args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "10", "--size", "64x64"]
     full, part = tmp_path / "full.json", tmp_path / "part.json"
     assert main(["render", str(path), "-o", str(tmp_path / "full"), *args, "--duration", "9", "--stats", str(full)]) == 0
@@ -157,3 +164,18 @@ def test_an_excerpt_without_a_sample_is_one_line(tmp_path, song, preset_dir, cap
     assert main(["render", str(song), "-o", str(tmp_path / "e.mp4"), "--preset", "test", "--presets-dir",
                  str(preset_dir), "--duration", "0.00001"]) == 2
     assert "leave no audio sample" in capsys.readouterr().err
+
+
+def test_an_excerpt_with_hard_cuts_shows_its_first_picture_at_once(tmp_path, clicks, preset_dir,
+                                                                   random_bundle_dir):
+    # The pre-roll gives the analyzer a tempo before frame 0; a cut synced to the next beat
+    # left the frames black until then (0.5 s here, 0.24 s after a beat).
+    (preset_dir / "cuts.toml").write_text(f'name = "cuts"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 5\n'
+                                          '[settings]\nkeyframe_rate = 5.0\nrefine_steps = 0\n'
+                                          'crossfade_beats = 0.0\n')
+    out = tmp_path / "frames"
+    assert main(["render", str(clicks), "-o", str(out), "--preset", "cuts", "--presets-dir", str(preset_dir),
+                 "--fps", "10", "--size", "32x32", "--start", "6.26", "--duration", "1"]) == 0
+    from PIL import Image
+    means = [np.asarray(Image.open(p)).mean() for p in sorted(out.glob("*.png"))]
+    assert len(means) == 10 and min(means) > 5, means
