@@ -169,7 +169,7 @@ def test_an_excerpt_without_a_sample_is_one_line(tmp_path, song, preset_dir, cap
 def test_an_excerpt_with_hard_cuts_shows_its_first_picture_at_once(tmp_path, clicks, preset_dir,
                                                                    random_bundle_dir):
     # The pre-roll gives the analyzer a tempo before frame 0; a cut synced to the next beat
-    # left the frames black until then (0.5 s here, 0.24 s after a beat).
+    # left the frames black until then: 0.49 s here, from just after a beat to the next.
     (preset_dir / "cuts.toml").write_text(f'name = "cuts"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 5\n'
                                           '[settings]\nkeyframe_rate = 5.0\nrefine_steps = 0\n'
                                           'crossfade_beats = 0.0\n')
