@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.audio.decode import StreamResampler, mix_channels, read_audio, resample, stream_audio, stream_converted
+from live.audio.decode import (SampleReader, StreamResampler, mix_channels, read_audio, resample, scan_audio,
+                               stream_audio, stream_converted)
 from live.errors import UserError
 
 RATE = 44100
@@ -189,3 +190,21 @@ def test_a_float_file_with_integer_scaled_samples_is_a_one_line_error(tmp_path):
     sf.write(tmp_path / "scaled.wav", tone(1.0) * 32767, RATE, subtype="FLOAT")
     with pytest.raises(UserError, match=r"holds samples up to 1.64e\+04 in 0.0-1.0 s, far outside -1..1"):
         read_audio(tmp_path / "scaled.wav")
+
+
+def test_a_sample_reader_hands_over_any_counts_and_skips_without_holding(tmp_path):
+    samples = chirp(3.0)
+    sf.write(tmp_path / "a.wav", samples, RATE, subtype="FLOAT")
+    audio = scan_audio(tmp_path / "a.wav")
+    assert (audio.sample_rate, audio.channels, audio.frames) == (RATE, samples.shape[1], len(samples))
+    reader = SampleReader(stream_audio(audio.path, seconds=0.25), audio.channels)
+    counts = [0, 1, 7, 2 * RATE // 4 + 3, 5, RATE]  # within a block, across one and across several
+    pieces = [reader.read(n) for n in counts]
+    reader.skip(RATE // 3)
+    rest = reader.read(10 * RATE)
+    at = 0
+    for n, piece in zip(counts, pieces):
+        np.testing.assert_array_equal(piece, samples[at:at + n])
+        at += n
+    np.testing.assert_array_equal(rest, samples[at + RATE // 3:])
+    assert reader.read(5).shape == (0, samples.shape[1])

@@ -179,3 +179,23 @@ def test_an_excerpt_with_hard_cuts_shows_its_first_picture_at_once(tmp_path, cli
     from PIL import Image
     means = [np.asarray(Image.open(p)).mean() for p in sorted(out.glob("*.png"))]
     assert len(means) == 10 and min(means) > 5, means
+
+
+def test_a_render_reads_its_audio_a_block_at_a_time(tmp_path, preset_dir):
+    # Two minutes of 48 kHz stereo are 46 MB as float32; the render held them all, and an
+    # hour's 1.4 GB, with the mono mix beside them.
+    rate = 48000
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(path, "w", rate, 2, subtype="PCM_16") as f:
+        for second in range(120):
+            f.write(np.random.default_rng(second).uniform(-0.3, 0.3, (rate, 2)).astype(np.float32))
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        assert main(["render", str(path), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
+                     str(preset_dir), "--fps", "10", "--size", "32x32", "--start", "118", "--duration", "1"]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 10
+    assert peak < 25e6, peak  # 17.6 MB: two 20 s blocks (7.7 MB each) while the next is decoded; 94 MB before

@@ -3,8 +3,9 @@
 soundfile reads WAV, FLAC, OGG and, with libsndfile >= 1.1, MP3; PyAV covers M4A/AAC, Opus,
 video containers and whatever else FFmpeg decodes. `read_audio` holds a whole file;
 `stream_audio` hands it over a block at a time, for readers of hour-long files that need
-only their windows or a running sum: an hour of 48 kHz stereo is 1.4 GB as float32, and
-`va` held twice a file's size when it read it whole (184 MB for 4 minutes).
+only their windows, a running sum or one stretch after another (`SampleReader`): an hour
+of 48 kHz stereo is 1.4 GB as float32, and `va` held twice a file's size when it read it
+whole (184 MB for 4 minutes).
 """
 from __future__ import annotations
 
@@ -189,7 +190,7 @@ def check_audio_file(path: str | Path) -> Path:
 def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     """libsndfile's blocks; where it cannot open or read on, FFmpeg's from that sample on
     (FFmpeg decodes some damaged files libsndfile gives up on, and M4A at all)."""
-    blocks, done, rate = _soundfile_blocks(path, seconds), 0, None
+    blocks, done, rate, channels = _soundfile_blocks(path, seconds), 0, None, None
     while True:
         try:
             audio = next(blocks, None)
@@ -197,13 +198,14 @@ def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
             break
         if audio is None:
             return
-        rate, done = audio.sample_rate, done + len(audio.samples)
+        rate, channels, done = audio.sample_rate, audio.channels, done + len(audio.samples)
         yield audio
     skip = done
     for audio in _pyav_blocks(path, seconds):
-        if rate is not None and audio.sample_rate != rate:
-            raise UserError(f"{path}: libsndfile stopped at {done / rate:.1f} s and FFmpeg reads another sample "
-                            f"rate ({audio.sample_rate} Hz, not {rate}); convert the file to WAV or FLAC")
+        if rate is not None and (audio.sample_rate, audio.channels) != (rate, channels):
+            raise UserError(f"{path}: libsndfile stopped at {done / rate:.1f} s and FFmpeg reads it otherwise "
+                            f"({audio.sample_rate} Hz, {audio.channels} channels, not {rate} Hz, {channels}); "
+                            "convert the file to WAV or FLAC")
         samples, skip = audio.samples[skip:], max(0, skip - len(audio.samples))
         if len(samples):
             yield Audio(np.ascontiguousarray(samples), audio.sample_rate)
@@ -217,13 +219,15 @@ def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[A
     done = 0
     try:
         for audio in _decoded_blocks(path, seconds):
-            bad = np.count_nonzero(~np.isfinite(audio.samples))
-            if bad:
+            # Two reductions without a copy of the block; a NaN or infinity makes their span one too.
+            high, low = float(audio.samples.max()), float(audio.samples.min())
+            if not math.isfinite(high - low):
+                bad = np.count_nonzero(~np.isfinite(audio.samples))
                 start = done / audio.sample_rate
                 raise UserError(f"{path} holds {bad} NaN or infinite samples in {start:.1f}-"
                                 f"{start + audio.duration:.1f} s (a broken float file); export it again, "
                                 "or convert it to 16-bit PCM")
-            peak = float(np.abs(audio.samples).max())
+            peak = max(high, -low)
             if peak > MAX_SAMPLE:
                 start = done / audio.sample_rate
                 raise UserError(f"{path} holds samples up to {peak:.3g} in {start:.1f}-{start + audio.duration:.1f} s, "
@@ -236,6 +240,67 @@ def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[A
                         "use a WAV, FLAC, OGG, MP3 or M4A file") from e
     if not done:
         raise UserError(f"{path} holds no audio samples")
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    """A file stream_audio has read through once: what its blocks will hold."""
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def reader(self) -> SampleReader:
+        return SampleReader(stream_audio(self.path), self.channels)
+
+
+def scan_audio(path: str | Path) -> AudioFile:
+    """Decode `path` once, a block at a time, with stream_audio's checks: a file that passes
+    can be streamed again without an error, for a job that must not fail halfway."""
+    frames = 0
+    for audio in stream_audio(path):
+        frames += len(audio.samples)
+        rate, channels = audio.sample_rate, audio.channels
+        del audio  # the next block is decoded without this one held
+    return AudioFile(Path(path), rate, channels, frames)
+
+
+class SampleReader:
+    """stream_audio's blocks read by sample counts, front to back: a consumer that walks a
+    file at its own pace (a render's frames) holds one block, not the file."""
+
+    def __init__(self, blocks: Iterator[Audio], channels: int) -> None:
+        self._blocks = blocks
+        self._block = np.zeros((0, channels), np.float32)
+        self._at = 0  # into _block
+
+    def _pieces(self, count: int) -> Iterator[np.ndarray]:
+        while count > 0:
+            if self._at == len(self._block):
+                audio = next(self._blocks, None)
+                if audio is None:
+                    return
+                self._block, self._at = audio.samples, 0
+            piece = self._block[self._at:self._at + count]
+            self._at += len(piece)
+            count -= len(piece)
+            yield piece
+
+    def read(self, count: int) -> np.ndarray:
+        """The next `count` samples as [n, channels]; fewer only at the file's end."""
+        pieces = list(self._pieces(count))
+        if len(pieces) == 1:
+            return pieces[0]
+        return np.concatenate(pieces) if pieces else self._block[:0]
+
+    def skip(self, count: int) -> None:
+        """Pass over the next `count` samples (decoded, never held together)."""
+        for _ in self._pieces(count):
+            pass
 
 
 def read_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None) -> Audio:

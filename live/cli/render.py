@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from live.audio.decode import read_audio
+    from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.render.sinks import FRAME_NAME, check_no_frames, check_writable
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         check_no_frames(out)
     if args.stats:
         check_writable(Path(args.stats))
-    audio = read_audio(args.audio)
+    audio = scan_audio(args.audio)
     excerpt(audio, args.start, args.duration)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)

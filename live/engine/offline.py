@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.decode import Audio, mix_channels
+from live.audio.decode import AudioFile, mix_channels
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
 from live.engine.stats import RunStats
@@ -42,19 +42,19 @@ class RenderOptions:
     progress: bool = True
 
 
-def excerpt(audio: Audio, start: float, duration: float | None) -> np.ndarray:
-    """The [start, start + duration) stretch of `audio` as [frames, channels] float32."""
+def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int, int]:
+    """The samples [first, end) of the [start, start + duration) stretch of `audio`."""
     if start < 0 or (duration is not None and duration <= 0):
         raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
     if start >= audio.duration:  # in seconds: the sample index of a huge --start would overflow
         raise UserError(f"--start {start:.1f} s is past the end of the audio ({audio.duration:.1f} s)")
-    a = round(start * audio.sample_rate)
+    first = round(start * audio.sample_rate)
     duration = audio.duration if duration is None else min(duration, audio.duration)
-    samples = audio.samples[a:min(len(audio.samples), a + round(duration * audio.sample_rate))]
-    if not len(samples):
+    end = min(audio.frames, first + round(duration * audio.sample_rate))
+    if end <= first:
         raise UserError(f"--start {start:g} s and --duration {duration:g} s leave no audio sample; "
                         "give a longer --duration or an earlier --start")
-    return samples
+    return first, end
 
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
@@ -79,45 +79,45 @@ def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int
     return PngSink(out)
 
 
-def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
+def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
            settings: Settings | None = None) -> RunStats:
+    """`audio` is read front to back as the frames need it: an hour-long file is never held."""
     settings = settings or show.preset.settings
-    samples = excerpt(audio, options.start, options.duration)
+    first, end = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
     keyframe_rate, fps = exact_rate(settings.keyframe_rate), exact_rate(options.fps)
     # Rounded up: the last frame covers the excerpt's tail, so all of its audio is muxed.
-    n_frames = math.ceil(len(samples) * fps / sr)
+    n_frames = math.ceil((end - first) * fps / sr)
 
     def sample_at(frame: int) -> int:
-        return min(len(samples), round(frame * sr / fps))
-
-    stereo = mix_channels(samples, min(samples.shape[1], 2))
-    mono = samples.mean(axis=1, dtype=np.float32)
+        return min(end - first, round(frame * sr / fps))
 
     # The analyzer hears the audio before --start first (its stream time is negative there),
     # so the excerpt's first frames have a mel window and a tempo, as a full render's do.
-    start = round(options.start * sr)
-    preroll = audio.samples[max(0, start - round(PREROLL_SECONDS * sr)):start]
+    reader = audio.reader()
+    reader.skip(max(0, first - round(PREROLL_SECONDS * sr)))
+    preroll = reader.read(min(first, round(PREROLL_SECONDS * sr)))
     analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll))
     if len(preroll):
         analyzer.feed(preroll)  # its beats lie before the video
     director = ScreenDirector()
     stats = RunStats()
     stats.start(0.0)
-    sink = open_sink(Path(out), options, sr, stereo.shape[1])
+    sink = open_sink(Path(out), options, sr, audio.channels)
     ctx = renderer = None
     newest = None
     keyframes = 0  # made so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
-    fed = 0
+    unheard = preroll[:0]  # of the frames before: the analyzer has heard up to a frame's first sample
     finished = False
     try:
         ctx = create_headless_context()
         renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
-            end = min(len(mono), sample_at(i) + 1)
-            features = analyzer.feed(mono[fed:end]) if end > fed else analyzer.features
-            fed = end
+            samples = reader.read(sample_at(i + 1) - sample_at(i))  # the audio of frame i
+            heard = np.concatenate([unheard, samples[:1]])
+            features = analyzer.feed(heard) if len(heard) else analyzer.features
+            unheard = samples[1:]
             for beat in features.beats:
                 if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
                     stats.beat(beat)
@@ -133,7 +133,7 @@ def render(show: Show, audio: Audio, out: str | Path, options: RenderOptions,
             renderer.draw(decision.state)
             sink.write(renderer.read())
             if isinstance(sink, VideoSink):
-                sink.write_audio(np.ascontiguousarray(stereo[sample_at(i):sample_at(i + 1)]))
+                sink.write_audio(np.ascontiguousarray(mix_channels(samples, min(audio.channels, 2))))
             stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
         finished = True
     finally:
