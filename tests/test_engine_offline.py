@@ -103,6 +103,7 @@ def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(t
     assert main(["render", str(song), *args[2:], "-o", str(frames)]) == 2
     err = capsys.readouterr().err
     assert err.count("past the end") == 2 and "cannot write" in err and "already holds frame_*.png" in err
+    assert "--start 1e+305 s is past" in err  # not its 306 digits
     assert "Traceback" not in err
 
 
@@ -199,3 +200,36 @@ def test_a_render_reads_its_audio_a_block_at_a_time(tmp_path, preset_dir):
         tracemalloc.stop()
     assert len(list((tmp_path / "frames").glob("*.png"))) == 10
     assert peak < 25e6, peak  # 17.6 MB: two 20 s blocks (7.7 MB each) while the next is decoded; 94 MB before
+
+
+def test_a_render_says_when_its_soundtrack_is_clipped(tmp_path, preset_dir, capsys):
+    rate = 22050
+    t = np.arange(rate) / rate
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "5", "--size", "32x32"]
+    for amplitude, name in ((2.0, "hot.wav"), (0.9, "fine.wav")):
+        sf.write(tmp_path / name, (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, subtype="FLOAT")
+        assert main(["render", str(tmp_path / name), "-o", str(tmp_path / f"{amplitude}.mp4"), *args]) == 0
+        assert main(["render", str(tmp_path / name), "-o", str(tmp_path / f"frames{amplitude:.0f}"), *args]) == 0
+    err = capsys.readouterr().err
+    assert err.count("clipped at full scale") == 1 and "hot.wav peaks at 2, 6.0 dB over full scale" in err
+
+
+def test_a_video_past_the_file_system_s_largest_file_says_so(tmp_path):
+    # RLIMIT_FSIZE makes write() fail with EFBIG, as FAT32 does at 4 GB (Python ignores SIGXFSZ).
+    import resource
+
+    from live.errors import UserError
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    sink = VideoSink(tmp_path / "v.mp4", VideoFormat((64, 64), 5.0), AudioFormat(22050, 1))
+    noise = np.random.default_rng(0).integers(0, 255, (200, 64, 64, 3), dtype=np.uint8)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, hard))
+    try:
+        with pytest.raises(UserError, match=r"File too large.*largest file is reached \(FAT32: 4 GB\)"):
+            for frame in noise:
+                sink.write(frame)
+            sink.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        sink.discard()

@@ -249,6 +249,7 @@ class AudioFile:
     sample_rate: int
     channels: int
     frames: int
+    peak: float     # the largest sample's magnitude: over 1 where a float file is over full scale
 
     @property
     def duration(self) -> float:
@@ -261,12 +262,13 @@ class AudioFile:
 def scan_audio(path: str | Path) -> AudioFile:
     """Decode `path` once, a block at a time, with stream_audio's checks: a file that passes
     can be streamed again without an error, for a job that must not fail halfway."""
-    frames = 0
+    frames, peak = 0, 0.0
     for audio in stream_audio(path):
         frames += len(audio.samples)
+        peak = max(peak, float(audio.samples.max()), -float(audio.samples.min()))
         rate, channels = audio.sample_rate, audio.channels
         del audio  # the next block is decoded without this one held
-    return AudioFile(Path(path), rate, channels, frames)
+    return AudioFile(Path(path), rate, channels, frames, peak)
 
 
 class SampleReader:

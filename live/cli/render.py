@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, open_show
+from live.cli.common import add_show_arguments, note, open_show
 from live.cli.types import number
 
 
@@ -39,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         check_writable(Path(args.stats))
     audio = scan_audio(args.audio)
     excerpt(audio, args.start, args.duration)
+    if audio.peak > 1 and is_video(out):  # the video sink clips (see VideoSink.write_audio): say so
+        note("audio", f"{args.audio} peaks at {audio.peak:.3g}, {20 * math.log10(audio.peak):.1f} dB over full "
+                      "scale: the video's soundtrack is clipped at full scale (normalize the file to keep its peaks)")
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:

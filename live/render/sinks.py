@@ -54,6 +54,13 @@ def check_writable(path: Path) -> None:
 
 
 
+# What to do when the muxer's write fails, by errno.
+WRITE_HINTS = {errno.ENOSPC: "check the free disk space",
+               errno.EDQUOT: "the disk quota is used up; free some or write elsewhere",
+               errno.EFBIG: "the file system's largest file is reached (FAT32: 4 GB); write to another disk, "
+                            "or render shorter parts with --start and --duration"}
+
+
 def exact_rate(rate: float) -> Fraction:
     """A rate as typed (30, 29.97, 2.3) as the fraction it stands for: products of the floats
     drift (4.1 s at 30 fps is 122.99999999999999 frames). NTSC's 30000/1001 is the finest."""
@@ -210,7 +217,7 @@ class VideoSink:
         try:
             self._container.mux(packets)
         except OSError as e:
-            hint = "check the free disk space" if e.errno == errno.ENOSPC else "check that the folder is writable"
+            hint = WRITE_HINTS.get(e.errno, "check that the folder is writable")
             raise UserError(f"writing {self.partial_path} failed ({e}); {hint}") from e
         except av.FFmpegError as e:
             raise UserError(f"writing {self.partial_path} failed ({e})") from e
