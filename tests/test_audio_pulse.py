@@ -27,11 +27,12 @@ import json, time
 import numpy as np
 from live.audio.devices import list_devices
 from live.audio.sources import MicSource, PlaybackSource
+from live.audio.tracks import MemoryTrack
 
 t = np.arange({RATE}) / {RATE}
 tone = (0.5 * np.sin(2 * np.pi * {TONE_HZ} * t)).astype(np.float32)[:, None]
 with MicSource("pulse", sample_rate={RATE}, channels=1, blocksize=480) as mic:
-    with PlaybackSource(tone, {RATE}, play=True, output_device="pulse", blocksize=480) as player:
+    with PlaybackSource(MemoryTrack(tone), {RATE}, play=True, output_device="pulse", blocksize=480) as player:
         deadline = time.monotonic() + 5.0
         while not player.finished and time.monotonic() < deadline:
             time.sleep(0.05)

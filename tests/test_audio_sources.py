@@ -3,7 +3,9 @@ microphone against a fake PortAudio stream."""
 from __future__ import annotations
 
 import argparse
+import threading
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +19,7 @@ import live.audio.sources as sources
 from live.audio.clock import ManualClock
 from live.audio.devices import Device, find_device
 from live.audio.sources import DemoSource, FileSource, MicSource, PlaybackSource
+from live.audio.tracks import FileTrack, MemoryTrack
 from live.cli import devices as devices_cli
 from live.errors import UserError
 
@@ -56,7 +59,7 @@ def test_file_source_delivers_what_is_due_by_the_clock(tmp_path):
 def test_file_source_mixes_and_resamples_on_request(tmp_path):
     write_ramp(tmp_path / "ramp.wav", seconds=0.5)
     source = FileSource(tmp_path / "ramp.wav", sample_rate=8000, channels=1, clock=ManualClock())
-    assert (source.sample_rate, source.channels, len(source.samples)) == (8000, 1, 4000)
+    assert (source.sample_rate, source.channels, source.track.frames) == (8000, 1, 4000)
 
 
 def test_a_looping_source_wraps_around(tmp_path):
@@ -105,9 +108,9 @@ def demo() -> DemoSource:
 
 
 def test_demo_source_plays_the_demo_track_on_every_channel(demo):
-    assert demo.channels == 2 and demo.loop
-    np.testing.assert_array_equal(demo.samples[:, 0], demo.track.samples)
-    np.testing.assert_array_equal(demo.samples[:, 1], demo.track.samples)
+    assert demo.channels == 2 and demo.track.loop
+    np.testing.assert_array_equal(demo.track.samples[:, 0], demo.demo.samples)
+    np.testing.assert_array_equal(demo.track.samples[:, 1], demo.demo.samples)
     assert 60.0 <= demo.duration <= 90.0
 
 
@@ -318,7 +321,7 @@ def fake_output(monkeypatch):
 
 def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_handed_over(fake_output):
     track = np.ones((1000, 1), np.float32)
-    player = PlaybackSource(track, 1000, play=True, blocksize=400, clock=ManualClock())
+    player = PlaybackSource(MemoryTrack(track), 1000, play=True, blocksize=400, clock=ManualClock())
     player.start()
     stream = fake_output[-1]
     assert stream.play() and stream.play() and not stream.play()  # the last block asks to stop
@@ -330,7 +333,7 @@ def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_hande
 
 def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_output):
     clock = ManualClock()
-    player = PlaybackSource(np.ones((800, 1), np.float32), 1000, play=True, blocksize=400, clock=clock)
+    player = PlaybackSource(MemoryTrack(np.ones((800, 1), np.float32)), 1000, play=True, blocksize=400, clock=clock)
     player.start()
     stream = fake_output[-1]
     assert stream.play() and not stream.play()  # all handed over; the device never says it has played it
@@ -342,7 +345,7 @@ def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_ou
 def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
     clock = ManualClock(10.0)
     track = np.arange(10_000, dtype=np.float32)[:, None]
-    player = PlaybackSource(track, 1000, play=True, blocksize=100, clock=clock, silence_timeout=2.0)
+    player = PlaybackSource(MemoryTrack(track), 1000, play=True, blocksize=100, clock=clock, silence_timeout=2.0)
     player.start()
     stream = fake_output[-1]
     for _ in range(5):
@@ -386,3 +389,64 @@ def test_devices_command_with_no_devices_prints_one_line(monkeypatch, capsys):
     args = argparse.Namespace()
     assert devices_cli.run(args) == 0
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_a_file_source_holds_a_few_seconds_of_a_long_file(tmp_path):
+    # Three minutes of 48 kHz stereo are 69 MB as float32, which the source held whole.
+    rate = 48000
+    path = tmp_path / "mix.wav"
+    with sf.SoundFile(path, "w", rate, 2, subtype="PCM_16") as f:
+        for second in range(180):
+            f.write(np.full((rate, 2), (second % 7) / 10, np.float32))
+    clock = ManualClock()
+    tracemalloc.start()
+    try:
+        source = FileSource(path, clock=clock, ring_seconds=1.0)
+        assert source.pump() == 0  # the clock starts
+        for second in range(1, 181):
+            clock.advance(1.0)
+            assert source.pump() == rate
+            np.testing.assert_allclose(source.ring.latest(10), (second - 1) % 7 / 10, atol=1e-4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    source.stop()
+    assert source.finished and source.ring.written == 180 * rate
+    assert peak < 25e6, peak  # 15.4 MB: the check's two 20 s blocks, then 5 s ahead of play (the whole file before)
+
+
+def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeypatch):
+    write_ramp(tmp_path / "ramp.wav", seconds=0.5)
+    go = threading.Event()
+
+    def slow(*args):
+        go.wait()
+        yield np.ones((100, 2), np.float32)
+
+    monkeypatch.setattr("live.audio.tracks.stream_converted", slow)
+    track = FileTrack(tmp_path / "ramp.wav")
+    started = time.monotonic()
+    assert len(track.take(64)) == 0 and not track.over  # what PortAudio's callback does: silence for now
+    assert time.monotonic() - started < 0.05
+    go.set()
+    assert len(track.take(64, wait=True)) == 64 and len(track.take(64, wait=True)) == 36
+    assert len(track.take(64, wait=True)) == 0 and track.over
+    track.close()
+
+
+def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path, monkeypatch):
+    write_ramp(tmp_path / "ramp.wav", seconds=2.0)
+
+    def breaks(*args):  # as a USB stick pulled mid-show: the decoder's read fails
+        yield np.ones((RATE // 2, 2), np.float32)
+        raise UserError("cannot decode audio from ramp.wav (I/O error)")
+
+    monkeypatch.setattr("live.audio.tracks.stream_converted", breaks)
+    clock = ManualClock()
+    source = FileSource(tmp_path / "ramp.wav", clock=clock)
+    source.pump()
+    clock.advance(3.0)
+    assert source.pump() == RATE // 2
+    source.watchdog()
+    assert source.finished and source.last_error == "cannot decode audio from ramp.wav (I/O error); the show goes on without it"
+    source.stop()

@@ -15,6 +15,7 @@ from live.audio.clock import ManualClock
 from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
+from live.audio.tracks import MemoryTrack
 from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
 from live.errors import UserError
 from live.presets import PresetLibrary
@@ -37,7 +38,7 @@ def fake_show(make=failing("no keyframes in this test")):
 
 
 def silent_source(**kwargs) -> PlaybackSource:
-    return PlaybackSource(np.zeros((16000 * 3, 1), np.float32), 16000, **kwargs)
+    return PlaybackSource(MemoryTrack(np.zeros((16000 * 3, 1), np.float32)), 16000, **kwargs)
 
 
 def _free_port() -> int:
@@ -183,7 +184,7 @@ def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops()
     renderer = SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None)
     engine = LiveEngine(fake_show(), PresetLibrary(), source, renderer, NO_SHADERS, LiveOptions(fps=50, duration=30))
     engine.run()
-    assert engine.features.peek().sample_index == source.ring.written == len(source.samples)
+    assert engine.features.peek().sample_index == source.ring.written == source.track.frames
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e9])  # 1e9: garbage from a driver, which hung the recorder
@@ -192,7 +193,7 @@ def test_non_finite_or_absurd_input_samples_are_played_as_silence_and_reported(b
     samples = np.full((16000, 1), 0.1, np.float32)
     samples[100:200] = bad
     samples[300] = -bad
-    source = PlaybackSource(samples, 16000, clock=clock)
+    source = PlaybackSource(MemoryTrack(samples), 16000, clock=clock)
     source.pump()
     clock.advance(2.0)
     source.pump()

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from live.audio.clock import CaptureTimes, Clock, MonotonicClock
-from live.audio.decode import mix_channels, read_audio
+from live.audio.decode import mix_channels
 from live.audio.demo import render_demo
 from live.audio.devices import (Device, Direction, default_device_index, find_device, list_devices, portaudio,
                                 refresh_devices)
 from live.audio.ring import RingBuffer
+from live.audio.tracks import FileTrack, MemoryTrack, Track
 from live.errors import UserError
 
 
@@ -194,7 +195,7 @@ class MicSource(Source):
 
 
 class PlaybackSource(Source):
-    """An in-memory track delivered as if it were playing now.
+    """A track (in memory, or a file decoded just ahead) delivered as if it were playing now.
 
     Paced by `clock` from a thread after `start()`, or, when nothing calls `start()`, by
     whoever calls `pump()` (a test or a simulated clock). With `play=True` it is played to
@@ -202,17 +203,15 @@ class PlaybackSource(Source):
     what is heard.
     """
 
-    def __init__(self, samples: np.ndarray, sample_rate: int, *, clock: Clock = MonotonicClock(),
-                 blocksize: int = 512, ring_seconds: float = 10.0, loop: bool = False, play: bool = False,
+    def __init__(self, track: Track, sample_rate: int, *, clock: Clock = MonotonicClock(),
+                 blocksize: int = 512, ring_seconds: float = 10.0, play: bool = False,
                  output_device: str | int | None = None, silence_timeout: float = 2.0) -> None:
-        assert samples.ndim == 2 and samples.dtype == np.float32 and len(samples) > 0, (samples.shape, samples.dtype)
-        super().__init__(sample_rate, samples.shape[1], ring_seconds, clock)
-        self.samples = samples
+        super().__init__(sample_rate, track.channels, ring_seconds, clock)
+        self.track = track
         self.blocksize = blocksize
-        self.loop = loop
         self.play = play
         self.output_device = output_device
-        self._position = 0          # frames delivered; beyond len(samples) when looping
+        self._position = 0          # frames delivered; beyond the track's length when looping
         self._t0: float | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -223,7 +222,7 @@ class PlaybackSource(Source):
 
     @property
     def duration(self) -> float:
-        return len(self.samples) / self.sample_rate
+        return self.track.frames / self.sample_rate
 
     @property
     def finished(self) -> bool:
@@ -232,7 +231,7 @@ class PlaybackSource(Source):
 
     @property
     def _all_taken(self) -> bool:
-        return not self.loop and self._position >= len(self.samples)
+        return self.track.over
 
     def start(self) -> None:
         self._stop.clear()
@@ -244,6 +243,7 @@ class PlaybackSource(Source):
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop delivering; the track is closed (a stopped source does not start again)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -251,12 +251,15 @@ class PlaybackSource(Source):
         stream, self._stream = self._stream, None
         if stream is not None:
             _close(stream)
+        self.track.close()
 
     def watchdog(self) -> bool:
         """When playing: if the output device has stopped calling back for `silence_timeout`
         s (unplugged), go on paced by the clock, without sound, so the analysis (and the
-        show) does not freeze; the reason is in `last_error`. Never raises; returns False
-        (nothing was reopened)."""
+        show) does not freeze; the reason is in `last_error`, as is why a track ended early.
+        Never raises; returns False (nothing was reopened)."""
+        if self.track.error is not None:
+            self.last_error = self.track.error
         stream, stamp = self._stream, self._stamp
         if stream is None or self._drained.is_set():
             return False
@@ -281,20 +284,15 @@ class PlaybackSource(Source):
             self._t0 = self.clock.now()
         due = int((self.clock.now() - self._t0) * self.sample_rate)
         before = self._position
-        while len(block := self._take(due - self._position)):
+        while len(block := self._take(due - self._position, wait=True)):  # a pacing thread may wait for the decoder
             # The stamp first: a reader that finds these samples finds their time too.
             self._stamp = (self._position, self._t0 + self._position / self.sample_rate)
             self.ring.write(block)
         return self._position - before
 
-    def _take(self, limit: int) -> np.ndarray:
-        """A view of up to `limit` frames at the play position, which it advances; shorter at
-        the track's end (where a loop wraps on the next call), empty once a track is over."""
-        n = len(self.samples)
-        if limit <= 0 or self._all_taken:
-            return self.samples[:0]
-        offset = self._position % n
-        block = self.samples[offset:offset + min(limit, n - offset)]
+    def _take(self, limit: int, wait: bool = False) -> np.ndarray:
+        """The track's next frames (see Track.take), counted."""
+        block = self.track.take(limit, wait)
         self._position += len(block)
         return block
 
@@ -336,13 +334,14 @@ class PlaybackSource(Source):
 
 
 class FileSource(PlaybackSource):
-    """Any file soundfile or PyAV decodes, resampled and mixed as asked, played in real time."""
+    """Any file soundfile or PyAV decodes, resampled and mixed as asked, played in real time;
+    decoded a few seconds ahead, so an hour-long mix costs what a song does."""
 
     def __init__(self, path: str | Path, *, sample_rate: int | None = None, channels: int | None = None,
-                 **playback: Any) -> None:
-        audio = read_audio(path, sample_rate, channels)
-        self.path = Path(path)
-        super().__init__(audio.samples, audio.sample_rate, **playback)
+                 loop: bool = False, **playback: Any) -> None:
+        track = FileTrack(path, sample_rate, channels, loop)
+        self.path = track.path
+        super().__init__(track, track.sample_rate, **playback)
 
 
 class DemoSource(PlaybackSource):
@@ -350,5 +349,6 @@ class DemoSource(PlaybackSource):
 
     def __init__(self, *, seed: int = 0, sample_rate: int = 44100, channels: int = 1, loop: bool = True,
                  **playback: Any) -> None:
-        self.track = render_demo(seed, sample_rate)
-        super().__init__(mix_channels(self.track.samples[:, None], channels), sample_rate, loop=loop, **playback)
+        self.demo = render_demo(seed, sample_rate)
+        super().__init__(MemoryTrack(mix_channels(self.demo.samples[:, None], channels), loop), sample_rate,
+                         **playback)

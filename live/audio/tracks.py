@@ -1,0 +1,132 @@
+"""What a PlaybackSource plays: samples held in memory, or a file decoded just ahead of play.
+
+A track hands out its samples front to back with `take`, which never blocks unless asked
+to: PortAudio's callback takes without waiting and plays silence when a decoder is behind
+(as python-sounddevice's play_long_file example does), while a pacing thread may wait.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from live.audio.decode import scan_audio, stream_converted
+from live.errors import UserError
+
+
+class Track(ABC):
+    channels: int
+    frames: int         # one pass
+    loop: bool
+    error: str | None = None  # why the track ended early
+
+    @abstractmethod
+    def take(self, limit: int, wait: bool = False) -> np.ndarray:
+        """Up to `limit` frames [n, channels] at the play position, which it advances; shorter
+        at the end (a loop wraps on the next call). Empty once the track is over, or, when not
+        waiting, while the samples are not decoded yet."""
+
+    @property
+    @abstractmethod
+    def over(self) -> bool:
+        """Every sample has been taken (never, when looping)."""
+
+    def close(self) -> None:
+        """Stop whatever works ahead; the track takes nothing more."""
+
+
+class MemoryTrack(Track):
+    def __init__(self, samples: np.ndarray, loop: bool = False) -> None:
+        assert samples.ndim == 2 and samples.dtype == np.float32 and len(samples) > 0, (samples.shape, samples.dtype)
+        self.samples = samples
+        self.channels, self.frames, self.loop = samples.shape[1], len(samples), loop
+        self._position = 0  # beyond `frames` when looping
+
+    def take(self, limit: int, wait: bool = False) -> np.ndarray:
+        if limit <= 0 or self.over:
+            return self.samples[:0]
+        offset = self._position % self.frames
+        block = self.samples[offset:offset + min(limit, self.frames - offset)]
+        self._position += len(block)
+        return block
+
+    @property
+    def over(self) -> bool:
+        return not self.loop and self._position >= self.frames
+
+
+class FileTrack(Track):
+    """A file, checked whole when opened (a broken one fails before the show, not in it),
+    then decoded by a thread at most `ahead_seconds` before the play position: an hour of
+    48 kHz stereo held whole is 1.4 GB."""
+
+    BLOCK_SECONDS = 0.5  # the decoder's blocks, at the file's rate
+
+    def __init__(self, path: str | Path, sample_rate: int | None = None, channels: int | None = None,
+                 loop: bool = False, ahead_seconds: float = 5.0) -> None:
+        audio = scan_audio(path)
+        self.path, self.loop = audio.path, loop
+        self.sample_rate = sample_rate or audio.sample_rate
+        self.channels = channels or audio.channels
+        # resample_poly's output length, which stream_converted's blocks add up to.
+        self.frames = math.ceil(audio.frames * self.sample_rate / audio.sample_rate)
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(
+            maxsize=max(1, math.ceil(ahead_seconds / self.BLOCK_SECONDS)))
+        self._block = np.zeros((0, self.channels), np.float32)
+        self._at = 0
+        self._taken = 0
+        self._ended = False  # the decoder's end mark has been taken
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._decode, name="audio-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: np.ndarray | None) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _decode(self) -> None:
+        try:
+            while True:
+                for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS):
+                    if len(block) and not self._put(block):
+                        return
+                if not self.loop:
+                    break
+        except UserError as e:  # the file changed under the show: it ends here
+            self.error = f"{e}; the show goes on without it"
+        finally:  # the end mark, whatever happened: a waiting `take` must not wait forever
+            self._put(None)
+
+    def take(self, limit: int, wait: bool = False) -> np.ndarray:
+        if not self.loop:  # the length the check found, whatever the decoder finds now
+            limit = min(limit, self.frames - self._taken)
+        if self._at == len(self._block) and not self._ended and limit > 0:
+            try:
+                item = self._queue.get() if wait else self._queue.get_nowait()
+            except queue.Empty:
+                return self._block[:0]
+            if item is None:
+                self._ended = True
+            else:
+                self._block, self._at = item, 0
+        piece = self._block[self._at:self._at + max(0, limit)]
+        self._at += len(piece)
+        self._taken += len(piece)
+        return piece
+
+    @property
+    def over(self) -> bool:
+        return (self._ended and self._at == len(self._block)) or (not self.loop and self._taken >= self.frames)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
