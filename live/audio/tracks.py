@@ -72,8 +72,9 @@ class FileTrack(Track):
         self.path, self.loop = audio.path, loop
         self.sample_rate = sample_rate or audio.sample_rate
         self.channels = channels or audio.channels
-        # resample_poly's output length, which stream_converted's blocks add up to.
-        self.frames = math.ceil(audio.frames * self.sample_rate / audio.sample_rate)
+        # resample_poly's output length, ceil(frames * rate / file rate), which
+        # stream_converted's blocks add up to (in integers: a float quotient can land above).
+        self.frames = -(-audio.frames * self.sample_rate // audio.sample_rate)
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(
             maxsize=max(1, math.ceil(ahead_seconds / self.BLOCK_SECONDS)))
         self._block = np.zeros((0, self.channels), np.float32)
