@@ -208,3 +208,17 @@ def test_a_sample_reader_hands_over_any_counts_and_skips_without_holding(tmp_pat
         at += n
     np.testing.assert_array_equal(rest, samples[at + RATE // 3:])
     assert reader.read(5).shape == (0, samples.shape[1])
+
+
+@pytest.mark.parametrize("changed", [
+    lambda path, x: sf.write(path, x[:RATE], RATE),         # cut short
+    lambda path, x: sf.write(path, x, RATE // 2),           # another rate: the sound at the wrong speed
+    lambda path, x: sf.write(path, x[:, :1], RATE),         # another channel count
+])
+def test_a_file_changed_after_its_scan_is_refused_while_it_is_read(tmp_path, changed):
+    samples = chirp(3.0)
+    sf.write(tmp_path / "a.wav", samples, RATE)
+    audio = scan_audio(tmp_path / "a.wav")
+    changed(tmp_path / "a.wav", samples)
+    with pytest.raises(UserError, match="a.wav changed while it was being read"):
+        audio.reader().read(2 * RATE)

@@ -233,3 +233,13 @@ def test_a_video_past_the_file_system_s_largest_file_says_so(tmp_path):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         sink.discard()
+
+
+def test_the_clipping_note_is_about_the_excerpt_s_soundtrack(tmp_path, preset_dir, capsys):
+    rate = 22050
+    t = np.arange(4 * rate) / rate
+    loud_start = (np.where(t < 2, 2.0, 0.5) * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", loud_start, rate, subtype="FLOAT")
+    assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / "quiet.mp4"), "--preset", "test",
+                 "--presets-dir", str(preset_dir), "--fps", "5", "--size", "32x32", "--start", "2.5"]) == 0
+    assert "clipped" not in capsys.readouterr().err  # the whole file peaks at 2, this excerpt at 0.5

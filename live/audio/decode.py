@@ -249,26 +249,38 @@ class AudioFile:
     sample_rate: int
     channels: int
     frames: int
-    peak: float     # the largest sample's magnitude: over 1 where a float file is over full scale
 
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
     def reader(self) -> SampleReader:
-        return SampleReader(stream_audio(self.path), self.channels)
+        return SampleReader(self._same_blocks(), self.channels)
+
+    def _same_blocks(self) -> Iterator[Audio]:
+        """stream_audio's blocks, as long as they are the file that was scanned: one changed
+        since (cut short, re-encoded) would make a video whose sound is wrong."""
+        done = 0
+        for audio in stream_audio(self.path):
+            done += len(audio.samples)
+            if (audio.sample_rate, audio.channels) != (self.sample_rate, self.channels) or done > self.frames:
+                break
+            yield audio
+        else:
+            if done == self.frames:
+                return
+        raise UserError(f"{self.path} changed while it was being read; run again on a file that stays put")
 
 
 def scan_audio(path: str | Path) -> AudioFile:
     """Decode `path` once, a block at a time, with stream_audio's checks: a file that passes
     can be streamed again without an error, for a job that must not fail halfway."""
-    frames, peak = 0, 0.0
+    frames = 0
     for audio in stream_audio(path):
         frames += len(audio.samples)
-        peak = max(peak, float(audio.samples.max()), -float(audio.samples.min()))
         rate, channels = audio.sample_rate, audio.channels
         del audio  # the next block is decoded without this one held
-    return AudioFile(Path(path), rate, channels, frames, peak)
+    return AudioFile(Path(path), rate, channels, frames)
 
 
 class SampleReader:

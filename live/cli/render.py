@@ -40,13 +40,12 @@ def run(args: argparse.Namespace) -> int:
         check_writable(Path(args.stats))
     audio = scan_audio(args.audio)
     excerpt(audio, args.start, args.duration)
-    if audio.peak > 1 and is_video(out):  # the video sink clips (see VideoSink.write_audio): say so
-        note("audio", f"{args.audio} peaks at {audio.peak:.3g}, {20 * math.log10(audio.peak):.1f} dB over full "
-                      "scale: the video's soundtrack is clipped at full scale (normalize the file to keep its peaks)")
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:
-        stats = render(show, audio, args.out, options)
+        stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(
+            "audio", f"{args.audio} peaks at {peak:.3g}, {20 * math.log10(peak):.1f} dB over full scale: the video's "
+                     "soundtrack is clipped at full scale (normalize the file to keep its peaks)"))
     finally:
         if show.maker.refiner is not None:
             show.maker.refiner.close()

@@ -8,6 +8,7 @@ inputs give the same video, whatever the machine's speed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int
 
 
 def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
-           settings: Settings | None = None) -> RunStats:
-    """`audio` is read front to back as the frames need it: an hour-long file is never held."""
+           settings: Settings | None = None, on_clipped: Callable[[float], None] | None = None) -> RunStats:
+    """`audio` is read front to back as the frames need it: an hour-long file is never held.
+    `on_clipped(peak)` is called once at the end if the video's soundtrack was clipped."""
     settings = settings or show.preset.settings
     first, end = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
@@ -144,5 +146,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 renderer.release()
             if ctx is not None:
                 ctx.release()
+    if on_clipped is not None and isinstance(sink, VideoSink) and sink.clipped_peak:
+        on_clipped(sink.clipped_peak)
     stats.stop(n_frames / options.fps)
     return stats

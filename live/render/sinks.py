@@ -136,6 +136,7 @@ class VideoSink:
         self._frames = 0
         self._samples = 0        # audio samples in, at the input's rate
         self._track_samples = 0  # audio samples out, at the track's rate
+        self.clipped_peak = 0.0  # the largest magnitude write_audio clipped to 1 (0: none)
         self._closed = False
 
     @property
@@ -162,7 +163,10 @@ class VideoSink:
             return
         # Clipped, as a player would: FFmpeg's AAC encoder loops forever on samples of 1e7-1e10
         # (a float file with integer-scaled samples, a driver delivering garbage) and
-        # refuses larger ones.
+        # refuses larger ones. The largest clipped is kept, for the caller to say so.
+        peak = max(float(planar.max()), -float(planar.min()))
+        if peak > 1.0:
+            self.clipped_peak = max(self.clipped_peak, peak)
         chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(planar, -1.0, 1.0)), format="fltp",
                                            layout=_layout(self.audio.channels))
         chunk.sample_rate = self.audio.sample_rate
