@@ -1,7 +1,7 @@
 """Audio files to float32 arrays: libsndfile (soundfile) first, FFmpeg (PyAV) for the rest.
 
-soundfile reads WAV, FLAC, OGG and, with libsndfile >= 1.1, MP3; PyAV covers M4A/AAC, Opus,
-video containers and whatever else FFmpeg decodes. `read_audio` holds a whole file;
+soundfile reads WAV, FLAC and OGG; PyAV covers MP3, M4A/AAC, Opus, video containers and
+whatever else FFmpeg decodes. `read_audio` holds a whole file;
 `stream_audio` hands it over a block at a time, for readers of hour-long files that need
 only their windows, a running sum or one stretch after another (`SampleReader`): an hour
 of 48 kHz stereo is 1.4 GB as float32, and `va` held twice a file's size when it read it
@@ -135,23 +135,23 @@ def _check_rate(path: Path, rate: int) -> None:
                         f"audio runs at {MIN_RATE}-{MAX_RATE} Hz")
 
 
-class _SequentialSoundFile(sf.SoundFile):
-    """Read front to back. soundfile seeks to its own position after every read, and on MP3
-    that seek restarts mpg123: samples wrong by up to full scale for milliseconds after each
-    block of a VBR file (not after a whole-file read, which is one read)."""
-
-    def seekable(self) -> bool:
-        return False
+class _NotForLibsndfile(Exception):
+    """A file libsndfile opens but FFmpeg decodes better."""
 
 
 def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
-    with _SequentialSoundFile(os.fsencode(path)) as file:
+    with sf.SoundFile(os.fsencode(path)) as file:
+        if file.format == "MP3":
+            # libsndfile stops at a length it estimates from the first frame when a VBR file
+            # has no Xing header (9 s of 45 s, silently), and its every seek, soundfile's
+            # after each read among them, restarts mpg123 (samples wrong for milliseconds).
+            raise _NotForLibsndfile
         _check_rate(path, file.samplerate)
         # One seek to the start first, as sf.read makes: libsndfile drops an Ogg Opus
         # stream's pre-skip (312 samples of encoder warm-up from FFmpeg) only on a seek.
-        if sf.SoundFile.seekable(file):
-            sf.SoundFile.seek(file, 0)
+        if file.seekable():
+            file.seek(0)
         whole = math.isinf(seconds)
         size = file.frames if whole else max(1, round(seconds * file.samplerate))
         while size and len(block := file.read(size, dtype="float32", always_2d=True)):
@@ -189,12 +189,12 @@ def check_audio_file(path: str | Path) -> Path:
 
 def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
     """libsndfile's blocks; where it cannot open or read on, FFmpeg's from that sample on
-    (FFmpeg decodes some damaged files libsndfile gives up on, and M4A at all)."""
+    (FFmpeg decodes some damaged files libsndfile gives up on, MP3 better, and M4A at all)."""
     blocks, done, rate, channels = _soundfile_blocks(path, seconds), 0, None, None
     while True:
         try:
             audio = next(blocks, None)
-        except (sf.LibsndfileError, TypeError):  # TypeError: a headerless format (.raw) soundfile cannot open alone
+        except (sf.LibsndfileError, TypeError, _NotForLibsndfile):  # TypeError: a headerless format (.raw)
             break
         if audio is None:
             return
