@@ -34,6 +34,8 @@ from live.settings import Settings
 
 PRESET_KEYS = {"name", "description", "bundle", "source", "settings", "cc"}
 SOURCE_KEYS = {"seed", "truncation", "w", "image"}
+NPY_MAGIC = b"\x93NUMPY"
+DEFAULT_PRESET = "default"
 
 
 def default_presets_dir() -> Path:
@@ -67,11 +69,16 @@ class Preset:
 def read_latent(path: str | Path) -> np.ndarray:
     """A saved latent's values (.npy), checked to be real, finite numbers; any shape."""
     try:
+        with open(path, "rb") as file:
+            magic = file.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise UserError(f"cannot read latent {path}: {e.strerror or e}") from None
+    if magic != NPY_MAGIC:  # numpy's own answer is about unpickling, which is not the remedy
+        raise UserError(f"latent {path} is not a .npy file; save one with numpy.save")
+    try:
         w = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
-    if not isinstance(w, np.ndarray):
-        raise UserError(f"latent {path} is not a single array (an .npz archive?); save one with numpy.save")
     if w.dtype.kind not in "fiu":
         raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
     if not np.isfinite(w).all():
@@ -150,7 +157,10 @@ class PresetLibrary:
 
     def path(self, name: str) -> Path:
         candidate = Path(name)
-        if candidate.suffix == ".toml" and candidate.is_file():
+        if candidate.suffix == ".toml":
+            if not candidate.is_file():
+                raise UserError(f"preset file {name} does not exist; give a preset name "
+                                f"({', '.join(self.names()) or 'none in ' + str(self.directory)}) or a .toml file")
             return candidate
         path = self.directory / f"{name}.toml"
         if not path.is_file():

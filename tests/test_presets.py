@@ -78,12 +78,22 @@ def test_a_folder_named_like_a_preset_is_not_one(tmp_path):
     assert PresetLibrary(tmp_path).names() == []
 
 
-def test_a_latent_archive_is_refused_when_the_preset_loads(tmp_path):
-    np.savez(tmp_path / "w.npz", w=np.zeros(4))
+@pytest.mark.parametrize("write", [lambda path: np.savez(path.open("wb"), w=np.zeros(4)),  # an archive
+                                   lambda path: path.write_text("0.1 0.2 0.3"),  # numbers as text
+                                   lambda path: path.write_bytes(b"")])
+def test_a_latent_that_is_not_one_npy_array_is_refused_when_the_preset_loads(tmp_path, write):
+    # numpy's own message for these was advice to unpickle the file (allow_pickle=True).
+    write(tmp_path / "w.dat")
     path = tmp_path / "p.toml"
-    path.write_text('[source]\nw = "w.npz"\n')
-    with pytest.raises(UserError, match="not a single array"):
+    path.write_text('[source]\nw = "w.dat"\n')
+    with pytest.raises(UserError, match=r"w.dat is not a .npy file; save one with numpy.save$"):
         load_preset(path)
+
+
+def test_a_preset_file_that_is_missing_is_named_as_a_file(tmp_path):
+    (tmp_path / "ember.toml").write_text("")
+    with pytest.raises(UserError, match=r"preset file .*gone.toml does not exist; give a preset name \(ember\)"):
+        PresetLibrary(tmp_path).path(str(tmp_path / "gone.toml"))
 
 
 def test_a_reader_that_goes_away_ends_a_command_quietly(monkeypatch, capsys):
@@ -120,6 +130,16 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--seed", "5", "--truncation", "3"])
     assert (d / "mine.toml").read_text() == before
+
+
+def test_preset_new_in_a_new_folder_copies_the_project_default_and_checks_a_latent_s_shape(tmp_path, capsys):
+    d = tmp_path / "new"  # no default.toml to copy: it said "no preset named 'default'"
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "4"]) == 0
+    assert PresetLibrary(d).load("mine").settings == PresetLibrary().load("default").settings
+    np.save(tmp_path / "w.npy", np.zeros((3, 7), np.float32))
+    assert main(["preset", "--presets-dir", str(d), "new", "odd", "--w", str(tmp_path / "w.npy")]) == 2
+    assert "has shape (3, 7); this generator needs" in capsys.readouterr().err  # not first at a show's switch
+    assert sorted(p.name for p in d.iterdir()) == ["mine.toml"]
 
 
 def test_preset_new_keeps_a_cc_map_written_before_the_settings(tmp_path):

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
     new.add_argument("--truncation", type=number(0, 2), default=0.7,
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
-    new.add_argument("--like", default="default", help="copy settings and CC map from this preset")
+    new.add_argument("--like", help="copy settings and CC map from this preset (default: the folder's "
+                                    "'default', else the project's)")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     new.add_argument("--device", default="cpu", help="torch device for projecting an --image (default cpu)")
@@ -69,7 +70,7 @@ def _new(args: argparse.Namespace) -> int:
     path = library.directory / f"{args.name}.toml"
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
-    template = library.load(args.like)
+    template = _template(library, args.like)
     body = copied_tables(template.path.read_text())
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
@@ -93,11 +94,23 @@ def _new(args: argparse.Namespace) -> int:
     try:
         if preset.source.image is not None:
             _project_ahead(preset, args.device)
+        if preset.source.w is not None:
+            _check_latent_shape(preset)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
     print(f"wrote {path}")
     return 0
+
+
+def _template(library, like: str | None):
+    """The preset a new one copies: --like, else the folder's default, else the project's
+    (a new presets folder holds none)."""
+    from live.presets import DEFAULT_PRESET, PresetLibrary
+
+    if like is None and DEFAULT_PRESET not in library.names():
+        return PresetLibrary().load(DEFAULT_PRESET)
+    return library.load(like or DEFAULT_PRESET)
 
 
 COPIED_TABLES = ("settings", "cc")
@@ -128,6 +141,17 @@ def copied_tables(text: str) -> str:
     except tomllib.TOMLDecodeError:
         pass  # a header-like line inside a multi-line string, or dotted keys outside the tables
     return to_toml(wanted)
+
+
+def _check_latent_shape(preset) -> None:
+    """A saved latent fits the generator it is for: now, not when a show switches to it."""
+    from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
+    from live.nets.checkpoints import load_generator
+    from live.transfer.source import file_latent
+
+    root = bundle_dir(preset.bundle)
+    G, _ = load_generator(root / BundleConfig.read(root / BUNDLE_FILE).generator_weights)
+    file_latent(G, preset.source.w)
 
 
 def _project_ahead(preset, device: str) -> None:
