@@ -17,8 +17,16 @@ from live.heap import keep_freed_memory
 COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's, but a bad command line is one line, as every other error is: its usage
+    block (ten lines for the show) buried the line that says what is wrong."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m live", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m live", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"live.cli.{name}").register(sub)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -11,19 +12,75 @@ from live.errors import UserError, first_line
 T = TypeVar("T")
 
 
+def blocking_file(path: Path) -> Path | None:
+    """The file standing where a folder on the way to `path` must be, if any. The system
+    reports it as 'File exists' or 'Not a directory', naming neither it nor the remedy."""
+    for folder in path.parents:  # nearest first
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
+
+
+def reason(path: Path, error: OSError) -> str:
+    """Why writing `path` failed, in words that say what to change."""
+    file = blocking_file(path)
+    return f"{file} is a file, not a folder" if file is not None else (error.strerror or str(error))
+
+
+def make_parent(path: Path) -> None:
+    """Make the folders on the way to `path`; a UserError saying why if they cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {reason(path, e)}; choose a writable path") from None
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail now, not after the minutes of work that come before the file is written.
+    Nothing is made or changed: the folders on the way are made when the file is written
+    (a run that fails first leaves none behind), and an existing file is left as it is
+    (a run that fails before writing must not have emptied it)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder; name a file")
+    file = blocking_file(path)
+    if file is not None:
+        raise UserError(f"cannot write {path}: {file} is a file, not a folder; choose another path")
+    folder = next(f for f in path.parents if f.exists())  # the file system's root always does
+    try:
+        if path.exists():
+            path.open("ab").close()
+        else:
+            tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror}); choose a writable path") from None
+
+
+def check_distinct(paths: dict[str, str | Path | None]) -> None:
+    """Refuse two of a run's files ({what: path}, None: not given) that are one file: the
+    one written last would overwrite the other, or the run its own input."""
+    seen: dict[Path, str] = {}
+    for what, path in paths.items():
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise UserError(f"{seen[key]} and {what} name the same file ({path}); choose another path")
+        seen[key] = what
+
+
 def write_whole(path: str | Path, data: bytes) -> Path:
     """Write `data` beside `path` and move it into place; the folder is made if missing,
     with the file mode of any new file. A folder that cannot be written is a UserError."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
+    make_parent(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(data)
         partial.replace(path)
     except OSError as e:
-        if partial.is_file():  # not unlink(missing_ok): under a path that is a file it raises too
-            partial.unlink()
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {reason(path, e)}") from None
     return path
 
 

@@ -55,8 +55,9 @@ def test_bad_flags_are_refused_before_anything_runs(random_bundle_dir, tmp_path,
         with pytest.raises(SystemExit) as exit:
             main([*base, *flags])
         assert exit.value.code == 2, flags
-    assert main([*base, "--json", str(tmp_path)]) == 2  # a folder: found before the run, not after
-    assert "cannot write" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:  # a folder: found as the command line is read, not after the run
+        main([*base, "--json", str(tmp_path)])
+    assert exit.value.code == 2 and "it is a folder" in capsys.readouterr().err
 
 
 def test_show_scores_the_whole_track_with_models_arriving_late(random_bundle_dir):

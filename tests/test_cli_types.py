@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from live.__main__ import main
-from live.cli.types import count, number, output_dir, plain_name
+from live.cli.types import count, number, output_dir, output_file, plain_name
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "x", ""])
@@ -30,8 +30,20 @@ def test_output_dir(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(argparse.ArgumentTypeError, match="is a file"):
         output_dir(str(tmp_path / "f"))
-    with pytest.raises(argparse.ArgumentTypeError, match="not a writable folder"):
+    with pytest.raises(argparse.ArgumentTypeError, match="f is a file, not a folder"):
         output_dir(str(tmp_path / "f" / "below"))
+    with pytest.raises(argparse.ArgumentTypeError, match="give a path"):
+        output_dir("")
+
+
+def test_output_file(tmp_path):
+    assert output_file(str(tmp_path / "new" / "stats.json")) == tmp_path / "new" / "stats.json"
+    (tmp_path / "f").write_text("x")
+    for text, words in [("", "give a path"), (str(tmp_path), "it is a folder"),
+                        (str(tmp_path / "f" / "below" / "stats.json"), "f is a file, not a folder")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=words):
+            output_file(text)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "f"]
 
 
 @pytest.mark.parametrize("text", ["", "a/b", "../x", ".hidden"])
@@ -48,12 +60,16 @@ def test_plain_name_refuses_paths(text):
     ["perform", "--duration", "-5"],
     ["control", "send", "--timeout", "-1", "get"],
     ["control", "listen", "--count", "0"],
+    ["generate", "--network", "g.pkl", "--seeds", "1", "--outdir", "out", "--trunc", "1e308"],  # a traceback in lerp
+    ["bench", "beats", "--method", "foo"],  # a traceback from aubio
+    ["bench", "lambdas", "--lambdas", "0.1", "nan"],
 ])
 def test_bad_numbers_stop_at_the_command_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error:" in err and len(err.strip().splitlines()) == 1  # no usage block above the line that matters
 
 
 def test_keygen_into_a_file_is_one_line(tmp_path, capsys):
@@ -73,6 +89,8 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
     (["--source", "bogus"], "unknown --source"),
     (["--control", "garbage"], "not a ZeroMQ address"),
     (["--control", "tcp://0.0.0.0:5555"], "CurveZMQ keys"),
+    (["--control", "tcp://127.0.0.1:99999"], "the port must be 0..65535"),  # zmq bound 34463
+    (["--telemetry", "tcp://127.0.0.1:5x"], "the port must be 0..65535"),
     (["--source", "file:/nonexistent/take.wav"], "audio file not found"),
     (["--source", "mic:no such device"], "device"),
 ])
@@ -113,3 +131,25 @@ def test_a_name_that_is_not_utf8_is_printed_escaped_under_a_strict_utf8_stdout()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True,
                           env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
     assert (done.returncode, done.stdout, done.stderr) == (0, b"wrote caf\\udce9.mp4\n", b"")
+@pytest.mark.parametrize("argv, words", [
+    (["perform", "--headless", "--control", "off", "--record", "{tmp}/show.flac"], "name it .mp4, .mkv or .mov"),
+    (["perform", "--headless", "--control", "off", "--source", "file:{tmp}/song.mp4", "--record", "{tmp}/song.mp4"],
+     "the --source file and --record name the same file"),
+    (["perform", "--headless", "--control", "off", "--record", "{tmp}/show.mp4", "--stats", "{tmp}/show.mp4"],
+     "--record and --stats name the same file"),
+    (["render", "{tmp}/song.mp4", "-o", "{tmp}/song.mp4"], "the audio and -o name the same file"),
+    (["render", "{tmp}/song.wav", "-o", "{tmp}/video.mp4", "--stats", "{tmp}/video.mp4"], "-o and --stats name the same file"),
+    (["render", "{tmp}/song.wav", "-o", "{tmp}/notes"], "must end in .mp4, .mkv or .mov"),  # an existing file, no suffix
+])
+def test_outputs_that_cannot_be_written_stop_before_anything_opens(tmp_path, capsys, argv, words):
+    # Nothing exists but the notes file: each is refused before the audio is read or networks load.
+    (tmp_path / "notes").write_text("setlist")
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "notes"]
+
+
+def test_bench_beats_refuses_a_warm_up_that_leaves_nothing_to_score(capsys):
+    assert main(["bench", "beats", "--seconds", "4", "--warmup", "5"]) == 2
+    assert "--warmup 5 s leaves nothing of the 4 s tracks" in capsys.readouterr().err

@@ -96,13 +96,15 @@ def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(t
     args = ["-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir), "--preset", "test"]
     assert main(["render", str(song), *args, "--start", "60"]) == 2
     assert main(["render", str(song), *args, "--start", "1e305"]) == 2  # its sample index would overflow
-    assert main(["render", str(song), *args, "--stats", str(song / "stats.json")]) == 2  # under a file
+    with pytest.raises(SystemExit) as exit_info:  # under a file: refused as the command line is read
+        main(["render", str(song), *args, "--stats", str(song / "stats.json")])
+    assert exit_info.value.code == 2
     frames = tmp_path / "frames"
     frames.mkdir()
     (frames / "frame_000000.png").write_bytes(b"an earlier render's")
     assert main(["render", str(song), *args[2:], "-o", str(frames)]) == 2
     err = capsys.readouterr().err
-    assert err.count("past the end") == 2 and "cannot write" in err and "already holds frame_*.png" in err
+    assert err.count("past the end") == 2 and f"{song} is a file, not a folder" in err and "already holds frame_*.png" in err
     assert "--start 1e+305 s is past" in err  # not its 306 digits
     assert "Traceback" not in err
 
@@ -233,6 +235,12 @@ def test_a_video_past_the_file_system_s_largest_file_says_so(tmp_path):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         sink.discard()
+
+
+def test_a_hair_over_full_scale_is_not_called_zero_db():
+    from live.cli.render import decibels_over
+
+    assert decibels_over(2.0) == "6.0 dB" and decibels_over(1.00001) == "under 0.1 dB"  # it printed "0.0 dB"
 
 
 def test_the_clipping_note_is_about_the_excerpt_s_soundtrack(tmp_path, preset_dir, capsys):

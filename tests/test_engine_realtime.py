@@ -155,10 +155,13 @@ def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_
     assert main(["--source", "tape", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
                  "--control", "off"]) == 2
     (tmp_path / "file").write_text("")
-    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
-                 "--control", "off", "--stats", str(tmp_path / "file" / "stats.json")]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # refused as the command line is read
+        main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+              "--control", "off", "--stats", str(tmp_path / "file" / "stats.json")])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("live: error:") == 3 and "cannot write" in err and "Traceback" not in err
+    assert err.count("live: error:") == 2 and "Traceback" not in err
+    assert err.count("error: argument --stats: cannot write") == 1 and "file is a file, not a folder" in err
 
 
 def test_failing_frames_and_keyframes_are_reported_once_a_second_and_the_show_runs_on():

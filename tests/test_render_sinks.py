@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from live.errors import UserError
-from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink, check_writable
+from live.files import check_writable
+from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink
 
 SIZE = (64, 48)
 FPS = 12
@@ -73,7 +74,7 @@ def test_frames_of_the_wrong_size_are_refused(tmp_path):
 def test_user_errors_for_bad_outputs(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    with pytest.raises(UserError, match="cannot write"):
+    with pytest.raises(UserError, match="a_file is a file, not a folder"):
         VideoSink(blocker / "out.mp4", VideoFormat(SIZE))
     with pytest.raises(UserError, match="codec"):
         VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE, codec="no_such_codec"))
@@ -84,8 +85,10 @@ def test_user_errors_for_bad_outputs(tmp_path):
     assert not (tmp_path / "out.unknownformat").exists()
     with pytest.raises(UserError, match="mono or stereo"):
         VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE), AudioFormat(44100, channels=6))
-    with pytest.raises(UserError, match="cannot create"):
+    with pytest.raises(UserError, match="a_file is a file, not a folder"):
         PngSink(blocker / "frames")
+    with pytest.raises(UserError, match="a_file is a file, not a folder"):
+        PngSink(blocker)
 
 
 def test_png_frames_are_numbered_and_exact(tmp_path):
@@ -108,19 +111,29 @@ def test_checking_an_output_path_leaves_an_existing_file_alone(tmp_path):
     check_writable(kept)
     assert kept.read_bytes() == b"last night's recording"
     check_writable(tmp_path / "new" / "stats.json")
-    assert not (tmp_path / "new" / "stats.json").exists()
+    assert not (tmp_path / "new").exists()  # a run that fails before writing leaves no folder behind
+    assert sorted(tmp_path.iterdir()) == [kept]
     with pytest.raises(UserError, match="folder"):
         check_writable(tmp_path)
 
 
 @pytest.mark.parametrize("name, video, words", [("show.mp4", VideoFormat((64, 64), codec="no-such-codec"), "codec missing"),
-                                                ("show.xyz", VideoFormat((64, 64)), "use .mp4")])
+                                                ("show.xyz", VideoFormat((64, 64)), ".mp4, .mkv or .mov")])
 def test_a_video_that_cannot_be_written_leaves_an_existing_file_alone(tmp_path, name, video, words):
     kept = tmp_path / name
     kept.write_bytes(b"last night's recording")
     with pytest.raises(UserError, match=words):
         VideoSink(kept, video)
     assert kept.read_bytes() == b"last night's recording"
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".wav", ".webm", ".gif", ".mp3"])
+def test_a_video_named_for_a_container_without_h264_and_aac_is_refused_at_once(tmp_path, suffix):
+    # FFmpeg knows these containers: .webm and .gif failed with a traceback when adding the
+    # stream, .flac only when finishing, after the whole show, leaving an empty partial file.
+    with pytest.raises(UserError, match=".mp4, .mkv or .mov"):
+        VideoSink(tmp_path / f"show{suffix}", VideoFormat(SIZE), AudioFormat(44100))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_video_appears_under_its_name_only_when_finished(tmp_path):

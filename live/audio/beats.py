@@ -18,6 +18,8 @@ import numpy as np
 REFERENCE_HOP_SECONDS = 512 / 44100
 MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
+# aubio's onset functions ("default" is hfc).
+TEMPO_METHODS = ("default", "energy", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
     parser.add_argument("--sample-rate", type=count(8000), default=44100)
     parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
-    from live.audio.beats import BeatConfig
+    from live.audio.beats import TEMPO_METHODS, BeatConfig
 
-    parser.add_argument("--method", default=BeatConfig.tempo_method,
+    parser.add_argument("--method", default=BeatConfig.tempo_method, choices=TEMPO_METHODS,
                         help=f"aubio tempo method (default: the engine's, {BeatConfig.tempo_method!r})")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -65,7 +65,11 @@ def main(args: argparse.Namespace) -> int:
     from live.audio.beat_metrics import score_beats
     from live.audio.beats import BeatConfig
     from live.bench.report import report
+    from live.errors import UserError
 
+    if args.warmup >= args.seconds:
+        raise UserError(f"--warmup {args.warmup:g} s leaves nothing of the {args.seconds:g} s tracks to score; "
+                        "give a shorter --warmup or longer --seconds")
     rows = []
     for case in cases(args):
         analyzer = AudioAnalyzer(args.sample_rate, beat=BeatConfig(tempo_method=args.method))

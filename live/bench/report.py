@@ -9,6 +9,8 @@ from typing import Any, Sequence
 
 import torch
 
+from live.files import write_whole
+
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on, stored beside them."""
@@ -55,7 +57,6 @@ def report(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
     print(format_table(rows, columns))
     result = {**summary, "rows": list(rows), "machine": machine()}
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(strict(result), indent=2, allow_nan=False))
+        write_whole(json_path, json.dumps(strict(result), indent=2, allow_nan=False).encode())
         print(f"wrote {json_path}")
     return result

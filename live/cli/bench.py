@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from live.cli.types import output_file
+
 BENCHES: tuple[str, ...] = ("beats", "engine", "generator", "lambdas", "transfer")
 
 
@@ -17,19 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         module = importlib.import_module(f"live.bench.{name}")
         p = benches.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--json", metavar="PATH", help="write the results here as JSON")
+        p.add_argument("--json", type=output_file, metavar="PATH", help="write the results here as JSON")
         module.add_arguments(p)
-        p.set_defaults(func=_checked(module.main))
+        p.set_defaults(func=module.main)
 
-
-def _checked(main):
-    """`main`, after the --json path is found writable: before the run's minutes, not after."""
-    def run(args: argparse.Namespace) -> int:
-        if args.json:
-            from pathlib import Path
-
-            from live.render.sinks import check_writable
-
-            check_writable(Path(args.json))
-        return main(args)
-    return run

@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from live.cli.types import output_file
+
 
 def _safetensors_path(text: str) -> Path:
-    path = Path(text)
-    if path.suffix != ".safetensors":
+    if Path(text).suffix != ".safetensors":
         raise argparse.ArgumentTypeError(f"{text}: name the output NAME.safetensors (NAME.json goes beside it)")
-    return path
+    return output_file(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

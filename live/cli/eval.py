@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, number
+from live.cli.types import count, number, output_file
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +12,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                                    "image-from-music recall@10, on the held-out splits only. Needs only the "
                                    "space of the bundle, not its generator or predictor.")
     p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
-    p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
+    p.add_argument("--json", required=True, type=output_file, metavar="PATH", help="write the report here")
     p.add_argument("--data", default="../shared/data",
                    help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
     p.add_argument("--midi-renders", default="runs/midi-cache",
@@ -28,19 +28,18 @@ def _run_space(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from live.errors import UserError
-    from live.render.sinks import check_writable
+    from live.files import write_whole
     from live.space.cache import ArrayCache
     from live.space.evaluate import evaluate_space, evaluation_data, format_report
     from live.space.load import load_space
 
-    check_writable(Path(args.json))  # before the evaluation's minutes, not after
     data = evaluation_data(Path(args.data), Path(args.midi_renders))
     if not (data.oasis or data.fourq):  # else only the generated sets would be scored, and it would look complete
         raise UserError(f"--data {args.data} holds neither oasis/ nor 4q/; point it at the shared data folder")
     net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_whole(args.json, (json.dumps(report, indent=2) + "\n").encode())
     print(format_report(report))
     print(f"wrote {args.json}")
     return 0
@@ -60,7 +59,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
-    p.add_argument("--json", required=True, metavar="PATH", help="write the report here")
+    p.add_argument("--json", required=True, type=output_file, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=count(1), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_gan)
@@ -73,18 +72,16 @@ def _run_gan(args: argparse.Namespace) -> int:
     import torch
 
     from live.errors import UserError
+    from live.files import check_distinct, write_whole
     from live.gan.evaluate import GanEvalConfig, evaluate_generator, format_report
     from live.nets.checkpoints import load_generator
-    from live.render.sinks import check_writable
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
     network = Path(args.network)
     if not network.is_file():
         raise UserError(f"--network {args.network} is not a checkpoint file")
-    if Path(args.json).resolve() in (network.resolve(), network.with_suffix(".json").resolve()):
-        raise UserError(f"--json {args.json} is the checkpoint or its config file; write the report elsewhere")
-    check_writable(Path(args.json))  # before the evaluation's minutes, not after
+    check_distinct({"--network": network, "its config": network.with_suffix(".json"), "--json": args.json})
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
@@ -92,7 +89,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     report = evaluate_generator(G, SpaceProbe(net, spec),
                                 GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))
     report = {"network": str(args.network), "space": str(args.space), **report}
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_whole(args.json, (json.dumps(report, indent=2) + "\n").encode())
     print(format_report(report))
     print(f"wrote {args.json}")
     return 0

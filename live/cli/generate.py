@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("--seeds", required=True, type=parse_seeds, metavar="LIST",
                         help="seeds, e.g. 0-3,7")
-    parser.add_argument("--trunc", type=number(), default=1.0, metavar="PSI", help="truncation psi (default 1)")
+    parser.add_argument("--trunc", type=number(-2, 2), default=1.0, metavar="PSI",
+                        help="truncation psi, -2..2 (default 1: none; 0: the average picture)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise mode (default const)")
     parser.add_argument("--class", dest="class_idx", type=int, metavar="IDX",
                         help="class label, for conditional networks")

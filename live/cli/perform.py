@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, note, open_show
-from live.cli.types import count, number
+from live.cli.types import count, number, output_file
 from live.errors import UserError
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="render rate cap (default: 60 in a window, 30 headless); with vsync, a display "
                         "at about the cap paces the show itself")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
-    p.add_argument("--record", metavar="OUT.mp4", help="also record the output with its audio")
+    p.add_argument("--record", type=output_file, metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
     p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from live.render.headless import create_headless_context
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
-    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_writable
+    from live.files import check_distinct
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_video_name
 
     headless = args.headless or not _has_display()
     source_spec = args.source
@@ -103,9 +104,11 @@ def run(args: argparse.Namespace) -> int:
         print("live: no display found (DISPLAY is unset); running headless")
 
     # What the command line alone decides is checked before the networks load (seconds).
-    parse_source(source_spec)
-    if args.stats:
-        check_writable(Path(args.stats))
+    kind, rest = parse_source(source_spec)
+    if args.record:
+        check_video_name(Path(args.record))
+    check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
+                    "--stats": args.stats})
     keys = None
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None

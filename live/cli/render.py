@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
-
 from live.cli.common import add_show_arguments, note, open_show
-from live.cli.types import number
+from live.cli.types import number, output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render AUDIO through the live pipeline on a simulated clock into a "
                                    "video with the audio muxed in (or PNG frames when OUT is a folder).")
     p.add_argument("audio", help="audio file (wav, flac, mp3, ogg, m4a, ...)")
-    p.add_argument("-o", "--out", required=True, help="OUT.mp4|.mkv|.mov, or a folder for PNG frames")
+    p.add_argument("-o", "--out", required=True, type=output_path, help="OUT.mp4|.mkv|.mov, or a folder for PNG frames")
     p.add_argument("--fps", type=number(1, 240), default=30.0, help="frames per second, 1..240 (default 30)")
     p.add_argument("--start", type=number(0), default=0.0, help="seconds into the audio (default 0)")
     p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
@@ -22,29 +20,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def decibels_over(peak: float) -> str:
+    """How far over full scale a peak > 1 is; a hair over is not '0.0 dB'."""
+    over = 20 * math.log10(peak)
+    return f"{over:.1f} dB" if over >= 0.05 else "under 0.1 dB"
+
+
 def run(args: argparse.Namespace) -> int:
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
-    from live.render.sinks import FRAME_NAME, check_no_frames, check_writable
+    from live.files import check_distinct, check_writable
+    from live.render.sinks import FRAME_NAME, check_no_frames
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
-    out = Path(args.out)
-    check_output(out)
-    if is_video(out):
-        check_writable(out)
+    check_output(args.out)
+    if is_video(args.out):
+        check_writable(args.out)
     else:
-        check_writable(out / FRAME_NAME.format(0))
-        check_no_frames(out)
-    if args.stats:
-        check_writable(Path(args.stats))
+        check_writable(args.out / FRAME_NAME.format(0))
+        check_no_frames(args.out)
+    check_distinct({"the audio": args.audio, "-o": args.out, "--stats": args.stats})
     audio = scan_audio(args.audio)
     excerpt(audio, args.start, args.duration)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(
-            "audio", f"{args.audio} peaks at {peak:.3g}, {20 * math.log10(peak):.1f} dB over full scale: the video's "
+            "audio", f"{args.audio} peaks at {peak:.6g}, {decibels_over(peak)} over full scale: the video's "
                      "soundtrack is clipped at full scale (normalize the file to keep its peaks)"))
     finally:
         if show.maker.refiner is not None:

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import fields, replace
 from pathlib import Path
 
-from live.cli.types import count
+from live.cli.types import count, output_dir
 from live.errors import UserError
 
 
@@ -15,7 +15,8 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gan", help="train a StyleGAN2 generator (resumable)",
                        description="Train a StyleGAN2 generator on the procedural corpus or a folder of "
                                    "images. Re-running with the same --outdir resumes.")
-    p.add_argument("--outdir", required=True, help="run folder: checkpoint, samples, config (resumes if present)")
+    p.add_argument("--outdir", required=True, type=output_dir,
+                   help="run folder: checkpoint, samples, config (resumes if present)")
     p.add_argument("--export", metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
     for f in fields(GanConfig):
@@ -61,7 +62,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="train the shared valence-arousal space (resumable, torchrun-ready)",
                        description="Train E_I, E_M and their heads on labelled images and music. Re-running "
                                    "with the same --outdir resumes; under torchrun it trains data-parallel.")
-    p.add_argument("--outdir", required=True, help="run folder: config, checkpoint, log, final space")
+    p.add_argument("--outdir", required=True, type=output_dir, help="run folder: config, checkpoint, log, final space")
     p.add_argument("--config", metavar="TOML", help="settings (default: the run folder's config.toml, if any)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set batch.pairs=16 --set net.image_backbone=resnet18")
@@ -120,7 +121,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                                    "lambdas across the predictor's range; writes predictor.safetensors into "
                                    "the bundle. Re-running with the same --outdir resumes.")
     p.add_argument("--bundle", required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
-    p.add_argument("--outdir", help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
+    p.add_argument("--outdir", type=output_dir,
+                   help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps in all (default {d.steps})")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--lr", type=float, default=d.lr)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live.cli.common import preset_and_bundle
-from live.cli.types import count, number, output_dir
+from live.cli.types import count, number, output_dir, output_file
 from live.errors import UserError
+from live.files import check_distinct, check_writable
 from live.settings import PARAMS
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"fast mode: refinement steps on a model built where the predictor lands "
                         f"(default {FAST_STEPS})")
     p.add_argument("--steps", type=count(1), help=f"full mode: optimization steps (default {FULL_STEPS})")
-    p.add_argument("--sheet", type=Path, metavar="PATH", help="also write the source and all results in one PNG")
+    p.add_argument("--sheet", type=output_file, metavar="PATH", help="also write the source and all results in one PNG")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=run)
 
@@ -66,15 +67,14 @@ def _check(args: argparse.Namespace) -> list[float]:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
     results = [args.outdir / f"{stem}.png" for stem in stems]
-    if args.sheet and args.sheet.resolve() in {p.resolve() for p in [*results, *args.audio]}:
-        raise UserError(f"--sheet {args.sheet} is also a result or an input of this run; choose another path")
+    check_distinct({**{f"--audio {path}": path for path in args.audio},
+                    **{f"the result {path}": path for path in results}, "--sheet": args.sheet})
     for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
         if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
             print(f"note: {option} applies to --mode {applies}; ignored", file=sys.stderr)
     from live.audio.decode import stream_audio
-    from live.render.sinks import check_writable
 
-    for path in [*results, *([args.sheet] if args.sheet else [])]:
+    for path in results:
         check_writable(path)
     durations = [sum(audio.duration for audio in stream_audio(path)) for path in args.audio]
     for path, duration in zip(args.audio, durations):

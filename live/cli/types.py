@@ -7,6 +7,9 @@ import math
 import os
 from pathlib import Path
 
+from live.errors import UserError
+from live.files import blocking_file, check_writable
+
 
 def number(low: float | None = None, high: float | None = None, low_open: bool = False):
     """A finite float in [low, high] ((low, high] when low_open): 'nan', 'inf' and values
@@ -41,17 +44,33 @@ def count(low: int = 0, high: int | None = None):
     return parse
 
 
+def output_path(text: str) -> Path:
+    """A file or folder to write, named: an empty path is the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("give a path (an empty one would write into the current folder)")
+    return Path(text)
+
+
 def output_dir(text: str) -> Path:
     """A folder to write into: it may not exist yet, but it must not be a file, and its
     nearest existing ancestor must be a writable folder."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+    path = output_path(text)
+    file = path if path.exists() and not path.is_dir() else blocking_file(path)
+    if file is not None:
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {file} is a file, not a folder")
+    ancestor = next(f for f in (path, *path.parents) if f.exists())
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot create or write {text}: {ancestor} is not a writable folder")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """A file to write: not empty, not a folder, in a folder that is (or can be made) writable."""
+    path = output_path(text)
+    try:
+        check_writable(path)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return path
 
 

@@ -28,7 +28,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from live.control import protocol
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS, Controller
-from live.control.security import KEYGEN, ServerKeys, is_ipv6, is_local
+from live.control.security import KEYGEN, ServerKeys, host_of, is_ipv6, is_local
 from live.control.telemetry import STATE, TelemetryBuffer
 from live.errors import UserError
 
@@ -86,6 +86,8 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
         if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
             raise UserError(f"control address {address!r} is not a ZeroMQ address; write it like "
                             "tcp://127.0.0.1:5555 (or 'off' for --control)")
+        if transport == "tcp":
+            host_of(address)  # a host, and a port zmq reads as typed
         if not curve and not is_local(address):
             raise UserError(f"control address {address} is reachable from other machines and needs "
                             f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")

@@ -24,7 +24,7 @@ from live.errors import UserError
 from live.render.headless import create_headless_context
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.render.sinks import AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink, exact_rate
+from live.render.sinks import VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink, exact_rate
 from live.settings import Settings
 
 
@@ -58,9 +58,6 @@ def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int
     return first, end
 
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
-
-
 def is_video(out: Path) -> bool:
     """A video file's name; otherwise `out` is a folder for PNG frames."""
     return out.suffix.lower() in VIDEO_SUFFIXES
@@ -68,7 +65,8 @@ def is_video(out: Path) -> bool:
 
 def check_output(out: Path) -> None:
     """A video file name or a folder (PNG frames); anything else is a UserError."""
-    if not is_video(out) and out.suffix != "" and not out.is_dir():  # an existing folder may have a dot in its name
+    # An existing folder may have a dot in its name; an existing file without one is no folder.
+    if not is_video(out) and (out.suffix != "" or out.exists()) and not out.is_dir():
         raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
 
 

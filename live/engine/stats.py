@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import UserError
+from live.files import write_whole
 
 WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
 
@@ -116,7 +117,6 @@ class RunStats:
 
     def write(self, path: str | Path, now: float) -> None:
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(json.dumps(self.as_dict(now), indent=2))
-        except OSError as e:
-            raise UserError(f"cannot write the statistics to {path} ({e.strerror}); the run itself finished") from e
+            write_whole(path, json.dumps(self.as_dict(now), indent=2).encode())
+        except UserError as e:
+            raise UserError(f"{e}; the run itself finished") from None

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from live.errors import UserError
+from live.files import check_writable, make_parent
 
 
 class FrameSink(Protocol):
@@ -37,21 +38,14 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> None:
                          f"{size[0]}x{size[1]}")
 
 
-def check_writable(path: Path) -> None:
-    """Fail now, not at the first frame or at exit: the muxer opens its file lazily, and
-    statistics are written when a show ends. An existing file is left as it is (a run
-    that fails before its first frame must not have emptied it)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "it is a folder")
-        existed = path.exists()
-        path.open("ab").close()
-        if not existed:
-            path.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror}); choose a writable output path") from e
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 
+
+def check_video_name(path: Path) -> None:
+    """A name VideoSink can write: FFmpeg picks the container by the suffix, and the others
+    it knows (.webm, .flac, .gif, ...) cannot carry H.264 with AAC, or fail at the end."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"cannot write a video to {path}: name it .mp4, .mkv or .mov")
 
 
 # What to do when the muxer's write fails, by errno.
@@ -107,10 +101,12 @@ class VideoSink:
             raise UserError(f"video fps must be > 0, got {video.fps}")
         layout = _layout(audio.channels) if audio is not None else None
         self.path = Path(path)
+        check_video_name(self.path)
         self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.video = video
         self.audio = audio
         check_writable(self.path)
+        make_parent(self.path)
         try:
             for codec in (video.codec, "aac") if audio is not None else (video.codec,):
                 av.codec.Codec(codec, "w")
@@ -121,7 +117,7 @@ class VideoSink:
             self._container = av.open(str(self.partial_path), "w")
         except (ValueError, av.FFmpegError) as e:
             self.partial_path.unlink(missing_ok=True)
-            raise UserError(f"cannot write a video to {self.path} ({e}); use .mp4, .mkv or .mov") from e
+            raise UserError(f"cannot write a video to {self.path} ({e})") from e
         self._video_stream = self._container.add_stream(video.codec, rate=exact_rate(video.fps))
         self._audio_stream = self._resampler = None
         if audio is not None:
@@ -266,11 +262,7 @@ class PngSink:
     def __init__(self, directory: str | Path, compress_level: int = 1):
         self.directory = Path(directory)
         self._compress_level = compress_level  # zlib level: 1 keeps pace with real time
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create {self.directory} ({e.strerror}); choose a writable "
-                            "directory for the PNG frames") from e
+        make_parent(self.path_for(0))
         check_no_frames(self.directory)
         self._frames = 0
         self._size: tuple[int, int] | None = None
