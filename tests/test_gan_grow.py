@@ -3,7 +3,8 @@ import torch
 
 from live.errors import UserError
 from live.gan.grow import grow_discriminator, grow_generator, grow_state
-from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
+from live.gan.config import GanConfig
+from live.gan.train import CHECKPOINT, GanTrainer
 from live.nets.checkpoints import save_generator
 from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator

@@ -3,7 +3,8 @@ import torch
 
 from live.__main__ import main
 from live.errors import UserError
-from live.gan.train import CHECKPOINT, GanConfig, GanTrainer
+from live.gan.config import GanConfig
+from live.gan.train import CHECKPOINT, GanTrainer
 from live.nets.checkpoints import load_generator, save_generator
 
 TINY = dict(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=32, batch=4,

@@ -8,7 +8,8 @@ import torch
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
 from live.nets.predictor import LatentPredictor, PredictorConfig
-from live.transfer.amortize import HEADS_WAIT, PredictorTrainer, PredictorTraining
+from live.transfer.amortize import PredictorTrainer
+from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.music import music_records
 
 TINY = PredictorTraining(steps=4, batch=2, checkpoint_every=2, music=("synthetic",), synthetic_clips=4,

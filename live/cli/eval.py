@@ -46,7 +46,7 @@ def _run_space(args: argparse.Namespace) -> int:
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
-    from live.gan.evaluate import GanEvalConfig
+    from live.gan.config import GanEvalConfig
 
     p = sub.add_parser("gan", help="compare a generator's pictures with the procedural corpus",
                        description="Frechet distance in a space's f_I features, colour-distribution distances "
@@ -73,7 +73,8 @@ def _run_gan(args: argparse.Namespace) -> int:
 
     from live.errors import UserError
     from live.files import check_distinct, write_whole
-    from live.gan.evaluate import GanEvalConfig, evaluate_generator, format_report
+    from live.gan.config import GanEvalConfig
+    from live.gan.evaluate import evaluate_generator, format_report
     from live.nets.checkpoints import load_generator
     from live.space.load import load_space
     from live.space.probe import SpaceProbe

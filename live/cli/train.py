@@ -10,7 +10,7 @@ from live.errors import UserError
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
-    from live.gan.train import GanConfig, flag  # light: dataclass only, torch is imported anyway by run
+    from live.gan.config import GanConfig, flag
 
     p = sub.add_parser("gan", help="train a StyleGAN2 generator (resumable)",
                        description="Train a StyleGAN2 generator on the procedural corpus or a folder of "
@@ -33,7 +33,8 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 def _run_gan(args: argparse.Namespace) -> int:
     import torch
 
-    from live.gan.train import CHECKPOINT, GanConfig, GanTrainer, read_run
+    from live.gan.config import GanConfig
+    from live.gan.train import CHECKPOINT, GanTrainer, read_run
 
     config = GanConfig(**{f.name: getattr(args, f.name) for f in fields(GanConfig)})
     if args.export and Path(args.export).suffix != ".safetensors":  # now, not at the first snapshot
@@ -111,8 +112,7 @@ def _run_space(args: argparse.Namespace) -> int:
 
 
 def _add_predictor(sub: argparse._SubParsersAction) -> None:
-    # light: a dataclass and a constant; torch is imported anyway by run
-    from live.transfer.amortize import HEADS_WAIT, PredictorTraining
+    from live.transfer.config import HEADS_WAIT, PredictorTraining
 
     d = PredictorTraining()
     p = sub.add_parser("predictor", help="train a bundle's amortized transfer predictor (resumable)",
@@ -156,7 +156,8 @@ def _run_predictor(args: argparse.Namespace) -> int:
     import torch
 
     from live.bundle import Bundle
-    from live.transfer.amortize import PredictorTraining, PredictorTrainer
+    from live.transfer.amortize import PredictorTrainer
+    from live.transfer.config import PredictorTraining
 
     if args.threads:
         torch.set_num_threads(args.threads)

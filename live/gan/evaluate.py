@@ -27,20 +27,13 @@ import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import ProceduralConfig, ProceduralImages
+from live.gan.config import GanEvalConfig
 from live.nets.stylegan2 import Generator, to_unit
 from live.space.probe import SpaceProbe
 from live.space.sources import HELDOUT_SEED
 
 COLOUR_STATS = ("lightness", "chroma", "brightness", "saturation")
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-@dataclass(frozen=True)
-class GanEvalConfig:
-    count: int = 1024       # pictures per set (more than f_I's 512 dimensions: full-rank covariances)
-    seed: int = 0           # of the generator's z
-    truncation: float = 1.0  # 1: the generator's whole distribution, as it was trained
-    batch: int = 32
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from live.gan import loss
 from live.errors import UserError
 from live.files import read_state
+from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.checkpoints import checked_device
@@ -31,90 +32,6 @@ from live.nets.stylegan2 import Generator, SynthesisLayer
 CHECKPOINT = "training-state.pt"
 # What a resumed run may change: how long and how often, and where and how it computes.
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
-
-
-NVLABS_FLAGS = {"resolution": "--res", "total_kimg": "--kimg"}  # NVlabs' spelling of two options
-
-
-def flag(name: str) -> str:
-    """The `train gan` option that sets the GanConfig field `name`."""
-    return NVLABS_FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
-def _option(default, help: str):
-    """A GanConfig field with the help text `train gan --help` shows for it."""
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass(frozen=True)
-class GanConfig:
-    data: str = _option("procedural", "'procedural' or a folder of images")
-    resolution: int = _option(128, "image side in pixels, a power of two")
-    z_dim: int = _option(256, "size of z")
-    w_dim: int = _option(256, "size of w")
-    mapping_layers: int = _option(2, "mapping depth (NVlabs' 'auto' config: 2, enough for one image domain)")
-    channel_base: int = _option(4096, "channels at a block are min(channel_base / resolution, channel_max)")
-    channel_max: int = _option(256, "most channels of any block")
-    batch: int = _option(16, "images per step")
-    lr: float = _option(0.0025, "Adam learning rate of G and D")
-    r1_gamma: float | None = _option(None, "R1 weight (default: 0.0002 * resolution^2 / batch, NVlabs' "
-                                           "'auto' heuristic)")
-    r1_interval: int = _option(16, "discriminator steps between R1 penalties (lazy regularization)")
-    style_mixing: float = _option(0.9, "probability of mixing two latents (decorrelates the layers' styles)")
-    pl_weight: float = _option(2.0, "path-length regularization weight (NVlabs' default); 0 turns it off")
-    pl_interval: int = _option(4, "generator steps between path-length penalties (lazy, as R1)")
-    pl_batch_shrink: int = _option(2, "the path-length penalty's batch is batch // this")
-    pl_decay: float = _option(0.01, "decay of the running mean path length")
-    ema_kimg: float | None = _option(None, "G_ema half-life in kimg (default: batch * 10 / 32)")
-    ema_rampup: float = _option(0.05, "G_ema half-life is at most this fraction of the images seen so far")
-    total_kimg: float = _option(1000, "stop after this many thousand real images")
-    snapshot_kimg: float = _option(4, "write the checkpoint and a sample grid this often (kimg)")
-    seed: int = _option(0, "seed of the networks' init, the latents and the procedural corpus")
-    device: str = _option("cpu", "torch device, e.g. cpu or cuda")
-    threads: int = _option(0, "torch CPU threads (0: torch's default)")
-    bf16: bool = _option(False, "bf16 autocast for the networks' convolutions (CPU AMX or AVX-512 BF16, CUDA)")
-    init: str = _option("", "a generator checkpoint or a run's training-state.pt to start from (fresh runs "
-                            "only); a narrower network is grown to this run's width")
-    d_warmup_kimg: float = _option(0, "only D trains until the run has seen this many kimg: a fresh D beside a "
-                                      "trained --init generator starts at chance and its gradients would move G at random")
-    noise_max_res: int = _option(0, "per-pixel noise only in blocks up to this resolution (0: every block)")
-    compile: bool = _option(False, "torch.compile G's synthesis and D (R1 and path-length steps stay eager)")
-
-    def __post_init__(self) -> None:
-        from live.space.sources import HELDOUT_SEED
-
-        positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "r1_interval",
-                    "pl_interval", "pl_batch_shrink")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise UserError(f"{flag(name)} must be at least 1; got {getattr(self, name)}")
-        for name in ("lr", "style_mixing", "pl_weight", "pl_decay", "ema_rampup", "total_kimg", "threads",
-                     "d_warmup_kimg", "r1_gamma", "ema_kimg"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise UserError(f"{flag(name)} must be a finite number >= 0; got {value}")
-        if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
-            raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
-        if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
-            raise UserError(f"--res must be a power of two, e.g. 64, 128 or 256; got {self.resolution}")
-        r = self.noise_max_res
-        if r and not (4 <= r <= self.resolution and r & (r - 1) == 0):
-            raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, a power of "
-                            f"two from 4 to {self.resolution}; got {r}")
-        if self.data == "procedural" and self.seed == HELDOUT_SEED:
-            raise UserError(f"seed {HELDOUT_SEED} names the held-out procedural corpus (eval gan scores "
-                            "against it); train on another seed")
-
-    def resolved_r1_gamma(self) -> float:
-        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution ** 2 / self.batch
-
-    def resolved_ema_kimg(self) -> float:
-        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
-
-    def generator_kwargs(self) -> dict:
-        return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution,
-                    img_channels=3, mapping_kwargs=dict(num_layers=self.mapping_layers),
-                    synthesis_kwargs=dict(channel_base=self.channel_base, channel_max=self.channel_max))
 
 
 def _without_width(generator_kwargs: dict) -> dict:
