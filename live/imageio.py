@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError
+from live.files import make_parent
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -37,8 +38,8 @@ def grid(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int, padding: int = 2) -> Path:
     """Write [N,3,H,W] in [-1,1] as a grid PNG with `nrow` images per row; returns the path."""
     path = Path(path)
+    make_parent(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid(images, nrow, padding)).save(path, format="PNG")
     except OSError as error:
         raise UserError(f"cannot write image grid {path}: {error.strerror or error}; "

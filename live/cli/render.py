@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+
 from live.cli.common import add_show_arguments, note, open_show
 from live.cli.types import number, output_path
 

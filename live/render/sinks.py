@@ -106,13 +106,13 @@ class VideoSink:
         self.video = video
         self.audio = audio
         check_writable(self.path)
-        make_parent(self.path)
         try:
             for codec in (video.codec, "aac") if audio is not None else (video.codec,):
                 av.codec.Codec(codec, "w")
         except ValueError as e:  # av.codec.codec.UnknownCodecError is a ValueError
             raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
                             "with libx264 and aac, or pick another codec") from e
+        make_parent(self.path)
         try:
             self._container = av.open(str(self.partial_path), "w")
         except (ValueError, av.FFmpegError) as e:

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from live.errors import UserError
+from live.files import make_parent
 
 GUTTER = 4          # pixels between tiles
 LABEL_HEIGHT = 28   # two lines of PIL's default font
@@ -44,8 +45,8 @@ def fit(line: str, width: float, measure) -> str:
 
 
 def write_png(image: Image.Image | np.ndarray, path: Path) -> Path:
+    make_parent(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(path, format="PNG")
     except OSError as e:
         raise UserError(f"cannot write {path} ({e.strerror or e}); choose a writable path") from None
