@@ -77,7 +77,8 @@ def test_user_errors_for_bad_outputs(tmp_path):
     with pytest.raises(UserError, match="a_file is a file, not a folder"):
         VideoSink(blocker / "out.mp4", VideoFormat(SIZE))
     with pytest.raises(UserError, match="codec"):
-        VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE, codec="no_such_codec"))
+        VideoSink(tmp_path / "new" / "out.mp4", VideoFormat(SIZE, codec="no_such_codec"))
+    assert not (tmp_path / "new").exists()  # the folder is made only for a video that can be written
     with pytest.raises(UserError, match="even"):
         VideoSink(tmp_path / "out.mp4", VideoFormat((63, 48)))
     with pytest.raises(UserError, match=".mp4"):
