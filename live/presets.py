@@ -117,12 +117,21 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
 def load_preset(path: str | Path) -> Preset:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise UserError(f"preset file {path} does not exist") from None
     except OSError as e:
         raise UserError(f"cannot read preset file {path}: {e.strerror or e}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise UserError(f"preset {path} is not valid TOML: {e}") from None
+    return parse_preset(text, path)
+
+
+def parse_preset(text: str, path: Path) -> Preset:
+    """The preset `text` as the file `path` (its name, and the folder its source paths are in)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
     where = f"preset {path.name}"
     unknown = set(data) - PRESET_KEYS
@@ -163,6 +172,8 @@ class PresetLibrary:
                                 f"({', '.join(self.names()) or 'none in ' + str(self.directory)}) or a .toml file")
             return candidate
         path = self.directory / f"{name}.toml"
+        if not self.directory.is_dir():
+            raise UserError(f"presets folder {self.directory} does not exist; check --presets-dir")
         if not path.is_file():
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")
@@ -170,6 +181,16 @@ class PresetLibrary:
 
     def load(self, name: str) -> Preset:
         return load_preset(self.path(name))
+
+    def load_all(self) -> dict[str, Preset | UserError]:
+        """Every preset by name, or what is wrong with it: one broken file does not hide the others."""
+        found: dict[str, Preset | UserError] = {}
+        for name in self.names():
+            try:
+                found[name] = self.load(name)
+            except UserError as e:
+                found[name] = e
+        return found
 
     def by_index(self, index: int) -> str | None:
         """The name of the index-th preset (0-based, sorted), for hotkeys 1-9."""

@@ -34,8 +34,8 @@ def check_value(name: str, kind: type, low: float, high: float, value: object) -
             return value
         raise ValueError(f"{name} must be true or false, got {value!r}")
     if kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        if isinstance(value, float) and value.is_integer() and low <= value <= high:
+            value = int(value)  # only in range: int(1e308) is 309 digits in the reply
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
         raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")

@@ -46,7 +46,7 @@ def test_output_file(tmp_path):
     assert sorted(tmp_path.iterdir()) == [tmp_path / "f"]
 
 
-@pytest.mark.parametrize("text", ["", "a/b", "../x", ".hidden"])
+@pytest.mark.parametrize("text", ["", "a/b", "../x", ".hidden", "a b", "x!", 'q"uote', "caf\u00e9"])
 def test_plain_name_refuses_paths(text):
     with pytest.raises(argparse.ArgumentTypeError):
         plain_name(text)
@@ -63,6 +63,11 @@ def test_plain_name_refuses_paths(text):
     ["generate", "--network", "g.pkl", "--seeds", "1", "--outdir", "out", "--trunc", "1e308"],  # a traceback in lerp
     ["bench", "beats", "--method", "foo"],  # a traceback from aubio
     ["bench", "lambdas", "--lambdas", "0.1", "nan"],
+    ["perform", "--threads", "100000"],  # started 31520 threads, swamped the cores, ignored SIGTERM
+    ["train", "gan", "--outdir", "run", "--threads", "100000"],
+    ["perform", "--fps", "1e-9"],  # waited out a frame's interval before looking at the clock: never stopped
+    ["train", "predictor", "--bundle", "default", "--lr", "nan"],  # a traceback after the bundle loaded
+    ["train", "space", "--outdir", "run", "--steps", "0"],
 ])
 def test_bad_numbers_stop_at_the_command_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -164,3 +169,11 @@ def test_the_command_line_is_read_without_importing_torch():
     code = ("import sys; from live.__main__ import build_parser; build_parser(); "
             "print(sorted(m for m in ('torch', 'torchaudio', 'scipy', 'av', 'zmq', 'moderngl') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_a_recording_never_replaces_a_file(tmp_path, capsys):
+    kept = tmp_path / "last-night.mp4"
+    kept.write_bytes(b"last night's show")
+    assert main(["perform", "--headless", "--control", "off", "--record", str(kept)]) == 2
+    assert "last-night.mp4 exists: a recording does not replace one" in capsys.readouterr().err
+    assert kept.read_bytes() == b"last night's show"

@@ -567,3 +567,11 @@ def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
     recorder.close()
     # The last, partial frame too (before: 30 frames for 3.05 s, none at all for 5 ms).
     assert (Sink.samples, Sink.frames) == (round(seconds * 16000), frames)
+
+
+def test_a_show_names_its_broken_presets_when_it_starts_and_plays_on(preset_dir, capsys):
+    (preset_dir / "broken.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = "five"\n')
+    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--control", "off", "--duration", "0.5", "--size", "64x36"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("cannot be played") == 1 and "live: note: presets: broken cannot be played" in err

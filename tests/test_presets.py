@@ -58,6 +58,16 @@ def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path):
     assert not (tmp_path / "escape.toml").exists()
 
 
+def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):
+    (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
+    (tmp_path / "b.toml").write_text("[source\n")
+    (tmp_path / "c.toml").write_text("[source]\nseed = 3\n")
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["1", "a"], ["2", "b"], ["3", "c"]]  # it stopped at b
+    assert "cannot be played: preset" in lines[1] and "is not valid TOML" in lines[1]
+
+
 def test_preset_list_of_a_missing_folder_says_so(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(tmp_path / "nope"), "list"]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -88,6 +98,11 @@ def test_a_latent_that_is_not_one_npy_array_is_refused_when_the_preset_loads(tmp
     path.write_text('[source]\nw = "w.dat"\n')
     with pytest.raises(UserError, match=r"w.dat is not a .npy file; save one with numpy.save$"):
         load_preset(path)
+
+
+def test_a_presets_folder_that_is_missing_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"presets folder .*nowhere does not exist; check --presets-dir"):
+        PresetLibrary(tmp_path / "nowhere").path("default")  # it said: no preset named 'default'
 
 
 def test_a_preset_file_that_is_missing_is_named_as_a_file(tmp_path):
@@ -124,7 +139,8 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "99"]) == 0
     before = (d / "mine.toml").read_text()
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", str(tmp_path / "none.npy")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "preset mine.toml: source w file" in err and "does not exist" in err  # not mine.toml.partial
     assert (d / "mine.toml").read_text() == before
     assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
     with pytest.raises(SystemExit):

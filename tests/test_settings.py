@@ -58,6 +58,7 @@ def test_accepted_values_are_converted_to_the_parameter_type(name, value, expect
     ("lambda", math.inf, "lambda must be a number"),
     ("refine_steps", 2.5, "refine_steps must be a whole number in 0..50"),
     ("refine_steps", 51, "0..50"),
+    ("refine_steps", 1e308, "0..50, got 1e+308"),  # not its 309 digits
     ("refine_steps", False, "whole number"),
     ("freeze", 1, "freeze must be true or false"),
     ("freeze", "yes", "freeze must be true or false"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, number
+from live.cli.types import number, threads
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,9 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_show_arguments(p)
     p.add_argument("--seconds", type=number(0, low_open=True), default=60.0, help="how long to run (600 for the soak)")
-    p.add_argument("--fps", type=number(0, low_open=True), default=30.0,
+    p.add_argument("--fps", type=number(1, 1000), default=30.0,
                    help="render rate cap (on a machine without a GPU, frames above it take CPU from keyframes)")
-    p.add_argument("--threads", type=count(1), default=1, help="torch threads for inference")
+    p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference")
 
 
 def _rss_mb() -> float:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from live.cli.types import count, number
+from live.cli.types import count, number, threads
 
 if TYPE_CHECKING:
     import torch
@@ -348,7 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
-    parser.add_argument("--threads", type=count(1), default=1, help="torch threads (GEMM bound and synthesis)")
+    parser.add_argument("--threads", type=threads(), default=1, help="torch threads (GEMM bound and synthesis)")
     parser.add_argument("--gemm-size", type=count(64), default=2048, help="n of the n x n GEMM that sets the bound")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--samples", type=count(3), default=100, help="timed frames per path and row, at most")

@@ -52,7 +52,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from live.cli.types import count, number
+from live.cli.types import count, number, threads
 from live.errors import UserError
 
 
@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds from asking for a local model to its use on the show (default 10: "
                         "a build beside a running show on this CPU)")
     p.add_argument("--no-show", action="store_true", help="skip the show measurement")
-    p.add_argument("--threads", type=count(1), help="torch CPU threads")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, number, output_file
+from live.cli.types import count, number, output_file, threads
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
     p.add_argument("--json", required=True, type=output_file, metavar="PATH", help="write the report here")
-    p.add_argument("--threads", type=count(1), help="torch CPU threads")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_gan)
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, note, open_show
-from live.cli.types import count, number, output_file
+from live.cli.types import number, output_file, threads
 from live.errors import UserError
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
@@ -28,8 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
     p.add_argument("--no-vsync", dest="vsync", action="store_false")
-    p.add_argument("--fps", type=number(0, 1000, low_open=True),
-                   help="render rate cap (default: 60 in a window, 30 headless); with vsync, a display "
+    # At least 1: the show waits out a frame's interval before it looks at the clock or a stop
+    # again (--fps 1e-9 never stopped).
+    p.add_argument("--fps", type=number(1, 1000),
+                   help="render rate cap, 1..1000 (default: 60 in a window, 30 headless); with vsync, a display "
                         "at about the cap paces the show itself")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     p.add_argument("--record", type=output_file, metavar="OUT.mp4", help="also record the output with its audio")
@@ -37,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")
-    p.add_argument("--threads", type=count(1), default=1, help="torch threads for inference (default 1)")
+    p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from live.files import check_distinct
     from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_video_name
 
+    if args.record and Path(args.record).exists():  # a render can be made again, a show cannot
+        raise UserError(f"{args.record} exists: a recording does not replace one; record into another file "
+                        "or move that one away")
     headless = args.headless or not _has_display()
     source_spec = args.source
     if source_spec is None:
@@ -122,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     # Sources find their device or decode their file now, and start with the show: a bad
     # file or device is named before the networks load (5-9 s here), not after.
     source = open_source(source_spec, args.play)
+    presets = PresetLibrary(args.presets_dir)
+    for name, preset in presets.load_all().items():  # said now, not first at a switch in the show
+        if isinstance(preset, UserError):
+            note("presets", f"{name} cannot be played: {preset}")
     show = open_show(args, live=True, report=report)
     window = None
     if headless:
@@ -140,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         args.fps = 30.0 if headless else 60.0
     library = ShaderLibrary(ctx)
     renderer = Renderer(ctx, size, library)
-    engine = LiveEngine(show, PresetLibrary(args.presets_dir), source, renderer, library,
+    engine = LiveEngine(show, presets, source, renderer, library,
                         LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
                                     keep_bundle=args.bundle is not None),
                         window=window)

@@ -40,10 +40,12 @@ def _list(args: argparse.Namespace) -> int:
     library = PresetLibrary(args.presets_dir)
     if not library.directory.is_dir():
         raise UserError(f"presets folder {library.directory} does not exist")
-    for i, name in enumerate(library.names()):
-        preset = library.load(name)
+    for i, (name, preset) in enumerate(library.load_all().items()):
         key = str(i + 1) if i < 9 else " "
-        print(f"{key}  {name:12s} {preset.source.describe():28s} {preset.description}")
+        if isinstance(preset, UserError):
+            print(f"{key}  {name:12s} cannot be played: {preset}")
+        else:
+            print(f"{key}  {name:12s} {preset.source.describe():28s} {preset.description}")
     return 0
 
 
@@ -63,7 +65,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from live.presets import PresetLibrary, load_preset
+    from live.files import write_whole
+    from live.presets import PresetLibrary, parse_preset
     from live.space.config import to_toml
 
     library = PresetLibrary(args.presets_dir)
@@ -80,25 +83,13 @@ def _new(args: argparse.Namespace) -> int:
     header = to_toml({"name": args.name, "description": args.description, "bundle": template.bundle,
                       "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
-    partial = path.with_name(path.name + ".partial")
-    try:
-        library.directory.mkdir(parents=True, exist_ok=True)
-        partial.write_text(header + "\n" + body)
-        preset = load_preset(partial)
-    except OSError as e:
-        partial.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path} ({e.strerror or e}); choose a writable --presets-dir") from None
-    except UserError:
-        partial.unlink(missing_ok=True)
-        raise
-    try:
-        if preset.source.image is not None:
-            _project_ahead(preset, args.device)
-        if preset.source.w is not None:
-            _check_latent_shape(preset)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    text = header + "\n" + body
+    preset = parse_preset(text, path)
+    if preset.source.image is not None:
+        _project_ahead(preset, args.device)
+    if preset.source.w is not None:
+        _check_latent_shape(preset)
+    write_whole(path, text.encode())
     print(f"wrote {path}")
     return 0
 

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import fields, replace
 from pathlib import Path
 
-from live.cli.types import count, output_dir
+from live.cli.types import count, number, output_dir, threads
 from live.errors import UserError
 
 
@@ -25,7 +25,8 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                            help=f.metadata["help"])
         else:
-            kind = {"int": int, "float": float, "str": str, "float | None": float}[f.type]
+            kind = threads(0) if f.name == "threads" else {"int": int, "float": float, "str": str,
+                                                           "float | None": float}[f.type]
             p.add_argument(flag(f.name), dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + shown)
     p.set_defaults(func=_run_gan)
 
@@ -55,7 +56,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     state = trainer.run(on_snapshot=export if args.export else None)
     if args.export:  # also when the run was already complete: --kimg 0 just exports
         export(trainer)
-    print(f"done: {state.images_seen / 1000:.1f} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}")
+    print(f"done: {state.images_seen / 1000:.3g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}")
     return 0
 
 
@@ -67,11 +68,11 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="TOML", help="settings (default: the run folder's config.toml, if any)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set batch.pairs=16 --set net.image_backbone=resnet18")
-    p.add_argument("--steps", type=int, help="optimizer steps in all")
+    p.add_argument("--steps", type=count(1), help="optimizer steps in all")
     p.add_argument("--seed", type=int)
     p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
     p.add_argument("--cache", help="folder for precomputed spectrograms and images")
-    p.add_argument("--threads", type=count(1), help="torch CPU threads per process")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads per process")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--stop-at", type=count(1), metavar="STEP", help="stop at this step (checkpointed; resume later)")
     p.add_argument("--export", metavar="BUNDLE_DIR",
@@ -123,16 +124,16 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
     p.add_argument("--outdir", type=output_dir,
                    help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps in all (default {d.steps})")
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")
+    p.add_argument("--batch", type=count(1), default=d.batch)
+    p.add_argument("--lr", type=number(0, low_open=True), default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--music", action="append", metavar="KIND",
                    help="music to train on: 4q (under --data) or synthetic; repeat for several "
                         "(default: 4q and synthetic; synthetic alone when 4Q is absent)")
     p.add_argument("--data", default=d.data_root, help=f"shared data folder holding 4q/ (default {d.data_root})")
-    p.add_argument("--synthetic-clips", type=int, default=d.synthetic_clips)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--synthetic-clips", type=count(1), default=d.synthetic_clips)
+    p.add_argument("--checkpoint-every", type=count(1), default=d.checkpoint_every)
     p.add_argument("--from-bundle", action="store_true",
                    help="fine-tune the bundle's predictor instead of starting from the identity (w_m = w_o)")
     p.add_argument("--bf16", action="store_true",
@@ -140,14 +141,14 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer-heads", action="store_true",
                    help="give a predictor without per-layer output heads (bundles up to version 0.4) its heads, "
                         "at zero; bundle.toml records them")
-    p.add_argument("--layer-heads-from", type=int, default=d.layer_heads_from,
+    p.add_argument("--layer-heads-from", type=count(0), default=d.layer_heads_from,
                    help=f"step at which the heads start to train (default: {HEADS_WAIT} from the identity, "
                         "0 with --from-bundle; a resumed run keeps its own)")
-    p.add_argument("--lambda-high", type=float,
+    p.add_argument("--lambda-high", type=number(0, low_open=True),
                    help="draw training lambdas up to this, not the predictor's whole range (default: its lambda_max); "
                         "the held-out check scores lambdas up to sqrt(lambda_min * lambda_max) either way")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--threads", type=count(1), help="torch CPU threads")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_predictor)
 

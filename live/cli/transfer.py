@@ -79,7 +79,7 @@ def _check(args: argparse.Namespace) -> list[float]:
     durations = [sum(audio.duration for audio in stream_audio(path)) for path in args.audio]
     for path, duration in zip(args.audio, durations):
         if args.at is not None and args.at > duration:
-            raise UserError(f"--at {args.at:.1f} s is past the end of {path} ({duration:.1f} s)")
+            raise UserError(f"--at {args.at:g} s is past the end of {path} ({duration:.1f} s)")
     return durations
 
 

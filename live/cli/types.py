@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 from live.errors import UserError
@@ -44,6 +45,22 @@ def count(low: int = 0, high: int | None = None):
     return parse
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads(low: int = 1):
+    """Torch CPU threads, at most the cores: more only contend (100000 took minutes to start,
+    swamped both cores and ignored SIGTERM)."""
+    def parse(text: str) -> int:
+        value = count(low)(text)
+        if value > cores():
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {cores()} cores; give {low}..{cores()}")
+        return value
+    return parse
+
+
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:
@@ -75,8 +92,8 @@ def output_file(text: str) -> Path:
 
 
 def plain_name(text: str) -> str:
-    """A name that becomes one file or folder inside the project's own folder: no path
-    separators, not hidden, not empty."""
-    if not text or Path(text).name != text or text.startswith("."):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a plain name (letters, digits, - or _), not a path")
+    """A name that becomes one file or folder inside the project's own folder, and is typed
+    in shell commands and control messages: ASCII letters, digits, -, _ and (not first) dots."""
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a name holds ASCII letters, digits, -, _ and . (not first), no path")
     return text

@@ -85,7 +85,7 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
         transport, sep, rest = address.partition("://")
         if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
             raise UserError(f"control address {address!r} is not a ZeroMQ address; write it like "
-                            "tcp://127.0.0.1:5555 (or 'off' for --control)")
+                            "tcp://127.0.0.1:5555 (--control off turns commands and telemetry off)")
         if transport == "tcp":
             host_of(address)  # a host, and a port zmq reads as typed
         if not curve and not is_local(address):

@@ -2,6 +2,7 @@
 reads its options and defaults without importing the networks."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from live.errors import UserError
@@ -42,7 +43,7 @@ class PredictorTraining:
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
-               self.held_out_pairs) < 1 or self.lr <= 0 or \
+               self.held_out_pairs) < 1 or not 0 < self.lr < math.inf or \
                 (self.layer_heads_from is not None and self.layer_heads_from < 0):
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
                             "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
