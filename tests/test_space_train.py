@@ -282,3 +282,15 @@ def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path
     longer = config.with_overrides([f"steps={config.steps + 6}"])
     notes = SpaceTrainer(longer, tmp_path / "run", progress=False).notes
     assert len(notes) == 1 and f"from {config.steps} to {config.steps + 6}" in notes[0]
+
+
+def test_a_run_whose_data_is_missing_leaves_no_folder_and_a_file_is_no_export_folder(tmp_path, capsys):
+    from live.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(["train", "space", "--outdir", str(run), "--steps", "1", "--data", str(tmp_path / "none")]) == 2
+    assert "not found" in capsys.readouterr().err and not run.exists()  # it held config.toml
+    (tmp_path / "song.wav").write_bytes(b"")
+    with pytest.raises(SystemExit):  # found after the training's hours, when the space was written into it
+        main(["train", "space", "--outdir", str(run), "--export", str(tmp_path / "song.wav")])
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads(), help="torch CPU threads per process")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda")
     p.add_argument("--stop-at", type=count(1), metavar="STEP", help="stop at this step (checkpointed; resume later)")
-    p.add_argument("--export", metavar="BUNDLE_DIR",
+    p.add_argument("--export", type=output_dir, metavar="BUNDLE_DIR",
                    help="at the end, write space.safetensors into this bundle folder and update its bundle.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_space)

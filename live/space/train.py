@@ -256,10 +256,10 @@ class SpaceTrainer:
     def _run(self, replicas: Replicas, end: int,
              on_finish: Callable[[SpaceNet, SpaceSpec], None] | None) -> RunState:
         config = self.config
-        if replicas.lead:
+        sources, images, music, listed = self._data(replicas)
+        if replicas.lead:  # only now: a run whose data is missing leaves no folder
             self.outdir.mkdir(parents=True, exist_ok=True)
             config.write(self.outdir / CONFIG_FILE)
-        sources, images, music, listed = self._data(replicas)
         sigma = va_sigma(images.va, music.va)
         if replicas.lead:
             self._write_data_report(sources, images, music, sigma)
