@@ -12,6 +12,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from ckpt_factory import (TINY, EasyDict, legacy_torch_blob, max_diff, nvlabs_bytes, nvlabs_modules, one_torch_thread,
                           outputs,
                           rosinality_forward,
@@ -336,6 +337,9 @@ def _bad_file(kind, tmp_path, G):
     elif kind == "safetensors without json":
         path = save_generator(G, tmp_path / "lonely.safetensors")
         path.with_suffix(".json").unlink()
+    elif kind == "a bundle's space weights":  # it said: needs its config space.json
+        path = path.with_name("space.safetensors")
+        save_file({"image_encoder.fc.weight": torch.ones(2, 2)}, str(path))
     return path
 
 
@@ -351,6 +355,7 @@ def _bad_file(kind, tmp_path, G):
     ("torch file without g_ema", "no g_ema"),
     ("pickle of a list", "not an NVlabs network snapshot"),
     ("safetensors without json", "needs its config lonely.json"),
+    ("a bundle's space weights", "holds no generator"),
 ])
 def test_bad_files_give_one_line_user_errors(tmp_path, G, kind, message):
     with pytest.raises(UserError, match=message) as err:

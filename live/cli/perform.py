@@ -182,9 +182,10 @@ def run(args: argparse.Namespace) -> int:
     summary = stats.as_dict(stats.ended or 0.0)
     if args.stats:
         stats.write(args.stats, now=stats.ended or 0.0)
+    p95 = summary["latency_ms"]["audio_to_screen"]["p95"]  # None: no keyframe reached the screen
     print(f"live: {summary['frames']} frames ({summary['render_fps']} fps), {summary['keyframes']} keyframes "
           f"({summary['keyframes_per_s']}/s), audio-to-screen p95 "
-          f"{summary['latency_ms']['audio_to_screen']['p95']} ms"
+          f"{'n/a' if p95 is None else f'{p95} ms'}"
           + (f"; recorded {args.record}" if args.record and engine.recording_error is None else ""))
     if engine.recording_error is not None:
         error = engine.recording_error

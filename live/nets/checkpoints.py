@@ -445,11 +445,24 @@ def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 
 # ---------------------------------------------------------------- ours
 
+def _holds_a_generator(path: Path) -> bool:
+    """From the tensor names alone; a file whose header cannot be read is for the full read to report."""
+    try:
+        with safetensors.safe_open(str(path), "pt") as file:
+            names = list(file.keys())
+    except (safetensors.SafetensorError, OSError):
+        return True
+    return any(name.startswith(("mapping.", "synthesis.")) for name in names)
+
+
 def _read_live(path: Path) -> _Contents:
     config_path = path.with_suffix(".json")
     if config_path.is_dir():
         raise UserError(f"{config_path} is a folder; {path.name} needs its config file there")
     if not config_path.is_file():
+        if not _holds_a_generator(path):
+            raise UserError(f"{path} holds no generator (no mapping or synthesis weights: a bundle's space or "
+                            "predictor?); give a generator checkpoint")
         raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
     try:
         config = json.loads(config_path.read_text())
