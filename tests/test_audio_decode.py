@@ -176,6 +176,14 @@ def test_a_vbr_mp3_without_a_xing_header_is_read_to_its_end(tmp_path):
     assert 6.0 <= read_audio(tmp_path / "a.mp3").duration < 6.1  # the encoder's padding is not dropped without the tag
 
 
+def test_a_cut_short_mp3_is_read_without_mpg123_s_warnings(tmp_path, capfd):
+    write_vbr_mp3(tmp_path / "a.mp3", chirp(6.0))
+    data = (tmp_path / "a.mp3").read_bytes()
+    (tmp_path / "a.mp3").write_bytes(data[:len(data) // 2])
+    assert 2.0 < read_audio(tmp_path / "a.mp3").duration < 4.0
+    assert capfd.readouterr().err == ""  # "Warning: Xing stream size off by more than 1%, ..." as libsndfile opened it
+
+
 def test_a_file_libsndfile_gives_up_on_midway_is_read_on_by_ffmpeg(tmp_path):
     path = tmp_path / "damaged.flac"
     sf.write(path, chirp(4.0), RATE, subtype="PCM_16")
