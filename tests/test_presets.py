@@ -208,3 +208,12 @@ def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random
     monkeypatch.setattr("live.transfer.project.project_image", lambda *a, **k: pytest.fail("projected again"))
     w = source_latent(PresetLibrary(d).load("sunset"), Bundle.load(random_bundle_dir))
     assert w.shape[0] > 0
+
+
+def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path, capsys):
+    (tmp_path / "x.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = 1\n')
+    assert main(["preset", "--presets-dir", str(tmp_path), "show", "x"]) == 0
+    assert "bundle   no-such-bundle: cannot be played: no bundle 'no-such-bundle'" in capsys.readouterr().out
+    assert main(["preset", "--presets-dir", str(tmp_path), "new", "y", "--seed", "2", "--like", "x"]) == 2
+    assert "no bundle 'no-such-bundle'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.toml"]  # it wrote y.toml, which could not play

@@ -52,10 +52,16 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from live.presets import PresetLibrary
 
+    from live.bundle import bundle_dir
+
     preset = PresetLibrary(args.presets_dir).load(args.name)
+    try:
+        bundle = f"{preset.bundle} ({bundle_dir(preset.bundle)})"
+    except UserError as e:  # the rest is still worth seeing, to mend the file
+        bundle = f"{preset.bundle}: cannot be played: {e}"
     print(f"{preset.name}: {preset.description}")
     print(f"  file     {preset.path}")
-    print(f"  bundle   {preset.bundle}")
+    print(f"  bundle   {bundle}")
     print(f"  source   {preset.source.describe()}")
     for name, value in preset.settings.as_dict().items():
         print(f"  {name:16s} {value}")
@@ -65,6 +71,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
+    from live.bundle import bundle_dir
     from live.files import write_whole
     from live.presets import PresetLibrary, parse_preset
     from live.space.config import to_toml
@@ -74,6 +81,7 @@ def _new(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
     template = _template(library, args.like)
+    bundle_dir(template.bundle)  # a copy of a preset on a missing bundle could not be played either
     body = copied_tables(template.path.read_text())
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
