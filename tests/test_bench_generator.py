@@ -129,3 +129,13 @@ def test_bad_flags_are_one_line_before_the_bound_is_measured(capsys):
     assert main(["bench", "generator", "--rows", "default", "--device", "foo"]) == 2
     err = capsys.readouterr().err
     assert "names no row" in err and "unknown device 'foo'" in err and "Traceback" not in err
+
+
+def test_a_bad_network_file_is_refused_before_any_timing(tmp_path, monkeypatch):
+    (tmp_path / "broken.safetensors").write_bytes(b"not weights")
+    monkeypatch.setattr(bench, "gemm_bounds", lambda *a, **k: pytest.fail("the GEMM bound was timed first"))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json")
+    bench.add_arguments(parser)
+    with pytest.raises(UserError, match="broken.safetensors"):
+        bench.main(parser.parse_args(["--rows", "", "--network", str(tmp_path / "broken.safetensors")]))

@@ -375,10 +375,9 @@ def main(args: argparse.Namespace) -> int:
     dtype_names = [name for name in args.dtypes.split(",") if name]
     if not dtype_names or any(name not in DTYPES for name in dtype_names):
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
-    missing = [path for path in args.network if not os.path.isfile(path)]
-    if missing:
-        raise UserError(f"no checkpoint at {', '.join(missing)}; give --network the path of a generator file")
     device = checked_device(args.device)
+    # Loaded first: a bad file is refused before the minutes of timing, not after them.
+    given = [(os.path.basename(path), load_generator(path, device=device)[0]) for path in args.network]
     torch.set_num_threads(args.threads)
     dtypes = [getattr(torch, name) for name in dtype_names]
 
@@ -388,8 +387,7 @@ def main(args: argparse.Namespace) -> int:
 
     networks: list[tuple[str, Callable[[], Generator]]] = [
         (name, lambda shape=known[name]: shape.build().to(device)) for name in rows_wanted]
-    for path in args.network:
-        networks.append((os.path.basename(path), lambda path=path: load_generator(path, device=device)[0]))
+    networks += [(name, lambda G=G: G) for name, G in given]
     rows = []
     for name, build in networks:
         print(f"{name}: building, compiling and timing ...", file=sys.stderr, flush=True)

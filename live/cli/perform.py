@@ -21,7 +21,7 @@ FRESH_SERVER_SECONDS = 20.0
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_show_arguments(p)
-    p.add_argument("--source", help="mic, mic:DEVICE (name or index), file:PATH or demo "
+    p.add_argument("--source", type=_source_arg, help="mic, mic:DEVICE (name or index), file:PATH or demo "
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
@@ -67,6 +67,15 @@ def parse_source(spec: str) -> tuple[str, str]:
     if kind == "mic" or (kind == "file" and rest) or (kind == "demo" and not rest):
         return kind, rest
     raise UserError(f"unknown --source {spec!r}; use mic, mic:DEVICE, file:PATH or demo")
+
+
+def _source_arg(text: str) -> str:
+    """--source, refused as the command line is read."""
+    try:
+        parse_source(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def open_source(spec: str, play: bool):
