@@ -217,3 +217,11 @@ def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path,
     assert main(["preset", "--presets-dir", str(tmp_path), "new", "y", "--seed", "2", "--like", "x"]) == 2
     assert "no bundle 'no-such-bundle'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.toml"]  # it wrote y.toml, which could not play
+
+
+def test_preset_new_with_an_unreadable_picture_says_so_before_announcing_a_projection(tmp_path, capsys):
+    (tmp_path / "face.jpg").write_text("not a picture")
+    d = tmp_path / "p"
+    assert main(["preset", "--presets-dir", str(d), "new", "face", "--image", str(tmp_path / "face.jpg")]) == 2
+    out, err = capsys.readouterr()
+    assert "projecting" not in out and "cannot read image" in err and not d.exists()

@@ -158,7 +158,9 @@ def _project_ahead(preset, device: str) -> None:
     during a show is instant."""
     from live.bundle import Bundle
     from live.engine.show import source_latent
+    from live.space.data.images import ImageFile
 
+    ImageFile(preset.source.image).load()  # a picture that cannot be read is said before the wait is announced
     print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
           flush=True)
     source_latent(preset, Bundle.load(preset.bundle, device=device))

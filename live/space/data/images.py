@@ -36,7 +36,7 @@ class ImageFile:
                             "scale it down") from None
         except (UnidentifiedImageError, OSError) as error:
             raise UserError(f"cannot read image {self.path} ({error}); "
-                            "replace the file or drop it from the list") from error
+                            "replace or remove the file") from error
         if self.box is not None:
             width, height = rgb.size
             x0, y0, x1, y1 = self.box
