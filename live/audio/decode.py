@@ -140,11 +140,12 @@ class _NotForLibsndfile(Exception):
 
 
 def _starts_as_mpeg_audio(path: Path) -> bool:
-    """An ID3 tag or an MPEG audio frame's sync word first: the MP3s libsndfile is not to
-    open at all (mpg123 prints its warnings about a damaged file as it opens it)."""
+    """An ID3 tag or an MPEG audio frame's sync word first (ADTS AAC has it too): files
+    libsndfile is not to open at all (mpg123 prints its warnings about a damaged MP3 as
+    libsndfile opens it)."""
     with open(path, "rb") as file:
         head = file.read(3)
-    return head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
@@ -152,7 +153,7 @@ def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
         raise _NotForLibsndfile
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
     with sf.SoundFile(os.fsencode(path)) as file:
-        if file.format == "MP3":  # one libsndfile finds after other bytes
+        if file.format == "MP3":  # an MP3 behind other leading bytes
             # libsndfile stops at a length it estimates from the first frame when a VBR file
             # has no Xing header (9 s of 45 s, silently), and its every seek, soundfile's
             # after each read among them, restarts mpg123 (samples wrong for milliseconds).

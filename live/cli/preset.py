@@ -50,9 +50,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from live.presets import PresetLibrary
-
     from live.bundle import bundle_dir
+    from live.presets import PresetLibrary
 
     preset = PresetLibrary(args.presets_dir).load(args.name)
     try:
