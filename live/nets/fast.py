@@ -21,10 +21,12 @@ layer (demodulation, noise, bias, leaky ReLU, next layer's modulation) into one 
 """
 from __future__ import annotations
 
+import logging
 import time
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -328,9 +330,26 @@ def compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.
     # Freezing must be on while dynamo traces (it marks the weights static) and while
     # inductor compiles (it prepacks them). The C++ wrapper saves ~1 ms a frame of Python
     # dispatch between the ~80 kernels of a synthesis pass.
-    with torch.inference_mode(), config.patch(freezing=True, cpp_wrapper=True):
+    with torch.inference_mode(), config.patch(freezing=True, cpp_wrapper=True), _errors_only(CPP_EXTENSION_LOG):
         compiled(example)
     return compiled
+
+
+# Building the C++ wrapper looks for a CUDA toolkit too, and where one is installed without a
+# GPU this logger warns "No CUDA runtime is found" into the show's output: nothing a compile
+# for the CPU needs (and on a GPU machine there is nothing to warn about).
+CPP_EXTENSION_LOG = "torch.utils.cpp_extension"
+
+
+@contextmanager
+def _errors_only(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class FastSynthesis:
