@@ -35,23 +35,30 @@ def make_parent(path: Path) -> None:
         raise UserError(f"cannot write {path}: {reason(path, e)}; choose a writable path") from None
 
 
+def check_folder(folder: Path) -> None:
+    """`folder` is, or can be made, a folder this process writes into. Nothing is made: the
+    folders on the way are made when a file is written, so a run that fails first leaves
+    none behind."""
+    file = folder if folder.exists() and not folder.is_dir() else blocking_file(folder)
+    if file is not None:
+        raise UserError(f"cannot write into {folder}: {file} is a file, not a folder; choose another path")
+    nearest = next(f for f in (folder, *folder.parents) if f.exists())  # the file system's root always does
+    try:
+        tempfile.TemporaryFile(dir=nearest).close()
+    except OSError as e:
+        raise UserError(f"cannot write into {folder} ({e.strerror}); choose a writable path") from None
+
+
 def check_writable(path: str | Path) -> None:
-    """Fail now, not after the minutes of work that come before the file is written.
-    Nothing is made or changed: the folders on the way are made when the file is written
-    (a run that fails first leaves none behind), and an existing file is left as it is
-    (a run that fails before writing must not have emptied it)."""
+    """Fail now, not after the minutes of work that come before the file is written. An
+    existing file is left as it is (a run that fails before writing must not have emptied it)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder; name a file")
-    file = blocking_file(path)
-    if file is not None:
-        raise UserError(f"cannot write {path}: {file} is a file, not a folder; choose another path")
-    folder = next(f for f in path.parents if f.exists())  # the file system's root always does
+    check_folder(path.parent)
     try:
         if path.exists():
             path.open("ab").close()
-        else:
-            tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
         raise UserError(f"cannot write {path} ({e.strerror}); choose a writable path") from None
 

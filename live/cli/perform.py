@@ -101,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
     from live.files import check_distinct
     from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_video_name
 
-    if args.record and Path(args.record).exists():  # a render can be made again, a show cannot
-        raise UserError(f"{args.record} exists: a recording does not replace one; record into another file "
-                        "or move that one away")
+    if args.record:  # as typed; the fresh server's default below is a name that may be replaced
+        check_video_name(Path(args.record))
+        if Path(args.record).exists():  # a render can be made again, a show cannot
+            raise UserError(f"{args.record} exists: a recording does not replace one; record into another file "
+                            "or move that one away")
     headless = args.headless or not _has_display()
     source_spec = args.source
     if source_spec is None:
@@ -119,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
 
     # What the command line alone decides is checked before the networks load (seconds).
     kind, rest = parse_source(source_spec)
-    if args.record:
-        check_video_name(Path(args.record))
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     "--stats": args.stats})
     keys = None

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import blocking_file, check_writable
+from live.files import check_folder, check_writable
 
 
 def number(low: float | None = None, high: float | None = None, low_open: bool = False):
@@ -72,12 +72,10 @@ def output_dir(text: str) -> Path:
     """A folder to write into: it may not exist yet, but it must not be a file, and its
     nearest existing ancestor must be a writable folder."""
     path = output_path(text)
-    file = path if path.exists() and not path.is_dir() else blocking_file(path)
-    if file is not None:
-        raise argparse.ArgumentTypeError(f"cannot write into {text}: {file} is a file, not a folder")
-    ancestor = next(f for f in (path, *path.parents) if f.exists())
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot create or write {text}: {ancestor} is not a writable folder")
+    try:
+        check_folder(path)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return path
 
 
