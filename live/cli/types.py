@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from live.errors import UserError
@@ -71,19 +72,19 @@ def output_path(text: str) -> Path:
 def output_dir(text: str) -> Path:
     """A folder to write into: it may not exist yet, but it must not be a file, and its
     nearest existing ancestor must be a writable folder."""
-    path = output_path(text)
-    try:
-        check_folder(path)
-    except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return path
+    return _checked(check_folder, text)
 
 
 def output_file(text: str) -> Path:
     """A file to write: not empty, not a folder, in a folder that is (or can be made) writable."""
+    return _checked(check_writable, text)
+
+
+def _checked(check: Callable[[Path], None], text: str) -> Path:
+    """The path `text`, if `check` (a UserError for a bad one) passes it."""
     path = output_path(text)
     try:
-        check_writable(path)
+        check(path)
     except UserError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return path
