@@ -1,7 +1,6 @@
 """Presets: TOML files naming a bundle, a source picture, starting settings and a CC map.
 
-    name = "ember"
-    description = "warm embers"
+    description = "warm embers"     # the preset's name is its file's: ember.toml is "ember"
     bundle = "default"             # a folder under models/, or a path
 
     [source]                       # exactly one of seed / w / image
@@ -32,6 +31,8 @@ from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.settings import Settings
 
+# "name" is read and ignored: presets of earlier versions carry one, and a copied file
+# (cp ember.toml mine.toml) would otherwise show and switch under the other file's name.
 PRESET_KEYS = {"name", "description", "bundle", "source", "settings", "cc"}
 SOURCE_KEYS = {"seed", "truncation", "w", "image"}
 NPY_MAGIC = b"\x93NUMPY"
@@ -137,10 +138,9 @@ def parse_preset(text: str, path: Path) -> Preset:
     unknown = set(data) - PRESET_KEYS
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(PRESET_KEYS))}")
-    name = data.get("name", path.stem)
     bundle = data.get("bundle", "default")
     description = data.get("description", "")
-    for key, value in (("name", name), ("bundle", bundle), ("description", description)):
+    for key, value in (("bundle", bundle), ("description", description)):
         if not isinstance(value, str):
             raise UserError(f"{where}: {key} must be a string")
     settings_table = data.get("settings", {})
@@ -150,7 +150,7 @@ def parse_preset(text: str, path: Path) -> Preset:
         settings = Settings().with_values(settings_table)
     except ValueError as e:
         raise UserError(f"{where}: [settings] {e}") from None
-    return Preset(name=name, description=description, bundle=bundle,
+    return Preset(name=path.stem, description=description, bundle=bundle,
                   source=_source(data.get("source"), where, path.parent), settings=settings,
                   cc=CcMap.from_table(data.get("cc", []), where), path=path)
 

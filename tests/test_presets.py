@@ -68,6 +68,15 @@ def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):
     assert "cannot be played: preset" in lines[1] and "is not valid TOML" in lines[1]
 
 
+def test_a_copied_preset_goes_by_its_own_file_name(tmp_path, capsys):
+    (tmp_path / "mine.toml").write_text(PresetLibrary().path("ember").read_text())
+    (tmp_path / "older.toml").write_text('name = "storm"\n[source]\nseed = 1\n')  # earlier versions wrote one
+    library = PresetLibrary(tmp_path)
+    assert library.load("mine").name == "mine" and library.load("older").name == "older"
+    assert main(["preset", "--presets-dir", str(tmp_path), "show", "mine"]) == 0
+    assert capsys.readouterr().out.startswith("mine: ")
+
+
 def test_preset_list_of_a_missing_folder_says_so(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(tmp_path / "nope"), "list"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def _new(args: argparse.Namespace) -> int:
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
         source = {kind: str(Path(file).resolve())}
-    header = to_toml({"name": args.name, "description": args.description, "bundle": template.bundle,
+    header = to_toml({"description": args.description, "bundle": template.bundle,
                       "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
     text = header + "\n" + body
