@@ -241,3 +241,34 @@ def test_a_file_changed_after_its_scan_is_refused_while_it_is_read(tmp_path, cha
     changed(tmp_path / "a.wav", samples)
     with pytest.raises(UserError, match="a.wav changed while it was being read"):
         audio.reader().read(2 * RATE)
+
+
+def test_a_file_cut_short_says_how_much_of_its_stated_length_it_holds(tmp_path):
+    sf.write(tmp_path / "whole.wav", tone(3.0), RATE)
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "whole.wav").read_bytes()[:RATE])  # a quarter second of 16-bit stereo
+    cut = scan_audio(tmp_path / "cut.wav")
+    assert cut.declared == 3 * RATE and cut.frames < RATE // 4
+    assert "cut.wav holds 0.25 s of the 3.00 s its header states (cut short" in cut.shortfall()
+    assert scan_audio(tmp_path / "whole.wav").shortfall() is None
+
+
+def write_piped_wav(path: Path, samples: np.ndarray) -> None:
+    """A WAV as a writer to a pipe leaves it (FFmpeg's `-f wav -`): sizes unknown, all ones."""
+    sf.write(path, samples, RATE)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data")
+    data[4:8] = data[at + 4:at + 8] = b"\xff" * 4
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: sf.write(path.with_suffix(".flac"), tone(2.0), RATE),
+    lambda path: sf.write(path.with_suffix(".wav"), tone(2.0), RATE, subtype="FLOAT"),
+    lambda path: write_vbr_mp3(path.with_suffix(".mp3"), tone(2.0)),
+    lambda path: write_piped_wav(path.with_suffix(".wav"), tone(2.0)),
+])
+def test_a_whole_file_has_no_shortfall(tmp_path, write):
+    write(tmp_path / "a")
+    (path,) = tmp_path.iterdir()
+    audio = scan_audio(path)
+    assert audio.shortfall() is None and audio.frames >= 2 * RATE - 1

@@ -64,6 +64,15 @@ def test_an_interrupted_render_leaves_no_video_and_keeps_an_earlier_one(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets"]
 
 
+def test_a_render_of_a_file_cut_short_says_so(tmp_path, song, preset_dir, capsys):
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(song.read_bytes()[:22050 * 4])  # a second of the four its header states
+    assert main(["render", str(cut), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--fps", "4", "--size", "32x32"]) == 0
+    assert "cut.wav holds 1.00 s of the 4.00 s its header states" in capsys.readouterr().err
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 4
+
+
 def test_render_is_deterministic(tmp_path, song, preset_dir):
     args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "8", "--size", "64x64",
             "--start", "0.5", "--duration", "1.5"]

@@ -253,6 +253,38 @@ def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[A
         raise UserError(f"{path} holds no audio samples")
 
 
+def _wav_data_frames(path: Path) -> int | None:
+    """The frames a WAV file's data chunk declares; None for another file, or a WAV written
+    to a pipe (whose size field is left 0 or all ones)."""
+    with open(path, "rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None
+        block_align = 0
+        while len(chunk := file.read(8)) == 8:
+            kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if kind == b"data":
+                return size // block_align if block_align and 0 < size < 0xFFFFFFFF else None
+            if kind == b"fmt ":
+                fmt = file.read(size)
+                block_align = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else 0
+                size -= len(fmt)
+            file.seek(size + (size & 1), os.SEEK_CUR)  # chunks are padded to even sizes
+    return None
+
+
+def declared_frames(path: Path) -> int | None:
+    """The length a file's header states exactly, where one does (WAV's data chunk, FLAC's
+    STREAMINFO): the decoders read a file cut short (an interrupted copy) to where it
+    ends, without a word."""
+    frames = _wav_data_frames(path)
+    if frames is None:
+        with open(path, "rb") as file:
+            if file.read(4) == b"fLaC":
+                frames = sf.info(os.fsencode(path)).frames or None  # 0: a stream that did not know
+    return frames
+
+
 @dataclass(frozen=True)
 class AudioFile:
     """A file stream_audio has read through once: what its blocks will hold."""
@@ -260,10 +292,18 @@ class AudioFile:
     sample_rate: int
     channels: int
     frames: int
+    declared: int | None = None  # the frames its header states, where it states them
 
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate
+
+    def shortfall(self) -> str | None:
+        """What is missing, when the file holds less than its header states."""
+        if self.declared is None or self.frames >= self.declared - self.sample_rate // 100:
+            return None
+        return (f"{self.path} holds {self.duration:.2f} s of the {self.declared / self.sample_rate:.2f} s its "
+                "header states (cut short: an interrupted copy or download?); what it holds is used")
 
     def reader(self) -> SampleReader:
         return SampleReader(self._same_blocks(), self.channels)
@@ -291,7 +331,7 @@ def scan_audio(path: str | Path) -> AudioFile:
         frames += len(audio.samples)
         rate, channels = audio.sample_rate, audio.channels
         del audio  # the next block is decoded without this one held
-    return AudioFile(Path(path), rate, channels, frames)
+    return AudioFile(Path(path), rate, channels, frames, declared_frames(Path(path)))
 
 
 class SampleReader:

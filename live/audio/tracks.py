@@ -69,7 +69,7 @@ class FileTrack(Track):
     def __init__(self, path: str | Path, sample_rate: int | None = None, channels: int | None = None,
                  loop: bool = False, ahead_seconds: float = 5.0) -> None:
         audio = scan_audio(path)
-        self.path, self.loop = audio.path, loop
+        self.path, self.loop, self.shortfall = audio.path, loop, audio.shortfall()
         self.sample_rate = sample_rate or audio.sample_rate
         self.channels = channels or audio.channels
         # resample_poly's output length, ceil(frames * rate / file rate), which

@@ -86,7 +86,10 @@ def open_source(spec: str, play: bool):
         device: str | int | None = (int(rest) if rest.isdigit() else rest) if rest else None
         return MicSource(device)
     if kind == "file":
-        return FileSource(rest, play=play)
+        source = FileSource(rest, play=play)
+        if source.track.shortfall:
+            note("audio", source.track.shortfall)
+        return source
     return DemoSource(play=play)
 
 

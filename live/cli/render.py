@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         check_no_frames(args.out)
     check_distinct({"the audio": args.audio, "-o": args.out, "--stats": args.stats})
     audio = scan_audio(args.audio)
+    if shortfall := audio.shortfall():
+        note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)

@@ -10,11 +10,10 @@ every result side by side, labelled with the music's valence and arousal.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from live.cli.common import preset_and_bundle
+from live.cli.common import note, preset_and_bundle
 from live.cli.types import count, number, output_dir, output_file
 from live.errors import UserError
 from live.files import check_distinct, check_writable
@@ -71,16 +70,18 @@ def _check(args: argparse.Namespace) -> list[float]:
                     **{f"the result {path}": path for path in results}, "--sheet": args.sheet})
     for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
         if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
-            print(f"note: {option} applies to --mode {applies}; ignored", file=sys.stderr)
-    from live.audio.decode import stream_audio
+            note("options", f"{option} applies to --mode {applies}; ignored")
+    from live.audio.decode import scan_audio
 
     for path in results:
         check_writable(path)
-    durations = [sum(audio.duration for audio in stream_audio(path)) for path in args.audio]
-    for path, duration in zip(args.audio, durations):
-        if args.at is not None and args.at > duration:
-            raise UserError(f"--at {args.at:g} s is past the end of {path} ({duration:.1f} s)")
-    return durations
+    audios = [scan_audio(path) for path in args.audio]
+    for audio in audios:
+        if args.at is not None and args.at > audio.duration:
+            raise UserError(f"--at {args.at:g} s is past the end of {audio.path} ({audio.duration:.1f} s)")
+        if shortfall := audio.shortfall():
+            note("audio", shortfall)
+    return [audio.duration for audio in audios]
 
 
 def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.ndarray:
