@@ -59,6 +59,7 @@ def test_plain_name_refuses_paths(text):
     ["render", "song.wav", "-o", "out.mp4", "--start", "-1"],
     ["perform", "--duration", "-5"],
     ["control", "send", "--timeout", "-1", "get"],
+    ["control", "send", "--timeout", "0", "get"],  # blamed the engine for a reply it had no time to send
     ["control", "listen", "--count", "0"],
     ["generate", "--network", "g.pkl", "--seeds", "1", "--outdir", "out", "--trunc", "1e308"],  # a traceback in lerp
     ["bench", "beats", "--method", "foo"],  # a traceback from aubio

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="a JSON object, or: " + " | ".join(USAGE.values()))
     send.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
                       help=f"command socket (default {DEFAULT_COMMAND_ADDRESS})")
-    send.add_argument("--timeout", type=number(0, 3600), default=2.0, metavar="S",
+    send.add_argument("--timeout", type=number(0, 3600, low_open=True), default=2.0, metavar="S",
                       help="seconds to wait for the reply (default 2)")
     _add_key_options(send)
     send.set_defaults(func=run_send)
