@@ -22,6 +22,9 @@ class Parser(argparse.ArgumentParser):
     block (ten lines for the show) buried the line that says what is wrong."""
 
     def error(self, message: str) -> None:
+        if message.endswith("expected one argument"):  # or its value starts with '-', which reads as an option
+            option = message.split()[1].rstrip(":").split("/")[-1]
+            message += f"; a value that starts with '-' is written {option}=VALUE"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -178,3 +178,9 @@ def test_a_recording_never_replaces_a_file(tmp_path, capsys):
     assert main(["perform", "--headless", "--control", "off", "--record", str(kept)]) == 2
     assert "last-night.mp4 exists: a recording does not replace one" in capsys.readouterr().err
     assert kept.read_bytes() == b"last night's show"
+
+
+def test_a_value_read_as_an_option_says_how_to_give_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "song.wav", "-o", "out.mp4", "--size", "-64x36"])
+    assert "expected one argument; a value that starts with '-' is written --size=VALUE" in capsys.readouterr().err
