@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_file_name, check_table
 from live.files import write_whole
+from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
@@ -43,25 +44,7 @@ from live.nets.weights import load_weights, save_weights
 from live.space.config import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
-BUNDLE_FILE = "bundle.toml"
 SECTIONS = {"name", "description", "generator", "space", "predictor"}
-
-
-def models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "models"
-
-
-def bundle_dir(name: str | Path) -> Path:
-    """A bundle by name (a folder of models/) or by path."""
-    path = Path(name)
-    if (path / BUNDLE_FILE).is_file():
-        return path
-    candidate = models_dir() / str(name)
-    if (candidate / BUNDLE_FILE).is_file():
-        return candidate
-    known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
-    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} there or in {models_dir()}); "
-                    f"bundles: {', '.join(known) or 'none'}")
 
 
 @dataclass(frozen=True)

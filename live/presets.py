@@ -29,6 +29,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
+from live.models import bundle_dir
 from live.settings import Settings
 
 # "name" is read and ignored: presets of earlier versions carry one, and a copied file
@@ -183,11 +184,13 @@ class PresetLibrary:
         return load_preset(self.path(name))
 
     def load_all(self) -> dict[str, Preset | UserError]:
-        """Every preset by name, or what is wrong with it: one broken file does not hide the others."""
+        """Every preset by name, or why it cannot be played (its file, or no bundle where it
+        says): one broken preset does not hide the others."""
         found: dict[str, Preset | UserError] = {}
         for name in self.names():
             try:
                 found[name] = self.load(name)
+                bundle_dir(found[name].bundle)
             except UserError as e:
                 found[name] = e
         return found

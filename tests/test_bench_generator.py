@@ -95,7 +95,7 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
 
 
 def test_default_rows_follow_the_shipped_default_generator(tmp_path):
-    from live.bundle import models_dir
+    from live.models import models_dir
 
     shipped, _ = load_generator(models_dir() / "default" / "generator.safetensors")
     default, twice, four_times = bench.shapes()[:3]

@@ -167,9 +167,12 @@ def test_the_command_line_is_read_without_importing_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from live.__main__ import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'torchaudio', 'scipy', 'av', 'zmq', 'moderngl') if m in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    heavy = "print(sorted(m for m in ('torch', 'torchaudio', 'scipy', 'av', 'zmq', 'moderngl') if m in sys.modules))"
+    for work in ("build_parser()",
+                 "main(['preset', 'list'])"):  # which checks each preset's bundle is there
+        code = f"import sys; from live.__main__ import build_parser, main; {work}; {heavy}"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert done.stdout.splitlines()[-1] == "[]"
 
 
 def test_a_recording_never_replaces_a_file(tmp_path, capsys):

@@ -226,6 +226,8 @@ def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path,
     assert main(["preset", "--presets-dir", str(tmp_path), "new", "y", "--seed", "2", "--like", "x"]) == 2
     assert "no bundle 'no-such-bundle'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.toml"]  # it wrote y.toml, which could not play
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    assert "x            cannot be played: no bundle 'no-such-bundle'" in capsys.readouterr().out
 
 
 def test_preset_new_with_an_unreadable_picture_says_so_before_announcing_a_projection(tmp_path, capsys):

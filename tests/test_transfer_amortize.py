@@ -243,7 +243,7 @@ def test_a_finished_run_run_again_says_it_wrote_nothing(bundle, tmp_path, capsys
 
 def test_a_bundle_whose_table_and_weights_disagree_only_about_layer_heads_still_loads(bundle):
     """A kill between the grown weights and bundle.toml's update (train predictor --layer-heads)."""
-    from live.bundle import BUNDLE_FILE
+    from live.models import BUNDLE_FILE
     from live.nets.weights import save_weights
 
     assert bundle.predictor.cfg.layer_heads  # random bundles have heads

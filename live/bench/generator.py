@@ -86,7 +86,7 @@ NVLABS = GeneratorShape("nvlabs", 1024, channel_base=32768, channel_max=512, w_d
 
 
 def shapes() -> tuple[GeneratorShape, ...]:
-    from live.bundle import models_dir
+    from live.models import models_dir
 
     default = GeneratorShape.of_checkpoint("default", models_dir() / "default" / "generator.safetensors")
     larger = (replace(default, name=f"default@{r}", resolution=r)

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_new(args: argparse.Namespace) -> int:
-    from live.bundle import BUNDLE_FILE, Bundle, BundleConfig, models_dir, predictor_config
+    from live.bundle import Bundle, BundleConfig, predictor_config
+    from live.models import BUNDLE_FILE, models_dir
     from live.nets.checkpoints import load_generator
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space

@@ -50,7 +50,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from live.bundle import bundle_dir
+    from live.models import bundle_dir
     from live.presets import PresetLibrary
 
     preset = PresetLibrary(args.presets_dir).load(args.name)
@@ -70,7 +70,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from live.bundle import bundle_dir
+    from live.models import bundle_dir
     from live.files import write_whole
     from live.presets import PresetLibrary, parse_preset
     from live.space.config import to_toml
@@ -143,7 +143,8 @@ def copied_tables(text: str) -> str:
 
 def _check_latent_shape(preset) -> None:
     """A saved latent fits the generator it is for: now, not when a show switches to it."""
-    from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
+    from live.bundle import BundleConfig
+    from live.models import BUNDLE_FILE, bundle_dir
     from live.nets.checkpoints import load_generator
     from live.transfer.source import file_latent
 

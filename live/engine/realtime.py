@@ -33,7 +33,8 @@ from live.audio.analyzer import AudioAnalyzer, AudioFeatures
 from live.audio.decode import MAX_SAMPLE, mix_channels
 from live.audio.mel import LogMel
 from live.audio.sources import Source
-from live.bundle import Bundle, bundle_dir
+from live.bundle import Bundle
+from live.models import bundle_dir
 from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe

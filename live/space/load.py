@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from live.bundle import BUNDLE_FILE, BundleConfig, bundle_dir
+from live.bundle import BundleConfig
+from live.models import BUNDLE_FILE, bundle_dir
 from live.errors import UserError, check_file_name
 from live.files import write_whole
 from live.nets.encoders import check_image_size
