@@ -520,3 +520,14 @@ def test_convert_keeps_an_existing_config_file_without_force(tmp_path, G):
     (tmp_path / "out.json").write_text('{"precious": 1}')
     assert main(["convert", str(source), str(tmp_path / "out.safetensors")]) == 2
     assert (tmp_path / "out.json").read_text() == '{"precious": 1}'
+
+
+def test_a_bundle_loads_without_importing_torch_s_compiler():
+    # torch._dynamo took 1.1 s of every show's start: torchvision imported it (its detection
+    # ops), and so did out-of-place arithmetic while the generator was built on the meta device.
+    import sys
+
+    code = ("import sys; from live.bundle import Bundle; Bundle.load('default'); "
+            "print(sorted(m for m in ('torch._dynamo', 'torchvision') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 import safetensors.torch
 import torch
-import torchvision.models as tvm
+import torchvision.models as tvm  # the reference our ResNet must match
 
 from live.audio.mel import MelWindow
 from live.errors import UserError
+from live.nets import resnet
 from live.nets.encoders import ImageEncoder, MusicEncoder, SimilarityHead, VAHead
 from live.space.model import SpaceNet, SpaceNetConfig
 
@@ -180,3 +181,24 @@ def test_space_net_parts_fit_together():
         assert f_image.shape == f_music.shape == (2, 64)
         assert net.image_va(f_image).shape == net.music_va(f_music).shape == (2, 2)
         assert net.similarity(f_image, f_music).shape == (2,)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_our_resnet_is_torchvision_s_with_its_weights(depth):
+    # The bundles' E_I and E_M were trained as torchvision modules, whose import costs a
+    # show 1.2 s: ours must take their state dicts as they are and compute the same.
+    torch.manual_seed(depth)
+    theirs = getattr(tvm, f"resnet{depth}")(weights=None)
+    for m in theirs.modules():  # statistics of a trained net, not the fresh 0 and 1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2)
+            m.bias.data.normal_(0, 0.1)
+    ours = getattr(resnet, f"resnet{depth}")()
+    state = {k: v for k, v in theirs.state_dict().items() if not k.startswith("fc.")}
+    assert ours.state_dict().keys() == state.keys() and ours.width == theirs.fc.in_features
+    ours.load_state_dict(state)
+    theirs.fc = torch.nn.Identity()
+    x = torch.randn(2, 3, 96, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(x), theirs.eval()(x), rtol=0, atol=0)

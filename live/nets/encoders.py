@@ -1,7 +1,7 @@
 """The encoders and heads of the shared valence-arousal space.
 
 E_I maps an RGB image to f_I, E_M maps a one-channel log-mel spectrogram to f_M; both
-are torchvision ResNets whose classifier is replaced by a linear projection, so the
+are ResNets (live.nets.resnet, torchvision's layout) ending in a linear projection, so the
 512-d features are signed and can meet in one space. A VA head per modality regresses
 (valence, arousal) in [0, 1]^2 from a feature; the similarity head predicts the VA
 similarity of an image-music pair from their two features.
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
-import torchvision.models as tvm
 from safetensors import SafetensorError
 from torch import nn
 
 from live.errors import UserError, first_line
+from live.nets.resnet import ResNet, resnet18, resnet50
 
-IMAGE_BACKBONES: dict[str, Callable[..., tvm.ResNet]] = {
-    "resnet50": tvm.resnet50,  # the paper's E_I
-    "resnet18": tvm.resnet18,  # for tests and CPU-constrained runs
+IMAGE_BACKBONES: dict[str, Callable[..., ResNet]] = {
+    "resnet50": resnet50,  # the paper's E_I
+    "resnet18": resnet18,  # for tests and CPU-constrained runs
 }
 MIN_IMAGE_SIZE = 64  # below this ResNet's 32x downsampling leaves a 1x1 map or less
 MAX_IMAGE_SIZE = 1024  # E_I resizes every picture to this; larger only costs time
@@ -43,21 +43,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _headless_resnet(builder: Callable[..., tvm.ResNet]) -> tuple[tvm.ResNet, int]:
-    """A randomly initialized ResNet with its classifier removed, and its feature width."""
-    net = builder(weights=None)
-    width = net.fc.in_features
-    net.fc = nn.Identity()
-    return net, width
-
-
 def _check_features(name: str, f: torch.Tensor, dim: int) -> None:
     if f.ndim != 2 or f.shape[1] != dim:
         raise ValueError(f"{name}: expected features [N, {dim}], got {list(f.shape)}")
 
 
 def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
-    """Initialize `backbone` (a headless torchvision ResNet) from a local state dict file.
+    """Initialize `backbone` (a ResNet) from a local torchvision state dict file.
 
     The file's `fc.*` entries, the 1000-class ImageNet classifier, are dropped because
     our projection replaces it; every other key must match by name and shape. BatchNorm's
@@ -109,10 +101,10 @@ class ImageEncoder(nn.Module):
             raise UserError(f"unknown image backbone {backbone!r}; "
                             f"choose one of {', '.join(IMAGE_BACKBONES)}")
         self.feature_dim = feature_dim
-        self.backbone, width = _headless_resnet(IMAGE_BACKBONES[backbone])
+        self.backbone = IMAGE_BACKBONES[backbone]()
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
-        self.project = nn.Linear(width, feature_dim)
+        self.project = nn.Linear(self.backbone.width, feature_dim)
         # [-1, 1] -> ImageNet-normalized in one affine step: ((x + 1) / 2 - mean) / std.
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         self.register_buffer("in_scale", (0.5 / std).view(1, 3, 1, 1), persistent=False)
@@ -146,11 +138,8 @@ class MusicEncoder(nn.Module):
                  gain_invariant: bool = True):  # Remove each spectrogram's mean level.
         super().__init__()
         self.n_mels, self.feature_dim, self.gain_invariant = n_mels, feature_dim, gain_invariant
-        self.backbone, width = _headless_resnet(tvm.resnet18)
-        first = self.backbone.conv1
-        self.backbone.conv1 = nn.Conv2d(1, first.out_channels, kernel_size=first.kernel_size,
-                                        stride=first.stride, padding=first.padding, bias=False)
-        self.project = nn.Linear(width, feature_dim)
+        self.backbone = resnet18(in_channels=1)
+        self.project = nn.Linear(self.backbone.width, feature_dim)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         if log_mel.ndim != 4 or log_mel.shape[1] != 1 or log_mel.shape[2] != self.n_mels:

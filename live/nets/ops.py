@@ -22,9 +22,9 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 def setup_filter(taps: list[float]) -> torch.Tensor:
     """A 1-D list of taps -> the normalized 2-D FIR filter (outer product, sum 1)."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    f = torch.outer(f, f)
-    return f / f.sum()
+    # In Python, for the reason of FullyConnectedLayer's in-place division.
+    total = sum(taps) ** 2
+    return torch.tensor([[a * b / total for b in taps] for a in taps], dtype=torch.float32)
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None,

@@ -31,7 +31,9 @@ class FullyConnectedLayer(nn.Module):
                  bias_init: float = 0):     # Initial value of the bias.
         super().__init__()
         self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        # In place: on the meta device (a checkpoint's generator is built there) torch's
+        # out-of-place arithmetic imports torch._dynamo, 1.1 s of a show's start.
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]).div_(lr_multiplier))
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
