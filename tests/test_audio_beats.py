@@ -41,6 +41,31 @@ def test_steady_drums_are_tracked(bpm, sample_rate):
     assert analyzer.features.beat_confidence > 0.5
 
 
+def _no_rhythm(kind: str, seconds: float, sample_rate: int) -> np.ndarray:
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    noise = np.random.default_rng(0).standard_normal(len(t))
+    return {"silence": 0 * t, "tone": 0.5 * np.sin(2 * np.pi * 440 * t), "noise": 0.2 * noise}[kind].astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["silence", "tone", "noise"])
+def test_silence_a_held_tone_and_steady_noise_have_no_beats(kind):
+    # aubio's tracker beat on at about 128 bpm through all three, and the clock passed its
+    # beats on with a confidence of 1: cuts and pulses on phantom beats between songs.
+    samples = _no_rhythm(kind, 12.0, 44100)
+    beats, analyzer = track_beats(samples, 44100)
+    assert beats.size == 0, beats
+    assert analyzer.features.beat_confidence == 0.0
+
+
+def test_beats_come_back_when_the_music_does():
+    drums = drum_track(120, 12.0, 44100, STEADY, seed=3)
+    samples = np.concatenate([drums.samples, _no_rhythm("silence", 10.0, 44100), drums.samples])
+    beats, analyzer = track_beats(samples, 44100)
+    assert not np.any((beats > 16.0) & (beats < 22.0)), beats
+    assert score_beats(beats - 22.0, drums.beats, tolerance=0.07, skip=6.0).f_measure >= 0.9  # relocked
+    assert analyzer.features.beat_confidence > 0.5
+
+
 @pytest.mark.parametrize("bpm", [160, 170])
 def test_steady_fast_drums_keep_their_octave(bpm):
     track = drum_track(bpm, 20.0, 44100, STEADY, seed=bpm)

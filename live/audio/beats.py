@@ -35,6 +35,14 @@ class BeatConfig:
     # real recording is quieter than, restores it. Added to the detectors' copy only.
     dither: float = 1e-4
     onset_memory_seconds: float = 2.0   # onset strengths are relative to the peak of about this long
+    # aubio's tracker goes on beating at its prior's tempo (about 128 bpm) through silence,
+    # a held tone or steady noise: its beats count only within this long after an onset.
+    # Music has one every 0.2-0.6 s (4Q clips of all four quadrants); those signals none.
+    onset_evidence_seconds: float = 3.0
+    # aubio unsets an onset when the hop its peak picker reports it in (about 50 ms late) is
+    # below this; its default, -70 dB, lost every short hit followed by silence (clicks).
+    # The dither keeps silence itself above -90 dB, and silence has no onsets anyway.
+    onset_silence_db: float = -90.0
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,12 @@ class BeatTracker:
         window = max(self.hop, 2 ** round(math.log2(2 * self.hop)))   # FFT: a power of two near 2 hops
         self._tempo = aubio.tempo(config.tempo_method, window, self.hop, sample_rate)
         self._onset = aubio.onset(config.onset_method, window, self.hop, sample_rate)
+        self._onset.set_silence(config.onset_silence_db)
         self._start_time = start_time
         self._hops = 0
         self._rng = np.random.default_rng(seed)
         self._onset_peak = 0.0
+        self._last_onset = -math.inf
         self._peak_decay = math.exp(-self.hop / (config.onset_memory_seconds * sample_rate))
 
     def process(self, hop: np.ndarray) -> HopAnalysis:
@@ -73,16 +83,20 @@ class BeatTracker:
         rms = float(np.sqrt(np.mean(np.square(hop, dtype=np.float64))))
         x = hop + self.config.dither * self._rng.standard_normal(self.hop, dtype=np.float32)
         beat = bool(self._tempo(x)[0])
-        onset = bool(self._onset(x)[0])
+        onset = bool(self._onset(x)[0]) and self._hops > 0  # aubio calls any stream's first hop an onset
         strength = float(self._onset.get_descriptor())
         self._onset_peak = max(strength, self._onset_peak * self._peak_decay)
         self._hops += 1
+        end_time = self._start_time + self._hops * self.hop / self.sample_rate
+        if onset:
+            self._last_onset = end_time
+        heard = end_time - self._last_onset <= self.config.onset_evidence_seconds
         return HopAnalysis(
-            end_time=self._start_time + self._hops * self.hop / self.sample_rate,
+            end_time=end_time,
             rms=rms,
             onset=onset,
             onset_strength=strength / self._onset_peak if self._onset_peak > 0 else 0.0,
-            beat_time=self._start_time + self._tempo.get_last() / self.sample_rate if beat else None,
+            beat_time=self._start_time + self._tempo.get_last() / self.sample_rate if beat and heard else None,
             tracker_bpm=float(self._tempo.get_bpm()),
         )
 
