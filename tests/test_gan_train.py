@@ -200,6 +200,19 @@ def test_an_export_takes_the_run_s_own_settings(tmp_path):
     assert G.img_resolution == 32 and G.z_dim == 16
 
 
+def test_a_resume_takes_the_run_s_settings_for_the_flags_not_given(tmp_path, capsys):
+    # Only --kimg: the run's --res, --z-dim, ... were compared with a new run's defaults
+    # ("this command gives --res 128"), so every one of them had to be typed again.
+    args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
+            "--batch", "4", "--snapshot-kimg", "0.004", "--seed", "3", "--threads", "1"]
+    run = tmp_path / "run"
+    assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.004", *args]) == 0
+    assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.008"]) == 0
+    assert "done: 0.008 kimg" in capsys.readouterr().out
+    assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.012", "--seed", "4"]) == 2
+    assert "was trained with --seed 3; this command gives --seed 4" in capsys.readouterr().err
+
+
 def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, capsys):
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--res", "32",
                  "--export", str(tmp_path / "G.pt")]) == 2

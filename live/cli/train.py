@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from live.cli.types import count, number, output_dir, threads
@@ -14,21 +14,28 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("gan", help="train a StyleGAN2 generator (resumable)",
                        description="Train a StyleGAN2 generator on the procedural corpus or a folder of "
-                                   "images. Re-running with the same --outdir resumes.")
+                                   "images. Re-running with the same --outdir resumes, with the run's "
+                                   "settings for every flag not given (defaults are a new run's).")
     p.add_argument("--outdir", required=True, type=output_dir,
                    help="run folder: checkpoint, samples, config (resumes if present)")
     p.add_argument("--export", metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
     for f in fields(GanConfig):
         shown = "" if f.default in (None, "") else f" (default {f.default})"
+        # Unset unless given (SUPPRESS): a resume takes the run's value for a flag not given.
         if f.type == "bool":
-            p.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
-                           help=f.metadata["help"])
+            p.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=f.metadata["help"])
         else:
             kind = threads(0) if f.name == "threads" else {"int": int, "float": float, "str": str,
                                                            "float | None": float}[f.type]
-            p.add_argument(flag(f.name), dest=f.name, type=kind, default=f.default, help=f.metadata["help"] + shown)
+            p.add_argument(flag(f.name), dest=f.name, type=kind, default=argparse.SUPPRESS,
+                           help=f.metadata["help"] + shown)
     p.set_defaults(func=_run_gan)
+
+
+# How this command computes: never taken from the run it resumes (its device may not be here).
+THIS_MACHINE = ("device", "threads", "bf16", "compile")
 
 
 def _run_gan(args: argparse.Namespace) -> int:
@@ -37,15 +44,19 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.gan.config import GanConfig
     from live.gan.train import CHECKPOINT, GanTrainer, read_run
 
-    config = GanConfig(**{f.name: getattr(args, f.name) for f in fields(GanConfig)})
+    given = {f.name: getattr(args, f.name) for f in fields(GanConfig) if hasattr(args, f.name)}
     if args.export and Path(args.export).suffix != ".safetensors":  # now, not at the first snapshot
         raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
     run = Path(args.outdir) / CHECKPOINT
-    if config.total_kimg == 0 and not config.init:  # export only: the run's own settings, whatever was typed
-        if not run.is_file():
-            raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
-                            "export; check --outdir")
-        config = replace(read_run(run)[1], total_kimg=0, device=config.device, threads=config.threads)
+    if run.is_file():  # a resume: the run's settings, but this command's machine and those given
+        here = GanConfig()
+        config = GanConfig(**{**asdict(read_run(run)[1]), **{name: getattr(here, name) for name in THIS_MACHINE},
+                              **given})
+    elif given.get("total_kimg") == 0 and not given.get("init"):
+        raise UserError(f"{args.outdir} holds no {CHECKPOINT}: --kimg 0 trains nothing and there is no run to "
+                        "export; check --outdir")
+    else:
+        config = GanConfig(**given)
     trainer = GanTrainer(config, args.outdir)
 
     def export(t: GanTrainer) -> None:
