@@ -211,6 +211,8 @@ def test_a_resume_takes_the_run_s_settings_for_the_flags_not_given(tmp_path, cap
     assert "done: 0.008 kimg" in capsys.readouterr().out
     assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.012", "--seed", "4"]) == 2
     assert "was trained with --seed 3; this command gives --seed 4" in capsys.readouterr().err
+    assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.004"]) == 0
+    assert "has seen 0.008 kimg already, --kimg 0.004 or more: nothing to train" in capsys.readouterr().err
 
 
 def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, capsys):

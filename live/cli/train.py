@@ -5,6 +5,7 @@ import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from live.cli.common import note
 from live.cli.types import count, number, output_dir, threads
 from live.errors import UserError
 
@@ -58,6 +59,9 @@ def _run_gan(args: argparse.Namespace) -> int:
     else:
         config = GanConfig(**given)
     trainer = GanTrainer(config, args.outdir)
+    if 0 < config.total_kimg * 1000 <= trainer.state.images_seen:
+        note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.3g} kimg already, --kimg "
+                      f"{config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
 
     def export(t: GanTrainer) -> None:
         from live.nets.checkpoints import save_generator
