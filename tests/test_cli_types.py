@@ -181,6 +181,21 @@ def test_a_recording_never_replaces_a_file(tmp_path, capsys):
     assert main(["perform", "--headless", "--control", "off", "--record", str(kept)]) == 2
     assert "last-night.mp4 exists: a recording does not replace one" in capsys.readouterr().err
     assert kept.read_bytes() == b"last night's show"
+    kept.rename(tmp_path / "last-night.partial.mp4")  # what a show that could not finish leaves
+    assert main(["perform", "--headless", "--control", "off", "--record", str(kept)]) == 2
+    assert "last-night.partial.mp4 exists (a recording that was not finished)" in capsys.readouterr().err
+
+
+def test_the_demo_s_own_recording_is_checked_before_the_networks_load(tmp_path, monkeypatch, capsys):
+    from live.cli import perform
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / perform.FRESH_SERVER_VIDEO).mkdir()  # nowhere to write it
+    monkeypatch.setattr(perform, "_has_input", lambda: False)
+    monkeypatch.setattr(perform, "_has_display", lambda: False)
+    monkeypatch.setattr(perform, "open_show", lambda *a, **k: pytest.fail("the networks loaded first"))
+    assert main(["perform", "--control", "off"]) == 2
+    assert f"cannot write {perform.FRESH_SERVER_VIDEO}: it is a folder" in capsys.readouterr().err
 
 
 def test_a_value_read_as_an_option_says_how_to_give_it(capsys):

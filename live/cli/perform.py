@@ -102,13 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
-    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_video_name
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_new_recording
 
-    if args.record:  # as typed; the fresh server's default below is a name that may be replaced
-        check_video_name(Path(args.record))
-        if Path(args.record).exists():  # a render can be made again, a show cannot
-            raise UserError(f"{args.record} exists: a recording does not replace one; record into another file "
-                            "or move that one away")
+    record_as_typed = args.record  # the fresh server's default below is a name that may be replaced
     headless = args.headless or not _has_display()
     source_spec = args.source
     if source_spec is None:
@@ -123,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print("live: no display found (DISPLAY is unset); running headless")
 
     # What the command line alone decides is checked before the networks load (seconds).
+    if args.record:
+        check_new_recording(Path(args.record), may_replace=not record_as_typed)
     kind, rest = parse_source(source_spec)
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     "--stats": args.stats})

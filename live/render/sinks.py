@@ -76,6 +76,27 @@ class AudioFormat:
     channels: int = 2
 
 
+def partial_path(path: Path) -> Path:
+    """Where VideoSink writes the video `path` until it is finished."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def check_new_recording(path: Path, may_replace: bool = False) -> None:
+    """A show's recording, before the show: a show cannot be played again, so neither a
+    file of that name nor an unfinished one (what a failed show left) is replaced, unless
+    `may_replace` (a name the program chose, not the performer)."""
+    check_video_name(path)
+    check_writable(path)
+    if may_replace:
+        return
+    if path.exists():
+        raise UserError(f"{path} exists: a recording does not replace one; record into another file "
+                        "or move that one away")
+    if partial_path(path).exists():
+        raise UserError(f"{partial_path(path)} exists (a recording that was not finished): move it away "
+                        "or record into another file")
+
+
 class VideoSink:
     """An H.264 yuv420p video (MP4, MKV, MOV by the file suffix) with an optional AAC track.
 
@@ -102,7 +123,7 @@ class VideoSink:
         layout = _layout(audio.channels) if audio is not None else None
         self.path = Path(path)
         check_video_name(self.path)
-        self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self.partial_path = partial_path(self.path)
         self.video = video
         self.audio = audio
         check_writable(self.path)
