@@ -162,6 +162,11 @@ class PresetLibrary:
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory is not None else default_presets_dir()
 
+    def check_folder(self) -> None:
+        if not self.directory.is_dir():
+            what = "is a file, not a folder" if self.directory.exists() else "does not exist"
+            raise UserError(f"presets folder {self.directory} {what}; check --presets-dir")
+
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file())
 
@@ -173,8 +178,7 @@ class PresetLibrary:
                                 f"({', '.join(self.names()) or 'none in ' + str(self.directory)}) or a .toml file")
             return candidate
         path = self.directory / f"{name}.toml"
-        if not self.directory.is_dir():
-            raise UserError(f"presets folder {self.directory} does not exist; check --presets-dir")
+        self.check_folder()
         if not path.is_file():
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")

@@ -236,3 +236,25 @@ def test_preset_new_with_an_unreadable_picture_says_so_before_announcing_a_proje
     assert main(["preset", "--presets-dir", str(d), "new", "face", "--image", str(tmp_path / "face.jpg")]) == 2
     out, err = capsys.readouterr()
     assert "projecting" not in out and "cannot read image" in err and not d.exists()
+
+
+def test_preset_new_refuses_a_name_with_the_file_s_suffix(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["preset", "--presets-dir", str(tmp_path), "new", "y.toml", "--seed", "1"])
+    assert "give the preset's name without .toml" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # it wrote y.toml.toml, which no command could select
+
+
+def test_preset_new_in_a_new_folder_copies_any_of_the_project_s_presets(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    assert main(["preset", "--presets-dir", str(d), "new", "calm", "--seed", "5", "--like", "tide"]) == 0
+    assert PresetLibrary(d).load("calm").settings == PresetLibrary().load("tide").settings
+
+
+def test_preset_list_of_an_empty_folder_or_a_file_says_so(tmp_path, capsys):
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    assert "no presets in" in capsys.readouterr().out
+    (tmp_path / "x.wav").write_bytes(b"")
+    assert main(["preset", "--presets-dir", str(tmp_path / "x.wav"), "list"]) == 2
+    assert "x.wav is a file, not a folder" in capsys.readouterr().err

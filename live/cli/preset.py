@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("name")
     show.set_defaults(func=_show)
     new = verbs.add_parser("new", help="write a new preset (from another one's settings and CC map)")
-    new.add_argument("name", type=plain_name)
+    new.add_argument("name", type=_new_name)
     source = new.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=int, help="source picture from this seed")
     source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
@@ -34,13 +34,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.set_defaults(func=_new)
 
 
+def _new_name(text: str) -> str:
+    name = plain_name(text)
+    if name.lower().endswith(".toml"):  # it wrote NAME.toml.toml, which no command could select
+        raise argparse.ArgumentTypeError(f"{text!r}: give the preset's name without .toml (the file is NAME.toml)")
+    return name
+
+
 def _list(args: argparse.Namespace) -> int:
     from live.presets import PresetLibrary
 
     library = PresetLibrary(args.presets_dir)
-    if not library.directory.is_dir():
-        raise UserError(f"presets folder {library.directory} does not exist")
-    for i, (name, preset) in enumerate(library.load_all().items()):
+    library.check_folder()
+    presets = library.load_all()
+    if not presets:
+        print(f"no presets in {library.directory}; make one with: python -m live preset --presets-dir "
+              f"{library.directory} new NAME --seed 1")
+    for i, (name, preset) in enumerate(presets.items()):
         key = str(i + 1) if i < 9 else " "
         if isinstance(preset, UserError):
             print(f"{key}  {name:12s} cannot be played: {preset}")
@@ -102,13 +112,15 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _template(library, like: str | None):
-    """The preset a new one copies: --like, else the folder's default, else the project's
-    (a new presets folder holds none)."""
+    """The preset a new one copies: --like (default: 'default') from the folder, else from
+    the project's presets (a new presets folder holds none)."""
     from live.presets import DEFAULT_PRESET, PresetLibrary
 
-    if like is None and DEFAULT_PRESET not in library.names():
-        return PresetLibrary().load(DEFAULT_PRESET)
-    return library.load(like or DEFAULT_PRESET)
+    name = like or DEFAULT_PRESET
+    project = PresetLibrary()
+    if name not in library.names() and name in project.names():
+        return project.load(name)
+    return library.load(name)  # a file, or the error naming the folder's presets
 
 
 COPIED_TABLES = ("settings", "cc")
