@@ -258,3 +258,13 @@ def test_preset_list_of_an_empty_folder_or_a_file_says_so(tmp_path, capsys):
     (tmp_path / "x.wav").write_bytes(b"")
     assert main(["preset", "--presets-dir", str(tmp_path / "x.wav"), "list"]) == 2
     assert "x.wav is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_bundle_beside_the_preset_is_found_from_any_working_folder(tmp_path, random_bundle_dir, monkeypatch):
+    import shutil
+
+    shutil.copytree(random_bundle_dir, tmp_path / "set" / "models" / "mine")
+    (tmp_path / "set" / "presets").mkdir()
+    (tmp_path / "set" / "presets" / "p.toml").write_text('bundle = "../models/mine"\n[source]\nseed = 1\n')
+    monkeypatch.chdir(tmp_path)  # not the preset's folder: the path named another place from here
+    assert not isinstance(PresetLibrary(tmp_path / "set" / "presets").load_all()["p"], UserError)
