@@ -430,6 +430,11 @@ def test_a_client_address_with_no_port_to_reach_is_refused_before_waiting(addres
     assert time.monotonic() - started < 1
 
 
+def test_cli_listen_refuses_a_topic_the_engine_never_sends():
+    with pytest.raises(UserError, match="unknown topic.*beats; the engine sends beat, error, notice, state"):
+        run_cli("listen", "--topics", "state,beats", "--duration", "3")
+
+
 def test_cli_listen_prints_telemetry_lines(server, capsys):
     done = threading.Event()
 

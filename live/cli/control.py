@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from live.cli.types import count, number, output_dir
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
+from live.control.telemetry import TOPICS
 from live.errors import UserError
 
 if TYPE_CHECKING:
@@ -120,6 +121,9 @@ def run_listen(args: argparse.Namespace) -> int:
     from live.control.client import TelemetryListener
 
     topics = [t for t in args.topics.split(",") if t]
+    unknown = sorted(set(topics) - set(TOPICS))
+    if unknown:  # SUB filters by prefix: a typo ("beats") would only wait in silence
+        raise UserError(f"unknown topic(s) {', '.join(unknown)}; the engine sends {', '.join(TOPICS)}")
     deadline = time.monotonic() + args.duration if args.duration is not None else None
     received = 0
     with TelemetryListener(args.address, topics, _client_keys(args)) as listener:
@@ -136,7 +140,8 @@ def run_listen(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass  # the normal way to stop listening
     if received == 0:
-        print(f"live: no telemetry from {args.address}; is the engine running?", file=sys.stderr)
+        print(f"live: no telemetry from {args.address}; is the engine running with its telemetry socket there "
+              "(and, if it uses CurveZMQ keys, are --server-key and --client-key given)?", file=sys.stderr)
         return 1
     return 0
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from live.control.protocol import plain
 
 STATE = "state"
+TOPICS = ("beat", "error", "notice", STATE)  # what the engine sends (PROTOCOL.md)
 _TOPIC = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
