@@ -92,6 +92,8 @@ def test_valid_commands_parse(message, command):
     (b'{"cmd": "set", "param": "lambda", "value": NaN}', "NaN is not a JSON number"),
     (b'{"cmd": "set", "param": "lambda", "value": 1e999}', "lambda must be a number"),
     (b"[" * 100_000, "nested too deeply"),
+    (b'{"cmd": "get", "cmd": "tap"}', "message names 'cmd' more than once"),  # json kept the tap
+    (b'{"cmd": "set", "param": "lambda", "value": 0.1, "id": {"a": 1, "a": 2}}', "names 'a' more than once"),
     (b'{"cmd": "get", "id": 1' + b"0" * 5000 + b"}", "not valid JSON"),
     (raw({"cmd": "get", "id": [1]}), "id must be a string or integer"),
 ])

@@ -119,9 +119,11 @@ def parse(raw: bytes) -> Request:
     except UnicodeDecodeError:
         raise BadRequest("message is not UTF-8 text; send a JSON object") from None
     try:
-        message = json.loads(text, parse_constant=_reject_constant)
+        message = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_repeats)
     except json.JSONDecodeError as e:
         raise BadRequest(f"message is not valid JSON: {e.msg} at character {e.pos}") from None
+    except BadRequest:
+        raise
     except ValueError as e:
         raise BadRequest(f"message is not valid JSON: {e}") from None
     except RecursionError:
@@ -260,6 +262,17 @@ def _reply_error(error: str, request_id: RequestId) -> dict:
 def _message(e: Exception) -> str:
     # str(KeyError("x")) is "'x'" with quotes; the message itself reads better.
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def _object_without_repeats(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object; one that names a key twice is refused (json keeps the last silently:
+    {"cmd": "get", "cmd": "tap"} tapped)."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise BadRequest(f"message names {repeated!r} more than once; give each field once")
+    return found
 
 
 def _reject_constant(name: str) -> None:
