@@ -24,7 +24,9 @@ def test_with_vsync_a_faster_display_is_capped_after_measuring_it():
     assert not pacer.sleeps                              # still measuring
     pacer.shown(MEASURE_FRAMES / 144)
     assert pacer.sleeps
-    pacer.remeasure()                                    # a fullscreen switch: measure again
+    pacer.remeasure(vsync=True)                          # a fullscreen switch: measure again
     assert not pacer.sleeps
     run(pacer, 1 / 60)
     assert not pacer.sleeps
+    pacer.remeasure(vsync=False)                         # onto a display that gives none
+    assert pacer.sleeps

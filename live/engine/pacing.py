@@ -31,8 +31,8 @@ class FramePacer:
             intervals = [b - a for a, b in zip(self._shown, self._shown[1:])]
             self.sleeps = statistics.median(intervals) * OUTPACE < self.period
 
-    def remeasure(self) -> None:
-        """The display may have changed (a fullscreen switch to another monitor)."""
-        if self.vsync:
-            self.sleeps = False
-            self._shown.clear()
+    def remeasure(self, vsync: bool) -> None:
+        """The display may have changed (a fullscreen switch to another monitor), and with
+        it whether the flip waits for vsync."""
+        self.vsync, self.sleeps = vsync, not vsync
+        self._shown.clear()

@@ -489,7 +489,10 @@ class LiveEngine:
             next_shader_check = start
             next_publish = start
             frame_period = 1.0 / self.options.fps
-            pacer = FramePacer(self.options.fps, vsync=self.window is not None and self.window.config.vsync)
+            pacer = FramePacer(self.options.fps, vsync=self.window is not None and self.window.vsync)
+            if self.window is not None and self.window.config.vsync and not self.window.vsync:
+                self.notify("window", f"the display gives no vsync; frames are held to {self.options.fps:g} fps "
+                                      "by the clock")
             next_frame = start
             fps_window: list[float] = []
             finished_at = None
@@ -504,7 +507,7 @@ class LiveEngine:
                         break
                 try:
                     if self._handle_actions():
-                        pacer.remeasure()
+                        pacer.remeasure(self.window is not None and self.window.vsync)
                     if now >= next_shader_check:
                         next_shader_check = now + SHADER_CHECK_S
                         self._reload_shaders()

@@ -9,6 +9,8 @@ on which Xlib ends the process).
 """
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from enum import Enum
 
@@ -100,7 +102,16 @@ class Window:
         config = self.config
         flags = pygame.OPENGL | pygame.DOUBLEBUF | (pygame.FULLSCREEN if fullscreen else 0)
         size = pygame.display.get_desktop_sizes()[config.display] if fullscreen else config.size
-        pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
+        # Where the driver gives no vsync (Xvfb, some Mesa setups) pygame warns and goes on
+        # without: the frame pacer must then hold the cap itself.
+        refused = [w for w in caught if "vsync" in str(w.message)]
+        self.vsync = config.vsync and not refused
+        for w in caught:
+            if w not in refused:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     @property
     def size(self) -> tuple[int, int]:
