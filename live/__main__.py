@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     keep_freed_memory()  # every command that renders allocates the same frames over and over
+    # A show's recovered failures are logged: one line each, marked as ours like every other.
+    logging.basicConfig(format="live: %(message)s")
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -202,3 +202,14 @@ def test_a_value_read_as_an_option_says_how_to_give_it(capsys):
     with pytest.raises(SystemExit):
         main(["render", "song.wav", "-o", "out.mp4", "--size", "-64x36"])
     assert "expected one argument; a value that starts with '-' is written --size=VALUE" in capsys.readouterr().err
+
+
+def test_a_show_s_logged_lines_are_marked_as_ours():
+    # A recovered failure (a hotkey on a broken preset) printed bare: "preset: preset x.toml ..."
+    import subprocess
+    import sys
+
+    code = ("import logging; from live.__main__ import main; main(['preset', 'list']); "
+            "logging.getLogger('live.engine.realtime').warning('preset: broken')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.splitlines() == ["live: preset: broken"]
