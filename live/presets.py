@@ -110,7 +110,7 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
         raise UserError(f"{where}: source {kind} must be a file path string")
     path = (base / table[kind]).resolve()
     if not path.is_file():
-        raise UserError(f"{where}: source {kind} file {path} does not exist")
+        raise UserError(f"{where}: source {kind} file {path} {'is a folder' if path.is_dir() else 'does not exist'}")
     if kind == "w":  # its values now (a switch is refused in the reply); its shape needs the generator
         read_latent(path)
     return PresetSource(truncation=float(truncation), **{kind: path})

@@ -235,3 +235,10 @@ def test_a_file_s_windows_reach_the_music_encoder_in_full_batches(random_bundle_
     valence, arousal = probe.file_va(song)
     assert sizes == [8, 8, 8, 8, 1]  # 100 s: 33 windows of 3 s, none in an empty batch
     assert (valence, arousal) == pytest.approx(tuple(whole[1].tolist()), abs=1e-5)
+
+
+def test_a_device_this_machine_lacks_is_named_in_one_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UserError, match="^device 'cuda' is not available on this machine; use cpu$"):
+        _run([str(tmp_path / "x.wav"), "--device", "cuda"])  # torch's NVIDIA driver advice, with a URL, before

@@ -25,6 +25,7 @@ def test_shipped_presets_load_and_are_at_least_six():
     ('[source]\nseed = 1\n[[cc]]\nchannel = 1\ncontroller = 1\nparam = "nope"\n', "nope"),
     ('[source\n', "TOML"),
     ('[source]\nimage = "missing.png"\n', "does not exist"),
+    ('[source]\nimage = "."\n', "source image file .* is a folder"),
 ])
 def test_bad_presets_name_the_problem(tmp_path, text, words):
     path = tmp_path / "bad.toml"
@@ -198,7 +199,7 @@ def test_preset_new_copies_the_templates_tables_whatever_their_layout(tmp_path, 
     assert text.count("[source]") == 1 and ("# knobs" in text) == ("# knobs" in template)
 
 
-def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random_bundle_dir, monkeypatch):
+def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random_bundle_dir, monkeypatch, capsys):
     from PIL import Image
 
     from live.bundle import Bundle
@@ -217,6 +218,9 @@ def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random
     monkeypatch.setattr("live.transfer.project.project_image", lambda *a, **k: pytest.fail("projected again"))
     w = source_latent(PresetLibrary(d).load("sunset"), Bundle.load(random_bundle_dir))
     assert w.shape[0] > 0
+    assert "projecting" in capsys.readouterr().out
+    assert main(["preset", "--presets-dir", str(d), "new", "again", "--image", str(picture)]) == 0
+    assert "projecting" not in capsys.readouterr().out  # it announced a minute's wait for a cached picture
 
 
 def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path, capsys):

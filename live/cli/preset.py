@@ -170,9 +170,14 @@ def _project_ahead(preset, device: str) -> None:
     during a show is instant."""
     from live.bundle import Bundle
     from live.engine.show import source_latent
+    from live.nets.checkpoints import checked_device
     from live.space.data.images import ImageFile
+    from live.transfer.project import CachedProjection
 
-    ImageFile(preset.source.image).load()  # a picture that cannot be read is said before the wait is announced
-    print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
-          flush=True)
-    source_latent(preset, Bundle.load(preset.bundle, device=device))
+    # What can fail is said before the wait is announced: the device and the picture.
+    bundle = Bundle.load(preset.bundle, device=checked_device(device))
+    ImageFile(preset.source.image).load()
+    if CachedProjection.find(bundle, preset.source.image).load(bundle.device) is None:
+        print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
+              flush=True)
+    source_latent(preset, bundle)

@@ -16,6 +16,7 @@ import torch
 
 from live.bundle import BundleConfig
 from live.models import BUNDLE_FILE, bundle_dir
+from live.nets.checkpoints import checked_device
 from live.errors import UserError, check_file_name
 from live.files import write_whole
 from live.nets.encoders import check_image_size
@@ -70,11 +71,8 @@ def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[Sp
     """The space of a bundle or run folder, in eval mode without gradients."""
     folder = space_folder(name)
     spec = SpaceSpec.read(folder)
-    net = SpaceNet.load(spec.config, folder / spec.weights, spec.image_size)
-    try:
-        net = net.to(device)
-    except RuntimeError as error:  # torch: an unavailable device
-        raise UserError(f"cannot use device {device!r}: {str(error).splitlines()[0]}") from None
+    target = checked_device(device)
+    net = SpaceNet.load(spec.config, folder / spec.weights, spec.image_size).to(target)
     return net.eval().requires_grad_(False), spec
 
 
