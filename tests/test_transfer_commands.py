@@ -45,6 +45,9 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
         run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
             "--name", "space-run", "--models-dir", str(models), "--force")
     assert (run_folder / "space.safetensors").read_bytes() == b"a trained space"
+    # A bundle of that folder is found by its name, as the new one is named.
+    assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
+               "--name", "second", "--models-dir", str(models)) == 0
 
 
 def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
     p.add_argument("--name", required=True, type=plain_name, help="the new bundle's name (its folder under --models-dir)")
-    p.add_argument("--models-dir", type=Path, help="where bundles live (default: the project's models/)")
+    p.add_argument("--models-dir", type=Path, help="where bundles live, the new one and a --space named (default: the project's models/)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
     p.set_defaults(func=run_new)
 
@@ -45,7 +45,10 @@ def run_new(args: argparse.Namespace) -> int:
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
                         "transfers need an unconditional one")
-    space, spec = load_space(args.space)  # a bundle, or a space training run's folder
+    space_from = args.space
+    if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
+        space_from = args.models_dir / args.space
+    space, spec = load_space(space_from)  # a bundle, or a space training run's folder
     config = BundleConfig(name=args.name, description=f"{args.network.name} with the space of {args.space}",
                           generator_weights="generator.safetensors", space=spec.config,
                           space_weights="space.safetensors", image_size=spec.image_size,
