@@ -139,3 +139,10 @@ def test_a_controller_bound_twice_is_refused():
 def test_cc_must_be_an_array():
     with pytest.raises(UserError, match="array of tables"):
         CcMap.from_table({"channel": 1}, "x.toml")
+
+
+def test_a_binding_is_described_in_its_parameter_s_terms():
+    cc = CcMap.from_table([{"channel": 1, "controller": 1, "param": "lambda", "min": 0.001, "max": 0.3, "curve": "exp"},
+                           {"channel": 1, "controller": 64, "param": "freeze", "mode": "gate"}], "test")
+    assert [b.describe() for b in cc] == ["cc ch1 #1   -> lambda (0.001..0.3, exp)",
+                                          "cc ch1 #64  -> freeze (gate)"]  # not "0.0..1.0, linear/gate"

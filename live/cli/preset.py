@@ -75,7 +75,7 @@ def _show(args: argparse.Namespace) -> int:
     for name, value in preset.settings.as_dict().items():
         print(f"  {name:16s} {value}")
     for b in preset.cc:
-        print(f"  cc ch{b.channel} #{b.controller:<3d} -> {b.param} ({b.low}..{b.high}, {b.curve}/{b.mode})")
+        print(f"  {b.describe()}")
     return 0
 
 

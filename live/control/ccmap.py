@@ -47,6 +47,12 @@ class CcBinding:
     curve: str  # "linear" or "exp" (numeric parameters)
     mode: str  # "toggle" or "gate" (bool parameters)
 
+    def describe(self) -> str:
+        """What the controller does, in the terms of its parameter's kind."""
+        if PARAMS[self.param].kind is bool:
+            return f"cc ch{self.channel} #{self.controller:<3d} -> {self.param} ({self.mode})"
+        return f"cc ch{self.channel} #{self.controller:<3d} -> {self.param} ({self.low:g}..{self.high:g}, {self.curve})"
+
     def apply(self, cc_value: int, settings: Settings) -> Settings:
         """`settings` with this binding's parameter moved by a controller value of 0-127."""
         p = PARAMS[self.param]
