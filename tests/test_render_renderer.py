@@ -241,9 +241,9 @@ def test_hud_is_drawn_and_rasterized_only_when_text_changes(ctx, library, monkey
     calls = []
     original = HudText.render
 
-    def counting(self, text):
+    def counting(self, text, max_width=None):
         calls.append(text)
-        return original(self, text)
+        return original(self, text, max_width)
 
     monkeypatch.setattr(HudText, "render", counting)
     renderer = Renderer(ctx, (320, 180), library)
@@ -258,6 +258,18 @@ def test_hud_is_drawn_and_rasterized_only_when_text_changes(ctx, library, monkey
     assert with_hud[changed].max() > 200  # white text on it
     render(renderer, mix=1.0, hud="bpm 121.0\nfps 60")
     assert len(calls) == 2
+    renderer.release()
+
+
+def test_a_hud_line_too_wide_for_a_small_frame_breaks_between_fields(ctx, library):
+    renderer = Renderer(ctx, (128, 72), library)
+    renderer.upload_keyframe(solid(BLUE))
+    plain = render(renderer, mix=1.0)
+    line = "  ".join(["30.0 fps", "20.1 kf/s", "latency 79 ms", "reference"])
+    frame = render(renderer, mix=1.0, hud=line)
+    rows, cols = np.nonzero(np.any(frame != plain, axis=2))
+    one_row = HudText(font_px=12).render(line)[1][1]  # the renderer's font size at 72 px high
+    assert cols.max() < 128 - 4 and rows.max() - rows.min() + 1 > one_row  # within the margin, on more rows
     renderer.release()
 
 

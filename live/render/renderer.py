@@ -255,8 +255,10 @@ class Renderer:
         self._shown_mix = min(max(float(state.mix), 0.0), 1.0)
 
     def _draw_hud(self, text: str) -> None:
+        width, height = self.output_size
+        margin = max(height // 60, 4)
         if text != self._hud_text:
-            pixels, size = self._hud.render(text)
+            pixels, size = self._hud.render(text, max_width=width - 2 * margin)
             if self._hud_texture is None or self._hud_texture.size != size:
                 if self._hud_texture is not None:
                     self._hud_texture.release()
@@ -266,8 +268,6 @@ class Renderer:
             self._hud_text = text
         assert self._hud_texture is not None
         hud_width, hud_height = self._hud_texture.size
-        height = self.output_size[1]
-        margin = max(height // 60, 4)
         # The fullscreen triangle drawn into a HUD-sized viewport covers just the panel.
         self.ctx.viewport = (margin, height - margin - hud_height, hud_width, hud_height)
         self.ctx.enable(moderngl.BLEND)
