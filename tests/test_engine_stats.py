@@ -33,3 +33,15 @@ def test_render_rate_with_fewer_than_two_frames_falls_back_to_the_run_length():
     stats.stop(2.0)
     assert stats.as_dict(2.0)["render_fps"] == 0.5
     assert RunStats().as_dict(1.0)["render_fps"] == 0.0
+
+
+def test_keyframes_made_and_shown_are_counted_apart():
+    stats = RunStats()
+    stats.start(0.0)
+    for i in range(6):
+        stats.keyframe(i * 0.1, i * 0.1 + 0.05, 0.05)
+    stats.frame(0.0, 0.1)    # shows the first keyframe
+    stats.frame(None, 0.2)   # the fade goes on; the keyframes made meanwhile are passed over
+    stats.frame(0.5, 0.6)
+    d = stats.as_dict(1.0)
+    assert (d["keyframes"], d["keyframes_shown"], d["frames"]) == (6, 2, 3)

@@ -34,6 +34,7 @@ class RunStats:
         self.started: float | None = None
         self.ended: float | None = None
         self.keyframes = 0
+        self.keyframes_shown = 0  # that reached the screen: a fade shows one, those made during it none
         self.frames = 0
         self._frame_span: tuple[float, float] | None = None  # first and last frame's time
         self.dropped_keyframes = 0
@@ -72,6 +73,7 @@ class RunStats:
             first = self._frame_span[0] if self._frame_span else shown_time
             self._frame_span = (first, shown_time)
             if shown_capture_time is not None:
+                self.keyframes_shown += 1
                 self.audio_to_screen.append(shown_time - shown_capture_time)
 
     def beat(self, stream_time: float) -> None:
@@ -93,6 +95,7 @@ class RunStats:
             return {
                 "duration_s": round(duration, 3),
                 "keyframes": self.keyframes,
+                "keyframes_shown": self.keyframes_shown,
                 "frames": self.frames,
                 "keyframes_per_s": round(self.keyframes / duration, 2),
                 "render_fps": round(self._render_rate(duration), 2),
