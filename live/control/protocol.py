@@ -267,12 +267,12 @@ def _message(e: Exception) -> str:
 def _object_without_repeats(pairs: list[tuple[str, object]]) -> dict:
     """A JSON object; one that names a key twice is refused (json keeps the last silently:
     {"cmd": "get", "cmd": "tap"} tapped)."""
-    found = dict(pairs)
-    if len(found) < len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise BadRequest(f"message names {repeated!r} more than once; give each field once")
-    return found
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise BadRequest(f"message names {key!r} more than once; give each field once")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _reject_constant(name: str) -> None:

@@ -10,7 +10,6 @@ on which Xlib ends the process).
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass
 from enum import Enum
 
