@@ -415,7 +415,7 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
 
 def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
     renderer = SimpleNamespace(draw=lambda state: None, present=lambda screen, size: None)
-    display = SimpleNamespace(config=SimpleNamespace(vsync=True), poll=lambda: [], screen=None, size=(64, 64),
+    display = SimpleNamespace(config=SimpleNamespace(vsync=True), vsync=True, poll=lambda: [], screen=None, size=(64, 64),
                               flip=lambda: time.sleep(1 / 200))    # a 200 Hz display's vsync
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
                         LiveOptions(fps=20, duration=1.5), window=display)
