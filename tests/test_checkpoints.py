@@ -523,7 +523,7 @@ def test_convert_keeps_an_existing_config_file_without_force(tmp_path, G):
 
 
 def test_a_bundle_loads_without_importing_torch_s_compiler():
-    # torch._dynamo took 1.1 s of every show's start: torchvision imported it (its detection
+    # torch._dynamo took 0.9 s of loading a bundle: torchvision imported it (its detection
     # ops), and so did out-of-place arithmetic while the generator was built on the meta device.
     import sys
 

@@ -186,7 +186,7 @@ def test_space_net_parts_fit_together():
 @pytest.mark.parametrize("depth", [18, 50])
 def test_our_resnet_is_torchvision_s_with_its_weights(depth):
     # The bundles' E_I and E_M were trained as torchvision modules, whose import costs a
-    # show 1.2 s: ours must take their state dicts as they are and compute the same.
+    # bundle 0.9 s to load: ours must take their state dicts as they are and compute the same.
     torch.manual_seed(depth)
     theirs = getattr(tvm, f"resnet{depth}")(weights=None)
     for m in theirs.modules():  # statistics of a trained net, not the fresh 0 and 1

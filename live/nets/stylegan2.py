@@ -32,7 +32,7 @@ class FullyConnectedLayer(nn.Module):
         super().__init__()
         self.activation = activation
         # In place: on the meta device (a checkpoint's generator is built there) torch's
-        # out-of-place arithmetic imports torch._dynamo, 1.1 s of a show's start.
+        # out-of-place arithmetic imports torch._dynamo (see live/nets/resnet.py).
         self.weight = nn.Parameter(torch.randn([out_features, in_features]).div_(lr_multiplier))
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
