@@ -60,8 +60,12 @@ def test_silence_a_held_tone_and_steady_noise_have_no_beats(kind):
 def test_beats_come_back_when_the_music_does():
     drums = drum_track(120, 12.0, 44100, STEADY, seed=3)
     samples = np.concatenate([drums.samples, _no_rhythm("silence", 10.0, 44100), drums.samples])
+    _, in_silence = track_beats(samples[:round(18.0 * 44100)], 44100)
+    assert in_silence.features.beat_confidence == 0.0  # no tempo on the HUD, no fades on a grid no one hears
     beats, analyzer = track_beats(samples, 44100)
-    assert not np.any((beats > 16.0) & (beats < 22.0)), beats
+    # The drums end at 12 s: at most the clock's 4 beats go on (a skipped beat's grace), not
+    # 3 s of the tracker's beats on top.
+    assert not np.any((beats > 14.5) & (beats < 22.0)), beats
     assert score_beats(beats - 22.0, drums.beats, tolerance=0.07, skip=6.0).f_measure >= 0.9  # relocked
     assert analyzer.features.beat_confidence > 0.5
 
@@ -122,9 +126,12 @@ def test_one_stray_tracker_beat_is_ignored_but_two_move_the_phase():
         clock.observe(t, 120.0)
         clock.advance(t)
     assert clock.observe(2.25, 120.0) == []              # off the grid by half a beat
-    clock.advance(2.5)
-    assert clock.observe(2.75, 120.0) == [2.75]          # again: the music moved
-    assert clock.last_beat(2.8) == pytest.approx(2.75)
+    assert clock.advance(2.5) == [2.5]
+    # Again: the music moved. Half a beat after the grid's last, 2.75 moves the grid and is
+    # not sent too (a phase move is no tempo change: the period stays 0.5 s).
+    assert clock.observe(2.75, 120.0) == []
+    assert clock.last_beat(2.8) == pytest.approx(2.75) and clock.bpm == pytest.approx(120.0)
+    assert clock.advance(3.3) == [pytest.approx(3.25)]
 
 
 def test_taps_set_the_tempo_realign_and_hold_off_the_tracker():
@@ -190,3 +197,14 @@ def test_f_measure_leaves_out_the_warmup_and_the_ring_out():
     detected = np.concatenate([[0.2, 0.7, 1.3], truth[truth >= 3.0], [10.0, 10.5]])
     assert score_beats(detected, truth, skip=3.0).f_measure == 1.0
     assert math.isclose(score_beats(detected, truth).recall, 14 / 20)
+
+
+def test_a_phase_move_of_the_tracker_does_not_bend_the_tempo():
+    # Beats 0.441 s apart (136 bpm) and one interval of 1.7 beats, where the tracker moved
+    # its phase: counted as two beats, it pulled the clock to 144 bpm and its confidence to 0.
+    times = [0.441 * k for k in range(6)] + [0.441 * 5 + 0.756 + 0.441 * k for k in range(8)]
+    clock = BeatClock()
+    for t in times:
+        clock.observe(t, 136.0)
+    assert clock.bpm == pytest.approx(136.0, rel=0.01)
+    assert clock.confidence(times[-1]) > 0.8

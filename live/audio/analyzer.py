@@ -58,6 +58,7 @@ class AudioAnalyzer:
         self.sample_rate = sample_rate
         start_time = start_index / sample_rate
         self.tracker = BeatTracker(sample_rate, beat, start_time=start_time)
+        self._silent_mean_square = 10 ** (beat.silence_db / 10)
         self.clock = BeatClock(start_time=start_time)
         self.log_mel = LogMel(mel, sample_rate, device)
         # Audio kept for `window`: this analyzer's mel window, or longer for a reader whose
@@ -103,7 +104,7 @@ class AudioAnalyzer:
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
                 if hop.onset:
                     self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
-                if hop.beat_time is not None:
+                if hop.beat_time is not None and self._mean_square >= self._silent_mean_square:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)
                 beats += self.clock.advance(hop.end_time)
         self._index += len(mono)
