@@ -198,6 +198,13 @@ def test_an_export_takes_the_run_s_own_settings(tmp_path):
                  "--export", str(tmp_path / "G.safetensors")]) == 0
     G, _ = load_generator(tmp_path / "G.safetensors")
     assert G.img_resolution == 32 and G.z_dim == 16
+    # Another generator there (a mistyped path onto a bundle's) is kept without --force.
+    (tmp_path / "G.safetensors").write_bytes(b"someone's generator")
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0",
+                 "--export", str(tmp_path / "G.safetensors")]) == 2
+    assert (tmp_path / "G.safetensors").read_bytes() == b"someone's generator"
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0", "--force",
+                 "--export", str(tmp_path / "G.safetensors")]) == 0
 
 
 def test_a_resume_takes_the_run_s_settings_for_the_flags_not_given(tmp_path, capsys):

@@ -32,14 +32,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from live.errors import UserError
-    from live.nets.checkpoints import load_generator, save_generator
+    from live.nets.checkpoints import check_new_generator, load_generator, save_generator
 
-    config = args.target.with_suffix(".json")
-    if args.target.exists() or config.exists():
-        if args.source.exists() and args.target.exists() and args.target.samefile(args.source):
-            raise UserError(f"{args.target} is the input itself; name another output")
-        if not args.force:
-            raise UserError(f"{args.target if args.target.exists() else config} exists; pass --force to overwrite it")
+    if args.source.exists() and args.target.exists() and args.target.samefile(args.source):
+        raise UserError(f"{args.target} is the input itself; name another output")
+    check_new_generator(args.target, args.force)
     G, info = load_generator(args.source)
     dtype = torch.float32 if args.fp32 else torch.float16
     path = save_generator(G, args.target, dtype=dtype)

@@ -21,6 +21,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                    help="run folder: checkpoint, samples, config (resumes if present)")
     p.add_argument("--export", metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
+    p.add_argument("--force", action="store_true", help="replace an --export file that exists")
     for f in fields(GanConfig):
         shown = "" if f.default in (None, "") else f" (default {f.default})"
         # Unset unless given (SUPPRESS): a resume takes the run's value for a flag not given.
@@ -44,10 +45,13 @@ def _run_gan(args: argparse.Namespace) -> int:
 
     from live.gan.config import GanConfig
     from live.gan.train import CHECKPOINT, GanTrainer, read_run
+    from live.nets.checkpoints import check_new_generator
 
     given = {f.name: getattr(args, f.name) for f in fields(GanConfig) if hasattr(args, f.name)}
     if args.export and Path(args.export).suffix != ".safetensors":  # now, not at the first snapshot
         raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
+    if args.export:
+        check_new_generator(Path(args.export), args.force)
     run = Path(args.outdir) / CHECKPOINT
     if run.is_file():  # a resume: the run's settings, but this command's machine and those given
         here = GanConfig()

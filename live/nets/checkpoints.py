@@ -106,6 +106,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     return G, info
 
 
+def check_new_generator(path: Path, force: bool) -> None:
+    """Refuse to replace a generator file, or its .json, unless `force`: a mistyped output
+    would destroy a checkpoint with no undo."""
+    for existing in (path, path.with_suffix(".json")):
+        if existing.exists() and not force:
+            raise UserError(f"{existing} exists; pass --force to overwrite it")
+
+
 def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
     """Write `NAME.safetensors` (all parameters and buffers in `dtype`) and `NAME.json`."""
     path = Path(path)
