@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -68,8 +70,10 @@ def test_a_render_of_a_file_cut_short_says_so(tmp_path, song, preset_dir, capsys
     cut = tmp_path / "cut.wav"
     cut.write_bytes(song.read_bytes()[:22050 * 4])  # a second of the four its header states
     assert main(["render", str(cut), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
-                 str(preset_dir), "--fps", "4", "--size", "32x32"]) == 0
-    assert "cut.wav holds 1.00 s of the 4.00 s its header states" in capsys.readouterr().err
+                 str(preset_dir), "--fps", "4", "--size", "32x32", "--duration", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "cut.wav holds 1.00 s of the 4.00 s its header states" in err
+    assert "--duration 3 s go past the end of" in err and "the video ends with the audio" in err
     assert len(list((tmp_path / "frames").glob("*.png"))) == 4
 
 
@@ -260,3 +264,13 @@ def test_the_clipping_note_is_about_the_excerpt_s_soundtrack(tmp_path, preset_di
     assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / "quiet.mp4"), "--preset", "test",
                  "--presets-dir", str(preset_dir), "--fps", "5", "--size", "32x32", "--start", "2.5"]) == 0
     assert "clipped" not in capsys.readouterr().err  # the whole file peaks at 2, this excerpt at 0.5
+
+
+def test_a_start_just_past_the_end_is_not_told_the_audio_is_longer():
+    from live.audio.decode import AudioFile
+    from live.engine.offline import excerpt
+    from live.errors import UserError
+
+    audio = AudioFile(Path("a.wav"), 1000, 1, 5669)  # 5.669 s
+    with pytest.raises(UserError, match=r"--start 5.6695 s is past the end of the audio \(5.669 s\)"):
+        excerpt(audio, 5.6695, None)  # it said "(5.7 s)"

@@ -298,6 +298,10 @@ class AudioFile:
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
+    def length_text(self) -> str:
+        """Its length for a message about a limit, rounded down: 5.6689 s is not '5.7 s'."""
+        return f"{math.floor(self.duration * 1000) / 1000:g} s"
+
     def shortfall(self) -> str | None:
         """What is missing, when the file holds less than its header states."""
         if self.declared is None or self.frames >= self.declared - self.sample_rate // 100:

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
+    if args.duration is not None and args.start + args.duration > audio.duration:
+        note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
+                      f"{args.audio} ({audio.length_text()}): the video ends with the audio")
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:

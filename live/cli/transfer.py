@@ -78,7 +78,7 @@ def _check(args: argparse.Namespace) -> list[float]:
     audios = [scan_audio(path) for path in args.audio]
     for audio in audios:
         if args.at is not None and args.at > audio.duration:
-            raise UserError(f"--at {args.at:g} s is past the end of {audio.path} ({audio.duration:.1f} s)")
+            raise UserError(f"--at {args.at:g} s is past the end of {audio.path} ({audio.length_text()})")
         if shortfall := audio.shortfall():
             note("audio", shortfall)
     return [audio.duration for audio in audios]

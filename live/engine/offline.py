@@ -48,7 +48,7 @@ def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int
     if start < 0 or (duration is not None and duration <= 0):
         raise UserError(f"--start must be >= 0 and --duration > 0 (got {start}, {duration})")
     if start >= audio.duration:  # in seconds: the sample index of a huge --start would overflow
-        raise UserError(f"--start {start:g} s is past the end of the audio ({audio.duration:.1f} s)")
+        raise UserError(f"--start {start:g} s is past the end of the audio ({audio.length_text()})")
     first = round(start * audio.sample_rate)
     duration = audio.duration if duration is None else min(duration, audio.duration)
     end = min(audio.frames, first + round(duration * audio.sample_rate))
