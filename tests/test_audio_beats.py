@@ -44,10 +44,13 @@ def test_steady_drums_are_tracked(bpm, sample_rate):
 def _no_rhythm(kind: str, seconds: float, sample_rate: int) -> np.ndarray:
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     noise = np.random.default_rng(0).standard_normal(len(t))
-    return {"silence": 0 * t, "tone": 0.5 * np.sin(2 * np.pi * 440 * t), "noise": 0.2 * noise}[kind].astype(np.float32)
+    late = t >= 2.0  # after 2 s of silence: where it starts is an onset
+    return {"silence": 0 * t, "tone": 0.5 * np.sin(2 * np.pi * 440 * t), "noise": 0.2 * noise,
+            "late tone": 0.5 * np.sin(2 * np.pi * 440 * t) * late, "late noise": 0.2 * noise * late,
+            }[kind].astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["silence", "tone", "noise"])
+@pytest.mark.parametrize("kind", ["silence", "tone", "noise", "late tone", "late noise"])
 def test_silence_a_held_tone_and_steady_noise_have_no_beats(kind):
     # aubio's tracker beat on at about 128 bpm through all three, and the clock passed its
     # beats on with a confidence of 1: cuts and pulses on phantom beats between songs.

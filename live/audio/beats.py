@@ -37,8 +37,9 @@ class BeatConfig:
     dither: float = 1e-4
     onset_memory_seconds: float = 2.0   # onset strengths are relative to the peak of about this long
     # aubio's tracker goes on beating at its prior's tempo (about 128 bpm) through silence,
-    # a held tone or steady noise: its beats count only within this long after an onset.
-    # Music has one every 0.2-0.6 s (4Q clips of all four quadrants); those signals none.
+    # a held tone or steady noise: its beats count only while two onsets fall within this
+    # long. Music has one every 0.2-0.6 s (4Q clips of all four quadrants); those signals
+    # none, but the one where they start (one onset let 4 s of beats through).
     onset_evidence_seconds: float = 3.0
     # aubio unsets an onset when the hop its peak picker reports it in (about 50 ms late) is
     # below this; its default, -70 dB, lost every short hit followed by silence (clicks).
@@ -79,7 +80,7 @@ class BeatTracker:
         self._hops = 0
         self._rng = np.random.default_rng(seed)
         self._onset_peak = 0.0
-        self._last_onset = -math.inf
+        self._onsets: deque[float] = deque([-math.inf] * 2, maxlen=2)  # the last two onsets' times
         self._peak_decay = math.exp(-self.hop / (config.onset_memory_seconds * sample_rate))
 
     def process(self, hop: np.ndarray) -> HopAnalysis:
@@ -93,8 +94,8 @@ class BeatTracker:
         self._hops += 1
         end_time = self._start_time + self._hops * self.hop / self.sample_rate
         if onset:
-            self._last_onset = end_time
-        heard = end_time - self._last_onset <= self.config.onset_evidence_seconds
+            self._onsets.append(end_time)
+        heard = end_time - self._onsets[0] <= self.config.onset_evidence_seconds
         return HopAnalysis(
             end_time=end_time,
             rms=rms,
