@@ -11,6 +11,7 @@ trailing underscore as a dataclass field (`lambda_`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import keyword
 import math
 import threading
@@ -18,6 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 Value = bool | int | float
+
+
+def _as_typed(value: object) -> str:
+    """A value as a control message or preset spells it (true, not True; "x", not 'x')."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def check_value(name: str, kind: type, low: float, high: float, value: object) -> Value:
@@ -32,18 +41,18 @@ def check_value(name: str, kind: type, low: float, high: float, value: object) -
     if kind is bool:
         if isinstance(value, bool):
             return value
-        raise ValueError(f"{name} must be true or false, got {value!r}")
+        raise ValueError(f"{name} must be true or false, got {_as_typed(value)}")
     if kind is int:
         if isinstance(value, float) and value.is_integer() and low <= value <= high:
             value = int(value)  # only in range: int(1e308) is 309 digits in the reply
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {_as_typed(value)}")
     if kind is float:
         if (isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and low <= value <= high):
             return float(value)
-        raise ValueError(f"{name} must be a number in {low}..{high}, got {value!r}")
+        raise ValueError(f"{name} must be a number in {low}..{high}, got {_as_typed(value)}")
     raise TypeError(f"{name}: unsupported parameter kind {kind.__name__}")
 
 

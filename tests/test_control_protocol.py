@@ -74,7 +74,7 @@ def test_valid_commands_parse(message, command):
     (raw({"cmd": 3}), "unknown command 3"),
     (raw({"cmd": "set", "param": "lamda", "value": 1}), "unknown parameter 'lamda'"),
     (raw({"cmd": "set", "param": ["lambda"], "value": 1}), "unknown parameter ['lambda']"),
-    (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..1.0, got 'high'"),
+    (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..1.0, got \"high\""),
     (raw({"cmd": "set", "param": "lambda", "value": 11}), "lambda must be a number in 0.0..1.0, got 11"),
     (raw({"cmd": "set", "param": "lambda", "value": None}), "lambda must be a number"),
     (raw({"cmd": "set", "param": "freeze", "value": 1}), "freeze must be true or false, got 1"),

@@ -122,3 +122,8 @@ def test_slot_updates_from_many_threads_are_not_lost():
     for w in workers:
         w.join(5)
     assert slot.get().refine_steps == per_thread * threads
+
+
+def test_a_refused_value_is_quoted_as_it_was_sent():
+    with pytest.raises(ValueError, match="refine_steps must be a whole number in 0..50, got true$"):
+        Settings().with_values({"refine_steps": True})  # not Python's "True"

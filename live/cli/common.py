@@ -19,7 +19,7 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, got {text!r}") from None
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE) or w % 2 or h % 2:
-        raise argparse.ArgumentTypeError(f"size must be even, from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE}, "
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT with even sides from {MIN_SIDE} to {MAX_SIDE}, "
                                          f"got {text!r}")
     return w, h
 
