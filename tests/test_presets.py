@@ -272,3 +272,10 @@ def test_a_bundle_beside_the_preset_is_found_from_any_working_folder(tmp_path, r
     (tmp_path / "set" / "presets" / "p.toml").write_text('bundle = "../models/mine"\n[source]\nseed = 1\n')
     monkeypatch.chdir(tmp_path)  # not the preset's folder: the path named another place from here
     assert not isinstance(PresetLibrary(tmp_path / "set" / "presets").load_all()["p"], UserError)
+
+
+def test_the_presets_folder_may_follow_the_verb(tmp_path, capsys):
+    (tmp_path / "only.toml").write_text("[source]\nseed = 1\n")
+    for argv in (["preset", "--presets-dir", str(tmp_path), "list"], ["preset", "list", "--presets-dir", str(tmp_path)]):
+        assert main(argv) == 0
+        assert capsys.readouterr().out.split()[:2] == ["1", "only"]

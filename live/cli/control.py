@@ -126,6 +126,8 @@ def run_listen(args: argparse.Namespace) -> int:
         raise UserError(f"unknown topic(s) {', '.join(unknown)}; the engine sends {', '.join(TOPICS)}")
     deadline = time.monotonic() + args.duration if args.duration is not None else None
     received = 0
+    if args.duration is None:  # else a missing engine is only an endless silence
+        print(f"live: listening to {args.address} (Ctrl-C to stop)", file=sys.stderr)
     with TelemetryListener(args.address, topics, _client_keys(args)) as listener:
         try:
             while args.count is None or received < args.count:

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preset", help="list, show or create presets")
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("list", help="the presets, with their hotkeys and descriptions").set_defaults(func=_list)
+    listing = verbs.add_parser("list", help="the presets, with their hotkeys and descriptions")
+    listing.set_defaults(func=_list)
     show = verbs.add_parser("show", help="one preset, resolved and validated")
     show.add_argument("name")
     show.set_defaults(func=_show)
@@ -32,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     new.add_argument("--device", default="cpu", help="torch device for projecting an --image (default cpu)")
     new.set_defaults(func=_new)
+    for verb in (listing, show, new):  # after the verb too (`preset list --presets-dir DIR`)
+        verb.add_argument("--presets-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _new_name(text: str) -> str:

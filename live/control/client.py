@@ -104,6 +104,8 @@ class TelemetryListener:
 def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None) -> zmq.Socket:
     # zmq connects to port 99999 as 34463, and to nothing at all for 0 or *: the client
     # would wait out its timeout and blame the engine.
+    if "://" not in address:
+        raise UserError(f"{address} is not a ZeroMQ address; write it like tcp://127.0.0.1:5555")
     port = address.rpartition(":")[2]
     if address.startswith("tcp://") and not (port.isdigit() and 0 < int(port) <= 65535):
         raise UserError(f"{address}: give the engine's port (1..65535), like tcp://127.0.0.1:5555")
