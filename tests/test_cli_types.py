@@ -70,6 +70,8 @@ def test_plain_name_refuses_paths(text):
     ["train", "predictor", "--bundle", "default", "--lr", "nan"],  # a traceback after the bundle loaded
     ["train", "space", "--outdir", "run", "--steps", "0"],
     ["perform", "--source", "bogus"],  # refused after 4.5 s of imports
+    ["bench", "beats", "--json", "song.wav"],  # `eval space --json song.wav` replaced the song with a report
+    ["render", "song.wav", "-o", "out.mp4", "--stats", "notes.txt"],
 ])
 def test_bad_numbers_stop_at_the_command_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from live.cli.types import output_file
+from live.cli.types import json_file
 
 BENCHES: tuple[str, ...] = ("beats", "engine", "generator", "lambdas", "transfer")
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         module = importlib.import_module(f"live.bench.{name}")
         p = benches.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--json", type=output_file, metavar="PATH", help="write the results here as JSON")
+        p.add_argument("--json", type=json_file, metavar="PATH", help="write the results here as JSON")
         module.add_arguments(p)
         p.set_defaults(func=module.main)
 

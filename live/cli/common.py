@@ -5,7 +5,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from live.cli.types import output_file
+from live.cli.types import json_file
 from live.errors import UserError, first_line
 
 
@@ -30,7 +30,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
     p.add_argument("--device", default="cpu", help="torch device for the networks, e.g. cpu or cuda")
     p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
-    p.add_argument("--stats", type=output_file, metavar="PATH", help="write run statistics as JSON here at exit")
+    p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
                    help="how keyframes are drawn: 'fast' compiles a faster path (bf16 where native) in the background (tens of "
                         "seconds) and switches to it when ready; 'reference' is exact float32; "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, number, output_file, threads
+from live.cli.types import count, json_file, number, threads
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +12,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                                    "image-from-music recall@10, on the held-out splits only. Needs only the "
                                    "space of the bundle, not its generator or predictor.")
     p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
-    p.add_argument("--json", required=True, type=output_file, metavar="PATH", help="write the report here")
+    p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--data", default="../shared/data",
                    help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
     p.add_argument("--midi-renders", default="runs/midi-cache",
@@ -59,7 +59,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
     p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
-    p.add_argument("--json", required=True, type=output_file, metavar="PATH", help="write the report here")
+    p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_gan)

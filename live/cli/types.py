@@ -80,6 +80,15 @@ def output_file(text: str) -> Path:
     return _checked(check_writable, text)
 
 
+def json_file(text: str) -> Path:
+    """A JSON report to write, named so: a report may replace its last run's, and `--json
+    song.wav` replaced the song."""
+    path = output_file(text)
+    if path.suffix.lower() != ".json":
+        raise argparse.ArgumentTypeError(f"{text!r}: a JSON report is named NAME.json")
+    return path
+
+
 def _checked(check: Callable[[Path], None], text: str) -> Path:
     """The path `text`, if `check` (a UserError for a bad one) passes it."""
     path = output_path(text)
