@@ -160,7 +160,7 @@ def test_settings_that_cannot_train_are_refused_before_anything_is_built(change,
 def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedules(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path).run()
     for change, named in ((dict(lr=0.01), "--lr 0.0025"), (dict(seed=7), "--seed 3"), (dict(resolution=64), "--res 32"),
-                          (dict(init=str(tmp_path / "other.pt")), "--init")):
+                          (dict(init=str(tmp_path / "other.pt")), "--init \"\";")):  # not "--init ;"
         with pytest.raises(UserError, match=f"was trained with {named}.*choose a new --outdir"):
             GanTrainer(GanConfig(total_kimg=0.016, **{**TINY, **change}), tmp_path)
     resumed = GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "snapshot_kimg": 0.016}), tmp_path)

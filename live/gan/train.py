@@ -56,6 +56,13 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: a training state of another version of this trainer ({e})") from None
 
 
+def _typed(value: object) -> str:
+    """A setting as a command line gives it."""
+    if value is None:
+        return "(unset)"
+    return '""' if value == "" else str(value)
+
+
 def _same_setting(name: str, saved: object, given: object) -> bool:
     if name == "init" and not given:  # a resumed run does not need to be told where it started
         return True
@@ -199,8 +206,8 @@ class GanTrainer:
         changed = [name for name, value in asdict(self.cfg).items()
                    if name not in RESUMABLE and not _same_setting(name, getattr(saved, name), value)]
         if changed:
-            def given(config: GanConfig) -> str:
-                return ", ".join(f"{flag(name)} {getattr(config, name)}" for name in changed)
+            def given(config: GanConfig) -> str:  # as typed: '--init ""', not '--init ' and 'None'
+                return ", ".join(f"{flag(name)} {_typed(getattr(config, name))}" for name in changed)
             raise UserError(f"{self.outdir} was trained with {given(saved)}; this command gives {given(self.cfg)}. "
                             f"Resume with the run's values or choose a new --outdir (a run may change only "
                             f"{', '.join(flag(name) for name in RESUMABLE)})")
