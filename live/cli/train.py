@@ -48,9 +48,9 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import check_new_generator
 
     given = {f.name: getattr(args, f.name) for f in fields(GanConfig) if hasattr(args, f.name)}
-    if args.export and Path(args.export).suffix != ".safetensors":  # now, not at the first snapshot
-        raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
-    if args.export:
+    if args.export:  # now, not at the first snapshot
+        if Path(args.export).suffix != ".safetensors":
+            raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
         check_new_generator(Path(args.export), args.force)
     run = Path(args.outdir) / CHECKPOINT
     if run.is_file():  # a resume: the run's settings, but this command's machine and those given
