@@ -52,7 +52,7 @@ def _no_rhythm(kind: str, seconds: float, sample_rate: int) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["silence", "tone", "noise", "late tone", "late noise"])
 def test_silence_a_held_tone_and_steady_noise_have_no_beats(kind):
-    # aubio's tracker beat on at about 128 bpm through all three, and the clock passed its
+    # aubio's tracker beat on at about 128 bpm through each, and the clock passed its
     # beats on with a confidence of 1: cuts and pulses on phantom beats between songs.
     samples = _no_rhythm(kind, 12.0, 44100)
     beats, analyzer = track_beats(samples, 44100)
