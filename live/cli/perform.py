@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, note, open_show
-from live.cli.types import number, output_file, threads
+from live.cli.types import number, output_path, threads
 from live.errors import UserError
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="render rate cap, 1..1000 (default: 60 in a window, 30 headless); with vsync, a display "
                         "at about the cap paces the show itself")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
-    p.add_argument("--record", type=output_file, metavar="OUT.mp4", help="also record the output with its audio")
+    # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
+    p.add_argument("--record", type=output_path, metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
     p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "

@@ -177,9 +177,11 @@ def _project_ahead(preset, device: str) -> None:
     from live.space.data.images import ImageFile
     from live.transfer.project import CachedProjection
 
-    # What can fail is said before the wait is announced: the device and the picture.
-    bundle = Bundle.load(preset.bundle, device=checked_device(device))
+    # What can fail is said before the wait is announced, and the cheap checks before the
+    # bundle's seconds of loading: the device and the picture.
+    device = checked_device(device)
     ImageFile(preset.source.image).load()
+    bundle = Bundle.load(preset.bundle, device=device)
     if CachedProjection.find(bundle, preset.source.image).load(bundle.device) is None:
         print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
               flush=True)
