@@ -23,5 +23,6 @@ def bundle_dir(name: str | Path) -> Path:
     if (candidate / BUNDLE_FILE).is_file():
         return candidate
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
-    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} there or in {models_dir()}); "
+    places = " or ".join(dict.fromkeys(str(p.resolve()) for p in (path, candidate)))  # one, for an absolute path
+    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {places}); "
                     f"bundles: {', '.join(known) or 'none'}")

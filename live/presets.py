@@ -169,6 +169,10 @@ class PresetLibrary:
             what = "is a file, not a folder" if self.directory.exists() else "does not exist"
             raise UserError(f"presets folder {self.directory} {what}; check --presets-dir")
 
+    def new_preset_command(self) -> str:
+        """How to make a preset here, for messages about a folder without one."""
+        return f"python -m live preset --presets-dir {self.directory} new NAME --seed 1"
+
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file())
 

@@ -98,6 +98,11 @@ def test_render_bad_inputs_are_one_line_errors(tmp_path, song, preset_dir, capsy
                  "--preset", "test"]) == 2
     err = capsys.readouterr().err
     assert err.count("live: error:") == 3 and "Traceback" not in err
+    # No --preset, and the folder has no default.toml: the remedy is --preset, or a preset.
+    assert main(["render", str(song), "-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir)]) == 2
+    assert "has no default.toml: choose one with --preset (" in capsys.readouterr().err
+    assert main(["render", str(song), "-o", str(tmp_path / "x.mp4"), "--presets-dir", str(tmp_path)]) == 2
+    assert "it holds no presets; make one with: python -m live preset" in capsys.readouterr().err
 
 
 def test_render_checks_the_excerpt_and_the_stats_path_before_the_networks_load(tmp_path, song, preset_dir,

@@ -279,3 +279,15 @@ def test_the_presets_folder_may_follow_the_verb(tmp_path, capsys):
     for argv in (["preset", "--presets-dir", str(tmp_path), "list"], ["preset", "list", "--presets-dir", str(tmp_path)]):
         assert main(argv) == 0
         assert capsys.readouterr().out.split()[:2] == ["1", "only"]
+
+
+def test_a_missing_bundle_names_the_folders_looked_in(tmp_path, monkeypatch):
+    from live.models import bundle_dir, models_dir
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as relative:
+        bundle_dir("mine")
+    assert f"no bundle.toml in {tmp_path.resolve() / 'mine'} or {models_dir() / 'mine'})" in str(relative.value)
+    with pytest.raises(UserError) as absolute:
+        bundle_dir(tmp_path / "mine")
+    assert f"no bundle.toml in {tmp_path.resolve() / 'mine'});" in str(absolute.value)

@@ -25,7 +25,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_show_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="default", help="preset name (presets/NAME.toml) or path to a .toml")
+    p.add_argument("--preset", help="preset name (presets/NAME.toml) or path to a .toml (default: default)")
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
     p.add_argument("--device", default="cpu", help="torch device for the networks, e.g. cpu or cuda")
@@ -41,9 +41,15 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
 def preset_and_bundle(args: argparse.Namespace):
     """The preset named by --preset and the bundle it plays on (--bundle, else its own)."""
     from live.bundle import Bundle
-    from live.presets import PresetLibrary
+    from live.presets import DEFAULT_PRESET, PresetLibrary
 
-    preset = PresetLibrary(args.presets_dir).load(args.preset)
+    library = PresetLibrary(args.presets_dir)
+    names = library.names()
+    if args.preset is None and DEFAULT_PRESET not in names and library.directory.is_dir():
+        remedy = (f"choose one with --preset ({', '.join(names)})" if names
+                  else f"it holds no presets; make one with: {library.new_preset_command()}")
+        raise UserError(f"{library.directory} has no {DEFAULT_PRESET}.toml: {remedy}")
+    preset = library.load(args.preset or DEFAULT_PRESET)
     try:
         return preset, Bundle.load(args.bundle or preset.bundle, device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use

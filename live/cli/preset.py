@@ -51,8 +51,7 @@ def _list(args: argparse.Namespace) -> int:
     library.check_folder()
     presets = library.load_all()
     if not presets:
-        print(f"no presets in {library.directory}; make one with: python -m live preset --presets-dir "
-              f"{library.directory} new NAME --seed 1")
+        print(f"no presets in {library.directory}; make one with: {library.new_preset_command()}")
     for i, (name, preset) in enumerate(presets.items()):
         key = str(i + 1) if i < 9 else " "
         if isinstance(preset, UserError):
