@@ -61,6 +61,18 @@ def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_di
     assert first == second
 
 
+def test_va_says_when_a_file_holds_less_than_its_header_states(random_bundle_dir, tmp_path, capsys):
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, np.full(3 * rate, 0.1, np.float32), rate)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: rate // 2])  # 16-bit: a quarter second of the 3 s its header states
+    assert _run([str(cut), str(whole), "--bundle", str(random_bundle_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2
+    assert err.count("live: note: audio:") == 1 and "cut.wav holds 0.25 s of the 3.00 s its header states" in err
+
+
 def test_va_names_a_missing_bundle(tmp_path):
     with pytest.raises(UserError, match="no bundle"):
         _run([str(tmp_path / "x.wav"), "--bundle", str(tmp_path / "nowhere")])

@@ -19,6 +19,8 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from live.audio.decode import declared_frames, scan_audio
+    from live.cli.common import note
     from live.errors import UserError
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
@@ -29,8 +31,11 @@ def _run(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             valence, arousal = probe.file_va(path)
-        except UserError as error:
-            print(f"live va: {path}: {error}", file=sys.stderr)
+            # Only a WAV's or FLAC's header states a length, and these decode fast: read again to compare.
+            if declared_frames(path) is not None and (shortfall := scan_audio(path).shortfall()):
+                note("audio", shortfall)
+        except UserError as error:  # each message names its file
+            print(f"live: error: {error}", file=sys.stderr)
             failed += 1
             continue
         print(json.dumps({"path": path, "valence": round(valence, 4), "arousal": round(arousal, 4)}), flush=True)
