@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -165,6 +167,10 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
             GanTrainer(GanConfig(total_kimg=0.016, **{**TINY, **change}), tmp_path)
     resumed = GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "snapshot_kimg": 0.016}), tmp_path)
     assert resumed.state.images_seen == 8
+    automatic = GanConfig(**TINY).resolved_ema_kimg()  # typed out, it is no change
+    assert GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": automatic}), tmp_path).state.images_seen == 8
+    with pytest.raises(UserError, match=r"was trained with --ema-kimg \(unset\); this command gives --ema-kimg 5.0\."):
+        GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": 5.0}), tmp_path)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", "foreign"])
@@ -220,6 +226,7 @@ def test_a_resume_takes_the_run_s_settings_for_the_flags_not_given(tmp_path, cap
     assert "was trained with --seed 3; this command gives --seed 4" in capsys.readouterr().err
     assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.004"]) == 0
     assert "has seen 0.008 kimg already, --kimg 0.004 or more: nothing to train" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["total_kimg"] == 0.008  # what it was trained to
 
 
 def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, capsys):

@@ -63,12 +63,15 @@ def _typed(value: object) -> str:
     return '""' if value == "" else str(value)
 
 
-def _same_setting(name: str, saved: object, given: object) -> bool:
+def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -> bool:
+    saved, given = getattr(saved_config, name), getattr(given_config, name)
     if name == "init" and not given:  # a resumed run does not need to be told where it started
         return True
     if name == "data" and "procedural" not in (saved, given):
         # The same folder, however it is written; or the run's folder moved (it is gone).
         return Path(str(saved)).resolve() == Path(str(given)).resolve() or _moved(str(saved))
+    if name == "ema_kimg":  # the automatic value, typed out, is the same half-life
+        return saved_config.resolved_ema_kimg() == given_config.resolved_ema_kimg()
     return saved == given
 
 
@@ -134,7 +137,6 @@ class GanTrainer:
             self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
         self.data = self._make_source()
         self.outdir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
-        (self.outdir / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     def _silence_noise(self) -> list[torch.nn.Parameter]:
         """Zero the noise strengths of blocks above noise_max_res in G and G_ema, and return
@@ -203,8 +205,8 @@ class GanTrainer:
         if not path.exists():
             return False
         ckpt, saved, state = read_run(path, self.device)
-        changed = [name for name, value in asdict(self.cfg).items()
-                   if name not in RESUMABLE and not _same_setting(name, getattr(saved, name), value)]
+        changed = [name for name in asdict(self.cfg)
+                   if name not in RESUMABLE and not _same_setting(name, saved, self.cfg)]
         if changed:
             def given(config: GanConfig) -> str:  # as typed: '--init ""', not '--init ' and 'None'
                 return ", ".join(f"{flag(name)} {_typed(getattr(config, name))}" for name in changed)
@@ -359,6 +361,8 @@ class GanTrainer:
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
         t_last, seen_last = time.perf_counter(), self.state.images_seen
         avg: dict[str, float] = {}
+        if self.state.images_seen < total:  # the settings it trains with: a resume with nothing to do keeps the file
+            (self.outdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         while self.state.images_seen < total:
             t0 = time.perf_counter()
             stats = self.step()
