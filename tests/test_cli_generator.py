@@ -47,7 +47,8 @@ def direct(G, seed: int, psi: float, c: torch.Tensor | None = None) -> np.ndarra
         return to_uint8(G(z, c, truncation_psi=psi, noise_mode="const"))[0].numpy()
 
 
-@pytest.mark.parametrize("text, seeds", [("0-3,7", [0, 1, 2, 3, 7]), ("5", [5]), ("2-2, 9", [2, 9])])
+@pytest.mark.parametrize("text, seeds", [("0-3,7", [0, 1, 2, 3, 7]), ("5", [5]), ("2-2, 9", [2, 9]),
+                                         ("0,0", [0]), ("3,0-4", [3, 0, 1, 2, 4])])  # each picture once, in order given
 def test_parse_seeds(text, seeds):
     assert generate.parse_seeds(text) == seeds
 

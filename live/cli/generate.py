@@ -25,7 +25,8 @@ _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7] (NVlabs' parse_range)."""
+    """'0-3,7' -> [0, 1, 2, 3, 7] (NVlabs' parse_range), each seed once: a repeat would only
+    write its picture again."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -43,7 +44,7 @@ def parse_seeds(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"{part!r} is not a seed or a range like 0-3")
     if max(seeds) > _MAX_SEED:
         raise argparse.ArgumentTypeError(f"seeds go up to {_MAX_SEED}")
-    return seeds
+    return list(dict.fromkeys(seeds))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
