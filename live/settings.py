@@ -103,8 +103,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("pulse", float, 0.0, 1.0, 0.3,
           "strength of the beat and onset pulse in the shader (0 = none)"),
     Param("keyframe_rate", float, 1.0, 60.0, 20.0,
-          "keyframes per second that inference aims for (offline: exactly this many; live: as many "
-          "as the machine keeps up with, one per fresh mel window)"),
+          "keyframes per second that inference aims for (live: as many as the machine keeps up with, "
+          "one per fresh mel window; offline: one is due this often, and made if the screen takes it)"),
     Param("beat_sync", bool, 0, 1, True,
           "crossfades and hard cuts land on the beat; off = they run as soon as a keyframe arrives"),
     Param("freeze", bool, 0, 1, False,

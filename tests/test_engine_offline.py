@@ -1,14 +1,16 @@
+import json
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from live.__main__ import main
 from live.audio.demo import render_demo
+from live.engine.keyframes import KeyframeMaker
 from live.engine.screen import ScreenDirector
-from live.engine.stats import RunStats
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +25,6 @@ def song(tmp_path_factory):
 def test_render_writes_video_with_audio(tmp_path, song, preset_dir, monkeypatch):
     out = tmp_path / "out.mp4"
     stats = tmp_path / "stats.json"
-    keyframe_times = []
-    keyframe = RunStats.keyframe
-    monkeypatch.setattr(RunStats, "keyframe", lambda self, capture, *a: (keyframe_times.append(capture),
-                                                                         keyframe(self, capture, *a)))
     code = main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
                  "--fps", "10", "--size", "96x64", "--duration", "3", "--stats", str(stats)])
     assert code == 0
@@ -37,12 +35,36 @@ def test_render_writes_video_with_audio(tmp_path, song, preset_dir, monkeypatch)
         assert frames == 30
         assert len(container.streams.audio) == 1
         assert container.streams.audio[0].channels == 2
-    import json
     s = json.loads(stats.read_text())
-    assert s["frames"] == 30 and s["keyframes"] == 15  # keyframe_rate 5 over 3 s
-    # Every other frame, evenly: a running sum of 1 / rate put the one due at 0.6 s on frame 7.
-    assert keyframe_times == [i / 10 for i in range(0, 30, 2)]
+    assert s["frames"] == 30 and 0 < s["keyframes"] == s["keyframes_shown"]  # only those shown are made
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets", "stats.json"]
+
+
+def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tmp_path, song, preset_dir,
+                                                                              monkeypatch):
+    made = {}  # capture time: log-mel window
+    make = KeyframeMaker.make
+    monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock: (
+        made.__setitem__(capture_time, log_mel.clone()), make(self, log_mel, settings, capture_time, clock))[1])
+    # Unsynced, each keyframe due starts a fade at once: all are made, as live inference makes them.
+    text = (preset_dir / "test.toml").read_text()
+    (preset_dir / "unsynced.toml").write_text(text.replace("[settings]\n", "[settings]\nbeat_sync = false\n"))
+
+    def render(preset: str) -> tuple[dict, dict]:
+        made.clear()
+        stats = tmp_path / f"{preset}.json"
+        assert main(["render", str(song), "-o", str(tmp_path / preset), "--preset", preset, "--presets-dir",
+                     str(preset_dir), "--fps", "10", "--size", "32x32", "--duration", "3", "--stats", str(stats)]) == 0
+        return dict(made), json.loads(stats.read_text())
+
+    every, _ = render("unsynced")
+    # keyframe_rate 5: due every other frame, evenly (a running sum of 1 / rate put the one
+    # due at 0.6 s on frame 7).
+    assert sorted(every) == [i / 10 for i in range(0, 30, 2)]
+    shown, stats = render("test")
+    assert stats["keyframes"] == stats["keyframes_shown"] == len(shown) < len(every) / 2  # one a fade, on the beat
+    # Made at the fade's start, from the window of the time it was due, not of the fade's.
+    assert shown and all(torch.equal(mel, every[t]) for t, mel in shown.items())
 
 
 def test_an_interrupted_render_leaves_no_video_and_keeps_an_earlier_one(tmp_path, song, preset_dir, monkeypatch,

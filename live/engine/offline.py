@@ -1,15 +1,20 @@
 """Offline render: the live stages stepped by a simulated clock, so a song becomes a video.
 
 Time is the audio's own: frame i is drawn at t = i / fps, the analyzer has heard exactly
-the audio up to t, and a keyframe is made every 1 / keyframe_rate seconds from the mel
-window ending at t. Keyframes are ready the instant they are asked for, so the same
-inputs give the same video, whatever the machine's speed.
+the audio up to t, and a keyframe is due every 1 / keyframe_rate seconds from the mel
+window ending at t. Keyframes are ready the instant they are due, so the same inputs
+give the same video, whatever the machine's speed.
+
+Live, inference makes every keyframe due, and the screen takes the newest when a fade
+starts (one a beat); the others are passed over. Offline, a due keyframe is made only when
+the screen takes it: the same pictures, from the same windows, at a fraction of the cost.
+(The refinement's warm start then carries from shown keyframe to shown keyframe.)
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +111,8 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     sink = open_sink(Path(out), options, sr, audio.channels)
     ctx = renderer = None
     newest = None
-    keyframes = 0  # made so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
+    due = None  # the newest keyframe due and not yet made: (version, its audio window, its time)
+    keyframes = 0  # due so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
     unheard = preroll[:0]  # of the frames before: the analyzer has heard up to a frame's first sample
     finished = False
     try:
@@ -122,9 +128,14 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
                     stats.beat(beat)
             if i * keyframe_rate >= keyframes * fps:  # t >= keyframes / rate
-                newest = show.maker.make(analyzer.mel(), settings, capture_time=t, clock=lambda: t)
-                stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
                 keyframes += 1
+                due = (keyframes, analyzer.window(), t)
+            if due is not None and director.wants(t, due[0], settings):
+                version, window, due_t = due
+                newest = replace(show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
+                                                 clock=lambda: due_t), version=version)
+                stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
+                due = None
             hud = HudInfo(fps=options.fps, keyframes_per_s=settings.keyframe_rate, latency_ms=0.0,
                           preset=show.preset.name)
             decision = director.frame(t, features, newest, settings, hud)

@@ -42,6 +42,10 @@ class ScreenDirector:
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
 
+    def wants(self, t: float, version: int, settings: Settings) -> bool:
+        """Would keyframe `version` start a fade (or wait for its beat) at time t?"""
+        return not settings.freeze and self.fades.due(t, version, settings.beat_sync)
+
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
               settings: Settings, hud: HudInfo | None = None) -> FrameDecision:
         """`t` is the frame's time in seconds of the audio stream (what is heard as it shows);
@@ -59,7 +63,7 @@ class ScreenDirector:
             if features.beat_confidence > 0 and self.fades.shown_version >= 0:
                 grid = BeatGrid(features.next_beat_after(t), features.period)
         upload = None
-        if newest is not None and not settings.freeze and self.fades.due(t, newest.version, settings.beat_sync):
+        if newest is not None and self.wants(t, newest.version, settings):
             if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
                 upload = newest
         pulse = settings.pulse
