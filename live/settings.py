@@ -100,6 +100,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("intensity", float, 0.0, 2.0, 1.0,
           "scale of the move from the source latent toward the music "
           "(0 = source image, 1 = as computed, 2 = exaggerated)"),
+    Param("min_lightness", float, 0.0, 100.0, 20.0,
+          "darkest a keyframe may get, as mean CIELAB L* (0 black .. 100 white): a move toward the music "
+          "that would go darker stops short (0 = no limit; a source darker than this may get 2 darker still)"),
     Param("pulse", float, 0.0, 1.0, 0.3,
           "strength of the beat and onset pulse in the shader (0 = none)"),
     Param("keyframe_rate", float, 1.0, 60.0, 20.0,
@@ -133,6 +136,7 @@ class Settings:
     refine_steps: int = _default("refine_steps")
     crossfade_beats: float = _default("crossfade_beats")
     intensity: float = _default("intensity")
+    min_lightness: float = _default("min_lightness")
     pulse: float = _default("pulse")
     keyframe_rate: float = _default("keyframe_rate")
     beat_sync: bool = _default("beat_sync")

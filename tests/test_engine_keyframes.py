@@ -2,6 +2,7 @@ import numpy as np
 import torch
 
 from live.bundle import Bundle, random_bundle
+from live.corpus.color import mean_lightness
 from live.engine.keyframes import KeyframeMaker
 from live.engine.synthesizer import Synthesizer
 from live.nets.fast import FastOptions
@@ -68,3 +69,29 @@ def test_a_non_finite_keyframe_is_refused_and_never_reaches_the_warm_start():
     with pytest.raises(ValueError, match="music's features are not finite"):
         maker.make(mel * float("nan"), Settings(refine_steps=2), 0.0, lambda: 0.0)
     assert len(session.refined) == 1  # the NaN window never reached the refinement
+
+
+def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_source():
+    bundle = random_bundle()
+    latents = [seed_latent(bundle.G, seed) for seed in range(12)]
+    maker = KeyframeMaker(bundle, latents[0])
+    lightness = [mean_lightness(maker.image(w)) for w in latents]
+    source, dark = latents[int(np.argmax(lightness))], latents[int(np.argmin(lightness))]
+    maker = KeyframeMaker(bundle, source)
+    top, bottom = max(lightness), min(lightness)
+    assert top - bottom > 6, lightness  # the random generator's pictures differ enough for a floor between
+    # No floor, or one below the move's picture: the move as it is.
+    for floor in (0.0, bottom - 1):
+        w, image = maker.visible(dark, floor)
+        assert torch.equal(w, dark) and np.array_equal(image, maker.image(dark))
+    floor = (top + bottom) / 2
+    w, image = maker.visible(dark, floor)
+    s = float((w - source).norm() / (dark - source).norm())
+    assert 0 < s < 1 and torch.allclose(w, source + s * (dark - source), atol=1e-5)  # the same move, shorter
+    assert np.array_equal(image, maker.image(w)) and abs(mean_lightness(image) - floor) < 3
+    # Through make, by the setting: the brightest source is its own floor, a little below it.
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames, generator=torch.Generator().manual_seed(0))
+    free = maker.make(mel, Settings(min_lightness=0.0, intensity=2.0), 0.0, lambda: 0.0)
+    kept = maker.make(mel, Settings(min_lightness=100.0, intensity=2.0), 0.0, lambda: 0.0)
+    assert mean_lightness(free.image) < top - 6 and mean_lightness(kept.image) > top - 5
+    assert np.array_equal(kept.image, maker.image(kept.w))

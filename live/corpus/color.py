@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 # sRGB primaries to CIE XYZ under D65 (IEC 61966-2-1).
@@ -64,12 +65,14 @@ def rgb_to_xyz(img: torch.Tensor) -> torch.Tensor:
 def xyz_to_lab(xyz: torch.Tensor) -> torch.Tensor:
     """CIE XYZ (D65) -> CIELAB (L in [0,100])."""
     white = torch.tensor(_D65_WHITE, device=xyz.device, dtype=xyz.dtype).view(1, 3, 1, 1)
-    t = xyz / white
-    # The linear segment near black keeps the cube root's slope finite.
-    f = torch.where(t > _LAB_EPSILON, t.clamp(min=_LAB_EPSILON) ** (1.0 / 3.0),
-                    t / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
-    fx, fy, fz = f.unbind(1)
+    fx, fy, fz = _lab_f(xyz / white).unbind(1)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
+
+
+def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    # The linear segment near black keeps the cube root's slope finite.
+    return torch.where(t > _LAB_EPSILON, t.clamp(min=_LAB_EPSILON) ** (1.0 / 3.0),
+                       t / (3.0 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
 
 
 def rgb_to_lab(img: torch.Tensor) -> torch.Tensor:
@@ -127,3 +130,14 @@ def color_stats(img: torch.Tensor) -> ColorStats:
         chroma=chroma.mean(pixels),
         hue_angle=torch.where(hue_angle >= 360.0, torch.zeros_like(hue_angle), hue_angle),
     )
+
+
+def mean_lightness(image: np.ndarray) -> float:
+    """Mean CIELAB L* [0, 100] of an [H, W, 3] uint8 sRGB picture: rgb_to_lab's L*, from
+    luminance alone through a table of the 256 levels (a keyframe's check costs no more
+    than a fraction of a millisecond)."""
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8, (image.shape, image.dtype)
+    weights = torch.tensor(_SRGB_TO_XYZ[1], dtype=torch.float64) / _D65_WHITE[1]
+    luminance = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)[:, None] * weights  # [level, channel]
+    y = sum(luminance[torch.from_numpy(image[..., c]).long(), c] for c in range(3))
+    return float(116.0 * _lab_f(y).mean() - 16.0)

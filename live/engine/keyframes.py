@@ -14,10 +14,17 @@ import numpy as np
 import torch
 
 from live.bundle import Bundle
+from live.corpus.color import mean_lightness
 from live.engine.synthesizer import Synthesizer
 from live.nets.predictor import SourcePredictor
 from live.nets.stylegan2 import to_uint8
 from live.settings import Settings
+from live.transfer.floor import longest_step
+
+# Pictures drawn at most, beyond the keyframe's own, to keep it above the lightness floor:
+# a keyframe that needs them costs up to this many more passes through G.
+FLOOR_TRIES = 3
+FLOOR_MARGIN = 2.0  # L*: how much darker than a source darker than the floor its keyframes may get
 
 
 class RefineSession(Protocol):
@@ -73,6 +80,7 @@ class KeyframeMaker:
             self.f_source = bundle.image_features(self.source_image)
         self.predict = SourcePredictor(bundle.predictor, self.w_source[None], self.f_source)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
+        self.source_lightness = mean_lightness(self.source_uint8)
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
         self.version = 0
@@ -96,12 +104,31 @@ class KeyframeMaker:
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]
 
+    def visible(self, w: torch.Tensor, min_lightness: float) -> tuple[torch.Tensor, np.ndarray]:
+        """w_m, shortened toward the source where its picture would be darker than
+        `min_lightness` (or, for a source darker than that, a little darker than the source),
+        and its picture. Within FLOOR_TRIES more pictures the shortened move may stay a few
+        L* below the floor (longest_step)."""
+        image = self.image(w)
+        # Below the source, not at it: a darker move then shortens gradually, not straight to the source.
+        floor = min(min_lightness, self.source_lightness - FLOOR_MARGIN)
+        lightness = mean_lightness(image)
+        if lightness >= floor:
+            return w, image
+
+        def along(s: float) -> tuple[float, tuple[torch.Tensor, np.ndarray]]:
+            w_s = self.w_source + s * (w - self.w_source)
+            image_s = self.image(w_s)
+            return mean_lightness(image_s), (w_s, image_s)
+
+        return longest_step(along, self.source_lightness, lightness, floor, FLOOR_TRIES)[1]
+
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
              clock: Callable[[], float]) -> Keyframe:
         """`clock` is the engine's (wall or simulated): it stamps the keyframe ready."""
         start = time.perf_counter()
         w, va = self.latent(log_mel, settings)
-        image = self.image(w)
+        w, image = self.visible(w, settings.min_lightness)
         self.version += 1
         return Keyframe(version=self.version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
                         capture_time=capture_time, ready_time=clock(),

@@ -1,0 +1,43 @@
+"""The lightness floor's search along w_o -> w_m, on lightness curves with known answers."""
+import pytest
+
+from live.transfer.floor import longest_step
+
+
+def _counting(curve):
+    calls = []
+
+    def lightness_at(s):
+        calls.append(s)
+        return curve(s), f"picture at {s}"
+    return lightness_at, calls
+
+
+def test_a_straight_curve_is_solved_by_the_first_try():
+    lightness_at, calls = _counting(lambda s: 60 - 50 * s)  # 60 at the source, 10 at the full move
+    s, picture = longest_step(lightness_at, start=60, end=10, floor=20, tries=3)
+    assert s == pytest.approx(0.8) and picture == f"picture at {s}" and len(calls) == 1
+
+
+@pytest.mark.parametrize("curve", [lambda s: 60 - 50 * s ** 3,   # dark only at the end of the move: above first
+                                   lambda s: 60 - 50 * s ** 0.3])  # dark soon: below first, then above
+def test_a_bent_curve_gets_a_step_above_the_floor_within_the_tries(curve):
+    lightness_at, calls = _counting(curve)
+    s, picture = longest_step(lightness_at, start=curve(0), end=curve(1), floor=20, tries=4, tolerance=0.5)
+    assert len(calls) <= 4 and picture == f"picture at {s}" and 20 <= curve(s) < 21
+
+
+def test_a_curve_that_flattens_toward_black_ends_near_the_floor_from_below():
+    # Lightness falls fast, then flattens: the chord stays above the curve, and three tries
+    # come up from below. The brightest of them, not a jump back to the source.
+    curve = lambda s: 10 + 50 * (1 - s) ** 4  # noqa: E731
+    lightness_at, calls = _counting(curve)
+    s, picture = longest_step(lightness_at, start=60, end=10, floor=20, tries=3)
+    assert len(calls) == 3 and all(curve(t) < 20 for t in calls)
+    assert s == min(calls) and picture == f"picture at {s}" and curve(s) > 14
+
+
+def test_the_first_try_above_the_floor_within_the_tolerance_ends_the_search():
+    lightness_at, calls = _counting(lambda s: 60 - 50 * s ** 1.05)
+    s, _ = longest_step(lightness_at, start=60, end=10, floor=20, tries=3, tolerance=2.0)
+    assert len(calls) == 1 and calls == [s]
