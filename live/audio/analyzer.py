@@ -104,9 +104,14 @@ class AudioAnalyzer:
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
                 if hop.onset:
                     self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
-                if hop.beat_time is not None and self._mean_square >= self._silent_mean_square:
+                audible = self._mean_square >= self._silent_mean_square
+                if hop.beat_time is not None and audible:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)
-                beats += self.clock.advance(hop.end_time)
+                passed = self.clock.advance(hop.end_time)
+                # The grid's grace beats bridge a beat the tracker missed in the music, not a
+                # silence: a break pulsed on for seconds. Beats the performer tapped go on.
+                if audible or self.clock.tapped_at(hop.end_time):
+                    beats += passed
         self._index += len(mono)
         if beats:
             self._newest_beat = beats[-1]

@@ -209,6 +209,10 @@ class BeatClock:
     def bpm(self) -> float:
         return 60.0 / self.period
 
+    def tapped_at(self, t: float) -> bool:
+        """Is the grid held by the performer's taps at `t`?"""
+        return t < self._hold_until
+
     def locked_at(self, t: float) -> bool:
         return t < self._hold_until or t - self._last_confirmed <= self._lock_beats * self.period
 
