@@ -2,9 +2,12 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 
 from live.audio.analyzer import AudioFeatures
+from live.engine.keyframes import Keyframe
 from live.engine.screen import BEAT_DECAY_S, ScreenDirector
 from live.settings import Settings
 
@@ -34,3 +37,16 @@ def test_a_snapshot_read_again_does_not_pulse_again():
 def test_no_event_no_pulse():
     state = ScreenDirector().frame(1.0, QUIET, None, SETTINGS).state
     assert state.beat_pulse == 0.0 and state.onset_pulse == 0.0
+
+
+@pytest.mark.parametrize("fade_in", [True, False])
+def test_the_first_picture_fades_in_at_a_show_s_start_and_is_whole_on_a_video_s_first_frame(fade_in):
+    first = Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5,
+                     arousal=0.5, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+    director = ScreenDirector(fade_in=fade_in)
+    decision = director.frame(0.0, QUIET, first, SETTINGS)
+    assert decision.upload is first
+    assert (decision.state.mix < 0.1) if fade_in else (decision.state.mix == 1.0)
+    # After it, fades as always.
+    second = replace(first, version=2)
+    assert director.frame(1.0, QUIET, second, SETTINGS).state.mix < 0.1

@@ -105,7 +105,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll))
     if len(preroll):
         analyzer.feed(preroll)  # its beats lie before the video
-    director = ScreenDirector()
+    director = ScreenDirector(fade_in=False)  # a video (an excerpt to cut into an edit) starts on its picture
     stats = RunStats()
     stats.start(0.0)
     sink = open_sink(Path(out), options, sr, audio.channels)

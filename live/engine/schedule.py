@@ -20,9 +20,10 @@ class BeatGrid:
 
 
 class FadeScheduler:
-    def __init__(self, min_seconds: float = 0.25, fallback_seconds: float = 0.5):
+    def __init__(self, min_seconds: float = 0.25, fallback_seconds: float = 0.5, fade_in: bool = True):
         self.fade = Crossfade.hold()
         self.shown_version = -1
+        self.fade_in = fade_in  # the first keyframe fades in from black; else it is there at once
         self.min_seconds, self.fallback_seconds = min_seconds, fallback_seconds
         # A synced cut or short fade waits for its moment before the beat, then takes the
         # newest keyframe: (start, beat), or None.
@@ -42,7 +43,9 @@ class FadeScheduler:
         or a fade shorter than a beat waits to land on the beat, and takes the keyframe
         newest then (asked again once `due`), not the one newest now."""
         on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
-        if crossfade_beats < 1 and on_beat:
+        if self.shown_version < 0 and not self.fade_in:
+            self.fade = Crossfade.hold()
+        elif crossfade_beats < 1 and on_beat:
             length = crossfade_beats * grid.period
             if self._waiting is None:
                 self._waiting = (grid.next_beat - length, grid.next_beat)

@@ -37,8 +37,10 @@ class HudInfo:
 
 
 class ScreenDirector:
-    def __init__(self) -> None:
-        self.fades = FadeScheduler()
+    def __init__(self, fade_in: bool = True) -> None:
+        """`fade_in`: the first picture fades in from black (a show's start); else the
+        first frame with a keyframe shows it whole (a video's first frame)."""
+        self.fades = FadeScheduler(fade_in=fade_in)
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
 
