@@ -164,8 +164,29 @@ def test_preset_new_in_a_new_folder_copies_the_project_default_and_checks_a_late
     assert PresetLibrary(d).load("mine").settings == PresetLibrary().load("default").settings
     np.save(tmp_path / "w.npy", np.zeros((3, 7), np.float32))
     assert main(["preset", "--presets-dir", str(d), "new", "odd", "--w", str(tmp_path / "w.npy")]) == 2
-    assert "has shape (3, 7); this generator needs" in capsys.readouterr().err  # not first at a show's switch
+    assert "has shape (3, 7); the generator of bundle 'default' (choose the preset's with --bundle) needs" in \
+        capsys.readouterr().err  # not first at a show's switch
     assert sorted(p.name for p in d.iterdir()) == ["mine.toml"]
+
+
+def test_preset_new_plays_on_the_bundle_given_and_checks_a_latent_against_its_generator(
+        tmp_path, random_bundle_dir, monkeypatch, capsys):
+    from live.bundle import Bundle
+
+    G = Bundle.load(random_bundle_dir).G
+    np.save(tmp_path / "w.npy", np.zeros((G.num_ws, G.w_dim), np.float32))
+    d = tmp_path / "p"
+    assert main(["preset", "--presets-dir", str(d), "new", "odd", "--w", str(tmp_path / "w.npy")]) == 2
+    assert "the generator of bundle 'default'" in capsys.readouterr().err  # the template's: not this latent's
+    monkeypatch.chdir(random_bundle_dir.parent)  # a folder typed relative to here is stored whole
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--w", str(tmp_path / "w.npy"),
+                 "--bundle", random_bundle_dir.name]) == 0
+    mine = PresetLibrary(d).load("mine")
+    assert mine.bundle == str(random_bundle_dir.resolve())
+    assert main(["preset", "--presets-dir", str(d), "new", "named", "--seed", "1", "--bundle", "default"]) == 0
+    assert PresetLibrary(d).load("named").bundle == "default"
+    assert main(["preset", "--presets-dir", str(d), "new", "typo", "--seed", "1", "--bundle", "no-such"]) == 2
+    assert "no bundle 'no-such'" in capsys.readouterr().err
 
 
 def test_preset_new_keeps_a_cc_map_written_before_the_settings(tmp_path):

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
     new.add_argument("--like", help="copy settings and CC map from this preset (default: the folder's "
                                     "'default', else the project's)")
+    new.add_argument("--bundle", help="the bundle it plays on, a name under models/ or a folder (default: "
+                                      "--like's); a --w latent is for its generator, an --image is projected into it")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     new.add_argument("--device", default="cpu", help="torch device for projecting an --image (default cpu)")
@@ -92,15 +94,16 @@ def _new(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
     template = _template(library, args.like)
-    bundle_dir(template.bundle)  # a copy of a preset on a missing bundle could not be played either
+    # A copy of a preset on a missing bundle could not be played either.
+    bundle = _bundle_reference(args.bundle) if args.bundle else template.bundle
+    bundle_dir(bundle)
     body = copied_tables(template.path.read_text())
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
         source = {kind: str(Path(file).resolve())}
-    header = to_toml({"description": args.description, "bundle": template.bundle,
-                      "source": source})
+    header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
     text = header + "\n" + body
     preset = parse_preset(text, path)
@@ -111,6 +114,15 @@ def _new(args: argparse.Namespace) -> int:
     write_whole(path, text.encode())
     print(f"wrote {path}")
     return 0
+
+
+def _bundle_reference(name: str) -> str:
+    """How the preset names a --bundle: by its name if it is under models/, else as an
+    absolute path (one typed relative to here would be read from the preset's folder)."""
+    from live.models import bundle_dir, models_dir
+
+    found = bundle_dir(name)
+    return name if found == models_dir() / name else str(found.resolve())
 
 
 def _template(library, like: str | None):
@@ -164,7 +176,7 @@ def _check_latent_shape(preset) -> None:
 
     root = bundle_dir(preset.bundle)
     G, _ = load_generator(root / BundleConfig.read(root / BUNDLE_FILE).generator_weights)
-    file_latent(G, preset.source.w)
+    file_latent(G, preset.source.w, f"the generator of bundle {preset.bundle!r} (choose the preset's with --bundle)")
 
 
 def _project_ahead(preset, device: str) -> None:
