@@ -257,3 +257,23 @@ def test_a_bundle_whose_table_and_weights_disagree_only_about_layer_heads_still_
     (bundle.root / BUNDLE_FILE).write_text(table)
     loaded = Bundle.load(bundle.root).predictor  # the table says heads, the weights have none: heads at zero
     assert loaded.cfg.layer_heads and all(float(p.abs().sum()) == 0 for p in loaded.layer_head_parameters())
+
+
+def test_a_run_scores_the_held_out_pairs_at_its_checkpoints_only(bundle, tmp_path, monkeypatch, capsys):
+    from live.transfer.embed import true_transfer_loss
+
+    # 4Q asked for where there is none: one note for the run, not one per side of the split.
+    config = dataclasses.replace(TINY, music=("4q", "synthetic"), data_root=str(tmp_path / "nowhere"))
+    trainer = PredictorTrainer(bundle, config, tmp_path / "run", progress=False)
+    assert capsys.readouterr().err.count("no 4Q clips") == 1
+    p = trainer.pairs
+    at_source = true_transfer_loss(bundle, p.w_source, p.w_source, p.f_music, p.lam).total.mean()
+    assert trainer.evaluate()["heldout_source"] == pytest.approx(float(at_source), abs=1e-5)
+    scored = []
+    evaluate = PredictorTrainer.evaluate
+    monkeypatch.setattr(PredictorTrainer, "evaluate", lambda self, *a: (scored.append(self.step), evaluate(self))[1])
+    trainer.run()
+    assert scored == [2, 4]  # not before the first step: a pass through G and E_I per pair, minutes at 256 px
+    # Fewer pairs on resume: they only score the run.
+    fewer = dataclasses.replace(config, steps=6, held_out_pairs=1)
+    assert len(PredictorTrainer(bundle, fewer, tmp_path / "run", progress=False).pairs) == 1

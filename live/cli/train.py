@@ -152,7 +152,11 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                         "(default: 4q and synthetic; synthetic alone when 4Q is absent)")
     p.add_argument("--data", default=d.data_root, help=f"shared data folder holding 4q/ (default {d.data_root})")
     p.add_argument("--synthetic-clips", type=count(1), default=d.synthetic_clips)
-    p.add_argument("--checkpoint-every", type=count(1), default=d.checkpoint_every)
+    p.add_argument("--checkpoint-every", type=count(1), default=d.checkpoint_every,
+                   help=f"steps between checkpoints, each scored on the held-out pairs (default {d.checkpoint_every})")
+    p.add_argument("--held-out", type=count(1), default=d.held_out_pairs, metavar="PAIRS",
+                   help=f"held-out (source, music) pairs scored at each checkpoint, a pass through G and E_I each "
+                        f"(default {d.held_out_pairs}; fewer for a large generator on a CPU)")
     p.add_argument("--from-bundle", action="store_true",
                    help="fine-tune the bundle's predictor instead of starting from the identity (w_m = w_o)")
     p.add_argument("--bf16", action="store_true",
@@ -185,7 +189,7 @@ def _run_predictor(args: argparse.Namespace) -> int:
         raise UserError(f"--music 4q: no 4Q clips at {Path(args.data) / '4q'}; give the shared data folder with --data")
     bundle = Bundle.load(args.bundle, device=args.device)
     config = PredictorTraining(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                               checkpoint_every=args.checkpoint_every,
+                               checkpoint_every=args.checkpoint_every, held_out_pairs=args.held_out,
                                music=tuple(args.music or PredictorTraining.music), data_root=args.data,
                                synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
                                bf16=args.bf16, layer_heads=args.layer_heads,

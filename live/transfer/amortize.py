@@ -36,7 +36,10 @@ from live.transfer.pairs import TransferPairs, held_out_pairs
 
 STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
-RESUMABLE = {"steps", "checkpoint_every", "bf16"}
+# (The held-out pairs only score it.)
+RESUMABLE = {"steps", "checkpoint_every", "bf16", "held_out_pairs"}
+
+
 def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_out: bool,
                progress: bool = True) -> MusicBank:
     """The run's training or held-out music bank, encoded on first use and kept in the run
@@ -51,7 +54,7 @@ def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_ou
     if path.is_file():
         return MusicBank.load(path)
     count = max(1, config.synthetic_clips // 4) if held_out else config.synthetic_clips
-    clips = music_records(config.music, Path(config.data_root), count, held_out)
+    clips = music_records(config.music, Path(config.data_root), count, held_out, note=not held_out)
     bank = encode_clips(bundle, clips, config.windows_per_clip, progress=progress)
     bank.save(path)
     return bank
@@ -166,7 +169,8 @@ class PredictorTrainer:
         self.predictor.eval()
         w_m = self.predictor(p.w_source, p.f_source, p.f_music, p.lam)
         self.predictor.train()
-        source = true_transfer_loss(self.bundle, p.w_source, p.w_source, p.f_music, p.lam).total
+        # At the source, L_transfer needs no pass through G and E_I: the pairs hold f_I there.
+        source = transfer_loss(p.f_source, p.f_music, p.w_source, p.w_source, p.lam).total
         predicted = true_transfer_loss(self.bundle, w_m, p.w_source, p.f_music, p.lam).total
         return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
 
@@ -185,7 +189,8 @@ class PredictorTrainer:
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
         self.predictor.train().requires_grad_(True)
-        record = self.evaluate()
+        if self.step >= self.config.steps:
+            return self.evaluate()
         bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
         losses: list[float] = []
         try:
@@ -193,7 +198,10 @@ class PredictorTrainer:
                 losses.append(self.train_step())
                 bar.update(1)
                 if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
+                    # A pass through G and E_I for every held-out pair: minutes for a large generator.
+                    bar.set_description(f"predictor (scoring {len(self.pairs)} held-out pairs)")
                     record = {"loss": sum(losses) / len(losses), **self.evaluate()}
+                    bar.set_description("predictor")
                     losses.clear()
                     self.checkpoint(record)
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()})

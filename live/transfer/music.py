@@ -61,9 +61,11 @@ def synthetic_clips(count: int, held_out: bool) -> list[LabelledClip]:
     return synthetic_music(SynthMusicConfig(seed=HELDOUT_SEED if held_out else TRAIN_SYNTH_SEED), count)
 
 
-def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, held_out: bool) -> list[LabelledClip]:
-    """Clips of the named kinds, one side of the split. 4Q clips are skipped, with a note,
-    when the data folder lacks them; synthetic music is used when nothing else is left."""
+def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, held_out: bool,
+                  note: bool = True) -> list[LabelledClip]:
+    """Clips of the named kinds, one side of the split. 4Q clips are skipped, with a note
+    (unless `note` is off: the other side of the split said it), when the data folder lacks
+    them; synthetic music is used when nothing else is left."""
     unknown = sorted(set(kinds) - set(MUSIC_KINDS))
     if unknown:
         raise UserError(f"unknown music {unknown}; choose from {', '.join(MUSIC_KINDS)}")
@@ -73,8 +75,9 @@ def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, h
         if (root / "annotations.csv").is_file():
             parts = split(read_4q(root))
             records += parts.test if held_out else parts.train
-        else:
-            print(f"live: note: no 4Q clips at {root}; using synthetic music instead", file=sys.stderr)
+        elif note:  # the default folder is relative to the working folder: say which one it was
+            print(f"live: note: no 4Q clips at {root.resolve()}; using synthetic music only (give the shared "
+                  "data folder with --data)", file=sys.stderr)
     if "synthetic" in kinds or not records:
         records += synthetic_clips(synthetic_count, held_out)
     return records
