@@ -123,7 +123,9 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
 
 
 def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
-    """Recording finished and stats written, exit 0 (SIGTERM used to kill the process)."""
+    """Recording finished and stats written, exit 0 (SIGTERM used to kill the process).
+    Sent twice at once, as `timeout` does (to the show, then to its process group): one
+    request, not the second one's "interrupt at once" that left the recording unfinished."""
     import os
     import signal
     import subprocess
@@ -140,6 +142,7 @@ def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
             time.sleep(0.1)
         time.sleep(2.0)
         show.send_signal(signal.SIGTERM)
+        show.send_signal(signal.SIGTERM)
         out, err = show.communicate(timeout=120)
     finally:
         if show.poll() is None:
@@ -147,6 +150,42 @@ def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
     assert show.returncode == 0, err[-2000:]
     assert video.is_file() and not (tmp_path / "show.partial.mp4").exists()
     assert json.loads(stats.read_text())["frames"] > 0 and "recorded" in out
+
+
+def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
+    import signal
+    import threading
+
+    from live.cli.perform import SAME_SIGNAL_S, stop_on_signals
+
+    now = [100.0]
+    stopping = threading.Event()
+    handlers = stop_on_signals(stopping, clock=lambda: now[0])
+    try:
+        stop = signal.getsignal(signal.SIGINT)
+        stop(signal.SIGINT, None)
+        assert stopping.is_set()
+        now[0] += SAME_SIGNAL_S / 2
+        stop(signal.SIGTERM, None)  # the same request, delivered twice
+        now[0] += SAME_SIGNAL_S
+        with pytest.raises(KeyboardInterrupt):  # the performer's second Ctrl-C: stop waiting
+            stop(signal.SIGINT, None)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def test_an_interrupted_recording_says_where_it_stays(tmp_path, preset_dir, monkeypatch, capsys):
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LiveEngine, "run", interrupted)
+    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--control", "off", "--synthesis", "reference", "--size", "64x64",
+                 "--record", str(tmp_path / "show.mp4")]) == 130
+    err = capsys.readouterr().err
+    assert f"the recording was not finished: {tmp_path / 'show.partial.mp4'} holds it" in err
+    assert "live: interrupted" in err
 
 
 def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_path, preset_dir, capsys):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
+import time
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, note, open_show
@@ -17,6 +19,7 @@ from live.errors import UserError
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
 FRESH_SERVER_SECONDS = 20.0
+SAME_SIGNAL_S = 0.5  # a second stop signal this soon after the first is the same request
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
-    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_new_recording
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_new_recording, partial_path
 
     record_as_typed = args.record  # the fresh server's default below is a name that may be replaced
     headless = args.headless or not _has_display()
@@ -182,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
         handlers = stop_on_signals(engine.stopping)
         try:
             stats = engine.run()
+        except KeyboardInterrupt:
+            if args.record:
+                print(f"live: the recording was not finished: {partial_path(Path(args.record))} holds it",
+                      file=sys.stderr)
+            raise
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
@@ -204,16 +212,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def stop_on_signals(stopping: threading.Event) -> dict[int, object]:
+def stop_on_signals(stopping: threading.Event, clock=time.monotonic) -> dict[int, object]:
     """SIGINT, SIGTERM and SIGHUP end the show as Esc does (threads joined, recording
     finished, stats written); a second one interrupts at once. The previous handlers,
     to restore after the show."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
         return {}
+    first: list[float] = []
 
     def stop(signum: int, frame: object) -> None:
-        if stopping.is_set():
+        # One request can arrive twice at once: `timeout` signals the show and then its whole
+        # process group, as a terminal's Ctrl-C reaches every process of the job.
+        if stopping.is_set() and (not first or clock() - first[0] >= SAME_SIGNAL_S):
             raise KeyboardInterrupt
+        first[:] = first or [clock()]
         stopping.set()
 
     names = ("SIGINT", "SIGTERM", "SIGHUP")  # no SIGHUP on Windows
