@@ -14,15 +14,16 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
-def bundle_dir(name: str | Path) -> Path:
-    """A bundle by name (a folder of models/) or by path."""
+def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
+    """A bundle by path (first from `relative_to`, a preset's folder, if given) or by its
+    name under models/."""
     path = Path(name)
-    if (path / BUNDLE_FILE).is_file():
-        return path
-    candidate = models_dir() / str(name)
-    if (candidate / BUNDLE_FILE).is_file():
-        return candidate
+    places = [relative_to / path] if relative_to is not None and not path.is_absolute() else []
+    places += [path, models_dir() / str(name)]
+    for place in places:
+        if (place / BUNDLE_FILE).is_file():
+            return place
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
-    places = " or ".join(dict.fromkeys(str(p.resolve()) for p in (path, candidate)))  # one, for an absolute path
-    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {places}); "
+    looked = " or ".join(dict.fromkeys(str(p.resolve()) for p in places))  # one, for an absolute path
+    raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {looked}); "
                     f"bundles: {', '.join(known) or 'none'}")

@@ -67,6 +67,10 @@ class Preset:
     cc: CcMap
     path: Path
 
+    def bundle_folder(self) -> Path:
+        """Its bundle's folder; a UserError names every place looked in, its own folder first."""
+        return bundle_dir(self.bundle, relative_to=self.path.parent)
+
 
 def read_latent(path: str | Path) -> np.ndarray:
     """A saved latent's values (.npy), checked to be real, finite numbers; any shape."""
@@ -200,7 +204,7 @@ class PresetLibrary:
         for name in self.names():
             try:
                 found[name] = self.load(name)
-                bundle_dir(found[name].bundle)
+                found[name].bundle_folder()
             except UserError as e:
                 found[name] = e
         return found

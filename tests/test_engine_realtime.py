@@ -333,6 +333,10 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
     return loaded
 
 
+def _preset_on(folder: Path):
+    return SimpleNamespace(bundle_folder=lambda: folder)
+
+
 def _drawer(draws):
     return SimpleNamespace(draws=draws, for_generator=lambda G, on_error: _drawer(G), close=lambda: None)
 
@@ -349,7 +353,7 @@ def test_a_bundle_chosen_for_the_show_stays_through_preset_switches(tmp_path, mo
     show = _show_on(tmp_path / "mine")
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None,
                         LiveOptions(keep_bundle=True))
-    bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / "default")))
+    bundle, drawer = engine._drawing_for(_preset_on(tmp_path / "default"))
     assert bundle is show.bundle and drawer is show.maker.image and loaded == []
 
 
@@ -359,7 +363,7 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
 
     def switch(name, fails=False):
-        bundle, drawer = engine._drawing_for(SimpleNamespace(bundle=str(tmp_path / name)))
+        bundle, drawer = engine._drawing_for(_preset_on(tmp_path / name))
         assert drawer.draws == name
         if not fails:  # as _switch does once the show is open
             engine.show = SimpleNamespace(bundle=bundle, maker=SimpleNamespace(image=drawer))

@@ -312,3 +312,19 @@ def test_a_missing_bundle_names_the_folders_looked_in(tmp_path, monkeypatch):
     with pytest.raises(UserError) as absolute:
         bundle_dir(tmp_path / "mine")
     assert f"no bundle.toml in {tmp_path.resolve() / 'mine'});" in str(absolute.value)
+
+
+def test_a_preset_s_missing_bundle_names_its_own_folder_first(tmp_path, monkeypatch, capsys):
+    from live.models import models_dir
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "x.toml").write_text('bundle = "../models/mine"\n[source]\nseed = 1\n')
+    monkeypatch.chdir(tmp_path / "p")
+    assert main(["preset", "--presets-dir", str(tmp_path / "p"), "show", "x"]) == 0
+    mine = (models_dir() / "../models/mine").resolve()
+    # From the presets' folder the preset's place and the working folder's are one: named once.
+    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {mine})" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert main(["preset", "--presets-dir", str(tmp_path / "p"), "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {tmp_path.parent / 'models' / 'mine'} or {mine})" in out

@@ -51,7 +51,7 @@ def preset_and_bundle(args: argparse.Namespace):
         raise UserError(f"{library.directory} has no {DEFAULT_PRESET}.toml: {remedy}")
     preset = library.load(args.preset or DEFAULT_PRESET)
     try:
-        return preset, Bundle.load(args.bundle or preset.bundle, device=args.device)
+        return preset, Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use
         raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
 

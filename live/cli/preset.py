@@ -64,12 +64,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from live.models import bundle_dir
     from live.presets import PresetLibrary
 
     preset = PresetLibrary(args.presets_dir).load(args.name)
     try:
-        bundle = f"{preset.bundle} ({bundle_dir(preset.bundle)})"
+        bundle = f"{preset.bundle} ({preset.bundle_folder()})"
     except UserError as e:  # the rest is still worth seeing, to mend the file
         bundle = f"{preset.bundle}: cannot be played: {e}"
     print(f"{preset.name}: {preset.description}")
@@ -170,11 +169,11 @@ def copied_tables(text: str) -> str:
 def _check_latent_shape(preset) -> None:
     """A saved latent fits the generator it is for: now, not when a show switches to it."""
     from live.bundle import BundleConfig
-    from live.models import BUNDLE_FILE, bundle_dir
+    from live.models import BUNDLE_FILE
     from live.nets.checkpoints import load_generator
     from live.transfer.source import file_latent
 
-    root = bundle_dir(preset.bundle)
+    root = preset.bundle_folder()
     G, _ = load_generator(root / BundleConfig.read(root / BUNDLE_FILE).generator_weights)
     file_latent(G, preset.source.w, f"the generator of bundle {preset.bundle!r} (choose the preset's with --bundle)")
 
@@ -192,7 +191,7 @@ def _project_ahead(preset, device: str) -> None:
     # bundle's seconds of loading: the device and the picture.
     device = checked_device(device)
     ImageFile(preset.source.image).load()
-    bundle = Bundle.load(preset.bundle, device=device)
+    bundle = Bundle.load(preset.bundle_folder(), device=device)
     if CachedProjection.find(bundle, preset.source.image).load(bundle.device) is None:
         print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
               flush=True)

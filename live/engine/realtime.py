@@ -34,7 +34,6 @@ from live.audio.decode import MAX_SAMPLE, mix_channels
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle
-from live.models import bundle_dir
 from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
@@ -363,9 +362,10 @@ class LiveEngine:
         show = self.show
         if self.options.keep_bundle:
             return show.bundle, show.maker.image
-        found = self.bundles.find(bundle_dir(preset.bundle))
+        folder = preset.bundle_folder()
+        found = self.bundles.find(folder)
         if found is None:
-            bundle = Bundle.load(preset.bundle, device=show.bundle.device)
+            bundle = Bundle.load(folder, device=show.bundle.device)
             found = bundle, show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
             # Kept now: a switch waiting for its picture's projection comes back for it.
             self.bundles.remember(*found, shown=show.bundle)
@@ -404,7 +404,7 @@ class LiveEngine:
         wrong with the preset file or its bundle's name is a UserError now, for the reply."""
         preset = self.presets.load(name)
         if not self.options.keep_bundle:
-            bundle_dir(preset.bundle)
+            preset.bundle_folder()
         with self._preset_lock:
             self.preset = preset
             self.settings.update(preset.settings.keeping_show_state)
