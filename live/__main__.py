@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # every command that renders allocates the same frames over and over
     # A show's recovered failures are logged: one line each, marked as ours like every other.
     logging.basicConfig(format="live: %(message)s")
+    logging.getLogger("live").setLevel(logging.INFO)  # a show's notices too (not the libraries' chatter)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -227,6 +227,24 @@ def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops()
     assert engine.features.peek().sample_index == source.ring.written == source.track.frames
 
 
+def test_the_show_says_when_the_compiled_fast_path_takes_over():
+    show = fake_show()
+    drawn = []
+
+    def draw(state):
+        drawn.append(state)
+        if len(drawn) == 5:  # the background compile finished
+            show.maker.image.path = "fast"
+
+    renderer = SimpleNamespace(draw=draw, upload_keyframe=lambda image: None)
+    engine = LiveEngine(show, PresetLibrary(), silent_source(), renderer, NO_SHADERS, LiveOptions(fps=50, duration=0.5))
+    notices = []
+    engine.publish = lambda topic, body: notices.append(body) if topic == "notice" else None
+    engine.run()
+    assert [n["source"] for n in notices] == ["synthesis"]
+    assert "the compiled fast path draws the keyframes from 0 s into the show" in notices[0]["message"]
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e9])  # 1e9: garbage from a driver, which hung the recorder
 def test_non_finite_or_absurd_input_samples_are_played_as_silence_and_reported(bad):
     clock = ManualClock()

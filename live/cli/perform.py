@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
             server = ControlServer(engine, args.control, args.telemetry, curve=keys,
                                    on_error=lambda message: engine.report("control", message)).start()
             engine.publish = server.publish
-            print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}")
+            print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}"
+                  + (" (CurveZMQ)" if keys else ""))
         if args.record:
             # Last of the setup: a step failing after it would leave its NAME.partial file behind.
             # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.

@@ -157,8 +157,6 @@ class ControlServer:
             self._thread = None
             self._close_all()
             raise
-        log.info("control on %s, telemetry on %s%s", self.command_endpoint, self.telemetry_endpoint,
-                 " (CurveZMQ)" if self.curve else "")
         return self
 
     def stop(self, timeout_s: float = 2.0) -> None:
