@@ -112,8 +112,21 @@ def test_a_run_grows_from_a_narrower_generator_file(tmp_path):
 
 def test_bad_inits_are_one_line_errors(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **WIDE), tmp_path / "wide").run()
-    for init, expected in ((tmp_path / "wide" / CHECKPOINT, "--init .*architecture"),  # wider than the run
+    wide = "--res 32 --z-dim 16 --w-dim 16 --mapping-layers 2 --channel-base"
+    for init, expected in ((tmp_path / "wide" / CHECKPOINT, f"--init .*architecture.*it has {wide}"),  # wider
                            (tmp_path / "missing.pt", "--init .*no such file")):
         with pytest.raises(UserError, match=expected) as caught:
             GanTrainer(GanConfig(total_kimg=0.016, init=str(init), **NARROW), tmp_path / "n")
         assert "\n" not in str(caught.value)
+
+
+def test_an_nvlabs_pickle_init_that_does_not_fit_names_its_architecture_and_no_torch_warning(tmp_path, recwarn):
+    from ckpt_factory import tiny_generator, write_nvlabs_pickle
+
+    path = write_nvlabs_pickle(tmp_path / "network.pkl", G_ema=tiny_generator(0))  # 32 px, z 32, w 32
+    with pytest.raises(UserError, match="it has --res 32 --z-dim 32 --w-dim 32 --mapping-layers 2 "
+                                        "--channel-base 512 --channel-max 64, this run --res 32 --z-dim 16"):
+        GanTrainer(GanConfig(total_kimg=0.008, init=str(path), **NARROW), tmp_path / "run")
+    # torch.load was tried on it first, and warned of "pickle protocol 4 ... please file an issue".
+    assert not [w for w in recwarn if "pickle" in str(w.message)]
+

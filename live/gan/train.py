@@ -9,10 +9,12 @@ corpus is endless, so the discriminator cannot memorize it.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.checkpoints import checked_device
 from live.nets.discriminator import Discriminator
-from live.nets.stylegan2 import Generator, SynthesisLayer
+from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = "training-state.pt"
 # What a resumed run may change: how long and how often, and where and how it computes.
@@ -39,11 +41,27 @@ def _without_width(generator_kwargs: dict) -> dict:
     return {**generator_kwargs, "synthesis_kwargs": synthesis}
 
 
+def _as_flags(generator_kwargs: dict) -> str:
+    """A generator's architecture in this command's options (a checkpoint's kwargs may
+    leave out what it built with the networks' defaults)."""
+    def given(network: type, kwargs: dict) -> dict:
+        defaults = inspect.signature(network).parameters.items()
+        return {**{name: p.default for name, p in defaults if p.default is not p.empty}, **kwargs}
+
+    mapping = given(MappingNetwork, generator_kwargs["mapping_kwargs"])
+    synthesis = given(SynthesisNetwork, generator_kwargs["synthesis_kwargs"])
+    return (f"--res {generator_kwargs['img_resolution']} --z-dim {generator_kwargs['z_dim']} "
+            f"--w-dim {generator_kwargs['w_dim']} --mapping-layers {mapping['num_layers']} "
+            f"--channel-base {synthesis['channel_base']} --channel-max {synthesis['channel_max']}")
+
+
 def _read_run_state(path: str, device: torch.device) -> dict | None:
     """A GAN run's training state (its config as GanConfig), or None when `path` holds
     something else, a generator checkpoint for load_generator to read or refuse."""
     if not Path(path).is_file():
         raise UserError(f"--init {path}: no such file; give a generator checkpoint or a run's {CHECKPOINT}")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; an NVlabs pickle made torch.load warn
+        return None
     try:
         run = torch.load(path, map_location=device, weights_only=True)
     except Exception:  # noqa: BLE001 - not a plain torch file: a generator format, or not a checkpoint at all
@@ -190,9 +208,9 @@ class GanTrainer:
             if run is not None:
                 grow_discriminator(self.D, run["D"])
         except UserError as e:
-            raise UserError(f"--init {path}: its architecture does not fit this run ({e}); pass the same "
-                            "--res/--z-dim/--w-dim/--mapping-layers as it was trained with and at least its "
-                            "channels") from None
+            raise UserError(f"--init {path}: its architecture does not fit this run ({e}): it has "
+                            f"{_as_flags(kwargs)}, this run {_as_flags(self.G.init_kwargs)}; pass its "
+                            "--res/--z-dim/--w-dim/--mapping-layers and at least its channels") from None
         if run is not None:
             self.state = TrainState(**run["state"])
             if self.state.images_seen >= self.cfg.total_kimg * 1000:
