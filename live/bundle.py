@@ -123,6 +123,13 @@ class Bundle:
     def device(self) -> torch.device:
         return self.G.mapping.w_avg.device
 
+    def untrained_note(self) -> str | None:
+        """What to say of a bundle whose predictor was never trained, before it plays."""
+        if not self.predictor.is_identity():
+            return None
+        return (f"bundle {self.root}: its predictor is untrained (w_m = w_o), so the picture stays at each "
+                f"preset's source; train it with: python -m live train predictor --bundle {self.root}")
+
     @classmethod
     def load(cls, name: str | Path, device: str | torch.device = "cpu") -> Bundle:
         root = bundle_dir(name)

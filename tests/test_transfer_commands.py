@@ -35,6 +35,9 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     with torch.no_grad():
         f = torch.randn(1, made.config.space.feature_dim)
         assert torch.equal(made.predictor(w_o, f, f, 0.5), w_o)  # untrained: the identity
+    # Said before it plays: the picture would stay at the source whatever the music.
+    assert "its predictor is untrained (w_m = w_o)" in made.untrained_note()
+    assert source.untrained_note() is None
     with pytest.raises(UserError, match="already"):
         run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
             "--name", "mine", "--models-dir", str(models))
@@ -57,3 +60,4 @@ def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
                "--steps", "1", "--batch", "2", "--music", "synthetic", "--synthetic-clips", "2", "--quiet") == 0
     assert "held-out mean L_transfer" in capsys.readouterr().out
     assert (tmp_path / "run" / "state.pt").is_file()
+    assert Bundle.load(bundle_dir).untrained_note() is None

@@ -51,9 +51,12 @@ def preset_and_bundle(args: argparse.Namespace):
         raise UserError(f"{library.directory} has no {DEFAULT_PRESET}.toml: {remedy}")
     preset = library.load(args.preset or DEFAULT_PRESET)
     try:
-        return preset, Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
+        bundle = Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use
         raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
+    if untrained := bundle.untrained_note():
+        note("bundle", untrained)
+    return preset, bundle
 
 
 def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None):

@@ -148,6 +148,11 @@ class LatentPredictor(nn.Module):
         untrained predictor should do (a random one would add a random residual)."""
         _zero([layer for mapper in self.mappers for layer in mapper.output_layers()])
 
+    def is_identity(self) -> bool:
+        """w_m = w_o for every input: untrained (`reset_to_identity`), as `bundle new` makes it."""
+        return all(not layer.weight.any() and not layer.bias.any()
+                   for mapper in self.mappers for layer in mapper.output_layers())
+
     def with_layer_heads(self) -> LatentPredictor:
         """This predictor with layer heads, at zero: the same outputs, and room to learn per-layer moves."""
         grown = LatentPredictor(replace(self.cfg, layer_heads=True)).to(next(self.parameters()).device)
