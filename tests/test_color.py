@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from live.corpus.color import circular_mean, color_stats, lab_lch, rgb_to_hsv, rgb_to_lab
+from live.corpus.color import circular_mean, color_stats, lab_lch, mean_lightness, rgb_to_hsv, rgb_to_lab
 
 
 def swatches(*rgb: tuple[float, float, float]) -> torch.Tensor:
@@ -90,3 +91,11 @@ def test_color_stats_of_flat_and_mixed_images():
     assert stats.hue_angle[0].item() == pytest.approx(40.0, abs=0.1)
     assert stats.hue_angle[2].item() == pytest.approx(306.3, abs=0.1)
     assert all(0.0 <= h < 1.0 for h in stats.hue.tolist())
+
+
+def test_mean_lightness_of_a_uint8_picture_is_rgb_to_lab_s():
+    image = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    lab = rgb_to_lab(torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255.0)
+    assert mean_lightness(image) == pytest.approx(float(lab[0, 0].mean()), abs=1e-9)
+    assert mean_lightness(np.zeros((2, 2, 3), np.uint8)) == 0.0
+    assert mean_lightness(np.full((2, 2, 3), 255, np.uint8)) == pytest.approx(100.0, abs=1e-6)

@@ -224,9 +224,11 @@ def stop_on_signals(stopping: threading.Event, clock=time.monotonic) -> dict[int
     def stop(signum: int, frame: object) -> None:
         # One request can arrive twice at once: `timeout` signals the show and then its whole
         # process group, as a terminal's Ctrl-C reaches every process of the job.
-        if stopping.is_set() and (not first or clock() - first[0] >= SAME_SIGNAL_S):
+        now = clock()
+        if stopping.is_set() and (not first or now - first[0] >= SAME_SIGNAL_S):
             raise KeyboardInterrupt
-        first[:] = first or [clock()]
+        if not first:
+            first.append(now)
         stopping.set()
 
     names = ("SIGINT", "SIGTERM", "SIGHUP")  # no SIGHUP on Windows

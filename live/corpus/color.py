@@ -137,7 +137,10 @@ def mean_lightness(image: np.ndarray) -> float:
     luminance alone through a table of the 256 levels (a keyframe's check costs no more
     than a fraction of a millisecond)."""
     assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8, (image.shape, image.dtype)
-    weights = torch.tensor(_SRGB_TO_XYZ[1], dtype=torch.float64) / _D65_WHITE[1]
-    luminance = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)[:, None] * weights  # [level, channel]
-    y = sum(luminance[torch.from_numpy(image[..., c]).long(), c] for c in range(3))
+    y = sum(_LEVEL_LUMINANCE[torch.from_numpy(image[..., c]).long(), c] for c in range(3))
     return float(116.0 * _lab_f(y).mean() - 16.0)
+
+
+# Each channel's share of the luminance Y (white = 1) at each of the 256 levels: [level, channel].
+_LEVEL_LUMINANCE = (srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)[:, None]
+                    * torch.tensor(_SRGB_TO_XYZ[1], dtype=torch.float64) / _D65_WHITE[1])
