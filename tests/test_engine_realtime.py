@@ -345,14 +345,16 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
 
     def load(name, device):
         loaded.append(Path(name).name)
-        return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name)
+        untrained = "its predictor is untrained" if Path(name).name == "c" else None
+        return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name,
+                               untrained_note=lambda: untrained)
 
     monkeypatch.setattr("live.engine.realtime.Bundle.load", load)
     return loaded
 
 
 def _preset_on(folder: Path):
-    return SimpleNamespace(bundle_folder=lambda: folder)
+    return SimpleNamespace(name=folder.name, bundle_folder=lambda: folder)
 
 
 def _drawer(draws):
@@ -393,7 +395,10 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     first_b = switch("b")
     assert loaded == ["b"]
     assert switch("a") == first_a and switch("b") == first_b and loaded == ["b"]
+    notices = []
+    engine.notify = lambda stage, message: notices.append(message)
     switch("c")                                             # keeps b and c: a is let go
+    assert notices == ["c: its predictor is untrained"]     # said as it loads, before it plays
     assert switch("b") == first_b and loaded == ["b", "c"]
     switch("a")
     assert loaded == ["b", "c", "a"]
