@@ -89,6 +89,13 @@ def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_sour
     s = float((w - source).norm() / (dark - source).norm())
     assert 0 < s < 1 and torch.allclose(w, source + s * (dark - source), atol=1e-5)  # the same move, shorter
     assert np.array_equal(image, maker.image(w)) and abs(mean_lightness(image) - floor) < 3
+    # The same music again: the step the last keyframe kept is tried first, and holds.
+    drawn = []
+    draw = maker.image
+    maker.image = lambda w: (drawn.append(w), draw(w))[1]
+    again, _ = maker.visible(dark, floor)
+    maker.image = draw
+    assert len(drawn) == 2 and torch.equal(again, w)  # the keyframe's own picture, then the step's
     # Through make, by the setting: the brightest source is its own floor, a little below it.
     mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames, generator=torch.Generator().manual_seed(0))
     free = maker.make(mel, Settings(min_lightness=0.0, intensity=2.0), 0.0, lambda: 0.0)

@@ -41,3 +41,15 @@ def test_the_first_try_above_the_floor_within_the_tolerance_ends_the_search():
     lightness_at, calls = _counting(lambda s: 60 - 50 * s ** 1.05)
     s, _ = longest_step(lightness_at, start=60, end=10, floor=20, tries=3, tolerance=2.0)
     assert len(calls) == 1 and calls == [s]
+
+
+def test_the_last_keyframe_s_step_tried_first_ends_the_search_when_the_music_held_still():
+    curve = lambda s: 60 - 80 * s if s < 0.6 else 12 - 10 * (s - 0.6)  # noqa: E731 - steep, then flat toward black
+    lightness_at, calls = _counting(curve)
+    s, _ = longest_step(lightness_at, start=60, end=8, floor=20, tries=3, tolerance=3.0, first=0.49)
+    assert calls == [0.49] and s == 0.49  # 20.8: within the tolerance
+    # The music moved: the old step is too long, and the search goes on from it.
+    lightness_at, calls = _counting(lambda t: curve(t) - 6)
+    s, _ = longest_step(lightness_at, start=54, end=2, floor=20, tries=3, tolerance=3.0, first=0.49)
+    assert calls[0] == 0.49 and 1 < len(calls) <= 3 and 20 <= curve(s) - 6 < 23
+

@@ -25,6 +25,7 @@ from live.transfer.floor import longest_step
 # a keyframe that needs them costs up to this many more passes through G.
 FLOOR_TRIES = 3
 FLOOR_MARGIN = 2.0  # L*: how much darker than a source darker than the floor its keyframes may get
+FLOOR_TOLERANCE = 3.0  # L*: a step this little above the floor is taken
 
 
 class RefineSession(Protocol):
@@ -81,6 +82,7 @@ class KeyframeMaker:
         self.predict = SourcePredictor(bundle.predictor, self.w_source[None], self.f_source)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
         self.source_lightness = mean_lightness(self.source_uint8)
+        self._floor_step = 0.0  # the fraction of the move the last keyframe under the floor kept
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
         self.version = 0
@@ -121,7 +123,10 @@ class KeyframeMaker:
             image_s = self.image(w_s)
             return mean_lightness(image_s), (w_s, image_s)
 
-        return longest_step(along, self.source_lightness, lightness, floor, FLOOR_TRIES)[1]
+        # Music that holds still asks for about the same step again: try the last one first.
+        self._floor_step, found = longest_step(along, self.source_lightness, lightness, floor, FLOOR_TRIES,
+                                               FLOOR_TOLERANCE, first=self._floor_step or None)
+        return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
              clock: Callable[[], float]) -> Keyframe:

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float, end: float, floor: float,
-                 tries: int, tolerance: float = 1.0) -> tuple[float, T]:
+                 tries: int, tolerance: float = 1.0, first: float | None = None) -> tuple[float, T]:
     """The largest fraction s of the move, among `tries` tried, whose picture's lightness
     is at least `floor` (or, if none is, the brightest tried: the nearest the floor from
     below, rather than a jump back to the source); and what `lightness_at(s)` gave there.
@@ -25,15 +25,16 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
     `start` and `end` are the lightness at s = 0 and 1, with start > floor > end. False
     position with the Illinois rule. Lightness falls about linearly along the move and
     flattens toward black, so the tries tend to approach the floor from below; a try
-    within `tolerance` above it ends the search.
+    within `tolerance` above it ends the search. `first`, in (0, 1), is tried first instead
+    of the straight line's guess: the last keyframe's answer, for music that holds still.
     """
     assert start > floor > end and tries >= 1, (start, floor, end, tries)
     lo, above, hi, below = 0.0, start - floor, 1.0, end - floor
     found: tuple[float, float, T] | None = None  # (s, lightness, result) of the largest s at or above the floor
     brightest: tuple[float, float, T] | None = None
     kept = None  # which end the last try replaced: a side kept twice is pulled in (Illinois)
-    for _ in range(tries):
-        s = lo + (hi - lo) * above / (above - below)
+    for attempt in range(tries):
+        s = first if attempt == 0 and first is not None else lo + (hi - lo) * above / (above - below)
         lightness, result = lightness_at(s)
         if lightness >= floor:
             lo, above, found = s, lightness - floor, (s, lightness, result)
