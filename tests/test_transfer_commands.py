@@ -29,6 +29,8 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     assert run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
                "--name", "mine", "--models-dir", str(models)) == 0
     assert "train predictor --bundle" in capsys.readouterr().out
+    card = (models / "mine" / "MODEL_CARD.md").read_text()  # a stub to fill in, beside the weights
+    assert "# Bundle `mine`" in card and str(checkpoint.resolve()) in card and "predictor untrained" in card
     made = Bundle.load(models / "mine")
     assert made.config.predictor == predictor_table(made.predictor.cfg)  # the lambda range included
     w_o = seed_latent(made.G, 1)[None]
@@ -51,6 +53,10 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     # A bundle of that folder is found by its name, as the new one is named.
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models)) == 0
+    (models / "second" / "MODEL_CARD.md").write_text("my notes")
+    assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
+               "--name", "second", "--models-dir", str(models), "--force") == 0
+    assert (models / "second" / "MODEL_CARD.md").read_text() == "my notes"  # a card of one's own stays
 
 
 def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):

@@ -13,6 +13,17 @@ from pathlib import Path
 from live.cli.types import plain_name
 from live.errors import UserError
 
+CARD_FILE = "MODEL_CARD.md"
+CARD_STUB = """# Bundle `{name}`
+
+Made by `python -m live bundle new`: {made}.
+
+To fill in, as the default bundle's card does: the generator's training data and
+command, the predictor's `train predictor` command, its wall time, seeds and held-out
+L_transfer (the run folder's log.jsonl), and what the pictures do for music of each
+valence-arousal quadrant.
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bundle", help="make bundles (models/NAME)")
@@ -56,7 +67,13 @@ def run_new(args: argparse.Namespace) -> int:
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
     root = Bundle(config, G, space, predictor.eval().requires_grad_(False)).save(target)
-    print(f"made {root}: {info.format} generator, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
-          f"space of {args.space}; predictor untrained (w_m = w_o)")
-    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}")
+    made = (f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
+            f"space of {args.space}; predictor untrained (w_m = w_o)")
+    card = root / CARD_FILE
+    if not card.exists():  # a card written for an earlier bundle of this name is the user's
+        card.write_text(CARD_STUB.format(name=args.name, made=made))
+    print(f"made {root}: {made}")
+    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
+          f"then fill in {card}")
     return 0
+
