@@ -132,3 +132,22 @@ def test_a_longer_history_serves_longer_windows_up_to_its_length():
     two = analyzer.window(2 * RATE)
     assert two.shape == (2 * RATE,) and two[0] == pytest.approx(2.0) and two[-1] == ramp[-1]
     assert analyzer.window(10 * RATE).shape == (3 * RATE,)
+
+
+def test_the_window_holds_the_last_sound_through_a_silence_and_keeps_short_rests():
+    rng = np.random.default_rng(0)
+    window = round(MEL.window_seconds * RATE)
+    noise = (0.1 * rng.standard_normal(3 * RATE)).astype(np.float32)
+    rest = np.zeros(RATE // 10, np.float32)  # 0.1 s between notes: part of the music
+    analyzer, _ = run(np.concatenate([noise, rest, noise[:RATE // 2]]), [512])
+    assert np.array_equal(analyzer.window(), np.concatenate([noise, rest, noise[:RATE // 2]])[-window:])
+    # A break: after SILENT_GAP_S of it the window stops taking it in, and holds the music
+    # (E_M normalizes each window: one half silent read as other music, and the picture swung).
+    analyzer, _ = run(np.concatenate([noise, np.zeros(4 * RATE, np.float32)]), [512])
+    held = analyzer.window()
+    silent = np.count_nonzero(held == 0)
+    assert 0.25 * RATE <= silent < 0.3 * RATE and not held[-silent:].any()  # the gap, to a block
+    assert np.array_equal(held[:-silent], noise[-(window - silent):])
+    # The music comes back: its newest samples end the window again.
+    analyzer.feed(noise[:RATE // 4])
+    assert np.array_equal(analyzer.window()[-(RATE // 4):], noise[:RATE // 4])

@@ -21,6 +21,7 @@ from live.audio.mel import LogMel, MelWindow
 from live.audio.ring import RingBuffer
 
 LEVEL_TIME_S = 0.1  # time constant of the level (`rms`)
+SILENT_GAP_S = 0.25  # silence longer than this (a break, not a rest between notes) stays out of the mel window
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class AudioAnalyzer:
         self._filled = 0
         self._index = start_index
         self._mean_square = 0.0
+        self._sounded_at = -math.inf  # stream time of the last hop above silence_db
         # Per-hop weight of the newest hop in the level: one hop (~12 ms) alone read at 20 Hz
         # would flicker with every drum hit and gap; a level meter follows about 0.1 s.
         self._level_weight = 1.0 - math.exp(-len(self._hop) / sample_rate / LEVEL_TIME_S)
@@ -90,7 +92,6 @@ class AudioAnalyzer:
         """`samples` [n] or [n, channels] float32, continuing the stream; channels are averaged."""
         mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples.astype(np.float32, copy=False)
         assert mono.ndim == 1, samples.shape
-        self._history.write(mono[:, None])
         beats, self._tapped = self._tapped, []
         pos = 0
         while pos < len(mono):
@@ -102,6 +103,8 @@ class AudioAnalyzer:
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
+                if hop.rms * hop.rms >= self._silent_mean_square:
+                    self._sounded_at = hop.end_time
                 if hop.onset:
                     self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
                 audible = self._mean_square >= self._silent_mean_square
@@ -113,6 +116,12 @@ class AudioAnalyzer:
                 if audible or self.clock.tapped_at(hop.end_time):
                     beats += passed
         self._index += len(mono)
+        # The mel window is of sound: silence past a short gap is left out of it, so between
+        # songs the window (and the picture) holds the last music, and a song that starts
+        # does not share its window with seconds of silence, which E_M, normalizing each
+        # window, read as music of its own (a picture that dimmed and came back in a break).
+        if self.time - self._sounded_at < SILENT_GAP_S:
+            self._history.write(mono[:, None])
         if beats:
             self._newest_beat = beats[-1]
         self._features = self._snapshot(tuple(beats))
@@ -126,7 +135,8 @@ class AudioAnalyzer:
 
     def window(self, samples: int | None = None) -> np.ndarray:
         """A copy of the last `samples` of mono audio at the source rate (default: the window
-        of `log_mel`; at most the history kept), for a LogMel."""
+        of `log_mel`; at most the history kept), for a LogMel: of the audio heard, less
+        silence (below `silence_db`) that went on past SILENT_GAP_S."""
         n = self.log_mel.source_samples if samples is None else min(samples, self._longest)
         return self._history.latest(n)[:, 0]
 
