@@ -29,7 +29,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
-from live.models import BUNDLE_FILE, bundle_dir
+from live.models import bundle_dir
 from live.settings import Settings
 
 # "name" is read and ignored: presets of earlier versions carry one, and a copied file
@@ -148,8 +148,6 @@ def parse_preset(text: str, path: Path) -> Preset:
     for key, value in (("bundle", bundle), ("description", description)):
         if not isinstance(value, str):
             raise UserError(f"{where}: {key} must be a string")
-    if (path.parent / bundle / BUNDLE_FILE).is_file():  # a path from the preset, as its source files are
-        bundle = str(path.parent / bundle)
     settings_table = data.get("settings", {})
     if not isinstance(settings_table, dict):
         raise UserError(f"{where}: [settings] must be a table of parameter = value")

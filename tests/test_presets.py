@@ -328,3 +328,19 @@ def test_a_preset_s_missing_bundle_names_its_own_folder_first(tmp_path, monkeypa
     assert main(["preset", "--presets-dir", str(tmp_path / "p"), "list"]) == 0
     out = capsys.readouterr().out
     assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {tmp_path.parent / 'models' / 'mine'} or {mine})" in out
+
+
+def test_a_preset_beside_its_bundle_plays_from_anywhere_and_a_copy_of_it_too(tmp_path, random_bundle_dir,
+                                                                             monkeypatch):
+    import shutil
+
+    p = tmp_path / "p"
+    p.mkdir()
+    shutil.copytree(random_bundle_dir, p / "mybundle")
+    (p / "base.toml").write_text('bundle = "mybundle"\n[source]\nseed = 1\n')
+    monkeypatch.chdir(tmp_path)  # the folder given relative to here, as a user types it
+    assert main(["preset", "--presets-dir", "p", "new", "copy", "--seed", "2", "--like", "base"]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for name in ("base", "copy"):  # the copy held "p/mybundle", read from p/ as p/p/mybundle
+        assert PresetLibrary(p).load(name).bundle_folder().resolve() == (p / "mybundle").resolve()

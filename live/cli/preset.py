@@ -93,9 +93,11 @@ def _new(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
     template = _template(library, args.like)
-    # A copy of a preset on a missing bundle could not be played either.
-    bundle = _bundle_reference(args.bundle) if args.bundle else template.bundle
-    bundle_dir(bundle)
+    # Found now: a copy of a preset on a missing bundle could not be played either.
+    if args.bundle:
+        bundle = _bundle_reference(args.bundle, bundle_dir(args.bundle))
+    else:
+        bundle = _bundle_reference(template.bundle, template.bundle_folder())
     body = copied_tables(template.path.read_text())
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
@@ -115,12 +117,12 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle_reference(name: str) -> str:
-    """How the preset names a --bundle: by its name if it is under models/, else as an
-    absolute path (one typed relative to here would be read from the preset's folder)."""
-    from live.models import bundle_dir, models_dir
+def _bundle_reference(name: str, found: Path) -> str:
+    """How a new preset names the bundle `name`, found at `found`: by its name if it is
+    under models/, else as an absolute path (a path relative to here, or to the template's
+    folder, would be read from the new preset's folder)."""
+    from live.models import models_dir
 
-    found = bundle_dir(name)
     return name if found == models_dir() / name else str(found.resolve())
 
 
