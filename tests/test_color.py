@@ -99,3 +99,9 @@ def test_mean_lightness_of_a_uint8_picture_is_rgb_to_lab_s():
     assert mean_lightness(image) == pytest.approx(float(lab[0, 0].mean()), abs=1e-9)
     assert mean_lightness(np.zeros((2, 2, 3), np.uint8)) == 0.0
     assert mean_lightness(np.full((2, 2, 3), 255, np.uint8)) == pytest.approx(100.0, abs=1e-6)
+
+
+def test_mean_lightness_of_a_large_picture_reads_a_grid_of_its_pixels():
+    image = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    assert mean_lightness(image) == pytest.approx(mean_lightness(image[::8, ::8], side=128), abs=1e-12)
+    assert mean_lightness(image) == pytest.approx(mean_lightness(image, side=4096), abs=0.5)

@@ -177,15 +177,19 @@ def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
 
 def test_an_interrupted_recording_says_where_it_stays(tmp_path, preset_dir, monkeypatch, capsys):
     def interrupted(self):
+        if self.recorder.sink.path.name == "late.mp4":  # frames were encoded before the interrupt
+            self.recorder.sink.partial_path.write_bytes(b"the show so far")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(LiveEngine, "run", interrupted)
-    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
-                 "--control", "off", "--synthesis", "reference", "--size", "64x64",
-                 "--record", str(tmp_path / "show.mp4")]) == 130
+    args = ["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+            "--control", "off", "--synthesis", "reference", "--size", "64x64", "--record"]
+    assert main([*args, str(tmp_path / "late.mp4")]) == 130
     err = capsys.readouterr().err
-    assert f"the recording was not finished: {tmp_path / 'show.partial.mp4'} holds it" in err
+    assert f"the recording was not finished: {tmp_path / 'late.partial.mp4'} holds it" in err
     assert "live: interrupted" in err
+    assert main([*args, str(tmp_path / "early.mp4")]) == 130  # no packet yet: no file to name
+    assert "not finished" not in capsys.readouterr().err
 
 
 def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_path, preset_dir, capsys):

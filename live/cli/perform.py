@@ -187,9 +187,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             stats = engine.run()
         except KeyboardInterrupt:
-            if args.record:
-                print(f"live: the recording was not finished: {partial_path(Path(args.record))} holds it",
-                      file=sys.stderr)
+            partial = partial_path(Path(args.record)) if args.record else None
+            if partial is not None and partial.exists():  # the encoder makes it with its first packet
+                print(f"live: the recording was not finished: {partial} holds it", file=sys.stderr)
             raise
         finally:
             for signum, handler in handlers.items():

@@ -132,11 +132,14 @@ def color_stats(img: torch.Tensor) -> ColorStats:
     )
 
 
-def mean_lightness(image: np.ndarray) -> float:
+def mean_lightness(image: np.ndarray, side: int = 128) -> float:
     """Mean CIELAB L* [0, 100] of an [H, W, 3] uint8 sRGB picture: rgb_to_lab's L*, from
-    luminance alone through a table of the 256 levels (a keyframe's check costs no more
-    than a fraction of a millisecond)."""
+    luminance alone through a table of the 256 levels, over a grid of about `side` x `side`
+    of its pixels (every pixel up to that size). A keyframe's check costs about 0.5 ms, for
+    a 1024 px generator too (every pixel of it: 43 ms)."""
     assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8, (image.shape, image.dtype)
+    step = max(1, max(image.shape[:2]) // side)
+    image = image[::step, ::step]
     y = sum(_LEVEL_LUMINANCE[torch.from_numpy(image[..., c]).long(), c] for c in range(3))
     return float(116.0 * _lab_f(y).mean() - 16.0)
 
