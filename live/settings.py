@@ -101,8 +101,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "scale of the move from the source latent toward the music "
           "(0 = source image, 1 = as computed, 2 = exaggerated)"),
     Param("min_lightness", float, 0.0, 100.0, 20.0,
-          "darkest a keyframe may get, as mean CIELAB L* (0 black .. 100 white): a move toward the music "
-          "that would go darker stops short (0 = no limit; a source darker than this may get 2 darker still)"),
+          "lightness floor of the keyframes, as mean CIELAB L* (0 black .. 100 white): a move toward the "
+          "music that would go darker is shortened to about the floor (up to 3 more passes through G; "
+          "0 = no floor; a source darker than this may go a little darker)"),
     Param("pulse", float, 0.0, 1.0, 0.3,
           "strength of the beat and onset pulse in the shader (0 = none)"),
     Param("keyframe_rate", float, 1.0, 60.0, 20.0,

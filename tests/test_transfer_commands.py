@@ -57,11 +57,15 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models), "--force") == 0
     assert (models / "second" / "MODEL_CARD.md").read_text() == "my notes"  # a card of one's own stays
+    assert "kept " in capsys.readouterr().out  # and is to be updated
 
 
 def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
     bundle_dir = tmp_path / "bundle"
-    Bundle.load(random_bundle_dir).save(bundle_dir)
+    untrained = Bundle.load(random_bundle_dir)
+    untrained.predictor.reset_to_identity()  # as bundle new makes it
+    untrained.save(bundle_dir)
+    assert Bundle.load(bundle_dir).untrained_note() is not None
     assert run("train", "predictor", "--bundle", str(bundle_dir), "--outdir", str(tmp_path / "run"),
                "--steps", "1", "--batch", "2", "--music", "synthetic", "--synthetic-clips", "2", "--quiet") == 0
     assert "held-out mean L_transfer" in capsys.readouterr().out

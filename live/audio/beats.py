@@ -229,8 +229,9 @@ class BeatClock:
     def confidence(self, t: float) -> float:
         """1 while a tap holds; else the share of recent tracker intervals that fit the grid
         within 5 %, fading once the tracker stops confirming beats, and 0 once the grid
-        stops sending beats (in silence it stayed above 0 for seconds: a tempo on the HUD
-        and fades kept on a grid no one heard)."""
+        stops locking (`lock_beats` after the last confirmed beat; in silence it stayed above
+        0 for seconds: a tempo on the HUD and fades kept on a grid no one heard). Silence
+        stops the grid's beats sooner (the analyzer's level gate)."""
         if t < self._hold_until:
             return 1.0
         if len(self._history) < 2 or not self.locked_at(t):

@@ -70,9 +70,11 @@ def run_new(args: argparse.Namespace) -> int:
     made = (f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
             f"space of {args.space}; predictor untrained (w_m = w_o)")
     card = root / CARD_FILE
-    if not card.exists():  # a card written for an earlier bundle of this name is the user's
-        card.write_text(CARD_STUB.format(name=args.name, made=made))
     print(f"made {root}: {made}")
+    if card.exists():  # written for the bundle this one replaces: the user's words, to update
+        print(f"kept {card}: it describes the bundle this one replaces; update it")
+    else:
+        card.write_text(CARD_STUB.format(name=args.name, made=made))
     print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
           f"then fill in {card}")
     return 0

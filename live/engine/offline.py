@@ -7,7 +7,8 @@ give the same video, whatever the machine's speed.
 
 Live, inference makes every keyframe due, and the screen takes the newest when a fade
 starts (one a beat); the others are passed over. Offline, a due keyframe is made only when
-the screen takes it: the same pictures, from the same windows, at a fraction of the cost.
+the screen wants one (`ScreenDirector.wants`; a cut or a short fade also when it starts to
+wait for its beat): the same pictures, from the same windows, at a fraction of the cost.
 (The refinement's warm start, and the lightness floor's first guess, then carry from shown
 keyframe to shown keyframe.)
 """
