@@ -40,8 +40,9 @@ def test_render_writes_video_with_audio(tmp_path, song, preset_dir, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets", "stats.json"]
 
 
+@pytest.mark.parametrize("crossfade_beats", [1.0, 0.5, 0.0])  # a fade, a short fade and a cut wait differently
 def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tmp_path, song, preset_dir,
-                                                                              monkeypatch):
+                                                                              monkeypatch, crossfade_beats):
     made = {}  # capture time: log-mel window
     make = KeyframeMaker.make
     monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock: (
@@ -49,6 +50,8 @@ def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tm
     # Unsynced, each keyframe due starts a fade at once: all are made, as live inference makes them.
     text = (preset_dir / "test.toml").read_text()
     (preset_dir / "unsynced.toml").write_text(text.replace("[settings]\n", "[settings]\nbeat_sync = false\n"))
+    (preset_dir / "synced.toml").write_text(text.replace("[settings]\n",
+                                                         f"[settings]\ncrossfade_beats = {crossfade_beats}\n"))
 
     def render(preset: str) -> tuple[dict, dict]:
         made.clear()
@@ -61,8 +64,8 @@ def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tm
     # keyframe_rate 5: due every other frame, evenly (a running sum of 1 / rate put the one
     # due at 0.6 s on frame 7).
     assert sorted(every) == [i / 10 for i in range(0, 30, 2)]
-    shown, stats = render("test")
-    assert stats["keyframes"] == stats["keyframes_shown"] == len(shown) < len(every) / 2  # one a fade, on the beat
+    shown, stats = render("synced")
+    assert stats["keyframes"] == stats["keyframes_shown"] == len(shown) < len(every)  # one a fade, or a cut
     # Made at the fade's start, from the window of the time it was due, not of the fade's.
     assert shown and all(torch.equal(mel, every[t]) for t, mel in shown.items())
 

@@ -7,8 +7,8 @@ give the same video, whatever the machine's speed.
 
 Live, inference makes every keyframe due, and the screen takes the newest when a fade
 starts (one a beat); the others are passed over. Offline, a due keyframe is made only when
-the screen wants one (`ScreenDirector.wants`; a cut or a short fade also when it starts to
-wait for its beat): the same pictures, from the same windows, at a fraction of the cost.
+the screen wants one (`ScreenDirector.wants`; a cut or a short fade waits for its beat
+first): the same pictures, from the same windows, at a fraction of the cost.
 (The refinement's warm start, and the lightness floor's first guess, then carry from shown
 keyframe to shown keyframe.)
 """
@@ -132,7 +132,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
             if i * keyframe_rate >= keyframes * fps:  # t >= keyframes / rate
                 keyframes += 1
                 due = (keyframes, analyzer.window(), t)
-            if due is not None and director.wants(t, due[0], settings):
+            if due is not None and director.wants(t, due[0], settings, features):
                 version, window, due_t = due
                 newest = replace(show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
                                                  clock=lambda: due_t), version=version)

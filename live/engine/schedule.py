@@ -37,6 +37,16 @@ class FadeScheduler:
             return t >= self._waiting[0] or not beat_sync
         return self.fade.done(t) or not beat_sync
 
+    def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
+        """Is a fade due now to wait for its moment before the beat (a cut, or a fade
+        shorter than a beat)? The wait starts with the first call; `due` ends it."""
+        on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
+        if not (crossfade_beats < 1 and on_beat) or (self.shown_version < 0 and not self.fade_in):
+            return False
+        if self._waiting is None:
+            self._waiting = (grid.next_beat - crossfade_beats * grid.period, grid.next_beat)
+        return t < self._waiting[0]
+
     def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float,
               beat_sync: bool = True) -> Crossfade | None:
         """Plan the fade to keyframe `version`, from now; 0 beats is a hard cut. None: a cut
@@ -46,13 +56,10 @@ class FadeScheduler:
         if self.shown_version < 0 and not self.fade_in:
             self.fade = Crossfade.hold()
         elif crossfade_beats < 1 and on_beat:
-            length = crossfade_beats * grid.period
-            if self._waiting is None:
-                self._waiting = (grid.next_beat - length, grid.next_beat)
-            begin, beat = self._waiting
-            if t < begin:
+            if self.waits(t, grid, crossfade_beats, beat_sync):
                 return None
-            self.fade = Crossfade(t, max(beat, t + 1e-3)) if length > 0 else Crossfade.hold()
+            beat = self._waiting[1]
+            self.fade = Crossfade(t, max(beat, t + 1e-3)) if crossfade_beats > 0 else Crossfade.hold()
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()
         elif crossfade_beats < 1 and grid.period:  # not synced: a fraction of the beat, from now

@@ -44,15 +44,24 @@ class ScreenDirector:
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
 
-    def wants(self, t: float, version: int, settings: Settings) -> bool:
-        """Would keyframe `version` start a fade (or wait for its beat) at time t?"""
-        return not settings.freeze and self.fades.due(t, version, settings.beat_sync)
+    def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
+        """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
+        to land on the beat, starts to wait for its moment now and is wanted then."""
+        if settings.freeze or not self.fades.due(t, version, settings.beat_sync):
+            return False
+        return not self.fades.waits(t, self._grid(t, features), settings.crossfade_beats, settings.beat_sync)
+
+    def _grid(self, t: float, features: AudioFeatures | None) -> BeatGrid:
+        # The first picture comes at once: synced to a beat it would leave the screen black
+        # until then (a render's excerpt hears a tempo before its first frame).
+        if features is not None and features.beat_confidence > 0 and self.fades.shown_version >= 0:
+            return BeatGrid(features.next_beat_after(t), features.period)
+        return BeatGrid(None, None)
 
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
               settings: Settings, hud: HudInfo | None = None) -> FrameDecision:
         """`t` is the frame's time in seconds of the audio stream (what is heard as it shows);
         `features` the audio analysis at about `t`."""
-        grid = BeatGrid(None, None)
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
@@ -60,12 +69,9 @@ class ScreenDirector:
                 self.beat = self.beat.hit(features.newest_beat)
             if features.newest_onset > self.onset.hit_time:
                 self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
-            # The first picture comes at once: synced to a beat it would leave the screen black
-            # until then (a render's excerpt hears a tempo before its first frame).
-            if features.beat_confidence > 0 and self.fades.shown_version >= 0:
-                grid = BeatGrid(features.next_beat_after(t), features.period)
         upload = None
-        if newest is not None and self.wants(t, newest.version, settings):
+        if newest is not None and self.wants(t, newest.version, settings, features):
+            grid = self._grid(t, features)
             if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
                 upload = newest
         pulse = settings.pulse
