@@ -171,6 +171,8 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
     assert GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": automatic}), tmp_path).state.images_seen == 8
     with pytest.raises(UserError, match=r"was trained with --ema-kimg \(unset\); this command gives --ema-kimg 5.0\."):
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": 5.0}), tmp_path)
+    with pytest.raises(UserError, match=r"was trained with --batch 4; this command gives --batch 8\."):  # alone
+        GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "batch": 8}), tmp_path)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", "foreign"])
