@@ -78,4 +78,3 @@ def run_new(args: argparse.Namespace) -> int:
     print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
           f"then fill in {card}")
     return 0
-
