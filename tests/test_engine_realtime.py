@@ -239,6 +239,10 @@ def test_the_show_says_when_the_compiled_fast_path_takes_over():
         drawn.append(state)
         if len(drawn) == 5:  # the background compile finished
             show.maker.image.path = "fast"
+        elif len(drawn) == 8:  # another bundle's compile holds the lane: this one draws by reference meanwhile
+            show.maker.image.path = "reference"
+        elif len(drawn) == 10:
+            show.maker.image.path = "fast"
 
     renderer = SimpleNamespace(draw=draw, upload_keyframe=lambda image: None)
     engine = LiveEngine(show, PresetLibrary(), silent_source(), renderer, NO_SHADERS, LiveOptions(fps=50, duration=0.5))

@@ -496,7 +496,7 @@ class LiveEngine:
                 self.notify("window", f"the display gives no vsync; frames are held to {self.options.fps:g} fps "
                                       "by the clock")
             next_frame = start
-            synthesis = self.show.maker.image.path
+            compiled: set[int] = set()  # the synthesizers whose fast path was announced
             fps_window: list[float] = []
             finished_at = None
             while not self.stopping.is_set():
@@ -519,11 +519,11 @@ class LiveEngine:
                 except Exception as e:  # noqa: BLE001 - a failed frame or hotkey must not end the show
                     self.report("render", f"{type(e).__name__}: {e}")
                 collector.settle(self._show_state())
-                if self.show.maker.image.path != synthesis:  # the compile finished (or a new bundle's started)
-                    synthesis = self.show.maker.image.path
-                    if synthesis == "fast":
-                        self.notify("synthesis", f"the compiled fast path draws the keyframes from "
-                                                 f"{now - start:.0f} s into the show")
+                drawing = self.show.maker.image
+                if drawing.path == "fast" and id(drawing) not in compiled:  # once a bundle, not at each switch back
+                    compiled.add(id(drawing))
+                    self.notify("synthesis", f"the compiled fast path draws the keyframes from "
+                                             f"{now - start:.0f} s into the show")
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)

@@ -47,9 +47,12 @@ class ScreenDirector:
     def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
         to land on the beat, starts to wait for its moment now and is wanted then."""
+        return self._wants(t, version, settings, self._grid(t, features))
+
+    def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:
         if settings.freeze or not self.fades.due(t, version, settings.beat_sync):
             return False
-        return not self.fades.waits(t, self._grid(t, features), settings.crossfade_beats, settings.beat_sync)
+        return not self.fades.waits(t, grid, settings.crossfade_beats, settings.beat_sync)
 
     def _grid(self, t: float, features: AudioFeatures | None) -> BeatGrid:
         # The first picture comes at once: synced to a beat it would leave the screen black
@@ -70,8 +73,8 @@ class ScreenDirector:
             if features.newest_onset > self.onset.hit_time:
                 self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
         upload = None
-        if newest is not None and self.wants(t, newest.version, settings, features):
-            grid = self._grid(t, features)
+        grid = self._grid(t, features)
+        if newest is not None and self._wants(t, newest.version, settings, grid):
             if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
                 upload = newest
         pulse = settings.pulse
