@@ -249,7 +249,12 @@ class SpaceTrainer:
         torch.set_num_threads(config.threads)
         replicas = Replicas.join(self.device)
         try:
-            return self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at), on_finish)
+            result = self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at), on_finish)
+            # Every replica done with the group before any tears it down: a rank that left
+            # first aborted the other in gloo's teardown ("terminate called without an active
+            # exception", 2 of about 30 two-replica runs here).
+            replicas.barrier()
+            return result
         finally:
             replicas.leave()
 
