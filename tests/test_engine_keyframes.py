@@ -95,7 +95,7 @@ def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_sour
     maker.image = lambda w: (drawn.append(w), draw(w))[1]
     again, _ = maker.visible(dark, floor)
     maker.image = draw
-    assert len(drawn) == 2 and torch.equal(again, w)  # the keyframe's own picture, then the step's
+    assert len(drawn) == 1 and torch.equal(again, w)  # the step alone: the whole move is not drawn again
     # Through make, by the setting: the brightest source is its own floor, a little below it.
     mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames, generator=torch.Generator().manual_seed(0))
     free = maker.make(mel, Settings(min_lightness=0.0, intensity=2.0), 0.0, lambda: 0.0)

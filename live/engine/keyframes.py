@@ -21,8 +21,8 @@ from live.nets.stylegan2 import to_uint8
 from live.settings import Settings
 from live.transfer.floor import longest_step
 
-# Pictures drawn at most, beyond the keyframe's own, to keep it above the lightness floor:
-# a keyframe that needs them costs up to this many more passes through G.
+# Pictures drawn at most, beyond one, to keep a keyframe above the lightness floor: a
+# keyframe that needs them costs up to this many more passes through G.
 FLOOR_TRIES = 3
 FLOOR_MARGIN = 2.0  # L*: how much darker than a source darker than the floor its keyframes may get
 FLOOR_TOLERANCE = 3.0  # L*: a step this little above the floor is taken
@@ -82,7 +82,7 @@ class KeyframeMaker:
         self.predict = SourcePredictor(bundle.predictor, self.w_source[None], self.f_source)
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
         self.source_lightness = mean_lightness(self.source_uint8)
-        self._floor_step = 0.0  # the fraction of the move the last keyframe under the floor kept
+        self._floor_step = 1.0  # the fraction of the move the last keyframe kept
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
         self.version = 0
@@ -109,23 +109,21 @@ class KeyframeMaker:
     def visible(self, w: torch.Tensor, min_lightness: float) -> tuple[torch.Tensor, np.ndarray]:
         """w_m, shortened toward the source where its picture would be darker than
         `min_lightness` (or, for a source darker than that, a little darker than the source),
-        and its picture. Within FLOOR_TRIES more pictures the shortened move may stay a few
+        and its picture. Within 1 + FLOOR_TRIES pictures the shortened move may stay a few
         L* below the floor (longest_step)."""
-        image = self.image(w)
         # Below the source, not at it: a darker move then shortens gradually, not straight to the source.
         floor = min(min_lightness, self.source_lightness - FLOOR_MARGIN)
-        lightness = mean_lightness(image)
-        if lightness >= floor:
-            return w, image
+        if floor <= 0:  # no picture is darker than L* 0
+            return w, self.image(w)
 
         def along(s: float) -> tuple[float, tuple[torch.Tensor, np.ndarray]]:
-            w_s = self.w_source + s * (w - self.w_source)
+            w_s = w if s == 1.0 else self.w_source + s * (w - self.w_source)
             image_s = self.image(w_s)
             return mean_lightness(image_s), (w_s, image_s)
 
-        # Music that holds still asks for about the same step again: try the last one first.
-        self._floor_step, found = longest_step(along, self.source_lightness, lightness, floor, FLOOR_TRIES,
-                                               FLOOR_TOLERANCE, first=self._floor_step or None)
+        # Music that holds still asks for about the same step again: it is tried first.
+        self._floor_step, found = longest_step(along, self.source_lightness, floor, 1 + FLOOR_TRIES,
+                                               FLOOR_TOLERANCE, first=self._floor_step)
         return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,

@@ -15,40 +15,47 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float, end: float, floor: float,
-                 tries: int, tolerance: float = 1.0, first: float | None = None) -> tuple[float, T]:
+def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float, floor: float, tries: int,
+                 tolerance: float = 1.0, first: float = 1.0) -> tuple[float, T]:
     """The largest fraction s of the move, among `tries` tried, whose picture's lightness
     is at least `floor` (or, if none is, the brightest tried: the nearest the floor from
     below, rather than a jump back to the source); and what `lightness_at(s)` gave there.
 
     `lightness_at(s)` -> (lightness, anything) of the picture at w_o + s (w_m - w_o);
-    `start` and `end` are the lightness at s = 0 and 1, with start > floor > end. False
-    position with the Illinois rule. Lightness falls about linearly along the move and
-    flattens toward black, so the tries tend to approach the floor from below; a try
-    within `tolerance` above it ends the search. `first`, in (0, 1), is tried first instead
-    of the straight line's guess: the last keyframe's answer, for music that holds still.
+    `start` is the lightness at s = 0, above `floor`. The whole move (s = 1) is taken when it
+    keeps the floor. `first`, in (0, 1], is tried first: the last keyframe's answer, for music
+    that holds still, which then costs one picture. A try within `tolerance` above the floor
+    ends the search without trying longer steps: lightness falls about monotonically along
+    a move that darkens, so the whole move would be darker. Between a try above and one
+    below the floor, false position with the Illinois rule; lightness falls about linearly
+    and flattens toward black, so its tries tend to approach the floor from below.
     """
-    assert start > floor > end and tries >= 1, (start, floor, end, tries)
-    lo, above, hi, below = 0.0, start - floor, 1.0, end - floor
+    assert start > floor and tries >= 1 and 0 < first <= 1, (start, floor, tries, first)
+    lo, above = 0.0, start - floor
+    hi, below = None, 0.0  # the shortest step tried below the floor, once there is one
     found: tuple[float, float, T] | None = None  # (s, lightness, result) of the largest s at or above the floor
     brightest: tuple[float, float, T] | None = None
-    kept = None  # which end the last try replaced: a side kept twice is pulled in (Illinois)
-    for attempt in range(tries):
-        s = first if attempt == 0 and first is not None else lo + (hi - lo) * above / (above - below)
+    kept = None  # which end the last false-position try replaced: one kept twice is pulled in (Illinois)
+    s, guessed = first, False
+    for _ in range(tries):
         lightness, result = lightness_at(s)
-        if lightness >= floor:
-            lo, above, found = s, lightness - floor, (s, lightness, result)
-            if kept == "lo":
-                below /= 2
-            kept = "lo"
-            if above < tolerance:
+        side = "lo" if lightness >= floor else "hi"
+        if side == "lo":
+            found = (s, lightness, result)
+            if s == 1.0 or lightness - floor < tolerance:
                 break
+            lo, above = s, lightness - floor
         else:
             hi, below = s, lightness - floor
             if brightest is None or lightness > brightest[1]:
                 brightest = (s, lightness, result)
-            if kept == "hi":
+        if guessed and side == kept:
+            if side == "lo":
+                below /= 2
+            else:
                 above /= 2
-            kept = "hi"
+        kept = side if guessed else None
+        # Nothing below the floor yet: the music may have let go, so the whole move is next.
+        s, guessed = (1.0, False) if hi is None else (lo + (hi - lo) * above / (above - below), True)
     s, _, result = found or brightest
     return s, result
