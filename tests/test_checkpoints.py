@@ -374,6 +374,14 @@ def test_rosinality_checkpoint_loads_to_the_native_outputs(tmp_path, G, expected
     assert max_diff(outputs(loaded), expected) < 1e-5
     assert info.format == FORMAT_ROSINALITY and info.notes == ()
     assert loaded.init_kwargs["synthesis_kwargs"] == {"channel_base": 512, "channel_max": 64}
+    assert info.stored_dtype == "float32"
+
+
+def test_a_half_precision_rosinality_file_is_reported_as_one(tmp_path, G):
+    path = tmp_path / "half.pt"
+    torch.save({"g_ema": {k: v.half() for k, v in to_rosinality(G).items()}, "latent_avg": G.mapping.w_avg.half()},
+               path)
+    assert load_generator(path)[1].stored_dtype == "float16"
 
 
 @pytest.mark.parametrize("psi", [1.0, 0.7])

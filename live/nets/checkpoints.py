@@ -331,7 +331,8 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
     if latent_avg is not None:
         state["mapping.w_avg"] = latent_avg.reshape(-1)
 
-    blur = ops.setup_filter(_ROSINALITY_BLUR_TAPS)
+    # In the file's precision, so that `inspect` reports a half-precision file as one.
+    blur = ops.setup_filter(_ROSINALITY_BLUR_TAPS).to(const.dtype)
     convs = [("conv1", "synthesis.b4.conv1", False)]
     rgbs = [("to_rgb1", "synthesis.b4.torgb", False)]
     for i in range(n_up):
@@ -408,7 +409,7 @@ def _unbatch(t: torch.Tensor, key: str, source: str, ndim: int, lead: int = 1) -
 
 def _check_blur(kernel: torch.Tensor, blur: torch.Tensor, key: str, source: str) -> None:
     # Their Blur/Upsample kernels carry the upsampling gain factor**2 = 4.
-    if kernel.shape != blur.shape or not torch.allclose(kernel.float(), 4 * blur):
+    if kernel.shape != blur.shape or not torch.allclose(kernel.float(), 4 * blur.float()):
         raise UserError(f"{source}: {key} is not the [1, 3, 3, 1] blur kernel; other kernels are not supported")
 
 
