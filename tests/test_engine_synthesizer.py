@@ -50,6 +50,25 @@ def test_a_failed_build_reports_once_and_keeps_the_reference(G, monkeypatch):
     assert synth(w).shape == (32, 32, 3)
 
 
+def test_a_fast_path_that_fails_to_draw_reports_once_and_hands_over_to_the_reference(G):
+    heard = []
+    synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False), on_error=heard.append)
+    assert synth.wait(timeout=60) and synth.path == "fast"
+    calls = []
+
+    def failing(w):
+        calls.append(w)
+        raise RuntimeError("compiled graph failed\ndetails")
+
+    synth._fast = failing
+    w = _w(G, 4)
+    expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy()
+    assert np.array_equal(synth(w), expected) and np.array_equal(synth(w), expected)
+    assert len(calls) == 1 and synth.path == "reference"
+    assert len(heard) == 1 and "compiled graph failed" in heard[0] and "\n" not in heard[0]
+    synth.close()
+
+
 def test_a_switch_keeps_the_synthesizer_of_the_same_generator(G):
     synth = Synthesizer(G)
     assert synth.for_generator(G) is synth

@@ -110,7 +110,8 @@ class Synthesizer:
     reference path. Otherwise, from the first call on, the lane compiles
     `FastSynthesis(fast)` and then draws every fast frame; until then, and while the lane
     compiles for another generator, frames come from the reference path. `on_error`
-    hears, once, why the fast path could not be built; the reference path then stays.
+    hears, once, why the fast path could not be built or failed to draw; the reference
+    path then stays.
     """
 
     def __init__(self, G: Generator, fast: FastOptions | None = None,
@@ -167,6 +168,11 @@ class Synthesizer:
                 img = self._lane.submit(lambda: fast(w[None])).result()
             except futures.CancelledError:  # the lane closed: the show is ending
                 pass
+            except Exception as e:  # noqa: BLE001 - a compiled graph that fails in a show: the reference draws on
+                self._fast = None
+                if self.on_error is not None:
+                    self.on_error(f"fast synthesis failed ({type(e).__name__}: {first_line(e)}); "
+                                  "using the reference synthesis")
         if img is None:
             img = G.synthesis(w[None], noise_mode="const")
         return to_uint8(img)[0].cpu().numpy()
