@@ -101,6 +101,19 @@ def test_headerless_raw_samples_are_a_one_line_error(tmp_path):
         read_audio(path)
 
 
+def test_a_file_the_file_system_cannot_read_is_a_one_line_error(tmp_path, monkeypatch):
+    import live.audio.decode as decode
+
+    sf.write(tmp_path / "a.wav", tone(0.1), RATE)
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(decode, "_starts_as_mpeg_audio", unreadable)
+    with pytest.raises(UserError, match=r"^cannot read .*a.wav \(Permission denied\); check that it is still there"):
+        read_audio(tmp_path / "a.wav")
+
+
 def test_a_float_file_with_nan_samples_is_a_one_line_error(tmp_path):
     samples = np.zeros((8000, 1), np.float32)
     samples[10:13] = np.nan

@@ -249,6 +249,8 @@ def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[A
     except (av.FFmpegError, sf.LibsndfileError) as e:
         raise UserError(f"cannot decode audio from {path} ({getattr(e, 'strerror', None) or e}); "
                         "use a WAV, FLAC, OGG, MP3 or M4A file") from e
+    except OSError as e:  # the file system's own errors: a stick pulled out, permissions changed
+        raise UserError(f"cannot read {path} ({e.strerror or e}); check that it is still there and readable") from e
     if not done:
         raise UserError(f"{path} holds no audio samples")
 
