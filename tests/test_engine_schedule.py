@@ -61,3 +61,18 @@ def test_cuts_and_short_fades_land_on_the_beat_once_per_beat(beats):
                 assert s.shown_version == version  # the keyframe newest when the change shows, not a beat older
         t = round(t + 1 / 60, 9)
     assert len(landings) >= 7 and landings == pytest.approx([period * (k + 1) for k in range(len(landings))], abs=1 / 60)
+
+
+@pytest.mark.parametrize("beats", [0.0, 0.25])
+def test_a_wait_whose_beat_went_by_waits_for_the_next_beat(beats):
+    """A cut waiting for the beat at 1.0 s when the screen froze: after the freeze it lands on a beat."""
+    s = FadeScheduler()
+    s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
+    assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=beats) is None  # waits for the beat at 1.0
+    # Frozen until 3.13 s: no call in between.
+    assert s.due(3.13, 3, beat_sync=True)
+    assert s.start(3.13, 3, BeatGrid(3.5, 0.5), crossfade_beats=beats) is None  # not a cut off the beat now
+    assert not s.due(3.2, 3, beat_sync=True)  # the wait is for the beat at 3.5 now
+    fade = s.start(3.5 - beats * 0.5, 3, BeatGrid(3.5, 0.5), crossfade_beats=beats)
+    assert fade is not None and s.shown_version == 3
+    assert fade.end == pytest.approx(3.5) if beats else fade.mix(3.5) == 1.0  # lands on the beat at 3.5

@@ -26,8 +26,8 @@ class FadeScheduler:
         self.fade_in = fade_in  # the first keyframe fades in from black; else it is there at once
         self.min_seconds, self.fallback_seconds = min_seconds, fallback_seconds
         # A synced cut or short fade waits for its moment before the beat, then takes the
-        # newest keyframe: (start, beat), or None.
-        self._waiting: tuple[float, float] | None = None
+        # newest keyframe: (start, beat, period), or None.
+        self._waiting: tuple[float, float, float] | None = None
 
     def due(self, t: float, newest_version: int, beat_sync: bool) -> bool:
         """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
@@ -39,12 +39,14 @@ class FadeScheduler:
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
-        shorter than a beat)? The wait starts with the first call; `due` ends it."""
+        shorter than a beat)? The wait starts with the first call; `due` ends it. A wait
+        whose beat went by half a beat ago without the fade (the screen froze, or stalled)
+        starts over toward the next beat: its fade would land off the beat."""
         on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
         if not (crossfade_beats < 1 and on_beat) or (self.shown_version < 0 and not self.fade_in):
             return False
-        if self._waiting is None:
-            self._waiting = (grid.next_beat - crossfade_beats * grid.period, grid.next_beat)
+        if self._waiting is None or t > self._waiting[1] + self._waiting[2] / 2:
+            self._waiting = (grid.next_beat - crossfade_beats * grid.period, grid.next_beat, grid.period)
         return t < self._waiting[0]
 
     def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float,
