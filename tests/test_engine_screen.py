@@ -34,6 +34,16 @@ def test_a_snapshot_read_again_does_not_pulse_again():
     assert later.beat_pulse < 1e-3 and later.onset_pulse < 1e-3
 
 
+def test_a_beat_analysed_before_it_is_heard_pulses_when_it_is():
+    # Played back, the analysis runs an output buffer ahead of what the frame shows.
+    director = ScreenDirector()
+    ahead = replace(QUIET, time=1.1, newest_beat=1.0, newest_onset=1.0, onset_strength=1.0)
+    early = director.frame(0.9, ahead, None, SETTINGS).state
+    assert early.beat_pulse == 0.0 and early.onset_pulse == 0.0
+    on_time = director.frame(1.0, ahead, None, SETTINGS).state
+    assert on_time.beat_pulse == 1.0 and on_time.onset_pulse == 1.0
+
+
 def test_no_event_no_pulse():
     state = ScreenDirector().frame(1.0, QUIET, None, SETTINGS).state
     assert state.beat_pulse == 0.0 and state.onset_pulse == 0.0

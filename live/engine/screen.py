@@ -68,9 +68,11 @@ class ScreenDirector:
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
-            if features.newest_beat > self.beat.hit_time:
+            # An event not heard yet waits: played back (--play), audio is analysed as the
+            # output takes it, a buffer ahead of the speakers.
+            if self.beat.hit_time < features.newest_beat <= t:
                 self.beat = self.beat.hit(features.newest_beat)
-            if features.newest_onset > self.onset.hit_time:
+            if self.onset.hit_time < features.newest_onset <= t:
                 self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
         upload = None
         grid = self._grid(t, features)
