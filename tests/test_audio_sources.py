@@ -331,6 +331,19 @@ def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_hande
     player.stop()
 
 
+def test_a_played_block_is_heard_from_the_device_s_time_for_its_first_sample(fake_output):
+    clock = ManualClock()
+    player = PlaybackSource(MemoryTrack(np.ones((1000, 1), np.float32)), 1000, play=True, blocksize=400, clock=clock)
+    player.start()
+    stream = fake_output[-1]
+    out = np.zeros((400, 1), np.float32)
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=10.05, currentTime=10.0), None)
+    # The block's first sample plays 50 ms after now, its last 0.4 s later.
+    assert player.capture_time(0) == pytest.approx(clock.now() + 0.05)
+    assert player.capture_time(400) == pytest.approx(clock.now() + 0.45)
+    player.stop()
+
+
 def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_output):
     clock = ManualClock()
     player = PlaybackSource(MemoryTrack(np.ones((800, 1), np.float32)), 1000, play=True, blocksize=400, clock=clock)

@@ -324,10 +324,11 @@ class PlaybackSource(Source):
             outdata[filled:filled + len(block)] = block
             filled += len(block)
         outdata[filled:] = 0
-        # Heard when the device plays it: now plus the output latency PortAudio reports.
-        # The stamp before the samples: a reader that finds them finds their time too.
+        # Heard when the device plays it: the buffer's first sample after the output latency
+        # PortAudio reports, its last `filled` samples later. The stamp before the samples: a
+        # reader that finds them finds their time too.
         latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
-        self._stamp = (self._position, self.clock.now() + latency)
+        self._stamp = (self._position, self.clock.now() + latency + filled / self.sample_rate)
         self.ring.write(outdata[:filled])
         if self._all_taken:
             raise portaudio().CallbackStop  # PortAudio plays what it holds, then calls finished_callback
