@@ -101,8 +101,9 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
     (["--control", "tcp://0.0.0.0:5555"], "CurveZMQ keys"),
     (["--control", "tcp://127.0.0.1:99999"], "the port must be 0..65535"),  # zmq bound 34463
     (["--telemetry", "tcp://127.0.0.1:5x"], "the port must be 0..65535"),
-    (["--source", "file:/nonexistent/take.wav"], "audio file not found"),
-    (["--source", "mic:no such device"], "device"),
+    # Control off: these must not depend on the default port being free.
+    (["--source", "file:/nonexistent/take.wav", "--control", "off"], "audio file not found"),
+    (["--source", "mic:no such device", "--control", "off"], "device"),
 ])
 def test_perform_checks_its_options_before_loading_the_show(monkeypatch, capsys, extra, words):
     import live.cli.perform as perform
@@ -113,6 +114,25 @@ def test_perform_checks_its_options_before_loading_the_show(monkeypatch, capsys,
     monkeypatch.setattr(perform, "open_show", must_not_load)
     assert main(["perform", "--headless", *extra]) == 2
     assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--control", "--telemetry"])
+def test_perform_names_a_port_another_show_holds_before_loading_the_show(monkeypatch, capsys, option):
+    import zmq
+
+    import live.cli.perform as perform
+
+    monkeypatch.setattr(perform, "open_show", lambda *a, **k: pytest.fail("the show was loaded first"))
+    context = zmq.Context()
+    other_show = context.socket(zmq.ROUTER)
+    try:
+        other_show.bind("tcp://127.0.0.1:*")
+        taken = other_show.getsockopt_string(zmq.LAST_ENDPOINT)
+        free = {"--control": "--telemetry", "--telemetry": "--control"}[option]
+        assert main(["perform", "--headless", "--source", "demo", option, taken, free, "tcp://127.0.0.1:*"]) == 2
+    finally:
+        context.destroy(linger=0)
+    assert f"cannot bind the {option[2:]} socket to {taken}" in capsys.readouterr().err
 
 
 def test_train_gan_refuses_a_resolution_that_is_not_a_power_of_two(tmp_path, capsys):

@@ -293,6 +293,34 @@ def test_a_busy_address_is_a_user_error_naming_the_socket(engine, server):
         ControlServer(engine, ANY_PORT, server.telemetry_endpoint).start()
 
 
+def test_a_bound_server_holds_its_addresses_and_answers_what_waited_once_it_starts(engine):
+    # A show binds before it loads its networks, and serves when its engine is made.
+    srv = ControlServer(None, ANY_PORT, ANY_PORT).bind()
+    try:
+        with pytest.raises(UserError, match="cannot bind the control socket"):
+            ControlServer(engine, srv.command_endpoint, ANY_PORT).bind()
+        with ControlClient(srv.command_endpoint, timeout_s=5.0) as client:
+            replies = []
+            waiting = threading.Thread(target=lambda: replies.append(client.request({"cmd": "get"})))
+            waiting.start()
+            time.sleep(0.3)
+            assert replies == []  # nobody serves yet
+            srv.controller = engine
+            srv.start()
+            waiting.join(5.0)
+            assert replies and replies[0]["ok"] and replies[0]["preset"] == "ember"
+    finally:
+        srv.stop()
+    assert srv._context.closed
+
+
+def test_a_server_bound_and_never_started_lets_its_addresses_go(engine):
+    srv = ControlServer(None, ANY_PORT, ANY_PORT).bind()
+    command = srv.command_endpoint
+    srv.stop()
+    ControlServer(engine, command, ANY_PORT).bind().stop()
+
+
 # --- CurveZMQ (forced on over loopback, the only network a test may use) ---
 
 @pytest.fixture

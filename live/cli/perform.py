@@ -138,40 +138,42 @@ def run(args: argparse.Namespace) -> int:
         # Workers (compiles, local models) report through the show once it runs: telemetry, HUD, stats.
         (engine.report if engine is not None else note)(stage, message)
 
-    # Sources find their device or decode their file now, and start with the show: a bad
-    # file or device is named before the networks load (5-9 s here), not after.
-    source = open_source(source_spec, args.play)
-    presets = PresetLibrary(args.presets_dir)
-    for name, preset in presets.load_all().items():  # said now, not first at a switch in the show
-        if isinstance(preset, UserError):
-            note("presets", f"{name} cannot be played: {preset}")
-    show = open_show(args, live=True, report=report)
+    # Bound now: a port another show holds is named before the networks load. Requests
+    # wait in the socket until the show serves them.
+    server = None if args.control == "off" else ControlServer(None, args.control, args.telemetry, curve=keys).bind()
     window = None
-    if headless:
-        ctx = create_headless_context()
-        size = args.size
-    else:
-        from live.render.window import Window, WindowConfig
-
-        window = Window(WindowConfig(size=args.size, fullscreen=args.fullscreen, display=args.display,
-                                     vsync=args.vsync))
-        ctx = window.ctx
-        size = window.size
-    if args.fps is None:
-        # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
-        # from the keyframes on a machine that renders in software.
-        args.fps = 30.0 if headless else 60.0
-    library = ShaderLibrary(ctx)
-    renderer = Renderer(ctx, size, library)
-    engine = LiveEngine(show, presets, source, renderer, library,
-                        LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
-                                    keep_bundle=args.bundle is not None),
-                        window=window)
-    server = None
     try:
-        if args.control != "off":
-            server = ControlServer(engine, args.control, args.telemetry, curve=keys,
-                                   on_error=lambda message: engine.report("control", message)).start()
+        # Sources find their device or decode their file now, and start with the show: a bad
+        # file or device is named before the networks load (5-9 s here), not after.
+        source = open_source(source_spec, args.play)
+        presets = PresetLibrary(args.presets_dir)
+        for name, preset in presets.load_all().items():  # said now, not first at a switch in the show
+            if isinstance(preset, UserError):
+                note("presets", f"{name} cannot be played: {preset}")
+        show = open_show(args, live=True, report=report)
+        if headless:
+            ctx = create_headless_context()
+            size = args.size
+        else:
+            from live.render.window import Window, WindowConfig
+
+            window = Window(WindowConfig(size=args.size, fullscreen=args.fullscreen, display=args.display,
+                                         vsync=args.vsync))
+            ctx = window.ctx
+            size = window.size
+        if args.fps is None:
+            # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
+            # from the keyframes on a machine that renders in software.
+            args.fps = 30.0 if headless else 60.0
+        library = ShaderLibrary(ctx)
+        renderer = Renderer(ctx, size, library)
+        engine = LiveEngine(show, presets, source, renderer, library,
+                            LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
+                                        keep_bundle=args.bundle is not None),
+                            window=window)
+        if server is not None:
+            server.controller, server.on_error = engine, lambda message: engine.report("control", message)
+            server.start()
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}"
                   + (" (CurveZMQ)" if keys else ""))
