@@ -16,7 +16,7 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
-from live.engine.realtime import PROJECTION_S, LiveEngine, LiveOptions
+from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions
 from live.errors import UserError
 from live.presets import PresetLibrary
 from live.settings import Settings
@@ -326,6 +326,24 @@ def test_the_published_beat_phase_stays_below_one():
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
     assert published[0]["beat_phase"] == 0.999
+
+
+def test_an_input_that_delivers_nothing_is_published_as_unheard():
+    stamp = {"time": 100.0}
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
+                             capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
+    now = {"t": 100.1}
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
+    engine.features.put(SimpleNamespace(bpm=128.0, beat_confidence=0.93, phase=0.47, next_beat=5.2, time=5.0,
+                                        rms=0.04))
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine._publish_state([])
+    now["t"] = 100.0 + INPUT_STALL_S + 0.1  # the device went away: its last block's values stay in the slot
+    engine._publish_state([])
+    heard, gone = published
+    assert heard["level_db"] == -28.0 and heard["beat_confidence"] == 0.93
+    assert gone["level_db"] == -120.0 and gone["beat_confidence"] == 0.0 and gone["bpm"] == 128.0
 
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry():

@@ -58,6 +58,7 @@ SHADER_CHECK_S = 0.5     # how often the render loop looks for edited shader fil
 REPEAT_REPORT_S = 1.0    # the same failure again within this long is not reported again
 SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
 PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
+INPUT_STALL_S = 0.5      # no sample for this long: the input is gone (a device lost), and nothing is heard
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STOP_WAIT_S = 30.0       # a keyframe under way is finished (a large user generator takes seconds on a CPU)
 DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its last blocks
@@ -435,6 +436,12 @@ class LiveEngine:
             return None
         return written / self.source.sample_rate + ahead
 
+    def _input_stalled(self, now: float) -> bool:
+        try:
+            return now - self.source.capture_time(self.source.ring.written) > INPUT_STALL_S
+        except RuntimeError:  # no audio yet
+            return False
+
     def _picture_time(self, now: float) -> float | None:
         """`_stream_time` that never steps back: a callback that runs late stamps its block
         late, and burst deliveries (two or three blocks back to back) move the newest stamp
@@ -611,12 +618,15 @@ class LiveEngine:
                                "audio_to_screen": self._latency_ms()}}
         if features is not None:
             # Enough for a lighting desk to follow the music between beat messages: where in
-            # the bar the audio was at `stream_time`, and how loud.
-            body.update(bpm=round(features.bpm, 2), beat_confidence=round(features.beat_confidence, 3),
+            # the bar the audio was at `stream_time`, and how loud. An input that delivers
+            # nothing is not heard: the last level and confidence would read as a healthy signal.
+            stalled = self._input_stalled(self.clock())
+            body.update(bpm=round(features.bpm, 2),
+                        beat_confidence=0.0 if stalled else round(features.beat_confidence, 3),
                         # Rounded down: a phase of 0.9996 rounded to 1.0 would read as the next beat.
                         beat_phase=math.floor(features.phase * 1000) / 1000, next_beat=round(features.next_beat, 3),
                         stream_time=round(features.time, 3),
-                        level_db=round(20 * math.log10(max(features.rms, LEVEL_FLOOR)), 1))
+                        level_db=round(20 * math.log10(LEVEL_FLOOR if stalled else max(features.rms, LEVEL_FLOOR)), 1))
         if newest is not None:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
         self.publish("state", body)
