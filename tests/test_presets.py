@@ -4,6 +4,7 @@ import pytest
 from live.__main__ import main
 from live.errors import UserError
 from live.presets import PresetLibrary, load_preset
+from live.settings import PARAMS
 
 
 def test_shipped_presets_load_and_are_at_least_six():
@@ -14,6 +15,18 @@ def test_shipped_presets_load_and_are_at_least_six():
         preset = library.load(name)
         assert preset.bundle == "default" and preset.source.seed is not None
         assert len(preset.cc) >= 4
+
+
+def test_each_shipped_preset_s_knobs_reach_its_own_settings():
+    # A knob that cannot reach the preset's value takes it away for good once touched
+    # (strobe's hard cuts under a crossfade knob of 1..8 beats).
+    library = PresetLibrary()
+    for name in library.names():
+        preset = library.load(name)
+        for binding in preset.cc:
+            if PARAMS[binding.param].kind is not bool:
+                value = preset.settings.value(binding.param)
+                assert min(binding.low, binding.high) <= value <= max(binding.low, binding.high), (name, binding)
 
 
 @pytest.mark.parametrize("text, words", [
