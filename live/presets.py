@@ -206,8 +206,3 @@ class PresetLibrary:
             except UserError as e:
                 found[name] = e
         return found
-
-    def by_index(self, index: int) -> str | None:
-        """The name of the index-th preset (0-based, sorted), for hotkeys 1-9."""
-        names = self.names()
-        return names[index] if 0 <= index < len(names) else None

@@ -464,6 +464,17 @@ def test_a_preset_switch_applies_its_settings_and_controls_at_once_and_keeps_the
     assert engine.preset_requests.take(timeout=0) is engine.preset  # for the inference thread to open
 
 
+def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):
+    for name in ("drift", "storm"):
+        (tmp_path / f"{name}.toml").write_text("[source]\nseed = 1\n")
+    engine = LiveEngine(fake_show(), PresetLibrary(tmp_path), silent_source(), None, None, LiveOptions())
+    assert [engine._preset_for_key(n) for n in (1, 2, 3)] == ["drift", "storm", None]
+    (tmp_path / "ash.toml").write_text("[source]\nseed = 2\n")  # sorts first
+    (tmp_path / "drift.toml").unlink()
+    assert [engine._preset_for_key(n) for n in (1, 2, 3, 4)] == ["drift", "storm", "ash", None]
+    assert engine._preset_for_key(0) is None and engine._preset_for_key(10) is None
+
+
 def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(tmp_path):
     engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
     before = engine.settings.get()

@@ -167,6 +167,10 @@ class LiveEngine:
     def __init__(self, show: Show, presets: PresetLibrary, source: Source, renderer: Renderer,
                  library: ShaderLibrary, options: LiveOptions, window=None, clock=time.monotonic):
         self.show, self.presets, self.source = show, presets, source
+        # Hotkeys 1-9: the presets in name order as the show starts, any saved later after
+        # them, so a preset file that appears mid-show does not move the keys under the
+        # performer's fingers.
+        self._preset_keys = presets.names()
         self.renderer, self.library, self.window = renderer, library, window
         self.recorder: Recorder | None = None   # set before `run` to record the show
         self.recording_error: Exception | None = None  # why the recording could not be finished
@@ -400,6 +404,10 @@ class LiveEngine:
         self._choose(name)
         return {"preset": name}
 
+    def _preset_for_key(self, number: int) -> str | None:
+        self._preset_keys += [name for name in self.presets.names() if name not in self._preset_keys]
+        return self._preset_keys[number - 1] if 1 <= number <= len(self._preset_keys) else None
+
     def _choose(self, name: str) -> None:
         """Make a preset the show's (control thread or hotkeys). Its settings, but for the
         performer's SHOW_STATE, and its control map apply at once, so a `set` or `cc` sent
@@ -463,7 +471,7 @@ class LiveEngine:
             if action.action is Action.QUIT:
                 self.stopping.set()
             elif action.action is Action.PRESET:
-                name = self.presets.by_index(action.preset - 1)
+                name = self._preset_for_key(action.preset)
                 if name is not None:
                     try:
                         self._choose(name)
