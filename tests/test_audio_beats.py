@@ -12,7 +12,7 @@ import pytest
 
 from live.audio.analyzer import AudioAnalyzer
 from live.audio.beat_metrics import score_beats
-from live.audio.beats import MIN_TAP_INTERVAL, TAP_BPM, BeatClock, BeatConfig, hop_size
+from live.audio.beats import AUBIO_COUNT, MIN_TAP_INTERVAL, TAP_BPM, BeatClock, BeatConfig, BeatTracker, hop_size
 from live.audio.synth import STEADY, drum_track
 
 WARMUP = 3.0
@@ -48,6 +48,40 @@ def _no_rhythm(kind: str, seconds: float, sample_rate: int) -> np.ndarray:
     return {"silence": 0 * t, "tone": 0.5 * np.sin(2 * np.pi * 440 * t), "noise": 0.2 * noise,
             "late tone": 0.5 * np.sin(2 * np.pi * 440 * t) * late, "late noise": 0.2 * noise * late,
             }[kind].astype(np.float32)
+
+
+class _PlacedTempo:
+    """aubio's tempo reporting a beat at its own sample count `last`."""
+
+    def __init__(self, last: int):
+        self.last = last
+
+    def __call__(self, hop):
+        return np.ones(1, np.float32)
+
+    def get_last(self):
+        return self.last
+
+    def get_bpm(self):
+        return 120.0
+
+
+def test_the_detectors_start_over_before_aubio_s_sample_count_wraps_and_beats_keep_their_times():
+    # About 25 h of audio at 48 kHz: an installation that runs for days.
+    tracker = BeatTracker(48000)
+    first = tracker._tempo
+    tracker._hops = AUBIO_COUNT // tracker.hop - 1
+    tracker.process(np.zeros(tracker.hop, np.float32))
+    assert tracker._tempo is first  # the last hop the first detectors can count
+    tracker.process(np.zeros(tracker.hop, np.float32))
+    assert tracker._tempo is not first and tracker._detected_from == AUBIO_COUNT // tracker.hop
+    # A beat 100 samples into the new detectors' third hop is at its place in the stream.
+    tracker.process(np.zeros(tracker.hop, np.float32))
+    tracker._tempo = _PlacedTempo(2 * tracker.hop + 100)
+    end = (tracker._hops + 1) * tracker.hop / 48000
+    tracker._onsets.extend([end - 0.6, end - 0.3])  # music: onsets heard just before
+    beat = tracker.process(np.zeros(tracker.hop, np.float32)).beat_time
+    assert beat == pytest.approx(((AUBIO_COUNT // tracker.hop + 2) * tracker.hop + 100) / 48000, abs=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["silence", "tone", "noise", "late tone", "late noise"])

@@ -16,6 +16,9 @@ import numpy as np
 # function frames (a Rayleigh curve peaking near 108 bpm at 44.1 kHz / 512). A hop of fixed
 # duration keeps that prior, and so the tempo octave it picks, the same at any sample rate.
 REFERENCE_HOP_SECONDS = 512 / 44100
+# aubio counts a detector's samples in a uint_t: past this many (about 25 h at 48 kHz, 6 h
+# at 192 kHz) its beat positions wrap to the past and it refuses every onset.
+AUBIO_COUNT = 2 ** 32
 MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
@@ -72,23 +75,34 @@ class BeatTracker:
         self.sample_rate = sample_rate
         self.config = config
         self.hop = hop_size(sample_rate, config)
-        window = max(self.hop, 2 ** round(math.log2(2 * self.hop)))   # FFT: a power of two near 2 hops
-        self._tempo = aubio.tempo(config.tempo_method, window, self.hop, sample_rate)
-        self._onset = aubio.onset(config.onset_method, window, self.hop, sample_rate)
-        self._onset.set_silence(config.onset_silence_db)
+        self._window = max(self.hop, 2 ** round(math.log2(2 * self.hop)))   # FFT: a power of two near 2 hops
         self._start_time = start_time
         self._hops = 0
+        self._open_detectors()
         self._rng = np.random.default_rng(seed)
         self._onset_peak = 0.0
         self._onsets: deque[float] = deque([-math.inf] * 2, maxlen=2)  # the last two onsets' times
         self._peak_decay = math.exp(-self.hop / (config.onset_memory_seconds * sample_rate))
 
+    def _open_detectors(self) -> None:
+        """aubio's tempo and onset detectors, counting samples from the next hop on."""
+        c = self.config
+        self._tempo = aubio.tempo(c.tempo_method, self._window, self.hop, self.sample_rate)
+        self._onset = aubio.onset(c.onset_method, self._window, self.hop, self.sample_rate)
+        self._onset.set_silence(c.onset_silence_db)
+        self._detected_from = self._hops  # the stream's hops before the detectors' first
+
     def process(self, hop: np.ndarray) -> HopAnalysis:
         assert hop.shape == (self.hop,) and hop.dtype == np.float32, (hop.shape, hop.dtype)
+        if (self._hops - self._detected_from + 1) * self.hop >= AUBIO_COUNT:
+            # New detectors before aubio's counts wrap, an installation's day in: the tempo
+            # is found again within seconds; meanwhile the beat clock runs on.
+            self._open_detectors()
         rms = float(np.sqrt(np.mean(np.square(hop, dtype=np.float64))))
         x = hop + self.config.dither * self._rng.standard_normal(self.hop, dtype=np.float32)
         beat = bool(self._tempo(x)[0])
-        onset = bool(self._onset(x)[0]) and self._hops > 0  # aubio calls any stream's first hop an onset
+        # aubio calls a detector's first hop an onset.
+        onset = bool(self._onset(x)[0]) and self._hops > self._detected_from
         strength = float(self._onset.get_descriptor())
         self._onset_peak = max(strength, self._onset_peak * self._peak_decay)
         self._hops += 1
@@ -101,7 +115,8 @@ class BeatTracker:
             rms=rms,
             onset=onset,
             onset_strength=strength / self._onset_peak if self._onset_peak > 0 else 0.0,
-            beat_time=self._start_time + self._tempo.get_last() / self.sample_rate if beat and heard else None,
+            beat_time=(self._start_time + (self._detected_from * self.hop + self._tempo.get_last()) / self.sample_rate
+                       if beat and heard else None),
             tracker_bpm=float(self._tempo.get_bpm()),
         )
 
