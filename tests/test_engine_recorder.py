@@ -3,6 +3,7 @@ recording but not the show."""
 import threading
 
 import numpy as np
+import pytest
 
 from live.engine.realtime import Recorder
 
@@ -51,3 +52,19 @@ def test_a_failed_write_is_reported_once_and_the_show_side_never_blocks():
         recorder.push_audio(np.zeros((10, 1), np.float32))
     recorder.close()
     assert len(errors) == 1 and "No space left" in errors[0] and sink.closed
+
+
+@pytest.mark.parametrize("render_fps, offered", [(30, 300), (60, 300), (24, 240)])
+def test_a_render_loop_offers_one_frame_for_each_slot_it_reaches_whatever_its_jitter(render_fps, offered):
+    # A loop at the recording's rate, 30 fps, with frames up to 5 ms early or late: each is wanted.
+    rng = np.random.default_rng(0)
+    now = [100.0]
+    recorder = Recorder(FakeSink(), fps=30, sample_rate=100, channels=1, clock=lambda: now[0])
+    offers = 0
+    for k in range(int(10 * render_fps)):  # 10 s
+        now[0] = 100.0 + k / render_fps + rng.uniform(-0.005, 0.005)
+        if recorder.wants_frame():
+            recorder.offer(np.zeros((4, 4, 3), np.uint8))
+            offers += 1
+    recorder.close()
+    assert abs(offers - offered) <= 1, offers
