@@ -44,6 +44,21 @@ def test_a_beat_analysed_before_it_is_heard_pulses_when_it_is():
     assert on_time.beat_pulse == 1.0 and on_time.onset_pulse == 1.0
 
 
+def test_events_analysed_ahead_each_pulse_when_heard_though_a_newer_one_came_first():
+    # Onsets every 80 ms, the analysis 100 ms ahead of what is heard: each still pulses, when heard.
+    director = ScreenDirector()
+    onsets = [0.08 * n for n in range(1, 12)]
+    hits = []
+    for k in range(1, 40):
+        t = k * 0.025
+        newest = max((o for o in onsets if o <= t + 0.1), default=-math.inf)
+        director.frame(t, replace(QUIET, time=t + 0.1, newest_onset=newest, onset_strength=1.0), None, SETTINGS)
+        if director.onset.hit_time not in hits and director.onset.hit_time > -math.inf:
+            hits.append(director.onset.hit_time)
+            assert t - 0.025 < director.onset.hit_time <= t  # heard in this frame, not before
+    assert hits == [o for o in onsets if o <= 39 * 0.025]
+
+
 def test_no_event_no_pulse():
     state = ScreenDirector().frame(1.0, QUIET, None, SETTINGS).state
     assert state.beat_pulse == 0.0 and state.onset_pulse == 0.0

@@ -6,6 +6,8 @@ draw: the crossfade mix, beat and onset pulses, blackout, the HUD text.
 """
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 
 from live.audio.analyzer import AudioFeatures
@@ -36,6 +38,29 @@ class HudInfo:
     message: str = ""
 
 
+class HeardEvents:
+    """Events of one kind (beats, onsets), each handed over once, when the screen's time
+    reaches it. Played back (--play), audio is analysed as the output takes it, a buffer
+    ahead of the speakers: a newer event can be analysed before an older one is heard."""
+
+    def __init__(self, most: int = 16) -> None:
+        self._newest = -math.inf
+        self._waiting: deque[tuple[float, float]] = deque(maxlen=most)  # (time, strength)
+
+    def add(self, t: float, strength: float = 1.0) -> None:
+        """The newest event as analysed; the same one again is not a new event."""
+        if t > self._newest:
+            self._newest = t
+            self._waiting.append((t, strength))
+
+    def heard(self, t: float) -> list[tuple[float, float]]:
+        """The events at or before `t` not handed over yet, oldest first."""
+        due = []
+        while self._waiting and self._waiting[0][0] <= t:
+            due.append(self._waiting.popleft())
+        return due
+
+
 class ScreenDirector:
     def __init__(self, fade_in: bool = True) -> None:
         """`fade_in`: the first picture fades in from black (a show's start); else the
@@ -43,6 +68,7 @@ class ScreenDirector:
         self.fades = FadeScheduler(fade_in=fade_in)
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
+        self._beats, self._onsets = HeardEvents(), HeardEvents()
 
     def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
@@ -68,12 +94,12 @@ class ScreenDirector:
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
-            # An event not heard yet waits: played back (--play), audio is analysed as the
-            # output takes it, a buffer ahead of the speakers.
-            if self.beat.hit_time < features.newest_beat <= t:
-                self.beat = self.beat.hit(features.newest_beat)
-            if self.onset.hit_time < features.newest_onset <= t:
-                self.onset = self.onset.hit(features.newest_onset, features.onset_strength)
+            self._beats.add(features.newest_beat)
+            self._onsets.add(features.newest_onset, features.onset_strength)
+        for time, _ in self._beats.heard(t):
+            self.beat = self.beat.hit(time)
+        for time, strength in self._onsets.heard(t):
+            self.onset = self.onset.hit(time, strength)
         upload = None
         grid = self._grid(t, features)
         if newest is not None and self._wants(t, newest.version, settings, grid):
