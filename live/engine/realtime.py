@@ -104,6 +104,7 @@ class Recorder:
         self.samples_written = 0
         self.frames_written = 0
         self.audio_dropped = 0
+        self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
@@ -133,6 +134,7 @@ class Recorder:
         try:
             self._write_until_stopped()
         except Exception as e:  # noqa: BLE001 - the show goes on without its recording
+            self.error = e
             self.on_error(f"recording stopped: {type(e).__name__}: {e}")
             while not self._stop.is_set():  # keep the queue from filling while the show runs
                 try:
@@ -661,6 +663,8 @@ class LiveEngine:
             except Exception as e:  # noqa: BLE001 - e.g. a full disk: the stats are still written, then it is said
                 self.report("recorder", str(e))
                 self.recording_error = e
+            # A recording that stopped in the show and closed well holds only its start.
+            self.recording_error = self.recording_error or self.recorder.error
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
                                         "the encoder fell behind the show")
