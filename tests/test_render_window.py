@@ -44,6 +44,21 @@ def test_missing_display_is_a_user_error(monkeypatch):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("error", [RuntimeError("Cannot detect window with OpenGL support\nmore"),
+                                   ValueError("requested OpenGL version 330, got version 210")])
+def test_a_window_without_a_usable_gl_is_a_user_error(monkeypatch, error):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setattr(Window, "_set_mode", lambda self, fullscreen: None)
+
+    def no_gl(**kwargs):
+        raise error
+
+    monkeypatch.setattr(moderngl, "create_context", no_gl)
+    with pytest.raises(UserError, match="cannot open an OpenGL 3.3 window") as info:
+        Window(WindowConfig())
+    assert str(error).splitlines()[0] in str(info.value) and "\n" not in str(info.value)
+
+
 def test_missing_egl_names_the_debian_packages(monkeypatch):
     def no_egl(**kwargs):
         raise OSError("libEGL.so.1: cannot open shared object file")

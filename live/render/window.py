@@ -16,7 +16,7 @@ from enum import Enum
 import moderngl
 import pygame
 
-from live.errors import UserError
+from live.errors import UserError, first_line
 from live.render.headless import GL_VERSION
 
 
@@ -88,9 +88,10 @@ class Window:
         try:
             self._set_mode(config.fullscreen)
             self.ctx = moderngl.create_context(require=GL_VERSION)
-        except (pygame.error, moderngl.Error) as e:
+        # moderngl reports a window it finds no GL in, or too old a GL, with RuntimeError or ValueError.
+        except (pygame.error, moderngl.Error, RuntimeError, ValueError) as e:
             pygame.display.quit()
-            raise UserError(f"cannot open an OpenGL {GL_VERSION / 100:.1f} window ({e}); "
+            raise UserError(f"cannot open an OpenGL {GL_VERSION / 100:.1f} window ({first_line(e)}); "
                             "check the display's GL driver or run headless") from e
         pygame.key.set_repeat()  # a held key is one action, not a stream of them
 
