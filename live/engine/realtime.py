@@ -216,7 +216,9 @@ class LiveEngine:
     # --- reporting ----------------------------------------------------------------------
     def report(self, stage: str, message: str) -> None:
         """A stage failed and goes on: telemetry, HUD, stats, log; never raises. A failure
-        that repeats every frame is reported once a second."""
+        that repeats every frame is reported once a second. One line: a library's message
+        (torch's) can run to paragraphs, which the HUD and a console would show whole."""
+        message = message.strip().splitlines()[0] if message.strip() else message
         line, now = f"{stage}: {message}", self.clock()
         if now - self._reported.get(line, -math.inf) < REPEAT_REPORT_S:
             return
