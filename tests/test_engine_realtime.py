@@ -177,7 +177,7 @@ def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
 
 def test_an_interrupted_recording_says_where_it_stays(tmp_path, preset_dir, monkeypatch, capsys):
     def interrupted(self):
-        if self.recorder.sink.path.name == "late.mp4":  # frames were encoded before the interrupt
+        if self.recorder.sink.path.stem == "late":  # frames were encoded before the interrupt
             self.recorder.sink.partial_path.write_bytes(b"the show so far")
         raise KeyboardInterrupt
 
@@ -186,8 +186,12 @@ def test_an_interrupted_recording_says_where_it_stays(tmp_path, preset_dir, monk
             "--control", "off", "--synthesis", "reference", "--size", "64x64", "--record"]
     assert main([*args, str(tmp_path / "late.mp4")]) == 130
     err = capsys.readouterr().err
-    assert f"the recording was not finished: {tmp_path / 'late.partial.mp4'} holds it" in err
+    assert (f"the recording was not finished: {tmp_path / 'late.partial.mp4'} holds its frames, but no player "
+            "opens an MP4 that was not finished; record to .mkv") in err
     assert "live: interrupted" in err
+    assert main([*args, str(tmp_path / "late.mkv")]) == 130
+    assert f"the recording was not finished: {tmp_path / 'late.partial.mkv'} holds what was written of it" in (
+        capsys.readouterr().err)
     assert main([*args, str(tmp_path / "early.mp4")]) == 130  # no packet yet: no file to name
     assert "not finished" not in capsys.readouterr().err
 
