@@ -139,7 +139,7 @@ def parse_preset(text: str, path: Path) -> Preset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
-    where = f"preset {path.name}"
+    where = f"preset {path}"  # as the TOML error names it: the folder may not be the one the performer thinks
     unknown = set(data) - PRESET_KEYS
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(PRESET_KEYS))}")

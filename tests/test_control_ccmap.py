@@ -128,7 +128,7 @@ def test_bad_entries_fail_at_load_with_one_line_naming_the_entry(fields, fragmen
     with pytest.raises(UserError) as e:
         CcMap.from_table([entry(controller=1), fields], "presets/x.toml")
     message = str(e.value)
-    assert message.startswith("presets/x.toml: cc[1]: ") and fragment in message and "\n" not in message
+    assert message.startswith("presets/x.toml: [[cc]] table 2: ") and fragment in message and "\n" not in message
 
 
 def test_a_controller_bound_twice_is_refused():

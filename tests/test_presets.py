@@ -163,7 +163,7 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     before = (d / "mine.toml").read_text()
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", str(tmp_path / "none.npy")]) == 2
     err = capsys.readouterr().err
-    assert "preset mine.toml: source w file" in err and "does not exist" in err  # not mine.toml.partial
+    assert f"preset {d / 'mine.toml'}: source w file" in err and "does not exist" in err  # not mine.toml.partial
     assert (d / "mine.toml").read_text() == before
     assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
     with pytest.raises(SystemExit):

@@ -92,7 +92,7 @@ class CcMap:
             try:
                 bindings.append(_binding(entry))
             except ValueError as e:
-                raise UserError(f"{source}: cc[{i}]: {e}") from None
+                raise UserError(f"{source}: [[cc]] table {i + 1}: {e}") from None  # counted as the file shows them
         try:
             return cls(bindings)
         except ValueError as e:
