@@ -1,6 +1,6 @@
 #version 330 core
 // The finished frame onto a window's framebuffer: 1:1 when the sizes match, otherwise
-// stretched with bilinear filtering until the caller resizes the renderer.
+// scaled with bilinear filtering, at its own aspect ratio, until the caller resizes the renderer.
 
 in vec2 v_uv;
 out vec4 f_color;

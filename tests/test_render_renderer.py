@@ -7,7 +7,7 @@ import pytest
 
 from live.render.headless import create_headless_context
 from live.render.hud import HudText
-from live.render.renderer import PLATE_DETAIL, FrameState, Renderer, plate_size
+from live.render.renderer import PLATE_DETAIL, FrameState, Renderer, fit_viewport, plate_size
 from live.render.shaders import ShaderLibrary
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
@@ -293,9 +293,25 @@ def test_resize_and_present(ctx, library, fade):
     bigger = ctx.simple_framebuffer((96, 60))
     fade.present(bigger, (96, 60))
     assert np.all(np.frombuffer(bigger.read(components=3), np.uint8).reshape(60, 96, 3) == BLUE)
+    # A 4:3 screen (a projector) shows the 48x30 frame whole between black bars, not stretched.
+    projector = ctx.simple_framebuffer((64, 48))
+    fade.present(projector, (64, 48))
+    shown = np.frombuffer(projector.read(components=3), np.uint8).reshape(48, 64, 3)
+    x, y, w, h = fit_viewport((48, 30), (64, 48))
+    assert (x, y, w, h) == (0, 4, 64, 40)
+    assert np.all(shown[y:y + h] == BLUE) and np.all(shown[:y] == 0) and np.all(shown[y + h:] == 0)
     ctx.detect_framebuffer(0).use()
-    for fb in (screen, bigger):
+    for fb in (screen, bigger, projector):
         fb.release()
+
+
+@pytest.mark.parametrize("frame, screen, viewport", [
+    ((1280, 720), (1280, 720), (0, 0, 1280, 720)),
+    ((1280, 720), (1024, 768), (0, 96, 1024, 576)),    # 16:9 on 4:3: bars above and below
+    ((720, 720), (1920, 1080), (420, 0, 1080, 1080)),  # square on 16:9: bars at the sides
+])
+def test_fit_viewport_keeps_the_frame_s_aspect(frame, screen, viewport):
+    assert fit_viewport(frame, screen) == viewport
 
 
 def test_a_gl_context_is_a_moderngl_context(ctx):

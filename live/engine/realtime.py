@@ -495,7 +495,7 @@ class LiveEngine:
             elif action.action is Action.FULLSCREEN:
                 self.window.set_fullscreen(not self.window.fullscreen)
                 display_changed = True
-                if self.recorder is None:  # a recording keeps its size; the window scales it
+                if self.recorder is None:  # a recording keeps its size; the window shows it at its aspect
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]

@@ -127,6 +127,15 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return width, height
 
 
+def fit_viewport(frame: tuple[int, int], screen: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the largest picture of `frame`'s aspect centred on `screen`:
+    a recording's 16:9 frames on a 4:3 projector get bars, not a stretch."""
+    (fw, fh), (sw, sh) = frame, screen
+    scale = min(sw / fw, sh / fh)
+    w, h = max(1, round(fw * scale)), max(1, round(fh * scale))
+    return (sw - w) // 2, (sh - h) // 2, w, h
+
+
 class Renderer:
     """Owns the keyframe texture, the plates and the output framebuffer of one GL context."""
 
@@ -285,7 +294,8 @@ class Renderer:
         return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
 
     def present(self, screen: moderngl.Framebuffer, screen_size: tuple[int, int]) -> None:
-        """Draw the last frame onto a window's framebuffer of `screen_size` pixels.
+        """Draw the last frame onto a window's framebuffer of `screen_size` pixels, as large
+        as its aspect ratio lets it, on black.
 
         The size is passed in because a context's record of its window size goes stale
         after a fullscreen switch. Call `resize` with the window size for a 1:1 copy.
@@ -293,7 +303,12 @@ class Renderer:
         assert self._output is not None
         self.ctx.disable(moderngl.BLEND)
         screen.use()
-        self.ctx.viewport = (0, 0, *_check_size(screen_size))
+        size = _check_size(screen_size)
+        viewport = fit_viewport(self._output.texture.size, size)
+        if viewport[2:] != size:
+            self.ctx.viewport = (0, 0, *size)
+            screen.clear(0.0, 0.0, 0.0, 1.0)
+        self.ctx.viewport = viewport
         self._output.texture.use(location=0)
         self._present.draw({"u_frame": 0})
 
