@@ -447,12 +447,16 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     track.close()
 
 
-def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failure, said", [
+    (UserError("cannot decode audio from ramp.wav (I/O error)"), "cannot decode audio from ramp.wav (I/O error)"),
+    (MemoryError("out of memory\ndetails"), "decoding {path} failed (MemoryError: out of memory)"),
+])
+def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path, monkeypatch, failure, said):
     write_ramp(tmp_path / "ramp.wav", seconds=2.0)
 
     def breaks(*args):  # as a USB stick pulled mid-show: the decoder's read fails
         yield np.ones((RATE // 2, 2), np.float32)
-        raise UserError("cannot decode audio from ramp.wav (I/O error)")
+        raise failure
 
     monkeypatch.setattr("live.audio.tracks.stream_converted", breaks)
     clock = ManualClock()
@@ -461,5 +465,6 @@ def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path
     clock.advance(3.0)
     assert source.pump() == RATE // 2
     source.watchdog()
-    assert source.finished and source.last_error == "cannot decode audio from ramp.wav (I/O error); the show goes on without it"
+    assert source.finished
+    assert source.last_error == said.format(path=tmp_path / "ramp.wav") + "; the show goes on without it"
     source.stop()

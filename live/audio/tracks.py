@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from live.audio.decode import scan_audio, stream_converted
-from live.errors import UserError
+from live.errors import UserError, first_line
 
 
 class Track(ABC):
@@ -104,6 +104,8 @@ class FileTrack(Track):
                     break
         except UserError as e:  # the file changed under the show: it ends here
             self.error = f"{e}; the show goes on without it"
+        except Exception as e:  # noqa: BLE001 - a decoder's own failure: said, not a thread's traceback
+            self.error = f"decoding {self.path} failed ({type(e).__name__}: {first_line(e)}); the show goes on without it"
         finally:  # the end mark, whatever happened: a waiting `take` must not wait forever
             self._put(None)
 
