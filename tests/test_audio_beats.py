@@ -207,12 +207,33 @@ def test_a_tap_arriving_twice_counts_once_and_taps_keep_the_tempo_in_range():
     assert clock.tap(1.0) == [1.0]
     assert clock.tap(1.0) == [] and clock.tap(1.0 + MIN_TAP_INTERVAL / 2) == []
     assert clock.bpm == pytest.approx(120)               # still the default: one tap has no interval
-    clock.tap(1.0 + 1.01 * MIN_TAP_INTERVAL)             # near the fastest taps: held to the top of the range
-    assert clock.bpm == pytest.approx(TAP_BPM[1])
+    assert clock.tap(1.0 + 1.01 * MIN_TAP_INTERVAL) == []  # faster than the range: a burst, not a tempo
+    assert clock.bpm == pytest.approx(120)
     slow = BeatClock(tap_timeout=5.0)
     slow.tap(1.0)
     slow.tap(4.0)
     assert slow.bpm == pytest.approx(TAP_BPM[0])
+
+
+def test_a_burst_of_taps_leaves_the_tempo_and_the_tracker_s_octave_alone():
+    # A held tap key or a controller's burst, taps 0.17 s apart over music at 128 bpm.
+    clock = BeatClock(tap_hold_beats=4)
+    period = 60 / 128
+    beats = [1.0 + k * period for k in range(60)]
+    for t in beats[:8]:
+        clock.observe(t, 128.0)
+        clock.advance(t)
+    for k in range(20):
+        clock.tap(beats[8] + 0.17 * k)
+    assert clock.bpm == pytest.approx(128, rel=0.01)
+    for t in beats[16:]:
+        clock.observe(t, 128.0)
+        clock.advance(t)
+    assert clock.bpm == pytest.approx(128, rel=0.01)
+    # Taps on the beat after a burst set the tempo as ever.
+    for t in (40.0, 40.5, 41.0, 41.5):
+        clock.tap(t)
+    assert clock.bpm == pytest.approx(120)
 
 
 def test_a_late_tap_starts_a_new_tempo_count():

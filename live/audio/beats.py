@@ -191,6 +191,7 @@ class BeatClock:
 
         A tap within MIN_TAP_INTERVAL after the previous one (or before it) is the same tap
         arriving twice: a controller's note-on and note-off, a key and a control message.
+        Taps faster than TAP_BPM allows are a burst, not a tempo: ignored.
         """
         if self._taps and t - self._taps[-1] < MIN_TAP_INTERVAL:
             return []
@@ -198,7 +199,15 @@ class BeatClock:
             self._taps.clear()
         self._taps.append(t)
         if len(self._taps) >= 2:
-            self._tapped_period = min(max(float(np.median(np.diff(self._taps))), 60.0 / TAP_BPM[1]), 60.0 / TAP_BPM[0])
+            interval = float(np.median(np.diff(self._taps)))
+            if interval < 60.0 / TAP_BPM[1]:
+                # Faster than a beat is tapped: a held key repeating, a controller's burst.
+                # Held to 300 bpm it cut five times a second, then locked the tracker into
+                # the octave above the music's. The burst is ignored; the taps start over.
+                self._taps.clear()
+                self._taps.append(t)
+                return []
+            self._tapped_period = min(interval, 60.0 / TAP_BPM[0])
             self.period = self._tapped_period
             self._history.clear()   # intervals from before the tap would drag the tempo back
         self._hold_until = t + self._tap_hold_beats * self.period
