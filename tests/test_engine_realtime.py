@@ -385,7 +385,8 @@ def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line():
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=0, overflows=0), input_overflows=0,
-                             last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC")
+                             last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC",
+                             silence_timeout=2.0)
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
     heard = []
     engine.publish = lambda topic, body: heard.append(body["message"]) if topic == "error" else None
@@ -396,7 +397,21 @@ def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     assert heard == ["reopening 'USB Audio CODEC': no input device matches; retrying every 2 s"]
     source.last_error, source.watchdog = None, lambda: True
     engine._watch_source()
-    assert heard[-1] == "input went silent; reopened USB Audio CODEC"
+    assert heard[-1] == "no audio came from USB Audio CODEC for 2 s; opened it again"
+
+
+def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrolls_away():
+    stamp = {"time": 100.0}
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
+                             capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(hud_message_s=4.0),
+                        clock=lambda: 101.0)
+    engine.publish = lambda topic, body: None
+    engine.report("audio", "reopening 'pulse': no audio input device found; retrying every 2 s")
+    assert engine._hud_message(101.0).startswith("audio: reopening 'pulse'")
+    assert engine._hud_message(106.0) == "audio: no sound arrives from the input; retrying"
+    stamp["time"] = 105.9  # it came back
+    assert engine._hud_message(106.0) == ""
 
 
 def _bundles_on_disk(tmp_path, monkeypatch, names):

@@ -294,7 +294,8 @@ class LiveEngine:
     def _watch_source(self) -> None:
         watchdog = getattr(self.source, "watchdog", None)
         if watchdog is not None and watchdog():
-            self.report("audio", f"input went silent; reopened {getattr(self.source, 'device_name', 'device')}")
+            name = getattr(self.source, "device_name", "the device")
+            self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; opened it again")
         error = getattr(self.source, "last_error", None)
         if error and error != self._source_error:  # an outage is one line, not one a retry
             self.report("audio", error)
@@ -585,18 +586,26 @@ class LiveEngine:
         show = self.show
         return id(show), show.maker.image.path
 
+    def _hud_message(self, now: float) -> str:
+        """The last report for a few seconds; then what stays wrong: a broken shader, or an
+        input that delivers nothing (a device gone: its one report would scroll away while
+        the picture no longer follows the music)."""
+        message, since = self._message
+        if now - since < self.options.hud_message_s:
+            return message
+        if self._shader_error:
+            return f"shader: {self._shader_error}"
+        return "audio: no sound arrives from the input; retrying" if self._input_stalled(now) else ""
+
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
         settings = self.settings.get()
         newest = self.keyframes.peek()
         features = self.features.peek()
         stream_t = self._picture_time(now)
-        message, since = self._message
-        if now - since >= self.options.hud_message_s:
-            message = f"shader: {self._shader_error}" if self._shader_error else ""
         hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
                       latency_ms=self._latency_ms(), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
-                      message=message)
+                      message=self._hud_message(now))
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
