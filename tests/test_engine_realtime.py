@@ -34,7 +34,8 @@ def fake_show(make=failing("no keyframes in this test")):
     """A show with no networks: its keyframes fail unless `make` makes them."""
     maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference", close=lambda: None), refiner=None)
     return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow(), root=None), maker=maker)
+                           bundle=SimpleNamespace(mel=MelWindow(), root=None, config=SimpleNamespace(name="fake")),
+                           maker=maker)
 
 
 def silent_source(**kwargs) -> PlaybackSource:
@@ -254,7 +255,7 @@ def test_the_show_says_when_the_compiled_fast_path_takes_over():
     engine.publish = lambda topic, body: notices.append(body) if topic == "notice" else None
     engine.run()
     assert [n["source"] for n in notices] == ["synthesis"]
-    assert "the compiled fast path draws the keyframes from 0 s into the show" in notices[0]["message"]
+    assert "the compiled fast path draws bundle fake's keyframes from 0 s into the show" in notices[0]["message"]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e9])  # 1e9: garbage from a driver, which hung the recorder

@@ -548,8 +548,8 @@ class LiveEngine:
                 drawing = self.show.maker.image
                 if drawing.path == "fast" and id(drawing) not in compiled:  # once a bundle, not at each switch back
                     compiled.add(id(drawing))
-                    self.notify("synthesis", f"the compiled fast path draws the keyframes from "
-                                             f"{now - start:.0f} s into the show")
+                    self.notify("synthesis", f"the compiled fast path draws bundle {self.show.bundle.config.name}'s "
+                                             f"keyframes from {now - start:.0f} s into the show")
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)
