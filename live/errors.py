@@ -16,10 +16,13 @@ class UserError(Exception):
     """
 
 
-def first_line(e: BaseException) -> str:
-    """An exception's message cut to its first line (library messages run to paragraphs)."""
+def first_line(e: BaseException | str) -> str:
+    """An exception's message, or a message, cut to its first line (library messages run
+    to paragraphs); an exception without one gives its type's name."""
     text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    if text:
+        return text.splitlines()[0]
+    return type(e).__name__ if isinstance(e, BaseException) else text
 
 
 def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:

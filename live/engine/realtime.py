@@ -44,7 +44,7 @@ from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
 from live.engine.stats import RunStats
 from live.engine.synthesizer import Synthesizer
-from live.errors import UserError
+from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
@@ -218,7 +218,7 @@ class LiveEngine:
         """A stage failed and goes on: telemetry, HUD, stats, log; never raises. A failure
         that repeats every frame is reported once a second. One line: a library's message
         (torch's) can run to paragraphs, which the HUD and a console would show whole."""
-        message = message.strip().splitlines()[0] if message.strip() else message
+        message = first_line(message)
         line, now = f"{stage}: {message}", self.clock()
         if now - self._reported.get(line, -math.inf) < REPEAT_REPORT_S:
             return
