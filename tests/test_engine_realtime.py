@@ -487,6 +487,22 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     assert switch("a") and loaded == ["b", "c", "a", "c", "b"]  # a, on screen when c failed, was kept over b
 
 
+def test_a_switch_to_another_bundle_withdraws_the_compile_of_the_bundle_it_leaves(tmp_path, monkeypatch):
+    _bundles_on_disk(tmp_path, monkeypatch, ["a", "b"])
+    show = _show_on(tmp_path / "a")
+    withdrawn = []
+    show.maker.image.withdraw = lambda: withdrawn.append("a")
+    engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
+    engine.report = lambda stage, message: pytest.fail(message)  # a switch that failed would pass unseen
+    monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
+        preset=preset, bundle=bundle, maker=SimpleNamespace(image=drawer, refiner=None)))
+    monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
+    engine._switch(_preset_on(tmp_path / "b"))
+    assert engine.show.maker.image.draws == "b" and withdrawn == ["a"]
+    engine._switch(_preset_on(tmp_path / "b"))  # the same bundle again: nothing to withdraw
+    assert withdrawn == ["a"]
+
+
 def _presets(tmp_path) -> PresetLibrary:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "bundle.toml").write_text("")

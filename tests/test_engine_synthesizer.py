@@ -176,6 +176,30 @@ def test_a_closed_lane_cancels_what_waits_and_lets_the_running_job_end():
     assert not lane._thread.is_alive() and not busy_lanes() and not lane.compiling
 
 
+def test_a_compile_withdrawn_before_it_started_leaves_the_lane_and_comes_back_when_drawn(G):
+    import threading
+
+    synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
+    gate, started = threading.Event(), threading.Event()
+    # Another bundle's compile, under way.
+    running = synth._lane.submit(lambda: (started.set(), gate.wait(30))[1], compile_job=True)
+    try:
+        assert started.wait(30)
+        synth._start()  # this bundle's compile waits behind it
+        assert synth._build is not None and synth._lane.compiling
+        synth.withdraw()  # the show moved on
+        assert synth._build is None
+        synth._lane.withdraw(running)  # a job under way is not taken back
+        assert not running.cancelled()
+    finally:
+        gate.set()
+    running.result(timeout=30)
+    assert not synth._lane.compiling and synth.path == "reference"  # nothing else was compiled
+    synth(_w(G, 6))  # shown again: its compile is asked for again
+    assert synth.wait(timeout=60) and synth.path == "fast"
+    synth.close()
+
+
 def test_a_closed_synthesizer_draws_on_the_reference_path(G):
     synth = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
     assert synth.wait(timeout=60) and synth.path == "fast"

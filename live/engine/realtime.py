@@ -333,8 +333,11 @@ class LiveEngine:
             w_source = self._source_for(preset, bundle)
             if w_source is None:  # its picture is being projected: the switch comes back when it is done
                 return
+            before = self.show.maker.image
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer, w_source)
             self.bundles.remember(bundle, synthesizer, shown=bundle)
+            if before is not synthesizer:
+                before.withdraw()
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on

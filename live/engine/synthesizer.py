@@ -46,7 +46,7 @@ class Lane:
     def __init__(self, name: str = "fast-synthesis"):
         self._jobs: queue.Queue[tuple[Callable[[], object], Future, bool] | None] = queue.Queue()
         self._lock = threading.Lock()
-        self._compiles = 0  # compile jobs queued or running
+        self._compiles: set[Future] = set()  # compile jobs queued or running
         self._closed = False
         self._thread = _LaneThread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -55,11 +55,13 @@ class Lane:
     def compiling(self) -> bool:
         """A compile is queued or running: a job submitted now waits tens of seconds."""
         with self._lock:
-            return self._compiles > 0
+            return bool(self._compiles)
 
     def _run(self) -> None:
         while (item := self._jobs.get()) is not None:
             job, future, compile_job = item
+            if not future.set_running_or_notify_cancel():  # withdrawn while it waited
+                continue
             self._thread.busy = True
             try:
                 result, error = job(), None
@@ -68,7 +70,7 @@ class Lane:
             self._thread.busy = False
             if compile_job:  # counted off first: whoever the future wakes sees the lane free
                 with self._lock:
-                    self._compiles -= 1
+                    self._compiles.discard(future)
             if error is None:
                 future.set_result(result)
             else:
@@ -82,9 +84,17 @@ class Lane:
                 future.cancel()
                 return future
             if compile_job:
-                self._compiles += 1
+                self._compiles.add(future)
             self._jobs.put((job, future, compile_job))
         return future
+
+    def withdraw(self, future: Future) -> bool:
+        """Take back a job that has not started; True if it was taken back."""
+        with self._lock:
+            if not future.cancel():
+                return False
+            self._compiles.discard(future)
+            return True
 
     def close(self) -> None:
         """Take no more jobs and cancel those not started; the running one, if any, runs
@@ -95,11 +105,11 @@ class Lane:
             self._closed = True
             while True:
                 try:
-                    _, future, compile_job = self._jobs.get_nowait()
+                    _, future, _ = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 future.cancel()
-                self._compiles -= compile_job
+                self._compiles.discard(future)
             self._jobs.put(None)
 
 
@@ -148,6 +158,14 @@ class Synthesizer:
     @property
     def path(self) -> str:
         return "fast" if self._fast is not None else "reference"
+
+    def withdraw(self) -> None:
+        """The show moved to another bundle: this one's compile, if it has not started, leaves
+        the lane, so that the bundle on screen compiles next, not after every bundle a
+        performer went through (three bundles switched among stayed on the reference path
+        for minutes). Drawing again asks for it again."""
+        if self._build is not None and self._lane.withdraw(self._build):
+            self._build = None
 
     def for_generator(self, G: Generator, on_error: Callable[[str], None] | None = None) -> Synthesizer:
         """This one if it draws `G`, else a new one with the same options on the same lane
