@@ -246,8 +246,9 @@ class ControlServer:
                 return
             envelope, body, body_frames = received
             if body is None and len(envelope.route) == self.limits.max_frames:  # the body came after those kept
-                reply = {"ok": False, "error": f"a request's envelope has at most {self.limits.max_frames - 1} "
-                                                "frames; this one had more"}
+                # Counted as the client sent them: the ROUTER adds the sender's identity frame.
+                reply = {"ok": False, "error": f"a request is at most {self.limits.max_frames - 1} frames as sent "
+                                                "(routing frames, the empty frame, the JSON); this one had more"}
             elif body is None:
                 reply = {"ok": False, "error": f"a request is one JSON frame after the envelope; "
                                                 f"this message had {body_frames}"}
