@@ -125,6 +125,8 @@ def parse(raw: bytes) -> Request:
     except BadRequest:
         raise
     except ValueError as e:
+        if "integer string conversion" in str(e):  # Python's own limit, with advice meant for programmers
+            raise BadRequest("message holds a number of thousands of digits; no parameter takes one") from None
         raise BadRequest(f"message is not valid JSON: {e}") from None
     except RecursionError:
         raise BadRequest("message is not valid JSON: nested too deeply") from None
@@ -213,7 +215,8 @@ def _command(message: dict) -> Command:
         raise ValueError(f"missing field 'cmd'; commands: {', '.join(COMMANDS)}")
     cmd = message["cmd"]
     if not isinstance(cmd, str) or cmd not in COMMANDS:
-        raise ValueError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+        shown = repr(cmd) if isinstance(cmd, str) else json.dumps(cmd)  # null, not None
+        raise ValueError(f"unknown command {shown}; commands: {', '.join(COMMANDS)}")
     fields = COMMANDS[cmd]
     extra = sorted(set(message) - set(fields) - {"cmd", "id"})
     if extra:
