@@ -276,4 +276,8 @@ def test_a_run_scores_the_held_out_pairs_at_its_checkpoints_only(bundle, tmp_pat
     assert scored == [2, 4]  # not before the first step: a pass through G and E_I per pair, minutes at 256 px
     # Fewer pairs on resume: they only score the run.
     fewer = dataclasses.replace(config, steps=6, held_out_pairs=1)
-    assert len(PredictorTrainer(bundle, fewer, tmp_path / "run", progress=False).pairs) == 1
+    resumed = PredictorTrainer(bundle, fewer, tmp_path / "run", progress=False)
+    assert len(resumed.pairs) == 1
+    resumed.run()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["heldout_pairs"]) for r in log] == [(2, 2), (4, 2), (6, 1)]  # which set scored each

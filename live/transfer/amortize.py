@@ -184,7 +184,8 @@ class PredictorTrainer:
         save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
         self.bundle.write_config(self.bundle.root)
         with (self.run_dir / LOG_FILE).open("a") as log:
-            log.write(json.dumps({"step": self.step, **record}) + "\n")
+            # The pairs' count: a resume may score a run with more or fewer of them.
+            log.write(json.dumps({"step": self.step, "heldout_pairs": len(self.pairs), **record}) + "\n")
 
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
