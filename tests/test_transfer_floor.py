@@ -67,3 +67,13 @@ def test_the_last_keyframe_s_step_tried_first_ends_the_search_when_the_music_hel
     s, _ = longest_step(lightness_at, start=66, floor=20, tries=4, tolerance=3.0, first=0.49)
     assert calls == [0.49, 1.0, s] and s == pytest.approx(0.92)
 
+
+
+@pytest.mark.parametrize("curve", [lambda s: 15 + 4 * s,     # the move brightens now
+                                   lambda s: 15 - 0.5 * s])  # about level: the whole move keeps the floor
+def test_a_short_step_near_a_low_floor_does_not_hold_a_move_that_no_longer_darkens(curve):
+    # A dark source (L* 15, floor 13): a step the last keyframe kept, 0.2, lands within the
+    # tolerance above the floor whatever the move does; the whole move is tried.
+    lightness_at, calls = _counting(curve)
+    s, _ = longest_step(lightness_at, start=15, floor=13, tries=4, tolerance=3.0, first=0.2)
+    assert calls == [0.2, 1.0] and s == 1.0

@@ -25,10 +25,12 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
     `start` is the lightness at s = 0, above `floor`. The whole move (s = 1) is taken when it
     keeps the floor. `first`, in (0, 1], is tried first: the last keyframe's answer, for music
     that holds still, which then costs one picture. A try within `tolerance` above the floor
-    ends the search without trying longer steps: lightness falls about monotonically along
-    a move that darkens, so the whole move would be darker. Between a try above and one
-    below the floor, false position with the Illinois rule; lightness falls about linearly
-    and flattens toward black, so its tries tend to approach the floor from below.
+    ends the search when a longer step is known to be darker than the floor, or when the
+    line from the source through it is below the floor by the whole move (lightness falls
+    about monotonically along a move that darkens); else, as for a move that now keeps its
+    lightness or brightens, the whole move is tried. Between a try above and one below the
+    floor, false position with the Illinois rule; lightness falls about linearly and flattens
+    toward black, so its tries tend to approach the floor from below.
     """
     assert start > floor and tries >= 1 and 0 < first <= 1, (start, floor, tries, first)
     lo, above = 0.0, start - floor
@@ -42,7 +44,8 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
         side = "lo" if lightness >= floor else "hi"
         if side == "lo":
             found = (s, lightness, result)
-            if s == 1.0 or lightness - floor < tolerance:
+            darkens_past = hi is not None or start + (lightness - start) / s < floor
+            if s == 1.0 or (lightness - floor < tolerance and darkens_past):
                 break
             lo, above = s, lightness - floor
         else:
