@@ -302,7 +302,7 @@ def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end
     assert 1.0 <= stats.ended - stats.started < 1.5
 
 
-def test_a_recording_that_stopped_in_the_show_is_not_called_recorded_though_it_closed_well():
+def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial_file():
     from live.engine.realtime import Recorder
 
     class FillsUp:
@@ -315,15 +315,18 @@ def test_a_recording_that_stopped_in_the_show_is_not_called_recorded_though_it_c
                 raise OSError(28, "No space left on device")
 
         def write(self, frame): pass
-        def close(self): pass  # space freed by the end: the file closes, holding the show's start
+        def close(self): raise AssertionError("finished under its name, holding only the show's start")
+        def abandon(self): self.abandoned = True
 
     renderer = SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None,
                                read=lambda: np.zeros((4, 4, 3), np.uint8))
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
                         LiveOptions(fps=20, duration=1.0))
-    engine.recorder = Recorder(FillsUp(), 10, 16000, 1)
+    sink = FillsUp()
+    engine.recorder = Recorder(sink, 10, 16000, 1)
     engine.run()
     assert isinstance(engine.recording_error, OSError) and "No space left" in str(engine.recording_error)
+    assert sink.abandoned
 
 
 def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():

@@ -12,7 +12,7 @@ class FakeSink:
     def __init__(self, fail_after: int | None = None):
         self.audio: list[np.ndarray] = []
         self.frames = 0
-        self.closed = False
+        self.closed = self.abandoned = False
         self.fail_after = fail_after
 
     def write_audio(self, block: np.ndarray) -> None:
@@ -25,6 +25,9 @@ class FakeSink:
 
     def close(self) -> None:
         self.closed = True
+
+    def abandon(self) -> None:
+        self.abandoned = True
 
 
 def test_audio_of_more_channels_than_the_file_is_mixed_down():
@@ -51,7 +54,8 @@ def test_a_failed_write_is_reported_once_and_the_show_side_never_blocks():
     for _ in range(5000):      # more than the queue holds: taken and dropped, never blocking
         recorder.push_audio(np.zeros((10, 1), np.float32))
     recorder.close()
-    assert len(errors) == 1 and "No space left" in errors[0] and sink.closed
+    assert len(errors) == 1 and "No space left" in errors[0]
+    assert sink.abandoned and not sink.closed  # not finished under the name asked for: it holds the start only
 
 
 @pytest.mark.parametrize("render_fps, offered", [(30, 300), (60, 300), (24, 240)])

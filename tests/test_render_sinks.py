@@ -156,6 +156,15 @@ def test_a_video_appears_under_its_name_only_when_finished(tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 3
 
 
+def test_an_abandoned_recording_keeps_its_partial_file_and_leaves_the_name_alone(tmp_path):
+    sink = VideoSink(tmp_path / "show.mkv", VideoFormat(SIZE, fps=FPS))
+    for frame in frames(12) * 3:
+        sink.write(frame)
+    sink.abandon()
+    sink.abandon()  # once is enough
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.partial.mkv"]
+
+
 @pytest.mark.parametrize("rate, track_rate", [(192000, 96000), (50000, 64000), (44100, 44100), (5000, 7350)])
 def test_audio_at_a_rate_aac_cannot_carry_is_resampled_whole(tmp_path, rate, track_rate):
     seconds = 1.0

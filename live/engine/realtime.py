@@ -166,9 +166,14 @@ class Recorder:
             self.frames_written += 1
 
     def close(self) -> None:
+        """Finish the recording; one that stopped in the show keeps its partial file, which
+        its error names, rather than taking the name asked for with the show's start only."""
         self._stop.set()
         self._thread.join()
-        self.sink.close()
+        if self.error is None:
+            self.sink.close()
+        else:
+            self.sink.abandon()
 
 
 class LiveEngine:
@@ -677,7 +682,6 @@ class LiveEngine:
             except Exception as e:  # noqa: BLE001 - e.g. a full disk: the stats are still written, then it is said
                 self.report("recorder", str(e))
                 self.recording_error = e
-            # A recording that stopped in the show and closed well holds only its start.
             self.recording_error = self.recording_error or self.recorder.error
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "

@@ -223,6 +223,13 @@ class VideoSink:
             self._close_quietly()
             self.partial_path.unlink(missing_ok=True)
 
+    def abandon(self) -> None:
+        """Stop after a failed write and keep what was written under the partial name (a
+        show cannot be recorded again); `path` is left as it was."""
+        if not self._closed:
+            self._closed = True
+            self._close_quietly()
+
     def _close_quietly(self) -> None:
         try:
             self._container.close()
