@@ -138,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
         # Workers (compiles, local models) report through the show once it runs: telemetry, HUD, stats.
         (engine.report if engine is not None else note)(stage, message)
 
-    # Bound now: a port another show holds is named before the networks load. Requests
-    # wait in the socket until the show serves them.
-    server = None if args.control == "off" else ControlServer(None, args.control, args.telemetry, curve=keys).bind()
+    # Serving now: a port another show holds is named before the networks load, and a
+    # request sent meanwhile is told the show is loading.
+    server = None if args.control == "off" else ControlServer(None, args.control, args.telemetry, curve=keys).start()
     window = None
     try:
         # Sources find their device or decode their file now, and start with the show: a bad
@@ -172,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
                                         keep_bundle=args.bundle is not None),
                             window=window)
         if server is not None:
-            server.controller, server.on_error = engine, lambda message: engine.report("control", message)
-            server.start()
+            server.on_error = lambda message: engine.report("control", message)
+            server.controller = engine
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}"
                   + (" (CurveZMQ)" if keys else ""))

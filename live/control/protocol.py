@@ -36,6 +36,7 @@ MAX_NAME_LENGTH = 256
 # Errors quote what was sent; a quoted 64 KiB value would make each reply as large, and a
 # client that sends without reading would queue hundreds of them.
 MAX_ERROR_LENGTH = 400
+LOADING = "the show is still loading; send this again once it plays (it prints its control address then)"
 
 
 class Controller(Protocol):
@@ -155,13 +156,17 @@ def execute(command: Command, controller: Controller) -> dict:
     raise TypeError(f"not a command: {command!r}")
 
 
-def handle(raw: bytes, controller: Controller, on_error: Callable[[str], None] | None = None) -> dict:
+def handle(raw: bytes, controller: Controller | None, on_error: Callable[[str], None] | None = None) -> dict:
     """The reply to one raw message. Never raises: a live component keeps going.
-    `on_error` hears the controller's own failures (bugs, not bad requests)."""
+    `on_error` hears the controller's own failures (bugs, not bad requests). No controller
+    yet: the show is loading, and says so rather than act on the request seconds later,
+    when its client has given up on it."""
     try:
         request = parse(raw)
     except BadRequest as e:
         return _reply_error(str(e), e.request_id)
+    if controller is None:
+        return _reply_error(LOADING, request.request_id)
     try:
         answer = plain(execute(request.command, controller))
         if not isinstance(answer, dict) or "ok" in answer or "error" in answer:

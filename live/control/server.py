@@ -97,9 +97,10 @@ class ControlServer:
     """Answers control commands with `controller` and publishes telemetry, on its own thread.
 
     Addresses may use port `*` (a free port); `command_endpoint` and `telemetry_endpoint`
-    give the bound ones after `bind` (which `start` calls if need be). A non-local address
-    needs `curve`: keys for CurveZMQ and the authorised clients; passing `curve` turns
-    CurveZMQ on for local addresses too. `controller` may be set between `bind` and `start`.
+    give the bound ones after `start`. A non-local address needs `curve`: keys for
+    CurveZMQ and the authorised clients; passing `curve` turns CurveZMQ on for local
+    addresses too. Until `controller` is set (a show starts serving while it loads), every
+    request is answered that the show is loading.
     """
 
     def __init__(self, controller: Controller | None,
@@ -135,10 +136,9 @@ class ControlServer:
 
     # --- lifecycle (caller's thread) ---
 
-    def bind(self) -> ControlServer:
-        """Take the addresses now; requests wait in the socket until `start` serves them."""
-        if self._context is not None:
-            return self
+    def start(self) -> ControlServer:
+        if self._thread is not None:
+            raise RuntimeError("ControlServer.start() called twice")
         check_addresses((self.command_address, self.telemetry_address), curve=self.curve is not None)
         self._context = zmq.Context()
         try:
@@ -149,17 +149,6 @@ class ControlServer:
             self._pub = self._bind(zmq.PUB, self.telemetry_address)
             self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
             self.telemetry_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
-        except BaseException:  # nothing may outlive a failed bind: not the context, not the authenticator
-            self._close_all()
-            raise
-        return self
-
-    def start(self) -> ControlServer:
-        if self._thread is not None:
-            raise RuntimeError("ControlServer.start() called twice")
-        assert self.controller is not None, "a controller answers the requests"
-        self.bind()
-        try:
             self._wake_receiver, self._wake_sender = socket.socketpair()
             self._wake_receiver.setblocking(False)
             self._wake_sender.setblocking(False)
@@ -174,8 +163,6 @@ class ControlServer:
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop the thread and close everything; waits at most about `timeout_s`."""
         if self._thread is None:
-            if self._context is not None:  # bound, never started
-                self._close_all()
             return
         self._stopping.set()
         self._wake()
