@@ -295,6 +295,7 @@ def test_resize_and_present(ctx, library, fade):
     assert np.all(np.frombuffer(bigger.read(components=3), np.uint8).reshape(60, 96, 3) == BLUE)
     # A 4:3 screen (a projector) shows the 48x30 frame whole between black bars, not stretched.
     projector = ctx.simple_framebuffer((64, 48))
+    projector.clear(1.0, 1.0, 1.0, 1.0)  # the last frame of another size: the bars must cover it
     fade.present(projector, (64, 48))
     shown = np.frombuffer(projector.read(components=3), np.uint8).reshape(48, 64, 3)
     x, y, w, h = fit_viewport((48, 30), (64, 48))
