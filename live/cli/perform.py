@@ -193,9 +193,10 @@ def run(args: argparse.Namespace) -> int:
             if partial is not None and partial.exists():  # the encoder makes it with its first packet
                 # An MP4's index is written last: without it, players open nothing (measured:
                 # an interrupted .mkv played 142 of 150 frames, an .mp4 none).
-                held = ("what was written of it" if partial.suffix == ".mkv" else
-                        "its frames, but no player opens an MP4 that was not finished; record to .mkv to keep "
-                        "what an interrupted show wrote")
+                container = partial.suffix[1:].upper()
+                held = ("what was written of it" if container == "MKV" else
+                        f"its frames, but no player opens an {container} that was not finished; record to .mkv to "
+                        "keep what an interrupted show wrote")
                 print(f"live: the recording was not finished: {partial} holds {held}", file=sys.stderr)
             raise
         finally:
