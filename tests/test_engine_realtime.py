@@ -71,12 +71,15 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.connect(telemetry)
-        # Start-up (bundle, GL, shaders) takes a while on a loaded machine: wait for telemetry.
+        # Start-up (bundle, GL, shaders) takes a while on a loaded machine: wait for the
+        # engine's own telemetry (while it loads, the server sends state without its fields).
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
-        if not dict(poller.poll(60_000)):
-            return
-        receive(sub)
+        deadline = time.monotonic() + 60
+        while not any("preset" in state for state in states):
+            if time.monotonic() > deadline or not dict(poller.poll(1000)):
+                return
+            receive(sub)
         req = ctx.socket(zmq.DEALER)
         req.connect(control)
         req.setsockopt(zmq.RCVTIMEO, 3000)
@@ -418,6 +421,11 @@ def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrol
     assert engine._hud_message(106.0) == "audio: no sound arrives from the input; retrying"
     stamp["time"] = 105.9  # it came back
     assert engine._hud_message(106.0) == ""
+    # An input lost before its first block: nothing was ever heard.
+    silent = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(hud_message_s=4.0))
+    silent.stats.start(100.0)
+    assert silent._hud_message(100.2) == ""  # a show's first blocks take a moment
+    assert silent._hud_message(101.0) == "audio: no sound arrives from the input; retrying"
 
 
 def _bundles_on_disk(tmp_path, monkeypatch, names):

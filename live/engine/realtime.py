@@ -452,22 +452,32 @@ class LiveEngine:
         return {"preset": self.preset.name, "settings": self.settings.get().as_dict()}
 
     # --- render loop (main thread) -------------------------------------------------------
+    def _newest_sample(self, now: float) -> tuple[int, float] | None:
+        """(samples written, seconds from the newest one's capture to engine time `now`),
+        read together; None before any."""
+        written = self.source.ring.written
+        try:
+            return written, now - self.source.capture_time(written)
+        except RuntimeError:  # no audio yet
+            return None
+
     def _stream_time(self, now: float) -> float | None:
         """Seconds of the audio stream being heard at engine time `now`. It runs on past the
         newest sample by at most PROJECTION_S: when the input stalls, the picture's timing
         waits with it, rather than running ahead and falling back when the audio returns."""
-        written = self.source.ring.written
-        try:
-            ahead = min(now - self.source.capture_time(written), PROJECTION_S)
-        except RuntimeError:  # no audio yet
+        newest = self._newest_sample(now)
+        if newest is None:
             return None
-        return written / self.source.sample_rate + ahead
+        written, since = newest
+        return written / self.source.sample_rate + min(since, PROJECTION_S)
 
     def _input_stalled(self, now: float) -> bool:
-        try:
-            return now - self.source.capture_time(self.source.ring.written) > INPUT_STALL_S
-        except RuntimeError:  # no audio yet
-            return False
+        """No sample for INPUT_STALL_S, or none yet that long into the show (an input lost
+        before its first block)."""
+        newest = self._newest_sample(now)
+        if newest is not None:
+            return newest[1] > INPUT_STALL_S
+        return self.stats.started is not None and now - self.stats.started > INPUT_STALL_S
 
     def _picture_time(self, now: float) -> float | None:
         """`_stream_time` that never steps back: a callback that runs late stamps its block
