@@ -383,13 +383,15 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
     assert gone["level_db"] == -120.0 and gone["beat_confidence"] == 0.0 and gone["bpm"] == 128.0
 
 
-def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line():
+def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(caplog):
+    caplog.set_level("DEBUG", logger="live")
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     published = []
     engine.publish = lambda topic, body: published.append((topic, body))
     engine.report("inference", "RuntimeError: Failed running call_function conv2d\n  ...\n\nfrom user code:\n  File x")
     assert published == [("error", {"source": "inference", "message": "RuntimeError: Failed running call_function conv2d"})]
     assert engine._message[0] == "inference: RuntimeError: Failed running call_function conv2d"
+    assert any("from user code" in r.getMessage() and r.levelname == "DEBUG" for r in caplog.records)  # kept in full
 
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry():

@@ -59,6 +59,15 @@ def test_events_analysed_ahead_each_pulse_when_heard_though_a_newer_one_came_fir
     assert hits == [o for o in onsets if o <= 39 * 0.025]
 
 
+def test_past_the_most_waiting_events_the_newest_are_dropped_not_the_next_to_be_heard():
+    from live.engine.screen import HeardEvents
+
+    events = HeardEvents(most=4)
+    for k in range(1, 7):
+        events.add(k * 0.1)
+    assert [t for t, _ in events.heard(1.0)] == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
 def test_no_event_no_pulse():
     state = ScreenDirector().frame(1.0, QUIET, None, SETTINGS).state
     assert state.beat_pulse == 0.0 and state.onset_pulse == 0.0

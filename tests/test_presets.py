@@ -17,7 +17,7 @@ def test_shipped_presets_load_and_are_at_least_six():
         assert len(preset.cc) >= 4
 
 
-def test_each_shipped_preset_s_knobs_reach_its_own_settings():
+def test_each_shipped_preset_s_knobs_span_its_own_settings():
     # A knob that cannot reach the preset's value takes it away for good once touched
     # (strobe's hard cuts under a crossfade knob of 1..8 beats).
     library = PresetLibrary()

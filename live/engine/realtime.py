@@ -223,7 +223,7 @@ class LiveEngine:
         """A stage failed and goes on: telemetry, HUD, stats, log; never raises. A failure
         that repeats every frame is reported once a second. One line: a library's message
         (torch's) can run to paragraphs, which the HUD and a console would show whole."""
-        message = first_line(message)
+        full, message = message, first_line(message)
         line, now = f"{stage}: {message}", self.clock()
         if now - self._reported.get(line, -math.inf) < REPEAT_REPORT_S:
             return
@@ -231,6 +231,8 @@ class LiveEngine:
             self._reported.clear()
         self._reported[line] = now
         log.warning(line)
+        if full.strip() != message:
+            log.debug("%s, in full: %s", line, full)  # for a developer's log, not the stage's one line
         self.stats.error(line)
         self._message = (line, now)
         self.publish("error", {"source": stage, "message": message})

@@ -45,13 +45,16 @@ class HeardEvents:
 
     def __init__(self, most: int = 16) -> None:
         self._newest = -math.inf
-        self._waiting: deque[tuple[float, float]] = deque(maxlen=most)  # (time, strength)
+        self._most = most
+        self._waiting: deque[tuple[float, float]] = deque()  # (time, strength)
 
     def add(self, t: float, strength: float = 1.0) -> None:
-        """The newest event as analysed; the same one again is not a new event."""
+        """The newest event as analysed; the same one again is not a new event. Past `most`
+        waiting, it is dropped: the older ones are heard first."""
         if t > self._newest:
             self._newest = t
-            self._waiting.append((t, strength))
+            if len(self._waiting) < self._most:
+                self._waiting.append((t, strength))
 
     def heard(self, t: float) -> list[tuple[float, float]]:
         """The events at or before `t` not handed over yet, oldest first."""
