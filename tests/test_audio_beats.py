@@ -234,6 +234,12 @@ def test_a_burst_of_taps_leaves_the_tempo_and_the_tracker_s_octave_alone():
     for t in (40.0, 40.5, 41.0, 41.5):
         clock.tap(t)
     assert clock.bpm == pytest.approx(120)
+    # Right after a burst too: its last tap does not pair with the first tap on the beat.
+    for k in range(20):
+        clock.tap(50.0 + 0.03 * k)
+    clock.tap(50.6)
+    clock.tap(51.1)
+    assert clock.bpm == pytest.approx(120)
 
 
 def test_a_late_tap_starts_a_new_tempo_count():

@@ -159,6 +159,7 @@ class BeatClock:
         self._tap_hold_beats = tap_hold_beats
         self._lock_beats = lock_beats
         self._tapped_period: float | None = None
+        self._bursting = False                # taps came faster than TAP_BPM allows, up to the last one
         self._hold_until = -math.inf
         self._last_confirmed = -math.inf      # last tracker beat or tap
         self._last_emitted = -math.inf
@@ -195,17 +196,23 @@ class BeatClock:
         """
         if self._taps and t - self._taps[-1] < MIN_TAP_INTERVAL:
             return []
-        if self._taps and t - self._taps[-1] > self._tap_timeout:
-            self._taps.clear()
+        fastest = 60.0 / TAP_BPM[1]
+        if self._bursting and t - self._taps[-1] < fastest:  # the burst goes on
+            self._taps[-1] = t
+            return []
+        if self._taps and (self._bursting or t - self._taps[-1] > self._tap_timeout):
+            self._taps.clear()  # the first tap after a burst or a pause starts a new count
+        self._bursting = False
         self._taps.append(t)
         if len(self._taps) >= 2:
             interval = float(np.median(np.diff(self._taps)))
-            if interval < 60.0 / TAP_BPM[1]:
+            if interval < fastest:
                 # Faster than a beat is tapped: a held key repeating, a controller's burst.
                 # Held to 300 bpm it cut five times a second, then locked the tracker into
-                # the octave above the music's. The burst is ignored; the taps start over.
+                # the octave above the music's. The burst is ignored, to its last tap.
                 self._taps.clear()
                 self._taps.append(t)
+                self._bursting = True
                 return []
             self._tapped_period = min(interval, 60.0 / TAP_BPM[0])
             self.period = self._tapped_period
