@@ -149,10 +149,11 @@ def test_a_compile_for_another_bundle_does_not_hold_up_a_compiled_one(G):
         start = time.perf_counter()
         assert np.array_equal(synth(w), expected)  # on the reference path,
         assert time.perf_counter() - start < 10    # not after the 30 s the lane is held
+        assert synth.path == "reference"           # and says so (the HUD, telemetry)
     finally:
         gate.set()
     compiling.result(timeout=30)
-    assert not synth._lane.compiling and other._lane is synth._lane
+    assert not synth._lane.compiling and other._lane is synth._lane and synth.path == "fast"
 
 
 def test_a_closed_lane_cancels_what_waits_and_lets_the_running_job_end():

@@ -157,7 +157,8 @@ class Synthesizer:
 
     @property
     def path(self) -> str:
-        return "fast" if self._fast is not None else "reference"
+        """The path drawing now: the reference one while the lane compiles another generator."""
+        return "fast" if self._fast is not None and not self._lane.compiling else "reference"
 
     def withdraw(self) -> None:
         """The show moved to another bundle: this one's compile, if it has not started, leaves
