@@ -411,6 +411,27 @@ def test_a_lost_input_device_is_reported_once_not_on_every_retry():
     assert heard[-1] == "no audio came from USB Audio CODEC for 2 s; opened it again"
 
 
+def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
+    stamp = {"time": 100.0}
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
+                             last_error=None, watchdog=lambda: True, device_name="pulse", silence_timeout=2.0,
+                             capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
+    now = {"t": 103.0}
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
+    heard = []
+    engine.publish = lambda topic, body: heard.append(body["message"]) if topic == "error" else None
+    for _ in range(4):  # a suspended sink: reopened every 2 s, silent each time
+        engine._watch_source()
+        now["t"] += 2.0
+    assert heard == ["no audio came from pulse for 2 s; opened it again"]
+    source.watchdog, stamp["time"] = (lambda: False), now["t"]  # it delivers again
+    engine._watch_source()
+    source.watchdog = lambda: True  # and goes silent once more: a new outage
+    now["t"] += 3.0
+    engine._watch_source()
+    assert len(heard) == 2
+
+
 def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrolls_away():
     stamp = {"time": 100.0}
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),

@@ -188,6 +188,7 @@ class LiveEngine:
         self.recorder: Recorder | None = None   # set before `run` to record the show
         self.recording_error: Exception | None = None  # why the recording could not be finished
         self._source_error: str | None = None   # the audio source's last reported failure
+        self._reopened = False                   # the device was reopened and has not delivered since
         self._last_picture_t = -math.inf        # the stream time the last frame was drawn at
         self.options, self.clock = options, clock
         self.settings = SettingsSlot(show.preset.settings)
@@ -301,8 +302,13 @@ class LiveEngine:
     def _watch_source(self) -> None:
         watchdog = getattr(self.source, "watchdog", None)
         if watchdog is not None and watchdog():
-            name = getattr(self.source, "device_name", "the device")
-            self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; opened it again")
+            if not self._reopened:  # a device that stays silent is reopened every timeout: said once an outage
+                name = getattr(self.source, "device_name", "the device")
+                self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; "
+                                     "opened it again")
+            self._reopened = True
+        elif self._reopened and not self._input_stalled(self.clock()):
+            self._reopened = False
         error = getattr(self.source, "last_error", None)
         if error and error != self._source_error:  # an outage is one line, not one a retry
             self.report("audio", error)
