@@ -574,8 +574,10 @@ class LiveEngine:
                 drawing = self.show.maker.image
                 if drawing.path == "fast" and id(drawing) not in compiled:  # once a bundle, not at each switch back
                     compiled.add(id(drawing))
-                    self.notify("synthesis", f"the compiled fast path draws bundle {self.show.bundle.config.name}'s "
-                                             f"keyframes from {now - start:.0f} s into the show")
+                    bundle = self.show.bundle  # by its folder: copies of a bundle share its name
+                    shown = bundle.root.name if bundle.root is not None else bundle.config.name
+                    self.notify("synthesis", f"the compiled fast path draws bundle {shown}'s keyframes from "
+                                             f"{now - start:.0f} s into the show")
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)
