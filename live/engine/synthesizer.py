@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future
@@ -21,6 +22,12 @@ import torch
 from live.errors import first_line
 from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.stylegan2 import Generator, to_uint8
+
+
+# A bundle a switch brings is compiled once it has been on screen this long: a compile
+# takes the lane for 40-130 s, and one started for a preset only peeked at held the show's
+# own bundle on the reference path meanwhile (for 7 s, no keyframe at all).
+SWITCH_SETTLE_S = 10.0
 
 
 class _LaneThread(threading.Thread):
@@ -125,11 +132,15 @@ class Synthesizer:
     """
 
     def __init__(self, G: Generator, fast: FastOptions | None = None,
-                 on_error: Callable[[str], None] | None = None, lane: Lane | None = None):
+                 on_error: Callable[[str], None] | None = None, lane: Lane | None = None,
+                 settle_s: float = 0.0):
+        """`settle_s`: draw this long before the compile starts."""
         self.G, self.options, self.on_error = G, fast, on_error
         self._lane = lane if lane is not None or fast is None else Lane()
         self._build: Future | None = None
         self._fast: FastSynthesis | None = None  # set on the lane when built
+        self._settle_s = settle_s
+        self._drawing_since: float | None = None  # the first draw since this generator came on screen
 
     def _start(self) -> None:
         """Start the build with the calling thread's intra-op thread count: dynamo guards
@@ -165,19 +176,24 @@ class Synthesizer:
         the lane, so that the bundle on screen compiles next, not after every bundle a
         performer went through (three bundles switched among stayed on the reference path
         for minutes). Drawing again asks for it again."""
+        self._drawing_since = None
         if self._build is not None and self._lane.withdraw(self._build):
             self._build = None
 
     def for_generator(self, G: Generator, on_error: Callable[[str], None] | None = None) -> Synthesizer:
         """This one if it draws `G`, else a new one with the same options on the same lane
-        (a bundle switch)."""
-        return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane)
+        (a bundle switch), which compiles once it has drawn for SWITCH_SETTLE_S."""
+        return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane, SWITCH_SETTLE_S)
 
     @torch.inference_mode()
     def __call__(self, w: torch.Tensor) -> np.ndarray:
         G = self.G
         assert w.shape == (G.num_ws, G.w_dim), (w.shape, G.num_ws, G.w_dim)
-        self._start()
+        now = time.monotonic()
+        if self._drawing_since is None:
+            self._drawing_since = now
+        if now - self._drawing_since >= self._settle_s:
+            self._start()
         fast = self._fast
         # While another bundle's compile holds the lane (a switch to a new bundle and back),
         # this one's keyframes take the reference path rather than wait behind it.
