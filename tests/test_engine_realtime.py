@@ -11,6 +11,7 @@ import soundfile as sf
 import zmq
 
 from live.__main__ import main
+from live.audio.analyzer import AudioFeatures
 from live.audio.clock import ManualClock
 from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
@@ -371,8 +372,9 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
                              capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
     now = {"t": 100.1}
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
-    engine.features.put(SimpleNamespace(bpm=128.0, beat_confidence=0.93, phase=0.47, next_beat=5.2, time=5.0,
-                                        rms=0.04))
+    engine.features.put(AudioFeatures(time=5.0, sample_index=5000, rms=0.04, beats=(), newest_beat=4.8,
+                                      newest_onset=4.8, onset_strength=1.0, bpm=128.0, last_beat=4.8, phase=0.47,
+                                      next_beat=5.2, beat_confidence=0.93))
     published = []
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
@@ -381,6 +383,8 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
     heard, gone = published
     assert heard["level_db"] == -28.0 and heard["beat_confidence"] == 0.93
     assert gone["level_db"] == -120.0 and gone["beat_confidence"] == 0.0 and gone["bpm"] == 128.0
+    # The screen hears the same: no tempo on the HUD, no fades held to a grid no one hears.
+    assert engine._features_heard(now["t"]).beat_confidence == 0.0
 
 
 def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(caplog):

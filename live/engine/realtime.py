@@ -625,10 +625,19 @@ class LiveEngine:
             return f"shader: {self._shader_error}"
         return "audio: no sound arrives from the input; retrying" if self._input_stalled(now) else ""
 
+    def _features_heard(self, now: float) -> AudioFeatures | None:
+        """The latest analysis; while the input delivers nothing, with no level and no beat
+        confidence: its last values would read as a healthy signal on the HUD and in telemetry,
+        and keep fades on a grid no one hears."""
+        features = self.features.peek()
+        if features is not None and self._input_stalled(now):
+            features = dataclasses.replace(features, rms=0.0, beat_confidence=0.0)
+        return features
+
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
         settings = self.settings.get()
         newest = self.keyframes.peek()
-        features = self.features.peek()
+        features = self._features_heard(now)
         stream_t = self._picture_time(now)
         hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
                       latency_ms=self._latency_ms(), preset=self.show.preset.name,
@@ -664,7 +673,7 @@ class LiveEngine:
 
     def _publish_state(self, fps_window: list[float]) -> None:
         newest = self.keyframes.peek()
-        features = self.features.peek()
+        features = self._features_heard(self.clock())
         k2k = self.stats.audio_to_keyframe
         body = {"fps": round(self._rate(fps_window), 2), "preset": self.show.preset.name,
                 "synthesis": self.show.maker.image.path,
@@ -673,15 +682,12 @@ class LiveEngine:
                                "audio_to_screen": self._latency_ms()}}
         if features is not None:
             # Enough for a lighting desk to follow the music between beat messages: where in
-            # the bar the audio was at `stream_time`, and how loud. An input that delivers
-            # nothing is not heard: the last level and confidence would read as a healthy signal.
-            stalled = self._input_stalled(self.clock())
-            body.update(bpm=round(features.bpm, 2),
-                        beat_confidence=0.0 if stalled else round(features.beat_confidence, 3),
+            # the bar the audio was at `stream_time`, and how loud.
+            body.update(bpm=round(features.bpm, 2), beat_confidence=round(features.beat_confidence, 3),
                         # Rounded down: a phase of 0.9996 rounded to 1.0 would read as the next beat.
                         beat_phase=math.floor(features.phase * 1000) / 1000, next_beat=round(features.next_beat, 3),
                         stream_time=round(features.time, 3),
-                        level_db=round(20 * math.log10(LEVEL_FLOOR if stalled else max(features.rms, LEVEL_FLOOR)), 1))
+                        level_db=round(20 * math.log10(max(features.rms, LEVEL_FLOOR)), 1))
         if newest is not None:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
         self.publish("state", body)
