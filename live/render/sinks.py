@@ -219,8 +219,7 @@ class VideoSink:
     def discard(self) -> None:
         """Stop and delete what was written; `path` is left as it was."""
         if not self._closed:
-            self._closed = True
-            self._close_quietly()
+            self.abandon()
             self.partial_path.unlink(missing_ok=True)
 
     def abandon(self) -> None:
