@@ -234,6 +234,12 @@ def test_a_burst_of_taps_leaves_the_tempo_and_the_tracker_s_octave_alone():
     for t in (40.0, 40.5, 41.0, 41.5):
         clock.tap(t)
     assert clock.bpm == pytest.approx(120)
+    # Bursts faster than duplicates are told apart (0.1 s), after taps on the beat: ignored too.
+    for t in (45.0, 45.5, 46.0):
+        clock.tap(t)
+    for k in range(20):
+        clock.tap(46.5 + 0.1 * k)
+    assert clock.bpm == pytest.approx(120)
     # Right after a burst too: its last tap does not pair with the first tap on the beat.
     for k in range(20):
         clock.tap(50.0 + 0.03 * k)

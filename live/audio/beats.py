@@ -159,6 +159,8 @@ class BeatClock:
         self._tap_hold_beats = tap_hold_beats
         self._lock_beats = lock_beats
         self._tapped_period: float | None = None
+        self._last_event = -math.inf          # the last tap received, kept or not
+        self._echoed = False                  # the last tap received was the one before it again
         self._bursting = False                # taps came faster than TAP_BPM allows, up to the last one
         self._hold_until = -math.inf
         self._last_confirmed = -math.inf      # last tracker beat or tap
@@ -190,30 +192,26 @@ class BeatClock:
     def tap(self, t: float) -> list[float]:
         """The performer tapped at stream time `t`; returns the beat if it is a new one.
 
-        A tap within MIN_TAP_INTERVAL after the previous one (or before it) is the same tap
-        arriving twice: a controller's note-on and note-off, a key and a control message.
-        Taps faster than TAP_BPM allows are a burst, not a tempo: ignored.
+        Taps are counted from the last one received, kept or not. One within
+        MIN_TAP_INTERVAL after it (or before it) is the same tap arriving twice: a
+        controller's note-on and note-off, a key and a control message. More of them, or
+        any faster than TAP_BPM allows, are a burst (a held key repeating, a controller's
+        flood), not a tempo: ignored, and the first tap after it starts a new count. Held
+        to 300 bpm, a burst cut five times a second, then locked the tracker into the
+        octave above the music's.
         """
-        if self._taps and t - self._taps[-1] < MIN_TAP_INTERVAL:
+        since, self._last_event = t - self._last_event, max(self._last_event, t)
+        if since < 60.0 / TAP_BPM[1]:
+            self._bursting = self._bursting or self._echoed or since >= MIN_TAP_INTERVAL
+            self._echoed = True
             return []
-        fastest = 60.0 / TAP_BPM[1]
-        if self._bursting and t - self._taps[-1] < fastest:  # the burst goes on
-            self._taps[-1] = t
-            return []
+        self._echoed = False
         if self._taps and (self._bursting or t - self._taps[-1] > self._tap_timeout):
             self._taps.clear()  # the first tap after a burst or a pause starts a new count
         self._bursting = False
         self._taps.append(t)
         if len(self._taps) >= 2:
             interval = float(np.median(np.diff(self._taps)))
-            if interval < fastest:
-                # Faster than a beat is tapped: a held key repeating, a controller's burst.
-                # Held to 300 bpm it cut five times a second, then locked the tracker into
-                # the octave above the music's. The burst is ignored, to its last tap.
-                self._taps.clear()
-                self._taps.append(t)
-                self._bursting = True
-                return []
             self._tapped_period = min(interval, 60.0 / TAP_BPM[0])
             self.period = self._tapped_period
             self._history.clear()   # intervals from before the tap would drag the tempo back
