@@ -55,6 +55,17 @@ def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_pa
     assert len(err) == 1 and "architecture" in err[0] and "--init" in err[0]
 
 
+def test_init_takes_a_generator_of_the_same_shape_whatever_settings_shape_no_weight(tmp_path):
+    from live.nets.stylegan2 import Generator
+
+    # As NVlabs' pickles carry them: conv_clamp and fp16 layers, a default written out.
+    kwargs = GanConfig(**TINY).generator_kwargs()
+    kwargs["synthesis_kwargs"] |= {"conv_clamp": 256, "num_fp16_res": 4}
+    path = save_generator(Generator(**kwargs), tmp_path / "theirs.safetensors", dtype=torch.float32)
+    tuned = GanTrainer(GanConfig(total_kimg=0, init=str(path), **TINY), tmp_path / "run")
+    assert torch.allclose(_params(tuned.G), _params(load_generator(path)[0]))
+
+
 def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
     trainer = GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, **TINY), tmp_path)
     steps = [trainer.step() for _ in range(4)]

@@ -36,23 +36,28 @@ CHECKPOINT = "training-state.pt"
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
 
 
-def _without_width(generator_kwargs: dict) -> dict:
-    synthesis = {k: v for k, v in generator_kwargs["synthesis_kwargs"].items() if k not in ("channel_base", "channel_max")}
-    return {**generator_kwargs, "synthesis_kwargs": synthesis}
+WIDTH_FLAGS = ("--channel-base", "--channel-max")  # what an --init may grow
 
 
-def _as_flags(generator_kwargs: dict) -> str:
-    """A generator's architecture in this command's options (a checkpoint's kwargs may
-    leave out what it built with the networks' defaults)."""
+def _architecture(generator_kwargs: dict) -> dict[str, object]:
+    """A generator's shape in this command's options, and what it has no option for; what
+    its kwargs leave to the networks' defaults filled in (a checkpoint's kwargs may list a
+    default, or leave it out). Other settings (NVlabs' conv_clamp, fp16 layers) shape no
+    weight: an --init may differ in them."""
     def given(network: type, kwargs: dict) -> dict:
         defaults = inspect.signature(network).parameters.items()
         return {**{name: p.default for name, p in defaults if p.default is not p.empty}, **kwargs}
 
     mapping = given(MappingNetwork, generator_kwargs["mapping_kwargs"])
     synthesis = given(SynthesisNetwork, generator_kwargs["synthesis_kwargs"])
-    return (f"--res {generator_kwargs['img_resolution']} --z-dim {generator_kwargs['z_dim']} "
-            f"--w-dim {generator_kwargs['w_dim']} --mapping-layers {mapping['num_layers']} "
-            f"--channel-base {synthesis['channel_base']} --channel-max {synthesis['channel_max']}")
+    return {"--res": generator_kwargs["img_resolution"], "--z-dim": generator_kwargs["z_dim"],
+            "--w-dim": generator_kwargs["w_dim"], "--mapping-layers": mapping["num_layers"],
+            "--channel-base": synthesis["channel_base"], "--channel-max": synthesis["channel_max"],
+            "c_dim": generator_kwargs["c_dim"], "img_channels": generator_kwargs["img_channels"]}
+
+
+def _as_flags(architecture: dict[str, object]) -> str:
+    return " ".join(f"{name} {value}" for name, value in architecture.items() if name.startswith("--"))
 
 
 def _read_run_state(path: str, device: torch.device) -> dict | None:
@@ -199,17 +204,18 @@ class GanTrainer:
             init, _ = load_generator(path, device=self.device)
             kwargs, G_state = init.init_kwargs, init.state_dict()
             G_ema_state = G_state
+        theirs, ours = _architecture(kwargs), _architecture(self.G.init_kwargs)
         try:
-            if _without_width(kwargs) != _without_width(self.G.init_kwargs):
+            if any(theirs[name] != ours[name] for name in ours if name not in WIDTH_FLAGS):
                 # grow_state would take a larger z or w for a wider layer: only channels may grow.
-                raise UserError("its resolution, latent sizes or mapping depth differ from this run's")
+                raise UserError("its resolution, latent sizes, mapping depth or conditioning differ from this run's")
             grow_generator(self.G, G_state)
             grow_generator(self.G_ema, G_ema_state, fresh=self.G.state_dict())
             if run is not None:
                 grow_discriminator(self.D, run["D"])
         except UserError as e:
             raise UserError(f"--init {path}: its architecture does not fit this run ({e}): it has "
-                            f"{_as_flags(kwargs)}, this run {_as_flags(self.G.init_kwargs)}; pass its "
+                            f"{_as_flags(theirs)}, this run {_as_flags(ours)}; pass its "
                             "--res/--z-dim/--w-dim/--mapping-layers and at least its channels") from None
         if run is not None:
             self.state = TrainState(**run["state"])
