@@ -106,6 +106,7 @@ class Recorder:
         self.audio_dropped = 0
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
+        self._due_slot = -math.inf   # the slot the last `wants_frame` saw
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
         self._thread.start()
@@ -121,14 +122,14 @@ class Recorder:
         """Is a frame due: the first in its slot of 1/fps? Slots, not 1/fps since the last
         offer: a render loop at the recording's own rate, its frames a hair early or late,
         would have every other frame refused (186 of 300 at 30 fps with 5 ms of jitter)."""
-        return self._slot() > self._last_slot
+        self._due_slot = math.floor(self.clock() * self.fps + 0.5)
+        return self._due_slot > self._last_slot
 
     def offer(self, frame: np.ndarray) -> None:
-        self._last_slot = self._slot()
+        """The frame `wants_frame` asked for, in the slot it saw: the readback between the
+        two can take the clock into the next slot, whose frame would then be refused."""
+        self._last_slot = self._due_slot
         self.frames.put(frame)
-
-    def _slot(self) -> int:
-        return math.floor(self.clock() * self.fps + 0.5)
 
     def _loop(self) -> None:
         try:
