@@ -202,23 +202,23 @@ def test_a_compile_withdrawn_before_it_started_leaves_the_lane_and_comes_back_wh
 
 
 def test_a_bundle_a_switch_brings_compiles_once_it_has_been_on_screen_a_while(G):
-    import time
-
     from live.engine.synthesizer import SWITCH_SETTLE_S
 
-    first = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False))
+    now = [0.0]
+    first = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False), clock=lambda: now[0])
     other = first.for_generator(Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3,
                                           synthesis_kwargs=dict(channel_base=256, channel_max=32)).eval())
-    assert other._settle_s == SWITCH_SETTLE_S and first._settle_s == 0
-    peeked = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False), settle_s=0.3)
+    assert other._settle_s == SWITCH_SETTLE_S and first._settle_s == 0 and other.clock is first.clock
+    peeked = Synthesizer(G, FastOptions(dtype=torch.float32, compile=False), settle_s=0.3, clock=lambda: now[0])
     peeked(_w(G, 7))
     assert peeked._build is None  # on screen for a moment: no compile yet
     peeked.withdraw()             # the show moved on, and came back: the wait starts over
+    now[0] = 1.0
     peeked(_w(G, 7))
-    time.sleep(0.2)
+    now[0] = 1.2
     peeked(_w(G, 7))
     assert peeked._build is None
-    time.sleep(0.15)
+    now[0] = 1.35
     peeked(_w(G, 7))
     assert peeked._build is not None and peeked.wait(timeout=60) and peeked.path == "fast"
     for synth in (first, peeked):

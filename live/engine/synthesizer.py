@@ -124,18 +124,19 @@ class Synthesizer:
     """`w [num_ws, w_dim] -> uint8 [R, R, 3]` for one generator, constant noise.
 
     Called from one thread at a time (the inference thread). `fast` None keeps the
-    reference path. Otherwise, from the first call on, the lane compiles
-    `FastSynthesis(fast)` and then draws every fast frame; until then, and while the lane
-    compiles for another generator, frames come from the reference path. `on_error`
+    reference path. Otherwise, from the first call on (once it has drawn for `settle_s`),
+    the lane compiles `FastSynthesis(fast)` and then draws every fast frame; until then,
+    and while the lane compiles for another generator, frames come from the reference path
+    (`withdraw` takes back a compile that has not started). `on_error`
     hears, once, why the fast path could not be built or failed to draw; the reference
     path then stays.
     """
 
     def __init__(self, G: Generator, fast: FastOptions | None = None,
                  on_error: Callable[[str], None] | None = None, lane: Lane | None = None,
-                 settle_s: float = 0.0):
-        """`settle_s`: draw this long before the compile starts."""
-        self.G, self.options, self.on_error = G, fast, on_error
+                 settle_s: float = 0.0, clock: Callable[[], float] = time.monotonic):
+        """`settle_s`: draw this long, by `clock`, before the compile starts."""
+        self.G, self.options, self.on_error, self.clock = G, fast, on_error, clock
         self._lane = lane if lane is not None or fast is None else Lane()
         self._build: Future | None = None
         self._fast: FastSynthesis | None = None  # set on the lane when built
@@ -166,10 +167,16 @@ class Synthesizer:
             futures.wait([self._build], timeout)
         return self._fast is not None
 
+    def _fast_now(self) -> FastSynthesis | None:
+        """The fast path, unless a compile for another generator holds the lane: a frame
+        would wait behind it."""
+        fast = self._fast
+        return fast if fast is not None and not self._lane.compiling else None
+
     @property
     def path(self) -> str:
-        """The path drawing now: the reference one while the lane compiles another generator."""
-        return "fast" if self._fast is not None and not self._lane.compiling else "reference"
+        """The path drawing now."""
+        return "fast" if self._fast_now() is not None else "reference"
 
     def withdraw(self) -> None:
         """The show moved to another bundle: this one's compile, if it has not started, leaves
@@ -183,22 +190,21 @@ class Synthesizer:
     def for_generator(self, G: Generator, on_error: Callable[[str], None] | None = None) -> Synthesizer:
         """This one if it draws `G`, else a new one with the same options on the same lane
         (a bundle switch), which compiles once it has drawn for SWITCH_SETTLE_S."""
-        return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane, SWITCH_SETTLE_S)
+        return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane, SWITCH_SETTLE_S,
+                                                    self.clock)
 
     @torch.inference_mode()
     def __call__(self, w: torch.Tensor) -> np.ndarray:
         G = self.G
         assert w.shape == (G.num_ws, G.w_dim), (w.shape, G.num_ws, G.w_dim)
-        now = time.monotonic()
+        now = self.clock()
         if self._drawing_since is None:
             self._drawing_since = now
         if now - self._drawing_since >= self._settle_s:
             self._start()
-        fast = self._fast
-        # While another bundle's compile holds the lane (a switch to a new bundle and back),
-        # this one's keyframes take the reference path rather than wait behind it.
+        fast = self._fast_now()
         img = None
-        if fast is not None and not self._lane.compiling:
+        if fast is not None:
             try:
                 img = self._lane.submit(lambda: fast(w[None])).result()
             except futures.CancelledError:  # the lane closed: the show is ending
