@@ -31,9 +31,18 @@ def failing(message: str):
     return fail
 
 
+class FakeDrawer:
+    """A synthesizer's part the engine sees (the engine keeps weak references to them)."""
+
+    path = "reference"
+
+    def close(self) -> None:
+        pass
+
+
 def fake_show(make=failing("no keyframes in this test")):
     """A show with no networks: its keyframes fail unless `make` makes them."""
-    maker = SimpleNamespace(make=make, image=SimpleNamespace(path="reference", close=lambda: None), refiner=None)
+    maker = SimpleNamespace(make=make, image=FakeDrawer(), refiner=None)
     return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
                            bundle=SimpleNamespace(mel=MelWindow(), root=None, config=SimpleNamespace(name="fake")),
                            maker=maker)

@@ -172,7 +172,7 @@ class BeatClock:
         """A beat from the tracker; returns it if it is a new beat to emit."""
         off_grid = abs(beat_time - self._nearest_grid_beat(beat_time)) > self._snap * self.period
         tracker_period = 60.0 / max(tracker_bpm, 1.0)
-        if beat_time < self._hold_until:
+        if self.tapped_at(beat_time):
             # The taps rule: only a tracker that agrees with them in phase and tempo helps.
             if off_grid or abs(self._fold(tracker_period) / self.period - 1.0) > 0.05:
                 return []
@@ -243,7 +243,7 @@ class BeatClock:
         return t < self._hold_until
 
     def locked_at(self, t: float) -> bool:
-        return t < self._hold_until or t - self._last_confirmed <= self._lock_beats * self.period
+        return self.tapped_at(t) or t - self._last_confirmed <= self._lock_beats * self.period
 
     def last_beat(self, t: float) -> float:
         return self.anchor + math.floor((t - self.anchor) / self.period) * self.period
@@ -261,7 +261,7 @@ class BeatClock:
         stops locking (`lock_beats` after the last confirmed beat; in silence it stayed above
         0 for seconds: a tempo on the HUD and fades kept on a grid no one heard). Silence
         stops the grid's beats sooner (the analyzer's level gate)."""
-        if t < self._hold_until:
+        if self.tapped_at(t):
             return 1.0
         if len(self._history) < 2 or not self.locked_at(t):
             return 0.0

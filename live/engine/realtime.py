@@ -549,7 +549,7 @@ class LiveEngine:
                 self.notify("window", f"the display gives no vsync; frames are held to {self.options.fps:g} fps "
                                       "by the clock")
             next_frame = start
-            compiled: set[int] = set()  # the synthesizers whose fast path was announced
+            announced: weakref.WeakSet[Synthesizer] = weakref.WeakSet()  # whose fast path was said
             fps_window: list[float] = []
             finished_at = None
             while not self.stopping.is_set():
@@ -573,8 +573,8 @@ class LiveEngine:
                     self.report("render", f"{type(e).__name__}: {e}")
                 collector.settle(self._show_state())
                 drawing = self.show.maker.image
-                if drawing.path == "fast" and id(drawing) not in compiled:  # once a bundle, not at each switch back
-                    compiled.add(id(drawing))
+                if drawing.path == "fast" and drawing not in announced:  # once a bundle, not at each switch back
+                    announced.add(drawing)
                     bundle = self.show.bundle  # by its folder: copies of a bundle share its name
                     shown = bundle.root.name if bundle.root is not None else bundle.config.name
                     self.notify("synthesis", f"the compiled fast path draws bundle {shown}'s keyframes from "

@@ -3,7 +3,8 @@
 Parameter and buffer names match `training/networks.py` of stylegan2-ada-pytorch
 (`mapping.fc{i}`, `mapping.w_avg`, `synthesis.b{res}.const|conv0|conv1|torgb`, ...), so
 their checkpoints load one to one. Constructor arguments keep their names too; the
-resolved arguments are stored in `init_kwargs` and written beside our own checkpoints.
+arguments as given (defaults left out) are stored in `init_kwargs` and written beside our
+own checkpoints.
 
 `mapping` and `synthesis` are separately callable: the live path calls synthesis on w.
 """

@@ -306,8 +306,7 @@ class Renderer:
         size = _check_size(screen_size)
         viewport = fit_viewport(self._output.texture.size, size)
         if viewport[2:] != size:
-            self.ctx.viewport = (0, 0, *size)
-            screen.clear(0.0, 0.0, 0.0, 1.0)
+            screen.clear(0.0, 0.0, 0.0, 1.0)  # the whole screen, whatever the viewport: the bars
         self.ctx.viewport = viewport
         self._output.texture.use(location=0)
         self._present.draw({"u_frame": 0})
