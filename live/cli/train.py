@@ -122,8 +122,8 @@ def _run_space(args: argparse.Namespace) -> int:
         messages.append(export_space(net, spec, Path(args.export)))
 
     trainer = SpaceTrainer(config, args.outdir, progress=not args.quiet)
-    for note in trainer.notes:
-        print(note)
+    for line in trainer.notes:
+        print(line)
     state = trainer.run(stop_at=args.stop_at, on_finish=export if args.export else None)
     for message in messages:
         print(message)
