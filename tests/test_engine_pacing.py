@@ -30,3 +30,13 @@ def test_with_vsync_a_faster_display_is_capped_after_measuring_it():
     assert not pacer.sleeps
     pacer.remeasure(vsync=False)                         # onto a display that gives none
     assert pacer.sleeps
+
+
+def test_with_vsync_a_flip_that_stops_waiting_later_is_capped():
+    pacer = FramePacer(60, vsync=True)
+    run(pacer, 1 / 60, frames=10 * MEASURE_FRAMES)       # minutes at the display's rate
+    assert not pacer.sleeps
+    start = 10 * MEASURE_FRAMES / 60
+    for i in range(MEASURE_FRAMES + 1):                 # the window is hidden: flips return at once
+        pacer.shown(start + i * 0.001)
+    assert pacer.sleeps

@@ -2,9 +2,11 @@
 
 Without vsync it always does. With vsync the flip already waits for the display, and a
 sleep as well would land frames between its refreshes when the display runs at about the
-cap (60 Hz under a 60 fps cap). So the pacer first lets MEASURE_FRAMES frames run unpaced
-and sleeps only if they came well faster than the cap: a 120 or 144 Hz display under a
-60 fps cap, which would otherwise take CPU from the keyframes for frames no one needs.
+cap (60 Hz under a 60 fps cap). So the pacer lets frames run unpaced, measuring them
+MEASURE_FRAMES at a time, and sleeps once they come well faster than the cap: a 120 or
+144 Hz display under a 60 fps cap, or a flip that stops waiting later in the show (some
+compositors stop for a hidden or minimized window), which would otherwise take CPU from
+the keyframes for frames no one needs.
 """
 from __future__ import annotations
 
@@ -24,12 +26,13 @@ class FramePacer:
 
     def shown(self, t: float) -> None:
         """A frame reached the screen at clock time `t`."""
-        if self.sleeps or len(self._shown) > MEASURE_FRAMES:
+        if self.sleeps:
             return
         self._shown.append(t)
         if len(self._shown) > MEASURE_FRAMES:
             intervals = [b - a for a, b in zip(self._shown, self._shown[1:])]
             self.sleeps = statistics.median(intervals) * OUTPACE < self.period
+            del self._shown[:-1]  # the next measure starts at this frame
 
     def remeasure(self, vsync: bool) -> None:
         """The display may have changed (a fullscreen switch to another monitor), and with
