@@ -149,6 +149,8 @@ def test_no_devices_at_all_says_what_to_do_instead():
         find_device(None, "input", [HDMI])
     with pytest.raises(UserError, match="leave out --play"):
         find_device(None, "output", [Device(4, "Line In", "ALSA", 2, 0, 48000.0)])
+    with pytest.raises(UserError, match="none for 'pulse' .*sound server running"):  # PulseAudio is down
+        find_device("pulse", "input", [HDMI])
 
 
 @dataclass

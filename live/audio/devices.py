@@ -70,7 +70,8 @@ def find_device(spec: str | int | None, direction: Direction,
     candidates = [d for d in devices if d.channels(direction) > 0]
     if not candidates:
         way_out = "use --source file:PATH or --source demo" if direction == "input" else "leave out --play"
-        raise UserError(f"no audio {direction} device found; check `python -m live devices`, or {way_out}")
+        wanted = "" if spec is None else f", so none for {spec!r} (is it plugged in, and its sound server running?)"
+        raise UserError(f"no audio {direction} device found{wanted}; check `python -m live devices`, or {way_out}")
     available = ", ".join(repr(d.name) for d in candidates)
     if spec is None:
         chosen = [d for d in candidates if d.index == default_index]
