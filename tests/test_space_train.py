@@ -134,6 +134,14 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
         config.with_overrides(["batch.pairs=3.5"])
     with pytest.raises(UserError, match="music_mix"):
         config.with_overrides(["batch.music_mix.beethoven=1"])
+    # TOML has nan and inf, which no check of the form `value <= 0` refuses.
+    for typo in ("loss.alpha=nan", "optim.lr=inf", "batch.music_mix.4q=nan", "loss.weights.sim=-inf"):
+        with pytest.raises(UserError, match="must be a finite number"):
+            config.with_overrides([typo])
+    with pytest.raises(UserError, match=r"loss.weights must be >= 0, got \{'cfr': -5.0\}"):  # would maximize L_CFR
+        config.with_overrides(["loss.weights.cfr=-5"])
+    with pytest.raises(UserError, match="seed must be >= 0"):
+        config.with_overrides(["seed=-1"])
 
 
 def test_learning_rate_warms_up_then_decays():

@@ -8,6 +8,7 @@ full beside the run as `config.toml`, which is what a resumed run reads.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.alpha <= 0 or self.triples_per_anchor < 1 or self.eps <= 0:
             raise UserError(f"loss: need alpha > 0, triples_per_anchor >= 1 and eps > 0, got {self}")
+        negative = {name: weight for name, weight in asdict(self.weights).items() if weight < 0}
+        if negative:  # a negative weight would maximize its loss
+            raise UserError(f"loss.weights must be >= 0, got {negative}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class SpaceTrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1 or self.threads < 1:
             raise UserError("steps, checkpoint_every, log_every and threads must be >= 1")
+        if self.seed < 0:
+            raise UserError(f"seed must be >= 0, got {self.seed}")
         check_image_size(self.image_size, "space training config")
         if self.freeze_image and not self.init:
             raise UserError("freeze_image keeps a trained E_I: give the space to start from with init")
@@ -135,13 +141,16 @@ class SpaceTrainConfig:
 
 
 def _value(kind: Any, value: Any, where: str) -> Any:
-    """`value` checked against the annotated type: exact for bool/int/str, int accepted for float."""
+    """`value` checked against the annotated type: exact for bool/int/str, int accepted for
+    float, and no float NaN or infinite (TOML has both; no setting means either)."""
     if get_origin(kind) is dict:
         _, item = get_args(kind)
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise UserError(f"{where} must be a table, got {value!r}")
         return {k: _value(item, v, f"{where}.{k}") for k, v in value.items()}
     if kind is float and type(value) in (int, float):
+        if not math.isfinite(value):
+            raise UserError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if type(value) is not kind:
         raise UserError(f"{where} must be {getattr(kind, '__name__', kind)}, got {value!r}")
