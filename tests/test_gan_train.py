@@ -135,6 +135,8 @@ def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
             GanConfig(noise_max_res=bad)
     with pytest.raises(UserError, match="held-out"):
         GanConfig(seed=1000)
+    with pytest.raises(UserError, match="--seed must be >= 0"):  # a folder of images had no check of its own
+        GanConfig(seed=-1, data="images")
     with pytest.raises(UserError, match="--style-mixing must be in 0..1; got 5"):  # a probability
         GanConfig(style_mixing=5.0)
 

@@ -71,6 +71,24 @@ def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
         PredictorTrainer(Bundle.load(bundle.root), changed, tmp_path / "run", progress=False)
 
 
+def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    typed = PredictorTraining(**{**TINY.__dict__, "data_root": ".."})
+    PredictorTrainer(bundle, typed, tmp_path / "run", progress=False).run()
+    spelt_out = PredictorTraining(**{**TINY.__dict__, "data_root": str(tmp_path), "steps": 6})
+    assert PredictorTrainer(Bundle.load(bundle.root), spelt_out, tmp_path / "run", progress=False).step == 4
+    monkeypatch.chdir(tmp_path / "b" / "c")  # the same `..` names another folder from here
+    with pytest.raises(UserError, match="data_root"):
+        PredictorTrainer(Bundle.load(bundle.root), typed, tmp_path / "run", progress=False)
+
+
+def test_a_negative_seed_is_refused_at_once():
+    with pytest.raises(UserError, match="seed must be >= 0"):
+        PredictorTraining(seed=-1)
+
+
 def test_a_bundle_without_a_folder_is_refused(tmp_path):
     with pytest.raises(UserError, match="folder"):
         PredictorTrainer(random_bundle(), TINY, tmp_path / "run", progress=False)

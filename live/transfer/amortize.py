@@ -112,13 +112,18 @@ class PredictorTrainer:
             self.heads_from = state["config"].get("layer_heads_from", HEADS_WAIT)
         elif self.heads_from is None:
             self.heads_from = 0 if self.config.from_bundle else HEADS_WAIT
+        # Folders as the paths they name, not as typed: `--data ..` names another folder from
+        # another working folder, and the music banks are made of the folder.
         resolved = {**dataclasses.asdict(self.config), "layer_heads_from": self.heads_from,
-                    "bundle": str(self.bundle.root.resolve())}
+                    "bundle": str(self.bundle.root.resolve()), "data_root": str(Path(self.config.data_root).resolve())}
         if state is not None:
-            # A setting newer than the run's config counts as the default it ran with.
+            # A setting newer than the run's config counts as the default it ran with. Older
+            # runs kept data_root as typed: it is read from here, as they read it.
+            typed = state["config"].get("data_root", PredictorTraining.data_root)
+            saved = state["config"] | {"data_root": str(Path(typed).resolve())}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             changed = sorted(k for k, v in _stored(resolved).items()
-                             if k not in RESUMABLE and state["config"].get(k, defaults.get(k)) != v)
+                             if k not in RESUMABLE and saved.get(k, defaults.get(k)) != v)
             if changed:
                 raise UserError(f"{self.run_dir} holds a run with other settings ({', '.join(changed)}); "
                                 "use the same settings to resume or another --outdir")
