@@ -49,8 +49,9 @@ def held_out_pairs(bundle: Bundle, bank: MusicBank, count: int, lambdas: list[fl
 
 def benchmark_pairs(bundle: Bundle, data_root: str, count: int, lambdas: list[float],
                     first_seed: int = 0) -> TransferPairs:
-    """`count` pairs for a benchmark: held-out 4Q clips (synthetic music without them) spread
-    evenly over the quadrants' files, one mel window each. Another `first_seed` draws other
+    """`count` pairs for a benchmark: music of the held-out side, the 4Q test clips under
+    `data_root` and `count` held-out synthetic clips (so the synthetic share grows with
+    `count`), picked evenly over that list, one mel window each. Another `first_seed` draws other
     sources and shifts the music by as many clips: a fresh set for a verdict, where the
     default set has guided design choices."""
     clips = music_records(["4q", "synthetic"], data_root, count, held_out=True)
