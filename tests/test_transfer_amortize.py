@@ -84,6 +84,17 @@ def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tm
         PredictorTrainer(Bundle.load(bundle.root), typed, tmp_path / "run", progress=False)
 
 
+def test_a_predictor_the_bundle_refuses_is_not_kept_to_resume_from(bundle, tmp_path):
+    trainer = PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+    trainer.run()
+    with torch.no_grad():
+        trainer.predictor.mappers[-1].output_layers()[0].weight.fill_(1e6)  # past float16's range
+    trainer.step += 2
+    with pytest.raises(UserError, match="not finite in float16"):
+        trainer.checkpoint({"loss": 0.0})
+    assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 4
+
+
 def test_a_negative_seed_is_refused_at_once():
     with pytest.raises(UserError, match="seed must be >= 0"):
         PredictorTraining(seed=-1)

@@ -180,14 +180,16 @@ class PredictorTrainer:
         return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
 
     def checkpoint(self, record: dict[str, float]) -> None:
+        # The bundle's weights first: they refuse a predictor that is not finite in float16,
+        # and a run must not then resume from the state that made it.
+        save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
+        self.bundle.write_config(self.bundle.root)
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(),
                  "config": _stored(self._resolved)}
         partial = self.run_dir / f"{STATE_FILE}.partial"
         torch.save(state, partial)
         os.replace(partial, self.run_dir / STATE_FILE)
-        save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
-        self.bundle.write_config(self.bundle.root)
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
             log.write(json.dumps({"step": self.step, "heldout_pairs": len(self.pairs), **record}) + "\n")
