@@ -6,7 +6,7 @@ import torch
 from live.__main__ import main
 from live.errors import UserError
 from live.gan.config import GanConfig
-from live.gan.train import CHECKPOINT, GanTrainer
+from live.gan.train import CHECKPOINT, LOG, GanTrainer
 from live.nets.checkpoints import load_generator, save_generator
 
 TINY = dict(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=32, batch=4,
@@ -27,6 +27,14 @@ def test_training_moves_the_generator_and_writes_snapshots(tmp_path):
     assert len(list(tmp_path.glob("samples-*.png"))) == 2
     assert [round(h["kimg"], 3) for h in state.history] == [0.008, 0.016]
     assert all(torch.isfinite(torch.tensor(h["loss_G"])) for h in state.history)
+    logged = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    assert logged == state.history  # readable without unpickling the checkpoint
+
+
+def test_the_progress_bar_ends_at_its_total(tmp_path, recwarn, capsys):
+    GanTrainer(GanConfig(total_kimg=0.04, **TINY), tmp_path).run()  # ten batches of 0.004 kimg sum past 0.04
+    assert not [w for w in recwarn if "clamping frac" in str(w.message)]
+    assert "0.04/0.04 kimg [" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
@@ -38,6 +46,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     resumed.run()
     assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
     assert torch.equal(_params(straight.D), _params(resumed.D))
+    assert [row["kimg"] for row in map(json.loads, (tmp_path / "b" / LOG).read_text().splitlines())] == [0.008, 0.016]
 
 
 def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_path, capsys):

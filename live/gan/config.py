@@ -23,7 +23,7 @@ def _option(default, help: str):
 @dataclass(frozen=True)
 class GanConfig:
     data: str = _option("procedural", "'procedural' or a folder of images")
-    resolution: int = _option(128, "image side in pixels, a power of two")
+    resolution: int = _option(128, "image side in pixels, a power of two (>= 32 for procedural data)")
     z_dim: int = _option(256, "size of z")
     w_dim: int = _option(256, "size of w")
     mapping_layers: int = _option(2, "mapping depth (NVlabs' 'auto' config: 2, enough for one image domain)")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import UserError
-from live.files import read_state
+from live.files import read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -32,6 +32,7 @@ from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = "training-state.pt"
+LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
 # What a resumed run may change: how long and how often, and where and how it computes.
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
 
@@ -249,6 +250,8 @@ class GanTrainer:
                 group["lr"], group["betas"] = lr, betas
         self.state = state
         torch.set_rng_state(ckpt["rng"])
+        if self.device.type == "cuda" and "cuda_rng" in ckpt:  # latents and noise are drawn there
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         if saved.data != self.cfg.data and _moved(saved.data):
             print(f"note: {path} was trained on {saved.data}, which is gone; continuing on {self.cfg.data} "
                   "(the same pictures only if it holds the same files)", file=sys.stderr)
@@ -263,9 +266,12 @@ class GanTrainer:
         self.state.data_position = getattr(self.data, "position", 0)
         ckpt["state"] = asdict(self.state)
         ckpt["rng"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         tmp = self.outdir / (CHECKPOINT + ".tmp")
         torch.save(ckpt, tmp)
         tmp.replace(self.outdir / CHECKPOINT)  # atomic: a kill mid-write keeps the last good one
+        write_whole(self.outdir / LOG, "".join(json.dumps(row) + "\n" for row in self.state.history).encode())
 
     def sample_grid(self, path: Path) -> None:
         with torch.no_grad():
@@ -395,7 +401,7 @@ class GanTrainer:
                 avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
             now = time.perf_counter()
             kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
-            bar.update(cfg.batch / 1000)
+            bar.update(min(self.state.images_seen, total) / 1000 - bar.n)  # not a sum of batches: it drifts past the total
             bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
             t_last, seen_last = now, self.state.images_seen
             if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:
