@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from ckpt_factory import tiny_generator
 from live.__main__ import main
+from live.nets.checkpoints import save_generator
 from live.gan.evaluate import fine_energy, frechet_distance
 
 
@@ -43,3 +45,10 @@ def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(ran
     with pytest.raises(SystemExit):  # not named .json: refused as the command line is read
         main(["eval", "gan", "--network", str(network), "--count", "8", "--json", str(network)])
     assert (sidecar.read_text(), network.read_bytes()) == before
+
+
+def test_a_conditional_generator_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys):
+    network = save_generator(tiny_generator(2, c_dim=4), tmp_path / "cond.safetensors")
+    assert main(["eval", "gan", "--network", str(network), "--space", str(random_bundle_dir), "--count", "4",
+                 "--json", str(tmp_path / "gan.json")]) == 2
+    assert "conditional generator (c_dim 4)" in capsys.readouterr().err

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import ProceduralConfig, ProceduralImages
+from live.errors import UserError
 from live.gan.config import GanEvalConfig
 from live.nets.stylegan2 import Generator, to_unit
 from live.space.probe import SpaceProbe
@@ -92,6 +93,9 @@ def generator_images(G: Generator, config: GanEvalConfig) -> torch.Tensor:
 
 def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
     """The report: the generator against corpus set A, and corpus set B against A (the floor)."""
+    if G.c_dim:
+        raise UserError(f"this is a conditional generator (c_dim {G.c_dim}); eval gan scores unconditional "
+                        "ones against the procedural corpus, which has no classes")
     corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
 
     def corpus_set(index0: int) -> _Set:
