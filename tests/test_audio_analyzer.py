@@ -108,10 +108,23 @@ def test_taps_are_beats_of_the_next_snapshot_at_their_own_times():
     analyzer = AudioAnalyzer(RATE, MEL)
     analyzer.feed(np.zeros(RATE // 2, np.float32))
     analyzer.tap(0.2)
-    analyzer.tap(9.0)                      # later than the audio fed, so it counts as now (0.5 s)
+    analyzer.tap()                         # now: the end of the audio fed (0.5 s)
     f = analyzer.feed(np.zeros(256, np.float32))
     assert f.beats == pytest.approx((0.2, 0.5)) and f.newest_beat == pytest.approx(0.5)
     assert f.bpm == pytest.approx(200)
+
+
+def test_taps_ahead_of_the_audio_fed_wait_for_it():
+    """The feeding thread fell behind its input (a compile held it): taps the input's clock
+    stamped meanwhile lie ahead of the audio fed, and land at their times as it arrives."""
+    analyzer = AudioAnalyzer(RATE, MEL)
+    analyzer.feed(np.zeros(RATE // 2, np.float32))
+    for t in (0.6, 1.1, 1.6):
+        analyzer.tap(t)
+    assert analyzer.feed(np.zeros(256, np.float32)).beats == ()
+    f = analyzer.feed(np.zeros(RATE + RATE // 2 - 256, np.float32))  # on to 2 s
+    assert f.beats == pytest.approx((0.6, 1.1, 1.6), abs=1e-6)
+    assert f.bpm == pytest.approx(120)
 
 
 def test_taps_at_one_moment_leave_the_analysis_running(drums):

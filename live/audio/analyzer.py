@@ -10,6 +10,7 @@ single-producer single-consumer RingBuffer.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ class AudioAnalyzer:
         # would flicker with every drum hit and gap; a level meter follows about 0.1 s.
         self._level_weight = 1.0 - math.exp(-len(self._hop) / sample_rate / LEVEL_TIME_S)
         self._tapped: list[float] = []      # beats from taps, for the next snapshot
+        self._taps_ahead: list[float] = []  # taps later than the audio fed so far, in time order
         self._newest_beat = -math.inf
         self._newest_onset, self._onset_strength = -math.inf, 0.0
         self._features = self._snapshot(beats=())
@@ -102,6 +104,8 @@ class AudioAnalyzer:
             if self._filled == len(self._hop):
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
+                if self._taps_ahead and self._taps_ahead[0] <= hop.end_time:
+                    beats += self._taps_until(hop.end_time)
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
                 if hop.rms * hop.rms >= self._silent_mean_square:
                     self._sounded_at = hop.end_time
@@ -116,6 +120,8 @@ class AudioAnalyzer:
                 if audible or self.clock.tapped_at(hop.end_time):
                     beats += passed
         self._index += len(mono)
+        if self._taps_ahead:
+            beats += self._taps_until(self.time)
         # The mel window is of sound: silence past a short gap is left out of it, so between
         # songs the window (and the picture) holds the last music, and a song that starts
         # does not share its window with seconds of silence, which E_M, normalizing each
@@ -128,10 +134,20 @@ class AudioAnalyzer:
         return self._features
 
     def tap(self, t: float | None = None) -> None:
-        """A tap on the beat at stream time `t` (default: the end of the audio fed so far,
-        which also bounds `t`); a new beat it makes comes with the next snapshot. Call it
-        from the feeding thread: taps from elsewhere go through the owner's queue."""
-        self._tapped += self.clock.tap(self.time if t is None else min(t, self.time))
+        """A tap on the beat at stream time `t` (default: the end of the audio fed so far); a
+        new beat it makes comes with the next snapshot. A tap later than the audio fed waits
+        for it: a feeding thread that fell behind its input (a compile held it) finds taps
+        stamped by the input's clock ahead of it, and taking them as now would bunch them.
+        Call it from the feeding thread: taps from elsewhere go through the owner's queue."""
+        bisect.insort(self._taps_ahead, self.time if t is None else t)
+        self._tapped += self._taps_until(self.time)
+
+    def _taps_until(self, t: float) -> list[float]:
+        """The beats of the waiting taps up to stream time `t`, given to the clock in order."""
+        beats = []
+        while self._taps_ahead and self._taps_ahead[0] <= t:
+            beats += self.clock.tap(self._taps_ahead.pop(0))
+        return beats
 
     def window(self, samples: int | None = None) -> np.ndarray:
         """A copy of the last `samples` of mono audio at the source rate (default: the window
