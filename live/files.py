@@ -112,10 +112,19 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     """`use(state)` of a training state saved with torch.save. Whatever goes wrong in reading
     or using it (a truncated file, another program's, another version's) is one line naming
     the file, since the remedy is the same."""
+    import pickle
+    import zipfile
+
     import torch
 
     try:
         return use(torch.load(path, map_location=device, weights_only=True))
     except Exception as e:  # noqa: BLE001 - every way a state can be unusable gets the one answer
-        raise UserError(f"cannot resume from {path}: it is not a readable {what} state "
-                        f"({type(e).__name__}: {first_line(e)}); move it away or delete it to start over") from None
+        if not zipfile.is_zipfile(path):
+            why = "not a torch checkpoint: truncated, or another program's file"
+        elif isinstance(e, pickle.UnpicklingError):  # torch's own line advises an unsafe load
+            why = "it holds objects that a safe load refuses"
+        else:
+            why = f"{type(e).__name__}: {first_line(e)}"
+        raise UserError(f"cannot resume from {path}: it is not a readable {what} state ({why}); "
+                        "move it away or delete it to start over") from None

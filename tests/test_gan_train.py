@@ -1,3 +1,4 @@
+import fractions
 import json
 
 import pytest
@@ -197,15 +198,19 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "batch": 8}), tmp_path)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint", "foreign"])
-def test_a_state_file_that_is_not_a_gan_run_s_is_one_line(tmp_path, content):
+@pytest.mark.parametrize("content, why", [(b"", "not a torch checkpoint"), (b"not a checkpoint", "not a torch checkpoint"),
+                                          ("foreign", "KeyError"), ("unsafe", "objects that a safe load refuses")])
+def test_a_state_file_that_is_not_a_gan_run_s_is_one_line(tmp_path, content, why):
     path = tmp_path / CHECKPOINT
     if content == "foreign":
         torch.save({"a": 1}, path)
+    elif content == "unsafe":
+        torch.save({"a": fractions.Fraction(1, 2)}, path)
     else:
         path.write_bytes(content)
-    with pytest.raises(UserError, match="is not a readable `train gan` state.*move it away"):
+    with pytest.raises(UserError, match="is not a readable `train gan` state.*move it away") as caught:
         GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path)
+    assert why in str(caught.value) and "weights_only" not in str(caught.value)  # torch's advice is an unsafe load
 
 
 def test_exporting_from_a_folder_without_a_run_is_refused(tmp_path, capsys):
