@@ -254,7 +254,7 @@ def test_a_resume_takes_the_run_s_settings_for_the_flags_not_given(tmp_path, cap
     assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.012", "--seed", "4"]) == 2
     assert "was trained with --seed 3; this command gives --seed 4" in capsys.readouterr().err
     assert main(["train", "gan", "--outdir", str(run), "--kimg", "0.004"]) == 0
-    assert "has seen 0.008 kimg already, --kimg 0.004 or more: nothing to train" in capsys.readouterr().err
+    assert "has seen 0.008 kimg already, as many as --kimg 0.004 or more: nothing to train" in capsys.readouterr().err
     assert json.loads((run / "config.json").read_text())["total_kimg"] == 0.008  # what it was trained to
 
 
@@ -282,6 +282,11 @@ def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(
     resumed.run()  # the same folder, written another way
     assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
     assert "skipping" in capsys.readouterr().err
+    for i in range(6):
+        (folder / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(UserError, match="none of the 6 images can be read"):
+        GanTrainer(GanConfig(total_kimg=0.016, **config), tmp_path / "c").run()
+    assert not list((tmp_path / "c").iterdir())  # nothing that looks like a run
 
 
 def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(tmp_path, capsys):

@@ -64,8 +64,8 @@ def _run_gan(args: argparse.Namespace) -> int:
         config = GanConfig(**given)
     trainer = GanTrainer(config, args.outdir)
     if 0 < config.total_kimg * 1000 <= trainer.state.images_seen:
-        note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.3g} kimg already, --kimg "
-                      f"{config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
+        note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.3g} kimg already, as many as "
+                      f"--kimg {config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
 
     def export(t: GanTrainer) -> None:
         from live.nets.checkpoints import save_generator

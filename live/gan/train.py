@@ -271,6 +271,9 @@ class GanTrainer:
         tmp = self.outdir / (CHECKPOINT + ".tmp")
         torch.save(ckpt, tmp)
         tmp.replace(self.outdir / CHECKPOINT)  # atomic: a kill mid-write keeps the last good one
+        # With the checkpoint, not before the first batch: a run that fails on its data
+        # leaves no folder that looks like a run.
+        write_whole(self.outdir / "config.json", json.dumps(asdict(self.cfg), indent=2).encode())
         write_whole(self.outdir / LOG, "".join(json.dumps(row) + "\n" for row in self.state.history).encode())
 
     def sample_grid(self, path: Path) -> None:
@@ -391,8 +394,6 @@ class GanTrainer:
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
         t_last, seen_last = time.perf_counter(), self.state.images_seen
         avg: dict[str, float] = {}
-        if self.state.images_seen < total:  # the settings it trains with: a resume with nothing to do keeps the file
-            (self.outdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         while self.state.images_seen < total:
             t0 = time.perf_counter()
             stats = self.step()
