@@ -209,7 +209,7 @@ def test_continued_training_from_a_space_can_keep_the_image_side(data, tmp_path)
         # fp16 storage of the first run's export: continued weights start from its rounding
         same = torch.equal(continued[name], tensor)
         assert same == image_side or (not image_side and not tensor.is_floating_point()), name
-    with pytest.raises(UserError, match="other settings"):
+    with pytest.raises(UserError, match=r"other settings than this run \(image_size \d+ there, 80 here\)"):
         SpaceTrainer(config.with_overrides([f"init={str(tmp_path / 'first')!r}", "image_size=80"]),
                      tmp_path / "other", progress=False).run()
     with pytest.raises(UserError, match="init"):

@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import UserError
+from live.errors import UserError, flat_table
 from live.nets.checkpoints import checked_device
 from live.files import keep_log_until, read_state
 from live.nets.weights import load_weights
@@ -171,8 +171,12 @@ def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
     folder = space_folder(config.init)
     spec = SpaceSpec.read(folder)
     if spec.config != config.net or spec.image_size != config.image_size:
-        raise UserError(f"init: the space in {folder} has other settings than [net] and image_size of this "
-                        "run; copy them from its space.toml or bundle.toml")
+        there = flat_table({"net": asdict(spec.config), "image_size": spec.image_size})
+        here = flat_table({"net": asdict(config.net), "image_size": config.image_size})
+        differ = [f"{k} {there.get(k)!r} there, {here.get(k)!r} here" for k in sorted(there.keys() | here.keys())
+                  if there.get(k) != here.get(k)]
+        raise UserError(f"init: the space in {folder} has other settings than this run ({'; '.join(differ[:4])}); "
+                        "copy them from its space.toml or bundle.toml")
     check_record(folder / spec.weights, spec.config, spec.image_size)
     load_weights(net, folder / spec.weights)
 
