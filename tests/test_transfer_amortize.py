@@ -1,6 +1,7 @@
 """Training the amortized predictor: steps, checkpoints, resume, the music it trains on."""
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -75,13 +76,20 @@ def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tm
     (tmp_path / "a").mkdir()
     (tmp_path / "b" / "c").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "a")
-    typed = PredictorTraining(**{**TINY.__dict__, "data_root": ".."})
+    with_4q = {**TINY.__dict__, "music": ("4q", "synthetic")}  # no 4Q clips there: synthetic music, with a note
+    typed = PredictorTraining(**{**with_4q, "data_root": ".."})
     PredictorTrainer(bundle, typed, tmp_path / "run", progress=False).run()
-    spelt_out = PredictorTraining(**{**TINY.__dict__, "data_root": str(tmp_path), "steps": 6})
+    spelt_out = PredictorTraining(**{**with_4q, "steps": 6, "data_root": str(tmp_path)})
     assert PredictorTrainer(Bundle.load(bundle.root), spelt_out, tmp_path / "run", progress=False).step == 4
     monkeypatch.chdir(tmp_path / "b" / "c")  # the same `..` names another folder from here
-    with pytest.raises(UserError, match="data_root"):
+    with pytest.raises(UserError, match=f"data_root '{tmp_path}' there, '{tmp_path / 'b'}' here"):
         PredictorTrainer(Bundle.load(bundle.root), typed, tmp_path / "run", progress=False)
+    # Synthetic music alone reads no folder: a run of it resumes from anywhere.
+    PredictorTrainer(bundle, PredictorTraining(**{**TINY.__dict__, "data_root": ".."}), tmp_path / "synthetic",
+                     progress=False).run()
+    monkeypatch.chdir(tmp_path / "a")
+    synthetic = PredictorTraining(**{**TINY.__dict__, "steps": 6, "data_root": ".."})
+    assert PredictorTrainer(Bundle.load(bundle.root), synthetic, tmp_path / "synthetic", progress=False).step == 4
 
 
 def test_a_predictor_the_bundle_refuses_is_not_kept_to_resume_from(bundle, tmp_path):
@@ -93,6 +101,25 @@ def test_a_predictor_the_bundle_refuses_is_not_kept_to_resume_from(bundle, tmp_p
     with pytest.raises(UserError, match="not finite in float16"):
         trainer.checkpoint({"loss": 0.0})
     assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 4
+
+
+def test_a_fine_tune_killed_in_its_first_checkpoint_resumes_as_if_it_had_not_been(bundle, tmp_path, monkeypatch):
+    PredictorTrainer(bundle, TINY, tmp_path / "first", progress=False).run()  # a trained predictor to tune
+    other = Bundle.load(shutil.copytree(bundle.root, tmp_path / "other"))
+    tune = PredictorTraining(**{**TINY.__dict__, "from_bundle": True})
+    PredictorTrainer(Bundle.load(bundle.root), tune, tmp_path / "straight", progress=False).run()
+    weights = other.root / other.config.predictor_weights
+    started_from = weights.read_bytes()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(torch, "save", killed)  # as the run's first state is written
+    with pytest.raises(KeyboardInterrupt):
+        PredictorTrainer(Bundle.load(other.root), tune, tmp_path / "killed", progress=False).run()
+    assert weights.read_bytes() == started_from
+    monkeypatch.undo()
+    PredictorTrainer(Bundle.load(other.root), tune, tmp_path / "killed", progress=False).run()
+    assert (weights.read_bytes() == (bundle.root / bundle.config.predictor_weights).read_bytes())
 
 
 def test_a_negative_seed_is_refused_at_once():

@@ -19,19 +19,28 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
     return write_whole(path, safetensors.torch.save(tensors, metadata))
 
 
+DIVERGED = "the training diverged, or its values are past the type's range"
+
+
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16,
-                 metadata: dict[str, str] | None = None,
-                 remedy: str = "the training diverged, or its values are past the type's range") -> Path:
+                 metadata: dict[str, str] | None = None, remedy: str = DIVERGED) -> Path:
     """All parameters and persistent buffers; floating-point tensors stored as `dtype`.
     A tensor that is not finite in `dtype` is a UserError (`remedy` says what to do), and
     nothing is written: float16 turns values past 65504 into infinities without a word."""
+    return write_safetensors(stored_weights(module, path, dtype, remedy), path, metadata)
+
+
+def stored_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float16,
+                   remedy: str = DIVERGED) -> dict[str, torch.Tensor]:
+    """What `save_weights` writes to `path`, checked, for a caller that must know it can
+    be written before it writes anything else."""
     state = {k: (t.detach().to("cpu", dtype) if t.is_floating_point() else t.detach().cpu()).contiguous()
              for k, t in module.state_dict().items()}
     bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise UserError(f"{some(bad)} are not finite in {str(dtype).removeprefix('torch.')}; "
                         f"{remedy}; {path} was not written")
-    return write_safetensors(state, path, metadata)
+    return state
 
 
 def weights_metadata(path: str | Path) -> dict[str, str]:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from live.bundle import Bundle
 from live.errors import UserError
 from live.files import keep_log_until, read_state
-from live.nets.weights import save_weights
+from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
@@ -122,10 +122,12 @@ class PredictorTrainer:
             typed = state["config"].get("data_root", PredictorTraining.data_root)
             saved = state["config"] | {"data_root": str(Path(typed).resolve())}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
-            changed = sorted(k for k, v in _stored(resolved).items()
-                             if k not in RESUMABLE and saved.get(k, defaults.get(k)) != v)
+            unread = {"data_root"} if "4q" not in self.config.music else set()  # synthetic music needs no folder
+            changed = [f"{k} {saved.get(k, defaults.get(k))!r} there, {v!r} here"
+                       for k, v in sorted(_stored(resolved).items())
+                       if k not in RESUMABLE | unread and saved.get(k, defaults.get(k)) != v]
             if changed:
-                raise UserError(f"{self.run_dir} holds a run with other settings ({', '.join(changed)}); "
+                raise UserError(f"{self.run_dir} holds a run with other settings ({'; '.join(changed)}); "
                                 "use the same settings to resume or another --outdir")
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
@@ -180,10 +182,13 @@ class PredictorTrainer:
         return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
 
     def checkpoint(self, record: dict[str, float]) -> None:
-        # The bundle's weights first: they refuse a predictor that is not finite in float16,
-        # and a run must not then resume from the state that made it.
-        save_weights(self.predictor, self.bundle.root / self.bundle.config.predictor_weights)
-        self.bundle.write_config(self.bundle.root)
+        # The bundle's weights are checked first (a predictor not finite in float16 must not
+        # become the state a run resumes from) and written last: a run killed before its
+        # first state is saved starts again, a fine-tune from the bundle's predictor, which
+        # must still be the one it started from. The log's row after the state: a resume
+        # drops rows past its step.
+        weights_path = self.bundle.root / self.bundle.config.predictor_weights
+        weights = stored_weights(self.predictor, weights_path)
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(),
                  "config": _stored(self._resolved)}
@@ -193,6 +198,8 @@ class PredictorTrainer:
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
             log.write(json.dumps({"step": self.step, "heldout_pairs": len(self.pairs), **record}) + "\n")
+        write_safetensors(weights, weights_path)
+        self.bundle.write_config(self.bundle.root)
 
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
