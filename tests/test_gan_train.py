@@ -30,6 +30,8 @@ def test_training_moves_the_generator_and_writes_snapshots(tmp_path):
     assert all(torch.isfinite(torch.tensor(h["loss_G"])) for h in state.history)
     logged = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
     assert logged == state.history  # readable without unpickling the checkpoint
+    with pytest.raises(UserError, match=f"a `train gan` run's state, not a generator; .* --outdir {tmp_path} --kimg 0"):
+        load_generator(tmp_path / CHECKPOINT)  # bundle new --network RUN/training-state.pt
 
 
 def test_the_progress_bar_ends_at_its_total(tmp_path, recwarn, capsys):
@@ -302,6 +304,8 @@ def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(
         GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(other))), tmp_path / "run")
     moved = tmp_path / "moved"
     folder.rename(moved)
+    with pytest.raises(UserError, match=f"trained on {folder}, which is gone; give its new place with --data"):
+        GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(folder))), tmp_path / "run")
     resumed = GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(moved))), tmp_path / "run")
     assert resumed.state.images_seen == 8 and "which is gone; continuing on" in capsys.readouterr().err
     resumed.run()

@@ -149,7 +149,8 @@ class GanTrainer:
         self.state = TrainState()
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         from_generator = False
-        if not self._load_if_present() and config.init:
+        resumed = self._load_if_present()
+        if not resumed and config.init:
             from_generator = not self._start_from(config.init)
         self._silent_noise = self._silence_noise()
         if from_generator:
@@ -159,6 +160,8 @@ class GanTrainer:
         self._synthesis, self._discriminator = self.G.synthesis, self.D
         if config.compile:
             self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
+        if resumed and config.data != "procedural" and not Path(config.data).is_dir():
+            raise UserError(f"{self.outdir} trained on {config.data}, which is gone; give its new place with --data")
         self.data = self._make_source()
         self.outdir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
 
