@@ -132,12 +132,28 @@ class SpaceTrainConfig:
             table[key] = value
         return SpaceTrainConfig.from_dict(values)
 
+    def flat(self) -> dict[str, Any]:
+        """{dotted name: value} of every setting."""
+        return flat_table(self.to_dict(), ("image_mix", "music_mix"))  # a mix is one setting, not a table of them
+
     def differences(self, other: SpaceTrainConfig) -> list[str]:
-        """Dotted names of the settings, other than RESUMABLE ones, that differ."""
-        mixes = ("image_mix", "music_mix")  # one setting each, not tables of settings
-        mine, theirs = flat_table(self.to_dict(), mixes), flat_table(other.to_dict(), mixes)
+        """Dotted names of the settings, other than RESUMABLE ones, that differ: a file or
+        folder by the place it names, not by how it is written."""
+        mine, theirs = self.flat(), other.flat()
         return sorted(k for k in mine.keys() | theirs.keys()
-                      if k not in self.RESUMABLE and mine.get(k) != theirs.get(k))
+                      if k not in self.RESUMABLE and not _same_setting(k, mine.get(k), theirs.get(k)))
+
+
+# Settings that name a file or folder ("" where unused).
+PATH_SETTINGS = frozenset({"init", "image_backbone_weights", "data.root", "data.midi_renders", "data.generator",
+                           "data.deam", "data.naps_sheet", "data.naps_images", "data.emotic_annotations",
+                           "data.emotic_images", "data.imemnet"})
+
+
+def _same_setting(name: str, a: Any, b: Any) -> bool:
+    if name in PATH_SETTINGS and a and b:
+        return Path(a).resolve() == Path(b).resolve()
+    return a == b
 
 
 def _value(kind: Any, value: Any, where: str) -> Any:

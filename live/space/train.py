@@ -190,7 +190,9 @@ class SpaceTrainer:
             before = SpaceTrainConfig.read(stored)
             changed = before.differences(config)
             if changed:
-                raise UserError(f"{self.outdir} was trained with other settings ({', '.join(changed[:4])}); "
+                there, here = before.flat(), config.flat()
+                values = "; ".join(f"{k} {there.get(k)!r} there, {here.get(k)!r} here" for k in changed[:4])
+                raise UserError(f"{self.outdir} was trained with other settings ({values}); "
                                 "resume with the same config or choose a new --outdir")
             if before.steps != config.steps:
                 # The schedule is a function of the step and the total, so a new total moves it.
