@@ -13,16 +13,22 @@ blob is a legacy `torch.save` stream that torch would read with an unrestricted
 `torch.load`; `_read_storage_blob` parses it with the same kind of table instead.
 
 Memory stays bounded by the file: a tensor view may hold no more elements than its
-storage, no constructor may iterate a tensor into one object per element, and BUILD
+storage, no constructor may iterate a tensor into one object per element, what the
+constructors build adds up to at most about the file's size (one stored object handed to
+a constructor again and again through the memo costs the file 5 bytes a call), and BUILD
 (an object's `__setstate__`, which for numpy dtypes and torch tensors reinterprets
 memory) is refused except for a numpy number dtype's byte order (and an empty state on a
-dict, which sets nothing).
+dict, which sets nothing). Time stays bounded too: dict keys and set items are strings,
+whose hashes are salted per process, or small numbers, so a file cannot pick keys that
+all collide.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import pickle
+import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +37,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from live.errors import UserError, first_line
+from live.errors import UserError, first_line, printable
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
 # system-info dict, then the saved object (here one storage, as a persistent id), then
@@ -46,10 +52,12 @@ _STORAGE_DTYPES = {
     "BoolStorage": torch.bool,
 }
 
+BUDGET_SLACK = 1 << 20  # bytes and items beyond the file's own size that a small network may build
+
 # What a pickle stream can fail with when it is cut short or malformed; hostile globals
 # never get this far (find_class raises UserError first).
-_CORRUPT_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
-                          IndexError, AttributeError, OverflowError, MemoryError, RecursionError, RuntimeError)
+_CORRUPT_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+                          AttributeError, OverflowError, MemoryError, RecursionError, RuntimeError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,8 @@ def _refuse(module: str, name: str, source: str) -> UserError:
     if module.startswith("dnnlib.tflib"):
         return UserError(f"{source} is a TensorFlow StyleGAN2 pickle; convert it to a PyTorch one with "
                          "stylegan2-ada-pytorch's legacy.py first")
-    return UserError(f"refusing to load {source}: the checkpoint references {module}.{name}, "
-                     "which is not data; only NVlabs network pickles of tensors are accepted")
+    return UserError(f"refusing to load {source}: the checkpoint references {printable(module)}."
+                     f"{printable(name)}, which is not data; only NVlabs network pickles of tensors are accepted")
 
 
 def _latin1_bytes(text: Any, encoding: Any) -> bytes:
@@ -96,10 +104,40 @@ def _latin1_bytes(text: Any, encoding: Any) -> bytes:
     return text.encode("latin1")
 
 
-class _TableUnpickler(pickle._Unpickler):
-    """An unpickler whose globals are exactly the entries of `table`, nothing imported.
+class _Budget:
+    """What the allowed constructors may build from one file, in bytes and items."""
 
-    The Python implementation, for its opcode table: the C one cannot refuse BUILD.
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def spend(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise pickle.UnpicklingError("the objects it builds add up to far more than the file holds")
+
+
+def _names_only(items: Any) -> None:
+    """Keys a network's state has: names, and resolutions (NVlabs' `channels_dict`). Large
+    ints are refused: they hash to themselves modulo 2**61 - 1, so a file could make every
+    key collide and each insertion walk all the keys before it."""
+    if not all(type(item) is str or (type(item) is int and abs(item) < 1 << 31) for item in items):
+        raise pickle.UnpicklingError("a dict key or set item that is neither a name nor a small number")
+
+
+def _names_first(load: Callable[[Any], None], keys: Callable[[list], Any]) -> Callable[[Any], None]:
+    """An opcode's handler that first checks the keys (or items) it is about to insert."""
+    def checked(unpickler: Any) -> None:
+        _names_only(keys(unpickler.stack))
+        load(unpickler)
+    return checked
+
+
+class _TableUnpickler(pickle._Unpickler):
+    """An unpickler whose globals are exactly the entries of `table`, nothing imported,
+    and whose dicts and sets hold only names and small numbers.
+
+    The Python implementation, for its opcode table: the C one cannot refuse BUILD. Before
+    each opcode that fills a dict or set, the items are on the stack above the mark.
     """
 
     def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
@@ -122,7 +160,12 @@ class _TableUnpickler(pickle._Unpickler):
         elif not (isinstance(target, dict) and not state):  # an EasyDict's empty __dict__ is harmless
             raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build}
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
+                pickle.SETITEM[0]: _names_first(pickle._Unpickler.load_setitem, lambda items: items[-2:-1]),
+                pickle.SETITEMS[0]: _names_first(pickle._Unpickler.load_setitems, lambda items: items[::2]),
+                pickle.DICT[0]: _names_first(pickle._Unpickler.load_dict, lambda items: items[::2]),
+                pickle.ADDITEMS[0]: _names_first(pickle._Unpickler.load_additems, lambda items: items),
+                pickle.FROZENSET[0]: _names_first(pickle._Unpickler.load_frozenset, lambda items: items)}
 
 
 def _record_persistent_obj(meta: Any) -> PersistentObject:
@@ -138,9 +181,11 @@ def _is_int_tuple(value: Any) -> bool:
     return isinstance(value, tuple) and all(isinstance(v, int) and v >= 0 for v in value)
 
 
-def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any,
-                    backward_hooks: Any, metadata: Any = None) -> torch.Tensor:
-    """`torch._utils._rebuild_tensor_v2`, with the view checked against the storage first."""
+def _rebuild_tensor(budget: _Budget, storage: Any, storage_offset: Any, size: Any, stride: Any,
+                    requires_grad: Any, backward_hooks: Any, metadata: Any = None) -> torch.Tensor:
+    """`torch._utils._rebuild_tensor_v2`, with the view checked against the storage first.
+    A view costs the budget the bytes of its copy: the weights are copied as they load,
+    and many views of one storage would copy it many times."""
     if not isinstance(storage, _FlatStorage):
         raise pickle.UnpicklingError("tensor without a storage")
     if not (isinstance(storage_offset, int) and storage_offset >= 0 and _is_int_tuple(size)
@@ -153,6 +198,7 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, r
         # Elements shared through a zero stride would make a view far larger than the file.
         if last >= storage.data.numel() or math.prod(size) > storage.data.numel():
             raise pickle.UnpicklingError("tensor view reaches past its storage")
+    budget.spend(math.prod(size) * storage.data.element_size())
     return storage.data.as_strided(size, stride, storage_offset)
 
 
@@ -173,7 +219,7 @@ class _NumpyDtype:
         except TypeError:
             dtype = None
         if dtype is None or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
-            raise pickle.UnpicklingError(f"numpy dtype {spec!r} is not a plain number type")
+            raise pickle.UnpicklingError(f"numpy dtype {printable(spec)} is not a plain number type")
         self.dtype = dtype
 
     def set_state(self, state: Any) -> None:
@@ -191,13 +237,26 @@ def _numpy_scalar(dtype: Any, data: Any = b"") -> Any:
     return np.frombuffer(data, dtype=dtype.dtype, count=1)[0]
 
 
-def _no_tensor(build: Callable[..., Any]) -> Callable[..., Any]:
-    """A container constructor that refuses to iterate a tensor: a view of a few stored
-    bytes would become millions of objects."""
+def _empty(build: Callable[[], Any]) -> Callable[..., Any]:
+    """A mapping's constructor as pickles call it: with no arguments, its items following
+    through SETITEMS (where their keys are checked)."""
     def checked(*args: Any) -> Any:
-        if any(isinstance(a, torch.Tensor) for a in args):
-            raise pickle.UnpicklingError(f"a {build.__name__} built from a tensor's elements")
-        return build(*args)
+        if args:
+            raise pickle.UnpicklingError(f"{build.__name__} built from arguments, not from items")
+        return build()
+    return checked
+
+
+def _set_of_names(build: Callable[[Any], Any], budget: _Budget) -> Callable[..., Any]:
+    """A set's constructor as protocol 2 calls it: with a list of its items, names or
+    small numbers (iterating anything else, a tensor's elements, would make an object per
+    element)."""
+    def checked(items: Any = ()) -> Any:
+        if not isinstance(items, (list, tuple)):
+            raise pickle.UnpicklingError(f"{build.__name__} built from a {type(items).__name__}")
+        _names_only(items)
+        budget.spend(len(items))
+        return build(items)
     return checked
 
 
@@ -205,8 +264,8 @@ class _EasyDict(dict):
     """dnnlib's EasyDict as a plain dict (a class: pickles make it with NEWOBJ)."""
 
     def __init__(self, *args: Any) -> None:
-        _no_tensor(dict)(*args)
-        super().__init__(*args)
+        _empty(dict)(*args)
+        super().__init__()
 
 
 def _blob_table() -> dict[tuple[str, str], Any]:
@@ -215,7 +274,7 @@ def _blob_table() -> dict[tuple[str, str], Any]:
             for module in ("torch", "torch.cuda")}
 
 
-def _read_storage_blob(blob: Any, source: str) -> _FlatStorage:
+def _read_storage_blob(blob: Any, source: str, budget: _Budget) -> _FlatStorage:
     """Replacement for `torch.storage._load_from_bytes`: parse one legacy torch.save blob."""
     if not isinstance(blob, bytes):
         raise pickle.UnpicklingError("storage blob is not bytes")
@@ -242,6 +301,7 @@ def _read_storage_blob(blob: Any, source: str) -> _FlatStorage:
         raise pickle.UnpicklingError("storage blob does not hold exactly one storage")
     numel = int.from_bytes(stream.read(8), "little")
     nbytes = numel * torch.empty(0, dtype=ref.dtype).element_size()
+    budget.spend(nbytes)  # the same blob read again through the memo is a copy more
     data = stream.read(nbytes)
     if numel != ref.numel or len(data) != nbytes:
         raise pickle.UnpicklingError("storage blob is truncated")
@@ -249,20 +309,24 @@ def _read_storage_blob(blob: Any, source: str) -> _FlatStorage:
     return _FlatStorage(flat)
 
 
-def _network_table(source: str) -> dict[tuple[str, str], Any]:
+def _network_table(source: str, budget: _Budget) -> dict[tuple[str, str], Any]:
+    def latin1_bytes(text: Any, encoding: Any) -> bytes:
+        budget.spend(len(text) if isinstance(text, str) else 0)
+        return _latin1_bytes(text, encoding)
+
     return {
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _record_persistent_obj,
         ("dnnlib.util", "EasyDict"): _EasyDict,
-        ("collections", "OrderedDict"): _no_tensor(OrderedDict),
-        ("builtins", "set"): _no_tensor(set),
-        ("builtins", "frozenset"): _no_tensor(frozenset),
-        ("__builtin__", "set"): _no_tensor(set),  # protocol-2 spelling
-        ("__builtin__", "frozenset"): _no_tensor(frozenset),
-        ("_codecs", "encode"): _latin1_bytes,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("collections", "OrderedDict"): _empty(OrderedDict),
+        ("builtins", "set"): _set_of_names(set, budget),
+        ("builtins", "frozenset"): _set_of_names(frozenset, budget),
+        ("__builtin__", "set"): _set_of_names(set, budget),  # protocol-2 spelling
+        ("__builtin__", "frozenset"): _set_of_names(frozenset, budget),
+        ("_codecs", "encode"): latin1_bytes,
+        ("torch._utils", "_rebuild_tensor_v2"): functools.partial(_rebuild_tensor, budget),
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
         ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-        ("torch.storage", "_load_from_bytes"): lambda blob: _read_storage_blob(blob, source),
+        ("torch.storage", "_load_from_bytes"): lambda blob: _read_storage_blob(blob, source, budget),
         ("numpy.core.multiarray", "scalar"): _numpy_scalar,
         ("numpy._core.multiarray", "scalar"): _numpy_scalar,
         ("numpy", "dtype"): _NumpyDtype,
@@ -275,8 +339,13 @@ def read_network_pickle(file: BinaryIO, source: str) -> Any:
     Raises UserError naming the first global outside the table, or saying the stream is
     truncated or corrupt.
     """
+    start = file.tell()
+    size = file.seek(0, io.SEEK_END) - start
+    file.seek(start)
+    # The weights' bytes are in the file once; their views and copies, a few times more.
+    budget = _Budget(3 * size + BUDGET_SLACK)
     try:
-        return _TableUnpickler(file, _network_table(source), source).load()
+        return _TableUnpickler(file, _network_table(source, budget), source).load()
     except _CORRUPT_PICKLE_ERRORS as e:
         raise UserError(f"{source} is truncated or not a valid NVlabs network pickle ({first_line(e)}); "
                         "download or export it again") from e
