@@ -17,6 +17,7 @@ import json
 import math
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from live.errors import UserError, first_line, some
+from live.errors import UserError, first_line, printable, some
 from live.files import write_whole
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
@@ -195,7 +196,7 @@ def _flatten(network: PersistentObject, source: str, prefix: str = "",
             if value is None or (group == "_buffers" and name in non_persistent):
                 continue
             if not isinstance(value, torch.Tensor):
-                raise UserError(f"{source}: {prefix}{name} is a {type(value).__name__}, not a tensor")
+                raise UserError(f"{source}: {printable(prefix + name)} is a {type(value).__name__}, not a tensor")
             out[prefix + name] = value
     for name, child in _dict_field(state, "_modules", source).items():
         if child is None:
@@ -222,7 +223,8 @@ def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, 
     guess would give a different picture without saying so.
     """
     init_args, init_kwargs = state.get("_init_args"), state.get("_init_kwargs")
-    if init_args not in (None, (), []) or not isinstance(init_kwargs, Mapping):
+    no_args = init_args is None or (isinstance(init_args, (tuple, list)) and not init_args)  # by type: == on a file's object may not give a bool
+    if not no_args or not isinstance(init_kwargs, Mapping):
         raise UserError(f"{source}: the generator's constructor arguments are not stored as keywords")
     kwargs = _plain(init_kwargs, source, [MAX_ARGUMENT_VALUES])
     missing = [k for k in _GENERATOR_ARGS if k not in kwargs]
@@ -237,7 +239,7 @@ def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, 
     synthesis = {k: v for k, v in {**synthesis, **kwargs}.items() if k not in _LAYOUT_ONLY_ARGS}
     unknown = sorted(set(mapping) - _MAPPING_ARGS) + sorted(set(synthesis) - _SYNTHESIS_ARGS)
     if unknown:
-        raise UserError(f"{source}: unknown generator arguments {', '.join(unknown)}; "
+        raise UserError(f"{source}: unknown generator arguments {', '.join(map(printable, unknown))}; "
                         "refusing to guess what they change")
     return {**top, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
 
@@ -274,6 +276,7 @@ def _read_rosinality(path: Path) -> _Contents:
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
         raise UserError(f"{path}: latent_avg is a {type(latent_avg).__name__}, not a tensor")
+    _check_views({**g_ema, "latent_avg": latent_avg}, path)
     kwargs, state = convert_rosinality(g_ema, latent_avg, str(path))
     if latent_avg is not None:
         return _Contents(kwargs, state)
@@ -281,11 +284,34 @@ def _read_rosinality(path: Path) -> _Contents:
     return _Contents(kwargs, state, (f"w_avg estimated from {_W_AVG_SAMPLES} random z: the file has no latent_avg",))
 
 
+def _check_views(tensors: Mapping[str, Any], path: Path) -> None:
+    """torch.save keeps a tensor's strides, so a few stored bytes can come back as a view of
+    any size (a zero stride repeats one element): every weight must be a plain float tensor
+    no larger than its storage, and all of them, copied as they load, about the file's size."""
+    total = 0
+    for key, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        if not _is_weight(t):
+            raise UserError(f"{path}: {printable(key)} is a {_kind(t)} tensor, not dense float16, bfloat16, "
+                            "float32 or float64 weights; is the file damaged?")
+        nbytes = t.numel() * t.element_size()
+        if nbytes > t.untyped_storage().nbytes():
+            raise UserError(f"{path}: {printable(key)} is a view larger than the data stored for it; "
+                            "is the file damaged?")
+        total += nbytes
+    if total > 3 * path.stat().st_size:
+        raise UserError(f"{path}: its weights share their stored data many times over; is the file damaged?")
+
+
 def _torch_load_weights(path: Path) -> Any:
     _check_stored(path)
     try:
         # rosinality's training checkpoints keep their options as an argparse Namespace.
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # torch warns about what it loads (sparse tensors, old storages) beside the one line
+        # a bad file gets; what matters is checked after.
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         refused = re.search(r"GLOBAL ([\w.]+)", str(e))
@@ -365,7 +391,8 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
         if up:
             _check_blur(take(f"{theirs}.upsample.kernel"), blur, f"{theirs}.upsample.kernel", source)
     if take.left:
-        raise UserError(f"{source}: g_ema has keys this converter does not know: {some(sorted(take.left))}")
+        raise UserError(f"{source}: g_ema has keys this converter does not know: "
+                        f"{some(sorted(printable(k) for k in take.left))}")
     return kwargs, state
 
 
@@ -547,22 +574,35 @@ def _assemble(contents: _Contents, source: str) -> Generator:
     if missing:
         problems.append(f"missing {some(missing)}")
     if unexpected:
-        problems.append(f"unexpected {some(unexpected)}")
+        problems.append(f"unexpected {some([printable(k) for k in unexpected])}")
     if resized:
         problems.append(some(resized))
     if problems:
         raise UserError(f"{source}: the weights do not fit the architecture its arguments describe: "
                         + "; ".join(problems))
-    not_real = [f"{k} ({str(t.dtype).removeprefix('torch.')})" for k, t in contents.state.items()
-                if not t.is_floating_point()]
-    if not_real:
-        raise UserError(f"{source}: {some(not_real)} are not real-valued weights; is the file damaged?")
+    not_weights = [f"{k} ({_kind(t)})" for k, t in contents.state.items() if not _is_weight(t)]
+    if not_weights:
+        raise UserError(f"{source}: {some(not_weights)} are not dense float16, bfloat16, float32 or float64 "
+                        "weights; is the file damaged?")
     not_finite = [k for k, t in contents.state.items() if not torch.isfinite(t).all()]
     if not_finite:
         raise UserError(f"{source}: {some(not_finite)} hold NaN or infinite values; the network diverged "
                         "in training or the file is damaged")
     G.load_state_dict({k: t.contiguous() for k, t in contents.state.items()}, assign=True)
     return G
+
+
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _is_weight(t: torch.Tensor) -> bool:
+    """What a generator's weights are: a plain (strided) tensor of a real float type;
+    torch cannot even test float8 or sparse tensors for NaN."""
+    return t.layout == torch.strided and t.dtype in WEIGHT_DTYPES
+
+
+def _kind(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.") if t.layout == torch.strided else str(t.layout).removeprefix("torch.")
 
 
 def checked_device(device: str | torch.device) -> torch.device:
