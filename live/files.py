@@ -108,6 +108,35 @@ def keep_log_until(path: str | Path, step: int) -> None:
     write_whole(path, "".join(kept).encode())
 
 
+def check_torch_file(path: Path) -> None:
+    """Refuse, before torch.load, what would take it far more time or memory than the file's
+    size: a zip entry stored compressed (torch writes them stored; inflating one could take a
+    thousand times the file), and in its pickle an integer of 2**61 or more (such integers
+    hash alike modulo 2**61 - 1, and as dict keys every insertion would walk all the keys
+    before it: 150,000 of them, 2 MB, took minutes)."""
+    import pickletools
+    import zipfile
+
+    with path.open("rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
+            return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
+                    sum(e.file_size for e in entries) > path.stat().st_size:
+                raise UserError(f"{path} holds compressed entries, which torch never writes; "
+                                "save it again with torch.save")
+            for entry in entries:
+                if entry.filename.endswith("/data.pkl"):
+                    if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61
+                           for op, arg, _ in pickletools.genops(archive.read(entry))):
+                        raise UserError(f"{path} holds integers of 2**61 or more, which weights and training "
+                                        "states have no use for and which can make loading take hours")
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
+
+
 def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: object = "cpu") -> T:
     """`use(state)` of a training state saved with torch.save. Whatever goes wrong in reading
     or using it (a truncated file, another program's, another version's) is one line naming
@@ -118,7 +147,10 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     import torch
 
     try:
+        check_torch_file(Path(path))
         return use(torch.load(path, map_location=device, weights_only=True))
+    except UserError as e:
+        raise UserError(f"cannot resume: {e}; move it away or delete it to start over") from None
     except Exception as e:  # noqa: BLE001 - every way a state can be unusable gets the one answer
         if not zipfile.is_zipfile(path):
             why = "not a torch checkpoint: truncated, or another program's file"

@@ -375,6 +375,20 @@ def test_rosinality_weights_that_are_not_plain_stored_floats_are_refused(tmp_pat
     assert not [w for w in recwarn if "torch" in str(w.filename)]  # nothing beside the one line
 
 
+def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_path, G):
+    from live.files import read_state
+
+    flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes: 150,000 took minutes in torch.load
+    path = tmp_path / "flood.pt"
+    torch.save({"g_ema": to_rosinality(G), "args": flood}, path)
+    with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+        load_generator(path)
+    with pytest.raises(UserError, match="cannot resume: .*flood.pt holds integers of 2\\*\\*61 or more.*move it away"):
+        read_state(path, "test", lambda state: state)
+    torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path)  # numbers a file may hold
+    load_generator(path)
+
+
 def test_a_torch_zip_with_compressed_entries_is_refused(tmp_path, G):
     stored = tmp_path / "stored.pt"
     torch.save({"g_ema": to_rosinality(G)}, stored)

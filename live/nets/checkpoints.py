@@ -18,7 +18,6 @@ import math
 import pickle
 import re
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import write_whole
+from live.files import check_torch_file, write_whole
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
@@ -305,7 +304,7 @@ def _check_views(tensors: Mapping[str, Any], path: Path) -> None:
 
 
 def _torch_load_weights(path: Path) -> Any:
-    _check_stored(path)
+    check_torch_file(path)
     try:
         # rosinality's training checkpoints keep their options as an argparse Namespace.
         # torch warns about what it loads (sparse tensors, old storages) beside the one line
@@ -452,22 +451,6 @@ def _channel_table(channels: dict[int, int], source: str) -> tuple[int, int]:
     table = ", ".join(f"{res}:{c}" for res, c in sorted(channels.items()))
     raise UserError(f"{source}: its channels per resolution ({table}) follow no "
                     "min(channel_base // resolution, channel_max) table; this generator cannot hold them")
-
-
-def _check_stored(path: Path) -> None:
-    """A zip-format torch file must hold its entries as they are: torch writes them so,
-    and inflating a compressed one could take a thousand times the file's size."""
-    with path.open("rb") as f:
-        if f.read(4) != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
-            return
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
-    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
-            sum(e.file_size for e in entries) > path.stat().st_size:
-        raise UserError(f"{path} holds compressed entries, which torch never writes; save it again with torch.save")
 
 
 def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str) -> torch.Tensor:
