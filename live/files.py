@@ -5,7 +5,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from live.errors import UserError, first_line
 
@@ -111,16 +111,23 @@ def keep_log_until(path: str | Path, step: int) -> None:
 def check_torch_file(path: Path) -> None:
     """Refuse, before torch.load, what would take it far more time or memory than the file's
     size: a zip entry stored compressed (torch writes them stored; inflating one could take a
-    thousand times the file), and in its pickle an integer of 2**61 or more (such integers
+    thousand times the file), and in its pickles an integer of 2**61 or more (such integers
     hash alike modulo 2**61 - 1, and as dict keys every insertion would walk all the keys
     before it: 150,000 of them, 2 MB, took minutes)."""
     import pickletools
     import zipfile
 
-    with path.open("rb") as f:
-        if f.read(4) != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
-            return
     try:
+        with path.open("rb") as f:
+            head = f.read(4)
+            if head.startswith(b"\x80\x02"):  # torch's legacy format: five pickles, then the storages' bytes
+                f.seek(0)
+                for _ in pickletools.genops(f):  # the first holds the format's magic number, itself past 2**61
+                    pass
+                _check_ints(f, 4, path)
+                return
+        if head != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
+            return
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
@@ -129,12 +136,18 @@ def check_torch_file(path: Path) -> None:
                                 "save it again with torch.save")
             for entry in entries:
                 if entry.filename.endswith("/data.pkl"):
-                    if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61
-                           for op, arg, _ in pickletools.genops(archive.read(entry))):
-                        raise UserError(f"{path} holds integers of 2**61 or more, which weights and training "
-                                        "states have no use for and which can make loading take hours")
+                    _check_ints(archive.read(entry), 1, path)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
+
+
+def _check_ints(pickles: bytes | BinaryIO, count: int, path: Path) -> None:
+    import pickletools
+
+    for _ in range(count):
+        if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61 for op, arg, _ in pickletools.genops(pickles)):
+            raise UserError(f"{path} holds integers of 2**61 or more, which weights and training states have "
+                            "no use for and which can make loading take hours")
 
 
 def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: object = "cpu") -> T:
@@ -142,21 +155,31 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     or using it (a truncated file, another program's, another version's) is one line naming
     the file, since the remedy is the same."""
     import pickle
-    import zipfile
 
     import torch
 
     try:
         check_torch_file(Path(path))
-        return use(torch.load(path, map_location=device, weights_only=True))
     except UserError as e:
         raise UserError(f"cannot resume: {e}; move it away or delete it to start over") from None
-    except Exception as e:  # noqa: BLE001 - every way a state can be unusable gets the one answer
-        if not zipfile.is_zipfile(path):
-            why = "not a torch checkpoint: truncated, or another program's file"
-        elif isinstance(e, pickle.UnpicklingError):  # torch's own line advises an unsafe load
-            why = "it holds objects that a safe load refuses"
-        else:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:  # torch's own line advises an unsafe load
+        why = "it holds objects that a safe load refuses" if _torch_head(Path(path)) else \
+            "not a torch checkpoint: truncated, or another program's file"
+    except Exception:  # noqa: BLE001 - torch's readers fail on damaged files in a dozen ways
+        why = "not a torch checkpoint: truncated, or another program's file"
+    else:
+        try:
+            return use(state)
+        except Exception as e:  # noqa: BLE001 - every way a state can be unusable gets the one answer
             why = f"{type(e).__name__}: {first_line(e)}"
-        raise UserError(f"cannot resume from {path}: it is not a readable {what} state ({why}); "
-                        "move it away or delete it to start over") from None
+    raise UserError(f"cannot resume from {path}: it is not a readable {what} state ({why}); "
+                    "move it away or delete it to start over") from None
+
+
+def _torch_head(path: Path) -> bool:
+    """Does the file begin as torch.save's zip or legacy format does?"""
+    with path.open("rb") as f:
+        head = f.read(4)
+    return head == b"PK\x03\x04" or head.startswith(b"\x80\x02")

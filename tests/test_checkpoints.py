@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
-from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob, max_diff, nvlabs_bytes, nvlabs_modules, one_torch_thread,
+from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob, max_diff, nvlabs_bytes,
+                          nvlabs_modules, one_torch_thread,
                           outputs,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
@@ -121,7 +122,8 @@ def test_odd_stored_arguments_are_one_line_without_the_file_s_control_characters
         NumberArgsPickler(f, 4, "", {id(G): G.init_kwargs}).dump(dict(G_ema=G))
     kwargs = {**G.init_kwargs, "synthesis_kwargs": {**G.init_kwargs["synthesis_kwargs"], "bad\nkwarg\x1b[2J": 1}}
     odd = write_nvlabs_pickle(tmp_path / "odd.pkl", G_ema=G, init_kwargs={id(G): kwargs})
-    for file, message in ((path, "not stored as keywords"), (odd, r"unknown generator arguments 'bad\\nkwarg\\x1b\[2J'")):
+    for file, message in ((path, "not stored as keywords"),
+                          (odd, r"unknown generator arguments 'bad\\nkwarg\\x1b\[2J'")):
         with pytest.raises(UserError, match=message) as caught:
             load_generator(file)
         assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
@@ -380,13 +382,19 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
 
     flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes: 150,000 took minutes in torch.load
     path = tmp_path / "flood.pt"
-    torch.save({"g_ema": to_rosinality(G), "args": flood}, path)
-    with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+    for zipped in (True, False):  # rosinality's released files are torch 1.x's legacy format
+        torch.save({"g_ema": to_rosinality(G), "args": flood}, path, _use_new_zipfile_serialization=zipped)
+        with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+            load_generator(path)
+        with pytest.raises(UserError, match="cannot resume: .*flood.pt holds integers of 2\\*\\*61 or more.*move it"):
+            read_state(path, "test", lambda state: state)
+        torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path,  # numbers a file may hold
+                   _use_new_zipfile_serialization=zipped)
         load_generator(path)
-    with pytest.raises(UserError, match="cannot resume: .*flood.pt holds integers of 2\\*\\*61 or more.*move it away"):
-        read_state(path, "test", lambda state: state)
-    torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path)  # numbers a file may hold
-    load_generator(path)
+        assert read_state(path, "test", lambda state: state["args"]) == {4: 512, -(1 << 60): 1}
+    # A refusal of the state's own names the file.
+    with pytest.raises(UserError, match=f"cannot resume from {path}: .*it stored -1"):
+        read_state(path, "test", lambda state: (_ for _ in ()).throw(UserError("it stored -1")))
 
 
 def test_a_torch_zip_with_compressed_entries_is_refused(tmp_path, G):

@@ -113,8 +113,10 @@ def test_a_run_grows_from_a_narrower_generator_file(tmp_path):
 def test_bad_inits_are_one_line_errors(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **WIDE), tmp_path / "wide").run()
     wide = "--res 32 --z-dim 16 --w-dim 16 --mapping-layers 2 --channel-base"
+    torch.save({"G": {(1 << 61) - 1: 0, (1 << 62) - 2: 0}}, tmp_path / "flood.pt")  # keys of one hash
     for init, expected in ((tmp_path / "wide" / CHECKPOINT, f"--init .*architecture.*it has {wide}"),  # wider
-                           (tmp_path / "missing.pt", "--init .*no such file")):
+                           (tmp_path / "missing.pt", "--init .*no such file"),
+                           (tmp_path / "flood.pt", "integers of 2\\*\\*61 or more")):
         with pytest.raises(UserError, match=expected) as caught:
             GanTrainer(GanConfig(total_kimg=0.016, init=str(init), **NARROW), tmp_path / "n")
         assert "\n" not in str(caught.value)
