@@ -1,5 +1,5 @@
 """Frame pacing: sleep for the cap unless vsync already holds the loop near it."""
-from live.engine.pacing import MEASURE_FRAMES, FramePacer
+from live.engine.pacing import MEASURE_FRAMES, RECHECK_S, FramePacer
 
 
 def run(pacer: FramePacer, interval: float, frames: int = MEASURE_FRAMES + 1) -> None:
@@ -40,3 +40,7 @@ def test_with_vsync_a_flip_that_stops_waiting_later_is_capped():
     for i in range(MEASURE_FRAMES + 1):                 # the window is hidden: flips return at once
         pacer.shown(start + i * 0.001)
     assert pacer.sleeps
+    shown_again = start + 1.0                           # the window is back: flips wait for 60 Hz again
+    for i in range(round(RECHECK_S * 60) + MEASURE_FRAMES + 1):
+        pacer.shown(shown_again + i / 60)
+    assert not pacer.sleeps                             # measured again, and left to the flips
