@@ -77,7 +77,13 @@ def printable(text: object, limit: int = 60) -> str:
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
-def some(items: list[str], shown: int = 3) -> str:
+def some(items: list[str], shown: int = 3, separator: str = ", ") -> str:
     """The first few of `items` for a message, and how many more there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return ", ".join(items[:shown]) + more
+    return separator.join(items[:shown]) + more
+
+
+def differing(names: list[str], there: dict[str, Any], here: dict[str, Any]) -> str:
+    """Settings that differ between a stored run (there) and this command (here), each with
+    both values, for a one-line refusal."""
+    return some([f"{k} {there.get(k)!r} there, {here.get(k)!r} here" for k in names], shown=4, separator="; ")

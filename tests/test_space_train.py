@@ -138,13 +138,25 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
     with pytest.raises(UserError, match="music_mix"):
         config.with_overrides(["batch.music_mix.beethoven=1"])
     # TOML has nan and inf, which no check of the form `value <= 0` refuses.
-    for typo in ("loss.alpha=nan", "optim.lr=inf", "batch.music_mix.4q=nan", "loss.weights.sim=-inf"):
+    for typo in ("loss.alpha=nan", "optim.lr=inf", "batch.music_mix.4q=nan", "loss.weights.sim=-inf",
+                 "optim.lr=1" + "0" * 400):  # an integer float() cannot hold
         with pytest.raises(UserError, match="must be a finite number"):
             config.with_overrides([typo])
     with pytest.raises(UserError, match=r"loss.weights must be >= 0, got \{'cfr': -5.0\}"):  # would maximize L_CFR
         config.with_overrides(["loss.weights.cfr=-5"])
     with pytest.raises(UserError, match="seed must be >= 0"):
         config.with_overrides(["seed=-1"])
+
+
+def test_a_run_keeps_its_folders_as_absolute_paths(tmp_path, monkeypatch):
+    """A relative data.root names another folder from another working folder: a resume
+    there would train on other data without a word."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    config = SpaceTrainConfig().with_overrides(["data.root='data'", "init='default'"]).with_absolute_paths()
+    assert config.data.root == str(tmp_path / "data")
+    assert config.init == "default"  # a bundle's name stays a name
+    assert config.data.midi_renders == SpaceTrainConfig().data.midi_renders  # no such folder here: as given
 
 
 def test_learning_rate_warms_up_then_decays():

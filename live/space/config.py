@@ -132,6 +132,14 @@ class SpaceTrainConfig:
             table[key] = value
         return SpaceTrainConfig.from_dict(values)
 
+    def with_absolute_paths(self) -> SpaceTrainConfig:
+        """Files and folders that exist named by absolute paths, as a run stores them: the
+        same relative path names another place from another working folder. (`init` may
+        be a bundle's name, so it stays as given.)"""
+        here = self.flat()
+        return self.with_overrides([f"{k}={json.dumps(str(Path(here[k]).resolve()))}" for k in sorted(PATH_SETTINGS)
+                                    if k != "init" and here.get(k) and Path(here[k]).exists()])
+
     def flat(self) -> dict[str, Any]:
         """{dotted name: value} of every setting."""
         return flat_table(self.to_dict(), ("image_mix", "music_mix"))  # a mix is one setting, not a table of them
@@ -165,9 +173,13 @@ def _value(kind: Any, value: Any, where: str) -> Any:
             raise UserError(f"{where} must be a table, got {value!r}")
         return {k: _value(item, v, f"{where}.{k}") for k, v in value.items()}
     if kind is float and type(value) in (int, float):
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise UserError(f"{where} must be a finite number, got an integer too large for one") from None
+        if not math.isfinite(number):
             raise UserError(f"{where} must be a finite number, got {value!r}")
-        return float(value)
+        return number
     if type(value) is not kind:
         raise UserError(f"{where} must be {getattr(kind, '__name__', kind)}, got {value!r}")
     return value

@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import UserError, flat_table
+from live.errors import UserError, differing, flat_table
 from live.nets.checkpoints import checked_device
 from live.files import keep_log_until, read_state
 from live.nets.weights import load_weights
@@ -173,16 +173,16 @@ def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
     if spec.config != config.net or spec.image_size != config.image_size:
         there = flat_table({"net": asdict(spec.config), "image_size": spec.image_size})
         here = flat_table({"net": asdict(config.net), "image_size": config.image_size})
-        differ = [f"{k} {there.get(k)!r} there, {here.get(k)!r} here" for k in sorted(there.keys() | here.keys())
-                  if there.get(k) != here.get(k)]
-        raise UserError(f"init: the space in {folder} has other settings than this run ({'; '.join(differ[:4])}); "
-                        "copy them from its space.toml or bundle.toml")
+        names = sorted(k for k in there.keys() | here.keys() if there.get(k) != here.get(k))
+        raise UserError(f"init: the space in {folder} has other settings than this run "
+                        f"({differing(names, there, here)}); copy them from its space.toml or bundle.toml")
     check_record(folder / spec.weights, spec.config, spec.image_size)
     load_weights(net, folder / spec.weights)
 
 
 class SpaceTrainer:
     def __init__(self, config: SpaceTrainConfig, outdir: Path | str, progress: bool = True) -> None:
+        config = config.with_absolute_paths()
         self.config, self.outdir, self.progress = config, Path(outdir), progress
         self.notes: list[str] = []  # for the user, before the run starts
         stored = self.outdir / CONFIG_FILE
@@ -190,9 +190,8 @@ class SpaceTrainer:
             before = SpaceTrainConfig.read(stored)
             changed = before.differences(config)
             if changed:
-                there, here = before.flat(), config.flat()
-                values = "; ".join(f"{k} {there.get(k)!r} there, {here.get(k)!r} here" for k in changed[:4])
-                raise UserError(f"{self.outdir} was trained with other settings ({values}); "
+                raise UserError(f"{self.outdir} was trained with other settings "
+                                f"({differing(changed, before.flat(), config.flat())}); "
                                 "resume with the same config or choose a new --outdir")
             if before.steps != config.steps:
                 # The schedule is a function of the step and the total, so a new total moves it.
