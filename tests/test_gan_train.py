@@ -200,7 +200,8 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "batch": 8}), tmp_path)
 
 
-@pytest.mark.parametrize("content, why", [(b"", "not a torch checkpoint"), (b"not a checkpoint", "not a torch checkpoint"),
+@pytest.mark.parametrize("content, why", [(b"", "not a torch checkpoint"),
+                                          (b"not a checkpoint", "not a torch checkpoint"),
                                           ("foreign", "KeyError"), ("unsafe", "objects that a safe load refuses")])
 def test_a_state_file_that_is_not_a_gan_run_s_is_one_line(tmp_path, content, why):
     path = tmp_path / CHECKPOINT

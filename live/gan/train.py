@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import UserError
-from live.files import read_state, write_whole
+from live.files import check_torch_file, read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -68,6 +68,7 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: no such file; give a generator checkpoint or a run's {CHECKPOINT}")
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives; an NVlabs pickle made torch.load warn
         return None
+    check_torch_file(Path(path))
     try:
         run = torch.load(path, map_location=device, weights_only=True)
     except Exception:  # noqa: BLE001 - not a plain torch file: a generator format, or not a checkpoint at all
@@ -252,9 +253,9 @@ class GanTrainer:
             for group, (lr, betas) in zip(opt.param_groups, settings):
                 group["lr"], group["betas"] = lr, betas
         self.state = state
-        torch.set_rng_state(ckpt["rng"])
+        torch.set_rng_state(ckpt["rng"].cpu())  # read onto the run's device; generator states live on the CPU
         if self.device.type == "cuda" and "cuda_rng" in ckpt:  # latents and noise are drawn there
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
+            torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
         if saved.data != self.cfg.data and _moved(saved.data):
             print(f"note: {path} was trained on {saved.data}, which is gone; continuing on {self.cfg.data} "
                   "(the same pictures only if it holds the same files)", file=sys.stderr)
@@ -405,7 +406,8 @@ class GanTrainer:
                 avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
             now = time.perf_counter()
             kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
-            bar.update(min(self.state.images_seen, total) / 1000 - bar.n)  # not a sum of batches: it drifts past the total
+            # To the images seen, not by a sum of batches: float sums drift past the total.
+            bar.update(min(self.state.images_seen, total) / 1000 - bar.n)
             bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
             t_last, seen_last = now, self.state.images_seen
             if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:

@@ -166,7 +166,7 @@ def _read_nvlabs(path: Path) -> _Contents:
         raise UserError(f"{path} is a StyleGAN3 checkpoint; StyleGAN3 checkpoints are not supported, "
                         "only StyleGAN2 ones")
     if network.class_name != "Generator":
-        raise UserError(f"{path}: its generator is a {network.class_name!r}, not a StyleGAN2 'Generator'")
+        raise UserError(f"{path}: its generator is a {printable(network.class_name)}, not a StyleGAN2 'Generator'")
     return _Contents(nvlabs_generator_kwargs(network.state, source), state)
 
 
@@ -222,7 +222,8 @@ def nvlabs_generator_kwargs(state: Mapping[str, Any], source: str) -> dict[str, 
     guess would give a different picture without saying so.
     """
     init_args, init_kwargs = state.get("_init_args"), state.get("_init_kwargs")
-    no_args = init_args is None or (isinstance(init_args, (tuple, list)) and not init_args)  # by type: == on a file's object may not give a bool
+    # By type: == on an object from the file (a numpy number) may not even give a bool.
+    no_args = init_args is None or (isinstance(init_args, (tuple, list)) and not init_args)
     if not no_args or not isinstance(init_kwargs, Mapping):
         raise UserError(f"{source}: the generator's constructor arguments are not stored as keywords")
     kwargs = _plain(init_kwargs, source, [MAX_ARGUMENT_VALUES])

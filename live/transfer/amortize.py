@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from live.bundle import Bundle
-from live.errors import UserError
+from live.errors import UserError, differing
 from live.files import keep_log_until, read_state
 from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
@@ -122,12 +122,11 @@ class PredictorTrainer:
             typed = state["config"].get("data_root", PredictorTraining.data_root)
             saved = state["config"] | {"data_root": str(Path(typed).resolve())}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
+            there, here = defaults | saved, _stored(resolved)
             unread = {"data_root"} if "4q" not in self.config.music else set()  # synthetic music needs no folder
-            changed = [f"{k} {saved.get(k, defaults.get(k))!r} there, {v!r} here"
-                       for k, v in sorted(_stored(resolved).items())
-                       if k not in RESUMABLE | unread and saved.get(k, defaults.get(k)) != v]
+            changed = sorted(k for k, v in here.items() if k not in RESUMABLE | unread and there.get(k) != v)
             if changed:
-                raise UserError(f"{self.run_dir} holds a run with other settings ({'; '.join(changed)}); "
+                raise UserError(f"{self.run_dir} holds a run with other settings ({differing(changed, there, here)}); "
                                 "use the same settings to resume or another --outdir")
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
