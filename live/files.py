@@ -5,7 +5,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from live.errors import UserError, first_line
 
@@ -108,23 +108,24 @@ def keep_log_until(path: str | Path, step: int) -> None:
     write_whole(path, "".join(kept).encode())
 
 
+# The number torch.save's legacy format (before torch 1.6, and rosinality's released files) begins with.
+LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+
+
 def check_torch_file(path: Path) -> None:
     """Refuse, before torch.load, what would take it far more time or memory than the file's
     size: a zip entry stored compressed (torch writes them stored; inflating one could take a
     thousand times the file), and in its pickles an integer of 2**61 or more (such integers
     hash alike modulo 2**61 - 1, and as dict keys every insertion would walk all the keys
     before it: 150,000 of them, 2 MB, took minutes)."""
-    import pickletools
     import zipfile
 
     try:
         with path.open("rb") as f:
             head = f.read(4)
-            if head.startswith(b"\x80\x02"):  # torch's legacy format: five pickles, then the storages' bytes
+            if head[:1] == b"\x80":  # torch's legacy format at any pickle protocol: five pickles, then storages
                 f.seek(0)
-                for _ in pickletools.genops(f):  # the first holds the format's magic number, itself past 2**61
-                    pass
-                _check_ints(f, 4, path)
+                _check_ints(f, 5, path)
                 return
         if head != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
             return
@@ -135,7 +136,7 @@ def check_torch_file(path: Path) -> None:
                 raise UserError(f"{path} holds compressed entries, which torch never writes; "
                                 "save it again with torch.save")
             for entry in entries:
-                if entry.filename.endswith("/data.pkl"):
+                if ".pkl" in entry.filename.lower():  # torch finds archive/data.pkl whatever its case
                     _check_ints(archive.read(entry), 1, path)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
@@ -145,9 +146,24 @@ def _check_ints(pickles: bytes | BinaryIO, count: int, path: Path) -> None:
     import pickletools
 
     for _ in range(count):
-        if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61 for op, arg, _ in pickletools.genops(pickles)):
+        if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61 and arg != LEGACY_TORCH_MAGIC
+               for op, arg, _ in pickletools.genops(pickles)):
             raise UserError(f"{path} holds integers of 2**61 or more, which weights and training states have "
                             "no use for and which can make loading take hours")
+
+
+def load_torch_file(path: Path, device: object = "cpu", allowed: tuple[type, ...] = ()) -> Any:
+    """`torch.load(weights_only=True)` of a file that may be hostile: checked first
+    (`check_torch_file`, a UserError), and without torch's warnings about what it loads
+    (sparse tensors, old protocols) beside the one line a bad file gets."""
+    import warnings
+
+    import torch
+
+    check_torch_file(path)
+    with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location=device, weights_only=True)
 
 
 def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: object = "cpu") -> T:
@@ -156,14 +172,10 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     the file, since the remedy is the same."""
     import pickle
 
-    import torch
-
     try:
-        check_torch_file(Path(path))
+        state = load_torch_file(Path(path), device)
     except UserError as e:
         raise UserError(f"cannot resume: {e}; move it away or delete it to start over") from None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:  # torch's own line advises an unsafe load
         why = "it holds objects that a safe load refuses" if _torch_head(Path(path)) else \
             "not a torch checkpoint: truncated, or another program's file"

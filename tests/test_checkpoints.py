@@ -382,17 +382,27 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
 
     flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes: 150,000 took minutes in torch.load
     path = tmp_path / "flood.pt"
-    for zipped in (True, False):  # rosinality's released files are torch 1.x's legacy format
-        torch.save({"g_ema": to_rosinality(G), "args": flood}, path, _use_new_zipfile_serialization=zipped)
-        with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
-            load_generator(path)
+    for zipped, protocol in ((True, 2), (False, 2), (False, 3)):  # rosinality's released files: the legacy format
+        saved = dict(_use_new_zipfile_serialization=zipped, pickle_protocol=protocol)
+        torch.save({"g_ema": to_rosinality(G), "args": flood}, path, **saved)
+        if protocol == 2:  # a protocol-3 file is not read as rosinality's (it goes to the NVlabs reader, and out)
+            with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+                load_generator(path)
         with pytest.raises(UserError, match="cannot resume: .*flood.pt holds integers of 2\\*\\*61 or more.*move it"):
             read_state(path, "test", lambda state: state)
-        torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path,  # numbers a file may hold
-                   _use_new_zipfile_serialization=zipped)
-        load_generator(path)
+        torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path, **saved)  # numbers it may hold
+        if protocol == 2:
+            load_generator(path)
         assert read_state(path, "test", lambda state: state["args"]) == {4: 512, -(1 << 60): 1}
+    torch.save({"args": flood}, path)  # torch finds its data.pkl whatever the case of its name
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "case.pt", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename.replace("data.pkl", "DATA.pkl"), src.read(info))
+    assert torch.load(tmp_path / "case.pt", weights_only=True) == {"args": flood}
+    with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+        read_state(tmp_path / "case.pt", "test", lambda state: state)
     # A refusal of the state's own names the file.
+    torch.save({"args": {}}, path)
     with pytest.raises(UserError, match=f"cannot resume from {path}: .*it stored -1"):
         read_state(path, "test", lambda state: (_ for _ in ()).throw(UserError("it stored -1")))
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import UserError
-from live.files import check_torch_file, read_state, write_whole
+from live.files import load_torch_file, read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -68,9 +68,10 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: no such file; give a generator checkpoint or a run's {CHECKPOINT}")
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives; an NVlabs pickle made torch.load warn
         return None
-    check_torch_file(Path(path))
     try:
-        run = torch.load(path, map_location=device, weights_only=True)
+        run = load_torch_file(Path(path), device)
+    except UserError:  # the file's own refusal, not a sign of another format
+        raise
     except Exception:  # noqa: BLE001 - not a plain torch file: a generator format, or not a checkpoint at all
         return None
     if not (isinstance(run, dict) and {"G", "D", "G_ema", "config", "state"} <= run.keys()):

@@ -17,7 +17,6 @@ import json
 import math
 import pickle
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,10 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import check_torch_file, write_whole
+from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_whole
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
-from live.nets.unpickle import LEGACY_TORCH_MAGIC, PersistentObject, read_network_pickle
+from live.nets.unpickle import PersistentObject, read_network_pickle
 from live.nets.weights import save_weights
 
 FORMAT_NVLABS = "nvlabs-pkl"
@@ -305,14 +304,11 @@ def _check_views(tensors: Mapping[str, Any], path: Path) -> None:
 
 
 def _torch_load_weights(path: Path) -> Any:
-    check_torch_file(path)
     try:
         # rosinality's training checkpoints keep their options as an argparse Namespace.
-        # torch warns about what it loads (sparse tensors, old storages) beside the one line
-        # a bad file gets; what matters is checked after.
-        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch_file(path, "cpu", allowed=(argparse.Namespace,))
+    except UserError:
+        raise
     except pickle.UnpicklingError as e:
         refused = re.search(r"GLOBAL ([\w.]+)", str(e))
         if refused:

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from live.errors import UserError, first_line
-from live.files import check_torch_file
+from live.files import load_torch_file
 from live.nets.resnet import ResNet, resnet18, resnet50
 
 IMAGE_BACKBONES: dict[str, Callable[..., ResNet]] = {
@@ -64,8 +64,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
         if path.suffix == ".safetensors":
             state = safetensors.torch.load_file(str(path))
         else:
-            check_torch_file(path)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch_file(path)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
         raise UserError(f"cannot read backbone weights {path} ({first_line(e)}); "
                         "give a torchvision ResNet state dict file") from e

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 from live.errors import UserError, first_line, printable
+from live.files import LEGACY_TORCH_MAGIC
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
 # system-info dict, then the saved object (here one storage, as a persistent id), then
 # the list of storage keys, then per key an int64 element count and the raw bytes.
-LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 _STORAGE_DTYPES = {
