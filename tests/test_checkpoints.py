@@ -308,6 +308,21 @@ def test_one_stored_object_built_again_and_again_is_refused():
         read_network_pickle(io.BytesIO(payload), "memo.pkl")
 
 
+def test_objects_made_by_calls_are_charged_even_when_empty():
+    """An empty view costs no weight bytes, but each is an object with its sizes and strides
+    (1 MB of them took 3.9 GB); a few bytes of the file through the memo make one more."""
+    storage = torch.zeros(4)._typed_storage()
+    args = (storage, 0, (0,), (1,), False, OrderedDict())
+    payload = pickle.dumps([Reduce(torch._utils._rebuild_tensor_v2, *args) for _ in range(150_000)], protocol=4)
+    assert len(payload) < 20 * 150_000  # pickle writes each call in 18 bytes
+    with pytest.raises(UserError, match="add up to far more than the file holds"):
+        read_network_pickle(io.BytesIO(payload), "empty.pkl")
+    deep = pickle.dumps(Reduce(torch._utils._rebuild_tensor_v2, storage, 0, (0,) * 1000, (1,) * 1000, False,
+                               OrderedDict()), protocol=4)
+    with pytest.raises(UserError, match="a tensor of 1000 dimensions is not a weight"):
+        read_network_pickle(io.BytesIO(deep), "deep.pkl")
+
+
 def test_keys_that_all_hash_alike_are_refused_at_once():
     flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes; thousands would take minutes
     assert len({hash(k) for k in flood}) == 1

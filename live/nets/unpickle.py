@@ -53,6 +53,8 @@ _STORAGE_DTYPES = {
 }
 
 BUDGET_SLACK = 1 << 20  # bytes and items beyond the file's own size that a small network may build
+CALL_COST = 64         # what an object made by a call (REDUCE, NEWOBJ) costs the budget, contents apart
+MAX_TENSOR_DIMS = 8    # a generator's weights have at most 4
 
 # What a pickle stream can fail with when it is cut short or malformed; hostile globals
 # never get this far (find_class raises UserError first).
@@ -124,6 +126,16 @@ def _names_only(items: Any) -> None:
         raise pickle.UnpicklingError("a dict key or set item that is neither a name nor a small number")
 
 
+def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An opcode's handler that charges the budget for the object a call makes: a call costs
+    the file 5 bytes through the memo, and even an empty tensor holds its sizes and strides."""
+    def charged(unpickler: Any) -> None:
+        if unpickler.budget is not None:
+            unpickler.budget.spend(CALL_COST)
+        load(unpickler)
+    return charged
+
+
 def _names_first(load: Callable[[Any], None], keys: Callable[[list], Any]) -> Callable[[Any], None]:
     """An opcode's handler that first checks the keys (or items) it is about to insert."""
     def checked(unpickler: Any) -> None:
@@ -141,9 +153,9 @@ class _TableUnpickler(pickle._Unpickler):
     """
 
     def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
-                 persistent_load: Callable[[Any], Any] | None = None):
+                 persistent_load: Callable[[Any], Any] | None = None, budget: _Budget | None = None):
         super().__init__(file)
-        self._table, self._source = table, source
+        self._table, self._source, self.budget = table, source, budget
         if persistent_load is not None:
             self.persistent_load = persistent_load
 
@@ -161,6 +173,9 @@ class _TableUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
 
     dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
+                pickle.REDUCE[0]: _charged(pickle._Unpickler.load_reduce),
+                pickle.NEWOBJ[0]: _charged(pickle._Unpickler.load_newobj),
+                pickle.NEWOBJ_EX[0]: _charged(pickle._Unpickler.load_newobj_ex),
                 pickle.SETITEM[0]: _names_first(pickle._Unpickler.load_setitem, lambda items: items[-2:-1]),
                 pickle.SETITEMS[0]: _names_first(pickle._Unpickler.load_setitems, lambda items: items[::2]),
                 pickle.DICT[0]: _names_first(pickle._Unpickler.load_dict, lambda items: items[::2]),
@@ -193,12 +208,14 @@ def _rebuild_tensor(budget: _Budget, storage: Any, storage_offset: Any, size: An
         raise pickle.UnpicklingError("malformed tensor view")
     if metadata:
         raise pickle.UnpicklingError("tensors with conjugate or negative bits are not weights")
+    if len(size) > MAX_TENSOR_DIMS:
+        raise pickle.UnpicklingError(f"a tensor of {len(size)} dimensions is not a weight")
     if all(size):
         last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
         # Elements shared through a zero stride would make a view far larger than the file.
         if last >= storage.data.numel() or math.prod(size) > storage.data.numel():
             raise pickle.UnpicklingError("tensor view reaches past its storage")
-    budget.spend(math.prod(size) * storage.data.element_size())
+    budget.spend(16 * len(size) + math.prod(size) * storage.data.element_size())
     return storage.data.as_strided(size, stride, storage_offset)
 
 
@@ -345,7 +362,7 @@ def read_network_pickle(file: BinaryIO, source: str) -> Any:
     # The weights' bytes are in the file once; their views and copies, a few times more.
     budget = _Budget(3 * size + BUDGET_SLACK)
     try:
-        return _TableUnpickler(file, _network_table(source, budget), source).load()
+        return _TableUnpickler(file, _network_table(source, budget), source, budget=budget).load()
     except _CORRUPT_PICKLE_ERRORS as e:
         raise UserError(f"{source} is truncated or not a valid NVlabs network pickle ({first_line(e)}); "
                         "download or export it again") from e
