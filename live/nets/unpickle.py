@@ -126,6 +126,12 @@ def _names_only(items: Any) -> None:
         raise pickle.UnpicklingError("a dict key or set item that is neither a name nor a small number")
 
 
+def _text_memo(unpickler: Any) -> None:
+    # Protocol 0's PUT and GET take a decimal index of any size, and the memo is a dict: a
+    # file could make every index hash alike. Protocols 1 and up never write them.
+    raise pickle.UnpicklingError("a protocol-0 memo opcode (PUT or GET) in a network pickle")
+
+
 def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
     """An opcode's handler that charges the budget for the object a call makes: a call costs
     the file 5 bytes through the memo, and even an empty tensor holds its sizes and strides."""
@@ -173,6 +179,7 @@ class _TableUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
 
     dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
+                pickle.PUT[0]: _text_memo, pickle.GET[0]: _text_memo,
                 pickle.REDUCE[0]: _charged(pickle._Unpickler.load_reduce),
                 pickle.NEWOBJ[0]: _charged(pickle._Unpickler.load_newobj),
                 pickle.NEWOBJ_EX[0]: _charged(pickle._Unpickler.load_newobj_ex),
