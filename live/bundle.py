@@ -62,7 +62,7 @@ class BundleConfig:
     def read(cls, path: Path) -> BundleConfig:
         try:
             data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:  # ValueError: huge ints
             raise UserError(f"cannot read {path}: {e}") from None
         where = str(path)
         unknown = sorted(set(data) - SECTIONS)

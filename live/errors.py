@@ -3,7 +3,6 @@ the check of hand-edited config tables that raises it."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -67,12 +66,12 @@ def check_file_name(value: object, where: str) -> str:
 
 
 def printable(text: object, limit: int = 60) -> str:
-    """A name read from a file, for a one-line message: as it is when it looks like a name,
-    else quoted with its control characters escaped (a newline would start a forged line,
-    an escape code would drive the terminal) and cut to `limit` characters."""
+    """A name or path read from a file, for a one-line message: as it is when it prints as
+    itself, else quoted with its control characters escaped (a newline would start a forged
+    line, an escape code would drive the terminal) and cut to `limit` characters."""
     if not isinstance(text, str):
         return f"a {type(text).__name__}"  # never a repr of a file's object: it can be exponentially long
-    if re.fullmatch(r"[\w.\-]{1,%d}" % limit, text, re.ASCII):
+    if text and text.isprintable() and len(text) <= limit:
         return text
     return repr(text[:limit]) + ("..." if len(text) > limit else "")
 

@@ -137,7 +137,7 @@ def parse_preset(text: str, path: Path) -> Preset:
     """The preset `text` as the file `path` (its name, and the folder its source paths are in)."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of over 4,300 digits
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
     where = f"preset {path}"  # as the TOML error names it: the folder may not be the one the performer thinks
     unknown = set(data) - PRESET_KEYS

@@ -147,8 +147,9 @@ def test_noise_above_noise_max_res_is_silenced_and_stays_silent(tmp_path):
             GanConfig(noise_max_res=bad)
     with pytest.raises(UserError, match="held-out"):
         GanConfig(seed=1000)
-    with pytest.raises(UserError, match="--seed must be >= 0"):  # a folder of images had no check of its own
-        GanConfig(seed=-1, data="images")
+    for seed in (-1, 1 << 64):  # a folder of images had no check of its own; torch takes 64 bits
+        with pytest.raises(UserError, match=r"--seed must be in 0..2\*\*32-1"):
+            GanConfig(seed=seed, data="images")
     with pytest.raises(UserError, match="--style-mixing must be in 0..1; got 5"):  # a probability
         GanConfig(style_mixing=5.0)
 
@@ -290,6 +291,17 @@ def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(
     with pytest.raises(UserError, match="none of the 6 images can be read"):
         GanTrainer(GanConfig(total_kimg=0.016, **config), tmp_path / "c").run()
     assert not list((tmp_path / "c").iterdir())  # nothing that looks like a run
+
+
+def test_a_stored_folder_is_shown_without_its_control_characters(tmp_path):
+    GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path / "run").run()
+    path = tmp_path / "run" / CHECKPOINT
+    state = torch.load(path, weights_only=True)
+    state["config"]["data"] = "/gone\nlive: error: all is fine\x1b[2J"  # a state is a file like any other
+    torch.save(state, path)
+    with pytest.raises(UserError, match="was trained with --data '/gone\\\\nlive: error: all is fine\\\\x1b") as caught:
+        GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "run")
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
 
 
 def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(tmp_path, capsys):

@@ -37,6 +37,7 @@ def test_each_shipped_preset_s_knobs_span_its_own_settings():
     ('[source]\nseed = 1\n[settings]\nspeed = 3\n', "speed"),
     ('[source]\nseed = 1\n[[cc]]\nchannel = 1\ncontroller = 1\nparam = "nope"\n', "nope"),
     ('[source\n', "TOML"),
+    ('[source]\nseed = 1' + '0' * 5000 + '\n', "not valid TOML"),  # Python reads no int of over 4,300 digits
     ('[source]\nimage = "missing.png"\n', "does not exist"),
     ('[source]\nimage = "."\n', "source image file .* is a folder"),
 ])

@@ -144,8 +144,13 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
             config.with_overrides([typo])
     with pytest.raises(UserError, match=r"loss.weights must be >= 0, got \{'cfr': -5.0\}"):  # would maximize L_CFR
         config.with_overrides(["loss.weights.cfr=-5"])
-    with pytest.raises(UserError, match="seed must be >= 0"):
-        config.with_overrides(["seed=-1"])
+    for seed in (-1, 1 << 64):
+        with pytest.raises(UserError, match=r"seed must be (in 0..2\*\*32-1|a 64-bit integer)"):
+            config.with_overrides([f"seed={seed}"])
+    with pytest.raises(UserError, match="batch.pairs must be a 64-bit integer"):
+        config.with_overrides([f"batch.pairs={1 << 70}"])
+    with pytest.raises(UserError, match="far too large"):
+        config.with_overrides(["batch.pairs=1" + "0" * 5000])
 
 
 def test_a_run_keeps_its_folders_as_absolute_paths(tmp_path, monkeypatch):

@@ -123,7 +123,7 @@ def test_a_fine_tune_killed_in_its_first_checkpoint_resumes_as_if_it_had_not_bee
 
 
 def test_a_negative_seed_is_refused_at_once():
-    with pytest.raises(UserError, match="seed must be >= 0"):
+    with pytest.raises(UserError, match=r"seed must be in 0..2\*\*32-1"):
         PredictorTraining(seed=-1)
 
 

@@ -70,8 +70,8 @@ class GanConfig:
         for name in ("style_mixing", "pl_decay", "ema_rampup"):  # probabilities and fractions
             if getattr(self, name) > 1:
                 raise UserError(f"{flag(name)} must be in 0..1; got {getattr(self, name)}")
-        if self.seed < 0:
-            raise UserError(f"--seed must be >= 0; got {self.seed}")
+        if not 0 <= self.seed < 1 << 32:
+            raise UserError(f"--seed must be in 0..2**32-1; got {self.seed}")
         if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
             raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
         if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):

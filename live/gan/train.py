@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
-from live.errors import UserError
+from live.errors import UserError, printable
 from live.files import load_torch_file, read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
@@ -32,6 +32,7 @@ from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = "training-state.pt"
+PATH_LIMIT = 300  # characters of a stored path shown in a message
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
 # What a resumed run may change: how long and how often, and where and how it computes.
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
@@ -86,7 +87,7 @@ def _typed(value: object) -> str:
     """A setting as a command line gives it."""
     if value is None:
         return "(unset)"
-    return '""' if value == "" else str(value)
+    return '""' if value == "" else printable(str(value), PATH_LIMIT)  # a stored state's text is the file's
 
 
 def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -> bool:
@@ -163,7 +164,8 @@ class GanTrainer:
         if config.compile:
             self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
         if resumed and config.data != "procedural" and not Path(config.data).is_dir():
-            raise UserError(f"{self.outdir} trained on {config.data}, which is gone; give its new place with --data")
+            raise UserError(f"{self.outdir} trained on {printable(config.data, PATH_LIMIT)}, which is gone; "
+                            "give its new place with --data")
         self.data = self._make_source()
         self.outdir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
 
@@ -258,7 +260,8 @@ class GanTrainer:
         if self.device.type == "cuda" and "cuda_rng" in ckpt:  # latents and noise are drawn there
             torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
         if saved.data != self.cfg.data and _moved(saved.data):
-            print(f"note: {path} was trained on {saved.data}, which is gone; continuing on {self.cfg.data} "
+            print(f"note: {path} was trained on {printable(saved.data, PATH_LIMIT)}, which is gone; continuing on "
+                  f"{self.cfg.data} "
                   "(the same pictures only if it holds the same files)", file=sys.stderr)
         if saved.noise_max_res != self.cfg.noise_max_res:
             print(f"note: {path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "

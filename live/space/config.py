@@ -89,8 +89,8 @@ class SpaceTrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1 or self.threads < 1:
             raise UserError("steps, checkpoint_every, log_every and threads must be >= 1")
-        if self.seed < 0:
-            raise UserError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 1 << 32:
+            raise UserError(f"seed must be in 0..2**32-1, got {self.seed}")
         check_image_size(self.image_size, "space training config")
         if self.freeze_image and not self.init:
             raise UserError("freeze_image keeps a trained E_I: give the space to start from with init")
@@ -106,7 +106,7 @@ class SpaceTrainConfig:
     def read(cls, path: Path) -> SpaceTrainConfig:
         try:
             return cls.from_dict(tomllib.loads(Path(path).read_text()))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:  # ValueError: huge ints
             raise UserError(f"cannot read the training config {path}: {error}") from None
 
     def write(self, path: Path) -> None:
@@ -123,6 +123,8 @@ class SpaceTrainConfig:
                 value = tomllib.loads(f"value = {text.strip()}")["value"]
             except tomllib.TOMLDecodeError:
                 value = text.strip()
+            except ValueError:  # an integer of over 4,300 digits, which Python will not read
+                raise UserError(f"--set {name.strip()}: the number is far too large") from None
             *path, key = name.strip().split(".")
             table = values
             for part in path:
@@ -182,6 +184,8 @@ def _value(kind: Any, value: Any, where: str) -> Any:
         return number
     if type(value) is not kind:
         raise UserError(f"{where} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    if kind is int and abs(value) >= 1 << 63:  # what torch and numpy take as a number
+        raise UserError(f"{where} must be a 64-bit integer, got a larger one")
     return value
 
 

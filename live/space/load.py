@@ -40,7 +40,7 @@ class SpaceSpec:
         if space_file.is_file():
             try:
                 table = tomllib.loads(space_file.read_text())["space"]
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError) as error:
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError) as error:
                 raise UserError(f"cannot read {space_file} (a [space] section): {error}") from None
             if not isinstance(table, dict):
                 raise UserError(f"{space_file}: space must be a [space] table")

@@ -48,5 +48,5 @@ class PredictorTraining:
             raise UserError("predictor training: steps, batch, checkpoint_every, synthetic_clips, "
                             "windows_per_clip, held_out_pairs and lr must be positive, layer_heads_from "
                             "at least 0")
-        if self.seed < 0:
-            raise UserError(f"predictor training: the seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 1 << 32:
+            raise UserError(f"predictor training: the seed must be in 0..2**32-1, got {self.seed}")
