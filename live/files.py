@@ -121,13 +121,12 @@ def check_torch_file(path: Path) -> None:
     import zipfile
 
     try:
-        with path.open("rb") as f:
-            head = f.read(4)
-            if head[:1] == b"\x80":  # torch's legacy format at any pickle protocol: five pickles, then storages
-                f.seek(0)
+        form = _torch_format(path)
+        if form == "legacy":  # five pickles, then the storages' bytes
+            with path.open("rb") as f:
                 _check_ints(f, 5, path)
-                return
-        if head != b"PK\x03\x04":  # torch's own test: the old format's weights may hold a zip's end marker
+            return
+        if form != "zip":
             return
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
@@ -177,7 +176,7 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     except UserError as e:
         raise UserError(f"cannot resume: {e}; move it away or delete it to start over") from None
     except pickle.UnpicklingError:  # torch's own line advises an unsafe load
-        why = "it holds objects that a safe load refuses" if _torch_head(Path(path)) else \
+        why = "it holds objects that a safe load refuses" if _torch_format(Path(path)) else \
             "not a torch checkpoint: truncated, or another program's file"
     except Exception:  # noqa: BLE001 - torch's readers fail on damaged files in a dozen ways
         why = "not a torch checkpoint: truncated, or another program's file"
@@ -190,8 +189,10 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
                     "move it away or delete it to start over") from None
 
 
-def _torch_head(path: Path) -> bool:
-    """Does the file begin as torch.save's zip or legacy format does?"""
+def _torch_format(path: Path) -> str | None:
+    """"zip" or "legacy" (a pickle, at any protocol) as torch.load tells them, by the file's
+    first bytes (torch's own test: the old format's weights may hold a zip's end marker);
+    None for anything else."""
     with path.open("rb") as f:
         head = f.read(4)
-    return head == b"PK\x03\x04" or head.startswith(b"\x80\x02")
+    return "zip" if head == b"PK\x03\x04" else "legacy" if head[:1] == b"\x80" else None
