@@ -288,7 +288,8 @@ class _EasyDict(dict):
     """dnnlib's EasyDict as a plain dict (a class: pickles make it with NEWOBJ)."""
 
     def __init__(self, *args: Any) -> None:
-        _empty(dict)(*args)
+        if args:
+            raise pickle.UnpicklingError("EasyDict built from arguments, not from items")
         super().__init__()
 
 
