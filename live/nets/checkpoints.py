@@ -31,7 +31,7 @@ from live.errors import UserError, first_line, printable, some
 from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_whole
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
-from live.nets.unpickle import PersistentObject, read_network_pickle
+from live.nets.unpickle import LOADED_PER_FILE_BYTE, PersistentObject, read_network_pickle
 from live.nets.weights import save_weights
 
 FORMAT_NVLABS = "nvlabs-pkl"
@@ -299,7 +299,7 @@ def _check_views(tensors: Mapping[str, Any], path: Path) -> None:
             raise UserError(f"{path}: {printable(key)} is a view larger than the data stored for it; "
                             "is the file damaged?")
         total += nbytes
-    if total > 3 * path.stat().st_size:
+    if total > LOADED_PER_FILE_BYTE * path.stat().st_size:
         raise UserError(f"{path}: its weights share their stored data many times over; is the file damaged?")
 
 

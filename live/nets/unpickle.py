@@ -52,7 +52,9 @@ _STORAGE_DTYPES = {
     "BoolStorage": torch.bool,
 }
 
-BUDGET_SLACK = 1 << 20  # bytes and items beyond the file's own size that a small network may build
+# The weights' bytes are in a file once; their views and copies as they load, a few times more.
+LOADED_PER_FILE_BYTE = 3
+BUDGET_SLACK = 1 << 20  # bytes and items beyond that which a small network may build
 CALL_COST = 64         # what an object made by a call (REDUCE, NEWOBJ) costs the budget, contents apart
 MAX_TENSOR_DIMS = 8    # a generator's weights have at most 4
 
@@ -367,8 +369,7 @@ def read_network_pickle(file: BinaryIO, source: str) -> Any:
     start = file.tell()
     size = file.seek(0, io.SEEK_END) - start
     file.seek(start)
-    # The weights' bytes are in the file once; their views and copies, a few times more.
-    budget = _Budget(3 * size + BUDGET_SLACK)
+    budget = _Budget(LOADED_PER_FILE_BYTE * size + BUDGET_SLACK)
     try:
         return _TableUnpickler(file, _network_table(source, budget), source, budget=budget).load()
     except _CORRUPT_PICKLE_ERRORS as e:
