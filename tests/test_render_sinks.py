@@ -1,6 +1,12 @@
 """Video and PNG sinks: files read back with PyAV and Pillow."""
 from __future__ import annotations
 
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -8,6 +14,7 @@ from PIL import Image
 
 from live.errors import UserError
 from live.files import check_writable
+from live.render import sinks
 from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink
 
 SIZE = (64, 48)
@@ -201,3 +208,76 @@ def test_audio_far_beyond_full_scale_is_clipped_not_refused(tmp_path):
     with av.open(str(path)) as container:
         peak = max(np.abs(f.to_ndarray()).max() for f in container.decode(audio=0))
     assert 0.5 < peak < 1.5
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The kinds of an MP4's top-level boxes, in order."""
+    data, kinds, at = path.read_bytes(), [], 0
+    while at < len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        size = struct.unpack(">Q", data[at + 8:at + 16])[0] if size == 1 else size or len(data) - at
+        kinds.append(kind.decode())
+        at += size
+    return kinds
+
+
+KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from live.render.sinks import AudioFormat, VideoFormat, VideoSink
+sink = VideoSink(sys.argv[1], VideoFormat((64, 48), fps=12), AudioFormat(16000, 1))
+for i in range(96):
+    sink.write(np.full((48, 64, 3), 20 + 18 * (i % 12), np.uint8))
+    sink.write_audio(np.zeros(16000 // 12, np.float32))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_a_recording_killed_mid_show_plays_up_to_about_a_second_before(tmp_path, suffix):
+    # Before: an MP4 or MOV keeps its only index for the end, and a killed show's partial
+    # file opened in no player.
+    show = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path / f"show{suffix}")],
+                          capture_output=True, text=True, timeout=120)
+    assert show.returncode == -signal.SIGKILL, show.stderr
+    with av.open(str(tmp_path / f"show.partial{suffix}")) as container:
+        means = [f.to_ndarray(format="rgb24").mean() for f in container.decode(video=0)]
+    assert 96 - 2 * 12 <= len(means) <= 96  # 8 s written: at most the last 2 s lost
+    assert means == pytest.approx([20 + 18 * (i % 12) for i in range(len(means))], abs=3)
+
+
+def test_a_finished_mp4_is_one_plain_file_whose_video_starts_with_its_audio(tmp_path):
+    path = tmp_path / "show.mp4"
+    rate = 16000
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS), AudioFormat(rate, 1)) as sink:
+        for i in range(5 * FPS):
+            sink.write(np.roll(np.tile(np.linspace(0, 255, SIZE[0], dtype=np.uint8)[None, :, None],
+                                       (SIZE[1], 1, 3)), 3 * i, axis=1))
+            sink.write_audio(np.zeros(rate // FPS, np.float32))
+    boxes = top_level_boxes(path)
+    assert "moov" in boxes and "moof" not in boxes  # editors that stumble on fragments open it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
+    with av.open(str(path)) as container:
+        decoded = list(container.decode(video=0))
+        starts = [float(s.start_time * s.time_base) for s in container.streams]
+    assert len(decoded) == 5 * FPS
+    assert starts == [0.0, 0.0]  # x264's B-frame delay shifted a fragmented file's video 2 frames late
+
+
+def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path, monkeypatch):
+    def disk_full(source, target):
+        Path(target).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sinks, "copy_packets", disk_full)
+    kept = tmp_path / "show.mp4"
+    kept.write_bytes(b"last night's recording")
+    sink = VideoSink(kept, VideoFormat(SIZE, fps=FPS))
+    for frame in frames(12):
+        sink.write(frame)
+    with pytest.raises(UserError, match="No space left on device.*free disk space; show.partial.mp4 plays as it is"):
+        sink.close()
+    assert kept.read_bytes() == b"last night's recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4", "show.partial.mp4"]
+    with av.open(str(tmp_path / "show.partial.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12

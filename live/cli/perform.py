@@ -191,13 +191,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             partial = partial_path(Path(args.record)) if args.record else None
             if partial is not None and partial.exists():  # the encoder makes it with its first packet
-                # An MP4's index is written last: without it, players open nothing (measured:
-                # an interrupted .mkv played 142 of 150 frames, an .mp4 none).
-                container = partial.suffix[1:].upper()
-                held = ("what was written of it" if container == "MKV" else
-                        f"its frames, but no player opens an {container} that was not finished; record to .mkv to "
-                        "keep what an interrupted show wrote")
-                print(f"live: the recording was not finished: {partial} holds {held}", file=sys.stderr)
+                print(f"live: the recording was not finished: {partial} plays what was written of it",
+                      file=sys.stderr)
             raise
         finally:
             for signum, handler in handlers.items():

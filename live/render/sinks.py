@@ -81,6 +81,24 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def _indexing_path(path: Path) -> Path:
+    """Where VideoSink writes an MP4 or MOV's final form from its partial file."""
+    return path.with_name(f"{path.stem}.indexing{path.suffix}")
+
+
+# A partial file must play up to where a killed show stopped. An MP4 or MOV keeps its index
+# (moov) for the end, so theirs is fragmented: each second its own small index, and
+# negative_cts_offsets keeps the first frame at 0 with B-frames as an edit list would (without
+# it the video starts 2 frames late). Editors handle fragmented MP4 unevenly, so `close`
+# copies the packets into a plain one. A Matroska file plays cut short; its clusters are
+# closed every second. Every packet goes to the disk as soon as it is muxed.
+FLUSHED = {"flush_packets": "1"}
+UNFINISHED_PLAYS = {".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets",
+                             "frag_duration": "1000000", **FLUSHED},
+                    ".mkv": {"cluster_time_limit": "1000", **FLUSHED}}
+UNFINISHED_PLAYS[".mov"] = UNFINISHED_PLAYS[".mp4"]
+
+
 def check_new_recording(path: Path, may_replace: bool = False) -> None:
     """A show's recording, before the show: a show cannot be played again, so neither a
     file of that name nor an unfinished one (what a failed show left) is replaced, unless
@@ -109,8 +127,9 @@ class VideoSink:
     The video is written to NAME.partial.SUFFIX beside `path` and takes `path`'s place
     only when `close` finishes it, so a failed or interrupted render never leaves a
     playable but cut-short file under the name asked for, nor destroys one already there.
-    `discard` (or leaving a `with` block by an exception) deletes it instead; a `close`
-    that fails (a full disk) leaves it, as the error says.
+    The partial file plays up to about a second before where it stopped, even when the
+    process was killed. `discard` (or leaving a `with` block by an exception) deletes it
+    instead; a `close` that fails (a full disk) leaves it, as the error says.
     """
 
     def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None):
@@ -135,7 +154,8 @@ class VideoSink:
                             "with libx264 and aac, or pick another codec") from e
         make_parent(self.path)
         try:
-            self._container = av.open(str(self.partial_path), "w")
+            self._container = av.open(str(self.partial_path), "w",
+                                      options=UNFINISHED_PLAYS[self.path.suffix.lower()])
         except (ValueError, av.FFmpegError) as e:
             self.partial_path.unlink(missing_ok=True)
             raise UserError(f"cannot write a video to {self.path} ({e})") from e
@@ -213,8 +233,21 @@ class VideoSink:
         except BaseException:
             self._close_quietly()  # what was written stays, under the partial name, for tools that can salvage it
             raise
-        if self.partial_path.exists():  # the muxer opens its file at the first packet
+        if not self.partial_path.exists():  # the muxer opens its file at the first packet
+            return
+        if self.path.suffix.lower() == ".mkv":
             self.partial_path.replace(self.path)
+            return
+        indexing = _indexing_path(self.path)
+        try:
+            copy_packets(self.partial_path, indexing)
+        except (OSError, av.FFmpegError) as e:
+            indexing.unlink(missing_ok=True)
+            hint = WRITE_HINTS.get(getattr(e, "errno", None), "check that the folder is writable")
+            raise UserError(f"writing {self.path} from {self.partial_path} failed ({e}); {hint}; "
+                            f"{self.partial_path.name} plays as it is") from e
+        indexing.replace(self.path)
+        self.partial_path.unlink()
 
     def discard(self) -> None:
         """Stop and delete what was written; `path` is left as it was."""
@@ -257,6 +290,18 @@ class VideoSink:
             self.close()
         else:
             self.discard()
+
+
+def copy_packets(source: Path, target: Path) -> None:
+    """Write `source`'s streams into `target` as they are (no decoding), in `target`'s
+    container's own layout."""
+    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
+        streams = {stream.index: writer.add_stream_from_template(stream) for stream in reader.streams}
+        for packet in reader.demux():
+            if packet.dts is None:  # the demuxer's flush marker, no data
+                continue
+            packet.stream = streams[packet.stream.index]
+            writer.mux(packet)
 
 
 def aac_rate(sample_rate: int) -> int:
