@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,13 @@ def write_whole(path: str | Path, data: bytes) -> Path:
         partial.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {reason(path, e)}") from None
     return path
+
+
+def log_line(row: dict[str, Any]) -> str:
+    """A training log's row as a line of strict JSON: a diverged value (NaN, inf) is null,
+    which jq and JavaScript read, where Python's own NaN stops them."""
+    return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()},
+                      allow_nan=False) + "\n"
 
 
 def keep_log_until(path: str | Path, step: int) -> None:

@@ -302,6 +302,19 @@ def test_a_resumed_run_s_log_has_each_step_once(data, tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+def test_a_log_row_of_a_diverged_run_is_strict_json():
+    import json
+
+    from live.files import log_line
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    line = log_line({"step": 7, "loss": float("nan"), "l_s": float("inf"), "l_o": 0.5})
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert json.loads(line, parse_constant=refuse) == {"step": 7, "loss": None, "l_s": None, "l_o": 0.5}
+
+
 def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path):
     root, cache = data
     config = tiny_config(root, cache).with_overrides(["checkpoint_every=2"])

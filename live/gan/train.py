@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import UserError, printable
-from live.files import load_torch_file, read_state, write_whole
+from live.files import load_torch_file, log_line, read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -282,7 +282,7 @@ class GanTrainer:
         # With the checkpoint, not before the first batch: a run that fails on its data
         # leaves no folder that looks like a run.
         write_whole(self.outdir / "config.json", json.dumps(asdict(self.cfg), indent=2).encode())
-        write_whole(self.outdir / LOG, "".join(json.dumps(row) + "\n" for row in self.state.history).encode())
+        write_whole(self.outdir / LOG, "".join(map(log_line, self.state.history)).encode())
 
     def sample_grid(self, path: Path) -> None:
         with torch.no_grad():

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from live.errors import UserError, differing, flat_table
 from live.nets.checkpoints import checked_device
-from live.files import keep_log_until, read_state
+from live.files import keep_log_until, log_line, read_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -324,7 +324,7 @@ class SpaceTrainer:
                            "grad_norm": float(grad_norm), "lr": learning_rate(state.step - 1, config.optim, config.steps),
                            "items_per_s": rate, "wall_seconds": state.wall_seconds}
                     if log:
-                        log.write(json.dumps(row) + "\n")
+                        log.write(log_line(row))
                         log.flush()
                     bar.set_postfix({"loss": f"{row['loss']:.3f}", "cfr": f"{row['cfr']:.2f}",
                                      "va_i": f"{row['va_image']:.3f}", "va_m": f"{row['va_music']:.3f}",

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import keep_log_until, read_state
+from live.files import keep_log_until, log_line, read_state
 from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
@@ -196,7 +196,7 @@ class PredictorTrainer:
         os.replace(partial, self.run_dir / STATE_FILE)
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
-            log.write(json.dumps({"step": self.step, "heldout_pairs": len(self.pairs), **record}) + "\n")
+            log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_safetensors(weights, weights_path)
         self.bundle.write_config(self.bundle.root)
 
