@@ -9,6 +9,7 @@ import torch
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
 from live.nets.predictor import LatentPredictor, PredictorConfig
+from live.transfer import amortize
 from live.transfer.amortize import PredictorTrainer
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.music import music_records
@@ -56,7 +57,7 @@ def test_fine_tuning_starts_from_the_bundle_predictor(bundle, tmp_path):
         assert torch.equal(tensor, trained[name]), name
 
 
-def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
+def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path, monkeypatch):
     PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False).run()
     # Precision may change on resume, and a run stored before a setting existed resumes
     # when the setting is at its default.
@@ -68,6 +69,8 @@ def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path):
                                tmp_path / "run", progress=False)
     assert resumed.step == 4
     changed = PredictorTraining(**{**TINY.__dict__, "lr": 0.1})
+    # Refused before the music banks are made (with 4Q music, about 8 s before the refusal).
+    monkeypatch.setattr(amortize, "music_bank", lambda *a, **k: pytest.fail("a music bank was made"))
     with pytest.raises(UserError, match="lr"):
         PredictorTrainer(Bundle.load(bundle.root), changed, tmp_path / "run", progress=False)
 

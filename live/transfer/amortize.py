@@ -89,6 +89,7 @@ class PredictorTrainer:
         if config.lambda_high is not None and not cfg.lambda_min < config.lambda_high <= cfg.lambda_max:
             raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
                             f"the range this predictor reads; got {config.lambda_high}")
+        state = self._settled_state()  # before the music banks: a refused resume refuses at once
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
@@ -100,9 +101,11 @@ class PredictorTrainer:
         self.adam = torch.optim.Adam(self.predictor.parameters(), lr=config.lr, betas=(0.9, 0.99))
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
-        self._resume_or_start()
+        self._resume_or_start(state)
 
-    def _resume_or_start(self) -> None:
+    def _settled_state(self) -> dict | None:
+        """The run folder's state, if any, once its settings are found to be this run's; and
+        this run's settings as the state keeps them (`_resolved`)."""
         state_path = self.run_dir / STATE_FILE
         state = None
         if state_path.is_file():
@@ -128,6 +131,11 @@ class PredictorTrainer:
             if changed:
                 raise UserError(f"{self.run_dir} holds a run with other settings ({differing(changed, there, here)}); "
                                 "use the same settings to resume or another --outdir")
+        self._resolved = resolved
+        return state
+
+    def _resume_or_start(self, state: dict | None) -> None:
+        if state is not None:
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
             self.rng.set_state(state["rng"])
@@ -135,8 +143,7 @@ class PredictorTrainer:
             keep_log_until(self.run_dir / LOG_FILE, self.step)
         elif not self.config.from_bundle:
             self.predictor.reset_to_identity()
-        (self.run_dir / CONFIG_FILE).write_text(json.dumps(resolved, indent=2) + "\n")
-        self._resolved = resolved
+        (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Source latents [B, num_ws, w_dim], music f_M [B, D] and lambdas [B]."""
