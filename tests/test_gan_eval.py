@@ -47,8 +47,11 @@ def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(ran
     assert (sidecar.read_text(), network.read_bytes()) == before
 
 
-def test_a_conditional_generator_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys):
+def test_a_conditional_generator_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys, monkeypatch):
+    import live.space.load
+
     network = save_generator(tiny_generator(2, c_dim=4), tmp_path / "cond.safetensors")
+    monkeypatch.setattr(live.space.load, "load_space", lambda *a: pytest.fail("the space was loaded first"))
     assert main(["eval", "gan", "--network", str(network), "--space", str(random_bundle_dir), "--count", "4",
                  "--json", str(tmp_path / "gan.json")]) == 2
     assert "conditional generator (c_dim 4)" in capsys.readouterr().err

@@ -91,11 +91,15 @@ def generator_images(G: Generator, config: GanEvalConfig) -> torch.Tensor:
     return to_unit(torch.cat(parts))
 
 
-def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
-    """The report: the generator against corpus set A, and corpus set B against A (the floor)."""
+def check_unconditional(G: Generator) -> None:
     if G.c_dim:
         raise UserError(f"this is a conditional generator (c_dim {G.c_dim}); eval gan scores unconditional "
                         "ones against the procedural corpus, which has no classes")
+
+
+def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
+    """The report: the generator against corpus set A, and corpus set B against A (the floor)."""
+    check_unconditional(G)
     corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
 
     def corpus_set(index0: int) -> _Set:
