@@ -91,6 +91,9 @@ def test_batches_follow_the_mix_and_pair_by_va(data):
     assert batch.images.min() >= -1 and batch.images.max() <= 1
     with pytest.raises(UserError, match="no share"):
         MixedBatches(images, music, BatchConfig(image_mix={"naps": 1.0}), 64, config.net.mel.frames)
+    for share in (-1.0, float("inf"), float("nan")):  # an infinite share made every draw NaN
+        with pytest.raises(UserError, match="finite shares >= 0"):
+            BatchConfig(music_mix={"4q": share})
 
 
 def test_imemnet_lists_give_the_pairs_of_train_side_items(data, tmp_path):

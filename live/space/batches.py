@@ -13,6 +13,7 @@ A batch is a pure function of the pools, the config and the generator's state.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -52,8 +53,8 @@ class BatchConfig:
         for name, mix, known in (("image_mix", self.image_mix, IMAGE_SOURCES),
                                  ("music_mix", self.music_mix, MUSIC_SOURCES)):
             unknown = sorted(set(mix) - set(known))
-            if unknown or any(share < 0 for share in mix.values()):
-                raise UserError(f"batch.{name}: sources must be some of {', '.join(known)} with shares >= 0; "
+            if unknown or not all(0 <= share < math.inf for share in mix.values()):  # NaN fails too
+                raise UserError(f"batch.{name}: sources must be some of {', '.join(known)} with finite shares >= 0; "
                                 f"got {mix}")
 
 
