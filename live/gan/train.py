@@ -397,6 +397,8 @@ class GanTrainer:
     def run(self, on_snapshot=None) -> TrainState:
         cfg = self.cfg
         total = int(cfg.total_kimg * 1000)
+        if self.state.images_seen >= total:
+            return self.state  # trained already: no progress bar to show
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
