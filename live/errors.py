@@ -65,6 +65,9 @@ def check_file_name(value: object, where: str) -> str:
     return value
 
 
+PATH_LIMIT = 300  # characters of a stored path shown in a message
+
+
 def printable(text: object, limit: int = 60) -> str:
     """A name or path read from a file, for a one-line message: as it is when it prints as
     itself, else quoted with its control characters escaped (a newline would start a forged

@@ -92,6 +92,13 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def gone(path: str) -> bool:
+    """A place a run stored that is no longer there (moved, renamed or deleted). Only an
+    absolute path can be known gone: a relative one names another place from another
+    working folder."""
+    return Path(path).is_absolute() and not Path(path).exists()
+
+
 def log_line(row: dict[str, Any]) -> str:
     """A training log's row as a line of strict JSON: a diverged value (NaN, inf) is null,
     which jq and JavaScript read, where Python's own NaN stops them."""

@@ -130,7 +130,8 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
     assert (changed.batch.pairs, changed.data.root, changed.loss.alpha) == (12, "/somewhere", 0.5)
     config.write(tmp_path / "again.toml")
     assert SpaceTrainConfig.read(tmp_path / "again.toml") == config
-    assert changed.differences(config) == ["batch.pairs", "data.root", "loss.alpha"]
+    assert config.differences(changed) == ["batch.pairs", "data.root", "loss.alpha"]
+    assert changed.differences(config) == ["batch.pairs", "loss.alpha"]  # its /somewhere is gone: given anew
     assert config.with_overrides(["steps=99"]).differences(config) == []  # run length may change on resume
     spelt_out = str(Path(config.data.root).resolve())  # the same folder, written another way
     assert config.with_overrides([f"data.root={spelt_out!r}"]).differences(config) == []
@@ -316,6 +317,25 @@ def test_a_log_row_of_a_diverged_run_is_strict_json():
     line = log_line({"step": 7, "loss": float("nan"), "l_s": float("inf"), "l_o": 0.5})
     assert line.endswith("\n") and line.count("\n") == 1
     assert json.loads(line, parse_constant=refuse) == {"step": 7, "loss": None, "l_s": None, "l_o": 0.5}
+
+
+def test_a_run_whose_data_folder_moved_resumes_from_its_new_place(data, tmp_path):
+    import shutil
+
+    root, cache = data
+    first = shutil.copytree(root, tmp_path / "data", ignore=shutil.ignore_patterns("cache"))
+    config = tiny_config(first, cache)
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
+    moved = first.rename(tmp_path / "moved")
+    with pytest.raises(UserError, match=f"data.root {first}, which is gone; give its new place with --data"):
+        SpaceTrainer(config, tmp_path / "run", progress=False)
+    # Before: refused as other settings ("data.root ... there, ... here").
+    elsewhere = config.with_overrides([f'data.root="{moved}"'])
+    trainer = SpaceTrainer(elsewhere, tmp_path / "run", progress=False)
+    assert trainer.notes == [f"note: data.root {first} is gone; continuing on {moved} "
+                             "(the same training only if it holds the same files)"]
+    assert trainer.run().step == config.steps
+    assert SpaceTrainConfig.read(tmp_path / "run" / "config.toml").data.root == str(moved)
 
 
 def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path):

@@ -22,8 +22,8 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
-from live.errors import UserError, printable
-from live.files import load_torch_file, log_line, read_state, write_whole
+from live.errors import PATH_LIMIT, UserError, printable
+from live.files import gone, load_torch_file, log_line, read_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -32,7 +32,6 @@ from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = "training-state.pt"
-PATH_LIMIT = 300  # characters of a stored path shown in a message
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
 # What a resumed run may change: how long and how often, and where and how it computes.
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
@@ -96,16 +95,10 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
         return True
     if name == "data" and "procedural" not in (saved, given):
         # The same folder, however it is written; or the run's folder moved (it is gone).
-        return Path(str(saved)).resolve() == Path(str(given)).resolve() or _moved(str(saved))
+        return Path(str(saved)).resolve() == Path(str(given)).resolve() or gone(str(saved))
     if name == "ema_kimg":  # the automatic value, typed out, is the same half-life (and unset is unset)
         return saved == given or saved_config.resolved_ema_kimg() == given_config.resolved_ema_kimg()
     return saved == given
-
-
-def _moved(folder: str) -> bool:
-    # Only an absolute path can be known gone: a relative one (runs before session 19)
-    # names another place from another working folder.
-    return Path(folder).is_absolute() and not Path(folder).exists()
 
 
 def read_run(path: Path, device: torch.device | str = "cpu") -> tuple[dict, GanConfig, TrainState]:
@@ -259,7 +252,7 @@ class GanTrainer:
         torch.set_rng_state(ckpt["rng"].cpu())  # read onto the run's device; generator states live on the CPU
         if self.device.type == "cuda" and "cuda_rng" in ckpt:  # latents and noise are drawn there
             torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
-        if saved.data != self.cfg.data and _moved(saved.data):
+        if saved.data != self.cfg.data and gone(saved.data):
             print(f"note: {path} was trained on {printable(saved.data, PATH_LIMIT)}, which is gone; continuing on "
                   f"{self.cfg.data} "
                   "(the same pictures only if it holds the same files)", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from live.errors import UserError, flat_table
-from live.files import write_whole
+from live.files import gone, write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
@@ -142,13 +142,19 @@ class SpaceTrainConfig:
         return self.with_overrides([f"{k}={json.dumps(str(Path(here[k]).resolve()))}" for k in sorted(PATH_SETTINGS)
                                     if k != "init" and here.get(k) and Path(here[k]).exists()])
 
+    def moved(self) -> list[str]:
+        """Dotted names of the files and folders this config names that are gone."""
+        here = self.flat()
+        return sorted(k for k in PATH_SETTINGS if k != "init" and here.get(k) and gone(here[k]))
+
     def flat(self) -> dict[str, Any]:
         """{dotted name: value} of every setting."""
         return flat_table(self.to_dict(), ("image_mix", "music_mix"))  # a mix is one setting, not a table of them
 
     def differences(self, other: SpaceTrainConfig) -> list[str]:
-        """Dotted names of the settings, other than RESUMABLE ones, that differ: a file or
-        folder by the place it names, not by how it is written."""
+        """Dotted names of the settings, other than RESUMABLE ones, in which `other` differs
+        from this run's: a file or folder by the place it names, not by how it is written;
+        one of this run's that is gone may be given anew (`moved`)."""
         mine, theirs = self.flat(), other.flat()
         return sorted(k for k in mine.keys() | theirs.keys()
                       if k not in self.RESUMABLE and not _same_setting(k, mine.get(k), theirs.get(k)))
@@ -162,7 +168,7 @@ PATH_SETTINGS = frozenset({"init", "image_backbone_weights", "data.root", "data.
 
 def _same_setting(name: str, a: Any, b: Any) -> bool:
     if name in PATH_SETTINGS and a and b:
-        return Path(a).resolve() == Path(b).resolve()
+        return Path(a).resolve() == Path(b).resolve() or gone(a)
     return a == b
 
 

@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import UserError, differing, flat_table
+from live.errors import PATH_LIMIT, UserError, differing, flat_table, printable
 from live.nets.checkpoints import checked_device
 from live.files import keep_log_until, log_line, read_state
 from live.nets.weights import load_weights
@@ -193,6 +193,14 @@ class SpaceTrainer:
                 raise UserError(f"{self.outdir} was trained with other settings "
                                 f"({differing(changed, before.flat(), config.flat())}); "
                                 "resume with the same config or choose a new --outdir")
+            mine, theirs = before.flat(), config.flat()
+            for name in before.moved():
+                if not Path(theirs[name]).exists():
+                    where = "--data" if name == "data.root" else f"--set {name}=PATH"
+                    raise UserError(f"{self.outdir} was trained with {name} {printable(mine[name], PATH_LIMIT)}, which is gone; "
+                                    f"give its new place with {where}")
+                self.notes.append(f"note: {name} {printable(mine[name], PATH_LIMIT)} is gone; continuing on {theirs[name]} "
+                                  "(the same training only if it holds the same files)")
             if before.steps != config.steps:
                 # The schedule is a function of the step and the total, so a new total moves it.
                 self.notes.append(f"note: steps changed from {before.steps} to {config.steps}: the learning-rate "
