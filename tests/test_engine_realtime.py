@@ -17,7 +17,7 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
-from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions
+from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions, Recorder
 from live.errors import UserError
 from live.presets import PresetLibrary
 from live.settings import Settings
@@ -620,6 +620,10 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
     clock.advance(2.0)
     source.pump()                                        # 2 s arrived while no one read: 1.5 s lost
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
+    recorded = []
+    engine.recorder = Recorder(SimpleNamespace(write_audio=recorded.append, write=lambda frame: None, close=lambda: None),
+                               fps=10, sample_rate=source.sample_rate, channels=1, clock=clock.now)
+    engine.recorder.offer(np.zeros((4, 4, 3), np.uint8))
     audio = threading.Thread(target=engine._audio_loop)
     audio.start()
     deadline = time.monotonic() + 30
@@ -627,8 +631,10 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
         time.sleep(0.01)
     engine.stopping.set()
     audio.join()
+    engine.recorder.close()
     assert source.ring.overflows == 1
     assert engine.features.peek().sample_index == source.ring.written == 32000
+    assert sum(map(len, recorded)) == 32000  # the recording too: before, it lost the 1.5 s
 
 
 def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():

@@ -1,6 +1,7 @@
-"""The live recorder: audio mixed to the file's channels, and a failed write that ends the
-recording but not the show."""
+"""The live recorder: audio mixed to the file's channels, silence for an input lost, and a
+failed write that ends the recording but not the show."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -74,3 +75,36 @@ def test_a_render_loop_offers_one_frame_for_each_slot_it_reaches_whatever_its_ji
             offers += 1
     recorder.close()
     assert abs(offers - offered) <= 1, offers
+
+
+def test_an_input_lost_mid_show_is_recorded_as_silence_with_the_show_s_pictures():
+    # Before: frames were written only for audio received, so an outage was cut out of the
+    # recording (a 170 s show with 32 s without input gave a 136 s file).
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((20, 1), np.float32))    # 0.2 s heard up to t = 0
+    now[0] = 1.5                                          # then nothing: silence by the clock
+    deadline = time.monotonic() + 10
+    while recorder.silence_written == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    now[0] = 2.4
+    recorder.push_audio(np.ones((20, 1), np.float32))    # back: 0.2 s heard up to t = 2.4
+    recorder.close()
+    written = np.concatenate(sink.audio)[:, 0]
+    assert len(written) == 260  # from -0.2 to 2.4 s
+    assert (written[:20] == 1).all() and (written[20:240] == 0).all() and (written[240:] == 1).all()
+    assert recorder.silence_written == 220 and sink.frames == 26
+
+
+def test_blocks_that_come_late_but_steadily_add_no_silence():
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    for _ in range(20):
+        now[0] += 0.5   # a block every 0.5 s: slow, but under RECORD_GAP_S
+        recorder.push_audio(np.ones((50, 1), np.float32))
+        time.sleep(0.02)
+    recorder.close()
+    assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 1000

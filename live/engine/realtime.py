@@ -65,6 +65,7 @@ DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
+RECORD_GAP_S = 1.0       # no audio for this long (an input lost): the recording takes silence in its place
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,11 @@ class Recorder:
     Encoding runs on its own thread so the render loop never waits for it. The render
     loop reads back a frame only when `wants_frame` says one is due and offers it; the
     recorder writes, for every 1/fps of audio it has received, the newest frame offered
-    (repeating it when rendering fell behind), so the file plays in sync. Audio of more
-    channels than the sink's is mixed down. A failed write (a full disk) ends the
-    recording, not the show: `on_error` hears of it once.
+    (repeating it when rendering fell behind), so the file plays in sync. While no audio
+    comes (an input lost, RECORD_GAP_S and longer) it writes silence by the clock, with the
+    pictures of the show, so the recording lasts as long as the show and the outage is in
+    it. Audio of more channels than the sink's is mixed down. A failed write (a full disk)
+    ends the recording, not the show: `on_error` hears of it once.
     """
 
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, clock=time.monotonic,
@@ -99,11 +102,12 @@ class Recorder:
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.on_error = on_error
-        self.audio: queue.Queue[np.ndarray] = queue.Queue(maxsize=4096)
+        self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, clock when heard
         self.frames: LatestSlot[np.ndarray] = LatestSlot()
         self.samples_written = 0
         self.frames_written = 0
         self.audio_dropped = 0
+        self.silence_written = 0  # samples written for audio that did not come
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
         self._due_slot = -math.inf   # the slot the last `wants_frame` saw
@@ -114,7 +118,7 @@ class Recorder:
     def push_audio(self, block: np.ndarray) -> None:
         """From the audio thread; a full queue loses audio rather than blocking it."""
         try:
-            self.audio.put_nowait(block)
+            self.audio.put_nowait((block, self.clock()))
         except queue.Full:
             self.audio_dropped += len(block)
 
@@ -144,18 +148,37 @@ class Recorder:
                     pass
 
     def _write_until_stopped(self) -> None:
+        heard = None    # the clock time the audio written reaches: a block's arrival, or silence's end
+        silent = False  # silence stands in for an outage that has not ended
         while not (self._stop.is_set() and self.audio.empty()):
             try:
-                block = self.audio.get(timeout=0.1)
+                block, at = self.audio.get(timeout=0.1)
             except queue.Empty:
+                if heard is not None and (now := self.clock()) - heard > RECORD_GAP_S:
+                    self._write_silence(now - heard)
+                    heard, silent = now, True
                 continue
-            block = mix_channels(block, self.channels)
-            self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
-            self.samples_written += len(block)
-            self._write_frames(math.floor(self._frames_of_audio()))
+            if silent:  # the outage's last stretch, up to where this block begins
+                self._write_silence(at - len(block) / self.sample_rate - heard)
+                silent = False
+            self._write_audio(mix_channels(block, self.channels))
+            heard = at
+        if silent:
+            self._write_silence(self.clock() - heard)
         # The last, partial frame too: the video lasts as long as its audio, and a recording
         # shorter than a frame still has a picture.
         self._write_frames(max(1, math.ceil(self._frames_of_audio())))
+
+    def _write_silence(self, seconds: float) -> None:
+        samples = round(seconds * self.sample_rate)
+        if samples > 0:
+            self._write_audio(np.zeros((samples, self.channels), np.float32))
+            self.silence_written += samples
+
+    def _write_audio(self, block: np.ndarray) -> None:
+        self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
+        self.samples_written += len(block)
+        self._write_frames(math.floor(self._frames_of_audio()))
 
     def _frames_of_audio(self) -> Fraction:
         return self.samples_written * self._frames_per_sample
@@ -261,6 +284,8 @@ class LiveEngine:
                 lost = position - start - len(block)
                 if lost:  # the ring overran in a stall: silence keeps the stream's time in step
                     analyzer.feed(np.zeros(lost, np.float32))
+                    if self.recorder is not None:  # and the recording's
+                        self.recorder.push_audio(np.zeros((lost, block.shape[1]), np.float32))
                 if not len(block):
                     time.sleep(hop_s)
                 else:
@@ -710,6 +735,9 @@ class LiveEngine:
                 self.report("recorder", str(e))
                 self.recording_error = e
             self.recording_error = self.recording_error or self.recorder.error
+            if self.recorder.silence_written:
+                self.report("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
+                                        "of silence where no audio came from the input")
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
                                         "the encoder fell behind the show")
