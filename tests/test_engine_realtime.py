@@ -393,6 +393,25 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
     assert engine._features_heard(now["t"]).beat_confidence == 0.0
 
 
+def test_latencies_are_not_shown_while_no_keyframes_come():
+    now = {"t": 100.0}
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
+                        clock=lambda: now["t"])
+    engine.stats.audio_to_keyframe.append(0.25)
+    engine.stats.audio_to_screen.append(0.4)
+    engine._keyframe_times.extend([99.8, 99.9])
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine._publish_state([])
+    now["t"] = 125.0  # an input lost 25 s ago: before, its last latencies were published all along
+    engine._publish_state([])
+    flowing, stalled = published
+    assert flowing["latency_ms"] == {"audio_to_keyframe": 250.0, "audio_to_screen": 400.0}
+    assert flowing["keyframes_per_s"] == pytest.approx(10.0)
+    assert stalled["latency_ms"] == {"audio_to_keyframe": None, "audio_to_screen": None}
+    assert stalled["keyframes_per_s"] == 0.0
+
+
 def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(caplog):
     caplog.set_level("DEBUG", logger="live")
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())

@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,6 +65,7 @@ DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
+KEYFRAMES_STALE_S = 2.0  # no keyframe for this long: no keyframe rate or latency to show
 RECORD_GAP_S = 1.0       # no audio for this long (an input lost): the recording takes silence in its place
 
 
@@ -666,7 +667,7 @@ class LiveEngine:
         features = self._features_heard(now)
         stream_t = self._picture_time(now)
         hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
-                      latency_ms=self._latency_ms(), preset=self.show.preset.name,
+                      latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now))
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
@@ -689,23 +690,27 @@ class LiveEngine:
     def _rate(times: list[float]) -> float:
         return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
-    def _keyframe_rate(self, now: float) -> float:
-        times = list(self._keyframe_times)
-        return self._rate(times) if times and now - times[-1] < 2.0 else 0.0
+    def _keyframes_flow(self, now: float) -> bool:
+        """A keyframe came within KEYFRAMES_STALE_S: the rate and latencies describe now."""
+        return bool(self._keyframe_times) and now - self._keyframe_times[-1] < KEYFRAMES_STALE_S
 
-    def _latency_ms(self) -> float | None:
-        latency = self.stats.audio_to_screen
-        return latency[-1] * 1000 if latency else None
+    def _keyframe_rate(self, now: float) -> float:
+        return self._rate(list(self._keyframe_times)) if self._keyframes_flow(now) else 0.0
+
+    def _latency_ms(self, now: float, latencies: Sequence[float]) -> float | None:
+        """The newest of `latencies`; none while no keyframes come (an input lost): the last
+        ones, seconds old, would read as the show's."""
+        return round(latencies[-1] * 1000, 1) if latencies and self._keyframes_flow(now) else None
 
     def _publish_state(self, fps_window: list[float]) -> None:
         newest = self.keyframes.peek()
-        features = self._features_heard(self.clock())
-        k2k = self.stats.audio_to_keyframe
+        now = self.clock()
+        features = self._features_heard(now)
         body = {"fps": round(self._rate(fps_window), 2), "preset": self.show.preset.name,
                 "synthesis": self.show.maker.image.path,
-                "keyframes_per_s": self._keyframe_rate(self.clock()),
-                "latency_ms": {"audio_to_keyframe": round(k2k[-1] * 1000, 1) if k2k else None,
-                               "audio_to_screen": self._latency_ms()}}
+                "keyframes_per_s": self._keyframe_rate(now),
+                "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),
+                               "audio_to_screen": self._latency_ms(now, self.stats.audio_to_screen)}}
         if features is not None:
             # Enough for a lighting desk to follow the music between beat messages: where in
             # the bar the audio was at `stream_time`, and how loud.
