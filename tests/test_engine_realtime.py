@@ -423,21 +423,27 @@ def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(capl
     assert any("from user code" in r.getMessage() and r.levelname == "DEBUG" for r in caplog.records)  # kept in full
 
 
-def test_a_lost_input_device_is_reported_once_not_on_every_retry():
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=0, overflows=0), input_overflows=0,
+def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_with_the_outage_s_length():
+    stamp = {"time": 0.0}
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
                              last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC",
-                             silence_timeout=2.0)
-    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
+                             silence_timeout=2.0, capture_time=lambda index: stamp["time"])
+    now = {"t": 100.0}
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
     heard = []
     engine.publish = lambda topic, body: heard.append(body["message"]) if topic == "error" else None
     source.last_error = "reopening 'USB Audio CODEC': no input device matches; retrying every 2 s"
     for _ in range(5):
         engine._watch_source()
-        engine.clock = lambda t=engine.clock() + 10: t  # past the once-a-second repeat filter
+        now["t"] += 10  # past the once-a-second repeat filter
     assert heard == ["reopening 'USB Audio CODEC': no input device matches; retrying every 2 s"]
-    source.last_error, source.watchdog = None, lambda: True
+    source.last_error, source.watchdog = None, lambda: True  # plugged in again and reopened
     engine._watch_source()
-    assert heard[-1] == "no audio came from USB Audio CODEC for 2 s; opened it again"
+    assert len(heard) == 1  # not "no audio came ... for 2 s" after 52 s: that outage was said
+    now["t"] += 1
+    source.watchdog, stamp["time"] = (lambda: False), now["t"]  # and it delivers
+    engine._watch_source()
+    assert heard[-1] == "audio from USB Audio CODEC is back, after 53 s without"
 
 
 def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
@@ -458,7 +464,7 @@ def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
     source.watchdog = lambda: True  # and goes silent once more: a new outage
     now["t"] += 3.0
     engine._watch_source()
-    assert len(heard) == 2
+    assert heard[1:] == ["audio from pulse is back, after 10 s without", "no audio came from pulse for 2 s; opened it again"]
 
 
 def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrolls_away():

@@ -213,7 +213,7 @@ class LiveEngine:
         self.recorder: Recorder | None = None   # set before `run` to record the show
         self.recording_error: Exception | None = None  # why the recording could not be finished
         self._source_error: str | None = None   # the audio source's last reported failure
-        self._reopened = False                   # the device was reopened and has not delivered since
+        self._outage_since: float | None = None  # when the input stopped delivering, during an outage said
         self._last_picture_t = -math.inf        # the stream time the last frame was drawn at
         self.options, self.clock = options, clock
         self.settings = SettingsSlot(show.preset.settings)
@@ -327,16 +327,21 @@ class LiveEngine:
                 time.sleep(0.1)
 
     def _watch_source(self) -> None:
+        """Says an outage once (a device that stays silent is reopened every timeout, and a
+        missing one fails every retry), and its end with its length."""
         watchdog = getattr(self.source, "watchdog", None)
-        if watchdog is not None and watchdog():
-            if not self._reopened:  # a device that stays silent is reopened every timeout: said once an outage
-                name = getattr(self.source, "device_name", "the device")
+        reopened = watchdog is not None and watchdog()
+        error = getattr(self.source, "last_error", None)
+        name = getattr(self.source, "device_name", "the device")
+        now = self.clock()
+        if self._outage_since is None and (reopened or error):
+            self._outage_since = now - getattr(self.source, "silence_timeout", 0.0)
+            if reopened:
                 self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; "
                                      "opened it again")
-            self._reopened = True
-        elif self._reopened and not self._input_stalled(self.clock()):
-            self._reopened = False
-        error = getattr(self.source, "last_error", None)
+        elif self._outage_since is not None and not error and not self._input_stalled(now):
+            self.report("audio", f"audio from {name} is back, after {now - self._outage_since:.0f} s without")
+            self._outage_since = None
         if error and error != self._source_error:  # an outage is one line, not one a retry
             self.report("audio", error)
         self._source_error = error
