@@ -146,3 +146,18 @@ def test_a_binding_is_described_in_its_parameter_s_terms():
                            {"channel": 1, "controller": 64, "param": "freeze", "mode": "gate"}], "test")
     assert [b.describe() for b in cc] == ["cc ch1 #1   -> lambda (0.001..0.3, exp)",
                                           "cc ch1 #64  -> freeze (gate)"]  # not "0.0..1.0, linear/gate"
+
+
+def test_a_knob_s_ends_are_its_range_s_ends_exactly():
+    # An exp curve from 0.3 to 100 computes 100.00000000000001 at 127, which the setting
+    # refuses: the knob's top would do nothing.
+    cc = CcMap.from_table(tomllib.loads('[[cc]]\nchannel = 1\ncontroller = 1\nparam = "min_lightness"\n'
+                                        'min = 0.3\nmax = 100.0\ncurve = "exp"\n')["cc"], "test")
+    assert cc.apply(1, 1, 127, Settings())[1].min_lightness == 100.0
+    assert cc.apply(1, 1, 0, Settings())[1].min_lightness == 0.3
+
+
+def test_a_whole_number_parameter_takes_the_nearest_step():
+    cc = CcMap.from_table(tomllib.loads(PRESET)["cc"], "test")
+    assert PARAMS["refine_steps"].high == 50
+    assert cc.apply(1, 3, 2, Settings())[1].refine_steps == 1  # 50 * 2 / 127 = 0.79 of a step: 1, not 0

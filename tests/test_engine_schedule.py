@@ -76,3 +76,24 @@ def test_a_wait_whose_beat_went_by_waits_for_the_next_beat(beats):
     fade = s.start(3.5 - beats * 0.5, 3, BeatGrid(3.5, 0.5), crossfade_beats=beats)
     assert fade is not None and s.shown_version == 3
     assert fade.end == pytest.approx(3.5) if beats else fade.mix(3.5) == 1.0  # lands on the beat at 3.5
+
+
+def test_a_fade_of_several_beats_lands_on_the_last_of_them():
+    fade = FadeScheduler().start(0.1, 1, BeatGrid(0.5, 0.5), crossfade_beats=4)
+    assert fade.end == pytest.approx(2.0)  # the fourth beat from 0.1: 0.5, 1.0, 1.5, 2.0
+
+
+def test_a_cut_whose_beat_went_by_in_a_stall_waits_for_the_next_beat():
+    s = FadeScheduler()
+    s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
+    assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=0) is None  # waits for the beat at 1.0
+    # The screen stalled to 1.3, more than half a beat past 1.0: a cut now would be off the beat.
+    assert s.start(1.3, 3, BeatGrid(1.5, 0.5), crossfade_beats=0) is None
+    assert not s.due(1.4, 3, beat_sync=True) and s.due(1.5, 3, beat_sync=True)
+
+
+def test_turning_beat_sync_off_ends_a_wait_for_the_beat():
+    s = FadeScheduler()
+    s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
+    assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=0) is None
+    assert not s.due(0.7, 2, beat_sync=True) and s.due(0.7, 2, beat_sync=False)
