@@ -248,6 +248,34 @@ def test_a_burst_of_taps_leaves_the_tempo_and_the_tracker_s_octave_alone():
     assert clock.bpm == pytest.approx(120)
 
 
+def test_a_controller_s_note_on_and_off_are_one_tap():
+    clock = BeatClock()
+    for t in (1.0, 1.6, 2.2, 2.8):  # 100 bpm, each tap echoed 10 ms later by its note-off
+        clock.tap(t)
+        clock.tap(t + 0.01)
+    assert clock.bpm == pytest.approx(100)
+
+
+def test_a_new_tempo_from_the_tracker_is_taken_within_a_few_beats():
+    clock = BeatClock()
+    t = 0.0
+    for _ in range(12):
+        clock.observe(t, 120.0)
+        t += 0.5
+    for _ in range(6):  # the music moved to 133 bpm: the clock follows, not a blend of both
+        clock.observe(t, 60 / 0.45)
+        t += 0.45
+    assert clock.bpm == pytest.approx(60 / 0.45, rel=0.01)
+
+
+def test_beats_go_on_for_lock_beats_after_the_last_heard_then_stop():
+    clock = BeatClock(lock_beats=4)
+    for t in (0.0, 0.5, 1.0):
+        clock.observe(t, 120.0)
+    beats = [b for k in range(11, 61) for b in clock.advance(k / 10)]
+    assert beats and max(beats) <= 1.0 + 4 * 0.5 + 1e-9  # 1.5 ... 3.0, then no phantom beats
+
+
 def test_a_late_tap_starts_a_new_tempo_count():
     clock = BeatClock(tap_timeout=2.0)
     clock.tap(1.0)

@@ -29,6 +29,7 @@ def test_shape_is_fixed_whatever_the_source(source_rate, channels):
 def test_silence_is_the_log_floor_and_short_input_is_padded_at_the_start():
     log_mel = LogMel(WINDOW, 16000)
     assert torch.allclose(log_mel(np.zeros(100, np.float32)), torch.tensor(math.log(LOG_OFFSET)))
+    assert LOG_OFFSET == 1e-6  # the floor every trained encoder saw: silence is -13.8
     half = log_mel(sine(1000, 16000, seconds=0.5))
     assert half[0, :, :20].max() <= math.log(LOG_OFFSET) + 1e-3     # the padded past is silent
     assert half[0, :, -20:].max() > 0 - 10                          # the recent half is not
@@ -70,3 +71,15 @@ def test_impossible_settings_are_user_errors():
     # Odd: one frame short of `frames` where hop_length divides the window (an assertion, before).
     with pytest.raises(UserError, match="n_fft must be even"):
         MelWindow(n_fft=1023, hop_length=525)
+
+
+def test_stereo_is_heard_as_its_mono_mix_not_one_side():
+    right_only = np.stack([np.zeros(16000, np.float32), sine(1000, 16000, amplitude=0.4)], axis=1)
+    log_mel = LogMel(WINDOW, 16000)
+    torch.testing.assert_close(log_mel(right_only), log_mel(right_only.mean(axis=1)))
+
+
+def test_a_whole_clip_s_spectrogram_is_the_window_s_at_both_ends():
+    clip = np.random.default_rng(1).standard_normal(WINDOW.samples).astype(np.float32)
+    log_mel = LogMel(WINDOW, WINDOW.sample_rate)
+    torch.testing.assert_close(log_mel.whole(clip), log_mel(clip)[0], atol=1e-3, rtol=1e-4)
