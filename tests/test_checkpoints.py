@@ -380,12 +380,16 @@ def test_weights_that_are_not_finite_real_numbers_are_refused(tmp_path, G):
             load_generator(path)
 
 
-@pytest.mark.parametrize("change", ["zero stride", "sparse", "complex kernel"])
+@pytest.mark.parametrize("change", ["zero stride", "shared storage", "sparse", "complex kernel"])
 def test_rosinality_weights_that_are_not_plain_stored_floats_are_refused(tmp_path, G, change, recwarn):
     g_ema = to_rosinality(G)
     if change == "zero stride":  # 18 KB of such views declared a 1.2 GB generator
         g_ema["style.1.weight"] = torch.ones(1).expand(g_ema["style.1.weight"].shape)
         message = "style.1.weight is a view larger than the data stored for it"
+    elif change == "shared storage":  # one stored block loaded as 40 weights: memory far beyond the file's
+        block = torch.zeros(1 << 16)
+        g_ema.update({f"style.{i}.extra": block for i in range(40)})
+        message = "share their stored data many times over"
     elif change == "sparse":  # torch loads sparse tensors without checking their indices
         g_ema["style.1.weight"] = g_ema["style.1.weight"].to_sparse()
         message = "style.1.weight is a sparse_coo tensor"
@@ -550,6 +554,8 @@ def test_rosinality_training_checkpoint_without_latent_avg(tmp_path, G):
         w = G.mapping(torch.randn([4096, G.z_dim], generator=torch.Generator().manual_seed(9)))[:, 0]
     spread = (w.std(dim=0) / 4096**0.5).max()
     assert (loaded.mapping.w_avg - w.mean(dim=0)).abs().max() < 5 * spread
+    # The estimate is the same at every load: a truncated picture must not change between shows.
+    assert torch.equal(load_generator(path)[0].mapping.w_avg, loaded.mapping.w_avg)
 
 
 def _save_rosinality(tmp_path, sd):

@@ -40,6 +40,9 @@ def test_each_shipped_preset_s_knobs_span_its_own_settings():
     ('[source]\nseed = 1' + '0' * 5000 + '\n', "not valid TOML"),  # Python reads no int of over 4,300 digits
     ('[source]\nimage = "missing.png"\n', "does not exist"),
     ('[source]\nimage = "."\n', "source image file .* is a folder"),
+    ('setings = {}\n[source]\nseed = 1\n', "unknown key.*setings"),  # a typo is not ignored
+    ('[source]\nseed = 4294967296\n', "seed must be a whole number in 0..2"),  # else it fails when switched to
+    ('[source]\nseed = 1\ntruncation = 2.5\n', "truncation must be a number in 0..2"),
 ])
 def test_bad_presets_name_the_problem(tmp_path, text, words):
     path = tmp_path / "bad.toml"

@@ -38,3 +38,10 @@ def test_w_mode_keeps_the_layers_tied(bundle):
     result = optimize_transfer(bundle, w_o, f_m, 0.001, OptimizeConfig(steps=5, space="w"))
     assert torch.equal(result.w_m, result.w_m[:, :1].expand_as(result.w_m))
     assert not torch.equal(result.w_m, w_o)
+
+
+def test_w_mode_starts_at_the_mean_of_the_source_s_layers(bundle):
+    w_o = torch.stack([seed_latent(bundle.G, s)[0] for s in range(bundle.G.num_ws)])[None]  # its layers differ
+    f_m = torch.randn(1, bundle.config.space.feature_dim)
+    result = optimize_transfer(bundle, w_o, f_m, 0.001, OptimizeConfig(steps=1, space="w"))  # step 0's rate is 0
+    torch.testing.assert_close(result.w_m[0], w_o[0].mean(dim=0).expand_as(w_o[0]))

@@ -226,6 +226,15 @@ def test_reference_refiner_lowers_the_true_loss(bundle):
     assert losses[1] < losses[0]
 
 
+def test_a_reference_step_is_its_length_halved_until_the_true_loss_falls(bundle):
+    w_o, w = seed_latent(bundle.G, 2), seed_latent(bundle.G, 1)
+    f_m = torch.randn(bundle.config.space.feature_dim)
+    moved = float((ReferenceRefiner(step_length=0.5).open(bundle, w_o).refine(w, f_m, 0.01, 1) - w).norm())
+    assert any(moved == pytest.approx(0.5 / 2**k, rel=1e-4) for k in range(4))  # whatever the gradient's norm
+    # A step too long to lower the loss in four halvings (125 W+ units at the least) is not taken.
+    assert torch.equal(ReferenceRefiner(step_length=1000.0).open(bundle, w_o).refine(w, f_m, 0.01, 1), w)
+
+
 def _request_at(w: torch.Tensor) -> AnchorRequest:
     return AnchorRequest(w, torch.zeros(8), 0.0)
 
