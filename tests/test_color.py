@@ -105,3 +105,9 @@ def test_mean_lightness_of_a_large_picture_reads_a_grid_of_its_pixels():
     image = np.random.default_rng(1).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
     assert mean_lightness(image) == pytest.approx(mean_lightness(image[::8, ::8], side=128), abs=1e-12)
     assert mean_lightness(image) == pytest.approx(mean_lightness(image, side=4096), abs=0.5)
+
+
+def test_dark_grey_takes_the_linear_toe_of_srgb_and_of_cielab():
+    # sRGB below 0.04045 is value / 12.92 in linear light; L* below Y = 0.008856 is 903.3 Y.
+    lab = rgb_to_lab(torch.full((1, 3, 1, 1), 0.02, dtype=torch.float64))
+    assert float(lab[0, 0]) == pytest.approx(903.2963 * 0.02 / 12.92, rel=1e-3)

@@ -107,3 +107,8 @@ def test_pulse_strength_and_retrigger():
     assert weak_after.value(0.01) == pytest.approx(strong.value(0.01))
     assert strong.hit(0.5, strength=1.0).value(0.5) == 1.0
     assert Pulse(0.1).hit(0.0, strength=7.0).value(0.0) == 1.0
+
+
+def test_a_fade_without_a_tempo_lasts_at_least_the_shortest_fade():
+    fade = plan_crossfade(0.0, None, None, CrossfadeTiming(min_seconds=1.0, fallback_seconds=0.5))
+    assert fade.end == pytest.approx(1.0)
