@@ -287,6 +287,61 @@ def test_watchdog_rescans_before_it_looks_and_follows_an_alsa_card_renumbering(f
     assert FakeInputStream.opened[-1].device == 5 and mic.last_error is None
 
 
+class HangingInputStream(FakeInputStream):
+    """A stream whose close never returns until `release`: PortAudio joining a callback
+    thread stuck in the ALSA pulse plugin after PulseAudio was killed under the show."""
+
+    release = threading.Event()
+
+    def abort(self, ignore_errors: bool = True) -> None:
+        HangingInputStream.release.wait()
+
+    close = abort
+
+
+@pytest.fixture
+def hanging_driver(fake_portaudio, monkeypatch):
+    import atexit
+
+    HangingInputStream.release = threading.Event()
+    monkeypatch.setattr(sounddevice, "InputStream", HangingInputStream)
+    monkeypatch.setattr(sources, "refresh_devices", lambda: None)
+    unregistered = []
+    monkeypatch.setattr(atexit, "unregister", unregistered.append)
+    yield unregistered
+    HangingInputStream.release.set()  # let the test's stuck threads end
+
+
+def test_a_reopen_that_hangs_in_the_driver_is_said_and_never_holds_the_show(hanging_driver, monkeypatch):
+    # Before: the watchdog closed the stream on the show's audio thread, which hung with it
+    # for good; so did the end of the show, and Ctrl-C, --duration and the stats with it.
+    monkeypatch.setattr(sources, "DRIVER_HUNG_S", 1.0)
+    clock = ManualClock()
+    mic = MicSource("USB Audio CODEC", silence_timeout=2.0, clock=clock)
+    mic.start()
+    clock.advance(2.5)                         # silent: reopen, whose close hangs
+    started = time.monotonic()
+    assert not mic.watchdog() and mic.last_error is None and not mic.hung
+    time.sleep(0.6)
+    assert not mic.watchdog() and mic.hung
+    assert "audio driver has not returned in 1 s from reopening 'USB Audio CODEC'" in mic.last_error
+    clock.advance(10.0)
+    assert not mic.watchdog()                  # no second reopen piles onto the hung one
+    mic.stop()
+    assert time.monotonic() - started < 3 * sources.REOPEN_WAIT_S + 0.6 + 1.0  # each call waited 0.5 s at most
+    assert hanging_driver == [sounddevice._exit_handler]  # exit will not wait on the driver either
+
+
+def test_the_end_of_a_show_leaves_a_device_whose_close_hangs(hanging_driver, monkeypatch):
+    monkeypatch.setattr(sources, "STOP_WAIT_S", 0.2)
+    mic = MicSource("USB Audio CODEC", clock=ManualClock())
+    mic.start()
+    started = time.monotonic()
+    mic.stop()
+    assert time.monotonic() - started < 1.0 and mic.hung
+    assert hanging_driver == [sounddevice._exit_handler]
+
+
 class FakeOutputStream:
     """Stands in for sounddevice.OutputStream; the test plays the PortAudio thread."""
 

@@ -479,6 +479,8 @@ def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrol
     assert engine._hud_message(106.0) == "audio: no sound arrives from the input; retrying"
     stamp["time"] = 105.9  # it came back
     assert engine._hud_message(106.0) == ""
+    stamp["time"], source.hung = 100.0, True  # gone again, and its driver hangs: nothing is retrying
+    assert engine._hud_message(106.0) == "audio: the driver hangs; restart the show to hear the input"
     # An input lost before its first block: nothing was ever heard.
     silent = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(hud_message_s=4.0))
     silent.stats.start(100.0)

@@ -18,6 +18,7 @@ import numpy as np
 from live.audio.clock import CaptureTimes, Clock, MonotonicClock
 from live.audio.decode import mix_channels
 from live.audio.demo import render_demo
+from live.audio.driver import DriverCall, skip_driver_cleanup_at_exit
 from live.audio.devices import (Device, Direction, default_device_index, find_device, list_devices, portaudio,
                                 refresh_devices)
 from live.audio.ring import RingBuffer
@@ -82,11 +83,21 @@ def _input_rate(device: Device, channels: int) -> int:
     return default
 
 
+REOPEN_WAIT_S = 0.5   # the audio thread's wait for a reopen (one takes ~0.1 s); it looks again next time
+DRIVER_HUNG_S = 5.0   # a reopen not back in this long is hung in the driver, and said so
+STOP_WAIT_S = 2.0     # the end of a show waits this long for a device to close, then leaves it
+
+
 def _close(stream: Any) -> None:
     """Close a stream whose device may be gone: abort first (a close alone can wait on a
     device that never answers), errors ignored (the stream is dropped either way)."""
     stream.abort(ignore_errors=True)
     stream.close(ignore_errors=True)
+
+
+def _close_in_time(stream: Any, seconds: float) -> bool:
+    """`_close` on a thread of its own; False if it has not returned in `seconds` (hung)."""
+    return DriverCall(lambda: _close(stream), "close audio stream").wait(seconds)
 
 
 class MicSource(Source):
@@ -115,6 +126,9 @@ class MicSource(Source):
         self._stream: Any = None
         self._opened_at = 0.0
         self._capture_times = CaptureTimes(self.sample_rate)
+        self._reopening: DriverCall | None = None
+        self._running = False  # between start() and stop()
+        self.hung = False  # a call into the driver has not returned: it may never
 
     @property
     def input_overflows(self) -> int:
@@ -122,39 +136,68 @@ class MicSource(Source):
 
     def start(self) -> None:
         self._open()
+        self._running = True
 
     def stop(self) -> None:
+        """Close the device; never waits on a driver that hangs (see live.audio.driver)."""
         stream, self._stream = self._stream, None
-        if stream is not None:
-            _close(stream)
+        self._running = False
+        if self._reopening is not None and not self._reopening.done:
+            self.hung = True  # the device is the hung reopen's: leave it to it
+        elif stream is not None:
+            self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
+        if self.hung:
+            skip_driver_cleanup_at_exit()
 
     def watchdog(self) -> bool:
         """Reopen the device if no audio came for `silence_timeout` s; True if it reopened.
 
-        Never raises: a failed reopen is kept in `last_error` and tried again on a later call.
+        Never raises, and never waits on the driver more than REOPEN_WAIT_S: the reopen runs
+        on a thread of its own, and one that has not returned after DRIVER_HUNG_S is said in
+        `last_error` (and `hung`). A failed reopen is kept in `last_error` and tried again
+        on a later call.
         """
-        if self._stream is None:
+        if not self._running:
             return False
-        now = self.clock.now()
-        stamp = self._stamp
-        last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
-        if now - last_audio <= self.silence_timeout:
+        if self._reopening is None:
+            now = self.clock.now()
+            stamp = self._stamp
+            last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
+            if now - last_audio <= self.silence_timeout:
+                return False
+            self._opened_at = now  # the next attempt waits another timeout, whatever happens here
+            self._reopening = DriverCall(self._reopen, f"reopen {self.device_name}")
+        if not self._reopening.wait(REOPEN_WAIT_S):
+            if self._reopening.running_for() > DRIVER_HUNG_S and not self.hung:
+                self.hung = True
+                self.last_error = (f"the audio driver has not returned in {DRIVER_HUNG_S:g} s from reopening "
+                                   f"{self.device_name!r} (PortAudio waits on a sound server that died under it); "
+                                   "the show goes on without input: restart it to hear the input again")
             return False
-        _close(self._stream)
-        self._opened_at = now  # the next attempt waits another timeout, whatever happens here
+        job, self._reopening = self._reopening, None
         sd = portaudio()
-        try:
-            # PortAudio lists devices once: until a rescan, an unplugged device keeps its old
-            # entry and a replugged one is missing or under another index.
-            refresh_devices()
-            self._device_index = self._find_again()
-            self._open()
-        except (UserError, sd.PortAudioError) as e:
-            self.last_error = f"reopening {self.device_name!r}: {e}; retrying every {self.silence_timeout:g} s"
+        if isinstance(job.error, (UserError, sd.PortAudioError)):
+            self.last_error = f"reopening {self.device_name!r}: {job.error}; retrying every {self.silence_timeout:g} s"
             return False
+        if job.error is not None:
+            raise job.error
         self.reopens += 1
+        self.hung = False
         self.last_error = None
         return True
+
+    def _reopen(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            _close(stream)
+        # PortAudio lists devices once: until a rescan, an unplugged device keeps its old
+        # entry and a replugged one is missing or under another index.
+        refresh_devices()
+        self._device_index = self._find_again()
+        self._open()
+        if not self._running:  # the show ended while this reopen was under way
+            stream, self._stream = self._stream, None
+            _close(stream)
 
     def _find_again(self) -> int:
         """The index of this source's device now, by its name; ALSA's names end in the card
@@ -219,6 +262,7 @@ class PlaybackSource(Source):
         self._drained = threading.Event()  # the output device has played the last sample
         self.silence_timeout = silence_timeout
         self.last_error: str | None = None
+        self.hung = False  # closing the output device did not return: it may never
 
     @property
     def duration(self) -> float:
@@ -250,7 +294,9 @@ class PlaybackSource(Source):
             self._thread = None
         stream, self._stream = self._stream, None
         if stream is not None:
-            _close(stream)
+            self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
+        if self.hung:
+            skip_driver_cleanup_at_exit()
         self.track.close()
 
     def watchdog(self) -> bool:
@@ -267,7 +313,7 @@ class PlaybackSource(Source):
         if last_heard is None or self.clock.now() - last_heard <= self.silence_timeout:
             return False
         self._stream = None
-        _close(stream)
+        self.hung = not _close_in_time(stream, REOPEN_WAIT_S)  # the show goes on either way
         if self._all_taken:  # lost while playing its last block, which will not be heard now: finished
             return False
         self.last_error = "the output device stopped playing; the track goes on without sound"

@@ -655,7 +655,11 @@ class LiveEngine:
             return message
         if self._shader_error:
             return f"shader: {self._shader_error}"
-        return "audio: no sound arrives from the input; retrying" if self._input_stalled(now) else ""
+        if not self._input_stalled(now):
+            return ""
+        if getattr(self.source, "hung", False):
+            return "audio: the driver hangs; restart the show to hear the input"
+        return "audio: no sound arrives from the input; retrying"
 
     def _features_heard(self, now: float) -> AudioFeatures | None:
         """The latest analysis; while the input delivers nothing, with no level and no beat
