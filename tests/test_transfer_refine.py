@@ -190,11 +190,31 @@ def test_music_basis_is_fitted_once_per_bundle_while_the_bundle_lives(bundle, mo
     refiner = LocalRefiner(SMALL)
     for b in (bundle, other, bundle, other):
         refiner.open(b, seed_latent(b.G, 2))
+        refiner.basis(b)
     assert fitted == [bundle, other]
     refiner.close()
     del other, b, fitted[:]
     gc.collect()
     assert len(refiner._bases) == 1  # the basis went with its bundle
+
+
+def test_a_session_s_first_keyframes_do_not_wait_for_the_music_basis(bundle, monkeypatch):
+    # Before: opening a session fitted the basis on the keyframes' thread; turning
+    # refine_steps up in a show held the picture for 2-6 s.
+    release = threading.Event()
+
+    def slow_fit(b, config):
+        release.wait(10)
+        return torch.randn(3, b.config.space.feature_dim)
+
+    monkeypatch.setattr("live.transfer.refine.synthetic_music_basis", slow_fit)
+    refiner = LocalRefiner(dataclasses.replace(SMALL, background=True))
+    w = seed_latent(bundle.G, 2)
+    started = time.monotonic()
+    refined = refiner.open(bundle, w).refine(w, torch.randn(bundle.config.space.feature_dim), 0.01, 3)
+    assert time.monotonic() - started < 3 and torch.equal(refined, w)  # the predictor's, until a model is in place
+    release.set()
+    refiner.close()
 
 
 def test_warm_start_carries_the_correction_and_follows_the_predictor():

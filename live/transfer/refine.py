@@ -27,6 +27,7 @@ for, used to check it and to measure what it saves.
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,9 +94,12 @@ def synthetic_music_basis(bundle: Bundle, config: RefineConfig) -> torch.Tensor:
 class RefineSession:
     """Refinement for one source on one bundle (KeyframeMaker holds one per preset)."""
 
-    def __init__(self, bundle: Bundle, w_source: torch.Tensor, basis: torch.Tensor, config: RefineConfig,
-                 on_error: Callable[[str], None] | None = None, anchors: Callable[[Builder], Any] | None = None):
-        """`anchors` makes the source of models from the builder (a measurement's replayed
+    def __init__(self, bundle: Bundle, w_source: torch.Tensor, basis: Callable[[], torch.Tensor],
+                 config: RefineConfig, on_error: Callable[[str], None] | None = None,
+                 anchors: Callable[[Builder], Any] | None = None):
+        """`basis` gives the music basis when the first model is built: on the worker, with
+        `config.background`, since fitting it takes seconds the keyframes must not wait.
+        `anchors` makes the source of models from the builder (a measurement's replayed
         worker, DelayedAnchors); by default it is `config.background`'s."""
         self.shape = w_source.shape
         build = partial(_anchor_at, bundle, w_source=w_source.detach().clone(), basis=basis, config=config)
@@ -183,8 +187,8 @@ def _holds(anchor: Anchor | None, w: Any, f_m: torch.Tensor) -> bool:
 
 
 def _anchor_at(bundle: Bundle, request: AnchorRequest, check: Callable[[], None], w_source: torch.Tensor,
-               basis: torch.Tensor, config: RefineConfig) -> Anchor:
-    directions = sensitive_directions(bundle, request.w, w_source, basis, config.chunk, check)
+               basis: Callable[[], torch.Tensor], config: RefineConfig) -> Anchor:
+    directions = sensitive_directions(bundle, request.w, w_source, basis(), config.chunk, check)
     return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
                         config.chunk, check)
 
@@ -202,6 +206,7 @@ class LocalRefiner:
     def __init__(self, config: RefineConfig = RefineConfig(), on_error: Callable[[str], None] | None = None):
         self.config, self.on_error = config, on_error  # on_error hears failed background builds
         self._bases: weakref.WeakKeyDictionary[Bundle, torch.Tensor] = weakref.WeakKeyDictionary()
+        self._bases_lock = threading.Lock()  # a closing session's worker may still fit one
         self._session: RefineSession | None = None
         self._finishing: list[RefineSession] = []  # closed, their last build still running
         self._closed = False
@@ -214,11 +219,16 @@ class LocalRefiner:
             self._finishing.append(self._session)
             self._session = None
         self._finishing = [s for s in self._finishing if s.anchors.running]
-        basis = self._bases.get(bundle)
-        if basis is None:
-            basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
-        self._session = RefineSession(bundle, w_source, basis, self.config, self.on_error)
+        self._session = RefineSession(bundle, w_source, partial(self.basis, bundle), self.config, self.on_error)
         return self._session
+
+    def basis(self, bundle: Bundle) -> torch.Tensor:
+        """The bundle's music basis, fitted on first use (seconds: E_M over synthetic music)."""
+        with self._bases_lock:
+            basis = self._bases.get(bundle)
+            if basis is None:
+                basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
+            return basis
 
     def close(self) -> None:
         self._closed = True
