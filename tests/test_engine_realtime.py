@@ -1,4 +1,5 @@
 """The live engine headless, fed from a file in real time, steered over ZeroMQ."""
+import dataclasses
 import json
 import threading
 import time
@@ -665,7 +666,7 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
 
 
 def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
-    renderer = SimpleNamespace(draw=lambda state: None, present=lambda screen, size: None)
+    renderer = SimpleNamespace(draw=lambda state: None, present=lambda screen, size, hud: None)
     display = SimpleNamespace(config=SimpleNamespace(vsync=True), vsync=True, poll=lambda: [], screen=None, size=(64, 64),
                               flip=lambda: time.sleep(1 / 200))    # a 200 Hz display's vsync
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
@@ -673,6 +674,20 @@ def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
     frames = engine.run().as_dict(engine.clock())["frames"]
     # 30 frames measuring the display at up to 200 fps, then 20 fps: about 55, against 288 unpaced.
     assert 35 <= frames <= 90, frames
+
+
+def test_in_a_window_the_hud_is_on_the_screen_and_out_of_the_frame_a_recording_reads():
+    drawn, presented = [], []
+    renderer = SimpleNamespace(draw=lambda state: drawn.append(state.hud),
+                               present=lambda screen, size, hud: presented.append(hud))
+    display = SimpleNamespace(config=SimpleNamespace(vsync=False), vsync=False, poll=lambda: [], screen=None,
+                              size=(64, 64), flip=lambda: None)
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
+                        LiveOptions(fps=20, duration=0.5), window=display)
+    engine.settings.update(lambda settings: dataclasses.replace(settings, hud=True))
+    engine.run()
+    assert drawn and set(drawn) == {None}  # before: the HUD was drawn into the frame, and recorded
+    assert presented and all("fps" in hud for hud in presented)
 
 
 def _picture_preset(tmp_path, monkeypatch):

@@ -273,6 +273,19 @@ def test_a_hud_line_too_wide_for_a_small_frame_breaks_between_fields(ctx, librar
     renderer.release()
 
 
+def test_a_hud_presented_on_the_screen_stays_out_of_the_frame_a_recording_reads(ctx, library):
+    renderer = Renderer(ctx, (160, 90), library)
+    renderer.upload_keyframe(solid(BLUE))
+    plain = render(renderer, mix=1.0)
+    screen = ctx.simple_framebuffer((320, 180))
+    renderer.present(screen, (320, 180), hud="bpm 120.0\nfps 60")
+    shown = np.frombuffer(screen.read(components=3, alignment=1), np.uint8).reshape(180, 320, 3)[::-1]
+    rows, cols = np.nonzero(np.any(shown != BLUE, axis=2))
+    assert rows.max() < 90 and cols.max() < 160 and shown[rows, cols].max() > 200  # on the screen, top left
+    assert np.array_equal(renderer.read(), plain)  # not in the frame
+    renderer.release()
+
+
 def test_bad_keyframes_are_rejected(fade):
     with pytest.raises(ValueError, match="square"):
         fade.upload_keyframe(np.zeros((16, 8, 3), np.uint8))

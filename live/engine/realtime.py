@@ -682,9 +682,12 @@ class LiveEngine:
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
-        self.renderer.draw(decision.state)
+        state, hud = decision.state, None
+        if self.window is not None:  # the HUD goes on the screen, not into the frame a recording reads
+            state, hud = dataclasses.replace(state, hud=None), state.hud
+        self.renderer.draw(state)
         if self.window is not None:
-            self.renderer.present(self.window.screen, self.window.size)
+            self.renderer.present(self.window.screen, self.window.size, hud)
             self.window.flip()
         if self.recorder is not None and self.recorder.wants_frame():
             self.recorder.offer(self.renderer.read())

@@ -154,8 +154,9 @@ class Renderer:
         self._keyframe = _sampled_texture(ctx, (1, 1), components=3)
         self._keyframe.write(bytes(3))
         self._shown_mix = 0.0  # the mix of the last drawn frame of the current pair
+        self._hud: HudText | None = None
         self._hud_texture: moderngl.Texture | None = None
-        self._hud_text: str | None = None
+        self._hud_key: tuple[str, int, int] | None = None  # text, font px, width: what the texture holds
         self._plates: list[_Plate] = []  # previous, next, spare (the snapshot target)
         self._output: _Plate | None = None
         self.resize(output_size)
@@ -187,8 +188,6 @@ class Renderer:
                 plate.release()
         self._render_plate(self._plates[0])
         self._render_plate(self._plates[1])
-        self._hud = HudText(font_px=max(12, round(size[1] / 40)))
-        self._hud_text = None  # re-rasterize at the new font size
 
     def upload_keyframe(self, image: np.ndarray) -> None:
         """Make `image` (HxWx3 uint8, square, any size) the next keyframe.
@@ -260,13 +259,19 @@ class Renderer:
             "u_blackout": float(state.blackout),
         }, prev.texture, nxt.texture)
         if state.hud:
-            self._draw_hud(state.hud)
+            self._draw_hud(state.hud, (0, 0, *self.output_size))
+            self.ctx.viewport = (0, 0, *self.output_size)
         self._shown_mix = min(max(float(state.mix), 0.0), 1.0)
 
-    def _draw_hud(self, text: str) -> None:
-        width, height = self.output_size
+    def _draw_hud(self, text: str, area: tuple[int, int, int, int]) -> None:
+        """The HUD panel in the top-left corner of `area` (x, y, width, height) of the bound
+        framebuffer, its font sized to the area."""
+        x, y, width, height = area
         margin = max(height // 60, 4)
-        if text != self._hud_text:
+        font_px = max(12, round(height / 40))
+        if (text, font_px, width) != self._hud_key:
+            if self._hud_key is None or self._hud_key[1] != font_px:
+                self._hud = HudText(font_px)
             pixels, size = self._hud.render(text, max_width=width - 2 * margin)
             if self._hud_texture is None or self._hud_texture.size != size:
                 if self._hud_texture is not None:
@@ -274,17 +279,16 @@ class Renderer:
                 self._hud_texture = self.ctx.texture(size, 4)
                 self._hud_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
             self._hud_texture.write(pixels)
-            self._hud_text = text
+            self._hud_key = (text, font_px, width)
         assert self._hud_texture is not None
         hud_width, hud_height = self._hud_texture.size
         # The fullscreen triangle drawn into a HUD-sized viewport covers just the panel.
-        self.ctx.viewport = (margin, height - margin - hud_height, hud_width, hud_height)
+        self.ctx.viewport = (x + margin, y + height - margin - hud_height, hud_width, hud_height)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         self._hud_texture.use(location=0)
         self._hud_pass.draw({"u_text": 0})
         self.ctx.disable(moderngl.BLEND)
-        self.ctx.viewport = (0, 0, *self.output_size)
 
     def read(self) -> np.ndarray:
         """The last drawn frame as HxWx3 uint8, top row first (a new array each call)."""
@@ -293,9 +297,10 @@ class Renderer:
         data = self._output.framebuffer.read(components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
 
-    def present(self, screen: moderngl.Framebuffer, screen_size: tuple[int, int]) -> None:
+    def present(self, screen: moderngl.Framebuffer, screen_size: tuple[int, int], hud: str | None = None) -> None:
         """Draw the last frame onto a window's framebuffer of `screen_size` pixels, as large
-        as its aspect ratio lets it, on black.
+        as its aspect ratio lets it, on black, and `hud` over it: on the screen only, so a
+        recording (`read`) of a show watched with its HUD on stays clean.
 
         The size is passed in because a context's record of its window size goes stale
         after a fullscreen switch. Call `resize` with the window size for a 1:1 copy.
@@ -310,6 +315,8 @@ class Renderer:
         self.ctx.viewport = viewport
         self._output.texture.use(location=0)
         self._present.draw({"u_frame": 0})
+        if hud:
+            self._draw_hud(hud, viewport)
 
     def release(self) -> None:
         # Leave the default framebuffer bound: ModernGL would re-bind a deleted one later.
