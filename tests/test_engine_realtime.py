@@ -413,6 +413,19 @@ def test_latencies_are_not_shown_while_no_keyframes_come():
     assert stalled["keyframes_per_s"] == 0.0
 
 
+def test_the_keyframe_rate_shown_follows_a_change_within_seconds():
+    now = {"t": 100.0}
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
+                        clock=lambda: now["t"])
+    engine._keyframe_times.extend(70.0 + 0.25 * k for k in range(30))   # 4 a second until 77.25 s
+    engine._keyframe_times.extend([78.0, 79.0, 80.0, 81.0])            # then 1 a second
+    now["t"] = 81.5
+    assert engine._keyframe_rate(now["t"]) == pytest.approx(1.0)        # before: 1.9, over the 30 kept
+    engine._keyframe_times.clear()
+    engine._keyframe_times.extend([79.0, 81.0])                        # two, 2 s apart: the last two
+    assert engine._keyframe_rate(now["t"]) == pytest.approx(0.5)
+
+
 def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(caplog):
     caplog.set_level("DEBUG", logger="live")
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())

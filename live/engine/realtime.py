@@ -66,6 +66,7 @@ STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at 
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 KEYFRAMES_STALE_S = 2.0  # no keyframe for this long: no keyframe rate or latency to show
+KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
 RECORD_GAP_S = 1.0       # no audio for this long (an input lost): the recording takes silence in its place
 
 
@@ -707,7 +708,13 @@ class LiveEngine:
         return bool(self._keyframe_times) and now - self._keyframe_times[-1] < KEYFRAMES_STALE_S
 
     def _keyframe_rate(self, now: float) -> float:
-        return self._rate(list(self._keyframe_times)) if self._keyframes_flow(now) else 0.0
+        """Over the last KEYFRAME_RATE_S (at least two keyframes): a change of rate shows
+        within seconds, where the 30 kept took 30 s at 1 a second."""
+        if not self._keyframes_flow(now):
+            return 0.0
+        times = list(self._keyframe_times)
+        recent = [t for t in times if now - t <= KEYFRAME_RATE_S]
+        return self._rate(recent if len(recent) >= 2 else times[-2:])
 
     def _latency_ms(self, now: float, latencies: Sequence[float]) -> float | None:
         """The newest of `latencies`; none while no keyframes come (an input lost): the last
