@@ -164,3 +164,18 @@ def test_the_window_holds_the_last_sound_through_a_silence_and_keeps_short_rests
     # The music comes back: its newest samples end the window again.
     analyzer.feed(noise[:RATE // 4])
     assert np.array_equal(analyzer.window()[-(RATE // 4):], noise[:RATE // 4])
+
+
+# A grid the performer tapped goes on through silence (a break).
+def test_a_tapped_grid_goes_on_through_silence():
+    rate = 22050
+    analyzer = AudioAnalyzer(rate, MelWindow(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32,
+                                             window_seconds=1.0))
+    analyzer.feed(np.zeros(rate // 2, np.float32))
+    analyzer.tap(0.2)
+    analyzer.tap()  # 0.5 s: 200 bpm
+    beats = []
+    for _ in range(4):
+        beats += analyzer.feed(np.zeros(rate // 4, np.float32)).beats
+    later = [b for b in beats if b > 0.6]
+    assert len(later) >= 2 and later[0] == pytest.approx(0.8, abs=0.02)

@@ -285,3 +285,32 @@ def test_a_whole_file_has_no_shortfall(tmp_path, write):
     (path,) = tmp_path.iterdir()
     audio = scan_audio(path)
     assert audio.shortfall() is None and audio.frames >= 2 * RATE - 1
+
+
+# Integer-scaled float files are refused whichever sign their peak has.
+def test_a_float_file_with_large_negative_samples_is_refused(tmp_path):
+    x = np.zeros(8000, np.float32)
+    x[100] = -30000.0
+    sf.write(tmp_path / "neg.wav", x, 8000, subtype="FLOAT")
+    with pytest.raises(UserError, match="far outside"):
+        read_audio(tmp_path / "neg.wav")
+
+
+# Up to 10 ms short of the header is not called cut short.
+def test_a_few_samples_short_of_the_header_is_no_shortfall(tmp_path):
+    from live.audio.decode import AudioFile
+    ok = AudioFile(tmp_path / "a.flac", 48000, 2, frames=48000 * 3 - 100, declared=48000 * 3)
+    assert ok.shortfall() is None
+    cut = AudioFile(tmp_path / "a.flac", 48000, 2, frames=48000 * 2, declared=48000 * 3)
+    assert cut.shortfall() is not None
+
+
+# A header claiming fewer than 1000 samples a second is refused.
+def test_a_header_claiming_a_tiny_sample_rate_is_refused(tmp_path):
+    path = tmp_path / "broken.wav"
+    sf.write(path, np.zeros(4000, np.float32), 8000)
+    data = bytearray(path.read_bytes())
+    data[24:28] = (10).to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="10 samples a second"):
+        read_audio(path)

@@ -491,3 +491,35 @@ def test_cli_keygen_and_curve_send(tmp_path, engine, capsys):
         with pytest.raises(UserError, match="holds no secret key"):
             run_cli("send", "--address", srv.command_endpoint, "--server-key", str(tmp_path / "server.key"),
                     "--client-key", str(tmp_path / "vj2.key"), "tap")
+
+
+# A client named "server" would overwrite the server's key pair.
+def test_a_client_cannot_be_named_server(tmp_path):
+    with pytest.raises(UserError):
+        create_keys(tmp_path, "server")
+
+
+# ZeroMQ would read port 99999 as 34463; the address is refused.
+def test_a_port_above_65535_is_refused():
+    from live.control.security import host_of
+    assert host_of("tcp://127.0.0.1:65535") == "127.0.0.1"
+    with pytest.raises(UserError, match="0..65535"):
+        host_of("tcp://127.0.0.1:65536")
+
+
+# A key file whose key is not 40 Z85 characters is a one-line UserError.
+def test_a_key_file_with_a_short_key_is_refused(tmp_path):
+    create_keys(tmp_path, "vj1")
+    server_key = tmp_path / "server.key"
+    text = server_key.read_text()
+    start = text.index('public-key = "') + len('public-key = "')
+    server_key.write_text(text[:start] + "abc" + text[text.index('"', start):])
+    with pytest.raises(UserError, match="not a CurveZMQ key file"):
+        ClientKeys.load(tmp_path / "vj1.key_secret", server_key)
+
+
+# The state rate is 1..1000 Hz (0 would divide by zero, 0.5 starve listeners).
+@pytest.mark.parametrize("hz", [0.5, 0.0, 2000.0])
+def test_a_state_rate_outside_1_to_1000_hz_is_refused(hz):
+    with pytest.raises(ValueError, match="1..1000"):
+        ControlServer(None, state_hz=hz)

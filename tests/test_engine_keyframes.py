@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from live.bundle import Bundle, random_bundle
@@ -102,3 +103,14 @@ def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_sour
     kept = maker.make(mel, Settings(min_lightness=100.0, intensity=2.0), 0.0, lambda: 0.0)
     assert mean_lightness(free.image) < top - 6 and mean_lightness(kept.image) > top - 5
     assert np.array_equal(kept.image, maker.image(kept.w))
+
+
+# A keyframe's valence is E_M's first output, arousal its second.
+def test_a_keyframe_carries_valence_and_arousal_in_their_places():
+    bundle = random_bundle()
+    maker = KeyframeMaker(bundle, seed_latent(bundle.G, 3))
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames, generator=torch.Generator().manual_seed(1))
+    _, va = maker.latent(mel, Settings())
+    k = maker.make(mel, Settings(), 0.0, lambda: 0.0)
+    assert abs(float(va[0]) - float(va[1])) > 1e-4  # the check needs them apart
+    assert k.valence == pytest.approx(float(va[0])) and k.arousal == pytest.approx(float(va[1]))

@@ -185,7 +185,6 @@ def test_an_excerpt_s_analyzer_has_heard_the_music_before_it(tmp_path, clicks, p
     full, part = tmp_path / "full.json", tmp_path / "part.json"
     assert main(["render", str(path), "-o", str(tmp_path / "full"), *args, "--duration", "9", "--stats", str(full)]) == 0
     assert main(["render", str(path), "-o", str(tmp_path / "part"), *args, "--start", "6", "--stats", str(part)]) == 0
-    import json
     heard = [t - 6 for t in json.loads(full.read_text())["beats"] if t >= 6]
     beats = json.loads(part.read_text())["beats"]
     # The same music before frame 0: the same beats, from the first second on (cold, the
@@ -304,3 +303,14 @@ def test_a_start_just_past_the_end_is_not_told_the_audio_is_longer():
     audio = AudioFile(Path("a.wav"), 1000, 1, 5669)  # 5.669 s
     with pytest.raises(UserError, match=r"--start 5.6695 s is past the end of the audio \(5.669 s\)"):
         excerpt(audio, 5.6695, None)  # it said "(5.7 s)"
+
+
+# A render of a surround (or 3-channel) file muxes a stereo downmix
+# (the frames' audio is mixed to min(channels, 2)); the sink must be opened for stereo.
+def test_a_render_sink_for_surround_audio_is_stereo(tmp_path):
+    from live.engine.offline import RenderOptions, open_sink
+    sink = open_sink(tmp_path / "o.mp4", RenderOptions(size=(64, 48)), 48000, 6)
+    try:
+        assert sink.audio.channels == 2
+    finally:
+        sink.discard()

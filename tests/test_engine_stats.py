@@ -45,3 +45,23 @@ def test_keyframes_made_and_shown_are_counted_apart():
     stats.frame(0.5, 0.6)
     d = stats.as_dict(1.0)
     assert (d["keyframes"], d["keyframes_shown"], d["frames"]) == (6, 2, 3)
+
+
+# The stats JSON promises the 95th percentile.
+def test_latency_p95_is_the_95th_percentile():
+    stats = RunStats()
+    for i in range(101):
+        stats.keyframe(0.0, i / 1000, 0.0)  # 0..100 ms
+    lat = stats.as_dict(1.0)["latency_ms"]["audio_to_keyframe"]
+    assert lat["p50"] == pytest.approx(50.0) and lat["p95"] == pytest.approx(95.0)
+
+
+# keyframes_per_s counts keyframes made, not only those shown.
+def test_keyframes_per_second_counts_every_keyframe_made():
+    stats = RunStats()
+    stats.start(0.0)
+    for i in range(10):
+        stats.keyframe(i / 10, i / 10, 0.01)
+    stats.frame(0.0, 0.05)
+    stats.stop(1.0)
+    assert stats.as_dict(1.0)["keyframes_per_s"] == pytest.approx(10.0)

@@ -251,3 +251,14 @@ def test_a_show_that_ends_while_its_fast_path_compiles_exits_cleanly(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert stats.is_file() and "terminate called" not in result.stderr
+
+
+# The live fast path runs bf16 where the hardware has it (CUDA, AMX/AVX-512 BF16).
+def test_live_fast_options_pick_bf16_on_cuda_and_native_bf16_cpus(monkeypatch):
+    from live.engine.synthesizer import live_fast_options
+    assert live_fast_options(torch.device("cuda")).dtype == torch.bfloat16
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert live_fast_options(torch.device("cpu")).dtype == torch.bfloat16
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert live_fast_options(torch.device("cpu")).dtype == torch.float32

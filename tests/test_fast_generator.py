@@ -142,3 +142,25 @@ def test_compiling_for_the_cpu_does_not_warn_about_a_missing_cuda_runtime():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "No CUDA runtime" not in done.stderr  # it went into a long show's output
+
+
+# A call from a thread with another intra-op count runs with the count it
+# was built (compiled) with: dynamo would otherwise recompile without freezing.
+def test_fast_synthesis_calls_run_with_the_thread_count_it_was_built_with():
+    G = tiny_generator()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        fast = FastSynthesis(G.synthesis, FastOptions(compile=False))
+        torch.set_num_threads(1)
+        fast(torch.zeros(1, G.num_ws, G.w_dim))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+# The up-sampling conv is chosen by dtype (oneDNN's bf16 transposed conv is slow).
+def test_up_conv_is_chosen_by_dtype():
+    assert FastOptions(dtype=torch.float32).resolved_up_conv == "transpose"
+    assert FastOptions(dtype=torch.bfloat16).resolved_up_conv == "split"
+    assert FastOptions(dtype=torch.bfloat16, up_conv="transpose").resolved_up_conv == "transpose"

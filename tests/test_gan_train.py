@@ -339,3 +339,13 @@ def test_a_relative_data_folder_is_the_same_folder_from_anywhere(tmp_path, monke
     monkeypatch.chdir(tmp_path / "b")  # "images" here is another folder, and a/images is not gone
     with pytest.raises(UserError, match="was trained with --data"):
         GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data="images")), tmp_path / "run")
+
+
+# Lazy regularization every `interval` steps scales lr and beta2 by interval / (interval + 1).
+def test_lazy_adam_corrects_lr_and_betas():
+    from live.gan.train import _lazy_adam
+    group = _lazy_adam(torch.nn.Linear(2, 2), 0.0025, 16).param_groups[0]
+    assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert group["betas"][0] == 0.0 and group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    plain = _lazy_adam(torch.nn.Linear(2, 2), 0.0025, 0).param_groups[0]
+    assert plain["lr"] == pytest.approx(0.0025) and plain["betas"] == (0.0, 0.99)

@@ -281,3 +281,21 @@ def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4", "show.partial.mp4"]
     with av.open(str(tmp_path / "show.partial.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 12
+
+
+# A soundtrack clipped on its negative side is reported too.
+def test_negative_overs_are_reported_as_clipped(tmp_path):
+    with VideoSink(tmp_path / "o.mp4", VideoFormat((64, 48), fps=10), AudioFormat(16000, 1)) as sink:
+        sink.write(np.zeros((48, 64, 3), np.uint8))
+        audio = np.zeros(1600, np.float32)
+        audio[10] = -3.0
+        sink.write_audio(audio)
+    assert sink.clipped_peak == pytest.approx(3.0)
+
+
+# A recording refuses a name whose unfinished recording is still there.
+def test_a_recording_refuses_a_name_with_an_unfinished_partial(tmp_path):
+    from live.render.sinks import check_new_recording
+    (tmp_path / "show.partial.mp4").write_bytes(b"x")
+    with pytest.raises(UserError, match="not finished"):
+        check_new_recording(tmp_path / "show.mp4")

@@ -102,3 +102,21 @@ def test_eval_space_refuses_a_data_folder_without_the_real_sets_before_any_work(
         with pytest.raises(UserError, match="holds neither oasis/ nor 4q/"):
             args.func(args)
     assert not (tmp_path / "r.json").exists()
+
+
+# Each dimension's sign accuracy is of that dimension.
+def test_music_report_sign_accuracies_are_per_dimension():
+    from types import SimpleNamespace
+    from live.space.evaluate import _Encoded, _music_report
+    labels = np.array([[0.8, 0.8], [0.2, 0.2], [0.7, 0.3]])
+    predicted = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.9]])  # valence right, arousal wrong
+    report = _music_report(_Encoded(np.zeros((3, 4)), predicted, labels), [SimpleNamespace(quadrant=None)] * 3)
+    assert report["valence_sign_accuracy"] == 1.0 and report["arousal_sign_accuracy"] == 0.0
+
+
+# The report is strict JSON (NaN correlations become null).
+def test_the_eval_report_has_no_nan():
+    from live.space.evaluate import _without_nan
+    report = _without_nan({"pearson": {"valence": math.nan, "arousal": 0.5}, "targets": [{"value": math.nan}]})
+    json.dumps(report, allow_nan=False)
+    assert report["pearson"]["valence"] is None and report["targets"][0]["value"] is None

@@ -105,3 +105,23 @@ def test_to_uint8_matches_nvlabs_formula():
     out = to_uint8(img)
     assert out.shape == (1, 1, 5, 3) and out.dtype == torch.uint8
     assert out[0, 0, :, 0].tolist() == [0, 0, 128, 255, 255]
+
+
+# w_avg is a slow moving average (beta 0.995): one batch moves it 0.5% of the way.
+def test_w_avg_moves_a_two_hundredth_of_the_way_per_batch():
+    G = tiny()
+    G.mapping.w_avg.zero_()
+    z = torch.randn(8, 16)
+    with torch.no_grad():
+        w = G.mapping(z)[:, 0]
+        G.mapping(z, update_w_avg=True)
+    assert torch.allclose(G.mapping.w_avg, 0.005 * w.mean(dim=0), atol=1e-6)
+
+
+# z is normalized to unit second moment before the mapping (NVlabs), so the
+# mapping of z does not depend on z's length.
+def test_mapping_reads_only_the_direction_of_z():
+    G = tiny()
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert torch.allclose(G.mapping(z), G.mapping(3 * z), atol=1e-5)

@@ -1,6 +1,7 @@
 """Training the amortized predictor: steps, checkpoints, resume, the music it trains on."""
 import dataclasses
 import json
+import math
 import shutil
 
 import pytest
@@ -340,3 +341,12 @@ def test_a_run_scores_the_held_out_pairs_at_its_checkpoints_only(bundle, tmp_pat
     resumed.run()
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [(r["step"], r["heldout_pairs"]) for r in log] == [(2, 2), (4, 2), (6, 1)]  # which set scored each
+
+
+# Held-out pairs are scored over the LOWER half (log scale) of the lambda range.
+def test_evaluation_lambdas_span_the_lower_half_of_the_range(bundle):
+    from live.transfer.amortize import evaluation_lambdas
+    cfg = bundle.predictor.cfg
+    lams = evaluation_lambdas(bundle)
+    assert lams[0] == pytest.approx(cfg.lambda_min)
+    assert lams[-1] == pytest.approx(math.sqrt(cfg.lambda_min * cfg.lambda_max))

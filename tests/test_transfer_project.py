@@ -90,3 +90,31 @@ def test_a_cache_entry_cut_short_is_projected_again(bundle, picture_file, tmp_pa
     cached.store(torch.zeros(cached.shape))
     cached.entry.write_bytes(cached.entry.read_bytes()[:-7])
     assert cached.load("cpu") is None
+
+
+# Projections with other settings are kept apart.
+def test_projection_cache_keys_on_the_settings(bundle, picture_file, tmp_path):
+    from live.transfer.project import CachedProjection, ProjectConfig
+    a = CachedProjection.find(bundle, picture_file, ProjectConfig(steps=200), tmp_path / "cache")
+    b = CachedProjection.find(bundle, picture_file, ProjectConfig(steps=50, plus_steps=20), tmp_path / "cache")
+    assert a.entry != b.entry
+
+
+# A stored projection that is not finite is projected again.
+def test_a_non_finite_cached_projection_is_not_used(bundle, picture_file, tmp_path):
+    from live.transfer.project import CachedProjection
+    cached = CachedProjection.find(bundle, picture_file, cache_dir=tmp_path / "cache")
+    w = torch.full(cached.shape, float("nan"))
+    cached.store(w)
+    assert cached.load("cpu") is None
+
+
+# The W+ fine-tune runs at a tenth of the W learning rate.
+def test_the_w_plus_fine_tune_uses_a_tenth_of_the_learning_rate(bundle, monkeypatch):
+    peaks = []
+    real = project.scheduled_adam
+    monkeypatch.setattr(project, "scheduled_adam",
+                        lambda param, loss, steps, peak, **kw: (peaks.append(peak), real(param, loss, steps, peak, **kw))[1])
+    R = bundle.G.img_resolution
+    project.project_image(bundle, torch.zeros(1, 3, R, R), project.ProjectConfig(steps=1, plus_steps=1, lr=0.2))
+    assert peaks == [0.2, pytest.approx(0.02)]

@@ -403,7 +403,6 @@ def test_background_anchors_rest_between_builds_to_keep_their_duty(setting):
 
 def test_a_closed_refiner_opens_no_new_session():
     """A keyframe still under way when the show ends must not start a model-building worker."""
-    from live.transfer.refine import LocalRefiner
 
     refiner = LocalRefiner()
     refiner.close()
@@ -427,3 +426,19 @@ def test_a_correction_is_not_carried_to_another_model(bundle, setting):
         late.anchor = dataclasses.replace(anchor)  # a new model arrives (here with the same numbers)
         assert torch.equal(session.refine(predicted, basis[0], 0.0, 0), predicted)
     refiner.close()
+
+
+# The radius is the LARGEST probed radius that passes (all pass: the first,
+# none pass: half the last, 1/64 of the first).
+def test_validity_radius_is_the_largest_passing_probe():
+    torch.manual_seed(0)
+    bundle = random_bundle()
+    G = bundle.G
+    w_source = seed_latent(G, 1)
+    w_anchor = w_source + 0.3 * torch.randn_like(w_source)
+    q, _ = torch.linalg.qr(torch.randn(G.num_ws * G.w_dim, 3))
+    directions = q.T.reshape(3, G.num_ws, G.w_dim).contiguous()
+    music = torch.randn(bundle.config.space.feature_dim)
+    every = build_anchor(bundle, w_anchor, directions, w_source, music, 0.1, acceptance=-1e30).radius
+    none = build_anchor(bundle, w_anchor, directions, w_source, music, 0.1, acceptance=1e30).radius
+    assert every == pytest.approx(64 * none)

@@ -101,3 +101,16 @@ def test_a_keyframe_moves_at_most_the_trust_radius():
     problem, a0 = subspace_problem(model, model.anchor, model.anchor, rng.standard_normal(12), 0.0)
     a = minimize(problem, a0, steps=10, radius=0.05)
     assert np.linalg.norm(a - a0) <= 0.05 + 1e-12 and problem.loss(a) < problem.loss(a0)
+
+
+# The norm term's curvature is taken at rho >= the trust radius, so at the
+# source itself (rho = 0) it is lambda / rho_floor, not unbounded.
+def test_the_norm_curvature_at_the_source_is_taken_at_the_floor():
+    rng = np.random.default_rng(0)
+    n, k, d = 12, 3, 5
+    basis, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    anchor = rng.standard_normal(n)
+    model = LocalModel.create(anchor, basis, rng.standard_normal(d), rng.standard_normal((d, k)))
+    problem, a0 = subspace_problem(model, anchor, anchor, rng.standard_normal(d), lam=0.5)  # start = source
+    diff = problem.curvature(a0, 2.0) - problem.curvature(a0, 4.0)
+    assert np.allclose(diff, 0.5 * (1 / 2 - 1 / 4) * np.eye(k), rtol=1e-6, atol=1e-9)
