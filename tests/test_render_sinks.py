@@ -225,7 +225,7 @@ KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
 from live.render.sinks import AudioFormat, VideoFormat, VideoSink
-sink = VideoSink(sys.argv[1], VideoFormat((64, 48), fps=12), AudioFormat(16000, 1))
+sink = VideoSink(sys.argv[1], VideoFormat((64, 48), fps=12), AudioFormat(16000, 1), kill_safe=True)
 for i in range(96):
     sink.write(np.full((48, 64, 3), 20 + 18 * (i % 12), np.uint8))
     sink.write_audio(np.zeros(16000 // 12, np.float32))
@@ -246,22 +246,22 @@ def test_a_recording_killed_mid_show_plays_up_to_about_a_second_before(tmp_path,
     assert means == pytest.approx([20 + 18 * (i % 12) for i in range(len(means))], abs=3)
 
 
-def test_a_finished_mp4_is_one_plain_file_whose_video_starts_with_its_audio(tmp_path):
+@pytest.mark.parametrize("kill_safe, preset", [(True, "ultrafast"), (True, "veryfast"), (False, "veryfast")])
+def test_a_finished_mp4_is_one_plain_file_whose_video_starts_with_its_audio(tmp_path, kill_safe, preset):
     path = tmp_path / "show.mp4"
-    rate = 16000
-    with VideoSink(path, VideoFormat(SIZE, fps=FPS), AudioFormat(rate, 1)) as sink:
-        for i in range(5 * FPS):
-            sink.write(np.roll(np.tile(np.linspace(0, 255, SIZE[0], dtype=np.uint8)[None, :, None],
-                                       (SIZE[1], 1, 3)), 3 * i, axis=1))
-            sink.write_audio(np.zeros(rate // FPS, np.float32))
+    rate, fps = 16000, 30
+    with VideoSink(path, VideoFormat(SIZE, fps=fps, preset=preset), AudioFormat(rate, 1), kill_safe=kill_safe) as sink:
+        for i in range(3 * fps):  # a fade: x264 puts B-frames in it, which delay the video in fragments
+            sink.write(np.full((SIZE[1], SIZE[0], 3), round(255 * i / (3 * fps - 1)), np.uint8))
+            sink.write_audio(np.zeros(rate // fps, np.float32))
     boxes = top_level_boxes(path)
     assert "moov" in boxes and "moof" not in boxes  # editors that stumble on fragments open it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
     with av.open(str(path)) as container:
         decoded = list(container.decode(video=0))
         starts = [float(s.start_time * s.time_base) for s in container.streams]
-    assert len(decoded) == 5 * FPS
-    assert starts == [0.0, 0.0]  # x264's B-frame delay shifted a fragmented file's video 2 frames late
+    assert len(decoded) == 3 * fps
+    assert starts == [0.0, 0.0]  # fragments with B-frames started the video 2 frames late
 
 
 def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path, monkeypatch):
@@ -272,7 +272,7 @@ def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path,
     monkeypatch.setattr(sinks, "copy_packets", disk_full)
     kept = tmp_path / "show.mp4"
     kept.write_bytes(b"last night's recording")
-    sink = VideoSink(kept, VideoFormat(SIZE, fps=FPS))
+    sink = VideoSink(kept, VideoFormat(SIZE, fps=FPS), kill_safe=True)
     for frame in frames(12):
         sink.write(frame)
     with pytest.raises(UserError, match="No space left on device.*free disk space; show.partial.mp4 plays as it is"):
@@ -299,3 +299,17 @@ def test_a_recording_refuses_a_name_with_an_unfinished_partial(tmp_path):
     (tmp_path / "show.partial.mp4").write_bytes(b"x")
     with pytest.raises(UserError, match="not finished"):
         check_new_recording(tmp_path / "show.mp4")
+
+
+def test_a_recording_interrupted_while_it_is_finished_leaves_no_half_copy(tmp_path, monkeypatch):
+    def interrupted(source, target):
+        Path(target).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sinks, "copy_packets", interrupted)
+    sink = VideoSink(tmp_path / "show.mp4", VideoFormat(SIZE, fps=FPS), kill_safe=True)
+    for frame in frames(12):
+        sink.write(frame)
+    with pytest.raises(KeyboardInterrupt):
+        sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.partial.mp4"]  # it plays as it is

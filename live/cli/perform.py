@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
             channels = min(source.channels, 2)
             sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
-                             AudioFormat(source.sample_rate, channels))
+                             AudioFormat(source.sample_rate, channels), kill_safe=True)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels,
                                        on_error=lambda message: engine.report("recorder", message))
         handlers = stop_on_signals(engine.stopping)

@@ -86,15 +86,16 @@ def _indexing_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.indexing{path.suffix}")
 
 
-# A partial file must play up to where a killed show stopped. An MP4 or MOV keeps its index
-# (moov) for the end, so theirs is fragmented: each second its own small index, and
-# negative_cts_offsets keeps the first frame at 0 with B-frames as an edit list would (without
-# it the video starts 2 frames late). Editors handle fragmented MP4 unevenly, so `close`
-# copies the packets into a plain one. A Matroska file plays cut short; its clusters are
-# closed every second. Every packet goes to the disk as soon as it is muxed.
+# A show's partial file must play up to where a killed show stopped. An MP4 or MOV keeps its
+# index (moov) for the end, so theirs is fragmented: each second its own small index.
+# Fragments carry no edit list, which is what starts a plain file's video at 0 despite
+# B-frames' delay (2 frames late without it), so such a file is written without B-frames.
+# Editors handle fragmented MP4 unevenly, so `close` copies the packets into a plain one. A
+# Matroska file plays cut short; its clusters are closed every second. Every packet goes to
+# the disk as soon as it is muxed.
 FLUSHED = {"flush_packets": "1"}
-UNFINISHED_PLAYS = {".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets",
-                             "frag_duration": "1000000", **FLUSHED},
+UNFINISHED_PLAYS = {".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000",
+                             **FLUSHED},
                     ".mkv": {"cluster_time_limit": "1000", **FLUSHED}}
 UNFINISHED_PLAYS[".mov"] = UNFINISHED_PLAYS[".mp4"]
 
@@ -127,12 +128,15 @@ class VideoSink:
     The video is written to NAME.partial.SUFFIX beside `path` and takes `path`'s place
     only when `close` finishes it, so a failed or interrupted render never leaves a
     playable but cut-short file under the name asked for, nor destroys one already there.
-    The partial file plays up to about a second before where it stopped, even when the
-    process was killed. `discard` (or leaving a `with` block by an exception) deletes it
-    instead; a `close` that fails (a full disk) leaves it, as the error says.
+    With `kill_safe` (a show's recording: it cannot be made again) the partial file plays
+    up to about a second before where it stopped, even when the process was killed; it
+    then has no B-frames, and an MP4 or MOV needs its size again on the disk to be
+    finished. `discard` (or leaving a `with` block by an exception) deletes it instead; a
+    `close` that fails (a full disk) leaves it, as the error says.
     """
 
-    def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None):
+    def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None,
+                 kill_safe: bool = False):
         width, height = video.size
         if width < 2 or height < 2 or width % 2 or height % 2:
             raise UserError(f"video size must be even in both directions for H.264 yuv420p, "
@@ -155,7 +159,7 @@ class VideoSink:
         make_parent(self.path)
         try:
             self._container = av.open(str(self.partial_path), "w",
-                                      options=UNFINISHED_PLAYS[self.path.suffix.lower()])
+                                      options=UNFINISHED_PLAYS[self.path.suffix.lower()] if kill_safe else {})
         except (ValueError, av.FFmpegError) as e:
             self.partial_path.unlink(missing_ok=True)
             raise UserError(f"cannot write a video to {self.path} ({e})") from e
@@ -170,6 +174,9 @@ class VideoSink:
         self._video_stream.height = height
         self._video_stream.pix_fmt = "yuv420p"
         self._video_stream.options = {"crf": str(video.crf), "preset": video.preset}
+        self.kill_safe = kill_safe
+        if kill_safe:
+            self._video_stream.codec_context.max_b_frames = 0
         self._frames = 0
         self._samples = 0        # audio samples in, at the input's rate
         self._track_samples = 0  # audio samples out, at the track's rate
@@ -235,14 +242,16 @@ class VideoSink:
             raise
         if not self.partial_path.exists():  # the muxer opens its file at the first packet
             return
-        if self.path.suffix.lower() == ".mkv":
+        if not self.kill_safe or self.path.suffix.lower() == ".mkv":
             self.partial_path.replace(self.path)
             return
         indexing = _indexing_path(self.path)
         try:
             copy_packets(self.partial_path, indexing)
-        except (OSError, av.FFmpegError) as e:
-            indexing.unlink(missing_ok=True)
+        except BaseException as e:
+            indexing.unlink(missing_ok=True)  # failed or interrupted (Ctrl-C): no half copy left
+            if not isinstance(e, (OSError, av.FFmpegError)):
+                raise
             hint = WRITE_HINTS.get(getattr(e, "errno", None), "check that the folder is writable")
             raise UserError(f"writing {self.path} from {self.partial_path} failed ({e}); {hint}; "
                             f"{self.partial_path.name} plays as it is") from e
