@@ -122,8 +122,6 @@ def test_a_predictor_setting_of_the_wrong_type_is_named(random_bundle_dir, tmp_p
     import re
     import shutil
 
-    from live.bundle import Bundle
-
     broken = tmp_path / "broken"
     shutil.copytree(random_bundle_dir, broken)
     toml = broken / "bundle.toml"

@@ -210,11 +210,42 @@ def test_a_session_s_first_keyframes_do_not_wait_for_the_music_basis(bundle, mon
     monkeypatch.setattr("live.transfer.refine.synthetic_music_basis", slow_fit)
     refiner = LocalRefiner(dataclasses.replace(SMALL, background=True))
     w = seed_latent(bundle.G, 2)
-    started = time.monotonic()
-    refined = refiner.open(bundle, w).refine(w, torch.randn(bundle.config.space.feature_dim), 0.01, 3)
-    assert time.monotonic() - started < 3 and torch.equal(refined, w)  # the predictor's, until a model is in place
-    release.set()
-    refiner.close()
+    try:
+        started = time.monotonic()
+        refined = refiner.open(bundle, w).refine(w, torch.randn(bundle.config.space.feature_dim), 0.01, 3)
+        assert time.monotonic() - started < 3 and torch.equal(refined, w)  # the predictor's, until a model is in place
+    finally:
+        release.set()
+        refiner.close()
+
+
+def test_a_basis_fitted_slowly_for_one_bundle_holds_up_no_other(monkeypatch):
+    # A show switched from bundle A, whose closing session still fits A's basis, to B:
+    # B's first model waited for A's fit.
+    class Bundle:
+        pass
+
+    slow, quick = Bundle(), Bundle()
+    release = threading.Event()
+
+    def fit(b, config):
+        if b is slow:
+            release.wait(10)
+        return torch.zeros(3, 8)
+
+    monkeypatch.setattr("live.transfer.refine.synthetic_music_basis", fit)
+    refiner = LocalRefiner(SMALL)
+    fitting = threading.Thread(target=refiner.basis, args=(slow,))
+    fitting.start()
+    try:
+        time.sleep(0.1)
+        started = time.monotonic()
+        refiner.basis(quick)
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        fitting.join()
+    assert refiner.basis(slow) is refiner.basis(slow) and refiner.basis(quick) is refiner.basis(quick)
 
 
 def test_warm_start_carries_the_correction_and_follows_the_predictor():

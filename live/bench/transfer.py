@@ -355,8 +355,6 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
 
 
 def _show(bundle, lam: float, steps: int, rate: float, model_seconds: float, score_every: int = 6) -> dict:
-    from functools import partial
-
     import numpy as np
     import torch
 
@@ -371,7 +369,8 @@ def _show(bundle, lam: float, steps: int, rate: float, model_seconds: float, sco
     config = RefineConfig(background=False)
     delay = round(model_seconds * rate)
     rest = round(delay * (1 / config.build_duty - 1))  # the live worker's rest after a build
-    session = RefineSession(bundle, w_o, partial(synthetic_music_basis, bundle, config), config,
+    basis = synthetic_music_basis(bundle, config)  # once, as the live refiner keeps it for its bundle
+    session = RefineSession(bundle, w_o, lambda: basis, config,
                             anchors=lambda build: DelayedAnchors(build, delay, rest))
     refined = []
     with torch.inference_mode():

@@ -206,7 +206,10 @@ class LocalRefiner:
     def __init__(self, config: RefineConfig = RefineConfig(), on_error: Callable[[str], None] | None = None):
         self.config, self.on_error = config, on_error  # on_error hears failed background builds
         self._bases: weakref.WeakKeyDictionary[Bundle, torch.Tensor] = weakref.WeakKeyDictionary()
-        self._bases_lock = threading.Lock()  # a closing session's worker may still fit one
+        # One lock a bundle, so a closing session's worker still fitting its bundle's basis
+        # holds up no other bundle's; `_lock` guards the two tables.
+        self._fitting: weakref.WeakKeyDictionary[Bundle, threading.Lock] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
         self._session: RefineSession | None = None
         self._finishing: list[RefineSession] = []  # closed, their last build still running
         self._closed = False
@@ -224,10 +227,15 @@ class LocalRefiner:
 
     def basis(self, bundle: Bundle) -> torch.Tensor:
         """The bundle's music basis, fitted on first use (seconds: E_M over synthetic music)."""
-        with self._bases_lock:
-            basis = self._bases.get(bundle)
+        with self._lock:
+            fitting = self._fitting.setdefault(bundle, threading.Lock())
+        with fitting:
+            with self._lock:
+                basis = self._bases.get(bundle)
             if basis is None:
-                basis = self._bases[bundle] = synthetic_music_basis(bundle, self.config)
+                basis = synthetic_music_basis(bundle, self.config)
+                with self._lock:
+                    self._bases[bundle] = basis
             return basis
 
     def close(self) -> None:
