@@ -3,6 +3,7 @@ microphone against a fake PortAudio stream."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import threading
 import time
 import tracemalloc
@@ -301,8 +302,6 @@ class HangingInputStream(FakeInputStream):
 
 @pytest.fixture
 def hanging_driver(fake_portaudio, monkeypatch):
-    import atexit
-
     HangingInputStream.release = threading.Event()
     monkeypatch.setattr(sounddevice, "InputStream", HangingInputStream)
     monkeypatch.setattr(sources, "refresh_devices", lambda: None)
@@ -340,6 +339,23 @@ def test_the_end_of_a_show_leaves_a_device_whose_close_hangs(hanging_driver, mon
     mic.stop()
     assert time.monotonic() - started < 1.0 and mic.hung
     assert hanging_driver == [sounddevice._exit_handler]
+
+
+def test_the_end_of_a_show_waits_for_a_reopen_that_is_slow_and_closes_what_it_opened(fake_portaudio, monkeypatch):
+    # Before: a reopen under way when the show ended was taken for a hung driver, and
+    # sounddevice's exit handler was skipped for a driver that was fine.
+    monkeypatch.setattr(sources, "refresh_devices", lambda: time.sleep(0.8))  # a slow rescan
+    unregistered = []
+    monkeypatch.setattr(atexit, "unregister", unregistered.append)
+    clock = ManualClock()
+    mic = MicSource("USB Audio CODEC", silence_timeout=2.0, clock=clock)
+    mic.start()
+    clock.advance(2.5)
+    assert not mic.watchdog()                  # the reopen runs on
+    mic.stop()
+    assert not mic.hung and not unregistered
+    mine = [stream for stream in FakeInputStream.opened if stream.callback == mic._callback]  # not an earlier test's
+    assert len(mine) == 2 and not any(stream.active for stream in mine)
 
 
 class FakeOutputStream:
@@ -434,6 +450,10 @@ def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
         time.sleep(0.01)
     assert 1500 <= player.ring.written < 2000
     np.testing.assert_array_equal(player.ring.latest(player.ring.written - 500)[:3, 0], [500, 501, 502])
+    # The device, back after all, calls again: it takes nothing from the track the clock plays.
+    out = np.ones((100, 1), np.float32)
+    stream.callback(out, 100, SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0), None)
+    assert not out.any()  # silence, not the track's next samples (1500 and on)
     player.stop()
 
 

@@ -413,6 +413,20 @@ def test_latencies_are_not_shown_while_no_keyframes_come():
     assert stalled["keyframes_per_s"] == 0.0
 
 
+def test_keyframes_that_come_slowly_still_show_their_rate_and_latency():
+    now = {"t": 100.0}
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
+                        clock=lambda: now["t"])
+    engine.stats.audio_to_keyframe.append(0.25)
+    engine._keyframe_times.extend([94.0, 97.0, 100.0])   # one each 3 s: a keyframe_rate of 0.33
+    now["t"] = 102.5   # the next is not due yet: before, 0 keyframes/s and no latency between keyframes
+    assert engine._keyframe_rate(now["t"]) == pytest.approx(1 / 3)
+    assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) == 250.0
+    now["t"] = 106.5   # two intervals without one: they have stopped
+    assert engine._keyframe_rate(now["t"]) == 0.0
+    assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) is None
+
+
 def test_the_keyframe_rate_shown_follows_a_change_within_seconds():
     now = {"t": 100.0}
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
@@ -438,10 +452,11 @@ def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(capl
 
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_with_the_outage_s_length():
-    stamp = {"time": 0.0}
+    stamp = {"time": 97.0}   # its last sample, 3 s before the failed reopen is heard of
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
                              last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC",
-                             silence_timeout=2.0, capture_time=lambda index: stamp["time"])
+                             silence_timeout=2.0, capture_time=lambda index: stamp["time"],
+                             heard_until=lambda: stamp["time"])
     now = {"t": 100.0}
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
     heard = []
@@ -457,14 +472,15 @@ def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_
     now["t"] += 1
     source.watchdog, stamp["time"] = (lambda: False), now["t"]  # and it delivers
     engine._watch_source()
-    assert heard[-1] == "audio from USB Audio CODEC is back, after 53 s without"
+    assert heard[-1] == "audio from USB Audio CODEC is back, after 54 s without"  # from its last sample
 
 
 def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
     stamp = {"time": 100.0}
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
                              last_error=None, watchdog=lambda: True, device_name="pulse", silence_timeout=2.0,
-                             capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
+                             capture_time=lambda index: stamp["time"] + (index - 5000) / 1000,
+                             heard_until=lambda: stamp["time"])
     now = {"t": 103.0}
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
     heard = []
@@ -478,7 +494,7 @@ def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
     source.watchdog = lambda: True  # and goes silent once more: a new outage
     now["t"] += 3.0
     engine._watch_source()
-    assert heard[1:] == ["audio from pulse is back, after 10 s without", "no audio came from pulse for 2 s; opened it again"]
+    assert heard[1:] == ["audio from pulse is back, after 11 s without", "no audio came from pulse for 2 s; opened it again"]
 
 
 def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrolls_away():
@@ -827,6 +843,18 @@ def torch_equal(a, b) -> bool:
     return bool(torch.equal(a.cpu(), b.cpu()))
 
 
+def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
+    # The outage was reported when it happened; the recording standing in for it did its job.
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0,
+                                      silence_written=24000, sample_rate=16000)
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, body["message"]))
+    engine.stop()
+    assert published == [("notice", "the recording holds 1.5 s of silence where no audio came from the input")]
+    assert engine.stats.as_dict(0.0)["errors"] == []
+
+
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])
 def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
     from live.engine.realtime import Recorder
@@ -840,7 +868,7 @@ def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
     recorder = Recorder(Sink(), 10, 16000, 1)
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     for block in np.array_split(np.zeros((round(seconds * 16000), 1), np.float32), 7):
-        recorder.push_audio(block)
+        recorder.push_audio(block, recorder.clock())
     recorder.close()
     # The last, partial frame too (before: 30 frames for 3.05 s, none at all for 5 ms).
     assert (Sink.samples, Sink.frames) == (round(seconds * 16000), frames)

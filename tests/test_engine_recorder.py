@@ -36,7 +36,7 @@ def test_audio_of_more_channels_than_the_file_is_mixed_down():
     recorder = Recorder(sink, fps=10, sample_rate=100, channels=2)
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     surround = np.tile(np.arange(6, dtype=np.float32), (50, 1))   # 5.1: channel c holds c
-    recorder.push_audio(surround)
+    recorder.push_audio(surround, recorder.clock())
     recorder.close()
     written = np.concatenate(sink.audio)
     assert written.shape == (50, 2) and np.allclose(written, 2.5)
@@ -50,10 +50,10 @@ def test_a_failed_write_is_reported_once_and_the_show_side_never_blocks():
     recorder = Recorder(sink, fps=10, sample_rate=100, channels=1,
                         on_error=lambda message: (errors.append(message), reported.set()))
     for _ in range(3):
-        recorder.push_audio(np.zeros((10, 1), np.float32))
+        recorder.push_audio(np.zeros((10, 1), np.float32), recorder.clock())
     assert reported.wait(5)
     for _ in range(5000):      # more than the queue holds: taken and dropped, never blocking
-        recorder.push_audio(np.zeros((10, 1), np.float32))
+        recorder.push_audio(np.zeros((10, 1), np.float32), recorder.clock())
     recorder.close()
     assert len(errors) == 1 and "No space left" in errors[0]
     assert sink.abandoned and not sink.closed  # not finished under the name asked for: it holds the start only
@@ -77,25 +77,74 @@ def test_a_render_loop_offers_one_frame_for_each_slot_it_reaches_whatever_its_ji
     assert abs(offers - offered) <= 1, offers
 
 
+def wait_for(condition) -> None:
+    deadline = time.monotonic() + 10
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_an_input_lost_mid_show_is_recorded_as_silence_with_the_show_s_pictures():
     # Before: frames were written only for audio received, so an outage was cut out of the
     # recording (a 170 s show with 32 s without input gave a 136 s file).
-    now = [0.0]
+    now, heard = [0.0], [0.0]
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: heard[0])
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
-    recorder.push_audio(np.ones((20, 1), np.float32))    # 0.2 s heard up to t = 0
-    now[0] = 1.5                                          # then nothing: silence by the clock
-    deadline = time.monotonic() + 10
-    while recorder.silence_written == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    now[0] = 2.4
-    recorder.push_audio(np.ones((20, 1), np.float32))    # back: 0.2 s heard up to t = 2.4
+    recorder.push_audio(np.ones((20, 1), np.float32), 0.0)  # 0.2 s captured up to t = 0
+    now[0] = 1.5                                             # then the input hears nothing: silence by the clock
+    wait_for(lambda: recorder.silence_written)
+    heard[0] = now[0] = 3.0
+    # Back: 0.2 s captured up to t = 2.4 and handed over at 3.0; the silence ends where it begins.
+    recorder.push_audio(np.ones((20, 1), np.float32), 2.4)
     recorder.close()
     written = np.concatenate(sink.audio)[:, 0]
     assert len(written) == 260  # from -0.2 to 2.4 s
     assert (written[:20] == 1).all() and (written[20:240] == 0).all() and (written[240:] == 1).all()
     assert recorder.silence_written == 220 and sink.frames == 26
+
+
+def test_audio_held_up_on_its_way_while_the_input_hears_is_waited_for_not_replaced():
+    # The engine's audio thread held up 2 s (the input kept capturing into its ring): before,
+    # the recorder took the wait for an outage, wrote 2 s of silence and then the 2 s of
+    # audio after it, so the recording ran 2 s longer than the show and out of step with it.
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    now[0] = 2.5
+    time.sleep(0.5)   # several of the recorder's looks at the clock
+    for end in (1.0, 1.5, 2.0, 2.5):
+        recorder.push_audio(np.ones((50, 1), np.float32), end)
+    recorder.close()
+    assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 250 and sink.frames == 25
+
+
+def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():
+    now = [10.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    now[0] = 13.0
+    wait_for(lambda: recorder.silence_written)
+    recorder.close()
+    # Before: nothing at all was recorded of a show whose input never delivered.
+    assert recorder.silence_written == 300 and sink.frames == 30
+
+
+def test_silence_goes_to_the_show_s_end_not_to_when_the_recording_is_closed():
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((100, 1), np.float32), 1.0)
+    now[0] = 2.5
+    wait_for(lambda: recorder.silence_written)
+    recorder.end(3.0)
+    now[0] = 9.0    # the show's threads took their time to stop
+    time.sleep(0.3)
+    recorder.close()
+    assert recorder.samples_written == 300 and sink.frames == 30
 
 
 def test_blocks_that_come_late_but_steadily_add_no_silence():
@@ -104,7 +153,7 @@ def test_blocks_that_come_late_but_steadily_add_no_silence():
     recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
     for _ in range(20):
         now[0] += 0.5   # a block every 0.5 s: slow, but under RECORD_GAP_S
-        recorder.push_audio(np.ones((50, 1), np.float32))
+        recorder.push_audio(np.ones((50, 1), np.float32), now[0])
         time.sleep(0.02)
     recorder.close()
     assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 1000

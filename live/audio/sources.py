@@ -56,6 +56,11 @@ class Source(ABC):
         frames, t = stamp
         return t - (frames - index) / self.sample_rate
 
+    def heard_until(self) -> float | None:
+        """Clock time of the newest sample captured (or played); None before any."""
+        stamp = self._stamp
+        return None if stamp is None else stamp[1]
+
     def __enter__(self) -> Source:
         self.start()
         return self
@@ -140,22 +145,25 @@ class MicSource(Source):
 
     def stop(self) -> None:
         """Close the device; never waits on a driver that hangs (see live.audio.driver)."""
-        stream, self._stream = self._stream, None
-        self._running = False
-        if self._reopening is not None and not self._reopening.done:
+        self._running = False  # a reopen under way closes what it opens from here on
+        # A reopen under way owns the stream until it returns: one merely slow is waited for.
+        reopening = self._reopening
+        if reopening is not None and not reopening.wait(0 if self.hung else STOP_WAIT_S):
             self.hung = True  # the device is the hung reopen's: leave it to it
-        elif stream is not None:
-            self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
+        else:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
         if self.hung:
             skip_driver_cleanup_at_exit()
 
     def watchdog(self) -> bool:
         """Reopen the device if no audio came for `silence_timeout` s; True if it reopened.
 
-        Never raises, and never waits on the driver more than REOPEN_WAIT_S: the reopen runs
-        on a thread of its own, and one that has not returned after DRIVER_HUNG_S is said in
-        `last_error` (and `hung`). A failed reopen is kept in `last_error` and tried again
-        on a later call.
+        Raises only what no driver failure explains (a bug), and never waits on the driver
+        more than REOPEN_WAIT_S: the reopen runs on a thread of its own, and one that has
+        not returned after DRIVER_HUNG_S is said in `last_error` (and `hung`). A failed
+        reopen is kept in `last_error` and tried again on a later call.
         """
         if not self._running:
             return False
@@ -365,6 +373,9 @@ class PlaybackSource(Source):
             raise UserError(f"cannot play to {chosen.name!r} at {self.sample_rate} Hz: {e}") from e
 
     def _play_callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if self._stream is None:  # given up for lost (the clock paces the track now), or closed
+            outdata.fill(0)
+            return
         filled = 0
         while len(block := self._take(frames - filled)):
             outdata[filled:filled + len(block)] = block

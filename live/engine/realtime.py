@@ -65,9 +65,10 @@ DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
-KEYFRAMES_STALE_S = 2.0  # no keyframe for this long: no keyframe rate or latency to show
+KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyframe rate or latency to show
 KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
-RECORD_GAP_S = 1.0       # no audio for this long (an input lost): the recording takes silence in its place
+RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
+RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
 
 
 @dataclass(frozen=True)
@@ -92,19 +93,22 @@ class Recorder:
     Encoding runs on its own thread so the render loop never waits for it. The render
     loop reads back a frame only when `wants_frame` says one is due and offers it; the
     recorder writes, for every 1/fps of audio it has received, the newest frame offered
-    (repeating it when rendering fell behind), so the file plays in sync. While no audio
-    comes (an input lost, RECORD_GAP_S and longer) it writes silence by the clock, with the
-    pictures of the show, so the recording lasts as long as the show and the outage is in
-    it. Audio of more channels than the sink's is mixed down. A failed write (a full disk)
+    (repeating it when rendering fell behind), so the file plays in sync. When the input
+    itself has heard nothing for RECORD_GAP_S (`heard`: the capture time of its newest
+    sample; an input lost), silence is written by the clock with the pictures of the show,
+    up to where the audio comes back, so the recording lasts as long as the show. Audio
+    that is only late (the engine's audio thread held up) is waited for, not replaced.
+    Audio of more channels than the sink's is mixed down. A failed write (a full disk)
     ends the recording, not the show: `on_error` hears of it once.
     """
 
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, clock=time.monotonic,
+                 heard: Callable[[], float | None] = lambda: None,
                  on_error: Callable[[str], None] = lambda message: None):
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
         self._frames_per_sample = exact_rate(fps) / sample_rate
-        self.on_error = on_error
-        self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, clock when heard
+        self.heard, self.on_error = heard, on_error
+        self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
         self.frames: LatestSlot[np.ndarray] = LatestSlot()
         self.samples_written = 0
         self.frames_written = 0
@@ -113,14 +117,17 @@ class Recorder:
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
         self._due_slot = -math.inf   # the slot the last `wants_frame` saw
+        self._first_offer: float | None = None  # the recording's start while no audio has come
+        self._end: float | None = None  # the show's end, which silence goes no further than
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
         self._thread.start()
 
-    def push_audio(self, block: np.ndarray) -> None:
-        """From the audio thread; a full queue loses audio rather than blocking it."""
+    def push_audio(self, block: np.ndarray, at: float) -> None:
+        """From the audio thread, with the clock time `block`'s last sample was captured; a
+        full queue loses audio rather than blocking it."""
         try:
-            self.audio.put_nowait((block, self.clock()))
+            self.audio.put_nowait((block, at))
         except queue.Full:
             self.audio_dropped += len(block)
 
@@ -135,6 +142,8 @@ class Recorder:
         """The frame `wants_frame` asked for, in the slot it saw: the readback between the
         two can take the clock into the next slot, whose frame would then be refused."""
         self._last_slot = self._due_slot
+        if self._first_offer is None:
+            self._first_offer = self.clock()
         self.frames.put(frame)
 
     def _loop(self) -> None:
@@ -150,32 +159,44 @@ class Recorder:
                     pass
 
     def _write_until_stopped(self) -> None:
-        heard = None    # the clock time the audio written reaches: a block's arrival, or silence's end
+        reached = None  # the capture time the audio written reaches: a block's end, or silence's
         silent = False  # silence stands in for an outage that has not ended
         while not (self._stop.is_set() and self.audio.empty()):
             try:
                 block, at = self.audio.get(timeout=0.1)
             except queue.Empty:
-                if heard is not None and (now := self.clock()) - heard > RECORD_GAP_S:
-                    self._write_silence(now - heard)
-                    heard, silent = now, True
+                # Before any audio, from the first frame: an input lost from the start.
+                reached = self._first_offer if reached is None else reached
+                if reached is not None and self._input_lost(reached):
+                    # Short of now by a margin: a block captured in it may still be on its way.
+                    until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
+                    reached = self._write_silence(reached, until)
+                    silent = True
                 continue
             if silent:  # the outage's last stretch, up to where this block begins
-                self._write_silence(at - len(block) / self.sample_rate - heard)
+                self._write_silence(reached, at - len(block) / self.sample_rate)
                 silent = False
             self._write_audio(mix_channels(block, self.channels))
-            heard = at
+            reached = at
         if silent:
-            self._write_silence(self.clock() - heard)
+            self._write_silence(reached, self._end)
         # The last, partial frame too: the video lasts as long as its audio, and a recording
         # shorter than a frame still has a picture.
         self._write_frames(max(1, math.ceil(self._frames_of_audio())))
 
-    def _write_silence(self, seconds: float) -> None:
-        samples = round(seconds * self.sample_rate)
-        if samples > 0:
-            self._write_audio(np.zeros((samples, self.channels), np.float32))
-            self.silence_written += samples
+    def _input_lost(self, reached: float) -> bool:
+        heard = self.heard()
+        newest = reached if heard is None else max(heard, reached)
+        return self.clock() - newest > RECORD_GAP_S
+
+    def _write_silence(self, start: float, end: float) -> float:
+        """Silence from capture time `start` to `end`; returns where the audio now reaches."""
+        samples = round((end - start) * self.sample_rate)
+        if samples <= 0:
+            return start
+        self._write_audio(np.zeros((samples, self.channels), np.float32))
+        self.silence_written += samples
+        return start + samples / self.sample_rate
 
     def _write_audio(self, block: np.ndarray) -> None:
         self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
@@ -191,9 +212,16 @@ class Recorder:
             self.sink.write(frame)
             self.frames_written += 1
 
+    def end(self, at: float) -> None:
+        """The show ended at clock time `at`: silence goes no further, however long its
+        threads take to stop (the audio they still hand over is recorded)."""
+        self._end = at
+
     def close(self) -> None:
         """Finish the recording; one that stopped in the show keeps its partial file, which
         its error names, rather than taking the name asked for with the show's start only."""
+        if self._end is None:
+            self._end = self.clock()
         self._stop.set()
         self._thread.join()
         if self.error is None:
@@ -287,7 +315,8 @@ class LiveEngine:
                 if lost:  # the ring overran in a stall: silence keeps the stream's time in step
                     analyzer.feed(np.zeros(lost, np.float32))
                     if self.recorder is not None:  # and the recording's
-                        self.recorder.push_audio(np.zeros((lost, block.shape[1]), np.float32))
+                        self.recorder.push_audio(np.zeros((lost, block.shape[1]), np.float32),
+                                                 self.source.capture_time(position - len(block)))
                 if not len(block):
                     time.sleep(hop_s)
                 else:
@@ -296,7 +325,7 @@ class LiveEngine:
                                              "played as silence")
                         block = np.where(np.abs(block) <= MAX_SAMPLE, block, np.float32(0.0))
                     if self.recorder is not None:
-                        self.recorder.push_audio(block)
+                        self.recorder.push_audio(block, self.source.capture_time(position))
                     while not self.taps.empty():
                         # Drained a block late: place the tap where the stream was when it came
                         # (None before any audio: the analyzer takes it as now).
@@ -336,7 +365,8 @@ class LiveEngine:
         name = getattr(self.source, "device_name", "the device")
         now = self.clock()
         if self._outage_since is None and (reopened or error):
-            self._outage_since = now - getattr(self.source, "silence_timeout", 0.0)
+            heard = self.source.heard_until()  # the newest sample captured: when it went quiet
+            self._outage_since = now - getattr(self.source, "silence_timeout", 0.0) if heard is None else heard
             if reopened:
                 self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; "
                                      "opened it again")
@@ -704,8 +734,14 @@ class LiveEngine:
         return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
     def _keyframes_flow(self, now: float) -> bool:
-        """A keyframe came within KEYFRAMES_STALE_S: the rate and latencies describe now."""
-        return bool(self._keyframe_times) and now - self._keyframe_times[-1] < KEYFRAMES_STALE_S
+        """The newest keyframe is recent for the pace they come at: within KEYFRAMES_STALE_S,
+        or twice the last interval when they come slower (a low keyframe_rate, a large
+        generator), whose rate and latencies describe now too."""
+        times = list(self._keyframe_times)[-2:]
+        if not times:
+            return False
+        interval = times[-1] - times[0]
+        return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * interval)
 
     def _keyframe_rate(self, now: float) -> float:
         """Over the last KEYFRAME_RATE_S (at least two keyframes): a change of rate shows
@@ -744,6 +780,8 @@ class LiveEngine:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.recorder is not None:
+            self.recorder.end(self.stats.ended if self.stats.ended is not None else self.clock())
         self.show.maker.image.close()  # no keyframe waits behind a compile; one running is left to end
         for t in self._threads:
             t.join(timeout=STOP_WAIT_S)
@@ -760,7 +798,7 @@ class LiveEngine:
                 self.recording_error = e
             self.recording_error = self.recording_error or self.recorder.error
             if self.recorder.silence_written:
-                self.report("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
+                self.notify("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
                                         "of silence where no audio came from the input")
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
