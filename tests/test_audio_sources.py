@@ -331,6 +331,32 @@ def test_a_reopen_that_hangs_in_the_driver_is_said_and_never_holds_the_show(hang
     assert hanging_driver == [sounddevice._exit_handler]  # exit will not wait on the driver either
 
 
+def test_a_hung_reopen_that_returns_with_a_failure_is_no_longer_hung(hanging_driver, monkeypatch):
+    # Before: `hung` stayed set, the HUD said the driver hangs while retries went on, and the
+    # show's end took the next, merely slow, reopen for a hung one.
+    monkeypatch.setattr(sources, "DRIVER_HUNG_S", 0.5)
+    clock = ManualClock()
+    mic = MicSource("USB Audio CODEC", silence_timeout=2.0, clock=clock)
+    mic.start()
+    def gone(self):
+        raise UserError("no input device named 'USB Audio CODEC'")
+
+    monkeypatch.setattr(MicSource, "_find_again", gone)
+    clock.advance(2.5)
+    assert not mic.watchdog()
+    time.sleep(0.6)
+    assert not mic.watchdog() and mic.hung
+    HangingInputStream.release.set()          # the driver returns after all; the device is gone
+    time.sleep(0.1)
+    assert not mic.watchdog() and not mic.hung and "retrying" in mic.last_error
+    monkeypatch.setattr(sources, "DRIVER_HUNG_S", 5.0)
+    monkeypatch.setattr(MicSource, "_find_again", lambda self: (time.sleep(0.8), 3)[1])  # a slow rescan
+    clock.advance(2.5)
+    assert not mic.watchdog()
+    mic.stop()
+    assert not mic.hung and not hanging_driver
+
+
 def test_the_end_of_a_show_leaves_a_device_whose_close_hangs(hanging_driver, monkeypatch):
     monkeypatch.setattr(sources, "STOP_WAIT_S", 0.2)
     mic = MicSource("USB Audio CODEC", clock=ManualClock())

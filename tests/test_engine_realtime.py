@@ -307,7 +307,7 @@ def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end
                                read=lambda: np.zeros((4, 4, 3), np.uint8))
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
                         LiveOptions(fps=20, duration=1.0))
-    engine.recorder = Recorder(FullDisk(), 10, 16000, 1)
+    engine.recorder = Recorder(FullDisk(), 10, 16000, 1, engine.source.heard_until)
     stats = engine.run()
     assert "No space left" in str(engine.recording_error)
     assert any(e.startswith("recorder:") and "No space left" in e for e in stats.as_dict(0.0)["errors"])
@@ -336,7 +336,7 @@ def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
                         LiveOptions(fps=20, duration=1.0))
     sink = FillsUp()
-    engine.recorder = Recorder(sink, 10, 16000, 1)
+    engine.recorder = Recorder(sink, 10, 16000, 1, engine.source.heard_until)
     engine.run()
     assert isinstance(engine.recording_error, OSError) and "No space left" in str(engine.recording_error)
     assert sink.abandoned
@@ -423,6 +423,11 @@ def test_keyframes_that_come_slowly_still_show_their_rate_and_latency():
     assert engine._keyframe_rate(now["t"]) == pytest.approx(1 / 3)
     assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) == 250.0
     now["t"] = 106.5   # two intervals without one: they have stopped
+    assert engine._keyframe_rate(now["t"]) == 0.0
+    assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) is None
+    # One keyframe after a 30 s gap (the input back for a moment) does not set the pace.
+    engine._keyframe_times.extend([130.0])
+    now["t"] = 137.0   # two of the usual 3 s: before, two of the 30 s gap kept them shown for a minute
     assert engine._keyframe_rate(now["t"]) == 0.0
     assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) is None
 
@@ -679,8 +684,10 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
     recorded = []
     engine.recorder = Recorder(SimpleNamespace(write_audio=recorded.append, write=lambda frame: None, close=lambda: None),
-                               fps=10, sample_rate=source.sample_rate, channels=1, clock=clock.now)
+                               fps=10, sample_rate=source.sample_rate, channels=1, heard=source.heard_until, clock=clock.now)
     engine.recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    pushed, push = [], engine.recorder.push_audio
+    engine.recorder.push_audio = lambda block, at: (pushed.append((len(block), at)), push(block, at))
     audio = threading.Thread(target=engine._audio_loop)
     audio.start()
     deadline = time.monotonic() + 30
@@ -692,6 +699,10 @@ def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
     assert source.ring.overflows == 1
     assert engine.features.peek().sample_index == source.ring.written == 32000
     assert sum(map(len, recorded)) == 32000  # the recording too: before, it lost the 1.5 s
+    # The silence ends where the audio the ring kept begins, each piece stamped with its end.
+    assert pushed[0] == (24000, pytest.approx(source.capture_time(24000)))
+    for (_, before), (samples, at) in zip(pushed, pushed[1:]):
+        assert at - samples / source.sample_rate == pytest.approx(before)
 
 
 def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
@@ -865,7 +876,7 @@ def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
         def write(self, frame): Sink.frames += 1
         def close(self): pass
 
-    recorder = Recorder(Sink(), 10, 16000, 1)
+    recorder = Recorder(Sink(), 10, 16000, 1, heard=lambda: None)
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     for block in np.array_split(np.zeros((round(seconds * 16000), 1), np.float32), 7):
         recorder.push_audio(block, recorder.clock())

@@ -13,6 +13,7 @@ class FakeSink:
     def __init__(self, fail_after: int | None = None):
         self.audio: list[np.ndarray] = []
         self.frames = 0
+        self.pictures: list[int] = []  # each frame's first value: which picture it is
         self.closed = self.abandoned = False
         self.fail_after = fail_after
 
@@ -23,6 +24,7 @@ class FakeSink:
 
     def write(self, frame: np.ndarray) -> None:
         self.frames += 1
+        self.pictures.append(int(frame.flat[0]))
 
     def close(self) -> None:
         self.closed = True
@@ -33,7 +35,7 @@ class FakeSink:
 
 def test_audio_of_more_channels_than_the_file_is_mixed_down():
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=2)
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=2, heard=lambda: None)
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     surround = np.tile(np.arange(6, dtype=np.float32), (50, 1))   # 5.1: channel c holds c
     recorder.push_audio(surround, recorder.clock())
@@ -47,7 +49,7 @@ def test_a_failed_write_is_reported_once_and_the_show_side_never_blocks():
     sink = FakeSink(fail_after=1)
     errors: list[str] = []
     reported = threading.Event()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1,
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None,
                         on_error=lambda message: (errors.append(message), reported.set()))
     for _ in range(3):
         recorder.push_audio(np.zeros((10, 1), np.float32), recorder.clock())
@@ -65,7 +67,7 @@ def test_a_render_loop_offers_one_frame_for_each_slot_it_reaches_whatever_its_ji
     # A loop at the recording's rate, 30 fps, with frames up to 5 ms early or late: each is wanted.
     rng = np.random.default_rng(0)
     now = [100.0]
-    recorder = Recorder(FakeSink(), fps=30, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder = Recorder(FakeSink(), fps=30, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
     offers = 0
     for k in range(int(10 * render_fps)):  # 10 s
         now[0] = 100.0 + k / render_fps + rng.uniform(-0.005, 0.005)
@@ -120,10 +122,78 @@ def test_audio_held_up_on_its_way_while_the_input_hears_is_waited_for_not_replac
     assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 250 and sink.frames == 25
 
 
+def test_audio_held_up_when_the_input_dies_is_written_once_in_its_place():
+    # The audio thread held up with 0.5 s the input heard still in the ring when it died:
+    # before, silence went over that time, the late block after it, and the recorder stepped
+    # back to the block's end and wrote the same silence again (a 3 s show gave 4.75 s).
+    now, heard = [0.0], [0.5]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: heard[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    heard[0] = 1.0                    # captured up to 1.0 s, then the input died
+    now[0] = 2.5
+    time.sleep(0.3)                   # the recorder waits for the audio it knows is on its way
+    assert recorder.silence_written == 0
+    recorder.push_audio(np.full((50, 1), 2, np.float32), 1.0)
+    wait_for(lambda: recorder.silence_written)
+    recorder.end(3.0)
+    recorder.close()
+    written = np.concatenate(sink.audio)[:, 0]
+    assert len(written) == 300 and (written[50:100] == 2).all() and (written[100:] == 0).all()
+    assert sink.frames == 30
+
+
+def test_audio_captured_just_before_the_outage_was_filled_lands_in_its_place():
+    # The silence stops short of now: a block captured in the last moments, handed over
+    # just after, would otherwise land behind silence that already covers its time.
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
+    now[0] = 2.0
+    wait_for(lambda: recorder.silence_written)
+    recorder.push_audio(np.ones((10, 1), np.float32), 2.0)   # captured 1.9-2.0 s
+    recorder.close()
+    assert recorder.samples_written == 220 and recorder.silence_written == 190
+
+
+def test_a_block_that_comes_after_silence_covering_its_time_brings_no_second_silence():
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
+    now[0] = 2.5
+    wait_for(lambda: recorder.silence_written)                  # silence to 2.25 s
+    recorder.push_audio(np.ones((10, 1), np.float32), 1.0)    # captured at 0.9-1.0 s, come very late
+    time.sleep(0.3)
+    recorder.close()
+    # Written after the silence (nothing is dropped), and the silence not again from 1.0 s.
+    assert recorder.silence_written == 225 and recorder.samples_written == 255
+
+
+def test_an_outage_is_recorded_with_the_pictures_of_its_time_not_a_slide_show():
+    # Before: silence went in once a second, each second's frames all one picture.
+    now = [0.0]
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
+    recorder.offer(np.full((4, 4, 3), 0, np.uint8))
+    recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
+    for k in range(11, 31):   # the input lost; a new picture every 0.1 s from 1.1 s to 3 s
+        now[0] = k / 10
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))
+        wait_for(lambda: recorder.samples_written >= 20 + round((now[0] - 0.25) * 100))
+    recorder.close()
+    outage = sink.pictures[10:]   # after the first second, which the outage's discovery writes at once
+    assert len(set(outage)) >= 15, outage
+
+
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():
     now = [10.0]
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     now[0] = 13.0
     wait_for(lambda: recorder.silence_written)
@@ -135,7 +205,7 @@ def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_fi
 def test_silence_goes_to_the_show_s_end_not_to_when_the_recording_is_closed():
     now = [0.0]
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     recorder.push_audio(np.ones((100, 1), np.float32), 1.0)
     now[0] = 2.5
@@ -150,7 +220,7 @@ def test_silence_goes_to_the_show_s_end_not_to_when_the_recording_is_closed():
 def test_blocks_that_come_late_but_steadily_add_no_silence():
     now = [0.0]
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0])
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
     for _ in range(20):
         now[0] += 0.5   # a block every 0.5 s: slow, but under RECORD_GAP_S
         recorder.push_audio(np.ones((50, 1), np.float32), now[0])

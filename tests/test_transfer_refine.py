@@ -226,10 +226,11 @@ def test_a_basis_fitted_slowly_for_one_bundle_holds_up_no_other(monkeypatch):
         pass
 
     slow, quick = Bundle(), Bundle()
-    release = threading.Event()
+    fitting_slow, release = threading.Event(), threading.Event()
 
     def fit(b, config):
         if b is slow:
+            fitting_slow.set()
             release.wait(10)
         return torch.zeros(3, 8)
 
@@ -238,7 +239,7 @@ def test_a_basis_fitted_slowly_for_one_bundle_holds_up_no_other(monkeypatch):
     fitting = threading.Thread(target=refiner.basis, args=(slow,))
     fitting.start()
     try:
-        time.sleep(0.1)
+        assert fitting_slow.wait(10)  # A's fit holds what it holds
         started = time.monotonic()
         refiner.basis(quick)
         assert time.monotonic() - started < 2

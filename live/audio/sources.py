@@ -183,6 +183,7 @@ class MicSource(Source):
                                    "the show goes on without input: restart it to hear the input again")
             return False
         job, self._reopening = self._reopening, None
+        self.hung = False  # it returned, whatever it returned with
         sd = portaudio()
         if isinstance(job.error, (UserError, sd.PortAudioError)):
             self.last_error = f"reopening {self.device_name!r}: {job.error}; retrying every {self.silence_timeout:g} s"
@@ -190,7 +191,6 @@ class MicSource(Source):
         if job.error is not None:
             raise job.error
         self.reopens += 1
-        self.hung = False
         self.last_error = None
         return True
 

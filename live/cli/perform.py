@@ -183,9 +183,8 @@ def run(args: argparse.Namespace) -> int:
             channels = min(source.channels, 2)
             sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
                              AudioFormat(source.sample_rate, channels), kill_safe=True)
-            engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, clock=engine.clock,
-                                       heard=source.heard_until,
-                                       on_error=lambda message: engine.report("recorder", message))
+            engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
+                                       clock=engine.clock, on_error=lambda message: engine.report("recorder", message))
         handlers = stop_on_signals(engine.stopping)
         try:
             stats = engine.run()

@@ -95,16 +95,16 @@ class Recorder:
     recorder writes, for every 1/fps of audio it has received, the newest frame offered
     (repeating it when rendering fell behind), so the file plays in sync. When the input
     itself has heard nothing for RECORD_GAP_S (`heard`: the capture time of its newest
-    sample; an input lost), silence is written by the clock with the pictures of the show,
-    up to where the audio comes back, so the recording lasts as long as the show. Audio
-    that is only late (the engine's audio thread held up) is waited for, not replaced.
+    sample, on `clock`; an input lost), silence is written by the clock with the pictures
+    of the show, up to where the audio comes back, so the recording lasts as long as the
+    show. Audio that is only late (the engine's audio thread held up) is waited for, not
+    replaced.
     Audio of more channels than the sink's is mixed down. A failed write (a full disk)
     ends the recording, not the show: `on_error` hears of it once.
     """
 
-    def __init__(self, sink, fps: float, sample_rate: int, channels: int, clock=time.monotonic,
-                 heard: Callable[[], float | None] = lambda: None,
-                 on_error: Callable[[str], None] = lambda message: None):
+    def __init__(self, sink, fps: float, sample_rate: int, channels: int, heard: Callable[[], float | None],
+                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None):
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.heard, self.on_error = heard, on_error
@@ -161,13 +161,14 @@ class Recorder:
     def _write_until_stopped(self) -> None:
         reached = None  # the capture time the audio written reaches: a block's end, or silence's
         silent = False  # silence stands in for an outage that has not ended
+        poll = min(0.1, 1 / self.fps)  # silence goes in a frame at a time, each with the picture of its time
         while not (self._stop.is_set() and self.audio.empty()):
             try:
-                block, at = self.audio.get(timeout=0.1)
+                block, at = self.audio.get(timeout=poll)
             except queue.Empty:
                 # Before any audio, from the first frame: an input lost from the start.
                 reached = self._first_offer if reached is None else reached
-                if reached is not None and self._input_lost(reached):
+                if reached is not None and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
                     reached = self._write_silence(reached, until)
@@ -177,17 +178,21 @@ class Recorder:
                 self._write_silence(reached, at - len(block) / self.sample_rate)
                 silent = False
             self._write_audio(mix_channels(block, self.channels))
-            reached = at
+            # Never back: a block that overlaps silence already written must not have it written again.
+            reached = at if reached is None else max(reached, at)
         if silent:
             self._write_silence(reached, self._end)
         # The last, partial frame too: the video lasts as long as its audio, and a recording
         # shorter than a frame still has a picture.
         self._write_frames(max(1, math.ceil(self._frames_of_audio())))
 
-    def _input_lost(self, reached: float) -> bool:
+    def _input_lost(self, reached: float, silent: bool) -> bool:
+        """Has the input heard nothing past `reached`, and for RECORD_GAP_S unless an outage
+        is being filled already? Audio it heard that has not come is late, not lost."""
         heard = self.heard()
-        newest = reached if heard is None else max(heard, reached)
-        return self.clock() - newest > RECORD_GAP_S
+        if heard is not None and heard > reached + 1e-3:
+            return False
+        return silent or self.clock() - reached > RECORD_GAP_S
 
     def _write_silence(self, start: float, end: float) -> float:
         """Silence from capture time `start` to `end`; returns where the audio now reaches."""
@@ -713,12 +718,12 @@ class LiveEngine:
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
-        state, hud = decision.state, None
+        state, overlay = decision.state, None
         if self.window is not None:  # the HUD goes on the screen, not into the frame a recording reads
-            state, hud = dataclasses.replace(state, hud=None), state.hud
+            state, overlay = dataclasses.replace(state, hud=None), state.hud
         self.renderer.draw(state)
         if self.window is not None:
-            self.renderer.present(self.window.screen, self.window.size, hud)
+            self.renderer.present(self.window.screen, self.window.size, overlay)
             self.window.flip()
         if self.recorder is not None and self.recorder.wants_frame():
             self.recorder.offer(self.renderer.read())
@@ -735,13 +740,14 @@ class LiveEngine:
 
     def _keyframes_flow(self, now: float) -> bool:
         """The newest keyframe is recent for the pace they come at: within KEYFRAMES_STALE_S,
-        or twice the last interval when they come slower (a low keyframe_rate, a large
-        generator), whose rate and latencies describe now too."""
-        times = list(self._keyframe_times)[-2:]
+        or two intervals when they come slower (a low keyframe_rate, a large generator), whose
+        rate and latencies describe now too."""
+        times = list(self._keyframe_times)[-6:]
         if not times:
             return False
-        interval = times[-1] - times[0]
-        return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * interval)
+        # The median interval: one keyframe after a long gap (an outage) is not the pace.
+        pace = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * pace)
 
     def _keyframe_rate(self, now: float) -> float:
         """Over the last KEYFRAME_RATE_S (at least two keyframes): a change of rate shows
