@@ -85,13 +85,19 @@ def wait_for(condition) -> None:
         time.sleep(0.01)
 
 
+def recording(now: list[float], heard=lambda: None) -> tuple[FakeSink, Recorder]:
+    """A recorder at 10 fps and 100 Hz on the clock `now[0]`, its first picture offered."""
+    sink = FakeSink()
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0])
+    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    return sink, recorder
+
+
 def test_an_input_lost_mid_show_is_recorded_as_silence_with_the_show_s_pictures():
     # Before: frames were written only for audio received, so an outage was cut out of the
     # recording (a 170 s show with 32 s without input gave a 136 s file).
     now, heard = [0.0], [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: heard[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now, heard=lambda: heard[0])
     recorder.push_audio(np.ones((20, 1), np.float32), 0.0)  # 0.2 s captured up to t = 0
     now[0] = 1.5                                             # then the input hears nothing: silence by the clock
     wait_for(lambda: recorder.silence_written)
@@ -110,9 +116,7 @@ def test_audio_held_up_on_its_way_while_the_input_hears_is_waited_for_not_replac
     # the recorder took the wait for an outage, wrote 2 s of silence and then the 2 s of
     # audio after it, so the recording ran 2 s longer than the show and out of step with it.
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: now[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now, heard=lambda: now[0])
     recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
     now[0] = 2.5
     time.sleep(0.5)   # several of the recorder's looks at the clock
@@ -127,9 +131,7 @@ def test_audio_held_up_when_the_input_dies_is_written_once_in_its_place():
     # before, silence went over that time, the late block after it, and the recorder stepped
     # back to the block's end and wrote the same silence again (a 3 s show gave 4.75 s).
     now, heard = [0.0], [0.5]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, clock=lambda: now[0], heard=lambda: heard[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now, heard=lambda: heard[0])
     recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
     heard[0] = 1.0                    # captured up to 1.0 s, then the input died
     now[0] = 2.5
@@ -148,9 +150,7 @@ def test_audio_captured_just_before_the_outage_was_filled_lands_in_its_place():
     # The silence stops short of now: a block captured in the last moments, handed over
     # just after, would otherwise land behind silence that already covers its time.
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now)
     recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
     now[0] = 2.0
     wait_for(lambda: recorder.silence_written)
@@ -161,9 +161,7 @@ def test_audio_captured_just_before_the_outage_was_filled_lands_in_its_place():
 
 def test_a_block_that_comes_after_silence_covering_its_time_brings_no_second_silence():
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now)
     recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
     now[0] = 2.5
     wait_for(lambda: recorder.silence_written)                  # silence to 2.25 s
@@ -177,9 +175,7 @@ def test_a_block_that_comes_after_silence_covering_its_time_brings_no_second_sil
 def test_an_outage_is_recorded_with_the_pictures_of_its_time_not_a_slide_show():
     # Before: silence went in once a second, each second's frames all one picture.
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
-    recorder.offer(np.full((4, 4, 3), 0, np.uint8))
+    sink, recorder = recording(now)
     recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
     for k in range(11, 31):   # the input lost; a new picture every 0.1 s from 1.1 s to 3 s
         now[0] = k / 10
@@ -192,9 +188,7 @@ def test_an_outage_is_recorded_with_the_pictures_of_its_time_not_a_slide_show():
 
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():
     now = [10.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now)
     now[0] = 13.0
     wait_for(lambda: recorder.silence_written)
     recorder.close()
@@ -204,9 +198,7 @@ def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_fi
 
 def test_silence_goes_to_the_show_s_end_not_to_when_the_recording_is_closed():
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
-    recorder.offer(np.zeros((4, 4, 3), np.uint8))
+    sink, recorder = recording(now)
     recorder.push_audio(np.ones((100, 1), np.float32), 1.0)
     now[0] = 2.5
     wait_for(lambda: recorder.silence_written)
@@ -219,8 +211,7 @@ def test_silence_goes_to_the_show_s_end_not_to_when_the_recording_is_closed():
 
 def test_blocks_that_come_late_but_steadily_add_no_silence():
     now = [0.0]
-    sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=lambda: None, clock=lambda: now[0])
+    sink, recorder = recording(now)
     for _ in range(20):
         now[0] += 0.5   # a block every 0.5 s: slow, but under RECORD_GAP_S
         recorder.push_audio(np.ones((50, 1), np.float32), now[0])
