@@ -234,3 +234,26 @@ def test_a_show_s_logged_lines_are_marked_as_ours():
             "logging.getLogger('live.engine.realtime').warning('preset: broken')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.splitlines() == ["live: preset: broken"]
+
+
+def test_a_show_of_a_track_played_once_lasts_the_track_and_is_drawn_by_the_reference_path(tmp_path):
+    # Before: a file with no --duration was an open-ended show, and a 20 s song spent most
+    # of itself compiling the fast path, which held the interpreter (keyframes 1/s, audio-
+    # to-screen p95 3.2 s; played with --play, the song took 100 s).
+    import numpy as np
+    import soundfile
+
+    from live.audio.sources import DemoSource, FileSource
+    from live.cli.common import fast_synthesis
+    from live.cli.perform import show_seconds
+
+    soundfile.write(tmp_path / "song.wav", np.zeros(22050 * 20, np.float32), 22050)
+    song = FileSource(tmp_path / "song.wav")
+    try:
+        assert show_seconds(None, song) == pytest.approx(20.0) and show_seconds(5.0, song) == 5.0
+        assert not fast_synthesis("auto", True, show_seconds(None, song))
+    finally:
+        song.stop()
+    assert show_seconds(None, DemoSource()) is None and show_seconds(300.0, DemoSource()) == 300.0  # it loops
+    assert fast_synthesis("auto", True, None) and fast_synthesis("auto", True, 120.0)
+    assert fast_synthesis("fast", True, 20.0) and not fast_synthesis("auto", False, None)

@@ -59,22 +59,30 @@ def preset_and_bundle(args: argparse.Namespace):
     return preset, bundle
 
 
-def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None):
+def fast_synthesis(choice: str, live: bool, seconds: float | None) -> bool:
+    """Are keyframes drawn by the compiled path: asked for, or `auto` in a live show of
+    `seconds` (None: open-ended) long enough to repay the compile, which takes a core for
+    about 30 s and holds the interpreter for much of it (a track played to the output
+    stalled with it)."""
+    long_show = seconds is None or seconds >= FAST_SYNTHESIS_MIN_SECONDS
+    return choice == "fast" or (choice == "auto" and live and long_show)
+
+
+def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None,
+              seconds: float | None = None):
     """The preset named on the command line, loaded onto its bundle, with the per-keyframe
     refinement: its local models are rebuilt on a worker thread live, and in line offline
-    (so a render does not depend on the machine's speed). `report(stage, message)` hears
-    what fails on the workers (the fast path's compile, a local model's build) and goes
-    on: a live engine's report; by default a line on stderr."""
+    (so a render does not depend on the machine's speed). A live show lasts `seconds`
+    (None: open-ended). `report(stage, message)` hears what fails on the workers (the fast
+    path's compile, a local model's build) and goes on: a live engine's report; by
+    default a line on stderr."""
     report = report or note
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
     from live.transfer.refine import LocalRefiner, RefineConfig
 
     preset, bundle = preset_and_bundle(args)
-    # The compile takes a core for about 30 s: worth it for a show, not for a short run.
-    duration = getattr(args, "duration", None)
-    long_show = duration is None or duration >= FAST_SYNTHESIS_MIN_SECONDS
-    fast = args.synthesis == "fast" or (args.synthesis == "auto" and live and long_show)
+    fast = fast_synthesis(args.synthesis, live, seconds)
     synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device) if fast else None,
                               on_error=lambda message: report("synthesis", message))
     if fast and not live:

@@ -97,6 +97,15 @@ def open_source(spec: str, play: bool):
     return DemoSource(play=play)
 
 
+def show_seconds(duration: float | None, source) -> float | None:
+    """How long the show lasts, if known: --duration, or less when the source is a track
+    played once (the show ends with it)."""
+    track = getattr(source, "track", None)
+    if track is None or track.loop:
+        return duration
+    return source.duration if duration is None else min(duration, source.duration)
+
+
 def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
@@ -150,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         for name, preset in presets.load_all().items():  # said now, not first at a switch in the show
             if isinstance(preset, UserError):
                 note("presets", f"{name} cannot be played: {preset}")
-        show = open_show(args, live=True, report=report)
+        show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
         if headless:
             ctx = create_headless_context()
             size = args.size
