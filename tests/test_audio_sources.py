@@ -387,8 +387,8 @@ def test_the_end_of_a_show_waits_for_a_reopen_that_is_slow_and_closes_what_it_op
 class FakeOutputStream:
     """Stands in for sounddevice.OutputStream; the test plays the PortAudio thread."""
 
-    def __init__(self, device, samplerate, channels, blocksize, dtype, callback, finished_callback) -> None:
-        self.callback, self.finished_callback, self.blocksize = callback, finished_callback, blocksize
+    def __init__(self, device, samplerate, channels, blocksize, latency, dtype, callback, finished_callback) -> None:
+        self.callback, self.finished_callback, self.blocksize, self.latency = callback, finished_callback, blocksize, latency
         self.active = False
 
     def start(self) -> None:
@@ -423,6 +423,7 @@ def test_a_played_track_is_finished_when_the_device_has_played_it_not_when_hande
     player = PlaybackSource(MemoryTrack(track), 1000, play=True, blocksize=400, clock=ManualClock())
     player.start()
     stream = fake_output[-1]
+    assert stream.latency == sources.OUTPUT_LATENCY_S  # the driver's own buffer let a show starve the track
     assert stream.play() and stream.play() and not stream.play()  # the last block asks to stop
     assert player.ring.written == 1000 and not player.finished  # still in the device's buffer
     stream.finished_callback()

@@ -91,6 +91,10 @@ def _input_rate(device: Device, channels: int) -> int:
 REOPEN_WAIT_S = 0.5   # the audio thread's wait for a reopen (one takes ~0.1 s); it looks again next time
 DRIVER_HUNG_S = 5.0   # a reopen not back in this long is hung in the driver, and said so
 STOP_WAIT_S = 2.0     # the end of a show waits this long for a device to close, then leaves it
+# An output's buffer. The track moves on only when the device's callback runs, and in a show
+# on 2 cores (inference, the software renderer, the analysis) it runs late by tens of ms at a
+# time: with the driver's own ~50 ms a 20 s track took 100 s to play, with 0.3 s it keeps time.
+OUTPUT_LATENCY_S = 0.3
 
 
 def _close(stream: Any) -> None:
@@ -362,8 +366,8 @@ class PlaybackSource(Source):
             self._drained.clear()
             self._stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate,
                                            channels=self.channels, blocksize=self.blocksize,
-                                           dtype="float32", callback=self._play_callback,
-                                           finished_callback=self._drained.set)
+                                           latency=OUTPUT_LATENCY_S, dtype="float32",
+                                           callback=self._play_callback, finished_callback=self._drained.set)
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
