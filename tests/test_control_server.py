@@ -174,10 +174,14 @@ def test_many_frame_message_is_refused_and_the_client_can_go_on(context, server)
     sock = connect(context, zmq.DEALER, server.command_endpoint)
     sock.send_multipart([b'{"cmd": "get"}'] * 50)
     reply = json.loads(recv(sock)[-1])
-    assert reply == {"ok": False, "error": "a request is one JSON frame after the envelope; this message had 50"}
+    assert reply == {"ok": False, "error": "a request is at most 7 frames as sent (routing frames, the empty frame, "
+                                           "the JSON); this one had more"}
+    sock.send_multipart([b'{"cmd": "get"}'] * 2)
+    assert json.loads(recv(sock)[-1]) == {"ok": False, "error": "a request is one JSON frame after the envelope; "
+                                                                 "this message had 2"}
     sock.send_multipart([b'{"cmd": "get"}'])
     assert json.loads(recv(sock)[-1])["ok"] is True
-    assert server.stats.errors == 1
+    assert server.stats.errors == 2
 
 
 def test_long_envelope_gets_one_error_reply_and_the_client_can_go_on(context, server):
@@ -190,9 +194,11 @@ def test_long_envelope_gets_one_error_reply_and_the_client_can_go_on(context, se
         "ok": False, "error": "a request is at most 7 frames as sent (routing frames, the empty frame, the JSON); "
                               "this one had more"}
     assert recv(sock, NO_REPLY_S) is None  # one reply only
+    sock.send_multipart([*[b"a"] * 10, b"", b'{"cmd": "get"}'])  # 12: its empty frame is past those kept
+    assert json.loads(recv(sock)[-1])["error"].startswith("a request is at most 7 frames as sent")
     sock.send_multipart([b'{"cmd": "get"}'])
     assert json.loads(recv(sock)[-1])["ok"] is True
-    assert server.stats.errors == 1
+    assert server.stats.errors == 2
 
 
 def test_unpack_finds_the_envelope_of_req_dealer_and_correlated_req():

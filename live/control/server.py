@@ -232,7 +232,7 @@ class ControlServer:
             if received is None:
                 return
             envelope, body, body_frames = received
-            if body is None and len(envelope.route) == self.limits.max_frames:  # the body came after those kept
+            if body is None and len(envelope.route) + body_frames > self.limits.max_frames:  # more than were kept
                 # Counted as the client sent them: the ROUTER adds the sender's identity frame.
                 reply = {"ok": False, "error": f"a request is at most {self.limits.max_frames - 1} frames as sent "
                                                 "(routing frames, the empty frame, the JSON); this one had more"}
