@@ -166,8 +166,9 @@ def image_side(net: SpaceNet) -> tuple[nn.Module, ...]:
     return net.image_encoder, net.image_va
 
 
-def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
-    """Load the space of `config.init` into `net`, which must have its architecture."""
+def init_space(config: SpaceTrainConfig) -> Path:
+    """The weights of the space `config.init` names, refused unless its architecture is this
+    run's; checked before the data loads (tens of seconds)."""
     folder = space_folder(config.init)
     spec = SpaceSpec.read(folder)
     if spec.config != config.net or spec.image_size != config.image_size:
@@ -177,7 +178,7 @@ def start_from(net: SpaceNet, config: SpaceTrainConfig) -> None:
         raise UserError(f"init: the space in {folder} has other settings than this run "
                         f"({differing(names, there, here)}); copy them from its space.toml or bundle.toml")
     check_record(folder / spec.weights, spec.config, spec.image_size)
-    load_weights(net, folder / spec.weights)
+    return folder / spec.weights
 
 
 class SpaceTrainer:
@@ -207,6 +208,9 @@ class SpaceTrainer:
                                   f"schedule decays over {config.steps} steps from here, so past its warm-up the rate "
                                   "changes where the run resumes")
         self.device = checked_device(config.device)
+        # A resumed run has its own weights.
+        resumed = (self.outdir / CHECKPOINT_FILE).is_file()
+        self._init = init_space(config) if config.init and not resumed else None
 
     # --- data --------------------------------------------------------------------------
     def _data(self, replicas: Replicas) -> tuple[Sources, ImagePool, MusicPool, torch.Tensor]:
@@ -285,8 +289,8 @@ class SpaceTrainer:
         torch.manual_seed(config.seed)  # initialization; identical on every rank, and DDP broadcasts rank 0's
         weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
         net = SpaceNet(config.net, weights).to(self.device)
-        if config.init and not (self.outdir / CHECKPOINT_FILE).is_file():  # a resumed run has its own weights
-            start_from(net, config)
+        if self._init is not None:
+            load_weights(net, self._init)
         frozen = image_side(net) if config.freeze_image else ()
         for module in frozen:
             module.requires_grad_(False)

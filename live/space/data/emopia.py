@@ -35,5 +35,5 @@ def read_emopia(midis_zip: Path, cache_dir: Path, sample_rate: int) -> list[Labe
                                     *QUADRANT_VA[quadrant], SOFT_WEIGHT, "emopia", f"emopia/{performance}", quadrant))
     require_files((r.audio.path for r in records), f"EMOPIA renderings at {sample_rate} Hz",
                   f"render them first: python -m live.space.data.midi {midis_zip} {cache_dir} "
-                  f"--sample-rate {sample_rate}")
+                  f"--sample-rate {sample_rate} (or train without them: [data] emopia = false)")
     return records

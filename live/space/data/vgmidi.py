@@ -35,5 +35,5 @@ def read_vgmidi(labels_csv: Path, phrases_zip: Path, cache_dir: Path, sample_rat
                                     quadrant_of(valence, arousal)))
     require_files((r.audio.path for r in records), f"VGMIDI renderings at {sample_rate} Hz",
                   f"render them first: python -m live.space.data.midi {phrases_zip} {cache_dir} "
-                  f"--sample-rate {sample_rate}")
+                  f"--sample-rate {sample_rate} (or train without them: [data] vgmidi = false)")
     return records
