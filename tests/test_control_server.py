@@ -522,6 +522,9 @@ def test_a_key_file_with_a_short_key_is_refused(tmp_path):
     server_key.write_text(text[:start] + "abc" + text[text.index('"', start):])
     with pytest.raises(UserError, match="not a CurveZMQ key file"):
         ClientKeys.load(tmp_path / "vj1.key_secret", server_key)
+    # A mistyped name is said as such (pyzmq calls it an invalid certificate file).
+    with pytest.raises(UserError, match=r"CurveZMQ key \S*nokey does not exist; make keys with"):
+        ClientKeys.load(tmp_path / "vj1.key_secret", tmp_path / "nokey")
 
 
 # The state rate is 1..1000 Hz (0 would divide by zero, 0.5 starve listeners).

@@ -229,12 +229,13 @@ def test_an_unknown_device_is_one_line(tmp_path):
         GanTrainer(GanConfig(total_kimg=0.016, device="bogus", **TINY), tmp_path)
 
 
-def test_an_export_takes_the_run_s_own_settings(tmp_path):
+def test_an_export_takes_the_run_s_own_settings(tmp_path, capsys):
     args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
             "--batch", "4", "--snapshot-kimg", "0.008", "--seed", "3", "--threads", "1"]
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", *args]) == 0
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0",
                  "--export", str(tmp_path / "G.safetensors")]) == 0
+    assert f"G_ema in {tmp_path / 'G.safetensors'}" in capsys.readouterr().out  # the file is named
     G, _ = load_generator(tmp_path / "G.safetensors")
     assert G.img_resolution == 32 and G.z_dim == 16
     # Another generator there (a mistyped path onto a bundle's) is kept without --force.

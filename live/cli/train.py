@@ -75,7 +75,8 @@ def _run_gan(args: argparse.Namespace) -> int:
     state = trainer.run(on_snapshot=export if args.export else None)
     if args.export:  # also when the run was already complete: --kimg 0 just exports
         export(trainer)
-    print(f"done: {state.images_seen / 1000:.3g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}")
+    print(f"done: {state.images_seen / 1000:.3g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}"
+          + (f"; G_ema in {args.export}" if args.export else ""))
     return 0
 
 

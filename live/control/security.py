@@ -156,6 +156,8 @@ def _load_public(key_file: Path) -> bytes:
 
 
 def _read_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    if not path.exists():  # pyzmq calls a missing file an "Invalid certificate file"
+        raise UserError(f"CurveZMQ key {path} does not exist; make keys with {KEYGEN}")
     try:
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as e:
