@@ -89,6 +89,7 @@ def recording(now: list[float], heard=lambda: None) -> tuple[FakeSink, Recorder]
     """A recorder at 10 fps and 100 Hz on the clock `now[0]`, its first picture offered."""
     sink = FakeSink()
     recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0])
+    recorder.wants_frame()
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     return sink, recorder
 
@@ -179,11 +180,55 @@ def test_an_outage_is_recorded_with_the_pictures_of_its_time_not_a_slide_show():
     recorder.push_audio(np.ones((20, 1), np.float32), 0.0)
     for k in range(11, 31):   # the input lost; a new picture every 0.1 s from 1.1 s to 3 s
         now[0] = k / 10
+        recorder.wants_frame()
         recorder.offer(np.full((4, 4, 3), k, np.uint8))
         wait_for(lambda: recorder.samples_written >= 20 + round((now[0] - 0.25) * 100))
     recorder.close()
     outage = sink.pictures[10:]   # after the first second, which the outage's discovery writes at once
     assert len(set(outage)) >= 15, outage
+
+
+def test_each_frame_is_the_one_shown_when_its_audio_was_captured_however_late_the_audio_comes():
+    # The encoder starved (the fast path's compile): before, the audio it caught up on went
+    # out beside the newest picture, and a soak show's video ran up to 40 s ahead of its sound.
+    now = [0.0]
+    sink, recorder = recording(now)
+    for k in range(1, 20):
+        now[0] = k / 10
+        assert recorder.wants_frame()
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))
+    for end in (0.5, 1.0, 1.5, 2.0):          # all of it only now
+        recorder.push_audio(np.ones((50, 1), np.float32), end)
+    recorder.close()
+    assert sink.pictures == list(range(20))
+
+
+def test_pictures_older_than_those_kept_are_stood_in_for_by_the_last_one_written(monkeypatch):
+    monkeypatch.setattr("live.engine.realtime.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
+    now = [0.0]
+    sink, recorder = recording(now)
+    recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
+    wait_for(lambda: recorder.frames_written)
+    for k in range(1, 20):
+        now[0] = k / 10
+        recorder.wants_frame()
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))
+    recorder.push_audio(np.ones((190, 1), np.float32), 2.0)
+    recorder.close()
+    # Never a picture from after its audio: frozen where none was kept, then in step.
+    assert sink.pictures == [0] * 15 + [15, 16, 17, 18, 19]
+
+
+def test_a_gap_in_the_audio_the_recorder_saw_only_afterwards_is_silence():
+    # Too far behind to see the outage as it happened, the recorder met the blocks from
+    # either side of it one after the other: before, the gap went missing from the file
+    # (a soak show's 13 s outage, the recording 12 s shorter than the show).
+    now = [0.0]
+    sink, recorder = recording(now)
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    recorder.push_audio(np.ones((50, 1), np.float32), 3.5)   # captured 3.0-3.5 s
+    recorder.close()
+    assert recorder.silence_written == 250 and recorder.samples_written == 350
 
 
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():

@@ -69,6 +69,7 @@ KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyfra
 KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
 RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
 RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
+RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,9 @@ class Recorder:
 
     Encoding runs on its own thread so the render loop never waits for it. The render
     loop reads back a frame only when `wants_frame` says one is due and offers it; the
-    recorder writes, for every 1/fps of audio it has received, the newest frame offered
-    (repeating it when rendering fell behind), so the file plays in sync. When the input
+    recorder writes, for every 1/fps of audio, the frame offered when that audio was
+    captured (repeating one when rendering fell behind), so the file plays in sync even
+    while the encoder runs seconds behind the show (a compile taking the CPU). When the input
     itself has heard nothing for RECORD_GAP_S (`heard`: the capture time of its newest
     sample, on `clock`; an input lost), silence is written by the clock with the pictures
     of the show, up to where the audio comes back, so the recording lasts as long as the
@@ -109,7 +111,11 @@ class Recorder:
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.heard, self.on_error = heard, on_error
         self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
-        self.frames: LatestSlot[np.ndarray] = LatestSlot()
+        # (slot, frame) as offered: each frame of the file is the one offered in the slot of its
+        # audio's capture time, however far behind the encoder runs (kept RECORD_FRAMES_S).
+        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=max(2, math.ceil(RECORD_FRAMES_S * fps)))
+        self._frames_lock = threading.Lock()
+        self._picture: np.ndarray | None = None  # the frame written last
         self.samples_written = 0
         self.frames_written = 0
         self.audio_dropped = 0
@@ -144,7 +150,8 @@ class Recorder:
         self._last_slot = self._due_slot
         if self._first_offer is None:
             self._first_offer = self.clock()
-        self.frames.put(frame)
+        with self._frames_lock:
+            self._frames.append((self._due_slot, frame))
 
     def _loop(self) -> None:
         try:
@@ -174,17 +181,20 @@ class Recorder:
                     reached = self._write_silence(reached, until)
                     silent = True
                 continue
-            if silent:  # the outage's last stretch, up to where this block begins
-                self._write_silence(reached, at - len(block) / self.sample_rate)
+            start = at - len(block) / self.sample_rate
+            if reached is not None and (silent or start - reached > RECORD_MARGIN_S):
+                # The outage's last stretch, or one the recorder was too far behind to see
+                # as it happened: silence up to where this block begins.
+                self._write_silence(reached, start)
                 silent = False
-            self._write_audio(mix_channels(block, self.channels))
+            self._write_audio(mix_channels(block, self.channels), at)
             # Never back: a block that overlaps silence already written must not have it written again.
             reached = at if reached is None else max(reached, at)
         if silent:
-            self._write_silence(reached, self._end)
+            reached = self._write_silence(reached, self._end)
         # The last, partial frame too: the video lasts as long as its audio, and a recording
         # shorter than a frame still has a picture.
-        self._write_frames(max(1, math.ceil(self._frames_of_audio())))
+        self._write_frames(max(1, math.ceil(self._frames_of_audio())), self.clock() if reached is None else reached)
 
     def _input_lost(self, reached: float, silent: bool) -> bool:
         """Has the input heard nothing past `reached`, and for RECORD_GAP_S unless an outage
@@ -199,23 +209,40 @@ class Recorder:
         samples = round((end - start) * self.sample_rate)
         if samples <= 0:
             return start
-        self._write_audio(np.zeros((samples, self.channels), np.float32))
+        end = start + samples / self.sample_rate
+        self._write_audio(np.zeros((samples, self.channels), np.float32), end)
         self.silence_written += samples
-        return start + samples / self.sample_rate
+        return end
 
-    def _write_audio(self, block: np.ndarray) -> None:
+    def _write_audio(self, block: np.ndarray, end: float) -> None:
+        """`block`, whose last sample was captured at `end`, and the frames beside it."""
         self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
         self.samples_written += len(block)
-        self._write_frames(math.floor(self._frames_of_audio()))
+        self._write_frames(math.floor(self._frames_of_audio()), end)
 
     def _frames_of_audio(self) -> Fraction:
         return self.samples_written * self._frames_per_sample
 
-    def _write_frames(self, due: int) -> None:
-        frame = self.frames.peek()
-        while frame is not None and self.frames_written < due:
+    def _write_frames(self, due: int, end: float) -> None:
+        """Frames up to number `due`, the audio written ending at capture time `end`."""
+        while self.frames_written < due:
+            samples_before = self.samples_written - self.frames_written / self._frames_per_sample
+            frame = self._frame_at(math.floor((end - float(samples_before) / self.sample_rate) * self.fps + 0.5))
+            if frame is None:
+                return
             self.sink.write(frame)
             self.frames_written += 1
+
+    def _frame_at(self, slot: int) -> np.ndarray | None:
+        """The frame offered last in or before `slot`; the one written last when that frame
+        is no longer kept (the encoder more than RECORD_FRAMES_S behind), or the first offered
+        for audio from before it."""
+        with self._frames_lock:
+            while len(self._frames) > 1 and self._frames[1][0] <= slot:
+                self._frames.popleft()
+            if self._frames and (self._frames[0][0] <= slot or self._picture is None):
+                self._picture = self._frames[0][1]
+        return self._picture
 
     def end(self, at: float) -> None:
         """The show ended at clock time `at`: silence goes no further, however long its
