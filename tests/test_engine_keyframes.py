@@ -72,6 +72,28 @@ def test_a_non_finite_keyframe_is_refused_and_never_reaches_the_warm_start():
     assert len(session.refined) == 1  # the NaN window never reached the refinement
 
 
+def test_refinement_turned_off_stops_its_worker_and_turned_on_again_starts_anew():
+    from types import SimpleNamespace
+
+    bundle = random_bundle()
+    sessions = []
+
+    def open_session(b, w):
+        session = SimpleNamespace(refine=lambda w, f_m, lam, steps: w, closed=[])
+        session.close = lambda wait=True: session.closed.append(wait)
+        sessions.append(session)
+        return session
+
+    maker = KeyframeMaker(bundle, seed_latent(bundle.G, 3), refiner=SimpleNamespace(open=open_session))
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    maker.latent(mel, Settings(refine_steps=3))
+    maker.latent(mel, Settings(refine_steps=0))
+    assert sessions[0].closed == [False]  # not waited for: the keyframes go on
+    maker.latent(mel, Settings(refine_steps=0))
+    maker.latent(mel, Settings(refine_steps=3))
+    assert len(sessions) == 2 and sessions[0].closed == [False] and sessions[1].closed == []
+
+
 def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_source():
     bundle = random_bundle()
     latents = [seed_latent(bundle.G, seed) for seed in range(12)]

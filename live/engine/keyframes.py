@@ -102,6 +102,11 @@ class KeyframeMaker:
             if not torch.isfinite(w).all():
                 self.refinement.reset()
                 raise ValueError("the refined latent is not finite; the picture stays and the refinement starts anew")
+        elif self.refinement is not None:
+            # Turned off: its worker stops at its next pass, where it would go on building a
+            # model no one asks for (a soak show's took a core for 20-30 s).
+            self.refinement.close(wait=False)
+            self.refinement = None
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]
