@@ -109,6 +109,15 @@ def _close_in_time(stream: Any, seconds: float) -> bool:
     return DriverCall(lambda: _close(stream), "close audio stream").wait(seconds)
 
 
+def _closed_at_end(stream: Any, hung: bool) -> bool:
+    """Close `stream` (if any) as the show ends; True if the driver hangs, now or before:
+    sounddevice's exit handler, which would wait on it, is then skipped."""
+    hung = hung or (stream is not None and not _close_in_time(stream, STOP_WAIT_S))
+    if hung:
+        skip_driver_cleanup_at_exit()
+    return hung
+
+
 class MicSource(Source):
     """An input device through a sounddevice InputStream.
 
@@ -153,13 +162,10 @@ class MicSource(Source):
         # A reopen under way owns the stream until it returns: one merely slow is waited for.
         reopening = self._reopening
         if reopening is not None and not reopening.wait(0 if self.hung else STOP_WAIT_S):
-            self.hung = True  # the device is the hung reopen's: leave it to it
+            self.hung, stream = True, None  # the device is the hung reopen's: leave it to it
         else:
             stream, self._stream = self._stream, None
-            if stream is not None:
-                self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
-        if self.hung:
-            skip_driver_cleanup_at_exit()
+        self.hung = _closed_at_end(stream, self.hung)
 
     def watchdog(self) -> bool:
         """Reopen the device if no audio came for `silence_timeout` s; True if it reopened.
@@ -305,10 +311,7 @@ class PlaybackSource(Source):
             self._thread.join()
             self._thread = None
         stream, self._stream = self._stream, None
-        if stream is not None:
-            self.hung = self.hung or not _close_in_time(stream, STOP_WAIT_S)
-        if self.hung:
-            skip_driver_cleanup_at_exit()
+        self.hung = _closed_at_end(stream, self.hung)
         self.track.close()
 
     def watchdog(self) -> bool:
