@@ -8,6 +8,13 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 @pytest.fixture(autouse=True, scope="session")
+def own_cache(tmp_path_factory):
+    """Compiled packages (live.nets.packaged) of the tests' networks go to a folder of the
+    test run, shows run in child processes included, not the user's cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """The tests' tensors are tiny: on 2 cores a second torch thread only spins against
     whatever else runs (10x slower under load) and gains nothing."""

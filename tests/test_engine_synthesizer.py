@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -240,25 +242,32 @@ def test_a_closed_synthesizer_draws_on_the_reference_path(G):
 
 def test_a_show_that_ends_while_its_fast_path_compiles_exits_cleanly(tmp_path):
     """The compile takes tens of seconds; a 2 s show ends under it. torch aborted the
-    process (exit 134) when the interpreter finalized under the compile."""
+    process (exit 134) when the interpreter finalized under a compile, and a show must not
+    wait for the package's builder either (it finishes for the next show)."""
+    import os
     import subprocess
     import sys
+    import time
 
-    stats = tmp_path / "stats.json"
+    stats, cache = tmp_path / "stats.json", tmp_path / "cache"
+    start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--duration", "2",
                              "--synthesis", "fast", "--control", "off", "--size", "64x64", "--threads", "1",
                              "--stats", str(stats)],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert stats.is_file() and "terminate called" not in result.stderr
+    assert not list(cache.glob("live/synthesis/*.pt2")) and time.perf_counter() - start < 40
 
 
 # The live fast path runs bf16 where the hardware has it (CUDA, AMX/AVX-512 BF16).
 def test_live_fast_options_pick_bf16_on_cuda_and_native_bf16_cpus(monkeypatch):
     from live.engine.synthesizer import live_fast_options
-    assert live_fast_options(torch.device("cuda")).dtype == torch.bfloat16
+    packages = Path("packages")
+    assert live_fast_options(torch.device("cuda"), packages).dtype == torch.bfloat16
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert live_fast_options(torch.device("cpu")).dtype == torch.bfloat16
+    assert live_fast_options(torch.device("cpu"), packages).dtype == torch.bfloat16
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    assert live_fast_options(torch.device("cpu")).dtype == torch.float32
+    options = live_fast_options(torch.device("cpu"), packages)
+    assert options.dtype == torch.float32 and options.packages == packages

@@ -32,8 +32,9 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
-                   help="how keyframes are drawn: 'fast' compiles a faster path (bf16 where native) in the background (tens of "
-                        "seconds) and switches to it when ready; 'reference' is exact float32; "
+                   help="how keyframes are drawn: 'fast' draws with a faster path (bf16 where native), compiled once "
+                        "per generator in the background (about a minute; kept in ~/.cache/live/synthesis) and "
+                        "switched to when ready; 'reference' is exact float32; "
                         "'auto' is fast in live shows of at least "
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")
 
@@ -61,9 +62,8 @@ def preset_and_bundle(args: argparse.Namespace):
 
 def fast_synthesis(choice: str, live: bool, seconds: float | None) -> bool:
     """Are keyframes drawn by the compiled path: asked for, or `auto` in a live show of
-    `seconds` (None: open-ended) long enough to repay the compile, which takes a core for
-    about 30 s and holds the interpreter for much of it (keyframes fell from 11 a second to
-    1 while it ran)."""
+    `seconds` (None: open-ended) long enough to see a first compile through (about a minute
+    of a core, see live.nets.packaged): a shorter show would leave it to finish behind it."""
     long_show = seconds is None or seconds >= FAST_SYNTHESIS_MIN_SECONDS
     return choice == "fast" or (choice == "auto" and live and long_show)
 
@@ -79,11 +79,12 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     report = report or note
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
+    from live.nets.packaged import default_packages_dir
     from live.transfer.refine import LocalRefiner, RefineConfig
 
     preset, bundle = preset_and_bundle(args)
     fast = fast_synthesis(args.synthesis, live, seconds)
-    synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device) if fast else None,
+    synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device, default_packages_dir()) if fast else None,
                               on_error=lambda message: report("synthesis", message))
     if fast and not live:
         synthesizer.wait()  # a render's frames must not depend on when the compile finished

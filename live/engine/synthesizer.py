@@ -1,9 +1,10 @@
 """Latent -> picture for the keyframes: the reference synthesis, or the compiled fast path.
 
-Compiling the fast path (`live.nets.fast`) takes tens of seconds on a small CPU. Live, a
-show cannot wait that long, so the compile runs on a worker thread while keyframes come
-from the reference synthesis, and the fast path (drawn on that worker, see `Lane`) takes
-over when it is ready. Offline, a render uses the reference path, or the fast path once
+Compiling the fast path (`live.nets.fast`) takes a minute on a small CPU, once per set of
+weights where it is kept as a package (`live.nets.packaged`), milliseconds to load after
+that. Live, a show cannot wait for a compile, so it runs on a worker thread while keyframes
+come from the reference synthesis, and the fast path (drawn on that worker, see `Lane`)
+takes over when it is ready. Offline, a render uses the reference path, or the fast path once
 its compile has finished (`--synthesis fast` waits for it), so a render never depends on
 when a compile finished.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -224,8 +226,10 @@ class Synthesizer:
             self._lane.close()
 
 
-def live_fast_options(device: torch.device) -> FastOptions:
+def live_fast_options(device: torch.device, packages: Path) -> FastOptions:
     """bf16 where the hardware runs it natively (AMX/AVX-512 CPUs, CUDA), float32 elsewhere:
-    at most ~2 levels of 255 from the reference, invisible at 30 fps."""
+    at most ~2 levels of 255 from the reference, invisible at 30 fps. Compiled ahead of
+    time into `packages`: a compile in the show's process held its interpreter for two
+    minutes, every show (see live.nets.packaged)."""
     bf16 = device.type == "cuda" or torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return FastOptions(dtype=torch.bfloat16 if bf16 else torch.float32)
+    return FastOptions(dtype=torch.bfloat16 if bf16 else torch.float32, packages=packages)

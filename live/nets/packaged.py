@@ -1,0 +1,138 @@
+"""A frozen inference module compiled ahead of time into a package on disk, once per graph
+and weights, and loaded in milliseconds after that.
+
+`torch.compile` with freezing (`live.nets.fast.compile_frozen`) takes about a minute of a
+core here, most of it Python that holds the interpreter lock, and inductor's graph cache
+cannot keep its result across processes (it refuses oneDNN's prepacked weights). A live
+show compiled it beside its first keyframes and ran starved for two minutes, every show.
+AOTInductor compiles the same frozen graph, prepacked weights included, into a shared
+library. It is built by a child process at the lowest CPU priority, so the show keeps the
+interpreter and its cores meanwhile; every later show of the same weights loads it at once.
+
+The package is named after everything that makes it: the exported graph's code, its
+weights, torch's version and the device (the CPU's vector extensions, the GPU's model).
+The directory keeps the `KEEP` most recently used packages.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from live.errors import first_line
+
+KEEP = 8
+KEY_LENGTH = 32
+SUFFIX = ".pt2"
+PROGRAM, PARTIAL = "program-", "building-"  # a build's input and unfinished output, with its pid
+STALE_S = 3600.0
+
+
+def default_packages_dir() -> Path:
+    """Where packages live unless told otherwise: the user's cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "live" / "synthesis"
+
+
+def package_key(program: torch.export.ExportedProgram, device: torch.device) -> str:
+    digest = hashlib.sha256()
+    target = (torch.cuda.get_device_name(device) if device.type == "cuda"
+              else torch.backends.cpu.get_cpu_capability())
+    for part in (torch.__version__, device.type, target, program.graph_module.code):
+        digest.update(part.encode())
+    for name, tensor in sorted({**program.state_dict, **program.constants}.items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:KEY_LENGTH]
+
+
+def packaged(module: nn.Module, example: torch.Tensor, directory: Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
+    from `directory`'s package, built first if there is none. Raises RuntimeError with the
+    build's last line if it fails."""
+    with torch.no_grad():
+        program = torch.export.export(module, (example,))
+    path = directory / f"{package_key(program, example.device)}{SUFFIX}"
+    if not path.exists():
+        _build(program, path)
+        _prune(directory)
+    os.utime(path)  # its use, for _prune
+    # The public loader (`torch._inductor.aoti_load_package`) first probes the CPU's vector
+    # extensions by building and running ten test programs (20 s here); the package's name
+    # already pins the CPU it was built for.
+    device_index = example.device.index if example.device.index is not None else -1
+    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, device_index)
+    return lambda x: loader.boxed_run([x])[0]
+
+
+def _build(program: torch.export.ExportedProgram, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
+    with warnings.catch_warnings():
+        # Said of every channels-last weight (not contiguous, so not "complete"), which it
+        # then saves whole, as it should.
+        warnings.filterwarnings("ignore", "No complete tensor found")
+        torch.export.save(program, source)
+    try:
+        done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path)],
+                              capture_output=True, text=True)
+    finally:
+        source.unlink(missing_ok=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise RuntimeError(f"building {path.name} failed: {lines[-1]}")
+
+
+def _prune(directory: Path) -> None:
+    now = time.time()
+    packages = sorted(directory.glob(f"{'?' * KEY_LENGTH}{SUFFIX}"), key=lambda p: _mtime(p, now), reverse=True)
+    stale = [p for prefix in (PROGRAM, PARTIAL) for p in directory.glob(f"{prefix}*{SUFFIX}")
+             if now - _mtime(p, now) > STALE_S]  # left by a builder that was killed
+    for old in packages[KEEP:] + stale:
+        old.unlink(missing_ok=True)
+
+
+def _mtime(path: Path, now: float) -> float:
+    """`now` for a file another show's prune or build has just removed."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return now
+
+
+def build_package(source: Path, path: Path) -> None:
+    """Compile the exported program saved at `source` into the package `path`: run in the
+    child process, whose CPU time the show's threads come before."""
+    from torch._inductor import config
+
+    os.nice(19)
+    try:  # the show that asked may be gone: this process cleans up after itself
+        program = torch.export.load(source)
+    finally:
+        source.unlink(missing_ok=True)
+    partial = path.with_name(f"{PARTIAL}{os.getpid()}-{path.name}")
+    try:
+        # Freezing folds the weights into constants and prepacks them for oneDNN; inductor
+        # applies it only to graphs compiled without autograd.
+        with config.patch(freezing=True), torch.no_grad():
+            torch._inductor.aoti_compile_and_package(program, package_path=str(partial))
+        os.replace(partial, path)  # whole or not at all: another show may be loading it
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    try:
+        build_package(Path(sys.argv[1]), Path(sys.argv[2]))
+    except Exception as e:  # noqa: BLE001 - the parent reports the last line
+        print(f"{type(e).__name__}: {first_line(e)}", file=sys.stderr)
+        sys.exit(1)

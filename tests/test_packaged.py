@@ -1,0 +1,143 @@
+"""The fast synthesis compiled ahead of time into a package kept on disk (live.nets.packaged)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ckpt_factory import tiny_generator
+from live.nets import packaged as packaged_module
+from live.nets.fast import FastOptions, FastSynthesis
+from live.nets.packaged import KEEP, package_key
+
+def _ws(G, seed):
+    z = torch.randn([G.num_ws, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ws = G.mapping(z, None, truncation_psi=0.8)[:, 0][None]
+        return G.synthesis(ws, noise_mode="const"), ws
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One package, built by the child process as a show builds it (~50 s here, most of it
+    inductor probing the CPU in subprocesses)."""
+    directory = tmp_path_factory.mktemp("packages")
+    G = tiny_generator(img_resolution=8)
+    fast = FastSynthesis(G.synthesis, FastOptions(packages=directory))
+    return G, fast, directory
+
+
+def test_a_package_draws_the_reference_picture(built):
+    G, fast, directory = built
+    assert len(list(directory.glob("*.pt2"))) == 1 and fast.compile_seconds > 0
+    for seed in (0, 1):
+        expected, ws = _ws(G, seed)
+        assert (fast(ws) - expected).abs().max() < 1e-4
+    assert not [p for p in directory.iterdir() if p.suffix != ".pt2" or len(p.stem) != 32]  # no leftovers
+
+
+def test_the_same_weights_load_their_package_without_building(built, monkeypatch):
+    G, _, directory = built
+    twin = tiny_generator(img_resolution=8)  # another module, the same numbers
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(packaged_module.subprocess, "run", no_build)
+    start = time.perf_counter()
+    fast = FastSynthesis(twin.synthesis, FastOptions(packages=directory))
+    expected, ws = _ws(G, 2)
+    assert (fast(ws) - expected).abs().max() < 1e-4
+    assert time.perf_counter() - start < 20  # the export and the load; a build took ~50 s
+
+
+def test_other_weights_or_another_graph_name_another_package():
+    def key(G, dtype=torch.float32):
+        fast = FastSynthesis(G.synthesis, FastOptions(compile=False, dtype=dtype))
+        with torch.no_grad():
+            return package_key(torch.export.export(fast.frozen, (fast.ws,)), fast.ws.device)
+
+    G = tiny_generator(img_resolution=8)
+    assert key(G) == key(tiny_generator(img_resolution=8))
+    assert key(G) != key(tiny_generator(seed=1, img_resolution=8))
+    assert key(G) != key(G, torch.bfloat16)
+
+
+def test_the_directory_keeps_the_most_recently_used_packages(tmp_path):
+    names = [f"{i:032x}.pt2" for i in range(KEEP + 3)]
+    for age, name in enumerate(names):
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (1e9 - age, 1e9 - age))  # names[0] the most recent
+    (tmp_path / "notes.txt").write_text("mine")
+    leftovers = {"program-12-" + names[0]: 1e9, "building-12-" + names[0]: 1e9,  # a killed builder's
+                 "program-13-" + names[1]: time.time(), "building-13-" + names[1]: time.time()}  # one at work
+    for name, at in leftovers.items():
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (at, at))
+    packaged_module._prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:KEEP] + ["notes.txt", *list(leftovers)[2:]])
+
+
+def test_a_failed_build_raises_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    G = tiny_generator(img_resolution=8)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    with pytest.raises(RuntimeError, match="building .* failed: exit status 1") as caught:
+        FastSynthesis(G.synthesis, FastOptions(packages=tmp_path))
+    assert "\n" not in str(caught.value) and list(tmp_path.iterdir()) == []
+
+
+def test_the_builder_ends_with_a_line_saying_what_went_wrong(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "live.nets.packaged", str(tmp_path / "missing.pt2"),
+                           str(tmp_path / "out.pt2")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and not (tmp_path / "out.pt2").exists()
+    last = done.stderr.strip().splitlines()[-1]  # the line a show reports (torch logs more before it)
+    assert last.startswith("FileNotFoundError") and "missing.pt2" in last
+
+
+SCENARIO = """
+import sys, threading, numpy as np, torch
+from pathlib import Path
+sys.path.insert(0, "tests")
+from ckpt_factory import tiny_generator
+from live.engine.synthesizer import Synthesizer
+from live.nets.fast import FastOptions
+from live.nets.stylegan2 import to_uint8
+
+G = tiny_generator(img_resolution=8).requires_grad_(False)
+w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)))[0]
+stop = threading.Event()
+
+def differentiate():
+    while not stop.is_set():
+        x = w[None].clone().requires_grad_(True)
+        with torch.enable_grad():
+            torch.autograd.grad(G.synthesis(x, noise_mode="const").square().sum(), x)
+
+def draw(synth, frames):
+    torch.set_num_threads(1)
+    assert synth.wait(timeout=300) and synth.path == "fast"
+    frames.extend(synth(w) for _ in range(50))
+
+grads = threading.Thread(target=differentiate)
+grads.start()
+synth, frames = Synthesizer(G, FastOptions(dtype=torch.float32, packages=Path(sys.argv[1]))), []
+drawer = threading.Thread(target=draw, args=(synth, frames))
+drawer.start(); drawer.join()
+stop.set(); grads.join()
+expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy()
+assert len(frames) == 50 and all(np.abs(f.astype(int) - expected).max() <= 1 for f in frames)
+print("ok")
+"""
+
+
+def test_a_loaded_package_draws_on_the_lane_while_autograd_runs(built):
+    """As in a show: the refinement differentiates G on its own thread while the lane draws.
+    In a child process, so that a crash fails this test and not the test run."""
+    _, _, directory = built
+    result = subprocess.run([sys.executable, "-c", SCENARIO, str(directory)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
