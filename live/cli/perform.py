@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
     p.add_argument("--fullscreen", action="store_true")
     p.add_argument("--display", type=int, default=0, help="monitor index for the window")
-    p.add_argument("--no-vsync", dest="vsync", action="store_false")
+    p.add_argument("--no-vsync", dest="vsync", action="store_false",
+                   help="in a window, show each frame when drawn instead of at the display's refresh "
+                        "(the --fps cap alone paces the show; frames may tear)")
     # At least 1: the show waits out a frame's interval before it looks at the clock or a stop
     # again (--fps 1e-9 never stopped).
     p.add_argument("--fps", type=number(1, 1000),
