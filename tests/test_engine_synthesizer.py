@@ -79,50 +79,6 @@ def test_a_switch_keeps_the_synthesizer_of_the_same_generator(G):
     assert synth.for_generator(other).G is other
 
 
-SCENARIO = """
-import threading, numpy as np, torch
-from live.engine.synthesizer import Synthesizer
-from live.nets.fast import FastOptions
-from live.nets.stylegan2 import Generator, to_uint8
-
-def generator(seed):
-    torch.manual_seed(seed)
-    return Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3,
-                     mapping_kwargs=dict(num_layers=2),
-                     synthesis_kwargs=dict(channel_base=256, channel_max=32)).eval().requires_grad_(False)
-
-G = generator(0)
-w = G.mapping(torch.randn(1, 16, generator=torch.Generator().manual_seed(5)))[0]
-stop = threading.Event()
-
-def differentiate():
-    while not stop.is_set():
-        x = w[None].clone().requires_grad_(True)
-        with torch.enable_grad():
-            torch.autograd.grad(G.synthesis(x, noise_mode="const").square().sum(), x)
-
-def draw(synth, frames):
-    torch.set_num_threads(1)
-    assert synth.wait(timeout=300) and synth.path == "fast"
-    frames.extend(synth(w) for _ in range(50))
-
-grads = threading.Thread(target=differentiate)
-grads.start()
-first, frames = Synthesizer(G, FastOptions(dtype=torch.float32)), []
-drawer = threading.Thread(target=draw, args=(first, frames))
-drawer.start(); drawer.join()
-expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy()
-assert len(frames) == 50 and all(np.abs(f.astype(int) - expected).max() <= 1 for f in frames)
-# A bundle switch: another generator compiled on the same lane while autograd goes on.
-second, more = first.for_generator(generator(1)), []
-drawer = threading.Thread(target=draw, args=(second, more))
-drawer.start(); drawer.join()
-stop.set(); grads.join()
-assert len(more) == 50
-print("ok")
-"""
-
-
 def test_compiled_path_survives_autograd_and_a_bundle_switch():
     """The refinement differentiates G on its own thread while keyframes are drawn, and a
     preset may switch bundles: both crashed torch 2.11 here when compiled graphs were
@@ -131,7 +87,8 @@ def test_compiled_path_survives_autograd_and_a_bundle_switch():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", SCENARIO], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("lane_scenario.py"))],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,46 +99,10 @@ def test_the_builder_ends_with_a_line_saying_what_went_wrong(tmp_path):
     assert last.startswith("FileNotFoundError") and "missing.pt2" in last
 
 
-SCENARIO = """
-import sys, threading, numpy as np, torch
-from pathlib import Path
-sys.path.insert(0, "tests")
-from ckpt_factory import tiny_generator
-from live.engine.synthesizer import Synthesizer
-from live.nets.fast import FastOptions
-from live.nets.stylegan2 import to_uint8
-
-G = tiny_generator(img_resolution=8).requires_grad_(False)
-w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)))[0]
-stop = threading.Event()
-
-def differentiate():
-    while not stop.is_set():
-        x = w[None].clone().requires_grad_(True)
-        with torch.enable_grad():
-            torch.autograd.grad(G.synthesis(x, noise_mode="const").square().sum(), x)
-
-def draw(synth, frames):
-    torch.set_num_threads(1)
-    assert synth.wait(timeout=300) and synth.path == "fast"
-    frames.extend(synth(w) for _ in range(50))
-
-grads = threading.Thread(target=differentiate)
-grads.start()
-synth, frames = Synthesizer(G, FastOptions(dtype=torch.float32, packages=Path(sys.argv[1]))), []
-drawer = threading.Thread(target=draw, args=(synth, frames))
-drawer.start(); drawer.join()
-stop.set(); grads.join()
-expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy()
-assert len(frames) == 50 and all(np.abs(f.astype(int) - expected).max() <= 1 for f in frames)
-print("ok")
-"""
-
-
 def test_a_loaded_package_draws_on_the_lane_while_autograd_runs(built):
     """As in a show: the refinement differentiates G on its own thread while the lane draws.
     In a child process, so that a crash fails this test and not the test run."""
     _, _, directory = built
-    result = subprocess.run([sys.executable, "-c", SCENARIO, str(directory)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name("lane_scenario.py")), str(directory)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
