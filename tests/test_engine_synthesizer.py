@@ -198,23 +198,21 @@ def test_a_closed_synthesizer_draws_on_the_reference_path(G):
 
 
 def test_a_show_that_ends_while_its_fast_path_compiles_exits_cleanly(tmp_path):
-    """The compile takes tens of seconds; a 2 s show ends under it. torch aborted the
-    process (exit 134) when the interpreter finalized under a compile, and a show must not
-    wait for the package's builder either (it finishes for the next show)."""
+    """The compile takes tens of seconds; a 2 s show ends under it (in its export, which runs
+    in the show's process). torch aborted the process (exit 134) when the interpreter
+    finalized under a compile."""
     import os
     import subprocess
     import sys
-    import time
 
-    stats, cache = tmp_path / "stats.json", tmp_path / "cache"
-    start = time.perf_counter()
+    stats = tmp_path / "stats.json"
     result = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--duration", "2",
                              "--synthesis", "fast", "--control", "off", "--size", "64x64", "--threads", "1",
                              "--stats", str(stats)],
-                            capture_output=True, text=True, timeout=600, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})  # nothing built yet
     assert result.returncode == 0, result.stderr[-2000:]
     assert stats.is_file() and "terminate called" not in result.stderr
-    assert not list(cache.glob("live/synthesis/*.pt2")) and time.perf_counter() - start < 40
 
 
 # The live fast path runs bf16 where the hardware has it (CUDA, AMX/AVX-512 BF16).

@@ -16,11 +16,15 @@ The directory keeps the `KEEP` most recently used packages.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import platform
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -34,24 +38,40 @@ KEY_LENGTH = 32
 SUFFIX = ".pt2"
 PROGRAM, PARTIAL = "program-", "building-"  # a build's input and unfinished output, with its pid
 STALE_S = 3600.0
+FAILED = "live: package build failed: "  # how the builder's line saying why begins
 
 
 def default_packages_dir() -> Path:
-    """Where packages live unless told otherwise: the user's cache directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    """Where packages live unless told otherwise: the user's cache directory, else (no home
+    directory) the temporary one."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # as the XDG spec says, a relative path is ignored
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:
+            base = tempfile.gettempdir()
     return Path(base) / "live" / "synthesis"
+
+
+def _cpu_flags() -> str:
+    """What inductor's `-march=native` build depends on: the CPU's feature flags (a cache
+    shared across machines may hold a package built for another CPU)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line for line in cpuinfo if line.startswith("flags")), platform.machine())
+    except OSError:
+        return platform.machine()
 
 
 def package_key(program: torch.export.ExportedProgram, device: torch.device) -> str:
     digest = hashlib.sha256()
     target = (torch.cuda.get_device_name(device) if device.type == "cuda"
-              else torch.backends.cpu.get_cpu_capability())
+              else torch.backends.cpu.get_cpu_capability() + _cpu_flags())
     for part in (torch.__version__, device.type, target, program.graph_module.code):
         digest.update(part.encode())
     for name, tensor in sorted({**program.state_dict, **program.constants}.items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)} {tensor.stride()}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:KEY_LENGTH]
 
 
@@ -62,10 +82,15 @@ def packaged(module: nn.Module, example: torch.Tensor, directory: Path) -> Calla
     with torch.no_grad():
         program = torch.export.export(module, (example,))
     path = directory / f"{package_key(program, example.device)}{SUFFIX}"
+    if path.exists() and not _intact(path):
+        path.unlink(missing_ok=True)  # loaded, it drew NaN or crashed the process: built again
     if not path.exists():
         _build(program, path)
         _prune(directory)
-    os.utime(path)  # its use, for _prune
+    try:
+        os.utime(path)  # its use, for _prune
+    except OSError:  # another user's package, read-only: still usable
+        pass
     # The public loader (`torch._inductor.aoti_load_package`) first probes the CPU's vector
     # extensions by building and running ten test programs (20 s here); the package's name
     # already pins the CPU it was built for.
@@ -74,22 +99,37 @@ def packaged(module: nn.Module, example: torch.Tensor, directory: Path) -> Calla
     return lambda x: loader.boxed_run([x])[0]
 
 
+def _intact(path: Path) -> bool:
+    """Every member of the package's archive reads back with its checksum (a few ms)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def _build(program: torch.export.ExportedProgram, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
+    program_bytes = io.BytesIO()  # torch's file writer aborts the process on a full disk
     with warnings.catch_warnings():
         # Said of every channels-last weight (not contiguous, so not "complete"), which it
         # then saves whole, as it should.
         warnings.filterwarnings("ignore", "No complete tensor found")
-        torch.export.save(program, source)
+        torch.export.save(program, program_bytes)
     try:
+        source.write_bytes(program_bytes.getbuffer())
+        # Its own session: Ctrl-C on the show does not stop it, and it finishes for the next show.
         done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, start_new_session=True)
     finally:
         source.unlink(missing_ok=True)
     if done.returncode != 0:
+        # The builder's own line, else its last: torch may print a backtrace after it (the
+        # zip writer that failed on a full disk aborts again when destroyed).
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise RuntimeError(f"building {path.name} failed: {lines[-1]}")
+        said = next((line[len(FAILED):] for line in reversed(lines) if line.startswith(FAILED)), lines[-1])
+        raise RuntimeError(f"building {path.name} failed: {said}")
 
 
 def _prune(directory: Path) -> None:
@@ -125,6 +165,8 @@ def build_package(source: Path, path: Path) -> None:
         # applies it only to graphs compiled without autograd.
         with config.patch(freezing=True), torch.no_grad():
             torch._inductor.aoti_compile_and_package(program, package_path=str(partial))
+        with open(partial, "rb") as built:
+            os.fsync(built.fileno())  # on disk before its name says it is whole
         os.replace(partial, path)  # whole or not at all: another show may be loading it
     finally:
         partial.unlink(missing_ok=True)
@@ -134,5 +176,5 @@ if __name__ == "__main__":
     try:
         build_package(Path(sys.argv[1]), Path(sys.argv[2]))
     except Exception as e:  # noqa: BLE001 - the parent reports the last line
-        print(f"{type(e).__name__}: {first_line(e)}", file=sys.stderr)
+        print(f"{FAILED}{type(e).__name__}: {first_line(e)}", file=sys.stderr, flush=True)
         sys.exit(1)
