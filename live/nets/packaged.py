@@ -77,8 +77,8 @@ def package_key(program: torch.export.ExportedProgram, device: torch.device) -> 
 
 def packaged(module: nn.Module, example: torch.Tensor, directory: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
-    from `directory`'s package, built first if there is none. Raises RuntimeError with the
-    build's last line if it fails."""
+    from `directory`'s package, built first if there is none (or damaged). Raises
+    RuntimeError with the builder's reason if the build fails."""
     with torch.no_grad():
         program = torch.export.export(module, (example,))
     path = directory / f"{package_key(program, example.device)}{SUFFIX}"
@@ -175,6 +175,6 @@ def build_package(source: Path, path: Path) -> None:
 if __name__ == "__main__":
     try:
         build_package(Path(sys.argv[1]), Path(sys.argv[2]))
-    except Exception as e:  # noqa: BLE001 - the parent reports the last line
+    except Exception as e:  # noqa: BLE001 - the parent reports this line
         print(f"{FAILED}{type(e).__name__}: {first_line(e)}", file=sys.stderr, flush=True)
         sys.exit(1)
