@@ -16,6 +16,7 @@ from live.nets import packaged as packaged_module
 from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.packaged import KEEP, package_key
 
+
 def _ws(G, seed):
     z = torch.randn([G.num_ws, G.z_dim], generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -25,8 +26,7 @@ def _ws(G, seed):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One package, built by the child process as a show builds it (~50 s here, most of it
-    inductor probing the CPU in subprocesses)."""
+    """One package, built by the child process as a show builds it (~35 s here)."""
     directory = tmp_path_factory.mktemp("packages")
     G = tiny_generator(img_resolution=8)
     fast = FastSynthesis(G.synthesis, FastOptions(packages=directory))
@@ -50,11 +50,9 @@ def test_the_same_weights_load_their_package_without_building(built, monkeypatch
         raise AssertionError("built again")
 
     monkeypatch.setattr(packaged_module.subprocess, "run", no_build)
-    start = time.perf_counter()
     fast = FastSynthesis(twin.synthesis, FastOptions(packages=directory))
     expected, ws = _ws(G, 2)
     assert (fast(ws) - expected).abs().max() < 1e-4
-    assert time.perf_counter() - start < 20  # the export and the load; a build took ~50 s
 
 
 def test_other_weights_or_another_graph_name_another_package():
