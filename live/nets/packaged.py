@@ -71,7 +71,7 @@ def package_key(program: torch.export.ExportedProgram, device: torch.device) -> 
         digest.update(part.encode())
     for name, tensor in sorted({**program.state_dict, **program.constants}.items()):
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)} {tensor.stride()}".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:KEY_LENGTH]
 
 
