@@ -1,13 +1,17 @@
 """The fast synthesis compiled ahead of time into a package kept on disk (live.nets.packaged)."""
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +19,7 @@ from ckpt_factory import tiny_generator
 from live.nets import packaged as packaged_module
 from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.packaged import KEEP, package_key
+from live.nets.stylegan2 import to_uint8
 
 
 def _ws(G, seed):
@@ -144,3 +149,73 @@ def test_packages_go_to_the_user_cache_or_the_temporary_folder(monkeypatch, tmp_
     monkeypatch.delenv("HOME")
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
     assert default_packages_dir().parent.parent == Path(tempfile.gettempdir())
+
+
+@pytest.fixture
+def switch_to_an_unbuilt_package(built, tmp_path, monkeypatch):
+    """A show drawing `built`'s generator on its package, switching to a second bundle (the
+    same numbers, so the same package name) whose package is not on disk: its build (a
+    child process, stood in for) waits for `release`, then writes what the child would have."""
+    from live.engine.synthesizer import SWITCH_SETTLE_S, Synthesizer
+
+    G, _, directory = built
+    package = next(directory.glob("*.pt2"))
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    shutil.copy(package, packages / package.name)
+    now = [0.0]
+    errors: list[str] = []
+    first = Synthesizer(G, FastOptions(packages=packages), on_error=errors.append, clock=lambda: now[0])
+    assert first.wait(timeout=60) and first.path == "fast"
+    (packages / package.name).unlink()
+    building, release = threading.Event(), threading.Event()
+    outcome: list[Exception | None] = [None]
+
+    def build(self):
+        building.set()
+        assert release.wait(60)
+        if outcome[0] is not None:
+            raise outcome[0]
+        shutil.copy(package, self.path)
+
+    monkeypatch.setattr(packaged_module.Package, "build", build)
+    second = first.for_generator(copy.deepcopy(G), on_error=errors.append)
+    _, ws = _ws(G, 3)
+    second(ws[0])  # on screen ...
+    now[0] = SWITCH_SETTLE_S + 1
+    second(ws[0])  # ... long enough: its build starts
+    assert building.wait(60)
+    yield first, second, ws[0], release, outcome, errors
+    release.set()
+    first.close()
+
+
+def test_a_bundle_s_package_is_built_while_the_lane_draws_the_others(built, switch_to_an_unbuilt_package):
+    """A package takes a child process a minute or more to build: the bundles already fast
+    keep drawing fast meanwhile (the lane is free), not on the reference path."""
+    G = built[0]
+    first, second, w, release, _, errors = switch_to_an_unbuilt_package
+    expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy().astype(int)
+    assert not first._lane.compiling and first.path == "fast" and second.path == "reference"
+    assert np.abs(first(w).astype(int) - expected).max() <= 1
+    release.set()
+    assert second.wait(timeout=60) and second.path == "fast" and first.path == "fast"
+    assert np.abs(second(w).astype(int) - expected).max() <= 1 and errors == []
+
+
+def test_a_failed_build_off_the_lane_is_said_once_and_the_reference_draws_on(switch_to_an_unbuilt_package):
+    first, second, w, release, outcome, errors = switch_to_an_unbuilt_package
+    outcome[0] = RuntimeError("building x.pt2 failed: no C++ compiler")
+    release.set()
+    assert second.wait(timeout=60) is False and second.path == "reference" and first.path == "fast"
+    assert errors == ["fast synthesis unavailable (RuntimeError: building x.pt2 failed: no C++ compiler); "
+                      "using the reference synthesis"]
+    second(w)
+    assert len(errors) == 1
+
+
+def test_a_show_that_ends_during_a_build_leaves_it_and_ends(switch_to_an_unbuilt_package):
+    first, second, _, release, _, errors = switch_to_an_unbuilt_package
+    first.close()  # the show ends; the lane is shared
+    release.set()
+    assert second.wait(timeout=10) is False and errors == []

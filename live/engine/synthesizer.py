@@ -2,9 +2,10 @@
 
 Compiling the fast path (`live.nets.fast`) takes a minute on a small CPU, once per set of
 weights where it is kept as a package (`live.nets.packaged`), milliseconds to load after
-that. Live, a show cannot wait for a compile, so it runs on a worker thread while keyframes
-come from the reference synthesis, and the fast path (drawn on that worker, see `Lane`)
-takes over when it is ready. Offline, a render uses the reference path, or the fast path once
+that. Live, a show cannot wait for a compile, so it runs on a worker thread (a package's
+build in a child process, waited for off that thread) while keyframes come from the
+reference synthesis, and the fast path (drawn on that worker, see `Lane`) takes over when
+it is ready. Offline, a render uses the reference path, or the fast path once
 its compile has finished (`--synthesis fast` waits for it), so a render never depends on
 when a compile finished.
 """
@@ -26,9 +27,9 @@ from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.stylegan2 import Generator, to_uint8
 
 
-# A bundle a switch brings is compiled once it has been on screen this long: a compile
-# takes the lane for 40-130 s, and one started for a preset only peeked at held the show's
-# own bundle on the reference path meanwhile (for 7 s, no keyframe at all).
+# A bundle a switch brings is compiled once it has been on screen this long: a build costs
+# a minute or more of a core, and an in-process compile started for a preset only peeked at
+# held the show's own bundle on the reference path meanwhile (for 7 s, no keyframe at all).
 SWITCH_SETTLE_S = 10.0
 
 
@@ -127,9 +128,10 @@ class Synthesizer:
 
     Called from one thread at a time (the inference thread). `fast` None keeps the
     reference path. Otherwise, from the first call on (once it has drawn for `settle_s`),
-    the lane compiles `FastSynthesis(fast)` and then draws every fast frame; until then,
-    and while the lane compiles for another generator, frames come from the reference path
-    (`withdraw` takes back a compile that has not started). `on_error`
+    the lane compiles `FastSynthesis(fast)` (a package not yet on disk is built by a child
+    process meanwhile, off the lane) and then draws every fast frame; until then, and while
+    the lane compiles, exports or loads for another generator, frames come from the
+    reference path (`withdraw` takes back a compile that has not started). `on_error`
     hears, once, why the fast path could not be built or failed to draw; the reference
     path then stays.
     """
@@ -152,21 +154,57 @@ class Synthesizer:
             threads = torch.get_num_threads()
             self._build = self._lane.submit(lambda: self._compile(threads), compile_job=True)
 
-    def _compile(self, threads: int) -> None:
+    def _compile(self, threads: int) -> Future | None:
+        """On the lane: the fast path, or the future of its package's build and load when
+        the package is not yet on disk (see `_build_package`)."""
         torch.set_num_threads(threads)
         try:
-            self._fast = FastSynthesis(self.G.synthesis, self.options)
+            fast = FastSynthesis(self.G.synthesis, self.options, build=False)
         except Exception as e:  # noqa: BLE001 - e.g. no C++ compiler for inductor: stay on the reference
-            if self.on_error is not None:
-                self.on_error(f"fast synthesis unavailable ({type(e).__name__}: {first_line(e)}); "
-                              "using the reference synthesis")
+            self._unavailable(e)
+            return None
+        if not fast.pending:
+            self._fast = fast
+            return None
+        loaded: Future = Future()
+        threading.Thread(target=self._build_package, args=(fast, loaded), name="package-build", daemon=True).start()
+        return loaded
+
+    def _build_package(self, fast: FastSynthesis, loaded: Future) -> None:
+        """Off the lane: the package is built by a child process for a minute or more, and
+        the lane meanwhile draws the fast frames of the other bundles loaded (a returning
+        performer's, the previous one's); then it is loaded on the lane, in milliseconds."""
+        try:
+            fast.package.build()
+        except Exception as e:  # noqa: BLE001 - the builder's reason, in one line
+            self._unavailable(e)
+            loaded.set_result(None)
+            return
+
+        def load() -> None:
+            try:
+                fast.load_package()
+                self._fast = fast
+            except Exception as e:  # noqa: BLE001 - a package that does not load: the reference draws on
+                self._unavailable(e)
+
+        # Also run when the lane has closed (the show ended): the package waits for the next show.
+        self._lane.submit(load, compile_job=True).add_done_callback(lambda _: loaded.set_result(None))
+
+    def _unavailable(self, e: Exception) -> None:
+        if self.on_error is not None:
+            self.on_error(f"fast synthesis unavailable ({type(e).__name__}: {first_line(e)}); "
+                          "using the reference synthesis")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Start the build if needed and block until it is done or has failed; True if
         the fast path is in use."""
         self._start()
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._build is not None:
             futures.wait([self._build], timeout)
+            if self._build.done() and not self._build.cancelled() and (loaded := self._build.result()) is not None:
+                futures.wait([loaded], None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self._fast is not None
 
     def _fast_now(self) -> FastSynthesis | None:

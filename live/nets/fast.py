@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from live.nets import ops
-from live.nets.packaged import packaged
+from live.nets.packaged import Package
 from live.nets.stylegan2 import SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
 
 FROZEN_NOISE_MODES = ("const", "none")
@@ -364,10 +364,12 @@ class FastSynthesis:
     code cache keeps each compilation's frozen weights until the process exits, even after
     this object is gone; or, with `packages`, in a child process, once per set of weights,
     and milliseconds to load after that. torch.compile's frames were 10-30 % faster here.
-    The device is the synthesis network's.
+    With `build` False, a package not yet on disk is left `pending`: `package.build()`
+    (from any thread: it waits for the child), then `load_package()` on this one's thread;
+    until then frames are drawn uncompiled. The device is the synthesis network's.
     """
 
-    def __init__(self, synthesis: SynthesisNetwork, options: FastOptions = FastOptions()):
+    def __init__(self, synthesis: SynthesisNetwork, options: FastOptions = FastOptions(), build: bool = True):
         self.options = options
         self.num_ws, self.w_dim = synthesis.num_ws, synthesis.w_dim
         self.device = synthesis.b4.const.device
@@ -382,11 +384,28 @@ class FastSynthesis:
         # thread): called with another count, the graph would recompile without freezing,
         # which crashes torch 2.11. Calls run with the count it was compiled with.
         self.threads = torch.get_num_threads()
+        self.package: Package | None = None
         if options.compile:
             start = time.perf_counter()
-            self.run = (compile_frozen(self.frozen, self.ws) if options.packages is None
-                        else packaged(self.frozen, self.ws, options.packages))
+            if options.packages is None:
+                self.run = compile_frozen(self.frozen, self.ws)
+            else:
+                self.package = Package(self.frozen, self.ws, options.packages)
+                if build or self.package.on_disk:
+                    self.load_package()
             self.compile_seconds = time.perf_counter() - start
+
+    @property
+    def pending(self) -> bool:
+        """A package to build and load before frames are drawn compiled."""
+        return self.package is not None and self.run is self.frozen
+
+    def load_package(self) -> None:
+        """Draw with the package, built first if it is not on disk. RuntimeError with the
+        builder's reason if the build fails."""
+        assert self.package is not None
+        self.package.build()
+        self.run = self.package.load()
 
     def __call__(self, ws: torch.Tensor) -> torch.Tensor:
         assert ws.shape == self.ws.shape, (ws.shape, self.ws.shape)

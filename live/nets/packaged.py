@@ -75,28 +75,50 @@ def package_key(program: torch.export.ExportedProgram, device: torch.device) -> 
     return digest.hexdigest()[:KEY_LENGTH]
 
 
-def packaged(module: nn.Module, example: torch.Tensor, directory: Path) -> Callable[[torch.Tensor], torch.Tensor]:
+class Package:
     """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
-    from `directory`'s package, built first if there is none (or damaged). Raises
-    RuntimeError with the builder's reason if the build fails."""
-    with torch.no_grad():
-        program = torch.export.export(module, (example,))
-    path = directory / f"{package_key(program, example.device)}{SUFFIX}"
-    if path.exists() and not _intact(path):
-        path.unlink(missing_ok=True)  # loaded, it drew NaN or crashed the process: built again
-    if not path.exists():
-        _build(program, path)
-        _prune(directory)
-    try:
-        os.utime(path)  # its use, for _prune
-    except OSError:  # another user's package, read-only: still usable
-        pass
-    # The public loader (`torch._inductor.aoti_load_package`) first probes the CPU's vector
-    # extensions by building and running ten test programs (20 s here); the package's name
-    # already pins the CPU it was built for.
-    device_index = example.device.index if example.device.index is not None else -1
-    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, device_index)
-    return lambda x: loader.boxed_run([x])[0]
+    as a package in `directory`. Made on the thread that runs compiled graphs (it exports the
+    module, about 2 s for the default generator); `build` only waits for a child process, so
+    any thread may call it; `load` where the package will run."""
+
+    def __init__(self, module: nn.Module, example: torch.Tensor, directory: Path):
+        with torch.no_grad():
+            program = torch.export.export(module, (example,))
+        self.directory = directory
+        self.path = directory / f"{package_key(program, example.device)}{SUFFIX}"
+        self._device_index = example.device.index if example.device.index is not None else -1
+        # Serialized here, not in `build`: it walks the graph, and this thread is the one
+        # that may touch torch's tracing state.
+        self._program: bytes | None = None if self.on_disk else _serialized(program)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whole on disk (a damaged package is deleted: loaded, one drew NaN, another crashed
+        the process)."""
+        if self.path.exists() and not _intact(self.path):
+            self.path.unlink(missing_ok=True)
+        return self.path.exists()
+
+    def build(self) -> None:
+        """Build the package unless it is on disk (another show may have built it meanwhile).
+        Raises RuntimeError with the builder's reason if the build fails."""
+        if self.on_disk:
+            return
+        if self._program is None:  # another show's prune took it since
+            raise RuntimeError(f"{self.path.name} was removed while in use; it is built again at the next start")
+        _build(self._program, self.path)
+        _prune(self.directory)
+
+    def load(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        try:
+            os.utime(self.path)  # its use, for _prune
+        except OSError:  # another user's package, read-only: still usable
+            pass
+        # The public loader (`torch._inductor.aoti_load_package`) first probes the CPU's vector
+        # extensions by building and running ten test programs (20 s here); the package's name
+        # already pins the CPU it was built for.
+        loader = torch._C._aoti.AOTIModelPackageLoader(str(self.path), "model", False, 1, self._device_index)
+        return lambda x: loader.boxed_run([x])[0]
 
 
 def _intact(path: Path) -> bool:
@@ -108,17 +130,21 @@ def _intact(path: Path) -> bool:
         return False
 
 
-def _build(program: torch.export.ExportedProgram, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
+def _serialized(program: torch.export.ExportedProgram) -> bytes:
     program_bytes = io.BytesIO()  # torch's file writer aborts the process on a full disk
     with warnings.catch_warnings():
         # Said of every channels-last weight (not contiguous, so not "complete"), which it
         # then saves whole, as it should.
         warnings.filterwarnings("ignore", "No complete tensor found")
         torch.export.save(program, program_bytes)
+    return program_bytes.getvalue()
+
+
+def _build(program: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
     try:
-        source.write_bytes(program_bytes.getbuffer())
+        source.write_bytes(program)
         # Its own session: Ctrl-C on the show does not stop it, and it finishes for the next show.
         done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path)],
                               capture_output=True, text=True, start_new_session=True)
