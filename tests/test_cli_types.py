@@ -236,7 +236,7 @@ def test_a_show_s_logged_lines_are_marked_as_ours():
     assert done.stderr.splitlines() == ["live: preset: broken"]
 
 
-def test_a_show_of_a_track_played_once_lasts_the_track_and_is_drawn_by_the_reference_path(tmp_path):
+def test_a_show_of_a_track_played_once_lasts_the_track_and_builds_no_fast_path(tmp_path):
     # Before: a file with no --duration was an open-ended show, and a 20 s song spent most
     # of itself compiling the fast path, which held the interpreter (keyframes 1/s, audio-
     # to-screen p95 3.2 s; played with --play, the song took 100 s).
@@ -244,16 +244,17 @@ def test_a_show_of_a_track_played_once_lasts_the_track_and_is_drawn_by_the_refer
     import soundfile
 
     from live.audio.sources import DemoSource, FileSource
-    from live.cli.common import fast_synthesis
+    from live.cli.common import synthesis_mode
     from live.cli.perform import show_seconds
 
     soundfile.write(tmp_path / "song.wav", np.zeros(22050 * 20, np.float32), 22050)
     song = FileSource(tmp_path / "song.wav")
     try:
         assert show_seconds(None, song) == pytest.approx(20.0) and show_seconds(5.0, song) == 5.0
-        assert not fast_synthesis("auto", True, show_seconds(None, song))
+        assert synthesis_mode("auto", True, show_seconds(None, song)) == "cached"  # only one built before
     finally:
         song.stop()
     assert show_seconds(None, DemoSource()) is None and show_seconds(300.0, DemoSource()) == 300.0  # it loops
-    assert fast_synthesis("auto", True, None) and fast_synthesis("auto", True, 120.0)
-    assert fast_synthesis("fast", True, 20.0) and not fast_synthesis("auto", False, None)
+    assert synthesis_mode("auto", True, None) == synthesis_mode("auto", True, 120.0) == "fast"
+    assert synthesis_mode("fast", True, 20.0) == "fast" and synthesis_mode("fast", False, None) == "fast"
+    assert synthesis_mode("auto", False, None) == synthesis_mode("reference", True, None) == "reference"

@@ -889,7 +889,7 @@ def test_a_show_names_its_broken_presets_when_it_starts_and_plays_on(preset_dir,
     (preset_dir / "broken.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = "five"\n')
     (preset_dir / "orphan.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = 5\n')
     assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
-                 "--control", "off", "--duration", "0.5", "--size", "64x36"]) == 0
+                 "--control", "off", "--duration", "0.5", "--size", "64x36", "--synthesis", "reference"]) == 0
     err = capsys.readouterr().err
     assert err.count("cannot be played") == 2 and "live: note: presets: broken cannot be played" in err
     assert "live: note: presets: orphan cannot be played: no bundle 'no-such-bundle'" in err

@@ -219,3 +219,24 @@ def test_a_show_that_ends_during_a_build_leaves_it_and_ends(switch_to_an_unbuilt
     first.close()  # the show ends; the lane is shared
     release.set()
     assert second.wait(timeout=10) is False and errors == []
+
+
+def test_a_synthesizer_that_builds_nothing_loads_a_package_on_disk_and_else_stays_exact(built, tmp_path, monkeypatch):
+    """A show too short to see a build through draws fast only with a package already built."""
+    from live.engine.synthesizer import Synthesizer
+
+    G, _, directory = built
+    errors: list[str] = []
+    cached = Synthesizer(G, FastOptions(packages=directory), on_error=errors.append, build=False)
+    assert cached.wait(timeout=60) and cached.path == "fast"
+    cached.close()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a build was started")
+
+    monkeypatch.setattr(packaged_module.subprocess, "run", no_build)
+    empty = tmp_path / "empty"
+    none = Synthesizer(G, FastOptions(packages=empty), on_error=errors.append, build=False)
+    assert none.wait(timeout=60) is False and none.path == "reference" and errors == []
+    assert not empty.exists() or not list(empty.iterdir())
+    none.close()

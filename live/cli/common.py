@@ -36,7 +36,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         "per generator in the background (about a minute; kept in ~/.cache/live/synthesis) and "
                         "switched to when ready; 'reference' is exact float32; "
                         "'auto' is fast in live shows of at least "
-                        f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), else reference")
+                        f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), fast in shorter ones only if "
+                        "already compiled for this generator, and reference in renders")
 
 
 def preset_and_bundle(args: argparse.Namespace):
@@ -60,12 +61,18 @@ def preset_and_bundle(args: argparse.Namespace):
     return preset, bundle
 
 
-def fast_synthesis(choice: str, live: bool, seconds: float | None) -> bool:
-    """Are keyframes drawn by the compiled path: asked for, or `auto` in a live show of
-    `seconds` (None: open-ended) long enough to see a first compile through (about a minute
-    of a core, see live.nets.packaged): a shorter show would leave it to finish behind it."""
-    long_show = seconds is None or seconds >= FAST_SYNTHESIS_MIN_SECONDS
-    return choice == "fast" or (choice == "auto" and live and long_show)
+def synthesis_mode(choice: str, live: bool, seconds: float | None) -> str:
+    """How keyframes are drawn: "fast" (its package built if need be), "reference", or
+    "cached": the fast path only if its package is already on disk. `auto` is fast in a live
+    show of `seconds` (None: open-ended) long enough to see a first build through (about a
+    minute of a core, see live.nets.packaged), cached in a shorter one (it would leave the
+    build to finish behind it), and reference in a render (its frames must not depend on
+    what the cache holds)."""
+    if choice != "auto":
+        return choice
+    if not live:
+        return "reference"
+    return "fast" if seconds is None or seconds >= FAST_SYNTHESIS_MIN_SECONDS else "cached"
 
 
 def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str], None] | None = None,
@@ -83,10 +90,11 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     from live.transfer.refine import LocalRefiner, RefineConfig
 
     preset, bundle = preset_and_bundle(args)
-    fast = fast_synthesis(args.synthesis, live, seconds)
-    synthesizer = Synthesizer(bundle.G, live_fast_options(bundle.device, default_packages_dir()) if fast else None,
-                              on_error=lambda message: report("synthesis", message))
-    if fast and not live:
+    mode = synthesis_mode(args.synthesis, live, seconds)
+    synthesizer = Synthesizer(bundle.G, None if mode == "reference" else live_fast_options(bundle.device,
+                                                                                          default_packages_dir()),
+                              on_error=lambda message: report("synthesis", message), build=mode == "fast")
+    if mode == "fast" and not live:
         synthesizer.wait()  # a render's frames must not depend on when the compile finished
     refiner = LocalRefiner(RefineConfig(background=live), on_error=lambda message: report("refinement", message))
     return Show.open(preset, bundle, refiner, synthesizer)

@@ -138,9 +138,11 @@ class Synthesizer:
 
     def __init__(self, G: Generator, fast: FastOptions | None = None,
                  on_error: Callable[[str], None] | None = None, lane: Lane | None = None,
-                 settle_s: float = 0.0, clock: Callable[[], float] = time.monotonic):
-        """`settle_s`: draw this long, by `clock`, before the compile starts."""
-        self.G, self.options, self.on_error, self.clock = G, fast, on_error, clock
+                 settle_s: float = 0.0, clock: Callable[[], float] = time.monotonic, build: bool = True):
+        """`settle_s`: draw this long, by `clock`, before the compile starts. `build` False:
+        with `fast.packages`, a package already on disk is loaded, and none is built (the
+        reference path stays)."""
+        self.G, self.options, self.on_error, self.clock, self.build = G, fast, on_error, clock, build
         self._lane = lane if lane is not None or fast is None else Lane()
         self._build: Future | None = None
         self._fast: FastSynthesis | None = None  # set on the lane when built
@@ -165,6 +167,8 @@ class Synthesizer:
             return None
         if not fast.pending:
             self._fast = fast
+            return None
+        if not self.build:
             return None
         loaded: Future = Future()
         threading.Thread(target=self._build_package, args=(fast, loaded), name="package-build", daemon=True).start()
@@ -231,7 +235,7 @@ class Synthesizer:
         """This one if it draws `G`, else a new one with the same options on the same lane
         (a bundle switch), which compiles once it has drawn for SWITCH_SETTLE_S."""
         return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane, SWITCH_SETTLE_S,
-                                                    self.clock)
+                                                    self.clock, self.build)
 
     @torch.inference_mode()
     def __call__(self, w: torch.Tensor) -> np.ndarray:
