@@ -3,11 +3,12 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages: Python's venv module (Debian ships it apart), PortAudio (sounddevice), EGL + Mesa (headless ModernGL),
+# Debian packages: Python's venv module (Debian ships it apart), its headers and a C++ compiler (aubio builds from source;
+# the fast synthesis path is compiled on the machine), PortAudio (sounddevice), EGL + Mesa (headless ModernGL),
 # libsndfile (soundfile), ffmpeg (command-line checks of written videos); for the tests of
 # real paths and the training data: Xvfb (a real window), PulseAudio (real capture),
 # fluidsynth + a General MIDI soundfont (MIDI data rendered to audio).
-SYSPKGS := python3-venv libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg xvfb pulseaudio libasound2-plugins fluidsynth fluid-soundfont-gm
+SYSPKGS := python3-venv python3-dev g++ libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg xvfb pulseaudio libasound2-plugins fluidsynth fluid-soundfont-gm
 
 .PHONY: run test sysdeps clean
 
