@@ -96,6 +96,19 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
     assert row["paths"]["fp32"]["max_abs_diff"] < 1e-4
 
 
+def test_each_path_s_share_is_against_its_dtype_s_gemm_timed_beside_it(tmp_path):
+    path = save_generator(tiny_generator(), tmp_path / "tiny.safetensors", dtype=torch.float32)
+    (row,) = run_main(tmp_path, "--rows", "", "--network", str(path), "--dtypes", "float32,bfloat16")["rows"]
+    beside = row["gemm_beside"]
+    assert set(beside) == set(row["paths"]) == {"fp32", "bf16"} and beside["fp32"] != beside["bf16"]
+    for short, path_row in row["paths"].items():
+        assert path_row["bound"].endswith(short) and path_row["bound_gflops"] == beside[short]["gflops"]
+        assert path_row["cpu_share_of_bound"] == pytest.approx(
+            row["gflop_per_frame"] / path_row["cpu_ms_per_frame"] * 1e3 / beside[short]["cpu_gflops"])
+        assert path_row["cpu_share_of_fp32_bound"] == pytest.approx(
+            row["gflop_per_frame"] / path_row["cpu_ms_per_frame"] * 1e3 / beside["fp32"]["cpu_gflops"])
+
+
 def test_default_rows_follow_the_shipped_default_generator(tmp_path):
     from live.models import models_dir
 

@@ -244,7 +244,7 @@ def test_a_show_of_a_track_played_once_lasts_the_track_and_builds_no_fast_path(t
     import soundfile
 
     from live.audio.sources import DemoSource, FileSource
-    from live.cli.common import synthesis_mode
+    from live.cli.common import FAST_SYNTHESIS_MIN_SECONDS, synthesis_mode
     from live.cli.perform import show_seconds
 
     soundfile.write(tmp_path / "song.wav", np.zeros(22050 * 20, np.float32), 22050)
@@ -255,6 +255,7 @@ def test_a_show_of_a_track_played_once_lasts_the_track_and_builds_no_fast_path(t
     finally:
         song.stop()
     assert show_seconds(None, DemoSource()) is None and show_seconds(300.0, DemoSource()) == 300.0  # it loops
-    assert synthesis_mode("auto", True, None) == synthesis_mode("auto", True, 120.0) == "fast"
+    assert synthesis_mode("auto", True, None) == synthesis_mode("auto", True, FAST_SYNTHESIS_MIN_SECONDS) == "fast"
+    assert synthesis_mode("auto", True, FAST_SYNTHESIS_MIN_SECONDS - 0.1) == "cached"
     assert synthesis_mode("fast", True, 20.0) == "fast" and synthesis_mode("fast", False, None) == "fast"
     assert synthesis_mode("auto", False, None) == synthesis_mode("reference", True, None) == "reference"

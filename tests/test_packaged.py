@@ -170,8 +170,10 @@ def switch_to_an_unbuilt_package(built, tmp_path, monkeypatch):
     (packages / package.name).unlink()
     building, release = threading.Event(), threading.Event()
     outcome: list[Exception | None] = [None]
+    builds = []
 
     def build(self):
+        builds.append(threading.current_thread().name)
         building.set()
         assert release.wait(60)
         if outcome[0] is not None:
@@ -185,7 +187,8 @@ def switch_to_an_unbuilt_package(built, tmp_path, monkeypatch):
     now[0] = SWITCH_SETTLE_S + 1
     second(ws[0])  # ... long enough: its build starts
     assert building.wait(60)
-    yield first, second, ws[0], release, outcome, errors
+    second._build.result(timeout=60)  # the lane's part done: its bookkeeping too
+    yield first, second, ws[0], release, outcome, errors, builds
     release.set()
     first.close()
 
@@ -194,17 +197,18 @@ def test_a_bundle_s_package_is_built_while_the_lane_draws_the_others(built, swit
     """A package takes a child process a minute or more to build: the bundles already fast
     keep drawing fast meanwhile (the lane is free), not on the reference path."""
     G = built[0]
-    first, second, w, release, _, errors = switch_to_an_unbuilt_package
+    first, second, w, release, _, errors, builds = switch_to_an_unbuilt_package
     expected = to_uint8(G.synthesis(w[None], noise_mode="const"))[0].numpy().astype(int)
     assert not first._lane.compiling and first.path == "fast" and second.path == "reference"
     assert np.abs(first(w).astype(int) - expected).max() <= 1
     release.set()
     assert second.wait(timeout=60) and second.path == "fast" and first.path == "fast"
     assert np.abs(second(w).astype(int) - expected).max() <= 1 and errors == []
+    assert builds == ["package-build"]  # once, off the lane; the load on the lane builds nothing
 
 
 def test_a_failed_build_off_the_lane_is_said_once_and_the_reference_draws_on(switch_to_an_unbuilt_package):
-    first, second, w, release, outcome, errors = switch_to_an_unbuilt_package
+    first, second, w, release, outcome, errors, _ = switch_to_an_unbuilt_package
     outcome[0] = RuntimeError("building x.pt2 failed: no C++ compiler")
     release.set()
     assert second.wait(timeout=60) is False and second.path == "reference" and first.path == "fast"
@@ -214,11 +218,14 @@ def test_a_failed_build_off_the_lane_is_said_once_and_the_reference_draws_on(swi
     assert len(errors) == 1
 
 
-def test_a_show_that_ends_during_a_build_leaves_it_and_ends(switch_to_an_unbuilt_package):
-    first, second, _, release, _, errors = switch_to_an_unbuilt_package
+def test_a_show_that_ends_during_a_build_leaves_it_and_ends(built, switch_to_an_unbuilt_package):
+    first, second, _, release, _, errors, _ = switch_to_an_unbuilt_package
     first.close()  # the show ends; the lane is shared
     release.set()
-    assert second.wait(timeout=10) is False and errors == []
+    loaded = second._build.result(timeout=10)
+    loaded.result(timeout=10)  # set, though its load was cancelled: `wait` does not hang
+    assert second.wait() is False and errors == [] and second.options.packages.joinpath(
+        next(built[2].glob("*.pt2")).name).exists()  # built for the next show
 
 
 def test_a_synthesizer_that_builds_nothing_loads_a_package_on_disk_and_else_stays_exact(built, tmp_path, monkeypatch):
@@ -239,4 +246,5 @@ def test_a_synthesizer_that_builds_nothing_loads_a_package_on_disk_and_else_stay
     none = Synthesizer(G, FastOptions(packages=empty), on_error=errors.append, build=False)
     assert none.wait(timeout=60) is False and none.path == "reference" and errors == []
     assert not empty.exists() or not list(empty.iterdir())
+    assert none.for_generator(copy.deepcopy(G)).build is False  # a bundle switch builds nothing either
     none.close()

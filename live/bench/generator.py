@@ -362,7 +362,9 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
             **{f"{short}_cpu_ms": path["cpu_ms_per_frame"] for short, path in paths.items()},
             "reference_ms": reference_timing.wall_ms(), "reference_cpu_ms": reference_timing.cpu_ms(),
             "speedup": reference_timing.cpu_ms() / best["cpu_ms_per_frame"],
-            "reference_samples": len(reference_timing.wall), "paths": paths}
+            "reference_samples": len(reference_timing.wall), "paths": paths,
+            "gemm_beside": {short: {"method": bound.method, "gflops": bound.gflops, "cpu_gflops": bound.cpu_gflops}
+                            for short, bound in beside.items()}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

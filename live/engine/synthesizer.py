@@ -57,6 +57,10 @@ class Lane:
         self._jobs: queue.Queue[tuple[Callable[[], object], Future, bool] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._compiles: set[Future] = set()  # compile jobs queued or running
+        # Held by a package's build, which waits off the lane for its child process: one at a
+        # time (a child takes a core and a gigabyte), and a second request for the same
+        # package finds it on disk.
+        self.builds = threading.Lock()
         self._closed = False
         self._thread = _LaneThread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -162,38 +166,45 @@ class Synthesizer:
         torch.set_num_threads(threads)
         try:
             fast = FastSynthesis(self.G.synthesis, self.options, build=False)
+            if not fast.pending:
+                self._fast = fast
+                return None
+            if not self.build:
+                return None
+            fast.package.prepare_build()
+            loaded: Future = Future()
+            threading.Thread(target=self._build_package, args=(fast, loaded), name="package-build",
+                             daemon=True).start()
+            return loaded
         except Exception as e:  # noqa: BLE001 - e.g. no C++ compiler for inductor: stay on the reference
             self._unavailable(e)
             return None
-        if not fast.pending:
-            self._fast = fast
-            return None
-        if not self.build:
-            return None
-        loaded: Future = Future()
-        threading.Thread(target=self._build_package, args=(fast, loaded), name="package-build", daemon=True).start()
-        return loaded
 
     def _build_package(self, fast: FastSynthesis, loaded: Future) -> None:
         """Off the lane: the package is built by a child process for a minute or more, and
         the lane meanwhile draws the fast frames of the other bundles loaded (a returning
-        performer's, the previous one's); then it is loaded on the lane, in milliseconds."""
-        try:
-            fast.package.build()
-        except Exception as e:  # noqa: BLE001 - the builder's reason, in one line
-            self._unavailable(e)
-            loaded.set_result(None)
-            return
+        performer's, the previous one's); then it is loaded on the lane, in milliseconds.
+        `loaded` is set whatever happens: `wait` waits for it."""
 
         def load() -> None:
             try:
-                fast.load_package()
+                fast.use_package()
                 self._fast = fast
             except Exception as e:  # noqa: BLE001 - a package that does not load: the reference draws on
                 self._unavailable(e)
 
-        # Also run when the lane has closed (the show ended): the package waits for the next show.
-        self._lane.submit(load, compile_job=True).add_done_callback(lambda _: loaded.set_result(None))
+        submitted = False
+        try:
+            with self._lane.builds:
+                fast.package.build()
+            # Also done when the lane has closed (the show ended): the package waits for the next show.
+            self._lane.submit(load, compile_job=True).add_done_callback(lambda _: loaded.set_result(None))
+            submitted = True
+        except Exception as e:  # noqa: BLE001 - the builder's reason, in one line
+            self._unavailable(e)
+        finally:
+            if not submitted:
+                loaded.set_result(None)
 
     def _unavailable(self, e: Exception) -> None:
         if self.on_error is not None:

@@ -364,9 +364,9 @@ class FastSynthesis:
     code cache keeps each compilation's frozen weights until the process exits, even after
     this object is gone; or, with `packages`, in a child process, once per set of weights,
     and milliseconds to load after that. torch.compile's frames were 10-30 % faster here.
-    With `build` False, a package not yet on disk is left `pending`: `package.build()`
-    (from any thread: it waits for the child), then `load_package()` on this one's thread;
-    until then frames are drawn uncompiled. The device is the synthesis network's.
+    With `build` False, a package not yet on disk is left `pending`: `package.prepare_build()`
+    on this thread, `package.build()` from any (it waits for the child), then `use_package()`
+    on this one; until then frames are drawn uncompiled. The device is the synthesis network's.
     """
 
     def __init__(self, synthesis: SynthesisNetwork, options: FastOptions = FastOptions(), build: bool = True):
@@ -391,8 +391,11 @@ class FastSynthesis:
                 self.run = compile_frozen(self.frozen, self.ws)
             else:
                 self.package = Package(self.frozen, self.ws, options.packages)
-                if build or self.package.on_disk:
-                    self.load_package()
+                on_disk = self.package.on_disk
+                if build and not on_disk:
+                    self.package.build()  # RuntimeError with the builder's reason if it fails
+                if build or on_disk:
+                    self.use_package()
             self.compile_seconds = time.perf_counter() - start
 
     @property
@@ -400,11 +403,9 @@ class FastSynthesis:
         """A package to build and load before frames are drawn compiled."""
         return self.package is not None and self.run is self.frozen
 
-    def load_package(self) -> None:
-        """Draw with the package, built first if it is not on disk. RuntimeError with the
-        builder's reason if the build fails."""
+    def use_package(self) -> None:
+        """Draw with the package, which is on disk."""
         assert self.package is not None
-        self.package.build()
         self.run = self.package.load()
 
     def __call__(self, ws: torch.Tensor) -> torch.Tensor:

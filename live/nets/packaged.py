@@ -79,17 +79,16 @@ class Package:
     """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
     as a package in `directory`. Made on the thread that runs compiled graphs (it exports the
     module, about 2 s for the default generator); `build` only waits for a child process, so
-    any thread may call it; `load` where the package will run."""
+    another thread may call it once `prepare_build` has run on this one; `load` where the
+    package will run."""
 
     def __init__(self, module: nn.Module, example: torch.Tensor, directory: Path):
         with torch.no_grad():
-            program = torch.export.export(module, (example,))
+            self._program: torch.export.ExportedProgram | None = torch.export.export(module, (example,))
         self.directory = directory
-        self.path = directory / f"{package_key(program, example.device)}{SUFFIX}"
+        self.path = directory / f"{package_key(self._program, example.device)}{SUFFIX}"
         self._device_index = example.device.index if example.device.index is not None else -1
-        # Serialized here, not in `build`: it walks the graph, and this thread is the one
-        # that may touch torch's tracing state.
-        self._program: bytes | None = None if self.on_disk else _serialized(program)
+        self._serialized: bytes | None = None
 
     @property
     def on_disk(self) -> bool:
@@ -99,17 +98,28 @@ class Package:
             self.path.unlink(missing_ok=True)
         return self.path.exists()
 
+    def prepare_build(self) -> None:
+        """Serialize the program for the builder, on the thread that exported it: it walks the
+        graph (about a second for the default generator, so only when a build is wanted)."""
+        if self._serialized is None and self._program is not None:
+            self._serialized = _serialized(self._program)
+        self._program = None
+
     def build(self) -> None:
         """Build the package unless it is on disk (another show may have built it meanwhile).
         Raises RuntimeError with the builder's reason if the build fails."""
         if self.on_disk:
             return
-        if self._program is None:  # another show's prune took it since
+        self.prepare_build()
+        if self._serialized is None:  # built once by this object, and removed since
             raise RuntimeError(f"{self.path.name} was removed while in use; it is built again at the next start")
-        _build(self._program, self.path)
+        _build(self._serialized, self.path)
+        self._serialized = None
         _prune(self.directory)
 
     def load(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if not self.path.exists():  # another show's prune, or a cleared cache, since it was checked
+            raise RuntimeError(f"{self.path.name} is no longer on disk; it is built again at the next start")
         try:
             os.utime(self.path)  # its use, for _prune
         except OSError:  # another user's package, read-only: still usable
