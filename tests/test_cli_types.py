@@ -259,3 +259,26 @@ def test_a_show_of_a_track_played_once_lasts_the_track_and_builds_no_fast_path(t
     assert synthesis_mode("auto", True, FAST_SYNTHESIS_MIN_SECONDS - 0.1) == "cached"
     assert synthesis_mode("fast", True, 20.0) == "fast" and synthesis_mode("fast", False, None) == "fast"
     assert synthesis_mode("auto", False, None) == synthesis_mode("reference", True, None) == "reference"
+
+
+@pytest.mark.parametrize("seconds, build", [(20.0, False), (None, True)])
+def test_a_live_show_asks_for_a_build_only_when_long_enough_to_see_it_through(monkeypatch, seconds, build):
+    import argparse
+
+    from live.cli.common import open_show
+    from live.engine import synthesizer
+
+    seen = {}
+
+    class Opened(Exception):
+        pass
+
+    def synthesizer_of(G, fast=None, on_error=None, build=True, **kwargs):
+        seen.update(fast=fast, build=build)
+        raise Opened
+
+    monkeypatch.setattr(synthesizer, "Synthesizer", synthesizer_of)
+    args = argparse.Namespace(preset=None, presets_dir=None, bundle=None, device="cpu", synthesis="auto")
+    with pytest.raises(Opened):
+        open_show(args, live=True, seconds=seconds)
+    assert seen["fast"] is not None and seen["fast"].packages is not None and seen["build"] is build
