@@ -104,13 +104,16 @@ def test_the_directory_keeps_the_most_recently_used_packages(tmp_path):
         (tmp_path / name).write_bytes(b"")
         os.utime(tmp_path / name, (1e9 - age, 1e9 - age))  # names[0] the most recent
     (tmp_path / "notes.txt").write_text("mine")
+    lock = packaged_module.LOCK
     leftovers = {"program-12-" + names[0]: 1e9, "building-12-" + names[0]: 1e9,  # a killed builder's
-                 "program-13-" + names[1]: time.time(), "building-13-" + names[1]: time.time()}  # one at work
+                 names[0].replace(".pt2", lock): 1e9,
+                 "program-13-" + names[1]: time.time(), "building-13-" + names[1]: time.time(),  # one at work
+                 names[1].replace(".pt2", lock): time.time()}
     for name, at in leftovers.items():
         (tmp_path / name).write_bytes(b"")
         os.utime(tmp_path / name, (at, at))
     packaged_module._prune(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:KEEP] + ["notes.txt", *list(leftovers)[2:]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:KEEP] + ["notes.txt", *list(leftovers)[3:]])
 
 
 def test_a_failed_build_raises_one_line_and_leaves_nothing(tmp_path, monkeypatch):
@@ -248,3 +251,29 @@ def test_a_synthesizer_that_builds_nothing_loads_a_package_on_disk_and_else_stay
     assert not empty.exists() or not list(empty.iterdir())
     assert none.for_generator(copy.deepcopy(G)).build is False  # a bundle switch builds nothing either
     none.close()
+
+
+def test_two_builds_of_one_package_at_once_run_one_builder(built, tmp_path, monkeypatch):
+    """A show and a render started together, each in its own process: the second waits for
+    the first's build and takes its package (builders stood in for, threads for processes:
+    the lock is on the file, held per open file)."""
+    G, _, directory = built
+    package = next(directory.glob("*.pt2"))
+    builders = []
+
+    def build(program, path):
+        builders.append(path)
+        time.sleep(1.0)
+        shutil.copy(package, path)
+
+    monkeypatch.setattr(packaged_module, "_build", build)
+    twins = [packaged_module.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
+                                     torch.zeros(1, G.num_ws, G.w_dim), tmp_path) for _ in range(2)]
+    for twin in twins:
+        twin.prepare_build()
+    threads = [threading.Thread(target=twin.build) for twin in twins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert builders == [tmp_path / package.name] and all(twin.on_disk for twin in twins)

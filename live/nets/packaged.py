@@ -11,10 +11,12 @@ interpreter and its cores meanwhile; every later show of the same weights loads 
 
 The package is named after everything that makes it: the exported graph's code, its
 weights, torch's version and the device (the CPU's vector extensions, the GPU's model).
-The directory keeps the `KEEP` most recently used packages.
+The directory keeps the `KEEP` most recently used packages. A build holds a lock file
+beside its package, so processes that want the same package build it once.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -36,6 +38,7 @@ from live.errors import first_line
 KEEP = 8
 KEY_LENGTH = 32
 SUFFIX = ".pt2"
+LOCK = ".lock"  # beside a package while it is built, held by its builder
 PROGRAM, PARTIAL = "program-", "building-"  # a build's input and unfinished output, with its pid
 STALE_S = 3600.0
 FAILED = "live: package build failed: "  # how the builder's line saying why begins
@@ -113,7 +116,19 @@ class Package:
         self.prepare_build()
         if self._serialized is None:  # built once by this object, and removed since
             raise RuntimeError(f"{self.path.name} was removed while in use; it is built again at the next start")
-        _build(self._serialized, self.path)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_suffix(LOCK)
+        with open(lock_path, "ab") as lock:
+            # Another process building this package (a show and a render started together):
+            # wait for it and take its package rather than spend another minute of a core.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            os.utime(lock.fileno())  # in use, for _prune
+            try:
+                if not self.on_disk:
+                    _build(self._serialized, self.path)
+            finally:
+                # Removed while held: whoever waits on it, or locks a new one, finds the package.
+                lock_path.unlink(missing_ok=True)
         self._serialized = None
         _prune(self.directory)
 
@@ -151,7 +166,6 @@ def _serialized(program: torch.export.ExportedProgram) -> bytes:
 
 
 def _build(program: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
     try:
         source.write_bytes(program)
@@ -171,8 +185,8 @@ def _build(program: bytes, path: Path) -> None:
 def _prune(directory: Path) -> None:
     now = time.time()
     packages = sorted(directory.glob(f"{'?' * KEY_LENGTH}{SUFFIX}"), key=lambda p: _mtime(p, now), reverse=True)
-    stale = [p for prefix in (PROGRAM, PARTIAL) for p in directory.glob(f"{prefix}*{SUFFIX}")
-             if now - _mtime(p, now) > STALE_S]  # left by a builder that was killed
+    stale = [p for pattern in (f"{PROGRAM}*{SUFFIX}", f"{PARTIAL}*{SUFFIX}", f"{'?' * KEY_LENGTH}{LOCK}")
+             for p in directory.glob(pattern) if now - _mtime(p, now) > STALE_S]  # left by a builder
     for old in packages[KEEP:] + stale:
         old.unlink(missing_ok=True)
 
