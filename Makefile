@@ -15,8 +15,9 @@ SYSPKGS := python3-venv python3-dev g++ libportaudio2 libsndfile1 libegl1 libgl1
 run: $(STAMP)
 	$(PY) -m live
 
+# One worker per core (the tests' torch runs on one thread each); at most 8, each holds its own torch.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 8
 
 sysdeps:
 	@missing=""; for p in $(SYSPKGS); do \
