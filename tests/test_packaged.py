@@ -47,6 +47,17 @@ def test_a_package_draws_the_reference_picture(built):
     assert not [p for p in directory.iterdir() if p.suffix != ".pt2" or len(p.stem) != 32]  # no leftovers
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="finds the loaded library in /proc (Linux)")
+def test_a_loaded_package_keeps_no_unpacked_copy_on_disk(built):
+    """The loader's copy under /tmp went only when the loader was destroyed, which a killed
+    show's never is."""
+    _, fast, directory = built
+    fast(_ws(built[0], 0)[1])
+    key = next(directory.glob("*.pt2")).stem
+    mapped = [line for line in Path("/proc/self/maps").read_text().splitlines() if key in line]
+    assert mapped and all(line.endswith("(deleted)") for line in mapped)
+
+
 def test_the_same_weights_load_their_package_without_building(built, monkeypatch):
     G, _, directory = built
     twin = tiny_generator(img_resolution=8)  # another module, the same numbers

@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,7 @@ class Package:
         self.directory = directory
         self.path = directory / f"{package_key(self._program, example.device)}{SUFFIX}"
         self._device_index = example.device.index if example.device.index is not None else -1
+        self._cpu = example.device.type == "cpu"
         self._serialized: bytes | None = None
 
     @property
@@ -143,7 +145,34 @@ class Package:
         # extensions by building and running ten test programs (20 s here); the package's name
         # already pins the CPU it was built for.
         loader = torch._C._aoti.AOTIModelPackageLoader(str(self.path), "model", False, 1, self._device_index)
+        # The loader unpacks the package into a folder of its own under /tmp and removes it
+        # when it is destroyed, which a killed or crashed show never is: each such show left
+        # its copy (a day of tests here: 47 folders, 624 MB). On the CPU the library is all
+        # it reads, and stays mapped once loaded, so the folder goes now (a CUDA package may
+        # read its kernels' binaries from it later).
+        if self._cpu:
+            for folder in _unpacked_folders(self.path.stem):
+                shutil.rmtree(folder, ignore_errors=True)
         return lambda x: loader.boxed_run([x])[0]
+
+
+def _unpacked_folders(key: str) -> set[Path]:
+    """The folders this process's loader unpacked package `key` into, found by the libraries
+    it mapped from them: torch names them /tmp/XXXXXX (mkdtemp, not TMPDIR) and puts the
+    archive's root, named after the package, inside."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:  # not Linux: the loader's own removal at exit is all there is
+        return set()
+    folders = set()
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or not fields[5].endswith(".so"):  # a removed one reads "... (deleted)"
+            continue
+        parts = Path(fields[5]).parts
+        if len(parts) > 4 and parts[:2] == ("/", "tmp") and parts[3].endswith(key):
+            folders.add(Path(*parts[:3]))
+    return folders
 
 
 def _intact(path: Path) -> bool:
