@@ -18,7 +18,8 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
-from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions, Recorder
+from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions
+from live.engine.recorder import Recorder
 from live.errors import UserError
 from live.presets import PresetLibrary
 from live.settings import Settings
@@ -296,7 +297,6 @@ def test_non_finite_or_absurd_input_samples_are_played_as_silence_and_reported(b
 
 
 def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end_with_the_show():
-    from live.engine.realtime import Recorder
 
     class FullDisk:
         def write_audio(self, block): pass
@@ -316,7 +316,6 @@ def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end
 
 
 def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial_file():
-    from live.engine.realtime import Recorder
 
     class FillsUp:
         def __init__(self):
@@ -868,7 +867,6 @@ def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
 
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])
 def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
-    from live.engine.realtime import Recorder
 
     class Sink:
         frames = samples = 0

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from live.engine.realtime import Recorder
+from live.engine.recorder import Recorder
 
 
 class FakeSink:
@@ -204,7 +204,7 @@ def test_each_frame_is_the_one_shown_when_its_audio_was_captured_however_late_th
 
 
 def test_pictures_older_than_those_kept_are_stood_in_for_by_the_last_one_written(monkeypatch):
-    monkeypatch.setattr("live.engine.realtime.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
+    monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
     now = [0.0]
     sink, recorder = recording(now)
     recorder.push_audio(np.ones((10, 1), np.float32), 0.1)

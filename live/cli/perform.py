@@ -111,7 +111,8 @@ def show_seconds(duration: float | None, source) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
-    from live.engine.realtime import LiveEngine, LiveOptions, Recorder
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.engine.recorder import Recorder
     from live.presets import PresetLibrary
     from live.render.headless import create_headless_context
     from live.render.renderer import Renderer

@@ -21,16 +21,15 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from live.audio.analyzer import AudioAnalyzer, AudioFeatures
-from live.audio.decode import MAX_SAMPLE, mix_channels
+from live.audio.decode import MAX_SAMPLE
 from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle
@@ -38,6 +37,7 @@ from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
+from live.engine.recorder import Recorder
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
@@ -48,7 +48,6 @@ from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.render.sinks import exact_rate
 from live.settings import SettingsSlot
 from live.transfer.project import CachedProjection, bundle_fingerprint
 
@@ -67,9 +66,6 @@ BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyframe rate or latency to show
 KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
-RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
-RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
-RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
 
 
 @dataclass(frozen=True)
@@ -86,180 +82,6 @@ class LiveOptions:
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
     readback: bool = False              # read every frame back as a sink would (benchmarks)
     keep_bundle: bool = False           # every preset plays on the show's first bundle (--bundle), not its own
-
-
-class Recorder:
-    """Records the show: video frames and the audio the engine heard, in step.
-
-    Encoding runs on its own thread so the render loop never waits for it. The render
-    loop reads back a frame only when `wants_frame` says one is due and offers it; the
-    recorder writes, for every 1/fps of audio, the frame offered when that audio was
-    captured (repeating one when rendering fell behind), so the file plays in sync even
-    while the encoder runs seconds behind the show (a compile taking the CPU). When the input
-    itself has heard nothing for RECORD_GAP_S (`heard`: the capture time of its newest
-    sample, on `clock`; an input lost), silence is written by the clock with the pictures
-    of the show, up to where the audio comes back, so the recording lasts as long as the
-    show. Audio that is only late (the engine's audio thread held up) is waited for, not
-    replaced.
-    Audio of more channels than the sink's is mixed down. A failed write (a full disk)
-    ends the recording, not the show: `on_error` hears of it once.
-    """
-
-    def __init__(self, sink, fps: float, sample_rate: int, channels: int, heard: Callable[[], float | None],
-                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None):
-        self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
-        self._frames_per_sample = exact_rate(fps) / sample_rate
-        self.heard, self.on_error = heard, on_error
-        self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
-        # (slot, frame) as offered: each frame of the file is the one offered in the slot of its
-        # audio's capture time, however far behind the encoder runs (kept RECORD_FRAMES_S).
-        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=max(2, math.ceil(RECORD_FRAMES_S * fps)))
-        self._frames_lock = threading.Lock()
-        self._picture: np.ndarray | None = None  # the frame written last
-        self.samples_written = 0
-        self.frames_written = 0
-        self.audio_dropped = 0
-        self.silence_written = 0  # samples written for audio that did not come
-        self.error: Exception | None = None  # why the recording stopped before the show did
-        self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
-        self._due_slot = -math.inf   # the slot the last `wants_frame` saw
-        self._first_offer: float | None = None  # the recording's start while no audio has come
-        self._end: float | None = None  # the show's end, which silence goes no further than
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
-        self._thread.start()
-
-    def push_audio(self, block: np.ndarray, at: float) -> None:
-        """From the audio thread, with the clock time `block`'s last sample was captured; a
-        full queue loses audio rather than blocking it."""
-        try:
-            self.audio.put_nowait((block, at))
-        except queue.Full:
-            self.audio_dropped += len(block)
-
-    def wants_frame(self) -> bool:
-        """Is a frame due: the first in its slot of 1/fps? Slots, not 1/fps since the last
-        offer: a render loop at the recording's own rate, its frames a hair early or late,
-        would have every other frame refused (186 of 300 at 30 fps with 5 ms of jitter)."""
-        self._due_slot = math.floor(self.clock() * self.fps + 0.5)
-        return self._due_slot > self._last_slot
-
-    def offer(self, frame: np.ndarray) -> None:
-        """The frame `wants_frame` asked for, in the slot it saw: the readback between the
-        two can take the clock into the next slot, whose frame would then be refused."""
-        self._last_slot = self._due_slot
-        if self._first_offer is None:
-            self._first_offer = self.clock()
-        with self._frames_lock:
-            self._frames.append((self._due_slot, frame))
-
-    def _loop(self) -> None:
-        try:
-            self._write_until_stopped()
-        except Exception as e:  # noqa: BLE001 - the show goes on without its recording
-            self.error = e
-            self.on_error(f"recording stopped: {type(e).__name__}: {e}")
-            while not self._stop.is_set():  # keep the queue from filling while the show runs
-                try:
-                    self.audio.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-
-    def _write_until_stopped(self) -> None:
-        reached = None  # the capture time the audio written reaches: a block's end, or silence's
-        silent = False  # silence stands in for an outage that has not ended
-        poll = min(0.1, 1 / self.fps)  # silence goes in a frame at a time, each with the picture of its time
-        while not (self._stop.is_set() and self.audio.empty()):
-            try:
-                block, at = self.audio.get(timeout=poll)
-            except queue.Empty:
-                # Before any audio, from the first frame: an input lost from the start.
-                reached = self._first_offer if reached is None else reached
-                if reached is not None and self._input_lost(reached, silent):
-                    # Short of now by a margin: a block captured in it may still be on its way.
-                    until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
-                    reached = self._write_silence(reached, until)
-                    silent = True
-                continue
-            start = at - len(block) / self.sample_rate
-            if reached is not None and (silent or start - reached > RECORD_MARGIN_S):
-                # The outage's last stretch, or one the recorder was too far behind to see
-                # as it happened: silence up to where this block begins.
-                self._write_silence(reached, start)
-                silent = False
-            self._write_audio(mix_channels(block, self.channels), at)
-            # Never back: a block that overlaps silence already written must not have it written again.
-            reached = at if reached is None else max(reached, at)
-        if silent:
-            reached = self._write_silence(reached, self._end)
-        # The last, partial frame too: the video lasts as long as its audio, and a recording
-        # shorter than a frame still has a picture.
-        self._write_frames(max(1, math.ceil(self._frames_of_audio())), self.clock() if reached is None else reached)
-
-    def _input_lost(self, reached: float, silent: bool) -> bool:
-        """Has the input heard nothing past `reached`, and for RECORD_GAP_S unless an outage
-        is being filled already? Audio it heard that has not come is late, not lost."""
-        heard = self.heard()
-        if heard is not None and heard > reached + 1e-3:
-            return False
-        return silent or self.clock() - reached > RECORD_GAP_S
-
-    def _write_silence(self, start: float, end: float) -> float:
-        """Silence from capture time `start` to `end`; returns where the audio now reaches."""
-        samples = round((end - start) * self.sample_rate)
-        if samples <= 0:
-            return start
-        end = start + samples / self.sample_rate
-        self._write_audio(np.zeros((samples, self.channels), np.float32), end)
-        self.silence_written += samples
-        return end
-
-    def _write_audio(self, block: np.ndarray, end: float) -> None:
-        """`block`, whose last sample was captured at `end`, and the frames beside it."""
-        self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
-        self.samples_written += len(block)
-        self._write_frames(math.floor(self._frames_of_audio()), end)
-
-    def _frames_of_audio(self) -> Fraction:
-        return self.samples_written * self._frames_per_sample
-
-    def _write_frames(self, due: int, end: float) -> None:
-        """Frames up to number `due`, the audio written ending at capture time `end`."""
-        while self.frames_written < due:
-            samples_before = self.samples_written - self.frames_written / self._frames_per_sample
-            frame = self._frame_at(math.floor((end - float(samples_before) / self.sample_rate) * self.fps + 0.5))
-            if frame is None:
-                return
-            self.sink.write(frame)
-            self.frames_written += 1
-
-    def _frame_at(self, slot: int) -> np.ndarray | None:
-        """The frame offered last in or before `slot`; the one written last when that frame
-        is no longer kept (the encoder more than RECORD_FRAMES_S behind), or the first offered
-        for audio from before it."""
-        with self._frames_lock:
-            while len(self._frames) > 1 and self._frames[1][0] <= slot:
-                self._frames.popleft()
-            if self._frames and (self._frames[0][0] <= slot or self._picture is None):
-                self._picture = self._frames[0][1]
-        return self._picture
-
-    def end(self, at: float) -> None:
-        """The show ended at clock time `at`: silence goes no further, however long its
-        threads take to stop (the audio they still hand over is recorded)."""
-        self._end = at
-
-    def close(self) -> None:
-        """Finish the recording; one that stopped in the show keeps its partial file, which
-        its error names, rather than taking the name asked for with the show's start only."""
-        if self._end is None:
-            self._end = self.clock()
-        self._stop.set()
-        self._thread.join()
-        if self.error is None:
-            self.sink.close()
-        else:
-            self.sink.abandon()
 
 
 class LiveEngine:
