@@ -544,7 +544,7 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     track = FileTrack(tmp_path / "ramp.wav")
     started = time.monotonic()
     assert len(track.take(64)) == 0 and not track.over  # what PortAudio's callback does: silence for now
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.5  # a parallel test may hold the core; a take that waits never returns
     go.set()
     assert len(track.take(64, wait=True)) == 64 and len(track.take(64, wait=True)) == 36
     assert len(track.take(64, wait=True)) == 0 and track.over
