@@ -202,6 +202,21 @@ def test_within_a_hold_a_half_tempo_tracker_on_the_grid_is_folded_up_and_used():
     assert clock.last_beat(11.7) == pytest.approx(11.61)
 
 
+def test_past_a_hold_the_tapped_octave_folds_its_own_tempo_but_not_other_music():
+    def after_taps_at_150(tracker_bpm: float) -> float:
+        clock = BeatClock(tap_hold_beats=4)
+        for t in (10.0, 10.4, 10.8):
+            clock.tap(t)
+        period = 60.0 / tracker_bpm
+        for i in range(12):  # from 4 s on: the hold (4 beats, 1.6 s) has lapsed
+            clock.observe(14.0 + i * period, tracker_bpm)
+        return clock.bpm
+
+    assert after_taps_at_150(75.0) == pytest.approx(150)   # the same music at half tempo: the taps' octave
+    assert after_taps_at_150(145.0) == pytest.approx(145)  # the same octave, drifted
+    assert after_taps_at_150(84.0) == pytest.approx(84)    # another song: its own octave (read 168)
+
+
 def test_a_tap_arriving_twice_counts_once_and_taps_keep_the_tempo_in_range():
     clock = BeatClock()
     assert clock.tap(1.0) == [1.0]

@@ -22,6 +22,7 @@ AUBIO_COUNT = 2 ** 32
 MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
+TAPPED_OCTAVE = 0.08      # past a hold, a tracker tempo this far from the tapped one, folded, is other music
 # aubio's onset functions ("default" is hfc).
 TEMPO_METHODS = ("default", "energy", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
 
@@ -135,8 +136,10 @@ class BeatClock:
     - A tap re-anchors at once; two or more taps set the tempo. For `tap_hold_beats` beats
       after the last tap the grid stays locked, and tracker beats count only when they agree
       with it (on the grid, tempo within 5 % once folded); after that the tracker steers
-      again, always folded into the tapped tempo's octave (so tracking at half tempo fills
-      the gaps instead of halving the beat).
+      again, folded into the tapped tempo's octave (so tracking at half tempo fills the
+      gaps instead of halving the beat) for as long as its tempo, folded, stays within
+      TAPPED_OCTAVE of the tapped one. A tempo further off is other music, whose octave
+      the taps said nothing of: 84 bpm after a tapped 128 read 168 until the next taps.
     - Beats are emitted once: a tracker beat or tap within half a period of the last
       emitted beat only moves the grid.
     - Before the first tracker beat or tap, and after `lock_beats` beats without either
@@ -172,6 +175,9 @@ class BeatClock:
         """A beat from the tracker; returns it if it is a new beat to emit."""
         off_grid = abs(beat_time - self._nearest_grid_beat(beat_time)) > self._snap * self.period
         tracker_period = 60.0 / max(tracker_bpm, 1.0)
+        if (self._tapped_period is not None and not self.tapped_at(beat_time)
+                and abs(self._fold(tracker_period) / self._tapped_period - 1.0) > TAPPED_OCTAVE):
+            self._tapped_period = None
         if self.tapped_at(beat_time):
             # The taps rule: only a tracker that agrees with them in phase and tempo helps.
             if off_grid or abs(self._fold(tracker_period) / self.period - 1.0) > 0.05:
