@@ -22,6 +22,7 @@ from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOp
 from live.engine.recorder import Recorder
 from live.errors import UserError
 from live.presets import PresetLibrary
+from live.render import sinks
 from live.settings import Settings
 
 NO_SHADERS = SimpleNamespace(reload_changed=lambda: [], error=None)
@@ -62,7 +63,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
+def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypatch):
     song = tmp_path / "song.wav"
     sf.write(song, render_demo(seed=2, sample_rate=22050).samples[: 22050 * 6], 22050)
     stats_path = tmp_path / "stats.json"
@@ -110,6 +111,10 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
         sub.close(linger=0)
         req.close(linger=0)
 
+    formats = []
+    real_sink = sinks.VideoSink
+    monkeypatch.setattr(sinks, "VideoSink", lambda path, video, *args, **kwargs:
+                        formats.append(video) or real_sink(path, video, *args, **kwargs))
     t = threading.Thread(target=steer)
     t.start()
     code = main(["--source", f"file:{song}", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
@@ -136,6 +141,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir):
     assert all(0 <= s["beat_phase"] < 1 and 0 <= s["beat_confidence"] <= 1 for s in heard)
     assert all(s["next_beat"] >= s["stream_time"] - 1e-3 for s in heard)
     assert (tmp_path / "live.mp4").stat().st_size > 0
+    assert [f.threads for f in formats] == [1]  # the encoder leaves the other core to the keyframes
 
 
 def test_sigterm_ends_a_headless_show_like_esc(tmp_path):

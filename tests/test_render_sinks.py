@@ -264,6 +264,16 @@ def test_a_finished_mp4_is_one_plain_file_whose_video_starts_with_its_audio(tmp_
     assert starts == [0.0, 0.0]  # fragments with B-frames started the video 2 frames late
 
 
+def test_the_encoder_runs_on_the_threads_asked_for(tmp_path):
+    """A show's recording asks for one, so that x264's threads do not preempt its keyframes."""
+    counts = {}
+    for threads in (1, 0):
+        with VideoSink(tmp_path / f"t{threads}.mp4", VideoFormat(SIZE, fps=FPS, threads=threads)) as sink:
+            sink.write(np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+            counts[threads] = sink._video_stream.codec_context.thread_count
+    assert counts == {1: 1, 0: 0}  # 0: FFmpeg's choice
+
+
 def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path, monkeypatch):
     def disk_full(source, target):
         Path(target).write_bytes(b"half")

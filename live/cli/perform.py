@@ -192,8 +192,11 @@ def run(args: argparse.Namespace) -> int:
         if args.record:
             # Last of the setup: a step failing after it would leave its NAME.partial file behind.
             # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
+            # One encoder thread (720p at about 100 fps here, so it keeps up): x264's own threads,
+            # three on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
+            # recording with them, 10.5-12.9 with one).
             channels = min(source.channels, 2)
-            sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast"),
+            sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast", threads=1),
                              AudioFormat(source.sample_rate, channels), kill_safe=True)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
                                        clock=engine.clock, on_error=lambda message: engine.report("recorder", message))

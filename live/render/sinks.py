@@ -68,6 +68,7 @@ class VideoFormat:
     codec: str = "libx264"           # an FFmpeg H.264 encoder name
     crf: int = 20                    # x264 quality: lower is better and bigger
     preset: str = "veryfast"         # x264 speed; fast enough to record a live show on 2 cores
+    threads: int = 0                 # encoder threads; 0: FFmpeg's choice (about 1.5 per core)
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,8 @@ class VideoSink:
         self._video_stream.height = height
         self._video_stream.pix_fmt = "yuv420p"
         self._video_stream.options = {"crf": str(video.crf), "preset": video.preset}
+        if video.threads:
+            self._video_stream.codec_context.thread_count = video.threads
         self.kill_safe = kill_safe
         if kill_safe:
             self._video_stream.codec_context.max_b_frames = 0
