@@ -303,7 +303,6 @@ def test_non_finite_or_absurd_input_samples_are_played_as_silence_and_reported(b
 
 
 def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end_with_the_show():
-
     class FullDisk:
         def write_audio(self, block): pass
         def write(self, frame): pass
@@ -322,7 +321,6 @@ def test_a_recording_that_cannot_be_finished_is_reported_and_the_stats_still_end
 
 
 def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial_file():
-
     class FillsUp:
         def __init__(self):
             self.blocks = 0
@@ -873,7 +871,6 @@ def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
 
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])
 def test_a_recording_s_video_lasts_as_long_as_its_audio(seconds, frames):
-
     class Sink:
         frames = samples = 0
         def write_audio(self, block): Sink.samples += len(block)
