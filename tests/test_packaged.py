@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ckpt_factory import tiny_generator
+from ckpt_factory import TINY, tiny_generator
 from live.nets import packaged as packaged_module
 from live.nets.fast import FastOptions, FastSynthesis
 from live.nets.packaged import KEEP, package_key
@@ -57,30 +57,64 @@ def test_a_loaded_package_keeps_no_unpacked_copy_on_disk(built):
     assert mapped and all(line.endswith("(deleted)") for line in mapped)
 
 
-def test_the_same_weights_load_their_package_without_building(built, monkeypatch):
+def test_the_same_weights_load_their_package_without_building_or_exporting(built, monkeypatch):
+    """Exporting the default generator holds the interpreter lock for 2 s, which starved a
+    show's first keyframes when it only looked for its package."""
     G, _, directory = built
     twin = tiny_generator(img_resolution=8)  # another module, the same numbers
 
     def no_build(*args, **kwargs):
         raise AssertionError("built again")
 
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported")
+
     monkeypatch.setattr(packaged_module.subprocess, "run", no_build)
+    monkeypatch.setattr(torch.export, "export", no_export)
     fast = FastSynthesis(twin.synthesis, FastOptions(packages=directory))
     expected, ws = _ws(G, 2)
     assert (fast(ws) - expected).abs().max() < 1e-4
 
 
 def test_other_weights_or_another_graph_name_another_package():
-    def key(G, dtype=torch.float32, channels_last=True):
-        fast = FastSynthesis(G.synthesis, FastOptions(compile=False, dtype=dtype, channels_last=channels_last))
-        with torch.no_grad():
-            return package_key(torch.export.export(fast.frozen, (fast.ws,)), fast.ws.device)
+    def key(G, dtype=torch.float32, channels_last=True, up_conv=None):
+        options = FastOptions(compile=False, dtype=dtype, channels_last=channels_last, up_conv=up_conv)
+        fast = FastSynthesis(G.synthesis, options)
+        return package_key(fast.frozen, fast.ws)
 
     G = tiny_generator(img_resolution=8)
     assert key(G) == key(tiny_generator(img_resolution=8))
     assert key(G) != key(tiny_generator(seed=1, img_resolution=8))
     assert key(G) != key(G, torch.bfloat16)
     assert key(G) != key(G, channels_last=False)
+    assert key(G) != key(G, up_conv="split")
+    clamped = tiny_generator(img_resolution=8, synthesis_kwargs=dict(TINY["synthesis_kwargs"], conv_clamp=256))
+    assert key(G) != key(clamped)  # a setting, not a tensor
+
+
+def test_an_edit_to_the_code_a_graph_is_traced_from_names_another_package(tmp_path, monkeypatch):
+    """The name is read from the source, not from an export (2 s of the interpreter lock at
+    every show's start): an edit anywhere the module's code reaches must change it."""
+    package = tmp_path / "tracedpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "net.py").write_text("from torch import nn\nfrom tracedpkg import helpers\n\n"
+                                     "class Net(nn.Module):\n"
+                                     "    def forward(self, x):\n        return helpers.scale(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def key(scale):
+        (package / "helpers.py").write_text(f"def scale(x):\n    return x * {scale}\n")
+        for name in ("tracedpkg.helpers", "tracedpkg.net", "tracedpkg"):
+            sys.modules.pop(name, None)
+        import tracedpkg.net
+        return package_key(tracedpkg.net.Net(), torch.zeros(1, 4))
+
+    try:
+        assert key(2) == key(2) != key(3)
+    finally:
+        for name in ("tracedpkg.helpers", "tracedpkg.net", "tracedpkg"):
+            sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "overwritten"])

@@ -9,8 +9,11 @@ AOTInductor compiles the same frozen graph, prepacked weights included, into a s
 library. It is built by a child process at the lowest CPU priority, so the show keeps the
 interpreter and its cores meanwhile; every later show of the same weights loads it at once.
 
-The package is named after everything that makes it: the exported graph's code, its
-weights, torch's version and the device (the CPU's vector extensions, the GPU's model).
+The package is named after everything that makes it: the source of the code its graph
+is traced from, the module's weights and settings, torch's version and the device (the
+CPU's vector extensions, the GPU's model). Not after the exported graph: exporting takes
+2 s of the interpreter lock for the default generator, which every show paid at its start
+to find its package (its first keyframes then took up to 1.3 s); a show exports only to build.
 The directory keeps the `KEEP` most recently used packages. A build holds a lock file
 beside its package, so processes that want the same package build it once.
 """
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import warnings
 import zipfile
 from pathlib import Path
@@ -67,30 +71,56 @@ def _cpu_flags() -> str:
         return platform.machine()
 
 
-def package_key(program: torch.export.ExportedProgram, device: torch.device) -> str:
+def package_key(module: nn.Module, example: torch.Tensor) -> str:
+    """The name of `module`'s package for inputs like `example`, read in milliseconds."""
     digest = hashlib.sha256()
+    device = example.device
     target = (torch.cuda.get_device_name(device) if device.type == "cuda"
               else torch.backends.cpu.get_cpu_capability() + _cpu_flags())
-    for part in (torch.__version__, device.type, target, program.graph_module.code):
+    for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)}"):
         digest.update(part.encode())
-    for name, tensor in sorted({**program.state_dict, **program.constants}.items()):
+    for path in _source_files(module):
+        digest.update(path.read_bytes())
+    for name, sub in module.named_modules():  # what the graph reads besides tensors: sizes, clamps, taps
+        settings = sorted((key, value) for key, value in vars(sub).items() if not key.startswith("_"))
+        digest.update(f"{name} {type(sub).__qualname__} {settings!r}".encode())
+    for name, tensor in sorted(module.state_dict().items()):
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)} {tensor.stride()}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:KEY_LENGTH]
 
 
+def _source_files(module: nn.Module) -> list[Path]:
+    """The files an export of `module` traces that torch's version does not name: those of
+    its tree's classes from `module`'s package and, followed through their globals, every
+    module of that package they use."""
+    package = type(module).__module__.split(".")[0]
+    files: dict[str, Path | None] = {}
+    pending = [type(sub).__module__ for sub in module.modules()]
+    while pending:
+        name = pending.pop()
+        if name in files or name.split(".")[0] != package:
+            continue
+        source = sys.modules[name]
+        files[name] = Path(source.__file__) if getattr(source, "__file__", None) else None
+        for value in vars(source).values():
+            used = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if isinstance(used, str) and used in sys.modules:
+                pending.append(used)
+    return [path for _, path in sorted(files.items()) if path is not None]
+
+
 class Package:
     """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
-    as a package in `directory`. Made on the thread that runs compiled graphs (it exports the
-    module, about 2 s for the default generator); `build` only waits for a child process, so
-    another thread may call it once `prepare_build` has run on this one; `load` where the
-    package will run."""
+    as a package in `directory`. `prepare_build` runs on the thread that runs compiled graphs
+    (it exports the module, about 2 s for the default generator); `build` only waits for a
+    child process, so another thread may call it once `prepare_build` has run; `load` where
+    the package will run."""
 
     def __init__(self, module: nn.Module, example: torch.Tensor, directory: Path):
-        with torch.no_grad():
-            self._program: torch.export.ExportedProgram | None = torch.export.export(module, (example,))
+        self._traced: tuple[nn.Module, torch.Tensor] | None = (module, example)  # until exported
         self.directory = directory
-        self.path = directory / f"{package_key(self._program, example.device)}{SUFFIX}"
+        self.path = directory / f"{package_key(module, example)}{SUFFIX}"
         self._device_index = example.device.index if example.device.index is not None else -1
         self._cpu = example.device.type == "cpu"
         self._serialized: bytes | None = None
@@ -104,11 +134,13 @@ class Package:
         return self.path.exists()
 
     def prepare_build(self) -> None:
-        """Serialize the program for the builder, on the thread that exported it: it walks the
-        graph (about a second for the default generator, so only when a build is wanted)."""
-        if self._serialized is None and self._program is not None:
-            self._serialized = _serialized(self._program)
-        self._program = None
+        """Export and serialize the program for the builder (3 s for the default generator, so
+        only when a build is wanted)."""
+        if self._serialized is None and self._traced is not None:
+            module, example = self._traced
+            with torch.no_grad():
+                self._serialized = _serialized(torch.export.export(module, (example,)))
+        self._traced = None
 
     def build(self) -> None:
         """Build the package unless it is on disk (another show may have built it meanwhile).
