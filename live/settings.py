@@ -21,12 +21,14 @@ from dataclasses import dataclass
 Value = bool | int | float
 
 
-def _as_typed(value: object) -> str:
+def as_typed(value: object) -> str:
     """A value as a control message or preset spells it (true, not True; "x", not 'x')."""
     try:
         return json.dumps(value)
     except (TypeError, ValueError):
         return repr(value)
+    except RecursionError:  # arrays nested a thousand deep: JSON's parser takes them, its encoder does not
+        return "a value nested too deeply to show"
 
 
 def check_value(name: str, kind: type, low: float, high: float, value: object) -> Value:
@@ -41,18 +43,19 @@ def check_value(name: str, kind: type, low: float, high: float, value: object) -
     if kind is bool:
         if isinstance(value, bool):
             return value
-        raise ValueError(f"{name} must be true or false, got {_as_typed(value)}")
+        raise ValueError(f"{name} must be true or false, got {as_typed(value)}")
     if kind is int:
         if isinstance(value, float) and value.is_integer() and low <= value <= high:
             value = int(value)  # only in range: int(1e308) is 309 digits in the reply
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {_as_typed(value)}")
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {as_typed(value)}")
     if kind is float:
+        # The range first: an integer of 310 digits has no float, and isfinite raises on it.
         if (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value) and low <= value <= high):
+                and low <= value <= high and math.isfinite(value)):
             return float(value)
-        raise ValueError(f"{name} must be a number in {low}..{high}, got {_as_typed(value)}")
+        raise ValueError(f"{name} must be a number in {low}..{high}, got {as_typed(value)}")
     raise TypeError(f"{name}: unsupported parameter kind {kind.__name__}")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,7 @@ def test_valid_commands_parse(message, command):
     (raw({"cmd": "preset", "name": 5}), "name must be a preset name"),
     (b'{"cmd": "set", "param": "lambda", "value": NaN}', "NaN is not a JSON number"),
     (b'{"cmd": "set", "param": "lambda", "value": 1e999}', "lambda must be a number"),
+    (b'{"cmd": "set", "param": "lambda", "value": 1' + b"0" * 320 + b"}", "lambda must be a number"),  # no float has it
     (b"[" * 100_000, "nested too deeply"),
     (b'{"cmd": "get", "cmd": "tap"}', "message names 'cmd' more than once"),  # json kept the tap
     (b'{"cmd": "set", "param": "lambda", "value": 0.1, "id": {"a": 1, "a": 2}}', "names 'a' more than once"),
@@ -114,6 +116,20 @@ def test_bad_messages_are_refused_with_the_problem_named(message, fragment):
 def test_errors_quote_at_most_a_few_hundred_characters_of_the_request(message, start):
     error = handle(raw(message), RecordingController())["error"]
     assert error.startswith(start) and len(error) == protocol.MAX_ERROR_LENGTH and error.endswith("…")
+
+
+@pytest.mark.parametrize("field", ["cmd", "value", "channel", "name"])
+def test_a_field_nested_just_short_of_json_s_limit_is_refused_with_a_line(field):
+    """JSON's parser takes arrays nested up to the recursion limit; quoting one in the error
+    overflowed the encoder, and the request went unanswered (about 2 KB each)."""
+    fields = {"value": {"cmd": "set", "param": "lambda"}, "channel": {"cmd": "cc", "controller": 1, "value": 1},
+              "name": {"cmd": "preset"}}.get(field, {})
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 120, limit + 10):  # where the window lies depends on the caller's stack
+        nested = "[" * depth + "]" * depth
+        message = json.dumps({**fields, field: "@"}).replace('"@"', nested).encode()
+        reply = handle(message, RecordingController())
+        assert reply["ok"] is False and len(reply["error"]) <= protocol.MAX_ERROR_LENGTH
 
 
 def test_handle_dispatches_each_command_and_wraps_the_answer():

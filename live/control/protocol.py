@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from live.errors import UserError
-from live.settings import Value, check_value, param
+from live.settings import Value, as_typed, check_value, param
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _command(message: dict) -> Command:
         raise ValueError(f"missing field 'cmd'; commands: {', '.join(COMMANDS)}")
     cmd = message["cmd"]
     if not isinstance(cmd, str) or cmd not in COMMANDS:
-        shown = repr(cmd) if isinstance(cmd, str) else json.dumps(cmd)  # null, not None
+        shown = repr(cmd) if isinstance(cmd, str) else as_typed(cmd)  # null, not None
         raise ValueError(f"unknown command {shown}; commands: {', '.join(COMMANDS)}")
     fields = COMMANDS[cmd]
     extra = sorted(set(message) - set(fields) - {"cmd", "id"})

@@ -71,7 +71,10 @@ def unpack(frames: list[bytes], frame_count: int) -> tuple[Envelope, bytes | Non
     which `frames` are the first ones kept; None as the body if there is not exactly one
     frame after the envelope."""
     assert frames and frame_count >= len(frames), (len(frames), frame_count)
-    end = frames.index(b"", 1) + 1 if b"" in frames[1:] else 1
+    # An empty frame is the delimiter only with a frame after it: a DEALER's [body, b""] has
+    # no envelope, and its body is not a route to echo.
+    delimiter = next((i for i in range(1, len(frames)) if frames[i] == b"" and i + 1 < frame_count), None)
+    end = 1 if delimiter is None else delimiter + 1
     envelope = Envelope(tuple(frames[:end]))
     if frame_count - end != 1 or end >= len(frames):  # the body is not among the frames kept
         return envelope, None
