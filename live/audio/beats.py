@@ -207,7 +207,7 @@ class BeatClock:
         octave above the music's.
         """
         since, self._last_event = t - self._last_event, max(self._last_event, t)
-        if since < 60.0 / TAP_BPM[1]:
+        if since < 60.0 / TAP_BPM[1] - 1e-9:  # taps at the range's own 300 bpm differ by 0.19999... in float
             self._bursting = self._bursting or self._echoed or since >= MIN_TAP_INTERVAL
             self._echoed = True
             return []
