@@ -11,7 +11,7 @@ def test_one_fade_per_beat_lands_on_beats():
     t = 0.0
     while t < 4.0:
         version += 1  # a new keyframe every frame, much faster than the beat
-        if s.due(t, version, beat_sync=True):
+        if s.due(t, version, 1, beat_sync=True):
             nb = (int(t / period) + 1) * period
             fade = s.start(t, version, BeatGrid(nb, period), crossfade_beats=1)
             landings.append(fade.end)
@@ -25,13 +25,13 @@ def test_one_fade_per_beat_lands_on_beats():
 def test_no_beat_sync_takes_each_new_keyframe_and_zero_beats_is_a_cut():
     s = FadeScheduler()
     s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
-    assert not s.due(0.1, 1, beat_sync=False)        # nothing newer
-    assert s.due(0.1, 2, beat_sync=False)            # newer: go now
-    assert not s.due(0.1, 2, beat_sync=True)         # synced: wait for the fade to land
+    assert not s.due(0.1, 1, 0, beat_sync=False)        # nothing newer
+    assert s.due(0.1, 2, 0, beat_sync=False)            # newer: go now
+    assert not s.due(0.1, 2, 0, beat_sync=True)         # synced: wait for the fade to land
     s.start(0.1, 2, BeatGrid(0.5, 0.5), crossfade_beats=0, beat_sync=False)
     assert s.mix(0.1) == 1.0                          # unsynced: a cut now
     assert s.start(0.1, 3, BeatGrid(0.5, 0.5), crossfade_beats=0) is None  # synced: the cut waits for the beat
-    assert s.shown_version == 2 and not s.due(0.3, 3, beat_sync=True) and s.due(0.5, 3, beat_sync=True)
+    assert s.shown_version == 2 and not s.due(0.3, 3, 0, beat_sync=True) and s.due(0.5, 3, 0, beat_sync=True)
     assert s.start(0.5, 4, BeatGrid(1.0, 0.5), crossfade_beats=0) is not None  # on the beat, the newest then
     assert s.shown_version == 4 and s.mix(0.5) == 1.0
 
@@ -53,7 +53,7 @@ def test_cuts_and_short_fades_land_on_the_beat_once_per_beat(beats):
     period, t, version, landings = 0.5, 0.01, 0, []
     while t < 4.0:
         version += 1
-        if s.due(t, version, beat_sync=True):
+        if s.due(t, version, beats, beat_sync=True):
             nb = (int(t / period) + 1) * period
             fade = s.start(t, version, BeatGrid(nb, period), crossfade_beats=beats)
             if fade is not None:
@@ -70,9 +70,9 @@ def test_a_wait_whose_beat_went_by_waits_for_the_next_beat(beats):
     s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
     assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=beats) is None  # waits for the beat at 1.0
     # Frozen until 3.13 s: no call in between.
-    assert s.due(3.13, 3, beat_sync=True)
+    assert s.due(3.13, 3, beats, beat_sync=True)
     assert s.start(3.13, 3, BeatGrid(3.5, 0.5), crossfade_beats=beats) is None  # not a cut off the beat now
-    assert not s.due(3.2, 3, beat_sync=True)  # the wait is for the beat at 3.5 now
+    assert not s.due(3.2, 3, beats, beat_sync=True)  # the wait is for the beat at 3.5 now
     fade = s.start(3.5 - beats * 0.5, 3, BeatGrid(3.5, 0.5), crossfade_beats=beats)
     assert fade is not None and s.shown_version == 3
     assert fade.end == pytest.approx(3.5) if beats else fade.mix(3.5) == 1.0  # lands on the beat at 3.5
@@ -89,11 +89,31 @@ def test_a_cut_whose_beat_went_by_in_a_stall_waits_for_the_next_beat():
     assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=0) is None  # waits for the beat at 1.0
     # The screen stalled to 1.3, more than half a beat past 1.0: a cut now would be off the beat.
     assert s.start(1.3, 3, BeatGrid(1.5, 0.5), crossfade_beats=0) is None
-    assert not s.due(1.4, 3, beat_sync=True) and s.due(1.5, 3, beat_sync=True)
+    assert not s.due(1.4, 3, 0, beat_sync=True) and s.due(1.5, 3, 0, beat_sync=True)
 
 
 def test_turning_beat_sync_off_ends_a_wait_for_the_beat():
     s = FadeScheduler()
     s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
     assert s.start(0.6, 2, BeatGrid(1.0, 0.5), crossfade_beats=0) is None
-    assert not s.due(0.7, 2, beat_sync=True) and s.due(0.7, 2, beat_sync=False)
+    assert not s.due(0.7, 2, 0, beat_sync=True) and s.due(0.7, 2, 0, beat_sync=False)
+
+
+@pytest.mark.parametrize("waiting, chosen", [(0.5, 0.0), (0.0, 0.9), (0.25, 0.75)])
+def test_a_fade_length_changed_while_a_fade_waits_still_lands_on_the_beat(waiting, chosen):
+    """A preset switch or a knob changes the length while a synced fade waits for the beat at
+    10: a cut chosen during a half-beat fade's wait cut at 9.5, and a 0.9-beat fade chosen
+    during a cut's wait was a 1 ms flash at 10."""
+    s = FadeScheduler()
+    s.start(0.0, 1, BeatGrid(None, None), crossfade_beats=1)
+    grid = BeatGrid(10.0, 1.0)
+    assert s.start(9.0, 2, grid, crossfade_beats=waiting) is None
+    t, fade = 9.0, None
+    while fade is None and t < 10.5:
+        t = round(t + 1 / 60, 9)
+        if s.due(t, 3, chosen, beat_sync=True):
+            fade = s.start(t, 3, grid if t < 10 else BeatGrid(11.0, 1.0), crossfade_beats=chosen)
+    assert fade is not None and s.shown_version == 3
+    assert t == pytest.approx(10.0 - chosen, abs=1 / 60)
+    assert fade.mix(10.0) == 1.0 if chosen == 0 else (fade.end == pytest.approx(10.0)
+                                                       and fade.end - fade.start == pytest.approx(chosen, abs=1 / 60))

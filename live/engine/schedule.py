@@ -26,15 +26,17 @@ class FadeScheduler:
         self.fade_in = fade_in  # the first keyframe fades in from black; else it is there at once
         self.min_seconds, self.fallback_seconds = min_seconds, fallback_seconds
         # A synced cut or short fade waits for its moment before the beat, then takes the
-        # newest keyframe: (start, beat, period), or None.
-        self._waiting: tuple[float, float, float] | None = None
+        # newest keyframe: (beat, period), or None. The moment is not kept: a preset switch
+        # or a knob may change the fade's length while it waits, and the fade must still
+        # land on the beat (a cut chosen during a half-beat fade's wait cut half a beat early).
+        self._waiting: tuple[float, float] | None = None
 
-    def due(self, t: float, newest_version: int, beat_sync: bool) -> bool:
+    def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool) -> bool:
         """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
         if newest_version <= self.shown_version:
             return False
         if self._waiting is not None:
-            return t >= self._waiting[0] or not beat_sync
+            return not beat_sync or not self._before_moment(t, crossfade_beats)
         return self.fade.done(t) or not beat_sync
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
@@ -45,9 +47,13 @@ class FadeScheduler:
         on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
         if not (crossfade_beats < 1 and on_beat) or (self.shown_version < 0 and not self.fade_in):
             return False
-        if self._waiting is None or t > self._waiting[1] + self._waiting[2] / 2:
-            self._waiting = (grid.next_beat - crossfade_beats * grid.period, grid.next_beat, grid.period)
-        return t < self._waiting[0]
+        if self._waiting is None or t > self._waiting[0] + self._waiting[1] / 2:
+            self._waiting = (grid.next_beat, grid.period)
+        return self._before_moment(t, crossfade_beats)
+
+    def _before_moment(self, t: float, crossfade_beats: float) -> bool:
+        beat, period = self._waiting
+        return t < beat - crossfade_beats * period
 
     def start(self, t: float, version: int, grid: BeatGrid, crossfade_beats: float,
               beat_sync: bool = True) -> Crossfade | None:
@@ -60,7 +66,7 @@ class FadeScheduler:
         elif crossfade_beats < 1 and on_beat:
             if self.waits(t, grid, crossfade_beats, beat_sync):
                 return None
-            beat = self._waiting[1]
+            beat = self._waiting[0]
             self.fade = Crossfade(t, max(beat, t + 1e-3)) if crossfade_beats > 0 else Crossfade.hold()
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()

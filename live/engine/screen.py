@@ -79,7 +79,7 @@ class ScreenDirector:
         return self._wants(t, version, settings, self._grid(t, features))
 
     def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:
-        if settings.freeze or not self.fades.due(t, version, settings.beat_sync):
+        if settings.freeze or not self.fades.due(t, version, settings.crossfade_beats, settings.beat_sync):
             return False
         return not self.fades.waits(t, grid, settings.crossfade_beats, settings.beat_sync)
 
