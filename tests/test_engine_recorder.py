@@ -203,6 +203,24 @@ def test_each_frame_is_the_one_shown_when_its_audio_was_captured_however_late_th
     assert sink.pictures == list(range(20))
 
 
+def test_a_played_track_s_audio_goes_beside_the_picture_shown_when_it_is_heard():
+    """--play: a block is analysed, and handed to the recorder, an output buffer before it is
+    heard, stamped with when it will be; the pictures of that time are not drawn yet."""
+    now = [0.0]
+    sink, recorder = recording(now)
+    ahead = 0.3
+    for k in range(1, 30):
+        now[0] = k / 10
+        recorder.push_audio(np.ones((10, 1), np.float32), now[0] + ahead)  # heard up to k / 10 + 0.3
+        wait_for(lambda: recorder.samples_written >= 10 * k)
+        recorder.wants_frame()
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))  # what is on screen at k / 10
+    recorder.close()
+    # The file starts with the first block, heard from 0.3 s: frame i is heard at 0.3 + i / 10,
+    # when picture 3 + i was on screen (it was picture i, three frames behind its sound).
+    assert sink.pictures[:26] == list(range(3, 29))
+
+
 def test_pictures_older_than_those_kept_are_stood_in_for_by_the_last_one_written(monkeypatch):
     monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
     now = [0.0]

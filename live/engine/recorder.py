@@ -105,6 +105,8 @@ class Recorder:
             try:
                 block, at = self.audio.get(timeout=poll)
             except queue.Empty:
+                if reached is not None:  # frames held for pictures the screen has reached since
+                    self._write_frames(math.floor(self._frames_of_audio()), reached)
                 # Before any audio, from the first frame: an input lost from the start.
                 reached = self._first_offer if reached is None else reached
                 if reached is not None and self._input_lost(reached, silent):
@@ -126,7 +128,8 @@ class Recorder:
             reached = self._write_silence(reached, self._end)
         # The last, partial frame too: the video lasts as long as its audio, and a recording
         # shorter than a frame still has a picture.
-        self._write_frames(max(1, math.ceil(self._frames_of_audio())), self.clock() if reached is None else reached)
+        self._write_frames(max(1, math.ceil(self._frames_of_audio())), self.clock() if reached is None else reached,
+                           hold=False)
 
     def _input_lost(self, reached: float, silent: bool) -> bool:
         """Has the input heard nothing past `reached`, and for RECORD_GAP_S unless an outage
@@ -155,11 +158,17 @@ class Recorder:
     def _frames_of_audio(self) -> Fraction:
         return self.samples_written * self._frames_per_sample
 
-    def _write_frames(self, due: int, end: float) -> None:
-        """Frames up to number `due`, the audio written ending at capture time `end`."""
+    def _write_frames(self, due: int, end: float, hold: bool = True) -> None:
+        """Frames up to number `due`, the audio written ending at capture time `end`. With
+        `hold`, a frame whose slot the screen has not reached waits: a played track's audio
+        comes stamped with when it will be heard, an output buffer (0.3 s) ahead of the
+        screen, and the newest picture beside it put the file's pictures that far behind."""
         while self.frames_written < due:
             samples_before = self.samples_written - self.frames_written / self._frames_per_sample
-            frame = self._frame_at(math.floor((end - float(samples_before) / self.sample_rate) * self.fps + 0.5))
+            slot = math.floor((end - float(samples_before) / self.sample_rate) * self.fps + 0.5)
+            if hold and slot > self._last_slot:
+                return
+            frame = self._frame_at(slot)
             if frame is None:
                 return
             self.sink.write(frame)
