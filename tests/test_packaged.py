@@ -198,6 +198,27 @@ def test_packages_go_to_the_user_cache_or_the_temporary_folder(monkeypatch, tmp_
     assert default_packages_dir().parent.parent == Path(tempfile.gettempdir())
 
 
+def test_a_switch_to_a_generator_whose_package_is_on_disk_loads_it_at_once(built):
+    """Waiting SWITCH_SETTLE_S is for builds (a minute of a core); a package on disk loads in
+    milliseconds, and a switch to its generator drew 10 s on the reference path first."""
+    from live.engine.synthesizer import Synthesizer
+
+    G, _, directory = built
+    now = [0.0]
+    first = Synthesizer(G, FastOptions(packages=directory), clock=lambda: now[0])
+    try:
+        assert first.wait(timeout=60)
+        _, ws = _ws(G, 4)
+        unbuilt = first.for_generator(tiny_generator(seed=1, img_resolution=8))  # other numbers: no package
+        unbuilt(ws[0])
+        assert unbuilt._build is None  # its build waits to see the bundle stay on screen
+        twin = first.for_generator(copy.deepcopy(G))
+        twin(ws[0])
+        assert twin._build is not None and twin.wait(timeout=60) and twin.path == "fast"
+    finally:
+        first.close()
+
+
 @pytest.fixture
 def switch_to_an_unbuilt_package(built, tmp_path, monkeypatch):
     """A show drawing `built`'s generator on its package, switching to a second bundle (the

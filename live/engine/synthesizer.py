@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from live.errors import first_line
-from live.nets.fast import FastOptions, FastSynthesis
+from live.nets.fast import FastOptions, FastSynthesis, package_on_disk
 from live.nets.stylegan2 import Generator, to_uint8
 
 
 # A bundle a switch brings is compiled once it has been on screen this long: a build costs
 # a minute or more of a core, and an in-process compile started for a preset only peeked at
 # held the show's own bundle on the reference path meanwhile (for 7 s, no keyframe at all).
+# One whose package is on disk loads at once, in milliseconds.
 SWITCH_SETTLE_S = 10.0
 
 
@@ -244,9 +245,14 @@ class Synthesizer:
 
     def for_generator(self, G: Generator, on_error: Callable[[str], None] | None = None) -> Synthesizer:
         """This one if it draws `G`, else a new one with the same options on the same lane
-        (a bundle switch), which compiles once it has drawn for SWITCH_SETTLE_S."""
-        return self if G is self.G else Synthesizer(G, self.options, on_error, self._lane, SWITCH_SETTLE_S,
-                                                    self.clock, self.build)
+        (a bundle switch), which compiles once it has drawn for SWITCH_SETTLE_S, or at once
+        if its package is on disk."""
+        if G is self.G:
+            return self
+        packaged = self.options is not None and self.options.compile and self.options.packages is not None \
+            and package_on_disk(G.synthesis, self.options)
+        return Synthesizer(G, self.options, on_error, self._lane, 0.0 if packaged else SWITCH_SETTLE_S,
+                           self.clock, self.build)
 
     @torch.inference_mode()
     def __call__(self, w: torch.Tensor) -> np.ndarray:

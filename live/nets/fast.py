@@ -356,6 +356,14 @@ def _errors_only(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
+def package_on_disk(synthesis: SynthesisNetwork, options: FastOptions) -> bool:
+    """Would `FastSynthesis(synthesis, options)` load its package rather than build it? In
+    tens of milliseconds, on any thread (nothing is loaded)."""
+    assert options.packages is not None
+    example = torch.zeros(1, synthesis.num_ws, synthesis.w_dim, device=synthesis.b4.const.device)
+    return Package(FrozenSynthesis(synthesis, options).eval(), example, options.packages).on_disk
+
+
 class FastSynthesis:
     """`ws [1, num_ws, w_dim] -> img [1, C, R, R]` float32, as `synthesis(ws, noise_mode=...)`.
 
