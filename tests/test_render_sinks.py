@@ -323,3 +323,21 @@ def test_a_recording_interrupted_while_it_is_finished_leaves_no_half_copy(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         sink.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.partial.mp4"]  # it plays as it is
+
+
+@pytest.mark.parametrize("suffix, kill_safe", [(".mp4", False), (".mp4", True), (".mkv", True)])
+def test_a_video_is_bt709_and_says_so(tmp_path, suffix, kill_safe):
+    """Players read untagged HD as BT.709; converted with FFmpeg's default BT.601 matrix and
+    left untagged, pure red played as (255, 23, 0)."""
+    path = tmp_path / f"v{suffix}"
+    frame = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    frame[..., 0] = 255
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=kill_safe) as sink:
+        for _ in range(3):
+            sink.write(frame)
+    with av.open(str(path)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (1, 1, 1)  # BT.709
+        assert context.color_range == 1  # limited ("tv")
+        y = next(container.decode(video=0)).to_ndarray(format="yuv420p")[:SIZE[1]]
+    assert abs(int(np.median(y)) - round(16 + 219 * 0.2126)) <= 1  # red's luma by BT.709's weights (BT.601's: 81)

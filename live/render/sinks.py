@@ -13,10 +13,13 @@ from typing import Protocol
 
 import av
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
 from live.errors import UserError
 from live.files import check_writable, make_parent
+
+BT709 = 1  # FFmpeg's code for ITU-R BT.709 as colorspace, primaries and transfer alike
 
 
 class FrameSink(Protocol):
@@ -174,6 +177,11 @@ class VideoSink:
         self._video_stream.width = width
         self._video_stream.height = height
         self._video_stream.pix_fmt = "yuv420p"
+        # BT.709, tagged: players read untagged HD as BT.709, and FFmpeg's untagged default
+        # matrix (BT.601) then showed pure red as (255, 23, 0).
+        context = self._video_stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = BT709
+        context.color_range = ColorRange.MPEG
         self._video_stream.options = {"crf": str(video.crf), "preset": video.preset}
         if video.threads:
             self._video_stream.codec_context.thread_count = video.threads
@@ -192,7 +200,8 @@ class VideoSink:
 
     def write(self, frame: np.ndarray) -> None:
         _check_frame(frame, self.video.size)
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
         picture.pts = self._frames
         self._send(self._video_stream, picture)
         self._frames += 1
