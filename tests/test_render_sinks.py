@@ -293,6 +293,36 @@ def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path,
         assert sum(1 for _ in container.decode(video=0)) == 12
 
 
+class _FullAtTheEnd:
+    """The container, but the disk fills when it is closed: where x264's last frames and an
+    MP4's index are written."""
+
+    def __init__(self, container):
+        self._container = container
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def close(self):
+        self._container.close()
+        raise av.error.OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("kill_safe", [False, True])
+def test_a_disk_that_fills_as_the_video_is_finished_gets_one_line(tmp_path, kill_safe):
+    """It came out as FFmpeg's own error with the hint for a bad path, and a render left an
+    unplayable partial file."""
+    path = tmp_path / "v.mp4"
+    sink = VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=kill_safe)
+    for frame in frames(4):
+        sink.write(frame)
+    sink._container = _FullAtTheEnd(sink._container)
+    kept = "; v.partial.mp4 plays as it is" if kill_safe else ""
+    with pytest.raises(UserError, match=f"No space left on device.*check the free disk space{kept}$"):
+        sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["v.partial.mp4"] if kill_safe else [])
+
+
 # A soundtrack clipped on its negative side is reported too.
 def test_negative_overs_are_reported_as_clipped(tmp_path):
     with VideoSink(tmp_path / "o.mp4", VideoFormat((64, 48), fps=10), AudioFormat(16000, 1)) as sink:

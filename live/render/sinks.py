@@ -58,6 +58,10 @@ WRITE_HINTS = {errno.ENOSPC: "check the free disk space",
                             "or render shorter parts with --start and --duration"}
 
 
+def _write_hint(e: BaseException) -> str:
+    return WRITE_HINTS.get(getattr(e, "errno", None), "check that the folder is writable")
+
+
 def exact_rate(rate: float) -> Fraction:
     """A rate as typed (30, 29.97, 2.3) as the fraction it stands for: products of the floats
     drift (4.1 s at 30 fps is 122.99999999999999 frames). NTSC's 30000/1001 is the finest."""
@@ -136,7 +140,8 @@ class VideoSink:
     up to about a second before where it stopped, even when the process was killed; it
     then has no B-frames, and an MP4 or MOV needs its size again on the disk to be
     finished. `discard` (or leaving a `with` block by an exception) deletes it instead; a
-    `close` that fails (a full disk) leaves it, as the error says.
+    `close` that fails (a full disk) leaves a recording's, as the error says, and deletes a
+    render's (an MP4 without the index `close` writes does not play).
     """
 
     def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None,
@@ -248,10 +253,15 @@ class VideoSink:
                 if self._resampler is not None:
                     self._encode_audio(self._resampler.resample(None))
                 self._send(self._audio_stream, None)
-            self._container.close()
-        except BaseException:
-            self._close_quietly()  # what was written stays, under the partial name, for tools that can salvage it
-            raise
+            self._container.close()  # the encoder's last frames and an MP4's index are written only now
+        except BaseException as e:
+            self._close_quietly()
+            if not self.kill_safe:  # a render, made again at will: its unfinished file does not play
+                self.partial_path.unlink(missing_ok=True)
+            if isinstance(e, UserError) or not isinstance(e, (OSError, av.FFmpegError)):
+                raise
+            kept = f"; {self.partial_path.name} plays as it is" if self.kill_safe else ""
+            raise UserError(f"finishing {self.partial_path} failed ({e}); {_write_hint(e)}{kept}") from e
         if not self.partial_path.exists():  # the muxer opens its file at the first packet
             return
         if not self.kill_safe or self.path.suffix.lower() == ".mkv":
@@ -264,8 +274,7 @@ class VideoSink:
             indexing.unlink(missing_ok=True)  # failed or interrupted (Ctrl-C): no half copy left
             if not isinstance(e, (OSError, av.FFmpegError)):
                 raise
-            hint = WRITE_HINTS.get(getattr(e, "errno", None), "check that the folder is writable")
-            raise UserError(f"writing {self.path} from {self.partial_path} failed ({e}); {hint}; "
+            raise UserError(f"writing {self.path} from {self.partial_path} failed ({e}); {_write_hint(e)}; "
                             f"{self.partial_path.name} plays as it is") from e
         indexing.replace(self.path)
         self.partial_path.unlink()
@@ -298,8 +307,7 @@ class VideoSink:
         try:
             self._container.mux(packets)
         except OSError as e:
-            hint = WRITE_HINTS.get(e.errno, "check that the folder is writable")
-            raise UserError(f"writing {self.partial_path} failed ({e}); {hint}") from e
+            raise UserError(f"writing {self.partial_path} failed ({e}); {_write_hint(e)}") from e
         except av.FFmpegError as e:
             raise UserError(f"writing {self.partial_path} failed ({e})") from e
 
