@@ -5,6 +5,7 @@ import signal
 import struct
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ from PIL import Image
 from live.errors import UserError
 from live.files import check_writable
 from live.render import sinks
-from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink
+from live.render.sinks import AudioFormat, PngSink, VideoFormat, VideoSink, exact_rate
 
 SIZE = (64, 48)
 FPS = 12
@@ -371,3 +372,10 @@ def test_a_video_is_bt709_and_says_so(tmp_path, suffix, kill_safe):
         assert context.color_range == 1  # limited ("tv")
         y = next(container.decode(video=0)).to_ndarray(format="yuv420p")[:SIZE[1]]
     assert abs(int(np.median(y)) - round(16 + 219 * 0.2126)) <= 1  # red's luma by BT.709's weights (BT.601's: 81)
+
+
+@pytest.mark.parametrize("typed, rate", [(30, Fraction(30)), (2.3, Fraction(23, 10)), (12.5, Fraction(25, 2)),
+                                         (29.97, Fraction(30000, 1001)), (23.976, Fraction(24000, 1001)),
+                                         (59.94, Fraction(60000, 1001)), (29.9, Fraction(299, 10))])
+def test_a_typed_rate_is_the_fraction_it_stands_for_ntsc_s_included(typed, rate):
+    assert exact_rate(typed) == rate
