@@ -145,6 +145,8 @@ def show_frame_and_keys(screen_dump: Path) -> None:
         window.flip()
         assert window.ctx.error == "GL_NO_ERROR"
         assert np.count_nonzero(np.all(read_xwd(screen_dump) == (0, 255, 0), axis=2)) > 160 * 120
+        window.set_fullscreen(False)  # back at the window's own size (SDL kept the desktop's)
+        assert not window.fullscreen and window.size == (160, 120)
         renderer.release()
     finally:
         window.close()

@@ -105,6 +105,9 @@ class Window:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
+            if not fullscreen and pygame.display.get_window_size() != tuple(size):
+                # Out of fullscreen, SDL on X11 keeps the desktop's size the first time asked.
+                pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
         # Where the driver gives no vsync (Xvfb, some Mesa setups) pygame warns and goes on
         # without: the frame pacer must then hold the cap itself.
         refused = [w for w in caught if "vsync" in str(w.message)]
