@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ckpt_factory import max_diff, one_torch_thread, outputs, tiny_generator, write_nvlabs_pickle
+from ckpt_factory import max_diff, one_torch_thread, outputs, tiny_generator, to_rosinality, write_nvlabs_pickle
 from live.cli import convert, generate
 from live.cli import inspect as inspect_cli
 from live.errors import UserError
@@ -34,6 +34,13 @@ def G():
 @pytest.fixture(scope="module")
 def pkl(G, tmp_path_factory):
     return write_nvlabs_pickle(tmp_path_factory.mktemp("nets") / "network.pkl", G_ema=G)
+
+
+@pytest.fixture(scope="module")
+def pt(G, tmp_path_factory):
+    path = tmp_path_factory.mktemp("nets") / "network.pt"
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg.clone()}, path)
+    return path
 
 
 def png(path) -> np.ndarray:
@@ -110,10 +117,14 @@ def test_inspect_json(G, pkl, capsys):
     assert info["parameter_count"] == sum(p.numel() for p in G.parameters())
 
 
-def test_convert_round_trips_fp32_exactly_and_fp16_within_tolerance(G, pkl, tmp_path):
+@pytest.mark.parametrize("source", ["pkl", "pt"])
+def test_convert_round_trips_fp32_exactly_and_fp16_within_tolerance(G, source, tmp_path, request):
+    """A rosinality file's filters became one tensor shared by every layer, which safetensors
+    refused to write in fp32."""
+    network = request.getfixturevalue(source)
     expected = outputs(G)
-    cli("convert", pkl, tmp_path / "g32.safetensors", "--fp32")
-    cli("convert", pkl, tmp_path / "g16.safetensors")
+    cli("convert", network, tmp_path / "g32.safetensors", "--fp32")
+    cli("convert", network, tmp_path / "g16.safetensors")
     g32, info32 = load_generator(tmp_path / "g32.safetensors")
     g16, info16 = load_generator(tmp_path / "g16.safetensors")
     assert (info32.stored_dtype, info16.stored_dtype) == ("float32", "float16")

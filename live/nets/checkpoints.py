@@ -364,8 +364,8 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
         block = f"synthesis.b{8 << i}"
         convs += [(f"convs.{2 * i}", f"{block}.conv0", True), (f"convs.{2 * i + 1}", f"{block}.conv1", False)]
         rgbs.append((f"to_rgbs.{i}", f"{block}.torgb", True))
-        state[f"{block}.resample_filter"] = blur
-    state["synthesis.b4.resample_filter"] = blur
+        state[f"{block}.resample_filter"] = blur.clone()  # one tensor each: safetensors refuses shared ones
+    state["synthesis.b4.resample_filter"] = blur.clone()
     # Their noise buffers are numbered in the order the convolutions run.
     for k, (theirs, ours, up) in enumerate(convs):
         state[f"{ours}.weight"] = _unbatch(take(f"{theirs}.conv.weight"), f"{theirs}.conv.weight", source, ndim=5)
@@ -376,7 +376,7 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
         state[f"{ours}.bias"] = take(f"{theirs}.activate.bias")
         state[f"{ours}.noise_const"] = _unbatch(take(f"noises.noise_{k}"), f"noises.noise_{k}", source,
                                                 ndim=4, lead=2)
-        state[f"{ours}.resample_filter"] = blur
+        state[f"{ours}.resample_filter"] = blur.clone()
         if up:
             _check_blur(take(f"{theirs}.conv.blur.kernel"), blur, f"{theirs}.conv.blur.kernel", source)
     for theirs, ours, up in rgbs:
