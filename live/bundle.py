@@ -89,7 +89,12 @@ class BundleConfig:
         # Checked here, not when the predictor is built: that comes after G and the space load.
         check_table(f"{where} [predictor]", predictor, PredictorConfig(num_ws=1, w_dim=1))
         PredictorConfig(**{**predictor, "num_ws": 1, "w_dim": 1})
-        return cls(name=data.get("name", path.parent.name), description=data.get("description", ""),
+        # The name names folders too (`train predictor`'s runs/predictor-NAME): a path would lead elsewhere.
+        name = check_file_name(data.get("name", path.parent.name), f"{where}: name")
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            raise UserError(f"{where}: description must be a string, got {type(description).__name__}")
+        return cls(name=name, description=description,
                    generator_weights=weights["generator"], space=SpaceNetConfig.from_dict(space),
                    space_weights=weights["space"], image_size=image_size, predictor_weights=weights["predictor"],
                    predictor=predictor)

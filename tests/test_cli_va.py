@@ -86,6 +86,9 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys \['weigths'\]"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
      r"weights must be a file name in its folder"),
+    (r'^name = ".*"', 'name = "x/../../../escaped"', "name must be a file name in its folder"),  # runs/predictor-NAME
+    (r'^name = ".*"', "name = [1, 2]", "name must be a file name"),
+    (r'^description = ".*"', "description = {a = 1}", "description must be a string, got dict"),
     (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),
     (r"^step = [\d.]+", "step = inf", "step must be a finite number"),
     (r"^step = [\d.]+", "step = 0.0", "step and lr_multiplier must be finite and > 0"),
