@@ -370,11 +370,15 @@ def test_weights_that_are_not_finite_real_numbers_are_refused(tmp_path, G):
     path = save_generator(G, tmp_path / "g.safetensors", torch.float32)
     state = safetensors.torch.load_file(str(path))
     for key, value, message in (("mapping.fc0.weight", float("nan"), "NaN or infinite"),
+                                ("synthesis.b4.const", 1e300, "beyond float32's range"),  # float64: no NaN there
                                 ("synthesis.b8.resample_filter", torch.bool, r"\(bool\) are not dense float"),
                                 # torch cannot test float8 for NaN: it raised NotImplementedError
                                 ("mapping.fc1.weight", torch.float8_e4m3fn, r"\(float8_e4m3fn\) are not dense float")):
         bad = dict(state)
-        bad[key] = bad[key].to(value) if isinstance(value, torch.dtype) else bad[key].clone().fill_(value)
+        if isinstance(value, torch.dtype):
+            bad[key] = bad[key].to(value)
+        else:
+            bad[key] = torch.full_like(bad[key], value, dtype=torch.float64 if value == 1e300 else None)
         safetensors.torch.save_file(bad, str(path))
         with pytest.raises(UserError, match=f"{key}.*{message}"):
             load_generator(path)
@@ -635,6 +639,9 @@ def test_safetensors_config_version_and_arguments_are_checked(tmp_path, G):
         load_generator(path)
     config_path.write_text(json.dumps({**config, "init_kwargs": {**config["init_kwargs"], "depth": 3}}))
     with pytest.raises(UserError, match="cannot build"):
+        load_generator(path)
+    config_path.write_text(json.dumps(config).replace('"z_dim": 32', '"z_dim": 1' + "0" * 5000))  # past int()'s limit
+    with pytest.raises(UserError, match="g.json is not valid JSON"):
         load_generator(path)
 
 

@@ -60,7 +60,7 @@ def test_parse_seeds(text, seeds):
     assert generate.parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["3-1", "a", "", "1,,2", "-1", str(2**32)])
+@pytest.mark.parametrize("text", ["3-1", "a", "", "1,,2", "-1", str(2**32), "\u00b2"])  # '²' is a digit to isdigit
 def test_parse_seeds_rejects(text):
     with pytest.raises(argparse.ArgumentTypeError):
         generate.parse_seeds(text)
@@ -143,6 +143,10 @@ def test_convert_wants_a_safetensors_name(pkl, tmp_path):
 def test_parse_seeds_refuses_a_huge_range_before_building_it():
     with pytest.raises(argparse.ArgumentTypeError, match="too large"):
         generate.parse_seeds("0-99999999999")  # building this list would exhaust memory
+    many = ",".join(f"{k * 900_000}-{k * 900_000 + 899_999}" for k in range(200))  # each range allowed alone
+    with pytest.raises(argparse.ArgumentTypeError, match="too large"):
+        generate.parse_seeds(many)
+    assert len(generate.parse_seeds("0-499999,500000-999999")) == 1_000_000
 
 
 @pytest.mark.parametrize("trunc", ["nan", "inf", "x"])

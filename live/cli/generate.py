@@ -34,11 +34,11 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
-            if hi > _MAX_SEED or hi - lo >= _MAX_SEEDS:
+            if hi > _MAX_SEED or len(seeds) + hi - lo >= _MAX_SEEDS:
                 raise argparse.ArgumentTypeError(f"seed range {part!r} is too large: seeds go up to {_MAX_SEED}, "
                                                  f"at most {_MAX_SEEDS} in one call")
             seeds.extend(range(lo, hi + 1))
-        elif part.isdigit():
+        elif part.isascii() and part.isdigit():  # '²' is a digit to isdigit, not to int
             seeds.append(int(part))
         else:
             raise argparse.ArgumentTypeError(f"{part!r} is not a seed or a range like 0-3")

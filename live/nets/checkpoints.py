@@ -94,7 +94,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     target = checked_device(device)
     fmt = detect_format(path)
     contents = _READERS[fmt](path)
-    G = _assemble(contents, str(path))
+    G = _assemble(contents, str(path), dtype)
     G = G.to(device=target, dtype=dtype).eval().requires_grad_(False)
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in contents.state.values() if t.is_floating_point()})
     info = CheckpointInfo(
@@ -485,7 +485,7 @@ def _read_live(path: Path) -> _Contents:
         raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
     try:
         config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, an integer of thousands of digits
         raise UserError(f"{config_path} is not valid JSON ({first_line(e)})") from None
     if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
         raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
@@ -537,7 +537,8 @@ def _check_arguments(kwargs: Mapping[str, Any], source: str) -> None:
         raise UserError(f"{source}: cannot build a StyleGAN2 generator from its stored arguments ({problem})")
 
 
-def _assemble(contents: _Contents, source: str) -> Generator:
+def _assemble(contents: _Contents, source: str, dtype: torch.dtype) -> Generator:
+    """The generator of `contents`, its weights still in the file's dtype; every one fits `dtype`."""
     _check_arguments(contents.init_kwargs, source)
     try:
         with torch.device("meta"):
@@ -564,10 +565,12 @@ def _assemble(contents: _Contents, source: str) -> Generator:
     if not_weights:
         raise UserError(f"{source}: {some(not_weights)} are not dense float16, bfloat16, float32 or float64 "
                         "weights; is the file damaged?")
-    not_finite = [k for k, t in contents.state.items() if not torch.isfinite(t).all()]
+    # In the dtype the weights are used in: float64's 1e300 is float32's infinity.
+    not_finite = [k for k, t in contents.state.items() if not torch.isfinite(t.to(dtype)).all()]
     if not_finite:
-        raise UserError(f"{source}: {some(not_finite)} hold NaN or infinite values; the network diverged "
-                        "in training or the file is damaged")
+        raise UserError(f"{source}: {some(not_finite)} hold NaN or infinite values (or values beyond "
+                        f"{str(dtype).removeprefix('torch.')}'s range); the network diverged in training or "
+                        "the file is damaged")
     G.load_state_dict({k: t.contiguous() for k, t in contents.state.items()}, assign=True)
     return G
 
