@@ -19,7 +19,7 @@ from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
-from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, load_generator,
+from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, MAX_LATENT_DIM, load_generator,
                                    save_generator)
 from live.nets.unpickle import read_network_pickle
 
@@ -356,6 +356,12 @@ def test_shared_or_deep_stored_arguments_are_refused_not_walked(tmp_path, G):
     (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], resample_filter=[1] * 100)), "taps"),
     (dict(mapping_kwargs=dict(num_layers=2, lr_multiplier=float("nan"))), "NaN"),
     (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], activation="tanh")), "activation"),
+    (dict(z_dim=2_000_000), "z_dim and w_dim"),  # a rosinality file without latent_avg: its estimate took 32 GB
+    (dict(w_dim=True), "z_dim and w_dim"),
+    (dict(img_channels=5), "img_channels must be 1 to 4"),  # PIL writes no such picture
+    (dict(img_channels=0), "img_channels must be 1 to 4"),
+    (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], conv_clamp="x")), "conv_clamp"),
+    (dict(synthesis_kwargs=dict(TINY["synthesis_kwargs"], conv_clamp=-1)), "conv_clamp"),
 ])
 def test_stored_arguments_are_bounded_before_anything_is_built(tmp_path, G, change, message):
     path = tmp_path / "args.pkl"
@@ -692,3 +698,20 @@ def test_a_bundle_loads_without_importing_torch_s_compiler():
             "print(sorted(m for m in ('torch._dynamo', 'torchvision') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_rosinality_file_without_latent_avg_is_bounded_before_its_estimate(tmp_path, monkeypatch):
+    """The estimate maps 4096 z of z_dim numbers each: a 413 KB file took 3.7 GB, an 8 MB one
+    asked for 32 GB and crashed."""
+    from live.nets import checkpoints
+
+    def no_estimate(*args):
+        raise AssertionError("estimated before its arguments were checked")
+
+    monkeypatch.setattr(checkpoints, "_estimate_w_avg", no_estimate)
+    wide = tiny_generator(z_dim=MAX_LATENT_DIM + 1, w_dim=1, img_resolution=8,
+                          synthesis_kwargs=dict(channel_base=32, channel_max=4))
+    path = tmp_path / "wide.pt"
+    torch.save({"g_ema": to_rosinality(wide)}, path)
+    with pytest.raises(UserError, match="z_dim and w_dim must be whole numbers from 1 to"):
+        load_generator(path)

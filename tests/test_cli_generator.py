@@ -207,3 +207,21 @@ def test_a_path_the_system_refuses_is_one_line_from_the_command_line(pkl, tmp_pa
     assert main(["generate", "--network", str(pkl), "--seeds", "0", "--outdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "seed0000.png" in err and "Traceback" not in err
+
+
+def test_a_network_without_w_avg_or_rgb_is_told_what_it_cannot_do(tmp_path):
+    """NVlabs allows w_avg_beta null (no average kept) and grey networks: truncation and the
+    colour measure of `inspect --directions` ended in tracebacks."""
+    untracked = tiny_generator(0, mapping_kwargs=dict(num_layers=2, w_avg_beta=None))
+    grey = tiny_generator(0, img_channels=1)
+    save_generator(untracked, tmp_path / "untracked.safetensors")
+    save_generator(grey, tmp_path / "grey.safetensors")
+    with pytest.raises(UserError, match="truncation needs one; use --trunc 1"):
+        cli("generate", "--network", tmp_path / "untracked.safetensors", "--seeds", "1", "--trunc", "0.7",
+            "--outdir", tmp_path / "out")
+    cli("generate", "--network", tmp_path / "untracked.safetensors", "--seeds", "1", "--outdir", tmp_path / "out")
+    cli("generate", "--network", tmp_path / "grey.safetensors", "--seeds", "1", "--outdir", tmp_path / "grey")
+    assert png(tmp_path / "grey" / "seed0001.png").ndim == 2
+    for network in ("untracked", "grey"):
+        with pytest.raises(UserError, match="needs an RGB generator that keeps w_avg"):
+            cli("inspect", tmp_path / f"{network}.safetensors", "--directions", "2")

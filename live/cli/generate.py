@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     G, _ = load_generator(args.network, device=args.device)
     device = next(G.parameters()).device
     label = _label(G.c_dim, args.class_idx, device)
+    if args.trunc != 1 and G.mapping.w_avg_beta is None:
+        raise UserError("this network keeps no average w (its w_avg_beta is null): truncation needs one; "
+                        "use --trunc 1")
     args.outdir.mkdir(parents=True, exist_ok=True)
     for i, seed in enumerate(args.seeds):
         z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).to(device)

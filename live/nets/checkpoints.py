@@ -279,6 +279,7 @@ def _read_rosinality(path: Path) -> _Contents:
     kwargs, state = convert_rosinality(g_ema, latent_avg, str(path))
     if latent_avg is not None:
         return _Contents(kwargs, state)
+    _check_arguments(kwargs, str(path))  # before the estimate, which takes memory by z_dim
     state["mapping.w_avg"] = _estimate_w_avg(kwargs, state, str(path))
     return _Contents(kwargs, state, (f"w_avg estimated from {_W_AVG_SAMPLES} random z: the file has no latent_avg",))
 
@@ -514,9 +515,14 @@ _READERS: dict[str, Callable[[Path], _Contents]] = {
 # comes from the file, since the network is built on the meta device and takes the
 # file's tensors. Larger than any published StyleGAN2, and far below what hurts.
 MAX_RESOLUTION = 4096
+MAX_LATENT_DIM = 4096  # StyleGAN2's are 512
 MAX_MAPPING_LAYERS = 64
 MAX_FILTER_TAPS = 16
 ACTIVATIONS = ("lrelu", "linear")
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _check_arguments(kwargs: Mapping[str, Any], source: str) -> None:
@@ -527,6 +533,12 @@ def _check_arguments(kwargs: Mapping[str, Any], source: str) -> None:
         problem = "mapping_kwargs and synthesis_kwargs must be tables"
     elif not isinstance(kwargs.get("img_resolution"), int) or not 4 <= kwargs["img_resolution"] <= MAX_RESOLUTION:
         problem = f"img_resolution must be a whole number from 4 to {MAX_RESOLUTION}"
+    elif not (_whole(kwargs.get("z_dim"), 1, MAX_LATENT_DIM) and _whole(kwargs.get("w_dim"), 1, MAX_LATENT_DIM)):
+        problem = f"z_dim and w_dim must be whole numbers from 1 to {MAX_LATENT_DIM}"
+    elif not _whole(kwargs.get("img_channels", 3), 1, 4):  # what a picture holds: grey, grey + alpha, RGB, RGBA
+        problem = "img_channels must be 1 to 4"
+    elif (clamp := synthesis.get("conv_clamp")) is not None and (not isinstance(clamp, (int, float)) or clamp < 0):
+        problem = "conv_clamp must be a number >= 0 or null"
     elif not isinstance(mapping.get("num_layers", 8), int) or not 1 <= mapping.get("num_layers", 8) <= MAX_MAPPING_LAYERS:
         problem = f"the mapping network must have 1 to {MAX_MAPPING_LAYERS} layers"
     elif not isinstance(taps := synthesis.get("resample_filter", []), list) or len(taps) > MAX_FILTER_TAPS:
