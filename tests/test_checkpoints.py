@@ -19,6 +19,7 @@ from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
+from live.files import LEGACY_TORCH_MAGIC
 from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, MAX_LATENT_DIM, load_generator,
                                    save_generator)
 from live.nets.unpickle import read_network_pickle
@@ -321,6 +322,28 @@ def test_objects_made_by_calls_are_charged_even_when_empty():
                                OrderedDict()), protocol=4)
     with pytest.raises(UserError, match="a tensor of 1000 dimensions is not a weight"):
         read_network_pickle(io.BytesIO(deep), "deep.pkl")
+
+
+@pytest.mark.parametrize("opcodes", [pickle.EMPTY_SET, pickle.EMPTY_DICT + pickle.MEMOIZE])
+def test_every_opcode_is_charged_not_only_calls(opcodes):
+    """A byte of EMPTY_SET makes a 216-byte set: 10 MB of them took 2.3 GB."""
+    count = 2_000_000 // len(opcodes)
+    payload = b"\x80\x04]" + pickle.MARK + opcodes * count + pickle.APPENDS + pickle.STOP
+    with pytest.raises(UserError, match="add up to far more than the file holds"):
+        read_network_pickle(io.BytesIO(payload), "flood.pkl")
+
+
+def test_a_storage_blob_s_header_is_charged_at_each_call_on_it():
+    """The blob is parsed again at each call on it through the memo: a header padded with
+    500,000 opcodes before an empty storage took 0.25 s a call, hours for a 1.4 MB file."""
+    blob = torch.zeros(0)._typed_storage().__reduce__()[1][0]
+    magic = pickle.dumps(LEGACY_TORCH_MAGIC, protocol=2)
+    assert blob.startswith(magic)
+    padded = magic[:-1] + (pickle.EMPTY_LIST + pickle.POP) * 100_000 + blob[len(magic) - 1:]
+    payload = pickle.dumps([Reduce(torch.storage._load_from_bytes, padded) for _ in range(20)], protocol=4)
+    assert len(payload) < len(padded) + 1_000
+    with pytest.raises(UserError, match="add up to far more than the file holds"):
+        read_network_pickle(io.BytesIO(payload), "padded.pkl")
 
 
 def test_protocol_0_memo_indices_are_refused():

@@ -14,8 +14,9 @@ blob is a legacy `torch.save` stream that torch would read with an unrestricted
 
 Memory stays bounded by the file: a tensor view may hold no more elements than its
 storage, no constructor may iterate a tensor into one object per element, what the
-constructors build adds up to at most about the file's size (one stored object handed to
-a constructor again and again through the memo costs the file 5 bytes a call), and BUILD
+constructors build, and every opcode (a byte of the file that may make an object of a
+few hundred bytes, or a call on an object from the memo), add up to at most about the
+file's size, and BUILD
 (an object's `__setstate__`, which for numpy dtypes and torch tensors reinterprets
 memory) is refused except for a numpy number dtype's byte order (and an empty state on a
 dict, which sets nothing). Time stays bounded too: dict keys and set items are strings,
@@ -55,7 +56,7 @@ _STORAGE_DTYPES = {
 # The weights' bytes are in a file once; their views and copies as they load, a few times more.
 LOADED_PER_FILE_BYTE = 3
 BUDGET_SLACK = 1 << 20  # bytes and items beyond that which a small network may build
-CALL_COST = 64         # what an object made by a call (REDUCE, NEWOBJ) costs the budget, contents apart
+OPCODE_COST = 64       # what any opcode costs the budget, what a call makes (REDUCE, NEWOBJ, OBJ) apart
 MAX_TENSOR_DIMS = 8    # a generator's weights have at most 4
 
 # What a pickle stream can fail with when it is cut short or malformed; hostile globals
@@ -135,11 +136,13 @@ def _text_memo(unpickler: Any) -> None:
 
 
 def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
-    """An opcode's handler that charges the budget for the object a call makes: a call costs
-    the file 5 bytes through the memo, and even an empty tensor holds its sizes and strides."""
+    """An opcode's handler that first charges the budget OPCODE_COST: an opcode takes the
+    file a byte and may make an object of hundreds (EMPTY_SET: 216) or a call (5 bytes
+    through the memo; even an empty tensor holds its sizes and strides), and parsing it
+    takes time (a storage blob's header is parsed again at each call on the blob)."""
     def charged(unpickler: Any) -> None:
         if unpickler.budget is not None:
-            unpickler.budget.spend(CALL_COST)
+            unpickler.budget.spend(OPCODE_COST)
         load(unpickler)
     return charged
 
@@ -180,16 +183,14 @@ class _TableUnpickler(pickle._Unpickler):
         elif not (isinstance(target, dict) and not state):  # an EasyDict's empty __dict__ is harmless
             raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
-                pickle.PUT[0]: _text_memo, pickle.GET[0]: _text_memo,
-                pickle.REDUCE[0]: _charged(pickle._Unpickler.load_reduce),
-                pickle.NEWOBJ[0]: _charged(pickle._Unpickler.load_newobj),
-                pickle.NEWOBJ_EX[0]: _charged(pickle._Unpickler.load_newobj_ex),
-                pickle.SETITEM[0]: _names_first(pickle._Unpickler.load_setitem, lambda items: items[-2:-1]),
-                pickle.SETITEMS[0]: _names_first(pickle._Unpickler.load_setitems, lambda items: items[::2]),
-                pickle.DICT[0]: _names_first(pickle._Unpickler.load_dict, lambda items: items[::2]),
-                pickle.ADDITEMS[0]: _names_first(pickle._Unpickler.load_additems, lambda items: items),
-                pickle.FROZENSET[0]: _names_first(pickle._Unpickler.load_frozenset, lambda items: items)}
+    dispatch = {opcode: _charged(load) for opcode, load in {
+        **pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
+        pickle.PUT[0]: _text_memo, pickle.GET[0]: _text_memo,
+        pickle.SETITEM[0]: _names_first(pickle._Unpickler.load_setitem, lambda items: items[-2:-1]),
+        pickle.SETITEMS[0]: _names_first(pickle._Unpickler.load_setitems, lambda items: items[::2]),
+        pickle.DICT[0]: _names_first(pickle._Unpickler.load_dict, lambda items: items[::2]),
+        pickle.ADDITEMS[0]: _names_first(pickle._Unpickler.load_additems, lambda items: items),
+        pickle.FROZENSET[0]: _names_first(pickle._Unpickler.load_frozenset, lambda items: items)}.items()}
 
 
 def _record_persistent_obj(meta: Any) -> PersistentObject:
@@ -307,7 +308,7 @@ def _read_storage_blob(blob: Any, source: str, budget: _Budget) -> _FlatStorage:
         raise pickle.UnpicklingError("storage blob is not bytes")
     stream = io.BytesIO(blob)
     table = _blob_table()
-    magic, protocol, sys_info = (_TableUnpickler(stream, table, source).load() for _ in range(3))
+    magic, protocol, sys_info = (_TableUnpickler(stream, table, source, budget=budget).load() for _ in range(3))
     if magic != LEGACY_TORCH_MAGIC or protocol != _LEGACY_PROTOCOL:
         raise pickle.UnpicklingError("storage blob is not a legacy torch.save stream")
     if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
@@ -322,8 +323,8 @@ def _read_storage_blob(blob: Any, source: str, budget: _Budget) -> _FlatStorage:
             raise pickle.UnpicklingError("malformed storage record")
         return _StorageRef(key, storage_type.dtype, numel)
 
-    ref = _TableUnpickler(stream, table, source, persistent_load=storage_ref).load()
-    keys = _TableUnpickler(stream, table, source).load()
+    ref = _TableUnpickler(stream, table, source, persistent_load=storage_ref, budget=budget).load()
+    keys = _TableUnpickler(stream, table, source, budget=budget).load()
     if not isinstance(ref, _StorageRef) or keys != [ref.key]:
         raise pickle.UnpicklingError("storage blob does not hold exactly one storage")
     numel = int.from_bytes(stream.read(8), "little")
