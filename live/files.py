@@ -140,6 +140,8 @@ def check_torch_file(path: Path) -> None:
         if form == "legacy":  # five pickles, then the storages' bytes
             with path.open("rb") as f:
                 _check_ints(f, 5, path)
+                f.seek(0)
+                _check_legacy_storages(f, path)
             return
         if form != "zip":
             return
@@ -164,6 +166,55 @@ def _check_ints(pickles: bytes | BinaryIO, count: int, path: Path) -> None:
                for op, arg, _ in pickletools.genops(pickles)):
             raise UserError(f"{path} holds integers of 2**61 or more, which weights and training states have "
                             "no use for and which can make loading take hours")
+
+
+class _Inert(dict):
+    """Whatever a legacy torch pickle builds, as nothing: read only for the storages it names."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _check_legacy_storages(f: BinaryIO, path: Path) -> None:
+    """torch's legacy reader makes every storage the saved object names but fills only those
+    its key list names after it: one left out came back holding whatever the process's
+    memory held there (earlier tensors), as weights and into converted files."""
+    import pickle
+    import pickletools
+
+    named: set[str] = set()
+
+    class Names(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> type:  # nothing is imported, nothing runs
+            return _Inert
+
+        def persistent_load(self, pid: Any) -> _Inert:  # ("storage", type, key, location, size, view)
+            if not (isinstance(pid, tuple) and len(pid) > 2 and isinstance(pid[2], str)):
+                raise ValueError("a storage record without a key")
+            named.add(pid[2])
+            return _Inert()
+
+    for _ in range(3):  # magic number, protocol, system info
+        for _ in pickletools.genops(f):
+            pass
+    try:
+        Names(f).load()
+        keys = Names(f).load()
+        held = set(keys) if isinstance(keys, list) else set()
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
+            RecursionError) as e:
+        raise UserError(f"{path} is not a valid torch checkpoint ({first_line(e)})") from None
+    if not named <= held:
+        raise UserError(f"{path} names storages it does not hold; the file is damaged or was edited")
 
 
 def load_torch_file(path: Path, device: object = "cpu", allowed: tuple[type, ...] = ()) -> Any:

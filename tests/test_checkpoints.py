@@ -738,3 +738,31 @@ def test_a_rosinality_file_without_latent_avg_is_bounded_before_its_estimate(tmp
     torch.save({"g_ema": to_rosinality(wide)}, path)
     with pytest.raises(UserError, match="z_dim and w_dim must be whole numbers from 1 to"):
         load_generator(path)
+
+
+def test_a_legacy_torch_file_that_leaves_a_storage_unfilled_is_refused(tmp_path, G):
+    """torch's legacy reader makes every storage the saved object names but fills only those
+    in the key list after it: a storage left out of the list came back holding old memory."""
+    buffer = io.BytesIO()
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg.clone()}, buffer,
+               _use_new_zipfile_serialization=False)
+    raw = buffer.getvalue()
+    stream = io.BytesIO(raw)
+    for _ in range(4):  # magic number, protocol, system info, the saved object
+        for _ in pickletools.genops(stream):
+            pass
+    keys_at = stream.tell()
+    keys = pickle.load(stream)
+    storages, at = {}, stream.tell()
+    for key in keys:  # each: its element count, then its float32 bytes
+        count = int.from_bytes(raw[at:at + 8], "little")
+        storages[key], at = raw[at:at + 8 + 4 * count], at + 8 + 4 * count
+    assert at == len(raw)
+    kept = keys[1:]
+    path = tmp_path / "unfilled.pt"
+    path.write_bytes(raw[:keys_at] + pickle.dumps(kept, protocol=2) + b"".join(storages[k] for k in kept))
+    with pytest.raises(UserError, match="unfilled.pt names storages it does not hold"):
+        load_generator(path)
+    whole = tmp_path / "whole.pt"
+    whole.write_bytes(raw)
+    assert max_diff(outputs(load_generator(whole)[0]), outputs(G)) < 1e-5
