@@ -161,11 +161,18 @@ def test_a_name_that_is_not_utf8_is_printed_escaped_under_a_strict_utf8_stdout()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True,
                           env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
     assert (done.returncode, done.stdout, done.stderr) == (0, b"wrote caf\\udce9.mp4\n", b"")
+
+
 @pytest.mark.parametrize("argv, words", [
     (["perform", "--headless", "--control", "off", "--record", "{tmp}/show.flac"], "name it .mp4, .mkv or .mov"),
     (["perform", "--headless", "--control", "off", "--source", "file:{tmp}/song.mp4", "--record", "{tmp}/song.mp4"],
      "the --source file and --record name the same file"),
     (["render", "{tmp}/song.mp4", "-o", "{tmp}/song.mp4"], "the audio and -o name the same file"),
+    # The files a video is written through: the input was truncated, then renamed onto the output.
+    (["render", "{tmp}/song.partial.mp4", "-o", "{tmp}/song.mp4"],
+     "the audio and song.mp4's unfinished file name the same file"),
+    (["perform", "--headless", "--control", "off", "--source", "file:{tmp}/set.indexing.mp4", "--record",
+      "{tmp}/set.mp4"], "the --source file and set.mp4's indexing file name the same file"),
     (["render", "{tmp}/song.wav", "-o", "{tmp}/notes"], "must end in .mp4, .mkv or .mov"),  # an existing file, no suffix
 ])
 def test_outputs_that_cannot_be_written_stop_before_anything_opens(tmp_path, capsys, argv, words):

@@ -215,6 +215,7 @@ def test_an_interrupted_recording_says_where_it_stays(tmp_path, preset_dir, monk
         capsys.readouterr().err)
     assert main([*args, str(tmp_path / "early.mp4")]) == 130  # no packet yet: no file to name
     assert "not finished" not in capsys.readouterr().err
+    assert not (tmp_path / "early.partial.mp4").exists()  # a file left would refuse the next show's recording
 
 
 def test_missing_device_bad_source_and_unwritable_stats_are_one_line_errors(tmp_path, preset_dir, capsys):

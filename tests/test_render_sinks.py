@@ -379,3 +379,38 @@ def test_a_video_is_bt709_and_says_so(tmp_path, suffix, kill_safe):
                                          (59.94, Fraction(60000, 1001)), (29.9, Fraction(299, 10))])
 def test_a_typed_rate_is_the_fraction_it_stands_for_ntsc_s_included(typed, rate):
     assert exact_rate(typed) == rate
+
+
+@pytest.mark.parametrize("kill_safe", [False, True])
+def test_a_second_writer_of_one_video_is_refused_while_the_first_writes(tmp_path, kill_safe):
+    """Both wrote into one unfinished file and both said they wrote the video: it held a mix,
+    or the other's frames."""
+    path = tmp_path / "same.mp4"
+    first = VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=kill_safe)
+    first.write(frames(1)[0])
+    with pytest.raises(UserError, match="another command is writing .*same.mp4 now"):
+        VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=kill_safe)
+    for frame in frames(5)[1:]:
+        first.write(frame)
+    first.close()
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+    again = VideoSink(path, VideoFormat(SIZE, fps=FPS))  # the video is finished: its name is free
+    again.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4"]
+
+
+def test_a_killed_writer_s_unfinished_file_is_taken_over(tmp_path):
+    path = tmp_path / "v.mp4"
+    sinks.partial_path(path).write_bytes(b"left by a killed render")
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS)) as sink:
+        for frame in frames(3):
+            sink.write(frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+def test_a_video_given_no_frames_leaves_no_file(tmp_path):
+    VideoSink(tmp_path / "none.mp4", VideoFormat(SIZE, fps=FPS)).close()
+    assert not list(tmp_path.iterdir())

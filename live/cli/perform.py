@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
-    from live.render.sinks import AudioFormat, VideoFormat, VideoSink, check_new_recording, partial_path
+    from live.render.sinks import (AudioFormat, VideoFormat, VideoSink, check_new_recording, partial_path,
+                                   video_work_files)
 
     record_as_typed = args.record  # the fresh server's default below is a name that may be replaced
     headless = args.headless or not _has_display()
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         check_new_recording(Path(args.record), may_replace=not record_as_typed)
     kind, rest = parse_source(source_spec)
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
-                    "--stats": args.stats})
+                    **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats})
     keys = None
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
@@ -205,9 +206,12 @@ def run(args: argparse.Namespace) -> int:
             stats = engine.run()
         except KeyboardInterrupt:
             partial = partial_path(Path(args.record)) if args.record else None
-            if partial is not None and partial.exists():  # the encoder makes it with its first packet
-                print(f"live: the recording was not finished: {partial} plays what was written of it",
-                      file=sys.stderr)
+            if partial is not None and partial.exists():
+                if partial.stat().st_size:  # the encoder writes with its first packet
+                    print(f"live: the recording was not finished: {partial} plays what was written of it",
+                          file=sys.stderr)
+                else:  # held for the recording, which never began: no file to leave
+                    partial.unlink()
             raise
         finally:
             for signum, handler in handlers.items():

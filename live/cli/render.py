@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
-    from live.render.sinks import FRAME_NAME, check_no_frames
+    from live.render.sinks import FRAME_NAME, check_no_frames, video_work_files
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_writable(args.out / FRAME_NAME.format(0))
         check_no_frames(args.out)
-    check_distinct({"the audio": args.audio, "-o": args.out, "--stats": args.stats})
+    work = video_work_files(args.out) if is_video(args.out) else {}
+    check_distinct({"the audio": args.audio, "-o": args.out, **work, "--stats": args.stats})
     audio = scan_audio(args.audio)
     if shortfall := audio.shortfall():
         note("audio", shortfall)

@@ -9,7 +9,7 @@ import errno
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import av
 import numpy as np
@@ -112,6 +112,30 @@ UNFINISHED_PLAYS = {".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_
 UNFINISHED_PLAYS[".mov"] = UNFINISHED_PLAYS[".mp4"]
 
 
+def _claim(partial: Path, path: Path) -> BinaryIO:
+    """Hold the unfinished file of the video `path` while it is written: two commands writing
+    one video wrote into one file, and both said they wrote it (a mix of the two, or the
+    other's). A file left by a killed command is no one's: it is taken over."""
+    import fcntl
+
+    try:
+        claim = open(partial, "ab")
+    except OSError as e:
+        raise UserError(f"cannot write a video to {path} ({e})") from None
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        claim.close()
+        raise UserError(f"another command is writing {path} now ({partial.name} is in use); "
+                        "wait for it or write elsewhere") from None
+    return claim
+
+
+def video_work_files(path: Path) -> dict[str, Path]:
+    """The files VideoSink writes on the way to the video `path`, named as a command's files are."""
+    return {f"{path.name}'s unfinished file": partial_path(path), f"{path.name}'s indexing file": _indexing_path(path)}
+
+
 def check_new_recording(path: Path, may_replace: bool = False) -> None:
     """A show's recording, before the show: a show cannot be played again, so neither a
     file of that name nor an unfinished one (what a failed show left) is replaced, unless
@@ -170,11 +194,13 @@ class VideoSink:
             raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
                             "with libx264 and aac, or pick another codec") from e
         make_parent(self.path)
+        self._claim = _claim(self.partial_path, self.path)
         try:
             self._container = av.open(str(self.partial_path), "w",
                                       options=UNFINISHED_PLAYS[self.path.suffix.lower()] if kill_safe else {})
         except (ValueError, av.FFmpegError) as e:
             self.partial_path.unlink(missing_ok=True)
+            self._claim.close()
             raise UserError(f"cannot write a video to {self.path} ({e})") from e
         self._video_stream = self._container.add_stream(video.codec, rate=exact_rate(video.fps))
         self._audio_stream = self._resampler = None
@@ -252,6 +278,12 @@ class VideoSink:
             return
         self._closed = True
         try:
+            self._finish()
+        finally:
+            self._claim.close()
+
+    def _finish(self) -> None:
+        try:
             self._send(self._video_stream, None)
             if self._audio_stream is not None:
                 if self._resampler is not None:
@@ -266,7 +298,8 @@ class VideoSink:
                 raise
             kept = f"; {self.partial_path.name} plays as it is" if self.kill_safe else ""
             raise UserError(f"finishing {self.partial_path} failed ({e}); {_write_hint(e)}{kept}") from e
-        if not self.partial_path.exists():  # the muxer opens its file at the first packet
+        if not self.partial_path.exists() or self.partial_path.stat().st_size == 0:  # nothing was muxed: no video
+            self.partial_path.unlink(missing_ok=True)
             return
         if not self.kill_safe or self.path.suffix.lower() == ".mkv":
             self.partial_path.replace(self.path)
@@ -286,8 +319,10 @@ class VideoSink:
     def discard(self) -> None:
         """Stop and delete what was written; `path` is left as it was."""
         if not self._closed:
-            self.abandon()
-            self.partial_path.unlink(missing_ok=True)
+            self._closed = True
+            self._close_quietly()
+            self.partial_path.unlink(missing_ok=True)  # before the claim goes: the name may be another's then
+            self._claim.close()
 
     def abandon(self) -> None:
         """Stop after a failed write and keep what was written under the partial name (a
@@ -295,6 +330,7 @@ class VideoSink:
         if not self._closed:
             self._closed = True
             self._close_quietly()
+            self._claim.close()
 
     def _close_quietly(self) -> None:
         try:
