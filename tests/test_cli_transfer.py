@@ -1,5 +1,6 @@
 """`python -m live transfer` on a tiny random bundle."""
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +91,13 @@ def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_
     with pytest.raises(UserError, match="listed more than once"):
         run(*common, "--audio", songs[0], songs[0], "--outdir", str(out))
     assert not out.exists()  # nothing was written, not even the folder
+    photo = tmp_path / Path(songs[0]).with_suffix(".png").name  # the photo and the song share a name
+    Image.new("RGB", (8, 8)).save(photo)
+    (preset_dir / "photo.toml").write_text((preset_dir / "test.toml").read_text().replace(
+        "seed = 5", f'image = "{photo}"'))
+    with pytest.raises(UserError, match="the preset's picture and the result .* name the same file"):
+        run("transfer", "--preset", "photo", "--presets-dir", str(preset_dir), "--audio", songs[0],
+            "--outdir", str(tmp_path))
 
 
 def test_transfer_refuses_more_refinement_steps_than_a_show_takes_and_a_non_finite_lambda(preset_dir, songs, tmp_path):

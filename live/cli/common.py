@@ -40,9 +40,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         "already compiled for this generator, and reference in renders")
 
 
-def preset_and_bundle(args: argparse.Namespace):
-    """The preset named by --preset and the bundle it plays on (--bundle, else its own)."""
-    from live.bundle import Bundle
+def chosen_preset(args: argparse.Namespace):
+    """The preset named by --preset (in --presets-dir), or the default one."""
     from live.presets import DEFAULT_PRESET, PresetLibrary
 
     library = PresetLibrary(args.presets_dir)
@@ -51,7 +50,14 @@ def preset_and_bundle(args: argparse.Namespace):
         remedy = (f"choose one with --preset ({', '.join(names)})" if names
                   else f"it holds no presets; make one with: {library.new_preset_command()}")
         raise UserError(f"{library.directory} has no {DEFAULT_PRESET}.toml: {remedy}")
-    preset = library.load(args.preset or DEFAULT_PRESET)
+    return library.load(args.preset or DEFAULT_PRESET)
+
+
+def preset_and_bundle(args: argparse.Namespace):
+    """The preset named by --preset and the bundle it plays on (--bundle, else its own)."""
+    from live.bundle import Bundle
+
+    preset = chosen_preset(args)
     try:
         bundle = Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from live.cli.common import note, preset_and_bundle
+from live.cli.common import chosen_preset, note, preset_and_bundle
 from live.cli.types import count, number, output_dir, output_file
 from live.errors import UserError
 from live.files import check_distinct, check_writable
@@ -66,7 +66,9 @@ def _check(args: argparse.Namespace) -> list[float]:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
     results = [args.outdir / f"{stem}.png" for stem in stems]
+    source = chosen_preset(args).source  # a result named like the preset's own picture replaced it
     check_distinct({**{f"--audio {path}": path for path in args.audio},
+                    "the preset's picture": source.image, "the preset's latent": source.w,
                     **{f"the result {path}": path for path in results}, "--sheet": args.sheet})
     for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
         if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
