@@ -154,3 +154,9 @@ def test_a_bad_network_file_is_refused_before_any_timing(tmp_path, monkeypatch):
     bench.add_arguments(parser)
     with pytest.raises(UserError, match="broken.safetensors"):
         bench.main(parser.parse_args(["--rows", "", "--network", str(tmp_path / "broken.safetensors")]))
+    # The report replaced the network's config, and the network no longer loaded.
+    network = save_generator(tiny_generator(), tmp_path / "G.safetensors", dtype=torch.float32)
+    config = network.with_suffix(".json").read_bytes()
+    with pytest.raises(UserError, match="--json and --network .*G.safetensors's config name the same file"):
+        bench.main(parser.parse_args(["--rows", "", "--network", str(network), "--json", str(tmp_path / "G.json")]))
+    assert network.with_suffix(".json").read_bytes() == config

@@ -390,6 +390,7 @@ def main(args: argparse.Namespace) -> int:
 
     from live.bench.report import report
     from live.errors import UserError
+    from live.files import check_distinct
     from live.nets.checkpoints import checked_device, load_generator
 
     known = {shape.name: shape for shape in shapes()}
@@ -402,6 +403,10 @@ def main(args: argparse.Namespace) -> int:
     dtype_names = [name for name in args.dtypes.split(",") if name]
     if not dtype_names or any(name not in DTYPES for name in dtype_names):
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
+    # A safetensors network's config beside it is a .json too: the report must not replace it.
+    check_distinct({"--json": args.json, **{f"--network {path}": path for path in args.network},
+                    **{f"--network {path}'s config": Path(path).with_suffix(".json") for path in args.network
+                       if Path(path).suffix == ".safetensors"}})
     device = checked_device(args.device)
     # Loaded first: a bad file is refused before the minutes of timing, not after them.
     given = [(os.path.basename(path), load_generator(path, device=device)[0]) for path in args.network]
