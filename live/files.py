@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -75,6 +77,25 @@ def check_distinct(paths: dict[str, str | Path | None]) -> None:
         if key in seen:
             raise UserError(f"{seen[key]} and {what} name the same file ({path}); choose another path")
         seen[key] = what
+
+
+@contextmanager
+def training_in(folder: Path) -> Iterator[None]:
+    """Hold a training run's folder while it trains: two runs on one folder saved over each
+    other's checkpoints in turns, and one died on the other's temporary file."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    held = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
+                            "another --outdir") from None
+        yield
+    finally:
+        os.close(held)
 
 
 def write_whole(path: str | Path, data: bytes) -> Path:

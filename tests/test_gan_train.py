@@ -6,6 +6,7 @@ import torch
 
 from live.__main__ import main
 from live.errors import UserError
+from live.files import training_in
 from live.gan.config import GanConfig
 from live.gan.train import CHECKPOINT, LOG, GanTrainer
 from live.nets.checkpoints import load_generator, save_generator
@@ -32,6 +33,17 @@ def test_training_moves_the_generator_and_writes_snapshots(tmp_path):
     assert logged == state.history  # readable without unpickling the checkpoint
     with pytest.raises(UserError, match=f"a `train gan` run's state, not a generator; .* --outdir {tmp_path} --kimg 0"):
         load_generator(tmp_path / CHECKPOINT)  # bundle new --network RUN/training-state.pt
+
+
+def test_a_run_folder_another_training_holds_is_refused_until_it_ends(tmp_path):
+    """Two runs on one folder saved over each other's checkpoints in turns, and one died on
+    the other's temporary file with a line about permissions."""
+    trainer = GanTrainer(GanConfig(total_kimg=0.004, **TINY), tmp_path)
+    with training_in(tmp_path):  # another run, training
+        with pytest.raises(UserError, match=f"{tmp_path} is in use by another training run"):
+            trainer.run()
+        assert not (tmp_path / CHECKPOINT).exists()
+    assert trainer.run().images_seen == 4  # its end frees the folder
 
 
 def test_the_progress_bar_ends_at_its_total(tmp_path, recwarn, capsys):

@@ -10,6 +10,7 @@ import torch
 
 from live.bundle import BundleConfig
 from live.errors import UserError
+from live.files import training_in
 from live.space.augment import ImageAugmentConfig, SpecAugmentConfig, augment_images, spec_augment
 from live.space.batches import BatchConfig, MixedBatches
 from live.space.cache import ArrayCache
@@ -187,6 +188,8 @@ def test_resumed_training_matches_uninterrupted_training(data, tmp_path):
     SpaceTrainer(config, tmp_path / "resumed", progress=False).run(stop_at=2)
     assert _checkpoint(tmp_path / "resumed")["step"] == 2
     assert not (tmp_path / "resumed" / "space.safetensors").exists()  # not finished yet
+    with training_in(tmp_path / "resumed"), pytest.raises(UserError, match="in use by another training run"):
+        SpaceTrainer(config, tmp_path / "resumed", progress=False).run()  # while another run trains there
     SpaceTrainer(config, tmp_path / "resumed", progress=False).run()
     a, b = _checkpoint(tmp_path / "straight"), _checkpoint(tmp_path / "resumed")
     assert a["step"] == b["step"] == 4

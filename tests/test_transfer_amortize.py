@@ -9,6 +9,7 @@ import torch
 
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
+from live.files import training_in
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.transfer import amortize
 from live.transfer.amortize import PredictorTrainer
@@ -27,6 +28,8 @@ def bundle(tmp_path):
 
 def test_training_checkpoints_writes_the_predictor_and_resumes(bundle, tmp_path):
     run = tmp_path / "run"
+    with training_in(run), pytest.raises(UserError, match="in use by another training run"):
+        PredictorTrainer(bundle, TINY, run, progress=False).run()
     record = PredictorTrainer(bundle, TINY, run, progress=False).run()
     assert set(record) == {"loss", "heldout_source", "heldout_predicted"}
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

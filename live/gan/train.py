@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, printable
-from live.files import gone, load_torch_file, log_line, read_state, write_whole
+from live.files import gone, load_torch_file, log_line, read_state, training_in, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -388,10 +388,14 @@ class GanTrainer:
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, on_snapshot=None) -> TrainState:
+        if self.state.images_seen >= int(self.cfg.total_kimg * 1000):
+            return self.state  # trained already: no progress bar to show
+        with training_in(self.outdir):
+            return self._train(on_snapshot)
+
+    def _train(self, on_snapshot) -> TrainState:
         cfg = self.cfg
         total = int(cfg.total_kimg * 1000)
-        if self.state.images_seen >= total:
-            return self.state  # trained already: no progress bar to show
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")

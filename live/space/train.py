@@ -31,6 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, flat_table, printable
 from live.nets.checkpoints import checked_device
-from live.files import keep_log_until, log_line, read_state
+from live.files import keep_log_until, log_line, read_state, training_in
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -266,7 +267,9 @@ class SpaceTrainer:
         torch.set_num_threads(config.threads)
         replicas = Replicas.join(self.device)
         try:
-            result = self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at), on_finish)
+            with ExitStack() as folder:  # held by the lead from when it makes the folder
+                result = self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at),
+                                   on_finish, folder)
             # Every replica done with the group before any tears it down: a rank that left
             # first aborted the other in gloo's teardown ("terminate called without an active
             # exception", 2 of about 30 two-replica runs here).
@@ -276,11 +279,11 @@ class SpaceTrainer:
             replicas.leave()
 
     def _run(self, replicas: Replicas, end: int,
-             on_finish: Callable[[SpaceNet, SpaceSpec], None] | None) -> RunState:
+             on_finish: Callable[[SpaceNet, SpaceSpec], None] | None, folder: ExitStack) -> RunState:
         config = self.config
         sources, images, music, listed = self._data(replicas)
         if replicas.lead:  # only now: a run whose data is missing leaves no folder
-            self.outdir.mkdir(parents=True, exist_ok=True)
+            folder.enter_context(training_in(self.outdir))
             config.write(self.outdir / CONFIG_FILE)
         sigma = va_sigma(images.va, music.va)
         if replicas.lead:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import keep_log_until, log_line, read_state
+from live.files import keep_log_until, log_line, read_state, training_in
 from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
@@ -212,6 +212,10 @@ class PredictorTrainer:
         self.predictor.train().requires_grad_(True)
         if self.step >= self.config.steps:
             return self.evaluate()
+        with training_in(self.run_dir):
+            return self._train()
+
+    def _train(self) -> dict[str, float]:
         bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
         losses: list[float] = []
         try:
