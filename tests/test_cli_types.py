@@ -63,6 +63,12 @@ def test_plain_name_refuses_paths(text):
     ["control", "listen", "--count", "0"],
     ["generate", "--network", "g.pkl", "--seeds", "1", "--outdir", "out", "--trunc", "1e308"],  # a traceback in lerp
     ["bench", "beats", "--method", "foo"],  # a traceback from aubio
+    ["bench", "beats", "--seed", "-1"],  # tracebacks from numpy, and an out-of-memory kill:
+    ["bench", "beats", "--seconds", "1e9"],
+    ["bench", "beats", "--sample-rate", "99999999"],
+    ["eval", "gan", "--network", "g.pkl", "--json", "e.json", "--seed", str(2**64)],  # after the networks loaded
+    ["train", "space", "--outdir", "run", "--seed", str(2**32)],
+    ["preset", "new", "x", "--seed", "-3"],
     ["bench", "lambdas", "--lambdas", "0.1", "nan"],
     ["perform", "--threads", "100000"],  # started 31520 threads, swamped the cores, ignored SIGTERM
     ["train", "gan", "--outdir", "run", "--threads", "100000"],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from live.cli.types import count, number
+from live.cli.types import count, number, seed
 
 STEADY_BPMS = (80, 90, 100, 110, 120, 130, 140, 150, 160)
 VARIED = (("swing", 100), ("swing", 130), ("fills", 90), ("fills", 120), ("busy", 110))
@@ -31,15 +31,16 @@ class Case:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=number(1), default=30.0, help="length of each drum track")
+    # Bounded: every track is made whole in memory (1e9 s asked for 160 TiB).
+    parser.add_argument("--seconds", type=number(1, 3600), default=30.0, help="length of each drum track")
     parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
-    parser.add_argument("--sample-rate", type=count(8000), default=44100)
+    parser.add_argument("--sample-rate", type=count(8000, 192000), default=44100)
     parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
     from live.audio.beats import TEMPO_METHODS, BeatConfig
 
     parser.add_argument("--method", default=BeatConfig.tempo_method, choices=TEMPO_METHODS,
                         help=f"aubio tempo method (default: the engine's, {BeatConfig.tempo_method!r})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
 
 
 def cases(args: argparse.Namespace) -> list[Case]:

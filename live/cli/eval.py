@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, json_file, number, threads
+from live.cli.types import count, json_file, number, seed, threads
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                    help=f"pictures per set, at least 2 for a covariance (default {GanEvalConfig.count})")
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
-    p.add_argument("--seed", type=int, default=GanEvalConfig.seed)
+    p.add_argument("--seed", type=seed, default=GanEvalConfig.seed)
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--device", default="cpu")

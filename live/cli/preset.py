@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from live.cli.types import number, plain_name
+from live.cli.types import number, plain_name, seed
 from live.errors import UserError
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     new = verbs.add_parser("new", help="write a new preset (from another one's settings and CC map)")
     new.add_argument("name", type=_new_name)
     source = new.add_mutually_exclusive_group(required=True)
-    source.add_argument("--seed", type=int, help="source picture from this seed")
+    source.add_argument("--seed", type=seed, help="source picture from this seed")
     source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
     new.add_argument("--truncation", type=number(0, 2), default=0.7,

@@ -6,7 +6,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from live.cli.common import note
-from live.cli.types import count, number, output_dir, threads
+from live.cli.types import count, number, output_dir, seed, threads
 from live.errors import UserError
 
 
@@ -89,7 +89,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set batch.pairs=16 --set net.image_backbone=resnet18")
     p.add_argument("--steps", type=count(1), help="optimizer steps in all")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed)
     p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
     p.add_argument("--cache", help="folder for precomputed spectrograms and images")
     p.add_argument("--threads", type=threads(), help="torch CPU threads per process")
@@ -147,7 +147,7 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")
     p.add_argument("--batch", type=count(1), default=d.batch)
     p.add_argument("--lr", type=number(0, low_open=True), default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=seed, default=d.seed)
     p.add_argument("--music", action="append", metavar="KIND",
                    help="music to train on: 4q (under --data) or synthetic; repeat for several "
                         "(default: 4q and synthetic; synthetic alone when 4Q is absent)")

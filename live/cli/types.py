@@ -46,6 +46,11 @@ def count(low: int = 0, high: int | None = None):
     return parse
 
 
+# Seeds go to numpy's RandomState and torch's generators alike: 32 bits (a larger one ended
+# in a traceback after the networks had loaded).
+seed = count(0, 2**32 - 1)
+
+
 def cores() -> int:
     """The CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
