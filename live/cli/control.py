@@ -74,7 +74,10 @@ def message_from_words(words: list[str]) -> bytes:
     """The request that `control send` words stand for: a JSON object passed through as
     typed (so the server judges it), or the shorthand of USAGE."""
     if len(words) == 1 and words[0].lstrip().startswith("{"):
-        return words[0].encode("utf-8")
+        try:
+            return words[0].encode("utf-8")
+        except UnicodeEncodeError:  # a byte the terminal's encoding could not read
+            raise UserError("the request is not UTF-8 text; type it again in a UTF-8 terminal") from None
     cmd, args = words[0], words[1:]
     if cmd not in COMMANDS:
         raise UserError(f"unknown command {cmd!r}; use a JSON object or one of: {' | '.join(USAGE.values())}")

@@ -9,7 +9,7 @@ from types import TracebackType
 import zmq
 
 from live.control.security import ClientKeys, is_ipv6
-from live.errors import UserError
+from live.errors import UserError, printable
 
 LINGER_MS = 100
 
@@ -104,6 +104,11 @@ class TelemetryListener:
 def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None) -> zmq.Socket:
     # zmq connects to port 99999 as 34463, and to nothing at all for 0 or *: the client
     # would wait out its timeout and blame the engine.
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # zmq raised it from its own encode, a traceback
+        raise UserError(f"{printable(address)} is not UTF-8 text; write the address like "
+                        "tcp://127.0.0.1:5555") from None
     if "://" not in address:
         raise UserError(f"{address} is not a ZeroMQ address; write it like tcp://127.0.0.1:5555")
     port = address.rpartition(":")[2]
