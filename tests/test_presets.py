@@ -74,6 +74,10 @@ def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path):
     with pytest.raises(SystemExit):
         main(["preset", "--presets-dir", str(d), "new", "../escape", "--seed", "1"])
     assert not (tmp_path / "escape.toml").exists()
+    # A Latin-1 byte, as Python reads it from a command line or a file name: a traceback, after
+    # the generator had loaded (or a projection's minutes).
+    assert main(["preset", "--presets-dir", str(d), "new", "latin", "--seed", "1", "--description", "caf\udce9"]) == 2
+    assert not (d / "latin.toml").exists()
 
 
 def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):

@@ -107,6 +107,11 @@ def _new(args: argparse.Namespace) -> int:
     header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
     text = header + "\n" + body
+    try:  # and before a projection's minutes: a preset is UTF-8 text
+        text.encode()
+    except UnicodeEncodeError:
+        raise UserError("a preset is UTF-8 text, and a path or the description given holds a byte that is not "
+                        "(a file name from another encoding?); rename the file or retype the description") from None
     preset = parse_preset(text, path)
     if preset.source.image is not None:
         _project_ahead(preset, args.device)
