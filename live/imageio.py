@@ -1,14 +1,14 @@
 """Image tensors to pixels and files: StyleGAN's [-1, 1] convention to uint8, grid PNGs."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from live.errors import UserError
-from live.files import make_parent
+from live.files import write_whole
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -37,11 +37,12 @@ def grid(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int, padding: int = 2) -> Path:
     """Write [N,3,H,W] in [-1,1] as a grid PNG with `nrow` images per row; returns the path."""
-    path = Path(path)
-    make_parent(path)
-    try:
-        Image.fromarray(grid(images, nrow, padding)).save(path, format="PNG")
-    except OSError as error:
-        raise UserError(f"cannot write image grid {path}: {error.strerror or error}; "
-                        "choose a writable path") from error
-    return path
+    return write_png(grid(images, nrow, padding), path)
+
+
+def write_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:
+    """A picture as a PNG, whole or not at all: a Ctrl-C or a full disk while one was saved
+    left a cut-short picture under the name."""
+    encoded = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(encoded, format="PNG")
+    return write_whole(path, encoded.getvalue())

@@ -36,3 +36,19 @@ def test_unwritable_path_is_a_user_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(UserError):
         save_grid(torch.zeros(1, 3, 8, 8), blocker / "grid.png", nrow=1)
+
+
+def test_a_png_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A Ctrl-C or a full disk while a picture was saved left a cut-short PNG under its name."""
+    from pathlib import Path
+
+    path = tmp_path / "grid.png"
+    path.write_bytes(b"the last good grid")
+
+    def full_disk(self, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", full_disk)
+    with pytest.raises(UserError, match="No space left|free disk space"):
+        save_grid(torch.zeros(1, 3, 8, 8), path, nrow=1)
+    assert path.read_bytes() == b"the last good grid" and sorted(tmp_path.iterdir()) == [path]

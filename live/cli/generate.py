@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from PIL import Image
 
+    from live.imageio import write_png
     from live.nets.checkpoints import load_generator
     from live.nets.stylegan2 import to_uint8
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             img = G(z, label, truncation_psi=args.trunc, noise_mode=args.noise_mode)
         path = args.outdir / f"seed{seed:04d}.png"
         pixels = to_uint8(img)[0].cpu().numpy()
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+        write_png(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, path)
         print(f"seed {seed} ({i + 1}/{len(args.seeds)}) -> {path}")
     return 0
 

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
     from live.transfer.refine import LocalRefiner, RefineConfig
-    from live.transfer.sheet import contact_sheet, write_png
+    from live.imageio import write_png
+    from live.transfer.sheet import contact_sheet
 
     preset, bundle = preset_and_bundle(args)
     G, mel = bundle.G, bundle.mel

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-
-from live.errors import UserError
-from live.files import make_parent
 
 GUTTER = 4          # pixels between tiles
 LABEL_HEIGHT = 28   # two lines of PIL's default font
@@ -42,12 +38,3 @@ def fit(line: str, width: float, measure) -> str:
     while line and measure(line + "...") > width:
         line = line[:-1]
     return line + "..."
-
-
-def write_png(image: Image.Image | np.ndarray, path: Path) -> Path:
-    make_parent(path)
-    try:
-        (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(path, format="PNG")
-    except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror or e}); choose a writable path") from None
-    return path
