@@ -64,13 +64,16 @@ def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
     assert "seed 99" in capsys.readouterr().out
 
 
-def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path):
+def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path, capsys):
     d = tmp_path / "p"
     d.mkdir()
     (d / "default.toml").write_text((PresetLibrary().path("storm")).read_text())
     text = 'say "hi" \\ back\nslash, ünïcode 🎛'
     assert main(["preset", "--presets-dir", str(d), "new", "quoted", "--seed", "1", "--description", text]) == 0
     assert PresetLibrary(d).load("quoted").description == text
+    capsys.readouterr()
+    assert main(["preset", "--presets-dir", str(d), "list"]) == 0  # one line a preset, the newline a space
+    assert capsys.readouterr().out.splitlines()[1].endswith('say "hi" \\ back slash, ünïcode 🎛')
     with pytest.raises(SystemExit):
         main(["preset", "--presets-dir", str(d), "new", "../escape", "--seed", "1"])
     assert not (tmp_path / "escape.toml").exists()

@@ -59,8 +59,14 @@ def _list(args: argparse.Namespace) -> int:
         if isinstance(preset, UserError):
             print(f"{key}  {name:12s} cannot be played: {preset}")
         else:
-            print(f"{key}  {name:12s} {preset.source.describe():28s} {preset.description}")
+            print(f"{key}  {name:12s} {preset.source.describe():28s} {_one_line(preset.description)}")
     return 0
+
+
+def _one_line(text: str) -> str:
+    """A description as one line of the listing: a newline (or an escape code) in it broke
+    the listing's lines."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -71,7 +77,7 @@ def _show(args: argparse.Namespace) -> int:
         bundle = f"{preset.bundle} ({preset.bundle_folder()})"
     except UserError as e:  # the rest is still worth seeing, to mend the file
         bundle = f"{preset.bundle}: cannot be played: {e}"
-    print(f"{preset.name}: {preset.description}")
+    print(f"{preset.name}: {_one_line(preset.description)}")
     print(f"  file     {preset.path}")
     print(f"  bundle   {bundle}")
     print(f"  source   {preset.source.describe()}")
