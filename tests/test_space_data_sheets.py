@@ -46,6 +46,21 @@ def test_naps_column_names_are_configurable_and_wrong_ones_are_named(tmp_path):
         read_naps(sheet, tmp_path, NapsSheet(delimiter=";"))
 
 
+@pytest.mark.parametrize("extra, words", [
+    ("I3,Bear 1,Animal\r\n", r"OASIS.csv line 4 has 3 cells where its header has 10"),  # a KeyError traceback
+    ("I4,Acorns 1,Object,Pixabay,6,1,99,3,1,99\r\n", "lists Theme 'Acorns 1' twice"),  # trained on twice
+])
+def test_an_oasis_row_cut_short_or_listed_twice_is_one_line(tmp_path, extra, words):
+    (tmp_path / "OASIS.csv").write_text(
+        "Id,Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean,Arousal_SD,Arousal_N\r\n"
+        "I1,Acorns 1,Object,Pixabay,4,0.95,102,7,1.6,101\r\n"
+        "I2,Alcohol 2,Object,Pixabay,1,1.1,108,2.5,1.7,104\r\n" + extra)
+    for theme in ("Acorns 1", "Alcohol 2", "Bear 1"):
+        touch(tmp_path / "images" / f"{theme}.jpg")
+    with pytest.raises(UserError, match=words):
+        read_oasis(tmp_path)
+
+
 def test_oasis_maps_1_7_ratings_and_theme_names_the_image(tmp_path):
     (tmp_path / "OASIS.csv").write_text(
         "Id,Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean,Arousal_SD,Arousal_N\r\n"

@@ -22,7 +22,7 @@ def read_4q(root: Path) -> list[LabelledClip]:
     root = Path(root)
     sheet = root / "annotations.csv"
     records = []
-    for n, row in enumerate(read_table(sheet, ("Song", "Quadrant"), "4Q annotation sheet"), 2):
+    for n, row in enumerate(read_table(sheet, ("Song", "Quadrant"), "4Q annotation sheet", unique="Song"), 2):
         quadrant = parse_quadrant(row["Quadrant"], f"{sheet.name} line {n}")
         song = row["Song"]
         records.append(LabelledClip(AudioSpan(root / f"Q{quadrant}" / f"{song}.mp3"), *QUADRANT_VA[quadrant],

@@ -42,7 +42,8 @@ def naps_key(photo_id: str) -> str:
 
 def read_naps(sheet_path: Path, images_dir: Path, sheet: NapsSheet = NapsSheet()) -> list[LabelledImage]:
     sheet_path, images_dir = Path(sheet_path), Path(images_dir)
-    rows = read_table(sheet_path, (sheet.id, sheet.valence, sheet.arousal), "NAPS ratings sheet", sheet.delimiter)
+    rows = read_table(sheet_path, (sheet.id, sheet.valence, sheet.arousal), "NAPS ratings sheet", sheet.delimiter,
+                      unique=sheet.id)
     records = []
     for n, row in enumerate(rows, 2):
         where = f"{sheet_path.name} line {n}"

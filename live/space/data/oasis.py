@@ -23,7 +23,8 @@ def read_oasis(root: Path, images_dir: Path | None = None) -> list[LabelledImage
     images_dir = Path(images_dir) if images_dir else root / "images"
     sheet = root / "OASIS.csv"
     records = []
-    for n, row in enumerate(read_table(sheet, ("Theme", "Valence_mean", "Arousal_mean"), "OASIS ratings sheet"), 2):
+    rows = read_table(sheet, ("Theme", "Valence_mean", "Arousal_mean"), "OASIS ratings sheet", unique="Theme")
+    for n, row in enumerate(rows, 2):
         where = f"{sheet.name} line {n}"
         theme = row["Theme"]
         valence, arousal = (rescale(parse_number(row[c], where), *RATING_SCALE, where)

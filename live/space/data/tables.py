@@ -13,11 +13,17 @@ def read_rows(path: Path, required: Sequence[str], what: str,
     """The header and the non-empty rows of a CSV sheet, every name and cell stripped of
     surrounding spaces (DEAM's headers carry leading spaces). Fails on a missing file or
     column."""
+    rows = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file, delimiter=delimiter)
             header = [name.strip() for name in next(reader, [])]
-            rows = [[cell.strip() for cell in row] for row in reader]
+            for row in reader:
+                cells = [cell.strip() for cell in row]
+                if any(cells) and len(cells) != len(header):  # zipped with the header, it lost its labels
+                    raise UserError(f"{what} {path} line {reader.line_num} has {len(cells)} cells where its "
+                                    f"header has {len(header)}; mend or remove that row")
+                rows.append(cells)
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -29,10 +35,20 @@ def read_rows(path: Path, required: Sequence[str], what: str,
     return header, [row for row in rows if any(row)]
 
 
-def read_table(path: Path, required: Sequence[str], what: str, delimiter: str = ",") -> list[dict[str, str]]:
-    """The rows of a CSV sheet as dicts keyed by the stripped header names."""
+def read_table(path: Path, required: Sequence[str], what: str, delimiter: str = ",",
+               unique: str | None = None) -> list[dict[str, str]]:
+    """The rows of a CSV sheet as dicts keyed by the stripped header names; with `unique`,
+    a column no two rows may share (an item listed twice was trained on twice, or with two
+    labels)."""
     header, rows = read_rows(path, required, what, delimiter)
-    return [dict(zip(header, row)) for row in rows]
+    table = [dict(zip(header, row)) for row in rows]
+    if unique is not None:
+        seen: set[str] = set()
+        for row in table:
+            if row[unique] in seen:
+                raise UserError(f"{what} {path} lists {unique} {row[unique]!r} twice; remove one of its rows")
+            seen.add(row[unique])
+    return table
 
 
 def require_files(paths: Iterable[Path], what: str,

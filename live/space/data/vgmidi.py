@@ -26,7 +26,7 @@ def read_vgmidi(labels_csv: Path, phrases_zip: Path, cache_dir: Path, sample_rat
     labels_csv = Path(labels_csv)
     records = []
     for n, row in enumerate(read_table(labels_csv, ("game", "piece", "midi", "valence", "arousal"),
-                                       "VGMIDI label sheet"), 2):
+                                       "VGMIDI label sheet", unique="midi"), 2):
         where = f"{labels_csv.name} line {n}"
         member = row["midi"].removeprefix(_CSV_PREFIX)
         valence, arousal = (sign_value(parse_sign(row[c], where)) for c in ("valence", "arousal"))
