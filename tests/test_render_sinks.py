@@ -22,6 +22,17 @@ SIZE = (64, 48)
 FPS = 12
 
 
+def decoded_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def write_video(path: Path, count: int) -> None:
+    with VideoSink(path, VideoFormat(SIZE, fps=FPS)) as sink:
+        for frame in frames(count):
+            sink.write(frame)
+
+
 def frames(n: int) -> list[np.ndarray]:
     """Frames whose brightness ramps, so order and count survive compression."""
     return [np.full((SIZE[1], SIZE[0], 3), 20 + 18 * i, np.uint8) for i in range(n)]
@@ -156,12 +167,8 @@ def test_a_video_appears_under_its_name_only_when_finished(tmp_path):
             raise RuntimeError("power cut")
     assert kept.read_bytes() == b"last night's recording"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
-    with VideoSink(kept, VideoFormat(SIZE, fps=FPS)) as sink:
-        for frame in frames(3):
-            sink.write(frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
-    with av.open(str(kept)) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 3
+    write_video(kept, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"] and decoded_frames(kept) == 3
 
 
 def test_an_abandoned_recording_keeps_its_partial_file_and_leaves_the_name_alone(tmp_path):
@@ -290,8 +297,7 @@ def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path,
         sink.close()
     assert kept.read_bytes() == b"last night's recording"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4", "show.partial.mp4"]
-    with av.open(str(tmp_path / "show.partial.mp4")) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 12
+    assert decoded_frames(tmp_path / "show.partial.mp4") == 12
 
 
 class _FullAtTheEnd:
@@ -393,8 +399,7 @@ def test_a_second_writer_of_one_video_is_refused_while_the_first_writes(tmp_path
     for frame in frames(5)[1:]:
         first.write(frame)
     first.close()
-    with av.open(str(path)) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 5
+    assert decoded_frames(path) == 5
     again = VideoSink(path, VideoFormat(SIZE, fps=FPS))  # the video is finished: its name is free
     again.discard()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4"]
@@ -403,12 +408,8 @@ def test_a_second_writer_of_one_video_is_refused_while_the_first_writes(tmp_path
 def test_a_killed_writer_s_unfinished_file_is_taken_over(tmp_path):
     path = tmp_path / "v.mp4"
     sinks.partial_path(path).write_bytes(b"left by a killed render")
-    with VideoSink(path, VideoFormat(SIZE, fps=FPS)) as sink:
-        for frame in frames(3):
-            sink.write(frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
-    with av.open(str(path)) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 3
+    write_video(path, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"] and decoded_frames(path) == 3
 
 
 def test_a_video_given_no_frames_leaves_no_file(tmp_path):
