@@ -455,7 +455,10 @@ def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_ou
     assert not player.watchdog() and player.finished and not stream.active
 
 
-def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
+@pytest.mark.parametrize("says_finished", [False, True])
+def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output, says_finished):
+    """`says_finished`: PortAudio calls the finished callback of a stream that died (the sound
+    server killed), which read as the track played out: the analysis stopped, silently."""
     clock = ManualClock(10.0)
     track = np.arange(10_000, dtype=np.float32)[:, None]
     player = PlaybackSource(MemoryTrack(track), 1000, play=True, blocksize=100, clock=clock, silence_timeout=2.0)
@@ -464,6 +467,9 @@ def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output):
     for _ in range(5):
         stream.play()
         clock.advance(0.1)
+    if says_finished:
+        stream.finished_callback()
+        assert not player.finished
     assert player.ring.written == 500
     clock.advance(1.0)
     assert not player.watchdog() and player.last_error is None  # quiet for 1.x s: fine

@@ -322,7 +322,9 @@ class PlaybackSource(Source):
         if self.track.error is not None:
             self.last_error = self.track.error
         stream, stamp = self._stream, self._stamp
-        if stream is None or self._drained.is_set():
+        # PortAudio calls the finished callback for a stream that died too (the server gone):
+        # drained is done only once the whole track was taken.
+        if stream is None or self._drained.is_set() and self._all_taken:
             return False
         last_heard = stamp[1] if stamp is not None else self._t0
         if last_heard is None or self.clock.now() - last_heard <= self.silence_timeout:
