@@ -253,7 +253,9 @@ def test_watchdog_reopens_a_silent_device_by_name_after_a_replug(fake_portaudio,
     assert not mic.watchdog()                    # quiet for 1 s: fine
 
     fake_portaudio[:] = [BUILTIN]                 # unplugged: callbacks stop
-    clock.advance(2.5)
+    clock.advance(1.0)                            # the engine asks every second
+    assert not mic.watchdog() and mic.last_error is None
+    clock.advance(1.5)
     assert not mic.watchdog()
     assert refreshes and "USB Audio CODEC" in mic.last_error and not first.active
 
@@ -283,9 +285,35 @@ def test_watchdog_rescans_before_it_looks_and_follows_an_alsa_card_renumbering(f
     assert not mic.watchdog() and "USB Audio CODEC" in mic.last_error
 
     plugged[:] = [BUILTIN, Device(5, "USB Audio CODEC: - (hw:3,0)", "ALSA", 2, 2, 48000.0)]  # another card number
-    clock.advance(2.5)
+    clock.advance(1.0)
+    assert not mic.watchdog()                     # a full timeout after the last attempt
+    clock.advance(1.5)
     assert mic.watchdog()
     assert FakeInputStream.opened[-1].device == 5 and mic.last_error is None
+
+
+def test_a_process_that_was_not_running_does_not_reopen_its_working_device(fake_portaudio):
+    """Paused 3 s (SIGSTOP, a suspend, a stall), the watchdog ran before the device's callback
+    could: it reopened a working stream and dropped the audio it held."""
+    clock = ManualClock()
+    mic = MicSource("USB Audio CODEC", blocksize=4, silence_timeout=2.0, clock=clock)
+    mic.start()
+    stream = FakeInputStream.opened[-1]
+    stream.callback(np.zeros((4, 1), np.float32), 4, None, Status())
+    assert not mic.watchdog()
+    clock.advance(3.0)                            # paused: no watchdog, no callback
+    assert not mic.watchdog() and mic.reopens == 0 and stream.active
+    overran = Status()
+    overran.input_overflow = True                 # its buffer filled while the process stood still
+    stream.callback(np.zeros((4, 1), np.float32), 4, None, overran)  # the device delivers again
+    clock.advance(1.0)
+    assert not mic.watchdog() and mic.reopens == 0 and mic.last_error is None
+    reopened = []
+    for _ in range(3):                            # and a device that falls silent is still reopened
+        clock.advance(1.0)
+        reopened.append(mic.watchdog())
+    assert reopened == [False, True, False] and mic.reopens == 1
+    mic.stop()
 
 
 class HangingInputStream(FakeInputStream):

@@ -143,6 +143,7 @@ class MicSource(Source):
         self._input_overflows = 0
         self._stream: Any = None
         self._opened_at = 0.0
+        self._watched_at: float | None = None  # the last watchdog call's time
         self._capture_times = CaptureTimes(self.sample_rate)
         self._reopening: DriverCall | None = None
         self._running = False  # between start() and stop()
@@ -179,6 +180,12 @@ class MicSource(Source):
             return False
         if self._reopening is None:
             now = self.clock.now()
+            watched, self._watched_at = self._watched_at, now
+            if watched is not None and now - watched > self.silence_timeout:
+                # This process was not running (paused, suspended, starved): the device's
+                # callbacks could not run either. Judged so, a working stream was reopened
+                # and its buffered audio lost; the next call judges.
+                return False
             stamp = self._stamp
             last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
             if now - last_audio <= self.silence_timeout:
