@@ -121,6 +121,7 @@ class TrainState:
     wall_seconds: float = 0.0
     pl_mean: float = 0.0            # running mean path length
     history: list[dict] = field(default_factory=list)
+    averages: dict[str, float] = field(default_factory=dict)  # the losses' moving averages, logged at snapshots
 
 
 class GanTrainer:
@@ -400,7 +401,7 @@ class GanTrainer:
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
         t_last, seen_last = time.perf_counter(), self.state.images_seen
-        avg: dict[str, float] = {}
+        avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
         while self.state.images_seen < total:
             t0 = time.perf_counter()
             stats = self.step()
