@@ -12,14 +12,13 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from live.cli.types import number, output_dir
+from live.cli.types import SEED_MAX, number, output_dir
 from live.errors import UserError
 
 if TYPE_CHECKING:
     import torch
 
 NOISE_MODES = ("const", "random", "none")
-_MAX_SEED = 2**32 - 1  # numpy's RandomState seeds are 32-bit
 _MAX_SEEDS = 1_000_000  # a typo like 0-99999999 would otherwise build the list until memory runs out
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -34,16 +33,16 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise argparse.ArgumentTypeError(f"seed range {part!r} runs backwards")
-            if hi > _MAX_SEED or len(seeds) + hi - lo >= _MAX_SEEDS:
-                raise argparse.ArgumentTypeError(f"seed range {part!r} is too large: seeds go up to {_MAX_SEED}, "
+            if hi > SEED_MAX or len(seeds) + hi - lo >= _MAX_SEEDS:
+                raise argparse.ArgumentTypeError(f"seed range {part!r} is too large: seeds go up to {SEED_MAX}, "
                                                  f"at most {_MAX_SEEDS} in one call")
             seeds.extend(range(lo, hi + 1))
         elif part.isascii() and part.isdigit():  # '²' is a digit to isdigit, not to int
             seeds.append(int(part))
         else:
             raise argparse.ArgumentTypeError(f"{part!r} is not a seed or a range like 0-3")
-    if max(seeds) > _MAX_SEED:
-        raise argparse.ArgumentTypeError(f"seeds go up to {_MAX_SEED}")
+    if max(seeds) > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seeds go up to {SEED_MAX}")
     return list(dict.fromkeys(seeds))
 
 

@@ -48,7 +48,8 @@ def count(low: int = 0, high: int | None = None):
 
 # Seeds go to numpy's RandomState and torch's generators alike: 32 bits (a larger one ended
 # in a traceback after the networks had loaded).
-seed = count(0, 2**32 - 1)
+SEED_MAX = 2**32 - 1
+seed = count(0, SEED_MAX)
 
 
 def cores() -> int:

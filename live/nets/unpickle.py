@@ -16,10 +16,9 @@ Memory stays bounded by the file: a tensor view may hold no more elements than i
 storage, no constructor may iterate a tensor into one object per element, what the
 constructors build, and every opcode (a byte of the file that may make an object of a
 few hundred bytes, or a call on an object from the memo), add up to at most about the
-file's size, and BUILD
-(an object's `__setstate__`, which for numpy dtypes and torch tensors reinterprets
-memory) is refused except for a numpy number dtype's byte order (and an empty state on a
-dict, which sets nothing). Time stays bounded too: dict keys and set items are strings,
+file's size, and BUILD (an object's `__setstate__`, which for numpy dtypes and torch
+tensors reinterprets memory) is refused except for a numpy number dtype's byte order (and
+an empty state on a dict, which sets nothing). Time stays bounded too: dict keys and set items are strings,
 whose hashes are salted per process, or small numbers, so a file cannot pick keys that
 all collide.
 """
