@@ -346,6 +346,11 @@ def test_a_recording_refuses_a_name_with_an_unfinished_partial(tmp_path):
     (tmp_path / "show.partial.mp4").write_bytes(b"x")
     with pytest.raises(UserError, match="not finished"):
         check_new_recording(tmp_path / "show.mp4")
+    # What a show killed before its first packet leaves: the file its sink held, empty.
+    (tmp_path / "early.partial.mp4").write_bytes(b"")
+    check_new_recording(tmp_path / "early.mp4")
+    write_video(tmp_path / "early.mp4", 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["early.mp4", "show.partial.mp4"]
 
 
 def test_a_recording_interrupted_while_it_is_finished_leaves_no_half_copy(tmp_path, monkeypatch):

@@ -147,7 +147,8 @@ def check_new_recording(path: Path, may_replace: bool = False) -> None:
     if path.exists():
         raise UserError(f"{path} exists: a recording does not replace one; record into another file "
                         "or move that one away")
-    if (partial := partial_path(path)).exists():
+    # An empty one holds nothing: a show killed before its recording's first packet left it.
+    if (partial := partial_path(path)).exists() and partial.stat().st_size:
         raise UserError(f"{partial} exists (a recording that was not finished): move it away "
                         "or record into another file")
 
