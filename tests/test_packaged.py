@@ -168,6 +168,23 @@ def test_a_failed_build_raises_one_line_and_leaves_nothing(tmp_path, monkeypatch
     assert "\n" not in str(caught.value) and list(tmp_path.iterdir()) == []
 
 
+def test_without_a_c_compiler_a_build_says_what_to_install_before_exporting(tmp_path, monkeypatch):
+    from torch._inductor import cpp_builder, exc
+
+    def no_compiler():
+        raise exc.InvalidCxxCompiler
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported although nothing can build it")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    monkeypatch.setattr(torch.export, "export", no_export)
+    G = tiny_generator(img_resolution=8)
+    with pytest.raises(RuntimeError, match=r"no C\+\+ compiler .*apt-get install g\+\+") as caught:
+        FastSynthesis(G.synthesis, FastOptions(packages=tmp_path))
+    assert "\n" not in str(caught.value) and list(tmp_path.iterdir()) == []
+
+
 def test_the_builder_ends_with_a_line_saying_what_went_wrong(tmp_path):
     done = subprocess.run([sys.executable, "-m", "live.nets.packaged", str(tmp_path / "missing.pt2"),
                            str(tmp_path / "out.pt2")], capture_output=True, text=True, timeout=120)

@@ -135,8 +135,9 @@ class Package:
 
     def prepare_build(self) -> None:
         """Export and serialize the program for the builder (3 s for the default generator, so
-        only when a build is wanted)."""
+        only when a build is wanted). Raises RuntimeError at once without a C++ compiler."""
         if self._serialized is None and self._traced is not None:
+            _check_compiler()
             module, example = self._traced
             with torch.no_grad():
                 self._serialized = _serialized(torch.export.export(module, (example,)))
@@ -186,6 +187,18 @@ class Package:
             for folder in _unpacked_folders(self.path.stem):
                 shutil.rmtree(folder, ignore_errors=True)
         return lambda x: loader.boxed_run([x])[0]
+
+
+def _check_compiler() -> None:
+    """The builder compiles C++: without a compiler it would fail only after the export and a
+    child's start (10 s of a core), at every show, naming torch's setting rather than the fix."""
+    from torch._inductor import cpp_builder, exc
+
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        raise RuntimeError("no C++ compiler found (g++, or $CXX) to build the compiled synthesis: "
+                           "install one (Debian: apt-get install g++)") from None
 
 
 def _unpacked_folders(key: str) -> set[Path]:
