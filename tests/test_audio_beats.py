@@ -13,7 +13,7 @@ import pytest
 from live.audio.analyzer import AudioAnalyzer
 from live.audio.beat_metrics import score_beats
 from live.audio.beats import AUBIO_COUNT, MIN_TAP_INTERVAL, TAP_BPM, BeatClock, BeatConfig, BeatTracker, hop_size
-from live.audio.synth import STEADY, drum_track
+from live.audio.synth import STEADY, drum_track, kick, place
 
 WARMUP = 3.0
 
@@ -39,6 +39,25 @@ def test_steady_drums_are_tracked(bpm, sample_rate):
     assert score.f_measure >= 0.9, score
     assert analyzer.features.bpm == pytest.approx(bpm, rel=0.01)
     assert analyzer.features.beat_confidence > 0.5
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 48000, 96000])
+def test_an_onset_s_strength_is_its_hit_s_against_the_recent_loudest(sample_rate):
+    """Taken at the descriptor's peak, which aubio's peak picker reports a few hops later
+    (read at the onset's own hop, every clean hit scored about 0.01)."""
+    track = np.zeros(4 * sample_rate, np.float32)
+    loud_at, soft_at = (0.5, 1.5, 2.5, 3.5), (1.0, 2.0, 3.0)
+    for at in loud_at + soft_at:
+        place(track, kick(sample_rate), at, sample_rate, gain=1.0 if at in loud_at else 0.1)  # 20 dB apart
+    tracker, strengths = BeatTracker(sample_rate), {}
+    for start in range(0, len(track) - tracker.hop, tracker.hop):
+        hop = tracker.process(track[start:start + tracker.hop])
+        hit = next((at for at in loud_at + soft_at if 0 <= hop.end_time - at < 0.06), None)
+        if hop.onset and hit is not None:
+            strengths[hit] = hop.onset_strength
+    assert sorted(strengths) == sorted(loud_at + soft_at)
+    assert all(strengths[at] > 0.9 for at in loud_at), strengths
+    assert all(0.05 < strengths[at] < 0.3 for at in soft_at), strengths
 
 
 def _no_rhythm(kind: str, seconds: float, sample_rate: int) -> np.ndarray:

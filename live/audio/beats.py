@@ -22,6 +22,7 @@ AUBIO_COUNT = 2 ** 32
 MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
+ONSET_LAG_HOPS = 3        # hops an onset's descriptor peak may lie before aubio reports it
 TAPPED_OCTAVE = 0.08      # past a hold, a tracker tempo this far from the tapped one, folded, is other music
 # aubio's onset functions ("default" is hfc).
 TEMPO_METHODS = ("default", "energy", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
@@ -82,6 +83,9 @@ class BeatTracker:
         self._open_detectors()
         self._rng = np.random.default_rng(seed)
         self._onset_peak = 0.0
+        # aubio's peak picker reports an onset about two hops after its descriptor's peak,
+        # when the descriptor has fallen back: an onset's strength is the peak among these.
+        self._descriptors: deque[float] = deque(maxlen=ONSET_LAG_HOPS + 1)
         self._onsets: deque[float] = deque([-math.inf] * 2, maxlen=2)  # the last two onsets' times
         self._peak_decay = math.exp(-self.hop / (config.onset_memory_seconds * sample_rate))
 
@@ -105,6 +109,7 @@ class BeatTracker:
         # aubio calls a detector's first hop an onset.
         onset = bool(self._onset(x)[0]) and self._hops > self._detected_from
         strength = float(self._onset.get_descriptor())
+        self._descriptors.append(strength)
         self._onset_peak = max(strength, self._onset_peak * self._peak_decay)
         self._hops += 1
         end_time = self._start_time + self._hops * self.hop / self.sample_rate
@@ -115,7 +120,7 @@ class BeatTracker:
             end_time=end_time,
             rms=rms,
             onset=onset,
-            onset_strength=strength / self._onset_peak if self._onset_peak > 0 else 0.0,
+            onset_strength=min(1.0, max(self._descriptors) / self._onset_peak) if self._onset_peak > 0 else 0.0,
             beat_time=(self._start_time + (self._detected_from * self.hop + self._tempo.get_last()) / self.sample_rate
                        if beat and heard else None),
             tracker_bpm=float(self._tempo.get_bpm()),
