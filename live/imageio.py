@@ -1,4 +1,4 @@
-"""Image tensors to pixels and files: StyleGAN's [-1, 1] convention to uint8, grid PNGs."""
+"""Pictures in and out: files read as shown, StyleGAN's [-1, 1] convention to uint8, grid PNGs."""
 from __future__ import annotations
 
 import io
@@ -6,9 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from live.files import write_whole
+
+
+def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:
+    """8-bit RGB of a picture as viewers show it: turned as its EXIF orientation says (phones
+    store portraits sideways and tag them) unless `upright` is False (boxes given in stored
+    pixels), and 16- or 32-bit grey scaled to 8 bits (Pillow's conversion clips each level
+    above 255 to white)."""
+    if upright:
+        image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):
+        levels = np.asarray(image).astype(np.float32)
+        image = Image.fromarray(np.clip(np.rint(levels / 257.0), 0, 255).astype(np.uint8))
+    return image.convert("RGB")
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

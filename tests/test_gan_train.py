@@ -286,6 +286,29 @@ def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, c
     assert "NAME.safetensors" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+def test_a_picture_too_large_to_open_is_skipped_and_16_bit_grey_keeps_its_levels(tmp_path, capsys):
+    """A header claiming 20000 x 20000 pixels (a huge scan, or a few flipped bytes) is not an
+    OSError to Pillow; a 16-bit ramp was read clipped to white."""
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from live.gan.data import FolderImages
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.linspace(0, 65535, 40 * 40).reshape(40, 40).astype(np.uint16)).save(folder / "a.png")
+    header = b"IHDR" + struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + header
+                                   + struct.pack(">I", zlib.crc32(header)) + b"\0" * 64)
+    batch = FolderImages(folder, 8, seed=0).next_batch(8)
+    said = capsys.readouterr().err
+    assert "skipping" in said and "b.png" in said
+    assert abs(float(batch.mean())) < 0.1  # the ramp's middle grey, not white (1.0)
+
+
 def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(tmp_path, capsys):
     from PIL import Image
 

@@ -7,6 +7,7 @@ from PIL import Image
 
 from live.errors import UserError
 from live.imageio import grid, save_grid, to_uint8
+from live.space.data.images import ImageFile
 
 
 def test_to_uint8_follows_the_stylegan_convention():
@@ -52,3 +53,26 @@ def test_a_png_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="No space left|free disk space"):
         save_grid(torch.zeros(1, 3, 8, 8), path, nrow=1)
     assert path.read_bytes() == b"the last good grid" and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_16_bit_grey_picture_reads_as_its_8_bit_copy(tmp_path):
+    """Pillow's own conversion clips every level above 255 of 65535 to white."""
+    ramp = np.linspace(0, 65535, 32 * 48).reshape(32, 48).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    Image.fromarray(np.rint(ramp / 257.0).astype(np.uint8)).save(tmp_path / "flat.png")
+    deep, flat = ImageFile(tmp_path / "deep.png").load(), ImageFile(tmp_path / "flat.png").load()
+    assert deep.shape == (3, 32, 48) and torch.equal(deep, flat)
+
+
+def test_a_photo_reads_turned_as_its_exif_orientation_says_unless_boxed(tmp_path):
+    """Orientation 6: the stored pixels are to be turned 90 degrees clockwise to be shown."""
+    stored = np.zeros((16, 32, 3), np.uint8)
+    stored[:, :4] = 255  # the stored picture's left edge: the shown picture's top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif)
+    shown = ImageFile(tmp_path / "phone.png").load()
+    assert shown.shape == (3, 32, 16)
+    assert shown[:, :4].min() == 1.0 and shown[:, 4:].max() == 0.0
+    boxed = ImageFile(tmp_path / "phone.png", box=(0, 0, 32, 16)).load()  # boxes are given in stored pixels
+    assert boxed.shape == (3, 16, 32) and boxed[:, :, :4].min() == 1.0

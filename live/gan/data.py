@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError
+from live.imageio import as_shown
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -43,8 +44,9 @@ class FolderImages:
         for offset in range(len(self.paths)):
             path = self.paths[(index + offset) % len(self.paths)]
             try:
-                img = Image.open(path).convert("RGB")
-            except OSError as e:
+                with Image.open(path) as opened:
+                    img = as_shown(opened)
+            except (OSError, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
                 if path not in self._unreadable:
                     self._unreadable.add(path)
                     print(f"live: note: skipping {path}, which cannot be read ({e}); remove or re-save it",

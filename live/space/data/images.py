@@ -9,6 +9,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from live.errors import UserError
+from live.imageio import as_shown
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive
 
@@ -28,7 +29,7 @@ class ImageFile:
         boxes stick out of the frame by a few pixels now and then."""
         try:
             with Image.open(self.path) as image:
-                rgb = image.convert("RGB")
+                rgb = as_shown(image, upright=self.box is None)
         except FileNotFoundError:
             raise UserError(f"image not found: {self.path}") from None
         except Image.DecompressionBombError:
