@@ -129,6 +129,57 @@ def test_a_fine_tune_killed_in_its_first_checkpoint_resumes_as_if_it_had_not_bee
     assert (weights.read_bytes() == (bundle.root / bundle.config.predictor_weights).read_bytes())
 
 
+def test_a_run_stopped_before_its_last_write_into_the_bundle_writes_it_when_run_again(bundle, tmp_path, capsys,
+                                                                                     monkeypatch):
+    from live.__main__ import main
+
+    args = ["train", "predictor", "--bundle", str(bundle.root), "--steps", "2", "--batch", "2",
+            "--checkpoint-every", "2", "--music", "synthetic", "--synthetic-clips", "4", "--quiet",
+            "--outdir", str(tmp_path / "run")]
+    weights = bundle.root / bundle.config.predictor_weights
+    untrained = weights.read_bytes()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(amortize, "write_safetensors", killed)  # after the state, before the bundle's file
+    assert main(args) == 130 and weights.read_bytes() == untrained
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "stopped before writing its predictor: wrote" in capsys.readouterr().out
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert not Bundle.load(bundle.root).predictor.is_identity() and state["step"] == 2
+    for name, tensor in Bundle.load(bundle.root).predictor.state_dict().items():
+        assert torch.equal(tensor, state["predictor"][name].half().float()), name
+    assert main(args) == 0 and "nothing trained or written" in capsys.readouterr().out
+
+
+def test_a_run_of_a_bundle_remade_under_its_name_is_not_resumed(bundle, tmp_path):
+    PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False).run()
+    remade = Bundle.load(bundle.root)
+    with torch.no_grad():
+        next(remade.G.parameters()).add_(1.0)  # another generator of the same shapes
+    remade.save(bundle.root)
+    with pytest.raises(UserError, match="trained the predictor of another generator or space"):
+        PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "steps": 6}),
+                         tmp_path / "run", progress=False)
+
+
+def test_a_run_from_the_identity_depends_on_its_seed_not_on_the_bundle_s_predictor(tmp_path):
+    base = random_bundle()
+    roots = [base.save(tmp_path / name) for name in ("a", "b")]
+    other = Bundle.load(roots[1])
+    with torch.no_grad():
+        for parameter in other.predictor.parameters():
+            parameter.normal_()  # hidden layers as another `bundle new`, or an earlier training, left them
+    other.save(roots[1])
+    trained = []
+    for root in roots:
+        PredictorTrainer(Bundle.load(root), TINY, tmp_path / f"run-{root.name}", progress=False).run()
+        trained.append(Bundle.load(root).predictor.state_dict())
+    assert all(torch.equal(trained[0][name], trained[1][name]) for name in trained[0])
+
+
 def test_a_negative_seed_is_refused_at_once():
     with pytest.raises(UserError, match=r"seed must be in 0..2\*\*32-1"):
         PredictorTraining(seed=-1)

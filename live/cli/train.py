@@ -199,8 +199,13 @@ def _run_predictor(args: argparse.Namespace) -> int:
     trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet)
     trained = trainer.step < config.steps
     record = trainer.run()
-    written = (f"wrote {bundle.root / bundle.config.predictor_weights}" if trained else
-               f"the run had already reached step {trainer.step}: nothing trained or written (raise --steps)")
+    path = bundle.root / bundle.config.predictor_weights
+    if trained:
+        written = f"wrote {path}"
+    elif trainer.wrote:
+        written = f"the run had reached step {trainer.step} but stopped before writing its predictor: wrote {path}"
+    else:
+        written = f"the run had already reached step {trainer.step}: nothing trained or written (raise --steps)"
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "
           f"predictor {record['heldout_predicted']:.4f}; {written}; run folder {outdir}")
     return 0

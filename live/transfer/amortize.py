@@ -22,11 +22,14 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
 from live.files import keep_log_until, log_line, read_state, training_in
+from live.nets.predictor import LatentPredictor
 from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
@@ -80,6 +83,16 @@ def _stored(config: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
+def networks_digest(bundle: Bundle) -> str:
+    """What a predictor is trained through: the generator's and the space's weights."""
+    digest = hashlib.sha256()
+    for module in (bundle.G, bundle.space):
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class PredictorTrainer:
     def __init__(self, bundle: Bundle, config: PredictorTraining, run_dir: str | Path, progress: bool = True):
         if bundle.root is None:
@@ -101,6 +114,7 @@ class PredictorTrainer:
         self.adam = torch.optim.Adam(self.predictor.parameters(), lr=config.lr, betas=(0.9, 0.99))
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
+        self.wrote = False  # the predictor into the bundle, by this object
         self._resume_or_start(state)
 
     def _settled_state(self) -> dict | None:
@@ -118,8 +132,14 @@ class PredictorTrainer:
         # Folders as the paths they name, not as typed: `--data ..` names another folder from
         # another working folder, and the music banks are made of the folder.
         resolved = {**dataclasses.asdict(self.config), "layer_heads_from": self.heads_from,
-                    "bundle": str(self.bundle.root.resolve()), "data_root": str(Path(self.config.data_root).resolve())}
+                    "bundle": str(self.bundle.root.resolve()), "data_root": str(Path(self.config.data_root).resolve()),
+                    "networks": networks_digest(self.bundle)}
         if state is not None:
+            # A bundle remade under its name (`bundle new --force`) keeps its folder; its run
+            # trained a predictor for other networks. (Runs from before the digest was kept: unknown.)
+            if state["config"].get("networks", resolved["networks"]) != resolved["networks"]:
+                raise UserError(f"{self.run_dir} trained the predictor of another generator or space (the bundle "
+                                "was remade since); delete that folder or choose another --outdir")
             # A setting newer than the run's config counts as the default it ran with. Older
             # runs kept data_root as typed: it is read from here, as they read it.
             typed = state["config"].get("data_root", PredictorTraining.data_root)
@@ -127,7 +147,8 @@ class PredictorTrainer:
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             there, here = defaults | saved, _stored(resolved)
             unread = {"data_root"} if "4q" not in self.config.music else set()  # synthetic music needs no folder
-            changed = sorted(k for k, v in here.items() if k not in RESUMABLE | unread and there.get(k) != v)
+            changed = sorted(k for k, v in here.items()
+                             if k not in RESUMABLE | unread | {"networks"} and there.get(k) != v)
             if changed:
                 raise UserError(f"{self.run_dir} holds a run with other settings ({differing(changed, there, here)}); "
                                 "use the same settings to resume or another --outdir")
@@ -142,6 +163,11 @@ class PredictorTrainer:
             self.step = state["step"]
             keep_log_until(self.run_dir / LOG_FILE, self.step)
         elif not self.config.from_bundle:
+            # From the seed, not from the hidden layers the bundle's predictor holds (`bundle
+            # new`'s unseeded draw, or an earlier training): the same settings, the same run.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                self.predictor.load_state_dict(LatentPredictor(self.predictor.cfg).state_dict())
             self.predictor.reset_to_identity()
         (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
 
@@ -206,11 +232,27 @@ class PredictorTrainer:
             log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_safetensors(weights, weights_path)
         self.bundle.write_config(self.bundle.root)
+        self.wrote = True
+
+    def _write_if_missing(self) -> None:
+        """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
+        disk) has finished, and its predictor is not in the bundle: write it now."""
+        weights_path = self.bundle.root / self.bundle.config.predictor_weights
+        weights = stored_weights(self.predictor, weights_path)
+        try:
+            held = load_file(weights_path)
+        except (OSError, SafetensorError):
+            held = {}
+        if held.keys() != weights.keys() or not all(torch.equal(held[k], v) for k, v in weights.items()):
+            write_safetensors(weights, weights_path)
+            self.bundle.write_config(self.bundle.root)
+            self.wrote = True
 
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
         self.predictor.train().requires_grad_(True)
         if self.step >= self.config.steps:
+            self._write_if_missing()
             return self.evaluate()
         with training_in(self.run_dir):
             return self._train()
