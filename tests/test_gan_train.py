@@ -284,6 +284,29 @@ def test_an_export_path_of_another_format_is_refused_before_training(tmp_path, c
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--res", "32",
                  "--export", str(tmp_path / "G.pt")]) == 2
     assert "NAME.safetensors" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--res", "32",
+                 "--export", str(tmp_path / "afile" / "G.safetensors")]) == 2
+    assert "afile" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_diverged_run_stops_and_keeps_its_last_good_state(tmp_path):
+    run = tmp_path / "run"
+    trainer = GanTrainer(GanConfig(total_kimg=0.008, **TINY), run)
+    trainer.run()
+    good = (run / CHECKPOINT).read_bytes()
+    diverging = GanTrainer(GanConfig(total_kimg=0.024, **TINY), run)
+    real_step = diverging.step
+
+    def step():
+        stats = real_step()
+        with torch.no_grad():
+            next(diverging.G.parameters()).fill_(float("nan"))  # as a too-large --lr leaves it
+        return stats
+    diverging.step = step
+    with pytest.raises(UserError, match=r"diverged before 0.016 kimg .*keeps the state of 0.008 kimg.*lower --lr"):
+        diverging.run()
+    assert (run / CHECKPOINT).read_bytes() == good
 
 
 def test_a_picture_too_large_to_open_is_skipped_and_16_bit_grey_keeps_its_levels(tmp_path, capsys):

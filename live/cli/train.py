@@ -8,6 +8,7 @@ from pathlib import Path
 from live.cli.common import note
 from live.cli.types import count, number, output_dir, seed, threads
 from live.errors import UserError
+from live.files import check_writable
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +53,8 @@ def _run_gan(args: argparse.Namespace) -> int:
         if Path(args.export).suffix != ".safetensors":
             raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
         check_new_generator(Path(args.export), args.force)
+        for path in (Path(args.export), Path(args.export).with_suffix(".json")):
+            check_writable(path)
     run = Path(args.outdir) / CHECKPOINT
     if run.is_file():  # a resume: the run's settings, but this command's machine and those given
         here = GanConfig()

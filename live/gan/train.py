@@ -402,25 +402,42 @@ class GanTrainer:
                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
         t_last, seen_last = time.perf_counter(), self.state.images_seen
         avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
-        while self.state.images_seen < total:
-            t0 = time.perf_counter()
-            stats = self.step()
-            self.state.wall_seconds += time.perf_counter() - t0
-            for k, v in stats.items():
-                avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
-            now = time.perf_counter()
-            kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
-            # To the images seen, not by a sum of batches: float sums drift past the total.
-            bar.update(min(self.state.images_seen, total) / 1000 - bar.n)
-            bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
-            t_last, seen_last = now, self.state.images_seen
-            if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:
-                next_snapshot += int(cfg.snapshot_kimg * 1000)
-                self.state.history.append({"kimg": self.state.images_seen / 1000,
-                                           "wall_s": round(self.state.wall_seconds, 1), **avg})
-                self.sample_grid(self.outdir / f"samples-{self.state.images_seen / 1000:09.3f}kimg.png")
-                self.save()
-                if on_snapshot is not None:
-                    on_snapshot(self)
-        bar.close()
+        try:  # an error or Ctrl-C then starts its own line, not one glued to the bar
+            while self.state.images_seen < total:
+                t0 = time.perf_counter()
+                stats = self.step()
+                self.state.wall_seconds += time.perf_counter() - t0
+                for k, v in stats.items():
+                    avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
+                now = time.perf_counter()
+                kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
+                # To the images seen, not by a sum of batches: float sums drift past the total.
+                bar.update(min(self.state.images_seen, total) / 1000 - bar.n)
+                bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
+                t_last, seen_last = now, self.state.images_seen
+                if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:
+                    next_snapshot += int(cfg.snapshot_kimg * 1000)
+                    self._check_finite()
+                    self.state.history.append({"kimg": self.state.images_seen / 1000,
+                                               "wall_s": round(self.state.wall_seconds, 1), **avg})
+                    self.sample_grid(self.outdir / f"samples-{self.state.images_seen / 1000:09.3f}kimg.png")
+                    self.save()
+                    if on_snapshot is not None:
+                        on_snapshot(self)
+        finally:
+            bar.close()
         return self.state
+
+    def _check_finite(self) -> None:
+        """A diverged run must not replace its last good state with NaN: that state is all
+        there is to go on from."""
+        if all(t.isfinite().all() for net in (self.G, self.G_ema, self.D)
+               for t in net.state_dict().values() if t.is_floating_point()):
+            return
+        kimg = self.state.images_seen / 1000
+        if (self.outdir / CHECKPOINT).is_file() and self.state.history:
+            kept = (f"{self.outdir / CHECKPOINT} keeps the state of {self.state.history[-1]['kimg']:g} kimg; "
+                    "run again with a lower --lr to go on from there")
+        else:
+            kept = "no state was saved; start again with a lower --lr"
+        raise UserError(f"the training diverged before {kimg:g} kimg (weights not finite): {kept}")
