@@ -1,6 +1,8 @@
 """The engine benchmark's report on a short headless run of a random bundle."""
 import json
 
+import pytest
+
 from live.__main__ import main
 
 
@@ -23,3 +25,18 @@ def test_engine_bench_reports_targets_memory_and_model_builds(tmp_path, random_b
     # the show) and then builds it.
     assert rows["local_model_builds"] == report["model_builds"][-1] >= 1
     assert report["model_builds"] == sorted(report["model_builds"])
+
+
+def test_the_report_and_the_stats_in_one_file_are_refused_before_the_show(tmp_path, capsys):
+    same = str(tmp_path / "run.json")
+    assert main(["bench", "engine", "--seconds", "1", "--stats", same, "--json", same]) == 2
+    assert "name the same file" in capsys.readouterr().err and not (tmp_path / "run.json").exists()
+
+
+def test_a_report_never_replaces_a_generator_s_config(tmp_path, capsys):
+    (tmp_path / "G.safetensors").write_bytes(b"weights")
+    (tmp_path / "G.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit:  # as the command line is read
+        main(["bench", "engine", "--seconds", "1", "--json", str(tmp_path / "G.json")])
+    assert exit.value.code == 2 and "is the config of G.safetensors" in capsys.readouterr().err
+    assert (tmp_path / "G.json").read_text() == "{}"

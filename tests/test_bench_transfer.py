@@ -28,7 +28,7 @@ def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):
     parser = argparse.ArgumentParser()
     bench_cli.register(parser.add_subparsers())
     out = tmp_path / "transfer.json"
-    args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1",
+    args = parser.parse_args(["bench", "transfer", "--bundle", str(random_bundle_dir), "--pairs", "2", "--ks", "1", "1",
                               "--steps", "20", "--time-pairs", "1", "--no-stream", "--no-show", "--data", str(tmp_path / "none"),
                               "--lambda", "0.001", "--held", "3", "--json", str(out)])
     assert args.func(args) == 0
@@ -58,6 +58,8 @@ def test_bad_flags_are_refused_before_anything_runs(random_bundle_dir, tmp_path,
     with pytest.raises(SystemExit) as exit:  # a folder: found as the command line is read, not after the run
         main([*base, "--json", str(tmp_path)])
     assert exit.value.code == 2 and "it is a folder" in capsys.readouterr().err
+    assert main([*base, "--first-seed", "4294967295", "--pairs", "2"]) == 2  # its second source is seed 2**32
+    assert "passes the largest seed" in capsys.readouterr().err
 
 
 def test_show_scores_the_whole_track_with_models_arriving_late(random_bundle_dir):

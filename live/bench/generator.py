@@ -186,8 +186,12 @@ def time_interleaved(calls: dict[str, Callable[[], Any]], samples: int, seconds:
     while (min(len(w) for w in wall.values()) < MIN_REPEATS
            or (time.perf_counter() < deadline and min(len(w) for w in wall.values()) < samples)):
         for name, call in calls.items():
+            # At most `samples` a call (at least MIN_REPEATS): a burst stops at the count asked for.
+            wanted = max(samples, MIN_REPEATS) - len(wall[name])
+            if wanted <= 0:
+                continue
             dropped = 1 if burst[name] > 1 else 0
-            for i in range(burst[name] + dropped):
+            for i in range(min(burst[name], wanted) + dropped):
                 start_wall, start_cpu = time.perf_counter(), time.process_time()
                 call()
                 if i >= dropped:
@@ -376,7 +380,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
     parser.add_argument("--threads", type=threads(), default=1, help="torch threads (GEMM bound and synthesis)")
-    parser.add_argument("--gemm-size", type=count(64), default=2048, help="n of the n x n GEMM that sets the bound")
+    parser.add_argument("--gemm-size", type=count(64, 16384), default=2048,
+                        help="n of the n x n GEMM that sets the bound")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--samples", type=count(3), default=100, help="timed frames per path and row, at most")
     parser.add_argument("--seconds", type=number(0), default=20.0,
@@ -403,10 +408,7 @@ def main(args: argparse.Namespace) -> int:
     dtype_names = [name for name in args.dtypes.split(",") if name]
     if not dtype_names or any(name not in DTYPES for name in dtype_names):
         raise UserError(f"--dtypes {args.dtypes!r}: use a comma-separated subset of {', '.join(DTYPES)}")
-    # A safetensors network's config beside it is a .json too: the report must not replace it.
-    check_distinct({"--json": args.json, **{f"--network {path}": path for path in args.network},
-                    **{f"--network {path}'s config": Path(path).with_suffix(".json") for path in args.network
-                       if Path(path).suffix == ".safetensors"}})
+    check_distinct({"--json": args.json, **{f"--network {path}": path for path in args.network}})
     device = checked_device(args.device)
     # Loaded first: a bad file is refused before the minutes of timing, not after them.
     given = [(os.path.basename(path), load_generator(path, device=device)[0]) for path in args.network]

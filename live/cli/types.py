@@ -92,6 +92,10 @@ def json_file(text: str) -> Path:
     path = output_file(text)
     if path.suffix.lower() != ".json":
         raise argparse.ArgumentTypeError(f"{text!r}: a JSON report is named NAME.json")
+    weights = path.with_suffix(".safetensors")
+    if weights.is_file():  # a bundle's generator.json: replaced, the bundle no longer loads
+        raise argparse.ArgumentTypeError(f"{text!r} is the config of {weights.name} beside it; "
+                                         "write the report elsewhere")
     return path
 
 
