@@ -37,6 +37,7 @@ from live.settings import Settings
 PRESET_KEYS = {"name", "description", "bundle", "source", "settings", "cc"}
 SOURCE_KEYS = {"seed", "truncation", "w", "image"}
 NPY_MAGIC = b"\x93NUMPY"
+LATENT_MAX = 1e4  # |w| above this is no StyleGAN latent
 DEFAULT_PRESET = "default"
 
 
@@ -89,6 +90,9 @@ def read_latent(path: str | Path) -> np.ndarray:
         raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
     if not np.isfinite(w).all():
         raise UserError(f"latent {path} holds NaN or infinite values; save finite numbers")
+    if w.size and np.abs(w).max() > LATENT_MAX:  # beyond float32 (used so), or far outside any W: a black picture
+        raise UserError(f"latent {path} holds values up to {np.abs(w).max():.3g}, far outside a StyleGAN W "
+                        "(values of a few units); save the latent itself")
     return w
 
 

@@ -66,6 +66,8 @@ def _check(args: argparse.Namespace) -> list[float]:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
     results = [args.outdir / f"{stem}.png" for stem in stems]
+    if args.sheet is not None and args.outdir.resolve().is_relative_to(args.sheet.resolve()):
+        raise UserError(f"--sheet {args.sheet} is --outdir {args.outdir}'s folder or holds it; name a file")
     source = chosen_preset(args).source  # a result named like the preset's own picture replaced it
     check_distinct({**{f"--audio {path}": path for path in args.audio},
                     "the preset's picture": source.image, "the preset's latent": source.w,
