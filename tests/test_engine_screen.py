@@ -84,3 +84,18 @@ def test_the_first_picture_fades_in_at_a_show_s_start_and_is_whole_on_a_video_s_
     # After it, fades as always.
     second = replace(first, version=2)
     assert director.frame(1.0, QUIET, second, SETTINGS).state.mix < 0.1
+
+
+@pytest.mark.parametrize("beat_sync, shown_by", [(False, 0.12), (True, 0.5)])
+def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
+    """A tempo heard, a hard cut: with beat_sync off the new picture shows on the first frame
+    after it is ready (0.1 s), with it on the next beat (0.5 s)."""
+    locked = replace(QUIET, rms=0.1, beat_confidence=1.0)
+    settings = Settings().with_value("beat_sync", beat_sync).with_value("crossfade_beats", 0.0)
+    first = Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5, arousal=0.5,
+                     capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, locked, first, settings)
+    shown = next(t for t in 0.1 + np.arange(1, 40) / 60
+                 if director.frame(t, replace(locked, time=t), replace(first, version=2), settings).upload)
+    assert shown_by - 0.1 < shown <= shown_by

@@ -1,4 +1,5 @@
 import threading
+import time
 
 from live.engine.slots import LatestSlot
 
@@ -16,13 +17,20 @@ def test_take_returns_newest_and_counts_drops():
 
 
 def test_take_wakes_when_a_value_arrives():
+    # Woken by the put, not by its timeout (which would still find the value).
     slot: LatestSlot[str] = LatestSlot()
     got = []
-    t = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+
+    def take():
+        got.append(slot.take(timeout=5))
+        got.append(time.monotonic())
+    t = threading.Thread(target=take)
     t.start()
+    time.sleep(0.1)  # the reader waits
+    put_at = time.monotonic()
     slot.put("frame")
     t.join(timeout=5)
-    assert got == ["frame"] and slot.dropped == 0
+    assert got[0] == "frame" and got[1] - put_at < 1.0 and slot.dropped == 0
 
 
 def test_a_value_a_polling_reader_saw_is_not_dropped():

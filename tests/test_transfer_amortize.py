@@ -180,6 +180,18 @@ def test_a_run_from_the_identity_depends_on_its_seed_not_on_the_bundle_s_predict
     assert all(torch.equal(trained[0][name], trained[1][name]) for name in trained[0])
 
 
+def test_training_steps_lower_the_transfer_loss_of_a_batch(bundle, tmp_path):
+    """On one batch held fixed, at lambdas where moving pays (near the range's low end), each
+    step lowers L_transfer: the trainer descends the objective it names."""
+    config = PredictorTraining(**{**TINY.__dict__, "batch": 4, "lambda_high": 0.002, "layer_heads_from": 0})
+    trainer = PredictorTrainer(bundle, config, tmp_path / "run", progress=False)
+    batch = trainer.batch()
+    trainer.batch = lambda: batch
+    trainer.predictor.train().requires_grad_(True)
+    losses = [trainer.train_step() for _ in range(8)]
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
+
+
 def test_a_negative_seed_is_refused_at_once():
     with pytest.raises(UserError, match=r"seed must be in 0..2\*\*32-1"):
         PredictorTraining(seed=-1)

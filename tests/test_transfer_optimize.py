@@ -45,3 +45,13 @@ def test_w_mode_starts_at_the_mean_of_the_source_s_layers(bundle):
     f_m = torch.randn(1, bundle.config.space.feature_dim)
     result = optimize_transfer(bundle, w_o, f_m, 0.001, OptimizeConfig(steps=1, space="w"))  # step 0's rate is 0
     torch.testing.assert_close(result.w_m[0], w_o[0].mean(dim=0).expand_as(w_o[0]))
+
+
+def test_a_larger_lambda_keeps_w_m_nearer_its_source(bundle):
+    """lambda weighs ||w_o - w_m||: the same music and source, lambda 0 and 0.1."""
+    w_o = seed_latent(bundle.G, 4)[None]
+    with torch.no_grad():
+        target = bundle.image_features(bundle.G.synthesis(seed_latent(bundle.G, 10)[None], noise_mode="const"))
+    moves = [float((optimize_transfer(bundle, w_o, target, lam, OptimizeConfig(steps=25)).w_m - w_o).norm())
+             for lam in (0.0, 0.1)]
+    assert moves[1] < 0.5 * moves[0], moves

@@ -167,6 +167,24 @@ def test_no_steps_from_a_start_outside_the_model_in_place(bundle, setting):
     refiner.close()
 
 
+def test_after_a_reset_a_blown_up_keyframe_is_not_carried_into_the_next(bundle, setting):
+    """The engine resets a session whose refined latent came out NaN; without the reset the
+    warm start carries the NaN into every later keyframe on the model."""
+    w_source, w_anchor, basis, _, anchor = setting
+    session = LocalRefiner(SMALL).open(bundle, w_source)
+    session.anchors = _LateAnchors(anchor)
+    direction = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(5))
+    near = w_anchor + 0.3 * anchor.radius * direction / direction.norm()
+    with torch.inference_mode():
+        session.refine(near, basis[0], 0.0, 2)
+        descend = session._descend
+        session._descend = lambda anchor, start, *rest: start * float("nan")  # one numerical blow-up
+        assert not session.refine(near, basis[0], 0.0, 2).isfinite().all()
+        session._descend = descend
+        session.reset()
+        assert session.refine(near, basis[0], 0.0, 2).isfinite().all()
+
+
 def test_keyframes_on_one_model_stay_within_its_radius_of_the_anchor(bundle, setting):
     w_source, w_anchor, basis, _, anchor = setting
     refiner = LocalRefiner(SMALL)
