@@ -118,3 +118,16 @@ def test_the_w_plus_fine_tune_uses_a_tenth_of_the_learning_rate(bundle, monkeypa
     R = bundle.G.img_resolution
     project.project_image(bundle, torch.zeros(1, 3, R, R), project.ProjectConfig(steps=1, plus_steps=1, lr=0.2))
     assert peaks == [0.2, pytest.approx(0.02)]
+
+
+def test_the_cache_key_follows_the_generator_and_the_image_encoder_only():
+    bundle = random_bundle()
+    key = project.bundle_fingerprint(bundle)
+    with torch.no_grad():
+        next(bundle.space.music_encoder.parameters()).add_(1.0)  # not what a projection depends on
+    assert project.bundle_fingerprint(bundle) == key
+    for module in (bundle.G, bundle.space.image_encoder):
+        with torch.no_grad():
+            next(module.parameters()).add_(1.0)
+        assert project.bundle_fingerprint(bundle) != key
+        key = project.bundle_fingerprint(bundle)

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from live.errors import first_line
+from live.nets.weights import digest_weights
 
 KEEP = 8
 KEY_LENGTH = 32
@@ -84,9 +85,7 @@ def package_key(module: nn.Module, example: torch.Tensor) -> str:
     for name, sub in module.named_modules():  # what the graph reads besides tensors: sizes, clamps, taps
         settings = sorted((key, value) for key, value in vars(sub).items() if not key.startswith("_"))
         digest.update(f"{name} {type(sub).__qualname__} {settings!r}".encode())
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)} {tensor.stride()}".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    digest_weights(digest, module, layout=True)
     return digest.hexdigest()[:KEY_LENGTH]
 
 

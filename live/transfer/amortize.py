@@ -30,7 +30,7 @@ from live.bundle import Bundle
 from live.errors import UserError, differing
 from live.files import keep_log_until, log_line, read_state, training_in
 from live.nets.predictor import LatentPredictor
-from live.nets.weights import stored_weights, write_safetensors
+from live.nets.weights import digest_weights, stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
@@ -87,9 +87,7 @@ def networks_digest(bundle: Bundle) -> str:
     """What a predictor is trained through: the generator's and the space's weights."""
     digest = hashlib.sha256()
     for module in (bundle.G, bundle.space):
-        for name, tensor in module.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        digest_weights(digest, module)
     return digest.hexdigest()[:16]
 
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from live.bundle import Bundle
 from live.errors import UserError
+from live.nets.weights import digest_weights
 from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
 from live.transfer.optimize import scheduled_adam
@@ -96,9 +97,7 @@ def bundle_fingerprint(bundle: Bundle) -> str:
     """A hash of the weights a projection depends on: G and E_I."""
     digest = hashlib.blake2b(digest_size=16)
     for module in (bundle.G, bundle.space.image_encoder):
-        for name, tensor in module.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest_weights(digest, module)
     digest.update(str(bundle.config.image_size).encode())
     return digest.hexdigest()
 
