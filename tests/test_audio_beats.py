@@ -212,6 +212,23 @@ def test_taps_set_the_tempo_realign_and_hold_off_the_tracker():
     assert clock.next_beat(12.1) == pytest.approx(12.4)
 
 
+def test_confidence_fades_once_the_tracker_stops_confirming_and_ends_with_the_lock():
+    clock = BeatClock(lock_beats=4)
+    for t in np.arange(10.0, 20.01, 0.5):  # 120 bpm, confirmed up to 20 s
+        clock.observe(float(t), 120.0)
+    fading = [clock.confidence(t) for t in (20.0, 20.5, 21.0, 21.5, 22.0)]
+    assert fading[:2] == [1.0, 1.0]  # a beat not yet due is not missed
+    assert all(later < earlier for earlier, later in zip(fading[1:], fading[2:])) and fading[-1] > 0.3
+    assert clock.confidence(22.01) == 0.0  # 4 beats after the last
+
+
+def test_one_late_tap_does_not_bend_the_tapped_tempo():
+    clock = BeatClock()
+    for t in (10.0, 10.5, 11.0, 11.5, 12.4):  # the last 0.4 s late
+        clock.tap(t)
+    assert clock.bpm == pytest.approx(120)  # the intervals' median; their mean reads 100
+
+
 def test_within_a_hold_a_half_tempo_tracker_on_the_grid_is_folded_up_and_used():
     clock = BeatClock()
     for t in (10.0, 10.4, 10.8):
