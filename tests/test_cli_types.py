@@ -141,10 +141,23 @@ def test_perform_names_a_port_another_show_holds_before_loading_the_show(monkeyp
     assert f"cannot bind the {option[2:]} socket to {taken}" in capsys.readouterr().err
 
 
-def test_train_gan_refuses_a_resolution_that_is_not_a_power_of_two(tmp_path, capsys):
-    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--res", "100"]) == 2
-    assert "power of two" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, words", [
+    (["--res", "100"], "power of two"),
+    (["--res", "4"], "power of two from 8"),  # a discriminator with no block to read it
+    (["--batch", "6"], "multiple of 4"),  # minibatch-std groups of 4: an assert at the first step
+    (["--res", "32", "--channel-base", "16"], "gives the 32 px block no channels"),  # a division by zero
+])
+def test_train_gan_refuses_a_network_it_cannot_build_or_train(tmp_path, capsys, argv, words):
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), *argv]) == 2
+    assert words in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_gan_refuses_a_run_folder_inside_its_pictures(tmp_path, capsys):
+    (tmp_path / "pictures").mkdir()
+    assert main(["train", "gan", "--data", str(tmp_path / "pictures"), "--outdir", str(tmp_path / "pictures" / "run"),
+                 "--res", "32"]) == 2
+    assert "lies inside --data" in capsys.readouterr().err and not (tmp_path / "pictures" / "run").exists()
 
 
 def test_an_unknown_option_is_reported_by_its_command(capsys):

@@ -60,6 +60,18 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     assert "kept " in capsys.readouterr().out  # and is to be updated
 
 
+def test_bundle_new_refuses_a_generator_of_grey_pictures(random_bundle_dir, tmp_path):
+    """NVlabs trains 1-channel generators on grey data sets; E_I reads RGB, so every later
+    command on such a bundle died with a traceback."""
+    from ckpt_factory import tiny_generator
+
+    checkpoint = save_generator(tiny_generator(0, img_channels=1), tmp_path / "grey.safetensors")
+    with pytest.raises(UserError, match="draws 1-channel pictures"):
+        run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+            "--name", "grey", "--models-dir", str(tmp_path / "models"))
+    assert not (tmp_path / "models" / "grey").exists()
+
+
 def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
     bundle_dir = tmp_path / "bundle"
     untrained = Bundle.load(random_bundle_dir)

@@ -56,6 +56,9 @@ def run_new(args: argparse.Namespace) -> int:
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
                         "transfers need an unconditional one")
+    if G.img_channels != 3:
+        raise UserError(f"{args.network} draws {G.img_channels}-channel pictures; a bundle's image encoder reads "
+                        "RGB: give a generator with img_channels 3")
     space_from = args.space
     if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
         space_from = args.models_dir / args.space

@@ -82,7 +82,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     network = Path(args.network)
     if not network.is_file():
         raise UserError(f"--network {args.network} is not a checkpoint file")
-    check_distinct({"--network": network, "its config": network.with_suffix(".json"), "--json": args.json})
+    check_distinct({"--network": network, "--json": args.json})
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)

@@ -65,6 +65,9 @@ def _run_gan(args: argparse.Namespace) -> int:
                         "export; check --outdir")
     else:
         config = GanConfig(**given)
+    if config.data != "procedural" and Path(args.outdir).resolve().is_relative_to(Path(config.data).resolve()):
+        raise UserError(f"--outdir {args.outdir} lies inside --data {config.data}: the run's sample grids would "
+                        "become training pictures; choose an --outdir outside it")
     trainer = GanTrainer(config, args.outdir)
     if 0 < config.total_kimg * 1000 <= trainer.state.images_seen:
         note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.3g} kimg already, as many as "

@@ -74,8 +74,14 @@ class GanConfig:
             raise UserError(f"--seed must be in 0..2**32-1; got {self.seed}")
         if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
             raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
-        if not (self.resolution >= 4 and self.resolution & (self.resolution - 1) == 0):
-            raise UserError(f"--res must be a power of two, e.g. 64, 128 or 256; got {self.resolution}")
+        if not (self.resolution >= 8 and self.resolution & (self.resolution - 1) == 0):
+            raise UserError(f"--res must be a power of two from 8, e.g. 64, 128 or 256; got {self.resolution}")
+        if self.batch > 4 and self.batch % 4:
+            raise UserError(f"--batch must be 1 to 4 or a multiple of 4 (the discriminator's minibatch-std groups "
+                            f"of 4); got {self.batch}")
+        if self.channel_base < self.resolution:
+            raise UserError(f"--channel-base {self.channel_base} gives the {self.resolution} px block no channels; "
+                            f"use at least --res ({self.resolution})")
         r = self.noise_max_res
         if r and not (4 <= r <= self.resolution and r & (r - 1) == 0):
             raise UserError(f"--noise-max-res must be 0 (noise everywhere) or a block resolution, a power of "
