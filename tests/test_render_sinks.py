@@ -420,3 +420,17 @@ def test_a_killed_writer_s_unfinished_file_is_taken_over(tmp_path):
 def test_a_video_given_no_frames_leaves_no_file(tmp_path):
     VideoSink(tmp_path / "none.mp4", VideoFormat(SIZE, fps=FPS)).close()
     assert not list(tmp_path.iterdir())
+
+
+def test_two_renders_into_one_new_folder_of_frames_do_not_mix(tmp_path):
+    """Each found the new folder empty and wrote its frames: the folder held a mix of two videos."""
+    folder = tmp_path / "frames"
+    first = PngSink(folder)
+    first.write(frames(1)[0])
+    with pytest.raises(UserError, match="another command is writing .*frames now"):
+        PngSink(folder)
+    first.write(frames(2)[1])
+    first.close()
+    with pytest.raises(UserError, match="already holds"):  # the folder is free again, and not empty
+        PngSink(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png", "frame_000001.png"]

@@ -6,10 +6,11 @@ so a long song never holds its frames in memory.
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import av
 import numpy as np
@@ -112,23 +113,31 @@ UNFINISHED_PLAYS = {".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_
 UNFINISHED_PLAYS[".mov"] = UNFINISHED_PLAYS[".mp4"]
 
 
-def _claim(partial: Path, path: Path) -> BinaryIO:
-    """Hold the unfinished file of the video `path` while it is written: two commands writing
-    one video wrote into one file, and both said they wrote it (a mix of the two, or the
-    other's). A file left by a killed command is no one's: it is taken over."""
-    import fcntl
+class _Claim:
+    """Holds `target` (a video's unfinished file, or a folder of frames) while `output` is
+    written: two commands writing one video wrote into one file (or two renders into one
+    new folder of frames), and both said they wrote it, a mix of the two or the other's.
+    A target left by a killed command is no one's: it is taken over."""
 
-    try:
-        claim = open(partial, "ab")
-    except OSError as e:
-        raise UserError(f"cannot write a video to {path} ({e})") from None
-    try:
-        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        claim.close()
-        raise UserError(f"another command is writing {path} now ({partial.name} is in use); "
-                        "wait for it or write elsewhere") from None
-    return claim
+    def __init__(self, target: Path, output: Path):
+        import fcntl
+
+        try:
+            self._fd = (os.open(target, os.O_RDONLY | os.O_DIRECTORY) if target.is_dir()
+                        else os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+        except OSError as e:
+            raise UserError(f"cannot write {output} ({e})") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise UserError(f"another command is writing {output} now ({target.name} is in use); "
+                            "wait for it or write elsewhere") from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def video_work_files(path: Path) -> dict[str, Path]:
@@ -195,7 +204,7 @@ class VideoSink:
             raise UserError(f"codec missing from this FFmpeg build ({e}); install a PyAV/FFmpeg "
                             "with libx264 and aac, or pick another codec") from e
         make_parent(self.path)
-        self._claim = _claim(self.partial_path, self.path)
+        self._claim = _Claim(self.partial_path, self.path)
         try:
             self._container = av.open(str(self.partial_path), "w",
                                       options=UNFINISHED_PLAYS[self.path.suffix.lower()] if kill_safe else {})
@@ -405,7 +414,12 @@ class PngSink:
         self.directory = Path(directory)
         self._compress_level = compress_level  # zlib level: 1 keeps pace with real time
         make_parent(self.path_for(0))
-        check_no_frames(self.directory)
+        self._claim = _Claim(self.directory, self.directory)
+        try:
+            check_no_frames(self.directory)  # after the claim: two renders both found the new folder empty
+        except UserError:
+            self._claim.close()
+            raise
         self._frames = 0
         self._size: tuple[int, int] | None = None
 
@@ -428,9 +442,11 @@ class PngSink:
 
     def close(self) -> None:
         """Nothing is buffered: every frame is on disk when `write` returns."""
+        self._claim.close()
 
     def discard(self) -> None:
         """The frames written stay: each file is whole, and their numbers show how far it got."""
+        self._claim.close()
 
     def __enter__(self) -> PngSink:
         return self
