@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from live.bundle import random_bundle
+from live.transfer.embed import true_transfer_loss
 from live.transfer.optimize import OptimizeConfig, learning_rate, optimize_transfer
 from live.transfer.source import seed_latent
 
@@ -55,3 +56,15 @@ def test_a_larger_lambda_keeps_w_m_nearer_its_source(bundle):
     moves = [float((optimize_transfer(bundle, w_o, target, lam, OptimizeConfig(steps=25)).w_m - w_o).norm())
              for lam in (0.0, 0.1)]
     assert moves[1] < 0.5 * moves[0], moves
+
+
+def test_where_the_source_is_the_optimum_the_result_is_no_worse_than_it(bundle):
+    """At lambda 1 the norm's kink holds w_m at w_o: the steps' last iterate was worse than
+    the source, and `transfer --mode full` wrote it."""
+    w_o = torch.stack([seed_latent(bundle.G, s) for s in (5, 6)])
+    f_m = torch.randn(2, bundle.config.space.feature_dim, generator=torch.Generator().manual_seed(0))
+    result = optimize_transfer(bundle, w_o, f_m, 1.0, OptimizeConfig(steps=10))
+    assert (result.losses[-1] <= result.losses[0]).all()
+    with torch.no_grad():
+        at_w_m = true_transfer_loss(bundle, result.w_m, w_o, f_m, 1.0).total
+    assert torch.allclose(at_w_m, result.losses[-1])

@@ -150,8 +150,7 @@ def run(args: argparse.Namespace) -> int:
             after = true_transfer_loss(bundle, w_m[None], w_o[None], f_m, lam).total.item()
         valence, arousal = (float(v) for v in va[0])
         out = write_png(picture, args.outdir / f"{path.stem}.png")
-        hint = ": give more --steps" if args.mode == "full" else ""
-        worse = "" if after <= before else f"  (worse than the source{hint})"
+        worse = "" if after <= before else "  (worse than the source)"  # the fast path's; the full one keeps its best
         print(f"{out}  V {valence:.2f} A {arousal:.2f} @ {at:.1f} s  L_transfer {before:.4f} -> {after:.4f}{worse}")
         tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} @ {at:.1f} s"))
     refiner.close()

@@ -72,7 +72,8 @@ def scheduled_adam(param: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.
 def optimize_transfer(bundle: Bundle, w_o: torch.Tensor, f_m: torch.Tensor, lam: float | torch.Tensor,
                       config: OptimizeConfig = OptimizeConfig(),
                       on_step: Callable[[int, torch.Tensor], None] | None = None) -> OptimizeResult:
-    """w_o [N, num_ws, w_dim], f_m [N, D], lambda scalar or [N] -> the optimized w_m.
+    """w_o [N, num_ws, w_dim], f_m [N, D], lambda scalar or [N] -> the optimized w_m (each
+    sample's lowest-loss iterate) and the loss curve, its last row at w_m.
 
     `on_step(step, losses [N])` is called after every step (progress bars).
     """
@@ -88,8 +89,20 @@ def optimize_transfer(bundle: Bundle, w_o: torch.Tensor, f_m: torch.Tensor, lam:
     with torch.inference_mode(False), torch.enable_grad():
         # clone() outside inference mode: the start may be an inference tensor.
         param = start.clone().requires_grad_(True)
-        losses = scheduled_adam(param, loss, config.steps, config.lr, config.warmup, config.rampdown, on_step)
+        # Each sample's best iterate, the start included: at large lambdas the source is the
+        # optimum (the norm's kink), and the steps' last iterate was worse than it.
+        best, best_loss = start.clone(), torch.full((n,), float("inf"), device=start.device)
+
+        def tracked(p: torch.Tensor) -> torch.Tensor:
+            value = loss(p)
+            with torch.no_grad():
+                better = value.detach() < best_loss
+                best[better], best_loss[better] = p.detach()[better], value.detach()[better]
+            return value
+
+        losses = scheduled_adam(param, tracked, config.steps, config.lr, config.warmup, config.rampdown, on_step)
         with torch.no_grad():
-            w_m = param.detach().expand(n, G.num_ws, G.w_dim).clone()
-            losses.append(loss(w_m))
+            tracked(param.detach())  # the last step's result
+            w_m = best.expand(n, G.num_ws, G.w_dim).clone()
+            losses.append(best_loss.clone())
     return OptimizeResult(w_m, torch.stack(losses))
