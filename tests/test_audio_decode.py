@@ -265,6 +265,18 @@ def test_a_file_cut_short_says_how_much_of_its_stated_length_it_holds(tmp_path):
     assert scan_audio(tmp_path / "whole.wav").shortfall() is None
 
 
+
+def test_a_flac_cut_short_is_used_as_far_as_it_goes(tmp_path):
+    """Its last frame is partial, which both decoders refused, naming the format."""
+    sf.write(tmp_path / "whole.flac", tone(3.0), RATE)
+    whole = (tmp_path / "whole.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(whole[:len(whole) // 2])
+    cut = scan_audio(tmp_path / "cut.flac")
+    assert cut.declared == 3 * RATE and RATE < cut.frames < 2.5 * RATE
+    assert "cut.flac holds" in cut.shortfall() and "of the 3.00 s its header states" in cut.shortfall()
+    assert read_audio(tmp_path / "cut.flac").samples.shape[0] == cut.frames
+
+
 def write_piped_wav(path: Path, samples: np.ndarray) -> None:
     """A WAV as a writer to a pipe leaves it (FFmpeg's `-f wav -`): sizes unknown, all ones."""
     sf.write(path, samples, RATE)

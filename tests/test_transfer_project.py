@@ -131,3 +131,10 @@ def test_the_cache_key_follows_the_generator_and_the_image_encoder_only():
             next(module.parameters()).add_(1.0)
         assert project.bundle_fingerprint(bundle) != key
         key = project.bundle_fingerprint(bundle)
+
+
+def test_a_cache_that_cannot_be_written_keeps_the_projection_made(bundle, picture_file, tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    w = project_image_cached(bundle, picture_file, FEW, cache_dir=blocker / "cache")  # a minute's work, not lost
+    assert w.shape == (bundle.G.num_ws, bundle.G.w_dim) and "projected again next time" in capsys.readouterr().err

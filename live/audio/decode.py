@@ -181,13 +181,30 @@ def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
         to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
         chunks, have = [], 0
-        for frame in chain(container.decode(stream), [None]):  # None: the resampler's last samples
+        frames = _frames_to_the_cut(path, container.decode(stream))
+        for frame in chain(frames, [None]):  # None: the resampler's last samples
             for f in to_float.resample(frame):
                 chunks.append(f.to_ndarray())
                 have += chunks[-1].shape[1]
             if chunks and (frame is None or have >= seconds * stream.rate):
                 yield Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), stream.rate)
                 chunks, have = [], 0
+
+
+def _frames_to_the_cut(path: Path, frames: Iterator) -> Iterator:
+    """FFmpeg's frames; in a file whose header states its length (WAV, FLAC), the first
+    undecodable packet ends them: a FLAC cut short ends in a partial frame, which both
+    decoders refuse, and the shortfall note then says how much the file holds."""
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            if declared_frames(path) is None:
+                raise
+            return
+        yield frame
 
 
 def check_audio_file(path: str | Path) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
 from live.transfer.optimize import scheduled_adam
 
-CACHE_VERSION = 1  # bump when the projection itself changes
+CACHE_VERSION = 2  # bump when the projection itself changes (2: pictures read as shown, EXIF and 16-bit)
 
 
 @dataclass(frozen=True)
@@ -154,5 +155,8 @@ def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig
     w = cached.load(bundle.device)
     if w is None:
         w = project_image(bundle, cached.picture, config)
-        cached.store(w)
+        try:
+            cached.store(w)
+        except UserError as e:  # the cache saves the next run's minutes: this run's projection stands
+            print(f"live: note: projection: {e} (it is projected again next time)", file=sys.stderr)
     return w
