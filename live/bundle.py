@@ -162,6 +162,14 @@ class Bundle:
         # The table records the predictor's whole config, so later defaults cannot reinterpret it.
         dataclasses.replace(self.config, predictor=predictor_table(self.predictor.cfg)).write(root / BUNDLE_FILE)
 
+    def write_predictor_table(self) -> None:
+        """Record the predictor's config in the bundle.toml on disk, the rest as it is there
+        now: a training run rewrote the copy it read hours before, undoing a space exported
+        meanwhile (the bundle then refused to load) or an edit."""
+        path = self.root / BUNDLE_FILE
+        on_disk = BundleConfig.read(path)
+        dataclasses.replace(on_disk, predictor=predictor_table(self.predictor.cfg)).write(path)
+
     # --- the bundle's view of its networks, as the stages use them --------------------
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """G's images [N, 3, R, R] in [-1, 1] -> f_I [N, feature_dim], at the encoder's size."""

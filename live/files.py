@@ -113,6 +113,21 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def write_state(path: str | Path, state: Any) -> Path:
+    """A training run's state (`torch.save`) written whole, the last one kept until then: on a
+    full disk torch's file writer raised its own RuntimeError and left its partial file."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        return write_whole(path, buffer.getvalue())
+    except UserError as e:
+        raise UserError(f"{e}; the last state written is kept: free space, then run again to go on from it") from None
+
+
 def gone(path: str) -> bool:
     """A place a run stored that is no longer there (moved, renamed or deleted). Only an
     absolute path can be known gone: a relative one names another place from another

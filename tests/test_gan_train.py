@@ -411,3 +411,25 @@ def test_lazy_adam_corrects_lr_and_betas():
     assert group["betas"][0] == 0.0 and group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
     plain = _lazy_adam(torch.nn.Linear(2, 2), 0.0025, 0).param_groups[0]
     assert plain["lr"] == pytest.approx(0.0025) and plain["betas"] == (0.0, 0.99)
+
+
+def test_a_full_disk_at_a_snapshot_is_one_line_and_keeps_the_last_state(tmp_path, monkeypatch):
+    """torch's writer raised its own RuntimeError, a traceback, and left its partial file."""
+    import errno
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    GanTrainer(GanConfig(total_kimg=0.008, **TINY), run).run()
+    good = (run / CHECKPOINT).read_bytes()
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.name.startswith(CHECKPOINT):
+            real(self, data[:1000])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(UserError, match="No space left on device; the last state written is kept"):
+        GanTrainer(GanConfig(total_kimg=0.016, **TINY), run).run()
+    assert (run / CHECKPOINT).read_bytes() == good
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(CHECKPOINT)) == [CHECKPOINT]

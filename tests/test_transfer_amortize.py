@@ -192,6 +192,15 @@ def test_training_steps_lower_the_transfer_loss_of_a_batch(bundle, tmp_path):
     assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
 
 
+def test_a_checkpoint_changes_only_the_predictor_s_table_of_the_bundle_toml(bundle, tmp_path):
+    trainer = PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+    toml = bundle.root / "bundle.toml"
+    toml.write_text(toml.read_text().replace(f'description = "{bundle.config.description}"',
+                                             'description = "my own words"'))  # while it trains
+    trainer.run()
+    assert Bundle.load(bundle.root).config.description == "my own words"
+
+
 def test_a_negative_seed_is_refused_at_once():
     with pytest.raises(UserError, match=r"seed must be in 0..2\*\*32-1"):
         PredictorTraining(seed=-1)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, printable
-from live.files import gone, load_torch_file, log_line, read_state, training_in, write_whole
+from live.files import gone, load_torch_file, log_line, read_state, training_in, write_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -270,9 +270,7 @@ class GanTrainer:
         ckpt["rng"] = torch.get_rng_state()
         if self.device.type == "cuda":
             ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        tmp = self.outdir / (CHECKPOINT + ".tmp")
-        torch.save(ckpt, tmp)
-        tmp.replace(self.outdir / CHECKPOINT)  # atomic: a kill mid-write keeps the last good one
+        write_state(self.outdir / CHECKPOINT, ckpt)  # a kill mid-write keeps the last good one
         # With the checkpoint, not before the first batch: a run that fails on its data
         # leaves no folder that looks like a run.
         write_whole(self.outdir / "config.json", json.dumps(asdict(self.cfg), indent=2).encode())

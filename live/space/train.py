@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, flat_table, printable
 from live.nets.checkpoints import checked_device
-from live.files import keep_log_until, log_line, read_state, training_in
+from live.files import keep_log_until, log_line, read_state, training_in, write_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -240,11 +240,8 @@ class SpaceTrainer:
 
     # --- checkpoints -------------------------------------------------------------------
     def _save_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, state: RunState) -> None:
-        path = self.outdir / CHECKPOINT_FILE
-        partial = path.with_suffix(".partial")
-        torch.save({"step": state.step, "wall_seconds": state.wall_seconds, "net": net.state_dict(),
-                    "optimizer": optimizer.state_dict()}, partial)
-        os.replace(partial, path)
+        write_state(self.outdir / CHECKPOINT_FILE, {"step": state.step, "wall_seconds": state.wall_seconds,
+                                                    "net": net.state_dict(), "optimizer": optimizer.state_dict()})
 
     def _load_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer) -> RunState:
         path = self.outdir / CHECKPOINT_FILE

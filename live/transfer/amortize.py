@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
@@ -28,7 +27,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import keep_log_until, log_line, read_state, training_in
+from live.files import keep_log_until, log_line, read_state, training_in, write_state
 from live.nets.predictor import LatentPredictor
 from live.nets.weights import digest_weights, stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
@@ -222,14 +221,12 @@ class PredictorTrainer:
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(),
                  "config": _stored(self._resolved)}
-        partial = self.run_dir / f"{STATE_FILE}.partial"
-        torch.save(state, partial)
-        os.replace(partial, self.run_dir / STATE_FILE)
+        write_state(self.run_dir / STATE_FILE, state)
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
             log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_safetensors(weights, weights_path)
-        self.bundle.write_config(self.bundle.root)
+        self.bundle.write_predictor_table()
         self.wrote = True
 
     def _write_if_missing(self) -> None:
@@ -243,7 +240,7 @@ class PredictorTrainer:
             held = {}
         if held.keys() != weights.keys() or not all(torch.equal(held[k], v) for k, v in weights.items()):
             write_safetensors(weights, weights_path)
-            self.bundle.write_config(self.bundle.root)
+            self.bundle.write_predictor_table()
             self.wrote = True
 
     def run(self) -> dict[str, float]:
