@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from live.errors import first_line
-from live.nets.weights import digest_weights
+from live.nets.digest import digest_weights
 
 KEEP = 8
 KEY_LENGTH = 32

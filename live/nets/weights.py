@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import safetensors.torch
 import torch
@@ -42,15 +41,6 @@ def stored_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = tor
         raise UserError(f"{some(bad)} are not finite in {str(dtype).removeprefix('torch.')}; "
                         f"{remedy}; {path} was not written")
     return state
-
-
-def digest_weights(digest: Any, module: nn.Module, layout: bool = False) -> None:
-    """Feed `digest` every tensor of `module`, by name and bytes (with `layout` also its dtype,
-    shape and strides, which a compiled graph depends on)."""
-    for name, tensor in module.state_dict().items():
-        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)} {tensor.stride()}".encode() if layout
-                      else name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 
 
 def weights_metadata(path: str | Path) -> dict[str, str]:

@@ -29,7 +29,8 @@ from live.bundle import Bundle
 from live.errors import UserError, differing
 from live.files import keep_log_until, log_line, read_state, training_in, write_state
 from live.nets.predictor import LatentPredictor
-from live.nets.weights import digest_weights, stored_weights, write_safetensors
+from live.nets.digest import digest_weights
+from live.nets.weights import stored_weights, write_safetensors
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from live.bundle import Bundle
 from live.errors import UserError
-from live.nets.weights import digest_weights
+from live.nets.digest import digest_weights
 from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
 from live.transfer.optimize import scheduled_adam
