@@ -425,3 +425,20 @@ def test_evaluation_lambdas_span_the_lower_half_of_the_range(bundle):
     lams = evaluation_lambdas(bundle)
     assert lams[0] == pytest.approx(cfg.lambda_min)
     assert lams[-1] == pytest.approx(math.sqrt(cfg.lambda_min * cfg.lambda_max))
+
+
+def test_an_unreadable_clip_among_the_music_is_skipped_with_a_note(bundle, tmp_path, capsys):
+    """As the space's trainer does: one damaged file among the 4Q set stopped the run after
+    minutes of encoding the clips before it."""
+    import soundfile as sf
+
+    from live.space.data.audio import AudioSpan
+    from live.space.data.records import LabelledClip
+    from live.transfer.music import encode_clips
+
+    sf.write(tmp_path / "good.wav", 0.1 * torch.randn(22050 * 3).numpy(), 22050)
+    (tmp_path / "bad.mp3").write_bytes(b"not audio" * 500)
+    clips = [LabelledClip(AudioSpan(tmp_path / name), 0.5, 0.5, 1.0, "4q", name) for name in ("good.wav", "bad.mp3")]
+    bank = encode_clips(bundle, clips, windows_per_clip=2, progress=False)
+    assert "skipped 1 unreadable clips, e.g. " in capsys.readouterr().err
+    assert torch.equal(bank.features, encode_clips(bundle, clips[:1], windows_per_clip=2, progress=False).features)

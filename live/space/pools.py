@@ -10,7 +10,6 @@ for the random crops. Spectrograms are kept as float16 log-mel (the values span 
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +21,7 @@ from live.errors import UserError
 from live.space.cache import ArrayCache, file_identity
 from live.space.data.color_emotion import valdez_mehrabian_va
 from live.space.data.labels import RULE_WEIGHT
-from live.space.data.records import LabelledClip, LabelledImage
+from live.space.data.records import LabelledClip, LabelledImage, report_skipped
 from live.space.inputs import clip_spectrogram, square_image
 from live.space.sources import Sources
 
@@ -60,11 +59,6 @@ class MusicPool:
 
 def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.mul(255.0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def _report_skipped(skipped: list[str], what: str) -> None:
-    if skipped:
-        print(f"skipped {len(skipped)} unreadable {what}, e.g. {skipped[0]}", file=sys.stderr)
 
 
 def build_image_pool(sources: Sources, image_size: int, cache: ArrayCache, progress: bool = True) -> ImagePool:
@@ -106,7 +100,7 @@ def build_image_pool(sources: Sources, image_size: int, cache: ArrayCache, progr
         va.extend(map(tuple, labels.tolist()))
         weight.extend([RULE_WEIGHT] * len(array))
         rule.extend([True] * len(array))
-    _report_skipped(skipped, "images")
+    report_skipped(skipped, "images")
     if not va:
         raise UserError("no training images: enable data.oasis or give data.procedural_images > 0")
     return ImagePool(torch.from_numpy(np.concatenate(pixels)), torch.tensor(va, dtype=torch.float32),
@@ -147,7 +141,7 @@ def build_music_pool(sources: Sources, mel: MelWindow, cache: ArrayCache, progre
             va.append((record.valence, record.arousal))
             weight.append(record.weight)
         ranges[name] = (start, len(va))
-    _report_skipped(skipped, "clips")
+    report_skipped(skipped, "clips")
     if not va:
         raise UserError("no training music: enable data.fourq or give data.synth_music > 0")
     return MusicPool(spectrograms, torch.tensor(va, dtype=torch.float32), torch.tensor(weight, dtype=torch.float32),

@@ -27,7 +27,7 @@ from live.bundle import Bundle
 from live.errors import UserError
 from live.nets.weights import write_safetensors
 from live.space.data.fourq import read_4q
-from live.space.data.records import LabelledClip
+from live.space.data.records import LabelledClip, report_skipped
 from live.space.data.split import split
 from live.space.data.synth_music import SynthMusicConfig, synthetic_music
 from live.space.sources import HELDOUT_SEED
@@ -104,14 +104,20 @@ def encode_clips(bundle: Bundle, clips: Sequence[LabelledClip], windows_per_clip
         va.append(v.float().cpu())
         pending.clear()
 
+    skipped: list[str] = []
     for clip in tqdm(clips, desc="music", unit="clip", disable=not progress):
-        samples = clip.load(mel.sample_rate)
+        try:
+            samples = clip.load(mel.sample_rate)
+        except UserError as error:  # one bad file among hundreds: as the space's trainer, skip it
+            skipped.append(str(error))
+            continue
         for end in window_ends(len(samples), mel.samples, windows_per_clip):
             pending.append(log_mel(samples[:end]))
             if len(pending) == batch:
                 flush()
     if pending:
         flush()
+    report_skipped(skipped, "clips")
     if not features:
         raise UserError("no music to encode; give music clips")
     return MusicBank(torch.cat(features), torch.cat(va))

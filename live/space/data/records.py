@@ -2,6 +2,7 @@
 where it came from, and the key that decides its train/test side (see split.py)."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
@@ -74,3 +75,9 @@ def describe(records: Iterable[LabelledImage | LabelledClip]) -> dict[str, objec
     if quadrants:
         summary["quadrants"] = {f"Q{q}": quadrants.count(q) for q in range(1, 5)}
     return summary
+
+
+def report_skipped(skipped: list[str], what: str) -> None:
+    """One note for the records a reader skipped (each one's reason, from the first)."""
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable {what}, e.g. {skipped[0]}", file=sys.stderr)
