@@ -442,3 +442,21 @@ def test_an_unreadable_clip_among_the_music_is_skipped_with_a_note(bundle, tmp_p
     bank = encode_clips(bundle, clips, windows_per_clip=2, progress=False)
     assert "skipped 1 unreadable clips, e.g. " in capsys.readouterr().err
     assert torch.equal(bank.features, encode_clips(bundle, clips[:1], windows_per_clip=2, progress=False).features)
+
+
+def test_a_second_command_on_a_running_folder_writes_nothing_there_and_never_resumes_a_stale_state(bundle, tmp_path):
+    run = tmp_path / "run"
+    PredictorTrainer(bundle, TINY, run, progress=False).run()  # to step 4
+    config, log = (run / "config.json").read_text(), (run / "log.jsonl").read_text()
+    more = PredictorTraining(**{**TINY.__dict__, "steps": 8})
+    with training_in(run):  # another command's run, under way
+        second = PredictorTrainer(Bundle.load(bundle.root), more, run, progress=False)
+        with pytest.raises(UserError, match="in use by another training run"):
+            second.run()
+    assert (run / "config.json").read_text() == config and (run / "log.jsonl").read_text() == log
+    stale = PredictorTrainer(Bundle.load(bundle.root), more, run, progress=False)  # has read step 4
+    PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "steps": 6}), run,
+                     progress=False).run()  # the first command goes on to step 6 meanwhile
+    with pytest.raises(UserError, match="written by another run while this command started"):
+        stale.run()
+    assert torch.load(run / "state.pt", weights_only=True)["step"] == 6

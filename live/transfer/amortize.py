@@ -78,6 +78,15 @@ def _checked_state(state: dict) -> dict:
     return state
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and size, or None if there is none."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 def _stored(config: dict) -> dict:
     """A config as the state file keeps it (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
@@ -119,6 +128,7 @@ class PredictorTrainer:
         """The run folder's state, if any, once its settings are found to be this run's; and
         this run's settings as the state keeps them (`_resolved`)."""
         state_path = self.run_dir / STATE_FILE
+        self._state_stamp = _stamp(state_path)
         state = None
         if state_path.is_file():
             state = read_state(state_path, "predictor training", _checked_state)
@@ -159,7 +169,6 @@ class PredictorTrainer:
             self.adam.load_state_dict(state["adam"])
             self.rng.set_state(state["rng"])
             self.step = state["step"]
-            keep_log_until(self.run_dir / LOG_FILE, self.step)
         elif not self.config.from_bundle:
             # From the seed, not from the hidden layers the bundle's predictor holds (`bundle
             # new`'s unseeded draw, or an earlier training): the same settings, the same run.
@@ -167,7 +176,6 @@ class PredictorTrainer:
                 torch.manual_seed(self.config.seed)
                 self.predictor.load_state_dict(LatentPredictor(self.predictor.cfg).state_dict())
             self.predictor.reset_to_identity()
-        (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Source latents [B, num_ws, w_dim], music f_M [B, D] and lambdas [B]."""
@@ -251,6 +259,14 @@ class PredictorTrainer:
             self._write_if_missing()
             return self.evaluate()
         with training_in(self.run_dir):
+            # Nothing is written into the folder before its lock: a second command, refused,
+            # rewrote the running run's config.json, or, started as the first ended, resumed
+            # from the state it had read and trained over the finished run.
+            if _stamp(self.run_dir / STATE_FILE) != self._state_stamp:
+                raise UserError(f"{self.run_dir} was written by another run while this command started; "
+                                "run the command again")
+            keep_log_until(self.run_dir / LOG_FILE, self.step)
+            (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
             return self._train()
 
     def _train(self) -> dict[str, float]:
