@@ -60,6 +60,35 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     assert "kept " in capsys.readouterr().out  # and is to be updated
 
 
+def test_a_bundle_new_that_fails_part_way_leaves_the_old_bundle_whole(random_bundle_dir, tmp_path, monkeypatch):
+    """A full disk at the space's file left the new generator beside the old trained predictor."""
+    from live.space.model import SpaceNet
+
+    source = Bundle.load(random_bundle_dir)
+    models = tmp_path / "models"
+    first = save_generator(source.G, tmp_path / "first.safetensors")
+    assert run("bundle", "new", "--network", str(first), "--space", str(random_bundle_dir),
+               "--name", "mine", "--models-dir", str(models)) == 0
+    (models / "mine" / "notes.txt").write_text("set list")
+    before = {p.name: p.read_bytes() for p in (models / "mine").iterdir()}
+
+    def full(*args, **kwargs):
+        raise UserError("cannot write space.safetensors: No space left on device")
+    monkeypatch.setattr(SpaceNet, "save", full)
+    with torch.no_grad():
+        next(source.G.parameters()).add_(1.0)  # another generator
+    other = save_generator(source.G, tmp_path / "second.safetensors")
+    with pytest.raises(UserError, match="it is as it was"):
+        run("bundle", "new", "--network", str(other), "--space", str(random_bundle_dir),
+            "--name", "mine", "--models-dir", str(models), "--force")
+    assert {p.name: p.read_bytes() for p in (models / "mine").iterdir()} == before
+    assert sorted(p.name for p in models.iterdir()) == ["mine"]  # no half-written folder beside it
+    monkeypatch.undo()
+    assert run("bundle", "new", "--network", str(other), "--space", str(random_bundle_dir),
+               "--name", "mine", "--models-dir", str(models), "--force") == 0
+    assert (models / "mine" / "notes.txt").read_text() == "set list"  # a file of one's own moves over
+
+
 def test_bundle_new_refuses_a_generator_of_grey_pictures(random_bundle_dir, tmp_path):
     """NVlabs trains 1-channel generators on grey data sets; E_I reads RGB, so every later
     command on such a bundle died with a traceback."""

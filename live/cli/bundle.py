@@ -8,6 +8,7 @@ new generator.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from live.cli.types import plain_name
@@ -69,9 +70,9 @@ def run_new(args: argparse.Namespace) -> int:
                           predictor={}, predictor_weights="predictor.safetensors")
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
-    root = Bundle(config, G, space, predictor.eval().requires_grad_(False)).save(target)
     made = (f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
             f"space of {args.space}; predictor untrained (w_m = w_o)")
+    root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
     card = root / CARD_FILE
     print(f"made {root}: {made}")
     if card.exists():  # written for the bundle this one replaces: the user's words, to update
@@ -81,3 +82,37 @@ def run_new(args: argparse.Namespace) -> int:
     print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
           f"then fill in {card}")
     return 0
+
+
+def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
+    """`write` the bundle into a folder beside `target`, then put it in `target`'s place: a
+    failure part-way (a full disk) left the new generator beside the old bundle's trained
+    predictor, a mix that loaded without a word. Files of the old bundle the new one does
+    not write (its model card, notes) move into the new one."""
+    import os
+    import shutil
+
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        write(partial)
+        if target.exists():
+            os.replace(target, old)
+        try:
+            os.replace(partial, target)
+        except OSError:
+            if old.exists():
+                os.replace(old, target)
+            raise
+    except (OSError, UserError) as e:
+        reason = e.strerror or e if isinstance(e, OSError) else e
+        raise UserError(f"cannot write the bundle {target} ({reason}); it is as it was") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if old.exists():
+        for entry in old.iterdir():
+            if not (target / entry.name).exists():
+                os.replace(entry, target / entry.name)
+        shutil.rmtree(old)
+    return target
