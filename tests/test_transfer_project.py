@@ -138,3 +138,22 @@ def test_a_cache_that_cannot_be_written_keeps_the_projection_made(bundle, pictur
     blocker.write_text("x")
     w = project_image_cached(bundle, picture_file, FEW, cache_dir=blocker / "cache")  # a minute's work, not lost
     assert w.shape == (bundle.G.num_ws, bundle.G.w_dim) and "projected again next time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_large_photo_is_shrunk_as_it_is_read_and_gives_the_same_picture(tmp_path, suffix):
+    """A phone's 48-megapixel photo took a gigabyte as floats to make a 128 px picture."""
+    from live.space.data.images import ImageFile
+
+    y, x = np.mgrid[0:600, 0:1000]
+    pixels = np.stack([x * 255 // 1000, y * 255 // 600, (x + y) * 255 // 1600], axis=-1).astype(np.uint8)
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(pixels).save(path, quality=95)
+    shrunk = ImageFile(path).load(min_side=64)
+    assert 64 <= min(shrunk.shape[1:]) < 128 and shrunk.shape[2] > shrunk.shape[1]
+    whole = ImageFile(path).load()
+    assert whole.shape == (3, 600, 1000)
+    picture = load_picture(path, 64)
+    reference = torch.nn.functional.interpolate(whole[None, :, :, 200:800], size=(64, 64), mode="bilinear",
+                                                align_corners=False, antialias=True) * 2 - 1
+    assert (picture - reference).abs().mean() < 0.02

@@ -53,7 +53,7 @@ class ProjectConfig:
 
 def load_picture(path: str | Path, resolution: int) -> torch.Tensor:
     """An image file as [1, 3, R, R] in [-1, 1]: centre square, resized (antialiased)."""
-    rgb = ImageFile(Path(path)).load()
+    rgb = ImageFile(Path(path)).load(min_side=resolution)
     _, h, w = rgb.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
