@@ -9,7 +9,10 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 
 from live.errors import UserError
 from live.heap import keep_freed_memory
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     # A show's recovered failures are logged: one line each, marked as ours like every other.
     logging.basicConfig(format="live: %(message)s")
     logging.getLogger("live").setLevel(logging.INFO)  # a show's notices too (not the libraries' chatter)
+    restore = _interrupt_on_terminate()
     try:
         return int(args.func(args) or 0)
     except UserError as e:
@@ -80,6 +84,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("live: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
+
+
+def _interrupt_on_terminate() -> Callable[[], None]:
+    """SIGTERM and SIGHUP (`timeout`, a closed terminal, a process manager) stop a command as
+    Ctrl-C does, so its cleanups run (a render's unfinished video is removed, a training's
+    progress line ended), where they ended the process on the spot. The show sets its own.
+    Returns what puts the previous handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
 
 
 def run() -> None:

@@ -1,5 +1,6 @@
 """Bad command-line values are refused while the arguments are read, in one line."""
 import argparse
+import time
 
 import pytest
 
@@ -308,3 +309,26 @@ def test_a_live_show_asks_for_a_build_only_when_long_enough_to_see_it_through(mo
     with pytest.raises(Opened):
         open_show(args, live=True, seconds=seconds)
     assert seen["fast"] is not None and seen["fast"].packages is not None and seen["build"] is build
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, monkeypatch, capsys):
+    """`timeout` or a process manager ended a render on the spot, its unfinished video left."""
+    import os
+    import signal
+
+    from live.cli import render as render_cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned = []
+
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            cleaned.append(True)
+    monkeypatch.setattr(render_cli, "run", run)
+    monkeypatch.setattr(render_cli, "register", lambda sub: sub.add_parser("render").set_defaults(func=run))
+    assert main(["render"]) == 130
+    assert cleaned == [True] and "live: interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # put back after the command
