@@ -174,6 +174,12 @@ def test_convert_never_overwrites_its_input_and_asks_before_overwriting(pkl, tmp
     assert out.read_bytes() == before
     cli("convert", pkl, out, "--fp32", "--force")
     assert out.read_bytes() != before
+    (tmp_path / "g.json").unlink()
+    (tmp_path / "g.json").mkdir()  # its config's name taken by a folder: found before the weights are replaced
+    changed = out.read_bytes()
+    with pytest.raises(UserError, match="g.json is a folder"):
+        cli("convert", pkl, out, "--force")
+    assert out.read_bytes() == changed
 
 
 def test_written_weights_follow_the_umask_and_a_bad_folder_is_one_line(G, tmp_path):

@@ -88,6 +88,8 @@ def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_
     for sheet in (out / "low.png", songs[0]):  # a result, or an input: either would be lost
         with pytest.raises(UserError, match="name the same file"):
             run(*common, "--audio", songs[0], "--outdir", str(out), "--sheet", str(sheet))
+    with pytest.raises(UserError, match="name it NAME.png"):  # PNG bytes under a .jpg name
+        run(*common, "--audio", songs[0], "--outdir", str(out), "--sheet", str(tmp_path / "sheet.jpg"))
     for outdir in (out, out / "sub"):  # --sheet the folder the run makes, or one above it: found after the run
         with pytest.raises(UserError, match="folder or holds it"):
             run(*common, "--audio", songs[0], "--outdir", str(outdir), "--sheet", str(out))

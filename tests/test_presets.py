@@ -288,6 +288,17 @@ def test_preset_new_with_an_unreadable_picture_says_so_before_announcing_a_proje
     assert "projecting" not in out and "cannot read image" in err and not d.exists()
 
 
+def test_preset_new_into_a_folder_it_cannot_write_says_so_before_projecting(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "face.png")
+    (tmp_path / "blocker").write_text("a file")
+    monkeypatch.setattr("live.transfer.project.project_image", lambda *a, **k: pytest.fail("projected first"))
+    assert main(["preset", "--presets-dir", str(tmp_path / "blocker" / "p"), "new", "face",
+                 "--image", str(tmp_path / "face.png"), "--like", "ember"]) == 2
+    assert "blocker is a file, not a folder" in capsys.readouterr().err
+
+
 def test_preset_new_refuses_a_name_with_the_file_s_suffix(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["preset", "--presets-dir", str(tmp_path), "new", "y.toml", "--seed", "1"])

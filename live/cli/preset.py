@@ -90,7 +90,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _new(args: argparse.Namespace) -> int:
     from live.models import bundle_dir
-    from live.files import write_whole
+    from live.files import check_writable, write_whole
     from live.presets import PresetLibrary, parse_preset
     from live.space.config import to_toml
 
@@ -98,6 +98,7 @@ def _new(args: argparse.Namespace) -> int:
     path = library.directory / f"{args.name}.toml"
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
+    check_writable(path)  # before a projection's minutes
     template = _template(library, args.like)
     # Found now: a copy of a preset on a missing bundle could not be played either.
     if args.bundle:
@@ -198,14 +199,9 @@ def _project_ahead(preset, device: str) -> None:
     from live.engine.show import source_latent
     from live.nets.checkpoints import checked_device
     from live.space.data.images import ImageFile
-    from live.transfer.project import CachedProjection
 
     # What can fail is said before the wait is announced, and the cheap checks before the
     # bundle's seconds of loading: the device and the picture.
     device = checked_device(device)
-    ImageFile(preset.source.image).load()
-    bundle = Bundle.load(preset.bundle_folder(), device=device)
-    if CachedProjection.find(bundle, preset.source.image).load(bundle.device) is None:
-        print(f"projecting {preset.source.image} into bundle {preset.bundle}'s W (a minute or more on a CPU) ...",
-              flush=True)
-    source_latent(preset, bundle)
+    ImageFile(preset.source.image).load(min_side=1)  # whether it reads, shrunk as it is
+    source_latent(preset, Bundle.load(preset.bundle_folder(), device=device))

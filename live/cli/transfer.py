@@ -72,6 +72,8 @@ def _check(args: argparse.Namespace) -> list[float]:
     check_distinct({**{f"--audio {path}": path for path in args.audio},
                     "the preset's picture": source.image, "the preset's latent": source.w,
                     **{f"the result {path}": path for path in results}, "--sheet": args.sheet})
+    if args.sheet is not None and args.sheet.suffix.lower() != ".png":
+        raise UserError(f"--sheet {args.sheet}: the sheet is a PNG picture; name it NAME.png")
     for option, applies in (("--steps", "full"), ("--refine-steps", "fast")):
         if getattr(args, option[2:].replace("-", "_")) is not None and args.mode != applies:
             note("options", f"{option} applies to --mode {applies}; ignored")

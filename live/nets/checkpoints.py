@@ -109,6 +109,8 @@ def check_new_generator(path: Path, force: bool) -> None:
     """Refuse to replace a generator file, or its .json, unless `force`: a mistyped output
     would destroy a checkpoint with no undo."""
     for existing in (path, path.with_suffix(".json")):
+        if existing.is_dir():  # found after the weights were written, which replaced a --force'd file
+            raise UserError(f"{existing} is a folder; choose another name")
         if existing.exists() and not force:
             raise UserError(f"{existing} exists; pass --force to overwrite it")
 

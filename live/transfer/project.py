@@ -154,6 +154,8 @@ def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig
     cached = CachedProjection.find(bundle, path, config, cache_dir)
     w = cached.load(bundle.device)
     if w is None:
+        # Said before the wait: a render or transfer of a new picture's preset was silent for minutes.
+        print(f"projecting {path} into bundle {bundle.config.name}'s W (a minute or more on a CPU) ...", flush=True)
         w = project_image(bundle, cached.picture, config)
         try:
             cached.store(w)
