@@ -11,6 +11,12 @@ from PIL import Image, ImageOps
 from live.files import write_whole
 
 
+# The picture files a folder scan or `va` takes: the formats Pillow reads that photos and
+# renders come in (Pillow registers some more, for scientific stubs and MPEG stills).
+PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                              ".avif", ".ppm", ".pgm", ".pbm", ".tga", ".qoi"})
+
+
 def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:
     """8-bit RGB of a picture as viewers show it: turned as its EXIF orientation says (phones
     store portraits sideways and tag them) unless `upright` is False (boxes given in stored

@@ -61,6 +61,15 @@ def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_di
     assert first == second
 
 
+def test_va_reads_the_pictures_a_preset_takes(random_bundle_dir, tmp_path, capsys):
+    """`preset new --image x.avif` took what `va` refused as neither sound nor picture."""
+    pictures = [tmp_path / f"blue{suffix}" for suffix in (".avif", ".tif", ".ppm")]
+    for picture in pictures:
+        Image.fromarray(np.full((64, 64, 3), (20, 40, 220), np.uint8)).save(picture)
+    assert _run([*map(str, pictures), "--bundle", str(random_bundle_dir)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
 def test_va_says_when_a_file_holds_less_than_its_header_states(random_bundle_dir, tmp_path, capsys):
     rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
     whole = tmp_path / "whole.wav"

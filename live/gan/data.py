@@ -10,9 +10,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError
-from live.imageio import as_shown
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+from live.imageio import PICTURE_SUFFIXES, as_shown
 
 
 class ImageSource(Protocol):
@@ -35,9 +33,9 @@ class FolderImages:
         root = Path(root)
         if not root.is_dir():
             raise UserError(f"image folder {root} does not exist; pass --data DIR or --data procedural")
-        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
         if not self.paths:
-            raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
+            raise UserError(f"no images ({', '.join(sorted(PICTURE_SUFFIXES))}) under {root}")
         self._unreadable: set[Path] = set()
 
     def _load(self, index: int) -> np.ndarray:

@@ -14,13 +14,11 @@ import torch
 
 from live.audio.decode import AUDIO_SUFFIXES, stream_converted
 from live.errors import UserError
+from live.imageio import PICTURE_SUFFIXES
 from live.space.data.images import ImageFile
 from live.space.inputs import ClipWindows, encoder_range, spectrogram_windows, square_image
 from live.space.load import SpaceSpec
 from live.space.model import SpaceNet
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
 
 class SpaceProbe:
     def __init__(self, net: SpaceNet, spec: SpaceSpec, batch: int = 32) -> None:
@@ -67,7 +65,7 @@ class SpaceProbe:
         if not path.is_file():
             raise UserError(f"{path} is a folder; give the files in it" if path.is_dir()
                             else f"file not found: {path}")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.suffix.lower() in PICTURE_SUFFIXES:
             _, va = self.images(ImageFile(path).load()[None])
             va = va[0]
         else:
@@ -77,7 +75,7 @@ class SpaceProbe:
                 if path.suffix.lower() in AUDIO_SUFFIXES:  # an audio file that is broken: its own message
                     raise
                 # Neither a known picture nor audio: say that pictures are read too.
-                raise UserError(f"{e}; `va` reads audio and pictures ({' '.join(sorted(IMAGE_SUFFIXES))})") from None
+                raise UserError(f"{e}; `va` reads audio and pictures ({' '.join(sorted(PICTURE_SUFFIXES))})") from None
         return float(va[0]), float(va[1])
 
 
