@@ -383,6 +383,8 @@ def test_a_run_follows_its_image_folder_when_it_moved_but_not_to_another_folder(
     folder.rename(moved)
     with pytest.raises(UserError, match=f"trained on {folder}, which is gone; give its new place with --data"):
         GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(folder))), tmp_path / "run")
+    finished = GanTrainer(GanConfig(total_kimg=0.008, **dict(TINY, data=str(folder))), tmp_path / "run")
+    assert finished.run().images_seen == 8  # nothing left to train (an export): its pictures are not needed
     resumed = GanTrainer(GanConfig(total_kimg=0.016, **dict(TINY, data=str(moved))), tmp_path / "run")
     assert resumed.state.images_seen == 8 and "which is gone; continuing on" in capsys.readouterr().err
     resumed.run()

@@ -157,10 +157,13 @@ class GanTrainer:
         self._synthesis, self._discriminator = self.G.synthesis, self.D
         if config.compile:
             self._synthesis, self._discriminator = torch.compile(self.G.synthesis), torch.compile(self.D)
-        if resumed and config.data != "procedural" and not Path(config.data).is_dir():
-            raise UserError(f"{self.outdir} trained on {printable(config.data, PATH_LIMIT)}, which is gone; "
-                            "give its new place with --data")
-        self.data = self._make_source()
+        # A run with nothing left to train (an export with --kimg 0) reads no data: its pictures may have moved.
+        self.data: ImageSource | None = None
+        if self.state.images_seen < int(config.total_kimg * 1000):
+            if resumed and config.data != "procedural" and not Path(config.data).is_dir():
+                raise UserError(f"{self.outdir} trained on {printable(config.data, PATH_LIMIT)}, which is gone; "
+                                "give its new place with --data")
+            self.data = self._make_source()
         self.outdir.mkdir(parents=True, exist_ok=True)  # only now: a run that cannot start leaves no folder
 
     def _silence_noise(self) -> list[torch.nn.Parameter]:
@@ -323,6 +326,7 @@ class GanTrainer:
         # Discriminator: tell reals from fakes; every r1_interval steps add R1 on reals.
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
+        assert self.data is not None, "a finished run draws no pictures"
         real = self.data.next_batch(n).to(self.device)
         do_r1 = self.state.d_steps % cfg.r1_interval == 0
         with torch.no_grad(), self._autocast():
