@@ -49,12 +49,11 @@ def main(args: argparse.Namespace) -> int:
     from live.bench.report import report
     from live.cli.common import open_show
     from live.engine.realtime import LiveEngine, LiveOptions
+    from live.files import check_distinct
     from live.presets import PresetLibrary
     from live.render.headless import create_headless_context
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
-
-    from live.files import check_distinct
 
     check_distinct({"--json": args.json, "--stats": args.stats})  # the report would replace the stats
     show = open_show(args, live=True)

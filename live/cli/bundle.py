@@ -106,7 +106,7 @@ def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
                 os.replace(old, target)
             raise
     except (OSError, UserError) as e:
-        reason = e.strerror or e if isinstance(e, OSError) else e
+        reason = (e.strerror or e) if isinstance(e, OSError) else e
         raise UserError(f"cannot write the bundle {target} ({reason}); it is as it was") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
