@@ -460,3 +460,20 @@ def test_a_second_command_on_a_running_folder_writes_nothing_there_and_never_res
     with pytest.raises(UserError, match="written by another run while this command started"):
         stale.run()
     assert torch.load(run / "state.pt", weights_only=True)["step"] == 6
+
+
+def test_a_run_stopped_at_its_last_checkpoint_ends_with_every_row_of_its_log(bundle, tmp_path, monkeypatch):
+    """Stopped between the last state and its log row, the finished run had lost the row for good."""
+    run = tmp_path / "run"
+    real = amortize.log_line
+
+    def stopped_at_the_last(row):
+        if row["step"] == TINY.steps:
+            raise KeyboardInterrupt
+        return real(row)
+    monkeypatch.setattr(amortize, "log_line", stopped_at_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        PredictorTrainer(bundle, TINY, run, progress=False).run()
+    monkeypatch.undo()
+    PredictorTrainer(Bundle.load(bundle.root), TINY, run, progress=False).run()
+    assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [2, 4]

@@ -273,11 +273,13 @@ class GanTrainer:
         ckpt["rng"] = torch.get_rng_state()
         if self.device.type == "cuda":
             ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        write_state(self.outdir / CHECKPOINT, ckpt)  # a kill mid-write keeps the last good one
         # With the checkpoint, not before the first batch: a run that fails on its data
-        # leaves no folder that looks like a run.
+        # leaves no folder that looks like a run. The log before the state: stopped between
+        # the two, the next snapshot rewrites the log from the state's history, where a log
+        # written after a finished run's last state lost its row for good.
         write_whole(self.outdir / "config.json", json.dumps(asdict(self.cfg), indent=2).encode())
         write_whole(self.outdir / LOG, "".join(map(log_line, self.state.history)).encode())
+        write_state(self.outdir / CHECKPOINT, ckpt)  # a kill mid-write keeps the last good one
 
     def sample_grid(self, path: Path) -> None:
         with torch.no_grad():

@@ -223,17 +223,17 @@ class PredictorTrainer:
         # The bundle's weights are checked first (a predictor not finite in float16 must not
         # become the state a run resumes from) and written last: a run killed before its
         # first state is saved starts again, a fine-tune from the bundle's predictor, which
-        # must still be the one it started from. The log's row after the state: a resume
-        # drops rows past its step.
+        # must still be the one it started from. The log's row before the state: a resume
+        # drops rows past its step, where a row after a finished run's last state was lost.
         weights_path = self.bundle.root / self.bundle.config.predictor_weights
         weights = stored_weights(self.predictor, weights_path)
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(),
                  "config": _stored(self._resolved)}
-        write_state(self.run_dir / STATE_FILE, state)
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
             log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
+        write_state(self.run_dir / STATE_FILE, state)
         write_safetensors(weights, weights_path)
         self.bundle.write_predictor_table()
         self.wrote = True
