@@ -80,9 +80,12 @@ def check_distinct(paths: dict[str, str | Path | None]) -> None:
 
 
 @contextmanager
-def training_in(folder: Path) -> Iterator[None]:
+def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int] | None = None) -> Iterator[None]:
     """Hold a training run's folder while it trains: two runs on one folder saved over each
-    other's checkpoints in turns, and one died on the other's temporary file."""
+    other's checkpoints in turns, and one died on the other's temporary file. With `state`,
+    the run's state file, and `as_read`, its `file_stamp` when this command read it: a state
+    another run wrote since (it went on while this command started) is refused, not trained
+    over from the older one."""
     import fcntl
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,9 +96,20 @@ def training_in(folder: Path) -> Iterator[None]:
         except BlockingIOError:
             raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
                             "another --outdir") from None
+        if state is not None and file_stamp(state) != as_read:
+            raise UserError(f"{folder} was written by another run while this command started; run the command again")
         yield
     finally:
         os.close(held)
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and size, or None if there is none."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def write_whole(path: str | Path, data: bytes) -> Path:

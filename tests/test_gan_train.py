@@ -435,3 +435,13 @@ def test_a_full_disk_at_a_snapshot_is_one_line_and_keeps_the_last_state(tmp_path
         GanTrainer(GanConfig(total_kimg=0.016, **TINY), run).run()
     assert (run / CHECKPOINT).read_bytes() == good
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(CHECKPOINT)) == [CHECKPOINT]
+
+
+def test_a_command_that_read_a_state_another_run_then_replaced_does_not_train_over_it(tmp_path):
+    run = tmp_path / "run"
+    GanTrainer(GanConfig(total_kimg=0.008, **TINY), run).run()
+    stale = GanTrainer(GanConfig(total_kimg=0.024, **TINY), run)  # has read 0.008 kimg
+    GanTrainer(GanConfig(total_kimg=0.016, **TINY), run).run()  # the other command goes on meanwhile
+    with pytest.raises(UserError, match="written by another run while this command started"):
+        stale.run()
+    assert GanTrainer(GanConfig(total_kimg=0.024, **TINY), run).state.images_seen == 16

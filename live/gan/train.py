@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, printable
-from live.files import gone, load_torch_file, log_line, read_state, training_in, write_state, write_whole
+from live.files import file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_state, write_whole
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -146,6 +146,7 @@ class GanTrainer:
         self.state = TrainState()
         self.grid_z = torch.randn(16, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
         from_generator = False
+        self._state_stamp = file_stamp(self.outdir / CHECKPOINT)  # as read: see run
         resumed = self._load_if_present()
         if not resumed and config.init:
             from_generator = not self._start_from(config.init)
@@ -395,7 +396,7 @@ class GanTrainer:
     def run(self, on_snapshot=None) -> TrainState:
         if self.state.images_seen >= int(self.cfg.total_kimg * 1000):
             return self.state  # trained already: no progress bar to show
-        with training_in(self.outdir):
+        with training_in(self.outdir, self.outdir / CHECKPOINT, self._state_stamp):
             return self._train(on_snapshot)
 
     def _train(self, on_snapshot) -> TrainState:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import keep_log_until, log_line, read_state, training_in, write_state
+from live.files import file_stamp, keep_log_until, log_line, read_state, training_in, write_state
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -78,15 +78,6 @@ def _checked_state(state: dict) -> dict:
     return state
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """A file's modification time and size, or None if there is none."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
 def _stored(config: dict) -> dict:
     """A config as the state file keeps it (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
@@ -128,7 +119,7 @@ class PredictorTrainer:
         """The run folder's state, if any, once its settings are found to be this run's; and
         this run's settings as the state keeps them (`_resolved`)."""
         state_path = self.run_dir / STATE_FILE
-        self._state_stamp = _stamp(state_path)
+        self._state_stamp = file_stamp(state_path)
         state = None
         if state_path.is_file():
             state = read_state(state_path, "predictor training", _checked_state)
@@ -258,13 +249,10 @@ class PredictorTrainer:
         if self.step >= self.config.steps:
             self._write_if_missing()
             return self.evaluate()
-        with training_in(self.run_dir):
-            # Nothing is written into the folder before its lock: a second command, refused,
-            # rewrote the running run's config.json, or, started as the first ended, resumed
-            # from the state it had read and trained over the finished run.
-            if _stamp(self.run_dir / STATE_FILE) != self._state_stamp:
-                raise UserError(f"{self.run_dir} was written by another run while this command started; "
-                                "run the command again")
+        # Nothing is written into the folder before its lock: a second command, refused,
+        # rewrote the running run's config.json, or, started as the first ended, resumed
+        # from the state it had read and trained over the finished run.
+        with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp):
             keep_log_until(self.run_dir / LOG_FILE, self.step)
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
             return self._train()
