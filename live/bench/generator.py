@@ -372,9 +372,9 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rows", help="comma-separated, from default, default@2R, default@4R (R: its "
-                                        "resolution, e.g. default@256), nvlabs-256, nvlabs-512, nvlabs-1024 "
-                                        "(default: all)")
+    parser.add_argument("--rows", help="comma-separated, from default and the default architecture at twice and "
+                                        "four times its resolution, by name (e.g. default@256, default@512), "
+                                        "nvlabs-256, nvlabs-512, nvlabs-1024 (default: all)")
     parser.add_argument("--network", action="append", default=[], metavar="PATH",
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
