@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError
@@ -155,8 +156,9 @@ def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig
     w = cached.load(bundle.device)
     if w is None:
         # Said before the wait: a render or transfer of a new picture's preset was silent for minutes.
-        print(f"projecting {path} into bundle {bundle.config.name}'s W (a minute or more on a CPU) ...", flush=True)
-        w = project_image(bundle, cached.picture, config)
+        print(f"projecting {path} into bundle {bundle.config.name}'s W (minutes on a CPU) ...", flush=True)
+        with tqdm(total=config.steps + config.plus_steps, desc="projecting", unit="step", leave=False) as bar:
+            w = project_image(bundle, cached.picture, config, check=lambda: bar.update(1))
         try:
             cached.store(w)
         except UserError as e:  # the cache saves the next run's minutes: this run's projection stands
