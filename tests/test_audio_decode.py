@@ -197,6 +197,14 @@ def test_a_cut_short_mp3_is_read_without_mpg123_s_warnings(tmp_path, capfd):
     assert capfd.readouterr().err == ""  # "Warning: Xing stream size off by more than 1%, ..." as libsndfile opened it
 
 
+
+def test_a_broken_mp3_is_one_error_without_mpg123_s_notes(tmp_path, capfd):
+    (tmp_path / "broken.mp3").write_bytes(b"not audio at all" * 50)
+    with pytest.raises(UserError, match="broken.mp3"):
+        read_audio(tmp_path / "broken.mp3")
+    assert capfd.readouterr().err == ""  # three "Note: ..." lines as libsndfile handed it to mpg123
+
+
 def test_a_file_libsndfile_gives_up_on_midway_is_read_on_by_ffmpeg(tmp_path):
     path = tmp_path / "damaged.flac"
     sf.write(path, chirp(4.0), RATE, subtype="PCM_16")

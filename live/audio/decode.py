@@ -142,14 +142,14 @@ class _NotForLibsndfile(Exception):
 def _starts_as_mpeg_audio(path: Path) -> bool:
     """An ID3 tag or an MPEG audio frame's sync word first (ADTS AAC has it too): files
     libsndfile is not to open at all (mpg123 prints its warnings about a damaged MP3 as
-    libsndfile opens it)."""
+    libsndfile opens it; a file named .mp3 is not opened by it either)."""
     with open(path, "rb") as file:
         head = file.read(3)
     return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
-    if _starts_as_mpeg_audio(path):
+    if _starts_as_mpeg_audio(path) or path.suffix.lower() == ".mp3":
         raise _NotForLibsndfile
     # Bytes: libsndfile takes the name as the file system has it, which need not be UTF-8.
     with sf.SoundFile(os.fsencode(path)) as file:
