@@ -303,6 +303,8 @@ def test_a_start_just_past_the_end_is_not_told_the_audio_is_longer():
     audio = AudioFile(Path("a.wav"), 1000, 1, 5669)  # 5.669 s
     with pytest.raises(UserError, match=r"--start 5.6695 s is past the end of the audio \(5.669 s\)"):
         excerpt(audio, 5.6695, None)  # it said "(5.7 s)"
+    with pytest.raises(UserError, match=r"--start 5.6688 s leaves no audio sample of 5.669 s; give an earlier"):
+        excerpt(audio, 5.6688, None)  # it named a --duration the command was not given
 
 
 # A render of a surround (or 3-channel) file muxes a stereo downmix

@@ -57,8 +57,9 @@ def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int
     if start >= audio.duration:  # in seconds: the sample index of a huge --start would overflow
         raise UserError(f"--start {start:g} s is past the end of the audio ({audio.length_text()})")
     first = round(start * audio.sample_rate)
-    duration = audio.duration if duration is None else min(duration, audio.duration)
-    end = min(audio.frames, first + round(duration * audio.sample_rate))
+    if first >= audio.frames:  # within half a sample of the end: no --duration can help
+        raise UserError(f"--start {start:g} s leaves no audio sample of {audio.length_text()}; give an earlier --start")
+    end = min(audio.frames, first + round(min(duration or audio.duration, audio.duration) * audio.sample_rate))
     if end <= first:
         raise UserError(f"--start {start:g} s and --duration {duration:g} s leave no audio sample; "
                         "give a longer --duration or an earlier --start")
