@@ -86,21 +86,33 @@ def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int
     the run's state file, and `as_read`, its `file_stamp` when this command read it: a state
     another run wrote since (it went on while this command started) is refused, not trained
     over from the older one."""
-    import fcntl
-
     folder.mkdir(parents=True, exist_ok=True)
-    held = os.open(folder, os.O_RDONLY)
+    held = lock_alone(folder)
+    if held is None:
+        raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
+                        "another --outdir")
     try:
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
-                            "another --outdir") from None
         if state is not None and file_stamp(state) != as_read:
             raise UserError(f"{folder} was written by another run while this command started; run the command again")
         yield
     finally:
         os.close(held)
+
+
+def lock_alone(path: Path) -> int | None:
+    """`path` (a folder, or a file, made if missing) opened and locked for this process alone:
+    the descriptor to close when done, or None while another process holds it. A lock ends
+    with its process, so what a killed command held is free. OSError if it cannot be opened."""
+    import fcntl
+
+    fd = (os.open(path, os.O_RDONLY | os.O_DIRECTORY) if path.is_dir()
+          else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:

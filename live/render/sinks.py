@@ -18,7 +18,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
 from live.errors import UserError
-from live.files import check_writable, make_parent
+from live.files import check_writable, lock_alone, make_parent
 
 BT709 = 1  # FFmpeg's code for ITU-R BT.709 as colorspace, primaries and transfer alike
 
@@ -120,19 +120,14 @@ class _Claim:
     A target left by a killed command is no one's: it is taken over."""
 
     def __init__(self, target: Path, output: Path):
-        import fcntl
-
         try:
-            self._fd = (os.open(target, os.O_RDONLY | os.O_DIRECTORY) if target.is_dir()
-                        else os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+            fd = lock_alone(target)
         except OSError as e:
             raise UserError(f"cannot write {output} ({e})") from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
+        if fd is None:
             raise UserError(f"another command is writing {output} now ({target.name} is in use); "
-                            "wait for it or write elsewhere") from None
+                            "wait for it or write elsewhere")
+        self._fd = fd
 
     def close(self) -> None:
         if self._fd >= 0:
