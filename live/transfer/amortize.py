@@ -225,9 +225,7 @@ class PredictorTrainer:
             # The pairs' count: a resume may score a run with more or fewer of them.
             log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_state(self.run_dir / STATE_FILE, state)
-        write_safetensors(weights, weights_path)
-        self.bundle.write_predictor_table()
-        self.wrote = True
+        self._write_into_bundle(weights, weights_path)
 
     def _write_if_missing(self) -> None:
         """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
@@ -239,9 +237,12 @@ class PredictorTrainer:
         except (OSError, SafetensorError):
             held = {}
         if held.keys() != weights.keys() or not all(torch.equal(held[k], v) for k, v in weights.items()):
-            write_safetensors(weights, weights_path)
-            self.bundle.write_predictor_table()
-            self.wrote = True
+            self._write_into_bundle(weights, weights_path)
+
+    def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
+        write_safetensors(weights, path)
+        self.bundle.write_predictor_table()
+        self.wrote = True
 
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
