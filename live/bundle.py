@@ -226,7 +226,7 @@ def predictor_table(cfg: PredictorConfig) -> dict[str, Any]:
 
 def random_bundle(G: Generator | None = None, space: SpaceNetConfig | None = None, mel: MelWindow | None = None,
                   image_size: int = 64, seed: int = 0, name: str = "random") -> Bundle:
-    """A bundle of randomly initialized networks (tests, and development before training).
+    """A bundle of randomly initialized networks (the tests' stand-in for a trained one).
 
     Small by default: a 64 px generator and a ResNet18 image encoder.
     """

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from live.audio.decode import read_audio
-from live.audio.demo import render_demo, write_demo_wav
+from live.audio.demo import render_demo
 
 RATE = 22050
 
@@ -49,9 +48,3 @@ def test_beats_follow_each_sections_tempo(demo):
         beats = demo.beats[(demo.beats >= section.start) & (demo.beats < section.end - 1e-9)]
         np.testing.assert_allclose(np.diff(beats), 60.0 / section.bpm)
 
-
-def test_written_wav_reads_back(tmp_path, demo):
-    write_demo_wav(tmp_path / "demo.wav", seed=0, sample_rate=RATE)
-    audio = read_audio(tmp_path / "demo.wav")
-    assert audio.sample_rate == RATE and audio.channels == 1
-    np.testing.assert_allclose(audio.samples[:, 0], demo.samples, atol=1 / 2 ** 15)

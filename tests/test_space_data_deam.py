@@ -52,10 +52,8 @@ def test_find_locates_the_files_in_the_nested_archive_layout(tmp_path):
     assert files.audio_dir.name == "MEMD_audio" and files.valence.name == "valence.csv"
     with pytest.raises(UserError, match="no static_annotations"):
         DeamFiles.find(files.audio_dir)
-    assert len(files.clips()) == 3 and files.dynamic().songs == [2, 3]
     files.valence.unlink()
-    with pytest.raises(UserError, match="no dynamic annotations"):
-        DeamFiles.find(tmp_path).dynamic()
+    assert DeamFiles.find(tmp_path).valence is None
 
 
 def test_static_ratings_despite_leading_space_headers_map_1_9_to_unit(tmp_path):
@@ -80,31 +78,14 @@ def test_static_reader_reports_missing_audio_and_off_scale_ratings(tmp_path):
         read_deam_static((bad,), files.audio_dir)
 
 
-def test_dynamic_curves_give_va_at_a_time_and_window_means(tmp_path):
+def test_dynamic_curves_give_window_means(tmp_path):
     files = write_deam(tmp_path)
     dynamic = DeamDynamic.read(files.valence, files.arousal)
-    assert dynamic.songs == [2, 3]
-    assert dynamic.va_at(2, 15.0) == (0.0, 0.5)
-    assert dynamic.va_at(2, 15.25) == pytest.approx((0.125, 0.5))  # halfway between -1 and -0.5
+    assert sorted(dynamic.curves) == [2, 3]
     assert dynamic.mean_va(2, 15.0, 1.0) == pytest.approx((0.125, 0.5))  # samples at 15.0 and 15.5
     # Song 3: valence ends after four samples, so the curve ends there for both dimensions.
     assert dynamic.curves[3].times.tolist() == [15.0, 15.5, 16.0, 16.5]
-    assert dynamic.va_at(3, 16.0) == pytest.approx((0.6, 0.2))
-    with pytest.raises(UserError, match="annotated from 15.0 to 16.5 s"):
-        dynamic.va_at(3, 17.0)
+    with pytest.raises(UserError, match="no annotation samples"):
+        dynamic.mean_va(3, 17.0, 1.0)
     with pytest.raises(UserError, match="no dynamic annotation"):
-        dynamic.va_at(2001, 15.0)
-
-
-def test_segments_tile_the_annotated_stretch_and_load_their_own_audio(tmp_path):
-    files = write_deam(tmp_path)
-    segments = DeamDynamic.read(files.valence, files.arousal).segments(files.audio_dir, window=1.0)
-    # Song 2 is annotated over 15.0-18.0 s: three 1 s windows; song 3 over 15.0-17.0 s: two.
-    assert [(r.split_key, r.audio.start) for r in segments] == [
-        ("deam/2", 15.0), ("deam/2", 16.0), ("deam/2", 17.0), ("deam/3", 15.0), ("deam/3", 16.0)]
-    assert (segments[2].valence, segments[2].arousal) == (1.0, 0.5)
-    samples = segments[1].load(1000)
-    assert len(samples) == 1000
-    assert samples[0] == pytest.approx(16.0 * 1000 / 20000.0, abs=1e-4)  # the ramp value at 16 s
-    overlapping = DeamDynamic.read(files.valence, files.arousal).segments(files.audio_dir, window=2.0, hop=0.5)
-    assert [r.audio.start for r in overlapping if r.split_key == "deam/2"] == [15.0, 15.5, 16.0]
+        dynamic.mean_va(2001, 15.0, 1.0)

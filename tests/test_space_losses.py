@@ -68,16 +68,12 @@ def test_single_modal_triples_are_distinct_deterministic_and_cover_all_choices()
         draw_single_modal_triples(2, per_anchor=1, generator=torch.Generator())
 
 
-def test_cross_modal_triples_paired_and_unpaired():
+def test_cross_modal_triples_pair_each_anchor_with_its_partner():
     generator = torch.Generator().manual_seed(0)
-    unpaired = draw_cross_modal_triples(4, 6, per_anchor=50, generator=generator)
-    assert (unpaired.first != unpaired.second).all()
-    assert unpaired.anchor.max() == 3 and unpaired.first.max() <= 5 and unpaired.second.max() <= 5
-    assert len(torch.unique(unpaired.first)) == 6
-    paired = draw_cross_modal_triples(4, 4, per_anchor=3, generator=generator, paired=True)
+    paired = draw_cross_modal_triples(4, per_anchor=3, generator=generator)
     assert torch.equal(paired.first, paired.anchor) and (paired.second != paired.first).all()
-    with pytest.raises(ValueError, match="as many anchors"):
-        draw_cross_modal_triples(4, 5, per_anchor=1, generator=generator, paired=True)
+    with pytest.raises(ValueError, match="at least 2"):
+        draw_cross_modal_triples(1, per_anchor=1, generator=generator)
 
 
 def test_pairs_are_in_range_and_deterministic():
@@ -138,8 +134,8 @@ def test_cfr_sums_both_directions():
     f_image, f_music = torch.randn(4, 8), torch.randn(4, 8)
     y_image, y_music = torch.rand(4, 2), torch.rand(4, 2)
     generator = torch.Generator().manual_seed(0)
-    image_triples = draw_cross_modal_triples(4, 4, 2, generator, paired=True)
-    music_triples = draw_cross_modal_triples(4, 4, 2, generator, paired=True)
+    image_triples = draw_cross_modal_triples(4, 2, generator)
+    music_triples = draw_cross_modal_triples(4, 2, generator)
     both = cfr_loss(f_image, y_image, f_music, y_music, image_triples, music_triples, sigma=0.4)
     one = cross_feature_ratio_loss(f_image, y_image, f_music, y_music, image_triples, 0.4)
     other = cross_feature_ratio_loss(f_music, y_music, f_image, y_image, music_triples, 0.4)
@@ -182,7 +178,7 @@ def test_gradients_stay_finite_for_identical_embeddings_and_labels():
     f_music = torch.zeros(4, 8, requires_grad=True)
     y = torch.full((4, 2), 0.75)  # e.g. four soft labels of the same quadrant
     generator = torch.Generator().manual_seed(0)
-    cross = draw_cross_modal_triples(4, 4, 2, generator, paired=True)
+    cross = draw_cross_modal_triples(4, 2, generator)
     single = draw_single_modal_triples(4, 2, generator)
     loss = (cfr_loss(f_image, y, f_music, y, cross, cross, sigma=0.3)
             + cfm_loss(f_image, f_music, alpha=0.0)

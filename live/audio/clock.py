@@ -21,7 +21,7 @@ class MonotonicClock:
 
 
 class ManualClock:
-    """Time that moves only when told: simulated runs and tests."""
+    """Time that moves only when told (tests drive the engine's schedule with it)."""
 
     def __init__(self, start: float = 0.0) -> None:
         self._t = start

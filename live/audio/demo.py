@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import soundfile as sf
 
 from live.audio.synth import BUSY, DrumStyle, midi_to_hz, place, render_drums, tone
 
@@ -115,8 +113,3 @@ def render_demo(seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
     return DemoTrack(track, sample_rate, np.concatenate(beats), tuple(sections))
 
 
-def write_demo_wav(path: str | Path, seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
-    """Render the demo and write it as 16-bit mono WAV; returns the track with its truth."""
-    demo = render_demo(seed, sample_rate)
-    sf.write(str(path), demo.samples, sample_rate, subtype="PCM_16")
-    return demo

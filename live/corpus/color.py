@@ -80,14 +80,6 @@ def rgb_to_lab(img: torch.Tensor) -> torch.Tensor:
     return xyz_to_lab(rgb_to_xyz(img))
 
 
-def lab_lch(lab: torch.Tensor) -> torch.Tensor:
-    """CIELAB -> (lightness, chroma, hue angle in degrees [0, 360))."""
-    lightness, a, b = lab.unbind(1)
-    chroma = torch.hypot(a, b)
-    hue = torch.remainder(torch.rad2deg(torch.atan2(b, a)), 360.0)
-    return torch.stack([lightness, chroma, hue], dim=1)
-
-
 def circular_mean(turns: torch.Tensor, weights: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """Weighted mean of angles given in turns ([0,1) = one revolution), reduced over `dims`.
 

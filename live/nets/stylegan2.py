@@ -133,7 +133,7 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
-                fused_modconv: bool = True, gain: float = 1) -> torch.Tensor:
+                fused_modconv: bool = True) -> torch.Tensor:
         assert x.shape[2] == self.resolution // self.up, (x.shape, self.resolution)
         styles = self.affine(w)
         noise = None
@@ -144,9 +144,8 @@ class SynthesisLayer(nn.Module):
             noise = self.noise_const * self.noise_strength
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up == 2,
                                  resample_filter=self.resample_filter, fused=fused_modconv)
-        act_gain = (ops.LRELU_GAIN if self.activation == "lrelu" else 1.0) * gain
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=clamp)
+        act_gain = ops.LRELU_GAIN if self.activation == "lrelu" else 1.0
+        return ops.bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -176,16 +175,14 @@ class SynthesisBlock(nn.Module):
                  w_dim: int,                # Intermediate latent (W) dimensionality.
                  resolution: int,           # Resolution of this block.
                  img_channels: int,         # Number of output color channels.
-                 is_last: bool,             # Is this the last block?
                  architecture: str = "skip",  # Only 'skip' (the StyleGAN2 generator's) is supported.
                  resample_filter: list[float] = (1, 3, 3, 1),  # Low-pass filter for upsampling.
                  conv_clamp: float | None = None,  # Clamp the output of convolution layers to +-X.
-                 use_fp16: bool = False,    # Stored for checkpoint fidelity; the dtype is chosen at run time.
                  **layer_kwargs: Any):      # Arguments for SynthesisLayer.
         super().__init__()
         if architecture != "skip":
             raise ValueError(f"synthesis architecture {architecture!r} is not supported (only 'skip')")
-        self.in_channels, self.resolution, self.is_last, self.use_fp16 = in_channels, resolution, is_last, use_fp16
+        self.in_channels, self.resolution = in_channels, resolution
         self.register_buffer("resample_filter", ops.setup_filter(list(resample_filter)))
         self.num_conv = 0
         if in_channels == 0:
@@ -230,7 +227,7 @@ class SynthesisNetwork(nn.Module):
                  img_channels: int,         # Number of color channels.
                  channel_base: int = 32768,  # Overall multiplier for the number of channels.
                  channel_max: int = 512,    # Maximum number of channels in any layer.
-                 num_fp16_res: int = 0,     # Use FP16 for the N highest resolutions (when run in half precision).
+                 num_fp16_res: int = 0,     # NVlabs' FP16 layers: accepted, unused (the dtype is chosen at run time).
                  **block_kwargs: Any):      # Arguments for SynthesisBlock.
         super().__init__()
         log2 = int(np.log2(img_resolution))
@@ -238,14 +235,12 @@ class SynthesisNetwork(nn.Module):
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
         self.channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
-        fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
         self.num_ws = 0
         for res in self.block_resolutions:
             in_channels = self.channels[res // 2] if res > 4 else 0
             is_last = res == img_resolution
             block = SynthesisBlock(in_channels, self.channels[res], w_dim=w_dim, resolution=res,
-                                   img_channels=img_channels, is_last=is_last,
-                                   use_fp16=res >= fp16_resolution, **block_kwargs)
+                                   img_channels=img_channels, **block_kwargs)
             self.num_ws += block.num_conv
             if is_last:
                 self.num_ws += block.num_torgb

@@ -100,26 +100,13 @@ def draw_single_modal_triples(n: int, per_anchor: int, generator: torch.Generato
     return Triples(anchor, first, second)
 
 
-def draw_cross_modal_triples(n_anchors: int, n_others: int, per_anchor: int,
-                             generator: torch.Generator, paired: bool = False) -> Triples:
-    """`per_anchor` triples for every anchor: j and k (j != k) from the other modality.
-
-    With `paired`, j is the anchor's own partner (index i in the other batch), which is
-    the form eq. 1 is printed in; without, j is drawn like k, which needs no pairs.
-    """
-    if n_others < 2:
-        raise ValueError(f"cross-modal triples need at least 2 samples to compare, got {n_others}")
-    if paired and n_anchors != n_others:
-        raise ValueError(f"a paired batch has as many anchors as partners, got "
-                         f"{n_anchors} and {n_others}")
-    anchor = torch.arange(n_anchors, device=generator.device).repeat_interleave(per_anchor)
-    if paired:
-        first = anchor
-    else:
-        first = torch.randint(0, n_others, anchor.shape, generator=generator,
-                              device=generator.device)
-    second = _draw_excluding([first], n_others, generator)
-    return Triples(anchor, first, second)
+def draw_cross_modal_triples(n: int, per_anchor: int, generator: torch.Generator) -> Triples:
+    """`per_anchor` triples for each of a paired batch's n anchors, in eq. 1's printed form:
+    j is the anchor's own partner (index i in the other modality), k another sample of it."""
+    if n < 2:
+        raise ValueError(f"cross-modal triples need at least 2 samples to compare, got {n}")
+    anchor = torch.arange(n, device=generator.device).repeat_interleave(per_anchor)
+    return Triples(anchor, anchor, _draw_excluding([anchor], n, generator))
 
 
 def draw_pairs(n_images: int, n_music: int, count: int,

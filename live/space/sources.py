@@ -118,13 +118,6 @@ class Sources:
     music: dict[str, list[LabelledClip]] = field(default_factory=dict)
     pairs: list[tuple[LabelledImage, LabelledClip]] = field(default_factory=list)  # IMEMNet
 
-    def counts(self) -> dict[str, int]:
-        counts = {name: len(items) for name, items in {**self.images, **self.music}.items()}
-        counts.update({name: c.count for name, c in self.colour_images.items()})
-        if self.pairs:
-            counts["imemnet-pairs"] = len(self.pairs)
-        return counts
-
 
 def _side(records: list, held_out: bool, test_fraction: float) -> list:
     parts = split(records, test_fraction)

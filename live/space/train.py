@@ -102,8 +102,8 @@ def seed_losses(forward: nn.Module, batch: Batch, config: LossConfig, sigma: flo
     f_i, f_m, va_i, va_m, s_hat = forward(batch.images, batch.mels, sim_images, sim_music)
     y_i, y_m = batch.image_va, batch.music_va
     per = config.triples_per_anchor
-    image_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
-    music_triples = draw_cross_modal_triples(n, n, per, generator, paired=True)
+    image_triples = draw_cross_modal_triples(n, per, generator)
+    music_triples = draw_cross_modal_triples(n, per, generator)
     return {
         "cfr": cfr_loss(f_i, y_i, f_m, y_m, image_triples, music_triples, sigma, config.eps),
         "cfm": cfm_loss(f_i, f_m, config.alpha),

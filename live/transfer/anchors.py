@@ -126,7 +126,6 @@ class BackgroundAnchors:
         self._closed = False
         self._busy = False
         self.builds = 0
-        self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -142,7 +141,7 @@ class BackgroundAnchors:
             return self._current
 
     def idle(self, timeout: float) -> bool:
-        """Wait until no request is pending or being built (tests, benchmarks)."""
+        """Wait until no request is pending or being built (tests wait on it)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._request is None and not self._busy, timeout)
 
@@ -179,8 +178,7 @@ class BackgroundAnchors:
                 anchor = None
             except Exception as e:  # a live component reports and keeps the last good model
                 anchor = None
-                self.last_error = f"{type(e).__name__}: {e}"
-                self._on_error(f"cannot build a local model ({self.last_error}); keeping the last one")
+                self._on_error(f"cannot build a local model ({type(e).__name__}: {e}); keeping the last one")
             with self._cond:
                 if anchor is not None and not self._closed:
                     self._current = anchor

@@ -29,10 +29,6 @@ class TransferPairs:
     def __len__(self) -> int:
         return len(self.w_source)
 
-    def subset(self, index: slice) -> TransferPairs:
-        return TransferPairs(self.w_source[index], self.f_source[index], self.f_music[index], self.va[index],
-                             self.lam[index])
-
 
 def held_out_pairs(bundle: Bundle, bank: MusicBank, count: int, lambdas: list[float],
                    truncation: float = 0.7, first_seed: int = 0) -> TransferPairs:

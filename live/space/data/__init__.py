@@ -7,5 +7,5 @@ Label mappings: labels.py, tabled in LABELS.md beside this file.
 Readers of real data: deam, naps, emotic, imemnet (pairs), oasis, fourq (4Q), emopia and
 vgmidi (MIDI rendered once by midi.py). Synthetic corpora with rule-based labels:
 synth_music (music cues) and procedural_va (procedural images labelled by colour,
-color_emotion). Loading: audio.py (mono float32, optional decode cache), images.py.
+color_emotion). Loading: audio.py (mono float32; decoded clips are cached by live.space.pools), images.py.
 """

@@ -11,14 +11,9 @@ Files, as published:
   annotated), values in [-1, 1] -> (x + 1) / 2. Shorter songs leave trailing cells empty.
 - audio: `MEMD_audio/{song_id}.mp3`.
 
-Clip-level records come from the static file, segment-level records from the dynamic
-curves (the mean of the samples inside each window):
-
-    files = DeamFiles.find(deam_root)
-    clips = files.clips()
-    windows = files.dynamic().segments(files.audio_dir, window=3.0)
-
-Both are hard labels (weight 1). The static and dynamic scales were rated separately, so a
+Clip-level records come from the static file (`read_deam_static`); the dynamic curves
+label IMEMNet's music clips with the mean of the samples inside each clip (`mean_va`,
+live.space.sources). Both are hard labels (weight 1). The static and dynamic scales were rated separately, so a
 song's static label and the mean of its curve need not agree. Split key: `deam/{song_id}`
 (shared with imemnet.py).
 """
@@ -40,7 +35,6 @@ STATIC_FILES = ("static_annotations_averaged_songs_1_2000.csv", "static_annotati
 DYNAMIC_FILES = ("valence.csv", "arousal.csv")
 AUDIO_FOLDER = "MEMD_audio"
 RATING_SCALE = (1.0, 9.0)
-DYNAMIC_RATE = 2.0  # annotation samples per second
 _SAMPLE_COLUMN = re.compile(r"sample_(\d+)ms")
 
 
@@ -79,16 +73,6 @@ class DeamFiles:
         return cls(static=static, audio_dir=one(AUDIO_FOLDER, required=True, folder=True),
                    valence=one(DYNAMIC_FILES[0], required=False), arousal=one(DYNAMIC_FILES[1], required=False))
 
-    def clips(self) -> list[LabelledClip]:
-        """Whole-clip records from the static ratings."""
-        return read_deam_static(self.static, self.audio_dir)
-
-    def dynamic(self) -> "DeamDynamic":
-        if self.valence is None or self.arousal is None:
-            raise UserError(f"no dynamic annotations ({', '.join(DYNAMIC_FILES)}) beside {self.static[0]}; "
-                            "unpack DEAM's annotation archive completely")
-        return DeamDynamic.read(self.valence, self.arousal)
-
 
 def read_deam_static(static_files: tuple[Path, ...], audio_dir: Path) -> list[LabelledClip]:
     """One record per annotated song: the whole audio file with its mean static rating."""
@@ -111,14 +95,9 @@ def read_deam_static(static_files: tuple[Path, ...], audio_dir: Path) -> list[La
 class SongCurve:
     """One song's dynamic annotation: samples at `times`, labels already in [0, 1]."""
 
-    times: np.ndarray  # [n] seconds, increasing, 1 / DYNAMIC_RATE apart
+    times: np.ndarray  # [n] seconds, increasing, 0.5 s apart (2 Hz)
     valence: np.ndarray  # [n]
     arousal: np.ndarray  # [n]
-
-    @property
-    def end(self) -> float:
-        """The end of the annotated stretch: the last sample holds until the next would come."""
-        return float(self.times[-1]) + 1.0 / DYNAMIC_RATE
 
 
 def _read_curves(path: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -165,23 +144,10 @@ class DeamDynamic:
                 curves[song] = SongCurve(times_v[:length], v[:length], a[:length])
         return cls(curves)
 
-    @property
-    def songs(self) -> list[int]:
-        return sorted(self.curves)
-
     def _curve(self, song_id: int) -> SongCurve:
         if song_id not in self.curves:
             raise UserError(f"DEAM song {song_id} has no dynamic annotation")
         return self.curves[song_id]
-
-    def va_at(self, song_id: int, seconds: float) -> tuple[float, float]:
-        """VA at a time, interpolated linearly between the 2 Hz samples."""
-        curve = self._curve(song_id)
-        if not curve.times[0] <= seconds <= curve.times[-1]:
-            raise UserError(f"DEAM song {song_id} is annotated from {curve.times[0]:.1f} to "
-                            f"{curve.times[-1]:.1f} s, not at {seconds:.1f} s")
-        return (float(np.interp(seconds, curve.times, curve.valence)),
-                float(np.interp(seconds, curve.times, curve.arousal)))
 
     def mean_va(self, song_id: int, start: float, duration: float) -> tuple[float, float]:
         """Mean VA of the samples in [start, start + duration)."""
@@ -190,21 +156,3 @@ class DeamDynamic:
         if not inside.any():
             raise UserError(f"DEAM song {song_id} has no annotation samples in {start:.1f}-{start + duration:.1f} s")
         return float(curve.valence[inside].mean()), float(curve.arousal[inside].mean())
-
-    def segments(self, audio_dir: Path, window: float, hop: float | None = None) -> list[LabelledClip]:
-        """Windows of `window` seconds every `hop` seconds (default: back to back) inside
-        each song's annotated stretch, labelled with the mean of their samples."""
-        if window < 1.0 / DYNAMIC_RATE or (hop is not None and hop <= 0.0):
-            raise UserError(f"DEAM segments need window >= {1.0 / DYNAMIC_RATE} s and hop > 0 "
-                            f"(got window {window}, hop {hop})")
-        hop = hop or window
-        records = []
-        for song, curve in sorted(self.curves.items()):
-            path = song_audio(audio_dir, song)
-            count = int(np.floor((curve.end - curve.times[0] - window) / hop + 1e-9)) + 1
-            for k in range(max(0, count)):
-                start = float(curve.times[0]) + k * hop
-                v, a = self.mean_va(song, start, window)
-                records.append(LabelledClip(AudioSpan(path, start, window), v, a, HARD_WEIGHT, "deam", song_key(song)))
-        require_files({r.audio.path for r in records}, f"DEAM audio files in {audio_dir}")
-        return records
