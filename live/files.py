@@ -126,9 +126,13 @@ def file_stamp(path: Path) -> tuple[int, int] | None:
 
 def write_whole(path: str | Path, data: bytes) -> Path:
     """Write `data` beside `path` and move it into place; the folder is made if missing,
-    with the file mode of any new file. A folder that cannot be written is a UserError."""
+    with the file mode of any new file. A folder that cannot be written is a UserError.
+    Each writer (process and thread) writes its own partial file: two writers of one path
+    (a cache entry two shows fill) would otherwise write into one file and move a mix."""
+    import threading
+
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     make_parent(path)
     try:
         partial.write_bytes(data)
@@ -137,6 +141,17 @@ def write_whole(path: str | Path, data: bytes) -> Path:
         partial.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {reason(path, e)}") from None
     return path
+
+
+def npy_bytes(array: Any) -> bytes:
+    """`array` (NumPy) as the bytes of a .npy file."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def write_state(path: str | Path, state: Any) -> Path:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -100,3 +101,19 @@ def test_broken_image_and_box_outside_the_picture_are_user_errors(tmp_path):
     write_quadrants(path)
     with pytest.raises(UserError, match="outside"):
         ImageFile(path, box=(10, 10, 20, 20)).load()
+
+
+def test_a_full_disk_while_caching_is_one_line_and_leaves_no_partial_entry(tmp_path, monkeypatch):
+    """The cache wrote its own partial file: a full disk was an OSError traceback and left the
+    partial file in the cache folder for good."""
+    real = Path.write_bytes
+
+    def full(self, data):
+        real(self, data[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cache = ArrayCache(tmp_path / "cache")
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(UserError, match="No space left on device"):
+        cache.get("key", lambda: np.zeros(100, np.float32))
+    assert list((tmp_path / "cache").iterdir()) == []

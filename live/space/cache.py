@@ -10,13 +10,13 @@ the folder and an interrupted run leaves no half-written entry.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from live.errors import UserError
+from live.files import npy_bytes, write_whole
 
 
 def file_identity(path: Path) -> str:
@@ -46,8 +46,5 @@ class ArrayCache:
         if entry.exists():
             return np.load(entry)
         array = np.ascontiguousarray(make())
-        partial = entry.with_suffix(f".{os.getpid()}.partial")
-        with partial.open("wb") as file:
-            np.save(file, array)
-        os.replace(partial, entry)
+        write_whole(entry, npy_bytes(array))
         return array

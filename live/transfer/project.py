@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError
+from live.files import npy_bytes, write_whole
 from live.nets.digest import digest_weights
 from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
@@ -137,16 +137,10 @@ class CachedProjection:
         return None
 
     def store(self, w: torch.Tensor) -> None:
-        # Two writers of one entry (processes, or threads of a show) each write their own file.
-        partial = self.entry.with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
         try:
-            self.entry.parent.mkdir(parents=True, exist_ok=True)
-            with partial.open("wb") as file:
-                np.save(file, w.cpu().numpy())
-            os.replace(partial, self.entry)
-        except OSError as e:
-            raise UserError(f"cannot write the projection cache {self.entry.parent} ({e.strerror or e}); "
-                            "make it writable or set XDG_CACHE_HOME") from None
+            write_whole(self.entry, npy_bytes(w.cpu().numpy()))
+        except UserError as e:
+            raise UserError(f"{e}; make the projection cache writable or set XDG_CACHE_HOME") from None
 
 
 def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig = ProjectConfig(),
