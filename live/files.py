@@ -176,11 +176,27 @@ def gone(path: str) -> bool:
     return Path(path).is_absolute() and not Path(path).exists()
 
 
+def strict(value: Any) -> Any:
+    """`value` with NaN and infinities as None: JSON has no such numbers (Python writes
+    `NaN` and `Infinity`, which jq, JavaScript and other strict parsers refuse). A diverged
+    loss or a ratio without meaning is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """`value` as strict, indented JSON, written whole (a config, a report, run statistics)."""
+    return write_whole(path, (json.dumps(strict(value), indent=2, allow_nan=False) + "\n").encode())
+
+
 def log_line(row: dict[str, Any]) -> str:
-    """A training log's row as a line of strict JSON: a diverged value (NaN, inf) is null,
-    which jq and JavaScript read, where Python's own NaN stops them."""
-    return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()},
-                      allow_nan=False) + "\n"
+    """A training log's row as a line of strict JSON."""
+    return json.dumps(strict(row), allow_nan=False) + "\n"
 
 
 def keep_log_until(path: str | Path, step: int) -> None:

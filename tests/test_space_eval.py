@@ -113,10 +113,3 @@ def test_music_report_sign_accuracies_are_per_dimension():
     report = _music_report(_Encoded(np.zeros((3, 4)), predicted, labels), [SimpleNamespace(quadrant=None)] * 3)
     assert report["valence_sign_accuracy"] == 1.0 and report["arousal_sign_accuracy"] == 0.0
 
-
-# The report is strict JSON (NaN correlations become null).
-def test_the_eval_report_has_no_nan():
-    from live.space.evaluate import _without_nan
-    report = _without_nan({"pearson": {"valence": math.nan, "arousal": 0.5}, "targets": [{"value": math.nan}]})
-    json.dumps(report, allow_nan=False)
-    assert report["pearson"]["valence"] is None and report["targets"][0]["value"] is None

@@ -1,15 +1,13 @@
 """Benchmark output: a table on stdout and the same numbers as JSON."""
 from __future__ import annotations
 
-import json
-import math
 import platform
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from live.files import write_whole
+from live.files import write_json
 
 
 def machine() -> dict[str, Any]:
@@ -21,18 +19,6 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-def strict(value: Any) -> Any:
-    """`value` with NaN and infinities as None: JSON has no such numbers (Python writes
-    `NaN` and `Infinity`, which strict parsers refuse). A ratio without meaning is null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    return value
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -57,6 +43,6 @@ def report(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
     print(format_table(rows, columns))
     result = {**summary, "rows": list(rows), "machine": machine()}
     if json_path is not None:
-        write_whole(json_path, json.dumps(strict(result), indent=2, allow_nan=False).encode())
+        write_json(json_path, result)
         print(f"wrote {json_path}")
     return result

@@ -24,11 +24,10 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_space(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from live.errors import UserError
-    from live.files import write_whole
+    from live.files import write_json
     from live.space.cache import ArrayCache
     from live.space.evaluate import evaluate_space, evaluation_data, format_report
     from live.space.load import load_space
@@ -39,7 +38,7 @@ def _run_space(args: argparse.Namespace) -> int:
     net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}
-    write_whole(args.json, (json.dumps(report, indent=2) + "\n").encode())
+    write_json(args.json, report)
     print(format_report(report))
     print(f"wrote {args.json}")
     return 0
@@ -66,13 +65,12 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_gan(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     import torch
 
     from live.errors import UserError
-    from live.files import check_distinct, write_whole
+    from live.files import check_distinct, write_json
     from live.gan.config import GanEvalConfig
     from live.gan.evaluate import check_unconditional, evaluate_generator, format_report
     from live.nets.checkpoints import load_generator
@@ -91,7 +89,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     report = evaluate_generator(G, SpaceProbe(net, spec),
                                 GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))
     report = {"network": str(args.network), "space": str(args.space), **report}
-    write_whole(args.json, (json.dumps(report, indent=2) + "\n").encode())
+    write_json(args.json, report)
     print(format_report(report))
     print(f"wrote {args.json}")
     return 0

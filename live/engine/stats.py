@@ -5,7 +5,6 @@ Samples live in bounded windows, so a show of any length keeps flat memory.
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import UserError
-from live.files import write_whole
+from live.files import write_json
 
 WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
 
@@ -120,6 +119,6 @@ class RunStats:
 
     def write(self, path: str | Path, now: float) -> None:
         try:
-            write_whole(path, json.dumps(self.as_dict(now), indent=2).encode())
+            write_json(path, self.as_dict(now))
         except UserError as e:
             raise UserError(f"{e}; the run itself finished") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import math
 import sys
 import time
@@ -23,7 +22,8 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, printable
-from live.files import file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_state, write_whole
+from live.files import (file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json, write_state,
+                        write_whole)
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -278,7 +278,7 @@ class GanTrainer:
         # leaves no folder that looks like a run. The log before the state: stopped between
         # the two, the next snapshot rewrites the log from the state's history, where a log
         # written after a finished run's last state lost its row for good.
-        write_whole(self.outdir / "config.json", json.dumps(asdict(self.cfg), indent=2).encode())
+        write_json(self.outdir / "config.json", asdict(self.cfg))
         write_whole(self.outdir / LOG, "".join(map(log_line, self.state.history)).encode())
         write_state(self.outdir / CHECKPOINT, ckpt)  # a kill mid-write keeps the last good one
 

@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_whole
+from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_json
 from live.nets import ops
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LOADED_PER_FILE_BYTE, PersistentObject, read_network_pickle
@@ -125,7 +125,7 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
     save_weights(G, path, dtype, remedy="save in float32 (convert --fp32)")
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
-    write_whole(path.with_suffix(".json"), (json.dumps(config, indent=2) + "\n").encode())
+    write_json(path.with_suffix(".json"), config)
     return path
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from live.files import strict
 from live.space.cache import ArrayCache
 from live.space.data.color_emotion import valdez_mehrabian_va
 from live.space.data.records import LabelledClip, LabelledImage
@@ -114,16 +115,7 @@ def evaluate_space(net: SpaceNet, spec: SpaceSpec, data: DataConfig, cache: Arra
                       for m, me in music.items() for i, ie in images.items()},
     }
     report["targets"] = [_check(target, report) for target in TARGETS]
-    return _without_nan(report)
-
-
-def _without_nan(value: object) -> object:
-    """NaN (a correlation of a constant) as None, so the report is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _without_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nan(v) for v in value]
-    return None if isinstance(value, float) and math.isnan(value) else value
+    return strict(report)  # a correlation of a constant is NaN: null in the report
 
 
 def _check(target: Target, report: dict[str, object]) -> dict[str, object]:

@@ -26,7 +26,6 @@ log.jsonl, checkpoint.pt and, at the end, space.safetensors + space.toml and sum
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import time
@@ -44,7 +43,7 @@ from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, flat_table, printable
 from live.nets.checkpoints import checked_device
-from live.files import keep_log_until, log_line, read_state, training_in, write_state
+from live.files import keep_log_until, log_line, read_state, training_in, write_json, write_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -236,7 +235,7 @@ class SpaceTrainer:
         pools = {name: stop - start for name, (start, stop) in {**images.ranges, **music.ranges}.items()}
         report = {"train_items": pools, "label_stats": records, "va_sigma": sigma,
                   "listed_pairs": len(sources.pairs), "test_fraction": self.config.data.test_fraction}
-        (self.outdir / DATA_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(self.outdir / DATA_FILE, report)
 
     # --- checkpoints -------------------------------------------------------------------
     def _save_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, state: RunState) -> None:
@@ -370,6 +369,6 @@ class SpaceTrainer:
         summary = {"steps": state.step, "wall_seconds": state.wall_seconds, "replicas": replicas.world,
                    "replica_checksums": checksums, "replicas_identical": len(set(checksums)) == 1,
                    "va_sigma": sigma, "seed": self.config.seed}
-        (self.outdir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(self.outdir / SUMMARY_FILE, summary)
         if on_finish:
             on_finish(net, spec)

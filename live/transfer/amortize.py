@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import file_stamp, keep_log_until, log_line, read_state, training_in, write_state
+from live.files import file_stamp, keep_log_until, log_line, read_state, training_in, write_json, write_state
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -255,7 +254,7 @@ class PredictorTrainer:
         # from the state it had read and trained over the finished run.
         with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp):
             keep_log_until(self.run_dir / LOG_FILE, self.step)
-            (self.run_dir / CONFIG_FILE).write_text(json.dumps(self._resolved, indent=2) + "\n")
+            write_json(self.run_dir / CONFIG_FILE, self._resolved)
             return self._train()
 
     def _train(self) -> dict[str, float]:

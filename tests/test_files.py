@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from live.files import log_line, write_json
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"not JSON: {constant}")
+
+
+def test_json_files_and_log_rows_are_strict_json():
+    """Python writes NaN and Infinity, which jq and JavaScript refuse: a diverged loss, a
+    correlation of a constant or a ratio without meaning is null."""
+    value = {"pearson": {"valence": math.nan, "arousal": 0.5}, "rows": [{"x": math.inf}, (1.0, -math.inf)], "n": 3}
+    expected = {"pearson": {"valence": None, "arousal": 0.5}, "rows": [{"x": None}, [1.0, None]], "n": 3}
+    assert json.loads(log_line(value), parse_constant=_refuse) == expected
+    assert log_line(value).endswith("\n") and log_line(value).count("\n") == 1
+
+
+def test_write_json_writes_whole_indented_and_strict(tmp_path):
+    path = tmp_path / "deep" / "report.json"
+    write_json(path, {"loss": math.nan, "steps": [1, 2]})
+    text = path.read_text()
+    assert text.endswith("}\n") and "\n  " in text
+    assert json.loads(text, parse_constant=_refuse) == {"loss": None, "steps": [1, 2]}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.json"]
+
+
+def test_write_json_refuses_what_json_cannot_hold(tmp_path):
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "x.json", {"w": object()})
+    assert list(tmp_path.iterdir()) == []
