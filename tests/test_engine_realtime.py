@@ -462,7 +462,7 @@ def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(capl
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_with_the_outage_s_length():
     stamp = {"time": 97.0}   # its last sample, 3 s before the failed reopen is heard of
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000), overflows=0,
                              last_error=None, watchdog=lambda: False, device_name="USB Audio CODEC",
                              silence_timeout=2.0, capture_time=lambda index: stamp["time"],
                              heard_until=lambda: stamp["time"])
@@ -486,7 +486,7 @@ def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_
 
 def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
     stamp = {"time": 100.0}
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000, overflows=0), input_overflows=0,
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000), overflows=0,
                              last_error=None, watchdog=lambda: True, device_name="pulse", silence_timeout=2.0,
                              capture_time=lambda index: stamp["time"] + (index - 5000) / 1000,
                              heard_until=lambda: stamp["time"])
@@ -508,7 +508,7 @@ def test_a_device_reopened_again_and_again_in_one_outage_is_reported_once():
 
 def test_the_hud_says_so_while_the_input_delivers_nothing_after_its_report_scrolls_away():
     stamp = {"time": 100.0}
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
+    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000), hung=False,
                              capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(hud_message_s=4.0),
                         clock=lambda: 101.0)

@@ -27,6 +27,12 @@ from live.errors import UserError
 
 
 class Source(ABC):
+    # What the engine watches; sources with a device or a track of their own set these.
+    device_name = "the device"
+    silence_timeout = 0.0     # seconds without audio after which `watchdog` reopens the input
+    last_error: str | None = None  # the input's current trouble, said once per change
+    hung = False              # a call into the audio driver has not returned: it may never
+
     def __init__(self, sample_rate: int, channels: int, ring_seconds: float, clock: Clock) -> None:
         assert sample_rate > 0 and channels > 0, (sample_rate, channels)
         self.sample_rate = sample_rate
@@ -47,6 +53,20 @@ class Source(ABC):
     def input_overflows(self) -> int:
         """Blocks the audio device dropped before we got them (0 where there is no device)."""
         return 0
+
+    @property
+    def overflows(self) -> int:
+        """Audio lost on the way in: blocks the device dropped and blocks the ring overwrote."""
+        return self.input_overflows + self.ring.overflows
+
+    @property
+    def finished(self) -> bool:
+        """The whole of a track has been delivered (an input never ends)."""
+        return False
+
+    def watchdog(self) -> bool:
+        """Reopen an input that went silent; True if it did (nothing to reopen here)."""
+        return False
 
     def capture_time(self, index: int) -> float:
         """Clock time at which sample `index` was captured (or played), from the latest block."""

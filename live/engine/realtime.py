@@ -213,14 +213,13 @@ class LiveEngine:
     def _watch_source(self) -> None:
         """Says an outage once (a device that stays silent is reopened every timeout, and a
         missing one fails every retry), and its end with its length."""
-        watchdog = getattr(self.source, "watchdog", None)
-        reopened = watchdog is not None and watchdog()
-        error = getattr(self.source, "last_error", None)
-        name = getattr(self.source, "device_name", "the device")
+        reopened = self.source.watchdog()
+        error = self.source.last_error
+        name = self.source.device_name
         now = self.clock()
         if self._outage_since is None and (reopened or error):
             heard = self.source.heard_until()  # the newest sample captured: when it went quiet
-            self._outage_since = now - getattr(self.source, "silence_timeout", 0.0) if heard is None else heard
+            self._outage_since = now - self.source.silence_timeout if heard is None else heard
             if reopened:
                 self.report("audio", f"no audio came from {name} for {self.source.silence_timeout:g} s; "
                                      "opened it again")
@@ -230,7 +229,7 @@ class LiveEngine:
         if error and error != self._source_error:  # an outage is one line, not one a retry
             self.report("audio", error)
         self._source_error = error
-        self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
+        self.stats.set_counts(self.keyframes.dropped, self.source.overflows)
 
     # --- inference thread ---------------------------------------------------------------
     def _inference_loop(self) -> None:
@@ -472,7 +471,7 @@ class LiveEngine:
                 now = self.clock()
                 if self.options.duration is not None and now - start >= self.options.duration:
                     break
-                if getattr(self.source, "finished", False):
+                if self.source.finished:
                     # The track's last blocks are analysed and recorded before the show ends.
                     finished_at = now if finished_at is None else finished_at
                     if self._audio_read >= self.source.ring.written or now - finished_at >= DRAIN_S:
@@ -542,7 +541,7 @@ class LiveEngine:
             return f"shader: {self._shader_error}"
         if not self._input_stalled(now):
             return ""
-        if getattr(self.source, "hung", False):
+        if self.source.hung:
             return "audio: the driver hangs; restart the show to hear the input"
         return "audio: no sound arrives from the input; retrying"
 
@@ -644,7 +643,7 @@ class LiveEngine:
         self.projections.close()
         if self.show.maker.refiner is not None:
             self.show.maker.refiner.close()  # its worker builds local models in the background
-        self.stats.set_counts(self.keyframes.dropped, self.source.input_overflows + self.source.ring.overflows)
+        self.stats.set_counts(self.keyframes.dropped, self.source.overflows)
         if self.recorder is not None:
             try:
                 self.recorder.close()
