@@ -289,13 +289,13 @@ def test_an_mp4_that_cannot_be_indexed_keeps_its_playable_partial_file(tmp_path,
 
     monkeypatch.setattr(sinks, "copy_packets", disk_full)
     kept = tmp_path / "show.mp4"
-    kept.write_bytes(b"last night's recording")
     sink = VideoSink(kept, VideoFormat(SIZE, fps=FPS), kill_safe=True)
+    kept.write_bytes(b"another show's recording")  # finished meanwhile
     for frame in frames(12):
         sink.write(frame)
     with pytest.raises(UserError, match="No space left on device.*free disk space; show.partial.mp4 plays as it is"):
         sink.close()
-    assert kept.read_bytes() == b"last night's recording"
+    assert kept.read_bytes() == b"another show's recording"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4", "show.partial.mp4"]
     assert decoded_frames(tmp_path / "show.partial.mp4") == 12
 
@@ -434,3 +434,41 @@ def test_two_renders_into_one_new_folder_of_frames_do_not_mix(tmp_path):
     with pytest.raises(UserError, match="already holds"):  # the folder is free again, and not empty
         PngSink(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_show_s_recording_never_replaces_one_another_show_finished_meanwhile(tmp_path, suffix):
+    """Both shows passed the check before either had written; the second to end replaced the
+    first's finished recording (found by review)."""
+    path = tmp_path / f"show{suffix}"
+    sink = VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=True)
+    for frame in frames(3):
+        sink.write(frame)
+    path.write_bytes(b"the other show's recording")
+    with pytest.raises(UserError, match=f"{path.name} was made by another command during this show.*"
+                                        f"show.partial{suffix}, which plays"):
+        sink.close()
+    assert path.read_bytes() == b"the other show's recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, f"show.partial{suffix}"])
+    assert decoded_frames(tmp_path / f"show.partial{suffix}") == 3
+    with pytest.raises(UserError, match="exists: a recording does not replace one"):
+        VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=True)  # one finished while this show loaded
+
+
+def test_a_recording_in_progress_is_not_called_a_failed_show_s_left_over(tmp_path):
+    """A second show was told to move the first show's live file away; the first then said it
+    recorded a video that was not there."""
+    from live.render.sinks import check_new_recording
+
+    path = tmp_path / "show.mp4"
+    first = VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=True)
+    for _ in range(3):
+        for frame in frames(12):  # three seconds: fragments on the disk
+            first.write(frame)
+    assert sinks.partial_path(path).stat().st_size
+    with pytest.raises(UserError, match="another command is writing .*show.mp4 now"):
+        check_new_recording(path)
+    sinks.partial_path(path).rename(tmp_path / "moved.mp4")
+    with pytest.raises(UserError, match="show.partial.mp4 was moved or deleted while it was written"):
+        first.close()
+    assert not path.exists()

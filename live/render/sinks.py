@@ -153,6 +153,7 @@ def check_new_recording(path: Path, may_replace: bool = False) -> None:
                         "or move that one away")
     # An empty one holds nothing: a show killed before its recording's first packet left it.
     if (partial := partial_path(path)).exists() and partial.stat().st_size:
+        _Claim(partial, path).close()  # a show recording into it now is not a show that failed
         raise UserError(f"{partial} exists (a recording that was not finished): move it away "
                         "or record into another file")
 
@@ -200,6 +201,9 @@ class VideoSink:
                             "with libx264 and aac, or pick another codec") from e
         make_parent(self.path)
         self._claim = _Claim(self.partial_path, self.path)
+        if kill_safe and self.path.exists():  # another show finished it while this one loaded
+            self._claim.close()
+            raise UserError(f"{self.path} exists: a recording does not replace one; record into another file")
         try:
             self._container = av.open(str(self.partial_path), "w",
                                       options=UNFINISHED_PLAYS[self.path.suffix.lower()] if kill_safe else {})
@@ -303,11 +307,14 @@ class VideoSink:
                 raise
             kept = f"; {self.partial_path.name} plays as it is" if self.kill_safe else ""
             raise UserError(f"finishing {self.partial_path} failed ({e}); {_write_hint(e)}{kept}") from e
+        if not self.partial_path.exists() and self._frames:
+            raise UserError(f"{self.partial_path} was moved or deleted while it was written; "
+                            f"nothing went to {self.path}")
         if not self.partial_path.exists() or self.partial_path.stat().st_size == 0:  # nothing was muxed: no video
             self.partial_path.unlink(missing_ok=True)
             return
         if not self.kill_safe or self.path.suffix.lower() == ".mkv":
-            self.partial_path.replace(self.path)
+            self._place(self.partial_path)
             return
         indexing = _indexing_path(self.path)
         try:
@@ -318,8 +325,32 @@ class VideoSink:
                 raise
             raise UserError(f"writing {self.path} from {self.partial_path} failed ({e}); {_write_hint(e)}; "
                             f"{self.partial_path.name} plays as it is") from e
-        indexing.replace(self.path)
+        try:
+            self._place(indexing)
+        except UserError:
+            indexing.unlink(missing_ok=True)
+            raise
         self.partial_path.unlink()
+
+    def _place(self, finished: Path) -> None:
+        """`finished` takes `path`'s name. A show's recording never replaces a file: one
+        made meanwhile (another show's, finished while this one ran) stays, and so does
+        this show's unfinished file, which plays."""
+        if not self.kill_safe:
+            finished.replace(self.path)
+            return
+        taken = UserError(f"{self.path} was made by another command during this show: a recording does not "
+                          f"replace one; this show's recording is {self.partial_path}, which plays as it is")
+        try:
+            os.link(finished, self.path)  # fails where a file of that name exists, unlike a rename
+        except FileExistsError:
+            raise taken from None
+        except OSError:  # a file system without hard links (FAT, exFAT)
+            if self.path.exists():
+                raise taken from None
+            finished.replace(self.path)
+            return
+        finished.unlink()
 
     def discard(self) -> None:
         """Stop and delete what was written; `path` is left as it was."""
