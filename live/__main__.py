@@ -6,6 +6,7 @@ parser and sets `func`; heavy imports happen inside the command, so `--help` is 
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
 import os
@@ -118,15 +119,32 @@ def run() -> None:
 
 
 def exit_process(code: int) -> None:
+    # The command is over: a stop signal from now on (a second Ctrl-C a moment late) must not
+    # change its exit status. Python's handler raised into the interpreter's finalization, and
+    # once that restores the default handlers (before a second or so of module teardown with
+    # torch) the signal killed the process: a script read a finished show as interrupted. So
+    # the process ends at once while threads are joined, and ignores the signal from the exit
+    # callbacks on.
+    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    for sig in stops:
+        signal.signal(sig, lambda signum, frame: _leave(code))
+    atexit.register(lambda: [signal.signal(sig, signal.SIG_IGN) for sig in stops])
     synthesis = sys.modules.get("live.engine.synthesizer")
-    if synthesis is not None and synthesis.busy_lanes():
-        # A compile still runs (the show ended during it): finalizing the interpreter under
-        # it would abort the process. Everything the command writes is written by now.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if code == 130 or (synthesis is not None and synthesis.busy_lanes()):
+        # Interrupted, the show's threads may still be inside torch, FFmpeg or a compiled
+        # call, and a compile may still run (the show ended during it): finalizing the
+        # interpreter under them aborts the process (SIGABRT, at times SIGSEGV).
+        _leave(code)
     sys.exit(code)
+
+
+def _leave(code: int) -> None:
+    """End the process now, without the interpreter's finalization: everything the command
+    writes is written by now."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

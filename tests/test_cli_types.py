@@ -332,3 +332,32 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, mo
     assert main(["render"]) == 130
     assert cleaned == [True] and "live: interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) == before  # put back after the command
+
+
+def _exit_process(tmp_path, code: int, before_exit: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    script = tmp_path / "ends.py"
+    script.write_text("import atexit, os, signal, threading, time\n"
+                      "from live.__main__ import exit_process\n" + before_exit + f"\nexit_process({code})\n")
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+
+
+def test_a_stop_signal_after_the_command_ended_keeps_its_exit_status(tmp_path):
+    """A second Ctrl-C a moment late landed in the interpreter's finalization: a traceback, or
+    the process killed by SIGINT, which a script reads as an interrupted show (found by review)."""
+    late = ("def late():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(1)\n"
+            "class TornDown:\n    def __del__(self):\n        late()\n")
+    in_exit_callbacks = _exit_process(tmp_path, 0, late + "atexit.register(late)")
+    in_module_teardown = _exit_process(tmp_path, 0, late + "kept = TornDown()")
+    for ended in (in_exit_callbacks, in_module_teardown):
+        assert ended.returncode == 0 and "KeyboardInterrupt" not in ended.stderr and "Traceback" not in ended.stderr
+
+
+def test_an_interrupted_command_ends_at_once_with_work_still_running_in_threads(tmp_path):
+    """Finalizing the interpreter under the show's threads, still inside torch or FFmpeg,
+    aborted the process (SIGABRT, at times SIGSEGV) after "live: interrupted"."""
+    started = time.monotonic()
+    ended = _exit_process(tmp_path, 130, "threading.Thread(target=time.sleep, args=(30,)).start()")
+    assert ended.returncode == 130 and time.monotonic() - started < 20
