@@ -1,5 +1,7 @@
 """Bad command-line values are refused while the arguments are read, in one line."""
 import argparse
+import subprocess
+import sys
 import time
 
 import pytest
@@ -173,9 +175,6 @@ def test_an_unknown_option_is_reported_by_its_command(capsys):
 
 def test_a_name_that_is_not_utf8_is_printed_escaped_under_a_strict_utf8_stdout():
     import os
-    import subprocess
-    import sys
-
     # What a command prints of a Latin-1 file name ("caf\xe9.wav" decoded by the file system).
     code = "import live.__main__ as m; m.main = lambda: print('wrote caf\\udce9.mp4') or 0; m.run()"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -212,9 +211,6 @@ def test_bench_beats_refuses_a_warm_up_that_leaves_nothing_to_score(capsys):
 def test_the_command_line_is_read_without_importing_torch():
     # Options and defaults come from torch-free config modules: with torch, `--help` and every
     # mistyped command took 4-5 s and 1 GB here; without, 0.2 s.
-    import subprocess
-    import sys
-
     heavy = "print(sorted(m for m in ('torch', 'torchaudio', 'scipy', 'av', 'zmq', 'moderngl') if m in sys.modules))"
     for work in ("build_parser()",
                  "main(['preset', 'list'])"):  # which checks each preset's bundle is there
@@ -254,9 +250,6 @@ def test_a_value_read_as_an_option_says_how_to_give_it(capsys):
 
 def test_a_show_s_logged_lines_are_marked_as_ours():
     # A recovered failure (a hotkey on a broken preset) printed bare: "preset: preset x.toml ..."
-    import subprocess
-    import sys
-
     code = ("import logging; from live.__main__ import main; main(['preset', 'list']); "
             "logging.getLogger('live.engine.realtime').warning('preset: broken')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -334,10 +327,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, mo
     assert signal.getsignal(signal.SIGTERM) == before  # put back after the command
 
 
-def _exit_process(tmp_path, code: int, before_exit: str) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
-
+def _exit_process(tmp_path, code: int, before_exit: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "ends.py"
     script.write_text("import atexit, os, signal, threading, time\n"
                       "from live.__main__ import exit_process\n" + before_exit + f"\nexit_process({code})\n")

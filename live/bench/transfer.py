@@ -176,7 +176,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
             build_s.append(dt)
             anchor = session.anchors.current()
             radii.append(anchor.radius)
-            directions.append(to_torch(anchor.model.basis).clone())
+            directions.append(to_torch(anchor.model.basis, bundle.device).clone())
             for k in args.ks:
                 session.reset()
                 w, dt = timed(lambda: session.refine(predicted[i], f_m, lam, k))

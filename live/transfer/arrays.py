@@ -33,8 +33,8 @@ def from_torch(t: torch.Tensor) -> Any:
     return t.cpu().numpy()
 
 
-def to_torch(a: Any) -> torch.Tensor:
-    """An array as a tensor on the array's device, sharing its memory."""
-    if isinstance(a, np.ndarray):
-        return torch.from_numpy(a)
-    return torch.from_dlpack(a)
+def to_torch(a: Any, device: torch.device) -> torch.Tensor:
+    """An array as a tensor on `device`, sharing its memory where the array lives there.
+    Without CuPy the arrays of a CUDA run are NumPy's: their tensor goes back to the GPU."""
+    t = torch.from_numpy(a) if isinstance(a, np.ndarray) else torch.from_dlpack(a)
+    return t.to(device)

@@ -81,7 +81,7 @@ def validity_radius(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w
     radii = min(scale, length) * 0.5 ** np.arange(RADIUS_PROBES)
     points = [a0 + step * (r / length) for r in radii]
     predicted = np.array([float(problem.loss(a)) for a in points])
-    moves = to_torch(xp.stack([model.basis @ (a - a0).astype(model.basis.dtype) for a in points]))
+    moves = to_torch(xp.stack([model.basis @ (a - a0).astype(model.basis.dtype) for a in points]), w_anchor.device)
     ws = w_anchor + moves.reshape(len(radii), *w_anchor.shape).to(w_anchor)
     with torch.no_grad():
         actual = true_transfer_loss(bundle, ws, w_source.expand_as(ws), music.expand(len(radii), -1), lam).total

@@ -135,8 +135,7 @@ class RefineSession:
         # Without a model that holds for this keyframe, the keyframe is the predictor's output.
         refined = predicted if anchor is None else self._descend(anchor, start, from_torch(f_m), lam, steps)
         self._warm.record(predicted, refined)
-        # Without CuPy a CUDA tensor made the trip through host memory: send it back.
-        return to_torch(refined).reshape(self.shape).to(w.device)
+        return to_torch(refined, w.device).reshape(self.shape)
 
     def reset(self) -> None:
         """Forget the previous keyframe (a cut): the next one starts at the predictor's w_m."""
@@ -160,7 +159,7 @@ class RefineSession:
         """
         anchor = self.anchors.current()
         if not _holds(anchor, predicted, f_m):
-            self.anchors.request(AnchorRequest(to_torch(predicted).reshape(self.shape), f_m, lam))
+            self.anchors.request(AnchorRequest(to_torch(predicted, f_m.device).reshape(self.shape), f_m, lam))
             anchor = self.anchors.current()
         return anchor if _holds(anchor, predicted, f_m) else None
 
