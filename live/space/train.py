@@ -122,16 +122,23 @@ class RunState:
 
 @dataclass(frozen=True)
 class Replicas:
-    """This process's place in a data-parallel run (rank 0 of 1 without torchrun)."""
+    """This process's place in a data-parallel run (rank 0 of 1 without torchrun), and the
+    device it trains on: under torchrun on CUDA each process takes its own GPU (LOCAL_RANK);
+    "cuda" alone put every rank on the first one, which NCCL refuses."""
     rank: int
     world: int
+    device: torch.device
 
     @classmethod
     def join(cls, device: torch.device) -> Replicas:
         world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
         if world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return cls(dist.get_rank() if world > 1 else 0, world)
+            # gloo beside nccl: the logged means are reduced on the host.
+            dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
+        return cls(dist.get_rank() if world > 1 else 0, world, device)
 
     @property
     def lead(self) -> bool:
@@ -262,6 +269,7 @@ class SpaceTrainer:
         config = self.config
         torch.set_num_threads(config.threads)
         replicas = Replicas.join(self.device)
+        self.device = replicas.device
         try:
             with ExitStack() as folder:  # held by the lead from when it makes the folder
                 result = self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at),
@@ -298,7 +306,7 @@ class SpaceTrainer:
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         state = self._load_checkpoint(net, optimizer)
         if replicas.world > 1:
-            forward = DistributedDataParallel(forward)
+            forward = DistributedDataParallel(forward, device_ids=[self.device] if self.device.type == "cuda" else None)
         batches = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames, listed)
 
         items_per_step = 2 * config.batch.pairs * replicas.world  # images and clips
