@@ -1,4 +1,6 @@
+import contextlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -218,14 +220,27 @@ def test_a_show_that_ends_while_its_fast_path_compiles_exits_cleanly(tmp_path):
     assert stats.is_file() and "terminate called" not in result.stderr
 
 
-# The live fast path runs bf16 where the hardware has it (CUDA, AMX/AVX-512 BF16).
-def test_live_fast_options_pick_bf16_on_cuda_and_native_bf16_cpus(monkeypatch):
-    from live.engine.synthesizer import live_fast_options
-    packages = Path("packages")
-    assert live_fast_options(torch.device("cuda"), packages).dtype == torch.bfloat16
+# The live fast path runs bf16 where the hardware has bf16 matrix units, float32 where bf16
+# is emulated: an AVX-512 CPU without AMX drew it 2-6x slower than float32, and so does a
+# CUDA GPU before Ampere (found by review).
+@pytest.mark.parametrize("flags, bf16", [("fpu avx512f avx512_bf16 amx_bf16 amx_tile", True),
+                                          ("fpu avx512f avx512_bf16", False), ("fpu avx512f", False), ("", False)])
+def test_live_fast_options_pick_bf16_where_the_cpu_has_matrix_units_for_it(monkeypatch, flags, bf16):
+    from live.engine import synthesizer
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert live_fast_options(torch.device("cpu"), packages).dtype == torch.bfloat16
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    options = live_fast_options(torch.device("cpu"), packages)
-    assert options.dtype == torch.float32 and options.packages == packages
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # oneDNN takes it on any AVX-512
+    monkeypatch.setattr(synthesizer, "cpu_flags", lambda: f"flags\t\t: {flags}")
+    options = synthesizer.live_fast_options(torch.device("cpu"), Path("packages"))
+    assert options.dtype == (torch.bfloat16 if bf16 else torch.float32) and options.packages == Path("packages")
+
+
+@pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_live_fast_options_pick_bf16_on_cuda_from_ampere(monkeypatch, capability, bf16):
+    from live.engine import synthesizer
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda *a: SimpleNamespace(major=capability[0]))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    options = synthesizer.live_fast_options(torch.device("cuda"), Path("packages"))
+    assert options.dtype == (torch.bfloat16 if bf16 else torch.float32)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from live.errors import first_line
+from live.nets.packaged import cpu_flags
 from live.nets.fast import FastOptions, FastSynthesis, package_on_disk
 from live.nets.stylegan2 import Generator, to_uint8
 
@@ -286,9 +287,20 @@ class Synthesizer:
 
 
 def live_fast_options(device: torch.device, packages: Path) -> FastOptions:
-    """bf16 where the hardware runs it natively (AMX/AVX-512 CPUs, CUDA), float32 elsewhere:
-    at most ~2 levels of 255 from the reference, invisible at 30 fps. Compiled ahead of
-    time into `packages`: a compile in the show's process held its interpreter for two
-    minutes, every show (see live.nets.packaged)."""
-    bf16 = device.type == "cuda" or torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return FastOptions(dtype=torch.bfloat16 if bf16 else torch.float32, packages=packages)
+    """bf16 where the hardware runs it natively, float32 elsewhere: at most ~2 levels of 255
+    from the reference, invisible at 30 fps. Compiled ahead of time into `packages`: a
+    compile in the show's process held its interpreter for two minutes, every show (see
+    live.nets.packaged)."""
+    return FastOptions(dtype=torch.bfloat16 if native_bf16(device) else torch.float32, packages=packages)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` has bf16 matrix units: CUDA from compute capability 8 (Ampere), CPUs
+    with AMX. Elsewhere bf16 is slower than float32, though oneDNN takes it on any AVX-512
+    CPU: a 256-channel 3x3 conv at 32 px on one thread of this AMX CPU took 1.8 ms in bf16
+    against 9.9 in float32; capped at AVX-512 (Skylake, Cascade Lake) 54 against 9.5, at
+    AVX-512 BF16 (Cooper Lake, Zen 4) 12.4 against 6.3 (`DNNL_MAX_CPU_ISA`, session 35)."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and "amx_bf16" in cpu_flags().split()

@@ -62,7 +62,7 @@ def default_packages_dir() -> Path:
     return Path(base) / "live" / "synthesis"
 
 
-def _cpu_flags() -> str:
+def cpu_flags() -> str:
     """What inductor's `-march=native` build depends on: the CPU's feature flags (a cache
     shared across machines may hold a package built for another CPU)."""
     try:
@@ -77,7 +77,7 @@ def package_key(module: nn.Module, example: torch.Tensor) -> str:
     digest = hashlib.sha256()
     device = example.device
     target = (torch.cuda.get_device_name(device) if device.type == "cuda"
-              else torch.backends.cpu.get_cpu_capability() + _cpu_flags())
+              else torch.backends.cpu.get_cpu_capability() + cpu_flags())
     for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)}"):
         digest.update(part.encode())
     for path in _source_files(module):
