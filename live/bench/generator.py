@@ -226,10 +226,11 @@ def gemm_call(dtype: torch.dtype, device: torch.device, n: int, method: str = "t
     go to MKL, whose fp32 GEMM reached half of oneDNN's there (188 vs 410 GFLOP/s, Zen 5)."""
     import torch
 
+    from live.bench.report import synchronizer
     from live.nets.fast import compile_frozen
 
     assert method in GEMM_METHODS, method
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = synchronizer(device)
     a = torch.randn(n, n, dtype=dtype, device=device)
     if method == "torch.mm":
         b, out = torch.randn(n, n, dtype=dtype, device=device), torch.empty(n, n, dtype=dtype, device=device)
@@ -314,6 +315,7 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from live.bench.report import synchronizer
     from live.nets.fast import FastOptions, FastSynthesis
 
     synthesis = G.synthesis.eval()
@@ -323,7 +325,7 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
     with torch.inference_mode():
         ws = G.mapping(z, c)
         reference = synthesis(ws, noise_mode="const")
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = synchronizer(device)
 
     def frame(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def call() -> None:

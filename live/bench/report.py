@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -19,6 +19,12 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """What waits for `device`'s queued work: a GPU call returns once its kernels are queued,
+    so a clock read then times the queueing, not the work."""
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

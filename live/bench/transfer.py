@@ -126,6 +126,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     import numpy as np
     import torch
 
+    from live.bench.report import synchronizer
     from live.transfer.arrays import to_torch
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
@@ -142,9 +143,13 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
         return {name: float(torch.cat([getattr(p, name) for p in parts]).mean())
                 for name in ("total", "semantic", "origin")}
 
+    sync = synchronizer(bundle.device)
+
     def timed(fn):
+        sync()
         start = time.perf_counter()
         out = fn()
+        sync()
         return out, time.perf_counter() - start
 
     predicted, predict_s = [], []
@@ -320,6 +325,7 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     import torch
 
     from live.audio.demo import render_demo
+    from live.bench.report import synchronizer
     from live.transfer.refine import LocalRefiner, RefineConfig
 
     demo = render_demo(sample_rate=bundle.mel.sample_rate)
@@ -330,8 +336,11 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     refiner.basis(bundle)  # once per bundle, before the timed stream (a show fits it once, in the background)
     with torch.inference_mode():
         session = refiner.open(bundle, w_o)
+        sync = synchronizer(bundle.device)
+        sync()
         start = time.perf_counter()
         refined = torch.stack([session.refine(w, f, lam, steps) for w, f in zip(predicted, f_m)])
+        sync()
         seconds = time.perf_counter() - start
     builds = session.anchors.builds
     refiner.close()
