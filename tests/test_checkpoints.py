@@ -766,3 +766,17 @@ def test_a_legacy_torch_file_that_leaves_a_storage_unfilled_is_refused(tmp_path,
     whole = tmp_path / "whole.pt"
     whole.write_bytes(raw)
     assert max_diff(outputs(load_generator(whole)[0]), outputs(G)) < 1e-5
+
+
+def test_a_gpu_index_past_the_machine_s_is_one_line(monkeypatch):
+    """`--device cuda:3` on a one-GPU machine passed, then moving a network there was torch's
+    "invalid device ordinal" traceback in generate, train and bench (found by review)."""
+    from types import SimpleNamespace
+
+    from live.nets.checkpoints import checked_device
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: SimpleNamespace(type="cuda"))
+    monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)
+    assert checked_device("cuda") == torch.device("cuda") and checked_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(UserError, match=r"^device 'cuda:3': this machine has 1 cuda device\(s\), cuda:0 to cuda:0$"):
+        checked_device("cuda:3")

@@ -612,4 +612,8 @@ def checked_device(device: str | torch.device) -> torch.device:
         accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
         if accelerator is None or accelerator.type != target.type:
             raise UserError(f"device {str(device)!r} is not available on this machine; use cpu")
+        count = torch.accelerator.device_count()
+        if target.index is not None and target.index >= count:  # else a traceback where a network moves there
+            raise UserError(f"device {str(device)!r}: this machine has {count} {target.type} device(s), "
+                            f"{target.type}:0 to {target.type}:{count - 1}")
     return target
