@@ -132,7 +132,7 @@ def test_a_damaged_package_is_built_again(built, tmp_path, monkeypatch, damage):
     bad.write_bytes(bytes(data))
     builds = []
 
-    def build(program, path):  # stands in for the child's ~50 s
+    def build(program, path, lock):  # stands in for the child's ~50 s
         builds.append(path)
         path.write_bytes(good.read_bytes())
 
@@ -343,7 +343,7 @@ def test_two_builds_of_one_package_at_once_run_one_builder(built, tmp_path, monk
     package = next(directory.glob("*.pt2"))
     builders = []
 
-    def build(program, path):
+    def build(program, path, lock):
         builders.append(path)
         time.sleep(1.0)
         shutil.copy(package, path)
@@ -359,3 +359,41 @@ def test_two_builds_of_one_package_at_once_run_one_builder(built, tmp_path, monk
     for thread in threads:
         thread.join(60)
     assert builders == [tmp_path / package.name] and all(twin.on_disk for twin in twins)
+
+
+_ENDS_MID_BUILD = """
+import os, sys, threading, time
+sys.path.insert(0, {tests!r})
+import torch
+from ckpt_factory import tiny_generator
+from live.nets import packaged
+from live.nets.fast import FastOptions, FastSynthesis
+G = tiny_generator(img_resolution=8)
+package = packaged.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
+                           torch.zeros(1, G.num_ws, G.w_dim), packaged.Path({directory!r}))
+package.prepare_build()
+threading.Thread(target=package.build, daemon=True).start()
+time.sleep(5)
+os._exit(0)  # as a show that ends during its build leaves
+"""
+
+
+def test_a_show_started_while_an_ended_show_s_build_runs_waits_for_it_instead_of_building_again(tmp_path, monkeypatch):
+    """The lock went with the show that ended, while its builder went on: the next show
+    started a second minute-long build of the same package beside it (found by review)."""
+    script = _ENDS_MID_BUILD.format(tests=str(Path(__file__).parent), directory=str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+    run = subprocess.run
+
+    def second_builder(command, **kwargs):
+        assert packaged_module.__name__ not in command, "a second builder started"
+        return run(command, **kwargs)  # the compiler's check
+
+    monkeypatch.setattr(packaged_module.subprocess, "run", second_builder)
+    G = tiny_generator(img_resolution=8)
+    package = packaged_module.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
+                                      torch.zeros(1, G.num_ws, G.w_dim), tmp_path)
+    package.prepare_build()
+    package.build()  # waits for the first show's builder
+    assert package.on_disk

@@ -159,7 +159,7 @@ class Package:
             os.utime(lock.fileno())  # in use, for _prune
             try:
                 if not self.on_disk:
-                    _build(self._serialized, self.path)
+                    _build(self._serialized, self.path, lock.fileno())
             finally:
                 # Removed while held: whoever waits on it, or locks a new one, finds the package.
                 lock_path.unlink(missing_ok=True)
@@ -238,13 +238,16 @@ def _serialized(program: torch.export.ExportedProgram) -> bytes:
     return program_bytes.getvalue()
 
 
-def _build(program: bytes, path: Path) -> None:
+def _build(program: bytes, path: Path, lock: int) -> None:
+    """Build in a child process that holds `lock` (a descriptor of the package's locked
+    file) too: a show that ends goes on without waiting, and the build finishes for the next
+    show, which waits for it instead of starting a second one beside it."""
     source = path.with_name(f"{PROGRAM}{os.getpid()}-{path.name}")
     try:
         source.write_bytes(program)
-        # Its own session: Ctrl-C on the show does not stop it, and it finishes for the next show.
+        # Its own session: Ctrl-C on the show does not stop it.
         done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path)],
-                              capture_output=True, text=True, start_new_session=True)
+                              capture_output=True, text=True, start_new_session=True, pass_fds=(lock,))
     finally:
         source.unlink(missing_ok=True)
     if done.returncode != 0:
