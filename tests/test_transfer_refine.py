@@ -15,7 +15,8 @@ from live.transfer.anchors import AnchorRequest, BackgroundAnchors, DelayedAncho
 from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
 from live.transfer.embed import true_transfer_loss
 from live.transfer.linearize import build_anchor, jacobian_along
-from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner, WarmStart, reference_loss_and_gradient
+from live.transfer.refine import (LocalRefiner, RefineConfig, ReferenceRefiner, RefineSession, WarmStart,
+                                  reference_loss_and_gradient)
 from live.transfer.source import seed_latent
 from live.transfer.subspace import minimize, subspace_problem
 
@@ -492,3 +493,26 @@ def test_validity_radius_is_the_largest_passing_probe():
     every = build_anchor(bundle, w_anchor, directions, w_source, music, 0.1, acceptance=-1e30).radius
     none = build_anchor(bundle, w_anchor, directions, w_source, music, 0.1, acceptance=1e30).radius
     assert every == pytest.approx(64 * none)
+
+
+class _RecordedRequests:
+    def __init__(self):
+        self.requests = []
+
+    def current(self):
+        return None
+
+    def request(self, request):
+        self.requests.append(request)
+
+
+def test_a_model_is_asked_for_on_the_networks_device_when_the_arrays_live_on_the_host():
+    """CUDA without CuPy: the NumPy round trip sent a CPU latent to G on the GPU, so every
+    build failed on device mixing (found by review)."""
+    recorded = _RecordedRequests()
+    session = RefineSession(bundle=None, w_source=torch.zeros(4, 3), basis=lambda: None,
+                            config=RefineConfig(background=False), anchors=lambda build: recorded)
+    f_m = torch.zeros(8, device="meta")  # where the networks are: meta stands in for a GPU
+    assert session.refine(torch.ones(4, 3), f_m, 0.02, steps=2).shape == (4, 3)
+    (request,) = recorded.requests
+    assert request.w.device == f_m.device
