@@ -606,3 +606,29 @@ def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path
     assert source.finished
     assert source.last_error == said.format(path=tmp_path / "ramp.wav") + "; the show goes on without it"
     source.stop()
+
+
+def test_a_file_cut_short_while_it_plays_ends_its_track_and_says_so(tmp_path):
+    """The show just stopped 16 s early, recording and stats cut, with no word (found by review)."""
+    path = tmp_path / "ramp.wav"
+    write_ramp(path, seconds=10.0)
+    track = FileTrack(path, ahead_seconds=0.5)
+    with open(path, "r+b") as file:  # another program rewrites it: 2 s of its 10 are left
+        file.truncate(44 + 2 * RATE * 2 * 4)
+    taken = 0
+    while not track.over and (block := track.take(RATE, wait=True)).size:
+        taken += len(block)
+    track.close()
+    assert taken < 10 * RATE and track.error is not None
+    assert f"{path} ended after" in track.error and "it changed while the show played it" in track.error
+
+
+@pytest.mark.parametrize("rate", [None, 44100, 16000])
+def test_a_whole_file_played_to_its_end_is_no_error(tmp_path, rate):
+    write_ramp(tmp_path / "ramp.wav", seconds=3.3)
+    track = FileTrack(tmp_path / "ramp.wav", sample_rate=rate, ahead_seconds=0.5)
+    taken = 0
+    while not track.over and (block := track.take(4096, wait=True)).size:
+        taken += len(block)
+    track.close()
+    assert taken == track.frames and track.error is None

@@ -97,9 +97,14 @@ class FileTrack(Track):
     def _decode(self) -> None:
         try:
             while True:
+                decoded = 0
                 for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS):
+                    decoded += len(block)
                     if len(block) and not self._put(block):
                         return
+                if decoded < self.frames:  # cut short (or replaced) since it was checked
+                    raise UserError(f"{self.path} ended after {decoded / self.sample_rate:.1f} s of its "
+                                    f"{self.frames / self.sample_rate:.1f} s: it changed while the show played it")
                 if not self.loop:
                     break
         except UserError as e:  # the file changed under the show: it ends here
