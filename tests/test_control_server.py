@@ -304,6 +304,21 @@ def test_a_busy_address_is_a_user_error_naming_the_socket(engine, server):
         ControlServer(engine, ANY_PORT, server.telemetry_endpoint).start()
 
 
+def test_an_ipc_address_a_running_show_holds_is_refused_and_a_dead_show_s_is_taken(engine, context, tmp_path):
+    """ZeroMQ binds an ipc path by replacing its socket file: a second show took the first's
+    control and telemetry without a word, and left them unreachable when it ended (found by review)."""
+    command, telemetry = f"ipc://{tmp_path}/control", f"ipc://{tmp_path}/telemetry"
+    with ControlServer(engine, command, telemetry) as first:
+        with pytest.raises(UserError, match=r"cannot bind the control socket to ipc://.*(in use|already)"):
+            ControlServer(engine, command, f"ipc://{tmp_path}/other").start()
+        with pytest.raises(UserError, match=r"cannot bind the telemetry socket to ipc://.*(in use|already)"):
+            ControlServer(engine, f"ipc://{tmp_path}/other", telemetry).start()
+        assert req(context, first, {"cmd": "get"})["ok"]  # still the first show's
+    (tmp_path / "stale").touch()  # a socket file left by an engine that is gone: nobody answers there
+    with ControlServer(engine, f"ipc://{tmp_path}/stale", f"ipc://{tmp_path}/stale-telemetry") as again:
+        assert req(context, again, {"cmd": "get"})["ok"]
+
+
 def test_a_server_started_before_its_show_says_it_is_loading_and_never_acts_on_that_later(engine):
     # A show serves before it loads its networks: the port is its own at once, and a request
     # sent meanwhile is told to wait, not kept and carried out when its client gave up on it.

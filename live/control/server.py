@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import os
 import socket
 import threading
 import time
@@ -94,6 +95,23 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
         if not curve and not is_local(address):
             raise UserError(f"control address {address} is reachable from other machines and needs "
                             f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+
+
+def _ipc_free(address: str) -> None:
+    """ZeroMQ binds an ipc:// path by replacing the socket file, so a second engine took a
+    running one's address without a word (and left it unreachable when it ended): a path
+    something still answers on is refused as a port in use is."""
+    transport, _, path = address.partition("://")
+    if transport != "ipc" or not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return  # left by an engine that is gone: free
+    finally:
+        probe.close()
+    raise zmq.ZMQError(errno.EADDRINUSE)
 
 
 class ControlServer:
@@ -318,6 +336,7 @@ class ControlServer:
         if self.curve is not None:
             self.curve.apply(sock)
         try:
+            _ipc_free(address)
             sock.bind(address)
         except zmq.ZMQError as e:
             sock.close(linger=0)
