@@ -7,6 +7,7 @@ share memory. `pip install -e .[gpu]` brings the CuPy build matching torch's CUD
 """
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,13 @@ except ImportError:  # no GPU extra: everything runs on NumPy
 def array_module(x: Any) -> ModuleType:
     """numpy or cupy, whichever `x` belongs to."""
     return cupy.get_array_module(x) if cupy is not None else np
+
+
+def on_device(t: torch.Tensor) -> contextlib.AbstractContextManager:
+    """CuPy's current device made `t`'s for the array work inside: CuPy runs kernels and
+    cuBLAS calls on its current device (per thread, the first GPU by default), not on the
+    device of their arrays, so with `--device cuda:1` they failed or crossed the bus."""
+    return cupy.cuda.Device(t.device.index) if cupy is not None and t.is_cuda else contextlib.nullcontext()
 
 
 def from_torch(t: torch.Tensor) -> Any:

@@ -38,7 +38,7 @@ import torch
 
 from live.bundle import Bundle
 from live.transfer.anchors import AnchorRequest, BackgroundAnchors, Builder, InlineAnchors
-from live.transfer.arrays import array_module, from_torch, to_torch
+from live.transfer.arrays import array_module, from_torch, on_device, to_torch
 from live.transfer.directions import music_basis, sensitive_directions
 from live.transfer.embed import SAMPLES_PER_PASS, true_transfer_loss
 from live.transfer.linearize import Anchor, build_anchor
@@ -114,13 +114,18 @@ class RefineSession:
             self.anchors = BackgroundAnchors(build, duty=config.build_duty, on_error=on_error)
         else:
             self.anchors = InlineAnchors(build)
-        self._source = from_torch(w_source.reshape(-1)).copy()
+        with on_device(w_source):
+            self._source = from_torch(w_source.reshape(-1)).copy()
         self._warm = WarmStart()
         self._stepped_on: Anchor | None = None  # the model the carried correction was made on
 
     def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor:
         """The predictor's w_m [num_ws, w_dim] for music f_m [D] -> the refined w_m."""
         assert w.shape == self.shape and f_m.ndim == 1, (w.shape, f_m.shape)
+        with on_device(w):
+            return self._refine(w, f_m, lam, steps)
+
+    def _refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor:
         predicted = from_torch(w.reshape(-1)).copy()
         anchor = self._anchor_for(predicted, f_m, lam)
         if anchor is None or anchor is not self._stepped_on:
@@ -188,8 +193,9 @@ def _holds(anchor: Anchor | None, w: Any, f_m: torch.Tensor) -> bool:
 def _anchor_at(bundle: Bundle, request: AnchorRequest, check: Callable[[], None], w_source: torch.Tensor,
                basis: Callable[[], torch.Tensor], config: RefineConfig) -> Anchor:
     directions = sensitive_directions(bundle, request.w, w_source, basis(), config.chunk, check)
-    return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
-                        config.chunk, check)
+    with on_device(request.w):  # the worker's own thread
+        return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
+                            config.chunk, check)
 
 
 class LocalRefiner:
