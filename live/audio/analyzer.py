@@ -110,7 +110,7 @@ class AudioAnalyzer:
                 if hop.rms * hop.rms >= self._silent_mean_square:
                     self._sounded_at = hop.end_time
                 if hop.onset:
-                    self._newest_onset, self._onset_strength = hop.end_time, hop.onset_strength
+                    self._newest_onset, self._onset_strength = hop.onset_time, hop.onset_strength
                 audible = self._mean_square >= self._silent_mean_square
                 if hop.beat_time is not None and audible:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)

@@ -60,6 +60,7 @@ class HopAnalysis:
     end_time: float                 # stream time at the end of the hop
     rms: float                      # linear RMS of the hop
     onset: bool
+    onset_time: float               # the end of the hop where the onset's descriptor peaked: when it sounded
     onset_strength: float           # onset detection function / its recent peak, in [0, 1]
     beat_time: float | None         # aubio's beat inside this hop, if any
     tracker_bpm: float
@@ -116,10 +117,12 @@ class BeatTracker:
         if onset:
             self._onsets.append(end_time)
         heard = end_time - self._onsets[0] <= self.config.onset_evidence_seconds
+        peak_ago = len(self._descriptors) - 1 - int(np.argmax(self._descriptors))  # hops
         return HopAnalysis(
             end_time=end_time,
             rms=rms,
             onset=onset,
+            onset_time=end_time - peak_ago * self.hop / self.sample_rate,
             onset_strength=min(1.0, max(self._descriptors) / self._onset_peak) if self._onset_peak > 0 else 0.0,
             beat_time=(self._start_time + (self._detected_from * self.hop + self._tempo.get_last()) / self.sample_rate
                        if beat and heard else None),

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
+from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.decode import AudioFile, mix_channels
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
@@ -108,6 +109,13 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll))
     if len(preroll):
         analyzer.feed(preroll)  # its beats lie before the video
+    # The analyzer hears ahead of the frame by the hops aubio takes to report an onset: a
+    # render knows the future, so a frame's onset pulse starts with its sound, not ~50 ms
+    # after it (a show's reports come when they come).
+    ahead = (ONSET_LAG_HOPS + 2) * analyzer.tracker.hop
+    listening = audio.reader()
+    listening.skip(first)
+    heard_to = 0
     director = ScreenDirector(fade_in=False)  # a video (an excerpt to cut into an edit) starts on its picture
     stats = RunStats()
     stats.start(0.0)
@@ -116,7 +124,6 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     newest = None
     due = None  # the newest keyframe due and not yet made: (version, its audio window, its time)
     keyframes = 0  # due so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
-    unheard = preroll[:0]  # of the frames before: the analyzer has heard up to a frame's first sample
     finished = False
     try:
         ctx = create_headless_context()
@@ -124,9 +131,9 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
             samples = reader.read(sample_at(i + 1) - sample_at(i))  # the audio of frame i
-            heard = np.concatenate([unheard, samples[:1]])
+            heard = listening.read(max(0, min(end - first, sample_at(i) + 1 + ahead) - heard_to))
+            heard_to += len(heard)
             features = analyzer.feed(heard) if len(heard) else analyzer.features
-            unheard = samples[1:]
             for beat in features.beats:
                 if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
                     stats.beat(beat)
