@@ -337,3 +337,22 @@ def test_a_render_s_onset_pulse_starts_with_its_sound(tmp_path, clicks, preset_d
     offsets = [min((f - click for f in flashes if f >= click - 0.02), default=np.inf)
                for click in np.arange(2.25, 7.5, 0.5)]  # the clicks after the tracker's first seconds
     assert max(offsets) < 1 / 30 + 0.02 and np.mean(offsets) < 0.035, offsets
+
+
+def test_a_render_s_hud_gives_the_rate_of_keyframes_made(tmp_path, clicks, preset_dir, monkeypatch):
+    """It burnt the preset's keyframe_rate into every frame ("20.0 kf/s" where 2 a second
+    were made), where a show's HUD measures the rate (found by review)."""
+    said = []
+    frame = ScreenDirector.frame
+
+    def traced(self, t, features, newest, settings, hud=None):
+        said.append(hud.keyframes_per_s)
+        return frame(self, t, features, newest, settings, hud)
+
+    monkeypatch.setattr(ScreenDirector, "frame", traced)
+    stats = tmp_path / "stats.json"
+    assert main(["render", str(clicks), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--fps", "10", "--size", "32x32", "--duration", "6", "--stats", str(stats)]) == 0
+    made = json.loads(stats.read_text())["keyframes_per_s"]
+    assert made < 4.0  # the preset asks for 5 a second, and makes one a beat's fade (2 a second)
+    assert np.median(said[len(said) // 2:]) == pytest.approx(made, rel=0.35)

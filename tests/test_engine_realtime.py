@@ -404,7 +404,7 @@ def test_latencies_are_not_shown_while_no_keyframes_come():
                         clock=lambda: now["t"])
     engine.stats.audio_to_keyframe.append(0.25)
     engine.stats.audio_to_screen.append(0.4)
-    engine._keyframe_times.extend([99.8, 99.9])
+    engine._keyframe_flow._times.extend([99.8, 99.9])
     published = []
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
@@ -422,17 +422,17 @@ def test_keyframes_that_come_slowly_still_show_their_rate_and_latency():
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
                         clock=lambda: now["t"])
     engine.stats.audio_to_keyframe.append(0.25)
-    engine._keyframe_times.extend([94.0, 97.0, 100.0])   # one each 3 s: a keyframe_rate of 0.33
+    engine._keyframe_flow._times.extend([94.0, 97.0, 100.0])   # one each 3 s: a keyframe_rate of 0.33
     now["t"] = 102.5   # the next is not due yet: before, 0 keyframes/s and no latency between keyframes
-    assert engine._keyframe_rate(now["t"]) == pytest.approx(1 / 3)
+    assert engine._keyframe_flow.rate(now["t"]) == pytest.approx(1 / 3)
     assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) == 250.0
     now["t"] = 106.5   # two intervals without one: they have stopped
-    assert engine._keyframe_rate(now["t"]) == 0.0
+    assert engine._keyframe_flow.rate(now["t"]) == 0.0
     assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) is None
     # One keyframe after a 30 s gap (the input back for a moment) does not set the pace.
-    engine._keyframe_times.extend([130.0])
+    engine._keyframe_flow._times.extend([130.0])
     now["t"] = 137.0   # two of the usual 3 s: before, two of the 30 s gap kept them shown for a minute
-    assert engine._keyframe_rate(now["t"]) == 0.0
+    assert engine._keyframe_flow.rate(now["t"]) == 0.0
     assert engine._latency_ms(now["t"], engine.stats.audio_to_keyframe) is None
 
 
@@ -440,13 +440,13 @@ def test_the_keyframe_rate_shown_follows_a_change_within_seconds():
     now = {"t": 100.0}
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions(),
                         clock=lambda: now["t"])
-    engine._keyframe_times.extend(70.0 + 0.25 * k for k in range(30))   # 4 a second until 77.25 s
-    engine._keyframe_times.extend([78.0, 79.0, 80.0, 81.0])            # then 1 a second
+    engine._keyframe_flow._times.extend(70.0 + 0.25 * k for k in range(30))   # 4 a second until 77.25 s
+    engine._keyframe_flow._times.extend([78.0, 79.0, 80.0, 81.0])            # then 1 a second
     now["t"] = 81.5
-    assert engine._keyframe_rate(now["t"]) == pytest.approx(1.0)        # before: 1.9, over the 30 kept
-    engine._keyframe_times.clear()
-    engine._keyframe_times.extend([79.0, 81.0])                        # two, 2 s apart: the last two
-    assert engine._keyframe_rate(now["t"]) == pytest.approx(0.5)
+    assert engine._keyframe_flow.rate(now["t"]) == pytest.approx(1.0)        # before: 1.9, over the 30 kept
+    engine._keyframe_flow._times.clear()
+    engine._keyframe_flow._times.extend([79.0, 81.0])                        # two, 2 s apart: the last two
+    assert engine._keyframe_flow.rate(now["t"]) == pytest.approx(0.5)
 
 
 def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(caplog):

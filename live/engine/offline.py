@@ -27,7 +27,7 @@ from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.decode import AudioFile, mix_channels
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
-from live.engine.stats import RunStats
+from live.engine.stats import KeyframeFlow, RunStats
 from live.errors import UserError
 from live.render.headless import create_headless_context
 from live.render.renderer import Renderer
@@ -119,6 +119,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     director = ScreenDirector(fade_in=False)  # a video (an excerpt to cut into an edit) starts on its picture
     stats = RunStats()
     stats.start(0.0)
+    flow = KeyframeFlow()
     sink = open_sink(Path(out), options, sr, audio.channels)
     ctx = renderer = None
     newest = None
@@ -145,9 +146,10 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 newest = replace(show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
                                                  clock=lambda: due_t), version=version)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
+                flow.add(due_t)
                 due = None
-            hud = HudInfo(fps=options.fps, keyframes_per_s=settings.keyframe_rate, latency_ms=0.0,
-                          preset=show.preset.name)
+            # The rate of keyframes made, as a show's HUD says: a synced preset makes fewer than it asks for.
+            hud = HudInfo(fps=options.fps, keyframes_per_s=flow.rate(t), latency_ms=0.0, preset=show.preset.name)
             decision = director.frame(t, features, newest, settings, hud)
             if decision.upload is not None:
                 renderer.upload_keyframe(decision.upload.image)

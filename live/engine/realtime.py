@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
-from live.engine.stats import RunStats
+from live.engine.stats import KeyframeFlow, RunStats, rate
 from live.engine.synthesizer import Synthesizer
 from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary
@@ -64,8 +63,6 @@ DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
-KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyframe rate or latency to show
-KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class LiveEngine:
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
         self._audio_read = 0  # frames the audio thread has analysed (and recorded)
-        self._keyframe_times: deque[float] = deque(maxlen=30)  # appended by inference, read by render
+        self._keyframe_flow = KeyframeFlow()
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
         self.bundles = RecentBundles(BUNDLES_KEPT)
         self.bundles.remember(show.bundle, show.maker.image)
@@ -249,7 +246,7 @@ class LiveEngine:
                 keyframe = dataclasses.replace(keyframe, version=next(self._versions))
                 self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
                 self.keyframes.put(keyframe)
-                self._keyframe_times.append(keyframe.ready_time)
+                self._keyframe_flow.add(keyframe.ready_time)
             except Exception as e:  # noqa: BLE001 - keep the last picture, report, go on
                 self.report("inference", f"{type(e).__name__}: {e}")
                 time.sleep(0.1)
@@ -559,7 +556,7 @@ class LiveEngine:
         newest = self.keyframes.peek()
         features = self._features_heard(now)
         stream_t = self._picture_time(now)
-        hud = HudInfo(fps=self._rate(fps_window), keyframes_per_s=self._keyframe_rate(now),
+        hud = HudInfo(fps=rate(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now))
@@ -582,42 +579,18 @@ class LiveEngine:
         fps_window.append(shown)
         del fps_window[:-60]
 
-    @staticmethod
-    def _rate(times: list[float]) -> float:
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-
-    def _keyframes_flow(self, now: float) -> bool:
-        """The newest keyframe is recent for the pace they come at: within KEYFRAMES_STALE_S,
-        or two intervals when they come slower (a low keyframe_rate, a large generator), whose
-        rate and latencies describe now too."""
-        times = list(self._keyframe_times)[-6:]
-        if not times:
-            return False
-        # The median interval: one keyframe after a long gap (an outage) is not the pace.
-        pace = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-        return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * pace)
-
-    def _keyframe_rate(self, now: float) -> float:
-        """Over the last KEYFRAME_RATE_S (at least two keyframes): a change of rate shows
-        within seconds, where the 30 kept took 30 s at 1 a second."""
-        if not self._keyframes_flow(now):
-            return 0.0
-        times = list(self._keyframe_times)
-        recent = [t for t in times if now - t <= KEYFRAME_RATE_S]
-        return self._rate(recent if len(recent) >= 2 else times[-2:])
-
     def _latency_ms(self, now: float, latencies: Sequence[float]) -> float | None:
         """The newest of `latencies`; none while no keyframes come (an input lost): the last
         ones, seconds old, would read as the show's."""
-        return round(latencies[-1] * 1000, 1) if latencies and self._keyframes_flow(now) else None
+        return round(latencies[-1] * 1000, 1) if latencies and self._keyframe_flow.flowing(now) else None
 
     def _publish_state(self, fps_window: list[float]) -> None:
         newest = self.keyframes.peek()
         now = self.clock()
         features = self._features_heard(now)
-        body = {"fps": round(self._rate(fps_window), 2), "preset": self.show.preset.name,
+        body = {"fps": round(rate(fps_window), 2), "preset": self.show.preset.name,
                 "synthesis": self.show.maker.image.path,
-                "keyframes_per_s": self._keyframe_rate(now),
+                "keyframes_per_s": self._keyframe_flow.rate(now),
                 "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),
                                "audio_to_screen": self._latency_ms(now, self.stats.audio_to_screen)}}
         if features is not None:

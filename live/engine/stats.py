@@ -15,6 +15,44 @@ from live.errors import UserError
 from live.files import write_json
 
 WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
+KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
+KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyframe rate or latency to show
+
+
+def rate(times: list[float]) -> float:
+    """Events a second over `times` (increasing)."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+
+class KeyframeFlow:
+    """The keyframes' recent pace, for the HUD and telemetry: added by one thread (a show's
+    inference), read by another (its render loop)."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque(maxlen=30)
+
+    def add(self, ready_time: float) -> None:
+        self._times.append(ready_time)
+
+    def flowing(self, now: float) -> bool:
+        """The newest keyframe is recent for the pace they come at: within KEYFRAMES_STALE_S,
+        or two intervals when they come slower (a low keyframe_rate, a large generator), whose
+        rate and latencies describe now too."""
+        times = list(self._times)[-6:]
+        if not times:
+            return False
+        # The median interval: one keyframe after a long gap (an outage) is not the pace.
+        pace = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * pace)
+
+    def rate(self, now: float) -> float:
+        """Over the last KEYFRAME_RATE_S (at least two keyframes): a change of rate shows
+        within seconds, where the 30 kept took 30 s at 1 a second."""
+        if not self.flowing(now):
+            return 0.0
+        times = list(self._times)
+        recent = [t for t in times if now - t <= KEYFRAME_RATE_S]
+        return rate(recent if len(recent) >= 2 else times[-2:])
 
 
 def _percentiles(values: deque[float]) -> dict[str, float | None]:
