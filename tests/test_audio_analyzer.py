@@ -54,6 +54,14 @@ def test_stereo_is_mixed_to_mono(drums):
         assert mixed.features == half.features
 
 
+def test_stereo_with_one_channel_polarity_inverted_is_heard(drums):
+    """A miswired balanced cable inverts one channel: the mean cancelled them, and the music,
+    loud in the video's soundtrack, was analysed as silence (no beats; found by review)."""
+    heard, beats = run(drums, [512])
+    inverted, inverted_beats = run(np.stack([drums, -drums], axis=1), [512])
+    assert len(beats) >= 10 and inverted_beats == beats and inverted.features == heard.features
+
+
 def test_rms_of_a_sine():
     t = np.arange(RATE) / RATE
     analyzer = AudioAnalyzer(RATE, MEL)

@@ -52,6 +52,18 @@ class AudioFeatures:
         return self.last_beat + (math.floor((t - self.last_beat) / self.period) + 1) * self.period
 
 
+def mixdown(samples: np.ndarray) -> np.ndarray:
+    """[n] or [n, channels] -> [n]: the channels' mean, or the first channel where the mean
+    cancels them (20 dB below the channels: one is polarity-inverted, as a miswired balanced
+    cable makes it), which the analysis heard as silence: no beats, a silent mel window."""
+    if samples.ndim == 1:
+        return samples.astype(np.float32, copy=False)
+    mono = samples.mean(axis=1, dtype=np.float32)
+    if samples.shape[1] > 1 and np.mean(np.square(mono)) < 0.01 * np.mean(np.square(samples)):
+        return np.ascontiguousarray(samples[:, 0], dtype=np.float32)
+    return mono
+
+
 class AudioAnalyzer:
     """Feed it with `feed`; read `features`, `window()` or `mel()` in between."""
 
@@ -92,7 +104,7 @@ class AudioAnalyzer:
 
     def feed(self, samples: np.ndarray) -> AudioFeatures:
         """`samples` [n] or [n, channels] float32, continuing the stream; channels are averaged."""
-        mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples.astype(np.float32, copy=False)
+        mono = mixdown(samples)
         assert mono.ndim == 1, samples.shape
         beats, self._tapped = self._tapped, []
         pos = 0
