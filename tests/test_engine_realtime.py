@@ -181,8 +181,8 @@ def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
     from live.cli.perform import SAME_SIGNAL_S, stop_on_signals
 
     now = [100.0]
-    stopping = threading.Event()
-    handlers = stop_on_signals(stopping, clock=lambda: now[0])
+    stopping, asked = threading.Event(), threading.Event()
+    handlers = stop_on_signals(stopping, asked, clock=lambda: now[0])
     try:
         stop = signal.getsignal(signal.SIGINT)
         stop(signal.SIGINT, None)
@@ -192,6 +192,33 @@ def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
         now[0] += SAME_SIGNAL_S
         with pytest.raises(KeyboardInterrupt):  # the performer's second Ctrl-C: stop waiting
             stop(signal.SIGINT, None)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("esc", [False, True])
+def test_a_first_signal_while_a_show_ends_by_itself_lets_it_finish(esc):
+    """The show's own end (its --duration, its track) set the stop, so a single Ctrl-C or a
+    process manager's SIGTERM then was taken for a second: recording left unfinished, no stats
+    (found by review). After Esc it is a second request, and interrupts."""
+    import signal
+    import threading
+
+    from live.cli.perform import stop_on_signals
+
+    stopping, asked = threading.Event(), threading.Event()
+    handlers = stop_on_signals(stopping, asked)
+    try:
+        stopping.set()  # the show ends by itself
+        if esc:
+            asked.set()
+        stop = signal.getsignal(signal.SIGTERM)
+        if esc:
+            with pytest.raises(KeyboardInterrupt):
+                stop(signal.SIGTERM, None)
+        else:
+            stop(signal.SIGTERM, None)  # finishing goes on
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                              AudioFormat(source.sample_rate, channels), kill_safe=True)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
                                        clock=engine.clock, on_error=lambda message: engine.report("recorder", message))
-        handlers = stop_on_signals(engine.stopping)
+        handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
             stats = engine.run()
         except KeyboardInterrupt:
@@ -235,10 +235,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def stop_on_signals(stopping: threading.Event, clock=time.monotonic) -> dict[int, object]:
+def stop_on_signals(stopping: threading.Event, asked: threading.Event, clock=time.monotonic) -> dict[int, object]:
     """SIGINT, SIGTERM and SIGHUP end the show as Esc does (threads joined, recording
-    finished, stats written); a second one interrupts at once. The previous handlers,
-    to restore after the show."""
+    finished, stats written); one after the performer asked already (a second signal, or
+    Esc) interrupts at once. A show that ends by itself (its --duration, its track) has not
+    been asked: a signal while it finishes lets it finish, where it left the recording
+    unfinished and wrote no stats. The previous handlers, to restore after the show."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
         return {}
     first: list[float] = []
@@ -247,10 +249,11 @@ def stop_on_signals(stopping: threading.Event, clock=time.monotonic) -> dict[int
         # One request can arrive twice at once: `timeout` signals the show and then its whole
         # process group, as a terminal's Ctrl-C reaches every process of the job.
         now = clock()
-        if stopping.is_set() and (not first or now - first[0] >= SAME_SIGNAL_S):
+        if asked.is_set() and (not first or now - first[0] >= SAME_SIGNAL_S):
             raise KeyboardInterrupt
         if not first:
             first.append(now)
+        asked.set()
         stopping.set()
 
     names = ("SIGINT", "SIGTERM", "SIGHUP")  # no SIGHUP on Windows

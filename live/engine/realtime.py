@@ -109,6 +109,7 @@ class LiveEngine:
         self.preset_requests: LatestSlot[Preset] = LatestSlot()
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self.stopping = threading.Event()
+        self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
         self.publish = lambda topic, body: None   # replaced by the control server's publish
         self._versions = itertools.count(1)
         self._message = ("", 0.0)
@@ -419,6 +420,7 @@ class LiveEngine:
         display_changed = False
         for action in self.window.poll():
             if action.action is Action.QUIT:
+                self.asked_to_stop.set()
                 self.stopping.set()
             elif action.action is Action.PRESET:
                 name = self._preset_for_key(action.preset)
