@@ -356,3 +356,12 @@ def test_a_render_s_hud_gives_the_rate_of_keyframes_made(tmp_path, clicks, prese
     made = json.loads(stats.read_text())["keyframes_per_s"]
     assert made < 4.0  # the preset asks for 5 a second, and makes one a beat's fade (2 a second)
     assert np.median(said[len(said) // 2:]) == pytest.approx(made, rel=0.35)
+
+
+def test_a_render_runs_on_the_threads_it_is_given(tmp_path, song, preset_dir, monkeypatch):
+    """Frames depend on the thread count by a level or two, and render had no way to set it."""
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    assert main(["render", str(song), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--fps", "5", "--size", "32x32", "--duration", "0.4", "--threads", "1"]) == 0
+    assert asked[:1] == [1]

@@ -5,7 +5,7 @@ import argparse
 import math
 
 from live.cli.common import add_show_arguments, note, open_show
-from live.cli.types import number, output_path
+from live.cli.types import number, output_path, threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=number(1, 240), default=30.0, help="frames per second, 1..240 (default 30)")
     p.add_argument("--start", type=number(0), default=0.0, help="seconds into the audio (default 0)")
     p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
+                                                     "threads give the same frames")
     add_show_arguments(p)
     p.set_defaults(func=run)
 
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")
+    if args.threads:  # sums split over other threads round differently: a level or two in some frames
+        import torch
+        torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
     try:
