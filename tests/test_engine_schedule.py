@@ -36,6 +36,20 @@ def test_no_beat_sync_takes_each_new_keyframe_and_zero_beats_is_a_cut():
     assert s.shown_version == 4 and s.mix(0.5) == 1.0
 
 
+@pytest.mark.parametrize("beat_sync, cuts", [(True, 5), (False, 40)])
+def test_cuts_waiting_for_a_tempo_come_one_a_fallback_length(beat_sync, cuts):
+    """A strobe preset (cuts on the beat) cut at every keyframe until a tempo was found: 43
+    cuts in a song's first 2 s, up to 20 a second (found by review). Unsynced cuts are the
+    preset's own rate."""
+    s, no_tempo, made = FadeScheduler(fade_in=False), BeatGrid(None, None), []
+    for frame in range(60):  # 2 s at 30 fps, a new keyframe each frame (20 a second and more)
+        t = frame / 30
+        if s.due(t, frame + 1, 0, beat_sync) and s.start(t, frame + 1, no_tempo, 0, beat_sync) is not None:
+            made.append(t)
+    assert len(made) == cuts if beat_sync else len(made) >= cuts
+    assert not beat_sync or all(b - a >= s.fallback_seconds - 1e-9 for a, b in zip(made[1:], made[2:]))
+
+
 def test_fraction_of_a_beat():
     s = FadeScheduler()
     fade = s.start(1.0, 1, BeatGrid(1.2, 0.5), crossfade_beats=0.5, beat_sync=False)

@@ -4,7 +4,8 @@ Inference makes keyframes faster than the music cuts. The screen takes the newes
 only when the running fade has landed, and plans the next fade to land on a beat; so the
 picture arrives somewhere on every beat and moves toward the music in between. A hard
 cut (0 beats) happens on the beat, and a fade shorter than a beat ends on it. With
-`beat_sync` off, or with no tempo yet, a newer keyframe starts its fade (or cuts) at once.
+`beat_sync` off a newer keyframe starts its fade (or cuts) at once; with no tempo yet, once
+the last fade has run its fallback length (a cut holds as long).
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class FadeScheduler:
         # or a knob may change the fade's length while it waits, and the fade must still
         # land on the beat (a cut chosen during a half-beat fade's wait cut half a beat early).
         self._waiting: tuple[float, float] | None = None
+        # A cut waiting for a tempo not found yet holds its picture as a fade would last
+        # (fallback_seconds): a strobe preset cut at the keyframe rate, up to 20 a second,
+        # in a song's first seconds.
+        self._cut_holds_until = float("-inf")
 
     def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool) -> bool:
         """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
@@ -37,7 +42,7 @@ class FadeScheduler:
             return False
         if self._waiting is not None:
             return not beat_sync or not self._before_moment(t, crossfade_beats)
-        return self.fade.done(t) or not beat_sync
+        return (self.fade.done(t) and t >= self._cut_holds_until) or not beat_sync
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
@@ -70,6 +75,8 @@ class FadeScheduler:
             self.fade = Crossfade(t, max(beat, t + 1e-3)) if crossfade_beats > 0 else Crossfade.hold()
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()
+            if beat_sync:  # and no tempo yet
+                self._cut_holds_until = t + self.fallback_seconds
         elif crossfade_beats < 1 and grid.period:  # not synced: a fraction of the beat, from now
             self.fade = Crossfade(t, t + max(crossfade_beats * grid.period, 1e-3))
         else:
