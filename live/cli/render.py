@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 
 from live.cli.common import add_show_arguments, note, open_show
 from live.cli.types import number, output_path, threads
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
+    started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(
             "audio", f"{args.audio} peaks at {peak:.6g}, {decibels_over(peak)} over full scale: the video's "
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         stats.write(args.stats, now=stats.ended or 0.0)
     summary = stats.as_dict(stats.ended or 0.0)
+    took = time.monotonic() - started
     print(f"wrote {args.out}: {summary['frames']} frames, {summary['keyframes']} keyframes, "
-          f"{len(summary['beats'])} beats")
+          f"{len(summary['beats'])} beats in {took:.1f} s ({summary['frames'] / max(took, 1e-9):.1f} frames a second)")
     return 0
