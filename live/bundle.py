@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from live.audio.mel import MelWindow
-from live.errors import UserError, check_file_name, check_table
+from live.errors import UserError, check_file_name
+from live.tables import from_table
 from live.files import write_whole
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.checkpoints import load_generator, save_generator
@@ -41,7 +42,7 @@ from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.nets.stylegan2 import Generator
 from live.nets.weights import load_weights, save_weights
-from live.space.config import to_toml
+from live.tables import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
 SECTIONS = {"name", "description", "generator", "space", "predictor"}
@@ -87,8 +88,7 @@ class BundleConfig:
             check_file_name(file, f"{where}: [{section}] weights")
         image_size = check_image_size(space.pop("image_size", 128), f"{where} [space]")
         # Checked here, not when the predictor is built: that comes after G and the space load.
-        check_table(f"{where} [predictor]", predictor, PredictorConfig(num_ws=1, w_dim=1))
-        PredictorConfig(**{**predictor, "num_ws": 1, "w_dim": 1})
+        from_table(PredictorConfig, {**predictor, "num_ws": 1, "w_dim": 1}, f"{where} [predictor]")
         # The name names folders too (`train predictor`'s runs/predictor-NAME): a path would lead elsewhere.
         name = check_file_name(data.get("name", path.parent.name), f"{where}: name")
         description = data.get("description", "")

@@ -1,9 +1,7 @@
 """The one exception type that reaches the user as a single line, never a traceback, and
-the check of hand-edited config tables that raises it."""
+the helpers its messages use."""
 from __future__ import annotations
 
-import math
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,38 +21,6 @@ def first_line(e: BaseException | str) -> str:
     if text:
         return text.splitlines()[0]
     return type(e).__name__ if isinstance(e, BaseException) else text
-
-
-def check_table(where: str, values: dict[str, Any], defaults: Any) -> None:
-    """Every key of a hand-edited table names a field of the dataclass instance `defaults`,
-    and every value has its default's type.
-
-    Exact types (a bool is not an int here), except that an int is accepted for a float
-    (a hand-edited TOML may say 3 for 3.0) and a field whose default is None (no limit)
-    also accepts a number.
-    """
-    known = {f.name for f in fields(defaults)}
-    unknown = sorted(values.keys() - known)
-    if unknown:
-        raise UserError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
-    for name, value in values.items():
-        expected = type(getattr(defaults, name))
-        allowed = {float: (int, float), type(None): (int, float, type(None))}.get(expected, (expected,))
-        if type(value) not in allowed:
-            raise UserError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
-        if type(value) is float and not math.isfinite(value):  # TOML has nan and inf
-            raise UserError(f"{where}: {name} must be a finite number, got {value!r}")
-
-
-def flat_table(values: dict[str, Any], leaves: tuple[str, ...] = (), prefix: str = "") -> dict[str, Any]:
-    """A nested config table as {dotted key: value}; tables named in `leaves` stay values."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and value and key not in leaves:
-            out.update(flat_table(value, leaves, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def check_file_name(value: object, where: str) -> str:

@@ -92,7 +92,7 @@ def _new(args: argparse.Namespace) -> int:
     from live.models import bundle_dir
     from live.files import check_writable, write_whole
     from live.presets import PresetLibrary, parse_preset
-    from live.space.config import to_toml
+    from live.tables import to_toml
 
     library = PresetLibrary(args.presets_dir)
     path = library.directory / f"{args.name}.toml"
@@ -157,7 +157,7 @@ _HEADER = re.compile(r"\[\[?\s*([A-Za-z0-9_-]+)[^\]]*\]\]?\s*(#.*)?")
 def copied_tables(text: str) -> str:
     """A preset's [settings] and [[cc]] tables as TOML: verbatim with their comments where
     the template's own lines say exactly that, else rewritten from the parsed values."""
-    from live.space.config import to_toml
+    from live.tables import to_toml
 
     kept, loose, keep = [], [], False  # loose: comments and blank lines, which go with the next table
     for line in text.splitlines(keepends=True):

@@ -8,19 +8,19 @@ full beside the run as `config.toml`, which is what a resumed run reads.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
-from live.errors import UserError, flat_table
+from live.errors import UserError
 from live.files import gone, write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
 from live.space.model import SpaceNetConfig
 from live.space.sources import DataConfig
+from live.tables import flat_table, from_table, to_toml
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class SpaceTrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SpaceTrainConfig:
-        return _build(cls, values, "config")
+        return from_table(cls, values, "config")
 
     @classmethod
     def read(cls, path: Path) -> SpaceTrainConfig:
@@ -170,71 +170,3 @@ def _same_setting(name: str, a: Any, b: Any) -> bool:
     if name in PATH_SETTINGS and a and b:
         return Path(a).resolve() == Path(b).resolve() or gone(a)
     return a == b
-
-
-def _value(kind: Any, value: Any, where: str) -> Any:
-    """`value` checked against the annotated type: exact for bool/int/str, int accepted for
-    float, and no float NaN or infinite (TOML has both; no setting means either)."""
-    if get_origin(kind) is dict:
-        _, item = get_args(kind)
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise UserError(f"{where} must be a table, got {value!r}")
-        return {k: _value(item, v, f"{where}.{k}") for k, v in value.items()}
-    if kind is float and type(value) in (int, float):
-        try:
-            number = float(value)
-        except OverflowError:
-            raise UserError(f"{where} must be a finite number, got an integer too large for one") from None
-        if not math.isfinite(number):
-            raise UserError(f"{where} must be a finite number, got {value!r}")
-        return number
-    if type(value) is not kind:
-        raise UserError(f"{where} must be {getattr(kind, '__name__', kind)}, got {value!r}")
-    if kind is int and abs(value) >= 1 << 63:  # what torch and numpy take as a number
-        raise UserError(f"{where} must be a 64-bit integer, got a larger one")
-    return value
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise UserError(f"{where} must be a table, got {values!r}")
-    if cls is SpaceNetConfig:
-        return SpaceNetConfig.from_dict(values)
-    hints = get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
-    kwargs = {name: _build(hints[name], value, f"{where}.{name}") if is_dataclass(hints[name])
-              else _value(hints[name], value, f"{where}.{name}") for name, value in values.items()}
-    return cls(**kwargs)
-
-
-def to_toml(values: dict[str, Any]) -> str:
-    """Nested dicts as TOML tables, lists of dicts as arrays of tables; None values are left
-    out (they mean "the default")."""
-    lines: list[str] = []
-
-    def emit(prefix: str, table: dict[str, Any], array: bool = False) -> None:
-        if prefix:
-            lines.append(f"[[{prefix}]]" if array else f"[{prefix}]")
-        for key, value in table.items():
-            if value is not None and not isinstance(value, dict) and not _is_table_array(value):
-                text = str(value).lower() if isinstance(value, bool) else (
-                    # JSON's escapes are TOML's; raw UTF-8, since TOML refuses JSON's surrogate pairs.
-                    json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value))
-                lines.append(f"{key} = {text}")
-        lines.append("")
-        for key, value in table.items():
-            if isinstance(value, dict):
-                emit(f"{prefix}.{key}" if prefix else key, value)
-            elif _is_table_array(value):
-                for item in value:
-                    emit(f"{prefix}.{key}" if prefix else key, item, array=True)
-
-    emit("", values)
-    return "\n".join(lines).lstrip("\n")
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)

@@ -20,7 +20,7 @@ from live.nets.checkpoints import checked_device
 from live.errors import UserError, check_file_name
 from live.files import write_whole
 from live.nets.encoders import check_image_size
-from live.space.config import to_toml
+from live.tables import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
 SPACE_FILE = "space.toml"

@@ -9,7 +9,8 @@ from typing import Any
 from torch import nn
 
 from live.audio.mel import MelWindow
-from live.errors import UserError, check_table, flat_table
+from live.errors import UserError
+from live.tables import flat_table, from_table
 from live.nets.encoders import IMAGE_BACKBONES, ImageEncoder, MusicEncoder, SimilarityHead, VAHead
 from live.nets.weights import load_weights, save_weights, weights_metadata
 
@@ -51,13 +52,7 @@ class SpaceNetConfig:
 
         Missing keys take their defaults, so a TOML table may leave out None values.
         """
-        own = {k: v for k, v in values.items() if k != "mel"}
-        check_table("space config", own, cls())
-        mel = values.get("mel", {})
-        if not isinstance(mel, dict):
-            raise UserError(f"space config: mel must be a table of mel settings, got {mel!r}")
-        check_table("space config mel", mel, MelWindow())
-        return cls(**own, mel=MelWindow(**mel))
+        return from_table(cls, values, "space config")
 
 
 class SpaceNet(nn.Module):

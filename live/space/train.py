@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import PATH_LIMIT, UserError, differing, flat_table, printable
+from live.errors import PATH_LIMIT, UserError, differing, printable
 from live.nets.checkpoints import checked_device
 from live.files import keep_log_until, log_line, read_state, training_in, write_json, write_state
 from live.nets.weights import load_weights
@@ -55,6 +55,7 @@ from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, dra
 from live.space.model import SpaceNet, check_record
 from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music_pool, listed_pairs
 from live.space.sources import Sources, read_sources
+from live.tables import flat_table
 
 CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", "checkpoint.pt", "log.jsonl"
 DATA_FILE, SUMMARY_FILE = "data.json", "summary.json"
