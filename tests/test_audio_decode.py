@@ -93,6 +93,16 @@ def test_a_folder_is_not_called_missing(tmp_path):
         read_audio(tmp_path)
 
 
+def test_a_pipe_is_not_called_missing(tmp_path):
+    """`file:/dev/stdin` or a FIFO was "audio file not found" (found by review)."""
+    import os
+
+    fifo = tmp_path / "live.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match="live.wav is not a file but a pipe or a device: .*save it to a file first"):
+        read_audio(fifo)
+
+
 def test_headerless_raw_samples_are_a_one_line_error(tmp_path):
     # soundfile picks the RAW format by the suffix, then cannot open it without a rate (TypeError).
     path = tmp_path / "take.raw"

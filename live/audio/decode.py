@@ -210,8 +210,13 @@ def _frames_to_the_cut(path: Path, frames: Iterator) -> Iterator:
 def check_audio_file(path: str | Path) -> Path:
     """`path`, if it is a file; else a UserError saying what it is."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not an audio file")
+    if path.exists() and not path.is_file():  # a pipe (/dev/stdin, a FIFO) or a device
+        raise UserError(f"{path} is not a file but a pipe or a device: audio is read twice (checked, then played); "
+                        "save it to a file first")
     if not path.is_file():
-        raise UserError(f"{path} is a folder, not an audio file" if path.is_dir() else f"audio file not found: {path}")
+        raise UserError(f"audio file not found: {path}")
     return path
 
 
