@@ -1,7 +1,9 @@
-"""The one exception type that reaches the user as a single line, never a traceback, and
-the helpers its messages use."""
+"""What reaches the user: the one exception type, a single line and never a traceback; the
+notes commands and the library print on the way (each one line, `live: note: STAGE: ...`);
+and the helpers their messages use."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,11 @@ class UserError(Exception):
     The message says what is wrong and what to do; the CLI prints it on one line and
     exits with status 2.
     """
+
+
+def note(stage: str, message: str) -> None:
+    """One line on stderr about what a command does or skips: not an error, the work goes on."""
+    print(f"live: note: {stage}: {message}", file=sys.stderr, flush=True)
 
 
 def first_line(e: BaseException | str) -> str:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from live.cli.types import json_file
-from live.errors import UserError, first_line
+from live.errors import UserError, first_line, note
 
 
 FAST_SYNTHESIS_MIN_SECONDS = 120.0
@@ -106,5 +105,3 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     return Show.open(preset, bundle, refiner, synthesizer)
 
 
-def note(stage: str, message: str) -> None:
-    print(f"live: note: {stage}: {message}", file=sys.stderr)

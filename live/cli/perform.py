@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, note, open_show
+from live.cli.common import add_show_arguments, open_show
 from live.cli.types import number, output_path, threads
-from live.errors import UserError
+from live.errors import UserError, note
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
 FRESH_SERVER_SECONDS = 20.0

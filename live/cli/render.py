@@ -5,8 +5,9 @@ import argparse
 import math
 import time
 
-from live.cli.common import add_show_arguments, note, open_show
+from live.cli.common import add_show_arguments, open_show
 from live.cli.types import number, output_path, threads
+from live.errors import note
 
 
 def register(sub: argparse._SubParsersAction) -> None:

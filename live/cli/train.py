@@ -5,9 +5,8 @@ import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from live.cli.common import note
 from live.cli.types import count, number, output_dir, seed, threads
-from live.errors import UserError
+from live.errors import UserError, note
 from live.files import check_writable
 
 

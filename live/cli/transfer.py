@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from live.cli.common import chosen_preset, note, preset_and_bundle
+from live.cli.common import chosen_preset, preset_and_bundle
 from live.cli.types import count, number, output_dir, output_file
-from live.errors import UserError
+from live.errors import UserError, note
 from live.files import check_distinct, check_writable
 from live.settings import PARAMS
 

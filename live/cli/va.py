@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from live.audio.decode import declared_frames, scan_audio
-    from live.cli.common import note
+    from live.errors import note
     from live.errors import UserError
     from live.space.load import load_space
     from live.space.probe import SpaceProbe

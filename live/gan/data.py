@@ -1,7 +1,6 @@
 """Where GAN training images come from: the procedural corpus or a folder of images."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -9,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from live.errors import UserError
+from live.errors import UserError, note
 from live.imageio import PICTURE_SUFFIXES, as_shown
 
 
@@ -47,8 +46,7 @@ class FolderImages:
             except (OSError, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
                 if path not in self._unreadable:
                     self._unreadable.add(path)
-                    print(f"live: note: skipping {path}, which cannot be read ({e}); remove or re-save it",
-                          file=sys.stderr)
+                    note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")
                 continue
             side = min(img.size)
             left, top = (img.width - side) // 2, (img.height - side) // 2

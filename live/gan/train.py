@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
-from live.errors import PATH_LIMIT, UserError, printable
+from live.errors import PATH_LIMIT, UserError, note, printable
 from live.files import (file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json, write_state,
                         write_whole)
 from live.gan.config import GanConfig, flag
@@ -258,12 +257,11 @@ class GanTrainer:
         if self.device.type == "cuda" and "cuda_rng" in ckpt:  # latents and noise are drawn there
             torch.cuda.set_rng_state(ckpt["cuda_rng"].cpu(), self.device)
         if saved.data != self.cfg.data and gone(saved.data):
-            print(f"note: {path} was trained on {printable(saved.data, PATH_LIMIT)}, which is gone; continuing on "
-                  f"{self.cfg.data} "
-                  "(the same pictures only if it holds the same files)", file=sys.stderr)
+            note("train gan", f"{path} was trained on {printable(saved.data, PATH_LIMIT)}, which is gone; continuing "
+                              f"on {self.cfg.data} (the same pictures only if it holds the same files)")
         if saved.noise_max_res != self.cfg.noise_max_res:
-            print(f"note: {path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "
-                  f"{self.cfg.noise_max_res}", file=sys.stderr)
+            note("train gan", f"{path} was trained with --noise-max-res {saved.noise_max_res}; continuing with "
+                              f"{self.cfg.noise_max_res}")
         return True
 
     def save(self) -> None:

@@ -56,7 +56,7 @@ def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_ou
     if path.is_file():
         return MusicBank.load(path)
     count = max(1, config.synthetic_clips // 4) if held_out else config.synthetic_clips
-    clips = music_records(config.music, Path(config.data_root), count, held_out, note=not held_out)
+    clips = music_records(config.music, Path(config.data_root), count, held_out, noting=not held_out)
     bank = encode_clips(bundle, clips, config.windows_per_clip, progress=progress)
     bank.save(path)
     return bank

@@ -11,7 +11,6 @@ model is done, refinement keeps using the last one. A failed build is reported (
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from live.errors import note
 from live.transfer.linearize import Anchor
 
 
@@ -194,7 +194,7 @@ class BackgroundAnchors:
 
 
 def _print_error(message: str) -> None:
-    print(f"live: refinement: {message}", file=sys.stderr)
+    note("refinement", message)
 
 
 def yield_to_the_show(niceness: int = 10) -> None:

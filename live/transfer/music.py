@@ -12,7 +12,6 @@ live.space.sources.HELDOUT_SEED).
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from live.audio.mel import LogMel, MelWindow
 from live.bundle import Bundle
-from live.errors import UserError
+from live.errors import UserError, note
 from live.nets.weights import write_safetensors
 from live.space.data.fourq import read_4q
 from live.space.data.records import LabelledClip, report_skipped
@@ -62,9 +61,9 @@ def synthetic_clips(count: int, held_out: bool) -> list[LabelledClip]:
 
 
 def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, held_out: bool,
-                  note: bool = True) -> list[LabelledClip]:
+                  noting: bool = True) -> list[LabelledClip]:
     """Clips of the named kinds, one side of the split. 4Q clips are skipped, with a note
-    (unless `note` is off: the other side of the split said it), when the data folder lacks
+    (unless `noting` is off: the other side of the split said it), when the data folder lacks
     them; synthetic music is used when nothing else is left."""
     unknown = sorted(set(kinds) - set(MUSIC_KINDS))
     if unknown:
@@ -75,9 +74,9 @@ def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, h
         if (root / "annotations.csv").is_file():
             parts = split(read_4q(root))
             records += parts.test if held_out else parts.train
-        elif note:  # the default folder is relative to the working folder: say which one it was
-            print(f"live: note: no 4Q clips at {root.resolve()}; using synthetic music only (give the shared "
-                  "data folder with --data)", file=sys.stderr)
+        elif noting:  # the default folder is relative to the working folder: say which one it was
+            note("music", f"no 4Q clips at {root.resolve()}; using synthetic music only (give the shared data "
+                          "folder with --data)")
     if "synthetic" in kinds or not records:
         records += synthetic_clips(synthetic_count, held_out)
     return records

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from live.bundle import Bundle
-from live.errors import UserError
+from live.errors import UserError, note
 from live.files import npy_bytes, write_whole
 from live.nets.digest import digest_weights
 from live.space.data.images import ImageFile
@@ -157,5 +156,5 @@ def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig
         try:
             cached.store(w)
         except UserError as e:  # the cache saves the next run's minutes: this run's projection stands
-            print(f"live: note: projection: {e} (it is projected again next time)", file=sys.stderr)
+            note("projection", f"{e} (it is projected again next time)")
     return w

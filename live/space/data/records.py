@@ -2,13 +2,13 @@
 where it came from, and the key that decides its train/test side (see split.py)."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 import numpy as np
 import torch
 
+from live.errors import note
 from live.space.data.images import ImageFile
 
 
@@ -80,4 +80,4 @@ def describe(records: Iterable[LabelledImage | LabelledClip]) -> dict[str, objec
 def report_skipped(skipped: list[str], what: str) -> None:
     """One note for the records a reader skipped (each one's reason, from the first)."""
     if skipped:
-        print(f"skipped {len(skipped)} unreadable {what}, e.g. {skipped[0]}", file=sys.stderr)
+        note("data", f"skipped {len(skipped)} unreadable {what}, e.g. {skipped[0]}")
