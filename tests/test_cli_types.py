@@ -351,3 +351,26 @@ def test_an_interrupted_command_ends_at_once_with_work_still_running_in_threads(
     started = time.monotonic()
     ended = _exit_process(tmp_path, 130, "threading.Thread(target=time.sleep, args=(30,)).start()")
     assert ended.returncode == 130 and time.monotonic() - started < 20
+
+
+def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise():
+    """Threads spinning 300,000 turns made a command beside another process 25x slower."""
+    from live.__main__ import OPENMP_SPIN, spin_briefly
+
+    environ: dict[str, str] = {}
+    spin_briefly(environ)
+    assert environ == {"GOMP_SPINCOUNT": OPENMP_SPIN}
+    for own in ({"GOMP_SPINCOUNT": "300000"}, {"OMP_WAIT_POLICY": "ACTIVE"}):
+        spin_briefly(mine := dict(own))
+        assert mine == own
+
+
+def test_every_command_sets_the_brief_spin_before_it_runs(monkeypatch, capsys):
+    import os
+
+    from live.__main__ import OPENMP_SPIN
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert main(["preset", "list"]) == 0
+    assert os.environ["GOMP_SPINCOUNT"] == OPENMP_SPIN
