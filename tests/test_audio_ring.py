@@ -26,14 +26,6 @@ def test_reads_what_was_written_across_the_wrap():
     assert ring.overflows == 0
 
 
-def test_read_since_respects_max_frames():
-    ring = RingBuffer(capacity=16)
-    ring.write(frames(0, 12))
-    block, pos = ring.read_since(2, max_frames=4)
-    np.testing.assert_array_equal(block, frames(2, 6))
-    assert pos == 6
-
-
 def test_latest_pads_before_the_start_and_follows_the_wrap():
     ring = RingBuffer(capacity=8)
     ring.write(frames(0, 3))

@@ -773,7 +773,7 @@ def test_a_gpu_index_past_the_machine_s_is_one_line(monkeypatch):
     "invalid device ordinal" traceback in generate, train and bench (found by review)."""
     from types import SimpleNamespace
 
-    from live.nets.checkpoints import checked_device
+    from live.nets.device import checked_device
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
     monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: SimpleNamespace(type="cuda"))
     monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)

@@ -63,8 +63,8 @@ class RingBuffer:
     def frames_lost(self) -> int:
         return self._frames_lost
 
-    def read_since(self, position: int, max_frames: int | None = None) -> tuple[np.ndarray, int]:
-        """Frames from `position` on (at most `max_frames`), and the position after them.
+    def read_since(self, position: int) -> tuple[np.ndarray, int]:
+        """Frames from `position` on, and the position after them.
 
         If the consumer fell more than `capacity` behind, the lost frames are skipped and
         counted; the returned block then starts later than `position`.
@@ -72,8 +72,6 @@ class RingBuffer:
         end = self._written
         assert 0 <= position <= end, (position, end)
         start = max(position, end - self.capacity)
-        if max_frames is not None:
-            end = min(end, start + max_frames)
         block, start = self._copy(start, end)
         lost = start - position
         if lost > 0:

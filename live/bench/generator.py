@@ -398,7 +398,8 @@ def main(args: argparse.Namespace) -> int:
     from live.bench.report import report
     from live.errors import UserError
     from live.files import check_distinct
-    from live.nets.checkpoints import checked_device, load_generator
+    from live.nets.checkpoints import load_generator
+    from live.nets.device import checked_device
 
     known = {shape.name: shape for shape in shapes()}
     rows_wanted = [name for name in args.rows.split(",") if name] if args.rows is not None else list(known)

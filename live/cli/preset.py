@@ -197,7 +197,7 @@ def _project_ahead(preset, device: str) -> None:
     during a show is instant."""
     from live.bundle import Bundle
     from live.engine.show import source_latent
-    from live.nets.checkpoints import checked_device
+    from live.nets.device import checked_device
     from live.space.data.images import ImageFile
 
     # What can fail is said before the wait is announced, and the cheap checks before the

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from live.bundle import Bundle
 from live.errors import UserError
 from live.presets import Preset
-from live.transfer.anchors import BuildCancelled, yield_to_the_show
+from live.workers import BuildCancelled, yield_to_the_show
 from live.transfer.project import CachedProjection, project_image
 
 

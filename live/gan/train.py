@@ -26,7 +26,7 @@ from live.files import (file_stamp, gone, load_torch_file, log_line, read_state,
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
-from live.nets.checkpoints import checked_device
+from live.nets.device import checked_device
 from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 

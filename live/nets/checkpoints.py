@@ -30,6 +30,7 @@ import torch
 from live.errors import UserError, first_line, printable, some
 from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_json
 from live.nets import ops
+from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LOADED_PER_FILE_BYTE, PersistentObject, read_network_pickle
 from live.nets.weights import save_weights
@@ -600,20 +601,3 @@ def _is_weight(t: torch.Tensor) -> bool:
 
 def _kind(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.") if t.layout == torch.strided else str(t.layout).removeprefix("torch.")
-
-
-def checked_device(device: str | torch.device) -> torch.device:
-    """`torch.device(device)`, or a one-line error when it is misspelt or not on this machine."""
-    try:
-        target = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
-    if target.type != "cpu":
-        accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
-        if accelerator is None or accelerator.type != target.type:
-            raise UserError(f"device {str(device)!r} is not available on this machine; use cpu")
-        count = torch.accelerator.device_count()
-        if target.index is not None and target.index >= count:  # else a traceback where a network moves there
-            raise UserError(f"device {str(device)!r}: this machine has {count} {target.type} device(s), "
-                            f"{target.type}:0 to {target.type}:{count - 1}")
-    return target

@@ -16,7 +16,7 @@ import torch
 
 from live.bundle import BundleConfig
 from live.models import BUNDLE_FILE, bundle_dir
-from live.nets.checkpoints import checked_device
+from live.nets.device import checked_device
 from live.errors import UserError, check_file_name
 from live.files import write_whole
 from live.nets.encoders import check_image_size

@@ -42,7 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, printable
-from live.nets.checkpoints import checked_device
+from live.nets.device import checked_device
 from live.files import keep_log_until, log_line, read_state, training_in, write_json, write_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches

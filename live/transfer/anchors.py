@@ -10,7 +10,6 @@ model is done, refinement keeps using the last one. A failed build is reported (
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from live.errors import note
+from live.workers import BuildCancelled, yield_to_the_show
 from live.transfer.linearize import Anchor
 
 
@@ -27,11 +27,6 @@ class AnchorRequest:
     w: torch.Tensor      # [num_ws, w_dim] where the model is wanted
     music: torch.Tensor  # [D] f_M of the keyframe it is for
     lam: float           # and that keyframe's lambda
-
-
-class BuildCancelled(Exception):
-    """Raised between the passes of background work through the networks (a local model's
-    build, a picture's projection) once its result is no longer wanted."""
 
 
 # A builder calls `check` between its passes through the networks; `check` raises
@@ -195,12 +190,3 @@ class BackgroundAnchors:
 
 def _print_error(message: str) -> None:
     note("refinement", message)
-
-
-def yield_to_the_show(niceness: int = 10) -> None:
-    """Lower this thread's CPU priority (Linux schedules threads alone): on a busy machine
-    keyframes and frames come first, and a local model arrives a little later."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):  # not Linux, or not allowed: run at the normal priority
-        pass
