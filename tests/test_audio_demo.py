@@ -47,4 +47,3 @@ def test_beats_follow_each_sections_tempo(demo):
     for section in demo.sections:
         beats = demo.beats[(demo.beats >= section.start) & (demo.beats < section.end - 1e-9)]
         np.testing.assert_allclose(np.diff(beats), 60.0 / section.bpm)
-

@@ -112,4 +112,3 @@ def test_music_report_sign_accuracies_are_per_dimension():
     predicted = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.9]])  # valence right, arousal wrong
     report = _music_report(_Encoded(np.zeros((3, 4)), predicted, labels), [SimpleNamespace(quadrant=None)] * 3)
     assert report["valence_sign_accuracy"] == 1.0 and report["arousal_sign_accuracy"] == 0.0
-

@@ -103,7 +103,7 @@ class AudioAnalyzer:
         return self._index / self.sample_rate
 
     def feed(self, samples: np.ndarray) -> AudioFeatures:
-        """`samples` [n] or [n, channels] float32, continuing the stream; channels are averaged."""
+        """`samples` [n] or [n, channels] float32, continuing the stream; channels are mixed down (`mixdown`)."""
         mono = mixdown(samples)
         assert mono.ndim == 1, samples.shape
         beats, self._tapped = self._tapped, []

@@ -111,5 +111,3 @@ def render_demo(seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
         start = end
     track *= 0.9 / np.abs(track).max()
     return DemoTrack(track, sample_rate, np.concatenate(beats), tuple(sections))
-
-

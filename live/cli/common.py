@@ -103,5 +103,3 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
         synthesizer.wait()  # a render's frames must not depend on when the compile finished
     refiner = LocalRefiner(RefineConfig(background=live), on_error=lambda message: report("refinement", message))
     return Show.open(preset, bundle, refiner, synthesizer)
-
-

@@ -106,4 +106,3 @@ def check_record(path: Path, config: SpaceNetConfig, image_size: int) -> None:
         key, had, has = wrong[0], trained[wrong[0]], configured[wrong[0]]
         raise UserError(f"{path} was trained with {key} = {had!r}, but the config says {has!r}; "
                         f"restore the trained value (in bundle.toml or space.toml)")
-
