@@ -451,8 +451,10 @@ def test_a_show_s_recording_never_replaces_one_another_show_finished_meanwhile(t
     assert path.read_bytes() == b"the other show's recording"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, f"show.partial{suffix}"])
     assert decoded_frames(tmp_path / f"show.partial{suffix}") == 3
+    (tmp_path / f"show.partial{suffix}").unlink()
     with pytest.raises(UserError, match="exists: a recording does not replace one"):
         VideoSink(path, VideoFormat(SIZE, fps=FPS), kill_safe=True)  # one finished while this show loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # and no empty unfinished file
 
 
 def test_a_recording_in_progress_is_not_called_a_failed_show_s_left_over(tmp_path):

@@ -202,6 +202,8 @@ class VideoSink:
         make_parent(self.path)
         self._claim = _Claim(self.partial_path, self.path)
         if kill_safe and self.path.exists():  # another show finished it while this one loaded
+            if not self.partial_path.stat().st_size:  # the claim made it: nothing to keep
+                self.partial_path.unlink()
             self._claim.close()
             raise UserError(f"{self.path} exists: a recording does not replace one; record into another file")
         try:
