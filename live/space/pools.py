@@ -10,7 +10,9 @@ for the random crops. Spectrograms are kept as float16 log-mel (the values span 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,32 +63,50 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.mul(255.0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+@dataclass
+class _Gathered:
+    """The readable records of named sources, loaded in order."""
+
+    items: list[Any] = field(default_factory=list)
+    va: list[tuple[float, float]] = field(default_factory=list)
+    weight: list[float] = field(default_factory=list)
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> rows [start, stop)
+    rows: dict[Any, int] = field(default_factory=dict)                # record -> row
+
+
+def _gather(sources: dict[str, list], load: Callable[[Any], Any], kind: str, progress: bool) -> _Gathered:
+    """Each record of each source `load`ed (from the cache); an unreadable one is skipped, and
+    what was skipped is one note."""
+    gathered, skipped = _Gathered(), []
+    for name, records in sources.items():
+        start = len(gathered.va)
+        for record in tqdm(records, desc=f"{kind} {name}", disable=not progress, leave=False):
+            try:
+                item = load(record)
+            except UserError as error:
+                skipped.append(str(error))
+                continue
+            gathered.rows[record] = len(gathered.va)
+            gathered.items.append(item)
+            gathered.va.append((record.valence, record.arousal))
+            gathered.weight.append(record.weight)
+        gathered.ranges[name] = (start, len(gathered.va))
+    report_skipped(skipped, kind)
+    return gathered
+
+
 def build_image_pool(sources: Sources, image_size: int, cache: ArrayCache, progress: bool = True) -> ImagePool:
     """Every image of `sources` at stored_image_size(image_size); unreadable files are skipped
     with a note on stderr."""
     side = stored_image_size(image_size)
-    pixels: list[np.ndarray] = []
-    va: list[tuple[float, float]] = []
-    weight: list[float] = []
-    rule: list[bool] = []
-    ranges: dict[str, tuple[int, int]] = {}
-    rows: dict[LabelledImage, int] = {}
-    skipped: list[str] = []
-    for name, records in sources.images.items():
-        start = len(va)
-        for record in tqdm(records, desc=f"images {name}", disable=not progress, leave=False):
-            try:
-                key = f"image|{record.image!r}|{file_identity(record.image.path)}|{side}"
-                array = cache.get(key, lambda: _to_uint8(square_image(record.load(), side)))
-            except UserError as error:
-                skipped.append(str(error))
-                continue
-            rows[record] = len(va)
-            pixels.append(array[None])
-            va.append((record.valence, record.arousal))
-            weight.append(record.weight)
-            rule.append(False)
-        ranges[name] = (start, len(va))
+
+    def load(record: LabelledImage) -> np.ndarray:
+        key = f"image|{record.image!r}|{file_identity(record.image.path)}|{side}"
+        return cache.get(key, lambda: _to_uint8(square_image(record.load(), side)))[None]
+
+    gathered = _gather(sources.images, load, "images", progress)
+    pixels, va, weight, ranges = gathered.items, gathered.va, gathered.weight, gathered.ranges
+    rule = [False] * len(va)
     for name, corpus in sources.colour_images.items():
         def make() -> np.ndarray:
             chunks = [_to_uint8(square_image(batch, side)) for batch in
@@ -100,12 +120,11 @@ def build_image_pool(sources: Sources, image_size: int, cache: ArrayCache, progr
         va.extend(map(tuple, labels.tolist()))
         weight.extend([RULE_WEIGHT] * len(array))
         rule.extend([True] * len(array))
-    report_skipped(skipped, "images")
     if not va:
         raise UserError("no training images: enable data.oasis or give data.procedural_images > 0")
     return ImagePool(torch.from_numpy(np.concatenate(pixels)), torch.tensor(va, dtype=torch.float32),
                      torch.tensor(weight, dtype=torch.float32), torch.tensor(rule),
-                     {k: v for k, v in ranges.items() if v[1] > v[0]}, rows)
+                     {k: v for k, v in ranges.items() if v[1] > v[0]}, gathered.rows)
 
 
 def spectrogram_key(record: LabelledClip, mel: MelWindow) -> str:
@@ -123,29 +142,12 @@ def clip_log_mel(record: LabelledClip, mel: MelWindow, cache: ArrayCache) -> tor
 def build_music_pool(sources: Sources, mel: MelWindow, cache: ArrayCache, progress: bool = True) -> MusicPool:
     """Every clip of `sources` as a whole-clip spectrogram; unreadable files are skipped with
     a note on stderr."""
-    spectrograms: list[torch.Tensor] = []
-    va: list[tuple[float, float]] = []
-    weight: list[float] = []
-    ranges: dict[str, tuple[int, int]] = {}
-    rows: dict[LabelledClip, int] = {}
-    skipped: list[str] = []
-    for name, records in sources.music.items():
-        start = len(va)
-        for record in tqdm(records, desc=f"music {name}", disable=not progress, leave=False):
-            try:
-                spectrograms.append(clip_log_mel(record, mel, cache))
-            except UserError as error:
-                skipped.append(str(error))
-                continue
-            rows[record] = len(va)
-            va.append((record.valence, record.arousal))
-            weight.append(record.weight)
-        ranges[name] = (start, len(va))
-    report_skipped(skipped, "clips")
-    if not va:
+    gathered = _gather(sources.music, lambda record: clip_log_mel(record, mel, cache), "clips", progress)
+    if not gathered.va:
         raise UserError("no training music: enable data.fourq or give data.synth_music > 0")
-    return MusicPool(spectrograms, torch.tensor(va, dtype=torch.float32), torch.tensor(weight, dtype=torch.float32),
-                     {k: v for k, v in ranges.items() if v[1] > v[0]}, rows)
+    return MusicPool(gathered.items, torch.tensor(gathered.va, dtype=torch.float32),
+                     torch.tensor(gathered.weight, dtype=torch.float32),
+                     {k: v for k, v in gathered.ranges.items() if v[1] > v[0]}, gathered.rows)
 
 
 def listed_pairs(sources: Sources, images: ImagePool, music: MusicPool) -> torch.Tensor:
