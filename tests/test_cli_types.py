@@ -242,6 +242,20 @@ def test_the_demo_s_own_recording_is_checked_before_the_networks_load(tmp_path, 
     assert f"cannot write {perform.FRESH_SERVER_VIDEO}: it is a folder" in capsys.readouterr().err
 
 
+def test_the_demo_s_own_recording_is_replaced_by_the_next_demo(tmp_path, monkeypatch, preset_dir):
+    """A name the program chose: the second `python -m live` on a fresh server was refused
+    ("live-demo.mp4 exists") once the sink kept existing files (found by review)."""
+    from live.cli import perform
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / perform.FRESH_SERVER_VIDEO).write_bytes(b"the last demo")
+    monkeypatch.setattr(perform, "_has_input", lambda: False)
+    monkeypatch.setattr(perform, "_has_display", lambda: False)
+    assert main(["perform", "--control", "off", "--duration", "1", "--size", "64x64", "--preset", "test",
+                 "--presets-dir", str(preset_dir), "--synthesis", "reference"]) == 0
+    assert (tmp_path / perform.FRESH_SERVER_VIDEO).read_bytes()[4:8] == b"ftyp"  # a video now
+
+
 def test_a_value_read_as_an_option_says_how_to_give_it(capsys):
     with pytest.raises(SystemExit):
         main(["render", "song.wav", "-o", "out.mp4", "--size", "-64x36"])

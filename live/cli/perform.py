@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
             # recording with them, 10.5-12.9 with one).
             channels = min(source.channels, 2)
             sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast", threads=1),
-                             AudioFormat(source.sample_rate, channels), kill_safe=True)
+                             AudioFormat(source.sample_rate, channels), kill_safe=True,
+                             may_replace=not record_as_typed)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
                                        clock=engine.clock, on_error=lambda message: engine.report("recorder", message))
         handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)

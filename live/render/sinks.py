@@ -179,7 +179,7 @@ class VideoSink:
     """
 
     def __init__(self, path: str | Path, video: VideoFormat, audio: AudioFormat | None = None,
-                 kill_safe: bool = False):
+                 kill_safe: bool = False, may_replace: bool = False):
         width, height = video.size
         if width < 2 or height < 2 or width % 2 or height % 2:
             raise UserError(f"video size must be even in both directions for H.264 yuv420p, "
@@ -201,7 +201,10 @@ class VideoSink:
                             "with libx264 and aac, or pick another codec") from e
         make_parent(self.path)
         self._claim = _Claim(self.partial_path, self.path)
-        if kill_safe and self.path.exists():  # another show finished it while this one loaded
+        # A show's recording replaces no file (a show cannot be played again), unless its
+        # name is the program's (`may_replace`, as in check_new_recording).
+        self.keeps_existing = kill_safe and not may_replace
+        if self.keeps_existing and self.path.exists():  # another show finished it while this one loaded
             if not self.partial_path.stat().st_size:  # the claim made it: nothing to keep
                 self.partial_path.unlink()
             self._claim.close()
@@ -335,10 +338,10 @@ class VideoSink:
         self.partial_path.unlink()
 
     def _place(self, finished: Path) -> None:
-        """`finished` takes `path`'s name. A show's recording never replaces a file: one
-        made meanwhile (another show's, finished while this one ran) stays, and so does
-        this show's unfinished file, which plays."""
-        if not self.kill_safe:
+        """`finished` takes `path`'s name. A show's recording replaces no file: one made
+        meanwhile (another show's, finished while this one ran) stays, and so does this
+        show's unfinished file, which plays."""
+        if not self.keeps_existing:
             finished.replace(self.path)
             return
         taken = UserError(f"{self.path} was made by another command during this show: a recording does not "
