@@ -129,16 +129,19 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     with the file mode of any new file. A folder that cannot be written is a UserError.
     Each writer (process and thread) writes its own partial file: two writers of one path
     (a cache entry two shows fill) would otherwise write into one file and move a mix."""
+    import contextlib
     import threading
 
     path = Path(path)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    # Short: a name near the file system's 255-byte limit must still have one.
+    partial = path.with_name(f".{path.name[:200]}.{os.getpid():x}.{threading.get_ident() & 0xFFFFFFFF:x}.partial")
     make_parent(path)
     try:
         partial.write_bytes(data)
         partial.replace(path)
     except OSError as e:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {reason(path, e)}") from None
     return path
 

@@ -34,3 +34,11 @@ def test_write_json_refuses_what_json_cannot_hold(tmp_path):
     with pytest.raises(TypeError):
         write_json(tmp_path / "x.json", {"w": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_near_the_file_system_s_limit_is_written(tmp_path):
+    """The partial file's name, the path's plus a process and thread id, ran past 255 bytes:
+    a long --stats name that worked was a traceback (found by review)."""
+    path = tmp_path / ("s" * 240 + ".json")
+    write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1} and sorted(tmp_path.iterdir()) == [path]

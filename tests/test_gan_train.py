@@ -426,7 +426,7 @@ def test_a_full_disk_at_a_snapshot_is_one_line_and_keeps_the_last_state(tmp_path
     real = Path.write_bytes
 
     def full(self, data):
-        if self.name.startswith(CHECKPOINT):
+        if CHECKPOINT in self.name:
             real(self, data[:1000])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, data)
@@ -434,7 +434,7 @@ def test_a_full_disk_at_a_snapshot_is_one_line_and_keeps_the_last_state(tmp_path
     with pytest.raises(UserError, match="No space left on device; the last state written is kept"):
         GanTrainer(GanConfig(total_kimg=0.016, **TINY), run).run()
     assert (run / CHECKPOINT).read_bytes() == good
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(CHECKPOINT)) == [CHECKPOINT]
+    assert sorted(p.name for p in run.iterdir() if CHECKPOINT in p.name) == [CHECKPOINT]
 
 
 def test_a_command_that_read_a_state_another_run_then_replaced_does_not_train_over_it(tmp_path):
