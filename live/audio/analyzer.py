@@ -68,8 +68,14 @@ class AudioAnalyzer:
     """Feed it with `feed`; read `features`, `window()` or `mel()` in between."""
 
     def __init__(self, sample_rate: int, mel: MelWindow = MelWindow(), beat: BeatConfig = BeatConfig(),
-                 start_index: int = 0, device: torch.device | str = "cpu", history_seconds: float = 0.0) -> None:
+                 start_index: int = 0, device: torch.device | str = "cpu", history_seconds: float = 0.0,
+                 hears_ahead: bool = False) -> None:
+        """`hears_ahead`: the caller feeds audio ahead of its pictures (a render), so an onset
+        is stamped when it sounded, 1-3 hops before aubio reports it. Live, where the report
+        comes after the sound, it is stamped when reported: stamped earlier, a pulse would start
+        already decayed (by a quarter at the 80 ms onset decay)."""
         self.sample_rate = sample_rate
+        self._hears_ahead = hears_ahead
         start_time = start_index / sample_rate
         self.tracker = BeatTracker(sample_rate, beat, start_time=start_time)
         self._silent_mean_square = 10 ** (beat.silence_db / 10)
@@ -122,7 +128,8 @@ class AudioAnalyzer:
                 if hop.rms * hop.rms >= self._silent_mean_square:
                     self._sounded_at = hop.end_time
                 if hop.onset:
-                    self._newest_onset, self._onset_strength = hop.onset_time, hop.onset_strength
+                    self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
+                    self._onset_strength = hop.onset_strength
                 audible = self._mean_square >= self._silent_mean_square
                 if hop.beat_time is not None and audible:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)

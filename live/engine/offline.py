@@ -106,7 +106,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     reader = audio.reader()
     reader.skip(max(0, first - round(PREROLL_SECONDS * sr)))
     preroll = reader.read(min(first, round(PREROLL_SECONDS * sr)))
-    analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll))
+    analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll), hears_ahead=True)
     if len(preroll):
         analyzer.feed(preroll)  # its beats lie before the video
     # The analyzer hears ahead of the frame by the hops aubio takes to report an onset: a
