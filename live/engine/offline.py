@@ -113,9 +113,9 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     # render knows the future, so a frame's onset pulse starts with its sound, not ~50 ms
     # after it (a show's reports come when they come).
     ahead = (ONSET_LAG_HOPS + 2) * analyzer.tracker.hop
-    listening = audio.reader()
-    listening.skip(first)
-    heard_to = 0
+    # Read once for both: samples [held_at, held_at + len(held)) after --start, from the
+    # analyzer's or the frame's, whichever is behind, to the furthest either needs.
+    held, held_at, heard_to = np.zeros((0, audio.channels), np.float32), 0, 0
     director = ScreenDirector(fade_in=False)  # a video (an excerpt to cut into an edit) starts on its picture
     stats = RunStats()
     stats.start(0.0)
@@ -131,9 +131,14 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
         renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
-            samples = reader.read(sample_at(i + 1) - sample_at(i))  # the audio of frame i
-            heard = listening.read(max(0, min(end - first, sample_at(i) + 1 + ahead) - heard_to))
-            heard_to += len(heard)
+            frame_from, frame_to = sample_at(i), sample_at(i + 1)
+            hear_to = min(end - first, frame_from + 1 + ahead)
+            if (wanted := max(frame_to, hear_to) - held_at - len(held)) > 0:
+                held = np.concatenate([held, reader.read(wanted)])
+            heard = held[heard_to - held_at:hear_to - held_at]
+            samples = held[frame_from - held_at:frame_to - held_at]  # the audio of frame i
+            heard_to = max(heard_to, hear_to)
+            held, held_at = held[min(heard_to, frame_to) - held_at:], min(heard_to, frame_to)
             features = analyzer.feed(heard) if len(heard) else analyzer.features
             for beat in features.beats:
                 if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
