@@ -259,8 +259,14 @@ def test_a_file_s_windows_reach_the_music_encoder_in_full_batches(random_bundle_
     assert (valence, arousal) == pytest.approx(tuple(whole[1].tolist()), abs=1e-5)
 
 
-def test_a_device_this_machine_lacks_is_named_in_one_line(tmp_path):
+def test_a_device_this_machine_lacks_is_named_in_one_line_as_the_command_line_is_read(tmp_path, capsys):
+    """torch's NVIDIA driver advice, with a URL, before; then one line, but only once the
+    networks loaded."""
+    from live.__main__ import main
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(UserError, match="^device 'cuda' is not available on this machine; use cpu$"):
-        _run([str(tmp_path / "x.wav"), "--device", "cuda"])  # torch's NVIDIA driver advice, with a URL, before
+    with pytest.raises(SystemExit) as exit:
+        main(["va", str(tmp_path / "x.wav"), "--device", "cuda"])
+    assert exit.value.code == 2
+    assert "argument --device: device 'cuda' is not available on this machine; use cpu" in capsys.readouterr().err

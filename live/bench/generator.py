@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from live.cli.types import count, number, threads
+from live.cli.types import add_device, count, number, threads
 
 if TYPE_CHECKING:
     import torch
@@ -384,7 +384,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=threads(), default=1, help="torch threads (GEMM bound and synthesis)")
     parser.add_argument("--gemm-size", type=count(64, 16384), default=2048,
                         help="n of the n x n GEMM that sets the bound")
-    parser.add_argument("--device", default="cpu")
+    add_device(parser)
     parser.add_argument("--samples", type=count(3), default=100, help="timed frames per path and row, at most")
     parser.add_argument("--seconds", type=number(0), default=20.0,
                         help="stop a row's timing after this long (at least 3 frames per path)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, number, threads
+from live.cli.types import add_device, count, number, threads
 
 DEFAULT_LAMBDAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=count(1), default=100, help="optimization steps per lambda")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
 
 
 def main(args: argparse.Namespace) -> int:

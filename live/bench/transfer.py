@@ -52,7 +52,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from live.cli.types import SEED_MAX, count, number, seed, threads
+from live.cli.types import SEED_MAX, add_device, count, number, seed, threads
 from live.errors import UserError
 
 
@@ -81,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "a build beside a running show on this CPU)")
     p.add_argument("--no-show", action="store_true", help="skip the show measurement")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
 
 
 def main(args: argparse.Namespace) -> int:

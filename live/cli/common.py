@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from live.cli.types import json_file
+from live.cli.types import add_device, json_file
 from live.errors import UserError, first_line, note
 
 
@@ -27,7 +27,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="preset name (presets/NAME.toml) or path to a .toml (default: default)")
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
-    p.add_argument("--device", default="cpu", help="torch device for the networks, e.g. cpu or cuda")
+    add_device(p)
     p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",

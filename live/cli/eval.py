@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import count, json_file, number, seed, threads
+from live.cli.types import add_device, count, json_file, number, seed, threads
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--midi-renders", default="runs/midi-cache",
                    help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped)")
     p.add_argument("--cache", default="runs/space-cache", help="folder for precomputed spectrograms")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_space)
 
@@ -60,7 +60,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=GanEvalConfig.seed)
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
     p.set_defaults(func=_run_gan)
 
 

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from live.cli.types import SEED_MAX, number, output_dir
+from live.cli.types import SEED_MAX, add_device, number, output_dir
 from live.errors import UserError
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="class_idx", type=int, metavar="IDX",
                         help="class label, for conditional networks")
     parser.add_argument("--outdir", required=True, type=output_dir, metavar="DIR", help="where to write seedNNNN.png")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from live.cli.types import number, plain_name, seed
+from live.cli.types import add_device, number, plain_name, seed
 from live.errors import UserError
 
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "--like's); a --w latent is for its generator, an --image is projected into it")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
-    new.add_argument("--device", default="cpu", help="torch device for projecting an --image (default cpu)")
+    add_device(new, what="projecting an --image")
     new.set_defaults(func=_new)
     for verb in (listing, show, new):  # after the verb too (`preset list --presets-dir DIR`)
         verb.add_argument("--presets-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from live.cli.types import count, number, output_dir, seed, threads
+from live.cli.types import add_device, count, number, output_dir, seed, threads
 from live.errors import UserError, note
 from live.files import check_writable
 
@@ -98,7 +98,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
     p.add_argument("--cache", help="folder for precomputed spectrograms and images")
     p.add_argument("--threads", type=threads(), help="torch CPU threads per process")
-    p.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    add_device(p, default=None, what="the networks (default: the config's)")
     p.add_argument("--stop-at", type=count(1), metavar="STEP", help="stop at this step (checkpointed; resume later)")
     p.add_argument("--export", type=output_dir, metavar="BUNDLE_DIR",
                    help="at the end, write space.safetensors into this bundle folder and update its bundle.toml")
@@ -176,7 +176,7 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lambda-high", type=number(0, low_open=True),
                    help="draw training lambdas up to this, not the predictor's whole range (default: its lambda_max); "
                         "the held-out check scores lambdas up to sqrt(lambda_min * lambda_max) either way")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    add_device(p)
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_predictor)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live.cli.common import chosen_preset, preset_and_bundle
-from live.cli.types import count, number, output_dir, output_file
+from live.cli.types import add_device, count, number, output_dir, output_file
 from live.errors import UserError, note
 from live.files import check_distinct, check_writable
 from live.settings import PARAMS
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default {FAST_STEPS})")
     p.add_argument("--steps", type=count(1), help=f"full mode: optimization steps (default {FULL_STEPS})")
     p.add_argument("--sheet", type=output_file, metavar="PATH", help="also write the source and all results in one PNG")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    add_device(p)
     p.set_defaults(func=run)
 
 

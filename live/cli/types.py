@@ -68,6 +68,23 @@ def threads(low: int = 1):
     return parse
 
 
+def device(text: str) -> str:
+    """A torch device this machine has (cpu, cuda, cuda:N), as given: a misspelt or missing
+    one was found only where the networks load, after the command's other checks."""
+    from live.nets.device import checked_device
+
+    try:
+        checked_device(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def add_device(p: argparse.ArgumentParser, default: str | None = "cpu", what: str = "the networks") -> None:
+    p.add_argument("--device", type=device, default=default,
+                   help=f"torch device for {what}: cpu, cuda or cuda:N" + (f" (default {default})" if default else ""))
+
+
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from live.cli.types import add_device
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("va", help="print the valence and arousal the space gives audio or image files",
@@ -11,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "cannot be read gets a one-line error on stderr; the others go on.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
     p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
-    p.add_argument("--device", default="cpu")
+    add_device(p)
     p.set_defaults(func=_run)
 
 
