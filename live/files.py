@@ -1,12 +1,14 @@
 """Files written whole or not at all: a crash or a full disk leaves the old file as it was."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -129,9 +131,6 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     with the file mode of any new file. A folder that cannot be written is a UserError.
     Each writer (process and thread) writes its own partial file: two writers of one path
     (a cache entry two shows fill) would otherwise write into one file and move a mix."""
-    import contextlib
-    import threading
-
     path = Path(path)
     # Short: a name near the file system's 255-byte limit must still have one.
     partial = path.with_name(f".{path.name[:200]}.{os.getpid():x}.{threading.get_ident() & 0xFFFFFFFF:x}.partial")
@@ -140,7 +139,7 @@ def write_whole(path: str | Path, data: bytes) -> Path:
         partial.write_bytes(data)
         partial.replace(path)
     except OSError as e:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             partial.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {reason(path, e)}") from None
     return path
@@ -148,8 +147,6 @@ def write_whole(path: str | Path, data: bytes) -> Path:
 
 def npy_bytes(array: Any) -> bytes:
     """`array` (NumPy) as the bytes of a .npy file."""
-    import io
-
     import numpy as np
 
     buffer = io.BytesIO()
@@ -160,8 +157,6 @@ def npy_bytes(array: Any) -> bytes:
 def write_state(path: str | Path, state: Any) -> Path:
     """A training run's state (`torch.save`) written whole, the last one kept until then: on a
     full disk torch's file writer raised its own RuntimeError and left its partial file."""
-    import io
-
     import torch
 
     buffer = io.BytesIO()

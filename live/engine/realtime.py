@@ -41,7 +41,7 @@ from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
-from live.engine.stats import KeyframeFlow, RunStats, rate
+from live.engine.stats import KeyframeFlow, RunStats, events_per_second
 from live.engine.synthesizer import Synthesizer
 from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary
@@ -558,7 +558,7 @@ class LiveEngine:
         newest = self.keyframes.peek()
         features = self._features_heard(now)
         stream_t = self._picture_time(now)
-        hud = HudInfo(fps=rate(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
+        hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now))
@@ -590,7 +590,7 @@ class LiveEngine:
         newest = self.keyframes.peek()
         now = self.clock()
         features = self._features_heard(now)
-        body = {"fps": round(rate(fps_window), 2), "preset": self.show.preset.name,
+        body = {"fps": round(events_per_second(fps_window), 2), "preset": self.show.preset.name,
                 "synthesis": self.show.maker.image.path,
                 "keyframes_per_s": self._keyframe_flow.rate(now),
                 "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),

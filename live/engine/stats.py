@@ -19,7 +19,7 @@ KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
 KEYFRAMES_STALE_S = 2.0  # no keyframe for this long (or 2 intervals): no keyframe rate or latency to show
 
 
-def rate(times: list[float]) -> float:
+def events_per_second(times: list[float]) -> float:
     """Events a second over `times` (increasing)."""
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
@@ -52,7 +52,7 @@ class KeyframeFlow:
             return 0.0
         times = list(self._times)
         recent = [t for t in times if now - t <= KEYFRAME_RATE_S]
-        return rate(recent if len(recent) >= 2 else times[-2:])
+        return events_per_second(recent if len(recent) >= 2 else times[-2:])
 
 
 def _percentiles(values: deque[float]) -> dict[str, float | None]:
