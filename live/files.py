@@ -32,6 +32,23 @@ def reason(path: Path, error: OSError) -> str:
     return f"{file} is a file, not a folder" if file is not None else (error.strerror or str(error))
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file, False also for a name the system refuses (longer than its 255 bytes):
+    such a file cannot exist, and pathlib raises instead of saying so."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_folder(path: Path) -> bool:
+    """Path.is_dir, False for a name the system refuses, as `is_file`."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def make_parent(path: Path) -> None:
     """Make the folders on the way to `path`; a UserError saying why if they cannot be."""
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from live.errors import UserError
+from live.files import is_file
 
 BUNDLE_FILE = "bundle.toml"
 
@@ -21,7 +22,7 @@ def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     places = [relative_to / path] if relative_to is not None and not path.is_absolute() else []
     places += [path, models_dir() / str(name)]
     for place in places:
-        if (place / BUNDLE_FILE).is_file():
+        if is_file(place / BUNDLE_FILE):
             return place
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
     looked = " or ".join(dict.fromkeys(str(p.resolve()) for p in places))  # one, for an absolute path

@@ -29,6 +29,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
+from live.files import is_file, is_folder
 from live.models import bundle_dir
 from live.settings import Settings
 
@@ -117,8 +118,8 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
     if not isinstance(table[kind], str):
         raise UserError(f"{where}: source {kind} must be a file path string")
     path = (base / table[kind]).resolve()
-    if not path.is_file():
-        raise UserError(f"{where}: source {kind} file {path} {'is a folder' if path.is_dir() else 'does not exist'}")
+    if not is_file(path):
+        raise UserError(f"{where}: source {kind} file {path} {'is a folder' if is_folder(path) else 'does not exist'}")
     if kind == "w":  # its values now (a switch is refused in the reply); its shape needs the generator
         read_latent(path)
     return PresetSource(truncation=float(truncation), **{kind: path})
@@ -185,13 +186,13 @@ class PresetLibrary:
     def path(self, name: str) -> Path:
         candidate = Path(name)
         if candidate.suffix == ".toml":
-            if not candidate.is_file():
+            if not is_file(candidate):
                 raise UserError(f"preset file {name} does not exist; give a preset name "
                                 f"({', '.join(self.names()) or 'none in ' + str(self.directory)}) or a .toml file")
             return candidate
         path = self.directory / f"{name}.toml"
         self.check_folder()
-        if not path.is_file():
+        if not is_file(path):
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")
         return path

@@ -93,6 +93,18 @@ def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):
     assert "cannot be played: preset" in lines[1] and "is not valid TOML" in lines[1]
 
 
+def test_names_longer_than_the_file_system_takes_are_presets_and_bundles_that_do_not_exist(tmp_path, capsys):
+    (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
+    (tmp_path / "b.toml").write_text(f'bundle = "{"b" * 300}"\n[source]\nseed = 1\n')
+    (tmp_path / "c.toml").write_text(f'[source]\nimage = "{"c" * 300}.png"\n')
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["1", "a"], ["2", "b"], ["3", "c"]]
+    assert "no bundle 'bbb" in lines[1] and "does not exist" in lines[2]
+    with pytest.raises(UserError, match="no preset named 'xxx"):
+        PresetLibrary(tmp_path).path("x" * 251)  # the control protocol takes names of 256 characters
+
+
 def test_a_copied_preset_goes_by_its_own_file_name(tmp_path, capsys):
     (tmp_path / "mine.toml").write_text(PresetLibrary().path("ember").read_text())
     (tmp_path / "older.toml").write_text('name = "storm"\n[source]\nseed = 1\n')  # earlier versions wrote one
