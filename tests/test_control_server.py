@@ -126,6 +126,20 @@ def test_dealer_round_trip(context, server, message, expected, delimiter):
     assert json.loads(frames[-1]) == expected
 
 
+def test_a_client_restarted_with_its_identity_takes_it_over(context, server):
+    old, new = context.socket(zmq.DEALER), context.socket(zmq.DEALER)
+    for sock in (old, new):
+        sock.linger = 0
+        sock.setsockopt(zmq.ROUTING_ID, b"vj")
+    old.connect(server.command_endpoint)
+    old.send(b'{"cmd": "get"}')
+    assert recv(old) is not None
+    new.connect(server.command_endpoint)  # the old connection still open, as after a Wi-Fi drop
+    new.send(b'{"cmd": "get"}')
+    frames = recv(new)
+    assert frames is not None and json.loads(frames[-1])["ok"] is True
+
+
 def test_get_returns_every_parameter_and_the_preset(context, server, engine):
     req(context, server, {"cmd": "set", "param": "crossfade_beats", "value": 4})
     reply = req(context, server, {"cmd": "get"})
@@ -287,6 +301,11 @@ def test_non_local_bind_without_keys_is_refused(engine, command, telemetry):
         ControlServer(engine, command, telemetry).start()
 
 
+def test_a_telemetry_address_that_is_not_one_is_named_as_the_telemetry_s(engine):
+    with pytest.raises(UserError, match="^telemetry address 'off' is not a ZeroMQ address"):
+        ControlServer(engine, ANY_PORT, "off").start()
+
+
 @pytest.mark.parametrize("address, local", [
     ("tcp://127.0.0.1:5555", True), ("tcp://127.3.4.5:5555", True), ("tcp://localhost:5555", True),
     ("tcp://[::1]:5555", True), ("ipc:///tmp/live-control", True),
@@ -428,6 +447,9 @@ def test_client_recovers_after_a_timeout(server, engine):
     (["set", "lambda", "0.3"], {"cmd": "set", "param": "lambda", "value": 0.3}),
     (["set", "hud", "true"], {"cmd": "set", "param": "hud", "value": True}),
     (["set", "lambda", "high"], {"cmd": "set", "param": "lambda", "value": "high"}),
+    (["set", "lambda", ".5"], {"cmd": "set", "param": "lambda", "value": 0.5}),
+    (["set", "lambda", "1e400"], {"cmd": "set", "param": "lambda", "value": "1e400"}),  # no JSON number for it
+    (["set", "lambda", "NaN"], {"cmd": "set", "param": "lambda", "value": "NaN"}),
     (["cc", "1", "2", "64"], {"cmd": "cc", "channel": 1, "controller": 2, "value": 64}),
     (["preset", "123"], {"cmd": "preset", "name": "123"}),
     (["tap"], {"cmd": "tap"}),

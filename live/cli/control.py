@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -89,11 +90,16 @@ def message_from_words(words: list[str]) -> bytes:
 
 
 def _literal(word: str) -> object:
-    """0.3 -> 0.3, 3 -> 3, true -> True; anything else stays a string for the server to judge."""
+    """0.3 and .3 -> 0.3, 3 -> 3, true -> True; anything else, NaN and numbers too large for a
+    float included (JSON has no word for them), stays a string for the server to judge."""
     try:
-        return json.loads(word)
+        value = json.loads(word)
     except ValueError:
-        return word
+        try:
+            value = float(word)
+        except ValueError:
+            return word
+    return word if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _client_keys(args: argparse.Namespace) -> ClientKeys | None:

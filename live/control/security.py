@@ -35,12 +35,12 @@ Z85_KEY_LENGTH = 40
 def host_of(address: str) -> str:
     """The host part of a `tcp://HOST:PORT` address (brackets of IPv6 literals removed)."""
     if not address.startswith("tcp://"):
-        raise UserError(f"control address {address!r} is not tcp://HOST:PORT, ipc:// or inproc://")
+        raise UserError(f"address {address!r} is not tcp://HOST:PORT, ipc:// or inproc://")
     host, sep, port = address[len("tcp://"):].rpartition(":")
     if not sep or not host or not port:
-        raise UserError(f"control address {address!r} needs a host and a port, like tcp://127.0.0.1:5555")
+        raise UserError(f"address {address!r} needs a host and a port, like tcp://127.0.0.1:5555")
     if port != "*" and not (port.isdigit() and int(port) <= 65535):  # zmq takes 99999 as 34463
-        raise UserError(f"control address {address!r}: the port must be 0..65535 or * (any free port)")
+        raise UserError(f"address {address!r}: the port must be 0..65535 or * (any free port)")
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 

@@ -84,16 +84,17 @@ def unpack(frames: list[bytes], frame_count: int) -> tuple[Envelope, bytes | Non
 
 def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
     """Refuse an address zmq cannot bind, and one other machines can reach without CurveZMQ;
-    cheap, so a show checks before it loads its networks."""
-    for address in addresses:
+    cheap, so a show checks before it loads its networks. The addresses: commands', telemetry's."""
+    for address, what in zip(addresses, ("control", "telemetry")):
         transport, sep, rest = address.partition("://")
         if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
-            raise UserError(f"control address {address!r} is not a ZeroMQ address; write it like "
-                            "tcp://127.0.0.1:5555 (--control off turns commands and telemetry off)")
+            raise UserError(f"{what} address {address!r} is not a ZeroMQ address; write it like "
+                            f"tcp://127.0.0.1:{5555 if what == 'control' else 5556} "
+                            "(--control off turns commands and telemetry off)")
         if transport == "tcp":
             host_of(address)  # a host, and a port zmq reads as typed
         if not curve and not is_local(address):
-            raise UserError(f"control address {address} is reachable from other machines and needs "
+            raise UserError(f"{what} address {address} is reachable from other machines and needs "
                             f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
 
 
@@ -167,6 +168,9 @@ class ControlServer:
                 self._auth = self.curve.start_authenticator(self._context)
             self._router = self._bind(zmq.ROUTER, self.command_address)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
+            # A controller restarted with its fixed identity while its old connection is half
+            # open (a Wi-Fi drop) takes the identity over instead of going unanswered.
+            self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
             self._pub = self._bind(zmq.PUB, self.telemetry_address)
             self.command_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
             self.telemetry_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
