@@ -228,6 +228,7 @@ def test_a_network_without_w_avg_or_rgb_is_told_what_it_cannot_do(tmp_path):
     cli("generate", "--network", tmp_path / "untracked.safetensors", "--seeds", "1", "--outdir", tmp_path / "out")
     cli("generate", "--network", tmp_path / "grey.safetensors", "--seeds", "1", "--outdir", tmp_path / "grey")
     assert png(tmp_path / "grey" / "seed0001.png").ndim == 2
-    for network in ("untracked", "grey"):
-        with pytest.raises(UserError, match="needs an RGB generator that keeps w_avg"):
+    save_generator(tiny_generator(0, c_dim=4), tmp_path / "conditional.safetensors")
+    for network in ("untracked", "grey", "conditional"):
+        with pytest.raises(UserError, match="needs an unconditional RGB generator that keeps w_avg"):
             cli("inspect", tmp_path / f"{network}.safetensors", "--directions", "2")

@@ -72,6 +72,17 @@ def test_eager_fast_path_matches_reference(up_conv, channels_last, noise_mode):
     assert (got - expected).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("options", [{"activation": "linear"}, {"resample_filter": [1, 1]},
+                                     {"resample_filter": [1, 2, 1]}, {"resample_filter": [1, 4, 6, 4, 1]}],
+                         ids=["linear", "2 taps", "3 taps", "5 taps"])
+@pytest.mark.parametrize("up_conv", ["transpose", "split"])
+def test_other_activations_and_filters_nvlabs_allows_match_the_reference(options, up_conv):
+    G = tiny_generator(synthesis_kwargs={**TINY["synthesis_kwargs"], **options})
+    expected, ws = reference_and_ws(G)
+    got = FastSynthesis(G.synthesis, FastOptions(compile=False, up_conv=up_conv))(ws)
+    assert (got - expected).abs().max() < 1e-4
+
+
 def test_conv_clamp_is_applied_where_the_reference_applies_it():
     G = tiny_generator(synthesis_kwargs={**TINY["synthesis_kwargs"], "conv_clamp": 0.5})
     expected, ws = reference_and_ws(G)

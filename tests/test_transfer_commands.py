@@ -8,7 +8,8 @@ from live.bundle import Bundle, predictor_table
 from live.cli import bundle as bundle_cli
 from live.cli import train as train_cli
 from live.errors import UserError
-from live.nets.checkpoints import save_generator
+from ckpt_factory import tiny_generator, write_nvlabs_pickle
+from live.nets.checkpoints import load_generator, save_generator
 from live.transfer.source import seed_latent
 
 
@@ -112,3 +113,22 @@ def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
     assert "held-out mean L_transfer" in capsys.readouterr().out
     assert (tmp_path / "run" / "state.pt").is_file()
     assert Bundle.load(bundle_dir).untrained_note() is None
+
+
+def test_a_generator_keeping_no_average_w_gets_one_estimated_in_its_bundle(random_bundle_dir, tmp_path, capsys):
+    """NVlabs allows w_avg_beta null; the bundle's presets truncate toward w_avg, so a bundle made
+    around such a network loaded, then every show and training run on it ended in a traceback."""
+    untracked = tiny_generator(0, mapping_kwargs=dict(num_layers=2, w_avg_beta=None))
+    pkl = write_nvlabs_pickle(tmp_path / "untracked.pkl", G_ema=untracked)
+    models = tmp_path / "models"
+    assert run("bundle", "new", "--network", str(pkl), "--space", str(random_bundle_dir),
+               "--name", "untracked", "--models-dir", str(models)) == 0
+    assert "w_avg estimated from" in capsys.readouterr().out
+    made = Bundle.load(models / "untracked")
+    with torch.no_grad():
+        mapped = untracked.mapping(torch.randn(4096, untracked.z_dim, generator=torch.Generator().manual_seed(1)), None)
+        assert (made.G.mapping.w_avg - mapped[:, 0].mean(0)).norm() < 0.1 * mapped[:, 0].std(0).norm()
+        z = torch.randn(2, untracked.z_dim)
+        assert torch.allclose(made.G.mapping(z, None), untracked.mapping(z, None), atol=1e-2)  # the same network
+        assert made.G.mapping(z, None, truncation_psi=0.5).shape == (2, made.G.num_ws, made.G.w_dim)
+    assert load_generator(pkl)[0].mapping.w_avg_beta is None  # the network itself is read as it is

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_new(args: argparse.Namespace) -> int:
     from live.bundle import Bundle, BundleConfig, predictor_config
     from live.models import BUNDLE_FILE, models_dir
-    from live.nets.checkpoints import load_generator
+    from live.nets.checkpoints import keeping_w_avg, load_generator
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space
 
@@ -60,6 +60,7 @@ def run_new(args: argparse.Namespace) -> int:
     if G.img_channels != 3:
         raise UserError(f"{args.network} draws {G.img_channels}-channel pictures; a bundle's image encoder reads "
                         "RGB: give a generator with img_channels 3")
+    G, estimated = keeping_w_avg(G, str(args.network))
     space_from = args.space
     if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
         space_from = args.models_dir / args.space
@@ -74,7 +75,7 @@ def run_new(args: argparse.Namespace) -> int:
             f"space of {args.space}; predictor untrained (w_m = w_o)")
     root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
     card = root / CARD_FILE
-    print(f"made {root}: {made}")
+    print(f"made {root}: {made}" + (f"; {estimated}" if estimated else ""))
     if card.exists():  # written for the bundle this one replaces: the user's words, to update
         print(f"kept {card}: it describes the bundle this one replaces; update it")
     else:

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     effects = []
     if args.directions > G.w_dim:
         raise UserError(f"--directions {args.directions}: W of this generator has only {G.w_dim} dimensions")
-    if args.directions and (G.img_channels != 3 or G.mapping.w_avg_beta is None):
-        raise UserError("--directions measures colour around the average w: it needs an RGB generator that "
-                        "keeps w_avg")
+    if args.directions and (G.img_channels != 3 or G.mapping.w_avg_beta is None or G.c_dim):
+        raise UserError("--directions measures colour around the average w: it needs an unconditional RGB "
+                        "generator that keeps w_avg")
     if args.directions:
         from live.gan.directions import color_effects
 

@@ -454,6 +454,20 @@ def _channel_table(channels: dict[int, int], source: str) -> tuple[int, int]:
                     "min(channel_base // resolution, channel_max) table; this generator cannot hold them")
 
 
+def keeping_w_avg(G: Generator, source: str) -> tuple[Generator, str | None]:
+    """G, or for a generator that tracks no average w (NVlabs' `w_avg_beta` null) a copy that
+    holds one estimated from random z, and a note saying so: truncation starts from it."""
+    if G.mapping.w_avg_beta is not None:
+        return G, None
+    kwargs = {**G.init_kwargs, "mapping_kwargs": {**G.init_kwargs.get("mapping_kwargs", {}),
+                                                  "num_layers": G.mapping.num_layers, "w_avg_beta": 0.995}}
+    state = {k: t.float().cpu() for k, t in G.state_dict().items()}
+    state["mapping.w_avg"] = _estimate_w_avg(kwargs, state, source)
+    tracked = _assemble(_Contents(kwargs, state), source, torch.float32)
+    return (tracked.to(next(G.parameters()).device).eval().requires_grad_(False),
+            f"w_avg estimated from {_W_AVG_SAMPLES} random z: the network keeps none (its w_avg_beta is null)")
+
+
 def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str) -> torch.Tensor:
     mapping = MappingNetwork(z_dim=kwargs["z_dim"], c_dim=0, w_dim=kwargs["w_dim"], num_ws=None,
                              num_layers=kwargs["mapping_kwargs"]["num_layers"], w_avg_beta=None)

@@ -85,9 +85,8 @@ def fir_separable(x: torch.Tensor, taps: tuple[tuple[float, ...], tuple[float, .
     shifted adds one direction at a time: 8 multiply-adds a pixel instead of 16, in a form
     that inductor fuses with the layer's elementwise tail (oneDNN's depthwise conv took
     as long as a 64-channel layer's conv)."""
-    assert min(padding) >= 0, padding
     px0, px1, py0, py1 = padding
-    x = F.pad(x, [px0, px1, py0, py1])
+    x = F.pad(x, [px0, px1, py0, py1])  # a negative side crops (filters of fewer than 4 taps)
     ty, tx = taps
     h, w = x.shape[2] - len(ty) + 1, x.shape[3] - len(tx) + 1
     x = sum(x[:, :, :, k:k + w] * (t * gain) for k, t in enumerate(tx))
@@ -194,8 +193,8 @@ class FrozenLayer(nn.Module):
 
     def __init__(self, layer: SynthesisLayer, options: FastOptions):
         super().__init__()
-        assert layer.activation == "lrelu", layer.activation
         weight = layer.weight.detach().float()
+        self.activation = layer.activation
         self.up_conv = options.resolved_up_conv if layer.up == 2 else None
         self.padding = weight.shape[-1] // 2
         self.dtype, self.memory_format = options.dtype, options.memory_format
@@ -234,7 +233,7 @@ class FrozenLayer(nn.Module):
         else:
             x = F.conv2d(x, self.conv_weights[0], padding=self.padding)
         x = x.float() * dcoefs.reshape(1, -1, 1, 1) + self.noise
-        x = ops.bias_act(x, self.bias, act="lrelu", clamp=self.clamp)
+        x = ops.bias_act(x, self.bias, act=self.activation, clamp=self.clamp)
         return x.to(self.dtype).contiguous(memory_format=self.memory_format)
 
 
