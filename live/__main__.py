@@ -65,6 +65,7 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
 
 
 def main(argv: list[str] | None = None) -> int:
+    spin_briefly(os.environ)  # before torch loads its OpenMP runtime, which reads it once (reading --device does)
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["perform", *argv]  # `python -m live [options]` is the show
@@ -76,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     keep_freed_memory()  # every command that renders allocates the same frames over and over
-    spin_briefly(os.environ)  # before torch loads its OpenMP runtime, which reads it once
     # A show's recovered failures are logged: one line each, marked as ours like every other.
     logging.basicConfig(format="live: %(message)s")
     logging.getLogger("live").setLevel(logging.INFO)  # a show's notices too (not the libraries' chatter)

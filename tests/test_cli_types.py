@@ -379,12 +379,25 @@ def test_openmp_threads_spin_briefly_unless_the_user_says_otherwise():
         assert mine == own
 
 
-def test_every_command_sets_the_brief_spin_before_it_runs(monkeypatch, capsys):
+def test_every_command_sets_the_brief_spin_before_torch_loads(tmp_path):
+    """OpenMP reads the spin count once, as torch loads it: a --device option that loaded torch
+    while the command line was read left every command spinning 300,000 turns again."""
     import os
+    import subprocess
+    import sys
 
     from live.__main__ import OPENMP_SPIN
 
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert main(["preset", "list"]) == 0
-    assert os.environ["GOMP_SPINCOUNT"] == OPENMP_SPIN
+    probe = ("import os, sys, live.__main__ as m\n"
+             "set_spin = m.spin_briefly\n"
+             "def spin(environ):\n"
+             "    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n"
+             "    set_spin(environ)\n"
+             "m.spin_briefly = spin\n"
+             f"m.main(['generate', '--network', {str(tmp_path / 'none.pkl')!r}, '--seeds', '0', '--outdir', "
+             f"{str(tmp_path)!r}, '--device', 'cpu'])\n"
+             "print(os.environ['GOMP_SPINCOUNT'])\n")
+    environ = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    done = subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["torch", "not", "loaded", OPENMP_SPIN], done.stderr
+    assert "does not exist" in done.stderr  # the command ran, and failed on its missing network
