@@ -21,14 +21,27 @@ from dataclasses import dataclass
 Value = bool | int | float
 
 
+QUOTED_LENGTH = 200  # of a value an error quotes: the guidance beside it (the choices there are) must fit
+
+
+def shortened(text: str) -> str:
+    return text if len(text) <= QUOTED_LENGTH else text[:QUOTED_LENGTH - 1] + "…"
+
+
 def as_typed(value: object) -> str:
-    """A value as a control message or preset spells it (true, not True; "x", not 'x')."""
+    """A value as a control message or preset spells it (true, not True; "x", not 'x'), as
+    an error quotes it (at most QUOTED_LENGTH characters)."""
     try:
-        return json.dumps(value)
+        return shortened(json.dumps(value))
     except (TypeError, ValueError):
-        return repr(value)
+        return shortened(repr(value))
     except RecursionError:  # arrays nested a thousand deep: JSON's parser takes them, its encoder does not
         return "a value nested too deeply to show"
+
+
+def quoted(name: object) -> str:
+    """A name as an error quotes it ('x'), at most QUOTED_LENGTH characters."""
+    return shortened(repr(name))
 
 
 def check_value(name: str, kind: type, low: float, high: float, value: object) -> Value:
@@ -177,7 +190,7 @@ def param(name: str) -> Param:
     try:
         return PARAMS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown parameter {name!r}; parameters: {', '.join(PARAMS)}") from None
+        raise ValueError(f"unknown parameter {quoted(name)}; parameters: {', '.join(PARAMS)}") from None
 
 
 class SettingsSlot:

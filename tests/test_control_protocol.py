@@ -14,7 +14,7 @@ from live.control.protocol import (BadRequest, ControlChange, GetState, SetParam
                                    encode, handle, parse, plain)
 from live.errors import UserError
 from live.presets import PresetLibrary
-from live.settings import PARAMS
+from live.settings import PARAMS, QUOTED_LENGTH
 
 
 class RecordingController:
@@ -112,10 +112,15 @@ def test_bad_messages_are_refused_with_the_problem_named(message, fragment):
     ({"cmd": "set", "param": "lambda", "value": list(range(10_000))}, "lambda must be a number in 0.0..1.0, got [0, 1"),
     ({"cmd": "tap", **{f"field{i}": 1 for i in range(3_000)}}, "'tap' does not take 'field0', 'field1'"),
     ({"cmd": "preset", "name": "x" * 10_000}, "name must be a preset name"),
+    ({"cmd": "set", "param": "p" * 390, "value": 1}, "unknown parameter 'ppp"),
+    ({"cmd": "f" * 390}, "unknown command 'fff"),
 ])
-def test_errors_quote_at_most_a_few_hundred_characters_of_the_request(message, start):
+def test_errors_quote_at_most_a_few_hundred_characters_of_the_request_and_keep_their_guidance(message, start):
+    """The whole reply was cut at 400 characters: a long name sent lost the list of those there are."""
     error = handle(raw(message), RecordingController())["error"]
-    assert error.startswith(start) and len(error) == protocol.MAX_ERROR_LENGTH and error.endswith("…")
+    assert error.startswith(start) and "…" in error and len(error) < QUOTED_LENGTH + 300, error
+    if "unknown" in start:
+        assert error.endswith(", ".join(PARAMS) if "parameter" in start else ", ".join(protocol.COMMANDS))
 
 
 @pytest.mark.parametrize("field", ["cmd", "value", "channel", "name"])
@@ -210,3 +215,7 @@ def test_the_documented_cc_reply_is_what_the_shipped_presets_give():
     preset = PresetLibrary().load("ember")
     name, settings = preset.cc.apply(1, 1, 64, preset.settings)
     assert f'{{"ok": true, "param": "{name}", "value": {settings.value(name)!r}}}' in DOC
+
+
+def test_a_request_after_a_byte_order_mark_is_read():
+    assert handle(b'\xef\xbb\xbf{"cmd": "get"}', RecordingController())["ok"] is True

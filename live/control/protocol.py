@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from live.errors import UserError
-from live.settings import Value, as_typed, check_value, param
+from live.settings import Value, as_typed, check_value, param, quoted, shortened
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 256
 # Errors quote what was sent; a quoted 64 KiB value would make each reply as large, and a
 # client that sends without reading would queue hundreds of them.
-MAX_ERROR_LENGTH = 400
+MAX_ERROR_LENGTH = 2000  # values quoted are shortened where quoted (settings.QUOTED_LENGTH)
 LOADING = "the show is still loading; send this again once it plays (it prints its control address then)"
 
 
@@ -116,7 +116,7 @@ class Request:
 def parse(raw: bytes) -> Request:
     """The command in one message; BadRequest naming the problem if there is none."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Windows editors): RFC 8259 ignores it
     except UnicodeDecodeError:
         raise BadRequest("message is not UTF-8 text; send a JSON object") from None
     try:
@@ -220,13 +220,13 @@ def _command(message: dict) -> Command:
         raise ValueError(f"missing field 'cmd'; commands: {', '.join(COMMANDS)}")
     cmd = message["cmd"]
     if not isinstance(cmd, str) or cmd not in COMMANDS:
-        shown = repr(cmd) if isinstance(cmd, str) else as_typed(cmd)  # null, not None
+        shown = quoted(cmd) if isinstance(cmd, str) else as_typed(cmd)  # null, not None
         raise ValueError(f"unknown command {shown}; commands: {', '.join(COMMANDS)}")
     fields = COMMANDS[cmd]
     extra = sorted(set(message) - set(fields) - {"cmd", "id"})
     if extra:
         allowed = ", ".join(fields) if fields else "no fields"
-        raise ValueError(f"{cmd!r} does not take {', '.join(map(repr, extra))} (takes {allowed})")
+        raise ValueError(f"{cmd!r} does not take {shortened(', '.join(map(repr, extra)))} (takes {allowed})")
     missing = [f for f in fields if f not in message]
     if missing:
         raise ValueError(f"{cmd!r} is missing {', '.join(map(repr, missing))}")
@@ -241,7 +241,7 @@ def _command(message: dict) -> Command:
         case "preset":
             name = message["name"]
             if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
-                raise ValueError(f"name must be a preset name (a non-empty string), got {name!r}")
+                raise ValueError(f"name must be a preset name (a non-empty string), got {quoted(name)}")
             return SwitchPreset(name)
         case "tap":
             return Tap()
