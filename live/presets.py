@@ -85,7 +85,7 @@ def read_latent(path: str | Path) -> np.ndarray:
         raise UserError(f"latent {path} is not a .npy file; save one with numpy.save")
     try:
         w = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, MemoryError) as e:  # MemoryError: a header claiming terabytes
         raise UserError(f"cannot read latent {path}: {e}; save one with numpy.save") from None
     if w.dtype.kind not in "fiu":
         raise UserError(f"latent {path} holds {w.dtype} values; save real numbers (float32) with numpy.save")
@@ -115,8 +115,8 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
             raise UserError(f"{where}: source seed must be a whole number in 0..2^32-1, got {seed!r}")
         return PresetSource(seed=seed, truncation=float(truncation))
     kind = kinds[0]
-    if not isinstance(table[kind], str):
-        raise UserError(f"{where}: source {kind} must be a file path string")
+    if not isinstance(table[kind], str) or "\0" in table[kind]:
+        raise UserError(f"{where}: source {kind} must be a file path string (with no NUL character)")
     path = (base / table[kind]).resolve()
     if not is_file(path):
         raise UserError(f"{where}: source {kind} file {path} {'is a folder' if is_folder(path) else 'does not exist'}")
@@ -144,6 +144,8 @@ def parse_preset(text: str, path: Path) -> Preset:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of over 4,300 digits
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise UserError(f"preset {path} is not valid TOML: arrays or tables nested too deeply") from None
     where = f"preset {path}"  # as the TOML error names it: the folder may not be the one the performer thinks
     unknown = set(data) - PRESET_KEYS
     if unknown:
@@ -153,6 +155,8 @@ def parse_preset(text: str, path: Path) -> Preset:
     for key, value in (("bundle", bundle), ("description", description)):
         if not isinstance(value, str):
             raise UserError(f"{where}: {key} must be a string")
+    if "\0" in bundle:
+        raise UserError(f"{where}: bundle holds a NUL character; give a bundle name or folder")
     settings_table = data.get("settings", {})
     if not isinstance(settings_table, dict):
         raise UserError(f"{where}: [settings] must be a table of parameter = value")

@@ -816,6 +816,18 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
 
 
+def test_a_failed_load_of_a_preset_chosen_again_since_leaves_the_controls_to_the_new_copy(tmp_path, monkeypatch):
+    engine, _, _, _ = _picture_preset(tmp_path, monkeypatch)
+    engine.switch_preset("pic")
+    failing = engine.preset_requests.take(timeout=0)
+    engine.switch_preset("pic")  # its file mended meanwhile: a new copy, whose load goes on
+    engine.preset_requests.take(timeout=0)
+    engine._switch_failed(failing, "pic: broken weights")
+    assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2
+    engine._switch_failed(engine.preset, "pic: broken again")  # the copy chosen last fails: the screen's takes over
+    assert engine.state()["preset"] == "test"
+
+
 def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the_controls_back(
         tmp_path, monkeypatch):
     engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)

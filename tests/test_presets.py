@@ -43,6 +43,9 @@ def test_each_shipped_preset_s_knobs_span_its_own_settings():
     ('setings = {}\n[source]\nseed = 1\n', "unknown key.*setings"),  # a typo is not ignored
     ('[source]\nseed = 4294967296\n', "seed must be a whole number in 0..2"),  # else it fails when switched to
     ('[source]\nseed = 1\ntruncation = 2.5\n', "truncation must be a number in 0..2"),
+    ('x = ' + '[' * 3000 + ']' * 3000 + '\n[source]\nseed = 1\n', "not valid TOML: arrays or tables nested too"),
+    ('[source]\nw = "a\\u0000b.npy"\n', "source w must be a file path string \\(with no NUL"),
+    ('bundle = "a\\u0000b"\n[source]\nseed = 1\n', "bundle holds a NUL character"),
 ])
 def test_bad_presets_name_the_problem(tmp_path, text, words):
     path = tmp_path / "bad.toml"
@@ -133,6 +136,15 @@ def test_a_latent_source_with_values_no_generator_takes_is_refused_when_the_pres
 def test_a_folder_named_like_a_preset_is_not_one(tmp_path):
     (tmp_path / "folder.toml").mkdir()
     assert PresetLibrary(tmp_path).names() == []
+
+
+def test_a_latent_whose_header_claims_terabytes_is_refused_in_a_line(tmp_path):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (10000000000000,), }"
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header + " " * 9 + "\n").to_bytes(2, "little")
+                                        + (header + " " * 9 + "\n").encode())
+    (tmp_path / "huge.toml").write_text('[source]\nw = "huge.npy"\n')
+    with pytest.raises(UserError, match="cannot read latent"):
+        load_preset(tmp_path / "huge.toml")
 
 
 @pytest.mark.parametrize("write", [lambda path: np.savez(path.open("wb"), w=np.zeros(4)),  # an archive

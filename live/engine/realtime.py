@@ -274,9 +274,9 @@ class LiveEngine:
     def _switch_failed(self, preset: Preset, message: str) -> None:
         self.report("preset", message)
         with self._preset_lock:
-            # Nothing else chosen since (choosing it again loads it anew: names, not objects,
-            # are compared): the preset on screen takes the controls back.
-            if self.preset.name == preset.name:
+            # Nothing chosen since: the preset on screen takes the controls back. Objects are
+            # compared: a copy chosen again (the file mended) keeps the controls while it loads.
+            if self.preset is preset:
                 self.preset = self.show.preset
                 self.settings.update(self.show.preset.settings.keeping_show_state)
 
