@@ -362,3 +362,20 @@ def test_a_run_whose_data_is_missing_leaves_no_folder_and_a_file_is_no_export_fo
     with pytest.raises(SystemExit):  # found after the training's hours, when the space was written into it
         main(["train", "space", "--outdir", str(run), "--export", str(tmp_path / "song.wav")])
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(data, tmp_path):
+    root, cache = data
+    config = tiny_config(root, cache).with_overrides(["checkpoint_every=2"])
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
+    good = _checkpoint(tmp_path / "run")["net"]
+    blown = config.with_overrides(["optim.lr=1e30", "optim.warmup_steps=0"])
+    with pytest.raises(UserError, match="diverged before step 2 .*no step was saved"):
+        SpaceTrainer(blown, tmp_path / "blown", progress=False).run()
+    assert not (tmp_path / "blown" / CHECKPOINT_FILE).exists()
+    shutil.copytree(tmp_path / "run", tmp_path / "resumed")
+    (tmp_path / "resumed" / "config.toml").write_text((tmp_path / "blown" / "config.toml").read_text())
+    with pytest.raises(UserError, match="diverged before step 4 .*keeps step 2"):
+        SpaceTrainer(blown, tmp_path / "resumed", progress=False).run()
+    kept = _checkpoint(tmp_path / "resumed")
+    assert kept["step"] == 2 and all(torch.equal(t, good[k]) for k, t in kept["net"].items())

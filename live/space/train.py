@@ -250,6 +250,16 @@ class SpaceTrainer:
         write_state(self.outdir / CHECKPOINT_FILE, {"step": state.step, "wall_seconds": state.wall_seconds,
                                                     "net": net.state_dict(), "optimizer": optimizer.state_dict()})
 
+    def _check_finite(self, net: SpaceNet, step: int, saved: int | None) -> int:
+        """`step`, if the weights are finite; else the run stops, keeping its last good state
+        (`saved`): a diverged run wrote NaN over it at each checkpoint until its end."""
+        if all(t.isfinite().all() for t in net.state_dict().values() if t.is_floating_point()):
+            return step
+        kept = (f"{self.outdir / CHECKPOINT_FILE} keeps step {saved}; lower optim.lr (--set optim.lr=...) and run "
+                "again to go on from there" if saved is not None else "no step was saved; start again with a lower "
+                "optim.lr (--set optim.lr=...)")
+        raise UserError(f"the training diverged before step {step} (weights not finite): {kept}")
+
     def _load_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer) -> RunState:
         path = self.outdir / CHECKPOINT_FILE
         if not path.is_file():
@@ -317,6 +327,7 @@ class SpaceTrainer:
             keep_log_until(self.outdir / LOG_FILE, state.step)
         log = (self.outdir / LOG_FILE).open("a") if replicas.lead else None
         rate = None
+        saved = state.step if (self.outdir / CHECKPOINT_FILE).is_file() else None
         try:
             net.train()
             for module in frozen:
@@ -350,8 +361,10 @@ class SpaceTrainer:
                                      "va_i": f"{row['va_image']:.3f}", "va_m": f"{row['va_music']:.3f}",
                                      "items/s": f"{rate:.1f}"})
                 bar.update(1)
-                if replicas.lead and (state.step % config.checkpoint_every == 0 or state.step == end):
-                    self._save_checkpoint(net, optimizer, state)
+                if state.step % config.checkpoint_every == 0 or state.step == end:
+                    saved = self._check_finite(net, state.step, saved)  # on every replica: they hold one net
+                    if replicas.lead:
+                        self._save_checkpoint(net, optimizer, state)
         finally:
             bar.close()
             if log:
