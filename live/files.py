@@ -111,6 +111,7 @@ def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int
         raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
                         "another --outdir")
     try:
+        remove_stale_partials(folder)
         if state is not None and file_stamp(state) != as_read:
             raise UserError(f"{folder} was written by another run while this command started; run the command again")
         yield
@@ -155,11 +156,27 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     try:
         partial.write_bytes(data)
         partial.replace(path)
-    except OSError as e:
+    except BaseException as e:  # a Ctrl-C mid-write too: each left a whole training state hidden
         with suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {reason(path, e)}") from None
+        if isinstance(e, OSError):
+            raise UserError(f"cannot write {path}: {reason(path, e)}") from None
+        raise
     return path
+
+
+def remove_stale_partials(folder: Path) -> None:
+    """Remove the partial files of `write_whole` in `folder` whose writing process is gone (a
+    killed run's: a training state each)."""
+    for partial in folder.glob(".*.partial"):
+        pid = partial.name.split(".")[-3]
+        try:
+            os.kill(int(pid, 16), 0)
+        except ProcessLookupError:
+            with suppress(OSError):
+                partial.unlink()
+        except (ValueError, OSError):  # not one of ours, or a process of another user's: alive
+            pass
 
 
 def npy_bytes(array: Any) -> bytes:

@@ -42,3 +42,30 @@ def test_a_name_near_the_file_system_s_limit_is_written(tmp_path):
     path = tmp_path / ("s" * 240 + ".json")
     write_json(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1} and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_an_interrupted_write_leaves_no_partial_file_and_a_run_removes_those_of_dead_writers(tmp_path, monkeypatch):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    from live.files import training_in, write_whole
+
+    original = pathlib.Path.write_bytes
+
+    def interrupted_write(self, data):  # Ctrl-C halfway through
+        original(self, data[:10])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pathlib.Path, "write_bytes", interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        write_whole(tmp_path / "state.pt", b"a whole training state")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".state.pt.{int(dead.stdout):x}.1f.partial"  # a killed run's
+    alive = tmp_path / f".state.pt.{os.getpid():x}.2e.partial"  # a writer at work
+    stale.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    with training_in(tmp_path):
+        assert not stale.exists() and alive.exists()
