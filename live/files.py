@@ -98,13 +98,19 @@ def check_distinct(paths: dict[str, str | Path | None]) -> None:
         seen[key] = what
 
 
+# Each trainer's state file, by which a folder is known as its run (they share log.jsonl).
+GAN_STATE, SPACE_STATE, PREDICTOR_STATE = "training-state.pt", "checkpoint.pt", "state.pt"
+RUN_STATES = {GAN_STATE: "train gan", SPACE_STATE: "train space", PREDICTOR_STATE: "train predictor"}
+
+
 @contextmanager
 def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int] | None = None) -> Iterator[None]:
     """Hold a training run's folder while it trains: two runs on one folder saved over each
     other's checkpoints in turns, and one died on the other's temporary file. With `state`,
     the run's state file, and `as_read`, its `file_stamp` when this command read it: a state
     another run wrote since (it went on while this command started) is refused, not trained
-    over from the older one."""
+    over from the older one; so is a folder that holds another trainer's run (its log and
+    config were written over)."""
     folder.mkdir(parents=True, exist_ok=True)
     held = lock_alone(folder)
     if held is None:
@@ -112,6 +118,10 @@ def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int
                         "another --outdir")
     try:
         remove_stale_partials(folder)
+        other = next((name for name in RUN_STATES if state is not None and name != state.name
+                      and (folder / name).exists()), None)
+        if other is not None:
+            raise UserError(f"{folder} holds a `{RUN_STATES[other]}` run ({other}); choose another --outdir")
         if state is not None and file_stamp(state) != as_read:
             raise UserError(f"{folder} was written by another run while this command started; run the command again")
         yield

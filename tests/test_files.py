@@ -69,3 +69,21 @@ def test_an_interrupted_write_leaves_no_partial_file_and_a_run_removes_those_of_
     alive.write_bytes(b"x")
     with training_in(tmp_path):
         assert not stale.exists() and alive.exists()
+
+
+@pytest.mark.parametrize("theirs", ["training-state.pt", "checkpoint.pt", "state.pt"])
+def test_a_run_folder_of_another_trainer_is_refused(tmp_path, theirs):
+    """`train gan` into a predictor run wrote over its log, the only history it has."""
+    from live.errors import UserError
+    from live.files import RUN_STATES, file_stamp, training_in
+
+    (tmp_path / theirs).write_bytes(b"another trainer's state")
+    (tmp_path / "log.jsonl").write_text('{"step": 250}\n')
+    for mine in RUN_STATES:
+        if mine != theirs:
+            with pytest.raises(UserError, match=f"holds a `{RUN_STATES[theirs]}` run"):
+                with training_in(tmp_path, tmp_path / mine, None):
+                    pass
+    with training_in(tmp_path, tmp_path / theirs, file_stamp(tmp_path / theirs)):
+        pass  # its own trainer goes on
+    assert (tmp_path / "log.jsonl").read_text() == '{"step": 250}\n'

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, note, printable
-from live.files import (file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json, write_state,
-                        write_whole)
+from live.files import (GAN_STATE, file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json,
+                        write_state, write_whole)
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -30,7 +30,7 @@ from live.nets.device import checked_device
 from live.nets.discriminator import Discriminator
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
 
-CHECKPOINT = "training-state.pt"
+CHECKPOINT = GAN_STATE
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
 # What a resumed run may change: how long and how often, and where and how it computes.
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")

@@ -43,7 +43,8 @@ from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, printable
 from live.nets.device import checked_device
-from live.files import keep_log_until, log_line, read_state, training_in, write_json, write_state
+from live.files import (SPACE_STATE, file_stamp, keep_log_until, log_line, read_state, training_in, write_json,
+                        write_state)
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -57,7 +58,7 @@ from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music
 from live.space.sources import Sources, read_sources
 from live.tables import flat_table
 
-CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", "checkpoint.pt", "log.jsonl"
+CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", SPACE_STATE, "log.jsonl"
 DATA_FILE, SUMMARY_FILE = "data.json", "summary.json"
 
 
@@ -217,7 +218,8 @@ class SpaceTrainer:
                                   "changes where the run resumes")
         self.device = checked_device(config.device)
         # A resumed run has its own weights.
-        resumed = (self.outdir / CHECKPOINT_FILE).is_file()
+        self._state_stamp = file_stamp(self.outdir / CHECKPOINT_FILE)  # as read: see training_in
+        resumed = self._state_stamp is not None
         self._init = init_space(config) if config.init and not resumed else None
 
     # --- data --------------------------------------------------------------------------
@@ -298,7 +300,7 @@ class SpaceTrainer:
         config = self.config
         sources, images, music, listed = self._data(replicas)
         if replicas.lead:  # only now: a run whose data is missing leaves no folder
-            folder.enter_context(training_in(self.outdir))
+            folder.enter_context(training_in(self.outdir, self.outdir / CHECKPOINT_FILE, self._state_stamp))
             config.write(self.outdir / CONFIG_FILE)
         sigma = va_sigma(images.va, music.va)
         if replicas.lead:

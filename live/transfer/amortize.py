@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import file_stamp, keep_log_until, log_line, read_state, training_in, write_json, write_state
+from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, training_in, write_json,
+                        write_state)
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -36,7 +37,7 @@ from live.transfer.objective import transfer_loss
 from live.transfer.music import MusicBank, encode_clips, music_records
 from live.transfer.pairs import TransferPairs, held_out_pairs
 
-STATE_FILE, CONFIG_FILE, LOG_FILE = "state.pt", "config.json", "log.jsonl"
+STATE_FILE, CONFIG_FILE, LOG_FILE = PREDICTOR_STATE, "config.json", "log.jsonl"
 # Settings that may change when a run resumes; any other change starts a different run.
 # (The held-out pairs only score it.)
 RESUMABLE = {"steps", "checkpoint_every", "bf16", "held_out_pairs"}
