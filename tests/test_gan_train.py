@@ -93,6 +93,21 @@ def test_init_takes_a_generator_of_the_same_shape_whatever_settings_shape_no_wei
     assert torch.allclose(_params(tuned.G), _params(load_generator(path)[0]))
 
 
+@pytest.mark.parametrize("part, option", [("mapping_kwargs", {"lr_multiplier": 1.0}),
+                                          ("synthesis_kwargs", {"resample_filter": [1, 2, 1]}),
+                                          ("synthesis_kwargs", {"activation": "linear"})])
+def test_init_refuses_a_generator_that_computes_otherwise_from_its_weights(tmp_path, part, option):
+    """The run built its own defaults and took the weights over: a mapping at another
+    lr_multiplier gave w 1000 times smaller, a 3-tap filter was grown into a 4-tap one."""
+    from live.nets.stylegan2 import Generator
+
+    kwargs = GanConfig(**TINY).generator_kwargs()
+    kwargs[part] = {**kwargs[part], **option}
+    path = save_generator(Generator(**kwargs), tmp_path / "theirs.safetensors", dtype=torch.float32)
+    with pytest.raises(UserError, match=f"compute otherwise than this run's .*{next(iter(option))}"):
+        GanTrainer(GanConfig(total_kimg=0, init=str(path), **TINY), tmp_path / "run")
+
+
 def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
     trainer = GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, **TINY), tmp_path)
     steps = [trainer.step() for _ in range(4)]

@@ -28,7 +28,7 @@ from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.device import checked_device
 from live.nets.discriminator import Discriminator
-from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisLayer, SynthesisNetwork
+from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisBlock, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = GAN_STATE
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
@@ -44,16 +44,28 @@ def _architecture(generator_kwargs: dict) -> dict[str, object]:
     its kwargs leave to the networks' defaults filled in (a checkpoint's kwargs may list a
     default, or leave it out). Other settings (NVlabs' conv_clamp, fp16 layers) shape no
     weight: an --init may differ in them."""
-    def given(network: type, kwargs: dict) -> dict:
-        defaults = inspect.signature(network).parameters.items()
-        return {**{name: p.default for name, p in defaults if p.default is not p.empty}, **kwargs}
-
-    mapping = given(MappingNetwork, generator_kwargs["mapping_kwargs"])
-    synthesis = given(SynthesisNetwork, generator_kwargs["synthesis_kwargs"])
+    mapping = {**_defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]}
+    synthesis = {**_defaults(SynthesisNetwork), **generator_kwargs["synthesis_kwargs"]}
     return {"--res": generator_kwargs["img_resolution"], "--z-dim": generator_kwargs["z_dim"],
             "--w-dim": generator_kwargs["w_dim"], "--mapping-layers": mapping["num_layers"],
             "--channel-base": synthesis["channel_base"], "--channel-max": synthesis["channel_max"],
             "c_dim": generator_kwargs["c_dim"], "img_channels": generator_kwargs["img_channels"]}
+
+
+def _function(generator_kwargs: dict) -> dict[str, object]:
+    """What else decides a generator's pictures from its weights, defaults filled in: an
+    --init that differs in it would be taken as another network's weights (its mapping's
+    lr_multiplier scales every weight it holds)."""
+    mapping = {**_defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]}
+    synthesis = {**_defaults(SynthesisLayer), **_defaults(SynthesisBlock), **generator_kwargs["synthesis_kwargs"]}
+    return {**{f"mapping {k}": mapping[k] for k in ("activation", "lr_multiplier", "layer_features",
+                                                    "embed_features", "w_avg_beta")},
+            **{f"synthesis {k}": synthesis[k] for k in ("activation", "use_noise", "architecture")},
+            "synthesis resample_filter": [float(t) for t in synthesis["resample_filter"]]}
+
+
+def _defaults(network: type) -> dict[str, object]:
+    return {name: p.default for name, p in inspect.signature(network).parameters.items() if p.default is not p.empty}
 
 
 def _as_flags(architecture: dict[str, object]) -> str:
@@ -210,6 +222,11 @@ class GanTrainer:
             kwargs, G_state = init.init_kwargs, init.state_dict()
             G_ema_state = G_state
         theirs, ours = _architecture(kwargs), _architecture(self.G.init_kwargs)
+        other = {k: v for k, v in _function(kwargs).items() if v != _function(self.G.init_kwargs)[k]}
+        if other:
+            raise UserError(f"--init {path}: its networks compute otherwise than this run's "
+                            f"({', '.join(f'{k} {v!r}' for k, v in other.items())}); `train gan` builds its own "
+                            "defaults, so it cannot go on from this checkpoint")
         try:
             if any(theirs[name] != ours[name] for name in ours if name not in WIDTH_FLAGS):
                 # grow_state would take a larger z or w for a wider layer: only channels may grow.
