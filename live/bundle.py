@@ -152,7 +152,10 @@ class Bundle:
     def save(self, root: str | Path) -> Path:
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        save_generator(self.G, root / self.config.generator_weights)
+        # float16 halves the file; a generator holding weights past its range keeps float32.
+        half = torch.finfo(torch.float16).max
+        fits = all(t.abs().max() <= half for t in self.G.state_dict().values() if t.is_floating_point() and t.numel())
+        save_generator(self.G, root / self.config.generator_weights, torch.float16 if fits else torch.float32)
         self.space.save(root / self.config.space_weights, self.config.image_size)
         save_weights(self.predictor, root / self.config.predictor_weights)
         self.write_config(root)

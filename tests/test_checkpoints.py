@@ -82,9 +82,16 @@ def test_storage_saved_from_a_gpu_is_read_as_data():
     assert torch.equal(loaded, values[2:].as_strided((2, 2), (1, 2)))
 
 
-def test_nvlabs_pickle_without_G_ema_uses_G(tmp_path, G, expected):
-    loaded, _ = load_generator(write_nvlabs_pickle(tmp_path / "g.pkl", G_ema=None, G=G))
+def test_nvlabs_pickle_without_G_ema_uses_G_and_says_so(tmp_path, G, expected, capsys):
+    path = write_nvlabs_pickle(tmp_path / "g.pkl", G_ema=None, G=G)
+    loaded, info = load_generator(path)
     assert max_diff(outputs(loaded), expected) < 1e-5
+    assert info.notes == ("the file has no G_ema (the smoothed generator): its training G is read",)
+    assert load_generator(write_nvlabs_pickle(tmp_path / "both.pkl", G_ema=G, G=G))[1].notes == ()
+    from live.__main__ import main
+
+    assert main(["generate", "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "out")]) == 0
+    assert "its training G is read" in capsys.readouterr().err  # a command that loads it says so too
 
 
 def test_nvlabs_pickle_without_generator_is_refused(tmp_path):

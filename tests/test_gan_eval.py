@@ -47,11 +47,18 @@ def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(ran
     assert (sidecar.read_text(), network.read_bytes()) == before
 
 
-def test_a_conditional_generator_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("options, trunc, words", [
+    ({"c_dim": 4}, "1", "conditional generator (c_dim 4)"),
+    ({"img_channels": 1}, "1", "draws 1-channel pictures; eval gan scores RGB ones"),
+    ({"mapping_kwargs": {"num_layers": 2, "w_avg_beta": None}}, "0.7", "truncation needs one; use --trunc 1"),
+])
+def test_a_generator_eval_gan_cannot_score_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys, monkeypatch,
+                                                                  options, trunc, words):
     import live.space.load
 
-    network = save_generator(tiny_generator(2, c_dim=4), tmp_path / "cond.safetensors")
+    network = save_generator(tiny_generator(2, **options), tmp_path / "theirs.safetensors")
     monkeypatch.setattr(live.space.load, "load_space", lambda *a: pytest.fail("the space was loaded first"))
     assert main(["eval", "gan", "--network", str(network), "--space", str(random_bundle_dir), "--count", "4",
-                 "--json", str(tmp_path / "gan.json")]) == 2
-    assert "conditional generator (c_dim 4)" in capsys.readouterr().err
+                 "--trunc", trunc, "--json", str(tmp_path / "gan.json")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1

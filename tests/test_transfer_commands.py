@@ -132,3 +132,14 @@ def test_a_generator_keeping_no_average_w_gets_one_estimated_in_its_bundle(rando
         assert torch.allclose(made.G.mapping(z, None), untracked.mapping(z, None), atol=1e-2)  # the same network
         assert made.G.mapping(z, None, truncation_psi=0.5).shape == (2, made.G.num_ws, made.G.w_dim)
     assert load_generator(pkl)[0].mapping.w_avg_beta is None  # the network itself is read as it is
+
+
+def test_a_generator_with_weights_past_float16_s_range_is_kept_in_float32(random_bundle_dir, tmp_path):
+    big = tiny_generator(0)
+    with torch.no_grad():
+        big.mapping.fc0.weight[0, 0] = 70000.0  # float16 ends at 65504
+    network = save_generator(big, tmp_path / "big.safetensors", dtype=torch.float32)
+    models = tmp_path / "models"
+    assert run("bundle", "new", "--network", str(network), "--space", str(random_bundle_dir),
+               "--name", "big", "--models-dir", str(models)) == 0
+    assert Bundle.load(models / "big").G.mapping.fc0.weight[0, 0] == 70000.0

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from live.cli.types import plain_name
-from live.errors import UserError
+from live.errors import UserError, note
 
 CARD_FILE = "MODEL_CARD.md"
 CARD_STUB = """# Bundle `{name}`
@@ -60,6 +60,8 @@ def run_new(args: argparse.Namespace) -> int:
     if G.img_channels != 3:
         raise UserError(f"{args.network} draws {G.img_channels}-channel pictures; a bundle's image encoder reads "
                         "RGB: give a generator with img_channels 3")
+    for said in info.notes:
+        note(str(args.network), said)
     G, estimated = keeping_w_avg(G, str(args.network))
     space_from = args.space
     if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is

@@ -72,7 +72,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.errors import UserError
     from live.files import check_distinct, write_json
     from live.gan.config import GanEvalConfig
-    from live.gan.evaluate import check_unconditional, evaluate_generator, format_report
+    from live.gan.evaluate import check_scorable, evaluate_generator, format_report
     from live.nets.checkpoints import load_generator
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
@@ -84,7 +84,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
-    check_unconditional(G)  # before the space loads
+    check_scorable(G, args.trunc)  # before the space loads
     net, spec = load_space(args.space, args.device)
     report = evaluate_generator(G, SpaceProbe(net, spec),
                                 GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))

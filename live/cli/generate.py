@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from live.cli.types import SEED_MAX, add_device, number, output_dir
-from live.errors import UserError
+from live.errors import UserError, note
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import load_generator
     from live.nets.stylegan2 import to_uint8
 
-    G, _ = load_generator(args.network, device=args.device)
+    G, info = load_generator(args.network, device=args.device)
+    for said in info.notes:
+        note(str(args.network), said)
     device = next(G.parameters()).device
     label = _label(G.c_dim, args.class_idx, device)
     if args.trunc != 1 and G.mapping.w_avg_beta is None:

@@ -91,15 +91,20 @@ def generator_images(G: Generator, config: GanEvalConfig) -> torch.Tensor:
     return to_unit(torch.cat(parts))
 
 
-def check_unconditional(G: Generator) -> None:
+def check_scorable(G: Generator, truncation: float) -> None:
+    """One line for a generator eval gan cannot score, before anything else loads."""
     if G.c_dim:
         raise UserError(f"this is a conditional generator (c_dim {G.c_dim}); eval gan scores unconditional "
                         "ones against the procedural corpus, which has no classes")
+    if G.img_channels != 3:
+        raise UserError(f"this generator draws {G.img_channels}-channel pictures; eval gan scores RGB ones")
+    if truncation != 1 and G.mapping.w_avg_beta is None:
+        raise UserError("this network keeps no average w (its w_avg_beta is null): truncation needs one; use --trunc 1")
 
 
 def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
     """The report: the generator against corpus set A, and corpus set B against A (the floor)."""
-    check_unconditional(G)
+    check_scorable(G, config.truncation)
     corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
 
     def corpus_set(index0: int) -> _Set:

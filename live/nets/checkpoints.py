@@ -158,9 +158,10 @@ def _read_nvlabs(path: Path) -> _Contents:
         snapshot = read_network_pickle(f, source)
     if not isinstance(snapshot, dict):
         raise UserError(f"{path} is a pickle but not an NVlabs network snapshot (a dict with G_ema)")
-    network = next((snapshot[k] for k in ("G_ema", "G") if snapshot.get(k) is not None), None)
-    if network is None:
+    kind = next((k for k in ("G_ema", "G") if snapshot.get(k) is not None), None)
+    if kind is None:
         raise UserError(f"{path} holds no generator (neither G_ema nor G); is it an NVlabs network snapshot?")
+    network = snapshot[kind]
     if not isinstance(network, PersistentObject):
         raise UserError(f"{path}: its generator is not an NVlabs persistent network")
     state = _flatten(network, source)
@@ -169,7 +170,8 @@ def _read_nvlabs(path: Path) -> _Contents:
                         "only StyleGAN2 ones")
     if network.class_name != "Generator":
         raise UserError(f"{path}: its generator is a {printable(network.class_name)}, not a StyleGAN2 'Generator'")
-    return _Contents(nvlabs_generator_kwargs(network.state, source), state)
+    notes = () if kind == "G_ema" else ("the file has no G_ema (the smoothed generator): its training G is read",)
+    return _Contents(nvlabs_generator_kwargs(network.state, source), state, notes)
 
 
 # A pickle can make one object reachable many times (its memo) or from itself: the walks
