@@ -49,6 +49,14 @@ def is_folder(path: Path) -> bool:
         return False
 
 
+def dangling_link(path: Path) -> str | None:
+    """Where a symbolic link at `path` points, if nothing is there; else None."""
+    try:
+        return os.readlink(path) if path.is_symlink() and not path.exists() else None
+    except OSError:
+        return None
+
+
 def make_parent(path: Path) -> None:
     """Make the folders on the way to `path`; a UserError saying why if they cannot be."""
     try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
-from live.files import is_file, is_folder
+from live.files import dangling_link, is_file, is_folder
 from live.models import bundle_dir
 from live.settings import Settings
 
@@ -185,7 +185,8 @@ class PresetLibrary:
         return f"python -m live preset --presets-dir {self.directory} new NAME --seed 1"
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file())
+        # A link whose preset moved is listed, and says so: the hotkeys follow this list.
+        return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file() or dangling_link(p))
 
     def path(self, name: str) -> Path:
         candidate = Path(name)
@@ -196,6 +197,9 @@ class PresetLibrary:
             return candidate
         path = self.directory / f"{name}.toml"
         self.check_folder()
+        if dangling_link(path):
+            raise UserError(f"preset {path} links to {dangling_link(path)}, which does not exist; link it anew "
+                            "or remove it")
         if not is_file(path):
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")

@@ -108,6 +108,16 @@ def test_names_longer_than_the_file_system_takes_are_presets_and_bundles_that_do
         PresetLibrary(tmp_path).path("x" * 251)  # the control protocol takes names of 256 characters
 
 
+def test_a_link_to_a_preset_that_moved_is_listed_with_why(tmp_path, capsys):
+    (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
+    (tmp_path / "b.toml").symlink_to(tmp_path / "moved" / "b.toml")
+    (tmp_path / "c.toml").write_text("[source]\nseed = 3\n")
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["1", "a"], ["2", "b"], ["3", "c"]]  # the hotkeys stay put
+    assert "links to" in lines[1] and "which does not exist" in lines[1]
+
+
 def test_a_copied_preset_goes_by_its_own_file_name(tmp_path, capsys):
     (tmp_path / "mine.toml").write_text(PresetLibrary().path("ember").read_text())
     (tmp_path / "older.toml").write_text('name = "storm"\n[source]\nseed = 1\n')  # earlier versions wrote one

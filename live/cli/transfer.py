@@ -29,7 +29,8 @@ FAST_STEPS = 3  # bench transfer's (c) rows: k = 3 keeps 82.5 % of the optimizat
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transfer", help="move a preset's picture toward audio files' emotion (PNGs)",
-                       description=__doc__.splitlines()[0])
+                       description=__doc__.splitlines()[0] + " The method's w_m: of the preset, its source and "
+                       "lambda; a show's own look (intensity, the lightness floor) is not applied.")
     p.add_argument("--preset", required=True, help="preset name (presets/NAME.toml) or path to a .toml")
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", help="bundle (name under models/ or a folder); default: the preset's")
@@ -153,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
         valence, arousal = (float(v) for v in va[0])
         out = write_png(picture, args.outdir / f"{path.stem}.png")
         worse = "" if after <= before else "  (worse than the source)"  # the fast path's; the full one keeps its best
-        print(f"{out}  V {valence:.2f} A {arousal:.2f} @ {at:.1f} s  L_transfer {before:.4f} -> {after:.4f}{worse}")
-        tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} @ {at:.1f} s"))
+        when = f"@ {at:.1f} s" if at >= 1 else f"@ {at:.3g} s"  # a short file's window ends before 0.05 s
+        print(f"{out}  V {valence:.2f} A {arousal:.2f} {when}  L_transfer {before:.4f} -> {after:.4f}{worse}")
+        tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} {when}"))
     refiner.close()
     if args.sheet:
         print(f"{write_png(contact_sheet(tiles), args.sheet)}  (source and {len(tiles) - 1} result(s))")
