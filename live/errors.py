@@ -17,8 +17,11 @@ class UserError(Exception):
 
 
 def note(stage: str, message: str) -> None:
-    """One line on stderr about what a command does or skips: not an error, the work goes on."""
-    print(f"live: note: {stage}: {message}", file=sys.stderr, flush=True)
+    """One line on stderr about what a command does or skips: not an error, the work goes on.
+    On a line of its own while a progress bar is drawn (printed, it joined the bar's line)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"live: note: {stage}: {message}", file=sys.stderr)
 
 
 def first_line(e: BaseException | str) -> str:

@@ -87,3 +87,4 @@ def test_a_run_folder_of_another_trainer_is_refused(tmp_path, theirs):
     with training_in(tmp_path, tmp_path / theirs, file_stamp(tmp_path / theirs)):
         pass  # its own trainer goes on
     assert (tmp_path / "log.jsonl").read_text() == '{"step": 250}\n'
+

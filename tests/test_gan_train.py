@@ -369,7 +369,9 @@ def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(
         (folder / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(UserError, match="none of the 6 images can be read"):
         GanTrainer(GanConfig(total_kimg=0.016, **config), tmp_path / "c").run()
-    assert not list((tmp_path / "c").iterdir())  # nothing that looks like a run
+    assert not (tmp_path / "c").exists()  # a run that cannot start leaves no folder
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        GanTrainer(GanConfig(total_kimg=0.016, **dict(config, data=str(folder / "0.png"))), tmp_path / "d")
 
 
 def test_a_stored_folder_is_shown_without_its_control_characters(tmp_path):

@@ -31,11 +31,13 @@ class FolderImages:
         self.resolution, self.seed, self.position = resolution, seed, position
         root = Path(root)
         if not root.is_dir():
-            raise UserError(f"image folder {root} does not exist; pass --data DIR or --data procedural")
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise UserError(f"image folder {root} {what}; pass --data DIR or --data procedural")
         self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
         if not self.paths:
             raise UserError(f"no images ({', '.join(sorted(PICTURE_SUFFIXES))}) under {root}")
         self._unreadable: set[Path] = set()
+        self._load(0)  # a folder of which nothing can be read is refused before the run makes its folder
 
     def _load(self, index: int) -> np.ndarray:
         for offset in range(len(self.paths)):
