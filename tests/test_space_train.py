@@ -350,6 +350,8 @@ def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path
     longer = config.with_overrides([f"steps={config.steps + 6}"])
     notes = SpaceTrainer(longer, tmp_path / "run", progress=False).notes
     assert len(notes) == 1 and f"from {config.steps} to {config.steps + 6}" in notes[0]
+    with pytest.raises(UserError, match="has trained 2 steps, past --steps 1: nothing to train"):
+        SpaceTrainer(config.with_overrides(["steps=1"]), tmp_path / "run", progress=False).run()
 
 
 def test_a_run_whose_data_is_missing_leaves_no_folder_and_a_file_is_no_export_folder(tmp_path, capsys):

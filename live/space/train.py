@@ -318,6 +318,9 @@ class SpaceTrainer:
         trained = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         state = self._load_checkpoint(net, optimizer)
+        if state.step > config.steps:
+            raise UserError(f"{self.outdir} has trained {state.step} steps, past --steps {config.steps}: nothing to "
+                            "train; give at least its steps")
         if replicas.world > 1:
             forward = DistributedDataParallel(forward, device_ids=[self.device] if self.device.type == "cuda" else None)
         batches = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames, listed)
