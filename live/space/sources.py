@@ -13,6 +13,7 @@ Source names (used by the batch mix): oasis, naps, emotic, procedural, generator
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +125,17 @@ def _side(records: list, held_out: bool, test_fraction: float) -> list:
     return parts.test if held_out else parts.train
 
 
+@contextmanager
+def _or_without(flag: str) -> Iterator[None]:
+    """A data set of the defaults that is not under --data: say how to train without it."""
+    try:
+        yield
+    except UserError as e:
+        if "not found" not in str(e):
+            raise
+        raise UserError(f"{e} (or train without it: --set data.{flag}=false)") from None
+
+
 def read_sources(config: DataConfig, sample_rate: int, held_out: bool) -> Sources:
     """The train side (`held_out` False) or the held-out side of every configured data set.
 
@@ -131,22 +143,26 @@ def read_sources(config: DataConfig, sample_rate: int, held_out: bool) -> Source
     """
     root, renders, q = Path(config.root), Path(config.midi_renders), config.test_fraction
     out = Sources()
-    if config.oasis:
-        out.images["oasis"] = _side(read_oasis(root / "oasis"), held_out, q)
+    with _or_without("oasis"):
+        if config.oasis:
+            out.images["oasis"] = _side(read_oasis(root / "oasis"), held_out, q)
     if config.naps_sheet:
         out.images["naps"] = _side(read_naps(Path(config.naps_sheet), Path(config.naps_images)), held_out, q)
     if config.emotic_annotations:
         out.images["emotic"] = _side(read_emotic(Path(config.emotic_annotations), Path(config.emotic_images)),
                                      held_out, q)
-    if config.fourq:
-        out.music["4q"] = _side(read_4q(root / "4q"), held_out, q)
-    if config.emopia:
-        out.music["emopia"] = _side(read_emopia(root / "emopia" / "midis.zip", renders / "emopia", sample_rate),
-                                    held_out, q)
-    if config.vgmidi:
-        out.music["vgmidi"] = _side(read_vgmidi(root / "vgmidi" / "vgmidi_labelled.csv",
-                                                root / "vgmidi" / "phrases.zip", renders / "vgmidi", sample_rate),
-                                    held_out, q)
+    with _or_without("fourq"):
+        if config.fourq:
+            out.music["4q"] = _side(read_4q(root / "4q"), held_out, q)
+    with _or_without("emopia"):
+        if config.emopia:
+            out.music["emopia"] = _side(read_emopia(root / "emopia" / "midis.zip", renders / "emopia", sample_rate),
+                                        held_out, q)
+    with _or_without("vgmidi"):
+        if config.vgmidi:
+            out.music["vgmidi"] = _side(read_vgmidi(root / "vgmidi" / "vgmidi_labelled.csv",
+                                                    root / "vgmidi" / "phrases.zip", renders / "vgmidi", sample_rate),
+                                        held_out, q)
     if config.deam:
         files = DeamFiles.find(Path(config.deam))
         out.music["deam"] = _side(read_deam_static(files.static, files.audio_dir), held_out, q)
