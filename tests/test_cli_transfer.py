@@ -43,11 +43,13 @@ def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, cap
     assert "low.png  V " in printed and "L_transfer" in printed
 
 
-def test_full_transfer_names_each_picture_after_its_audio(preset_dir, songs, tmp_path):
+def test_full_transfer_names_each_picture_after_its_audio_and_shows_its_progress(preset_dir, songs, tmp_path, capsys):
     out = tmp_path / "out"
     assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", *songs,
                "--outdir", str(out), "--mode", "full", "--steps", "2", "--at", "1.5") == 0
     assert sorted(p.name for p in out.iterdir()) == ["high.png", "low.png"]
+    err = capsys.readouterr().err  # minutes a file on a CPU: a bar, not silence
+    assert "low.wav: " in err and "high.wav: " in err and "/2 [" in err
     with pytest.raises(UserError, match="past the end"):
         run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[1],
             "--outdir", str(out), "--at", "9")

@@ -110,6 +110,7 @@ def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.nd
 def run(args: argparse.Namespace) -> int:
     durations = _check(args)
     import torch
+    from tqdm import tqdm
 
     from live.audio.mel import LogMel
     from live.engine.show import source_latent
@@ -140,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
             f_m, va = bundle.music_features(log_mel.to(bundle.device))
         if args.mode == "full":
             config = OptimizeConfig(steps=args.steps or FULL_STEPS)
-            w_m = optimize_transfer(bundle, w_o[None], f_m, lam, config).w_m[0]
+            # Minutes a file on a CPU: a bar tells a long run from a hung one.
+            with tqdm(total=config.steps, desc=path.name, unit="step", leave=False) as bar:
+                w_m = optimize_transfer(bundle, w_o[None], f_m, lam, config, lambda *_: bar.update(1)).w_m[0]
         else:
             with torch.no_grad():
                 w_m = bundle.predictor(w_o[None], f_o, f_m, lam)[0]

@@ -70,9 +70,11 @@ def scheduled_adam(param: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.
 
 
 def optimize_transfer(bundle: Bundle, w_o: torch.Tensor, f_m: torch.Tensor, lam: float | torch.Tensor,
-                      config: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
+                      config: OptimizeConfig = OptimizeConfig(),
+                      on_step: Callable[[int, torch.Tensor], None] | None = None) -> OptimizeResult:
     """w_o [N, num_ws, w_dim], f_m [N, D], lambda scalar or [N] -> the optimized w_m (each
-    sample's lowest-loss iterate) and the loss curve, its last row at w_m."""
+    sample's lowest-loss iterate) and the loss curve, its last row at w_m; `on_step` as for
+    `scheduled_adam`."""
     G = bundle.G
     n = w_o.shape[0]
     assert w_o.shape[1:] == (G.num_ws, G.w_dim) and f_m.shape[0] == n, (w_o.shape, f_m.shape)
@@ -96,7 +98,7 @@ def optimize_transfer(bundle: Bundle, w_o: torch.Tensor, f_m: torch.Tensor, lam:
                 best[better], best_loss[better] = p.detach()[better], value.detach()[better]
             return value
 
-        losses = scheduled_adam(param, tracked, config.steps, config.lr, config.warmup, config.rampdown)
+        losses = scheduled_adam(param, tracked, config.steps, config.lr, config.warmup, config.rampdown, on_step)
         with torch.no_grad():
             tracked(param.detach())  # the last step's result
             w_m = best.expand(n, G.num_ws, G.w_dim).clone()
