@@ -462,3 +462,21 @@ def test_a_command_that_read_a_state_another_run_then_replaced_does_not_train_ov
     with pytest.raises(UserError, match="written by another run while this command started"):
         stale.run()
     assert GanTrainer(GanConfig(total_kimg=0.024, **TINY), run).state.images_seen == 16
+
+
+def test_a_picture_past_pillow_s_warning_size_is_read_without_its_warning(tmp_path, monkeypatch):
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    from live.gan.data import FolderImages
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((200, 240, 3)) * 255).astype(np.uint8)).save(folder / "a.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)  # 48,000 pixels: Pillow warns (it refuses at twice)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Python warning is two lines of a library's source, not ours
+        batch = FolderImages(folder, 16, seed=0).next_batch(2)
+    assert batch.shape == (2, 3, 16, 16)

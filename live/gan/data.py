@@ -1,6 +1,7 @@
 """Where GAN training images come from: the procedural corpus or a folder of images."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -43,7 +44,13 @@ class FolderImages:
         for offset in range(len(self.paths)):
             path = self.paths[(index + offset) % len(self.paths)]
             try:
-                with Image.open(path) as opened:
+                with warnings.catch_warnings():  # a 90-180 MP scan: read at a fraction of its size below
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    opened = Image.open(path)
+                with opened:
+                    # A JPEG decodes at 1/2-1/8 scale for the asking (still at least twice the
+                    # run's size): a scan was decoded whole at every draw.
+                    opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
                     img = as_shown(opened)
             except (OSError, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
                 if path not in self._unreadable:
