@@ -1,13 +1,15 @@
 """Files written whole or not at all: a crash or a full disk leaves the old file as it was."""
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
 import os
+import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -125,7 +127,7 @@ def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int
         raise UserError(f"{folder} is in use by another training run; wait for it to end or choose "
                         "another --outdir")
     try:
-        remove_stale_partials(folder)
+        remove_stale_partials(folder, RUN_STATES)
         other = next((name for name in RUN_STATES if state is not None and name != state.name
                       and (folder / name).exists()), None)
         if other is not None:
@@ -183,18 +185,21 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def remove_stale_partials(folder: Path) -> None:
-    """Remove the partial files of `write_whole` in `folder` whose writing process is gone (a
-    killed run's: a training state each)."""
-    for partial in folder.glob(".*.partial"):
-        pid = partial.name.split(".")[-3]
-        try:
-            os.kill(int(pid, 16), 0)
-        except ProcessLookupError:
-            with suppress(OSError):
-                partial.unlink()
-        except (ValueError, OSError):  # not one of ours, or a process of another user's: alive
-            pass
+def remove_stale_partials(folder: Path, names: Iterable[str]) -> None:
+    """Remove the partial files `write_whole` left in `folder` for these file names when their
+    writing process is gone (a killed run's: a training state each). Nothing else is touched."""
+    for name in names:
+        for partial in folder.glob(f".{glob.escape(name[:200])}.*.*.partial"):
+            pid = partial.name[len(name[:200]) + 2:].split(".")[0]
+            if not re.fullmatch(r"[0-9a-f]{1,7}", pid):  # not write_whole's: PIDs stay below 2^22
+                continue
+            try:
+                os.kill(int(pid, 16), 0)
+            except ProcessLookupError:
+                with suppress(OSError):
+                    partial.unlink()
+            except OSError:  # a process of another user's: alive
+                pass
 
 
 def npy_bytes(array: Any) -> bytes:

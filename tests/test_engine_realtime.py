@@ -828,6 +828,25 @@ def test_a_failed_load_of_a_preset_chosen_again_since_leaves_the_controls_to_the
     assert engine.state()["preset"] == "test"
 
 
+def test_a_failed_projection_of_a_preset_chosen_twice_gives_the_controls_back(tmp_path, monkeypatch):
+    engine, _, reports, _ = _picture_preset(tmp_path, monkeypatch)
+    release = threading.Event()
+
+    def project(bundle, picture, check):
+        release.wait(10)
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr("live.engine.projections.project_image", project)
+    engine.switch_preset("pic")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    engine.switch_preset("pic")  # pressed again while it projects: the same projection goes on
+    engine._switch(engine.preset_requests.take(timeout=0))
+    worker = engine.projections._jobs[-1].thread
+    release.set()
+    worker.join(timeout=10)
+    assert "cannot project its picture" in reports[-1][1]
+    assert engine.state()["preset"] == "test" and engine.settings.get().lambda_ == 0.02  # the screen's
+
+
 def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the_controls_back(
         tmp_path, monkeypatch):
     engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)

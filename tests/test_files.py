@@ -65,10 +65,11 @@ def test_an_interrupted_write_leaves_no_partial_file_and_a_run_removes_those_of_
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f".state.pt.{int(dead.stdout):x}.1f.partial"  # a killed run's
     alive = tmp_path / f".state.pt.{os.getpid():x}.2e.partial"  # a writer at work
-    stale.write_bytes(b"x")
-    alive.write_bytes(b"x")
+    others = [tmp_path / ".ideas.cafe.v2.partial", tmp_path / ".state.pt.0123456789abcdef.x.partial"]  # not ours
+    for path in (stale, alive, *others):
+        path.write_bytes(b"x")
     with training_in(tmp_path):
-        assert not stale.exists() and alive.exists()
+        assert not stale.exists() and alive.exists() and all(path.exists() for path in others)
 
 
 @pytest.mark.parametrize("theirs", ["training-state.pt", "checkpoint.pt", "state.pt"])

@@ -122,7 +122,7 @@ class LiveEngine:
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
         self.bundles = RecentBundles(BUNDLES_KEPT)
         self.bundles.remember(show.bundle, show.maker.image)
-        self.projections = Projections(self._projected, self._switch_failed)
+        self.projections = Projections(self._projected, self._projection_failed)
         self._fingerprints: weakref.WeakKeyDictionary[Bundle, str] = weakref.WeakKeyDictionary()
 
     # --- reporting ----------------------------------------------------------------------
@@ -294,6 +294,13 @@ class LiveEngine:
                                   "more on a CPU); the picture on screen stays until then")
             self.projections.start(preset, bundle, cached)
         return w_source
+
+    def _projection_failed(self, preset: Preset, message: str) -> None:
+        """A projection serves every copy of its preset chosen while it ran (one job per name):
+        its failure is the latest copy's."""
+        with self._preset_lock:
+            chosen = self.preset if self.preset.name == preset.name else preset
+        self._switch_failed(chosen, message)
 
     def _projected(self, preset: Preset) -> None:
         """A projection worker stored the preset's latent: switch now, if it is still the one chosen
