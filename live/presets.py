@@ -198,8 +198,8 @@ class PresetLibrary:
         path = self.directory / f"{name}.toml"
         self.check_folder()
         if dangling_link(path):
-            raise UserError(f"preset {path} links to {dangling_link(path)}, which does not exist; link it anew "
-                            "or remove it")
+            raise UserError(f"preset {path} links to {dangling_link(path)}, which cannot be opened (it is missing, "
+                            "or the links go round in a loop); link it anew or remove it")
         if not is_file(path):
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")

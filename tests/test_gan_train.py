@@ -108,6 +108,16 @@ def test_init_refuses_a_generator_that_computes_otherwise_from_its_weights(tmp_p
         GanTrainer(GanConfig(total_kimg=0, init=str(path), **TINY), tmp_path / "run")
 
 
+def test_init_takes_a_generator_whose_w_avg_decays_at_another_rate(tmp_path):
+    from live.nets.stylegan2 import Generator
+
+    kwargs = GanConfig(**TINY).generator_kwargs()
+    kwargs["mapping_kwargs"] = {**kwargs["mapping_kwargs"], "w_avg_beta": 0.998}  # NVlabs' later code base's
+    path = save_generator(Generator(**kwargs), tmp_path / "theirs.safetensors", dtype=torch.float32)
+    tuned = GanTrainer(GanConfig(total_kimg=0, init=str(path), **TINY), tmp_path / "run")
+    assert torch.allclose(_params(tuned.G), _params(load_generator(path)[0]))
+
+
 def test_path_length_regularization_runs_lazily_and_its_mean_is_kept(tmp_path):
     trainer = GanTrainer(GanConfig(total_kimg=0.016, pl_interval=2, **TINY), tmp_path)
     steps = [trainer.step() for _ in range(4)]
@@ -319,7 +329,7 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_state(tmp_path):
             next(diverging.G.parameters()).fill_(float("nan"))  # as a too-large --lr leaves it
         return stats
     diverging.step = step
-    with pytest.raises(UserError, match=r"diverged before 0.016 kimg .*keeps the state of 0.008 kimg.*lower --lr"):
+    with pytest.raises(UserError, match=r"diverged before 0.016 kimg .*keeps the state of 0.008 kimg.*lower --lr in a new run: --init "):
         diverging.run()
     assert (run / CHECKPOINT).read_bytes() == good
 

@@ -115,7 +115,7 @@ def test_a_link_to_a_preset_that_moved_is_listed_with_why(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines] == [["1", "a"], ["2", "b"], ["3", "c"]]  # the hotkeys stay put
-    assert "links to" in lines[1] and "which does not exist" in lines[1]
+    assert "links to" in lines[1] and "which cannot be opened" in lines[1]
 
 
 def test_a_copied_preset_goes_by_its_own_file_name(tmp_path, capsys):

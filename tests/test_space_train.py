@@ -215,7 +215,7 @@ def test_export_updates_only_the_space_section_of_a_bundle(random_bundle_dir, tm
     spec = SpaceSpec(config.net, 80)
     message = export_space(SpaceNet(config.net), spec, bundle)
     after = BundleConfig.read(bundle / "bundle.toml")
-    assert "updated [space]" in message and "train it again (python -m live train predictor --bundle" in message
+    assert "updated [space]" in message and "--from-bundle --outdir NEW)" in message
     assert (after.space, after.image_size) == (config.net, 80)
     assert (after.generator_weights, after.predictor, after.name) == (before.generator_weights, before.predictor,
                                                                        before.name)
@@ -352,6 +352,7 @@ def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path
     assert len(notes) == 1 and f"from {config.steps} to {config.steps + 6}" in notes[0]
     with pytest.raises(UserError, match="has trained 2 steps, past --steps 1: nothing to train"):
         SpaceTrainer(config.with_overrides(["steps=1"]), tmp_path / "run", progress=False).run()
+    assert SpaceTrainConfig.read(tmp_path / "run" / "config.toml").steps == config.steps  # the refusal wrote nothing
 
 
 def test_a_run_whose_data_is_missing_leaves_no_folder_and_a_file_is_no_export_folder(tmp_path, capsys):
@@ -373,7 +374,7 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(data, tmp_path)
     config = tiny_config(root, cache).with_overrides(["checkpoint_every=2"])
     SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
     good = _checkpoint(tmp_path / "run")["net"]
-    blown = config.with_overrides(["optim.lr=1e30", "optim.warmup_steps=0"])
+    blown = config.with_overrides(["optim.lr=1e30"])
     with pytest.raises(UserError, match="diverged before step 2 .*no step was saved"):
         SpaceTrainer(blown, tmp_path / "blown", progress=False).run()
     assert not (tmp_path / "blown" / CHECKPOINT_FILE).exists()
@@ -383,3 +384,6 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(data, tmp_path)
         SpaceTrainer(blown, tmp_path / "resumed", progress=False).run()
     kept = _checkpoint(tmp_path / "resumed")
     assert kept["step"] == 2 and all(torch.equal(t, good[k]) for k, t in kept["net"].items())
+    calmer = SpaceTrainer(config, tmp_path / "resumed", progress=False)  # as the message says: a lower rate
+    assert any("optim.lr changed" in note for note in calmer.notes)
+    assert calmer.run().step == config.steps

@@ -118,7 +118,7 @@ def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
 def test_a_generator_keeping_no_average_w_gets_one_estimated_in_its_bundle(random_bundle_dir, tmp_path, capsys):
     """NVlabs allows w_avg_beta null; the bundle's presets truncate toward w_avg, so a bundle made
     around such a network loaded, then every show and training run on it ended in a traceback."""
-    untracked = tiny_generator(0, mapping_kwargs=dict(num_layers=2, w_avg_beta=None))
+    untracked = tiny_generator(0, mapping_kwargs=dict(num_layers=2, w_avg_beta=None, lr_multiplier=1.0))
     pkl = write_nvlabs_pickle(tmp_path / "untracked.pkl", G_ema=untracked)
     models = tmp_path / "models"
     assert run("bundle", "new", "--network", str(pkl), "--space", str(random_bundle_dir),

@@ -278,7 +278,7 @@ def _object_without_repeats(pairs: list[tuple[str, object]]) -> dict:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise BadRequest(f"message names {key!r} more than once; give each field once")
+            raise BadRequest(f"message names {quoted(key)} more than once; give each field once")
         seen.add(key)
     return dict(pairs)
 

@@ -59,7 +59,8 @@ def _function(generator_kwargs: dict) -> dict[str, object]:
     mapping = {**_defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]}
     synthesis = {**_defaults(SynthesisLayer), **_defaults(SynthesisBlock), **generator_kwargs["synthesis_kwargs"]}
     return {**{f"mapping {k}": mapping[k] for k in ("activation", "lr_multiplier", "layer_features",
-                                                    "embed_features", "w_avg_beta")},
+                                                    "embed_features")},
+            "mapping keeps w_avg": mapping["w_avg_beta"] is not None,  # its decay only paces training
             **{f"synthesis {k}": synthesis[k] for k in ("activation", "use_noise", "architecture")},
             "synthesis resample_filter": [float(t) for t in synthesis["resample_filter"]]}
 
@@ -457,7 +458,7 @@ class GanTrainer:
         kimg = self.state.images_seen / 1000
         if (self.outdir / CHECKPOINT).is_file() and self.state.history:
             kept = (f"{self.outdir / CHECKPOINT} keeps the state of {self.state.history[-1]['kimg']:g} kimg; "
-                    "run again with a lower --lr to go on from there")
+                    f"go on from it at a lower --lr in a new run: --init {self.outdir / CHECKPOINT} --outdir NEW")
         else:
             kept = "no state was saved; start again with a lower --lr"
         raise UserError(f"the training diverged before {kimg:g} kimg (weights not finite): {kept}")

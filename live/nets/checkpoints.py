@@ -471,8 +471,9 @@ def keeping_w_avg(G: Generator, source: str) -> tuple[Generator, str | None]:
 
 
 def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str) -> torch.Tensor:
+    # Every setting of its own: lr_multiplier scales each weight, activation shapes W.
     mapping = MappingNetwork(z_dim=kwargs["z_dim"], c_dim=0, w_dim=kwargs["w_dim"], num_ws=None,
-                             num_layers=kwargs["mapping_kwargs"]["num_layers"], w_avg_beta=None)
+                             **{**kwargs["mapping_kwargs"], "w_avg_beta": None})
     try:
         mapping.load_state_dict({k.removeprefix("mapping."): t for k, t in state.items() if k.startswith("mapping.")})
     except RuntimeError as e:

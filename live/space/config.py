@@ -84,7 +84,8 @@ class SpaceTrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     # What a resumed run may change: how long and how it runs, not what it learns.
-    RESUMABLE = ("steps", "checkpoint_every", "log_every", "threads", "device", "cache")
+    # optim.lr too: a diverged run goes on from its last good checkpoint at a lower rate.
+    RESUMABLE = ("steps", "checkpoint_every", "log_every", "threads", "device", "cache", "optim.lr")
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1 or self.log_every < 1 or self.threads < 1:

@@ -103,8 +103,8 @@ def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
     if bundle is not None:
         replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
         return (f"wrote {folder / spec.weights} and updated [space] of {bundle_file}; a predictor trained before "
-                f"learned through the space it replaces: train it again (python -m live train predictor --bundle "
-                f"{folder} --from-bundle)")
+                f"learned through the space it replaces: train it again in a new run folder (python -m live train "
+                f"predictor --bundle {folder} --from-bundle --outdir NEW)")
     path = spec.write(folder)
     return (f"wrote {folder / spec.weights} and {path}; {folder} has no {BUNDLE_FILE}: "
             f"paste {path.name}'s sections into one next to a generator and predictor")

@@ -211,6 +211,9 @@ class SpaceTrainer:
                                     f"give its new place with {where}")
                 self.notes.append(f"note: {name} {printable(mine[name], PATH_LIMIT)} is gone; continuing on {theirs[name]} "
                                   "(the same training only if it holds the same files)")
+            if before.optim.lr != config.optim.lr:
+                self.notes.append(f"note: optim.lr changed from {before.optim.lr:g} to {config.optim.lr:g}: the "
+                                  "steps from here learn at the new rate")
             if before.steps != config.steps:
                 # The schedule is a function of the step and the total, so a new total moves it.
                 self.notes.append(f"note: steps changed from {before.steps} to {config.steps}: the learning-rate "
@@ -301,7 +304,6 @@ class SpaceTrainer:
         sources, images, music, listed = self._data(replicas)
         if replicas.lead:  # only now: a run whose data is missing leaves no folder
             folder.enter_context(training_in(self.outdir, self.outdir / CHECKPOINT_FILE, self._state_stamp))
-            config.write(self.outdir / CONFIG_FILE)
         sigma = va_sigma(images.va, music.va)
         if replicas.lead:
             self._write_data_report(sources, images, music, sigma)
@@ -318,9 +320,11 @@ class SpaceTrainer:
         trained = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         state = self._load_checkpoint(net, optimizer)
-        if state.step > config.steps:
+        if state.step > config.steps:  # refused before the run's config.toml takes the new count
             raise UserError(f"{self.outdir} has trained {state.step} steps, past --steps {config.steps}: nothing to "
                             "train; give at least its steps")
+        if replicas.lead:
+            config.write(self.outdir / CONFIG_FILE)
         if replicas.world > 1:
             forward = DistributedDataParallel(forward, device_ids=[self.device] if self.device.type == "cuda" else None)
         batches = MixedBatches(images, music, config.batch, config.image_size, config.net.mel.frames, listed)
