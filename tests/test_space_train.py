@@ -361,8 +361,11 @@ def test_a_run_whose_data_is_missing_leaves_no_folder_and_a_file_is_no_export_fo
     run = tmp_path / "run"
     assert main(["train", "space", "--outdir", str(run), "--steps", "1", "--data", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
+    assert f"data folder {tmp_path / 'none'} does not exist" in err and not run.exists()  # it held config.toml
+    (tmp_path / "some").mkdir()  # a data folder without one of the default sets: how to go on without it
+    assert main(["train", "space", "--outdir", str(run), "--steps", "1", "--data", str(tmp_path / "some")]) == 2
+    err = capsys.readouterr().err
     assert "not found" in err and "(or train without it: --set data.oasis=false)" in err
-    assert not run.exists()  # it held config.toml
     (tmp_path / "song.wav").write_bytes(b"")
     with pytest.raises(SystemExit):  # found after the training's hours, when the space was written into it
         main(["train", "space", "--outdir", str(run), "--export", str(tmp_path / "song.wav")])

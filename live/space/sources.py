@@ -142,6 +142,9 @@ def read_sources(config: DataConfig, sample_rate: int, held_out: bool) -> Source
     `sample_rate` names the MIDI renderings to use (the encoder's rate).
     """
     root, renders, q = Path(config.root), Path(config.midi_renders), config.test_fraction
+    if (config.oasis or config.fourq or config.emopia or config.vgmidi) and not root.is_dir():
+        # Before any data set's own "not found": turning each off would train on no labels at all.
+        raise UserError(f"data folder {root} does not exist; give the folder that holds the data sets with --data")
     out = Sources()
     with _or_without("oasis"):
         if config.oasis:
