@@ -3,6 +3,8 @@ models/. Torch-free, so that the command line and the preset checks can find one
 loading the networks (live.bundle reads what is inside)."""
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 
 from live.errors import UserError
@@ -13,6 +15,19 @@ BUNDLE_FILE = "bundle.toml"
 
 def models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
+
+
+def latent_shape(folder: Path) -> tuple[int, int] | None:
+    """(num_ws, w_dim) of the generator of the bundle at `folder`, from its config files alone
+    (its weights unread); None where they cannot be read, which loading the bundle then names."""
+    try:
+        table = tomllib.loads((folder / BUNDLE_FILE).read_text())
+        config = json.loads((folder / table["generator"]["weights"]).with_suffix(".json").read_text())
+        resolution, w_dim = (int(config["init_kwargs"][k]) for k in ("img_resolution", "w_dim"))
+    except (OSError, ValueError, KeyError, TypeError, tomllib.TOMLDecodeError):
+        return None
+    # As SynthesisNetwork counts them: a conv and a toRGB at 4 px, two convs at each size above.
+    return 2 * (resolution.bit_length() - 1) - 2, w_dim
 
 
 def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:

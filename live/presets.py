@@ -30,7 +30,7 @@ import numpy as np
 from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.files import dangling_link, is_file, is_folder
-from live.models import bundle_dir
+from live.models import bundle_dir, latent_shape
 from live.settings import Settings
 
 # "name" is read and ignored: presets of earlier versions carry one, and a copied file
@@ -94,6 +94,17 @@ def read_latent(path: str | Path) -> np.ndarray:
     if w.size and np.abs(w).max() > LATENT_MAX:  # beyond float32 (used so), or far outside any W: a black picture
         raise UserError(f"latent {path} holds values up to {np.abs(w).max():.3g}, far outside a StyleGAN W "
                         "(values of a few units); save the latent itself")
+    return w
+
+
+def fitted_latent(w: np.ndarray, num_ws: int, w_dim: int, path: str | Path, generator: str) -> np.ndarray:
+    """A saved latent as [num_ws, w_dim]: [w_dim] goes to every layer; any other shape is a
+    UserError naming `generator`."""
+    w = np.squeeze(w)
+    if w.shape == (w_dim,):
+        w = np.broadcast_to(w, (num_ws, w_dim))
+    if w.shape != (num_ws, w_dim):
+        raise UserError(f"latent {path} has shape {w.shape}; {generator} needs [{num_ws}, {w_dim}] or [{w_dim}]")
     return w
 
 
@@ -214,8 +225,11 @@ class PresetLibrary:
         found: dict[str, Preset | UserError] = {}
         for name in self.names():
             try:
-                found[name] = self.load(name)
-                found[name].bundle_folder()
+                preset = found[name] = self.load(name)
+                shape = latent_shape(preset.bundle_folder())
+                if preset.source.w is not None and shape is not None:
+                    fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,
+                                  f"the generator of bundle {preset.bundle!r}")
             except UserError as e:
                 found[name] = e
         return found

@@ -414,3 +414,35 @@ def test_a_preset_beside_its_bundle_plays_from_anywhere_and_a_copy_of_it_too(tmp
     monkeypatch.chdir(tmp_path / "elsewhere")
     for name in ("base", "copy"):  # the copy held "p/mybundle", read from p/ as p/p/mybundle
         assert PresetLibrary(p).load(name).bundle_folder().resolve() == (p / "mybundle").resolve()
+
+
+def test_a_latent_of_another_generator_s_shape_is_listed_with_why(tmp_path, random_bundle_dir, capsys):
+    """`preset list` and a show's start named what cannot be played but for a latent's shape,
+    found first when the preset was switched to."""
+    import json
+
+    import torch
+
+    from live.bundle import Bundle
+    from live.models import latent_shape
+    from live.nets.stylegan2 import Generator
+
+    G = Bundle.load(random_bundle_dir).G
+    assert latent_shape(random_bundle_dir) == (G.num_ws, G.w_dim)
+    for resolution in (4, 8, 64, 1024):  # the count from the config alone, as the generator makes it
+        folder = tmp_path / f"b{resolution}"
+        folder.mkdir()
+        (folder / "bundle.toml").write_text('[generator]\nweights = "g.safetensors"\n')
+        kwargs = {**G.init_kwargs, "img_resolution": resolution}
+        (folder / "g.json").write_text(json.dumps({"init_kwargs": kwargs}))
+        with torch.device("meta"):
+            assert latent_shape(folder) == (Generator(**kwargs).num_ws, G.w_dim)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    np.save(presets / "good.npy", np.zeros((G.num_ws, G.w_dim), np.float32))
+    np.save(presets / "bad.npy", np.zeros((3, 7), np.float32))
+    for name in ("good", "bad"):
+        (presets / f"{name}.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nw = "{name}.npy"\n')
+    found = PresetLibrary(presets).load_all()
+    assert not isinstance(found["good"], UserError)
+    assert isinstance(found["bad"], UserError) and "has shape (3, 7)" in str(found["bad"])

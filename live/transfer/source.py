@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from live.errors import UserError
 from live.nets.stylegan2 import Generator
-from live.presets import read_latent
+from live.presets import fitted_latent, read_latent
 
 
 def seed_latent(G: Generator, seed: int, truncation: float = 0.7) -> torch.Tensor:
@@ -21,10 +20,5 @@ def seed_latent(G: Generator, seed: int, truncation: float = 0.7) -> torch.Tenso
 def file_latent(G: Generator, path: str | Path, generator: str = "this generator") -> torch.Tensor:
     """A saved latent: [w_dim] (broadcast to every layer) or [num_ws, w_dim], .npy.
     `generator` names G in the message about a latent of another shape."""
-    w = np.squeeze(read_latent(path))
-    if w.shape == (G.w_dim,):
-        w = np.broadcast_to(w, (G.num_ws, G.w_dim))
-    if w.shape != (G.num_ws, G.w_dim):
-        raise UserError(f"latent {path} has shape {w.shape}; {generator} needs [{G.num_ws}, {G.w_dim}] "
-                        f"or [{G.w_dim}]")
+    w = fitted_latent(read_latent(path), G.num_ws, G.w_dim, path, generator)
     return torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)).to(G.mapping.w_avg)
