@@ -170,8 +170,8 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     Each writer (process and thread) writes its own partial file: two writers of one path
     (a cache entry two shows fill) would otherwise write into one file and move a mix."""
     path = Path(path)
-    # Short: a name near the file system's 255-byte limit must still have one.
-    partial = path.with_name(f".{path.name[:200]}.{os.getpid():x}.{threading.get_ident() & 0xFFFFFFFF:x}.partial")
+    partial = path.with_name(f"{_partial_prefix(path.name)}{os.getpid():x}.{threading.get_ident() & 0xFFFFFFFF:x}"
+                             ".partial")
     make_parent(path)
     try:
         partial.write_bytes(data)
@@ -185,12 +185,19 @@ def write_whole(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def _partial_prefix(name: str) -> str:
+    """Of `write_whole`'s partial files for `name` (then PID.THREAD.partial, hex): hidden, and
+    short, so that a name near the file system's 255-byte limit still has one."""
+    return f".{name[:200]}."
+
+
 def remove_stale_partials(folder: Path, names: Iterable[str]) -> None:
     """Remove the partial files `write_whole` left in `folder` for these file names when their
     writing process is gone (a killed run's: a training state each). Nothing else is touched."""
     for name in names:
-        for partial in folder.glob(f".{glob.escape(name[:200])}.*.*.partial"):
-            pid = partial.name[len(name[:200]) + 2:].split(".")[0]
+        prefix = _partial_prefix(name)
+        for partial in folder.glob(f"{glob.escape(prefix)}*.*.partial"):
+            pid = partial.name[len(prefix):].split(".")[0]
             if not re.fullmatch(r"[0-9a-f]{1,7}", pid):  # not write_whole's: PIDs stay below 2^22
                 continue
             try:

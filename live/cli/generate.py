@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from live.imageio import write_png
-    from live.nets.checkpoints import load_generator
+    from live.nets.checkpoints import check_truncation, load_generator
     from live.nets.stylegan2 import to_uint8
 
     G, info = load_generator(args.network, device=args.device)
@@ -76,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         note(str(args.network), said)
     device = next(G.parameters()).device
     label = _label(G.c_dim, args.class_idx, device)
-    if args.trunc != 1 and G.mapping.w_avg_beta is None:
-        raise UserError("this network keeps no average w (its w_avg_beta is null): truncation needs one; "
-                        "use --trunc 1")
+    check_truncation(G, args.trunc)
     args.outdir.mkdir(parents=True, exist_ok=True)
     for i, seed in enumerate(args.seeds):
         z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).to(device)

@@ -29,6 +29,7 @@ from live.corpus.color import color_stats
 from live.corpus.procedural import ProceduralConfig, ProceduralImages
 from live.errors import UserError
 from live.gan.config import GanEvalConfig
+from live.nets.checkpoints import check_truncation
 from live.nets.stylegan2 import Generator, to_unit
 from live.space.probe import SpaceProbe
 from live.space.sources import HELDOUT_SEED
@@ -98,8 +99,7 @@ def check_scorable(G: Generator, truncation: float) -> None:
                         "ones against the procedural corpus, which has no classes")
     if G.img_channels != 3:
         raise UserError(f"this generator draws {G.img_channels}-channel pictures; eval gan scores RGB ones")
-    if truncation != 1 and G.mapping.w_avg_beta is None:
-        raise UserError("this network keeps no average w (its w_avg_beta is null): truncation needs one; use --trunc 1")
+    check_truncation(G, truncation)
 
 
 def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:

@@ -44,8 +44,7 @@ def _architecture(generator_kwargs: dict) -> dict[str, object]:
     its kwargs leave to the networks' defaults filled in (a checkpoint's kwargs may list a
     default, or leave it out). Other settings (NVlabs' conv_clamp, fp16 layers) shape no
     weight: an --init may differ in them."""
-    mapping = {**_defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]}
-    synthesis = {**_defaults(SynthesisNetwork), **generator_kwargs["synthesis_kwargs"]}
+    mapping, synthesis = _filled(generator_kwargs)
     return {"--res": generator_kwargs["img_resolution"], "--z-dim": generator_kwargs["z_dim"],
             "--w-dim": generator_kwargs["w_dim"], "--mapping-layers": mapping["num_layers"],
             "--channel-base": synthesis["channel_base"], "--channel-max": synthesis["channel_max"],
@@ -56,8 +55,7 @@ def _function(generator_kwargs: dict) -> dict[str, object]:
     """What else decides a generator's pictures from its weights, defaults filled in: an
     --init that differs in it would be taken as another network's weights (its mapping's
     lr_multiplier scales every weight it holds)."""
-    mapping = {**_defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]}
-    synthesis = {**_defaults(SynthesisLayer), **_defaults(SynthesisBlock), **generator_kwargs["synthesis_kwargs"]}
+    mapping, synthesis = _filled(generator_kwargs)
     return {**{f"mapping {k}": mapping[k] for k in ("activation", "lr_multiplier", "layer_features",
                                                     "embed_features")},
             "mapping keeps w_avg": mapping["w_avg_beta"] is not None,  # its decay only paces training
@@ -65,8 +63,16 @@ def _function(generator_kwargs: dict) -> dict[str, object]:
             "synthesis resample_filter": [float(t) for t in synthesis["resample_filter"]]}
 
 
-def _defaults(network: type) -> dict[str, object]:
-    return {name: p.default for name, p in inspect.signature(network).parameters.items() if p.default is not p.empty}
+def _filled(generator_kwargs: dict) -> tuple[dict[str, object], dict[str, object]]:
+    """The mapping's and the synthesis' settings, what the kwargs leave out at the networks'
+    defaults (the synthesis' reach its blocks and layers)."""
+    def defaults(network: type) -> dict[str, object]:
+        return {name: p.default for name, p in inspect.signature(network).parameters.items()
+                if p.default is not p.empty}
+
+    return ({**defaults(MappingNetwork), **generator_kwargs["mapping_kwargs"]},
+            {**defaults(SynthesisLayer), **defaults(SynthesisBlock), **defaults(SynthesisNetwork),
+             **generator_kwargs["synthesis_kwargs"]})
 
 
 def _as_flags(architecture: dict[str, object]) -> str:

@@ -456,6 +456,13 @@ def _channel_table(channels: dict[int, int], source: str) -> tuple[int, int]:
                     "min(channel_base // resolution, channel_max) table; this generator cannot hold them")
 
 
+def check_truncation(G: Generator, psi: float) -> None:
+    """Truncation toward w_avg needs a network that keeps one (NVlabs allows w_avg_beta null)."""
+    if psi != 1 and G.mapping.w_avg_beta is None:
+        raise UserError("this network keeps no average w (its w_avg_beta is null): truncation needs one; "
+                        "use --trunc 1")
+
+
 def keeping_w_avg(G: Generator, source: str) -> tuple[Generator, str | None]:
     """G, or for a generator that tracks no average w (NVlabs' `w_avg_beta` null) a copy that
     holds one estimated from random z, and a note saying so: truncation starts from it."""

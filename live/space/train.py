@@ -336,7 +336,7 @@ class SpaceTrainer:
             keep_log_until(self.outdir / LOG_FILE, state.step)
         log = (self.outdir / LOG_FILE).open("a") if replicas.lead else None
         rate = None
-        saved = state.step if (self.outdir / CHECKPOINT_FILE).is_file() else None
+        saved = state.step if self._state_stamp is not None else None
         try:
             net.train()
             for module in frozen:

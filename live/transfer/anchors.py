@@ -113,7 +113,7 @@ class BackgroundAnchors:
                  on_error: Callable[[str], None] | None = None):
         assert 0 < duty <= 1, duty
         self._build = build
-        self._on_error = on_error or _print_error
+        self._on_error = on_error or (lambda message: note("refinement", message))
         self._rest_factor = 1 / duty - 1
         self._cond = threading.Condition()
         self._request: AnchorRequest | None = None
@@ -186,7 +186,3 @@ class BackgroundAnchors:
     def _check(self) -> None:
         if self._closed:
             raise BuildCancelled
-
-
-def _print_error(message: str) -> None:
-    note("refinement", message)
