@@ -47,6 +47,24 @@ def test_a_package_draws_the_reference_picture(built):
     assert not [p for p in directory.iterdir() if p.suffix != ".pt2" or len(p.stem) != 32]  # no leftovers
 
 
+def test_a_package_s_kernels_run_on_the_thread_count_it_was_built_for(built):
+    """Inductor writes the thread count into the kernels: the builder's default (all cores)
+    made a show's `--threads 1` draw on both (found by review)."""
+    import re
+    import zipfile
+
+    _, fast, directory = built
+    assert fast.threads == 1  # the tests run one torch thread
+    with zipfile.ZipFile(next(directory.glob("*.pt2"))) as package:
+        kernels = "".join(package.read(n).decode() for n in package.namelist() if n.endswith(".cpp"))
+    assert kernels
+    assert not re.findall(r"num_threads\((?!1\))\d+\)", kernels)
+    G = tiny_generator(img_resolution=8)
+    example = torch.zeros(1, G.num_ws, G.w_dim)
+    frozen = FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen
+    assert package_key(frozen, example, 1) != package_key(frozen, example, 2)
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="finds the loaded library in /proc (Linux)")
 def test_a_loaded_package_keeps_no_unpacked_copy_on_disk(built):
     """The loader's copy under /tmp went only when the loader was destroyed, which a killed
@@ -80,7 +98,7 @@ def test_other_weights_or_another_graph_name_another_package():
     def key(G, dtype=torch.float32, channels_last=True, up_conv=None):
         options = FastOptions(compile=False, dtype=dtype, channels_last=channels_last, up_conv=up_conv)
         fast = FastSynthesis(G.synthesis, options)
-        return package_key(fast.frozen, fast.ws)
+        return package_key(fast.frozen, fast.ws, 1)
 
     G = tiny_generator(img_resolution=8)
     assert key(G) == key(tiny_generator(img_resolution=8))
@@ -108,7 +126,7 @@ def test_an_edit_to_the_code_a_graph_is_traced_from_names_another_package(tmp_pa
         for name in ("tracedpkg.helpers", "tracedpkg.net", "tracedpkg"):
             sys.modules.pop(name, None)
         import tracedpkg.net
-        return package_key(tracedpkg.net.Net(), torch.zeros(1, 4))
+        return package_key(tracedpkg.net.Net(), torch.zeros(1, 4), 1)
 
     try:
         assert key(2) == key(2) != key(3)
@@ -132,7 +150,7 @@ def test_a_damaged_package_is_built_again(built, tmp_path, monkeypatch, damage):
     bad.write_bytes(bytes(data))
     builds = []
 
-    def build(program, path, lock):  # stands in for the child's ~50 s
+    def build(program, path, threads, lock):  # stands in for the child's ~50 s
         builds.append(path)
         path.write_bytes(good.read_bytes())
 
@@ -187,7 +205,7 @@ def test_without_a_c_compiler_a_build_says_what_to_install_before_exporting(tmp_
 
 def test_the_builder_ends_with_a_line_saying_what_went_wrong(tmp_path):
     done = subprocess.run([sys.executable, "-m", "live.nets.packaged", str(tmp_path / "missing.pt2"),
-                           str(tmp_path / "out.pt2")], capture_output=True, text=True, timeout=120)
+                           str(tmp_path / "out.pt2"), "1"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and not (tmp_path / "out.pt2").exists()
     said = [line for line in done.stderr.splitlines() if line.startswith(packaged_module.FAILED)]
     assert len(said) == 1 and "FileNotFoundError" in said[0] and "missing.pt2" in said[0]
@@ -343,14 +361,14 @@ def test_two_builds_of_one_package_at_once_run_one_builder(built, tmp_path, monk
     package = next(directory.glob("*.pt2"))
     builders = []
 
-    def build(program, path, lock):
+    def build(program, path, threads, lock):
         builders.append(path)
         time.sleep(1.0)
         shutil.copy(package, path)
 
     monkeypatch.setattr(packaged_module, "_build", build)
     twins = [packaged_module.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
-                                     torch.zeros(1, G.num_ws, G.w_dim), tmp_path) for _ in range(2)]
+                                     torch.zeros(1, G.num_ws, G.w_dim), tmp_path, 1) for _ in range(2)]
     for twin in twins:
         twin.prepare_build()
     threads = [threading.Thread(target=twin.build) for twin in twins]
@@ -370,7 +388,7 @@ from live.nets import packaged
 from live.nets.fast import FastOptions, FastSynthesis
 G = tiny_generator(img_resolution=8)
 package = packaged.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
-                           torch.zeros(1, G.num_ws, G.w_dim), packaged.Path({directory!r}))
+                           torch.zeros(1, G.num_ws, G.w_dim), packaged.Path({directory!r}), 1)
 package.prepare_build()
 threading.Thread(target=package.build, daemon=True).start()
 time.sleep(5)
@@ -393,7 +411,7 @@ def test_a_show_started_while_an_ended_show_s_build_runs_waits_for_it_instead_of
     monkeypatch.setattr(packaged_module.subprocess, "run", second_builder)
     G = tiny_generator(img_resolution=8)
     package = packaged_module.Package(FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen,
-                                      torch.zeros(1, G.num_ws, G.w_dim), tmp_path)
+                                      torch.zeros(1, G.num_ws, G.w_dim), tmp_path, 1)
     package.prepare_build()
     package.build()  # waits for the first show's builder
     assert package.on_disk

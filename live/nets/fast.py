@@ -356,11 +356,11 @@ def _errors_only(name: str) -> Iterator[None]:
 
 
 def package_on_disk(synthesis: SynthesisNetwork, options: FastOptions) -> bool:
-    """Would `FastSynthesis(synthesis, options)` load its package rather than build it? In
-    tens of milliseconds, on any thread (nothing is loaded)."""
+    """Would `FastSynthesis(synthesis, options)`, made on this thread, load its package rather
+    than build it? In tens of milliseconds (nothing is loaded)."""
     assert options.packages is not None
     example = torch.zeros(1, synthesis.num_ws, synthesis.w_dim, device=synthesis.b4.const.device)
-    return Package(FrozenSynthesis(synthesis, options).eval(), example, options.packages).on_disk
+    return Package(FrozenSynthesis(synthesis, options).eval(), example, options.packages, torch.get_num_threads()).on_disk
 
 
 class FastSynthesis:
@@ -397,7 +397,7 @@ class FastSynthesis:
             if options.packages is None:
                 self.run = compile_frozen(self.frozen, self.ws)
             else:
-                self.package = Package(self.frozen, self.ws, options.packages)
+                self.package = Package(self.frozen, self.ws, options.packages, self.threads)
                 on_disk = self.package.on_disk
                 if build and not on_disk:
                     self.package.build()  # RuntimeError with the builder's reason if it fails

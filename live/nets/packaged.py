@@ -72,13 +72,14 @@ def cpu_flags() -> str:
         return platform.machine()
 
 
-def package_key(module: nn.Module, example: torch.Tensor) -> str:
-    """The name of `module`'s package for inputs like `example`, read in milliseconds."""
+def package_key(module: nn.Module, example: torch.Tensor, threads: int) -> str:
+    """The name of `module`'s package for inputs like `example`, run on `threads` intra-op
+    threads (its kernels are built for that count), read in milliseconds."""
     digest = hashlib.sha256()
     device = example.device
     target = (torch.cuda.get_device_name(device) if device.type == "cuda"
               else torch.backends.cpu.get_cpu_capability() + cpu_flags())
-    for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)}"):
+    for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)} {threads}"):
         digest.update(part.encode())
     for path in _source_files(module):
         digest.update(path.read_bytes())
@@ -111,15 +112,18 @@ def _source_files(module: nn.Module) -> list[Path]:
 
 class Package:
     """`module` (one tensor in, one out, frozen), compiled for inputs shaped like `example`,
-    as a package in `directory`. `prepare_build` runs on the thread that runs compiled graphs
+    as a package in `directory` for a thread running `threads` intra-op threads (inductor writes
+    the count into its kernels: one built for two cores ran both at a show's `--threads 1`).
+    `prepare_build` runs on the thread that runs compiled graphs
     (it exports the module, about 2 s for the default generator); `build` only waits for a
     child process, so another thread may call it once `prepare_build` has run; `load` where
     the package will run."""
 
-    def __init__(self, module: nn.Module, example: torch.Tensor, directory: Path):
+    def __init__(self, module: nn.Module, example: torch.Tensor, directory: Path, threads: int):
         self._traced: tuple[nn.Module, torch.Tensor] | None = (module, example)  # until exported
         self.directory = directory
-        self.path = directory / f"{package_key(module, example)}{SUFFIX}"
+        self.threads = threads
+        self.path = directory / f"{package_key(module, example, threads)}{SUFFIX}"
         self._device_index = example.device.index if example.device.index is not None else -1
         self._cpu = example.device.type == "cpu"
         self._serialized: bytes | None = None
@@ -159,7 +163,7 @@ class Package:
             os.utime(lock.fileno())  # in use, for _prune
             try:
                 if not self.on_disk:
-                    _build(self._serialized, self.path, lock.fileno())
+                    _build(self._serialized, self.path, self.threads, lock.fileno())
             finally:
                 # Removed while held: whoever waits on it, or locks a new one, finds the package.
                 lock_path.unlink(missing_ok=True)
@@ -238,7 +242,7 @@ def _serialized(program: torch.export.ExportedProgram) -> bytes:
     return program_bytes.getvalue()
 
 
-def _build(program: bytes, path: Path, lock: int) -> None:
+def _build(program: bytes, path: Path, threads: int, lock: int) -> None:
     """Build in a child process that holds `lock` (a descriptor of the package's locked
     file) too: a show that ends goes on without waiting, and the build finishes for the next
     show, which waits for it instead of starting a second one beside it."""
@@ -246,7 +250,7 @@ def _build(program: bytes, path: Path, lock: int) -> None:
     try:
         source.write_bytes(program)
         # Its own session: Ctrl-C on the show does not stop it.
-        done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path)],
+        done = subprocess.run([sys.executable, "-m", __name__, str(source), str(path), str(threads)],
                               capture_output=True, text=True, start_new_session=True, pass_fds=(lock,))
     finally:
         source.unlink(missing_ok=True)
@@ -275,9 +279,10 @@ def _mtime(path: Path, now: float) -> float:
         return now
 
 
-def build_package(source: Path, path: Path) -> None:
-    """Compile the exported program saved at `source` into the package `path`: run in the
-    child process, whose CPU time the show's threads come before."""
+def build_package(source: Path, path: Path, threads: int) -> None:
+    """Compile the exported program saved at `source` into the package `path`, its kernels
+    for `threads` threads: run in the child process, whose CPU time the show's threads come
+    before."""
     from torch._inductor import config
 
     os.nice(19)
@@ -289,7 +294,7 @@ def build_package(source: Path, path: Path) -> None:
     try:
         # Freezing folds the weights into constants and prepacks them for oneDNN; inductor
         # applies it only to graphs compiled without autograd.
-        with config.patch(freezing=True), torch.no_grad():
+        with config.patch({"freezing": True, "cpp.threads": threads}), torch.no_grad():
             torch._inductor.aoti_compile_and_package(program, package_path=str(partial))
         with open(partial, "rb") as built:
             os.fsync(built.fileno())  # on disk before its name says it is whole
@@ -300,7 +305,7 @@ def build_package(source: Path, path: Path) -> None:
 
 if __name__ == "__main__":
     try:
-        build_package(Path(sys.argv[1]), Path(sys.argv[2]))
+        build_package(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
     except Exception as e:  # noqa: BLE001 - the parent reports this line
         print(f"{FAILED}{type(e).__name__}: {first_line(e)}", file=sys.stderr, flush=True)
         sys.exit(1)
