@@ -40,3 +40,24 @@ def test_a_report_never_replaces_a_generator_s_config(tmp_path, capsys):
         main(["bench", "engine", "--seconds", "1", "--json", str(tmp_path / "G.json")])
     assert exit.value.code == 2 and "is the config of G.safetensors" in capsys.readouterr().err
     assert (tmp_path / "G.json").read_text() == "{}"
+
+
+def test_a_short_run_on_auto_synthesis_uses_a_package_only_if_built_as_its_help_says(tmp_path, random_bundle_dir,
+                                                                                       monkeypatch):
+    """`--synthesis auto` builds the fast path only for runs of FAST_SYNTHESIS_MIN_SECONDS or
+    more: a 3 s bench set out on a minute's build (found by review)."""
+    from live.nets import packaged
+
+    builds = []
+
+    def build(*args):
+        builds.append(args)
+        raise RuntimeError("no builds here")
+
+    monkeypatch.setattr(packaged, "_build", build)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "p.toml").write_text(f'name = "p"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 3\n')
+    assert main(["bench", "engine", "--preset", "p", "--presets-dir", str(presets), "--seconds", "3",
+                 "--synthesis", "auto", "--size", "64x36", "--json", str(tmp_path / "engine.json")]) == 0
+    assert builds == []

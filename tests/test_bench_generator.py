@@ -87,7 +87,7 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
     assert result["gemm_cpu_gflops"] == max(fp32_ways.values())
     assert result["gemm_method"] == max(fp32_ways, key=fp32_ways.get)
     (row,) = result["rows"]
-    assert row["name"] == "tiny.safetensors" and row["resolution"] == 32
+    assert row["name"] == str(path) and row["resolution"] == 32
     for key in ("gflop_per_frame", "ms_per_frame", "fps", "share_of_bound", "cpu_ms_per_frame"):
         assert row[key] > 0, key
     assert row["dtype"] == "fp32" and "eager" in row["path"]
@@ -96,6 +96,17 @@ def test_writes_the_json_contract_for_a_checkpoint(tmp_path):
     assert row["bound_gflops"] > 0 and row["bound_gflops"] != result["gemm_gflops"]
     assert row["share_of_bound"] == pytest.approx(row["gflop_per_frame"] * row["fps"] / row["bound_gflops"])
     assert row["paths"]["fp32"]["max_abs_diff"] < 1e-4
+
+
+def test_rows_are_named_by_their_paths_and_each_timed_once(tmp_path):
+    """Two runs' files named alike made two rows of one name; a file given twice, two rows."""
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+    paths = [save_generator(tiny_generator(), tmp_path / run / "G.safetensors", dtype=torch.float32)
+             for run in ("a", "b")]
+    rows = run_main(tmp_path, "--rows", "", "--network", str(paths[0]), "--network", str(paths[1]),
+                    "--network", str(paths[0]))["rows"]
+    assert [row["name"] for row in rows] == [str(paths[0]), str(paths[1])]
 
 
 def test_each_path_s_share_is_against_its_dtype_s_gemm_timed_beside_it(tmp_path):

@@ -109,7 +109,7 @@ def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_
 
 def test_transfer_refuses_more_refinement_steps_than_a_show_takes_and_a_non_finite_lambda(preset_dir, songs, tmp_path):
     for bad in (("--lambda", "nan"), ("--lambda", "1e39"), ("--at", "nan"), ("--at", "0"),
-                ("--refine-steps", "100000000")):
+                ("--refine-steps", "100000000"), ("--mode", "full", "--steps", "1")):  # step 1 has rate 0
         with pytest.raises(SystemExit):
             run("transfer", "--preset", "test", "--audio", songs[0], "--outdir", str(tmp_path / "out"), *bad)
 

@@ -68,6 +68,7 @@ def test_plain_name_refuses_paths(text):
     ["bench", "beats", "--method", "foo"],  # a traceback from aubio
     ["bench", "beats", "--seed", "-1"],  # tracebacks from numpy, and an out-of-memory kill:
     ["bench", "beats", "--seconds", "1e9"],
+    ["bench", "beats", "--seconds", "4"],  # the "4 taps" track had three taps, at 2 s none
     ["bench", "beats", "--sample-rate", "99999999"],
     ["eval", "gan", "--network", "g.pkl", "--json", "e.json", "--seed", str(2**64)],  # after the networks loaded
     ["train", "space", "--outdir", "run", "--seed", str(2**32)],
@@ -204,8 +205,8 @@ def test_outputs_that_cannot_be_written_stop_before_anything_opens(tmp_path, cap
 
 
 def test_bench_beats_refuses_a_warm_up_that_leaves_nothing_to_score(capsys):
-    assert main(["bench", "beats", "--seconds", "4", "--warmup", "5"]) == 2
-    assert "--warmup 5 s leaves nothing of the 4 s tracks" in capsys.readouterr().err
+    assert main(["bench", "beats", "--seconds", "6", "--warmup", "7"]) == 2
+    assert "--warmup 7 s leaves nothing of the 6 s tracks" in capsys.readouterr().err
 
 
 def test_the_command_line_is_read_without_importing_torch():

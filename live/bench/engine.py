@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     from live.render.shaders import ShaderLibrary
 
     check_distinct({"--json": args.json, "--stats": args.stats})  # the report would replace the stats
-    show = open_show(args, live=True)
+    show = open_show(args, live=True, seconds=args.seconds)
     if show.maker.image.options is not None:
         # Steady state is what a show runs in: measure after the background compile.
         start = time.perf_counter()

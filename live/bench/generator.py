@@ -402,7 +402,9 @@ def main(args: argparse.Namespace) -> int:
     from live.nets.device import checked_device
 
     known = {shape.name: shape for shape in shapes()}
-    rows_wanted = [name for name in args.rows.split(",") if name] if args.rows is not None else list(known)
+    # Each row once: a name or a file given twice was timed and reported twice.
+    rows_wanted = list(dict.fromkeys(name for name in args.rows.split(",") if name)) if args.rows is not None \
+        else list(known)
     unknown = [name for name in rows_wanted if name not in known]
     if not rows_wanted and not args.network:
         raise UserError(f"--rows {args.rows!r} names no row; choose from {', '.join(known)}")
@@ -414,7 +416,8 @@ def main(args: argparse.Namespace) -> int:
     check_distinct({"--json": args.json, **{f"--network {path}": path for path in args.network}})
     device = checked_device(args.device)
     # Loaded first: a bad file is refused before the minutes of timing, not after them.
-    given = [(os.path.basename(path), load_generator(path, device=device)[0]) for path in args.network]
+    # Named by the path as given: the files of two runs are often named alike (runs/a/G.safetensors).
+    given = [(path, load_generator(path, device=device)[0]) for path in dict.fromkeys(args.network)]
     torch.set_num_threads(args.threads)
     dtypes = [getattr(torch, name) for name in dtype_names]
 

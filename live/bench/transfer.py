@@ -26,10 +26,10 @@ predictor output moved by the orthogonal projection of (d)'s move onto the direc
 the local model built there: how much of (d)'s gain the part of its move that one model's
 span holds carries (a reference, not a bound: another point of the span may score
 better, and steps are also held within the model's radius). --held N keeps each pair's
-music for N keyframes, warm-started as live, with models rebuilt at once whenever a
-keyframe starts outside the radius (live rebuilds take model_build_s in the background,
-so this bounds the live path from above); the rebuilt models bring new spans, and its
-time per keyframe includes the rebuilds.
+music for N keyframes, warm-started as live: N times k steps on the model built where the
+predictor lands, every step within its radius of the anchor. Models are judged by where the
+predictor lands and by the music, which held music does not move, so none is rebuilt
+(held_model_builds_per_pair counts them).
 
 Stream. The demo track's first section change (bright -> dark at 30 s), keyframes at
 --stream-rate from 22 s to 44 s, the middle of the lambdas, source seed 0, warm-started
@@ -64,15 +64,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "predictor's range)")
     p.add_argument("--ks", type=count(1), nargs="+", default=[1, 3, 10],
                    help="refinement steps to compare (at least one <= 3: the targets are about those)")
-    p.add_argument("--steps", type=count(1), default=300, help="steps of the reference optimization")
+    p.add_argument("--steps", type=count(2), default=300,
+                   help="steps of the reference optimization, at least 2: the schedule's first has rate 0 "
+                        "(default 300; the targets are judged only at 300, the seed's)")
     p.add_argument("--time-pairs", type=count(1), default=2, help="pairs the optimization is timed on at batch 1")
     p.add_argument("--held", type=count(0), default=0, metavar="N",
-                   help="also hold each pair's music for N keyframes (warm-started, models rebuilt at once)")
+                   help="also hold each pair's music for N keyframes (warm-started, on one model)")
     p.add_argument("--first-seed", type=seed, default=0,
                    help="source seeds from here, music shifted as far (default 0: the set earlier sessions "
                         "tuned on; at --pairs or more, no source repeats)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
-    p.add_argument("--stream-rate", type=number(0, 20, low_open=True), default=5.0, help="keyframes per second on the stream")
+    p.add_argument("--stream-rate", type=number(0.5, 20), default=5.0,
+                   help="keyframes per second on the stream, 0.5 to 20: its jitter takes three keyframes or more "
+                        "in the 6 s before the change (default 5)")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
     p.add_argument("--show-rate", type=number(0, 60, low_open=True), default=17.0,
                    help="keyframes per second on the show (default 17, this CPU's live rate)")
@@ -90,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
     from live.bench.report import report
     from live.bundle import Bundle
     from live.transfer.amortize import evaluation_lambdas
+    from live.transfer.optimize import OptimizeConfig
     from live.transfer.pairs import benchmark_pairs
 
     if args.first_seed + args.pairs - 1 > SEED_MAX:  # the sources are seeds first_seed .. first_seed + pairs - 1
@@ -115,7 +120,9 @@ def main(args: argparse.Namespace) -> int:
         summary.update(_show(bundle, lambdas[len(lambdas) // 2], k, args.show_rate, args.show_model_seconds))
     keyframe_ms = summary.get("stream_ms_per_keyframe", summary["first_keyframe_ms"][k])
     summary["x_faster_with_model_builds"] = summary["optimize_ms"] / keyframe_ms
-    summary["target_share_k_le_3"] = summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
+    # The targets compare with the seed's 300-step optimization; against another, they are not judged.
+    summary["target_share_k_le_3"] = (summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
+                                      if args.steps == OptimizeConfig().steps else None)
     columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
     report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.config.name}", rows, columns, args.json,
            bundle=str(bundle.root), lambdas=lambdas, first_seed=args.first_seed, **summary)
@@ -237,7 +244,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
                     predict_ms + 1000 * float(np.mean(reference_s))))
     if args.held:
         rows.append(row(f"predictor + {max(few)} local steps/keyframe, music held {args.held} keyframes "
-                        "(models rebuilt at once)", score(torch.stack(held)),
+                        "(one model)", score(torch.stack(held)),
                         predict_ms + 1000 * float(np.mean(held_s))))
     rows.append(row(f"(d) optimization, {args.steps} steps", optimized_loss, optimize_ms))
     # P plus (d)'s move projected onto the span of the model built at P.
