@@ -112,7 +112,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "local models are built at once (offline, seconds a model); live the models arrive late "
           "and the steps are taken only while one holds"),
     Param("crossfade_beats", float, 0.0, 16.0, 1.0,
-          "length of the crossfade to each new keyframe, in beats (0 = hard cut)"),
+          "length of the crossfade to each new keyframe, in beats (0 = hard cut; with beat_sync it lands on "
+          "the nearest whole beat; before a tempo is found a beat is 0.5 s)"),
     Param("intensity", float, 0.0, 2.0, 1.0,
           "scale of the move from the source latent toward the music "
           "(0 = source image, 1 = as computed, 2 = exaggerated)"),
@@ -126,11 +127,13 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "keyframes per second that inference aims for (live: as many as the machine keeps up with, "
           "one per fresh mel window; offline: one is due this often, and made if the screen takes it)"),
     Param("beat_sync", bool, 0, 1, True,
-          "crossfades and hard cuts land on the beat; off = they run as soon as a keyframe arrives"),
+          "crossfades and hard cuts land on the beat; off = each runs from the keyframe's arrival, the next "
+          "once it has landed"),
     Param("freeze", bool, 0, 1, False,
-          "hold the picture on screen; audio and inference keep running"),
+          "hold the picture on screen, without pulses (a fade under way lands; before the first picture, "
+          "the first is shown); audio and inference keep running"),
     Param("blackout", bool, 0, 1, False,
-          "output black"),
+          "output black (the HUD too)"),
     Param("hud", bool, 0, 1, False,
           "show bpm, valence/arousal, fps and latency on screen"),
 )}

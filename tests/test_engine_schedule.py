@@ -22,18 +22,54 @@ def test_one_fade_per_beat_lands_on_beats():
     assert all(b - a == pytest.approx(period) for a, b in zip(landings[1:], landings[2:]))
 
 
-def test_no_beat_sync_takes_each_new_keyframe_and_zero_beats_is_a_cut():
+def test_no_beat_sync_runs_each_fade_from_its_keyframe_and_zero_beats_is_a_cut():
     s = FadeScheduler()
-    s.start(0.0, 1, BeatGrid(0.5, 0.5), crossfade_beats=1)
-    assert not s.due(0.1, 1, 0, beat_sync=False)        # nothing newer
-    assert s.due(0.1, 2, 0, beat_sync=False)            # newer: go now
-    assert not s.due(0.1, 2, 0, beat_sync=True)         # synced: wait for the fade to land
-    s.start(0.1, 2, BeatGrid(0.5, 0.5), crossfade_beats=0, beat_sync=False)
-    assert s.mix(0.1) == 1.0                          # unsynced: a cut now
-    assert s.start(0.1, 3, BeatGrid(0.5, 0.5), crossfade_beats=0) is None  # synced: the cut waits for the beat
-    assert s.shown_version == 2 and not s.due(0.3, 3, 0, beat_sync=True) and s.due(0.5, 3, 0, beat_sync=True)
-    assert s.start(0.5, 4, BeatGrid(1.0, 0.5), crossfade_beats=0) is not None  # on the beat, the newest then
-    assert s.shown_version == 4 and s.mix(0.5) == 1.0
+    fade = s.start(0.0, 1, BeatGrid(0.3, 0.5), crossfade_beats=1, beat_sync=False)
+    assert (fade.start, fade.end) == (0.0, pytest.approx(0.5))  # a beat long from now, not to the beat at 0.3
+    assert not s.due(0.1, 2, 0, beat_sync=False)        # the fade runs whole
+    assert s.due(0.5, 2, 0, beat_sync=False)            # then the newest keyframe, at once
+    s.start(0.5, 2, BeatGrid(1.0, 0.5), crossfade_beats=0, beat_sync=False)
+    assert s.mix(0.5) == 1.0                            # unsynced: a cut now
+    assert s.due(0.51, 3, 0, beat_sync=False)           # and the next at once
+    assert s.start(0.6, 3, BeatGrid(1.0, 0.5), crossfade_beats=0) is None  # synced: the cut waits for the beat
+    assert s.shown_version == 2 and not s.due(0.8, 3, 0, beat_sync=True) and s.due(1.0, 3, 0, beat_sync=True)
+    assert s.start(1.0, 4, BeatGrid(1.5, 0.5), crossfade_beats=0) is not None  # on the beat, the newest then
+    assert s.shown_version == 4 and s.mix(1.0) == 1.0
+
+
+@pytest.mark.parametrize("beat_sync", [True, False])
+@pytest.mark.parametrize("beats", [0.5, 1, 4])
+def test_with_keyframes_every_frame_the_picture_reaches_them(beat_sync, beats):
+    """Unsynced, each keyframe restarted the fade: eased from zero slope, the picture moved
+    less per restart than an 8-bit plate keeps and never reached a keyframe (found by review)."""
+    s, period, landed = FadeScheduler(), 0.5, []
+    for frame in range(300):  # 10 s at 30 fps, a new keyframe each frame
+        t = frame / 30
+        grid = BeatGrid((int(t / period) + 1) * period, period)
+        if s.due(t, frame + 1, beats, beat_sync) and s.start(t, frame + 1, grid, beats, beat_sync) is not None:
+            landed.append(s.fade.end)
+    spacing = (max(beats, 1) if beat_sync else beats) * period  # synced: at most one fade a beat
+    assert len(landed) >= 10 / spacing - 2  # a whole fade each, one after another
+    assert all(b - a >= spacing - 1e-6 for a, b in zip(landed[1:], landed[2:]))
+
+
+def test_a_fractional_fade_length_lands_on_the_nearest_whole_beat():
+    """1.5 beats landed half a beat off, and the next fade, from there, lasted one beat."""
+    s, period, landed = FadeScheduler(), 0.5, []
+    for frame in range(240):
+        t = frame / 30
+        if s.due(t, frame + 1, 1.5, True):
+            landed.append(s.start(t, frame + 1, BeatGrid((int(t / period) + 1) * period, period), 1.5).end)
+    assert all(abs(e / period - round(e / period)) < 1e-6 for e in landed)
+    assert all(b - a == pytest.approx(2 * period) for a, b in zip(landed[1:], landed[2:]))
+
+
+@pytest.mark.parametrize("beat_sync", [True, False])
+def test_without_a_tempo_the_fade_length_still_counts(beat_sync):
+    """In beatless music every fade lasted 0.5 s whatever its length in beats (found by review)."""
+    short = FadeScheduler().start(0.0, 1, BeatGrid(None, None), 1, beat_sync)
+    long = FadeScheduler().start(0.0, 1, BeatGrid(None, None), 8, beat_sync)
+    assert long.end == pytest.approx(8 * short.end) == pytest.approx(8 * FadeScheduler().fallback_seconds)
 
 
 @pytest.mark.parametrize("beat_sync, cuts", [(True, 5), (False, 40)])

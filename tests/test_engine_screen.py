@@ -99,3 +99,28 @@ def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
     shown = next(t for t in 0.1 + np.arange(1, 40) / 60
                  if director.frame(t, replace(locked, time=t), replace(first, version=2), settings).upload)
     assert shown_by - 0.1 < shown <= shown_by
+
+
+def _keyframe(version):
+    return Keyframe(version=version, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5,
+                    arousal=0.5, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+
+
+def test_frozen_before_any_picture_the_first_is_shown_then_held_still():
+    """A preset with `freeze = true` rendered a whole video black; frozen, the beat pulse
+    still zoomed the picture (found by review)."""
+    frozen = SETTINGS.with_value("freeze", True)
+    director = ScreenDirector(fade_in=False)
+    assert director.frame(0.0, QUIET, _keyframe(1), frozen).upload is not None
+    beat = replace(QUIET, newest_beat=0.5, beats=(0.5,))
+    state = director.frame(0.5, beat, _keyframe(2), frozen).state
+    assert state.beat_pulse == 0 and state.onset_pulse == 0
+    assert director.frame(0.6, beat, _keyframe(3), frozen).upload is None  # held
+    assert director.frame(0.51, beat, _keyframe(3), SETTINGS).state.beat_pulse > 0.5  # unfrozen: pulses
+
+
+def test_blackout_hides_the_hud_too():
+    settings = SETTINGS.with_value("hud", True)
+    director = ScreenDirector()
+    assert director.frame(0.0, QUIET, _keyframe(1), settings).state.hud
+    assert director.frame(0.1, QUIET, _keyframe(1), settings.with_value("blackout", True)).state.hud is None

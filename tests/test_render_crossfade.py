@@ -40,9 +40,11 @@ def test_a_stale_beat_prediction_is_moved_onto_the_grid_ahead():
 
 
 @pytest.mark.parametrize("next_beat, period", [(None, 0.5), (10.4, None), (10.4, 0.0)])
-def test_without_tempo_the_fade_has_the_fallback_length(next_beat, period):
+def test_without_tempo_a_beat_lasts_the_fallback_length(next_beat, period):
     fade = plan_crossfade(10.0, next_beat, period, CrossfadeTiming(fallback_seconds=0.6))
     assert fade.end == pytest.approx(10.6)
+    assert plan_crossfade(10.0, next_beat, period, CrossfadeTiming(beats=4, fallback_seconds=0.6)).end == \
+        pytest.approx(12.4)
 
 
 @pytest.mark.parametrize("beats", [1, 2, 4])

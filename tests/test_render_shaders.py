@@ -114,6 +114,21 @@ def test_an_edit_that_compiles_but_does_not_fit_the_renderer_keeps_the_last_good
     renderer.release()
 
 
+@pytest.mark.parametrize("glsl_type, use", [("int", "float(u_mix)"), ("bool", "(u_mix ? 1.0 : 0.0)")])
+def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, shader_dir, glsl_type, use):
+    """Valid GLSL, but the renderer's float did not fit: moderngl raised struct.error every
+    frame and the picture froze for as long as the edit stayed (found by review)."""
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    edit(path, good.replace("uniform float u_mix;", f"uniform {glsl_type} u_mix;").replace("clamp(u_mix,", f"clamp({use},"))
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    assert np.all(frame(renderer) == GREEN)
+    assert "crossfade.frag: does not fit the renderer" in library.error
+    renderer.release()
+
+
 def test_an_edited_include_reloads_the_programs_using_it(ctx, shader_dir):
     library = ShaderLibrary(ctx, shader_dir)
     renderer = green_renderer(ctx, library)

@@ -4,8 +4,13 @@ Inference makes keyframes faster than the music cuts. The screen takes the newes
 only when the running fade has landed, and plans the next fade to land on a beat; so the
 picture arrives somewhere on every beat and moves toward the music in between. A hard
 cut (0 beats) happens on the beat, and a fade shorter than a beat ends on it. With
-`beat_sync` off a newer keyframe starts its fade (or cuts) at once; with no tempo yet, once
-the last fade has run its fallback length (a cut holds as long).
+`beat_sync` off a fade also runs whole before the next starts, but from the keyframe's
+arrival and for its length in beats, landing wherever that is (a cut, at once). With no
+tempo yet a beat lasts `fallback_seconds`, so the length still counts (a cut holds a beat).
+
+Every fade runs whole: restarted by each keyframe, at 20 a second, a fade eased from zero
+slope moved the picture less than the 8-bit plate it is snapshot into keeps, and the picture
+never left its first keyframe (found by review).
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class FadeScheduler:
             return False
         if self._waiting is not None:
             return not beat_sync or not self._before_moment(t, crossfade_beats)
-        return (self.fade.done(t) and t >= self._cut_holds_until) or not beat_sync
+        return self.fade.done(t) and (t >= self._cut_holds_until or not beat_sync)
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
@@ -77,12 +82,12 @@ class FadeScheduler:
             self.fade = Crossfade.hold()
             if beat_sync:  # and no tempo yet
                 self._cut_holds_until = t + self.fallback_seconds
-        elif crossfade_beats < 1 and grid.period:  # not synced: a fraction of the beat, from now
-            self.fade = Crossfade(t, t + max(crossfade_beats * grid.period, 1e-3))
-        else:
-            timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds,
-                                     fallback_seconds=self.fallback_seconds)
+        elif on_beat:
+            timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds)
             self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing)
+        else:  # from now, its length in beats: not synced, or no tempo yet
+            beat = grid.period or self.fallback_seconds
+            self.fade = Crossfade(t, t + max(crossfade_beats * beat, 1e-3 if not beat_sync else self.min_seconds))
         self.shown_version = version
         self._waiting = None
         return self.fade

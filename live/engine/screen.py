@@ -79,7 +79,10 @@ class ScreenDirector:
         return self._wants(t, version, settings, self._grid(t, features))
 
     def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:
-        if settings.freeze or not self.fades.due(t, version, settings.crossfade_beats, settings.beat_sync):
+        # Frozen before any picture, there is none to hold: a preset with `freeze = true`
+        # rendered a whole video black.
+        frozen = settings.freeze and self.fades.shown_version >= 0
+        if frozen or not self.fades.due(t, version, settings.crossfade_beats, settings.beat_sync):
             return False
         return not self.fades.waits(t, grid, settings.crossfade_beats, settings.beat_sync)
 
@@ -108,11 +111,11 @@ class ScreenDirector:
         if newest is not None and self._wants(t, newest.version, settings, grid):
             if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
                 upload = newest
-        pulse = settings.pulse
+        pulse = 0.0 if settings.freeze else settings.pulse  # a frozen picture holds still
         state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
                            onset_pulse=pulse * self.onset.value(t), intensity=1.0,
                            blackout=1.0 if settings.blackout else 0.0,
-                           hud=self._hud_text(features, newest, hud) if settings.hud else None)
+                           hud=self._hud_text(features, newest, hud) if settings.hud and not settings.blackout else None)
         return FrameDecision(state=state, upload=upload, shows_new=upload)
 
     @staticmethod

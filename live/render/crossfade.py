@@ -4,7 +4,8 @@ Times are seconds on whichever clock the caller runs (wall clock live, the simul
 clock offline); nothing here reads a clock.
 
 A crossfade starts when a keyframe arrives and by default ends on the next beat
-(`CrossfadeTiming.beats = N` ends on the N-th beat from the arrival). A fade is never
+(`CrossfadeTiming.beats = N` ends on the N-th beat from the arrival; a fractional N on
+the nearest whole one, so that fades land on beats). A fade is never
 shorter than `min_seconds`: when the beat is too close it moves on to a later beat,
 so a late keyframe does not pop in.
 
@@ -35,7 +36,7 @@ def smoothstep(x: float) -> float:
 class CrossfadeTiming:
     beats: float = 1.0             # the fade ends on the N-th beat after the arrival; 1 = next beat
     min_seconds: float = 0.25      # never shorter: a closer beat gives way to a later one
-    fallback_seconds: float = 0.5  # length while there is no tempo yet
+    fallback_seconds: float = 0.5  # a beat's length while there is no tempo yet (120 bpm)
 
     def __post_init__(self) -> None:
         if not self.beats >= 1.0:
@@ -78,12 +79,14 @@ def plan_crossfade(arrival: float, next_beat: float | None, beat_period: float |
 
     `next_beat` may lie in the past (a beat clock updated late): the beat grid it
     defines is used from the first beat that leaves at least `min_seconds` of fade.
-    Without a tempo (`next_beat` or `beat_period` None) the fade lasts
+    Without a tempo (`next_beat` or `beat_period` None) the fade lasts `beats` beats of
     `fallback_seconds`.
     """
     if next_beat is None or beat_period is None or not beat_period > 0.0:
-        return Crossfade(arrival, arrival + max(timing.fallback_seconds, timing.min_seconds))
-    end = next_beat + (timing.beats - 1.0) * beat_period
+        return Crossfade(arrival, arrival + max(timing.beats * timing.fallback_seconds, timing.min_seconds))
+    # A fractional count lands between beats, and the next fade, starting there, is cut to
+    # the whole beats before its own landing (every position of a fade knob but its ends).
+    end = next_beat + math.floor(timing.beats - 0.5) * beat_period
     earliest = arrival + timing.min_seconds
     if end < earliest:
         end += math.ceil((earliest - end) / beat_period) * beat_period

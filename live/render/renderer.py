@@ -14,6 +14,7 @@ held picture. Shader files are reloaded by whoever runs the loop calling
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,7 +60,8 @@ class _FullscreenPass:
     def draw(self, uniforms: dict[str, object]) -> None:
         try:
             self._draw(uniforms)
-        except (TypeError, ValueError, KeyError, moderngl.Error) as e:
+        # struct.error: a value the edit's uniform type does not take (a float for an int or bool).
+        except (TypeError, ValueError, KeyError, struct.error, moderngl.Error) as e:
             if not self._shader.on_trial:
                 raise
             self._shader.reject(f"{type(e).__name__}: {e}")
