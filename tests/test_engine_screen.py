@@ -124,3 +124,21 @@ def test_blackout_hides_the_hud_too():
     director = ScreenDirector()
     assert director.frame(0.0, QUIET, _keyframe(1), settings).state.hud
     assert director.frame(0.1, QUIET, _keyframe(1), settings.with_value("blackout", True)).state.hud is None
+
+
+def test_a_switched_show_s_first_keyframe_starts_at_once_and_the_old_show_s_are_not_taken():
+    """The old preset's 8-beat fade held a switch back 2.4 s; a switch to a long-fade preset
+    first faded all its length toward the old show's last keyframe (found by review)."""
+    locked = replace(QUIET, rms=0.1, beat_confidence=1.0)
+    long_fades = SETTINGS.with_value("crossfade_beats", 8.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, locked, _keyframe(1), long_fades)
+    assert director.frame(0.1, locked, _keyframe(2), long_fades).upload is not None  # an 8-beat fade, to 4.5 s
+    # Switched at version 5: the old show's keyframe 4 is not taken, even once the fade has landed.
+    assert director.frame(0.2, locked, _keyframe(4), long_fades, show_from=5).upload is None
+    assert director.frame(5.0, replace(locked, next_beat=5.5), _keyframe(4), long_fades, show_from=5).upload is None
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, locked, _keyframe(1), long_fades)
+    director.frame(0.1, locked, _keyframe(2), long_fades)
+    taken = director.frame(0.2, locked, _keyframe(5), SETTINGS, show_from=5)
+    assert taken.upload is not None and taken.state.mix < 0.1  # its fade starts now, from the picture shown

@@ -112,6 +112,8 @@ class LiveEngine:
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
         self.publish = lambda topic, body: None   # replaced by the control server's publish
         self._versions = itertools.count(1)
+        # Keyframes from this version on are the show on screen's (set at a switch, read by frames).
+        self._show_from_version = 0
         self._message = ("", 0.0)
         self._reported: dict[str, float] = {}   # when each message was last reported
         self._shader_error: str | None = None
@@ -262,6 +264,7 @@ class LiveEngine:
                 return
             before = self.show.maker.image
             self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer, w_source)
+            self._show_from_version = next(self._versions)
             self.bundles.remember(bundle, synthesizer, shown=bundle)
             if before is not synthesizer:
                 before.withdraw()
@@ -569,7 +572,8 @@ class LiveEngine:
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now))
-        decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud)
+        decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud,
+                                       self._show_from_version)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
         state, overlay = decision.state, None

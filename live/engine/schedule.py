@@ -40,6 +40,7 @@ class FadeScheduler:
         # (fallback_seconds): a strobe preset cut at the keyframe rate, up to 20 a second,
         # in a song's first seconds.
         self._cut_holds_until = float("-inf")
+        self._interrupted = False  # the next keyframe need not wait for the fade under way
 
     def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool) -> bool:
         """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
@@ -47,7 +48,15 @@ class FadeScheduler:
             return False
         if self._waiting is not None:
             return not beat_sync or not self._before_moment(t, crossfade_beats)
+        if self._interrupted:
+            return True
         return self.fade.done(t) and (t >= self._cut_holds_until or not beat_sync)
+
+    def interrupt(self) -> None:
+        """Let the next keyframe start its fade (or its wait for the beat) without waiting for
+        the fade under way, which goes on drawing until then."""
+        self._interrupted = True
+        self._cut_holds_until = float("-inf")
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
@@ -90,6 +99,7 @@ class FadeScheduler:
             self.fade = Crossfade(t, t + max(crossfade_beats * beat, 1e-3 if not beat_sync else self.min_seconds))
         self.shown_version = version
         self._waiting = None
+        self._interrupted = False
         return self.fade
 
     def mix(self, t: float) -> float:

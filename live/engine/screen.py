@@ -94,9 +94,17 @@ class ScreenDirector:
         return BeatGrid(None, None)
 
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
-              settings: Settings, hud: HudInfo | None = None) -> FrameDecision:
+              settings: Settings, hud: HudInfo | None = None, show_from: int = 0) -> FrameDecision:
         """`t` is the frame's time in seconds of the audio stream (what is heard as it shows);
-        `features` the audio analysis at about `t`."""
+        `features` the audio analysis at about `t`. Keyframes from version `show_from` on are
+        the show now chosen (a preset switch): an older one is not taken, and the first of them
+        does not wait for the fade under way to land (the old preset's 8-beat fade held a switch
+        back 2.4 s; a switch to a long-fade preset first faded its whole length toward the old
+        show's last keyframe)."""
+        if newest is not None and newest.version < show_from:
+            newest = None
+        elif newest is not None and self.fades.shown_version < show_from:
+            self.fades.interrupt()
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
