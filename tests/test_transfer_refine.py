@@ -13,8 +13,8 @@ from live.engine.keyframes import KeyframeMaker
 from live.settings import Settings
 from live.transfer.anchors import AnchorRequest, BackgroundAnchors, DelayedAnchors, InlineAnchors
 from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
-from live.transfer.embed import true_transfer_loss
-from live.transfer.linearize import build_anchor, jacobian_along
+from live.transfer.embed import latent_features, true_transfer_loss
+from live.transfer.linearize import MEASURE_STEPS, build_anchor, jacobian_along, measured_model
 from live.transfer.refine import (LocalRefiner, RefineConfig, ReferenceRefiner, RefineSession, WarmStart,
                                   reference_loss_and_gradient)
 from live.transfer.source import seed_latent
@@ -40,6 +40,23 @@ def setting(bundle):
     directions = sensitive_directions(bundle, w_anchor, w_source, basis)
     anchor = build_anchor(bundle, w_anchor, directions, w_source, basis[0], 0.0)
     return w_source, w_anchor, basis, directions, anchor
+
+
+def test_a_measured_model_gives_the_networks_phi_where_its_steps_went(bundle, setting):
+    """One measurement: at the tangent model's optimum for this music (within reach), the
+    corrected model gives what G and E_I give there."""
+    w_source, w_anchor, basis, _, anchor = setting
+    reach = 2 * anchor.radius
+    corrected = measured_model(bundle, anchor.model, w_anchor, w_source, basis[1], 0.01, reach, 1)
+    model = anchor.model
+    problem, a0 = subspace_problem(model, model.anchor, w_source.reshape(-1).numpy(), basis[1].numpy(), 0.01)
+    a = minimize(problem, a0, MEASURE_STEPS, reach)
+    assert 0 < np.linalg.norm(a) <= reach * (1 + 1e-9)
+    with torch.no_grad():
+        phi = latent_features(bundle, w_anchor[None] + torch.from_numpy(model.basis @ a).reshape(w_anchor.shape)[None])[0]
+    tolerance = 1e-4 * float(phi.abs().max())
+    np.testing.assert_allclose(corrected.phi0 + corrected.jac @ a, phi.numpy(), atol=tolerance)
+    assert np.abs(model.phi0 + model.jac @ a - phi.numpy()).max() > 10 * tolerance  # the tangent did not
 
 
 def test_passes_in_chunks_give_the_same_derivatives_as_one_pass(bundle, setting):

@@ -132,3 +132,20 @@ def test_the_norm_curvature_at_the_source_is_taken_at_the_floor():
     problem, a0 = subspace_problem(model, anchor, anchor, rng.standard_normal(d), lam=0.5)  # start = source
     diff = problem.curvature(a0, 2.0) - problem.curvature(a0, 4.0)
     assert np.allclose(diff, 0.5 * (1 / 2 - 1 / 4) * np.eye(k), rtol=1e-6, atol=1e-9)
+
+
+def test_a_model_through_measured_points_gives_them_and_keeps_its_slope_elsewhere():
+    rng = np.random.default_rng(3)
+    k, D = 5, 12
+    model = random_model(rng, n=20, k=k, d=D)
+
+    def phi(a):  # the function the tangent model misses: curved away from it
+        return model.phi0 + model.jac @ a + 0.3 * np.sin(3 * a).sum() * np.ones(D)
+
+    points = rng.standard_normal((2, k))
+    corrected = model.through(points, np.stack([phi(a) for a in points]))
+    for a in points:
+        np.testing.assert_allclose(corrected.phi0 + corrected.jac @ a, phi(a), atol=1e-10)
+    elsewhere = np.linalg.svd(points)[2][2:]  # directions orthogonal to both points
+    np.testing.assert_allclose(corrected.jac @ elsewhere.T, model.jac @ elsewhere.T, atol=1e-10)
+    np.testing.assert_allclose(corrected.gram, corrected.jac.T @ corrected.jac, atol=1e-10)

@@ -57,6 +57,7 @@ class RefineConfig:
     music_components: int = 16   # principal directions of f_M (plus their mean) whose gradients span U
     music_clips: int = 48        # synthetic clips the music basis is fitted on
     acceptance: float = 0.5      # share of its predicted decrease of L_transfer a model's step must deliver
+    measurements: int = 5        # forward passes that correct a model where its steps go (linearize.measured_model)
     chunk: int = SAMPLES_PER_PASS  # samples per pass through G and E_I in a build: bounds its memory
     background: bool = True      # build local models on a worker thread (live) or at once (offline)
     build_duty: float = 0.5      # the worker's share of wall time at most (it rests between builds)
@@ -195,7 +196,7 @@ def _anchor_at(bundle: Bundle, request: AnchorRequest, check: Callable[[], None]
     directions = sensitive_directions(bundle, request.w, w_source, basis(), config.chunk, check)
     with on_device(request.w):  # the worker's own thread
         return build_anchor(bundle, request.w, directions, w_source, request.music, request.lam, config.acceptance,
-                            config.chunk, check)
+                            config.measurements, config.chunk, check)
 
 
 class LocalRefiner:

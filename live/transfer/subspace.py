@@ -60,6 +60,19 @@ class LocalModel:
         j64, p64 = jac.astype(xp.float64), phi0.astype(xp.float64)
         return cls(anchor, basis, phi0, jac, j64.T @ j64, j64.T @ p64, p64 @ p64)
 
+    def through(self, points: Array, phis: Array) -> LocalModel:
+        """This model corrected to give phi as measured at `points` [t, k] (coordinates from the
+        anchor), `phis` [t, D]: J' = J + (Phi - phi0 - J A) A^+ with A = points^T, the least
+        change to J that does (Broyden's multi-secant update). Along directions the points do
+        not span, J is kept."""
+        xp = array_module(self.jac)
+        t, k = points.shape
+        assert k == self.jac.shape[1] and phis.shape == (t, len(self.phi0)), (points.shape, phis.shape, self.jac.shape)
+        a = points.T.astype(xp.float64)
+        missed = phis.T.astype(xp.float64) - self.phi0.astype(xp.float64)[:, None] - self.jac.astype(xp.float64) @ a
+        jac = self.jac + (missed @ xp.linalg.pinv(a)).astype(self.jac.dtype)
+        return LocalModel.create(self.anchor, self.basis, self.phi0, jac)
+
 
 @dataclass(frozen=True)
 class SubspaceProblem:
