@@ -85,10 +85,10 @@ def wait_for(condition) -> None:
         time.sleep(0.01)
 
 
-def recording(now: list[float], heard=lambda: None) -> tuple[FakeSink, Recorder]:
+def recording(now: list[float], heard=lambda: None, gapless: bool = False) -> tuple[FakeSink, Recorder]:
     """A recorder at 10 fps and 100 Hz on the clock `now[0]`, its first picture offered."""
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0])
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0], gapless=gapless)
     recorder.wants_frame()
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     return sink, recorder
@@ -247,6 +247,19 @@ def test_a_gap_in_the_audio_the_recorder_saw_only_afterwards_is_silence():
     recorder.push_audio(np.ones((50, 1), np.float32), 3.5)   # captured 3.0-3.5 s
     recorder.close()
     assert recorder.silence_written == 250 and recorder.samples_written == 350
+
+
+def test_a_played_track_s_blocks_follow_one_another_whatever_their_stamps_say():
+    """PulseAudio primes 0.4 s of a played track, pauses over a second, then plays on: the
+    stamps jump, and the jump was recorded as a hole of silence nobody heard (found by review)."""
+    now = [0.0]
+    sink, recorder = recording(now, gapless=True)
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    now[0] = 1.8  # the pause: longer than an input lost
+    time.sleep(0.3)
+    recorder.push_audio(np.ones((50, 1), np.float32), 2.0)
+    recorder.close()
+    assert recorder.silence_written == 0 and recorder.samples_written == 100
 
 
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():

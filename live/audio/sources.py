@@ -32,6 +32,7 @@ class Source(ABC):
     silence_timeout = 0.0     # seconds without audio after which `watchdog` reopens the input
     last_error: str | None = None  # the input's current trouble, said once per change
     hung = False              # a call into the audio driver has not returned: it may never
+    gapless = False           # blocks follow one another with no samples between, whatever their stamps say
 
     def __init__(self, sample_rate: int, channels: int, ring_seconds: float, clock: Clock) -> None:
         assert sample_rate > 0 and channels > 0, (sample_rate, channels)
@@ -290,6 +291,8 @@ class PlaybackSource(Source):
     an output device instead, and that device's callback paces it, so what is analysed is
     what is heard.
     """
+
+    gapless = True  # the track's samples, every one in order, played or paced
 
     def __init__(self, track: Track, sample_rate: int, *, clock: Clock = MonotonicClock(),
                  blocksize: int = 512, ring_seconds: float = 10.0, play: bool = False,

@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
                              AudioFormat(source.sample_rate, channels), kill_safe=True,
                              may_replace=not record_as_typed)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
-                                       clock=engine.clock, on_error=lambda message: engine.report("recorder", message))
+                                       clock=engine.clock, on_error=lambda message: engine.report("recorder", message),
+                                       gapless=source.gapless)
         handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
             stats = engine.run()

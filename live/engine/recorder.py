@@ -33,13 +33,17 @@ class Recorder:
     of the show, up to where the audio comes back, so the recording lasts as long as the
     show. Audio that is only late (the engine's audio thread held up) is waited for, not
     replaced.
+    A `gapless` source (a track played, whose blocks follow one another whatever their stamps
+    say) gets no silence: PulseAudio primes 0.4 s, pauses over a second, then plays on, and the
+    stamps' jump was recorded as a hole the audience never heard (found by review).
     Audio of more channels than the sink's is mixed down. A failed write (a full disk)
     ends the recording, not the show: `on_error` hears of it once.
     """
 
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, heard: Callable[[], float | None],
-                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None):
+                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None, gapless: bool = False):
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
+        self.gapless = gapless
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.heard, self.on_error = heard, on_error
         self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
@@ -109,14 +113,14 @@ class Recorder:
                     self._write_frames(math.floor(self._frames_of_audio()), reached)
                 # Before any audio, from the first frame: an input lost from the start.
                 reached = self._first_offer if reached is None else reached
-                if reached is not None and self._input_lost(reached, silent):
+                if reached is not None and not self.gapless and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
                     reached = self._write_silence(reached, until)
                     silent = True
                 continue
             start = at - len(block) / self.sample_rate
-            if reached is not None and (silent or start - reached > RECORD_MARGIN_S):
+            if reached is not None and not self.gapless and (silent or start - reached > RECORD_MARGIN_S):
                 # The outage's last stretch, or one the recorder was too far behind to see
                 # as it happened: silence up to where this block begins.
                 self._write_silence(reached, start)
