@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
 
     from live.audio.sources import DemoSource
     from live.bench.report import report
-    from live.cli.common import open_show
+    from live.cli.common import open_show, output_size
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.files import check_distinct
     from live.presets import PresetLibrary
@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")
     ctx = create_headless_context()
     library = ShaderLibrary(ctx)
-    renderer = Renderer(ctx, args.size, library)
+    renderer = Renderer(ctx, output_size(args), library)
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), DemoSource(), renderer, library,
                         LiveOptions(fps=args.fps, duration=args.seconds, torch_threads=args.threads, readback=True))
     memory: list[float] = []
@@ -114,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
          "ok": growth < 20 if half else f"not measured (under {MEMORY_SECONDS} s)"},
         {"metric": "local_model_builds", "value": builds[-1], "target": "(report)", "ok": ""},
     ]
-    size = "x".join(map(str, args.size))
+    size = "x".join(map(str, output_size(args)))
     report(f"live engine, headless {size}, demo track, {args.seconds:g} s, {show.maker.image.path} synthesis",
            rows, ["metric", "value", "target", "ok"], args.json, seconds=args.seconds,
            synthesis=show.maker.image.path,

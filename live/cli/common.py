@@ -12,6 +12,13 @@ FAST_SYNTHESIS_MIN_SECONDS = 120.0
 MIN_SIDE, MAX_SIDE = 16, 8192  # output sides; past 8K, H.264 (level 6.2 stops at 8192 wide) and many GPUs refuse
 
 
+DEFAULT_SIZE = (1280, 720)
+
+
+def output_size(args: argparse.Namespace) -> tuple[int, int]:
+    return args.size or DEFAULT_SIZE
+
+
 def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -28,7 +35,9 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
     add_device(p)
-    p.add_argument("--size", type=parse_size, default=(1280, 720), help="output size WxH (default 1280x720)")
+    p.add_argument("--size", type=parse_size,
+                   help=f"output size WxH (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; a show in a window without "
+                        "it renders at the window's size, fullscreen the display's)")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
                    help="how keyframes are drawn: 'fast' draws with a faster path (bf16 where native), compiled once "

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, open_show
+from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.types import number, output_path, threads
 from live.errors import UserError, note
 
@@ -166,14 +166,20 @@ def run(args: argparse.Namespace) -> int:
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
         if headless:
             ctx = create_headless_context()
-            size = args.size
+            size = output_size(args)
         else:
             from live.render.window import Window, WindowConfig
 
-            window = Window(WindowConfig(size=args.size, fullscreen=args.fullscreen, display=args.display,
+            window = Window(WindowConfig(size=output_size(args), fullscreen=args.fullscreen, display=args.display,
                                          vsync=args.vsync))
             ctx = window.ctx
-            size = window.size
+            # --size holds in fullscreen too, the picture scaled to the display (a software
+            # rasterizer, a 4K projector); without it the picture is drawn 1:1.
+            size = args.size or window.size
+            if args.record and (size[0] % 2 or size[1] % 2):
+                raise UserError(f"the display is {size[0]}x{size[1]}, and a recording needs an even width and "
+                                f"height: give --size {size[0] // 2 * 2}x{size[1] // 2 * 2} (the picture is scaled "
+                                "to the display)")
         if args.fps is None:
             # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
             # from the keyframes on a machine that renders in software.
@@ -182,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         renderer = Renderer(ctx, size, library)
         engine = LiveEngine(show, presets, source, renderer, library,
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
-                                        keep_bundle=args.bundle is not None),
+                                        keep_bundle=args.bundle is not None, fixed_size=args.size is not None),
                             window=window)
         if server is not None:
             server.on_error = lambda message: engine.report("control", message)

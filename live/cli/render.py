@@ -5,7 +5,7 @@ import argparse
 import math
 import time
 
-from live.cli.common import add_show_arguments, open_show
+from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.types import number, output_path, threads
 from live.errors import note
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
-    options = RenderOptions(fps=args.fps, size=args.size, start=args.start, duration=args.duration)
+    options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration)
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

@@ -79,6 +79,7 @@ class LiveOptions:
     hud_message_s: float = 4.0          # how long a stage's error stays in the HUD
     readback: bool = False              # read every frame back as a sink would (benchmarks)
     keep_bundle: bool = False           # every preset plays on the show's first bundle (--bundle), not its own
+    fixed_size: bool = False            # the output keeps its size (--size) when the window changes
 
 
 class LiveEngine:
@@ -447,7 +448,8 @@ class LiveEngine:
             elif action.action is Action.FULLSCREEN:
                 self.window.set_fullscreen(not self.window.fullscreen)
                 display_changed = True
-                if self.recorder is None:  # a recording keeps its size; the window shows it at its aspect
+                # A recording, or a size asked for, keeps its size; the window shows it at its aspect.
+                if self.recorder is None and not self.options.fixed_size:
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
