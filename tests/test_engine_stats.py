@@ -1,7 +1,7 @@
 """Run statistics: rates and latencies as the benchmark reports them."""
 import pytest
 
-from live.engine.stats import RunStats
+from live.engine.stats import RunStats, frame_rate
 
 
 def test_render_rate_is_frame_intervals_over_their_span():
@@ -65,3 +65,11 @@ def test_keyframes_per_second_counts_every_keyframe_made():
     stats.frame(0.0, 0.05)
     stats.stop(1.0)
     assert stats.as_dict(1.0)["keyframes_per_s"] == pytest.approx(10.0)
+
+
+def test_the_frame_rate_falls_when_frames_stop_coming():
+    """Telemetry said 30 fps through 8 s of frames that all failed (found by review)."""
+    drawn = [i / 30 for i in range(60)]
+    assert frame_rate(drawn, drawn[-1] + 0.01) == pytest.approx(30)
+    assert frame_rate(drawn, drawn[-1] + 8.0) == pytest.approx(59 / (drawn[-1] + 8.0))
+    assert frame_rate([], 5.0) == 0.0

@@ -41,7 +41,7 @@ from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
-from live.engine.stats import KeyframeFlow, RunStats, events_per_second
+from live.engine.stats import KeyframeFlow, RunStats, events_per_second, frame_rate
 from live.engine.synthesizer import Synthesizer
 from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary
@@ -603,7 +603,7 @@ class LiveEngine:
         newest = self.keyframes.peek()
         now = self.clock()
         features = self._features_heard(now)
-        body = {"fps": round(events_per_second(fps_window), 2), "preset": self.show.preset.name,
+        body = {"fps": round(frame_rate(fps_window, now), 2), "preset": self.show.preset.name,
                 "synthesis": self.show.maker.image.path,
                 "keyframes_per_s": self._keyframe_flow.rate(now),
                 "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),

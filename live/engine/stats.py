@@ -24,6 +24,14 @@ def events_per_second(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
 
+def frame_rate(times: list[float], now: float) -> float:
+    """Frames a second over the drawn frames' `times`, counted up to `now` once the newest is
+    over a second old: telemetry said 30 fps through seconds of frames that all failed."""
+    if len(times) > 1 and now - times[-1] > 1.0:
+        return (len(times) - 1) / (now - times[0])
+    return events_per_second(times)
+
+
 class KeyframeFlow:
     """The keyframes' recent pace, for the HUD and telemetry: added by one thread (a show's
     inference), read by another (its render loop)."""
