@@ -114,7 +114,15 @@ def test_an_edit_that_compiles_but_does_not_fit_the_renderer_keeps_the_last_good
     renderer.release()
 
 
-@pytest.mark.parametrize("glsl_type, use", [("int", "float(u_mix)"), ("bool", "(u_mix ? 1.0 : 0.0)")])
+MISFITS = [("int", "float(u_mix)"), ("bool", "(u_mix ? 1.0 : 0.0)")]
+
+
+def misfit(crossfade: str, glsl_type: str, use: str) -> str:
+    """crossfade.frag with u_mix of a type the renderer's float does not fit: valid GLSL."""
+    return crossfade.replace("uniform float u_mix;", f"uniform {glsl_type} u_mix;").replace("clamp(u_mix,", f"clamp({use},")
+
+
+@pytest.mark.parametrize("glsl_type, use", MISFITS)
 def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, shader_dir, glsl_type, use):
     """Valid GLSL, but the renderer's float did not fit: moderngl raised struct.error every
     frame and the picture froze for as long as the edit stayed (found by review)."""
@@ -122,11 +130,23 @@ def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, s
     renderer = green_renderer(ctx, library)
     path = shader_dir / "crossfade.frag"
     good = path.read_text()
-    edit(path, good.replace("uniform float u_mix;", f"uniform {glsl_type} u_mix;").replace("clamp(u_mix,", f"clamp({use},"))
+    edit(path, misfit(good, glsl_type, use))
     assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
     assert np.all(frame(renderer) == GREEN)
     assert "crossfade.frag: does not fit the renderer" in library.error
     renderer.release()
+
+
+@pytest.mark.parametrize("glsl_type, use", MISFITS)
+def test_a_program_that_does_not_fit_at_the_start_is_named_in_one_line(ctx, shader_dir, glsl_type, use):
+    """Left on disk from an edit, it failed every frame of the next show (which drew nothing)
+    and a render's first frame with a traceback (found by review)."""
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    edit(path, misfit(good, glsl_type, use))
+    with pytest.raises(UserError, match="crossfade.frag does not fit the renderer") as caught:
+        Renderer(ctx, (16, 16), ShaderLibrary(ctx, shader_dir))
+    assert "\n" not in str(caught.value)
 
 
 def test_an_edited_include_reloads_the_programs_using_it(ctx, shader_dir):

@@ -62,8 +62,8 @@ class _FullscreenPass:
             self._draw(uniforms)
         # struct.error: a value the edit's uniform type does not take (a float for an int or bool).
         except (TypeError, ValueError, KeyError, struct.error, moderngl.Error) as e:
-            if not self._shader.on_trial:
-                raise
+            if not self._shader.on_trial:  # no program before it to fall back on: a show's first
+                raise self._shader.misfit(f"{type(e).__name__}: {e}") from None
             self._shader.reject(f"{type(e).__name__}: {e}")
             self._draw(uniforms)
         self._shader.accept()
@@ -162,6 +162,20 @@ class Renderer:
         self._plates: list[_Plate] = []  # previous, next, spare (the snapshot target)
         self._output: _Plate | None = None
         self.resize(output_size)
+        self._try_programs()
+
+    def _try_programs(self) -> None:
+        """Draw every pass once: a program that compiles but does not fit the renderer (an
+        edited uniform's type) is named now, in one line, rather than failing every frame of
+        a show that then draws nothing, or a render's first frame with a traceback."""
+        self.draw(FrameState(mix=0.0))
+        spare = self._plates[2]
+        self._draw_pass(spare, self._blend, {"u_prev": 0, "u_next": 1, "u_mix": 0.0},
+                        self._plates[0].texture, self._plates[1].texture)
+        self._draw_pass(spare, self._hud_pass, {"u_text": 0}, self._keyframe)
+        self._draw_pass(spare, self._present, {"u_frame": 0}, self._output.texture)
+        self._output.framebuffer.use()
+        self._output.framebuffer.clear(0.0, 0.0, 0.0, 1.0)
 
     @property
     def output_size(self) -> tuple[int, int]:

@@ -164,6 +164,11 @@ class ShaderProgram:
         self.generation += 1
         self.error = f"does not fit the renderer ({problem}); kept the last good program"
 
+    def misfit(self, problem: str) -> UserError:
+        """The error for a program that compiled but could not draw, with none to fall back on."""
+        return UserError(f"shader {self.name} does not fit the renderer ({problem}); fix the file in "
+                         f"{self._directory}")
+
     def _build(self) -> tuple[moderngl.Program | None, str]:
         # The files of this attempt, even a failed one: fixing any of them retries.
         self._stamps = {}
