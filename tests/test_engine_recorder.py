@@ -85,10 +85,10 @@ def wait_for(condition) -> None:
         time.sleep(0.01)
 
 
-def recording(now: list[float], heard=lambda: None, gapless: bool = False) -> tuple[FakeSink, Recorder]:
+def recording(now: list[float], heard=lambda: None, **options) -> tuple[FakeSink, Recorder]:
     """A recorder at 10 fps and 100 Hz on the clock `now[0]`, its first picture offered."""
     sink = FakeSink()
-    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0], gapless=gapless)
+    recorder = Recorder(sink, fps=10, sample_rate=100, channels=1, heard=heard, clock=lambda: now[0], **options)
     recorder.wants_frame()
     recorder.offer(np.zeros((4, 4, 3), np.uint8))
     return sink, recorder
@@ -253,13 +253,29 @@ def test_a_played_track_s_blocks_follow_one_another_whatever_their_stamps_say():
     """PulseAudio primes 0.4 s of a played track, pauses over a second, then plays on: the
     stamps jump, and the jump was recorded as a hole of silence nobody heard (found by review)."""
     now = [0.0]
-    sink, recorder = recording(now, gapless=True)
+    sink, recorder = recording(now, lambda: 0.5, gapless=True, gap_s=2.0)
     recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
-    now[0] = 1.8  # the pause: longer than an input lost
+    now[0] = 1.9  # the pause: longer than a microphone's input lost, shorter than the track's own timeout
     time.sleep(0.3)
     recorder.push_audio(np.ones((50, 1), np.float32), 2.0)
     recorder.close()
     assert recorder.silence_written == 0 and recorder.samples_written == 100
+
+
+def test_a_played_track_s_output_lost_is_still_recorded_as_silence():
+    """The first form of the rule above dropped such an outage from the recording: 9.6 s of a
+    14 s show (found by the diff review)."""
+    now, heard = [0.0], [0.5]
+    sink, recorder = recording(now, lambda: heard[0], gapless=True, gap_s=2.0)
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    for step in range(1, 31):  # 3 s without audio
+        now[0] = 0.5 + step / 10
+        time.sleep(0.01)
+    time.sleep(0.3)
+    heard[0] = 3.6
+    recorder.push_audio(np.ones((10, 1), np.float32), 3.6)  # the track carries on, by the clock
+    recorder.close()
+    assert recorder.silence_written == pytest.approx(300, abs=5)
 
 
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():

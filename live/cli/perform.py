@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
-    from live.engine.recorder import Recorder
+    from live.engine.recorder import RECORD_GAP_S, Recorder
     from live.presets import PresetLibrary
     from live.render.headless import create_headless_context
     from live.render.renderer import Renderer
@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
                              may_replace=not record_as_typed)
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
                                        clock=engine.clock, on_error=lambda message: engine.report("recorder", message),
-                                       gapless=source.gapless)
+                                       gapless=source.gapless,
+                                       gap_s=max(RECORD_GAP_S, source.silence_timeout) if source.gapless else RECORD_GAP_S)
         handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
             stats = engine.run()

@@ -28,22 +28,24 @@ class Recorder:
     recorder writes, for every 1/fps of audio, the frame offered when that audio was
     captured (repeating one when rendering fell behind), so the file plays in sync even
     while the encoder runs seconds behind the show (a compile taking the CPU). When the input
-    itself has heard nothing for RECORD_GAP_S (`heard`: the capture time of its newest
+    itself has heard nothing for `gap_s` (`heard`: the capture time of its newest
     sample, on `clock`; an input lost), silence is written by the clock with the pictures
     of the show, up to where the audio comes back, so the recording lasts as long as the
     show. Audio that is only late (the engine's audio thread held up) is waited for, not
     replaced.
     A `gapless` source (a track played, whose blocks follow one another whatever their stamps
-    say) gets no silence: PulseAudio primes 0.4 s, pauses over a second, then plays on, and the
-    stamps' jump was recorded as a hole the audience never heard (found by review).
+    say) gets no silence for a jump of its stamps, and is lost only after `gap_s` without audio
+    (its own silence timeout): PulseAudio primes 0.4 s, pauses over a second, then plays on, and
+    the pause was recorded as a hole the audience never heard (found by review).
     Audio of more channels than the sink's is mixed down. A failed write (a full disk)
     ends the recording, not the show: `on_error` hears of it once.
     """
 
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, heard: Callable[[], float | None],
-                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None, gapless: bool = False):
+                 clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None, gapless: bool = False,
+                 gap_s: float = RECORD_GAP_S):
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
-        self.gapless = gapless
+        self.gapless, self.gap_s = gapless, gap_s
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.heard, self.on_error = heard, on_error
         self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
@@ -113,14 +115,14 @@ class Recorder:
                     self._write_frames(math.floor(self._frames_of_audio()), reached)
                 # Before any audio, from the first frame: an input lost from the start.
                 reached = self._first_offer if reached is None else reached
-                if reached is not None and not self.gapless and self._input_lost(reached, silent):
+                if reached is not None and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
                     reached = self._write_silence(reached, until)
                     silent = True
                 continue
             start = at - len(block) / self.sample_rate
-            if reached is not None and not self.gapless and (silent or start - reached > RECORD_MARGIN_S):
+            if reached is not None and (silent or (not self.gapless and start - reached > RECORD_MARGIN_S)):
                 # The outage's last stretch, or one the recorder was too far behind to see
                 # as it happened: silence up to where this block begins.
                 self._write_silence(reached, start)
@@ -136,12 +138,12 @@ class Recorder:
                            hold=False)
 
     def _input_lost(self, reached: float, silent: bool) -> bool:
-        """Has the input heard nothing past `reached`, and for RECORD_GAP_S unless an outage
+        """Has the input heard nothing past `reached`, and for `gap_s` unless an outage
         is being filled already? Audio it heard that has not come is late, not lost."""
         heard = self.heard()
         if heard is not None and heard > reached + 1e-3:
             return False
-        return silent or self.clock() - reached > RECORD_GAP_S
+        return silent or self.clock() - reached > self.gap_s
 
     def _write_silence(self, start: float, end: float) -> float:
         """Silence from capture time `start` to `end`; returns where the audio now reaches."""
