@@ -74,6 +74,7 @@ def test_plain_name_refuses_paths(text):
     ["train", "space", "--outdir", "run", "--seed", str(2**32)],
     ["preset", "new", "x", "--seed", "-3"],
     ["bench", "lambdas", "--lambdas", "0.1", "nan"],
+    ["bench", "lambdas", "--steps", "1"],  # its one step has rate 0: every lambda read "no change"
     ["perform", "--threads", "100000"],  # started 31520 threads, swamped the cores, ignored SIGTERM
     ["train", "gan", "--outdir", "run", "--threads", "100000"],
     ["perform", "--fps", "1e-9"],  # waited out a frame's interval before looking at the clock: never stopped

@@ -142,3 +142,10 @@ def test_a_switched_show_s_first_keyframe_starts_at_once_and_the_old_show_s_are_
     director.frame(0.1, locked, _keyframe(2), long_fades)
     taken = director.frame(0.2, locked, _keyframe(5), SETTINGS, show_from=5)
     assert taken.upload is not None and taken.state.mix < 0.1  # its fade starts now, from the picture shown
+
+
+def test_after_a_switch_the_hud_keeps_the_newest_valence_and_arousal():
+    settings = SETTINGS.with_value("hud", True)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, QUIET, _keyframe(1), settings)
+    assert "V 0.50 A 0.50" in director.frame(0.1, QUIET, _keyframe(2), settings, show_from=5).state.hud

@@ -58,9 +58,11 @@ def main(args: argparse.Namespace) -> int:
     check_distinct({"--json": args.json, "--stats": args.stats})  # the report would replace the stats
     show = open_show(args, live=True, seconds=args.seconds)
     if show.maker.image.options is not None:
-        # Steady state is what a show runs in: measure after the background compile.
+        # Steady state is what a show runs in: measure after the background compile (or, in a
+        # run too short to build it, after loading a package already built).
         start = time.perf_counter()
-        print("compiling the fast synthesis path first ...", flush=True)
+        if show.maker.image.build:
+            print("compiling the fast synthesis path first ...", flush=True)
         torch.set_num_threads(args.threads)  # the inference thread's count, which the graph keeps
         show.maker.image.wait()
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")

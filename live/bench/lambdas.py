@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from live.cli.types import add_device, count, number, threads
+from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
 DEFAULT_LAMBDAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -22,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default="default")
     p.add_argument("--lambdas", type=number(0), nargs="+", default=list(DEFAULT_LAMBDAS))
     p.add_argument("--pairs", type=count(1), default=6, help="held-out (source, music) pairs, optimized as one batch")
-    p.add_argument("--steps", type=count(1), default=100, help="optimization steps per lambda")
+    p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=100,
+                   help=f"optimization steps per lambda, at least {MIN_OPTIMIZATION_STEPS} (default 100)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
     add_device(p)
@@ -40,8 +42,8 @@ def main(args: argparse.Namespace) -> int:
     from live.transfer.pairs import benchmark_pairs
     from live.transfer.refine import reference_loss_and_gradient
 
-    if args.pairs < 1 or args.steps < 1 or min(args.lambdas) < 0:
-        raise UserError("--pairs and --steps must be >= 1 and every lambda >= 0")
+    if args.pairs < 1 or args.steps < MIN_OPTIMIZATION_STEPS or min(args.lambdas) < 0:
+        raise UserError(f"--pairs must be >= 1, --steps >= {MIN_OPTIMIZATION_STEPS} and every lambda >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)

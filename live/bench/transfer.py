@@ -54,6 +54,7 @@ import time
 
 from live.cli.types import SEED_MAX, add_device, count, number, seed, threads
 from live.errors import UserError
+from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,9 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "predictor's range)")
     p.add_argument("--ks", type=count(1), nargs="+", default=[1, 3, 10],
                    help="refinement steps to compare (at least one <= 3: the targets are about those)")
-    p.add_argument("--steps", type=count(2), default=300,
-                   help="steps of the reference optimization, at least 2: the schedule's first has rate 0 "
-                        "(default 300; the targets are judged only at 300, the seed's)")
+    p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=300,
+                   help=f"steps of the reference optimization, at least {MIN_OPTIMIZATION_STEPS} (default 300; the "
+                        "targets are judged only at 300, the seed's)")
     p.add_argument("--time-pairs", type=count(1), default=2, help="pairs the optimization is timed on at batch 1")
     p.add_argument("--held", type=count(0), default=0, metavar="N",
                    help="also hold each pair's music for N keyframes (warm-started, on one model)")

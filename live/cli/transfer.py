@@ -18,6 +18,7 @@ from live.cli.types import add_device, count, number, output_dir, output_file
 from live.errors import UserError, note
 from live.files import check_distinct, check_writable
 from live.settings import PARAMS
+from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine-steps", type=count(0, PARAMS["refine_steps"].high),
                    help=f"fast mode: refinement steps on a model built where the predictor lands "
                         f"(default {FAST_STEPS})")
-    p.add_argument("--steps", type=count(2), help=f"full mode: optimization steps, at least 2: the schedule's first "
-                                                  f"has rate 0 (default {FULL_STEPS})")
+    p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS),
+                   help=f"full mode: optimization steps, at least {MIN_OPTIMIZATION_STEPS} (default {FULL_STEPS})")
     p.add_argument("--sheet", type=output_file, metavar="PATH", help="also write the source and all results in one PNG")
     add_device(p)
     p.set_defaults(func=run)

@@ -101,6 +101,7 @@ class ScreenDirector:
         does not wait for the fade under way to land (the old preset's 8-beat fade held a switch
         back 2.4 s; a switch to a long-fade preset first faded its whole length toward the old
         show's last keyframe)."""
+        made = newest  # the HUD's valence and arousal: the newest made, whichever show made it
         if newest is not None and newest.version < show_from:
             newest = None
         elif newest is not None and self.fades.shown_version < show_from:
@@ -123,7 +124,7 @@ class ScreenDirector:
         state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
                            onset_pulse=pulse * self.onset.value(t), intensity=1.0,
                            blackout=1.0 if settings.blackout else 0.0,
-                           hud=self._hud_text(features, newest, hud) if settings.hud and not settings.blackout else None)
+                           hud=self._hud_text(features, made, hud) if settings.hud and not settings.blackout else None)
         return FrameDecision(state=state, upload=upload, shows_new=upload)
 
     @staticmethod

@@ -79,7 +79,8 @@ def package_key(module: nn.Module, example: torch.Tensor, threads: int) -> str:
     device = example.device
     target = (torch.cuda.get_device_name(device) if device.type == "cuda"
               else torch.backends.cpu.get_cpu_capability() + cpu_flags())
-    for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)} {threads}"):
+    cpu_threads = threads if device.type == "cpu" else 0  # a GPU's kernels do not depend on it
+    for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)} {cpu_threads}"):
         digest.update(part.encode())
     for path in _source_files(module):
         digest.update(path.read_bytes())

@@ -11,6 +11,8 @@ from live.errors import UserError
 # once reached held-out L_transfer 0.147 in 300 steps, one without 0.128-0.137. A fine-tune
 # (from_bundle) has learned the common move already, so its heads train from the start.
 HEADS_WAIT = 300
+# The seed's schedule warms up from rate 0 at the first step: one step optimizes nothing.
+MIN_OPTIMIZATION_STEPS = 2
 
 
 @dataclass(frozen=True)
