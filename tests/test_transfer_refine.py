@@ -533,3 +533,19 @@ def test_a_model_is_asked_for_on_the_networks_device_when_the_arrays_live_on_the
     assert session.refine(torch.ones(4, 3), f_m, 0.02, steps=2).shape == (4, 3)
     (request,) = recorded.requests
     assert request.w.device == f_m.device
+
+
+def test_a_still_s_model_is_corrected_where_its_steps_go_and_a_show_s_is_not(bundle):
+    w_source = seed_latent(bundle.G, 2)
+    music = torch.randn(bundle.config.space.feature_dim, generator=torch.Generator().manual_seed(5))
+    models = []
+    for measurements in (0, 2):
+        refiner = LocalRefiner(dataclasses.replace(SMALL, measurements=measurements))
+        session = refiner.open(bundle, w_source)
+        session.refine(w_source + 0.1, music, 0.01, 1)
+        models.append(session.anchors.current().model)
+        refiner.close()
+    plain, measured = models
+    np.testing.assert_array_equal(plain.phi0, measured.phi0)
+    assert not np.allclose(plain.jac, measured.jac)
+    assert RefineConfig().measurements == 0  # shows and renders: a corrected model jitters in a stream

@@ -5,9 +5,11 @@ of the held-out side (the 4Q test side under --data and held-out synthetic music
 over --lambda. Every result is scored with the true L_transfer through the full G and E_I.
 The reduction share of a method is mean(L(w_o) - L(method)) / mean(L(w_o) - L(optimized)).
 
-Timing is per keyframe at batch 1, as the live path runs. The (c) rows are an offline
-render's first keyframe of a preset: the local model is built where the predictor lands,
-for this pair's music (untimed), and the k steps are timed on it; their ms_per_keyframe is
+Timing is per keyframe at batch 1, as the live path runs. The (c) rows are a still's
+keyframe, as `transfer` makes it: the local model is built where the predictor lands, for
+this pair's music, and corrected by STILL_MEASUREMENTS passes where its steps go (untimed;
+renders and shows build theirs without them, as the stream and the show rows do), and the k
+steps are timed on it; their ms_per_keyframe is
 the inference thread's cost in a show, where models are built in the background. A model
 is not free, though, and every pair is a new source: the summary counts it in, as
 `first_keyframe_ms` (the source's f_I(G(w_o)), the predictor, a model build and the
@@ -138,7 +140,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     from live.transfer.arrays import to_torch
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
-    from live.transfer.refine import LocalRefiner, RefineConfig, ReferenceRefiner
+    from live.transfer.refine import STILL_MEASUREMENTS, LocalRefiner, RefineConfig, ReferenceRefiner
 
     n = len(pairs)
 
@@ -173,7 +175,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
         source_s = [timed(lambda: latent_features(bundle, pairs.w_source[i:i + 1]))[1]
                     for i in range(min(args.time_pairs, n))]
     few = [k for k in args.ks if k <= 3]
-    refiner = LocalRefiner(RefineConfig(background=False))
+    refiner = LocalRefiner(RefineConfig(background=False, measurements=STILL_MEASUREMENTS))  # as `transfer` runs
     # One untimed build first: the bundle's music basis (fitted once per bundle) and the first
     # build's warm-up are no pair's model build, and were counted in the first pair's.
     refiner.open(bundle, pairs.w_source[0]).refine(predicted[0], pairs.f_music[0], float(pairs.lam[0]), 0)

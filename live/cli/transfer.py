@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from live.nets.stylegan2 import to_uint8
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
-    from live.transfer.refine import LocalRefiner, RefineConfig
+    from live.transfer.refine import STILL_MEASUREMENTS, LocalRefiner, RefineConfig
     from live.imageio import write_png
     from live.transfer.sheet import contact_sheet
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     with torch.no_grad():
         f_o = latent_features(bundle, w_o[None])
         source = to_uint8(G.synthesis(w_o[None], noise_mode="const"))[0].cpu().numpy()
-    refiner = LocalRefiner(RefineConfig(background=False))
+    refiner = LocalRefiner(RefineConfig(background=False, measurements=STILL_MEASUREMENTS))
     tiles = [(source, f"source\n{preset.name}")]
     for path, duration in zip(args.audio, durations):
         # By default the middle; in a file under two windows long, its first whole window

@@ -24,7 +24,7 @@ from live.transfer.subspace import LocalModel, gauss_newton_point, minimize, sub
 RADIUS_PROBES = 6  # halving radii tried by validity_radius
 MEASURE_STEPS = 10  # Gauss-Newton steps to the corrected model's optimum before each measurement
 # How far from the anchor the measurements may go, in first radii: at 1 the corrected model
-# kept 82.7 % of the optimization's gain (50 pairs, 3 measurements), at 2 83.7 % (5).
+# kept 82.7 % of session 21's optimization's gain (50 pairs, 3 measurements), at 2 83.7 % (5).
 MEASURE_REACH = 2.0
 
 
@@ -108,8 +108,8 @@ def measured_model(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w_
     model's optimum. Richer models fitted to phi around the anchor (curvature along each
     direction, a full quadratic from 300 points) lost, their optimum sitting where their own
     errors promised most; measured where the steps go, the model is right there. On the
-    benchmark's 50 pairs, k = 3 kept 83.7 % of the optimization's gain with 5 measurements,
-    81.8 % without (session 37).
+    benchmark's 50 pairs, k = 3 kept 83.0 % of the optimization's gain with 5 measurements,
+    80.6 % without (session 37; refine.STILL_MEASUREMENTS says where they are used).
     """
     xp = array_module(model.basis)
     source, f = from_torch(w_source.reshape(-1)), from_torch(music)
