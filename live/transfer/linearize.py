@@ -109,7 +109,7 @@ def measured_model(bundle: Bundle, model: LocalModel, w_anchor: torch.Tensor, w_
     direction, a full quadratic from 300 points) lost, their optimum sitting where their own
     errors promised most; measured where the steps go, the model is right there. On the
     benchmark's 50 pairs, k = 3 kept 83.0 % of the optimization's gain with 5 measurements,
-    80.6 % without (session 37; refine.STILL_MEASUREMENTS says where they are used).
+    81.2 % without (session 37; refine.STILL_MEASUREMENTS says where they are used).
     """
     xp = array_module(model.basis)
     source, f = from_torch(w_source.reshape(-1)), from_torch(music)

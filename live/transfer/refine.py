@@ -51,7 +51,7 @@ BACKTRACKS = 4  # halvings of a reference step before giving it up
 # the predictor (4 presets); at 0.98 no keyframe stepped.
 MUSIC_HOLDS = 0.95
 # Measurements that correct a still's local model (`transfer`; linearize.measured_model). On
-# the benchmark's 50 pairs they raise k = 3 from 80.6 to 83.0 % of the optimization's gain, but
+# the benchmark's 50 pairs they raise k = 3 from 81.2 to 83.0 % of the optimization's gain, but
 # on its music stream they raise the refined latent's jitter while the music holds by a quarter
 # (0.155 to 0.192 W+ units a keyframe), slow its answer to a change (9 to 10 keyframes) and make
 # each model's build a quarter longer: shows and renders build models without them.
