@@ -117,3 +117,14 @@ def test_a_full_disk_while_caching_is_one_line_and_leaves_no_partial_entry(tmp_p
     with pytest.raises(UserError, match="No space left on device"):
         cache.get("key", lambda: np.zeros(100, np.float32))
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x93NUMPY\x01\x00"])
+def test_a_damaged_cache_entry_is_made_again(tmp_path, damage):
+    """An emptied or cut-short entry ended every later eval space and train space in a
+    traceback (found by review)."""
+    cache = ArrayCache(tmp_path / "cache")
+    cache.get("k", lambda: np.arange(4.0))
+    cache.path("k").write_bytes(damage)
+    np.testing.assert_array_equal(cache.get("k", lambda: np.arange(4.0)), np.arange(4.0))
+    np.testing.assert_array_equal(np.load(cache.path("k")), np.arange(4.0))

@@ -112,3 +112,23 @@ def test_music_report_sign_accuracies_are_per_dimension():
     predicted = np.array([[0.9, 0.1], [0.1, 0.9], [0.6, 0.9]])  # valence right, arousal wrong
     report = _music_report(_Encoded(np.zeros((3, 4)), predicted, labels), [SimpleNamespace(quadrant=None)] * 3)
     assert report["valence_sign_accuracy"] == 1.0 and report["arousal_sign_accuracy"] == 0.0
+
+
+def test_the_report_prints_a_whole_quadrant_accuracy_and_leaves_unmeasured_targets_unjudged():
+    """100 % printed as "00.0%", and targets of sets not evaluated printed MISS (found by review)."""
+    from live.space.evaluate import TARGETS, _check, format_report
+
+    row = {"count": 4, "mse": {"valence": 0.1, "arousal": 0.1}, "pearson": {"valence": 0.5, "arousal": 0.5},
+           "ccc": {"valence": 0.5, "arousal": 0.5}, "quadrant_accuracy": 1.0, "valence_sign_accuracy": 1.0,
+           "arousal_sign_accuracy": 1.0}
+    targets = [_check(target, {}) for target in TARGETS]
+    assert all(t["met"] is None and t["value"] is None for t in targets)
+    text = format_report({"images": {}, "music": {"4q": row}, "retrieval": {}, "targets": targets})
+    assert "100.0%" in text.splitlines()[1] and "MISS" not in text and "n/a" in text
+
+
+def test_eval_space_refuses_a_cache_that_is_its_report_before_any_work(tmp_path):
+    same = str(tmp_path / "r.json")
+    args = _parser().parse_args(["eval", "space", "--json", same, "--cache", same, "--data", str(tmp_path)])
+    with pytest.raises(UserError, match="name the same file"):
+        args.func(args)

@@ -16,8 +16,10 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="../shared/data",
                    help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
     p.add_argument("--midi-renders", default="runs/midi-cache",
-                   help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped)")
-    p.add_argument("--cache", default="runs/space-cache", help="folder for precomputed spectrograms")
+                   help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped; "
+                        "default runs/midi-cache, from the current folder)")
+    p.add_argument("--cache", default="runs/space-cache",
+                   help="folder for precomputed spectrograms (default runs/space-cache, from the current folder)")
     add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_space)
@@ -27,11 +29,12 @@ def _run_space(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from live.errors import UserError
-    from live.files import write_json
+    from live.files import check_distinct, write_json
     from live.space.cache import ArrayCache
     from live.space.evaluate import evaluate_space, evaluation_data, format_report
     from live.space.load import load_space
 
+    check_distinct({"--json": args.json, "--cache": args.cache})  # found after the evaluation, the report lost
     data = evaluation_data(Path(args.data), Path(args.midi_renders))
     if not (data.oasis or data.fourq):  # else only the generated sets would be scored, and it would look complete
         raise UserError(f"--data {args.data} holds neither oasis/ nor 4q/; point it at the shared data folder")

@@ -44,7 +44,10 @@ class ArrayCache:
         """The array stored under `key`, made and stored first if absent."""
         entry = self.path(key)
         if entry.exists():
-            return np.load(entry)
+            try:
+                return np.load(entry)
+            except (OSError, ValueError, EOFError):  # damaged (emptied, cut short): made again
+                pass
         array = np.ascontiguousarray(make())
         write_whole(entry, npy_bytes(array))
         return array

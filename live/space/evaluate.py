@@ -122,9 +122,10 @@ def _check(target: Target, report: dict[str, object]) -> dict[str, object]:
     value: object = report
     for key in target.path:
         value = value.get(key) if isinstance(value, dict) else None
-    measured = float(value) if isinstance(value, (int, float)) else math.nan
+    # A set not evaluated (no 4q/ under --data) measured nothing: not met, not missed either.
+    measured = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
     return {"name": target.name, "value": measured, "target": target.threshold,
-            "met": bool(measured >= target.threshold)}
+            "met": None if measured is None else bool(measured >= target.threshold)}
 
 
 def format_report(report: dict[str, object]) -> str:
@@ -138,13 +139,13 @@ def format_report(report: dict[str, object]) -> str:
     def pair(table: dict[str, float | None]) -> str:
         return f"{number(table['valence'])}/{number(table['arousal'])}"
 
-    def share(value: object) -> str:
-        return f"{value:6.1%}" if isinstance(value, float) else f"{'':>6}"
+    def share(value: object, width: int = 6) -> str:
+        return f"{value:{width}.1%}" if isinstance(value, float) else f"{'':>{width}}"
 
     for kind in ("images", "music"):
         for name, row in report[kind].items():
             lines.append(f"{kind[0]}:{name:<20}{row['count']:>5}  {pair(row['mse'])}  {pair(row['pearson'])}  "
-                         f"{pair(row['ccc'])}  {share(row.get('quadrant_accuracy'))[1:]:>5}  "
+                         f"{pair(row['ccc'])}  {share(row.get('quadrant_accuracy'), 5)}  "
                          f"{share(row.get('valence_sign_accuracy'))}  {share(row.get('arousal_sign_accuracy'))}")
     lines.append("")
     lines.append(f"{'retrieval (image from music)':<32}{'recall@' + str(RECALL_K):>10}{'chance':>9}")
@@ -152,7 +153,8 @@ def format_report(report: dict[str, object]) -> str:
         lines.append(f"{name:<32}{row[f'recall@{RECALL_K}']:>10.3f}{row['chance']:>9.3f}")
     lines.append("")
     for target in report["targets"]:
-        lines.append(f"{'met ' if target['met'] else 'MISS'}  {target['name']:<28} {number(target['value'])} "
+        said = {True: "met ", False: "MISS", None: "n/a "}[target["met"]]
+        lines.append(f"{said}  {target['name']:<28} {number(target['value'])} "
                      f"(target >= {target['target']:.2f})")
     return "\n".join(lines)
 
