@@ -47,9 +47,10 @@ def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tm
     make = KeyframeMaker.make
     monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock: (
         made.__setitem__(capture_time, log_mel.clone()), make(self, log_mel, settings, capture_time, clock))[1])
-    # Unsynced, each keyframe due starts a fade at once: all are made, as live inference makes them.
+    # Unsynced cuts take each keyframe due at once: all are made, as live inference makes them.
     text = (preset_dir / "test.toml").read_text()
-    (preset_dir / "unsynced.toml").write_text(text.replace("[settings]\n", "[settings]\nbeat_sync = false\n"))
+    (preset_dir / "unsynced.toml").write_text(text.replace("[settings]\n",
+                                                           "[settings]\nbeat_sync = false\ncrossfade_beats = 0.0\n"))
     (preset_dir / "synced.toml").write_text(text.replace("[settings]\n",
                                                          f"[settings]\ncrossfade_beats = {crossfade_beats}\n"))
 
