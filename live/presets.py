@@ -225,11 +225,16 @@ class PresetLibrary:
         found: dict[str, Preset | UserError] = {}
         for name in self.names():
             try:
-                preset = found[name] = self.load(name)
-                shape = latent_shape(preset.bundle_folder())
-                if preset.source.w is not None and shape is not None:
-                    fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,
-                                  f"the generator of bundle {preset.bundle!r}")
+                found[name] = self.load(name)
+                check_playable(found[name])
             except UserError as e:
                 found[name] = e
         return found
+
+
+def check_playable(preset: Preset) -> None:
+    """UserError if `preset` cannot be played: no bundle where it says, or a latent its
+    bundle's generator does not take (read from the bundle's config files, torch-free)."""
+    shape = latent_shape(preset.bundle_folder())
+    if preset.source.w is not None and shape is not None:
+        fitted_latent(read_latent(preset.source.w), *shape, preset.source.w, f"the generator of bundle {preset.bundle!r}")

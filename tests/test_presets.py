@@ -446,3 +446,6 @@ def test_a_latent_of_another_generator_s_shape_is_listed_with_why(tmp_path, rand
     found = PresetLibrary(presets).load_all()
     assert not isinstance(found["good"], UserError)
     assert isinstance(found["bad"], UserError) and "has shape (3, 7)" in str(found["bad"])
+    capsys.readouterr()
+    assert main(["preset", "--presets-dir", str(presets), "show", "bad"]) == 0  # shown, to mend it
+    assert "cannot be played" in capsys.readouterr().out  # as `preset list` says (found by review)

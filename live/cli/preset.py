@@ -70,10 +70,11 @@ def _one_line(text: str) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from live.presets import PresetLibrary
+    from live.presets import PresetLibrary, check_playable
 
     preset = PresetLibrary(args.presets_dir).load(args.name)
     try:
+        check_playable(preset)  # as `preset list` checks it
         bundle = f"{preset.bundle} ({preset.bundle_folder()})"
     except UserError as e:  # the rest is still worth seeing, to mend the file
         bundle = f"{preset.bundle}: cannot be played: {e}"
