@@ -102,7 +102,7 @@ def test_inspect_prints_the_architecture(G, pkl, capsys):
     lines = capsys.readouterr().out.splitlines()
     fields = {line[:16].strip(): line[16:].strip() for line in lines if line[:1].isalpha()}
     assert fields["format"] == "nvlabs-pkl"
-    assert fields["resolution"] == "32 px"
+    assert fields["resolution"] == "32 px" and fields["image channels"] == "3"
     assert (fields["z_dim"], fields["w_dim"], fields["num_ws"], fields["mapping layers"]) == ("32", "32", "8", "2")
     assert fields["parameters"] == f"{sum(p.numel() for p in G.parameters()):,}"
     assert [line.split() for line in lines if line.strip()[:1].isdigit()] == [
@@ -113,6 +113,7 @@ def test_inspect_json(G, pkl, capsys):
     cli("inspect", pkl, "--json")
     info = json.loads(capsys.readouterr().out)
     assert info["format"] == "nvlabs-pkl" and info["resolution"] == 32 and info["num_ws"] == 8
+    assert info["img_channels"] == 3
     assert info["channels"] == {"4": 64, "8": 64, "16": 32, "32": 16}
     assert info["parameter_count"] == sum(p.numel() for p in G.parameters())
 

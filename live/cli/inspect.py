@@ -59,6 +59,8 @@ def format_info(info: CheckpointInfo) -> str:
         ("checkpoint", info.path),
         ("format", info.format),
         ("resolution", f"{info.resolution} px"),
+        ("image channels", str(info.img_channels)
+         + ("" if info.img_channels == 3 else " (bundles, shows and eval gan take only 3: RGB)")),
         ("z_dim", str(info.z_dim)),
         ("c_dim", str(info.c_dim)),
         ("w_dim", str(info.w_dim)),

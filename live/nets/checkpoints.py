@@ -66,6 +66,7 @@ class CheckpointInfo:
     path: str
     format: str                  # FORMAT_NVLABS, FORMAT_ROSINALITY or FORMAT_LIVE
     resolution: int
+    img_channels: int            # colour channels of the pictures (3: RGB; the project draws only those)
     z_dim: int
     c_dim: int
     w_dim: int
@@ -99,7 +100,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     G = G.to(device=target, dtype=dtype).eval().requires_grad_(False)
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in contents.state.values() if t.is_floating_point()})
     info = CheckpointInfo(
-        path=str(path), format=fmt, resolution=G.img_resolution, z_dim=G.z_dim, c_dim=G.c_dim,
+        path=str(path), format=fmt, resolution=G.img_resolution, img_channels=G.img_channels, z_dim=G.z_dim,
+        c_dim=G.c_dim,
         w_dim=G.w_dim, num_ws=G.num_ws, mapping_layers=G.mapping.num_layers,
         channels=dict(G.synthesis.channels), parameter_count=sum(p.numel() for p in G.parameters()),
         stored_dtype="/".join(dtypes), notes=contents.notes)
