@@ -55,9 +55,11 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models)) == 0
     (models / "second" / "MODEL_CARD.md").write_text("my notes")
+    (models / "second" / "samples.png").write_bytes(b"the replaced generator's pictures")
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models), "--force") == 0
     assert (models / "second" / "MODEL_CARD.md").read_text() == "my notes"  # a card of one's own stays
+    assert not (models / "second" / "samples.png").exists()  # another network's pictures do not (found by review)
     assert "kept " in capsys.readouterr().out  # and is to be updated
 
 

@@ -15,6 +15,7 @@ from live.cli.types import plain_name
 from live.errors import UserError, note
 
 CARD_FILE = "MODEL_CARD.md"
+SAMPLES_FILE = "samples.png"  # the default bundle's sample grid of its generator
 CARD_STUB = """# Bundle `{name}`
 
 Made by `python -m live bundle new`: {made}.
@@ -91,7 +92,8 @@ def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
     """`write` the bundle into a folder beside `target`, then put it in `target`'s place: a
     failure part-way (a full disk) left the new generator beside the old bundle's trained
     predictor, a mix that loaded without a word. Files of the old bundle the new one does
-    not write (its model card, notes) move into the new one."""
+    not write (its model card, notes) move into the new one, but for its generator's sample
+    grid (SAMPLES_FILE), which would show another network's pictures."""
     import os
     import shutil
 
@@ -115,7 +117,7 @@ def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
     if old.exists():
         for entry in old.iterdir():
-            if not (target / entry.name).exists():
+            if entry.name != SAMPLES_FILE and not (target / entry.name).exists():
                 os.replace(entry, target / entry.name)
         shutil.rmtree(old)
     return target
