@@ -237,4 +237,5 @@ def check_playable(preset: Preset) -> None:
     bundle's generator does not take (read from the bundle's config files, torch-free)."""
     shape = latent_shape(preset.bundle_folder())
     if preset.source.w is not None and shape is not None:
-        fitted_latent(read_latent(preset.source.w), *shape, preset.source.w, f"the generator of bundle {preset.bundle!r}")
+        fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,
+                      f"the generator of bundle {preset.bundle!r}")

@@ -119,7 +119,8 @@ MISFITS = [("int", "float(u_mix)"), ("bool", "(u_mix ? 1.0 : 0.0)")]
 
 def misfit(crossfade: str, glsl_type: str, use: str) -> str:
     """crossfade.frag with u_mix of a type the renderer's float does not fit: valid GLSL."""
-    return crossfade.replace("uniform float u_mix;", f"uniform {glsl_type} u_mix;").replace("clamp(u_mix,", f"clamp({use},")
+    return (crossfade.replace("uniform float u_mix;", f"uniform {glsl_type} u_mix;")
+            .replace("clamp(u_mix,", f"clamp({use},"))
 
 
 @pytest.mark.parametrize("glsl_type, use", MISFITS)

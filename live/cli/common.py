@@ -41,7 +41,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
                    help="how keyframes are drawn: 'fast' draws with a faster path (bf16 where native), compiled once "
-                        "per generator (and CPU thread count) in the background (about a minute; kept in ~/.cache/live/synthesis) and "
+                        "per generator (and CPU thread count) in the background (about a minute; kept in "
+                        "~/.cache/live/synthesis) and "
                         "switched to when ready; 'reference' is exact float32; "
                         "'auto' is fast in live shows of at least "
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), fast in shorter ones only if "

@@ -209,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
             engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
                                        clock=engine.clock, on_error=lambda message: engine.report("recorder", message),
                                        gapless=source.gapless,
-                                       gap_s=max(RECORD_GAP_S, source.silence_timeout) if source.gapless else RECORD_GAP_S)
+                                       gap_s=max(RECORD_GAP_S, source.silence_timeout) if source.gapless
+                                       else RECORD_GAP_S)
         handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
             stats = engine.run()

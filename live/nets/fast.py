@@ -360,7 +360,8 @@ def package_on_disk(synthesis: SynthesisNetwork, options: FastOptions) -> bool:
     than build it? In tens of milliseconds (nothing is loaded)."""
     assert options.packages is not None
     example = torch.zeros(1, synthesis.num_ws, synthesis.w_dim, device=synthesis.b4.const.device)
-    return Package(FrozenSynthesis(synthesis, options).eval(), example, options.packages, torch.get_num_threads()).on_disk
+    frozen = FrozenSynthesis(synthesis, options).eval()
+    return Package(frozen, example, options.packages, torch.get_num_threads()).on_disk
 
 
 class FastSynthesis:
