@@ -278,6 +278,17 @@ def test_a_played_track_s_output_lost_is_still_recorded_as_silence():
     assert recorder.silence_written == pytest.approx(300, abs=5)
 
 
+def test_a_played_track_s_outage_met_only_afterwards_is_silence_too():
+    """A recorder busy through the outage met the blocks from either side of it, and the
+    track's gap went missing from the file (found by the diff review)."""
+    now = [0.0]
+    sink, recorder = recording(now, lambda: 4.0, gapless=True, gap_s=2.0)
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    recorder.push_audio(np.ones((50, 1), np.float32), 4.0)   # captured 3.5-4.0 s
+    recorder.close()
+    assert recorder.silence_written == 300 and recorder.samples_written == 400
+
+
 def test_an_input_lost_before_its_first_block_is_recorded_as_silence_from_the_first_picture():
     now = [10.0]
     sink, recorder = recording(now)

@@ -125,6 +125,8 @@ def test_the_report_prints_a_whole_quadrant_accuracy_and_leaves_unmeasured_targe
     assert all(t["met"] is None and t["value"] is None for t in targets)
     text = format_report({"images": {}, "music": {"4q": row}, "retrieval": {}, "targets": targets})
     assert "100.0%" in text.splitlines()[1] and "MISS" not in text and "n/a" in text
+    nan = _check(TARGETS[0], {"music": {"4q": {"quadrant_accuracy": float("nan")}}})
+    assert nan["met"] is False  # measured, and NaN: a miss (a collapsed head), not "not measured"
 
 
 def test_eval_space_refuses_a_cache_that_is_its_report_before_any_work(tmp_path):

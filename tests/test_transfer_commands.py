@@ -60,7 +60,8 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
                "--name", "second", "--models-dir", str(models), "--force") == 0
     assert (models / "second" / "MODEL_CARD.md").read_text() == "my notes"  # a card of one's own stays
     assert not (models / "second" / "samples.png").exists()  # another network's pictures do not (found by review)
-    assert "kept " in capsys.readouterr().out  # and is to be updated
+    said = capsys.readouterr().out
+    assert "removed samples.png" in said and "kept " in said  # said so; the card is to be updated
 
 
 def test_a_bundle_new_that_fails_part_way_leaves_the_old_bundle_whole(random_bundle_dir, tmp_path, monkeypatch):

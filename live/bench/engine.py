@@ -61,8 +61,7 @@ def main(args: argparse.Namespace) -> int:
         # Steady state is what a show runs in: measure after the background compile (or, in a
         # run too short to build it, after loading a package already built).
         start = time.perf_counter()
-        if show.maker.image.build:
-            print("compiling the fast synthesis path first ...", flush=True)
+        print("preparing the fast synthesis path first (compiled, or loaded if built) ...", flush=True)
         torch.set_num_threads(args.threads)  # the inference thread's count, which the graph keeps
         show.maker.image.wait()
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")

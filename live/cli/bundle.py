@@ -76,9 +76,12 @@ def run_new(args: argparse.Namespace) -> int:
     predictor.reset_to_identity()
     made = (f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
             f"space of {args.space}; predictor untrained (w_m = w_o)")
+    replaced_samples = (target / SAMPLES_FILE).is_file()
     root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
     card = root / CARD_FILE
     print(f"made {root}: {made}" + (f"; {estimated}" if estimated else ""))
+    if replaced_samples:
+        print(f"removed {SAMPLES_FILE}: it showed the replaced bundle's generator")
     if card.exists():  # written for the bundle this one replaces: the user's words, to update
         print(f"kept {card}: it describes the bundle this one replaces; update it")
     else:

@@ -34,8 +34,8 @@ class Recorder:
     show. Audio that is only late (the engine's audio thread held up) is waited for, not
     replaced.
     A `gapless` source (a track played, whose blocks follow one another whatever their stamps
-    say) gets no silence for a jump of its stamps, and is lost only after `gap_s` without audio
-    (its own silence timeout): PulseAudio primes 0.4 s, pauses over a second, then plays on, and
+    say) is lost only after `gap_s` without audio, or a jump of its stamps as long (its own
+    silence timeout): PulseAudio primes 0.4 s, pauses over a second, then plays on, and
     the pause was recorded as a hole the audience never heard (found by review).
     Audio of more channels than the sink's is mixed down. A failed write (a full disk)
     ends the recording, not the show: `on_error` hears of it once.
@@ -122,7 +122,9 @@ class Recorder:
                     silent = True
                 continue
             start = at - len(block) / self.sample_rate
-            if reached is not None and (silent or (not self.gapless and start - reached > RECORD_MARGIN_S)):
+            # A played track's stamps jump at its start (output buffering), not only at an outage.
+            gap = self.gap_s if self.gapless else RECORD_MARGIN_S
+            if reached is not None and (silent or start - reached > gap):
                 # The outage's last stretch, or one the recorder was too far behind to see
                 # as it happened: silence up to where this block begins.
                 self._write_silence(reached, start)

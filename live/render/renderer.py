@@ -165,7 +165,8 @@ class Renderer:
         self._try_programs()
 
     def _try_programs(self) -> None:
-        """Draw every pass once: a program that compiles but does not fit the renderer (an
+        """Draw every pass once but `present` (drawn only to a window, whose loop reports its
+        failure): a program that compiles but does not fit the renderer (an
         edited uniform's type) is named now, in one line, rather than failing every frame of
         a show that then draws nothing, or a render's first frame with a traceback."""
         self.draw(FrameState(mix=0.0))
@@ -173,7 +174,6 @@ class Renderer:
         self._draw_pass(spare, self._blend, {"u_prev": 0, "u_next": 1, "u_mix": 0.0},
                         self._plates[0].texture, self._plates[1].texture)
         self._draw_pass(spare, self._hud_pass, {"u_text": 0}, self._keyframe)
-        self._draw_pass(spare, self._present, {"u_frame": 0}, self._output.texture)
         self._output.framebuffer.use()
         self._output.framebuffer.clear(0.0, 0.0, 0.0, 1.0)
 

@@ -11,7 +11,6 @@ The issue's targets are checked at the end; every number is reported, met or not
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +121,9 @@ def _check(target: Target, report: dict[str, object]) -> dict[str, object]:
     value: object = report
     for key in target.path:
         value = value.get(key) if isinstance(value, dict) else None
-    # A set not evaluated (no 4q/ under --data) measured nothing: not met, not missed either.
-    measured = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    # A set not evaluated (no 4q/ under --data) measured nothing: not met, not missed either
+    # (a NaN was measured, and misses).
+    measured = float(value) if isinstance(value, (int, float)) else None
     return {"name": target.name, "value": measured, "target": target.threshold,
             "met": None if measured is None else bool(measured >= target.threshold)}
 

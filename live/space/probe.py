@@ -1,7 +1,8 @@
 """A trained space applied to media: features and VA of images, clips and files.
 
 Images go through `inputs.square_image` at the space's image size and E_I; a clip's
-log-mel spectrogram is cut into back-to-back windows of the space's MelWindow, and its
+log-mel spectrogram is cut into back-to-back windows of the space's MelWindow (and one
+more ending on its last frame, where frames are left over), and its
 feature and VA are the means over those windows (E_M sees only one window at a time, as
 it does live). Evaluation and `python -m live va` both use this.
 """
