@@ -208,8 +208,8 @@ class PresetLibrary:
             return candidate
         path = self.directory / f"{name}.toml"
         self.check_folder()
-        if dangling_link(path):
-            raise UserError(f"preset {path} links to {dangling_link(path)}, which cannot be opened (it is missing, "
+        if target := dangling_link(path):
+            raise UserError(f"preset {path} links to {target}, which cannot be opened (it is missing, "
                             "or the links go round in a loop); link it anew or remove it")
         if not is_file(path):
             known = ", ".join(self.names()) or "none"

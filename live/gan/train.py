@@ -229,7 +229,8 @@ class GanTrainer:
             kwargs, G_state = init.init_kwargs, init.state_dict()
             G_ema_state = G_state
         theirs, ours = _architecture(kwargs), _architecture(self.G.init_kwargs)
-        other = {k: v for k, v in _function(kwargs).items() if v != _function(self.G.init_kwargs)[k]}
+        mine = _function(self.G.init_kwargs)
+        other = {k: v for k, v in _function(kwargs).items() if v != mine[k]}
         if other:
             raise UserError(f"--init {path}: its networks compute otherwise than this run's "
                             f"({', '.join(f'{k} {v!r}' for k, v in other.items())}); `train gan` builds its own "

@@ -101,8 +101,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in contents.state.values() if t.is_floating_point()})
     info = CheckpointInfo(
         path=str(path), format=fmt, resolution=G.img_resolution, img_channels=G.img_channels, z_dim=G.z_dim,
-        c_dim=G.c_dim,
-        w_dim=G.w_dim, num_ws=G.num_ws, mapping_layers=G.mapping.num_layers,
+        c_dim=G.c_dim, w_dim=G.w_dim, num_ws=G.num_ws, mapping_layers=G.mapping.num_layers,
         channels=dict(G.synthesis.channels), parameter_count=sum(p.numel() for p in G.parameters()),
         stored_dtype="/".join(dtypes), notes=contents.notes)
     return G, info
