@@ -7,11 +7,11 @@ The reduction share of a method is mean(L(w_o) - L(method)) / mean(L(w_o) - L(op
 
 Timing is per keyframe at batch 1, as the live path runs. The (c) rows are a still's
 keyframe, as `transfer` makes it: the local model is built where the predictor lands, for
-this pair's music, and corrected by STILL_MEASUREMENTS passes where its steps go (untimed;
-renders and shows build theirs without them, as the stream and the show rows do; the
---held row and `first_keyframe_ms` use the pairs' models, with them), and the k
-steps are timed on it; their ms_per_keyframe is
-the inference thread's cost in a show, where models are built in the background. A model
+this pair's music, and corrected by STILL_MEASUREMENTS passes where its steps go (untimed),
+and the k steps are timed on it; their ms_per_keyframe is the inference thread's cost in a
+show, where models are built in the background. Renders and shows build their models
+without the measurements, as the stream and the show rows do; the --held row and
+`first_keyframe_ms` use the pairs' models, with them. A model
 is not free, though, and every pair is a new source: the summary counts it in, as
 `first_keyframe_ms` (the source's f_I(G(w_o)), the predictor, a model build and the
 steps: a new preset's first keyframe) and as `stream_ms_per_keyframe` (the stream's
