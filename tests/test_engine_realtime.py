@@ -565,7 +565,7 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
         loaded.append(Path(name).name)
         untrained = "its predictor is untrained" if Path(name).name == "c" else None
         return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name,
-                               untrained_note=lambda: untrained)
+                               predictor_note=lambda: untrained)
 
     monkeypatch.setattr("live.engine.realtime.Bundle.load", load)
     return loaded

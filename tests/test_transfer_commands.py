@@ -8,6 +8,7 @@ from live.bundle import Bundle, predictor_table
 from live.cli import bundle as bundle_cli
 from live.cli import train as train_cli
 from live.errors import UserError
+from live.space.model import SpaceNet
 from ckpt_factory import tiny_generator, write_nvlabs_pickle
 from live.nets.checkpoints import load_generator, save_generator
 from live.transfer.source import seed_latent
@@ -39,8 +40,8 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
         f = torch.randn(1, made.config.space.feature_dim)
         assert torch.equal(made.predictor(w_o, f, f, 0.5), w_o)  # untrained: the identity
     # Said before it plays: the picture would stay at the source whatever the music.
-    assert "its predictor is untrained (w_m = w_o)" in made.untrained_note()
-    assert source.untrained_note() is None
+    assert "its predictor is untrained (w_m = w_o)" in made.predictor_note()
+    assert source.predictor_note() is None
     with pytest.raises(UserError, match="already"):
         run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
             "--name", "mine", "--models-dir", str(models))
@@ -110,12 +111,38 @@ def test_train_predictor_command(random_bundle_dir, tmp_path, capsys):
     untrained = Bundle.load(random_bundle_dir)
     untrained.predictor.reset_to_identity()  # as bundle new makes it
     untrained.save(bundle_dir)
-    assert Bundle.load(bundle_dir).untrained_note() is not None
+    assert Bundle.load(bundle_dir).predictor_note() is not None
     assert run("train", "predictor", "--bundle", str(bundle_dir), "--outdir", str(tmp_path / "run"),
                "--steps", "1", "--batch", "2", "--music", "synthetic", "--synthetic-clips", "2", "--quiet") == 0
     assert "held-out mean L_transfer" in capsys.readouterr().out
     assert (tmp_path / "run" / "state.pt").is_file()
-    assert Bundle.load(bundle_dir).untrained_note() is None
+    assert Bundle.load(bundle_dir).predictor_note() is None
+
+
+def test_a_predictor_trained_through_other_networks_is_named_before_a_show(random_bundle_dir, tmp_path):
+    """A space exported into a bundle (train space --export) left its trained predictor
+    aiming where the old space led, and no show said so."""
+    bundle_dir = tmp_path / "bundle"
+    Bundle.load(random_bundle_dir).save(bundle_dir)
+    assert run("train", "predictor", "--bundle", str(bundle_dir), "--outdir", str(tmp_path / "run"),
+               "--steps", "1", "--batch", "2", "--music", "synthetic", "--synthetic-clips", "2", "--quiet") == 0
+    trained = Bundle.load(bundle_dir)
+    assert set(trained.config.trained_with) == {"generator", "space"}
+    assert trained.predictor_note() is None
+    other = SpaceNet(trained.config.space)  # freshly drawn weights of the same shape
+    other.save(bundle_dir / trained.config.space_weights, trained.config.image_size)
+    note = Bundle.load(bundle_dir).predictor_note()
+    assert "trained through another space than the bundle now holds" in note
+    assert "train predictor --bundle" in note
+
+
+def test_a_bundle_toml_with_a_malformed_trained_with_is_refused_in_one_line(random_bundle_dir, tmp_path):
+    bundle_dir = tmp_path / "bundle"
+    Bundle.load(random_bundle_dir).save(bundle_dir)
+    toml = bundle_dir / "bundle.toml"
+    toml.write_text(toml.read_text() + "\n[predictor.trained_with]\ngenerator = 3\n")
+    with pytest.raises(UserError, match="trained_with.*file digests"):
+        Bundle.load(bundle_dir)
 
 
 def test_a_generator_keeping_no_average_w_gets_one_estimated_in_its_bundle(random_bundle_dir, tmp_path, capsys):

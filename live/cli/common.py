@@ -71,8 +71,8 @@ def preset_and_bundle(args: argparse.Namespace):
         bundle = Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use
         raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
-    if untrained := bundle.untrained_note():
-        note("bundle", untrained)
+    if about := bundle.predictor_note():
+        note("bundle", about)
     return preset, bundle
 
 

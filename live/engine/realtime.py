@@ -323,8 +323,8 @@ class LiveEngine:
         found = self.bundles.find(folder)
         if found is None:
             bundle = Bundle.load(folder, device=show.bundle.device)
-            if untrained := bundle.untrained_note():
-                self.notify("preset", f"{preset.name}: {untrained}")
+            if about := bundle.predictor_note():
+                self.notify("preset", f"{preset.name}: {about}")
             found = bundle, show.maker.image.for_generator(bundle.G, lambda m: self.report("synthesis", m))
             # Kept now: a switch waiting for its picture's projection comes back for it.
             self.bundles.remember(*found, shown=show.bundle)

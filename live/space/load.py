@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from live.bundle import BundleConfig
+from live.bundle import BundleConfig, retrain_advice
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.device import checked_device
 from live.errors import UserError, check_file_name
@@ -103,8 +103,7 @@ def export_space(net: SpaceNet, spec: SpaceSpec, folder: Path) -> str:
     if bundle is not None:
         replace(bundle, space=spec.config, space_weights=spec.weights, image_size=spec.image_size).write(bundle_file)
         return (f"wrote {folder / spec.weights} and updated [space] of {bundle_file}; a predictor trained before "
-                f"learned through the space it replaces: train it again in a new run folder (python -m live train "
-                f"predictor --bundle {folder} --from-bundle --outdir NEW)")
+                f"learned through the space it replaces: {retrain_advice(folder)}")
     path = spec.write(folder)
     return (f"wrote {folder / spec.weights} and {path}; {folder} has no {BUNDLE_FILE}: "
             f"paste {path.name}'s sections into one next to a generator and predictor")

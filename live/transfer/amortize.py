@@ -96,6 +96,7 @@ class PredictorTrainer:
         if bundle.root is None:
             raise UserError("the bundle has no folder to write its predictor into; load it with Bundle.load")
         self.bundle, self.config, self.run_dir, self.progress = bundle, config, Path(run_dir), progress
+        self.trained_with = bundle.network_digests()  # as loaded: a space exported during the run is not learned
         cfg = bundle.predictor.cfg
         if config.lambda_high is not None and not cfg.lambda_min < config.lambda_high <= cfg.lambda_max:
             raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
@@ -241,7 +242,7 @@ class PredictorTrainer:
 
     def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
         write_safetensors(weights, path)
-        self.bundle.write_predictor_table()
+        self.bundle.write_predictor_table(self.trained_with)
         self.wrote = True
 
     def run(self) -> dict[str, float]:
