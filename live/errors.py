@@ -16,6 +16,10 @@ class UserError(Exception):
     """
 
 
+class MissingFile(UserError):
+    """A file or folder a reader was pointed at is not there (a caller may know a way around it)."""
+
+
 def note(stage: str, message: str) -> None:
     """One line on stderr about what a command does or skips: not an error, the work goes on.
     On a line of its own while a progress bar is drawn (printed, it joined the bar's line)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from live.corpus.procedural import ProceduralConfig
-from live.errors import UserError
+from live.errors import MissingFile, UserError
 from live.space.data.deam import DeamDynamic, DeamFiles, read_deam_static
 from live.space.data.emopia import read_emopia
 from live.space.data.emotic import read_emotic
@@ -130,9 +130,7 @@ def _or_without(flag: str) -> Iterator[None]:
     """A data set of the defaults that is not under --data: say how to train without it."""
     try:
         yield
-    except UserError as e:
-        if "not found" not in str(e):
-            raise
+    except MissingFile as e:
         raise UserError(f"{e} (or train without it: --set data.{flag}=false)") from None
 
 

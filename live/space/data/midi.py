@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from live.errors import UserError
+from live.errors import MissingFile, UserError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DEBIAN_PACKAGES = "fluidsynth fluid-soundfont-gm"
@@ -109,7 +109,7 @@ def midi_members(src: Path) -> list[str]:
         with zipfile.ZipFile(src) as archive:
             return sorted(name for name in archive.namelist() if _is_midi(name))
     except FileNotFoundError:
-        raise UserError(f"MIDI corpus not found: {src}") from None
+        raise MissingFile(f"MIDI corpus not found: {src}") from None
     except zipfile.BadZipFile:
         raise UserError(f"{src} is neither a folder nor a zip archive of MIDI files") from None
 

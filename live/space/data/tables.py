@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from live.errors import UserError
+from live.errors import MissingFile, UserError
 
 
 def read_rows(path: Path, required: Sequence[str], what: str,
@@ -25,7 +25,7 @@ def read_rows(path: Path, required: Sequence[str], what: str,
                                     f"header has {len(header)}; mend or remove that row")
                 rows.append(cells)
     except FileNotFoundError:
-        raise UserError(f"{what} not found: {path}") from None
+        raise MissingFile(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"cannot read {what} {path} ({error}); is it a {delimiter!r}-separated text file?") from error
     missing = [name for name in required if name not in header]
