@@ -351,7 +351,7 @@ def test_resuming_with_another_step_count_says_the_schedule_moves(data, tmp_path
     notes = SpaceTrainer(longer, tmp_path / "run", progress=False).notes
     assert len(notes) == 1 and f"from {config.steps} to {config.steps + 6}" in notes[0]
     with pytest.raises(UserError, match="has trained 2 steps, past --steps 1: nothing to train"):
-        SpaceTrainer(config.with_overrides(["steps=1"]), tmp_path / "run", progress=False).run()
+        SpaceTrainer(config.with_overrides(["steps=1"]), tmp_path / "run", progress=False)  # no note first
     assert SpaceTrainConfig.read(tmp_path / "run" / "config.toml").steps == config.steps  # the refusal wrote nothing
 
 

@@ -195,6 +195,7 @@ class SpaceTrainer:
         config = config.with_absolute_paths()
         self.config, self.outdir, self.progress = config, Path(outdir), progress
         self.notes: list[str] = []  # for the user, before the run starts
+        self._refuse_fewer_steps()
         stored = self.outdir / CONFIG_FILE
         if stored.is_file() and (self.outdir / CHECKPOINT_FILE).is_file():  # settings bind once a step is saved
             before = SpaceTrainConfig.read(stored)
@@ -224,6 +225,15 @@ class SpaceTrainer:
         self._state_stamp = file_stamp(self.outdir / CHECKPOINT_FILE)  # as read: see training_in
         resumed = self._state_stamp is not None
         self._init = init_space(config) if config.init and not resumed else None
+
+    def _refuse_fewer_steps(self) -> None:
+        """Before the notes on a resume's changes and the data's tens of seconds, and before the
+        run's config.toml takes the new count: a --steps below the steps already trained."""
+        path = self.outdir / CHECKPOINT_FILE
+        trained = read_state(path, "`train space`", lambda saved: int(saved["step"])) if path.is_file() else 0
+        if trained > self.config.steps:
+            raise UserError(f"{self.outdir} has trained {trained} steps, past --steps {self.config.steps}: nothing "
+                            "to train; give at least its steps")
 
     # --- data --------------------------------------------------------------------------
     def _data(self, replicas: Replicas) -> tuple[Sources, ImagePool, MusicPool, torch.Tensor]:
@@ -320,9 +330,6 @@ class SpaceTrainer:
         trained = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         state = self._load_checkpoint(net, optimizer)
-        if state.step > config.steps:  # refused before the run's config.toml takes the new count
-            raise UserError(f"{self.outdir} has trained {state.step} steps, past --steps {config.steps}: nothing to "
-                            "train; give at least its steps")
         if replicas.lead:
             config.write(self.outdir / CONFIG_FILE)
         if replicas.world > 1:
