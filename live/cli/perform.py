@@ -112,28 +112,15 @@ def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
-    from live.engine.recorder import RECORD_GAP_S, Recorder
     from live.presets import PresetLibrary
-    from live.render.headless import create_headless_context
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
-    from live.render.sinks import (AudioFormat, VideoFormat, VideoSink, check_new_recording, partial_path,
-                                   video_work_files)
+    from live.render.sinks import check_new_recording, partial_path, video_work_files
 
     record_as_typed = args.record  # the fresh server's default below is a name that may be replaced
     headless = args.headless or not _has_display()
-    source_spec = args.source
-    if source_spec is None:
-        has_input = _has_input()
-        source_spec = "mic" if has_input else "demo"
-        if not has_input and headless and not _has_display():
-            args.record = args.record or FRESH_SERVER_VIDEO
-            args.duration = args.duration or FRESH_SERVER_SECONDS
-            print(f"live: no display and no audio input here; playing the demo track headless into "
-                  f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
-    elif headless and not args.headless:
-        print("live: no display found (DISPLAY is unset); running headless")
+    source_spec = _source_spec(args, headless)
 
     # What the command line alone decides is checked before the networks load (seconds).
     if args.record:
@@ -164,22 +151,7 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(preset, UserError):
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
-        if headless:
-            ctx = create_headless_context()
-            size = output_size(args)
-        else:
-            from live.render.window import Window, WindowConfig
-
-            window = Window(WindowConfig(size=output_size(args), fullscreen=args.fullscreen, display=args.display,
-                                         vsync=args.vsync))
-            ctx = window.ctx
-            # --size holds in fullscreen too, the picture scaled to the display (a software
-            # rasterizer, a 4K projector); without it the picture is drawn 1:1.
-            size = args.size or window.size
-            if args.record and (size[0] % 2 or size[1] % 2):
-                raise UserError(f"the display is {size[0]}x{size[1]}, and a recording needs an even width and "
-                                f"height: give --size {size[0] // 2 * 2}x{size[1] // 2 * 2} (the picture is scaled "
-                                "to the display)")
+        window, ctx, size = _open_screen(args, headless)
         if args.fps is None:
             # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
             # from the keyframes on a machine that renders in software.
@@ -196,21 +168,8 @@ def run(args: argparse.Namespace) -> int:
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}"
                   + (" (CurveZMQ)" if keys else ""))
-        if args.record:
-            # Last of the setup: a step failing after it would leave its NAME.partial file behind.
-            # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
-            # One encoder thread (720p at about 100 fps here, so it keeps up): x264's own threads,
-            # three on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
-            # recording with them, 10.5-12.9 with one).
-            channels = min(source.channels, 2)
-            sink = VideoSink(args.record, VideoFormat(size, min(args.fps, 30.0), preset="ultrafast", threads=1),
-                             AudioFormat(source.sample_rate, channels), kill_safe=True,
-                             may_replace=not record_as_typed)
-            engine.recorder = Recorder(sink, min(args.fps, 30.0), source.sample_rate, channels, source.heard_until,
-                                       clock=engine.clock, on_error=lambda message: engine.report("recorder", message),
-                                       gapless=source.gapless,
-                                       gap_s=max(RECORD_GAP_S, source.silence_timeout) if source.gapless
-                                       else RECORD_GAP_S)
+        if args.record:  # last of the setup: a step failing after it would leave its NAME.partial file behind
+            engine.recorder = _recorder(args, size, source, engine, may_replace=not record_as_typed)
         handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
             stats = engine.run()
@@ -231,6 +190,66 @@ def run(args: argparse.Namespace) -> int:
             server.stop()
         if window is not None:
             window.close()
+    _summarize(args, stats, engine)
+    return 0
+
+
+def _source_spec(args: argparse.Namespace, headless: bool) -> str:
+    """--source, else the default input, else the demo track: on a machine with neither a
+    display nor an input, recorded for a while into a video (the fresh server's `make run`)."""
+    if args.source is not None:
+        if headless and not args.headless:
+            print("live: no display found (DISPLAY is unset); running headless")
+        return args.source
+    has_input = _has_input()
+    if not has_input and headless and not _has_display():
+        args.record = args.record or FRESH_SERVER_VIDEO
+        args.duration = args.duration or FRESH_SERVER_SECONDS
+        print(f"live: no display and no audio input here; playing the demo track headless into "
+              f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
+    return "mic" if has_input else "demo"
+
+
+def _open_screen(args: argparse.Namespace, headless: bool):
+    """(window or None, GL context, the size frames are drawn at)."""
+    if headless:
+        from live.render.headless import create_headless_context
+
+        return None, create_headless_context(), output_size(args)
+    from live.render.window import Window, WindowConfig
+
+    window = Window(WindowConfig(size=output_size(args), fullscreen=args.fullscreen, display=args.display,
+                                 vsync=args.vsync))
+    # --size holds in fullscreen too, the picture scaled to the display (a software
+    # rasterizer, a 4K projector); without it the picture is drawn 1:1.
+    size = args.size or window.size
+    if args.record and (size[0] % 2 or size[1] % 2):
+        window.close()
+        raise UserError(f"the display is {size[0]}x{size[1]}, and a recording needs an even width and "
+                        f"height: give --size {size[0] // 2 * 2}x{size[1] // 2 * 2} (the picture is scaled "
+                        "to the display)")
+    return window, window.ctx, size
+
+
+def _recorder(args: argparse.Namespace, size: tuple[int, int], source, engine, may_replace: bool):
+    from live.engine.recorder import RECORD_GAP_S, Recorder
+    from live.render.sinks import AudioFormat, VideoFormat, VideoSink
+
+    # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
+    # One encoder thread (720p at about 100 fps here, so it keeps up): x264's own threads,
+    # three on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
+    # recording with them, 10.5-12.9 with one).
+    channels = min(source.channels, 2)
+    fps = min(args.fps, 30.0)
+    sink = VideoSink(args.record, VideoFormat(size, fps, preset="ultrafast", threads=1),
+                     AudioFormat(source.sample_rate, channels), kill_safe=True, may_replace=may_replace)
+    return Recorder(sink, fps, source.sample_rate, channels, source.heard_until, clock=engine.clock,
+                    on_error=lambda message: engine.report("recorder", message), gapless=source.gapless,
+                    gap_s=max(RECORD_GAP_S, source.silence_timeout) if source.gapless else RECORD_GAP_S)
+
+
+def _summarize(args: argparse.Namespace, stats, engine) -> None:
+    """The show's one-line summary and --stats; a recording that failed ends the command with its error."""
     summary = stats.as_dict(stats.ended or 0.0)
     if args.stats:
         stats.write(args.stats, now=stats.ended or 0.0)
@@ -242,7 +261,6 @@ def run(args: argparse.Namespace) -> int:
     if engine.recording_error is not None:
         error = engine.recording_error
         raise error if isinstance(error, UserError) else UserError(f"the recording failed: {error}")
-    return 0
 
 
 def stop_on_signals(stopping: threading.Event, asked: threading.Event, clock=time.monotonic) -> dict[int, object]:
