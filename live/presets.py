@@ -232,10 +232,11 @@ class PresetLibrary:
         return found
 
 
-def check_playable(preset: Preset) -> None:
+def check_playable(preset: Preset, on: tuple[int, int] | None = None) -> None:
     """UserError if `preset` cannot be played: no bundle where it says, or a latent its
-    bundle's generator does not take (read from the bundle's config files, torch-free)."""
-    shape = latent_shape(preset.bundle_folder())
+    bundle's generator does not take (read from the bundle's config files, torch-free).
+    `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle)."""
+    shape = on or latent_shape(preset.bundle_folder())
     if preset.source.w is not None and shape is not None:
         fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,
-                      f"the generator of bundle {preset.bundle!r}")
+                      "the show's generator" if on else f"the generator of bundle {preset.bundle!r}")

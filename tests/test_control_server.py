@@ -333,9 +333,22 @@ def test_an_ipc_address_a_running_show_holds_is_refused_and_a_dead_show_s_is_tak
         with pytest.raises(UserError, match=r"cannot bind the telemetry socket to ipc://.*(in use|already)"):
             ControlServer(engine, f"ipc://{tmp_path}/other", telemetry).start()
         assert req(context, first, {"cmd": "get"})["ok"]  # still the first show's
-    (tmp_path / "stale").touch()  # a socket file left by an engine that is gone: nobody answers there
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(str(tmp_path / "stale"))  # a socket file left by an engine that is gone: nobody answers there
+    left.close()
     with ControlServer(engine, f"ipc://{tmp_path}/stale", f"ipc://{tmp_path}/stale-telemetry") as again:
         assert req(context, again, {"cmd": "get"})["ok"]
+
+
+def test_an_ipc_address_on_a_file_that_is_no_socket_is_refused_and_the_file_kept(engine, tmp_path):
+    """ZeroMQ unlinks whatever is at an ipc path: `--control ipc://song.wav` deleted the show's
+    own input (found by review)."""
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"RIFF")
+    for addresses in ((f"ipc://{song}", ANY_PORT), (ANY_PORT, f"ipc://{song}")):
+        with pytest.raises(UserError, match=r"is a file, not a socket, and binding would delete it"):
+            ControlServer(engine, *addresses).start()
+    assert song.read_bytes() == b"RIFF"
 
 
 def test_a_server_started_before_its_show_says_it_is_loading_and_never_acts_on_that_later(engine):

@@ -694,6 +694,25 @@ def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(t
     assert engine.preset_requests.take(timeout=0) is None
 
 
+def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply(tmp_path):
+    """The reply said ok, the switch failed on the inference thread (telemetry only), and the
+    settings set meanwhile went back to the old preset's (found by review)."""
+    presets = _presets(tmp_path)
+    (tmp_path / "b" / "bundle.toml").write_text('[generator]\nweights = "generator.safetensors"\n')
+    (tmp_path / "b" / "generator.json").write_text('{"init_kwargs": {"img_resolution": 64, "w_dim": 8}}')
+    np.save(tmp_path / "bad.npy", np.zeros(7, np.float32))
+    (presets.directory / "bad.toml").write_text(f'bundle = "{tmp_path / "b"}"\n[source]\nw = "{tmp_path / "bad.npy"}"\n')
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
+    engine.set_param("lambda", 0.07)
+    with pytest.raises(UserError, match=r"has shape \(7,\)"):
+        engine.switch_preset("bad")
+    shown = fake_show()
+    shown.bundle.G = SimpleNamespace(num_ws=10, w_dim=7)  # --bundle: the show's generator decides
+    assert LiveEngine(shown, presets, silent_source(), None, None,
+                      LiveOptions(keep_bundle=True)).switch_preset("bad") == {"preset": "bad"}
+    assert engine.settings.get().lambda_ == 0.07 and engine.preset_requests.take(timeout=0) is None
+
+
 def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_screen(tmp_path, monkeypatch):
     engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
     reports = []

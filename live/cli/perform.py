@@ -127,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
         check_new_recording(Path(args.record), may_replace=not record_as_typed)
     kind, rest = parse_source(source_spec)
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
-                    **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats})
+                    **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats,
+                    **({f"--{name}": address.partition("ipc://")[2] or None
+                        for name, address in (("control", args.control), ("telemetry", args.telemetry))}
+                       if args.control != "off" else {})})
     keys = None
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None

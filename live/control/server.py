@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -93,6 +94,10 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
                             "(--control off turns commands and telemetry off)")
         if transport == "tcp":
             host_of(address)  # a host, and a port zmq reads as typed
+        # ZeroMQ binds an ipc path by unlinking whatever is there: a song, a set list.
+        if transport == "ipc" and os.path.lexists(rest) and not stat.S_ISSOCK(os.lstat(rest).st_mode):
+            raise UserError(f"{what} address {address}: {rest} is a file, not a socket, and binding would delete "
+                            "it; choose a path where nothing is (e.g. under /tmp)")
         if not curve and not is_local(address):
             raise UserError(f"{what} address {address} is reachable from other machines and needs "
                             f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")

@@ -44,7 +44,7 @@ from live.engine.slots import LatestSlot
 from live.engine.stats import KeyframeFlow, RunStats, events_per_second, frame_rate
 from live.engine.synthesizer import Synthesizer
 from live.errors import UserError, first_line
-from live.presets import Preset, PresetLibrary
+from live.presets import Preset, PresetLibrary, check_playable
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.settings import SettingsSlot
@@ -364,10 +364,12 @@ class LiveEngine:
         """Make a preset the show's (control thread or hotkeys). Its settings, but for the
         performer's SHOW_STATE, and its control map apply at once, so a `set` or `cc` sent
         after the switch is not undone when the inference thread opens the show; what is
-        wrong with the preset file or its bundle's name is a UserError now, for the reply."""
+        wrong with the preset file, its bundle's name or its latent's shape is a UserError now,
+        for the reply (found on the inference thread, it reached only telemetry, and the
+        settings set meanwhile were put back with the old preset's)."""
         preset = self.presets.load(name)
-        if not self.options.keep_bundle:
-            preset.bundle_folder()
+        G = self.show.bundle.G if self.options.keep_bundle else None
+        check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None)
         with self._preset_lock:
             self.preset = preset
             self.settings.update(preset.settings.keeping_show_state)
