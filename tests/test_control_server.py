@@ -535,6 +535,20 @@ def test_cli_listen_prints_telemetry_lines(server, capsys):
     assert len(lines) == 2 and all(line.startswith("beat {") for line in lines)
 
 
+def test_cli_listen_to_quiet_topics_of_a_running_engine_is_no_failure(server, capsys):
+    """`listen --topics error` said the engine was not there, exit 1, when a healthy show
+    had no errors to send (found by review)."""
+    assert run_cli("listen", "--address", server.telemetry_endpoint, "--topics", "error,notice",
+                   "--duration", "1") == 0  # the server publishes the engine's state
+    out, err = capsys.readouterr()
+    assert out == "" and "sent no error, notice messages" in err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        assert run_cli("listen", "--address", nobody, "--topics", "error", "--duration", "0.5") == 1
+    assert "no telemetry from" in capsys.readouterr().err  # nothing at all: no engine there
+
+
 def test_cli_keygen_and_curve_send(tmp_path, engine, capsys):
     assert run_cli("keygen", str(tmp_path)) == 0
     assert run_cli("keygen", str(tmp_path), "--client", "vj2") == 0

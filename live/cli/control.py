@@ -150,10 +150,13 @@ def run_listen(args: argparse.Namespace) -> int:
                     received += 1
         except KeyboardInterrupt:
             pass  # the normal way to stop listening
-    if received == 0:
+        heard = listener.heard
+    if not heard:
         print(f"live: no telemetry from {args.address}; is the engine running with its telemetry socket there "
               "(and, if it uses CurveZMQ keys, are --server-key and --client-key given)?", file=sys.stderr)
         return 1
+    if received == 0:  # a healthy show: no errors, no beats in a quiet passage
+        print(f"live: the engine at {args.address} sent no {', '.join(topics)} messages meanwhile", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ from types import TracebackType
 import zmq
 
 from live.control.security import ClientKeys, is_ipv6
+from live.control.telemetry import STATE
 from live.errors import UserError, printable
 
 LINGER_MS = 100
@@ -68,7 +69,10 @@ class TelemetryListener:
         # The topic is a whole first frame, but SUB filters by prefix: "beat" would also
         # let "beats" through, so receive() checks the exact topic as well.
         self.topics = frozenset(topics)
-        for topic in topics or [""]:
+        # The engine's state, 20 times a second, is heard even when not asked for: that the
+        # engine is there, when the asked topics (errors, beats in a quiet passage) are silent.
+        self.heard = False
+        for topic in (topics + [STATE] if topics else [""]):
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
     def receive(self, timeout_s: float) -> tuple[str, dict] | None:
@@ -81,6 +85,7 @@ class TelemetryListener:
             if len(frames) != 2:
                 continue
             topic = frames[0].decode("ascii", errors="replace")
+            self.heard = True
             if self.topics and topic not in self.topics:
                 continue
             try:
