@@ -94,6 +94,23 @@ def test_a_bundle_new_that_fails_part_way_leaves_the_old_bundle_whole(random_bun
     assert (models / "mine" / "notes.txt").read_text() == "set list"  # a file of one's own moves over
 
 
+def test_bundle_new_refuses_a_link_or_a_file_in_the_bundle_s_place(random_bundle_dir, tmp_path):
+    """--force onto a link moved the linked bundle's model card into the new one and ended in
+    an error; a file of the name was moved aside (found by review)."""
+    models = tmp_path / "models"
+    (models / "mine").mkdir(parents=True)
+    (models / "mine" / "MODEL_CARD.md").write_text("mine")
+    (models / "live").symlink_to(models / "mine")
+    (models / "notes").write_text("a file")
+    checkpoint = save_generator(tiny_generator(0), tmp_path / "g.safetensors")
+    for name, words in (("live", "is a link to"), ("notes", "is a file, not a bundle's folder")):
+        with pytest.raises(UserError, match=words):
+            run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+                "--name", name, "--models-dir", str(models), "--force")
+    assert (models / "mine" / "MODEL_CARD.md").read_text() == "mine" and (models / "notes").read_text() == "a file"
+    assert sorted(p.name for p in models.iterdir()) == ["live", "mine", "notes"]
+
+
 def test_bundle_new_refuses_a_generator_of_grey_pictures(random_bundle_dir, tmp_path):
     """NVlabs trains 1-channel generators on grey data sets; E_I reads RGB, so every later
     command on such a bundle died with a traceback."""

@@ -49,6 +49,11 @@ def run_new(args: argparse.Namespace) -> int:
     from live.space.load import load_space
 
     target = (args.models_dir or models_dir()) / args.name
+    # Replaced, a link's target lost its files to the new bundle, and a file was moved aside.
+    if target.is_symlink():
+        raise UserError(f"{target} is a link to {target.resolve()}; give that bundle's own name, or remove the link")
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} is a file, not a bundle's folder; choose another --name or --models-dir")
     if (target / BUNDLE_FILE).exists() and not args.force:
         raise UserError(f"{target} already holds a bundle; choose another --name or pass --force")
     if not (target / BUNDLE_FILE).exists() and target.is_dir() and any(target.iterdir()):
