@@ -217,5 +217,12 @@ def test_the_documented_cc_reply_is_what_the_shipped_presets_give():
     assert f'{{"ok": true, "param": "{name}", "value": {settings.value(name)!r}}}' in DOC
 
 
+def test_the_documented_get_reply_is_what_the_shipped_default_preset_gives():
+    # It named ember with default's values (review).
+    settings = PresetLibrary().load("default").settings
+    shown = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in settings.as_dict().items())
+    assert " ".join(shown.split()) in " ".join(DOC.split()) and '"preset": "default"' in DOC
+
+
 def test_a_request_after_a_byte_order_mark_is_read():
     assert handle(b'\xef\xbb\xbf{"cmd": "get"}', RecordingController())["ok"] is True

@@ -340,6 +340,23 @@ def test_an_ipc_address_a_running_show_holds_is_refused_and_a_dead_show_s_is_tak
         assert req(context, again, {"cmd": "get"})["ok"]
 
 
+def test_bytes_framed_as_zmtp_1_0_are_no_commands(server, engine, context):
+    """libzmq took a peer of ZMTP 1.0 (no greeting) without a handshake, and its bytes as
+    frames: the body of an HTTP POST to the loopback port, which a web page in the VJ's
+    browser can send, carried commands (found by review). With ZAP on, such a peer is refused."""
+    host, port = server.command_endpoint.removeprefix("tcp://").rsplit(":", 1)
+    body = json.dumps({"cmd": "tap"}).encode()
+    with socket.create_connection((host, int(port)), timeout=2) as raw:
+        raw.sendall(b"\x01\x00" + bytes([len(body) + 1, 0]) + body)
+        raw.settimeout(NO_REPLY_S)
+        try:
+            reply = raw.recv(4096)
+        except (TimeoutError, ConnectionResetError):
+            reply = b""
+    assert b"ok" not in reply and engine.taps == []
+    assert req(context, server, {"cmd": "tap"})["ok"] and len(engine.taps) == 1  # a ZeroMQ client still is heard
+
+
 def test_an_ipc_address_on_a_file_that_is_no_socket_is_refused_and_the_file_kept(engine, tmp_path):
     """ZeroMQ unlinks whatever is at an ipc path: `--control ipc://song.wav` deleted the show's
     own input (found by review)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.types import number, output_path, threads
+from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, note
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
@@ -41,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
     p.add_argument("--record", type=output_path, metavar="OUT.mp4", help="also record the output with its audio")
-    p.add_argument("--control", default="tcp://127.0.0.1:5555", help="ROUTER address for commands, or 'off'")
-    p.add_argument("--telemetry", default="tcp://127.0.0.1:5556", help="PUB address for telemetry")
+    p.add_argument("--control", default=DEFAULT_COMMAND_ADDRESS,
+                   help="ROUTER address for commands, or 'off': no commands and no telemetry")
+    p.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS, help="PUB address for telemetry")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")
     p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
@@ -132,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
                         for name, address in (("control", args.control), ("telemetry", args.telemetry))}
                        if args.control != "off" else {})})
     keys = None
+    if args.control == "off" and args.telemetry != DEFAULT_TELEMETRY_ADDRESS:
+        raise UserError(f"--telemetry {args.telemetry} is not served with --control off, which turns commands and "
+                        "telemetry off; give --control an address (loopback, or with --keys) to have telemetry")
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
         check_addresses((args.control, args.telemetry), curve=keys is not None)

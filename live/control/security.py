@@ -29,6 +29,7 @@ KEYGEN = "python -m live control keygen DIR"
 SERVER_NAME = "server"
 AUTHORIZED_DIR = "authorized_clients"
 _LOCAL_TRANSPORTS = ("ipc://", "inproc://")
+ZAP_DOMAIN = b"live"  # any name: set on a socket of the NULL mechanism, it turns ZAP on
 Z85_KEY_LENGTH = 40
 
 
@@ -99,6 +100,16 @@ class ServerKeys:
         socket.curve_secretkey = self.secret
         socket.curve_publickey = self.public
         socket.curve_server = True
+
+
+def start_null_authenticator(context: zmq.Context) -> ThreadAuthenticator:
+    """A ZAP handler that admits every client of the NULL mechanism (sockets without keys,
+    loopback only). ZAP on is what matters: libzmq then refuses peers of ZMTP 1.0, which it
+    otherwise takes without a handshake, reading any bytes as frames: the body of an HTTP
+    POST to 127.0.0.1:5555, which a web page in the VJ's browser can send, became commands."""
+    auth = ThreadAuthenticator(context)
+    auth.start()
+    return auth
 
 
 @dataclass(frozen=True)

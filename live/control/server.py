@@ -30,7 +30,8 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from live.control import protocol
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS, Controller
-from live.control.security import KEYGEN, ServerKeys, host_of, is_ipv6, is_local
+from live.control.security import (KEYGEN, ZAP_DOMAIN, ServerKeys, host_of, is_ipv6, is_local,
+                                   start_null_authenticator)
 from live.control.telemetry import STATE, TelemetryBuffer
 from live.errors import UserError
 
@@ -169,8 +170,8 @@ class ControlServer:
         check_addresses((self.command_address, self.telemetry_address), curve=self.curve is not None)
         self._context = zmq.Context()
         try:
-            if self.curve is not None:
-                self._auth = self.curve.start_authenticator(self._context)
+            self._auth = (self.curve.start_authenticator(self._context) if self.curve is not None
+                          else start_null_authenticator(self._context))
             self._router = self._bind(zmq.ROUTER, self.command_address)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
             # A controller restarted with its fixed identity while its old connection is half
@@ -344,6 +345,8 @@ class ControlServer:
             sock.setsockopt(zmq.IPV6, 1)
         if self.curve is not None:
             self.curve.apply(sock)
+        else:
+            sock.zap_domain = ZAP_DOMAIN
         try:
             _ipc_free(address)
             sock.bind(address)
