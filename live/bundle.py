@@ -161,8 +161,9 @@ class Bundle:
         trained through a generator or space the bundle no longer holds (a space exported into
         it since, a generator file swapped): its moves then aim where the old networks led."""
         if self.predictor.is_identity():
-            return (f"bundle {self.root}: its predictor is untrained (w_m = w_o), so the picture stays at each "
-                    f"preset's source; train it with: python -m live train predictor --bundle {self.root}")
+            return (f"bundle {self.root}: its predictor is untrained (w_m = w_o), so pictures move only by refinement "
+                    "steps (none in shows and renders by default: the picture stays at each preset's source); train "
+                    f"it with: python -m live train predictor --bundle {self.root}")
         if self.root is None or not self.config.trained_with:
             return None
         now = self.network_digests()

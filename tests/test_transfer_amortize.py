@@ -165,6 +165,21 @@ def test_a_run_of_a_bundle_remade_under_its_name_is_not_resumed(bundle, tmp_path
                          tmp_path / "run", progress=False)
 
 
+def test_a_run_does_not_write_into_a_bundle_remade_while_it_trains(bundle, tmp_path):
+    """`bundle new --force` during a run: the run's next checkpoint put a predictor trained for
+    the old generator into the new bundle, which then no longer said it was untrained (review)."""
+    trainer = PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+    remade = Bundle.load(bundle.root)
+    with torch.no_grad():
+        next(remade.G.parameters()).add_(1.0)
+    remade.save(bundle.root)
+    held = (bundle.root / bundle.config.predictor_weights).read_bytes()
+    with pytest.raises(UserError, match="holds another generator or space than this run trains through"):
+        trainer.run()
+    assert (bundle.root / bundle.config.predictor_weights).read_bytes() == held
+    assert (tmp_path / "run" / "state.pt").is_file()  # the run's own result is kept
+
+
 def test_a_run_from_the_identity_depends_on_its_seed_not_on_the_bundle_s_predictor(tmp_path):
     base = random_bundle()
     roots = [base.save(tmp_path / name) for name in ("a", "b")]

@@ -62,8 +62,9 @@ def chosen_preset(args: argparse.Namespace):
     return library.load(args.preset or DEFAULT_PRESET)
 
 
-def preset_and_bundle(args: argparse.Namespace):
-    """The preset named by --preset and the bundle it plays on (--bundle, else its own)."""
+def preset_and_bundle(args: argparse.Namespace, uses_predictor: bool = True):
+    """The preset named by --preset and the bundle it plays on (--bundle, else its own); what
+    is wrong with its predictor is said unless the command does not use it."""
     from live.bundle import Bundle
 
     preset = chosen_preset(args)
@@ -71,7 +72,7 @@ def preset_and_bundle(args: argparse.Namespace):
         bundle = Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use
         raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
-    if about := bundle.predictor_note():
+    if uses_predictor and (about := bundle.predictor_note()):
         note("bundle", about)
     return preset, bundle
 

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from live.imageio import write_png
     from live.transfer.sheet import contact_sheet
 
-    preset, bundle = preset_and_bundle(args)
+    preset, bundle = preset_and_bundle(args, uses_predictor=args.mode != "full")
     G, mel = bundle.G, bundle.mel
     lam = preset.settings.lambda_ if args.lam is None else args.lam
     refine_steps = FAST_STEPS if args.refine_steps is None else args.refine_steps

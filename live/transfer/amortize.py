@@ -241,6 +241,12 @@ class PredictorTrainer:
             self._write_into_bundle(weights, weights_path)
 
     def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
+        # A bundle remade meanwhile (`bundle new --force`, a space exported into it) got a
+        # predictor trained for the networks it replaced, or one that did not fit them.
+        if self.bundle.network_digests() != self.trained_with:
+            raise UserError(f"{self.bundle.root} holds another generator or space than this run trains through "
+                            f"(made again since it started); its predictor is left as it is, and this run's stays in "
+                            f"{self.run_dir}; train the new one in a new run folder")
         write_safetensors(weights, path)
         self.bundle.write_predictor_table(self.trained_with)
         self.wrote = True
