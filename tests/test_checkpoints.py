@@ -561,6 +561,17 @@ def test_rosinality_checkpoint_loads_to_the_native_outputs(tmp_path, G, expected
     assert info.stored_dtype == "float32"
 
 
+def test_a_latent_avg_kept_per_layer_loads_and_one_of_no_use_is_named(tmp_path, G, expected):
+    """Encoders' exports (pSp, e4e) keep latent_avg as [num_ws, w_dim]: it was flattened and
+    refused as a mapping.w_avg the file does not hold (review)."""
+    path = tmp_path / "e4e.pt"
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg.repeat(G.num_ws, 1)}, path)
+    assert max_diff(outputs(load_generator(path)[0]), expected) < 1e-5
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": torch.randn(G.num_ws, G.w_dim)}, path)
+    with pytest.raises(UserError, match=rf"latent_avg is \[{G.num_ws}, {G.w_dim}\]; the average w .* \[{G.w_dim}\]"):
+        load_generator(path)
+
+
 def test_a_half_precision_rosinality_file_is_reported_as_one(tmp_path, G):
     path = tmp_path / "half.pt"
     torch.save({"g_ema": {k: v.half() for k, v in to_rosinality(G).items()}, "latent_avg": G.mapping.w_avg.half()},

@@ -1,5 +1,6 @@
 """`python -m live bundle new` and `train predictor`: a bundle around a user's generator, then its predictor."""
 import argparse
+import os
 
 import pytest
 import torch
@@ -92,6 +93,20 @@ def test_a_bundle_new_that_fails_part_way_leaves_the_old_bundle_whole(random_bun
     assert run("bundle", "new", "--network", str(other), "--space", str(random_bundle_dir),
                "--name", "mine", "--models-dir", str(models), "--force") == 0
     assert (models / "mine" / "notes.txt").read_text() == "set list"  # a file of one's own moves over
+
+
+def test_bundle_new_of_a_checkpoint_whose_name_is_not_utf8(random_bundle_dir, tmp_path, capsys):
+    """A Latin-1 file name (unpacked from a zip) ended in a traceback writing bundle.toml (review)."""
+    checkpoint = write_nvlabs_pickle(tmp_path / os.fsdecode(b"r\xe9seau.pkl"), G_ema=tiny_generator(0))
+    assert run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+               "--name", "latin", "--models-dir", str(tmp_path / "models")) == 0
+    made = Bundle.load(tmp_path / "models" / "latin")
+    assert made.config.description.startswith("r\\udce9seau.pkl with the space of")
+    assert "r\\udce9seau" in (tmp_path / "models" / "latin" / "MODEL_CARD.md").read_text()
+    # safetensors opens only UTF-8 paths: said so, where it reported a damaged file
+    ours = save_generator(tiny_generator(0), tmp_path / os.fsdecode(b"r\xe9seau.safetensors"))
+    with pytest.raises(UserError, match="its path is not UTF-8 text, which safetensors cannot open; rename"):
+        load_generator(ours)
 
 
 def test_bundle_new_refuses_a_link_or_a_file_in_the_bundle_s_place(random_bundle_dir, tmp_path):

@@ -73,14 +73,14 @@ def run_new(args: argparse.Namespace) -> int:
     if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
         space_from = args.models_dir / args.space
     space, spec = load_space(space_from)  # a bundle, or a space training run's folder
-    config = BundleConfig(name=args.name, description=f"{args.network.name} with the space of {args.space}",
+    config = BundleConfig(name=args.name, description=as_text(f"{args.network.name} with the space of {args.space}"),
                           generator_weights="generator.safetensors", space=spec.config,
                           space_weights="space.safetensors", image_size=spec.image_size,
                           predictor={}, predictor_weights="predictor.safetensors")
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
-    made = (f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x {G.w_dim}; "
-            f"space of {args.space}; predictor untrained (w_m = w_o)")
+    made = as_text(f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x "
+                   f"{G.w_dim}; space of {args.space}; predictor untrained (w_m = w_o)")
     replaced_samples = (target / SAMPLES_FILE).is_file()
     root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
     card = root / CARD_FILE
@@ -94,6 +94,12 @@ def run_new(args: argparse.Namespace) -> int:
     print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
           f"then fill in {card}")
     return 0
+
+
+def as_text(text: str) -> str:
+    """`text` with a file name's bytes that are not UTF-8 (a Latin-1 name from a zip) written as
+    escapes: bundle.toml and the model card are UTF-8, and writing them ended in a traceback."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:

@@ -128,7 +128,9 @@ def _checked(check: Callable[[Path], None], text: str) -> Path:
 
 def plain_name(text: str) -> str:
     """A name that becomes one file or folder inside the project's own folder, and is typed
-    in shell commands and control messages: ASCII letters, digits, -, _ and (not first) dots."""
-    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
-        raise argparse.ArgumentTypeError(f"{text!r}: a name holds ASCII letters, digits, -, _ and . (not first), no path")
+    in shell commands and control messages: ASCII letters, digits, _, and (not first) - and dots
+    (`--bundle -x`, which the commands print, is read as an option)."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a name holds ASCII letters, digits, _, and - and . (not first), "
+                                         "no path")
     return text

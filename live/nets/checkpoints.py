@@ -33,7 +33,7 @@ from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LOADED_PER_FILE_BYTE, PersistentObject, read_network_pickle
-from live.nets.weights import save_weights
+from live.nets.weights import reader_path, save_weights
 
 FORMAT_NVLABS = "nvlabs-pkl"
 FORMAT_ROSINALITY = "rosinality-pt"
@@ -327,6 +327,18 @@ def _torch_load_weights(path: Path) -> Any:
                         f"({type(e).__name__}: {first_line(e)}); download it again") from None
 
 
+def _average_w(latent_avg: torch.Tensor, w_dim: int, source: str) -> torch.Tensor:
+    """`latent_avg` as [w_dim]. Encoders' exports (pSp, e4e) keep it per layer, [num_ws, w_dim]
+    of one row repeated: flattened, it was num_ws times too long, and the error named a key
+    the file does not hold."""
+    if latent_avg.ndim == 2 and latent_avg.shape[1] == w_dim and bool((latent_avg == latent_avg[:1]).all()):
+        latent_avg = latent_avg[0]
+    if tuple(latent_avg.shape) != (w_dim,):
+        raise UserError(f"{source}: latent_avg is {list(latent_avg.shape)}; the average w of this generator is "
+                        f"[{w_dim}] (or one row per layer, all equal)")
+    return latent_avg
+
+
 def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tensor | None,
                        source: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A rosinality `g_ema` state dict -> (Generator arguments, NVlabs-named state dict).
@@ -361,7 +373,7 @@ def convert_rosinality(g_ema: Mapping[str, torch.Tensor], latent_avg: torch.Tens
         state[f"mapping.fc{i}.weight"] = take(f"style.{i + 1}.weight")
         state[f"mapping.fc{i}.bias"] = take(f"style.{i + 1}.bias")
     if latent_avg is not None:
-        state["mapping.w_avg"] = latent_avg.reshape(-1)
+        state["mapping.w_avg"] = _average_w(latent_avg, w_dim, source)
 
     # In the file's precision, so that `inspect` reports a half-precision file as one.
     blur = ops.setup_filter(_ROSINALITY_BLUR_TAPS).to(const.dtype)
@@ -496,7 +508,7 @@ def _estimate_w_avg(kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 def _holds_a_generator(path: Path) -> bool:
     """From the tensor names alone; a file whose header cannot be read is for the full read to report."""
     try:
-        with safetensors.safe_open(str(path), "pt") as file:
+        with safetensors.safe_open(reader_path(path), "pt") as file:
             names = list(file.keys())
     except (safetensors.SafetensorError, OSError):
         return True
@@ -524,7 +536,7 @@ def _read_live(path: Path) -> _Contents:
     if not isinstance(config.get("init_kwargs"), dict):
         raise UserError(f"{config_path} has no init_kwargs")
     try:
-        state = safetensors.torch.load_file(str(path))
+        state = safetensors.torch.load_file(reader_path(path))
     except safetensors.SafetensorError as e:
         raise UserError(f"{path} is truncated or not a valid safetensors file ({e})") from None
     return _Contents(config["init_kwargs"], state)

@@ -23,6 +23,7 @@ from torch import nn
 from live.errors import UserError, first_line
 from live.files import load_torch_file
 from live.nets.resnet import ResNet, resnet18, resnet50
+from live.nets.weights import reader_path
 
 IMAGE_BACKBONES: dict[str, Callable[..., ResNet]] = {
     "resnet50": resnet50,  # the paper's E_I
@@ -62,7 +63,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
                         "torchvision ResNet state dict (.pth, .pt or .safetensors)")
     try:
         if path.suffix == ".safetensors":
-            state = safetensors.torch.load_file(str(path))
+            state = safetensors.torch.load_file(reader_path(path))
         else:
             state = load_torch_file(path)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as e:

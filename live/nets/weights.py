@@ -1,6 +1,7 @@
 """Our own network weights on disk: one safetensors file per module, loaded strictly."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import safetensors.torch
@@ -8,7 +9,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from live.errors import UserError, some
+from live.errors import UserError, printable, some
 from live.files import write_whole
 
 
@@ -43,10 +44,20 @@ def stored_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = tor
     return state
 
 
+def reader_path(path: str | Path) -> str:
+    """`path` for safetensors' readers, which take only UTF-8 paths: a file under a folder
+    with a Latin-1 name was reported as damaged."""
+    try:
+        return os.fsdecode(path).encode("utf-8").decode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{printable(os.fsdecode(path), 200)}: its path is not UTF-8 text, which safetensors "
+                        "cannot open; rename the file or the folder it is in") from None
+
+
 def weights_metadata(path: str | Path) -> dict[str, str]:
     """The header's metadata of a safetensors file (read without its tensors); {} if none."""
     try:
-        with safetensors.safe_open(str(path), "pt") as f:
+        with safetensors.safe_open(reader_path(path), "pt") as f:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
@@ -58,7 +69,7 @@ def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
     if not path.is_file():
         raise UserError(f"weights file {path} does not exist")
     try:
-        state = safetensors.torch.load_file(str(path))
+        state = safetensors.torch.load_file(reader_path(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
     expected = module.state_dict()

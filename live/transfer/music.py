@@ -24,6 +24,7 @@ from tqdm import tqdm
 from live.audio.mel import LogMel, MelWindow
 from live.bundle import Bundle
 from live.errors import UserError, note
+from live.nets.weights import reader_path
 from live.nets.weights import write_safetensors
 from live.space.data.fourq import read_4q
 from live.space.data.records import LabelledClip, report_skipped
@@ -51,7 +52,7 @@ class MusicBank:
 
     @classmethod
     def load(cls, path: Path) -> MusicBank:
-        tensors = safetensors.torch.load_file(str(path))
+        tensors = safetensors.torch.load_file(reader_path(path))
         return cls(tensors["features"], tensors["va"])
 
 
