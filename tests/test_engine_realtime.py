@@ -722,7 +722,8 @@ def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_scre
     engine._switch(engine.preset_requests.take(timeout=0))
     assert engine.state()["preset"] == "test" and engine.show.preset.name == "test"
     assert engine.settings.get() == engine.show.preset.settings  # not calm's lambda 0.1
-    assert reports == [("preset", "calm: RuntimeError: weights do not fit")]
+    assert reports == [("preset", "calm: RuntimeError: weights do not fit; test stays on screen and takes the "
+                                  "controls back, with its settings")]
 
 
 def test_audio_the_ring_lost_in_a_stall_still_counts_in_stream_time():
@@ -841,9 +842,9 @@ def test_a_failed_load_of_a_preset_chosen_again_since_leaves_the_controls_to_the
     failing = engine.preset_requests.take(timeout=0)
     engine.switch_preset("pic")  # its file mended meanwhile: a new copy, whose load goes on
     engine.preset_requests.take(timeout=0)
-    engine._switch_failed(failing, "pic: broken weights")
+    engine._switch_failed(failing, "broken weights")
     assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2
-    engine._switch_failed(engine.preset, "pic: broken again")  # the copy chosen last fails: the screen's takes over
+    engine._switch_failed(engine.preset, "broken again")  # the copy chosen last fails: the screen's takes over
     assert engine.state()["preset"] == "test"
 
 
@@ -916,7 +917,8 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
     while engine.state()["preset"] != "seed" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert engine.state()["preset"] == "seed" and engine.settings.get() == engine.show.preset.settings
-    assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory)")
+    assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory); seed stays on "
+                                     "screen and takes the controls back, with its settings")
     opened_before = len(opened)
 
     monkeypatch.setattr("live.engine.projections.project_image", endless)

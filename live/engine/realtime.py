@@ -272,17 +272,19 @@ class LiveEngine:
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
-            detail = str(e) if isinstance(e, UserError) else f"{preset.name}: {type(e).__name__}: {e}"
-            self._switch_failed(preset, detail)
+            self._switch_failed(preset, str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
 
-    def _switch_failed(self, preset: Preset, message: str) -> None:
-        self.report("preset", message)
+    def _switch_failed(self, preset: Preset, why: str) -> None:
+        """Said with the preset's name and what the show does now: the reply to its choice said ok."""
         with self._preset_lock:
             # Nothing chosen since: the preset on screen takes the controls back. Objects are
             # compared: a copy chosen again (the file mended) keeps the controls while it loads.
-            if self.preset is preset:
+            back = self.preset is preset
+            if back:
                 self.preset = self.show.preset
                 self.settings.update(self.show.preset.settings.keeping_show_state)
+        self.report("preset", f"{preset.name}: {why}; {self.show.preset.name} stays on screen"
+                    + (" and takes the controls back, with its settings" if back else ""))
 
     def _source_for(self, preset: Preset, bundle: Bundle) -> torch.Tensor | None:
         """The preset's source latent on `bundle`; None while its picture is projected on a worker."""
