@@ -59,9 +59,10 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int, padding: int = 
     return write_png(grid(images, nrow, padding), path)
 
 
-def write_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:
+def write_png(image: Image.Image | np.ndarray, path: str | Path, compress_level: int = 6) -> Path:
     """A picture as a PNG, whole or not at all: a Ctrl-C or a full disk while one was saved
-    left a cut-short picture under the name."""
+    left a cut-short picture under the name. `compress_level`: zlib's, Pillow's default 6."""
     encoded = io.BytesIO()
-    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(encoded, format="PNG")
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(encoded, format="PNG",
+                                                                                compress_level=compress_level)
     return write_whole(path, encoded.getvalue())

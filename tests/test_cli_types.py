@@ -324,6 +324,36 @@ def test_a_live_show_asks_for_a_build_only_when_long_enough_to_see_it_through(mo
     assert seen["fast"] is not None and seen["fast"].packages is not None and seen["build"] is build
 
 
+def test_a_render_waiting_for_a_build_says_so_first(monkeypatch):
+    """`render --synthesis fast` was silent for the minutes of its package's build (review)."""
+    import argparse
+
+    from live.cli.common import open_show
+    from live.engine import synthesizer
+
+    said = []
+
+    class Opened(Exception):
+        pass
+
+    class Building:
+        packaged = False
+
+        def __init__(self, G, fast=None, on_error=None, build=True, **kwargs):
+            pass
+
+        def wait(self):
+            said.append("waited")
+            raise Opened
+
+    monkeypatch.setattr(synthesizer, "Synthesizer", Building)
+    args = argparse.Namespace(preset=None, presets_dir=None, bundle=None, device="cpu", synthesis="fast")
+    with pytest.raises(Opened):
+        open_show(args, live=False, report=lambda stage, message: said.append(message))
+    assert said[0].startswith("compiling the fast synthesis for this generator before the first frame")
+    assert said[1] == "waited"
+
+
 def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, monkeypatch, capsys):
     """`timeout` or a process manager ended a render on the spot, its unfinished video left."""
     import os

@@ -1,6 +1,8 @@
 """Video and PNG sinks: files read back with PyAV and Pillow."""
 from __future__ import annotations
 
+import errno
+
 import signal
 import struct
 import subprocess
@@ -109,6 +111,25 @@ def test_user_errors_for_bad_outputs(tmp_path):
         PngSink(blocker / "frames")
     with pytest.raises(UserError, match="a_file is a file, not a folder"):
         PngSink(blocker)
+
+
+def test_a_png_frame_the_disk_had_no_room_for_is_not_left_cut_short(tmp_path, monkeypatch):
+    """A full disk left a truncated last frame under its name, where the sink promises each
+    file whole (review)."""
+    sink = PngSink(tmp_path / "frames")
+    sink.write(frames(1)[0])
+
+    def full_disk(path, data):
+        with open(path, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(UserError, match="No space left"):
+        sink.write(frames(1)[0])
+    monkeypatch.undo()
+    sink.discard()
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000000.png"]
 
 
 def test_png_frames_are_numbered_and_exact(tmp_path):

@@ -43,7 +43,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                    help="how keyframes are drawn: 'fast' draws with a faster path (bf16 where native), compiled once "
                         "per generator (and CPU thread count) in the background (about a minute; kept in "
                         "~/.cache/live/synthesis) and "
-                        "switched to when ready; 'reference' is exact float32; "
+                        "switched to when ready (a render waits for it); 'reference' is exact float32; "
                         "'auto' is fast in live shows of at least "
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), fast in shorter ones only if "
                         "already compiled for this generator, and reference in renders")
@@ -111,6 +111,9 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
                                                                                           default_packages_dir()),
                               on_error=lambda message: report("synthesis", message), build=mode == "fast")
     if mode == "fast" and not live:
+        if not synthesizer.packaged:  # minutes of silence looked like a hang
+            report("synthesis", f"compiling the fast synthesis for this generator before the first frame (a minute "
+                                f"or more, once: kept in {default_packages_dir()})")
         synthesizer.wait()  # a render's frames must not depend on when the compile finished
     refiner = LocalRefiner(RefineConfig(background=live), on_error=lambda message: report("refinement", message))
     return Show.open(preset, bundle, refiner, synthesizer)

@@ -250,10 +250,14 @@ class Synthesizer:
         if its package is on disk."""
         if G is self.G:
             return self
-        packaged = self.options is not None and self.options.compile and self.options.packages is not None \
-            and package_on_disk(G.synthesis, self.options)
+        packaged = _packaged(G, self.options)
         return Synthesizer(G, self.options, on_error, self._lane, 0.0 if packaged else SWITCH_SETTLE_S,
                            self.clock, self.build)
+
+    @property
+    def packaged(self) -> bool:
+        """Whether its compiled package is on disk already (no build to wait for)."""
+        return _packaged(self.G, self.options)
 
     @torch.inference_mode()
     def __call__(self, w: torch.Tensor) -> np.ndarray:
@@ -304,3 +308,8 @@ def native_bf16(device: torch.device) -> bool:
         with torch.cuda.device(device):
             return torch.cuda.is_bf16_supported(including_emulation=False)
     return device.type == "cpu" and "amx_bf16" in cpu_flags().split()
+
+
+def _packaged(G: Generator, options: FastOptions | None) -> bool:
+    return (options is not None and options.compile and options.packages is not None
+            and package_on_disk(G.synthesis, options))

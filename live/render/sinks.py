@@ -19,6 +19,7 @@ from PIL import Image
 
 from live.errors import UserError
 from live.files import check_writable, lock_alone, make_parent
+from live.imageio import write_png
 
 BT709 = 1  # FFmpeg's code for ITU-R BT.709 as colorspace, primaries and transfer alike
 
@@ -464,11 +465,7 @@ class PngSink:
     def write(self, frame: np.ndarray) -> None:
         _check_frame(frame, self._size)
         self._size = (frame.shape[1], frame.shape[0])
-        path = self.path_for(self._frames)
-        try:
-            Image.fromarray(frame, "RGB").save(path, compress_level=self._compress_level)
-        except OSError as e:
-            raise UserError(f"cannot write {path} ({e}); check the directory and free disk space") from e
+        write_png(Image.fromarray(frame, "RGB"), self.path_for(self._frames), self._compress_level)
         self._frames += 1
 
     def close(self) -> None:
