@@ -7,6 +7,7 @@ thread, and it only copies samples and counts; everything else happens in the co
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -308,6 +309,7 @@ class PlaybackSource(Source):
         self._stop = threading.Event()
         self._stream: Any = None
         self._drained = threading.Event()  # the output device has played the last sample
+        self._tail_frames = 0  # silence still to play after the track's last sample
         self.silence_timeout = silence_timeout
         self.last_error: str | None = None
         self.hung = False  # closing the output device did not return: it may never
@@ -403,6 +405,7 @@ class PlaybackSource(Source):
                                            channels=self.channels, blocksize=self.blocksize,
                                            latency=OUTPUT_LATENCY_S, dtype="float32",
                                            callback=self._play_callback, finished_callback=self._drained.set)
+            self._tail_frames = math.ceil(self._stream.latency * self.sample_rate) + self.blocksize
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
@@ -415,6 +418,15 @@ class PlaybackSource(Source):
         if self._stream is None:  # given up for lost (the clock paces the track now), or closed
             outdata.fill(0)
             return
+        if self._all_taken:
+            # The track's end is in the device's buffer. PortAudio's stop does not wait for it
+            # on every host API (ALSA's pulse plugin dropped the last 0.3 s: a 0.5 s sting played
+            # 0.25 s), so silence as long as that buffer goes after it, then the stream stops.
+            outdata.fill(0)
+            self._tail_frames -= frames
+            if self._tail_frames <= 0:
+                raise portaudio().CallbackStop  # calls finished_callback: the track was heard
+            return
         filled = 0
         while len(block := self._take(frames - filled)):
             outdata[filled:filled + len(block)] = block
@@ -426,8 +438,6 @@ class PlaybackSource(Source):
         latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
         self._stamp = (self._position, self.clock.now() + latency + filled / self.sample_rate)
         self.ring.write(outdata[:filled])
-        if self._all_taken:
-            raise portaudio().CallbackStop  # PortAudio plays what it holds, then calls finished_callback
 
 
 class FileSource(PlaybackSource):
