@@ -592,7 +592,9 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     (UserError("cannot decode audio from ramp.wav (I/O error)"), "cannot decode audio from ramp.wav (I/O error)"),
     (MemoryError("out of memory\ndetails"), "decoding {path} failed (MemoryError: out of memory)"),
 ])
-def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path, monkeypatch, failure, said):
+def test_a_file_that_breaks_during_the_show_plays_silence_for_the_rest_and_says_why(tmp_path, monkeypatch, failure,
+                                                                                   said):
+    """The show ended at once where the file broke, while its line said the show went on (review)."""
     write_ramp(tmp_path / "ramp.wav", seconds=2.0)
 
     def breaks(*args):  # as a USB stick pulled mid-show: the decoder's read fails
@@ -604,15 +606,18 @@ def test_a_file_that_breaks_during_the_show_ends_its_track_and_says_why(tmp_path
     source = FileSource(tmp_path / "ramp.wav", clock=clock)
     source.pump()
     clock.advance(3.0)
-    assert source.pump() == RATE // 2
+    assert source.pump() == 2 * RATE  # half a second of the file, then silence to its length
+    assert not source.ring.latest(RATE).any() and source.ring.latest(2 * RATE)[:RATE // 2].all()
     source.watchdog()
     assert source.finished
-    assert source.last_error == said.format(path=tmp_path / "ramp.wav") + "; the show goes on without it"
+    assert source.last_error == (said.format(path=tmp_path / "ramp.wav")
+                                 + "; the show goes on, silent for the rest of its length")
     source.stop()
 
 
-def test_a_file_cut_short_while_it_plays_ends_its_track_and_says_so(tmp_path):
-    """The show just stopped 16 s early, recording and stats cut, with no word (found by review)."""
+def test_a_file_cut_short_while_it_plays_goes_on_as_silence_and_says_so(tmp_path):
+    """The show just stopped 16 s early, recording and stats cut, with no word (found by review);
+    then with a word saying it went on, where it ended (found by another)."""
     path = tmp_path / "ramp.wav"
     write_ramp(path, seconds=10.0)
     track = FileTrack(path, ahead_seconds=0.5)
@@ -622,7 +627,7 @@ def test_a_file_cut_short_while_it_plays_ends_its_track_and_says_so(tmp_path):
     while not track.over and (block := track.take(RATE, wait=True)).size:
         taken += len(block)
     track.close()
-    assert taken < 10 * RATE and track.error is not None
+    assert taken == 10 * RATE and track.error is not None
     assert f"{path} ended after" in track.error and "it changed while the show played it" in track.error
 
 

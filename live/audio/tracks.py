@@ -95,6 +95,7 @@ class FileTrack(Track):
         return False
 
     def _decode(self) -> None:
+        decoded = 0
         try:
             while True:
                 decoded = 0
@@ -107,12 +108,21 @@ class FileTrack(Track):
                                     f"{self.frames / self.sample_rate:.1f} s: it changed while the show played it")
                 if not self.loop:
                     break
-        except UserError as e:  # the file changed under the show: it ends here
-            self.error = f"{e}; the show goes on without it"
-        except Exception as e:  # noqa: BLE001 - a decoder's own failure: said, not a thread's traceback
-            self.error = f"decoding {self.path} failed ({type(e).__name__}: {first_line(e)}); the show goes on without it"
+        except Exception as e:  # noqa: BLE001 - the file changed under the show, or its decoder failed
+            why = str(e) if isinstance(e, UserError) else f"decoding {self.path} failed ({type(e).__name__}: " \
+                                                          f"{first_line(e)})"
+            self.error = f"{why}; the show goes on, silent for the rest of its length"
+            self._put_silence(decoded)
         finally:  # the end mark, whatever happened: a waiting `take` must not wait forever
             self._put(None)
+
+    def _put_silence(self, decoded: int) -> None:
+        """Silence for the rest of the file's checked length (a looped one's: until closed): a
+        show on it ended at once, seconds or minutes before its --duration, its picture gone."""
+        block = np.zeros((round(self.BLOCK_SECONDS * self.sample_rate), self.channels), np.float32)
+        left = self.frames - decoded
+        while (self.loop or left > 0) and self._put(block if self.loop else block[:left]):
+            left -= len(block)
 
     def take(self, limit: int, wait: bool = False) -> np.ndarray:
         if not self.loop:  # the length the check found, whatever the decoder finds now
