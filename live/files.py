@@ -146,7 +146,7 @@ def lock_alone(path: Path) -> int | None:
     import fcntl
 
     fd = (os.open(path, os.O_RDONLY | os.O_DIRECTORY) if path.is_dir()
-          else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+          else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

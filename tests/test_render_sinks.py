@@ -132,6 +132,24 @@ def test_a_png_frame_the_disk_had_no_room_for_is_not_left_cut_short(tmp_path, mo
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000000.png"]
 
 
+def test_a_link_where_a_video_s_work_files_go_is_not_written_through(tmp_path):
+    """A link left at NAME.partial.mp4 had the video written into the file it named (review)."""
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"RIFF")
+    (tmp_path / "out.partial.mp4").symlink_to(victim)
+    with pytest.raises(UserError, match="is a link, where .*out.mp4's unfinished file goes"):
+        VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE, 10))
+    (tmp_path / "out.partial.mp4").unlink()
+    indexing = sinks._indexing_path(tmp_path / "out.mp4")
+    indexing.symlink_to(victim)
+    sink = VideoSink(tmp_path / "out.mp4", VideoFormat(SIZE, 10), kill_safe=True)
+    for frame in frames(3):
+        sink.write(frame)
+    sink.close()
+    assert victim.read_bytes() == b"RIFF" and (tmp_path / "out.mp4").is_file()
+    assert not (tmp_path / "out.mp4").is_symlink()
+
+
 def test_png_frames_are_numbered_and_exact(tmp_path):
     sink = PngSink(tmp_path / "frames")
     written = frames(3)

@@ -121,6 +121,8 @@ class _Claim:
     A target left by a killed command is no one's: it is taken over."""
 
     def __init__(self, target: Path, output: Path):
+        if target.is_symlink() and not target.is_dir():  # written through, the file it names was lost
+            raise UserError(f"{target} is a link, where {output}'s unfinished file goes; remove it and run again")
         try:
             fd = lock_alone(target)
         except OSError as e:
@@ -323,6 +325,8 @@ class VideoSink:
             self._place(self.partial_path)
             return
         indexing = _indexing_path(self.path)
+        if indexing.is_symlink():  # this program's own work name: a link there would be written through
+            indexing.unlink()
         try:
             copy_packets(self.partial_path, indexing)
         except BaseException as e:
