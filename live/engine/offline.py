@@ -76,7 +76,8 @@ def check_output(out: Path) -> None:
     """A video file name or a folder (PNG frames); anything else is a UserError."""
     # An existing folder may have a dot in its name; an existing file without one is no folder.
     if not is_video(out) and (out.suffix != "" or out.exists()) and not out.is_dir():
-        raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames)")
+        raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames): "
+                        f"a new folder's name has no dot, or make it first (mkdir {out})")
 
 
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
