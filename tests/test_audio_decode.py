@@ -208,6 +208,21 @@ def test_a_cut_short_mp3_is_read_without_mpg123_s_warnings(tmp_path, capfd):
 
 
 
+@pytest.mark.parametrize("damage", ["junk after the end", "bytes overwritten"])
+def test_a_damaged_mp3_plays_around_its_damage_as_ffmpeg_plays_it(tmp_path, capsys, damage):
+    """A few bad bytes, or junk after the last frame, refused a whole track that players and
+    FFmpeg's command play, naming MP3 as the remedy (review)."""
+    write_vbr_mp3(tmp_path / "a.mp3", chirp(6.0))
+    data = bytearray((tmp_path / "a.mp3").read_bytes())
+    if damage == "junk after the end":
+        data += bytes(range(256)) * 12
+    else:
+        data[len(data) // 2:len(data) // 2 + 800] = b"\xff" * 800
+    (tmp_path / "a.mp3").write_bytes(bytes(data))
+    assert 5.5 < read_audio(tmp_path / "a.mp3").duration < 6.2
+    assert "a damaged stretch" in capsys.readouterr().err
+
+
 def test_a_broken_mp3_is_one_error_without_mpg123_s_notes(tmp_path, capfd):
     (tmp_path / "broken.mp3").write_bytes(b"not audio at all" * 50)
     with pytest.raises(UserError, match="broken.mp3"):

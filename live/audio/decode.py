@@ -15,13 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from live.errors import UserError
+from live.errors import UserError, note, printable
 
 BLOCK_SECONDS = 20.0  # stream_audio's blocks: 20 s of 48 kHz stereo is 7.7 MB
 # Samples beyond this (36 dB over full scale) are no recording's: a float file holding
@@ -181,7 +182,7 @@ def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
         to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
         chunks, have = [], 0
-        frames = _frames_to_the_cut(path, container.decode(stream))
+        frames = _frames_to_the_cut(path, container, stream)
         for frame in chain(frames, [None]):  # None: the resampler's last samples
             for f in to_float.resample(frame):
                 chunks.append(f.to_ndarray())
@@ -191,20 +192,27 @@ def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
                 chunks, have = [], 0
 
 
-def _frames_to_the_cut(path: Path, frames: Iterator) -> Iterator:
-    """FFmpeg's frames; in a file whose header states its length (WAV, FLAC), the first
-    undecodable packet ends them: a FLAC cut short ends in a partial frame, which both
-    decoders refuse, and the shortfall note then says how much the file holds."""
-    while True:
+def _frames_to_the_cut(path: Path, container: Any, stream: Any) -> Iterator:
+    """FFmpeg's frames, a packet at a time. In a file whose header states its length (WAV,
+    FLAC) the first undecodable packet ends them: a FLAC cut short ends in a partial frame,
+    which both decoders refuse, and the shortfall note then says how much the file holds.
+    Elsewhere (MP3, OGG, M4A) an undecodable packet is skipped, as FFmpeg's own command
+    skips it, and said once: a few damaged bytes, or junk after the last frame, refused a
+    whole track that every player plays."""
+    declared = declared_frames(path) is not None
+    skipped = 0
+    for packet in container.demux(stream):
         try:
-            frame = next(frames)
-        except StopIteration:
-            return
+            frames = packet.decode()
         except av.error.InvalidDataError:
-            if declared_frames(path) is None:
-                raise
-            return
-        yield frame
+            if declared:
+                return
+            skipped += 1
+            if skipped == 1:
+                at = "" if packet.pts is None else f" at {float(packet.pts * packet.time_base):.1f} s"
+                note("audio", f"{printable(str(path), 200)}: a damaged stretch{at} is skipped, as FFmpeg skips it")
+            continue
+        yield from frames
 
 
 def check_audio_file(path: str | Path) -> Path:
