@@ -570,12 +570,13 @@ def test_a_file_source_holds_a_few_seconds_of_a_long_file(tmp_path):
 
 
 def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeypatch):
-    write_ramp(tmp_path / "ramp.wav", seconds=0.5)
+    length = len(write_ramp(tmp_path / "ramp.wav", seconds=0.5))
     go = threading.Event()
 
     def slow(*args):
         go.wait()
         yield np.ones((100, 2), np.float32)
+        yield np.ones((length - 100, 2), np.float32)
 
     monkeypatch.setattr("live.audio.tracks.stream_converted", slow)
     track = FileTrack(tmp_path / "ramp.wav")
@@ -584,7 +585,8 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     assert time.monotonic() - started < 0.5  # a parallel test may hold the core; a take that waits never returns
     go.set()
     assert len(track.take(64, wait=True)) == 64 and len(track.take(64, wait=True)) == 36
-    assert len(track.take(64, wait=True)) == 0 and track.over
+    assert len(track.take(length, wait=True)) == length - 100 and len(track.take(64, wait=True)) == 0 and track.over
+    assert track.error is None
     track.close()
 
 
