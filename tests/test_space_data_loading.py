@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import errno
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,15 @@ def test_image_loads_as_unit_float_chw_and_box_crops_clipped_to_the_frame(tmp_pa
     right = ImageFile(path, box=(4, -3, 20, 6)).load()  # sticks out of the frame on three sides
     assert right.shape == (3, 6, 4)
     assert torch.equal(right[2], torch.ones(6, 4)) and not right[0].any()
+
+
+def test_a_picture_past_pillow_s_warning_size_loads_without_its_warning(tmp_path, monkeypatch):
+    """A 90-180 MP picture printed Pillow's two-line warning into `va`'s one-line output (review)."""
+    Image.new("RGB", (15, 10), (200, 10, 10)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 150 pixels: past it, within twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ImageFile(tmp_path / "big.png").load().shape == (3, 10, 15)
 
 
 def test_broken_image_and_box_outside_the_picture_are_user_errors(tmp_path):

@@ -1,6 +1,7 @@
 """Image files to [3, H, W] float32 tensors in [0, 1], optionally cropped to a box."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,10 @@ class ImageFile:
         picture over twice that on its shorter side is shrunk by a whole factor as it is read:
         a phone's 48-megapixel photo took a gigabyte as floats, which a show's heap then kept."""
         try:
-            with Image.open(self.path) as image:
+            with warnings.catch_warnings():  # a 90-180 MP picture: Pillow's two-line warning broke one-line output
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(self.path)
+            with opened as image:
                 if min_side is not None and self.box is None:
                     image.draft("RGB", (min_side, min_side))  # JPEG: decoded at 1/2, 1/4 or 1/8 scale
                 rgb = as_shown(image, upright=self.box is None)
