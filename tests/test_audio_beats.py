@@ -126,6 +126,16 @@ def test_beats_come_back_when_the_music_does():
     assert analyzer.features.beat_confidence > 0.5
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.002, 0.01])
+def test_a_break_on_an_input_with_a_dc_offset_stops_the_beats_as_silence_does(offset):
+    """A cheap input's offset (-54 dBFS) read as sound: beats went on 3 s into a break (review)."""
+    drums = drum_track(120, 8.0, 44100, STEADY, seed=3)
+    samples = np.concatenate([drums.samples, _no_rhythm("silence", 6.0, 44100)]) + np.float32(offset)
+    beats, analyzer = track_beats(samples, 44100)
+    assert not np.any(beats > 9.0), beats
+    assert analyzer.features.rms < 1e-4  # -80 dBFS: the level a show and telemetry report
+
+
 def test_a_tapped_tempo_beats_on_in_silence():
     # The performer's taps hold the grid: its beats are theirs, heard or not.
     taps = (1.0, 1.5, 2.0, 2.5)

@@ -53,12 +53,15 @@ class BeatConfig:
     # No tracker beat counts while the input's level (over about 0.1 s) is below this: the
     # onset rule alone let beats through for 3 s of digital silence after a song.
     silence_db: float = -60.0
+    # The level is read about the signal's own mean over about this long: cheap inputs sit at
+    # a DC offset of 1e-3..1e-2 (-60..-40 dBFS), which read as sound through every break.
+    dc_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
 class HopAnalysis:
     end_time: float                 # stream time at the end of the hop
-    rms: float                      # linear RMS of the hop
+    rms: float                      # linear RMS of the hop about the signal's running mean (DC)
     onset: bool
     onset_time: float               # the end of the hop where the onset's descriptor peaked: when it sounded
     onset_strength: float           # onset detection function / its recent peak, in [0, 1]
@@ -89,6 +92,7 @@ class BeatTracker:
         self._descriptors: deque[float] = deque(maxlen=ONSET_LAG_HOPS + 1)
         self._onsets: deque[float] = deque([-math.inf] * 2, maxlen=2)  # the last two onsets' times
         self._peak_decay = math.exp(-self.hop / (config.onset_memory_seconds * sample_rate))
+        self._dc, self._dc_weight = 0.0, 1.0 - math.exp(-self.hop / (config.dc_seconds * sample_rate))
 
     def _open_detectors(self) -> None:
         """aubio's tempo and onset detectors, counting samples from the next hop on."""
@@ -104,7 +108,11 @@ class BeatTracker:
             # New detectors before aubio's counts wrap, an installation's day in: the tempo
             # is found again within seconds; meanwhile the beat clock runs on.
             self._open_detectors()
-        rms = float(np.sqrt(np.mean(np.square(hop, dtype=np.float64))))
+        mean = float(np.mean(hop, dtype=np.float64))
+        self._dc += self._dc_weight * (mean - self._dc)
+        # mean((x - dc)^2) from the hop's own sums: the hop is not copied.
+        square = float(np.mean(np.square(hop, dtype=np.float64))) - 2.0 * self._dc * mean + self._dc * self._dc
+        rms = math.sqrt(max(0.0, square))
         x = hop + self.config.dither * self._rng.standard_normal(self.hop, dtype=np.float32)
         beat = bool(self._tempo(x)[0])
         # aubio calls a detector's first hop an onset.
