@@ -642,3 +642,24 @@ def test_a_whole_file_played_to_its_end_is_no_error(tmp_path, rate):
         taken += len(block)
     track.close()
     assert taken == track.frames and track.error is None
+
+
+def test_a_sound_server_that_does_not_answer_is_one_line_soon_and_no_missing_input(monkeypatch):
+    """A frozen PulseAudio held PortAudio's start (the sounddevice import) two minutes, Ctrl-C
+    lost, and then a show took the demo track for the performer's input (review)."""
+    from live.audio import devices
+    from live.cli import perform
+
+    release = threading.Event()
+    start = devices._Start()
+    monkeypatch.setattr(start, "_import", lambda: release.wait(10))
+    monkeypatch.setattr(devices, "_START", start)
+    monkeypatch.setattr(devices, "PORTAUDIO_START_S", 0.3)
+    began = time.monotonic()
+    with pytest.raises(devices.NoSoundServer, match="the sound system does not answer"):
+        devices.list_devices()
+    with pytest.raises(devices.NoSoundServer):  # not waited for again
+        perform._has_input()
+    assert time.monotonic() - began < 2.0
+    release.set()
+

@@ -1,23 +1,69 @@
 """Audio devices as PortAudio sees them: listing them and choosing one by name or index."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal
 
+from live.audio.driver import DriverCall
 from live.errors import UserError
 
 Direction = Literal["input", "output"]
 
 
-def portaudio() -> ModuleType:
-    """The sounddevice module, or a UserError when the PortAudio library is missing."""
-    try:
+PORTAUDIO_START_S = 10.0  # PortAudio's start (its device scan) answers in well under a second
+
+
+class NoSoundServer(UserError):
+    """PortAudio's start did not return: a sound server that is there but does not answer."""
+
+
+class _Start:
+    """The one start of PortAudio in this process, bounded. Importing sounddevice starts
+    PortAudio, which asks the sound server for its devices: a frozen PulseAudio held that
+    for two minutes, with Ctrl-C lost, and then listed no devices (a show took the demo
+    track for a missing input). Once the import has hung it is never retried: a second
+    import would wait on the first's lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._call: DriverCall | None = None
+        self._module: ModuleType | None = None
+        self._timed_out = False  # then later calls do not wait again, but take a start that came late
+
+    def module(self) -> ModuleType:
+        with self._lock:
+            if self._module is None:
+                if self._call is None:
+                    self._call = DriverCall(self._import, "portaudio-start")
+                if not self._call.wait(0.0 if self._timed_out else PORTAUDIO_START_S):
+                    self._timed_out = True
+                    raise NoSoundServer(
+                        f"the sound system does not answer (PortAudio has not started in {PORTAUDIO_START_S:.0f} s: "
+                        "a sound server that hangs?); restart it (e.g. pulseaudio -k), or use --source file:PATH "
+                        "or --source demo")
+                if isinstance(self._call.error, OSError):
+                    raise UserError(f"PortAudio is not available ({self._call.error}); install libportaudio2, "
+                                    "or use --source file:PATH or --source demo") from self._call.error
+                if self._call.error is not None:
+                    raise self._call.error
+            return self._module
+
+    def _import(self) -> None:
         import sounddevice
-    except OSError as e:
-        raise UserError(f"PortAudio is not available ({e}); install libportaudio2, "
-                        "or use --source file:PATH or --source demo") from e
-    return sounddevice
+
+        self._module = sounddevice
+
+
+# PortAudio is one per process, and so is its start.
+_START = _Start()
+
+
+def portaudio() -> ModuleType:
+    """The sounddevice module, or a UserError when the PortAudio library is missing or its
+    start does not return (NoSoundServer)."""
+    return _START.module()
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from live.audio.devices import portaudio
-
 
 class DriverCall:
     """`work()` on a daemon thread; `wait` for it a bounded time, then read `error`."""
@@ -48,6 +46,8 @@ class DriverCall:
 def skip_driver_cleanup_at_exit() -> None:
     """sounddevice terminates PortAudio at exit, which closes every stream: with one hung in
     its driver, the process would never exit. Called once a call is known to hang."""
+    from live.audio.devices import portaudio  # which starts PortAudio through a DriverCall
+
     handler = getattr(portaudio(), "_exit_handler", None)
     if handler is not None:
         atexit.unregister(handler)

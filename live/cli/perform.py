@@ -61,10 +61,12 @@ def _has_display() -> bool:
 
 
 def _has_input() -> bool:
-    from live.audio.devices import list_devices
+    from live.audio.devices import NoSoundServer, list_devices
 
     try:
         return any(d.input_channels > 0 for d in list_devices())
+    except NoSoundServer:
+        raise  # not "no input": the show would take the demo track for the performer's input
     except UserError:
         return False
 
