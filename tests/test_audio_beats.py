@@ -164,6 +164,16 @@ def test_taps_pull_a_half_tempo_track_up_to_the_tapped_octave():
     assert analyzer.features.bpm == pytest.approx(160, rel=0.01)
 
 
+def test_drum_and_bass_is_heard_at_half_tempo_until_four_taps_set_its_octave():
+    """What README and the strobe preset say (review: 174 bpm cut every other beat, 87 on the HUD)."""
+    track = drum_track(174, 20.0, 44100, STEADY, seed=7)
+    untapped, alone = track_beats(track.samples, 44100)
+    assert alone.features.bpm == pytest.approx(87, rel=0.02)
+    beats, analyzer = track_beats(track.samples, 44100, taps=tuple(track.beats[8:12]))
+    assert score_beats(beats, track.beats, skip=track.beats[12]).f_measure >= 0.9
+    assert analyzer.features.bpm == pytest.approx(174, rel=0.01)
+
+
 def test_the_hop_has_a_fixed_duration_so_the_tempo_prior_does_not_move():
     assert hop_size(44100, BeatConfig()) == 512
     assert hop_size(48000, BeatConfig()) == 557
