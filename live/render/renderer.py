@@ -142,7 +142,8 @@ class Renderer:
     """Owns the keyframe texture, the plates and the output framebuffer of one GL context."""
 
     def __init__(self, ctx: moderngl.Context, output_size: tuple[int, int],
-                 library: ShaderLibrary, fit: Fit = "cover"):
+                 library: ShaderLibrary, fit: Fit = "cover", presents: bool = False):
+        """`presents`: frames go to a window too (`present`), whose pass is then tried with the others."""
         if fit not in ("cover", "contain"):
             raise ValueError(f"fit must be 'cover' or 'contain', got {fit!r}")
         self.ctx = ctx
@@ -162,18 +163,21 @@ class Renderer:
         self._plates: list[_Plate] = []  # previous, next, spare (the snapshot target)
         self._output: _Plate | None = None
         self.resize(output_size)
-        self._try_programs()
+        self._try_programs(presents)
 
-    def _try_programs(self) -> None:
-        """Draw every pass once but `present` (drawn only to a window, whose loop reports its
-        failure): a program that compiles but does not fit the renderer (an
-        edited uniform's type) is named now, in one line, rather than failing every frame of
-        a show that then draws nothing, or a render's first frame with a traceback."""
+    def _try_programs(self, presents: bool) -> None:
+        """Draw every pass the frames will take once (`present` only for a window: a headless
+        show or a render never draws it): a program that compiles but does not fit the
+        renderer (an edited uniform's type) is named now, in one line, rather than failing
+        every frame of a show that then draws nothing (a window never painted), or a render's
+        first frame with a traceback."""
         self.draw(FrameState(mix=0.0))
         spare = self._plates[2]
         self._draw_pass(spare, self._blend, {"u_prev": 0, "u_next": 1, "u_mix": 0.0},
                         self._plates[0].texture, self._plates[1].texture)
         self._draw_pass(spare, self._hud_pass, {"u_text": 0}, self._keyframe)
+        if presents:
+            self._draw_pass(spare, self._present, {"u_frame": 0}, self._output.texture)
         self._output.framebuffer.use()
         self._output.framebuffer.clear(0.0, 0.0, 0.0, 1.0)
 
