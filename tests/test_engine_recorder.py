@@ -127,6 +127,22 @@ def test_audio_held_up_on_its_way_while_the_input_hears_is_waited_for_not_replac
     assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 250 and sink.frames == 25
 
 
+def test_a_show_process_stopped_a_while_records_its_input_s_backlog_once_not_silence_too():
+    """Ctrl-Z and fg (8 s): the recorder woke to an 8 s old stamp and wrote silence, then the
+    input's backlog over it: the file ran 8 s longer than the show (found by review)."""
+    now, wall = [0.0], [0.0]
+    sink, recorder = recording(now, heard=lambda: min(now[0], 0.5), wall=lambda: wall[0])
+    recorder.push_audio(np.ones((50, 1), np.float32), 0.5)
+    time.sleep(0.2)
+    now[0], wall[0] = 8.5, 8.0   # the process ran again: the stamps are old until the backlog comes
+    time.sleep(0.4)              # the recorder's looks at the clock meanwhile
+    assert recorder.silence_written == 0
+    for end in np.arange(1.0, 8.51, 0.5):
+        recorder.push_audio(np.ones((50, 1), np.float32), float(end))
+    recorder.close()
+    assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 850 and sink.frames == 85
+
+
 def test_audio_held_up_when_the_input_dies_is_written_once_in_its_place():
     # The audio thread held up with 0.5 s the input heard still in the ring when it died:
     # before, silence went over that time, the late block after it, and the recorder stepped

@@ -43,8 +43,10 @@ class Recorder:
 
     def __init__(self, sink, fps: float, sample_rate: int, channels: int, heard: Callable[[], float | None],
                  clock=time.monotonic, on_error: Callable[[str], None] = lambda message: None, gapless: bool = False,
-                 gap_s: float = RECORD_GAP_S):
+                 gap_s: float = RECORD_GAP_S, wall: Callable[[], float] = time.monotonic):
+        """`wall`: the real time this thread runs by (a show's `clock` may be simulated in tests)."""
         self.sink, self.fps, self.sample_rate, self.channels, self.clock = sink, fps, sample_rate, channels, clock
+        self.wall = wall
         self.gapless, self.gap_s = gapless, gap_s
         self._frames_per_sample = exact_rate(fps) / sample_rate
         self.heard, self.on_error = heard, on_error
@@ -107,20 +109,27 @@ class Recorder:
         reached = None  # the capture time the audio written reaches: a block's end, or silence's
         silent = False  # silence stands in for an outage that has not ended
         poll = min(0.1, 1 / self.fps)  # silence goes in a frame at a time, each with the picture of its time
+        ran, judge_from = self.wall(), -math.inf
         while not (self._stop.is_set() and self.audio.empty()):
             try:
                 block, at = self.audio.get(timeout=poll)
             except queue.Empty:
+                last, ran = ran, self.wall()
+                if ran - last > self.gap_s:
+                    # This thread itself did not run (the process stopped: Ctrl-Z, a swap storm):
+                    # the input's backlog is on its way, and was recorded twice, as silence too.
+                    judge_from = ran + self.gap_s
                 if reached is not None:  # frames held for pictures the screen has reached since
                     self._write_frames(math.floor(self._frames_of_audio()), reached)
                 # Before any audio, from the first frame: an input lost from the start.
                 reached = self._first_offer if reached is None else reached
-                if reached is not None and self._input_lost(reached, silent):
+                if reached is not None and ran >= judge_from and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
                     reached = self._write_silence(reached, until)
                     silent = True
                 continue
+            ran = self.wall()
             start = at - len(block) / self.sample_rate
             # A played track's stamps jump at its start (output buffering), not only at an outage.
             gap = self.gap_s if self.gapless else RECORD_MARGIN_S
