@@ -130,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         check_new_recording(Path(args.record), may_replace=not record_as_typed)
     kind, rest = parse_source(source_spec)
+    if args.play and kind == "mic":  # accepted, and nothing was played
+        raise UserError("--play plays a file: or demo source to the output; an input is not played back "
+                        "(monitor it on the sound card or mixer)")
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats,
                     **({f"--{name}": address.partition("ipc://")[2] or None
