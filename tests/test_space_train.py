@@ -215,7 +215,7 @@ def test_export_updates_only_the_space_section_of_a_bundle(random_bundle_dir, tm
     spec = SpaceSpec(config.net, 80)
     message = export_space(SpaceNet(config.net), spec, bundle)
     after = BundleConfig.read(bundle / "bundle.toml")
-    assert "updated [space]" in message and "--from-bundle --outdir NEW)" in message
+    assert "updated [space]" in message and "--from-bundle --outdir NEW" in message
     assert (after.space, after.image_size) == (config.net, 80)
     assert (after.generator_weights, after.predictor, after.name) == (before.generator_weights, before.predictor,
                                                                        before.name)
