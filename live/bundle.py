@@ -19,8 +19,8 @@ bundle.toml:
     sample_rate = 22050
     [predictor]                  # live.nets.predictor.PredictorConfig (num_ws, w_dim from G)
     weights = "predictor.safetensors"
-    [predictor.trained_with]     # written by `train predictor`: the files it learned through
-    generator = "..."            # (file_digest); a show warns when they are no longer these
+    [predictor.trained_with]     # written by `train predictor`: the networks it learned through
+    generator = "..."            # (weights_digest); a show warns when they are no longer these
     space = "..."
 """
 from __future__ import annotations
@@ -42,6 +42,7 @@ from live.tables import from_table
 from live.files import write_whole
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.checkpoints import load_generator, save_generator
+from live.nets.digest import digest_weights
 from live.nets.encoders import check_image_size
 from live.nets.predictor import LatentPredictor, PredictorConfig
 from live.nets.stylegan2 import Generator
@@ -53,12 +54,13 @@ SECTIONS = {"name", "description", "generator", "space", "predictor"}
 TRAINED_WITH = {"generator", "space"}
 
 
-def file_digest(path: Path) -> str:
-    """A weights file's identity, as [predictor.trained_with] records it: its bytes' SHA-256
-    (16 hex digits). Of the file, not the loaded tensors: 0.1 s for the default bundle's two,
-    where hashing the tensors took 0.5 s of every show's start."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+def weights_digest(module: torch.nn.Module) -> str:
+    """A network's identity, as [predictor.trained_with] records it: its tensors' SHA-256 (16
+    hex digits). Of the tensors, not the file: a generator saved again in float32 is the same
+    network, and was taken for another (a few tenths of a second for the default bundle)."""
+    digest = hashlib.sha256()
+    digest_weights(digest, module)
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class BundleConfig:
         trained_with = predictor.pop("trained_with", {})
         if (not isinstance(trained_with, dict) or set(trained_with) - TRAINED_WITH
                 or not all(isinstance(v, str) for v in trained_with.values())):
-            raise UserError(f"{where}: [predictor.trained_with] holds file digests as strings under "
+            raise UserError(f"{where}: [predictor.trained_with] holds the networks' digests as strings under "
                             f"{sorted(TRAINED_WITH)}; delete it if unsure (train predictor writes it again)")
         # Checked here, not when the predictor is built: that comes after G and the space load.
         from_table(PredictorConfig, {**predictor, "num_ws": 1, "w_dim": 1}, f"{where} [predictor]")
@@ -151,10 +153,8 @@ class Bundle:
         return self.G.mapping.w_avg.device
 
     def network_digests(self) -> dict[str, str]:
-        """The digests of the generator's and the space's files as they are on disk now."""
-        assert self.root is not None, "a bundle made in memory has no files"
-        return {"generator": file_digest(self.root / self.config.generator_weights),
-                "space": file_digest(self.root / self.config.space_weights)}
+        """The digests of its generator and space, as loaded."""
+        return {"generator": weights_digest(self.G), "space": weights_digest(self.space)}
 
     def predictor_note(self) -> str | None:
         """What to say, before it plays, of a bundle whose predictor was never trained, or was

@@ -180,6 +180,16 @@ def test_a_run_does_not_write_into_a_bundle_remade_while_it_trains(bundle, tmp_p
     assert (tmp_path / "run" / "state.pt").is_file()  # the run's own result is kept
 
 
+def test_a_run_goes_on_over_its_bundle_s_networks_saved_again_unchanged(bundle, tmp_path):
+    """`convert --fp32` over the generator: the same network, and the run stopped (review)."""
+    from live.nets.checkpoints import save_generator
+
+    trainer = PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
+    save_generator(bundle.G, bundle.root / bundle.config.generator_weights, torch.float32)
+    trainer.run()
+    assert Bundle.load(bundle.root).predictor_note() is None
+
+
 def test_a_run_from_the_identity_depends_on_its_seed_not_on_the_bundle_s_predictor(tmp_path):
     base = random_bundle()
     roots = [base.save(tmp_path / name) for name in ("a", "b")]

@@ -97,6 +97,7 @@ class PredictorTrainer:
             raise UserError("the bundle has no folder to write its predictor into; load it with Bundle.load")
         self.bundle, self.config, self.run_dir, self.progress = bundle, config, Path(run_dir), progress
         self.trained_with = bundle.network_digests()  # as loaded: a space exported during the run is not learned
+        self._network_stamps = self._network_files()
         cfg = bundle.predictor.cfg
         if config.lambda_high is not None and not cfg.lambda_min < config.lambda_high <= cfg.lambda_max:
             raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
@@ -243,13 +244,24 @@ class PredictorTrainer:
     def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
         # A bundle remade meanwhile (`bundle new --force`, a space exported into it) got a
         # predictor trained for the networks it replaced, or one that did not fit them.
-        if self.bundle.network_digests() != self.trained_with:
-            raise UserError(f"{self.bundle.root} holds another generator or space than this run trains through "
-                            f"(made again since it started); its predictor is left as it is, and this run's stays in "
-                            f"{self.run_dir}; train the new one in a new run folder")
+        stamps = self._network_files()
+        if stamps != self._network_stamps:  # written since: the same networks (a re-save), or others?
+            try:
+                same = Bundle.load(self.bundle.root).network_digests() == self.trained_with
+            except UserError:
+                same = False
+            if not same:
+                raise UserError(f"{self.bundle.root} holds another generator or space than this run trains through "
+                                f"(made again since it started); its predictor is left as it is, and this run's "
+                                f"stays in {self.run_dir}; train the new one in a new run folder")
+            self._network_stamps = stamps
         write_safetensors(weights, path)
         self.bundle.write_predictor_table(self.trained_with)
         self.wrote = True
+
+    def _network_files(self) -> tuple[tuple[int, int] | None, ...]:
+        root, config = self.bundle.root, self.bundle.config
+        return file_stamp(root / config.generator_weights), file_stamp(root / config.space_weights)
 
     def run(self) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation."""
