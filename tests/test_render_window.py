@@ -44,6 +44,17 @@ def test_missing_display_is_a_user_error(monkeypatch):
     assert "\n" not in str(info.value)
 
 
+def test_a_display_sdl_cannot_reach_is_no_window_drawn_for_no_one(monkeypatch):
+    """With no driver asked for, SDL fell back to one that shows nothing: a whole show played
+    to an invisible window, and ended well (found by review)."""
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    monkeypatch.setenv("DISPLAY", ":31999")  # no server there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(UserError, match="no display|cannot reach the display ':31999'") as info:
+        Window(WindowConfig())
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("error", [RuntimeError("Cannot detect window with OpenGL support\nmore"),
                                    ValueError("requested OpenGL version 330, got version 210")])
 def test_a_window_without_a_usable_gl_is_a_user_error(monkeypatch, error):

@@ -9,6 +9,7 @@ on which Xlib ends the process).
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from enum import Enum
@@ -67,6 +68,9 @@ class WindowConfig:
     title: str = "live"
 
 
+HIDDEN_DRIVERS = ("offscreen", "dummy")  # SDL video drivers that draw nowhere to be seen
+
+
 class Window:
     """An OpenGL 3.3 core window. One per process: pygame has a single display."""
 
@@ -76,6 +80,14 @@ class Window:
             pygame.display.init()
         except pygame.error as e:
             raise UserError(f"no display to open a window on ({e}); set DISPLAY or run headless") from e
+        driver = pygame.display.get_driver()
+        if driver in HIDDEN_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+            # SDL falls back to a window no one sees when the display cannot be reached (an X
+            # server down, a wrong DISPLAY, a refused connection): a show played to nobody.
+            pygame.display.quit()
+            raise UserError(f"cannot reach the display {os.environ.get('DISPLAY', '')!r} (SDL fell back to its "
+                            f"{driver!r} driver, which shows nothing); check DISPLAY and the display server, "
+                            "or run --headless")
         displays = pygame.display.get_num_displays()
         if not 0 <= config.display < displays:
             pygame.display.quit()
