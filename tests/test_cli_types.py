@@ -116,7 +116,10 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
     # Control off: these must not depend on the default port being free.
     (["--source", "file:/nonexistent/take.wav", "--control", "off"], "audio file not found"),
     (["--source", "mic:no such device", "--control", "off"], "device"),
-    (["--control", "off", "--telemetry", "tcp://127.0.0.1:6000"], "not served with --control off"),  # was ignored
+    (["--control", "off", "--telemetry", "tcp://127.0.0.1:6000"], "not used with --control off"),  # was ignored
+    (["--control", "off", "--telemetry", "tcp://127.0.0.1:5556"], "not used with --control off"),  # the default too
+    (["--control", "off", "--keys", "k"], "--keys not used with --control off"),
+    (["--fullscreen", "--display", "3", "--control", "off"], "--fullscreen, --display: for a window, and --headless"),
     (["--source", "mic", "--play", "--control", "off"], "an input is not played back"),  # did nothing (review)
     # The socket would have taken the recording's place (review).
     (["--record", "/tmp/live-test-ipc.mp4", "--control", "ipc:///tmp/live-test-ipc.mp4"], "name the same file"),

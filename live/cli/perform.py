@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
     p.add_argument("--fullscreen", action="store_true")
-    p.add_argument("--display", type=int, default=0, help="monitor index for the window")
+    p.add_argument("--display", type=int, help="monitor index for the window (default 0)")
     p.add_argument("--no-vsync", dest="vsync", action="store_false",
                    help="in a window, show each frame when drawn instead of at the display's refresh "
                         "(the --fps cap alone paces the show; frames may tear)")
@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", type=output_path, metavar="OUT.mp4", help="also record the output with its audio")
     p.add_argument("--control", default=DEFAULT_COMMAND_ADDRESS,
                    help="ROUTER address for commands, or 'off': no commands and no telemetry")
-    p.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS, help="PUB address for telemetry")
+    p.add_argument("--telemetry", help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
     p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")
     p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
     record_as_typed = args.record  # the fresh server's default below is a name that may be replaced
     headless = args.headless or not _has_display()
+    _check_unused(args, headless)
+    args.telemetry = args.telemetry or DEFAULT_TELEMETRY_ADDRESS
+    args.display = args.display or 0
     source_spec = _source_spec(args, headless)
 
     # What the command line alone decides is checked before the networks load (seconds).
@@ -139,9 +142,6 @@ def run(args: argparse.Namespace) -> int:
                         for name, address in (("control", args.control), ("telemetry", args.telemetry))}
                        if args.control != "off" else {})})
     keys = None
-    if args.control == "off" and args.telemetry != DEFAULT_TELEMETRY_ADDRESS:
-        raise UserError(f"--telemetry {args.telemetry} is not served with --control off, which turns commands and "
-                        "telemetry off; give --control an address (loopback, or with --keys) to have telemetry")
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
         check_addresses((args.control, args.telemetry), curve=keys is not None)
@@ -205,6 +205,21 @@ def run(args: argparse.Namespace) -> int:
             window.close()
     _summarize(args, stats, engine)
     return 0
+
+
+def _check_unused(args: argparse.Namespace, headless: bool) -> None:
+    """Options the show would ignore without a word: refused where the command line itself
+    turns their use off, said where the machine does (no display)."""
+    given = [flag for flag, value in (("--telemetry", args.telemetry), ("--keys", args.keys)) if value is not None]
+    if args.control == "off" and given:
+        raise UserError(f"{' and '.join(given)} not used with --control off, which turns commands and telemetry off; "
+                        "give --control an address (loopback, or with --keys) to have them")
+    window = [flag for flag, on in (("--fullscreen", args.fullscreen), ("--display", args.display is not None),
+                                    ("--no-vsync", not args.vsync)) if on]
+    if window and args.headless:
+        raise UserError(f"{', '.join(window)}: for a window, and --headless has none")
+    if window and headless:
+        note("perform", f"{', '.join(window)} not used: there is no display, so the show runs headless")
 
 
 def _source_spec(args: argparse.Namespace, headless: bool) -> str:
