@@ -202,8 +202,13 @@ def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(tmp_path):
     folder.mkdir()
     check_output(folder)
     assert not is_video(folder) and is_video(tmp_path / "show.MP4")
-    with pytest.raises(UserError, match="must end in .mp4.*a new folder's name has no dot, or make it first"):
+    with pytest.raises(UserError, match="must end in .mp4.*it has a dot: a new folder .* or make it first"):
         check_output(tmp_path / "not.yet.frames")  # `-o take_1.5/` was refused without a way on (review)
+    with pytest.raises(UserError, match=r"it ends in \.avi$"):
+        check_output(tmp_path / "clip.avi")  # not "make a folder clip.avi"
+    (tmp_path / "notes").write_text("")
+    with pytest.raises(UserError, match="it is a file$"):
+        check_output(tmp_path / "notes")
 
 
 def test_an_excerpt_without_a_sample_is_one_line(tmp_path, song, preset_dir, capsys):

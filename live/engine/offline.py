@@ -67,6 +67,9 @@ def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int
     return first, end
 
 
+OTHER_VIDEO_SUFFIXES = {".avi", ".webm", ".gif", ".mpg", ".mpeg", ".wmv", ".flv", ".m4v", ".ts"}  # not written
+
+
 def is_video(out: Path) -> bool:
     """A video file's name; otherwise `out` is a folder for PNG frames."""
     return out.suffix.lower() in VIDEO_SUFFIXES
@@ -76,8 +79,10 @@ def check_output(out: Path) -> None:
     """A video file name or a folder (PNG frames); anything else is a UserError."""
     # An existing folder may have a dot in its name; an existing file without one is no folder.
     if not is_video(out) and (out.suffix != "" or out.exists()) and not out.is_dir():
-        raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames): "
-                        f"a new folder's name has no dot, or make it first (mkdir {out})")
+        why = ("is a file" if out.exists() else f"ends in {out.suffix}" if out.suffix.lower() in OTHER_VIDEO_SUFFIXES
+               else "has a dot: a new folder for PNG frames has none in its name, or make it first (mkdir)")
+        raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames); "
+                        f"it {why}")
 
 
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
