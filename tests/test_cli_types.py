@@ -85,6 +85,7 @@ def test_plain_name_refuses_paths(text):
     ["render", "song.wav", "-o", "out.mp4", "--stats", "notes.txt"],
     ["render", "song.wav", "-o", "video.mp4", "--stats", "video.mp4"],  # was refused later, as one file named twice
     ["perform", "--record", "show.mp4", "--stats", "show.mp4"],
+    ["render", "song.wav", "-o", "out.mp4", "--shaders", "/nonexistent/shaders"],
     ["bundle", "new", "--network", "g.pkl", "--space", "default", "--name=-x"],  # printed `--bundle -x` next (review)
 ])
 def test_bad_numbers_stop_at_the_command_line(argv, capsys):

@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         show.maker.image.wait()
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")
     ctx = create_headless_context()
-    library = ShaderLibrary(ctx)
+    library = ShaderLibrary(ctx, args.shaders)
     renderer = Renderer(ctx, output_size(args), library)
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), DemoSource(), renderer, library,
                         LiveOptions(fps=args.fps, duration=args.seconds, torch_threads=args.threads, readback=True))

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU
             # from the keyframes on a machine that renders in software.
             args.fps = 30.0 if headless else 60.0
-        library = ShaderLibrary(ctx)
+        library = ShaderLibrary(ctx, args.shaders)
         renderer = Renderer(ctx, size, library, presents=window is not None)
         engine = LiveEngine(show, presets, source, renderer, library,
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
-    options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration)
+    options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
+                            shaders=args.shaders)
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

@@ -92,6 +92,14 @@ def output_path(text: str) -> Path:
     return Path(text)
 
 
+def shader_dir(text: str) -> Path:
+    """A folder of GLSL passes that exists (checked before a show or render loads its networks)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder; give a copy of the project's shaders/")
+    return path
+
+
 def output_dir(text: str) -> Path:
     """A folder to write into: it may not exist yet, but it must not be a file, and its
     nearest existing ancestor must be a writable folder."""

@@ -49,6 +49,7 @@ class RenderOptions:
     start: float = 0.0              # seconds into the audio
     duration: float | None = None   # None: to the end
     progress: bool = True
+    shaders: Path | None = None     # the folder of the GLSL passes (None: the project's)
 
 
 def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int, int]:
@@ -134,7 +135,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     finished = False
     try:
         ctx = create_headless_context()
-        renderer = Renderer(ctx, options.size, ShaderLibrary(ctx))
+        renderer = Renderer(ctx, options.size, ShaderLibrary(ctx, options.shaders))
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
             frame_from, frame_to = sample_at(i), sample_at(i + 1)

@@ -195,8 +195,8 @@ class ShaderLibrary:
         self.directory = Path(directory) if directory is not None else default_shader_dir()
         if not self.directory.is_dir():
             raise UserError(
-                f"shader directory {self.directory} not found; pass the project's shaders/ "
-                "directory, or install the package editable (pip install -e .)"
+                f"shader directory {self.directory} not found; give a copy of the project's shaders/ with "
+                "--shaders DIR, or install the package editable (pip install -e .)"
             )
         self._ctx = ctx
         self._programs: dict[tuple[str, str], ShaderProgram] = {}
