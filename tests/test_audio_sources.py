@@ -573,7 +573,7 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     length = len(write_ramp(tmp_path / "ramp.wav", seconds=0.5))
     go = threading.Event()
 
-    def slow(*args):
+    def slow(*args, **kwargs):
         go.wait()
         yield np.ones((100, 2), np.float32)
         yield np.ones((length - 100, 2), np.float32)
@@ -599,7 +599,7 @@ def test_a_file_that_breaks_during_the_show_plays_silence_for_the_rest_and_says_
     """The show ended at once where the file broke, while its line said the show went on (review)."""
     write_ramp(tmp_path / "ramp.wav", seconds=2.0)
 
-    def breaks(*args):  # as a USB stick pulled mid-show: the decoder's read fails
+    def breaks(*args, **kwargs):  # as a USB stick pulled mid-show: the decoder's read fails
         yield np.ones((RATE // 2, 2), np.float32)
         raise failure
 

@@ -172,7 +172,7 @@ def _soundfile_blocks(path: Path, seconds: float) -> Iterator[Audio]:
                 return
 
 
-def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
+def _pyav_blocks(path: Path, seconds: float, quiet: bool = False) -> Iterator[Audio]:
     with av.open(str(path)) as container:
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if stream is None:
@@ -182,7 +182,7 @@ def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
         to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
         chunks, have = [], 0
-        frames = _frames_to_the_cut(path, container, stream)
+        frames = _frames_to_the_cut(path, container, stream, quiet)
         for frame in chain(frames, [None]):  # None: the resampler's last samples
             for f in to_float.resample(frame):
                 chunks.append(f.to_ndarray())
@@ -192,13 +192,13 @@ def _pyav_blocks(path: Path, seconds: float) -> Iterator[Audio]:
                 chunks, have = [], 0
 
 
-def _frames_to_the_cut(path: Path, container: Any, stream: Any) -> Iterator:
+def _frames_to_the_cut(path: Path, container: Any, stream: Any, quiet: bool) -> Iterator:
     """FFmpeg's frames, a packet at a time. In a file whose header states its length (WAV,
     FLAC) the first undecodable packet ends them: a FLAC cut short ends in a partial frame,
     which both decoders refuse, and the shortfall note then says how much the file holds.
     Elsewhere (MP3, OGG, M4A) an undecodable packet is skipped, as FFmpeg's own command
     skips it, and said once: a few damaged bytes, or junk after the last frame, refused a
-    whole track that every player plays."""
+    whole track that every player plays. `quiet`: a second reading of a file, whose first said it."""
     declared = declared_frames(path) is not None
     skipped = 0
     for packet in container.demux(stream):
@@ -208,7 +208,7 @@ def _frames_to_the_cut(path: Path, container: Any, stream: Any) -> Iterator:
             if declared:
                 return
             skipped += 1
-            if skipped == 1:
+            if skipped == 1 and not quiet:
                 at = "" if packet.pts is None else f" at {float(packet.pts * packet.time_base):.1f} s"
                 note("audio", f"{printable(str(path), 200)}: a damaged stretch{at} is skipped, as FFmpeg skips it")
             continue
@@ -228,7 +228,7 @@ def check_audio_file(path: str | Path) -> Path:
     return path
 
 
-def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
+def _decoded_blocks(path: Path, seconds: float, quiet: bool = False) -> Iterator[Audio]:
     """libsndfile's blocks; where it cannot open or read on, FFmpeg's from that sample on
     (FFmpeg decodes some damaged files libsndfile gives up on, MP3 better, and M4A at all)."""
     blocks, done, rate, channels = _soundfile_blocks(path, seconds), 0, None, None
@@ -242,7 +242,7 @@ def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
         rate, channels, done = audio.sample_rate, audio.channels, done + len(audio.samples)
         yield audio
     skip = done
-    for audio in _pyav_blocks(path, seconds):
+    for audio in _pyav_blocks(path, seconds, quiet):
         if rate is not None and (audio.sample_rate, audio.channels) != (rate, channels):
             raise UserError(f"{path}: libsndfile stopped at {done / rate:.1f} s and FFmpeg reads it otherwise "
                             f"({audio.sample_rate} Hz, {audio.channels} channels, not {rate} Hz, {channels}); "
@@ -252,14 +252,14 @@ def _decoded_blocks(path: Path, seconds: float) -> Iterator[Audio]:
             yield Audio(np.ascontiguousarray(samples), audio.sample_rate)
 
 
-def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS) -> Iterator[Audio]:
+def stream_audio(path: str | Path, seconds: float = BLOCK_SECONDS, quiet: bool = False) -> Iterator[Audio]:
     """A file decoded about `seconds` at a time, at its own rate and channels, with
     read_audio's checks: each is made on a block before it is handed over, so a broken file
     raises its UserError as soon as the decoder reaches the fault."""
     path = check_audio_file(path)
     done = 0
     try:
-        for audio in _decoded_blocks(path, seconds):
+        for audio in _decoded_blocks(path, seconds, quiet):
             # Two reductions without a copy of the block; a NaN or infinity makes their span one too.
             high, low = float(audio.samples.max()), float(audio.samples.min())
             if not math.isfinite(high - low):
@@ -348,7 +348,7 @@ class AudioFile:
         """stream_audio's blocks, as long as they are the file that was scanned: one changed
         since (cut short, re-encoded) would make a video whose sound is wrong."""
         done = 0
-        for audio in stream_audio(self.path):
+        for audio in stream_audio(self.path, quiet=True):  # the scan said what is wrong with it
             done += len(audio.samples)
             if (audio.sample_rate, audio.channels) != (self.sample_rate, self.channels) or done > self.frames:
                 break
@@ -411,11 +411,11 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
 
 
 def stream_converted(path: str | Path, sample_rate: int, channels: int,
-                     seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+                     seconds: float = BLOCK_SECONDS, quiet: bool = False) -> Iterator[np.ndarray]:
     """stream_audio's blocks mixed to `channels` and resampled to `sample_rate`: joined, they
     are read_audio(path, sample_rate, channels).samples (to float rounding)."""
     resampler = None
-    for audio in stream_audio(path, seconds):
+    for audio in stream_audio(path, seconds, quiet):
         resampler = resampler or StreamResampler(audio.sample_rate, sample_rate, channels)
         yield resampler.push(mix_channels(audio.samples, channels))
     yield resampler.finish()

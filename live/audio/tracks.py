@@ -99,7 +99,8 @@ class FileTrack(Track):
         try:
             while True:
                 decoded = 0
-                for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS):
+                for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS,
+                                              quiet=True):  # scanned when opened, which said what is wrong
                     decoded += len(block)
                     if len(block) and not self._put(block):
                         return

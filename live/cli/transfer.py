@@ -101,7 +101,7 @@ def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.nd
     from live.audio.decode import stream_converted
 
     kept, done = np.zeros(0, np.float32), 0
-    for block in stream_converted(path, sample_rate, channels=1):
+    for block in stream_converted(path, sample_rate, channels=1, quiet=True):  # scanned first
         block = block[:max(0, end - done), 0]
         kept, done = np.concatenate([kept, block])[-length:], done + len(block)
         if done >= end:
