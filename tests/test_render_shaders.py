@@ -138,6 +138,26 @@ def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, s
     renderer.release()
 
 
+def test_an_edit_that_draws_a_frame_in_seconds_is_put_back_after_its_first(ctx, shader_dir, monkeypatch):
+    """A loop that ran away took 30 s a frame, holding the whole show each time, with no word
+    (found by review). The clock is the renderer's: a real runaway loop would hold the test."""
+    from live.render import renderer as renderer_module
+
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    edit(path, good[:good.rindex("}")] + "    f_color = vec4(1.0, 0.0, 0.0, 1.0);\n}\n")
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    ticks = iter(range(0, 1000, 30))  # every reading of the clock 30 s on
+    monkeypatch.setattr(renderer_module.time, "perf_counter", lambda: float(next(ticks)))
+    frame(renderer)
+    monkeypatch.undo()
+    assert "it took 30.0 s to draw a frame; a loop that runs away?" in library.error
+    assert np.all(frame(renderer) == GREEN)  # the last good program again
+    renderer.release()
+
+
 @pytest.mark.parametrize("glsl_type, use", MISFITS)
 def test_a_program_that_does_not_fit_at_the_start_is_named_in_one_line(ctx, shader_dir, glsl_type, use):
     """Left on disk from an edit, it failed every frame of the next show (which drew nothing)

@@ -15,6 +15,7 @@ held picture. Shader files are reloaded by whoever runs the loop calling
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +35,7 @@ _VERTEX = "fullscreen.vert"
 # one-texel checkerboard, the worst case), while a 128 px keyframe's plate at 1280x720
 # has 1/6 of the output's pixels to upscale into.
 PLATE_DETAIL = 4
+SLOW_PASS_S = 1.0  # a reloaded program that draws one pass slower than this is put back (a frame: 16-60 ms)
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,24 @@ class _FullscreenPass:
         self._generation = -1
 
     def draw(self, uniforms: dict[str, object]) -> None:
+        trial = self._shader.on_trial
+        started = time.perf_counter()
         try:
             self._draw(uniforms)
+            if trial:
+                self._ctx.finish()  # the pass's own time, which GL would otherwise spend later
         # struct.error: a value the edit's uniform type does not take (a float for an int or bool).
         except (TypeError, ValueError, KeyError, struct.error, moderngl.Error) as e:
-            if not self._shader.on_trial:  # no program before it to fall back on: a show's first
+            if not trial:  # no program before it to fall back on: a show's first
                 raise self._shader.misfit(f"{type(e).__name__}: {e}") from None
             self._shader.reject(f"{type(e).__name__}: {e}")
             self._draw(uniforms)
+            return
+        if trial and (took := time.perf_counter() - started) > SLOW_PASS_S:
+            # A loop that runs away held the whole show (its audio and keyframes too) for as
+            # long as each frame took, with no word: the first frame is paid, not the rest.
+            self._shader.reject(f"it took {took:.1f} s to draw a frame; a loop that runs away?")
+            return
         self._shader.accept()
 
     def _draw(self, uniforms: dict[str, object]) -> None:
