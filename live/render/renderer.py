@@ -91,7 +91,10 @@ class _FullscreenPass:
             member = program.get(name, None)
             # An edited shader may have dropped or optimized out a uniform: not an error.
             if member is not None:
-                member.value = value
+                try:
+                    member.value = value
+                except (TypeError, ValueError, struct.error) as e:  # moderngl's own words name no uniform
+                    raise TypeError(f"uniform {name} takes no {type(value).__name__} ({e})") from None
         self._vao.render(moderngl.TRIANGLES, vertices=3)
 
     def release(self) -> None:
