@@ -138,6 +138,18 @@ def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, s
     renderer.release()
 
 
+def test_a_semantic_error_in_an_included_file_names_that_file(ctx, shader_dir):
+    """Mesa gives an undeclared name source string 0: the including file was named with the
+    included file's line (found by review)."""
+    path = shader_dir / "bicubic.glsl"
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "floor(" in line)
+    lines[at] = lines[at].replace("floor(", "floor(undeclared_name + ", 1)
+    edit(path, "\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=rf"shader bicubic\.glsl:{at + 1}: .*undeclared_name"):
+        ShaderLibrary(ctx, shader_dir).program("fullscreen.vert", "upscale.frag")
+
+
 def test_an_edit_that_draws_a_frame_in_seconds_is_put_back_after_its_first(ctx, shader_dir, monkeypatch):
     """A loop that ran away took 30 s a frame, holding the whole show each time, with no word
     (found by review). The clock is the renderer's: a real runaway loop would hold the test."""

@@ -6,8 +6,8 @@ HUD and telemetry. Nothing here raises during a show: only the first load (befor
 show starts, when there is no good program to fall back on) raises `UserError`.
 
 Files may pull in shared code with `#include "name.glsl"` on a line of its own. Each
-file becomes its own GLSL source-string number through `#line`, so compiler errors name
-the file and line the performer actually edited.
+file's lines are numbered from its own multiple of FILE_LINES through `#line`, so compiler
+errors name the file and line the performer actually edited.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from live.errors import UserError
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
 # Mesa: "0:12(3): error: ...", NVIDIA: "0(12) : error C0000: ..."; the first number is
-# the source-string number that `#line` assigned to a file.
+# a source-string number, the second a line as `#line` numbered it.
 _MESA_LOCATION = re.compile(r"^\s*(\d+):(\d+)\(\d+\):\s*(.*)$")
 _NVIDIA_LOCATION = re.compile(r"^\s*(\d+)\((\d+)\)\s*:\s*(.*)$")
 
@@ -56,6 +56,9 @@ class _Source:
     files: tuple[str, ...]  # index = GLSL source-string number
 
 
+FILE_LINES = 100_000  # each file's lines are numbered from its index times this, so errors name their file
+
+
 def _preprocess(directory: Path, name: str, stamps: dict[str, _Stamp | None]) -> _Source:
     """Expand `#include` lines; raises OSError for unreadable files, ValueError for cycles.
 
@@ -76,10 +79,10 @@ def _preprocess(directory: Path, name: str, stamps: dict[str, _Stamp | None]) ->
             if match is None:
                 lines.append(line)
                 continue
-            lines.append(f"#line 1 {len(files)}")
+            lines.append(f"#line {len(files) * FILE_LINES + 1} {len(files)}")
             expand(match.group(1), stack + (file,))
             # `#line N` numbers the line after the directive (GLSL >= 3.30).
-            lines.append(f"#line {number + 1} {index}")
+            lines.append(f"#line {index * FILE_LINES + number + 1} {index}")
 
     expand(name, ())
     return _Source("\n".join(lines) + "\n", tuple(files))
@@ -93,9 +96,11 @@ def _one_line(message: str, files: tuple[str, ...]) -> str:
     for pattern in (_MESA_LOCATION, _NVIDIA_LOCATION):
         match = pattern.match(line)
         if match is not None:
-            index, number, rest = int(match.group(1)), match.group(2), match.group(3)
-            file = files[index] if index < len(files) else f"source {index}"
-            return f"{file}:{number}: {rest}"
+            # The file from the line number: Mesa gives semantic errors (an undeclared name)
+            # source string 0, the including file's, whatever `#line` set.
+            index, number = divmod(int(match.group(2)), FILE_LINES)
+            file = files[index] if index < len(files) else f"source {match.group(1)}"
+            return f"{file}:{number}: {match.group(3)}"
     return line
 
 
