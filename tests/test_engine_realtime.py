@@ -672,6 +672,21 @@ def test_a_preset_switch_applies_its_settings_and_controls_at_once_and_keeps_the
     assert engine.preset_requests.take(timeout=0) is engine.preset  # for the inference thread to open
 
 
+@pytest.mark.parametrize("fixed_size", [False, True])
+def test_a_window_the_window_manager_resizes_is_drawn_at_its_new_size(tmp_path, fixed_size):
+    """A tiling window manager's size was never looked at: the picture stayed at the first size,
+    scaled into the new one (found by review). A size asked for (--size) holds."""
+    from live.render.window import Action, KeyAction
+
+    sizes = []
+    window = SimpleNamespace(poll=lambda: [KeyAction(Action.RESIZED)], size=(800, 600))
+    renderer = SimpleNamespace(output_size=(1280, 720), resize=sizes.append)
+    engine = LiveEngine(fake_show(), PresetLibrary(tmp_path), silent_source(), renderer, None,
+                        LiveOptions(fixed_size=fixed_size), window=window)
+    assert engine._handle_actions()
+    assert sizes == ([] if fixed_size else [(800, 600)])
+
+
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):
     for name in ("drift", "storm"):
         (tmp_path / f"{name}.toml").write_text("[source]\nseed = 1\n")

@@ -449,11 +449,13 @@ class LiveEngine:
                     self.tap()
                 except ValueError:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
-            elif action.action is Action.FULLSCREEN:
-                self.window.set_fullscreen(not self.window.fullscreen)
+            elif action.action in (Action.FULLSCREEN, Action.RESIZED):
+                if action.action is Action.FULLSCREEN:
+                    self.window.set_fullscreen(not self.window.fullscreen)
                 display_changed = True
                 # A recording, or a size asked for, keeps its size; the window shows it at its aspect.
-                if self.recorder is None and not self.options.fixed_size:
+                if self.recorder is None and not self.options.fixed_size and self.window.size != \
+                        self.renderer.output_size:
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]

@@ -29,6 +29,7 @@ class Action(Enum):
     HUD = "hud"                # H
     QUIT = "quit"              # Esc, Q, or the window's close button
     TAP = "tap"                # T: tap tempo
+    RESIZED = "resized"        # the window manager gave the window another size (a tiling one)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ class Window:
                 action = action_for_key(event.key)
                 if action is not None:
                     actions.append(action)
+            elif event.type == pygame.WINDOWSIZECHANGED:
+                actions.append(KeyAction(Action.RESIZED))
         return actions
 
     def flip(self) -> None:
