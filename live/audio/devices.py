@@ -1,7 +1,9 @@
 """Audio devices as PortAudio sees them: listing them and choosing one by name or index."""
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal
@@ -31,24 +33,42 @@ class _Start:
         self._call: DriverCall | None = None
         self._module: ModuleType | None = None
         self._timed_out = False  # then later calls do not wait again, but take a start that came late
+        self._stderr: int | None = None  # a copy of fd 2 while the start runs
 
     def module(self) -> ModuleType:
         with self._lock:
             if self._module is None:
                 if self._call is None:
+                    # sounddevice points stderr at /dev/null while PortAudio starts, and puts it
+                    # back when the start returns: a start that hangs took every later line.
+                    self._stderr = os.dup(2)
                     self._call = DriverCall(self._import, "portaudio-start")
-                if not self._call.wait(0.0 if self._timed_out else PORTAUDIO_START_S):
+                if not self._started_within(0.0 if self._timed_out else PORTAUDIO_START_S):
                     self._timed_out = True
+                    if self._stderr is not None:
+                        os.dup2(self._stderr, 2)
                     raise NoSoundServer(
                         f"the sound system does not answer (PortAudio has not started in {PORTAUDIO_START_S:.0f} s: "
                         "a sound server that hangs?); restart it (e.g. pulseaudio -k), or use --source file:PATH "
                         "or --source demo")
+                if self._stderr is not None:
+                    os.close(self._stderr)
+                    self._stderr = None
                 if isinstance(self._call.error, OSError):
                     raise UserError(f"PortAudio is not available ({self._call.error}); install libportaudio2, "
                                     "or use --source file:PATH or --source demo") from self._call.error
                 if self._call.error is not None:
                     raise self._call.error
             return self._module
+
+    def _started_within(self, seconds: float) -> bool:
+        """Waited for in slices: a Ctrl-C, which the signal handler can only raise here, between
+        them, was otherwise lost for the whole wait."""
+        deadline = time.monotonic() + seconds
+        while not self._call.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
     def _import(self) -> None:
         import sounddevice
