@@ -43,10 +43,14 @@ class _Start:
                     # back when the start returns: a start that hangs took every later line.
                     self._stderr = os.dup(2)
                     self._call = DriverCall(self._import, "portaudio-start")
-                if not self._started_within(0.0 if self._timed_out else PORTAUDIO_START_S):
+                try:
+                    started = self._started_within(0.0 if self._timed_out else PORTAUDIO_START_S)
+                except KeyboardInterrupt:  # its "interrupted" line must be seen too
+                    self._give_stderr_back()
+                    raise
+                if not started:
                     self._timed_out = True
-                    if self._stderr is not None:
-                        os.dup2(self._stderr, 2)
+                    self._give_stderr_back()
                     raise NoSoundServer(
                         f"the sound system does not answer (PortAudio has not started in {PORTAUDIO_START_S:.0f} s: "
                         "a sound server that hangs?); restart it (e.g. pulseaudio -k), or use --source file:PATH "
@@ -60,6 +64,10 @@ class _Start:
                 if self._call.error is not None:
                     raise self._call.error
             return self._module
+
+    def _give_stderr_back(self) -> None:
+        if self._stderr is not None:
+            os.dup2(self._stderr, 2)
 
     def _started_within(self, seconds: float) -> bool:
         """Waited for in slices: a Ctrl-C, which the signal handler can only raise here, between

@@ -86,9 +86,10 @@ class Window:
             # SDL falls back to a window no one sees when the display cannot be reached (an X
             # server down, a wrong DISPLAY, a refused connection): a show played to nobody.
             pygame.display.quit()
-            raise UserError(f"cannot reach the display {os.environ.get('DISPLAY', '')!r} (SDL fell back to its "
-                            f"{driver!r} driver, which shows nothing); check DISPLAY and the display server, "
-                            "or run --headless")
+            named = next((f"{var}={os.environ[var]}" for var in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(var)),
+                         "DISPLAY and WAYLAND_DISPLAY unset")
+            raise UserError(f"cannot reach the display ({named}; SDL fell back to its {driver!r} driver, which shows "
+                            "nothing); check the variable and the display server, or run --headless")
         displays = pygame.display.get_num_displays()
         if not 0 <= config.display < displays:
             pygame.display.quit()
