@@ -73,7 +73,7 @@ class BundleConfig:
     image_size: int
     predictor: dict[str, Any]       # PredictorConfig fields except num_ws and w_dim (G's)
     predictor_weights: str
-    # {"generator": digest, "space": digest} of the files the predictor was trained through;
+    # {"generator": digest, "space": digest} of the networks the predictor was trained through;
     # empty where that is unknown (a bundle made before it was recorded, or never trained).
     trained_with: dict[str, str] = field(default_factory=dict)
 
@@ -204,7 +204,7 @@ class Bundle:
         dataclasses.replace(self.config, predictor=predictor_table(self.predictor.cfg)).write(root / BUNDLE_FILE)
 
     def write_predictor_table(self, trained_with: dict[str, str]) -> None:
-        """Record the predictor's config, and the files it was trained through, in the
+        """Record the predictor's config, and the networks it was trained through, in the
         bundle.toml on disk, the rest as it is there now: a training run rewrote the copy it
         read hours before, undoing a space exported meanwhile (the bundle then refused to load)
         or an edit."""

@@ -24,8 +24,7 @@ from tqdm import tqdm
 from live.audio.mel import LogMel, MelWindow
 from live.bundle import Bundle
 from live.errors import UserError, note
-from live.nets.weights import reader_path
-from live.nets.weights import write_safetensors
+from live.nets.weights import reader_path, write_safetensors
 from live.space.data.fourq import read_4q
 from live.space.data.records import LabelledClip, report_skipped
 from live.space.data.split import split
