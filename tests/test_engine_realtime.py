@@ -716,7 +716,8 @@ def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply
     (tmp_path / "b" / "bundle.toml").write_text('[generator]\nweights = "generator.safetensors"\n')
     (tmp_path / "b" / "generator.json").write_text('{"init_kwargs": {"img_resolution": 64, "w_dim": 8}}')
     np.save(tmp_path / "bad.npy", np.zeros(7, np.float32))
-    (presets.directory / "bad.toml").write_text(f'bundle = "{tmp_path / "b"}"\n[source]\nw = "{tmp_path / "bad.npy"}"\n')
+    (presets.directory / "bad.toml").write_text(
+        f'bundle = "{tmp_path / "b"}"\n[source]\nw = "{tmp_path / "bad.npy"}"\n')
     engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
     engine.set_param("lambda", 0.07)
     with pytest.raises(UserError, match=r"has shape \(7,\)"):

@@ -53,7 +53,8 @@ def test_a_measured_model_gives_the_networks_phi_where_its_steps_went(bundle, se
     a = minimize(problem, a0, MEASURE_STEPS, reach)
     assert 0 < np.linalg.norm(a) <= reach * (1 + 1e-9)
     with torch.no_grad():
-        phi = latent_features(bundle, w_anchor[None] + torch.from_numpy(model.basis @ a).reshape(w_anchor.shape)[None])[0]
+        move = torch.from_numpy(model.basis @ a).reshape(w_anchor.shape)
+        phi = latent_features(bundle, (w_anchor + move)[None])[0]
     tolerance = 1e-4 * float(phi.abs().max())
     np.testing.assert_allclose(corrected.phi0 + corrected.jac @ a, phi.numpy(), atol=tolerance)
     assert np.abs(model.phi0 + model.jac @ a - phi.numpy()).max() > 10 * tolerance  # the tangent did not

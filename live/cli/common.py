@@ -39,8 +39,9 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"output size WxH (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; a show in a window without "
                         "it renders at the window's size, fullscreen the display's)")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
-    p.add_argument("--shaders", type=shader_dir, metavar="DIR", help="folder of the GLSL passes (default: the project's shaders/); "
-                                                    "a copy of it to edit live without changing the project's")
+    p.add_argument("--shaders", type=shader_dir, metavar="DIR",
+                   help="folder of the GLSL passes (default: the project's shaders/); a copy of it to edit live "
+                        "without changing the project's")
     p.add_argument("--synthesis", choices=("auto", "fast", "reference"), default="auto",
                    help="how keyframes are drawn: 'fast' draws with a faster path (bf16 where native), compiled once "
                         "per generator (and CPU thread count) in the background (about a minute; kept in "

@@ -47,11 +47,13 @@ def stored_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = tor
 def reader_path(path: str | Path) -> str:
     """`path` for safetensors' readers, which take only UTF-8 paths: a file under a folder
     with a Latin-1 name was reported as damaged."""
+    name = os.fsdecode(path)
     try:
-        return os.fsdecode(path).encode("utf-8").decode("utf-8")
+        name.encode("utf-8")
     except UnicodeEncodeError:
-        raise UserError(f"{printable(os.fsdecode(path), 200)}: its path is not UTF-8 text, which safetensors "
-                        "cannot open; rename the file or the folder it is in") from None
+        raise UserError(f"{printable(name, 200)}: its path is not UTF-8 text, which safetensors cannot open; "
+                        "rename the file or the folder it is in") from None
+    return name
 
 
 def weights_metadata(path: str | Path) -> dict[str, str]:
