@@ -953,16 +953,32 @@ def torch_equal(a, b) -> bool:
     return bool(torch.equal(a.cpu(), b.cpu()))
 
 
-def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
-    # The outage was reported when it happened; the recording standing in for it did its job.
+def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
+    """An engine stopped with a recorder that counted `counts`; what it published then."""
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
-    engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0,
-                                      silence_written=24000, sample_rate=16000)
+    recorder = dict(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0, silence_written=0,
+                    sample_rate=16000, frames_written=600, frames_behind=0)
+    engine.recorder = SimpleNamespace(**{**recorder, **counts})
     published = []
     engine.publish = lambda topic, body: published.append((topic, body["message"]))
     engine.stop()
+    return engine, published
+
+
+def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
+    # The outage was reported when it happened; the recording standing in for it did its job.
+    engine, published = ended_with_recorder(silence_written=24000)
     assert published == [("notice", "the recording holds 1.5 s of silence where no audio came from the input")]
     assert engine.stats.as_dict(0.0)["errors"] == []
+
+
+def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
+    # Before, the show's end said only "recorded PATH" of a file frozen for 80 % of its length.
+    engine, published = ended_with_recorder(frames_behind=480)
+    message = ("480 of the recording's 600 frames show a picture up to 0.5 s older than their sound, or the last "
+               "one kept: the encoder fell more than 2 s behind the show (the CPU was short)")
+    assert published == [("error", message)]
+    assert engine.stats.as_dict(0.0)["errors"] == [f"recorder: {message}"]
 
 
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])

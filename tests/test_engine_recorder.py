@@ -237,8 +237,16 @@ def test_a_played_track_s_audio_goes_beside_the_picture_shown_when_it_is_heard()
     assert sink.pictures[:26] == list(range(3, 29))
 
 
-def test_pictures_older_than_those_kept_are_stood_in_for_by_the_last_one_written(monkeypatch):
+@pytest.mark.parametrize("sparse_for_s, expected", [
+    (20.0, [0] * 5 + [5] * 5 + [10] * 5 + [15, 16, 17, 18, 19]),   # a kept frame every 0.5 s
+    (1.0, [0] * 10 + [10] * 5 + [15, 16, 17, 18, 19]),            # those of 0 and 0.5 s gone too
+])
+def test_pictures_no_longer_kept_are_stood_in_for_by_the_sparse_ones_of_their_time(monkeypatch, sparse_for_s,
+                                                                                   expected):
+    # An encoder 3-10 s behind on a busy CPU wrote the picture it wrote last for every frame
+    # whose own was gone: 80 % of a show's recording was its first, black frame.
     monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
+    monkeypatch.setattr("live.engine.recorder.RECORD_SPARSE_FOR_S", sparse_for_s)
     now = [0.0]
     sink, recorder = recording(now)
     recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
@@ -249,8 +257,9 @@ def test_pictures_older_than_those_kept_are_stood_in_for_by_the_last_one_written
         recorder.offer(np.full((4, 4, 3), k, np.uint8))
     recorder.push_audio(np.ones((190, 1), np.float32), 2.0)
     recorder.close()
-    # Never a picture from after its audio: frozen where none was kept, then in step.
-    assert sink.pictures == [0] * 15 + [15, 16, 17, 18, 19]
+    # Never a picture from after its audio, nor one older than the picture before.
+    assert sink.pictures == expected
+    assert recorder.frames_behind == 14
 
 
 def test_a_gap_in_the_audio_the_recorder_saw_only_afterwards_is_silence():

@@ -36,7 +36,7 @@ from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
-from live.engine.recorder import Recorder
+from live.engine.recorder import RECORD_FRAMES_S, RECORD_SPARSE_S, Recorder
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
@@ -648,6 +648,12 @@ class LiveEngine:
             if self.recorder.silence_written:
                 self.notify("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
                                         "of silence where no audio came from the input")
+            if self.recorder.frames_behind:
+                self.report("recorder", f"{self.recorder.frames_behind} of the recording's "
+                                        f"{self.recorder.frames_written} frames show a picture up to "
+                                        f"{RECORD_SPARSE_S:g} s older than their sound, or the last one kept: "
+                                        f"the encoder fell more than {RECORD_FRAMES_S:g} s behind the show "
+                                        "(the CPU was short)")
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
                                         "the encoder fell behind the show")

@@ -18,6 +18,10 @@ from live.render.sinks import exact_rate
 RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
 RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
 RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
+# Further behind, a frame every RECORD_SPARSE_S is kept for RECORD_SPARSE_FOR_S (about 110 MB at 720p): an
+# encoder that ran 3-10 s behind on a busy CPU wrote one frozen picture for 80 % of a show (found by review).
+RECORD_SPARSE_S = 0.5
+RECORD_SPARSE_FOR_S = 20.0
 
 
 class Recorder:
@@ -53,17 +57,22 @@ class Recorder:
         self.audio: queue.Queue[tuple[np.ndarray, float]] = queue.Queue(maxsize=4096)  # block, its end's capture time
         # (slot, frame) as offered: each frame of the file is the one offered in the slot of its
         # audio's capture time, however far behind the encoder runs (kept RECORD_FRAMES_S).
-        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=max(2, math.ceil(RECORD_FRAMES_S * fps)))
+        self._frames: deque[tuple[int, np.ndarray]] = deque(maxlen=max(2, math.ceil(RECORD_FRAMES_S * fps)))
+        sparse = max(2, math.ceil(RECORD_SPARSE_FOR_S / RECORD_SPARSE_S))
+        self._sparse: deque[tuple[int, np.ndarray]] = deque(maxlen=sparse)
+        self._sparse_step = max(1, round(RECORD_SPARSE_S * fps))  # slots between two sparse frames
         self._frames_lock = threading.Lock()
-        self._picture: np.ndarray | None = None  # the frame written last
+        self._picture: tuple[int, np.ndarray] | None = None  # the frame written last, with its slot
         self.samples_written = 0
         self.frames_written = 0
+        self.frames_behind = 0  # written while the frame of their slot was no longer kept
         self.audio_dropped = 0
         self.silence_written = 0  # samples written for audio that did not come
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
         self._due_slot = -math.inf   # the slot the last `wants_frame` saw
         self._first_offer: float | None = None  # the recording's start while no audio has come
+        self._first_slot = math.inf
         self._end: float | None = None  # the show's end, which silence goes no further than
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
@@ -89,9 +98,11 @@ class Recorder:
         two can take the clock into the next slot, whose frame would then be refused."""
         self._last_slot = self._due_slot
         if self._first_offer is None:
-            self._first_offer = self.clock()
+            self._first_offer, self._first_slot = self.clock(), self._due_slot
         with self._frames_lock:
             self._frames.append((self._due_slot, frame))
+            if not self._sparse or self._due_slot >= self._sparse[-1][0] + self._sparse_step:
+                self._sparse.append((self._due_slot, frame))
 
     def _loop(self) -> None:
         try:
@@ -192,15 +203,26 @@ class Recorder:
             self.frames_written += 1
 
     def _frame_at(self, slot: int) -> np.ndarray | None:
-        """The frame offered last in or before `slot`; the one written last when that frame
-        is no longer kept (the encoder more than RECORD_FRAMES_S behind), or the first offered
-        for audio from before it."""
+        """The frame offered last in or before `slot`; when that frame is no longer kept (the
+        encoder more than RECORD_FRAMES_S behind), the sparse one kept last in or before it, or
+        failing that the one written last; the first offered for audio from before it. Never
+        a picture from after its audio, nor one older than the picture before it."""
         with self._frames_lock:
             while len(self._frames) > 1 and self._frames[1][0] <= slot:
                 self._frames.popleft()
-            if self._frames and (self._frames[0][0] <= slot or self._picture is None):
-                self._picture = self._frames[0][1]
-        return self._picture
+            while len(self._sparse) > 1 and self._sparse[1][0] <= slot:
+                self._sparse.popleft()
+            if self._frames and self._frames[0][0] <= slot:
+                kept = self._frames[0]
+            elif self._sparse and self._sparse[0][0] <= slot:  # its own frame is gone
+                kept = self._sparse[0]
+                self.frames_behind += 1
+            else:  # gone too, or audio from before the first frame
+                kept = self._picture or (self._frames[0] if self._frames else None)
+                self.frames_behind += self._picture is not None and slot >= self._first_slot
+            if kept is not None and (self._picture is None or kept[0] >= self._picture[0]):
+                self._picture = kept
+        return None if self._picture is None else self._picture[1]
 
     def end(self, at: float) -> None:
         """The show ended at clock time `at`: silence goes no further, however long its
