@@ -13,7 +13,7 @@ import zmq
 
 from live.cli import control as cli
 from live.control.ccmap import CcMap
-from live.control.client import ControlClient
+from live.control.client import ControlClient, TelemetryListener
 from live.control.security import ClientKeys, ServerKeys, create_keys, is_local
 from live.control.server import ControlServer, Envelope, unpack
 from live.errors import UserError
@@ -484,6 +484,7 @@ def test_client_recovers_after_a_timeout(server, engine):
     (["preset", "123"], {"cmd": "preset", "name": "123"}),
     (["tap"], {"cmd": "tap"}),
     (['{"cmd": "get"}'], {"cmd": "get"}),
+    (["set", "lambda", "[" * 5000 + "]" * 5000], {"cmd": "set", "param": "lambda", "value": "[" * 5000 + "]" * 5000}),
 ])
 def test_send_shorthand(words, expected):
     assert json.loads(cli.message_from_words(words)) == expected
@@ -550,6 +551,34 @@ def test_cli_listen_prints_telemetry_lines(server, capsys):
         publisher.join(5)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.startswith("beat {") for line in lines)
+
+
+def test_a_body_nested_too_deeply_for_json_is_skipped_by_a_listener_and_refused_by_a_sender():
+    # json's parser recurses: a garbled publisher's or replier's [[[[... ended the client in a traceback.
+    deep = b"[" * 100000 + b"]" * 100000
+    context = zmq.Context()
+    publisher, replier = context.socket(zmq.PUB), context.socket(zmq.REP)
+    pub_port, rep_port = publisher.bind_to_random_port("tcp://127.0.0.1"), replier.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        with TelemetryListener(f"tcp://127.0.0.1:{pub_port}") as listener:
+            deadline = time.monotonic() + 5
+            while not listener.heard and time.monotonic() < deadline:  # a slow joiner hears nothing at first
+                publisher.send_multipart([b"state", b'{"seq": 0}'])
+                listener.receive(0.05)
+            publisher.send_multipart([b"beat", deep])
+            publisher.send_multipart([b"beat", b'{"index": 1}'])
+            assert listener.receive(5) == ("beat", {"index": 1})
+        client = ControlClient(f"tcp://127.0.0.1:{rep_port}", timeout_s=5)
+        answer = threading.Thread(target=lambda: (replier.recv(), replier.send(deep)))
+        answer.start()
+        with pytest.raises(UserError, match="answered something that is not a JSON object"):
+            client.request({"cmd": "get"})
+        answer.join(5)
+        client.close()
+    finally:
+        publisher.close(linger=0)
+        replier.close(linger=0)
+        context.term()
 
 
 def test_cli_listen_to_quiet_topics_of_a_running_engine_is_no_failure(server, capsys):

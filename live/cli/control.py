@@ -94,7 +94,7 @@ def _literal(word: str) -> object:
     float included (JSON has no word for them), stays a string for the server to judge."""
     try:
         value = json.loads(word)
-    except ValueError:
+    except (ValueError, RecursionError):
         try:
             value = float(word)
         except ValueError:

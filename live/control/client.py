@@ -40,7 +40,7 @@ class ControlClient:
         raw_reply = self._socket.recv()
         try:
             reply = json.loads(raw_reply)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply: json's parser recurses
             reply = None
         if not isinstance(reply, dict):
             raise UserError(f"{self.address} answered something that is not a JSON object: {raw_reply[:80]!r}")
@@ -90,7 +90,7 @@ class TelemetryListener:
                 continue
             try:
                 return topic, json.loads(frames[1])
-            except ValueError:
+            except (ValueError, RecursionError):  # nested too deeply: json's parser recurses
                 continue
         return None
 
