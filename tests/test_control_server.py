@@ -558,7 +558,8 @@ def test_a_body_nested_too_deeply_for_json_is_skipped_by_a_listener_and_refused_
     deep = b"[" * 100000 + b"]" * 100000
     context = zmq.Context()
     publisher, replier = context.socket(zmq.PUB), context.socket(zmq.REP)
-    pub_port, rep_port = publisher.bind_to_random_port("tcp://127.0.0.1"), replier.bind_to_random_port("tcp://127.0.0.1")
+    pub_port = publisher.bind_to_random_port("tcp://127.0.0.1")
+    rep_port = replier.bind_to_random_port("tcp://127.0.0.1")
     try:
         with TelemetryListener(f"tcp://127.0.0.1:{pub_port}") as listener:
             deadline = time.monotonic() + 5
