@@ -20,13 +20,20 @@ PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp",
 def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:
     """8-bit RGB of a picture as viewers show it: turned as its EXIF orientation says (phones
     store portraits sideways and tag them) unless `upright` is False (boxes given in stored
-    pixels), and 16- or 32-bit grey scaled to 8 bits (Pillow's conversion clips each level
-    above 255 to white)."""
+    pixels), 16- or 32-bit grey scaled to 8 bits (Pillow's conversion clips each level above
+    255 to white, and a float picture's 0..1 to black), and what is transparent over black
+    (Pillow drops alpha, keeping whatever colours the encoder left under it)."""
     if upright:
         image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I"):
-        levels = np.asarray(image).astype(np.float32)
-        image = Image.fromarray(np.clip(np.rint(levels / 257.0), 0, 255).astype(np.uint8))
+    if image.mode == "F" or image.mode.startswith("I"):
+        levels = np.nan_to_num(np.asarray(image).astype(np.float32))
+        if image.mode != "F":
+            levels /= 257.0
+        elif levels.max(initial=0.0) <= 1.0:  # float pictures hold 0..1, unless their levels say otherwise
+            levels *= 255.0
+        image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
+    if image.has_transparency_data:
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
     return image.convert("RGB")
 
 

@@ -76,3 +76,28 @@ def test_a_photo_reads_turned_as_its_exif_orientation_says_unless_boxed(tmp_path
     assert shown[:, :4].min() == 1.0 and shown[:, 4:].max() == 0.0
     boxed = ImageFile(tmp_path / "phone.png", box=(0, 0, 32, 16)).load()  # boxes are given in stored pixels
     assert boxed.shape == (3, 16, 32) and boxed[:, :, :4].min() == 1.0
+
+
+def test_a_float_grey_picture_of_0_to_1_reads_as_its_8_bit_copy(tmp_path):
+    """Pillow's conversion truncated every level of a float picture's 0..1 to 0 or 1: black."""
+    ramp = np.linspace(0, 1, 32 * 48).reshape(32, 48).astype(np.float32)
+    Image.fromarray(ramp, mode="F").save(tmp_path / "float.tif")
+    Image.fromarray(np.rint(ramp * 255).astype(np.uint8)).save(tmp_path / "flat.png")
+    assert torch.equal(ImageFile(tmp_path / "float.tif").load(), ImageFile(tmp_path / "flat.png").load())
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_what_is_transparent_reads_as_black_whatever_colours_lie_under_it(tmp_path, mode):
+    """Pillow drops alpha: one cut-out saved by two encoders (noise or white under alpha 0) read
+    as two pictures, 0.15 apart in arousal."""
+    rng = np.random.default_rng(0)
+    read = []
+    for name, hidden in (("noise", rng.integers(0, 256, (16, 8, 3))), ("white", np.full((16, 8, 3), 255))):
+        pixels = np.zeros((16, 16, 4), np.uint8)
+        pixels[:, :8, :3], pixels[:, 8:, :3], pixels[:, 8:, 3] = hidden, 200, 255  # transparent | opaque grey
+        picture = Image.fromarray(pixels, "RGBA")
+        picture = picture.convert(mode)
+        picture.save(tmp_path / f"{name}.png")
+        read.append(ImageFile(tmp_path / f"{name}.png").load())
+    assert torch.equal(read[0], read[1])
+    assert read[0][:, :, :8].max() == 0.0 and read[0][:, :, 8:].min() > 0.7
