@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,12 @@ from live.files import write_whole
 # renders come in (Pillow registers some more, for scientific stubs and MPEG stills).
 PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                               ".avif", ".ppm", ".pgm", ".pbm", ".tga", ".qoi"})
+
+
+# What Pillow raises for a file it cannot decode besides OSError: a damaged chunk
+# (SyntaxError), metadata past its limits (ValueError), tables cut short (struct.error,
+# IndexError, EOFError). A training run met them hours in, as a traceback.
+DAMAGED_PICTURE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
 def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:

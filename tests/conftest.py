@@ -54,3 +54,34 @@ def preset_dir(tmp_path, random_bundle_dir):
         '[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\nmin = 0.0\nmax = 0.3\n')
     (d / "other.toml").write_text(f'name = "other"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 9\n')
     return d
+
+
+@pytest.fixture()
+def damaged_pngs(tmp_path) -> list:
+    """Two PNGs Pillow cannot read with errors other than OSError: a 2 MB zTXt chunk (ValueError:
+    metadata past its limit) and a chunk type broken (SyntaxError)."""
+    import io
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    header_end = 8 + 25
+    ztxt = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"A" * 2 ** 21))
+    (folder / "ztxt.png").write_bytes(png[:header_end] + ztxt + png[header_end:])
+    # The pixels in two IDAT chunks, the second's type broken: met only as the pixels are read.
+    start = png.index(b"IDAT") - 4
+    length = struct.unpack(">I", png[start:start + 4])[0]
+    pixels = png[start + 8:start + 8 + length]
+    broken = chunk(b"IDAT", pixels[:5]) + chunk(b"\rh\rh", pixels[5:])
+    (folder / "broken.png").write_bytes(png[:start] + broken + png[start + 12 + length:])
+    return [folder / "ztxt.png", folder / "broken.png"]

@@ -357,6 +357,27 @@ def test_a_picture_too_large_to_open_is_skipped_and_16_bit_grey_keeps_its_levels
     assert abs(float(batch.mean())) < 0.1  # the ramp's middle grey, not white (1.0)
 
 
+@pytest.mark.parametrize("damaged", [0, 1])
+def test_a_picture_pillow_fails_on_with_other_errors_than_os_errors_is_skipped(tmp_path, capsys, damaged_pngs,
+                                                                              damaged):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from live.gan.data import FolderImages
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(folder / "a.png")
+    keep = folder / damaged_pngs[damaged].name
+    shutil.copy(damaged_pngs[damaged], keep)
+    batch = FolderImages(folder, 8, seed=0).next_batch(8)
+    said = capsys.readouterr().err
+    assert "skipping" in said and keep.name in said and len(said.strip().splitlines()) == 1
+    assert float(batch.min()) > 0.5  # every picture drawn is the readable one
+
+
 def test_a_run_on_an_image_folder_resumes_exactly_and_skips_an_unreadable_image(tmp_path, capsys):
     from PIL import Image
 

@@ -101,3 +101,9 @@ def test_what_is_transparent_reads_as_black_whatever_colours_lie_under_it(tmp_pa
         read.append(ImageFile(tmp_path / f"{name}.png").load())
     assert torch.equal(read[0], read[1])
     assert read[0][:, :, :8].max() == 0.0 and read[0][:, :, 8:].min() > 0.7
+
+
+def test_a_picture_pillow_cannot_decode_is_one_line_whatever_its_error(damaged_pngs):
+    for path in damaged_pngs:
+        with pytest.raises(UserError, match=f"cannot read image {path}"):
+            ImageFile(path).load()

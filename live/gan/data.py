@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError, note
-from live.imageio import PICTURE_SUFFIXES, as_shown
+from live.imageio import DAMAGED_PICTURE, PICTURE_SUFFIXES, as_shown
 
 
 class ImageSource(Protocol):
@@ -52,7 +52,7 @@ class FolderImages:
                     # run's size): a scan was decoded whole at every draw.
                     opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
                     img = as_shown(opened)
-            except (OSError, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
+            except (*DAMAGED_PICTURE, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
                 if path not in self._unreadable:
                     self._unreadable.add(path)
                     note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from live.errors import UserError
-from live.imageio import as_shown
+from live.imageio import DAMAGED_PICTURE, as_shown
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive
 
@@ -45,7 +45,7 @@ class ImageFile:
         except Image.DecompressionBombError:
             raise UserError(f"{self.path} is too large a picture (over {Image.MAX_IMAGE_PIXELS * 2} pixels); "
                             "scale it down") from None
-        except (UnidentifiedImageError, OSError) as error:
+        except DAMAGED_PICTURE as error:
             raise UserError(f"cannot read image {self.path} ({error}); "
                             "replace or remove the file") from error
         if self.box is not None:
