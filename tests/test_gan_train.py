@@ -80,6 +80,11 @@ def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_pa
                  "--init", str(first)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "architecture" in err[0] and "--init" in err[0]
+    # A run from --init resumes with it written another way (it is not read again).
+    assert main([*args, "--outdir", str(tmp_path / "d"), "--kimg", "0.008", "--init", str(first)]) == 0
+    (tmp_path / "x").mkdir()
+    assert main(["train", "gan", "--outdir", str(tmp_path / "d"), "--kimg", "0.016", "--threads", "1",
+                 "--init", str(tmp_path / "x" / ".." / "first.safetensors")]) == 0
 
 
 def test_init_takes_a_generator_of_the_same_shape_whatever_settings_shape_no_weight(tmp_path):
@@ -278,6 +283,13 @@ def test_an_export_takes_the_run_s_own_settings(tmp_path, capsys):
     assert f"G_ema in {tmp_path / 'G.safetensors'}" in capsys.readouterr().out  # the file is named
     G, _ = load_generator(tmp_path / "G.safetensors")
     assert G.img_resolution == 32 and G.z_dim == 16
+    # The run's own export, which its command run again (a resume) replaces at each snapshot; another run's not.
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0",
+                 "--export", str(tmp_path / "G.safetensors")]) == 0
+    capsys.readouterr()
+    assert main(["train", "gan", "--outdir", str(tmp_path / "other"), "--kimg", "0.008", *args,
+                 "--export", str(tmp_path / "G.safetensors")]) == 2
+    assert "G.safetensors exists; pass --force" in capsys.readouterr().err
     # Another generator there (a mistyped path onto a bundle's) is kept without --force.
     (tmp_path / "G.safetensors").write_bytes(b"someone's generator")
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0",

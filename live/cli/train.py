@@ -51,7 +51,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     if args.export:  # now, not at the first snapshot
         if Path(args.export).suffix != ".safetensors":
             raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
-        check_new_generator(Path(args.export), args.force)
+        check_new_generator(Path(args.export), args.force, run=Path(args.outdir))
         for path in (Path(args.export), Path(args.export).with_suffix(".json")):
             check_writable(path)
     run = Path(args.outdir) / CHECKPOINT
@@ -75,7 +75,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     def export(t: GanTrainer) -> None:
         from live.nets.checkpoints import save_generator
 
-        save_generator(t.G_ema, args.export, dtype=torch.float16)
+        save_generator(t.G_ema, args.export, dtype=torch.float16, run=Path(args.outdir))
 
     state = trainer.run(on_snapshot=export if args.export else None)
     if args.export:  # also when the run was already complete: --kimg 0 just exports

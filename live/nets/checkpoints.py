@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import LEGACY_TORCH_MAGIC, load_torch_file, write_json
+from live.files import LEGACY_TORCH_MAGIC, file_stamp, load_torch_file, write_json
 from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
@@ -107,18 +107,36 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     return G, info
 
 
-def check_new_generator(path: Path, force: bool) -> None:
-    """Refuse to replace a generator file, or its .json, unless `force`: a mistyped output
-    would destroy a checkpoint with no undo."""
+def check_new_generator(path: Path, force: bool, run: Path | None = None) -> None:
+    """Refuse to replace a generator file, or its .json, unless `force`, or unless the
+    training `run` folder exported it (a resume writes it again at each snapshot): a mistyped
+    output would destroy a checkpoint with no undo."""
     for existing in (path, path.with_suffix(".json")):
         if existing.is_dir():  # found after the weights were written, which replaced a --force'd file
             raise UserError(f"{existing} is a folder; choose another name")
-        if existing.exists() and not force:
+    if force or (run is not None and _exported_from(path) == str(run.resolve())):
+        return
+    for existing in (path, path.with_suffix(".json")):
+        if existing.exists():
             raise UserError(f"{existing} exists; pass --force to overwrite it")
 
 
-def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Write `NAME.safetensors` (all parameters and buffers in `dtype`) and `NAME.json`."""
+def _exported_from(path: Path) -> str | None:
+    """The training run folder that exported the generator `path`, if its .json says so and
+    the weights are still those it wrote."""
+    try:
+        config = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(config, dict) or not isinstance(export := config.get("exported"), dict):
+        return None
+    return export.get("from") if export.get("stamp") == list(file_stamp(path) or ()) else None
+
+
+def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.float16,
+                   run: Path | None = None) -> Path:
+    """Write `NAME.safetensors` (all parameters and buffers in `dtype`) and `NAME.json`,
+    which names the training `run` folder it comes from, if any."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise UserError(f"{path}: our checkpoints are named NAME.safetensors (NAME.json goes beside it)")
@@ -127,6 +145,8 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
     save_weights(G, path, dtype, remedy="save in float32 (convert --fp32)")
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
+    if run is not None:
+        config["exported"] = {"from": str(run.resolve()), "stamp": list(file_stamp(path) or ())}
     write_json(path.with_suffix(".json"), config)
     return path
 
