@@ -128,15 +128,20 @@ def training_in(folder: Path, state: Path | None = None, as_read: tuple[int, int
                         "another --outdir")
     try:
         remove_stale_partials(folder, RUN_STATES)
-        other = next((name for name in RUN_STATES if state is not None and name != state.name
-                      and (folder / name).exists()), None)
-        if other is not None:
-            raise UserError(f"{folder} holds a `{RUN_STATES[other]}` run ({other}); choose another --outdir")
+        if state is not None:
+            refuse_other_run(folder, state.name)
         if state is not None and file_stamp(state) != as_read:
             raise UserError(f"{folder} was written by another run while this command started; run the command again")
         yield
     finally:
         os.close(held)
+
+
+def refuse_other_run(folder: Path, state: str) -> None:
+    """Refuse a folder that holds another trainer's run than the one whose state file is `state`."""
+    other = next((name for name in RUN_STATES if name != state and (folder / name).exists()), None)
+    if other is not None:
+        raise UserError(f"{folder} holds a `{RUN_STATES[other]}` run ({other}); choose another --outdir")
 
 
 def lock_alone(path: Path) -> int | None:

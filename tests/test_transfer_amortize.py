@@ -401,6 +401,33 @@ def test_a_finished_run_run_again_says_it_wrote_nothing(bundle, tmp_path, capsys
     assert "nothing trained or written" in capsys.readouterr().out
 
 
+def test_a_finished_run_run_again_leaves_a_predictor_trained_since_in_the_bundle(bundle, tmp_path, capsys):
+    # A script run again put the first run's predictor back over a fine-tune made since, and
+    # said the first run "stopped before writing".
+    from live.__main__ import main
+
+    args = ["train", "predictor", "--bundle", str(bundle.root), "--steps", "2", "--batch", "2",
+            "--checkpoint-every", "2", "--music", "synthetic", "--synthetic-clips", "4", "--quiet"]
+    assert main([*args, "--outdir", str(tmp_path / "first")]) == 0
+    assert main([*args, "--outdir", str(tmp_path / "tune"), "--from-bundle", "--lr", "0.15"]) == 0
+    weights = bundle.root / bundle.config.predictor_weights
+    tuned = weights.read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--outdir", str(tmp_path / "first")]) == 0
+    assert "holds a predictor written since (another run's): left as it is" in capsys.readouterr().out
+    assert weights.read_bytes() == tuned
+
+
+@pytest.mark.parametrize("theirs", ["training-state.pt", "checkpoint.pt"])
+def test_a_folder_of_another_trainer_s_run_is_refused_before_the_music_banks_go_into_it(bundle, tmp_path, theirs):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / theirs).write_bytes(b"their state")
+    with pytest.raises(UserError, match=f"holds a `train (gan|space)` run \\({theirs}\\)"):
+        PredictorTrainer(bundle, TINY, run, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [theirs]
+
+
 def test_a_bundle_whose_table_and_weights_disagree_only_about_layer_heads_still_loads(bundle):
     """A kill between the grown weights and bundle.toml's update (train predictor --layer-heads)."""
     from live.models import BUNDLE_FILE

@@ -209,6 +209,9 @@ def _run_predictor(args: argparse.Namespace) -> int:
         written = f"wrote {path}"
     elif trainer.wrote:
         written = f"the run had reached step {trainer.step} but stopped before writing its predictor: wrote {path}"
+    elif trainer.superseded:
+        written = (f"the run had already reached step {trainer.step}, and {path} holds a predictor written since "
+                   "(another run's): left as it is")
     else:
         written = f"the run had already reached step {trainer.step}: nothing trained or written (raise --steps)"
     print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "

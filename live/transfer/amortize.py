@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, training_in, write_json,
-                        write_state)
+from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, refuse_other_run,
+                        training_in, write_json, write_state)
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -83,6 +83,14 @@ def _stored(config: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
+def _file_digest(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
 def networks_digest(bundle: Bundle) -> str:
     """What a predictor is trained through: the generator's and the space's weights."""
     digest = hashlib.sha256()
@@ -115,12 +123,14 @@ class PredictorTrainer:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.wrote = False  # the predictor into the bundle, by this object
+        self.superseded = False  # the run had finished, and the bundle holds a predictor written since
         self._resume_or_start(state)
 
     def _settled_state(self) -> dict | None:
         """The run folder's state, if any, once its settings are found to be this run's; and
         this run's settings as the state keeps them (`_resolved`)."""
         state_path = self.run_dir / STATE_FILE
+        refuse_other_run(self.run_dir, STATE_FILE)  # before the music banks are made in it
         self._state_stamp = file_stamp(state_path)
         state = None
         if state_path.is_file():
@@ -157,6 +167,7 @@ class PredictorTrainer:
         return state
 
     def _resume_or_start(self, state: dict | None) -> None:
+        self._bundle_before = None if state is None else state.get("bundle_before")
         if state is not None:
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
@@ -220,8 +231,10 @@ class PredictorTrainer:
         # drops rows past its step, where a row after a finished run's last state was lost.
         weights_path = self.bundle.root / self.bundle.config.predictor_weights
         weights = stored_weights(self.predictor, weights_path)
+        # What the bundle holds before this write: a finished run writes into it again only
+        # if it still does (the write was cut short), not over a predictor trained since.
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
-                 "rng": self.rng.get_state(),
+                 "rng": self.rng.get_state(), "bundle_before": _file_digest(weights_path),
                  "config": _stored(self._resolved)}
         with (self.run_dir / LOG_FILE).open("a") as log:
             # The pairs' count: a resume may score a run with more or fewer of them.
@@ -231,15 +244,21 @@ class PredictorTrainer:
 
     def _write_if_missing(self) -> None:
         """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
-        disk) has finished, and its predictor is not in the bundle: write it now."""
+        disk) has finished, and its predictor is not in the bundle: write it now. A predictor
+        written there since (another run's fine-tune) stays: `superseded`."""
         weights_path = self.bundle.root / self.bundle.config.predictor_weights
         weights = stored_weights(self.predictor, weights_path)
         try:
             held = load_file(weights_path)
         except (OSError, SafetensorError):
-            held = {}
-        if held.keys() != weights.keys() or not all(torch.equal(held[k], v) for k, v in weights.items()):
+            held = None
+        if held is not None and held.keys() == weights.keys() and all(torch.equal(held[k], v)
+                                                                      for k, v in weights.items()):
+            return
+        if held is None or _file_digest(weights_path) == self._bundle_before:
             self._write_into_bundle(weights, weights_path)
+        else:
+            self.superseded = True
 
     def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
         # A bundle remade meanwhile (`bundle new --force`, a space exported into it) got a
