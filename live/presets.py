@@ -139,7 +139,7 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
 def load_preset(path: str | Path) -> Preset:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # "UTF-8 with BOM", as Windows editors save it
     except FileNotFoundError:
         raise UserError(f"preset file {path} does not exist") from None
     except OSError as e:
@@ -219,14 +219,14 @@ class PresetLibrary:
     def load(self, name: str) -> Preset:
         return load_preset(self.path(name))
 
-    def load_all(self) -> dict[str, Preset | UserError]:
+    def load_all(self, on: tuple[int, int] | None = None) -> dict[str, Preset | UserError]:
         """Every preset by name, or why it cannot be played (its file, or no bundle where it
-        says): one broken preset does not hide the others."""
+        says; `on` as check_playable takes it): one broken preset does not hide the others."""
         found: dict[str, Preset | UserError] = {}
         for name in self.names():
             try:
                 found[name] = self.load(name)
-                check_playable(found[name])
+                check_playable(found[name], on)
             except UserError as e:
                 found[name] = e
         return found

@@ -79,8 +79,10 @@ def to_toml(values: dict[str, Any]) -> str:
         for key, value in table.items():
             if value is not None and not isinstance(value, dict) and not _is_table_array(value):
                 text = str(value).lower() if isinstance(value, bool) else (
-                    # JSON's escapes are TOML's; raw UTF-8, since TOML refuses JSON's surrogate pairs.
-                    json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value))
+                    # JSON's escapes are TOML's; raw UTF-8, since TOML refuses JSON's surrogate pairs,
+                    # but for DEL, which TOML wants escaped and JSON leaves raw.
+                    json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f") if isinstance(value, str)
+                    else repr(value))
                 lines.append(f"{key} = {text}")
         lines.append("")
         for key, value in table.items():

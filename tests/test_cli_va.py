@@ -39,7 +39,7 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
     text = tmp_path / "notes.txt"
     text.write_text("neither sound nor picture")
 
-    status = _run([str(tone), str(broken), str(picture), str(missing), str(text), str(short),
+    status = _run([str(tone), str(broken), str(picture), str(missing), str(text), str(short), "/dev/zero",
                    "--bundle", str(random_bundle_dir)])
     out, err = capsys.readouterr()
     assert status == 1
@@ -49,8 +49,9 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
         assert set(line) == {"path", "valence", "arousal"}
         assert 0.0 <= line["valence"] <= 1.0 and 0.0 <= line["arousal"] <= 1.0
     errors = err.strip().splitlines()
-    assert len(errors) == 3 and "broken.jpg" in errors[0] and "missing.mp3" in errors[1]
+    assert len(errors) == 4 and "broken.jpg" in errors[0] and "missing.mp3" in errors[1]
     assert "file not found" in errors[1] and "notes.txt" in errors[2] and "reads audio and pictures (" in errors[2]
+    assert "/dev/zero is not a file but a pipe or a device; save it to a file first" in errors[3]  # not "not found"
 
 
 def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_dir, tmp_path, capsys):

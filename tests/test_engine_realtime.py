@@ -1006,3 +1006,21 @@ def test_a_show_names_its_broken_presets_when_it_starts_and_plays_on(preset_dir,
     err = capsys.readouterr().err
     assert err.count("cannot be played") == 2 and "live: note: presets: broken cannot be played" in err
     assert "live: note: presets: orphan cannot be played: no bundle 'no-such-bundle'" in err
+
+
+def test_with_bundle_a_show_names_the_presets_its_generator_cannot_play_as_a_switch_judges_them(
+        preset_dir, random_bundle_dir, tmp_path, capsys):
+    # Judged by each preset's own bundle, the list named a preset that played and missed one refused at its switch.
+    from live.models import latent_shape
+
+    theirs = latent_shape(Path(__file__).parents[1] / "models" / "default")
+    assert theirs != latent_shape(random_bundle_dir)
+    np.save(tmp_path / "theirs.npy", np.zeros(theirs, np.float32))
+    (preset_dir / "orphan.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = 5\n')
+    (preset_dir / "theirs.toml").write_text(f'bundle = "default"\n[source]\nw = "{tmp_path / "theirs.npy"}"\n')
+    assert main(["--source", "demo", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--bundle", str(random_bundle_dir), "--control", "off", "--duration", "0.5", "--size", "64x36",
+                 "--synthesis", "reference"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("cannot be played") == 1
+    assert "live: note: presets: theirs cannot be played: latent" in err and "the show's generator needs" in err

@@ -71,7 +71,7 @@ def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path, capsys
     d = tmp_path / "p"
     d.mkdir()
     (d / "default.toml").write_text((PresetLibrary().path("storm")).read_text())
-    text = 'say "hi" \\ back\nslash, ünïcode 🎛'
+    text = 'say "hi" \\ back\nslash, ünïcode 🎛 \x7f'  # DEL: TOML wants it escaped, JSON leaves it raw
     assert main(["preset", "--presets-dir", str(d), "new", "quoted", "--seed", "1", "--description", text]) == 0
     assert PresetLibrary(d).load("quoted").description == text
     capsys.readouterr()
@@ -84,6 +84,14 @@ def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path, capsys
     # the generator had loaded (or a projection's minutes).
     assert main(["preset", "--presets-dir", str(d), "new", "latin", "--seed", "1", "--description", "caf\udce9"]) == 2
     assert not (d / "latin.toml").exists()
+
+
+def test_a_preset_saved_as_utf_8_with_a_byte_order_mark_reads_and_is_copied(tmp_path, capsys):
+    # Windows editors' "UTF-8 with BOM": "Invalid statement (at line 1, column 1)".
+    (tmp_path / "bom.toml").write_bytes('\ufeffdescription = "brûlé"\n[source]\nseed = 1\n'.encode())
+    assert PresetLibrary(tmp_path).load("bom").description == "brûlé"
+    assert main(["preset", "--presets-dir", str(tmp_path), "new", "copy", "--seed", "2", "--like", "bom"]) == 0
+    assert PresetLibrary(tmp_path).load("copy").source.seed == 2
 
 
 def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):

@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
+    from live.models import bundle_dir, latent_shape
     from live.presets import PresetLibrary
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
@@ -160,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play)
         presets = PresetLibrary(args.presets_dir)
-        for name, preset in presets.load_all().items():  # said now, not first at a switch in the show
+        # As a switch judges them: by the show's generator, when --bundle plays every preset.
+        playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
+        for name, preset in presets.load_all(playing).items():  # said now, not first at a switch in the show
             if isinstance(preset, UserError):
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))

@@ -106,7 +106,7 @@ def _new(args: argparse.Namespace) -> int:
         bundle = _bundle_reference(args.bundle, bundle_dir(args.bundle))
     else:
         bundle = _bundle_reference(template.bundle, template.bundle_folder())
-    body = copied_tables(template.path.read_text())
+    body = copied_tables(template.path.read_text(encoding="utf-8-sig"))
     if args.seed is not None:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:

@@ -106,7 +106,7 @@ class SpaceTrainConfig:
     @classmethod
     def read(cls, path: Path) -> SpaceTrainConfig:
         try:
-            return cls.from_dict(tomllib.loads(Path(path).read_text()))
+            return cls.from_dict(tomllib.loads(Path(path).read_text(encoding="utf-8-sig")))  # a BOM: Windows
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:  # ValueError: huge ints
             raise UserError(f"cannot read the training config {path}: {error}") from None
 

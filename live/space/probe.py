@@ -65,7 +65,8 @@ class SpaceProbe:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path} is a folder; give the files in it" if path.is_dir()
-                            else f"file not found: {path}")
+                            else f"{path} is not a file but a pipe or a device; save it to a file first"
+                            if path.exists() else f"file not found: {path}")
         if path.suffix.lower() in PICTURE_SUFFIXES:
             _, va = self.images(ImageFile(path).load()[None])
             va = va[0]
