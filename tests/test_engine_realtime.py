@@ -960,16 +960,39 @@ def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
                     sample_rate=16000, frames_written=600, frames_behind=0)
     engine.recorder = SimpleNamespace(**{**recorder, **counts})
     published = []
-    engine.publish = lambda topic, body: published.append((topic, body["message"]))
+    engine.publish = lambda topic, body: published.append((topic, body))
     engine.stop()
     return engine, published
+
+
+def recorder_said(published: list) -> list:
+    return [(topic, body["message"]) for topic, body in published if body.get("source") == "recorder"]
 
 
 def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
     # The outage was reported when it happened; the recording standing in for it did its job.
     engine, published = ended_with_recorder(silence_written=24000)
-    assert published == [("notice", "the recording holds 1.5 s of silence where no audio came from the input")]
+    assert recorder_said(published) == [("notice", "the recording holds 1.5 s of silence where no audio came from the input")]
     assert engine.stats.as_dict(0.0)["errors"] == []
+
+
+def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
+    # The control server sends the latest state until it stops: for the 27 s a recording took to
+    # finish, telemetry read as a live show at 28 fps with its last latency and level.
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, dict(body)))
+
+    def close():
+        assert published[0][1]["ended"] and published[1][0] == "notice"  # before the recording's wait
+    engine.recorder = SimpleNamespace(end=lambda at: None, close=close, error=None, audio_dropped=0,
+                                      silence_written=0, frames_behind=0)
+    engine.stop()
+    topic, state = published[0]
+    assert topic == "state" and state == {"fps": 0.0, "keyframes_per_s": 0.0, "ended": True, "level_db": -120.0,
+                                          "beat_confidence": 0.0,
+                                          "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}}
+    assert published[1] == ("notice", {"source": "show", "message": "the show has ended; finishing its recording"})
 
 
 def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
@@ -977,8 +1000,7 @@ def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
     engine, published = ended_with_recorder(frames_behind=480)
     message = ("480 of the recording's 600 frames show a picture up to 0.5 s older than their sound, or the last "
                "one kept: the encoder fell more than 2 s behind the show (the CPU was short)")
-    assert published == [("error", message)]
-    assert engine.stats.as_dict(0.0)["errors"] == [f"recorder: {message}"]
+    assert recorder_said(published) == [("notice", message)]
 
 
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])

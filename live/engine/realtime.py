@@ -626,6 +626,16 @@ class LiveEngine:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
         self.publish("state", body)
 
+    def _publish_ended(self) -> None:
+        """The show no longer draws: its state says so, which the control server sends on until
+        it stops, seconds later while a recording catches up (it repeated a live show's fps,
+        latency and level for 27 s)."""
+        self.publish("state", {"fps": 0.0, "keyframes_per_s": 0.0, "ended": True, "level_db": -120.0,
+                               "beat_confidence": 0.0,
+                               "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}})
+        if self.recorder is not None:
+            self.notify("show", "the show has ended; finishing its recording")
+
     def stop(self) -> None:
         self.stopping.set()
         if self.recorder is not None:
@@ -633,6 +643,7 @@ class LiveEngine:
         self.show.maker.image.close()  # no keyframe waits behind a compile; one running is left to end
         for t in self._threads:
             t.join(timeout=STOP_WAIT_S)
+        self._publish_ended()
         self.source.stop()
         self.projections.close()
         if self.show.maker.refiner is not None:
@@ -648,8 +659,8 @@ class LiveEngine:
             if self.recorder.silence_written:
                 self.notify("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
                                         "of silence where no audio came from the input")
-            if self.recorder.frames_behind:
-                self.report("recorder", f"{self.recorder.frames_behind} of the recording's "
+            if self.recorder.frames_behind:  # the recording did what it could: not a failure
+                self.notify("recorder", f"{self.recorder.frames_behind} of the recording's "
                                         f"{self.recorder.frames_written} frames show a picture up to "
                                         f"{RECORD_SPARSE_S:g} s older than their sound, or the last one kept: "
                                         f"the encoder fell more than {RECORD_FRAMES_S:g} s behind the show "
