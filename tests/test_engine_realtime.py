@@ -972,7 +972,8 @@ def recorder_said(published: list) -> list:
 def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
     # The outage was reported when it happened; the recording standing in for it did its job.
     engine, published = ended_with_recorder(silence_written=24000)
-    assert recorder_said(published) == [("notice", "the recording holds 1.5 s of silence where no audio came from the input")]
+    silence = "the recording holds 1.5 s of silence where no audio came from the input"
+    assert recorder_said(published) == [("notice", silence)]
     assert engine.stats.as_dict(0.0)["errors"] == []
 
 
