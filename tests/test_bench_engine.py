@@ -61,3 +61,32 @@ def test_a_short_run_on_auto_synthesis_uses_a_package_only_if_built_as_its_help_
     assert main(["bench", "engine", "--preset", "p", "--presets-dir", str(presets), "--seconds", "3",
                  "--synthesis", "auto", "--size", "64x36", "--json", str(tmp_path / "engine.json")]) == 0
     assert builds == []
+
+
+def test_a_run_stopped_by_a_signal_still_reports_what_it_measured(tmp_path, random_bundle_dir, monkeypatch):
+    # SIGTERM (`timeout`) or Ctrl-C ended a soak with "interrupted" and neither its report nor its stats.
+    import os
+    import signal
+
+    from live.engine.realtime import LiveEngine
+
+    draw, frames = LiveEngine._draw_frame, []
+
+    def drawn(self, *args):
+        frames.append(None)
+        if len(frames) == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return draw(self, *args)
+
+    monkeypatch.setattr(LiveEngine, "_draw_frame", drawn)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "p.toml").write_text(f'name = "p"\nbundle = "{random_bundle_dir}"\n[source]\nseed = 3\n')
+    out, stats = tmp_path / "engine.json", tmp_path / "stats.json"
+    assert main(["bench", "engine", "--preset", "p", "--presets-dir", str(presets), "--seconds", "60",
+                 "--synthesis", "reference", "--size", "64x36", "--threads", "1", "--json", str(out),
+                 "--stats", str(stats)]) == 0
+    report = json.loads(out.read_text())
+    assert report["stopped_early"] is True and json.loads(stats.read_text())["duration_s"] < 30
+    assert report["machine"]["threads"] == 1  # the run's, not the machine's two (the reference path set none)
+    assert len(frames) < 30 * 30

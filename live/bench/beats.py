@@ -2,14 +2,19 @@
 
 Each track runs through the live path (AudioAnalyzer fed in callback-sized blocks); the
 first seconds are the tracker's warm-up and are left out of the scores. Target: F >= 0.9
-on the steady tracks (80-160 bpm). Also scored: swing, fills and busier patterns; drum and
-bass tempos (174, 180 bpm), which aubio's tempo prior hears at half tempo; 160 and 174 bpm
-with four taps on the beat; and the demo track, whose tempo changes twice.
+on each steady track (80-160 bpm), two minutes long by default, as a show's songs are (on
+30 s tracks every one reached it; at 80 and 120 bpm aubio's tracker, a little fast on the
+loop, drifts ahead and moves to the off-beat for 20-30 s after about a minute). Also
+scored: swing, fills and busier patterns; drum and bass tempos (174, 180 bpm), which
+aubio's tempo prior hears at half tempo; 160 and 174 bpm with four taps on the beat; and
+the demo track, whose tempo changes twice.
 """
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -34,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Bounded: every track is made whole in memory (1e9 s asked for 160 TiB).
     # At least 5 s: the tapped tracks' taps are their beats 8-11 (4.1 s at 160 bpm); a shorter
     # track was scored under that name with fewer taps or none.
-    parser.add_argument("--seconds", type=number(5, 3600), default=30.0,
-                        help="length of each drum track, 5 s or more (default 30)")
+    parser.add_argument("--seconds", type=number(5, 3600), default=120.0,
+                        help="length of each drum track, 5 s or more (default 120)")
     parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
     parser.add_argument("--sample-rate", type=count(8000, 192000), default=44100)
     parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
@@ -46,23 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0)
 
 
-def cases(args: argparse.Namespace) -> list[Case]:
-    from live.audio.demo import render_demo
+def drum_cases(args: argparse.Namespace) -> Iterator[Case]:
+    """The synthesized tracks, made one at a time: all at once, an hour each, took 50 GB."""
     from live.audio.synth import BUSY, FILLS, STEADY, SWUNG, drum_track
 
     styles = {"steady": STEADY, "swing": SWUNG, "fills": FILLS, "busy": BUSY, "fast": STEADY}
-    out = []
     for i, (style, bpm) in enumerate([("steady", b) for b in STEADY_BPMS] + list(VARIED)):
         track = drum_track(bpm, args.seconds, args.sample_rate, styles[style], seed=args.seed + i)
-        out.append(Case(f"{style} {bpm}", style, track.samples, track.beats, bpm))
+        yield Case(f"{style} {bpm}", style, track.samples, track.beats, bpm)
     for bpm in TAPPED_BPMS:
         track = drum_track(bpm, args.seconds, args.sample_rate, STEADY, seed=args.seed)
-        out.append(Case(f"steady {bpm} + 4 taps", "tapped", track.samples, track.beats, bpm,
-                        taps=tuple(track.beats[8:12])))
+        yield Case(f"steady {bpm} + 4 taps", "tapped", track.samples, track.beats, bpm, taps=tuple(track.beats[8:12]))
+
+
+def demo_case(args: argparse.Namespace) -> Case:
+    """The demo track, of its own length whatever --seconds says."""
+    from live.audio.demo import render_demo
+
     demo = render_demo(args.seed, args.sample_rate)
-    out.append(Case("demo " + "/".join(f"{s.bpm:.0f}" for s in demo.sections), "demo", demo.samples,
-                    demo.beats, demo.sections[-1].bpm))
-    return out
+    return Case("demo " + "/".join(f"{s.bpm:.0f}" for s in demo.sections), "demo", demo.samples,
+                demo.beats, demo.sections[-1].bpm)
 
 
 def tracked(case: Case, sample_rate: int, block: int, method: str) -> tuple[np.ndarray, float]:
@@ -89,13 +97,12 @@ def main(args: argparse.Namespace) -> int:
     if args.warmup >= args.seconds:
         raise UserError(f"--warmup {args.warmup:g} s leaves nothing of the {args.seconds:g} s tracks to score; "
                         "give a shorter --warmup or longer --seconds")
-    tracks = cases(args)
-    demo = tracks[-1]
-    if args.warmup >= demo.beats[-1]:  # its length is its own, whatever --seconds says
+    demo = demo_case(args)
+    if args.warmup >= demo.beats[-1]:
         raise UserError(f"--warmup {args.warmup:g} s leaves none of the demo track's beats (to "
                         f"{demo.beats[-1]:.1f} s) to score; give a shorter --warmup")
     rows = []
-    for case in tracks:
+    for case in chain(drum_cases(args), [demo]):
         beats, estimated = tracked(case, args.sample_rate, args.block, args.method)
         score = score_beats(beats, case.beats, tolerance=0.07, skip=args.warmup)
         rows.append({"track": case.name, "style": case.style, "f_measure": score.f_measure,
@@ -108,5 +115,5 @@ def main(args: argparse.Namespace) -> int:
            mean_f_steady=float(np.mean(steady)), min_f_steady=float(np.min(steady)),
            steady_tracks_at_target=f"{sum(f >= 0.9 for f in steady)}/{len(steady)}",
            mean_f_all=float(np.mean([r["f_measure"] for r in rows])),
-           target_mean_f_steady_met=bool(np.mean(steady) >= 0.9))
+           target_met=bool(np.min(steady) >= 0.9))
     return 0

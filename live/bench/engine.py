@@ -40,6 +40,7 @@ def _model_builds(engine) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    import signal
     import threading
     import time
 
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace) -> int:
     from live.audio.sources import DemoSource
     from live.bench.report import report
     from live.cli.common import open_show, output_size
+    from live.cli.perform import stop_on_signals
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.files import check_distinct
     from live.presets import PresetLibrary
@@ -56,14 +58,14 @@ def main(args: argparse.Namespace) -> int:
     from live.render.shaders import ShaderLibrary
 
     check_distinct({"--json": args.json, "--stats": args.stats})  # the report would replace the stats
+    torch.set_num_threads(args.threads)  # the machine's entry in the report: the inference thread's count
     show = open_show(args, live=True, seconds=args.seconds)
     if show.maker.image.options is not None:
         # Steady state is what a show runs in: measure after the background compile (or, in a
         # run too short to build it, after loading a package already built).
         start = time.perf_counter()
         print("preparing the fast synthesis path first (compiled, or loaded if built) ...", flush=True)
-        torch.set_num_threads(args.threads)  # the inference thread's count, which the graph keeps
-        show.maker.image.wait()
+        show.maker.image.wait()  # compiled for the inference thread's count, set above
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")
     ctx = create_headless_context()
     library = ShaderLibrary(ctx, args.shaders)
@@ -81,7 +83,13 @@ def main(args: argparse.Namespace) -> int:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    run_stats = engine.run()
+    # Ctrl-C or SIGTERM ends the run as a show's (a soak stopped at minute 9 kept no numbers).
+    handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
+    try:
+        run_stats = engine.run()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     done.set()
     sampler.join()
     builds.append(_model_builds(engine))  # those of the last second too
@@ -116,8 +124,11 @@ def main(args: argparse.Namespace) -> int:
         {"metric": "local_model_builds", "value": builds[-1], "target": "(report)", "ok": ""},
     ]
     size = "x".join(map(str, output_size(args)))
-    report(f"live engine, headless {size}, demo track, {args.seconds:g} s, {show.maker.image.path} synthesis",
+    ran = f"{stats['duration_s']:.0f} s of {args.seconds:g} s, stopped early" if engine.asked_to_stop.is_set() \
+        else f"{args.seconds:g} s"
+    report(f"live engine, headless {size}, demo track, {ran}, {show.maker.image.path} synthesis",
            rows, ["metric", "value", "target", "ok"], args.json, seconds=args.seconds,
+           stopped_early=engine.asked_to_stop.is_set(),
            synthesis=show.maker.image.path,
            keyframe_compute_ms=stats["keyframe_compute_ms"], rss_mb=memory, model_builds=builds,
            errors=stats["errors"])

@@ -1,6 +1,7 @@
 """Benchmark output: a table on stdout and the same numbers as JSON."""
 from __future__ import annotations
 
+import math
 import platform
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,6 +30,8 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     def cell(v: Any) -> str:
+        if v is None or isinstance(v, float) and not math.isfinite(v):  # the JSON's null
+            return "-"
         if isinstance(v, float):
             return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
         return str(v)
