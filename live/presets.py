@@ -196,8 +196,11 @@ class PresetLibrary:
         return f"python -m live preset --presets-dir {self.directory} new NAME --seed 1"
 
     def names(self) -> list[str]:
-        # A link whose preset moved is listed, and says so: the hotkeys follow this list.
-        return sorted(p.stem for p in self.directory.glob("*.toml") if p.is_file() or dangling_link(p))
+        # A link whose preset moved is listed, and says so: the hotkeys follow this list. Hidden
+        # files are not presets (no preset name starts with "."): macOS's `._NAME.toml` beside
+        # each file copied to a stick, an editor's `.#NAME.toml` lock, took the hotkeys.
+        return sorted(p.stem for p in self.directory.glob("*.toml")
+                      if not p.name.startswith(".") and (p.is_file() or dangling_link(p)))
 
     def path(self, name: str) -> Path:
         candidate = Path(name)

@@ -283,3 +283,26 @@ def test_a_device_this_machine_lacks_is_named_in_one_line_as_the_command_line_is
         main(["va", str(tmp_path / "x.wav"), "--device", "cuda"])
     assert exit.value.code == 2
     assert "argument --device: device 'cuda' is not available on this machine; use cpu" in capsys.readouterr().err
+
+
+def test_a_long_thin_picture_is_cropped_before_it_is_scaled(monkeypatch):
+    # Scaled first by its shorter side, a 200000 x 1 strip (a 666-byte PNG) asked for 22 GB and
+    # ended `va` in a traceback, the files after it unread.
+    import torch
+    import torch.nn.functional as F
+
+    from live.space.inputs import square_image
+
+    interpolate, sizes = F.interpolate, []
+
+    def spy(x, *args, **kwargs):
+        out = interpolate(x, *args, **kwargs)
+        sizes.append(max(x.numel(), out.numel()))
+        return out
+
+    monkeypatch.setattr(F, "interpolate", spy)
+    strip = torch.rand(3, 1, 20000)
+    assert square_image(strip, 96).shape == (3, 96, 96) and max(sizes) <= 3 * 96 * 96
+    flat = torch.zeros(2, 3, 30, 50)
+    flat[:, :, :, 10:40] = 1.0  # the centre square is what is kept
+    assert square_image(flat, 16).min() > 0.999

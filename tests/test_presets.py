@@ -94,6 +94,14 @@ def test_a_preset_saved_as_utf_8_with_a_byte_order_mark_reads_and_is_copied(tmp_
     assert PresetLibrary(tmp_path).load("copy").source.seed == 2
 
 
+def test_hidden_files_beside_the_presets_take_no_hotkey(tmp_path):
+    # macOS writes `._NAME.toml` beside each file copied to a stick; Emacs links `.#NAME.toml` while editing.
+    (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
+    (tmp_path / "._a.toml").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".#a.toml").symlink_to("root@host.12345:1700000000")
+    assert PresetLibrary(tmp_path).names() == ["a"] and list(PresetLibrary(tmp_path).load_all()) == ["a"]
+
+
 def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):
     (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
     (tmp_path / "b.toml").write_text("[source\n")

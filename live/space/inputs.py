@@ -21,17 +21,16 @@ from live.audio.mel import LogMel, MelWindow
 
 
 def square_image(images: torch.Tensor, size: int) -> torch.Tensor:
-    """[3, H, W] or [N, 3, H, W] in [0, 1] -> [(N,) 3, size, size]: shorter side to `size`,
-    centre crop."""
+    """[3, H, W] or [N, 3, H, W] in [0, 1] -> [(N,) 3, size, size]: the centre square, scaled
+    to `size`. Cropped first: a 200000 x 1 strip, its shorter side scaled up first, asked for
+    22 GB."""
     assert images.ndim in (3, 4) and images.shape[-3] == 3, images.shape
     batch = images if images.ndim == 4 else images[None]
     height, width = batch.shape[2:]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    resized = F.interpolate(batch, size=(new_h, new_w), mode="bilinear", align_corners=False,
-                            antialias=scale < 1.0)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    square = resized[:, :, top:top + size, left:left + size].clamp(0.0, 1.0)
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = F.interpolate(batch[:, :, top:top + side, left:left + side], size=(size, size), mode="bilinear",
+                           align_corners=False, antialias=side > size).clamp(0.0, 1.0)
     return square if images.ndim == 4 else square[0]
 
 
