@@ -957,7 +957,7 @@ def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
     """An engine stopped with a recorder that counted `counts`; what it published then."""
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     recorder = dict(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0, silence_written=0,
-                    sample_rate=16000, frames_written=600, frames_behind=0)
+                    sample_rate=16000, frames_written=600, frames_behind=0, written_until=None)
     engine.recorder = SimpleNamespace(**{**recorder, **counts})
     published = []
     engine.publish = lambda topic, body: published.append((topic, body))
@@ -987,13 +987,15 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
     def close():
         assert published[0][1]["ended"] and published[1][0] == "notice"  # before the recording's wait
     engine.recorder = SimpleNamespace(end=lambda at: None, close=close, error=None, audio_dropped=0,
-                                      silence_written=0, frames_behind=0)
+                                      silence_written=0, frames_behind=0, written_until=engine.clock() - 9.6)
     engine.stop()
     topic, state = published[0]
     assert topic == "state" and state == {"fps": 0.0, "keyframes_per_s": 0.0, "ended": True, "level_db": -120.0,
                                           "beat_confidence": 0.0,
                                           "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}}
-    assert published[1] == ("notice", {"source": "show", "message": "the show has ended; finishing its recording"})
+    # Said at once, with how far behind: a silent wait of 11-27 s invited the second Ctrl-C.
+    assert published[1] == ("notice", {"source": "show", "message": "the show has ended; finishing its recording, "
+                                       "10 s of it still to encode (Ctrl-C again leaves it unfinished)"})
 
 
 def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():

@@ -634,7 +634,12 @@ class LiveEngine:
                                "beat_confidence": 0.0,
                                "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}})
         if self.recorder is not None:
-            self.notify("show", "the show has ended; finishing its recording")
+            # Said at once: the encoder may be seconds behind, and a silent wait invites the
+            # second Ctrl-C, which leaves the recording unfinished.
+            reached = self.recorder.written_until
+            behind = f", {self.clock() - reached:.0f} s of it still to encode" if reached is not None else ""
+            self.notify("show", f"the show has ended; finishing its recording{behind} (Ctrl-C again leaves it "
+                                "unfinished)")
 
     def stop(self) -> None:
         self.stopping.set()

@@ -68,6 +68,7 @@ class Recorder:
         self.frames_behind = 0  # written while the frame of their slot was no longer kept
         self.audio_dropped = 0
         self.silence_written = 0  # samples written for audio that did not come
+        self.written_until: float | None = None  # the capture time the audio written reaches
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
         self._due_slot = -math.inf   # the slot the last `wants_frame` saw
@@ -181,6 +182,7 @@ class Recorder:
         """`block`, whose last sample was captured at `end`, and the frames beside it."""
         self.sink.write_audio(np.ascontiguousarray(block, dtype=np.float32))
         self.samples_written += len(block)
+        self.written_until = end
         self._write_frames(math.floor(self._frames_of_audio()), end)
 
     def _frames_of_audio(self) -> Fraction:
