@@ -523,3 +523,13 @@ def test_a_picture_past_pillow_s_warning_size_is_read_without_its_warning(tmp_pa
         warnings.simplefilter("error")  # a Python warning is two lines of a library's source, not ours
         batch = FolderImages(folder, 16, seed=0).next_batch(2)
     assert batch.shape == (2, 3, 16, 16)
+
+
+def test_a_long_run_s_kimg_is_printed_in_full(tmp_path, capsys, monkeypatch):
+    # To three significant digits a run at 1,234.56 kimg read "1.23e+03", and moved once per 10 kimg.
+    from live.gan.train import TrainState
+
+    monkeypatch.setattr(GanTrainer, "run", lambda self, on_snapshot=None: TrainState(images_seen=1234560))
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "5000", "--res", "32", "--z-dim", "16",
+                 "--w-dim", "16", "--channel-base", "256", "--channel-max", "32", "--batch", "4", "--threads", "1"]) == 0
+    assert "done: 1234.56 kimg" in capsys.readouterr().out

@@ -390,3 +390,19 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(data, tmp_path)
     calmer = SpaceTrainer(config, tmp_path / "resumed", progress=False)  # as the message says: a lower rate
     assert any("optim.lr changed" in note for note in calmer.notes)
     assert calmer.run().step == config.steps
+
+
+def test_a_run_stopped_at_stop_at_says_its_export_is_still_to_come(random_bundle_dir, data, tmp_path, capsys):
+    # It exported nothing and said nothing; the help says "at the end".
+    from live.__main__ import main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(random_bundle_dir, bundle)
+    weights = (bundle / "space.safetensors").read_bytes()
+    root, cache = data
+    config_file = tmp_path / "space.toml"
+    tiny_config(root, cache).write(config_file)
+    assert main(["train", "space", "--outdir", str(tmp_path / "run"), "--config", str(config_file), "--stop-at", "1",
+                 "--export", str(bundle), "--quiet"]) == 0
+    assert "nothing exported yet" in capsys.readouterr().err
+    assert (bundle / "space.safetensors").read_bytes() == weights

@@ -69,7 +69,7 @@ def _run_gan(args: argparse.Namespace) -> int:
                         "become training pictures; choose an --outdir outside it")
     trainer = GanTrainer(config, args.outdir)
     if 0 < config.total_kimg * 1000 <= trainer.state.images_seen:
-        note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.3g} kimg already, as many as "
+        note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.6g} kimg already, as many as "
                       f"--kimg {config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
 
     def export(t: GanTrainer) -> None:
@@ -80,7 +80,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     state = trainer.run(on_snapshot=export if args.export else None)
     if args.export:  # also when the run was already complete: --kimg 0 just exports
         export(trainer)
-    print(f"done: {state.images_seen / 1000:.3g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}"
+    print(f"done: {state.images_seen / 1000:.6g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}"
           + (f"; G_ema in {args.export}" if args.export else ""))
     return 0
 
@@ -133,6 +133,9 @@ def _run_space(args: argparse.Namespace) -> int:
     state = trainer.run(stop_at=args.stop_at, on_finish=export if args.export else None)
     for message in messages:
         print(message)
+    if args.export and state.step < config.steps:  # the run stopped at --stop-at: not exported, and said so
+        note("train space", f"--export {args.export}: nothing exported yet; the space goes there when the run "
+                            f"reaches its last step ({config.steps}): run the command again without --stop-at")
     print(f"step {state.step}/{config.steps} after {state.wall_seconds / 60:.1f} min of training; run folder {args.outdir}")
     return 0
 

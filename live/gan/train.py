@@ -429,7 +429,7 @@ class GanTrainer:
         total = int(cfg.total_kimg * 1000)
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
-                   bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} kimg [{elapsed}<{remaining}] {postfix}")
+                   bar_format="{l_bar}{bar}| {n:.6g}/{total:.6g} kimg [{elapsed}<{remaining}] {postfix}")
         t_last, seen_last = time.perf_counter(), self.state.images_seen
         avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
         try:  # an error or Ctrl-C then starts its own line, not one glued to the bar
