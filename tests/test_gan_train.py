@@ -531,5 +531,6 @@ def test_a_long_run_s_kimg_is_printed_in_full(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(GanTrainer, "run", lambda self, on_snapshot=None: TrainState(images_seen=1234560))
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "5000", "--res", "32", "--z-dim", "16",
-                 "--w-dim", "16", "--channel-base", "256", "--channel-max", "32", "--batch", "4", "--threads", "1"]) == 0
+                 "--w-dim", "16", "--channel-base", "256", "--channel-max", "32", "--batch", "4",
+                 "--threads", "1"]) == 0
     assert "done: 1234.56 kimg" in capsys.readouterr().out
