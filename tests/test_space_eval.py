@@ -95,6 +95,33 @@ def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
     assert "m:4q" in printed and "recall@10" in printed and "4Q quadrant accuracy" in printed
 
 
+@pytest.mark.parametrize("fraction", [0.4, 0.0])
+def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, capsys, fraction):
+    # Split at the default 0.15 whatever the run's data.test_fraction, a run that held out less was
+    # scored on pictures and clips it had trained on, as "held out".
+    from live.space.config import SpaceTrainConfig
+
+    data = write_data(tmp_path / "data")
+    spec = SpaceSpec(SpaceNetConfig(image_backbone="resnet18", mel=TINY_MEL), image_size=64)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_weights(SpaceNet(spec.config), run / spec.weights)
+    spec.write(run)
+    SpaceTrainConfig().with_overrides([f"data.test_fraction={fraction}"]).write(run / "config.toml")
+    out = tmp_path / "report.json"
+    args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
+                                 "--midi-renders", str(tmp_path / "none"), "--cache", str(tmp_path / "cache"),
+                                 "--quiet"])
+    if fraction == 0:
+        with pytest.raises(UserError, match="test_fraction 0, on every item: none is held out"):
+            args.func(args)
+        return
+    assert args.func(args) == 0
+    held_out = sum(is_held_out(f"oasis/Thing {k}", fraction) for k in range(16))
+    assert json.loads(out.read_text())["images"]["oasis"]["count"] == held_out > sum(
+        is_held_out(f"oasis/Thing {k}") for k in range(16))
+
+
 def test_eval_space_refuses_a_data_folder_without_the_real_sets_before_any_work(tmp_path):
     (tmp_path / "shared" / "data").mkdir(parents=True)  # one level too high is a likely typo
     for data in (tmp_path / "nope", tmp_path / "shared"):

@@ -11,7 +11,9 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                        description="VA MSE, Pearson and CCC per data set, music quadrant and sign accuracy, "
                                    "image-from-music recall@10, on the held-out splits only. Needs only the "
                                    "space of the bundle, not its generator or predictor.")
-    p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")
+    p.add_argument("--bundle", default="default",
+                   help="bundle name or folder, or a training run folder (scored on what that run held out, its "
+                        "data.test_fraction; a bundle on the default 0.15)")
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--data", default="../shared/data",
                    help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
@@ -31,11 +33,12 @@ def _run_space(args: argparse.Namespace) -> int:
     from live.errors import UserError
     from live.files import check_distinct, write_json
     from live.space.cache import ArrayCache
-    from live.space.evaluate import evaluate_space, evaluation_data, format_report
+    from live.space.evaluate import evaluate_space, evaluation_data, format_report, held_out_fraction
     from live.space.load import load_space
 
     check_distinct({"--json": args.json, "--cache": args.cache})  # found after the evaluation, the report lost
-    data = evaluation_data(Path(args.data), Path(args.midi_renders))
+    # A run folder's own split: at the default 0.15, a run that held out less was scored on what it trained on.
+    data = evaluation_data(Path(args.data), Path(args.midi_renders), held_out_fraction(Path(args.bundle)))
     if not (data.oasis or data.fourq):  # else only the generated sets would be scored, and it would look complete
         raise UserError(f"--data {args.data} holds neither oasis/ nor 4q/; point it at the shared data folder")
     net, spec = load_space(args.bundle, args.device)

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from live.errors import UserError
 from live.files import strict
 from live.space.cache import ArrayCache
 from live.space.data.color_emotion import valdez_mehrabian_va
+from live.space.data.split import DEFAULT_TEST_FRACTION
 from live.space.data.records import LabelledClip, LabelledImage
 from live.space.inputs import square_image
 from live.space.load import SpaceSpec
@@ -159,8 +161,25 @@ def format_report(report: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def evaluation_data(root: Path, midi_renders: Path) -> DataConfig:
-    """The held-out data under `root`; the MIDI sets only where their renderings exist."""
-    return DataConfig(root=str(root), midi_renders=str(midi_renders),
+def evaluation_data(root: Path, midi_renders: Path, test_fraction: float = DEFAULT_TEST_FRACTION) -> DataConfig:
+    """The held-out data under `root` (the share `test_fraction` of each set); the MIDI sets
+    only where their renderings exist."""
+    return DataConfig(root=str(root), midi_renders=str(midi_renders), test_fraction=test_fraction,
                       oasis=(root / "oasis").is_dir(), fourq=(root / "4q").is_dir(),
                       emopia=(midi_renders / "emopia").is_dir(), vgmidi=(midi_renders / "vgmidi").is_dir())
+
+
+def held_out_fraction(folder: Path) -> float:
+    """The share a `train space` run folder held out (its config.toml's data.test_fraction),
+    or the default for a bundle, which does not record it; refused if the run held out nothing."""
+    from live.space.config import SpaceTrainConfig
+    from live.space.train import CONFIG_FILE
+
+    run_config = Path(folder) / CONFIG_FILE
+    if not run_config.is_file():
+        return DEFAULT_TEST_FRACTION
+    fraction = SpaceTrainConfig.read(run_config).data.test_fraction
+    if fraction == 0:
+        raise UserError(f"{folder} was trained with data.test_fraction 0, on every item: none is held out "
+                        "to evaluate it on")
+    return fraction
