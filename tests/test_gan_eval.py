@@ -51,6 +51,9 @@ def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(ran
     ({"c_dim": 4}, "1", "conditional generator (c_dim 4)"),
     ({"img_channels": 1}, "1", "draws 1-channel pictures; eval gan scores RGB ones"),
     ({"mapping_kwargs": {"num_layers": 2, "w_avg_beta": None}}, "0.7", "truncation needs one; use --trunc 1"),
+    # Not "procedural resolution 16 is not a power of two >= 32", of a resolution no one gave.
+    ({"img_resolution": 16}, "1", "draws 16 px pictures; eval gan compares them with the procedural corpus, "
+                                  "painted at 32 px or more"),
 ])
 def test_a_generator_eval_gan_cannot_score_is_refused_in_one_line(random_bundle_dir, tmp_path, capsys, monkeypatch,
                                                                   options, trunc, words):

@@ -122,6 +122,18 @@ def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, caps
         is_held_out(f"oasis/Thing {k}") for k in range(16))
 
 
+def test_eval_space_on_a_run_that_has_not_finished_says_so(tmp_path):
+    # It said "no bundle" of a run folder, which --bundle is documented to take.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"a run's state")
+    (tmp_path / "data" / "oasis").mkdir(parents=True)
+    args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(tmp_path / "r.json"),
+                                 "--data", str(tmp_path / "data")])
+    with pytest.raises(UserError, match="is a `train space` run that has not reached its last step"):
+        args.func(args)
+
+
 def test_eval_space_refuses_a_data_folder_without_the_real_sets_before_any_work(tmp_path):
     (tmp_path / "shared" / "data").mkdir(parents=True)  # one level too high is a likely typo
     for data in (tmp_path / "nope", tmp_path / "shared"):

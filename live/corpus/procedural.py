@@ -26,6 +26,7 @@ from live.imageio import to_uint8
 
 _COARSEST = 4  # side of the coarsest noise lattice
 _WARP_FINEST = 16  # the warp holds only broad swirls; finer warps read as noise
+MIN_CORPUS_RESOLUTION = 32  # its lattices and strokes need the room
 _CHUNK = 16  # images painted together: big enough to amortize per-op overhead, small enough for cache
 
 
@@ -38,8 +39,9 @@ class ProceduralConfig:
 
     def __post_init__(self) -> None:
         r = self.resolution
-        if r < 32 or r & (r - 1):
-            raise UserError(f"procedural resolution {r} is not a power of two >= 32; use e.g. 64, 128, 256")
+        if r < MIN_CORPUS_RESOLUTION or r & (r - 1):
+            raise UserError(f"procedural resolution {r} is not a power of two >= {MIN_CORPUS_RESOLUTION}; "
+                            "use e.g. 64, 128, 256")
         if self.seed < 0:
             raise UserError(f"procedural seed {self.seed} is negative; use a seed >= 0")
         if self.strokes < 0 or self.blobs < 0:

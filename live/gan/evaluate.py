@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from live.corpus.color import color_stats
-from live.corpus.procedural import ProceduralConfig, ProceduralImages
+from live.corpus.procedural import MIN_CORPUS_RESOLUTION, ProceduralConfig, ProceduralImages
 from live.errors import UserError
 from live.gan.config import GanEvalConfig
 from live.nets.checkpoints import check_truncation
@@ -106,6 +106,9 @@ def check_scorable(G: Generator, truncation: float) -> None:
                         "ones against the procedural corpus, which has no classes")
     if G.img_channels != 3:
         raise UserError(f"this generator draws {G.img_channels}-channel pictures; eval gan scores RGB ones")
+    if G.img_resolution < MIN_CORPUS_RESOLUTION:
+        raise UserError(f"this generator draws {G.img_resolution} px pictures; eval gan compares them with the "
+                        f"procedural corpus, painted at {MIN_CORPUS_RESOLUTION} px or more")
     check_truncation(G, truncation)
 
 

@@ -18,7 +18,7 @@ from live.bundle import BundleConfig, retrain_advice
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.device import checked_device
 from live.errors import UserError, check_file_name
-from live.files import write_whole
+from live.files import SPACE_STATE, write_whole
 from live.nets.encoders import check_image_size
 from live.tables import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
@@ -62,9 +62,15 @@ class SpaceSpec:
 
 
 def space_folder(name: str | Path) -> Path:
-    """A folder with space.toml, or a bundle by path or name."""
+    """A folder with space.toml, or a bundle by path or name; a `train space` run that has
+    not finished (no space written yet) is named as one."""
     path = Path(name)
-    return path if (path / SPACE_FILE).is_file() else bundle_dir(name)
+    if (path / SPACE_FILE).is_file():
+        return path
+    if (path / SPACE_STATE).is_file() and not (path / BUNDLE_FILE).is_file():
+        raise UserError(f"{path} is a `train space` run that has not reached its last step: its space is written "
+                        "then (run its command again without --stop-at to finish it)")
+    return bundle_dir(name)
 
 
 def load_space(name: str | Path, device: str | torch.device = "cpu") -> tuple[SpaceNet, SpaceSpec]:
