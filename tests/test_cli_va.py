@@ -306,3 +306,21 @@ def test_a_long_thin_picture_is_cropped_before_it_is_scaled(monkeypatch):
     flat = torch.zeros(2, 3, 30, 50)
     flat[:, :, :, 10:40] = 1.0  # the centre square is what is kept
     assert square_image(flat, 16).min() > 0.999
+
+
+def test_va_reads_a_file_s_sound_and_leaves_its_long_silences_out(random_bundle_dir, tmp_path, capsys):
+    # 30 s of digital silence after a song pulled the song's reading most of the way to
+    # silence's, and a silent file got a confident VA; the show leaves such silence out.
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    t = np.arange(6 * rate) / rate
+    song = (0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    sf.write(tmp_path / "song.wav", song, rate)
+    padded = np.concatenate([np.zeros(4 * rate), song, np.zeros(30 * rate)]).astype(np.float32)
+    sf.write(tmp_path / "padded.wav", padded, rate)
+    sf.write(tmp_path / "silence.wav", np.zeros(5 * rate, np.float32), rate)
+    status = _run([str(tmp_path / name) for name in ("song.wav", "padded.wav", "silence.wav")]
+                  + ["--bundle", str(random_bundle_dir)])
+    out, err = capsys.readouterr()
+    song_va, padded_va = [json.loads(line) for line in out.splitlines()]
+    assert status == 1 and "silence.wav is silent (below -60 dBFS throughout): no music to read" in err
+    assert all(abs(song_va[key] - padded_va[key]) < 0.01 for key in ("valence", "arousal"))

@@ -9,7 +9,9 @@ from live.cli.types import add_device
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("va", help="print the valence and arousal the space gives audio or image files",
                        description="One JSON line per file: {\"path\", \"valence\", \"arousal\"} in [0, 1]. "
-                                   "Audio: the mean over its windows; images: the image VA head. A file that "
+                                   "Audio: the mean over the windows of its sound (silence past 0.25 s left "
+                                   "out, as a show leaves it; a silent file is an error); images: the image VA "
+                                   "head. A file that "
                                    "cannot be read gets a one-line error on stderr; the others go on.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
     p.add_argument("--bundle", default="default", help="bundle name or folder, or a training run folder")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
+from live.audio.beats import BeatConfig
 from live.audio.decode import AUDIO_SUFFIXES, stream_converted
+from live.audio.silence import SilenceGate
 from live.errors import UserError
 from live.imageio import PICTURE_SUFFIXES
 from live.space.data.images import ImageFile
@@ -53,11 +55,15 @@ class SpaceProbe:
         return f_sum / count, va_sum / count
 
     def _file_windows(self, path: Path) -> Iterator[torch.Tensor]:
-        """An audio file's windows, a block of the file at a time (an hour-long file is never whole)."""
+        """An audio file's windows, a block of the file at a time (an hour-long file is never
+        whole), of its sound: silence that lasts is left out, as the show's window leaves it
+        (30 s of it after a song pulled the song's reading most of the way to silence's)."""
         mel = self.spec.config.mel
-        clip = ClipWindows(mel)
+        clip, gate = ClipWindows(mel), SilenceGate(mel.sample_rate)
         for samples in stream_converted(path, mel.sample_rate, channels=1):
-            yield clip.push(samples[:, 0])
+            yield clip.push(gate.audible(samples[:, 0]))
+        if not gate.heard:
+            raise UserError(f"{path} is silent (below {BeatConfig.silence_db:g} dBFS throughout): no music to read")
         yield clip.finish()
 
     def file_va(self, path: Path) -> tuple[float, float]:
