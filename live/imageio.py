@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
+from live.errors import UserError
 from live.files import write_whole
+
+if TYPE_CHECKING:  # torch is imported by what passes tensors: the presets' checks read pictures without it
+    import torch
 
 
 # The picture files a folder scan or `va` takes: the formats Pillow reads that photos and
@@ -22,6 +27,27 @@ PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp",
 # (SyntaxError), metadata past its limits (ValueError), tables cut short (struct.error,
 # IndexError, EOFError). A training run met them hours in, as a traceback.
 DAMAGED_PICTURE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+
+
+def unreadable(path: Path, error: Exception) -> UserError:
+    """The one line for a picture file Pillow could not open or decode (`error`)."""
+    if isinstance(error, FileNotFoundError):
+        return UserError(f"image not found: {path}")
+    if isinstance(error, Image.DecompressionBombError):
+        return UserError(f"{path} is too large a picture (over {Image.MAX_IMAGE_PIXELS * 2} pixels); scale it down")
+    return UserError(f"cannot read image {path} ({error}); replace or remove the file")
+
+
+def check_picture(path: Path) -> None:
+    """UserError unless `path` opens as a picture (its header only: a preset list reads
+    every preset's, and a 48-megapixel photo decodes in a second)."""
+    try:
+        with warnings.catch_warnings():  # a 90-180 MP picture: Pillow's two-line warning broke one-line output
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path):
+                pass
+    except (*DAMAGED_PICTURE, Image.DecompressionBombError) as error:
+        raise unreadable(path, error) from None
 
 
 def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:
@@ -47,7 +73,7 @@ def as_shown(image: Image.Image, upright: bool = True) -> Image.Image:
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N,3,H,W] in [-1,1] -> [N,H,W,3] uint8, rounding as NVlabs' generate scripts do."""
     assert images.ndim == 4 and images.shape[1] == 3, f"expected [N,3,H,W], got {tuple(images.shape)}"
-    pixels = (images.detach().float() * 127.5 + 128.0).clamp(0, 255).to(torch.uint8)
+    pixels = (images.detach().float() * 127.5 + 128.0).clamp(0, 255).byte()
     return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
 

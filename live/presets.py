@@ -30,6 +30,7 @@ import numpy as np
 from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.files import dangling_link, is_file, is_folder
+from live.imageio import check_picture
 from live.models import bundle_dir, latent_shape
 from live.settings import Settings
 
@@ -236,10 +237,13 @@ class PresetLibrary:
 
 
 def check_playable(preset: Preset, on: tuple[int, int] | None = None) -> None:
-    """UserError if `preset` cannot be played: no bundle where it says, or a latent its
-    bundle's generator does not take (read from the bundle's config files, torch-free).
+    """UserError if `preset` cannot be played: no bundle where it says, a latent its bundle's
+    generator does not take (read from the bundle's config files, torch-free), or a picture
+    that does not open (a switch to it answered ok, and failed on telemetry only after).
     `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle)."""
     shape = on or latent_shape(preset.bundle_folder())
     if preset.source.w is not None and shape is not None:
         fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,
                       "the show's generator" if on else f"the generator of bundle {preset.bundle!r}")
+    if preset.source.image is not None:
+        check_picture(preset.source.image)

@@ -102,6 +102,17 @@ def test_hidden_files_beside_the_presets_take_no_hotkey(tmp_path):
     assert PresetLibrary(tmp_path).names() == ["a"] and list(PresetLibrary(tmp_path).load_all()) == ["a"]
 
 
+def test_a_preset_whose_picture_does_not_open_cannot_be_played(tmp_path, random_bundle_dir):
+    # Listed as playable, and a switch to it answered ok; the failure came on telemetry after.
+    from live.presets import check_playable
+
+    (tmp_path / "fake.jpg").write_text("hello world")
+    (tmp_path / "fake.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nimage = "fake.jpg"\n')
+    with pytest.raises(UserError, match="cannot read image .*fake.jpg"):
+        check_playable(PresetLibrary(tmp_path).load("fake"))
+    assert isinstance(PresetLibrary(tmp_path).load_all()["fake"], UserError)
+
+
 def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):
     (tmp_path / "a.toml").write_text("[source]\nseed = 1\n")
     (tmp_path / "b.toml").write_text("[source\n")

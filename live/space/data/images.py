@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError
-from live.imageio import DAMAGED_PICTURE, as_shown
+from live.imageio import DAMAGED_PICTURE, as_shown, unreadable
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive
 
@@ -40,14 +40,8 @@ class ImageFile:
                 rgb = as_shown(image, upright=self.box is None)
             if min_side is not None and self.box is None and (factor := min(rgb.size) // min_side) >= 2:
                 rgb = rgb.reduce(factor)
-        except FileNotFoundError:
-            raise UserError(f"image not found: {self.path}") from None
-        except Image.DecompressionBombError:
-            raise UserError(f"{self.path} is too large a picture (over {Image.MAX_IMAGE_PIXELS * 2} pixels); "
-                            "scale it down") from None
-        except DAMAGED_PICTURE as error:
-            raise UserError(f"cannot read image {self.path} ({error}); "
-                            "replace or remove the file") from error
+        except (*DAMAGED_PICTURE, Image.DecompressionBombError) as error:
+            raise unreadable(self.path, error) from None
         if self.box is not None:
             width, height = rgb.size
             x0, y0, x1, y1 = self.box
