@@ -267,8 +267,10 @@ def _recorder(args: argparse.Namespace, size: tuple[int, int], source, engine, m
     from live.render.sinks import AudioFormat, VideoFormat, VideoSink
 
     # ultrafast: a live recording shares the CPU with the show; quality is the offline render's job.
-    # One encoder thread (720p at about 100 fps here, so it keeps up): x264's own threads,
-    # three on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
+    # One encoder thread (720p at about 116 fps here alone; beside one busy Python thread 26,
+    # waiting for the interpreter lock between its libav calls: on a loaded machine it falls
+    # behind, and the recorder keeps a picture every half second): x264's own threads, three
+    # on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
     # recording with them, 10.5-12.9 with one).
     channels = min(source.channels, 2)
     fps = min(args.fps, 30.0)
