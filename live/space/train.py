@@ -246,8 +246,10 @@ class SpaceTrainer:
                     build_music_pool(sources, self.config.net.mel, cache, show))
 
         if replicas.lead:
-            images, music = build()
-            replicas.barrier()
+            try:
+                images, music = build()
+            finally:  # refused: the others build too, and refuse in the same line, not in the barrier's traceback
+                replicas.barrier()
         else:
             replicas.barrier()
             images, music = build()
