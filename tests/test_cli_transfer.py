@@ -43,6 +43,16 @@ def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, cap
     assert "low.png  V " in printed and "L_transfer" in printed
 
 
+def test_a_silent_window_is_named_before_the_picture_moves_to_it(preset_dir, songs, tmp_path, capsys):
+    # A picture "moved to the music" of nothing, with no word.
+    quiet = tmp_path / "audio" / "quiet.wav"
+    sf.write(quiet, np.concatenate([np.zeros(22050 * 4), 0.5 * np.ones(22050)]).astype(np.float32), 22050)
+    assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", str(quiet), songs[1],
+               "--at", "2", "--outdir", str(tmp_path / "out"), "--refine-steps", "1") == 0
+    err = capsys.readouterr().err
+    assert err.count("is silent") == 1 and "quiet.wav: its window ending at 2 s is silent (below -60 dBFS)" in err
+
+
 def test_full_transfer_names_each_picture_after_its_audio_and_shows_its_progress(preset_dir, songs, tmp_path, capsys):
     out = tmp_path / "out"
     assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", *songs,

@@ -114,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from live.audio.beats import BeatConfig
     from live.audio.mel import LogMel
+    from live.audio.silence import SilenceGate
     from live.engine.show import source_latent
     from live.nets.stylegan2 import to_uint8
     from live.transfer.embed import latent_features, true_transfer_loss
@@ -138,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         # (the middle would leave the window's start to silence and the file's end unheard).
         at = args.at if args.at is not None else min(duration, max(duration / 2, mel.window_seconds))
         window = _window_before(path, round(at * mel.sample_rate), mel.sample_rate, mel.samples)
+        if not SilenceGate(mel.sample_rate).audible(window).size:  # every hop silent: the picture would move to it
+            note("audio", f"{path}: its window ending at {at:.3g} s is silent (below {BeatConfig.silence_db:g} "
+                          "dBFS); the picture moves toward what the space reads in silence: give --at where the "
+                          "music plays")
         log_mel = LogMel(mel, mel.sample_rate)(window)
         with torch.no_grad():
             f_m, va = bundle.music_features(log_mel.to(bundle.device))
