@@ -534,3 +534,31 @@ def test_a_long_run_s_kimg_is_printed_in_full(tmp_path, capsys, monkeypatch):
                  "--w-dim", "16", "--channel-base", "256", "--channel-max", "32", "--batch", "4",
                  "--threads", "1"]) == 0
     assert "done: 1234.56 kimg" in capsys.readouterr().out
+
+
+def test_hidden_files_are_not_scanned_and_an_unreadable_picture_s_draws_spread_over_the_others(tmp_path, capsys):
+    # A folder copied from a Mac holds `._NAME.png` beside each picture: each unreadable one
+    # handed its draws to the next path, and the first picture was drawn 53 % of the time.
+    import collections
+
+    import numpy as np
+    from PIL import Image
+
+    from live.gan.data import FolderImages
+
+    for k in range(4):
+        Image.fromarray(np.full((32, 32, 3), 40 + 50 * k, np.uint8)).save(tmp_path / f"p{k}.png")
+        (tmp_path / f"._p{k}.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\0" * 64)
+    (tmp_path / "p1b.png").write_bytes(b"not a picture")  # sorted between p1 and p2
+    (tmp_path / ".thumbnails").mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / ".thumbnails" / "t.png")
+    images = FolderImages(tmp_path, 32, seed=0)
+    assert [p.name for p in images.paths] == ["p0.png", "p1.png", "p1b.png", "p2.png", "p3.png"]
+    levels = ((images.next_batch(1000).mean(dim=(1, 2, 3)).numpy() + 1) * 127.5).round().astype(int)
+    counts = collections.Counter(levels.tolist())
+    assert sorted(counts) == [40, 90, 140, 190] and max(counts.values()) < 1.3 * min(counts.values())
+    assert capsys.readouterr().err.count("skipping") == 1
+    resumed = FolderImages(tmp_path, 32, seed=0, position=600)  # a resumed run draws what this one did
+    again = FolderImages(tmp_path, 32, seed=0)
+    again.next_batch(600)
+    assert torch.equal(resumed.next_batch(8), again.next_batch(8))

@@ -24,8 +24,9 @@ class FolderImages:
     """Random center-cropped, resized images from a folder tree, with horizontal flips.
 
     Each batch's draws come from (seed, images drawn so far), so a run resumed at
-    `position` draws what it would have drawn. An image that cannot be read is skipped
-    for the next one, with a note, rather than end a run hours in.
+    `position` draws what it would have drawn. An image that cannot be read is skipped,
+    with a note, rather than end a run hours in: its draw goes to another picture drawn at
+    random. Hidden files (macOS's `._NAME.jpg` beside every photo on a stick) are not scanned.
     """
 
     def __init__(self, root: str | Path, resolution: int, seed: int, position: int = 0):
@@ -34,39 +35,57 @@ class FolderImages:
         if not root.is_dir():
             what = "is a file, not a folder" if root.exists() else "does not exist"
             raise UserError(f"image folder {root} {what}; pass --data DIR or --data procedural")
-        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
+        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(root).parts))
         if not self.paths:
             raise UserError(f"no images ({', '.join(sorted(PICTURE_SUFFIXES))}) under {root}")
         self._unreadable: set[Path] = set()
-        self._load(0)  # a folder of which nothing can be read is refused before the run makes its folder
+        # A folder of which nothing can be read is refused before the run makes its folder.
+        if not any(self._read(path) is not None for path in self.paths):
+            raise self._none_readable()
 
-    def _load(self, index: int) -> np.ndarray:
-        for offset in range(len(self.paths)):
-            path = self.paths[(index + offset) % len(self.paths)]
-            try:
-                with warnings.catch_warnings():  # a 90-180 MP scan: read at a fraction of its size below
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    opened = Image.open(path)
-                with opened:
-                    # A JPEG decodes at 1/2-1/8 scale for the asking (still at least twice the
-                    # run's size): a scan was decoded whole at every draw.
-                    opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
-                    img = as_shown(opened)
-            except (*DAMAGED_PICTURE, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
-                if path not in self._unreadable:
-                    self._unreadable.add(path)
-                    note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")
-                continue
-            side = min(img.size)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize((self.resolution,) * 2, Image.LANCZOS)
-            return np.asarray(img)
-        raise UserError(f"none of the {len(self.paths)} images can be read; check the --data folder")
+    def _none_readable(self) -> UserError:
+        return UserError(f"none of the {len(self.paths)} images can be read; check the --data folder")
+
+    def _load(self, index: int, draw: int) -> np.ndarray:
+        """Picture `index`, the run's draw number `draw`. An unreadable picture's draw is made
+        again from (seed, draw, attempt), uniform over the pictures and the same in a resumed
+        run: stepping to the next path gave the first picture of a folder the draws of every
+        `._NAME` sorted before it (53 %)."""
+        attempt = 0
+        while (image := self._read(self.paths[index])) is None:
+            if len(self._unreadable) == len(self.paths):  # all gone unreadable during the run
+                raise self._none_readable()
+            attempt += 1
+            index = int(np.random.default_rng([self.seed, draw, attempt]).integers(len(self.paths)))
+        return image
+
+    def _read(self, path: Path) -> np.ndarray | None:
+        """The picture at `path`, cropped and scaled, or None (said once) if it cannot be read."""
+        if path in self._unreadable:
+            return None
+        try:
+            with warnings.catch_warnings():  # a 90-180 MP scan: read at a fraction of its size below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(path)
+            with opened:
+                # A JPEG decodes at 1/2-1/8 scale for the asking (still at least twice the
+                # run's size): a scan was decoded whole at every draw.
+                opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
+                img = as_shown(opened)
+        except (*DAMAGED_PICTURE, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
+            self._unreadable.add(path)
+            note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")
+            return None
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        square = img.crop((left, top, left + side, top + side))
+        return np.asarray(square.resize((self.resolution,) * 2, Image.LANCZOS))
 
     def next_batch(self, n: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, self.position])
-        self.position += n
-        batch = np.stack([self._load(int(i)) for i in rng.integers(len(self.paths), size=n)])
+        first, self.position = self.position, self.position + n
+        batch = np.stack([self._load(int(i), first + k) for k, i in enumerate(rng.integers(len(self.paths), size=n))])
         flips = rng.random(n) < 0.5
         batch[flips] = batch[flips, :, ::-1]
         return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
