@@ -39,13 +39,14 @@ def unreadable(path: Path, error: Exception) -> UserError:
 
 
 def check_picture(path: Path) -> None:
-    """UserError unless `path` opens as a picture (its header only: a preset list reads
-    every preset's, and a 48-megapixel photo decodes in a second)."""
+    """UserError unless `path` decodes as a picture: its header alone passed a file cut short.
+    A JPEG decodes at an eighth of its size, for the asking."""
     try:
         with warnings.catch_warnings():  # a 90-180 MP picture: Pillow's two-line warning broke one-line output
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path):
-                pass
+            with Image.open(path) as image:
+                image.draft("RGB", (1, 1))
+                image.load()
     except (*DAMAGED_PICTURE, Image.DecompressionBombError) as error:
         raise unreadable(path, error) from None
 

@@ -324,3 +324,11 @@ def test_va_reads_a_file_s_sound_and_leaves_its_long_silences_out(random_bundle_
     song_va, padded_va = [json.loads(line) for line in out.splitlines()]
     assert status == 1 and "silence.wav is silent (below -60 dBFS throughout): no music to read" in err
     assert all(abs(song_va[key] - padded_va[key]) < 0.01 for key in ("valence", "arousal"))
+
+
+def test_a_loud_file_shorter_than_the_silence_gate_s_hop_is_read_not_called_silent(random_bundle_dir, tmp_path, capsys):
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    blip = tmp_path / "blip.wav"
+    sf.write(blip, (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 100) / rate)).astype(np.float32), rate)  # 10 ms
+    assert _run([str(blip), "--bundle", str(random_bundle_dir)]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"path", "valence", "arousal"}

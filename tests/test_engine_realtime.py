@@ -996,6 +996,23 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
     # Said at once, with how far behind: a silent wait of 11-27 s invited the second Ctrl-C.
     assert published[1] == ("notice", {"source": "show", "message": "the show has ended; finishing its recording, "
                                        "10 s of it still to encode (Ctrl-C again leaves it unfinished)"})
+    # Commands that would change the show are refused from then on; `get` says it has ended.
+    for command in (lambda: engine.set_param("lambda", 0.1), lambda: engine.switch_preset("any"), engine.tap,
+                    lambda: engine.control_change(1, 1, 64)):
+        with pytest.raises(ValueError, match="the show has ended; it is finishing its recording"):
+            command()
+    assert engine.state()["ended"] is True
+
+
+def test_a_recording_that_failed_during_the_show_is_not_said_to_be_finishing():
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, dict(body)))
+    engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=OSError(28, "disk full"),
+                                      audio_dropped=0, silence_written=0, frames_behind=0,
+                                      written_until=engine.clock() - 9.6)
+    engine.stop()
+    assert not any("finishing its recording" in body.get("message", "") for _, body in published)
 
 
 def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():

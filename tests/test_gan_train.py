@@ -275,6 +275,8 @@ def test_an_unknown_device_is_one_line(tmp_path):
 
 
 def test_an_export_takes_the_run_s_own_settings(tmp_path, capsys):
+    import shutil
+
     args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
             "--batch", "4", "--snapshot-kimg", "0.008", "--seed", "3", "--threads", "1"]
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", *args]) == 0
@@ -290,6 +292,11 @@ def test_an_export_takes_the_run_s_own_settings(tmp_path, capsys):
     assert main(["train", "gan", "--outdir", str(tmp_path / "other"), "--kimg", "0.008", *args,
                  "--export", str(tmp_path / "G.safetensors")]) == 2
     assert "G.safetensors exists; pass --force" in capsys.readouterr().err
+    shutil.move(tmp_path / "run", tmp_path / "kept")  # its folder thrown away; a new run starts at its path
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", *args, "--seed", "9",
+                 "--export", str(tmp_path / "G.safetensors")]) == 2
+    assert "G.safetensors exists; pass --force" in capsys.readouterr().err
+    shutil.move(tmp_path / "kept", tmp_path / "run")
     # Another generator there (a mistyped path onto a bundle's) is kept without --force.
     (tmp_path / "G.safetensors").write_bytes(b"someone's generator")
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0",

@@ -106,11 +106,19 @@ def test_a_preset_whose_picture_does_not_open_cannot_be_played(tmp_path, random_
     # Listed as playable, and a switch to it answered ok; the failure came on telemetry after.
     from live.presets import check_playable
 
+    import io
+
+    from PIL import Image
+
     (tmp_path / "fake.jpg").write_text("hello world")
-    (tmp_path / "fake.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nimage = "fake.jpg"\n')
-    with pytest.raises(UserError, match="cannot read image .*fake.jpg"):
-        check_playable(PresetLibrary(tmp_path).load("fake"))
-    assert isinstance(PresetLibrary(tmp_path).load_all()["fake"], UserError)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    (tmp_path / "cut.png").write_bytes(buffer.getvalue()[:400])  # its header whole, its pixels cut short
+    for name in ("fake.jpg", "cut.png"):
+        (tmp_path / "p.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nimage = "{name}"\n')
+        with pytest.raises(UserError, match=f"cannot read image .*{name}"):
+            check_playable(PresetLibrary(tmp_path).load("p"))
+        assert isinstance(PresetLibrary(tmp_path).load_all()["p"], UserError)
 
 
 def test_preset_list_shows_the_presets_beside_a_broken_one(tmp_path, capsys):

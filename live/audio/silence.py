@@ -11,8 +11,8 @@ GATE_HOP_S = 0.02  # the level is judged this often
 
 
 class SilenceGate:
-    """`audible(samples)` returns the samples to keep, a block at a time; `heard` says whether
-    any hop so far was above `silence_db`."""
+    """`audible(samples)` returns the samples to keep, a block at a time, and `finish()` those
+    of the last part of a hop; `heard` says whether any hop so far was above `silence_db`."""
 
     def __init__(self, sample_rate: int, silence_db: float = BeatConfig.silence_db, gap_s: float = SILENT_GAP_S):
         self.hop = max(1, round(GATE_HOP_S * sample_rate))
@@ -26,7 +26,16 @@ class SilenceGate:
         assert samples.ndim == 1, samples.shape
         joined = np.concatenate([self._carry, samples.astype(np.float32, copy=False)])
         whole = len(joined) // self.hop * self.hop
-        hops, self._carry = joined[:whole].reshape(-1, self.hop), joined[whole:]
+        self._carry = joined[whole:]
+        return self._judged(joined[:whole].reshape(-1, self.hop))
+
+    def finish(self) -> np.ndarray:
+        """The last part of a hop left at the end, judged as a hop of its own (a loud file
+        shorter than a hop was called silent)."""
+        last, self._carry = self._carry, np.zeros(0, np.float32)
+        return self._judged(last[None]) if len(last) else last
+
+    def _judged(self, hops: np.ndarray) -> np.ndarray:
         loud = np.mean(np.square(hops, dtype=np.float64), axis=1) >= self._quiet
         keep = np.empty(len(hops), bool)
         for i, sounding in enumerate(loud):  # 50 hops a second of audio

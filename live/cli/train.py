@@ -48,13 +48,14 @@ def _run_gan(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import check_new_generator
 
     given = {f.name: getattr(args, f.name) for f in fields(GanConfig) if hasattr(args, f.name)}
+    run = Path(args.outdir) / CHECKPOINT
     if args.export:  # now, not at the first snapshot
         if Path(args.export).suffix != ".safetensors":
             raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
-        check_new_generator(Path(args.export), args.force, run=Path(args.outdir))
+        # The run's own export, which a resume writes again; a new run at that folder's path is another run.
+        check_new_generator(Path(args.export), args.force, run=Path(args.outdir) if run.is_file() else None)
         for path in (Path(args.export), Path(args.export).with_suffix(".json")):
             check_writable(path)
-    run = Path(args.outdir) / CHECKPOINT
     if run.is_file():  # a resume: the run's settings, but this command's machine and those given
         here = GanConfig()
         config = GanConfig(**{**asdict(read_run(run)[1]), **{name: getattr(here, name) for name in THIS_MACHINE},

@@ -111,6 +111,7 @@ class LiveEngine:
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self.stopping = threading.Event()
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
+        self.ended = False  # drawing has stopped: what is left is the recording's end
         self.publish = lambda topic, body: None   # replaced by the control server's publish
         self._versions = itertools.count(1)
         # Keyframes from this version on are the show on screen's (set at a switch, read by frames).
@@ -333,10 +334,18 @@ class LiveEngine:
         return found
 
     # --- control (called on the control thread) ----------------------------------------
+    def _still_drawing(self) -> None:
+        """Commands that change the show are refused once it has ended (it answered ok while it
+        finished its recording, nothing drawn any more)."""
+        if self.ended:
+            raise ValueError("the show has ended; it is finishing its recording")
+
     def set_param(self, name: str, value) -> dict:
+        self._still_drawing()
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
+        self._still_drawing()
         holder: dict = {}
         with self._preset_lock:  # a hotkey switch must not land between reading the map and applying it
             cc = self.preset.cc
@@ -351,6 +360,7 @@ class LiveEngine:
         return {"param": holder["param"], "value": settings.value(holder["param"])}
 
     def switch_preset(self, name: str) -> dict:
+        self._still_drawing()
         if Path(name).name != name or name.endswith(".toml"):
             # Any local process may send commands on loopback: it picks among the presets, not files.
             raise ValueError(f"{name!r} is not a preset name; control switches presets by name "
@@ -378,6 +388,7 @@ class LiveEngine:
             self.preset_requests.put(preset)
 
     def tap(self) -> dict:
+        self._still_drawing()
         try:
             self.taps.put_nowait(self.clock())
         except queue.Full:
@@ -386,7 +397,8 @@ class LiveEngine:
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
     def state(self) -> dict:
-        return {"preset": self.preset.name, "settings": self.settings.get().as_dict()}
+        return {"preset": self.preset.name, "settings": self.settings.get().as_dict()} | (
+            {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
     def _newest_sample(self, now: float) -> tuple[int, float] | None:
@@ -626,29 +638,31 @@ class LiveEngine:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
         self.publish("state", body)
 
-    def _publish_ended(self) -> None:
-        """The show no longer draws: its state says so, which the control server sends on until
-        it stops, seconds later while a recording catches up (it repeated a live show's fps,
-        latency and level for 27 s)."""
+    def _publish_ended(self, at: float) -> None:
+        """The show no longer draws (since clock time `at`): its state says so, which the
+        control server sends on until it stops, seconds later while a recording catches up (it
+        repeated a live show's fps, latency and level for 27 s)."""
+        self.ended = True
         self.publish("state", {"fps": 0.0, "keyframes_per_s": 0.0, "ended": True, "level_db": -120.0,
                                "beat_confidence": 0.0,
                                "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}})
-        if self.recorder is not None:
+        if self.recorder is not None and self.recorder.error is None:
             # Said at once: the encoder may be seconds behind, and a silent wait invites the
             # second Ctrl-C, which leaves the recording unfinished.
             reached = self.recorder.written_until
-            behind = f", {self.clock() - reached:.0f} s of it still to encode" if reached is not None else ""
+            behind = f", {max(0.0, at - reached):.0f} s of it still to encode" if reached is not None else ""
             self.notify("show", f"the show has ended; finishing its recording{behind} (Ctrl-C again leaves it "
                                 "unfinished)")
 
     def stop(self) -> None:
         self.stopping.set()
+        ended = self.stats.ended if self.stats.ended is not None else self.clock()
         if self.recorder is not None:
-            self.recorder.end(self.stats.ended if self.stats.ended is not None else self.clock())
+            self.recorder.end(ended)
         self.show.maker.image.close()  # no keyframe waits behind a compile; one running is left to end
         for t in self._threads:
             t.join(timeout=STOP_WAIT_S)
-        self._publish_ended()
+        self._publish_ended(ended)
         self.source.stop()
         self.projections.close()
         if self.show.maker.refiner is not None:

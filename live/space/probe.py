@@ -62,6 +62,7 @@ class SpaceProbe:
         clip, gate = ClipWindows(mel), SilenceGate(mel.sample_rate)
         for samples in stream_converted(path, mel.sample_rate, channels=1):
             yield clip.push(gate.audible(samples[:, 0]))
+        yield clip.push(gate.finish())
         if not gate.heard:
             raise UserError(f"{path} is silent (below {BeatConfig.silence_db:g} dBFS throughout): no music to read")
         yield clip.finish()
