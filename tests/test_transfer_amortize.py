@@ -416,6 +416,12 @@ def test_a_finished_run_run_again_leaves_a_predictor_trained_since_in_the_bundle
     assert main([*args, "--outdir", str(tmp_path / "first")]) == 0
     assert "holds a predictor written since (another run's): left as it is" in capsys.readouterr().out
     assert weights.read_bytes() == tuned
+    # A state from before the bundle's predictor was recorded writes the one it may have missed, as it did.
+    state = torch.load(tmp_path / "first" / "state.pt", weights_only=True)
+    del state["bundle_before"]
+    torch.save(state, tmp_path / "first" / "state.pt")
+    assert main([*args, "--outdir", str(tmp_path / "first")]) == 0
+    assert "stopped before writing its predictor: wrote" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("theirs", ["training-state.pt", "checkpoint.pt"])

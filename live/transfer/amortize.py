@@ -167,7 +167,8 @@ class PredictorTrainer:
         return state
 
     def _resume_or_start(self, state: dict | None) -> None:
-        self._bundle_before = None if state is None else state.get("bundle_before")
+        # A state from before the record (False): the write it may have missed is made, as then.
+        self._bundle_before = None if state is None else state.get("bundle_before", False)
         if state is not None:
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
@@ -255,7 +256,7 @@ class PredictorTrainer:
         if held is not None and held.keys() == weights.keys() and all(torch.equal(held[k], v)
                                                                       for k, v in weights.items()):
             return
-        if held is None or _file_digest(weights_path) == self._bundle_before:
+        if held is None or self._bundle_before is False or _file_digest(weights_path) == self._bundle_before:
             self._write_into_bundle(weights, weights_path)
         else:
             self.superseded = True
