@@ -67,7 +67,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert logged["b"] == logged["a"]  # the losses' moving averages too (they started again at a resume)
 
 
-def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_path, capsys):
+def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_path, capsys, monkeypatch):
     args = ["train", "gan", "--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256",
             "--channel-max", "32", "--batch", "4", "--snapshot-kimg", "0.008", "--seed", "3", "--threads", "1"]
     first = tmp_path / "first.safetensors"
@@ -85,6 +85,12 @@ def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_pa
     (tmp_path / "x").mkdir()
     assert main(["train", "gan", "--outdir", str(tmp_path / "d"), "--kimg", "0.016", "--threads", "1",
                  "--init", str(tmp_path / "x" / ".." / "first.safetensors")]) == 0
+    # Started with a path relative to its folder of then, resumed from another folder.
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--outdir", str(tmp_path / "e"), "--kimg", "0.008", "--init", "first.safetensors"]) == 0
+    monkeypatch.chdir(tmp_path / "x")
+    assert main(["train", "gan", "--outdir", str(tmp_path / "e"), "--kimg", "0.016", "--threads", "1",
+                 "--init", "../first.safetensors"]) == 0
 
 
 def test_init_takes_a_generator_of_the_same_shape_whatever_settings_shape_no_weight(tmp_path):

@@ -63,6 +63,17 @@ def test_every_program_the_renderer_uses_compiles(ctx):
     renderer.release()
 
 
+def test_a_shader_saved_with_a_byte_order_mark_compiles(ctx, shader_dir):
+    # Windows editors' "UTF-8 with BOM": "preprocessor error: unexpected HASH_TOKEN" stopped the show.
+    for name in ("crossfade.frag", "bicubic.glsl"):
+        path = shader_dir / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = Renderer(ctx, (16, 16), library)
+    assert library.error is None
+    renderer.release()
+
+
 def test_unchanged_files_are_not_recompiled(ctx, shader_dir):
     library = ShaderLibrary(ctx, shader_dir)
     program = library.program("fullscreen.vert", "crossfade.frag")

@@ -114,8 +114,8 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
     if name == "data" and "procedural" not in (saved, given):
         # The same folder, however it is written; or the run's folder moved (it is gone).
         return Path(str(saved)).resolve() == Path(str(given)).resolve() or gone(str(saved))
-    if name == "init" and saved:  # the same file, however it is written
-        return saved == given or Path(str(saved)).resolve() == Path(str(given)).resolve()
+    if name == "init" and saved:  # the same file, however it is written; or not there from here to compare
+        return saved == given or Path(str(saved)).resolve() == Path(str(given)).resolve() or not Path(saved).exists()
     if name == "ema_kimg":  # the automatic value, typed out, is the same half-life (and unset is unset)
         return saved == given or saved_config.resolved_ema_kimg() == given_config.resolved_ema_kimg()
     return saved == given

@@ -74,7 +74,8 @@ def _preprocess(directory: Path, name: str, stamps: dict[str, _Stamp | None]) ->
         index = len(files)
         files.append(file)
         stamps[file] = _stamp(directory / file)
-        for number, line in enumerate((directory / file).read_text().splitlines(), start=1):
+        # utf-8-sig: a byte-order mark (Windows editors' "UTF-8 with BOM") stopped the show as a GLSL error.
+        for number, line in enumerate((directory / file).read_text(encoding="utf-8-sig").splitlines(), start=1):
             match = _INCLUDE.match(line)
             if match is None:
                 lines.append(line)

@@ -36,7 +36,8 @@ from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
 from live.transfer.optimize import scheduled_adam
 
-CACHE_VERSION = 2  # bump when the projection itself changes (2: pictures read as shown, EXIF and 16-bit)
+CACHE_VERSION = 3  # bump when the projection itself changes (2: pictures read as shown, EXIF and 16-bit;
+                   # 3: transparency over black, float grey)
 
 
 @dataclass(frozen=True)
