@@ -17,7 +17,7 @@ def test_engine_bench_reports_targets_memory_and_model_builds(tmp_path, random_b
     report = json.loads(out.read_text())
     rows = {row["metric"]: row["value"] for row in report["rows"]}
     assert {"keyframes_per_s", "render_fps", "audio_to_keyframe_p95_ms", "rss_growth_mb_2nd_half"} <= set(rows)
-    assert rows["keyframes_per_s"] > 0
+    assert rows["keyframes_per_s"] > 0 and 0 < rows["keyframes_shown_per_s"] <= rows["keyframes_per_s"]
     assert len(report["rss_mb"]) >= 3  # one sample a second
     assert rows["longest_frame_interval_ms"] >= 0.9 * 1000 / 30  # frames are capped at 30/s
     # The preset's first model is asked for with the first keyframe; the refinement's worker,

@@ -111,6 +111,9 @@ def main(args: argparse.Namespace) -> int:
         # first and last frame's sleep, so 1 % below the cap is every slot met.
         {"metric": "render_fps", "value": stats["render_fps"], "target": f">= 30, within 1 % (paced at {args.fps:g})",
          "ok": stats["render_fps"] >= 0.99 * 30 if args.fps >= 30 else "not measurable below 30"},
+        # What a viewer sees of them: a crossfade shows one, and passes over those made during it.
+        {"metric": "keyframes_shown_per_s", "value": stats["keyframes_shown"] / max(stats["duration_s"], 1e-9),
+         "target": "(report)", "ok": ""},
         {"metric": "audio_to_keyframe_p95_ms", "value": k2k["p95"], "target": "<= 150",
          "ok": k2k["p95"] is not None and k2k["p95"] <= 150},
         {"metric": "audio_to_screen_p95_ms", "value": a2s["p95"], "target": "(report)", "ok": ""},
