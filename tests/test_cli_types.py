@@ -442,3 +442,16 @@ def test_every_command_sets_the_brief_spin_before_torch_loads(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], env=environ, capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["torch", "not", "loaded", OPENMP_SPIN], done.stderr
     assert "does not exist" in done.stderr  # the command ran, and failed on its missing network
+
+
+@pytest.mark.parametrize("headless", [False, True])
+def test_a_show_that_falls_back_to_the_demo_track_says_so(monkeypatch, capsys, headless):
+    # In a window (or headless with --headless on a machine with a display) it followed the demo
+    # track without a word: on stage, an interface not found gave pictures following music no one heard.
+    from live.cli import perform
+
+    monkeypatch.setattr(perform, "_has_input", lambda: False)
+    monkeypatch.setattr(perform, "_has_display", lambda: True)
+    args = argparse.Namespace(source=None, headless=headless, record=None, duration=None)
+    assert perform._source_spec(args, headless) == "demo"
+    assert "no audio input found; the picture follows the demo track, unheard" in capsys.readouterr().err

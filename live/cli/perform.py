@@ -232,13 +232,17 @@ def _source_spec(args: argparse.Namespace, headless: bool) -> str:
         if headless and not args.headless:
             print("live: no display found (DISPLAY is unset); running headless")
         return args.source
-    has_input = _has_input()
-    if not has_input and headless and not _has_display():
+    if _has_input():
+        return "mic"
+    if headless and not _has_display():
         args.record = args.record or FRESH_SERVER_VIDEO
         args.duration = args.duration or FRESH_SERVER_SECONDS
         print(f"live: no display and no audio input here; playing the demo track headless into "
               f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
-    return "mic" if has_input else "demo"
+    else:  # said: an audio interface not found on stage gave pictures that followed music no one heard
+        note("source", "no audio input found; the picture follows the demo track, unheard (--play to hear "
+                       "it, --source to choose an input: `python -m live devices` lists them)")
+    return "demo"
 
 
 def _open_screen(args: argparse.Namespace, headless: bool):
