@@ -455,3 +455,29 @@ def test_a_show_that_falls_back_to_the_demo_track_says_so(monkeypatch, capsys, h
     args = argparse.Namespace(source=None, headless=headless, record=None, duration=None)
     assert perform._source_spec(args, headless) == "demo"
     assert "no audio input found; the picture follows the demo track, unheard" in capsys.readouterr().err
+
+
+def test_a_show_with_an_input_and_no_display_says_it_runs_headless(monkeypatch, capsys):
+    # Without --source (what `make run` runs) nothing said where the pictures went.
+    from live.cli import perform
+
+    monkeypatch.setattr(perform, "_has_input", lambda: True)
+    args = argparse.Namespace(source=None, headless=False, record=None, duration=None)
+    assert perform._source_spec(args, True) == "mic"
+    assert "running headless (--record FILE keeps the pictures)" in capsys.readouterr().out
+
+
+def test_a_recording_at_a_lower_rate_than_the_show_says_so(tmp_path, capsys):
+    # A 60 fps window show recorded a 30 fps file without a word.
+    from types import SimpleNamespace
+
+    from live.cli import perform
+
+    args = argparse.Namespace(fps=60.0, record=str(tmp_path / "show.mp4"))
+    source = SimpleNamespace(channels=1, sample_rate=16000, heard_until=lambda: None, gapless=False,
+                             silence_timeout=1.0)
+    engine = SimpleNamespace(clock=time.monotonic, report=lambda *a: None)
+    recorder = perform._recorder(args, (64, 64), source, engine, may_replace=False)
+    recorder.close()
+    assert recorder.fps == 30.0
+    assert "the recording is 30 fps (the show draws up to 60)" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from live.errors import UserError, note
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
 FRESH_SERVER_SECONDS = 20.0
+RECORD_FPS = 30.0  # a live recording shares the CPU with the show: more frames are the offline render's job
 SAME_SIGNAL_S = 0.5  # a second stop signal this soon after the first is the same request
 
 
@@ -41,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "at about the cap paces the show itself")
     p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
-    p.add_argument("--record", type=output_path, metavar="OUT.mp4", help="also record the output with its audio")
+    p.add_argument("--record", type=output_path, metavar="OUT.mp4",
+                   help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")
     p.add_argument("--control", default=DEFAULT_COMMAND_ADDRESS,
                    help="ROUTER address for commands, or 'off': no commands and no telemetry")
     p.add_argument("--telemetry", help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
@@ -228,12 +230,12 @@ def _check_unused(args: argparse.Namespace, headless: bool) -> None:
 def _source_spec(args: argparse.Namespace, headless: bool) -> str:
     """--source, else the default input, else the demo track: on a machine with neither a
     display nor an input, recorded for a while into a video (the fresh server's `make run`)."""
-    if args.source is not None:
-        if headless and not args.headless:
-            print("live: no display found (DISPLAY is unset); running headless")
-        return args.source
-    if _has_input():
-        return "mic"
+    source = args.source if args.source is not None else "mic" if _has_input() else None
+    if source is not None:
+        if headless and not args.headless:  # said for the default input too: a show with nowhere to be seen
+            print("live: no display found (DISPLAY is unset); running headless"
+                  + ("" if args.record else " (--record FILE keeps the pictures)"))
+        return source
     if headless and not _has_display():
         args.record = args.record or FRESH_SERVER_VIDEO
         args.duration = args.duration or FRESH_SERVER_SECONDS
@@ -277,7 +279,10 @@ def _recorder(args: argparse.Namespace, size: tuple[int, int], source, engine, m
     # on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
     # recording with them, 10.5-12.9 with one).
     channels = min(source.channels, 2)
-    fps = min(args.fps, 30.0)
+    fps = min(args.fps, RECORD_FPS)
+    if args.fps > RECORD_FPS:
+        note("record", f"the recording is {RECORD_FPS:g} fps (the show draws up to {args.fps:g}); `python -m live "
+                       "render` makes a video at any rate")
     sink = VideoSink(args.record, VideoFormat(size, fps, preset="ultrafast", threads=1),
                      AudioFormat(source.sample_rate, channels), kill_safe=True, may_replace=may_replace)
     return Recorder(sink, fps, source.sample_rate, channels, source.heard_until, clock=engine.clock,
