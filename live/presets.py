@@ -109,7 +109,9 @@ def fitted_latent(w: np.ndarray, num_ws: int, w_dim: int, path: str | Path, gene
     return w
 
 
-def _source(table: object, where: str, base: Path) -> PresetSource:
+def _source(table: object, where: str, base: Path, files: bool = True) -> PresetSource:
+    """The [source] table; with `files`, its w or image file checked to be there (a latent's
+    values read too)."""
     if not isinstance(table, dict):
         raise UserError(f"{where}: [source] must be a table with one of seed, w, image")
     unknown = set(table) - SOURCE_KEYS
@@ -130,6 +132,8 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
     if not isinstance(table[kind], str) or "\0" in table[kind]:
         raise UserError(f"{where}: source {kind} must be a file path string (with no NUL character)")
     path = (base / table[kind]).resolve()
+    if not files:
+        return PresetSource(truncation=float(truncation), **{kind: path})
     if not is_file(path):
         raise UserError(f"{where}: source {kind} file {path} {'is a folder' if is_folder(path) else 'does not exist'}")
     if kind == "w":  # its values now (a switch is refused in the reply); its shape needs the generator
@@ -137,7 +141,7 @@ def _source(table: object, where: str, base: Path) -> PresetSource:
     return PresetSource(truncation=float(truncation), **{kind: path})
 
 
-def load_preset(path: str | Path) -> Preset:
+def load_preset(path: str | Path, source_files: bool = True) -> Preset:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # "UTF-8 with BOM", as Windows editors save it
@@ -147,11 +151,12 @@ def load_preset(path: str | Path) -> Preset:
         raise UserError(f"cannot read preset file {path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"preset {path} is not valid TOML: {e}") from None
-    return parse_preset(text, path)
+    return parse_preset(text, path, source_files)
 
 
-def parse_preset(text: str, path: Path) -> Preset:
-    """The preset `text` as the file `path` (its name, and the folder its source paths are in)."""
+def parse_preset(text: str, path: Path, source_files: bool = True) -> Preset:
+    """The preset `text` as the file `path` (its name, and the folder its source paths are in);
+    without `source_files`, its w or image file is not looked for (a template's settings)."""
     try:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: an integer of over 4,300 digits
@@ -177,7 +182,7 @@ def parse_preset(text: str, path: Path) -> Preset:
     except ValueError as e:
         raise UserError(f"{where}: [settings] {e}") from None
     return Preset(name=path.stem, description=description, bundle=bundle,
-                  source=_source(data.get("source"), where, path.parent), settings=settings,
+                  source=_source(data.get("source"), where, path.parent, source_files), settings=settings,
                   cc=CcMap.from_table(data.get("cc", []), where), path=path)
 
 
@@ -220,8 +225,8 @@ class PresetLibrary:
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")
         return path
 
-    def load(self, name: str) -> Preset:
-        return load_preset(self.path(name))
+    def load(self, name: str, source_files: bool = True) -> Preset:
+        return load_preset(self.path(name), source_files)
 
     def load_all(self, on: tuple[int, int] | None = None) -> dict[str, Preset | UserError]:
         """Every preset by name, or why it cannot be played (its file, or no bundle where it

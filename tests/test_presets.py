@@ -67,6 +67,17 @@ def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
     assert "seed 99" in capsys.readouterr().out
 
 
+def test_preset_new_copies_a_preset_whose_latent_moved_away(tmp_path, random_bundle_dir):
+    # Only its settings and control map are copied; it was refused for its missing latent.
+    (tmp_path / "old.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nw = "gone.npy"\n'
+                                       '[settings]\nlambda = 0.07\n')
+    assert main(["preset", "--presets-dir", str(tmp_path), "new", "fresh", "--seed", "4", "--like", "old"]) == 0
+    fresh = PresetLibrary(tmp_path).load("fresh")
+    assert fresh.source.seed == 4 and fresh.settings.lambda_ == 0.07
+    with pytest.raises(UserError, match="source w file .*gone.npy does not exist"):
+        PresetLibrary(tmp_path).load("old")  # as a show reads it: its source is looked for
+
+
 def test_preset_new_escapes_its_strings_and_stays_in_its_folder(tmp_path, capsys):
     d = tmp_path / "p"
     d.mkdir()

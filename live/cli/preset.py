@@ -146,9 +146,10 @@ def _template(library, like: str | None):
 
     name = like or DEFAULT_PRESET
     project = PresetLibrary()
+    # Its settings and control map are copied, not its source: a latent or picture moved away is no matter.
     if name not in library.names() and name in project.names():
-        return project.load(name)
-    return library.load(name)  # a file, or the error naming the folder's presets
+        return project.load(name, source_files=False)
+    return library.load(name, source_files=False)  # a file, or the error naming the folder's presets
 
 
 COPIED_TABLES = ("settings", "cc")
