@@ -130,7 +130,6 @@ class AudioAnalyzer:
                 if hop.onset:
                     self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
                     self._onset_strength = hop.onset_strength
-                    self.clock.onset(hop.onset_time, hop.onset_strength)
                 audible = self._mean_square >= self._silent_mean_square
                 if hop.beat_time is not None and audible:
                     beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)

@@ -24,11 +24,6 @@ TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
 ONSET_LAG_HOPS = 3        # hops an onset's descriptor peak may lie before aubio reports it
 TAPPED_OCTAVE = 0.08      # past a hold, a tracker tempo this far from the tapped one, folded, is other music
-# The onsets' phase against the tracker's beats (see BeatClock): onsets of the last ACCENT_BEATS beats,
-# their resultant at least ACCENT_CLEAR of their weight, against the median of the last ACCENT_NORM_BEATS
-# offsets; a tracker beat further than ACCENT_SLIP of a period from that is moved back to it.
-ACCENT_BEATS, ACCENT_MIN_ONSETS, ACCENT_CLEAR = 8, 4, 0.1
-ACCENT_NORM_BEATS, ACCENT_MIN_NORM, ACCENT_SLIP = 64, 8, 0.07
 # aubio's onset functions ("default" is hfc).
 TEMPO_METHODS = ("default", "energy", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
 
@@ -161,13 +156,6 @@ class BeatClock:
       gaps instead of halving the beat) for as long as its tempo, folded, stays within
       TAPPED_OCTAVE of the tapped one. A tempo further off is other music, whose octave
       the taps said nothing of: 84 bpm after a tapped 128 read 168 until the next taps.
-    - The music's onsets keep the tracker's beats in phase: where their strength falls
-      against each tracker beat (the circular mean of their phases over the last beats)
-      holds steady in music of one groove, and a tracker beat whose onsets sit more than
-      ACCENT_SLIP of a period from where they usually sit is moved back by the difference.
-      aubio's tracker, 1.5 % fast on a steady 120 bpm loop, drifted 100 ms ahead over 10 s
-      and then took the off-beat for 20 s; the grid followed it (F 0.73 over two minutes,
-      1.0 with the correction). Swing and fills keep their own usual offset.
     - Beats are emitted once: a tracker beat or tap within half a period of the last
       emitted beat only moves the grid.
     - Before the first tracker beat or tap, and after `lock_beats` beats without either
@@ -196,8 +184,6 @@ class BeatClock:
         self._hold_until = -math.inf
         self._last_confirmed = -math.inf      # last tracker beat or tap
         self._last_emitted = -math.inf
-        self._onsets: deque[tuple[float, float]] = deque(maxlen=8 * ACCENT_BEATS)  # (time, strength)
-        self._accent_offsets: deque[float] = deque(maxlen=ACCENT_NORM_BEATS)  # the onsets' phase at tracker beats
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -254,10 +240,6 @@ class BeatClock:
         self._hold_until = t + self._tap_hold_beats * self.period
         self._last_confirmed = t
         return self._realign(t)
-
-    def onset(self, t: float, strength: float) -> None:
-        """An onset of the music at stream time `t`, of `strength` in [0, 1]."""
-        self._onsets.append((t, strength))
 
     def advance(self, t: float) -> list[float]:
         """Move to stream time `t`; returns grid beats passed since the last call."""
@@ -339,36 +321,7 @@ class BeatClock:
             return period
         return period * 2.0 ** round(math.log2(self._tapped_period / period))
 
-    def _accent_offset(self, beat_time: float) -> float | None:
-        """Where the strength of the recent onsets falls against the grid through `beat_time`
-        (seconds, within half a period), or None where they say nothing clear."""
-        recent = [(t, s) for t, s in self._onsets if self.now - t <= ACCENT_BEATS * self.period]
-        if len(recent) < ACCENT_MIN_ONSETS:
-            return None
-        times, strengths = np.array(recent).T
-        weights = strengths * strengths  # the kick and snare over the hats
-        resultant = np.sum(weights * np.exp(2j * np.pi * (times - beat_time) / self.period))
-        if abs(resultant) < ACCENT_CLEAR * weights.sum():
-            return None
-        return float(np.angle(resultant)) / (2 * np.pi) * self.period
-
-    def _in_phase(self, beat_time: float) -> float:
-        """`beat_time`, moved back to where the onsets usually sit against the tracker's beats
-        when it has slipped from there."""
-        offset = self._accent_offset(beat_time)
-        if offset is None:
-            return beat_time
-        if len(self._accent_offsets) >= ACCENT_MIN_NORM:
-            usual = float(np.median(self._accent_offsets))
-            slip = (offset - usual + self.period / 2) % self.period - self.period / 2
-            if abs(slip) > ACCENT_SLIP * self.period:
-                beat_time, offset = beat_time + slip, usual
-        self._accent_offsets.append(offset)
-        return beat_time
-
     def _realign(self, beat_time: float) -> list[float]:
-        if not self.tapped_at(beat_time):  # a tap is where the performer hears the beat
-            beat_time = self._in_phase(beat_time)
         self.anchor = beat_time
         if beat_time - self._last_emitted > 0.5 * self.period:
             self._last_emitted = beat_time
