@@ -1050,6 +1050,15 @@ def test_a_show_names_its_broken_presets_when_it_starts_and_plays_on(preset_dir,
     assert "live: note: presets: orphan cannot be played: no bundle 'no-such-bundle'" in err
 
 
+def test_the_show_s_own_preset_that_cannot_be_played_is_one_line(preset_dir, capsys):
+    # It was said twice: as a note that the show would play the others, and as the error.
+    (preset_dir / "moved.toml").write_text('bundle = "default"\n[source]\nw = "gone.npy"\n')
+    assert main(["--source", "demo", "--headless", "--preset", "moved", "--presets-dir", str(preset_dir),
+                 "--control", "off", "--duration", "0.5", "--size", "64x36"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("gone.npy") == 1 and "live: error:" in err
+
+
 def test_with_bundle_a_show_names_the_presets_its_generator_cannot_play_as_a_switch_judges_them(
         preset_dir, random_bundle_dir, tmp_path, capsys):
     # Judged by each preset's own bundle, the list named a preset that played and missed one refused at its switch.

@@ -36,8 +36,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", help="use this bundle (name under models/ or a folder) instead of the preset's")
     add_device(p)
     p.add_argument("--size", type=parse_size,
-                   help=f"output size WxH (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; a show in a window without "
-                        "it renders at the window's size, fullscreen the display's)")
+                   help=f"output size WxH (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; a live show in a window "
+                        "without it draws at the window's size, fullscreen the display's)")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--shaders", type=shader_dir, metavar="DIR",
                    help="folder of the GLSL passes (default: the project's shaders/); a copy of it to edit live "

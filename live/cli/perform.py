@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.models import bundle_dir, latent_shape
-    from live.presets import PresetLibrary
+    from live.presets import DEFAULT_PRESET, PresetLibrary
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
@@ -165,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
         presets = PresetLibrary(args.presets_dir)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
+        chosen = Path(args.preset or DEFAULT_PRESET).stem  # its own error says what is wrong with it
         for name, preset in presets.load_all(playing).items():  # said now, not first at a switch in the show
-            if isinstance(preset, UserError):
+            if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
         window, ctx, size = _open_screen(args, headless)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def _run_space(args: argparse.Namespace) -> int:
 
     trainer = SpaceTrainer(config, args.outdir, progress=not args.quiet)
     for line in trainer.notes:
-        print(line)
+        print(f"live: {line}", file=sys.stderr)  # as every other note
     state = trainer.run(stop_at=args.stop_at, on_finish=export if args.export else None)
     for message in messages:
         print(message)

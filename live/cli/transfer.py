@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--audio", required=True, nargs="+", type=Path, metavar="FILE", help="audio files")
     p.add_argument("--outdir", required=True, type=output_dir, help="where <audio stem>.png go")
     p.add_argument("--mode", choices=MODES, default="fast",
-                   help="fast: predictor + refinement; full: the 300-step optimization")
+                   help="fast: predictor + refinement (the default); full: the 300-step optimization")
     p.add_argument("--at", type=number(0, low_open=True), metavar="SECONDS",
                    help="the mel window (3 s in the default bundle) ends here (default: the middle of each "
                         "file, or the end of its first window in a short file)")
