@@ -5,10 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Debian packages: Python's venv module (Debian ships it apart), its headers and a C++ compiler (aubio builds from source;
 # the fast synthesis path is compiled on the machine), PortAudio (sounddevice), EGL + Mesa (headless ModernGL),
-# libsndfile (soundfile), ffmpeg (command-line checks of written videos); for the tests of
-# real paths and the training data: Xvfb (a real window), PulseAudio (real capture),
-# fluidsynth + a General MIDI soundfont (MIDI data rendered to audio).
-SYSPKGS := python3-venv python3-dev g++ libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg xvfb pulseaudio libasound2-plugins fluidsynth fluid-soundfont-gm
+# libsndfile (soundfile), ffmpeg (command-line checks of written videos).
+RUN_PKGS := python3-venv python3-dev g++ libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg
+# For the tests of real paths and the training data only: Xvfb (a real window), PulseAudio (real capture),
+# fluidsynth + a General MIDI soundfont (MIDI data rendered to audio). `make run` does not ask for them.
+TEST_PKGS := xvfb pulseaudio libasound2-plugins fluidsynth fluid-soundfont-gm
 
 .PHONY: run test sysdeps clean
 
@@ -17,10 +18,11 @@ run: $(STAMP)
 
 # One worker per core (the tests' torch runs on one thread each); at most 8, each holds its own torch.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory sysdeps PKGS="$(TEST_PKGS)"
 	$(PY) -m pytest -q -n auto --maxprocesses 8
 
 sysdeps:
-	@missing=""; for p in $(SYSPKGS); do \
+	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -33,7 +35,7 @@ sysdeps:
 	fi
 
 $(STAMP): pyproject.toml
-	@$(MAKE) --no-print-directory sysdeps
+	@$(MAKE) --no-print-directory sysdeps PKGS="$(RUN_PKGS)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
