@@ -23,10 +23,19 @@ PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp",
                               ".avif", ".ppm", ".pgm", ".pbm", ".tga", ".qoi"})
 
 
-# What Pillow raises for a file it cannot decode besides OSError: a damaged chunk
-# (SyntaxError), metadata past its limits (ValueError), tables cut short (struct.error,
-# IndexError, EOFError). A training run met them hours in, as a traceback.
-DAMAGED_PICTURE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+# What Pillow raises for a file it cannot read: besides OSError, a damaged chunk (SyntaxError),
+# metadata past its limits (ValueError), tables cut short (struct.error, IndexError, EOFError),
+# which a training run met hours in as a traceback; and a picture too large to open at all.
+PICTURE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, Image.DecompressionBombError)
+
+
+def open_picture(path: str | Path) -> Image.Image:
+    """`path` opened (its header read), without Pillow's two-line warning for a 90-180 MP
+    picture, which broke one-line output (its readers decode such pictures at a fraction
+    of their size)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def unreadable(path: Path, error: Exception) -> UserError:
@@ -42,12 +51,10 @@ def check_picture(path: Path) -> None:
     """UserError unless `path` decodes as a picture: its header alone passed a file cut short.
     A JPEG decodes at an eighth of its size, for the asking."""
     try:
-        with warnings.catch_warnings():  # a 90-180 MP picture: Pillow's two-line warning broke one-line output
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.draft("RGB", (1, 1))
-                image.load()
-    except (*DAMAGED_PICTURE, Image.DecompressionBombError) as error:
+        with open_picture(path) as image:
+            image.draft("RGB", (1, 1))
+            image.load()
+    except PICTURE_ERRORS as error:
         raise unreadable(path, error) from None
 
 

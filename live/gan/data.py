@@ -1,7 +1,6 @@
 """Where GAN training images come from: the procedural corpus or a folder of images."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -10,7 +9,7 @@ import torch
 from PIL import Image
 
 from live.errors import UserError, note
-from live.imageio import DAMAGED_PICTURE, PICTURE_SUFFIXES, as_shown
+from live.imageio import PICTURE_ERRORS, PICTURE_SUFFIXES, as_shown, open_picture
 
 
 class ImageSource(Protocol):
@@ -65,15 +64,12 @@ class FolderImages:
         if path in self._unreadable:
             return None
         try:
-            with warnings.catch_warnings():  # a 90-180 MP scan: read at a fraction of its size below
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                opened = Image.open(path)
-            with opened:
+            with open_picture(path) as opened:
                 # A JPEG decodes at 1/2-1/8 scale for the asking (still at least twice the
                 # run's size): a scan was decoded whole at every draw.
                 opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
                 img = as_shown(opened)
-        except (*DAMAGED_PICTURE, Image.DecompressionBombError) as e:  # a bomb: a huge scan, a damaged header
+        except PICTURE_ERRORS as e:
             self._unreadable.add(path)
             note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")
             return None

@@ -1,16 +1,14 @@
 """Image files to [3, H, W] float32 tensors in [0, 1], optionally cropped to a box."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from live.errors import UserError
-from live.imageio import DAMAGED_PICTURE, as_shown, unreadable
+from live.imageio import PICTURE_ERRORS, as_shown, open_picture, unreadable
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive
 
@@ -31,16 +29,13 @@ class ImageFile:
         picture over twice that on its shorter side is shrunk by a whole factor as it is read:
         a phone's 48-megapixel photo took a gigabyte as floats, which a show's heap then kept."""
         try:
-            with warnings.catch_warnings():  # a 90-180 MP picture: Pillow's two-line warning broke one-line output
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                opened = Image.open(self.path)
-            with opened as image:
+            with open_picture(self.path) as image:
                 if min_side is not None and self.box is None:
                     image.draft("RGB", (min_side, min_side))  # JPEG: decoded at 1/2, 1/4 or 1/8 scale
                 rgb = as_shown(image, upright=self.box is None)
             if min_side is not None and self.box is None and (factor := min(rgb.size) // min_side) >= 2:
                 rgb = rgb.reduce(factor)
-        except (*DAMAGED_PICTURE, Image.DecompressionBombError) as error:
+        except PICTURE_ERRORS as error:
             raise unreadable(self.path, error) from None
         if self.box is not None:
             width, height = rgb.size
