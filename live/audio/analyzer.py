@@ -122,6 +122,7 @@ class AudioAnalyzer:
             if self._filled == len(self._hop):
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
+                self.clock.accent(hop.accent_time, hop.accent)
                 if self._taps_ahead and self._taps_ahead[0] <= hop.end_time:
                     beats += self._taps_until(hop.end_time)
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)

@@ -3,8 +3,8 @@
 Each track runs through the live path (AudioAnalyzer fed in callback-sized blocks); the
 first seconds are the tracker's warm-up and are left out of the scores. Target: F >= 0.9
 on each steady track (80-160 bpm), two minutes long by default, as a show's songs are (on
-30 s tracks every one reached it; at 80 and 120 bpm aubio's tracker, a little fast on the
-loop, drifts ahead and moves to the off-beat for 20-30 s after about a minute). Also
+such a loop aubio's own beats, 1.5 % fast, drift and sit on the off-beat for 20-30 s after
+about a minute; the beat clock's accents hold them, which 30 s tracks did not show). Also
 scored: swing, fills and busier patterns; drum and bass tempos (174, 180 bpm), which
 aubio's tempo prior hears at half tempo; 160 and 174 bpm with four taps on the beat; and
 the demo track, whose tempo changes twice.
