@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 
+import numpy as np
 import pytest
 
 from live.__main__ import main
 from live.audio.beat_metrics import score_beats
 from live.audio.beats import BeatConfig
-from live.bench.beats import drum_cases, tracked
+from live.bench.beats import BAND, band_cases, drum_cases, tracked
+from live.space.data.midi import DEFAULT_SOUNDFONT
 
 
 @pytest.mark.parametrize("block", [512, 4096])
@@ -17,7 +20,7 @@ def test_taps_count_at_their_own_time_whatever_the_block(block):
     # and the grid they anchor scored F 0.5 where the show's taps, stamped by the input, give 1.
     args = argparse.Namespace(seconds=10.0, sample_rate=22050, seed=0)
     case = next(c for c in drum_cases(args) if c.name == "steady 174 + 4 taps")
-    beats, _ = tracked(case, args.sample_rate, block, BeatConfig.tempo_method)
+    beats, _ = tracked(case, args.sample_rate, block, BeatConfig())
     assert score_beats(beats, case.beats, tolerance=0.07, skip=6.0).f_measure == 1.0
 
 
@@ -26,3 +29,26 @@ def test_a_warm_up_past_the_demo_track_is_refused(capsys):
     assert main(["bench", "beats", "--seconds", "80", "--warmup", "75", "--sample-rate", "8000"]) == 2
     assert "leaves none of the demo track's beats" in capsys.readouterr().err
 
+
+
+def test_band_arrangements_are_left_out_with_a_note_where_fluidsynth_is_missing(monkeypatch, capsys):
+    import live.space.data.midi as midi
+
+    monkeypatch.setattr(midi.shutil, "which", lambda name: None)
+    args = argparse.Namespace(seconds=6.0, sample_rate=22050, seed=0)
+    assert list(band_cases(args)) == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "band arrangements left out: fluidsynth is not installed" in err
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not DEFAULT_SOUNDFONT.is_file(),
+                    reason="fluidsynth or its General MIDI soundfont is not installed")
+def test_band_arrangements_are_played_whole_with_their_beats():
+    args = argparse.Namespace(seconds=6.0, sample_rate=22050, seed=0)
+    cases = list(band_cases(args))
+    assert [c.name for c in cases] == [f"band {style} {bpm}" for style, bpm in BAND]
+    for case in cases:
+        assert case.samples.dtype == np.float32 and case.samples.ndim == 1
+        # Whole bars of the tempo, then fluidsynth plays on until its voices and reverb die out.
+        assert case.beats[-1] < len(case.samples) / args.sample_rate < case.beats[-1] + 10.0
+        assert np.sqrt(np.mean(np.square(case.samples))) > 0.01, case.name
