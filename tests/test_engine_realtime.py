@@ -178,7 +178,7 @@ def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
     import signal
     import threading
 
-    from live.cli.perform import SAME_SIGNAL_S, stop_on_signals
+    from live.cli.stopping import SAME_SIGNAL_S, stop_on_signals
 
     now = [100.0]
     stopping, asked = threading.Event(), threading.Event()
@@ -205,7 +205,7 @@ def test_a_first_signal_while_a_show_ends_by_itself_lets_it_finish(esc):
     import signal
     import threading
 
-    from live.cli.perform import stop_on_signals
+    from live.cli.stopping import stop_on_signals
 
     stopping, asked = threading.Event(), threading.Event()
     handlers = stop_on_signals(stopping, asked)

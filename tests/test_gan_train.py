@@ -1,8 +1,12 @@
 import fractions
 import json
+import os
+import signal
+import threading
 
 import pytest
 import torch
+from PIL import Image
 
 from live.__main__ import main
 from live.errors import UserError
@@ -65,6 +69,65 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
                     for line in (tmp_path / run / LOG).read_text().splitlines()] for run in "ab"}
     assert [row["kimg"] for row in logged["b"]] == [0.008, 0.016]
     assert logged["b"] == logged["a"]  # the losses' moving averages too (they started again at a resume)
+
+
+def test_a_stop_between_snapshots_saves_the_run_where_it_stopped(tmp_path):
+    # Ctrl-C kept only the last snapshot's state: up to an hour at the defaults.
+    straight = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "a")
+    straight.run()
+    stop = threading.Event()
+    stopped = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "b")
+    step = stopped.step
+
+    def step_then_ask_to_stop():
+        stats = step()
+        if stopped.state.images_seen == 12:  # between the snapshots at 8 and 16 images
+            stop.set()
+        return stats
+
+    stopped.step = step_then_ask_to_stop
+    assert stopped.run(stop=stop).images_seen == 12
+    resumed = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "b")
+    assert resumed.state.images_seen == 12
+    resumed.run()
+    assert torch.equal(_params(straight.G_ema), _params(resumed.G_ema))
+    assert torch.equal(_params(straight.D), _params(resumed.D))
+    assert sorted(p.name for p in (tmp_path / "b").glob("samples-*")) == sorted(
+        p.name for p in (tmp_path / "a").glob("samples-*"))
+    rows = {run: [json.loads(line)["loss_D"] for line in (tmp_path / run / LOG).read_text().splitlines()]
+            for run in "ab"}
+    assert rows["b"] == rows["a"]
+
+
+def test_a_stop_signal_ends_train_gan_with_its_state_saved(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 40), (80 * i, 40, 200)).save(data / f"{i}.png")
+    stop_at = [2]
+
+    def interrupt_after_two_steps(trainer_step):
+        def step():
+            stats = trainer_step()
+            stop_at[0] -= 1
+            if stop_at[0] == 0:
+                os.kill(os.getpid(), signal.SIGINT)
+            return stats
+        return step
+
+    original = GanTrainer.step
+    try:
+        GanTrainer.step = lambda self: interrupt_after_two_steps(lambda: original(self))()
+        code = main(["train", "gan", "--outdir", str(tmp_path / "run"), "--data", str(data), "--res", "32",
+                     "--batch", "4", "--kimg", "1", "--snapshot-kimg", "0.1", "--channel-base", "256",
+                     "--channel-max", "32", "--threads", "1"])
+    finally:
+        GanTrainer.step = original
+    err = capsys.readouterr().err
+    assert code == 130
+    assert f"stopped at 0.008 kimg, its state saved in {tmp_path / 'run'}; the same command goes on" in err
+    assert GanTrainer(GanConfig(resolution=32, batch=4, data=str(data), channel_base=256, channel_max=32),
+                      tmp_path / "run").state.images_seen == 8
 
 
 def test_init_starts_from_a_trained_generator_and_checks_its_architecture(tmp_path, capsys, monkeypatch):

@@ -40,7 +40,6 @@ def _model_builds(engine) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    import signal
     import threading
     import time
 
@@ -49,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     from live.audio.sources import DemoSource
     from live.bench.report import report
     from live.cli.common import open_show, output_size
-    from live.cli.perform import stop_on_signals
+    from live.cli.stopping import stopped_by_signals
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.files import check_distinct
     from live.presets import PresetLibrary
@@ -84,12 +83,8 @@ def main(args: argparse.Namespace) -> int:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     # Ctrl-C or SIGTERM ends the run as a show's (a soak stopped at minute 9 kept no numbers).
-    handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
-    try:
+    with stopped_by_signals(engine.stopping, engine.asked_to_stop):
         run_stats = engine.run()
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
     done.set()
     sampler.join()
     builds.append(_model_builds(engine))  # those of the last second too

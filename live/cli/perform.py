@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show, output_size
+from live.cli.stopping import stopped_by_signals
 from live.cli.types import number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, note
@@ -21,7 +19,6 @@ from live.errors import UserError, note
 FRESH_SERVER_VIDEO = "live-demo.mp4"
 FRESH_SERVER_SECONDS = 20.0
 RECORD_FPS = 30.0  # a live recording shares the CPU with the show: more frames are the offline render's job
-SAME_SIGNAL_S = 0.5  # a second stop signal this soon after the first is the same request
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
                   + (" (CurveZMQ)" if keys else ""))
         if args.record:  # last of the setup: a step failing after it would leave its NAME.partial file behind
             engine.recorder = _recorder(args, size, source, engine, may_replace=not record_as_typed)
-        handlers = stop_on_signals(engine.stopping, engine.asked_to_stop)
         try:
-            stats = engine.run()
+            with stopped_by_signals(engine.stopping, engine.asked_to_stop):
+                stats = engine.run()
         except KeyboardInterrupt:
             partial = partial_path(Path(args.record)) if args.record else None
             if partial is not None and partial.exists():
@@ -201,9 +198,6 @@ def run(args: argparse.Namespace) -> int:
                 else:  # held for the recording, which never began: no file to leave
                     partial.unlink()
             raise
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
     finally:
         if server is not None:
             server.stop()
@@ -304,28 +298,3 @@ def _summarize(args: argparse.Namespace, stats, engine) -> None:
     if engine.recording_error is not None:
         error = engine.recording_error
         raise error if isinstance(error, UserError) else UserError(f"the recording failed: {error}")
-
-
-def stop_on_signals(stopping: threading.Event, asked: threading.Event, clock=time.monotonic) -> dict[int, object]:
-    """SIGINT, SIGTERM and SIGHUP end the show as Esc does (threads joined, recording
-    finished, stats written); one after the performer asked already (a second signal, or
-    Esc) interrupts at once. A show that ends by itself (its --duration, its track) has not
-    been asked: a signal while it finishes lets it finish, where it left the recording
-    unfinished and wrote no stats. The previous handlers, to restore after the show."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
-        return {}
-    first: list[float] = []
-
-    def stop(signum: int, frame: object) -> None:
-        # One request can arrive twice at once: `timeout` signals the show and then its whole
-        # process group, as a terminal's Ctrl-C reaches every process of the job.
-        now = clock()
-        if asked.is_set() and (not first or now - first[0] >= SAME_SIGNAL_S):
-            raise KeyboardInterrupt
-        if not first:
-            first.append(now)
-        asked.set()
-        stopping.set()
-
-    names = ("SIGINT", "SIGTERM", "SIGHUP")  # no SIGHUP on Windows
-    return {sig: signal.signal(sig, stop) for sig in (getattr(signal, n) for n in names if hasattr(signal, n))}

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from live.cli.stopping import stopped_by_signals
 from live.cli.types import add_device, count, number, output_dir, seed, threads
 from live.errors import UserError, note
 from live.files import check_writable
@@ -79,7 +81,13 @@ def _run_gan(args: argparse.Namespace) -> int:
 
         save_generator(t.G_ema, args.export, dtype=torch.float16, run=Path(args.outdir))
 
-    state = trainer.run(on_snapshot=export if args.export else None)
+    stopping = threading.Event()
+    with stopped_by_signals(stopping, threading.Event()):   # a second Ctrl-C stops at once
+        state = trainer.run(on_snapshot=export if args.export else None, stop=stopping)
+    if stopping.is_set() and state.images_seen < int(config.total_kimg * 1000):
+        note("train gan", f"stopped at {state.images_seen / 1000:.6g} kimg, its state saved in {args.outdir}"
+                          + (f" and G_ema in {args.export}" if args.export else "") + "; the same command goes on")
+        raise KeyboardInterrupt
     if args.export:  # also when the run was already complete: --kimg 0 just exports
         export(trainer)
     print(f"done: {state.images_seen / 1000:.6g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import threading
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
@@ -418,13 +419,16 @@ class GanTrainer:
             b_ema.copy_(b)
 
     # --- the loop ----------------------------------------------------------------------
-    def run(self, on_snapshot=None) -> TrainState:
+    def run(self, on_snapshot=None, stop: threading.Event | None = None) -> TrainState:
+        """Train to the config's total; `stop`, once set, ends the run after the step under way,
+        its state saved as at a snapshot (and `on_snapshot` called), so the same command goes on
+        from there: a Ctrl-C kept only the last snapshot's, up to an hour back at the defaults."""
         if self.state.images_seen >= int(self.cfg.total_kimg * 1000):
             return self.state  # trained already: no progress bar to show
         with training_in(self.outdir, self.outdir / CHECKPOINT, self._state_stamp):
-            return self._train(on_snapshot)
+            return self._train(on_snapshot, stop or threading.Event())
 
-    def _train(self, on_snapshot) -> TrainState:
+    def _train(self, on_snapshot, stop: threading.Event) -> TrainState:
         cfg = self.cfg
         total = int(cfg.total_kimg * 1000)
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
@@ -434,6 +438,12 @@ class GanTrainer:
         avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
         try:  # an error or Ctrl-C then starts its own line, not one glued to the bar
             while self.state.images_seen < total:
+                if stop.is_set():
+                    self._check_finite()
+                    self.save()  # no log row or grid: the run's folder stays a straight run's
+                    if on_snapshot is not None:
+                        on_snapshot(self)
+                    break
                 t0 = time.perf_counter()
                 stats = self.step()
                 self.state.wall_seconds += time.perf_counter() - t0
