@@ -1,6 +1,7 @@
 """Where GAN training images come from: the procedural corpus or a folder of images."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +20,26 @@ class ImageSource(Protocol):
         """n images [n, 3, R, R], float32 in [-1, 1]."""
 
 
+NOTED_UNREADABLE = 10   # pictures skipped with a note each; a folder of broken files said so 50,000 times
+
+
+def pictures_under(root: Path) -> list[Path]:
+    """The picture files under `root`, sorted, through symlinked folders too (a data set put
+    together from collections without copying; each real folder is read once, so a link
+    back up the tree ends), hidden files and folders left out (macOS's `._NAME.jpg`)."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        where = os.stat(folder)
+        if (where.st_dev, where.st_ino) in seen:
+            subfolders.clear()
+            continue
+        seen.add((where.st_dev, where.st_ino))
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found += [Path(folder) / name for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in PICTURE_SUFFIXES]
+    return sorted(found)
+
+
 class FolderImages:
     """Random center-cropped, resized images from a folder tree, with horizontal flips.
 
@@ -34,8 +55,8 @@ class FolderImages:
         if not root.is_dir():
             what = "is a file, not a folder" if root.exists() else "does not exist"
             raise UserError(f"image folder {root} {what}; pass --data DIR or --data procedural")
-        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES
-                            and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        self.root = root
+        self.paths = pictures_under(root)
         if not self.paths:
             raise UserError(f"no images ({', '.join(sorted(PICTURE_SUFFIXES))}) under {root}")
         self._unreadable: set[Path] = set()
@@ -70,8 +91,14 @@ class FolderImages:
                 opened.draft("RGB", (2 * self.resolution, 2 * self.resolution))
                 img = as_shown(opened)
         except PICTURE_ERRORS as e:
+            if not self.root.is_dir():
+                raise UserError(f"the --data folder {self.root} is gone (unplugged or unmounted?); the run keeps "
+                                "its last saved state: run the same command once the folder is back") from None
             self._unreadable.add(path)
-            note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it")
+            if len(self._unreadable) <= NOTED_UNREADABLE:
+                more = "; more such pictures are skipped without a note" if len(
+                    self._unreadable) == NOTED_UNREADABLE else ""
+                note("data", f"skipping {path}, which cannot be read ({e}); remove or re-save it{more}")
             return None
         side = min(img.size)
         left, top = (img.width - side) // 2, (img.height - side) // 2
