@@ -309,7 +309,7 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
     assert resumed.state.images_seen == 8
     automatic = GanConfig(**TINY).resolved_ema_kimg()  # typed out, it is no change
     assert GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": automatic}), tmp_path).state.images_seen == 8
-    with pytest.raises(UserError, match=r"was trained with --ema-kimg \(unset\); this command gives --ema-kimg 5.0\."):
+    with pytest.raises(UserError, match=r"was trained with --ema-kimg \(unset\) \(automatic: 1.25\); this command gives --ema-kimg 5.0\."):
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": 5.0}), tmp_path)
     with pytest.raises(UserError, match=r"was trained with --batch 4; this command gives --batch 8\."):  # alone
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "batch": 8}), tmp_path)
@@ -605,7 +605,7 @@ def test_a_long_run_s_kimg_is_printed_in_full(tmp_path, capsys, monkeypatch):
     # To three significant digits a run at 1,234.56 kimg read "1.23e+03", and moved once per 10 kimg.
     from live.gan.train import TrainState
 
-    monkeypatch.setattr(GanTrainer, "run", lambda self, on_snapshot=None: TrainState(images_seen=1234560))
+    monkeypatch.setattr(GanTrainer, "run", lambda self, on_snapshot=None, stop=None: TrainState(images_seen=1234560))
     assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "5000", "--res", "32", "--z-dim", "16",
                  "--w-dim", "16", "--channel-base", "256", "--channel-max", "32", "--batch", "4",
                  "--threads", "1"]) == 0
@@ -678,3 +678,31 @@ def test_a_data_folder_gone_mid_run_is_one_line_and_broken_pictures_are_noted_te
                                         "keeps its last saved state: run the same command once the folder is back"):
         images.next_batch(8)
     assert capsys.readouterr().err.count("skipping") == 0
+
+
+def test_a_kimg_below_one_image_is_refused():
+    with pytest.raises(UserError, match=r"--kimg must be 0 \(export only\) or at least 0.001 \(one image\); got 0.0004"):
+        GanConfig(total_kimg=0.0004, **TINY)
+
+
+def test_the_automatic_r1_gamma_typed_out_resumes_and_a_refusal_shows_the_value_used(tmp_path):
+    GanTrainer(GanConfig(total_kimg=0.004, **TINY), tmp_path).run()
+    automatic = GanConfig(**TINY).resolved_r1_gamma()
+    assert GanTrainer(GanConfig(total_kimg=0.008, r1_gamma=automatic, **TINY), tmp_path).state.images_seen == 4
+    with pytest.raises(UserError, match=r"trained with --r1-gamma \(unset\) \(automatic: 0.0512\); this command "
+                                        r"gives --r1-gamma 0.1\."):
+        GanTrainer(GanConfig(total_kimg=0.008, r1_gamma=0.1, **TINY), tmp_path)
+
+
+@pytest.mark.parametrize("mirror", [True, False])
+def test_folder_pictures_are_mirrored_half_the_time_unless_asked_not_to(tmp_path, mirror):
+    import numpy as np
+
+    from live.gan.data import FolderImages
+
+    picture = np.full((32, 32, 3), 255, np.uint8)
+    picture[:, :8] = (255, 0, 0)  # a red bar on the left
+    Image.fromarray(picture).save(tmp_path / "bar.png")
+    batch = FolderImages(tmp_path, 32, seed=0, mirror=mirror).next_batch(64)
+    on_the_right = int(sum(bool((x[1, :, -8:] < 0).all()) for x in batch))
+    assert (20 < on_the_right < 44) if mirror else on_the_right == 0

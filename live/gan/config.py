@@ -53,6 +53,8 @@ class GanConfig:
                                       "trained --init generator starts at chance and its gradients would move G at random")
     noise_max_res: int = _option(0, "per-pixel noise only in blocks up to this resolution (0: every block)")
     compile: bool = _option(False, "torch.compile G's synthesis and D (R1 and path-length steps stay eager)")
+    mirror: bool = _option(True, "flip a random half of the --data folder's pictures left to right (more variety "
+                                 "from a small set); --no-mirror where sides matter: lettering, logos")
 
     def __post_init__(self) -> None:
         from live.space.sources import HELDOUT_SEED
@@ -72,6 +74,8 @@ class GanConfig:
                 raise UserError(f"{flag(name)} must be in 0..1; got {getattr(self, name)}")
         if not 0 <= self.seed < 1 << 32:
             raise UserError(f"--seed must be in 0..2**32-1; got {self.seed}")
+        if 0 < self.total_kimg < 0.001:  # counted in whole images: it trained none and exported a random G
+            raise UserError(f"--kimg must be 0 (export only) or at least 0.001 (one image); got {self.total_kimg}")
         if not (math.isfinite(self.snapshot_kimg) and self.snapshot_kimg >= 0.001):
             raise UserError(f"--snapshot-kimg must be at least 0.001 (one image); got {self.snapshot_kimg}")
         if not (self.resolution >= 8 and self.resolution & (self.resolution - 1) == 0):

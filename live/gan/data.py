@@ -41,7 +41,7 @@ def pictures_under(root: Path) -> list[Path]:
 
 
 class FolderImages:
-    """Random center-cropped, resized images from a folder tree, with horizontal flips.
+    """Random center-cropped, resized images from a folder tree, half of them mirrored (`mirror`).
 
     Each batch's draws come from (seed, images drawn so far), so a run resumed at
     `position` draws what it would have drawn. An image that cannot be read is skipped,
@@ -49,8 +49,8 @@ class FolderImages:
     random. Hidden files (macOS's `._NAME.jpg` beside every photo on a stick) are not scanned.
     """
 
-    def __init__(self, root: str | Path, resolution: int, seed: int, position: int = 0):
-        self.resolution, self.seed, self.position = resolution, seed, position
+    def __init__(self, root: str | Path, resolution: int, seed: int, position: int = 0, mirror: bool = True):
+        self.resolution, self.seed, self.position, self.mirror = resolution, seed, position, mirror
         root = Path(root)
         if not root.is_dir():
             what = "is a file, not a folder" if root.exists() else "does not exist"
@@ -109,8 +109,9 @@ class FolderImages:
         rng = np.random.default_rng([self.seed, self.position])
         first, self.position = self.position, self.position + n
         batch = np.stack([self._load(int(i), first + k) for k, i in enumerate(rng.integers(len(self.paths), size=n))])
-        flips = rng.random(n) < 0.5
-        batch[flips] = batch[flips, :, ::-1]
+        flips = rng.random(n) < 0.5  # drawn either way: the same pictures with --mirror or without
+        if self.mirror:
+            batch[flips] = batch[flips, :, ::-1]
         return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 

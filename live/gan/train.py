@@ -101,6 +101,10 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
         raise UserError(f"--init {path}: a training state of another version of this trainer ({e})") from None
 
 
+# Settings whose unset value means one computed from others (`--help` gives the rule).
+AUTOMATIC = {"r1_gamma": GanConfig.resolved_r1_gamma, "ema_kimg": GanConfig.resolved_ema_kimg}
+
+
 def _typed(value: object) -> str:
     """A setting as a command line gives it."""
     if value is None:
@@ -117,8 +121,8 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
         return Path(str(saved)).resolve() == Path(str(given)).resolve() or gone(str(saved))
     if name == "init" and saved:  # the same file, however it is written; or not there from here to compare
         return saved == given or Path(str(saved)).resolve() == Path(str(given)).resolve() or not Path(saved).exists()
-    if name == "ema_kimg":  # the automatic value, typed out, is the same half-life (and unset is unset)
-        return saved == given or saved_config.resolved_ema_kimg() == given_config.resolved_ema_kimg()
+    if name in AUTOMATIC:  # the automatic value, typed out, is the same setting (and unset is unset)
+        return saved == given or AUTOMATIC[name](saved_config) == AUTOMATIC[name](given_config)
     return saved == given
 
 
@@ -210,7 +214,8 @@ class GanTrainer:
     def _make_source(self) -> ImageSource:
         if self.cfg.data == "procedural":
             return ProceduralStream(self.cfg.resolution, self.cfg.seed, self.state.data_position)
-        return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed, self.state.data_position)
+        return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed, self.state.data_position,
+                            mirror=self.cfg.mirror)
 
     # --- checkpoints --------------------------------------------------------------------
     def _start_from(self, path: str) -> bool:
@@ -266,7 +271,10 @@ class GanTrainer:
                    if name not in RESUMABLE and not _same_setting(name, saved, self.cfg)]
         if changed:
             def given(config: GanConfig) -> str:  # as typed: '--init ""', not '--init ' and 'None'
-                return ", ".join(f"{flag(name)} {_typed(getattr(config, name))}" for name in changed)
+                return ", ".join(f"{flag(name)} {_typed(getattr(config, name))}"
+                                 + (f" (automatic: {AUTOMATIC[name](config):g})"
+                                    if name in AUTOMATIC and getattr(config, name) is None else "")
+                                 for name in changed)
             raise UserError(f"{self.outdir} was trained with {given(saved)}; this command gives {given(self.cfg)}. "
                             f"Resume with the run's values or choose a new --outdir (a run may change only "
                             f"{', '.join(flag(name) for name in RESUMABLE)})")
