@@ -243,6 +243,9 @@ class VideoSink:
         self._frames = 0
         self._samples = 0        # audio samples in, at the input's rate
         self._track_samples = 0  # audio samples out, at the track's rate
+        # Where the audio encoder's first packet starts, in seconds: before 0 by AAC's priming
+        # samples, which a plain MP4's edit list trims and fragments cannot carry.
+        self._audio_start: Fraction | None = None
         self.clipped_peak = 0.0  # the largest magnitude write_audio clipped to 1 (0: none)
         self._closed = False
 
@@ -328,7 +331,7 @@ class VideoSink:
         if indexing.is_symlink():  # this program's own work name: a link there would be written through
             indexing.unlink()
         try:
-            copy_packets(self.partial_path, indexing)
+            copy_packets(self.partial_path, indexing, audio_start=min(self._audio_start or 0, 0))
         except BaseException as e:
             indexing.unlink(missing_ok=True)  # failed or interrupted (Ctrl-C): no half copy left
             if not isinstance(e, (OSError, av.FFmpegError)):
@@ -390,6 +393,8 @@ class VideoSink:
             packets = stream.encode(frame)
         except av.FFmpegError as e:
             raise UserError(f"encoding {self.partial_path} failed ({e})") from e
+        if stream is self._audio_stream and packets and self._audio_start is None and packets[0].pts is not None:
+            self._audio_start = packets[0].pts * packets[0].time_base
         try:
             self._container.mux(packets)
         except OSError as e:
@@ -407,15 +412,23 @@ class VideoSink:
             self.discard()
 
 
-def copy_packets(source: Path, target: Path) -> None:
+def copy_packets(source: Path, target: Path, audio_start: Fraction = Fraction(0)) -> None:
     """Write `source`'s streams into `target` as they are (no decoding), in `target`'s
-    container's own layout."""
+    container's own layout; audio packets moved to start at `audio_start` seconds (<= 0: the
+    encoder's priming, which `target`'s edit list then trims)."""
     with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
         streams = {stream.index: writer.add_stream_from_template(stream) for stream in reader.streams}
+        shift: dict[int, int] = {}
         for packet in reader.demux():
             if packet.dts is None:  # the demuxer's flush marker, no data
                 continue
-            packet.stream = streams[packet.stream.index]
+            index = packet.stream.index
+            if index not in shift:  # the stream's first packet sets its move
+                moved = audio_start - packet.pts * packet.time_base if packet.stream.type == "audio" else 0
+                shift[index] = round(moved / packet.time_base)
+            packet.pts += shift[index]
+            packet.dts += shift[index]
+            packet.stream = streams[index]
             writer.mux(packet)
 
 
