@@ -121,3 +121,18 @@ def test_a_long_drum_loop_keeps_its_beat_to_the_end(accents):
         beats += analyzer.feed(track.samples[start:start + 512]).beats
     f = score_beats(np.array(beats), track.beats, 0.07, 45.0).f_measure
     assert f < 0.7 if accents == "none" else f > 0.97
+
+
+def test_confidence_grows_with_the_intervals_heard_after_a_tempo_change():
+    # One interval after the tracker's tempo jumped read 1.0 for seconds while the tempo still moved.
+    clock = BeatClock()
+    for t in np.arange(10.0, 16.01, 0.5):
+        clock.observe(float(t), 120.0)
+    assert clock.confidence(16.0) == 1.0
+    new_tempo = [16.0 + 0.4 * k for k in range(1, 7)]  # 150 bpm: the fit starts over
+    seen = []
+    for t in new_tempo:
+        clock.observe(t, 150.0)
+        seen.append(clock.confidence(t))
+    # The first is off the old grid, ignored as one stray beat; the second moves the grid.
+    assert seen == pytest.approx([1.0, 0.0, 0.25, 0.5, 0.75, 1.0])

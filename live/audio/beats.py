@@ -25,6 +25,7 @@ MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
 ONSET_LAG_HOPS = 3        # hops an onset's descriptor peak may lie before aubio reports it
+CONFIDENT_INTERVALS = 4   # tracker beat intervals that make a grid's confidence whole
 ACCENT_MEAN_HOPS = 16     # an accent is the onset descriptor's rise above its mean over this many hops
 # The onset descriptor of a hop peaks this many analysis windows after the hit it reads
 # (measured: stamped at the window's centre, half a window, the drum tracks' beats moved by
@@ -324,7 +325,9 @@ class BeatClock:
 
     def confidence(self, t: float) -> float:
         """1 while a tap holds; else the share of recent tracker intervals that fit the grid
-        within 5 %, fading once the tracker stops confirming beats, and 0 once the grid
+        within 5 %, counted over CONFIDENT_INTERVALS at least (one interval after a tempo
+        change read 1.0 for seconds while the tempo still moved), fading once the tracker
+        stops confirming beats, and 0 once the grid
         stops locking (`lock_beats` after the last confirmed beat; in silence it stayed above
         0 for seconds: a tempo on the HUD and fades kept on a grid no one heard). Silence
         stops the grid's beats sooner (the analyzer's level gate)."""
@@ -334,7 +337,8 @@ class BeatClock:
             return 0.0
         intervals = np.diff(self._history)
         spans = np.maximum(1, np.round(intervals / self.period))
-        fit = float(np.mean(np.abs(intervals / spans - self.period) <= 0.05 * self.period))
+        fitting = np.count_nonzero(np.abs(intervals / spans - self.period) <= 0.05 * self.period)
+        fit = fitting / max(len(intervals), CONFIDENT_INTERVALS)
         silence = max(0.0, t - self._last_confirmed - self.period)
         return fit * math.exp(-silence / (self._lock_beats * self.period))
 
