@@ -41,16 +41,30 @@ class FadeScheduler:
         # in a song's first seconds.
         self._cut_holds_until = float("-inf")
         self._interrupted = False  # the next keyframe need not wait for the fade under way
+        # The beat the last synced change landed on. The beat clock re-predicts a beat it
+        # has just passed a few ms later (10.482 s read 10.501 s once the tracker's beat came):
+        # taken as the next beat, a cut or a half-beat fade landed on it twice (found by review).
+        self._served = float("-inf")
 
-    def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool) -> bool:
-        """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)"""
+    def _beats(self, grid: BeatGrid) -> BeatGrid:
+        """`grid` with a next beat within half a period of the beat served already moved on
+        to the beat after it."""
+        if grid.next_beat is not None and grid.period and grid.next_beat - self._served < grid.period / 2:
+            return BeatGrid(grid.next_beat + grid.period, grid.period)
+        return grid
+
+    def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool,
+            tempo: bool = False) -> bool:
+        """Should the keyframe `newest_version` start a fade at time t? (`start` may still wait.)
+        `tempo`: the beat grid has one now, so a cut holding for want of it waits for the beat
+        instead (the first tracked beat fell inside the hold: a strobe went a second uncut)."""
         if newest_version <= self.shown_version:
             return False
         if self._waiting is not None:
             return not beat_sync or not self._before_moment(t, crossfade_beats)
         if self._interrupted:
             return True
-        return self.fade.done(t) and (t >= self._cut_holds_until or not beat_sync)
+        return self.fade.done(t) and (t >= self._cut_holds_until or not beat_sync or tempo)
 
     def interrupt(self) -> None:
         """Let the next keyframe start its fade (or its wait for the beat) without waiting for
@@ -67,6 +81,7 @@ class FadeScheduler:
         if not (crossfade_beats < 1 and on_beat) or (self.shown_version < 0 and not self.fade_in):
             return False
         if self._waiting is None or t > self._waiting[0] + self._waiting[1] / 2:
+            grid = self._beats(grid)
             self._waiting = (grid.next_beat, grid.period)
         return self._before_moment(t, crossfade_beats)
 
@@ -82,10 +97,12 @@ class FadeScheduler:
         on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
         if self.shown_version < 0 and not self.fade_in:
             self.fade = Crossfade.hold()
+            if crossfade_beats <= 0 and beat_sync and not on_beat:  # a video's first picture holds as a cut does
+                self._cut_holds_until = t + self.fallback_seconds
         elif crossfade_beats < 1 and on_beat:
             if self.waits(t, grid, crossfade_beats, beat_sync):
                 return None
-            beat = self._waiting[0]
+            beat = self._served = self._waiting[0]
             self.fade = Crossfade(t, max(beat, t + 1e-3)) if crossfade_beats > 0 else Crossfade.hold()
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()
@@ -93,7 +110,9 @@ class FadeScheduler:
                 self._cut_holds_until = t + self.fallback_seconds
         elif on_beat:
             timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds)
+            grid = self._beats(grid)
             self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing)
+            self._served = self.fade.end
         else:  # from now, its length in beats: not synced, or no tempo yet
             beat = grid.period or self.fallback_seconds
             self.fade = Crossfade(t, t + max(crossfade_beats * beat, 1e-3 if not beat_sync else self.min_seconds))

@@ -82,7 +82,8 @@ class ScreenDirector:
         # Frozen before any picture, there is none to hold: a preset with `freeze = true`
         # rendered a whole video black.
         frozen = settings.freeze and self.fades.shown_version >= 0
-        if frozen or not self.fades.due(t, version, settings.crossfade_beats, settings.beat_sync):
+        if frozen or not self.fades.due(t, version, settings.crossfade_beats, settings.beat_sync,
+                                        tempo=grid.next_beat is not None):
             return False
         return not self.fades.waits(t, grid, settings.crossfade_beats, settings.beat_sync)
 
