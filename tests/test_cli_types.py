@@ -481,3 +481,34 @@ def test_a_recording_at_a_lower_rate_than_the_show_says_so(tmp_path, capsys):
     recorder.close()
     assert recorder.fps == 30.0
     assert "the recording is 30 fps (the show draws up to 60)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train", "gan", "--outdir", "RUN", "--data", ""], "--data"),
+    (["train", "gan", "--outdir", "RUN", "--init", ""], "--init"),
+    (["train", "gan", "--outdir", "RUN", "--export", ""], "--export"),
+    (["bundle", "new", "--network", "G.safetensors", "--space", "default", "--name", "n", "--models-dir", ""],
+     "--models-dir"),
+    (["preset", "new", "p", "--bundle", ""], "--bundle"),
+    (["train", "predictor", "--bundle", ""], "--bundle"),
+    (["va", "--bundle", "", "x.wav"], "--bundle"),
+])
+def test_an_empty_path_or_name_is_refused_not_read_as_the_current_folder(argv, option, capsys, tmp_path,
+                                                                           monkeypatch):
+    # An unset shell variable: --data "" trained on the pictures under the current folder,
+    # --export "" wrote no generator, --init "" trained from scratch.
+    monkeypatch.chdir(tmp_path)  # where a command that took the empty value would write
+    monkeypatch.setattr("live.gan.train.GanTrainer.run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and ("give a value" in err or "give a path" in err), err
+
+
+def test_an_export_onto_the_run_s_own_files_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "gan", "--outdir", str(run), "--export", str(run / "config.safetensors"),
+                 "--res", "32", "--kimg", "0.004", "--threads", "1"]) == 2
+    assert "would write over the run's own config.json; export it under another name" in capsys.readouterr().err
+    assert not run.exists() or not any(run.iterdir())

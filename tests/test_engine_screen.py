@@ -149,3 +149,19 @@ def test_after_a_switch_the_hud_keeps_the_newest_valence_and_arousal():
     director = ScreenDirector(fade_in=False)
     director.frame(0.0, QUIET, _keyframe(1), settings)
     assert "V 0.50 A 0.50" in director.frame(0.1, QUIET, _keyframe(2), settings, show_from=5).state.hud
+
+
+def test_blackout_blacks_the_picture_out():
+    director = ScreenDirector()
+    assert director.frame(0.0, QUIET, _keyframe(1), SETTINGS).state.blackout == 0.0
+    assert director.frame(0.1, QUIET, _keyframe(1), SETTINGS.with_value("blackout", True)).state.blackout == 1.0
+
+
+@pytest.mark.parametrize("pulse", [0.0, 0.3, 1.0])
+def test_the_pulse_setting_scales_the_beat_and_onset_pulses_each_from_its_own_event(pulse):
+    settings = SETTINGS.with_value("pulse", pulse)
+    beat = ScreenDirector().frame(1.0, replace(QUIET, time=1.0, newest_beat=1.0), None, settings).state
+    assert beat.beat_pulse == pytest.approx(pulse) and beat.onset_pulse == 0.0
+    onset = replace(QUIET, time=1.0, newest_onset=1.0, onset_strength=0.5)
+    state = ScreenDirector().frame(1.0, onset, None, settings).state
+    assert state.beat_pulse == 0.0 and state.onset_pulse == pytest.approx(0.5 * pulse)

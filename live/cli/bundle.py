@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from live.cli.types import plain_name
+from live.cli.types import output_path, plain_name
 from live.errors import UserError, note
 
 CARD_FILE = "MODEL_CARD.md"
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
     p.add_argument("--name", required=True, type=plain_name, help="the new bundle's name (its folder under --models-dir)")
-    p.add_argument("--models-dir", type=Path, help="where bundles live, the new one and a --space named (default: the project's models/)")
+    p.add_argument("--models-dir", type=output_path, help="where bundles live, the new one and a --space named (default: the project's models/)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
     p.set_defaults(func=run_new)
 

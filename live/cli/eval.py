@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import add_device, count, json_file, number, seed, threads
+from live.cli.types import add_device, count, given, json_file, number, seed, threads
 
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
@@ -11,7 +11,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                        description="VA MSE, Pearson and CCC per data set, music quadrant and sign accuracy, "
                                    "image-from-music recall@10, on the held-out splits only. Needs only the "
                                    "space of the bundle, not its generator or predictor.")
-    p.add_argument("--bundle", default="default",
+    p.add_argument("--bundle", type=given, default="default",
                    help="bundle name or folder, or a training run folder (scored on what that run held out, its "
                         "data.test_fraction; a bundle on the default 0.15)")
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from live.cli.types import add_device, number, plain_name, seed
+from live.cli.types import add_device, given, number, plain_name, seed
 from live.errors import UserError
 
 
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
     new.add_argument("--like", help="copy settings and CC map from this preset (default: the folder's "
                                     "'default', else the project's)")
-    new.add_argument("--bundle", help="the bundle it plays on, a name under models/ or a folder (default: "
+    new.add_argument("--bundle", type=given, help="the bundle it plays on, a name under models/ or a folder (default: "
                                       "--like's); a --w latent is for its generator, an --image is projected into it")
     new.add_argument("--description", default="")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")

@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import add_device, count, number, output_dir, seed, threads
+from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads
 from live.errors import UserError, note
 from live.files import check_writable
 
@@ -22,7 +22,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                                    "settings for every flag not given (defaults are a new run's).")
     p.add_argument("--outdir", required=True, type=output_dir,
                    help="run folder: checkpoint, samples, config (resumes if present)")
-    p.add_argument("--export", metavar="PATH.safetensors",
+    p.add_argument("--export", type=output_path, metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
     p.add_argument("--force", action="store_true", help="replace an --export file that exists")
     for f in fields(GanConfig):
@@ -32,7 +32,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                            default=argparse.SUPPRESS, help=f.metadata["help"])
         else:
-            kind = threads(0) if f.name == "threads" else {"int": int, "float": float, "str": str,
+            kind = threads(0) if f.name == "threads" else {"int": int, "float": float, "str": given,
                                                            "float | None": float}[f.type]
             p.add_argument(flag(f.name), dest=f.name, type=kind, default=argparse.SUPPRESS,
                            help=f.metadata["help"] + shown)
@@ -47,7 +47,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     import torch
 
     from live.gan.config import GanConfig
-    from live.gan.train import CHECKPOINT, GanTrainer, read_run
+    from live.gan.train import CHECKPOINT, LOG, GanTrainer, read_run
     from live.nets.checkpoints import check_new_generator
 
     given = {f.name: getattr(args, f.name) for f in fields(GanConfig) if hasattr(args, f.name)}
@@ -56,6 +56,10 @@ def _run_gan(args: argparse.Namespace) -> int:
         if Path(args.export).suffix != ".safetensors":
             raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
         # The run's own export, which a resume writes again; a new run at that folder's path is another run.
+        for path in (Path(args.export), Path(args.export).with_suffix(".json")):
+            if path.name in (CHECKPOINT, LOG, "config.json") and path.resolve().parent == Path(args.outdir).resolve():
+                raise UserError(f"--export {args.export} would write over the run's own {path.name}; export it "
+                                "under another name or elsewhere")
         check_new_generator(Path(args.export), args.force, run=Path(args.outdir) if run.is_file() else None)
         for path in (Path(args.export), Path(args.export).with_suffix(".json")):
             check_writable(path)
@@ -159,7 +163,7 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                                    "frozen G and E_I, over random sources, music of the music data and "
                                    "lambdas across the predictor's range; writes predictor.safetensors into "
                                    "the bundle. Re-running with the same --outdir resumes.")
-    p.add_argument("--bundle", required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
+    p.add_argument("--bundle", type=given, required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
     p.add_argument("--outdir", type=output_dir,
                    help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
     p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live.cli.common import chosen_preset, preset_and_bundle
-from live.cli.types import add_device, count, number, output_dir, output_file
+from live.cli.types import add_device, count, given, number, output_dir, output_file
 from live.errors import UserError, note
 from live.files import check_distinct, check_writable
 from live.settings import PARAMS
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "lambda; a show's own look (intensity, the lightness floor) is not applied.")
     p.add_argument("--preset", required=True, help="preset name (presets/NAME.toml) or path to a .toml")
     p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
-    p.add_argument("--bundle", help="bundle (name under models/ or a folder); default: the preset's")
+    p.add_argument("--bundle", type=given, help="bundle (name under models/ or a folder); default: the preset's")
     p.add_argument("--audio", required=True, nargs="+", type=Path, metavar="FILE", help="audio files")
     p.add_argument("--outdir", required=True, type=output_dir, help="where <audio stem>.png go")
     p.add_argument("--mode", choices=MODES, default="fast",

@@ -85,6 +85,14 @@ def add_device(p: argparse.ArgumentParser, default: str | None = "cpu", what: st
                    help=f"torch device for {what}: cpu, cuda or cuda:N" + (f" (default {default})" if default else ""))
 
 
+def given(text: str) -> str:
+    """A name or path to read, not empty: an unset shell variable gave "", which read as the
+    current folder or as the option's default without a word."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a value (an empty one, an unset shell variable?, means nothing here)")
+    return text
+
+
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:
