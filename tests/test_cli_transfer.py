@@ -151,3 +151,16 @@ def test_the_window_is_cut_from_a_file_decoded_in_blocks(tmp_path, end_s):
     whole = read_audio(path, 22050, channels=1).samples[:end, 0]
     assert len(window) == min(end, length)
     np.testing.assert_allclose(window, whole[-length:], atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_lambda_decides_how_far_the_picture_moves(preset_dir, songs, tmp_path, mode):
+    # A transfer that ignored --lambda drew the same picture at 0 and at 1 without a failing test.
+    pictures = {}
+    for lam in ("0", "1"):
+        out = tmp_path / lam
+        assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[1],
+                   "--outdir", str(out), "--mode", mode, "--steps", "4", "--refine-steps", "3",
+                   "--lambda", lam) == 0
+        pictures[lam] = np.asarray(Image.open(out / "high.png"), np.float32)
+    assert np.abs(pictures["0"] - pictures["1"]).mean() > 1.0

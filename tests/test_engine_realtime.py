@@ -1075,3 +1075,15 @@ def test_with_bundle_a_show_names_the_presets_its_generator_cannot_play_as_a_swi
     err = capsys.readouterr().err
     assert err.count("cannot be played") == 1
     assert "live: note: presets: theirs cannot be played: latent" in err and "the show's generator needs" in err
+
+
+def test_a_show_makes_keyframes_at_its_preset_s_keyframe_rate(tmp_path, preset_dir):
+    # A show that ignored keyframe_rate made 10 a second for a preset asking 2, and no test failed.
+    (preset_dir / "slow.toml").write_text((preset_dir / "test.toml").read_text()
+                                          .replace('name = "test"', 'name = "slow"')
+                                          .replace("keyframe_rate = 5.0", "keyframe_rate = 2.0"))
+    stats_path = tmp_path / "stats.json"
+    assert main(["--source", "demo", "--headless", "--preset", "slow", "--presets-dir", str(preset_dir),
+                 "--size", "64x48", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
+                 "--synthesis", "reference", "--control", "off", "--threads", "1"]) == 0
+    assert json.loads(stats_path.read_text())["keyframes_per_s"] == pytest.approx(2.0, abs=0.5)
