@@ -87,3 +87,27 @@ def test_each_set_is_described_a_batch_at_a_time_with_the_numbers_of_a_whole_set
     assert batched["generator"]["frechet_f_I"] == pytest.approx(whole["generator"]["frechet_f_I"], rel=1e-4)
     assert batched["corpus_floor"]["colour_wasserstein"] == pytest.approx(whole["corpus_floor"]["colour_wasserstein"],
                                                                           rel=1e-4)
+
+
+def test_a_generator_trained_on_a_folder_is_scored_against_that_folder_s_pictures(random_bundle_dir, tmp_path):
+    # It was scored against the procedural paintings, with no word of it: far off on colour
+    # while close to the photos it learned from.
+    import numpy as np
+    from PIL import Image
+
+    from live.bundle import Bundle
+    from live.gan.config import GanEvalConfig
+    from live.gan.evaluate import evaluate_generator, format_report
+    from live.space.load import load_space
+    from live.space.probe import SpaceProbe
+
+    G = Bundle.load(random_bundle_dir).G
+    for k in range(5):
+        Image.fromarray(np.full((40, 40, 3), (20 + 10 * k, 30, 40), np.uint8)).save(tmp_path / f"dark{k}.png")
+    probe = SpaceProbe(*load_space(str(random_bundle_dir), "cpu"))
+    config = GanEvalConfig(count=8, batch=8)
+    folder = evaluate_generator(G, probe, config, data=str(tmp_path))
+    corpus = evaluate_generator(G, probe, config)
+    assert folder["reference"] == f"pictures of {tmp_path}" and "procedural corpus" in corpus["reference"]
+    assert folder["means"]["lightness"]["corpus"] < 15 < corpus["means"]["lightness"]["corpus"]
+    assert format_report(folder).splitlines()[0] == f"against pictures of {tmp_path}"

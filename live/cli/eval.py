@@ -53,10 +53,14 @@ def _run_space(args: argparse.Namespace) -> int:
 def _add_gan(sub: argparse._SubParsersAction) -> None:
     from live.gan.config import GanEvalConfig
 
-    p = sub.add_parser("gan", help="compare a generator's pictures with the procedural corpus",
+    p = sub.add_parser("gan", help="compare a generator's pictures with the procedural corpus or its pictures",
                        description="Frechet distance in a space's f_I features, colour-distribution distances "
                                    "and fine-detail energy of the generator's pictures against held-out corpus "
-                                   "pictures, beside the same measures between two corpus sets (the floor).")
+                                   "pictures (or, with --data, draws of the folder it was trained on), beside "
+                                   "the same measures between two such sets (the floor).")
+    p.add_argument("--data", type=given, default="procedural",
+                   help="'procedural' (default: the held-out corpus) or the folder of pictures the generator "
+                        "was trained on (train gan --data)")
     p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
     p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
     p.add_argument("--count", type=count(2), default=GanEvalConfig.count,
@@ -90,10 +94,14 @@ def _run_gan(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
-    check_scorable(G, args.trunc)  # before the space loads
+    check_scorable(G, args.trunc, args.data)  # before the space loads
+    if args.data != "procedural":
+        from live.gan.data import FolderImages
+
+        FolderImages(args.data, G.img_resolution, args.seed)  # a folder without pictures: one line, now
     net, spec = load_space(args.space, args.device)
     report = evaluate_generator(G, SpaceProbe(net, spec),
-                                GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc))
+                                GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc), args.data)
     report = {"network": str(args.network), "space": str(args.space), **report}
     write_json(args.json, report)
     print(format_report(report))

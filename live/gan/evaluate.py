@@ -14,7 +14,9 @@ the floor a perfect generator would reach with this many samples:
   as one far below.
 
 The corpus images come from a seed no generator trains on (the held-out seed of the
-synthetic corpora).
+synthetic corpora), or, for a generator trained on a folder of pictures, from that folder
+(`data`): draws of the pictures it learned from, as NVlabs' FID is taken against the
+training set.
 """
 from __future__ import annotations
 
@@ -99,33 +101,43 @@ def generator_images(G: Generator, config: GanEvalConfig) -> Iterator[torch.Tens
         yield to_unit(images)
 
 
-def check_scorable(G: Generator, truncation: float) -> None:
+def check_scorable(G: Generator, truncation: float, data: str = "procedural") -> None:
     """One line for a generator eval gan cannot score, before anything else loads."""
     if G.c_dim:
         raise UserError(f"this is a conditional generator (c_dim {G.c_dim}); eval gan scores unconditional "
-                        "ones against the procedural corpus, which has no classes")
+                        "ones against pictures without classes")
     if G.img_channels != 3:
         raise UserError(f"this generator draws {G.img_channels}-channel pictures; eval gan scores RGB ones")
-    if G.img_resolution < MIN_CORPUS_RESOLUTION:
+    if data == "procedural" and G.img_resolution < MIN_CORPUS_RESOLUTION:
         raise UserError(f"this generator draws {G.img_resolution} px pictures; eval gan compares them with the "
                         f"procedural corpus, painted at {MIN_CORPUS_RESOLUTION} px or more")
     check_truncation(G, truncation)
 
 
-def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -> dict[str, object]:
-    """The report: the generator against corpus set A, and corpus set B against A (the floor)."""
-    check_scorable(G, config.truncation)
-    corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
+def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig,
+                       data: str = "procedural") -> dict[str, object]:
+    """The report: the generator against corpus set A, and corpus set B against A (the floor).
+    `data`: "procedural" (the held-out corpus) or the folder of pictures the generator learned."""
+    check_scorable(G, config.truncation, data)
+    if data == "procedural":
+        corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
+        draw, named = corpus.batch, f"the procedural corpus (held-out seed {HELDOUT_SEED})"
+    else:
+        from live.gan.data import FolderImages
+
+        folder = FolderImages(data, G.img_resolution, config.seed, mirror=False)
+        draw, named = (lambda n, start: folder.next_batch(n)), f"pictures of {data}"  # set A, then set B
 
     def corpus_set(index0: int) -> _Set:
         starts = range(index0, index0 + config.count, config.batch)
-        # The corpus paints in [-1, 1].
-        return _describe((to_unit(corpus.batch(min(config.batch, index0 + config.count - start), start))
+        # Both sources paint in [-1, 1].
+        return _describe((to_unit(draw(min(config.batch, index0 + config.count - start), start))
                           for start in starts), probe)
 
     reference, other = corpus_set(0), corpus_set(config.count)
     generated = _describe(generator_images(G, config), probe)
     return {
+        "reference": named,
         "count": config.count, "resolution": G.img_resolution, "truncation": config.truncation,
         "generator": _compare(generated, reference),
         "corpus_floor": _compare(other, reference),
@@ -135,7 +147,7 @@ def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig) -
 
 
 def format_report(report: dict[str, object]) -> str:
-    lines = [f"{'measure':<28}{'generator':>12}{'corpus floor':>14}"]
+    lines = [f"against {report['reference']}", f"{'measure':<28}{'generator':>12}{'corpus floor':>14}"]
     g, floor = report["generator"], report["corpus_floor"]
     lines.append(f"{'Frechet distance (f_I)':<28}{g['frechet_f_I']:>12.4f}{floor['frechet_f_I']:>14.4f}")
     for name in COLOUR_STATS:
