@@ -14,6 +14,8 @@ import math
 import threading
 import time
 import zipfile
+from collections import deque
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,11 +31,13 @@ from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
 from live.nets.device import checked_device
 from live.nets.discriminator import Discriminator
+from live.nets.fast import CPP_EXTENSION_LOG, errors_only
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisBlock, SynthesisLayer, SynthesisNetwork
 
 CHECKPOINT = GAN_STATE
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch
 # What a resumed run may change: how long and how often, and where and how it computes.
+RATE_STEPS = 16  # steps the progress bar's kimg/min is taken over
 RESUMABLE = ("total_kimg", "snapshot_kimg", "device", "threads", "bf16", "compile", "noise_max_res")
 
 
@@ -433,7 +437,9 @@ class GanTrainer:
         from there: a Ctrl-C kept only the last snapshot's, up to an hour back at the defaults."""
         if self.state.images_seen >= int(self.cfg.total_kimg * 1000):
             return self.state  # trained already: no progress bar to show
-        with training_in(self.outdir, self.outdir / CHECKPOINT, self._state_stamp):
+        # A compile for the CPU looks for a CUDA toolkit too, and its warning broke the bar's line.
+        quiet = errors_only(CPP_EXTENSION_LOG) if self.cfg.compile else nullcontext()
+        with training_in(self.outdir, self.outdir / CHECKPOINT, self._state_stamp), quiet:
             return self._train(on_snapshot, stop or threading.Event())
 
     def _train(self, on_snapshot, stop: threading.Event) -> TrainState:
@@ -442,7 +448,8 @@ class GanTrainer:
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
                    bar_format="{l_bar}{bar}| {n:.6g}/{total:.6g} kimg [{elapsed}<{remaining}] {postfix}")
-        t_last, seen_last = time.perf_counter(), self.state.images_seen
+        # The rate over the last steps: one step's swung 0.09-1.72 kimg/min around a true 0.28.
+        recent = deque([(time.perf_counter(), self.state.images_seen)], maxlen=RATE_STEPS + 1)
         avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
         try:  # an error or Ctrl-C then starts its own line, not one glued to the bar
             while self.state.images_seen < total:
@@ -457,12 +464,11 @@ class GanTrainer:
                 self.state.wall_seconds += time.perf_counter() - t0
                 for k, v in stats.items():
                     avg[k] = v if k not in avg or not math.isfinite(avg[k]) else 0.9 * avg[k] + 0.1 * v
-                now = time.perf_counter()
-                kimg_s = (self.state.images_seen - seen_last) / 1000 / max(now - t_last, 1e-9)
+                recent.append((time.perf_counter(), self.state.images_seen))
+                kimg_s = (recent[-1][1] - recent[0][1]) / 1000 / max(recent[-1][0] - recent[0][0], 1e-9)
                 # To the images seen, not by a sum of batches: float sums drift past the total.
                 bar.update(min(self.state.images_seen, total) / 1000 - bar.n)
                 bar.set_postfix_str(f"{kimg_s * 60:.2f} kimg/min " + " ".join(f"{k}={v:.3f}" for k, v in avg.items()))
-                t_last, seen_last = now, self.state.images_seen
                 if self.state.images_seen >= next_snapshot or self.state.images_seen >= total:
                     next_snapshot += int(cfg.snapshot_kimg * 1000)
                     self._check_finite()

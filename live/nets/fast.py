@@ -333,7 +333,7 @@ def compile_frozen(module: nn.Module, example: torch.Tensor) -> Callable[[torch.
     # Freezing must be on while dynamo traces (it marks the weights static) and while
     # inductor compiles (it prepacks them). The C++ wrapper saves ~1 ms a frame of Python
     # dispatch between the ~80 kernels of a synthesis pass.
-    with torch.inference_mode(), config.patch(freezing=True, cpp_wrapper=True), _errors_only(CPP_EXTENSION_LOG):
+    with torch.inference_mode(), config.patch(freezing=True, cpp_wrapper=True), errors_only(CPP_EXTENSION_LOG):
         compiled(example)
     return compiled
 
@@ -345,7 +345,7 @@ CPP_EXTENSION_LOG = "torch.utils.cpp_extension"
 
 
 @contextmanager
-def _errors_only(name: str) -> Iterator[None]:
+def errors_only(name: str) -> Iterator[None]:
     logger = logging.getLogger(name)
     level = logger.level
     logger.setLevel(logging.ERROR)
