@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from live.__main__ import main
 from live.audio.beat_metrics import score_beats
 from live.audio.beats import BeatConfig
-from live.bench.beats import BAND, band_cases, drum_cases, tracked
+from live.bench.beats import BAND, STEADY_BPMS, TAPPED_BPMS, VARIED, band_cases, drum_cases, tracked
 from live.space.data.midi import DEFAULT_SOUNDFONT
 
 
@@ -52,3 +53,15 @@ def test_band_arrangements_are_played_whole_with_their_beats():
         # Whole bars of the tempo, then fluidsynth plays on until its voices and reverb die out.
         assert case.beats[-1] < len(case.samples) / args.sample_rate < case.beats[-1] + 10.0
         assert np.sqrt(np.mean(np.square(case.samples))) > 0.01, case.name
+
+
+def test_the_bench_scores_every_track_and_judges_the_target_on_the_steady_ones(tmp_path):
+    out = tmp_path / "beats.json"
+    assert main(["bench", "beats", "--seconds", "8", "--sample-rate", "11025", "--no-band", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {row["track"]: row for row in report["rows"]}
+    assert len(rows) == len(STEADY_BPMS) + len(VARIED) + len(TAPPED_BPMS) + 1 and report["mean_f_band"] is None
+    steady = [rows[f"steady {bpm}"]["f_measure"] for bpm in STEADY_BPMS]
+    assert report["min_f_steady"] == min(steady) and report["target_met"] == (min(steady) >= 0.9)
+    assert report["steady_tracks_at_target"] == f"{sum(f >= 0.9 for f in steady)}/{len(steady)}"
+    assert all(0.0 <= row["f_measure"] <= 1.0 for row in report["rows"])
