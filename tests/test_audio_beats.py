@@ -410,3 +410,17 @@ def test_loud_dense_distorted_music_keeps_its_beats():
         beats += analyzer.feed(block[:, 0]).beats
     gaps = np.diff(np.concatenate([[WARMUP], beats, [analyzer.time]]))
     assert len(beats) > 40 and gaps.max() < 5.0, (len(beats), gaps.max())
+
+
+def test_tracker_beats_agreeing_with_new_taps_keep_the_tapped_tempo():
+    # Intervals heard before the taps pulled a tapped 126 back to 121.6 once the tracker agreed.
+    clock = BeatClock()
+    for t in np.arange(0.0, 8.0, 0.5):
+        clock.observe(float(t), 120.0)
+    period = 60.0 / 126
+    taps = [8.0 + k * period for k in range(4)]
+    for t in taps:
+        clock.tap(t)
+    for k in range(4, 7):
+        clock.observe(8.0 + k * period, 126.0)
+    assert clock.bpm == pytest.approx(126.0, rel=0.005)

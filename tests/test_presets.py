@@ -495,3 +495,19 @@ def test_a_latent_of_another_generator_s_shape_is_listed_with_why(tmp_path, rand
     capsys.readouterr()
     assert main(["preset", "--presets-dir", str(presets), "show", "bad"]) == 0  # shown, to mend it
     assert "cannot be played" in capsys.readouterr().out  # as `preset list` says (found by review)
+
+
+def test_a_seed_preset_s_truncation_sets_its_source(tmp_path):
+    # Ignored, the source was the default truncation's: another picture than the preset asks for.
+    import torch
+
+    from live.bundle import random_bundle
+    from live.engine.show import source_latent
+    from live.presets import load_preset
+    from live.transfer.source import seed_latent
+
+    bundle = random_bundle()
+    path = tmp_path / "t.toml"
+    path.write_text('name = "t"\n[source]\nseed = 7\ntruncation = 0.2\n')
+    w = source_latent(load_preset(path), bundle)
+    assert torch.equal(w, seed_latent(bundle.G, 7, 0.2)) and not torch.equal(w, seed_latent(bundle.G, 7))

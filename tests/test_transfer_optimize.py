@@ -68,3 +68,16 @@ def test_where_the_source_is_the_optimum_the_result_is_no_worse_than_it(bundle):
     with torch.no_grad():
         at_w_m = true_transfer_loss(bundle, result.w_m, w_o, f_m, 1.0).total
     assert torch.allclose(at_w_m, result.losses[-1])
+
+
+def test_the_last_step_s_result_is_kept(bundle):
+    # Step 0's rate is 0, so two steps move once: a result taken before the last step was
+    # the source itself (and, over 3 steps, a worse iterate than the last).
+    w_o = torch.stack([seed_latent(bundle.G, s) for s in (1, 2)])
+    with torch.no_grad():
+        target = bundle.image_features(bundle.G.synthesis(torch.stack([seed_latent(bundle.G, s) for s in (8, 9)]),
+                                                          noise_mode="const"))
+    two = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=2))
+    assert not torch.equal(two.w_m, w_o) and (two.losses[-1] < two.losses[0]).all()
+    three = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=3))
+    assert (three.losses[-1] < two.losses[-1]).all()

@@ -149,3 +149,17 @@ def test_a_model_through_measured_points_gives_them_and_keeps_its_slope_elsewher
     elsewhere = np.linalg.svd(points)[2][2:]  # directions orthogonal to both points
     np.testing.assert_allclose(corrected.jac @ elsewhere.T, model.jac @ elsewhere.T, atol=1e-10)
     np.testing.assert_allclose(corrected.gram, corrected.jac.T @ corrected.jac, atol=1e-10)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.1])
+def test_a_direction_the_features_do_not_see_leaves_the_steps_regular(lam):
+    # A J with a zero column (a direction E_I does not see) made the Gauss-Newton solve
+    # singular without the ridge: a LinAlgError on the show's inference thread.
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.standard_normal((20, 4)))
+    jac = rng.standard_normal((8, 4))
+    jac[:, 3] = 0.0
+    model = LocalModel.create(rng.standard_normal(20), basis, rng.standard_normal(8), jac)
+    problem, a0 = subspace_problem(model, model.anchor, model.anchor, rng.standard_normal(8), lam)
+    a = minimize(problem, a0, steps=3, radius=1.0)
+    assert np.all(np.isfinite(a)) and problem.loss(a) < problem.loss(a0)
