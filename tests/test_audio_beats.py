@@ -424,3 +424,10 @@ def test_tracker_beats_agreeing_with_new_taps_keep_the_tapped_tempo():
     for k in range(4, 7):
         clock.observe(8.0 + k * period, 126.0)
     assert clock.bpm == pytest.approx(126.0, rel=0.005)
+
+
+def test_f_measure_matches_each_detection_to_one_beat_and_keeps_the_first_beat_s_early_hit():
+    one = score_beats(np.array([0.05]), np.array([0.0, 0.1]), tolerance=0.07)
+    assert (one.matched, one.precision, one.recall) == (1, 1.0, 0.5)
+    early = score_beats(np.array([5.97, 6.52, 7.02]), np.array([6.02, 6.52, 7.02]), tolerance=0.07, skip=6.0)
+    assert early.recall == 1.0 and early.f_measure == 1.0

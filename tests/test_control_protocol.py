@@ -226,3 +226,16 @@ def test_the_documented_get_reply_is_what_the_shipped_default_preset_gives():
 
 def test_a_request_after_a_byte_order_mark_is_read():
     assert handle(b'\xef\xbb\xbf{"cmd": "get"}', RecordingController())["ok"] is True
+
+
+@pytest.mark.parametrize("request_id", [True, False])
+def test_a_boolean_id_is_refused(request_id):
+    # JSON's true is an int to Python: PROTOCOL.md's id is a string or an integer.
+    reply = handle(json.dumps({"cmd": "get", "id": request_id}).encode(), RecordingController())
+    assert reply["ok"] is False and "id must be a string or integer" in reply["error"]
+
+
+@pytest.mark.parametrize("fail", [ValueError("bad " + "y" * 10_000), UserError("bad " + "y" * 10_000)])
+def test_a_controller_s_long_error_is_cut_to_the_reply_cap(fail):
+    reply = handle(b'{"cmd": "set", "param": "lambda", "value": 0.1}', RecordingController(fail))
+    assert len(reply["error"]) == protocol.MAX_ERROR_LENGTH and reply["error"].endswith("…")
