@@ -207,3 +207,18 @@ def test_a_generator_with_weights_past_float16_s_range_is_kept_in_float32(random
     assert run("bundle", "new", "--network", str(network), "--space", str(random_bundle_dir),
                "--name", "big", "--models-dir", str(models)) == 0
     assert Bundle.load(models / "big").G.mapping.fc0.weight[0, 0] == 70000.0
+
+
+def test_a_remade_bundle_s_next_step_names_a_run_folder_the_old_predictor_run_does_not_hold(
+        random_bundle_dir, tmp_path, capsys, monkeypatch):
+    # `train predictor` refuses runs/predictor-NAME when it trained the replaced bundle's predictor.
+    monkeypatch.chdir(tmp_path)
+    checkpoint = save_generator(Bundle.load(random_bundle_dir).G, tmp_path / "mine.safetensors")
+    argv = ("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir), "--name", "mine",
+            "--models-dir", str(tmp_path / "models"), "--force")
+    assert run(*argv) == 0
+    assert "--outdir" not in capsys.readouterr().out
+    (tmp_path / "runs" / "predictor-mine").mkdir(parents=True)
+    (tmp_path / "runs" / "predictor-mine-2").mkdir()
+    assert run(*argv) == 0
+    assert f"--bundle {tmp_path / 'models' / 'mine'} --outdir runs/predictor-mine-3;" in capsys.readouterr().out

@@ -91,7 +91,12 @@ def run_new(args: argparse.Namespace) -> int:
         print(f"kept {card}: it describes the bundle this one replaces; update it")
     else:
         card.write_text(CARD_STUB.format(name=args.name, made=made))
-    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}; "
+    # The default run folder of `train predictor` may hold the replaced bundle's run, which it refuses.
+    earlier, n = Path(f"runs/predictor-{args.name}"), 2
+    while Path(f"{earlier}-{n}").exists():
+        n += 1
+    outdir = f" --outdir {earlier}-{n}" if earlier.exists() else ""
+    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}{outdir}; "
           f"then fill in {card}")
     return 0
 

@@ -543,7 +543,8 @@ def _read_live(path: Path) -> _Contents:
         if not _holds_a_generator(path):
             raise UserError(f"{path} holds no generator (no mapping or synthesis weights: a bundle's space or "
                             "predictor?); give a generator checkpoint")
-        raise UserError(f"{path} needs its config {config_path.name} beside it (both are written by `python -m live convert`)")
+        raise UserError(f"{path} needs its config {config_path.name} beside it (`convert` and `train gan --export` "
+                        "write both: copy it from where the file was made, or make the pair again)")
     try:
         config = json.loads(config_path.read_text())
     except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, an integer of thousands of digits
