@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from live.space.losses import (
-    LossWeights, Triples, cfm_loss, cfr_loss, cross_feature_ratio_loss, draw_cross_modal_triples,
+    EPS, LossWeights, Triples, cfm_loss, cfr_loss, cross_feature_ratio_loss, draw_cross_modal_triples,
     draw_pairs, draw_single_modal_triples, sfr_loss, total, va_sigma, va_similarity, weighted_mse,
 )
 
@@ -214,3 +214,29 @@ def test_total_applies_the_weights_and_reports_the_parts():
     assert total(parts, LossWeights())[0].item() == pytest.approx(5.0)
     with pytest.raises(ValueError, match="unknown loss parts"):
         total({"l_cfr": torch.tensor(1.0)}, LossWeights())
+
+
+def _repeated(triple: Triples, times: int) -> Triples:
+    return Triples(triple.anchor.repeat(times), triple.first.repeat(times), triple.second.repeat(times))
+
+
+def test_the_ratio_losses_are_means_over_their_triples_and_use_eps_on_both_distances():
+    # Summed, they would outweigh L_SIM and L_VA by the number of triples; the [loss.weights]
+    # would change meaning with the batch.
+    music = _music_at(1.0, 2.0)
+    one = cross_feature_ratio_loss(F_ANCHOR, Y_ANCHOR, music, Y_MUSIC, _triple(0, 0, 1), sigma=0.5)
+    three = cross_feature_ratio_loss(F_ANCHOR, Y_ANCHOR, music, Y_MUSIC, _repeated(_triple(0, 0, 1), 3), sigma=0.5)
+    assert three.item() == pytest.approx(one.item())
+    assert one.item() == pytest.approx((math.log((1 + EPS) / (4 + EPS)) + 1) ** 2)
+    y = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    f = _padded([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert sfr_loss(f, y, _repeated(_triple(0, 1, 2), 3)).item() == pytest.approx(
+        math.log((1 + EPS) / (4 + EPS)) ** 2)
+    # The same distances on both sides: zero, with eps added to each alike.
+    y_isometric = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    assert sfr_loss(f, y_isometric, _triple(0, 1, 2)).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_total_of_no_parts_is_refused():
+    with pytest.raises(ValueError):
+        total({}, LossWeights())
