@@ -406,3 +406,56 @@ def test_a_run_stopped_at_stop_at_says_its_export_is_still_to_come(random_bundle
                  "--export", str(bundle), "--quiet"]) == 0
     assert "nothing exported yet" in capsys.readouterr().err
     assert (bundle / "space.safetensors").read_bytes() == weights
+
+
+def test_seed_losses_take_each_modality_s_features_labels_alpha_and_eps():
+    # The trainer could drop [loss] alpha or fit L_SFR_M to the images' labels with every
+    # training test passing: each part is checked against its loss on the right inputs.
+    from live.space.batches import Batch
+    from live.space.config import LossConfig
+    from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, draw_pairs,
+                                   draw_single_modal_triples, sfr_loss, va_similarity, weighted_mse)
+    from live.space.train import seed_losses
+
+    n, width = 6, 8
+    g = torch.Generator().manual_seed(0)
+    f_i, f_m = torch.randn(n, width, generator=g), torch.randn(n, width, generator=g)
+    va_i, va_m, s_hat = torch.rand(n, 2, generator=g), torch.rand(n, 2, generator=g), torch.rand(2 * n, generator=g)
+    batch = Batch(torch.zeros(n, 3, 4, 4), torch.zeros(n, 1, 4, 4), torch.rand(n, 2, generator=g),
+                  torch.rand(n, 2, generator=g), torch.rand(n, generator=g), torch.rand(n, generator=g))
+    config = LossConfig(alpha=0.3, triples_per_anchor=2, eps=0.02)
+    parts = seed_losses(lambda *inputs: (f_i, f_m, va_i, va_m, s_hat), batch, config, 0.4,
+                        torch.Generator().manual_seed(5))
+    draws = torch.Generator().manual_seed(5)   # the same draws, in the same order
+    extra_i, extra_m = draw_pairs(n, n, n, draws)
+    cross = draw_cross_modal_triples(n, 2, draws), draw_cross_modal_triples(n, 2, draws)
+    single = draw_single_modal_triples(n, 2, draws), draw_single_modal_triples(n, 2, draws)
+    y_i, y_m = batch.image_va, batch.music_va
+    sim_i, sim_m = torch.cat([torch.arange(n), extra_i]), torch.cat([torch.arange(n), extra_m])
+    expected = {
+        "cfr": cfr_loss(f_i, y_i, f_m, y_m, *cross, 0.4, 0.02),
+        "cfm": cfm_loss(f_i, f_m, 0.3),
+        "sfr_image": sfr_loss(f_i, y_i, single[0], 0.02),
+        "sfr_music": sfr_loss(f_m, y_m, single[1], 0.02),
+        "sim": weighted_mse(s_hat, va_similarity(y_i[sim_i], y_m[sim_m], 0.4)),
+        "va_image": weighted_mse(va_i, y_i, batch.image_weight),
+        "va_music": weighted_mse(va_m, y_m, batch.music_weight),
+    }
+    assert parts.keys() == expected.keys()
+    for name, value in expected.items():
+        assert parts[name].item() == pytest.approx(value.item(), rel=1e-6), name
+
+
+def test_the_trainer_weighs_the_parts_with_the_configured_weights(data, tmp_path, monkeypatch):
+    # A trainer that summed with the default weights passed every test: space.toml's
+    # [loss.weights] would have had no effect.
+    import live.space.train as train
+
+    root, cache = data
+    config = tiny_config(root, cache).with_overrides(["loss.weights.va_image=10", "loss.weights.cfr=0.25"])
+    seen = []
+    real_total = train.total
+    monkeypatch.setattr(train, "total", lambda parts, weights: (seen.append(weights), real_total(parts, weights))[1])
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=1)
+    assert seen and all(w == config.loss.weights for w in seen)
+    assert config.loss.weights.va_image == 10 and config.loss.weights.cfr == 0.25
