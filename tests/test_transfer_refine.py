@@ -550,3 +550,42 @@ def test_a_still_s_model_is_corrected_where_its_steps_go_and_a_show_s_is_not(bun
     np.testing.assert_array_equal(plain.phi0, measured.phi0)
     assert not np.allclose(plain.jac, measured.jac)
     assert RefineConfig().measurements == 0  # shows and renders: a corrected model jitters in a stream
+
+
+def test_the_music_basis_is_the_mean_and_the_leading_principal_directions():
+    # Skipping the leading component or not centring passed every test: the refinement's
+    # directions would not follow the music's main variation.
+    from live.transfer.directions import music_basis
+
+    g = torch.Generator().manual_seed(0)
+    f = torch.zeros(400, 8)
+    f[:, 0] = 5.0 * torch.randn(400, generator=g)
+    f[:, 1] = 1.0 * torch.randn(400, generator=g)
+    f[:, 2] = 0.1 * torch.randn(400, generator=g)
+    f[:, 5] = 10.0
+    basis = music_basis(f, 2)
+    assert basis.shape == (3, 8)
+    assert torch.allclose(basis[0], f.mean(dim=0))
+    assert abs(float(basis[1, 0])) > 0.99 and abs(float(basis[2, 1])) > 0.99  # +-e0, then +-e1
+    assert float(basis[1:, 5].abs().max()) < 1e-3                             # centred: the mean is not a direction
+
+
+@pytest.mark.parametrize("cosine, steps", [(0.94, False), (0.96, True)])
+def test_music_within_cosine_0_95_of_the_model_s_steps_on_it_and_other_music_does_not(bundle, setting, cosine,
+                                                                                      steps):
+    w_source, w_anchor, basis, _, anchor = setting
+    refiner = LocalRefiner(SMALL)
+    session = refiner.open(bundle, w_source)
+    session.anchors = late = _LateAnchors(anchor)
+    direction = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(3))
+    near = w_anchor + 0.5 * anchor.radius * direction / direction.norm()
+    music = basis[0] / basis[0].norm()
+    other = basis[1] - (basis[1] @ music) * music
+    tilted = (cosine * music + (1 - cosine ** 2) ** 0.5 * other / other.norm()) * basis[0].norm()
+    with torch.inference_mode():
+        session.refine(near, basis[0], 0.0, 3)
+        asked = len(late.requests)
+        session.reset()
+        out = session.refine(near, tilted, 0.0, 3)
+    assert (not torch.allclose(out, near)) is steps and (len(late.requests) > asked) is not steps
+    refiner.close()
