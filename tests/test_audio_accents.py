@@ -136,3 +136,23 @@ def test_confidence_grows_with_the_intervals_heard_after_a_tempo_change():
         seen.append(clock.confidence(t))
     # The first is off the old grid, ignored as one stray beat; the second moves the grid.
     assert seen == pytest.approx([1.0, 0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+def test_a_sparse_click_keeps_its_beats_and_no_beat_is_handed_out_before_its_audio():
+    # Moved a little before the click, the grid's beat passed in the silence before it,
+    # counted as emitted though the level gate dropped it, and the tracker's beat was then
+    # refused: a 60 bpm click had 3 beats in 40 s. And beats moved later than the audio fed
+    # were published early (half a beat at 60 bpm).
+    rate, bpm, seconds = 44100, 60, 40.0
+    samples = np.zeros(int(seconds * rate), np.float32)
+    truth = np.arange(0.0, seconds - 0.1, 60.0 / bpm)
+    click = (np.sin(2 * np.pi * 1000 * np.arange(441) / rate) * np.exp(-np.arange(441) / 88.2)).astype(np.float32)
+    for t in truth:
+        samples[int(round(t * rate)):int(round(t * rate)) + 441] += click
+    analyzer, beats, ahead = AudioAnalyzer(rate), [], []
+    for start in range(0, len(samples), 512):
+        features = analyzer.feed(samples[start:start + 512])
+        beats += features.beats
+        ahead += [b - features.time for b in features.beats]
+    assert score_beats(np.array(beats), truth, 0.07, 3.0).f_measure > 0.8
+    assert max(ahead) <= 0.0

@@ -133,12 +133,10 @@ class AudioAnalyzer:
                     self._onset_strength = hop.onset_strength
                 audible = self._mean_square >= self._silent_mean_square
                 if hop.beat_time is not None and audible:
-                    beats += self.clock.observe(hop.beat_time, hop.tracker_bpm)
-                passed = self.clock.advance(hop.end_time)
+                    beats += self.clock.observe(hop.beat_time, hop.tracker_bpm, heard_at=hop.end_time)
                 # The grid's grace beats bridge a beat the tracker missed in the music, not a
                 # silence: a break pulsed on for seconds. Beats the performer tapped go on.
-                if audible or self.clock.tapped_at(hop.end_time):
-                    beats += passed
+                beats += self.clock.advance(hop.end_time, emit=audible or self.clock.tapped_at(hop.end_time))
         self._index += len(mono)
         if self._taps_ahead:
             beats += self._taps_until(self.time)

@@ -237,8 +237,11 @@ class BeatClock:
 
     # -- inputs --------------------------------------------------------------------------
 
-    def observe(self, beat_time: float, tracker_bpm: float) -> list[float]:
-        """A beat from the tracker; returns it if it is a new beat to emit."""
+    def observe(self, beat_time: float, tracker_bpm: float, heard_at: float | None = None) -> list[float]:
+        """A beat from the tracker; returns it if it is a new beat to emit. `heard_at`: the
+        stream time the audio has reached; a beat the accents moved past it is emitted by
+        `advance` when the stream gets there (published half a beat early, it fired a
+        lighting desk's cue before the sound)."""
         tracker_period = 60.0 / max(tracker_bpm, 1.0)
         heard = beat_time
         if not self.tapped_at(beat_time):
@@ -264,6 +267,9 @@ class BeatClock:
         self._history.append(heard)
         self.period = self._fold(self._estimate_period(tracker_period))
         self._last_confirmed = beat_time
+        if heard_at is not None and beat_time > heard_at:
+            self.anchor = beat_time
+            return []
         return self._realign(beat_time)
 
     def accent(self, t: float, weight: float) -> None:
@@ -300,10 +306,12 @@ class BeatClock:
         self._last_confirmed = t
         return self._realign(t)
 
-    def advance(self, t: float) -> list[float]:
-        """Move to stream time `t`; returns grid beats passed since the last call."""
+    def advance(self, t: float, emit: bool = True) -> list[float]:
+        """Move to stream time `t`; returns grid beats passed since the last call. `emit`
+        False: the caller drops them (silence), so they do not count as emitted: counted,
+        the tracker's beat on the click after a silent gap was refused as one already sent."""
         beats = []
-        if self.locked_at(t):
+        if self.locked_at(t) and emit:
             k = math.floor((self.now - self.anchor) / self.period) + 1
             while (g := self.anchor + k * self.period) <= t:
                 if g - self._last_emitted > 0.5 * self.period:
