@@ -522,14 +522,17 @@ def test_a_click_in_the_audio_plays_at_its_own_time(tmp_path, kill_safe):
     path = tmp_path / "show.mp4"
     rate, fps = 44100, 30
     audio = np.zeros(2 * rate, np.float32)
-    audio[rate:rate + 32] = 0.9  # a click at 1 s
+    audio[rate:rate + 32] = 0.9  # a click at 1 s, and a white frame at 1 s
     with VideoSink(path, VideoFormat(SIZE, fps=fps), AudioFormat(rate, 1), kill_safe=kill_safe) as sink:
         for i in range(2 * fps):
-            sink.write(np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+            sink.write(np.full((SIZE[1], SIZE[0], 3), 255 if i == fps else 0, np.uint8))
             sink.write_audio(audio[i * rate // fps:(i + 1) * rate // fps])
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         chunks = [(float(frame.pts * frame.time_base), frame.to_ndarray()[0]) for frame in container.decode(stream)]
+    with av.open(str(path)) as container:
+        frames = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24").mean()) for f in container.decode(video=0)]
     times = np.concatenate([start + np.arange(len(x)) / rate for start, x in chunks])
     samples = np.concatenate([x for _, x in chunks])
     assert times[np.argmax(np.abs(samples))] == pytest.approx(1.0, abs=0.002)
+    assert max(frames, key=lambda f: f[1])[0] == pytest.approx(1.0, abs=0.002)  # the picture with its sound

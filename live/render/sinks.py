@@ -414,21 +414,23 @@ class VideoSink:
 
 def copy_packets(source: Path, target: Path, audio_start: Fraction = Fraction(0)) -> None:
     """Write `source`'s streams into `target` as they are (no decoding), in `target`'s
-    container's own layout; audio packets moved to start at `audio_start` seconds (<= 0: the
-    encoder's priming, which `target`'s edit list then trims)."""
+    container's own layout; every stream moved alike so that the audio starts at
+    `audio_start` seconds (<= 0: the encoder's priming, which `target`'s edit list trims).
+    Fragments put every frame but the first that far later: moving the audio alone led the
+    picture by the priming; the first frame, at 0, stays there."""
     with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
         streams = {stream.index: writer.add_stream_from_template(stream) for stream in reader.streams}
-        shift: dict[int, int] = {}
+        audio = next((s for s in reader.streams if s.type == "audio" and s.start_time is not None), None)
+        moved = audio_start - audio.start_time * audio.time_base if audio is not None else Fraction(0)
+        shift = {s.index: round(moved / s.time_base) for s in reader.streams}
         for packet in reader.demux():
             if packet.dts is None:  # the demuxer's flush marker, no data
                 continue
             index = packet.stream.index
-            if index not in shift:  # the stream's first packet sets its move
-                moved = audio_start - packet.pts * packet.time_base if packet.stream.type == "audio" else 0
-                shift[index] = round(moved / packet.time_base)
-            packet.pts += shift[index]
-            packet.dts += shift[index]
-            packet.stream = streams[index]
+            pts, dts = packet.pts + shift[index], packet.dts + shift[index]
+            if packet.stream.type != "audio":  # the first frame, at 0 (before it, it would be cut)
+                pts, dts = max(pts, 0), max(dts, 0)
+            packet.pts, packet.dts, packet.stream = pts, dts, streams[index]
             writer.mux(packet)
 
 
