@@ -202,3 +202,21 @@ def test_a_video_s_first_picture_holds_as_a_cut_and_a_tempo_found_ends_the_hold(
     assert s.due(0.6, 3, 0, beat_sync=True, tempo=True)  # a tempo: the cut waits for its beat instead
     assert s.start(0.6, 3, BeatGrid(0.8, 0.4), crossfade_beats=0) is None
     assert s.start(0.8, 3, BeatGrid(0.8, 0.4), crossfade_beats=0) is not None
+
+
+@pytest.mark.parametrize("fade_beats, switch_beats, lands", [(8, 0, 1.5), (8, 0.5, 1.5), (8, 1, 1.5), (4, 4, 3.0)])
+def test_a_switch_during_a_long_fade_lands_on_the_next_beat(fade_beats, switch_beats, lands):
+    # The long fade's end, a beat still to come, was taken as served: the switch waited a beat more.
+    s, period = FadeScheduler(fade_in=False), 0.5
+    s.start(0.0, 1, BeatGrid(0.5, period), crossfade_beats=1)
+    s.start(1.2, 2, BeatGrid(1.5, period), crossfade_beats=fade_beats)
+    s.interrupt()
+    t, landed = 1.25, None
+    while landed is None and t < 5.0:
+        grid = BeatGrid((int(t / period) + 1) * period, period)
+        if s.due(t, 3, switch_beats, beat_sync=True, tempo=True):
+            fade = s.start(t, 3, grid, crossfade_beats=switch_beats)
+            if fade is not None:
+                landed = t if switch_beats == 0 else fade.end
+        t = round(t + 1 / 30, 9)
+    assert landed == pytest.approx(lands, abs=1 / 30)

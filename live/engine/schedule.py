@@ -49,7 +49,7 @@ class FadeScheduler:
     def _beats(self, grid: BeatGrid) -> BeatGrid:
         """`grid` with a next beat within half a period of the beat served already moved on
         to the beat after it."""
-        if grid.next_beat is not None and grid.period and grid.next_beat - self._served < grid.period / 2:
+        if grid.next_beat is not None and grid.period and abs(grid.next_beat - self._served) < grid.period / 2:
             return BeatGrid(grid.next_beat + grid.period, grid.period)
         return grid
 
@@ -71,6 +71,7 @@ class FadeScheduler:
         the fade under way, which goes on drawing until then."""
         self._interrupted = True
         self._cut_holds_until = float("-inf")
+        self._served = float("-inf")  # the fade under way will not land: its beat is free
 
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
