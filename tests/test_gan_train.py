@@ -302,7 +302,8 @@ def test_settings_that_cannot_train_are_refused_before_anything_is_built(change,
 def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedules(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path).run()
     for change, named in ((dict(lr=0.01), "--lr 0.0025"), (dict(seed=7), "--seed 3"), (dict(resolution=64), "--res 32"),
-                          (dict(init=str(tmp_path / "other.pt")), "--init \"\";")):  # not "--init ;"
+                          (dict(init=str(tmp_path / "other.pt")), r"--init \(unset\);"),  # not "--init ;" or '""'
+                          (dict(mirror=False), "--mirror; this command gives --no-mirror")):
         with pytest.raises(UserError, match=f"was trained with {named}.*choose a new --outdir"):
             GanTrainer(GanConfig(total_kimg=0.016, **{**TINY, **change}), tmp_path)
     resumed = GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "snapshot_kimg": 0.016}), tmp_path)
@@ -689,6 +690,12 @@ def test_the_automatic_r1_gamma_typed_out_resumes_and_a_refusal_shows_the_value_
     GanTrainer(GanConfig(total_kimg=0.004, **TINY), tmp_path).run()
     automatic = GanConfig(**TINY).resolved_r1_gamma()
     assert GanTrainer(GanConfig(total_kimg=0.008, r1_gamma=automatic, **TINY), tmp_path).state.images_seen == 4
+    # As printed (6 digits): at batch 12 the value 0.0170667 was refused as another setting.
+    twelve = tmp_path / "twelve"
+    GanTrainer(GanConfig(total_kimg=0.012, **{**TINY, "batch": 12}), twelve).run()
+    printed = float(f"{GanConfig(**{**TINY, 'batch': 12}).resolved_r1_gamma():g}")
+    assert GanTrainer(GanConfig(total_kimg=0.024, r1_gamma=printed, **{**TINY, "batch": 12}),
+                      twelve).state.images_seen == 12
     with pytest.raises(UserError, match=r"trained with --r1-gamma \(unset\) \(automatic: 0.0512\); this command "
                                         r"gives --r1-gamma 0.1\."):
         GanTrainer(GanConfig(total_kimg=0.008, r1_gamma=0.1, **TINY), tmp_path)

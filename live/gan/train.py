@@ -109,11 +109,13 @@ def _read_run_state(path: str, device: torch.device) -> dict | None:
 AUTOMATIC = {"r1_gamma": GanConfig.resolved_r1_gamma, "ema_kimg": GanConfig.resolved_ema_kimg}
 
 
-def _typed(value: object) -> str:
-    """A setting as a command line gives it."""
-    if value is None:
-        return "(unset)"
-    return '""' if value == "" else printable(str(value), PATH_LIMIT)  # a stored state's text is the file's
+def _typed(name: str, value: object) -> str:
+    """A setting as a command line gives it: `--mirror`, `--no-mirror`, `--init X`."""
+    if isinstance(value, bool):
+        return flag(name) if value else "--no-" + flag(name).removeprefix("--")
+    if value is None or value == "":
+        return f"{flag(name)} (unset)"
+    return f"{flag(name)} {printable(str(value), PATH_LIMIT)}"  # a stored state's text is the file's
 
 
 def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -> bool:
@@ -125,8 +127,9 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
         return Path(str(saved)).resolve() == Path(str(given)).resolve() or gone(str(saved))
     if name == "init" and saved:  # the same file, however it is written; or not there from here to compare
         return saved == given or Path(str(saved)).resolve() == Path(str(given)).resolve() or not Path(saved).exists()
-    if name in AUTOMATIC:  # the automatic value, typed out, is the same setting (and unset is unset)
-        return saved == given or AUTOMATIC[name](saved_config) == AUTOMATIC[name](given_config)
+    if name in AUTOMATIC:  # the automatic value, typed out (as printed: 6 digits), is the same setting
+        return saved == given or math.isclose(AUTOMATIC[name](saved_config), AUTOMATIC[name](given_config),
+                                              rel_tol=1e-5)
     return saved == given
 
 
@@ -274,8 +277,8 @@ class GanTrainer:
         changed = [name for name in asdict(self.cfg)
                    if name not in RESUMABLE and not _same_setting(name, saved, self.cfg)]
         if changed:
-            def given(config: GanConfig) -> str:  # as typed: '--init ""', not '--init ' and 'None'
-                return ", ".join(f"{flag(name)} {_typed(getattr(config, name))}"
+            def given(config: GanConfig) -> str:  # as typed: '--no-mirror', not '--mirror False'
+                return ", ".join(_typed(name, getattr(config, name))
                                  + (f" (automatic: {AUTOMATIC[name](config):g})"
                                     if name in AUTOMATIC and getattr(config, name) is None else "")
                                  for name in changed)
