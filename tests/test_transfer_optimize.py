@@ -22,11 +22,17 @@ def test_schedule_warms_up_holds_and_ramps_down():
     assert rates[262] == pytest.approx(0.05, rel=0.03) and 0 < rates[299] < 0.001
 
 
-def test_loss_decreases_in_w_plus(bundle):
+def _sources_and_targets(bundle):
+    """Two source latents, and as the music's embedding the image features of two others."""
     w_o = torch.stack([seed_latent(bundle.G, s) for s in (1, 2)])
     with torch.no_grad():
         target = bundle.image_features(bundle.G.synthesis(torch.stack([seed_latent(bundle.G, s) for s in (8, 9)]),
                                                           noise_mode="const"))
+    return w_o, target
+
+
+def test_loss_decreases_in_w_plus(bundle):
+    w_o, target = _sources_and_targets(bundle)
     result = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=25))
     assert result.losses.shape == (26, 2)
     assert (result.losses[-1] < result.losses[0] - 1e-3).all()
@@ -73,10 +79,7 @@ def test_where_the_source_is_the_optimum_the_result_is_no_worse_than_it(bundle):
 def test_the_last_step_s_result_is_kept(bundle):
     # Step 0's rate is 0, so two steps move once: a result taken before the last step was
     # the source itself (and, over 3 steps, a worse iterate than the last).
-    w_o = torch.stack([seed_latent(bundle.G, s) for s in (1, 2)])
-    with torch.no_grad():
-        target = bundle.image_features(bundle.G.synthesis(torch.stack([seed_latent(bundle.G, s) for s in (8, 9)]),
-                                                          noise_mode="const"))
+    w_o, target = _sources_and_targets(bundle)
     two = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=2))
     assert not torch.equal(two.w_m, w_o) and (two.losses[-1] < two.losses[0]).all()
     three = optimize_transfer(bundle, w_o, target, 0.001, OptimizeConfig(steps=3))

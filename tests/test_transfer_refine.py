@@ -576,9 +576,9 @@ def test_music_within_cosine_0_95_of_the_model_s_steps_on_it_and_other_music_doe
     w_source, w_anchor, basis, _, anchor = setting
     refiner = LocalRefiner(SMALL)
     session = refiner.open(bundle, w_source)
-    session.anchors = late = _LateAnchors(anchor)
-    direction = torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(3))
-    near = w_anchor + 0.5 * anchor.radius * direction / direction.norm()
+    late = session.anchors = _LateAnchors(anchor)
+    near = w_anchor + 0.5 * anchor.radius * torch.nn.functional.normalize(
+        torch.randn(w_anchor.shape, generator=torch.Generator().manual_seed(3)), dim=None)
     music = basis[0] / basis[0].norm()
     other = basis[1] - (basis[1] @ music) * music
     tilted = (cosine * music + (1 - cosine ** 2) ** 0.5 * other / other.norm()) * basis[0].norm()
