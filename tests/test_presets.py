@@ -180,7 +180,8 @@ def test_preset_list_of_a_missing_folder_says_so(tmp_path, capsys):
 
 @pytest.mark.parametrize("values, words", [(np.array(["a", "b"]), "<U1 values"),
                                            (np.array([0.0, np.nan]), "NaN or infinite"),
-                                           (np.full(4, 1e39), "far outside a StyleGAN W")])  # inf in float32
+                                           (np.full(4, 1e39), "far outside a StyleGAN W"),  # inf in float32
+                                           (np.full(4, 0.5 + 2j, np.complex64), "complex64 values")])
 def test_a_latent_source_with_values_no_generator_takes_is_refused_when_the_preset_loads(tmp_path, values, words):
     np.save(tmp_path / "w.npy", values)
     path = tmp_path / "p.toml"
