@@ -14,7 +14,7 @@ from live.settings import Settings
 from live.transfer.anchors import AnchorRequest, BackgroundAnchors, DelayedAnchors, InlineAnchors
 from live.transfer.directions import feature_gradients, music_basis, sensitive_directions
 from live.transfer.embed import latent_features, true_transfer_loss
-from live.transfer.linearize import MEASURE_STEPS, build_anchor, jacobian_along, measured_model
+from live.transfer.linearize import MEASURE_STEPS, build_anchor, jacobian_along, measured_model, validity_radius
 from live.transfer.refine import (LocalRefiner, RefineConfig, ReferenceRefiner, RefineSession, WarmStart,
                                   reference_loss_and_gradient)
 from live.transfer.source import seed_latent
@@ -589,3 +589,12 @@ def test_music_within_cosine_0_95_of_the_model_s_steps_on_it_and_other_music_doe
         out = session.refine(near, tilted, 0.0, 3)
     assert (not torch.allclose(out, near)) is steps and (len(late.requests) > asked) is not steps
     refiner.close()
+
+
+def test_a_measured_model_s_radius_is_tested_on_the_corrected_model(bundle, setting):
+    # The tangent model's radius kept for the corrected one let steps go where the corrected
+    # model was never tested (review 38: 10.6 against 11.9 W+ units).
+    w_source, w_anchor, basis, directions, _ = setting
+    measured = build_anchor(bundle, w_anchor, directions, w_source, basis[0], 0.01, measurements=2)
+    assert measured.radius == pytest.approx(
+        validity_radius(bundle, measured.model, w_anchor, w_source, basis[0], 0.01, 0.5))
