@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from live.audio.band import DRUMS, KICK, STYLES, TICKS_PER_SECOND, _variable_length, arrangement, midi_file
+from live.audio.band import DRUMS, KICK, STYLES, TICKS_PER_SECOND, variable_length, arrangement, midi_file
 
 
 def read_events(data: bytes) -> list[tuple[float, int, int, int]]:
@@ -39,8 +39,8 @@ def read_events(data: bytes) -> list[tuple[float, int, int, int]]:
 
 @pytest.mark.parametrize("value,encoded", [(0, "00"), (0x7F, "7f"), (0x80, "8100"), (0x2000, "c000"),
                                            (0x3FFF, "ff7f"), (0x0FFFFFFF, "ffffff7f")])
-def test_delta_times_are_midi_variable_length_numbers(value, encoded):
-    assert _variable_length(value).hex() == encoded
+def test_delta_times_are_midivariable_length_numbers(value, encoded):
+    assert variable_length(value).hex() == encoded
 
 
 def test_a_note_ended_and_struck_again_at_the_same_time_is_ended_first():

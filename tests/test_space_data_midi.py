@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import shutil
-import struct
 import zipfile
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from live.audio.band import midi_file, variable_length
 from live.errors import UserError
 from live.space.data.midi import DEFAULT_SOUNDFONT, MidiRenderer, midi_members, render_midi_corpus, rendered_path
 
@@ -16,23 +16,12 @@ needs_fluidsynth = pytest.mark.skipif(
     reason="needs the Debian packages fluidsynth and fluid-soundfont-gm")
 
 
-def variable_length(value: int) -> bytes:
-    """MIDI's variable-length quantity: 7 bits per byte, high bit set on all but the last."""
-    out = [value & 0x7F]
-    while value > 0x7F:
-        value >>= 7
-        out.insert(0, (value & 0x7F) | 0x80)
-    return bytes(out)
-
-
-def tiny_midi(notes: tuple[int, ...] = (60, 64, 67), ticks: int = 240) -> bytes:
-    """A format-0 file, 480 ticks per quarter at 120 BPM: piano playing `notes` as eighths."""
-    track = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20")  # tempo: 500,000 us per quarter
-    track += b"\x00\xc0\x00"  # program 0, acoustic grand piano
-    for note in notes:
-        track += bytes([0x00, 0x90, note, 100]) + variable_length(ticks) + bytes([0x80, note, 0])
-    track += b"\x00\xff\x2f\x00"  # end of track
-    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
+def tiny_midi(notes: tuple[int, ...] = (60, 64, 67), seconds: float = 0.25) -> bytes:
+    """A one-track file: piano playing `notes` one after another, each `seconds` long."""
+    events = [(0.0, bytes([0xC0, 0]))]  # program 0, acoustic grand piano
+    for k, note in enumerate(notes):
+        events += [(k * seconds, bytes([0x90, note, 100])), ((k + 1) * seconds, bytes([0x80, note, 0]))]
+    return midi_file(events)
 
 
 def test_variable_length_quantities_match_the_midi_specification():

@@ -164,7 +164,8 @@ def arrangement(style: str, bpm: float, seconds: float, seed: int = 0) -> Arrang
     return Arrangement(midi_file(score.events), np.arange(4 * bars) * score.beat)
 
 
-def _variable_length(n: int) -> bytes:
+def variable_length(n: int) -> bytes:
+    """MIDI's variable-length quantity: 7 bits a byte, the high bit set on all but the last."""
     out = [n & 0x7F]
     while n := n >> 7:
         out.append(0x80 | (n & 0x7F))
@@ -179,7 +180,7 @@ def midi_file(events: list[tuple[float, bytes]]) -> bytes:
     last = 0
     for seconds, message in ordered:
         tick = round(seconds * TICKS_PER_SECOND)
-        track += _variable_length(tick - last) + message
+        track += variable_length(tick - last) + message
         last = tick
     track += b"\x00\xff\x2f\x00"
     return (b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_SECOND)
