@@ -97,6 +97,7 @@ def test_a_generator_trained_on_a_folder_is_scored_against_that_folder_s_picture
 
     from live.bundle import Bundle
     from live.gan.config import GanEvalConfig
+    from live.gan.data import FolderImages
     from live.gan.evaluate import evaluate_generator, format_report
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
@@ -106,7 +107,7 @@ def test_a_generator_trained_on_a_folder_is_scored_against_that_folder_s_picture
         Image.fromarray(np.full((40, 40, 3), (20 + 10 * k, 30, 40), np.uint8)).save(tmp_path / f"dark{k}.png")
     probe = SpaceProbe(*load_space(str(random_bundle_dir), "cpu"))
     config = GanEvalConfig(count=8, batch=8)
-    folder = evaluate_generator(G, probe, config, data=str(tmp_path))
+    folder = evaluate_generator(G, probe, config, FolderImages(tmp_path, G.img_resolution, 0, mirror=False))
     corpus = evaluate_generator(G, probe, config)
     assert folder["reference"] == f"pictures of {tmp_path}" and "procedural corpus" in corpus["reference"]
     assert folder["means"]["lightness"]["corpus"] < 15 < corpus["means"]["lightness"]["corpus"]

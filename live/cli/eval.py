@@ -94,14 +94,15 @@ def _run_gan(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
-    check_scorable(G, args.trunc, args.data)  # before the space loads
+    pictures = None
+    check_scorable(G, args.trunc, procedural=args.data == "procedural")  # before the space loads
     if args.data != "procedural":
         from live.gan.data import FolderImages
 
-        FolderImages(args.data, G.img_resolution, args.seed)  # a folder without pictures: one line, now
+        pictures = FolderImages(args.data, G.img_resolution, args.seed, mirror=False)  # no pictures: one line, now
     net, spec = load_space(args.space, args.device)
     report = evaluate_generator(G, SpaceProbe(net, spec),
-                                GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc), args.data)
+                                GanEvalConfig(count=args.count, seed=args.seed, truncation=args.trunc), pictures)
     report = {"network": str(args.network), "space": str(args.space), **report}
     write_json(args.json, report)
     print(format_report(report))

@@ -15,7 +15,7 @@ the floor a perfect generator would reach with this many samples:
 
 The corpus images come from a seed no generator trains on (the held-out seed of the
 synthetic corpora), or, for a generator trained on a folder of pictures, from that folder
-(`data`): draws of the pictures it learned from, as NVlabs' FID is taken against the
+(`pictures`): draws of the pictures it learned from, as NVlabs' FID is taken against the
 training set.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import MIN_CORPUS_RESOLUTION, ProceduralConfig, ProceduralImages
+from live.gan.data import FolderImages
 from live.errors import UserError
 from live.gan.config import GanEvalConfig
 from live.nets.checkpoints import check_truncation
@@ -101,32 +102,31 @@ def generator_images(G: Generator, config: GanEvalConfig) -> Iterator[torch.Tens
         yield to_unit(images)
 
 
-def check_scorable(G: Generator, truncation: float, data: str = "procedural") -> None:
+def check_scorable(G: Generator, truncation: float, procedural: bool = True) -> None:
     """One line for a generator eval gan cannot score, before anything else loads."""
     if G.c_dim:
         raise UserError(f"this is a conditional generator (c_dim {G.c_dim}); eval gan scores unconditional "
                         "ones against pictures without classes")
     if G.img_channels != 3:
         raise UserError(f"this generator draws {G.img_channels}-channel pictures; eval gan scores RGB ones")
-    if data == "procedural" and G.img_resolution < MIN_CORPUS_RESOLUTION:
+    if procedural and G.img_resolution < MIN_CORPUS_RESOLUTION:
         raise UserError(f"this generator draws {G.img_resolution} px pictures; eval gan compares them with the "
                         f"procedural corpus, painted at {MIN_CORPUS_RESOLUTION} px or more")
     check_truncation(G, truncation)
 
 
 def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig,
-                       data: str = "procedural") -> dict[str, object]:
+                       pictures: FolderImages | None = None) -> dict[str, object]:
     """The report: the generator against corpus set A, and corpus set B against A (the floor).
-    `data`: "procedural" (the held-out corpus) or the folder of pictures the generator learned."""
-    check_scorable(G, config.truncation, data)
-    if data == "procedural":
+    `pictures`: the folder the generator learned from (drawn unmirrored, at its resolution),
+    else the held-out procedural corpus."""
+    check_scorable(G, config.truncation, procedural=pictures is None)
+    if pictures is None:
         corpus = ProceduralImages(ProceduralConfig(resolution=G.img_resolution, seed=HELDOUT_SEED))
         draw, named = corpus.batch, f"the procedural corpus (held-out seed {HELDOUT_SEED})"
     else:
-        from live.gan.data import FolderImages
-
-        folder = FolderImages(data, G.img_resolution, config.seed, mirror=False)
-        draw, named = (lambda n, start: folder.next_batch(n)), f"pictures of {data}"  # set A, then set B
+        assert pictures.resolution == G.img_resolution and not pictures.mirror
+        draw, named = (lambda n, start: pictures.next_batch(n)), f"pictures of {pictures.root}"  # set A, then B
 
     def corpus_set(index0: int) -> _Set:
         starts = range(index0, index0 + config.count, config.batch)
