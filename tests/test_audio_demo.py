@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from live.audio.demo import render_demo
+from live.audio.demo import PLAN, demo_seconds, render_demo
 
 RATE = 22050
 
@@ -19,11 +19,20 @@ def test_the_same_seed_gives_the_same_track_and_another_seed_another(demo):
 
 
 def test_sections_cover_the_track_and_swing_between_emotions(demo):
-    assert 60.0 <= demo.duration <= 90.0
+    assert 60.0 <= demo.duration <= 90.0 and abs(demo_seconds() - demo.duration) < 1e-3
     assert demo.sections[0].start == 0.0 and demo.sections[-1].end <= demo.duration
     assert all(a.end == b.start for a, b in zip(demo.sections, demo.sections[1:]))
     signs = [(np.sign(s.valence), np.sign(s.arousal)) for s in demo.sections]
-    assert (1, 1) in signs and (-1, -1) in signs
+    assert sorted(signs) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]  # one section per quadrant
+    assert all(a != b for a, b in zip(signs, signs[1:]))
+
+
+def test_each_section_s_cues_say_what_it_intends_by_the_synthetic_corpus_s_rule():
+    from live.space.data.synth_music import cue_va
+
+    for plan in PLAN:
+        valence, arousal = cue_va(plan.cues)
+        assert np.sign(valence - 0.5) == np.sign(plan.valence) and np.sign(arousal - 0.5) == np.sign(plan.arousal)
 
 
 def spectral_centroid(x: np.ndarray) -> float:

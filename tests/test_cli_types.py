@@ -253,6 +253,28 @@ def test_the_demo_s_own_recording_is_checked_before_the_networks_load(tmp_path, 
     assert f"cannot write {perform.FRESH_SERVER_VIDEO}: it is a folder" in capsys.readouterr().err
 
 
+def test_a_fresh_server_records_the_whole_demo_once(tmp_path, monkeypatch, capsys):
+    """Its four sections, each in one quadrant of valence and arousal: 20 s showed the first alone."""
+    from live.audio.demo import render_demo
+    from live.cli import perform
+
+    class Opened(Exception):
+        pass
+
+    def open_show(args, **kwargs):
+        raise Opened(args.duration, kwargs["seconds"])
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(perform, "_has_input", lambda: False)
+    monkeypatch.setattr(perform, "_has_display", lambda: False)
+    monkeypatch.setattr(perform, "open_show", open_show)
+    with pytest.raises(Opened) as opened:
+        main(["perform", "--control", "off"])
+    duration, seconds = opened.value.args
+    assert duration == seconds == pytest.approx(render_demo(sample_rate=8000).duration, abs=1e-3)
+    assert f"into {perform.FRESH_SERVER_VIDEO} for 76 s" in capsys.readouterr().out
+
+
 def test_the_demo_s_own_recording_is_replaced_by_the_next_demo(tmp_path, monkeypatch, preset_dir):
     """A name the program chose: the second `python -m live` on a fresh server was refused
     ("live-demo.mp4 exists") once the sink kept existing files (found by review)."""

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from live.audio.cue_music import MusicCues, compose, render
 from live.corpus.procedural import ProceduralConfig
 from live.space.data.color_emotion import valdez_mehrabian, valdez_mehrabian_va
 from live.space.data.procedural_va import ProceduralVAImages
-from live.space.data.synth_music import (AROUSAL_WEIGHTS, LOUDNESS, REGISTER, TEMPO, VALENCE_WEIGHTS, MusicCues,
-                                         SynthMusicConfig, clip_cues, compose, cue_va, render, render_clip,
-                                         synthetic_music)
+from live.space.data.synth_music import (AROUSAL_WEIGHTS, LOUDNESS, REGISTER, TEMPO, VALENCE_WEIGHTS, SynthMusicConfig,
+                                         clip_cues, cue_va, render_clip, synthetic_music)
 
 MIDDLE = MusicCues(tempo=120.0, major=True, loudness=-12.0, register=66.0, staccato=0.5, brightness=0.5, density=2)
 LOW_HIGH = {"tempo": TEMPO, "major": (False, True), "loudness": LOUDNESS, "register": REGISTER,

@@ -1,35 +1,30 @@
-"""The demo track: about 74 s of synthesized music whose emotion changes by section.
+"""The demo track: about 76 s of synthesized music that visits the four quadrants of
+valence and arousal, a section each.
 
-So a fresh machine has sound, and so tests know the truth: every beat time and each
-section's intended valence and arousal are known. The sections follow the music cues of
-Gabrielsson & Lindstrom and Eerola et al. (see shared/REFERENCES.md): major mode, fast
-tempo, loud dynamics, bright timbre and high register for high valence and arousal; minor,
-slow, soft, dark and low for low valence and arousal.
+So a fresh machine has sound and a show that visibly follows it, and so tests know the
+truth: every beat time and each section's intended valence and arousal are known. Each
+section is cue music (live.audio.cue_music) with the cues of Gabrielsson & Lindstrom and
+Eerola et al. (see shared/REFERENCES.md) set near the ends of their ranges: fast, loud,
+staccato, bright and dense for high arousal; slow, soft, legato, dark and sparse for low;
+major mode and a high register for high valence, minor and low for low valence.
+
+The default space learned to read these cues from the synthetic music corpus, which the
+same renderer makes, so its music encoder tells the sections apart more clearly than it
+does real music (models/default/MODEL_CARD.md has its held-out numbers on both).
 """
-from __future__ import annotations
-
 from dataclasses import dataclass, replace
-from functools import cache
-from typing import Callable
 
 import numpy as np
 
-from live.audio.synth import BUSY, DrumStyle, midi_to_hz, place, render_drums, tone
-
-MAJOR_PROGRESSION = ((0, (0, 4, 7)), (7, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)))      # I V vi IV
-MINOR_PROGRESSION = ((0, (0, 3, 7)), (8, (0, 4, 7)), (3, (0, 4, 7)), (10, (0, 4, 7)))     # i VI III VII
+from live.audio.cue_music import MusicCues, compose, render
 
 
 @dataclass(frozen=True)
 class SectionPlan:
     name: str
     bars: int
-    bpm: float
-    root: int               # MIDI note of the key's tonic
-    major: bool
-    brightness: float       # timbre of chords and lead, (0, 1): sine-like to saw-like
-    loudness: float         # gain of the whole section
-    drums: DrumStyle
+    cues: MusicCues
+    drums: bool
     valence: float          # the intended emotion, in [-1, 1]
     arousal: float
 
@@ -57,57 +52,40 @@ class DemoTrack:
 
 
 PLAN = (
-    SectionPlan("bright", bars=16, bpm=128.0, root=60, major=True, brightness=0.75,
-                loudness=1.0, drums=BUSY, valence=0.7, arousal=0.7),
-    SectionPlan("dark", bars=8, bpm=84.0, root=57, major=False, brightness=0.2,
-                loudness=0.3, drums=DrumStyle(gain=0.6), valence=-0.6, arousal=-0.6),
-    SectionPlan("bright again", bars=12, bpm=140.0, root=62, major=True, brightness=0.8,
-                loudness=1.0, drums=BUSY, valence=0.8, arousal=0.8),
+    SectionPlan("joyful", bars=12, cues=MusicCues(tempo=132.0, major=True, loudness=-3.0, register=78.0,
+                                                  staccato=0.8, brightness=0.85, density=4),
+                drums=True, valence=0.7, arousal=0.7),
+    SectionPlan("sad", bars=5, cues=MusicCues(tempo=66.0, major=False, loudness=-20.0, register=52.0,
+                                              staccato=0.1, brightness=0.1, density=1),
+                drums=False, valence=-0.7, arousal=-0.7),
+    SectionPlan("tense", bars=12, cues=MusicCues(tempo=156.0, major=False, loudness=-2.0, register=54.0,
+                                                 staccato=0.9, brightness=0.95, density=4),
+                drums=True, valence=-0.5, arousal=0.8),
+    SectionPlan("serene", bars=6, cues=MusicCues(tempo=84.0, major=True, loudness=-18.0, register=76.0,
+                                                 staccato=0.15, brightness=0.15, density=2),
+                drums=False, valence=0.6, arousal=-0.5),
 )
 
 
-Voice = Callable[[int, float, float, float], np.ndarray]   # (midi note, seconds, brightness, decay)
-
-
-def _render_harmony(track: np.ndarray, sample_rate: int, start: float, plan: SectionPlan,
-                    rng: np.random.Generator, voice: Voice) -> None:
-    beat = 60.0 / plan.bpm
-    progression = MAJOR_PROGRESSION if plan.major else MINOR_PROGRESSION
-    # Fast, bright sections move in 8ths an octave up; slow, dark ones in quarters.
-    lead_step = beat / 2 if plan.major else beat
-    lead_octave = 12 if plan.major else 0
-    for bar in range(plan.bars):
-        degree, quality = progression[bar % len(progression)]
-        bar_start = start + bar * 4 * beat
-        chord = [plan.root + degree + q for q in quality]
-        for note in chord:
-            place(track, voice(note, 4 * beat, plan.brightness, 3.0), bar_start, sample_rate, 0.12 * plan.loudness)
-        for b in range(4):
-            place(track, voice(plan.root + degree - 24, beat, 0.5, 0.4), bar_start + b * beat,
-                  sample_rate, 0.35 * plan.loudness)
-        for i in range(int(round(4 * beat / lead_step))):
-            note = chord[rng.integers(len(chord))] + lead_octave
-            place(track, voice(note, lead_step, plan.brightness, 0.3), bar_start + i * lead_step,
-                  sample_rate, 0.15 * plan.loudness)
+def demo_seconds() -> float:
+    """The track's length, known without rendering it (to a sample's rounding per section)."""
+    return sum(plan.bars * 240.0 / plan.cues.tempo for plan in PLAN)
 
 
 def render_demo(seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
     """The same seed and rate give the same samples."""
-    rng = np.random.default_rng(seed)
-
-    @cache  # a song repeats its notes: synthesize each distinct one once per render
-    def voice(note: int, seconds: float, brightness: float, decay: float) -> np.ndarray:
-        return tone(midi_to_hz(note), seconds, sample_rate, brightness, attack=0.02, decay=decay)
-
-    duration = sum(p.bars * 4 * 60.0 / p.bpm for p in PLAN)
-    track = np.zeros(int((duration + 0.5) * sample_rate), np.float32)
-    beats, sections, start = [], [], 0.0
-    for plan in PLAN:
-        beats.append(render_drums(track, sample_rate, start, plan.bars, plan.bpm,
-                                  replace(plan.drums, gain=plan.drums.gain * plan.loudness), rng))
-        _render_harmony(track, sample_rate, start, plan, rng, voice)
-        end = start + plan.bars * 4 * 60.0 / plan.bpm
-        sections.append(Section(plan.name, start, end, plan.bpm, plan.valence, plan.arousal))
+    parts, beats, sections, start = [], [], [], 0.0
+    for index, plan in enumerate(PLAN):
+        beat = 60.0 / plan.cues.tempo
+        seconds = plan.bars * 4 * beat
+        # A generator per section and per use, as the corpus draws its clips: the notes do not
+        # depend on the sample rate, which only the drums' noise draws from.
+        score = replace(compose(plan.cues, np.random.default_rng([seed, index, 0]), seconds), drums=plan.drums)
+        parts.append(render(plan.cues, score, sample_rate, seconds, np.random.default_rng([seed, index, 1])))
+        beats.append(start + np.arange(plan.bars * 4) * beat)
+        end = start + len(parts[-1]) / sample_rate
+        sections.append(Section(plan.name, start, end, plan.cues.tempo, plan.valence, plan.arousal))
         start = end
+    track = np.concatenate(parts)
     track *= 0.9 / np.abs(track).max()
     return DemoTrack(track, sample_rate, np.concatenate(beats), tuple(sections))

@@ -1,7 +1,8 @@
-"""Synthesized music: drum and tonal voices, and drum patterns with their true beat times.
+"""Synthesized drums: the voices of a kit, and patterns played with their true beat times.
 
-Pure NumPy and deterministic from a seed. The demo track, the beat-tracking tests and the
-beat benchmark are built from these pieces, so their ground truth is exact by construction.
+Pure NumPy and deterministic from a seed. The beat-tracking tests and the beat benchmark
+are built from these pieces, and cue music (the demo track, the synthetic corpus) plays
+them, so their ground truth is exact by construction.
 """
 from __future__ import annotations
 
@@ -51,27 +52,6 @@ def hihat(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     n = int(0.06 * sample_rate)
     noise = _highpass(_highpass(rng.standard_normal(n).astype(np.float32)))
     return (0.15 * noise * _decay(n, sample_rate, 0.012)).astype(np.float32)
-
-
-def tone(freq: float, seconds: float, sample_rate: int, brightness: float,
-         attack: float = 0.01, decay: float = 1.0) -> np.ndarray:
-    """An additive-synthesis note.
-
-    brightness in (0, 1): harmonic k has amplitude brightness**(k-1) / k, so near 0 it is a
-    sine (dark) and near 1 a sawtooth (bright). Harmonics above Nyquist are left out.
-    """
-    assert 0.0 < brightness < 1.0, brightness
-    n = int(seconds * sample_rate)
-    t = np.arange(n) / sample_rate
-    wave = np.zeros(n)
-    for k in range(1, 24):
-        if k * freq >= sample_rate / 2 or brightness ** (k - 1) < 1e-3:
-            break
-        wave += brightness ** (k - 1) / k * np.sin(2 * np.pi * k * freq * t)
-    envelope = np.minimum(1.0, t / attack) * np.exp(-t / decay)
-    release = min(n, int(0.02 * sample_rate))  # avoid a click at the note's end
-    envelope[n - release:] *= np.linspace(1.0, 0.0, release)
-    return (wave * envelope).astype(np.float32)
 
 
 def place(track: np.ndarray, sound: np.ndarray, at_seconds: float, sample_rate: int,

@@ -17,7 +17,6 @@ from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADD
 from live.errors import UserError, note
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
-FRESH_SERVER_SECONDS = 20.0
 RECORD_FPS = 30.0  # a live recording shares the CPU with the show: more frames are the offline render's job
 
 
@@ -232,8 +231,11 @@ def _source_spec(args: argparse.Namespace, headless: bool) -> str:
                   + ("" if args.record else " (--record FILE keeps the pictures)"))
         return source
     if headless and not _has_display():
+        from live.audio.demo import demo_seconds
+
         args.record = args.record or FRESH_SERVER_VIDEO
-        args.duration = args.duration or FRESH_SERVER_SECONDS
+        # Once through: its four sections show the picture following the music's emotion.
+        args.duration = args.duration or demo_seconds()
         print(f"live: no display and no audio input here; playing the demo track headless into "
               f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
     else:  # said: an audio interface not found on stage gave pictures that followed music no one heard
