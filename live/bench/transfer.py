@@ -34,8 +34,8 @@ predictor lands, every step within its radius of the anchor. Models are judged b
 predictor lands and by the music, which held music does not move, so none is rebuilt
 (held_model_builds_per_pair counts them).
 
-Stream. The demo track's first section change (bright -> dark at 30 s), keyframes at
---stream-rate from 22 s to 44 s, the middle of the lambdas, source seed 0, warm-started
+Stream. The demo track's first section change (joyful -> sad at 21.8 s), keyframes at
+--stream-rate from 8 s before it to 14 s after, the middle of the lambdas, source seed 0, warm-started
 refinement (the largest k <= 3) with local models built inline: jitter = mean
 ||w(t) - w(t-1)|| over the steady keyframes of the 6 s before the change; response =
 keyframes from the change until w first covers 90% of its way from its mean over those
