@@ -957,7 +957,7 @@ def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
     """An engine stopped with a recorder that counted `counts`; what it published then."""
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     recorder = dict(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0, silence_written=0,
-                    sample_rate=16000, frames_written=600, frames_behind=0, written_until=None)
+                    sample_rate=16000, frames_written=600, frames_behind=0, oldest_stand_in_s=0.0, written_until=None)
     engine.recorder = SimpleNamespace(**{**recorder, **counts})
     published = []
     engine.publish = lambda topic, body: published.append((topic, body))
@@ -1017,9 +1017,9 @@ def test_a_recording_that_failed_during_the_show_is_not_said_to_be_finishing():
 
 def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
     # Before, the show's end said only "recorded PATH" of a file frozen for 80 % of its length.
-    engine, published = ended_with_recorder(frames_behind=480)
-    message = ("480 of the recording's 600 frames show a picture up to 0.5 s older than their sound, or the last "
-               "one kept: the encoder fell more than 2 s behind the show (the CPU was short)")
+    engine, published = ended_with_recorder(frames_behind=480, oldest_stand_in_s=1.9)
+    message = ("480 of the recording's 600 frames show a picture older than their sound, by up to 1.9 s: the "
+               "encoder fell more than 2 s behind the show (the CPU was short)")
     assert recorder_said(published) == [("notice", message)]
 
 

@@ -262,6 +262,27 @@ def test_pictures_no_longer_kept_are_stood_in_for_by_the_sparse_ones_of_their_ti
     assert recorder.frames_behind == 14
 
 
+def test_an_encoder_further_behind_than_the_sparse_frames_span_gets_them_spaced_wider_not_cut_short(monkeypatch):
+    # 4 sparse frames 0.5 s apart were kept for a backlog of 6 s: evicting the oldest froze the
+    # file's first 4 s on one picture (a 76 s demo's recording: 29 s on a busy 2-core machine).
+    monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
+    monkeypatch.setattr("live.engine.recorder.RECORD_SPARSE_FOR_S", 2.0)
+    now = [0.0]
+    sink, recorder = recording(now)
+    recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
+    wait_for(lambda: recorder.frames_written)
+    for k in range(1, 60):
+        now[0] = k / 10
+        recorder.wants_frame()
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))
+    recorder.push_audio(np.ones((590, 1), np.float32), 6.0)
+    recorder.close()
+    ages = [slot - picture for slot, picture in enumerate(sink.pictures)]
+    # Kept by the end: pictures 0, 20 and 40 (2 s apart), and the frames of the last 0.5 s.
+    assert sink.pictures == [0] * 20 + [20] * 20 + [40] * 15 + list(range(55, 60))
+    assert recorder.oldest_stand_in_s == max(ages) / 10
+
+
 def test_a_gap_in_the_audio_the_recorder_saw_only_afterwards_is_silence():
     # Too far behind to see the outage as it happened, the recorder met the blocks from
     # either side of it one after the other: before, the gap went missing from the file

@@ -36,7 +36,7 @@ from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
-from live.engine.recorder import RECORD_FRAMES_S, RECORD_SPARSE_S, Recorder
+from live.engine.recorder import RECORD_FRAMES_S, Recorder
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
@@ -680,10 +680,9 @@ class LiveEngine:
                                         "of silence where no audio came from the input")
             if self.recorder.frames_behind:  # the recording did what it could: not a failure
                 self.notify("recorder", f"{self.recorder.frames_behind} of the recording's "
-                                        f"{self.recorder.frames_written} frames show a picture up to "
-                                        f"{RECORD_SPARSE_S:g} s older than their sound, or the last one kept: "
-                                        f"the encoder fell more than {RECORD_FRAMES_S:g} s behind the show "
-                                        "(the CPU was short)")
+                                        f"{self.recorder.frames_written} frames show a picture older than their "
+                                        f"sound, by up to {self.recorder.oldest_stand_in_s:.1f} s: the encoder fell "
+                                        f"more than {RECORD_FRAMES_S:g} s behind the show (the CPU was short)")
             if self.recorder.audio_dropped:
                 self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
                                         "the encoder fell behind the show")

@@ -20,6 +20,8 @@ RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, wh
 RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
 # Further behind, a frame every RECORD_SPARSE_S is kept for RECORD_SPARSE_FOR_S (about 110 MB at 720p): an
 # encoder that ran 3-10 s behind on a busy CPU wrote one frozen picture for 80 % of a show (found by review).
+# Further behind still, every other one kept is let go and the spacing doubles, so that the whole backlog
+# stays covered, more coarsely, in the same memory: evicting the oldest froze a 76 s demo's file for 29 s.
 RECORD_SPARSE_S = 0.5
 RECORD_SPARSE_FOR_S = 20.0
 
@@ -58,9 +60,11 @@ class Recorder:
         # (slot, frame) as offered: each frame of the file is the one offered in the slot of its
         # audio's capture time, however far behind the encoder runs (kept RECORD_FRAMES_S).
         self._frames: deque[tuple[int, np.ndarray]] = deque(maxlen=max(2, math.ceil(RECORD_FRAMES_S * fps)))
-        sparse = max(2, math.ceil(RECORD_SPARSE_FOR_S / RECORD_SPARSE_S))
-        self._sparse: deque[tuple[int, np.ndarray]] = deque(maxlen=sparse)
-        self._sparse_step = max(1, round(RECORD_SPARSE_S * fps))  # slots between two sparse frames
+        self._sparse_size = max(2, math.ceil(RECORD_SPARSE_FOR_S / RECORD_SPARSE_S))
+        self._sparse: deque[tuple[int, np.ndarray]] = deque()
+        self._sparse_base_step = max(1, round(RECORD_SPARSE_S * fps))
+        self._sparse_step = self._sparse_base_step  # slots between two sparse frames
+        self.oldest_stand_in_s = 0.0  # the furthest a written picture was from its sound's time
         self._frames_lock = threading.Lock()
         self._picture: tuple[int, np.ndarray] | None = None  # the frame written last, with its slot
         self.samples_written = 0
@@ -102,7 +106,12 @@ class Recorder:
             self._first_offer, self._first_slot = self.clock(), self._due_slot
         with self._frames_lock:
             self._frames.append((self._due_slot, frame))
+            if len(self._sparse) <= 1:  # the encoder caught up: back to the finest spacing
+                self._sparse_step = self._sparse_base_step
             if not self._sparse or self._due_slot >= self._sparse[-1][0] + self._sparse_step:
+                if len(self._sparse) == self._sparse_size:
+                    self._sparse = deque(list(self._sparse)[::2])
+                    self._sparse_step *= 2
                 self._sparse.append((self._due_slot, frame))
 
     def _loop(self) -> None:
@@ -206,8 +215,9 @@ class Recorder:
 
     def _frame_at(self, slot: int) -> np.ndarray | None:
         """The frame offered last in or before `slot`; when that frame is no longer kept (the
-        encoder more than RECORD_FRAMES_S behind), the sparse one kept last in or before it, or
-        failing that the one written last; the first offered for audio from before it. Never
+        encoder more than RECORD_FRAMES_S behind), the sparse one kept last in or before it
+        (RECORD_SPARSE_S apart, or further when the encoder is further behind), or failing
+        that the one written last; the first offered for audio from before it. Never
         a picture from after its audio, nor one older than the picture before it."""
         with self._frames_lock:
             while len(self._frames) > 1 and self._frames[1][0] <= slot:
@@ -224,6 +234,8 @@ class Recorder:
                 self.frames_behind += self._picture is not None and slot >= self._first_slot
             if kept is not None and (self._picture is None or kept[0] >= self._picture[0]):
                 self._picture = kept
+            if self._picture is not None and slot >= self._first_slot:
+                self.oldest_stand_in_s = max(self.oldest_stand_in_s, (slot - self._picture[0]) / self.fps)
         return None if self._picture is None else self._picture[1]
 
     def end(self, at: float) -> None:
