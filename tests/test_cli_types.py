@@ -514,6 +514,16 @@ def test_a_recording_at_a_lower_rate_than_the_show_says_so(tmp_path, capsys):
     (["preset", "new", "p", "--bundle", ""], "--bundle"),
     (["train", "predictor", "--bundle", ""], "--bundle"),
     (["va", "--bundle", "", "x.wav"], "--bundle"),
+    # A preset written into the current folder, the default look played without a word (review 44).
+    (["preset", "--presets-dir", "", "new", "p", "--seed", "1"], "--presets-dir"),
+    (["preset", "list", "--presets-dir", ""], "--presets-dir"),
+    (["preset", "new", "p", "--seed", "1", "--like", ""], "--like"),
+    (["render", "x.wav", "-o", "x.mp4", "--preset", ""], "--preset"),
+    (["render", "x.wav", "-o", "x.mp4", "--presets-dir", ""], "--presets-dir"),
+    (["transfer", "--preset", "", "--audio", "x.wav", "--outdir", "o"], "--preset"),
+    (["perform", "--telemetry", ""], "--telemetry"),
+    (["perform", "--control", ""], "--control"),
+    (["perform", "--keys", ""], "--keys"),
 ])
 def test_an_empty_path_or_name_is_refused_not_read_as_the_current_folder(argv, option, capsys, tmp_path,
                                                                            monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import number, output_path, threads
+from live.cli.types import given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, note
 
@@ -40,10 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
     p.add_argument("--record", type=output_path, metavar="OUT.mp4",
                    help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")
-    p.add_argument("--control", default=DEFAULT_COMMAND_ADDRESS,
+    p.add_argument("--control", type=given, default=DEFAULT_COMMAND_ADDRESS,
                    help="ROUTER address for commands, or 'off': no commands and no telemetry")
-    p.add_argument("--telemetry", help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
-    p.add_argument("--keys", metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
+    p.add_argument("--telemetry", type=given, help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
+    p.add_argument("--keys", type=given, metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")
     p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
 

@@ -12,7 +12,7 @@ from live.errors import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preset", help="list, show or create presets")
-    p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
+    p.add_argument("--presets-dir", type=given, help="folder of presets (default: the project's presets/)")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     listing = verbs.add_parser("list", help="the presets, with their hotkeys and descriptions")
     listing.set_defaults(func=_list)
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
     new.add_argument("--truncation", type=number(0, 2), default=0.7,
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
-    new.add_argument("--like", help="copy settings and CC map from this preset (default: the folder's "
+    new.add_argument("--like", type=given, help="copy settings and CC map from this preset (default: the folder's "
                                     "'default', else the project's)")
     new.add_argument("--bundle", type=given, help="the bundle it plays on, a name under models/ or a folder (default: "
                                       "--like's); a --w latent is for its generator, an --image is projected into it")
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(new, what="projecting an --image")
     new.set_defaults(func=_new)
     for verb in (listing, show, new):  # after the verb too (`preset list --presets-dir DIR`)
-        verb.add_argument("--presets-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        verb.add_argument("--presets-dir", type=given, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _new_name(text: str) -> str:

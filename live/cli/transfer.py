@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transfer", help="move a preset's picture toward audio files' emotion (PNGs)",
                        description=__doc__.splitlines()[0] + " The method's w_m: of the preset, its source and "
                        "lambda; a show's own look (intensity, the lightness floor) is not applied.")
-    p.add_argument("--preset", required=True, help="preset name (presets/NAME.toml) or path to a .toml")
-    p.add_argument("--presets-dir", help="folder of presets (default: the project's presets/)")
+    p.add_argument("--preset", required=True, type=given, help="preset name (presets/NAME.toml) or path to a .toml")
+    p.add_argument("--presets-dir", type=given, help="folder of presets (default: the project's presets/)")
     p.add_argument("--bundle", type=given, help="bundle (name under models/ or a folder); default: the preset's")
     p.add_argument("--audio", required=True, nargs="+", type=Path, metavar="FILE", help="audio files")
     p.add_argument("--outdir", required=True, type=output_dir, help="where <audio stem>.png go")
