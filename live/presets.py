@@ -31,7 +31,7 @@ from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.files import dangling_link, is_file, is_folder
 from live.imageio import check_picture
-from live.models import bundle_dir, latent_shape
+from live.models import BUNDLE_FILE, bundle_dir, latent_shape
 from live.settings import Settings
 
 # "name" is read and ignored: presets of earlier versions carry one, and a copied file
@@ -245,7 +245,12 @@ def check_playable(preset: Preset, on: tuple[int, int] | None = None) -> None:
     """UserError if `preset` cannot be played: no bundle where it says, a latent its bundle's
     generator does not take (read from the bundle's config files, torch-free), or a picture
     that does not open (a switch to it answered ok, and failed on telemetry only after).
-    `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle)."""
+    `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle);
+    else its bundle's bundle.toml is read too: a broken one passed, and a switch to it was answered ok."""
+    if on is None:
+        from live.bundle import BundleConfig  # torch: only commands that list or check presets pay for it
+
+        BundleConfig.read(preset.bundle_folder() / BUNDLE_FILE)
     shape = on or latent_shape(preset.bundle_folder())
     if preset.source.w is not None and shape is not None:
         fitted_latent(read_latent(preset.source.w), *shape, preset.source.w,

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -512,3 +514,22 @@ def test_a_seed_preset_s_truncation_sets_its_source(tmp_path):
     path.write_text('name = "t"\n[source]\nseed = 7\ntruncation = 0.2\n')
     w = source_latent(load_preset(path), bundle)
     assert torch.equal(w, seed_latent(bundle.G, 7, 0.2)) and not torch.equal(w, seed_latent(bundle.G, 7))
+
+
+def test_a_preset_on_a_bundle_whose_bundle_toml_is_broken_cannot_be_played(tmp_path, random_bundle_dir, capsys):
+    # Listed as playable and a switch to it answered ok; the bundle failed to load after (review 44).
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(random_bundle_dir, broken)
+    config = broken / "bundle.toml"
+    text = config.read_text()
+    assert "\nimage_size = " in text
+    config.write_text(re.sub(r"\nimage_size = \d+", '\nimage_size = "96"', text))
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "p.toml").write_text(f'bundle = "{broken}"\n[source]\nseed = 1\n')
+    found = PresetLibrary(presets).load_all()["p"]
+    assert isinstance(found, UserError) and "image_size must be a whole number" in str(found)
+    assert main(["preset", "--presets-dir", str(presets), "list"]) == 0
+    assert "p            cannot be played:" in capsys.readouterr().out
