@@ -544,3 +544,14 @@ def test_an_export_onto_the_run_s_own_files_is_refused(tmp_path, capsys):
                  "--res", "32", "--kimg", "0.004", "--threads", "1"]) == 2
     assert "would write over the run's own config.json; export it under another name" in capsys.readouterr().err
     assert not run.exists() or not any(run.iterdir())
+
+
+def test_a_gan_export_onto_its_own_init_generator_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    # --force replaced the generator a fine-tune started from with a few steps' G_ema (review 44).
+    monkeypatch.setattr("live.gan.train.GanTrainer.run", lambda *a, **k: pytest.fail("trained"))
+    start = tmp_path / "start.safetensors"
+    start.write_bytes(b"the generator to keep")
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--init", str(start), "--export", str(start),
+                 "--force", "--kimg", "0.004", "--threads", "1"]) == 2
+    assert "--init and --export name the same file" in capsys.readouterr().err
+    assert start.read_bytes() == b"the generator to keep"

@@ -10,7 +10,7 @@ from pathlib import Path
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads
 from live.errors import UserError, note
-from live.files import check_writable
+from live.files import check_distinct, check_writable
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +72,8 @@ def _run_gan(args: argparse.Namespace) -> int:
                         "export; check --outdir")
     else:
         config = GanConfig(**given)
+    if args.export and config.init:  # a fine-tune's own start, replaced by a few steps' G_ema (review 44)
+        check_distinct({"--init": config.init, "--export": args.export})
     if config.data != "procedural" and Path(args.outdir).resolve().is_relative_to(Path(config.data).resolve()):
         raise UserError(f"--outdir {args.outdir} lies inside --data {config.data}: the run's sample grids would "
                         "become training pictures; choose an --outdir outside it")
