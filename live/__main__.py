@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, MutableMapping
 
-from live.errors import UserError
+from live.errors import UserError, one_line
 from live.heap import keep_freed_memory
 
 COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"live: error: {e}", file=sys.stderr)
+        print(f"live: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader of our output went away (`control listen | head`): done
         try:  # and exit's flush of what is left must not fail on the pipe again

@@ -25,7 +25,13 @@ def note(stage: str, message: str) -> None:
     On a line of its own while a progress bar is drawn (printed, it joined the bar's line)."""
     from tqdm import tqdm
 
-    tqdm.write(f"live: note: {stage}: {message}", file=sys.stderr)
+    tqdm.write(f"live: note: {stage}: {one_line(message)}", file=sys.stderr)
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters escaped: a newline in a file's name, carried into a
+    message, started a forged line of output; an escape code would drive the terminal."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def first_line(e: BaseException | str) -> str:

@@ -533,3 +533,15 @@ def test_a_preset_on_a_bundle_whose_bundle_toml_is_broken_cannot_be_played(tmp_p
     assert isinstance(found, UserError) and "image_size must be a whole number" in str(found)
     assert main(["preset", "--presets-dir", str(presets), "list"]) == 0
     assert "p            cannot be played:" in capsys.readouterr().out
+
+
+def test_a_newline_in_a_preset_s_file_name_stays_inside_its_line(tmp_path, capsys):
+    # Names come from the folder: "a\nb.toml" split `preset list`'s line and an error's (review 44).
+    (tmp_path / "a\nb.toml").write_text("[settings]\nlambda = nan\n")
+    (tmp_path / "c.toml").write_text("[source]\nseed = 1\n")
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("1  a\\nb ") and "cannot be played" in lines[0], lines
+    assert main(["render", str(tmp_path / "no\nsuch.wav"), "-o", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no\\nsuch.wav" in err, err

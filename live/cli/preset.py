@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from live.cli.types import add_device, given, number, plain_name, seed
-from live.errors import UserError
+from live.errors import UserError, one_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,8 +56,9 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no presets in {library.directory}; make one with: {library.new_preset_command()}")
     for i, (name, preset) in enumerate(presets.items()):
         key = str(i + 1) if i < 9 else " "
+        name = one_line(name)  # a file's name: a newline in it split the listing's line
         if isinstance(preset, UserError):
-            print(f"{key}  {name:12s} cannot be played: {preset}")
+            print(f"{key}  {name:12s} cannot be played: {one_line(str(preset))}")
         else:
             print(f"{key}  {name:12s} {preset.source.describe():28s} {_one_line(preset.description)}")
     return 0
