@@ -17,6 +17,10 @@ from live.render.sinks import exact_rate
 
 RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
 RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
+# The input's first block is waited for this long after the first picture before the input counts as lost from
+# the start: a show's start-up held a working input's first callback 0.6-1.8 s (0.14 s alone), and the gap was
+# recorded as an outage, with a false "no audio came from the input" at every show's end (found by review).
+RECORD_START_GAP_S = 5.0
 RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
 # Further behind, a frame every RECORD_SPARSE_S is kept for RECORD_SPARSE_FOR_S (about 110 MB at 720p): an
 # encoder that ran 3-10 s behind on a busy CPU wrote one frozen picture for 80 % of a show (found by review).
@@ -142,8 +146,8 @@ class Recorder:
                     judge_from = ran + self.gap_s
                 if reached is not None:  # frames held for pictures the screen has reached since
                     self._write_frames(math.floor(self._frames_of_audio()), reached)
-                # Before any audio, from the first frame: an input lost from the start.
-                reached = self._first_offer if reached is None else reached
+                elif self._first_offer is not None and self.clock() - self._first_offer > RECORD_START_GAP_S:
+                    reached = self._first_offer  # an input lost from the start: silence from the first frame
                 if reached is not None and ran >= judge_from and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
