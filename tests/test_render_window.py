@@ -12,6 +12,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pygame
+from pygame._sdl2 import video as sdl_video
 import pytest
 
 from live.errors import UserError
@@ -147,7 +148,10 @@ def show_frame_and_keys(screen_dump: Path) -> None:
         assert window.poll() == [KeyAction(Action.BLACKOUT), KeyAction(Action.PRESET, preset=3),
                                  KeyAction(Action.QUIT)]
 
-        # Fullscreen keeps the GL context: the same renderer goes on drawing at the new size.
+        # Fullscreen keeps the GL context: the same renderer goes on drawing at the new size, over the
+        # whole screen from a window away from its origin (X without a window manager left it there).
+        placed = sdl_video.Window.from_display_module()
+        placed.position = (100, 80)
         window.set_fullscreen(True)
         assert window.fullscreen and window.size == (320, 240)
         renderer.resize(window.size)
@@ -155,9 +159,10 @@ def show_frame_and_keys(screen_dump: Path) -> None:
         renderer.present(window.screen, window.size)
         window.flip()
         assert window.ctx.error == "GL_NO_ERROR"
-        assert np.count_nonzero(np.all(read_xwd(screen_dump) == (0, 255, 0), axis=2)) > 160 * 120
-        window.set_fullscreen(False)  # back at the window's own size (SDL kept the desktop's)
-        assert not window.fullscreen and window.size == (160, 120)
+        screen = read_xwd(screen_dump)
+        assert np.all(screen[:100] == (0, 255, 0)) and np.all(screen[-100:] == (255, 0, 0))
+        window.set_fullscreen(False)  # back at the window's own size (SDL kept the desktop's) and place
+        assert not window.fullscreen and window.size == (160, 120) and placed.position == (100, 80)
         renderer.release()
     finally:
         window.close()

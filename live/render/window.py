@@ -16,6 +16,7 @@ from enum import Enum
 
 import moderngl
 import pygame
+from pygame._sdl2 import video as sdl_video
 
 from live.errors import UserError, first_line
 from live.render.headless import GL_VERSION
@@ -77,6 +78,7 @@ class Window:
 
     def __init__(self, config: WindowConfig):
         self.config = config
+        self._windowed_position = (sdl_video.WINDOWPOS_CENTERED | config.display,) * 2  # where leaving fullscreen puts it
         try:
             pygame.display.init()
         except pygame.error as e:
@@ -146,8 +148,18 @@ class Window:
     def set_fullscreen(self, on: bool) -> None:
         """Switch mode; afterwards `size` is the new drawable size to resize the renderer to."""
         if on != self.fullscreen:
+            window = sdl_video.Window.from_display_module()
             try:
+                if on:
+                    # X without a window manager leaves a window where it was: switched in place, it
+                    # hung off the screen's right and bottom (found by review). Centred on the display at
+                    # the display's size, it starts at the display's origin.
+                    self._windowed_position = window.position
+                    window.size = pygame.display.get_desktop_sizes()[self.config.display]
+                    window.position = (sdl_video.WINDOWPOS_CENTERED | self.config.display,) * 2
                 self._set_mode(on)
+                if not on:
+                    window.position = self._windowed_position
             except pygame.error as e:
                 raise UserError(f"cannot switch {'to' if on else 'out of'} fullscreen ({e})") from e
 
