@@ -176,6 +176,22 @@ def test_window_shows_a_frame_and_reports_keys(xvfb):
         pool.submit(show_frame_and_keys, xvfb).result(timeout=120)
 
 
+def open_window_larger_than_the_display() -> tuple[int, int]:
+    window = Window(WindowConfig(size=(640, 360)))
+    try:
+        return window.size
+    finally:
+        window.close()
+
+
+def test_a_window_larger_than_its_display_is_fitted_to_it(xvfb, capfd):
+    # A 1280x720 window on a 1024x768 projector hung off both sides (found by review); here 320x240.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        assert pool.submit(open_window_larger_than_the_display).result(timeout=120) == (320, 180)
+    assert "live: note: window: 640x360 does not fit display 0 (320x240); the window is 320x180" in capfd.readouterr().err
+
+
 def test_fullscreen_renders_and_records_at_the_size_asked_for(xvfb, tmp_path):
     """--size was dropped for the display's (320x240 here; 1920x1080 ran at 17 fps where
     640x360 ran at 59): the picture is drawn at --size and scaled to the display."""

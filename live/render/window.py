@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import moderngl
 import pygame
 from pygame._sdl2 import video as sdl_video
 
-from live.errors import UserError, first_line
+from live.errors import UserError, first_line, note
 from live.render.headless import GL_VERSION
 
 
@@ -97,6 +97,14 @@ class Window:
             pygame.display.quit()
             raise UserError(f"display {config.display} does not exist; this machine has "
                             f"{displays} (0..{displays - 1})")
+        desktop = pygame.display.get_desktop_sizes()[config.display]
+        if config.size[0] > desktop[0] or config.size[1] > desktop[1]:
+            # A 1280x720 window on a 1024x768 projector hung off both sides, without a word (found by review).
+            scale = min(desktop[0] / config.size[0], desktop[1] / config.size[1])
+            fitted = tuple(max(2, int(side * scale) // 2 * 2) for side in config.size)
+            note("window", f"{config.size[0]}x{config.size[1]} does not fit display {config.display} "
+                           f"({desktop[0]}x{desktop[1]}); the window is {fitted[0]}x{fitted[1]}")
+            self.config = config = replace(config, size=fitted)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, GL_VERSION // 100)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, GL_VERSION // 10 % 10)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE)
