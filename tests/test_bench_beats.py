@@ -26,7 +26,8 @@ def test_taps_count_at_their_own_time_whatever_the_block(block):
 
 
 def test_a_warm_up_past_the_demo_track_is_refused(capsys):
-    # The demo lasts 74 s whatever --seconds says: its row read F = 0 and pulled the mean down.
+    # The demo lasts 76 s (its last beat at 74.9 s) whatever --seconds says: its row read F = 0 and pulled
+    # the mean down.
     assert main(["bench", "beats", "--seconds", "80", "--warmup", "75", "--sample-rate", "8000"]) == 2
     assert "leaves none of the demo track's beats" in capsys.readouterr().err
 

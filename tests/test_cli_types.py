@@ -272,7 +272,7 @@ def test_a_fresh_server_records_the_whole_demo_once(tmp_path, monkeypatch, capsy
         main(["perform", "--control", "off"])
     duration, seconds = opened.value.args
     assert duration == seconds == pytest.approx(render_demo(sample_rate=8000).duration, abs=1e-3)
-    assert f"into {perform.FRESH_SERVER_VIDEO} for 76 s" in capsys.readouterr().out
+    assert f"into {perform.FRESH_SERVER_VIDEO} for 75.6 s" in capsys.readouterr().out
 
 
 def test_the_demo_s_own_recording_is_replaced_by_the_next_demo(tmp_path, monkeypatch, preset_dir):

@@ -237,7 +237,7 @@ def _source_spec(args: argparse.Namespace, headless: bool) -> str:
         # Once through: its four sections show the picture following the music's emotion.
         args.duration = args.duration or demo_seconds()
         print(f"live: no display and no audio input here; playing the demo track headless into "
-              f"{args.record} for {args.duration:.0f} s (use --source, --record, --duration to change)")
+              f"{args.record} for {round(args.duration, 1):g} s (use --source, --record, --duration to change)")
     else:  # said: an audio interface not found on stage gave pictures that followed music no one heard
         note("source", "no audio input found; the picture follows the demo track, unheard (--play to hear "
                        "it, --source to choose an input: `python -m live devices` lists them)")
