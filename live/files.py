@@ -34,6 +34,12 @@ def reason(path: Path, error: OSError) -> str:
     return f"{file} is a file, not a folder" if file is not None else (error.strerror or str(error))
 
 
+def real_path(path: str | Path) -> Path:
+    """`path` absolute, its links followed as far as they lead: Path.resolve raises RuntimeError
+    on a symbolic link loop (Python 3.11), which a preset's file or a bundle folder can be."""
+    return Path(os.path.realpath(path))
+
+
 def is_file(path: Path) -> bool:
     """Path.is_file, False also for a name the system refuses (longer than its 255 bytes):
     such a file cannot exist, and pathlib raises instead of saying so."""
@@ -102,7 +108,7 @@ def check_distinct(paths: dict[str, str | Path | None]) -> None:
     for what, path in paths.items():
         if path is None:
             continue
-        key = Path(path).resolve()
+        key = real_path(path)
         if key in seen:
             raise UserError(f"{seen[key]} and {what} name the same file ({path}); choose another path")
         seen[key] = what

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import is_file
+from live.files import is_file, real_path
 
 BUNDLE_FILE = "bundle.toml"
 
@@ -40,6 +40,6 @@ def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
         if is_file(place / BUNDLE_FILE):
             return place
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
-    looked = " or ".join(dict.fromkeys(str(p.resolve()) for p in places))  # one, for an absolute path
+    looked = " or ".join(dict.fromkeys(str(real_path(p)) for p in places))  # one, for an absolute path
     raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {looked}); "
                     f"bundles: {', '.join(known) or 'none'}")

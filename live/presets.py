@@ -29,7 +29,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
-from live.files import dangling_link, is_file, is_folder
+from live.files import dangling_link, is_file, is_folder, real_path
 from live.imageio import check_picture
 from live.models import BUNDLE_FILE, bundle_dir, latent_shape
 from live.settings import Settings
@@ -131,7 +131,7 @@ def _source(table: object, where: str, base: Path, files: bool = True) -> Preset
     kind = kinds[0]
     if not isinstance(table[kind], str) or "\0" in table[kind]:
         raise UserError(f"{where}: source {kind} must be a file path string (with no NUL character)")
-    path = (base / table[kind]).resolve()
+    path = real_path(base / table[kind])
     if not files:
         return PresetSource(truncation=float(truncation), **{kind: path})
     if not is_file(path):

@@ -545,3 +545,18 @@ def test_a_newline_in_a_preset_s_file_name_stays_inside_its_line(tmp_path, capsy
     assert main(["render", str(tmp_path / "no\nsuch.wav"), "-o", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no\\nsuch.wav" in err, err
+
+
+def test_a_preset_whose_file_or_bundle_is_a_symlink_loop_cannot_be_played_and_hides_no_other(tmp_path, capsys):
+    # pathlib raised RuntimeError on the loop: a traceback, and the show would not start (review 43).
+    (tmp_path / "loop.npy").symlink_to("loop.npy")
+    (tmp_path / "bl").symlink_to("bl")
+    (tmp_path / "w.toml").write_text(f'[source]\nw = "{tmp_path / "loop.npy"}"\n')
+    (tmp_path / "b.toml").write_text('bundle = "bl"\n[source]\nseed = 1\n')
+    (tmp_path / "ok.toml").write_text("[source]\nseed = 2\n")
+    found = PresetLibrary(tmp_path).load_all()
+    assert isinstance(found["w"], UserError) and "loop.npy does not exist" in str(found["w"])
+    assert isinstance(found["b"], UserError) and "no bundle 'bl'" in str(found["b"])
+    assert not isinstance(found["ok"], UserError)
+    assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from live.cli.types import add_device, given, number, plain_name, seed
 from live.errors import UserError, one_line
+from live.files import real_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,7 +113,7 @@ def _new(args: argparse.Namespace) -> int:
         source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
-        source = {kind: str(Path(file).resolve())}
+        source = {kind: str(real_path(file))}
     header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
     text = header + "\n" + body
@@ -137,7 +138,7 @@ def _bundle_reference(name: str, found: Path) -> str:
     folder, would be read from the new preset's folder)."""
     from live.models import models_dir
 
-    return name if found == models_dir() / name else str(found.resolve())
+    return name if found == models_dir() / name else str(real_path(found))
 
 
 def _template(library, like: str | None):

@@ -10,7 +10,7 @@ from pathlib import Path
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads
 from live.errors import UserError, note
-from live.files import check_distinct, check_writable
+from live.files import check_distinct, check_writable, real_path
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def _run_gan(args: argparse.Namespace) -> int:
             raise UserError(f"--export {args.export}: generators are written as NAME.safetensors (NAME.json beside it)")
         # The run's own export, which a resume writes again; a new run at that folder's path is another run.
         for path in (Path(args.export), Path(args.export).with_suffix(".json")):
-            if path.name in (CHECKPOINT, LOG, "config.json") and path.resolve().parent == Path(args.outdir).resolve():
+            if path.name in (CHECKPOINT, LOG, "config.json") and real_path(path).parent == real_path(args.outdir):
                 raise UserError(f"--export {args.export} would write over the run's own {path.name}; export it "
                                 "under another name or elsewhere")
         check_new_generator(Path(args.export), args.force, run=Path(args.outdir) if run.is_file() else None)
@@ -74,7 +74,7 @@ def _run_gan(args: argparse.Namespace) -> int:
         config = GanConfig(**given)
     if args.export and config.init:  # a fine-tune's own start, replaced by a few steps' G_ema (review 44)
         check_distinct({"--init": config.init, "--export": args.export})
-    if config.data != "procedural" and Path(args.outdir).resolve().is_relative_to(Path(config.data).resolve()):
+    if config.data != "procedural" and real_path(args.outdir).is_relative_to(real_path(config.data)):
         raise UserError(f"--outdir {args.outdir} lies inside --data {config.data}: the run's sample grids would "
                         "become training pictures; choose an --outdir outside it")
     trainer = GanTrainer(config, args.outdir)

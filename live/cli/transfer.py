@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from live.cli.common import chosen_preset, preset_and_bundle
 from live.cli.types import add_device, count, given, number, output_dir, output_file
 from live.errors import UserError, note
-from live.files import check_distinct, check_writable
+from live.files import check_distinct, check_writable, real_path
 from live.settings import PARAMS
 from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> list[float]:
     and every input decoded once through, so a bad file stops the run before any result.
     Returns the inputs' durations in seconds; nothing of them is kept (the run decodes
     each again up to its window), so many long files fit in memory."""
-    listed = [path.resolve() for path in args.audio]
+    listed = [real_path(path) for path in args.audio]
     again = sorted({str(path) for path, resolved in zip(args.audio, listed) if listed.count(resolved) > 1})
     if again:
         raise UserError(f"{', '.join(again)} is listed more than once in --audio; give each file once")
@@ -69,7 +69,7 @@ def _check(args: argparse.Namespace) -> list[float]:
         raise UserError(f"audio files share the name(s) {', '.join(twice)}; outputs are named after "
                         "the audio file, so rename one")
     results = [args.outdir / f"{stem}.png" for stem in stems]
-    if args.sheet is not None and args.outdir.resolve().is_relative_to(args.sheet.resolve()):
+    if args.sheet is not None and real_path(args.outdir).is_relative_to(real_path(args.sheet)):
         raise UserError(f"--sheet {args.sheet} is --outdir {args.outdir}'s folder or holds it; name a file")
     source = chosen_preset(args).source  # a result named like the preset's own picture replaced it
     check_distinct({**{f"--audio {path}": path for path in args.audio},

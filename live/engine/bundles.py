@@ -12,6 +12,7 @@ from pathlib import Path
 
 from live.bundle import Bundle
 from live.engine.synthesizer import Synthesizer
+from live.files import real_path
 
 
 class RecentBundles:
@@ -28,7 +29,7 @@ class RecentBundles:
         made in memory (no folder) cannot be asked for again, so it is not kept."""
         if bundle.root is None:
             return
-        key = bundle.root.resolve()
+        key = real_path(bundle.root)
         self._recent[key] = (bundle, synthesizer)
         self._recent.move_to_end(key)
         for old in [k for k, (b, _) in self._recent.items() if k != key and b is not shown]:
@@ -37,4 +38,4 @@ class RecentBundles:
             del self._recent[old]
 
     def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
-        return self._recent.get(folder.resolve())
+        return self._recent.get(real_path(folder))
