@@ -155,6 +155,27 @@ def test_dealer_can_pipeline_requests_and_match_replies_by_id(context, server):
     assert ids == list(range(20))
 
 
+def test_a_flood_of_requests_is_answered_at_the_server_s_rate_and_telemetry_goes_on(context, engine):
+    # A client flooding without reading took two thirds of a show's keyframes: the replies are
+    # made under the interpreter lock the show's threads need (review 43).
+    from live.control.server import SocketLimits
+
+    with ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=20.0, limits=SocketLimits(max_rate=100.0)) as slow:
+        sub = subscribe(context, slow.telemetry_endpoint, [b"state"])
+        sock = connect(context, zmq.DEALER, slow.command_endpoint)
+        start = time.monotonic()
+        for i in range(130):
+            sock.send_multipart([b"", json.dumps({"cmd": "get", "id": i}).encode()])
+        ids = [json.loads(recv(sock)[-1])["id"] for _ in range(130)]
+        took = time.monotonic() - start
+        states = 0
+        while recv(sub, 0.0) is not None:
+            states += 1
+    assert ids == list(range(130))
+    assert took >= 0.6   # 64 at once, then the budget: 0.64 s before the next 64
+    assert states >= 0.6 * took * 20, (states, took)
+
+
 @pytest.mark.parametrize("message, fragment", [
     (b"{not json", "not valid JSON"),
     (b"[]", "must be a JSON object"),

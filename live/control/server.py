@@ -46,6 +46,11 @@ class SocketLimits:
     high_water_mark: int = 256  # messages queued per peer and direction before ZeroMQ drops or refuses
     linger_ms: int = 100  # how long closing may wait to flush the last replies
     max_batch: int = 64  # requests answered before telemetry gets its turn again
+    # Requests answered per second at most; more wait in ZeroMQ's queues, whose high-water mark
+    # pushes back on the sender. A client flooding without reading took two thirds of a show's
+    # keyframes (the replies are made in Python, under the interpreter lock the render and
+    # inference threads need; found by review); a controller at 1,000 a second cost nothing seen.
+    max_rate: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -232,15 +237,20 @@ class ControlServer:
         wake_fd = self._wake_receiver.fileno()
         poller.register(wake_fd, zmq.POLLIN)
         next_state = time.monotonic()
+        serve_from = next_state  # requests wait until then: the rate's budget is spent
         try:
             while not self._stopping.is_set():
                 try:
-                    timeout_ms = max(0.0, (next_state - time.monotonic()) * 1000.0)
-                    ready = dict(poller.poll(timeout_ms))
+                    now = time.monotonic()
+                    serving = now >= serve_from
+                    poller.modify(self._router, zmq.POLLIN if serving else 0)
+                    wait_until = next_state if serving else min(next_state, serve_from)
+                    ready = dict(poller.poll(max(0.0, (wait_until - now) * 1000.0)))
                     if wake_fd in ready:
                         self._drain_wake()
                     if self._router in ready:
-                        self._serve_requests()
+                        served = self._serve_requests()
+                        serve_from = time.monotonic() + served / self.limits.max_rate
                     for topic, body in self._telemetry.take_events():
                         self._send_telemetry(topic, body)
                     now = time.monotonic()
@@ -257,11 +267,12 @@ class ControlServer:
             for sock in (self._router, self._pub):
                 sock.close()  # with the short LINGER set at bind time
 
-    def _serve_requests(self) -> None:
-        for _ in range(self.limits.max_batch):
+    def _serve_requests(self) -> int:
+        """Answer up to `max_batch` requests waiting; returns how many."""
+        for served in range(self.limits.max_batch):
             received = self._receive()
             if received is None:
-                return
+                return served
             envelope, body, body_frames = received
             if body is None and len(envelope.route) + body_frames > self.limits.max_frames:  # more than were kept
                 # Counted as the client sent them: the ROUTER adds the sender's identity frame.
@@ -281,6 +292,7 @@ class ControlServer:
                 if e.errno != errno.EHOSTUNREACH:  # the client disconnected before its reply
                     raise
                 self._count(dropped_replies=1)
+        return self.limits.max_batch
 
     def _receive(self) -> tuple[Envelope, bytes | None, int] | None:
         """One whole message as (envelope, body, frames after the envelope); at most
