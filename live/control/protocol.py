@@ -119,12 +119,27 @@ def parse(raw: bytes) -> Request:
         text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Windows editors): RFC 8259 ignores it
     except UnicodeDecodeError:
         raise BadRequest("message is not UTF-8 text; send a JSON object") from None
+    # Read whole first, what is refused noted on the way: the reply to a refused message still
+    # carries its id, for a client pipelining requests to match (found by review).
+    refused: list[str] = []
+    repeated: set[str] = set()
+
+    def constant(name: str) -> float:
+        refused.append(f"message is not valid JSON: {name} is not a JSON number")
+        return math.nan
+
+    def without_repeats(pairs: list[tuple[str, object]]) -> dict:
+        # json keeps the last of a key named twice silently: {"cmd": "get", "cmd": "tap"} tapped.
+        keys = [key for key, _ in pairs]
+        for key in sorted({key for key in keys if keys.count(key) > 1}):
+            refused.append(f"message names {quoted(key)} more than once; give each field once")
+            repeated.add(key)
+        return dict(pairs)
+
     try:
-        message = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object_without_repeats)
+        message = json.loads(text, parse_constant=constant, object_pairs_hook=without_repeats)
     except json.JSONDecodeError as e:
         raise BadRequest(f"message is not valid JSON: {e.msg} at character {e.pos}") from None
-    except BadRequest:
-        raise
     except ValueError as e:
         if "integer string conversion" in str(e):  # Python's own limit, with advice meant for programmers
             raise BadRequest("message holds a number of thousands of digits; no parameter takes one") from None
@@ -133,7 +148,14 @@ def parse(raw: bytes) -> Request:
         raise BadRequest("message is not valid JSON: nested too deeply") from None
     if not isinstance(message, dict):
         raise BadRequest(f"message must be a JSON object, got {_json_type(message)}")
-    request_id = _request_id(message)
+    try:
+        request_id = None if "id" in repeated else _request_id(message)
+    except BadRequest:
+        if not refused:
+            raise
+        request_id = None  # what was refused first is said first
+    if refused:
+        raise BadRequest(refused[0], request_id)
     try:
         return Request(_command(message), request_id)
     except ValueError as e:
@@ -270,21 +292,6 @@ def _reply_error(error: str, request_id: RequestId) -> dict:
 def _message(e: Exception) -> str:
     # str(KeyError("x")) is "'x'" with quotes; the message itself reads better.
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-
-
-def _object_without_repeats(pairs: list[tuple[str, object]]) -> dict:
-    """A JSON object; one that names a key twice is refused (json keeps the last silently:
-    {"cmd": "get", "cmd": "tap"} tapped)."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise BadRequest(f"message names {quoted(key)} more than once; give each field once")
-        seen.add(key)
-    return dict(pairs)
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _json_type(value: object) -> str:
