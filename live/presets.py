@@ -187,10 +187,13 @@ def parse_preset(text: str, path: Path, source_files: bool = True) -> Preset:
 
 
 class PresetLibrary:
-    """The presets of a folder, by name (file stem), loaded when asked for."""
+    """The presets of a folder, by name (file stem), loaded when asked for; and `opening`, a
+    preset file a show opened with from elsewhere (--preset PATH.toml), by its own stem where
+    no preset of the folder has it: its name was reported, and a switch back to it refused."""
 
-    def __init__(self, directory: str | Path | None = None):
+    def __init__(self, directory: str | Path | None = None, opening: Path | None = None):
         self.directory = Path(directory) if directory is not None else default_presets_dir()
+        self.opening = opening
 
     def check_folder(self) -> None:
         if not self.directory.is_dir():
@@ -205,8 +208,9 @@ class PresetLibrary:
         # A link whose preset moved is listed, and says so: the hotkeys follow this list. Hidden
         # files are not presets (no preset name starts with "."): macOS's `._NAME.toml` beside
         # each file copied to a stick, an editor's `.#NAME.toml` lock, took the hotkeys.
-        return sorted(p.stem for p in self.directory.glob("*.toml")
-                      if not p.name.startswith(".") and (p.is_file() or dangling_link(p)))
+        found = {p.stem for p in self.directory.glob("*.toml")
+                 if not p.name.startswith(".") and (p.is_file() or dangling_link(p))}
+        return sorted(found | ({self.opening.stem} if self.opening is not None else set()))
 
     def path(self, name: str) -> Path:
         candidate = Path(name)
@@ -216,6 +220,8 @@ class PresetLibrary:
                                 f"({', '.join(self.names()) or 'none in ' + str(self.directory)}) or a .toml file")
             return candidate
         path = self.directory / f"{name}.toml"
+        if self.opening is not None and name == self.opening.stem and not is_file(path):
+            return self.opening
         self.check_folder()
         if target := dangling_link(path):
             raise UserError(f"preset {path} links to {target}, which cannot be opened (it is missing, "

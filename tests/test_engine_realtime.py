@@ -709,6 +709,20 @@ def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(t
     assert engine.preset_requests.take(timeout=0) is None
 
 
+def test_a_show_opened_with_a_preset_file_from_elsewhere_can_switch_back_to_it_by_its_name(tmp_path):
+    # `get` named it "mine", and `preset mine` was refused: the look was gone until a restart (review 43).
+    folder = _presets(tmp_path)
+    mine = tmp_path / "elsewhere" / "mine.toml"
+    mine.parent.mkdir()
+    mine.write_text((folder.directory / "loud.toml").read_text())
+    presets = PresetLibrary(folder.directory, opening=mine)
+    assert "mine" in presets.names() and presets.path("mine") == mine
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
+    assert engine.switch_preset("calm") == {"preset": "calm"}
+    assert engine.switch_preset("mine") == {"preset": "mine"} and engine.preset.path == mine
+    assert PresetLibrary(folder.directory, opening=folder.directory / "calm.toml").names().count("calm") == 1
+
+
 def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply(tmp_path):
     """The reply said ok, the switch failed on the inference thread (telemetry only), and the
     settings set meanwhile went back to the old preset's (found by review)."""

@@ -158,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play)
-        presets = PresetLibrary(args.presets_dir)
+        opening = Path(args.preset) if args.preset and Path(args.preset).suffix == ".toml" else None
+        presets = PresetLibrary(args.presets_dir, opening)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
         chosen = Path(args.preset or DEFAULT_PRESET).stem  # its own error says what is wrong with it
