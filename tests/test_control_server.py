@@ -668,3 +668,15 @@ def test_a_key_file_with_a_short_key_is_refused(tmp_path):
 def test_a_state_rate_outside_1_to_1000_hz_is_refused(hz):
     with pytest.raises(ValueError, match="1..1000"):
         ControlServer(None, state_hz=hz)
+
+
+def test_an_inproc_address_is_refused_and_an_ipc_path_in_a_missing_folder_says_so(engine, tmp_path):
+    # inproc:// served no one; a missing folder was blamed on "another engine" (review 43).
+    from live.control.server import check_addresses
+
+    with pytest.raises(UserError, match="reaches nothing outside this process"):
+        check_addresses(("inproc://x", "tcp://127.0.0.1:5556"), curve=False)
+    missing = tmp_path / "no" / "c.sock"
+    with pytest.raises(UserError, match=f"the folder {tmp_path / 'no'} does not exist") as e:
+        ControlServer(engine, f"ipc://{missing}", f"ipc://{tmp_path / 't.sock'}").start()
+    assert "another engine" not in str(e.value)

@@ -94,7 +94,9 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
     cheap, so a show checks before it loads its networks. The addresses: commands', telemetry's."""
     for address, what in zip(addresses, ("control", "telemetry")):
         transport, sep, rest = address.partition("://")
-        if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
+        if transport == "inproc":
+            raise UserError(f"{what} address {address} reaches nothing outside this process; use tcp:// or ipc://")
+        if not sep or transport not in ("tcp", "ipc") or not rest:
             raise UserError(f"{what} address {address!r} is not a ZeroMQ address; write it like "
                             f"tcp://127.0.0.1:{5555 if what == 'control' else 5556} "
                             "(--control off turns commands and telemetry off)")
@@ -365,8 +367,11 @@ class ControlServer:
         except zmq.ZMQError as e:
             sock.close(linger=0)
             role = "telemetry" if kind == zmq.PUB else "control"
-            raise UserError(f"cannot bind the {role} socket to {address}: {e}; is another engine (or this "
-                            "engine's other socket) there? pick another address") from None
+            advice = ("is another engine (or this engine's other socket) there? pick another address"
+                      if e.errno == zmq.EADDRINUSE else "pick another address")
+            if e.errno == errno.ENOENT and address.startswith("ipc://"):
+                advice = f"the folder {os.path.dirname(address.removeprefix('ipc://')) or '.'} does not exist"
+            raise UserError(f"cannot bind the {role} socket to {address}: {e}; {advice}") from None
         return sock
 
     def _close_all(self) -> None:
