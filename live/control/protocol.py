@@ -262,8 +262,11 @@ def _command(message: dict) -> Command:
                                  check_value("value", int, 0, 127, message["value"]))
         case "preset":
             name = message["name"]
-            if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
-                raise ValueError(f"name must be a preset name (a non-empty string), got {quoted(name)}")
+            if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+                raise ValueError(f"name is {len(name)} characters; a preset name has at most {MAX_NAME_LENGTH}")
+            if not isinstance(name, str) or not name:
+                shown = quoted(name) if isinstance(name, str) else as_typed(name)  # null, not None
+                raise ValueError(f"name must be a preset name (a non-empty string), got {shown}")
             return SwitchPreset(name)
         case "tap":
             return Tap()
