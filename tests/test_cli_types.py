@@ -555,3 +555,18 @@ def test_a_gan_export_onto_its_own_init_generator_is_refused_before_training(tmp
                  "--force", "--kimg", "0.004", "--threads", "1"]) == 2
     assert "--init and --export name the same file" in capsys.readouterr().err
     assert start.read_bytes() == b"the generator to keep"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--mapping-layers", "65"], "--mapping-layers must be at most 64"),
+    (["--z-dim", "5000"], "--z-dim must be at most 4096"),
+    (["--res", "8192"], "--res must be at most 4096"),
+    (["--lr", "1e39"], "--lr must be at most 1"),
+    (["--channel-max", "1000000", "--channel-base", "100000000"], "cannot build networks of these sizes on cpu"),
+])
+def test_train_gan_refuses_sizes_no_command_could_load_or_build_in_one_line(options, message, tmp_path, capsys):
+    # A run trained and exported a generator every reader refused; a typo's zeros ended in a traceback (review 44).
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--res", "32", "--channel-base", "512",
+                 "--batch", "4", "--kimg", "0.001", "--threads", "1", *options]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "training-state.pt").exists()

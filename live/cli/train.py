@@ -170,7 +170,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
     p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")
     p.add_argument("--batch", type=count(1), default=d.batch)
-    p.add_argument("--lr", type=number(0, low_open=True), default=d.lr)
+    # Bounded: past float32's range the first step raised (the layers scale it by 0.01).
+    p.add_argument("--lr", type=number(0, 100, low_open=True), default=d.lr, help=f"Adam's (default {d.lr:g})")
     p.add_argument("--seed", type=seed, default=d.seed)
     p.add_argument("--music", action="append", metavar="KIND",
                    help="music to train on: 4q (under --data) or synthetic; repeat for several "

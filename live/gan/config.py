@@ -57,6 +57,7 @@ class GanConfig:
                                  "from a small set); --no-mirror where sides matter: lettering, logos")
 
     def __post_init__(self) -> None:
+        from live.nets.checkpoints import MAX_LATENT_DIM, MAX_MAPPING_LAYERS, MAX_RESOLUTION
         from live.space.sources import HELDOUT_SEED
 
         positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch", "r1_interval",
@@ -64,6 +65,15 @@ class GanConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserError(f"{flag(name)} must be at least 1; got {getattr(self, name)}")
+        # As far as the checkpoint readers go: past them a run trained for hours exported a
+        # generator no command could load (found by review).
+        for name, most in (("z_dim", MAX_LATENT_DIM), ("w_dim", MAX_LATENT_DIM), ("mapping_layers", MAX_MAPPING_LAYERS),
+                           ("resolution", MAX_RESOLUTION)):
+            if getattr(self, name) > most:
+                raise UserError(f"{flag(name)} must be at most {most} (what generators load with); "
+                                f"got {getattr(self, name)}")
+        if self.lr > 1:  # NVlabs' is 0.0025; past float32's range the first step raised
+            raise UserError(f"--lr must be at most 1; got {self.lr}")
         for name in ("lr", "style_mixing", "pl_weight", "pl_decay", "ema_rampup", "total_kimg", "threads",
                      "d_warmup_kimg", "r1_gamma", "ema_kimg"):
             value = getattr(self, name)

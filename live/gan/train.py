@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from live.gan import loss
-from live.errors import PATH_LIMIT, UserError, note, printable
+from live.errors import PATH_LIMIT, UserError, first_line, note, printable
 from live.files import (GAN_STATE, file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json,
                         write_state, write_whole)
 from live.gan.config import GanConfig, flag
@@ -166,10 +166,14 @@ class GanTrainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
-        self.G = Generator(**config.generator_kwargs()).to(self.device).train()
-        self.D = Discriminator(config.resolution, channel_base=config.channel_base,
-                               channel_max=config.channel_max,
-                               mbstd_group_size=min(4, config.batch)).to(self.device).train()
+        try:
+            self.G = Generator(**config.generator_kwargs()).to(self.device).train()
+            self.D = Discriminator(config.resolution, channel_base=config.channel_base,
+                                   channel_max=config.channel_max,
+                                   mbstd_group_size=min(4, config.batch)).to(self.device).train()
+        except (RuntimeError, MemoryError) as e:  # a typo's extra zeros: terabytes of weights
+            raise UserError(f"cannot build networks of these sizes on {self.device} ({first_line(e)}); check "
+                            "--z-dim, --w-dim, --channel-base and --channel-max") from None
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         # Lazy regularization runs R1 (path length) every r1_interval (pl_interval) steps;
         # scaling lr and betas keeps the optimizer's effective dynamics as if it ran every step.
