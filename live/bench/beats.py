@@ -7,7 +7,7 @@ such a loop aubio's own beats, 1.5 % fast, drift and sit on the off-beat for 20-
 about a minute; the beat clock's accents hold them, which 30 s tracks did not show). Also
 scored: swing, fills and busier patterns; drum and bass tempos (174, 180 bpm), which
 aubio's tempo prior hears at half tempo; 160 and 174 bpm with four taps on the beat; and
-the demo track, whose tempo changes twice. And, where fluidsynth and a General MIDI
+the demo track, whose tempo changes three times. And, where fluidsynth and a General MIDI
 soundfont are installed, band arrangements (band.py: house, trance, rock, funk, reggae,
 hip-hop, a piano ballad, each with breakdowns) played by fluidsynth, whose loudest or most
 numerous hits are not all on the beat.
