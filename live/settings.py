@@ -40,8 +40,9 @@ def as_typed(value: object) -> str:
 
 
 def quoted(name: object) -> str:
-    """A name as an error quotes it ('x'), at most QUOTED_LENGTH characters."""
-    return shortened(repr(name))
+    """A name as an error quotes it ('x'), at most QUOTED_LENGTH characters; what is not a
+    string, as a control message spells it (null, not None: found by review)."""
+    return shortened(repr(name)) if isinstance(name, str) else as_typed(name)
 
 
 def check_value(name: str, kind: type, low: float, high: float, value: object) -> Value:

@@ -75,7 +75,7 @@ def test_valid_commands_parse(message, command):
     (raw({"cmd": 3}), "unknown command 3"),
     (raw({"cmd": None}), "unknown command null;"),
     (raw({"cmd": "set", "param": "lamda", "value": 1}), "unknown parameter 'lamda'"),
-    (raw({"cmd": "set", "param": ["lambda"], "value": 1}), "unknown parameter ['lambda']"),
+    (raw({"cmd": "set", "param": ["lambda"], "value": 1}), 'unknown parameter ["lambda"]'),
     (raw({"cmd": "set", "param": "lambda", "value": "high"}), "lambda must be a number in 0.0..1.0, got \"high\""),
     (raw({"cmd": "set", "param": "lambda", "value": 11}), "lambda must be a number in 0.0..1.0, got 11"),
     (raw({"cmd": "set", "param": "lambda", "value": None}), "lambda must be a number"),
@@ -252,3 +252,13 @@ def test_a_boolean_id_is_refused(request_id):
 def test_a_controller_s_long_error_is_cut_to_the_reply_cap(fail):
     reply = handle(b'{"cmd": "set", "param": "lambda", "value": 0.1}', RecordingController(fail))
     assert len(reply["error"]) == protocol.MAX_ERROR_LENGTH and reply["error"].endswith("…")
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ({"cmd": "set", "param": None, "value": 0.1}, "unknown parameter null;"),
+    ({"cmd": "set", "param": {"x": 1}, "value": 0.1}, 'unknown parameter {"x": 1};'),
+    ({"cmd": "preset", "name": None}, "got null"),
+])
+def test_errors_quote_a_value_that_is_not_a_name_as_json_spells_it(message, fragment):
+    # None and {'x': 1}: Python's spelling, in replies to programs that write JSON (review 43).
+    assert fragment in handle(raw(message), RecordingController())["error"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from live.errors import UserError
-from live.settings import Value, as_typed, check_value, param, quoted, shortened
+from live.settings import Value, check_value, param, quoted, shortened
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,7 @@ def _command(message: dict) -> Command:
         raise ValueError(f"missing field 'cmd'; commands: {', '.join(COMMANDS)}")
     cmd = message["cmd"]
     if not isinstance(cmd, str) or cmd not in COMMANDS:
-        shown = quoted(cmd) if isinstance(cmd, str) else as_typed(cmd)  # null, not None
-        raise ValueError(f"unknown command {shown}; commands: {', '.join(COMMANDS)}")
+        raise ValueError(f"unknown command {quoted(cmd)}; commands: {', '.join(COMMANDS)}")
     fields = COMMANDS[cmd]
     extra = sorted(set(message) - set(fields) - {"cmd", "id"})
     if extra:
@@ -265,8 +264,7 @@ def _command(message: dict) -> Command:
             if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
                 raise ValueError(f"name is {len(name)} characters; a preset name has at most {MAX_NAME_LENGTH}")
             if not isinstance(name, str) or not name:
-                shown = quoted(name) if isinstance(name, str) else as_typed(name)  # null, not None
-                raise ValueError(f"name must be a preset name (a non-empty string), got {shown}")
+                raise ValueError(f"name must be a preset name (a non-empty string), got {quoted(name)}")
             return SwitchPreset(name)
         case "tap":
             return Tap()
