@@ -570,3 +570,17 @@ def test_train_gan_refuses_sizes_no_command_could_load_or_build_in_one_line(opti
                  "--batch", "4", "--kimg", "0.001", "--threads", "1", *options]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run" / "training-state.pt").exists()
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train", "predictor", "--bundle", "default", "--batch", "5000"], "--batch"),
+    (["train", "predictor", "--bundle", "default", "--held-out", "100000"], "--held-out"),
+    (["bench", "transfer", "--pairs", "1000000000000"], "--pairs"),
+    (["bench", "lambdas", "--pairs", "100000"], "--pairs"),
+    (["eval", "gan", "--count", "1000000000"], "--count"),
+])
+def test_counts_past_any_use_are_refused_when_the_command_line_is_read(argv, option, capsys):
+    # A typo's zeros ran for minutes, or ended in an allocation traceback after the setup (review 44).
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and f"argument {option}" in capsys.readouterr().err

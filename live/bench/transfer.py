@@ -62,7 +62,7 @@ from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default="default", help="bundle name or folder (default: default)")
-    p.add_argument("--pairs", type=count(1), default=50, help="held-out (source, music) pairs (default 50)")
+    p.add_argument("--pairs", type=count(1, 100_000), default=50, help="held-out (source, music) pairs (default 50)")
     p.add_argument("--lambda", dest="lambdas", type=number(0, 1), nargs="+",
                    help="lambdas cycled over the pairs (default: 4 log-spaced over the lower half of the "
                         "predictor's range)")
