@@ -727,7 +727,8 @@ def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply
     """The reply said ok, the switch failed on the inference thread (telemetry only), and the
     settings set meanwhile went back to the old preset's (found by review)."""
     presets = _presets(tmp_path)
-    (tmp_path / "b" / "bundle.toml").write_text('[generator]\nweights = "generator.safetensors"\n[space]\n[predictor]\n')
+    (tmp_path / "b" / "bundle.toml").write_text(
+        '[generator]\nweights = "generator.safetensors"\n[space]\n[predictor]\n')
     (tmp_path / "b" / "generator.json").write_text('{"init_kwargs": {"img_resolution": 64, "w_dim": 8}}')
     np.save(tmp_path / "bad.npy", np.zeros(7, np.float32))
     (presets.directory / "bad.toml").write_text(

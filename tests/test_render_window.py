@@ -189,7 +189,8 @@ def test_a_window_larger_than_its_display_is_fitted_to_it(xvfb, capfd):
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         assert pool.submit(open_window_larger_than_the_display).result(timeout=120) == (320, 180)
-    assert "live: note: window: 640x360 does not fit display 0 (320x240); the window is 320x180" in capfd.readouterr().err
+    note = "live: note: window: 640x360 does not fit display 0 (320x240); the window is 320x180"
+    assert note in capfd.readouterr().err
 
 
 def test_fullscreen_renders_and_records_at_the_size_asked_for(xvfb, tmp_path):

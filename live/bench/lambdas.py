@@ -22,7 +22,8 @@ DEFAULT_LAMBDAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default="default")
     p.add_argument("--lambdas", type=number(0), nargs="+", default=list(DEFAULT_LAMBDAS))
-    p.add_argument("--pairs", type=count(1, 10_000), default=6, help="held-out (source, music) pairs, optimized as one batch")
+    p.add_argument("--pairs", type=count(1, 10_000), default=6,
+                   help="held-out (source, music) pairs, optimized as one batch")
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=100,
                    help=f"optimization steps per lambda, at least {MIN_OPTIMIZATION_STEPS} (default 100)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")

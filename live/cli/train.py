@@ -169,7 +169,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outdir", type=output_dir,
                    help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
     p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")
-    p.add_argument("--batch", type=count(1, 4096), default=d.batch, help=f"sources per step, 1..4096 (default {d.batch})")
+    p.add_argument("--batch", type=count(1, 4096), default=d.batch,
+                   help=f"sources per step, 1..4096 (default {d.batch})")
     # Bounded: past float32's range the first step raised (the layers scale it by 0.01).
     p.add_argument("--lr", type=number(0, 100, low_open=True), default=d.lr, help=f"Adam's (default {d.lr:g})")
     p.add_argument("--seed", type=seed, default=d.seed)

@@ -78,7 +78,8 @@ class Window:
 
     def __init__(self, config: WindowConfig):
         self.config = config
-        self._windowed_position = (sdl_video.WINDOWPOS_CENTERED | config.display,) * 2  # where leaving fullscreen puts it
+        # Where leaving fullscreen puts the window.
+        self._windowed_position = (sdl_video.WINDOWPOS_CENTERED | config.display,) * 2
         try:
             pygame.display.init()
         except pygame.error as e:
