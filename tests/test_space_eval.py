@@ -77,7 +77,7 @@ def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
     spec.write(run)
     out = tmp_path / "report.json"
     args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
-                                 "--midi-renders", str(tmp_path / "none"), "--cache", str(tmp_path / "cache"),
+                                 "--midi-renders", str(tmp_path), "--cache", str(tmp_path / "cache"),
                                  "--quiet"])
     assert args.func(args) == 0
     report = json.loads(out.read_text())
@@ -110,7 +110,7 @@ def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, caps
     SpaceTrainConfig().with_overrides([f"data.test_fraction={fraction}"]).write(run / "config.toml")
     out = tmp_path / "report.json"
     args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
-                                 "--midi-renders", str(tmp_path / "none"), "--cache", str(tmp_path / "cache"),
+                                 "--midi-renders", str(tmp_path), "--cache", str(tmp_path / "cache"),
                                  "--quiet"])
     if fraction == 0:
         with pytest.raises(UserError, match="test_fraction 0, on every item: none is held out"):
@@ -141,6 +141,21 @@ def test_eval_space_refuses_a_data_folder_without_the_real_sets_before_any_work(
         with pytest.raises(UserError, match="holds neither oasis/ nor 4q/"):
             args.func(args)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_eval_space_refuses_midi_renders_that_are_no_folder_and_names_the_sets_it_leaves_out(tmp_path, capsys):
+    # A typo left EMOPIA and VGMIDI out of the report without a word (review 44).
+    (tmp_path / "data" / "4q").mkdir(parents=True)
+    args = _parser().parse_args(["eval", "space", "--json", str(tmp_path / "r.json"), "--data", str(tmp_path / "data"),
+                                 "--midi-renders", str(tmp_path / "typo")])
+    with pytest.raises(UserError, match="--midi-renders .*typo is not a folder"):
+        args.func(args)
+    (tmp_path / "renders" / "vgmidi").mkdir(parents=True)
+    args = _parser().parse_args(["eval", "space", "--json", str(tmp_path / "r.json"), "--data", str(tmp_path / "data"),
+                                 "--midi-renders", str(tmp_path / "renders"), "--bundle", str(tmp_path / "nobundle")])
+    with pytest.raises(UserError):  # stops at the bundle, after the note
+        args.func(args)
+    assert f"live: note: eval: EMOPIA left out: no renderings under {tmp_path / 'renders'}" in capsys.readouterr().err
 
 
 # Each dimension's sign accuracy is of that dimension.

@@ -5,6 +5,8 @@ import argparse
 
 from live.cli.types import add_device, count, given, json_file, number, seed, threads
 
+DEFAULT_MIDI_RENDERS = "runs/midi-cache"
+
 
 def _add_space(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="evaluate a trained VA space on held-out data",
@@ -17,9 +19,9 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--data", default="../shared/data",
                    help="shared data folder (oasis/, 4q/, ...; default ../shared/data, from the current folder)")
-    p.add_argument("--midi-renders", default="runs/midi-cache",
-                   help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped; "
-                        "default runs/midi-cache, from the current folder)")
+    p.add_argument("--midi-renders", type=given,
+                   help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped, with a "
+                        f"note; default {DEFAULT_MIDI_RENDERS}, from the current folder)")
     p.add_argument("--cache", default="runs/space-cache",
                    help="folder for precomputed spectrograms (default runs/space-cache, from the current folder)")
     add_device(p)
@@ -30,7 +32,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
 def _run_space(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from live.errors import UserError
+    from live.errors import UserError, note
     from live.files import check_distinct, write_json
     from live.space.cache import ArrayCache
     from live.space.evaluate import evaluate_space, evaluation_data, format_report, held_out_fraction
@@ -38,9 +40,17 @@ def _run_space(args: argparse.Namespace) -> int:
 
     check_distinct({"--json": args.json, "--cache": args.cache})  # found after the evaluation, the report lost
     # A run folder's own split: at the default 0.15, a run that held out less was scored on what it trained on.
-    data = evaluation_data(Path(args.data), Path(args.midi_renders), held_out_fraction(Path(args.bundle)))
+    renders = Path(args.midi_renders or DEFAULT_MIDI_RENDERS)
+    if args.midi_renders is not None and not renders.is_dir():  # a typo left two sets out of the report silently
+        raise UserError(f"--midi-renders {renders} is not a folder; give the folder of the EMOPIA and VGMIDI "
+                        "renderings (python -m live.space.data.midi makes them)")
+    data = evaluation_data(Path(args.data), renders, held_out_fraction(Path(args.bundle)))
     if not (data.oasis or data.fourq):  # else only the generated sets would be scored, and it would look complete
         raise UserError(f"--data {args.data} holds neither oasis/ nor 4q/; point it at the shared data folder")
+    left_out = [name for name, there in (("EMOPIA", data.emopia), ("VGMIDI", data.vgmidi)) if not there]
+    if left_out:
+        note("eval", f"{' and '.join(left_out)} left out: no renderings under {renders} "
+                     "(python -m live.space.data.midi makes them; --midi-renders names their folder)")
     net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}
