@@ -234,27 +234,30 @@ class PresetLibrary:
     def load(self, name: str, source_files: bool = True) -> Preset:
         return load_preset(self.path(name), source_files)
 
-    def load_all(self, on: tuple[int, int] | None = None) -> dict[str, Preset | UserError]:
+    def load_all(self, on: tuple[int, int] | None = None,
+                 bundle_config: bool = False) -> dict[str, Preset | UserError]:
         """Every preset by name, or why it cannot be played (its file, or no bundle where it
-        says; `on` as check_playable takes it): one broken preset does not hide the others."""
+        says; `on` and `bundle_config` as check_playable takes them): one broken preset does not hide the others."""
         found: dict[str, Preset | UserError] = {}
         for name in self.names():
             try:
                 found[name] = self.load(name)
-                check_playable(found[name], on)
+                check_playable(found[name], on, bundle_config)
             except UserError as e:
                 found[name] = e
         return found
 
 
-def check_playable(preset: Preset, on: tuple[int, int] | None = None) -> None:
+def check_playable(preset: Preset, on: tuple[int, int] | None = None, bundle_config: bool = False) -> None:
     """UserError if `preset` cannot be played: no bundle where it says, a latent its bundle's
     generator does not take (read from the bundle's config files, torch-free), or a picture
     that does not open (a switch to it answered ok, and failed on telemetry only after).
-    `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle);
-    else its bundle's bundle.toml is read too: a broken one passed, and a switch to it was answered ok."""
-    if on is None:
-        from live.bundle import BundleConfig  # torch: only commands that list or check presets pay for it
+    `on`: (num_ws, w_dim) of the generator playing it in place of its bundle's (a show's --bundle).
+    `bundle_config`: read its bundle's bundle.toml whole too, where torch is loaded anyway (a show,
+    `preset show`): a broken one passed, and a switch to it was answered ok (found by review);
+    `preset list` stays torch-free, seconds faster."""
+    if bundle_config and on is None:
+        from live.bundle import BundleConfig
 
         BundleConfig.read(preset.bundle_folder() / BUNDLE_FILE)
     shape = on or latent_shape(preset.bundle_folder())

@@ -723,6 +723,15 @@ def test_a_show_opened_with_a_preset_file_from_elsewhere_can_switch_back_to_it_b
     assert PresetLibrary(folder.directory, opening=folder.directory / "calm.toml").names().count("calm") == 1
 
 
+def test_a_switch_to_a_preset_whose_bundle_toml_is_broken_is_refused_in_the_reply(tmp_path):
+    # Answered ok; the show failed to load the bundle after, and said so on telemetry only (review 44).
+    presets = _presets(tmp_path)
+    (tmp_path / "b" / "bundle.toml").write_text('[generator]\n[space]\nimage_size = "96"\n[predictor]\n')
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
+    with pytest.raises(UserError, match="image_size must be a whole number"):
+        engine.switch_preset("calm")
+
+
 def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply(tmp_path):
     """The reply said ok, the switch failed on the inference thread (telemetry only), and the
     settings set meanwhile went back to the old preset's (found by review)."""

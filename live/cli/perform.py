@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
         chosen = Path(args.preset or DEFAULT_PRESET).stem  # its own error says what is wrong with it
-        for name, preset in presets.load_all(playing).items():  # said now, not first at a switch in the show
+        # Said now, not first at a switch in the show.
+        for name, preset in presets.load_all(playing, bundle_config=True).items():
             if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))

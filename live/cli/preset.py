@@ -76,7 +76,7 @@ def _show(args: argparse.Namespace) -> int:
 
     preset = PresetLibrary(args.presets_dir).load(args.name)
     try:
-        check_playable(preset)  # as `preset list` checks it
+        check_playable(preset, bundle_config=True)  # as `preset list` checks it, and its bundle.toml
         bundle = f"{preset.bundle} ({preset.bundle_folder()})"
     except UserError as e:  # the rest is still worth seeing, to mend the file
         bundle = f"{preset.bundle}: cannot be played: {e}"

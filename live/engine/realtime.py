@@ -381,7 +381,7 @@ class LiveEngine:
         settings set meanwhile were put back with the old preset's)."""
         preset = self.presets.load(name)
         G = self.show.bundle.G if self.options.keep_bundle else None
-        check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None)
+        check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None, bundle_config=True)
         with self._preset_lock:
             self.preset = preset
             self.settings.update(preset.settings.keeping_show_state)
