@@ -981,6 +981,7 @@ def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
     """An engine stopped with a recorder that counted `counts`; what it published then."""
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     recorder = dict(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0, silence_written=0,
+                    silence_at_start=0,
                     sample_rate=16000, frames_written=600, frames_behind=0, oldest_stand_in_s=0.0, written_until=None)
     engine.recorder = SimpleNamespace(**{**recorder, **counts})
     published = []
@@ -999,6 +1000,11 @@ def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
     silence = "the recording holds 1.5 s of silence where no audio came from the input"
     assert recorder_said(published) == [("notice", silence)]
     assert engine.stats.as_dict(0.0)["errors"] == []
+    # The input's first sound a second after the first picture is no outage (review 45).
+    engine, published = ended_with_recorder(silence_written=24000, silence_at_start=16000)
+    start = ("the recording starts with 1.0 s of silence: the input's first sound came that long after the show's "
+             "first picture")
+    assert recorder_said(published) == [("notice", silence.replace("1.5", "0.5")), ("notice", start)]
 
 
 def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
@@ -1011,7 +1017,8 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
     def close():
         assert published[0][1]["ended"] and published[1][0] == "notice"  # before the recording's wait
     engine.recorder = SimpleNamespace(end=lambda at: None, close=close, error=None, audio_dropped=0,
-                                      silence_written=0, frames_behind=0, written_until=engine.clock() - 9.6)
+                                      silence_written=0, silence_at_start=0, frames_behind=0,
+                                      written_until=engine.clock() - 9.6)
     engine.stop()
     topic, state = published[0]
     assert topic == "state" and state == {"fps": 0.0, "keyframes_per_s": 0.0, "ended": True, "level_db": -120.0,
@@ -1033,7 +1040,7 @@ def test_a_recording_that_failed_during_the_show_is_not_said_to_be_finishing():
     published = []
     engine.publish = lambda topic, body: published.append((topic, dict(body)))
     engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=OSError(28, "disk full"),
-                                      audio_dropped=0, silence_written=0, frames_behind=0,
+                                      audio_dropped=0, silence_written=0, silence_at_start=0, frames_behind=0,
                                       written_until=engine.clock() - 9.6)
     engine.stop()
     assert not any("finishing its recording" in body.get("message", "") for _, body in published)

@@ -675,9 +675,15 @@ class LiveEngine:
                 self.report("recorder", str(e))
                 self.recording_error = e
             self.recording_error = self.recording_error or self.recorder.error
-            if self.recorder.silence_written:
-                self.notify("recorder", f"the recording holds {self.recorder.silence_written / self.recorder.sample_rate:.1f} s "
-                                        "of silence where no audio came from the input")
+            start = self.recorder.silence_at_start
+            if self.recorder.silence_written > start:
+                outage = (self.recorder.silence_written - start) / self.recorder.sample_rate
+                self.notify("recorder", f"the recording holds {outage:.1f} s of silence where no audio came from "
+                                        "the input")
+            if start:  # not an outage: inputs start a moment after the show's first picture
+                self.notify("recorder", f"the recording starts with {start / self.recorder.sample_rate:.1f} s of "
+                                        "silence: the input's first sound came that long after the show's first "
+                                        "picture")
             if self.recorder.frames_behind:  # the recording did what it could: not a failure
                 self.notify("recorder", f"{self.recorder.frames_behind} of the recording's "
                                         f"{self.recorder.frames_written} frames show a picture older than their "

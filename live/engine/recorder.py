@@ -17,10 +17,6 @@ from live.render.sinks import exact_rate
 
 RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
 RECORD_MARGIN_S = 0.25   # silence for an outage stops this far short of now, where audio may be on its way
-# The input's first block is waited for this long after the first picture before the input counts as lost from
-# the start: a show's start-up held a working input's first callback 0.6-1.8 s (0.14 s alone), and the gap was
-# recorded as an outage, with a false "no audio came from the input" at every show's end (found by review).
-RECORD_START_GAP_S = 5.0
 RECORD_FRAMES_S = 2.0    # frames kept for the audio the recorder has yet to write (about 170 MB at 720p)
 # Further behind, a frame every RECORD_SPARSE_S is kept for RECORD_SPARSE_FOR_S (about 110 MB at 720p): an
 # encoder that ran 3-10 s behind on a busy CPU wrote one frozen picture for 80 % of a show (found by review).
@@ -76,6 +72,10 @@ class Recorder:
         self.frames_behind = 0  # written while the frame of their slot was no longer kept
         self.audio_dropped = 0
         self.silence_written = 0  # samples written for audio that did not come
+        # Of those, before the input's first block: a show's start-up held a working input's first
+        # callback 0.6-1.8 s, which the show's end called an outage (found by review).
+        self.silence_at_start = 0
+        self._no_block_yet = True
         self.written_until: float | None = None  # the capture time the audio written reaches
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
@@ -146,8 +146,8 @@ class Recorder:
                     judge_from = ran + self.gap_s
                 if reached is not None:  # frames held for pictures the screen has reached since
                     self._write_frames(math.floor(self._frames_of_audio()), reached)
-                elif self._first_offer is not None and self.clock() - self._first_offer > RECORD_START_GAP_S:
-                    reached = self._first_offer  # an input lost from the start: silence from the first frame
+                else:  # before any audio, from the first frame: an input lost from the start
+                    reached = self._first_offer
                 if reached is not None and ran >= judge_from and self._input_lost(reached, silent):
                     # Short of now by a margin: a block captured in it may still be on its way.
                     until = self.clock() - RECORD_MARGIN_S if self._end is None else self._end
@@ -164,6 +164,7 @@ class Recorder:
                 self._write_silence(reached, start)
                 silent = False
             self._write_audio(mix_channels(block, self.channels), at)
+            self._no_block_yet = False
             # Never back: a block that overlaps silence already written must not have it written again.
             reached = at if reached is None else max(reached, at)
         if silent:
@@ -189,6 +190,7 @@ class Recorder:
         end = start + samples / self.sample_rate
         self._write_audio(np.zeros((samples, self.channels), np.float32), end)
         self.silence_written += samples
+        self.silence_at_start += samples if self._no_block_yet else 0
         return end
 
     def _write_audio(self, block: np.ndarray, end: float) -> None:
