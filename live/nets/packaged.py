@@ -94,9 +94,7 @@ def package_key(module: nn.Module, example: torch.Tensor, threads: int) -> str:
 def _source_files(module: nn.Module) -> list[Path]:
     """The files an export of `module` traces that torch's version does not name: those of
     its tree's classes from `module`'s package and, followed through their globals, every
-    module of that package whose modules, functions or network classes they use. Other
-    classes (errors, options, the package's own bookkeeping) are never traced: followed, a
-    change to an error message's wording made every show compile its package anew."""
+    module of that package they use."""
     package = type(module).__module__.split(".")[0]
     files: dict[str, Path | None] = {}
     pending = [type(sub).__module__ for sub in module.modules()]
@@ -107,8 +105,6 @@ def _source_files(module: nn.Module) -> list[Path]:
         source = sys.modules[name]
         files[name] = Path(source.__file__) if getattr(source, "__file__", None) else None
         for value in vars(source).values():
-            if isinstance(value, type) and not issubclass(value, nn.Module):
-                continue
             used = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
             if isinstance(used, str) and used in sys.modules:
                 pending.append(used)
