@@ -208,9 +208,10 @@ class PresetLibrary:
         # A link whose preset moved is listed, and says so: the hotkeys follow this list. Hidden
         # files are not presets (no preset name starts with "."): macOS's `._NAME.toml` beside
         # each file copied to a stick, an editor's `.#NAME.toml` lock, took the hotkeys.
-        found = {p.stem for p in self.directory.glob("*.toml")
-                 if not p.name.startswith(".") and (p.is_file() or dangling_link(p))}
-        return sorted(found | ({self.opening.stem} if self.opening is not None else set()))
+        found = sorted(p.stem for p in self.directory.glob("*.toml")
+                       if not p.name.startswith(".") and (p.is_file() or dangling_link(p)))
+        # After the folder's: sorted among them, it moved their hotkeys off `preset list`'s (found by review).
+        return found + ([self.opening.stem] if self.opening is not None and self.opening.stem not in found else [])
 
     def path(self, name: str) -> Path:
         candidate = Path(name)

@@ -710,16 +710,16 @@ def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(t
 
 
 def test_a_show_opened_with_a_preset_file_from_elsewhere_can_switch_back_to_it_by_its_name(tmp_path):
-    # `get` named it "mine", and `preset mine` was refused: the look was gone until a restart (review 43).
+    # `get` named it, and a switch to it by that name was refused: gone until a restart (review 43).
     folder = _presets(tmp_path)
-    mine = tmp_path / "elsewhere" / "mine.toml"
+    mine = tmp_path / "elsewhere" / "aaa.toml"   # first by name: sorted in, it moved every hotkey (review 46)
     mine.parent.mkdir()
     mine.write_text((folder.directory / "loud.toml").read_text())
     presets = PresetLibrary(folder.directory, opening=mine)
-    assert "mine" in presets.names() and presets.path("mine") == mine
+    assert presets.names() == folder.names() + ["aaa"] and presets.path("aaa") == mine  # hotkeys as listed
     engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
     assert engine.switch_preset("calm") == {"preset": "calm"}
-    assert engine.switch_preset("mine") == {"preset": "mine"} and engine.preset.path == mine
+    assert engine.switch_preset("aaa") == {"preset": "aaa"} and engine.preset.path == mine
     assert PresetLibrary(folder.directory, opening=folder.directory / "calm.toml").names().count("calm") == 1
 
 
