@@ -4,6 +4,7 @@ and the helpers their messages use."""
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,12 @@ def note(stage: str, message: str) -> None:
 
 
 def one_line(text: str) -> str:
-    """`text` with its control characters escaped: a newline in a file's name, carried into a
-    message, started a forged line of output; an escape code would drive the terminal."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """`text` with its control characters and line separators escaped: a newline in a file's
+    name, carried into a message, started a forged line of output; an escape code would drive
+    the terminal. Other characters stay as typed (U+3000, an emoji's joiners: the file's name)."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def first_line(e: BaseException | str) -> str:

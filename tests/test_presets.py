@@ -545,6 +545,9 @@ def test_a_newline_in_a_preset_s_file_name_stays_inside_its_line(tmp_path, capsy
     assert main(["render", str(tmp_path / "no\nsuch.wav"), "-o", str(tmp_path / "x.mp4")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no\\nsuch.wav" in err, err
+    # Other characters stay as typed: escaped, a Japanese space or an emoji's joiner misquoted the file (review 46).
+    assert main(["render", str(tmp_path / "夜の\u3000曲 👨\u200d👩.wav"), "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "夜の\u3000曲 👨\u200d👩.wav" in capsys.readouterr().err
 
 
 def test_a_preset_whose_file_or_bundle_is_a_symlink_loop_cannot_be_played_and_hides_no_other(tmp_path, capsys):
