@@ -176,8 +176,8 @@ def test_window_shows_a_frame_and_reports_keys(xvfb):
         pool.submit(show_frame_and_keys, xvfb).result(timeout=120)
 
 
-def open_window_larger_than_the_display() -> tuple[int, int]:
-    window = Window(WindowConfig(size=(640, 360)))
+def open_window_larger_than_the_display(fullscreen: bool = False) -> tuple[int, int]:
+    window = Window(WindowConfig(size=(640, 360), fullscreen=fullscreen))
     try:
         return window.size
     finally:
@@ -189,8 +189,11 @@ def test_a_window_larger_than_its_display_is_fitted_to_it(xvfb, capfd):
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         assert pool.submit(open_window_larger_than_the_display).result(timeout=120) == (320, 180)
-    note = "live: note: window: 640x360 does not fit display 0 (320x240); the window is 320x180"
-    assert note in capfd.readouterr().err
+        note = "live: note: window: 640x360 does not fit display 0 (320x240); the window is 320x180"
+        assert note in capfd.readouterr().err
+        # Fullscreen, no window is seen at that size: no note (review 46).
+        assert pool.submit(open_window_larger_than_the_display, True).result(timeout=120) == (320, 240)
+        assert "live: note: window" not in capfd.readouterr().err
 
 
 def test_fullscreen_renders_and_records_at_the_size_asked_for(xvfb, tmp_path):

@@ -103,8 +103,9 @@ class Window:
             # A 1280x720 window on a 1024x768 projector hung off both sides, without a word (found by review).
             scale = min(desktop[0] / config.size[0], desktop[1] / config.size[1])
             fitted = tuple(max(2, int(side * scale) // 2 * 2) for side in config.size)
-            note("window", f"{config.size[0]}x{config.size[1]} does not fit display {config.display} "
-                           f"({desktop[0]}x{desktop[1]}); the window is {fitted[0]}x{fitted[1]}")
+            if not config.fullscreen:  # else only leaving fullscreen shows it
+                note("window", f"{config.size[0]}x{config.size[1]} does not fit display {config.display} "
+                               f"({desktop[0]}x{desktop[1]}); the window is {fitted[0]}x{fitted[1]}")
             self.config = config = replace(config, size=fitted)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, GL_VERSION // 100)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, GL_VERSION // 10 % 10)
