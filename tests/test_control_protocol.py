@@ -120,6 +120,8 @@ def test_a_message_refused_while_it_is_read_keeps_its_id(message, fragment, requ
     reply = handle(message, RecordingController())
     assert reply["ok"] is False and fragment in reply["error"] and reply["id"] == request_id
     assert "id" not in handle(b'{"id": 4, "id": 5, "cmd": "get"}', RecordingController())  # which one?
+    nested = handle(b'{"cmd": "get", "id": 6, "x": {"id": 1, "id": 2}}', RecordingController())  # review 46
+    assert nested["id"] == 6 and "names 'id' more than once" in nested["error"]
 
 
 @pytest.mark.parametrize("message, start", [

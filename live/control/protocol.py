@@ -122,7 +122,7 @@ def parse(raw: bytes) -> Request:
     # Read whole first, what is refused noted on the way: the reply to a refused message still
     # carries its id, for a client pipelining requests to match (found by review).
     refused: list[str] = []
-    repeated: set[str] = set()
+    repeated: list[set[str]] = [set()]  # of the object built last: the whole message, when it is one
 
     def constant(name: str) -> float:
         refused.append(f"message is not valid JSON: {name} is not a JSON number")
@@ -131,9 +131,9 @@ def parse(raw: bytes) -> Request:
     def without_repeats(pairs: list[tuple[str, object]]) -> dict:
         # json keeps the last of a key named twice silently: {"cmd": "get", "cmd": "tap"} tapped.
         keys = [key for key, _ in pairs]
-        for key in sorted({key for key in keys if keys.count(key) > 1}):
-            refused.append(f"message names {quoted(key)} more than once; give each field once")
-            repeated.add(key)
+        repeated[0] = {key for key in keys if keys.count(key) > 1}
+        refused.extend(f"message names {quoted(key)} more than once; give each field once"
+                       for key in sorted(repeated[0]))
         return dict(pairs)
 
     try:
@@ -149,7 +149,7 @@ def parse(raw: bytes) -> Request:
     if not isinstance(message, dict):
         raise BadRequest(f"message must be a JSON object, got {_json_type(message)}")
     try:
-        request_id = None if "id" in repeated else _request_id(message)
+        request_id = None if "id" in repeated[0] else _request_id(message)
     except BadRequest:
         if not refused:
             raise
