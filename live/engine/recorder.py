@@ -64,7 +64,7 @@ class Recorder:
         self._sparse: deque[tuple[int, np.ndarray]] = deque()
         self._sparse_base_step = max(1, round(RECORD_SPARSE_S * fps))
         self._sparse_step = self._sparse_base_step  # slots between two sparse frames
-        self.oldest_stand_in_s = 0.0  # the furthest a written picture was from its sound's time
+        self.oldest_stand_in_s = 0.0  # the furthest a stand-in picture was from its sound's time
         self._frames_lock = threading.Lock()
         self._picture: tuple[int, np.ndarray] | None = None  # the frame written last, with its slot
         self.samples_written = 0
@@ -230,17 +230,19 @@ class Recorder:
                 self._frames.popleft()
             while len(self._sparse) > 1 and self._sparse[1][0] <= slot:
                 self._sparse.popleft()
+            stand_in = False
             if self._frames and self._frames[0][0] <= slot:
                 kept = self._frames[0]
             elif self._sparse and self._sparse[0][0] <= slot:  # its own frame is gone
-                kept = self._sparse[0]
-                self.frames_behind += 1
+                kept, stand_in = self._sparse[0], True
             else:  # gone too, or audio from before the first frame
                 kept = self._picture or (self._frames[0] if self._frames else None)
-                self.frames_behind += self._picture is not None and slot >= self._first_slot
+                stand_in = self._picture is not None and slot >= self._first_slot
             if kept is not None and (self._picture is None or kept[0] >= self._picture[0]):
                 self._picture = kept
-            if self._picture is not None and slot >= self._first_slot:
+            # A stand-in of its own slot is the frame itself: counted, a note said "older by up to 0.0 s".
+            if stand_in and slot > self._picture[0]:
+                self.frames_behind += 1
                 self.oldest_stand_in_s = max(self.oldest_stand_in_s, (slot - self._picture[0]) / self.fps)
         return None if self._picture is None else self._picture[1]
 
