@@ -237,6 +237,24 @@ def test_a_played_track_s_audio_goes_beside_the_picture_shown_when_it_is_heard()
     assert sink.pictures[:26] == list(range(3, 29))
 
 
+def encoder_behind(monkeypatch, sparse_for_s: float, seconds: int) -> tuple[FakeSink, Recorder]:
+    """At 10 fps with 5 frames kept (0.5 s): pictures 1 .. 10 * seconds - 1 offered a frame
+    apart while the encoder holds all but the first audio, then the rest of it."""
+    monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)
+    monkeypatch.setattr("live.engine.recorder.RECORD_SPARSE_FOR_S", sparse_for_s)
+    now = [0.0]
+    sink, recorder = recording(now)
+    recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
+    wait_for(lambda: recorder.frames_written)
+    for k in range(1, 10 * seconds):
+        now[0] = k / 10
+        recorder.wants_frame()
+        recorder.offer(np.full((4, 4, 3), k, np.uint8))
+    recorder.push_audio(np.ones((100 * seconds - 10, 1), np.float32), float(seconds))
+    recorder.close()
+    return sink, recorder
+
+
 @pytest.mark.parametrize("sparse_for_s, expected", [
     (20.0, [0] * 5 + [5] * 5 + [10] * 5 + [15, 16, 17, 18, 19]),   # a kept frame every 0.5 s
     (1.0, [0] * 10 + [10] * 5 + [15, 16, 17, 18, 19]),            # those of 0 and 0.5 s gone too
@@ -245,18 +263,7 @@ def test_pictures_no_longer_kept_are_stood_in_for_by_the_sparse_ones_of_their_ti
                                                                                    expected):
     # An encoder 3-10 s behind on a busy CPU wrote the picture it wrote last for every frame
     # whose own was gone: 80 % of a show's recording was its first, black frame.
-    monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
-    monkeypatch.setattr("live.engine.recorder.RECORD_SPARSE_FOR_S", sparse_for_s)
-    now = [0.0]
-    sink, recorder = recording(now)
-    recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
-    wait_for(lambda: recorder.frames_written)
-    for k in range(1, 20):
-        now[0] = k / 10
-        recorder.wants_frame()
-        recorder.offer(np.full((4, 4, 3), k, np.uint8))
-    recorder.push_audio(np.ones((190, 1), np.float32), 2.0)
-    recorder.close()
+    sink, recorder = encoder_behind(monkeypatch, sparse_for_s, 2)
     # Never a picture from after its audio, nor one older than the picture before.
     assert sink.pictures == expected
     # Each frame showing an older picture is counted, and none else: a stand-in of its own slot is
@@ -268,22 +275,10 @@ def test_pictures_no_longer_kept_are_stood_in_for_by_the_sparse_ones_of_their_ti
 def test_an_encoder_further_behind_than_the_sparse_frames_span_gets_them_spaced_wider_not_cut_short(monkeypatch):
     # 4 sparse frames 0.5 s apart were kept for a backlog of 6 s: evicting the oldest froze the
     # file's first 4 s on one picture (a 76 s demo's recording: 29 s on a busy 2-core machine).
-    monkeypatch.setattr("live.engine.recorder.RECORD_FRAMES_S", 0.5)   # 5 frames at 10 fps
-    monkeypatch.setattr("live.engine.recorder.RECORD_SPARSE_FOR_S", 2.0)
-    now = [0.0]
-    sink, recorder = recording(now)
-    recorder.push_audio(np.ones((10, 1), np.float32), 0.1)
-    wait_for(lambda: recorder.frames_written)
-    for k in range(1, 60):
-        now[0] = k / 10
-        recorder.wants_frame()
-        recorder.offer(np.full((4, 4, 3), k, np.uint8))
-    recorder.push_audio(np.ones((590, 1), np.float32), 6.0)
-    recorder.close()
-    ages = [slot - picture for slot, picture in enumerate(sink.pictures)]
+    sink, recorder = encoder_behind(monkeypatch, 2.0, 6)
     # Kept by the end: pictures 0, 20 and 40 (2 s apart), and the frames of the last 0.5 s.
     assert sink.pictures == [0] * 20 + [20] * 20 + [40] * 15 + list(range(55, 60))
-    assert recorder.oldest_stand_in_s == max(ages) / 10
+    assert recorder.oldest_stand_in_s == 1.9
 
 
 def test_a_gap_in_the_audio_the_recorder_saw_only_afterwards_is_silence():
