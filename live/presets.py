@@ -22,6 +22,7 @@ Everything is checked when the file loads; a mistake is one line naming file and
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,6 +229,11 @@ class PresetLibrary:
             raise UserError(f"preset {path} links to {target}, which cannot be opened (it is missing, "
                             "or the links go round in a loop); link it anew or remove it")
         if not is_file(path):
+            # One name in another Unicode form: macOS writes file names decomposed (e + U+0301),
+            # keyboards and controllers send them composed (found by review).
+            same = [n for n in self.names() if unicodedata.normalize("NFC", n) == unicodedata.normalize("NFC", name)]
+            if len(same) == 1 and same[0] != name:
+                return self.path(same[0])
             known = ", ".join(self.names()) or "none"
             raise UserError(f"no preset named {name!r} in {self.directory} (presets: {known})")
         return path

@@ -563,3 +563,15 @@ def test_a_preset_whose_file_or_bundle_is_a_symlink_loop_cannot_be_played_and_hi
     assert not isinstance(found["ok"], UserError)
     assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_a_preset_is_found_by_its_name_in_either_unicode_form(tmp_path):
+    # A file copied from macOS is named decomposed (e + U+0301); a keyboard types it composed (review 43).
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "été")
+    (tmp_path / f"{decomposed}.toml").write_text("[source]\nseed = 1\n")
+    library = PresetLibrary(tmp_path)
+    assert library.path("été") == library.path(decomposed) == tmp_path / f"{decomposed}.toml"
+    with pytest.raises(UserError, match="no preset named 'ete'"):
+        library.path("ete")
