@@ -13,6 +13,7 @@ from pathlib import Path
 
 from live.cli.types import output_path, plain_name
 from live.errors import UserError, note
+from live.files import real_path
 
 CARD_FILE = "MODEL_CARD.md"
 SAMPLES_FILE = "samples.png"  # the default bundle's sample grid of its generator
@@ -51,7 +52,7 @@ def run_new(args: argparse.Namespace) -> int:
     target = (args.models_dir or models_dir()) / args.name
     # Replaced, a link's target lost its files to the new bundle, and a file was moved aside.
     if target.is_symlink():
-        raise UserError(f"{target} is a link to {target.resolve()}; give that bundle's own name, or remove the link")
+        raise UserError(f"{target} is a link to {real_path(target)}; give that bundle's own name, or remove the link")
     if target.exists() and not target.is_dir():
         raise UserError(f"{target} is a file, not a bundle's folder; choose another --name or --models-dir")
     if (target / BUNDLE_FILE).exists() and not args.force:
@@ -79,7 +80,7 @@ def run_new(args: argparse.Namespace) -> int:
                           predictor={}, predictor_weights="predictor.safetensors")
     predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
-    made = as_text(f"{info.format} generator {args.network.resolve()}, {G.img_resolution} px, W+ {G.num_ws} x "
+    made = as_text(f"{info.format} generator {real_path(args.network)}, {G.img_resolution} px, W+ {G.num_ws} x "
                    f"{G.w_dim}; space of {args.space}; predictor untrained (w_m = w_o)")
     replaced_samples = (target / SAMPLES_FILE).is_file()
     root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, first_line, note, printable
-from live.files import (GAN_STATE, file_stamp, gone, load_torch_file, log_line, read_state, training_in, write_json,
-                        write_state, write_whole)
+from live.files import (GAN_STATE, file_stamp, gone, load_torch_file, log_line, read_state, real_path, training_in,
+                        write_json, write_state, write_whole)
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -124,9 +124,9 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
         return True
     if name == "data" and "procedural" not in (saved, given):
         # The same folder, however it is written; or the run's folder moved (it is gone).
-        return Path(str(saved)).resolve() == Path(str(given)).resolve() or gone(str(saved))
+        return real_path(str(saved)) == real_path(str(given)) or gone(str(saved))
     if name == "init" and saved:  # the same file, however it is written; or not there from here to compare
-        return saved == given or Path(str(saved)).resolve() == Path(str(given)).resolve() or not Path(saved).exists()
+        return saved == given or real_path(str(saved)) == real_path(str(given)) or not Path(saved).exists()
     if name in AUTOMATIC:  # the automatic value, typed out (as printed: 6 digits), is the same setting
         return saved == given or math.isclose(AUTOMATIC[name](saved_config), AUTOMATIC[name](given_config),
                                               rel_tol=1e-5)
@@ -159,7 +159,7 @@ class TrainState:
 class GanTrainer:
     def __init__(self, config: GanConfig, outdir: str | Path):
         if config.data != "procedural":  # stored absolute: a resume from another folder finds the same one
-            config = replace(config, data=str(Path(config.data).resolve()))
+            config = replace(config, data=str(real_path(config.data)))
         self.cfg = config
         self.outdir = Path(outdir)
         self.device = checked_device(config.device)

@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import LEGACY_TORCH_MAGIC, file_stamp, load_torch_file, write_json
+from live.files import LEGACY_TORCH_MAGIC, file_stamp, load_torch_file, real_path, write_json
 from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
@@ -114,7 +114,7 @@ def check_new_generator(path: Path, force: bool, run: Path | None = None) -> Non
     for existing in (path, path.with_suffix(".json")):
         if existing.is_dir():  # found after the weights were written, which replaced a --force'd file
             raise UserError(f"{existing} is a folder; choose another name")
-    if force or (run is not None and _exported_from(path) == str(run.resolve())):
+    if force or (run is not None and _exported_from(path) == str(real_path(run))):
         return
     for existing in (path, path.with_suffix(".json")):
         if existing.exists():
@@ -146,7 +146,7 @@ def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.fl
     config = {"format": LIVE_FORMAT_NAME, "version": LIVE_FORMAT_VERSION, "init_kwargs": G.init_kwargs,
               "dtype": str(dtype).removeprefix("torch.")}
     if run is not None:
-        config["exported"] = {"from": str(run.resolve()), "stamp": list(file_stamp(path) or ())}
+        config["exported"] = {"from": str(real_path(run)), "stamp": list(file_stamp(path) or ())}
     write_json(path.with_suffix(".json"), config)
     return path
 

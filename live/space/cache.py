@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from live.errors import UserError
-from live.files import npy_bytes, write_whole
+from live.files import npy_bytes, real_path, write_whole
 
 
 def file_identity(path: Path) -> str:
@@ -25,7 +25,7 @@ def file_identity(path: Path) -> str:
         stat = Path(path).stat()
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None
-    return f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return f"{real_path(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 class ArrayCache:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from live.errors import UserError
-from live.files import gone, write_whole
+from live.files import gone, real_path, write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
@@ -140,7 +140,7 @@ class SpaceTrainConfig:
         same relative path names another place from another working folder. (`init` may
         be a bundle's name, so it stays as given.)"""
         here = self.flat()
-        return self.with_overrides([f"{k}={json.dumps(str(Path(here[k]).resolve()))}" for k in sorted(PATH_SETTINGS)
+        return self.with_overrides([f"{k}={json.dumps(str(real_path(here[k])))}" for k in sorted(PATH_SETTINGS)
                                     if k != "init" and here.get(k) and Path(here[k]).exists()])
 
     def moved(self) -> list[str]:
@@ -169,5 +169,5 @@ PATH_SETTINGS = frozenset({"init", "image_backbone_weights", "data.root", "data.
 
 def _same_setting(name: str, a: Any, b: Any) -> bool:
     if name in PATH_SETTINGS and a and b:
-        return Path(a).resolve() == Path(b).resolve() or gone(a)
+        return real_path(a) == real_path(b) or gone(a)
     return a == b

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, refuse_other_run,
-                        training_in, write_json, write_state)
+from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, real_path,
+                        refuse_other_run, training_in, write_json, write_state)
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -50,7 +50,7 @@ def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_ou
     music encoder (its weights file), so a changed setting never meets an old bank."""
     space = bundle.root / bundle.config.space_weights if bundle.root is not None else None
     stamp = (space.stat().st_size, space.stat().st_mtime_ns) if space is not None and space.is_file() else None
-    made_of = repr((sorted(config.music), str(Path(config.data_root).resolve()), config.synthetic_clips,
+    made_of = repr((sorted(config.music), str(real_path(config.data_root)), config.synthetic_clips,
                     config.windows_per_clip, stamp))
     digest = hashlib.sha256(made_of.encode()).hexdigest()[:12]
     path = run_dir / f"music-{'test' if held_out else 'train'}-{digest}.safetensors"
@@ -143,7 +143,7 @@ class PredictorTrainer:
         # Folders as the paths they name, not as typed: `--data ..` names another folder from
         # another working folder, and the music banks are made of the folder.
         resolved = {**dataclasses.asdict(self.config), "layer_heads_from": self.heads_from,
-                    "bundle": str(self.bundle.root.resolve()), "data_root": str(Path(self.config.data_root).resolve()),
+                    "bundle": str(real_path(self.bundle.root)), "data_root": str(real_path(self.config.data_root)),
                     "networks": networks_digest(self.bundle)}
         if state is not None:
             # A bundle remade under its name (`bundle new --force`) keeps its folder; its run
@@ -154,7 +154,7 @@ class PredictorTrainer:
             # A setting newer than the run's config counts as the default it ran with. Older
             # runs kept data_root as typed: it is read from here, as they read it.
             typed = state["config"].get("data_root", PredictorTraining.data_root)
-            saved = state["config"] | {"data_root": str(Path(typed).resolve())}
+            saved = state["config"] | {"data_root": str(real_path(typed))}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             there, here = defaults | saved, _stored(resolved)
             unread = {"data_root"} if "4q" not in self.config.music else set()  # synthetic music needs no folder

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from live.audio.mel import LogMel, MelWindow
 from live.bundle import Bundle
 from live.errors import UserError, note
+from live.files import real_path
 from live.nets.weights import reader_path, write_safetensors
 from live.space.data.fourq import read_4q
 from live.space.data.records import LabelledClip, report_skipped
@@ -75,7 +76,7 @@ def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, h
             parts = split(read_4q(root))
             records += parts.test if held_out else parts.train
         elif noting:  # the default folder is relative to the working folder: say which one it was
-            note("music", f"no 4Q clips at {root.resolve()}; using synthetic music only (give the shared data "
+            note("music", f"no 4Q clips at {real_path(root)}; using synthetic music only (give the shared data "
                           "folder with --data)")
     if "synthetic" in kinds or not records:
         records += synthetic_clips(synthetic_count, held_out)
