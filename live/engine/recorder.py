@@ -75,7 +75,6 @@ class Recorder:
         # Of those, before the input's first block: a show's start-up held a working input's first
         # callback 0.6-1.8 s, which the show's end called an outage (found by review).
         self.silence_at_start = 0
-        self._no_block_yet = True
         self.written_until: float | None = None  # the capture time the audio written reaches
         self.error: Exception | None = None  # why the recording stopped before the show did
         self._last_slot = -math.inf  # the 1/fps slot of the clock the last frame was offered in
@@ -164,7 +163,6 @@ class Recorder:
                 self._write_silence(reached, start)
                 silent = False
             self._write_audio(mix_channels(block, self.channels), at)
-            self._no_block_yet = False
             # Never back: a block that overlaps silence already written must not have it written again.
             reached = at if reached is None else max(reached, at)
         if silent:
@@ -188,9 +186,10 @@ class Recorder:
         if samples <= 0:
             return start
         end = start + samples / self.sample_rate
+        if self.silence_written == self.samples_written:  # all silence so far: no block has come
+            self.silence_at_start += samples
         self._write_audio(np.zeros((samples, self.channels), np.float32), end)
         self.silence_written += samples
-        self.silence_at_start += samples if self._no_block_yet else 0
         return end
 
     def _write_audio(self, block: np.ndarray, end: float) -> None:
