@@ -98,7 +98,7 @@ class Window:
             pygame.display.quit()
             raise UserError(f"display {config.display} does not exist; this machine has "
                             f"{displays} (0..{displays - 1})")
-        desktop = pygame.display.get_desktop_sizes()[config.display]
+        desktop = self._desktop_size()
         if config.size[0] > desktop[0] or config.size[1] > desktop[1]:
             # A 1280x720 window on a 1024x768 projector hung off both sides, without a word (found by review).
             scale = min(desktop[0] / config.size[0], desktop[1] / config.size[1])
@@ -121,13 +121,16 @@ class Window:
                             "check the display's GL driver or run headless") from e
         pygame.key.set_repeat()  # a held key is one action, not a stream of them
 
+    def _desktop_size(self) -> tuple[int, int]:
+        return pygame.display.get_desktop_sizes()[self.config.display]
+
     def _set_mode(self, fullscreen: bool) -> None:
         # pygame 2 keeps the window's GL context across set_mode calls, so textures and
         # programs survive a fullscreen switch; toggle_fullscreen() left Mesa drawing
         # into the old-sized buffers on X11.
         config = self.config
         flags = pygame.OPENGL | pygame.DOUBLEBUF | (pygame.FULLSCREEN if fullscreen else 0)
-        size = pygame.display.get_desktop_sizes()[config.display] if fullscreen else config.size
+        size = self._desktop_size() if fullscreen else config.size
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             pygame.display.set_mode(size, flags, display=config.display, vsync=int(config.vsync))
@@ -165,7 +168,7 @@ class Window:
                     # hung off the screen's right and bottom (found by review). Centred on the display at
                     # the display's size, it starts at the display's origin.
                     self._windowed_position = window.position
-                    window.size = pygame.display.get_desktop_sizes()[self.config.display]
+                    window.size = self._desktop_size()
                     window.position = (sdl_video.WINDOWPOS_CENTERED | self.config.display,) * 2
                 self._set_mode(on)
                 if not on:
