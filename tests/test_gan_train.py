@@ -310,7 +310,8 @@ def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedule
     assert resumed.state.images_seen == 8
     automatic = GanConfig(**TINY).resolved_ema_kimg()  # typed out, it is no change
     assert GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": automatic}), tmp_path).state.images_seen == 8
-    with pytest.raises(UserError, match=r"was trained with --ema-kimg \(unset\) \(automatic: 1.25\); this command gives --ema-kimg 5.0\."):
+    refused = r"was trained with --ema-kimg \(unset\) \(automatic: 1.25\); this command gives --ema-kimg 5.0\."
+    with pytest.raises(UserError, match=refused):
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "ema_kimg": 5.0}), tmp_path)
     with pytest.raises(UserError, match=r"was trained with --batch 4; this command gives --batch 8\."):  # alone
         GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "batch": 8}), tmp_path)
@@ -682,7 +683,8 @@ def test_a_data_folder_gone_mid_run_is_one_line_and_broken_pictures_are_noted_te
 
 
 def test_a_kimg_below_one_image_is_refused():
-    with pytest.raises(UserError, match=r"--kimg must be 0 \(export only\) or at least 0.001 \(one image\); got 0.0004"):
+    refused = r"--kimg must be 0 \(export only\) or at least 0.001 \(one image\); got 0.0004"
+    with pytest.raises(UserError, match=refused):
         GanConfig(total_kimg=0.0004, **TINY)
 
 

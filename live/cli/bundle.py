@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
     p.add_argument("--name", required=True, type=plain_name, help="the new bundle's name (its folder under --models-dir)")
-    p.add_argument("--models-dir", type=output_path, help="where bundles live, the new one and a --space named (default: the project's models/)")
+    p.add_argument("--models-dir", type=output_path,
+                   help="where bundles live, the new one and a --space named (default: the project's models/)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle of that name")
     p.set_defaults(func=run_new)
 

@@ -33,7 +33,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", type=given, help="preset name (presets/NAME.toml) or path to a .toml (default: default)")
     p.add_argument("--presets-dir", type=given, help="folder of presets (default: the project's presets/)")
-    p.add_argument("--bundle", type=given, help="use this bundle (name under models/ or a folder) instead of the preset's")
+    p.add_argument("--bundle", type=given,
+                   help="use this bundle (name under models/ or a folder) instead of the preset's")
     add_device(p)
     p.add_argument("--size", type=parse_size,
                    help=f"output size WxH (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; a live show in a window "

@@ -165,7 +165,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                                    "frozen G and E_I, over random sources, music of the music data and "
                                    "lambdas across the predictor's range; writes predictor.safetensors into "
                                    "the bundle. Re-running with the same --outdir resumes.")
-    p.add_argument("--bundle", type=given, required=True, metavar="NAME_OR_DIR", help="bundle (name under models/ or folder)")
+    p.add_argument("--bundle", type=given, required=True, metavar="NAME_OR_DIR",
+                   help="bundle (name under models/ or folder)")
     p.add_argument("--outdir", type=output_dir,
                    help="run folder: music banks, state, config, log (default: runs/predictor-NAME)")
     p.add_argument("--steps", type=count(1), default=d.steps, help=f"optimizer steps in all (default {d.steps})")

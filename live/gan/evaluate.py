@@ -30,9 +30,9 @@ import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import MIN_CORPUS_RESOLUTION, ProceduralConfig, ProceduralImages
-from live.gan.data import FolderImages
 from live.errors import UserError
 from live.gan.config import GanEvalConfig
+from live.gan.data import FolderImages
 from live.nets.checkpoints import check_truncation
 from live.nets.stylegan2 import Generator, to_unit
 from live.space.probe import SpaceProbe
