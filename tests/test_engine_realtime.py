@@ -18,7 +18,8 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
-from live.engine.realtime import INPUT_STALL_S, PROJECTION_S, LiveEngine, LiveOptions
+from live.engine.realtime import LiveEngine, LiveOptions
+from live.engine.stream_clock import INPUT_STALL_S
 from live.engine.recorder import Recorder
 from live.errors import UserError
 from live.presets import PresetLibrary
@@ -371,27 +372,6 @@ def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial
     engine.run()
     assert isinstance(engine.recording_error, OSError) and "No space left" in str(engine.recording_error)
     assert sink.abandoned
-
-
-def test_stream_time_waits_for_a_stalled_input_instead_of_running_ahead():
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
-                             capture_time=lambda index: 100.0 + (index - 5000) / 1000)
-    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
-    assert engine._stream_time(100.02) == pytest.approx(5.02)          # between blocks: runs on
-    assert engine._stream_time(130.0) == pytest.approx(5.0 + PROJECTION_S)  # 30 s of silence: waits
-
-
-def test_the_pictures_clock_never_steps_back_when_a_block_is_stamped_late():
-    stamp = {"written": 5000, "time": 100.0}
-    source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
-                             capture_time=lambda index: stamp["time"] + (index - stamp["written"]) / 1000)
-    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions())
-    assert engine._picture_time(100.010) == pytest.approx(5.010)
-    stamp.update(written=5016, time=100.030)  # the next block's callback ran 14 ms late
-    source.ring.written = 5016
-    assert engine._stream_time(100.031) == pytest.approx(5.017) and engine._stream_time(100.020) < 5.010
-    assert engine._picture_time(100.020) == pytest.approx(5.010)  # held, not stepped back
-    assert engine._picture_time(100.031) == pytest.approx(5.017)
 
 
 def test_the_published_beat_phase_stays_below_one():
@@ -977,34 +957,16 @@ def torch_equal(a, b) -> bool:
     return bool(torch.equal(a.cpu(), b.cpu()))
 
 
-def ended_with_recorder(**counts) -> tuple[LiveEngine, list]:
-    """An engine stopped with a recorder that counted `counts`; what it published then."""
+def test_what_a_closed_recording_holds_is_said_as_notices_and_its_losses_as_errors():
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
-    recorder = dict(end=lambda at: None, close=lambda: None, error=None, audio_dropped=0, silence_written=0,
-                    silence_at_start=0,
-                    sample_rate=16000, frames_written=600, frames_behind=0, oldest_stand_in_s=0.0, written_until=None)
-    engine.recorder = SimpleNamespace(**{**recorder, **counts})
+    engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=None, written_until=None,
+                                      account=lambda: [(False, "held silence"), (True, "lost samples")])
     published = []
     engine.publish = lambda topic, body: published.append((topic, body))
     engine.stop()
-    return engine, published
-
-
-def recorder_said(published: list) -> list:
-    return [(topic, body["message"]) for topic, body in published if body.get("source") == "recorder"]
-
-
-def test_the_silence_a_recording_holds_is_a_notice_not_another_failure():
-    # The outage was reported when it happened; the recording standing in for it did its job.
-    engine, published = ended_with_recorder(silence_written=24000)
-    silence = "the recording holds 1.5 s of silence where no audio came from the input"
-    assert recorder_said(published) == [("notice", silence)]
-    assert engine.stats.as_dict(0.0)["errors"] == []
-    # The input's first sound a second after the first picture is no outage (review 45).
-    engine, published = ended_with_recorder(silence_written=24000, silence_at_start=16000)
-    start = ("the recording starts with 1.0 s of silence: the input's first sound came that long after the show's "
-             "first picture")
-    assert recorder_said(published) == [("notice", silence.replace("1.5", "0.5")), ("notice", start)]
+    said = [(topic, body["message"]) for topic, body in published if body.get("source") == "recorder"]
+    assert said == [("notice", "held silence"), ("error", "lost samples")]
+    assert engine.stats.as_dict(0.0)["errors"] == ["recorder: lost samples"]
 
 
 def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
@@ -1016,8 +978,7 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
 
     def close():
         assert published[0][1]["ended"] and published[1][0] == "notice"  # before the recording's wait
-    engine.recorder = SimpleNamespace(end=lambda at: None, close=close, error=None, audio_dropped=0,
-                                      silence_written=0, silence_at_start=0, frames_behind=0,
+    engine.recorder = SimpleNamespace(end=lambda at: None, close=close, error=None, account=lambda: [],
                                       written_until=engine.clock() - 9.6)
     engine.stop()
     topic, state = published[0]
@@ -1040,18 +1001,9 @@ def test_a_recording_that_failed_during_the_show_is_not_said_to_be_finishing():
     published = []
     engine.publish = lambda topic, body: published.append((topic, dict(body)))
     engine.recorder = SimpleNamespace(end=lambda at: None, close=lambda: None, error=OSError(28, "disk full"),
-                                      audio_dropped=0, silence_written=0, silence_at_start=0, frames_behind=0,
-                                      written_until=engine.clock() - 9.6)
+                                      account=lambda: [], written_until=engine.clock() - 9.6)
     engine.stop()
     assert not any("finishing its recording" in body.get("message", "") for _, body in published)
-
-
-def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
-    # Before, the show's end said only "recorded PATH" of a file frozen for 80 % of its length.
-    engine, published = ended_with_recorder(frames_behind=480, oldest_stand_in_s=1.9)
-    message = ("480 of the recording's 600 frames show a picture older than their sound, by up to 1.9 s: the "
-               "encoder fell more than 2 s behind the show (the CPU was short)")
-    assert recorder_said(published) == [("notice", message)]
 
 
 @pytest.mark.parametrize("seconds, frames", [(3.05, 31), (3.0, 30), (0.005, 1)])

@@ -384,3 +384,37 @@ def test_blocks_that_come_late_but_steadily_add_no_silence():
         time.sleep(0.02)
     recorder.close()
     assert recorder.silence_written == 0 and sum(map(len, sink.audio)) == 1000
+
+
+def closed_recorder(**counts) -> Recorder:
+    """A recording of nothing, closed, with `counts` as though it had met them."""
+    recorder = Recorder(FakeSink(), 10, 16000, 1, heard=lambda: None)
+    recorder.close()
+    for name, value in counts.items():
+        setattr(recorder, name, value)
+    return recorder
+
+
+def test_the_silence_a_recording_holds_is_a_notice_not_a_failure():
+    # The outage was reported when it happened; the recording standing in for it did its job.
+    silence = "the recording holds 1.5 s of silence where no audio came from the input"
+    assert closed_recorder(silence_written=24000).account() == [(False, silence)]
+    # The input's first sound a second after the first picture is no outage (review 45).
+    start = ("the recording starts with 1.0 s of silence: the input's first sound came that long after the show's "
+             "first picture")
+    assert closed_recorder(silence_written=24000, silence_at_start=16000).account() == [
+        (False, silence.replace("1.5", "0.5")), (False, start)]
+
+
+def test_a_recording_whose_encoder_fell_behind_says_how_many_frames_stood_in():
+    # Before, the show's end said only "recorded PATH" of a file frozen for 80 % of its length.
+    message = ("480 of the recording's 600 frames show a picture older than their sound, by up to 1.9 s: the "
+               "encoder fell more than 2 s behind the show (the CPU was short)")
+    recorder = closed_recorder(frames_written=600, frames_behind=480, oldest_stand_in_s=1.9)
+    assert recorder.account() == [(False, message)]
+
+
+def test_audio_lost_on_the_way_to_the_encoder_is_a_failure():
+    assert closed_recorder().account() == []
+    assert closed_recorder(audio_dropped=512).account() == [
+        (True, "512 audio samples were lost: the encoder fell behind the show")]

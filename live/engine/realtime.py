@@ -36,11 +36,12 @@ from live.engine.bundles import RecentBundles
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
-from live.engine.recorder import RECORD_FRAMES_S, Recorder
+from live.engine.recorder import Recorder
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
+from live.engine.stream_clock import StreamClock
 from live.engine.stats import KeyframeFlow, RunStats, events_per_second, frame_rate
 from live.engine.synthesizer import Synthesizer
 from live.errors import UserError, first_line
@@ -55,8 +56,6 @@ log = logging.getLogger(__name__)
 SHADER_CHECK_S = 0.5     # how often the render loop looks for edited shader files
 REPEAT_REPORT_S = 1.0    # the same failure again within this long is not reported again
 SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
-PROJECTION_S = 0.25      # stream time runs on past the newest sample by at most this (blocks are ~10-50 ms)
-INPUT_STALL_S = 0.5      # no sample for this long: the input is gone (a device lost), and nothing is heard
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STOP_WAIT_S = 30.0       # a keyframe under way is finished (a large user generator takes seconds on a CPU)
 DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its last blocks
@@ -95,8 +94,8 @@ class LiveEngine:
         self.recording_error: Exception | None = None  # why the recording could not be finished
         self._source_error: str | None = None   # the audio source's last reported failure
         self._outage_since: float | None = None  # when the input stopped delivering, during an outage said
-        self._last_picture_t = -math.inf        # the stream time the last frame was drawn at
         self.options, self.clock = options, clock
+        self.stream = StreamClock(source)
         self.settings = SettingsSlot(show.preset.settings)
         self.stats = RunStats()
         self.director = ScreenDirector()
@@ -185,7 +184,7 @@ class LiveEngine:
                     while not self.taps.empty():
                         # Drained a block late: place the tap where the stream was when it came
                         # (None before any audio: the analyzer takes it as now).
-                        analyzer.tap(self._stream_time(self.taps.get_nowait()))
+                        analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
                     features = analyzer.feed(block)
                     self.features.put(features)
                     for beat in features.beats:
@@ -401,42 +400,8 @@ class LiveEngine:
             {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
-    def _newest_sample(self, now: float) -> tuple[int, float] | None:
-        """(samples written, seconds from the newest one's capture to engine time `now`),
-        read together; None before any."""
-        written = self.source.ring.written
-        try:
-            return written, now - self.source.capture_time(written)
-        except RuntimeError:  # no audio yet
-            return None
-
-    def _stream_time(self, now: float) -> float | None:
-        """Seconds of the audio stream being heard at engine time `now`. It runs on past the
-        newest sample by at most PROJECTION_S: when the input stalls, the picture's timing
-        waits with it, rather than running ahead and falling back when the audio returns."""
-        newest = self._newest_sample(now)
-        if newest is None:
-            return None
-        written, since = newest
-        return written / self.source.sample_rate + min(since, PROJECTION_S)
-
     def _input_stalled(self, now: float) -> bool:
-        """No sample for INPUT_STALL_S, or none yet that long into the show (an input lost
-        before its first block)."""
-        newest = self._newest_sample(now)
-        if newest is not None:
-            return newest[1] > INPUT_STALL_S
-        return self.stats.started is not None and now - self.stats.started > INPUT_STALL_S
-
-    def _picture_time(self, now: float) -> float | None:
-        """`_stream_time` that never steps back: a callback that runs late stamps its block
-        late, and burst deliveries (two or three blocks back to back) move the newest stamp
-        around, which would make pulses and fades stutter."""
-        stream_t = self._stream_time(now)
-        if stream_t is None:
-            return None
-        self._last_picture_t = max(stream_t, self._last_picture_t)
-        return self._last_picture_t
+        return self.stream.stalled(now, self.stats.started)
 
     def _handle_actions(self) -> bool:
         """The window's hotkeys; True if the display may have changed (fullscreen)."""
@@ -587,7 +552,7 @@ class LiveEngine:
         settings = self.settings.get()
         newest = self.keyframes.peek()
         features = self._features_heard(now)
-        stream_t = self._picture_time(now)
+        stream_t = self.stream.picture_time(now)
         hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
                       synthesis=self.show.maker.image.path,
@@ -675,20 +640,5 @@ class LiveEngine:
                 self.report("recorder", str(e))
                 self.recording_error = e
             self.recording_error = self.recording_error or self.recorder.error
-            start = self.recorder.silence_at_start
-            if self.recorder.silence_written > start:
-                outage = (self.recorder.silence_written - start) / self.recorder.sample_rate
-                self.notify("recorder", f"the recording holds {outage:.1f} s of silence where no audio came from "
-                                        "the input")
-            if start:  # not an outage: inputs start a moment after the show's first picture
-                self.notify("recorder", f"the recording starts with {start / self.recorder.sample_rate:.1f} s of "
-                                        "silence: the input's first sound came that long after the show's first "
-                                        "picture")
-            if self.recorder.frames_behind:  # the recording did what it could: not a failure
-                self.notify("recorder", f"{self.recorder.frames_behind} of the recording's "
-                                        f"{self.recorder.frames_written} frames show a picture older than their "
-                                        f"sound, by up to {self.recorder.oldest_stand_in_s:.1f} s: the encoder fell "
-                                        f"more than {RECORD_FRAMES_S:g} s behind the show (the CPU was short)")
-            if self.recorder.audio_dropped:
-                self.report("recorder", f"{self.recorder.audio_dropped} audio samples were lost: "
-                                        "the encoder fell behind the show")
+            for failure, message in self.recorder.account():
+                (self.report if failure else self.notify)("recorder", message)

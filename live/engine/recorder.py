@@ -261,3 +261,23 @@ class Recorder:
             self.sink.close()
         else:
             self.sink.abandon()
+
+    def account(self) -> list[tuple[bool, str]]:
+        """What the closed recording holds that the performer should know, as (is it a
+        failure, one line). Silence and stand-in pictures are the recording doing what it
+        could, not failures: the outage or the short CPU was reported as it happened."""
+        notes = []
+        start = self.silence_at_start
+        if self.silence_written > start:
+            outage = (self.silence_written - start) / self.sample_rate
+            notes.append((False, f"the recording holds {outage:.1f} s of silence where no audio came from the input"))
+        if start:  # not an outage: inputs start a moment after the show's first picture
+            notes.append((False, f"the recording starts with {start / self.sample_rate:.1f} s of silence: the "
+                                 "input's first sound came that long after the show's first picture"))
+        if self.frames_behind:
+            notes.append((False, f"{self.frames_behind} of the recording's {self.frames_written} frames show a "
+                                 f"picture older than their sound, by up to {self.oldest_stand_in_s:.1f} s: the "
+                                 f"encoder fell more than {RECORD_FRAMES_S:g} s behind the show (the CPU was short)"))
+        if self.audio_dropped:
+            notes.append((True, f"{self.audio_dropped} audio samples were lost: the encoder fell behind the show"))
+        return notes
