@@ -6,7 +6,9 @@ import io
 import json
 import math
 import os
+import pickle
 import re
+import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from live.errors import UserError, first_line
+from live.pickle_rules import DISPATCH, KeyRefused, names_only
 
 T = TypeVar("T")
 
@@ -296,18 +299,22 @@ LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 def check_torch_file(path: Path) -> None:
     """Refuse, before torch.load, what would take it far more time or memory than the file's
     size: a zip entry stored compressed (torch writes them stored; inflating one could take a
-    thousand times the file), and in its pickles an integer of 2**61 or more (such integers
-    hash alike modulo 2**61 - 1, and as dict keys every insertion would walk all the keys
-    before it: 150,000 of them, 2 MB, took minutes)."""
+    thousand times the file), and in its pickles what live/pickle_rules.py refuses (dict keys
+    that can all hash alike: with 150,000 such keys, 2 MB, every insertion walked all the keys
+    before it for minutes). A legacy file must also hold every storage it names."""
     import zipfile
 
     try:
         form = _torch_format(path)
-        if form == "legacy":  # five pickles, then the storages' bytes
+        if form == "legacy":  # five pickles (magic, protocol, system info, the object, its storages' keys)
+            named: set[str] = set()
             with path.open("rb") as f:
-                _check_ints(f, 5, path)
-                f.seek(0)
-                _check_legacy_storages(f, path)
+                *_, keys = (_Skim(f, named).load() for _ in range(5))
+            held = {key for key in keys if type(key) is str} if isinstance(keys, list) else set()
+            if not named <= held:
+                # torch makes every storage named but fills only those listed: one left out came
+                # back holding whatever the process's memory held there, as weights.
+                raise UserError(f"{path} names storages it does not hold; the file is damaged or was edited")
             return
         if form != "zip":
             return
@@ -319,23 +326,17 @@ def check_torch_file(path: Path) -> None:
                                 "save it again with torch.save")
             for entry in entries:
                 if ".pkl" in entry.filename.lower():  # torch finds archive/data.pkl whatever its case
-                    _check_ints(archive.read(entry), 1, path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+                    _Skim(io.BytesIO(archive.read(entry)), set()).load()
+    except KeyRefused:
+        raise UserError(f"{path} holds dict keys that are neither names nor integers below 2**61, which weights "
+                        "and training states have no use for and which can make loading take hours") from None
+    except (zipfile.BadZipFile, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, RecursionError, MemoryError, struct.error) as e:
         raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
 
 
-def _check_ints(pickles: bytes | BinaryIO, count: int, path: Path) -> None:
-    import pickletools
-
-    for _ in range(count):
-        if any(op.name.startswith("LONG") and abs(arg) >= 1 << 61 and arg != LEGACY_TORCH_MAGIC
-               for op, arg, _ in pickletools.genops(pickles)):
-            raise UserError(f"{path} holds integers of 2**61 or more, which weights and training states have "
-                            "no use for and which can make loading take hours")
-
-
 class _Inert(dict):
-    """Whatever a legacy torch pickle builds, as nothing: read only for the storages it names."""
+    """Whatever a torch pickle builds, as nothing: read only for its keys and storages."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -346,41 +347,44 @@ class _Inert(dict):
     def extend(self, items: Any) -> None:
         pass
 
-    def __setstate__(self, state: Any) -> None:
-        pass
+
+def _keyed(pairs: bool) -> Callable[..., _Inert]:
+    """A container's constructor, as nothing, once what would be its keys passed
+    `names_only`: OrderedDict takes (key, value) pairs, Counter and set the keys."""
+    def inert(items: Any = (), **kwargs: Any) -> _Inert:
+        if isinstance(items, (list, tuple, set, frozenset)):
+            names_only(item[0] if pairs and type(item) in (tuple, list) and len(item) == 2 else item
+                       for item in items)
+        return _Inert()
+    return inert
 
 
-def _check_legacy_storages(f: BinaryIO, path: Path) -> None:
-    """torch's legacy reader makes every storage the saved object names but fills only those
-    its key list names after it: one left out came back holding whatever the process's
-    memory held there (earlier tensors), as weights and into converted files."""
-    import pickle
-    import pickletools
+_KEYED = {("collections", "OrderedDict"): _keyed(pairs=True), ("builtins", "dict"): _keyed(pairs=True),
+          ("collections", "Counter"): _keyed(pairs=False), ("builtins", "set"): _keyed(pairs=False),
+          ("builtins", "frozenset"): _keyed(pairs=False)}
 
-    named: set[str] = set()
 
-    class Names(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> type:  # nothing is imported, nothing runs
-            return _Inert
+class _Skim(pickle._Unpickler):
+    """A torch pickle read for its keys and the storages it names (into `named`): nothing is
+    imported or run, nothing built but plain data, under live/pickle_rules.py."""
 
-        def persistent_load(self, pid: Any) -> _Inert:  # ("storage", type, key, location, size, view)
-            if not (isinstance(pid, tuple) and len(pid) > 2 and isinstance(pid[2], str)):
-                raise ValueError("a storage record without a key")
-            named.add(pid[2])
-            return _Inert()
+    def __init__(self, file: BinaryIO, named: set[str]):
+        super().__init__(file)
+        self.named = named
 
-    for _ in range(3):  # magic number, protocol, system info
-        for _ in pickletools.genops(f):
-            pass
-    try:
-        Names(f).load()
-        keys = Names(f).load()
-        held = set(keys) if isinstance(keys, list) else set()
-    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
-            RecursionError) as e:
-        raise UserError(f"{path} is not a valid torch checkpoint ({first_line(e)})") from None
-    if not named <= held:
-        raise UserError(f"{path} names storages it does not hold; the file is damaged or was edited")
+    def find_class(self, module: str, name: str) -> Any:
+        return _KEYED.get(("builtins" if module == "__builtin__" else module, name), _Inert)
+
+    def persistent_load(self, pid: Any) -> _Inert:  # ("storage", type, key, location, size[, view])
+        if not (isinstance(pid, tuple) and len(pid) > 2 and isinstance(pid[2], str)):
+            raise pickle.UnpicklingError("a storage record without a key")
+        self.named.add(pid[2])
+        return _Inert()
+
+    def _build(self) -> None:  # a state's dict keys were checked as it was built
+        self.stack.pop()
+
+    dispatch = {**DISPATCH, pickle.BUILD[0]: _build}
 
 
 def load_torch_file(path: Path, device: object = "cpu", allowed: tuple[type, ...] = ()) -> Any:
@@ -401,8 +405,6 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     """`use(state)` of a training state saved with torch.save. Whatever goes wrong in reading
     or using it (a truncated file, another program's, another version's) is one line naming
     the file, since the remedy is the same."""
-    import pickle
-
     try:
         state = load_torch_file(Path(path), device)
     except UserError as e:

@@ -7,7 +7,7 @@ import pickletools
 import re
 import subprocess
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
-from live.files import LEGACY_TORCH_MAGIC
+from live.files import LEGACY_TORCH_MAGIC, load_torch_file
 from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, MAX_LATENT_DIM, load_generator,
                                    save_generator)
 from live.nets.unpickle import read_network_pickle
@@ -365,7 +365,7 @@ def test_keys_that_all_hash_alike_are_refused_at_once():
     flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes; thousands would take minutes
     assert len({hash(k) for k in flood}) == 1
     payload = pickle.dumps(dict(G_ema=flood), protocol=4)
-    with pytest.raises(UserError, match="neither a name nor a small number"):
+    with pytest.raises(UserError, match="neither a name nor a number below 2\\*\\*61"):
         read_network_pickle(io.BytesIO(payload), "flood.pkl")
     assert read_network_pickle(io.BytesIO(pickle.dumps({4: 512, 8: 256}, protocol=4)), "ok.pkl") == {4: 512, 8: 256}
 
@@ -444,6 +444,9 @@ def test_rosinality_weights_that_are_not_plain_stored_floats_are_refused(tmp_pat
     assert not [w for w in recwarn if "torch" in str(w.filename)]  # nothing beside the one line
 
 
+TORCH_KEYS_REFUSED = "dict keys that are neither names nor integers below 2\\*\\*61"
+
+
 def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_path, G):
     from live.files import read_state
 
@@ -453,9 +456,9 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
         saved = dict(_use_new_zipfile_serialization=zipped, pickle_protocol=protocol)
         torch.save({"g_ema": to_rosinality(G), "args": flood}, path, **saved)
         if protocol == 2:  # a protocol-3 file is not read as rosinality's (it goes to the NVlabs reader, and out)
-            with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+            with pytest.raises(UserError, match=TORCH_KEYS_REFUSED):
                 load_generator(path)
-        with pytest.raises(UserError, match="cannot resume: .*flood.pt holds integers of 2\\*\\*61 or more.*move it"):
+        with pytest.raises(UserError, match=f"cannot resume: .*flood.pt holds {TORCH_KEYS_REFUSED}.*move it"):
             read_state(path, "test", lambda state: state)
         torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path, **saved)  # numbers it may hold
         if protocol == 2:
@@ -466,12 +469,49 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
         for info in src.infolist():
             dst.writestr(info.filename.replace("data.pkl", "DATA.pkl"), src.read(info))
     assert torch.load(tmp_path / "case.pt", weights_only=True) == {"args": flood}
-    with pytest.raises(UserError, match="integers of 2\\*\\*61 or more"):
+    with pytest.raises(UserError, match=TORCH_KEYS_REFUSED):
         read_state(tmp_path / "case.pt", "test", lambda state: state)
     # A refusal of the state's own names the file.
     torch.save({"args": {}}, path)
     with pytest.raises(UserError, match=f"cannot resume from {path}: .*it stored -1"):
         read_state(path, "test", lambda state: (_ for _ in ()).throw(UserError("it stored -1")))
+
+
+@pytest.mark.parametrize("keys", [
+    {(1, 2): 0, (3, 4): 0},                                      # SETITEMS: tuples of small ints (review 47)
+    Reduce(OrderedDict, [((1, 2), 0), ((3, 4), 0)]),       # a constructor's (key, value) pairs
+    Reduce(Counter, [(1, 2), (3, 4)]),                     # a constructor's keys
+    Reduce(set, [complex(1, 2), complex(3, 4)]),            # complex numbers hash alike as easily
+])
+def test_torch_files_with_keys_a_file_could_make_collide_are_refused(tmp_path, keys):
+    """torch's safe loader accepts tuple and complex keys, whose hashes a file can choose so that
+    every insertion walks all the keys before it: a 4.6 MB .pt held `inspect` for minutes."""
+    from live.files import read_state
+
+    path = tmp_path / "keys.pt"
+    for zipped in (True, False):
+        torch.save({"args": keys}, path, _use_new_zipfile_serialization=zipped)
+        torch.load(path, weights_only=True)  # torch itself would read it
+        with pytest.raises(UserError, match=TORCH_KEYS_REFUSED):
+            read_state(path, "test", lambda state: state)
+
+
+def test_a_protocol_5_buffer_is_refused_before_it_allocates(tmp_path):
+    """BYTEARRAY8 allocates and zeroes the length it states before reading: a 13-byte file took
+    3 GB (review 47). Here 256 MB, which tracemalloc would see."""
+    import tracemalloc
+
+    payload = b"\x80\x05\x96" + (256 << 20).to_bytes(8, "little") + b"x."
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match="a protocol-5 buffer"):
+            read_network_pickle(io.BytesIO(payload), "buffer.pkl")
+        (tmp_path / "buffer.pt").write_bytes(payload)
+        with pytest.raises(UserError, match="a protocol-5 buffer"):
+            load_torch_file(tmp_path / "buffer.pt")
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
 
 
 def test_a_torch_zip_with_compressed_entries_is_refused(tmp_path, G):

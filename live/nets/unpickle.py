@@ -18,9 +18,8 @@ constructors build, and every opcode (a byte of the file that may make an object
 few hundred bytes, or a call on an object from the memo), add up to at most about the
 file's size, and BUILD (an object's `__setstate__`, which for numpy dtypes and torch
 tensors reinterprets memory) is refused except for a numpy number dtype's byte order (and
-an empty state on a dict, which sets nothing). Time stays bounded too: dict keys and set items are strings,
-whose hashes are salted per process, or small numbers, so a file cannot pick keys that
-all collide.
+an empty state on a dict, which sets nothing). Time stays bounded too, and nothing allocates
+what a length in the file asks for: the opcode rules of live/pickle_rules.py hold.
 """
 from __future__ import annotations
 
@@ -39,6 +38,7 @@ import torch
 
 from live.errors import UserError, first_line, printable
 from live.files import LEGACY_TORCH_MAGIC
+from live.pickle_rules import DISPATCH, names_only
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
 # system-info dict, then the saved object (here one storage, as a persistent id), then
@@ -120,20 +120,6 @@ class _Budget:
             raise pickle.UnpicklingError("the objects it builds add up to far more than the file holds")
 
 
-def _names_only(items: Any) -> None:
-    """Keys a network's state has: names, and resolutions (NVlabs' `channels_dict`). Large
-    ints are refused: they hash to themselves modulo 2**61 - 1, so a file could make every
-    key collide and each insertion walk all the keys before it."""
-    if not all(type(item) is str or (type(item) is int and abs(item) < 1 << 31) for item in items):
-        raise pickle.UnpicklingError("a dict key or set item that is neither a name nor a small number")
-
-
-def _text_memo(unpickler: Any) -> None:
-    # Protocol 0's PUT and GET take a decimal index of any size, and the memo is a dict: a
-    # file could make every index hash alike. Protocols 1 and up never write them.
-    raise pickle.UnpicklingError("a protocol-0 memo opcode (PUT or GET) in a network pickle")
-
-
 def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
     """An opcode's handler that first charges the budget OPCODE_COST: an opcode takes the
     file a byte and may make an object of hundreds (EMPTY_SET: 216) or a call (5 bytes
@@ -146,20 +132,11 @@ def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
     return charged
 
 
-def _names_first(load: Callable[[Any], None], keys: Callable[[list], Any]) -> Callable[[Any], None]:
-    """An opcode's handler that first checks the keys (or items) it is about to insert."""
-    def checked(unpickler: Any) -> None:
-        _names_only(keys(unpickler.stack))
-        load(unpickler)
-    return checked
-
-
 class _TableUnpickler(pickle._Unpickler):
     """An unpickler whose globals are exactly the entries of `table`, nothing imported,
-    and whose dicts and sets hold only names and small numbers.
+    under the opcode rules of live/pickle_rules.py.
 
-    The Python implementation, for its opcode table: the C one cannot refuse BUILD. Before
-    each opcode that fills a dict or set, the items are on the stack above the mark.
+    The Python implementation, for its opcode table: the C one cannot refuse BUILD.
     """
 
     def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
@@ -182,14 +159,7 @@ class _TableUnpickler(pickle._Unpickler):
         elif not (isinstance(target, dict) and not state):  # an EasyDict's empty __dict__ is harmless
             raise pickle.UnpicklingError(f"state set on a {type(target).__name__} (BUILD): not plain data")
 
-    dispatch = {opcode: _charged(load) for opcode, load in {
-        **pickle._Unpickler.dispatch, pickle.BUILD[0]: _build,
-        pickle.PUT[0]: _text_memo, pickle.GET[0]: _text_memo,
-        pickle.SETITEM[0]: _names_first(pickle._Unpickler.load_setitem, lambda items: items[-2:-1]),
-        pickle.SETITEMS[0]: _names_first(pickle._Unpickler.load_setitems, lambda items: items[::2]),
-        pickle.DICT[0]: _names_first(pickle._Unpickler.load_dict, lambda items: items[::2]),
-        pickle.ADDITEMS[0]: _names_first(pickle._Unpickler.load_additems, lambda items: items),
-        pickle.FROZENSET[0]: _names_first(pickle._Unpickler.load_frozenset, lambda items: items)}.items()}
+    dispatch = {opcode: _charged(load) for opcode, load in {**DISPATCH, pickle.BUILD[0]: _build}.items()}
 
 
 def _record_persistent_obj(meta: Any) -> PersistentObject:
@@ -280,7 +250,7 @@ def _set_of_names(build: Callable[[Any], Any], budget: _Budget) -> Callable[...,
     def checked(items: Any = ()) -> Any:
         if not isinstance(items, (list, tuple)):
             raise pickle.UnpicklingError(f"{build.__name__} built from a {type(items).__name__}")
-        _names_only(items)
+        names_only(items)
         budget.spend(len(items))
         return build(items)
     return checked
