@@ -305,11 +305,13 @@ def check_torch_file(path: Path) -> None:
     import zipfile
 
     try:
-        form = _torch_format(path)
+        form = torch_format(path)
         if form == "legacy":  # five pickles (magic, protocol, system info, the object, its storages' keys)
             named: set[str] = set()
             with path.open("rb") as f:
-                *_, keys = (_Skim(f, named).load() for _ in range(5))
+                skims = [_Skim(f, named) for _ in range(5)]
+                *_, keys = (skim.load() for skim in skims)
+            _check_protocol(skims[0].proto, path)
             held = {key for key in keys if type(key) is str} if isinstance(keys, list) else set()
             if not named <= held:
                 # torch makes every storage named but fills only those listed: one left out came
@@ -326,13 +328,21 @@ def check_torch_file(path: Path) -> None:
                                 "save it again with torch.save")
             for entry in entries:
                 if ".pkl" in entry.filename.lower():  # torch finds archive/data.pkl whatever its case
-                    _Skim(io.BytesIO(archive.read(entry)), set()).load()
+                    skim = _Skim(io.BytesIO(archive.read(entry)), set())
+                    skim.load()
+                    _check_protocol(skim.proto, path)
     except KeyRefused:
         raise UserError(f"{path} holds dict keys that are neither names nor integers below 2**61, which weights "
                         "and training states have no use for and which can make loading take hours") from None
     except (zipfile.BadZipFile, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, RecursionError, MemoryError, struct.error) as e:
         raise UserError(f"{path} is truncated or not a valid torch checkpoint ({first_line(e)})") from None
+
+
+def _check_protocol(protocol: int, path: Path) -> None:
+    if protocol > 3:  # FRAME and the other opcodes of protocol 4 on
+        raise UserError(f"{path} was saved with pickle protocol {protocol}, which torch's safe loader cannot read; "
+                        "load it with torch and save it again with torch.save's default protocol")
 
 
 class _Inert(dict):
@@ -410,7 +420,7 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
     except UserError as e:
         raise UserError(f"cannot resume: {e}; move it away or delete it to start over") from None
     except pickle.UnpicklingError:  # torch's own line advises an unsafe load
-        why = "it holds objects that a safe load refuses" if _torch_format(Path(path)) else \
+        why = "it holds objects that a safe load refuses" if torch_format(Path(path)) else \
             "not a torch checkpoint: truncated, or another program's file"
     except Exception:  # noqa: BLE001 - torch's readers fail on damaged files in a dozen ways
         why = "not a torch checkpoint: truncated, or another program's file"
@@ -423,10 +433,18 @@ def read_state(path: str | Path, what: str, use: Callable[[dict], T], device: ob
                     "move it away or delete it to start over") from None
 
 
-def _torch_format(path: Path) -> str | None:
-    """"zip" or "legacy" (a pickle, at any protocol) as torch.load tells them, by the file's
-    first bytes (torch's own test: the old format's weights may hold a zip's end marker);
-    None for anything else."""
+def torch_format(path: Path) -> str | None:
+    """"zip" or "legacy" as torch.load tells them, by the file's first bytes (torch's own test:
+    the old format's weights may hold a zip's end marker); a legacy file begins with a pickle
+    of torch's magic number, at any protocol. None for anything else."""
+    import pickletools
+
     with path.open("rb") as f:
-        head = f.read(4)
-    return "zip" if head == b"PK\x03\x04" else "legacy" if head[:1] == b"\x80" else None
+        head = f.read(64)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    try:
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(head)]
+    except ValueError:  # not a pickle, or one longer than the magic number's
+        return None
+    return "legacy" if ("LONG1", LEGACY_TORCH_MAGIC) in ops else None

@@ -19,7 +19,7 @@ from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
-from live.files import LEGACY_TORCH_MAGIC, load_torch_file
+from live.files import LEGACY_TORCH_MAGIC, check_torch_file, load_torch_file
 from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, MAX_LATENT_DIM, load_generator,
                                    save_generator)
 from live.nets.unpickle import read_network_pickle
@@ -506,7 +506,8 @@ def test_a_protocol_5_buffer_is_refused_before_it_allocates(tmp_path):
     try:
         with pytest.raises(UserError, match="a protocol-5 buffer"):
             read_network_pickle(io.BytesIO(payload), "buffer.pkl")
-        (tmp_path / "buffer.pt").write_bytes(payload)
+        head = b"".join(pickle.dumps(value, protocol=2) for value in (LEGACY_TORCH_MAGIC, 1001, {}))
+        (tmp_path / "buffer.pt").write_bytes(head + payload)  # a legacy torch file's saved object
         with pytest.raises(UserError, match="a protocol-5 buffer"):
             load_torch_file(tmp_path / "buffer.pt")
         assert tracemalloc.get_traced_memory()[1] < 16 << 20
@@ -838,3 +839,36 @@ def test_a_gpu_index_past_the_machine_s_is_one_line(monkeypatch):
     assert checked_device("cuda") == torch.device("cuda") and checked_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(UserError, match=r"^device 'cuda:3': this machine has 1 cuda device\(s\), cuda:0 to cuda:0$"):
         checked_device("cuda:3")
+
+
+def test_a_legacy_torch_file_s_memo_index_takes_no_memory_in_the_check(tmp_path):
+    """The check read legacy files with the C unpickler, whose memo is an array as long as the
+    largest index put: a 152-byte file took 4 GB there (review 47)."""
+    import tracemalloc
+
+    head = b"".join(pickle.dumps(value, protocol=2) for value in (LEGACY_TORCH_MAGIC, 1001, {"little_endian": True}))
+    memo = b"\x80\x02}r" + (1 << 26).to_bytes(4, "little") + b"."  # {} put at memo index 2**26
+    path = tmp_path / "memo.pt"
+    path.write_bytes(head + memo + pickle.dumps([], protocol=2))
+    tracemalloc.start()
+    try:
+        check_torch_file(path)
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_torch_file_of_pickle_protocol_4_is_named_as_such_not_as_damaged(tmp_path, G, zipped):
+    from live.files import read_state
+
+    path = tmp_path / "p4.pt"
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg}, path, pickle_protocol=4,
+               _use_new_zipfile_serialization=zipped)
+    for load in (load_generator, lambda p: read_state(p, "test", lambda state: state)):
+        with pytest.raises(UserError, match="p4.pt was saved with pickle protocol 4, which torch's safe loader "
+                                            "cannot read; load it with torch and save it again"):
+            load(path)
+    torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg}, path, pickle_protocol=3,
+               _use_new_zipfile_serialization=zipped)
+    assert load_generator(path) is not None

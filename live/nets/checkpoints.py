@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import LEGACY_TORCH_MAGIC, file_stamp, load_torch_file, real_path, write_json
+from live.files import file_stamp, load_torch_file, real_path, torch_format, write_json
 from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
@@ -43,8 +43,6 @@ LIVE_FORMAT_NAME = "live-stylegan2"
 LIVE_FORMAT_VERSION = 1
 SAVE_DTYPES = (torch.float16, torch.float32)
 
-_ZIP_HEAD = b"PK\x03\x04"  # torch.save's default (zip) format
-_LEGACY_TORCH_HEAD = pickle.dumps(LEGACY_TORCH_MAGIC, protocol=2)  # torch.save before 1.6
 
 _GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 _MAPPING_ARGS = frozenset({"num_layers", "embed_features", "layer_features", "activation",
@@ -158,10 +156,10 @@ def detect_format(path: Path) -> str:
     if not path.is_file():
         raise UserError(f"{path} is not a file; give a generator checkpoint (.pkl, .pt or .safetensors)")
     with open(path, "rb") as f:
-        head = f.read(len(_LEGACY_TORCH_HEAD))
+        head = f.read(16)
     if not head:
         raise UserError(f"{path} is empty; download or export the checkpoint again")
-    if head.startswith(_ZIP_HEAD) or head == _LEGACY_TORCH_HEAD:
+    if torch_format(path) is not None:
         return FORMAT_ROSINALITY
     if len(head) >= 2 and head[0] == pickle.PROTO[0] and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL:
         return FORMAT_NVLABS
