@@ -240,13 +240,14 @@ class Bundle:
 
 def _load_predictor(cfg: PredictorConfig, path: Path) -> LatentPredictor:
     try:
-        return load_weights(LatentPredictor(cfg), path)
+        return load_weights(lambda: LatentPredictor(cfg), path)
     except UserError as error:
         # `train predictor --layer-heads` writes the grown weights a moment before bundle.toml
         # says so: after a kill between the two, they disagree about the heads alone, and
         # heads at zero change nothing.
         try:
-            other = load_weights(LatentPredictor(dataclasses.replace(cfg, layer_heads=not cfg.layer_heads)), path)
+            flipped = dataclasses.replace(cfg, layer_heads=not cfg.layer_heads)
+            other = load_weights(lambda: LatentPredictor(flipped), path)
         except UserError:
             raise error from None
         return other.with_layer_heads() if cfg.layer_heads else other

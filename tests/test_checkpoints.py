@@ -12,7 +12,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob, max_diff, nvlabs_bytes,
                           nvlabs_modules, one_torch_thread,
                           outputs,
@@ -872,3 +872,25 @@ def test_a_torch_file_of_pickle_protocol_4_is_named_as_such_not_as_damaged(tmp_p
     torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg}, path, pickle_protocol=3,
                _use_new_zipfile_serialization=zipped)
     assert load_generator(path) is not None
+
+
+def test_a_network_is_made_only_once_its_weights_file_is_known_to_fit(tmp_path):
+    """Made first, a bundle.toml edited to a predictor far larger than its weights took 7.5 GB
+    before the one line saying they do not fit (review 47)."""
+    from live.nets.weights import load_weights, save_weights
+
+    path = save_weights(torch.nn.Linear(4, 4), tmp_path / "layer.safetensors", torch.float32)
+    made = []
+
+    def build(out_features):
+        layer = torch.nn.Linear(4, out_features)
+        made.append(layer.weight.device.type)
+        return layer
+
+    with pytest.raises(UserError, match="does not fit its network \\(wrong shape \\['bias', 'weight'\\]\\)"):
+        load_weights(lambda: build(4096), path)
+    assert made == ["meta"]
+    made.clear()
+    layer = load_weights(lambda: build(4), path)
+    assert made == ["meta", "cpu"]
+    assert torch.equal(layer.weight, load_file(path)["weight"])

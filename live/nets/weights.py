@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import safetensors.torch
@@ -65,23 +66,33 @@ def weights_metadata(path: str | Path) -> dict[str, str]:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
 
 
-def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
-    """Fill `module` from `path`; any missing, extra or misshapen tensor is a UserError."""
+def load_weights(build: Callable[[], nn.Module], path: str | Path) -> nn.Module:
+    """The module `build` makes, filled from `path`; any missing, extra or misshapen tensor is
+    a UserError, found before the module is made: built first, a bundle.toml edited to
+    networks far larger than its weights took 7.5 GB to say they do not fit."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights file {path} does not exist")
     try:
-        state = safetensors.torch.load_file(reader_path(path))
+        with safetensors.safe_open(reader_path(path), "pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
-    expected = module.state_dict()
-    missing = sorted(expected.keys() - state.keys())
-    extra = sorted(state.keys() - expected.keys())
-    wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
+    with torch.device("meta"):
+        expected = {k: tuple(t.shape) for k, t in build().state_dict().items()}
+    missing = sorted(expected.keys() - stored.keys())
+    extra = sorted(stored.keys() - expected.keys())
+    wrong = [k for k in expected.keys() & stored.keys() if expected[k] != stored[k]]
     if missing or extra or wrong:
         problems = [f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "",
                     f"wrong shape {wrong[:3]}" if wrong else ""]
         raise UserError(f"{path} does not fit its network ({'; '.join(p for p in problems if p)}); "
                         "was it written for another configuration?")
-    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    try:
+        state = safetensors.torch.load_file(reader_path(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    module = build()
+    types = {k: t.dtype for k, t in module.state_dict().items()}
+    module.load_state_dict({k: v.to(types[k]) for k, v in state.items()})
     return module

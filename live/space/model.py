@@ -80,7 +80,7 @@ class SpaceNet(nn.Module):
     def load(cls, config: SpaceNetConfig, path: Path, image_size: int) -> SpaceNet:
         """`config`'s networks with the weights at `path`, after `check_record`."""
         check_record(path, config, image_size)
-        return load_weights(cls(config), path)
+        return load_weights(lambda: cls(config), path)
 
 
 def _settings(config: SpaceNetConfig, image_size: int) -> dict[str, Any]:

@@ -324,7 +324,7 @@ class SpaceTrainer:
         weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
         net = SpaceNet(config.net, weights).to(self.device)
         if self._init is not None:
-            load_weights(net, self._init)
+            load_weights(lambda: net, self._init)
         frozen = image_side(net) if config.freeze_image else ()
         for module in frozen:
             module.requires_grad_(False)
