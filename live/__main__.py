@@ -69,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["perform", *argv]  # `python -m live [options]` is the show
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # at any moment: parsing --device imports torch, seconds a performer may stop in
+        print("live: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the command whose options these are not, with its usage, not the top level's
@@ -97,9 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("live: interrupted", file=sys.stderr)
-        return 130
     finally:
         restore()
 

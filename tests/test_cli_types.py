@@ -404,6 +404,31 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, mo
     assert signal.getsignal(signal.SIGTERM) == before  # put back after the command
 
 
+def test_ctrl_c_while_the_command_line_is_read_is_one_line(monkeypatch, capsys):
+    """Reading --device imports torch, seconds in which a performer who started the wrong show
+    presses Ctrl-C: that printed a 40-line traceback (review 50)."""
+    import live.__main__ as entry
+    from live.cli.types import device
+
+    def interrupted(text):
+        raise KeyboardInterrupt
+    parser = _parser_with(entry.build_parser(), interrupted, device)
+    monkeypatch.setattr(entry, "build_parser", lambda: parser)
+    assert main(["--source", "demo"]) == 130
+    err = capsys.readouterr().err
+    assert err == "live: interrupted\n"
+
+
+def _parser_with(parser, replacement, original):
+    """`parser` with the type `original` of its commands' options replaced."""
+    for sub in (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)):
+        for command in sub.choices.values():
+            for action in command._actions:
+                if action.type is original:
+                    action.type = replacement
+    return parser
+
+
 def _exit_process(tmp_path, code: int, before_exit: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "ends.py"
     script.write_text("import atexit, os, signal, threading, time\n"
