@@ -359,6 +359,8 @@ def test_an_ipc_address_a_running_show_holds_is_refused_and_a_dead_show_s_is_tak
     left.close()
     with ControlServer(engine, f"ipc://{tmp_path}/stale", f"ipc://{tmp_path}/stale-telemetry") as again:
         assert req(context, again, {"cmd": "get"})["ok"]
+    # A show that ends takes its socket files with it (they piled up, two a show: review 50).
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
 def test_bytes_framed_as_zmtp_1_0_are_no_commands(server, engine, context):

@@ -22,6 +22,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -109,6 +110,18 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
         if not curve and not is_local(address):
             raise UserError(f"{what} address {address} is reachable from other machines and needs "
                             f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+
+
+def _close(sock: zmq.Socket, linger: int | None = None) -> None:
+    """Close `sock`, removing the socket file of an ipc:// endpoint first: ZeroMQ leaves it
+    behind (a folder of stale sockets grew by two with every show). Before closing, so that
+    no other engine can have bound the path in between."""
+    endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    path = endpoint.removeprefix("ipc://")
+    with suppress(OSError):
+        if endpoint.startswith("ipc://") and stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    sock.close(linger=linger)
 
 
 def _ipc_free(address: str) -> None:
@@ -267,7 +280,7 @@ class ControlServer:
                     time.sleep(ERROR_PAUSE_S)
         finally:
             for sock in (self._router, self._pub):
-                sock.close()  # with the short LINGER set at bind time
+                _close(sock)  # with the short LINGER set at bind time
 
     def _serve_requests(self) -> int:
         """Answer up to `max_batch` requests waiting; returns how many."""
@@ -377,7 +390,7 @@ class ControlServer:
     def _close_all(self) -> None:
         for sock in (self._router, self._pub):
             if sock is not None and not sock.closed:
-                sock.close(linger=0)
+                _close(sock, linger=0)
         for end in (self._wake_sender, self._wake_receiver):
             if end is not None:
                 end.close()
