@@ -1070,3 +1070,22 @@ def test_a_show_makes_keyframes_at_its_preset_s_keyframe_rate(tmp_path, preset_d
                  "--size", "64x48", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
                  "--synthesis", "reference", "--control", "off", "--threads", "1"]) == 0
     assert json.loads(stats_path.read_text())["keyframes_per_s"] == pytest.approx(2.0, abs=0.5)
+
+
+def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recording_said(capsys):
+    """A full disk's stats error ended the show with that line alone: whether the recording was
+    saved, and the summary, went unsaid (review 50)."""
+    from live.cli.perform import _summarize
+    from live.engine.stats import RunStats
+    from live.errors import UserError
+
+    stats = RunStats()
+    stats.write = lambda path, now: (_ for _ in ()).throw(UserError(f"cannot write {path}: disk full"))
+    args = SimpleNamespace(stats="stats.json", record="show.mp4")
+    with pytest.raises(UserError, match="^cannot write stats.json: disk full$"):
+        _summarize(args, stats, SimpleNamespace(recording_error=None))
+    out = capsys.readouterr().out
+    assert out.startswith("live: 0 frames") and out.rstrip().endswith("; recorded show.mp4")
+    # Both, when the recording failed too.
+    with pytest.raises(UserError, match="^the recording failed: No space; and cannot write stats.json: disk full$"):
+        _summarize(args, stats, SimpleNamespace(recording_error=OSError("No space")))

@@ -290,15 +290,23 @@ def _recorder(args: argparse.Namespace, size: tuple[int, int], source, engine, m
 
 
 def _summarize(args: argparse.Namespace, stats, engine) -> None:
-    """The show's one-line summary and --stats; a recording that failed ends the command with its error."""
+    """The show's one-line summary, then --stats; a recording or stats file that could not be
+    written ends the command with both errors (a full disk's stats error hid that the
+    recording was saved, and the summary with it)."""
     summary = stats.as_dict(stats.ended or 0.0)
-    if args.stats:
-        stats.write(args.stats, now=stats.ended or 0.0)
     p95 = summary["latency_ms"]["audio_to_screen"]["p95"]  # None: no keyframe reached the screen
     print(f"live: {summary['frames']} frames ({summary['render_fps']} fps), {summary['keyframes']} keyframes "
           f"({summary['keyframes_per_s']}/s), audio-to-screen p95 "
           f"{'n/a' if p95 is None else f'{p95} ms'}"
           + (f"; recorded {args.record}" if args.record and engine.recording_error is None else ""))
-    if engine.recording_error is not None:
-        error = engine.recording_error
-        raise error if isinstance(error, UserError) else UserError(f"the recording failed: {error}")
+    failures = []
+    error = engine.recording_error
+    if error is not None:
+        failures.append(str(error) if isinstance(error, UserError) else f"the recording failed: {error}")
+    if args.stats:
+        try:
+            stats.write(args.stats, now=stats.ended or 0.0)
+        except UserError as e:
+            failures.append(str(e))
+    if failures:
+        raise UserError("; and ".join(failures))
