@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import zmq
 
 from live.__main__ import main
@@ -18,9 +19,11 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
+from live.engine.keyframes import Keyframe
 from live.engine.realtime import LiveEngine, LiveOptions
-from live.engine.stream_clock import INPUT_STALL_S
 from live.engine.recorder import Recorder
+from live.engine.stats import RunStats
+from live.engine.stream_clock import INPUT_STALL_S
 from live.errors import UserError
 from live.presets import PresetLibrary
 from live.render import sinks
@@ -382,6 +385,16 @@ def test_the_published_beat_phase_stays_below_one():
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
     assert published[0]["beat_phase"] == 0.999
+
+
+def test_the_published_state_carries_the_newest_keyframe_s_valence_and_arousal():
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    engine.keyframes.put(Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0))
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine._publish_state([])
+    assert (published[0]["valence"], published[0]["arousal"]) == (0.2, 0.8)
 
 
 def test_an_input_that_delivers_nothing_is_published_as_unheard():
@@ -803,7 +816,6 @@ def test_in_a_window_the_hud_is_on_the_screen_and_out_of_the_frame_a_recording_r
 
 def _picture_preset(tmp_path, monkeypatch):
     """An engine on a fake show, a real (random) bundle, and a preset whose source is a picture."""
-    import torch
     from PIL import Image
 
     from live.bundle import random_bundle
@@ -952,8 +964,6 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
 
 
 def torch_equal(a, b) -> bool:
-    import torch
-
     return bool(torch.equal(a.cpu(), b.cpu()))
 
 
@@ -1076,8 +1086,6 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     """A full disk's stats error ended the show with that line alone: whether the recording was
     saved, and the summary, went unsaid (review 50)."""
     from live.cli.perform import _summarize
-    from live.engine.stats import RunStats
-    from live.errors import UserError
 
     stats = RunStats()
     stats.write = lambda path, now: (_ for _ in ()).throw(UserError(f"cannot write {path}: disk full"))

@@ -37,6 +37,12 @@ def test_no_beat_sync_runs_each_fade_from_its_keyframe_and_zero_beats_is_a_cut()
     assert s.shown_version == 4 and s.mix(1.0) == 1.0
 
 
+def test_an_unsynced_fade_lasts_its_beats_at_the_tempo_heard_not_the_fallback_s():
+    # Every unsynced test ran at 0.5 s a beat, the fallback's own: a fade timed by the fallback passed (review 49).
+    fade = FadeScheduler().start(0.0, 1, BeatGrid(0.3, 60 / 140), crossfade_beats=4, beat_sync=False)
+    assert (fade.start, fade.end) == (0.0, pytest.approx(4 * 60 / 140))
+
+
 @pytest.mark.parametrize("beat_sync", [True, False])
 @pytest.mark.parametrize("beats", [0.5, 1, 4])
 def test_with_keyframes_every_frame_the_picture_reaches_them(beat_sync, beats):

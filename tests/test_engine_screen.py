@@ -102,8 +102,8 @@ def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
 
 
 def _keyframe(version):
-    return Keyframe(version=version, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5,
-                    arousal=0.5, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+    return Keyframe(version=version, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
+                    arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
 
 
 def test_frozen_before_any_picture_the_first_is_shown_then_held_still():
@@ -148,7 +148,8 @@ def test_after_a_switch_the_hud_keeps_the_newest_valence_and_arousal():
     settings = SETTINGS.with_value("hud", True)
     director = ScreenDirector(fade_in=False)
     director.frame(0.0, QUIET, _keyframe(1), settings)
-    assert "V 0.50 A 0.50" in director.frame(0.1, QUIET, _keyframe(2), settings, show_from=5).state.hud
+    # Apart, so that the two read swapped would show (review 49).
+    assert "V 0.20 A 0.80" in director.frame(0.1, QUIET, _keyframe(2), settings, show_from=5).state.hud
 
 
 def test_blackout_blacks_the_picture_out():

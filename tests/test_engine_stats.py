@@ -45,6 +45,9 @@ def test_keyframes_made_and_shown_are_counted_apart():
     stats.frame(0.5, 0.6)
     d = stats.as_dict(1.0)
     assert (d["keyframes"], d["keyframes_shown"], d["frames"]) == (6, 2, 3)
+    # From each shown keyframe's audio to its first frame (untested, it could count from the first frame: review 49).
+    assert d["latency_ms"]["audio_to_screen"]["p50"] == pytest.approx(100.0)
+    assert d["latency_ms"]["audio_to_keyframe"]["p50"] == pytest.approx(50.0)
 
 
 # The stats JSON promises the 95th percentile.

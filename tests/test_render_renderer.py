@@ -237,6 +237,21 @@ def test_pulses_scale_with_intensity(ctx, library):
     renderer.release()
 
 
+def test_a_full_beat_grows_the_picture_by_the_shader_s_zoom(ctx, library):
+    # The test above passed with the zoom reversed: the picture shrank on every beat (review 49).
+    renderer = Renderer(ctx, (256, 256), library)
+    square = np.zeros((64, 64, 3), np.uint8)
+    square[16:48, 16:48] = 255  # white, half the side
+
+    def width(**state):
+        return int((render(renderer, mix=1.0, **state)[128, :, 0] > 127).sum())
+
+    renderer.upload_keyframe(square)
+    still, beat = width(), width(beat_pulse=1.0, intensity=1.0)
+    assert still == 128 and beat == pytest.approx(still * 1.035, abs=2)  # BEAT_ZOOM in shaders/crossfade.frag
+    renderer.release()
+
+
 def test_hud_is_drawn_and_rasterized_only_when_text_changes(ctx, library, monkeypatch):
     calls = []
     original = HudText.render
