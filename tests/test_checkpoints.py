@@ -894,3 +894,15 @@ def test_a_network_is_made_only_once_its_weights_file_is_known_to_fit(tmp_path):
     layer = load_weights(lambda: build(4), path)
     assert made == ["meta", "cpu"]
     assert torch.equal(layer.weight, load_file(path)["weight"])
+
+
+def test_a_weights_file_holding_nan_is_refused_by_name(tmp_path):
+    """One NaN in a bundle's predictor played a whole show black, with no error (review 47)."""
+    from live.nets.weights import load_weights, save_weights
+
+    path = save_weights(torch.nn.Linear(4, 4), tmp_path / "layer.safetensors", torch.float32)
+    tensors = load_file(path)
+    tensors["bias"][2] = float("nan")
+    save_file(tensors, path)
+    with pytest.raises(UserError, match="layer.safetensors: bias hold NaN or infinite values; the file is damaged"):
+        load_weights(lambda: torch.nn.Linear(4, 4), path)

@@ -70,6 +70,10 @@ def test_a_non_finite_keyframe_is_refused_and_never_reaches_the_warm_start():
     with pytest.raises(ValueError, match="music's features are not finite"):
         maker.make(mel * float("nan"), Settings(refine_steps=2), 0.0, lambda: 0.0)
     assert len(session.refined) == 1  # the NaN window never reached the refinement
+    # A predictor that yields NaN (a damaged file, an overflow) is said, not drawn black (review 47).
+    maker.predict = lambda f_m, lam: torch.full((1, bundle.G.num_ws, bundle.G.w_dim), float("nan"))
+    with pytest.raises(ValueError, match="the predictor's latent is not finite"):
+        maker.make(mel, Settings(), 0.0, lambda: 0.0)
 
 
 def test_refinement_turned_off_stops_its_worker_and_turned_on_again_starts_anew():

@@ -94,5 +94,12 @@ def load_weights(build: Callable[[], nn.Module], path: str | Path) -> nn.Module:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
     module = build()
     types = {k: t.dtype for k, t in module.state_dict().items()}
-    module.load_state_dict({k: v.to(types[k]) for k, v in state.items()})
+    state = {k: v.to(types[k]) for k, v in state.items()}
+    # In the dtype the weights are used in; `save_weights` never writes such values, so only a
+    # damaged or foreign file has them, and one NaN made a whole show black without a word.
+    not_finite = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if not_finite:
+        raise UserError(f"{path}: {some(not_finite)} hold NaN or infinite values; the file is damaged, "
+                        "or the training that wrote it diverged")
+    module.load_state_dict(state)
     return module
