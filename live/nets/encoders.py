@@ -107,8 +107,9 @@ class ImageEncoder(nn.Module):
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
         self.project = nn.Linear(self.backbone.width, feature_dim)
-        # [-1, 1] -> ImageNet-normalized in one affine step: ((x + 1) / 2 - mean) / std.
-        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        # [-1, 1] -> ImageNet-normalized in one affine step: ((x + 1) / 2 - mean) / std. On the CPU
+        # even under a meta device (a weights file's check), where arithmetic imports torch's compiler.
+        mean, std = torch.tensor(IMAGENET_MEAN, device="cpu"), torch.tensor(IMAGENET_STD, device="cpu")
         self.register_buffer("in_scale", (0.5 / std).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_shift", ((0.5 - mean) / std).view(1, 3, 1, 1), persistent=False)
 

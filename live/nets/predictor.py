@@ -84,7 +84,8 @@ class LayerHeads(nn.Module):
 
     def __init__(self, count: int, in_features: int, out_features: int, lr_multiplier: float):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn([count, out_features, in_features]) / lr_multiplier)
+        # In place: on the meta device (a weights file's check) out-of-place arithmetic imports torch's compiler.
+        self.weight = nn.Parameter(torch.randn([count, out_features, in_features]).div_(lr_multiplier))
         self.bias = nn.Parameter(torch.zeros([count, out_features]))
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier

@@ -9,6 +9,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from live.errors import UserError, printable, some
 from live.files import write_whole
@@ -66,6 +67,18 @@ def weights_metadata(path: str | Path) -> dict[str, str]:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
 
 
+class _ShapesOnly(TorchFunctionMode):
+    """In-place fills of meta tensors (a network's initialization) skipped: they change no
+    shape, and their reference kernels import torch's compiler (0.9 s of a bundle's load)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.startswith("_") and args and isinstance(args[0], torch.Tensor) \
+                and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
 def load_weights(build: Callable[[], nn.Module], path: str | Path) -> nn.Module:
     """The module `build` makes, filled from `path`; any missing, extra or misshapen tensor is
     a UserError, found before the module is made: built first, a bundle.toml edited to
@@ -78,11 +91,11 @@ def load_weights(build: Callable[[], nn.Module], path: str | Path) -> nn.Module:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
-    with torch.device("meta"):
+    with torch.device("meta"), _ShapesOnly():
         expected = {k: tuple(t.shape) for k, t in build().state_dict().items()}
     missing = sorted(expected.keys() - stored.keys())
     extra = sorted(stored.keys() - expected.keys())
-    wrong = [k for k in expected.keys() & stored.keys() if expected[k] != stored[k]]
+    wrong = sorted(k for k in expected.keys() & stored.keys() if expected[k] != stored[k])
     if missing or extra or wrong:
         problems = [f"missing {missing[:3]}" if missing else "", f"unexpected {extra[:3]}" if extra else "",
                     f"wrong shape {wrong[:3]}" if wrong else ""]
