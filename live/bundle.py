@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_file_name
 from live.tables import from_table
-from live.files import write_whole
+from live.files import read_toml, write_whole
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.digest import digest_weights
@@ -79,10 +78,7 @@ class BundleConfig:
 
     @classmethod
     def read(cls, path: Path) -> BundleConfig:
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:  # ValueError: huge ints
-            raise UserError(f"cannot read {path}: {e}") from None
+        data = read_toml(path)
         where = str(path)
         unknown = sorted(set(data) - SECTIONS)
         if unknown:

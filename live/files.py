@@ -265,6 +265,34 @@ def strict(value: Any) -> Any:
     return value
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file anyone may have written: a BOM (Windows editors) is allowed; what cannot be
+    read, decoded or parsed is a UserError naming the file (tomllib raises ValueError for an
+    integer of thousands of digits, RecursionError for arrays nested thousands deep)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {first_line(e)}") from None
+    except RecursionError:
+        raise UserError(f"cannot read {path}: arrays or tables nested too deeply") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file anyone may have written, as `read_toml`; NaN and Infinity, which Python's
+    reader takes and no strict JSON has, are refused (an infinite resolution was a traceback)."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"), parse_constant=refuse)
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, huge integers, deep nesting
+        raise UserError(f"{path} is not valid JSON ({first_line(e) or 'nested too deeply'})") from None
+
+
 def write_json(path: str | Path, value: Any) -> Path:
     """`value` as strict, indented JSON, written whole (a config, a report, run statistics)."""
     return write_whole(path, (json.dumps(strict(value), indent=2, allow_nan=False) + "\n").encode())

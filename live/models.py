@@ -3,12 +3,10 @@ models/. Torch-free, so that the command line and the preset checks can find one
 loading the networks (live.bundle reads what is inside)."""
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import is_file, real_path
+from live.files import is_file, read_json, read_toml, real_path
 
 BUNDLE_FILE = "bundle.toml"
 
@@ -21,10 +19,10 @@ def latent_shape(folder: Path) -> tuple[int, int] | None:
     """(num_ws, w_dim) of the generator of the bundle at `folder`, from its config files alone
     (its weights unread); None where they cannot be read, which loading the bundle then names."""
     try:
-        table = tomllib.loads((folder / BUNDLE_FILE).read_text())
-        config = json.loads((folder / table["generator"]["weights"]).with_suffix(".json").read_text())
+        table = read_toml(folder / BUNDLE_FILE)
+        config = read_json((folder / table["generator"]["weights"]).with_suffix(".json"))
         resolution, w_dim = (int(config["init_kwargs"][k]) for k in ("img_resolution", "w_dim"))
-    except (OSError, ValueError, KeyError, TypeError, tomllib.TOMLDecodeError):
+    except (UserError, ValueError, KeyError, TypeError, ArithmeticError):  # 1e400 reads as an infinite float
         return None
     # As SynthesisNetwork counts them: a conv and a toRGB at 4 px, two convs at each size above.
     return 2 * (resolution.bit_length() - 1) - 2, w_dim

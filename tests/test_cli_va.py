@@ -332,3 +332,30 @@ def test_a_loud_file_shorter_than_the_silence_gate_s_hop_is_read_not_called_sile
     sf.write(blip, (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 100) / rate)).astype(np.float32), rate)  # 10 ms
     assert _run([str(blip), "--bundle", str(random_bundle_dir)]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"path", "valence", "arousal"}
+
+
+def test_a_stranger_s_bundle_files_are_read_or_refused_in_one_line(tmp_path, random_bundle_dir):
+    """A BOM (Windows editors) was refused; deep nesting and an infinite resolution were tracebacks,
+    and in a show "cannot use device 'cpu'" (review 47)."""
+    import shutil
+
+    from live.models import latent_shape
+
+    folder = tmp_path / "b"
+    shutil.copytree(random_bundle_dir, folder)
+    toml, config = folder / "bundle.toml", folder / "generator.json"
+    original_toml, original_config = toml.read_text(), config.read_text()
+    toml.write_text("\ufeff" + original_toml)
+    assert latent_shape(folder) is not None and Bundle.load(folder) is not None
+    toml.write_text(original_toml + "[extra]\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    assert latent_shape(folder) is None
+    with pytest.raises(UserError, match="bundle.toml: arrays or tables nested too deeply"):
+        Bundle.load(folder)
+    toml.write_text(original_toml)
+    resolution = json.loads(original_config)["init_kwargs"]["img_resolution"]
+    for value in ("Infinity", "1e400"):
+        config.write_text(original_config.replace(f'"img_resolution": {resolution}', f'"img_resolution": {value}'))
+        assert latent_shape(folder) is None
+        with pytest.raises(UserError) as caught:
+            Bundle.load(folder)
+        assert "\n" not in str(caught.value)

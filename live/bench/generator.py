@@ -25,7 +25,6 @@ threads than idle cores: OpenMP threads spin on each other, and a busy core make
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -71,9 +70,10 @@ class GeneratorShape:
     def of_checkpoint(cls, name: str, path: Path) -> GeneratorShape:
         """The architecture stored beside one of our checkpoints (NAME.json), without its weights."""
         from live.errors import UserError
+        from live.files import read_json
 
         try:
-            kwargs = json.loads(path.with_suffix(".json").read_text())["init_kwargs"]
+            kwargs = read_json(path.with_suffix(".json"))["init_kwargs"]
             synthesis = kwargs["synthesis_kwargs"]
             return cls(name, kwargs["img_resolution"], channel_base=synthesis["channel_base"],
                        channel_max=synthesis["channel_max"], w_dim=kwargs["w_dim"],

@@ -72,10 +72,13 @@ def preset_and_bundle(args: argparse.Namespace, uses_predictor: bool = True):
     from live.bundle import Bundle
 
     preset = chosen_preset(args)
+    folder = args.bundle or preset.bundle_folder()
     try:
-        bundle = Bundle.load(args.bundle or preset.bundle_folder(), device=args.device)
-    except RuntimeError as e:  # torch: a device that fails once in use
-        raise UserError(f"cannot use device {args.device!r}: {first_line(e)}") from None
+        bundle = Bundle.load(folder, device=args.device)
+    except RuntimeError as e:  # torch: a device that fails once in use; on the CPU, the bundle's fault
+        bundle_fault = str(args.device).startswith("cpu") or isinstance(e, RecursionError)
+        what = f"cannot load bundle {folder}" if bundle_fault else f"cannot use device {args.device!r}"
+        raise UserError(f"{what}: {first_line(e)}") from None
     if uses_predictor and (about := bundle.predictor_note()):
         note("bundle", about)
     return preset, bundle

@@ -13,7 +13,6 @@ generator those arguments build key for key and shape for shape.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pickle
 import re
@@ -28,7 +27,7 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import file_stamp, load_torch_file, real_path, torch_format, write_json
+from live.files import file_stamp, load_torch_file, read_json, real_path, torch_format, write_json
 from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
@@ -123,8 +122,8 @@ def _exported_from(path: Path) -> str | None:
     """The training run folder that exported the generator `path`, if its .json says so and
     the weights are still those it wrote."""
     try:
-        config = json.loads(path.with_suffix(".json").read_text())
-    except (OSError, ValueError, RecursionError):
+        config = read_json(path.with_suffix(".json"))
+    except UserError:
         return None
     if not isinstance(config, dict) or not isinstance(export := config.get("exported"), dict):
         return None
@@ -548,10 +547,7 @@ def _read_live(path: Path) -> _Contents:
                             "predictor?); give a generator checkpoint")
         raise UserError(f"{path} needs its config {config_path.name} beside it (`convert` and `train gan --export` "
                         "write both: copy it from where the file was made, or make the pair again)")
-    try:
-        config = json.loads(config_path.read_text())
-    except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, an integer of thousands of digits
-        raise UserError(f"{config_path} is not valid JSON ({first_line(e)})") from None
+    config = read_json(config_path)
     if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
         raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
     if config.get("version") != LIVE_FORMAT_VERSION:

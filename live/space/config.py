@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from live.errors import UserError
-from live.files import gone, real_path, write_whole
+from live.files import gone, read_toml, real_path, write_whole
 from live.nets.encoders import check_image_size
 from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
@@ -105,10 +105,7 @@ class SpaceTrainConfig:
 
     @classmethod
     def read(cls, path: Path) -> SpaceTrainConfig:
-        try:
-            return cls.from_dict(tomllib.loads(Path(path).read_text(encoding="utf-8-sig")))  # a BOM: Windows
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:  # ValueError: huge ints
-            raise UserError(f"cannot read the training config {path}: {error}") from None
+        return cls.from_dict(read_toml(path))
 
     def write(self, path: Path) -> None:
         write_whole(path, to_toml(self.to_dict()).encode())

@@ -8,7 +8,6 @@ it from either kind of folder:
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from live.bundle import BundleConfig, retrain_advice
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.device import checked_device
 from live.errors import UserError, check_file_name
-from live.files import SPACE_STATE, write_whole
+from live.files import SPACE_STATE, read_toml, write_whole
 from live.nets.encoders import check_image_size
 from live.tables import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
@@ -38,10 +37,9 @@ class SpaceSpec:
         """From `folder`/space.toml, else from the bundle `folder` names (a path or a name)."""
         space_file = Path(folder) / SPACE_FILE
         if space_file.is_file():
-            try:
-                table = tomllib.loads(space_file.read_text())["space"]
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError) as error:
-                raise UserError(f"cannot read {space_file} (a [space] section): {error}") from None
+            table = read_toml(space_file).get("space")
+            if table is None:
+                raise UserError(f"{space_file} has no [space] section")
             if not isinstance(table, dict):
                 raise UserError(f"{space_file}: space must be a [space] table")
             table = dict(table)

@@ -96,7 +96,7 @@ def check_record(path: Path, config: SpaceNetConfig, image_size: int) -> None:
         return
     try:
         trained = json.loads(stored)
-    except ValueError:
+    except (ValueError, RecursionError):  # a stranger's file: deep nesting too
         trained = None
     if not isinstance(trained, dict):
         raise UserError(f"{path}: its header's {CONFIG_KEY} is not a JSON table; re-export the space")
