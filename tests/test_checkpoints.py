@@ -926,3 +926,12 @@ def test_a_rosinality_mapping_whose_layers_do_not_fit_is_named_before_it_is_buil
     with pytest.raises(UserError, match=r"mapping network's weights do not fit together \(size mismatch for fc1"):
         load_generator(_save_rosinality(tmp_path, sd))
     assert built == ["meta"]
+
+
+def test_a_rosinality_file_holding_a_meta_tensor_is_named_in_one_line(tmp_path, G):
+    """torch's safe loader keeps a meta tensor (a model saved before its weights were loaded); the
+    NaN check then raised a traceback in inspect and convert (review 47)."""
+    sd = to_rosinality(G)
+    sd["conv1.noise.weight"] = torch.empty_like(sd["conv1.noise.weight"], device="meta")
+    with pytest.raises(UserError, match="conv1.noise.weight is a meta \\(no data: saved before its weights were"):
+        load_generator(_save_rosinality(tmp_path, sd))

@@ -141,6 +141,9 @@ def test_backbone_weight_file_errors_are_user_errors(tmp_path):
     torch.save([1, 2, 3], not_a_state_dict)
     with pytest.raises(UserError, match="not a state dict"):
         ImageEncoder(backbone="resnet18", backbone_weights=not_a_state_dict)
+    torch.save({**state, 5: torch.zeros(1)}, not_a_state_dict)  # a key no name: an AttributeError (review 47)
+    with pytest.raises(UserError, match="not a state dict"):
+        ImageEncoder(backbone="resnet18", backbone_weights=not_a_state_dict)
 
 
 def test_music_encoder_can_keep_the_absolute_level():

@@ -651,10 +651,13 @@ WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _is_weight(t: torch.Tensor) -> bool:
-    """What a generator's weights are: a plain (strided) tensor of a real float type;
-    torch cannot even test float8 or sparse tensors for NaN."""
-    return t.layout == torch.strided and t.dtype in WEIGHT_DTYPES
+    """What a generator's weights are: a plain (strided) tensor of a real float type, holding
+    data; torch cannot even test float8 or sparse tensors for NaN, and a meta tensor (a model
+    saved before its weights were loaded) has no values at all."""
+    return t.layout == torch.strided and t.dtype in WEIGHT_DTYPES and not t.is_meta
 
 
 def _kind(t: torch.Tensor) -> str:
+    if t.is_meta:
+        return "meta (no data: saved before its weights were loaded)"
     return str(t.dtype).removeprefix("torch.") if t.layout == torch.strided else str(t.layout).removeprefix("torch.")

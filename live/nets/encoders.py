@@ -69,7 +69,8 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> None:
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
         raise UserError(f"cannot read backbone weights {path} ({first_line(e)}); "
                         "give a torchvision ResNet state dict file") from e
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                 for k, v in state.items()):
         raise UserError(f"{path} is not a state dict of tensors; give a torchvision ResNet "
                         "state dict file")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
