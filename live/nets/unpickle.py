@@ -57,6 +57,7 @@ LOADED_PER_FILE_BYTE = 3
 BUDGET_SLACK = 1 << 20  # bytes and items beyond that which a small network may build
 OPCODE_COST = 64       # what any opcode costs the budget, what a call makes (REDUCE, NEWOBJ, OBJ) apart
 MAX_TENSOR_DIMS = 8    # a generator's weights have at most 4
+SET_ITEM_COST = 128    # bytes a set takes per item (its hash table: about 105 measured)
 
 # What a pickle stream can fail with when it is cut short or malformed; hostile globals
 # never get this far (find_class raises UserError first).
@@ -251,7 +252,7 @@ def _set_of_names(build: Callable[[Any], Any], budget: _Budget) -> Callable[...,
         if not isinstance(items, (list, tuple)):
             raise pickle.UnpicklingError(f"{build.__name__} built from a {type(items).__name__}")
         names_only(items)
-        budget.spend(len(items))
+        budget.spend(SET_ITEM_COST * len(items))  # items from the memo cost the file a few bytes each
         return build(items)
     return checked
 
