@@ -951,3 +951,17 @@ def test_sets_built_again_and_again_from_the_memo_are_charged_what_they_take():
                          + pickle.APPEND) * 200, pickle.STOP])
     with pytest.raises(UserError, match="the objects it builds add up to far more than the file holds"):
         read_network_pickle(io.BytesIO(payload), "sets.pkl")
+
+
+def test_a_checkpoint_s_name_is_printed_without_its_control_characters(tmp_path, G, capsys):
+    """A downloaded file's name with a newline and an escape code forged a line and cleared the
+    terminal in inspect, convert and bundle new (review 47)."""
+    from live.__main__ import main
+
+    path = tmp_path / "we\nird\x1b[2J.pkl"
+    path.write_bytes(nvlabs_bytes({"G_ema": G}))
+    assert main(["inspect", str(path)]) == 0
+    assert main(["convert", str(path), str(tmp_path / "out.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "we\\nird\\x1b[2J.pkl" in out
+    assert not any(line.startswith("ird") for line in out.splitlines())

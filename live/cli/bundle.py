@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from live.cli.types import output_path, plain_name
-from live.errors import UserError, note
+from live.errors import UserError, note, one_line
 from live.files import real_path
 
 CARD_FILE = "MODEL_CARD.md"
@@ -86,7 +86,7 @@ def run_new(args: argparse.Namespace) -> int:
     replaced_samples = (target / SAMPLES_FILE).is_file()
     root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
     card = root / CARD_FILE
-    print(f"made {root}: {made}" + (f"; {estimated}" if estimated else ""))
+    print(one_line(f"made {root}: {made}" + (f"; {estimated}" if estimated else "")))  # a file's name: no forged lines
     if replaced_samples:
         print(f"removed {SAMPLES_FILE}: it showed the replaced bundle's generator")
     if card.exists():  # written for the bundle this one replaces: the user's words, to update

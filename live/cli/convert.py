@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from live.errors import UserError
+    from live.errors import UserError, one_line
     from live.nets.checkpoints import check_new_generator, load_generator, save_generator
 
     if args.source.exists() and args.target.exists() and args.target.samefile(args.source):
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     dtype = torch.float32 if args.fp32 else torch.float16
     path = save_generator(G, args.target, dtype=dtype)
     for note in info.notes:
-        print(f"note: {note}")
+        print(one_line(f"note: {note}"))
     size_mb = path.stat().st_size / 2**20
-    print(f"{info.format} {info.resolution} px -> {path} ({str(dtype).removeprefix('torch.')}, "
-          f"{size_mb:.1f} MB) and {path.with_suffix('.json').name}")
+    print(one_line(f"{info.format} {info.resolution} px -> {path} ({str(dtype).removeprefix('torch.')}, "
+                   f"{size_mb:.1f} MB) and {path.with_suffix('.json').name}"))
     return 0

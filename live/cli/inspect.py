@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from live.cli.types import count
-from live.errors import UserError
+from live.errors import UserError, one_line
 
 if TYPE_CHECKING:
     from live.nets.checkpoints import CheckpointInfo
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_info(info: CheckpointInfo) -> str:
     rows = [
-        ("checkpoint", info.path),
+        ("checkpoint", one_line(str(info.path))),  # a downloaded file's name: no forged lines
         ("format", info.format),
         ("resolution", f"{info.resolution} px"),
         ("image channels", str(info.img_channels)
