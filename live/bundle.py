@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from live.audio.mel import MelWindow
-from live.errors import UserError, check_file_name
+from live.errors import UserError, check_file_name, printable, some
 from live.tables import from_table
 from live.files import read_toml, write_whole
 from live.models import BUNDLE_FILE, bundle_dir
@@ -93,7 +93,8 @@ class BundleConfig:
         # A table written before layer_heads existed (bundle versions <= 0.4) holds one output per group.
         predictor.setdefault("layer_heads", False)
         if set(gen) - {"weights"}:  # a misspelt weights key would quietly mean the default file
-            raise UserError(f"{where}: unknown [generator] keys {sorted(set(gen) - {'weights'})}; "
+            unknown = some([printable(key) for key in sorted(set(gen) - {"weights"})])
+            raise UserError(f"{where}: unknown [generator] keys {unknown}; "
                             "it holds only weights")
         weights = {"generator": gen.pop("weights", "generator.safetensors"),
                    "space": space.pop("weights", "space.safetensors"),

@@ -51,7 +51,8 @@ def check_file_name(value: object, where: str) -> str:
     """A config's file name of a file in the config's own folder: a path would let a command
     that writes the file write into another folder."""
     if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
-        raise UserError(f"{where} must be a file name in its folder, got {value!r}")
+        shown = repr(value) if isinstance(value, str) and len(value) <= 60 else printable(value)  # a file's: cut
+        raise UserError(f"{where} must be a file name in its folder, got {shown}")
     return value
 
 

@@ -725,6 +725,9 @@ def test_safetensors_config_version_and_arguments_are_checked(tmp_path, G):
     config_path.write_text(json.dumps({**config, "version": 2}))
     with pytest.raises(UserError, match="version 2"):
         load_generator(path)
+    config_path.write_text(json.dumps({**config, "version": [0] * 100_000}))  # said whole: 300 KB (review 47)
+    with pytest.raises(UserError, match="has version a list; this program reads version 1$"):
+        load_generator(path)
     config_path.write_text(json.dumps({**config, "init_kwargs": {**config["init_kwargs"], "depth": 3}}))
     with pytest.raises(UserError, match="cannot build"):
         load_generator(path)

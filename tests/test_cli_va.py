@@ -93,7 +93,7 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r"image_size = \d+", "image_size = 32", r"image_size must be a whole number of pixels in 64\.\.1024, got 32"),
     (r"\[generator\]", "generator = 3\n[nothing]", "unknown section"),
     (r'weights = "generator.safetensors"', "weights = 5", "weights must be a file name"),
-    (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys \['weigths'\]"),
+    (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys weigths;"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
      r"weights must be a file name in its folder"),
     (r'^name = ".*"', 'name = "x/../../../escaped"', "name must be a file name in its folder"),  # runs/predictor-NAME
@@ -351,6 +351,9 @@ def test_a_stranger_s_bundle_files_are_read_or_refused_in_one_line(tmp_path, ran
     assert latent_shape(folder) is None
     with pytest.raises(UserError, match="bundle.toml: arrays or tables nested too deeply"):
         Bundle.load(folder)
+    toml.write_text(original_toml.replace('weights = "generator.safetensors"', "weights = [" + "1, " * 100_000 + "]"))
+    with pytest.raises(UserError, match=r"\[generator\] weights must be a file name in its folder, got a list$"):
+        Bundle.load(folder)  # said whole: 300 KB
     toml.write_text(original_toml)
     resolution = json.loads(original_config)["init_kwargs"]["img_resolution"]
     for value in ("Infinity", "1e400"):

@@ -551,7 +551,9 @@ def _read_live(path: Path) -> _Contents:
     if not isinstance(config, dict) or config.get("format") != LIVE_FORMAT_NAME:
         raise UserError(f"{config_path} is not a {LIVE_FORMAT_NAME} config")
     if config.get("version") != LIVE_FORMAT_VERSION:
-        raise UserError(f"{config_path} has version {config.get('version')!r}; "
+        version = config.get("version")
+        shown = printable(version) if isinstance(version, (str, list, dict)) else version  # a million items: cut
+        raise UserError(f"{config_path} has version {shown}; "
                         f"this program reads version {LIVE_FORMAT_VERSION}")
     if not isinstance(config.get("init_kwargs"), dict):
         raise UserError(f"{config_path} has no init_kwargs")
