@@ -3,6 +3,7 @@ models/. Torch-free, so that the command line and the preset checks can find one
 loading the networks (live.bundle reads what is inside)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from live.errors import UserError
@@ -30,10 +31,14 @@ def latent_shape(folder: Path) -> tuple[int, int] | None:
 
 def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     """A bundle by path (first from `relative_to`, a preset's folder, if given) or by its
-    name under models/."""
+    name under models/. A plain name is looked for under models/ before the working folder:
+    a folder there named like a shipped bundle (a copy being edited) took the shipped
+    presets' place without a word."""
     path = Path(name)
     places = [relative_to / path] if relative_to is not None and not path.is_absolute() else []
-    places += [path, models_dir() / str(name)]
+    text = os.fspath(name)
+    plain = "/" not in text and os.sep not in text and text not in ("", ".", "..")  # as typed: not ./default
+    places += [models_dir() / path, path] if plain else [path]
     for place in places:
         if is_file(place / BUNDLE_FILE):
             return place

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,26 +428,24 @@ def test_a_missing_bundle_names_the_folders_looked_in(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError) as relative:
         bundle_dir("mine")
-    assert f"no bundle.toml in {tmp_path.resolve() / 'mine'} or {models_dir() / 'mine'})" in str(relative.value)
+    assert f"no bundle.toml in {models_dir() / 'mine'} or {tmp_path.resolve() / 'mine'})" in str(relative.value)
     with pytest.raises(UserError) as absolute:
         bundle_dir(tmp_path / "mine")
     assert f"no bundle.toml in {tmp_path.resolve() / 'mine'});" in str(absolute.value)
 
 
 def test_a_preset_s_missing_bundle_names_its_own_folder_first(tmp_path, monkeypatch, capsys):
-    from live.models import models_dir
-
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "x.toml").write_text('bundle = "../models/mine"\n[source]\nseed = 1\n')
     monkeypatch.chdir(tmp_path / "p")
     assert main(["preset", "--presets-dir", str(tmp_path / "p"), "show", "x"]) == 0
-    mine = (models_dir() / "../models/mine").resolve()
-    # From the presets' folder the preset's place and the working folder's are one: named once.
-    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {mine})" in capsys.readouterr().out
+    # From the presets' folder the preset's place and the working folder's are one: named once. A path is
+    # not looked for under models/.
+    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'});" in capsys.readouterr().out
     monkeypatch.chdir(tmp_path)
     assert main(["preset", "--presets-dir", str(tmp_path / "p"), "list"]) == 0
     out = capsys.readouterr().out
-    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {tmp_path.parent / 'models' / 'mine'} or {mine})" in out
+    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {tmp_path.parent / 'models' / 'mine'});" in out
 
 
 def test_a_preset_beside_its_bundle_plays_from_anywhere_and_a_copy_of_it_too(tmp_path, random_bundle_dir,
@@ -575,3 +574,18 @@ def test_a_preset_is_found_by_its_name_in_either_unicode_form(tmp_path):
     assert library.path("été") == library.path(decomposed) == tmp_path / f"{decomposed}.toml"
     with pytest.raises(UserError, match="no preset named 'ete'"):
         library.path("ete")
+
+
+def test_a_bundle_s_plain_name_means_the_one_under_models_before_a_folder_of_that_name_here(tmp_path, monkeypatch,
+                                                                                           random_bundle_dir):
+    """A copy of a bundle named "default" in the working folder took the shipped presets' bundle
+    without a word (review 48). A name found only here is still found, and a path is a path."""
+    import shutil
+
+    from live.models import bundle_dir, models_dir
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(random_bundle_dir, tmp_path / "default")
+    shutil.copytree(random_bundle_dir, tmp_path / "mine")
+    assert bundle_dir("default") == models_dir() / "default"
+    assert bundle_dir("./default") == Path("./default") and bundle_dir("mine") == Path("mine")
