@@ -67,7 +67,9 @@ def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
     assert mine.source.seed == 99 and mine.settings == storm.settings and len(mine.cc) == len(storm.cc)
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "1"]) == 2  # exists
     assert main(["preset", "--presets-dir", str(d), "show", "mine"]) == 0
-    assert "seed 99" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "seed 99" in out
+    assert re.search(r"^  beat_sync +(true|false)$", out, re.M)  # as a preset spells it, not True (review 48)
 
 
 def test_preset_new_copies_a_preset_whose_latent_moved_away(tmp_path, random_bundle_dir):

@@ -9,6 +9,7 @@ from pathlib import Path
 from live.cli.types import add_device, given, number, plain_name, seed
 from live.errors import UserError, one_line
 from live.files import real_path
+from live.settings import as_typed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +86,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  bundle   {bundle}")
     print(f"  source   {preset.source.describe()}")
     for name, value in preset.settings.as_dict().items():
-        print(f"  {name:16s} {value}")
+        print(f"  {name:16s} {as_typed(value)}")  # as a preset spells it: true, not True
     for b in preset.cc:
         print(f"  {b.describe()}")
     return 0
