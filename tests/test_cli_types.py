@@ -609,3 +609,20 @@ def test_counts_past_any_use_are_refused_when_the_command_line_is_read(argv, opt
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     assert stopped.value.code == 2 and f"argument {option}" in capsys.readouterr().err
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    # Several said nothing, their defaults unknown to a user (review 48).
+    def unexplained(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from unexplained(sub, [*path, name])
+            elif action.option_strings and not isinstance(action, argparse._HelpAction) and not action.help:
+                yield " ".join([*path, action.option_strings[-1]])
+
+    from live.__main__ import build_parser
+
+    commands = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+    assert {"perform", "bench", "train", "preset"} <= set(commands)
+    assert list(unexplained(build_parser(), [])) == []

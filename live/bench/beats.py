@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=number(5, 3600), default=120.0,
                         help="length of each drum track, 5 s or more (default 120)")
     parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
-    parser.add_argument("--sample-rate", type=count(8000, 192000), default=44100)
+    parser.add_argument("--sample-rate", type=count(8000, 192000), default=44100,
+                        help="sample rate of the drum tracks (default 44100)")
     parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
     from live.audio.beats import ACCENT_METHODS, TEMPO_METHODS, BeatConfig
 
@@ -63,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accents", default=BeatConfig.accent_method, choices=ACCENT_METHODS,
                         help="aubio descriptor whose rises hold the beat's phase, 'none' for the tracker's own "
                              f"phase (default: the engine's, {BeatConfig.accent_method!r})")
-    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the drum tracks' hits (default 0)")
     parser.add_argument("--no-band", dest="band", action="store_false",
                         help="leave out the band arrangements played by fluidsynth (about 1 s each to render)")
 

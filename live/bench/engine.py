@@ -19,10 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from live.cli.common import add_show_arguments
 
     add_show_arguments(p)
-    p.add_argument("--seconds", type=number(0, low_open=True), default=60.0, help="how long to run (600 for the soak)")
+    p.add_argument("--seconds", type=number(0, low_open=True), default=60.0,
+                   help="how long to run (default 60; 600 for the soak)")
     p.add_argument("--fps", type=number(1, 1000), default=30.0,
-                   help="render rate cap (on a machine without a GPU, frames above it take CPU from keyframes)")
-    p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference")
+                   help="render rate cap (default 30; on a machine without a GPU, frames above it take CPU from "
+                        "keyframes)")
+    p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
 
 
 def _rss_mb() -> float:

@@ -20,10 +20,11 @@ DEFAULT_LAMBDAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bundle", default="default")
-    p.add_argument("--lambdas", type=number(0), nargs="+", default=list(DEFAULT_LAMBDAS))
+    p.add_argument("--bundle", default="default", help="bundle (name under models/ or a folder; default: default)")
+    p.add_argument("--lambdas", type=number(0), nargs="+", default=list(DEFAULT_LAMBDAS),
+                   help=f"the lambdas to optimize at (default {' '.join(f'{lam:g}' for lam in DEFAULT_LAMBDAS)})")
     p.add_argument("--pairs", type=count(1, 10_000), default=6,
-                   help="held-out (source, music) pairs, optimized as one batch")
+                   help="held-out (source, music) pairs, optimized as one batch (default 6)")
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=100,
                    help=f"optimization steps per lambda, at least {MIN_OPTIMIZATION_STEPS} (default 100)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")

@@ -77,7 +77,8 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
                    help=f"pictures per set, at least 2 for a covariance (default {GanEvalConfig.count})")
     p.add_argument("--trunc", type=number(0, 2), default=GanEvalConfig.truncation,
                    help=f"truncation psi (default {GanEvalConfig.truncation})")
-    p.add_argument("--seed", type=seed, default=GanEvalConfig.seed)
+    p.add_argument("--seed", type=seed, default=GanEvalConfig.seed,
+                   help=f"seed of the latents and pictures drawn (default {GanEvalConfig.seed})")
     p.add_argument("--json", required=True, type=json_file, metavar="PATH", help="write the report here")
     p.add_argument("--threads", type=threads(), help="torch CPU threads")
     add_device(p)

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
-    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--fullscreen", action="store_true", help="start in fullscreen (Tab or F11 toggles it)")
     p.add_argument("--display", type=int, help="monitor index for the window (default 0)")
     p.add_argument("--no-vsync", dest="vsync", action="store_false",
                    help="in a window, show each frame when drawn instead of at the display's refresh "
@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", type=output_path, metavar="OUT.mp4",
                    help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")
     p.add_argument("--control", type=given, default=DEFAULT_COMMAND_ADDRESS,
-                   help="ROUTER address for commands, or 'off': no commands and no telemetry")
+                   help=f"ROUTER address for commands (default {DEFAULT_COMMAND_ADDRESS}), or 'off': no commands "
+                        "and no telemetry")
     p.add_argument("--telemetry", type=given, help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
     p.add_argument("--keys", type=given, metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
                                                  "required for a non-loopback --control")

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "'default', else the project's)")
     new.add_argument("--bundle", type=given, help="the bundle it plays on, a name under models/ or a folder (default: "
                                       "--like's); a --w latent is for its generator, an --image is projected into it")
-    new.add_argument("--description", default="")
+    new.add_argument("--description", default="", help="one line that preset list shows beside its name")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
     add_device(new, what="projecting an --image")
     new.set_defaults(func=_new)

@@ -110,7 +110,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set batch.pairs=16 --set net.image_backbone=resnet18")
     p.add_argument("--steps", type=count(1), help="optimizer steps in all")
-    p.add_argument("--seed", type=seed)
+    p.add_argument("--seed", type=seed, help="seed of the initialization and the batches (default: the config's)")
     p.add_argument("--data", help="shared data folder (oasis/, 4q/, emopia/, vgmidi/)")
     p.add_argument("--cache", help="folder for precomputed spectrograms and images")
     p.add_argument("--threads", type=threads(), help="torch CPU threads per process")
@@ -174,12 +174,14 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                    help=f"sources per step, 1..4096 (default {d.batch})")
     # Bounded: past float32's range the first step raised (the layers scale it by 0.01).
     p.add_argument("--lr", type=number(0, 100, low_open=True), default=d.lr, help=f"Adam's (default {d.lr:g})")
-    p.add_argument("--seed", type=seed, default=d.seed)
+    p.add_argument("--seed", type=seed, default=d.seed, help=f"seed of the sources, music and lambdas drawn "
+                                                           f"(default {d.seed})")
     p.add_argument("--music", action="append", metavar="KIND",
                    help="music to train on: 4q (under --data) or synthetic; repeat for several "
                         "(default: 4q and synthetic; synthetic alone when 4Q is absent)")
     p.add_argument("--data", default=d.data_root, help=f"shared data folder holding 4q/ (default {d.data_root})")
-    p.add_argument("--synthetic-clips", type=count(1), default=d.synthetic_clips)
+    p.add_argument("--synthetic-clips", type=count(1), default=d.synthetic_clips,
+                   help=f"synthetic cue-rule clips rendered into the music bank (default {d.synthetic_clips})")
     p.add_argument("--checkpoint-every", type=count(1), default=d.checkpoint_every,
                    help=f"steps between checkpoints, each scored on the held-out pairs (default {d.checkpoint_every})")
     p.add_argument("--held-out", type=count(1, 10_000), default=d.held_out_pairs, metavar="PAIRS",
