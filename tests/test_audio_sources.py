@@ -631,7 +631,26 @@ def test_a_file_cut_short_while_it_plays_goes_on_as_silence_and_says_so(tmp_path
         taken += len(block)
     track.close()
     assert taken == 10 * RATE and track.error is not None
-    assert f"{path} ended after" in track.error and "it changed while the show played it" in track.error
+    assert f"{path} changed while the show played it (rewritten, cut or removed)" in track.error
+
+
+def test_a_file_copied_over_while_it_plays_is_not_spliced_into_the_show(tmp_path):
+    """An export or `cp` over the file mid-show: the decoder went on reading the new file from
+    its byte offset, two songs spliced into the show and its recording, without a word (review 50)."""
+    path, other = tmp_path / "song.wav", tmp_path / "other.wav"
+    ramp = write_ramp(path, seconds=60.0)  # longer than the decoder reads ahead of the show
+    sf.write(str(other), np.full_like(ramp, 0.75), RATE, subtype="FLOAT")  # as long, and nothing like it
+    track = FileTrack(path, ahead_seconds=0.5)
+    played = [track.take(RATE, wait=True)]
+    path.write_bytes(other.read_bytes())
+    while not track.over and (block := track.take(RATE, wait=True)).size:
+        played.append(block)
+    track.close()
+    played = np.concatenate(played)
+    assert len(played) == len(ramp) and not (played == 0.75).any()
+    heard = np.flatnonzero(played[:, 0])
+    np.testing.assert_array_equal(played[:len(heard)], ramp[:len(heard)])  # the song up to the change, then silence
+    assert not played[len(heard):].any() and "changed while the show played it" in track.error
 
 
 @pytest.mark.parametrize("rate", [None, 44100, 16000])

@@ -7,6 +7,7 @@ to: PortAudio's callback takes without waiting and plays silence when a decoder 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -16,6 +17,15 @@ import numpy as np
 
 from live.audio.decode import scan_audio, stream_converted
 from live.errors import UserError, first_line
+
+
+def _identity(path: str | Path) -> tuple[int, ...] | None:
+    """What changes when a file is rewritten, replaced or touched; None once it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class Track(ABC):
@@ -68,6 +78,7 @@ class FileTrack(Track):
 
     def __init__(self, path: str | Path, sample_rate: int | None = None, channels: int | None = None,
                  loop: bool = False, ahead_seconds: float = 5.0) -> None:
+        self._identity = _identity(path)  # before the scan: a change during it is noticed too
         audio = scan_audio(path)
         self.path, self.loop, self.shortfall = audio.path, loop, audio.shortfall()
         self.sample_rate = sample_rate or audio.sample_rate
@@ -101,6 +112,12 @@ class FileTrack(Track):
                 decoded = 0
                 for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS,
                                               quiet=True):  # scanned when opened, which said what is wrong
+                    # Checked before each block goes out, which may hold the new file's samples: a
+                    # file exported or copied over mid-show was played on from its byte offset, two
+                    # songs spliced into the show and its recording, without a word.
+                    if _identity(self.path) != self._identity:
+                        raise UserError(f"{self.path} changed while the show played it (rewritten, cut or "
+                                        f"removed), {decoded / self.sample_rate:.1f} s into it")
                     decoded += len(block)
                     if len(block) and not self._put(block):
                         return
