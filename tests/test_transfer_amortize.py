@@ -334,6 +334,9 @@ def test_training_lambdas_can_be_drawn_from_the_lower_part_of_the_range(bundle, 
     trainer = PredictorTrainer(Bundle.load(bundle.root), config, tmp_path / "low", progress=False)
     lam = trainer.batch()[2]
     assert cfg.lambda_min <= lam.min() and lam.max() <= 0.01 and lam.max() > 0.005
+    # Log-uniform, as the predictor reads them: drawn uniformly, the lambdas where transfers move
+    # would nearly vanish from training (review 49). Median here 0.0032, uniform's 0.0055.
+    assert lam.median() == pytest.approx((cfg.lambda_min * 0.01) ** 0.5, rel=0.35)
     for high in (cfg.lambda_min, 2 * cfg.lambda_max):
         with pytest.raises(UserError, match="the range this predictor reads"):
             PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "lambda_high": high}),
@@ -467,6 +470,13 @@ def test_a_run_scores_the_held_out_pairs_at_its_checkpoints_only(bundle, tmp_pat
     monkeypatch.setattr(PredictorTrainer, "evaluate", lambda self, *a: (scored.append(self.step), evaluate(self))[1])
     trainer.run()
     assert scored == [2, 4]  # not before the first step: a pass through G and E_I per pair, minutes at 256 px
+    # The predictor's score is its own outputs', which have moved: it could have been the source's (review 49).
+    with torch.no_grad():
+        w_m = trainer.predictor.eval()(p.w_source, p.f_source, p.f_music, p.lam)
+    trainer.predictor.train()
+    predicted = float(true_transfer_loss(bundle, w_m, p.w_source, p.f_music, p.lam).total.mean())
+    assert trainer.evaluate()["heldout_predicted"] == pytest.approx(predicted, abs=1e-5)
+    assert abs(predicted - float(at_source)) > 1e-5
     # Fewer pairs on resume: they only score the run.
     fewer = dataclasses.replace(config, steps=6, held_out_pairs=1)
     resumed = PredictorTrainer(bundle, fewer, tmp_path / "run", progress=False)
@@ -535,3 +545,12 @@ def test_a_run_stopped_at_its_last_checkpoint_ends_with_every_row_of_its_log(bun
     monkeypatch.undo()
     PredictorTrainer(Bundle.load(bundle.root), TINY, run, progress=False).run()
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [2, 4]
+
+
+def test_a_clip_s_windows_end_evenly_from_one_window_in_to_its_end():
+    """Ends from 0, a third of a bank's windows were silence fed to E_M as music (review 49)."""
+    from live.transfer.music import window_ends
+
+    assert window_ends(220_500, 66_150, 3) == [66_150, 143_325, 220_500]
+    assert window_ends(50_000, 66_150, 3) == [50_000]  # shorter than a window: the one, padded
+    assert window_ends(220_500, 66_150, 1) == [220_500]
