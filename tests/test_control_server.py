@@ -682,3 +682,32 @@ def test_an_inproc_address_is_refused_and_an_ipc_path_in_a_missing_folder_says_s
     with pytest.raises(UserError, match=f"the folder {tmp_path / 'no'} does not exist") as e:
         ControlServer(engine, f"ipc://{missing}", f"ipc://{tmp_path / 't.sock'}").start()
     assert "another engine" not in str(e.value)
+
+
+@pytest.mark.parametrize("where", ["authenticator", "bind"])
+def test_an_interrupt_while_the_server_starts_leaves_nothing_that_holds_the_process(engine, monkeypatch, where):
+    """Ctrl-C or SIGTERM as the ZAP handler started, or as a socket was bound, left a socket
+    open, and the context's term() waited for it forever: a show hung 590 s (review 50)."""
+    import live.control.server as server
+    from zmq.auth.thread import ThreadAuthenticator
+
+    if where == "authenticator":
+        start = ThreadAuthenticator.start
+
+        def interrupted(self):
+            start(self)
+            raise KeyboardInterrupt
+        monkeypatch.setattr(ThreadAuthenticator, "start", interrupted)
+    else:
+        monkeypatch.setattr(server, "_ipc_free", lambda address: (_ for _ in ()).throw(KeyboardInterrupt))
+    outcome = []
+
+    def run():
+        try:
+            ControlServer(engine, ANY_PORT, ANY_PORT).start()
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+    starting = threading.Thread(target=run, daemon=True)
+    starting.start()
+    starting.join(timeout=10)
+    assert not starting.is_alive() and outcome == ["interrupted"]

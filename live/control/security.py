@@ -88,13 +88,10 @@ class ServerKeys:
         """The server side of a directory made by `control keygen`."""
         return cls.load(keys_dir / f"{SERVER_NAME}.key_secret", keys_dir / AUTHORIZED_DIR)
 
-    def start_authenticator(self, context: zmq.Context) -> ThreadAuthenticator:
-        """A running ZAP handler that admits only the authorised client keys; start it
-        before binding, so that no connection is ever accepted unchecked."""
-        auth = ThreadAuthenticator(context)
-        auth.start()
+    def admit(self, auth: ThreadAuthenticator) -> None:
+        """Make a started ZAP handler admit only the authorised client keys; before binding,
+        so that no connection is ever accepted unchecked."""
         auth.configure_curve(domain="*", location=str(self.authorized_clients))
-        return auth
 
     def apply(self, socket: zmq.Socket) -> None:
         socket.curve_secretkey = self.secret
@@ -102,14 +99,13 @@ class ServerKeys:
         socket.curve_server = True
 
 
-def start_null_authenticator(context: zmq.Context) -> ThreadAuthenticator:
-    """A ZAP handler that admits every client of the NULL mechanism (sockets without keys,
-    loopback only). ZAP on is what matters: libzmq then refuses peers of ZMTP 1.0, which it
-    otherwise takes without a handshake, reading any bytes as frames: the body of an HTTP
-    POST to 127.0.0.1:5555, which a web page in the VJ's browser can send, became commands."""
-    auth = ThreadAuthenticator(context)
-    auth.start()
-    return auth
+def authenticator(context: zmq.Context) -> ThreadAuthenticator:
+    """A ZAP handler, to start; as it is, it admits every client of the NULL mechanism
+    (sockets without keys, loopback only). ZAP on is what matters: libzmq then refuses peers of
+    ZMTP 1.0, which it otherwise takes without a handshake, reading any bytes as frames: the
+    body of an HTTP POST to 127.0.0.1:5555, which a web page in the VJ's browser can send,
+    became commands."""
+    return ThreadAuthenticator(context)
 
 
 @dataclass(frozen=True)

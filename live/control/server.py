@@ -31,8 +31,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from live.control import protocol
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS, Controller
-from live.control.security import (KEYGEN, ZAP_DOMAIN, ServerKeys, host_of, is_ipv6, is_local,
-                                   start_null_authenticator)
+from live.control.security import KEYGEN, ZAP_DOMAIN, ServerKeys, authenticator, host_of, is_ipv6, is_local
 from live.control.telemetry import STATE, TelemetryBuffer
 from live.errors import UserError
 
@@ -190,8 +189,12 @@ class ControlServer:
         check_addresses((self.command_address, self.telemetry_address), curve=self.curve is not None)
         self._context = zmq.Context()
         try:
-            self._auth = (self.curve.start_authenticator(self._context) if self.curve is not None
-                          else start_null_authenticator(self._context))
+            # Held before it starts: interrupted while starting, it is still stopped, where the
+            # context's term() waited for its socket forever (found by review).
+            self._auth = authenticator(self._context)
+            self._auth.start()
+            if self.curve is not None:
+                self.curve.admit(self._auth)
             self._router = self._bind(zmq.ROUTER, self.command_address)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # refused replies raise, so they are counted
             # A controller restarted with its fixed identity while its old connection is half
@@ -364,21 +367,23 @@ class ControlServer:
 
     def _bind(self, kind: int, address: str) -> zmq.Socket:
         sock = self._context.socket(kind)
-        sock.setsockopt(zmq.LINGER, self.limits.linger_ms)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
-        sock.setsockopt(zmq.SNDHWM, self.limits.high_water_mark)
-        sock.setsockopt(zmq.RCVHWM, self.limits.high_water_mark)
-        if is_ipv6(address):
-            sock.setsockopt(zmq.IPV6, 1)
-        if self.curve is not None:
-            self.curve.apply(sock)
-        else:
-            sock.zap_domain = ZAP_DOMAIN
         try:
+            sock.setsockopt(zmq.LINGER, self.limits.linger_ms)
+            sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
+            sock.setsockopt(zmq.SNDHWM, self.limits.high_water_mark)
+            sock.setsockopt(zmq.RCVHWM, self.limits.high_water_mark)
+            if is_ipv6(address):
+                sock.setsockopt(zmq.IPV6, 1)
+            if self.curve is not None:
+                self.curve.apply(sock)
+            else:
+                sock.zap_domain = ZAP_DOMAIN
             _ipc_free(address)
             sock.bind(address)
-        except zmq.ZMQError as e:
+        except BaseException as e:  # an interrupt too: a socket left open holds the context's term() forever
             sock.close(linger=0)
+            if not isinstance(e, zmq.ZMQError):
+                raise
             role = "telemetry" if kind == zmq.PUB else "control"
             advice = ("is another engine (or this engine's other socket) there? pick another address"
                       if e.errno == zmq.EADDRINUSE else "pick another address")
