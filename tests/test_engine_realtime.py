@@ -1097,3 +1097,19 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     # Both, when the recording failed too.
     with pytest.raises(UserError, match="^the recording failed: No space; and cannot write stats.json: disk full$"):
         _summarize(args, stats, SimpleNamespace(recording_error=OSError("No space")))
+
+
+def test_an_interrupt_just_after_the_recording_is_set_up_leaves_no_empty_partial_file(tmp_path, monkeypatch, capsys):
+    """Between the recorder's setup and the show's signal handlers, Ctrl-C left an empty
+    show.partial.mp4 and no word (review 50)."""
+    from live.cli import perform
+
+    made = perform._recorder
+
+    def interrupted(*args, **kwargs):
+        made(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(perform, "_recorder", interrupted)
+    assert main(["--source", "demo", "--headless", "--duration", "5", "--control", "off", "--size", "64x64",
+                 "--synthesis", "reference", "--record", str(tmp_path / "show.mp4")]) == 130
+    assert list(tmp_path.iterdir()) == [] and "live: interrupted" in capsys.readouterr().err

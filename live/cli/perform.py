@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
             engine.publish = server.publish
             print(f"live: control on {server.command_endpoint}, telemetry on {server.telemetry_endpoint}"
                   + (" (CurveZMQ)" if keys else ""))
-        if args.record:  # last of the setup: a step failing after it would leave its NAME.partial file behind
-            engine.recorder = _recorder(args, size, source, engine, may_replace=not record_as_typed)
         try:
+            if args.record:  # last of the setup, and in here: an interrupt after it leaves no empty NAME.partial
+                engine.recorder = _recorder(args, size, source, engine, may_replace=not record_as_typed)
             with stopped_by_signals(engine.stopping, engine.asked_to_stop):
                 stats = engine.run()
         except KeyboardInterrupt:
