@@ -22,6 +22,15 @@ def test_colour_change_is_measured_against_each_pairs_own_source(random_bundle_d
     moved = _colour_by_quadrant(bundle, w_o.roll(1, dims=0), w_o, va)  # each picture is another source's
     assert any(abs(q["lightness_change"]) > 0 for q in moved.values())
     assert all(-180 < q["hue_shift_deg"] <= 180 for q in moved.values())
+    # Each quadrant's picture is now the previous pair's source: its colour, and the change from its own
+    # source with its sign (quadrants swapped and signs flipped passed before: review 49).
+    before = {"Q1": "Q4", "Q2": "Q1", "Q3": "Q2", "Q4": "Q3"}
+    for q, p in before.items():
+        assert moved[q]["lightness"] == pytest.approx(unchanged[p]["lightness"], abs=1e-3)
+        assert moved[q]["lightness_change"] == pytest.approx(unchanged[p]["lightness"] - unchanged[q]["lightness"],
+                                                             abs=1e-3)
+        shift = (unchanged[p]["hue_deg"] - unchanged[q]["hue_deg"] + 180) % 360 - 180
+        assert moved[q]["hue_shift_deg"] == pytest.approx(shift, abs=0.05)
 
 
 def test_tiny_run_writes_every_row(random_bundle_dir, tmp_path):

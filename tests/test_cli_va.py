@@ -68,7 +68,21 @@ def test_va_reads_the_pictures_a_preset_takes(random_bundle_dir, tmp_path, capsy
     for picture in pictures:
         Image.fromarray(np.full((64, 64, 3), (20, 40, 220), np.uint8)).save(picture)
     assert _run([*map(str, pictures), "--bundle", str(random_bundle_dir)]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 3
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    # The image VA head's reading of E_I's features: the music's head passed as well (review 49).
+    from live.space.inputs import encoder_range, square_image
+    from live.space.load import load_space
+
+    net, spec = load_space(str(random_bundle_dir), "cpu")
+    blue = torch.tensor([20 / 255, 40 / 255, 220 / 255]).view(1, 3, 1, 1).expand(1, 3, 64, 64)
+    with torch.no_grad():
+        f_i = net.eval().image_encoder(encoder_range(square_image(blue, spec.image_size)))
+        expected, music_head = net.image_va(f_i)[0], net.music_va(f_i)[0]
+    ppm = lines[2]
+    assert (ppm["valence"], ppm["arousal"]) == (pytest.approx(float(expected[0]), abs=1e-4),
+                                                pytest.approx(float(expected[1]), abs=1e-4))
+    assert abs(float(music_head[0]) - ppm["valence"]) + abs(float(music_head[1]) - ppm["arousal"]) > 1e-3
 
 
 def test_va_says_when_a_file_holds_less_than_its_header_states(random_bundle_dir, tmp_path, capsys):

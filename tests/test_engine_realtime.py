@@ -800,6 +800,16 @@ def test_a_window_on_a_display_faster_than_the_cap_is_held_to_the_cap():
     assert 35 <= frames <= 90, frames
 
 
+def test_frames_that_take_time_to_draw_keep_the_cap_s_rate():
+    """Deadlines on a fixed grid: a period slept from each frame's end drew 26 fps under a 30 fps
+    cap where frames took 10 ms, and no test said so (review 49)."""
+    renderer = SimpleNamespace(draw=lambda state: time.sleep(0.01), upload_keyframe=lambda image: None)
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
+                        LiveOptions(fps=30, duration=2.0))
+    frames = engine.run().as_dict(engine.clock())["frames"]
+    assert 52 <= frames <= 62, frames  # 60 on the grid; about 46 a period after each frame
+
+
 def test_in_a_window_the_hud_is_on_the_screen_and_out_of_the_frame_a_recording_reads():
     drawn, presented = [], []
     renderer = SimpleNamespace(draw=lambda state: drawn.append(state.hud),

@@ -27,6 +27,17 @@ def test_fine_energy_tells_speckle_from_a_wash():
     assert float(fine_energy(wash)) < 1e-6 < float(fine_energy(speckle))
 
 
+def test_the_fine_energy_ratio_is_the_generator_s_over_the_reference_s():
+    # Inverted, a generator drawing speckle read as one drawing washes, and every test passed (review 49).
+    from live.gan.evaluate import COLOUR_STATS, _compare, _Set
+
+    def pictures(fine):
+        rng = np.random.default_rng(len(fine))
+        return _Set(rng.standard_normal((4, 3)), {name: rng.random(4) for name in COLOUR_STATS}, np.array(fine))
+
+    assert _compare(pictures([4.0, 4.0, 4.0, 4.0]), pictures([1.0, 1.0, 1.0, 1.0]))["fine_energy_ratio"] == 4.0
+
+
 def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(random_bundle_dir, tmp_path, capsys):
     out = tmp_path / "gan.json"
     network = random_bundle_dir / "generator.safetensors"
