@@ -41,7 +41,9 @@ def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     places += [models_dir() / path, path] if plain else [path]
     for place in places:
         if is_file(place / BUNDLE_FILE):
-            return place
+            # Absolute: found again from it (Bundle.load, a preset switch), ./default must not read as
+            # the plain name default. Links kept: a bundle is named by its folder.
+            return Path(os.path.abspath(place))
     known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
     looked = " or ".join(dict.fromkeys(str(real_path(p)) for p in places))  # one, for an absolute path
     raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {looked}); "

@@ -590,4 +590,12 @@ def test_a_bundle_s_plain_name_means_the_one_under_models_before_a_folder_of_tha
     shutil.copytree(random_bundle_dir, tmp_path / "default")
     shutil.copytree(random_bundle_dir, tmp_path / "mine")
     assert bundle_dir("default") == models_dir() / "default"
-    assert bundle_dir("./default") == Path("./default") and bundle_dir("mine") == Path("mine")
+    assert bundle_dir("./default") == tmp_path / "default" and bundle_dir("mine") == tmp_path / "mine"
+    # What it found is found again as itself: a Path("./default") read back as the plain name (review 51).
+    assert bundle_dir(bundle_dir("./default")) == tmp_path / "default"
+    preset = tmp_path / "mine.toml"
+    preset.write_text('bundle = "./default"\n[source]\nseed = 1\n')
+    from live.bundle import Bundle
+    from live.presets import load_preset
+
+    assert Bundle.load(load_preset(preset).bundle_folder()).root == tmp_path / "default"
