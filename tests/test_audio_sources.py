@@ -631,7 +631,7 @@ def test_a_file_cut_short_while_it_plays_goes_on_as_silence_and_says_so(tmp_path
         taken += len(block)
     track.close()
     assert taken == 10 * RATE and track.error is not None
-    assert f"{path} changed while the show played it (rewritten, cut or removed)" in track.error
+    assert track.error.startswith(f"{path} was rewritten") and "while the show played it" in track.error
 
 
 def test_a_file_copied_over_while_it_plays_is_not_spliced_into_the_show(tmp_path):
@@ -650,7 +650,23 @@ def test_a_file_copied_over_while_it_plays_is_not_spliced_into_the_show(tmp_path
     assert len(played) == len(ramp) and not (played == 0.75).any()
     heard = np.flatnonzero(played[:, 0])
     np.testing.assert_array_equal(played[:len(heard)], ramp[:len(heard)])  # the song up to the change, then silence
-    assert not played[len(heard):].any() and "changed while the show played it" in track.error
+    assert not played[len(heard):].any() and "was rewritten while the show played it" in track.error
+
+
+def test_a_file_moved_away_while_it_plays_plays_on_to_its_end(tmp_path):
+    """The decoder holds the file open: filed into another folder mid-set, it went silent for the
+    rest of the show all the same (review 51)."""
+    path = tmp_path / "set.wav"
+    ramp = write_ramp(path, seconds=20.0)
+    track = FileTrack(path, ahead_seconds=0.5)
+    played = [track.take(RATE, wait=True)]
+    (tmp_path / "done").mkdir()
+    path.rename(tmp_path / "done" / "set.wav")
+    while not track.over and (block := track.take(RATE, wait=True)).size:
+        played.append(block)
+    track.close()
+    np.testing.assert_array_equal(np.concatenate(played), ramp)
+    assert track.error is None
 
 
 @pytest.mark.parametrize("rate", [None, 44100, 16000])

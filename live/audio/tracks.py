@@ -20,12 +20,18 @@ from live.errors import UserError, first_line
 
 
 def _identity(path: str | Path) -> tuple[int, ...] | None:
-    """What changes when a file is rewritten, replaced or touched; None once it is gone."""
+    """(device, inode, size, mtime) of the file at `path`; None once it is gone."""
     try:
         st = os.stat(path)
     except OSError:
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _rewritten(now: tuple[int, ...] | None, then: tuple[int, ...]) -> bool:
+    """The file a decoder holds open was written to: the same inode, another size or time. One
+    moved, removed or replaced by another inode leaves what the decoder reads as it was."""
+    return now is not None and now[:2] == then[:2] and now != then
 
 
 class Track(ABC):
@@ -110,14 +116,16 @@ class FileTrack(Track):
         try:
             while True:
                 decoded = 0
+                if _identity(self.path) != self._identity:  # a pass opens the path again: another file now
+                    raise UserError(f"{self.path} was rewritten, moved or removed while the show played it")
                 for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS,
                                               quiet=True):  # scanned when opened, which said what is wrong
                     # Checked before each block goes out, which may hold the new file's samples: a
                     # file exported or copied over mid-show was played on from its byte offset, two
                     # songs spliced into the show and its recording, without a word.
-                    if _identity(self.path) != self._identity:
-                        raise UserError(f"{self.path} changed while the show played it (rewritten, cut or "
-                                        f"removed), {decoded / self.sample_rate:.1f} s into it")
+                    if _rewritten(_identity(self.path), self._identity):
+                        raise UserError(f"{self.path} was rewritten while the show played it, "
+                                        f"{decoded / self.sample_rate:.1f} s into it")
                     decoded += len(block)
                     if len(block) and not self._put(block):
                         return
