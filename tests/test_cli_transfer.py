@@ -164,3 +164,16 @@ def test_lambda_decides_how_far_the_picture_moves(preset_dir, songs, tmp_path, m
                    "--lambda", lam) == 0
         pictures[lam] = np.asarray(Image.open(out / "high.png"), np.float32)
     assert np.abs(pictures["0"] - pictures["1"]).mean() > 1.0
+
+
+def test_a_predictor_that_gives_no_finite_latent_is_one_line_not_a_black_picture(preset_dir, songs, tmp_path,
+                                                                                 monkeypatch):
+    import torch
+
+    from live.nets.predictor import LatentPredictor
+
+    monkeypatch.setattr(LatentPredictor, "forward", lambda self, w_o, *args: torch.full_like(w_o, float("nan")))
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="low.wav: the predictor's latent is not finite; .*train predictor"):
+        run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0], "--outdir", str(out))
+    assert not (out / "low.png").exists()  # before: a black picture (review 51)

@@ -113,6 +113,19 @@ def test_an_interrupted_render_leaves_no_video_and_keeps_an_earlier_one(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets"]
 
 
+def test_a_render_whose_predictor_gives_no_finite_latent_ends_in_one_line(tmp_path, song, preset_dir, monkeypatch,
+                                                                          capsys):
+    # A show keeps its last picture; a render rendered black frames, then a traceback (review 51).
+    monkeypatch.setattr(KeyframeMaker, "latent", lambda self, log_mel, settings: (_ for _ in ()).throw(
+        ValueError("the predictor's latent is not finite")))
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--fps", "4", "--size", "32x32", "--duration", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("the keyframe at 0.0 s cannot be made: the predictor's latent is not finite")
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_a_render_of_a_file_cut_short_says_so(tmp_path, song, preset_dir, capsys):
     cut = tmp_path / "cut.wav"
     cut.write_bytes(song.read_bytes()[:22050 * 4])  # a second of the four its header states

@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from live.audio.beats import BeatConfig
+    from live.bundle import retrain_advice
     from live.audio.mel import LogMel
     from live.audio.silence import SilenceGate
     from live.engine.show import source_latent
@@ -155,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             with torch.no_grad():
                 w_m = bundle.predictor(w_o[None], f_o, f_m, lam)[0]
+            if not torch.isfinite(w_m).all():  # drawn, a black picture that says nothing
+                raise UserError(f"{path.name}: the predictor's latent is not finite; its weights were edited or "
+                                f"its training diverged: {retrain_advice(bundle.root)}")
             if refine_steps:
                 session = refiner.open(bundle, w_o)
                 w_m = session.refine(w_m, f_m[0], lam, refine_steps).to(w_o)

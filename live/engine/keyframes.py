@@ -96,7 +96,7 @@ class KeyframeMaker:
             raise ValueError("the music's features are not finite; the picture stays")
         w = self.predict(f_m, settings.lambda_)[0]
         if not torch.isfinite(w).all():  # drawn, a NaN latent is a black picture that says nothing
-            raise ValueError("the predictor's latent is not finite; the picture stays")
+            raise ValueError("the predictor's latent is not finite")
         if self.refiner is not None and settings.refine_steps > 0:
             if self.refinement is None:
                 self.refinement = self.refiner.open(self.bundle, self.w_source)

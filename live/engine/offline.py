@@ -155,8 +155,11 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 due = (keyframes, analyzer.window(), t)
             if due is not None and director.wants(t, due[0], settings, features):
                 version, window, due_t = due
-                newest = replace(show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
-                                                 clock=lambda: due_t), version=version)
+                try:
+                    made = show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t, clock=lambda: due_t)
+                except ValueError as e:  # not finite: a show keeps its last picture, a render would hold it black
+                    raise UserError(f"the keyframe at {due_t:.1f} s cannot be made: {e}") from None
+                newest = replace(made, version=version)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
                 flow.add(due_t)
                 due = None
