@@ -134,9 +134,17 @@ def test_default_rows_follow_the_shipped_default_generator(tmp_path):
     path = save_generator(tiny_generator(), tmp_path / "tiny.safetensors", dtype=torch.float32)
     tiny = bench.GeneratorShape.of_checkpoint("t", path).build()
     assert tiny.synthesis.channels == tiny_generator().synthesis.channels and tiny.w_dim == tiny_generator().w_dim
-    path.with_suffix(".json").write_text("{}")
-    with pytest.raises(UserError, match="architecture"):
-        bench.GeneratorShape.of_checkpoint("t", path)
+    config = path.with_suffix(".json").read_text()
+    # Each with where the file comes from; 1e400 and 32.5 were tracebacks, a missing file lost it (review 51).
+    for text in ("{}", config.replace('"img_resolution": 32', '"img_resolution": 1e400'),
+                 config.replace('"img_resolution": 32', '"img_resolution": 32.5'), None):
+        if text is None:
+            path.with_suffix(".json").unlink()
+        else:
+            assert text != config
+            path.with_suffix(".json").write_text(text)
+        with pytest.raises(UserError, match="architecture.*restore it from the repository"):
+            bench.GeneratorShape.of_checkpoint("t", path)
 
 
 def test_unknown_rows_and_dtypes_are_user_errors(tmp_path):

@@ -1092,21 +1092,28 @@ def test_a_show_makes_keyframes_at_its_preset_s_keyframe_rate(tmp_path, preset_d
     assert json.loads(stats_path.read_text())["keyframes_per_s"] == pytest.approx(2.0, abs=0.5)
 
 
-def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recording_said(capsys):
+def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recording_said(tmp_path, capsys):
     """A full disk's stats error ended the show with that line alone: whether the recording was
     saved, and the summary, went unsaid (review 50)."""
     from live.cli.perform import _summarize
 
     stats = RunStats()
     stats.write = lambda path, now: (_ for _ in ()).throw(UserError(f"cannot write {path}: disk full"))
-    args = SimpleNamespace(stats="stats.json", record="show.mp4")
+    video = tmp_path / "show.mp4"
+    video.write_bytes(b"a video")
+    args = SimpleNamespace(stats="stats.json", record=str(video))
     with pytest.raises(UserError, match="^cannot write stats.json: disk full$"):
         _summarize(args, stats, SimpleNamespace(recording_error=None))
     out = capsys.readouterr().out
-    assert out.startswith("live: 0 frames") and out.rstrip().endswith("; recorded show.mp4")
+    assert out.startswith("live: 0 frames") and out.rstrip().endswith(f"; recorded {video}")
     # Both, when the recording failed too.
     with pytest.raises(UserError, match="^the recording failed: No space; and cannot write stats.json: disk full$"):
         _summarize(args, stats, SimpleNamespace(recording_error=OSError("No space")))
+    # A show ended before its first frame: the sink removed its empty file, and "recorded" named none (review 51).
+    video.unlink()
+    with pytest.raises(UserError):
+        _summarize(args, stats, SimpleNamespace(recording_error=None))
+    assert capsys.readouterr().out.rstrip().endswith("; nothing recorded: the show ended before its first frame")
 
 
 def test_an_interrupt_just_after_the_recording_is_set_up_leaves_no_empty_partial_file(tmp_path, monkeypatch, capsys):

@@ -75,10 +75,13 @@ class GeneratorShape:
         try:
             kwargs = read_json(path.with_suffix(".json"))["init_kwargs"]
             synthesis = kwargs["synthesis_kwargs"]
-            return cls(name, kwargs["img_resolution"], channel_base=synthesis["channel_base"],
-                       channel_max=synthesis["channel_max"], w_dim=kwargs["w_dim"],
-                       mapping_layers=kwargs["mapping_kwargs"]["num_layers"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            sizes = (kwargs["img_resolution"], synthesis["channel_base"], synthesis["channel_max"], kwargs["w_dim"],
+                     kwargs["mapping_kwargs"]["num_layers"])
+            if not all(type(size) is int and size > 0 for size in sizes) or sizes[0] & (sizes[0] - 1) or sizes[0] < 4:
+                raise ValueError("its sizes must be whole numbers above 0, the resolution a power of two")
+            return cls(name, sizes[0], channel_base=sizes[1], channel_max=sizes[2], w_dim=sizes[3],
+                       mapping_layers=sizes[4])
+        except (UserError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"cannot read a generator architecture from {path.with_suffix('.json')} ({e}); "
                             "it is written beside our .safetensors checkpoints (models/default: restore it "
                             "from the repository)") from None

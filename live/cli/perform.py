@@ -296,10 +296,13 @@ def _summarize(args: argparse.Namespace, stats, engine) -> None:
     recording was saved, and the summary with it)."""
     summary = stats.as_dict(stats.ended or 0.0)
     p95 = summary["latency_ms"]["audio_to_screen"]["p95"]  # None: no keyframe reached the screen
+    recorded = ""
+    if args.record and engine.recording_error is None:
+        # A show that ended before its first frame leaves no file (the sink removes its empty one).
+        recorded = f"; recorded {args.record}" if Path(args.record).exists() else \
+            "; nothing recorded: the show ended before its first frame"
     print(f"live: {summary['frames']} frames ({summary['render_fps']} fps), {summary['keyframes']} keyframes "
-          f"({summary['keyframes_per_s']}/s), audio-to-screen p95 "
-          f"{'n/a' if p95 is None else f'{p95} ms'}"
-          + (f"; recorded {args.record}" if args.record and engine.recording_error is None else ""))
+          f"({summary['keyframes_per_s']}/s), audio-to-screen p95 {'n/a' if p95 is None else f'{p95} ms'}{recorded}")
     failures = []
     error = engine.recording_error
     if error is not None:
