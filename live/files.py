@@ -337,7 +337,7 @@ def check_torch_file(path: Path) -> None:
         if form == "legacy":  # five pickles (magic, protocol, system info, the object, its storages' keys)
             named: set[str] = set()
             with path.open("rb") as f:
-                skims = [_Skim(f, named) for _ in range(5)]
+                skims = [_Skim(f, named, path.stat().st_size) for _ in range(5)]
                 *_, keys = (skim.load() for skim in skims)
             _check_protocol(skims[0].proto, path)
             held = {key for key in keys if type(key) is str} if isinstance(keys, list) else set()
@@ -356,9 +356,11 @@ def check_torch_file(path: Path) -> None:
                                 "save it again with torch.save")
             for entry in entries:
                 if ".pkl" in entry.filename.lower():  # torch finds archive/data.pkl whatever its case
-                    skim = _Skim(io.BytesIO(archive.read(entry)), set())
+                    skim = _Skim(io.BytesIO(archive.read(entry)), set(), path.stat().st_size)
                     skim.load()
                     _check_protocol(skim.proto, path)
+    except _TooMuch as e:
+        raise UserError(f"{path}: {e}; the file is damaged, or made to exhaust memory") from None
     except KeyRefused:
         raise UserError(f"{path} holds dict keys that are neither names nor integers below 2**61, which weights "
                         "and training states have no use for and which can make loading take hours") from None
@@ -402,13 +404,43 @@ _KEYED = {("collections", "OrderedDict"): _keyed(pairs=True), ("builtins", "dict
           ("builtins", "frozenset"): _keyed(pairs=False)}
 
 
+# What an opcode may make, in bytes (about sys.getsizeof of what it pushes); the rest push a
+# reference or a small number. Those that take the items above a mark grow by each of them.
+_MADE = {**dict.fromkeys(map(ord, (pickle.EMPTY_SET, pickle.FROZENSET)), 216),
+         **dict.fromkeys(map(ord, (pickle.EMPTY_DICT, pickle.DICT, pickle.EMPTY_LIST, pickle.LIST, pickle.TUPLE,
+                                   pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3)), 64),
+         **dict.fromkeys(map(ord, (pickle.REDUCE, pickle.NEWOBJ, pickle.OBJ, pickle.INST)), 128)}
+_GROWN = frozenset(map(ord, (pickle.APPENDS, pickle.SETITEMS, pickle.ADDITEMS, pickle.DICT, pickle.LIST,
+                             pickle.TUPLE, pickle.FROZENSET)))
+SKIM_BYTES_PER_FILE_BYTE = 32  # a state dict's pickle makes about 5; a flood of empty sets 216
+
+
+class _TooMuch(pickle.UnpicklingError):
+    pass
+
+
+def _costed(opcode: int, load: Callable[[Any], None]) -> Callable[[Any], None]:
+    made = _MADE.get(opcode, 16)
+    grows = opcode in _GROWN
+
+    def costed(skim: Any) -> None:
+        skim.left -= made + (56 * len(skim.stack) if grows else 0)
+        if skim.left < 0:
+            raise _TooMuch("its pickle builds far more than the file holds")
+        load(skim)
+    return costed
+
+
 class _Skim(pickle._Unpickler):
     """A torch pickle read for its keys and the storages it names (into `named`): nothing is
-    imported or run, nothing built but plain data, under live/pickle_rules.py."""
+    imported or run, nothing built but plain data, under live/pickle_rules.py, and no more
+    than about SKIM_BYTES_PER_FILE_BYTE times the `size` of the file it is in (torch's own
+    loader would build as much again: a 5 MB file of empty sets took 1.7 GB)."""
 
-    def __init__(self, file: BinaryIO, named: set[str]):
+    def __init__(self, file: BinaryIO, named: set[str], size: int):
         super().__init__(file)
         self.named = named
+        self.left = SKIM_BYTES_PER_FILE_BYTE * size + (1 << 20)
 
     def find_class(self, module: str, name: str) -> Any:
         return _KEYED.get(("builtins" if module == "__builtin__" else module, name), _Inert)
@@ -422,7 +454,7 @@ class _Skim(pickle._Unpickler):
     def _build(self) -> None:  # a state's dict keys were checked as it was built
         self.stack.pop()
 
-    dispatch = {**DISPATCH, pickle.BUILD[0]: _build}
+    dispatch = {opcode: _costed(opcode, load) for opcode, load in {**DISPATCH, pickle.BUILD[0]: _build}.items()}
 
 
 def load_torch_file(path: Path, device: object = "cpu", allowed: tuple[type, ...] = ()) -> Any:

@@ -968,3 +968,22 @@ def test_a_checkpoint_s_name_is_printed_without_its_control_characters(tmp_path,
     out = capsys.readouterr().out
     assert "\x1b" not in out and "we\\nird\\x1b[2J.pkl" in out
     assert not any(line.startswith("ird") for line in out.splitlines())
+
+
+def test_a_torch_file_whose_pickle_builds_far_more_than_it_holds_is_refused_by_the_check(tmp_path):
+    """The skim built whatever a torch pickle asked for, and torch's loader then built it again:
+    a 5 MB file of empty sets took 1.7 GB (review 51). A state dict of many tiny tensors passes."""
+    flood = tmp_path / "sets.pt"
+    torch.save({"x": 1}, flood)
+    with zipfile.ZipFile(flood) as src:
+        entries = {info.filename: src.read(info) for info in src.infolist()}
+    pickle_name = next(name for name in entries if name.endswith("data.pkl"))
+    entries[pickle_name] = b"\x80\x02(" + pickle.EMPTY_SET * 200_000 + b"l."
+    with zipfile.ZipFile(flood, "w") as dst:
+        for name, data in entries.items():
+            dst.writestr(name, data)
+    with pytest.raises(UserError, match="sets.pt: its pickle builds far more than the file holds"):
+        check_torch_file(flood)
+    tiny = tmp_path / "tiny.pt"
+    torch.save({f"layer{i}.bias": torch.zeros(1) for i in range(5000)}, tiny)
+    check_torch_file(tiny)
