@@ -455,14 +455,12 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
     for zipped, protocol in ((True, 2), (False, 2), (False, 3)):  # rosinality's released files: the legacy format
         saved = dict(_use_new_zipfile_serialization=zipped, pickle_protocol=protocol)
         torch.save({"g_ema": to_rosinality(G), "args": flood}, path, **saved)
-        if protocol == 2:  # a protocol-3 file is not read as rosinality's (it goes to the NVlabs reader, and out)
-            with pytest.raises(UserError, match=TORCH_KEYS_REFUSED):
-                load_generator(path)
+        with pytest.raises(UserError, match=TORCH_KEYS_REFUSED):  # a legacy file is told at any protocol
+            load_generator(path)
         with pytest.raises(UserError, match=f"cannot resume: .*flood.pt holds {TORCH_KEYS_REFUSED}.*move it"):
             read_state(path, "test", lambda state: state)
         torch.save({"g_ema": to_rosinality(G), "args": {4: 512, -(1 << 60): 1}}, path, **saved)  # numbers it may hold
-        if protocol == 2:
-            load_generator(path)
+        load_generator(path)
         assert read_state(path, "test", lambda state: state["args"]) == {4: 512, -(1 << 60): 1}
     torch.save({"args": flood}, path)  # torch finds its data.pkl whatever the case of its name
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "case.pt", "w") as dst:
