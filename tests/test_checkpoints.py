@@ -19,7 +19,7 @@ from ckpt_factory import (TINY, EasyDict, PersistencePickler, legacy_torch_blob,
                           rosinality_forward,
                           stylegan3_shaped_generator, tiny_generator, to_rosinality, write_nvlabs_pickle)
 from live.errors import UserError
-from live.files import LEGACY_TORCH_MAGIC, check_torch_file, load_torch_file
+from live.torch_files import LEGACY_TORCH_MAGIC, check_torch_file, load_torch_file
 from live.nets.checkpoints import (FORMAT_LIVE, FORMAT_NVLABS, FORMAT_ROSINALITY, MAX_LATENT_DIM, load_generator,
                                    save_generator)
 from live.nets.unpickle import read_network_pickle
@@ -448,7 +448,7 @@ TORCH_KEYS_REFUSED = "dict keys that are neither names nor integers below 2\\*\\
 
 
 def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_path, G):
-    from live.files import read_state
+    from live.torch_files import read_state
 
     flood = {k * ((1 << 61) - 1): 0 for k in range(1, 3)}  # equal hashes: 150,000 took minutes in torch.load
     path = tmp_path / "flood.pt"
@@ -484,7 +484,7 @@ def test_torch_files_whose_keys_all_hash_alike_are_refused_before_loading(tmp_pa
 def test_torch_files_with_keys_a_file_could_make_collide_are_refused(tmp_path, keys):
     """torch's safe loader accepts tuple and complex keys, whose hashes a file can choose so that
     every insertion walks all the keys before it: a 4.6 MB .pt held `inspect` for minutes."""
-    from live.files import read_state
+    from live.torch_files import read_state
 
     path = tmp_path / "keys.pt"
     for zipped in (True, False):
@@ -861,7 +861,7 @@ def test_a_legacy_torch_file_s_memo_index_takes_no_memory_in_the_check(tmp_path)
 
 @pytest.mark.parametrize("zipped", [True, False])
 def test_a_torch_file_of_pickle_protocol_4_is_named_as_such_not_as_damaged(tmp_path, G, zipped):
-    from live.files import read_state
+    from live.torch_files import read_state
 
     path = tmp_path / "p4.pt"
     torch.save({"g_ema": to_rosinality(G), "latent_avg": G.mapping.w_avg}, path, pickle_protocol=4,

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from live.gan import loss
 from live.errors import PATH_LIMIT, UserError, first_line, note, printable
-from live.files import (GAN_STATE, file_stamp, gone, load_torch_file, log_line, read_state, real_path, training_in,
-                        write_json, write_state, write_whole)
+from live.files import (GAN_STATE, file_stamp, gone, log_line, real_path, training_in, write_json, write_state,
+                        write_whole)
 from live.gan.config import GanConfig, flag
 from live.gan.data import FolderImages, ImageSource, ProceduralStream
 from live.imageio import save_grid
@@ -33,6 +33,7 @@ from live.nets.device import checked_device
 from live.nets.discriminator import Discriminator
 from live.nets.fast import CPP_EXTENSION_LOG, errors_only
 from live.nets.stylegan2 import Generator, MappingNetwork, SynthesisBlock, SynthesisLayer, SynthesisNetwork
+from live.torch_files import load_torch_file, read_state
 
 CHECKPOINT = GAN_STATE
 LOG = "log.jsonl"  # a line per snapshot: the checkpoint's history, readable without torch

@@ -27,12 +27,13 @@ import safetensors.torch
 import torch
 
 from live.errors import UserError, first_line, printable, some
-from live.files import file_stamp, load_torch_file, read_json, real_path, torch_format, write_json
+from live.files import file_stamp, read_json, real_path, write_json
 from live.nets import ops
 from live.nets.device import checked_device
 from live.nets.stylegan2 import Generator, MappingNetwork
 from live.nets.unpickle import LOADED_PER_FILE_BYTE, PersistentObject, read_network_pickle
 from live.nets.weights import reader_path, save_weights
+from live.torch_files import load_torch_file, torch_format
 
 FORMAT_NVLABS = "nvlabs-pkl"
 FORMAT_ROSINALITY = "rosinality-pt"

@@ -21,9 +21,9 @@ from safetensors import SafetensorError
 from torch import nn
 
 from live.errors import UserError, first_line
-from live.files import load_torch_file
 from live.nets.resnet import ResNet, resnet18, resnet50
 from live.nets.weights import reader_path
+from live.torch_files import load_torch_file
 
 IMAGE_BACKBONES: dict[str, Callable[..., ResNet]] = {
     "resnet50": resnet50,  # the paper's E_I

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from live.errors import UserError, first_line, printable
-from live.files import LEGACY_TORCH_MAGIC
 from live.pickle_rules import DISPATCH, names_only
+from live.torch_files import LEGACY_TORCH_MAGIC
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
 # system-info dict, then the saved object (here one storage, as a persistent id), then

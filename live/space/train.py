@@ -43,8 +43,7 @@ from tqdm import tqdm
 
 from live.errors import PATH_LIMIT, UserError, differing, printable
 from live.nets.device import checked_device
-from live.files import (SPACE_STATE, file_stamp, keep_log_until, log_line, read_state, training_in, write_json,
-                        write_state)
+from live.files import SPACE_STATE, file_stamp, keep_log_until, log_line, training_in, write_json, write_state
 from live.nets.weights import load_weights
 from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
@@ -57,6 +56,7 @@ from live.space.model import SpaceNet, check_record
 from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music_pool, listed_pairs
 from live.space.sources import Sources, read_sources
 from live.tables import flat_table
+from live.torch_files import read_state
 
 CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", SPACE_STATE, "log.jsonl"
 DATA_FILE, SUMMARY_FILE = "data.json", "summary.json"

@@ -26,11 +26,12 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, read_state, real_path,
-                        refuse_other_run, training_in, write_json, write_state)
+from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, real_path, refuse_other_run, training_in,
+                        write_json, write_state)
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
+from live.torch_files import read_state
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
