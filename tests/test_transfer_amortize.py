@@ -554,3 +554,42 @@ def test_a_clip_s_windows_end_evenly_from_one_window_in_to_its_end():
     assert window_ends(220_500, 66_150, 3) == [66_150, 143_325, 220_500]
     assert window_ends(50_000, 66_150, 3) == [50_000]  # shorter than a window: the one, padded
     assert window_ends(220_500, 66_150, 1) == [220_500]
+
+
+def test_a_stopped_run_is_checkpointed_at_the_step_it_stopped_after_and_goes_on_from_there(bundle, tmp_path):
+    """Ctrl-C lost every step since the last checkpoint, where `train gan` keeps them (review 53)."""
+    import threading
+
+    run, stop = tmp_path / "run", threading.Event()
+    trainer = PredictorTrainer(bundle, dataclasses.replace(TINY, steps=6, checkpoint_every=4), run, progress=False)
+    step = trainer.train_step
+
+    def stepped():
+        loss = step()
+        if trainer.step == 3:
+            stop.set()  # as the signal handler does, mid-step
+        return loss
+    trainer.train_step = stepped
+    trainer.run(stop=stop)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert trainer.step == 3 and [row["step"] for row in log] == [3]
+    written = (bundle.root / bundle.config.predictor_weights).read_bytes()
+    resumed = PredictorTrainer(Bundle.load(bundle.root), dataclasses.replace(TINY, steps=6, checkpoint_every=4), run,
+                               progress=False)
+    assert resumed.step == 3 and written == (bundle.root / bundle.config.predictor_weights).read_bytes()
+    resumed.run()
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [3, 4, 6]
+
+
+def test_a_run_resumed_over_a_predictor_another_run_wrote_since_is_refused(bundle, tmp_path):
+    """Trained on, its checkpoints replaced a fine-tune written into the bundle since, unsaid (review 53)."""
+    PredictorTrainer(bundle, TINY, tmp_path / "first", progress=False).run()
+    PredictorTrainer(Bundle.load(bundle.root), dataclasses.replace(TINY, from_bundle=True, steps=2),
+                     tmp_path / "fine-tune", progress=False).run()
+    fine_tuned = (bundle.root / bundle.config.predictor_weights).read_bytes()
+    more = PredictorTrainer(Bundle.load(bundle.root), dataclasses.replace(TINY, steps=6), tmp_path / "first",
+                            progress=False)
+    with pytest.raises(UserError, match="holds a predictor another run wrote since this run's last checkpoint"):
+        more.run()
+    assert (bundle.root / bundle.config.predictor_weights).read_bytes() == fine_tuned

@@ -227,8 +227,14 @@ def _run_predictor(args: argparse.Namespace) -> int:
     outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
     trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet)
     trained = trainer.step < config.steps
-    record = trainer.run()
+    stopping = threading.Event()
+    with stopped_by_signals(stopping, threading.Event()):  # a second Ctrl-C stops at once
+        record = trainer.run(stop=stopping)
     path = bundle.root / bundle.config.predictor_weights
+    if stopping.is_set() and trainer.step < config.steps:
+        note("train predictor", f"stopped at step {trainer.step}, its state saved in {outdir} and its predictor in "
+                                f"{path}; the same command goes on")
+        raise KeyboardInterrupt
     if trained:
         written = f"wrote {path}"
     elif trainer.wrote:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import threading
 from pathlib import Path
 
 import torch
@@ -244,23 +245,31 @@ class PredictorTrainer:
         write_state(self.run_dir / STATE_FILE, state)
         self._write_into_bundle(weights, weights_path)
 
-    def _write_if_missing(self) -> None:
-        """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
-        disk) has finished, and its predictor is not in the bundle: write it now. A predictor
-        written there since (another run's fine-tune) stays: `superseded`."""
+    def _bundle_holds(self) -> str:
+        """What the bundle's predictor file is to this run: "this run's" (its state's weights),
+        "missing" (absent, or what the bundle held before the run's last write: that write
+        was missed) or "another run's" (written there since)."""
         weights_path = self.bundle.root / self.bundle.config.predictor_weights
         weights = stored_weights(self.predictor, weights_path)
         try:
             held = load_file(weights_path)
         except (OSError, SafetensorError):
-            held = None
-        if held is not None and held.keys() == weights.keys() and all(torch.equal(held[k], v)
-                                                                      for k, v in weights.items()):
-            return
-        if held is None or self._bundle_before is False or _file_digest(weights_path) == self._bundle_before:
-            self._write_into_bundle(weights, weights_path)
-        else:
-            self.superseded = True
+            return "missing"
+        if held.keys() == weights.keys() and all(torch.equal(held[k], v) for k, v in weights.items()):
+            return "this run's"
+        if self._bundle_before is False or _file_digest(weights_path) == self._bundle_before:
+            return "missing"
+        return "another run's"
+
+    def _write_if_missing(self) -> None:
+        """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
+        disk) has finished, and its predictor is not in the bundle: write it now. A predictor
+        written there since (another run's fine-tune) stays: `superseded`."""
+        holds = self._bundle_holds()
+        if holds == "missing":
+            weights_path = self.bundle.root / self.bundle.config.predictor_weights
+            self._write_into_bundle(stored_weights(self.predictor, weights_path), weights_path)
+        self.superseded = holds == "another run's"
 
     def _write_into_bundle(self, weights: dict[str, torch.Tensor], path: Path) -> None:
         # A bundle remade meanwhile (`bundle new --force`, a space exported into it) got a
@@ -284,8 +293,9 @@ class PredictorTrainer:
         root, config = self.bundle.root, self.bundle.config
         return file_stamp(root / config.generator_weights), file_stamp(root / config.space_weights)
 
-    def run(self) -> dict[str, float]:
-        """Train to `steps`; returns the last held-out evaluation."""
+    def run(self, stop: threading.Event | None = None) -> dict[str, float]:
+        """Train to `steps`; returns the last held-out evaluation. `stop`, once set, ends the
+        run after the step under way, checkpointed (its predictor in the bundle too)."""
         self.predictor.train().requires_grad_(True)
         if self.step >= self.config.steps:
             self._write_if_missing()
@@ -294,15 +304,28 @@ class PredictorTrainer:
         # rewrote the running run's config.json, or, started as the first ended, resumed
         # from the state it had read and trained over the finished run.
         with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp):
+            if self.step and self._bundle_holds() == "another run's":  # its checkpoints would replace it unsaid
+                raise UserError(f"{self.bundle.root} holds a predictor another run wrote since this run's last "
+                                f"checkpoint (step {self.step}); training on in {self.run_dir} would replace it: to "
+                                "train on from it, give --from-bundle and a new --outdir")
             keep_log_until(self.run_dir / LOG_FILE, self.step)
             write_json(self.run_dir / CONFIG_FILE, self._resolved)
-            return self._train()
+            return self._train(stop or threading.Event())
 
-    def _train(self) -> dict[str, float]:
+    def _train(self, stop: threading.Event) -> dict[str, float]:
         bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
         losses: list[float] = []
+        checkpointed = self.step
         try:
             while self.step < self.config.steps:
+                if stop.is_set():  # Ctrl-C lost every step since the last checkpoint (found by review)
+                    if self.step > checkpointed:
+                        bar.set_description("predictor (stopping: scoring and saving)")
+                        record = {"loss": sum(losses) / len(losses), **self.evaluate()}
+                        self.checkpoint(record)
+                    else:
+                        record = self.evaluate()
+                    break
                 losses.append(self.train_step())
                 bar.update(1)
                 if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
@@ -312,6 +335,7 @@ class PredictorTrainer:
                     bar.set_description("predictor")
                     losses.clear()
                     self.checkpoint(record)
+                    checkpointed = self.step
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()})
         finally:
             bar.close()
