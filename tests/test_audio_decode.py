@@ -362,3 +362,27 @@ def test_a_header_claiming_a_tiny_sample_rate_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(UserError, match="10 samples a second"):
         read_audio(path)
+
+
+@pytest.mark.parametrize("second_rate", [48000, RATE])
+def test_mp3s_joined_end_to_end_with_another_rate_or_layout_are_one_line(tmp_path, second_rate):
+    """Joined with `cat` (a stream rip), a 44.1 kHz part and a 48 kHz one played the first at the
+    second's rate, 9 % fast; a mono part and a stereo one were a traceback (review 52)."""
+    first, second = tmp_path / "first.mp3", tmp_path / "second.mp3"
+    write_with_pyav(first, "libmp3lame", tone(seconds=2.0))
+    if second_rate == RATE:  # the same rate, mono
+        with av.open(str(second), "w") as container:
+            stream = container.add_stream("libmp3lame", rate=RATE, layout="mono")
+            for start in range(0, 2 * RATE, 1152):
+                frame = av.AudioFrame.from_ndarray(np.full((1, 1152), 0.1, np.float32), format="fltp", layout="mono")
+                frame.sample_rate = RATE
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    else:
+        write_with_pyav(second, "libmp3lame", tone(seconds=2.0) * 0.5, rate=second_rate)
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    with pytest.raises(UserError, match="joined.mp3 changes from 44100 Hz, 2 channel\\(s\\) to .* \\(files joined"):
+        read_audio(joined)

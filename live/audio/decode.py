@@ -178,17 +178,24 @@ def _pyav_blocks(path: Path, seconds: float, quiet: bool = False) -> Iterator[Au
         if stream is None:
             raise UserError(f"{path} has no audio stream (is it an audio file?); "
                             "use a WAV, FLAC, OGG, MP3 or M4A file")
-        _check_rate(path, stream.rate)
+        rate, channels = stream.rate, stream.layout.nb_channels
+        _check_rate(path, rate)
         # Planar float at the stream's own rate and layout: each frame is [channels, n].
-        to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+        to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
         chunks, have = [], 0
         frames = _frames_to_the_cut(path, container, stream, quiet)
         for frame in chain(frames, [None]):  # None: the resampler's last samples
+            if frame is not None and (frame.sample_rate != rate or frame.layout.nb_channels != channels):
+                # Two files joined end to end (a stream rip, `cat` of two MP3s): the rest played at
+                # the first part's rate, 9 % fast, or the blocks did not fit together (found by review).
+                raise UserError(f"{path} changes from {rate} Hz, {channels} channel(s) to {frame.sample_rate} Hz, "
+                                f"{frame.layout.nb_channels} at {frame.time or 0:.1f} s (files joined end to end?); "
+                                "convert it to one WAV or FLAC first (ffmpeg -i IN OUT.wav)")
             for f in to_float.resample(frame):
                 chunks.append(f.to_ndarray())
                 have += chunks[-1].shape[1]
-            if chunks and (frame is None or have >= seconds * stream.rate):
-                yield Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), stream.rate)
+            if chunks and (frame is None or have >= seconds * rate):
+                yield Audio(np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32), rate)
                 chunks, have = [], 0
 
 
