@@ -582,6 +582,23 @@ def test_a_gan_export_onto_its_own_init_generator_is_refused_before_training(tmp
     assert start.read_bytes() == b"the generator to keep"
 
 
+def test_a_run_under_way_exports_onto_the_generator_it_began_from_when_forced(tmp_path, capsys):
+    """The model card's own step (--kimg 0 --export onto the run's --init --force) was refused
+    once the check above came in, the run's --init read from its config (review 53)."""
+    from ckpt_factory import tiny_generator
+    from live.nets.checkpoints import save_generator
+
+    start = save_generator(tiny_generator(), tmp_path / "start.safetensors")
+    run = str(tmp_path / "run")
+    assert main(["train", "gan", "--outdir", run, "--init", str(start), "--kimg", "0.004", "--batch", "2",
+                 "--res", "32", "--z-dim", "32", "--w-dim", "32", "--channel-base", "512", "--channel-max", "64",
+                 "--threads", "1"]) == 0
+    before = start.read_bytes()
+    assert main(["train", "gan", "--outdir", run, "--kimg", "0", "--export", str(start), "--force",
+                 "--threads", "1"]) == 0
+    assert start.read_bytes() != before
+
+
 @pytest.mark.parametrize("options, message", [
     (["--mapping-layers", "65"], "--mapping-layers must be at most 64"),
     (["--z-dim", "5000"], "--z-dim must be at most 4096"),

@@ -72,7 +72,9 @@ def _run_gan(args: argparse.Namespace) -> int:
                         "export; check --outdir")
     else:
         config = GanConfig(**given)
-    if args.export and config.init:  # a fine-tune's own start, replaced by a few steps' G_ema (review 44)
+    if args.export and config.init and not run.is_file():
+        # A new fine-tune's own start, replaced by a few steps' G_ema (review 44); a run under way
+        # read it when it began, and its export may take that file's place (--force: the model card's step).
         check_distinct({"--init": config.init, "--export": args.export})
     if config.data != "procedural" and real_path(args.outdir).is_relative_to(real_path(config.data)):
         raise UserError(f"--outdir {args.outdir} lies inside --data {config.data}: the run's sample grids would "
