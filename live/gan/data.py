@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -112,7 +113,17 @@ class FolderImages:
         flips = rng.random(n) < 0.5  # drawn either way: the same pictures with --mirror or without
         if self.mirror:
             batch[flips] = batch[flips, :, ::-1]
-        return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return _unit_range(batch)
+
+    def at(self, indices: Sequence[int], first_draw: int = 0) -> torch.Tensor:
+        """The pictures at `indices` of the folder's list, as they are (not mirrored); an
+        unreadable one's place is drawn again as in `next_batch`, from `first_draw` on."""
+        return _unit_range(np.stack([self._load(int(i), first_draw + k) for k, i in enumerate(indices)]))
+
+
+def _unit_range(batch: np.ndarray) -> torch.Tensor:
+    """uint8 pictures [N, H, W, 3] -> [N, 3, H, W] in [-1, 1]."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 class ProceduralStream:

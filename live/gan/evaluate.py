@@ -21,7 +21,7 @@ training set.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.stats
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from live.corpus.color import color_stats
 from live.corpus.procedural import MIN_CORPUS_RESOLUTION, ProceduralConfig, ProceduralImages
-from live.errors import UserError
+from live.errors import UserError, note
 from live.gan.config import GanEvalConfig
 from live.gan.data import FolderImages
 from live.nets.checkpoints import check_truncation
@@ -126,7 +126,17 @@ def evaluate_generator(G: Generator, probe: SpaceProbe, config: GanEvalConfig,
         draw, named = corpus.batch, f"the procedural corpus (held-out seed {HELDOUT_SEED})"
     else:
         assert pictures.resolution == G.img_resolution and not pictures.mirror
-        draw, named = (lambda n, start: pictures.next_batch(n)), f"pictures of {pictures.root}"  # set A, then B
+        # Two disjoint sets of the folder: drawn with replacement, a folder of fewer than twice
+        # --count pictures shared most of them, and the floor fell toward 0 (found by review).
+        held = len(pictures.paths)
+        if held < 4:
+            raise UserError(f"{pictures.root} holds {held} pictures; eval gan compares two sets of them, of 2 or more")
+        if 2 * config.count > held:
+            note("eval", f"{pictures.root} holds {held} pictures: the generator and two disjoint sets of the folder "
+                         f"are compared at {held // 2} pictures each, not --count {config.count}")
+            config = replace(config, count=held // 2)
+        order = np.random.default_rng(config.seed).permutation(held)
+        draw, named = (lambda n, start: pictures.at(order[start:start + n], start)), f"pictures of {pictures.root}"
 
     def corpus_set(index0: int) -> _Set:
         starts = range(index0, index0 + config.count, config.batch)
