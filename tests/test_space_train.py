@@ -459,3 +459,21 @@ def test_the_trainer_weighs_the_parts_with_the_configured_weights(data, tmp_path
     SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=1)
     assert seen and all(w == config.loss.weights for w in seen)
     assert config.loss.weights.va_image == 10 and config.loss.weights.cfr == 0.25
+
+
+def test_a_finished_run_trained_on_is_an_unfinished_run_until_its_new_space_is_written(data, tmp_path):
+    """Its earlier end's space stayed, and `bundle new --space RUN` and `eval space` took it for
+    the run's, steps behind its checkpoint (review 53)."""
+    import dataclasses
+
+    root, cache = data
+    config = tiny_config(root, cache)
+    run = tmp_path / "run"
+    SpaceTrainer(config, run, progress=False).run()
+    assert load_space(str(run))
+    longer = dataclasses.replace(config, steps=config.steps + 2)
+    SpaceTrainer(longer, run, progress=False).run(stop_at=config.steps + 1)
+    with pytest.raises(UserError, match="a `train space` run that has not reached its last step"):
+        load_space(str(run))
+    SpaceTrainer(longer, run, progress=False).run()
+    assert load_space(str(run))

@@ -49,7 +49,7 @@ from live.space.batches import Batch, MixedBatches
 from live.space.cache import ArrayCache
 from live.space.config import LossConfig, OptimConfig, SpaceTrainConfig
 from live.space.data.records import describe
-from live.space.load import SpaceSpec, export_space, space_folder
+from live.space.load import SPACE_FILE, SpaceSpec, export_space, space_folder
 from live.space.losses import (cfm_loss, cfr_loss, draw_cross_modal_triples, draw_pairs, draw_single_modal_triples,
                                sfr_loss, total, va_sigma, va_similarity, weighted_mse)
 from live.space.model import SpaceNet, check_record
@@ -343,6 +343,11 @@ class SpaceTrainer:
                    disable=not (self.progress and replicas.lead))
         if replicas.lead:
             keep_log_until(self.outdir / LOG_FILE, state.step)
+            if state.step < end:
+                # A finished run trained on: the space it wrote at its earlier end would be taken
+                # for this run's by `bundle new --space` and `eval space` until the new one is
+                # written (found by review); without its space.toml the folder is an unfinished run.
+                (self.outdir / SPACE_FILE).unlink(missing_ok=True)
         log = (self.outdir / LOG_FILE).open("a") if replicas.lead else None
         rate = None
         saved = state.step if self._state_stamp is not None else None
