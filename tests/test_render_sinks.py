@@ -426,7 +426,8 @@ def test_a_video_is_bt709_and_says_so(tmp_path, suffix, kill_safe):
 
 @pytest.mark.parametrize("typed, rate", [(30, Fraction(30)), (2.3, Fraction(23, 10)), (12.5, Fraction(25, 2)),
                                          (29.97, Fraction(30000, 1001)), (23.976, Fraction(24000, 1001)),
-                                         (59.94, Fraction(60000, 1001)), (29.9, Fraction(299, 10))])
+                                         (59.94, Fraction(60000, 1001)), (29.9, Fraction(299, 10)),
+                                         (23.98, Fraction(24000, 1001)), (24, Fraction(24))])  # 23.98: review 52
 def test_a_typed_rate_is_the_fraction_it_stands_for_ntsc_s_included(typed, rate):
     assert exact_rate(typed) == rate
 

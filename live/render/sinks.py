@@ -70,8 +70,9 @@ NTSC_RATES = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120))  # t
 def exact_rate(rate: float) -> Fraction:
     """A rate as typed (30, 29.97, 2.3) as the fraction it stands for: products of the floats
     drift (4.1 s at 30 fps is 122.99999999999999 frames). 29.97 and its kin stand for NTSC's
-    30000/1001 and its kin, as editors read them (2997/100 plays, but is no standard rate)."""
-    return next((ntsc for ntsc in NTSC_RATES if abs(rate - ntsc) < 1e-3), Fraction(rate).limit_denominator(1001))
+    30000/1001 and its kin, as editors read them (2997/100 plays, but is no standard rate), to
+    two decimals as they type them (23.98 is 24000/1001)."""
+    return next((ntsc for ntsc in NTSC_RATES if abs(rate - ntsc) < 5e-3), Fraction(rate).limit_denominator(1001))
 
 
 @dataclass(frozen=True)
