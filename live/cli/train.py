@@ -246,7 +246,8 @@ def _run_predictor(args: argparse.Namespace) -> int:
                    "(another run's): left as it is")
     else:
         written = f"the run had already reached step {trainer.step}: nothing trained or written (raise --steps)"
-    print(f"held-out mean L_transfer: source {record['heldout_source']:.4f}, "
+    # With the pairs' count: a finished run scored again with another --held-out is not its log's last row.
+    print(f"held-out mean L_transfer ({len(trainer.pairs)} pairs): source {record['heldout_source']:.4f}, "
           f"predictor {record['heldout_predicted']:.4f}; {written}; run folder {outdir}")
     return 0
 
