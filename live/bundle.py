@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,8 @@ class BundleConfig:
                    space_weights=weights["space"], image_size=image_size, predictor_weights=weights["predictor"],
                    predictor=predictor, trained_with=trained_with)
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, header: str = "") -> None:
+        """`header`: comment lines that go first (the notes a user wrote above the tables)."""
         space = {k: v for k, v in self.space.to_dict().items() if k != "mel"}
         text = to_toml({"name": self.name, "description": self.description,
                         "generator": {"weights": self.generator_weights},
@@ -127,7 +129,7 @@ class BundleConfig:
                                   "mel": dataclasses.asdict(self.space.mel)},
                         "predictor": {"weights": self.predictor_weights, **self.predictor,
                                       **({"trained_with": self.trained_with} if self.trained_with else {})}})
-        write_whole(path, text.encode())
+        write_whole(path, (header + text).encode())
 
 
 class Bundle:
@@ -204,11 +206,13 @@ class Bundle:
         """Record the predictor's config, and the networks it was trained through, in the
         bundle.toml on disk, the rest as it is there now: a training run rewrote the copy it
         read hours before, undoing a space exported meanwhile (the bundle then refused to load)
-        or an edit."""
+        or an edit. Comments above the first table or key stay; those among the tables do not."""
         path = self.root / BUNDLE_FILE
         on_disk = BundleConfig.read(path)
+        lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+        header = "".join(itertools.takewhile(lambda line: line.lstrip().startswith("#") or not line.strip(), lines))
         dataclasses.replace(on_disk, predictor=predictor_table(self.predictor.cfg),
-                            trained_with=trained_with).write(path)
+                            trained_with=trained_with).write(path, header)
 
     # --- the bundle's view of its networks, as the stages use them --------------------
     def image_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -593,3 +593,12 @@ def test_a_run_resumed_over_a_predictor_another_run_wrote_since_is_refused(bundl
     with pytest.raises(UserError, match="holds a predictor another run wrote since this run's last checkpoint"):
         more.run()
     assert (bundle.root / bundle.config.predictor_weights).read_bytes() == fine_tuned
+
+
+def test_a_training_run_keeps_the_notes_written_above_the_bundle_s_tables(bundle, tmp_path):
+    # The bundle.toml rewrite with the predictor's table dropped them (review 53).
+    toml = bundle.root / "bundle.toml"
+    toml.write_text("# trained on my photos, 2026-12; do not ship\n\n" + toml.read_text())
+    PredictorTrainer(bundle, dataclasses.replace(TINY, steps=2), tmp_path / "run", progress=False).run()
+    assert toml.read_text().startswith("# trained on my photos, 2026-12; do not ship\n\n")
+    assert Bundle.load(bundle.root).config.trained_with
