@@ -304,7 +304,8 @@ class PredictorTrainer:
         # rewrote the running run's config.json, or, started as the first ended, resumed
         # from the state it had read and trained over the finished run.
         with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp):
-            if self.step and self._bundle_holds() == "another run's":  # its checkpoints would replace it unsaid
+            resumed = self._bundle_before is not None
+            if resumed and self._bundle_holds() == "another run's":  # its checkpoints would replace it unsaid
                 raise UserError(f"{self.bundle.root} holds a predictor another run wrote since this run's last "
                                 f"checkpoint (step {self.step}); training on in {self.run_dir} would replace it: to "
                                 "train on from it, give --from-bundle and a new --outdir")
