@@ -10,7 +10,8 @@ weights never need and a hostile file uses to take hours or the machine's memory
 - No protocol-5 buffers: BYTEARRAY8 allocates and zeroes the length it states before
   reading (a 13-byte file asked for 3 GB), and weights are never pickled out of band.
 
-`DISPATCH` is `pickle._Unpickler`'s opcode table with these rules in force.
+`DISPATCH` is `pickle._Unpickler`'s opcode table with these rules in force; `Budget` bounds
+what a reader lets a file build.
 """
 from __future__ import annotations
 
@@ -23,6 +24,22 @@ KEY_LIMIT = 1 << 61
 
 class KeyRefused(pickle.UnpicklingError):
     """A dict key or set item that could be made to collide."""
+
+
+class BudgetSpent(pickle.UnpicklingError):
+    """What a pickle builds adds up to far more than its file holds."""
+
+
+class Budget:
+    """What a pickle may build from one file, in bytes and items."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def spend(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise BudgetSpent("the objects it builds add up to far more than the file holds")
 
 
 def names_only(items: Iterable[Any]) -> None:

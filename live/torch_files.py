@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from live.errors import UserError, first_line
-from live.pickle_rules import DISPATCH, KeyRefused, names_only
+from live.pickle_rules import DISPATCH, Budget, BudgetSpent, KeyRefused, names_only
 
 T = TypeVar("T")
 
@@ -54,8 +54,9 @@ def check_torch_file(path: Path) -> None:
                     skim = _Skim(io.BytesIO(archive.read(entry)), set(), path.stat().st_size)
                     skim.load()
                     _check_protocol(skim.proto, path)
-    except _TooMuch as e:
-        raise UserError(f"{path}: {e}; the file is damaged, or made to exhaust memory") from None
+    except BudgetSpent:
+        raise UserError(f"{path}: its pickle builds far more than the file holds; the file is damaged, or made to "
+                        "exhaust memory") from None
     except KeyRefused:
         raise UserError(f"{path} holds dict keys that are neither names nor integers below 2**61, which weights "
                         "and training states have no use for and which can make loading take hours") from None
@@ -110,18 +111,12 @@ _GROWN = frozenset(map(ord, (pickle.APPENDS, pickle.SETITEMS, pickle.ADDITEMS, p
 SKIM_BYTES_PER_FILE_BYTE = 32  # a state dict's pickle makes about 5; a flood of empty sets 216
 
 
-class _TooMuch(pickle.UnpicklingError):
-    pass
-
-
 def _costed(opcode: int, load: Callable[[Any], None]) -> Callable[[Any], None]:
     made = _MADE.get(opcode, 16)
     grows = opcode in _GROWN
 
     def costed(skim: Any) -> None:
-        skim.left -= made + (56 * len(skim.stack) if grows else 0)
-        if skim.left < 0:
-            raise _TooMuch("its pickle builds far more than the file holds")
+        skim.budget.spend(made + (56 * len(skim.stack) if grows else 0))
         load(skim)
     return costed
 
@@ -135,7 +130,7 @@ class _Skim(pickle._Unpickler):
     def __init__(self, file: BinaryIO, named: set[str], size: int):
         super().__init__(file)
         self.named = named
-        self.left = SKIM_BYTES_PER_FILE_BYTE * size + (1 << 20)
+        self.budget = Budget(SKIM_BYTES_PER_FILE_BYTE * size + (1 << 20))
 
     def find_class(self, module: str, name: str) -> Any:
         return _KEYED.get(("builtins" if module == "__builtin__" else module, name), _Inert)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from live.errors import UserError, first_line, printable
-from live.pickle_rules import DISPATCH, names_only
+from live.pickle_rules import DISPATCH, Budget, names_only
 from live.torch_files import LEGACY_TORCH_MAGIC
 
 # The legacy torch.save stream: pickles of this magic number, this protocol number and a
@@ -109,18 +109,6 @@ def _latin1_bytes(text: Any, encoding: Any) -> bytes:
     return text.encode("latin1")
 
 
-class _Budget:
-    """What the allowed constructors may build from one file, in bytes and items."""
-
-    def __init__(self, limit: int):
-        self.left = limit
-
-    def spend(self, amount: int) -> None:
-        self.left -= amount
-        if self.left < 0:
-            raise pickle.UnpicklingError("the objects it builds add up to far more than the file holds")
-
-
 def _charged(load: Callable[[Any], None]) -> Callable[[Any], None]:
     """An opcode's handler that first charges the budget OPCODE_COST: an opcode takes the
     file a byte and may make an object of hundreds (EMPTY_SET: 216) or a call (5 bytes
@@ -141,7 +129,7 @@ class _TableUnpickler(pickle._Unpickler):
     """
 
     def __init__(self, file: BinaryIO, table: dict[tuple[str, str], Any], source: str,
-                 persistent_load: Callable[[Any], Any] | None = None, budget: _Budget | None = None):
+                 persistent_load: Callable[[Any], Any] | None = None, budget: Budget | None = None):
         super().__init__(file)
         self._table, self._source, self.budget = table, source, budget
         if persistent_load is not None:
@@ -176,7 +164,7 @@ def _is_int_tuple(value: Any) -> bool:
     return isinstance(value, tuple) and all(isinstance(v, int) and v >= 0 for v in value)
 
 
-def _rebuild_tensor(budget: _Budget, storage: Any, storage_offset: Any, size: Any, stride: Any,
+def _rebuild_tensor(budget: Budget, storage: Any, storage_offset: Any, size: Any, stride: Any,
                     requires_grad: Any, backward_hooks: Any, metadata: Any = None) -> torch.Tensor:
     """`torch._utils._rebuild_tensor_v2`, with the view checked against the storage first.
     A view costs the budget the bytes of its copy: the weights are copied as they load,
@@ -244,7 +232,7 @@ def _empty(build: Callable[[], Any]) -> Callable[..., Any]:
     return checked
 
 
-def _set_of_names(build: Callable[[Any], Any], budget: _Budget) -> Callable[..., Any]:
+def _set_of_names(build: Callable[[Any], Any], budget: Budget) -> Callable[..., Any]:
     """A set's constructor as protocol 2 calls it: with a list of its items, names or
     small numbers (iterating anything else, a tensor's elements, would make an object per
     element)."""
@@ -272,7 +260,7 @@ def _blob_table() -> dict[tuple[str, str], Any]:
             for module in ("torch", "torch.cuda")}
 
 
-def _read_storage_blob(blob: Any, source: str, budget: _Budget) -> _FlatStorage:
+def _read_storage_blob(blob: Any, source: str, budget: Budget) -> _FlatStorage:
     """Replacement for `torch.storage._load_from_bytes`: parse one legacy torch.save blob."""
     if not isinstance(blob, bytes):
         raise pickle.UnpicklingError("storage blob is not bytes")
@@ -307,7 +295,7 @@ def _read_storage_blob(blob: Any, source: str, budget: _Budget) -> _FlatStorage:
     return _FlatStorage(flat)
 
 
-def _network_table(source: str, budget: _Budget) -> dict[tuple[str, str], Any]:
+def _network_table(source: str, budget: Budget) -> dict[tuple[str, str], Any]:
     def latin1_bytes(text: Any, encoding: Any) -> bytes:
         budget.spend(len(text) if isinstance(text, str) else 0)
         return _latin1_bytes(text, encoding)
@@ -340,7 +328,7 @@ def read_network_pickle(file: BinaryIO, source: str) -> Any:
     start = file.tell()
     size = file.seek(0, io.SEEK_END) - start
     file.seek(start)
-    budget = _Budget(LOADED_PER_FILE_BYTE * size + BUDGET_SLACK)
+    budget = Budget(LOADED_PER_FILE_BYTE * size + BUDGET_SLACK)
     try:
         return _TableUnpickler(file, _network_table(source, budget), source, budget=budget).load()
     except _CORRUPT_PICKLE_ERRORS as e:
