@@ -51,6 +51,7 @@ from live.tables import to_toml
 from live.space.model import SpaceNet, SpaceNetConfig
 
 SECTIONS = {"name", "description", "generator", "space", "predictor"}
+DERIVED_PREDICTOR_KEYS = ("num_ws", "w_dim", "feature_dim")  # PredictorConfig's, set by G and the space
 TRAINED_WITH = {"generator", "space"}
 
 
@@ -108,9 +109,12 @@ class BundleConfig:
                 or not all(isinstance(v, str) for v in trained_with.values())):
             raise UserError(f"{where}: [predictor.trained_with] holds the networks' digests as strings under "
                             f"{sorted(TRAINED_WITH)}; delete it if unsure (train predictor writes it again)")
+        if derived := sorted(set(predictor) & set(DERIVED_PREDICTOR_KEYS)):
+            raise UserError(f"{where}: [predictor] {', '.join(derived)}: these come from the generator and the "
+                            "space; remove them")
         # Checked here, not when the predictor is built: that comes after G and the space load.
         from_table(PredictorConfig, {**predictor, "num_ws": 1, "w_dim": 1}, f"{where} [predictor]")
-        # The name names folders too (`train predictor`'s runs/predictor-NAME): a path would lead elsewhere.
+        # Printed where the bundle's folder is not known: a path there would mislead.
         name = check_file_name(data.get("name", path.parent.name), f"{where}: name")
         description = data.get("description", "")
         if not isinstance(description, str):
@@ -150,6 +154,11 @@ class Bundle:
     @property
     def device(self) -> torch.device:
         return self.G.mapping.w_avg.device
+
+    @property
+    def label(self) -> str:
+        """The bundle's folder name, what commands name it by: copies of a bundle share bundle.toml's `name`."""
+        return self.root.name if self.root is not None else self.config.name
 
     def network_digests(self) -> dict[str, str]:
         """The digests of its generator and space, as loaded."""
@@ -271,7 +280,7 @@ def predictor_table(cfg: PredictorConfig) -> dict[str, Any]:
     training range, so a later change of the code's defaults must not change what the
     inputs of a stored bundle's predictor mean.
     """
-    return {k: v for k, v in cfg.to_dict().items() if k not in ("num_ws", "w_dim", "feature_dim")}
+    return {k: v for k, v in cfg.to_dict().items() if k not in DERIVED_PREDICTOR_KEYS}
 
 
 def random_bundle(G: Generator | None = None, space: SpaceNetConfig | None = None, mel: MelWindow | None = None,

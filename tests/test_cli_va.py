@@ -110,7 +110,9 @@ def test_va_names_a_missing_bundle(tmp_path):
     (r'weights = "generator.safetensors"', 'weigths = "g2.safetensors"', r"unknown \[generator\] keys weigths;"),
     (r'weights = "predictor.safetensors"', 'weights = "../default/predictor.safetensors"',
      r"weights must be a file name in its folder"),
-    (r'^name = ".*"', 'name = "x/../../../escaped"', "name must be a file name in its folder"),  # runs/predictor-NAME
+    (r'^name = ".*"', 'name = "x/../../../escaped"', "name must be a file name in its folder"),
+    (r"^step = ", "num_ws = 3\nstep = ", r"\[predictor\] num_ws: these come from the generator and the space"),
+    (r"^step = ", "feature_dim = 7\nw_dim = 5\nstep = ", r"\[predictor\] feature_dim, w_dim: these come from"),
     (r'^name = ".*"', "name = [1, 2]", "name must be a file name"),
     (r'^description = ".*"', "description = {a = 1}", "description must be a string, got dict"),
     (r"window_seconds = [\d.]+", "window_seconds = nan", "window_seconds must be a finite number"),

@@ -404,6 +404,20 @@ def test_a_finished_run_run_again_says_it_wrote_nothing(bundle, tmp_path, capsys
     assert "nothing trained or written" in capsys.readouterr().out
 
 
+def test_the_default_run_folder_is_named_after_the_bundle_s_folder(bundle, tmp_path, monkeypatch):
+    # A copied bundle keeps bundle.toml's name: named by that, it trained in the original's run folder.
+    import shutil
+
+    from live.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(bundle.root, tmp_path / "mine")
+    assert Bundle.load(tmp_path / "mine").config.name != "mine"
+    assert main(["train", "predictor", "--bundle", str(tmp_path / "mine"), "--steps", "1", "--batch", "2",
+                 "--checkpoint-every", "1", "--music", "synthetic", "--synthetic-clips", "4", "--quiet"]) == 0
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["predictor-mine"]
+
+
 def test_a_finished_run_run_again_leaves_a_predictor_trained_since_in_the_bundle(bundle, tmp_path, capsys):
     # A script run again put the first run's predictor back over a fine-tune made since, and
     # said the first run "stopped before writing".

@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     summary["target_share_k_le_3"] = (summary["share_k_stream"] >= 0.9 and summary["x_faster_with_model_builds"] >= 100
                                       if args.steps == OptimizeConfig().steps else None)
     columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
-    report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.config.name}", rows, columns, args.json,
+    report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.label}", rows, columns, args.json,
            bundle=str(bundle.root), lambdas=lambdas, first_seed=args.first_seed, **summary)
     return 0
 

@@ -226,7 +226,7 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                synthetic_clips=args.synthetic_clips, from_bundle=args.from_bundle,
                                bf16=args.bf16, layer_heads=args.layer_heads,
                                layer_heads_from=args.layer_heads_from, lambda_high=args.lambda_high)
-    outdir = args.outdir or f"runs/predictor-{bundle.config.name}"
+    outdir = args.outdir or f"runs/predictor-{bundle.label}"
     trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet)
     trained = trainer.step < config.steps
     stopping = threading.Event()

@@ -484,10 +484,8 @@ class LiveEngine:
                 drawing = self.show.maker.image
                 if drawing.path == "fast" and drawing not in announced:  # once a bundle, not at each switch back
                     announced.add(drawing)
-                    bundle = self.show.bundle  # by its folder: copies of a bundle share its name
-                    shown = bundle.root.name if bundle.root is not None else bundle.config.name
-                    self.notify("synthesis", f"the compiled fast path draws bundle {shown}'s keyframes from "
-                                             f"{now - start:.0f} s into the show")
+                    self.notify("synthesis", f"the compiled fast path draws bundle {self.show.bundle.label}'s "
+                                             f"keyframes from {now - start:.0f} s into the show")
                 if now >= next_publish:
                     next_publish = now + STATE_PUBLISH_S
                     self._publish_state(fps_window)

@@ -150,7 +150,7 @@ def project_image_cached(bundle: Bundle, path: str | Path, config: ProjectConfig
     w = cached.load(bundle.device)
     if w is None:
         # Said before the wait: a render or transfer of a new picture's preset was silent for minutes.
-        print(f"projecting {path} into bundle {bundle.config.name}'s W (half a minute or more on a CPU) ...",
+        print(f"projecting {path} into bundle {bundle.label}'s W (half a minute or more on a CPU) ...",
               flush=True)
         with tqdm(total=config.steps + config.plus_steps, desc="projecting", unit="step", leave=False) as bar:
             w = project_image(bundle, cached.picture, config, check=lambda: bar.update(1))
