@@ -174,6 +174,18 @@ def file_stamp(path: Path) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
+def user_cache(kind: str) -> Path:
+    """Where the project keeps what it can make again (compiled synthesis, projected pictures):
+    the user's cache directory, else (no home directory) the temporary one."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # as the XDG spec says, a relative path is ignored
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:
+            base = tempfile.gettempdir()
+    return Path(base) / "live" / kind
+
+
 def write_whole(path: str | Path, data: bytes) -> Path:
     """Write `data` beside `path` and move it into place; the folder is made if missing,
     with the file mode of any new file. A folder that cannot be written is a UserError.

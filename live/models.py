@@ -31,14 +31,15 @@ def latent_shape(folder: Path) -> tuple[int, int] | None:
 
 def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     """A bundle by path (first from `relative_to`, a preset's folder, if given) or by its
-    name under models/. A plain name is looked for under models/ before the working folder:
-    a folder there named like a shipped bundle (a copy being edited) took the shipped
-    presets' place without a word."""
+    name under models/. A plain name is looked for under models/ before the preset's and the
+    working folder: a folder there named like a shipped bundle (a copy being edited) took the
+    shipped presets' place without a word."""
     path = Path(name)
-    places = [relative_to / path] if relative_to is not None and not path.is_absolute() else []
     text = os.fspath(name)
     plain = "/" not in text and os.sep not in text and text not in ("", ".", "..")  # as typed: not ./default
-    places += [models_dir() / path, path] if plain else [path]
+    places = [models_dir() / path] if plain else []
+    places += [relative_to / path] if relative_to is not None and not path.is_absolute() else []
+    places.append(path)
     for place in places:
         if is_file(place / BUNDLE_FILE):
             # Absolute: found again from it (Bundle.load, a preset switch), ./default must not read as

@@ -220,17 +220,24 @@ def test_a_loaded_package_draws_on_the_lane_while_autograd_runs(built):
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
 
 
-def test_packages_go_to_the_user_cache_or_the_temporary_folder(monkeypatch, tmp_path):
-    from live.nets.packaged import default_packages_dir
+@pytest.mark.parametrize("kind, default_dir", [("synthesis", "live.nets.packaged.default_packages_dir"),
+                                               ("projections", "live.transfer.project.default_cache_dir")])
+def test_caches_go_to_the_user_cache_or_the_temporary_folder(monkeypatch, tmp_path, kind, default_dir):
+    # The projections' cache took a relative or empty XDG_CACHE_HOME as given: the folder a
+    # command ran in, so a show started elsewhere projected a prepared preset again.
+    import importlib
 
+    module, name = default_dir.rsplit(".", 1)
+    where = getattr(importlib.import_module(module), name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_packages_dir() == tmp_path / "live" / "synthesis"
-    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG spec says
+    assert where() == tmp_path / "live" / kind
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_packages_dir() == tmp_path / "home" / ".cache" / "live" / "synthesis"
+    for relative in ("relative/cache", ""):  # ignored, as the XDG spec says
+        monkeypatch.setenv("XDG_CACHE_HOME", relative)
+        assert where() == tmp_path / "home" / ".cache" / "live" / kind
     monkeypatch.delenv("HOME")
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
-    assert default_packages_dir().parent.parent == Path(tempfile.gettempdir())
+    assert where().parent.parent == Path(tempfile.gettempdir())
 
 
 def test_a_switch_to_a_generator_whose_package_is_on_disk_loads_it_at_once(built):

@@ -598,3 +598,10 @@ def test_a_bundle_s_plain_name_means_the_one_under_models_before_a_folder_of_tha
     from live.presets import load_preset
 
     assert Bundle.load(load_preset(preset).bundle_folder()).root == tmp_path / "default"
+    # The same in a preset's folder (review 54): its "default" beside it is ./default, its "mine" is found.
+    elsewhere = tmp_path / "presets"
+    shutil.copytree(random_bundle_dir, elsewhere / "default")
+    shutil.copytree(random_bundle_dir, elsewhere / "mine")
+    assert bundle_dir("default", relative_to=elsewhere) == models_dir() / "default"
+    assert bundle_dir("mine", relative_to=elsewhere) == elsewhere / "mine"
+    assert bundle_dir("./default", relative_to=elsewhere) == elsewhere / "default"

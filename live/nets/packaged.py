@@ -27,7 +27,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import types
 import warnings
@@ -39,6 +38,7 @@ import torch
 from torch import nn
 
 from live.errors import first_line
+from live.files import user_cache
 from live.nets.digest import digest_weights
 
 KEEP = 8
@@ -51,15 +51,7 @@ FAILED = "live: package build failed: "  # how the builder's line saying why beg
 
 
 def default_packages_dir() -> Path:
-    """Where packages live unless told otherwise: the user's cache directory, else (no home
-    directory) the temporary one."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):  # as the XDG spec says, a relative path is ignored
-        try:
-            base = Path.home() / ".cache"
-        except RuntimeError:
-            base = tempfile.gettempdir()
-    return Path(base) / "live" / "synthesis"
+    return user_cache("synthesis")
 
 
 def cpu_flags() -> str:

@@ -18,7 +18,6 @@ keyed by the bundle's weights, the file's bytes and the settings.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, note
-from live.files import npy_bytes, write_whole
+from live.files import npy_bytes, user_cache, write_whole
 from live.nets.digest import digest_weights
 from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
@@ -92,7 +91,7 @@ def project_image(bundle: Bundle, image: torch.Tensor, config: ProjectConfig = P
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "live" / "projections"
+    return user_cache("projections")
 
 
 def bundle_fingerprint(bundle: Bundle) -> str:
