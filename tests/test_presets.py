@@ -45,6 +45,7 @@ def test_each_shipped_preset_s_knobs_span_its_own_settings():
     ('setings = {}\n[source]\nseed = 1\n', "unknown key.*setings"),  # a typo is not ignored
     ('[source]\nseed = 4294967296\n', "seed must be a whole number in 0..2"),  # else it fails when switched to
     ('[source]\nseed = 1\ntruncation = 2.5\n', "truncation must be a number in 0..2"),
+    ('[source]\nw = "w.npy"\ntruncation = 0.5\n', "truncation applies to a seed; a w source is used as it is"),
     ('x = ' + '[' * 3000 + ']' * 3000 + '\n[source]\nseed = 1\n', "not valid TOML: arrays or tables nested too"),
     ('[source]\nw = "a\\u0000b.npy"\n', "source w must be a file path string \\(with no NUL"),
     ('bundle = "a\\u0000b"\n[source]\nseed = 1\n', "bundle holds a NUL character"),
@@ -265,6 +266,12 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
     with pytest.raises(SystemExit):
         main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--seed", "5", "--truncation", "3"])
+    assert (d / "mine.toml").read_text() == before
+    capsys.readouterr()
+    # Written without it, the value went nowhere (review 54).
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", "w.npy", "--truncation",
+                 "0.3"]) == 2
+    assert "--truncation applies to a --seed source" in capsys.readouterr().err
     assert (d / "mine.toml").read_text() == before
 
 

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--seed", type=seed, help="source picture from this seed")
     source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
     source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
-    new.add_argument("--truncation", type=number(0, 2), default=0.7,
+    new.add_argument("--truncation", type=number(0, 2),
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
     new.add_argument("--like", type=given, help="copy settings and CC map from this preset (default: the folder's "
                                     "'default', else the project's)")
@@ -95,7 +95,7 @@ def _show(args: argparse.Namespace) -> int:
 def _new(args: argparse.Namespace) -> int:
     from live.models import bundle_dir
     from live.files import check_writable, write_whole
-    from live.presets import PresetLibrary, parse_preset
+    from live.presets import PresetLibrary, PresetSource, parse_preset
     from live.tables import to_toml
 
     library = PresetLibrary(args.presets_dir)
@@ -110,8 +110,11 @@ def _new(args: argparse.Namespace) -> int:
     else:
         bundle = _bundle_reference(template.bundle, template.bundle_folder())
     body = copied_tables(template.path.read_text(encoding="utf-8-sig"))
+    if args.truncation is not None and args.seed is None:
+        raise UserError("--truncation applies to a --seed source; a --w or --image source is used as it is")
     if args.seed is not None:
-        source: dict[str, object] = {"seed": args.seed, "truncation": args.truncation}
+        truncation = PresetSource.truncation if args.truncation is None else args.truncation
+        source: dict[str, object] = {"seed": args.seed, "truncation": truncation}
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
         source = {kind: str(real_path(file))}
