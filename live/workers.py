@@ -1,10 +1,15 @@
-"""Background work beside a show (a local model's build, a picture's projection): at a lower
-CPU priority than the keyframes and frames, and cancelled between its passes through the
-networks once its result is no longer wanted."""
+"""The CPU work runs on: its cores, and background work beside a show (a local model's build,
+a picture's projection) at a lower priority than the keyframes and frames, cancelled between
+its passes through the networks once its result is no longer wanted."""
 from __future__ import annotations
 
 import os
 import threading
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class BuildCancelled(Exception):

@@ -310,6 +310,18 @@ def test_a_resumed_run_s_log_has_each_step_once(data, tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+def test_a_config_asking_for_more_threads_than_cores_runs_on_the_cores(data, tmp_path, monkeypatch, capsys):
+    # threads = 16 in a config (a workstation's run resumed here) ran 16 threads on 2 cores (review 54).
+    import live.space.train as space_train
+
+    root, cache = data
+    seen = []
+    monkeypatch.setattr(space_train, "cores", lambda: 1)
+    monkeypatch.setattr(space_train.torch, "set_num_threads", seen.append)
+    SpaceTrainer(tiny_config(root, cache, threads=16), tmp_path / "run", progress=False).run(stop_at=1)
+    assert seen == [1] and "threads = 16, on 1 cores here: runs 1" in capsys.readouterr().err
+
+
 def test_a_log_row_of_a_diverged_run_is_strict_json():
     import json
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from live.errors import UserError
 from live.files import check_folder, check_writable
+from live.workers import cores
 
 
 def number(low: float | None = None, high: float | None = None, low_open: bool = False):
@@ -50,11 +50,6 @@ def count(low: int = 0, high: int | None = None):
 # in a traceback after the networks had loaded).
 SEED_MAX = 2**32 - 1
 seed = count(0, SEED_MAX)
-
-
-def cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def threads(low: int = 1):

@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from live.errors import PATH_LIMIT, UserError, differing, printable
+from live.errors import PATH_LIMIT, UserError, differing, note, printable
 from live.nets.device import checked_device
 from live.files import SPACE_STATE, file_stamp, keep_log_until, log_line, training_in, write_json, write_state
 from live.nets.weights import load_weights
@@ -57,6 +57,7 @@ from live.space.pools import ImagePool, MusicPool, build_image_pool, build_music
 from live.space.sources import Sources, read_sources
 from live.tables import flat_table
 from live.torch_files import read_state
+from live.workers import cores
 
 CONFIG_FILE, CHECKPOINT_FILE, LOG_FILE = "config.toml", SPACE_STATE, "log.jsonl"
 DATA_FILE, SUMMARY_FILE = "data.json", "summary.json"
@@ -295,7 +296,9 @@ class SpaceTrainer:
         """Train (or resume) up to config.steps, or only up to step `stop_at` (a checkpoint is
         written there, and a later run continues from it). `on_finish` gets the final space."""
         config = self.config
-        torch.set_num_threads(config.threads)
+        if config.threads > cores():  # a config written on a larger machine: more threads only contend
+            note("train space", f"threads = {config.threads}, on {cores()} cores here: runs {cores()}")
+        torch.set_num_threads(min(config.threads, cores()))
         replicas = Replicas.join(self.device)
         self.device = replicas.device
         try:
