@@ -11,7 +11,6 @@ uniform float u_mix;          // 0 = previous .. 1 = next; already eased by the 
                               // (live/render/crossfade.py), blended linearly here
 uniform float u_beat_pulse;   // pulse envelopes in [0, 1], decaying after each hit
 uniform float u_onset_pulse;
-uniform float u_intensity;    // scales every pulse; 0 gives a still picture
 uniform float u_blackout;     // 0 = picture .. 1 = black
 
 // The look of the pulses. Edit and save during a show: the file is reloaded.
@@ -20,8 +19,8 @@ const float BEAT_VIGNETTE = 0.45;     // corner darkening on a full beat
 const float ONSET_BRIGHTNESS = 0.18;  // gain added on a full onset
 
 void main() {
-    float beat = clamp(u_beat_pulse, 0.0, 1.0) * max(u_intensity, 0.0);
-    float onset = clamp(u_onset_pulse, 0.0, 1.0) * max(u_intensity, 0.0);
+    float beat = clamp(u_beat_pulse, 0.0, 1.0);
+    float onset = clamp(u_onset_pulse, 0.0, 1.0);
 
     // Plates smaller than the output are magnified here by the LINEAR filter. An
     // output-sized plate without a pulse is sampled at texel centres: it comes through exactly.

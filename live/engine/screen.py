@@ -123,7 +123,7 @@ class ScreenDirector:
                 upload = newest
         pulse = 0.0 if settings.freeze else settings.pulse  # a frozen picture holds still
         state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
-                           onset_pulse=pulse * self.onset.value(t), intensity=1.0,
+                           onset_pulse=pulse * self.onset.value(t),
                            blackout=1.0 if settings.blackout else 0.0,
                            hud=self._hud_text(features, made, hud) if settings.hud and not settings.blackout else None)
         return FrameDecision(state=state, upload=upload, shows_new=upload)

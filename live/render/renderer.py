@@ -45,7 +45,6 @@ class FrameState:
     mix: float = 1.0          # 0 = previous keyframe .. 1 = next, already eased (see crossfade.py)
     beat_pulse: float = 0.0   # beat envelope in [0, 1]: zoom and vignette
     onset_pulse: float = 0.0  # onset envelope in [0, 1]: brightness
-    intensity: float = 1.0    # scales the pulses; 0 = still picture
     blackout: float = 0.0     # 0 = picture .. 1 = black
     hud: str | None = None    # HUD text, or None for no HUD
 
@@ -290,7 +289,6 @@ class Renderer:
             "u_mix": float(state.mix),
             "u_beat_pulse": float(state.beat_pulse),
             "u_onset_pulse": float(state.onset_pulse),
-            "u_intensity": float(state.intensity),
             "u_blackout": float(state.blackout),
         }, prev.texture, nxt.texture)
         if state.hud:
