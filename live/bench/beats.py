@@ -53,10 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # track was scored under that name with fewer taps or none.
     parser.add_argument("--seconds", type=number(5, 3600), default=120.0,
                         help="length of each drum track, 5 s or more (default 120)")
-    parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start")
+    parser.add_argument("--warmup", type=number(0), default=3.0, help="seconds left out at the start (default 3)")
     parser.add_argument("--sample-rate", type=count(8000, 192000), default=44100,
                         help="sample rate of the drum tracks (default 44100)")
-    parser.add_argument("--block", type=count(1), default=512, help="frames per feed, like an audio callback")
+    parser.add_argument("--block", type=count(1), default=512,
+                        help="frames per feed, like an audio callback (default 512)")
     from live.audio.beats import ACCENT_METHODS, TEMPO_METHODS, BeatConfig
 
     parser.add_argument("--method", default=BeatConfig.tempo_method, choices=TEMPO_METHODS,

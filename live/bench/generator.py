@@ -383,14 +383,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", action="append", default=[], metavar="PATH",
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
-                        help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)}")
-    parser.add_argument("--threads", type=threads(), default=1, help="torch threads (GEMM bound and synthesis)")
+                        help=f"fast-path dtypes to try, comma-separated, from {', '.join(DTYPES)} (default "
+                             "float32,bfloat16)")
+    parser.add_argument("--threads", type=threads(), default=1,
+                        help="torch threads (GEMM bound and synthesis; default 1)")
     parser.add_argument("--gemm-size", type=count(64, 16384), default=2048,
-                        help="n of the n x n GEMM that sets the bound")
+                        help="n of the n x n GEMM that sets the bound (default 2048)")
     add_device(parser)
-    parser.add_argument("--samples", type=count(3), default=100, help="timed frames per path and row, at most")
+    parser.add_argument("--samples", type=count(3), default=100,
+                        help="timed frames per path and row, at most (default 100)")
     parser.add_argument("--seconds", type=number(0), default=20.0,
-                        help="stop a row's timing after this long (at least 3 frames per path)")
+                        help="stop a row's timing after this long (at least 3 frames per path; default 20)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="time the eager fast path (no torch.compile)")
 

@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="held-out (source, music) pairs, optimized as one batch (default 6)")
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=100,
                    help=f"optimization steps per lambda, at least {MIN_OPTIMIZATION_STEPS} (default 100)")
-    p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
-    p.add_argument("--threads", type=threads(), help="torch CPU threads")
+    p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/ (default ../shared/data)")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads (default: torch's, one per core)")
     add_device(p)
 
 

@@ -67,17 +67,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="lambdas cycled over the pairs (default: 4 log-spaced over the lower half of the "
                         "predictor's range)")
     p.add_argument("--ks", type=count(1), nargs="+", default=[1, 3, 10],
-                   help="refinement steps to compare (at least one <= 3: the targets are about those)")
+                   help="refinement steps to compare (at least one <= 3: the targets are about those; default 1 3 10)")
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS), default=300,
                    help=f"steps of the reference optimization, at least {MIN_OPTIMIZATION_STEPS} (default 300; the "
                         "targets are judged only at 300, the seed's)")
-    p.add_argument("--time-pairs", type=count(1), default=2, help="pairs the optimization is timed on at batch 1")
+    p.add_argument("--time-pairs", type=count(1), default=2,
+                   help="pairs the optimization is timed on at batch 1 (default 2)")
     p.add_argument("--held", type=count(0), default=0, metavar="N",
                    help="also hold each pair's music for N keyframes (warm-started, on one model)")
     p.add_argument("--first-seed", type=seed, default=0,
                    help="source seeds from here, music shifted as far (default 0: the set earlier sessions "
                         "tuned on; at --pairs or more, no source repeats)")
-    p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/")
+    p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/ (default ../shared/data)")
     p.add_argument("--stream-rate", type=number(0.5, 20), default=5.0,
                    help="keyframes per second on the stream, 0.5 to 20: its jitter takes three keyframes or more "
                         "in the 6 s before the change (default 5)")
@@ -88,7 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds from asking for a local model to its use on the show (default 10: "
                         "a build beside a running show on this CPU)")
     p.add_argument("--no-show", action="store_true", help="skip the show measurement")
-    p.add_argument("--threads", type=threads(), help="torch CPU threads")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads (default: torch's, one per core)")
     add_device(p)
 
 

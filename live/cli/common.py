@@ -48,7 +48,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         "per generator (and CPU thread count) in the background (about a minute; kept in "
                         "~/.cache/live/synthesis) and "
                         "switched to when ready (a render waits for it); 'reference' is exact float32; "
-                        "'auto' is fast in live shows of at least "
+                        "'auto' (the default) is fast in live shows of at least "
                         f"{FAST_SYNTHESIS_MIN_SECONDS:.0f} s (or open-ended), fast in shorter ones only if "
                         "already compiled for this generator, and reference in renders")
 

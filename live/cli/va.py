@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "head. A file that "
                                    "cannot be read gets a one-line error on stderr; the others go on.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
-    p.add_argument("--bundle", type=given, default="default", help="bundle name or folder, or a training run folder")
+    p.add_argument("--bundle", type=given, default="default",
+                   help="bundle name or folder, or a training run folder (default: default)")
     add_device(p)
     p.set_defaults(func=_run)
 
