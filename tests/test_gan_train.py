@@ -56,6 +56,13 @@ def test_the_progress_bar_ends_at_its_total(tmp_path, recwarn, capsys):
     assert "0.04/0.04 kimg [" in capsys.readouterr().err
 
 
+def test_no_mirror_on_the_procedural_corpus_is_said_to_do_nothing_and_does_not_bind_the_resume(tmp_path, capsys):
+    # Taken without a word, then compared: `--mirror` refused the run's resume (review 54).
+    GanTrainer(GanConfig(total_kimg=0.004, mirror=False, **TINY), tmp_path).run()
+    assert "--no-mirror applies to a --data folder's pictures" in capsys.readouterr().err
+    assert GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path).run().images_seen == 8
+
+
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     straight = GanTrainer(GanConfig(total_kimg=0.016, **TINY), tmp_path / "a")
     straight.run()

@@ -123,6 +123,8 @@ def _same_setting(name: str, saved_config: GanConfig, given_config: GanConfig) -
     saved, given = getattr(saved_config, name), getattr(given_config, name)
     if name == "init" and not given:  # a resumed run does not need to be told where it started
         return True
+    if name == "mirror" and saved_config.data == given_config.data == "procedural":  # read by folders only
+        return True
     if name == "data" and "procedural" not in (saved, given):
         # The same folder, however it is written; or the run's folder moved (it is gone).
         return real_path(str(saved)) == real_path(str(given)) or gone(str(saved))
@@ -225,6 +227,9 @@ class GanTrainer:
 
     def _make_source(self) -> ImageSource:
         if self.cfg.data == "procedural":
+            if not self.cfg.mirror:
+                note("train gan", "--no-mirror applies to a --data folder's pictures; the procedural corpus has "
+                                  "no sides to keep and is drawn as it is")
             return ProceduralStream(self.cfg.resolution, self.cfg.seed, self.state.data_position)
         return FolderImages(self.cfg.data, self.cfg.resolution, self.cfg.seed, self.state.data_position,
                             mirror=self.cfg.mirror)
