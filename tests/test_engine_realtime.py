@@ -47,11 +47,15 @@ class FakeDrawer:
         pass
 
 
+def fake_maker(**parts) -> SimpleNamespace:
+    return SimpleNamespace(refiner=None, stop_refining=lambda: None, **parts)
+
+
 def fake_show(make=failing("no keyframes in this test")):
     """A show with no networks: its keyframes fail unless `make` makes them."""
-    maker = SimpleNamespace(make=make, image=FakeDrawer(), refiner=None)
+    maker = fake_maker(make=make, image=FakeDrawer())
     return SimpleNamespace(preset=SimpleNamespace(settings=Settings(), name="test"),
-                           bundle=SimpleNamespace(mel=MelWindow(), root=None, config=SimpleNamespace(name="fake")),
+                           bundle=SimpleNamespace(mel=MelWindow(), root=None, label="fake"),
                            maker=maker)
 
 
@@ -565,7 +569,7 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
 
 
 def _preset_on(folder: Path):
-    return SimpleNamespace(name=folder.name, bundle_folder=lambda: folder)
+    return SimpleNamespace(name=folder.name, bundle_folder=lambda: folder, settings=Settings())
 
 
 def _drawer(draws):
@@ -627,7 +631,7 @@ def test_a_switch_to_another_bundle_withdraws_the_compile_of_the_bundle_it_leave
     engine = LiveEngine(show, PresetLibrary(), SimpleNamespace(sample_rate=16000), None, None, LiveOptions())
     engine.report = lambda stage, message: pytest.fail(message)  # a switch that failed would pass unseen
     monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
-        preset=preset, bundle=bundle, maker=SimpleNamespace(image=drawer, refiner=None)))
+        preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
     monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
     engine._switch(_preset_on(tmp_path / "b"))
     assert engine.show.maker.image.draws == "b" and withdrawn == ["a"]
@@ -678,6 +682,83 @@ def test_a_window_the_window_manager_resizes_is_drawn_at_its_new_size(tmp_path, 
                         LiveOptions(fixed_size=fixed_size), window=window)
     assert engine._handle_actions()
     assert sizes == ([] if fixed_size else [(800, 600)])
+
+
+def test_until_a_chosen_preset_s_show_opens_the_show_on_screen_draws_with_its_own_settings(tmp_path, monkeypatch):
+    # The chosen preset's settings drew the old preset's keyframes for as long as its picture
+    # was projected: with intensity 0 chosen, the picture on screen stopped following the music (review 57).
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    engine.set_param("intensity", 1.5)
+    engine.switch_preset("calm")
+    engine.set_param("freeze", True)  # the performer's state acts at once on what is on screen
+    drawn = engine._in_force()
+    assert (drawn.lambda_, drawn.intensity, drawn.freeze) == (0.02, 1.5, True)
+    assert engine.state()["settings"]["lambda"] == 0.1  # the controls act on calm's
+    # A failed switch gives back the settings the screen had, a `set` made before the choice kept.
+    monkeypatch.setattr(engine, "_drawing_for", failing("weights do not fit"))
+    monkeypatch.setattr(engine, "report", lambda stage, message: None)
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert engine._held is None and engine.settings.get() == engine._in_force() == drawn
+    # An open show takes the chosen settings from its first keyframe.
+    monkeypatch.setattr(engine, "_drawing_for", lambda preset: (SimpleNamespace(mel=MelWindow()), FakeDrawer()))
+    monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
+    monkeypatch.setattr(engine.bundles, "remember", lambda *args, **kwargs: None)
+    monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
+        preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
+    engine.switch_preset("loud")
+    assert engine._in_force().lambda_ == 0.02
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert engine._held is None and engine._in_force().lambda_ == 0.003 and engine._in_force().freeze
+
+
+def test_a_switch_stops_the_local_model_build_of_the_preset_it_leaves(tmp_path, monkeypatch):
+    # It went on building for the old preset's source to its end, a core for a minute (review 57).
+    show = fake_show()
+    stopped = []
+    show.maker.stop_refining = lambda: stopped.append(True)
+    engine = LiveEngine(show, _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    monkeypatch.setattr(engine, "_drawing_for", lambda preset: (SimpleNamespace(mel=MelWindow()), show.maker.image))
+    monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
+    monkeypatch.setattr(engine.bundles, "remember", lambda *args, **kwargs: None)
+    monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
+        preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
+    engine.switch_preset("calm")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert stopped == [True] and engine.show.preset.name == "calm"
+
+
+def test_get_answers_a_preset_with_its_own_settings(tmp_path):
+    # Read outside the preset lock, a failed switch's two steps could answer one preset's name
+    # with another's settings (review 57).
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    answers = []
+    with engine._preset_lock:
+        asking = threading.Thread(target=lambda: answers.append(engine.state()))
+        asking.start()
+        asking.join(timeout=0.5)
+        assert asking.is_alive() and not answers  # waits for the switch's other half
+    asking.join(timeout=5)
+    assert answers[0]["preset"] == "test"
+
+
+def test_the_preset_on_screen_is_the_one_whose_keyframe_was_shown(tmp_path):
+    # Telemetry and the HUD named the chosen preset while the old picture stayed, through a
+    # freeze or until the new show's first cut (review 57).
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    uploads = []
+    engine.renderer = SimpleNamespace(upload_keyframe=uploads.append, draw=lambda state: None)
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine.set_param("freeze", True)
+    engine.keyframes.put(Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, preset="calm"))
+    engine._draw_frame(engine.clock(), [])  # the first picture is shown, frozen or not
+    engine._publish_state([])
+    engine.keyframes.put(Keyframe(version=2, image=np.ones((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, preset="loud"))
+    engine._draw_frame(engine.clock(), [])  # frozen: the calm picture stays
+    engine._publish_state([])
+    assert len(uploads) == 1 and [body["preset"] for body in published] == ["calm", "calm"]
 
 
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):
@@ -843,7 +924,7 @@ def _picture_preset(tmp_path, monkeypatch):
 
     def open_show(preset, bundle, refiner, synthesizer, w_source):
         opened.append(w_source)
-        return SimpleNamespace(preset=preset, bundle=bundle, maker=SimpleNamespace(refiner=None, image=synthesizer))
+        return SimpleNamespace(preset=preset, bundle=bundle, maker=fake_maker(image=synthesizer))
     monkeypatch.setattr("live.engine.realtime.Show.open", open_show)
     reports = []
     monkeypatch.setattr(engine, "report", lambda stage, message: reports.append((stage, message)))
@@ -1014,6 +1095,22 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
         with pytest.raises(ValueError, match="the show has ended; it is finishing its recording"):
             command()
     assert engine.state()["ended"] is True
+
+
+def test_a_show_says_it_has_ended_before_waiting_for_its_threads():
+    # A keyframe or a switch under way kept the threads seconds; commands were answered ok
+    # meanwhile and telemetry read as a live show (review 57).
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    published, seen = [], []
+    engine.publish = lambda topic, body: published.append(body)
+
+    def join(timeout=None):
+        seen.append(published[-1].get("ended"))
+        with pytest.raises(ValueError, match="^the show has ended$"):
+            engine.set_param("lambda", 0.1)
+    engine._threads = [SimpleNamespace(join=join)]
+    engine.stop()
+    assert seen == [True]
 
 
 def test_a_recording_that_failed_during_the_show_is_not_said_to_be_finishing():

@@ -57,6 +57,7 @@ class Keyframe:
     capture_time: float        # engine-clock time of the newest audio this keyframe heard
     ready_time: float          # engine-clock time it was finished
     compute_seconds: float
+    preset: str = ""           # the preset whose show made it (a live show's, for what is on screen)
 
 
 class KeyframeMaker:
@@ -104,14 +105,18 @@ class KeyframeMaker:
             if not torch.isfinite(w).all():
                 self.refinement.reset()
                 raise ValueError("the refined latent is not finite; the picture stays and the refinement starts anew")
-        elif self.refinement is not None:
-            # Turned off: its worker stops at its next pass, where it would go on building a
-            # model no one asks for (a soak show's took a core for 20-30 s).
-            self.refinement.close(wait=False)
-            self.refinement = None
+        else:
+            self.stop_refining()
         # intensity scales the whole move away from the source, predictor and refinement alike.
         w = self.w_source + settings.intensity * (w - self.w_source)
         return w, va[0]
+
+    def stop_refining(self) -> None:
+        """Refinement turned off, or the preset no longer shown: the worker stops at its next pass,
+        where it would go on building a model no one asks for (a soak show's took a core for 20-30 s)."""
+        if self.refinement is not None:
+            self.refinement.close(wait=False)
+            self.refinement = None
 
     def visible(self, w: torch.Tensor, min_lightness: float) -> tuple[torch.Tensor, np.ndarray]:
         """w_m, shortened toward the source where its picture would be darker than

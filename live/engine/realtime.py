@@ -48,7 +48,7 @@ from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary, check_playable
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.settings import SettingsSlot
+from live.settings import Settings, SettingsSlot
 from live.transfer.project import CachedProjection, bundle_fingerprint
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,10 @@ class LiveEngine:
         # inference thread, the show to open for it; `show.preset` is the one on screen.
         self.preset = show.preset
         self._preset_lock = threading.Lock()
+        # The settings the show on screen draws with while a chosen preset's show is not open
+        # yet (its bundle loading, its picture projected); None when the chosen one is on screen.
+        self._held: Settings | None = None
+        self._on_screen = show.preset.name  # the preset of the newest keyframe shown
         self.preset_requests: LatestSlot[Preset] = LatestSlot()
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self.stopping = threading.Event()
@@ -195,7 +199,7 @@ class LiveEngine:
                     if now >= next_window:
                         # A fixed grid, not now + period: blocks arrive tens of ms apart, and
                         # waiting for the next one after each deadline would lower the rate.
-                        period = 1.0 / self.settings.get().keyframe_rate
+                        period = 1.0 / self._in_force().keyframe_rate
                         next_window += period
                         if next_window <= now:  # fell behind (a stall): start the grid again
                             next_window = now + period
@@ -246,8 +250,8 @@ class LiveEngine:
                 if request is None:
                     continue
                 log_mel = self._mel(request.window)
-                keyframe = self.show.maker.make(log_mel, self.settings.get(), request.capture_time, self.clock)
-                keyframe = dataclasses.replace(keyframe, version=next(self._versions))
+                keyframe = self.show.maker.make(log_mel, self._in_force(), request.capture_time, self.clock)
+                keyframe = dataclasses.replace(keyframe, version=next(self._versions), preset=self.show.preset.name)
                 self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
                 self.keyframes.put(keyframe)
                 self._keyframe_flow.add(keyframe.ready_time)
@@ -263,12 +267,16 @@ class LiveEngine:
             w_source = self._source_for(preset, bundle)
             if w_source is None:  # its picture is being projected: the switch comes back when it is done
                 return
-            before = self.show.maker.image
-            self.show = Show.open(preset, bundle, self.show.maker.refiner, synthesizer, w_source)
+            previous = self.show.maker
+            self.show = Show.open(preset, bundle, previous.refiner, synthesizer, w_source)
             self._show_from_version = next(self._versions)
+            with self._preset_lock:
+                # A preset chosen since holds this one's settings until its own show opens.
+                self._held = None if self.preset is preset else preset.settings.keeping_show_state(self.settings.get())
+            previous.stop_refining()  # its local model's build is for a source no longer shown
             self.bundles.remember(bundle, synthesizer, shown=bundle)
-            if before is not synthesizer:
-                before.withdraw()
+            if previous.image is not synthesizer:
+                previous.image.withdraw()
             if bundle.mel != self._mel.window:
                 self._mel = LogMel(bundle.mel, self.source.sample_rate)
         except Exception as e:  # noqa: BLE001 - e.g. broken weights: the show on screen goes on
@@ -282,7 +290,8 @@ class LiveEngine:
             back = self.preset is preset
             if back:
                 self.preset = self.show.preset
-                self.settings.update(self.show.preset.settings.keeping_show_state)
+                held, self._held = self._held or self.show.preset.settings, None
+                self.settings.update(held.keeping_show_state)
         self.report("preset", f"{preset.name}: {why}; {self.show.preset.name} stays on screen"
                     + (" and takes the controls back, with its settings" if back else ""))
 
@@ -334,10 +343,10 @@ class LiveEngine:
 
     # --- control (called on the control thread) ----------------------------------------
     def _still_drawing(self) -> None:
-        """Commands that change the show are refused once it has ended (it answered ok while it
+        """Commands that change the show are refused once it is ending (it answered ok while it
         finished its recording, nothing drawn any more)."""
-        if self.ended:
-            raise ValueError("the show has ended; it is finishing its recording")
+        if self.ended or self.stopping.is_set():
+            raise ValueError("the show has ended" + ("; it is finishing its recording" if self.recorder else ""))
 
     def set_param(self, name: str, value) -> dict:
         self._still_drawing()
@@ -382,9 +391,17 @@ class LiveEngine:
         G = self.show.bundle.G if self.options.keep_bundle else None
         check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None, bundle_config=True)
         with self._preset_lock:
+            if self._held is None:
+                self._held = self.settings.get()
             self.preset = preset
             self.settings.update(preset.settings.keeping_show_state)
             self.preset_requests.put(preset)
+
+    def _in_force(self) -> Settings:
+        """What the show on screen draws with: the chosen preset's settings, or while its show is
+        not open yet, those the show on screen had, with the performer's freeze, blackout and HUD."""
+        chosen, held = self.settings.get(), self._held
+        return chosen if held is None else held.keeping_show_state(chosen)
 
     def tap(self) -> dict:
         self._still_drawing()
@@ -396,7 +413,9 @@ class LiveEngine:
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
     def state(self) -> dict:
-        return {"preset": self.preset.name, "settings": self.settings.get().as_dict()} | (
+        with self._preset_lock:  # one snapshot: a failed switch gives back the preset and its settings together
+            preset, settings = self.preset.name, self.settings.get()
+        return {"preset": preset, "settings": settings.as_dict()} | (
             {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
@@ -547,18 +566,19 @@ class LiveEngine:
         return features
 
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
-        settings = self.settings.get()
+        settings = self._in_force()
         newest = self.keyframes.peek()
         features = self._features_heard(now)
         stream_t = self.stream.picture_time(now)
         hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
-                      latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self.show.preset.name,
+                      latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self._on_screen,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now))
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud,
                                        self._show_from_version)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
+            self._on_screen = decision.upload.preset
         state, overlay = decision.state, None
         if self.window is not None:  # the HUD goes on the screen, not into the frame a recording reads
             state, overlay = dataclasses.replace(state, hud=None), state.hud
@@ -584,7 +604,7 @@ class LiveEngine:
         newest = self.keyframes.peek()
         now = self.clock()
         features = self._features_heard(now)
-        body = {"fps": round(frame_rate(fps_window, now), 2), "preset": self.show.preset.name,
+        body = {"fps": round(frame_rate(fps_window, now), 2), "preset": self._on_screen,
                 "synthesis": self.show.maker.image.path,
                 "keyframes_per_s": self._keyframe_flow.rate(now),
                 "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),
@@ -622,10 +642,12 @@ class LiveEngine:
         ended = self.stats.ended if self.stats.ended is not None else self.clock()
         if self.recorder is not None:
             self.recorder.end(ended)
+        # Before the joins: a keyframe or a switch under way may take seconds, and commands
+        # answered ok meanwhile would change a show no longer drawn.
+        self._publish_ended(ended)
         self.show.maker.image.close()  # no keyframe waits behind a compile; one running is left to end
         for t in self._threads:
             t.join(timeout=STOP_WAIT_S)
-        self._publish_ended(ended)
         self.source.stop()
         self.projections.close()
         if self.show.maker.refiner is not None:
