@@ -93,6 +93,22 @@ def test_a_cache_entry_cut_short_is_projected_again(bundle, picture_file, tmp_pa
 
 
 # Projections with other settings are kept apart.
+def test_a_picture_saved_during_the_lookup_is_filed_under_the_picture_read(bundle, picture_file, tmp_path,
+                                                                            monkeypatch):
+    # Read twice, the old picture's projection went under the new file's key for good (review 57).
+    path = tmp_path / "edited.png"
+    path.write_bytes(picture_file.read_bytes())
+    expected = project.CachedProjection.find(bundle, picture_file, cache_dir=tmp_path).entry
+    read = project.load_picture
+
+    def saved_meanwhile(*args, **kwargs):
+        picture = read(*args, **kwargs)
+        Image.new("RGB", (8, 8), "red").save(path)
+        return picture
+    monkeypatch.setattr(project, "load_picture", saved_meanwhile)
+    assert project.CachedProjection.find(bundle, path, cache_dir=tmp_path).entry == expected
+
+
 def test_projection_cache_keys_on_the_settings(bundle, picture_file, tmp_path):
     from live.transfer.project import CachedProjection, ProjectConfig
     a = CachedProjection.find(bundle, picture_file, ProjectConfig(steps=200), tmp_path / "cache")

@@ -31,6 +31,7 @@ from live.bundle import Bundle
 from live.errors import UserError, note
 from live.files import npy_bytes, user_cache, write_whole
 from live.nets.digest import digest_weights
+from live.imageio import unreadable
 from live.space.data.images import ImageFile
 from live.transfer.objective import semantic_loss
 from live.transfer.optimize import scheduled_adam
@@ -51,9 +52,10 @@ class ProjectConfig:
         assert self.steps >= 1 and self.plus_steps >= 0 and self.lr > 0, self
 
 
-def load_picture(path: str | Path, resolution: int) -> torch.Tensor:
-    """An image file as [1, 3, R, R] in [-1, 1]: centre square, resized (antialiased)."""
-    rgb = ImageFile(Path(path)).load(min_side=resolution)
+def load_picture(path: str | Path, resolution: int, data: bytes | None = None) -> torch.Tensor:
+    """An image file (or `data`, its bytes as read) as [1, 3, R, R] in [-1, 1]: centre square,
+    resized (antialiased)."""
+    rgb = ImageFile(Path(path)).load(min_side=resolution, data=data)
     _, h, w = rgb.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
@@ -117,11 +119,15 @@ class CachedProjection:
         """`fingerprint`: the bundle's, when the caller keeps it (hashing the weights takes a
         quarter of a second on a CPU)."""
         path = Path(path)
-        picture = load_picture(path, bundle.G.img_resolution)  # a bad file fails here, before any work
+        try:  # once: a file saved between two reads filed the old picture's projection under the new one
+            data = path.read_bytes()
+        except OSError as e:
+            raise unreadable(path, e) from None
+        picture = load_picture(path, bundle.G.img_resolution, data)  # a bad file fails here, before any work
         key = hashlib.blake2b(digest_size=16)
         for part in (str(CACHE_VERSION), fingerprint or bundle_fingerprint(bundle), repr(config)):
             key.update(part.encode())
-        key.update(path.read_bytes())
+        key.update(data)
         entry = Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npy"
         return cls(picture, entry, (bundle.G.num_ws, bundle.G.w_dim))
 

@@ -1,6 +1,7 @@
 """Image files to [3, H, W] float32 tensors in [0, 1], optionally cropped to a box."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +24,14 @@ class ImageFile:
     def __post_init__(self) -> None:
         assert self.box is None or len(self.box) == 4, self.box
 
-    def load(self, min_side: int | None = None) -> torch.Tensor:
+    def load(self, min_side: int | None = None, data: bytes | None = None) -> torch.Tensor:
         """[3, H, W] float32 RGB in [0, 1]. The box is clipped to the picture: annotation
         boxes stick out of the frame by a few pixels now and then. With `min_side` (no box), a
         picture over twice that on its shorter side is shrunk by a whole factor as it is read:
-        a phone's 48-megapixel photo took a gigabyte as floats, which a show's heap then kept."""
+        a phone's 48-megapixel photo took a gigabyte as floats, which a show's heap then kept.
+        `data`: the file's bytes, when the caller has read them (and keys something on them)."""
         try:
-            with open_picture(self.path) as image:
+            with open_picture(self.path if data is None else io.BytesIO(data)) as image:
                 if min_side is not None and self.box is None:
                     image.draft("RGB", (min_side, min_side))  # JPEG: decoded at 1/2, 1/4 or 1/8 scale
                 rgb = as_shown(image, upright=self.box is None)
