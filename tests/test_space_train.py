@@ -156,6 +156,9 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
         config.with_overrides([f"batch.pairs={1 << 70}"])
     with pytest.raises(UserError, match="far too large"):
         config.with_overrides(["batch.pairs=1" + "0" * 5000])
+    # init's weights replaced the backbone file's, which the run's config still named (review 54).
+    with pytest.raises(UserError, match="image_backbone_weights and init both give E_I its starting weights"):
+        config.with_overrides(["init=models/default", "image_backbone_weights=resnet18.pth"])
 
 
 def test_a_run_keeps_its_folders_as_absolute_paths(tmp_path, monkeypatch):

@@ -99,6 +99,23 @@ def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tm
     assert PredictorTrainer(Bundle.load(bundle.root), synthetic, tmp_path / "synthetic", progress=False).step == 4
 
 
+def test_a_run_on_4q_clips_alone_resumes_whatever_its_synthetic_clip_count(bundle, tmp_path):
+    # Unread with 4Q clips alone, the count still refused the resume (review 54); with 4Q absent
+    # synthetic clips take their place, and their count binds.
+    from tests.space_factory import write_4q
+
+    write_4q(tmp_path / "data")
+    only_4q = dataclasses.replace(TINY, music=("4q",), data_root=str(tmp_path / "data"))
+    PredictorTrainer(bundle, only_4q, tmp_path / "run", progress=False).run()
+    other = dataclasses.replace(only_4q, steps=6, synthetic_clips=8)
+    assert PredictorTrainer(Bundle.load(bundle.root), other, tmp_path / "run", progress=False).step == 4
+    absent = dataclasses.replace(only_4q, data_root=str(tmp_path / "none"))
+    PredictorTrainer(bundle, absent, tmp_path / "fallback", progress=False).run()
+    with pytest.raises(UserError, match="synthetic_clips 4 there, 8 here"):
+        PredictorTrainer(bundle, dataclasses.replace(absent, steps=6, synthetic_clips=8), tmp_path / "fallback",
+                         progress=False)
+
+
 def test_a_predictor_the_bundle_refuses_is_not_kept_to_resume_from(bundle, tmp_path):
     trainer = PredictorTrainer(bundle, TINY, tmp_path / "run", progress=False)
     trainer.run()

@@ -183,7 +183,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                         "(default: 4q and synthetic; synthetic alone when 4Q is absent)")
     p.add_argument("--data", default=d.data_root, help=f"shared data folder holding 4q/ (default {d.data_root})")
     p.add_argument("--synthetic-clips", type=count(1), default=d.synthetic_clips,
-                   help=f"synthetic cue-rule clips rendered into the music bank (default {d.synthetic_clips})")
+                   help=f"synthetic cue-rule clips rendered into the music bank, with --music synthetic "
+                        f"(default {d.synthetic_clips})")
     p.add_argument("--checkpoint-every", type=count(1), default=d.checkpoint_every,
                    help=f"steps between checkpoints, each scored on the held-out pairs (default {d.checkpoint_every})")
     p.add_argument("--held-out", type=count(1, 10_000), default=d.held_out_pairs, metavar="PAIRS",
@@ -214,10 +215,11 @@ def _run_predictor(args: argparse.Namespace) -> int:
     from live.bundle import Bundle
     from live.transfer.amortize import PredictorTrainer
     from live.transfer.config import PredictorTraining
+    from live.transfer.music import has_4q_clips
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.music and "4q" in args.music and not (Path(args.data) / "4q" / "annotations.csv").is_file():
+    if args.music and "4q" in args.music and not has_4q_clips(args.data):
         raise UserError(f"--music 4q: no 4Q clips at {Path(args.data) / '4q'}; give the shared data folder with --data")
     bundle = Bundle.load(args.bundle, device=args.device)
     config = PredictorTraining(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,

@@ -36,7 +36,7 @@ from live.torch_files import read_state
 from live.transfer.config import HEADS_WAIT, PredictorTraining
 from live.transfer.embed import latent_features, true_transfer_loss
 from live.transfer.objective import transfer_loss
-from live.transfer.music import MusicBank, encode_clips, music_records
+from live.transfer.music import MusicBank, encode_clips, music_records, reads_synthetic
 from live.transfer.pairs import TransferPairs, held_out_pairs
 
 STATE_FILE, CONFIG_FILE, LOG_FILE = PREDICTOR_STATE, "config.json", "log.jsonl"
@@ -52,8 +52,8 @@ def music_bank(bundle: Bundle, config: PredictorTraining, run_dir: Path, held_ou
     music encoder (its weights file), so a changed setting never meets an old bank."""
     space = bundle.root / bundle.config.space_weights if bundle.root is not None else None
     stamp = (space.stat().st_size, space.stat().st_mtime_ns) if space is not None and space.is_file() else None
-    made_of = repr((sorted(config.music), str(real_path(config.data_root)), config.synthetic_clips,
-                    config.windows_per_clip, stamp))
+    clips = config.synthetic_clips if reads_synthetic(config.music, config.data_root) else 0
+    made_of = repr((sorted(config.music), str(real_path(config.data_root)), clips, config.windows_per_clip, stamp))
     digest = hashlib.sha256(made_of.encode()).hexdigest()[:12]
     path = run_dir / f"music-{'test' if held_out else 'train'}-{digest}.safetensors"
     if path.is_file():
@@ -159,7 +159,9 @@ class PredictorTrainer:
             saved = state["config"] | {"data_root": str(real_path(typed))}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             there, here = defaults | saved, _stored(resolved)
-            unread = {"data_root"} if "4q" not in self.config.music else set()  # synthetic music needs no folder
+            # Synthetic music needs no folder, and 4Q clips alone no synthetic ones.
+            unread = ({"data_root"} if "4q" not in self.config.music else set()) | (
+                set() if reads_synthetic(self.config.music, self.config.data_root) else {"synthetic_clips"})
             changed = sorted(k for k, v in here.items()
                              if k not in RESUMABLE | unread | {"networks"} and there.get(k) != v)
             if changed:

@@ -61,6 +61,15 @@ def synthetic_clips(count: int, held_out: bool) -> list[LabelledClip]:
     return synthetic_music(SynthMusicConfig(seed=HELDOUT_SEED if held_out else TRAIN_SYNTH_SEED), count)
 
 
+def has_4q_clips(data_root: str | Path) -> bool:
+    return (Path(data_root) / "4q" / "annotations.csv").is_file()
+
+
+def reads_synthetic(kinds: Sequence[str], data_root: str | Path) -> bool:
+    """Whether `music_records` makes synthetic clips: asked for, or in place of absent 4Q clips."""
+    return "synthetic" in kinds or not has_4q_clips(data_root)
+
+
 def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, held_out: bool,
                   noting: bool = True) -> list[LabelledClip]:
     """Clips of the named kinds, one side of the split. 4Q clips are skipped, with a note
@@ -72,7 +81,7 @@ def music_records(kinds: Sequence[str], data_root: Path, synthetic_count: int, h
     records: list[LabelledClip] = []
     if "4q" in kinds:
         root = Path(data_root) / "4q"
-        if (root / "annotations.csv").is_file():
+        if has_4q_clips(data_root):
             parts = split(read_4q(root))
             records += parts.test if held_out else parts.train
         elif noting:  # the default folder is relative to the working folder: say which one it was
