@@ -93,6 +93,11 @@ def test_bad_flags_are_refused_before_anything_runs(random_bundle_dir, tmp_path,
     assert exit.value.code == 2 and "it is a folder" in capsys.readouterr().err
     assert main([*base, "--first-seed", "4294967295", "--pairs", "2"]) == 2  # its second source is seed 2**32
     assert "passes the largest seed" in capsys.readouterr().err
+    # A rate for a measurement skipped was taken without a word (review 54).
+    assert main([*base, "--first-seed", "4294967295", "--pairs", "2", "--stream-rate", "10", "--show-rate", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "--stream-rate applies to the measurement --no-stream skips; ignored" in err
+    assert "--show-rate applies to the measurement --no-show skips" in err and "--show-model-seconds" not in err
 
 
 def test_show_scores_the_whole_track_with_models_arriving_late(random_bundle_dir):

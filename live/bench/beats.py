@@ -61,10 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from live.audio.beats import ACCENT_METHODS, TEMPO_METHODS, BeatConfig
 
     parser.add_argument("--method", default=BeatConfig.tempo_method, choices=TEMPO_METHODS,
-                        help=f"aubio tempo method (default: the engine's, {BeatConfig.tempo_method!r})")
+                        help=f"aubio tempo method (default: the engine's, {BeatConfig.tempo_method!r}; the choice "
+                             "'default' is aubio's own, its specflux)")
     parser.add_argument("--accents", default=BeatConfig.accent_method, choices=ACCENT_METHODS,
                         help="aubio descriptor whose rises hold the beat's phase, 'none' for the tracker's own "
-                             f"phase (default: the engine's, {BeatConfig.accent_method!r})")
+                             f"phase (default: the engine's, {BeatConfig.accent_method!r}; the choice 'default' is "
+                             "aubio's own, its hfc)")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the drum tracks' hits (default 0)")
     parser.add_argument("--no-band", dest="band", action="store_false",
                         help="leave out the band arrangements played by fluidsynth (about 1 s each to render)")

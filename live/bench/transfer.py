@@ -56,8 +56,12 @@ import argparse
 import time
 
 from live.cli.types import SEED_MAX, add_device, count, number, seed, threads
-from live.errors import UserError
+from live.errors import UserError, note
 from live.transfer.config import MIN_OPTIMIZATION_STEPS
+
+# The stream's and the show's settings: defaults, and the measurement each belongs to.
+MEASURED_WITH = {"stream_rate": (5.0, "no_stream"), "show_rate": (17.0, "no_show"),
+                 "show_model_seconds": (10.0, "no_show")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,13 +83,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="source seeds from here, music shifted as far (default 0: the set earlier sessions "
                         "tuned on; at --pairs or more, no source repeats)")
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/ (default ../shared/data)")
-    p.add_argument("--stream-rate", type=number(0.5, 20), default=5.0,
+    p.add_argument("--stream-rate", type=number(0.5, 20),
                    help="keyframes per second on the stream, 0.5 to 20: its jitter takes three keyframes or more "
                         "in the 6 s before the change (default 5)")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
-    p.add_argument("--show-rate", type=number(0, 60, low_open=True), default=17.0,
+    p.add_argument("--show-rate", type=number(0, 60, low_open=True),
                    help="keyframes per second on the show (default 17, this CPU's live rate)")
-    p.add_argument("--show-model-seconds", type=number(0), default=10.0,
+    p.add_argument("--show-model-seconds", type=number(0),
                    help="seconds from asking for a local model to its use on the show (default 10: "
                         "a build beside a running show on this CPU)")
     p.add_argument("--no-show", action="store_true", help="skip the show measurement")
@@ -102,6 +106,12 @@ def main(args: argparse.Namespace) -> int:
     from live.transfer.optimize import OptimizeConfig
     from live.transfer.pairs import benchmark_pairs
 
+    for name, (default, skipped_by) in MEASURED_WITH.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif getattr(args, skipped_by):
+            note("bench transfer", f"--{name.replace('_', '-')} applies to the measurement "
+                                   f"--{skipped_by.replace('_', '-')} skips; ignored")
     if args.first_seed + args.pairs - 1 > SEED_MAX:  # the sources are seeds first_seed .. first_seed + pairs - 1
         raise UserError(f"--first-seed {args.first_seed} with --pairs {args.pairs} passes the largest seed, "
                         f"{SEED_MAX}; give a --first-seed <= {SEED_MAX - args.pairs + 1}")
