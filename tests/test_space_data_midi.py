@@ -77,3 +77,16 @@ def test_a_broken_file_is_reported_and_the_rest_still_render(tmp_path):
     assert report.rendered == 1 and [member for member, _ in report.failed] == ["broken.mid"]
     assert rendered_path(tmp_path / "cache", 16000, "good.mid").is_file()
     assert not rendered_path(tmp_path / "cache", 16000, "broken.mid").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--gain", "nan"), ("--gain", "-1"), ("--workers", "0"),
+                                         ("--workers", "100000"), ("--sample-rate", "-5")])
+def test_the_render_command_refuses_bad_values_in_one_line(tmp_path, capsys, flag, value):
+    # The command README gives for the MIDI corpus took them: a NaN gain ended in soundfile's
+    # traceback, workers 0 or -3 ran as 1 (review 54).
+    from live.space.data.midi import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path), str(tmp_path / "out"), flag, value])
+    assert stopped.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from live.cli.types import count, number, threads
 from live.errors import MissingFile, UserError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -169,10 +170,14 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Render a MIDI corpus (zip or folder) to FLAC, resumably.")
     parser.add_argument("src", type=Path, help="zip archive or folder of .mid files")
     parser.add_argument("cache_dir", type=Path, help="where the renderings go (a subfolder per sample rate)")
-    parser.add_argument("--sample-rate", type=int, default=22050)
-    parser.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT)
-    parser.add_argument("--gain", type=float, default=DEFAULT_GAIN)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--sample-rate", type=count(8000, 192000), default=22050,
+                        help="Hz, the space's mel rate (default 22050)")
+    parser.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT,
+                        help=f"General MIDI .sf2 (default {DEFAULT_SOUNDFONT})")
+    parser.add_argument("--gain", type=number(0, 10), default=DEFAULT_GAIN,
+                        help=f"fluidsynth's gain, 0..10 (default {DEFAULT_GAIN})")
+    parser.add_argument("--workers", type=threads(), default=1,
+                        help="fluidsynth processes at once, at most the cores (default 1)")
     args = parser.parse_args(argv)
     try:
         report = render_midi_corpus(args.src, args.cache_dir, args.sample_rate, args.soundfont, args.gain,
