@@ -152,6 +152,22 @@ def test_after_a_switch_the_hud_keeps_the_newest_valence_and_arousal():
     assert "V 0.20 A 0.80" in director.frame(0.1, QUIET, _keyframe(2), settings, show_from=5).state.hud
 
 
+def test_the_hud_s_numbers_change_a_few_times_a_second_and_a_new_preset_at_once():
+    # Drawn again every frame, with a new texture for each new width, the HUD took the show
+    # from 28 to 22 fps (review 56).
+    from live.engine.screen import HUD_REFRESH_S, HudInfo
+
+    settings = SETTINGS.with_value("hud", True)
+    director = ScreenDirector(fade_in=False)
+
+    def text(t, fps, preset="a"):
+        return director.frame(t, QUIET, _keyframe(1), settings, HudInfo(fps=fps, preset=preset)).state.hud
+    assert "29.0 fps" in text(0.0, 29.0)
+    assert "29.0 fps" in text(HUD_REFRESH_S * 0.9, 31.0)
+    assert "31.0 fps" in text(HUD_REFRESH_S * 1.1, 31.0)
+    assert "b  " in text(HUD_REFRESH_S * 1.2, 32.0, preset="b") and "32.0 fps" in text(HUD_REFRESH_S * 1.3, 33.0, "b")
+
+
 def test_blackout_blacks_the_picture_out():
     director = ScreenDirector()
     assert director.frame(0.0, QUIET, _keyframe(1), SETTINGS).state.blackout == 0.0

@@ -19,6 +19,9 @@ from live.settings import Settings
 
 BEAT_DECAY_S = 0.12    # the beat pulse falls to 37% in this long: a visible kick, gone before the next
 ONSET_DECAY_S = 0.08
+# How often the HUD's numbers change: as often as a reader follows them. Every frame, the
+# text was drawn again and a texture made for each new width: 22 fps instead of 28 here.
+HUD_REFRESH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class ScreenDirector:
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
         self._beats, self._onsets = HeardEvents(), HeardEvents()
+        self._hud_shown: tuple[float, str, str, str] | None = None  # (time, preset, message, text)
 
     def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
@@ -125,12 +129,21 @@ class ScreenDirector:
         state = FrameState(mix=self.fades.mix(t), beat_pulse=pulse * self.beat.value(t),
                            onset_pulse=pulse * self.onset.value(t),
                            blackout=1.0 if settings.blackout else 0.0,
-                           hud=self._hud_text(features, made, hud) if settings.hud and not settings.blackout else None)
+                           hud=self._hud(t, features, made, hud) if settings.hud and not settings.blackout else None)
         return FrameDecision(state=state, upload=upload, shows_new=upload)
 
-    @staticmethod
-    def _hud_text(features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo | None) -> str:
+    def _hud(self, t: float, features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo | None) -> str:
+        """The HUD's text, its numbers HUD_REFRESH_S apart; a new preset or message at once."""
         hud = hud or HudInfo()
+        shown = self._hud_shown
+        if shown is not None and 0 <= t - shown[0] < HUD_REFRESH_S and shown[1:3] == (hud.preset, hud.message):
+            return shown[3]
+        text = self._hud_text(features, newest, hud)
+        self._hud_shown = (t, hud.preset, hud.message, text)
+        return text
+
+    @staticmethod
+    def _hud_text(features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo) -> str:
         bpm = f"{features.bpm:5.1f} bpm" if features is not None and features.beat_confidence > 0 else "  --- bpm"
         va = f"V {newest.valence:.2f} A {newest.arousal:.2f}" if newest is not None else "V --- A ---"
         latency = f"{hud.latency_ms:.0f} ms" if hud.latency_ms is not None else "--- ms"

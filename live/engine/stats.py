@@ -5,6 +5,7 @@ Samples live in bounded windows, so a show of any length keeps flat memory.
 """
 from __future__ import annotations
 
+import statistics
 import threading
 from collections import deque
 from pathlib import Path
@@ -50,7 +51,7 @@ class KeyframeFlow:
         if not times:
             return False
         # The median interval: one keyframe after a long gap (an outage) is not the pace.
-        pace = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        pace = statistics.median(b - a for a, b in zip(times, times[1:])) if len(times) > 1 else 0.0
         return now - times[-1] < max(KEYFRAMES_STALE_S, 2 * pace)
 
     def rate(self, now: float) -> float:
