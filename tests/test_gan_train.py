@@ -671,6 +671,27 @@ def test_symlinked_folders_are_followed_once_and_a_link_up_the_tree_ends(tmp_pat
         "linked/p0.png", "linked/p1.png", "linked/p2.png", "real/p0.png", "real/p1.png"]
 
 
+def test_a_folder_reached_twice_is_listed_under_the_same_path_whatever_the_listing_order(tmp_path, monkeypatch):
+    # Reached first through the link on one file system and through its own name on another,
+    # its pictures took other places in the list, and a seed drew other pictures (review 55).
+    import os
+
+    from live.gan import data
+
+    _pictures(tmp_path / "pics" / "photos", 2)
+    _pictures(tmp_path / "pics" / "scans", 2, level=100)
+    (tmp_path / "pics" / "tour").symlink_to(tmp_path / "pics" / "photos")
+    walk = os.walk
+
+    def listed_backwards(top, **kwargs):
+        for folder, subfolders, files in walk(top, **kwargs):
+            subfolders.sort(reverse=True)  # in place, as a file system may list them
+            yield folder, subfolders, files
+    monkeypatch.setattr(data.os, "walk", listed_backwards)
+    assert [p.relative_to(tmp_path / "pics").as_posix() for p in data.pictures_under(tmp_path / "pics")] == [
+        "photos/p0.png", "photos/p1.png", "scans/p0.png", "scans/p1.png"]
+
+
 def test_a_data_folder_gone_mid_run_is_one_line_and_broken_pictures_are_noted_ten_times_at_most(tmp_path, capsys):
     from live.gan.data import NOTED_UNREADABLE, FolderImages
 

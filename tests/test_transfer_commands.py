@@ -43,6 +43,13 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     # Said before it plays: the picture would stay at the source whatever the music.
     assert "its predictor is untrained (w_m = w_o)" in made.predictor_note()
     assert source.predictor_note() is None
+    # The same command writes the same predictor: its hidden layers were an unseeded draw, which a
+    # `train predictor --from-bundle` then started from (review 55).
+    torch.randn(7)
+    assert run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
+               "--name", "again", "--models-dir", str(models)) == 0
+    assert (models / "again" / "predictor.safetensors").read_bytes() == (models / "mine" /
+                                                                         "predictor.safetensors").read_bytes()
     with pytest.raises(UserError, match="already"):
         run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
             "--name", "mine", "--models-dir", str(models))

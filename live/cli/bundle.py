@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_new(args: argparse.Namespace) -> int:
+    import torch
+
     from live.bundle import Bundle, BundleConfig, predictor_config
     from live.models import BUNDLE_FILE, models_dir
     from live.nets.checkpoints import keeping_w_avg, load_generator
@@ -79,7 +81,9 @@ def run_new(args: argparse.Namespace) -> int:
                           generator_weights="generator.safetensors", space=spec.config,
                           space_weights="space.safetensors", image_size=spec.image_size,
                           predictor={}, predictor_weights="predictor.safetensors")
-    predictor = LatentPredictor(predictor_config(config, G))
+    with torch.random.fork_rng(devices=[]):  # the same command writes the same bundle
+        torch.manual_seed(0)
+        predictor = LatentPredictor(predictor_config(config, G))
     predictor.reset_to_identity()
     made = as_text(f"{info.format} generator {real_path(args.network)}, {G.img_resolution} px, W+ {G.num_ws} x "
                    f"{G.w_dim}; space of {args.space}; predictor untrained (w_m = w_o)")

@@ -35,7 +35,9 @@ def pictures_under(root: Path) -> list[Path]:
             subfolders.clear()
             continue
         seen.add((where.st_dev, where.st_ino))
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        # Walked in name order: a folder reached twice (a link) is read under the same path on
+        # every file system, so its pictures keep their places in the list, and a seed its draws.
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         found += [Path(folder) / name for name in files
                   if not name.startswith(".") and Path(name).suffix.lower() in PICTURE_SUFFIXES]
     return sorted(found)

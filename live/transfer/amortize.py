@@ -180,7 +180,7 @@ class PredictorTrainer:
             self.step = state["step"]
         elif not self.config.from_bundle:
             # From the seed, not from the hidden layers the bundle's predictor holds (`bundle
-            # new`'s unseeded draw, or an earlier training): the same settings, the same run.
+            # new`'s, or an earlier training's): the same settings, the same run.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed)
                 self.predictor.load_state_dict(LatentPredictor(self.predictor.cfg).state_dict())
