@@ -33,10 +33,16 @@ def songs(tmp_path):
     return paths
 
 
-def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, capsys):
+def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, capsys, monkeypatch):
+    import torch
+
     out, sheet = tmp_path / "out", tmp_path / "sheet.png"
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
     assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
-               "--outdir", str(out), "--lambda", "0.001", "--refine-steps", "1", "--sheet", str(sheet)) == 0
+               "--outdir", str(out), "--lambda", "0.001", "--refine-steps", "1", "--sheet", str(sheet),
+               "--threads", "1") == 0
+    assert threads[:1] == [1]  # a full transfer's picture is the threads' (review 55)
     assert np.asarray(Image.open(out / "low.png")).shape == (64, 64, 3)
     assert Image.open(sheet).size[0] > 2 * 128  # source and result, each enlarged to 128 px
     printed = capsys.readouterr().out

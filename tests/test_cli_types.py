@@ -77,6 +77,8 @@ def test_plain_name_refuses_paths(text):
     ["bench", "lambdas", "--steps", "1"],  # its one step has rate 0: every lambda read "no change"
     ["perform", "--threads", "100000"],  # started 31520 threads, swamped the cores, ignored SIGTERM
     ["train", "gan", "--outdir", "run", "--threads", "100000"],
+    ["transfer", "--preset", "ember", "--audio", "a.wav", "--outdir", "o", "--threads", "100000"],  # review 55
+    ["preset", "new", "x", "--image", "a.png", "--threads", "100000"],
     ["perform", "--fps", "1e-9"],  # waited out a frame's interval before looking at the clock: never stopped
     ["train", "predictor", "--bundle", "default", "--lr", "nan"],  # a traceback after the bundle loaded
     ["train", "space", "--outdir", "run", "--steps", "0"],

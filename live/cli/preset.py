@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from live.cli.types import add_device, given, number, plain_name, seed
+from live.cli.types import add_device, given, number, plain_name, seed, threads
 from live.errors import UserError, one_line
 from live.files import real_path
 from live.settings import as_typed
@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "--like's); a --w latent is for its generator, an --image is projected into it")
     new.add_argument("--description", default="", help="one line that preset list shows beside its name")
     new.add_argument("--force", action="store_true", help="overwrite an existing preset")
+    new.add_argument("--threads", type=threads(), help="torch CPU threads projecting an --image (default: every "
+                                                       "core; other threads give another projection)")
     add_device(new, what="projecting an --image")
     new.set_defaults(func=_new)
     for verb in (listing, show, new):  # after the verb too (`preset list --presets-dir DIR`)
@@ -128,7 +130,7 @@ def _new(args: argparse.Namespace) -> int:
                         "(a file name from another encoding?); rename the file or retype the description") from None
     preset = parse_preset(text, path)
     if preset.source.image is not None:
-        _project_ahead(preset, args.device)
+        _project_ahead(preset, args.device, args.threads)
     if preset.source.w is not None:
         _check_latent_shape(preset)
     write_whole(path, text.encode())
@@ -200,9 +202,11 @@ def _check_latent_shape(preset) -> None:
     file_latent(G, preset.source.w, f"the generator of bundle {preset.bundle!r} (choose the preset's with --bundle)")
 
 
-def _project_ahead(preset, device: str) -> None:
+def _project_ahead(preset, device: str, threads: int | None) -> None:
     """Project the picture now, into the cache the show reads, so that a switch to the preset
     during a show is instant."""
+    import torch
+
     from live.bundle import Bundle
     from live.engine.show import source_latent
     from live.nets.device import checked_device
@@ -211,5 +215,7 @@ def _project_ahead(preset, device: str) -> None:
     # What can fail is said before the wait is announced, and the cheap checks before the
     # bundle's seconds of loading: the device and the picture.
     device = checked_device(device)
+    if threads:
+        torch.set_num_threads(threads)
     ImageFile(preset.source.image).load(min_side=1)  # whether it reads, shrunk as it is
     source_latent(preset, Bundle.load(preset.bundle_folder(), device=device))
