@@ -591,6 +591,29 @@ def test_a_file_track_never_waits_for_its_decoder_unless_asked(tmp_path, monkeyp
     track.close()
 
 
+def test_an_output_callback_takes_a_file_s_blocks_without_a_lock(tmp_path):
+    # `--play`'s callback took the decoder queue's lock at each 0.5 s block: the decoder thread,
+    # holding it, may lose the interpreter for 5 ms and more, past the callback's deadline (review 56).
+    import sys
+
+    sf.write(tmp_path / "tone.wav", np.zeros((48000, 2), np.float32), 48000)
+    track = FileTrack(tmp_path / "tone.wav", ahead_seconds=1.0)
+    taken = len(track.take(512, wait=True))
+    time.sleep(0.5)  # the decoder puts the rest (1 s of silence) meanwhile
+    locks = []
+
+    def profile(frame, event, arg):
+        if event == "c_call" and type(getattr(arg, "__self__", None)).__name__ in ("lock", "RLock"):
+            locks.append(arg)
+    sys.setprofile(profile)
+    try:
+        taken += sum(len(track.take(512)) for _ in range(120))
+    finally:
+        sys.setprofile(None)
+    track.close()
+    assert taken > 24000 and locks == []
+
+
 @pytest.mark.parametrize("failure, said", [
     (UserError("cannot decode audio from ramp.wav (I/O error)"), "cannot decode audio from ramp.wav (I/O error)"),
     (MemoryError("out of memory\ndetails"), "decoding {path} failed (MemoryError: out of memory)"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import threading
+from collections import deque
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -92,8 +92,11 @@ class FileTrack(Track):
         # resample_poly's output length, ceil(frames * rate / file rate), which
         # stream_converted's blocks add up to (in integers: a float quotient can land above).
         self.frames = -(-audio.frames * self.sample_rate // audio.sample_rate)
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(
-            maxsize=max(1, math.ceil(ahead_seconds / self.BLOCK_SECONDS)))
+        # A deque, not a queue.Queue: an output callback (--play) takes blocks, and must take no
+        # lock; the decoder keeps at most `_most` of them waiting.
+        self._blocks: deque[np.ndarray | None] = deque()
+        self._most = max(1, math.ceil(ahead_seconds / self.BLOCK_SECONDS))
+        self._arrived = threading.Event()  # a block was put: a `take` that waits looks again
         self._block = np.zeros((0, self.channels), np.float32)
         self._at = 0
         self._taken = 0
@@ -104,11 +107,11 @@ class FileTrack(Track):
 
     def _put(self, item: np.ndarray | None) -> bool:
         while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if len(self._blocks) < self._most:
+                self._blocks.append(item)
+                self._arrived.set()
                 return True
-            except queue.Full:
-                pass
+            self._closed.wait(0.01)  # until the player has taken a block (0.5 s of sound)
         return False
 
     def _decode(self) -> None:
@@ -154,10 +157,12 @@ class FileTrack(Track):
         if not self.loop:  # the length the check found, whatever the decoder finds now
             limit = min(limit, self.frames - self._taken)
         if self._at == len(self._block) and not self._ended and limit > 0:
-            try:
-                item = self._queue.get() if wait else self._queue.get_nowait()
-            except queue.Empty:
-                return self._block[:0]
+            while not self._blocks:
+                if not wait:
+                    return self._block[:0]
+                self._arrived.wait(0.1)
+                self._arrived.clear()  # then the deque is looked at again: a block put meanwhile is seen
+            item = self._blocks.popleft()
             if item is None:
                 self._ended = True
             else:
