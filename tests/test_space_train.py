@@ -325,6 +325,20 @@ def test_a_config_asking_for_more_threads_than_cores_runs_on_the_cores(data, tmp
     assert seen == [1] and "threads = 16, on 1 cores here: runs 1" in capsys.readouterr().err
 
 
+def test_a_run_resumed_on_another_number_of_replicas_is_refused(data, tmp_path):
+    # Each replica draws its own batches: resumed without torchrun, a 2-replica run went on as
+    # neither run, and its summary said one replica (review 55).
+    root, cache = data
+    SpaceTrainer(tiny_config(root, cache), tmp_path / "run", progress=False).run(stop_at=2)
+    checkpoint = tmp_path / "run" / CHECKPOINT_FILE
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["replicas"] == 1
+    torch.save(state | {"replicas": 2}, checkpoint)
+    with pytest.raises(UserError, match=r"trained on 2 replica\(s\), this command runs 1; resume it with "
+                                        r"torchrun --nproc_per_node=2"):
+        SpaceTrainer(tiny_config(root, cache), tmp_path / "run", progress=False).run()
+
+
 def test_a_log_row_of_a_diverged_run_is_strict_json():
     import json
 

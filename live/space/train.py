@@ -264,9 +264,11 @@ class SpaceTrainer:
         write_json(self.outdir / DATA_FILE, report)
 
     # --- checkpoints -------------------------------------------------------------------
-    def _save_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, state: RunState) -> None:
+    def _save_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, state: RunState,
+                         replicas: int) -> None:
         write_state(self.outdir / CHECKPOINT_FILE, {"step": state.step, "wall_seconds": state.wall_seconds,
-                                                    "net": net.state_dict(), "optimizer": optimizer.state_dict()})
+                                                    "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                                                    "replicas": replicas})
 
     def _check_finite(self, net: SpaceNet, step: int, saved: int | None) -> int:
         """`step`, if the weights are finite; else the run stops, keeping its last good state
@@ -278,17 +280,25 @@ class SpaceTrainer:
                 "optim.lr (--set optim.lr=...)")
         raise UserError(f"the training diverged before step {step} (weights not finite): {kept}")
 
-    def _load_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer) -> RunState:
+    def _load_checkpoint(self, net: SpaceNet, optimizer: torch.optim.Optimizer, replicas: int) -> RunState:
         path = self.outdir / CHECKPOINT_FILE
         if not path.is_file():
             return RunState()
 
-        def resume(saved: dict) -> RunState:
+        def resume(saved: dict) -> tuple[RunState, int]:
             net.load_state_dict(saved["net"])
             optimizer.load_state_dict(saved["optimizer"])
-            return RunState(int(saved["step"]), float(saved["wall_seconds"]))
+            return RunState(int(saved["step"]), float(saved["wall_seconds"])), int(saved.get("replicas", replicas))
 
-        return read_state(path, "`train space`", resume, self.device)
+        state, trained_on = read_state(path, "`train space`", resume, self.device)
+        # Each replica draws its own batches: on another count the run goes on as another run,
+        # which its summary would call one (runs from before the count was kept: unknown).
+        if trained_on != replicas:
+            launch = (f"torchrun --nproc_per_node={trained_on} -m live train space ..." if trained_on > 1
+                      else "python -m live train space ..., without torchrun")
+            raise UserError(f"{self.outdir} trained on {trained_on} replica(s), this command runs {replicas}; "
+                            f"resume it with {launch}, or start a new --outdir")
+        return state
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, stop_at: int | None = None,
@@ -334,7 +344,7 @@ class SpaceTrainer:
         forward: nn.Module = SpaceForward(net)
         trained = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-        state = self._load_checkpoint(net, optimizer)
+        state = self._load_checkpoint(net, optimizer, replicas.world)
         if replicas.lead:
             config.write(self.outdir / CONFIG_FILE)
         if replicas.world > 1:
@@ -390,7 +400,7 @@ class SpaceTrainer:
                 if state.step % config.checkpoint_every == 0 or state.step == end:
                     saved = self._check_finite(net, state.step, saved)  # on every replica: they hold one net
                     if replicas.lead:
-                        self._save_checkpoint(net, optimizer, state)
+                        self._save_checkpoint(net, optimizer, state, replicas.world)
         finally:
             bar.close()
             if log:
