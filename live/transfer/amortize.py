@@ -156,7 +156,8 @@ class PredictorTrainer:
             # A setting newer than the run's config counts as the default it ran with. Older
             # runs kept data_root as typed: it is read from here, as they read it.
             typed = state["config"].get("data_root", PredictorTraining.data_root)
-            saved = state["config"] | {"data_root": str(real_path(typed))}
+            saved = state["config"] | {"data_root": str(real_path(typed)),
+                                       "music": sorted(set(state["config"].get("music", PredictorTraining.music)))}
             defaults = _stored(dataclasses.asdict(PredictorTraining())) | {"layer_heads_from": HEADS_WAIT}
             there, here = defaults | saved, _stored(resolved)
             # Synthetic music needs no folder, and 4Q clips alone no synthetic ones.
@@ -173,6 +174,7 @@ class PredictorTrainer:
     def _resume_or_start(self, state: dict | None) -> None:
         # A state from before the record (False): the write it may have missed is made, as then.
         self._bundle_before = None if state is None else state.get("bundle_before", False)
+        self._losses: list[float] = [] if state is None else list(state.get("losses", []))
         if state is not None:
             self.predictor.load_state_dict(state["predictor"])
             self.adam.load_state_dict(state["adam"])
@@ -228,7 +230,7 @@ class PredictorTrainer:
         predicted = true_transfer_loss(self.bundle, w_m, p.w_source, p.f_music, p.lam).total
         return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
 
-    def checkpoint(self, record: dict[str, float]) -> None:
+    def checkpoint(self, record: dict[str, float], logged: bool = True) -> None:
         # The bundle's weights are checked first (a predictor not finite in float16 must not
         # become the state a run resumes from) and written last: a run killed before its
         # first state is saved starts again, a fine-tune from the bundle's predictor, which
@@ -238,12 +240,15 @@ class PredictorTrainer:
         weights = stored_weights(self.predictor, weights_path)
         # What the bundle holds before this write: a finished run writes into it again only
         # if it still does (the write was cut short), not over a predictor trained since.
+        # With the losses since the last logged checkpoint: a run stopped between two logs the
+        # next row as a straight run does (`logged` off: a stop's state, no row of its own).
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(), "bundle_before": _file_digest(weights_path),
-                 "config": _stored(self._resolved)}
-        with (self.run_dir / LOG_FILE).open("a") as log:
-            # The pairs' count: a resume may score a run with more or fewer of them.
-            log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
+                 "config": _stored(self._resolved), "losses": list(self._losses)}
+        if logged:
+            with (self.run_dir / LOG_FILE).open("a") as log:
+                # The pairs' count: a resume may score a run with more or fewer of them.
+                log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_state(self.run_dir / STATE_FILE, state)
         self._write_into_bundle(weights, weights_path)
 
@@ -317,7 +322,7 @@ class PredictorTrainer:
 
     def _train(self, stop: threading.Event) -> dict[str, float]:
         bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
-        losses: list[float] = []
+        losses = self._losses
         checkpointed = self.step
         try:
             while self.step < self.config.steps:
@@ -325,7 +330,7 @@ class PredictorTrainer:
                     if self.step > checkpointed:
                         bar.set_description("predictor (stopping: scoring and saving)")
                         record = {"loss": sum(losses) / len(losses), **self.evaluate()}
-                        self.checkpoint(record)
+                        self.checkpoint(record, logged=False)
                     else:
                         record = self.evaluate()
                     break

@@ -44,6 +44,8 @@ class PredictorTraining:
     lambda_high: float | None = None
 
     def __post_init__(self) -> None:
+        # A set: the banks read the kinds in one order, so `--music a --music b` is `--music b --music a`.
+        object.__setattr__(self, "music", tuple(sorted(set(self.music))))
         if min(self.steps, self.batch, self.checkpoint_every, self.synthetic_clips, self.windows_per_clip,
                self.held_out_pairs) < 1 or not 0 < self.lr < math.inf or \
                 (self.layer_heads_from is not None and self.layer_heads_from < 0):
