@@ -193,6 +193,26 @@ def test_a_program_that_does_not_fit_at_the_start_is_named_in_one_line(ctx, shad
     assert "\n" not in str(caught.value)
 
 
+def test_a_copy_declaring_a_uniform_the_renderer_does_not_set_is_named(ctx, shader_dir):
+    # A copy of shaders/ from before u_intensity went multiplied its pulses by the 0 it read,
+    # and no word was said (review 59).
+    path = shader_dir / "crossfade.frag"
+    good = path.read_text()
+    old = good.replace("uniform float u_blackout;", "uniform float u_blackout;\nuniform float u_intensity;").replace(
+        "float beat = clamp(u_beat_pulse, 0.0, 1.0);", "float beat = clamp(u_beat_pulse, 0.0, 1.0) * u_intensity;")
+    assert old.count("u_intensity") == 2
+    edit(path, old)
+    with pytest.raises(UserError, match="uniform u_intensity is not one the renderer sets .*remove or rename it"):
+        Renderer(ctx, (16, 16), ShaderLibrary(ctx, shader_dir))
+    edit(path, good)
+    library = ShaderLibrary(ctx, shader_dir)
+    renderer = green_renderer(ctx, library)
+    edit(path, old)  # and mid-show: the last good program stays
+    assert library.reload_changed() == ["fullscreen.vert+crossfade.frag: reloaded"]
+    assert np.all(frame(renderer) == GREEN) and "uniform u_intensity is not one the renderer sets" in library.error
+    renderer.release()
+
+
 def test_a_present_pass_that_does_not_fit_is_named_before_a_windowed_show_only(ctx, shader_dir):
     """Left out of the trial (a headless show never draws it), a misfit present.frag started a
     window that was never painted (found by review)."""

@@ -80,12 +80,19 @@ class _FullscreenPass:
         self._shader.accept()
 
     def _draw(self, uniforms: dict[str, object]) -> None:
+        program = self._shader.program
         if self._vao is None or self._generation != self._shader.generation:
+            # A uniform no one sets reads 0: a typo, or one this renderer no longer sets (a
+            # copy of shaders/ from before u_intensity went lost its pulses without a word).
+            unset = sorted(name for name in program if isinstance(program[name], moderngl.Uniform)
+                           and name not in uniforms)
+            if unset:
+                raise ValueError(f"uniform {unset[0]} is not one the renderer sets (it would read 0; it sets "
+                                 f"{', '.join(sorted(uniforms))}): remove or rename it")
             if self._vao is not None:
                 self._vao.release()
-            self._vao = self._ctx.vertex_array(self._shader.program, [])
+            self._vao = self._ctx.vertex_array(program, [])
             self._generation = self._shader.generation
-        program = self._shader.program
         for name, value in uniforms.items():
             member = program.get(name, None)
             # An edited shader may have dropped or optimized out a uniform: not an error.
