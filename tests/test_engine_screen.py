@@ -166,6 +166,11 @@ def test_the_hud_s_numbers_change_a_few_times_a_second_and_a_new_preset_at_once(
     assert "29.0 fps" in text(HUD_REFRESH_S * 0.9, 31.0)
     assert "31.0 fps" in text(HUD_REFRESH_S * 1.1, 31.0)
     assert "b  " in text(HUD_REFRESH_S * 1.2, 32.0, preset="b") and "32.0 fps" in text(HUD_REFRESH_S * 1.3, 33.0, "b")
+    # Live, on the engine's clock: the stream's time stands still while the input is lost, and
+    # the numbers of the moment it was lost stayed for the whole outage (review 59).
+    lost = director.frame(5.0, QUIET, _keyframe(1), settings, HudInfo(fps=12.0, preset="b", read_at=100.0))
+    later = director.frame(5.0, QUIET, _keyframe(1), settings, HudInfo(fps=3.0, preset="b", read_at=101.0))
+    assert "12.0 fps" in lost.state.hud and "3.0 fps" in later.state.hud
 
 
 def test_blackout_blacks_the_picture_out():

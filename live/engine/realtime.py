@@ -573,7 +573,7 @@ class LiveEngine:
         hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self._on_screen,
                       synthesis=self.show.maker.image.path,
-                      message=self._hud_message(now)) if settings.hud else None
+                      message=self._hud_message(now), read_at=now) if settings.hud else None
         decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud,
                                        self._show_from_version)
         if decision.upload is not None:

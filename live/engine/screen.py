@@ -39,6 +39,9 @@ class HudInfo:
     preset: str = ""
     synthesis: str = ""       # "fast" or "reference" (while the fast path compiles)
     message: str = ""
+    # When these were read, on the engine's clock: a live show's HUD refreshes on it, as its
+    # stream time stands still while the input is lost (a render's follows its frames' time).
+    read_at: float | None = None
 
 
 class HeardEvents:
@@ -135,11 +138,12 @@ class ScreenDirector:
     def _hud(self, t: float, features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo | None) -> str:
         """The HUD's text, its numbers HUD_REFRESH_S apart; a new preset or message at once."""
         hud = hud or HudInfo()
+        at = t if hud.read_at is None else hud.read_at
         shown = self._hud_shown
-        if shown is not None and 0 <= t - shown[0] < HUD_REFRESH_S and shown[1:3] == (hud.preset, hud.message):
+        if shown is not None and 0 <= at - shown[0] < HUD_REFRESH_S and shown[1:3] == (hud.preset, hud.message):
             return shown[3]
         text = self._hud_text(features, newest, hud)
-        self._hud_shown = (t, hud.preset, hud.message, text)
+        self._hud_shown = (at, hud.preset, hud.message, text)
         return text
 
     @staticmethod
