@@ -633,9 +633,13 @@ def test_a_switch_to_another_bundle_withdraws_the_compile_of_the_bundle_it_leave
     monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
         preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
     monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
-    engine._switch(_preset_on(tmp_path / "b"))
+
+    def switch(preset):
+        engine.preset = preset  # chosen, as _choose does
+        engine._switch(preset)
+    switch(_preset_on(tmp_path / "b"))
     assert engine.show.maker.image.draws == "b" and withdrawn == ["a"]
-    engine._switch(_preset_on(tmp_path / "b"))  # the same bundle again: nothing to withdraw
+    switch(_preset_on(tmp_path / "b"))  # the same bundle again: nothing to withdraw
     assert withdrawn == ["a"]
 
 
@@ -725,6 +729,38 @@ def test_a_switch_stops_the_local_model_build_of_the_preset_it_leaves(tmp_path, 
     engine.switch_preset("calm")
     engine._switch(engine.preset_requests.take(timeout=0))
     assert stopped == [True] and engine.show.preset.name == "calm"
+
+
+def test_a_switch_given_back_before_it_was_taken_is_not_opened(tmp_path, monkeypatch):
+    # A projection failure reported while its preset's switch was queued gave the controls back;
+    # the queued switch then opened it anyway, its settings held for good: `set` no longer
+    # reached the picture (review 59).
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    monkeypatch.setattr(engine, "report", lambda stage, message: None)
+    opened = []
+    monkeypatch.setattr(engine, "_drawing_for", lambda preset: opened.append(preset.name) or (None, None))
+    engine.switch_preset("calm")
+    engine._switch_failed(engine.preset, "cannot project its picture (disk full)")
+    engine._switch(engine.preset_requests.take(timeout=0))
+    assert opened == [] and engine._held is None and engine.state()["preset"] == "test"
+
+
+def test_a_cancelled_projection_s_failure_is_no_one_s(monkeypatch):
+    # It was reported for its preset's name, onto the copy chosen since (review 59).
+    from live.engine.projections import Projection
+
+    failing_now, errors = threading.Event(), []
+
+    def project(bundle, picture, check):
+        failing_now.wait(10)
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr("live.engine.projections.project_image", project)
+    job = Projection(SimpleNamespace(name="pic"), None, SimpleNamespace(picture=None, store=print), lambda preset: None,
+                     lambda preset, message: errors.append(message))
+    job.cancel()
+    failing_now.set()
+    job.thread.join(timeout=10)
+    assert not job.thread.is_alive() and errors == []
 
 
 def test_get_answers_a_preset_with_its_own_settings(tmp_path):

@@ -48,8 +48,9 @@ class Projection:
         except BuildCancelled:
             return
         except Exception as e:  # noqa: BLE001 - a live component reports; the show on screen goes on
-            detail = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-            self._on_error(self.preset, f"cannot project its picture ({detail})")
+            if not self._cancelled.is_set():  # a cancelled job's failure is no one's: its preset was left
+                detail = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+                self._on_error(self.preset, f"cannot project its picture ({detail})")
             return
         if not self._cancelled.is_set():
             self._on_done(self.preset)

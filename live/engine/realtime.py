@@ -261,6 +261,9 @@ class LiveEngine:
 
     def _switch(self, preset: Preset) -> None:
         """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
+        with self._preset_lock:
+            if preset is not self.preset:  # given back since (its projection failed): opened, it kept _held for good
+                return
         self.projections.cancel(keep=preset.name)  # its CPU goes to the show again
         try:
             bundle, synthesizer = self._drawing_for(preset)
