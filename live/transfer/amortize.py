@@ -230,7 +230,7 @@ class PredictorTrainer:
         predicted = true_transfer_loss(self.bundle, w_m, p.w_source, p.f_music, p.lam).total
         return {"heldout_source": float(source.mean()), "heldout_predicted": float(predicted.mean())}
 
-    def checkpoint(self, record: dict[str, float], logged: bool = True) -> None:
+    def checkpoint(self, record: dict[str, float] | None) -> None:
         # The bundle's weights are checked first (a predictor not finite in float16 must not
         # become the state a run resumes from) and written last: a run killed before its
         # first state is saved starts again, a fine-tune from the bundle's predictor, which
@@ -241,11 +241,11 @@ class PredictorTrainer:
         # What the bundle holds before this write: a finished run writes into it again only
         # if it still does (the write was cut short), not over a predictor trained since.
         # With the losses since the last logged checkpoint: a run stopped between two logs the
-        # next row as a straight run does (`logged` off: a stop's state, no row of its own).
+        # next row as a straight run does (`record` None: a stop's state, no row of its own).
         state = {"predictor": self.predictor.state_dict(), "adam": self.adam.state_dict(), "step": self.step,
                  "rng": self.rng.get_state(), "bundle_before": _file_digest(weights_path),
                  "config": _stored(self._resolved), "losses": list(self._losses)}
-        if logged:
+        if record is not None:
             with (self.run_dir / LOG_FILE).open("a") as log:
                 # The pairs' count: a resume may score a run with more or fewer of them.
                 log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
@@ -302,7 +302,8 @@ class PredictorTrainer:
 
     def run(self, stop: threading.Event | None = None) -> dict[str, float]:
         """Train to `steps`; returns the last held-out evaluation. `stop`, once set, ends the
-        run after the step under way, checkpointed (its predictor in the bundle too)."""
+        run after the step under way, checkpointed (its predictor in the bundle too), and
+        returns no evaluation."""
         self.predictor.train().requires_grad_(True)
         if self.step >= self.config.steps:
             self._write_if_missing()
@@ -328,11 +329,9 @@ class PredictorTrainer:
             while self.step < self.config.steps:
                 if stop.is_set():  # Ctrl-C lost every step since the last checkpoint (found by review)
                     if self.step > checkpointed:
-                        bar.set_description("predictor (stopping: scoring and saving)")
-                        record = {"loss": sum(losses) / len(losses), **self.evaluate()}
-                        self.checkpoint(record, logged=False)
-                    else:
-                        record = self.evaluate()
+                        bar.set_description("predictor (stopping: saving)")
+                        self.checkpoint(None)  # unscored: minutes of a large generator, for no row
+                    record = {}
                     break
                 losses.append(self.train_step())
                 bar.update(1)
