@@ -5,7 +5,7 @@
 
     [source]                       # exactly one of seed / w / image
     seed = 7                       # z = RandomState(seed).randn(1, z_dim), as NVlabs' scripts
-    truncation = 0.7               # for seed sources
+    truncation = 0.7               # for seed sources (a w or image source is used as it is)
     # w = "ember.npy"              # a saved latent, [w_dim] or [num_ws, w_dim], relative to the preset
     # image = "photo.jpg"          # projected into W when the preset loads (cached)
 
@@ -121,9 +121,6 @@ def _source(table: object, where: str, base: Path, files: bool = True) -> Preset
     kinds = [k for k in ("seed", "w", "image") if k in table]
     if len(kinds) != 1:
         raise UserError(f"{where}: [source] needs exactly one of seed, w, image (found {kinds or 'none'})")
-    if "truncation" in table and "seed" not in table:
-        raise UserError(f"{where}: source truncation applies to a seed; a {kinds[0]} source is used as it is, "
-                        "so remove truncation")
     truncation = table.get("truncation", PresetSource.truncation)
     if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0 <= truncation <= 2:
         raise UserError(f"{where}: source truncation must be a number in 0..2, got {truncation!r}")

@@ -45,7 +45,6 @@ def test_each_shipped_preset_s_knobs_span_its_own_settings():
     ('setings = {}\n[source]\nseed = 1\n', "unknown key.*setings"),  # a typo is not ignored
     ('[source]\nseed = 4294967296\n', "seed must be a whole number in 0..2"),  # else it fails when switched to
     ('[source]\nseed = 1\ntruncation = 2.5\n', "truncation must be a number in 0..2"),
-    ('[source]\nw = "w.npy"\ntruncation = 0.5\n', "truncation applies to a seed; a w source is used as it is"),
     ('x = ' + '[' * 3000 + ']' * 3000 + '\n[source]\nseed = 1\n', "not valid TOML: arrays or tables nested too"),
     ('[source]\nw = "a\\u0000b.npy"\n', "source w must be a file path string \\(with no NUL"),
     ('bundle = "a\\u0000b"\n[source]\nseed = 1\n', "bundle holds a NUL character"),
@@ -272,6 +271,8 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", "w.npy", "--truncation",
                  "0.3"]) == 2
     assert "--truncation applies to a --seed source" in capsys.readouterr().err
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--seed", "5", "--threads", "1"]) == 2
+    assert "--threads applies to projecting an --image" in capsys.readouterr().err
     assert (d / "mine.toml").read_text() == before
 
 

@@ -114,6 +114,8 @@ def _new(args: argparse.Namespace) -> int:
     body = copied_tables(template.path.read_text(encoding="utf-8-sig"))
     if args.truncation is not None and args.seed is None:
         raise UserError("--truncation applies to a --seed source; a --w or --image source is used as it is")
+    if args.threads is not None and args.image is None:
+        raise UserError("--threads applies to projecting an --image; a --seed or --w source needs no computing")
     if args.seed is not None:
         truncation = PresetSource.truncation if args.truncation is None else args.truncation
         source: dict[str, object] = {"seed": args.seed, "truncation": truncation}
