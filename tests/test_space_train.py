@@ -156,9 +156,6 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
         config.with_overrides([f"batch.pairs={1 << 70}"])
     with pytest.raises(UserError, match="far too large"):
         config.with_overrides(["batch.pairs=1" + "0" * 5000])
-    # init's weights replaced the backbone file's, which the run's config still named (review 54).
-    with pytest.raises(UserError, match="image_backbone_weights and init both give E_I its starting weights"):
-        config.with_overrides(["init=models/default", "image_backbone_weights=resnet18.pth"])
 
 
 def test_a_run_keeps_its_folders_as_absolute_paths(tmp_path, monkeypatch):
@@ -245,6 +242,15 @@ def test_continued_training_from_a_space_can_keep_the_image_side(data, tmp_path)
                      tmp_path / "other", progress=False)
     with pytest.raises(UserError, match="init"):
         config.with_overrides(["freeze_image=true"])
+    # init's weights replaced the backbone file's, which the run's config still named (review 54);
+    # refused for a new run only: a run that began so resumes (review 59).
+    both = config.with_overrides([f"init={str(tmp_path / 'first')!r}", "image_backbone_weights=resnet18.pth"])
+    with pytest.raises(UserError, match="image_backbone_weights and init both give E_I its starting weights"):
+        SpaceTrainer(both, tmp_path / "both", progress=False)
+    SpaceTrainer(config.with_overrides([f"init={str(tmp_path / 'first')!r}"]), tmp_path / "old",
+                 progress=False).run(stop_at=1)
+    both.with_absolute_paths().write(tmp_path / "old" / "config.toml")  # as a run begun so before kept it
+    assert SpaceTrainer(both, tmp_path / "old", progress=False).run().step == 2
 
 
 def test_a_run_that_never_saved_a_step_takes_corrected_settings(data, tmp_path):

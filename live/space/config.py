@@ -95,8 +95,6 @@ class SpaceTrainConfig:
         check_image_size(self.image_size, "space training config")
         if self.freeze_image and not self.init:
             raise UserError("freeze_image keeps a trained E_I: give the space to start from with init")
-        if self.image_backbone_weights and self.init:  # init's weights replace the backbone's
-            raise UserError("image_backbone_weights and init both give E_I its starting weights; keep one")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

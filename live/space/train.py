@@ -225,6 +225,9 @@ class SpaceTrainer:
         # A resumed run has its own weights.
         self._state_stamp = file_stamp(self.outdir / CHECKPOINT_FILE)  # as read: see training_in
         resumed = self._state_stamp is not None
+        if config.init and config.image_backbone_weights and not resumed:  # init's weights replace the backbone's
+            raise UserError("image_backbone_weights and init both give E_I its starting weights: keep one (in the "
+                            "config file, or --set image_backbone_weights='')")
         self._init = init_space(config) if config.init and not resumed else None
 
     def _refuse_fewer_steps(self) -> None:
@@ -334,7 +337,9 @@ class SpaceTrainer:
             self._write_data_report(sources, images, music, sigma)
 
         torch.manual_seed(config.seed)  # initialization; identical on every rank, and DDP broadcasts rank 0's
-        weights = Path(config.image_backbone_weights) if config.image_backbone_weights else None
+        # A starting point for a new run; a resumed one's weights are its checkpoint's.
+        fresh = self._state_stamp is None
+        weights = Path(config.image_backbone_weights) if config.image_backbone_weights and fresh else None
         net = SpaceNet(config.net, weights).to(self.device)
         if self._init is not None:
             load_weights(lambda: net, self._init)
