@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-pairs", type=count(1), default=2,
                    help="pairs the optimization is timed on at batch 1 (default 2)")
     p.add_argument("--held", type=count(0), default=0, metavar="N",
-                   help="also hold each pair's music for N keyframes (warm-started, on one model)")
+                   help="also hold each pair's music for N keyframes (warm-started, on one model; default 0)")
     p.add_argument("--first-seed", type=seed, default=0,
                    help="source seeds from here, music shifted as far (default 0: the set earlier sessions "
                         "tuned on; at --pairs or more, no source repeats)")

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--directions", type=count(0), default=0, metavar="K",
                         help="also measure how far W's first K principal directions move brightness, "
-                             "saturation and hue of the pictures (renders a few dozen)")
+                             "saturation and hue of the pictures (renders a few dozen; default 0: none)")
     parser.set_defaults(func=run)
 
 
