@@ -84,8 +84,9 @@ class _FullscreenPass:
         if self._vao is None or self._generation != self._shader.generation:
             # A uniform no one sets reads 0: a typo, or one this renderer no longer sets (a
             # copy of shaders/ from before u_intensity went lost its pulses without a word).
+            # One the shader gives a value of its own (`uniform float u_gain = 1.0;`) is its.
             unset = sorted(name for name in program if isinstance(program[name], moderngl.Uniform)
-                           and name not in uniforms)
+                           and name not in uniforms and not np.any(np.asarray(program[name].value)))
             if unset:
                 raise ValueError(f"uniform {unset[0]} is not one the renderer sets (it would read 0; it sets "
                                  f"{', '.join(sorted(uniforms))}): remove or rename it")
