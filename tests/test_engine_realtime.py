@@ -745,6 +745,22 @@ def test_a_switch_given_back_before_it_was_taken_is_not_opened(tmp_path, monkeyp
     assert opened == [] and engine._held is None and engine.state()["preset"] == "test"
 
 
+def test_the_hud_s_numbers_move_on_while_the_input_is_lost(tmp_path):
+    # Refreshed on the stream's time, which stands still in an outage, the HUD kept the numbers
+    # of the moment the input was lost (review 59; the engine's side untested: review 60).
+    now = {"t": 100.0}
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions(),
+                        clock=lambda: now["t"])
+    drawn = []
+    engine.renderer = SimpleNamespace(upload_keyframe=lambda image: None, draw=lambda state: drawn.append(state.hud))
+    engine.stream.picture_time = lambda at: 5.0  # the input lost: the stream's time stands still
+    engine.set_param("hud", True)
+    engine._draw_frame(now["t"], [99.0, 99.5, 100.0])  # 2 fps
+    now["t"] = 101.0
+    engine._draw_frame(now["t"], [100.8, 100.9, 101.0])  # 10 fps
+    assert "2.0 fps" in drawn[0] and "10.0 fps" in drawn[1]
+
+
 def test_a_cancelled_projection_s_failure_is_no_one_s(monkeypatch):
     # It was reported for its preset's name, onto the copy chosen since (review 59).
     from live.engine.projections import Projection

@@ -56,6 +56,15 @@ def test_bad_presets_name_the_problem(tmp_path, text, words):
         load_preset(path)
 
 
+def test_a_latent_preset_copied_from_a_seed_one_keeps_loading_with_its_truncation(tmp_path):
+    # Refused for a while, presets copied from a shipped one with `seed` swapped for `w` stopped
+    # loading (review 59): it is ignored, as the format says.
+    np.save(tmp_path / "w.npy", np.zeros(8, np.float32))
+    path = tmp_path / "saved.toml"
+    path.write_text('[source]\nw = "w.npy"\ntruncation = 0.5\n')
+    assert load_preset(path).source.w == tmp_path / "w.npy"
+
+
 def test_preset_new_copies_settings_and_cc(tmp_path, capsys):
     d = tmp_path / "p"
     d.mkdir()

@@ -212,8 +212,9 @@ def test_a_copy_declaring_a_uniform_the_renderer_does_not_set_is_named(ctx, shad
     assert np.all(frame(renderer) == GREEN) and "uniform u_intensity is not one the renderer sets" in library.error
     renderer.release()
     # A uniform the shader gives a value of its own reads it: a tunable, not a typo (review 60).
-    edit(path, good.replace("uniform float u_blackout;", "uniform float u_blackout;\nuniform float u_gain = 1.0;")
-         .replace("float beat = clamp(u_beat_pulse, 0.0, 1.0);", "float beat = clamp(u_beat_pulse, 0.0, 1.0) * u_gain;"))
+    tunable = good.replace("uniform float u_blackout;", "uniform float u_blackout;\nuniform float u_gain = 1.0;")
+    edit(path, tunable.replace("float beat = clamp(u_beat_pulse, 0.0, 1.0);",
+                               "float beat = clamp(u_beat_pulse, 0.0, 1.0) * u_gain;"))
     Renderer(ctx, (16, 16), ShaderLibrary(ctx, shader_dir)).release()
 
 

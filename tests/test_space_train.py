@@ -345,6 +345,20 @@ def test_a_run_resumed_on_another_number_of_replicas_is_refused(data, tmp_path):
         SpaceTrainer(tiny_config(root, cache), tmp_path / "run", progress=False).run()
 
 
+def test_a_run_begun_from_backbone_weights_resumes_when_that_file_is_gone(data, tmp_path):
+    # A resumed run reads its checkpoint, not the file it began from; refused, it needed the
+    # file put back (review 60).
+    import torchvision
+
+    root, cache = data
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    config = tiny_config(root, cache).with_overrides([f"image_backbone_weights={str(weights)!r}"])
+    SpaceTrainer(config, tmp_path / "run", progress=False).run(stop_at=2)
+    weights.unlink()
+    assert SpaceTrainer(config, tmp_path / "run", progress=False).run().step == 4
+
+
 def test_a_log_row_of_a_diverged_run_is_strict_json():
     import json
 

@@ -141,9 +141,10 @@ class SpaceTrainConfig:
                                     if k != "init" and here.get(k) and Path(here[k]).exists()])
 
     def moved(self) -> list[str]:
-        """Dotted names of the files and folders this config names that are gone."""
+        """Dotted names of the files and folders this config names that a resumed run reads and
+        are gone (its starting weights, init's or the backbone's, it reads no more)."""
         here = self.flat()
-        return sorted(k for k in PATH_SETTINGS if k != "init" and here.get(k) and gone(here[k]))
+        return sorted(k for k in PATH_SETTINGS - STARTING_POINTS if here.get(k) and gone(here[k]))
 
     def flat(self) -> dict[str, Any]:
         """{dotted name: value} of every setting."""
@@ -162,6 +163,7 @@ class SpaceTrainConfig:
 PATH_SETTINGS = frozenset({"init", "image_backbone_weights", "data.root", "data.midi_renders", "data.generator",
                            "data.deam", "data.naps_sheet", "data.naps_images", "data.emotic_annotations",
                            "data.emotic_images", "data.imemnet"})
+STARTING_POINTS = frozenset({"init", "image_backbone_weights"})  # read by a new run only
 
 
 def _same_setting(name: str, a: Any, b: Any) -> bool:
