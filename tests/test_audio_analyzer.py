@@ -78,6 +78,14 @@ def test_the_level_follows_a_tone_within_a_fraction_of_a_second_not_one_hop():
     assert analyzer.feed(np.zeros(RATE // 50, np.float32)).rms > 0.4 / np.sqrt(2) / 4  # a short gap: falling
 
 
+def test_digital_silence_after_music_with_a_dc_offset_reads_as_silence_within_seconds():
+    # The tracked dc, seconds to decay, read as the level: -93 dBFS four seconds into silence (review 58).
+    tone = (0.05 + 0.4 * np.sin(2 * np.pi * 220 * np.arange(2 * RATE) / RATE)).astype(np.float32)
+    analyzer = AudioAnalyzer(RATE, MEL)
+    analyzer.feed(tone)
+    assert analyzer.feed(np.zeros(3 * RATE, np.float32)).rms < 1e-5  # -100 dBFS; before, -52
+
+
 def test_a_hit_after_silence_is_an_onset():
     analyzer = AudioAnalyzer(RATE, MEL)
     quiet = [analyzer.feed(np.zeros(1024, np.float32)) for _ in range(20)]

@@ -142,8 +142,10 @@ class BeatTracker:
             self._open_detectors()
         mean = float(np.mean(hop, dtype=np.float64))
         self._dc += self._dc_weight * (mean - self._dc)
-        # mean((x - dc)^2) from the hop's own sums: the hop is not copied.
-        square = float(np.mean(np.square(hop, dtype=np.float64))) - 2.0 * self._dc * mean + self._dc * self._dc
+        # mean((x - dc)^2) from the hop's own sums: the hop is not copied. At most the hop's own
+        # power: in digital silence after music the tracked dc, seconds to decay, read as a level.
+        power = float(np.mean(np.square(hop, dtype=np.float64)))
+        square = min(power, power - 2.0 * self._dc * mean + self._dc * self._dc)
         rms = math.sqrt(max(0.0, square))
         x = hop + self.config.dither * self._rng.standard_normal(self.hop, dtype=np.float32)
         beat = bool(self._tempo(x)[0])
