@@ -308,8 +308,8 @@ class LiveEngine:
         cached = CachedProjection.find(bundle, preset.source.image, fingerprint=fingerprint)
         w_source = cached.load(bundle.device)
         if w_source is None and not self.projections.under_way(preset, cached):
-            self.notify("preset", f"{preset.name}: projecting its picture into W first (half a minute or "
-                                  "more on a CPU); the picture on screen stays until then")
+            self.notify("preset", f"{preset.name}: projecting its picture into W first (beside a show on a "
+                                  "CPU, a minute or two); the picture on screen stays until then")
             self.projections.start(preset, bundle, cached)
         return w_source
 
