@@ -101,6 +101,7 @@ def test_valid_commands_parse(message, command):
     (b'{"cmd": "set", "param": "lambda", "value": 0.1, "id": {"a": 1, "a": 2}}', "names 'a' more than once"),
     (b'{"cmd": "get", "id": 1' + b"0" * 5000 + b"}", "a number of thousands of digits; no parameter takes one"),
     (raw({"cmd": "get", "id": [1]}), "id must be a string or integer"),
+    (raw({"cmd": "get", "id": None}), "id must be a string or integer"),  # null, taken as none, not echoed (review 58)
 ])
 def test_bad_messages_are_refused_with_the_problem_named(message, fragment):
     with pytest.raises(BadRequest) as e:

@@ -272,10 +272,10 @@ def _command(message: dict) -> Command:
 
 
 def _request_id(message: dict) -> RequestId:
-    request_id = message.get("id")
-    if request_id is None:
+    if "id" not in message:
         return None
-    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)) \
+    request_id = message["id"]  # null too is refused: taken as none, it was not echoed
+    if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, (str, int)) \
             or len(str(request_id)) > MAX_ID_LENGTH:
         raise BadRequest(f"id must be a string or integer of at most {MAX_ID_LENGTH} characters")
     return request_id
