@@ -309,10 +309,15 @@ def test_settings_that_cannot_train_are_refused_before_anything_is_built(change,
 def test_a_resumed_run_refuses_changed_training_flags_and_takes_changed_schedules(tmp_path):
     GanTrainer(GanConfig(total_kimg=0.008, **TINY), tmp_path).run()
     for change, named in ((dict(lr=0.01), "--lr 0.0025"), (dict(seed=7), "--seed 3"), (dict(resolution=64), "--res 32"),
-                          (dict(init=str(tmp_path / "other.pt")), r"--init \(unset\);"),  # not "--init ;" or '""'
-                          (dict(mirror=False), "--mirror; this command gives --no-mirror")):
+                          (dict(init=str(tmp_path / "other.pt")), r"--init \(unset\);")):  # not "--init ;" or '""'
         with pytest.raises(UserError, match=f"was trained with {named}.*choose a new --outdir"):
             GanTrainer(GanConfig(total_kimg=0.016, **{**TINY, **change}), tmp_path)
+    # A flag as typed, on a folder's pictures (the procedural corpus has no sides to mirror).
+    _pictures(tmp_path / "pictures", 2)
+    GanTrainer(GanConfig(total_kimg=0.004, data=str(tmp_path / "pictures"), **TINY), tmp_path / "folder").run()
+    with pytest.raises(UserError, match="was trained with --mirror; this command gives --no-mirror"):
+        GanTrainer(GanConfig(total_kimg=0.008, data=str(tmp_path / "pictures"), mirror=False, **TINY),
+                   tmp_path / "folder")
     resumed = GanTrainer(GanConfig(total_kimg=0.024, **{**TINY, "snapshot_kimg": 0.016}), tmp_path)
     assert resumed.state.images_seen == 8
     automatic = GanConfig(**TINY).resolved_ema_kimg()  # typed out, it is no change
