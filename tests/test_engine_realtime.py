@@ -635,7 +635,7 @@ def test_a_switch_to_another_bundle_withdraws_the_compile_of_the_bundle_it_leave
     monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
 
     def switch(preset):
-        engine.preset = preset  # chosen, as _choose does
+        engine.choice.preset = preset  # chosen, as _choose does
         engine._switch(preset)
     switch(_preset_on(tmp_path / "b"))
     assert engine.show.maker.image.draws == "b" and withdrawn == ["a"]
@@ -666,11 +666,11 @@ def test_a_preset_switch_applies_its_settings_and_controls_at_once_and_keeps_the
     assert engine.control_change(1, 7, 0) == {"param": "intensity", "value": 0.0}
     with pytest.raises(ValueError, match="not mapped"):
         engine.control_change(1, 2, 0)  # calm's controller, not loud's
-    settings = engine.settings.get()
+    settings = engine.choice.settings.get()
     assert (settings.lambda_, settings.refine_steps, settings.intensity) == (0.003, 7, 0.0)
     assert settings.blackout and settings.hud and not settings.freeze
     assert engine.state()["preset"] == "loud"
-    assert engine.preset_requests.take(timeout=0) is engine.preset  # for the inference thread to open
+    assert engine.choice.requests.take(timeout=0) is engine.choice.preset  # for the inference thread to open
 
 
 @pytest.mark.parametrize("fixed_size", [False, True])
@@ -695,14 +695,14 @@ def test_until_a_chosen_preset_s_show_opens_the_show_on_screen_draws_with_its_ow
     engine.set_param("intensity", 1.5)
     engine.switch_preset("calm")
     engine.set_param("freeze", True)  # the performer's state acts at once on what is on screen
-    drawn = engine._in_force()
+    drawn = engine.choice.in_force()
     assert (drawn.lambda_, drawn.intensity, drawn.freeze) == (0.02, 1.5, True)
     assert engine.state()["settings"]["lambda"] == 0.1  # the controls act on calm's
     # A failed switch gives back the settings the screen had, a `set` made before the choice kept.
     monkeypatch.setattr(engine, "_drawing_for", failing("weights do not fit"))
     monkeypatch.setattr(engine, "report", lambda stage, message: None)
-    engine._switch(engine.preset_requests.take(timeout=0))
-    assert engine._held is None and engine.settings.get() == engine._in_force() == drawn
+    engine._switch(engine.choice.requests.take(timeout=0))
+    assert engine.choice._held is None and engine.choice.settings.get() == engine.choice.in_force() == drawn
     # An open show takes the chosen settings from its first keyframe.
     monkeypatch.setattr(engine, "_drawing_for", lambda preset: (SimpleNamespace(mel=MelWindow()), FakeDrawer()))
     monkeypatch.setattr(engine, "_source_for", lambda preset, bundle: "w")
@@ -710,9 +710,9 @@ def test_until_a_chosen_preset_s_show_opens_the_show_on_screen_draws_with_its_ow
     monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
         preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
     engine.switch_preset("loud")
-    assert engine._in_force().lambda_ == 0.02
-    engine._switch(engine.preset_requests.take(timeout=0))
-    assert engine._held is None and engine._in_force().lambda_ == 0.003 and engine._in_force().freeze
+    assert engine.choice.in_force().lambda_ == 0.02
+    engine._switch(engine.choice.requests.take(timeout=0))
+    assert engine.choice._held is None and engine.choice.in_force().lambda_ == 0.003 and engine.choice.in_force().freeze
 
 
 def test_a_switch_stops_the_local_model_build_of_the_preset_it_leaves(tmp_path, monkeypatch):
@@ -727,7 +727,7 @@ def test_a_switch_stops_the_local_model_build_of_the_preset_it_leaves(tmp_path, 
     monkeypatch.setattr("live.engine.realtime.Show.open", lambda preset, bundle, refiner, drawer, w: SimpleNamespace(
         preset=preset, bundle=bundle, maker=fake_maker(image=drawer)))
     engine.switch_preset("calm")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     assert stopped == [True] and engine.show.preset.name == "calm"
 
 
@@ -740,9 +740,9 @@ def test_a_switch_given_back_before_it_was_taken_is_not_opened(tmp_path, monkeyp
     opened = []
     monkeypatch.setattr(engine, "_drawing_for", lambda preset: opened.append(preset.name) or (None, None))
     engine.switch_preset("calm")
-    engine._switch_failed(engine.preset, "cannot project its picture (disk full)")
-    engine._switch(engine.preset_requests.take(timeout=0))
-    assert opened == [] and engine._held is None and engine.state()["preset"] == "test"
+    engine._switch_failed(engine.choice.preset, "cannot project its picture (disk full)")
+    engine._switch(engine.choice.requests.take(timeout=0))
+    assert opened == [] and engine.choice._held is None and engine.state()["preset"] == "test"
 
 
 def test_the_hud_s_numbers_move_on_while_the_input_is_lost(tmp_path):
@@ -784,7 +784,7 @@ def test_get_answers_a_preset_with_its_own_settings(tmp_path):
     # with another's settings (review 57).
     engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
     answers = []
-    with engine._preset_lock:
+    with engine.choice.lock:
         asking = threading.Thread(target=lambda: answers.append(engine.state()))
         asking.start()
         asking.join(timeout=0.5)
@@ -826,13 +826,13 @@ def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_sh
 
 def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(tmp_path):
     engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
-    before = engine.settings.get()
+    before = engine.choice.settings.get()
     with pytest.raises(UserError, match="not valid TOML"):
         engine.switch_preset("broken")
     with pytest.raises(UserError, match="no bundle 'no-such-bundle'"):
         engine.switch_preset("lost")
-    assert engine.settings.get() == before and engine.state()["preset"] == "test"
-    assert engine.preset_requests.take(timeout=0) is None
+    assert engine.choice.settings.get() == before and engine.state()["preset"] == "test"
+    assert engine.choice.requests.take(timeout=0) is None
 
 
 def test_a_show_opened_with_a_preset_file_from_elsewhere_can_switch_back_to_it_by_its_name(tmp_path):
@@ -845,7 +845,7 @@ def test_a_show_opened_with_a_preset_file_from_elsewhere_can_switch_back_to_it_b
     assert presets.names() == folder.names() + ["aaa"] and presets.path("aaa") == mine  # hotkeys as listed
     engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
     assert engine.switch_preset("calm") == {"preset": "calm"}
-    assert engine.switch_preset("aaa") == {"preset": "aaa"} and engine.preset.path == mine
+    assert engine.switch_preset("aaa") == {"preset": "aaa"} and engine.choice.preset.path == mine
     assert PresetLibrary(folder.directory, opening=folder.directory / "calm.toml").names().count("calm") == 1
 
 
@@ -876,7 +876,7 @@ def test_a_preset_whose_latent_its_generator_cannot_take_is_refused_in_the_reply
     shown.bundle.G = SimpleNamespace(num_ws=10, w_dim=7)  # --bundle: the show's generator decides
     assert LiveEngine(shown, presets, silent_source(), None, None,
                       LiveOptions(keep_bundle=True)).switch_preset("bad") == {"preset": "bad"}
-    assert engine.settings.get().lambda_ == 0.07 and engine.preset_requests.take(timeout=0) is None
+    assert engine.choice.settings.get().lambda_ == 0.07 and engine.choice.requests.take(timeout=0) is None
 
 
 def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_screen(tmp_path, monkeypatch):
@@ -885,9 +885,9 @@ def test_a_show_that_fails_to_open_gives_the_controls_back_to_the_preset_on_scre
     monkeypatch.setattr(engine, "report", lambda stage, message: reports.append((stage, message)))
     monkeypatch.setattr(engine, "_drawing_for", failing("weights do not fit"))
     engine.switch_preset("calm")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     assert engine.state()["preset"] == "test" and engine.show.preset.name == "test"
-    assert engine.settings.get() == engine.show.preset.settings  # not calm's lambda 0.1
+    assert engine.choice.settings.get() == engine.show.preset.settings  # not calm's lambda 0.1
     assert reports == [("preset", "calm: RuntimeError: weights do not fit; test stays on screen and takes the "
                                   "controls back, with its settings")]
 
@@ -951,7 +951,7 @@ def test_in_a_window_the_hud_is_on_the_screen_and_out_of_the_frame_a_recording_r
                               size=(64, 64), flip=lambda: None)
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), renderer, NO_SHADERS,
                         LiveOptions(fps=20, duration=0.5), window=display)
-    engine.settings.update(lambda settings: dataclasses.replace(settings, hud=True))
+    engine.choice.settings.update(lambda settings: dataclasses.replace(settings, hud=True))
     engine.run()
     assert drawn and set(drawn) == {None}  # before: the HUD was drawn into the frame, and recorded
     assert presented and all("fps" in hud for hud in presented)
@@ -995,16 +995,16 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
         return w
     monkeypatch.setattr("live.engine.projections.project_image", project)
     engine.switch_preset("pic")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     assert opened == [] and engine.show.preset.name == "test"  # the picture on screen stays
-    assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2  # the controls are pic's
+    assert engine.state()["preset"] == "pic" and engine.choice.settings.get().lambda_ == 0.2  # the controls are pic's
     assert len(reports) == 1 and reports[0][0] == "notice" and "projecting its picture" in reports[0][2]
     engine.switch_preset("pic")  # chosen again (loaded anew) while it projects: one projection, one notice
-    again = engine.preset_requests.take(timeout=0)
+    again = engine.choice.requests.take(timeout=0)
     engine._switch(again)
     assert len(reports) == 1 and len(engine.projections._jobs) == 1
     release.set()
-    request = engine.preset_requests.take(timeout=10)  # the worker hands the preset back
+    request = engine.choice.requests.take(timeout=10)  # the worker hands the preset back
     assert request is again
     engine._switch(request)
     assert len(opened) == 1 and torch_equal(opened[0], w) and engine.show.preset.name == "pic"
@@ -1014,12 +1014,12 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
 def test_a_failed_load_of_a_preset_chosen_again_since_leaves_the_controls_to_the_new_copy(tmp_path, monkeypatch):
     engine, _, _, _ = _picture_preset(tmp_path, monkeypatch)
     engine.switch_preset("pic")
-    failing = engine.preset_requests.take(timeout=0)
+    failing = engine.choice.requests.take(timeout=0)
     engine.switch_preset("pic")  # its file mended meanwhile: a new copy, whose load goes on
-    engine.preset_requests.take(timeout=0)
+    engine.choice.requests.take(timeout=0)
     engine._switch_failed(failing, "broken weights")
-    assert engine.state()["preset"] == "pic" and engine.settings.get().lambda_ == 0.2
-    engine._switch_failed(engine.preset, "broken again")  # the copy chosen last fails: the screen's takes over
+    assert engine.state()["preset"] == "pic" and engine.choice.settings.get().lambda_ == 0.2
+    engine._switch_failed(engine.choice.preset, "broken again")  # the copy chosen last fails: the screen's takes over
     assert engine.state()["preset"] == "test"
 
 
@@ -1032,14 +1032,14 @@ def test_a_failed_projection_of_a_preset_chosen_twice_gives_the_controls_back(tm
         raise RuntimeError("out of memory")
     monkeypatch.setattr("live.engine.projections.project_image", project)
     engine.switch_preset("pic")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     engine.switch_preset("pic")  # pressed again while it projects: the same projection goes on
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     worker = engine.projections._jobs[-1].thread
     release.set()
     worker.join(timeout=10)
     assert "cannot project its picture" in reports[-1][1]
-    assert engine.state()["preset"] == "test" and engine.settings.get().lambda_ == 0.02  # the screen's
+    assert engine.state()["preset"] == "test" and engine.choice.settings.get().lambda_ == 0.02  # the screen's
 
 
 def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the_controls_back(
@@ -1058,7 +1058,7 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
 
     def project_pic():
         engine.switch_preset("pic")
-        engine._switch(engine.preset_requests.take(timeout=0))
+        engine._switch(engine.choice.requests.take(timeout=0))
         steps.clear()
         while not steps:
             time.sleep(0.01)
@@ -1066,7 +1066,7 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
 
     worker = project_pic()
     engine.switch_preset("seed")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     worker.join(timeout=5)
     assert not worker.is_alive() and len(opened) == 1 and engine.show.preset.name == "seed"
 
@@ -1074,24 +1074,24 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
     first = project_pic()
     in_step.clear()
     engine.switch_preset("seed")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     engine.switch_preset("pic")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     assert first.is_alive()
     jobs = [job for job in engine.projections._jobs if not job.cancelled]
     assert len(jobs) == 1 and jobs[0].thread is not first
     in_step.set()
 
     engine.switch_preset("seed")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     jobs[0].thread.join(timeout=5)
     monkeypatch.setattr("live.engine.projections.project_image", failing("out of memory"))
     engine.switch_preset("pic")
-    engine._switch(engine.preset_requests.take(timeout=0))
+    engine._switch(engine.choice.requests.take(timeout=0))
     deadline = time.monotonic() + 10
     while engine.state()["preset"] != "seed" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert engine.state()["preset"] == "seed" and engine.settings.get() == engine.show.preset.settings
+    assert engine.state()["preset"] == "seed" and engine.choice.settings.get() == engine.show.preset.settings
     assert reports[-1] == ("preset", "pic: cannot project its picture (RuntimeError: out of memory); seed stays on "
                                      "screen and takes the controls back, with its settings")
     opened_before = len(opened)
@@ -1101,8 +1101,8 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
     started = time.monotonic()
     engine.projections.close()
     assert time.monotonic() - started < 5 and not worker.is_alive() and engine.projections._jobs == []
-    assert engine.preset_requests.take(timeout=0.2) is None and len(opened) == opened_before
-    engine._switch(engine.preset)  # a switch outliving stop()'s wait starts no worker
+    assert engine.choice.requests.take(timeout=0.2) is None and len(opened) == opened_before
+    engine._switch(engine.choice.preset)  # a switch outliving stop()'s wait starts no worker
     assert engine.projections._jobs == []
 
 

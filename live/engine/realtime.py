@@ -3,7 +3,7 @@
     source ──► audio thread ──► features (latest) ─────────────────────────┐
                ring → analyzer  mel requests (latest) ──► inference thread ──► keyframes (latest)
                                                                              │
-    control thread (ZeroMQ) ──► SettingsSlot, preset/tap requests            ▼
+    control thread (ZeroMQ) ──► PresetChoice (settings, presets), taps       ▼
                                                               render loop (main thread) ──► window / video
 
 Stages hand work on through latest-value slots and bounded queues; a slow stage drops
@@ -33,6 +33,7 @@ from live.audio.mel import LogMel
 from live.audio.sources import Source
 from live.bundle import Bundle
 from live.engine.bundles import RecentBundles
+from live.engine.choice import PresetChoice
 from live.engine.collector import ShowCollector
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
@@ -48,7 +49,6 @@ from live.errors import UserError, first_line
 from live.presets import Preset, PresetLibrary, check_playable
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.settings import Settings, SettingsSlot
 from live.transfer.project import CachedProjection, bundle_fingerprint
 
 log = logging.getLogger(__name__)
@@ -96,21 +96,13 @@ class LiveEngine:
         self._outage_since: float | None = None  # when the input stopped delivering, during an outage said
         self.options, self.clock = options, clock
         self.stream = StreamClock(source)
-        self.settings = SettingsSlot(show.preset.settings)
+        self.choice = PresetChoice(show.preset)
         self.stats = RunStats()
         self.director = ScreenDirector()
         self.features: LatestSlot[AudioFeatures] = LatestSlot()
         self.mel_requests: LatestSlot[MelRequest] = LatestSlot()
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
-        # The preset chosen last (its settings and control map are in force) and, for the
-        # inference thread, the show to open for it; `show.preset` is the one on screen.
-        self.preset = show.preset
-        self._preset_lock = threading.Lock()
-        # The settings the show on screen draws with while a chosen preset's show is not open
-        # yet (its bundle loading, its picture projected); None when the chosen one is on screen.
-        self._held: Settings | None = None
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
-        self.preset_requests: LatestSlot[Preset] = LatestSlot()
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self.stopping = threading.Event()
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
@@ -199,7 +191,7 @@ class LiveEngine:
                     if now >= next_window:
                         # A fixed grid, not now + period: blocks arrive tens of ms apart, and
                         # waiting for the next one after each deadline would lower the rate.
-                        period = 1.0 / self._in_force().keyframe_rate
+                        period = 1.0 / self.choice.in_force().keyframe_rate
                         next_window += period
                         if next_window <= now:  # fell behind (a stall): start the grid again
                             next_window = now + period
@@ -241,7 +233,7 @@ class LiveEngine:
         torch.set_num_threads(self.options.torch_threads)
         while not self.stopping.is_set():
             try:
-                preset = self.preset_requests.take(timeout=0)
+                preset = self.choice.requests.take(timeout=0)
                 if preset is not None:
                     self._switch(preset)
                     if self.stopping.is_set():  # a slow switch outlived stop()'s wait: no new session now
@@ -250,7 +242,7 @@ class LiveEngine:
                 if request is None:
                     continue
                 log_mel = self._mel(request.window)
-                keyframe = self.show.maker.make(log_mel, self._in_force(), request.capture_time, self.clock)
+                keyframe = self.show.maker.make(log_mel, self.choice.in_force(), request.capture_time, self.clock)
                 keyframe = dataclasses.replace(keyframe, version=next(self._versions), preset=self.show.preset.name)
                 self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
                 self.keyframes.put(keyframe)
@@ -261,9 +253,8 @@ class LiveEngine:
 
     def _switch(self, preset: Preset) -> None:
         """Open the show of a chosen preset (loading its bundle if new, finding its source)."""
-        with self._preset_lock:
-            if preset is not self.preset:  # given back since (its projection failed): opened, it kept _held for good
-                return
+        if not self.choice.is_chosen(preset):  # given back since (its projection failed): not to open
+            return
         self.projections.cancel(keep=preset.name)  # its CPU goes to the show again
         try:
             bundle, synthesizer = self._drawing_for(preset)
@@ -273,9 +264,7 @@ class LiveEngine:
             previous = self.show.maker
             self.show = Show.open(preset, bundle, previous.refiner, synthesizer, w_source)
             self._show_from_version = next(self._versions)
-            with self._preset_lock:
-                # A preset chosen since holds this one's settings until its own show opens.
-                self._held = None if self.preset is preset else preset.settings.keeping_show_state(self.settings.get())
+            self.choice.opened(preset)
             previous.stop_refining()  # its local model's build is for a source no longer shown
             self.bundles.remember(bundle, synthesizer, shown=bundle)
             if previous.image is not synthesizer:
@@ -287,14 +276,7 @@ class LiveEngine:
 
     def _switch_failed(self, preset: Preset, why: str) -> None:
         """Said with the preset's name and what the show does now: the reply to its choice said ok."""
-        with self._preset_lock:
-            # Nothing chosen since: the preset on screen takes the controls back. Objects are
-            # compared: a copy chosen again (the file mended) keeps the controls while it loads.
-            back = self.preset is preset
-            if back:
-                self.preset = self.show.preset
-                held, self._held = self._held or self.show.preset.settings, None
-                self.settings.update(held.keeping_show_state)
+        back = self.choice.give_back(preset, self.show.preset)
         self.report("preset", f"{preset.name}: {why}; {self.show.preset.name} stays on screen"
                     + (" and takes the controls back, with its settings" if back else ""))
 
@@ -316,16 +298,12 @@ class LiveEngine:
     def _projection_failed(self, preset: Preset, message: str) -> None:
         """A projection serves every copy of its preset chosen while it ran (one job per name):
         its failure is the latest copy's."""
-        with self._preset_lock:
-            chosen = self.preset if self.preset.name == preset.name else preset
-        self._switch_failed(chosen, message)
+        self._switch_failed(self.choice.latest_copy(preset), message)
 
     def _projected(self, preset: Preset) -> None:
         """A projection worker stored the preset's latent: switch now, if it is still the one chosen
         (as the latest loaded copy of its file: it may have been chosen again meanwhile)."""
-        with self._preset_lock:
-            if self.preset.name == preset.name:
-                self.preset_requests.put(self.preset)
+        self.choice.request_again(preset)
 
     def _drawing_for(self, preset: Preset) -> tuple[Bundle, Synthesizer]:
         """The bundle a preset plays on (its own, or the show's when one was chosen for all)
@@ -353,13 +331,13 @@ class LiveEngine:
 
     def set_param(self, name: str, value) -> dict:
         self._still_drawing()
-        return {"param": name, "value": self.settings.set_value(name, value).value(name)}
+        return {"param": name, "value": self.choice.settings.set_value(name, value).value(name)}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
         self._still_drawing()
         holder: dict = {}
-        with self._preset_lock:  # a hotkey switch must not land between reading the map and applying it
-            cc = self.preset.cc
+        with self.choice.lock:  # a hotkey switch must not land between reading the map and applying it
+            cc = self.choice.preset.cc
             if cc.binding(channel, controller) is None:
                 raise ValueError(f"channel {channel} controller {controller} is not mapped in this preset")
 
@@ -367,7 +345,7 @@ class LiveEngine:
                 holder["param"], new = cc.apply(channel, controller, value, settings)
                 return new
 
-            settings = self.settings.update(change)
+            settings = self.choice.settings.update(change)
         return {"param": holder["param"], "value": settings.value(holder["param"])}
 
     def switch_preset(self, name: str) -> dict:
@@ -384,27 +362,14 @@ class LiveEngine:
         return self._preset_keys[number - 1] if 1 <= number <= len(self._preset_keys) else None
 
     def _choose(self, name: str) -> None:
-        """Make a preset the show's (control thread or hotkeys). Its settings, but for the
-        performer's SHOW_STATE, and its control map apply at once, so a `set` or `cc` sent
-        after the switch is not undone when the inference thread opens the show; what is
-        wrong with the preset file, its bundle's name or its latent's shape is a UserError now,
-        for the reply (found on the inference thread, it reached only telemetry, and the
-        settings set meanwhile were put back with the old preset's)."""
+        """Make a preset the show's (control thread or hotkeys; PresetChoice says what applies
+        when). What is wrong with the preset file, its bundle's name or its latent's shape is a
+        UserError now, for the reply (found on the inference thread, it reached only telemetry,
+        and the settings set meanwhile were put back with the old preset's)."""
         preset = self.presets.load(name)
         G = self.show.bundle.G if self.options.keep_bundle else None
         check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None, bundle_config=True)
-        with self._preset_lock:
-            if self._held is None:
-                self._held = self.settings.get()
-            self.preset = preset
-            self.settings.update(preset.settings.keeping_show_state)
-            self.preset_requests.put(preset)
-
-    def _in_force(self) -> Settings:
-        """What the show on screen draws with: the chosen preset's settings, or while its show is
-        not open yet, those the show on screen had, with the performer's freeze, blackout and HUD."""
-        chosen, held = self.settings.get(), self._held
-        return chosen if held is None else held.keeping_show_state(chosen)
+        self.choice.choose(preset)
 
     def tap(self) -> dict:
         self._still_drawing()
@@ -416,9 +381,8 @@ class LiveEngine:
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
     def state(self) -> dict:
-        with self._preset_lock:  # one snapshot: a failed switch gives back the preset and its settings together
-            preset, settings = self.preset.name, self.settings.get()
-        return {"preset": preset, "settings": settings.as_dict()} | (
+        preset, settings = self.choice.snapshot()
+        return {"preset": preset.name, "settings": settings.as_dict()} | (
             {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
@@ -458,7 +422,7 @@ class LiveEngine:
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
-                self.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
+                self.choice.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
         return display_changed
 
     def run(self) -> RunStats:
@@ -569,7 +533,7 @@ class LiveEngine:
         return features
 
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
-        settings = self._in_force()
+        settings = self.choice.in_force()
         newest = self.keyframes.peek()
         features = self._features_heard(now)
         stream_t = self.stream.picture_time(now)
