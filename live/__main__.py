@@ -16,20 +16,10 @@ import threading
 from collections.abc import Callable, MutableMapping
 
 from live.errors import UserError, one_line
+from live.cli.types import Parser
 from live.heap import keep_freed_memory
 
 COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse's, but a bad command line is one line, as every other error is: its usage
-    block (ten lines for the show) buried the line that says what is wrong."""
-
-    def error(self, message: str) -> None:
-        if message.endswith("expected one argument"):  # or its value starts with '-', which reads as an option
-            option = message.split()[1].rstrip(":").split("/")[-1]
-            message += f"; a value that starts with '-' is written {option}=VALUE"
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +92,7 @@ def _run(argv: list[str]) -> int:
         return 0
     except OSError as e:  # a path the command was given cannot be made, read or written
         where = f" {e.filename}" if e.filename else ""
-        print(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions",
+        print(one_line(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions"),
               file=sys.stderr)
         return 2
     finally:

@@ -98,6 +98,15 @@ def test_bad_numbers_stop_at_the_command_line(argv, capsys):
     assert "error:" in err and len(err.strip().splitlines()) == 1  # no usage block above the line that matters
 
 
+@pytest.mark.parametrize("argv", [["convert", "x", "a\nb.txt"], ["preset", "list", "--bogus", "z\x1b[2Jq"]])
+def test_a_bad_command_line_echoes_the_user_s_value_escaped(argv, capsys):
+    # A newline split the one line and an escape code reached the terminal (review 61).
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "\x1b" not in err and ("\\n" in err or "\\x1b" in err)
+
+
 def test_keygen_into_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     with pytest.raises(SystemExit):

@@ -35,7 +35,7 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
     Image.fromarray(np.full((40, 90, 3), (200, 30, 30), np.uint8)).save(picture)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a picture")
-    missing = tmp_path / "missing.mp3"
+    missing = tmp_path / "missing\n\x1b[2Jlive: ok.mp3"  # a name would have forged a line (review 61)
     text = tmp_path / "notes.txt"
     text.write_text("neither sound nor picture")
 
@@ -49,7 +49,7 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
         assert set(line) == {"path", "valence", "arousal"}
         assert 0.0 <= line["valence"] <= 1.0 and 0.0 <= line["arousal"] <= 1.0
     errors = err.strip().splitlines()
-    assert len(errors) == 4 and "broken.jpg" in errors[0] and "missing.mp3" in errors[1]
+    assert len(errors) == 4 and "broken.jpg" in errors[0] and "missing\\n\\x1b[2Jlive: ok.mp3" in errors[1]
     assert "file not found" in errors[1] and "notes.txt" in errors[2] and "reads audio and pictures (" in errors[2]
     assert "/dev/zero is not a file but a pipe or a device; save it to a file first" in errors[3]  # not "not found"
 

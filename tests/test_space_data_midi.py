@@ -88,5 +88,20 @@ def test_the_render_command_refuses_bad_values_in_one_line(tmp_path, capsys, fla
 
     with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path), str(tmp_path / "out"), flag, value])
-    assert stopped.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and f"argument {flag}" in err and len(err.splitlines()) == 1  # no usage block
     assert not (tmp_path / "out").exists()
+
+
+def test_the_render_command_s_lines_are_escaped(tmp_path, capsys):
+    # A zip's member names reached the terminal raw: a newline forged a line (review 61).
+    from live.space.data.midi import main
+
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as archive:
+        archive.writestr("x\x1b[31mred\nfailed: forged.mid", b"MThd junk")
+    assert main([str(tmp_path / "evil.zip"), str(tmp_path / "cache")]) == 1
+    failed = [line for line in capsys.readouterr().err.split("\n") if "failed:" in line]  # beside the progress bar
+    assert len(failed) == 1 and "\\x1b[31mred\\nfailed: forged.mid" in failed[0]
+    assert main([str(tmp_path / "no\nzip"), str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("live: error: ") and len(err.splitlines()) == 1

@@ -1,5 +1,6 @@
 """Argument types that refuse a bad value while the command line is read, before any
-network loads: a typo then costs a second, not the ten a bundle takes to load."""
+network loads (a typo then costs a second, not the ten a bundle takes to load), and the
+parser that says a bad command line in one line."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from live.errors import UserError
+from live.errors import UserError, one_line
 from live.files import check_folder, check_writable
 from live.workers import cores
 
@@ -145,3 +146,15 @@ def plain_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r}: a name holds ASCII letters, digits, _, and - and . (not first), "
                                          "no path")
     return text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's, but a bad command line is one line, as every other error is: its usage
+    block (ten lines for the show) buried the line that says what is wrong."""
+
+    def error(self, message: str) -> None:
+        if message.endswith("expected one argument"):  # or its value starts with '-', which reads as an option
+            option = message.split()[1].rstrip(":").split("/")[-1]
+            message += f"; a value that starts with '-' is written {option}=VALUE"
+        # Escaped: the value echoed is the user's (a file name holding a newline or an escape code).
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")

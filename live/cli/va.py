@@ -25,8 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from live.audio.decode import declared_frames, scan_audio
-    from live.errors import note
-    from live.errors import UserError
+    from live.errors import UserError, note, one_line
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
@@ -40,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
             if declared_frames(path) is not None and (shortfall := scan_audio(path).shortfall()):
                 note("audio", shortfall)
         except UserError as error:  # each message names its file
-            print(f"live: error: {error}", file=sys.stderr)
+            print(f"live: error: {one_line(str(error))}", file=sys.stderr)
             failed += 1
             continue
         print(json.dumps({"path": path, "valence": round(valence, 4), "arousal": round(arousal, 4)}), flush=True)

@@ -14,7 +14,6 @@ Needs the Debian packages `fluidsynth` and `fluid-soundfont-gm`.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -28,8 +27,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from live.cli.types import count, number, threads
-from live.errors import MissingFile, UserError
+from live.cli.types import Parser, count, number, threads
+from live.errors import MissingFile, UserError, one_line
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DEBIAN_PACKAGES = "fluidsynth fluid-soundfont-gm"
@@ -166,8 +165,8 @@ def render_midi_corpus(src: Path, cache_dir: Path, sample_rate: int = 22050,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m live.space.data.midi",
-                                     description="Render a MIDI corpus (zip or folder) to FLAC, resumably.")
+    parser = Parser(prog="python -m live.space.data.midi",
+                    description="Render a MIDI corpus (zip or folder) to FLAC, resumably.")
     parser.add_argument("src", type=Path, help="zip archive or folder of .mid files")
     parser.add_argument("cache_dir", type=Path, help="where the renderings go (a subfolder per sample rate)")
     parser.add_argument("--sample-rate", type=count(8000, 192000), default=22050,
@@ -183,11 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         report = render_midi_corpus(args.src, args.cache_dir, args.sample_rate, args.soundfont, args.gain,
                                     args.workers)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"live: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     print(f"rendered {report.rendered}, already there {report.skipped}, failed {len(report.failed)}")
     for member, reason in report.failed:
-        print(f"failed: {member}: {reason}", file=sys.stderr)
+        print(one_line(f"failed: {member}: {reason}"), file=sys.stderr)  # a zip's member names are the zip's
     return 1 if report.failed else 0
 
 
