@@ -122,7 +122,7 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
 
 @pytest.mark.parametrize("extra, words", [
     (["--control", "garbage"], "not a ZeroMQ address"),
-    (["--control", "tcp://0.0.0.0:5555"], "CurveZMQ keys"),
+    (["--control", "tcp://0.0.0.0:5555"], "needs CurveZMQ keys: pass --keys DIR"),  # keygen alone was no remedy
     (["--control", "tcp://127.0.0.1:99999"], "the port must be 0..65535"),  # zmq bound 34463
     (["--telemetry", "tcp://127.0.0.1:5x"], "the port must be 0..65535"),
     # Control off: these must not depend on the default port being free.

@@ -149,6 +149,12 @@ def test_an_edit_whose_uniform_takes_no_float_keeps_the_last_good_program(ctx, s
     renderer.release()
 
 
+def test_a_shader_folder_without_the_shaders_says_to_copy_them(ctx, tmp_path):
+    # "fix the file in DIR" of a file that is not there (review 61).
+    with pytest.raises(UserError, match=r"has no fullscreen\.vert or crossfade\.frag: give a copy of the project's"):
+        ShaderLibrary(ctx, tmp_path).program("fullscreen.vert", "crossfade.frag")
+
+
 def test_a_semantic_error_in_an_included_file_names_that_file(ctx, shader_dir):
     """Mesa gives an undeclared name source string 0: the including file was named with the
     included file's line (found by review)."""

@@ -108,7 +108,7 @@ def check_addresses(addresses: tuple[str, ...], curve: bool) -> None:
                             "it; choose a path where nothing is (e.g. under /tmp)")
         if not curve and not is_local(address):
             raise UserError(f"{what} address {address} is reachable from other machines and needs "
-                            f"CurveZMQ keys: make them with {KEYGEN}, or bind to 127.0.0.1")
+                            f"CurveZMQ keys: pass --keys DIR (made by {KEYGEN}), or bind to 127.0.0.1")
 
 
 def _close(sock: zmq.Socket, linger: int | None = None) -> None:

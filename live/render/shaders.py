@@ -125,6 +125,9 @@ class ShaderProgram:
         self.error: str | None = None
         program, error = self._build()
         if program is None:
+            if not (directory / vertex).is_file() or not (directory / fragment).is_file():
+                raise UserError(f"shader folder {directory} has no {vertex} or {fragment}: give a copy of the "
+                                "project's shaders/ (cp -r shaders DIR)")
             raise UserError(f"shader {error}; fix the file in {directory}")
         self.program = program
         self._previous: moderngl.Program | None = None  # kept while `program` is on trial
