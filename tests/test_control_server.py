@@ -557,6 +557,13 @@ def test_cli_listen_refuses_a_topic_the_engine_never_sends():
         run_cli("listen", "--topics", "state,beats", "--duration", "3")
 
 
+def test_cli_listen_to_a_bad_address_says_only_that(capsys):
+    # "listening to garbage" came first: two lines for one error (review 61).
+    with pytest.raises(UserError, match="garbage is not a ZeroMQ address"):
+        run_cli("listen", "--address", "garbage", "--count", "1")
+    assert capsys.readouterr().err == ""
+
+
 def test_cli_listen_prints_telemetry_lines(server, capsys):
     done = threading.Event()
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from live.cli.types import count, number, output_dir
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.control.telemetry import TOPICS
-from live.errors import UserError
+from live.errors import UserError, one_line
 
 if TYPE_CHECKING:
     from live.control.security import ClientKeys
@@ -135,9 +135,9 @@ def run_listen(args: argparse.Namespace) -> int:
         raise UserError(f"unknown topic(s) {', '.join(unknown)}; the engine sends {', '.join(TOPICS)}")
     deadline = time.monotonic() + args.duration if args.duration is not None else None
     received = 0
-    if args.duration is None:  # else a missing engine is only an endless silence
-        print(f"live: listening to {args.address} (Ctrl-C to stop)", file=sys.stderr)
-    with TelemetryListener(args.address, topics, _client_keys(args)) as listener:
+    with TelemetryListener(args.address, topics, _client_keys(args)) as listener:  # the address checked first
+        if args.duration is None:  # else a missing engine is only an endless silence
+            print(one_line(f"live: listening to {args.address} (Ctrl-C to stop)"), file=sys.stderr)
         try:
             while args.count is None or received < args.count:
                 wait = 1.0 if deadline is None else deadline - time.monotonic()
@@ -152,11 +152,13 @@ def run_listen(args: argparse.Namespace) -> int:
             pass  # the normal way to stop listening
         heard = listener.heard
     if not heard:
-        print(f"live: no telemetry from {args.address}; is the engine running with its telemetry socket there "
-              "(and, if it uses CurveZMQ keys, are --server-key and --client-key given)?", file=sys.stderr)
+        print(one_line(f"live: no telemetry from {args.address}; is the engine running with its telemetry socket "
+                       "there (and, if it uses CurveZMQ keys, are --server-key and --client-key given)?"),
+              file=sys.stderr)
         return 1
     if received == 0:  # a healthy show: no errors, no beats in a quiet passage
-        print(f"live: the engine at {args.address} sent no {', '.join(topics)} messages meanwhile", file=sys.stderr)
+        print(one_line(f"live: the engine at {args.address} sent no {', '.join(topics)} messages meanwhile"),
+              file=sys.stderr)
     return 0
 
 
