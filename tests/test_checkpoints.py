@@ -985,3 +985,11 @@ def test_a_torch_file_whose_pickle_builds_far_more_than_it_holds_is_refused_by_t
     tiny = tmp_path / "tiny.pt"
     torch.save({f"layer{i}.bias": torch.zeros(1) for i in range(5000)}, tiny)
     check_torch_file(tiny)
+
+
+def test_a_checkpoint_that_fails_to_read_is_named(tmp_path):
+    # An I/O error (a failing stick, a share gone) said "cannot use (Input/output error)", no file (review 61).
+    failing = tmp_path / "failing.pkl"
+    failing.symlink_to("/proc/self/mem")  # reading its first page fails with EIO
+    with pytest.raises(UserError, match=f"cannot read {failing} \\(Input/output error\\); check that it is still"):
+        load_generator(failing)

@@ -92,8 +92,11 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     """
     path = Path(path)
     target = checked_device(device)
-    fmt = detect_format(path)
-    contents = _READERS[fmt](path)
+    try:
+        fmt = detect_format(path)
+        contents = _READERS[fmt](path)
+    except OSError as e:  # a failing stick, a share gone: an OSError names no file
+        raise UserError(f"cannot read {path} ({e.strerror or e}); check that it is still there and readable") from None
     G = _assemble(contents, str(path), dtype)
     G = G.to(device=target, dtype=dtype).eval().requires_grad_(False)
     dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in contents.state.values() if t.is_floating_point()})
