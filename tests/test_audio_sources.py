@@ -676,6 +676,24 @@ def test_a_file_copied_over_while_it_plays_is_not_spliced_into_the_show(tmp_path
     assert not played[len(heard):].any() and "was rewritten while the show played it" in track.error
 
 
+def test_a_rewrite_the_decoder_fails_on_is_said_as_a_rewrite_with_the_name_escaped(tmp_path, monkeypatch):
+    # The decoder, failing on the new content, was blamed: "convert the file to WAV or FLAC"; and a
+    # newline in the name cut the show's line short (review 61).
+    path = tmp_path / "a\nb.wav"
+    write_ramp(path, seconds=2.0)
+
+    def failing(source, *args, **kwargs):
+        yield np.zeros((1000, 1), np.float32)
+        path.write_bytes(path.read_bytes()[:5000])  # the same inode, written over
+        raise UserError(f"{source}: libsndfile stopped at 0.1 s; convert the file to WAV or FLAC")
+    monkeypatch.setattr("live.audio.tracks.stream_converted", failing)
+    track = FileTrack(path)
+    while not track.over and track.take(RATE, wait=True).size:
+        pass
+    track.close()
+    assert track.error.startswith(f"{tmp_path}/a\\nb.wav was rewritten while the show played it, ")
+
+
 def test_a_file_moved_away_while_it_plays_plays_on_to_its_end(tmp_path):
     """The decoder holds the file open: filed into another folder mid-set, it went silent for the
     rest of the show all the same (review 51)."""

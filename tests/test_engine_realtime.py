@@ -482,6 +482,11 @@ def test_a_failure_whose_message_runs_to_paragraphs_is_reported_in_one_line(capl
     assert published == [("error", {"source": "inference", "message": "RuntimeError: Failed running call_function conv2d"})]
     assert engine._message[0] == "inference: RuntimeError: Failed running call_function conv2d"
     assert any("from user code" in r.getMessage() and r.levelname == "DEBUG" for r in caplog.records)  # kept in full
+    # An escape code from a file's name reached the terminal and the HUD (review 61).
+    engine.report("audio", "/music/a\x1b[2Jb.wav was rewritten")
+    engine.notify("preset", "c\x1b[31md: projecting")
+    assert published[-2] == ("error", {"source": "audio", "message": "/music/a\\x1b[2Jb.wav was rewritten"})
+    assert "\x1b" not in engine._message[0] and "\x1b" not in caplog.text
 
 
 def test_a_lost_input_device_is_reported_once_not_on_every_retry_and_its_return_with_the_outage_s_length():

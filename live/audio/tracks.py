@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from live.audio.decode import scan_audio, stream_converted
-from live.errors import UserError, first_line
+from live.errors import UserError, first_line, one_line
 
 
 def _identity(path: str | Path) -> tuple[int, ...] | None:
@@ -116,34 +116,40 @@ class FileTrack(Track):
 
     def _decode(self) -> None:
         decoded = 0
+        name = one_line(str(self.path))  # said to a show's screen and log, whole: a newline in it cut the line
         try:
             while True:
                 decoded = 0
                 if _identity(self.path) != self._identity:  # a pass opens the path again: another file now
-                    raise UserError(f"{self.path} was rewritten, moved or removed while the show played it")
+                    raise UserError(f"{name} was rewritten, moved or removed while the show played it")
                 for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS,
                                               quiet=True):  # scanned when opened, which said what is wrong
                     # Checked before each block goes out, which may hold the new file's samples: a
                     # file exported or copied over mid-show was played on from its byte offset, two
                     # songs spliced into the show and its recording, without a word.
                     if _rewritten(_identity(self.path), self._identity):
-                        raise UserError(f"{self.path} was rewritten while the show played it, "
-                                        f"{decoded / self.sample_rate:.1f} s into it")
+                        raise self._rewritten_at(decoded)
                     decoded += len(block)
                     if len(block) and not self._put(block):
                         return
                 if decoded < self.frames:  # cut short (or replaced) since it was checked
-                    raise UserError(f"{self.path} ended after {decoded / self.sample_rate:.1f} s of its "
+                    raise UserError(f"{name} ended after {decoded / self.sample_rate:.1f} s of its "
                                     f"{self.frames / self.sample_rate:.1f} s: it changed while the show played it")
                 if not self.loop:
                     break
         except Exception as e:  # noqa: BLE001 - the file changed under the show, or its decoder failed
-            why = str(e) if isinstance(e, UserError) else f"decoding {self.path} failed ({type(e).__name__}: " \
+            if _rewritten(_identity(self.path), self._identity):  # the decoder failed on the new content
+                e = self._rewritten_at(decoded)
+            why = str(e) if isinstance(e, UserError) else f"decoding {name} failed ({type(e).__name__}: " \
                                                           f"{first_line(e)})"
             self.error = f"{why}; the show goes on, silent for the rest of its length"
             self._put_silence(decoded)
         finally:  # the end mark, whatever happened: a waiting `take` must not wait forever
             self._put(None)
+
+    def _rewritten_at(self, decoded: int) -> UserError:
+        return UserError(f"{one_line(str(self.path))} was rewritten while the show played it, "
+                         f"{decoded / self.sample_rate:.1f} s into it")
 
     def _put_silence(self, decoded: int) -> None:
         """Silence for the rest of the file's checked length (a looped one's: until closed): a

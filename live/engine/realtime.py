@@ -45,7 +45,7 @@ from live.engine.slots import LatestSlot
 from live.engine.stream_clock import StreamClock
 from live.engine.stats import KeyframeFlow, RunStats, events_per_second, frame_rate
 from live.engine.synthesizer import Synthesizer
-from live.errors import UserError, first_line
+from live.errors import UserError, first_line, one_line
 from live.presets import Preset, PresetLibrary, check_playable
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
@@ -129,7 +129,7 @@ class LiveEngine:
         """A stage failed and goes on: telemetry, HUD, stats, log; never raises. A failure
         that repeats every frame is reported once a second. One line: a library's message
         (torch's) can run to paragraphs, which the HUD and a console would show whole."""
-        full, message = message, first_line(message)
+        full, message = message, one_line(first_line(message))  # an escape code in a name drove the terminal
         line, now = f"{stage}: {message}", self.clock()
         if now - self._reported.get(line, -math.inf) < REPEAT_REPORT_S:
             return
@@ -137,15 +137,15 @@ class LiveEngine:
             self._reported.clear()
         self._reported[line] = now
         log.warning(line)
-        if full.strip() != message:
-            log.debug("%s, in full: %s", line, full)  # for a developer's log, not the stage's one line
+        if full.strip() != first_line(full):  # for a developer's log, not the stage's one line
+            log.debug("%s, in full: %s", line, "\n".join(one_line(part) for part in full.splitlines()))
         self.stats.error(line)
         self._message = (line, now)
         self.publish("error", {"source": stage, "message": message})
 
     def notify(self, stage: str, message: str) -> None:
         """Something the performer should know that is not a failure: telemetry, HUD, log."""
-        line = f"{stage}: {message}"
+        line = f"{stage}: {one_line(message)}"
         log.info(line)
         self._message = (line, self.clock())
         self.publish("notice", {"source": stage, "message": message})
