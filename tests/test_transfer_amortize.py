@@ -89,7 +89,7 @@ def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tm
     spelt_out = PredictorTraining(**{**with_4q, "steps": 6, "data_root": str(tmp_path)})
     assert PredictorTrainer(Bundle.load(bundle.root), spelt_out, tmp_path / "run", progress=False).step == 4
     monkeypatch.chdir(tmp_path / "b" / "c")  # the same `..` names another folder from here
-    with pytest.raises(UserError, match=f"data_root '{tmp_path}' there, '{tmp_path / 'b'}' here"):
+    with pytest.raises(UserError, match=f"--data '{tmp_path}' there, '{tmp_path / 'b'}' here"):
         PredictorTrainer(Bundle.load(bundle.root), typed, tmp_path / "run", progress=False)
     # Synthetic music alone reads no folder: a run of it resumes from anywhere.
     PredictorTrainer(bundle, PredictorTraining(**{**TINY.__dict__, "data_root": ".."}), tmp_path / "synthetic",
@@ -111,7 +111,7 @@ def test_a_run_on_4q_clips_alone_resumes_whatever_its_synthetic_clip_count(bundl
     assert PredictorTrainer(Bundle.load(bundle.root), other, tmp_path / "run", progress=False).step == 4
     absent = dataclasses.replace(only_4q, data_root=str(tmp_path / "none"))
     PredictorTrainer(bundle, absent, tmp_path / "fallback", progress=False).run()
-    with pytest.raises(UserError, match="synthetic_clips 4 there, 8 here"):
+    with pytest.raises(UserError, match="--synthetic-clips 4 there, 8 here"):
         PredictorTrainer(bundle, dataclasses.replace(absent, steps=6, synthetic_clips=8), tmp_path / "fallback",
                          progress=False)
 

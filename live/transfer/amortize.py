@@ -80,6 +80,13 @@ def _checked_state(state: dict) -> dict:
     return state
 
 
+def _flag(name: str) -> str:
+    """A training setting as `train predictor` takes it (two have no flag: the code's defaults)."""
+    if name in ("truncation", "windows_per_clip", "networks"):
+        return name
+    return {"data_root": "--data", "held_out_pairs": "--held-out"}.get(name, "--" + name.replace("_", "-"))
+
+
 def _stored(config: dict) -> dict:
     """A config as the state file keeps it (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
@@ -166,7 +173,9 @@ class PredictorTrainer:
             changed = sorted(k for k, v in here.items()
                              if k not in RESUMABLE | unread | {"networks"} and there.get(k) != v)
             if changed:
-                raise UserError(f"{self.run_dir} holds a run with other settings ({differing(changed, there, here)}); "
+                flags = [_flag(k) for k in changed]
+                there, here = ({_flag(k): v[k] for k in changed} for v in (there, here))
+                raise UserError(f"{self.run_dir} holds a run with other settings ({differing(flags, there, here)}); "
                                 "use the same settings to resume or another --outdir")
         self._resolved = resolved
         return state
