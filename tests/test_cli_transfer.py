@@ -85,6 +85,14 @@ def test_transfer_refuses_clashing_names_and_bad_audio(preset_dir, songs, tmp_pa
             "--outdir", str(tmp_path / "out"))
 
 
+def test_a_preset_s_missing_bundle_is_said_as_the_preset_s(preset_dir, songs, tmp_path):
+    # "no bundle 'mine'" for `--preset gig`: a name the user never typed (review 61).
+    (preset_dir / "gig.toml").write_text('bundle = "mine"\n[source]\nseed = 1\n')
+    with pytest.raises(UserError, match=rf"preset {preset_dir / 'gig.toml'}: bundle = 'mine': no bundle 'mine'"):
+        run("transfer", "--preset", "gig", "--presets-dir", str(preset_dir), "--audio", songs[0],
+            "--outdir", str(tmp_path / "out"))
+
+
 def test_transfer_checks_its_inputs_and_outputs_before_the_networks_load(preset_dir, songs, tmp_path, monkeypatch):
     monkeypatch.setattr("live.bundle.Bundle.load", lambda *a, **k: pytest.fail("the networks loaded first"))
     blocker = tmp_path / "a_file"

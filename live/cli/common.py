@@ -72,7 +72,10 @@ def preset_and_bundle(args: argparse.Namespace, uses_predictor: bool = True):
     from live.bundle import Bundle
 
     preset = chosen_preset(args)
-    folder = args.bundle or preset.bundle_folder()
+    try:
+        folder = args.bundle or preset.bundle_folder()
+    except UserError as e:  # the preset's, not one typed: say whose
+        raise UserError(f"preset {preset.path}: bundle = {preset.bundle!r}: {e}") from None
     try:
         bundle = Bundle.load(folder, device=args.device)
     except RuntimeError as e:  # torch: a device that fails once in use; on the CPU, the bundle's fault
