@@ -289,6 +289,10 @@ def test_preset_new_in_a_new_folder_copies_the_project_default_and_checks_a_late
     d = tmp_path / "new"  # no default.toml to copy: it said "no preset named 'default'"
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--seed", "4"]) == 0
     assert PresetLibrary(d).load("mine").settings == PresetLibrary().load("default").settings
+    capsys.readouterr()
+    assert main(["preset", "--presets-dir", str(d), "new", "other", "--seed", "4", "--like", "nope"]) == 2
+    # The folder's list alone ("presets: mine") hid the project's, which --like takes too (review 61).
+    assert "--like nope: no preset of that name in" in capsys.readouterr().err
     np.save(tmp_path / "w.npy", np.zeros((3, 7), np.float32))
     assert main(["preset", "--presets-dir", str(d), "new", "odd", "--w", str(tmp_path / "w.npy")]) == 2
     assert "has shape (3, 7); the generator of bundle 'default' (choose the preset's with --bundle) needs" in \

@@ -159,7 +159,14 @@ def _template(library, like: str | None):
     # Its settings and control map are copied, not its source: a latent or picture moved away is no matter.
     if name not in library.names() and name in project.names():
         return project.load(name, source_files=False)
-    return library.load(name, source_files=False)  # a file, or the error naming the folder's presets
+    try:
+        return library.load(name, source_files=False)
+    except UserError:
+        if name in library.names():  # its file is wrong: that is the error
+            raise
+        known = sorted(set(library.names()) | set(project.names()))  # the folder's said "presets: none"
+        raise UserError(f"--like {name}: no preset of that name in {library.directory} or the project's presets "
+                        f"({', '.join(known)})") from None
 
 
 COPIED_TABLES = ("settings", "cc")
