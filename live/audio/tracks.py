@@ -87,6 +87,7 @@ class FileTrack(Track):
         self._identity = _identity(path)  # before the scan: a change during it is noticed too
         audio = scan_audio(path)
         self.path, self.loop, self.shortfall = audio.path, loop, audio.shortfall()
+        self._name = one_line(str(audio.path))  # said to a show's screen and log whole: a newline cut the line
         self.sample_rate = sample_rate or audio.sample_rate
         self.channels = channels or audio.channels
         # resample_poly's output length, ceil(frames * rate / file rate), which
@@ -116,12 +117,11 @@ class FileTrack(Track):
 
     def _decode(self) -> None:
         decoded = 0
-        name = one_line(str(self.path))  # said to a show's screen and log, whole: a newline in it cut the line
         try:
             while True:
                 decoded = 0
                 if _identity(self.path) != self._identity:  # a pass opens the path again: another file now
-                    raise UserError(f"{name} was rewritten, moved or removed while the show played it")
+                    raise UserError(f"{self._name} was rewritten, moved or removed while the show played it")
                 for block in stream_converted(self.path, self.sample_rate, self.channels, self.BLOCK_SECONDS,
                                               quiet=True):  # scanned when opened, which said what is wrong
                     # Checked before each block goes out, which may hold the new file's samples: a
@@ -133,14 +133,14 @@ class FileTrack(Track):
                     if len(block) and not self._put(block):
                         return
                 if decoded < self.frames:  # cut short (or replaced) since it was checked
-                    raise UserError(f"{name} ended after {decoded / self.sample_rate:.1f} s of its "
+                    raise UserError(f"{self._name} ended after {decoded / self.sample_rate:.1f} s of its "
                                     f"{self.frames / self.sample_rate:.1f} s: it changed while the show played it")
                 if not self.loop:
                     break
         except Exception as e:  # noqa: BLE001 - the file changed under the show, or its decoder failed
             if _rewritten(_identity(self.path), self._identity):  # the decoder failed on the new content
                 e = self._rewritten_at(decoded)
-            why = str(e) if isinstance(e, UserError) else f"decoding {name} failed ({type(e).__name__}: " \
+            why = str(e) if isinstance(e, UserError) else f"decoding {self._name} failed ({type(e).__name__}: " \
                                                           f"{first_line(e)})"
             self.error = f"{why}; the show goes on, silent for the rest of its length"
             self._put_silence(decoded)
@@ -148,7 +148,7 @@ class FileTrack(Track):
             self._put(None)
 
     def _rewritten_at(self, decoded: int) -> UserError:
-        return UserError(f"{one_line(str(self.path))} was rewritten while the show played it, "
+        return UserError(f"{self._name} was rewritten while the show played it, "
                          f"{decoded / self.sample_rate:.1f} s into it")
 
     def _put_silence(self, decoded: int) -> None:

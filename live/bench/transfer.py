@@ -85,13 +85,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="../shared/data", help="shared data folder holding 4q/ (default ../shared/data)")
     p.add_argument("--stream-rate", type=number(0.5, 20),
                    help="keyframes per second on the stream, 0.5 to 20: its jitter takes three keyframes or more "
-                        "in the 6 s before the change (default 5)")
+                        f"in the 6 s before the change (default {MEASURED_WITH['stream_rate'][0]:g})")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
     p.add_argument("--show-rate", type=number(0, 60, low_open=True),
-                   help="keyframes per second on the show (default 17, this CPU's live rate)")
+                   help=f"keyframes per second on the show (default {MEASURED_WITH['show_rate'][0]:g}, this CPU's "
+                        "live rate)")
     p.add_argument("--show-model-seconds", type=number(0),
-                   help="seconds from asking for a local model to its use on the show (default 10: "
-                        "a build beside a running show on this CPU)")
+                   help="seconds from asking for a local model to its use on the show (default "
+                        f"{MEASURED_WITH['show_model_seconds'][0]:g}: a build beside a running show on this CPU)")
     p.add_argument("--no-show", action="store_true", help="skip the show measurement")
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: torch's, one per core)")
     add_device(p)

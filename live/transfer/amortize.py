@@ -82,7 +82,7 @@ def _checked_state(state: dict) -> dict:
 
 def _flag(name: str) -> str:
     """A training setting as `train predictor` takes it (two have no flag: the code's defaults)."""
-    if name in ("truncation", "windows_per_clip", "networks"):
+    if name in ("truncation", "windows_per_clip"):
         return name
     return {"data_root": "--data", "held_out_pairs": "--held-out"}.get(name, "--" + name.replace("_", "-"))
 
