@@ -186,6 +186,12 @@ def user_cache(kind: str) -> Path:
     return Path(base) / "live" / kind
 
 
+def shipped(kind: str) -> Path:
+    """The `presets`, `shaders` or `models` folder that comes with live. live/_shipped links to the
+    project's own, so a checkout and an editable install use them; a wheel carries copies there."""
+    return (Path(__file__).parent / "_shipped" / kind).resolve()
+
+
 def write_whole(path: str | Path, data: bytes) -> Path:
     """Write `data` beside `path` and move it into place; the folder is made if missing,
     with the file mode of any new file. A folder that cannot be written is a UserError.

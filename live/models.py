@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import is_file, read_json, read_toml, real_path
+from live.files import is_file, read_json, read_toml, real_path, shipped
 
 BUNDLE_FILE = "bundle.toml"
 
 
 def models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "models"
+    return shipped("models")
 
 
 def latent_shape(folder: Path) -> tuple[int, int] | None:

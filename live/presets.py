@@ -30,7 +30,7 @@ import numpy as np
 
 from live.control.ccmap import CcMap
 from live.errors import UserError
-from live.files import dangling_link, is_file, is_folder, real_path
+from live.files import dangling_link, is_file, is_folder, real_path, shipped
 from live.imageio import check_picture
 from live.models import BUNDLE_FILE, bundle_dir, latent_shape
 from live.settings import Settings
@@ -45,7 +45,7 @@ DEFAULT_PRESET = "default"
 
 
 def default_presets_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "presets"
+    return shipped("presets")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 
 from live.__main__ import main
 from live.errors import UserError
-from live.presets import PresetLibrary, load_preset
+from live.presets import PresetLibrary, default_presets_dir, load_preset
 from live.settings import PARAMS
 
 
@@ -403,6 +403,16 @@ def test_preset_new_into_a_folder_it_cannot_write_says_so_before_projecting(tmp_
     assert main(["preset", "--presets-dir", str(tmp_path / "blocker" / "p"), "new", "face",
                  "--image", str(tmp_path / "face.png"), "--like", "ember"]) == 2
     assert "blocker is a file, not a folder" in capsys.readouterr().err
+
+
+def test_preset_new_into_the_shipped_folder_it_cannot_write_names_the_flag(tmp_path, capsys, monkeypatch):
+    """An installed live's presets folder is its package's, often read-only (review 63)."""
+    (tmp_path / "blocker").write_text("a file")
+    project = default_presets_dir()
+    monkeypatch.setattr("live.presets.default_presets_dir", lambda: tmp_path / "blocker" / "presets")
+    assert main(["preset", "new", "mine", "--seed", "3", "--like", str(project / "ember.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "blocker is a file, not a folder" in err and "(--presets-dir DIR keeps presets" in err
 
 
 def test_preset_new_refuses_a_name_with_the_file_s_suffix(tmp_path, capsys):

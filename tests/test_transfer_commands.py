@@ -230,3 +230,15 @@ def test_a_remade_bundle_s_next_step_names_a_run_folder_the_old_predictor_run_do
     (tmp_path / "runs" / "predictor-mine-2").mkdir()
     assert run(*argv) == 0
     assert f"--bundle {tmp_path / 'models' / 'mine'} --outdir runs/predictor-mine-3;" in capsys.readouterr().out
+
+
+def test_bundle_new_into_a_models_folder_it_cannot_write_names_the_flag_before_loading(tmp_path, monkeypatch):
+    """An installed live's models folder is its package's, often read-only (review 63)."""
+    (tmp_path / "blocker").write_text("a file")
+    monkeypatch.setattr("live.models.models_dir", lambda: tmp_path / "blocker" / "models")
+    monkeypatch.setattr("live.nets.checkpoints.load_generator", lambda *a: pytest.fail("loaded first"))
+    with pytest.raises(UserError, match=r"blocker is a file, not a folder.*\(--models-dir DIR keeps bundles"):
+        run("bundle", "new", "--network", str(tmp_path / "g.pkl"), "--space", "default", "--name", "mine")
+    with pytest.raises(UserError, match=r"blocker is a file, not a folder; choose another path$"):
+        run("bundle", "new", "--network", str(tmp_path / "g.pkl"), "--space", "default", "--name", "mine",
+            "--models-dir", str(tmp_path / "blocker" / "m"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from live.cli.types import output_path, plain_name
 from live.errors import UserError, note, one_line
-from live.files import real_path
+from live.files import check_folder, real_path
 
 CARD_FILE = "MODEL_CARD.md"
 SAMPLES_FILE = "samples.png"  # the default bundle's sample grid of its generator
@@ -63,6 +63,14 @@ def run_new(args: argparse.Namespace) -> int:
     if not (target / BUNDLE_FILE).exists() and target.is_dir() and any(target.iterdir()):
         # e.g. a training run's folder: its weights would be overwritten, --force or not
         raise UserError(f"{target} holds files and no bundle; choose another --name or --models-dir")
+    try:
+        check_folder(target.parent)
+    except UserError as e:
+        if args.models_dir is not None:
+            raise
+        # An installed live's models folder is its package's, often read-only.
+        raise UserError(f"{e} (--models-dir DIR keeps bundles in a folder of yours; --bundle DIR/NAME plays one)") \
+            from None
     G, info = load_generator(args.network)
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "

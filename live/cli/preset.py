@@ -104,7 +104,13 @@ def _new(args: argparse.Namespace) -> int:
     path = library.directory / f"{args.name}.toml"
     if path.exists() and not args.force:
         raise UserError(f"preset {path} exists; pick another name or pass --force")
-    check_writable(path)  # before a projection's minutes
+    try:
+        check_writable(path)  # before a projection's minutes
+    except UserError as e:
+        if args.presets_dir is not None:
+            raise
+        # An installed live's presets folder is its package's, often read-only.
+        raise UserError(f"{e} (--presets-dir DIR keeps presets in a folder of yours; shows take it too)") from None
     template = _template(library, args.like)
     # Found now: a copy of a preset on a missing bundle could not be played either.
     if args.bundle:

@@ -18,6 +18,7 @@ from pathlib import Path
 import moderngl
 
 from live.errors import UserError
+from live.files import shipped
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
 # Mesa: "0:12(3): error: ...", NVIDIA: "0(12) : error C0000: ..."; the first number is
@@ -27,9 +28,7 @@ _NVIDIA_LOCATION = re.compile(r"^\s*(\d+)\((\d+)\)\s*:\s*(.*)$")
 
 
 def default_shader_dir() -> Path:
-    """The repository's `shaders/`, found next to the package (an editable install keeps
-    the package in the repository, so this holds for `pip install -e .` and a checkout)."""
-    return Path(__file__).resolve().parents[2] / "shaders"
+    return shipped("shaders")
 
 
 @dataclass(frozen=True)
