@@ -182,6 +182,20 @@ def test_the_window_holds_the_last_sound_through_a_silence_and_keeps_short_rests
     assert np.array_equal(analyzer.window()[-(RATE // 4):], noise[:RATE // 4])
 
 
+def test_the_window_leaves_a_break_out_whatever_the_blocks_it_was_fed_in():
+    """A render's preroll comes in one block, a show's audio in small ones: judged per block,
+    the preroll's window kept a break the whole render left out (review 65)."""
+    rng = np.random.default_rng(1)
+    window = round(MEL.window_seconds * RATE)
+    noise = (0.1 * rng.standard_normal(2 * RATE)).astype(np.float32)
+    audio = np.concatenate([noise, np.zeros(2 * RATE, np.float32), noise[:RATE // 3]])
+    windows = [run(audio, blocks)[0].window() for blocks in ([len(audio)], [735], [100, 4000, 7])]
+    assert all(np.array_equal(windows[0], w) for w in windows[1:])
+    # The break stays out but for its first SILENT_GAP_S (to a hop), and the music it came back with ends the window.
+    assert 0.25 * RATE <= np.count_nonzero(windows[0] == 0) < 0.3 * RATE
+    assert np.array_equal(windows[0][-(RATE // 3):], noise[:RATE // 3]) and window > RATE // 3 + 0.3 * RATE
+
+
 # A grid the performer tapped goes on through silence (a break).
 def test_a_tapped_grid_goes_on_through_silence():
     rate = 22050

@@ -91,6 +91,7 @@ class AudioAnalyzer:
         self._index = start_index
         self._mean_square = 0.0
         self._sounded_at = -math.inf  # stream time of the last hop above silence_db
+        self._keeping = False  # the hop being filled goes into the mel window's history
         # Per-hop weight of the newest hop in the level: one hop (~12 ms) alone read at 20 Hz
         # would flicker with every drum hit and gap; a level meter follows about 0.1 s.
         self._level_weight = 1.0 - math.exp(-len(self._hop) / sample_rate / LEVEL_TIME_S)
@@ -117,6 +118,8 @@ class AudioAnalyzer:
         while pos < len(mono):
             take = min(len(mono) - pos, len(self._hop) - self._filled)
             self._hop[self._filled:self._filled + take] = mono[pos:pos + take]
+            if self._keeping:  # at once, not a hop later: the window ends with the newest sample
+                self._history.write(mono[pos:pos + take, None])
             self._filled += take
             pos += take
             if self._filled == len(self._hop):
@@ -128,6 +131,16 @@ class AudioAnalyzer:
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
                 if hop.rms * hop.rms >= self._silent_mean_square:
                     self._sounded_at = hop.end_time
+                # The mel window is of sound: silence past a short gap is left out of it, so between
+                # songs the window (and the picture) holds the last music, and a song that starts
+                # does not share its window with seconds of silence, which E_M, normalizing each
+                # window, read as music of its own (a picture that dimmed and came back in a break).
+                # Judged hop by hop, whatever the blocks fed: judged per block, a render's preroll
+                # (one block) kept a break that the same song's whole render left out.
+                keeping = hop.end_time - self._sounded_at < SILENT_GAP_S
+                if keeping and not self._keeping:  # sound again: this hop's samples were held back
+                    self._history.write(self._hop[:, None])
+                self._keeping = keeping
                 if hop.onset:
                     self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
                     self._onset_strength = hop.onset_strength
@@ -140,12 +153,6 @@ class AudioAnalyzer:
         self._index += len(mono)
         if self._taps_ahead:
             beats += self._taps_until(self.time)
-        # The mel window is of sound: silence past a short gap is left out of it, so between
-        # songs the window (and the picture) holds the last music, and a song that starts
-        # does not share its window with seconds of silence, which E_M, normalizing each
-        # window, read as music of its own (a picture that dimmed and came back in a break).
-        if self.time - self._sounded_at < SILENT_GAP_S:
-            self._history.write(mono[:, None])
         if beats:
             self._newest_beat = beats[-1]
         self._features = self._snapshot(tuple(beats))
