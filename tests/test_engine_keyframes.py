@@ -140,3 +140,18 @@ def test_a_keyframe_carries_valence_and_arousal_in_their_places():
     k = maker.make(mel, Settings(), 0.0, lambda: 0.0)
     assert abs(float(va[0]) - float(va[1])) > 1e-4  # the check needs them apart
     assert k.valence == pytest.approx(float(va[0])) and k.arousal == pytest.approx(float(va[1]))
+
+
+def test_the_reference_refiner_serves_the_maker_through_a_refinement_turned_off():
+    """Its session had `refine` alone, as the Protocol said, and the maker's `close` failed (review 65)."""
+    from live.transfer.refine import ReferenceRefiner
+
+    bundle = random_bundle()
+    maker = KeyframeMaker(bundle, seed_latent(bundle.G, 3), refiner=ReferenceRefiner())
+    mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
+    maker.latent(mel, Settings(refine_steps=1))
+    session = maker.refinement
+    session.reset()
+    assert session._warm._previous is None
+    maker.latent(mel, Settings(refine_steps=0))
+    assert maker.refinement is None

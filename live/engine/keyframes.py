@@ -33,6 +33,12 @@ class RefineSession(Protocol):
 
     def refine(self, w: torch.Tensor, f_m: torch.Tensor, lam: float, steps: int) -> torch.Tensor: ...
 
+    def reset(self) -> None:
+        """Forget the previous keyframe: the next one starts at the predictor's w_m."""
+
+    def close(self, wait: bool = True) -> None:
+        """Stop what runs in the background for it; `wait` for it to stop."""
+
 
 class Refiner(Protocol):
     """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine).

@@ -281,6 +281,12 @@ class ReferenceSession:
         self._warm.record(predicted, refined)
         return refined
 
+    def reset(self) -> None:
+        self._warm.reset()
+
+    def close(self, wait: bool = True) -> None:
+        """Nothing runs in the background."""
+
     def _step(self, w: torch.Tensor, f_m: torch.Tensor, lam: float) -> torch.Tensor:
         """A gradient step `step_length` long, halved until L_transfer decreases."""
         loss, grad = reference_loss_and_gradient(self.bundle, w, self.w_source, f_m, lam)
