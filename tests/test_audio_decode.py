@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.audio.decode import (SampleReader, StreamResampler, mix_channels, read_audio, resample, scan_audio,
+from live.audio.channels import mix_channels
+from live.audio.decode import (SampleReader, StreamResampler, read_audio, resample, scan_audio,
                                stream_audio, stream_converted)
 from live.errors import UserError
 

@@ -62,6 +62,19 @@ def test_va_is_deterministic_and_exits_zero_when_all_files_read(random_bundle_di
     assert first == second
 
 
+def test_va_hears_stereo_with_one_channel_polarity_inverted_as_a_show_does(random_bundle_dir, tmp_path, capsys):
+    """A show heard such a file's first channel; `va` (and `transfer`, training) heard the silence of a
+    plain mean (review 65)."""
+    rate = BundleConfig.read(random_bundle_dir / "bundle.toml").space.mel.sample_rate
+    t = np.arange(4 * rate) / rate
+    music = (0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    sf.write(tmp_path / "mono.wav", music, rate)
+    sf.write(tmp_path / "inverted.wav", np.stack([music, -music], axis=1), rate)
+    assert _run([str(tmp_path / "mono.wav"), str(tmp_path / "inverted.wav"), "--bundle", str(random_bundle_dir)]) == 0
+    mono, inverted = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (mono["valence"], mono["arousal"]) == (inverted["valence"], inverted["arousal"])
+
+
 def test_va_reads_the_pictures_a_preset_takes(random_bundle_dir, tmp_path, capsys):
     """`preset new --image x.avif` took what `va` refused as neither sound nor picture."""
     pictures = [tmp_path / f"blue{suffix}" for suffix in (".avif", ".tif", ".ppm")]

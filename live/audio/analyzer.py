@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from live.audio.beats import BeatClock, BeatConfig, BeatTracker
+from live.audio.channels import mixdown
 from live.audio.mel import LogMel, MelWindow
 from live.audio.ring import RingBuffer
 
@@ -50,18 +51,6 @@ class AudioFeatures:
 
     def next_beat_after(self, t: float) -> float:
         return self.last_beat + (math.floor((t - self.last_beat) / self.period) + 1) * self.period
-
-
-def mixdown(samples: np.ndarray) -> np.ndarray:
-    """[n] or [n, channels] -> [n]: the channels' mean, or the first channel where the mean
-    cancels them (20 dB below the channels: one is polarity-inverted, as a miswired balanced
-    cable makes it), which the analysis heard as silence: no beats, a silent mel window."""
-    if samples.ndim == 1:
-        return samples.astype(np.float32, copy=False)
-    mono = samples.mean(axis=1, dtype=np.float32)
-    if samples.shape[1] > 1 and np.mean(np.square(mono)) < 0.01 * np.mean(np.square(samples)):
-        return np.ascontiguousarray(samples[:, 0], dtype=np.float32)
-    return mono
 
 
 class AudioAnalyzer:

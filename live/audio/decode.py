@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from live.audio.channels import mix_channels
 from live.errors import UserError, note, printable
 
 BLOCK_SECONDS = 20.0  # stream_audio's blocks: 20 s of 48 kHz stereo is 7.7 MB
@@ -46,16 +47,6 @@ class Audio:
     @property
     def duration(self) -> float:
         return len(self.samples) / self.sample_rate
-
-
-def mix_channels(samples: np.ndarray, channels: int) -> np.ndarray:
-    """[frames, C] -> [frames, channels]: equal channel counts pass, mono is spread, anything
-    else is averaged to mono first (a plain downmix; no surround matrix)."""
-    have = samples.shape[1]
-    if have == channels:
-        return samples
-    mono = samples if have == 1 else samples.mean(axis=1, keepdims=True)
-    return np.ascontiguousarray(np.repeat(mono, channels, axis=1), dtype=np.float32)
 
 
 def _ratio(from_rate: int, to_rate: int) -> tuple[int, int]:

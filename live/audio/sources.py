@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from live.audio.clock import CaptureTimes, Clock, MonotonicClock
-from live.audio.decode import mix_channels
+from live.audio.channels import mix_channels
 from live.audio.demo import render_demo
 from live.audio.driver import DriverCall, skip_driver_cleanup_at_exit
 from live.audio.devices import (Device, Direction, default_device_index, find_device, list_devices, portaudio,

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
 from live.audio.beats import ONSET_LAG_HOPS
-from live.audio.decode import AudioFile, mix_channels
+from live.audio.channels import mix_channels
+from live.audio.decode import AudioFile
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
 from live.engine.stats import KeyframeFlow, RunStats

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from live.audio.decode import mix_channels
+from live.audio.channels import mix_channels
 from live.render.sinks import exact_rate
 
 RECORD_GAP_S = 1.0       # the input heard nothing for this long (lost): the recording takes silence in its place
