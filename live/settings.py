@@ -1,7 +1,8 @@
 """The live parameters every stage reads, validated against one table.
 
-`PARAMS` is the single source of truth: the `Settings` defaults, validation, the
-control protocol (`set`, `cc`, `get`) and its documentation all come from it. Stages
+`PARAMS` is the single source of truth: the `Settings` defaults, validation and the
+control protocol (`set`, `cc`, `get`) come from it, and a test keeps PROTOCOL.md's list of
+parameters to it (`Param.describe`). Stages
 never share a mutable settings object: the control thread swaps an immutable `Settings`
 into a `SettingsSlot`, and every reader takes a snapshot.
 
@@ -93,7 +94,7 @@ class Param:
         return check_value(self.name, self.kind, self.low, self.high, value)
 
     def describe(self) -> str:
-        """`name (type low..high, default D): doc`, for help texts and error messages."""
+        """`name (type low..high, default D): doc`, as PROTOCOL.md lists the parameter."""
         if self.kind is bool:
             return f"{self.name} (true/false, default {_wire(self.default)}): {self.doc}"
         return (f"{self.name} ({self.kind.__name__} {self.low}..{self.high}, "

@@ -16,10 +16,10 @@ def test_keyframe_from_mel_with_a_random_bundle(tmp_path):
     w_o = seed_latent(bundle.G, 3)
     maker = KeyframeMaker(bundle, w_o)
     mel = torch.randn(1, bundle.mel.n_mels, bundle.mel.frames)
-    k = maker.make(mel, Settings(), capture_time=1.5, clock=lambda: 2.0)
+    k = maker.make(mel, Settings(), capture_time=1.5, clock=lambda: 2.0, version=7, preset="ember")
     assert k.image.shape == (64, 64, 3) and k.image.dtype == np.uint8
     assert 0 <= k.valence <= 1 and 0 <= k.arousal <= 1
-    assert k.capture_time == 1.5 and k.ready_time == 2.0 and k.version == 1
+    assert k.capture_time == 1.5 and k.ready_time == 2.0 and (k.version, k.preset) == (7, "ember")
     # intensity 0 is the source picture exactly.
     still = maker.make(mel, Settings(intensity=0.0), 0.0, lambda: 0.0)
     assert np.array_equal(still.image, maker.source_uint8)

@@ -92,7 +92,6 @@ class KeyframeMaker:
         self._floor_step = 1.0  # the fraction of the move the last keyframe kept
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
-        self.version = 0
 
     @torch.inference_mode()
     def latent(self, log_mel: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,12 +144,12 @@ class KeyframeMaker:
         return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
-             clock: Callable[[], float]) -> Keyframe:
-        """`clock` is the engine's (wall or simulated): it stamps the keyframe ready."""
+             clock: Callable[[], float], version: int = 0, preset: str = "") -> Keyframe:
+        """`clock` is the engine's (wall or simulated): it stamps the keyframe ready. `version` and
+        `preset` are the engine's: its versions count on across the shows (makers) it switches between."""
         start = time.perf_counter()
         w, va = self.latent(log_mel, settings)
         w, image = self.visible(w, settings.min_lightness)
-        self.version += 1
-        return Keyframe(version=self.version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
+        return Keyframe(version=version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
                         capture_time=capture_time, ready_time=clock(),
-                        compute_seconds=time.perf_counter() - start)
+                        compute_seconds=time.perf_counter() - start, preset=preset)

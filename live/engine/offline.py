@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +157,10 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
             if due is not None and director.wants(t, due[0], settings, features):
                 version, window, due_t = due
                 try:
-                    made = show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t, clock=lambda: due_t)
+                    newest = show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
+                                             clock=lambda: due_t, version=version, preset=show.preset.name)
                 except ValueError as e:  # not finite: a show keeps its last picture, a render would hold it black
                     raise UserError(f"the keyframe at {due_t:.1f} s cannot be made: {e}") from None
-                newest = replace(made, version=version)
                 stats.keyframe(newest.capture_time, newest.ready_time, newest.compute_seconds)
                 flow.add(due_t)
                 due = None

@@ -242,8 +242,8 @@ class LiveEngine:
                 if request is None:
                     continue
                 log_mel = self._mel(request.window)
-                keyframe = self.show.maker.make(log_mel, self.choice.in_force(), request.capture_time, self.clock)
-                keyframe = dataclasses.replace(keyframe, version=next(self._versions), preset=self.show.preset.name)
+                keyframe = self.show.maker.make(log_mel, self.choice.in_force(), request.capture_time, self.clock,
+                                                version=next(self._versions), preset=self.show.preset.name)
                 self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
                 self.keyframes.put(keyframe)
                 self._keyframe_flow.add(keyframe.ready_time)

@@ -81,7 +81,7 @@ class VideoFormat:
     fps: float = 30.0
     codec: str = "libx264"           # an FFmpeg H.264 encoder name
     crf: int = 20                    # x264 quality: lower is better and bigger
-    preset: str = "veryfast"         # x264 speed; fast enough to record a live show on 2 cores
+    preset: str = "veryfast"         # x264 speed of a render; a show records at ultrafast (cli/perform.py)
     threads: int = 0                 # encoder threads; 0: FFmpeg's choice (about 1.5 per core)
 
 
