@@ -66,8 +66,8 @@ def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tm
                                                                               monkeypatch, crossfade_beats):
     made = {}  # capture time: log-mel window
     make = KeyframeMaker.make
-    monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock, **stamps: (
-        made.__setitem__(capture_time, log_mel.clone()), make(self, log_mel, settings, capture_time, clock, **stamps))[1])
+    monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock, **kw: (
+        made.__setitem__(capture_time, log_mel.clone()), make(self, log_mel, settings, capture_time, clock, **kw))[1])
     # Unsynced cuts take each keyframe due at once: all are made, as live inference makes them.
     text = (preset_dir / "test.toml").read_text()
     (preset_dir / "unsynced.toml").write_text(text.replace("[settings]\n",
