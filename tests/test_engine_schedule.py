@@ -1,6 +1,7 @@
 import pytest
 
 from live.engine.schedule import BeatGrid, FadeScheduler
+from live.render.crossfade import NO_TEMPO_BEAT_S
 
 
 def test_one_fade_per_beat_lands_on_beats():
@@ -75,7 +76,7 @@ def test_without_a_tempo_the_fade_length_still_counts(beat_sync):
     """In beatless music every fade lasted 0.5 s whatever its length in beats (found by review)."""
     short = FadeScheduler().start(0.0, 1, BeatGrid(None, None), 1, beat_sync)
     long = FadeScheduler().start(0.0, 1, BeatGrid(None, None), 8, beat_sync)
-    assert long.end == pytest.approx(8 * short.end) == pytest.approx(8 * FadeScheduler().fallback_seconds)
+    assert long.end == pytest.approx(8 * short.end) == pytest.approx(8 * NO_TEMPO_BEAT_S)
 
 
 @pytest.mark.parametrize("beat_sync, cuts", [(True, 4), (False, 40)])
@@ -90,7 +91,7 @@ def test_cuts_waiting_for_a_tempo_come_one_a_fallback_length(beat_sync, cuts):
             made.append(t)
     assert len(made) == cuts if beat_sync else len(made) >= cuts
     # The video's first picture too (it lasted 2 frames).
-    assert not beat_sync or all(b - a >= s.fallback_seconds - 1e-9 for a, b in zip(made, made[1:]))
+    assert not beat_sync or all(b - a >= NO_TEMPO_BEAT_S - 1e-9 for a, b in zip(made, made[1:]))
 
 
 def test_fraction_of_a_beat():
@@ -202,7 +203,7 @@ def test_a_video_s_first_picture_holds_as_a_cut_and_a_tempo_found_ends_the_hold(
     s = FadeScheduler(fade_in=False)
     s.start(0.0, 1, BeatGrid(None, None), crossfade_beats=0)
     assert not s.due(1 / 30, 2, 0, beat_sync=True)
-    assert s.due(s.fallback_seconds, 2, 0, beat_sync=True)
+    assert s.due(NO_TEMPO_BEAT_S, 2, 0, beat_sync=True)
     s.start(0.5, 2, BeatGrid(None, None), crossfade_beats=0)  # held again for want of a tempo
     assert not s.due(0.6, 3, 0, beat_sync=True)
     assert s.due(0.6, 3, 0, beat_sync=True, tempo=True)  # a tempo: the cut waits for its beat instead

@@ -39,14 +39,6 @@ def test_a_stale_beat_prediction_is_moved_onto_the_grid_ahead():
     assert ((fade.end - 8.1) / PERIOD) == pytest.approx(round((fade.end - 8.1) / PERIOD))
 
 
-@pytest.mark.parametrize("next_beat, period", [(None, 0.5), (10.4, None), (10.4, 0.0)])
-def test_without_tempo_a_beat_lasts_the_fallback_length(next_beat, period):
-    fade = plan_crossfade(10.0, next_beat, period, CrossfadeTiming(fallback_seconds=0.6))
-    assert fade.end == pytest.approx(10.6)
-    assert plan_crossfade(10.0, next_beat, period, CrossfadeTiming(beats=4, fallback_seconds=0.6)).end == \
-        pytest.approx(12.4)
-
-
 @pytest.mark.parametrize("beats", [1, 2, 4])
 def test_mix_is_monotone_continuous_and_eased(beats):
     fade = plan_crossfade(3.0, 3.3, PERIOD, CrossfadeTiming(beats=beats))
@@ -109,8 +101,3 @@ def test_pulse_strength_and_retrigger():
     assert weak_after.value(0.01) == pytest.approx(strong.value(0.01))
     assert strong.hit(0.5, strength=1.0).value(0.5) == 1.0
     assert Pulse(0.1).hit(0.0, strength=7.0).value(0.0) == 1.0
-
-
-def test_a_fade_without_a_tempo_lasts_at_least_the_shortest_fade():
-    fade = plan_crossfade(0.0, None, None, CrossfadeTiming(min_seconds=1.0, fallback_seconds=0.5))
-    assert fade.end == pytest.approx(1.0)

@@ -6,7 +6,7 @@ picture arrives somewhere on every beat and moves toward the music in between. A
 cut (0 beats) happens on the beat, and a fade shorter than a beat ends on it. With
 `beat_sync` off a fade also runs whole before the next starts, but from the keyframe's
 arrival and for its length in beats, landing wherever that is (a cut, at once). With no
-tempo yet a beat lasts `fallback_seconds`, so the length still counts (a cut holds a beat).
+tempo yet a beat lasts NO_TEMPO_BEAT_S, so the length still counts (a cut holds a beat).
 
 Every fade runs whole: restarted by each keyframe, at 20 a second, a fade eased from zero
 slope moved the picture less than the 8-bit plate it is snapshot into keeps, and the picture
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from live.render.crossfade import Crossfade, CrossfadeTiming, plan_crossfade
+from live.render.crossfade import NO_TEMPO_BEAT_S, SHORTEST_FADE_S, Crossfade, CrossfadeTiming, plan_crossfade
 
 
 @dataclass(frozen=True)
@@ -24,20 +24,23 @@ class BeatGrid:
     next_beat: float | None   # predicted time of the next beat, None without a tempo
     period: float | None      # seconds per beat, None without a tempo
 
+    @property
+    def has_tempo(self) -> bool:
+        return self.next_beat is not None and bool(self.period)
+
 
 class FadeScheduler:
-    def __init__(self, min_seconds: float = 0.25, fallback_seconds: float = 0.5, fade_in: bool = True):
+    def __init__(self, fade_in: bool = True):
         self.fade = Crossfade.hold()
         self.shown_version = -1
         self.fade_in = fade_in  # the first keyframe fades in from black; else it is there at once
-        self.min_seconds, self.fallback_seconds = min_seconds, fallback_seconds
         # A synced cut or short fade waits for its moment before the beat, then takes the
         # newest keyframe: (beat, period), or None. The moment is not kept: a preset switch
         # or a knob may change the fade's length while it waits, and the fade must still
         # land on the beat (a cut chosen during a half-beat fade's wait cut half a beat early).
         self._waiting: tuple[float, float] | None = None
         # A cut waiting for a tempo not found yet holds its picture as a fade would last
-        # (fallback_seconds): a strobe preset cut at the keyframe rate, up to 20 a second,
+        # (NO_TEMPO_BEAT_S): a strobe preset cut at the keyframe rate, up to 20 a second,
         # in a song's first seconds.
         self._cut_holds_until = float("-inf")
         self._interrupted = False  # the next keyframe need not wait for the fade under way
@@ -78,7 +81,7 @@ class FadeScheduler:
         shorter than a beat)? The wait starts with the first call; `due` ends it. A wait
         whose beat went by half a beat ago without the fade (the screen froze, or stalled)
         starts over toward the next beat: its fade would land off the beat."""
-        on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
+        on_beat = beat_sync and grid.has_tempo
         if not (crossfade_beats < 1 and on_beat) or (self.shown_version < 0 and not self.fade_in):
             return False
         if self._waiting is None or t > self._waiting[0] + self._waiting[1] / 2:
@@ -95,11 +98,11 @@ class FadeScheduler:
         """Plan the fade to keyframe `version`, from now; 0 beats is a hard cut. None: a cut
         or a fade shorter than a beat waits to land on the beat, and takes the keyframe
         newest then (asked again once `due`), not the one newest now."""
-        on_beat = beat_sync and grid.next_beat is not None and bool(grid.period)
+        on_beat = beat_sync and grid.has_tempo
         if self.shown_version < 0 and not self.fade_in:
             self.fade = Crossfade.hold()
             if crossfade_beats <= 0 and beat_sync and not on_beat:  # a video's first picture holds as a cut does
-                self._cut_holds_until = t + self.fallback_seconds
+                self._cut_holds_until = t + NO_TEMPO_BEAT_S
         elif crossfade_beats < 1 and on_beat:
             if self.waits(t, grid, crossfade_beats, beat_sync):
                 return None
@@ -108,15 +111,15 @@ class FadeScheduler:
         elif crossfade_beats <= 0:
             self.fade = Crossfade.hold()
             if beat_sync:  # and no tempo yet
-                self._cut_holds_until = t + self.fallback_seconds
+                self._cut_holds_until = t + NO_TEMPO_BEAT_S
         elif on_beat:
-            timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0), min_seconds=self.min_seconds)
+            timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0))
             grid = self._beats(grid)
             self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing)
             self._served = self.fade.end
         else:  # from now, its length in beats: not synced, or no tempo yet
-            beat = grid.period or self.fallback_seconds
-            self.fade = Crossfade(t, t + max(crossfade_beats * beat, 1e-3 if not beat_sync else self.min_seconds))
+            beat = grid.period or NO_TEMPO_BEAT_S
+            self.fade = Crossfade(t, t + max(crossfade_beats * beat, 1e-3 if not beat_sync else SHORTEST_FADE_S))
         self.shown_version = version
         self._waiting = None
         self._interrupted = False

@@ -32,17 +32,20 @@ def smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
+SHORTEST_FADE_S = 0.25  # a fade is never shorter: a closer beat gives way to a later one
+NO_TEMPO_BEAT_S = 0.5   # a beat's length while there is no tempo yet (120 bpm)
+
+
 @dataclass(frozen=True)
 class CrossfadeTiming:
     beats: float = 1.0             # the fade ends on the N-th beat after the arrival; 1 = next beat
-    min_seconds: float = 0.25      # never shorter: a closer beat gives way to a later one
-    fallback_seconds: float = 0.5  # a beat's length while there is no tempo yet (120 bpm)
+    min_seconds: float = SHORTEST_FADE_S
 
     def __post_init__(self) -> None:
         if not self.beats >= 1.0:
             raise ValueError(f"crossfade beats must be >= 1 (1 ends on the next beat), got {self.beats}")
-        if not (self.min_seconds > 0.0 and self.fallback_seconds > 0.0):
-            raise ValueError("crossfade min_seconds and fallback_seconds must be > 0")
+        if not self.min_seconds > 0.0:
+            raise ValueError("crossfade min_seconds must be > 0")
 
 
 @dataclass(frozen=True)
@@ -73,17 +76,13 @@ class Crossfade:
         return t >= self.end
 
 
-def plan_crossfade(arrival: float, next_beat: float | None, beat_period: float | None,
-                   timing: CrossfadeTiming) -> Crossfade:
+def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing: CrossfadeTiming) -> Crossfade:
     """The fade for a keyframe arriving at `arrival`, given the beat clock's prediction.
 
     `next_beat` may lie in the past (a beat clock updated late): the beat grid it
     defines is used from the first beat that leaves at least `min_seconds` of fade.
-    Without a tempo (`next_beat` or `beat_period` None) the fade lasts `beats` beats of
-    `fallback_seconds`.
     """
-    if next_beat is None or beat_period is None or not beat_period > 0.0:
-        return Crossfade(arrival, arrival + max(timing.beats * timing.fallback_seconds, timing.min_seconds))
+    assert beat_period > 0.0, beat_period
     # A fractional count lands between beats, and the next fade, starting there, is cut to
     # the whole beats before its own landing (every position of a fade knob but its ends).
     end = next_beat + math.floor(timing.beats - 0.5) * beat_period
