@@ -6,7 +6,7 @@ import pytest
 
 from live.audio.accents import AccentConfig, AccentMemory, accent_offset
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.beat_metrics import score_beats
+from live.bench.beat_metrics import score_beats
 from live.audio.beats import BeatClock, BeatConfig
 from live.audio.synth import STEADY, drum_track
 

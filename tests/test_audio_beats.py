@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.beat_metrics import score_beats
+from live.bench.beat_metrics import score_beats
 from live.audio.beats import AUBIO_COUNT, MIN_TAP_INTERVAL, TAP_BPM, BeatClock, BeatConfig, BeatTracker, hop_size
 from live.audio.synth import STEADY, drum_track, kick, place
 

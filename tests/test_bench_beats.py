@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from live.__main__ import main
-from live.audio.beat_metrics import score_beats
+from live.bench.beat_metrics import score_beats
 from live.audio.beats import BeatConfig
 from live.bench.beats import BAND, STEADY_BPMS, TAPPED_BPMS, VARIED, band_cases, drum_cases, tracked
 from live.space.data.midi import DEFAULT_SOUNDFONT

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from live.audio.band import midi_file, variable_length
+from live.bench.band import midi_file, variable_length
 from live.errors import UserError
 from live.space.data.midi import DEFAULT_SOUNDFONT, MidiRenderer, midi_members, render_midi_corpus, rendered_path
 

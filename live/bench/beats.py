@@ -90,7 +90,7 @@ def band_cases(args: argparse.Namespace) -> Iterator[Case]:
     where fluidsynth or its soundfont is missing."""
     import soundfile as sf
 
-    from live.audio.band import arrangement
+    from live.bench.band import arrangement
     from live.errors import UserError, first_line, note
     from live.space.data.midi import MidiRenderer
 
@@ -138,7 +138,7 @@ def tracked(case: Case, sample_rate: int, block: int, config: BeatConfig) -> tup
 
 
 def main(args: argparse.Namespace) -> int:
-    from live.audio.beat_metrics import score_beats
+    from live.bench.beat_metrics import score_beats
     from live.audio.beats import BeatConfig
     from live.bench.report import report
     from live.errors import UserError

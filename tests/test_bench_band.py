@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from live.audio.band import DRUMS, KICK, STYLES, TICKS_PER_SECOND, variable_length, arrangement, midi_file
+from live.bench.band import DRUMS, KICK, STYLES, TICKS_PER_SECOND, variable_length, arrangement, midi_file
 
 
 def read_events(data: bytes) -> list[tuple[float, int, int, int]]:
@@ -73,7 +73,7 @@ def test_a_rock_arrangement_played_by_fluidsynth_is_tracked_on_its_beats(tmp_pat
     import soundfile as sf
 
     from live.audio.analyzer import AudioAnalyzer
-    from live.audio.beat_metrics import score_beats
+    from live.bench.beat_metrics import score_beats
     from live.space.data.midi import DEFAULT_SOUNDFONT, MidiRenderer
 
     if not DEFAULT_SOUNDFONT.is_file():

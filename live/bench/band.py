@@ -1,6 +1,6 @@
 """Band arrangements with known beats, written as General MIDI for a synthesizer to play.
 
-The synthesized drum loops (synth.py) put their loudest hits on the beat; music often does
+The synthesized drum loops (live/audio/synth.py) put their loudest hits on the beat; music often does
 not. These put the accents where genres do: four-on-the-floor kicks under off-beat bass,
 open hi-hats and chord stabs (house, trance), a backbeat (rock), syncopated kicks and ghost
 notes (funk), the one-drop's single kick on beat 3 under off-beat skanks (reggae), swung
