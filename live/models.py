@@ -30,7 +30,7 @@ def latent_shape(folder: Path) -> tuple[int, int] | None:
 
 
 def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
-    """A bundle by path (first from `relative_to`, a preset's folder, if given) or by its
+    """A bundle by path (from `relative_to`, a preset's folder, if given) or by its
     name under models/. A plain name is looked for under models/ before the preset's and the
     working folder: a folder there named like a shipped bundle (a copy being edited) took the
     shipped presets' place without a word."""
@@ -38,8 +38,9 @@ def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     text = os.fspath(name)
     plain = "/" not in text and os.sep not in text and text not in ("", ".", "..")  # as typed: not ./default
     places = [models_dir() / path] if plain else []
-    places += [relative_to / path] if relative_to is not None and not path.is_absolute() else []
-    places.append(path)
+    # A preset's path is relative to the preset alone: found from the working folder too, one
+    # preset played when started from one folder and could not be from another.
+    places.append(relative_to / path if relative_to is not None and not path.is_absolute() else path)
     for place in places:
         if is_file(place / BUNDLE_FILE):
             # Absolute: found again from it (Bundle.load, a preset switch), ./default must not read as

@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -466,18 +467,22 @@ def test_a_missing_bundle_names_the_folders_looked_in(tmp_path, monkeypatch):
     assert f"no bundle.toml in {tmp_path.resolve() / 'mine'});" in str(absolute.value)
 
 
-def test_a_preset_s_missing_bundle_names_its_own_folder_first(tmp_path, monkeypatch, capsys):
+def test_a_preset_s_bundle_path_is_relative_to_the_preset_alone(tmp_path, monkeypatch, capsys, random_bundle_dir):
+    """Also found from the working folder, a preset played when started from one folder and could not be from
+    another (review 63)."""
+    import shutil
+
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "x.toml").write_text('bundle = "../models/mine"\n[source]\nseed = 1\n')
     monkeypatch.chdir(tmp_path / "p")
     assert main(["preset", "--presets-dir", str(tmp_path / "p"), "show", "x"]) == 0
-    # From the presets' folder the preset's place and the working folder's are one: named once. A path is
-    # not looked for under models/.
+    # A path is not looked for under models/.
     assert f"no bundle.toml in {tmp_path / 'models' / 'mine'});" in capsys.readouterr().out
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere" / "p").mkdir(parents=True)
+    shutil.copytree(random_bundle_dir, tmp_path / "elsewhere" / "models" / "mine", copy_function=os.link)
+    monkeypatch.chdir(tmp_path / "elsewhere" / "p")  # ../models/mine from here is a bundle, not the preset's
     assert main(["preset", "--presets-dir", str(tmp_path / "p"), "list"]) == 0
-    out = capsys.readouterr().out
-    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'} or {tmp_path.parent / 'models' / 'mine'});" in out
+    assert f"no bundle.toml in {tmp_path / 'models' / 'mine'});" in capsys.readouterr().out
 
 
 def test_a_preset_beside_its_bundle_plays_from_anywhere_and_a_copy_of_it_too(tmp_path, random_bundle_dir,
