@@ -1,6 +1,7 @@
 """Config tables: TOML read into typed dataclasses, checked once with one set of rules, and
-written back. Hand-edited files (bundle.toml, presets, training configs) get one line
-naming the key and what it must be."""
+written back. Hand-edited files (bundle.toml, training configs) get one line naming the key
+and what it must be. Presets have rules across their keys (one source of three, files beside
+the preset) and are checked by live.presets."""
 from __future__ import annotations
 
 import json

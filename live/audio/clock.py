@@ -1,5 +1,5 @@
-"""Clocks: the one that paces file and demo playback, injected so tests and renders need no
-waiting, and the capture times of a device's blocks."""
+"""Clocks: the one that paces file and demo playback, injected so tests need no waiting,
+and the capture times of a device's blocks."""
 from __future__ import annotations
 
 import math
