@@ -748,3 +748,13 @@ def test_folder_pictures_are_mirrored_half_the_time_unless_asked_not_to(tmp_path
     batch = FolderImages(tmp_path, 32, seed=0, mirror=mirror).next_batch(64)
     on_the_right = int(sum(bool((x[1, :, -8:] < 0).all()) for x in batch))
     assert (20 < on_the_right < 44) if mirror else on_the_right == 0
+
+
+def test_quiet_trains_without_a_progress_bar(tmp_path, capsys):
+    """As train space and train predictor take it (review 65)."""
+    args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
+            "--batch", "4", "--snapshot-kimg", "0.008", "--seed", "3", "--threads", "1"]
+    assert main(["train", "gan", "--outdir", str(tmp_path / "loud"), "--kimg", "0.004", *args]) == 0
+    assert "kimg/min" in capsys.readouterr().err
+    assert main(["train", "gan", "--outdir", str(tmp_path / "quiet"), "--kimg", "0.004", "--quiet", *args]) == 0
+    assert "kimg" not in capsys.readouterr().err

@@ -25,6 +25,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", type=output_path, metavar="PATH.safetensors",
                    help="also write G_ema here (fp16, with its .json) at every snapshot and at the end")
     p.add_argument("--force", action="store_true", help="replace an --export file that exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     for f in fields(GanConfig):
         shown = "" if f.default in (None, "") else f" (default {f.default})"
         # Unset unless given (SUPPRESS): a resume takes the run's value for a flag not given.
@@ -79,7 +80,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     if config.data != "procedural" and real_path(args.outdir).is_relative_to(real_path(config.data)):
         raise UserError(f"--outdir {args.outdir} lies inside --data {config.data}: the run's sample grids would "
                         "become training pictures; choose an --outdir outside it")
-    trainer = GanTrainer(config, args.outdir)
+    trainer = GanTrainer(config, args.outdir, progress=not args.quiet)
     if 0 < config.total_kimg * 1000 <= trainer.state.images_seen:
         note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.6g} kimg already, as many as "
                       f"--kimg {config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")

@@ -160,11 +160,12 @@ class TrainState:
 
 
 class GanTrainer:
-    def __init__(self, config: GanConfig, outdir: str | Path):
+    def __init__(self, config: GanConfig, outdir: str | Path, progress: bool = True):
         if config.data != "procedural":  # stored absolute: a resume from another folder finds the same one
             config = replace(config, data=str(real_path(config.data)))
         self.cfg = config
         self.outdir = Path(outdir)
+        self.progress = progress
         self.device = checked_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -460,7 +461,8 @@ class GanTrainer:
         total = int(cfg.total_kimg * 1000)
         next_snapshot = (self.state.images_seen // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
         bar = tqdm(total=max(total, self.state.images_seen) / 1000, initial=self.state.images_seen / 1000, unit="kimg",
-                   bar_format="{l_bar}{bar}| {n:.6g}/{total:.6g} kimg [{elapsed}<{remaining}] {postfix}")
+                   bar_format="{l_bar}{bar}| {n:.6g}/{total:.6g} kimg [{elapsed}<{remaining}] {postfix}",
+                   disable=not self.progress)
         # The rate over the last steps: one step's swung 0.09-1.72 kimg/min around a true 0.28.
         recent = deque([(time.perf_counter(), self.state.images_seen)], maxlen=RATE_STEPS + 1)
         avg = self.state.averages  # saved with the state: a resumed run logs what a straight one does
