@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
 from live.files import write_json
+
+T = TypeVar("T")
 
 
 def machine() -> dict[str, Any]:
@@ -26,6 +29,16 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     """What waits for `device`'s queued work: a GPU call returns once its kernels are queued,
     so a clock read then times the queueing, not the work."""
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def timed(device: torch.device, fn: Callable[[], T]) -> tuple[T, float]:
+    """fn()'s result and the seconds it took on `device`, its queued work included."""
+    sync = synchronizer(device)
+    sync()
+    start = time.perf_counter()
+    out = fn()
+    sync()
+    return out, time.perf_counter() - start
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -53,7 +53,7 @@ and when they are wanted; a show's arrive late, while the music moves on.
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 
 from live.cli.types import SEED_MAX, add_device, count, number, seed, threads
 from live.errors import UserError, note
@@ -149,7 +149,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
     import numpy as np
     import torch
 
-    from live.bench.report import synchronizer
+    from live.bench.report import timed as timed_on
     from live.transfer.arrays import to_torch
     from live.transfer.embed import latent_features, true_transfer_loss
     from live.transfer.optimize import OptimizeConfig, optimize_transfer
@@ -166,15 +166,7 @@ def _pair_rows(bundle, pairs, args) -> tuple[list[dict], dict]:
         return {name: float(torch.cat([getattr(p, name) for p in parts]).mean())
                 for name in ("total", "semantic", "origin")}
 
-    sync = synchronizer(bundle.device)
-
-    def timed(fn):
-        sync()
-        start = time.perf_counter()
-        out = fn()
-        sync()
-        return out, time.perf_counter() - start
-
+    timed = partial(timed_on, bundle.device)
     predicted, predict_s = [], []
     with torch.inference_mode():
         for i in range(n):
@@ -348,7 +340,7 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     import torch
 
     from live.audio.demo import render_demo
-    from live.bench.report import synchronizer
+    from live.bench.report import timed as timed_on
     from live.transfer.refine import LocalRefiner, RefineConfig
 
     demo = render_demo(sample_rate=bundle.mel.sample_rate)
@@ -359,12 +351,8 @@ def _stream(bundle, lam: float, steps: int, rate: float) -> dict:
     refiner.basis(bundle)  # once per bundle, before the timed stream (a show fits it once, in the background)
     with torch.inference_mode():
         session = refiner.open(bundle, w_o)
-        sync = synchronizer(bundle.device)
-        sync()
-        start = time.perf_counter()
-        refined = torch.stack([session.refine(w, f, lam, steps) for w, f in zip(predicted, f_m)])
-        sync()
-        seconds = time.perf_counter() - start
+        refined, seconds = timed_on(bundle.device, lambda: torch.stack([session.refine(w, f, lam, steps)
+                                                                        for w, f in zip(predicted, f_m)]))
     builds = session.anchors.builds
     refiner.close()
     before = (times >= change - 6.0) & (times < change)
