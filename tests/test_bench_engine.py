@@ -89,4 +89,5 @@ def test_a_run_stopped_by_a_signal_still_reports_what_it_measured(tmp_path, rand
     report = json.loads(out.read_text())
     assert report["stopped_early"] is True and json.loads(stats.read_text())["duration_s"] < 30
     assert report["machine"]["threads"] == 1  # the run's, not the machine's two (the reference path set none)
+    assert report["machine"]["device"] == "cpu"
     assert len(frames) < 30 * 30

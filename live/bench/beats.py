@@ -162,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
     band = [r["f_measure"] for r in rows if r["style"] == "band"]
     report(f"beat tracking, aubio tempo '{args.method}', accents '{args.accents}', {args.sample_rate} Hz, "
            f"{args.seconds:.0f} s tracks, first {args.warmup:.0f} s left out",
-           rows, ["track", "f_measure", "precision", "recall", "bpm_estimate", "bpm_error_pct"], args.json,
+           rows, ["track", "f_measure", "precision", "recall", "bpm_estimate", "bpm_error_pct"], args.json, None,
            mean_f_steady=float(np.mean(steady)), min_f_steady=float(np.min(steady)),
            steady_tracks_at_target=f"{sum(f >= 0.9 for f in steady)}/{len(steady)}",
            mean_f_all=float(np.mean([r["f_measure"] for r in rows])),

@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     ran = f"{stats['duration_s']:.0f} s of {args.seconds:g} s, stopped early" if engine.asked_to_stop.is_set() \
         else f"{args.seconds:g} s"
     report(f"live engine, headless {size}, demo track, {ran}, {show.maker.image.path} synthesis",
-           rows, ["metric", "value", "target", "ok"], args.json, seconds=args.seconds,
+           rows, ["metric", "value", "target", "ok"], args.json, show.bundle.device, seconds=args.seconds,
            stopped_early=engine.asked_to_stop.is_set(),
            synthesis=show.maker.image.path,
            keyframe_compute_ms=stats["keyframe_compute_ms"], rss_mb=memory, model_builds=builds,

@@ -448,11 +448,11 @@ def main(args: argparse.Namespace) -> int:
         summary.update({"gemm_bf16_gflops": bounds["bf16"].gflops, "gemm_bf16_cpu_gflops": bounds["bf16"].cpu_gflops,
                         "gemm_bf16_method": bounds["bf16"].label})
     summary["gemm_cpu_gflops_by_method"] = {b.label: b.cpu_gflops for b in ways}
-    summary.update(threads=args.threads, device=str(device), compile=args.compile,
+    summary.update(threads=args.threads, compile=args.compile,
                    loadavg_1min_start=load_start, loadavg_1min_end=os.getloadavg()[0])
     columns = ["name", "resolution", "gflop_per_frame", "dtype", "ms_per_frame", "ms_p10", "ms_p90", "fps",
                "share_of_bound", "bound_gflops", "cpu_ms_per_frame", "cpu_share_of_bound", "cpu_share_of_fp32_bound",
                *(f"{DTYPES[n]}_cpu_ms" for n in dtype_names), "reference_cpu_ms"]
     report(f"StyleGAN2 synthesis, batch 1, noise const, {args.threads} thread(s) on {device}", rows, columns,
-           args.json, **summary)
+           args.json, device, **summary)
     return 0

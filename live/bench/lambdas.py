@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
                      "pinned_sources": int((kinks <= lam).sum())})
     columns = ["lambda", "pixel_change", "w_distance", "L_S", "pinned_sources"]
     report(f"Lambda sweep: {len(pairs)} held-out pairs, {args.steps}-step optimizations, bundle {args.bundle}",
-           rows, columns, args.json, pairs=len(pairs), steps=args.steps,
+           rows, columns, args.json, bundle.device, pairs=len(pairs), steps=args.steps,
            grad_L_S_at_source={"min": float(kinks.min()), "mean": float(kinks.mean()), "max": float(kinks.max())},
            source_L_S=float(true_transfer_loss(bundle, pairs.w_source, pairs.w_source, pairs.f_music, 0.0)
                             .semantic.mean()))

@@ -14,14 +14,16 @@ from live.files import write_json
 T = TypeVar("T")
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on, stored beside them."""
+def machine(device: torch.device | None) -> dict[str, Any]:
+    """What the numbers were measured on, stored beside them: `device` is where the networks ran
+    (None: no networks ran), and its model when it is a GPU."""
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "device": None if device is None else str(device),
+        "gpu": torch.cuda.get_device_name(device) if device is not None and device.type == "cuda" else None,
     }
 
 
@@ -57,13 +59,14 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def report(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
-           json_path: str | Path | None, **summary: Any) -> dict[str, Any]:
-    """Print `rows` as a table under `title`, then write summary + rows + machine as JSON."""
+           json_path: str | Path | None, device: torch.device | None, **summary: Any) -> dict[str, Any]:
+    """Print `rows` as a table under `title`, then write summary + rows + machine (`device`: where
+    the networks ran, None without networks) as JSON."""
     print(title)
     for key, value in summary.items():
         print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     print(format_table(rows, columns))
-    result = {**summary, "rows": list(rows), "machine": machine()}
+    result = {**summary, "rows": list(rows), "machine": machine(device)}
     if json_path is not None:
         write_json(json_path, result)
         print(f"wrote {json_path}")

@@ -141,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
                                       if args.steps == OptimizeConfig().steps else None)
     columns = ["method", "L_transfer", "L_S", "L_O", "share_of_optimized", "ms_per_keyframe", "x_faster_than_optimized"]
     report(f"transfer on {args.pairs} held-out pairs, bundle {bundle.label}", rows, columns, args.json,
-           bundle=str(bundle.root), lambdas=lambdas, first_seed=args.first_seed, **summary)
+           bundle.device, bundle=str(bundle.root), lambdas=lambdas, first_seed=args.first_seed, **summary)
     return 0
 
 
