@@ -837,7 +837,11 @@ def test_a_gpu_index_past_the_machine_s_is_one_line(monkeypatch):
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
     monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: SimpleNamespace(type="cuda"))
     monkeypatch.setattr(torch.accelerator, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # torch's default, put back after
+    assert checked_device("cpu") == torch.device("cpu") and torch.backends.cudnn.allow_tf32
     assert checked_device("cuda") == torch.device("cuda") and checked_device("cuda:0") == torch.device("cuda:0")
+    # The reference path is float32: not TF32's 10 mantissa bits in convolutions on Ampere and later (review 62).
+    assert not torch.backends.cudnn.allow_tf32
     with pytest.raises(UserError, match=r"^device 'cuda:3': this machine has 1 cuda device\(s\), cuda:0 to cuda:0$"):
         checked_device("cuda:3")
 

@@ -20,4 +20,8 @@ def checked_device(device: str | torch.device) -> torch.device:
         if target.index is not None and target.index >= count:  # else a traceback where a network moves there
             raise UserError(f"device {str(device)!r}: this machine has {count} {target.type} device(s), "
                             f"{target.type}:0 to {target.type}:{count - 1}")
+    if target.type == "cuda":
+        # torch runs float32 convolutions in TF32 on Ampere and later (10 mantissa bits): the
+        # reference path is float32, and NVlabs' StyleGAN2 turns it off as well.
+        torch.backends.cudnn.allow_tf32 = False
     return target
