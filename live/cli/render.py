@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_show_arguments(p)
     p.set_defaults(func=run)
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
-                            shaders=args.shaders)
+                            progress=not args.quiet, shaders=args.shaders)
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

@@ -34,7 +34,6 @@ from live.render.headless import create_headless_context
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
 from live.render.sinks import VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink, exact_rate
-from live.settings import Settings
 
 
 # Audio before --start the analyzer hears first: its mel window (3 s in the default bundle)
@@ -96,10 +95,10 @@ def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int
 
 
 def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
-           settings: Settings | None = None, on_clipped: Callable[[float], None] | None = None) -> RunStats:
+           on_clipped: Callable[[float], None] | None = None) -> RunStats:
     """`audio` is read front to back as the frames need it: an hour-long file is never held.
     `on_clipped(peak)` is called once at the end if the video's soundtrack was clipped."""
-    settings = settings or show.preset.settings
+    settings = show.preset.settings
     first, end = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
     keyframe_rate, fps = exact_rate(settings.keyframe_rate), exact_rate(options.fps)
