@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, MutableMapping
 
-from live.errors import UserError, one_line
+from live.errors import UserError, first_line, one_line
 from live.cli.types import Parser
 from live.heap import keep_freed_memory
 
@@ -94,6 +94,14 @@ def _run(argv: list[str]) -> int:
         where = f" {e.filename}" if e.filename else ""
         print(one_line(f"live: error: cannot use{where} ({e.strerror or e}); check the path and its permissions"),
               file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        # torch.OutOfMemoryError (a RuntimeError), named so: this module stays torch-free at import.
+        if not isinstance(e, MemoryError) and type(e).__name__ != "OutOfMemoryError":
+            raise
+        print(one_line(f"live: error: out of memory ({first_line(e)}); close other programs using "
+                       "the device, or ask for less (--size, --batch) or another device (--device) where the command "
+                       "takes them"), file=sys.stderr)
         return 2
     finally:
         restore()
