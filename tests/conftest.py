@@ -14,9 +14,11 @@ os.environ.setdefault("TORCHINDUCTOR_VEC_ISA_OK", "1")
 
 @pytest.fixture(autouse=True, scope="session")
 def own_cache(tmp_path_factory):
-    """Compiled packages (live.nets.packaged) of the tests' networks go to a folder of the
-    test run, shows run in child processes included, not the user's cache."""
+    """Compiled packages (live.nets.packaged) of the tests' networks, and the kernels torch
+    compiles for them, go to a folder of the test run, shows run in child processes included,
+    not the user's caches: a test passed on kernels a show had compiled (review 64)."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("inductor"))
 
 
 @pytest.fixture(autouse=True, scope="session")

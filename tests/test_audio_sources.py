@@ -188,6 +188,9 @@ def fake_portaudio(monkeypatch):
     monkeypatch.setattr(sources, "list_devices", lambda: list(devices))
     monkeypatch.setattr(sources, "default_device_index", lambda direction: 0)
     monkeypatch.setattr(sounddevice, "InputStream", FakeInputStream)
+    # A reopen rescans the devices: the real one restarts PortAudio, which crashed the process when a
+    # thread of an earlier test did it at once (review 64).
+    monkeypatch.setattr(sources, "refresh_devices", lambda: None)
     return devices
 
 
@@ -333,11 +336,13 @@ class HangingInputStream(FakeInputStream):
 def hanging_driver(fake_portaudio, monkeypatch):
     HangingInputStream.release = threading.Event()
     monkeypatch.setattr(sounddevice, "InputStream", HangingInputStream)
-    monkeypatch.setattr(sources, "refresh_devices", lambda: None)
     unregistered = []
     monkeypatch.setattr(atexit, "unregister", unregistered.append)
+    before = set(threading.enumerate())
     yield unregistered
-    HangingInputStream.release.set()  # let the test's stuck threads end
+    HangingInputStream.release.set()  # let the test's stuck threads end,
+    for thread in set(threading.enumerate()) - before:  # before the fakes they run on are undone (review 64)
+        thread.join(timeout=5)
 
 
 def test_a_reopen_that_hangs_in_the_driver_is_said_and_never_holds_the_show(hanging_driver, monkeypatch):

@@ -22,7 +22,7 @@ def two_replicas(tmp_path, *options: str) -> subprocess.CompletedProcess:
     data = write_data(tmp_path / "data")
     config_file = tmp_path / "tiny.toml"
     tiny_config(data, tmp_path / "cache", steps=3, checkpoint_every=3).write(config_file)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchelastic's folders (review 64)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "live", "train", "space", "--outdir", str(tmp_path / "run"), "--config",
                            str(config_file), "--quiet", *options],
