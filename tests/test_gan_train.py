@@ -758,3 +758,23 @@ def test_quiet_trains_without_a_progress_bar(tmp_path, capsys):
     assert "kimg/min" in capsys.readouterr().err
     assert main(["train", "gan", "--outdir", str(tmp_path / "quiet"), "--kimg", "0.004", "--quiet", *args]) == 0
     assert "kimg" not in capsys.readouterr().err
+
+
+def test_an_export_written_by_another_command_during_the_run_is_kept_and_said(tmp_path, monkeypatch, capsys):
+    """Two runs exporting to one path replaced each other's generator at each snapshot, both saying they
+    wrote it: the file was checked once, at the start (review 66)."""
+    args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
+            "--batch", "4", "--snapshot-kimg", "0.004", "--seed", "3", "--threads", "1", "--quiet"]
+    export = tmp_path / "G.safetensors"
+    run = GanTrainer.run
+
+    def another_writes_meanwhile(self, on_snapshot=None, stop=None):
+        export.write_bytes(b"another run's generator")
+        return run(self, on_snapshot=on_snapshot, stop=stop)
+
+    monkeypatch.setattr(GanTrainer, "run", another_writes_meanwhile)
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--export", str(export),
+                 *args]) == 0
+    captured = capsys.readouterr()
+    assert export.read_bytes() == b"another run's generator"
+    assert f"not exported: {export} exists; pass --force" in captured.err and "G_ema in" not in captured.out

@@ -376,6 +376,25 @@ def test_preset_new_from_an_image_projects_it_ahead_of_the_show(tmp_path, random
     assert "projecting" not in capsys.readouterr().out  # it announced a minute's wait for a cached picture
 
 
+def test_preset_new_keeps_a_preset_of_its_name_saved_while_it_projected(tmp_path, random_bundle_dir, monkeypatch,
+                                                                        capsys):
+    """The 'exists; pass --force' check ran only before the projection's minutes (review 66)."""
+    from PIL import Image
+
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "default.toml").write_text(f'bundle = "{random_bundle_dir}"\n[source]\nseed = 1\n')
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "face.png")
+    mine = 'description = "saved meanwhile"\n[source]\nseed = 5\n'
+    monkeypatch.setattr("live.cli.preset._project_ahead", lambda *a: (d / "face.toml").write_text(mine))
+    assert main(["preset", "--presets-dir", str(d), "new", "face", "--image", str(tmp_path / "face.png")]) == 2
+    assert "was saved by another command while the picture was projected" in capsys.readouterr().err
+    assert (d / "face.toml").read_text() == mine
+    assert main(["preset", "--presets-dir", str(d), "new", "face", "--image", str(tmp_path / "face.png"),
+                 "--force"]) == 0
+    assert "image = " in (d / "face.toml").read_text()
+
+
 def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path, capsys):
     (tmp_path / "x.toml").write_text('bundle = "no-such-bundle"\n[source]\nseed = 1\n')
     assert main(["preset", "--presets-dir", str(tmp_path), "show", "x"]) == 0

@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -553,6 +554,21 @@ def test_an_unreadable_clip_among_the_music_is_skipped_with_a_note(bundle, tmp_p
     bank = encode_clips(bundle, clips, windows_per_clip=2, progress=False)
     assert "skipped 1 unreadable clips, e.g. " in capsys.readouterr().err
     assert torch.equal(bank.features, encode_clips(bundle, clips[:1], windows_per_clip=2, progress=False).features)
+
+
+def test_a_second_run_on_a_bundle_whose_predictor_is_being_trained_is_refused(bundle, tmp_path):
+    """Two runs (two --outdir) on one bundle wrote its predictor in turns, and the first to end said it wrote
+    what the other then replaced (review 66)."""
+    from live.files import lock_alone
+
+    held = lock_alone(bundle.root)  # another command's run, under way
+    try:
+        with pytest.raises(UserError, match="another `train predictor` run is training the predictor of"):
+            PredictorTrainer(bundle, TINY, tmp_path / "second", progress=False).run()
+    finally:
+        os.close(held)
+    assert not (tmp_path / "second" / "state.pt").exists()
+    PredictorTrainer(Bundle.load(bundle.root), TINY, bundle.root, progress=False).run()  # its own folder: one lock
 
 
 def test_a_second_command_on_a_running_folder_writes_nothing_there_and_never_resumes_a_stale_state(bundle, tmp_path):

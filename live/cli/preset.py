@@ -139,6 +139,9 @@ def _new(args: argparse.Namespace) -> int:
     preset = parse_preset(text, path)
     if preset.source.image is not None:
         _project_ahead(preset, args.device, args.threads)
+        if path.exists() and not args.force:  # saved meanwhile, by another command or by hand (review 66)
+            raise UserError(f"preset {path} was saved by another command while the picture was projected; the "
+                            "projection is kept: run this command again with another name (at once), or --force")
     if preset.source.w is not None:
         _check_latent_shape(preset)
     write_whole(path, text.encode())

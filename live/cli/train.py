@@ -85,22 +85,33 @@ def _run_gan(args: argparse.Namespace) -> int:
         note("train", f"{args.outdir} has seen {trainer.state.images_seen / 1000:.6g} kimg already, as many as "
                       f"--kimg {config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
 
+    exported = False  # the last export wrote G_ema into --export
+
     def export(t: GanTrainer) -> None:
         from live.nets.checkpoints import save_generator
 
+        nonlocal exported
+        try:  # again at each snapshot: another command may have written the file since (review 66)
+            check_new_generator(Path(args.export), args.force, run=Path(args.outdir))
+        except UserError as e:
+            note("train gan", f"not exported: {e} (another command wrote it since this run began); this run's "
+                              f"G_ema stays in {Path(args.outdir) / CHECKPOINT}")
+            exported = False
+            return
         save_generator(t.G_ema, args.export, dtype=torch.float16, run=Path(args.outdir))
+        exported = True
 
     stopping = threading.Event()
     with stopped_by_signals(stopping, threading.Event()):   # a second Ctrl-C stops at once
         state = trainer.run(on_snapshot=export if args.export else None, stop=stopping)
     if stopping.is_set() and state.images_seen < int(config.total_kimg * 1000):
         note("train gan", f"stopped at {state.images_seen / 1000:.6g} kimg, its state saved in {args.outdir}"
-                          + (f" and G_ema in {args.export}" if args.export else "") + "; the same command goes on")
+                          + (f" and G_ema in {args.export}" if exported else "") + "; the same command goes on")
         raise KeyboardInterrupt
     if args.export:  # also when the run was already complete: --kimg 0 just exports
         export(trainer)
     print(f"done: {state.images_seen / 1000:.6g} kimg in {state.wall_seconds / 3600:.2f} h; run folder {args.outdir}"
-          + (f"; G_ema in {args.export}" if args.export else ""))
+          + (f"; G_ema in {args.export}" if exported else ""))
     return 0
 
 

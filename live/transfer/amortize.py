@@ -17,7 +17,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,8 +30,8 @@ from tqdm import tqdm
 
 from live.bundle import Bundle
 from live.errors import UserError, differing
-from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, log_line, real_path, refuse_other_run, training_in,
-                        write_json, write_state)
+from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, lock_alone, log_line, real_path, refuse_other_run,
+                        training_in, write_json, write_state)
 from live.nets.predictor import LatentPredictor
 from live.nets.digest import digest_weights
 from live.nets.weights import stored_weights, write_safetensors
@@ -320,7 +323,7 @@ class PredictorTrainer:
         # Nothing is written into the folder before its lock: a second command, refused,
         # rewrote the running run's config.json, or, started as the first ended, resumed
         # from the state it had read and trained over the finished run.
-        with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp):
+        with training_in(self.run_dir, self.run_dir / STATE_FILE, self._state_stamp), self._holding_bundle():
             resumed = self._bundle_before is not None
             if resumed and self._bundle_holds() == "another run's":  # its checkpoints would replace it unsaid
                 raise UserError(f"{self.bundle.root} holds a predictor another run wrote since this run's last "
@@ -329,6 +332,22 @@ class PredictorTrainer:
             keep_log_until(self.run_dir / LOG_FILE, self.step)
             write_json(self.run_dir / CONFIG_FILE, self._resolved)
             return self._train(stop or threading.Event())
+
+    @contextmanager
+    def _holding_bundle(self) -> Iterator[None]:
+        """The bundle to this run alone: two runs on one bundle wrote its predictor in turns, and the
+        first to end said it wrote what the other then replaced (review 66)."""
+        if real_path(self.bundle.root) == real_path(self.run_dir):  # held already, as the run's folder
+            yield
+            return
+        held = lock_alone(self.bundle.root)
+        if held is None:
+            raise UserError(f"another `train predictor` run is training the predictor of {self.bundle.root}; wait "
+                            "for it to end (or stop it: its state is saved), then run this command again")
+        try:
+            yield
+        finally:
+            os.close(held)
 
     def _train(self, stop: threading.Event) -> dict[str, float]:
         bar = tqdm(total=self.config.steps, initial=self.step, unit="step", desc="predictor", disable=not self.progress)
