@@ -1,5 +1,6 @@
 """`python -m live eval gan`: the distances it is built on, and a tiny run."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -36,6 +37,10 @@ def test_the_fine_energy_ratio_is_the_generator_s_over_the_reference_s():
         return _Set(rng.standard_normal((4, 3)), {name: rng.random(4) for name in COLOUR_STATS}, np.array(fine))
 
     assert _compare(pictures([4.0, 4.0, 4.0, 4.0]), pictures([1.0, 1.0, 1.0, 1.0]))["fine_energy_ratio"] == 4.0
+    # Flat reference pictures: no ratio, not inf or nan under a numpy warning (review 64).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _compare(pictures([1.0] * 4), pictures([0.0] * 4))["fine_energy_ratio"] is None
 
 
 def test_a_random_generator_is_farther_from_the_corpus_than_the_corpus_floor(random_bundle_dir, tmp_path, capsys):
@@ -124,6 +129,10 @@ def test_a_generator_trained_on_a_folder_is_scored_against_that_folder_s_picture
     assert folder["reference"] == f"pictures of {tmp_path}" and "procedural corpus" in corpus["reference"]
     assert folder["means"]["lightness"]["corpus"] < 15 < corpus["means"]["lightness"]["corpus"]
     assert format_report(folder).splitlines()[0] == f"against pictures of {tmp_path}"
+    # Flat pictures have no fine detail to compare with (review 64).
+    assert folder["generator"]["fine_energy_ratio"] is None
+    (fine,) = [line for line in format_report(folder).splitlines() if "fine-detail" in line]
+    assert fine.split()[-2:] == ["n/a", "n/a"]
     # Two disjoint sets of the 5 pictures, 2 each: drawn with replacement, they shared most pictures and
     # the floor fell toward 0 (review 53).
     assert folder["count"] == 2 and folder["corpus_floor"]["colour_wasserstein"]["lightness"] > 1

@@ -89,7 +89,8 @@ def _compare(x: _Set, y: _Set) -> dict[str, object]:
     return {"frechet_f_I": frechet_distance(x.features, y.features),
             "colour_wasserstein": {name: float(scipy.stats.wasserstein_distance(x.colour[name], y.colour[name]))
                                    for name in COLOUR_STATS},
-            "fine_energy_ratio": float(x.fine.mean() / y.fine.mean())}
+            # None where the reference has no fine detail (flat pictures): no ratio to it (review 64).
+            "fine_energy_ratio": float(x.fine.mean() / y.fine.mean()) if y.fine.mean() > 0 else None}
 
 
 def generator_images(G: Generator, config: GanEvalConfig) -> Iterator[torch.Tensor]:
@@ -163,7 +164,8 @@ def format_report(report: dict[str, object]) -> str:
     for name in COLOUR_STATS:
         lines.append(f"{'W1 ' + name:<28}{g['colour_wasserstein'][name]:>12.3f}"
                      f"{floor['colour_wasserstein'][name]:>14.3f}")
-    lines.append(f"{'fine-detail energy ratio':<28}{g['fine_energy_ratio']:>12.2f}{floor['fine_energy_ratio']:>14.2f}")
+    ratios = [f"{r:.2f}" if r is not None else "n/a" for r in (g["fine_energy_ratio"], floor["fine_energy_ratio"])]
+    lines.append(f"{'fine-detail energy ratio':<28}{ratios[0]:>12}{ratios[1]:>14}")
     for name, m in report["means"].items():
         lines.append(f"mean {name:<23}{m['generator']:>12.3f}{m['corpus']:>14.3f}")
     return "\n".join(lines)
