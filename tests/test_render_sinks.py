@@ -195,6 +195,20 @@ def test_a_video_named_for_a_container_without_h264_and_aac_is_refused_at_once(t
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["x.partial.mp4", "x.indexing.MOV", "x.partial.mkv"])
+def test_a_video_named_as_another_video_s_unfinished_file_is_refused_before_a_render_starts(tmp_path, name, capsys):
+    """A render onto x.partial.mp4 replaced a show's unfinished recording, which the show then finished as
+    x.mp4 and said it recorded (review 66)."""
+    from live.__main__ import main
+
+    with pytest.raises(UserError, match=r"is named as the unfinished file of .*x\.\w+, which a show may be writing"):
+        VideoSink(tmp_path / name, VideoFormat(SIZE), AudioFormat(44100))
+    (tmp_path / "a.wav").write_bytes(b"")  # never read: the output is refused first
+    assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / name)]) == 2
+    assert "is named as the unfinished file of" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
 def test_a_video_appears_under_its_name_only_when_finished(tmp_path):
     kept = tmp_path / "show.mp4"
     kept.write_bytes(b"last night's recording")

@@ -33,7 +33,8 @@ from live.errors import UserError
 from live.render.headless import create_headless_context
 from live.render.renderer import Renderer
 from live.render.shaders import ShaderLibrary
-from live.render.sinks import VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink, exact_rate
+from live.render.sinks import (VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink,
+                               check_video_name, exact_rate)
 
 
 # Audio before --start the analyzer hears first: its mel window (3 s in the default bundle)
@@ -84,6 +85,8 @@ def check_output(out: Path) -> None:
                else "has a dot: a new folder for PNG frames has none in its name, or make it first (mkdir)")
         raise UserError(f"output {out} must end in .mp4, .mkv or .mov (a video), or be a folder (PNG frames); "
                         f"it {why}")
+    if is_video(out):
+        check_video_name(out)
 
 
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:

@@ -51,6 +51,12 @@ def check_video_name(path: Path) -> None:
     it knows (.webm, .flac, .gif, ...) cannot carry H.264 with AAC, or fail at the end."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"cannot write a video to {path}: name it .mp4, .mkv or .mov")
+    # A render onto NAME.partial.mp4 replaced a show's unfinished recording, which the show then
+    # finished as NAME.mp4 and said it recorded (review 66).
+    if Path(path.stem).suffix in (".partial", ".indexing"):
+        video = path.with_name(Path(path.stem).stem + path.suffix)
+        raise UserError(f"{path} is named as the unfinished file of {video}, which a show may be writing; "
+                        "choose another name")
 
 
 # What to do when the muxer's write fails, by errno.
