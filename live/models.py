@@ -31,9 +31,9 @@ def latent_shape(folder: Path) -> tuple[int, int] | None:
 
 def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
     """A bundle by path (from `relative_to`, a preset's folder, if given) or by its
-    name under models/. A plain name is looked for under models/ before the preset's and the
-    working folder: a folder there named like a shipped bundle (a copy being edited) took the
-    shipped presets' place without a word."""
+    name under models/. A plain name is looked for under models/ before the preset's folder
+    (the working folder, for a name typed): a folder there named like a shipped bundle (a copy
+    being edited) took the shipped presets' place without a word."""
     path = Path(name)
     text = os.fspath(name)
     plain = "/" not in text and os.sep not in text and text not in ("", ".", "..")  # as typed: not ./default
