@@ -406,6 +406,17 @@ def test_a_recording_refuses_a_name_with_an_unfinished_partial(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["early.mp4", "show.partial.mp4"]
 
 
+def test_a_render_refuses_a_name_whose_unfinished_recording_is_there_before_it_starts(tmp_path, capsys):
+    """A render onto a crashed show's name took over its unfinished file, the show's only copy (review 66)."""
+    from live.__main__ import main
+
+    (tmp_path / "show.partial.mp4").write_bytes(b"a crashed show's frames")
+    (tmp_path / "a.wav").write_bytes(b"")  # never read: the output is refused first
+    assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / "show.mp4")]) == 2
+    assert "show.partial.mp4 exists (a recording that was not finished)" in capsys.readouterr().err
+    assert (tmp_path / "show.partial.mp4").read_bytes() == b"a crashed show's frames"
+
+
 def test_a_recording_interrupted_while_it_is_finished_leaves_no_half_copy(tmp_path, monkeypatch):
     def interrupted(source, target, audio_start):
         Path(target).write_bytes(b"half")

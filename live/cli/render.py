@@ -36,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
-    from live.render.sinks import FRAME_NAME, check_no_frames, video_work_files
+    from live.render.sinks import FRAME_NAME, check_no_frames, check_no_unfinished, video_work_files
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.
     check_output(args.out)
     if is_video(args.out):
         check_writable(args.out)
+        check_no_unfinished(args.out)  # a show's, its only copy: a render replaces a video, not that
     else:
         check_writable(args.out / FRAME_NAME.format(0))
         check_no_frames(args.out)

@@ -161,11 +161,17 @@ def check_new_recording(path: Path, may_replace: bool = False) -> None:
     if path.exists():
         raise UserError(f"{path} exists: a recording does not replace one; record into another file "
                         "or move that one away")
-    # An empty one holds nothing: a show killed before its recording's first packet left it.
+    check_no_unfinished(path)
+
+
+def check_no_unfinished(path: Path) -> None:
+    """No unfinished recording of the video `path` is in the way: what a failed or killed show
+    left is its only copy, which a render onto `path` took over (review 66). An empty one holds
+    nothing: a show killed before its recording's first packet left it."""
     if (partial := partial_path(path)).exists() and partial.stat().st_size:
         _Claim(partial, path).close()  # a show recording into it now is not a show that failed
         raise UserError(f"{partial} exists (a recording that was not finished): move it away "
-                        "or record into another file")
+                        "or write into another file")
 
 
 class VideoSink:
