@@ -567,10 +567,14 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
         loaded.append(Path(name).name)
         untrained = "its predictor is untrained" if Path(name).name == "c" else None
         return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name,
-                               predictor_note=lambda: untrained)
+                               predictor_note=lambda: untrained, config=WEIGHTS)
 
     monkeypatch.setattr("live.engine.realtime.Bundle.load", load)
     return loaded
+
+
+WEIGHTS = SimpleNamespace(generator_weights="g.safetensors", space_weights="s.safetensors",
+                          predictor_weights="p.safetensors")
 
 
 def _preset_on(folder: Path):
@@ -583,7 +587,7 @@ def _drawer(draws):
 
 def _show_on(folder: Path):
     show = fake_show()
-    show.bundle = SimpleNamespace(root=folder, device="cpu", mel=MelWindow())
+    show.bundle = SimpleNamespace(root=folder, device="cpu", mel=MelWindow(), config=WEIGHTS)
     show.maker.image = _drawer(folder.name)
     return show
 
@@ -626,6 +630,12 @@ def test_switching_back_to_a_recent_bundle_reuses_it_and_its_compiled_synthesis(
     assert switch("c", fails=True) and loaded == ["b", "c", "a", "c"]  # c is kept for the switch's return
     switch("b")
     assert switch("a") and loaded == ["b", "c", "a", "c", "b"]  # a, on screen when c failed, was kept over b
+    # Remade on disk while kept (`bundle new --force`, `train predictor`): loaded again, not drawn from
+    # memory with the networks it replaced (review 66).
+    (tmp_path / "b" / "p.safetensors").write_bytes(b"retrained")
+    switch("b")
+    assert loaded[-1] == "b" and len(loaded) == 6
+    assert switch("a") and switch("b") and len(loaded) == 6  # as it is now on disk: kept
 
 
 def test_a_switch_to_another_bundle_withdraws_the_compile_of_the_bundle_it_leaves(tmp_path, monkeypatch):

@@ -12,16 +12,29 @@ from pathlib import Path
 
 from live.bundle import Bundle
 from live.engine.synthesizer import Synthesizer
-from live.files import real_path
+from live.files import file_stamp, real_path
+from live.models import BUNDLE_FILE
+
+Stamps = tuple[tuple[int, int] | None, ...]
+
+
+def _files_now(bundle: Bundle) -> Stamps:
+    """The stamps of the files `bundle` is read from: remade (`bundle new --force`) or retrained
+    (`train predictor`) since, they hold other networks."""
+    config = bundle.config
+    return tuple(file_stamp(bundle.root / name) for name in (BUNDLE_FILE, config.generator_weights,
+                                                              config.space_weights, config.predictor_weights))
 
 
 class RecentBundles:
-    """The last `keep` bundles shown, by folder, with their synthesizers."""
+    """The last `keep` bundles shown, by folder, with their synthesizers, while their files stay
+    as they were: a show switched back to a bundle remade on disk drew the networks it had
+    replaced, without a word (review 66)."""
 
     def __init__(self, keep: int = 2):
         assert keep >= 1, keep
         self.keep = keep
-        self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer]] = OrderedDict()  # oldest first
+        self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer, Stamps]] = OrderedDict()  # oldest first
 
     def remember(self, bundle: Bundle, synthesizer: Synthesizer, shown: Bundle | None = None) -> None:
         """Keep `bundle` as the most recent; the oldest others go, never `shown` (the bundle
@@ -30,12 +43,18 @@ class RecentBundles:
         if bundle.root is None:
             return
         key = real_path(bundle.root)
-        self._recent[key] = (bundle, synthesizer)
+        kept = self._recent.get(key)
+        stamps = kept[2] if kept is not None and kept[0] is bundle else _files_now(bundle)
+        self._recent[key] = (bundle, synthesizer, stamps)
         self._recent.move_to_end(key)
-        for old in [k for k, (b, _) in self._recent.items() if k != key and b is not shown]:
+        for old in [k for k, (b, _, _) in self._recent.items() if k != key and b is not shown]:
             if len(self._recent) <= self.keep:
                 break
             del self._recent[old]
 
     def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
-        return self._recent.get(real_path(folder))
+        """The bundle kept for `folder` and its synthesizer; None if none is, or its files changed."""
+        kept = self._recent.get(real_path(folder))
+        if kept is None or _files_now(kept[0]) != kept[2]:
+            return None
+        return kept[0], kept[1]
