@@ -96,8 +96,10 @@ def _run(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
-        # torch.OutOfMemoryError (a RuntimeError), named so: this module stays torch-free at import.
-        if not isinstance(e, MemoryError) and type(e).__name__ != "OutOfMemoryError":
+        # torch.OutOfMemoryError (a RuntimeError; named so, as this module stays torch-free at
+        # import) on a GPU; on a CPU torch's allocator raises a plain RuntimeError.
+        if not isinstance(e, MemoryError) and type(e).__name__ != "OutOfMemoryError" \
+                and "can't allocate memory" not in str(e):
             raise
         print(one_line(f"live: error: out of memory ({first_line(e)}); close other programs using "
                        "the device, or ask for less (--size, --batch) or another device (--device) where the command "

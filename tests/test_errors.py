@@ -33,10 +33,17 @@ def _failing_parser(error: BaseException):
 
 
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"),
-                                   MemoryError()])
+                                   MemoryError(), "cpu"])
 def test_out_of_memory_is_one_line_and_other_runtime_errors_stay_tracebacks(monkeypatch, capsys, error):
-    """A GPU out of memory in va, generate, preset new ... was a traceback (review 62)."""
+    """A GPU out of memory in va, generate, preset new ... was a traceback (review 62); so was the CPU
+    allocator's, a plain RuntimeError (review 67)."""
     import live.__main__ as entry
+
+    if error == "cpu":
+        try:
+            torch.empty(1 << 62, dtype=torch.uint8)
+        except RuntimeError as e:
+            error = e
 
     monkeypatch.setattr(entry, "build_parser", lambda: _failing_parser(error))
     assert entry.main(["work"]) == 2
