@@ -65,6 +65,24 @@ def test_a_package_s_kernels_run_on_the_thread_count_it_was_built_for(built):
     assert package_key(frozen, example, 1) != package_key(frozen, example, 2)
 
 
+def test_no_key_is_made_from_code_that_changed_on_disk_since_the_process_started(monkeypatch):
+    """A key hashes the files: after an update during a show, it named a package of the code the show runs
+    after code it does not run, and later shows drew the old code's package (review 66)."""
+    from live.nets import packaged
+
+    G = tiny_generator(img_resolution=8)
+    frozen = FastSynthesis(G.synthesis, FastOptions(compile=False)).frozen
+    example = torch.zeros(1, G.num_ws, G.w_dim)
+    key = package_key(frozen, example, 1)
+    fast_py = Path(packaged.__file__).resolve().parent / "fast.py"
+    assert fast_py in [path.resolve() for path in packaged._source_files(frozen)]
+    monkeypatch.setitem(packaged._CODE_AT_START, fast_py, (0, 0))  # as if fast.py were written since
+    with pytest.raises(RuntimeError, match="fast.py changed on disk since this process started"):
+        package_key(frozen, example, 1)
+    monkeypatch.undo()
+    assert package_key(frozen, example, 1) == key
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="finds the loaded library in /proc (Linux)")
 def test_a_loaded_package_keeps_no_unpacked_copy_on_disk(built):
     """The loader's copy under /tmp went only when the loader was destroyed, which a killed
