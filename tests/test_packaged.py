@@ -229,6 +229,16 @@ def test_the_builder_ends_with_a_line_saying_what_went_wrong(tmp_path):
     assert len(said) == 1 and "FileNotFoundError" in said[0] and "missing.pt2" in said[0]
 
 
+def test_a_builder_killed_is_said_so_not_with_a_stray_line_of_its_output(tmp_path, monkeypatch):
+    """The OOM killer's SIGKILL was reported with the builder's last line, a CUDA warning (review 66)."""
+    def killed(*args, **kwargs):
+        return subprocess.CompletedProcess(args, -9, "", "W1206 cpp_extension.py:140] No CUDA runtime is found\n")
+
+    monkeypatch.setattr(packaged_module.subprocess, "run", killed)
+    with pytest.raises(RuntimeError, match=r"failed: the builder was killed \(SIGKILL: out of memory\?\)$"):
+        packaged_module._build(b"program", tmp_path / "k.pt2", 1, -1)
+
+
 def test_a_loaded_package_draws_on_the_lane_while_autograd_runs(built):
     """As in a show: the refinement differentiates G on its own thread while the lane draws.
     In a child process, so that a crash fails this test and not the test run."""

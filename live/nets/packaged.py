@@ -25,6 +25,7 @@ import io
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -269,10 +270,14 @@ def _build(program: bytes, path: Path, threads: int, lock: int) -> None:
         source.unlink(missing_ok=True)
     if done.returncode != 0:
         # The builder's own line, else its last: torch may print a backtrace after it (the
-        # zip writer that failed on a full disk aborts again when destroyed).
+        # zip writer that failed on a full disk aborts again when destroyed). A builder killed
+        # (the kernel's OOM killer picks the compiler) says nothing: its last line was a warning's.
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        said = next((line[len(FAILED):] for line in reversed(lines) if line.startswith(FAILED)), lines[-1])
-        raise RuntimeError(f"building {path.name} failed: {said}")
+        said = next((line[len(FAILED):] for line in reversed(lines) if line.startswith(FAILED)), None)
+        if said is None and done.returncode < 0:
+            name = signal.Signals(-done.returncode).name
+            said = f"the builder was killed ({name}{': out of memory?' if name == 'SIGKILL' else ''})"
+        raise RuntimeError(f"building {path.name} failed: {said or lines[-1]}")
 
 
 def _prune(directory: Path) -> None:
