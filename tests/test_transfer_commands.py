@@ -242,3 +242,30 @@ def test_bundle_new_into_a_models_folder_it_cannot_write_names_the_flag_before_l
     with pytest.raises(UserError, match=r"blocker is a file, not a folder; choose another path$"):
         run("bundle", "new", "--network", str(tmp_path / "g.pkl"), "--space", "default", "--name", "mine",
             "--models-dir", str(tmp_path / "blocker" / "m"))
+
+
+def test_bundle_new_keeps_a_bundle_of_its_name_made_while_it_loaded(random_bundle_dir, tmp_path, monkeypatch):
+    """Checked only at the start, a bundle another `bundle new` made meanwhile was replaced without --force
+    (review 66)."""
+    import shutil
+
+    from live.nets import checkpoints
+
+    source = Bundle.load(random_bundle_dir)
+    checkpoint = save_generator(source.G, tmp_path / "mine.safetensors")
+    models = tmp_path / "models"
+    load = checkpoints.load_generator
+
+    def another_makes_it_meanwhile(path):
+        shutil.copytree(random_bundle_dir, models / "mine")
+        return load(path)
+
+    monkeypatch.setattr(checkpoints, "load_generator", another_makes_it_meanwhile)
+    args = ("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir), "--name", "mine",
+            "--models-dir", str(models))
+    with pytest.raises(UserError, match="holds a bundle another command made while this one ran, which is kept"):
+        run(*args)
+    assert (models / "mine" / "bundle.toml").read_bytes() == (random_bundle_dir / "bundle.toml").read_bytes()
+    assert sorted(p.name for p in models.iterdir()) == ["mine"]  # no partial folder left
+    monkeypatch.setattr(checkpoints, "load_generator", load)
+    assert run(*args, "--force") == 0

@@ -96,7 +96,7 @@ def run_new(args: argparse.Namespace) -> int:
     made = as_text(f"{info.format} generator {real_path(args.network)}, {G.img_resolution} px, W+ {G.num_ws} x "
                    f"{G.w_dim}; space of {args.space}; predictor untrained (w_m = w_o)")
     replaced_samples = (target / SAMPLES_FILE).is_file()
-    root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save)
+    root = _replace_whole(target, Bundle(config, G, space, predictor.eval().requires_grad_(False)).save, args.force)
     card = root / CARD_FILE
     print(one_line(f"made {root}: {made}" + (f"; {estimated}" if estimated else "")))  # a file's name: no forged lines
     if replaced_samples:
@@ -121,7 +121,7 @@ def as_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
+def _replace_whole(target: Path, write: Callable[[Path], None], force: bool) -> Path:
     """`write` the bundle into a folder beside `target`, then put it in `target`'s place: a
     failure part-way (a full disk) left the new generator beside the old bundle's trained
     predictor, a mix that loaded without a word. Files of the old bundle the new one does
@@ -130,24 +130,32 @@ def _replace_whole(target: Path, write: Callable[[Path], None]) -> Path:
     import os
     import shutil
 
+    from live.models import BUNDLE_FILE
+
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         write(partial)
-        if target.exists():
-            os.replace(target, old)
-        try:
-            os.replace(partial, target)
-        except OSError:
-            if old.exists():
-                os.replace(old, target)
-            raise
+        # Checked at the start too, but another command may have made one while this one loaded.
+        made_meanwhile = not force and (target / BUNDLE_FILE).exists()
+        if not made_meanwhile:
+            if target.exists():
+                os.replace(target, old)
+            try:
+                os.replace(partial, target)
+            except OSError:
+                if old.exists():
+                    os.replace(old, target)
+                raise
     except (OSError, UserError) as e:
         reason = (e.strerror or e) if isinstance(e, OSError) else e
         raise UserError(f"cannot write the bundle {target} ({reason}); it is as it was") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    if made_meanwhile:
+        raise UserError(f"{target} holds a bundle another command made while this one ran, which is kept; "
+                        "choose another --name or pass --force")
     if old.exists():
         for entry in old.iterdir():
             if entry.name != SAMPLES_FILE and not (target / entry.name).exists():
