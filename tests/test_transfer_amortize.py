@@ -664,3 +664,13 @@ def test_a_training_run_keeps_the_notes_written_above_the_bundle_s_tables(bundle
     PredictorTrainer(bundle, dataclasses.replace(TINY, steps=2), tmp_path / "run", progress=False).run()
     assert toml.read_text().startswith("# trained on my photos, 2026-12; do not ship\n\n")
     assert Bundle.load(bundle.root).config.trained_with
+
+
+def test_a_run_folder_of_another_bundle_of_the_same_name_is_named_as_such(bundle, tmp_path):
+    """Two bundles named B (two models folders) share runs/predictor-B: the refusal said the bundle was remade
+    and to delete the folder, the other bundle's resumable run (review 66)."""
+    run = tmp_path / "run"
+    PredictorTrainer(bundle, TINY, run, progress=False).run()
+    other = Bundle.load(random_bundle(seed=1).save(tmp_path / "elsewhere" / bundle.root.name))
+    with pytest.raises(UserError, match=rf"{run} is the run of another bundle, {bundle.root}; give this one its own"):
+        PredictorTrainer(other, TINY, run, progress=False)

@@ -158,6 +158,11 @@ class PredictorTrainer:
                     "bundle": str(real_path(self.bundle.root)), "data_root": str(real_path(self.config.data_root)),
                     "networks": networks_digest(self.bundle)}
         if state is not None:
+            # Another bundle of the folder name (two models folders) has the same default run folder:
+            # "remade since" sent its user to delete the other bundle's run (review 66).
+            if state["config"].get("bundle", resolved["bundle"]) != resolved["bundle"]:
+                raise UserError(f"{self.run_dir} is the run of another bundle, {state['config']['bundle']}; give "
+                                "this one its own --outdir")
             # A bundle remade under its name (`bundle new --force`) keeps its folder; its run
             # trained a predictor for other networks. (Runs from before the digest was kept: unknown.)
             if state["config"].get("networks", resolved["networks"]) != resolved["networks"]:
