@@ -778,3 +778,23 @@ def test_an_export_written_by_another_command_during_the_run_is_kept_and_said(tm
     captured = capsys.readouterr()
     assert export.read_bytes() == b"another run's generator"
     assert f"not exported: {export} exists; pass --force" in captured.err and "G_ema in" not in captured.out
+
+
+def test_a_run_exports_again_over_its_own_export_moved_away(tmp_path, monkeypatch, capsys):
+    """Its own .json left behind, without the weights it describes, read as another command's file, and every
+    later snapshot went unexported (review 67)."""
+    args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
+            "--batch", "4", "--snapshot-kimg", "0.004", "--seed", "3", "--threads", "1", "--quiet"]
+    export = tmp_path / "G.safetensors"
+
+    def snapshots(self, on_snapshot=None, stop=None):
+        on_snapshot(self)
+        export.rename(tmp_path / "tried elsewhere.safetensors")
+        on_snapshot(self)
+        return self.state
+
+    monkeypatch.setattr(GanTrainer, "run", snapshots)
+    assert main(["train", "gan", "--outdir", str(tmp_path / "run"), "--kimg", "0.008", "--export", str(export),
+                 *args]) == 0
+    captured = capsys.readouterr()
+    assert "not exported" not in captured.err and f"G_ema in {export}" in captured.out and export.is_file()

@@ -10,7 +10,7 @@ from pathlib import Path
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads
 from live.errors import UserError, note
-from live.files import check_distinct, check_writable, real_path
+from live.files import check_distinct, check_writable, file_stamp, real_path
 
 
 def _add_gan(sub: argparse._SubParsersAction) -> None:
@@ -86,20 +86,26 @@ def _run_gan(args: argparse.Namespace) -> int:
                       f"--kimg {config.total_kimg:g} or more: nothing to train (give a larger --kimg to go on)")
 
     exported = False  # the last export wrote G_ema into --export
+    files = (Path(args.export), Path(args.export).with_suffix(".json")) if args.export else ()
+    written = None  # the files' stamps as this command's last export left them
 
     def export(t: GanTrainer) -> None:
         from live.nets.checkpoints import save_generator
 
-        nonlocal exported
-        try:  # again at each snapshot: another command may have written the file since (review 66)
-            check_new_generator(Path(args.export), args.force, run=Path(args.outdir))
-        except UserError as e:
-            note("train gan", f"not exported: {e} (another command wrote it since this run began); this run's "
-                              f"G_ema stays in {Path(args.outdir) / CHECKPOINT}")
-            exported = False
-            return
+        nonlocal exported, written
+        # Checked again at each snapshot: another command may have written the file since (review 66).
+        # A file this command exported, then moved or deleted, is no other command's (review 67).
+        now = tuple(file_stamp(path) for path in files)
+        if written is None or any(stamp not in (None, mine) for stamp, mine in zip(now, written)):
+            try:
+                check_new_generator(Path(args.export), args.force, run=Path(args.outdir))
+            except UserError as e:
+                note("train gan", f"not exported: {e} (another command wrote it since this run began); this "
+                                  f"run's G_ema stays in {Path(args.outdir) / CHECKPOINT}")
+                exported = False
+                return
         save_generator(t.G_ema, args.export, dtype=torch.float16, run=Path(args.outdir))
-        exported = True
+        exported, written = True, tuple(file_stamp(path) for path in files)
 
     stopping = threading.Event()
     with stopped_by_signals(stopping, threading.Event()):   # a second Ctrl-C stops at once

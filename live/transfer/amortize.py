@@ -123,6 +123,8 @@ class PredictorTrainer:
             raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
                             f"the range this predictor reads; got {config.lambda_high}")
         state = self._settled_state()  # before the music banks: a refused resume refuses at once
+        with self._holding_bundle():  # so does a bundle another run trains (held for the run by `run`)
+            pass
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.train_bank = music_bank(bundle, config, self.run_dir, held_out=False, progress=progress)
         test_bank = music_bank(bundle, config, self.run_dir, held_out=True, progress=progress)
