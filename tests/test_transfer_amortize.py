@@ -674,3 +674,17 @@ def test_a_run_folder_of_another_bundle_of_the_same_name_is_named_as_such(bundle
     other = Bundle.load(random_bundle(seed=1).save(tmp_path / "elsewhere" / bundle.root.name))
     with pytest.raises(UserError, match=rf"{run} is the run of another bundle, {bundle.root}; give this one its own"):
         PredictorTrainer(other, TINY, run, progress=False)
+
+
+def test_a_run_resumes_into_its_bundle_made_again_around_the_same_networks(bundle, tmp_path):
+    """`bundle new --force` with the same generator and space leaves an untrained predictor: the resume was refused
+    as if another run had written it, and the advice (--from-bundle) started over from the identity (review 66)."""
+    run = tmp_path / "run"
+    PredictorTrainer(bundle, TINY, run, progress=False).run()
+    remade = Bundle.load(bundle.root)
+    remade.predictor.reset_to_identity()
+    remade.config = dataclasses.replace(remade.config, trained_with={})
+    remade.save(bundle.root)
+    resumed = PredictorTrainer(Bundle.load(bundle.root), dataclasses.replace(TINY, steps=6), run, progress=False)
+    resumed.run()
+    assert resumed.step == 6 and resumed._bundle_holds() == "this run's"

@@ -28,7 +28,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from live.bundle import Bundle
+from live.bundle import Bundle, BundleConfig
+from live.models import BUNDLE_FILE
 from live.errors import UserError, differing
 from live.files import (PREDICTOR_STATE, file_stamp, keep_log_until, lock_alone, log_line, real_path, refuse_other_run,
                         training_in, write_json, write_state)
@@ -273,8 +274,9 @@ class PredictorTrainer:
 
     def _bundle_holds(self) -> str:
         """What the bundle's predictor file is to this run: "this run's" (its state's weights),
-        "missing" (absent, or what the bundle held before the run's last write: that write
-        was missed) or "another run's" (written there since)."""
+        "missing" (absent, what the bundle held before the run's last write: that write was
+        missed, or untrained: the bundle was made again by `bundle new`, a refusal saying another
+        run wrote it sent its user to start over, review 66) or "another run's" (written there since)."""
         weights_path = self.bundle.root / self.bundle.config.predictor_weights
         weights = stored_weights(self.predictor, weights_path)
         try:
@@ -285,7 +287,7 @@ class PredictorTrainer:
             return "this run's"
         if self._bundle_before is False or _file_digest(weights_path) == self._bundle_before:
             return "missing"
-        return "another run's"
+        return "another run's" if BundleConfig.read(self.bundle.root / BUNDLE_FILE).trained_with else "missing"
 
     def _write_if_missing(self) -> None:
         """A run stopped between its last state and the bundle's write (a Ctrl-C, a full
