@@ -51,14 +51,11 @@ STALE_S = 3600.0
 FAILED = "live: package build failed: "  # how the builder's line saying why begins
 
 
-def _code_stamps(package: Path) -> dict[Path, tuple[int, int]]:
-    return {path: (info.st_mtime_ns, info.st_size) for path in package.rglob("*.py") for info in (path.stat(),)}
-
-
-# The package's code as this process took it. A key hashes the files on disk: one changed since
-# (an update during a show) named a package of the code running after code it does not run (review 66).
+# The package's code as this process took it, which keys hash: read from disk when a key is
+# made, an update during a show filed a package of the code running under the new code's name,
+# and the next show drew the old code (review 66). (~2 MB.)
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-_CODE_AT_START = _code_stamps(_PACKAGE_ROOT)
+_CODE_AT_START = {path: path.read_bytes() for path in _PACKAGE_ROOT.rglob("*.py")}
 
 
 def default_packages_dir() -> Path:
@@ -86,22 +83,13 @@ def package_key(module: nn.Module, example: torch.Tensor, threads: int) -> str:
     for part in (torch.__version__, device.type, target, f"{example.dtype} {tuple(example.shape)} {cpu_threads}"):
         digest.update(part.encode())
     for path in _source_files(module):
-        _check_as_started(path.resolve())
-        digest.update(path.read_bytes())
+        code = _CODE_AT_START.get(path.resolve())
+        digest.update(code if code is not None else path.read_bytes())
     for name, sub in module.named_modules():  # what the graph reads besides tensors: sizes, clamps, taps
         settings = sorted((key, value) for key, value in vars(sub).items() if not key.startswith("_"))
         digest.update(f"{name} {type(sub).__qualname__} {settings!r}".encode())
     digest_weights(digest, module, layout=True)
     return digest.hexdigest()[:KEY_LENGTH]
-
-
-def _check_as_started(path: Path) -> None:
-    if not path.is_relative_to(_PACKAGE_ROOT):
-        return
-    info = path.stat()
-    if _CODE_AT_START.get(path) != (info.st_mtime_ns, info.st_size):
-        raise RuntimeError(f"{path.name} changed on disk since this process started: the code it runs is not "
-                           "the code there; its compiled synthesis is made at the next start")
 
 
 def _source_files(module: nn.Module) -> list[Path]:
