@@ -410,11 +410,21 @@ def test_a_render_refuses_a_name_whose_unfinished_recording_is_there_before_it_s
     """A render onto a crashed show's name took over its unfinished file, the show's only copy (review 66)."""
     from live.__main__ import main
 
-    (tmp_path / "show.partial.mp4").write_bytes(b"a crashed show's frames")
+    crashed = VideoSink(tmp_path / "show.mp4", VideoFormat(SIZE, fps=FPS), kill_safe=True)
+    for frame in frames(12) * 3:
+        crashed.write(frame)
+    crashed.abandon()  # as a show killed mid-recording leaves it
+    kept = (tmp_path / "show.partial.mp4").read_bytes()
     (tmp_path / "a.wav").write_bytes(b"")  # never read: the output is refused first
     assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / "show.mp4")]) == 2
     assert "show.partial.mp4 exists (a recording that was not finished)" in capsys.readouterr().err
-    assert (tmp_path / "show.partial.mp4").read_bytes() == b"a crashed show's frames"
+    assert (tmp_path / "show.partial.mp4").read_bytes() == kept
+    # A render killed once left its own, which plays nothing: the same render runs again (review 68).
+    write_video(tmp_path / "whole" / "again.mp4", 12)  # a plain MP4: its index comes at its end
+    whole = (tmp_path / "whole" / "again.mp4").read_bytes()
+    (tmp_path / "again.partial.mp4").write_bytes(whole[:len(whole) // 2])  # cut there, as by a SIGKILL
+    assert main(["render", str(tmp_path / "a.wav"), "-o", str(tmp_path / "again.mp4")]) == 2
+    assert "not finished" not in capsys.readouterr().err  # past the output's checks, to the empty audio
 
 
 def test_a_recording_interrupted_while_it_is_finished_leaves_no_half_copy(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out)
     if is_video(args.out):
         check_writable(args.out)
-        check_no_unfinished(args.out)  # a show's, its only copy: a render replaces a video, not that
+        check_no_unfinished(args.out, playing_only=True)  # a show's, its only copy: a render replaces a video
     else:
         check_writable(args.out / FRAME_NAME.format(0))
         check_no_frames(args.out)

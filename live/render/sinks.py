@@ -164,14 +164,27 @@ def check_new_recording(path: Path, may_replace: bool = False) -> None:
     check_no_unfinished(path)
 
 
-def check_no_unfinished(path: Path) -> None:
+def check_no_unfinished(path: Path, playing_only: bool = False) -> None:
     """No unfinished recording of the video `path` is in the way: what a failed or killed show
     left is its only copy, which a render onto `path` took over (review 66). An empty one holds
-    nothing: a show killed before its recording's first packet left it."""
-    if (partial := partial_path(path)).exists() and partial.stat().st_size:
-        _Claim(partial, path).close()  # a show recording into it now is not a show that failed
-        raise UserError(f"{partial} exists (a recording that was not finished): move it away "
-                        "or write into another file")
+    nothing: a show killed before its recording's first packet left it. `playing_only` (a
+    render): one that plays no frame is no one's to keep, and a render killed once left one
+    (a plain MP4 keeps its index for its end), which refused the render run again (review 68)."""
+    partial = partial_path(path)
+    if not partial.exists() or not partial.stat().st_size or (playing_only and not _plays(partial)):
+        return
+    _Claim(partial, path).close()  # a show recording into it now is not a show that failed
+    raise UserError(f"{partial} exists (a recording that was not finished): move it away "
+                    "or write into another file")
+
+
+def _plays(video: Path) -> bool:
+    """Whether `video` holds a frame FFmpeg can read."""
+    try:
+        with av.open(str(video)) as container:
+            return bool(container.streams.video) and any(packet.size for packet in container.demux(video=0))
+    except (av.FFmpegError, OSError):
+        return False
 
 
 class VideoSink:
