@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from live.audio.mel import MelWindow
 from live.errors import UserError, check_file_name, printable, some
 from live.tables import from_table
-from live.files import read_toml, write_whole
+from live.files import file_stamp, read_toml, write_whole
 from live.models import BUNDLE_FILE, bundle_dir
 from live.nets.checkpoints import load_generator, save_generator
 from live.nets.digest import digest_weights
@@ -142,6 +142,7 @@ class Bundle:
     def __init__(self, config: BundleConfig, G: Generator, space: SpaceNet, predictor: LatentPredictor,
                  root: Path | None = None):
         self.config, self.G, self.space, self.predictor, self.root = config, G, space, predictor, root
+        self.as_read: Stamps = ()  # its files' stamps when `load` read them (none: made in memory)
         self._music_encoders: dict[torch.dtype, torch.nn.Module] = {}  # E_M in other precisions (frozen)
         # NHWC is oneDNN's native layout: the same float32 numbers, the encoders twice as
         # fast on a CPU (music encoder 26 -> 13 ms a window here).
@@ -189,11 +190,14 @@ class Bundle:
             if not (root / file).is_file():
                 raise UserError(f"bundle {root}: {file} is missing; restore it, or make the bundle again "
                                 "(python -m live bundle new)")
+        as_read = bundle_stamps(root, config)  # before the weights' seconds: a write meanwhile differs
         G, _ = load_generator(root / config.generator_weights, device=device)
         space = SpaceNet.load(config.space, root / config.space_weights, config.image_size)
         predictor = _load_predictor(predictor_config(config, G), root / config.predictor_weights)
-        return cls(config, G, space.to(device).eval().requires_grad_(False),
-                   predictor.to(device).eval().requires_grad_(False), root)
+        bundle = cls(config, G, space.to(device).eval().requires_grad_(False),
+                     predictor.to(device).eval().requires_grad_(False), root)
+        bundle.as_read = as_read
+        return bundle
 
     def save(self, root: str | Path) -> Path:
         root = Path(root)
@@ -261,6 +265,16 @@ def _load_predictor(cfg: PredictorConfig, path: Path) -> LatentPredictor:
         except UserError:
             raise error from None
         return other.with_layer_heads() if cfg.layer_heads else other
+
+
+Stamps = tuple[tuple[int, int] | None, ...]
+
+
+def bundle_stamps(root: Path, config: BundleConfig) -> Stamps:
+    """The stamps of the files a bundle is read from: remade (`bundle new --force`) or retrained
+    (`train predictor`) since, they hold other networks."""
+    return tuple(file_stamp(root / name) for name in (BUNDLE_FILE, config.generator_weights, config.space_weights,
+                                                      config.predictor_weights))
 
 
 def retrain_advice(folder: Path) -> str:

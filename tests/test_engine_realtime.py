@@ -15,6 +15,7 @@ import zmq
 from live.__main__ import main
 from live.audio.analyzer import AudioFeatures
 from live.audio.clock import ManualClock
+from live.bundle import bundle_stamps
 from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
@@ -567,7 +568,8 @@ def _bundles_on_disk(tmp_path, monkeypatch, names):
         loaded.append(Path(name).name)
         untrained = "its predictor is untrained" if Path(name).name == "c" else None
         return SimpleNamespace(root=Path(name), device=device, mel=MelWindow(), G=Path(name).name,
-                               predictor_note=lambda: untrained, config=WEIGHTS)
+                               predictor_note=lambda: untrained, config=WEIGHTS,
+                               as_read=bundle_stamps(Path(name), WEIGHTS))
 
     monkeypatch.setattr("live.engine.realtime.Bundle.load", load)
     return loaded
@@ -587,7 +589,8 @@ def _drawer(draws):
 
 def _show_on(folder: Path):
     show = fake_show()
-    show.bundle = SimpleNamespace(root=folder, device="cpu", mel=MelWindow(), config=WEIGHTS)
+    show.bundle = SimpleNamespace(root=folder, device="cpu", mel=MelWindow(), config=WEIGHTS,
+                                  as_read=bundle_stamps(folder, WEIGHTS))
     show.maker.image = _drawer(folder.name)
     return show
 
@@ -1294,3 +1297,23 @@ def test_an_interrupt_just_after_the_recording_is_set_up_leaves_no_empty_partial
     assert main(["--source", "demo", "--headless", "--duration", "5", "--control", "off", "--size", "64x64",
                  "--synthesis", "reference", "--record", str(tmp_path / "show.mp4")]) == 130
     assert list(tmp_path.iterdir()) == [] and "live: interrupted" in capsys.readouterr().err
+
+
+def test_a_kept_bundle_written_after_it_was_read_is_not_found(tmp_path):
+    """Stamped when kept, seconds after it was read, a `train predictor` checkpoint written in between was never
+    seen: the show switched back to the predictor the file no longer held (review 68)."""
+    import os
+
+    from live.bundle import Bundle, random_bundle
+    from live.engine.bundles import RecentBundles
+
+    root = random_bundle().save(tmp_path / "b")
+    bundle = Bundle.load(root)
+    weights = root / bundle.config.predictor_weights
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # a checkpoint, after the read
+    kept = RecentBundles()
+    kept.remember(bundle, SimpleNamespace())
+    assert kept.find(root) is None
+    again = Bundle.load(root)
+    kept.remember(again, SimpleNamespace())
+    assert kept.find(root)[0] is again

@@ -10,20 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
-from live.bundle import Bundle
+from live.bundle import Bundle, bundle_stamps
 from live.engine.synthesizer import Synthesizer
-from live.files import file_stamp, real_path
-from live.models import BUNDLE_FILE
-
-Stamps = tuple[tuple[int, int] | None, ...]
-
-
-def _files_now(bundle: Bundle) -> Stamps:
-    """The stamps of the files `bundle` is read from: remade (`bundle new --force`) or retrained
-    (`train predictor`) since, they hold other networks."""
-    config = bundle.config
-    return tuple(file_stamp(bundle.root / name) for name in (BUNDLE_FILE, config.generator_weights,
-                                                              config.space_weights, config.predictor_weights))
+from live.files import real_path
 
 
 class RecentBundles:
@@ -34,7 +23,7 @@ class RecentBundles:
     def __init__(self, keep: int = 2):
         assert keep >= 1, keep
         self.keep = keep
-        self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer, Stamps]] = OrderedDict()  # oldest first
+        self._recent: OrderedDict[Path, tuple[Bundle, Synthesizer]] = OrderedDict()  # oldest first
 
     def remember(self, bundle: Bundle, synthesizer: Synthesizer, shown: Bundle | None = None) -> None:
         """Keep `bundle` as the most recent; the oldest others go, never `shown` (the bundle
@@ -43,11 +32,9 @@ class RecentBundles:
         if bundle.root is None:
             return
         key = real_path(bundle.root)
-        kept = self._recent.get(key)
-        stamps = kept[2] if kept is not None and kept[0] is bundle else _files_now(bundle)
-        self._recent[key] = (bundle, synthesizer, stamps)
+        self._recent[key] = (bundle, synthesizer)
         self._recent.move_to_end(key)
-        for old in [k for k, (b, _, _) in self._recent.items() if k != key and b is not shown]:
+        for old in [k for k, (b, _) in self._recent.items() if k != key and b is not shown]:
             if len(self._recent) <= self.keep:
                 break
             del self._recent[old]
@@ -55,6 +42,6 @@ class RecentBundles:
     def find(self, folder: Path) -> tuple[Bundle, Synthesizer] | None:
         """The bundle kept for `folder` and its synthesizer; None if none is, or its files changed."""
         kept = self._recent.get(real_path(folder))
-        if kept is None or _files_now(kept[0]) != kept[2]:
+        if kept is None or bundle_stamps(kept[0].root, kept[0].config) != kept[0].as_read:
             return None
-        return kept[0], kept[1]
+        return kept
