@@ -798,3 +798,17 @@ def test_a_run_exports_again_over_its_own_export_moved_away(tmp_path, monkeypatc
                  *args]) == 0
     captured = capsys.readouterr()
     assert "not exported" not in captured.err and f"G_ema in {export}" in captured.out and export.is_file()
+
+
+def test_a_later_command_exports_over_the_run_s_own_export_moved_away(tmp_path, capsys):
+    """Its own .json, left without the weights, refused every later export of the run (review 68)."""
+    args = ["--res", "32", "--z-dim", "16", "--w-dim", "16", "--channel-base", "256", "--channel-max", "32",
+            "--batch", "4", "--snapshot-kimg", "0.004", "--seed", "3", "--threads", "1", "--quiet"]
+    export, run = tmp_path / "G.safetensors", str(tmp_path / "run")
+    assert main(["train", "gan", "--outdir", run, "--kimg", "0.004", "--export", str(export), *args]) == 0
+    export.rename(tmp_path / "tried elsewhere.safetensors")
+    assert main(["train", "gan", "--outdir", run, "--kimg", "0", "--export", str(export)]) == 0
+    assert export.is_file() and f"G_ema in {export}" in capsys.readouterr().out
+    export.unlink()  # another run's .json, without its weights, is still another's
+    other = str(tmp_path / "other")
+    assert main(["train", "gan", "--outdir", other, "--kimg", "0.004", "--export", str(export), *args]) == 2

@@ -688,3 +688,12 @@ def test_a_run_resumes_into_its_bundle_made_again_around_the_same_networks(bundl
     resumed = PredictorTrainer(Bundle.load(bundle.root), dataclasses.replace(TINY, steps=6), run, progress=False)
     resumed.run()
     assert resumed.step == 6 and resumed._bundle_holds() == "this run's"
+
+
+def test_a_run_of_a_bundle_moved_since_says_where_it_was(bundle, tmp_path):
+    """It was called another bundle's run, and the advice (a new --outdir) started over (review 68)."""
+    run = tmp_path / "run"
+    PredictorTrainer(bundle, TINY, run, progress=False).run()
+    moved = shutil.move(bundle.root, tmp_path / "moved")
+    with pytest.raises(UserError, match=rf"trained the bundle at {bundle.root} \(moved since\?\): put it back there"):
+        PredictorTrainer(Bundle.load(moved), dataclasses.replace(TINY, steps=6), run, progress=False)

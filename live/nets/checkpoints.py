@@ -124,14 +124,15 @@ def check_new_generator(path: Path, force: bool, run: Path | None = None) -> Non
 
 def _exported_from(path: Path) -> str | None:
     """The training run folder that exported the generator `path`, if its .json says so and
-    the weights are still those it wrote."""
+    the weights are still those it wrote, or gone (moved away to try them: review 68)."""
     try:
         config = read_json(path.with_suffix(".json"))
     except UserError:
         return None
     if not isinstance(config, dict) or not isinstance(export := config.get("exported"), dict):
         return None
-    return export.get("from") if export.get("stamp") == list(file_stamp(path) or ()) else None
+    stamp = file_stamp(path)
+    return export.get("from") if stamp is None or export.get("stamp") == list(stamp) else None
 
 
 def save_generator(G: Generator, path: str | Path, dtype: torch.dtype = torch.float16,

@@ -164,6 +164,9 @@ class PredictorTrainer:
             # Another bundle of the folder name (two models folders) has the same default run folder:
             # "remade since" sent its user to delete the other bundle's run (review 66).
             if state["config"].get("bundle", resolved["bundle"]) != resolved["bundle"]:
+                if state["config"].get("networks") == resolved["networks"]:  # the same networks: moved (review 68)
+                    raise UserError(f"{self.run_dir} trained the bundle at {state['config']['bundle']} (moved since?): "
+                                    "put it back there to resume, or give this one its own --outdir")
                 raise UserError(f"{self.run_dir} is the run of another bundle, {state['config']['bundle']}; give "
                                 "this one its own --outdir")
             # A bundle remade under its name (`bundle new --force`) keeps its folder; its run
