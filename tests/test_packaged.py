@@ -451,3 +451,13 @@ def test_a_show_started_while_an_ended_show_s_build_runs_waits_for_it_instead_of
     package.prepare_build()
     package.build()  # waits for the first show's builder
     assert package.on_disk
+
+
+def test_an_editor_s_lock_beside_a_source_file_is_not_code(tmp_path):
+    """Emacs leaves a dangling link .#NAME.py beside a file with unsaved edits: reading it stopped every show
+    and render at import (review 68)."""
+    from live.nets import packaged
+
+    (tmp_path / "fast.py").write_text("x = 1\n")
+    (tmp_path / ".#fast.py").symlink_to("root@host.1234:1700000000")
+    assert packaged._code(tmp_path) == {tmp_path / "fast.py": b"x = 1\n"}

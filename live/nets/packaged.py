@@ -54,8 +54,18 @@ FAILED = "live: package build failed: "  # how the builder's line saying why beg
 # The package's code as this process took it, which keys hash: read from disk when a key is
 # made, an update during a show filed a package of the code running under the new code's name,
 # and the next show drew the old code (review 66). (~2 MB.)
+def _code(package: Path) -> dict[Path, bytes]:
+    code = {}
+    for path in package.rglob("*.py"):
+        try:  # an editor's lock beside a file (Emacs: a dangling link .#fast.py) stopped every show (review 68)
+            code[path] = path.read_bytes()
+        except OSError:
+            continue
+    return code
+
+
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-_CODE_AT_START = {path: path.read_bytes() for path in _PACKAGE_ROOT.rglob("*.py")}
+_CODE_AT_START = _code(_PACKAGE_ROOT)
 
 
 def default_packages_dir() -> Path:
