@@ -292,10 +292,10 @@ class Synthesizer:
 
 def live_fast_options(device: torch.device, packages: Path) -> FastOptions:
     """bf16 where the hardware runs it natively, float32 elsewhere: on the shipped presets'
-    keyframes bf16 is 0.3-0.5 levels of 255 from the reference on average, 12 in the worst pixel of
-    49 keyframes, over 2 somewhere in 47 of them (review 62): invisible at 30 fps. Compiled ahead of time into `packages`: a
-    compile in the show's process held its interpreter for two minutes, every show (see
-    live.nets.packaged)."""
+    keyframes bf16 is 0.3-0.5 levels of 255 from the reference on average, 12 in the worst pixel
+    of 49 keyframes, over 2 somewhere in 47 of them (review 62): invisible at 30 fps. Compiled
+    ahead of time into `packages`: a compile in the show's process held its interpreter for two
+    minutes, every show (see live.nets.packaged)."""
     return FastOptions(dtype=torch.bfloat16 if native_bf16(device) else torch.float32, packages=packages)
 
 
