@@ -44,7 +44,7 @@ def unreadable(path: Path, error: Exception) -> UserError:
         return UserError(f"image not found: {path}")
     if isinstance(error, Image.DecompressionBombError):
         return UserError(f"{path} is too large a picture (over {Image.MAX_IMAGE_PIXELS * 2} pixels); scale it down")
-    return UserError(f"cannot read image {path} ({error}); replace or remove the file")
+    return UserError(f"cannot read image {path} ({error}); save it again as PNG or JPEG, or leave it out")
 
 
 def check_picture(path: Path) -> None:

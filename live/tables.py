@@ -40,6 +40,13 @@ def checked_value(kind: Any, value: Any, where: str) -> Any:
     return value
 
 
+def check_settings(section: str, checks: list[tuple[str, Any, bool, str]]) -> None:
+    """One line naming every setting of `section` that fails its check: (name, value, ok, what it needs)."""
+    wrong = [f"{name} = {value!r} (need {need})" for name, value, ok, need in checks if not ok]
+    if wrong:
+        raise UserError(f"{section}: {', '.join(wrong)}")
+
+
 def from_table(cls: type, values: Any, where: str, key: str = "") -> Any:
     """The dataclass `cls` built from the TOML table `values` read at `where` (a file, a
     section): unknown keys and values of another type (by the annotations; nested dataclasses

@@ -156,6 +156,15 @@ def test_config_reads_toml_takes_overrides_and_rejects_mistakes(tmp_path):
         config.with_overrides([f"batch.pairs={1 << 70}"])
     with pytest.raises(UserError, match="far too large"):
         config.with_overrides(["batch.pairs=1" + "0" * 5000])
+    # A setting out of its range is named with its value, not the whole section's dataclass.
+    with pytest.raises(UserError, match=r"^optim: lr = -1.0 \(need > 0\), grad_clip = 0.0 \(need > 0\)$"):
+        config.with_overrides(["optim.lr=-1", "optim.grad_clip=0"])
+    with pytest.raises(UserError, match=r"^loss: eps = 0.0 \(need > 0\)$"):
+        config.with_overrides(["loss.eps=0.0"])
+    with pytest.raises(UserError, match=r"^batch.spec_augment: max_time = -2 \(need >= 0\)$"):
+        config.with_overrides(["batch.spec_augment.max_time=-2"])
+    with pytest.raises(UserError, match=r"^batch.image_augment: min_scale = 2.0 \(need 0 < min_scale <= 1\)$"):
+        config.with_overrides(["batch.image_augment.min_scale=2.0"])
 
 
 def test_a_run_keeps_its_folders_as_absolute_paths(tmp_path, monkeypatch):

@@ -9,12 +9,12 @@ not black, so a rotation does not darken the picture. Every draw comes from an e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
-from live.errors import UserError
+from live.tables import check_settings
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,7 @@ class SpecAugmentConfig:
     max_freq: int = 8     # widest frequency mask, mel bands
 
     def __post_init__(self) -> None:
-        if min(self.time_masks, self.max_time, self.freq_masks, self.max_freq) < 0:
-            raise UserError(f"spec augment settings must be >= 0, got {self}")
+        check_settings("batch.spec_augment", [(name, value, value >= 0, ">= 0") for name, value in asdict(self).items()])
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,9 @@ class ImageAugmentConfig:
     flip: bool = True           # mirror left-right half of the time
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.min_scale <= 1.0 or not 0.0 <= self.max_rotation <= 45.0:
-            raise UserError(f"image augment: need 0 < min_scale <= 1 and 0 <= max_rotation <= 45, got {self}")
+        check_settings("batch.image_augment", [
+            ("min_scale", self.min_scale, 0.0 < self.min_scale <= 1.0, "0 < min_scale <= 1"),
+            ("max_rotation", self.max_rotation, 0.0 <= self.max_rotation <= 45.0, "0..45 degrees")])
 
 
 def _band_mask(n: int, length: int, masks: int, widest: int, generator: torch.Generator) -> torch.Tensor:

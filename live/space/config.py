@@ -20,7 +20,7 @@ from live.space.batches import BatchConfig
 from live.space.losses import LossWeights
 from live.space.model import SpaceNetConfig
 from live.space.sources import DataConfig
-from live.tables import flat_table, from_table, to_toml
+from live.tables import check_settings, flat_table, from_table, to_toml
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class LossConfig:
     eps: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.alpha <= 0 or self.triples_per_anchor < 1 or self.eps <= 0:
-            raise UserError(f"loss: need alpha > 0, triples_per_anchor >= 1 and eps > 0, got {self}")
+        check_settings("loss", [("alpha", self.alpha, self.alpha > 0, "> 0"),
+                                ("triples_per_anchor", self.triples_per_anchor, self.triples_per_anchor >= 1, ">= 1"),
+                                ("eps", self.eps, self.eps > 0, "> 0")])
         negative = {name: weight for name, weight in asdict(self.weights).items() if weight < 0}
         if negative:  # a negative weight would maximize its loss
             raise UserError(f"loss.weights must be >= 0, got {negative}")
@@ -57,9 +58,12 @@ class OptimConfig:
     grad_clip: float = 5.0          # max gradient norm; log-ratio losses spike on near-coincident pairs
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip <= 0 \
-                or not 0.0 <= self.final_lr_fraction <= 1.0:
-            raise UserError(f"optim: bad settings {self}")
+        check_settings("optim", [
+            ("lr", self.lr, self.lr > 0, "> 0"),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps, self.warmup_steps >= 0, ">= 0"),
+            ("final_lr_fraction", self.final_lr_fraction, 0.0 <= self.final_lr_fraction <= 1.0, "0..1"),
+            ("grad_clip", self.grad_clip, self.grad_clip > 0, "> 0")])
 
 
 @dataclass(frozen=True)
