@@ -106,5 +106,6 @@ def test_what_is_transparent_reads_as_black_whatever_colours_lie_under_it(tmp_pa
 def test_a_picture_pillow_cannot_decode_is_one_line_whatever_its_error(damaged_pngs):
     for path in damaged_pngs:
         # The remedy fits a data folder's picture and a preset's own alike (it said "remove the file").
-        with pytest.raises(UserError, match=f"cannot read image {path} .*; save it again as PNG or JPEG, or leave it out$"):
+        with pytest.raises(UserError, match=
+                           f"cannot read image {path} .*; save it again as PNG or JPEG, or leave it out$"):
             ImageFile(path).load()

@@ -26,7 +26,8 @@ class SpecAugmentConfig:
     max_freq: int = 8     # widest frequency mask, mel bands
 
     def __post_init__(self) -> None:
-        check_settings("batch.spec_augment", [(name, value, value >= 0, ">= 0") for name, value in asdict(self).items()])
+        check_settings("batch.spec_augment",
+                       [(name, value, value >= 0, ">= 0") for name, value in asdict(self).items()])
 
 
 @dataclass(frozen=True)
