@@ -5,6 +5,7 @@ import multiprocessing
 import shutil
 import struct
 import subprocess
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -79,6 +80,14 @@ def test_missing_egl_names_the_debian_packages(monkeypatch):
     with pytest.raises(UserError, match="libegl1 libgl1-mesa-dri") as info:
         headless.create_headless_context()
     assert "libEGL.so.1" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_rendering_imports_pygame_without_a_word():
+    """A show's first lines are its own: no banner, no warning of pygame's (its pkg_resources import warns in two
+    lines on the setuptools the test extras install)."""
+    done = subprocess.run([sys.executable, "-W", "default", "-c", "import live.render.window, live.render.hud"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and (done.stdout, done.stderr) == ("", ""), done
 
 
 @pytest.fixture
