@@ -5,6 +5,7 @@ edited); pygame provides the window and the HUD font; PyAV writes videos.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 
@@ -14,4 +15,4 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 # it), before every show's first line; pygame falls back by itself where pkg_resources is gone.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    import pygame  # noqa: F401
+    importlib.import_module("pygame")
