@@ -7,7 +7,7 @@
     seed = 7                       # z = RandomState(seed).randn(1, z_dim), as NVlabs' scripts
     truncation = 0.7               # for seed sources (a w or image source is used as it is)
     # w = "ember.npy"              # a saved latent, [w_dim] or [num_ws, w_dim], relative to the preset
-    # image = "photo.jpg"          # projected into W when the preset loads (cached)
+    # image = "photo.jpg"          # projected into W when a show, render or `preset new` first opens it (cached)
 
     [settings]                     # starting values of live parameters (live.settings.PARAMS)
     lambda = 0.03

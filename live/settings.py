@@ -108,7 +108,7 @@ def _wire(value: Value) -> str:
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("lambda", float, 0.0, 1.0, 0.02,
           "weight of L_O in the transfer: higher keeps the picture closer to the preset's source; "
-          "above about 0.1 it barely leaves the source (the scale depends on the bundle)"),
+          "above about 0.05 it barely leaves the source (the scale depends on the bundle)"),
     Param("refine_steps", int, 0, 50, 0,
           "refinement steps per keyframe after the predictor (0 = predictor only); they pay where "
           "local models are built at once (offline, seconds a model); live the models arrive late "

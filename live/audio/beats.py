@@ -34,7 +34,7 @@ ACCENT_MEAN_HOPS = 16     # an accent is the onset descriptor's rise above its m
 ACCENT_LAG_WINDOWS = 1.5
 ACCENT_MEMORY_HOPS = 4096  # about 48 s of hops: the accents' memory (12 beats) down to 15 bpm
 TAPPED_OCTAVE = 0.08      # past a hold, a tracker tempo this far from the tapped one, folded, is other music
-# aubio's onset functions ("default" is hfc).
+# aubio's onset functions (the tempo tracker's "default" is specflux).
 TEMPO_METHODS = ("default", "energy", "hfc", "complex", "phase", "wphase", "specdiff", "kl", "mkl", "specflux")
 ACCENT_METHODS = ("none",) + TEMPO_METHODS
 
@@ -42,8 +42,8 @@ ACCENT_METHODS = ("none",) + TEMPO_METHODS
 @dataclass(frozen=True)
 class BeatConfig:
     hop_seconds: float = REFERENCE_HOP_SECONDS
-    # aubio's onset function for the tempo tracker. "energy" over aubio's "default" (hfc):
-    # `bench beats` F 0.997 vs 0.961 on the steady drum tracks (hfc locked onto half tempo
+    # aubio's onset function for the tempo tracker. "energy" over aubio's "default" (specflux):
+    # `bench beats` F 0.997 vs 0.961 on the steady drum tracks (specflux locked onto half tempo
     # at 160 bpm: F 0.70) and 0.87 vs 0.83 on the tempo changes of the demo of then (128, 84, 140 bpm).
     tempo_method: str = "energy"
     onset_method: str = "default"

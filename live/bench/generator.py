@@ -19,8 +19,9 @@ robin with them; a row's shares are against that second rate (`bound_gflops`). T
 wall clock (ms_*) and this process's CPU time (cpu_*): another job on the machine
 inflates the first far more than the second (it still shares caches), so with one thread
 cpu_ms_per_frame is close to the time on an otherwise idle core. Never time with more
-threads than idle cores: OpenMP threads spin on each other, and a busy core makes a frame
-10-100x slower.
+threads than idle cores: a frame waits for its slowest thread (beside other work, 2 threads
+took 81 ms a frame where 1 took 58; with OpenMP's default spin-wait, which live's commands
+shorten through GOMP_SPINCOUNT, 1,379 ms).
 """
 from __future__ import annotations
 

@@ -88,8 +88,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"in the 6 s before the change (default {MEASURED_WITH['stream_rate'][0]:g})")
     p.add_argument("--no-stream", action="store_true", help="skip the stream measurements")
     p.add_argument("--show-rate", type=number(0, 60, low_open=True),
-                   help=f"keyframes per second on the show (default {MEASURED_WITH['show_rate'][0]:g}, this CPU's "
-                        "live rate)")
+                   help=f"keyframes per second on the show (default {MEASURED_WITH['show_rate'][0]:g}, a fixed replay "
+                        "rate near this CPU's live one)")
     p.add_argument("--show-model-seconds", type=number(0),
                    help="seconds from asking for a local model to its use on the show (default "
                         f"{MEASURED_WITH['show_model_seconds'][0]:g}: a build beside a running show on this CPU)")

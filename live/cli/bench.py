@@ -1,4 +1,5 @@
-"""`python -m live bench NAME`: speed and quality benchmarks; each prints a table and writes JSON.
+"""`python -m live bench NAME`: speed and quality benchmarks; each prints a table and, with `--json PATH`,
+writes it as JSON.
 
 A benchmark lives in `live/bench/<name>.py` with `add_arguments(parser)` and `main(args)`.
 """

@@ -1,4 +1,4 @@
-"""`python -m live inspect CKPT`: what a generator checkpoint holds, without rendering."""
+"""`python -m live inspect CKPT`: what a generator checkpoint holds (rendering only for `--directions`)."""
 from __future__ import annotations
 
 import argparse

@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and no telemetry")
     p.add_argument("--telemetry", type=given, help=f"PUB address for telemetry (default {DEFAULT_TELEMETRY_ADDRESS})")
     p.add_argument("--keys", type=given, metavar="DIR", help="CurveZMQ keys (python -m live control keygen DIR); "
-                                                 "required for a non-loopback --control")
+                                                 "required for a non-loopback --control or --telemetry")
     p.add_argument("--threads", type=threads(), default=1, help="torch threads for inference (default 1)")
 
 
@@ -277,7 +277,7 @@ def _recorder(args: argparse.Namespace, size: tuple[int, int], source, engine, m
     # waiting for the interpreter lock between its libav calls: on a loaded machine it falls
     # behind, and the recorder keeps a picture every half second): x264's own threads, three
     # on 2 cores, preempted the keyframes (a 20 s demo show made 6.4-10.8 keyframes/s
-    # recording with them, 10.5-12.9 with one).
+    # recording with them, 10.6-12.9 with one).
     channels = min(source.channels, 2)
     fps = min(args.fps, RECORD_FPS)
     if args.fps > RECORD_FPS:

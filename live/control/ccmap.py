@@ -7,7 +7,7 @@ A preset's TOML holds one `[[cc]]` table per knob, fader or button:
     controller = 1       # controller number, 0-127
     param = "lambda"     # a parameter of live.settings.PARAMS
     min = 0.001          # value at controller value 0   (numbers only; default: the parameter's low)
-    max = 0.3            # value at controller value 127 (numbers only; default: the parameter's high)
+    max = 0.1            # value at controller value 127 (numbers only; default: the parameter's high)
     curve = "exp"        # "linear" (default) or "exp" (geometric, needs min and max > 0)
 
     [[cc]]

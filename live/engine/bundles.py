@@ -1,9 +1,10 @@
 """The bundles a show has drawn with, kept loaded for switching back.
 
-A preset on another bundle loads that bundle's networks from disk and compiles its fast
-synthesis again; the reference synthesis draws meanwhile, at a fraction of the frame
-rate. A performer moving between the presets of two bundles would pay that on every
-switch, so the most recent bundles stay loaded, each with the synthesizer that draws it.
+A preset on another bundle loads that bundle's networks from disk (seconds) and its fast
+synthesis package (built once per machine and kept on disk); the reference synthesis draws
+meanwhile, at a fraction of the frame rate. A performer moving between the presets of two
+bundles would pay that on every switch, so the most recent bundles stay loaded, each with
+the synthesizer that draws it.
 """
 from __future__ import annotations
 

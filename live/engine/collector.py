@@ -1,16 +1,17 @@
 """Keep Python's cycle collector off the objects a show holds for its whole life.
 
-A process with a show open tracks about 670,000 Python objects (the networks, torch's
-compiled graphs), and a full collection walks every one: 330-410 ms on the 2-core Zen 5
-(`gc.collect(2)` after `open_show` and the fast path's compile), ten frames at 30 fps with
-the interpreter lock held, so the render loop and every other thread stand still. Frozen
-objects (`gc.freeze`) are left out of all later collections, which then walk only what
-was made since: the garbage of keyframes and model builds, collected as before.
+A process with a show open tracks hundreds of thousands of Python objects (the networks
+and what torch keeps for them: 257,000 for the default show, 670,000 when the fast path
+still compiled in the show's process), and a full collection walks every one: about 330 ms
+(`gc.collect(2)` after `open_show`), ten frames at 30 fps with the interpreter lock held,
+so the render loop and every other thread stand still. Frozen objects (`gc.freeze`) are
+left out of all later collections, which then walk only what was made since: the garbage
+of keyframes and model builds, collected as before.
 
-Full collections come when many objects have outlived the young generations: while the
-fast path compiles during a show (as `perform` starts), or after a bundle switch. In 90 s
-of the engine benchmark with the compile left to run during the show, the longest frame
-interval was 407 ms without this and 139 ms with it (29.6 and 29.9 frames/s).
+Full collections come when many objects have outlived the young generations: after a
+bundle loads during a show (a switch to a preset of another bundle). Measured when the fast
+path compiled during the show: in 90 s of the engine benchmark, the longest frame interval
+was 407 ms without this and 139 ms with it (29.6 and 29.9 frames/s).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class ShowCollector:
         """Call often (it is a comparison until the state changes). A state change after the
         start collects the young generations only (a full collection would stall the show)
         and then freezes: cycles that had already reached the oldest generation, such as
-        leftovers of the fast path's compile, are kept for the run."""
+        leftovers of a bundle's load, are kept for the run."""
         if state != self._state:
             gc.collect(1)
             gc.freeze()

@@ -43,8 +43,9 @@ class RefineSession(Protocol):
 class Refiner(Protocol):
     """Per-keyframe refinement of w_m toward lower L_transfer (live.transfer.refine).
 
-    `open` is called with a preset's source latent at the first keyframe that refines: the
-    session prepares what its steps need there and keeps the warm state between keyframes.
+    `open` is called with a preset's source latent at the first keyframe that refines; the
+    session keeps the warm state between keyframes (its first local model is built where the
+    first keyframe's predictor output lands, for that keyframe's music).
     """
 
     def open(self, bundle: Bundle, w_source: torch.Tensor) -> RefineSession: ...

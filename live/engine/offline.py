@@ -1,9 +1,10 @@
 """Offline render: the live stages stepped by a simulated clock, so a song becomes a video.
 
-Time is the audio's own: frame i is drawn at t = i / fps, the analyzer has heard exactly
-the audio up to t, and a keyframe is due every 1 / keyframe_rate seconds from the mel
-window ending at t. Keyframes are ready the instant they are due, so the same inputs
-give the same video, whatever the machine's speed.
+Time is the audio's own: frame i is drawn at t = i / fps, the analyzer has heard the audio
+up to t and the few hops past it that aubio takes to report an onset (about 58 ms), and a
+keyframe is due every 1 / keyframe_rate seconds from the mel window ending where it has
+heard. Keyframes are ready the instant they are due, so the same inputs give the same video,
+whatever the machine's speed.
 
 Live, inference makes every keyframe due, and the screen takes the newest when a fade
 starts (one a beat); the others are passed over. Offline, a due keyframe is made only when

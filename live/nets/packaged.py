@@ -149,7 +149,7 @@ class Package:
         return self.path.exists()
 
     def prepare_build(self) -> None:
-        """Export and serialize the program for the builder (3 s for the default generator, so
+        """Export and serialize the program for the builder (about 2 s for the default generator, so
         only when a build is wanted). Raises RuntimeError at once without a C++ compiler."""
         if self._serialized is None and self._traced is not None:
             _check_compiler()

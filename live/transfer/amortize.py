@@ -1,7 +1,7 @@
 """Training the amortized predictor P(w_o, f_I(G(w_o)), f_M, lambda) -> w_m.
 
 Each step draws a batch of source latents (z ~ N(0, I) through the mapping network at
-truncation 0.7, as the sources of presets are made), music embeddings from the training
+truncation 0.7, the middle of the shipped presets' 0.5-0.9), music embeddings from the training
 music bank and lambdas log-uniform over the predictor's range, and minimizes the seed's
 L_transfer of the predicted w_m through the frozen G and E_I: the optimization of
 live.transfer.optimize, learned once for all inputs instead of run for each. A sample's

@@ -4,8 +4,8 @@ Both keep the newest finished `Anchor` and take requests for a new one at a late
 the keyframe that asked (its music and lambda set the radius the model is trusted over).
 `InlineAnchors` builds before `request` returns, so an offline render is deterministic;
 `BackgroundAnchors` hands the newest request to a worker thread and returns at once, so
-a keyframe never waits for the k passes through G and E_I a model costs: until the new
-model is done, refinement keeps using the last one. A failed build is reported (to
+a keyframe never waits for the k passes through G and E_I a model costs: until a model
+that holds for a keyframe is done, that keyframe is the predictor's output alone. A failed build is reported (to
 `on_error`) and the last good model stays, as the live path must never stop on it.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The local model of phi(w) = f_I(G(w)) at an anchor: phi there, its Jacobian along U,
-corrected by phi measured where the model puts the optimum, and how far from the anchor it
-holds.
+(for `transfer`'s stills) corrected by phi measured where the model puts the optimum, and how
+far from the anchor it holds.
 
 J = dphi/dw U takes k forward-mode passes (torch.func.jvp), run as batches of the anchor
 repeated with one direction as each sample's tangent: the networks treat samples
