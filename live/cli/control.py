@@ -1,4 +1,4 @@
-"""`python -m live control send|listen|keygen`: talk to a running engine's control sockets.
+"""`python -m live control send|listen|osc|keygen`: talk to a running engine's control sockets.
 
     python -m live control send set lambda 0.05     # or: send '{"cmd": "set", ...}'
     python -m live control send cc 1 1 64
@@ -6,6 +6,7 @@
     python -m live control send tap
     python -m live control send get
     python -m live control listen --topics beat,state
+    python -m live control osc --port 9000           # OSC from TouchOSC & co.: /live/set/lambda 0.05, ...
     python -m live control keygen keys/ [--client vj1]
 
 The protocol is documented in live/control/PROTOCOL.md.
@@ -21,12 +22,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live.cli.types import count, number, output_dir
+from live.control.osc import PREFIX
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.control.telemetry import TOPICS
 from live.errors import UserError, one_line
 
 if TYPE_CHECKING:
     from live.control.security import ClientKeys
+
+OSC_PORT = 9000
+OSC_HELP = """Listen for OSC messages on UDP and send each to the engine as a control request:
+
+    /live/set/lambda 0.05  or  /live/set lambda 0.05   set a parameter
+    /live/cc 1 1 64                                    a control change, mapped by the preset
+    /live/preset/ember [1] or  /live/preset ember      switch preset (an argument 0 is a release)
+    /live/tap [1]                                      tap tempo
+
+A boolean parameter takes a number as "not 0". A fader's messages wait one per parameter,
+the newest value kept, so the engine is never behind the fader. The engine may start after
+the bridge, or restart: the bridge keeps trying. See live/control/PROTOCOL.md.
+"""
 
 # The shorthand of each command: its name and its fields in upper case.
 USAGE = {cmd: " ".join([cmd, *(f.upper() for f in fields)]) for cmd, fields in COMMANDS.items()}
@@ -56,6 +71,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     listen.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
     _add_key_options(listen)
     listen.set_defaults(func=run_listen)
+
+    osc = commands.add_parser("osc", help="take OSC over UDP from a controller and steer the engine with it",
+                              description=OSC_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    osc.add_argument("--port", type=count(1, 65535), default=OSC_PORT,
+                     help=f"UDP port to listen on (default {OSC_PORT})")
+    osc.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1; 0.0.0.0 for a tablet on the network, with --allow)")
+    osc.add_argument("--allow", action="append", default=[], metavar="IP",
+                     help="take datagrams only from this controller's address (repeat for several)")
+    osc.add_argument("--prefix", default=PREFIX, help=f"the addresses' first part (default {PREFIX})")
+    osc.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
+                     help=f"the engine's command socket (default {DEFAULT_COMMAND_ADDRESS})")
+    osc.add_argument("--timeout", type=number(0, 3600, low_open=True), default=2.0, metavar="S",
+                     help="seconds to wait for each reply before saying the engine is away (default 2)")
+    osc.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
+    _add_key_options(osc)
+    osc.set_defaults(func=run_osc)
 
     keygen = commands.add_parser("keygen", help="make CurveZMQ keys for a non-local control address")
     keygen.add_argument("dir", type=output_dir, metavar="DIR", help="directory for the keys (created)")
@@ -159,6 +191,37 @@ def run_listen(args: argparse.Namespace) -> int:
     if received == 0:  # a healthy show: no errors, no beats in a quiet passage
         print(one_line(f"live: the engine at {args.address} sent no {', '.join(topics)} messages meanwhile"),
               file=sys.stderr)
+    return 0
+
+
+def run_osc(args: argparse.Namespace) -> int:
+    import socket
+
+    from live.control.bridge import OscBridge, Reporter, check_listen
+    from live.control.client import ControlClient
+
+    allowed = check_listen(args.host, [a for given in args.allow for a in given.split(",") if a])
+    try:
+        family = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_DGRAM)[0][0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError(f"--host {args.host}: not an address of this machine ({e})") from None
+    report = Reporter(lambda line: print(line, file=sys.stderr, flush=True))
+    deadline = time.monotonic() + args.duration if args.duration is not None else None
+    with socket.socket(family, socket.SOCK_DGRAM) as sock, \
+            ControlClient(args.address, args.timeout, _client_keys(args)) as client:
+        try:
+            sock.bind((args.host, args.port))
+        except OSError as e:
+            raise UserError(f"cannot listen on udp {args.host}:{args.port} ({e.strerror or e}); "
+                            "give another --port, or stop what holds it") from None
+        bridge = OscBridge(sock, client.request, report, allowed, args.prefix)
+        report.say(f"listening on udp {args.host}:{args.port}, steering the engine at {args.address} (Ctrl-C to stop)")
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                bridge.step(0.1)
+        except KeyboardInterrupt:
+            pass  # the normal way to stop a bridge
+    report.say(f"sent {bridge.sent} request(s)")
     return 0
 
 

@@ -1,0 +1,175 @@
+"""The OSC bridge: UDP datagrams from a controller in, control requests to the engine out.
+
+A fader sends a message for every step it moves, a hundred a second while it is dragged, and
+the engine answers each request in turn. So requests wait in `LatestRequests`, one per thing
+they set (a parameter, a controller, the preset), holding the newest value: a bridge that
+falls behind skips to where the fader is instead of replaying its path. Taps are each kept,
+in order, and dropped when older than a second: a late tap is a wrong tempo.
+
+The engine may be stopped, restarting or not yet started: the bridge says so once and keeps
+going, and what was asked for meanwhile reaches it when it answers again.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from live.control.osc import PREFIX, OscError, decode, request_for
+from live.errors import UserError, one_line
+
+TAP_LIFETIME_S = 1.0
+MAX_DATAGRAM = 65535
+
+
+def request_key(request: dict) -> tuple:
+    """What a request sets: a newer request with the same key replaces it while it waits."""
+    cmd = request["cmd"]
+    if cmd == "set":
+        return cmd, str(request["param"])
+    if cmd == "cc":
+        return cmd, request["channel"], request["controller"]
+    return (cmd,)
+
+
+class LatestRequests:
+    """Waiting requests, the newest per key, in the order their keys first came; taps apart."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._waiting: OrderedDict[object, dict] = OrderedDict()
+        self._taps = 0
+
+    def put(self, request: dict) -> None:
+        if request["cmd"] == "tap":
+            self._taps += 1
+            self._waiting[("tap", self._taps)] = request | {"_at": self._clock()}
+        else:
+            self._waiting[request_key(request)] = request
+
+    def put_back(self, request: dict) -> None:
+        """A request that got no answer, first in line again, unless a newer one took its place
+        (a tap is not: the wait for the answer made it late)."""
+        key = request_key(request)
+        if request["cmd"] != "tap" and key not in self._waiting:
+            self._waiting[key] = request
+            self._waiting.move_to_end(key, last=False)
+
+    def take(self) -> dict | None:
+        """The next request to send, or None."""
+        while self._waiting:
+            _, request = self._waiting.popitem(last=False)
+            if request["cmd"] != "tap":
+                return request
+            if self._clock() - request["_at"] <= TAP_LIFETIME_S:
+                return {"cmd": "tap"}
+        return None
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+class Reporter:
+    """Lines on stderr; a problem once, not once per datagram: a controller repeats itself."""
+
+    def __init__(self, write: Callable[[str], None]):
+        self._write = write
+        self._said: set[str] = set()
+
+    def say(self, text: str) -> None:
+        self._write(one_line(f"live: osc: {text}"))
+
+    def once(self, text: str) -> None:
+        if text not in self._said:
+            self._said.add(text)
+            self.say(text)
+
+
+def check_listen(host: str, allow: Iterable[str]) -> frozenset[str]:
+    """The senders to take datagrams from (empty: any); UserError for a bind any machine could reach
+    without a list of who may steer the show (OSC has no keys)."""
+    allowed = frozenset(allow)
+    for address in allowed:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise UserError(f"--allow {address!r}: give the controller's IP address, like 192.168.1.23") from None
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not allowed:
+        raise UserError(f"--host {host} lets any machine on the network steer the show (OSC has no keys); "
+                        "name the controller with --allow IP (e.g. the tablet's address)")
+    return allowed
+
+
+class OscBridge:
+    """Reads OSC datagrams from `sock` and sends their requests through `send` (a request ->
+    its reply, raising UserError when the engine does not answer)."""
+
+    def __init__(self, sock: socket.socket, send: Callable[[dict], dict], report: Reporter,
+                 allowed: frozenset[str] = frozenset(), prefix: str = PREFIX):
+        self._sock = sock
+        self._send = send
+        self._report = report
+        self._allowed = allowed
+        self._prefix = prefix
+        self._waiting = LatestRequests()
+        self._engine_absent = False
+        self.sent = 0
+
+    def step(self, wait_s: float) -> None:
+        """Take what has arrived (waiting up to `wait_s` when nothing is due), then send it."""
+        self._sock.settimeout(0.0 if len(self._waiting) else wait_s)
+        while True:
+            try:
+                datagram, (sender, *_) = self._sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, TimeoutError, socket.timeout):
+                break
+            self._sock.settimeout(0.0)
+            self._receive(datagram, sender)
+        while (request := self._waiting.take()) is not None:
+            if not self._deliver(request):
+                break
+
+    def _receive(self, datagram: bytes, sender: str) -> None:
+        if self._allowed and sender not in self._allowed:
+            self._report.once(f"ignoring datagrams from {sender}, which is not among --allow")
+            return
+        try:
+            messages = decode(datagram)
+        except OscError as e:
+            self._report.once(f"a datagram from {sender} is not OSC: {e}")
+            return
+        for message in messages:
+            try:
+                request = request_for(message, self._prefix)
+            except OscError as e:
+                self._report.once(str(e))
+                continue
+            if request is not None:
+                self._waiting.put(request)
+
+    def _deliver(self, request: dict) -> bool:
+        try:
+            reply = self._send(request)
+        except UserError as e:
+            self._waiting.put_back(request)
+            if not self._engine_absent:
+                self._engine_absent = True
+                self._report.say(f"{e} (the bridge keeps trying)")
+            return False
+        if self._engine_absent:
+            self._engine_absent = False
+            self._report.say("the engine answers again")
+        self.sent += 1
+        if reply.get("ok") is not True:
+            self._report.once(f"{_shown(request)}: {reply.get('error', reply)}")
+        return True
+
+
+def _shown(request: dict) -> str:
+    return " ".join(str(value) for value in request.values())

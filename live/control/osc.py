@@ -1,0 +1,169 @@
+"""Open Sound Control in: datagrams decoded (OSC 1.0) and read as control-protocol requests.
+
+TouchOSC, Open Stage Control, TouchDesigner, Resolume and Max speak OSC over UDP; the engine
+speaks JSON over ZeroMQ. `live.control.bridge` carries one to the other with these rules:
+
+    /live/set/lambda 0.05           -> {"cmd": "set", "param": "lambda", "value": 0.05}
+    /live/set lambda 0.05           -> the same, the parameter as the first argument
+    /live/cc 1 1 64                 -> {"cmd": "cc", "channel": 1, "controller": 1, "value": 64}
+    /live/preset ember              -> {"cmd": "preset", "name": "ember"}
+    /live/preset/ember              -> the same; a button's release (an argument 0 or false) does nothing
+    /live/tap                       -> {"cmd": "tap"}; likewise
+
+Controller software often has floats only: a boolean parameter takes a number as "not zero",
+and a whole float stands for an integer (the engine's own check refuses 3.5 for an integer).
+Bundles are opened and their messages taken at once, in order; their time tags are ignored
+(a show acts when a message arrives).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from live.control.protocol import COMMANDS
+from live.settings import PARAMS
+
+PREFIX = "/live"
+BRIDGED = ("set", "cc", "preset", "tap")  # `get` answers the asker, and OSC here only listens
+_BUNDLE = b"#bundle\x00"
+_MAX_DEPTH = 8  # bundles inside bundles: a datagram of nested headers is no reason to recurse far
+
+
+class OscError(ValueError):
+    """A datagram that is not OSC 1.0, or a message that maps to no request; `str(e)` says which."""
+
+
+@dataclass(frozen=True)
+class OscMessage:
+    address: str
+    args: tuple[object, ...]
+
+    def __str__(self) -> str:
+        return " ".join([self.address, *(repr(a) if isinstance(a, str) else str(a) for a in self.args)])
+
+
+def decode(datagram: bytes) -> list[OscMessage]:
+    """The messages of one datagram: a message, or a bundle's messages in order."""
+    return _decode(memoryview(datagram), 0)
+
+
+def _decode(data: memoryview, depth: int) -> list[OscMessage]:
+    if bytes(data[:8]) != _BUNDLE:
+        return [_message(data)]
+    if depth >= _MAX_DEPTH:
+        raise OscError(f"bundles nested over {_MAX_DEPTH} deep")
+    messages, at = [], 16  # the header and its 8-byte time tag
+    while at < len(data):
+        size = _unpack(">i", data, at)
+        if size < 0 or size % 4 or at + 4 + size > len(data):
+            raise OscError(f"a bundle element of {size} bytes does not fit the datagram")
+        messages += _decode(data[at + 4:at + 4 + size], depth + 1)
+        at += 4 + size
+    return messages
+
+
+def _message(data: memoryview) -> OscMessage:
+    address, at = _string(data, 0)
+    if not address.startswith("/"):
+        raise OscError(f"not an OSC message (an address starts with /, this one is {address[:40]!r})")
+    if at == len(data):  # OSC 1.0 lets an old sender leave the type tags out when there are no arguments
+        return OscMessage(address, ())
+    tags, at = _string(data, at)
+    if not tags.startswith(","):
+        raise OscError(f"{address}: the type tags must start with a comma")
+    args: list[object] = []
+    for tag in tags[1:]:
+        if tag in "ifhd":
+            fmt = {"i": ">i", "f": ">f", "h": ">q", "d": ">d"}[tag]
+            args.append(_unpack(fmt, data, at))
+            at += struct.calcsize(fmt)
+        elif tag == "s":
+            text, at = _string(data, at)
+            args.append(text)
+        elif tag in "TF":
+            args.append(tag == "T")
+        elif tag == "b":
+            size = _unpack(">i", data, at)
+            if size < 0 or at + 4 + size > len(data):
+                raise OscError(f"{address}: a blob of {size} bytes does not fit the datagram")
+            args.append(bytes(data[at + 4:at + 4 + size]))
+            at += 4 + size + (-size % 4)
+        elif tag in "NI":  # nil, impulse: no data
+            args.append(None)
+        else:
+            raise OscError(f"{address}: type tag {tag!r} is not OSC 1.0's")
+    return OscMessage(address, tuple(args))
+
+
+def _string(data: memoryview, at: int) -> tuple[str, int]:
+    """An OSC string at `at` (ASCII, NUL-ended, padded to 4 bytes) and the offset after it."""
+    end = bytes(data[at:]).find(b"\x00")
+    if end < 0:
+        raise OscError("a string runs past the end of the datagram")
+    try:
+        text = bytes(data[at:at + end]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise OscError("a string is not UTF-8 text") from None
+    return text, at + (end // 4 + 1) * 4
+
+
+def _unpack(fmt: str, data: memoryview, at: int) -> object:
+    if at + struct.calcsize(fmt) > len(data):
+        raise OscError("an argument runs past the end of the datagram")
+    return struct.unpack_from(fmt, data, at)[0]
+
+
+def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
+    """The control request `message` stands for; None for a button's release. OscError when it
+    stands for none (an address outside `prefix`, a command the bridge does not carry, too few
+    or too many arguments)."""
+    head, _, rest = message.address.partition(prefix + "/")
+    if head or not rest:
+        raise OscError(f"{message.address} is not an address of live's; use {_addresses(prefix)}")
+    cmd, _, tail = rest.partition("/")
+    if cmd not in BRIDGED:
+        raise OscError(f"{message.address}: {cmd!r} is not a command the bridge carries; use {_addresses(prefix)}")
+    args = list(message.args)
+    if tail:  # /live/set/lambda 0.05, /live/preset/ember [1]
+        if "/" in tail or cmd not in ("set", "preset"):
+            raise OscError(f"{message.address}: only set and preset take a name in the address")
+        if cmd == "preset":
+            if len(args) > 1:
+                raise OscError(f"{message}: a preset button sends one value at most")
+            if args and not _pressed(args[0]):
+                return None
+            args = []
+        args.insert(0, tail)
+    elif cmd == "tap" and len(args) == 1:
+        if not _pressed(args[0]):
+            return None
+        args = []
+    fields = COMMANDS[cmd]
+    if len(args) != len(fields):
+        raise OscError(f"{message}: {cmd} takes {' '.join(fields) or 'no arguments'}")
+    request: dict[str, object] = {"cmd": cmd}
+    for name, value in zip(fields, args):
+        request[name] = value
+    if cmd == "set" and isinstance(request["param"], str) and request["param"] in PARAMS:
+        request["value"] = _as_kind(PARAMS[request["param"]].kind, request["value"])
+    if cmd == "cc":
+        request |= {name: _as_kind(int, request[name]) for name in fields}
+    return request
+
+
+def _pressed(value: object) -> bool:
+    return value is None or (isinstance(value, (bool, int, float)) and value != 0)
+
+
+def _as_kind(kind: type, value: object) -> object:
+    """A float-only sender's value in the parameter's kind where that is unambiguous; anything
+    else is left for the engine to refuse, with its own message."""
+    if kind is bool and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _addresses(prefix: str) -> str:
+    return f"{prefix}/set/PARAM, {prefix}/cc, {prefix}/preset/NAME or {prefix}/tap"
