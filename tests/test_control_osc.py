@@ -16,7 +16,8 @@ import pytest
 from live.control import protocol
 from live.control.bridge import LatestRequests, OscBridge, Reporter, check_listen
 from live.control.client import ControlClient
-from live.control.osc import OscError, OscMessage, decode, request_for
+from live.control.client import TelemetryListener
+from live.control.osc import OscError, OscMessage, decode, encode, outgoing, request_for
 from live.control.server import ControlServer
 from live.errors import UserError
 from test_control_server import ANY_PORT, FakeEngine
@@ -28,22 +29,17 @@ def osc_string(text: str) -> bytes:
 
 
 def osc(address: str, *args: object) -> bytes:
-    """A message as a controller sends it: floats as 'f', ints as 'i', strings as 's', bools as T/F."""
-    tags, data = ",", b""
-    for arg in args:
-        if isinstance(arg, bool):
-            tags += "T" if arg else "F"
-        elif isinstance(arg, int):
-            tags, data = tags + "i", data + struct.pack(">i", arg)
-        elif isinstance(arg, float):
-            tags, data = tags + "f", data + struct.pack(">f", arg)
-        else:
-            tags, data = tags + "s", data + osc_string(arg)
-    return osc_string(address) + osc_string(tags) + data
+    return encode(OscMessage(address, args))
 
 
 def bundle(*elements: bytes) -> bytes:
     return b"#bundle\x00" + struct.pack(">q", 1) + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+def test_what_is_encoded_decodes_to_itself():
+    message = OscMessage("/live/x", (3, 0.5, "ember", True, False, -7))
+    assert decode(encode(message)) == [message]
+    assert encode(OscMessage("/a", (1,))) == osc_string("/a") + osc_string(",i") + struct.pack(">i", 1)
 
 
 def test_messages_and_nested_bundles_decode_with_every_osc_1_0_type():
@@ -256,3 +252,39 @@ def test_the_osc_command_refuses_a_port_in_use_and_an_open_bind_in_one_line(udp)
         done = subprocess.run([sys.executable, "-m", "live", "control", "osc", *args, "--duration", "1"],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and fragment in done.stderr, done
+
+
+def test_telemetry_goes_out_as_one_address_per_value():
+    beat = {"index": 812, "time": 406.5, "bpm": 120}
+    assert outgoing("beat", beat) == [OscMessage("/live/beat", (812, 406.5, 120.0))]
+    state = {"bpm": 120.1, "valence": 0.25, "arousal": 0.75, "level_db": -14.0, "beat_phase": 0.5,
+             "beat_confidence": None, "preset": "ember", "fps": 30.0, "latency_ms": {"audio_to_screen": 90.0}}
+    assert outgoing("state", state, "/vj") == [
+        OscMessage("/vj/valence", (0.25,)), OscMessage("/vj/arousal", (0.75,)), OscMessage("/vj/bpm", (120.1,)),
+        OscMessage("/vj/level_db", (-14.0,)), OscMessage("/vj/beat_phase", (0.5,)),
+        OscMessage("/vj/preset", ("ember",))]
+    assert outgoing("beat", {"index": 1, "time": None, "bpm": 120}) == [] and outgoing("error", {"message": "x"}) == []
+
+
+def test_the_bridge_sends_the_engine_s_beats_and_state_to_its_targets(udp):
+    engine = FakeEngine()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as lights, \
+            ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=20.0) as server, \
+            TelemetryListener(server.telemetry_endpoint, ("beat", "state")) as telemetry:
+        lights.bind(("127.0.0.1", 0))
+        lights.settimeout(0.2)
+        bridge = OscBridge(udp, lambda request: {"ok": True}, Reporter(print), telemetry=telemetry,
+                           targets=[lights.getsockname()])
+        heard: list[OscMessage] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not {"/live/beat", "/live/preset"} <= {m.address for m in heard}:
+            server.publish("beat", {"index": 7, "time": 3.5, "bpm": 128.0})
+            server.publish("state", {"preset": "ember", "valence": 0.25})
+            bridge.step(0.05)
+            try:
+                while True:
+                    heard += decode(lights.recv(65535))
+            except TimeoutError:
+                pass
+    assert OscMessage("/live/beat", (7, 3.5, 128.0)) in heard and bridge.forwarded >= 1
+    assert OscMessage("/live/preset", ("ember",)) in heard and OscMessage("/live/valence", (0.25,)) in heard

@@ -85,6 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help=f"the engine's command socket (default {DEFAULT_COMMAND_ADDRESS})")
     osc.add_argument("--timeout", type=number(0, 3600, low_open=True), default=2.0, metavar="S",
                      help="seconds to wait for each reply before saying the engine is away (default 2)")
+    osc.add_argument("--send", action="append", default=[], metavar="HOST:PORT",
+                     help="also send the engine's beats and state there as OSC (repeat for several)")
+    osc.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS,
+                     help=f"the engine's telemetry socket, for --send (default {DEFAULT_TELEMETRY_ADDRESS})")
     osc.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
     _add_key_options(osc)
     osc.set_defaults(func=run_osc)
@@ -196,9 +200,10 @@ def run_listen(args: argparse.Namespace) -> int:
 
 def run_osc(args: argparse.Namespace) -> int:
     import socket
+    from contextlib import ExitStack
 
-    from live.control.bridge import OscBridge, Reporter, check_listen
-    from live.control.client import ControlClient
+    from live.control.bridge import OscBridge, Reporter, check_listen, resolve_target
+    from live.control.client import ControlClient, TelemetryListener
 
     allowed = check_listen(args.host, [a for given in args.allow for a in given.split(",") if a])
     try:
@@ -207,21 +212,27 @@ def run_osc(args: argparse.Namespace) -> int:
         raise UserError(f"--host {args.host}: not an address of this machine ({e})") from None
     report = Reporter(lambda line: print(line, file=sys.stderr, flush=True))
     deadline = time.monotonic() + args.duration if args.duration is not None else None
-    with socket.socket(family, socket.SOCK_DGRAM) as sock, \
-            ControlClient(args.address, args.timeout, _client_keys(args)) as client:
+    targets = [resolve_target(text, family) for text in args.send]
+    keys = _client_keys(args)
+    with ExitStack() as stack:
+        sock = stack.enter_context(socket.socket(family, socket.SOCK_DGRAM))
+        client = stack.enter_context(ControlClient(args.address, args.timeout, keys))
+        telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("beat", "state"), keys))
+                     if targets else None)
         try:
             sock.bind((args.host, args.port))
         except OSError as e:
             raise UserError(f"cannot listen on udp {args.host}:{args.port} ({e.strerror or e}); "
                             "give another --port, or stop what holds it") from None
-        bridge = OscBridge(sock, client.request, report, allowed, args.prefix)
-        report.say(f"listening on udp {args.host}:{args.port}, steering the engine at {args.address} (Ctrl-C to stop)")
+        bridge = OscBridge(sock, client.request, report, allowed, args.prefix, telemetry, targets)
+        report.say(f"listening on udp {args.host}:{args.port}, steering the engine at {args.address}"
+                   + "".join(f", sending its telemetry to {h}:{p}" for h, p in targets) + " (Ctrl-C to stop)")
         try:
             while deadline is None or time.monotonic() < deadline:
                 bridge.step(0.1)
         except KeyboardInterrupt:
             pass  # the normal way to stop a bridge
-    report.say(f"sent {bridge.sent} request(s)")
+    report.say(f"sent {bridge.sent} request(s)" + (f", sent {bridge.forwarded} of telemetry" if targets else ""))
     return 0
 
 

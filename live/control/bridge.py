@@ -1,4 +1,5 @@
-"""The OSC bridge: UDP datagrams from a controller in, control requests to the engine out.
+"""The OSC bridge: UDP datagrams from a controller in, control requests to the engine out;
+and, for lights and other VJ software, the engine's telemetry out as OSC.
 
 A fader sends a message for every step it moves, a hundred a second while it is dragged, and
 the engine answers each request in turn. So requests wait in `LatestRequests`, one per thing
@@ -17,7 +18,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from live.control.osc import PREFIX, OscError, decode, request_for
+import zmq
+
+from live.control.client import TelemetryListener
+from live.control.osc import PREFIX, OscError, decode, encode, outgoing, request_for
 from live.errors import UserError, one_line
 
 TAP_LIFETIME_S = 1.0
@@ -106,34 +110,69 @@ def check_listen(host: str, allow: Iterable[str]) -> frozenset[str]:
     return allowed
 
 
+def resolve_target(text: str, family: int) -> tuple[str, int]:
+    """HOST:PORT (or [IPv6]:PORT) as an address `family`'s socket sends to; UserError if it is none."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise UserError(f"--send {text!r}: give HOST:PORT, like 192.168.1.40:7000")
+    try:
+        found = socket.getaddrinfo(host, int(port), family, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError(f"--send {text!r}: no such host reachable from the bridge's --host ({e})") from None
+    return found[0][4][:2]
+
+
 class OscBridge:
     """Reads OSC datagrams from `sock` and sends their requests through `send` (a request ->
-    its reply, raising UserError when the engine does not answer)."""
+    its reply, raising UserError when the engine does not answer); with a `telemetry`
+    listener, sends what it hears to each of `targets` ((host, port) pairs) from `sock`."""
 
     def __init__(self, sock: socket.socket, send: Callable[[dict], dict], report: Reporter,
-                 allowed: frozenset[str] = frozenset(), prefix: str = PREFIX):
+                 allowed: frozenset[str] = frozenset(), prefix: str = PREFIX,
+                 telemetry: TelemetryListener | None = None, targets: Iterable[tuple[str, int]] = ()):
         self._sock = sock
+        self._sock.setblocking(False)
         self._send = send
         self._report = report
         self._allowed = allowed
         self._prefix = prefix
+        self._telemetry = telemetry
+        self._targets = list(targets)
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        if telemetry is not None:
+            self._poller.register(telemetry.socket, zmq.POLLIN)
         self._waiting = LatestRequests()
         self._engine_absent = False
         self.sent = 0
+        self.forwarded = 0
 
     def step(self, wait_s: float) -> None:
-        """Take what has arrived (waiting up to `wait_s` when nothing is due), then send it."""
-        self._sock.settimeout(0.0 if len(self._waiting) else wait_s)
+        """Take what has arrived (waiting up to `wait_s` when nothing is due), forward the
+        telemetry, then send the requests."""
+        self._poller.poll(0 if len(self._waiting) else wait_s * 1000.0)
         while True:
             try:
                 datagram, (sender, *_) = self._sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, TimeoutError, socket.timeout):
+            except BlockingIOError:
                 break
-            self._sock.settimeout(0.0)
             self._receive(datagram, sender)
+        while self._telemetry is not None and (message := self._telemetry.receive(0)) is not None:
+            self._forward(*message)
         while (request := self._waiting.take()) is not None:
             if not self._deliver(request):
                 break
+
+    def _forward(self, topic: str, body: dict) -> None:
+        for message in outgoing(topic, body, self._prefix):
+            datagram = encode(message)
+            for target in self._targets:
+                try:
+                    self._sock.sendto(datagram, target)
+                except OSError as e:  # a target gone from the network: the others still get theirs
+                    self._report.once(f"cannot send to {target[0]}:{target[1]} ({e.strerror or e})")
+            self.forwarded += 1
 
     def _receive(self, datagram: bytes, sender: str) -> None:
         if self._allowed and sender not in self._allowed:

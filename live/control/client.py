@@ -75,11 +75,17 @@ class TelemetryListener:
         for topic in (topics + [STATE] if topics else [""]):
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
+    @property
+    def socket(self) -> zmq.Socket:
+        """For a poller that waits on this and other sockets at once."""
+        return self._socket
+
     def receive(self, timeout_s: float) -> tuple[str, dict] | None:
-        """The next message of a subscribed topic, or None if none came within `timeout_s`."""
+        """The next message of a subscribed topic, or None if none came within `timeout_s`
+        (0: none had come)."""
         deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not self._socket.poll(remaining * 1000.0, zmq.POLLIN):
+        while True:
+            if not self._socket.poll(max(0.0, deadline - time.monotonic()) * 1000.0, zmq.POLLIN):
                 return None
             frames = self._socket.recv_multipart()
             if len(frames) != 2:
@@ -92,7 +98,6 @@ class TelemetryListener:
                 return topic, json.loads(frames[1])
             except (ValueError, RecursionError):  # nested too deeply: json's parser recurses
                 continue
-        return None
 
     def close(self) -> None:
         self._socket.close(linger=0)

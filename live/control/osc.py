@@ -14,6 +14,13 @@ Controller software often has floats only: a boolean parameter takes a number as
 and a whole float stands for an integer (the engine's own check refuses 3.5 for an integer).
 Bundles are opened and their messages taken at once, in order; their time tags are ignored
 (a show acts when a message arrives).
+
+Out, the engine's telemetry becomes one address per value, as faders, labels and the
+parameters of other VJ software take them (`outgoing`):
+
+    /live/beat INDEX TIME BPM       each beat, as the engine reports it
+    /live/valence V, /live/arousal A, /live/bpm B, /live/level_db L, /live/beat_phase P,
+    /live/beat_confidence C, /live/preset NAME     each state tick (20 a second), the values known
 """
 from __future__ import annotations
 
@@ -111,6 +118,54 @@ def _unpack(fmt: str, data: memoryview, at: int) -> object:
     if at + struct.calcsize(fmt) > len(data):
         raise OscError("an argument runs past the end of the datagram")
     return struct.unpack_from(fmt, data, at)[0]
+
+
+def encode(message: OscMessage) -> bytes:
+    """`message` as a datagram: ints as int32, floats as float32, strings, booleans as T/F."""
+    tags, data = [","], [_padded(message.address)]
+    for arg in message.args:
+        if isinstance(arg, bool):
+            tags.append("T" if arg else "F")
+        elif isinstance(arg, int):
+            tags.append("i")
+            data.append(struct.pack(">i", arg))
+        elif isinstance(arg, float):
+            tags.append("f")
+            data.append(struct.pack(">f", arg))
+        elif isinstance(arg, str):
+            tags.append("s")
+            data.append(_padded(arg))
+        else:
+            raise TypeError(f"{message.address}: no OSC type for {type(arg).__name__}")
+    return data[0] + _padded("".join(tags)) + b"".join(data[1:])
+
+
+def _padded(text: str) -> bytes:
+    raw = text.encode("utf-8") + b"\x00"
+    return raw + b"\x00" * (-len(raw) % 4)
+
+
+STATE_OUT = ("valence", "arousal", "bpm", "level_db", "beat_phase", "beat_confidence")
+
+
+def outgoing(topic: str, body: dict, prefix: str = PREFIX) -> list[OscMessage]:
+    """The OSC messages a telemetry message (`live.control.telemetry`) goes out as."""
+    if topic == "beat":
+        fields = [body.get(k) for k in ("index", "time", "bpm")]
+        if isinstance(fields[0], int) and all(_number(f) for f in fields[1:]):
+            return [OscMessage(f"{prefix}/beat", (fields[0], float(fields[1]), float(fields[2])))]
+        return []
+    if topic != "state":
+        return []
+    messages = [OscMessage(f"{prefix}/{k}", (float(body[k]),)) for k in STATE_OUT if _number(body.get(k))]
+    if isinstance(body.get("preset"), str):
+        messages.append(OscMessage(f"{prefix}/preset", (body["preset"],)))
+    return messages
+
+
+def _number(value: object) -> bool:
+    """A value float32 holds (telemetry sends null for what is not finite; this is for the rest)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 3e38
 
 
 def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
