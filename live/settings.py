@@ -69,7 +69,7 @@ def check_value(name: str, kind: type, low: float, high: float, value: object) -
         # The range first: an integer of 310 digits has no float, and isfinite raises on it.
         if (isinstance(value, (int, float)) and not isinstance(value, bool)
                 and low <= value <= high and math.isfinite(value)):
-            return float(value)
+            return float(value) + 0.0  # -0.0 read back as "-0.0" in replies and on the HUD
         raise ValueError(f"{name} must be a number in {low}..{high}, got {as_typed(value)}")
     raise TypeError(f"{name}: unsupported parameter kind {kind.__name__}")
 
@@ -108,7 +108,9 @@ def _wire(value: Value) -> str:
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("lambda", float, 0.0, 1.0, 0.02,
           "weight of L_O in the transfer: higher keeps the picture closer to the preset's source; "
-          "above about 0.05 it barely leaves the source (the scale depends on the bundle)"),
+          "above about 0.05 it barely leaves the source, and below the lowest lambda its predictor was "
+          "trained on (0.001 in the default bundle) the predictor answers as at that one (the scale depends on "
+          "the bundle)"),
     Param("refine_steps", int, 0, 50, 0,
           "refinement steps per keyframe after the predictor (0 = predictor only); they pay where "
           "local models are built at once (offline, seconds a model); live the models arrive late "

@@ -246,6 +246,19 @@ def test_confidence_fades_once_the_tracker_stops_confirming_and_ends_with_the_lo
     assert clock.confidence(22.01) == 0.0  # 4 beats after the last
 
 
+def test_tapped_beats_that_go_on_past_the_hold_keep_a_confidence_until_they_stop():
+    """A controller gating on confidence dropped beats sent at confidence 0 (found by review): past
+    the hold, the tracker not yet heard again, the tapped grid's beats go on while it locks."""
+    clock = BeatClock(tap_hold_beats=4, lock_beats=8)
+    for t in (10.0, 10.5, 11.0, 11.5):
+        clock.tap(t)
+    times = np.arange(11.6, 16.0, 0.05)
+    beats = [(float(t), clock.confidence(float(t))) for t in times if clock.advance(float(t))]
+    assert len(beats) >= 6 and all(c > 0 for _, c in beats), beats
+    assert all(later[1] < earlier[1] for earlier, later in zip(beats[4:], beats[5:]))  # fading past the hold
+    assert clock.advance(20.0) == [] and clock.confidence(20.0) == 0.0  # the lock has ended
+
+
 def test_one_late_tap_does_not_bend_the_tapped_tempo():
     clock = BeatClock()
     for t in (10.0, 10.5, 11.0, 11.5, 12.4):  # the last 0.4 s late

@@ -49,6 +49,10 @@ def test_accepted_values_are_converted_to_the_parameter_type(name, value, expect
     assert got == expected and type(got) is PARAMS[name].kind
 
 
+def test_minus_zero_is_kept_as_zero():  # it came back as -0.0 in replies (found by review)
+    assert str(Settings().with_value("lambda", -0.0).lambda_) == "0.0"
+
+
 @pytest.mark.parametrize("name, value, fragment", [
     ("lambda", 1.5, "lambda must be a number in 0.0..1.0"),
     ("lambda", -0.1, "0.0..1.0"),

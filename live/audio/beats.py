@@ -347,17 +347,22 @@ class BeatClock:
         return min(max((t - self.last_beat(t)) / self.period, 0.0), math.nextafter(1.0, 0.0))
 
     def confidence(self, t: float) -> float:
-        """1 while a tap holds; else the share of recent tracker intervals that fit the grid
-        within 5 %, counted over CONFIDENT_INTERVALS at least (one interval after a tempo
-        change read 1.0 for seconds while the tempo still moved), fading once the tracker
-        stops confirming beats, and 0 once the grid
-        stops locking (`lock_beats` after the last confirmed beat; in silence it stayed above
-        0 for seconds: a tempo on the HUD and fades kept on a grid no one heard). Silence
-        stops the grid's beats sooner (the analyzer's level gate)."""
+        """1 while a tap holds, fading after it until the tracker has confirmed the grid; else
+        the share of recent tracker intervals that fit the grid within 5 %, counted over
+        CONFIDENT_INTERVALS at least (one interval after a tempo change read 1.0 for seconds
+        while the tempo still moved), fading once the tracker stops confirming beats, and 0
+        once the grid stops locking (`lock_beats` after the last confirmed beat; in silence it
+        stayed above 0 for seconds: a tempo on the HUD and fades kept on a grid no one heard).
+        Silence stops the grid's beats sooner (the analyzer's level gate)."""
         if self.tapped_at(t):
             return 1.0
-        if len(self._history) < 2 or not self.locked_at(t):
+        if not self.locked_at(t):
             return 0.0
+        if len(self._history) < 2:
+            # Past a hold, before the tracker confirms the grid again: the tapped beats go on
+            # (a controller gating on confidence dropped them), fading as the hold recedes.
+            tapped = bool(self._taps)
+            return math.exp(-(t - self._hold_until) / (self._lock_beats * self.period)) if tapped else 0.0
         intervals = np.diff(self._history)
         spans = np.maximum(1, np.round(intervals / self.period))
         fitting = np.count_nonzero(np.abs(intervals / spans - self.period) <= 0.05 * self.period)
