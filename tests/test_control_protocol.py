@@ -239,6 +239,7 @@ def test_the_documented_get_reply_is_what_the_shipped_default_preset_gives():
     settings = PresetLibrary().load("default").settings
     shown = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in settings.as_dict().items())
     assert " ".join(shown.split()) in " ".join(DOC.split()) and '"preset": "default"' in DOC
+    assert f'"presets": {json.dumps(PresetLibrary().names())}' in DOC
 
 
 def test_a_request_after_a_byte_order_mark_is_read():

@@ -402,6 +402,16 @@ def test_the_published_state_carries_the_newest_keyframe_s_valence_and_arousal()
     assert (published[0]["valence"], published[0]["arousal"]) == (0.2, 0.8)
 
 
+def test_the_published_state_carries_the_settings_the_hotkeys_changed():
+    # A controller's freeze light stayed off while F on the keyboard froze the picture (review).
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    published = []
+    engine.publish = lambda topic, body: published.append(body)
+    engine.choice.settings.set_value("freeze", True)
+    engine._publish_state([])
+    assert published[0]["settings"] == engine.state()["settings"] and published[0]["settings"]["freeze"] is True
+
+
 def test_an_input_that_delivers_nothing_is_published_as_unheard():
     stamp = {"time": 100.0}
     source = SimpleNamespace(sample_rate=1000, ring=SimpleNamespace(written=5000),
@@ -840,6 +850,7 @@ def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_sh
     (tmp_path / "drift.toml").unlink()
     assert [engine._preset_for_key(n) for n in (1, 2, 3, 4)] == ["drift", "storm", "ash", None]
     assert engine._preset_for_key(0) is None and engine._preset_for_key(10) is None
+    assert engine.state()["presets"] == ["storm", "ash"]  # what `get` offers a controller's buttons, in key order
 
 
 def test_a_preset_that_cannot_play_is_refused_in_the_reply_and_changes_nothing(tmp_path):

@@ -54,7 +54,7 @@ class Controller(Protocol):
     def tap(self) -> dict: ...
 
     def state(self) -> dict:
-        """Every parameter by wire name and the current preset."""
+        """Every parameter by wire name, the current preset and the presets to choose from."""
         ...
 
 

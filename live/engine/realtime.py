@@ -358,8 +358,13 @@ class LiveEngine:
         return {"preset": name}
 
     def _preset_for_key(self, number: int) -> str | None:
-        self._preset_keys += [name for name in self.presets.names() if name not in self._preset_keys]
+        self._preset_keys = self._keyed_presets()  # the main thread's alone: keys once given stay
         return self._preset_keys[number - 1] if 1 <= number <= len(self._preset_keys) else None
+
+    def _keyed_presets(self) -> list[str]:
+        """The presets in hotkey order (1-9 are the first nine), those saved since appended."""
+        keys = self._preset_keys
+        return keys + [name for name in self.presets.names() if name not in keys]
 
     def _choose(self, name: str) -> None:
         """Make a preset the show's (control thread or hotkeys; PresetChoice says what applies
@@ -382,7 +387,9 @@ class LiveEngine:
 
     def state(self) -> dict:
         preset, settings = self.choice.snapshot()
-        return {"preset": preset.name, "settings": settings.as_dict()} | (
+        there = set(self.presets.names())  # a file deleted keeps its hotkey, not its place in the list
+        return {"preset": preset.name, "settings": settings.as_dict(),
+                "presets": [name for name in self._keyed_presets() if name in there]} | (
             {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
@@ -571,7 +578,9 @@ class LiveEngine:
         newest = self.keyframes.peek()
         now = self.clock()
         features = self._features_heard(now)
+        # The settings as the controls left them: a controller's lights follow the window's hotkeys too.
         body = {"fps": round(frame_rate(fps_window, now), 2), "preset": self._on_screen,
+                "settings": self.choice.snapshot()[1].as_dict(),
                 "synthesis": self.show.maker.image.path,
                 "keyframes_per_s": self._keyframe_flow.rate(now),
                 "latency_ms": {"audio_to_keyframe": self._latency_ms(now, self.stats.audio_to_keyframe),
