@@ -1328,3 +1328,17 @@ def test_a_kept_bundle_written_after_it_was_read_is_not_found(tmp_path):
     again = Bundle.load(root)
     kept.remember(again, SimpleNamespace())
     assert kept.find(root)[0] is again
+
+
+def test_a_shader_error_and_its_fix_both_reach_telemetry():
+    # Only the error went out: a controller that showed it kept showing it after the fix (review).
+    library = SimpleNamespace(reload_changed=lambda: [], error="shader: upscale.frag: syntax error")
+    engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, library, LiveOptions())
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, body["message"]))
+    engine._reload_shaders()
+    engine._reload_shaders()  # the same error: said once
+    library.error = None
+    engine._reload_shaders()
+    engine._reload_shaders()
+    assert [topic for topic, _ in published] == ["error", "notice"] and "fixed" in published[1][1], published

@@ -508,6 +508,8 @@ class LiveEngine:
         error = self.library.error  # a broken edit stays in the HUD until it is fixed
         if error is not None and error != self._shader_error:
             self.report("shader", error)
+        elif error is None and self._shader_error is not None:  # else a controller showed the error on
+            self.notify("shader", "fixed: the edited shaders compile and draw")
         self._shader_error = error
 
     def _show_state(self) -> tuple[int, str]:
