@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -753,3 +755,19 @@ def test_a_sound_server_that_does_not_answer_is_one_line_soon_and_no_missing_inp
     assert os.readlink("/proc/self/fd/2") != os.devnull  # its error line can be seen (review)
     release.set()
 
+
+
+def test_a_show_opens_an_input_with_the_channels_and_rate_asked_for(fake_portaudio):
+    # Issue 3 asks for them; a show always opened one channel at the device's rate (found by review).
+    from live.cli.perform import open_source
+
+    mic = open_source("mic:usb", False, channels=2, rate=44100)
+    mic.start()
+    stream = FakeInputStream.opened[-1]
+    assert (stream.device, stream.samplerate, stream.channels) == (3, 44100, 2) and mic.channels == 2
+    mic.stop()
+    with pytest.raises(UserError, match="has 2 channel"):
+        open_source("mic:usb", False, channels=4)
+    done = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--input-channels", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "an input's (--source mic" in done.stderr

@@ -7,6 +7,7 @@ import resource
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import zmq
@@ -453,6 +454,28 @@ def test_curve_needs_authorised_client_keys(tmp_path):
     (tmp_path / "authorized_clients" / "vj.key").unlink()
     with pytest.raises(UserError, match="no client public keys"):
         ServerKeys.from_directory(tmp_path)
+
+
+def test_keys_a_full_disk_cut_short_leave_nothing_behind_and_the_same_command_then_works(tmp_path, monkeypatch):
+    # An empty client.key was left, and the same command refused it once there was room (found by review).
+    import errno
+
+    import zmq.auth
+
+    real = zmq.auth.create_certificates
+
+    def full_after_the_public_key(folder, name):
+        (Path(folder) / f"{name}.key").write_text("")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zmq.auth, "create_certificates", full_after_the_public_key)
+    keys = tmp_path / "keys"
+    with pytest.raises(UserError, match=f"cannot write keys into {keys} \\(No space left on device\\); nothing"):
+        create_keys(keys, "vj")
+    assert [p.relative_to(keys) for p in keys.rglob("*")] == [Path("authorized_clients")]
+    monkeypatch.setattr(zmq.auth, "create_certificates", real)
+    create_keys(keys, "vj")
+    assert ServerKeys.from_directory(keys) is not None
 
 
 def test_a_broken_client_key_is_named_when_the_server_loads(tmp_path):

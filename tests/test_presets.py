@@ -270,7 +270,7 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     before = (d / "mine.toml").read_text()
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", str(tmp_path / "none.npy")]) == 2
     err = capsys.readouterr().err
-    assert f"preset {d / 'mine.toml'}: source w file" in err and "does not exist" in err  # not mine.toml.partial
+    assert f"--w {tmp_path / 'none.npy'}: no such file" in err and "partial" not in err
     assert (d / "mine.toml").read_text() == before
     assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
     with pytest.raises(SystemExit):
@@ -404,6 +404,16 @@ def test_a_preset_on_a_missing_bundle_is_shown_with_why_and_not_copied(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.toml"]  # it wrote y.toml, which could not play
     assert main(["preset", "--presets-dir", str(tmp_path), "list"]) == 0
     assert "x            cannot be played: no bundle 'no-such-bundle'" in capsys.readouterr().out
+
+
+def test_a_missing_source_file_is_named_as_the_flag_s_and_a_bare_preset_shows_its_name(tmp_path, capsys):
+    # It named "preset .../x3.toml", a file never written; and `show` printed "face: " (review 70).
+    for flag in ("--image", "--w"):
+        assert main(["preset", "--presets-dir", str(tmp_path), "new", "x3", flag, "missing.jpg"]) == 2
+        assert capsys.readouterr().err == f"live: error: {flag} missing.jpg: no such file\n"
+    (tmp_path / "face.toml").write_text("[source]\nseed = 3\n")
+    assert main(["preset", "--presets-dir", str(tmp_path), "show", "face"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "face"
 
 
 def test_preset_new_with_an_unreadable_picture_says_so_before_announcing_a_projection(tmp_path, capsys):

@@ -42,6 +42,7 @@ def test_two_replicas_train_in_step_and_end_identical(tmp_path):
     assert [row["step"] for row in log] == [1, 2, 3]
     assert torch.load(run / CHECKPOINT_FILE, weights_only=True)["step"] == 3
     assert (run / "space.safetensors").is_file()
+    assert done.stdout.count("step 3/3 after") == 1, done.stdout  # each process said it (review 70)
 
 
 @GLOO

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import given, number, output_path, threads
+from live.cli.types import count, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, note
 
@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_source_arg, help="mic, mic:DEVICE (name or index), file:PATH or demo "
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
+    p.add_argument("--input-channels", type=count(1, 64), metavar="N",
+                   help="an input's channels to open, mixed down to what the show hears (default 1: a stereo "
+                        "feed on channels 1-2 of an interface opened directly needs 2)")
+    p.add_argument("--input-rate", type=count(8000, 384000), metavar="HZ",
+                   help="an input's sample rate (default: the device's own, or 48000 or 44100 where it opens)")
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
     p.add_argument("--fullscreen", action="store_true", help="start in fullscreen (Tab or F11 toggles it)")
     p.add_argument("--display", type=int, help="monitor index for the window (default 0)")
@@ -87,13 +92,13 @@ def _source_arg(text: str) -> str:
     return text
 
 
-def open_source(spec: str, play: bool):
+def open_source(spec: str, play: bool, channels: int | None = None, rate: int | None = None):
     from live.audio.sources import DemoSource, FileSource, MicSource
 
     kind, rest = parse_source(spec)
     if kind == "mic":
         device: str | int | None = (int(rest) if rest.isdigit() else rest) if rest else None
-        return MicSource(device)
+        return MicSource(device, sample_rate=rate, channels=channels or 1)
     if kind == "file":
         source = FileSource(rest, play=play)
         if source.track.shortfall:
@@ -136,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if args.play and kind == "mic":  # accepted, and nothing was played
         raise UserError("--play plays a file: or demo source to the output; an input is not played back "
                         "(monitor it on the sound card or mixer)")
+    if kind != "mic" and (args.input_channels or args.input_rate):
+        raise UserError("--input-channels and --input-rate are an input's (--source mic...); a file or the demo "
+                        "plays at its own")
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats,
                     **({f"--{name}": address.partition("ipc://")[2] or None
@@ -158,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
-        source = open_source(source_spec, args.play)
+        source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
         opening = Path(args.preset) if args.preset and Path(args.preset).suffix == ".toml" else None
         presets = PresetLibrary(args.presets_dir, opening)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.

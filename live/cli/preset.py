@@ -83,7 +83,7 @@ def _show(args: argparse.Namespace) -> int:
         bundle = f"{preset.bundle} ({preset.bundle_folder()})"
     except UserError as e:  # the rest is still worth seeing, to mend the file
         bundle = f"{preset.bundle}: cannot be played: {e}"
-    print(f"{preset.name}: {_one_line(preset.description)}")
+    print(f"{preset.name}: {_one_line(preset.description)}" if preset.description else preset.name)
     print(f"  file     {preset.path}")
     print(f"  bundle   {bundle}")
     print(f"  source   {preset.source.describe()}")
@@ -127,6 +127,8 @@ def _new(args: argparse.Namespace) -> int:
         source: dict[str, object] = {"seed": args.seed, "truncation": truncation}
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
+        if not Path(file).is_file():  # else named as a fault of the preset file, never written
+            raise UserError(f"--{kind} {file}: no such file")
         source = {kind: str(real_path(file))}
     header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,17 +137,28 @@ def create_keys(keys_dir: Path, client: str = "client") -> list[Path]:
     if (keys_dir / f"{client}.key").exists():
         raise UserError(f"{keys_dir / client}.key already exists; pick another --client name")
     authorized = keys_dir / AUTHORIZED_DIR
-    authorized.mkdir(parents=True, exist_ok=True)
-    written = []
-    # Secret keys are private from their first byte: pyzmq writes them under the umask.
-    umask = os.umask(0o077)
+    # Written aside, then renamed into place: a disk that filled up left an empty client.key,
+    # which refused the same command once there was room again (found by review).
     try:
-        if not (keys_dir / f"{SERVER_NAME}.key_secret").exists():
-            written += map(Path, zmq.auth.create_certificates(keys_dir, SERVER_NAME))
-        public, secret = map(Path, zmq.auth.create_certificates(keys_dir, client))
-    finally:
-        os.umask(umask)
-    written += [public, secret, Path(shutil.copy(public, authorized / public.name))]
+        authorized.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=keys_dir, prefix=".keygen-") as staging:
+            made = []
+            # Secret keys are private from their first byte: pyzmq writes them under the umask.
+            umask = os.umask(0o077)
+            try:
+                if not (keys_dir / f"{SERVER_NAME}.key_secret").exists():
+                    made += map(Path, zmq.auth.create_certificates(staging, SERVER_NAME))
+                made += map(Path, zmq.auth.create_certificates(staging, client))
+            finally:
+                os.umask(umask)
+            listed = Path(shutil.copy(Path(staging) / f"{client}.key", Path(staging) / "authorized.key"))
+            places = [(file, keys_dir / file.name) for file in made] + [(listed, authorized / f"{client}.key")]
+            for file, place in places:
+                os.replace(file, place)
+            written = [place for _, place in places]
+    except OSError as e:
+        raise UserError(f"cannot write keys into {keys_dir} ({e.strerror or e}); nothing was kept: make room, "
+                        "or give another folder") from None
     return written
 
 

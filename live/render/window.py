@@ -80,6 +80,9 @@ class Window:
         self.config = config
         # Where leaving fullscreen puts the window.
         self._windowed_position = (sdl_video.WINDOWPOS_CENTERED | config.display,) * 2
+        # pygame's event queue reads the object `from_display_module` makes through a pointer the SDL
+        # window keeps without a reference: freed, the next window event crashed the show (segfault).
+        self._sdl_window: sdl_video.Window | None = None
         try:
             pygame.display.init()
         except pygame.error as e:
@@ -161,7 +164,7 @@ class Window:
     def set_fullscreen(self, on: bool) -> None:
         """Switch mode; afterwards `size` is the new drawable size to resize the renderer to."""
         if on != self.fullscreen:
-            window = sdl_video.Window.from_display_module()
+            window = self._sdl_window = sdl_video.Window.from_display_module()
             try:
                 if on:
                     # X without a window manager leaves a window where it was: switched in place, it
