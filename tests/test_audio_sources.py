@@ -771,3 +771,17 @@ def test_a_show_opens_an_input_with_the_channels_and_rate_asked_for(fake_portaud
     done = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--input-channels", "2"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "an input's (--source mic" in done.stderr
+
+
+def test_a_missing_portaudio_is_said_when_the_default_show_falls_back_to_the_demo(monkeypatch, capsys):
+    # It said only "no audio input here", and not why (review 71).
+    from live.audio import devices
+    from live.cli import perform
+
+    def no_portaudio():
+        raise UserError("PortAudio is not available (libportaudio.so.2: cannot open); install libportaudio2")
+
+    monkeypatch.setattr(devices, "list_devices", no_portaudio)
+    assert perform._has_input() is False
+    assert capsys.readouterr().err == "live: note: audio: PortAudio is not available (libportaudio.so.2: cannot " \
+                                      "open); install libportaudio2\n"

@@ -390,6 +390,17 @@ def test_a_render_waiting_for_a_build_says_so_first(monkeypatch):
         open_show(args, live=False, report=lambda stage, message: said.append(message))
     assert said[0].startswith("compiling the fast synthesis for this generator before the first frame")
     assert said[1] == "waited"
+    # Without a compiler nothing is compiled, and only the synthesizer's "unavailable" is said (review 71).
+    from live.nets import packaged
+
+    def no_compiler():
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(packaged, "check_compiler", no_compiler)
+    said.clear()
+    with pytest.raises(Opened):
+        open_show(args, live=False, report=lambda stage, message: said.append(message))
+    assert said == ["waited"]
 
 
 def test_sigterm_stops_a_command_as_ctrl_c_does_so_its_cleanups_run(tmp_path, monkeypatch, capsys):

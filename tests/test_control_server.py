@@ -565,12 +565,14 @@ def test_cli_send_times_out_with_one_line(capsys):
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:99999", "tcp://127.0.0.1:*", "tcp://127.0.0.1:0",
-                                     "tcp://[::1]:70000", "tcp://127.0.0.1", "127.0.0.1:5555", "tcp://\udcff:5555"])
+                                     "tcp://[::1]:70000", "tcp://127.0.0.1", "127.0.0.1:5555", "tcp://\udcff:5555",
+                                     "tcp://[::1", "tcp://[::1]]:5555", "tcp://::1]:5555"])
 @pytest.mark.parametrize("command", ["send", "listen"])
 def test_a_client_address_with_no_port_to_reach_is_refused_before_waiting(address, command):
     started = time.monotonic()
     # zmq took 99999 as 34463, and raised from its own encode on a byte the terminal could not read
-    with pytest.raises(UserError, match="give the engine's port|not a ZeroMQ address|not UTF-8"):
+    refused = "give the engine's port|not a ZeroMQ address|not UTF-8|IPv6 address in brackets"
+    with pytest.raises(UserError, match=refused):
         run_cli(command, "--address", address, *(["--timeout", "5", "get"] if command == "send" else ["--duration", "3"]))
     assert time.monotonic() - started < 1
 

@@ -1,6 +1,7 @@
 """The live engine headless, fed from a file in real time, steered over ZeroMQ."""
 import dataclasses
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -1330,15 +1331,20 @@ def test_a_kept_bundle_written_after_it_was_read_is_not_found(tmp_path):
     assert kept.find(root)[0] is again
 
 
-def test_a_shader_error_and_its_fix_both_reach_telemetry():
-    # Only the error went out: a controller that showed it kept showing it after the fix (review).
-    library = SimpleNamespace(reload_changed=lambda: [], error="shader: upscale.frag: syntax error")
+def test_a_shader_error_and_its_fix_both_reach_telemetry(caplog):
+    # Only the error went out: a controller that showed it kept showing it after the fix (review); and
+    # the console had the failed reload's line beside the report's.
+    caplog.set_level(logging.INFO)
+    reloads = ["upscale.frag: kept the last good program: syntax error"]
+    library = SimpleNamespace(reload_changed=lambda: reloads, error="upscale.frag: syntax error")
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, library, LiveOptions())
     published = []
     engine.publish = lambda topic, body: published.append((topic, body["message"]))
     engine._reload_shaders()
     engine._reload_shaders()  # the same error: said once
-    library.error = None
+    library.error, reloads[0] = None, "upscale.frag: reloaded"
     engine._reload_shaders()
     engine._reload_shaders()
     assert [topic for topic, _ in published] == ["error", "notice"] and "fixed" in published[1][1], published
+    # The report once, and the same error saved again once, by its reload line (the report's text is unchanged).
+    assert sum("syntax error" in record.getMessage() for record in caplog.records) == 2

@@ -112,8 +112,16 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     report = report or note
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
-    from live.nets.packaged import default_packages_dir
+    from live.nets.packaged import check_compiler, default_packages_dir
     from live.transfer.refine import LocalRefiner, RefineConfig
+
+    def compiles() -> bool:
+        """Else the synthesizer says the fast path is unavailable, and a compile announced before it contradicted it."""
+        try:
+            check_compiler()
+        except RuntimeError:
+            return False
+        return True
 
     preset, bundle = preset_and_bundle(args)
     mode = synthesis_mode(args.synthesis, live, seconds)
@@ -121,7 +129,7 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
                                                                                           default_packages_dir()),
                               on_error=lambda message: report("synthesis", message), build=mode == "fast")
     if mode == "fast" and not live:
-        if not synthesizer.packaged:  # minutes of silence looked like a hang
+        if not synthesizer.packaged and compiles():  # minutes of silence looked like a hang
             report("synthesis", f"compiling the fast synthesis for this generator before the first frame (a minute "
                                 f"or more, once: kept in {default_packages_dir()})")
         synthesizer.wait()  # a render's frames must not depend on when the compile finished

@@ -14,7 +14,7 @@ from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import count, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
-from live.errors import UserError, note
+from live.errors import UserError, first_line, note
 
 FRESH_SERVER_VIDEO = "live-demo.mp4"
 RECORD_FPS = 30.0  # a live recording shares the CPU with the show: more frames are the offline render's job
@@ -71,7 +71,8 @@ def _has_input() -> bool:
         return any(d.input_channels > 0 for d in list_devices())
     except NoSoundServer:
         raise  # not "no input": the show would take the demo track for the performer's input
-    except UserError:
+    except UserError as e:  # PortAudio missing: said, as the demo track plays
+        note("audio", first_line(e))
         return False
 
 

@@ -503,13 +503,16 @@ class LiveEngine:
         return self.stats
 
     def _reload_shaders(self) -> None:
-        for line in self.library.reload_changed():
-            log.info(line)
+        reloads = self.library.reload_changed()
         error = self.library.error  # a broken edit stays in the HUD until it is fixed
+        # Each change said once: the reload's own line repeated the report's on the console.
         if error is not None and error != self._shader_error:
             self.report("shader", error)
         elif error is None and self._shader_error is not None:  # else a controller showed the error on
             self.notify("shader", "fixed: the edited shaders compile and draw")
+        else:
+            for line in reloads:
+                log.info(line)
         self._shader_error = error
 
     def _show_state(self) -> tuple[int, str]:

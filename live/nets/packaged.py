@@ -152,7 +152,7 @@ class Package:
         """Export and serialize the program for the builder (about 2 s for the default generator, so
         only when a build is wanted). Raises RuntimeError at once without a C++ compiler."""
         if self._serialized is None and self._traced is not None:
-            _check_compiler()
+            check_compiler()
             module, example = self._traced
             with torch.no_grad():
                 self._serialized = _serialized(torch.export.export(module, (example,)))
@@ -204,7 +204,7 @@ class Package:
         return lambda x: loader.boxed_run([x])[0]
 
 
-def _check_compiler() -> None:
+def check_compiler() -> None:
     """The builder compiles C++: without a compiler it would fail only after the export and a
     child's start (10 s of a core), at every show, naming torch's setting rather than the fix."""
     from torch._inductor import cpp_builder, exc
