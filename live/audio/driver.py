@@ -31,10 +31,6 @@ class DriverCall:
         finally:
             self._done.set()
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
     def wait(self, seconds: float) -> bool:
         """True once the call has returned; False after `seconds` without."""
         return self._done.wait(seconds)

@@ -500,10 +500,6 @@ class PngSink:
         self._frames = 0
         self._size: tuple[int, int] | None = None
 
-    @property
-    def frames_written(self) -> int:
-        return self._frames
-
     def path_for(self, index: int) -> Path:
         return self.directory / FRAME_NAME.format(index)
 
@@ -520,9 +516,3 @@ class PngSink:
     def discard(self) -> None:
         """The frames written stay: each file is whole, and their numbers show how far it got."""
         self._claim.close()
-
-    def __enter__(self) -> PngSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
