@@ -288,3 +288,11 @@ def test_the_bridge_sends_the_engine_s_beats_and_state_to_its_targets(udp):
                 pass
     assert OscMessage("/live/beat", (7, 3.5, 128.0)) in heard and bridge.forwarded >= 1
     assert OscMessage("/live/preset", ("ember",)) in heard and OscMessage("/live/valence", (0.25,)) in heard
+
+
+def test_problems_made_up_without_end_are_said_up_to_a_bound():
+    lines = []
+    report = Reporter(lines.append)
+    for n in range(500):
+        report.once(f"/junk{n} is not an address of live's")
+    assert len(lines) == 101 and lines[-1] == "live: osc: 100 kinds of problems said; no more will be"

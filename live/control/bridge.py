@@ -26,6 +26,8 @@ from live.errors import UserError, one_line
 
 TAP_LIFETIME_S = 1.0
 MAX_DATAGRAM = 65535
+DATAGRAMS_PER_STEP = 1000  # a flood still leaves the requests their turn
+MAX_SAID = 100  # distinct problems said; past it, a sender making up new ones costs no memory
 
 
 def request_key(request: dict) -> tuple:
@@ -86,9 +88,10 @@ class Reporter:
         self._write(one_line(f"live: osc: {text}"))
 
     def once(self, text: str) -> None:
-        if text not in self._said:
-            self._said.add(text)
-            self.say(text)
+        if text in self._said or len(self._said) > MAX_SAID:
+            return
+        self._said.add(text)
+        self.say(text if len(self._said) <= MAX_SAID else f"{MAX_SAID} kinds of problems said; no more will be")
 
 
 def check_listen(host: str, allow: Iterable[str]) -> frozenset[str]:
@@ -152,7 +155,7 @@ class OscBridge:
         """Take what has arrived (waiting up to `wait_s` when nothing is due), forward the
         telemetry, then send the requests."""
         self._poller.poll(0 if len(self._waiting) else wait_s * 1000.0)
-        while True:
+        for _ in range(DATAGRAMS_PER_STEP):
             try:
                 datagram, (sender, *_) = self._sock.recvfrom(MAX_DATAGRAM)
             except BlockingIOError:
