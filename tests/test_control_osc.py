@@ -1,6 +1,7 @@
 """The OSC bridge: datagrams decoded, read as requests, coalesced, and carried to a control server."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import re
@@ -131,6 +132,9 @@ def test_the_documented_messages_give_the_documented_requests():
     (OscMessage("/live/cc", (1, 64)), "cc takes channel controller value"),
     (OscMessage("/live/set/lambda", ()), "set takes param value"),
     (OscMessage("/live/preset/ember", (1, 2)), "one value at most"),
+    (OscMessage("/live/set/lambda", (b"\x00\x01",)), "a blob is no value"),  # it ended the bridge (review 73)
+    (OscMessage("/live/set/lambda", (float("inf"),)), "inf is no value"),
+    (OscMessage("/live/set", ("lambda", None)), "None is no value"),
 ])
 def test_messages_that_map_to_no_request_say_why(message, fragment):
     with pytest.raises(OscError, match=fragment):
@@ -147,11 +151,12 @@ def test_waiting_requests_keep_the_newest_value_per_thing_and_every_fresh_tap():
     waiting.put({"cmd": "preset", "name": "ember"})
     waiting.put({"cmd": "tap"})
     waiting.put({"cmd": "preset", "name": "tide"})
+    waiting.put({"cmd": "set", "param": "lambda", "value": 0.5})  # after the preset: it must stay after it
     taken = [waiting.take() for _ in range(len(waiting))]
-    assert taken == [{"cmd": "set", "param": "lambda", "value": 0.99},
-                     {"cmd": "cc", "channel": 1, "controller": 0, "value": 98},
+    assert taken == [{"cmd": "cc", "channel": 1, "controller": 0, "value": 98},
                      {"cmd": "cc", "channel": 1, "controller": 1, "value": 99},
-                     {"cmd": "tap"}, {"cmd": "preset", "name": "tide"}, {"cmd": "tap"}]
+                     {"cmd": "tap"}, {"cmd": "tap"}, {"cmd": "preset", "name": "tide"},
+                     {"cmd": "set", "param": "lambda", "value": 0.5}]
     waiting.put({"cmd": "tap"})
     now[0] = 1.5  # the engine was away: a tap this late would set a wrong tempo
     waiting.put({"cmd": "set", "param": "pulse", "value": 0.2})
@@ -168,7 +173,7 @@ def test_a_bind_others_can_reach_needs_the_controllers_named():
     assert check_listen("127.0.0.1", []) == frozenset() and check_listen("::1", []) == frozenset()
     with pytest.raises(UserError, match="any machine on the network can steer|lets any machine"):
         check_listen("0.0.0.0", [])
-    assert check_listen("0.0.0.0", ["192.168.1.23"]) == {"192.168.1.23"}
+    assert check_listen("0.0.0.0", ["192.168.1.23"]) == {ipaddress.ip_address("192.168.1.23")}
     with pytest.raises(UserError, match="give the controller's IP address"):
         check_listen("0.0.0.0", ["tablet"])
 
@@ -262,7 +267,7 @@ def test_telemetry_goes_out_as_one_address_per_value():
     assert outgoing("state", state, "/vj") == [
         OscMessage("/vj/valence", (0.25,)), OscMessage("/vj/arousal", (0.75,)), OscMessage("/vj/bpm", (120.1,)),
         OscMessage("/vj/level_db", (-14.0,)), OscMessage("/vj/beat_phase", (0.5,)),
-        OscMessage("/vj/preset", ("ember",))]
+        OscMessage("/vj/on_screen", ("ember",))]
     assert outgoing("beat", {"index": 1, "time": None, "bpm": 120}) == [] and outgoing("error", {"message": "x"}) == []
 
 
@@ -277,7 +282,7 @@ def test_the_bridge_sends_the_engine_s_beats_and_state_to_its_targets(udp):
                            targets=[lights.getsockname()])
         heard: list[OscMessage] = []
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not {"/live/beat", "/live/preset"} <= {m.address for m in heard}:
+        while time.monotonic() < deadline and not {"/live/beat", "/live/on_screen"} <= {m.address for m in heard}:
             server.publish("beat", {"index": 7, "time": 3.5, "bpm": 128.0})
             server.publish("state", {"preset": "ember", "valence": 0.25})
             bridge.step(0.05)
@@ -287,7 +292,7 @@ def test_the_bridge_sends_the_engine_s_beats_and_state_to_its_targets(udp):
             except TimeoutError:
                 pass
     assert OscMessage("/live/beat", (7, 3.5, 128.0)) in heard and bridge.forwarded >= 1
-    assert OscMessage("/live/preset", ("ember",)) in heard and OscMessage("/live/valence", (0.25,)) in heard
+    assert OscMessage("/live/on_screen", ("ember",)) in heard and OscMessage("/live/valence", (0.25,)) in heard
 
 
 def test_problems_made_up_without_end_are_said_up_to_a_bound():
@@ -296,3 +301,53 @@ def test_problems_made_up_without_end_are_said_up_to_a_bound():
     for n in range(500):
         report.once(f"/junk{n} is not an address of live's")
     assert len(lines) == 101 and lines[-1] == "live: osc: 100 kinds of problems said; no more will be"
+
+
+def test_a_loading_engine_s_refusal_is_no_answer_and_the_request_waits_for_it_to_play(udp):
+    # The requests sent while a restarted show loaded were refused, counted as sent, and lost (review 73).
+    from live.control.protocol import LOADING
+
+    engine, lines, loading = FakeEngine(), [], [True]
+
+    def send(request):
+        if loading[0]:
+            return {"ok": False, "error": LOADING}
+        return {"ok": True} | engine.set_param(request["param"], request["value"])
+
+    bridge = OscBridge(udp, send, Reporter(lines.append))
+    send_to(udp, osc("/live/set/lambda", 0.05))
+    for _ in range(3):
+        bridge.step(0.3)
+    assert engine.settings.get().lambda_ == 0.02 and bridge.sent == 0 and lines == [
+        "live: osc: the engine is loading (the bridge keeps trying)"]
+    loading[0] = False
+    time.sleep(0.3)
+    bridge.step(0.0)
+    assert engine.settings.get().lambda_ == pytest.approx(0.05) and lines[-1] == "live: osc: the engine answers again"
+
+
+def test_a_request_left_unanswered_is_not_sent_again_when_the_engine_comes():
+    # ZeroMQ kept every unanswered send and delivered them all on connect: five stale taps (review 73).
+    from live.control.bridge import FreshAfterSilence
+
+    engine = FakeEngine()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    client = FreshAfterSilence(lambda: ControlClient(address, 0.2))
+    for _ in range(3):
+        with pytest.raises(UserError, match="no reply"):
+            client.request({"cmd": "tap"})
+    with ControlServer(engine, address, ANY_PORT):
+        assert client.request({"cmd": "get"})["ok"] is True
+        time.sleep(0.3)
+    client.close()
+    assert engine.taps == []
+
+
+def test_allowed_senders_are_compared_as_addresses_not_as_spellings():
+    from live.control.bridge import plain_address
+
+    allowed = check_listen("::", ["127.0.0.1", "0:0:0:0:0:0:0:1"])
+    assert plain_address("::ffff:127.0.0.1") in allowed and plain_address("::1") in allowed
+    assert plain_address("10.0.0.2") not in allowed

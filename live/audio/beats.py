@@ -361,8 +361,9 @@ class BeatClock:
         if len(self._history) < 2:
             # Past a hold, before the tracker confirms the grid again: the tapped beats go on
             # (a controller gating on confidence dropped them), fading as the hold recedes.
-            tapped = bool(self._taps)
-            return math.exp(-(t - self._hold_until) / (self._lock_beats * self.period)) if tapped else 0.0
+            since = t - self._hold_until  # within a lock's span of the hold: after it, the grid is the tracker's
+            fading = bool(self._taps) and since <= self._lock_beats * self.period
+            return math.exp(-since / (self._lock_beats * self.period)) if fading else 0.0
         intervals = np.diff(self._history)
         spans = np.maximum(1, np.round(intervals / self.period))
         fitting = np.count_nonzero(np.abs(intervals / spans - self.period) <= 0.05 * self.period)

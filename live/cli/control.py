@@ -202,7 +202,7 @@ def run_osc(args: argparse.Namespace) -> int:
     import socket
     from contextlib import ExitStack
 
-    from live.control.bridge import OscBridge, Reporter, check_listen, resolve_target
+    from live.control.bridge import FreshAfterSilence, OscBridge, Reporter, check_listen, resolve_target
     from live.control.client import ControlClient, TelemetryListener
 
     allowed = check_listen(args.host, [a for given in args.allow for a in given.split(",") if a])
@@ -216,7 +216,8 @@ def run_osc(args: argparse.Namespace) -> int:
     keys = _client_keys(args)
     with ExitStack() as stack:
         sock = stack.enter_context(socket.socket(family, socket.SOCK_DGRAM))
-        client = stack.enter_context(ControlClient(args.address, args.timeout, keys))
+        client = FreshAfterSilence(lambda: ControlClient(args.address, args.timeout, keys))
+        stack.callback(client.close)
         telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("beat", "state"), keys))
                      if targets else None)
         try:
@@ -225,6 +226,7 @@ def run_osc(args: argparse.Namespace) -> int:
             raise UserError(f"cannot listen on udp {args.host}:{args.port} ({e.strerror or e}); "
                             "give another --port, or stop what holds it") from None
         bridge = OscBridge(sock, client.request, report, allowed, args.prefix, telemetry, targets)
+        stack.callback(bridge.close)
         report.say(f"listening on udp {args.host}:{args.port}, steering the engine at {args.address}"
                    + "".join(f", sending its telemetry to {h}:{p}" for h, p in targets) + " (Ctrl-C to stop)")
         try:

@@ -20,11 +20,13 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
-from live.control.client import TelemetryListener
+from live.control.client import ControlClient, TelemetryListener
 from live.control.osc import PREFIX, OscError, decode, encode, outgoing, request_for
+from live.control.protocol import LOADING
 from live.errors import UserError, one_line
 
 TAP_LIFETIME_S = 1.0
+LOADING_RETRY_S = 0.25  # while the engine loads, its refusals are no answer: asked again this often
 MAX_DATAGRAM = 65535
 DATAGRAMS_PER_STEP = 1000  # a flood still leaves the requests their turn
 MAX_SAID = 100  # distinct problems said; past it, a sender making up new ones costs no memory
@@ -41,7 +43,7 @@ def request_key(request: dict) -> tuple:
 
 
 class LatestRequests:
-    """Waiting requests, the newest per key, in the order their keys first came; taps apart."""
+    """Waiting requests, the newest per key, in the order they last came; each tap apart."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
@@ -52,8 +54,9 @@ class LatestRequests:
         if request["cmd"] == "tap":
             self._taps += 1
             self._waiting[("tap", self._taps)] = request | {"_at": self._clock()}
-        else:
+        else:  # to the back: a set must not overtake a preset chosen after it (the preset resets it)
             self._waiting[request_key(request)] = request
+            self._waiting.move_to_end(request_key(request))
 
     def put_back(self, request: dict) -> None:
         """A request that got no answer, first in line again, unless a newer one took its place
@@ -94,13 +97,20 @@ class Reporter:
         self.say(text if len(self._said) <= MAX_SAID else f"{MAX_SAID} kinds of problems said; no more will be")
 
 
-def check_listen(host: str, allow: Iterable[str]) -> frozenset[str]:
+def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """`text` as an address, an IPv4 one mapped into IPv6 (a sender heard on a `::` bind) as IPv4."""
+    address = ipaddress.ip_address(text.partition("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def check_listen(host: str, allow: Iterable[str]) -> frozenset:
     """The senders to take datagrams from (empty: any); UserError for a bind any machine could reach
     without a list of who may steer the show (OSC has no keys)."""
-    allowed = frozenset(allow)
-    for address in allowed:
+    allowed = set()
+    for address in allow:
         try:
-            ipaddress.ip_address(address)
+            allowed.add(plain_address(address))
         except ValueError:
             raise UserError(f"--allow {address!r}: give the controller's IP address, like 192.168.1.23") from None
     try:
@@ -110,7 +120,7 @@ def check_listen(host: str, allow: Iterable[str]) -> frozenset[str]:
     if not loopback and not allowed:
         raise UserError(f"--host {host} lets any machine on the network steer the show (OSC has no keys); "
                         "name the controller with --allow IP (e.g. the tablet's address)")
-    return allowed
+    return frozenset(allowed)
 
 
 def resolve_target(text: str, family: int) -> tuple[str, int]:
@@ -126,13 +136,34 @@ def resolve_target(text: str, family: int) -> tuple[str, int]:
     return found[0][4][:2]
 
 
+class FreshAfterSilence:
+    """Requests through a client whose socket is opened anew after one got no answer: ZeroMQ
+    keeps every unanswered send and delivers them all when the engine comes back, the taps
+    long late and a fader's whole path replayed."""
+
+    def __init__(self, open_client: Callable[[], ControlClient]):
+        self._open = open_client
+        self._client = open_client()
+
+    def request(self, request: dict) -> dict:
+        try:
+            return self._client.request(request)
+        except UserError:
+            self._client.close()
+            self._client = self._open()
+            raise
+
+    def close(self) -> None:
+        self._client.close()
+
+
 class OscBridge:
     """Reads OSC datagrams from `sock` and sends their requests through `send` (a request ->
     its reply, raising UserError when the engine does not answer); with a `telemetry`
     listener, sends what it hears to each of `targets` ((host, port) pairs) from `sock`."""
 
     def __init__(self, sock: socket.socket, send: Callable[[dict], dict], report: Reporter,
-                 allowed: frozenset[str] = frozenset(), prefix: str = PREFIX,
+                 allowed: frozenset = frozenset(), prefix: str = PREFIX,
                  telemetry: TelemetryListener | None = None, targets: Iterable[tuple[str, int]] = ()):
         self._sock = sock
         self._sock.setblocking(False)
@@ -142,19 +173,23 @@ class OscBridge:
         self._prefix = prefix
         self._telemetry = telemetry
         self._targets = list(targets)
+        # Not from the listening socket: bound to loopback, it could reach no other machine (EINVAL).
+        self._out = socket.socket(sock.family, socket.SOCK_DGRAM) if self._targets else None
         self._poller = zmq.Poller()
         self._poller.register(sock, zmq.POLLIN)
         if telemetry is not None:
             self._poller.register(telemetry.socket, zmq.POLLIN)
         self._waiting = LatestRequests()
         self._engine_absent = False
+        self._retry_at = 0.0
         self.sent = 0
         self.forwarded = 0
 
     def step(self, wait_s: float) -> None:
         """Take what has arrived (waiting up to `wait_s` when nothing is due), forward the
         telemetry, then send the requests."""
-        self._poller.poll(0 if len(self._waiting) else wait_s * 1000.0)
+        due = len(self._waiting) > 0 and time.monotonic() >= self._retry_at
+        self._poller.poll(0 if due else wait_s * 1000.0)
         for _ in range(DATAGRAMS_PER_STEP):
             try:
                 datagram, (sender, *_) = self._sock.recvfrom(MAX_DATAGRAM)
@@ -163,22 +198,27 @@ class OscBridge:
             self._receive(datagram, sender)
         while self._telemetry is not None and (message := self._telemetry.receive(0)) is not None:
             self._forward(*message)
-        while (request := self._waiting.take()) is not None:
+        while time.monotonic() >= self._retry_at and (request := self._waiting.take()) is not None:
             if not self._deliver(request):
                 break
 
     def _forward(self, topic: str, body: dict) -> None:
+        assert self._out is not None
         for message in outgoing(topic, body, self._prefix):
             datagram = encode(message)
             for target in self._targets:
                 try:
-                    self._sock.sendto(datagram, target)
+                    self._out.sendto(datagram, target)
+                    self.forwarded += 1
                 except OSError as e:  # a target gone from the network: the others still get theirs
                     self._report.once(f"cannot send to {target[0]}:{target[1]} ({e.strerror or e})")
-            self.forwarded += 1
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
 
     def _receive(self, datagram: bytes, sender: str) -> None:
-        if self._allowed and sender not in self._allowed:
+        if self._allowed and plain_address(sender) not in self._allowed:
             self._report.once(f"ignoring datagrams from {sender}, which is not among --allow")
             return
         try:
@@ -203,6 +243,13 @@ class OscBridge:
             if not self._engine_absent:
                 self._engine_absent = True
                 self._report.say(f"{e} (the bridge keeps trying)")
+            return False
+        if reply.get("error") == LOADING:  # bound before it plays: it takes nothing yet
+            self._waiting.put_back(request)
+            self._retry_at = time.monotonic() + LOADING_RETRY_S
+            if not self._engine_absent:
+                self._engine_absent = True
+                self._report.say("the engine is loading (the bridge keeps trying)")
             return False
         if self._engine_absent:
             self._engine_absent = False

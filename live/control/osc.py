@@ -20,10 +20,11 @@ parameters of other VJ software take them (`outgoing`):
 
     /live/beat INDEX TIME BPM       each beat, as the engine reports it
     /live/valence V, /live/arousal A, /live/bpm B, /live/level_db L, /live/beat_phase P,
-    /live/beat_confidence C, /live/preset NAME     each state tick (20 a second), the values known
+    /live/beat_confidence C, /live/on_screen NAME  each state tick (20 a second), the values known
 """
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -159,7 +160,7 @@ def outgoing(topic: str, body: dict, prefix: str = PREFIX) -> list[OscMessage]:
         return []
     messages = [OscMessage(f"{prefix}/{k}", (float(body[k]),)) for k in STATE_OUT if _number(body.get(k))]
     if isinstance(body.get("preset"), str):
-        messages.append(OscMessage(f"{prefix}/preset", (body["preset"],)))
+        messages.append(OscMessage(f"{prefix}/on_screen", (body["preset"],)))  # not /preset: an echo would choose it
     return messages
 
 
@@ -179,6 +180,9 @@ def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
     if cmd not in BRIDGED:
         raise OscError(f"{message.address}: {cmd!r} is not a command the bridge carries; use {_addresses(prefix)}")
     args = list(message.args)
+    for arg in args:  # JSON carries neither: a blob ended the bridge, and Infinity reached the engine as bad JSON
+        if isinstance(arg, bytes) or arg is None or (isinstance(arg, float) and not math.isfinite(arg)):
+            raise OscError(f"{message.address}: {'a blob' if isinstance(arg, bytes) else repr(arg)} is no value")
     if tail:  # /live/set/lambda 0.05, /live/preset/ember [1]
         if "/" in tail or cmd not in ("set", "preset"):
             raise OscError(f"{message.address}: only set and preset take a name in the address")
