@@ -351,3 +351,34 @@ def test_allowed_senders_are_compared_as_addresses_not_as_spellings():
     allowed = check_listen("::", ["127.0.0.1", "0:0:0:0:0:0:0:1"])
     assert plain_address("::ffff:127.0.0.1") in allowed and plain_address("::1") in allowed
     assert plain_address("10.0.0.2") not in allowed
+
+
+def test_a_float32_reads_as_the_decimal_a_controller_sent():
+    # 0.05 came back as 0.05000000074505806 in replies, `get` and the HUD (review 73).
+    sent = (0.05, 0.1, 1.5, 123456.7, 3.4028234663852886e38, -0.0)
+    assert decode(encode(OscMessage("/live/x", sent))) == [OscMessage("/live/x", sent)]
+
+
+@pytest.mark.parametrize("prefix", ["/live/", "live", "/", "/li ve", "/live//x", "/live/*"])
+def test_a_prefix_that_is_no_osc_address_is_refused(prefix):
+    done = subprocess.run([sys.executable, "-m", "live", "control", "osc", "--prefix", prefix, "--duration", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "write it like /live or /vj/live" in done.stderr, done.stderr
+
+
+def test_a_send_with_no_telemetry_to_forward_says_so_once(udp, monkeypatch):
+    from live.control import bridge as bridge_module
+
+    monkeypatch.setattr(bridge_module, "TELEMETRY_SILENCE_S", 0.2)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    lines = []
+    with TelemetryListener(nowhere, ("beat", "state")) as telemetry:
+        bridge = OscBridge(udp, lambda request: {"ok": True}, Reporter(lines.append), telemetry=telemetry,
+                           targets=[("127.0.0.1", 9)])
+        for _ in range(5):
+            bridge.step(0.1)
+        bridge.close()
+    assert lines == [f"live: osc: no telemetry from {nowhere} yet: nothing to send; is it the engine's telemetry "
+                     "socket (--telemetry)?"]

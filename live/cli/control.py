@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="address to listen on (default 127.0.0.1; 0.0.0.0 for a tablet on the network, with --allow)")
     osc.add_argument("--allow", action="append", default=[], metavar="IP",
                      help="take datagrams only from this controller's address (repeat for several)")
-    osc.add_argument("--prefix", default=PREFIX, help=f"the addresses' first part (default {PREFIX})")
+    osc.add_argument("--prefix", type=_osc_prefix, default=PREFIX, help=f"the addresses' first part (default {PREFIX})")
     osc.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
                      help=f"the engine's command socket (default {DEFAULT_COMMAND_ADDRESS})")
     osc.add_argument("--timeout", type=number(0, 3600, low_open=True), default=2.0, metavar="S",
@@ -98,6 +98,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     keygen.add_argument("--client", default="client", metavar="NAME",
                         help="name of the client key pair to add (default: client)")
     keygen.set_defaults(func=run_keygen)
+
+
+def _osc_prefix(text: str) -> str:
+    """An OSC address's first part: /word[/word...], none of OSC's pattern characters."""
+    parts = text.split("/")
+    if parts[0] or len(parts) < 2 or not all(part and part.isprintable() and not set(part) & set(" #*,?[]{}")
+                                             for part in parts[1:]):
+        raise argparse.ArgumentTypeError(f"{text!r}: write it like /live or /vj/live (no trailing /)")
+    return text
 
 
 def _add_key_options(parser: argparse.ArgumentParser) -> None:

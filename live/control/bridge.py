@@ -26,6 +26,7 @@ from live.control.protocol import LOADING
 from live.errors import UserError, one_line
 
 TAP_LIFETIME_S = 1.0
+TELEMETRY_SILENCE_S = 5.0  # with --send, this long without hearing the engine's state is said
 LOADING_RETRY_S = 0.25  # while the engine loads, its refusals are no answer: asked again this often
 MAX_DATAGRAM = 65535
 DATAGRAMS_PER_STEP = 1000  # a flood still leaves the requests their turn
@@ -182,6 +183,7 @@ class OscBridge:
         self._waiting = LatestRequests()
         self._engine_absent = False
         self._retry_at = 0.0
+        self._listening_since = time.monotonic()
         self.sent = 0
         self.forwarded = 0
 
@@ -198,6 +200,10 @@ class OscBridge:
             self._receive(datagram, sender)
         while self._telemetry is not None and (message := self._telemetry.receive(0)) is not None:
             self._forward(*message)
+        if (self._telemetry is not None and not self._telemetry.heard
+                and time.monotonic() - self._listening_since > TELEMETRY_SILENCE_S):
+            self._report.once(f"no telemetry from {self._telemetry.address} yet: nothing to send; is it the "
+                              "engine's telemetry socket (--telemetry)?")
         while time.monotonic() >= self._retry_at and (request := self._waiting.take()) is not None:
             if not self._deliver(request):
                 break

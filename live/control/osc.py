@@ -83,7 +83,8 @@ def _message(data: memoryview) -> OscMessage:
     for tag in tags[1:]:
         if tag in "ifhd":
             fmt = {"i": ">i", "f": ">f", "h": ">q", "d": ">d"}[tag]
-            args.append(_unpack(fmt, data, at))
+            value = _unpack(fmt, data, at)
+            args.append(_shortest_float32(value) if tag == "f" else value)
             at += struct.calcsize(fmt)
         elif tag == "s":
             text, at = _string(data, at)
@@ -101,6 +102,22 @@ def _message(data: memoryview) -> OscMessage:
         else:
             raise OscError(f"{address}: type tag {tag!r} is not OSC 1.0's")
     return OscMessage(address, tuple(args))
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same float32: a fader's 0.05 arrives as 0.05000000074505806,
+    which replies, `get` and the HUD then showed."""
+    if not math.isfinite(value):
+        return value
+    packed = struct.pack(">f", value)
+    for digits in range(1, 10):  # 9 significant digits always give the float32 back
+        short = float(f"{value:.{digits}g}")
+        if abs(short) <= FLOAT32_MAX and struct.pack(">f", short) == packed:
+            return short
+    return value
 
 
 def _string(data: memoryview, at: int) -> tuple[str, int]:
