@@ -23,6 +23,7 @@ import zmq
 from live.control.client import ControlClient, TelemetryListener
 from live.control.osc import PREFIX, OscError, decode, encode, outgoing, request_for
 from live.control.protocol import LOADING
+from live.control.security import is_loopback_host
 from live.errors import UserError, one_line
 
 TAP_LIFETIME_S = 1.0
@@ -114,11 +115,7 @@ def check_listen(host: str, allow: Iterable[str]) -> frozenset:
             allowed.add(plain_address(address))
         except ValueError:
             raise UserError(f"--allow {address!r}: give the controller's IP address, like 192.168.1.23") from None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not allowed:
+    if not is_loopback_host(host) and not allowed:
         raise UserError(f"--host {host} lets any machine on the network steer the show (OSC has no keys); "
                         "name the controller with --allow IP (e.g. the tablet's address)")
     return frozenset(allowed)

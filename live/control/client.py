@@ -1,7 +1,6 @@
 """The client side of the control protocol: send a command, listen to telemetry."""
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Iterable
@@ -9,7 +8,7 @@ from types import TracebackType
 
 import zmq
 
-from live.control.security import ClientKeys, is_ipv6
+from live.control.security import ClientKeys, host_of, is_ipv6
 from live.control.telemetry import STATE
 from live.errors import UserError, printable
 
@@ -112,13 +111,6 @@ class TelemetryListener:
         self.close()
 
 
-def _ipv6_in_brackets(host: str) -> bool:
-    try:
-        return host.startswith("[") and host.endswith("]") and bool(ipaddress.IPv6Address(host[1:-1]))
-    except ValueError:
-        return False
-
-
 def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None) -> zmq.Socket:
     # zmq connects to port 99999 as 34463, and to nothing at all for 0 or *: the client
     # would wait out its timeout and blame the engine.
@@ -129,11 +121,11 @@ def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | N
                         "tcp://127.0.0.1:5555") from None
     if "://" not in address:
         raise UserError(f"{address} is not a ZeroMQ address; write it like tcp://127.0.0.1:5555")
-    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    port = address.rpartition(":")[2]
     if address.startswith("tcp://") and not (port.isdigit() and 0 < int(port) <= 65535):
         raise UserError(f"{address}: give the engine's port (1..65535), like tcp://127.0.0.1:5555")
-    if address.startswith("tcp://") and ("[" in host or "]" in host) and not _ipv6_in_brackets(host):
-        raise UserError(f"{address}: write an IPv6 address in brackets, like tcp://[::1]:5555")  # else a wait in vain
+    if address.startswith("tcp://"):
+        host_of(address)  # a host zmq can read
     sock = context.socket(kind)
     sock.setsockopt(zmq.LINGER, LINGER_MS)
     if is_ipv6(address):

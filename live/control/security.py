@@ -43,18 +43,25 @@ def host_of(address: str) -> str:
         raise UserError(f"address {address!r} needs a host and a port, like tcp://127.0.0.1:5555")
     if port != "*" and not (port.isdigit() and int(port) <= 65535):  # zmq takes 99999 as 34463
         raise UserError(f"address {address!r}: the port must be 0..65535 or * (any free port)")
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if "[" in host or "]" in host:  # a client waited its timeout out on tcp://[::1 and blamed the engine
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise UserError(f"address {address!r}: write an IPv6 address in brackets, like tcp://[::1]:5555") from None
+        return host[1:-1]
+    return host
 
 
 def is_local(address: str) -> bool:
     """True if only this machine can reach `address`: a loopback tcp host, ipc or inproc."""
-    if address.startswith(_LOCAL_TRANSPORTS):
-        return True
-    host = host_of(address)
-    if host == "localhost":
-        return True
+    return address.startswith(_LOCAL_TRANSPORTS) or is_loopback_host(host_of(address))
+
+
+def is_loopback_host(host: str) -> bool:
+    """True if `host` names this machine alone: localhost or a loopback address."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:  # "*", an interface name or a host name: reachable from outside
         return False
 
