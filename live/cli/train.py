@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from dataclasses import asdict, fields
@@ -167,15 +166,14 @@ def _run_space(args: argparse.Namespace) -> int:
     trainer = SpaceTrainer(config, args.outdir, progress=not args.quiet)
     for line in trainer.notes:
         print(f"live: {line}", file=sys.stderr)  # as every other note
-    lead = os.environ.get("RANK", "0") == "0"  # torchrun's processes each ran this: one says how it went
     try:
         state = trainer.run(stop_at=args.stop_at, on_finish=export if args.export else None)
     except KeyboardInterrupt:
-        if lead:
+        if trainer.lead:
             note("train space", f"stopped; the same command goes on from the run's last checkpoint in {args.outdir} "
                                 f"(one every {config.checkpoint_every} steps)")
         raise
-    if not lead:
+    if not trainer.lead:  # torchrun's processes each ran this: one says how it went
         return 0
     for message in messages:
         print(message)

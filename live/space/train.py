@@ -196,6 +196,7 @@ class SpaceTrainer:
         config = config.with_absolute_paths()
         self.config, self.outdir, self.progress = config, Path(outdir), progress
         self.notes: list[str] = []  # for the user, before the run starts
+        self.lead = True  # this process speaks for the run (rank 0 of a data-parallel one)
         self._refuse_fewer_steps()
         stored = self.outdir / CONFIG_FILE
         if stored.is_file() and (self.outdir / CHECKPOINT_FILE).is_file():  # settings bind once a step is saved
@@ -313,7 +314,7 @@ class SpaceTrainer:
             note("train space", f"threads = {config.threads}, on {cores()} cores here: runs {cores()}")
         torch.set_num_threads(min(config.threads, cores()))
         replicas = Replicas.join(self.device)
-        self.device = replicas.device
+        self.device, self.lead = replicas.device, replicas.lead
         try:
             with ExitStack() as folder:  # held by the lead from when it makes the folder
                 result = self._run(replicas, config.steps if stop_at is None else min(config.steps, stop_at),
