@@ -112,16 +112,8 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
     report = report or note
     from live.engine.show import Show
     from live.engine.synthesizer import Synthesizer, live_fast_options
-    from live.nets.packaged import check_compiler, default_packages_dir
+    from live.nets.packaged import default_packages_dir, has_compiler
     from live.transfer.refine import LocalRefiner, RefineConfig
-
-    def compiles() -> bool:
-        """Else the synthesizer says the fast path is unavailable, and a compile announced before it contradicted it."""
-        try:
-            check_compiler()
-        except RuntimeError:
-            return False
-        return True
 
     preset, bundle = preset_and_bundle(args)
     mode = synthesis_mode(args.synthesis, live, seconds)
@@ -129,7 +121,8 @@ def open_show(args: argparse.Namespace, live: bool, report: Callable[[str, str],
                                                                                           default_packages_dir()),
                               on_error=lambda message: report("synthesis", message), build=mode == "fast")
     if mode == "fast" and not live:
-        if not synthesizer.packaged and compiles():  # minutes of silence looked like a hang
+        # Minutes of silence looked like a hang; without a compiler the synthesizer says the fast path is unavailable.
+        if not synthesizer.packaged and has_compiler():
             report("synthesis", f"compiling the fast synthesis for this generator before the first frame (a minute "
                                 f"or more, once: kept in {default_packages_dir()})")
         synthesizer.wait()  # a render's frames must not depend on when the compile finished

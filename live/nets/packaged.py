@@ -204,16 +204,22 @@ class Package:
         return lambda x: loader.boxed_run([x])[0]
 
 
-def check_compiler() -> None:
-    """The builder compiles C++: without a compiler it would fail only after the export and a
-    child's start (10 s of a core), at every show, naming torch's setting rather than the fix."""
+def has_compiler() -> bool:
     from torch._inductor import cpp_builder, exc
 
     try:
         cpp_builder.get_cpp_compiler()
     except exc.InvalidCxxCompiler:
+        return False
+    return True
+
+
+def check_compiler() -> None:
+    """The builder compiles C++: without a compiler it would fail only after the export and a
+    child's start (10 s of a core), at every show, naming torch's setting rather than the fix."""
+    if not has_compiler():
         raise RuntimeError("no C++ compiler found (g++, or $CXX) to build the compiled synthesis: "
-                           "install one (Debian: apt-get install g++)") from None
+                           "install one (Debian: apt-get install g++)")
 
 
 def _unpacked_folders(key: str) -> set[Path]:
