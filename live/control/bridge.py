@@ -158,7 +158,7 @@ class FreshAfterSilence:
 class OscBridge:
     """Reads OSC datagrams from `sock` and sends their requests through `send` (a request ->
     its reply, raising UserError when the engine does not answer); with a `telemetry`
-    listener, sends what it hears to each of `targets` ((host, port) pairs) from `sock`."""
+    listener, sends what it hears to each of `targets` ((host, port) pairs), from a socket of its own."""
 
     def __init__(self, sock: socket.socket, send: Callable[[dict], dict], report: Reporter,
                  allowed: frozenset = frozenset(), prefix: str = PREFIX,

@@ -34,6 +34,7 @@ from live.settings import PARAMS
 PREFIX = "/live"
 BRIDGED = ("set", "cc", "preset", "tap")  # `get` answers the asker, and OSC here only listens
 _BUNDLE = b"#bundle\x00"
+FLOAT32_MAX = 3.4028234663852886e38
 _MAX_DEPTH = 8  # bundles inside bundles: a datagram of nested headers is no reason to recurse far
 
 
@@ -102,9 +103,6 @@ def _message(data: memoryview) -> OscMessage:
         else:
             raise OscError(f"{address}: type tag {tag!r} is not OSC 1.0's")
     return OscMessage(address, tuple(args))
-
-
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _shortest_float32(value: float) -> float:
@@ -183,7 +181,7 @@ def outgoing(topic: str, body: dict, prefix: str = PREFIX) -> list[OscMessage]:
 
 def _number(value: object) -> bool:
     """A value float32 holds (telemetry sends null for what is not finite; this is for the rest)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 3e38
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX
 
 
 def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
@@ -217,9 +215,7 @@ def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
     fields = COMMANDS[cmd]
     if len(args) != len(fields):
         raise OscError(f"{message}: {cmd} takes {' '.join(fields) or 'no arguments'}")
-    request: dict[str, object] = {"cmd": cmd}
-    for name, value in zip(fields, args):
-        request[name] = value
+    request: dict[str, object] = {"cmd": cmd, **dict(zip(fields, args))}
     if cmd == "set" and isinstance(request["param"], str) and request["param"] in PARAMS:
         request["value"] = _as_kind(PARAMS[request["param"]].kind, request["value"])
     if cmd == "cc":
@@ -228,7 +224,7 @@ def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
 
 
 def _pressed(value: object) -> bool:
-    return value is None or (isinstance(value, (bool, int, float)) and value != 0)
+    return isinstance(value, (bool, int, float)) and value != 0
 
 
 def _as_kind(kind: type, value: object) -> object:
