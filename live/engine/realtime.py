@@ -358,13 +358,13 @@ class LiveEngine:
         return {"preset": name}
 
     def _preset_for_key(self, number: int) -> str | None:
-        self._preset_keys = self._keyed_presets()  # the main thread's alone: keys once given stay
+        self._preset_keys = self._keyed_presets(self.presets.names())  # the main thread's alone: keys stay
         return self._preset_keys[number - 1] if 1 <= number <= len(self._preset_keys) else None
 
-    def _keyed_presets(self) -> list[str]:
-        """The presets in hotkey order (1-9 are the first nine), those saved since appended."""
+    def _keyed_presets(self, names: list[str]) -> list[str]:
+        """The presets in hotkey order (1-9 are the first nine), those saved since (`names`) appended."""
         keys = self._preset_keys
-        return keys + [name for name in self.presets.names() if name not in keys]
+        return keys + [name for name in names if name not in keys]
 
     def _choose(self, name: str) -> None:
         """Make a preset the show's (control thread or hotkeys; PresetChoice says what applies
@@ -387,9 +387,9 @@ class LiveEngine:
 
     def state(self) -> dict:
         preset, settings = self.choice.snapshot()
-        there = set(self.presets.names())  # a file deleted keeps its hotkey, not its place in the list
+        names = self.presets.names()  # a file deleted keeps its hotkey, not its place in the list
         return {"preset": preset.name, "settings": settings.as_dict(),
-                "presets": [name for name in self._keyed_presets() if name in there]} | (
+                "presets": [name for name in self._keyed_presets(names) if name in names]} | (
             {"ended": True} if self.ended else {})
 
     # --- render loop (main thread) -------------------------------------------------------
