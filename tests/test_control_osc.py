@@ -18,7 +18,7 @@ from live.control import protocol
 from live.control.bridge import LatestRequests, OscBridge, Reporter, check_listen
 from live.control.client import ControlClient
 from live.control.client import TelemetryListener
-from live.control.osc import OscError, OscMessage, decode, encode, outgoing, request_for
+from live.control.osc import BRIDGED, OscError, OscMessage, decode, encode, outgoing, request_for
 from live.control.server import ControlServer
 from live.errors import UserError
 from test_control_server import ANY_PORT, FakeEngine
@@ -106,6 +106,9 @@ def test_random_bytes_never_raise_anything_but_osc_errors():
     (OscMessage("/live/tap", ()), {"cmd": "tap"}),
     (OscMessage("/live/tap", (True,)), {"cmd": "tap"}),
     (OscMessage("/live/tap", (False,)), None),
+    (OscMessage("/live/cut", ()), {"cmd": "cut"}),
+    (OscMessage("/live/cut", (1.0,)), {"cmd": "cut"}),
+    (OscMessage("/live/cut", (0.0,)), None),
 ])
 def test_addresses_map_to_requests(message, request_):
     assert request_for(message) == request_
@@ -115,7 +118,7 @@ def test_the_documented_messages_give_the_documented_requests():
     doc = (Path(protocol.__file__).parent / "PROTOCOL.md").read_text(encoding="utf-8")
     section = doc[doc.index("## From OSC"):doc.index("\n## ", doc.index("## From OSC"))]
     rows = re.findall(r"^\| (`/.+) \| `(\{.+\})` \|$", section, re.MULTILINE)
-    assert len(rows) == 4
+    assert sorted(json.loads(request_)["cmd"] for _, request_ in rows) == sorted(BRIDGED)  # each, once
     for messages, request_ in rows:
         for text in re.findall(r"`(.+?)`", messages):
             address, *words = text.split()
@@ -141,7 +144,7 @@ def test_messages_that_map_to_no_request_say_why(message, fragment):
         request_for(message)
 
 
-def test_waiting_requests_keep_the_newest_value_per_thing_and_every_fresh_tap():
+def test_waiting_requests_keep_the_newest_value_per_thing_and_every_fresh_tap_and_cut():
     now = [0.0]
     waiting = LatestRequests(clock=lambda: now[0])
     for step in range(100):  # a fader dragged faster than the engine answers
@@ -151,14 +154,17 @@ def test_waiting_requests_keep_the_newest_value_per_thing_and_every_fresh_tap():
     waiting.put({"cmd": "preset", "name": "ember"})
     waiting.put({"cmd": "tap"})
     waiting.put({"cmd": "preset", "name": "tide"})
+    waiting.put({"cmd": "cut"})
     waiting.put({"cmd": "set", "param": "lambda", "value": 0.5})  # after the preset: it must stay after it
+    waiting.put({"cmd": "cut"})
     taken = [waiting.take() for _ in range(len(waiting))]
     assert taken == [{"cmd": "cc", "channel": 1, "controller": 0, "value": 98},
                      {"cmd": "cc", "channel": 1, "controller": 1, "value": 99},
-                     {"cmd": "tap"}, {"cmd": "tap"}, {"cmd": "preset", "name": "tide"},
-                     {"cmd": "set", "param": "lambda", "value": 0.5}]
+                     {"cmd": "tap"}, {"cmd": "tap"}, {"cmd": "preset", "name": "tide"}, {"cmd": "cut"},
+                     {"cmd": "set", "param": "lambda", "value": 0.5}, {"cmd": "cut"}]
     waiting.put({"cmd": "tap"})
-    now[0] = 1.5  # the engine was away: a tap this late would set a wrong tempo
+    waiting.put({"cmd": "cut"})
+    now[0] = 1.5  # the engine was away: a tap this late would set a wrong tempo, a cut land off the moment
     waiting.put({"cmd": "set", "param": "pulse", "value": 0.2})
     assert waiting.take() == {"cmd": "set", "param": "pulse", "value": 0.2} and waiting.take() is None
     # Unanswered, a request waits first in line, unless a newer value came meanwhile.
@@ -196,14 +202,14 @@ def test_the_bridge_steers_a_control_server_and_names_each_problem_once(udp):
     with ControlServer(engine, ANY_PORT, ANY_PORT) as server, ControlClient(server.command_endpoint, 2.0) as client:
         bridge = OscBridge(udp, client.request, Reporter(lines.append))
         send_to(udp, *[osc("/live/set/lambda", v / 10) for v in range(1, 6)], osc("/live/cc", 1, 64, 127),
-                osc("/live/preset/tide", 1.0), osc("/live/preset/ember", 0.0), osc("/live/tap"),
+                osc("/live/preset/tide", 1.0), osc("/live/preset/ember", 0.0), osc("/live/tap"), osc("/live/cut"),
                 osc("/live/cc", 1, 9, 64), osc("/live/cc", 1, 9, 65), osc("/nope", 1), osc("/nope", 2), b"junk")
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and (len(engine.taps) < 1 or len(lines) < 3):
             bridge.step(0.05)
     settings = engine.settings.get()
     assert settings.lambda_ == pytest.approx(0.5) and settings.freeze and engine.preset == "tide"
-    assert len(engine.taps) == 1 and bridge.sent <= 7  # the five lambdas went as one or a few
+    assert len(engine.taps) == 1 and engine.cuts == 1 and bridge.sent <= 8  # the five lambdas went as one or a few
     assert len(lines) == 3, lines  # each problem once, though the controller repeated it
     assert any("cc 1 9" in line and "not mapped" in line for line in lines)
     assert any("/nope is not an address of live's" in line for line in lines)

@@ -36,6 +36,7 @@ class FakeEngine:
         self.taps: list[float] = []
         self.tap_gate: threading.Event | None = None  # when set by a test, a tap waits for it
         self.tap_entered = threading.Event()
+        self.cuts = 0
 
     def set_param(self, name, value):
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
@@ -57,6 +58,10 @@ class FakeEngine:
             self.tap_gate.wait(5.0)
         self.taps.append(time.monotonic())
         return {"taps": len(self.taps)}
+
+    def cut(self):
+        self.cuts += 1
+        return {}
 
     def state(self):
         return {"preset": self.preset, "settings": self.settings.get().as_dict()}
@@ -108,6 +113,7 @@ COMMANDS = [
     ({"cmd": "cc", "channel": 1, "controller": 64, "value": 127}, {"ok": True, "param": "freeze", "value": True}),
     ({"cmd": "preset", "name": "tide"}, {"ok": True, "preset": "tide"}),
     ({"cmd": "tap"}, {"ok": True, "taps": 1}),
+    ({"cmd": "cut"}, {"ok": True}),
 ]
 
 
@@ -529,6 +535,7 @@ def test_client_recovers_after_a_timeout(server, engine):
     (["cc", "1", "2", "64"], {"cmd": "cc", "channel": 1, "controller": 2, "value": 64}),
     (["preset", "123"], {"cmd": "preset", "name": "123"}),
     (["tap"], {"cmd": "tap"}),
+    (["cut"], {"cmd": "cut"}),
     (['{"cmd": "get"}'], {"cmd": "get"}),
     (["set", "lambda", "[" * 5000 + "]" * 5000], {"cmd": "set", "param": "lambda", "value": "[" * 5000 + "]" * 5000}),
 ])

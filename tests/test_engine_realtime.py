@@ -109,7 +109,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
         for body in (b'{"cmd": "set", "param": "lambda", "value": 0.3}', b"not json",
                      b'{"cmd": "set", "param": "lambda", "value": 99}', b'{"cmd": "cc", "channel": 1, "controller": 1, "value": 127}',
                      b'{"cmd": "preset", "name": "other"}', b'{"cmd": "tap"}', b'{"cmd": "get"}',
-                     b'{"cmd": "preset", "name": "../presets/other"}'):
+                     b'{"cmd": "preset", "name": "../presets/other"}', b'{"cmd": "cut"}'):
             req.send(body)
             try:
                 replies.append(json.loads(req.recv()))
@@ -137,12 +137,13 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert stats["frames"] > 10 and stats["keyframes"] >= 1
     assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
-    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True, False], replies
+    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True, False, True], replies
     assert replies[0] == {"ok": True, "param": "lambda", "value": 0.3}
     assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
     assert "not a preset name" in replies[7]["error"]
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] == "other"  # a seed preset switches at once
+    assert replies[8] == {"ok": True}
     assert {b"state"} <= topics
     heard = [s for s in states if "level_db" in s]
     assert heard, states[-1:]
@@ -840,6 +841,38 @@ def test_the_preset_on_screen_is_the_one_whose_keyframe_was_shown(tmp_path):
     engine._draw_frame(engine.clock(), [])  # frozen: the calm picture stays
     engine._publish_state([])
     assert len(uploads) == 1 and [body["preset"] for body in published] == ["calm", "calm"]
+
+
+def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_next_frame(tmp_path):
+    from live.render.window import Action, KeyAction
+
+    keys = []
+    window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [], screen=None, size=(4, 4),
+                             flip=lambda: None)
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions(), window=window)
+    uploads = []
+    engine.renderer = SimpleNamespace(upload_keyframe=uploads.append, draw=lambda state: None,
+                                      present=lambda *args: None)
+    engine.set_param("freeze", True)  # freeze, then cut: the picture stepped by hand
+
+    def frame(version: int) -> None:
+        engine.keyframes.put(Keyframe(version=version, image=np.full((4, 4, 3), version, np.uint8),
+                                      w=torch.zeros(1, 1), valence=0.2, arousal=0.8, capture_time=0.0,
+                                      ready_time=0.0, compute_seconds=0.0))
+        engine._handle_actions()
+        engine._draw_frame(engine.clock(), [])
+
+    frame(1)  # the first picture is shown, frozen or not
+    frame(2)
+    assert engine.cut() == {}  # the reply's fields: none
+    frame(3)
+    keys.append(KeyAction(Action.CUT))
+    frame(4)
+    frame(5)
+    assert [int(image[0, 0, 0]) for image in uploads] == [1, 3, 4]  # the first, then each cut's newest; held between
+    engine.stopping.set()
+    with pytest.raises(ValueError, match="the show has ended"):
+        engine.cut()
 
 
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):

@@ -187,3 +187,48 @@ def test_the_pulse_setting_scales_the_beat_and_onset_pulses_each_from_its_own_ev
     onset = replace(QUIET, time=1.0, newest_onset=1.0, onset_strength=0.5)
     state = ScreenDirector().frame(1.0, onset, None, settings).state
     assert state.beat_pulse == 0.0 and state.onset_pulse == pytest.approx(0.5 * pulse)
+
+
+def test_a_cut_lands_the_fade_under_way_at_once_and_fades_resume_on_the_beat_after_it():
+    locked = replace(QUIET, rms=0.1, beat_confidence=1.0, next_beat=0.5)
+    long_fades = SETTINGS.with_value("crossfade_beats", 8.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, locked, _keyframe(1), long_fades)
+    assert director.frame(0.1, locked, _keyframe(2), long_fades).state.mix < 0.1  # an 8-beat fade toward 2
+    director.cut(0.2)
+    cut = director.frame(0.2, locked, _keyframe(2), long_fades)
+    assert cut.upload is None and cut.state.mix == 1.0  # 2 was uploaded already: its fade lands
+    director.cut(0.3)
+    cut = director.frame(0.3, locked, _keyframe(3), long_fades)
+    assert cut.upload is not None and cut.upload.version == 3 and cut.state.mix == 1.0  # a newer one: whole, now
+    after = director.frame(0.35, locked, _keyframe(4), long_fades)
+    assert after.upload is not None and after.state.mix < 0.1  # the next keyframe fades in as before
+    assert director.frame(0.4, locked, _keyframe(5), long_fades).upload is None  # and runs whole
+
+
+def test_a_cut_does_not_wait_for_the_beat_and_cuts_through_a_freeze():
+    locked = replace(QUIET, rms=0.1, beat_confidence=1.0, next_beat=0.5)
+    synced_cuts = SETTINGS.with_value("crossfade_beats", 0.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, locked, _keyframe(1), synced_cuts)
+    assert director.frame(0.1, locked, _keyframe(2), synced_cuts).upload is None  # waits for the beat at 0.5
+    director.cut(0.1)
+    assert director.frame(0.11, locked, _keyframe(2), synced_cuts).upload.version == 2
+    frozen = synced_cuts.with_value("freeze", True)
+    assert director.frame(0.6, locked, _keyframe(3), frozen).upload is None  # held
+    director.cut(0.6)
+    assert director.frame(0.61, locked, _keyframe(3), frozen).upload.version == 3  # stepped by hand
+    assert director.frame(1.6, locked, _keyframe(4), frozen).upload is None  # and held again
+
+
+def test_a_cut_right_after_a_switch_waits_a_second_for_the_new_show_s_first_keyframe():
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, QUIET, _keyframe(1), SETTINGS)
+    director.cut(0.1)
+    assert director.frame(0.1, QUIET, _keyframe(2), SETTINGS, show_from=3).upload is None  # the old show's
+    cut = director.frame(0.6, QUIET, _keyframe(3), SETTINGS, show_from=3)
+    assert cut.upload.version == 3 and cut.state.mix == 1.0
+    director.cut(1.0)
+    director.frame(1.0, QUIET, _keyframe(3), SETTINGS, show_from=4)
+    late = director.frame(2.1, QUIET, _keyframe(4), SETTINGS, show_from=4)
+    assert late.upload.version == 4 and late.state.mix < 0.1  # past the second: an ordinary fade

@@ -4,6 +4,7 @@
     python -m live control send cc 1 1 64
     python -m live control send preset NAME
     python -m live control send tap
+    python -m live control send cut
     python -m live control send get
     python -m live control listen --topics beat,state
     python -m live control osc --port 9000           # OSC from TouchOSC & co.: /live/set/lambda 0.05, ...
@@ -37,6 +38,7 @@ OSC_HELP = """Listen for OSC messages on UDP and send each to the engine as a co
     /live/cc 1 1 64                                    a control change, mapped by the preset
     /live/preset/ember [1] or  /live/preset ember      switch preset (an argument 0 is a release)
     /live/tap [1]                                      tap tempo
+    /live/cut [1]                                      the newest picture at once, no fade
 
 A boolean parameter takes a number as "not 0". A fader's messages wait one per parameter,
 the newest value kept, so the engine is never behind the fader. The engine may start after

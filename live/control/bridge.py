@@ -4,8 +4,9 @@ and, for lights and other VJ software, the engine's telemetry out as OSC.
 A fader sends a message for every step it moves, a hundred a second while it is dragged, and
 the engine answers each request in turn. So requests wait in `LatestRequests`, one per thing
 they set (a parameter, a controller, the preset), holding the newest value: a bridge that
-falls behind skips to where the fader is instead of replaying its path. Taps are each kept,
-in order, and dropped when older than a second: a late tap is a wrong tempo.
+falls behind skips to where the fader is instead of replaying its path. Taps and cuts are each
+kept, in order, and dropped when older than a second: a late tap is a wrong tempo, a late cut
+lands where no one pressed.
 
 The engine may be stopped, restarting or not yet started: the bridge says so once and keeps
 going, and what was asked for meanwhile reaches it when it answers again.
@@ -26,7 +27,8 @@ from live.control.protocol import LOADING
 from live.control.security import is_loopback_host
 from live.errors import UserError, one_line
 
-TAP_LIFETIME_S = 1.0
+EVENTS = ("tap", "cut")  # each press counts, at its moment
+EVENT_LIFETIME_S = 1.0
 TELEMETRY_SILENCE_S = 5.0  # with --send, this long without hearing the engine's state is said
 LOADING_RETRY_S = 0.25  # while the engine loads, its refusals are no answer: asked again this often
 MAX_DATAGRAM = 65535
@@ -45,26 +47,26 @@ def request_key(request: dict) -> tuple:
 
 
 class LatestRequests:
-    """Waiting requests, the newest per key, in the order they last came; each tap apart."""
+    """Waiting requests, the newest per key, in the order they last came; each tap or cut apart."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._waiting: OrderedDict[object, dict] = OrderedDict()
-        self._taps = 0
+        self._events = 0
 
     def put(self, request: dict) -> None:
-        if request["cmd"] == "tap":
-            self._taps += 1
-            self._waiting[("tap", self._taps)] = request | {"_at": self._clock()}
+        if request["cmd"] in EVENTS:
+            self._events += 1
+            self._waiting[(request["cmd"], self._events)] = request | {"_at": self._clock()}
         else:  # to the back: a set must not overtake a preset chosen after it (the preset resets it)
             self._waiting[request_key(request)] = request
             self._waiting.move_to_end(request_key(request))
 
     def put_back(self, request: dict) -> None:
         """A request that got no answer, first in line again, unless a newer one took its place
-        (a tap is not: the wait for the answer made it late)."""
+        (a tap or cut is not: the wait for the answer made it late)."""
         key = request_key(request)
-        if request["cmd"] != "tap" and key not in self._waiting:
+        if request["cmd"] not in EVENTS and key not in self._waiting:
             self._waiting[key] = request
             self._waiting.move_to_end(key, last=False)
 
@@ -72,10 +74,10 @@ class LatestRequests:
         """The next request to send, or None."""
         while self._waiting:
             _, request = self._waiting.popitem(last=False)
-            if request["cmd"] != "tap":
+            if request["cmd"] not in EVENTS:
                 return request
-            if self._clock() - request["_at"] <= TAP_LIFETIME_S:
-                return {"cmd": "tap"}
+            if self._clock() - request["_at"] <= EVENT_LIFETIME_S:
+                return {"cmd": request["cmd"]}
         return None
 
     def __len__(self) -> int:

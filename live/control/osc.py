@@ -9,6 +9,7 @@ speaks JSON over ZeroMQ. `live.control.bridge` carries one to the other with the
     /live/preset ember              -> {"cmd": "preset", "name": "ember"}
     /live/preset/ember              -> the same; a button's release (an argument 0 or false) does nothing
     /live/tap                       -> {"cmd": "tap"}; likewise
+    /live/cut                       -> {"cmd": "cut"}; likewise
 
 Controller software often has floats only: a boolean parameter takes a number as "not zero",
 and a whole float stands for an integer (the engine's own check refuses 3.5 for an integer).
@@ -32,7 +33,7 @@ from live.control.protocol import COMMANDS
 from live.settings import PARAMS
 
 PREFIX = "/live"
-BRIDGED = ("set", "cc", "preset", "tap")  # `get` answers the asker, and OSC here only listens
+BRIDGED = ("set", "cc", "preset", "tap", "cut")  # `get` answers the asker, and OSC here only listens
 _BUNDLE = b"#bundle\x00"
 FLOAT32_MAX = 3.4028234663852886e38
 _MAX_DEPTH = 8  # bundles inside bundles: a datagram of nested headers is no reason to recurse far
@@ -208,7 +209,7 @@ def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
                 return None
             args = []
         args.insert(0, tail)
-    elif cmd == "tap" and len(args) == 1:
+    elif cmd in ("tap", "cut") and len(args) == 1:
         if not _pressed(args[0]):
             return None
         args = []
@@ -238,4 +239,4 @@ def _as_kind(kind: type, value: object) -> object:
 
 
 def _addresses(prefix: str) -> str:
-    return f"{prefix}/set/PARAM, {prefix}/cc, {prefix}/preset/NAME or {prefix}/tap"
+    return f"{prefix}/set/PARAM, {prefix}/cc, {prefix}/preset/NAME, {prefix}/tap or {prefix}/cut"

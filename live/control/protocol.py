@@ -8,6 +8,7 @@ can match replies to requests):
     {"cmd": "cc", "channel": 1, "controller": 1, "value": 64}
     {"cmd": "preset", "name": "NAME"}
     {"cmd": "tap"}
+    {"cmd": "cut"}
     {"cmd": "get"}
 
 The reply is `{"ok": true, ...the controller's answer}` or `{"ok": false, "error": "..."}`.
@@ -53,6 +54,8 @@ class Controller(Protocol):
 
     def tap(self) -> dict: ...
 
+    def cut(self) -> dict: ...
+
     def state(self) -> dict:
         """Every parameter by wire name, the current preset and the presets to choose from."""
         ...
@@ -82,11 +85,16 @@ class Tap:
 
 
 @dataclass(frozen=True)
+class Cut:
+    pass
+
+
+@dataclass(frozen=True)
 class GetState:
     pass
 
 
-Command = SetParam | ControlChange | SwitchPreset | Tap | GetState
+Command = SetParam | ControlChange | SwitchPreset | Tap | Cut | GetState
 RequestId = str | int | None
 
 # Each command's fields, in the order the documentation lists them.
@@ -95,6 +103,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "cc": ("channel", "controller", "value"),
     "preset": ("name",),
     "tap": (),
+    "cut": (),
     "get": (),
 }
 
@@ -173,6 +182,8 @@ def execute(command: Command, controller: Controller) -> dict:
             return controller.switch_preset(name)
         case Tap():
             return controller.tap()
+        case Cut():
+            return controller.cut()
         case GetState():
             return controller.state()
     raise TypeError(f"not a command: {command!r}")
@@ -268,6 +279,8 @@ def _command(message: dict) -> Command:
             return SwitchPreset(name)
         case "tap":
             return Tap()
+        case "cut":
+            return Cut()
     return GetState()
 
 

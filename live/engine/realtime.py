@@ -104,6 +104,7 @@ class LiveEngine:
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
+        self._cut_asked = threading.Event()  # by the control thread or a hotkey; the next frame cuts
         self.stopping = threading.Event()
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
         self.ended = False  # drawing has stopped: what is left is the recording's end
@@ -385,6 +386,11 @@ class LiveEngine:
         features = self.features.peek()
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
+    def cut(self) -> dict:
+        self._still_drawing()
+        self._cut_asked.set()
+        return {}
+
     def state(self) -> dict:
         preset, settings = self.choice.snapshot()
         names = self.presets.names()  # a file deleted keeps its hotkey, not its place in the list
@@ -419,6 +425,8 @@ class LiveEngine:
                     self.tap()
                 except ValueError:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
+            elif action.action is Action.CUT:
+                self._cut_asked.set()
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):
                 if action.action is Action.FULLSCREEN:
                     self.window.set_fullscreen(not self.window.fullscreen)
@@ -549,12 +557,15 @@ class LiveEngine:
         newest = self.keyframes.peek()
         features = self._features_heard(now)
         stream_t = self.stream.picture_time(now)
+        t = stream_t if stream_t is not None else now
+        if self._cut_asked.is_set():
+            self._cut_asked.clear()
+            self.director.cut(t)
         hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self._on_screen,
                       synthesis=self.show.maker.image.path,
                       message=self._hud_message(now), read_at=now) if settings.hud else None
-        decision = self.director.frame(stream_t if stream_t is not None else now, features, newest, settings, hud,
-                                       self._show_from_version)
+        decision = self.director.frame(t, features, newest, settings, hud, self._show_from_version)
         if decision.upload is not None:
             self.renderer.upload_keyframe(decision.upload.image)
             self._on_screen = decision.upload.preset

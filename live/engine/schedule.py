@@ -76,6 +76,15 @@ class FadeScheduler:
         self._cut_holds_until = float("-inf")
         self._served = float("-inf")  # the fade under way will not land: its beat is free
 
+    def cut(self, version: int) -> None:
+        """Keyframe `version` is on screen whole from now: the fade under way, or a wait for the
+        beat, is over. The next keyframe's fade starts as after any landed one."""
+        self.fade = Crossfade.hold()
+        self.shown_version = version
+        self._waiting = None
+        self._interrupted = False
+        self._cut_holds_until = float("-inf")
+
     def waits(self, t: float, grid: BeatGrid, crossfade_beats: float, beat_sync: bool) -> bool:
         """Is a fade due now to wait for its moment before the beat (a cut, or a fade
         shorter than a beat)? The wait starts with the first call; `due` ends it. A wait

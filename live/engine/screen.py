@@ -23,6 +23,9 @@ ONSET_DECAY_S = 0.08
 # text was drawn again and a texture made for each new width (review 56, on a loaded
 # machine: 22 fps with the HUD on against 28 with this).
 HUD_REFRESH_S = 0.25
+# A cut asked before the show just chosen has a keyframe (a preset button, then cut) waits this
+# long for its first; later it would land at a moment no one chose.
+CUT_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class ScreenDirector:
         self.onset = Pulse(ONSET_DECAY_S)
         self._beats, self._onsets = HeardEvents(), HeardEvents()
         self._hud_shown: tuple[float, str, str, str] | None = None  # (time, preset, message, text)
+        self._cut_asked: float | None = None
+
+    def cut(self, t: float) -> None:
+        """Show the newest keyframe whole in the next frame drawn from time `t`: no fade, no wait
+        for the beat, even frozen (the freeze then holds the new picture). Before the show just
+        chosen has a keyframe, the cut waits CUT_WAIT_S for its first."""
+        self._cut_asked = t
 
     def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
@@ -126,7 +136,14 @@ class ScreenDirector:
             self.onset = self.onset.hit(time, strength)
         upload = None
         grid = self._grid(t, features)
-        if newest is not None and self._wants(t, newest.version, settings, grid):
+        if self._cut_asked is not None and not 0 <= t - self._cut_asked <= CUT_WAIT_S:
+            self._cut_asked = None
+        if newest is not None and self._cut_asked is not None:
+            self._cut_asked = None
+            if newest.version != self.fades.shown_version:
+                upload = newest
+            self.fades.cut(newest.version)
+        elif newest is not None and self._wants(t, newest.version, settings, grid):
             if self.fades.start(t, newest.version, grid, settings.crossfade_beats, settings.beat_sync) is not None:
                 upload = newest
         pulse = 0.0 if settings.freeze else settings.pulse  # a frozen picture holds still

@@ -30,6 +30,7 @@ class Action(Enum):
     HUD = "hud"                # H
     QUIT = "quit"              # Esc, Q, or the window's close button
     TAP = "tap"                # T: tap tempo
+    CUT = "cut"                # C: the newest keyframe at once, no fade
     RESIZED = "resized"        # the window manager gave the window another size (a tiling one)
 
 
@@ -48,6 +49,7 @@ _KEYS: dict[int, Action] = {
     pygame.K_ESCAPE: Action.QUIT,
     pygame.K_q: Action.QUIT,
     pygame.K_t: Action.TAP,
+    pygame.K_c: Action.CUT,
 }
 _PRESET_KEYS: dict[int, int] = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)}
 _PRESET_KEYS.update({getattr(pygame, f"K_KP{n}"): n for n in range(1, 10)})
