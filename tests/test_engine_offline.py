@@ -385,9 +385,9 @@ def test_a_render_s_hud_gives_the_rate_of_keyframes_made(tmp_path, clicks, prese
     said = []
     frame = ScreenDirector.frame
 
-    def traced(self, t, features, newest, settings, hud=None):
+    def traced(self, t, features, newest, settings, hud=None, *rest):
         said.append(hud.keyframes_per_s)
-        return frame(self, t, features, newest, settings, hud)
+        return frame(self, t, features, newest, settings, hud, *rest)
 
     monkeypatch.setattr(ScreenDirector, "frame", traced)
     stats = tmp_path / "stats.json"
@@ -405,3 +405,56 @@ def test_a_render_runs_on_the_threads_it_is_given(tmp_path, song, preset_dir, mo
     assert main(["render", str(song), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
                  str(preset_dir), "--fps", "5", "--size", "32x32", "--duration", "0.4", "--threads", "1"]) == 0
     assert asked[:1] == [1]
+
+
+def test_a_cue_sheet_switches_the_preset_sets_parameters_and_cuts_at_its_moments(tmp_path, song, preset_dir,
+                                                                                 monkeypatch):
+    made = []  # (capture time, preset)
+    make = KeyframeMaker.make
+    monkeypatch.setattr(KeyframeMaker, "make", lambda self, log_mel, settings, capture_time, clock, **kw: (
+        made.append((capture_time, kw["preset"])), make(self, log_mel, settings, capture_time, clock, **kw))[1])
+    frames = {}  # time: (blackout, mix, a keyframe uploaded)
+    frame = ScreenDirector.frame
+
+    def recorded(self, t, *args):
+        decision = frame(self, t, *args)
+        frames[round(t, 3)] = (decision.state.blackout, decision.state.mix, decision.upload is not None)
+        return decision
+
+    monkeypatch.setattr(ScreenDirector, "frame", recorded)
+    (preset_dir / "test.toml").write_text((preset_dir / "test.toml").read_text().replace(
+        "[settings]\n", "[settings]\ncrossfade_beats = 8.0\n"))  # fades long enough for a cut to show
+    cues = tmp_path / "cues.toml"
+    cues.write_text('[[cue]]\nat = "0:01"\nset = { blackout = true }\n\n'
+                    '[[cue]]\nat = 2.0\npreset = "other"\nset = { blackout = false, keyframe_rate = 10 }\ncut = true\n')
+    out = tmp_path / "frames"
+    assert main(["render", str(song), "-o", str(out), "--preset", "test", "--presets-dir", str(preset_dir),
+                 "--fps", "10", "--size", "32x32", "--duration", "3", "--cues", str(cues)]) == 0
+    assert [t for t, (blackout, _, _) in frames.items() if blackout] == [i / 10 for i in range(10, 20)]
+    assert np.asarray(Image.open(out / "frame_000015.png")).max() == 0
+    assert [preset for t, preset in made if t < 2.0] == ["test"] * sum(t < 2.0 for t, _ in made)
+    assert (2.0, "other") in made and all(preset == "other" for t, preset in made if t >= 2.0)
+    assert frames[2.0][1:] == (1.0, True)  # the new preset's first keyframe, cut to whole at once
+    # The preset keeps the blackout as a VJ's switch does; the cue's own set undid it.
+    assert not any(blackout for t, (blackout, _, _) in frames.items() if t >= 2.0)
+
+
+def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_said(tmp_path, song, preset_dir,
+                                                                                      monkeypatch, capsys):
+    def no_networks(*args, **kwargs):
+        raise AssertionError("the networks loaded before the cues were checked")
+
+    monkeypatch.setattr("live.cli.render.open_show", no_networks)
+    cues = tmp_path / "cues.toml"
+    args = ["render", str(song), "-o", str(tmp_path / "x.mp4"), "--presets-dir", str(preset_dir), "--preset", "test",
+            "--cues", str(cues)]
+    for text, fragment in (('[[cue]]\nat = 1\npreset = "nope"\n', "preset 'nope': no preset named 'nope'"),
+                           ('[[cue]]\nat = 1\nset = { hue = 1 }\n', "cue 1 (at 1): unknown parameter 'hue'")):
+        cues.write_text(text)
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    cues.write_text('[[cue]]\nat = 1\ncut = true\n\n[[cue]]\nat = "1:00"\ncut = true\n')
+    with pytest.raises(AssertionError, match="networks loaded"):
+        main(args + ["--duration", "2"])
+    assert "cue 2 at 60 s comes after the render's end (2 s): it does nothing" in capsys.readouterr().err

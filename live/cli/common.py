@@ -69,22 +69,30 @@ def chosen_preset(args: argparse.Namespace):
 def preset_and_bundle(args: argparse.Namespace, uses_predictor: bool = True):
     """The preset named by --preset and the bundle it plays on (--bundle, else its own); what
     is wrong with its predictor is said unless the command does not use it."""
-    from live.bundle import Bundle
-
     preset = chosen_preset(args)
-    try:
-        folder = args.bundle or preset.bundle_folder()
-    except UserError as e:  # the preset's, not one typed: say whose
-        raise UserError(f"preset {preset.path}: bundle = {preset.bundle!r}: {e}") from None
-    try:
-        bundle = Bundle.load(folder, device=args.device)
-    except RuntimeError as e:  # torch: a device that fails once in use; on the CPU, the bundle's fault
-        bundle_fault = str(args.device).startswith("cpu") or isinstance(e, RecursionError)
-        what = f"cannot load bundle {folder}" if bundle_fault else f"cannot use device {args.device!r}"
-        raise UserError(f"{what}: {first_line(e)}") from None
+    bundle = load_bundle(bundle_folder(args, preset), args.device)
     if uses_predictor and (about := bundle.predictor_note()):
         note("bundle", about)
     return preset, bundle
+
+
+def bundle_folder(args: argparse.Namespace, preset):
+    """The bundle `preset` plays on: --bundle, else its own."""
+    try:
+        return args.bundle or preset.bundle_folder()
+    except UserError as e:  # the preset's, not one typed: say whose
+        raise UserError(f"preset {preset.path}: bundle = {preset.bundle!r}: {e}") from None
+
+
+def load_bundle(folder, device):
+    from live.bundle import Bundle
+
+    try:
+        return Bundle.load(folder, device=device)
+    except RuntimeError as e:  # torch: a device that fails once in use; on the CPU, the bundle's fault
+        bundle_fault = str(device).startswith("cpu") or isinstance(e, RecursionError)
+        what = f"cannot load bundle {folder}" if bundle_fault else f"cannot use device {device!r}"
+        raise UserError(f"{what}: {first_line(e)}") from None
 
 
 def synthesis_mode(choice: str, live: bool, seconds: float | None) -> str:

@@ -5,9 +5,9 @@ import argparse
 import math
 import time
 
-from live.cli.common import add_show_arguments, open_show, output_size
-from live.cli.types import number, output_path, threads
-from live.errors import note
+from live.cli.common import add_show_arguments, bundle_folder, load_bundle, open_show, output_size
+from live.cli.types import given, number, output_path, threads
+from live.errors import UserError, note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cues", type=given, metavar="FILE.toml",
+                   help="a cue sheet: [[cue]] tables, each with at = SECONDS or \"M:SS\" into the audio and any of "
+                        "preset = NAME, set = { PARAM = VALUE, ... }, cut = true (see README)")
     add_show_arguments(p)
     p.set_defaults(func=run)
 
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
+    cues = checked_cues(args, audio.duration)
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")
@@ -61,12 +65,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
-                            progress=not args.quiet, shaders=args.shaders)
+                            progress=not args.quiet, shaders=args.shaders, cues=tuple(cues))
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(
             "audio", f"{args.audio} peaks at {peak:.6g}, {decibels_over(peak)} over full scale: the video's "
-                     "soundtrack is clipped at full scale (normalize the file to keep its peaks)"))
+                     "soundtrack is clipped at full scale (normalize the file to keep its peaks)"),
+            shows=cue_shows(args, show, cues))
     finally:
         if show.maker.refiner is not None:
             show.maker.refiner.close()
@@ -77,3 +82,55 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {summary['frames']} frames, {summary['keyframes']} keyframes, "
           f"{len(summary['beats'])} beats in {took:.1f} s ({summary['frames'] / max(took, 1e-9):.1f} frames a second)")
     return 0
+
+
+def checked_cues(args: argparse.Namespace, audio_seconds: float) -> list:
+    """The cue sheet's cues (none without --cues), their presets found playable; before the networks load."""
+    from live.engine.cues import presets_named, read_cues
+    from live.presets import PresetLibrary, check_playable
+
+    if args.cues is None:
+        return []
+    cues = read_cues(args.cues)
+    library = PresetLibrary(args.presets_dir)
+    for name in presets_named(cues):
+        try:
+            preset = library.load(name)
+            if args.bundle is None:  # on --bundle's generator, its latent is checked as the show opens
+                check_playable(preset)
+        except UserError as e:
+            raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None
+    end = min(audio_seconds, args.start + (args.duration or audio_seconds))
+    for index, cue in enumerate(cues, start=1):
+        if cue.at >= end:
+            note("cues", f"cue {index} at {cue.at:g} s comes after the render's end ({end:g} s): it does nothing")
+    return cues
+
+
+def cue_shows(args: argparse.Namespace, show, cues: list) -> dict:
+    """The show of each other preset the cues switch to, by name; a bundle the render does not
+    play already is loaded once, and drawn as the render's own (its fast path built first)."""
+    from live.engine.cues import presets_named
+    from live.engine.show import Show
+    from live.presets import PresetLibrary
+
+    library = PresetLibrary(args.presets_dir)
+    drawing = {show.bundle.root: (show.bundle, show.maker.image)}
+    shows = {}
+    for name in presets_named(cues):
+        if name == show.preset.name:
+            continue
+        preset = library.load(name)
+        folder = show.bundle.root if args.bundle else bundle_folder(args, preset)
+        if folder not in drawing:
+            bundle = load_bundle(folder, args.device)
+            synthesizer = show.maker.image.for_generator(bundle.G, lambda message: note("synthesis", message))
+            if synthesizer.options is not None:
+                synthesizer.wait()  # a render's frames must not depend on when the compile finished
+            drawing[folder] = bundle, synthesizer
+        bundle, synthesizer = drawing[folder]
+        try:
+            shows[name] = Show.open(preset, bundle, show.maker.refiner, synthesizer)
+        except UserError as e:
+            raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None
+    return shows

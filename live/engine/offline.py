@@ -12,11 +12,14 @@ the screen wants one (`ScreenDirector.wants`; a cut or a short fade waits for it
 first): the same pictures, from the same windows, at a fraction of the cost.
 (The refinement's warm start, and the lightness floor's first guess, then carry from shown
 keyframe to shown keyframe.)
+
+A cue sheet (`live.engine.cues`) changes the preset, the settings or cuts at moments of the
+song, as a VJ's commands would in a show.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from live.audio.analyzer import AudioAnalyzer
 from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.channels import mix_channels
 from live.audio.decode import AudioFile
+from live.engine.cues import Cue, CueSheet
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
 from live.engine.stats import KeyframeFlow, RunStats
@@ -52,6 +56,7 @@ class RenderOptions:
     duration: float | None = None   # None: to the end
     progress: bool = True
     shaders: Path | None = None     # the folder of the GLSL passes (None: the project's)
+    cues: tuple[Cue, ...] = ()      # changes at moments of the audio file
 
 
 def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int, int]:
@@ -99,13 +104,16 @@ def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int
 
 
 def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
-           on_clipped: Callable[[float], None] | None = None) -> RunStats:
+           on_clipped: Callable[[float], None] | None = None, shows: Mapping[str, Show] | None = None) -> RunStats:
     """`audio` is read front to back as the frames need it: an hour-long file is never held.
-    `on_clipped(peak)` is called once at the end if the video's soundtrack was clipped."""
+    `on_clipped(peak)` is called once at the end if the video's soundtrack was clipped.
+    `shows`: the show of each preset the cues switch to, by name."""
+    shows = dict(shows or {})
     settings = show.preset.settings
+    cues = CueSheet(options.cues)
     first, end = excerpt(audio, options.start, options.duration)
     sr = audio.sample_rate
-    keyframe_rate, fps = exact_rate(settings.keyframe_rate), exact_rate(options.fps)
+    fps = exact_rate(options.fps)
     # Rounded up: the last frame covers the excerpt's tail, so all of its audio is muxed.
     n_frames = math.ceil((end - first) * fps / sr)
 
@@ -135,7 +143,11 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     ctx = renderer = None
     newest = None
     due = None  # the newest keyframe due and not yet made: (version, its audio window, its time)
-    keyframes = 0  # due so far; the next is due at t = keyframes / rate (a running sum of 1 / rate drifts)
+    keyframes = 0  # due so far
+    # Keyframes are due at the rate from this frame and count on: the next at frame + (keyframes - count) / rate
+    # seconds (a running sum of 1 / rate drifts). A new rate, or a new show, starts the count again.
+    rate, since = None, (0, 0)
+    show_from = 0  # keyframes from this version on are the show now chosen
     finished = False
     try:
         ctx = create_headless_context()
@@ -154,10 +166,20 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
             for beat in features.beats:
                 if beat >= 0:  # the hop across t = 0 can report one a few ms before the video
                     stats.beat(beat)
-            if i * keyframe_rate >= keyframes * fps:  # t >= keyframes / rate
+            for cue in cues.due(options.start + t):
+                if cue.preset is not None:
+                    show = shows[cue.preset]
+                    settings = show.preset.settings.keeping_show_state(settings)
+                    show_from, rate = keyframes + 1, None
+                settings = settings.with_values(dict(cue.values))
+                if cue.cut:
+                    director.cut(t)
+            if exact_rate(settings.keyframe_rate) != rate:
+                rate, since = exact_rate(settings.keyframe_rate), (i, keyframes)
+            if (i - since[0]) * rate >= (keyframes - since[1]) * fps:
                 keyframes += 1
                 due = (keyframes, analyzer.window(), t)
-            if due is not None and director.wants(t, due[0], settings, features):
+            if due is not None and director.wants(t, due[0], settings, features, show_from):
                 version, window, due_t = due
                 try:
                     newest = show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
@@ -169,7 +191,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 due = None
             # The rate of keyframes made, as a show's HUD says: a synced preset makes fewer than it asks for.
             hud = HudInfo(fps=options.fps, keyframes_per_s=flow.rate(t), latency_ms=0.0, preset=show.preset.name)
-            decision = director.frame(t, features, newest, settings, hud)
+            decision = director.frame(t, features, newest, settings, hud, show_from)
             if decision.upload is not None:
                 renderer.upload_keyframe(decision.upload.image)
             renderer.draw(decision.state)

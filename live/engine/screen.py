@@ -91,9 +91,14 @@ class ScreenDirector:
         chosen has a keyframe, the cut waits CUT_WAIT_S for its first."""
         self._cut_asked = t
 
-    def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None) -> bool:
+    def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None,
+              show_from: int = 0) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
-        to land on the beat, starts to wait for its moment now and is wanted then."""
+        to land on the beat, starts to wait for its moment now and is wanted then. `show_from`
+        as `frame` takes it: the first keyframe of a show just chosen does not wait for the fade
+        under way."""
+        if self.fades.shown_version < show_from <= version:
+            self.fades.interrupt()
         return self._wants(t, version, settings, self._grid(t, features))
 
     def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:

@@ -1,0 +1,122 @@
+"""A render's cue sheet: what changes at which moment of the song.
+
+A music video changes its look where the song does (the chorus, the drop); a live show has
+a VJ for that, a render reads it from a TOML file (`render --cues FILE`):
+
+    [[cue]]
+    at = "1:04.5"                 # into the audio file: seconds (64.5) or "M:SS", "H:MM:SS"
+    preset = "storm"              # from here on this preset, with its settings
+    set = { lambda = 0.01, freeze = false }   # then these parameters
+    cut = true                    # then the newest picture at once (see PROTOCOL.md, `cut`)
+
+A cue does what a controller's commands would at that moment: a preset keeps `freeze`,
+`blackout` and `hud` as they were. Cues at one time act in the file's order; cues before
+the render's --start have acted by its first frame. The file is checked whole before
+anything loads: what is wrong is one line naming the cue.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from live.errors import UserError
+from live.files import read_toml
+from live.settings import Value, param, quoted
+
+FIELDS = ("at", "preset", "set", "cut")
+_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")  # [H:]M:SS[.s], minutes and seconds below 60
+
+
+@dataclass(frozen=True)
+class Cue:
+    at: float                                  # seconds into the audio file
+    preset: str | None = None                  # a preset's name, to play from here on
+    values: tuple[tuple[str, Value], ...] = ()  # parameters set after it, checked
+    cut: bool = False
+
+    def __post_init__(self) -> None:
+        assert math.isfinite(self.at) and self.at >= 0, self.at
+
+
+def seconds(value: object) -> float:
+    """A cue's time: seconds as a number, or "M:SS(.s)" / "H:MM:SS(.s)"; ValueError naming the problem."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"at must be 0 or more seconds, got {value!r}")
+        return float(value)
+    match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"at must be seconds (64.5) or a time like \"1:04.5\", got {quoted(value)}")
+    hours, minutes, secs = int(match[1] or 0), int(match[2]), float(match[3])
+    if secs >= 60 or (match[1] is not None and minutes >= 60):
+        raise ValueError(f"at {value!r}: minutes and seconds run to 59")
+    return hours * 3600 + minutes * 60 + secs
+
+
+def cue(table: object) -> Cue:
+    """One `[[cue]]` table as a Cue; ValueError naming what is wrong."""
+    if not isinstance(table, dict):
+        raise ValueError("a cue is a table: [[cue]] with at = ... under it")
+    extra = sorted(set(table) - set(FIELDS))
+    if extra:
+        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a cue takes {', '.join(FIELDS)}")
+    if "at" not in table:
+        raise ValueError("no time: give at = SECONDS or at = \"M:SS\"")
+    preset = table.get("preset")
+    if preset is not None and (not isinstance(preset, str) or not preset or Path(preset).name != preset
+                               or preset.endswith(".toml")):
+        raise ValueError(f"preset must be the name of a preset in the presets folder, got {quoted(preset)}")
+    given = table.get("set", {})
+    if not isinstance(given, dict):
+        raise ValueError("set must be a table of parameters, like set = { lambda = 0.01 }")
+    values = tuple((name, param(name).check(value)) for name, value in given.items())
+    cut = table.get("cut", False)
+    if not isinstance(cut, bool):
+        raise ValueError(f"cut must be true or false, got {quoted(cut)}")
+    if preset is None and not values and not cut:
+        raise ValueError("does nothing: give it a preset, a set table or cut = true")
+    return Cue(seconds(table["at"]), preset, values, cut)
+
+
+def read_cues(path: str | Path) -> list[Cue]:
+    """The cues of a cue sheet, in the file's order; UserError naming the file and the cue for
+    anything wrong."""
+    data = read_toml(path)
+    extra = sorted(set(data) - {"cue"})
+    if extra:
+        raise UserError(f"{path}: unknown table {', '.join(map(repr, extra))}; a cue sheet holds [[cue]] tables")
+    tables = data.get("cue", [])
+    if not isinstance(tables, list) or not tables:
+        raise UserError(f"{path}: no cues; give [[cue]] tables, each with at = ... and what changes then")
+    cues = []
+    for number, table in enumerate(tables, start=1):
+        try:
+            cues.append(cue(table))
+        except ValueError as e:
+            at = table.get("at") if isinstance(table, dict) else None
+            raise UserError(f"{path}: cue {number}" + (f" (at {at})" if at is not None else "") + f": {e}") from None
+    return cues
+
+
+def presets_named(cues: Iterable[Cue]) -> list[str]:
+    """The presets the cues switch to, each once, in order of first use."""
+    return list(dict.fromkeys(c.preset for c in cues if c.preset is not None))
+
+
+class CueSheet:
+    """The cues not acted on yet, handed over as the render's time reaches them; cues at one time
+    in the order given."""
+
+    def __init__(self, cues: Sequence[Cue] = ()):
+        self._waiting = deque(sorted(cues, key=lambda c: c.at))  # sorted() is stable
+
+    def due(self, at: float) -> list[Cue]:
+        """The cues at or before `at` (seconds into the audio file) not handed over yet, in order."""
+        due = []
+        while self._waiting and self._waiting[0].at <= at:
+            due.append(self._waiting.popleft())
+        return due

@@ -1,0 +1,64 @@
+"""The cue sheet's reading: times, fields, and one line for each thing wrong."""
+import pytest
+
+from live.engine.cues import Cue, CueSheet, cue, presets_named, read_cues, seconds
+from live.errors import UserError
+
+
+@pytest.mark.parametrize("text, expected", [
+    (64.5, 64.5), (0, 0.0), ("1:04.5", 64.5), ("0:00", 0.0), ("1:02:03", 3723.0), ("10:00.25", 600.25),
+])
+def test_times_are_seconds_or_a_clock(text, expected):
+    assert seconds(text) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (-1, "0 or more seconds"), (float("nan"), "0 or more seconds"), (True, r"seconds \(64.5\)"),
+    ("1:60", "run to 59"), ("1:60:00", "run to 59"), ("a minute", "a time like"), ("1:2:3:4", "a time like"),
+])
+def test_a_bad_time_says_what_a_time_is(text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        seconds(text)
+
+
+def test_a_cue_reads_its_preset_settings_and_cut():
+    assert cue({"at": "0:30", "preset": "storm", "set": {"lambda": 0.01, "freeze": True}, "cut": True}) == \
+        Cue(30.0, "storm", (("lambda", 0.01), ("freeze", True)), True)
+    assert cue({"at": 2, "set": {"refine_steps": 3.0}}).values == (("refine_steps", 3),)
+
+
+@pytest.mark.parametrize("table, fragment", [
+    ({"at": 1, "preset": "x", "go": 1}, "unknown field 'go'; a cue takes at, preset, set, cut"),
+    ({"preset": "x"}, "no time"),
+    ({"at": 1}, "does nothing"),
+    ({"at": 1, "preset": "../x"}, "the name of a preset"),
+    ({"at": 1, "preset": "x.toml"}, "the name of a preset"),
+    ({"at": 1, "set": {"speed": 1}}, "unknown parameter 'speed'"),
+    ({"at": 1, "set": {"lambda": 11}}, "lambda must be a number in 0.0..1.0, got 11"),
+    ({"at": 1, "set": 3}, "set must be a table"),
+    ({"at": 1, "cut": "yes"}, "cut must be true or false"),
+])
+def test_a_bad_cue_names_its_problem(table, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        cue(table)
+
+
+def test_a_sheet_names_the_cue_at_fault(tmp_path):
+    sheet = tmp_path / "cues.toml"
+    sheet.write_text('[[cue]]\nat = 1\ncut = true\n\n[[cue]]\nat = "0:02"\nset = { lambda = 5 }\n')
+    with pytest.raises(UserError, match=r"cues.toml: cue 2 \(at 0:02\): lambda must be a number"):
+        read_cues(sheet)
+    for text, fragment in (("", "no cues"), ("[cues]\nat = 1\n", "unknown table 'cues'"),
+                           ("cue = 3\n", "no cues"), ("[[cue]\n", "cannot read")):
+        sheet.write_text(text)
+        with pytest.raises(UserError, match=fragment):
+            read_cues(sheet)
+
+
+def test_cues_are_handed_over_in_time_order_those_at_one_time_in_the_file_s():
+    cues = [Cue(2.0, "b"), Cue(1.0, "a"), Cue(2.0, cut=True), Cue(3.0, "a")]
+    sheet = CueSheet(cues)
+    assert sheet.due(0.5) == []
+    assert sheet.due(2.0) == [cues[1], cues[0], cues[2]]
+    assert sheet.due(2.5) == [] and sheet.due(9.0) == [cues[3]] and sheet.due(9.0) == []
+    assert presets_named(cues) == ["b", "a"]
