@@ -7,7 +7,7 @@ import time
 import pytest
 
 from live.__main__ import main
-from live.cli.types import count, number, output_dir, output_file, plain_name
+from live.cli.types import count, cue_sheet_file, number, output_dir, output_file, plain_name
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "x", ""])
@@ -666,3 +666,15 @@ def test_every_option_of_every_command_says_what_it_does():
     commands = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)][0].choices
     assert {"perform", "bench", "train", "preset"} <= set(commands)
     assert list(unexplained(build_parser(), [])) == []
+
+
+def test_a_cue_sheet_is_written_only_over_a_cue_sheet(tmp_path):
+    assert cue_sheet_file(str(tmp_path / "set.toml")) == tmp_path / "set.toml"
+    (tmp_path / "old.toml").write_text('[[cue]]\nat = 1\ncut = true\n')
+    assert cue_sheet_file(str(tmp_path / "old.toml")) == tmp_path / "old.toml"  # last night's, replaced
+    (tmp_path / "storm.toml").write_text('name = "storm"\n[source]\nseed = 3\n')
+    (tmp_path / "broken.toml").write_text('[[cue]\n')
+    for name, fragment in (("storm.toml", r"other than a cue sheet \(a preset\?\)"), ("broken.toml", "other than"),
+                           ("set.txt", "a cue sheet is named NAME.toml")):
+        with pytest.raises(argparse.ArgumentTypeError, match=fragment):
+            cue_sheet_file(str(tmp_path / name))

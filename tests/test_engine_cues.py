@@ -1,7 +1,7 @@
 """The cue sheet's reading: times, fields, and one line for each thing wrong."""
 import pytest
 
-from live.engine.cues import Cue, CueSheet, cue, presets_named, read_cues, seconds
+from live.engine.cues import Cue, CueSheet, cue, presets_named, read_cues, seconds, write_cues
 from live.errors import UserError
 
 
@@ -62,3 +62,12 @@ def test_cues_are_handed_over_in_time_order_those_at_one_time_in_the_file_s():
     assert sheet.due(2.0) == [cues[1], cues[0], cues[2]]
     assert sheet.due(2.5) == [] and sheet.due(9.0) == [cues[3]] and sheet.due(9.0) == []
     assert presets_named(cues) == ["b", "a"]
+
+
+def test_a_written_sheet_reads_back_to_the_same_cues(tmp_path):
+    cues = [Cue(0.0, "storm"), Cue(1.25, values=(("lambda", 1e-05), ("refine_steps", 3), ("freeze", True))),
+            Cue(2.5, cut=True), Cue(3.0, 'odd "name" é\x7f', (("intensity", 1.5),), True)]
+    path = write_cues(tmp_path / "set.toml", cues, "a show of demo\nrender it again: ...")
+    assert read_cues(path) == cues
+    assert path.read_text().startswith("# a show of demo\n# render it again: ...\n\n[[cue]]\nat = 0.000\n")
+

@@ -21,6 +21,7 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
+from live.engine.cues import Cue, CueLog, read_cues
 from live.engine.keyframes import Keyframe
 from live.engine.realtime import LiveEngine, LiveOptions
 from live.engine.recorder import Recorder
@@ -130,7 +131,8 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     code = main(["--source", f"file:{song}", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
                  "--size", "96x64", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
                  "--synthesis", "reference",  # the fast path's compile is tested in test_engine_synthesizer
-                 "--control", control, "--telemetry", telemetry, "--record", str(tmp_path / "live.mp4")])
+                 "--control", control, "--telemetry", telemetry, "--record", str(tmp_path / "live.mp4"),
+                 "--save-cues", str(tmp_path / "set.toml")])
     t.join()
     assert code == 0
     stats = json.loads(stats_path.read_text())
@@ -144,6 +146,11 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] == "other"  # a seed preset switches at once
     assert replies[8] == {"ok": True}
+    # The commands taken, as a cue sheet a render reads (the tap is the beat tracker's, not a render's).
+    cues = read_cues(tmp_path / "set.toml")
+    assert [(c.preset, c.values, c.cut) for c in cues] == [
+        (None, (("lambda", 0.3),), False), (None, (("lambda", 0.3),), False), ("other", (), False), (None, (), True)]
+    assert all(0 <= a.at <= b.at <= 6 for a, b in zip(cues, cues[1:]))
     assert {b"state"} <= topics
     heard = [s for s in states if "level_db" in s]
     assert heard, states[-1:]
@@ -853,6 +860,7 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     uploads = []
     engine.renderer = SimpleNamespace(upload_keyframe=uploads.append, draw=lambda state: None,
                                       present=lambda *args: None)
+    engine.cue_log = CueLog()
     engine.set_param("freeze", True)  # freeze, then cut: the picture stepped by hand
 
     def frame(version: int) -> None:
@@ -870,6 +878,11 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     frame(4)
     frame(5)
     assert [int(image[0, 0, 0]) for image in uploads] == [1, 3, 4]  # the first, then each cut's newest; held between
+    keys.append(KeyAction(Action.FREEZE))
+    engine._handle_actions()
+    # Kept for --save-cues, the keys' too; at stream time 0 while no audio has come.
+    assert engine.cue_log.cues() == [Cue(0.0, values=(("freeze", True),)), Cue(0.0, cut=True), Cue(0.0, cut=True),
+                                     Cue(0.0, values=(("freeze", False),))]
     engine.stopping.set()
     with pytest.raises(ValueError, match="the show has ended"):
         engine.cut()
@@ -1313,7 +1326,7 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     stats.write = lambda path, now: (_ for _ in ()).throw(UserError(f"cannot write {path}: disk full"))
     video = tmp_path / "show.mp4"
     video.write_bytes(b"a video")
-    args = SimpleNamespace(stats="stats.json", record=str(video))
+    args = SimpleNamespace(stats="stats.json", record=str(video), save_cues=None, source=None, preset=None)
     with pytest.raises(UserError, match="^cannot write stats.json: disk full$"):
         _summarize(args, stats, SimpleNamespace(recording_error=None))
     out = capsys.readouterr().out
@@ -1326,6 +1339,12 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     with pytest.raises(UserError):
         _summarize(args, stats, SimpleNamespace(recording_error=None))
     assert capsys.readouterr().out.rstrip().endswith("; nothing recorded: the show ended before its first frame")
+    # The cue sheet's failure is said beside the others'.
+    (tmp_path / "a file").write_text("")
+    args.save_cues, log = tmp_path / "a file" / "set.toml", CueLog()
+    log.add(Cue(1.0, cut=True))
+    with pytest.raises(UserError, match="disk full; and cannot write .*set.toml"):
+        _summarize(args, stats, SimpleNamespace(recording_error=None, cue_log=log))
 
 
 def test_an_interrupt_just_after_the_recording_is_set_up_leaves_no_empty_partial_file(tmp_path, monkeypatch, capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from live.cli.common import add_show_arguments, open_show, output_size
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import count, given, number, output_path, threads
+from live.cli.types import count, cue_sheet_file, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, first_line, note
 
@@ -45,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
     p.add_argument("--record", type=output_path, metavar="OUT.mp4",
                    help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")
+    p.add_argument("--save-cues", type=cue_sheet_file, metavar="FILE.toml",
+                   help="write the commands the show took (presets, parameters, cuts; from the controls or the "
+                        "keys) as a cue sheet, at the seconds of the audio heard: `render AUDIO --cues FILE.toml` "
+                        "plays the set again, at any size")
     p.add_argument("--control", type=given, default=DEFAULT_COMMAND_ADDRESS,
                    help=f"ROUTER address for commands (default {DEFAULT_COMMAND_ADDRESS}), or 'off': no commands "
                         "and no telemetry")
@@ -147,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
                         "plays at its own")
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats,
+                    "--save-cues": args.save_cues,
                     **({f"--{name}": address.partition("ipc://")[2] or None
                         for name, address in (("control", args.control), ("telemetry", args.telemetry))}
                        if args.control != "off" else {})})
@@ -189,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
                                         keep_bundle=args.bundle is not None, fixed_size=args.size is not None),
                             window=window)
+        if args.save_cues:
+            from live.engine.cues import CueLog
+
+            engine.cue_log = CueLog()
         if server is not None:
             server.on_error = lambda message: engine.report("control", message)
             server.controller = engine
@@ -321,5 +330,23 @@ def _summarize(args: argparse.Namespace, stats, engine) -> None:
             stats.write(args.stats, now=stats.ended or 0.0)
         except UserError as e:
             failures.append(str(e))
+    if args.save_cues:
+        try:
+            _save_cues(args, engine.cue_log.cues())
+        except UserError as e:
+            failures.append(str(e))
     if failures:
         raise UserError("; and ".join(failures))
+
+
+def _save_cues(args: argparse.Namespace, cues: list) -> None:
+    from live.engine.cues import write_cues
+
+    if not cues:
+        print(f"live: no command came, so no cue sheet was written to {args.save_cues}")
+        return
+    source = args.source or "the input"
+    write_cues(args.save_cues, cues, f"The commands of a show of {source} ({len(cues)}), at seconds of its audio.\n"
+                                     f"Render it again: python -m live render AUDIO --cues {args.save_cues} "
+                                     f"--preset {args.preset or 'default'} -o OUT.mp4")
+    print(f"live: wrote {len(cues)} cues to {args.save_cues}")

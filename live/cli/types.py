@@ -115,6 +115,25 @@ def output_file(text: str) -> Path:
     return _checked(check_writable, text)
 
 
+def cue_sheet_file(text: str) -> Path:
+    """A cue sheet to write, named NAME.toml; an existing file there must be one (a preset or a
+    bundle.toml written over would be lost)."""
+    from live.files import read_toml
+
+    path = output_file(text)
+    if path.suffix.lower() != ".toml":
+        raise argparse.ArgumentTypeError(f"{text!r}: a cue sheet is named NAME.toml")
+    if path.exists():
+        try:
+            other = set(read_toml(path)) - {"cue"}
+        except UserError:
+            other = {"?"}
+        if other:
+            raise argparse.ArgumentTypeError(f"{text!r} holds something other than a cue sheet (a preset?); "
+                                             "write the cues elsewhere")
+    return path
+
+
 def json_file(text: str) -> Path:
     """A JSON report to write, named so: a report may replace its last run's, and `--json
     song.wav` replaced the song."""

@@ -13,18 +13,23 @@ A cue does what a controller's commands would at that moment: a preset keeps `fr
 `blackout` and `hud` as they were. Cues at one time act in the file's order; cues before
 the render's --start have acted by its first frame. The file is checked whole before
 anything loads: what is wrong is one line naming the cue.
+
+A show writes the commands it took as such a sheet (`--save-cues`, `CueLog`), so a set played
+live at a small size can be rendered again, the same changes at the same moments, at any size.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from live.errors import UserError
-from live.files import read_toml
+from live.files import read_toml, write_whole
 from live.settings import Value, param, quoted
 
 FIELDS = ("at", "preset", "set", "cut")
@@ -120,3 +125,45 @@ class CueSheet:
         while self._waiting and self._waiting[0].at <= at:
             due.append(self._waiting.popleft())
         return due
+
+
+class CueLog:
+    """The commands a show took, as cues at the stream times they came; any thread may add."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cues: list[Cue] = []
+
+    def add(self, cue: Cue) -> None:
+        with self._lock:
+            self._cues.append(cue)
+
+    def cues(self) -> list[Cue]:
+        with self._lock:
+            return list(self._cues)
+
+
+def _toml_value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)  # ints, and finite floats (Python's shortest repr is a TOML float: 0.01, 1e-05)
+
+
+def sheet_text(cues: Iterable[Cue], heading: str) -> str:
+    """`cues` as a cue sheet `read_cues` reads back to the same cues (times to the millisecond)."""
+    lines = [f"# {line}" for line in heading.splitlines()]
+    for c in cues:
+        lines += ["", "[[cue]]", f"at = {c.at:.3f}"]
+        if c.preset is not None:
+            # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped.
+            string = json.dumps(c.preset, ensure_ascii=False).replace("\x7f", "\\u007f")
+            lines.append(f"preset = {string}")
+        if c.values:
+            lines.append("set = { " + ", ".join(f"{name} = {_toml_value(v)}" for name, v in c.values) + " }")
+        if c.cut:
+            lines.append("cut = true")
+    return "\n".join(lines) + "\n"
+
+
+def write_cues(path: str | Path, cues: Iterable[Cue], heading: str) -> Path:
+    return write_whole(path, sheet_text(cues, heading).encode("utf-8"))

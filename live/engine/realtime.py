@@ -35,6 +35,7 @@ from live.bundle import Bundle
 from live.engine.bundles import RecentBundles
 from live.engine.choice import PresetChoice
 from live.engine.collector import ShowCollector
+from live.engine.cues import Cue, CueLog
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
 from live.engine.recorder import Recorder
@@ -105,6 +106,7 @@ class LiveEngine:
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self._cut_asked = threading.Event()  # by the control thread or a hotkey; the next frame cuts
+        self.cue_log: CueLog | None = None  # set before `run` to keep the commands taken as a cue sheet
         self.stopping = threading.Event()
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
         self.ended = False  # drawing has stopped: what is left is the recording's end
@@ -330,9 +332,16 @@ class LiveEngine:
         if self.ended or self.stopping.is_set():
             raise ValueError("the show has ended" + ("; it is finishing its recording" if self.recorder else ""))
 
+    def _log(self, preset: str | None = None, values: tuple = (), cut: bool = False) -> None:
+        if self.cue_log is not None:
+            at = self.stream.stream_time(self.clock())
+            self.cue_log.add(Cue(max(at or 0.0, 0.0), preset, values, cut))
+
     def set_param(self, name: str, value) -> dict:
         self._still_drawing()
-        return {"param": name, "value": self.choice.settings.set_value(name, value).value(name)}
+        value = self.choice.settings.set_value(name, value).value(name)
+        self._log(values=((name, value),))
+        return {"param": name, "value": value}
 
     def control_change(self, channel: int, controller: int, value: int) -> dict:
         self._still_drawing()
@@ -347,6 +356,7 @@ class LiveEngine:
                 return new
 
             settings = self.choice.settings.update(change)
+        self._log(values=((holder["param"], settings.value(holder["param"])),))
         return {"param": holder["param"], "value": settings.value(holder["param"])}
 
     def switch_preset(self, name: str) -> dict:
@@ -376,6 +386,7 @@ class LiveEngine:
         G = self.show.bundle.G if self.options.keep_bundle else None
         check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None, bundle_config=True)
         self.choice.choose(preset)
+        self._log(preset=name)
 
     def tap(self) -> dict:
         self._still_drawing()
@@ -389,6 +400,7 @@ class LiveEngine:
     def cut(self) -> dict:
         self._still_drawing()
         self._cut_asked.set()
+        self._log(cut=True)
         return {}
 
     def state(self) -> dict:
@@ -427,6 +439,7 @@ class LiveEngine:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
             elif action.action is Action.CUT:
                 self._cut_asked.set()
+                self._log(cut=True)
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):
                 if action.action is Action.FULLSCREEN:
                     self.window.set_fullscreen(not self.window.fullscreen)
@@ -437,7 +450,8 @@ class LiveEngine:
                     self.renderer.resize(self.window.size)
             else:
                 name = {Action.FREEZE: "freeze", Action.BLACKOUT: "blackout", Action.HUD: "hud"}[action.action]
-                self.choice.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
+                settings = self.choice.settings.update(lambda s, n=name: s.with_value(n, not s.value(n)))
+                self._log(values=((name, settings.value(name)),))
         return display_changed
 
     def run(self) -> RunStats:
