@@ -66,6 +66,17 @@ def chosen_preset(args: argparse.Namespace):
     return library.load(args.preset or DEFAULT_PRESET)
 
 
+def show_presets(args: argparse.Namespace):
+    """The presets a show chooses among: the presets folder's, and the one --preset names by path
+    (by its stem, unless the folder has a preset of that name)."""
+    from pathlib import Path
+
+    from live.presets import PresetLibrary
+
+    opening = Path(args.preset) if args.preset and Path(args.preset).suffix == ".toml" else None
+    return PresetLibrary(args.presets_dir, opening)
+
+
 def preset_and_bundle(args: argparse.Namespace, uses_predictor: bool = True):
     """The preset named by --preset and the bundle it plays on (--bundle, else its own); what
     is wrong with its predictor is said unless the command does not use it."""

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, open_show, output_size
+from live.cli.common import add_show_arguments, open_show, output_size, show_presets
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import count, cue_sheet_file, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
     from live.models import bundle_dir, latent_shape
-    from live.presets import DEFAULT_PRESET, PresetLibrary
+    from live.presets import DEFAULT_PRESET
     from live.render.renderer import Renderer
     from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
@@ -173,8 +173,7 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
-        opening = Path(args.preset) if args.preset and Path(args.preset).suffix == ".toml" else None
-        presets = PresetLibrary(args.presets_dir, opening)
+        presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
         chosen = Path(args.preset or DEFAULT_PRESET).stem  # its own error says what is wrong with it

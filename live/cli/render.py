@@ -5,7 +5,7 @@ import argparse
 import math
 import time
 
-from live.cli.common import add_show_arguments, bundle_folder, load_bundle, open_show, output_size
+from live.cli.common import add_show_arguments, bundle_folder, load_bundle, open_show, output_size, show_presets
 from live.cli.types import given, number, output_path, threads
 from live.errors import UserError, note
 
@@ -87,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
 def checked_cues(args: argparse.Namespace, audio_seconds: float) -> list:
     """The cue sheet's cues (none without --cues), their presets found playable; before the networks load."""
     from live.engine.cues import presets_named, read_cues
-    from live.presets import PresetLibrary, check_playable
+    from live.presets import check_playable
 
     if args.cues is None:
         return []
     cues = read_cues(args.cues)
-    library = PresetLibrary(args.presets_dir)
+    library = show_presets(args)
     for name in presets_named(cues):
         try:
             preset = library.load(name)
@@ -112,9 +112,8 @@ def cue_shows(args: argparse.Namespace, show, cues: list) -> dict:
     play already is loaded once, and drawn as the render's own (its fast path built first)."""
     from live.engine.cues import presets_named
     from live.engine.show import Show
-    from live.presets import PresetLibrary
 
-    library = PresetLibrary(args.presets_dir)
+    library = show_presets(args)
     drawing = {show.bundle.root: (show.bundle, show.maker.image)}
     shows = {}
     for name in presets_named(cues):
