@@ -1,7 +1,7 @@
 """The cue sheet's reading: times, fields, and one line for each thing wrong."""
 import pytest
 
-from live.engine.cues import Cue, CueSheet, cue, presets_named, read_cues, seconds, write_cues
+from live.engine.cues import Cue, CueLog, CueSheet, cue, presets_named, read_cues, seconds, write_cues
 from live.errors import UserError
 
 
@@ -71,3 +71,10 @@ def test_a_written_sheet_reads_back_to_the_same_cues(tmp_path):
     assert read_cues(path) == cues
     assert path.read_text().startswith("# a show of demo\n# render it again: ...\n\n[[cue]]\nat = 0.000\n")
 
+
+
+def test_the_log_keeps_the_order_commands_came_in():
+    log = CueLog()
+    for at in (1.0, 2.0, 1.997, 3.0):  # the third read on another thread, its stream time a hair behind
+        log.add(Cue(at, cut=True))
+    assert [c.at for c in log.cues()] == [1.0, 2.0, 2.0, 3.0]

@@ -21,7 +21,7 @@ from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
 from live.audio.tracks import MemoryTrack
-from live.engine.cues import Cue, CueLog, read_cues
+from live.engine.cues import Cue, CueLog, CueSheet, read_cues
 from live.engine.keyframes import Keyframe
 from live.engine.realtime import LiveEngine, LiveOptions
 from live.engine.recorder import Recorder
@@ -126,13 +126,15 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     real_sink = sinks.VideoSink
     monkeypatch.setattr(sinks, "VideoSink", lambda path, video, *args, **kwargs:
                         formats.append(video) or real_sink(path, video, *args, **kwargs))
+    sheet = tmp_path / "cues.toml"
+    sheet.write_text("[[cue]]\nat = 0.5\nset = { pulse = 0.5 }\n")
     t = threading.Thread(target=steer)
     t.start()
     code = main(["--source", f"file:{song}", "--headless", "--preset", "test", "--presets-dir", str(preset_dir),
                  "--size", "96x64", "--duration", "6", "--stats", str(stats_path), "--fps", "20",
                  "--synthesis", "reference",  # the fast path's compile is tested in test_engine_synthesizer
                  "--control", control, "--telemetry", telemetry, "--record", str(tmp_path / "live.mp4"),
-                 "--save-cues", str(tmp_path / "set.toml")])
+                 "--cues", str(sheet), "--save-cues", str(tmp_path / "set.toml")])
     t.join()
     assert code == 0
     stats = json.loads(stats_path.read_text())
@@ -146,9 +148,13 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] == "other"  # a seed preset switches at once
     assert replies[8] == {"ok": True}
-    # The commands taken, as a cue sheet a render reads (the tap is the beat tracker's, not a render's).
+    assert any(state.get("settings", {}).get("pulse") == 0.5 for state in states)  # the sheet's cue played
+    # The commands taken, the sheet's among them, as a cue sheet a render reads (the tap is the beat
+    # tracker's, not a render's).
     cues = read_cues(tmp_path / "set.toml")
-    assert [(c.preset, c.values, c.cut) for c in cues] == [
+    played = [c for c in cues if c.values == (("pulse", 0.5),)]
+    assert len(played) == 1 and played[0].at >= 0.5
+    assert [(c.preset, c.values, c.cut) for c in cues if c not in played] == [
         (None, (("lambda", 0.3),), False), (None, (("lambda", 0.3),), False), ("other", (), False), (None, (), True)]
     assert all(0 <= a.at <= b.at <= 6 for a, b in zip(cues, cues[1:]))
     assert {b"state"} <= topics
@@ -886,6 +892,21 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     engine.stopping.set()
     with pytest.raises(ValueError, match="the show has ended"):
         engine.cut()
+
+
+def test_a_cue_sheet_s_commands_are_given_as_the_controls_give_them_and_a_bad_one_is_said(tmp_path):
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    reported = []
+    engine.report = lambda stage, message: reported.append((stage, message))
+    engine.cue_log = CueLog()
+    engine.cues = CueSheet([Cue(1.0, "calm", (("lambda", 0.3),), True), Cue(2.0, "nope"), Cue(3.0, cut=True)])
+    engine._play_cues(0.5)
+    assert engine.state()["preset"] != "calm" and not engine._cut_asked.is_set()
+    engine._play_cues(2.5)
+    assert engine.state()["preset"] == "calm" and engine.state()["settings"]["lambda"] == 0.3
+    assert engine._cut_asked.is_set()
+    assert [stage for stage, _ in reported] == ["cues"] and "the cue at 2 s: no preset named 'nope'" in reported[0][1]
+    assert [c.preset for c in engine.cue_log.cues()] == ["calm", None, None]  # kept for --save-cues as given
 
 
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):

@@ -53,6 +53,12 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
                         "already compiled for this generator, and reference in renders")
 
 
+def add_cues_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cues", type=given, metavar="FILE.toml",
+                   help="a cue sheet to play: [[cue]] tables, each with at = SECONDS or \"M:SS\" into the audio and "
+                        "any of preset = NAME, set = { PARAM = VALUE, ... }, cut = true (see README)")
+
+
 def chosen_preset(args: argparse.Namespace):
     """The preset named by --preset (in --presets-dir), or the default one."""
     from live.presets import DEFAULT_PRESET, PresetLibrary
@@ -104,6 +110,29 @@ def load_bundle(folder, device):
         bundle_fault = str(device).startswith("cpu") or isinstance(e, RecursionError)
         what = f"cannot load bundle {folder}" if bundle_fault else f"cannot use device {device!r}"
         raise UserError(f"{what}: {first_line(e)}") from None
+
+
+def checked_cues(args: argparse.Namespace, end: float | None = None) -> list:
+    """The cue sheet --cues names (none without it), its presets found playable, before the networks
+    load; cues at or past `end` (seconds into the audio) are said to do nothing."""
+    from live.engine.cues import presets_named, read_cues
+    from live.presets import check_playable
+
+    if args.cues is None:
+        return []
+    cues = read_cues(args.cues)
+    library = show_presets(args)
+    for name in presets_named(cues):
+        try:
+            preset = library.load(name)
+            if args.bundle is None:  # on --bundle's generator, its latent is checked as the show opens
+                check_playable(preset)
+        except UserError as e:
+            raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None
+    for index, cue in enumerate(cues, start=1):
+        if end is not None and cue.at >= end:
+            note("cues", f"cue {index} at {cue.at:g} s comes after the audio's end ({end:g} s): it does nothing")
+    return cues
 
 
 def synthesis_mode(choice: str, live: bool, seconds: float | None) -> str:

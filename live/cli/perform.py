@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from live.cli.common import add_show_arguments, open_show, output_size, show_presets
+from live.cli.common import add_cues_argument, add_show_arguments, checked_cues, open_show, output_size, show_presets
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import count, cue_sheet_file, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
@@ -45,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
     p.add_argument("--record", type=output_path, metavar="OUT.mp4",
                    help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")
+    add_cues_argument(p)
     p.add_argument("--save-cues", type=cue_sheet_file, metavar="FILE.toml",
                    help="write the commands the show took (presets, parameters, cuts; from the controls or the "
                         "keys) as a cue sheet, at the seconds of the audio heard: `render AUDIO --cues FILE.toml` "
@@ -173,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
+        cues = checked_cues(args, show_seconds(args.duration, source))
         presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
@@ -193,10 +195,10 @@ def run(args: argparse.Namespace) -> int:
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
                                         keep_bundle=args.bundle is not None, fixed_size=args.size is not None),
                             window=window)
-        if args.save_cues:
-            from live.engine.cues import CueLog
+        from live.engine.cues import CueLog, CueSheet
 
-            engine.cue_log = CueLog()
+        engine.cues = CueSheet(cues) if cues else None
+        engine.cue_log = CueLog() if args.save_cues else None
         if server is not None:
             server.on_error = lambda message: engine.report("control", message)
             server.controller = engine

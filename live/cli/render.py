@@ -5,8 +5,9 @@ import argparse
 import math
 import time
 
-from live.cli.common import add_show_arguments, bundle_folder, load_bundle, open_show, output_size, show_presets
-from live.cli.types import given, number, output_path, threads
+from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, load_bundle,
+                             open_show, output_size, show_presets)
+from live.cli.types import number, output_path, threads
 from live.errors import UserError, note
 
 
@@ -22,9 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--cues", type=given, metavar="FILE.toml",
-                   help="a cue sheet: [[cue]] tables, each with at = SECONDS or \"M:SS\" into the audio and any of "
-                        "preset = NAME, set = { PARAM = VALUE, ... }, cut = true (see README)")
+    add_cues_argument(p)
     add_show_arguments(p)
     p.set_defaults(func=run)
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
-    cues = checked_cues(args, audio.duration)
+    cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")
@@ -82,29 +81,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {summary['frames']} frames, {summary['keyframes']} keyframes, "
           f"{len(summary['beats'])} beats in {took:.1f} s ({summary['frames'] / max(took, 1e-9):.1f} frames a second)")
     return 0
-
-
-def checked_cues(args: argparse.Namespace, audio_seconds: float) -> list:
-    """The cue sheet's cues (none without --cues), their presets found playable; before the networks load."""
-    from live.engine.cues import presets_named, read_cues
-    from live.presets import check_playable
-
-    if args.cues is None:
-        return []
-    cues = read_cues(args.cues)
-    library = show_presets(args)
-    for name in presets_named(cues):
-        try:
-            preset = library.load(name)
-            if args.bundle is None:  # on --bundle's generator, its latent is checked as the show opens
-                check_playable(preset)
-        except UserError as e:
-            raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None
-    end = min(audio_seconds, args.start + (args.duration or audio_seconds))
-    for index, cue in enumerate(cues, start=1):
-        if cue.at >= end:
-            note("cues", f"cue {index} at {cue.at:g} s comes after the render's end ({end:g} s): it does nothing")
-    return cues
 
 
 def cue_shows(args: argparse.Namespace, show, cues: list) -> dict:

@@ -25,7 +25,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from live.errors import UserError
@@ -135,7 +135,11 @@ class CueLog:
         self._cues: list[Cue] = []
 
     def add(self, cue: Cue) -> None:
+        """`cue`, no earlier than the last: stream time read on two threads can step back a few ms,
+        and the sheet would play two commands in another order than they came."""
         with self._lock:
+            if self._cues and cue.at < self._cues[-1].at:
+                cue = replace(cue, at=self._cues[-1].at)
             self._cues.append(cue)
 
     def cues(self) -> list[Cue]:

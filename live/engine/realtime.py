@@ -35,7 +35,7 @@ from live.bundle import Bundle
 from live.engine.bundles import RecentBundles
 from live.engine.choice import PresetChoice
 from live.engine.collector import ShowCollector
-from live.engine.cues import Cue, CueLog
+from live.engine.cues import Cue, CueLog, CueSheet
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
 from live.engine.recorder import Recorder
@@ -107,6 +107,7 @@ class LiveEngine:
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self._cut_asked = threading.Event()  # by the control thread or a hotkey; the next frame cuts
         self.cue_log: CueLog | None = None  # set before `run` to keep the commands taken as a cue sheet
+        self.cues: CueSheet | None = None  # set before `run` to play a cue sheet's commands at their times
         self.stopping = threading.Event()
         self.asked_to_stop = threading.Event()  # the performer asked (Esc, a signal); not a show ending by itself
         self.ended = False  # drawing has stopped: what is left is the recording's end
@@ -572,6 +573,8 @@ class LiveEngine:
         features = self._features_heard(now)
         stream_t = self.stream.picture_time(now)
         t = stream_t if stream_t is not None else now
+        if self.cues is not None and stream_t is not None:
+            self._play_cues(stream_t)
         if self._cut_asked.is_set():
             self._cut_asked.clear()
             self.director.cut(t)
@@ -598,6 +601,19 @@ class LiveEngine:
         self.stats.frame(decision.shows_new.capture_time if decision.shows_new else None, shown)
         fps_window.append(shown)
         del fps_window[:-60]
+
+    def _play_cues(self, t: float) -> None:
+        """The cue sheet's commands due by stream time `t`, given as the controls give them."""
+        for cue in self.cues.due(t):
+            try:
+                if cue.preset is not None:
+                    self._choose(cue.preset)
+                for name, value in cue.values:
+                    self.set_param(name, value)
+                if cue.cut:
+                    self.cut()
+            except (UserError, ValueError) as e:
+                self.report("cues", f"the cue at {cue.at:g} s: {e}")
 
     def _latency_ms(self, now: float, latencies: Sequence[float]) -> float | None:
         """The newest of `latencies`; none while no keyframes come (an input lost): the last
