@@ -761,13 +761,30 @@ def test_a_show_opens_an_input_with_the_channels_and_rate_asked_for(fake_portaud
     # Issue 3 asks for them; a show always opened one channel at the device's rate (found by review).
     from live.cli.perform import open_source
 
-    mic = open_source("mic:usb", False, channels=2, rate=44100)
+    mic = open_source("mic:usb", False, channels=(1, 2), rate=44100)
     mic.start()
     stream = FakeInputStream.opened[-1]
     assert (stream.device, stream.samplerate, stream.channels) == (3, 44100, 2) and mic.channels == 2
     mic.stop()
     with pytest.raises(UserError, match="has 2 channel"):
-        open_source("mic:usb", False, channels=4)
+        open_source("mic:usb", False, channels=(1, 4))
+
+
+def test_an_input_s_later_channels_are_opened_and_the_ones_before_left_out(fake_portaudio):
+    # A DJ mixer's feed on inputs 3-4 of an interface could not be picked: the first N only (review 70).
+    from live.cli.perform import open_source
+
+    fake_portaudio.append(Device(9, "Scarlett 18i20", "ALSA", 8, 8, 48000.0))
+    mic = open_source("mic:scarlett", False, channels=(3, 2))
+    mic.start()
+    stream = FakeInputStream.opened[-1]
+    assert stream.channels == 4 and mic.channels == 2
+    block = np.arange(16, dtype=np.float32).reshape(4, 4)  # frame k holds 4k .. 4k + 3 on channels 1-4
+    stream.callback(block, 4, None, Status())
+    np.testing.assert_array_equal(mic.ring.latest(4), block[:, 2:4])
+    mic.stop()
+    with pytest.raises(UserError, match="has 8 channel.*channels 8-9 were asked for"):
+        open_source("mic:scarlett", False, channels=(8, 2))
     done = subprocess.run([sys.executable, "-m", "live", "--source", "demo", "--headless", "--input-channels", "2"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "an input's (--source mic" in done.stderr

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from live.__main__ import main
-from live.cli.types import count, cue_sheet_file, number, output_dir, output_file, plain_name
+from live.cli.types import channel_span, count, cue_sheet_file, number, output_dir, output_file, plain_name
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "x", ""])
@@ -678,3 +678,11 @@ def test_a_cue_sheet_is_written_only_over_a_cue_sheet(tmp_path):
                            ("set.txt", "a cue sheet is named NAME.toml")):
         with pytest.raises(argparse.ArgumentTypeError, match=fragment):
             cue_sheet_file(str(tmp_path / name))
+
+
+def test_input_channels_are_a_count_or_a_span():
+    assert channel_span("1") == (1, 1) and channel_span("2") == (1, 2) and channel_span("3-4") == (3, 2)
+    assert channel_span("5-5") == (5, 1)
+    for text in ("0", "4-3", "x", "1-65", "3-", "-2", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            channel_span(text)

@@ -149,13 +149,19 @@ class MicSource(Source):
     """
 
     def __init__(self, device: str | int | None = None, *, sample_rate: int | None = None, channels: int = 1,
-                 blocksize: int = 512, ring_seconds: float = 10.0, silence_timeout: float = 2.0,
-                 clock: Clock = MonotonicClock()) -> None:
+                 first_channel: int = 1, blocksize: int = 512, ring_seconds: float = 10.0,
+                 silence_timeout: float = 2.0, clock: Clock = MonotonicClock()) -> None:
+        """`channels` of the device from `first_channel` (1-based) on: PortAudio opens the first N
+        of a device, so the ones before them are opened too and left out as blocks come."""
         chosen = _device(device, "input")
-        if channels > chosen.input_channels:
+        self._skipped = first_channel - 1
+        opened = self._skipped + channels
+        if opened > chosen.input_channels:
+            asked = f"{channels}" if first_channel == 1 else f"channels {first_channel}-{opened}"
             raise UserError(f"input device {chosen.name!r} has {chosen.input_channels} channel(s), "
-                            f"{channels} were asked for")
-        super().__init__(sample_rate or _input_rate(chosen, channels), channels, ring_seconds, clock)
+                            f"{asked} were asked for")
+        self._opened_channels = opened
+        super().__init__(sample_rate or _input_rate(chosen, opened), channels, ring_seconds, clock)
         self.device_name = chosen.name
         self._device_index = chosen.index
         self.blocksize = blocksize
@@ -263,14 +269,14 @@ class MicSource(Source):
         self._capture_times.reset()
         try:
             stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
-                                    channels=self.channels, blocksize=self.blocksize, dtype="float32",
+                                    channels=self._opened_channels, blocksize=self.blocksize, dtype="float32",
                                     callback=self._callback)
             stream.start()
         except sd.PortAudioError as e:
             if stream is not None:  # opened but would not start: the watchdog's retries must not pile them up
                 _close(stream)
             raise UserError(f"cannot open input device {self.device_name!r} at {self.sample_rate} Hz, "
-                            f"{self.channels} channel(s): {e}") from e
+                            f"{self._opened_channels} channel(s): {e}") from e
         self._stream = stream
         self._opened_at = self.clock.now()
 
@@ -281,7 +287,7 @@ class MicSource(Source):
         # The stamp first: a reader that finds these samples finds their time too.
         end = self.ring.written + frames
         self._stamp = (end, self._capture_times.block_end(end, self.clock.now()))
-        self.ring.write(indata)
+        self.ring.write(indata[:, self._skipped:] if self._skipped else indata)  # a view: nothing copied here
 
 
 class PlaybackSource(Source):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from live.cli.common import add_cues_argument, add_show_arguments, checked_cues, open_show, output_size, show_presets
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import count, cue_sheet_file, given, number, output_path, threads
+from live.cli.types import channel_span, count, cue_sheet_file, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, first_line, note
 
@@ -25,9 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_source_arg, help="mic, mic:DEVICE (name or index), file:PATH or demo "
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
-    p.add_argument("--input-channels", type=count(1, 64), metavar="N",
-                   help="an input's channels to open, mixed down to what the show hears (default 1: a stereo "
-                        "feed on channels 1-2 of an interface opened directly needs 2)")
+    p.add_argument("--input-channels", type=channel_span, metavar="N|A-B",
+                   help="an input's channels, mixed down to what the show hears: N opens channels 1 to N, A-B "
+                        "channels A to B (default 1; a stereo feed on channels 1-2 of an interface opened directly: "
+                        "2; a mixer's feed on inputs 3-4: 3-4)")
     p.add_argument("--input-rate", type=count(8000, 384000), metavar="HZ",
                    help="an input's sample rate (default: the device's own, or 48000 or 44100 where it opens)")
     p.add_argument("--headless", action="store_true", help="no window (EGL offscreen)")
@@ -98,13 +99,15 @@ def _source_arg(text: str) -> str:
     return text
 
 
-def open_source(spec: str, play: bool, channels: int | None = None, rate: int | None = None):
+def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, rate: int | None = None):
+    """`channels`: an input's (first, how many), 1-based (default: the first alone)."""
     from live.audio.sources import DemoSource, FileSource, MicSource
 
     kind, rest = parse_source(spec)
     if kind == "mic":
         device: str | int | None = (int(rest) if rest.isdigit() else rest) if rest else None
-        return MicSource(device, sample_rate=rate, channels=channels or 1)
+        first, many = channels or (1, 1)
+        return MicSource(device, sample_rate=rate, channels=many, first_channel=first)
     if kind == "file":
         source = FileSource(rest, play=play)
         if source.track.shortfall:

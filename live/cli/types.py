@@ -47,6 +47,21 @@ def count(low: int = 0, high: int | None = None):
     return parse
 
 
+MAX_INPUT_CHANNEL = 64
+
+
+def channel_span(text: str) -> tuple[int, int]:
+    """An input's channels as (first, how many), 1-based: "2" is channels 1-2, "3-4" channels 3 and 4."""
+    first, dash, last = text.partition("-")
+    try:
+        first_n, last_n = (int(first), int(last)) if dash else (1, int(first))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count of channels (2) or a span of them (3-4)") from None
+    if not 1 <= first_n <= last_n <= MAX_INPUT_CHANNEL:
+        raise argparse.ArgumentTypeError(f"{text!r}: channels are numbered 1..{MAX_INPUT_CHANNEL}, a span low-high")
+    return first_n, last_n - first_n + 1
+
+
 # Seeds go to numpy's RandomState and torch's generators alike: 32 bits (a larger one ended
 # in a traceback after the networks had loaded).
 SEED_MAX = 2**32 - 1
