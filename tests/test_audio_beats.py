@@ -361,6 +361,26 @@ def test_a_new_tempo_from_the_tracker_is_taken_within_a_few_beats():
     assert clock.bpm == pytest.approx(60 / 0.45, rel=0.01)
 
 
+def test_the_first_beat_at_a_new_tempo_is_taken_though_it_is_off_the_old_grid():
+    # Refused as a stray, and read with the old tempo's accents: after 120 -> 90 bpm the grid beat
+    # 200 ms off the music for 2.6 s (review 74).
+    clock = BeatClock()
+    for k in range(12):
+        clock.observe(0.5 * k, 120.0)
+        clock.advance(0.5 * k)
+    assert clock.observe(6.125, 90.0) == [6.125]  # a quarter beat off the old grid, at the new tempo
+    assert clock.advance(6.8) == [pytest.approx(6.125 + 60 / 90)]
+
+
+def test_quiet_drums_keep_their_beats_through_the_rests_between_hits(sample_rate=44100):
+    # The level fell below the silence gate between hits: drums peaking at -31 dBFS lost half
+    # their beats, and every beat was lost at -40 dBFS (review 74).
+    track = drum_track(120, 20.0, sample_rate, STEADY, seed=3)
+    quiet = track.samples / np.abs(track.samples).max() * 10 ** (-40 / 20)
+    beats, _ = track_beats(quiet.astype(np.float32), sample_rate)
+    assert score_beats(beats, track.beats, tolerance=0.07, skip=WARMUP).f_measure >= 0.95
+
+
 def test_beats_go_on_for_lock_beats_after_the_last_heard_then_stop():
     clock = BeatClock(lock_beats=4)
     for t in (0.0, 0.5, 1.0):

@@ -246,6 +246,12 @@ class BeatClock:
         lighting desk's cue before the sound)."""
         tracker_period = 60.0 / max(tracker_bpm, 1.0)
         heard = beat_time
+        # The tracker changed its mind: older intervals mislead the fit. Known first, so that the
+        # accents are read at the new tempo, and its first beat is not refused as off the old grid
+        # (it was, and the grid beat 200 ms off the music for 2.6 s after a change; review 74).
+        jumped = abs(tracker_period / self._tracker_period - 1.0) > 0.08
+        if jumped:
+            self._history.clear()
         if not self.tapped_at(beat_time):
             period = self.period if len(self._history) >= 4 else self._fold(tracker_period)
             beat_time += accent_offset(self._accents.times, self._accents.weights, beat_time, period,
@@ -258,13 +264,11 @@ class BeatClock:
             # The taps rule: only a tracker that agrees with them in phase and tempo helps.
             if off_grid or abs(self._fold(tracker_period) / self.period - 1.0) > 0.05:
                 return []
-        elif off_grid and self.locked_at(beat_time):
+        elif off_grid and self.locked_at(beat_time) and not jumped:
             self._outliers += 1
             if self._outliers < self._relock_after:
                 return []
         self._outliers = 0
-        if abs(tracker_period / self._tracker_period - 1.0) > 0.08:
-            self._history.clear()   # the tracker changed its mind: older intervals mislead the fit
         self._tracker_period = tracker_period
         self._history.append(heard)
         self.period = self._fold(self._estimate_period(tracker_period))
