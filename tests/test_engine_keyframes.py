@@ -131,6 +131,29 @@ def test_a_move_that_would_be_darker_than_the_floor_is_shortened_toward_the_sour
     assert np.array_equal(kept.image, maker.image(kept.w))
 
 
+def test_a_step_kept_short_is_trusted_for_half_a_second_then_the_whole_move_is_drawn_again(monkeypatch):
+    # A short step that darkened held the picture at its source through music whose whole move
+    # was bright: storm on a Q1 clip, 25 keyframes of 25 (review 75).
+    from live.engine import keyframes
+
+    bundle = random_bundle()
+    source, music = seed_latent(bundle.G, 1), seed_latent(bundle.G, 2)
+    maker = KeyframeMaker(bundle, source)
+    drawn = []
+
+    def draw(w):  # the picture's step along source -> music stands for the picture
+        drawn.append(round(float((w - source).norm() / (music - source).norm()), 3))
+        return np.array([drawn[-1]])
+
+    maker.image, maker.source_lightness = draw, 22.3
+    monkeypatch.setattr(keyframes, "mean_lightness", lambda image: 22.3 - 8.9 * image[0] + 11.9 * image[0] ** 2)
+    for at, expected in ((10.0, [0.3, 1.0]), (10.2, [0.3]), (10.4, [0.3]), (10.6, [0.3, 1.0])):
+        maker._floor_step, drawn[:] = 0.3, []  # the step darker music before it left
+        w, _ = maker.visible(music, 20.0, at=at)
+        assert drawn == expected, at
+        assert torch.equal(w, music) == (expected[-1] == 1.0)
+
+
 # A keyframe's valence is E_M's first output, arousal its second.
 def test_a_keyframe_carries_valence_and_arousal_in_their_places():
     bundle = random_bundle()

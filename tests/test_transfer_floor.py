@@ -77,3 +77,19 @@ def test_a_short_step_near_a_low_floor_does_not_hold_a_move_that_no_longer_darke
     lightness_at, calls = _counting(curve)
     s, _ = longest_step(lightness_at, start=15, floor=13, tries=4, tolerance=3.0, first=0.2)
     assert calls == [0.2, 1.0] and s == 1.0
+
+
+def test_a_short_step_that_darkens_does_not_hold_a_whole_move_that_is_bright_when_not_extrapolated():
+    # Lightness along a move need not fall monotonically: a short step dips toward the floor while
+    # the whole move is well above it; read along the line, the picture stayed at its source (review 75).
+    curve = lambda s: 22.3 - 8.9 * s + 11.9 * s * s  # noqa: E731 - 20.7 at 0.3, 25.3 at 1
+    lightness_at, calls = _counting(curve)
+    assert longest_step(lightness_at, start=22.3, floor=20, tries=4, tolerance=3.0, first=0.3)[0] == 0.3
+    assert calls == [0.3]  # trusted: one picture
+    lightness_at, calls = _counting(curve)
+    s, _ = longest_step(lightness_at, start=22.3, floor=20, tries=4, tolerance=3.0, first=0.3, extrapolate=False)
+    assert s == 1.0 and calls == [0.3, 1.0]
+    # The whole move below the floor after all: the step near the floor is the answer, no third picture.
+    lightness_at, calls = _counting(lambda s: 22.3 - 5 * s)
+    s, _ = longest_step(lightness_at, start=22.3, floor=20, tries=4, tolerance=3.0, first=0.3, extrapolate=False)
+    assert s == 0.3 and calls == [0.3, 1.0]

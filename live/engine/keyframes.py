@@ -5,6 +5,7 @@ preset's source (w_o and its image's embedding) and the transfer's warm state.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ from live.transfer.floor import longest_step
 FLOOR_TRIES = 3
 FLOOR_MARGIN = 2.0  # L*: how much darker than a source darker than the floor its keyframes may get
 FLOOR_TOLERANCE = 3.0  # L*: a step this little above the floor is taken
+# A step kept short of the whole move is tried first by the keyframes after it, and taken when it
+# lands near the floor; this long after the whole move was last drawn, it is drawn again as well:
+# along some moves a short step darkens while the whole move is bright, and the picture stayed at
+# its source through music that lit it (review 75).
+FLOOR_RECHECK_S = 0.5
 
 
 class RefineSession(Protocol):
@@ -91,6 +97,7 @@ class KeyframeMaker:
         self.source_uint8 = to_uint8(self.source_image)[0].cpu().numpy()
         self.source_lightness = mean_lightness(self.source_uint8)
         self._floor_step = 1.0  # the fraction of the move the last keyframe kept
+        self._whole_tried_at = -math.inf  # capture time of the last keyframe free to try its whole move
         # Opened on first use: a preset with refinement off never pays for its local models.
         self.refinement: RefineSession | None = None
 
@@ -124,11 +131,13 @@ class KeyframeMaker:
             self.refinement.close(wait=False)
             self.refinement = None
 
-    def visible(self, w: torch.Tensor, min_lightness: float) -> tuple[torch.Tensor, np.ndarray]:
+    def visible(self, w: torch.Tensor, min_lightness: float,
+                at: float | None = None) -> tuple[torch.Tensor, np.ndarray]:
         """w_m, shortened toward the source where its picture would be darker than
         `min_lightness` (or, for a source darker than that, a little darker than the source),
         and its picture. Within 1 + FLOOR_TRIES pictures the shortened move may stay a few
-        L* below the floor (longest_step)."""
+        L* below the floor (longest_step). `at`: the keyframe's capture time, for
+        FLOOR_RECHECK_S (None: the last keyframe's step is trusted)."""
         # Below the source, not at it: a darker move then shortens gradually, not straight to the source.
         floor = min(min_lightness, self.source_lightness - FLOOR_MARGIN)
         if floor <= 0:  # no picture is darker than L* 0
@@ -140,8 +149,11 @@ class KeyframeMaker:
             return mean_lightness(image_s), (w_s, image_s)
 
         # Music that holds still asks for about the same step again: it is tried first.
+        recheck = at is not None and not 0 <= at - self._whole_tried_at < FLOOR_RECHECK_S
+        if at is not None and (recheck or self._floor_step == 1.0):
+            self._whole_tried_at = at
         self._floor_step, found = longest_step(along, self.source_lightness, floor, 1 + FLOOR_TRIES,
-                                               FLOOR_TOLERANCE, first=self._floor_step)
+                                               FLOOR_TOLERANCE, first=self._floor_step, extrapolate=not recheck)
         return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
@@ -150,7 +162,7 @@ class KeyframeMaker:
         `preset` are the engine's: its versions count on across the shows (makers) it switches between."""
         start = time.perf_counter()
         w, va = self.latent(log_mel, settings)
-        w, image = self.visible(w, settings.min_lightness)
+        w, image = self.visible(w, settings.min_lightness, at=capture_time)
         return Keyframe(version=version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
                         capture_time=capture_time, ready_time=clock(),
                         compute_seconds=time.perf_counter() - start, preset=preset)

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float, floor: float, tries: int,
-                 tolerance: float = 1.0, first: float = 1.0) -> tuple[float, T]:
+                 tolerance: float = 1.0, first: float = 1.0, extrapolate: bool = True) -> tuple[float, T]:
     """The largest fraction s of the move, among `tries` tried, whose picture's lightness
     is at least `floor` (or, if none is, the brightest tried: the nearest the floor from
     below, rather than a jump back to the source); and what `lightness_at(s)` gave there.
@@ -27,8 +27,10 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
     that holds still, which then costs one picture. A try within `tolerance` above the floor
     ends the search when a longer step is known to be darker than the floor, or when the
     line from the source through it is below the floor by the whole move (lightness falls
-    about monotonically along a move that darkens); else, as for a move that now keeps its
-    lightness or brightens, the whole move is tried. Between a try above and one below the
+    about monotonically along most moves that darken; `extrapolate` False does not trust it,
+    since along some a short step darkens and the whole move is bright); else, as for a move
+    that now keeps its lightness or brightens, the whole move is tried, and when it is below the
+    floor the try within the tolerance is the answer. Between a try above and one below the
     floor, false position with the Illinois rule; lightness falls about linearly and flattens
     toward black, so its tries tend to approach the floor from below.
     """
@@ -44,7 +46,7 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
         side = "lo" if lightness >= floor else "hi"
         if side == "lo":
             found = (s, lightness, result)
-            darkens_past = hi is not None or start + (lightness - start) / s < floor
+            darkens_past = hi is not None or (extrapolate and start + (lightness - start) / s < floor)
             if s == 1.0 or (lightness - floor < tolerance and darkens_past):
                 break
             lo, above = s, lightness - floor
@@ -52,6 +54,8 @@ def longest_step(lightness_at: Callable[[float], tuple[float, T]], start: float,
             hi, below = s, lightness - floor
             if brightest is None or lightness > brightest[1]:
                 brightest = (s, lightness, result)
+            if found is not None and found[1] - floor < tolerance:
+                break  # a shorter step within the tolerance, and now a longer one known darker
         if guessed and side == kept:
             if side == "lo":
                 below /= 2
