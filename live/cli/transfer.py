@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of staying near the source (default: the preset's)")
     p.add_argument("--refine-steps", type=count(0, PARAMS["refine_steps"].high),
                    help=f"fast mode: refinement steps on a model built where the predictor lands "
-                        f"(default {FAST_STEPS})")
+                        f"(default {FAST_STEPS}; 0: the predictor alone, as shows and renders draw unless a preset "
+                        "sets refine_steps)")
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS),
                    help=f"full mode: optimization steps, at least {MIN_OPTIMIZATION_STEPS} (default {FULL_STEPS})")
     p.add_argument("--sheet", type=output_file, metavar="PATH", help="also write the source and all results in one PNG")
