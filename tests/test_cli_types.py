@@ -7,7 +7,7 @@ import time
 import pytest
 
 from live.__main__ import main
-from live.cli.types import channel_span, count, cue_sheet_file, number, output_dir, output_file, plain_name
+from live.cli.types import channel_span, count, cue_sheet_file, json_file, number, output_dir, output_file, plain_name
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "-inf", "x", ""])
@@ -686,3 +686,18 @@ def test_input_channels_are_a_count_or_a_span():
     for text in ("0", "4-3", "x", "1-65", "3-", "-2", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             channel_span(text)
+
+
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
+    # Path.is_dir raises on a name over 255 bytes: a traceback of 60 lines, exit 1 (review 76).
+    long = "a" * 300
+    for args in (["render", "x.wav", "-o", "y.mp4", "--stats", str(tmp_path / f"{long}.json")],
+                 ["render", "x.wav", "-o", "y.mp4", "--shaders", str(tmp_path / long)],
+                 ["transfer", "--audio", "x.wav", "--outdir", str(tmp_path / long / "out")],
+                 ["--save-cues", str(tmp_path / f"{long}.toml")]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "File name too long" in err and err.count("\n") == 1, err
+    # A report's name that fits is taken, though NAME.safetensors beside it would not fit.
+    assert json_file(str(tmp_path / ("b" * 246 + ".json"))).name == "b" * 246 + ".json"

@@ -149,6 +149,9 @@ def cue_sheet_file(text: str) -> Path:
     return path
 
 
+NAME_MAX = 255  # bytes in one file name, on Linux's file systems and macOS's
+
+
 def json_file(text: str) -> Path:
     """A JSON report to write, named so: a report may replace its last run's, and `--json
     song.wav` replaced the song."""
@@ -156,7 +159,9 @@ def json_file(text: str) -> Path:
     if path.suffix.lower() != ".json":
         raise argparse.ArgumentTypeError(f"{text!r}: a JSON report is named NAME.json")
     weights = path.with_suffix(".safetensors")
-    if weights.is_file():  # a bundle's generator.json: replaced, the bundle no longer loads
+    # A bundle's generator.json: replaced, its bundle no longer loads. (A name too long to be a
+    # file is none; is_file raises on it.)
+    if len(weights.name.encode()) <= NAME_MAX and weights.is_file():
         raise argparse.ArgumentTypeError(f"{text!r} is the config of {weights.name} beside it; "
                                          "write the report elsewhere")
     return path
@@ -185,6 +190,12 @@ def plain_name(text: str) -> str:
 class Parser(argparse.ArgumentParser):
     """argparse's, but a bad command line is one line, as every other error is: its usage
     block (ten lines for the show) buried the line that says what is wrong."""
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+        try:
+            return super()._get_value(action, arg_string)
+        except OSError as e:  # a path type's check the file system refused: Path.is_dir raises on a name too long
+            raise argparse.ArgumentError(action, f"cannot use {arg_string!r}: {e.strerror or e}") from None
 
     def error(self, message: str) -> None:
         if message.endswith("expected one argument"):  # or its value starts with '-', which reads as an option
