@@ -236,7 +236,9 @@ def _decoded_blocks(path: Path, seconds: float, quiet: bool = False) -> Iterator
         except (sf.LibsndfileError, TypeError, _NotForLibsndfile):  # TypeError: a headerless format (.raw)
             break
         if audio is None:
-            return
+            if done:
+                return
+            break  # nothing at all (a WAV whose recorder left its data size 0): FFmpeg reads to the file's end
         rate, channels, done = audio.sample_rate, audio.channels, done + len(audio.samples)
         yield audio
     skip = done
@@ -311,7 +313,9 @@ def declared_frames(path: Path) -> int | None:
     if frames is None:
         with open(path, "rb") as file:
             if file.read(4) == b"fLaC":
-                frames = sf.info(os.fsencode(path)).frames or None  # 0: a stream that did not know
+                frames = sf.info(os.fsencode(path)).frames
+                # 0 in STREAMINFO (a FLAC written to a pipe) reads as 2**63 - 1; its count has 36 bits
+                frames = frames if 0 < frames < 2**36 else None
     return frames
 
 
