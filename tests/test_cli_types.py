@@ -3,6 +3,7 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -701,3 +702,16 @@ def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys):
         assert exit_info.value.code == 2 and "File name too long" in err and err.count("\n") == 1, err
     # A report's name that fits is taken, though NAME.safetensors beside it would not fit.
     assert json_file(str(tmp_path / ("b" * 246 + ".json"))).name == "b" * 246 + ".json"
+
+
+def test_a_leading_tilde_is_the_home_folder_where_the_shell_left_it(tmp_path, monkeypatch):
+    # `--out=~/v.mp4` and `file:~/set.flac` reach us unexpanded: a folder named ~ was made in the
+    # working folder, and `rm -rf ~` would have cleaned it up with the home folder (review 76).
+    from live.cli.perform import parse_source
+    from live.cli.types import given, output_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert output_path("~/v.mp4") == tmp_path / "v.mp4" and output_path("~") == tmp_path
+    assert given("~/set.toml") == str(tmp_path / "set.toml")
+    assert parse_source("file:~/set.flac") == ("file", str(tmp_path / "set.flac"))
+    assert given("~storm") == "~storm" and output_path("a/~/b") == Path("a/~/b")  # not a home

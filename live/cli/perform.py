@@ -12,7 +12,7 @@ from pathlib import Path
 
 from live.cli.common import add_cues_argument, add_show_arguments, checked_cues, open_show, output_size, show_presets
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import channel_span, count, cue_sheet_file, given, number, output_path, threads
+from live.cli.types import at_home, channel_span, count, cue_sheet_file, given, number, output_path, threads
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, first_line, note
 
@@ -86,7 +86,7 @@ def parse_source(spec: str) -> tuple[str, str]:
     """'mic', 'mic:DEVICE', 'file:PATH' or 'demo' as (kind, rest), before anything opens."""
     kind, _, rest = spec.partition(":")
     if kind == "mic" or (kind == "file" and rest) or (kind == "demo" and not rest):
-        return kind, rest
+        return kind, at_home(rest) if kind == "file" else rest
     raise UserError(f"unknown --source {spec!r}; use mic, mic:DEVICE, file:PATH or demo")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -96,24 +97,30 @@ def add_device(p: argparse.ArgumentParser, default: str | None = "cpu", what: st
                    help=f"torch device for {what}: cpu, cuda or cuda:N" + (f" (default {default})" if default else ""))
 
 
+def at_home(text: str) -> str:
+    """`text` with a leading ~ as the user's home: the shell leaves it after `=` (`--out=~/v.mp4`)
+    and after `file:`, and a folder named ~ made in the working folder invited `rm -rf ~` (review 76)."""
+    return os.path.expanduser(text) if text == "~" or text.startswith("~/") else text
+
+
 def given(text: str) -> str:
     """A name or path to read, not empty: an unset shell variable gave "", which read as the
     current folder or as the option's default without a word."""
     if not text.strip():
         raise argparse.ArgumentTypeError("give a value (an empty one, an unset shell variable?, means nothing here)")
-    return text
+    return at_home(text)
 
 
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:
         raise argparse.ArgumentTypeError("give a path (an empty one would write into the current folder)")
-    return Path(text)
+    return Path(at_home(text))
 
 
 def shader_dir(text: str) -> Path:
     """A folder of GLSL passes that exists (checked before a show or render loads its networks)."""
-    path = Path(text)
+    path = Path(at_home(text))
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is not a folder; give a copy of the project's shaders/")
     return path
