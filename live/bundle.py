@@ -29,6 +29,7 @@ import copy
 import dataclasses
 import hashlib
 import itertools
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class Bundle:
         if self.predictor.is_identity():
             return (f"bundle {self.root}: its predictor is untrained (w_m = w_o), so pictures move only by refinement "
                     "steps (none in shows and renders by default: the picture stays at each preset's source); train "
-                    f"it with: python -m live train predictor --bundle {self.root}")
+                    f"it with: python -m live train predictor --bundle {shlex.quote(str(self.root))}")
         if self.root is None or not self.config.trained_with:
             return None
         now = self.network_digests()
@@ -278,7 +279,7 @@ def bundle_stamps(root: Path, config: BundleConfig) -> Stamps:
 
 
 def retrain_advice(folder: Path) -> str:
-    return (f"train it again in a new run folder: python -m live train predictor --bundle {folder} "
+    return (f"train it again in a new run folder: python -m live train predictor --bundle {shlex.quote(str(folder))} "
             "--from-bundle --outdir NEW")
 
 

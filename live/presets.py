@@ -21,6 +21,7 @@ Everything is checked when the file loads; a mistake is one line naming file and
 """
 from __future__ import annotations
 
+import shlex
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -203,7 +204,7 @@ class PresetLibrary:
 
     def new_preset_command(self) -> str:
         """How to make a preset here, for messages about a folder without one."""
-        return f"python -m live preset --presets-dir {self.directory} new NAME --seed 1"
+        return f"python -m live preset --presets-dir {shlex.quote(str(self.directory))} new NAME --seed 1"
 
     def names(self) -> list[str]:
         # A link whose preset moved is listed, and says so: the hotkeys follow this list. Hidden

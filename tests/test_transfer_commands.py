@@ -1,6 +1,7 @@
 """`python -m live bundle new` and `train predictor`: a bundle around a user's generator, then its predictor."""
 import argparse
 import os
+import shlex
 
 import pytest
 import torch
@@ -28,10 +29,12 @@ def run(*argv: str) -> int:
 def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_dir, tmp_path, capsys):
     source = Bundle.load(random_bundle_dir)
     checkpoint = save_generator(source.G, tmp_path / "mine.safetensors")
-    models = tmp_path / "models"
+    models = tmp_path / "my models"
     assert run("bundle", "new", "--network", str(checkpoint), "--space", str(random_bundle_dir),
                "--name", "mine", "--models-dir", str(models)) == 0
-    assert "train predictor --bundle" in capsys.readouterr().out
+    # The next command, quoted so that it can be pasted (review 76).
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("next: ")]
+    assert shlex.split(line.removeprefix("next: ").split(";")[0])[-2:] == ["--bundle", str(models / "mine")]
     card = (models / "mine" / "MODEL_CARD.md").read_text()  # a stub to fill in, beside the weights
     assert "# Bundle `mine`" in card and str(checkpoint.resolve()) in card and "predictor untrained" in card
     made = Bundle.load(models / "mine")
@@ -42,6 +45,7 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
         assert torch.equal(made.predictor(w_o, f, f, 0.5), w_o)  # untrained: the identity
     # Said before it plays: the picture would stay at the source whatever the music.
     assert "its predictor is untrained (w_m = w_o)" in made.predictor_note()
+    assert shlex.split(made.predictor_note().split("it with: ")[1])[-1] == str(models / "mine")
     assert source.predictor_note() is None
     # The same command writes the same predictor: its hidden layers were an unseeded draw, which a
     # `train predictor --from-bundle` then started from (review 55).

@@ -8,6 +8,7 @@ new generator.
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,8 +110,8 @@ def run_new(args: argparse.Namespace) -> int:
     earlier, n = Path(f"runs/predictor-{args.name}"), 2
     while Path(f"{earlier}-{n}").exists():
         n += 1
-    outdir = f" --outdir {earlier}-{n}" if earlier.exists() else ""
-    print(f"next: python -m live train predictor --bundle {root if args.models_dir else args.name}{outdir}; "
+    outdir = f" --outdir {shlex.quote(f'{earlier}-{n}')}" if earlier.exists() else ""
+    print(f"next: python -m live train predictor --bundle {shlex.quote(str(root if args.models_dir else args.name))}{outdir}; "
           f"then fill in {card}")
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -351,6 +352,6 @@ def _save_cues(args: argparse.Namespace, cues: list) -> None:
         return
     source = args.source or "the input"
     write_cues(args.save_cues, cues, f"The commands of a show of {source} ({len(cues)}), at seconds of its audio.\n"
-                                     f"Render it again: python -m live render AUDIO --cues {args.save_cues} "
-                                     f"--preset {args.preset or 'default'} -o OUT.mp4")
+                                     f"Render it again: python -m live render AUDIO --cues {shlex.quote(str(args.save_cues))} "
+                                     f"--preset {shlex.quote(args.preset or 'default')} -o OUT.mp4")
     print(f"live: wrote {len(cues)} cues to {args.save_cues}")
