@@ -271,6 +271,8 @@ def test_preset_new_force_that_fails_keeps_the_old_preset(tmp_path, capsys):
     assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--w", str(tmp_path / "none.npy")]) == 2
     err = capsys.readouterr().err
     assert f"--w {tmp_path / 'none.npy'}: no such file" in err and "partial" not in err
+    assert main(["preset", "--presets-dir", str(d), "new", "mine", "--force", "--image", str(tmp_path)]) == 2
+    assert f"--image {tmp_path}: a folder; give a file in it" in capsys.readouterr().err  # not "no such file"
     assert (d / "mine.toml").read_text() == before
     assert sorted(p.name for p in d.iterdir()) == ["default.toml", "mine.toml"]
     with pytest.raises(SystemExit):

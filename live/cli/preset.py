@@ -128,7 +128,8 @@ def _new(args: argparse.Namespace) -> int:
     else:
         kind, file = ("w", args.w) if args.w else ("image", args.image)
         if not Path(file).is_file():  # else named as a fault of the preset file, never written
-            raise UserError(f"--{kind} {file}: no such file")
+            raise UserError(f"--{kind} {file}: " + ("a folder; give a file in it" if Path(file).is_dir() else
+                                                   "no such file"))
         source = {kind: str(real_path(file))}
     header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
