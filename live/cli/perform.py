@@ -146,7 +146,10 @@ def run(args: argparse.Namespace) -> int:
 
     # What the command line alone decides is checked before the networks load (seconds).
     if args.record:
-        check_new_recording(Path(args.record), may_replace=not record_as_typed)
+        try:
+            check_new_recording(Path(args.record), may_replace=not record_as_typed)
+        except UserError as e:  # the demo's own recording: name the option that moves it
+            raise UserError(str(e) if record_as_typed else f"{e} (give --record PATH)") from None
     kind, rest = parse_source(source_spec)
     if args.play and kind == "mic":  # accepted, and nothing was played
         raise UserError("--play plays a file: or demo source to the output; an input is not played back "
