@@ -39,6 +39,7 @@ def test_render_writes_video_with_audio(tmp_path, song, preset_dir, monkeypatch,
         assert container.streams.audio[0].channels == 2
     s = json.loads(stats.read_text())
     assert s["frames"] == 30 and 0 < s["keyframes"] == s["keyframes_shown"]  # only those shown are made
+    assert len(s["emotion"]) == s["keyframes_shown"] and all(0 <= v <= 1 and 0 <= a <= 1 for _, v, a in s["emotion"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "presets", "stats.json"]
 
 

@@ -1,7 +1,14 @@
 """Run statistics: rates and latencies as the benchmark reports them."""
+from types import SimpleNamespace
+
 import pytest
 
 from live.engine.stats import RunStats, frame_rate
+
+
+def shown(capture_time: float, valence: float = 0.5, arousal: float = 0.5) -> SimpleNamespace:
+    """What the stats read of a keyframe shown."""
+    return SimpleNamespace(capture_time=capture_time, valence=valence, arousal=arousal)
 
 
 def test_render_rate_is_frame_intervals_over_their_span():
@@ -40,11 +47,12 @@ def test_keyframes_made_and_shown_are_counted_apart():
     stats.start(0.0)
     for i in range(6):
         stats.keyframe(i * 0.1, i * 0.1 + 0.05, 0.05)
-    stats.frame(0.0, 0.1)    # shows the first keyframe
+    stats.frame(shown(0.0, 0.2, 0.9), 0.1)    # shows the first keyframe
     stats.frame(None, 0.2)   # the fade goes on; the keyframes made meanwhile are passed over
-    stats.frame(0.5, 0.6)
+    stats.frame(shown(0.5, 0.7, 0.3), 0.6)
     d = stats.as_dict(1.0)
     assert (d["keyframes"], d["keyframes_shown"], d["frames"]) == (6, 2, 3)
+    assert d["emotion"] == [[0.0, 0.2, 0.9], [0.5, 0.7, 0.3]]  # what the picture followed, when (review 75)
     # From each shown keyframe's audio to its first frame (untested, it could count from the first frame: review 49).
     assert d["latency_ms"]["audio_to_screen"]["p50"] == pytest.approx(100.0)
     assert d["latency_ms"]["audio_to_keyframe"]["p50"] == pytest.approx(50.0)
@@ -65,7 +73,7 @@ def test_keyframes_per_second_counts_every_keyframe_made():
     stats.start(0.0)
     for i in range(10):
         stats.keyframe(i / 10, i / 10, 0.01)
-    stats.frame(0.0, 0.05)
+    stats.frame(shown(0.0), 0.05)
     stats.stop(1.0)
     assert stats.as_dict(1.0)["keyframes_per_s"] == pytest.approx(10.0)
 

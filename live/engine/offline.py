@@ -198,7 +198,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
             sink.write(renderer.read())
             if isinstance(sink, VideoSink):
                 sink.write_audio(np.ascontiguousarray(mix_channels(samples, min(audio.channels, 2))))
-            stats.frame(decision.shows_new.capture_time if decision.shows_new else None, t)
+            stats.frame(decision.shows_new, t)
         finished = True
     finally:
         try:

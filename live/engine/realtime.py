@@ -598,7 +598,7 @@ class LiveEngine:
         elif self.options.readback:
             self.renderer.read()
         shown = self.clock()
-        self.stats.frame(decision.shows_new.capture_time if decision.shows_new else None, shown)
+        self.stats.frame(decision.shows_new, shown)
         fps_window.append(shown)
         del fps_window[:-60]
 

@@ -9,11 +9,15 @@ import statistics
 import threading
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from live.errors import UserError
 from live.files import write_json
+
+if TYPE_CHECKING:
+    from live.engine.keyframes import Keyframe
 
 WINDOW = 20_000  # samples kept per latency series: over 10 minutes of frames at 30 fps
 KEYFRAME_RATE_S = 3.0    # the keyframe rate shown is measured over this span
@@ -92,6 +96,7 @@ class RunStats:
         self.frame_intervals: deque[float] = deque(maxlen=WINDOW)
         self._longest_interval = 0.0  # over the whole run: one stall is what a show remembers
         self.beats: deque[float] = deque(maxlen=WINDOW)
+        self.emotion: deque[tuple[float, float, float]] = deque(maxlen=WINDOW)  # each shown: (audio's time, v, a)
 
     def start(self, now: float) -> None:
         with self._lock:
@@ -107,9 +112,9 @@ class RunStats:
             self.audio_to_keyframe.append(ready_time - capture_time)
             self.keyframe_seconds.append(compute_seconds)
 
-    def frame(self, shown_capture_time: float | None, shown_time: float) -> None:
-        """A frame was presented; `shown_capture_time` is set on the first frame that shows
-        a new keyframe (the audio it came from), else None."""
+    def frame(self, shown: Keyframe | None, shown_time: float) -> None:
+        """A frame was presented; `shown` is set on the first frame that shows a new keyframe,
+        else None."""
         with self._lock:
             self.frames += 1
             if self._frame_span:
@@ -118,9 +123,10 @@ class RunStats:
                 self._longest_interval = max(self._longest_interval, interval)
             first = self._frame_span[0] if self._frame_span else shown_time
             self._frame_span = (first, shown_time)
-            if shown_capture_time is not None:
+            if shown is not None:
                 self.keyframes_shown += 1
-                self.audio_to_screen.append(shown_time - shown_capture_time)
+                self.audio_to_screen.append(shown_time - shown.capture_time)
+                self.emotion.append((shown.capture_time, shown.valence, shown.arousal))
 
     def beat(self, stream_time: float) -> None:
         with self._lock:
@@ -154,6 +160,7 @@ class RunStats:
                 "dropped_keyframes": self.dropped_keyframes,
                 "audio_overflows": self.audio_overflows,
                 "beats": [round(b, 3) for b in self.beats],
+                "emotion": [[round(t, 3), round(v, 3), round(a, 3)] for t, v, a in self.emotion],
                 "errors": list(self.errors),
             }
 
