@@ -140,6 +140,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     stats = json.loads(stats_path.read_text())
     assert stats["frames"] > 10 and stats["keyframes"] >= 1
     assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
+    assert stats["emotion"] and all(0 <= t <= 6.5 for t, _, _ in stats["emotion"])  # the song's seconds
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
     assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True, False, True], replies
     assert replies[0] == {"ok": True, "param": "lambda", "value": 0.3}
@@ -410,7 +411,7 @@ def test_the_published_beat_phase_stays_below_one():
 def test_the_published_state_carries_the_newest_keyframe_s_valence_and_arousal():
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     engine.keyframes.put(Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0))
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0))
     published = []
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
@@ -846,11 +847,11 @@ def test_the_preset_on_screen_is_the_one_whose_keyframe_was_shown(tmp_path):
     engine.publish = lambda topic, body: published.append(body)
     engine.set_param("freeze", True)
     engine.keyframes.put(Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, preset="calm"))
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0, preset="calm"))
     engine._draw_frame(engine.clock(), [])  # the first picture is shown, frozen or not
     engine._publish_state([])
     engine.keyframes.put(Keyframe(version=2, image=np.ones((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, preset="loud"))
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0, preset="loud"))
     engine._draw_frame(engine.clock(), [])  # frozen: the calm picture stays
     engine._publish_state([])
     assert len(uploads) == 1 and [body["preset"] for body in published] == ["calm", "calm"]
@@ -866,13 +867,15 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     uploads = []
     engine.renderer = SimpleNamespace(upload_keyframe=uploads.append, draw=lambda state: None,
                                       present=lambda *args: None)
+    engine.stream = SimpleNamespace(picture_time=lambda now: 1.0, stream_time=lambda now: 1.0,
+                                    stalled=lambda *args: False)  # the audio stands at 1 s
     engine.cue_log = CueLog()
     engine.set_param("freeze", True)  # freeze, then cut: the picture stepped by hand
 
     def frame(version: int) -> None:
         engine.keyframes.put(Keyframe(version=version, image=np.full((4, 4, 3), version, np.uint8),
                                       w=torch.zeros(1, 1), valence=0.2, arousal=0.8, capture_time=0.0,
-                                      ready_time=0.0, compute_seconds=0.0))
+                                      ready_time=0.0, compute_seconds=0.0, audio_time=0.0))
         engine._handle_actions()
         engine._draw_frame(engine.clock(), [])
 
@@ -886,12 +889,68 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     assert [int(image[0, 0, 0]) for image in uploads] == [1, 3, 4]  # the first, then each cut's newest; held between
     keys.append(KeyAction(Action.FREEZE))
     engine._handle_actions()
-    # Kept for --save-cues, the keys' too; at stream time 0 while no audio has come.
-    assert engine.cue_log.cues() == [Cue(0.0, values=(("freeze", True),)), Cue(0.0, cut=True), Cue(0.0, cut=True),
-                                     Cue(0.0, values=(("freeze", False),))]
+    # Kept for --save-cues, the keys' too, at the audio's time.
+    assert engine.cue_log.cues() == [Cue(1.0, values=(("freeze", True),)), Cue(1.0, cut=True), Cue(1.0, cut=True),
+                                     Cue(1.0, values=(("freeze", False),))]
     engine.stopping.set()
     with pytest.raises(ValueError, match="the show has ended"):
         engine.cut()
+
+
+def _keyframe_of(version: int, preset: str) -> Keyframe:
+    return Keyframe(version=version, image=np.full((4, 4, 3), version, np.uint8), w=torch.zeros(1, 1),
+                    valence=0.0, arousal=0.0, capture_time=0.0, ready_time=0.0, compute_seconds=0.0,
+                    audio_time=0.0, preset=preset)
+
+
+def _engine_at(tmp_path, times: dict) -> tuple[LiveEngine, list]:
+    """An engine whose audio stands at stream time times["t"] (None: no sample yet), and what it uploads."""
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    uploads = []
+    engine.renderer = SimpleNamespace(upload_keyframe=uploads.append, draw=lambda state: None)
+    engine.stream = SimpleNamespace(picture_time=lambda now: times["t"], stream_time=lambda now: times["t"],
+                                    stalled=lambda *args: False)
+    return engine, uploads
+
+
+@pytest.mark.parametrize("asked", ["controls", "cue"])
+def test_a_cut_right_after_a_switch_waits_for_the_new_show_and_cuts_to_its_first_keyframe(tmp_path, asked):
+    # Handed to the screen at once, it cut to the old preset's newest picture: the new show opens on
+    # the inference thread, later (review 77).
+    times = {"t": 0.5}
+    engine, uploads = _engine_at(tmp_path, times)
+    engine.keyframes.put(_keyframe_of(1, "test"))
+    engine._draw_frame(engine.clock(), [])
+    engine.keyframes.put(_keyframe_of(2, "test"))  # the old preset's newest
+    if asked == "controls":
+        engine.switch_preset("calm")
+        engine.cut()
+    else:
+        engine.cues = CueSheet([Cue(0.4, "calm", (), True)])
+    engine._draw_frame(engine.clock(), [])
+    assert [int(image[0, 0, 0]) for image in uploads] == [1]  # held
+    # The inference thread opens calm's show; its keyframes from version 3 on.
+    engine._show_from_version = 3
+    engine.show = SimpleNamespace(preset=engine.choice.preset, bundle=engine.show.bundle, maker=engine.show.maker)
+    times["t"] = 0.6
+    engine._draw_frame(engine.clock(), [])
+    engine.keyframes.put(_keyframe_of(3, "calm"))
+    times["t"] = 0.7
+    engine._draw_frame(engine.clock(), [])
+    assert [int(image[0, 0, 0]) for image in uploads] == [1, 3] and engine.director.fades.mix(0.7) == 1.0
+
+
+def test_a_cut_asked_before_the_first_sample_cuts_to_the_first_keyframe(tmp_path):
+    # Frames before the audio run on the engine's clock, after it on stream time: the cut's time
+    # was one, the frame's the other, and the cut was dropped (review 77).
+    times = {"t": None}
+    engine, uploads = _engine_at(tmp_path, times)
+    engine.cut()
+    engine._draw_frame(engine.clock(), [])
+    times["t"] = 0.05
+    engine.keyframes.put(_keyframe_of(1, "test"))
+    engine._draw_frame(engine.clock(), [])
+    assert len(uploads) == 1 and engine.director.fades.mix(0.05) == 1.0  # whole at once, not faded in from black
 
 
 def test_a_cue_sheet_s_commands_are_given_as_the_controls_give_them_and_a_bad_one_is_said(tmp_path):
@@ -906,7 +965,8 @@ def test_a_cue_sheet_s_commands_are_given_as_the_controls_give_them_and_a_bad_on
     assert engine.state()["preset"] == "calm" and engine.state()["settings"]["lambda"] == 0.3
     assert engine._cut_asked.is_set()
     assert [stage for stage, _ in reported] == ["cues"] and "the cue at 2 s: no preset named 'nope'" in reported[0][1]
-    assert [c.preset for c in engine.cue_log.cues()] == ["calm", None, None]  # kept for --save-cues as given
+    engine._play_cues(3.5)
+    assert engine.cue_log.cues() == [Cue(1.0, "calm", (("lambda", 0.3),), True), Cue(3.0, cut=True)]  # as written
 
 
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):

@@ -76,7 +76,7 @@ def test_no_event_no_pulse():
 @pytest.mark.parametrize("fade_in", [True, False])
 def test_the_first_picture_fades_in_at_a_show_s_start_and_is_whole_on_a_video_s_first_frame(fade_in):
     first = Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5,
-                     arousal=0.5, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+                     arousal=0.5, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0)
     director = ScreenDirector(fade_in=fade_in)
     decision = director.frame(0.0, QUIET, first, SETTINGS)
     assert decision.upload is first
@@ -93,7 +93,7 @@ def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
     locked = replace(QUIET, rms=0.1, beat_confidence=1.0)
     settings = Settings().with_value("beat_sync", beat_sync).with_value("crossfade_beats", 0.0)
     first = Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.5, arousal=0.5,
-                     capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+                     capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0)
     director = ScreenDirector(fade_in=False)
     director.frame(0.0, locked, first, settings)
     shown = next(t for t in 0.1 + np.arange(1, 40) / 60
@@ -103,7 +103,7 @@ def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
 
 def _keyframe(version):
     return Keyframe(version=version, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                    arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0)
+                    arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0)
 
 
 def test_frozen_before_any_picture_the_first_is_shown_then_held_still():

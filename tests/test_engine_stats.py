@@ -8,7 +8,8 @@ from live.engine.stats import RunStats, frame_rate
 
 def shown(capture_time: float, valence: float = 0.5, arousal: float = 0.5) -> SimpleNamespace:
     """What the stats read of a keyframe shown."""
-    return SimpleNamespace(capture_time=capture_time, valence=valence, arousal=arousal)
+    return SimpleNamespace(capture_time=capture_time, audio_time=capture_time + 100.0, valence=valence,
+                           arousal=arousal)
 
 
 def test_render_rate_is_frame_intervals_over_their_span():
@@ -52,7 +53,9 @@ def test_keyframes_made_and_shown_are_counted_apart():
     stats.frame(shown(0.5, 0.7, 0.3), 0.6)
     d = stats.as_dict(1.0)
     assert (d["keyframes"], d["keyframes_shown"], d["frames"]) == (6, 2, 3)
-    assert d["emotion"] == [[0.0, 0.2, 0.9], [0.5, 0.7, 0.3]]  # what the picture followed, when (review 75)
+    # What the picture followed, at its audio's time in the stream (a show's capture times are its
+    # engine's clock: review 77).
+    assert d["emotion"] == [[100.0, 0.2, 0.9], [100.5, 0.7, 0.3]]
     # From each shown keyframe's audio to its first frame (untested, it could count from the first frame: review 49).
     assert d["latency_ms"]["audio_to_screen"]["p50"] == pytest.approx(100.0)
     assert d["latency_ms"]["audio_to_keyframe"]["p50"] == pytest.approx(50.0)

@@ -70,6 +70,7 @@ class Keyframe:
     capture_time: float        # engine-clock time of the newest audio this keyframe heard
     ready_time: float          # engine-clock time it was finished
     compute_seconds: float
+    audio_time: float          # that audio's time in the stream (seconds since it started, as beats are placed)
     preset: str = ""           # the preset whose show made it (a live show's, for what is on screen)
 
 
@@ -157,12 +158,13 @@ class KeyframeMaker:
         return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
-             clock: Callable[[], float], version: int = 0, preset: str = "") -> Keyframe:
+             clock: Callable[[], float], version: int = 0, preset: str = "", audio_time: float | None = None) -> Keyframe:
         """`clock` is the engine's (wall or simulated): it stamps the keyframe ready. `version` and
-        `preset` are the engine's: its versions count on across the shows (makers) it switches between."""
+        `preset` are the engine's: its versions count on across the shows (makers) it switches between.
+        `audio_time`: the window's end in the audio stream (default: `capture_time`, a render's clock)."""
         start = time.perf_counter()
         w, va = self.latent(log_mel, settings)
         w, image = self.visible(w, settings.min_lightness, at=capture_time)
         return Keyframe(version=version, image=image, w=w, valence=float(va[0]), arousal=float(va[1]),
-                        capture_time=capture_time, ready_time=clock(),
-                        compute_seconds=time.perf_counter() - start, preset=preset)
+                        capture_time=capture_time, ready_time=clock(), compute_seconds=time.perf_counter() - start,
+                        audio_time=capture_time if audio_time is None else audio_time, preset=preset)

@@ -39,7 +39,7 @@ from live.engine.cues import Cue, CueLog, CueSheet
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
 from live.engine.recorder import Recorder
-from live.engine.screen import HudInfo, ScreenDirector
+from live.engine.screen import CUT_WAIT_S, HudInfo, ScreenDirector
 from live.engine.projections import Projections
 from live.engine.show import Show, source_latent
 from live.engine.slots import LatestSlot
@@ -69,6 +69,7 @@ LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus in
 class MelRequest:
     window: np.ndarray       # the last window of mono audio at the source rate
     capture_time: float      # engine-clock time the newest sample of it was heard
+    audio_time: float        # that sample's time in the stream
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class LiveEngine:
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
         self._cut_asked = threading.Event()  # by the control thread or a hotkey; the next frame cuts
+        self._cut_held_since: float | None = None  # stream time a cut began to wait for a chosen show to open
         self.cue_log: CueLog | None = None  # set before `run` to keep the commands taken as a cue sheet
         self.cues: CueSheet | None = None  # set before `run` to play a cue sheet's commands at their times
         self.stopping = threading.Event()
@@ -201,7 +203,8 @@ class LiveEngine:
                             next_window = now + period
                         # The window of the show's bundle now: a preset switch may bring another.
                         self.mel_requests.put(MelRequest(analyzer.window(self._mel.source_samples),
-                                                         self.source.capture_time(features.sample_index)))
+                                                         self.source.capture_time(features.sample_index),
+                                                         features.time))
                 self._audio_read = position
                 now = self.clock()
                 if now >= next_watchdog:
@@ -247,7 +250,8 @@ class LiveEngine:
                     continue
                 log_mel = self._mel(request.window)
                 keyframe = self.show.maker.make(log_mel, self.choice.in_force(), request.capture_time, self.clock,
-                                                version=next(self._versions), preset=self.show.preset.name)
+                                                version=next(self._versions), preset=self.show.preset.name,
+                                                audio_time=request.audio_time)
                 self.stats.keyframe(keyframe.capture_time, keyframe.ready_time, keyframe.compute_seconds)
                 self.keyframes.put(keyframe)
                 self._keyframe_flow.add(keyframe.ready_time)
@@ -266,8 +270,9 @@ class LiveEngine:
             if w_source is None:  # its picture is being projected: the switch comes back when it is done
                 return
             previous = self.show.maker
-            self.show = Show.open(preset, bundle, previous.refiner, synthesizer, w_source)
-            self._show_from_version = next(self._versions)
+            show = Show.open(preset, bundle, previous.refiner, synthesizer, w_source)
+            self._show_from_version = next(self._versions)  # first: a frame that finds the new show finds its versions
+            self.show = show
             self.choice.opened(preset)
             previous.stop_refining()  # its local model's build is for a source no longer shown
             self.bundles.remember(bundle, synthesizer, shown=bundle)
@@ -367,6 +372,7 @@ class LiveEngine:
             raise ValueError(f"{name!r} is not a preset name; control switches presets by name "
                              f"({', '.join(self.presets.names())})")
         self._choose(name)
+        self._log(preset=name)
         return {"preset": name}
 
     def _preset_for_key(self, number: int) -> str | None:
@@ -387,7 +393,6 @@ class LiveEngine:
         G = self.show.bundle.G if self.options.keep_bundle else None
         check_playable(preset, (G.num_ws, G.w_dim) if G is not None else None, bundle_config=True)
         self.choice.choose(preset)
-        self._log(preset=name)
 
     def tap(self) -> dict:
         self._still_drawing()
@@ -400,9 +405,12 @@ class LiveEngine:
 
     def cut(self) -> dict:
         self._still_drawing()
+        self._ask_cut()
+        return {}
+
+    def _ask_cut(self) -> None:
         self._cut_asked.set()
         self._log(cut=True)
-        return {}
 
     def state(self) -> dict:
         preset, settings = self.choice.snapshot()
@@ -431,6 +439,7 @@ class LiveEngine:
                 if name is not None:
                     try:
                         self._choose(name)
+                        self._log(preset=name)
                     except UserError as e:
                         self.report("preset", str(e))
             elif action.action is Action.TAP:
@@ -439,8 +448,7 @@ class LiveEngine:
                 except ValueError:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
             elif action.action is Action.CUT:
-                self._cut_asked.set()
-                self._log(cut=True)
+                self._ask_cut()
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):
                 if action.action is Action.FULLSCREEN:
                     self.window.set_fullscreen(not self.window.fullscreen)
@@ -573,11 +581,11 @@ class LiveEngine:
         features = self._features_heard(now)
         stream_t = self.stream.picture_time(now)
         t = stream_t if stream_t is not None else now
-        if self.cues is not None and stream_t is not None:
-            self._play_cues(stream_t)
-        if self._cut_asked.is_set():
-            self._cut_asked.clear()
-            self.director.cut(t)
+        if stream_t is not None:  # cues and cuts are placed in the audio's time, which starts with its first sample
+            if self.cues is not None:
+                self._play_cues(stream_t)
+            if self._cut_asked.is_set():
+                self._hand_cut(stream_t)
         hud = HudInfo(fps=events_per_second(fps_window), keyframes_per_s=self._keyframe_flow.rate(now),
                       latency_ms=self._latency_ms(now, self.stats.audio_to_screen), preset=self._on_screen,
                       synthesis=self.show.maker.image.path,
@@ -602,18 +610,35 @@ class LiveEngine:
         fps_window.append(shown)
         del fps_window[:-60]
 
+    def _hand_cut(self, t: float) -> None:
+        """The cut asked to the screen, at stream time `t`; held while a preset chosen is not open
+        yet (the inference thread opens it) for up to CUT_WAIT_S: handed at once, it cut to the
+        old preset's newest keyframe, and the director then waits for the new one's first."""
+        if self._cut_held_since is None or t < self._cut_held_since:
+            self._cut_held_since = t
+        if self.choice.is_chosen(self.show.preset):
+            self.director.cut(t)
+        elif t - self._cut_held_since < CUT_WAIT_S:
+            return
+        self._cut_asked.clear()
+        self._cut_held_since = None
+
     def _play_cues(self, t: float) -> None:
-        """The cue sheet's commands due by stream time `t`, given as the controls give them."""
+        """The cue sheet's commands due by stream time `t`, given as the controls give them, and
+        kept for --save-cues as they were written (at their own time, one cue)."""
         for cue in self.cues.due(t):
             try:
                 if cue.preset is not None:
                     self._choose(cue.preset)
-                for name, value in cue.values:
-                    self.set_param(name, value)
+                if cue.values:
+                    self.choice.settings.update(lambda s, values=dict(cue.values): s.with_values(values))
                 if cue.cut:
-                    self.cut()
+                    self._cut_asked.set()
             except (UserError, ValueError) as e:
                 self.report("cues", f"the cue at {cue.at:g} s: {e}")
+            else:
+                if self.cue_log is not None:
+                    self.cue_log.add(cue)
 
     def _latency_ms(self, now: float, latencies: Sequence[float]) -> float | None:
         """The newest of `latencies`; none while no keyframes come (an input lost): the last

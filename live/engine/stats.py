@@ -126,7 +126,7 @@ class RunStats:
             if shown is not None:
                 self.keyframes_shown += 1
                 self.audio_to_screen.append(shown_time - shown.capture_time)
-                self.emotion.append((shown.capture_time, shown.valence, shown.arousal))
+                self.emotion.append((shown.audio_time, shown.valence, shown.arousal))
 
     def beat(self, stream_time: float) -> None:
         with self._lock:
