@@ -465,3 +465,55 @@ def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_
     cues.write_text('[[cue]]\nat = 1\npreset = "test"\n\n[[cue]]\nat = 2\npreset = "mine"\n')
     with pytest.raises(AssertionError, match="networks loaded"):
         main(args[:-4] + ["--preset", str(mine), "--cues", str(cues)])
+
+
+def _frames(folder) -> list:
+    return [np.asarray(Image.open(path), dtype=np.int16) for path in sorted(folder.glob("frame_*.png"))]
+
+
+def test_a_cue_sheet_switches_back_and_plays_another_bundle_with_its_own_mel_window(tmp_path, song, preset_dir):
+    # Switching back to the opening preset was a KeyError mid-render; a bundle whose mel window
+    # differs was read with the first one's (review 77).
+    from live.audio.mel import MelWindow
+    from live.bundle import random_bundle
+
+    other = random_bundle(mel=MelWindow(window_seconds=2.0)).save(tmp_path / "short-window")
+    (preset_dir / "short.toml").write_text(f'name = "short"\nbundle = "{other}"\n[source]\nseed = 5\n'
+                                           '[settings]\nkeyframe_rate = 5.0\nrefine_steps = 0\n')
+    cues = tmp_path / "cues.toml"
+    args = ["--presets-dir", str(preset_dir), "--fps", "5", "--size", "32x32", "--duration", "3", "--quiet"]
+    cues.write_text('[[cue]]\nat = 0\npreset = "short"\nset = { hud = false }\n')  # test's HUD is show state
+    assert main(["render", str(song), "-o", str(tmp_path / "cued"), "--preset", "test", "--cues", str(cues),
+                 *args]) == 0
+    assert main(["render", str(song), "-o", str(tmp_path / "direct"), "--preset", "short", *args]) == 0
+    assert all(np.array_equal(a, b) for a, b in zip(_frames(tmp_path / "cued"), _frames(tmp_path / "direct")))
+    cues.write_text('[[cue]]\nat = 1\npreset = "other"\n\n[[cue]]\nat = 2\npreset = "test"\n')
+    assert main(["render", str(song), "-o", str(tmp_path / "back"), "--preset", "test", "--cues", str(cues),
+                 *args]) == 0
+
+
+@pytest.mark.parametrize("case", ["frozen", "mid-fade", "before the beat"])
+def test_a_cut_in_a_render_takes_a_keyframe_of_its_moment(tmp_path, song, preset_dir, monkeypatch, case):
+    # wants() said no while frozen, during a fade or before the beat: a render's cut showed nothing
+    # new, or the keyframe its fade headed to, made seconds before (review 77, 78).
+    shown = {}  # frame time: (capture time of the keyframe uploaded last, the mix toward it)
+    last = [None]
+    frame = ScreenDirector.frame
+
+    def recorded(self, t, *args):
+        decision = frame(self, t, *args)
+        if decision.upload is not None:
+            last[0] = decision.upload.capture_time
+        shown[round(t, 3)] = (last[0], decision.state.mix)
+        return decision
+
+    monkeypatch.setattr(ScreenDirector, "frame", recorded)
+    setting = {"frozen": "freeze = true", "mid-fade": "crossfade_beats = 8.0",
+               "before the beat": "crossfade_beats = 0.0"}[case]
+    (preset_dir / "test.toml").write_text((preset_dir / "test.toml").read_text().replace(
+        "[settings]\n", f"[settings]\n{setting}\n"))
+    cues = tmp_path / "cues.toml"
+    cues.write_text('[[cue]]\nat = 2.5\ncut = true\n')  # between the song's beats at 2.2 and 2.8 here
+    assert main(["render", str(song), "-o", str(tmp_path / "out"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--fps", "10", "--size", "32x32", "--duration", "3", "--cues", str(cues)]) == 0
+    assert shown[2.5] == (2.4, 1.0)  # the keyframe due last (every 0.2 s), made and shown whole at the cut's frame

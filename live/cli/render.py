@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cue_shows(args: argparse.Namespace, show, cues: list) -> dict:
-    """The show of each other preset the cues switch to, by name; a bundle the render does not
-    play already is loaded once, and drawn as the render's own (its fast path built first)."""
+    """A show of each preset the cues switch to, by name (the render's own where the name is its
+    file's); a bundle the render does not play already is loaded once, and drawn as the render's
+    own (its fast path built first)."""
     from live.engine.cues import presets_named
     from live.engine.show import Show
 
@@ -93,18 +94,19 @@ def cue_shows(args: argparse.Namespace, show, cues: list) -> dict:
     drawing = {show.bundle.root: (show.bundle, show.maker.image)}
     shows = {}
     for name in presets_named(cues):
-        if name == show.preset.name:
-            continue
-        preset = library.load(name)
-        folder = show.bundle.root if args.bundle else bundle_folder(args, preset)
-        if folder not in drawing:
-            bundle = load_bundle(folder, args.device)
-            synthesizer = show.maker.image.for_generator(bundle.G, lambda message: note("synthesis", message))
-            if synthesizer.options is not None:
-                synthesizer.wait()  # a render's frames must not depend on when the compile finished
-            drawing[folder] = bundle, synthesizer
-        bundle, synthesizer = drawing[folder]
         try:
+            if library.path(name).resolve() == show.preset.path.resolve():
+                shows[name] = show
+                continue
+            preset = library.load(name)
+            folder = show.bundle.root if args.bundle else bundle_folder(args, preset)
+            if folder not in drawing:
+                bundle = load_bundle(folder, args.device)
+                synthesizer = show.maker.image.for_generator(bundle.G, lambda message: note("synthesis", message))
+                if synthesizer.options is not None:
+                    synthesizer.wait()  # a render's frames must not depend on when the compile finished
+                drawing[folder] = bundle, synthesizer
+            bundle, synthesizer = drawing[folder]
             shows[name] = Show.open(preset, bundle, show.maker.refiner, synthesizer)
         except UserError as e:
             raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None

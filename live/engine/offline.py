@@ -30,6 +30,7 @@ from live.audio.analyzer import AudioAnalyzer
 from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.channels import mix_channels
 from live.audio.decode import AudioFile
+from live.audio.mel import LogMel
 from live.engine.cues import Cue, CueSheet
 from live.engine.screen import HudInfo, ScreenDirector
 from live.engine.show import Show
@@ -107,8 +108,9 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
            on_clipped: Callable[[float], None] | None = None, shows: Mapping[str, Show] | None = None) -> RunStats:
     """`audio` is read front to back as the frames need it: an hour-long file is never held.
     `on_clipped(peak)` is called once at the end if the video's soundtrack was clipped.
-    `shows`: the show of each preset the cues switch to, by name."""
-    shows = dict(shows or {})
+    `shows`: a show of each preset the cues switch to, by name; each switch opens it anew from
+    that one (its bundle, synthesis and source), as a live show's switch does."""
+    shows = shows or {}
     settings = show.preset.settings
     cues = CueSheet(options.cues)
     first, end = excerpt(audio, options.start, options.duration)
@@ -125,7 +127,11 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     reader = audio.reader()
     reader.skip(max(0, first - round(PREROLL_SECONDS * sr)))
     preroll = reader.read(min(first, round(PREROLL_SECONDS * sr)))
-    analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll), hears_ahead=True)
+    # Audio for the longest mel window of the bundles played: a switch may bring another window.
+    longest = max(s.bundle.mel.window_seconds for s in (show, *shows.values()))
+    analyzer = AudioAnalyzer(sr, show.bundle.mel, start_index=-len(preroll), hears_ahead=True,
+                             history_seconds=longest)
+    log_mel = analyzer.log_mel
     if len(preroll):
         analyzer.feed(preroll)  # its beats lie before the video
     # The analyzer hears ahead of the frame by the hops aubio takes to report an onset: a
@@ -168,9 +174,13 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                     stats.beat(beat)
             for cue in cues.due(options.start + t):
                 if cue.preset is not None:
-                    show = shows[cue.preset]
+                    chosen = shows[cue.preset]
+                    show = Show.open(chosen.preset, chosen.bundle, chosen.maker.refiner, chosen.maker.image,
+                                     chosen.maker.w_source)
                     settings = show.preset.settings.keeping_show_state(settings)
                     show_from, rate = keyframes + 1, None
+                    if show.bundle.mel != log_mel.window:
+                        log_mel = LogMel(show.bundle.mel, sr)
                 settings = settings.with_values(dict(cue.values))
                 if cue.cut:
                     director.cut(t)
@@ -178,11 +188,11 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 rate, since = exact_rate(settings.keyframe_rate), (i, keyframes)
             if (i - since[0]) * rate >= (keyframes - since[1]) * fps:
                 keyframes += 1
-                due = (keyframes, analyzer.window(), t)
+                due = (keyframes, analyzer.window(log_mel.source_samples), t)
             if due is not None and director.wants(t, due[0], settings, features, show_from):
                 version, window, due_t = due
                 try:
-                    newest = show.maker.make(analyzer.log_mel(window), settings, capture_time=due_t,
+                    newest = show.maker.make(log_mel(window), settings, capture_time=due_t,
                                              clock=lambda: due_t, version=version, preset=show.preset.name)
                 except ValueError as e:  # not finite: a show keeps its last picture, a render would hold it black
                     raise UserError(f"the keyframe at {due_t:.1f} s cannot be made: {e}") from None

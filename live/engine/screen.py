@@ -96,9 +96,11 @@ class ScreenDirector:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
         to land on the beat, starts to wait for its moment now and is wanted then. `show_from`
         as `frame` takes it: the first keyframe of a show just chosen does not wait for the fade
-        under way."""
+        under way. A cut asked wants the keyframe due now, whatever the fade or the freeze."""
         if self.fades.shown_version < show_from <= version:
             self.fades.interrupt()
+        if self._cut_asked is not None and 0 <= t - self._cut_asked <= CUT_WAIT_S:
+            return version > self.fades.shown_version  # a cut takes the newest, frozen, mid-fade or before the beat
         return self._wants(t, version, settings, self._grid(t, features))
 
     def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:
