@@ -717,3 +717,12 @@ def test_a_leading_tilde_is_the_home_folder_where_the_shell_left_it(tmp_path, mo
     assert given("~/set.toml") == str(tmp_path / "set.toml")
     assert parse_source("file:~/set.flac") == ("file", str(tmp_path / "set.flac"))
     assert given("~storm") == "~storm" and output_path("a/~/b") == Path("a/~/b")  # not a home
+
+
+def test_a_show_does_not_save_its_cues_over_the_sheet_it_plays(tmp_path, capsys):
+    # The sheet was rewritten with what played: an early stop lost the rest for good (review 77).
+    sheet = tmp_path / "set.toml"
+    sheet.write_text("[[cue]]\nat = 1\ncut = true\n")
+    assert main(["--source", "demo", "--headless", "--control", "off", "--cues", str(sheet),
+                 "--save-cues", str(sheet)]) == 2
+    assert "--cues and --save-cues name the same file" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from live.errors import UserError
 
 @pytest.mark.parametrize("text, expected", [
     (64.5, 64.5), (0, 0.0), ("1:04.5", 64.5), ("0:00", 0.0), ("1:02:03", 3723.0), ("10:00.25", 600.25),
+    (__import__("datetime").time(0, 1, 4, 500000), 64.5),  # at = 00:01:04.5, unquoted: a TOML time
 ])
 def test_times_are_seconds_or_a_clock(text, expected):
     assert seconds(text) == expected
@@ -15,6 +16,7 @@ def test_times_are_seconds_or_a_clock(text, expected):
 @pytest.mark.parametrize("text, fragment", [
     (-1, "0 or more seconds"), (float("nan"), "0 or more seconds"), (True, r"seconds \(64.5\)"),
     ("1:60", "run to 59"), ("1:60:00", "run to 59"), ("a minute", "a time like"), ("1:2:3:4", "a time like"),
+    (10**400, "less than a year"),  # past a float's range: OverflowError, a traceback (review 77)
 ])
 def test_a_bad_time_says_what_a_time_is(text, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -49,7 +51,9 @@ def test_a_sheet_names_the_cue_at_fault(tmp_path):
     with pytest.raises(UserError, match=r"cues.toml: cue 2 \(at 0:02\): lambda must be a number"):
         read_cues(sheet)
     for text, fragment in (("", "no cues"), ("[cues]\nat = 1\n", "unknown table 'cues'"),
-                           ("cue = 3\n", "no cues"), ("[[cue]\n", "cannot read")):
+                           ("cue = 3\n", "no cues"), ("[[cue]\n", "cannot read"),
+                           ("[cue]\nat = 1\ncut = true\n", "written \\[\\[cue\\]\\], with two brackets"),
+                           ("[[cue]]\nat = 0:45\ncut = true\n", 'a time is quoted, at = "0:45"')):
         sheet.write_text(text)
         with pytest.raises(UserError, match=fragment):
             read_cues(sheet)

@@ -458,7 +458,7 @@ def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_
     cues.write_text('[[cue]]\nat = 1\ncut = true\n\n[[cue]]\nat = "1:00"\ncut = true\n')
     with pytest.raises(AssertionError, match="networks loaded"):
         main(args + ["--duration", "2"])
-    assert "cue 2 at 60 s comes after the audio's end (2 s): it does nothing" in capsys.readouterr().err
+    assert "cue 2 at 60 s comes after the render's end (2 s): it does nothing" in capsys.readouterr().err
     # A preset opened by its path is known by its name to the cues, as to a show's controls.
     mine = tmp_path / "mine.toml"
     mine.write_text((preset_dir / "other.toml").read_text())

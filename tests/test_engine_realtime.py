@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import logging
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -969,6 +970,29 @@ def test_a_cue_sheet_s_commands_are_given_as_the_controls_give_them_and_a_bad_on
     assert engine.cue_log.cues() == [Cue(1.0, "calm", (("lambda", 0.3),), True), Cue(3.0, cut=True)]  # as written
 
 
+def test_a_saved_sheet_keeps_the_cues_not_reached_and_says_how_to_render_it(tmp_path, capsys):
+    # An overdub that stopped early lost the rest of the set; the render line left out the file and
+    # the presets folder (review 77, 78).
+    from live.cli.perform import _save_cues
+
+    played = CueSheet([Cue(1.0, "calm"), Cue(9.0, cut=True)])
+    played.due(2.0)
+    log = CueLog()
+    log.add(Cue(1.0, "calm"))
+    log.add(Cue(1.5, values=(("lambda", 0.3),)))
+    song, presets = tmp_path / "my song.wav", tmp_path / "my presets"
+    args = SimpleNamespace(save_cues=tmp_path / "set.toml", source=f"file:{song}", preset="calm",
+                           presets_dir=str(presets), bundle=None, shaders=None)
+    _save_cues(args, SimpleNamespace(cue_log=log, cues=played))
+    assert read_cues(tmp_path / "set.toml") == [Cue(1.0, "calm"), Cue(1.5, values=(("lambda", 0.3),)),
+                                                Cue(9.0, cut=True)]
+    heading = [line[2:] for line in (tmp_path / "set.toml").read_text().splitlines() if line.startswith("# ")]
+    assert shlex.split(heading[-1]) == ["python", "-m", "live", "render", str(song), "--cues",
+                                        str(tmp_path / "set.toml"), "--preset", "calm", "--presets-dir", str(presets),
+                                        "-o", "OUT.mp4"]
+    assert "wrote 3 cues" in capsys.readouterr().out
+
+
 def test_the_number_keys_keep_their_presets_when_a_preset_file_appears_in_the_show(tmp_path):
     for name in ("drift", "storm"):
         (tmp_path / f"{name}.toml").write_text("[source]\nseed = 1\n")
@@ -1407,7 +1431,8 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     stats.write = lambda path, now: (_ for _ in ()).throw(UserError(f"cannot write {path}: disk full"))
     video = tmp_path / "show.mp4"
     video.write_bytes(b"a video")
-    args = SimpleNamespace(stats="stats.json", record=str(video), save_cues=None, source=None, preset=None)
+    args = SimpleNamespace(stats="stats.json", record=str(video), save_cues=None, source="demo", preset=None,
+                           presets_dir=None, bundle=None, shaders=None)
     with pytest.raises(UserError, match="^cannot write stats.json: disk full$"):
         _summarize(args, stats, SimpleNamespace(recording_error=None))
     out = capsys.readouterr().out
@@ -1425,7 +1450,7 @@ def test_a_stats_file_that_cannot_be_written_leaves_the_summary_and_the_recordin
     args.save_cues, log = tmp_path / "a file" / "set.toml", CueLog()
     log.add(Cue(1.0, cut=True))
     with pytest.raises(UserError, match="disk full; and cannot write .*set.toml"):
-        _summarize(args, stats, SimpleNamespace(recording_error=None, cue_log=log))
+        _summarize(args, stats, SimpleNamespace(recording_error=None, cue_log=log, cues=None))
 
 
 def test_an_interrupt_just_after_the_recording_is_set_up_leaves_no_empty_partial_file(tmp_path, monkeypatch, capsys):

@@ -112,26 +112,30 @@ def load_bundle(folder, device):
         raise UserError(f"{what}: {first_line(e)}") from None
 
 
-def checked_cues(args: argparse.Namespace, end: float | None = None) -> list:
-    """The cue sheet --cues names (none without it), its presets found playable, before the networks
-    load; cues at or past `end` (seconds into the audio) are said to do nothing."""
-    from live.engine.cues import presets_named, read_cues
+def checked_cues(args: argparse.Namespace, end: float | None = None, plays: str = "render") -> list:
+    """The cue sheet --cues names (none without it), its presets found playable (their bundle.toml
+    read too), before the networks load; cues at or past `end` (seconds into the audio, where the
+    `plays` ends) are said to do nothing."""
+    from live.engine.cues import read_cues
     from live.presets import check_playable
 
     if args.cues is None:
         return []
     cues = read_cues(args.cues)
     library = show_presets(args)
-    for name in presets_named(cues):
-        try:
-            preset = library.load(name)
-            if args.bundle is None:  # on --bundle's generator, its latent is checked as the show opens
-                check_playable(preset)
-        except UserError as e:
-            raise UserError(f"--cues {args.cues}: preset {name!r}: {e}") from None
+    checked: set[str] = set()
     for index, cue in enumerate(cues, start=1):
+        if cue.preset is not None and cue.preset not in checked:
+            try:
+                preset = library.load(cue.preset)
+                if args.bundle is None:  # on --bundle's generator, its latent is checked as the show opens
+                    check_playable(preset, bundle_config=True)
+            except UserError as e:
+                raise UserError(f"--cues {args.cues}: cue {index} (at {cue.at:g} s): preset {cue.preset!r}: {e}") \
+                    from None
+            checked.add(cue.preset)
         if end is not None and cue.at >= end:
-            note("cues", f"cue {index} at {cue.at:g} s comes after the audio's end ({end:g} s): it does nothing")
+            note("cues", f"cue {index} at {cue.at:g} s comes after the {plays}'s end ({end:g} s): it does nothing")
     return cues
 
 

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     _check_unused(args, headless)
     args.telemetry = args.telemetry or DEFAULT_TELEMETRY_ADDRESS
     args.display = args.display or 0
-    source_spec = _source_spec(args, headless)
+    source_spec = args.source = _source_spec(args, headless)  # as decided: a saved cue sheet names it
 
     # What the command line alone decides is checked before the networks load (seconds).
     if args.record:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                         "plays at its own")
     check_distinct({"the --source file": rest if kind == "file" else None, "--record": args.record,
                     **(video_work_files(Path(args.record)) if args.record else {}), "--stats": args.stats,
-                    "--save-cues": args.save_cues,
+                    "--cues": args.cues, "--save-cues": args.save_cues,
                     **({f"--{name}": address.partition("ipc://")[2] or None
                         for name, address in (("control", args.control), ("telemetry", args.telemetry))}
                        if args.control != "off" else {})})
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
-        cues = checked_cues(args, show_seconds(args.duration, source))
+        cues = checked_cues(args, show_seconds(args.duration, source), plays="show")
         presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
@@ -340,21 +340,29 @@ def _summarize(args: argparse.Namespace, stats, engine) -> None:
             failures.append(str(e))
     if args.save_cues:
         try:
-            _save_cues(args, engine.cue_log.cues())
+            _save_cues(args, engine)
         except UserError as e:
             failures.append(str(e))
     if failures:
         raise UserError("; and ".join(failures))
 
 
-def _save_cues(args: argparse.Namespace, cues: list) -> None:
+def _save_cues(args: argparse.Namespace, engine) -> None:
+    """The commands the show took, and the played sheet's cues it did not reach (a show that ended
+    early loses none of an overdubbed set), with the render that plays them again."""
     from live.engine.cues import write_cues
 
+    cues = engine.cue_log.cues() + (engine.cues.waiting() if engine.cues is not None else [])
     if not cues:
         print(f"live: no command came, so no cue sheet was written to {args.save_cues}")
         return
-    source = args.source or "the input"
-    write_cues(args.save_cues, cues, f"The commands of a show of {source} ({len(cues)}), at seconds of its audio.\n"
-                                     f"Render it again: python -m live render AUDIO --cues {shlex.quote(str(args.save_cues))} "
-                                     f"--preset {shlex.quote(args.preset or 'default')} -o OUT.mp4")
+    kind, rest = parse_source(args.source)
+    options = [(flag, value) for flag, value in (("--cues", args.save_cues), ("--preset", args.preset),
+                                                 ("--presets-dir", args.presets_dir), ("--bundle", args.bundle),
+                                                 ("--shaders", args.shaders)) if value is not None]
+    render = " ".join(["python -m live render", shlex.quote(rest) if kind == "file" else "AUDIO",
+                       *(f"{flag} {shlex.quote(str(value))}" for flag, value in options), "-o OUT.mp4"])
+    audio = "the file" if kind == "file" else "the show's recording (--record), whose soundtrack is what it heard"
+    write_cues(args.save_cues, cues, f"The commands of a show of {args.source}, at seconds of its audio.\n"
+                                     f"Render it again from {audio}:\n{render}")
     print(f"live: wrote {len(cues)} cues to {args.save_cues}")

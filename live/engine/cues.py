@@ -19,6 +19,7 @@ live at a small size can be rendered again, the same changes at the same moments
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -30,9 +31,10 @@ from pathlib import Path
 
 from live.errors import UserError
 from live.files import read_toml, write_whole
-from live.settings import Value, param, quoted
+from live.settings import Value, param, quoted, shortened
 
 FIELDS = ("at", "preset", "set", "cut")
+MAX_SECONDS = 366 * 24 * 3600  # a time past this is a typo; an integer past a float's range raised OverflowError
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")  # [H:]M:SS[.s], minutes and seconds below 60
 
 
@@ -48,10 +50,13 @@ class Cue:
 
 
 def seconds(value: object) -> float:
-    """A cue's time: seconds as a number, or "M:SS(.s)" / "H:MM:SS(.s)"; ValueError naming the problem."""
+    """A cue's time: seconds as a number, "M:SS(.s)" / "H:MM:SS(.s)", or a TOML time (at = 00:01:04.5,
+    unquoted); ValueError naming the problem."""
+    if isinstance(value, datetime.time):
+        return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"at must be 0 or more seconds, got {value!r}")
+        if not 0 <= value < MAX_SECONDS:  # NaN too; math.isfinite raised on an integer past a float
+            raise ValueError(f"at must be 0 or more seconds (less than a year), got {shortened(str(value))}")
         return float(value)
     match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
     if match is None:
@@ -90,11 +95,18 @@ def cue(table: object) -> Cue:
 def read_cues(path: str | Path) -> list[Cue]:
     """The cues of a cue sheet, in the file's order; UserError naming the file and the cue for
     anything wrong."""
-    data = read_toml(path)
+    try:
+        data = read_toml(path)
+    except UserError as e:  # at = 0:45 unquoted is not TOML; the parser's message does not say so
+        if not Path(path).is_file():
+            raise
+        raise UserError(f"{e} (a time is quoted, at = \"0:45\", or given in seconds, at = 45)") from None
     extra = sorted(set(data) - {"cue"})
     if extra:
         raise UserError(f"{path}: unknown table {', '.join(map(repr, extra))}; a cue sheet holds [[cue]] tables")
     tables = data.get("cue", [])
+    if isinstance(tables, dict):
+        raise UserError(f"{path}: [cue] is one table; each cue is written [[cue]], with two brackets")
     if not isinstance(tables, list) or not tables:
         raise UserError(f"{path}: no cues; give [[cue]] tables, each with at = ... and what changes then")
     cues = []
@@ -125,6 +137,10 @@ class CueSheet:
         while self._waiting and self._waiting[0].at <= at:
             due.append(self._waiting.popleft())
         return due
+
+    def waiting(self) -> list[Cue]:
+        """The cues not handed over yet, in order."""
+        return list(self._waiting)
 
 
 class CueLog:
