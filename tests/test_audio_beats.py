@@ -236,6 +236,20 @@ def test_taps_set_the_tempo_realign_and_hold_off_the_tracker():
     assert clock.next_beat(12.1) == pytest.approx(12.4)
 
 
+def test_a_tracker_the_taps_refuse_leaves_the_beats_it_agreed_with_before():
+    # Its tempo jump was read before the taps' rule, and every beat it sent cleared the history
+    # the taps' tempo had gathered (review 77).
+    clock = BeatClock(tap_hold_beats=16)
+    for t in (10.0, 10.5, 11.0, 11.5):
+        clock.tap(t)
+    for t in (12.0, 12.5, 13.0):  # the tracker agrees: its beats are kept
+        clock.observe(t, 120.0)
+    kept = list(clock._history)
+    for t in (13.4, 14.1, 14.7):  # then hears 90 bpm within the hold: refused, and the history stays
+        assert clock.observe(t, 90.0) == []
+    assert list(clock._history) == kept == [12.0, 12.5, 13.0]
+
+
 def test_confidence_fades_once_the_tracker_stops_confirming_and_ends_with_the_lock():
     clock = BeatClock(lock_beats=4)
     for t in np.arange(10.0, 20.01, 0.5):  # 120 bpm, confirmed up to 20 s

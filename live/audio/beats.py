@@ -250,10 +250,8 @@ class BeatClock:
         # accents are read at the new tempo, and its first beat is not refused as off the old grid
         # (it was, and the grid beat 200 ms off the music for 2.6 s after a change; review 74).
         jumped = abs(tracker_period / self._tracker_period - 1.0) > 0.08
-        if jumped:
-            self._history.clear()
         if not self.tapped_at(beat_time):
-            period = self.period if len(self._history) >= 4 else self._fold(tracker_period)
+            period = self.period if len(self._history) >= 4 and not jumped else self._fold(tracker_period)
             beat_time += accent_offset(self._accents.times, self._accents.weights, beat_time, period,
                                        self._accent_config)
         off_grid = abs(beat_time - self._nearest_grid_beat(beat_time)) > self._snap * self.period
@@ -269,6 +267,8 @@ class BeatClock:
             if self._outliers < self._relock_after:
                 return []
         self._outliers = 0
+        if jumped:  # a beat taken: one the taps refused leaves the history to the tempo they hold
+            self._history.clear()
         self._tracker_period = tracker_period
         self._history.append(heard)
         self.period = self._fold(self._estimate_period(tracker_period))
