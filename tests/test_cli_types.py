@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from live.__main__ import main
+from live.__main__ import build_parser, main
 from live.cli.types import channel_span, count, cue_sheet_file, json_file, number, output_dir, output_file, plain_name
 
 
@@ -717,6 +717,14 @@ def test_a_leading_tilde_is_the_home_folder_where_the_shell_left_it(tmp_path, mo
     assert given("~/set.toml") == str(tmp_path / "set.toml")
     assert parse_source("file:~/set.flac") == ("file", str(tmp_path / "set.flac"))
     assert given("~storm") == "~storm" and output_path("a/~/b") == Path("a/~/b")  # not a home
+    # The files read take it too: latents, pictures, checkpoints, keys.
+    for args, attribute in ((["preset", "new", "x", "--w=~/w.npy"], "w"),
+                            (["preset", "new", "x", "--image=~/a.png"], "image"),
+                            (["bundle", "new", "--network=~/g.pkl", "--space", "default", "--name", "x"], "network"),
+                            (["generate", "--network=~/g.pkl", "--seeds", "0", "--outdir", str(tmp_path)], "network"),
+                            (["control", "send", "--server-key=~/s.key", "get"], "server_key")):
+        parsed, _ = build_parser().parse_known_args(args)
+        assert str(getattr(parsed, attribute)).startswith(str(tmp_path)), args
 
 
 def test_a_show_does_not_save_its_cues_over_the_sheet_it_plays(tmp_path, capsys):

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from live.cli.types import output_path, plain_name
+from live.cli.types import input_path, output_path, plain_name
 from live.errors import UserError, note, one_line
 from live.files import check_folder, real_path
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser("new", help="a bundle from a StyleGAN2 checkpoint and another bundle's space",
                            description=__doc__.splitlines()[0])
-    p.add_argument("--network", required=True, type=Path, metavar="CKPT",
+    p.add_argument("--network", required=True, type=input_path, metavar="CKPT",
                    help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     p.add_argument("--space", required=True, metavar="BUNDLE", help="bundle whose space to use (name or folder), or a `train space` run folder")
     p.add_argument("--name", required=True, type=plain_name, help="the new bundle's name (its folder under --models-dir)")

@@ -19,10 +19,9 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from live.cli.types import count, number, output_dir
+from live.cli.types import count, input_path, number, output_dir
 from live.control.osc import PREFIX
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.control.telemetry import TOPICS
@@ -112,9 +111,9 @@ def _osc_prefix(text: str) -> str:
 
 
 def _add_key_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server-key", type=Path, metavar="PATH",
+    parser.add_argument("--server-key", type=input_path, metavar="PATH",
                         help="the server's public key (DIR/server.key from keygen), for CurveZMQ")
-    parser.add_argument("--client-key", type=Path, metavar="PATH",
+    parser.add_argument("--client-key", type=input_path, metavar="PATH",
                         help="this client's key pair (DIR/NAME.key_secret from keygen), for CurveZMQ")
 
 

@@ -71,7 +71,7 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=given, default="procedural",
                    help="'procedural' (default: the held-out corpus) or the folder of pictures the generator "
                         "was trained on (train gan --data)")
-    p.add_argument("--network", required=True, help="generator checkpoint (.pkl, .pt or .safetensors)")
+    p.add_argument("--network", required=True, type=given, help="generator checkpoint (.pkl, .pt or .safetensors)")
     p.add_argument("--space", default="default", help="bundle whose image encoder gives the features (default: default)")
     p.add_argument("--count", type=count(2, 1_000_000), default=GanEvalConfig.count,
                    help=f"pictures per set, at least 2 for a covariance (default {GanEvalConfig.count})")

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from live.cli.types import SEED_MAX, add_device, number, output_dir
+from live.cli.types import SEED_MAX, add_device, given, number, output_dir
 from live.errors import UserError, note
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def parse_seeds(text: str) -> list[int]:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("generate", help="write PNG images for seeds from a generator checkpoint",
                             description=__doc__.splitlines()[0])
-    parser.add_argument("--network", required=True, metavar="CKPT",
+    parser.add_argument("--network", required=True, type=given, metavar="CKPT",
                         help="generator checkpoint: NVlabs .pkl, rosinality .pt or our .safetensors")
     parser.add_argument("--seeds", required=True, type=parse_seeds, metavar="LIST",
                         help="seeds, e.g. 0-3,7")

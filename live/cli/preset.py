@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("name", type=_new_name)
     source = new.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=seed, help="source picture from this seed")
-    source.add_argument("--w", metavar="FILE.npy", help="source picture from a saved latent")
-    source.add_argument("--image", metavar="FILE", help="source picture projected from an image")
+    source.add_argument("--w", type=given, metavar="FILE.npy", help="source picture from a saved latent")
+    source.add_argument("--image", type=given, metavar="FILE", help="source picture projected from an image")
     new.add_argument("--truncation", type=number(0, 2),
                      help="truncation psi of a --seed source, 0..2 (default 0.7)")
     new.add_argument("--like", type=given, help="copy settings and CC map from this preset (default: the folder's "

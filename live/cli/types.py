@@ -111,6 +111,11 @@ def given(text: str) -> str:
     return at_home(text)
 
 
+def input_path(text: str) -> Path:
+    """A file to read, named (`given`, ~ as the home folder)."""
+    return Path(given(text))
+
+
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:
