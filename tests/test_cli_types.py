@@ -734,3 +734,15 @@ def test_a_show_does_not_save_its_cues_over_the_sheet_it_plays(tmp_path, capsys)
     assert main(["--source", "demo", "--headless", "--control", "off", "--cues", str(sheet),
                  "--save-cues", str(sheet)]) == 2
     assert "--cues and --save-cues name the same file" in capsys.readouterr().err
+
+
+def test_a_song_s_times_on_the_command_line_take_minutes_as_a_cue_sheet_does():
+    # `at` took "1:04.5" and --start only seconds (review 78).
+    parsed, _ = build_parser().parse_known_args(["render", "a.wav", "-o", "v.mp4", "--start", "1:04.5",
+                                                 "--duration", "0:30"])
+    assert (parsed.start, parsed.duration) == (64.5, 30.0)
+    assert build_parser().parse_known_args(["perform", "--duration", "1:02:03"])[0].duration == 3723.0
+    with pytest.raises(argparse.ArgumentTypeError, match="give seconds"):
+        number(0, clock=True)("1:75")
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a number"):
+        number(0)("1:04")

@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=number(1, 1000),
                    help="render rate cap, 1..1000 (default: 60 in a window, 30 headless); with vsync, a display "
                         "at about the cap paces the show itself")
-    p.add_argument("--duration", type=number(0, low_open=True), help="stop after this many seconds")
+    p.add_argument("--duration", type=number(0, low_open=True, clock=True),
+                   help="stop after this many seconds, or M:SS")
     # Checked (name, folder, an earlier recording) with the fresh server's default, in run().
     p.add_argument("--record", type=output_path, metavar="OUT.mp4",
                    help=f"also record the output with its audio (at most {RECORD_FPS:g} fps)")

@@ -18,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("audio", help="audio file (wav, flac, mp3, ogg, m4a, ...)")
     p.add_argument("-o", "--out", required=True, type=output_path, help="OUT.mp4|.mkv|.mov, or a folder for PNG frames")
     p.add_argument("--fps", type=number(1, 240), default=30.0, help="frames per second, 1..240 (default 30)")
-    p.add_argument("--start", type=number(0), default=0.0, help="seconds into the audio (default 0)")
-    p.add_argument("--duration", type=number(0, low_open=True), help="seconds to render (default: to the end)")
+    p.add_argument("--start", type=number(0, clock=True), default=0.0,
+                   help="seconds into the audio, or M:SS (default 0)")
+    p.add_argument("--duration", type=number(0, low_open=True, clock=True),
+                   help="seconds to render, or M:SS (default: to the end)")
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -15,14 +15,22 @@ from live.files import check_folder, check_writable
 from live.workers import cores
 
 
-def number(low: float | None = None, high: float | None = None, low_open: bool = False):
+def number(low: float | None = None, high: float | None = None, low_open: bool = False, clock: bool = False):
     """A finite float in [low, high] ((low, high] when low_open): 'nan', 'inf' and values
-    outside are refused with the range in the message."""
+    outside are refused with the range in the message. `clock`: a time of a song may also be
+    written M:SS(.s) or H:MM:SS(.s), as a cue sheet's are."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            if not clock:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            from live.engine.cues import seconds
+
+            try:
+                value = seconds(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r}: give seconds (64.5) or a time like 1:04.5") from None
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and value > high
         if not math.isfinite(value) or too_low or too_high:
