@@ -167,6 +167,8 @@ def parse_preset(text: str, path: Path, source_files: bool = True) -> Preset:
         raise UserError(f"preset {path} is not valid TOML: arrays or tables nested too deeply") from None
     where = f"preset {path}"  # as the TOML error names it: the folder may not be the one the performer thinks
     unknown = set(data) - PRESET_KEYS
+    if unknown == {"cue"}:
+        raise UserError(f"{path} is a cue sheet, not a preset; give it with --cues")
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(PRESET_KEYS))}")
     bundle = data.get("bundle", "default")

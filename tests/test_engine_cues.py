@@ -53,7 +53,8 @@ def test_a_sheet_names_the_cue_at_fault(tmp_path):
     for text, fragment in (("", "no cues"), ("[cues]\nat = 1\n", "unknown table 'cues'"),
                            ("cue = 3\n", "no cues"), ("[[cue]\n", "cannot read"),
                            ("[cue]\nat = 1\ncut = true\n", "written \\[\\[cue\\]\\], with two brackets"),
-                           ("[[cue]]\nat = 0:45\ncut = true\n", 'a time is quoted, at = "0:45"')):
+                           ("[[cue]]\nat = 0:45\ncut = true\n", 'a time is quoted, at = "0:45"'),
+                           ('name = "x"\n[source]\nseed = 1\n', "is a preset, not a cue sheet; give it with --preset")):
         sheet.write_text(text)
         with pytest.raises(UserError, match=fragment):
             read_cues(sheet)

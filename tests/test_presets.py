@@ -672,3 +672,10 @@ def test_a_bundle_s_plain_name_means_the_one_under_models_before_a_folder_of_tha
     assert bundle_dir("default", relative_to=elsewhere) == models_dir() / "default"
     assert bundle_dir("mine", relative_to=elsewhere) == elsewhere / "mine"
     assert bundle_dir("./default", relative_to=elsewhere) == elsewhere / "default"
+
+
+def test_a_cue_sheet_given_as_a_preset_says_which_option_takes_it(tmp_path):
+    sheet = tmp_path / "set.toml"
+    sheet.write_text("[[cue]]\nat = 1\ncut = true\n")
+    with pytest.raises(UserError, match="is a cue sheet, not a preset; give it with --cues"):
+        load_preset(sheet)

@@ -102,6 +102,8 @@ def read_cues(path: str | Path) -> list[Cue]:
             raise
         raise UserError(f"{e} (a time is quoted, at = \"0:45\", or given in seconds, at = 45)") from None
     extra = sorted(set(data) - {"cue"})
+    if "source" in extra or "settings" in extra:
+        raise UserError(f"{path} is a preset, not a cue sheet; give it with --preset (a sheet holds [[cue]] tables)")
     if extra:
         raise UserError(f"{path}: unknown table {', '.join(map(repr, extra))}; a cue sheet holds [[cue]] tables")
     tables = data.get("cue", [])
