@@ -200,6 +200,19 @@ def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
     assert json.loads(stats.read_text())["frames"] > 0 and "recorded" in out
 
 
+def test_a_show_interrupted_at_once_still_saves_the_commands_it_took(tmp_path, preset_dir, monkeypatch):
+    # A second Ctrl-C re-raised before the summary wrote the cue sheet: the set's commands were lost (review 77).
+    def interrupted(self):
+        self._ask_cut()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LiveEngine, "run", interrupted)
+    sheet = tmp_path / "set.toml"
+    assert main(["--source", "demo", "--headless", "--control", "off", "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--size", "32x32", "--synthesis", "reference", "--save-cues", str(sheet)]) == 130
+    assert read_cues(sheet) == [Cue(0.0, cut=True)]
+
+
 def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():
     import signal
     import threading

@@ -9,6 +9,7 @@ import argparse
 import os
 import shlex
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 from live.cli.common import add_cues_argument, add_show_arguments, checked_cues, open_show, output_size, show_presets
@@ -226,6 +227,9 @@ def run(args: argparse.Namespace) -> int:
                           file=sys.stderr)
                 else:  # held for the recording, which never began: no file to leave
                     partial.unlink()
+            if args.save_cues:  # the second Ctrl-C leaves the recording unfinished, not the set's commands unsaved
+                with suppress(UserError):
+                    _save_cues(args, engine)
             raise
     finally:
         if server is not None:
