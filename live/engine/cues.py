@@ -1,10 +1,11 @@
-"""A render's cue sheet: what changes at which moment of the song.
+"""A cue sheet: what changes at which moment of the song, for a render or a show.
 
 A music video changes its look where the song does (the chorus, the drop); a live show has
-a VJ for that, a render reads it from a TOML file (`render --cues FILE`):
+a VJ for that, a render reads it from a TOML file (`render --cues FILE`, and a show plays one
+with `--cues`):
 
     [[cue]]
-    at = "1:04.5"                 # into the audio file: seconds (64.5) or "M:SS", "H:MM:SS"
+    at = "1:04.5"                 # into the audio: seconds (64.5), "M:SS", "H:MM:SS" or 00:01:04.5
     preset = "storm"              # from here on this preset, with its settings
     set = { lambda = 0.01, freeze = false }   # then these parameters
     cut = true                    # then the newest picture at once (see PROTOCOL.md, `cut`)
