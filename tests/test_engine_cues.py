@@ -83,3 +83,14 @@ def test_the_log_keeps_the_order_commands_came_in():
     for at in (1.0, 2.0, 1.997, 3.0):  # the third read on another thread, its stream time a hair behind
         log.add(Cue(at, cut=True))
     assert [c.at for c in log.cues()] == [1.0, 2.0, 2.0, 3.0]
+
+
+def test_the_readme_s_cue_sheet_reads(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("    [[cue]]", readme.index("A cue sheet changes the look"))
+    block = readme[start:readme.index("\n\n", readme.rindex("    [[cue]]", start, readme.index("Each cue acts")))]
+    (tmp_path / "readme.toml").write_text("\n".join(line[4:] for line in block.splitlines()))
+    cues = read_cues(tmp_path / "readme.toml")
+    assert [c.at for c in cues] == [45.5, 72.0, 80.0, 90.0] and cues[0].cut and cues[1].preset == "tide"
