@@ -323,6 +323,38 @@ def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops()
     assert engine.features.peek().sample_index == source.ring.written == source.track.frames
 
 
+def test_a_track_that_ends_while_the_analysis_runs_behind_is_recorded_to_its_end(monkeypatch):
+    # On a loaded CPU the audio thread ran seconds behind the track: half a second of draining at
+    # its end left its last blocks unread, unanalysed and unrecorded (review 74).
+    from live.audio.analyzer import AudioAnalyzer
+
+    clock = ManualClock()
+    source = silent_source(clock=clock)
+    source.pump()
+    clock.advance(source.duration / 2)
+    source.pump()  # the first half, before the show
+    source.start = lambda: None
+    feed = AudioAnalyzer.feed
+
+    def behind(self, samples):
+        if not source.finished:  # the rest of the track arrives, and this block's analysis takes a second
+            clock.advance(source.duration)
+            source.pump()
+            time.sleep(1.0)
+        return feed(self, samples)
+
+    monkeypatch.setattr(AudioAnalyzer, "feed", behind)
+    pushed = []
+    engine = LiveEngine(fake_show(), PresetLibrary(), source,
+                        SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None), NO_SHADERS,
+                        LiveOptions(fps=50, duration=30))
+    engine.recorder = SimpleNamespace(push_audio=lambda block, at: pushed.append(len(block)), wants_frame=lambda: False,
+                                      end=lambda at: None, close=lambda: None, error=None, account=lambda: [],
+                                      written_until=None)
+    engine.run()
+    assert sum(pushed) == source.track.frames
+
+
 def test_the_show_says_when_the_compiled_fast_path_takes_over():
     show = fake_show()
     drawn = []

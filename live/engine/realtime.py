@@ -59,7 +59,9 @@ REPEAT_REPORT_S = 1.0    # the same failure again within this long is not report
 SWITCH_WINDOW_S = 10.0   # audio the audio thread keeps for the mel windows of bundles a switch brings
 WATCHDOG_S = 1.0         # how often the audio thread checks that the device still delivers
 STOP_WAIT_S = 30.0       # a keyframe under way is finished (a large user generator takes seconds on a CPU)
-DRAIN_S = 0.5            # at a track's end, the audio thread's time to take its last blocks
+# At a track's end, the audio thread's time to take its last blocks: on a loaded CPU it ran seconds
+# behind, and a show ended 4 s short of its song, the end unheard and unrecorded (review 74).
+DRAIN_S = 5.0
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
