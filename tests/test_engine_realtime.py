@@ -893,11 +893,13 @@ def test_the_preset_on_screen_is_the_one_whose_keyframe_was_shown(tmp_path):
     engine.publish = lambda topic, body: published.append(body)
     engine.set_param("freeze", True)
     engine.keyframes.put(Keyframe(version=1, image=np.zeros((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0, preset="calm"))
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0,
+                                  preset="calm"))
     engine._draw_frame(engine.clock(), [])  # the first picture is shown, frozen or not
     engine._publish_state([])
     engine.keyframes.put(Keyframe(version=2, image=np.ones((4, 4, 3), np.uint8), w=torch.zeros(1, 1), valence=0.2,
-                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0, preset="loud"))
+                                  arousal=0.8, capture_time=0.0, ready_time=0.0, compute_seconds=0.0, audio_time=0.0,
+                                  preset="loud"))
     engine._draw_frame(engine.clock(), [])  # frozen: the calm picture stays
     engine._publish_state([])
     assert len(uploads) == 1 and [body["preset"] for body in published] == ["calm", "calm"]

@@ -111,7 +111,8 @@ def run_new(args: argparse.Namespace) -> int:
     while Path(f"{earlier}-{n}").exists():
         n += 1
     outdir = f" --outdir {shlex.quote(f'{earlier}-{n}')}" if earlier.exists() else ""
-    print(f"next: python -m live train predictor --bundle {shlex.quote(str(root if args.models_dir else args.name))}{outdir}; "
+    bundle = shlex.quote(str(root if args.models_dir else args.name))
+    print(f"next: python -m live train predictor --bundle {bundle}{outdir}; "
           f"then fill in {card}")
     return 0
 

@@ -158,7 +158,8 @@ class KeyframeMaker:
         return found
 
     def make(self, log_mel: torch.Tensor, settings: Settings, capture_time: float,
-             clock: Callable[[], float], version: int = 0, preset: str = "", audio_time: float | None = None) -> Keyframe:
+             clock: Callable[[], float], version: int = 0, preset: str = "",
+             audio_time: float | None = None) -> Keyframe:
         """`clock` is the engine's (wall or simulated): it stamps the keyframe ready. `version` and
         `preset` are the engine's: its versions count on across the shows (makers) it switches between.
         `audio_time`: the window's end in the audio stream (default: `capture_time`, a render's clock)."""

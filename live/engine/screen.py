@@ -91,6 +91,12 @@ class ScreenDirector:
         chosen has a keyframe, the cut waits CUT_WAIT_S for its first."""
         self._cut_asked = t
 
+    def _cut_pending(self, t: float) -> bool:
+        """A cut was asked at most CUT_WAIT_S before `t` and not shown yet; an older one is dropped."""
+        if self._cut_asked is not None and not 0 <= t - self._cut_asked <= CUT_WAIT_S:
+            self._cut_asked = None
+        return self._cut_asked is not None
+
     def wants(self, t: float, version: int, settings: Settings, features: AudioFeatures | None,
               show_from: int = 0) -> bool:
         """Would keyframe `version` start a fade at time t? A cut or a fade shorter than a beat,
@@ -99,7 +105,7 @@ class ScreenDirector:
         under way. A cut asked wants the keyframe due now, whatever the fade or the freeze."""
         if self.fades.shown_version < show_from <= version:
             self.fades.interrupt()
-        if self._cut_asked is not None and 0 <= t - self._cut_asked <= CUT_WAIT_S:
+        if self._cut_pending(t):
             return version > self.fades.shown_version  # a cut takes the newest, frozen, mid-fade or before the beat
         return self._wants(t, version, settings, self._grid(t, features))
 
@@ -143,9 +149,7 @@ class ScreenDirector:
             self.onset = self.onset.hit(time, strength)
         upload = None
         grid = self._grid(t, features)
-        if self._cut_asked is not None and not 0 <= t - self._cut_asked <= CUT_WAIT_S:
-            self._cut_asked = None
-        if newest is not None and self._cut_asked is not None:
+        if newest is not None and self._cut_pending(t):
             self._cut_asked = None
             if newest.version != self.fades.shown_version:
                 upload = newest

@@ -298,7 +298,8 @@ def _read_rosinality(path: Path) -> _Contents:
     g_ema = ckpt.get("g_ema") if isinstance(ckpt, dict) else None
     if not isinstance(g_ema, Mapping) and isinstance(ckpt, dict) and {"G_ema", "D", "state"} <= ckpt.keys():
         raise UserError(f"{path} is a `train gan` run's state, not a generator; export its generator first: "
-                        f"python -m live train gan --outdir {shlex.quote(str(path.parent))} --kimg 0 --export G.safetensors")
+                        f"python -m live train gan --outdir {shlex.quote(str(path.parent))} --kimg 0 "
+                        "--export G.safetensors")
     if not isinstance(g_ema, Mapping):
         raise UserError(f"{path} is a torch file but not a rosinality StyleGAN2 checkpoint (no g_ema)")
     latent_avg = ckpt.get("latent_avg")
