@@ -334,13 +334,11 @@ def test_a_loading_engine_s_refusal_is_no_answer_and_the_request_waits_for_it_to
 
 def test_a_request_left_unanswered_is_not_sent_again_when_the_engine_comes():
     # ZeroMQ kept every unanswered send and delivered them all on connect: five stale taps (review 73).
-    from live.control.bridge import FreshAfterSilence
-
     engine = FakeEngine()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-    client = FreshAfterSilence(lambda: ControlClient(address, 0.2))
+    client = ControlClient(address, 0.2)
     for _ in range(3):
         with pytest.raises(UserError, match="no reply"):
             client.request({"cmd": "tap"})

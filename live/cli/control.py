@@ -212,7 +212,7 @@ def run_osc(args: argparse.Namespace) -> int:
     import socket
     from contextlib import ExitStack
 
-    from live.control.bridge import FreshAfterSilence, OscBridge, Reporter, check_listen, resolve_target
+    from live.control.bridge import OscBridge, Reporter, check_listen, resolve_target
     from live.control.client import ControlClient, TelemetryListener
 
     allowed = check_listen(args.host, [a for given in args.allow for a in given.split(",") if a])
@@ -226,7 +226,7 @@ def run_osc(args: argparse.Namespace) -> int:
     keys = _client_keys(args)
     with ExitStack() as stack:
         sock = stack.enter_context(socket.socket(family, socket.SOCK_DGRAM))
-        client = FreshAfterSilence(lambda: ControlClient(args.address, args.timeout, keys))
+        client = ControlClient(args.address, args.timeout, keys)
         stack.callback(client.close)
         telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("beat", "state"), keys))
                      if targets else None)

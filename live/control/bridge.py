@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
-from live.control.client import ControlClient, TelemetryListener
+from live.control.client import TelemetryListener
 from live.control.osc import PREFIX, OscError, decode, encode, outgoing, request_for
 from live.control.protocol import LOADING
 from live.control.security import is_loopback_host
@@ -136,27 +136,6 @@ def resolve_target(text: str, family: int) -> tuple[str, int]:
     return found[0][4][:2]
 
 
-class FreshAfterSilence:
-    """Requests through a client whose socket is opened anew after one got no answer: ZeroMQ
-    keeps every unanswered send and delivers them all when the engine comes back, the taps
-    long late and a fader's whole path replayed."""
-
-    def __init__(self, open_client: Callable[[], ControlClient]):
-        self._open = open_client
-        self._client = open_client()
-
-    def request(self, request: dict) -> dict:
-        try:
-            return self._client.request(request)
-        except UserError:
-            self._client.close()
-            self._client = self._open()
-            raise
-
-    def close(self) -> None:
-        self._client.close()
-
-
 class OscBridge:
     """Reads OSC datagrams from `sock` and sends their requests through `send` (a request ->
     its reply, raising UserError when the engine does not answer); with a `telemetry`
@@ -243,19 +222,10 @@ class OscBridge:
     def _deliver(self, request: dict) -> bool:
         try:
             reply = self._send(request)
-        except UserError as e:
-            self._waiting.put_back(request)
-            if not self._engine_absent:
-                self._engine_absent = True
-                self._report.say(f"{e} (the bridge keeps trying)")
-            return False
+        except UserError as e:  # the wait for it was the pause: asked again at once
+            return self._absent(request, f"{e} (the bridge keeps trying)", 0.0)
         if reply.get("error") == LOADING:  # bound before it plays: it takes nothing yet
-            self._waiting.put_back(request)
-            self._retry_at = time.monotonic() + LOADING_RETRY_S
-            if not self._engine_absent:
-                self._engine_absent = True
-                self._report.say("the engine is loading (the bridge keeps trying)")
-            return False
+            return self._absent(request, "the engine is loading (the bridge keeps trying)", LOADING_RETRY_S)
         if self._engine_absent:
             self._engine_absent = False
             self._report.say("the engine answers again")
@@ -263,6 +233,16 @@ class OscBridge:
         if reply.get("ok") is not True:
             self._report.once(f"{_shown(request)}: {reply.get('error', reply)}")
         return True
+
+    def _absent(self, request: dict, why: str, retry_s: float) -> bool:
+        """No answer, or a refusal that is none (the engine loading): the request waits first in
+        line, asked again `retry_s` later, and the engine's absence is said once until it answers."""
+        self._waiting.put_back(request)
+        self._retry_at = time.monotonic() + retry_s
+        if not self._engine_absent:
+            self._engine_absent = True
+            self._report.say(why)
+        return False
 
 
 def _shown(request: dict) -> str:

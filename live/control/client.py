@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from types import TracebackType
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType, TracebackType
 
 import zmq
 
@@ -20,21 +20,28 @@ class ControlClient:
 
     REQ_RELAXED and REQ_CORRELATE let the socket send again after a request that got no
     reply, and drop a late reply to the old request, so one timeout does not wedge it.
+    IMMEDIATE queues a request only on a connection made: with no engine there, ZeroMQ kept
+    every send and delivered them all when it came (an OSC bridge's taps long late, a fader's
+    whole path replayed; review 73), and the send now fails after the timeout instead.
     """
 
     def __init__(self, address: str, timeout_s: float = 2.0, keys: ClientKeys | None = None):
         self.address = address
         self.timeout_s = timeout_s
         self._context = zmq.Context()
-        self._socket = _connect(self._context, zmq.REQ, address, keys)
-        self._socket.setsockopt(zmq.REQ_RELAXED, 1)
-        self._socket.setsockopt(zmq.REQ_CORRELATE, 1)
+        self._socket = _connect(self._context, zmq.REQ, address, keys,
+                                {zmq.REQ_RELAXED: 1, zmq.REQ_CORRELATE: 1, zmq.IMMEDIATE: 1,
+                                 zmq.SNDTIMEO: round(timeout_s * 1000.0)})
 
     def request(self, message: dict | bytes) -> dict:
         """The server's reply to `message` (a dict, or raw bytes sent as they are)."""
         raw = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
-        self._socket.send(raw)
-        if not self._socket.poll(self.timeout_s * 1000.0, zmq.POLLIN):
+        try:
+            self._socket.send(raw)
+            answered = self._socket.poll(self.timeout_s * 1000.0, zmq.POLLIN)
+        except zmq.Again:  # no connection to queue it on within the timeout
+            answered = False
+        if not answered:
             raise UserError(f"no reply from {self.address} within {self.timeout_s:g} s; is the engine "
                             f"running with its control socket there (and are the CurveZMQ keys right)?")
         raw_reply = self._socket.recv()
@@ -111,7 +118,10 @@ class TelemetryListener:
         self.close()
 
 
-def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None) -> zmq.Socket:
+def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | None,
+             options: Mapping[int, int] = MappingProxyType({})) -> zmq.Socket:
+    """A socket of `kind` connected to `address`, `options` set before the connect (IMMEDIATE
+    acts on the connections made after it)."""
     # zmq connects to port 99999 as 34463, and to nothing at all for 0 or *: the client
     # would wait out its timeout and blame the engine.
     try:
@@ -132,6 +142,8 @@ def _connect(context: zmq.Context, kind: int, address: str, keys: ClientKeys | N
         sock.setsockopt(zmq.IPV6, 1)
     if keys is not None:
         keys.apply(sock)
+    for option, value in options.items():
+        sock.setsockopt(option, value)
     try:
         sock.connect(address)
     except zmq.ZMQError as e:
