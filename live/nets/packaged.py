@@ -152,7 +152,7 @@ class Package:
         """Export and serialize the program for the builder (about 2 s for the default generator, so
         only when a build is wanted). Raises RuntimeError at once without a C++ compiler."""
         if self._serialized is None and self._traced is not None:
-            check_compiler()
+            _check_compiler()
             module, example = self._traced
             with torch.no_grad():
                 self._serialized = _serialized(torch.export.export(module, (example,)))
@@ -214,7 +214,7 @@ def has_compiler() -> bool:
     return True
 
 
-def check_compiler() -> None:
+def _check_compiler() -> None:
     """The builder compiles C++: without a compiler it would fail only after the export and a
     child's start (10 s of a core), at every show, naming torch's setting rather than the fix."""
     if not has_compiler():
