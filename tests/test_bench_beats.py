@@ -72,3 +72,13 @@ def test_band_arrangements_are_left_out_with_a_note_above_fluidsynth_s_highest_r
     # fluidsynth stops at 96 kHz: at --sample-rate 192000 the bench died after the drum rows.
     assert list(band_cases(argparse.Namespace(seconds=6.0, sample_rate=192000, seed=0))) == []
     assert "band arrangements left out: fluidsynth plays at most 96000 Hz" in capsys.readouterr().err
+
+
+def test_the_lookahead_tracker_is_scored_from_the_first_beat(tmp_path, capsys):
+    out = tmp_path / "beats.json"
+    assert main(["bench", "beats", "--tracker", "lookahead", "--seconds", "8", "--warmup", "0", "--no-band",
+                 "--sample-rate", "16000", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert "lookahead" in capsys.readouterr().out
+    rows = {r["track"]: r for r in result["rows"]}
+    assert rows["steady 120"]["f_measure"] >= 0.95 and abs(rows["steady 120"]["bpm_error_pct"]) < 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from live.audio.beatmap import BeatMap, KnownBeats
 from live.audio.beats import BeatClock, BeatConfig, BeatTracker
 from live.audio.channels import mixdown
 from live.audio.mel import LogMel, MelWindow
@@ -59,17 +60,20 @@ class AudioAnalyzer:
 
     def __init__(self, sample_rate: int, mel: MelWindow = MelWindow(), beat: BeatConfig = BeatConfig(),
                  start_index: int = 0, device: torch.device | str = "cpu", history_seconds: float = 0.0,
-                 hears_ahead: bool = False) -> None:
+                 hears_ahead: bool = False, beat_map: BeatMap | None = None) -> None:
         """`hears_ahead`: the caller feeds audio ahead of its pictures (a render), so an onset
         is stamped when it sounded, 1-3 hops before aubio reports it. Live, where the report
         comes after the sound, it is stamped when reported: stamped earlier, a pulse would start
-        already decayed (by a quarter at the 80 ms onset decay)."""
+        already decayed (by a quarter at the 80 ms onset decay).
+        `beat_map`: the beats, known ahead (a render's file, `beatmap.py`), in stream time, in
+        place of the live beat clock's."""
         self.sample_rate = sample_rate
         self._hears_ahead = hears_ahead
         start_time = start_index / sample_rate
         self.tracker = BeatTracker(sample_rate, beat, start_time=start_time)
         self._silent_mean_square = 10 ** (beat.silence_db / 10)
         self.clock = BeatClock(start_time=start_time)
+        self._known = None if beat_map is None else KnownBeats(beat_map, start_time)
         self.log_mel = LogMel(mel, sample_rate, device)
         # Audio kept for `window`: this analyzer's mel window, or longer for a reader whose
         # window may change (a preset switch to a bundle with another mel window).
@@ -115,7 +119,8 @@ class AudioAnalyzer:
             if self._filled == len(self._hop):
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
-                self.clock.accent(hop.accent_time, hop.accent)
+                if self._known is None:
+                    self.clock.accent(hop.accent_time, hop.accent)
                 if self._taps_ahead and self._taps_ahead[0] <= hop.end_time:
                     beats += self._taps_until(hop.end_time)
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
@@ -134,6 +139,9 @@ class AudioAnalyzer:
                 if hop.onset:
                     self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
                     self._onset_strength = hop.onset_strength
+                if self._known is not None:
+                    beats += self._known.advance(hop.end_time)
+                    continue
                 # A rest between sparse or quiet hits is no silence: with the level alone, drums peaking
                 # at -31 dBFS lost half their beats, a 60 bpm click single ones (review 74).
                 audible = (self._mean_square >= self._silent_mean_square
@@ -156,7 +164,10 @@ class AudioAnalyzer:
         new beat it makes comes with the next snapshot. A tap later than the audio fed waits
         for it: a feeding thread that fell behind its input (a compile held it) finds taps
         stamped by the input's clock ahead of it, and taking them as now would bunch them.
-        Call it from the feeding thread: taps from elsewhere go through the owner's queue."""
+        Call it from the feeding thread: taps from elsewhere go through the owner's queue.
+        With a beat map the beats are known: a tap is not heard."""
+        if self._known is not None:
+            return
         bisect.insort(self._taps_ahead, self.time if t is None else t)
         self._tapped += self._taps_until(self.time)
 
@@ -180,10 +191,11 @@ class AudioAnalyzer:
 
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
+        grid = self.clock if self._known is None else self._known
         return AudioFeatures(
             time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
             newest_beat=self._newest_beat,
-            newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=self.clock.bpm,
-            last_beat=self.clock.last_beat(t), phase=self.clock.phase(t), next_beat=self.clock.next_beat(t),
-            beat_confidence=self.clock.confidence(t),
+            newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=grid.bpm,
+            last_beat=grid.last_beat(t), phase=grid.phase(t), next_beat=grid.next_beat(t),
+            beat_confidence=grid.confidence(t),
         )

@@ -15,6 +15,7 @@ numerous hits are not all on the beat.
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="aubio descriptor whose rises hold the beat's phase, 'none' for the tracker's own "
                              f"phase (default: the engine's, {BeatConfig.accent_method!r}; the choice 'default' is "
                              "aubio's own, its hfc)")
+    parser.add_argument("--tracker", choices=("live", "lookahead"), default="live",
+                        help="live: the show's beats, found as the audio arrives (default); lookahead: a render's, "
+                             "found with the whole track in view (beatmap.py; --method, --accents, --block and "
+                             "the taps do not apply)")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the drum tracks' hits (default 0)")
     parser.add_argument("--no-band", dest="band", action="store_false",
                         help="leave out the band arrangements played by fluidsynth (about 1 s each to render)")
@@ -137,6 +142,16 @@ def tracked(case: Case, sample_rate: int, block: int, config: BeatConfig) -> tup
     return np.array(beats), analyzer.features.bpm
 
 
+def mapped(case: Case, sample_rate: int) -> tuple[np.ndarray, float]:
+    """The beats a render finds in `case`, and its tempo at the end (the median of the last
+    eight intervals of the last run of beats)."""
+    from live.audio.beatmap import beat_map
+
+    found = beat_map([case.samples], sample_rate)
+    last = found.runs[-1] if found.runs else np.zeros(0)
+    return found.beats, 60.0 / float(np.median(np.diff(last[-9:]))) if len(last) > 1 else math.nan
+
+
 def main(args: argparse.Namespace) -> int:
     from live.bench.beat_metrics import score_beats
     from live.audio.beats import BeatConfig
@@ -153,14 +168,17 @@ def main(args: argparse.Namespace) -> int:
                         f"{demo.beats[-1]:.1f} s) to score; give a shorter --warmup")
     rows = []
     for case in chain(drum_cases(args), [demo], band_cases(args) if args.band else ()):
-        beats, estimated = tracked(case, args.sample_rate, args.block, config)
+        beats, estimated = (mapped(case, args.sample_rate) if args.tracker == "lookahead"
+                            else tracked(case, args.sample_rate, args.block, config))
         score = score_beats(beats, case.beats, tolerance=0.07, skip=args.warmup)
         rows.append({"track": case.name, "style": case.style, "f_measure": score.f_measure,
                      "precision": score.precision, "recall": score.recall, "bpm_estimate": estimated,
                      "bpm_error_pct": 100 * (estimated - case.final_bpm) / case.final_bpm})
     steady = [r["f_measure"] for r in rows if r["style"] == "steady"]
     band = [r["f_measure"] for r in rows if r["style"] == "band"]
-    report(f"beat tracking, aubio tempo '{args.method}', accents '{args.accents}', {args.sample_rate} Hz, "
+    tracker = ("lookahead (the whole track in view)" if args.tracker == "lookahead"
+               else f"live, aubio tempo '{args.method}', accents '{args.accents}'")
+    report(f"beat tracking, {tracker}, {args.sample_rate} Hz, "
            f"{args.seconds:.0f} s tracks, first {args.warmup:.0f} s left out",
            rows, ["track", "f_measure", "precision", "recall", "bpm_estimate", "bpm_error_pct"], args.json, None,
            mean_f_steady=float(np.mean(steady)), min_f_steady=float(np.min(steady)),

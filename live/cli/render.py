@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--beats", choices=("lookahead", "live"), default="lookahead",
+                   help="lookahead: the beats found with the whole song in view, right from its first beat and "
+                        "at once after a tempo change (default); live: as a show finds them while the audio "
+                        "arrives, seconds late after a change (to see how a show would follow the song)")
     add_cues_argument(p)
     add_show_arguments(p)
     p.set_defaults(func=run)
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
-                            progress=not args.quiet, shaders=args.shaders, cues=tuple(cues))
+                            progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
+                            lookahead_beats=args.beats == "lookahead")
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

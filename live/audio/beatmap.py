@@ -1,0 +1,313 @@
+"""Beats of a whole recording, found with all of it in view: the beats of a render.
+
+A show places each beat as its audio arrives (beats.py: aubio's causal tracker, which takes
+seconds to find a tempo at the start and again after a tempo change). A render has its file
+whole, so it finds beats as offline trackers do (Ellis, "Beat Tracking by Dynamic
+Programming", 2007): an onset envelope (log-mel spectral flux), a tempo at each moment from
+the envelope's autocorrelation around it, along a path through the tempo candidates that
+may change but does not flicker (Viterbi), then the beats that best fit both envelope and
+tempo (dynamic programming) on a second envelope, the complex-domain novelty, linear in
+magnitude, where the kick outweighs the off-beat hats. Beats fall only where music sounds:
+silence, and stretches without onsets (a held chord, noise), end one run of beats; the next
+starts afresh.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, median_filter
+
+from live.audio.beats import REFERENCE_HOP_SECONDS
+
+ONSET_DB = 2.0        # an onset's flux above its neighbourhood's median (`sounding_runs`)
+PEAK_REACH = 3        # frames a beat may move to the flux's peak
+FRAMES_PER_PASS = 64  # frames analysed at once: a few MB
+
+
+@dataclass(frozen=True)
+class BeatMapConfig:
+    hop_seconds: float = REFERENCE_HOP_SECONDS
+    fft_seconds: float = 2048 / 44100
+    mel_bands: int = 40
+    floor_db: float = -80.0              # of full scale: quieter bands are this loud, so hiss has no flux
+    tempo_window_seconds: float = 8.0    # the autocorrelation's span around each moment
+    tempo_step_seconds: float = 0.5      # between tempo estimates
+    bpm_range: tuple[float, float] = (50.0, 220.0)
+    # Ellis's prior: tempi near 120 bpm are the likelier octave of an ambiguous beat.
+    prior_bpm: float = 120.0
+    prior_octaves: float = 0.7
+    tempo_change_cost: float = 2.0       # per octave the tempo path moves between estimates
+    tightness: float = 1000.0            # how hard a beat interval is held to the local period
+    silence_db: float = -60.0            # the level below which a hop is silent
+    evidence_seconds: float = 3.0        # beats need onsets (two, this close) around them: not a held tone
+
+
+@dataclass(frozen=True)
+class BeatMap:
+    """Runs of beats, each a sorted array of times in seconds of the audio; between runs
+    the music stops (silence, a held sound)."""
+
+    runs: tuple[np.ndarray, ...]
+
+    @property
+    def beats(self) -> np.ndarray:
+        return np.concatenate(self.runs) if self.runs else np.zeros(0)
+
+
+def mel_filters(n_fft: int, sample_rate: int, bands: int, low_hz: float, high_hz: float) -> np.ndarray:
+    """[n_fft // 2 + 1, bands]: triangles spaced evenly on the HTK mel scale, peaks of 1."""
+    def mel(hz: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+    edges = mel(low_hz) + (mel(high_hz) - mel(low_hz)) * np.linspace(0.0, 1.0, bands + 2)
+    bins = mel(np.fft.rfftfreq(n_fft, 1.0 / sample_rate))[:, None]
+    rising = (bins - edges[None, :-2]) / (edges[1:-1] - edges[:-2])
+    falling = (edges[None, 2:] - bins) / (edges[2:] - edges[1:-1])
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+class OnsetEnvelope:
+    """Per frame: the log-mel spectral flux, the complex-domain novelty and the mean square of
+    the frame's own hop, from mono audio fed in blocks of any size, in order. Frame i is
+    centred on sample i * hop."""
+
+    def __init__(self, sample_rate: int, config: BeatMapConfig = BeatMapConfig()) -> None:
+        self.sample_rate = sample_rate
+        self.hop = max(1, round(config.hop_seconds * sample_rate))
+        self.n_fft = 2 ** math.ceil(math.log2(config.fft_seconds * sample_rate))
+        self._window = np.hanning(self.n_fft).astype(np.float32)
+        self._mel = mel_filters(self.n_fft, sample_rate, config.mel_bands, 30.0, min(16000.0, sample_rate / 2))
+        # A full-scale sine's power in its bin: levels are of full scale.
+        self._floor = (self._window.sum() / 2) ** 2 * 10 ** (config.floor_db / 10)
+        self._pending = np.zeros(self.n_fft // 2, np.float32)
+        self._previous = np.full(config.mel_bands, 10 * np.log10(self._floor))  # silence before the audio
+        self._spectra = np.zeros((2, self.n_fft // 2 + 1), np.complex64)
+        self._complex: list[np.ndarray] = []
+        self._flux: list[np.ndarray] = []
+        self._power: list[np.ndarray] = []
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop
+
+    def feed(self, mono: np.ndarray) -> None:
+        buffer = np.concatenate([self._pending, mono.astype(np.float32, copy=False)])
+        frames = max(0, (len(buffer) - self.n_fft) // self.hop + 1)
+        windows = np.lib.stride_tricks.sliding_window_view(buffer, self.n_fft)[::self.hop][:frames]
+        for at in range(0, frames, FRAMES_PER_PASS):
+            self._analyse(windows[at:at + FRAMES_PER_PASS])
+        self._pending = buffer[frames * self.hop:]
+
+    def _analyse(self, windows: np.ndarray) -> None:
+        spectrum = np.fft.rfft(windows * self._window, axis=1)
+        bands = np.log10(np.maximum(np.abs(spectrum) ** 2 @ self._mel, self._floor)) * 10
+        self._flux.append(np.maximum(0.0, np.diff(bands, axis=0, prepend=self._previous[None])).mean(axis=1))
+        self._previous = bands[-1]
+        # Complex domain: each bin's distance from where the two frames before predict it
+        # (their magnitude, their phase advance). Linear in magnitude: a kick outweighs the
+        # off-beat hats and stabs that the log flux hears as loud.
+        past = np.concatenate([self._spectra, spectrum])
+        predicted = np.abs(past[1:-1]) * np.exp(1j * (2 * np.angle(past[1:-1]) - np.angle(past[:-2])))
+        self._complex.append(np.abs(spectrum - predicted).sum(axis=1))
+        self._spectra = past[-2:]
+        centre = windows[:, self.n_fft // 2 - self.hop // 2:self.n_fft // 2 + (self.hop + 1) // 2]
+        self._power.append(np.mean(np.square(centre, dtype=np.float64), axis=1))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(log-mel flux, complex-domain novelty, mean square) per frame, the last frames
+        padded with silence."""
+        self.feed(np.zeros(self.n_fft // 2, np.float32))
+        if not self._flux:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        return np.concatenate(self._flux), np.concatenate(self._complex), np.concatenate(self._power)
+
+
+def local_periods(envelope: np.ndarray, frame_rate: float, config: BeatMapConfig) -> np.ndarray:
+    """The beat period (frames, float) at each frame: the autocorrelation's best lag around it,
+    weighted by the tempo prior, along the Viterbi path that pays for each change of tempo."""
+    n = len(envelope)
+    width = max(4, round(config.tempo_window_seconds * frame_rate))
+    step = max(1, round(config.tempo_step_seconds * frame_rate))
+    lags = np.arange(math.floor(60 * frame_rate / config.bpm_range[1]),
+                     math.ceil(60 * frame_rate / config.bpm_range[0]) + 1)
+    centres = np.arange(0, n, step)
+    padded = np.pad(envelope, (width // 2, width - width // 2))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)[centres] * np.hanning(width)
+    windows = windows - windows.mean(axis=1, keepdims=True)
+    spectrum = np.fft.rfft(windows, 2 * width, axis=1)
+    acf = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :lags[-1] + 1]
+    acf = np.maximum(0.0, acf / np.maximum(acf[:, :1], 1e-12))[:, lags]
+    prior_lag = 60 * frame_rate / config.prior_bpm
+    prior = np.exp(-0.5 * (np.log2(lags / prior_lag) / config.prior_octaves) ** 2)
+    emission = acf * prior
+    # Each moment's own preference, whatever its strength: a sparse passage's weak
+    # autocorrelation otherwise never paid for leaving the tempo of the drums before it.
+    emission /= np.maximum(emission.max(axis=1, keepdims=True), 1e-12)
+    octaves = np.abs(np.log2(lags[:, None] / lags[None, :]))
+    cost = config.tempo_change_cost * octaves
+    score = emission[0].copy()
+    back = np.zeros((len(centres), len(lags)), np.int64)
+    for c in range(1, len(centres)):
+        moves = score[None, :] - cost           # [to, from]
+        back[c] = np.argmax(moves, axis=1)
+        score = emission[c] + moves[np.arange(len(lags)), back[c]]
+    path = np.zeros(len(centres), np.int64)
+    path[-1] = int(np.argmax(score))
+    for c in range(len(centres) - 1, 0, -1):
+        path[c - 1] = back[c, path[c]]
+    return lags[path][np.minimum(np.arange(n) // step, len(centres) - 1)].astype(float)
+
+
+def beat_frames(envelope: np.ndarray, periods: np.ndarray, tightness: float, slack: int) -> np.ndarray:
+    """Ellis's dynamic programme: the frames of the beat sequence that maximizes the envelope
+    at its beats less `tightness` times the squared log-ratio of each interval to the local
+    period. A frame whose best predecessor costs more than it brings starts a sequence."""
+    n = len(envelope)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    score = envelope.astype(float).copy()
+    back = np.full(n, -1, np.int64)
+    for t in range(n):
+        period = periods[t]
+        first, last = t - round(2 * period), t - round(period / 2)
+        if last < 0:
+            continue
+        first = max(first, 0)
+        gaps = np.log(t - np.arange(first, last + 1))
+        # Held to the nearest of the periods within `slack` frames: the tempo path places a
+        # change up to seconds off (its windows straddle it), and there both tempi are right.
+        near = np.log([period, periods[max(0, t - slack)], periods[min(n - 1, t + slack)]])
+        misfit = np.min((gaps[None, :] - near[:, None]) ** 2, axis=0)
+        candidates = score[first:last + 1] - tightness * misfit
+        best = int(np.argmax(candidates))
+        if candidates[best] > 0:
+            score[t] += candidates[best]
+            back[t] = first + best
+    tail = max(0, n - round(periods[-1]))
+    t = tail + int(np.argmax(score[tail:]))
+    frames = [t]
+    while back[frames[-1]] >= 0:
+        frames.append(int(back[frames[-1]]))
+    return np.array(frames[::-1], np.int64)
+
+
+def sounding_runs(flux: np.ndarray, power: np.ndarray, frame_rate: float, config: BeatMapConfig
+                  ) -> list[tuple[int, int]]:
+    """[start, end) frame spans where music goes on: from onset to onset (sounding, not
+    silence) while they come within `evidence_seconds` of each other."""
+    n = len(flux)
+    if n == 0:
+        return []
+    # Sound within reach of the flux's peak, which comes a frame before the hit's own hop.
+    level = maximum_filter1d(power, 2 * PEAK_REACH + 1) >= 10 ** (config.silence_db / 10)
+    # An onset: a local peak of the flux above its neighbourhood's median by ONSET_DB. Steady
+    # noise at any level rises at most 1 dB above its median, a vibrato chord 0.5, drums 25-35.
+    median = median_filter(flux, size=2 * round(0.5 * frame_rate) + 1, mode="nearest")
+    peak = np.zeros(n, bool)
+    peak[1:-1] = (flux[1:-1] >= flux[:-2]) & (flux[1:-1] > flux[2:])
+    onsets = np.flatnonzero(peak & (flux > median + ONSET_DB) & level)
+    evidence = np.zeros(n, np.int8)
+    reach = round(config.evidence_seconds * frame_rate)
+    for a, b in zip(onsets[:-1], onsets[1:]):
+        if b - a <= reach:
+            evidence[a:b + 1] = 1
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], evidence, [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def peak_positions(envelope: np.ndarray, frames: np.ndarray, reach: int) -> np.ndarray:
+    """Each of `frames` moved to the envelope's highest frame within `reach` of it, then
+    between frames to the vertex of the parabola through that peak and its neighbours: the
+    dynamic programme's beats are whole frames, held to whole-frame periods."""
+    n = len(envelope)
+    offsets = np.arange(-reach, reach + 1)
+    around = np.clip(frames[:, None] + offsets[None, :], 0, n - 1)
+    peaks = around[np.arange(len(frames)), np.argmax(envelope[around], axis=1)]
+    left, centre, right = (envelope[np.clip(peaks + k, 0, n - 1)] for k in (-1, 0, 1))
+    curve = left - 2 * centre + right
+    inside = (peaks > 0) & (peaks < n - 1) & (curve < 0)
+    shift = np.where(inside, 0.5 * (left - right) / np.where(inside, curve, 1.0), 0.0)
+    return peaks + np.clip(shift, -0.5, 0.5)
+
+
+def beat_map(blocks: Iterable[np.ndarray], sample_rate: int, config: BeatMapConfig = BeatMapConfig(),
+             start_time: float = 0.0) -> BeatMap:
+    """The beats of mono audio given as blocks in order; times count from `start_time`."""
+    envelope = OnsetEnvelope(sample_rate, config)
+    for block in blocks:
+        envelope.feed(block)
+    flux, novelty, power = envelope.finish()
+    rate = envelope.frame_rate
+    runs = []
+    for a, b in sounding_runs(flux, power, rate, config):
+        if b - a < 2 * rate:  # a few onsets, no tempo to find in them
+            continue
+        # The tempo from the flux: its autocorrelation is clean at every octave of the bar.
+        # The beats from the novelty: on the flux, the off-beat hats and bass of house music
+        # outweighed its kicks, and its beats fell between them.
+        periods = local_periods(_standardized(flux[a:b]), rate, config)
+        slack = round(config.tempo_window_seconds / 4 * rate)
+        frames = beat_frames(_standardized(novelty[a:b]), periods, config.tightness, slack)
+        runs.append(start_time + (a + peak_positions(flux[a:b], frames, PEAK_REACH)) / rate)
+    return BeatMap(tuple(runs))
+
+
+def _standardized(x: np.ndarray) -> np.ndarray:
+    return x / max(float(np.std(x)), 1e-12)
+
+
+class KnownBeats:
+    """A beat map read as the analyzer reads its live beat clock (`beats.BeatClock`): beats
+    handed over once each as the stream passes them, and the grid at any moment. Inside a
+    run of beats the grid is the run's own intervals, its confidence whole; before, between
+    and after runs the nearest run's grid goes on with no confidence: no beat to sync to."""
+
+    def __init__(self, beat_map: BeatMap, start_time: float = 0.0, default_bpm: float = 120.0) -> None:
+        self._times = beat_map.beats
+        self._run = np.repeat(np.arange(len(beat_map.runs)), [len(r) for r in beat_map.runs])
+        self._handed = 0  # beats before this index were handed over
+        self._default_period = 60.0 / default_bpm
+        self.now = start_time
+
+    def advance(self, t: float) -> list[float]:
+        """Move to stream time `t`; returns the beats passed since the last call."""
+        passed = int(np.searchsorted(self._times, t, side="right"))
+        beats = self._times[self._handed:passed].tolist()
+        self._handed = max(self._handed, passed)
+        self.now = max(self.now, t)
+        return beats
+
+    @property
+    def bpm(self) -> float:
+        return 60.0 / self._grid(self.now)[1]
+
+    def last_beat(self, t: float) -> float:
+        return self._grid(t)[0]
+
+    def next_beat(self, t: float) -> float:
+        last, period, _ = self._grid(t)
+        return last + period
+
+    def phase(self, t: float) -> float:
+        last, period, _ = self._grid(t)
+        return min(max((t - last) / period, 0.0), math.nextafter(1.0, 0.0))
+
+    def confidence(self, t: float) -> float:
+        return 1.0 if self._grid(t)[2] else 0.0
+
+    def _grid(self, t: float) -> tuple[float, float, bool]:
+        """(the beat at or before `t`, the period there, whether `t` is inside a run)."""
+        times, run = self._times, self._run
+        i = int(np.searchsorted(times, t, side="right")) - 1
+        if 0 <= i < len(times) - 1 and run[i] == run[i + 1]:
+            return float(times[i]), float(times[i + 1] - times[i]), True
+        if i >= 1 and run[i - 1] == run[i]:          # after a run: its last interval
+            anchor, period = times[i], times[i] - times[i - 1]
+        elif i + 2 < len(times) and run[i + 1] == run[i + 2]:   # before a run: its first
+            anchor, period = times[i + 1], times[i + 2] - times[i + 1]
+        else:
+            anchor, period = (times[i] if i >= 0 else self.now), self._default_period
+        return float(anchor + math.floor((t - anchor) / period) * period), float(period), False

@@ -1,0 +1,136 @@
+"""A render's beats: found with the whole recording in view (live/audio/beatmap.py)."""
+import numpy as np
+import pytest
+
+from live.audio.analyzer import AudioAnalyzer
+from live.audio.beatmap import BeatMap, KnownBeats, beat_map, mel_filters
+from live.audio.synth import STEADY, drum_track
+from live.bench.beat_metrics import score_beats
+
+RATE = 22050
+
+
+def drums(bpm: float, seconds: float, rate: int = RATE, seed: int = 0, delay: float = 0.0):
+    """A drum track and its true beats, starting `delay` seconds into its own silence."""
+    track = drum_track(bpm, seconds, rate, STEADY, seed=seed)
+    lead = np.zeros(round(delay * rate), np.float32)
+    return np.concatenate([lead, track.samples]), track.beats + len(lead) / rate
+
+
+def test_a_steady_track_s_beats_come_from_its_first_bar_on_the_hits():
+    samples, truth = drums(120, 20)
+    beats = beat_map([samples], RATE).beats
+    score = score_beats(beats, truth, tolerance=0.07)  # no warm-up left out: a live tracker needs 2-3 s
+    assert score.f_measure >= 0.97, score
+    error = np.abs(beats[:, None] - truth[None, :]).min(axis=1)
+    assert np.median(error) < 0.015, np.median(error)  # a frame is 11.6 ms
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_any_sample_rate(rate):
+    samples, truth = drums(100, 15, rate)
+    assert score_beats(beat_map([samples], rate).beats, truth, tolerance=0.07).f_measure >= 0.95
+
+
+def test_a_tempo_change_is_followed_from_its_first_beat():
+    first, truth1 = drums(100, 16)
+    second, truth2 = drums(140, 16, seed=1)
+    change = len(first) / RATE
+    truth = np.concatenate([truth1, truth2 + change])
+    beats = beat_map([np.concatenate([first, second])], RATE).beats
+    assert score_beats(beats, truth, tolerance=0.07).f_measure >= 0.95
+    # The beats of the three seconds after the change, each found (aubio's tracker: 5-7 s late).
+    after = truth[(truth >= change) & (truth < change + 3)]
+    assert len(after) == 7 and np.abs(after[:, None] - beats[None, :]).min(axis=1).max() < 0.05
+
+
+def test_no_beats_in_silence_noise_or_a_held_chord_and_the_music_after_them_on_its_own_phase():
+    rng = np.random.default_rng(0)
+    t = np.arange(6 * RATE) / RATE
+    chord = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)).astype(np.float32)
+    before, truth1 = drums(120, 8)
+    after, truth2 = drums(120, 8, seed=1, delay=0.17)  # a third of a beat off the first part's grid
+    gaps = [np.zeros(6 * RATE, np.float32), 0.1 * rng.standard_normal(6 * RATE).astype(np.float32), chord]
+    samples = np.concatenate([before, *gaps, after])
+    restart = (len(samples) - len(after)) / RATE
+    beats = beat_map([samples], RATE).beats
+    end_of_first = len(before) / RATE
+    assert not np.any((beats > end_of_first + 0.5) & (beats < restart + 0.17 - 0.07)), beats
+    assert score_beats(beats[beats > restart], truth2 + restart, tolerance=0.07).f_measure >= 0.9
+    assert score_beats(beats[beats < end_of_first], truth1, tolerance=0.07).f_measure >= 0.9
+
+
+def test_blocks_of_any_size_give_the_same_beats():
+    samples, _ = drums(110, 10)
+    whole = beat_map([samples], RATE)
+    for size in (1000, 4097):
+        blocks = [samples[i:i + size] for i in range(0, len(samples), size)]
+        parts = beat_map(blocks, RATE)
+        assert len(parts.runs) == len(whole.runs)
+        # Equal to rounding: a matrix product of other row counts adds in another order.
+        assert all(np.allclose(a, b, rtol=0, atol=1e-9) for a, b in zip(parts.runs, whole.runs))
+
+
+def test_times_count_from_the_start_time_given():
+    samples, _ = drums(110, 10)
+    assert np.array_equal(beat_map([samples], RATE, start_time=-2.5).beats, beat_map([samples], RATE).beats - 2.5)
+
+
+def test_silence_and_nothing_have_no_beats():
+    assert beat_map([], RATE).beats.size == 0
+    assert beat_map([np.zeros(5 * RATE, np.float32)], RATE).beats.size == 0
+
+
+def test_mel_filters_cover_the_band_as_triangles():
+    filters = mel_filters(2048, 44100, 40, 30.0, 16000.0)
+    assert filters.shape == (1025, 40) and filters.max() <= 1.0
+    assert np.all(filters.max(axis=0) > 0.5)  # no band between two bins
+    freqs = np.fft.rfftfreq(2048, 1 / 44100)
+    peaks = freqs[np.argmax(filters, axis=0)]
+    assert np.all(np.diff(peaks) > 0) and peaks[0] > 30 and peaks[-1] < 16000
+
+
+def known():
+    return KnownBeats(BeatMap((np.array([1.0, 1.5, 2.0, 2.5]), np.array([10.0, 10.4, 10.8]))))
+
+
+def test_known_beats_are_handed_over_once_as_the_stream_passes_them():
+    beats = known()
+    assert beats.advance(0.9) == []
+    assert beats.advance(1.6) == [1.0, 1.5]
+    assert beats.advance(1.6) == [] and beats.advance(1.2) == []
+    assert beats.advance(20.0) == [2.0, 2.5, 10.0, 10.4, 10.8]
+
+
+def test_known_beats_grid_inside_a_run_is_its_own_intervals():
+    beats = known()
+    assert (beats.last_beat(1.7), beats.next_beat(1.7), beats.confidence(1.7)) == (1.5, 2.0, 1.0)
+    assert beats.phase(1.75) == pytest.approx(0.5)
+    assert beats.last_beat(10.5) == 10.4 and beats.next_beat(10.5) == pytest.approx(10.8)
+    beats.advance(10.5)
+    assert beats.bpm == pytest.approx(150.0)
+
+
+def test_known_beats_outside_runs_extend_the_nearest_grid_without_confidence():
+    beats = known()
+    # After a run: its last interval goes on, to nothing to sync to.
+    assert beats.confidence(5.1) == 0.0 and beats.last_beat(5.1) == pytest.approx(5.0)
+    assert beats.confidence(2.5) == 0.0  # the run's last beat: no next one to wait for
+    # Before the first run, its first interval back from it; after the last, its last.
+    assert beats.last_beat(0.6) == pytest.approx(0.5) and beats.confidence(0.6) == 0.0
+    assert beats.last_beat(12.1) == pytest.approx(12.0) and beats.next_beat(12.1) == pytest.approx(12.4)
+    empty = KnownBeats(BeatMap(()), start_time=-3.0)
+    assert empty.bpm == 120.0 and empty.confidence(0.0) == 0.0 and empty.advance(5.0) == []
+
+
+def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
+    analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),)), start_index=-RATE // 2)
+    analyzer.tap(-0.2)
+    heard = []
+    for _ in range(6):
+        features = analyzer.feed(np.zeros(RATE // 2, np.float32))  # silence: the map decides, not the level
+        heard += features.beats
+        if 0.5 < features.time < 2.0:
+            assert features.beat_confidence == 1.0 and features.bpm == pytest.approx(120.0)
+    assert heard == [0.5, 1.0, 1.5, 2.0]
+    assert analyzer.features.beat_confidence == 0.0  # past the run
