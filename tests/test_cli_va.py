@@ -42,7 +42,7 @@ def test_va_prints_one_line_per_file_and_reports_bad_ones(random_bundle_dir, tmp
     status = _run([str(tone), str(broken), str(picture), str(missing), str(text), str(short), "/dev/zero",
                    "--bundle", str(random_bundle_dir)])
     out, err = capsys.readouterr()
-    assert status == 1
+    assert status == 2  # bad input's code, as the other commands give it
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["path"] for line in lines] == [str(tone), str(picture), str(short)]
     for line in lines:
@@ -232,7 +232,7 @@ def test_a_clip_s_spectrogram_is_the_windows_spectrogram_at_the_clip_s_length(ra
 def test_a_broken_audio_file_and_a_folder_get_their_own_messages(random_bundle_dir, tmp_path, capsys):
     broken = tmp_path / "take.wav"
     broken.write_bytes(b"RIFF but nothing else")
-    assert _run([str(broken), str(tmp_path), "--bundle", str(random_bundle_dir)]) == 1
+    assert _run([str(broken), str(tmp_path), "--bundle", str(random_bundle_dir)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert "take.wav" in errors[0] and "pictures" not in errors[0]
     assert "is a folder; give the files in it" in errors[1]
@@ -351,7 +351,7 @@ def test_va_reads_a_file_s_sound_and_leaves_its_long_silences_out(random_bundle_
                   + ["--bundle", str(random_bundle_dir)])
     out, err = capsys.readouterr()
     song_va, padded_va = [json.loads(line) for line in out.splitlines()]
-    assert status == 1 and "silence.wav is silent (below -60 dBFS throughout): no music to read" in err
+    assert status == 2 and "silence.wav is silent (below -60 dBFS throughout): no music to read" in err
     assert all(abs(song_va[key] - padded_va[key]) < 0.01 for key in ("valence", "arousal"))
 
 

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Audio: the mean over the windows of its sound (silence past 0.25 s left "
                                    "out, as a show leaves it; a silent file is an error); images: the image VA "
                                    "head. A file that "
-                                   "cannot be read gets a one-line error on stderr; the others go on.")
+                                   "cannot be read gets a one-line error on stderr; the others go on, and the "
+                                   "command then exits with code 2.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
     p.add_argument("--bundle", type=given, default="default",
                    help="bundle name or folder, or a training run folder (default: default)")
@@ -43,4 +44,4 @@ def _run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(json.dumps({"path": path, "valence": round(valence, 4), "arousal": round(arousal, 4)}), flush=True)
-    return 1 if failed else 0
+    return 2 if failed else 0  # bad input's code, as every command's: a script tells it from a crash (1)
