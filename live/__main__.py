@@ -19,7 +19,7 @@ from live.errors import UserError, first_line, one_line
 from live.cli.types import Parser
 from live.heap import keep_freed_memory
 
-COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "eval", "bench", "control")
+COMMANDS: tuple[str, ...] = ("perform", "render", "preset", "devices", "generate", "inspect", "convert", "train", "bundle", "transfer", "va", "beats", "eval", "bench", "control")
 
 
 def build_parser() -> argparse.ArgumentParser:

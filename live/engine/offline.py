@@ -27,9 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.beatmap import BeatMap, beat_map
+from live.audio.beatmap import file_beats
 from live.audio.beats import ONSET_LAG_HOPS
-from live.audio.channels import mix_channels, mixdown
+from live.audio.channels import mix_channels
 from live.audio.decode import AudioFile
 from live.audio.mel import LogMel
 from live.engine.cues import Cue, CueSheet
@@ -48,7 +48,6 @@ from live.render.sinks import (VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, 
 # and time for the beat tracker to lock on (a 120 bpm track cold: no beat for 1.6 s, then
 # 2 s at 187 bpm).
 PREROLL_SECONDS = 10.0
-BEAT_MAP_BLOCK_S = 2.0  # read for the beat map: its pass holds a few MB of analysis at a time
 
 
 @dataclass(frozen=True)
@@ -109,17 +108,6 @@ def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int
     return PngSink(out)
 
 
-def known_beats(audio: AudioFile, first: int, progress: bool) -> BeatMap:
-    """The beats of the whole of `audio`, in seconds from sample `first`: an excerpt has the
-    whole song's beats (found with 30 s of the song around an excerpt, one in three excerpts
-    of the demo track differed from them)."""
-    block = round(BEAT_MAP_BLOCK_S * audio.sample_rate)
-    reader = audio.reader()
-    blocks = (mixdown(reader.read(block)) for _ in tqdm(range(math.ceil(audio.frames / block)), unit="block",
-                                                         disable=not progress, desc="beats"))
-    return beat_map(blocks, audio.sample_rate, start_time=-first / audio.sample_rate)
-
-
 def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
            on_clipped: Callable[[float], None] | None = None, shows: Mapping[str, Show] | None = None) -> RunStats:
     """`audio` is read front to back as the frames need it: an hour-long file is never held.
@@ -139,7 +127,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
         return min(end - first, round(frame * sr / fps))
 
     # Its own pass over the audio, before the render's reader holds a block and the pre-roll.
-    beats = known_beats(audio, first, options.progress) if options.lookahead_beats else None
+    beats = file_beats(audio, first, options.progress) if options.lookahead_beats else None
     # The analyzer hears the audio before --start first (its stream time is negative there),
     # so the excerpt's first frames have a mel window and a tempo, as a full render's do.
     reader = audio.reader()
