@@ -99,9 +99,10 @@ class OnsetEnvelope:
     def feed(self, mono: np.ndarray) -> None:
         buffer = np.concatenate([self._pending, mono.astype(np.float32, copy=False)])
         frames = max(0, (len(buffer) - self.n_fft) // self.hop + 1)
-        windows = np.lib.stride_tricks.sliding_window_view(buffer, self.n_fft)[::self.hop][:frames]
-        for at in range(0, frames, FRAMES_PER_PASS):
-            self._analyse(windows[at:at + FRAMES_PER_PASS])
+        if frames:  # else too short for a frame: a file's short last block, a tiny file
+            windows = np.lib.stride_tricks.sliding_window_view(buffer, self.n_fft)[::self.hop][:frames]
+            for at in range(0, frames, FRAMES_PER_PASS):
+                self._analyse(windows[at:at + FRAMES_PER_PASS])
         self._pending = buffer[frames * self.hop:]
 
     def _analyse(self, windows: np.ndarray) -> None:
