@@ -144,3 +144,13 @@ def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
             assert features.beat_confidence == 1.0 and features.bpm == pytest.approx(120.0)
     assert heard == [0.5, 1.0, 1.5, 2.0]
     assert analyzer.features.beat_confidence == 0.0  # past the run
+
+
+def test_an_analyzer_s_grid_is_read_where_its_audio_ends_across_a_change_of_tempo():
+    # Fed to 3 ms past the beat at 1.2 s (intervals 0.6 -> 0.4), its last whole hop ending 4 ms before it:
+    # the next beat read 1.8 s, the last beat's with the interval before it (review 79).
+    analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.0, 0.6, 1.2, 1.6, 2.0, 2.4]),)))
+    assert analyzer.tracker.hop == 256
+    features = analyzer.feed(np.zeros(round(1.203 * RATE), np.float32))
+    assert features.beats[-1] == 1.2 and features.last_beat == 1.2
+    assert features.next_beat_after(features.time) == pytest.approx(1.6) and features.bpm == pytest.approx(150)

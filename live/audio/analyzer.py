@@ -140,8 +140,7 @@ class AudioAnalyzer:
                     self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
                     self._onset_strength = hop.onset_strength
                 if self._known is not None:
-                    beats += self._known.advance(hop.end_time)
-                    continue
+                    continue  # the map's beats are handed over below, to the end of the audio fed
                 # A rest between sparse or quiet hits is no silence: with the level alone, drums peaking
                 # at -31 dBFS lost half their beats, a 60 bpm click single ones (review 74).
                 audible = (self._mean_square >= self._silent_mean_square
@@ -152,6 +151,10 @@ class AudioAnalyzer:
                 # silence: a break pulsed on for seconds. Beats the performer tapped go on.
                 beats += self.clock.advance(hop.end_time, emit=audible or self.clock.tapped_at(hop.end_time))
         self._index += len(mono)
+        if self._known is not None:
+            # To the sample fed, not the last whole hop: the snapshot's grid is read at its time,
+            # and a beat in between gave its last beat with the interval before it.
+            beats += self._known.advance(self.time)
         if self._taps_ahead:
             beats += self._taps_until(self.time)
         if beats:
