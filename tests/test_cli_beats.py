@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from live.__main__ import main
@@ -18,7 +19,8 @@ def test_the_beats_of_a_file_print_one_a_line_and_as_runs_in_json(tmp_path, caps
     report = tmp_path / "beats.json"
     assert main(["beats", str(path), "--json", str(report), "--quiet"]) == 0
     out, err = capsys.readouterr()
-    printed = np.array([float(line) for line in out.splitlines()])
+    printed = np.array([float(line) for line in out.splitlines() if line])
+    assert out.count("\n\n") == 1  # a blank line between the runs
     again = len(track.samples) / rate + 5
     truth = np.concatenate([track.beats, track.beats + again])
     assert score_beats(printed, truth, tolerance=0.07).f_measure >= 0.95
@@ -34,3 +36,33 @@ def test_a_file_that_is_no_audio_is_one_line(tmp_path, capsys):
     assert main(["beats", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot decode audio" in err
+
+
+def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
+    from live.audio.beatmap import BeatMap, beats_text, read_beats
+
+    path = tmp_path / "beats.txt"
+    written = BeatMap((np.array([0.5, 1.0, 1.5]), np.array([4.25, 4.75])))
+    path.write_text(beats_text(written))
+    assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0, 1.5], [4.25, 4.75]]
+    path.write_text("0.500000\t0.500000\tbeat\n1.000000\t1.000000\tbeat\n")  # Audacity's labels
+    assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0]]
+    path.write_text("# the intro\n0.5, kick\n\n# a comment is no break\n1.0  # snare\n\n\n2.0\n")
+    assert [run.tolist() for run in read_beats(path).runs] == [[0.5], [1.0], [2.0]]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0.5\n0.5\n", "line 2: 0.5 s comes after 0.5 s; the beats must rise"),
+    ("0.5\nsoon\n", "line 2: soon is not a time in seconds"),
+    ("-1\n", "line 1: -1 is not a time in seconds"),
+    ("nan\n", "line 1: nan is not a time in seconds"),
+    ("# nothing\n\n", "holds no beats"),
+])
+def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):
+    from live.audio.beatmap import read_beats
+    from live.errors import UserError
+
+    path = tmp_path / "beats.txt"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        read_beats(path)

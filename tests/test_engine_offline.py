@@ -254,6 +254,24 @@ def test_a_render_s_beats_follow_a_tempo_change_at_once_and_live_ones_as_a_show_
     assert score_beats(found["live"], truth[after], tolerance=0.07).recall < 0.8
 
 
+def test_a_render_takes_the_beats_it_is_given(tmp_path, clicks, preset_dir, capsys):
+    # The clicks' beats at 0.25 + 0.5 k s, moved by hand to 0.3 + 0.75 k s: the render beats on the file's.
+    beats = tmp_path / "mine.txt"
+    beats.write_text("".join(f"{0.3 + 0.75 * k:.3f}\n" for k in range(16)))
+    stats = tmp_path / "stats.json"
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "5", "--size", "16x16", "--quiet"]
+    assert main(["render", str(clicks), "-o", str(tmp_path / "given"), *args, "--start", "1", "--duration", "6",
+                 "--beats", str(beats), "--stats", str(stats)]) == 0
+    # Stream times from --start, each beat once, those in the video.
+    expected = [0.3 + 0.75 * k - 1 for k in range(16) if 1 <= 0.3 + 0.75 * k < 7]
+    assert json.loads(stats.read_text())["beats"] == pytest.approx(expected, abs=1e-9)
+    beats.write_text("1.0\n0.5\n")
+    assert main(["render", str(clicks), "-o", str(tmp_path / "bad"), *args, "--beats", str(beats)]) == 2
+    assert "line 2: 0.5 s comes after 1 s; the beats must rise" in capsys.readouterr().err
+    assert main(["render", str(clicks), "-o", str(tmp_path / "none"), *args, "--beats", str(tmp_path / "x")]) == 2
+    assert "cannot read the beats in" in capsys.readouterr().err
+
+
 def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(tmp_path):
     from live.engine.offline import check_output, is_video
     from live.errors import UserError

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
@@ -58,6 +59,9 @@ class BeatMap:
     @property
     def beats(self) -> np.ndarray:
         return np.concatenate(self.runs) if self.runs else np.zeros(0)
+
+    def shifted(self, seconds: float) -> BeatMap:
+        return BeatMap(tuple(run + seconds for run in self.runs))
 
 
 def mel_filters(n_fft: int, sample_rate: int, bands: int, low_hz: float, high_hz: float) -> np.ndarray:
@@ -270,6 +274,46 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
     blocks = (mixdown(reader.read(block)) for _ in tqdm(range(math.ceil(audio.frames / block)), unit="block",
                                                          disable=not progress, desc="beats"))
     return beat_map(blocks, audio.sample_rate, start_time=-first / audio.sample_rate)
+
+
+def beats_text(beat_map: BeatMap) -> str:
+    """One time in seconds a line, a blank line between runs: what `read_beats` reads."""
+    return "\n".join("".join(f"{t:.3f}\n" for t in run) for run in beat_map.runs)
+
+
+def read_beats(path: str | Path) -> BeatMap:
+    """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
+    first field of each line (split at tabs, commas or spaces) in seconds, rising; a blank
+    line ends a run of beats (the music stops there); `#` starts a comment."""
+    from live.errors import UserError, first_line, printable
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read the beats in {path}: {first_line(e)}") from None
+    runs: list[list[float]] = [[]]
+    last = -math.inf
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].replace(",", " ").split()
+        if not text:
+            if runs[-1] and not line.strip().startswith("#"):
+                runs.append([])
+            continue
+        try:
+            t = float(text[0])
+        except ValueError:
+            t = math.nan
+        if not 0 <= t < math.inf:
+            raise UserError(f"{path} line {number}: {printable(text[0])} is not a time in seconds; give one "
+                            "beat a line, its time first (`python -m live beats SONG` writes them)")
+        if t <= last:
+            raise UserError(f"{path} line {number}: {t:g} s comes after {last:g} s; the beats must rise")
+        runs[-1].append(t)
+        last = t
+    beat_map = BeatMap(tuple(np.array(run) for run in runs if run))
+    if not beat_map.runs:
+        raise UserError(f"{path} holds no beats; give one time in seconds a line")
+    return beat_map
 
 
 def _standardized(x: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("beats", help="print the beats a render finds in an audio file (seconds, one a line)",
                        description="The beats `render` cuts and fades on, found with the whole file in view: "
                                    "one time in seconds a line on stdout, to place cues by or to mark an edit "
-                                   "with; the count and tempo on stderr. Runs of beats break where the music "
-                                   "stops (silence, a held sound).")
+                                   "with, or to correct and give back to `render --beats FILE`; the count and "
+                                   "tempo on stderr. A blank line ends a run of beats: the music stops there "
+                                   "(silence, a held sound).")
     p.add_argument("audio", help="audio file (wav, flac, mp3, ogg, m4a, ...)")
     p.add_argument("--json", type=json_file, metavar="PATH",
                    help='also write {"audio": ..., "runs": [[seconds, ...], ...]} here')
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from live.audio.beatmap import file_beats
+    from live.audio.beatmap import beats_text, file_beats
     from live.audio.decode import scan_audio
     from live.errors import note
     from live.files import write_json
@@ -33,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     found = file_beats(audio, progress=not args.quiet)
-    for run in found.runs:
-        sys.stdout.write("".join(f"{t:.3f}\n" for t in run))
+    sys.stdout.write(beats_text(found))
     if args.json:
         write_json(args.json, {"audio": str(args.audio), "runs": [[round(float(t), 4) for t in run]
                                                                   for run in found.runs]})

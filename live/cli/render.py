@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, load_bundle,
                              open_show, output_size, show_presets)
-from live.cli.types import number, output_path, threads
+from live.cli.types import input_path, number, output_path, threads
 from live.errors import UserError, note
 
 
@@ -25,13 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--beats", choices=("lookahead", "live"), default="lookahead",
+    p.add_argument("--beats", type=beat_source, default="lookahead", metavar="lookahead|live|FILE",
                    help="lookahead: the beats found with the whole song in view, right from its first beat and "
                         "at once after a tempo change (default); live: as a show finds them while the audio "
-                        "arrives, seconds late after a change (to see how a show would follow the song)")
+                        "arrives, seconds late after a change (to see how a show would follow the song); FILE: "
+                        "your own, one time in seconds a line (as `python -m live beats SONG` writes them, or an "
+                        "Audacity label track)")
     add_cues_argument(p)
     add_show_arguments(p)
     p.set_defaults(func=run)
+
+
+def beat_source(text: str) -> str | Path:
+    """`lookahead`, `live`, or a file of beats (read once the audio is checked)."""
+    return text if text in ("lookahead", "live") else input_path(text)
 
 
 def decibels_over(peak: float) -> str:
@@ -41,6 +49,7 @@ def decibels_over(peak: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from live.audio.beatmap import read_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
+    given_beats = read_beats(args.beats) if isinstance(args.beats, Path) else None
     cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
@@ -71,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
                             progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
-                            lookahead_beats=args.beats == "lookahead")
+                            lookahead_beats=args.beats == "lookahead", beats=given_beats)
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.beatmap import file_beats
+from live.audio.beatmap import BeatMap, file_beats
 from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.channels import mix_channels
 from live.audio.decode import AudioFile
@@ -62,6 +62,7 @@ class RenderOptions:
     # The beats found with the whole song in view (beatmap.py), or False: as a show finds them
     # while the audio arrives (to see how a show would follow the song).
     lookahead_beats: bool = True
+    beats: BeatMap | None = None    # the beats given, in seconds of the audio file: in place of either
 
 
 def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int, int]:
@@ -127,7 +128,8 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
         return min(end - first, round(frame * sr / fps))
 
     # Its own pass over the audio, before the render's reader holds a block and the pre-roll.
-    beats = file_beats(audio, first, options.progress) if options.lookahead_beats else None
+    beats = (options.beats.shifted(-first / sr) if options.beats is not None
+             else file_beats(audio, first, options.progress) if options.lookahead_beats else None)
     # The analyzer hears the audio before --start first (its stream time is negative there),
     # so the excerpt's first frames have a mel window and a tempo, as a full render's do.
     reader = audio.reader()
