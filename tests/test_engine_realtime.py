@@ -857,7 +857,7 @@ def test_a_cancelled_projection_s_failure_is_no_one_s(monkeypatch):
 
     failing_now, errors = threading.Event(), []
 
-    def project(bundle, picture, check):
+    def project(bundle, picture, config, check):
         failing_now.wait(10)
         raise RuntimeError("out of memory")
     monkeypatch.setattr("live.engine.projections.project_image", project)
@@ -1217,14 +1217,24 @@ def test_a_picture_not_yet_projected_is_projected_on_a_worker_while_the_show_goe
     engine, opened, reports, w = _picture_preset(tmp_path, monkeypatch)
     release = threading.Event()
 
-    def project(bundle, picture, check):
-        while not release.wait(0.01):
+    def project(bundle, picture, config, check):
+        for _ in range(config.steps // 4):  # a quarter of the work, then the rest when released
             check()
+        release.wait(10)
         return w
     monkeypatch.setattr("live.engine.projections.project_image", project)
     engine.switch_preset("pic")
     engine._switch(engine.choice.requests.take(timeout=0))
     assert opened == [] and engine.show.preset.name == "test"  # the picture on screen stays
+    # How far it is, in the HUD once the notice has scrolled away and in the state telemetry.
+    deadline = time.monotonic() + 10
+    while engine.projections.progress() != ("pic", 0.25) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine._hud_message(engine.clock() + 60) == "preset: projecting pic's picture into W, 25 %"
+    published = []
+    monkeypatch.setattr(engine, "publish", lambda topic, body: published.append(body))
+    engine._publish_state([])
+    assert published[0]["projecting"] == {"preset": "pic", "progress": 0.25}
     assert engine.state()["preset"] == "pic" and engine.choice.settings.get().lambda_ == 0.2  # the controls are pic's
     assert len(reports) == 1 and reports[0][0] == "notice" and "projecting its picture" in reports[0][2]
     engine.switch_preset("pic")  # chosen again (loaded anew) while it projects: one projection, one notice
@@ -1255,7 +1265,7 @@ def test_a_failed_projection_of_a_preset_chosen_twice_gives_the_controls_back(tm
     engine, _, reports, _ = _picture_preset(tmp_path, monkeypatch)
     release = threading.Event()
 
-    def project(bundle, picture, check):
+    def project(bundle, picture, config, check):
         release.wait(10)
         raise RuntimeError("out of memory")
     monkeypatch.setattr("live.engine.projections.project_image", project)
@@ -1276,7 +1286,7 @@ def test_another_switch_or_the_end_stops_a_projection_and_a_failed_one_gives_the
     steps, in_step = [], threading.Event()
     in_step.set()
 
-    def endless(bundle, picture, check):
+    def endless(bundle, picture, config, check):
         while True:
             steps.append(1)
             check()

@@ -16,17 +16,19 @@ from live.bundle import Bundle
 from live.errors import UserError
 from live.presets import Preset
 from live.workers import BuildCancelled, yield_to_the_show
-from live.transfer.project import CachedProjection, project_image
+from live.transfer.project import CachedProjection, ProjectConfig, project_image
 
 
 class Projection:
     """One picture being projected; `cancel` stops it at its next optimization step."""
 
     def __init__(self, preset: Preset, bundle: Bundle, cached: CachedProjection,
-                 on_done: Callable[[Preset], None], on_error: Callable[[Preset, str], None]):
-        self.preset, self.cached = preset, cached
+                 on_done: Callable[[Preset], None], on_error: Callable[[Preset, str], None],
+                 config: ProjectConfig = ProjectConfig()):
+        self.preset, self.cached, self.config = preset, cached, config
         self._bundle, self._on_done, self._on_error = bundle, on_done, on_error
         self._cancelled = threading.Event()
+        self.steps_done = 0  # written by the worker alone, read by the show for its progress
         self.thread = threading.Thread(target=self._run, name="projection", daemon=True)
         self.thread.start()
 
@@ -37,14 +39,20 @@ class Projection:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    @property
+    def progress(self) -> float:
+        """The share of its optimization steps done, in [0, 1]."""
+        return min(1.0, self.steps_done / (self.config.steps + self.config.plus_steps))
+
     def _check(self) -> None:
         if self._cancelled.is_set():
             raise BuildCancelled
+        self.steps_done += 1
 
     def _run(self) -> None:
         yield_to_the_show()
         try:
-            self.cached.store(project_image(self._bundle, self.cached.picture, check=self._check))
+            self.cached.store(project_image(self._bundle, self.cached.picture, config=self.config, check=self._check))
         except BuildCancelled:
             return
         except Exception as e:  # noqa: BLE001 - a live component reports; the show on screen goes on
@@ -74,6 +82,12 @@ class Projections:
             self._jobs = [job for job in self._jobs if job.thread.is_alive()]
             return any(not job.cancelled and job.cached.entry == cached.entry and job.preset.name == preset.name
                        for job in self._jobs)
+
+    def progress(self) -> tuple[str, float] | None:
+        """The preset being projected for and the share done, or None when none is."""
+        with self._lock:
+            jobs = [job for job in self._jobs if not job.cancelled and job.thread.is_alive()]
+        return (jobs[-1].preset.name, jobs[-1].progress) if jobs else None
 
     def start(self, preset: Preset, bundle: Bundle, cached: CachedProjection) -> None:
         """Project for `preset`, stopping any other projection; nothing once closed."""

@@ -556,17 +556,21 @@ class LiveEngine:
     def _hud_message(self, now: float) -> str:
         """The last report for a few seconds; then what stays wrong: a broken shader, or an
         input that delivers nothing (a device gone: its one report would scroll away while
-        the picture no longer follows the music)."""
+        the picture no longer follows the music); then a picture's projection under way
+        (its notice scrolled away, and the switch waits a minute or two for it)."""
         message, since = self._message
         if now - since < self.options.hud_message_s:
             return message
         if self._shader_error:
             return f"shader: {self._shader_error}"
-        if not self._input_stalled(now):
-            return ""
-        if self.source.hung:
-            return "audio: the driver hangs; restart the show to hear the input"
-        return "audio: no sound arrives from the input; retrying"
+        if self._input_stalled(now):
+            if self.source.hung:
+                return "audio: the driver hangs; restart the show to hear the input"
+            return "audio: no sound arrives from the input; retrying"
+        if (projecting := self.projections.progress()) is not None:
+            name, done = projecting
+            return f"preset: projecting {name}'s picture into W, {math.floor(done * 100)} %"
+        return ""
 
     def _features_heard(self, now: float) -> AudioFeatures | None:
         """The latest analysis; while the input delivers nothing, with no level and no beat
@@ -668,6 +672,8 @@ class LiveEngine:
                         level_db=round(20 * math.log10(max(features.rms, LEVEL_FLOOR)), 1))
         if newest is not None:
             body["valence"], body["arousal"] = round(newest.valence, 4), round(newest.arousal, 4)
+        if (projecting := self.projections.progress()) is not None:
+            body["projecting"] = {"preset": projecting[0], "progress": math.floor(projecting[1] * 1000) / 1000}
         self.publish("state", body)
 
     def _publish_ended(self, at: float) -> None:
