@@ -66,3 +66,14 @@ def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(UserError, match=message):
         read_beats(path)
+
+
+def test_a_huge_file_is_no_beat_file(tmp_path):
+    from live.audio.beatmap import MAX_BEAT_FILE_BYTES, read_beats
+    from live.errors import UserError
+
+    path = tmp_path / "song.wav"
+    with open(path, "wb") as f:
+        f.truncate(MAX_BEAT_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(UserError, match="is no beat file: over 16 MB"):
+        read_beats(path)

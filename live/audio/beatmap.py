@@ -24,11 +24,13 @@ from scipy.ndimage import maximum_filter1d, median_filter
 from live.audio.beats import REFERENCE_HOP_SECONDS
 from live.audio.channels import mixdown
 from live.audio.decode import AudioFile
+from live.errors import UserError, first_line, printable
 
 ONSET_DB = 2.0        # an onset's flux above its neighbourhood's median (`sounding_runs`)
 PEAK_REACH = 3        # frames a beat may move to the flux's peak
 FRAMES_PER_PASS = 64  # frames analysed at once: a few MB
 FILE_BLOCK_S = 2.0    # a file's audio read at once
+MAX_BEAT_FILE_BYTES = 16 * 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -285,9 +287,10 @@ def read_beats(path: str | Path) -> BeatMap:
     """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
     first field of each line (split at tabs, commas or spaces) in seconds, rising; a blank
     line ends a run of beats (the music stops there); `#` starts a comment."""
-    from live.errors import UserError, first_line, printable
-
     try:
+        if Path(path).stat().st_size > MAX_BEAT_FILE_BYTES:
+            raise UserError(f"{path} is no beat file: over {MAX_BEAT_FILE_BYTES // 2 ** 20} MB (a day of beats "
+                            "at 300 bpm is 4 MB); give one time in seconds a line")
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the beats in {path}: {first_line(e)}") from None
