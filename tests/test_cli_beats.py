@@ -39,7 +39,8 @@ def test_a_file_that_is_no_audio_is_one_line(tmp_path, capsys):
 
 
 def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
-    from live.audio.beatmap import BeatMap, beats_text, read_beats
+    from live.audio.beatfiles import beats_text, read_beats
+    from live.audio.beatmap import BeatMap
 
     path = tmp_path / "beats.txt"
     written = BeatMap((np.array([0.5, 1.0, 1.5]), np.array([4.25, 4.75])))
@@ -53,13 +54,16 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("0.5\n0.5\n", "line 2: 0.5 s comes after 0.5 s; the beats must rise"),
+    ("0,5\n1,5\n", "line 1: 0,5 has a decimal comma"),  # read as 0 and 1 (review 80)
+    ("0,500000\t0,500000\tbeat\n", "line 1: 0,500000 has a decimal comma"),
+    ("1_000\n", "line 1: 1_000 is not a time in seconds"),
     ("0.5\nsoon\n", "line 2: soon is not a time in seconds"),
     ("-1\n", "line 1: -1 is not a time in seconds"),
     ("nan\n", "line 1: nan is not a time in seconds"),
     ("# nothing\n\n", "holds no beats"),
 ])
 def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):
-    from live.audio.beatmap import read_beats
+    from live.audio.beatfiles import read_beats
     from live.errors import UserError
 
     path = tmp_path / "beats.txt"
@@ -69,7 +73,7 @@ def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):
 
 
 def test_a_huge_file_is_no_beat_file(tmp_path):
-    from live.audio.beatmap import MAX_BEAT_FILE_BYTES, read_beats
+    from live.audio.beatfiles import MAX_BEAT_FILE_BYTES, read_beats
     from live.errors import UserError
 
     path = tmp_path / "song.wav"
@@ -77,3 +81,28 @@ def test_a_huge_file_is_no_beat_file(tmp_path):
         f.truncate(MAX_BEAT_FILE_BYTES + 1)  # sparse: no disk used
     with pytest.raises(UserError, match="is no beat file: over 16 MB"):
         read_beats(path)
+
+
+def test_a_device_is_no_beat_file():
+    from live.audio.beatfiles import read_beats
+    from live.errors import UserError
+
+    with pytest.raises(UserError, match="/dev/zero is no beat file: over 16 MB"):
+        read_beats("/dev/zero")  # read whole, it never ended (review 80)
+
+
+def test_a_file_s_beats_are_found_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    import live.audio.beatfiles as beatfiles
+    from live.audio.decode import scan_audio
+
+    rate = 22050
+    path = tmp_path / "song.wav"
+    sf.write(path, drum_track(120, 6, rate, STEADY).samples, rate)
+    first = beatfiles.file_beats(scan_audio(path))
+    monkeypatch.setattr(beatfiles, "_find", lambda *a: pytest.fail("found again"))
+    again = beatfiles.file_beats(scan_audio(path), first=rate)  # a render of an excerpt: the same, from 1 s
+    assert np.array_equal(again.beats, first.beats - 1.0)
+    monkeypatch.undo()
+    sf.write(path, drum_track(100, 6, rate, STEADY).samples, rate)  # another take of the song
+    changed = beatfiles.file_beats(scan_audio(path))
+    assert np.median(np.diff(changed.beats)) == pytest.approx(0.6, abs=0.01)

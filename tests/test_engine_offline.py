@@ -272,6 +272,35 @@ def test_a_render_takes_the_beats_it_is_given(tmp_path, clicks, preset_dir, caps
     assert "cannot read the beats in" in capsys.readouterr().err
 
 
+def test_the_beats_printed_render_the_video_the_render_found_them_for(tmp_path, clicks, preset_dir, capsys):
+    # Printed to the millisecond, they rendered other frames than the map's full precision (review 80).
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "5", "--size", "16x16", "--quiet",
+            "--start", "2", "--duration", "4"]
+    assert main(["render", str(clicks), "-o", str(tmp_path / "found"), *args]) == 0
+    capsys.readouterr()
+    assert main(["beats", str(clicks), "--quiet"]) == 0
+    (tmp_path / "beats.txt").write_text(capsys.readouterr().out)
+    given = ["--beats", str(tmp_path / "beats.txt")]
+    assert main(["render", str(clicks), "-o", str(tmp_path / "given"), *args, *given]) == 0
+    for found in sorted((tmp_path / "found").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(found)), np.asarray(Image.open(tmp_path / "given" / found.name)))
+
+
+def test_beats_given_for_other_audio_are_refused_and_those_past_its_end_said(tmp_path, clicks, preset_dir, capsys):
+    beats = tmp_path / "beats.txt"
+    args = ["--preset", "test", "--presets-dir", str(preset_dir), "--fps", "5", "--size", "16x16", "--quiet"]
+    beats.write_text("1000\n1001\n")  # another song's, or milliseconds
+    assert main(["render", str(clicks), "-o", str(tmp_path / "a"), *args, "--beats", str(beats)]) == 2
+    assert ("none of the 2 beats in" in (err := capsys.readouterr().err) and "(1000-1001 s) falls in the audio "
+            "rendered (0-12 s)" in err)
+    beats.write_text("8\n9\n")
+    assert main(["render", str(clicks), "-o", str(tmp_path / "b"), *args, "--beats", str(beats), "--duration",
+                 "4"]) == 2  # none in the excerpt
+    beats.write_text("11\n11.5\n12.5\n13\n")
+    assert main(["render", str(clicks), "-o", str(tmp_path / "c"), *args, "--beats", str(beats), "--start", "10"]) == 0
+    assert "live: note: beats: 2 of the 4 beats in" in capsys.readouterr().err
+
+
 def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(tmp_path):
     from live.engine.offline import check_output, is_video
     from live.errors import UserError

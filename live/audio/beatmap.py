@@ -16,16 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.fft import next_fast_len
 from scipy.ndimage import maximum_filter1d, median_filter
 
 from live.audio.beats import REFERENCE_HOP_SECONDS
-from live.audio.channels import mixdown
-from live.audio.decode import AudioFile
-from live.errors import UserError, first_line, printable
 
 ONSET_DB = 1.2        # an onset's flux above its neighbourhood's median (`sounding_runs`)
 PEAK_REACH = 3        # frames a beat may move to the flux's peak
@@ -33,8 +29,6 @@ FRAMES_PER_PASS = 64  # frames analysed at once: a few MB
 SILENT_BREAK_S = 1.0  # silence this long, or a beat's when shorter, ends a run of beats (the show's rule)
 TEMPO_CHUNK = 256     # tempo estimates computed at once: an hour's at once took 300 MB
 LEAD_BEATS = 8        # beats before a run of beats its grid holds
-FILE_BLOCK_S = 2.0    # a file's audio read at once
-MAX_BEAT_FILE_BYTES = 16 * 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -293,60 +287,6 @@ def unbroken(silent: np.ndarray, periods: np.ndarray, frame_rate: float) -> list
             spans.append((start, int(a)))
             start = int(b)
     return [(a, b) for a, b in spans + [(start, len(silent))] if b > a]
-
-
-def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> BeatMap:
-    """The beats of the whole of `audio`, in seconds from its sample `first`: an excerpt has
-    the whole song's beats (found with 30 s of the song around an excerpt, one in three
-    excerpts of the demo track differed from them). Read FILE_BLOCK_S at a time."""
-    from tqdm import tqdm
-
-    block = round(FILE_BLOCK_S * audio.sample_rate)
-    reader = audio.reader()
-    blocks = (mixdown(reader.read(block)) for _ in tqdm(range(math.ceil(audio.frames / block)), unit="block",
-                                                         disable=not progress, desc="beats"))
-    return beat_map(blocks, audio.sample_rate, start_time=-first / audio.sample_rate)
-
-
-def beats_text(beat_map: BeatMap) -> str:
-    """One time in seconds a line, a blank line between runs: what `read_beats` reads."""
-    return "\n".join("".join(f"{t:.3f}\n" for t in run) for run in beat_map.runs)
-
-
-def read_beats(path: str | Path) -> BeatMap:
-    """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
-    first field of each line (split at tabs, commas or spaces) in seconds, rising; a blank
-    line ends a run of beats (the music stops there); `#` starts a comment."""
-    try:
-        if Path(path).stat().st_size > MAX_BEAT_FILE_BYTES:
-            raise UserError(f"{path} is no beat file: over {MAX_BEAT_FILE_BYTES // 2 ** 20} MB (a day of beats "
-                            "at 300 bpm is 4 MB); give one time in seconds a line")
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read the beats in {path}: {first_line(e)}") from None
-    runs: list[list[float]] = [[]]
-    last = -math.inf
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].replace(",", " ").split()
-        if not text:
-            if runs[-1] and not line.strip().startswith("#"):
-                runs.append([])
-            continue
-        try:
-            t = float(text[0])
-        except ValueError:
-            t = math.nan
-        if not 0 <= t < math.inf:
-            raise UserError(f"{path} line {number}: {printable(text[0])} is not a time in seconds; give one "
-                            "beat a line, its time first (`python -m live beats SONG` writes them)")
-        if t <= last:
-            raise UserError(f"{path} line {number}: {t:g} s comes after {last:g} s; the beats must rise")
-        runs[-1].append(t)
-        last = t
-    beat_map = BeatMap(tuple(np.array(run) for run in runs if run))
-    if not beat_map.runs:
-        raise UserError(f"{path} holds no beats; give one time in seconds a line")
-    return beat_map
 
 
 def _standardized(x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from live.audio.beatmap import beats_text, file_beats
+    from live.audio.beatfiles import beats_text, file_beats
     from live.audio.decode import scan_audio
     from live.errors import note
     from live.files import write_json
@@ -36,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     found = file_beats(audio, progress=not args.quiet)
     sys.stdout.write(beats_text(found))
     if args.json:
-        write_json(args.json, {"audio": str(args.audio), "runs": [[round(float(t), 4) for t in run]
-                                                                  for run in found.runs]})
-    # A song's tempi, not their median: the demo's four read 132 bpm.
-    tempi = np.concatenate([60.0 / np.diff(run) for run in found.runs]) if found.runs else np.zeros(0)
+        write_json(args.json, {"audio": str(args.audio), "runs": [run.tolist() for run in found.runs]})
+    # A song's tempi, not their median (the demo's four read 132 bpm), each over 8 beats: the
+    # beats are printed to the millisecond, and single intervals of 120 bpm read 119-121.
+    intervals = [np.diff(run) for run in found.runs if len(run) > 1]
+    tempi = np.concatenate([60.0 / np.median(np.lib.stride_tricks.sliding_window_view(d, min(8, len(d))), axis=1)
+                            for d in intervals]) if intervals else np.zeros(0)
     span = sorted({f"{np.percentile(tempi, q):.0f}" for q in (5, 95)}, key=float) if len(tempi) else []
     tempo = f", {'-'.join(span)} bpm" if span else ""
     runs = f"{len(found.runs)} run{'s' if len(found.runs) != 1 else ''}"

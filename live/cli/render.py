@@ -5,11 +5,15 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, load_bundle,
                              open_show, output_size, show_presets)
 from live.cli.types import input_path, number, output_path, threads
 from live.errors import UserError, note
+
+if TYPE_CHECKING:
+    from live.audio.beatmap import BeatMap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "at once after a tempo change (default); live: as a show finds them while the audio "
                         "arrives, seconds late after a change (to see how a show would follow the song); FILE: "
                         "your own, one time in seconds a line (as `python -m live beats SONG` writes them, or an "
-                        "Audacity label track)")
+                        "Audacity label track; a file named live or lookahead: ./live)")
     add_cues_argument(p)
     add_show_arguments(p)
     p.set_defaults(func=run)
@@ -42,6 +46,22 @@ def beat_source(text: str) -> str | Path:
     return text if text in ("lookahead", "live") else input_path(text)
 
 
+def checked_beats(beats: BeatMap, args: argparse.Namespace, seconds: float) -> BeatMap:
+    """Beats given for the audio rendered: none of them in it is a mistake (another song's
+    file, times in ms); those past the audio's end are said."""
+    import numpy as np
+
+    end = min(seconds, args.start + (args.duration or seconds))
+    times = beats.beats
+    if not np.any((times >= args.start) & (times <= end)):
+        raise UserError(f"none of the {len(times)} beats in {args.beats} ({times[0]:g}-{times[-1]:g} s) falls in "
+                        f"the audio rendered ({args.start:g}-{end:g} s); give the beats of {args.audio}, in seconds")
+    if past := int(np.count_nonzero(times > seconds)):
+        note("beats", f"{past} of the {len(times)} beats in {args.beats} lie past the end of {args.audio} "
+                      f"({seconds:.1f} s)")
+    return beats
+
+
 def decibels_over(peak: float) -> str:
     """How far over full scale a peak > 1 is; a hair over is not '0.0 dB'."""
     over = 20 * math.log10(peak)
@@ -49,7 +69,7 @@ def decibels_over(peak: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from live.audio.beatmap import read_beats
+    from live.audio.beatfiles import read_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
@@ -70,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if shortfall := audio.shortfall():
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
-    given_beats = read_beats(args.beats) if isinstance(args.beats, Path) else None
+    if isinstance(args.beats, Path):
+        args.beats = checked_beats(read_beats(args.beats), args, audio.duration)
     cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
@@ -81,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     show = open_show(args, live=False)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
                             progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
-                            lookahead_beats=args.beats == "lookahead", beats=given_beats)
+                            beats=args.beats)
     started = time.monotonic()
     try:
         stats = render(show, audio, args.out, options, on_clipped=lambda peak: note(

@@ -27,7 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from live.audio.analyzer import AudioAnalyzer
-from live.audio.beatmap import BeatMap, file_beats
+from live.audio.beatfiles import file_beats
+from live.audio.beatmap import BeatMap
 from live.audio.beats import ONSET_LAG_HOPS
 from live.audio.channels import mix_channels
 from live.audio.decode import AudioFile
@@ -59,10 +60,10 @@ class RenderOptions:
     progress: bool = True
     shaders: Path | None = None     # the folder of the GLSL passes (None: the project's)
     cues: tuple[Cue, ...] = ()      # changes at moments of the audio file
-    # The beats found with the whole song in view (beatmap.py), or False: as a show finds them
-    # while the audio arrives (to see how a show would follow the song).
-    lookahead_beats: bool = True
-    beats: BeatMap | None = None    # the beats given, in seconds of the audio file: in place of either
+    # "lookahead": found with the whole song in view (beatmap.py); "live": as a show finds them
+    # while the audio arrives (to see how a show would follow the song); or the beats given,
+    # in seconds of the audio file.
+    beats: str | BeatMap = "lookahead"
 
 
 def excerpt(audio: AudioFile, start: float, duration: float | None) -> tuple[int, int]:
@@ -128,8 +129,8 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
         return min(end - first, round(frame * sr / fps))
 
     # Its own pass over the audio, before the render's reader holds a block and the pre-roll.
-    beats = (options.beats.shifted(-first / sr) if options.beats is not None
-             else file_beats(audio, first, options.progress) if options.lookahead_beats else None)
+    beats = (options.beats.shifted(-first / sr) if isinstance(options.beats, BeatMap)
+             else file_beats(audio, first, options.progress) if options.beats == "lookahead" else None)
     # The analyzer hears the audio before --start first (its stream time is negative there),
     # so the excerpt's first frames have a mel window and a tempo, as a full render's do.
     reader = audio.reader()

@@ -1,0 +1,129 @@
+"""The beats of files: found in an audio file (and kept, so a second render of it does not
+look again), and written or read as text, one time in seconds a line.
+
+The text is what `python -m live beats SONG` prints and `render --beats FILE` reads: a user
+may correct it by hand (a tempo read at half, funk's syncopation) or bring an Audacity label
+track. Times are to the millisecond, in the file and in the map a render finds, so the file
+printed renders the same video.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
+from live.audio.channels import mixdown
+from live.audio.decode import AudioFile
+from live.errors import UserError, first_line, note, printable
+from live.files import user_cache, write_whole
+
+FILE_BLOCK_S = 2.0    # a file's audio read at once
+MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm is 4 MB
+CACHE_VERSION = 1
+DECIMAL_COMMA = re.compile(r"^\d+,\d")
+
+
+def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> BeatMap:
+    """The beats of the whole of `audio`, in seconds from its sample `first`: an excerpt has
+    the whole song's beats (found with 30 s of the song around an excerpt, one in three
+    excerpts of the demo track differed from them). Kept in the user's cache by the file's
+    path, size and time of change: an hour-long mix takes half a minute to read."""
+    entry = _cache_entry(audio)
+    found = _cached(entry)
+    if found is None:
+        found = _rounded(_find(audio, progress))
+        try:
+            write_whole(entry, f"# beats of {printable(str(audio.path), 200)}\n{beats_text(found)}".encode())
+        except UserError as e:  # the cache saves the next render's pass: this one's beats stand
+            note("beats", f"{e} (they are found again next time)")
+    return found.shifted(-first / audio.sample_rate)
+
+
+def beats_text(beats: BeatMap) -> str:
+    """One time in seconds a line, a blank line between runs: what `read_beats` reads."""
+    return "\n".join("".join(f"{t:.3f}\n" for t in run) for run in beats.runs)
+
+
+def read_beats(path: str | Path) -> BeatMap:
+    """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
+    first field of each line (split at tabs, spaces, or a comma and what follows) in seconds,
+    rising; a blank line ends a run of beats (the music stops there); `#` starts a comment."""
+    found = _parsed(_text(path), path)
+    if not found.runs:
+        raise UserError(f"{path} holds no beats; give one time in seconds a line")
+    return found
+
+
+def _find(audio: AudioFile, progress: bool) -> BeatMap:
+    from tqdm import tqdm
+
+    block = round(FILE_BLOCK_S * audio.sample_rate)
+    reader = audio.reader()
+    blocks = (mixdown(reader.read(block)) for _ in tqdm(range(math.ceil(audio.frames / block)), unit="block",
+                                                         disable=not progress, desc="beats"))
+    return beat_map(blocks, audio.sample_rate)
+
+
+def _rounded(beats: BeatMap) -> BeatMap:
+    """To the millisecond, as printed: the printed file renders the same frames."""
+    return BeatMap(tuple(np.round(run, 3) for run in beats.runs))
+
+
+def _cache_entry(audio: AudioFile) -> Path:
+    path = Path(audio.path).resolve()
+    stat = path.stat()
+    key = hashlib.blake2b(digest_size=16)
+    for part in (CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, stat.st_ino, repr(BeatMapConfig())):
+        key.update(str(part).encode())
+    return user_cache("beats") / f"{key.hexdigest()}.txt"
+
+
+def _cached(entry: Path) -> BeatMap | None:
+    try:
+        return _parsed(entry.read_text(encoding="utf-8"), entry)
+    except (OSError, UnicodeDecodeError, UserError):  # none yet, or damaged: found again
+        return None
+
+
+def _text(path: str | Path) -> str:
+    """The file's text, read to MAX_BEAT_FILE_BYTES at most (a pipe too: `--beats <(...)`)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BEAT_FILE_BYTES + 1)
+        if len(data) > MAX_BEAT_FILE_BYTES:
+            raise UserError(f"{path} is no beat file: over {MAX_BEAT_FILE_BYTES // 2 ** 20} MB (a day of beats "
+                            "at 300 bpm is 4 MB); give one time in seconds a line")
+        return data.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read the beats in {path}: {first_line(e)}") from None
+
+
+def _parsed(text: str, path: str | Path) -> BeatMap:
+    runs: list[list[float]] = [[]]
+    last = -math.inf
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            if runs[-1] and not line.strip().startswith("#"):
+                runs.append([])
+            continue
+        if DECIMAL_COMMA.match(fields[0]):
+            raise UserError(f"{path} line {number}: {printable(fields[0])} has a decimal comma or two fields "
+                            "with no space between; write the time with a point (0.5), then a space or a tab")
+        field = fields[0].split(",", 1)[0]
+        try:
+            t = float(field) if "_" not in field else math.nan  # float() takes 1_000
+        except ValueError:
+            t = math.nan
+        if not 0 <= t < math.inf:
+            raise UserError(f"{path} line {number}: {printable(field)} is not a time in seconds; give one "
+                            "beat a line, its time first (`python -m live beats SONG` writes them)")
+        if t <= last:
+            raise UserError(f"{path} line {number}: {t:g} s comes after {last:g} s; the beats must rise")
+        runs[-1].append(t)
+        last = t
+    return BeatMap(tuple(np.array(run) for run in runs if run))
