@@ -46,8 +46,8 @@ from live.render.sinks import (VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, 
 
 
 # Audio before --start the analyzer hears first: its mel window (3 s in the default bundle)
-# and time for the beat tracker to lock on (a 120 bpm track cold: no beat for 1.6 s, then
-# 2 s at 187 bpm).
+# and, with the show's tracker (`--beats live`), time for it to lock on (a 120 bpm track cold:
+# no beat for 1.6 s, then 2 s at 187 bpm).
 PREROLL_SECONDS = 10.0
 
 
