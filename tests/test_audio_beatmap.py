@@ -176,6 +176,28 @@ def test_known_beats_outside_runs_extend_the_nearest_grid_without_confidence():
     assert empty.bpm == 120.0 and empty.confidence(0.0) == 0.0 and empty.advance(5.0) == []
 
 
+def test_the_grid_before_a_run_is_its_first_intervals_not_one_odd_one():
+    beats = KnownBeats(BeatMap((np.array([10.0, 11.2, 11.7, 12.2, 12.7, 13.2]),)))  # a late second beat
+    assert beats.next_beat(9.7) == pytest.approx(10.0) and beats.last_beat(9.7) == pytest.approx(9.5)
+    assert beats.confidence(6.1) == 1.0 and beats.confidence(5.9) == 0.0  # 8 beats of 0.5 s
+
+
+def test_gated_music_resting_each_bar_keeps_its_beats_and_a_break_in_it_still_breaks():
+    # 120 bpm, kicks on each bar's first two beats, digital silence for the rest of the bar: every
+    # such rest was a break, and no beat was left (review 81). Then 2.5 s of silence, and the
+    # kicks again 0.4 s off the grid: a break.
+    rate = RATE
+    bars = np.arange(0.0, 30.0, 2.0)
+    hits = np.concatenate([bars, bars + 0.5, bars + 32.4, bars + 32.9])
+    samples = np.zeros(round(64 * rate), np.float32)
+    for t in hits:
+        place(samples, kick(rate), t, rate)
+    found = beat_map([samples], rate)
+    assert len(found.runs) == 2 and found.runs[0][-1] < 28.6 and found.runs[1][0] > 32.3, found.runs
+    error = np.abs(hits[:, None] - found.beats[None, :]).min(axis=1)
+    assert np.all(error[(hits > 1) & (hits < 62)] < 0.07), error  # every hit a beat
+
+
 def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
     analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),)), start_index=-RATE // 2)
     analyzer.tap(-0.2)

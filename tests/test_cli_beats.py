@@ -106,3 +106,40 @@ def test_a_file_s_beats_are_found_once_and_again_when_it_changes(tmp_path, monke
     sf.write(path, drum_track(100, 6, rate, STEADY).samples, rate)  # another take of the song
     changed = beatfiles.file_beats(scan_audio(path))
     assert np.median(np.diff(changed.beats)) == pytest.approx(0.6, abs=0.01)
+
+
+def test_a_song_rewritten_in_place_with_its_old_time_is_found_again(tmp_path):
+    # rsync -t --inplace, or a FAT stick's 2 s clock: the same size and time served the old beats (review 81).
+    import os
+
+    import live.audio.beatfiles as beatfiles
+    from live.audio.decode import scan_audio
+
+    rate, n = 22050, 22050 * 8
+    path = tmp_path / "song.wav"
+    sf.write(path, drum_track(120, 8, rate, STEADY).samples[:n], rate, subtype="PCM_16")
+    before = os.stat(path)
+    assert np.median(np.diff(beatfiles.file_beats(scan_audio(path)).beats)) == pytest.approx(0.5, abs=0.01)
+    other = np.zeros(n, np.float32)
+    take = drum_track(90, 8, rate, STEADY).samples[:n]
+    other[:len(take)] = take
+    sf.write(path, other, rate, subtype="PCM_16")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size
+    assert np.median(np.diff(beatfiles.file_beats(scan_audio(path)).beats)) == pytest.approx(0.667, abs=0.01)
+
+
+def test_the_cache_of_beats_is_of_the_code_that_found_them(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import live.audio.beatfiles as beatfiles
+    from live.audio.decode import scan_audio
+
+    path = tmp_path / "song.wav"
+    sf.write(path, drum_track(120, 3, 22050, STEADY).samples, 22050)
+    audio = scan_audio(path)
+    entry = beatfiles._cache_entry(audio)
+    changed = tmp_path / "beatmap.py"
+    changed.write_text("ONSET_DB = 30\n")  # a retuned finder (the threshold moved this session)
+    monkeypatch.setattr(beatfiles, "beatmap_module", SimpleNamespace(__file__=str(changed)))
+    assert beatfiles._cache_entry(audio) != entry

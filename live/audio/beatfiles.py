@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
+import live.audio.beatmap as beatmap_module
 from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
 from live.audio.channels import mixdown
 from live.audio.decode import AudioFile
@@ -24,6 +26,7 @@ from live.files import user_cache, write_whole
 FILE_BLOCK_S = 2.0    # a file's audio read at once
 MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm is 4 MB
 CACHE_VERSION = 1
+SAMPLED_BYTES = 2 ** 20  # of a file's start and of its end, in its cache key
 DECIMAL_COMMA = re.compile(r"^\d+,\d")
 
 
@@ -74,11 +77,21 @@ def _rounded(beats: BeatMap) -> BeatMap:
 
 
 def _cache_entry(audio: AudioFile) -> Path:
+    """By the file (its name, size, times, and its first and last MB: a song rewritten in place
+    with its old time, `rsync -t --inplace`, or on a FAT stick's 2 s clock, kept its key) and by
+    the finder's code and settings (a retuned threshold served the old beats)."""
     path = Path(audio.path).resolve()
     stat = path.stat()
     key = hashlib.blake2b(digest_size=16)
-    for part in (CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, stat.st_ino, repr(BeatMapConfig())):
+    for part in (CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
+                 repr(BeatMapConfig())):
         key.update(str(part).encode())
+    for module in (beatmap_module, sys.modules[__name__]):
+        key.update(Path(module.__file__).read_bytes())
+    with open(path, "rb") as f:
+        key.update(f.read(SAMPLED_BYTES))
+        f.seek(max(0, stat.st_size - SAMPLED_BYTES))
+        key.update(f.read(SAMPLED_BYTES))
     return user_cache("beats") / f"{key.hexdigest()}.txt"
 
 

@@ -27,6 +27,7 @@ ONSET_DB = 1.2        # an onset's flux above its neighbourhood's median (`sound
 PEAK_REACH = 3        # frames a beat may move to the flux's peak
 FRAMES_PER_PASS = 64  # frames analysed at once: a few MB
 SILENT_BREAK_S = 1.0  # silence this long, or a beat's when shorter, ends a run of beats (the show's rule)
+REGULAR_RESTS = 3     # ... unless the run rests so this often (`unbroken`)
 TEMPO_CHUNK = 256     # tempo estimates computed at once: an hour's at once took 300 MB
 LEAD_BEATS = 8        # beats before a run of beats its grid holds
 
@@ -277,16 +278,20 @@ def beat_map(blocks: Iterable[np.ndarray], sample_rate: int, config: BeatMapConf
 
 
 def unbroken(silent: np.ndarray, periods: np.ndarray, frame_rate: float) -> list[tuple[int, int]]:
-    """[start, end) spans of a run between its silences longer than a beat (at most
-    SILENT_BREAK_S): a rest between hits is music, a break is not (beats fell in 1-2 s of
-    digital silence between onsets)."""
+    """[start, end) spans of a run between its breaks: silences longer than a beat (at most
+    SILENT_BREAK_S) that are not how the music goes. Beats fell in 1-2 s of digital silence
+    between onsets; but gated music (a hit on each bar's first beat, digital silence between)
+    rests that long every bar: where such silences come REGULAR_RESTS times or more, only
+    those over twice their median length break the run (all of them did, and its beats went)."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(np.int8), [0]])))
-    spans, start = [], 0
-    for a, b in zip(edges[::2], edges[1::2]):
-        if b - a > min(SILENT_BREAK_S * frame_rate, 1.1 * periods[a]):
-            spans.append((start, int(a)))
-            start = int(b)
-    return [(a, b) for a, b in spans + [(start, len(silent))] if b > a]
+    rests = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])
+             if b - a > min(SILENT_BREAK_S * frame_rate, 1.1 * periods[a])]
+    if len(rests) >= REGULAR_RESTS:
+        usual = float(np.median([b - a for a, b in rests]))
+        rests = [(a, b) for a, b in rests if b - a > 2 * usual]
+    starts = [0] + [b for _, b in rests]
+    ends = [a for a, _ in rests] + [len(silent)]
+    return [(a, b) for a, b in zip(starts, ends) if b > a]
 
 
 def _standardized(x: np.ndarray) -> np.ndarray:
@@ -303,6 +308,9 @@ class KnownBeats:
     def __init__(self, beat_map: BeatMap, start_time: float = 0.0, default_bpm: float = 120.0) -> None:
         self._times = beat_map.beats
         self._run = np.repeat(np.arange(len(beat_map.runs)), [len(r) for r in beat_map.runs])
+        # The grid a run holds before it: its first intervals' median (one late second beat set a
+        # 50 bpm grid for the 10 s before a 120 bpm song).
+        self._lead = [float(np.median(np.diff(r[:5]))) if len(r) > 1 else 0.0 for r in beat_map.runs]
         self._handed = 0  # beats before this index were handed over
         self._default_period = 60.0 / default_bpm
         self.now = start_time
@@ -343,7 +351,7 @@ class KnownBeats:
         if i + 2 < len(times) and run[i + 1] == run[i + 2]:
             # A run ahead, its first beat within LEAD_BEATS: a fade asked in a breakdown lands on
             # its grid, on the drop (with none, it landed 0.28 s after it, a cut before it).
-            anchor, period = times[i + 1], times[i + 2] - times[i + 1]
+            anchor, period = times[i + 1], self._lead[run[i + 1]]
             soon = anchor - t <= LEAD_BEATS * period
             if soon or not behind:
                 return float(anchor + math.floor((t - anchor) / period) * period), float(period), bool(soon)

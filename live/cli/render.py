@@ -47,15 +47,14 @@ def beat_source(text: str) -> str | Path:
 
 
 def checked_beats(beats: BeatMap, args: argparse.Namespace, seconds: float) -> BeatMap:
-    """Beats given for the audio rendered: none of them in it is a mistake (another song's
-    file, times in ms); those past the audio's end are said."""
+    """Beats given for the audio: none of them in it is a mistake (another song's file, times
+    in ms); those past its end are said. An excerpt may have none (an intro, a break)."""
     import numpy as np
 
-    end = min(seconds, args.start + (args.duration or seconds))
     times = beats.beats
-    if not np.any((times >= args.start) & (times <= end)):
+    if not np.any(times <= seconds):
         raise UserError(f"none of the {len(times)} beats in {args.beats} ({times[0]:g}-{times[-1]:g} s) falls in "
-                        f"the audio rendered ({args.start:g}-{end:g} s); give the beats of {args.audio}, in seconds")
+                        f"{args.audio} (0-{seconds:g} s); give its beats, in seconds")
     if past := int(np.count_nonzero(times > seconds)):
         note("beats", f"{past} of the {len(times)} beats in {args.beats} lie past the end of {args.audio} "
                       f"({seconds:.1f} s)")
