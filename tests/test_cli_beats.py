@@ -143,3 +143,16 @@ def test_the_cache_of_beats_is_of_the_code_that_found_them(tmp_path, monkeypatch
     changed.write_text("ONSET_DB = 30\n")  # a retuned finder (the threshold moved this session)
     monkeypatch.setattr(beatfiles, "beatmap_module", SimpleNamespace(__file__=str(changed)))
     assert beatfiles._cache_entry(audio) != entry
+
+
+def test_a_file_gone_since_it_was_checked_is_one_line(tmp_path):
+    from live.audio.beatfiles import file_beats
+    from live.audio.decode import scan_audio
+    from live.errors import UserError
+
+    path = tmp_path / "song.wav"
+    sf.write(path, drum_track(120, 3, 22050, STEADY).samples, 22050)
+    audio = scan_audio(path)
+    path.unlink()
+    with pytest.raises(UserError, match="song.wav .*; check that it is still there and readable"):
+        file_beats(audio)

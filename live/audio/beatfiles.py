@@ -33,9 +33,13 @@ DECIMAL_COMMA = re.compile(r"^\d+,\d")
 def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> BeatMap:
     """The beats of the whole of `audio`, in seconds from its sample `first`: an excerpt has
     the whole song's beats (found with 30 s of the song around an excerpt, one in three
-    excerpts of the demo track differed from them). Kept in the user's cache by the file's
-    path, size and time of change: an hour-long mix takes half a minute to read."""
-    entry = _cache_entry(audio)
+    excerpts of the demo track differed from them). Kept in the user's cache (`_cache_entry`):
+    an hour-long mix takes half a minute to read."""
+    try:
+        entry = _cache_entry(audio)
+    except OSError as e:  # gone or unreadable since it was checked
+        raise UserError(f"cannot read {audio.path} ({e.strerror or e}); check that it is still there and "
+                        "readable") from None
     found = _cached(entry)
     if found is None:
         found = _rounded(_find(audio, progress))
