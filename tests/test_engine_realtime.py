@@ -26,6 +26,7 @@ from live.engine.cues import Cue, CueLog, CueSheet, read_cues
 from live.engine.keyframes import Keyframe
 from live.engine.realtime import LiveEngine, LiveOptions
 from live.engine.recorder import Recorder
+from live.engine.screen import CUT_WAIT_S
 from live.engine.stats import RunStats
 from live.engine.stream_clock import INPUT_STALL_S
 from live.errors import UserError
@@ -986,6 +987,24 @@ def test_a_cut_right_after_a_switch_waits_for_the_new_show_and_cuts_to_its_first
     times["t"] = 0.7
     engine._draw_frame(engine.clock(), [])
     assert [int(image[0, 0, 0]) for image in uploads] == [1, 3] and engine.director.fades.mix(0.7) == 1.0
+
+
+def test_a_cut_held_for_a_switch_that_does_not_open_cuts_on_the_show_on_screen(tmp_path):
+    # A preset whose picture is projected for minutes: after the wait the cut was dropped unseen.
+    times = {"t": 0.5}
+    engine, uploads = _engine_at(tmp_path, times)
+    engine.keyframes.put(_keyframe_of(1, "test"))
+    engine._draw_frame(engine.clock(), [])
+    engine.set_param("crossfade_beats", 8.0)  # a long fade: without the cut, keyframe 2 would only fade in
+    engine.switch_preset("calm")
+    engine.cut()
+    engine.keyframes.put(_keyframe_of(2, "test"))
+    engine._draw_frame(engine.clock(), [])
+    assert len(uploads) == 1  # held for calm
+    times["t"] = 0.5 + CUT_WAIT_S + 0.1
+    engine._draw_frame(engine.clock(), [])
+    assert [int(image[0, 0, 0]) for image in uploads] == [1, 2] and engine.director.fades.mix(times["t"]) == 1.0
+    assert not engine._cut_asked.is_set()
 
 
 def test_a_cut_asked_before_the_first_sample_cuts_to_the_first_keyframe(tmp_path):

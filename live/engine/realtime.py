@@ -619,13 +619,14 @@ class LiveEngine:
     def _hand_cut(self, t: float) -> None:
         """The cut asked to the screen, at stream time `t`; held while a preset chosen is not open
         yet (the inference thread opens it) for up to CUT_WAIT_S: handed at once, it cut to the
-        old preset's newest keyframe, and the director then waits for the new one's first."""
+        old preset's newest keyframe, and the director then waits for the new one's first. A
+        switch still not open then (a picture projected for minutes) has the cut on the show on
+        screen: dropped, the cut did nothing."""
         if self._cut_held_since is None or t < self._cut_held_since:
             self._cut_held_since = t
-        if self.choice.is_chosen(self.show.preset):
-            self.director.cut(t)
-        elif t - self._cut_held_since < CUT_WAIT_S:
+        if not self.choice.is_chosen(self.show.preset) and t - self._cut_held_since < CUT_WAIT_S:
             return
+        self.director.cut(t)
         self._cut_asked.clear()
         self._cut_held_since = None
 
