@@ -176,6 +176,14 @@ def test_known_beats_outside_runs_extend_the_nearest_grid_without_confidence():
     assert empty.bpm == 120.0 and empty.confidence(0.0) == 0.0 and empty.advance(5.0) == []
 
 
+def test_known_beats_ahead_are_the_run_s_own_then_its_grid_and_before_a_run_its_lead_grid():
+    beats = known()
+    assert beats.ahead(1.2, 4) == pytest.approx((1.5, 2.0, 2.5, 3.0))  # past the run: its last interval on
+    assert beats.ahead(1.5, 1) == (2.0,)
+    assert beats.ahead(9.5, 5) == pytest.approx((9.6, 10.0, 10.4, 10.8, 11.2))  # the lead grid, then the run
+    assert beats.ahead(8.8, 3) == pytest.approx((9.2, 9.6, 10.0))  # on a lead beat: the one after it
+
+
 def test_the_grid_before_a_run_is_its_first_intervals_not_one_odd_one():
     beats = KnownBeats(BeatMap((np.array([10.0, 11.2, 11.7, 12.2, 12.7, 13.2]),)))  # a late second beat
     assert beats.next_beat(9.7) == pytest.approx(10.0) and beats.last_beat(9.7) == pytest.approx(9.5)
@@ -219,3 +227,5 @@ def test_an_analyzer_s_grid_is_read_where_its_audio_ends_across_a_change_of_temp
     features = analyzer.feed(np.zeros(round(1.203 * RATE), np.float32))
     assert features.beats[-1] == 1.2 and features.last_beat == 1.2
     assert features.next_beat_after(features.time) == pytest.approx(1.6) and features.bpm == pytest.approx(150)
+    assert features.beats_ahead[:3] == pytest.approx((1.6, 2.0, 2.4))
+    assert features.next_beat_after(1.7) == 2.0 and features.next_beat_after(2.45) == pytest.approx(2.8)

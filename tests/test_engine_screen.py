@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from live.audio.analyzer import AudioFeatures
+from live.audio.analyzer import AudioAnalyzer, AudioFeatures
+from live.audio.beatmap import BeatMap
 from live.engine.keyframes import Keyframe
 from live.engine.screen import BEAT_DECAY_S, ScreenDirector
 from live.settings import Settings
@@ -117,6 +118,20 @@ def test_frozen_before_any_picture_the_first_is_shown_then_held_still():
     assert state.beat_pulse == 0 and state.onset_pulse == 0
     assert director.frame(0.6, beat, _keyframe(3), frozen).upload is None  # held
     assert director.frame(0.51, beat, _keyframe(3), SETTINGS).state.beat_pulse > 0.5  # unfrozen: pulses
+
+
+def test_a_fade_of_several_beats_lands_on_the_beat_map_s_beat_across_a_change_of_tempo():
+    """A render knows its beats: a 4-beat fade from 1.1 s lands on the 4th, 2.8 s, though the tempo
+    changes on the way (at the interval of the moment it landed on 3.0 s, 80-90 ms off on music)."""
+    beats = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.4, 2.8, 3.2, 3.6])
+    analyzer = AudioAnalyzer(1000, beat_map=BeatMap((beats,)))
+    features = analyzer.feed(np.zeros(1100, np.float32))
+    fades = SETTINGS.with_value("crossfade_beats", 4.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(1.0, features, _keyframe(1), fades)
+    assert director.frame(1.1, features, _keyframe(2), fades).upload is not None
+    assert director.frame(2.79, features, _keyframe(2), fades).state.mix < 1.0
+    assert director.frame(2.8, features, _keyframe(2), fades).state.mix == 1.0
 
 
 def test_blackout_hides_the_hud_too():

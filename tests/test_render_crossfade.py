@@ -39,6 +39,14 @@ def test_a_stale_beat_prediction_is_moved_onto_the_grid_ahead():
     assert ((fade.end - 8.1) / PERIOD) == pytest.approx(round((fade.end - 8.1) / PERIOD))
 
 
+def test_beats_known_ahead_are_landed_on_and_the_period_goes_on_after_them():
+    ahead = (10.9, 11.3, 11.7)  # the tempo changes after the next beat
+    assert plan_crossfade(10.0, 10.4, PERIOD, CrossfadeTiming(beats=3), ahead).end == 11.3
+    assert plan_crossfade(10.2, 10.4, PERIOD, CrossfadeTiming(beats=1), ahead).end == 10.9  # 10.4 too close
+    assert plan_crossfade(10.0, 10.4, PERIOD, CrossfadeTiming(beats=6), ahead).end == pytest.approx(12.7)
+    assert plan_crossfade(12.0, 10.4, PERIOD, CrossfadeTiming(), ahead).end == pytest.approx(12.7)  # all stale
+
+
 @pytest.mark.parametrize("beats", [1, 2, 4])
 def test_mix_is_monotone_continuous_and_eased(beats):
     fade = plan_crossfade(3.0, 3.3, PERIOD, CrossfadeTiming(beats=beats))

@@ -26,6 +26,9 @@ from live.audio.ring import RingBuffer
 LEVEL_TIME_S = 0.1  # time constant of the level (`rms`)
 SILENT_GAP_S = 0.25  # silence longer than this (a break, not a rest between notes) stays out of the mel window
 SOUNDED_BEAT_S = 1.0  # beats are heard up to a beat (at most this long) after the last sound: rests, not breaks
+# Known beats a snapshot carries: the longest fade's (16 beats) from the beat after the next, and a
+# few to spare; past them the grid goes on at the period.
+BEATS_AHEAD = 20
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,22 @@ class AudioFeatures:
     phase: float                    # in [0, 1): 0 on a beat
     next_beat: float
     beat_confidence: float          # in [0, 1]
+    # The grid's next beats after `time` when they are known ahead (a render's beat map), so a
+    # fade of several beats lands on the music's beat, not on the period's extrapolation; live, ().
+    beats_ahead: tuple[float, ...] = ()
 
     @property
     def period(self) -> float:
         return 60.0 / self.bpm
 
     def next_beat_after(self, t: float) -> float:
-        return self.last_beat + (math.floor((t - self.last_beat) / self.period) + 1) * self.period
+        anchor = self.last_beat
+        if self.beats_ahead and t >= anchor:
+            i = bisect.bisect_right(self.beats_ahead, t)
+            if i < len(self.beats_ahead):
+                return self.beats_ahead[i]
+            anchor = self.beats_ahead[-1]
+        return anchor + (math.floor((t - anchor) / self.period) + 1) * self.period
 
 
 class AudioAnalyzer:
@@ -201,4 +213,5 @@ class AudioAnalyzer:
             newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=grid.bpm,
             last_beat=grid.last_beat(t), phase=grid.phase(t), next_beat=grid.next_beat(t),
             beat_confidence=grid.confidence(t),
+            beats_ahead=() if self._known is None else self._known.ahead(t, BEATS_AHEAD),
         )

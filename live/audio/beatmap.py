@@ -334,6 +334,17 @@ class KnownBeats:
         last, period, _ = self._grid(t)
         return last + period
 
+    def ahead(self, t: float, count: int) -> tuple[float, ...]:
+        """The grid's next `count` beats after `t`: a run's own beats, and where none is known
+        the grid `next_beat` follows there (a multi-beat fade lands on the beat the map has, not
+        on `count` intervals of the moment's tempo: across a change it landed 80-90 ms off)."""
+        beats = [self.next_beat(t)]
+        while len(beats) < count:
+            # Past the beat just found by a hair: on a lead grid's beat, `floor` may read it as
+            # the beat before and give it again.
+            beats.append(self.next_beat(beats[-1] + 1e-6))
+        return tuple(beats[:count])
+
     def phase(self, t: float) -> float:
         last, period, _ = self._grid(t)
         return min(max((t - last) / period, 0.0), math.nextafter(1.0, 0.0))

@@ -23,10 +23,17 @@ from live.render.crossfade import NO_TEMPO_BEAT_S, SHORTEST_FADE_S, Crossfade, C
 class BeatGrid:
     next_beat: float | None   # predicted time of the next beat, None without a tempo
     period: float | None      # seconds per beat, None without a tempo
+    ahead: tuple[float, ...] = ()  # the beats after next_beat when known (a beat map's); then the period's
 
     @property
     def has_tempo(self) -> bool:
         return self.next_beat is not None and bool(self.period)
+
+    def from_beat_after(self) -> BeatGrid:
+        """The grid from the beat after the next one."""
+        if self.ahead:
+            return BeatGrid(self.ahead[0], self.period, self.ahead[1:])
+        return BeatGrid(self.next_beat + self.period, self.period)
 
 
 class FadeScheduler:
@@ -52,8 +59,8 @@ class FadeScheduler:
     def _beats(self, grid: BeatGrid) -> BeatGrid:
         """`grid` with a next beat within half a period of the beat served already moved on
         to the beat after it."""
-        if grid.next_beat is not None and grid.period and abs(grid.next_beat - self._served) < grid.period / 2:
-            return BeatGrid(grid.next_beat + grid.period, grid.period)
+        if grid.has_tempo and abs(grid.next_beat - self._served) < grid.period / 2:
+            return grid.from_beat_after()
         return grid
 
     def due(self, t: float, newest_version: int, crossfade_beats: float, beat_sync: bool,
@@ -124,7 +131,7 @@ class FadeScheduler:
         elif on_beat:
             timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0))
             grid = self._beats(grid)
-            self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing)
+            self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing, grid.ahead)
             self._served = self.fade.end
         else:  # from now, its length in beats: not synced, or no tempo yet
             beat = grid.period or NO_TEMPO_BEAT_S

@@ -22,7 +22,9 @@ frames are skipped without ever being shown.
 """
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 
@@ -76,17 +78,24 @@ class Crossfade:
         return t >= self.end
 
 
-def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing: CrossfadeTiming) -> Crossfade:
+def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing: CrossfadeTiming,
+                   ahead: Sequence[float] = ()) -> Crossfade:
     """The fade for a keyframe arriving at `arrival`, given the beat clock's prediction.
 
     `next_beat` may lie in the past (a beat clock updated late): the beat grid it
     defines is used from the first beat that leaves at least `min_seconds` of fade.
+    `ahead`: the beats after `next_beat`, in order, when they are known (a beat map's);
+    past them the grid goes on at `beat_period`.
     """
     assert beat_period > 0.0, beat_period
+    beats = (next_beat, *ahead)
+    earliest = arrival + timing.min_seconds
     # A fractional count lands between beats, and the next fade, starting there, is cut to
     # the whole beats before its own landing (every position of a fade knob but its ends).
-    end = next_beat + math.floor(timing.beats - 0.5) * beat_period
-    earliest = arrival + timing.min_seconds
+    n = max(math.floor(timing.beats - 0.5), bisect.bisect_left(beats, earliest))
+    if n < len(beats):
+        return Crossfade(arrival, beats[n])
+    end = beats[-1] + (n - len(beats) + 1) * beat_period
     if end < earliest:
         end += math.ceil((earliest - end) / beat_period) * beat_period
     return Crossfade(arrival, end)
