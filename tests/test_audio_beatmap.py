@@ -178,10 +178,14 @@ def test_known_beats_outside_runs_extend_the_nearest_grid_without_confidence():
 
 def test_known_beats_ahead_are_the_run_s_own_then_its_grid_and_before_a_run_its_lead_grid():
     beats = known()
-    assert beats.ahead(1.2, 4) == pytest.approx((1.5, 2.0, 2.5, 3.0))  # past the run: its last interval on
-    assert beats.ahead(1.5, 1) == (2.0,)
-    assert beats.ahead(9.5, 5) == pytest.approx((9.6, 10.0, 10.4, 10.8, 11.2))  # the lead grid, then the run
-    assert beats.ahead(8.8, 3) == pytest.approx((9.2, 9.6, 10.0))  # on a lead beat: the one after it
+    assert beats.ahead(1.2, 4) == (pytest.approx((1.5, 2.0, 2.5, 3.0)), (0, 0, 0, 0))  # past the run: its interval on
+    assert beats.ahead(1.5, 1) == ((2.0,), (0,))
+    assert beats.ahead(9.5, 5)[0] == pytest.approx((9.6, 10.0, 10.4, 10.8, 11.2))  # the lead grid, then the run
+    assert beats.ahead(8.8, 3)[0] == pytest.approx((9.2, 9.6, 10.0))  # on a lead beat: the one after it
+    barred = KnownBeats(BeatMap((np.array([1.0, 1.5, 2.0, 2.5]), np.array([10.0, 10.4, 10.8])),
+                                (np.array([3, 4, 1, 2]), np.array([0, 0, 0]))))
+    assert barred.ahead(1.2, 4) == (pytest.approx((1.5, 2.0, 2.5, 3.0)), (4, 1, 2, 0))  # the grid's have none
+    assert barred.ahead(9.7, 2) == ((10.0, 10.4), (0, 0))
 
 
 def test_the_grid_before_a_run_is_its_first_intervals_not_one_odd_one():

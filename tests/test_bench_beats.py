@@ -82,3 +82,17 @@ def test_the_lookahead_tracker_is_scored_from_the_first_beat(tmp_path, capsys):
     assert "lookahead" in capsys.readouterr().out
     rows = {r["track"]: r for r in result["rows"]}
     assert rows["steady 120"]["f_measure"] >= 0.95 and abs(rows["steady 120"]["bpm_error_pct"]) < 2
+    # Kick on 1 and 3: the downbeats fall on either, on no other beat.
+    assert rows["steady 120"]["downbeats_on_1_or_3"] == 1.0
+    assert result["mean_downbeats_on_1_band_and_demo"] == rows[next(t for t in rows if t.startswith("demo"))][
+        "downbeats_on_1"]
+
+
+def test_downbeats_are_scored_among_those_on_true_beats():
+    from live.bench.beat_metrics import downbeat_shares
+
+    truth = np.arange(0.0, 8.0, 0.5)  # downbeats at 0, 2, 4, 6
+    assert downbeat_shares(np.array([0.01, 2.0, 3.0, 5.0]), truth) == (0.5, 1.0)
+    assert downbeat_shares(np.array([1.52, 4.0, 4.25]), truth) == (0.5, 0.5)  # 4.25 is on no beat
+    assert downbeat_shares(np.array([0.25, 0.75]), truth) is None  # all between the beats
+    assert downbeat_shares(np.zeros(0), truth) is None

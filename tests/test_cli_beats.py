@@ -19,13 +19,19 @@ def test_the_beats_of_a_file_print_one_a_line_and_as_runs_in_json(tmp_path, caps
     report = tmp_path / "beats.json"
     assert main(["beats", str(path), "--json", str(report), "--quiet"]) == 0
     out, err = capsys.readouterr()
-    printed = np.array([float(line) for line in out.splitlines() if line])
+    lines = [line.split() for line in out.splitlines() if line]
+    printed = np.array([float(time) for time, _ in lines])
     assert out.count("\n\n") == 1  # a blank line between the runs
     again = len(track.samples) / rate + 5
     truth = np.concatenate([track.beats, track.beats + again])
     assert score_beats(printed, truth, tolerance=0.07).f_measure >= 0.95
-    runs = json.loads(report.read_text())["runs"]
+    found = json.loads(report.read_text())
+    runs = found["runs"]
     assert len(runs) == 2 and np.allclose(np.concatenate(runs), printed, atol=6e-4)  # printed to the ms
+    places = np.concatenate(found["places"])
+    assert [int(place) for _, place in lines] == places.tolist()
+    for run, place in zip(runs, found["places"]):  # four a bar, on, from wherever the run starts
+        assert np.all(np.diff(place) % 4 == 1) and len(run) == len(place)
     assert max(runs[0]) < again - 4 and min(runs[1]) > again - 0.1  # none in the silence between
     assert err.strip() == f"live: {len(printed)} beats in 2 runs, 120 bpm"
 
@@ -46,6 +52,11 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
     written = BeatMap((np.array([0.5, 1.0, 1.5]), np.array([4.25, 4.75])))
     path.write_text(beats_text(written))
     assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0, 1.5], [4.25, 4.75]]
+    assert read_beats(path).places == ()
+    barred = BeatMap(written.runs, (np.array([3, 4, 1]), np.array([0, 0])))
+    path.write_text(beats_text(barred))
+    assert path.read_text() == "0.500 3\n1.000 4\n1.500 1\n\n4.250\n4.750\n"
+    assert [p.tolist() for p in read_beats(path).places] == [[3, 4, 1], [0, 0]]
     path.write_text("0.500000\t0.500000\tbeat\n1.000000\t1.000000\tbeat\n")  # Audacity's labels
     assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0]]
     path.write_text("# the intro\n0.5, kick\n\n# a comment is no break\n1.0  # snare\n\n\n2.0\n")
@@ -60,6 +71,8 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
     ("0.5\nsoon\n", "line 2: soon is not a time in seconds"),
     ("-1\n", "line 1: -1 is not a time in seconds"),
     ("nan\n", "line 1: nan is not a time in seconds"),
+    ("0.5 1\n1.0 0\n", "line 2: 0 is no place in a bar; after the time, give 1 on the bar's first beat"),
+    ("0.5 33\n", "line 1: 33 is no place in a bar"),
     ("# nothing\n\n", "holds no beats"),
 ])
 def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):

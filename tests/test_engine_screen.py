@@ -134,6 +134,21 @@ def test_a_fade_of_several_beats_lands_on_the_beat_map_s_beat_across_a_change_of
     assert director.frame(2.8, features, _keyframe(2), fades).state.mix == 1.0
 
 
+def test_fades_of_a_bar_land_on_the_downbeats_of_the_beat_map():
+    beats = np.arange(0.0, 12.0, 0.5)
+    places = np.arange(2, 2 + len(beats)) % 4 + 1  # 3 4 1 2 ...: the downbeats at 1, 3, 5 ... s
+    analyzer = AudioAnalyzer(1000, beat_map=BeatMap((beats,), (places,)))
+    fades = SETTINGS.with_value("crossfade_beats", 4.0)
+    director = ScreenDirector(fade_in=False)
+    landings, version = [], 1
+    for t in np.arange(0.05, 10.0, 0.05):  # a keyframe a frame, a frame every 50 ms
+        features = analyzer.feed(np.zeros(50, np.float32))
+        if director.frame(t, features, _keyframe(version), fades).upload is not None and version > 1:
+            landings.append(director.fades.fade.end)
+        version += 1
+    assert landings == pytest.approx([1.0, 3.0, 5.0, 7.0, 9.0, 11.0])
+
+
 def test_blackout_hides_the_hud_too():
     settings = SETTINGS.with_value("hud", True)
     director = ScreenDirector()

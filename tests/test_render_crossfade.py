@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from live.render.crossfade import Crossfade, CrossfadeTiming, Pulse, plan_crossfade, smoothstep
+from live.render.crossfade import Crossfade, CrossfadeTiming, Pulse, bar_landing, plan_crossfade, smoothstep
 
 PERIOD = 0.5  # 120 bpm
 
@@ -45,6 +45,21 @@ def test_beats_known_ahead_are_landed_on_and_the_period_goes_on_after_them():
     assert plan_crossfade(10.2, 10.4, PERIOD, CrossfadeTiming(beats=1), ahead).end == 10.9  # 10.4 too close
     assert plan_crossfade(10.0, 10.4, PERIOD, CrossfadeTiming(beats=6), ahead).end == pytest.approx(12.7)
     assert plan_crossfade(12.0, 10.4, PERIOD, CrossfadeTiming(), ahead).end == pytest.approx(12.7)  # all stale
+
+
+def test_fades_of_bars_land_on_downbeats_and_of_half_bars_on_one_and_three():
+    places = (3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1)
+    assert bar_landing(places, 4, first=0) == 2  # the first fade may be shorter, to reach the bar
+    assert bar_landing(places, 2, first=0) == 0 and bar_landing(places, 2, first=1) == 2
+    assert bar_landing(places, 8, first=0) == 6  # two bars: 5 to 8 beats, then 8 from a downbeat
+    assert bar_landing((2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1), 8, first=0) == 7
+    assert bar_landing(places, 3, first=0) is None  # three beats in four keep their own count
+    assert bar_landing(places, 1, first=0) is None
+    assert bar_landing((0,) * 11, 4, first=0) is None
+    assert bar_landing(places[:6], 4, first=3) is None  # no downbeat known from there on
+    ahead = (10.5, 11.0, 11.5, 12.0)
+    fade = plan_crossfade(10.0, 10.0, PERIOD, CrossfadeTiming(beats=4), ahead, (4, 1, 2, 3, 4))
+    assert fade.end == 10.5  # the downbeat: from there 4 beats a fade
 
 
 @pytest.mark.parametrize("beats", [1, 2, 4])

@@ -50,21 +50,28 @@ class AudioFeatures:
     next_beat: float
     beat_confidence: float          # in [0, 1]
     # The grid's next beats after `time` when they are known ahead (a render's beat map), so a
-    # fade of several beats lands on the music's beat, not on the period's extrapolation; live, ().
+    # fade of several beats lands on the music's beat, not on the period's extrapolation, and
+    # each one's place in its bar (1 = downbeat, 0 = not known); live, ().
     beats_ahead: tuple[float, ...] = ()
+    places_ahead: tuple[int, ...] = ()
 
     @property
     def period(self) -> float:
         return 60.0 / self.bpm
 
     def next_beat_after(self, t: float) -> float:
-        anchor = self.last_beat
-        if self.beats_ahead and t >= anchor:
-            i = bisect.bisect_right(self.beats_ahead, t)
-            if i < len(self.beats_ahead):
-                return self.beats_ahead[i]
-            anchor = self.beats_ahead[-1]
+        known, _ = self.known_after(t)
+        if known:
+            return known[0]
+        anchor = self.beats_ahead[-1] if self.beats_ahead and t >= self.last_beat else self.last_beat
         return anchor + (math.floor((t - anchor) / self.period) + 1) * self.period
+
+    def known_after(self, t: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """The beats known ahead that come after `t`, and their places in the bar."""
+        if t < self.last_beat:  # a time before this snapshot's beats: its next beat is not among them
+            return (), ()
+        i = bisect.bisect_right(self.beats_ahead, t)
+        return self.beats_ahead[i:], self.places_ahead[i:]
 
 
 class AudioAnalyzer:
@@ -207,11 +214,12 @@ class AudioAnalyzer:
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         grid = self.clock if self._known is None else self._known
+        ahead, places = ((), ()) if self._known is None else self._known.ahead(t, BEATS_AHEAD)
         return AudioFeatures(
             time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
             newest_beat=self._newest_beat,
             newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=grid.bpm,
             last_beat=grid.last_beat(t), phase=grid.phase(t), next_beat=grid.next_beat(t),
             beat_confidence=grid.confidence(t),
-            beats_ahead=() if self._known is None else self._known.ahead(t, BEATS_AHEAD),
+            beats_ahead=ahead, places_ahead=places,
         )

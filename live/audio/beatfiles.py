@@ -1,10 +1,11 @@
 """The beats of files: found in an audio file (and kept, so a second render of it does not
-look again), and written or read as text, one time in seconds a line.
+look again), and written or read as text, one time in seconds a line, and the beat's place
+in its bar after it where known (1 on the downbeat, as madmom writes downbeats).
 
 The text is what `python -m live beats SONG` prints and `render --beats FILE` reads: a user
-may correct it by hand (a tempo read at half, funk's syncopation) or bring an Audacity label
-track. Times are to the millisecond, in the file and in the map a render finds, so the file
-printed renders the same video.
+may correct it by hand (a tempo read at half, funk's syncopation, the bars) or bring an
+Audacity label track. Times are to the millisecond, in the file and in the map a render
+finds, so the file printed renders the same video.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from live.files import user_cache, write_whole
 
 FILE_BLOCK_S = 2.0    # a file's audio read at once
 MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm is 4 MB
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 SAMPLED_BYTES = 2 ** 20  # of a file's start and of its end, in its cache key
+MAX_PLACE = 32        # beats in a bar
 DECIMAL_COMMA = re.compile(r"^\d+,\d")
 
 
@@ -51,14 +53,19 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
 
 
 def beats_text(beats: BeatMap) -> str:
-    """One time in seconds a line, a blank line between runs: what `read_beats` reads."""
-    return "\n".join("".join(f"{t:.3f}\n" for t in run) for run in beats.runs)
+    """One time in seconds a line, then its place in the bar where known; a blank line between
+    runs: what `read_beats` reads."""
+    places = beats.places or tuple(np.zeros(len(run), np.int64) for run in beats.runs)
+    return "\n".join("".join(f"{t:.3f} {p}\n" if p else f"{t:.3f}\n" for t, p in zip(run, place))
+                     for run, place in zip(beats.runs, places))
 
 
 def read_beats(path: str | Path) -> BeatMap:
     """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
     first field of each line (split at tabs, spaces, or a comma and what follows) in seconds,
-    rising; a blank line ends a run of beats (the music stops there); `#` starts a comment."""
+    rising, and a second field that is a whole number of 1 to MAX_PLACE the beat's place in
+    its bar (an Audacity track's second field is a time, with its point); a blank line ends a
+    run of beats (the music stops there); `#` starts a comment."""
     found = _parsed(_text(path), path)
     if not found.runs:
         raise UserError(f"{path} holds no beats; give one time in seconds a line")
@@ -77,7 +84,7 @@ def _find(audio: AudioFile, progress: bool) -> BeatMap:
 
 def _rounded(beats: BeatMap) -> BeatMap:
     """To the millisecond, as printed: the printed file renders the same frames."""
-    return BeatMap(tuple(np.round(run, 3) for run in beats.runs))
+    return BeatMap(tuple(np.round(run, 3) for run in beats.runs), beats.places)
 
 
 def _cache_entry(audio: AudioFile) -> Path:
@@ -121,12 +128,14 @@ def _text(path: str | Path) -> str:
 
 def _parsed(text: str, path: str | Path) -> BeatMap:
     runs: list[list[float]] = [[]]
+    places: list[list[int]] = [[]]
     last = -math.inf
     for number, line in enumerate(text.splitlines(), 1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             if runs[-1] and not line.strip().startswith("#"):
                 runs.append([])
+                places.append([])
             continue
         if DECIMAL_COMMA.match(fields[0]):
             raise UserError(f"{path} line {number}: {printable(fields[0])} has a decimal comma or two fields "
@@ -142,5 +151,19 @@ def _parsed(text: str, path: str | Path) -> BeatMap:
         if t <= last:
             raise UserError(f"{path} line {number}: {t:g} s comes after {last:g} s; the beats must rise")
         runs[-1].append(t)
+        places[-1].append(_place(fields, path, number))
         last = t
-    return BeatMap(tuple(np.array(run) for run in runs if run))
+    known = any(p for run in places for p in run)
+    return BeatMap(tuple(np.array(run) for run in runs if run),
+                   tuple(np.array(p, np.int64) for p in places if p) if known else ())
+
+
+def _place(fields: list[str], path: str | Path, number: int) -> int:
+    """The beat's place in its bar from a line's fields: the second, a whole number; 0 if none."""
+    if len(fields) != 2 or not (fields[1].isascii() and fields[1].isdigit()):
+        return 0
+    place = int(fields[1])
+    if not 1 <= place <= MAX_PLACE:
+        raise UserError(f"{path} line {number}: {printable(fields[1])} is no place in a bar; after the time, "
+                        f"give 1 on the bar's first beat, 2 on its second, up to {MAX_PLACE}, or nothing")
+    return place

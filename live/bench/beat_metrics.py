@@ -1,4 +1,5 @@
-"""Beat-tracking accuracy: the F-measure of detected against true beat times (MIREX style)."""
+"""Beat-tracking accuracy: the F-measure of detected against true beat times (MIREX style),
+and where the downbeats found fall in the true bars."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,3 +43,22 @@ def score_beats(detected: np.ndarray, reference: np.ndarray, tolerance: float = 
     recall = matched / len(reference) if len(reference) else 0.0
     f = 2 * precision * recall / (precision + recall) if matched else 0.0
     return BeatScore(f, precision, recall, matched, len(detected), len(reference))
+
+
+def downbeat_shares(downbeats: np.ndarray, reference: np.ndarray, beats_per_bar: int = 4,
+                    tolerance: float = 0.07) -> tuple[float, float] | None:
+    """Of the `downbeats` found on a true beat (`reference`, its first a downbeat), the share on a
+    true downbeat, and on its first or middle beat (a kick-and-snare loop does not tell them
+    apart); None if none is on a true beat (a tempo read at another level)."""
+    downbeats, reference = np.asarray(downbeats, float), np.asarray(reference, float)
+    if not len(downbeats) or not len(reference):
+        return None
+
+    def near(ref: np.ndarray) -> np.ndarray:
+        return np.abs(downbeats[:, None] - ref[None, :]).min(axis=1) <= tolerance
+
+    on_beat = near(reference)
+    if not on_beat.any():
+        return None
+    half = beats_per_bar // 2
+    return float(np.mean(near(reference[::beats_per_bar])[on_beat])), float(np.mean(near(reference[::half])[on_beat]))

@@ -142,18 +142,19 @@ def tracked(case: Case, sample_rate: int, block: int, config: BeatConfig) -> tup
     return np.array(beats), analyzer.features.bpm
 
 
-def mapped(case: Case, sample_rate: int) -> tuple[np.ndarray, float]:
-    """The beats a render finds in `case`, and its tempo at the end (the median of the last
-    eight intervals of the last run of beats)."""
+def mapped(case: Case, sample_rate: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """The beats a render finds in `case`, its tempo at the end (the median of the last
+    eight intervals of the last run of beats) and its downbeats."""
     from live.audio.beatmap import beat_map
 
     found = beat_map([case.samples], sample_rate)
     last = found.runs[-1] if found.runs else np.zeros(0)
-    return found.beats, 60.0 / float(np.median(np.diff(last[-9:]))) if len(last) > 1 else math.nan
+    bpm = 60.0 / float(np.median(np.diff(last[-9:]))) if len(last) > 1 else math.nan
+    return found.beats, bpm, found.beats[found.beat_places == 1]
 
 
 def main(args: argparse.Namespace) -> int:
-    from live.bench.beat_metrics import score_beats
+    from live.bench.beat_metrics import downbeat_shares, score_beats
     from live.audio.beats import BeatConfig
     from live.bench.report import report
     from live.errors import UserError
@@ -167,23 +168,32 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--warmup {args.warmup:g} s leaves none of the demo track's beats (to "
                         f"{demo.beats[-1]:.1f} s) to score; give a shorter --warmup")
     rows = []
+    lookahead = args.tracker == "lookahead"
     for case in chain(drum_cases(args), [demo], band_cases(args) if args.band else ()):
-        beats, estimated = (mapped(case, args.sample_rate) if args.tracker == "lookahead"
-                            else tracked(case, args.sample_rate, args.block, config))
+        if lookahead:
+            beats, estimated, downbeats = mapped(case, args.sample_rate)
+        else:
+            beats, estimated = tracked(case, args.sample_rate, args.block, config)
         score = score_beats(beats, case.beats, tolerance=0.07, skip=args.warmup)
         rows.append({"track": case.name, "style": case.style, "f_measure": score.f_measure,
                      "precision": score.precision, "recall": score.recall, "bpm_estimate": estimated,
                      "bpm_error_pct": 100 * (estimated - case.final_bpm) / case.final_bpm})
+        if lookahead:
+            on_1, on_1_or_3 = downbeat_shares(downbeats, case.beats) or (None, None)
+            rows[-1].update(downbeats_on_1=on_1, downbeats_on_1_or_3=on_1_or_3)
     steady = [r["f_measure"] for r in rows if r["style"] == "steady"]
     band = [r["f_measure"] for r in rows if r["style"] == "band"]
     tracker = ("lookahead (the whole track in view)" if args.tracker == "lookahead"
                else f"live, aubio tempo '{args.method}', accents '{args.accents}'")
+    bars = [r["downbeats_on_1"] for r in rows if r["style"] in ("band", "demo") and r.get("downbeats_on_1") is not None]
+    columns = ["track", "f_measure", "precision", "recall", "bpm_estimate", "bpm_error_pct"]
     report(f"beat tracking, {tracker}, {args.sample_rate} Hz, "
            f"{args.seconds:.0f} s tracks, first {args.warmup:.0f} s left out",
-           rows, ["track", "f_measure", "precision", "recall", "bpm_estimate", "bpm_error_pct"], args.json, None,
+           rows, columns + (["downbeats_on_1", "downbeats_on_1_or_3"] if lookahead else []), args.json, None,
            mean_f_steady=float(np.mean(steady)), min_f_steady=float(np.min(steady)),
            steady_tracks_at_target=f"{sum(f >= 0.9 for f in steady)}/{len(steady)}",
            mean_f_all=float(np.mean([r["f_measure"] for r in rows])),
            mean_f_band=float(np.mean(band)) if band else None,
+           mean_downbeats_on_1_band_and_demo=float(np.mean(bars)) if bars else None,
            target_met=bool(np.min(steady) >= 0.9))
     return 0

@@ -24,6 +24,7 @@ class BeatGrid:
     next_beat: float | None   # predicted time of the next beat, None without a tempo
     period: float | None      # seconds per beat, None without a tempo
     ahead: tuple[float, ...] = ()  # the beats after next_beat when known (a beat map's); then the period's
+    places: tuple[int, ...] = ()   # next_beat's and ahead's places in their bars (1 = downbeat, 0 = not known)
 
     @property
     def has_tempo(self) -> bool:
@@ -32,7 +33,7 @@ class BeatGrid:
     def from_beat_after(self) -> BeatGrid:
         """The grid from the beat after the next one."""
         if self.ahead:
-            return BeatGrid(self.ahead[0], self.period, self.ahead[1:])
+            return BeatGrid(self.ahead[0], self.period, self.ahead[1:], self.places[1:])
         return BeatGrid(self.next_beat + self.period, self.period)
 
 
@@ -131,7 +132,7 @@ class FadeScheduler:
         elif on_beat:
             timing = CrossfadeTiming(beats=max(crossfade_beats, 1.0))
             grid = self._beats(grid)
-            self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing, grid.ahead)
+            self.fade = plan_crossfade(t, grid.next_beat, grid.period, timing, grid.ahead, grid.places)
             self._served = self.fade.end
         else:  # from now, its length in beats: not synced, or no tempo yet
             beat = grid.period or NO_TEMPO_BEAT_S

@@ -122,8 +122,10 @@ class ScreenDirector:
         # The first picture comes at once: synced to a beat it would leave the screen black
         # until then (a render's excerpt hears a tempo before its first frame).
         if features is not None and features.beat_confidence > 0 and self.fades.shown_version >= 0:
-            beat = features.next_beat_after(t)
-            return BeatGrid(beat, features.period, tuple(b for b in features.beats_ahead if b > beat))
+            known, places = features.known_after(t)
+            if known:
+                return BeatGrid(known[0], features.period, known[1:], places)
+            return BeatGrid(features.next_beat_after(t), features.period)
         return BeatGrid(None, None)
 
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,

@@ -79,26 +79,48 @@ class Crossfade:
 
 
 def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing: CrossfadeTiming,
-                   ahead: Sequence[float] = ()) -> Crossfade:
+                   ahead: Sequence[float] = (), places: Sequence[int] = ()) -> Crossfade:
     """The fade for a keyframe arriving at `arrival`, given the beat clock's prediction.
 
     `next_beat` may lie in the past (a beat clock updated late): the beat grid it
     defines is used from the first beat that leaves at least `min_seconds` of fade.
     `ahead`: the beats after `next_beat`, in order, when they are known (a beat map's);
-    past them the grid goes on at `beat_period`.
+    past them the grid goes on at `beat_period`. `places`: those beats' places in their
+    bars (1 = downbeat, 0 = not known), when known (`bar_landing`).
     """
     assert beat_period > 0.0, beat_period
     beats = (next_beat, *ahead)
     earliest = arrival + timing.min_seconds
+    first = bisect.bisect_left(beats, earliest)
     # A fractional count lands between beats, and the next fade, starting there, is cut to
     # the whole beats before its own landing (every position of a fade knob but its ends).
-    n = max(math.floor(timing.beats - 0.5), bisect.bisect_left(beats, earliest))
+    n = math.floor(timing.beats - 0.5)
+    landing = bar_landing(places, n + 1, first)
+    if landing is not None:
+        return Crossfade(arrival, beats[landing])
+    n = max(n, first)
     if n < len(beats):
         return Crossfade(arrival, beats[n])
     end = beats[-1] + (n - len(beats) + 1) * beat_period
     if end < earliest:
         end += math.ceil((earliest - end) / beat_period) * beat_period
     return Crossfade(arrival, end)
+
+
+def bar_landing(places: Sequence[int], span: int, first: int) -> int | None:
+    """Where a fade of `span` beats lands by the bar: the index of the first beat from `first`
+    on at a place that such fades, one after another, keep to: beats 1 and 3 for 2-beat fades,
+    the downbeat for a bar's or bars'. From a landing the next fade is `span` beats long; the
+    first may be shorter, to reach the bar. None where a fade's span and the bar do not divide
+    one another (3 beats in 4) or no such place is known."""
+    bar = max(places, default=0)
+    if span < 2 or bar < 2 or (bar % span and span % bar):
+        return None
+    every = min(span, bar)
+    for i in range(max(first, span - every), len(places)):
+        if places[i] and (places[i] - 1) % every == 0:
+            return i
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""Where bars begin: each beat's place in its bar, from the kick and the harmony."""
+import numpy as np
+
+from live.audio.bars import LOW_BANDS, bar_positions
+from live.audio.beatmap import beat_map
+from live.audio.synth import DrumStyle, drum_track
+
+RATE = 22050
+
+
+def downbeats_found(found, truth):
+    """Of the beats found on the true downbeats, the share placed 1; of the rest, the share placed 1."""
+    beats, places = found.beats, found.beat_places
+    on = np.abs(beats[:, None] - truth[0::4][None, :]).min(axis=1) < 0.05
+    return np.mean(places[on] == 1), np.mean(places[~on] == 1)
+
+
+def test_the_kick_on_one_places_the_bar():
+    track = drum_track(112, 40, RATE, DrumStyle(kick_steps=(0,), snare_steps=(4, 8, 12)), seed=3)
+    on, off = downbeats_found(beat_map([track.samples], RATE), track.beats)
+    assert on > 0.95 and off < 0.02, (on, off)
+
+
+def test_where_every_beat_has_a_kick_the_chord_changes_place_the_bar():
+    # Four-on-the-floor kicks, and a chord struck on every beat that changes on each bar's first.
+    track = drum_track(124, 40, RATE, DrumStyle(kick_steps=(0, 4, 8, 12), snare_steps=(), hat_steps=()), seed=1)
+    samples = track.samples * 0.5
+    chords = ((220.0, 277.2, 329.6), (246.9, 311.1, 370.0), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6))
+    t = np.arange(round(0.45 * RATE)) / RATE
+    for k, beat in enumerate(track.beats):
+        tone = sum(np.sin(2 * np.pi * f * t) for f in chords[(k // 4) % 4]) * np.exp(-t / 0.3) * 0.15
+        start = round(beat * RATE)
+        samples[start:start + len(t)] += tone[:len(samples) - start]
+    on, off = downbeats_found(beat_map([samples], RATE), track.beats)
+    assert on > 0.95 and off < 0.02, (on, off)
+
+
+def test_a_bar_of_two_moves_the_count_where_the_evidence_does():
+    # Beats every 10 frames, a kick in the low bands on each bar's first; after 12 bars one bar of 2 beats.
+    frames = np.arange(0, 10 * 90, 10)
+    downbeats = list(range(0, 48, 4)) + [48] + list(range(50, 90, 4))
+    bands = np.zeros((frames[-1] + 20, 40), np.float16)
+    for k in downbeats:
+        bands[frames[k]:frames[k] + 3, :LOW_BANDS] = 20.0
+    places = bar_positions(frames, bands)
+    assert np.flatnonzero(places == 1).tolist() == downbeats
+    assert places[48:52].tolist() == [1, 2, 1, 2]
+
+
+def test_a_run_too_short_to_count_bars_in_has_no_places():
+    assert bar_positions(np.arange(0, 70, 10), np.zeros((100, 40), np.float16)).tolist() == [0] * 7
