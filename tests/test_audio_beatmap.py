@@ -37,6 +37,26 @@ def test_any_sample_rate_and_the_hits_at_the_same_time(rate):
     assert -0.016 < np.median(error) < 0, np.median(error)
 
 
+@pytest.mark.parametrize("bpm", [174, 180])
+def test_drum_and_bass_is_read_at_its_tempo_not_half(bpm):
+    # Kick and snare on alternate beats, the hi-hat on the eighths: at half tempo the kicks fell
+    # midway between the beats (F 0.67 at 87 and 90 bpm; review 82).
+    samples, truth = drums(bpm, 30)
+    beats = beat_map([samples], RATE).beats
+    assert score_beats(beats, truth, tolerance=0.07).f_measure >= 0.97
+    assert abs(60 / np.median(np.diff(beats)) / bpm - 1) < 0.02
+
+
+@pytest.mark.parametrize("bpm", [80, 90])
+def test_a_slow_backbeat_is_not_doubled_by_its_hi_hat(bpm):
+    # At 44.1 kHz: the synthesized hat differs at 22.05, where 80 bpm was read at 160 before the
+    # doubling too (the tempo's prior; review 82).
+    samples, truth = drums(bpm, 60, rate=44100)
+    beats = beat_map([samples], 44100).beats
+    assert score_beats(beats, truth, tolerance=0.07).f_measure >= 0.97
+    assert abs(60 / np.median(np.diff(beats)) / bpm - 1) < 0.02
+
+
 def test_a_song_s_final_lone_hit_is_a_beat():
     rate = 48000
     samples, truth = drums(120, 12, rate)
