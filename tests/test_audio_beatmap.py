@@ -251,5 +251,6 @@ def test_an_analyzer_s_grid_is_read_where_its_audio_ends_across_a_change_of_temp
     features = analyzer.feed(np.zeros(round(1.203 * RATE), np.float32))
     assert features.beats[-1] == 1.2 and features.last_beat == 1.2
     assert features.next_beat_after(features.time) == pytest.approx(1.6) and features.bpm == pytest.approx(150)
-    assert features.beats_ahead[:3] == pytest.approx((1.6, 2.0, 2.4))
+    assert features.beats_ahead[:3] == pytest.approx((1.2, 1.6, 2.0))  # from the last beat: a frame may be behind
     assert features.next_beat_after(1.7) == 2.0 and features.next_beat_after(2.45) == pytest.approx(2.8)
+    assert features.next_beat_after(1.19) == 1.2  # the render's frame, behind its audio, before the beat

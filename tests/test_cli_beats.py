@@ -52,11 +52,16 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
     written = BeatMap((np.array([0.5, 1.0, 1.5]), np.array([4.25, 4.75])))
     path.write_text(beats_text(written))
     assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0, 1.5], [4.25, 4.75]]
-    assert read_beats(path).places == ()
+    assert not np.concatenate(read_beats(path).places).any()  # no bars
     barred = BeatMap(written.runs, (np.array([3, 4, 1]), np.array([0, 0])))
     path.write_text(beats_text(barred))
     assert path.read_text() == "0.500 3\n1.000 4\n1.500 1\n\n4.250\n4.750\n"
     assert [p.tolist() for p in read_beats(path).places] == [[3, 4, 1], [0, 0]]
+    # Places left out count on from the beat before, around the bar: a file of its downbeats alone.
+    path.write_text("0.0\n0.5 1\n1.0\n1.5\n2.0\n2.5 1\n3.0\n3.5\n4.0\n4.5 1\n5.0\n")
+    assert read_beats(path).places[0].tolist() == [0, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2]
+    path.write_text("0.5 1\n1.0 2\n1.5\n2.0 3\n2.5\n3.0\n")  # one missed, a bar of three
+    assert read_beats(path).places[0].tolist() == [1, 2, 3, 3, 1, 2]
     path.write_text("0.500000\t0.500000\tbeat\n1.000000\t1.000000\tbeat\n")  # Audacity's labels
     assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0]]
     path.write_text("# the intro\n0.5, kick\n\n# a comment is no break\n1.0  # snare\n\n\n2.0\n")
@@ -169,3 +174,18 @@ def test_a_file_gone_since_it_was_checked_is_one_line(tmp_path):
     path.unlink()
     with pytest.raises(UserError, match="song.wav .*; check that it is still there and readable"):
         file_beats(audio)
+
+
+def test_the_cache_is_keyed_by_the_code_that_finds_beats_and_bars(tmp_path, monkeypatch):
+    # A retuned bars.py kept serving the old places (review 83).
+    import live.audio.bars as bars
+    import live.audio.beatfiles as beatfiles
+    from live.audio.decode import scan_audio
+
+    path = tmp_path / "song.wav"
+    sf.write(path, drum_track(120, 3, 22050, STEADY).samples, 22050)
+    before = beatfiles._cache_entry(scan_audio(path))
+    retuned = tmp_path / "bars.py"
+    retuned.write_text(open(bars.__file__).read().replace("SWITCH_COST = 12.0", "SWITCH_COST = 6.0"))
+    monkeypatch.setattr(bars, "__file__", str(retuned))
+    assert beatfiles._cache_entry(scan_audio(path)) != before

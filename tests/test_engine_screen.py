@@ -149,6 +149,27 @@ def test_fades_of_a_bar_land_on_the_downbeats_of_the_beat_map():
     assert landings == pytest.approx([1.0, 3.0, 5.0, 7.0, 9.0, 11.0])
 
 
+def test_a_fade_asked_just_before_a_beat_its_audio_heard_past_still_lands_by_the_map():
+    """A render's frame comes hops behind its audio: asked 20 ms before a beat the audio had passed,
+    a bar's fade counted 4 beats at the period and landed off the downbeat (review 83)."""
+    beats = np.arange(0.0, 12.0, 0.5)
+    places = np.arange(len(beats)) % 4 + 1  # downbeats at 0, 2, 4 ... s
+    analyzer = AudioAnalyzer(1000, beat_map=BeatMap((beats,), (places,)))
+    fades = SETTINGS.with_value("crossfade_beats", 4.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.9, analyzer.feed(np.zeros(900, np.float32)), _keyframe(1), fades)
+    features = analyzer.feed(np.zeros(2130, np.float32))  # heard to 3.03 s, past the beat at 3.0
+    assert director.frame(2.98, features, _keyframe(2), fades).upload is not None
+    assert director.fades.fade.end == 4.0  # the downbeat 2 beats on, not a third beat's (3.0) or 4 beats' (4.5)
+
+
+def test_the_known_beats_reach_past_the_longest_fade():
+    from live.audio.analyzer import BEATS_AHEAD
+    from live.settings import PARAMS
+
+    assert BEATS_AHEAD >= PARAMS["crossfade_beats"].high + 3  # the last beat, the fade's, a shift past a served beat
+
+
 def test_blackout_hides_the_hud_too():
     settings = SETTINGS.with_value("hud", True)
     director = ScreenDirector()

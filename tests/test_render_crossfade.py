@@ -57,6 +57,8 @@ def test_fades_of_bars_land_on_downbeats_and_of_half_bars_on_one_and_three():
     assert bar_landing(places, 1, first=0) is None
     assert bar_landing((0,) * 11, 4, first=0) is None
     assert bar_landing(places[:6], 4, first=3) is None  # no downbeat known from there on
+    assert bar_landing((1, 2, 3, 4, 1), 4, first=0) == 4  # half a fade at least: not the next beat's
+    assert bar_landing((3, 4, 0, 0, 0, 0, 1), 4, first=0) is None  # no place within a bar: the fade counts beats
     ahead = (10.5, 11.0, 11.5, 12.0)
     fade = plan_crossfade(10.0, 10.0, PERIOD, CrossfadeTiming(beats=4), ahead, (4, 1, 2, 3, 4))
     assert fade.end == 10.5  # the downbeat: from there 4 beats a fade

@@ -26,8 +26,8 @@ from live.audio.ring import RingBuffer
 LEVEL_TIME_S = 0.1  # time constant of the level (`rms`)
 SILENT_GAP_S = 0.25  # silence longer than this (a break, not a rest between notes) stays out of the mel window
 SOUNDED_BEAT_S = 1.0  # beats are heard up to a beat (at most this long) after the last sound: rests, not breaks
-# Known beats a snapshot carries: the longest fade's (16 beats) from the beat after the next, and a
-# few to spare; past them the grid goes on at the period.
+# Known beats a snapshot carries: the longest fade's (`crossfade_beats` up to 16) from the beat after
+# the next, and a few to spare; past them the grid goes on at the period.
 BEATS_AHEAD = 20
 
 
@@ -49,9 +49,9 @@ class AudioFeatures:
     phase: float                    # in [0, 1): 0 on a beat
     next_beat: float
     beat_confidence: float          # in [0, 1]
-    # The grid's next beats after `time` when they are known ahead (a render's beat map), so a
-    # fade of several beats lands on the music's beat, not on the period's extrapolation, and
-    # each one's place in its bar (1 = downbeat, 0 = not known); live, ().
+    # The grid's beats from its last at or before `time` on when they are known ahead (a render's
+    # beat map), so a fade of several beats lands on the music's beat, not on the period's
+    # extrapolation, and each one's place in its bar (1 = downbeat, 0 = not known); live, ().
     beats_ahead: tuple[float, ...] = ()
     places_ahead: tuple[int, ...] = ()
 
@@ -68,7 +68,7 @@ class AudioFeatures:
 
     def known_after(self, t: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
         """The beats known ahead that come after `t`, and their places in the bar."""
-        if t < self.last_beat:  # a time before this snapshot's beats: its next beat is not among them
+        if not self.beats_ahead or t < self.beats_ahead[0] - self.period:  # before them: the next is not there
             return (), ()
         i = bisect.bisect_right(self.beats_ahead, t)
         return self.beats_ahead[i:], self.places_ahead[i:]
@@ -214,7 +214,9 @@ class AudioAnalyzer:
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         grid = self.clock if self._known is None else self._known
-        ahead, places = ((), ()) if self._known is None else self._known.ahead(t, BEATS_AHEAD)
+        # From the beat at or before `t`: a render's frame comes a few hops behind its audio, and a
+        # fade asked in the 58 ms before a beat counted beats at the moment's period (review 83).
+        ahead, places = ((), ()) if self._known is None else self._known.ahead(grid.last_beat(t) - 1e-6, BEATS_AHEAD)
         return AudioFeatures(
             time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
             newest_beat=self._newest_beat,

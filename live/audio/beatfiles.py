@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+import live.audio.bars as bars_module
 import live.audio.beatmap as beatmap_module
 from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
 from live.audio.channels import mixdown
@@ -55,9 +56,8 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
 def beats_text(beats: BeatMap) -> str:
     """One time in seconds a line, then its place in the bar where known; a blank line between
     runs: what `read_beats` reads."""
-    places = beats.places or tuple(np.zeros(len(run), np.int64) for run in beats.runs)
     return "\n".join("".join(f"{t:.3f} {p}\n" if p else f"{t:.3f}\n" for t, p in zip(run, place))
-                     for run, place in zip(beats.runs, places))
+                     for run, place in zip(beats.runs, beats.places))
 
 
 def read_beats(path: str | Path) -> BeatMap:
@@ -97,7 +97,7 @@ def _cache_entry(audio: AudioFile) -> Path:
     for part in (CACHE_VERSION, path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
                  repr(BeatMapConfig())):
         key.update(str(part).encode())
-    for module in (beatmap_module, sys.modules[__name__]):
+    for module in (beatmap_module, bars_module, sys.modules[__name__]):
         key.update(Path(module.__file__).read_bytes())
     with open(path, "rb") as f:
         key.update(f.read(SAMPLED_BYTES))
@@ -153,9 +153,25 @@ def _parsed(text: str, path: str | Path) -> BeatMap:
         runs[-1].append(t)
         places[-1].append(_place(fields, path, number))
         last = t
-    known = any(p for run in places for p in run)
     return BeatMap(tuple(np.array(run) for run in runs if run),
-                   tuple(np.array(p, np.int64) for p in places if p) if known else ())
+                   tuple(counted_on(np.array(p, np.int64)) for p in places if p))
+
+
+def counted_on(places: np.ndarray) -> np.ndarray:
+    """A run's places with each beat left without one counted on from the beat before, around
+    its bar (the highest place given, or if only downbeats are, their usual distance): a file
+    may mark only its downbeats, or miss one. Beats before the first place stay unknown."""
+    given = np.flatnonzero(places)
+    ones = np.flatnonzero(places == 1)
+    bar = int(places.max()) if len(given) and places.max() > 1 else (
+        int(np.median(np.diff(ones))) if len(ones) > 1 else 0)
+    if bar < 2:
+        return places
+    counted = places.copy()
+    for i in range(given[0] + 1, len(counted)):
+        if not counted[i]:
+            counted[i] = counted[i - 1] % bar + 1
+    return counted
 
 
 def _place(fields: list[str], path: str | Path, number: int) -> int:

@@ -59,13 +59,15 @@ class BeatMapConfig:
 class BeatMap:
     """Runs of beats, each a sorted array of times in seconds of the audio; between runs
     the music stops (silence, a held sound). `places`: per run, each beat's place in its bar
-    (1 = the downbeat, 0 = not known), or () where no bars are known."""
+    (1 = the downbeat, 0 = not known); not given, none is known."""
 
     runs: tuple[np.ndarray, ...]
     places: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
-        assert not self.places or [len(p) for p in self.places] == [len(r) for r in self.runs], "a place a beat"
+        if not self.places:
+            object.__setattr__(self, "places", tuple(np.zeros(len(run), np.int64) for run in self.runs))
+        assert [len(p) for p in self.places] == [len(r) for r in self.runs], "a place a beat"
 
     @property
     def beats(self) -> np.ndarray:
@@ -74,7 +76,7 @@ class BeatMap:
     @property
     def beat_places(self) -> np.ndarray:
         """Each beat's place in its bar, in the order of `beats`; 0 where not known."""
-        return np.concatenate(self.places) if self.places else np.zeros(len(self.beats), np.int64)
+        return np.concatenate(self.places) if self.places else np.zeros(0, np.int64)
 
     def shifted(self, seconds: float) -> BeatMap:
         return BeatMap(tuple(run + seconds for run in self.runs), self.places)

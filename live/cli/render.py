@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lookahead: the beats found with the whole song in view, right from its first beat and "
                         "at once after a tempo change (default); live: as a show finds them while the audio "
                         "arrives, seconds late after a change (to see how a show would follow the song); FILE: "
-                        "your own, one time in seconds a line (as `python -m live beats SONG` writes them, or an "
-                        "Audacity label track; a file named live or lookahead: ./live)")
+                        "your own, one time in seconds a line, its place in the bar after it if you like (1 on "
+                        "the downbeat), as `python -m live beats SONG` writes them, or an Audacity label track; a "
+                        "file named live or lookahead: ./live)")
     add_cues_argument(p)
     add_show_arguments(p)
     p.set_defaults(func=run)

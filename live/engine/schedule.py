@@ -24,7 +24,7 @@ class BeatGrid:
     next_beat: float | None   # predicted time of the next beat, None without a tempo
     period: float | None      # seconds per beat, None without a tempo
     ahead: tuple[float, ...] = ()  # the beats after next_beat when known (a beat map's); then the period's
-    places: tuple[int, ...] = ()   # next_beat's and ahead's places in their bars (1 = downbeat, 0 = not known)
+    places: tuple[int, ...] = ()   # of next_beat, then of ahead's: places in their bars (1 = downbeat, 0 = not known)
 
     @property
     def has_tempo(self) -> bool:

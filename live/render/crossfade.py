@@ -85,8 +85,9 @@ def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing:
     `next_beat` may lie in the past (a beat clock updated late): the beat grid it
     defines is used from the first beat that leaves at least `min_seconds` of fade.
     `ahead`: the beats after `next_beat`, in order, when they are known (a beat map's);
-    past them the grid goes on at `beat_period`. `places`: those beats' places in their
-    bars (1 = downbeat, 0 = not known), when known (`bar_landing`).
+    past them the grid goes on at `beat_period`. `places`: the places in their bars (1 =
+    downbeat, 0 = not known) of `next_beat` and then of `ahead`'s beats, when known
+    (`bar_landing`).
     """
     assert beat_period > 0.0, beat_period
     beats = (next_beat, *ahead)
@@ -108,16 +109,20 @@ def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing:
 
 
 def bar_landing(places: Sequence[int], span: int, first: int) -> int | None:
-    """Where a fade of `span` beats lands by the bar: the index of the first beat from `first`
-    on at a place that such fades, one after another, keep to: beats 1 and 3 for 2-beat fades,
-    the downbeat for a bar's or bars'. From a landing the next fade is `span` beats long; the
-    first may be shorter, to reach the bar. None where a fade's span and the bar do not divide
-    one another (3 beats in 4) or no such place is known."""
+    """Where a fade of `span` beats lands by the bar: the index into `places` (the next beat's
+    and those after it) of the beat at a place that such fades, one after another, keep to:
+    beats 1 and 3 for 2-beat fades, the downbeat for a bar's or bars'. From a landing the next
+    fade is `span` beats long; the first (after a switch, a cut, a freeze) lasts at least half
+    of that and at most a bar more, from `first` on. None where a fade's span and the bar do
+    not divide one another (3 beats in 4), or no such place is known within reach (a beat file
+    without places there: the fade counts beats)."""
     bar = max(places, default=0)
     if span < 2 or bar < 2 or (bar % span and span % bar):
         return None
     every = min(span, bar)
-    for i in range(max(first, span - every), len(places)):
+    # Not before half the fade (a 4-beat fade asked 0.3 s before a downbeat was 0.3 s long).
+    start = max(first, span - every, span // 2 - 1)
+    for i in range(start, min(start + every, len(places))):
         if places[i] and (places[i] - 1) % every == 0:
             return i
     return None
