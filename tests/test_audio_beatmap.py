@@ -206,6 +206,9 @@ def test_known_beats_ahead_are_the_run_s_own_then_its_grid_and_before_a_run_its_
                                 (np.array([3, 4, 1, 2]), np.array([0, 0, 0]))))
     assert barred.ahead(1.2, 4) == (pytest.approx((1.5, 2.0, 2.5, 3.0)), (4, 1, 2, 0))  # the grid's have none
     assert barred.ahead(9.7, 2) == ((10.0, 10.4), (0, 0))
+    # Where a run's grid, gone on past it, meets the next run's lead grid: no beat 0.13 s after another.
+    parted = KnownBeats(BeatMap((np.arange(0, 10.001, 0.5), 14.13 + np.arange(20) * 0.5)))
+    assert np.diff(parted.ahead(9.8, 12)[0]).min() >= 0.25
 
 
 def test_the_grid_before_a_run_is_its_first_intervals_not_one_odd_one():
