@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -184,6 +185,22 @@ def user_cache(kind: str) -> Path:
         except RuntimeError:
             base = tempfile.gettempdir()
     return Path(base) / "live" / kind
+
+
+def modified_time(path: Path, missing: float) -> float:
+    """`path`'s modification time; `missing` for a file another process has just removed."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return missing
+
+
+def keep_newest(paths: Iterable[Path], keep: int) -> None:
+    """Remove all but the `keep` most recently modified (or, touched on use, used) of `paths`:
+    a cache's bound."""
+    now = time.time()
+    for old in sorted(paths, key=lambda p: modified_time(p, now), reverse=True)[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def shipped(kind: str) -> Path:

@@ -189,3 +189,25 @@ def test_the_cache_is_keyed_by_the_code_that_finds_beats_and_bars(tmp_path, monk
     retuned.write_text(open(bars.__file__).read().replace("SWITCH_COST = 12.0", "SWITCH_COST = 6.0"))
     monkeypatch.setattr(bars, "__file__", str(retuned))
     assert beatfiles._cache_entry(scan_audio(path)) != before
+
+
+def test_the_cache_keeps_the_songs_used_last(tmp_path, monkeypatch):
+    import os
+
+    import live.audio.beatfiles as beatfiles
+    from live.audio.decode import scan_audio
+
+    monkeypatch.setattr(beatfiles, "CACHE_ENTRIES", 2)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # this test's entries alone
+    songs = []
+    for i, bpm in enumerate((100, 120, 140)):
+        songs.append(tmp_path / f"song{i}.wav")
+        sf.write(songs[-1], drum_track(bpm, 3, 22050, STEADY).samples, 22050)
+    entries = [beatfiles._cache_entry(scan_audio(song)) for song in songs]
+    beatfiles.file_beats(scan_audio(songs[0]))
+    beatfiles.file_beats(scan_audio(songs[1]))
+    os.utime(entries[0], (1, 1))  # an hour ago, as it were; then used again
+    os.utime(entries[1], (2, 2))
+    beatfiles.file_beats(scan_audio(songs[0]))
+    beatfiles.file_beats(scan_audio(songs[2]))
+    assert [entry.exists() for entry in entries] == [True, False, True]

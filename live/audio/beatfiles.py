@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -23,12 +24,13 @@ from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
 from live.audio.channels import mixdown
 from live.audio.decode import AudioFile
 from live.errors import UserError, first_line, note, printable
-from live.files import user_cache, write_whole
+from live.files import keep_newest, user_cache, write_whole
 
 FILE_BLOCK_S = 2.0    # a file's audio read at once
 MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm is 4 MB
 CACHE_VERSION = 2
 SAMPLED_BYTES = 2 ** 20  # of a file's start and of its end, in its cache key
+CACHE_ENTRIES = 2000     # songs whose beats are kept, the used last: a few KB each (an hour-long mix 80)
 MAX_PLACE = 32        # beats in a bar
 DECIMAL_COMMA = re.compile(r"^\d+,\d")
 
@@ -48,6 +50,7 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
         found = _rounded(_find(audio, progress))
         try:
             write_whole(entry, f"# beats of {printable(str(audio.path), 200)}\n{beats_text(found)}".encode())
+            keep_newest(entry.parent.glob("*.txt"), CACHE_ENTRIES)
         except UserError as e:  # the cache saves the next render's pass: this one's beats stand
             note("beats", f"{e} (they are found again next time)")
     return found.shifted(-first / audio.sample_rate)
@@ -108,7 +111,9 @@ def _cache_entry(audio: AudioFile) -> Path:
 
 def _cached(entry: Path) -> BeatMap | None:
     try:
-        return _parsed(entry.read_text(encoding="utf-8"), entry)
+        found = _parsed(entry.read_text(encoding="utf-8"), entry)
+        os.utime(entry)  # its use: the cache keeps the entries used last
+        return found
     except (OSError, UnicodeDecodeError, UserError):  # none yet, or damaged: found again
         return None
 

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from live.errors import first_line
-from live.files import user_cache
+from live.files import keep_newest, modified_time, user_cache
 from live.nets.digest import digest_weights
 
 KEEP = 8
@@ -286,19 +286,11 @@ def _build(program: bytes, path: Path, threads: int, lock: int) -> None:
 
 def _prune(directory: Path) -> None:
     now = time.time()
-    packages = sorted(directory.glob(f"{'?' * KEY_LENGTH}{SUFFIX}"), key=lambda p: _mtime(p, now), reverse=True)
-    stale = [p for pattern in (f"{PROGRAM}*{SUFFIX}", f"{PARTIAL}*{SUFFIX}", f"{'?' * KEY_LENGTH}{LOCK}")
-             for p in directory.glob(pattern) if now - _mtime(p, now) > STALE_S]  # left by a builder
-    for old in packages[KEEP:] + stale:
-        old.unlink(missing_ok=True)
-
-
-def _mtime(path: Path, now: float) -> float:
-    """`now` for a file another show's prune or build has just removed."""
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return now
+    keep_newest(directory.glob(f"{'?' * KEY_LENGTH}{SUFFIX}"), KEEP)
+    for pattern in (f"{PROGRAM}*{SUFFIX}", f"{PARTIAL}*{SUFFIX}", f"{'?' * KEY_LENGTH}{LOCK}"):
+        for stale in directory.glob(pattern):
+            if now - modified_time(stale, now) > STALE_S:  # left by a builder
+                stale.unlink(missing_ok=True)
 
 
 def build_package(source: Path, path: Path, threads: int) -> None:
