@@ -206,6 +206,15 @@ def test_known_beats_ahead_are_the_run_s_own_then_its_grid_and_before_a_run_its_
                                 (np.array([3, 4, 1, 2]), np.array([0, 0, 0]))))
     assert barred.ahead(1.2, 4) == (pytest.approx((1.5, 2.0, 2.5, 3.0)), (4, 1, 2, 0))  # the grid's have none
     assert barred.ahead(9.7, 2) == ((10.0, 10.4), (0, 0))
+    # A run's first beat, reached along its lead grid a hair off its time, keeps its time and place:
+    # the drop's downbeat lost its place one time in six (review 84).
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        drop, period = np.round(rng.uniform(12, 40), 3), np.round(rng.uniform(0.3, 0.8), 3)
+        run = np.round(drop + period * np.arange(16), 3)
+        lead = KnownBeats(BeatMap((np.arange(0, 10.001, 0.5), run), (np.zeros(21, np.int64), np.arange(16) % 4 + 1)))
+        times, places = lead.ahead(drop - 3.5 * period, 6)
+        assert drop in times and places[times.index(drop)] == 1, (drop, period, times)
     # Where a run's grid, gone on past it, meets the next run's lead grid: no beat 0.13 s after another.
     parted = KnownBeats(BeatMap((np.arange(0, 10.001, 0.5), 14.13 + np.arange(20) * 0.5)))
     assert np.diff(parted.ahead(9.8, 12)[0]).min() >= 0.25

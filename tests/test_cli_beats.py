@@ -62,6 +62,10 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
     assert read_beats(path).places[0].tolist() == [0, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2]
     path.write_text("0.5 1\n1.0 2\n1.5\n2.0 3\n2.5\n3.0\n")  # one missed, a bar of three
     assert read_beats(path).places[0].tolist() == [1, 2, 3, 3, 1, 2]
+    path.write_text("0.5 1\n1.0\n1.5\n2.0\n2.5 1\n3.0 2\n3.5\n4.0\n")  # a stray 2 makes no bars of two
+    assert read_beats(path).places[0].tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
+    path.write_text("0.5 0\n1.0 1\n1.5\n2.0\n2.5\n3.0\n")  # a lone downbeat: bars of four; 0, as JSON has it
+    assert read_beats(path).places[0].tolist() == [0, 1, 2, 3, 4, 1]
     path.write_text("0.500000\t0.500000\tbeat\n1.000000\t1.000000\tbeat\n")  # Audacity's labels
     assert [run.tolist() for run in read_beats(path).runs] == [[0.5, 1.0]]
     path.write_text("# the intro\n0.5, kick\n\n# a comment is no break\n1.0  # snare\n\n\n2.0\n")
@@ -76,8 +80,7 @@ def test_beats_are_read_as_written_by_hand_by_beats_or_by_audacity(tmp_path):
     ("0.5\nsoon\n", "line 2: soon is not a time in seconds"),
     ("-1\n", "line 1: -1 is not a time in seconds"),
     ("nan\n", "line 1: nan is not a time in seconds"),
-    ("0.5 1\n1.0 0\n", "line 2: 0 is no place in a bar; after the time, give 1 on the bar's first beat"),
-    ("0.5 33\n", "line 1: 33 is no place in a bar"),
+    ("0.5 33\n", "line 1: 33 is no place in a bar; after the time, give 1 on the bar's first beat"),
     ("# nothing\n\n", "holds no beats"),
 ])
 def test_a_beat_file_that_cannot_be_read_says_its_line(tmp_path, text, message):

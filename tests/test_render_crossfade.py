@@ -57,11 +57,14 @@ def test_fades_of_bars_land_on_downbeats_and_of_half_bars_on_one_and_three():
     assert bar_landing(places, 1, first=0) is None
     assert bar_landing((0,) * 11, 4, first=0) is None
     assert bar_landing(places[:6], 4, first=3) is None  # no downbeat known from there on
-    assert bar_landing((1, 2, 3, 4, 1), 4, first=0) == 4  # half a fade at least: not the next beat's
+    # The first fade lasts at least half its beats: of 4 from 10.0 s, not to a downbeat 0.3 s or 0.8 s on.
+    ahead = tuple(10.3 + 0.5 * k for k in range(1, 9))
+    assert plan_crossfade(10.0, 10.3, PERIOD, CrossfadeTiming(beats=4), ahead, (1, 2, 3, 4) * 2 + (1,)).end == 12.3
+    assert plan_crossfade(10.0, 10.3, PERIOD, CrossfadeTiming(beats=4), ahead, (4, 1, 2, 3) * 2 + (4,)).end == 12.8
     assert bar_landing((3, 4, 0, 0, 0, 0, 1), 4, first=0) is None  # no place within a bar: the fade counts beats
-    ahead = (10.5, 11.0, 11.5, 12.0)
-    fade = plan_crossfade(10.0, 10.0, PERIOD, CrossfadeTiming(beats=4), ahead, (4, 1, 2, 3, 4))
-    assert fade.end == 10.5  # the downbeat: from there 4 beats a fade
+    ahead = (10.5, 11.0, 11.5, 12.0, 12.5)
+    fade = plan_crossfade(10.0, 10.0, PERIOD, CrossfadeTiming(beats=2), ahead, (4, 1, 2, 3, 4, 1))
+    assert fade.end == 10.5  # the downbeat a beat on (half the fade): from there 2 beats a fade
 
 
 @pytest.mark.parametrize("beats", [1, 2, 4])

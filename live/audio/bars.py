@@ -19,6 +19,7 @@ BEATS_PER_BAR = 4
 LOW_BANDS = 2         # of the beat map's 40 mel bands from 30 Hz: up to about 150 Hz, the kick's
 SWITCH_COST = 12.0    # a move other than to the next place, against each beat's standardized evidence
 KICK_REACH = 2        # frames around a beat its kick may peak in
+BEATS_PER_PASS = 1024  # beats whose spectra are averaged at once: a few MB
 
 
 def bar_positions(frames: np.ndarray, bands: np.ndarray) -> np.ndarray:
@@ -29,16 +30,19 @@ def bar_positions(frames: np.ndarray, bands: np.ndarray) -> np.ndarray:
     frames = np.clip(np.round(frames).astype(np.int64), 0, len(bands) - 1)
     if len(frames) < 2 * BEATS_PER_BAR:  # too few to count bars by
         return np.zeros(len(frames), np.int64)
-    return _places(_standardized(_kicks(frames, bands)) + _standardized(_changes(frames, bands))) + 1
+    return _places(_zscores(_kicks(frames, bands)) + _zscores(_changes(frames, bands))) + 1
 
 
 def _changes(frames: np.ndarray, bands: np.ndarray) -> np.ndarray:
     """Per beat: how far the spectrum of the beat that starts there lies from the one before."""
-    ends = np.append(frames[1:], min(len(bands), frames[-1] + max(1, int(np.median(np.diff(frames))))))
-    starts = np.minimum(frames, ends - 1)
-    spans = bands[starts[0]:ends[-1]].astype(np.float32)
-    sums = np.add.reduceat(spans, starts - starts[0], axis=0)
-    means = sums / np.maximum(ends - starts, 1)[:, None]
+    bounds = np.append(frames, min(len(bands), frames[-1] + max(1, int(np.median(np.diff(frames))))))
+    sums = np.empty((len(frames), bands.shape[1]), np.float32)
+    for at in range(0, len(frames), BEATS_PER_PASS):  # a copy of an hour's bands at once was 50 MB (review 84)
+        first, last = bounds[at], bounds[min(at + BEATS_PER_PASS, len(frames))]
+        part = frames[at:at + BEATS_PER_PASS]
+        sums[at:at + len(part)] = np.add.reduceat(bands[first:max(last, part[-1] + 1)].astype(np.float32),
+                                                  part - first, axis=0)
+    means = sums / np.maximum(np.diff(bounds), 1)[:, None]  # a beat on the next one's frame: that frame
     return np.concatenate([[0.0], np.linalg.norm(np.diff(means, axis=0), axis=1)])
 
 
@@ -71,5 +75,5 @@ def _places(evidence: np.ndarray) -> np.ndarray:
     return path
 
 
-def _standardized(x: np.ndarray) -> np.ndarray:
+def _zscores(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / max(float(x.std()), 1e-12)

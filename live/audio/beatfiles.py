@@ -20,6 +20,7 @@ import numpy as np
 
 import live.audio.bars as bars_module
 import live.audio.beatmap as beatmap_module
+from live.audio.bars import BEATS_PER_BAR
 from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
 from live.audio.channels import mixdown
 from live.audio.decode import AudioFile
@@ -27,7 +28,7 @@ from live.errors import UserError, first_line, note, printable
 from live.files import keep_newest, user_cache, write_whole
 
 FILE_BLOCK_S = 2.0    # a file's audio read at once
-MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm is 4 MB
+MAX_BEAT_FILE_BYTES = 16 * 2 ** 20   # a day of beats at 300 bpm, with places, is 5 MB
 CACHE_VERSION = 2
 SAMPLED_BYTES = 2 ** 20  # of a file's start and of its end, in its cache key
 CACHE_ENTRIES = 2000     # songs whose beats are kept, the used last: a few KB each (an hour-long mix 80)
@@ -164,14 +165,16 @@ def _parsed(text: str, path: str | Path) -> BeatMap:
 
 def counted_on(places: np.ndarray) -> np.ndarray:
     """A run's places with each beat left without one counted on from the beat before, around
-    its bar (the highest place given, or if only downbeats are, their usual distance): a file
-    may mark only its downbeats, or miss one. Beats before the first place stay unknown."""
+    its bar (the larger of the highest place given and the downbeats' usual distance; a lone
+    downbeat: BEATS_PER_BAR): a file may mark only its downbeats, or miss one. Beats before the
+    first place stay unknown."""
     given = np.flatnonzero(places)
-    ones = np.flatnonzero(places == 1)
-    bar = int(places.max()) if len(given) and places.max() > 1 else (
-        int(np.median(np.diff(ones))) if len(ones) > 1 else 0)
-    if bar < 2:
+    if not len(given):
         return places
+    ones = np.flatnonzero(places == 1)
+    bar = max(int(places.max()), int(np.median(np.diff(ones))) if len(ones) > 1 else 0)
+    if bar < 2:
+        bar = BEATS_PER_BAR
     counted = places.copy()
     for i in range(given[0] + 1, len(counted)):
         if not counted[i]:
@@ -184,7 +187,7 @@ def _place(fields: list[str], path: str | Path, number: int) -> int:
     if len(fields) != 2 or not (fields[1].isascii() and fields[1].isdigit()):
         return 0
     place = int(fields[1])
-    if not 1 <= place <= MAX_PLACE:
+    if place > MAX_PLACE:  # 0: not known, as `beats --json` writes it
         raise UserError(f"{path} line {number}: {printable(fields[1])} is no place in a bar; after the time, "
                         f"give 1 on the bar's first beat, 2 on its second, up to {MAX_PLACE}, or nothing")
     return place

@@ -96,7 +96,10 @@ def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing:
     # A fractional count lands between beats, and the next fade, starting there, is cut to
     # the whole beats before its own landing (every position of a fade knob but its ends).
     n = math.floor(timing.beats - 0.5)
-    landing = bar_landing(places, n + 1, first)
+    # The first fade to a bar lasts at least half its beats (a 4-beat fade asked 0.3 s before a
+    # downbeat was 0.3 s long); one from a landing, all of them.
+    half = bisect.bisect_left(beats, max(earliest, arrival + (n + 1) / 2 * beat_period))
+    landing = bar_landing(places, n + 1, half)
     if landing is not None:
         return Crossfade(arrival, beats[landing])
     n = max(n, first)
@@ -111,17 +114,17 @@ def plan_crossfade(arrival: float, next_beat: float, beat_period: float, timing:
 def bar_landing(places: Sequence[int], span: int, first: int) -> int | None:
     """Where a fade of `span` beats lands by the bar: the index into `places` (the next beat's
     and those after it) of the beat at a place that such fades, one after another, keep to:
-    beats 1 and 3 for 2-beat fades, the downbeat for a bar's or bars'. From a landing the next
-    fade is `span` beats long; the first (after a switch, a cut, a freeze) lasts at least half
-    of that and at most a bar more, from `first` on. None where a fade's span and the bar do
-    not divide one another (3 beats in 4), or no such place is known within reach (a beat file
+    beats 1 and 3 for 2-beat fades, the downbeat for a bar's or bars', from index `first` on.
+    From a landing the next fade is `span` beats long (of several bars, it lands on the last
+    of them: no sooner than `span` less a bar); the first, after a switch, a cut or a freeze,
+    may be up to a bar longer, to reach the bar. None where a fade's span and the bar do not
+    divide one another (3 beats in 4), or no such place is known within reach (a beat file
     without places there: the fade counts beats)."""
     bar = max(places, default=0)
     if span < 2 or bar < 2 or (bar % span and span % bar):
         return None
     every = min(span, bar)
-    # Not before half the fade (a 4-beat fade asked 0.3 s before a downbeat was 0.3 s long).
-    start = max(first, span - every, span // 2 - 1)
+    start = max(first, span - every)
     for i in range(start, min(start + every, len(places))):
         if places[i] and (places[i] - 1) % every == 0:
             return i
