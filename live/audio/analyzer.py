@@ -26,8 +26,8 @@ from live.audio.ring import RingBuffer
 LEVEL_TIME_S = 0.1  # time constant of the level (`rms`)
 SILENT_GAP_S = 0.25  # silence longer than this (a break, not a rest between notes) stays out of the mel window
 SOUNDED_BEAT_S = 1.0  # beats are heard up to a beat (at most this long) after the last sound: rests, not breaks
-# Known beats a snapshot carries: the longest fade's (`crossfade_beats` up to 16) from the beat after
-# the next, and a few to spare; past them the grid goes on at the period.
+# Known beats a snapshot carries, from its last beat on: the longest fade's (`crossfade_beats` up to
+# 16) from the beat after the next, and a few to spare; past them the grid goes on at the period.
 BEATS_AHEAD = 20
 
 
@@ -214,14 +214,15 @@ class AudioAnalyzer:
     def _snapshot(self, beats: tuple[float, ...]) -> AudioFeatures:
         t = self.time
         grid = self.clock if self._known is None else self._known
+        last = grid.last_beat(t)
         # From the beat at or before `t`: a render's frame comes a few hops behind its audio, and a
         # fade asked in the 58 ms before a beat counted beats at the moment's period (review 83).
-        ahead, places = ((), ()) if self._known is None else self._known.ahead(grid.last_beat(t) - 1e-6, BEATS_AHEAD)
+        ahead, places = ((), ()) if self._known is None else self._known.ahead(last - 1e-6, BEATS_AHEAD)
         return AudioFeatures(
             time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
             newest_beat=self._newest_beat,
             newest_onset=self._newest_onset, onset_strength=self._onset_strength, bpm=grid.bpm,
-            last_beat=grid.last_beat(t), phase=grid.phase(t), next_beat=grid.next_beat(t),
+            last_beat=last, phase=grid.phase(t), next_beat=grid.next_beat(t),
             beat_confidence=grid.confidence(t),
             beats_ahead=ahead, places_ahead=places,
         )

@@ -67,9 +67,10 @@ def beats_text(beats: BeatMap) -> str:
 def read_beats(path: str | Path) -> BeatMap:
     """Beats written by hand, by `python -m live beats`, or as an Audacity label track: the
     first field of each line (split at tabs, spaces, or a comma and what follows) in seconds,
-    rising, and a second field that is a whole number of 1 to MAX_PLACE the beat's place in
-    its bar (an Audacity track's second field is a time, with its point); a blank line ends a
-    run of beats (the music stops there); `#` starts a comment."""
+    rising, and a second field that is a whole number up to MAX_PLACE the beat's place in its
+    bar (0: not known; a place left out counts on, `counted_on`; an Audacity track's second
+    field is a time, with its point); a blank line ends a run of beats (the music stops there);
+    `#` starts a comment."""
     found = _parsed(_text(path), path)
     if not found.runs:
         raise UserError(f"{path} holds no beats; give one time in seconds a line")
