@@ -25,7 +25,7 @@ from scipy.ndimage import maximum_filter1d, median_filter
 from live.audio.bars import bar_positions
 from live.audio.beats import REFERENCE_HOP_SECONDS
 
-ONSET_DB = 1.2        # an onset's flux above its neighbourhood's median (`sounding_runs`)
+ONSET_DB = 1.2        # an onset's flux above its neighbourhood's median (`onset_floor`)
 PEAK_REACH = 3        # frames a beat may move to the flux's peak
 FRAMES_PER_PASS = 64  # frames analysed at once: a few MB
 SILENT_BREAK_S = 1.0  # silence this long, or a beat's when shorter, ends a run of beats (the show's rule)
@@ -238,14 +238,9 @@ def sounding_runs(flux: np.ndarray, power: np.ndarray, frame_rate: float, config
         return []
     # Sound within reach of the flux's peak, which comes a frame before the hit's own hop.
     level = maximum_filter1d(power, 2 * PEAK_REACH + 1) >= 10 ** (config.silence_db / 10)
-    # An onset: a local peak of the flux above its neighbourhood's median by ONSET_DB. Steady
-    # white, pink or brown noise rose at most 0.9 dB above its median in 2 minutes, a vibrato
-    # chord 0.5, drums 25-35; dense mixes' beats 1-2 (at 2 dB, runs of 40 4Q clips left 11 % of
-    # their music without beats, at 1.2 dB 4.6 %).
-    median = median_filter(flux, size=2 * round(0.5 * frame_rate) + 1, mode="nearest")
     peak = np.zeros(n, bool)
     peak[1:-1] = (flux[1:-1] >= flux[:-2]) & (flux[1:-1] > flux[2:])
-    onsets = np.flatnonzero(peak & (flux > median + ONSET_DB) & level)
+    onsets = np.flatnonzero(peak & (flux > onset_floor(flux, frame_rate)) & level)
     evidence = np.zeros(n, np.int8)
     reach = round(config.evidence_seconds * frame_rate)
     for a, b in zip(onsets[:-1], onsets[1:]):
@@ -255,6 +250,14 @@ def sounding_runs(flux: np.ndarray, power: np.ndarray, frame_rate: float, config
     # Past the last onset's flux peak, which comes as the hit enters the window: its novelty,
     # which places the beat, peaks frames later (a song's final hit was lost).
     return [(int(a), min(n, int(b) + 2 * PEAK_REACH)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def onset_floor(flux: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Per frame, what a peak of the flux must exceed to be an onset: the median within half a
+    second, plus ONSET_DB. Steady white, pink or brown noise rose at most 0.9 dB above its
+    median in 2 minutes, a vibrato chord 0.5, drums 25-35; dense mixes' beats 1-2 (at 2 dB,
+    runs of 40 4Q clips left 11 % of their music without beats, at 1.2 dB 4.6 %)."""
+    return median_filter(flux, size=2 * round(0.5 * frame_rate) + 1, mode="nearest") + ONSET_DB
 
 
 def highest_near(envelope: np.ndarray, frames: np.ndarray, reach: int) -> np.ndarray:
@@ -321,10 +324,9 @@ def faster_level(flux: np.ndarray, centroid: np.ndarray, frames: np.ndarray, per
     doubled_bpm = 2 * 60 * frame_rate / float(np.median(periods))
     if len(frames) < 2 * MIN_LEVEL_BEATS or doubled_bpm > config.bpm_range[1]:
         return False
-    median = median_filter(flux, size=2 * round(0.5 * frame_rate) + 1, mode="nearest")
     beats = highest_near(flux, frames, PEAK_REACH)
     mids = highest_near(flux, np.round((frames[:-1] + frames[1:]) / 2).astype(np.int64), PEAK_REACH)
-    sounding = flux[mids] > median[mids] + ONSET_DB
+    sounding = flux[mids] > onset_floor(flux, frame_rate)[mids]
     if sounding.mean() < MID_ONSETS:
         return False
     on, between = centroid[beats], np.sort(centroid[mids[sounding]])
