@@ -220,6 +220,36 @@ def test_known_beats_ahead_are_the_run_s_own_then_its_grid_and_before_a_run_its_
     assert np.diff(parted.ahead(9.8, 12)[0]).min() >= 0.25
 
 
+def test_a_looping_map_hands_its_beats_over_loop_after_loop_for_days():
+    # A 10 s loop: 4 beats of 0.5 s from 1.0, 2 from 6.0, and a beat past the loop's end (a beat file
+    # may list it) that never comes.
+    beats = KnownBeats(BeatMap((np.array([1.0, 1.5, 2.0, 2.5]), np.array([6.0, 6.5, 10.2])),
+                               (np.array([1, 2, 3, 4]), np.array([1, 2, 3])), loop=10.0))
+    assert beats.advance(11.9) == [1.0, 1.5, 2.0, 2.5, 6.0, 6.5, 11.0, 11.5]
+    assert beats.advance(27.0) == pytest.approx([12.0, 12.5, 16.0, 16.5, 21.0, 21.5, 22.0, 22.5, 26.0, 26.5])
+    # Into the next loop: its first run's lead grid, then the run, with its places.
+    assert beats.ahead(29.0, 5) == (pytest.approx((29.5, 30.0, 30.5, 31.0, 31.5)), (0, 0, 0, 1, 2))
+    day = 86400.0
+    beats.advance(day)
+    assert beats.advance(day + 1.6) == pytest.approx([day + 1.0, day + 1.5])
+    assert beats.next_beat(day + 1.7) == pytest.approx(day + 2.0) and beats.confidence(day + 1.7) == 1.0
+    assert beats.ahead(day + 2.2, 3) == (pytest.approx((day + 2.5, day + 3.0, day + 3.5)), (4, 0, 0))
+    assert beats.bpm == pytest.approx(120.0)
+
+
+def test_a_loop_that_ends_a_beat_after_its_last_beat_keeps_its_grid_across_the_seam():
+    # The demo's way: fast at the start, slow at the end, a beat of the end's tempo after its last.
+    run = np.concatenate((np.arange(10) * 0.4, 4.0 + np.arange(6) * 0.7))  # to 7.5; the loop ends at 8.2
+    beats = KnownBeats(BeatMap((run,), (np.arange(16) % 4 + 1,), loop=8.2))
+    # Not the next loop's lead grid back from its first beat (0.4 s: a beat at 24.2, none played there).
+    assert beats.last_beat(24.4) == pytest.approx(23.9) and beats.next_beat(24.4) == pytest.approx(24.6)
+    assert beats.phase(24.25) == pytest.approx(0.5) and beats.confidence(24.4) == 1.0
+    assert beats.ahead(24.0, 3) == (pytest.approx((24.6, 25.0, 25.4)), (1, 2, 3))
+    # A loop that does not end on its grid: the next loop's lead grid, not the last interval, goes on.
+    off = KnownBeats(BeatMap((np.arange(0.0, 9.0, 0.5),), loop=10.0))  # the last beat 1.5 s before the end
+    assert off.next_beat(9.2) == pytest.approx(9.5) and off.next_beat(9.7) == pytest.approx(10.0)
+
+
 def test_the_grid_before_a_run_is_its_first_intervals_not_one_odd_one():
     beats = KnownBeats(BeatMap((np.array([10.0, 11.2, 11.7, 12.2, 12.7, 13.2]),)))  # a late second beat
     assert beats.next_beat(9.7) == pytest.approx(10.0) and beats.last_beat(9.7) == pytest.approx(9.5)

@@ -16,7 +16,9 @@ import zmq
 
 from live.__main__ import main
 from live.audio.analyzer import AudioFeatures
+from live.audio.beatfiles import file_beats
 from live.audio.clock import ManualClock
+from live.audio.decode import scan_audio
 from live.bundle import bundle_stamps
 from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
@@ -144,9 +146,15 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
     assert stats["emotion"] and all(0 <= t <= 6.5 for t, _, _ in stats["emotion"])  # the song's seconds
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
-    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, True, False, True], replies
+    assert [r.get("ok") for r in replies] == [True, False, False, True, True, False, True, False, True], replies
     assert replies[0] == {"ok": True, "param": "lambda", "value": 0.3}
     assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
+    # The file's beats are known ahead (--beats lookahead, the default): the show's beats are the
+    # render's, to the millisecond the map keeps, and a tap would change nothing.
+    assert "--beats live to tap" in replies[5]["error"]
+    mapped = file_beats(scan_audio(song)).beats
+    assert len(stats["beats"]) >= 8 and stats["beats"][0] < 0.7
+    assert stats["beats"] == pytest.approx(mapped[mapped <= stats["beats"][-1] + 1e-3].tolist(), abs=1e-3)
     assert "not a preset name" in replies[7]["error"]
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] == "other"  # a seed preset switches at once
@@ -169,6 +177,36 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert all(s["next_beat"] >= s["stream_time"] - 1e-3 for s in heard)
     assert (tmp_path / "live.mp4").stat().st_size > 0
     assert [f.threads for f in formats] == [1]  # the encoder leaves the other core to the keyframes
+
+
+def test_a_file_s_or_the_demo_s_beats_are_known_ahead_unless_asked_live(tmp_path):
+    from live.audio.beatmap import KnownBeats
+    from live.audio.sources import DemoSource, FileSource
+    from live.cli.perform import source_beats
+
+    demo = DemoSource(sample_rate=22050)
+    beats = source_beats(None, demo, "demo")  # the default: as composed, every time round
+    assert beats.loop == pytest.approx(demo.duration)
+    known = KnownBeats(beats)
+    composed = demo.demo.beats
+    handed = [beat for t in np.arange(0.5, 2 * demo.duration, 0.5) for beat in known.advance(t)]  # as blocks come
+    assert handed == pytest.approx([*composed, *(composed + demo.duration)])
+    assert known.ahead(3 * demo.duration - 0.1, 2) == (pytest.approx(3 * demo.duration + composed[:2]), (1, 2))
+    assert source_beats("live", demo, "demo") is None and source_beats(None, demo, "mic") is None
+    song = tmp_path / "song.wav"
+    sf.write(song, demo.demo.samples[:22050 * 8], 22050)
+    mine = tmp_path / "beats.txt"
+    mine.write_text("0.5 1\n1.0 2\n1.5 3\n2.0 4\n")
+    source = FileSource(song)
+    try:
+        assert source_beats(mine, source, "file").beats.tolist() == [0.5, 1.0, 1.5, 2.0]
+        found = source_beats("lookahead", source, "file")
+        assert found.loop == 0 and found.beats == pytest.approx(file_beats(source.track.file).beats)
+        (tmp_path / "elsewhere.txt").write_text("100\n101\n")
+        with pytest.raises(UserError, match="none of the 2 beats"):  # another song's
+            source_beats(tmp_path / "elsewhere.txt", source, "file")
+    finally:
+        source.stop()
 
 
 def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
@@ -944,6 +982,28 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
     engine.stopping.set()
     with pytest.raises(ValueError, match="the show has ended"):
         engine.cut()
+
+
+def test_a_tap_on_a_track_whose_beats_are_known_is_refused_from_the_controls_and_said_from_the_key(tmp_path):
+    from live.audio.beatmap import BeatMap
+    from live.render.window import Action, KeyAction
+
+    keys = [KeyAction(Action.TAP)]
+    window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [])
+    known = BeatMap((np.arange(0.0, 10.0, 0.5),))
+    presets = _presets(tmp_path)
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=known), window=window)
+    notices = []
+    engine.publish = lambda topic, body: notices.append((topic, body))
+    with pytest.raises(ValueError, match="--beats live to tap"):
+        engine.tap()
+    engine._handle_actions()
+    assert [(topic, body["source"]) for topic, body in notices] == [("notice", "tap")]
+    assert "--beats live to tap" in notices[0][1]["message"]
+    assert engine.taps.empty()
+    # Found live, a tap is taken.
+    live = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
+    assert "bpm" in live.tap() and live.taps.qsize() == 1
 
 
 def _keyframe_of(version: int, preset: str) -> Keyframe:

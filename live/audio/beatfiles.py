@@ -24,6 +24,7 @@ from live.audio.bars import BEATS_PER_BAR
 from live.audio.beatmap import BeatMap, BeatMapConfig, beat_map
 from live.audio.channels import mixdown
 from live.audio.decode import AudioFile
+from live.audio.demo import DemoTrack
 from live.errors import UserError, first_line, note, printable
 from live.files import keep_newest, user_cache, write_whole
 
@@ -55,6 +56,12 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
         except UserError as e:  # the cache saves the next render's pass: this one's beats stand
             note("beats", f"{e} (they are found again next time)")
     return found.shifted(-first / audio.sample_rate)
+
+
+def demo_beats(demo: DemoTrack) -> BeatMap:
+    """The demo track's own beats and bars, as composed: one run (its sections follow one another
+    on the beat)."""
+    return BeatMap((demo.beats,), (demo.places,))
 
 
 def beats_text(beats: BeatMap) -> str:

@@ -36,6 +36,8 @@ MID_ONSETS = 0.9      # the share of midpoints between beats with an onset, for 
 LARGE_EFFECT = 0.71   # Vargha and Delaney's A for a large effect (0.5: none)
 CENTROID_CHUNK = 4096  # frames whose spectral centroids are computed at once
 LEAD_BEATS = 8        # beats before a run of beats its grid holds
+LOOP_REACH_S = 60.0   # a looping map's beats are laid out this far past the stream's time, and more
+SEAM_SHARE = 0.05     # of a beat: a loop that ends a beat after its last beat and starts on one is one run
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,13 @@ class BeatMapConfig:
 class BeatMap:
     """Runs of beats, each a sorted array of times in seconds of the audio; between runs
     the music stops (silence, a held sound). `places`: per run, each beat's place in its bar
-    (1 = the downbeat, 0 = not known); not given, none is known."""
+    (1 = the downbeat, 0 = not known); not given, none is known. `loop`: the audio plays again
+    every `loop` seconds, these beats with it (a looping track's, which lie in [0, loop)); 0:
+    it plays once."""
 
     runs: tuple[np.ndarray, ...]
     places: tuple[np.ndarray, ...] = ()
+    loop: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.places:
@@ -80,6 +85,7 @@ class BeatMap:
         return np.concatenate(self.places) if self.places else np.zeros(0, np.int64)
 
     def shifted(self, seconds: float) -> BeatMap:
+        assert not self.loop, "a looping track's beats start with it"
         return BeatMap(tuple(run + seconds for run in self.runs), self.places)
 
 
@@ -375,26 +381,62 @@ class KnownBeats:
     handed over once each as the stream passes them, and the grid at any moment. Inside a
     run of beats the grid is the run's own intervals, its confidence whole, and so up to
     LEAD_BEATS before a run, on that run's grid; elsewhere, between and after runs, the
-    nearest run's grid goes on with no confidence: no beat to sync to."""
+    nearest run's grid goes on with no confidence: no beat to sync to. A looping map's beats
+    are laid out loop after loop around the stream's time (a show of the looping demo runs
+    for days)."""
 
     def __init__(self, beat_map: BeatMap, start_time: float = 0.0, default_bpm: float = 120.0) -> None:
+        self._map = beat_map
+        # The beats up to this time were handed over: those before the stream's start never come (a
+        # looping track's laid out from the loop before).
+        self._handed_to = math.nextafter(start_time, -math.inf)
+        self._default_period = 60.0 / default_bpm
+        self.now = start_time
+        self._first_loop: int | None = None  # of those laid out
+        self._seamless = False  # a loop's last run goes on into the next loop's first
+        if beat_map.loop:
+            self._map = _one_loop(beat_map)
+            self._seamless = _seamless(self._map)
+            self._lay_loops()
+        else:
+            self._lay(beat_map)
+
+    def _lay(self, beat_map: BeatMap) -> None:
         self._times = beat_map.beats
         self._places = beat_map.beat_places
         self._run = np.repeat(np.arange(len(beat_map.runs)), [len(r) for r in beat_map.runs])
         # The grid a run holds before it: its first intervals' median (one late second beat set a
         # 50 bpm grid for the 10 s before a 120 bpm song).
         self._lead = [float(np.median(np.diff(r[:5]))) if len(r) > 1 else 0.0 for r in beat_map.runs]
-        self._handed = 0  # beats before this index were handed over
-        self._default_period = 60.0 / default_bpm
-        self.now = start_time
+
+    def _lay_loops(self) -> None:
+        """The loops from the one before `now`'s to LOOP_REACH_S past it, laid out anew as `now`
+        enters a loop."""
+        loop = self._map.loop
+        first = math.floor(self.now / loop) - 1
+        if first == self._first_loop:
+            return
+        self._first_loop = first
+        runs: list[np.ndarray] = []
+        places: list[np.ndarray] = []
+        for k in range(first, first + 3 + math.ceil(LOOP_REACH_S / loop)):
+            for j, (run, place) in enumerate(zip(self._map.runs, self._map.places)):
+                if j == 0 and runs and self._seamless:
+                    runs[-1] = np.concatenate((runs[-1], run + k * loop))
+                    places[-1] = np.concatenate((places[-1], place))
+                else:
+                    runs.append(run + k * loop)
+                    places.append(place)
+        self._lay(BeatMap(tuple(runs), tuple(places)))
 
     def advance(self, t: float) -> list[float]:
         """Move to stream time `t`; returns the beats passed since the last call."""
-        passed = int(np.searchsorted(self._times, t, side="right"))
-        beats = self._times[self._handed:passed].tolist()
-        self._handed = max(self._handed, passed)
         self.now = max(self.now, t)
-        return beats
+        if self._map.loop:
+            self._lay_loops()
+        handed, passed = np.searchsorted(self._times, (self._handed_to, t), side="right")
+        self._handed_to = max(self._handed_to, t)
+        return self._times[handed:passed].tolist()
 
     @property
     def bpm(self) -> float:
@@ -457,3 +499,20 @@ class KnownBeats:
         else:
             anchor, period = (times[i] if i >= 0 else self.now), self._default_period
         return float(anchor + math.floor((t - anchor) / period) * period), float(period), False
+
+
+def _one_loop(beat_map: BeatMap) -> BeatMap:
+    """A looping map's beats that lie in its loop (a beat file may list more), in their runs."""
+    kept = [(run[inside], place[inside]) for run, place in zip(beat_map.runs, beat_map.places)
+            if (inside := (run >= 0) & (run < beat_map.loop)).any()]
+    return BeatMap(tuple(run for run, _ in kept), tuple(place for _, place in kept), beat_map.loop)
+
+
+def _seamless(beat_map: BeatMap) -> bool:
+    """A looping map whose last run ends a beat before the loop does, and whose first run starts
+    with it: the loop's end is no break (the demo track's), and its grid goes on across it."""
+    first, last = beat_map.runs[0] if beat_map.runs else (), beat_map.runs[-1] if beat_map.runs else ()
+    if len(first) < 2 or len(last) < 2:
+        return False
+    interval = last[-1] - last[-2]
+    return first[0] <= SEAM_SHARE * interval and abs(beat_map.loop - last[-1] - interval) <= SEAM_SHARE * interval

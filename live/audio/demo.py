@@ -18,6 +18,8 @@ import numpy as np
 
 from live.audio.cue_music import MusicCues, compose, render
 
+BEATS_PER_BAR = 4  # every section is in 4/4, and whole bars long
+
 
 @dataclass(frozen=True)
 class SectionPlan:
@@ -50,6 +52,11 @@ class DemoTrack:
     def duration(self) -> float:
         return len(self.samples) / self.sample_rate
 
+    @property
+    def places(self) -> np.ndarray:
+        """Each beat's place in its bar (1 on the downbeat)."""
+        return np.arange(len(self.beats)) % BEATS_PER_BAR + 1
+
 
 PLAN = (
     SectionPlan("joyful", bars=12, cues=MusicCues(tempo=132.0, major=True, loudness=-3.0, register=78.0,
@@ -69,7 +76,7 @@ PLAN = (
 
 def demo_seconds() -> float:
     """The track's length, known without rendering it (to a sample's rounding per section)."""
-    return sum(plan.bars * 240.0 / plan.cues.tempo for plan in PLAN)
+    return sum(plan.bars * BEATS_PER_BAR * 60.0 / plan.cues.tempo for plan in PLAN)
 
 
 def render_demo(seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
@@ -77,12 +84,12 @@ def render_demo(seed: int = 0, sample_rate: int = 44100) -> DemoTrack:
     parts, beats, sections, start = [], [], [], 0.0
     for index, plan in enumerate(PLAN):
         beat = 60.0 / plan.cues.tempo
-        seconds = plan.bars * 4 * beat
+        seconds = plan.bars * BEATS_PER_BAR * beat
         # A generator per section and per use, as the corpus draws its clips: the notes do not
         # depend on the sample rate, which only the drums' noise draws from.
         score = replace(compose(plan.cues, np.random.default_rng([seed, index, 0]), seconds), drums=plan.drums)
         parts.append(render(plan.cues, score, sample_rate, seconds, np.random.default_rng([seed, index, 1])))
-        beats.append(start + np.arange(plan.bars * 4) * beat)
+        beats.append(start + np.arange(plan.bars * BEATS_PER_BAR) * beat)
         end = start + len(parts[-1]) / sample_rate
         sections.append(Section(plan.name, start, end, plan.cues.tempo, plan.valence, plan.arousal))
         start = end

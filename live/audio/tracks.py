@@ -85,7 +85,7 @@ class FileTrack(Track):
     def __init__(self, path: str | Path, sample_rate: int | None = None, channels: int | None = None,
                  loop: bool = False, ahead_seconds: float = 5.0) -> None:
         self._identity = _identity(path)  # before the scan: a change during it is noticed too
-        audio = scan_audio(path)
+        self.file = audio = scan_audio(path)  # what it holds: a show finds its beats in it (`beatfiles`)
         self.path, self.loop, self.shortfall = audio.path, loop, audio.shortfall()
         self._name = one_line(str(audio.path))  # said to a show's screen and log whole: a newline cut the line
         self.sample_rate = sample_rate or audio.sample_rate

@@ -139,6 +139,24 @@ def checked_cues(args: argparse.Namespace, end: float | None = None, plays: str 
     return cues
 
 
+def given_beats(path, audio, seconds: float):
+    """The beats in file `path`, for `audio` of `seconds`: none of them in it is a mistake
+    (another song's file, times in ms); those past its end are said. An excerpt may have none
+    (an intro, a break)."""
+    import numpy as np
+
+    from live.audio.beatfiles import read_beats
+
+    beats = read_beats(path)
+    times = beats.beats
+    if not np.any(times <= seconds):
+        raise UserError(f"none of the {len(times)} beats in {path} ({times[0]:g}-{times[-1]:g} s) falls in "
+                        f"{audio} (0-{seconds:g} s); give its beats, in seconds")
+    if past := int(np.count_nonzero(times > seconds)):
+        note("beats", f"{past} of the {len(times)} beats in {path} lie past the end of {audio} ({seconds:.1f} s)")
+    return beats
+
+
 def synthesis_mode(choice: str, live: bool, seconds: float | None) -> str:
     """How keyframes are drawn: "fast" (its package built if need be), "reference", or
     "cached": the fast path only if its package is already on disk. `auto` is fast in a live

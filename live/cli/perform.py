@@ -12,9 +12,11 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
-from live.cli.common import add_cues_argument, add_show_arguments, checked_cues, open_show, output_size, show_presets
+from live.cli.common import (add_cues_argument, add_show_arguments, checked_cues, given_beats, open_show, output_size,
+                             show_presets)
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import at_home, channel_span, count, cue_sheet_file, given, number, output_path, threads
+from live.cli.types import (at_home, beat_source, channel_span, count, cue_sheet_file, given, number, output_path,
+                            threads)
 from live.control.protocol import DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.errors import UserError, first_line, note
 
@@ -27,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_source_arg, help="mic, mic:DEVICE (name or index), file:PATH or demo "
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
+    p.add_argument("--beats", type=beat_source, metavar="lookahead|live|FILE",
+                   help="a file: or demo source's beats. lookahead (the default): known ahead, found with the whole "
+                        "track in view before the show starts (about a second a minute of audio the first time, "
+                        "kept for the next; the demo's as composed), so fades land on its beats and bars from the "
+                        "first; live: found as the audio plays, as an input's are, and taps move them; FILE: your "
+                        "own for the file (see render --beats). An input's beats are always found live")
     p.add_argument("--input-channels", type=channel_span, metavar="N|A-B",
                    help="an input's channels, mixed down to what the show hears: N opens channels 1 to N, A-B "
                         "channels A to B (default 1; a stereo feed on channels 1-2 of an interface opened directly: "
@@ -119,6 +127,24 @@ def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, 
     return DemoSource(play=play)
 
 
+def source_beats(choice: str | Path | None, source, kind: str):
+    """A file's or the demo's beats, known ahead (`choice` lookahead, the default, or a FILE of
+    them), in the stream's time, a looping track's every time round; None: found as they play."""
+    from dataclasses import replace
+
+    from live.audio.beatfiles import demo_beats, file_beats
+
+    if kind == "mic" or choice == "live":
+        return None
+    if isinstance(choice, Path):
+        beats = given_beats(choice, source.path if kind == "file" else "the demo track", source.duration)
+    elif kind == "demo":
+        beats = demo_beats(source.demo)
+    else:
+        beats = file_beats(source.track.file, progress=True)
+    return replace(beats, loop=source.duration) if source.track.loop else beats
+
+
 def show_seconds(duration: float | None, source) -> float | None:
     """How long the show lasts, if known: --duration, or less when the source is a track
     played once (the show ends with it)."""
@@ -156,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
     if args.play and kind == "mic":  # accepted, and nothing was played
         raise UserError("--play plays a file: or demo source to the output; an input is not played back "
                         "(monitor it on the sound card or mixer)")
+    if kind == "mic" and args.beats not in (None, "live"):
+        raise UserError("--beats lookahead or FILE is for a file: or demo source, whose beats can be known ahead; "
+                        "an input's are found as they come (--beats live, its default)")
     if kind != "mic" and (args.input_channels or args.input_rate):
         raise UserError("--input-channels and --input-rate are an input's (--source mic...); a file or the demo "
                         "plays at its own")
@@ -183,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
+        beat_map = source_beats(args.beats, source, kind)
         cues = checked_cues(args, show_seconds(args.duration, source), plays="show")
         presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
@@ -202,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
         renderer = Renderer(ctx, size, library, presents=window is not None)
         engine = LiveEngine(show, presets, source, renderer, library,
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
-                                        keep_bundle=args.bundle is not None, fixed_size=args.size is not None),
+                                        keep_bundle=args.bundle is not None, fixed_size=args.size is not None,
+                                        beat_map=beat_map),
                             window=window)
         from live.engine.cues import CueLog, CueSheet
 

@@ -5,15 +5,11 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, load_bundle,
-                             open_show, output_size, show_presets)
-from live.cli.types import input_path, number, output_path, threads
+from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, given_beats,
+                             load_bundle, open_show, output_size, show_presets)
+from live.cli.types import beat_source, number, output_path, threads
 from live.errors import UserError, note
-
-if TYPE_CHECKING:
-    from live.audio.beatmap import BeatMap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,26 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def beat_source(text: str) -> str | Path:
-    """`lookahead`, `live`, or a file of beats (read once the audio is checked)."""
-    return text if text in ("lookahead", "live") else input_path(text)
-
-
-def checked_beats(beats: BeatMap, args: argparse.Namespace, seconds: float) -> BeatMap:
-    """Beats given for the audio: none of them in it is a mistake (another song's file, times
-    in ms); those past its end are said. An excerpt may have none (an intro, a break)."""
-    import numpy as np
-
-    times = beats.beats
-    if not np.any(times <= seconds):
-        raise UserError(f"none of the {len(times)} beats in {args.beats} ({times[0]:g}-{times[-1]:g} s) falls in "
-                        f"{args.audio} (0-{seconds:g} s); give its beats, in seconds")
-    if past := int(np.count_nonzero(times > seconds)):
-        note("beats", f"{past} of the {len(times)} beats in {args.beats} lie past the end of {args.audio} "
-                      f"({seconds:.1f} s)")
-    return beats
-
-
 def decibels_over(peak: float) -> str:
     """How far over full scale a peak > 1 is; a hair over is not '0.0 dB'."""
     over = 20 * math.log10(peak)
@@ -69,7 +45,6 @@ def decibels_over(peak: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from live.audio.beatfiles import read_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
@@ -91,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         note("audio", shortfall)
     excerpt(audio, args.start, args.duration)
     if isinstance(args.beats, Path):
-        args.beats = checked_beats(read_beats(args.beats), args, audio.duration)
+        args.beats = given_beats(args.beats, args.audio, audio.duration)
     cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "

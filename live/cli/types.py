@@ -124,6 +124,11 @@ def input_path(text: str) -> Path:
     return Path(given(text))
 
 
+def beat_source(text: str) -> str | Path:
+    """`lookahead`, `live`, or a file of beats (read once the audio is checked)."""
+    return text if text in ("lookahead", "live") else input_path(text)
+
+
 def output_path(text: str) -> Path:
     """A file or folder to write, named: an empty path is the current folder."""
     if not text:

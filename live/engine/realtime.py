@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from live.audio.analyzer import AudioAnalyzer, AudioFeatures
+from live.audio.beatmap import BeatMap
 from live.audio.decode import MAX_SAMPLE
 from live.audio.mel import LogMel
 from live.audio.sources import Source
@@ -83,6 +84,7 @@ class LiveOptions:
     readback: bool = False              # read every frame back as a sink would (benchmarks)
     keep_bundle: bool = False           # every preset plays on the show's first bundle (--bundle), not its own
     fixed_size: bool = False            # the output keeps its size (--size) when the window changes
+    beat_map: BeatMap | None = None     # a track's beats, known ahead, in its time (which is the stream's)
 
 
 class LiveEngine:
@@ -161,7 +163,8 @@ class LiveEngine:
     # --- audio thread -------------------------------------------------------------------
     def _audio_loop(self) -> None:
         sr = self.source.sample_rate
-        analyzer = AudioAnalyzer(sr, self.show.bundle.mel, history_seconds=SWITCH_WINDOW_S)
+        analyzer = AudioAnalyzer(sr, self.show.bundle.mel, history_seconds=SWITCH_WINDOW_S,
+                                 beat_map=self.options.beat_map)
         position = 0
         next_window = 0.0
         next_watchdog = self.clock() + WATCHDOG_S
@@ -398,6 +401,9 @@ class LiveEngine:
 
     def tap(self) -> dict:
         self._still_drawing()
+        if self.options.beat_map is not None:
+            raise ValueError("the track's beats are known ahead (--beats): a tap changes nothing; start the show "
+                             "with --beats live to tap the beat")
         try:
             self.taps.put_nowait(self.clock())
         except queue.Full:
@@ -447,8 +453,10 @@ class LiveEngine:
             elif action.action is Action.TAP:
                 try:
                     self.tap()
-                except ValueError:
-                    pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
+                except ValueError as e:
+                    # Else the queue is full of taps no block has taken yet (no audio): one more adds nothing.
+                    if self.options.beat_map is not None:
+                        self.notify("tap", str(e))
             elif action.action is Action.CUT:
                 self._ask_cut()
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):
