@@ -1,7 +1,10 @@
 """The cue sheet's reading: times, fields, and one line for each thing wrong."""
 import pytest
 
-from live.engine.cues import Cue, CueLog, CueSheet, cue, presets_named, read_cues, seconds, write_cues
+import numpy as np
+
+from live.audio.beatmap import BeatMap
+from live.engine.cues import Cue, CueLog, CueSheet, cue, presets_named, read_cues, seconds, snapped, write_cues
 from live.errors import UserError
 
 
@@ -30,7 +33,7 @@ def test_a_cue_reads_its_preset_settings_and_cut():
 
 
 @pytest.mark.parametrize("table, fragment", [
-    ({"at": 1, "preset": "x", "go": 1}, "unknown field 'go'; a cue takes at, preset, set, cut"),
+    ({"at": 1, "preset": "x", "go": 1}, "unknown field 'go'; a cue takes at, preset, set, cut, snap"),
     ({"preset": "x"}, "no time"),
     ({"at": 1}, "does nothing"),
     ({"at": 1, "preset": "../x"}, "the name of a preset"),
@@ -39,6 +42,8 @@ def test_a_cue_reads_its_preset_settings_and_cut():
     ({"at": 1, "set": {"lambda": 11}}, "lambda must be a number in 0.0..1.0, got 11"),
     ({"at": 1, "set": 3}, "set must be a table"),
     ({"at": 1, "cut": "yes"}, "cut must be true or false"),
+    ({"at": 1, "cut": True, "snap": "downbeat"}, 'snap must be "beat" or "bar", got \'downbeat\''),
+    ({"at": 1, "cut": True, "snap": True}, 'snap must be "beat" or "bar"'),
 ])
 def test_a_bad_cue_names_its_problem(table, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -71,11 +76,30 @@ def test_cues_are_handed_over_in_time_order_those_at_one_time_in_the_file_s():
 
 def test_a_written_sheet_reads_back_to_the_same_cues(tmp_path):
     cues = [Cue(0.0, "storm"), Cue(1.25, values=(("lambda", 1e-05), ("refine_steps", 3), ("freeze", True))),
-            Cue(2.5, cut=True), Cue(3.0, 'odd "name" é\x7f', (("intensity", 1.5),), True)]
+            Cue(2.5, cut=True, snap="bar"), Cue(3.0, 'odd "name" é\x7f', (("intensity", 1.5),), True, "beat")]
     path = write_cues(tmp_path / "set.toml", cues, "a show of demo\nrender it again: ...")
     assert read_cues(path) == cues
     assert path.read_text().startswith("# a show of demo\n# render it again: ...\n\n[[cue]]\nat = 0.000\n")
 
+
+
+def test_a_cue_that_snaps_moves_to_the_nearest_beat_or_downbeat_and_one_with_none_near_is_said():
+    # 120 bpm from 1.0 to 8.5, bars from 2.0 (a beat before the first downbeat), then a break, then
+    # 10.0-13.0 with no bars known.
+    beats = BeatMap((np.arange(1.0, 8.6, 0.5), np.arange(10.0, 13.1, 0.5)),
+                    ((np.arange(16) + 2) % 4 + 1, np.zeros(7, np.int64)))
+    cues = [Cue(4.1, cut=True, snap="bar"), Cue(4.3, cut=True, snap="beat"), Cue(4.3, cut=True),
+            Cue(3.2, values=(("blackout", True),), snap="bar"), Cue(9.3, cut=True, snap="beat"),
+            Cue(11.1, cut=True, snap="bar"), Cue(0.1, cut=True, snap="beat"), Cue(0.6, cut=True, snap="beat")]
+    moved, alone = snapped(cues, beats)
+    assert [c.at for c in moved] == [4.0, 4.5, 4.3, 4.0, 9.3, 11.1, 0.1, 1.0]
+    assert moved[0] == Cue(4.0, cut=True, snap="bar")
+    assert alone == ["cue 5 (at 9.3 s): no beat within a beat of it; it acts at its time",
+                     "cue 6 (at 11.1 s): no downbeat within a bar of it; it acts at its time",
+                     "cue 7 (at 0.1 s): no beat within a beat of it; it acts at its time"]
+    # A looping track's (the demo in a show): the downbeat of the loop the cue falls in.
+    looped = BeatMap((np.arange(0.0, 9.9, 0.5),), (np.arange(20) % 4 + 1,), loop=10.0)
+    assert [c.at for c in snapped([Cue(41.9, cut=True, snap="bar")], looped)[0]] == [42.0]
 
 
 def test_the_log_keeps_the_order_commands_came_in():

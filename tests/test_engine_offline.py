@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import av
@@ -515,6 +516,32 @@ def test_a_cue_sheet_switches_the_preset_sets_parameters_and_cuts_at_its_moments
     assert not any(blackout for t, (blackout, _, _) in frames.items() if t >= 2.0)
 
 
+def test_a_cue_that_snaps_acts_on_the_beat_the_render_knows(tmp_path, song, preset_dir, monkeypatch, capsys):
+    from live.audio.beatfiles import file_beats
+    from live.audio.decode import scan_audio
+
+    frames = {}
+    frame = ScreenDirector.frame
+
+    def recorded(self, t, *args):
+        decision = frame(self, t, *args)
+        frames[round(t, 3)] = decision.state.blackout
+        return decision
+
+    monkeypatch.setattr(ScreenDirector, "frame", recorded)
+    beats = file_beats(scan_audio(song)).beats
+    on = beats[np.abs(beats - 1.5).argmin()]
+    assert 0.1 < abs(on - 1.5) < 0.25  # the beat before or after the typed time, frames away from it
+    cues = tmp_path / "cues.toml"
+    cues.write_text('[[cue]]\nat = 1.5\nset = { blackout = true }\nsnap = "beat"\n\n'
+                    '[[cue]]\nat = 3.5\nset = { blackout = false }\nsnap = "beat"\n')
+    assert main(["render", str(song), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--fps", "20", "--size", "16x16", "--cues", str(cues)]) == 0
+    off = beats[np.abs(beats - 3.5).argmin()]
+    dark = [t for t, blackout in frames.items() if blackout]
+    assert dark == [t for t in frames if on <= t < off] and dark[0] == pytest.approx(math.ceil(on * 20) / 20), dark
+
+
 def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_said(tmp_path, song, preset_dir,
                                                                                       monkeypatch, capsys):
     def no_networks(*args, **kwargs):
@@ -534,6 +561,11 @@ def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_
     with pytest.raises(AssertionError, match="networks loaded"):
         main(args + ["--duration", "2"])
     assert "cue 2 at 60 s comes after the render's end (2 s): it does nothing" in capsys.readouterr().err
+    # A cue that snaps needs the beats known ahead.
+    cues.write_text('[[cue]]\nat = 1\ncut = true\nsnap = "bar"\n')
+    assert main(args + ["--beats", "live"]) == 2
+    assert "cue 1 (at 1 s) snaps to the bar, but --beats live finds the beats as the video plays" in \
+        capsys.readouterr().err
     # A preset opened by its path is known by its name to the cues, as to a show's controls.
     mine = tmp_path / "mine.toml"
     mine.write_text((preset_dir / "other.toml").read_text())

@@ -209,6 +209,18 @@ def test_a_file_s_or_the_demo_s_beats_are_known_ahead_unless_asked_live(tmp_path
         source.stop()
 
 
+def test_a_show_that_finds_its_beats_as_they_come_refuses_a_cue_that_snaps(tmp_path, monkeypatch, capsys):
+    import live.cli.perform as perform
+
+    monkeypatch.setattr(perform, "open_show", failing("the show was loaded before the cues were checked"))
+    sheet = tmp_path / "cues.toml"
+    sheet.write_text('[[cue]]\nat = 2\nset = { blackout = true }\nsnap = "beat"\n')
+    assert main(["perform", "--headless", "--source", "demo", "--beats", "live", "--control", "off",
+                 "--cues", str(sheet)]) == 2
+    assert "cue 1 (at 2 s) snaps to the beat, but a show from an input, or with --beats live, finds its beats as " \
+           "they come" in capsys.readouterr().err
+
+
 def test_sigterm_ends_a_headless_show_like_esc(tmp_path):
     """Recording finished and stats written, exit 0 (SIGTERM used to kill the process).
     Sent twice at once, as `timeout` does (to the show, then to its process group): one

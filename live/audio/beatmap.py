@@ -473,6 +473,18 @@ class KnownBeats:
         return (tuple(np.where(mapped, self._times[at], beats).tolist()),
                 tuple(int(p) for p in np.where(mapped, self._places[at], 0)))
 
+    def nearest(self, t: float, downbeat: bool = False) -> float | None:
+        """The map's beat (its downbeat) nearest `t`, if it lies within a beat (a bar) of it: a
+        moment snapped to the music; None where the music has none so near (a break, no bars)."""
+        chosen = np.flatnonzero(self._places == 1) if downbeat else np.arange(len(self._times))
+        if not len(chosen):
+            return None
+        i = chosen[np.argmin(np.abs(self._times[chosen] - t))]
+        run = self._run == self._run[i]
+        beat = float(np.median(np.diff(self._times[run]))) if np.count_nonzero(run) > 1 else 0.0
+        reach = beat * (max(int(self._places[run].max()), 1) if downbeat else 1)
+        return float(self._times[i]) if abs(self._times[i] - t) <= reach else None
+
     def phase(self, t: float) -> float:
         last, period, _ = self._grid(t)
         return min(max((t - last) / period, 0.0), math.nextafter(1.0, 0.0))

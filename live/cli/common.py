@@ -56,7 +56,8 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
 def add_cues_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cues", type=given, metavar="FILE.toml",
                    help="a cue sheet to play: [[cue]] tables, each with at = SECONDS or \"M:SS\" into the audio and "
-                        "any of preset = NAME, set = { PARAM = VALUE, ... }, cut = true (see README)")
+                        "any of preset = NAME, set = { PARAM = VALUE, ... }, cut = true; snap = \"bar\" or \"beat\" "
+                        "moves it to the nearest downbeat or beat known ahead (see README)")
 
 
 def chosen_preset(args: argparse.Namespace):
@@ -136,6 +137,24 @@ def checked_cues(args: argparse.Namespace, end: float | None = None, plays: str 
             checked.add(cue.preset)
         if end is not None and cue.at >= end:
             note("cues", f"cue {index} at {cue.at:g} s comes after the {plays}'s end ({end:g} s): it does nothing")
+    return cues
+
+
+def snapped_cues(args: argparse.Namespace, cues: list, beats, unknown: str) -> list:
+    """--cues' `cues`, those that snap moved onto `beats` (the beats known ahead; None if they
+    are found as they come: a snap is refused, `unknown` says why and what to do); a cue with
+    no beat near is said."""
+    from live.engine.cues import snapped
+
+    snapping = [(number, cue) for number, cue in enumerate(cues, start=1) if cue.snap is not None]
+    if not snapping:
+        return cues
+    if beats is None:
+        number, cue = snapping[0]
+        raise UserError(f"--cues {args.cues}: cue {number} (at {cue.at:g} s) snaps to the {cue.snap}, but {unknown}")
+    cues, alone = snapped(cues, beats)
+    for line in alone:
+        note("cues", line)
     return cues
 
 

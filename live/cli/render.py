@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, given_beats,
-                             load_bundle, open_show, output_size, show_presets)
+                             load_bundle, open_show, output_size, show_presets, snapped_cues)
 from live.cli.types import beat_source, number, output_path, threads
 from live.errors import UserError, note
 
@@ -45,6 +45,7 @@ def decibels_over(peak: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from live.audio.beatfiles import file_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
@@ -68,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(args.beats, Path):
         args.beats = given_beats(args.beats, args.audio, audio.duration)
     cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
+    if args.beats == "lookahead":  # found now: cues snap to them, before the networks load
+        args.beats = file_beats(audio, progress=not args.quiet)
+    cues = snapped_cues(args, cues, None if args.beats == "live" else args.beats,
+                        "--beats live finds the beats as the video plays: give --beats lookahead (the default) or FILE")
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")

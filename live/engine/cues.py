@@ -9,11 +9,14 @@ with `--cues`):
     preset = "storm"              # from here on this preset, with its settings
     set = { lambda = 0.01, freeze = false }   # then these parameters
     cut = true                    # then the newest picture at once (see PROTOCOL.md, `cut`)
+    snap = "bar"                  # at the downbeat nearest `at` ("beat": the nearest beat)
 
 A cue does what a controller's commands would at that moment: a preset keeps `freeze`,
 `blackout` and `hud` as they were. Cues at one time act in the file's order; cues before
 the render's --start have acted by its first frame. The file is checked whole before
-anything loads: what is wrong is one line naming the cue.
+anything loads: what is wrong is one line naming the cue. A cue that snaps moves to the beat
+or downbeat nearest its time among the beats known ahead (a render's, a show's from a file),
+so a time typed or tapped near the one lands on it (a blackout on the drop).
 
 A show writes the commands it took as such a sheet (`--save-cues`, `CueLog`), so a set played
 live at a small size can be rendered again, the same changes at the same moments, at any size.
@@ -30,11 +33,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from live.audio.beatmap import BeatMap, KnownBeats
 from live.errors import UserError
 from live.files import read_toml, write_whole
 from live.settings import Value, param, quoted, shortened
 
-FIELDS = ("at", "preset", "set", "cut")
+FIELDS = ("at", "preset", "set", "cut", "snap")
+SNAPS = ("beat", "bar")
 MAX_SECONDS = 366 * 24 * 3600  # a time past this is a typo; an integer past a float's range raised OverflowError
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")  # [H:]M:SS[.s], minutes and seconds below 60
 
@@ -45,9 +50,11 @@ class Cue:
     preset: str | None = None                  # a preset's name, to play from here on
     values: tuple[tuple[str, Value], ...] = ()  # parameters set after it, checked
     cut: bool = False
+    snap: str | None = None                    # "beat" or "bar": moved to the nearest one (`snapped`)
 
     def __post_init__(self) -> None:
         assert math.isfinite(self.at) and self.at >= 0, self.at
+        assert self.snap in (None, *SNAPS), self.snap
 
 
 def seconds(value: object) -> float:
@@ -90,7 +97,24 @@ def cue(table: object) -> Cue:
         raise ValueError(f"cut must be true or false, got {quoted(cut)}")
     if preset is None and not values and not cut:
         raise ValueError("does nothing: give it a preset, a set table or cut = true")
-    return Cue(seconds(table["at"]), preset, values, cut)
+    snap = table.get("snap")
+    if snap is not None and snap not in SNAPS:
+        raise ValueError(f"snap must be \"beat\" or \"bar\", got {quoted(snap)}")
+    return Cue(seconds(table["at"]), preset, values, cut, snap)
+
+
+def snapped(cues: Sequence[Cue], beats: BeatMap) -> tuple[list[Cue], list[str]]:
+    """`cues`, each that snaps moved to the beat or downbeat of `beats` nearest it (in the
+    audio's seconds, as the cues' times are); and a line for each with none within a beat (a
+    bar) of it, which stays at its time."""
+    moved, alone = [], []
+    for number, c in enumerate(cues, start=1):
+        to = None if c.snap is None else KnownBeats(beats, c.at).nearest(c.at, downbeat=c.snap == "bar")
+        if c.snap is not None and to is None:
+            what = "downbeat" if c.snap == "bar" else "beat"
+            alone.append(f"cue {number} (at {c.at:g} s): no {what} within a {c.snap} of it; it acts at its time")
+        moved.append(c if to is None else replace(c, at=max(to, 0.0)))
+    return moved, alone
 
 
 def read_cues(path: str | Path) -> list[Cue]:
@@ -185,6 +209,8 @@ def sheet_text(cues: Iterable[Cue], heading: str) -> str:
             lines.append("set = { " + ", ".join(f"{name} = {_toml_value(v)}" for name, v in c.values) + " }")
         if c.cut:
             lines.append("cut = true")
+        if c.snap is not None:
+            lines.append(f"snap = \"{c.snap}\"")
     return "\n".join(lines) + "\n"
 
 
