@@ -117,9 +117,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "and the steps are taken only while one holds"),
     Param("crossfade_beats", float, 0.0, 16.0, 1.0,
           "length of the crossfade to each new keyframe, in beats (0 = hard cut; with beat_sync it lands on "
-          "the nearest whole beat, and where the bars are known (a render's own beats, a beat file with places) "
-          "a fade of 2 beats on beat 1 or 3, of a bar or bars on the downbeat; before a tempo is found a beat "
-          "is 0.5 s)"),
+          "the nearest whole beat, and where the bars are known (a render's own beats, a show's from a file or "
+          "the demo, a beat file with places) a fade of 2 beats on beat 1 or 3, of a bar or bars on the "
+          "downbeat; before a tempo is found a beat is 0.5 s)"),
     Param("intensity", float, 0.0, 2.0, 1.0,
           "scale of the move from the source latent toward the music "
           "(0 = source image, 1 = as computed, 2 = exaggerated)"),
@@ -129,6 +129,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "0 = no floor; a source darker than this may go a little darker)"),
     Param("pulse", float, 0.0, 1.0, 0.3,
           "strength of the beat and onset pulse in the shader (0 = none)"),
+    Param("accent", float, 0.0, 1.0, 0.0,
+          "the downbeat's beat pulse over the other beats' where the bars are known (as for crossfade_beats): "
+          "they pulse at 1 - accent of its strength (0 = every beat alike, 1 = the downbeat alone)"),
     Param("keyframe_rate", float, 1.0, 60.0, 20.0,
           "keyframes per second that inference aims for (live: as many as the machine keeps up with, "
           "one per fresh mel window; offline: one is due this often, and made if the screen takes it)"),
@@ -164,6 +167,7 @@ class Settings:
     intensity: float = _default("intensity")
     min_lightness: float = _default("min_lightness")
     pulse: float = _default("pulse")
+    accent: float = _default("accent")
     keyframe_rate: float = _default("keyframe_rate")
     beat_sync: bool = _default("beat_sync")
     freeze: bool = _default("freeze")

@@ -283,6 +283,13 @@ def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
             assert features.beat_confidence == 1.0 and features.bpm == pytest.approx(120.0)
     assert heard == [0.5, 1.0, 1.5, 2.0]
     assert analyzer.features.beat_confidence == 0.0  # past the run
+    assert analyzer.features.newest_place == 0  # no bars known
+
+
+def test_an_analyzer_with_bars_says_the_newest_beat_s_place():
+    analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),), (np.array([4, 1, 2, 3]),)))
+    places = [analyzer.feed(np.zeros(round(0.26 * RATE), np.float32)).newest_place for _ in range(9)]
+    assert places == [0, 4, 4, 1, 1, 2, 2, 3, 3]  # to 0.26 s, no beat yet; to 0.52, the one at 0.5 ...
 
 
 def test_an_analyzer_s_grid_is_read_where_its_audio_ends_across_a_change_of_tempo():

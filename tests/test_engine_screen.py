@@ -240,6 +240,16 @@ def test_the_pulse_setting_scales_the_beat_and_onset_pulses_each_from_its_own_ev
     assert state.beat_pulse == 0.0 and state.onset_pulse == pytest.approx(0.5 * pulse)
 
 
+def test_where_the_bars_are_known_the_accent_sets_the_other_beats_pulse_below_the_downbeat_s():
+    settings = SETTINGS.with_values({"pulse": 1.0, "accent": 0.6})
+    for place, peak in ((1, 1.0), (3, 0.4), (0, 1.0)):  # 0: not known, every beat alike
+        beat = replace(QUIET, time=1.0, newest_beat=1.0, newest_place=place)
+        assert ScreenDirector().frame(1.0, beat, None, settings).state.beat_pulse == pytest.approx(peak)
+    alike = ScreenDirector().frame(1.0, replace(QUIET, time=1.0, newest_beat=1.0, newest_place=3), None,
+                                   settings.with_value("accent", 0.0)).state
+    assert alike.beat_pulse == pytest.approx(1.0)
+
+
 def test_a_cut_lands_the_fade_under_way_at_once_and_fades_resume_on_the_beat_after_it():
     locked = replace(QUIET, rms=0.1, beat_confidence=1.0, next_beat=0.5)
     long_fades = SETTINGS.with_value("crossfade_beats", 8.0)

@@ -54,6 +54,7 @@ class AudioFeatures:
     # extrapolation, and each one's place in its bar (1 = downbeat, 0 = not known); live, ().
     beats_ahead: tuple[float, ...] = ()
     places_ahead: tuple[int, ...] = ()
+    newest_place: int = 0           # the newest beat's place in its bar (1 = downbeat, 0 = not known)
 
     @property
     def period(self) -> float:
@@ -225,4 +226,5 @@ class AudioAnalyzer:
             last_beat=last, phase=grid.phase(t), next_beat=grid.next_beat(t),
             beat_confidence=grid.confidence(t),
             beats_ahead=ahead, places_ahead=places,
+            newest_place=0 if self._known is None else self._known.place(self._newest_beat),
         )

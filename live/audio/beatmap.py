@@ -473,6 +473,11 @@ class KnownBeats:
         return (tuple(np.where(mapped, self._times[at], beats).tolist()),
                 tuple(int(p) for p in np.where(mapped, self._places[at], 0)))
 
+    def place(self, t: float) -> int:
+        """The place in its bar of the map's beat at `t` (0: not known, or no beat there)."""
+        i = int(np.searchsorted(self._times, t - 1e-6))
+        return int(self._places[i]) if i < len(self._times) and abs(self._times[i] - t) <= 1e-6 else 0
+
     def nearest(self, t: float, downbeat: bool = False) -> float | None:
         """The map's beat (its downbeat) nearest `t`, if it lies within a beat (a bar) of it: a
         moment snapped to the music; None where the music has none so near (a break, no bars)."""

@@ -144,10 +144,11 @@ class ScreenDirector:
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
-            self._beats.add(features.newest_beat)
+            # Where the bars are known, the downbeat's pulse over the other beats' (`accent`).
+            self._beats.add(features.newest_beat, 1.0 - settings.accent if features.newest_place > 1 else 1.0)
             self._onsets.add(features.newest_onset, features.onset_strength)
-        for time, _ in self._beats.heard(t):
-            self.beat = self.beat.hit(time)
+        for time, strength in self._beats.heard(t):
+            self.beat = self.beat.hit(time, strength)
         for time, strength in self._onsets.heard(t):
             self.onset = self.onset.hit(time, strength)
         upload = None
