@@ -268,6 +268,9 @@ def test_the_osc_command_refuses_a_port_in_use_and_an_open_bind_in_one_line(udp)
 def test_telemetry_goes_out_as_one_address_per_value():
     beat = {"index": 812, "time": 406.5, "bpm": 120}
     assert outgoing("beat", beat) == [OscMessage("/live/beat", (812, 406.5, 120.0))]
+    downbeat = [OscMessage("/live/beat", (812, 406.5, 120.0)), OscMessage("/live/downbeat", (812, 406.5, 120.0))]
+    assert outgoing("beat", {**beat, "place": 1}) == downbeat
+    assert outgoing("beat", {**beat, "place": 3}) == outgoing("beat", {**beat, "place": None}) == downbeat[:1]
     state = {"bpm": 120.1, "valence": 0.25, "arousal": 0.75, "level_db": -14.0, "beat_phase": 0.5,
              "beat_confidence": None, "preset": "ember", "fps": 30.0, "latency_ms": {"audio_to_screen": 90.0}}
     assert outgoing("state", state, "/vj") == [

@@ -87,12 +87,15 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     replies: list[dict] = []
     topics: set[bytes] = set()
     states: list[dict] = []
+    beats: list[dict] = []
 
     def receive(sub):
         topic, body = sub.recv_multipart()
         topics.add(topic)
         if topic == b"state":
             states.append(json.loads(body))
+        elif topic == b"beat":
+            beats.append(json.loads(body))
 
     def steer():
         ctx = zmq.Context.instance()
@@ -152,9 +155,13 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     # The file's beats are known ahead (--beats lookahead, the default): the show's beats are the
     # render's, to the millisecond the map keeps, and a tap would change nothing.
     assert "--beats live to tap" in replies[5]["error"]
-    mapped = file_beats(scan_audio(song)).beats
+    mapped = file_beats(scan_audio(song))
     assert len(stats["beats"]) >= 8 and stats["beats"][0] < 0.7
-    assert stats["beats"] == pytest.approx(mapped[mapped <= stats["beats"][-1] + 1e-3].tolist(), abs=1e-3)
+    assert stats["beats"] == pytest.approx(mapped.beats[mapped.beats <= stats["beats"][-1] + 1e-3].tolist(), abs=1e-3)
+    # Each beat's place in its bar goes out with it, for a tool that follows the bars.
+    places = dict(zip(mapped.beats.round(3).tolist(), mapped.beat_places.tolist()))
+    assert beats and all(beat["place"] == (places[beat["time"]] or None) for beat in beats), beats
+    assert any(beat["place"] == 1 for beat in beats)
     assert "not a preset name" in replies[7]["error"]
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
     assert replies[6]["preset"] == "other"  # a seed preset switches at once

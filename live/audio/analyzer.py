@@ -55,6 +55,7 @@ class AudioFeatures:
     beats_ahead: tuple[float, ...] = ()
     places_ahead: tuple[int, ...] = ()
     newest_place: int = 0           # the newest beat's place in its bar (1 = downbeat, 0 = not known)
+    beat_places: tuple[int, ...] = ()  # each of `beats`' place in its bar, where the bars are known
 
     @property
     def period(self) -> float:
@@ -227,4 +228,5 @@ class AudioAnalyzer:
             beat_confidence=grid.confidence(t),
             beats_ahead=ahead, places_ahead=places,
             newest_place=0 if self._known is None else self._known.place(self._newest_beat),
+            beat_places=() if self._known is None else tuple(self._known.place(beat) for beat in beats),
         )

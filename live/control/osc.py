@@ -20,6 +20,7 @@ Out, the engine's telemetry becomes one address per value, as faders, labels and
 parameters of other VJ software take them (`outgoing`):
 
     /live/beat INDEX TIME BPM       each beat, as the engine reports it
+    /live/downbeat INDEX TIME BPM   each beat that is a bar's first, where the bars are known
     /live/valence V, /live/arousal A, /live/bpm B, /live/level_db L, /live/beat_phase P,
     /live/beat_confidence C, /live/on_screen NAME  each state tick (20 a second), the values known
 """
@@ -169,9 +170,12 @@ def outgoing(topic: str, body: dict, prefix: str = PREFIX) -> list[OscMessage]:
     """The OSC messages a telemetry message (`live.control.telemetry`) goes out as."""
     if topic == "beat":
         fields = [body.get(k) for k in ("index", "time", "bpm")]
-        if isinstance(fields[0], int) and all(_number(f) for f in fields[1:]):
-            return [OscMessage(f"{prefix}/beat", (fields[0], float(fields[1]), float(fields[2])))]
-        return []
+        if not (isinstance(fields[0], int) and all(_number(f) for f in fields[1:])):
+            return []
+        args = (fields[0], float(fields[1]), float(fields[2]))
+        # The one, where the bars are known: a separate address, for a tool to trigger on.
+        return [OscMessage(f"{prefix}/{address}", args) for address in ("beat", "downbeat")
+                if address == "beat" or body.get("place") == 1]
     if topic != "state":
         return []
     messages = [OscMessage(f"{prefix}/{k}", (float(body[k]),)) for k in STATE_OUT if _number(body.get(k))]

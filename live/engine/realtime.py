@@ -194,10 +194,11 @@ class LiveEngine:
                         analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
                     features = analyzer.feed(block)
                     self.features.put(features)
-                    for beat in features.beats:
+                    for beat, place in itertools.zip_longest(features.beats, features.beat_places):
                         self.stats.beat(beat)
                         self._beat_index += 1
-                        self.publish("beat", {"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm})
+                        self.publish("beat", {"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm,
+                                              "place": place or None})
                     now = self.clock()
                     if now >= next_window:
                         # A fixed grid, not now + period: blocks arrive tens of ms apart, and
