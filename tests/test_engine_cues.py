@@ -88,15 +88,30 @@ def test_a_cue_that_snaps_moves_to_the_nearest_beat_or_downbeat_and_one_with_non
     # 10.0-13.0 with no bars known.
     beats = BeatMap((np.arange(1.0, 8.6, 0.5), np.arange(10.0, 13.1, 0.5)),
                     ((np.arange(16) + 2) % 4 + 1, np.zeros(7, np.int64)))
-    cues = [Cue(4.1, cut=True, snap="bar"), Cue(4.3, cut=True, snap="beat"), Cue(4.3, cut=True),
+    cues = [Cue(4.1, cut=True, snap="bar"), Cue(4.3, cut=True, snap="beat"), Cue(4.3, values=(("pulse", 0.0),)),
             Cue(3.2, values=(("blackout", True),), snap="bar"), Cue(9.3, cut=True, snap="beat"),
-            Cue(11.1, cut=True, snap="bar"), Cue(0.1, cut=True, snap="beat"), Cue(0.6, cut=True, snap="beat")]
-    moved, alone = snapped(cues, beats)
-    assert [c.at for c in moved] == [4.0, 4.5, 4.3, 4.0, 9.3, 11.1, 0.1, 1.0]
-    assert moved[0] == Cue(4.0, cut=True, snap="bar")
-    assert alone == ["cue 5 (at 9.3 s): no beat within a beat of it; it acts at its time",
-                     "cue 6 (at 11.1 s): no downbeat within a bar of it; it acts at its time",
-                     "cue 7 (at 0.1 s): no beat within a beat of it; it acts at its time"]
+            Cue(11.1, cut=True, snap="bar"), Cue(0.1, cut=True, snap="beat"), Cue(0.6, cut=True, snap="beat"),
+            Cue(7.0, cut=True)]
+    moved, lines = snapped(cues, beats)
+    # In the order of the times given; the cue at 4.3 without a snap goes with the one at 4.3 that has one.
+    assert moved == [Cue(0.1, cut=True, snap="beat"), Cue(1.0, cut=True, snap="beat"),
+                     Cue(4.0, values=(("blackout", True),), snap="bar"), Cue(4.0, cut=True, snap="bar"),
+                     Cue(4.5, cut=True, snap="beat"), Cue(4.5, values=(("pulse", 0.0),)), Cue(7.0, cut=True),
+                     Cue(9.3, cut=True, snap="beat"), Cue(11.1, cut=True, snap="bar")]
+    assert lines == ["cue 5 (at 9.3 s) snaps to the beat, but no beat lies within a beat of it; it acts at its time",
+                     "cue 6 (at 11.1 s) snaps to the bar, but no downbeat lies within a bar of it; it acts at its time",
+                     "cue 7 (at 0.1 s) snaps to the beat, but no beat lies within a beat of it; it acts at its time"]
+    # Snapped past another cue's time: said. A downbeat on either side within its own run's bar: the nearer.
+    crossing = [Cue(4.1, values=(("blackout", False),)), Cue(4.2, values=(("blackout", True),), snap="bar")]
+    moved, lines = snapped(crossing, beats)
+    assert moved == [crossing[0], Cue(4.0, values=(("blackout", True),), snap="bar")]
+    assert lines == ["cue 2 (at 4.2 s) snaps to 4 s, before cue 1 (at 4.1 s): the two act in that order"]
+    parted = BeatMap((np.arange(0.0, 3.9, 0.25), 6.0 + np.arange(8.0)), (np.arange(16) % 4 + 1, np.arange(8) % 4 + 1))
+    assert snapped([Cue(4.5, cut=True, snap="bar")], parted)[0] == [Cue(6.0, cut=True, snap="bar")]  # 3.0's bar: 1 s
+    # No bars known at all (a beat file of bare times): said so.
+    bare = BeatMap((np.arange(1.0, 8.6, 0.5),))
+    assert snapped([Cue(4.1, cut=True, snap="bar")], bare)[1] == [
+        "cue 1 (at 4.1 s) snaps to the bar, but the beats have no bars (no places); it acts at its time"]
     # A looping track's (the demo in a show): the downbeat of the loop the cue falls in.
     looped = BeatMap((np.arange(0.0, 9.9, 0.5),), (np.arange(20) % 4 + 1,), loop=10.0)
     assert [c.at for c in snapped([Cue(41.9, cut=True, snap="bar")], looped)[0]] == [42.0]

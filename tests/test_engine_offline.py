@@ -10,6 +10,8 @@ import soundfile as sf
 import torch
 
 from live.__main__ import main
+from live.audio.beatfiles import file_beats
+from live.audio.decode import scan_audio
 from live.audio.demo import render_demo
 from live.engine.keyframes import KeyframeMaker
 from live.engine.screen import ScreenDirector
@@ -517,9 +519,6 @@ def test_a_cue_sheet_switches_the_preset_sets_parameters_and_cuts_at_its_moments
 
 
 def test_a_cue_that_snaps_acts_on_the_beat_the_render_knows(tmp_path, song, preset_dir, monkeypatch, capsys):
-    from live.audio.beatfiles import file_beats
-    from live.audio.decode import scan_audio
-
     frames = {}
     frame = ScreenDirector.frame
 
@@ -566,6 +565,13 @@ def test_a_bad_cue_sheet_is_one_line_before_the_networks_load_and_a_late_cue_is_
     assert main(args + ["--beats", "live"]) == 2
     assert "cue 1 (at 1 s) snaps to the bar, but --beats live finds the beats as the video plays" in \
         capsys.readouterr().err
+    # The render's end is judged where a cue acts: snapped past it, it is said to do nothing.
+    beats = file_beats(scan_audio(song)).beats
+    late = beats[beats > 2.2][0]
+    cues.write_text(f'[[cue]]\nat = {late - 0.05:.3f}\ncut = true\nsnap = "beat"\n')
+    with pytest.raises(AssertionError, match="networks loaded"):
+        main(args + ["--duration", "2.2"])
+    assert f"cue 1 at {late:g} s comes after the render's end (2.2 s): it does nothing" in capsys.readouterr().err
     # A preset opened by its path is known by its name to the cues, as to a show's controls.
     mine = tmp_path / "mine.toml"
     mine.write_text((preset_dir / "other.toml").read_text())

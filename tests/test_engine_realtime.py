@@ -224,8 +224,8 @@ def test_a_show_that_finds_its_beats_as_they_come_refuses_a_cue_that_snaps(tmp_p
     sheet.write_text('[[cue]]\nat = 2\nset = { blackout = true }\nsnap = "beat"\n')
     assert main(["perform", "--headless", "--source", "demo", "--beats", "live", "--control", "off",
                  "--cues", str(sheet)]) == 2
-    assert "cue 1 (at 2 s) snaps to the beat, but a show from an input, or with --beats live, finds its beats as " \
-           "they come" in capsys.readouterr().err
+    assert "cue 1 (at 2 s) snaps to the beat, but --beats live finds them as they come: leave it out (lookahead is " \
+           "the default)" in capsys.readouterr().err
 
 
 def test_sigterm_ends_a_headless_show_like_esc(tmp_path):

@@ -248,6 +248,11 @@ def test_where_the_bars_are_known_the_accent_sets_the_other_beats_pulse_below_th
     alike = ScreenDirector().frame(1.0, replace(QUIET, time=1.0, newest_beat=1.0, newest_place=3), None,
                                    settings.with_value("accent", 0.0)).state
     assert alike.beat_pulse == pytest.approx(1.0)
+    # As it is when the beat is heard: a render analyses ahead of its frame, and a cue on the beat changed it.
+    director = ScreenDirector()
+    ahead = replace(QUIET, time=1.02, newest_beat=1.0, newest_place=3)
+    assert director.frame(0.98, ahead, None, settings.with_value("accent", 0.0)).state.beat_pulse == 0.0
+    assert director.frame(1.0, ahead, None, settings.with_value("accent", 1.0)).state.beat_pulse == 0.0
 
 
 def test_a_cut_lands_the_fade_under_way_at_once_and_fades_resume_on_the_beat_after_it():

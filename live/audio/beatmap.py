@@ -479,16 +479,18 @@ class KnownBeats:
         return int(self._places[i]) if i < len(self._times) and abs(self._times[i] - t) <= 1e-6 else 0
 
     def nearest(self, t: float, downbeat: bool = False) -> float | None:
-        """The map's beat (its downbeat) nearest `t`, if it lies within a beat (a bar) of it: a
-        moment snapped to the music; None where the music has none so near (a break, no bars)."""
+        """Of the map's beats (its downbeats) on either side of `t`, the nearer among those within
+        a beat (a bar) of it, by their own runs' beats (bars): a moment snapped to the music; None
+        where the music has none so near (a break, no bars)."""
         chosen = np.flatnonzero(self._places == 1) if downbeat else np.arange(len(self._times))
-        if not len(chosen):
-            return None
-        i = chosen[np.argmin(np.abs(self._times[chosen] - t))]
-        run = self._run == self._run[i]
-        beat = float(np.median(np.diff(self._times[run]))) if np.count_nonzero(run) > 1 else 0.0
-        reach = beat * (max(int(self._places[run].max()), 1) if downbeat else 1)
-        return float(self._times[i]) if abs(self._times[i] - t) <= reach else None
+        after = int(np.searchsorted(self._times[chosen], t))
+        near = []
+        for i in chosen[max(after - 1, 0):after + 1]:
+            run = self._run == self._run[i]
+            beat = float(np.median(np.diff(self._times[run]))) if np.count_nonzero(run) > 1 else 0.0
+            if abs(self._times[i] - t) <= beat * (max(int(self._places[run].max()), 1) if downbeat else 1):
+                near.append(float(self._times[i]))
+        return min(near, key=lambda time: abs(time - t)) if near else None
 
     def phase(self, t: float) -> float:
         last, period, _ = self._grid(t)

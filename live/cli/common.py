@@ -113,10 +113,9 @@ def load_bundle(folder, device):
         raise UserError(f"{what}: {first_line(e)}") from None
 
 
-def checked_cues(args: argparse.Namespace, end: float | None = None, plays: str = "render") -> list:
+def checked_cues(args: argparse.Namespace) -> list:
     """The cue sheet --cues names (none without it), its presets found playable (their bundle.toml
-    read too), before the networks load; cues at or past `end` (seconds into the audio, where the
-    `plays` ends) are said to do nothing."""
+    read too), before the networks load."""
     from live.engine.cues import read_cues
     from live.presets import check_playable
 
@@ -135,26 +134,27 @@ def checked_cues(args: argparse.Namespace, end: float | None = None, plays: str 
                 raise UserError(f"--cues {args.cues}: cue {index} (at {cue.at:g} s): preset {cue.preset!r}: {e}") \
                     from None
             checked.add(cue.preset)
-        if end is not None and cue.at >= end:
-            note("cues", f"cue {index} at {cue.at:g} s comes after the {plays}'s end ({end:g} s): it does nothing")
     return cues
 
 
-def snapped_cues(args: argparse.Namespace, cues: list, beats, unknown: str) -> list:
-    """--cues' `cues`, those that snap moved onto `beats` (the beats known ahead; None if they
-    are found as they come: a snap is refused, `unknown` says why and what to do); a cue with
-    no beat near is said."""
+def timed_cues(args: argparse.Namespace, cues: list, beats, unknown: str, end: float | None, plays: str) -> list:
+    """--cues' `cues` at the times they act: those that snap moved onto `beats` (the beats known
+    ahead; None if they are found as they come: a snap is refused, `unknown` says why and what
+    to do), and what snapping could not do or changed said; a cue at or past `end` (seconds into
+    the audio, where the `plays` ends) is said to do nothing."""
     from live.engine.cues import snapped
 
     snapping = [(number, cue) for number, cue in enumerate(cues, start=1) if cue.snap is not None]
-    if not snapping:
-        return cues
-    if beats is None:
+    if snapping and beats is None:
         number, cue = snapping[0]
         raise UserError(f"--cues {args.cues}: cue {number} (at {cue.at:g} s) snaps to the {cue.snap}, but {unknown}")
-    cues, alone = snapped(cues, beats)
-    for line in alone:
-        note("cues", line)
+    if snapping:
+        cues, lines = snapped(cues, beats)
+        for line in lines:
+            note("cues", line)
+    for number, cue in enumerate(cues, start=1):
+        if end is not None and cue.at >= end:
+            note("cues", f"cue {number} at {cue.at:g} s comes after the {plays}'s end ({end:g} s): it does nothing")
     return cues
 
 

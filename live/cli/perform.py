@@ -13,7 +13,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from live.cli.common import (add_cues_argument, add_show_arguments, checked_cues, given_beats, open_show, output_size,
-                             show_presets, snapped_cues)
+                             show_presets, timed_cues)
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import (at_home, beat_source, channel_span, count, cue_sheet_file, given, number, output_path,
                             threads)
@@ -212,10 +212,11 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
-        cues = checked_cues(args, show_seconds(args.duration, source), plays="show")
+        cues = checked_cues(args)
         beat_map = source_beats(args.beats, source, kind)
-        cues = snapped_cues(args, cues, beat_map, "a show from an input, or with --beats live, finds its beats as "
-                                                  "they come: a file: or demo source knows them ahead")
+        cues = timed_cues(args, cues, beat_map, "a show from an input finds its beats as they come" if kind == "mic"
+                          else "--beats live finds them as they come: leave it out (lookahead is the default)",
+                          end=show_seconds(args.duration, source), plays="show")
         presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None

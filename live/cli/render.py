@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, given_beats,
-                             load_bundle, open_show, output_size, show_presets, snapped_cues)
+                             load_bundle, open_show, output_size, show_presets, timed_cues)
 from live.cli.types import beat_source, number, output_path, threads
 from live.errors import UserError, note
 
@@ -68,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
     excerpt(audio, args.start, args.duration)
     if isinstance(args.beats, Path):
         args.beats = given_beats(args.beats, args.audio, audio.duration)
-    cues = checked_cues(args, min(audio.duration, args.start + (args.duration or audio.duration)))
-    if args.beats == "lookahead":  # found now: cues snap to them, before the networks load
+    cues = checked_cues(args)
+    if args.beats == "lookahead" and any(cue.snap is not None for cue in cues):  # for them to snap to, at once
         args.beats = file_beats(audio, progress=not args.quiet)
-    cues = snapped_cues(args, cues, None if args.beats == "live" else args.beats,
-                        "--beats live finds the beats as the video plays: give --beats lookahead (the default) or FILE")
+    cues = timed_cues(args, cues, None if isinstance(args.beats, str) else args.beats,
+                      "--beats live finds the beats as the video plays: give --beats lookahead (the default) or FILE",
+                      end=min(audio.duration, args.start + (args.duration or audio.duration)), plays="render")
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")

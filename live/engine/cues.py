@@ -15,8 +15,8 @@ A cue does what a controller's commands would at that moment: a preset keeps `fr
 `blackout` and `hud` as they were. Cues at one time act in the file's order; cues before
 the render's --start have acted by its first frame. The file is checked whole before
 anything loads: what is wrong is one line naming the cue. A cue that snaps moves to the beat
-or downbeat nearest its time among the beats known ahead (a render's, a show's from a file),
-so a time typed or tapped near the one lands on it (a blackout on the drop).
+or downbeat nearest its time among the beats known ahead (a render's, a show's from a file or
+the demo), so a time typed or saved near the one lands on it (a blackout on the drop).
 
 A show writes the commands it took as such a sheet (`--save-cues`, `CueLog`), so a set played
 live at a small size can be rendered again, the same changes at the same moments, at any size.
@@ -32,6 +32,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from live.audio.beatmap import BeatMap, KnownBeats
 from live.errors import UserError
@@ -104,17 +106,45 @@ def cue(table: object) -> Cue:
 
 
 def snapped(cues: Sequence[Cue], beats: BeatMap) -> tuple[list[Cue], list[str]]:
-    """`cues`, each that snaps moved to the beat or downbeat of `beats` nearest it (in the
-    audio's seconds, as the cues' times are); and a line for each with none within a beat (a
-    bar) of it, which stays at its time."""
-    moved, alone = [], []
+    """`cues` (given in the file's order), each that snaps moved to the beat or downbeat of `beats`
+    nearest it (in the audio's seconds, as the cues' times are), in the order of the times given
+    (where two times land on one beat, as they were given). Cues at one time act together:
+    those at the time of one that snaps go with the first that does (a preset, then its knobs,
+    saved from a show, stay in that order). And a line for each that cannot snap (no beat or
+    downbeat within a beat or a bar of it, no bars known), which stays at its time, and for
+    each that snaps past another cue's time, which then acts in the other order."""
+    barred = bool(np.any(beats.beat_places == 1))
+    lines = []
+    landing: dict[float, float | None] = {}  # a time given -> where its cues go (None: they stay)
     for number, c in enumerate(cues, start=1):
-        to = None if c.snap is None else KnownBeats(beats, c.at).nearest(c.at, downbeat=c.snap == "bar")
-        if c.snap is not None and to is None:
-            what = "downbeat" if c.snap == "bar" else "beat"
-            alone.append(f"cue {number} (at {c.at:g} s): no {what} within a {c.snap} of it; it acts at its time")
-        moved.append(c if to is None else replace(c, at=max(to, 0.0)))
-    return moved, alone
+        if c.snap is None or c.at in landing:
+            continue
+        to = KnownBeats(beats, c.at).nearest(c.at, downbeat=c.snap == "bar") if c.snap == "beat" or barred else None
+        landing[c.at] = to
+        if to is None:
+            why = ("the beats have no bars (no places)" if c.snap == "bar" and not barred else
+                   f"no {'downbeat' if c.snap == 'bar' else 'beat'} lies within a {c.snap} of it")
+            lines.append(f"cue {number} (at {c.at:g} s) snaps to the {c.snap}, but {why}; it acts at its time")
+    moved = [c if landing.get(c.at) is None else replace(c, at=max(landing[c.at], 0.0)) for c in cues]
+    lines += _crossings(cues, moved)
+    # In the order of the times given: cues from two times that land on one act as they were given.
+    return [moved[k] for k in sorted(range(len(cues)), key=lambda k: cues[k].at)], lines
+
+
+def _crossings(given: Sequence[Cue], moved: Sequence[Cue]) -> list[str]:
+    """A line for each cue that snapped past another's time, naming the first such."""
+    order = np.arange(len(given))
+    typed = np.array([c.at for c in given])
+    now = np.array([c.at for c in moved])
+    lines = []
+    for i in np.flatnonzero(typed != now):
+        before = (typed < typed[i]) | ((typed == typed[i]) & (order < i))
+        crossed = np.flatnonzero((before & (now > now[i])) | (~before & (order != i) & (now < now[i])))
+        if len(crossed):
+            j = crossed[0]
+            lines.append(f"cue {i + 1} (at {typed[i]:g} s) snaps to {now[i]:g} s, {'before' if before[j] else 'after'} "
+                         f"cue {j + 1} (at {typed[j]:g} s): the two act in that order")
+    return lines
 
 
 def read_cues(path: str | Path) -> list[Cue]:

@@ -641,7 +641,8 @@ class LiveEngine:
 
     def _play_cues(self, t: float) -> None:
         """The cue sheet's commands due by stream time `t`, given as the controls give them, and
-        kept for --save-cues as they were written (at their own time, one cue)."""
+        kept for --save-cues as they play (at their own time, a snapped one at the beat it snapped to;
+        one cue)."""
         for cue in self.cues.due(t):
             try:
                 if cue.preset is not None:

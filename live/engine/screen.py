@@ -50,21 +50,22 @@ class HudInfo:
 
 class HeardEvents:
     """Events of one kind (beats, onsets), each handed over once, when the screen's time
-    reaches it. Played back (--play), audio is analysed as the output takes it, a buffer
-    ahead of the speakers: a newer event can be analysed before an older one is heard."""
+    reaches it, with what is known of it (an onset's strength, a beat's place in its bar).
+    Played back (--play), audio is analysed as the output takes it, a buffer ahead of the
+    speakers: a newer event can be analysed before an older one is heard."""
 
     def __init__(self, most: int = 16) -> None:
         self._newest = -math.inf
         self._most = most
-        self._waiting: deque[tuple[float, float]] = deque()  # (time, strength)
+        self._waiting: deque[tuple[float, float]] = deque()  # (time, what is known of it)
 
-    def add(self, t: float, strength: float = 1.0) -> None:
+    def add(self, t: float, known: float = 1.0) -> None:
         """The newest event as analysed; the same one again is not a new event. Past `most`
         waiting, it is dropped: the older ones are heard first."""
         if t > self._newest:
             self._newest = t
             if len(self._waiting) < self._most:
-                self._waiting.append((t, strength))
+                self._waiting.append((t, known))
 
     def heard(self, t: float) -> list[tuple[float, float]]:
         """The events at or before `t` not handed over yet, oldest first."""
@@ -144,11 +145,12 @@ class ScreenDirector:
         if features is not None:
             # By the events' times, not the snapshot's news: live, frames read the latest of
             # snapshots made faster than they are drawn, and may read one again in a stall.
-            # Where the bars are known, the downbeat's pulse over the other beats' (`accent`).
-            self._beats.add(features.newest_beat, 1.0 - settings.accent if features.newest_place > 1 else 1.0)
+            self._beats.add(features.newest_beat, features.newest_place)
             self._onsets.add(features.newest_onset, features.onset_strength)
-        for time, strength in self._beats.heard(t):
-            self.beat = self.beat.hit(time, strength)
+        for time, place in self._beats.heard(t):
+            # Where the bars are known, the downbeat's pulse over the other beats' (`accent`), as
+            # it is when the beat is heard: a render analyses a frame ahead, where a cue may change it.
+            self.beat = self.beat.hit(time, 1.0 - settings.accent if place > 1 else 1.0)
         for time, strength in self._onsets.heard(t):
             self.onset = self.onset.hit(time, strength)
         upload = None
