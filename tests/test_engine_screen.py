@@ -87,6 +87,18 @@ def test_the_first_picture_fades_in_at_a_show_s_start_and_is_whole_on_a_video_s_
     assert director.frame(1.0, QUIET, second, SETTINGS).state.mix < 0.1
 
 
+def test_a_show_s_fade_in_on_beats_known_ahead_lands_on_the_downbeat_and_a_cut_still_comes_at_once():
+    # The demo's first bars (132 bpm), known ahead: the fade in of 4 beats ends on the second downbeat,
+    # at least half its beats on (it had ended at 2.0 s, 4 x 0.5 s, off every beat).
+    analyzer = AudioAnalyzer(44100, beat_map=BeatMap((np.arange(32) * 60 / 132,), (np.arange(32) % 4 + 1,)))
+    features = analyzer.feed(np.zeros(round(0.14 * 44100), np.float32))
+    director = ScreenDirector()
+    director.frame(features.time, features, _keyframe(1), SETTINGS.with_value("crossfade_beats", 4.0))
+    assert director.fades.fade.start == features.time and director.fades.fade.end == pytest.approx(4 * 60 / 132)
+    cut = ScreenDirector()
+    assert cut.frame(features.time, features, _keyframe(1), SETTINGS.with_value("crossfade_beats", 0.0)).upload
+
+
 @pytest.mark.parametrize("beat_sync, shown_by", [(False, 0.12), (True, 0.5)])
 def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
     """A tempo heard, a hard cut: with beat_sync off the new picture shows on the first frame

@@ -49,6 +49,9 @@ def file_beats(audio: AudioFile, first: int = 0, progress: bool = False) -> Beat
                         "readable") from None
     found = _cached(entry)
     if found is None:
+        if progress:  # the bar alone did not say what it was, nor that it is done once
+            note("beats", f"finding the beats of {printable(str(audio.path), 200)} with the whole of it in view "
+                          "(once: kept for the next time)")
         found = _rounded(_find(audio, progress))
         try:
             write_whole(entry, f"# beats of {printable(str(audio.path), 200)}\n{beats_text(found)}".encode())

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from live.cli.types import add_device, given, json_file, shader_dir
 from live.errors import UserError, first_line, note
+
+if TYPE_CHECKING:
+    from live.audio.beatmap import BeatMap
 
 
 FAST_SYNTHESIS_MIN_SECONDS = 120.0
@@ -76,8 +81,6 @@ def chosen_preset(args: argparse.Namespace):
 def show_presets(args: argparse.Namespace):
     """The presets a show chooses among: the presets folder's, and the one --preset names by path
     (by its stem, unless the folder has a preset of that name)."""
-    from pathlib import Path
-
     from live.presets import PresetLibrary
 
     opening = Path(args.preset) if args.preset and Path(args.preset).suffix == ".toml" else None
@@ -158,7 +161,7 @@ def timed_cues(args: argparse.Namespace, cues: list, beats, unknown: str, end: f
     return cues
 
 
-def given_beats(path, audio, seconds: float):
+def given_beats(path: Path, audio: str | Path, seconds: float) -> BeatMap:
     """The beats in file `path`, for `audio` of `seconds`: none of them in it is a mistake
     (another song's file, times in ms); those past its end are said. An excerpt may have none
     (an intro, a break)."""

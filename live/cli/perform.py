@@ -31,10 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
     p.add_argument("--beats", type=beat_source, metavar="lookahead|live|FILE",
                    help="a file: or demo source's beats. lookahead (the default): known ahead, found with the whole "
-                        "track in view before the show starts (about a second a minute of audio the first time, "
-                        "kept for the next; the demo's as composed), so fades land on its beats and bars from the "
-                        "first; live: found as the audio plays, as an input's are, and taps move them; FILE: your "
-                        "own for the file (see render --beats). An input's beats are always found live")
+                        "track in view before the show starts (about half a second a minute of audio the first "
+                        "time, kept for the next; the demo's as composed), so fades land on its beats and bars "
+                        "from the first (a track with none found is followed live); live: found as the audio plays, "
+                        "as an input's are, and taps move them; FILE: your own for the file (see render --beats). "
+                        "An input's beats are always found live")
     p.add_argument("--input-channels", type=channel_span, metavar="N|A-B",
                    help="an input's channels, mixed down to what the show hears: N opens channels 1 to N, A-B "
                         "channels A to B (default 1; a stereo feed on channels 1-2 of an interface opened directly: "
@@ -127,21 +128,31 @@ def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, 
     return DemoSource(play=play)
 
 
-def source_beats(choice: str | Path | None, source, kind: str):
-    """A file's or the demo's beats, known ahead (`choice` lookahead, the default, or a FILE of
-    them), in the stream's time, a looping track's every time round; None: found as they play."""
+def source_name(source, kind: str) -> str:
+    return str(source.path) if kind == "file" else "the demo track"
+
+
+def source_beats(choice, source, kind: str):
+    """A file's or the demo's beats, known ahead (`choice` lookahead, the default, or the BeatMap
+    of a FILE of them), in the stream's time, a looping track's every time round; None: found as
+    they play (an input's, --beats live, or a track in which none are found: taps set them)."""
     from dataclasses import replace
 
     from live.audio.beatfiles import demo_beats, file_beats
+    from live.audio.beatmap import BeatMap
 
     if kind == "mic" or choice == "live":
         return None
-    if isinstance(choice, Path):
-        beats = given_beats(choice, source.path if kind == "file" else "the demo track", source.duration)
+    if isinstance(choice, BeatMap):
+        beats = choice
     elif kind == "demo":
         beats = demo_beats(source.demo)
     else:
         beats = file_beats(source.track.file, progress=True)
+    if not len(beats.beats):
+        note("beats", f"no beats found in {source_name(source, kind)}: the show finds them as it plays, and taps "
+                      "set them")
+        return None
     return replace(beats, loop=source.duration) if source.track.loop else beats
 
 
@@ -213,10 +224,16 @@ def run(args: argparse.Namespace) -> int:
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
         cues = checked_cues(args)
-        beat_map = source_beats(args.beats, source, kind)
-        cues = timed_cues(args, cues, beat_map, "a show from an input finds its beats as they come" if kind == "mic"
-                          else "--beats live finds them as they come: leave it out (lookahead is the default)",
-                          end=show_seconds(args.duration, source), plays="show")
+        # A beat file's mistakes are said now; a file's own beats are found once the networks have
+        # loaded, so that what is wrong with the preset or its bundle is said first, not after a pass
+        # over an hour-long mix.
+        beats = given_beats(args.beats, source_name(source, kind), source.duration) \
+            if isinstance(args.beats, Path) else args.beats
+        known = kind != "mic" and beats != "live"
+        if not known:  # a cue that snaps is refused now
+            cues = timed_cues(args, cues, None, "a show from an input finds its beats as they come" if kind == "mic"
+                              else "--beats live finds them as they come: leave it out (lookahead is the default)",
+                              end=show_seconds(args.duration, source), plays="show")
         presets = show_presets(args)
         # As a switch judges them: by the show's generator, when --bundle plays every preset.
         playing = latent_shape(bundle_dir(args.bundle)) if args.bundle else None
@@ -226,6 +243,10 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
+        beat_map = source_beats(beats, source, kind) if known else None
+        if known:
+            cues = timed_cues(args, cues, beat_map, "no beats were found in the track",
+                              end=show_seconds(args.duration, source), plays="show")
         window, ctx, size = _open_screen(args, headless)
         if args.fps is None:
             # Headless, only a recording (at most 30 fps) sees the frames; more would take CPU

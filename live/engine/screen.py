@@ -108,7 +108,7 @@ class ScreenDirector:
             self.fades.interrupt()
         if self._cut_pending(t):
             return version > self.fades.shown_version  # a cut takes the newest, frozen, mid-fade or before the beat
-        return self._wants(t, version, settings, self._grid(t, features))
+        return self._wants(t, version, settings, self._grid(t, features, settings))
 
     def _wants(self, t: float, version: int, settings: Settings, grid: BeatGrid) -> bool:
         # Frozen before any picture, there is none to hold: a preset with `freeze = true`
@@ -119,10 +119,14 @@ class ScreenDirector:
             return False
         return not self.fades.waits(t, grid, settings.crossfade_beats, settings.beat_sync)
 
-    def _grid(self, t: float, features: AudioFeatures | None) -> BeatGrid:
-        # The first picture comes at once: synced to a beat it would leave the screen black
-        # until then (a render's excerpt hears a tempo before its first frame).
-        if features is not None and features.beat_confidence > 0 and self.fades.shown_version >= 0:
+    def _grid(self, t: float, features: AudioFeatures | None, settings: Settings) -> BeatGrid:
+        # The first picture comes at once: a cut or a short fade synced to a beat would leave the
+        # screen black until then (a render's excerpt hears a tempo before its first frame). A show's
+        # fade in of a beat or more starts at once too, and lands on the beat (a file's beats are
+        # known from the first: it had landed 0.14 s off one).
+        first = self.fades.shown_version < 0
+        if features is not None and features.beat_confidence > 0 and (
+                not first or self.fades.fade_in and settings.crossfade_beats >= 1):
             known, places = features.known_after(t)
             if known:
                 return BeatGrid(known[0], features.period, known[1:], places)
@@ -154,7 +158,7 @@ class ScreenDirector:
         for time, strength in self._onsets.heard(t):
             self.onset = self.onset.hit(time, strength)
         upload = None
-        grid = self._grid(t, features)
+        grid = self._grid(t, features, settings)
         if newest is not None and self._cut_pending(t):
             self._cut_asked = None
             if newest.version != self.fades.shown_version:
