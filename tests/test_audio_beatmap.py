@@ -235,6 +235,9 @@ def test_a_looping_map_hands_its_beats_over_loop_after_loop_for_days():
     assert beats.next_beat(day + 1.7) == pytest.approx(day + 2.0) and beats.confidence(day + 1.7) == 1.0
     assert beats.ahead(day + 2.2, 3) == (pytest.approx((day + 2.5, day + 3.0, day + 3.5)), (4, 0, 0))
     assert beats.bpm == pytest.approx(120.0)
+    # Fed in one block longer than a loop (a stall), none of its beats is lost.
+    short = KnownBeats(BeatMap((np.array([0.0, 0.15]),), loop=0.3))
+    assert short.advance(1.0) == pytest.approx([0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9])
 
 
 def test_a_loop_that_ends_a_beat_after_its_last_beat_keeps_its_grid_across_the_seam():

@@ -4,7 +4,8 @@ import pytest
 import numpy as np
 
 from live.audio.beatmap import BeatMap
-from live.engine.cues import Cue, CueLog, CueSheet, cue, presets_named, read_cues, seconds, snapped, write_cues
+from live.engine.cues import (Cue, CueLog, CueSheet, acting_order, cue, presets_named, read_cues, seconds, snapped,
+                             write_cues)
 from live.errors import UserError
 
 
@@ -93,28 +94,57 @@ def test_a_cue_that_snaps_moves_to_the_nearest_beat_or_downbeat_and_one_with_non
             Cue(11.1, cut=True, snap="bar"), Cue(0.1, cut=True, snap="beat"), Cue(0.6, cut=True, snap="beat"),
             Cue(7.0, cut=True)]
     moved, lines = snapped(cues, beats)
-    # In the order of the times given; the cue at 4.3 without a snap goes with the one at 4.3 that has one.
-    assert moved == [Cue(0.1, cut=True, snap="beat"), Cue(1.0, cut=True, snap="beat"),
+    # The cue at 4.3 without a snap goes with the one at 4.3 that has one; they act in the order of their times.
+    assert [c.at for c in moved] == [4.0, 4.5, 4.5, 4.0, 9.3, 11.1, 0.1, 1.0, 7.0]
+    assert acting_order(cues, moved) == [Cue(0.1, cut=True, snap="beat"), Cue(1.0, cut=True, snap="beat"),
                      Cue(4.0, values=(("blackout", True),), snap="bar"), Cue(4.0, cut=True, snap="bar"),
                      Cue(4.5, cut=True, snap="beat"), Cue(4.5, values=(("pulse", 0.0),)), Cue(7.0, cut=True),
                      Cue(9.3, cut=True, snap="beat"), Cue(11.1, cut=True, snap="bar")]
     assert lines == ["cue 5 (at 9.3 s) snaps to the beat, but no beat lies within a beat of it; it acts at its time",
                      "cue 6 (at 11.1 s) snaps to the bar, but no downbeat lies within a bar of it; it acts at its time",
                      "cue 7 (at 0.1 s) snaps to the beat, but no beat lies within a beat of it; it acts at its time"]
-    # Snapped past another cue's time: said. A downbeat on either side within its own run's bar: the nearer.
-    crossing = [Cue(4.1, values=(("blackout", False),)), Cue(4.2, values=(("blackout", True),), snap="bar")]
+    # Snapped past another cue's time: said, once for the cues of a time (the first that snaps decides
+    # where they go); they act in the order of their new times.
+    crossing = [Cue(4.1, values=(("blackout", False),)), Cue(4.2, values=(("blackout", True),), snap="bar"),
+                Cue(4.2, values=(("pulse", 0.5),), snap="beat"), Cue(5.7, cut=True), Cue(5.6, cut=True, snap="bar")]
     moved, lines = snapped(crossing, beats)
-    assert moved == [crossing[0], Cue(4.0, values=(("blackout", True),), snap="bar")]
-    assert lines == ["cue 2 (at 4.2 s) snaps to 4 s, before cue 1 (at 4.1 s): the two act in that order"]
+    assert [c.at for c in moved] == [4.1, 4.0, 4.0, 5.7, 6.0]
+    assert lines == ["cue 2 (at 4.2 s) snaps to 4 s, before cue 1 (at 4.1 s): the two act in that order",
+                     "cue 5 (at 5.6 s) snaps to 6 s, after cue 4 (at 5.7 s): the two act in that order"]
+    assert acting_order(crossing, moved) == [moved[1], moved[2], moved[0], moved[3], moved[4]]
+    # Two times landing on one downbeat act in the order of their times, whatever the file's.
+    two = [Cue(4.3, cut=True, snap="bar"), Cue(3.8, values=(("freeze", True),), snap="bar")]
+    assert acting_order(two, snapped(two, beats)[0]) == [Cue(4.0, values=(("freeze", True),), snap="bar"),
+                                                          Cue(4.0, cut=True, snap="bar")]
     parted = BeatMap((np.arange(0.0, 3.9, 0.25), 6.0 + np.arange(8.0)), (np.arange(16) % 4 + 1, np.arange(8) % 4 + 1))
     assert snapped([Cue(4.5, cut=True, snap="bar")], parted)[0] == [Cue(6.0, cut=True, snap="bar")]  # 3.0's bar: 1 s
     # No bars known at all (a beat file of bare times): said so.
     bare = BeatMap((np.arange(1.0, 8.6, 0.5),))
     assert snapped([Cue(4.1, cut=True, snap="bar")], bare)[1] == [
         "cue 1 (at 4.1 s) snaps to the bar, but the beats have no bars (no places); it acts at its time"]
-    # A looping track's (the demo in a show): the downbeat of the loop the cue falls in.
+    # No beats at all (a track in which none were found): the cues stay, and say so.
+    assert [line.split(", but ")[1] for line in snapped([Cue(1.0, cut=True, snap="beat"),
+                                                         Cue(2.0, cut=True, snap="bar")], BeatMap(()))[1]] == [
+        "no beat lies within a beat of it; it acts at its time",
+        "the beats have no bars (no places); it acts at its time"]
+    # A looping track's (the demo in a show): the downbeat of the loop the cue falls in, and not one of the
+    # loop before the audio's start, which never plays.
     looped = BeatMap((np.arange(0.0, 9.9, 0.5),), (np.arange(20) % 4 + 1,), loop=10.0)
     assert [c.at for c in snapped([Cue(41.9, cut=True, snap="bar")], looped)[0]] == [42.0]
+    late = BeatMap((0.3 + np.arange(0.0, 9.6, 0.5),), loop=10.0)  # the loop before: a beat at -0.2
+    assert snapped([Cue(0.0, cut=True, snap="beat")], late)[0] == [Cue(0.3, cut=True, snap="beat")]
+
+
+def test_the_notes_on_cues_that_snap_name_them_by_their_place_in_the_file(capsys):
+    from types import SimpleNamespace
+
+    from live.cli.common import timed_cues
+
+    beats = BeatMap((np.arange(0.0, 10.0, 0.5),), (np.arange(20) % 4 + 1,))
+    cues = [Cue(30.0, cut=True), Cue(1.1, cut=True, snap="bar")]
+    assert timed_cues(SimpleNamespace(cues="cues.toml"), cues, beats, "", end=20.0, plays="render") == [
+        Cue(2.0, cut=True, snap="bar"), Cue(30.0, cut=True)]
+    assert "cue 1 at 30 s comes after the render's end (20 s)" in capsys.readouterr().err
 
 
 def test_the_log_keeps_the_order_commands_came_in():

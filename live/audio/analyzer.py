@@ -49,13 +49,14 @@ class AudioFeatures:
     phase: float                    # in [0, 1): 0 on a beat
     next_beat: float
     beat_confidence: float          # in [0, 1]
-    # The grid's beats from its last at or before `time` on when they are known ahead (a render's
-    # beat map), so a fade of several beats lands on the music's beat, not on the period's
-    # extrapolation, and each one's place in its bar (1 = downbeat, 0 = not known); live, ().
+    # The grid's beats from its last at or before `time` on when they are known ahead (a beat map:
+    # a render's, a show's from a file or the demo), so a fade of several beats lands on the music's
+    # beat, not on the period's extrapolation, and each one's place in its bar (1 = downbeat, 0 = not
+    # known); found as they come, ().
     beats_ahead: tuple[float, ...] = ()
     places_ahead: tuple[int, ...] = ()
     newest_place: int = 0           # the newest beat's place in its bar (1 = downbeat, 0 = not known)
-    beat_places: tuple[int, ...] = ()  # each of `beats`' place in its bar, where the bars are known
+    beat_places: tuple[int, ...] = ()  # with a beat map, each of `beats`' place in its bar (0: not known)
 
     @property
     def period(self) -> float:
@@ -86,8 +87,8 @@ class AudioAnalyzer:
         is stamped when it sounded, 1-3 hops before aubio reports it. Live, where the report
         comes after the sound, it is stamped when reported: stamped earlier, a pulse would start
         already decayed (by a quarter at the 80 ms onset decay).
-        `beat_map`: the beats, known ahead (a render's file, `beatmap.py`), in stream time, in
-        place of the live beat clock's."""
+        `beat_map`: the beats, known ahead (a render's or a show's file, the demo's; `beatmap.py`),
+        in stream time, in place of the live beat clock's."""
         self.sample_rate = sample_rate
         self._hears_ahead = hears_ahead
         start_time = start_index / sample_rate

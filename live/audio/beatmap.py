@@ -392,7 +392,8 @@ class KnownBeats:
         self._handed_to = math.nextafter(start_time, -math.inf)
         self._default_period = 60.0 / default_bpm
         self.now = start_time
-        self._first_loop: int | None = None  # of those laid out
+        self._laid: tuple[int, int] | None = None  # the loops laid out, first and last
+        self._ahead: tuple[tuple, tuple] | None = None  # the last `ahead` asked, and its answer
         self._seamless = False  # a loop's last run goes on into the next loop's first
         if beat_map.loop:
             self._map = _one_loop(beat_map)
@@ -410,16 +411,16 @@ class KnownBeats:
         self._lead = [float(np.median(np.diff(r[:5]))) if len(r) > 1 else 0.0 for r in beat_map.runs]
 
     def _lay_loops(self) -> None:
-        """The loops from the one before `now`'s to LOOP_REACH_S past it, laid out anew as `now`
-        enters a loop."""
+        """The loops from the one before the beats not handed over yet (and `now`) to LOOP_REACH_S
+        past `now`, laid out anew as `now` enters a loop."""
         loop = self._map.loop
-        first = math.floor(self.now / loop) - 1
-        if first == self._first_loop:
+        laid = (math.floor(min(self._handed_to, self.now) / loop) - 1, math.floor((self.now + LOOP_REACH_S) / loop) + 2)
+        if laid == self._laid:
             return
-        self._first_loop = first
+        self._laid = laid
         runs: list[np.ndarray] = []
         places: list[np.ndarray] = []
-        for k in range(first, first + 3 + math.ceil(LOOP_REACH_S / loop)):
+        for k in range(laid[0], laid[1] + 1):
             for j, (run, place) in enumerate(zip(self._map.runs, self._map.places)):
                 if j == 0 and runs and self._seamless:
                     runs[-1] = np.concatenate((runs[-1], run + k * loop))
@@ -453,7 +454,15 @@ class KnownBeats:
         """The grid's next `count` beats after `t`, and each one's place in its bar (0 if not
         known): a run's own beats, and where none is known the grid `next_beat` follows there
         (a multi-beat fade lands on the beat the map has, not on `count` intervals of the
-        moment's tempo: on real music 4-beat fades landed a median 42 ms off it)."""
+        moment's tempo: on real music 4-beat fades landed a median 42 ms off it). The same question
+        again (each block of a show between two beats) has the same answer."""
+        if self._ahead is not None and self._ahead[0] == (t, count, self._laid):
+            return self._ahead[1]
+        answer = self._beats_ahead(t, count)
+        self._ahead = ((t, count, self._laid), answer)
+        return answer
+
+    def _beats_ahead(self, t: float, count: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
         beats = [self.next_beat(t)]
         at = beats[0]
         while len(beats) < count:
@@ -482,13 +491,14 @@ class KnownBeats:
         """Of the map's beats (its downbeats) on either side of `t`, the nearer among those within
         a beat (a bar) of it, by their own runs' beats (bars): a moment snapped to the music; None
         where the music has none so near (a break, no bars)."""
-        chosen = np.flatnonzero(self._places == 1) if downbeat else np.arange(len(self._times))
+        # Not before the audio's start: a looping map's loop before it never plays.
+        chosen = np.flatnonzero(((self._places == 1) | (not downbeat)) & (self._times >= 0))
         after = int(np.searchsorted(self._times[chosen], t))
         near = []
         for i in chosen[max(after - 1, 0):after + 1]:
             run = self._run == self._run[i]
-            beat = float(np.median(np.diff(self._times[run]))) if np.count_nonzero(run) > 1 else 0.0
-            if abs(self._times[i] - t) <= beat * (max(int(self._places[run].max()), 1) if downbeat else 1):
+            interval = float(np.median(np.diff(self._times[run]))) if np.count_nonzero(run) > 1 else 0.0
+            if abs(self._times[i] - t) <= interval * (max(int(self._places[run].max()), 1) if downbeat else 1):
                 near.append(float(self._times[i]))
         return min(near, key=lambda time: abs(time - t)) if near else None
 

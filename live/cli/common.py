@@ -145,20 +145,19 @@ def timed_cues(args: argparse.Namespace, cues: list, beats, unknown: str, end: f
     ahead; None if they are found as they come: a snap is refused, `unknown` says why and what
     to do), and what snapping could not do or changed said; a cue at or past `end` (seconds into
     the audio, where the `plays` ends) is said to do nothing."""
-    from live.engine.cues import snapped
+    from live.engine.cues import acting_order, snapped
 
     snapping = [(number, cue) for number, cue in enumerate(cues, start=1) if cue.snap is not None]
     if snapping and beats is None:
         number, cue = snapping[0]
         raise UserError(f"--cues {args.cues}: cue {number} (at {cue.at:g} s) snaps to the {cue.snap}, but {unknown}")
-    if snapping:
-        cues, lines = snapped(cues, beats)
-        for line in lines:
-            note("cues", line)
-    for number, cue in enumerate(cues, start=1):
+    moved, lines = snapped(cues, beats) if snapping else (cues, [])
+    for line in lines:
+        note("cues", line)
+    for number, cue in enumerate(moved, start=1):
         if end is not None and cue.at >= end:
             note("cues", f"cue {number} at {cue.at:g} s comes after the {plays}'s end ({end:g} s): it does nothing")
-    return cues
+    return acting_order(cues, moved)
 
 
 def given_beats(path: Path, audio: str | Path, seconds: float) -> BeatMap:

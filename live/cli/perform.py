@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "track in view before the show starts (about half a second a minute of audio the first "
                         "time, kept for the next; the demo's as composed), so fades land on its beats and bars "
                         "from the first (a track with none found is followed live); live: found as the audio plays, "
-                        "as an input's are, and taps move them; FILE: your own for the file (see render --beats). "
+                        "as an input's are, and taps move them; FILE: your own for the file or the demo (see "
+                        "render --beats). "
                         "An input's beats are always found live")
     p.add_argument("--input-channels", type=channel_span, metavar="N|A-B",
                    help="an input's channels, mixed down to what the show hears: N opens channels 1 to N, A-B "
@@ -166,6 +167,7 @@ def show_seconds(duration: float | None, source) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from live.audio.beatmap import BeatMap
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
@@ -244,8 +246,8 @@ def run(args: argparse.Namespace) -> int:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
         beat_map = source_beats(beats, source, kind) if known else None
-        if known:
-            cues = timed_cues(args, cues, beat_map, "no beats were found in the track",
+        if known:  # a track with no beats found: its cues that snap stay at their times, as between beats
+            cues = timed_cues(args, cues, BeatMap(()) if beat_map is None else beat_map, "",
                               end=show_seconds(args.duration, source), plays="show")
         window, ctx, size = _open_screen(args, headless)
         if args.fps is None:

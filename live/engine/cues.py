@@ -107,43 +107,51 @@ def cue(table: object) -> Cue:
 
 def snapped(cues: Sequence[Cue], beats: BeatMap) -> tuple[list[Cue], list[str]]:
     """`cues` (given in the file's order), each that snaps moved to the beat or downbeat of `beats`
-    nearest it (in the audio's seconds, as the cues' times are), in the order of the times given
-    (where two times land on one beat, as they were given). Cues at one time act together:
-    those at the time of one that snaps go with the first that does (a preset, then its knobs,
-    saved from a show, stay in that order). And a line for each that cannot snap (no beat or
-    downbeat within a beat or a bar of it, no bars known), which stays at its time, and for
-    each that snaps past another cue's time, which then acts in the other order."""
+    nearest it (in the audio's seconds, as the cues' times are), still in the file's order
+    (`acting_order` puts them in the order they act). Cues at one time act together: those at
+    the time of one that snaps go with the first that does (a preset, then its knobs, saved from
+    a show, stay in that order). And a line for each that cannot snap (no beat or downbeat
+    within a beat or a bar of it, no bars known), which stays at its time, and for the cues of a
+    time that snap past another cue's time, which then act in the other order."""
     barred = bool(np.any(beats.beat_places == 1))
+    reader = None if beats.loop else KnownBeats(beats)  # a looping map is laid out around each cue's time
     lines = []
     landing: dict[float, float | None] = {}  # a time given -> where its cues go (None: they stay)
     for number, c in enumerate(cues, start=1):
         if c.snap is None or c.at in landing:
             continue
-        to = KnownBeats(beats, c.at).nearest(c.at, downbeat=c.snap == "bar") if c.snap == "beat" or barred else None
+        known = reader or KnownBeats(beats, c.at)
+        to = known.nearest(c.at, downbeat=c.snap == "bar") if c.snap == "beat" or barred else None
         landing[c.at] = to
         if to is None:
             why = ("the beats have no bars (no places)" if c.snap == "bar" and not barred else
                    f"no {'downbeat' if c.snap == 'bar' else 'beat'} lies within a {c.snap} of it")
             lines.append(f"cue {number} (at {c.at:g} s) snaps to the {c.snap}, but {why}; it acts at its time")
-    moved = [c if landing.get(c.at) is None else replace(c, at=max(landing[c.at], 0.0)) for c in cues]
-    lines += _crossings(cues, moved)
-    # In the order of the times given: cues from two times that land on one act as they were given.
-    return [moved[k] for k in sorted(range(len(cues)), key=lambda k: cues[k].at)], lines
+    moved = [c if landing.get(c.at) is None else replace(c, at=landing[c.at]) for c in cues]
+    return moved, lines + _crossings(cues, moved)
+
+
+def acting_order(given: Sequence[Cue], moved: Sequence[Cue]) -> list[Cue]:
+    """`moved` (`snapped` from `given`) in the order they act: by time, and where cues from two
+    times land on one beat, as their times were given (then as the file gives them)."""
+    return [moved[k] for k in sorted(range(len(moved)), key=lambda k: (moved[k].at, given[k].at))]
 
 
 def _crossings(given: Sequence[Cue], moved: Sequence[Cue]) -> list[str]:
-    """A line for each cue that snapped past another's time, naming the first such."""
-    order = np.arange(len(given))
+    """A line for the cues of each time that snapped past another cue's time, naming the first."""
     typed = np.array([c.at for c in given])
     now = np.array([c.at for c in moved])
-    lines = []
+    lines, said = [], set()
     for i in np.flatnonzero(typed != now):
-        before = (typed < typed[i]) | ((typed == typed[i]) & (order < i))
-        crossed = np.flatnonzero((before & (now > now[i])) | (~before & (order != i) & (now < now[i])))
+        if typed[i] in said:  # its time's first cue has said it
+            continue
+        said.add(typed[i])
+        crossed = np.flatnonzero(((typed < typed[i]) & (now > now[i])) | ((typed > typed[i]) & (now < now[i])))
         if len(crossed):
             j = crossed[0]
-            lines.append(f"cue {i + 1} (at {typed[i]:g} s) snaps to {now[i]:g} s, {'before' if before[j] else 'after'} "
-                         f"cue {j + 1} (at {typed[j]:g} s): the two act in that order")
+            lines.append(f"cue {i + 1} (at {typed[i]:g} s) snaps to {now[i]:g} s, "
+                         f"{'before' if typed[j] < typed[i] else 'after'} cue {j + 1} (at {typed[j]:g} s): the two "
+                         "act in that order")
     return lines
 
 

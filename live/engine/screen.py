@@ -59,13 +59,14 @@ class HeardEvents:
         self._most = most
         self._waiting: deque[tuple[float, float]] = deque()  # (time, what is known of it)
 
-    def add(self, t: float, known: float = 1.0) -> None:
-        """The newest event as analysed; the same one again is not a new event. Past `most`
-        waiting, it is dropped: the older ones are heard first."""
+    def add(self, t: float, value: float = 1.0) -> None:
+        """The newest event as analysed, with its `value` (an onset's strength, a beat's place);
+        the same one again is not a new event. Past `most` waiting, it is dropped: the older ones
+        are heard first."""
         if t > self._newest:
             self._newest = t
             if len(self._waiting) < self._most:
-                self._waiting.append((t, known))
+                self._waiting.append((t, value))
 
     def heard(self, t: float) -> list[tuple[float, float]]:
         """The events at or before `t` not handed over yet, oldest first."""
@@ -122,8 +123,8 @@ class ScreenDirector:
     def _grid(self, t: float, features: AudioFeatures | None, settings: Settings) -> BeatGrid:
         # The first picture comes at once: a cut or a short fade synced to a beat would leave the
         # screen black until then (a render's excerpt hears a tempo before its first frame). A show's
-        # fade in of a beat or more starts at once too, and lands on the beat (a file's beats are
-        # known from the first: it had landed 0.14 s off one).
+        # fade in of a beat or more starts at once too, and lands on the grid's beat where there is
+        # one (a file's beats are known from the first: it had landed 0.14 s off one).
         first = self.fades.shown_version < 0
         if features is not None and features.beat_confidence > 0 and (
                 not first or self.fades.fade_in and settings.crossfade_beats >= 1):
