@@ -187,7 +187,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
 
 
 def test_a_file_s_or_the_demo_s_beats_are_known_ahead_unless_asked_live(tmp_path, capsys):
-    from live.audio.beatmap import KnownBeats
+    from live.audio.beatmap import BeatMap, KnownBeats
     from live.audio.sources import DemoSource, FileSource
     from live.cli.common import given_beats
     from live.cli.perform import source_beats
@@ -219,6 +219,7 @@ def test_a_file_s_or_the_demo_s_beats_are_known_ahead_unless_asked_live(tmp_path
     try:
         assert source_beats(None, source, "file") is None
         assert "no beats found in" in capsys.readouterr().err
+        assert source_beats(BeatMap((np.array([1.0]), np.array([3.0]))), source, "file") is None  # lone beats
     finally:
         source.stop()
 

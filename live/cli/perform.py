@@ -150,7 +150,7 @@ def source_beats(choice, source, kind: str):
         beats = demo_beats(source.demo)
     else:
         beats = file_beats(source.track.file, progress=True)
-    if not len(beats.beats):
+    if not any(len(run) > 1 for run in beats.runs):  # no grid in it: a lone beat is no tempo
         note("beats", f"no beats found in {source_name(source, kind)}: the show finds them as it plays, and taps "
                       "set them")
         return None
