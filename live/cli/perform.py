@@ -245,8 +245,9 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
-        beat_map = source_beats(beats, source, kind) if known else None
+        beat_map = None
         if known:  # a track with no beats found: its cues that snap stay at their times, as between beats
+            beat_map = source_beats(beats, source, kind)
             cues = timed_cues(args, cues, BeatMap(()) if beat_map is None else beat_map, "",
                               end=show_seconds(args.duration, source), plays="show")
         window, ctx, size = _open_screen(args, headless)
