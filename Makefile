@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.installed
 # libsndfile (soundfile), ffmpeg (command-line checks of written videos).
 RUN_PKGS := python3-venv python3-dev g++ libportaudio2 libsndfile1 libegl1 libgl1-mesa-dri ffmpeg
 # For the tests of real paths and the training data only: Xvfb (a real window), PulseAudio (real capture),
-# fluidsynth + a General MIDI soundfont (MIDI data rendered to audio). `make run` does not ask for them.
-TEST_PKGS := xvfb pulseaudio libasound2-plugins fluidsynth fluid-soundfont-gm
+# JACK (real MIDI ports: a container has no ALSA sequencer), fluidsynth + a General MIDI soundfont (MIDI data
+# rendered to audio). `make run` does not ask for them.
+TEST_PKGS := xvfb pulseaudio libasound2-plugins jackd2 fluidsynth fluid-soundfont-gm
 
 .PHONY: run test sysdeps clean
 

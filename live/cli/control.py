@@ -1,4 +1,4 @@
-"""`python -m live control send|listen|osc|keygen`: talk to a running engine's control sockets.
+"""`python -m live control send|listen|osc|midi|keygen`: talk to a running engine's control sockets.
 
     python -m live control send set lambda 0.05     # or: send '{"cmd": "set", ...}'
     python -m live control send cc 1 1 64
@@ -8,6 +8,7 @@
     python -m live control send get
     python -m live control listen --topics beat,state
     python -m live control osc --port 9000           # OSC from TouchOSC & co.: /live/set/lambda 0.05, ...
+    python -m live control midi --port APC40 --map midi.toml   # a MIDI controller's knobs, faders and pads
     python -m live control keygen keys/ [--client vj1]
 
 The protocol is documented in live/control/PROTOCOL.md.
@@ -22,6 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from live.cli.types import count, input_path, number, output_dir
+from live.control.midi import MIDI_SYSTEMS
 from live.control.osc import PREFIX
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.control.telemetry import TOPICS
@@ -42,6 +44,24 @@ OSC_HELP = """Listen for OSC messages on UDP and send each to the engine as a co
 A boolean parameter takes a number as "not 0". A fader's messages wait one per parameter,
 the newest value kept, so the engine is never behind the fader. The engine may start after
 the bridge, or restart: the bridge keeps trying. See live/control/PROTOCOL.md.
+"""
+
+MIDI_HELP = """Read a MIDI controller and send what it does to the engine as control requests:
+
+    knobs and faders (control changes)   `cc` requests, mapped by the preset on screen ([[cc]])
+    pads, keys, buttons, program changes  what --map says they do in every preset ([[button]])
+    MIDI clock (with --clock)             a tap on each of the master's beats, from its Start
+
+A map file (TOML):
+
+    [[button]]
+    note = 36            # or cc = 20 (a button sending a control change), or program = 4
+    channel = 10         # 1-16; left out: any channel
+    preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true
+
+A fader's values wait one per controller, the newest kept. The engine may start after the
+bridge, or restart, and the controller may be unplugged and plugged in again: the bridge
+keeps going. `--list` shows the MIDI inputs.
 """
 
 # The shorthand of each command: its name and its fields in upper case.
@@ -93,6 +113,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     osc.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
     _add_key_options(osc)
     osc.set_defaults(func=run_osc)
+
+    midi = commands.add_parser("midi", help="take a MIDI controller's knobs, faders and pads and steer the engine",
+                               description=MIDI_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    port = midi.add_mutually_exclusive_group()
+    port.add_argument("--port", metavar="NAME",
+                      help="the MIDI input, by its name or part of it (default: the only one there is)")
+    port.add_argument("--virtual", metavar="NAME",
+                      help="open a MIDI input of this name for other software (a DAW) to send into")
+    port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
+    midi.add_argument("--map", type=input_path, metavar="FILE", help="what the buttons do ([[button]] tables)")
+    midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
+    midi.add_argument("--api", choices=MIDI_SYSTEMS,
+                      help="the MIDI system (default: the first that answers: ALSA, then JACK, on Linux)")
+    midi.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
+                      help=f"the engine's command socket (default {DEFAULT_COMMAND_ADDRESS})")
+    midi.add_argument("--timeout", type=number(0, 3600, low_open=True), default=2.0, metavar="S",
+                      help="seconds to wait for each reply before saying the engine is away (default 2)")
+    midi.add_argument("--duration", type=number(0, low_open=True), metavar="S", help="stop after S seconds")
+    _add_key_options(midi)
+    midi.set_defaults(func=run_midi)
 
     keygen = commands.add_parser("keygen", help="make CurveZMQ keys for a non-local control address")
     keygen.add_argument("dir", type=output_dir, metavar="DIR", help="directory for the keys (created)")
@@ -245,6 +285,47 @@ def run_osc(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass  # the normal way to stop a bridge
     report.say(f"sent {bridge.sent} request(s)" + (f", sent {bridge.forwarded} of telemetry" if targets else ""))
+    return 0
+
+
+def run_midi(args: argparse.Namespace) -> int:
+    from live.control.bridge import Reporter
+    from live.control.client import ControlClient
+    from live.control.midi import MidiMap
+    from live.control.midi_bridge import MidiBridge, MidiInput, chosen_port, midi_in_maker
+
+    buttons = MidiMap.load(args.map) if args.map is not None else MidiMap()
+    keys = _client_keys(args)
+    report = Reporter(lambda line: print(line, file=sys.stderr, flush=True), "midi")
+    midi = MidiInput(midi_in_maker(args.api), args.clock)
+    try:
+        ports = midi.ports()
+        if args.list:
+            print("\n".join(ports) if ports else "no MIDI inputs (is the controller plugged in?)")
+            return 0
+        if args.virtual is not None:
+            midi.open_virtual(args.virtual)
+        else:
+            midi.open(chosen_port(args.port, ports))
+        client = ControlClient(args.address, args.timeout, keys)
+        try:
+            bridge = MidiBridge(midi, client.request, report, buttons, args.clock,
+                                args.port if args.virtual is None else None)
+            report.say(f"listening to MIDI input {midi.port!r}" + (f" with {len(buttons)} button(s) mapped"
+                                                                      if len(buttons) else "")
+                       + (", following its clock" if args.clock else "")
+                       + f", steering the engine at {args.address} (Ctrl-C to stop)")
+            deadline = time.monotonic() + args.duration if args.duration is not None else None
+            try:
+                while deadline is None or time.monotonic() < deadline:
+                    bridge.step(0.1)
+            except KeyboardInterrupt:
+                pass  # the normal way to stop a bridge
+        finally:
+            client.close()
+    finally:
+        midi.close()
+    report.say(f"received {bridge.received} MIDI message(s), sent {bridge.sent} request(s)")
     return 0
 
 

@@ -1,5 +1,7 @@
-"""The OSC bridge: UDP datagrams from a controller in, control requests to the engine out;
-and, for lights and other VJ software, the engine's telemetry out as OSC.
+"""The bridges from controllers to the engine: what they share (`Forwarder`: requests to the
+engine, the newest per thing they set) and the OSC bridge (UDP datagrams from a controller in,
+control requests out; and, for lights and other VJ software, the engine's telemetry out as OSC).
+The MIDI bridge is live.control.midi_bridge.
 
 A fader sends a message for every step it moves, a hundred a second while it is dragged, and
 the engine answers each request in turn. So requests wait in `LatestRequests`, one per thing
@@ -85,20 +87,78 @@ class LatestRequests:
 
 
 class Reporter:
-    """Lines on stderr; a problem once, not once per datagram: a controller repeats itself."""
+    """Lines on stderr, each headed by the bridge's `name`; a problem once, not once per message:
+    a controller repeats itself."""
 
-    def __init__(self, write: Callable[[str], None]):
+    def __init__(self, write: Callable[[str], None], name: str = "osc"):
         self._write = write
-        self._said: set[str] = set()
+        self._name = name
+        self._said: set[object] = set()
 
     def say(self, text: str) -> None:
-        self._write(one_line(f"live: osc: {text}"))
+        self._write(one_line(f"live: {self._name}: {text}"))
 
-    def once(self, text: str) -> None:
-        if text in self._said or len(self._said) > MAX_SAID:
+    def once(self, text: str, key: object = None) -> None:
+        """Say `text` if nothing with its `key` (default: the text itself) was said before."""
+        key = text if key is None else key
+        if key in self._said or len(self._said) > MAX_SAID:
             return
-        self._said.add(text)
+        self._said.add(key)
         self.say(text if len(self._said) <= MAX_SAID else f"{MAX_SAID} kinds of problems said; no more will be")
+
+
+class Forwarder:
+    """Requests on their way to the engine through `send` (a request -> its reply, raising
+    UserError when the engine does not answer): the newest per thing they set waits
+    (`LatestRequests`), and the engine's absence is said once and outlasted."""
+
+    def __init__(self, send: Callable[[dict], dict], report: Reporter):
+        self._send = send
+        self._report = report
+        self._waiting = LatestRequests()
+        self._engine_absent = False
+        self._retry_at = 0.0
+        self.sent = 0
+
+    def put(self, request: dict) -> None:
+        self._waiting.put(request)
+
+    def due(self) -> bool:
+        """Whether a request waits and may be sent now."""
+        return len(self._waiting) > 0 and time.monotonic() >= self._retry_at
+
+    def send_due(self) -> None:
+        """Send what waits, until the engine fails to answer."""
+        while time.monotonic() >= self._retry_at and (request := self._waiting.take()) is not None:
+            if not self._deliver(request):
+                break
+
+    def _deliver(self, request: dict) -> bool:
+        try:
+            reply = self._send(request)
+        except UserError as e:  # the wait for it was the pause: asked again at once
+            return self._absent(request, f"{e} (the bridge keeps trying)", 0.0)
+        if reply.get("error") == LOADING:  # bound before it plays: it takes nothing yet
+            return self._absent(request, "the engine is loading (the bridge keeps trying)", LOADING_RETRY_S)
+        if self._engine_absent:
+            self._engine_absent = False
+            self._report.say("the engine answers again")
+        self.sent += 1
+        if reply.get("ok") is not True:
+            error = reply.get("error", reply)
+            # Once per thing and refusal, not per value: an unmapped fader sends a hundred values.
+            self._report.once(f"{_shown(request)}: {error}", (request_key(request), str(error)))
+        return True
+
+    def _absent(self, request: dict, why: str, retry_s: float) -> bool:
+        """No answer, or a refusal that is none (the engine loading): the request waits first in
+        line, asked again `retry_s` later, and the engine's absence is said once until it answers."""
+        self._waiting.put_back(request)
+        self._retry_at = time.monotonic() + retry_s
+        if not self._engine_absent:
+            self._engine_absent = True
+            self._report.say(why)
+        return False
 
 
 def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -146,7 +206,7 @@ class OscBridge:
                  telemetry: TelemetryListener | None = None, targets: Iterable[tuple[str, int]] = ()):
         self._sock = sock
         self._sock.setblocking(False)
-        self._send = send
+        self._forwarder = Forwarder(send, report)
         self._report = report
         self._allowed = allowed
         self._prefix = prefix
@@ -158,18 +218,17 @@ class OscBridge:
         self._poller.register(sock, zmq.POLLIN)
         if telemetry is not None:
             self._poller.register(telemetry.socket, zmq.POLLIN)
-        self._waiting = LatestRequests()
-        self._engine_absent = False
-        self._retry_at = 0.0
         self._listening_since = time.monotonic()
-        self.sent = 0
         self.forwarded = 0
+
+    @property
+    def sent(self) -> int:
+        return self._forwarder.sent
 
     def step(self, wait_s: float) -> None:
         """Take what has arrived (waiting up to `wait_s` when nothing is due), forward the
         telemetry, then send the requests."""
-        due = len(self._waiting) > 0 and time.monotonic() >= self._retry_at
-        self._poller.poll(0 if due else wait_s * 1000.0)
+        self._poller.poll(0 if self._forwarder.due() else wait_s * 1000.0)
         for _ in range(DATAGRAMS_PER_STEP):
             try:
                 datagram, (sender, *_) = self._sock.recvfrom(MAX_DATAGRAM)
@@ -182,9 +241,7 @@ class OscBridge:
                 and time.monotonic() - self._listening_since > TELEMETRY_SILENCE_S):
             self._report.once(f"no telemetry from {self._telemetry.address} yet: nothing to send; is it the "
                               "engine's telemetry socket (--telemetry)?")
-        while time.monotonic() >= self._retry_at and (request := self._waiting.take()) is not None:
-            if not self._deliver(request):
-                break
+        self._forwarder.send_due()
 
     def _forward(self, topic: str, body: dict) -> None:
         assert self._out is not None
@@ -217,32 +274,7 @@ class OscBridge:
                 self._report.once(str(e))
                 continue
             if request is not None:
-                self._waiting.put(request)
-
-    def _deliver(self, request: dict) -> bool:
-        try:
-            reply = self._send(request)
-        except UserError as e:  # the wait for it was the pause: asked again at once
-            return self._absent(request, f"{e} (the bridge keeps trying)", 0.0)
-        if reply.get("error") == LOADING:  # bound before it plays: it takes nothing yet
-            return self._absent(request, "the engine is loading (the bridge keeps trying)", LOADING_RETRY_S)
-        if self._engine_absent:
-            self._engine_absent = False
-            self._report.say("the engine answers again")
-        self.sent += 1
-        if reply.get("ok") is not True:
-            self._report.once(f"{_shown(request)}: {reply.get('error', reply)}")
-        return True
-
-    def _absent(self, request: dict, why: str, retry_s: float) -> bool:
-        """No answer, or a refusal that is none (the engine loading): the request waits first in
-        line, asked again `retry_s` later, and the engine's absence is said once until it answers."""
-        self._waiting.put_back(request)
-        self._retry_at = time.monotonic() + retry_s
-        if not self._engine_absent:
-            self._engine_absent = True
-            self._report.say(why)
-        return False
+                self._forwarder.put(request)
 
 
 def _shown(request: dict) -> str:

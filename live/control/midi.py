@@ -1,0 +1,188 @@
+"""MIDI in, read as control-protocol requests: bytes in, requests out (no ports here; those
+are live.control.midi_bridge's).
+
+Knobs and faders send control changes, which go to the engine as `cc` requests: the preset on
+screen maps them (its [[cc]] tables, live.control.ccmap), so each preset plays the controller
+its own way. What a button does in every preset (choose a preset, set parameters, cut, tap)
+is written in a map the bridge reads (`--map midi.toml`):
+
+    [[button]]
+    note = 36                 # a pad or key sending this note; or cc = 20, a button sending a
+                              # control change; or program = 4, a program change (as sent, 0-127)
+    channel = 10              # 1-16; left out: any channel
+    preset = "storm"          # then any of: set = { blackout = true }, cut = true, tap = true
+
+A button acts when pressed (a note on with a velocity above 0, a control change of 64 or
+more, a program change), never on its release: a preset first (it resets what `set` sets),
+then `set`, `cut` and `tap`, as a cue acts. Control changes no button claims go on as `cc`
+requests; a note no button claims is said (MidiError) and does nothing.
+
+MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
+Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's. Ticks
+of a master that was already playing when the bridge started carry no beat's place: they tap
+nothing until it starts again.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from live.errors import UserError
+from live.files import read_toml
+from live.settings import check_value, param, quoted
+
+NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
+SONG_POSITION, CLOCK, START, CONTINUE, STOP = 0xF2, 0xF8, 0xFA, 0xFB, 0xFC
+PRESSED = 64  # a control change at or above it is a button down (MIDI's switch convention)
+TICKS_PER_BEAT = 24
+TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
+KINDS = ("note", "cc", "program")
+MIDI_SYSTEMS = ("alsa", "jack", "coremidi", "winmm")  # rtmidi's, as --api names them
+ACTIONS = ("preset", "set", "cut", "tap")
+_FIELDS = (*KINDS, "channel", *ACTIONS)
+_KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "program"}
+
+
+class MidiError(ValueError):
+    """A message that asks for something no button does; `str(e)` says what and how to map it."""
+
+
+@dataclass(frozen=True)
+class Button:
+    """A pad, key, button or program change that sends the same requests in every preset."""
+
+    kind: str                  # "note", "cc" or "program"
+    number: int                # its note, controller or program, 0-127
+    channel: int | None        # 1-16; None: any channel
+    requests: tuple[dict, ...]  # in the order they act
+
+
+class MidiMap:
+    """The buttons of a map file, looked up by (kind, channel, number): a button of the
+    message's own channel before one of any channel."""
+
+    def __init__(self, buttons: Sequence[Button] = ()):
+        self._buttons: dict[tuple[str, int | None, int], Button] = {}
+        for b in buttons:
+            key = (b.kind, b.channel, b.number)
+            if key in self._buttons:
+                raise ValueError(f"{b.kind} {b.number} on {'channel ' + str(b.channel) if b.channel else 'any channel'}"
+                                 " is mapped twice")
+            self._buttons[key] = b
+
+    @classmethod
+    def load(cls, path: str | Path) -> MidiMap:
+        """The map in a TOML file; UserError naming the file and the button for anything wrong."""
+        data = read_toml(path)
+        extra = sorted(set(data) - {"button"})
+        if extra:
+            raise UserError(f"{path}: unknown table {', '.join(map(repr, extra))}; a MIDI map holds [[button]] tables "
+                            "(knobs and faders are mapped by each preset's [[cc]] tables)")
+        tables = data.get("button", [])
+        if not isinstance(tables, list):
+            raise UserError(f"{path}: [button] is one table; each button is written [[button]], with two brackets")
+        buttons = []
+        for number, table in enumerate(tables, start=1):
+            try:
+                buttons.append(button(table))
+            except ValueError as e:
+                raise UserError(f"{path}: button {number}: {e}") from None
+        try:
+            return cls(buttons)
+        except ValueError as e:
+            raise UserError(f"{path}: {e}") from None
+
+    def find(self, kind: str, channel: int, number: int) -> Button | None:
+        return self._buttons.get((kind, channel, number)) or self._buttons.get((kind, None, number))
+
+    def __len__(self) -> int:
+        return len(self._buttons)
+
+
+def button(table: object) -> Button:
+    """One `[[button]]` table as a Button; ValueError naming what is wrong."""
+    if not isinstance(table, Mapping):
+        raise ValueError("a button is a table: [[button]] with note = ... (or cc, program) under it")
+    extra = sorted(set(table) - set(_FIELDS))
+    if extra:
+        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a button takes {', '.join(_FIELDS)}")
+    kinds = [k for k in KINDS if k in table]
+    if len(kinds) != 1:
+        raise ValueError("give one of note = N, cc = N or program = N"
+                         + (f", not {' and '.join(kinds)}" if kinds else ""))
+    kind = kinds[0]
+    number = int(check_value(kind, int, 0, 127, table[kind]))
+    channel = int(check_value("channel", int, 1, 16, table["channel"])) if "channel" in table else None
+    requests: list[dict] = []
+    preset = table.get("preset")
+    if preset is not None:
+        if not isinstance(preset, str) or not preset or Path(preset).name != preset or preset.endswith(".toml"):
+            raise ValueError(f"preset must be the name of a preset, got {quoted(preset)}")
+        requests.append({"cmd": "preset", "name": preset})
+    given = table.get("set", {})
+    if not isinstance(given, dict):
+        raise ValueError("set must be a table of parameters, like set = { blackout = true }")
+    requests += [{"cmd": "set", "param": name, "value": param(name).check(value)} for name, value in given.items()]
+    for event in ("cut", "tap"):
+        if not isinstance(table.get(event, False), bool):
+            raise ValueError(f"{event} must be true or false, got {quoted(table[event])}")
+        if table.get(event):
+            requests.append({"cmd": event})
+    if not requests:
+        raise ValueError("does nothing: give it a preset, a set table, cut = true or tap = true")
+    return Button(kind, number, channel, tuple(requests))
+
+
+def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:
+    """The requests one MIDI message (its bytes, as a port delivers them) stands for: a mapped
+    button's when it is pressed, a `cc` request for a control change no button claims, none for
+    anything else (a release, pitch bend, clock). MidiError for a note no button claims."""
+    if not message or message[0] < NOTE_OFF or message[0] >= 0xF0:
+        return []
+    status, channel = message[0] & 0xF0, (message[0] & 0x0F) + 1
+    if status == NOTE_ON and len(message) >= 3 and message[2] == 0:
+        return []  # a note on with velocity 0 is the usual note off
+    kind = _KIND_OF_STATUS.get(status)
+    if kind is None or len(message) < (2 if kind == "program" else 3):
+        return []
+    number = message[1]
+    found = buttons.find(kind, channel, number)
+    if found is not None:
+        return list(found.requests) if kind != "cc" or message[2] >= PRESSED else []
+    if kind == "cc":
+        return [{"cmd": "cc", "channel": channel, "controller": number, "value": message[2]}]
+    raise MidiError(f"{kind} {number} on channel {channel} does nothing: give it a [[button]] with {kind} = {number} "
+                    "in the --map file")
+
+
+class ClockTaps:
+    """MIDI clock read as taps: True for each tick that begins one of the master's beats.
+
+    The beats are counted from the master's Start (or where its Song Position Pointer puts
+    them); ticks before either, or after a Stop, are no beats (`unplaced` counts those)."""
+
+    def __init__(self) -> None:
+        self._tick: int | None = None  # ticks since the master's beat 1; None: no place known
+        self._running = False
+        self.unplaced = 0  # ticks heard with no place to count them from
+
+    def read(self, message: Sequence[int]) -> bool:
+        """Whether `message` is a tick that begins a beat; other messages move the count."""
+        status = message[0] if message else 0
+        if status == START:
+            self._tick, self._running = 0, True
+        elif status == CONTINUE:
+            self._running = self._tick is not None
+        elif status == STOP:
+            self._running = False
+        elif status == SONG_POSITION and len(message) >= 3:
+            self._tick = (message[1] | message[2] << 7) * TICKS_PER_SIXTEENTH
+        elif status == CLOCK:
+            if not self._running or self._tick is None:
+                self.unplaced += 1
+                return False
+            beat = self._tick % TICKS_PER_BEAT == 0
+            self._tick += 1
+            return beat
+        return False

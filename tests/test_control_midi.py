@@ -1,0 +1,313 @@
+"""The MIDI bridge: messages read as requests, the map file, the clock, and the real path
+through a MIDI port (JACK's, with its dummy driver: this machine has no ALSA sequencer)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from live.control.bridge import Reporter
+from live.control.client import ControlClient
+from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, button, \
+    requests_for
+from live.control.midi_bridge import MidiBridge, MidiInput, chosen_port, find_port
+from live.control.server import ControlServer
+from live.errors import UserError
+from test_control_server import ANY_PORT, FakeEngine
+
+BUTTONS = MidiMap([button({"note": 36, "channel": 10, "preset": "tide"}),
+                   button({"note": 36, "preset": "ember", "cut": True}),
+                   button({"cc": 20, "set": {"blackout": True, "lambda": 0.05}}),
+                   button({"program": 4, "preset": "tide", "tap": True})])
+
+
+@pytest.mark.parametrize("message, requests", [
+    ([0xB0, 7, 100], [{"cmd": "cc", "channel": 1, "controller": 7, "value": 100}]),  # a fader, to the preset's map
+    ([0xBF, 0, 0], [{"cmd": "cc", "channel": 16, "controller": 0, "value": 0}]),
+    ([0x99, 36, 90], [{"cmd": "preset", "name": "tide"}]),  # channel 10's own button before any channel's
+    ([0x90, 36, 1], [{"cmd": "preset", "name": "ember"}, {"cmd": "cut"}]),
+    ([0x90, 36, 0], []),  # a note on at velocity 0 is a release
+    ([0x80, 36, 64], []),
+    ([0xB3, 20, 127], [{"cmd": "set", "param": "blackout", "value": True},
+                       {"cmd": "set", "param": "lambda", "value": 0.05}]),
+    ([0xB3, 20, 63], []),  # a button's release, sent as a control change
+    ([0xC0, 4], [{"cmd": "preset", "name": "tide"}, {"cmd": "tap"}]),
+    ([0xC0, 5], None),  # a program no button claims
+    ([0xE0, 0, 64], []), ([0xA0, 36, 10], []), ([0xD0, 10], []),  # pitch bend, aftertouch: nothing of ours
+    ([CLOCK], []), ([START], []), ([0xF0, 1, 2, 0xF7], []), ([], []), ([0xB0, 7], []),
+])
+def test_messages_read_as_requests(message, requests):
+    if requests is None:
+        with pytest.raises(MidiError, match=r"program 5 on channel 1 does nothing: give it a \[\[button\]\] with "
+                                            r"program = 5"):
+            requests_for(message, BUTTONS)
+    else:
+        assert requests_for(message, BUTTONS) == requests
+
+
+def test_a_note_no_button_claims_says_how_to_map_it():
+    with pytest.raises(MidiError, match=r"note 60 on channel 2 does nothing: give it a \[\[button\]\] with "
+                                        r"note = 60 in the --map file"):
+        requests_for([0x91, 60, 100], MidiMap())
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[[button]]\nnote = 36\n', "button 1: does nothing: give it a preset"),
+    ('[[button]]\npreset = "tide"\n', "button 1: give one of note = N, cc = N or program = N"),
+    ('[[button]]\nnote = 36\ncc = 3\ncut = true\n', "not note and cc"),
+    ('[[button]]\nnote = 128\ncut = true\n', "button 1: note"),
+    ('[[button]]\nnote = 1\nchannel = 0\ncut = true\n', "channel"),
+    ('[[button]]\nnote = 1\ncut = "yes"\n', "cut must be true or false"),
+    ('[[button]]\nnote = 1\nset = { lamda = 0.1 }\n', "unknown parameter 'lamda'"),
+    ('[[button]]\nnote = 1\nset = { lambda = 7 }\n', "lambda"),
+    ('[[button]]\nnote = 1\npreset = "tide.toml"\n', "preset must be the name of a preset"),
+    ('[[button]]\nnote = 1\nvelocity = 3\ncut = true\n', "unknown field 'velocity'"),
+    ('[[button]]\nnote = 1\ncut = true\n[[button]]\nnote = 1\ntap = true\n', "note 1 on any channel is mapped twice"),
+    ('[button]\nnote = 1\ncut = true\n', "each button is written [[button]]"),
+    ('[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\n', "knobs and faders are mapped by each preset's"),
+])
+def test_a_map_file_s_mistakes_are_one_line_naming_the_button(tmp_path, text, fragment):
+    path = tmp_path / "midi.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as caught:
+        MidiMap.load(path)
+    assert str(caught.value).startswith(str(path)) and fragment in str(caught.value), caught.value
+
+
+def test_the_same_note_may_do_one_thing_on_a_channel_and_another_on_the_rest(tmp_path):
+    path = tmp_path / "midi.toml"
+    path.write_text('[[button]]\nnote = 1\nchannel = 2\ncut = true\n[[button]]\nnote = 1\ntap = true\n')
+    buttons = MidiMap.load(path)
+    assert len(buttons) == 2 and requests_for([0x91, 1, 9], buttons) == [{"cmd": "cut"}]
+    assert requests_for([0x92, 1, 9], buttons) == [{"cmd": "tap"}]
+
+
+def beats_of(clock: ClockTaps, *messages: list[int]) -> list[int]:
+    """The numbers (from 0) of the messages that were a beat's first tick."""
+    return [i for i, message in enumerate(messages) if clock.read(message)]
+
+
+def test_the_clock_taps_each_of_the_master_s_beats_from_its_start():
+    clock = ClockTaps()
+    assert beats_of(clock, *[[CLOCK]] * 30) == [] and clock.unplaced == 30  # joined while it played: no place
+    assert beats_of(clock, [START], *[[CLOCK]] * 50) == [1, 25, 49]
+    assert beats_of(clock, [STOP], *[[CLOCK]] * 30) == []  # a stopped master's ticks keep only its tempo
+    # Continue from where it stopped (tick 50, two past a beat): the next beat is 22 ticks on.
+    assert beats_of(clock, [CONTINUE], *[[CLOCK]] * 24) == [23]
+    # The Song Position Pointer counts sixteenths: 5 of them is a beat and 6 ticks.
+    assert beats_of(clock, [STOP], [SONG_POSITION, 5, 0], [CONTINUE], *[[CLOCK]] * 20) == [3 + 18]
+    assert beats_of(ClockTaps(), [CONTINUE], [CLOCK]) == []  # continue what? no place yet
+
+
+class FakeRtMidi:
+    """rtmidi's MidiIn as MidiInput uses it: a callback the test calls as rtmidi's thread would."""
+
+    def __init__(self, ports):
+        self.ports, self.callback, self.opened, self.ignored = ports, None, None, None
+
+    def ignore_types(self, sysex, timing, active_sense):
+        self.ignored = timing
+
+    def set_callback(self, callback):
+        self.callback = callback
+
+    def cancel_callback(self):
+        self.callback = None
+
+    def get_ports(self):
+        return list(self.ports)
+
+    def open_port(self, index, name):
+        self.opened = self.ports[index]
+
+    def close_port(self):
+        self.opened = None
+
+    def delete(self):
+        pass
+
+    def send(self, *messages):
+        for message in messages:
+            self.callback((message, 0.0), None)
+
+
+def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
+    engine, lines, rt = FakeEngine(), [], FakeRtMidi(["Pads:Pads MIDI 1 24:0"])
+    midi = MidiInput(lambda: rt, clock=False)
+    midi.open(0)
+    with ControlServer(engine, ANY_PORT, ANY_PORT) as server, ControlClient(server.command_endpoint, 2.0) as client:
+        bridge = MidiBridge(midi, client.request, Reporter(lines.append, "midi"), BUTTONS)
+        rt.send(*[[0xB0, 1, v] for v in range(0, 128, 8)], [0xB0, 64, 127], [0x99, 36, 100],
+                [0x90, 60, 100], [0x90, 60, 100], *[[0xB0, 9, v] for v in range(100)], [0xC0, 4])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (not engine.taps or len(lines) < 2):
+            bridge.step(0.05)
+    midi.close()
+    settings = engine.settings.get()
+    # Controller 1 drives lambda up to 0.3 in FakeEngine's map; its 16 values went as one or a few.
+    assert settings.lambda_ == pytest.approx(0.3 * 120 / 127) and settings.freeze and engine.preset == "tide"
+    assert len(engine.taps) == 1 and bridge.received == 1 + 16 + 1 + 1 + 2 + 100 and bridge.sent <= 10
+    assert rt.ignored is True  # no clock asked for: rtmidi drops its ticks
+    assert len(lines) == 2, lines  # the note twice, the unmapped fader's hundred values: each said once
+    assert any("note 60 on channel 1 does nothing" in line for line in lines)
+    assert any(line.startswith("live: midi: cc 1 9") and "not mapped" in line for line in lines)
+
+
+def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
+    lines, rt, sent = [], FakeRtMidi(["Pads:Pads MIDI 1 24:0", "Keys:Keys 28:0"]), []
+    midi = MidiInput(lambda: rt, clock=True)
+    midi.open(find_port("pads", rt.ports))
+    bridge = MidiBridge(midi, lambda request: sent.append(request) or {"ok": True},
+                        Reporter(lines.append, "midi"), clock=True, wanted="pads")
+    rt.send([START], *[[CLOCK]] * 25)
+    bridge.step(0.0)
+    assert sent == [{"cmd": "tap"}] * 2 and rt.ignored is False
+    rt.ports = ["Keys:Keys 28:0"]
+    bridge._scanned_at -= 2.0  # a second on: the port is looked for
+    bridge.step(0.0)
+    assert rt.opened is None and lines == ["live: midi: MIDI input 'Pads:Pads MIDI 1 24:0' is gone (unplugged?); "
+                                           "the bridge waits for it"]
+    rt.ports = ["Keys:Keys 28:0", "Pads:Pads MIDI 1 32:0"]  # back, with another client number
+    bridge._scanned_at -= 2.0
+    bridge.step(0.0)
+    assert rt.opened == "Pads:Pads MIDI 1 32:0"
+    assert lines[-1] == "live: midi: MIDI input 'Pads:Pads MIDI 1 32:0' is back"
+    midi.close()
+
+
+def test_a_port_is_chosen_by_its_name_or_a_part_of_it():
+    ports = ["APC40 mkII:APC40 mkII MIDI 1 20:0", "Launchpad:Launchpad MIDI 1 24:0", "Midi Through:Port-0 14:0"]
+    assert chosen_port("apc40", ports) == 0 and chosen_port("Launchpad:Launchpad MIDI 1 24:0", ports) == 1
+    assert chosen_port(None, ports[:1]) == 0
+    for wanted, fragment in (("MIDI 1", "names several MIDI inputs"), ("Push", "no MIDI input named 'Push'; there"),
+                             (None, "several MIDI inputs")):
+        with pytest.raises(UserError, match=fragment):
+            chosen_port(wanted, ports)
+    with pytest.raises(UserError, match="no MIDI inputs: plug the controller in"):
+        chosen_port("apc", [])
+
+
+# The real path: a JACK server with its dummy driver, a controller's port made by the test, the
+# bridge run as a user runs it.
+
+@pytest.fixture(scope="module")
+def jack_server(tmp_path_factory):
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (Debian jackd2)")
+    rtmidi = pytest.importorskip("rtmidi")
+    name = f"live-test-{os.getpid()}"
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name  # this process's clients and the bridge's find it so
+    daemon = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, probe = time.monotonic() + 10.0, None
+    while probe is None and daemon.poll() is None and time.monotonic() < deadline:
+        try:
+            probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="probe")
+        except rtmidi.SystemError:
+            time.sleep(0.1)
+    if probe is None:
+        daemon.kill()
+        _, err = daemon.communicate()
+        pytest.skip(f"jackd did not start here: {err.strip().splitlines()[-1:] or 'no output'}")
+    probe.delete()
+    yield rtmidi
+    daemon.terminate()
+    daemon.wait(timeout=10)
+    if saved is None:
+        os.environ.pop("JACK_DEFAULT_SERVER")
+    else:
+        os.environ["JACK_DEFAULT_SERVER"] = saved
+
+
+def wait_for(predicate, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def plug_in(rtmidi):
+    """A controller's port, as JACK lists it while the controller is plugged in."""
+    controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="Test Pads")
+    controller.open_virtual_port("out")
+    return controller
+
+
+def test_a_controller_on_a_real_port_steers_the_engine_through_the_command(jack_server, tmp_path):
+    controller = plug_in(jack_server)
+    (tmp_path / "midi.toml").write_text('[[button]]\nnote = 40\npreset = "tide"\n\n[[button]]\ncc = 21\ncut = true\n')
+    engine = FakeEngine()
+    with ControlServer(engine, ANY_PORT, ANY_PORT) as server:
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "live", "control", "midi", "--api", "jack", "--port", "test pads",
+             "--map", str(tmp_path / "midi.toml"), "--clock", "--address", server.command_endpoint, "--duration", "8"],
+            stderr=subprocess.PIPE, text=True)
+        first = bridge.stderr.readline()
+        assert first.startswith("live: midi: listening to MIDI input 'Test Pads:out' with 2 button(s) mapped, "
+                                "following its clock"), first + bridge.stderr.read()
+        for value in range(0, 128, 16):
+            controller.send_message([0xB0, 1, value])  # channel 1 controller 1 drives lambda in FakeEngine's map
+        controller.send_message([0xB0, 1, 127])
+        controller.send_message([0x90, 40, 100])
+        controller.send_message([0xB0, 21, 127])
+        controller.send_message([0xFA])
+        for _ in range(48):  # two beats at 120 bpm
+            controller.send_message([0xF8])
+            time.sleep(0.5 / 24)
+        assert wait_for(lambda: len(engine.taps) == 2 and engine.cuts == 1)
+        controller.delete()  # unplugged ...
+        time.sleep(1.5)
+        controller = plug_in(jack_server)  # ... and back
+        time.sleep(1.5)
+        controller.send_message([0xB0, 1, 0])
+        _, rest = bridge.communicate(timeout=30)
+    controller.delete()
+    assert bridge.returncode == 0, rest
+    assert engine.preset == "tide" and engine.cuts == 1 and len(engine.taps) == 2
+    assert 0.45 < engine.taps[1] - engine.taps[0] < 0.55  # the master's beat, a half second
+    assert engine.settings.get().lambda_ == pytest.approx(0.0), rest  # the knob turned after the replug
+    assert "'Test Pads:out' is gone (unplugged?)" in rest and "'Test Pads:out' is back" in rest
+    assert rest.strip().splitlines()[-1].startswith("live: midi: received 61 MIDI message(s), sent ")
+
+
+def test_the_command_says_in_one_line_what_is_missing(jack_server):
+    run = [sys.executable, "-m", "live", "control", "midi", "--api", "jack"]
+    unplugged = subprocess.run(run + ["--duration", "1"], capture_output=True, text=True, timeout=30)
+    assert unplugged.returncode == 2 and unplugged.stderr == (
+        "live: error: no MIDI inputs: plug the controller in (or start the software that sends MIDI), or open one "
+        "for it with --virtual NAME\n")
+    controller = plug_in(jack_server)
+    done = subprocess.run(run + ["--port", "Nothing Like It", "--duration", "1"], capture_output=True, text=True,
+                          timeout=30)
+    listed = subprocess.run(run + ["--list"], capture_output=True, text=True, timeout=30)
+    controller.delete()
+    assert done.returncode == 2 and done.stderr == "live: error: no MIDI input named 'Nothing Like It'; there are: " \
+                                                   "Test Pads:out\n"
+    assert listed.returncode == 0 and listed.stdout == "Test Pads:out\n" and listed.stderr == ""
+    gone = subprocess.run(run + ["--list"], capture_output=True, text=True, timeout=30,
+                          env=os.environ | {"JACK_DEFAULT_SERVER": "no-such-server"})
+    assert gone.returncode == 2 and gone.stderr.startswith("live: error: no MIDI system answers (jack: ")
+    assert len(gone.stderr.strip().splitlines()) == 1
+
+
+def test_a_virtual_port_takes_what_other_software_sends_into_it(jack_server):
+    rtmidi = jack_server
+    engine = FakeEngine()
+    with ControlServer(engine, ANY_PORT, ANY_PORT) as server:
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "live", "control", "midi", "--api", "jack", "--virtual", "vj",
+             "--address", server.command_endpoint, "--duration", "4"], stderr=subprocess.PIPE, text=True)
+        first = bridge.stderr.readline()
+        daw = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="DAW")
+        assert wait_for(lambda: any("vj" in p for p in daw.get_ports())), daw.get_ports()
+        daw.open_port([i for i, p in enumerate(daw.get_ports()) if "vj" in p][0])
+        daw.send_message([0xB0, 64, 127])  # channel 1 controller 64: freeze, in FakeEngine's map
+        _, rest = bridge.communicate(timeout=30)
+        daw.delete()
+    assert first.startswith("live: midi: listening to MIDI input 'live:vj'") and bridge.returncode == 0, rest
+    assert engine.settings.get().freeze
