@@ -6,15 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from live.control.bridge import Reporter
-from live.control.client import ControlClient
+from live.control.client import ControlClient, TelemetryListener
 from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, button, \
     requests_for
-from live.control.midi_bridge import MidiBridge, MidiInput, chosen_port, find_port
+from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, chosen_port, find_port
 from live.control.server import ControlServer
 from live.errors import UserError
 from test_control_server import ANY_PORT, FakeEngine
@@ -86,6 +87,25 @@ def test_the_same_note_may_do_one_thing_on_a_channel_and_another_on_the_rest(tmp
     assert requests_for([0x92, 1, 9], buttons) == [{"cmd": "tap"}]
 
 
+def test_a_button_is_lit_while_what_it_sets_holds_and_a_tap_pad_on_the_beat():
+    tide, ember_cut, blackout, tap, cut = (button({"note": 1, "channel": 2, "preset": "tide", "light": 21}),
+                                           button({"note": 2, "preset": "ember", "cut": True}),
+                                           button({"cc": 3, "set": {"blackout": True, "lambda": 0.05}}),
+                                           button({"note": 4, "tap": True}), button({"note": 5, "cut": True}))
+    state = {"preset": "tide", "settings": {"blackout": True, "lambda": 0.05}, "beat_phase": 0.1,
+             "beat_confidence": 0.8}
+    assert [b.lit(state) for b in (tide, ember_cut, blackout, tap, cut)] == [True, False, True, True, False]
+    later = state | {"preset": "ember", "settings": {"blackout": True, "lambda": 0.2}, "beat_phase": 0.3}
+    assert [b.lit(later) for b in (tide, ember_cut, blackout, tap, cut)] == [False, True, False, False, False]
+    assert not tap.lit(state | {"beat_confidence": 0.0}) and not tap.lit({"beat_phase": None})  # no tempo: dark
+    assert tide.light_message(True) == [0x91, 1, 21] and tide.light_message(False) == [0x91, 1, 0]
+    assert blackout.light_message(True) == [0xB0, 3, 127]  # any channel's button is lit on channel 1
+    program = button({"program": 4, "preset": "tide"})
+    assert MidiMap([tide, program]).lights() == [tide]
+    with pytest.raises(ValueError, match="a program change has no light"):
+        button({"program": 4, "preset": "tide", "light": 5})
+
+
 def beats_of(clock: ClockTaps, *messages: list[int]) -> list[int]:
     """The numbers (from 0) of the messages that were a beat's first tick."""
     return [i for i, message in enumerate(messages) if clock.read(message)]
@@ -104,10 +124,14 @@ def test_the_clock_taps_each_of_the_master_s_beats_from_its_start():
 
 
 class FakeRtMidi:
-    """rtmidi's MidiIn as MidiInput uses it: a callback the test calls as rtmidi's thread would."""
+    """rtmidi's MidiIn and MidiOut as the bridge uses them: a callback the test calls as rtmidi's
+    thread would, the messages sent kept."""
 
     def __init__(self, ports):
-        self.ports, self.callback, self.opened, self.ignored = ports, None, None, None
+        self.ports, self.callback, self.opened, self.ignored, self.sent = ports, None, None, None, []
+
+    def send_message(self, message):
+        self.sent.append(message)
 
     def ignore_types(self, sysex, timing, active_sense):
         self.ignored = timing
@@ -179,6 +203,35 @@ def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
     midi.close()
 
 
+def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
+    engine, rt_in, rt_out = FakeEngine(), FakeRtMidi(["Pads:Pads MIDI 1 24:0"]), FakeRtMidi(["Pads:Pads MIDI 1 24:0"])
+    buttons = MidiMap([button({"note": 36, "preset": "tide", "light": 21}), button({"note": 37, "preset": "ember"}),
+                       button({"note": 38, "cut": True})])
+    midi, lights = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons)
+    midi.open(0)
+    lights.open(0)
+    with ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=20.0) as server, \
+            ControlClient(server.command_endpoint, 2.0) as client, \
+            TelemetryListener(server.telemetry_endpoint, ("state",)) as telemetry:
+        bridge = MidiBridge(midi, client.request, Reporter(print, "midi"), buttons, lights=lights, telemetry=telemetry)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(rt_out.sent) < 3:
+            server.publish("state", engine.state())
+            bridge.step(0.05)
+        assert rt_out.sent == [[0x90, 36, 0], [0x90, 37, 127], [0x90, 38, 0]]  # ember plays
+        rt_in.send([0x90, 36, 100])  # the pad of tide pressed: its light comes on, ember's goes out
+        while time.monotonic() < deadline and len(rt_out.sent) < 5:
+            server.publish("state", engine.state())
+            bridge.step(0.05)
+        for _ in range(3):  # nothing changes: nothing sent
+            server.publish("state", engine.state())
+            bridge.step(0.05)
+    assert engine.preset == "tide" and rt_out.sent[3:] == [[0x90, 36, 21], [0x90, 37, 0]]
+    lights.close()
+    midi.close()
+    assert rt_out.sent[5:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0]]
+
+
 def test_a_port_is_chosen_by_its_name_or_a_part_of_it():
     ports = ["APC40 mkII:APC40 mkII MIDI 1 20:0", "Launchpad:Launchpad MIDI 1 24:0", "Midi Through:Port-0 14:0"]
     assert chosen_port("apc40", ports) == 0 and chosen_port("Launchpad:Launchpad MIDI 1 24:0", ports) == 1
@@ -231,25 +284,48 @@ def wait_for(predicate, seconds: float = 10.0) -> bool:
     return predicate()
 
 
-def plug_in(rtmidi):
-    """A controller's port, as JACK lists it while the controller is plugged in."""
-    controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="Test Pads")
-    controller.open_virtual_port("out")
-    return controller
+class Controller:
+    """A controller as JACK lists it while it is plugged in: the port its pads send from, and the
+    port its lights take (each JACK client of rtmidi's has one port)."""
+
+    def __init__(self, rtmidi):
+        self.pads = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="Test Pads")
+        self.pads.open_virtual_port("out")
+        self.lit: list[list[int]] = []
+        self.lights = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="Test Pads lights")
+        self.lights.set_callback(lambda event, _: self.lit.append(event[0]))
+        self.lights.open_virtual_port("in")
+
+    def send_message(self, message):
+        self.pads.send_message(message)
+
+    def delete(self):
+        self.pads.delete()
+        self.lights.delete()
+
+
+def plug_in(rtmidi) -> Controller:
+    return Controller(rtmidi)
 
 
 def test_a_controller_on_a_real_port_steers_the_engine_through_the_command(jack_server, tmp_path):
     controller = plug_in(jack_server)
-    (tmp_path / "midi.toml").write_text('[[button]]\nnote = 40\npreset = "tide"\n\n[[button]]\ncc = 21\ncut = true\n')
-    engine = FakeEngine()
+    (tmp_path / "midi.toml").write_text('[[button]]\nnote = 40\npreset = "tide"\nlight = 5\n\n'
+                                        '[[button]]\ncc = 21\ncut = true\n')
+    engine, playing = FakeEngine(), threading.Event()
     with ControlServer(engine, ANY_PORT, ANY_PORT) as server:
+        def states():  # as a show sends its state, 20 times a second
+            while not playing.wait(0.05):
+                server.publish("state", engine.state())
+        threading.Thread(target=states, daemon=True).start()
         bridge = subprocess.Popen(
             [sys.executable, "-m", "live", "control", "midi", "--api", "jack", "--port", "test pads",
-             "--map", str(tmp_path / "midi.toml"), "--clock", "--address", server.command_endpoint, "--duration", "8"],
-            stderr=subprocess.PIPE, text=True)
+             "--map", str(tmp_path / "midi.toml"), "--clock", "--lights", "--address", server.command_endpoint,
+             "--telemetry", server.telemetry_endpoint, "--duration", "8"], stderr=subprocess.PIPE, text=True)
         first = bridge.stderr.readline()
         assert first.startswith("live: midi: listening to MIDI input 'Test Pads:out' with 2 button(s) mapped, "
-                                "following its clock"), first + bridge.stderr.read()
+                                "following its clock, lighting 'Test Pads lights:in'"), first + bridge.stderr.read()
+        assert wait_for(lambda: [0x90, 40, 0] in controller.lit)  # ember plays: tide's pad is dark
         for value in range(0, 128, 16):
             controller.send_message([0xB0, 1, value])  # channel 1 controller 1 drives lambda in FakeEngine's map
         controller.send_message([0xB0, 1, 127])
@@ -260,18 +336,22 @@ def test_a_controller_on_a_real_port_steers_the_engine_through_the_command(jack_
             controller.send_message([0xF8])
             time.sleep(0.5 / 24)
         assert wait_for(lambda: len(engine.taps) == 2 and engine.cuts == 1)
+        assert wait_for(lambda: controller.lit[-1:] == [[0x90, 40, 5]])  # tide plays: its pad in colour 5
         controller.delete()  # unplugged ...
         time.sleep(1.5)
         controller = plug_in(jack_server)  # ... and back
-        time.sleep(1.5)
+        assert wait_for(lambda: controller.lit == [[0x90, 40, 5], [0xB0, 21, 0]])  # its lights shown again
         controller.send_message([0xB0, 1, 0])
         _, rest = bridge.communicate(timeout=30)
+        playing.set()
     controller.delete()
+    assert controller.lit[-2:] == [[0x90, 40, 0], [0xB0, 21, 0]]  # put out when the bridge stopped
     assert bridge.returncode == 0, rest
     assert engine.preset == "tide" and engine.cuts == 1 and len(engine.taps) == 2
     assert 0.45 < engine.taps[1] - engine.taps[0] < 0.55  # the master's beat, a half second
     assert engine.settings.get().lambda_ == pytest.approx(0.0), rest  # the knob turned after the replug
-    assert "'Test Pads:out' is gone (unplugged?)" in rest and "'Test Pads:out' is back" in rest
+    assert "input 'Test Pads:out' is gone (unplugged?)" in rest and "input 'Test Pads:out' is back" in rest
+    assert "output 'Test Pads lights:in' is gone (unplugged?)" in rest and "output 'Test Pads lights:in' is back" in rest
     assert rest.strip().splitlines()[-1].startswith("live: midi: received 61 MIDI message(s), sent ")
 
 
@@ -280,7 +360,7 @@ def test_the_command_says_in_one_line_what_is_missing(jack_server):
     unplugged = subprocess.run(run + ["--duration", "1"], capture_output=True, text=True, timeout=30)
     assert unplugged.returncode == 2 and unplugged.stderr == (
         "live: error: no MIDI inputs: plug the controller in (or start the software that sends MIDI), or open one "
-        "for it with --virtual NAME\n")
+        "with --virtual NAME\n")
     controller = plug_in(jack_server)
     done = subprocess.run(run + ["--port", "Nothing Like It", "--duration", "1"], capture_output=True, text=True,
                           timeout=30)

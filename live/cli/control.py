@@ -51,6 +51,7 @@ MIDI_HELP = """Read a MIDI controller and send what it does to the engine as con
     knobs and faders (control changes)   `cc` requests, mapped by the preset on screen ([[cc]])
     pads, keys, buttons, program changes  what --map says they do in every preset ([[button]])
     MIDI clock (with --clock)             a tap on each of the master's beats, from its Start
+    the show's state (with --lights)       the buttons' lights: a preset's pad while it plays, ...
 
 A map file (TOML):
 
@@ -58,6 +59,7 @@ A map file (TOML):
     note = 36            # or cc = 20 (a button sending a control change), or program = 4
     channel = 10         # 1-16; left out: any channel
     preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true
+    light = 21           # the value that lights it (a Launchpad's colour; default 127)
 
 A fader's values wait one per controller, the newest kept. The engine may start after the
 bridge, or restart, and the controller may be unplugged and plugged in again: the bridge
@@ -124,6 +126,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
     midi.add_argument("--map", type=input_path, metavar="FILE", help="what the buttons do ([[button]] tables)")
     midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
+    midi.add_argument("--lights", action="store_true",
+                      help="light the mapped buttons as the show's state says, through the controller's output "
+                           "(its preset's pad, a blackout's button, the tap pad on the beat)")
+    midi.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS,
+                      help=f"the engine's telemetry socket, for --lights (default {DEFAULT_TELEMETRY_ADDRESS})")
     midi.add_argument("--api", choices=MIDI_SYSTEMS,
                       help="the MIDI system (default: the first that answers: ALSA, then JACK, on Linux)")
     midi.add_argument("--address", default=DEFAULT_COMMAND_ADDRESS,
@@ -289,42 +296,55 @@ def run_osc(args: argparse.Namespace) -> int:
 
 
 def run_midi(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from live.control.bridge import Reporter
-    from live.control.client import ControlClient
+    from live.control.client import ControlClient, TelemetryListener
     from live.control.midi import MidiMap
-    from live.control.midi_bridge import MidiBridge, MidiInput, chosen_port, midi_in_maker
+    from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, MidiSystem, chosen_port
 
     buttons = MidiMap.load(args.map) if args.map is not None else MidiMap()
+    if args.lights and not buttons.lights():
+        raise UserError("--lights lights the buttons of --map: give a map with note or cc buttons")
     keys = _client_keys(args)
     report = Reporter(lambda line: print(line, file=sys.stderr, flush=True), "midi")
-    midi = MidiInput(midi_in_maker(args.api), args.clock)
-    try:
-        ports = midi.ports()
+    system = MidiSystem(args.api)
+    with ExitStack() as stack:
+        midi = MidiInput(system.midi_in, args.clock)
+        stack.callback(midi.close)
         if args.list:
+            ports = midi.ports()
             print("\n".join(ports) if ports else "no MIDI inputs (is the controller plugged in?)")
             return 0
+        lights = MidiLights(system.midi_out, buttons) if args.lights else None
+        if lights is not None:
+            stack.callback(lights.close)  # after the input's: called first, it puts the lights out
+        wanted = None
         if args.virtual is not None:
-            midi.open_virtual(args.virtual)
+            for port in (midi, lights):
+                if port is not None:
+                    port.open_virtual(args.virtual)
         else:
-            midi.open(chosen_port(args.port, ports))
+            midi.open(chosen_port(args.port, midi.ports()))
+            wanted = args.port or midi.port.split(":")[0]  # a replugged port's numbers may change, not its client
+            if lights is not None:
+                lights.open(chosen_port(wanted, lights.ports(), "output"))
         client = ControlClient(args.address, args.timeout, keys)
+        stack.callback(client.close)
+        telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("state",), keys))
+                     if lights is not None else None)
+        bridge = MidiBridge(midi, client.request, report, buttons, args.clock, wanted, lights, telemetry)
+        report.say(f"listening to MIDI input {midi.port!r}"
+                   + (f" with {len(buttons)} button(s) mapped" if len(buttons) else "")
+                   + (", following its clock" if args.clock else "")
+                   + (f", lighting {lights.port!r}" if lights is not None else "")
+                   + f", steering the engine at {args.address} (Ctrl-C to stop)")
+        deadline = time.monotonic() + args.duration if args.duration is not None else None
         try:
-            bridge = MidiBridge(midi, client.request, report, buttons, args.clock,
-                                args.port if args.virtual is None else None)
-            report.say(f"listening to MIDI input {midi.port!r}" + (f" with {len(buttons)} button(s) mapped"
-                                                                      if len(buttons) else "")
-                       + (", following its clock" if args.clock else "")
-                       + f", steering the engine at {args.address} (Ctrl-C to stop)")
-            deadline = time.monotonic() + args.duration if args.duration is not None else None
-            try:
-                while deadline is None or time.monotonic() < deadline:
-                    bridge.step(0.1)
-            except KeyboardInterrupt:
-                pass  # the normal way to stop a bridge
-        finally:
-            client.close()
-    finally:
-        midi.close()
+            while deadline is None or time.monotonic() < deadline:
+                bridge.step(0.1)
+        except KeyboardInterrupt:
+            pass  # the normal way to stop a bridge
     report.say(f"received {bridge.received} MIDI message(s), sent {bridge.sent} request(s)")
     return 0
 

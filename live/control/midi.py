@@ -11,11 +11,17 @@ is written in a map the bridge reads (`--map midi.toml`):
                               # control change; or program = 4, a program change (as sent, 0-127)
     channel = 10              # 1-16; left out: any channel
     preset = "storm"          # then any of: set = { blackout = true }, cut = true, tap = true
+    light = 21                # its light's value (the velocity, a Launchpad's colour; default 127)
 
 A button acts when pressed (a note on with a velocity above 0, a control change of 64 or
 more, a program change), never on its release: a preset first (it resets what `set` sets),
 then `set`, `cut` and `tap`, as a cue acts. Control changes no button claims go on as `cc`
 requests; a note no button claims is said (MidiError) and does nothing.
+
+With the show's state (its telemetry), `lights` says which buttons to light, as controllers
+light their pads (a note on at the light's value, a control change for a cc button; 0 is off):
+a button is lit while what it sets holds (its preset on screen, its parameters at its values),
+a button that only taps in the first quarter of each beat, a cut button never.
 
 MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
 Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's. Ticks
@@ -40,7 +46,9 @@ TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
 KINDS = ("note", "cc", "program")
 MIDI_SYSTEMS = ("alsa", "jack", "coremidi", "winmm")  # rtmidi's, as --api names them
 ACTIONS = ("preset", "set", "cut", "tap")
-_FIELDS = (*KINDS, "channel", *ACTIONS)
+_FIELDS = (*KINDS, "channel", *ACTIONS, "light")
+LIT = 127  # a light's value unless the button gives one
+BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat
 _KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "program"}
 
 
@@ -56,6 +64,25 @@ class Button:
     number: int                # its note, controller or program, 0-127
     channel: int | None        # 1-16; None: any channel
     requests: tuple[dict, ...]  # in the order they act
+    light: int = LIT           # the value that lights it, 1-127
+
+    def lit(self, state: Mapping) -> bool:
+        """Whether the show's `state` (a telemetry `state` body) lights this button."""
+        holds = [r for r in self.requests if r["cmd"] in ("preset", "set")]
+        if holds:
+            settings = state.get("settings") or {}
+            return all(state.get("preset") == r["name"] if r["cmd"] == "preset" else
+                       settings.get(r["param"]) == r["value"] for r in holds)
+        if any(r["cmd"] == "tap" for r in self.requests):
+            phase, confidence = state.get("beat_phase"), state.get("beat_confidence")
+            return phase is not None and phase < BLINK and bool(confidence)
+        return False
+
+    def light_message(self, on: bool) -> list[int]:
+        """What lights it (`on`) or puts its light out: a program change has no light."""
+        assert self.kind != "program"
+        status = NOTE_ON if self.kind == "note" else CONTROL_CHANGE
+        return [status | ((self.channel or 1) - 1), self.number, self.light if on else 0]
 
 
 class MidiMap:
@@ -99,6 +126,10 @@ class MidiMap:
     def __len__(self) -> int:
         return len(self._buttons)
 
+    def lights(self) -> list[Button]:
+        """The buttons that can be lit (a program change cannot)."""
+        return [b for b in self._buttons.values() if b.kind != "program"]
+
 
 def button(table: object) -> Button:
     """One `[[button]]` table as a Button; ValueError naming what is wrong."""
@@ -131,7 +162,10 @@ def button(table: object) -> Button:
             requests.append({"cmd": event})
     if not requests:
         raise ValueError("does nothing: give it a preset, a set table, cut = true or tap = true")
-    return Button(kind, number, channel, tuple(requests))
+    if kind == "program" and "light" in table:
+        raise ValueError("a program change has no light")
+    light = int(check_value("light", int, 1, 127, table.get("light", LIT)))
+    return Button(kind, number, channel, tuple(requests), light)
 
 
 def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:

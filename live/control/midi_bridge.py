@@ -1,4 +1,5 @@
-"""The MIDI bridge: a controller's MIDI port in, control requests to the engine out.
+"""The MIDI bridge: a controller's MIDI port in, control requests to the engine out; and,
+with its lights, the show's state out to the controller's pads.
 
 rtmidi reads the port on a thread of its own and calls `MidiInput._on_message` for each
 message: the callback only appends to a bounded deque and writes a byte to a pipe, which
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 import zmq
 
 from live.control.bridge import Forwarder, Reporter
+from live.control.client import TelemetryListener
 from live.control.midi import MIDI_SYSTEMS, ClockTaps, MidiError, MidiMap, requests_for
 from live.errors import UserError
 
@@ -51,33 +53,41 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def midi_in_maker(api: str | None) -> Callable[[], object]:
-    """What makes rtmidi MidiIns on the MIDI system named (MIDI_SYSTEMS), or on the first compiled
-    in that opens; UserError when none does."""
-    rtmidi = _rtmidi()
-    ids = dict(zip(MIDI_SYSTEMS, (rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK, rtmidi.API_MACOSX_CORE,
-                                  rtmidi.API_WINDOWS_MM)))
-    compiled = rtmidi.get_compiled_api()
-    if api is not None and ids[api] not in compiled:
-        names = [name for name, i in ids.items() if i in compiled]
-        raise UserError(f"this python-rtmidi has no {api} support; it has {', '.join(names) or 'none'}")
-    tried = []
-    for name, i in ids.items():
-        if (api is None or name == api) and i in compiled:
-            def make(i=i):
-                with _quiet_stderr():
-                    return rtmidi.MidiIn(i, name=CLIENT_NAME, queue_size_limit=MAX_WAITING)
-            try:
-                make().delete()
-            except rtmidi.RtMidiError as e:
-                tried.append(f"{name}: {str(e).rstrip('.?')}")
-            else:
-                return make
-    raise UserError("no MIDI system answers (" + "; ".join(tried) + "); on Linux the ALSA sequencer (/dev/snd/seq, "
-                    "module snd-seq) or a running JACK server (--api jack) is needed")
+class MidiSystem:
+    """One of rtmidi's MIDI systems (MIDI_SYSTEMS): the one named, or the first compiled in that
+    answers; UserError when none does. It makes the bridge's inputs and outputs."""
+
+    def __init__(self, api: str | None):
+        self._rtmidi = rtmidi = _rtmidi()
+        ids = dict(zip(MIDI_SYSTEMS, (rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK, rtmidi.API_MACOSX_CORE,
+                                      rtmidi.API_WINDOWS_MM)))
+        compiled = rtmidi.get_compiled_api()
+        if api is not None and ids[api] not in compiled:
+            names = [name for name, i in ids.items() if i in compiled]
+            raise UserError(f"this python-rtmidi has no {api} support; it has {', '.join(names) or 'none'}")
+        tried = []
+        for name, i in ids.items():
+            if (api is None or name == api) and i in compiled:
+                self._id = i
+                try:
+                    self.midi_in().delete()
+                except rtmidi.RtMidiError as e:
+                    tried.append(f"{name}: {str(e).rstrip('.?')}")
+                else:
+                    return
+        raise UserError("no MIDI system answers (" + "; ".join(tried) + "); on Linux the ALSA sequencer "
+                        "(/dev/snd/seq, module snd-seq) or a running JACK server (--api jack) is needed")
+
+    def midi_in(self):
+        with _quiet_stderr():
+            return self._rtmidi.MidiIn(self._id, name=CLIENT_NAME, queue_size_limit=MAX_WAITING)
+
+    def midi_out(self):
+        with _quiet_stderr():
+            return self._rtmidi.MidiOut(self._id, name=CLIENT_NAME)
 
 
-def find_port(wanted: str, ports: list[str]) -> int | None:
+def find_port(wanted: str, ports: list[str], kind: str = "input") -> int | None:
     """The index of the port whose name is `wanted` or holds it (any case); None when none does;
     UserError when several hold it and none is it."""
     exact = [i for i, name in enumerate(ports) if name == wanted]
@@ -85,42 +95,82 @@ def find_port(wanted: str, ports: list[str]) -> int | None:
         return exact[0]
     holding = [i for i, name in enumerate(ports) if wanted.lower() in name.lower()]
     if len(holding) > 1:
-        raise UserError(f"--port {wanted!r} names several MIDI inputs ({', '.join(ports[i] for i in holding)}); "
+        raise UserError(f"--port {wanted!r} names several MIDI {kind}s ({', '.join(ports[i] for i in holding)}); "
                         "give more of the name")
     return holding[0] if holding else None
 
 
-def chosen_port(wanted: str | None, ports: list[str]) -> int:
+def chosen_port(wanted: str | None, ports: list[str], kind: str = "input") -> int:
     """The index of the port to open: the one `wanted` names, or the only one; UserError saying
     what there is otherwise."""
     if not ports:
-        raise UserError("no MIDI inputs: plug the controller in (or start the software that sends MIDI), "
-                        "or open one for it with --virtual NAME")
+        raise UserError(f"no MIDI {kind}s: plug the controller in (or start the software that "
+                        f"{'sends' if kind == 'input' else 'takes'} MIDI), or open one with --virtual NAME")
     if wanted is None:
         if len(ports) > 1:
-            raise UserError(f"several MIDI inputs ({', '.join(ports)}); choose one with --port NAME")
+            raise UserError(f"several MIDI {kind}s ({', '.join(ports)}); choose one with --port NAME")
         return 0
-    index = find_port(wanted, ports)
+    index = find_port(wanted, ports, kind)
     if index is None:
-        raise UserError(f"no MIDI input named {wanted!r}; there are: {', '.join(ports)}")
+        raise UserError(f"no MIDI {kind} named {wanted!r}; there are: {', '.join(ports)}")
     return index
 
 
-class MidiInput:
+class MidiPort:
+    """One port of the bridge's, through an rtmidi object that `make` makes: a new one for each
+    opening, as RtMidi's JACK input delivers nothing on a port opened again after a close."""
+
+    role = "port"  # this end's name, as the MIDI system lists the connection
+
+    def __init__(self, make: Callable[[], object]):
+        self._make = make
+        self._midi = self._made()
+        self.port: str | None = None  # the open port's name
+
+    def _made(self):
+        return self._make()
+
+    def ports(self) -> list[str]:
+        return self._midi.get_ports()
+
+    def open(self, index: int) -> None:
+        self.port = self.ports()[index]
+        self._midi.open_port(index, name=self.role)
+
+    def open_virtual(self, name: str) -> None:
+        try:
+            self._midi.open_virtual_port(name)
+        except NotImplementedError:  # Windows MM has no virtual ports
+            raise UserError("this MIDI system has no virtual ports; connect to a controller with --port NAME, "
+                            "or make a loopback port (loopMIDI) and give its name") from None
+        self.port = f"{CLIENT_NAME}:{name}"
+
+    def close_port(self) -> None:
+        self._release()
+        self.port = None
+        self._midi = self._made()
+
+    def _release(self) -> None:
+        self._midi.close_port()
+        self._midi.delete()
+
+    def close(self) -> None:
+        self._release()
+
+
+class MidiInput(MidiPort):
     """The bridge's MIDI input: one port (a controller's, chosen by name, or a virtual one other
-    software sends into), its messages waiting in a bounded queue with a pipe to wake a poll.
-    `make` makes the rtmidi MidiIn it reads through: one for each port opened, as RtMidi's JACK
-    input delivers nothing on a port opened again after a close."""
+    software sends into), its messages waiting in a bounded queue with a pipe to wake a poll."""
+
+    role = "in"
 
     def __init__(self, make: Callable[[], object], clock: bool = False):
-        self._make = make
         self._clock = clock
         self._waiting: deque[list[int]] = deque(maxlen=MAX_WAITING)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
-        self._midi = self._made()
-        self.port: str | None = None  # the open port's name
+        super().__init__(make)
 
     def _made(self):
         midi = self._make()
@@ -137,30 +187,9 @@ class MidiInput:
         except BlockingIOError:
             pass
 
-    def ports(self) -> list[str]:
-        return self._midi.get_ports()
-
-    def open(self, index: int) -> None:
-        self.port = self.ports()[index]
-        self._midi.open_port(index, name="in")
-
-    def open_virtual(self, name: str) -> None:
-        try:
-            self._midi.open_virtual_port(name)
-        except NotImplementedError:  # Windows MM has no virtual ports
-            raise UserError("this MIDI system has no virtual ports; connect to a controller with --port NAME, "
-                            "or make a loopback port (loopMIDI) and give its name") from None
-        self.port = f"{CLIENT_NAME}:{name}"
-
-    def close_port(self) -> None:
-        self._release()
-        self.port = None
-        self._midi = self._made()
-
     def _release(self) -> None:
         self._midi.cancel_callback()
-        self._midi.close_port()
-        self._midi.delete()
+        super()._release()
 
     def fileno(self) -> int:
         return self._wake_read
@@ -178,26 +207,65 @@ class MidiInput:
         return messages
 
     def close(self) -> None:
-        self._release()
+        super().close()
         os.close(self._wake_read)
         os.close(self._wake_write)
 
 
+class MidiLights(MidiPort):
+    """A controller's lights, through its output port: each button's as the show's state says,
+    sent when it changes (and all of them again after the port is opened)."""
+
+    role = "lights"
+
+    def __init__(self, make: Callable[[], object], buttons: MidiMap):
+        super().__init__(make)
+        self._buttons = buttons.lights()
+        self._shown: dict[tuple, bool] = {}
+
+    def open(self, index: int) -> None:
+        super().open(index)
+        self._shown.clear()
+
+    def show(self, state: dict) -> None:
+        if self.port is None:
+            return
+        for b in self._buttons:
+            on, key = b.lit(state), (b.kind, b.channel, b.number)
+            if self._shown.get(key) != on:
+                self._midi.send_message(b.light_message(on))
+                self._shown[key] = on
+
+    def close(self) -> None:
+        """All lights out, then the port closed: a controller left lit says a show that is not there."""
+        if self.port is not None:
+            for b in self._buttons:
+                self._midi.send_message(b.light_message(False))
+        super().close()
+
+
 class MidiBridge:
     """Reads `midi`'s messages as requests (`buttons` for the buttons; `clock`: the MIDI clock
-    taps the beat) and sends them to the engine. With `wanted`, the name the port was chosen
-    by, a port that goes away is waited for and taken again."""
+    taps the beat) and sends them to the engine; with `lights` and the engine's `telemetry`,
+    lights the buttons as its state says. With `wanted`, the name the ports were chosen by,
+    ports that go away are waited for and taken again."""
 
     def __init__(self, midi: MidiInput, send, report: Reporter, buttons: MidiMap = MidiMap(),
-                 clock: bool = False, wanted: str | None = None):
+                 clock: bool = False, wanted: str | None = None, lights: MidiLights | None = None,
+                 telemetry: TelemetryListener | None = None):
+        assert (lights is None) == (telemetry is None)
         self._midi = midi
         self._forwarder = Forwarder(send, report)
         self._report = report
         self._buttons = buttons
         self._clock = ClockTaps() if clock else None
         self._wanted = wanted
+        self._lights = lights
+        self._telemetry = telemetry
         self._poller = zmq.Poller()
         self._poller.register(midi.fileno(), zmq.POLLIN)
+        if telemetry is not None:
+            self._poller.register(telemetry.socket, zmq.POLLIN)
         self._scanned_at = time.monotonic()
         self.received = 0
 
@@ -213,6 +281,11 @@ class MidiBridge:
             self.received += 1
             self._read(message)
         self._forwarder.send_due()
+        state = None
+        while self._telemetry is not None and (message := self._telemetry.receive(0)) is not None:
+            state = message[1]  # the newest is what the lights show
+        if state is not None:
+            self._lights.show(state)
         if self._wanted is not None and time.monotonic() - self._scanned_at >= RESCAN_S:
             self._scanned_at = time.monotonic()
             self._rescan()
@@ -234,18 +307,21 @@ class MidiBridge:
 
     def _rescan(self) -> None:
         assert self._wanted is not None
-        try:
-            ports = self._midi.ports()
-            if self._midi.port is not None:
-                if self._midi.port in ports:
-                    return
-                self._report.say(f"MIDI input {self._midi.port!r} is gone (unplugged?); the bridge waits for it")
-                self._midi.close_port()
-            index = find_port(self._wanted, ports)
-            if index is not None:
-                self._midi.open(index)
-                self._report.say(f"MIDI input {self._midi.port!r} is back")
-        except UserError:  # two alike meanwhile: wait until one of them is gone
-            pass
-        except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
-            self._report.once(f"the MIDI system fails ({e}); the bridge keeps looking for {self._wanted!r}")
+        for port, kind in ((self._midi, "input"), (self._lights, "output")):
+            if port is None:
+                continue
+            try:
+                ports = port.ports()
+                if port.port is not None:
+                    if port.port in ports:
+                        continue
+                    self._report.say(f"MIDI {kind} {port.port!r} is gone (unplugged?); the bridge waits for it")
+                    port.close_port()
+                index = find_port(self._wanted, ports, kind)
+                if index is not None:
+                    port.open(index)
+                    self._report.say(f"MIDI {kind} {port.port!r} is back")
+            except UserError:  # two alike meanwhile: wait until one of them is gone
+                pass
+            except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
+                self._report.once(f"the MIDI system fails ({e}); the bridge keeps looking for {self._wanted!r}")
