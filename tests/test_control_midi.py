@@ -14,7 +14,7 @@ import pytest
 from live.control.bridge import Reporter
 from live.control.client import ControlClient, TelemetryListener
 from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, button, \
-    requests_for
+    described, requests_for
 from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, chosen_port, find_port
 from live.control.server import ControlServer
 from live.errors import UserError
@@ -230,6 +230,31 @@ def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
     lights.close()
     midi.close()
     assert rt_out.sent[5:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0]]
+
+
+@pytest.mark.parametrize("message, text", [
+    ([0x99, 36, 100], "note = 36, channel = 10 (on, velocity 100)"), ([0x99, 36, 0], "note = 36, channel = 10 (off)"),
+    ([0x80, 60, 64], "note = 60, channel = 1 (off)"), ([0xBF, 7, 64], "cc = 7, channel = 16 (value 64)"),
+    ([0xC2, 4], "program = 4, channel = 3"), ([0xE0, 0, 64], "pitch bend on channel 1"),
+    ([START], "start"), ([SONG_POSITION, 0, 1], "song position 128 (sixteenths)"), ([0xF0, 1, 0xF7], "bytes f0 01 f7"),
+])
+def test_a_message_is_described_as_a_map_names_it(message, text):
+    assert described(message) == text
+
+
+def test_the_monitor_says_what_each_message_is_and_what_it_did():
+    lines, said, rt = [], [], FakeRtMidi(["Pads"])
+    midi = MidiInput(lambda: rt, clock=True)
+    midi.open(0)
+    bridge = MidiBridge(midi, lambda request: {"ok": True}, Reporter(said.append, "midi"), BUTTONS, clock=True,
+                        monitor=lines.append)
+    rt.send([0x99, 36, 100], [0x90, 61, 100], [0xB0, 7, 9], [START], [CLOCK], [CLOCK])
+    bridge.step(0.0)
+    midi.close()
+    assert lines == ["note = 36, channel = 10 (on, velocity 100) -> preset tide",
+                     "note = 61, channel = 1 (on, velocity 100)", "cc = 7, channel = 1 (value 9) -> cc 1 7 9",
+                     "start"]  # no ticks: 24 a beat
+    assert said == []  # the unmapped note is on the monitor, not said again
 
 
 def test_a_port_is_chosen_by_its_name_or_a_part_of_it():

@@ -129,6 +129,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     midi.add_argument("--lights", action="store_true",
                       help="light the mapped buttons as the show's state says, through the controller's output "
                            "(its preset's pad, a blackout's button, the tap pad on the beat)")
+    midi.add_argument("--monitor", action="store_true",
+                      help="print each message as a map names it (note = 36, channel = 10) and what it did: "
+                           "press the pads to learn what to write")
     midi.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS,
                       help=f"the engine's telemetry socket, for --lights (default {DEFAULT_TELEMETRY_ADDRESS})")
     midi.add_argument("--api", choices=MIDI_SYSTEMS,
@@ -333,7 +336,8 @@ def run_midi(args: argparse.Namespace) -> int:
         stack.callback(client.close)
         telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("state",), keys))
                      if lights is not None else None)
-        bridge = MidiBridge(midi, client.request, report, buttons, args.clock, wanted, lights, telemetry)
+        bridge = MidiBridge(midi, client.request, report, buttons, args.clock, wanted, lights, telemetry,
+                            (lambda line: print(line, flush=True)) if args.monitor else None)
         report.say(f"listening to MIDI input {midi.port!r}"
                    + (f" with {len(buttons)} button(s) mapped" if len(buttons) else "")
                    + (", following its clock" if args.clock else "")

@@ -190,6 +190,32 @@ def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:
                     "in the --map file")
 
 
+_SYSTEM_NAMES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop"}
+_CHANNEL_NAMES = {0xA0: "aftertouch", 0xD0: "channel pressure", 0xE0: "pitch bend"}
+
+
+def described(message: Sequence[int]) -> str:
+    """A message as a map file names it (`--monitor`): what to write for a controller's pad."""
+    if not message:
+        return "an empty message"
+    status = message[0]
+    if status in _SYSTEM_NAMES:
+        return _SYSTEM_NAMES[status]
+    if status == SONG_POSITION and len(message) >= 3:
+        return f"song position {message[1] | message[2] << 7} (sixteenths)"
+    if NOTE_OFF <= status < 0xF0 and len(message) >= 2:
+        kind, channel = status & 0xF0, (status & 0x0F) + 1
+        if kind in (NOTE_ON, NOTE_OFF) and len(message) >= 3:
+            pressed = kind == NOTE_ON and message[2] > 0
+            return f"note = {message[1]}, channel = {channel} ({'on, velocity ' + str(message[2]) if pressed else 'off'})"
+        if kind == CONTROL_CHANGE and len(message) >= 3:
+            return f"cc = {message[1]}, channel = {channel} (value {message[2]})"
+        if kind == PROGRAM_CHANGE:
+            return f"program = {message[1]}, channel = {channel}"
+        return f"{_CHANNEL_NAMES.get(kind, 'a message')} on channel {channel}"
+    return "bytes " + " ".join(f"{b:02x}" for b in message)
+
+
 class ClockTaps:
     """MIDI clock read as taps: True for each tick that begins one of the master's beats.
 

@@ -22,7 +22,7 @@ import zmq
 
 from live.control.bridge import Forwarder, Reporter
 from live.control.client import TelemetryListener
-from live.control.midi import MIDI_SYSTEMS, ClockTaps, MidiError, MidiMap, requests_for
+from live.control.midi import CLOCK, MIDI_SYSTEMS, ClockTaps, MidiError, MidiMap, described, requests_for
 from live.errors import UserError
 
 MAX_WAITING = 4096  # messages between two reads of the bridge; a flood past it loses the oldest
@@ -248,12 +248,14 @@ class MidiBridge:
     """Reads `midi`'s messages as requests (`buttons` for the buttons; `clock`: the MIDI clock
     taps the beat) and sends them to the engine; with `lights` and the engine's `telemetry`,
     lights the buttons as its state says. With `wanted`, the name the ports were chosen by,
-    ports that go away are waited for and taken again."""
+    ports that go away are waited for and taken again. `monitor` is given a line for each
+    message but the clock's ticks: what it is, as a map names it, and what it did."""
 
     def __init__(self, midi: MidiInput, send, report: Reporter, buttons: MidiMap = MidiMap(),
                  clock: bool = False, wanted: str | None = None, lights: MidiLights | None = None,
-                 telemetry: TelemetryListener | None = None):
+                 telemetry: TelemetryListener | None = None, monitor: Callable[[str], None] | None = None):
         assert (lights is None) == (telemetry is None)
+        self._monitor = monitor
         self._midi = midi
         self._forwarder = Forwarder(send, report)
         self._report = report
@@ -300,8 +302,12 @@ class MidiBridge:
         try:
             requests = requests_for(message, self._buttons)
         except MidiError as e:
-            self._report.once(str(e))
-            return
+            requests = []
+            if self._monitor is None:
+                self._report.once(str(e))
+        if self._monitor is not None and message[:1] != [CLOCK]:
+            done = "; ".join(" ".join(str(v) for v in r.values()) for r in requests)
+            self._monitor(described(message) + (f" -> {done}" if done else ""))
         for request in requests:
             self._forwarder.put(request)
 
