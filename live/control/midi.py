@@ -206,8 +206,8 @@ def described(message: Sequence[int]) -> str:
     if NOTE_OFF <= status < 0xF0 and len(message) >= 2:
         kind, channel = status & 0xF0, (status & 0x0F) + 1
         if kind in (NOTE_ON, NOTE_OFF) and len(message) >= 3:
-            pressed = kind == NOTE_ON and message[2] > 0
-            return f"note = {message[1]}, channel = {channel} ({'on, velocity ' + str(message[2]) if pressed else 'off'})"
+            how = f"on, velocity {message[2]}" if kind == NOTE_ON and message[2] > 0 else "off"
+            return f"note = {message[1]}, channel = {channel} ({how})"
         if kind == CONTROL_CHANGE and len(message) >= 3:
             return f"cc = {message[1]}, channel = {channel} (value {message[2]})"
         if kind == PROGRAM_CHANGE:
