@@ -147,7 +147,7 @@ class Forwarder:
         if reply.get("ok") is not True:
             error = reply.get("error", reply)
             # Once per thing and refusal, not per value: an unmapped fader sends a hundred values.
-            self._report.once(f"{_shown(request)}: {error}", (request_key(request), str(error)))
+            self._report.once(f"{shown(request)}: {error}", (request_key(request), str(error)))
         return True
 
     def _absent(self, request: dict, why: str, retry_s: float) -> bool:
@@ -277,5 +277,6 @@ class OscBridge:
                 self._forwarder.put(request)
 
 
-def _shown(request: dict) -> str:
+# A request as `control send` words it: in the said lines and the MIDI monitor.
+def shown(request: dict) -> str:
     return " ".join(str(value) for value in request.values())

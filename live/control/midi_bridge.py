@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import zmq
 
-from live.control.bridge import Forwarder, Reporter
+from live.control.bridge import Forwarder, Reporter, shown
 from live.control.client import TelemetryListener
 from live.control.midi import CLOCK, MIDI_SYSTEMS, ClockTaps, MidiError, MidiMap, described, requests_for
 from live.errors import UserError
@@ -306,7 +306,7 @@ class MidiBridge:
             if self._monitor is None:
                 self._report.once(str(e))
         if self._monitor is not None and message[:1] != [CLOCK]:
-            done = "; ".join(" ".join(str(v) for v in r.values()) for r in requests)
+            done = "; ".join(shown(r) for r in requests)
             self._monitor(described(message) + (f" -> {done}" if done else ""))
         for request in requests:
             self._forwarder.put(request)
