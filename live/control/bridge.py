@@ -277,6 +277,6 @@ class OscBridge:
                 self._forwarder.put(request)
 
 
-# A request as `control send` words it: in the said lines and the MIDI monitor.
 def shown(request: dict) -> str:
+    """A request as `control send` words it (the lines said, the MIDI monitor's)."""
     return " ".join(str(value) for value in request.values())
