@@ -98,12 +98,12 @@ def test_a_button_is_lit_while_what_it_sets_holds_and_a_tap_pad_on_the_beat():
     later = state | {"preset": "ember", "settings": {"blackout": True, "lambda": 0.2}, "beat_phase": 0.3}
     assert [b.lit(later) for b in (tide, ember_cut, blackout, tap, cut)] == [False, True, False, False, False]
     assert not tap.lit(state | {"beat_confidence": 0.0}) and not tap.lit({"beat_phase": None})  # no tempo: dark
-    assert tide.light_message(True) == [0x91, 1, 21] and tide.light_message(False) == [0x91, 1, 0]
-    assert blackout.light_message(True) == [0xB0, 3, 127]  # any channel's button is lit on channel 1
+    assert tide.light_message(21) == [0x91, 1, 21] and blackout.light_message(127) == [0xB0, 3, 127]  # any: ch 1
+    assert (tide.light, tide.dark, button({"note": 1, "cut": True, "dark": 3}).dark) == (21, 0, 3)
     program = button({"program": 4, "preset": "tide"})
     assert MidiMap([tide, program]).lights() == [tide]
     with pytest.raises(ValueError, match="a program change has no light"):
-        button({"program": 4, "preset": "tide", "light": 5})
+        button({"program": 4, "preset": "tide", "dark": 5})
 
 
 def beats_of(clock: ClockTaps, *messages: list[int]) -> list[int]:
@@ -205,8 +205,8 @@ def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
 
 def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
     engine, rt_in, rt_out = FakeEngine(), FakeRtMidi(["Pads:Pads MIDI 1 24:0"]), FakeRtMidi(["Pads:Pads MIDI 1 24:0"])
-    buttons = MidiMap([button({"note": 36, "preset": "tide", "light": 21}), button({"note": 37, "preset": "ember"}),
-                       button({"note": 38, "cut": True})])
+    buttons = MidiMap([button({"note": 36, "preset": "tide", "light": 21, "dark": 1}),
+                       button({"note": 37, "preset": "ember"}), button({"note": 38, "cut": True})])
     midi, lights = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons)
     midi.open(0)
     lights.open(0)
@@ -218,7 +218,7 @@ def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
         while time.monotonic() < deadline and len(rt_out.sent) < 3:
             server.publish("state", engine.state())
             bridge.step(0.05)
-        assert rt_out.sent == [[0x90, 36, 0], [0x90, 37, 127], [0x90, 38, 0]]  # ember plays
+        assert rt_out.sent == [[0x90, 36, 1], [0x90, 37, 127], [0x90, 38, 0]]  # ember plays; tide's pad dim
         rt_in.send([0x90, 36, 100])  # the pad of tide pressed: its light comes on, ember's goes out
         while time.monotonic() < deadline and len(rt_out.sent) < 5:
             server.publish("state", engine.state())
@@ -229,7 +229,7 @@ def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
     assert engine.preset == "tide" and rt_out.sent[3:] == [[0x90, 36, 21], [0x90, 37, 0]]
     lights.close()
     midi.close()
-    assert rt_out.sent[5:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0]]
+    assert rt_out.sent[5:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0]]  # all off, the dim one too
 
 
 @pytest.mark.parametrize("message, text", [

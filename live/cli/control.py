@@ -59,7 +59,7 @@ A map file (TOML):
     note = 36            # or cc = 20 (a button sending a control change), or program = 4
     channel = 10         # 1-16; left out: any channel
     preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true
-    light = 21           # the value that lights it (a Launchpad's colour; default 127)
+    light = 21           # the value that lights it (a Launchpad's colour; default 127); dark = 1: while not
 
 A fader's values wait one per controller, the newest kept. The engine may start after the
 bridge, or restart, and the controller may be unplugged and plugged in again: the bridge

@@ -12,6 +12,7 @@ is written in a map the bridge reads (`--map midi.toml`):
     channel = 10              # 1-16; left out: any channel
     preset = "storm"          # then any of: set = { blackout = true }, cut = true, tap = true
     light = 21                # its light's value (the velocity, a Launchpad's colour; default 127)
+    dark = 1                  # its value while not lit (a dim colour: the pad is there; default 0, off)
 
 A button acts when pressed (a note on with a velocity above 0, a control change of 64 or
 more, a program change), never on its release: a preset first (it resets what `set` sets),
@@ -46,7 +47,7 @@ TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
 KINDS = ("note", "cc", "program")
 MIDI_SYSTEMS = ("alsa", "jack", "coremidi", "winmm")  # rtmidi's, as --api names them
 ACTIONS = ("preset", "set", "cut", "tap")
-_FIELDS = (*KINDS, "channel", *ACTIONS, "light")
+_FIELDS = (*KINDS, "channel", *ACTIONS, "light", "dark")
 LIT = 127  # a light's value unless the button gives one
 BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat
 _KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "program"}
@@ -65,6 +66,7 @@ class Button:
     channel: int | None        # 1-16; None: any channel
     requests: tuple[dict, ...]  # in the order they act
     light: int = LIT           # the value that lights it, 1-127
+    dark: int = 0              # its value while not lit, 0-127
 
     def lit(self, state: Mapping) -> bool:
         """Whether the show's `state` (a telemetry `state` body) lights this button."""
@@ -78,11 +80,11 @@ class Button:
             return phase is not None and phase < BLINK and bool(confidence)
         return False
 
-    def light_message(self, on: bool) -> list[int]:
-        """What lights it (`on`) or puts its light out: a program change has no light."""
+    def light_message(self, value: int) -> list[int]:
+        """What sets its light to `value` (0 is off): a program change has no light."""
         assert self.kind != "program"
         status = NOTE_ON if self.kind == "note" else CONTROL_CHANGE
-        return [status | ((self.channel or 1) - 1), self.number, self.light if on else 0]
+        return [status | ((self.channel or 1) - 1), self.number, value]
 
 
 class MidiMap:
@@ -162,10 +164,11 @@ def button(table: object) -> Button:
             requests.append({"cmd": event})
     if not requests:
         raise ValueError("does nothing: give it a preset, a set table, cut = true or tap = true")
-    if kind == "program" and "light" in table:
+    if kind == "program" and ("light" in table or "dark" in table):
         raise ValueError("a program change has no light")
     light = int(check_value("light", int, 1, 127, table.get("light", LIT)))
-    return Button(kind, number, channel, tuple(requests), light)
+    dark = int(check_value("dark", int, 0, 127, table.get("dark", 0)))
+    return Button(kind, number, channel, tuple(requests), light, dark)
 
 
 def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:

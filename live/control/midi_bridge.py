@@ -221,7 +221,7 @@ class MidiLights(MidiPort):
     def __init__(self, make: Callable[[], object], buttons: MidiMap):
         super().__init__(make)
         self._buttons = buttons.lights()
-        self._shown: dict[tuple, bool] = {}
+        self._shown: dict[tuple, int] = {}
 
     def open(self, index: int) -> None:
         super().open(index)
@@ -231,16 +231,16 @@ class MidiLights(MidiPort):
         if self.port is None:
             return
         for b in self._buttons:
-            on, key = b.lit(state), (b.kind, b.channel, b.number)
-            if self._shown.get(key) != on:
-                self._midi.send_message(b.light_message(on))
-                self._shown[key] = on
+            value, key = b.light if b.lit(state) else b.dark, (b.kind, b.channel, b.number)
+            if self._shown.get(key) != value:
+                self._midi.send_message(b.light_message(value))
+                self._shown[key] = value
 
     def close(self) -> None:
         """All lights out, then the port closed: a controller left lit says a show that is not there."""
         if self.port is not None:
             for b in self._buttons:
-                self._midi.send_message(b.light_message(False))
+                self._midi.send_message(b.light_message(0))
         super().close()
 
 
