@@ -10,12 +10,13 @@ import threading
 import time
 
 import pytest
+import zmq
 
 from live.control.bridge import Reporter
 from live.control.client import ControlClient, TelemetryListener
 from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, button, \
     described, requests_for
-from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, chosen_port, find_port
+from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, chosen_port
 from live.control.server import ControlServer
 from live.errors import UserError
 from test_control_server import ANY_PORT, FakeEngine
@@ -92,12 +93,12 @@ def test_a_button_is_lit_while_what_it_sets_holds_and_a_tap_pad_on_the_beat():
                                            button({"note": 2, "preset": "ember", "cut": True}),
                                            button({"cc": 3, "set": {"blackout": True, "lambda": 0.05}}),
                                            button({"note": 4, "tap": True}), button({"note": 5, "cut": True}))
-    state = {"preset": "tide", "settings": {"blackout": True, "lambda": 0.05}, "beat_phase": 0.1,
-             "beat_confidence": 0.8}
-    assert [b.lit(state) for b in (tide, ember_cut, blackout, tap, cut)] == [True, False, True, True, False]
-    later = state | {"preset": "ember", "settings": {"blackout": True, "lambda": 0.2}, "beat_phase": 0.3}
+    state = {"preset": "tide", "settings": {"blackout": True, "lambda": 0.05}}
+    assert [b.lit(state, True) for b in (tide, ember_cut, blackout, tap, cut)] == [True, False, True, True, False]
+    later = {"preset": "ember", "settings": {"blackout": True, "lambda": 0.2}}
     assert [b.lit(later) for b in (tide, ember_cut, blackout, tap, cut)] == [False, True, False, False, False]
-    assert not tap.lit(state | {"beat_confidence": 0.0}) and not tap.lit({"beat_phase": None})  # no tempo: dark
+    assert not any(b.lit({}) for b in (tide, ember_cut, blackout, tap, cut))  # no show
+    assert not blackout.lit({"settings": ["blackout"]}) and not tide.lit({"preset": 3})  # odd fields hold nothing
     assert tide.light_message(21) == [0x91, 1, 21] and blackout.light_message(127) == [0xB0, 3, 127]  # any: ch 1
     assert (tide.light, tide.dark, button({"note": 1, "cut": True, "dark": 3}).dark) == (21, 0, 3)
     program = button({"program": 4, "preset": "tide"})
@@ -162,7 +163,7 @@ class FakeRtMidi:
 def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
     engine, lines, rt = FakeEngine(), [], FakeRtMidi(["Pads:Pads MIDI 1 24:0"])
     midi = MidiInput(lambda: rt, clock=False)
-    midi.open(0)
+    midi.choose(None, "--port")
     with ControlServer(engine, ANY_PORT, ANY_PORT) as server, ControlClient(server.command_endpoint, 2.0) as client:
         bridge = MidiBridge(midi, client.request, Reporter(lines.append, "midi"), BUTTONS)
         rt.send(*[[0xB0, 1, v] for v in range(0, 128, 8)], [0xB0, 64, 127], [0x99, 36, 100],
@@ -184,9 +185,9 @@ def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
 def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
     lines, rt, sent = [], FakeRtMidi(["Pads:Pads MIDI 1 24:0", "Keys:Keys 28:0"]), []
     midi = MidiInput(lambda: rt, clock=True)
-    midi.open(find_port("pads", rt.ports))
+    midi.choose("pads", "--port")
     bridge = MidiBridge(midi, lambda request: sent.append(request) or {"ok": True},
-                        Reporter(lines.append, "midi"), clock=True, wanted="pads")
+                        Reporter(lines.append, "midi"), clock=True)
     rt.send([START], *[[CLOCK]] * 25)
     bridge.step(0.0)
     assert sent == [{"cmd": "tap"}] * 2 and rt.ignored is False
@@ -203,33 +204,72 @@ def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
     midi.close()
 
 
-def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
+class Telemetry:
+    """The engine's telemetry as the bridge reads it, fed by the test."""
+
+    def __init__(self):
+        self.waiting, self.heard, self.address = [], False, "tcp://127.0.0.1:5556"
+        self.socket = zmq.Context.instance().socket(zmq.SUB)
+
+    def receive(self, timeout_s):
+        if self.waiting:
+            self.heard = True
+            return self.waiting.pop(0)
+        return None
+
+
+def test_the_lights_show_the_show_its_beats_and_no_show_when_it_stops():
     engine, rt_in, rt_out = FakeEngine(), FakeRtMidi(["Pads:Pads MIDI 1 24:0"]), FakeRtMidi(["Pads:Pads MIDI 1 24:0"])
     buttons = MidiMap([button({"note": 36, "preset": "tide", "light": 21, "dark": 1}),
-                       button({"note": 37, "preset": "ember"}), button({"note": 38, "cut": True})])
-    midi, lights = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons)
-    midi.open(0)
-    lights.open(0)
-    with ControlServer(engine, ANY_PORT, ANY_PORT, state_hz=20.0) as server, \
-            ControlClient(server.command_endpoint, 2.0) as client, \
-            TelemetryListener(server.telemetry_endpoint, ("state",)) as telemetry:
+                       button({"note": 37, "preset": "ember"}), button({"note": 38, "cut": True}),
+                       button({"note": 39, "tap": True}), button({"note": 39, "channel": 1, "preset": "glass"})])
+    midi, lights, telemetry = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons), Telemetry()
+    midi.choose(None, "--port")
+    lights.choose("pads", "--lights-port")
+    with ControlServer(engine, ANY_PORT, ANY_PORT) as server, ControlClient(server.command_endpoint, 2.0) as client:
         bridge = MidiBridge(midi, client.request, Reporter(print, "midi"), buttons, lights=lights, telemetry=telemetry)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(rt_out.sent) < 3:
-            server.publish("state", engine.state())
-            bridge.step(0.05)
-        assert rt_out.sent == [[0x90, 36, 1], [0x90, 37, 127], [0x90, 38, 0]]  # ember plays; tide's pad dim
-        rt_in.send([0x90, 36, 100])  # the pad of tide pressed: its light comes on, ember's goes out
-        while time.monotonic() < deadline and len(rt_out.sent) < 5:
-            server.publish("state", engine.state())
-            bridge.step(0.05)
-        for _ in range(3):  # nothing changes: nothing sent
-            server.publish("state", engine.state())
-            bridge.step(0.05)
-    assert engine.preset == "tide" and rt_out.sent[3:] == [[0x90, 36, 21], [0x90, 37, 0]]
+        bridge.step(0.0)  # no state yet: no show, every pad at its dark; pad 39's own channel's button lights it
+        assert rt_out.sent == [[0x90, 36, 1], [0x90, 37, 0], [0x90, 38, 0], [0x90, 39, 0]]
+        telemetry.waiting.append(("state", engine.state()))
+        bridge.step(0.0)
+        assert rt_out.sent[4:] == [[0x90, 37, 127]]  # ember plays
+        rt_in.send([0x90, 36, 100])  # tide's pad pressed: its light comes on, ember's goes out
+        bridge.step(0.0)
+        for _ in range(3):  # each state alike: nothing more is sent
+            telemetry.waiting.append(("state", engine.state()))
+            bridge.step(0.0)
+        assert engine.preset == "tide" and rt_out.sent[5:] == [[0x90, 36, 21], [0x90, 37, 0]]
+    telemetry.waiting += [("beat", {"index": 1, "time": 3.0, "bpm": 120.0}), ("state", engine.state())]
+    started = time.monotonic()
+    bridge.step(0.0)
+    assert rt_out.sent[7:] == []  # pad 39 is glass's, on channel 1: the tap button of any channel does not light it
+    bridge.step(1.0)  # waits only until the blink of a beat (0.25 of its 0.5 s) is over
+    assert time.monotonic() - started < 0.5
+    time.sleep(1.1)  # no state for a second: the engine is gone, the pads show no show
+    bridge.step(0.0)
+    assert rt_out.sent[7:] == [[0x90, 36, 1]]
     lights.close()
     midi.close()
-    assert rt_out.sent[5:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0]]  # all off, the dim one too
+    assert rt_out.sent[8:] == [[0x90, 36, 0], [0x90, 37, 0], [0x90, 38, 0], [0x90, 39, 0]]  # all off, the dim too
+
+
+def test_a_tap_pad_blinks_on_each_beat_for_a_quarter_of_it():
+    rt_in, rt_out = FakeRtMidi(["Pads"]), FakeRtMidi(["Pads"])
+    buttons = MidiMap([button({"note": 40, "tap": True, "light": 9})])
+    midi, lights, telemetry = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons), Telemetry()
+    midi.choose(None, "--port")
+    lights.choose(None, "--lights-port")
+    bridge = MidiBridge(midi, lambda request: {"ok": True}, Reporter(print, "midi"), buttons, lights=lights,
+                        telemetry=telemetry)
+    telemetry.waiting += [("state", {"preset": "tide"}), ("beat", {"index": 1, "time": 3.0, "bpm": 150.0})]
+    bridge.step(0.0)
+    lit_at = time.monotonic()
+    assert rt_out.sent == [[0x90, 40, 9]]
+    while len(rt_out.sent) < 2 and time.monotonic() - lit_at < 1.0:
+        bridge.step(1.0)
+    assert rt_out.sent[1:] == [[0x90, 40, 0]] and 0.09 < time.monotonic() - lit_at < 0.15  # a quarter of 0.4 s
+    midi.close()
+    lights.close()
 
 
 @pytest.mark.parametrize("message, text", [
@@ -237,6 +277,7 @@ def test_the_lights_follow_the_show_s_state_and_go_out_when_the_bridge_stops():
     ([0x80, 60, 64], "note = 60, channel = 1 (off)"), ([0xBF, 7, 64], "cc = 7, channel = 16 (value 64)"),
     ([0xC2, 4], "program = 4, channel = 3"), ([0xE0, 0, 64], "pitch bend on channel 1"),
     ([START], "start"), ([SONG_POSITION, 0, 1], "song position 128 (sixteenths)"), ([0xF0, 1, 0xF7], "bytes f0 01 f7"),
+    ([0xF1, 0x12], "time code"),
 ])
 def test_a_message_is_described_as_a_map_names_it(message, text):
     assert described(message) == text
@@ -245,23 +286,25 @@ def test_a_message_is_described_as_a_map_names_it(message, text):
 def test_the_monitor_says_what_each_message_is_and_what_it_did():
     lines, said, rt = [], [], FakeRtMidi(["Pads"])
     midi = MidiInput(lambda: rt, clock=True)
-    midi.open(0)
+    midi.choose(None, "--port")
     bridge = MidiBridge(midi, lambda request: {"ok": True}, Reporter(said.append, "midi"), BUTTONS, clock=True,
                         monitor=lines.append)
-    rt.send([0x99, 36, 100], [0x90, 61, 100], [0xB0, 7, 9], [START], [CLOCK], [CLOCK])
+    rt.send([0x99, 36, 100], [0x90, 61, 100], [0xB0, 7, 9], [0xB0, 20, 127], [START], [CLOCK], [CLOCK], [0xF1, 0x12])
     bridge.step(0.0)
     midi.close()
     assert lines == ["note = 36, channel = 10 (on, velocity 100) -> preset tide",
                      "note = 61, channel = 1 (on, velocity 100)", "cc = 7, channel = 1 (value 9) -> cc 1 7 9",
-                     "start"]  # no ticks: 24 a beat
+                     "cc = 20, channel = 1 (value 127) -> set blackout true; set lambda 0.05",
+                     "start"]  # no clock ticks (24 a beat) nor time code (100 a second)
     assert said == []  # the unmapped note is on the monitor, not said again
 
 
-def test_a_port_is_chosen_by_its_name_or_a_part_of_it():
-    ports = ["APC40 mkII:APC40 mkII MIDI 1 20:0", "Launchpad:Launchpad MIDI 1 24:0", "Midi Through:Port-0 14:0"]
-    assert chosen_port("apc40", ports) == 0 and chosen_port("Launchpad:Launchpad MIDI 1 24:0", ports) == 1
-    assert chosen_port(None, ports[:1]) == 0
-    for wanted, fragment in (("MIDI 1", "names several MIDI inputs"), ("Push", "no MIDI input named 'Push'; there"),
+def test_a_port_is_chosen_by_its_name_its_client_s_or_a_part_of_it():
+    ports = ["APC40 mkII:APC40 mkII MIDI 1 20:0", "Pads:out", "Pads Pro:out", "Midi Through:Port-0 14:0"]
+    assert chosen_port("apc40", ports) == ports[0] and chosen_port("Pads:out", ports) == ports[1]
+    assert chosen_port("pads", ports) == ports[1] and chosen_port("pads pro", ports) == ports[2]  # the client's name
+    assert chosen_port(None, ports[:1]) == ports[0]
+    for wanted, fragment in (("out", "'out' names several MIDI inputs"), ("Push", "no MIDI input named 'Push'; there"),
                              (None, "several MIDI inputs")):
         with pytest.raises(UserError, match=fragment):
             chosen_port(wanted, ports)
@@ -393,7 +436,7 @@ def test_the_command_says_in_one_line_what_is_missing(jack_server):
     listed = subprocess.run(run + ["--list"], capture_output=True, text=True, timeout=30)
     controller.delete()
     assert done.returncode == 2 and done.stderr == "live: error: no MIDI input named 'Nothing Like It'; there are: " \
-                                                   "Test Pads:out\n"
+                                                   "Test Pads:out (choose one with --port)\n"
     assert listed.returncode == 0 and listed.stdout == "Test Pads:out\n" and listed.stderr == ""
     gone = subprocess.run(run + ["--list"], capture_output=True, text=True, timeout=30,
                           env=os.environ | {"JACK_DEFAULT_SERVER": "no-such-server"})
@@ -415,5 +458,5 @@ def test_a_virtual_port_takes_what_other_software_sends_into_it(jack_server):
         daw.send_message([0xB0, 64, 127])  # channel 1 controller 64: freeze, in FakeEngine's map
         _, rest = bridge.communicate(timeout=30)
         daw.delete()
-    assert first.startswith("live: midi: listening to MIDI input 'live:vj'") and bridge.returncode == 0, rest
+    assert first.startswith("live: midi: listening to MIDI input 'vj (virtual)'") and bridge.returncode == 0, rest
     assert engine.settings.get().freeze

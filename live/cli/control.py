@@ -48,10 +48,10 @@ the bridge, or restart: the bridge keeps trying. See live/control/PROTOCOL.md.
 
 MIDI_HELP = """Read a MIDI controller and send what it does to the engine as control requests:
 
-    knobs and faders (control changes)   `cc` requests, mapped by the preset on screen ([[cc]])
+    knobs and faders (control changes)    `cc` requests, mapped by the preset on screen ([[cc]])
     pads, keys, buttons, program changes  what --map says they do in every preset ([[button]])
     MIDI clock (with --clock)             a tap on each of the master's beats, from its Start
-    the show's state (with --lights)       the buttons' lights: a preset's pad while it plays, ...
+    the show's state (with --lights)      the buttons' lights: a preset's pad while it plays, ...
 
 A map file (TOML):
 
@@ -59,7 +59,8 @@ A map file (TOML):
     note = 36            # or cc = 20 (a button sending a control change), or program = 4
     channel = 10         # 1-16; left out: any channel
     preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true
-    light = 21           # the value that lights it (a Launchpad's colour; default 127); dark = 1: while not
+    light = 21           # the value that lights it (a Launchpad's colour; default 127)
+    dark = 1             # its value while not lit (default 0, off)
 
 A fader's values wait one per controller, the newest kept. The engine may start after the
 bridge, or restart, and the controller may be unplugged and plugged in again: the bridge
@@ -122,7 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     port.add_argument("--port", metavar="NAME",
                       help="the MIDI input, by its name or part of it (default: the only one there is)")
     port.add_argument("--virtual", metavar="NAME",
-                      help="open a MIDI input of this name for other software (a DAW) to send into")
+                      help="open a MIDI input of this name for other software (a DAW) to send into (and, with "
+                           "--lights, an output of the name to light it)")
     port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
     midi.add_argument("--map", type=input_path, metavar="FILE", help="what the buttons do ([[button]] tables)")
     midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
@@ -132,7 +134,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     midi.add_argument("--monitor", action="store_true",
                       help="print each message as a map names it (note = 36, channel = 10) and what it did: "
                            "press the pads to learn what to write")
-    midi.add_argument("--telemetry", default=DEFAULT_TELEMETRY_ADDRESS,
+    midi.add_argument("--lights-port", metavar="NAME",
+                      help="the MIDI output the lights go to, by its name or part of it (default: the output of "
+                           "the input's client, as ALSA names a controller's two ports alike)")
+    midi.add_argument("--telemetry",
                       help=f"the engine's telemetry socket, for --lights (default {DEFAULT_TELEMETRY_ADDRESS})")
     midi.add_argument("--api", choices=MIDI_SYSTEMS,
                       help="the MIDI system (default: the first that answers: ALSA, then JACK, on Linux)")
@@ -304,11 +309,14 @@ def run_midi(args: argparse.Namespace) -> int:
     from live.control.bridge import Reporter
     from live.control.client import ControlClient, TelemetryListener
     from live.control.midi import MidiMap
-    from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, MidiSystem, chosen_port
+    from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, MidiSystem, client
 
     buttons = MidiMap.load(args.map) if args.map is not None else MidiMap()
     if args.lights and not buttons.lights():
         raise UserError("--lights lights the buttons of --map: give a map with note or cc buttons")
+    for option, value in (("--lights-port", args.lights_port), ("--telemetry", args.telemetry)):
+        if value is not None and not args.lights:
+            raise UserError(f"{option} is for the lights: give --lights too")
     keys = _client_keys(args)
     report = Reporter(lambda line: print(line, file=sys.stderr, flush=True), "midi")
     system = MidiSystem(args.api)
@@ -322,21 +330,20 @@ def run_midi(args: argparse.Namespace) -> int:
         lights = MidiLights(system.midi_out, buttons) if args.lights else None
         if lights is not None:
             stack.callback(lights.close)  # after the input's: called first, it puts the lights out
-        wanted = None
         if args.virtual is not None:
-            for port in (midi, lights):
-                if port is not None:
-                    port.open_virtual(args.virtual)
+            midi.open_virtual(args.virtual)
         else:
-            midi.open(chosen_port(args.port, midi.ports()))
-            wanted = args.port or midi.port.split(":")[0]  # a replugged port's numbers may change, not its client
-            if lights is not None:
-                lights.open(chosen_port(wanted, lights.ports(), "output"))
-        client = ControlClient(args.address, args.timeout, keys)
-        stack.callback(client.close)
-        telemetry = (stack.enter_context(TelemetryListener(args.telemetry, ("state",), keys))
+            midi.choose(args.port, "--port")
+        if lights is not None and args.virtual is not None and args.lights_port is None:
+            lights.open_virtual(args.virtual)
+        elif lights is not None:  # the controller's output: by its input's client name unless named
+            lights.choose(args.lights_port or (client(midi.port) if args.virtual is None else None), "--lights-port")
+        command = ControlClient(args.address, args.timeout, keys)
+        stack.callback(command.close)
+        telemetry = (stack.enter_context(TelemetryListener(args.telemetry or DEFAULT_TELEMETRY_ADDRESS,
+                                                           ("state", "beat"), keys))
                      if lights is not None else None)
-        bridge = MidiBridge(midi, client.request, report, buttons, args.clock, wanted, lights, telemetry,
+        bridge = MidiBridge(midi, command.request, report, buttons, args.clock, lights, telemetry,
                             (lambda line: print(line, flush=True)) if args.monitor else None)
         report.say(f"listening to MIDI input {midi.port!r}"
                    + (f" with {len(buttons)} button(s) mapped" if len(buttons) else "")

@@ -16,6 +16,7 @@ going, and what was asked for meanwhile reaches it when it answers again.
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 from collections import OrderedDict
@@ -278,5 +279,6 @@ class OscBridge:
 
 
 def shown(request: dict) -> str:
-    """A request as `control send` words it (the lines said, the MIDI monitor's)."""
-    return " ".join(str(value) for value in request.values())
+    """A request as `control send` words it (the lines said, the MIDI monitor's): names as they
+    are, values as JSON (true, not Python's True)."""
+    return " ".join(value if isinstance(value, str) else json.dumps(value) for value in request.values())

@@ -19,10 +19,11 @@ more, a program change), never on its release: a preset first (it resets what `s
 then `set`, `cut` and `tap`, as a cue acts. Control changes no button claims go on as `cc`
 requests; a note no button claims is said (MidiError) and does nothing.
 
-With the show's state (its telemetry), `lights` says which buttons to light, as controllers
-light their pads (a note on at the light's value, a control change for a cc button; 0 is off):
-a button is lit while what it sets holds (its preset on screen, its parameters at its values),
-a button that only taps in the first quarter of each beat, a cut button never.
+With the show's state (its telemetry), `Button.lit` says whether a button is lit, as
+controllers light their pads (a note on at the light's value, a control change for a cc button;
+0 is off): while what it sets holds (its preset on screen, its parameters at its values), a
+button that only taps in the first quarter of each beat, a cut button never. A button of any
+channel is lit on channel 1.
 
 MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
 Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's. Ticks
@@ -40,7 +41,7 @@ from live.files import read_toml
 from live.settings import check_value, param, quoted
 
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
-SONG_POSITION, CLOCK, START, CONTINUE, STOP = 0xF2, 0xF8, 0xFA, 0xFB, 0xFC
+TIME_CODE, SONG_POSITION, CLOCK, START, CONTINUE, STOP = 0xF1, 0xF2, 0xF8, 0xFA, 0xFB, 0xFC
 PRESSED = 64  # a control change at or above it is a button down (MIDI's switch convention)
 TICKS_PER_BEAT = 24
 TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
@@ -68,17 +69,16 @@ class Button:
     light: int = LIT           # the value that lights it, 1-127
     dark: int = 0              # its value while not lit, 0-127
 
-    def lit(self, state: Mapping) -> bool:
-        """Whether the show's `state` (a telemetry `state` body) lights this button."""
+    def lit(self, state: Mapping, on_beat: bool = False) -> bool:
+        """Whether this button is lit: while what it sets holds in the show's `state` (a telemetry
+        `state` body; {}: no show), or, a button that only taps, `on_beat` (within BLINK of one)."""
         holds = [r for r in self.requests if r["cmd"] in ("preset", "set")]
         if holds:
-            settings = state.get("settings") or {}
+            settings = state.get("settings")
+            settings = settings if isinstance(settings, Mapping) else {}
             return all(state.get("preset") == r["name"] if r["cmd"] == "preset" else
                        settings.get(r["param"]) == r["value"] for r in holds)
-        if any(r["cmd"] == "tap" for r in self.requests):
-            phase, confidence = state.get("beat_phase"), state.get("beat_confidence")
-            return phase is not None and phase < BLINK and bool(confidence)
-        return False
+        return on_beat and any(r["cmd"] == "tap" for r in self.requests)
 
     def light_message(self, value: int) -> list[int]:
         """What sets its light to `value` (0 is off): a program change has no light."""
@@ -193,7 +193,7 @@ def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:
                     "in the --map file")
 
 
-_SYSTEM_NAMES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop"}
+_SYSTEM_NAMES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop", TIME_CODE: "time code"}
 _CHANNEL_NAMES = {0xA0: "aftertouch", 0xD0: "channel pressure", 0xE0: "pitch bend"}
 
 

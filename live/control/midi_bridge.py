@@ -12,22 +12,28 @@ second and takes it again when it is back (its name may come back with another n
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import zmq
 
-from live.control.bridge import Forwarder, Reporter, shown
+from live.control.bridge import TELEMETRY_SILENCE_S, Forwarder, Reporter, shown
 from live.control.client import TelemetryListener
-from live.control.midi import CLOCK, MIDI_SYSTEMS, ClockTaps, MidiError, MidiMap, described, requests_for
+from live.control.midi import BLINK, CLOCK, MIDI_SYSTEMS, TIME_CODE, Button, ClockTaps, MidiError, MidiMap, described, requests_for
 from live.errors import UserError
 
 MAX_WAITING = 4096  # messages between two reads of the bridge; a flood past it loses the oldest
 RESCAN_S = 1.0  # how often the port's presence is checked
 CLIENT_NAME = "live"
+_OURS = re.compile(rf"{CLIENT_NAME}(-\d+)?")
+STATE_STALE_S = 1.0  # the lights show no show when the engine's state is older (it comes 20 times a second)
+RESEND_S = 2.0  # all lights sent again this often: a controller power-cycled behind a MIDI interface, or
+                # software connected to a virtual port since, shows them too
 UNPLACED_SAID_AFTER = 2 * 24  # ticks heard with no place: two beats' worth, then it is said
 
 
@@ -87,33 +93,40 @@ class MidiSystem:
             return self._rtmidi.MidiOut(self._id, name=CLIENT_NAME)
 
 
-def find_port(wanted: str, ports: list[str], kind: str = "input") -> int | None:
-    """The index of the port whose name is `wanted` or holds it (any case); None when none does;
-    UserError when several hold it and none is it."""
-    exact = [i for i, name in enumerate(ports) if name == wanted]
-    if exact:
-        return exact[0]
-    holding = [i for i, name in enumerate(ports) if wanted.lower() in name.lower()]
-    if len(holding) > 1:
-        raise UserError(f"--port {wanted!r} names several MIDI {kind}s ({', '.join(ports[i] for i in holding)}); "
-                        "give more of the name")
-    return holding[0] if holding else None
+def find_port(wanted: str, ports: list[str], kind: str = "input", option: str = "--port") -> str | None:
+    """The port `wanted` names: the port of that name, else the one of a client of that name, else
+    the one whose name holds it (any case); None when none does; UserError when several do."""
+    for alike in (lambda name: name == wanted, lambda name: client(name).lower() == wanted.lower(),
+                  lambda name: wanted.lower() in name.lower()):
+        found = [name for name in ports if alike(name)]
+        if len(found) > 1:
+            raise UserError(f"{wanted!r} names several MIDI {kind}s ({', '.join(found)}); give more of the name "
+                            f"with {option}")
+        if found:
+            return found[0]
+    return None
 
 
-def chosen_port(wanted: str | None, ports: list[str], kind: str = "input") -> int:
-    """The index of the port to open: the one `wanted` names, or the only one; UserError saying
-    what there is otherwise."""
+def chosen_port(wanted: str | None, ports: list[str], kind: str = "input", option: str = "--port") -> str:
+    """The port to open: the one `wanted` names, or the only one; UserError saying what there is
+    otherwise (`option` is how the user names one)."""
     if not ports:
         raise UserError(f"no MIDI {kind}s: plug the controller in (or start the software that "
                         f"{'sends' if kind == 'input' else 'takes'} MIDI), or open one with --virtual NAME")
     if wanted is None:
         if len(ports) > 1:
-            raise UserError(f"several MIDI {kind}s ({', '.join(ports)}); choose one with --port NAME")
-        return 0
-    index = find_port(wanted, ports, kind)
-    if index is None:
-        raise UserError(f"no MIDI {kind} named {wanted!r}; there are: {', '.join(ports)}")
-    return index
+            raise UserError(f"several MIDI {kind}s ({', '.join(ports)}); choose one with {option} NAME")
+        return ports[0]
+    name = find_port(wanted, ports, kind, option)
+    if name is None:
+        raise UserError(f"no MIDI {kind} named {wanted!r}; there are: {', '.join(ports)} (choose one with {option})")
+    return name
+
+
+def client(port: str) -> str:
+    """The client a port's name begins with ("APC40 mkII" of "APC40 mkII:APC40 mkII MIDI 1 20:0"),
+    which stays when a replug numbers the port anew."""
+    return port.split(":")[0]
 
 
 class MidiPort:
@@ -121,21 +134,31 @@ class MidiPort:
     opening, as RtMidi's JACK input delivers nothing on a port opened again after a close."""
 
     role = "port"  # this end's name, as the MIDI system lists the connection
+    kind = "port"  # what the user calls it: a MIDI input or output
 
     def __init__(self, make: Callable[[], object]):
         self._make = make
         self._midi = self._made()
         self.port: str | None = None  # the open port's name
+        self.wanted: str | None = None  # the name it is looked for by after an unplug; None: virtual
 
     def _made(self):
         return self._make()
 
     def ports(self) -> list[str]:
-        return self._midi.get_ports()
+        """The ports of this kind there are, but the bridge's own (its clients are `CLIENT_NAME`,
+        or `CLIENT_NAME-01` and so on where the MIDI system numbers a second)."""
+        return [name for name in self._midi.get_ports() if not _OURS.fullmatch(client(name))]
 
-    def open(self, index: int) -> None:
-        self.port = self.ports()[index]
-        self._midi.open_port(index, name=self.role)
+    def choose(self, wanted: str | None, option: str) -> None:
+        """Open the port `wanted` names, or the only one (UserError otherwise), and look for it by
+        its client's name after an unplug unless `wanted` names it."""
+        self.open(chosen_port(wanted, self.ports(), self.kind, option))
+        self.wanted = wanted or client(self.port)
+
+    def open(self, name: str) -> None:
+        self._midi.open_port(self._midi.get_ports().index(name), name=self.role)
+        self.port = name
 
     def open_virtual(self, name: str) -> None:
         try:
@@ -143,7 +166,23 @@ class MidiPort:
         except NotImplementedError:  # Windows MM has no virtual ports
             raise UserError("this MIDI system has no virtual ports; connect to a controller with --port NAME, "
                             "or make a loopback port (loopMIDI) and give its name") from None
-        self.port = f"{CLIENT_NAME}:{name}"
+        self.port = f"{name} (virtual)"
+
+    def rescan(self) -> list[str]:
+        """See that the port is still there, and when it is back after an unplug, open it again;
+        what changed, to say. UserError when two ports alike are there (waited out)."""
+        assert self.wanted is not None
+        ports, said = self.ports(), []
+        if self.port is not None:
+            if self.port in ports:
+                return []
+            said.append(f"MIDI {self.kind} {self.port!r} is gone (unplugged?); the bridge waits for it")
+            self.close_port()
+        name = find_port(self.wanted, ports, self.kind)
+        if name is not None:
+            self.open(name)
+            said.append(f"MIDI {self.kind} {name!r} is back")
+        return said
 
     def close_port(self) -> None:
         self._release()
@@ -163,6 +202,7 @@ class MidiInput(MidiPort):
     software sends into), its messages waiting in a bounded queue with a pipe to wake a poll."""
 
     role = "in"
+    kind = "input"
 
     def __init__(self, make: Callable[[], object], clock: bool = False):
         self._clock = clock
@@ -213,28 +253,56 @@ class MidiInput(MidiPort):
 
 
 class MidiLights(MidiPort):
-    """A controller's lights, through its output port: each button's as the show's state says,
-    sent when it changes (and all of them again after the port is opened)."""
+    """A controller's lights, through its output port: each button's as the show's state says
+    (a tap pad's on the show's beats), changes sent as they come and all of them every RESEND_S.
+    With no state for STATE_STALE_S, or a show ended, they show no show: each at its dark."""
 
     role = "lights"
+    kind = "output"
 
     def __init__(self, make: Callable[[], object], buttons: MidiMap):
         super().__init__(make)
-        self._buttons = buttons.lights()
+        # One light per pad: a button of its own channel before one of any channel (lit on channel 1).
+        lit: dict[tuple, Button] = {}
+        for b in sorted(buttons.lights(), key=lambda b: b.channel is not None):
+            lit[b.kind, b.channel or 1, b.number] = b
+        self._buttons = list(lit.values())
         self._shown: dict[tuple, int] = {}
+        self._state: Mapping = {}
+        self._state_at = -math.inf
+        self._beat_until = -math.inf  # tap pads are lit until then
+        self._on_beat = False  # whether they were, at the last update
+        self._sent_at = -math.inf
 
-    def open(self, index: int) -> None:
-        super().open(index)
-        self._shown.clear()
+    def heard(self, topic: str, body: Mapping, now: float) -> None:
+        """The engine's telemetry: its state, or a beat (a tap pad lit for BLINK of it)."""
+        if topic == "state":
+            self._state, self._state_at = ({} if body.get("ended") is True else body), now
+        elif topic == "beat" and isinstance(bpm := body.get("bpm"), (int, float)) and bpm > 0:
+            self._beat_until = now + BLINK * 60.0 / bpm
 
-    def show(self, state: dict) -> None:
+    def wake_in(self, now: float) -> float:
+        """Seconds until a light goes out by itself (a tap pad's blink; 0: it is due), inf if none will."""
+        return max(0.0, self._beat_until - now) if self._on_beat else math.inf
+
+    def update(self, now: float) -> None:
         if self.port is None:
             return
+        if now - self._state_at > STATE_STALE_S:
+            self._state = {}
+        if now - self._sent_at >= RESEND_S:
+            self._shown.clear()
+            self._sent_at = now
+        self._on_beat = now < self._beat_until and bool(self._state)
         for b in self._buttons:
-            value, key = b.light if b.lit(state) else b.dark, (b.kind, b.channel, b.number)
+            value, key = b.light if b.lit(self._state, self._on_beat) else b.dark, (b.kind, b.channel, b.number)
             if self._shown.get(key) != value:
                 self._midi.send_message(b.light_message(value))
                 self._shown[key] = value
+
+    def open(self, name: str) -> None:
+        super().open(name)
+        self._shown.clear()
 
     def close(self) -> None:
         """All lights out, then the port closed: a controller left lit says a show that is not there."""
@@ -246,29 +314,28 @@ class MidiLights(MidiPort):
 
 class MidiBridge:
     """Reads `midi`'s messages as requests (`buttons` for the buttons; `clock`: the MIDI clock
-    taps the beat) and sends them to the engine; with `lights` and the engine's `telemetry`,
-    lights the buttons as its state says. With `wanted`, the name the ports were chosen by,
-    ports that go away are waited for and taken again. `monitor` is given a line for each
-    message but the clock's ticks: what it is, as a map names it, and what it did."""
+    taps the beat) and sends them to the engine; with `lights` and the engine's `telemetry`
+    (its state and beats), lights the buttons. Ports chosen by name (`MidiPort.wanted`) that go
+    away are waited for and taken again. `monitor` is given a line for each message but the
+    clock's ticks and time code: what it is, as a map names it, and what it sent."""
 
     def __init__(self, midi: MidiInput, send, report: Reporter, buttons: MidiMap = MidiMap(),
-                 clock: bool = False, wanted: str | None = None, lights: MidiLights | None = None,
-                 telemetry: TelemetryListener | None = None, monitor: Callable[[str], None] | None = None):
+                 clock: bool = False, lights: MidiLights | None = None, telemetry: TelemetryListener | None = None,
+                 monitor: Callable[[str], None] | None = None):
         assert (lights is None) == (telemetry is None)
-        self._monitor = monitor
         self._midi = midi
         self._forwarder = Forwarder(send, report)
         self._report = report
         self._buttons = buttons
         self._clock = ClockTaps() if clock else None
-        self._wanted = wanted
         self._lights = lights
         self._telemetry = telemetry
+        self._monitor = monitor
         self._poller = zmq.Poller()
         self._poller.register(midi.fileno(), zmq.POLLIN)
         if telemetry is not None:
             self._poller.register(telemetry.socket, zmq.POLLIN)
-        self._scanned_at = time.monotonic()
+        self._started = self._scanned_at = time.monotonic()
         self.received = 0
 
     @property
@@ -276,21 +343,23 @@ class MidiBridge:
         return self._forwarder.sent
 
     def step(self, wait_s: float) -> None:
-        """Take what has arrived (waiting up to `wait_s` when nothing is due), then send the
-        requests; once a second, see that the port is still there."""
-        self._poller.poll(0 if self._forwarder.due() else wait_s * 1000.0)
+        """Take what has arrived (waiting up to `wait_s` when nothing is due, less for a light to
+        go out), send the requests, show the lights; once a second, see that the ports are there."""
+        wait = 0.0 if self._forwarder.due() else wait_s
+        if self._lights is not None:
+            wait = min(wait, self._lights.wake_in(time.monotonic()))
+        self._poller.poll(max(0.0, wait) * 1000.0)
         for message in self._midi.take():
             self.received += 1
             self._read(message)
         self._forwarder.send_due()
-        state = None
-        while self._telemetry is not None and (message := self._telemetry.receive(0)) is not None:
-            state = message[1]  # the newest is what the lights show
-        if state is not None:
-            self._lights.show(state)
-        if self._wanted is not None and time.monotonic() - self._scanned_at >= RESCAN_S:
+        if self._lights is not None:
+            self._show_lights()
+        if time.monotonic() - self._scanned_at >= RESCAN_S:
             self._scanned_at = time.monotonic()
-            self._rescan()
+            for port in (self._midi, self._lights):
+                if port is not None and port.wanted is not None:
+                    self._rescan(port)
 
     def _read(self, message: list[int]) -> None:
         if self._clock is not None and self._clock.read(message):
@@ -305,29 +374,26 @@ class MidiBridge:
             requests = []
             if self._monitor is None:
                 self._report.once(str(e))
-        if self._monitor is not None and message[:1] != [CLOCK]:
+        if self._monitor is not None and message[:1] not in ([CLOCK], [TIME_CODE]):
             done = "; ".join(shown(r) for r in requests)
             self._monitor(described(message) + (f" -> {done}" if done else ""))
         for request in requests:
             self._forwarder.put(request)
 
-    def _rescan(self) -> None:
-        assert self._wanted is not None
-        for port, kind in ((self._midi, "input"), (self._lights, "output")):
-            if port is None:
-                continue
-            try:
-                ports = port.ports()
-                if port.port is not None:
-                    if port.port in ports:
-                        continue
-                    self._report.say(f"MIDI {kind} {port.port!r} is gone (unplugged?); the bridge waits for it")
-                    port.close_port()
-                index = find_port(self._wanted, ports, kind)
-                if index is not None:
-                    port.open(index)
-                    self._report.say(f"MIDI {kind} {port.port!r} is back")
-            except UserError:  # two alike meanwhile: wait until one of them is gone
-                pass
-            except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
-                self._report.once(f"the MIDI system fails ({e}); the bridge keeps looking for {self._wanted!r}")
+    def _show_lights(self) -> None:
+        assert self._lights is not None and self._telemetry is not None
+        while (message := self._telemetry.receive(0)) is not None:
+            self._lights.heard(*message, time.monotonic())
+        self._lights.update(time.monotonic())
+        if not self._telemetry.heard and time.monotonic() - self._started > TELEMETRY_SILENCE_S:
+            self._report.once(f"no telemetry from {self._telemetry.address} yet: the lights wait for the show's "
+                              "state; is it the engine's telemetry socket (--telemetry)?")
+
+    def _rescan(self, port: MidiPort) -> None:
+        try:
+            for line in port.rescan():
+                self._report.say(line)
+        except UserError:  # two alike meanwhile: wait until one of them is gone
+            pass
+        except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
+            self._report.once(f"the MIDI system fails ({e}); the bridge keeps looking for {port.wanted!r}")
