@@ -12,10 +12,10 @@ import time
 import pytest
 import zmq
 
-from live.control.bridge import Reporter
-from live.control.client import ControlClient, TelemetryListener
-from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, button, \
-    described, requests_for
+from live.control.bridge import Forwarder, LatestRequests, Reporter
+from live.control.client import ControlClient
+from live.control.midi import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockTaps, MidiError, MidiMap, MidiReader, \
+    button, described
 from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, chosen_port
 from live.control.server import ControlServer
 from live.errors import UserError
@@ -36,7 +36,7 @@ BUTTONS = MidiMap([button({"note": 36, "channel": 10, "preset": "tide"}),
     ([0x80, 36, 64], []),
     ([0xB3, 20, 127], [{"cmd": "set", "param": "blackout", "value": True},
                        {"cmd": "set", "param": "lambda", "value": 0.05}]),
-    ([0xB3, 20, 63], []),  # a button's release, sent as a control change
+    ([0xB3, 20, 63], []),  # a button's release, sent as a control change (the first heard from it)
     ([0xC0, 4], [{"cmd": "preset", "name": "tide"}, {"cmd": "tap"}]),
     ([0xC0, 5], None),  # a program no button claims
     ([0xE0, 0, 64], []), ([0xA0, 36, 10], []), ([0xD0, 10], []),  # pitch bend, aftertouch: nothing of ours
@@ -45,16 +45,24 @@ BUTTONS = MidiMap([button({"note": 36, "channel": 10, "preset": "tide"}),
 def test_messages_read_as_requests(message, requests):
     if requests is None:
         with pytest.raises(MidiError, match=r"program 5 on channel 1 does nothing: give it a \[\[button\]\] with "
-                                            r"program = 5"):
-            requests_for(message, BUTTONS)
+                                            r"program = 5 \(and channel = 1, or no channel for any\)"):
+            MidiReader(BUTTONS).requests(message)
     else:
-        assert requests_for(message, BUTTONS) == requests
+        assert MidiReader(BUTTONS).requests(message) == requests
 
 
 def test_a_note_no_button_claims_says_how_to_map_it():
     with pytest.raises(MidiError, match=r"note 60 on channel 2 does nothing: give it a \[\[button\]\] with "
-                                        r"note = 60 in the --map file"):
-        requests_for([0x91, 60, 100], MidiMap())
+                                        r"note = 60 \(and channel = 2, or no channel for any\) in the --map file"):
+        MidiReader(MidiMap()).requests([0x91, 60, 100])
+
+
+def test_a_cc_button_acts_when_pressed_not_on_each_value_of_a_knob_turned_past_the_middle():
+    reader = MidiReader(MidiMap([button({"cc": 20, "cut": True})]))
+    acted = [bool(reader.requests([0xB0, 20, v])) for v in (0, 127, 0, 127, 127, 60, 64, 65, 66, 127, 10, 100)]
+    # a press, its release, a press, the same 127 again (a button with no release), a knob past 64 once, then again
+    assert acted == [False, True, False, True, True, False, True, False, False, False, False, True]
+    assert reader.requests([0xB1, 20, 127]) == [{"cmd": "cut"}]  # another channel's button is its own
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -68,7 +76,8 @@ def test_a_note_no_button_claims_says_how_to_map_it():
     ('[[button]]\nnote = 1\nset = { lambda = 7 }\n', "lambda"),
     ('[[button]]\nnote = 1\npreset = "tide.toml"\n', "preset must be the name of a preset"),
     ('[[button]]\nnote = 1\nvelocity = 3\ncut = true\n', "unknown field 'velocity'"),
-    ('[[button]]\nnote = 1\ncut = true\n[[button]]\nnote = 1\ntap = true\n', "note 1 on any channel is mapped twice"),
+    ('[[button]]\nnote = 1\ncut = true\n[[button]]\nnote = 1\ntap = true\n', "buttons 1 and 2 both map note 1 on any"),
+    ('channel = 10\n[[button]]\nnote = 1\ncut = true\n', "unknown 'channel'; a MIDI map holds [[button]] tables, each"),
     ('[button]\nnote = 1\ncut = true\n', "each button is written [[button]]"),
     ('[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\n', "knobs and faders are mapped by each preset's"),
 ])
@@ -84,8 +93,9 @@ def test_the_same_note_may_do_one_thing_on_a_channel_and_another_on_the_rest(tmp
     path = tmp_path / "midi.toml"
     path.write_text('[[button]]\nnote = 1\nchannel = 2\ncut = true\n[[button]]\nnote = 1\ntap = true\n')
     buttons = MidiMap.load(path)
-    assert len(buttons) == 2 and requests_for([0x91, 1, 9], buttons) == [{"cmd": "cut"}]
-    assert requests_for([0x92, 1, 9], buttons) == [{"cmd": "tap"}]
+    reader = MidiReader(buttons)
+    assert len(buttons) == 2 and reader.requests([0x91, 1, 9]) == [{"cmd": "cut"}]
+    assert reader.requests([0x92, 1, 9]) == [{"cmd": "tap"}]
 
 
 def test_a_button_is_lit_while_what_it_sets_holds_and_a_tap_pad_on_the_beat():
@@ -122,26 +132,26 @@ def test_the_clock_taps_each_of_the_master_s_beats_from_its_start():
     # The Song Position Pointer counts sixteenths: 5 of them is a beat and 6 ticks.
     assert beats_of(clock, [STOP], [SONG_POSITION, 5, 0], [CONTINUE], *[[CLOCK]] * 20) == [3 + 18]
     assert beats_of(ClockTaps(), [CONTINUE], [CLOCK]) == []  # continue what? no place yet
+    assert clock.unplaced == 30  # ticks after a Stop are no beats, but were placed: not counted
+    assert clock.forget() and not clock.forget()  # a count lost (the port was gone), then none to lose
+    assert beats_of(clock, [CONTINUE], *[[CLOCK]] * 30) == [] and beats_of(clock, [START], [CLOCK]) == [1]
 
 
 class FakeRtMidi:
-    """rtmidi's MidiIn and MidiOut as the bridge uses them: a callback the test calls as rtmidi's
+    """rtmidi's MidiIn and MidiOut as the bridge uses them: a queue the test fills as rtmidi's
     thread would, the messages sent kept."""
 
     def __init__(self, ports):
-        self.ports, self.callback, self.opened, self.ignored, self.sent = ports, None, None, None, []
+        self.ports, self.queue, self.opened, self.ignored, self.sent = ports, [], None, None, []
+
+    def get_message(self):
+        return (self.queue.pop(0), 0.0) if self.queue else None
 
     def send_message(self, message):
         self.sent.append(message)
 
     def ignore_types(self, sysex, timing, active_sense):
         self.ignored = timing
-
-    def set_callback(self, callback):
-        self.callback = callback
-
-    def cancel_callback(self):
-        self.callback = None
 
     def get_ports(self):
         return list(self.ports)
@@ -156,8 +166,7 @@ class FakeRtMidi:
         pass
 
     def send(self, *messages):
-        for message in messages:
-            self.callback((message, 0.0), None)
+        self.queue += messages
 
 
 def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
@@ -167,7 +176,7 @@ def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
     with ControlServer(engine, ANY_PORT, ANY_PORT) as server, ControlClient(server.command_endpoint, 2.0) as client:
         bridge = MidiBridge(midi, client.request, Reporter(lines.append, "midi"), BUTTONS)
         rt.send(*[[0xB0, 1, v] for v in range(0, 128, 8)], [0xB0, 64, 127], [0x99, 36, 100],
-                [0x90, 60, 100], [0x90, 60, 100], *[[0xB0, 9, v] for v in range(100)], [0xC0, 4])
+                *[[0x90, n, 100] for n in range(20, 120)], *[[0xB0, 9, v] for v in range(100)], [0xC0, 4])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and (not engine.taps or len(lines) < 2):
             bridge.step(0.05)
@@ -175,10 +184,12 @@ def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
     settings = engine.settings.get()
     # Controller 1 drives lambda up to 0.3 in FakeEngine's map; its 16 values went as one or a few.
     assert settings.lambda_ == pytest.approx(0.3 * 120 / 127) and settings.freeze and engine.preset == "tide"
-    assert len(engine.taps) == 1 and bridge.received == 1 + 16 + 1 + 1 + 2 + 100 and bridge.sent <= 10
+    assert len(engine.taps) == 1 and bridge.received == 16 + 1 + 1 + 100 + 100 + 1 and bridge.sent <= 10
     assert rt.ignored is True  # no clock asked for: rtmidi drops its ticks
-    assert len(lines) == 2, lines  # the note twice, the unmapped fader's hundred values: each said once
-    assert any("note 60 on channel 1 does nothing" in line for line in lines)
+    # A hundred keys no button maps, and the unmapped fader's hundred values: each said once.
+    assert len(lines) == 2, lines
+    assert any("note 20 on channel 1 does nothing" in line and "other notes no button maps are not said" in line
+               for line in lines)
     assert any(line.startswith("live: midi: cc 1 9") and "not mapped" in line for line in lines)
 
 
@@ -191,16 +202,20 @@ def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
     rt.send([START], *[[CLOCK]] * 25)
     bridge.step(0.0)
     assert sent == [{"cmd": "tap"}] * 2 and rt.ignored is False
-    rt.ports = ["Keys:Keys 28:0"]
+    rt.ports = ["Keys:Keys 28:0", "Pads Pro:Pads Pro MIDI 1 30:0"]  # unplugged; another of its maker's plugged in
     bridge._scanned_at -= 2.0  # a second on: the port is looked for
     bridge.step(0.0)
-    assert rt.opened is None and lines == ["live: midi: MIDI input 'Pads:Pads MIDI 1 24:0' is gone (unplugged?); "
-                                           "the bridge waits for it"]
-    rt.ports = ["Keys:Keys 28:0", "Pads:Pads MIDI 1 32:0"]  # back, with another client number
+    assert rt.opened is None and lines == [
+        "live: midi: MIDI input 'Pads:Pads MIDI 1 24:0' is gone (unplugged?); the bridge waits for it",
+        "live: midi: the clock's beats are lost with its port: they are tapped again from the master's next Start"]
+    rt.ports = ["Keys:Keys 28:0", "Pads Pro:Pads Pro MIDI 1 30:0", "Pads:Pads MIDI 1 32:0"]  # back, renumbered
     bridge._scanned_at -= 2.0
     bridge.step(0.0)
     assert rt.opened == "Pads:Pads MIDI 1 32:0"
-    assert lines[-1] == "live: midi: MIDI input 'Pads:Pads MIDI 1 32:0' is back"
+    assert lines[2:] == ["live: midi: MIDI input 'Pads:Pads MIDI 1 32:0' is back"]
+    rt.send(*[[CLOCK]] * 30, [START], [CLOCK])  # the master's ticks counted again from its Start only
+    bridge.step(0.0)
+    assert sent == [{"cmd": "tap"}] * 3
     midi.close()
 
 
@@ -216,6 +231,28 @@ class Telemetry:
             self.heard = True
             return self.waiting.pop(0)
         return None
+
+
+def test_a_refusal_is_said_once_per_thing_refused_and_a_clock_s_tap_is_dropped_when_late():
+    lines, now = [], [0.0]
+
+    def refuse(request):
+        return {"ok": False, "error": f"refused {request.get('value', request.get('name'))}"}
+
+    forwarder = Forwarder(refuse, Reporter(lines.append, "midi"))
+    for value in range(30):  # a fader past a parameter's range: each value refused in its own words
+        forwarder.put({"cmd": "set", "param": "lambda", "value": value})
+        forwarder.send_due()
+    for name in ("tide", "tide", "nosuch"):
+        forwarder.put({"cmd": "preset", "name": name})
+        forwarder.send_due()
+    assert lines == ["live: midi: set lambda 0: refused 0", "live: midi: preset tide: refused tide",
+                     "live: midi: preset nosuch: refused nosuch"]
+    waiting = LatestRequests(clock=lambda: now[0])
+    waiting.put({"cmd": "tap"}, 0.1)
+    waiting.put({"cmd": "tap"})
+    now[0] = 0.5
+    assert waiting.take() == {"cmd": "tap"} and waiting.take() is None  # the clock's tap was late, a hand's is not
 
 
 def test_the_lights_show_the_show_its_beats_and_no_show_when_it_stops():

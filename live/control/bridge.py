@@ -57,10 +57,11 @@ class LatestRequests:
         self._waiting: OrderedDict[object, dict] = OrderedDict()
         self._events = 0
 
-    def put(self, request: dict) -> None:
+    def put(self, request: dict, lifetime_s: float = EVENT_LIFETIME_S) -> None:
+        """Wait `request`; a tap or cut at most `lifetime_s`."""
         if request["cmd"] in EVENTS:
             self._events += 1
-            self._waiting[(request["cmd"], self._events)] = request | {"_at": self._clock()}
+            self._waiting[(request["cmd"], self._events)] = request | {"_until": self._clock() + lifetime_s}
         else:  # to the back: a set must not overtake a preset chosen after it (the preset resets it)
             self._waiting[request_key(request)] = request
             self._waiting.move_to_end(request_key(request))
@@ -79,7 +80,7 @@ class LatestRequests:
             _, request = self._waiting.popitem(last=False)
             if request["cmd"] not in EVENTS:
                 return request
-            if self._clock() - request["_at"] <= EVENT_LIFETIME_S:
+            if self._clock() <= request["_until"]:
                 return {"cmd": request["cmd"]}
         return None
 
@@ -121,8 +122,8 @@ class Forwarder:
         self._retry_at = 0.0
         self.sent = 0
 
-    def put(self, request: dict) -> None:
-        self._waiting.put(request)
+    def put(self, request: dict, lifetime_s: float = EVENT_LIFETIME_S) -> None:
+        self._waiting.put(request, lifetime_s)
 
     def due(self) -> bool:
         """Whether a request waits and may be sent now."""
@@ -147,8 +148,9 @@ class Forwarder:
         self.sent += 1
         if reply.get("ok") is not True:
             error = reply.get("error", reply)
-            # Once per thing and refusal, not per value: an unmapped fader sends a hundred values.
-            self._report.once(f"{shown(request)}: {error}", (request_key(request), str(error)))
+            # Once per thing refused (a preset by its name), not per value: an unmapped fader or a
+            # fader past a parameter's range sends a hundred values.
+            self._report.once(f"{shown(request)}: {error}", (request_key(request), request.get("name")))
         return True
 
     def _absent(self, request: dict, why: str, retry_s: float) -> bool:

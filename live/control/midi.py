@@ -14,8 +14,9 @@ is written in a map the bridge reads (`--map midi.toml`):
     light = 21                # its light's value (the velocity, a Launchpad's colour; default 127)
     dark = 1                  # its value while not lit (a dim colour: the pad is there; default 0, off)
 
-A button acts when pressed (a note on with a velocity above 0, a control change of 64 or
-more, a program change), never on its release: a preset first (it resets what `set` sets),
+A button acts when pressed (a note on with a velocity above 0, a control change rising to 64
+or more, or sent again at it, a program change), never on its release nor on each value of a
+knob turned past 64: a preset first (it resets what `set` sets),
 then `set`, `cut` and `tap`, as a cue acts. Control changes no button claims go on as `cc`
 requests; a note no button claims is said (MidiError) and does nothing.
 
@@ -57,6 +58,10 @@ _KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "progr
 class MidiError(ValueError):
     """A message that asks for something no button does; `str(e)` says what and how to map it."""
 
+    def __init__(self, text: str, kind: str):
+        super().__init__(text)
+        self.kind = kind  # "note" or "program"
+
 
 @dataclass(frozen=True)
 class Button:
@@ -92,13 +97,8 @@ class MidiMap:
     message's own channel before one of any channel."""
 
     def __init__(self, buttons: Sequence[Button] = ()):
-        self._buttons: dict[tuple[str, int | None, int], Button] = {}
-        for b in buttons:
-            key = (b.kind, b.channel, b.number)
-            if key in self._buttons:
-                raise ValueError(f"{b.kind} {b.number} on {'channel ' + str(b.channel) if b.channel else 'any channel'}"
-                                 " is mapped twice")
-            self._buttons[key] = b
+        self._buttons = {(b.kind, b.channel, b.number): b for b in buttons}
+        assert len(self._buttons) == len(buttons), "a button mapped twice (`load` says which)"
 
     @classmethod
     def load(cls, path: str | Path) -> MidiMap:
@@ -106,21 +106,24 @@ class MidiMap:
         data = read_toml(path)
         extra = sorted(set(data) - {"button"})
         if extra:
-            raise UserError(f"{path}: unknown table {', '.join(map(repr, extra))}; a MIDI map holds [[button]] tables "
-                            "(knobs and faders are mapped by each preset's [[cc]] tables)")
+            raise UserError(f"{path}: unknown {', '.join(map(repr, extra))}; a MIDI map holds [[button]] tables, each "
+                            "field under its [[button]] (knobs and faders are mapped by each preset's [[cc]] tables)")
         tables = data.get("button", [])
         if not isinstance(tables, list):
             raise UserError(f"{path}: [button] is one table; each button is written [[button]], with two brackets")
-        buttons = []
+        buttons: dict[tuple, tuple[int, Button]] = {}
         for number, table in enumerate(tables, start=1):
             try:
-                buttons.append(button(table))
+                b = button(table)
             except ValueError as e:
                 raise UserError(f"{path}: button {number}: {e}") from None
-        try:
-            return cls(buttons)
-        except ValueError as e:
-            raise UserError(f"{path}: {e}") from None
+            key = (b.kind, b.channel, b.number)
+            if key in buttons:
+                where = f"channel {b.channel}" if b.channel is not None else "any channel"
+                raise UserError(f"{path}: buttons {buttons[key][0]} and {number} both map {b.kind} {b.number} on "
+                                f"{where}")
+            buttons[key] = (number, b)
+        return cls([b for _, b in buttons.values()])
 
     def find(self, kind: str, channel: int, number: int) -> Button | None:
         return self._buttons.get((kind, channel, number)) or self._buttons.get((kind, None, number))
@@ -171,26 +174,41 @@ def button(table: object) -> Button:
     return Button(kind, number, channel, tuple(requests), light, dark)
 
 
-def requests_for(message: Sequence[int], buttons: MidiMap) -> list[dict]:
-    """The requests one MIDI message (its bytes, as a port delivers them) stands for: a mapped
-    button's when it is pressed, a `cc` request for a control change no button claims, none for
-    anything else (a release, pitch bend, clock). MidiError for a note no button claims."""
-    if not message or message[0] < NOTE_OFF or message[0] >= 0xF0:
-        return []
-    status, channel = message[0] & 0xF0, (message[0] & 0x0F) + 1
-    if status == NOTE_ON and len(message) >= 3 and message[2] == 0:
-        return []  # a note on with velocity 0 is the usual note off
-    kind = _KIND_OF_STATUS.get(status)
-    if kind is None or len(message) < (2 if kind == "program" else 3):
-        return []
-    number = message[1]
-    found = buttons.find(kind, channel, number)
-    if found is not None:
-        return list(found.requests) if kind != "cc" or message[2] >= PRESSED else []
-    if kind == "cc":
-        return [{"cmd": "cc", "channel": channel, "controller": number, "value": message[2]}]
-    raise MidiError(f"{kind} {number} on channel {channel} does nothing: give it a [[button]] with {kind} = {number} "
-                    "in the --map file")
+class MidiReader:
+    """MIDI messages read as requests, by a map's buttons. It remembers each cc button's last
+    value: such a button acts when its value rises to PRESSED or past it, or is sent at it again
+    (a button sending 127 and no release), not on each value of a knob turned past it."""
+
+    def __init__(self, buttons: MidiMap):
+        self.buttons = buttons
+        self._values: dict[tuple[int, int], int] = {}
+
+    def requests(self, message: Sequence[int]) -> list[dict]:
+        """The requests one message (its bytes, as a port delivers them) stands for: a mapped
+        button's when it is pressed, a `cc` request for a control change no button claims, none
+        for anything else (a release, pitch bend, clock). MidiError for a note or program no
+        button claims."""
+        if not message or message[0] < NOTE_OFF or message[0] >= 0xF0:
+            return []
+        status, channel = message[0] & 0xF0, (message[0] & 0x0F) + 1
+        if status == NOTE_ON and len(message) >= 3 and message[2] == 0:
+            return []  # a note on with velocity 0 is the usual note off
+        kind = _KIND_OF_STATUS.get(status)
+        if kind is None or len(message) < (2 if kind == "program" else 3):
+            return []
+        number = message[1]
+        found = self.buttons.find(kind, channel, number)
+        if found is not None:
+            return list(found.requests) if kind != "cc" or self._pressed(channel, number, message[2]) else []
+        if kind == "cc":
+            return [{"cmd": "cc", "channel": channel, "controller": number, "value": message[2]}]
+        raise MidiError(f"{kind} {number} on channel {channel} does nothing: give it a [[button]] with "
+                        f"{kind} = {number} (and channel = {channel}, or no channel for any) in the --map file", kind)
+
+    def _pressed(self, channel: int, number: int, value: int) -> bool:
+        before = self._values.get((channel, number))
+        self._values[channel, number] = value
+        return value >= PRESSED and (before is None or before < PRESSED or before == value)
 
 
 _SYSTEM_NAMES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop", TIME_CODE: "time code"}
@@ -223,12 +241,20 @@ class ClockTaps:
     """MIDI clock read as taps: True for each tick that begins one of the master's beats.
 
     The beats are counted from the master's Start (or where its Song Position Pointer puts
-    them); ticks before either, or after a Stop, are no beats (`unplaced` counts those)."""
+    them); ticks before either (`unplaced` counts those), after a Stop, or after `forget`, are no
+    beats."""
 
     def __init__(self) -> None:
         self._tick: int | None = None  # ticks since the master's beat 1; None: no place known
         self._running = False
         self.unplaced = 0  # ticks heard with no place to count them from
+
+    def forget(self) -> bool:
+        """The count lost (ticks went unheard: the port was gone): no beats until the next Start.
+        Whether there was a count to lose."""
+        had = self._tick is not None
+        self._tick, self._running = None, False
+        return had
 
     def read(self, message: Sequence[int]) -> bool:
         """Whether `message` is a tick that begins a beat; other messages move the count."""
@@ -242,8 +268,9 @@ class ClockTaps:
         elif status == SONG_POSITION and len(message) >= 3:
             self._tick = (message[1] | message[2] << 7) * TICKS_PER_SIXTEENTH
         elif status == CLOCK:
-            if not self._running or self._tick is None:
+            if self._tick is None:
                 self.unplaced += 1
+            if not self._running or self._tick is None:
                 return False
             beat = self._tick % TICKS_PER_BEAT == 0
             self._tick += 1

@@ -1,9 +1,8 @@
 """The MIDI bridge: a controller's MIDI port in, control requests to the engine out; and,
 with its lights, the show's state out to the controller's pads.
 
-rtmidi reads the port on a thread of its own and calls `MidiInput._on_message` for each
-message: the callback only appends to a bounded deque and writes a byte to a pipe, which
-wakes the bridge's poll. The bridge reads the messages as requests (live.control.midi) and
+rtmidi reads the port on the MIDI system's thread into a bounded queue of its own, which the
+bridge reads every MIDI_POLL_S. It reads the messages as requests (live.control.midi) and
 sends them through the same `Forwarder` as the OSC bridge: a fader's values wait one per
 controller, the newest kept, and an engine that is away is outlasted.
 
@@ -16,7 +15,6 @@ import math
 import os
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -24,13 +22,17 @@ import zmq
 
 from live.control.bridge import TELEMETRY_SILENCE_S, Forwarder, Reporter, shown
 from live.control.client import TelemetryListener
-from live.control.midi import BLINK, CLOCK, MIDI_SYSTEMS, TIME_CODE, Button, ClockTaps, MidiError, MidiMap, described, requests_for
+from live.control.midi import (BLINK, CLOCK, MIDI_SYSTEMS, TIME_CODE, Button, ClockTaps, MidiError, MidiMap, MidiReader,
+                               described)
 from live.errors import UserError
 
-MAX_WAITING = 4096  # messages between two reads of the bridge; a flood past it loses the oldest
+MAX_WAITING = 4096  # messages between two reads of the bridge; rtmidi drops what comes past it
+MIDI_POLL_S = 0.002  # the input's queue read this often: within a JACK period, 2 % of a core idle
 RESCAN_S = 1.0  # how often the port's presence is checked
+CLOCK_TAP_LIFETIME_S = 0.1  # a clock's tap the engine could not take by then would set a wrong phase
 CLIENT_NAME = "live"
 _OURS = re.compile(rf"{CLIENT_NAME}(-\d+)?")
+_ALSA_NUMBERS = re.compile(r" \d+:\d+$")
 STATE_STALE_S = 1.0  # the lights show no show when the engine's state is older (it comes 20 times a second)
 RESEND_S = 2.0  # all lights sent again this often: a controller power-cycled behind a MIDI interface, or
                 # software connected to a virtual port since, shows them too
@@ -93,11 +95,15 @@ class MidiSystem:
             return self._rtmidi.MidiOut(self._id, name=CLIENT_NAME)
 
 
-def find_port(wanted: str, ports: list[str], kind: str = "input", option: str = "--port") -> str | None:
-    """The port `wanted` names: the port of that name, else the one of a client of that name, else
-    the one whose name holds it (any case); None when none does; UserError when several do."""
-    for alike in (lambda name: name == wanted, lambda name: client(name).lower() == wanted.lower(),
-                  lambda name: wanted.lower() in name.lower()):
+def find_port(wanted: str, ports: list[str], kind: str = "input", option: str = "--port",
+              strict: bool = False) -> str | None:
+    """The port `wanted` names: the port of that name (ALSA's numbers aside), else the one of a
+    client of that name, else (unless `strict`) the one whose name holds it, in any case; None
+    when none does; UserError when several do."""
+    alikes = [lambda name: plain(name) == plain(wanted), lambda name: client(name).lower() == client(wanted).lower()]
+    if not strict:
+        alikes.append(lambda name: wanted.lower() in name.lower())
+    for alike in alikes:
         found = [name for name in ports if alike(name)]
         if len(found) > 1:
             raise UserError(f"{wanted!r} names several MIDI {kind}s ({', '.join(found)}); give more of the name "
@@ -123,6 +129,11 @@ def chosen_port(wanted: str | None, ports: list[str], kind: str = "input", optio
     return name
 
 
+def plain(port: str) -> str:
+    """A port's name without the numbers ALSA gives it ("... MIDI 1 20:0"), which a replug changes."""
+    return _ALSA_NUMBERS.sub("", port)
+
+
 def client(port: str) -> str:
     """The client a port's name begins with ("APC40 mkII" of "APC40 mkII:APC40 mkII MIDI 1 20:0"),
     which stays when a replug numbers the port anew."""
@@ -140,7 +151,7 @@ class MidiPort:
         self._make = make
         self._midi = self._made()
         self.port: str | None = None  # the open port's name
-        self.wanted: str | None = None  # the name it is looked for by after an unplug; None: virtual
+        self.wanted: str | None = None  # the port it is looked for as after an unplug; None: virtual
 
     def _made(self):
         return self._make()
@@ -151,10 +162,11 @@ class MidiPort:
         return [name for name in self._midi.get_ports() if not _OURS.fullmatch(client(name))]
 
     def choose(self, wanted: str | None, option: str) -> None:
-        """Open the port `wanted` names, or the only one (UserError otherwise), and look for it by
-        its client's name after an unplug unless `wanted` names it."""
+        """Open the port `wanted` names, or the only one (UserError otherwise); after an unplug,
+        look for that port (its name, ALSA's numbers aside, or its client's), not any `wanted` names
+        (an APC40 mkII for an unplugged APC40)."""
         self.open(chosen_port(wanted, self.ports(), self.kind, option))
-        self.wanted = wanted or client(self.port)
+        self.wanted = self.port
 
     def open(self, name: str) -> None:
         self._midi.open_port(self._midi.get_ports().index(name), name=self.role)
@@ -178,7 +190,7 @@ class MidiPort:
                 return []
             said.append(f"MIDI {self.kind} {self.port!r} is gone (unplugged?); the bridge waits for it")
             self.close_port()
-        name = find_port(self.wanted, ports, self.kind)
+        name = find_port(self.wanted, ports, self.kind, strict=True)
         if name is not None:
             self.open(name)
             said.append(f"MIDI {self.kind} {name!r} is back")
@@ -199,57 +211,29 @@ class MidiPort:
 
 class MidiInput(MidiPort):
     """The bridge's MIDI input: one port (a controller's, chosen by name, or a virtual one other
-    software sends into), its messages waiting in a bounded queue with a pipe to wake a poll."""
+    software sends into). Its messages wait in rtmidi's own bounded queue until `take`: a Python
+    callback runs on the MIDI system's thread (JACK's process thread) and waits there for the
+    interpreter, and JACK lost messages meanwhile, clock ticks among them (review 88)."""
 
     role = "in"
     kind = "input"
 
     def __init__(self, make: Callable[[], object], clock: bool = False):
         self._clock = clock
-        self._waiting: deque[list[int]] = deque(maxlen=MAX_WAITING)
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
         super().__init__(make)
 
     def _made(self):
         midi = self._make()
         # Clock ticks come 24 a beat: let through only when they are followed.
         midi.ignore_types(sysex=True, timing=not self._clock, active_sense=True)
-        midi.set_callback(self._on_message)
         return midi
-
-    def _on_message(self, event, _data) -> None:
-        """On rtmidi's thread: never blocks (a full pipe has woken the poll already)."""
-        self._waiting.append(event[0])
-        try:
-            os.write(self._wake_write, b"\0")
-        except BlockingIOError:
-            pass
-
-    def _release(self) -> None:
-        self._midi.cancel_callback()
-        super()._release()
-
-    def fileno(self) -> int:
-        return self._wake_read
 
     def take(self) -> list[list[int]]:
         """The messages that came since the last call, oldest first."""
-        try:
-            while os.read(self._wake_read, 4096):
-                pass
-        except BlockingIOError:
-            pass
         messages = []
-        while self._waiting:
-            messages.append(self._waiting.popleft())
+        while (event := self._midi.get_message()) is not None:
+            messages.append(event[0])
         return messages
-
-    def close(self) -> None:
-        super().close()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
 
 
 class MidiLights(MidiPort):
@@ -326,13 +310,12 @@ class MidiBridge:
         self._midi = midi
         self._forwarder = Forwarder(send, report)
         self._report = report
-        self._buttons = buttons
+        self._reader = MidiReader(buttons)
         self._clock = ClockTaps() if clock else None
         self._lights = lights
         self._telemetry = telemetry
         self._monitor = monitor
         self._poller = zmq.Poller()
-        self._poller.register(midi.fileno(), zmq.POLLIN)
         if telemetry is not None:
             self._poller.register(telemetry.socket, zmq.POLLIN)
         self._started = self._scanned_at = time.monotonic()
@@ -345,10 +328,12 @@ class MidiBridge:
     def step(self, wait_s: float) -> None:
         """Take what has arrived (waiting up to `wait_s` when nothing is due, less for a light to
         go out), send the requests, show the lights; once a second, see that the ports are there."""
-        wait = 0.0 if self._forwarder.due() else wait_s
+        wait = 0.0 if self._forwarder.due() else min(wait_s, MIDI_POLL_S)
         if self._lights is not None:
             wait = min(wait, self._lights.wake_in(time.monotonic()))
-        self._poller.poll(max(0.0, wait) * 1000.0)
+            self._poller.poll(wait * 1000.0)
+        elif wait > 0:
+            time.sleep(wait)
         for message in self._midi.take():
             self.received += 1
             self._read(message)
@@ -363,17 +348,18 @@ class MidiBridge:
 
     def _read(self, message: list[int]) -> None:
         if self._clock is not None and self._clock.read(message):
-            self._forwarder.put({"cmd": "tap"})
+            self._forwarder.put({"cmd": "tap"}, CLOCK_TAP_LIFETIME_S)
             return
         if self._clock is not None and self._clock.unplaced == UNPLACED_SAID_AFTER:
             self._report.once("MIDI clock is coming but the master has not started since the bridge did: "
                               "its beats are tapped from its next Start (stop and play it)")
         try:
-            requests = requests_for(message, self._buttons)
+            requests = self._reader.requests(message)
         except MidiError as e:
             requests = []
-            if self._monitor is None:
-                self._report.once(str(e))
+            if self._monitor is None:  # a keyboard's 88 keys must not use up what the bridge will say
+                self._report.once(f"{e} (other {e.kind}s no button maps are not said; --monitor shows each)",
+                                  ("unmapped", e.kind))
         if self._monitor is not None and message[:1] not in ([CLOCK], [TIME_CODE]):
             done = "; ".join(shown(r) for r in requests)
             self._monitor(described(message) + (f" -> {done}" if done else ""))
@@ -393,6 +379,9 @@ class MidiBridge:
         try:
             for line in port.rescan():
                 self._report.say(line)
+            if port is self._midi and port.port is None and self._clock is not None and self._clock.forget():
+                self._report.say("the clock's beats are lost with its port: they are tapped again from the "
+                                 "master's next Start")
         except UserError:  # two alike meanwhile: wait until one of them is gone
             pass
         except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
