@@ -3,6 +3,7 @@ through a MIDI port (JACK's, with its dummy driver: this machine has no ALSA seq
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,10 +77,12 @@ def test_a_cc_button_acts_when_pressed_not_on_each_value_of_a_knob_turned_past_t
     ('[[button]]\nnote = 1\nset = { lambda = 7 }\n', "lambda"),
     ('[[button]]\nnote = 1\npreset = "tide.toml"\n', "preset must be the name of a preset"),
     ('[[button]]\nnote = 1\nvelocity = 3\ncut = true\n', "unknown field 'velocity'"),
-    ('[[button]]\nnote = 1\ncut = true\n[[button]]\nnote = 1\ntap = true\n', "buttons 1 and 2 both map note 1 on any"),
-    ('channel = 10\n[[button]]\nnote = 1\ncut = true\n', "unknown 'channel'; a MIDI map holds [[button]] tables, each"),
+    ('[[button]]\nnote = 1\ncut = true\n[[button]]\nnote = 1\ntap = true\n',
+     "button 1 and button 2 both map note 1 on any"),
+    ('channel = 10\n[[button]]\nnote = 1\ncut = true\n', "unknown 'channel'; a MIDI map holds [[button]] and"),
     ('[button]\nnote = 1\ncut = true\n', "each button is written [[button]]"),
-    ('[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\n', "knobs and faders are mapped by each preset's"),
+    ('[[cc]]\nchannel = 1\ncontroller = 1\nparam = "lambda"\n',
+     "unknown 'cc'; a MIDI map holds [[button]] and [[knob]]"),
 ])
 def test_a_map_file_s_mistakes_are_one_line_naming_the_button(tmp_path, text, fragment):
     path = tmp_path / "midi.toml"
@@ -87,6 +90,25 @@ def test_a_map_file_s_mistakes_are_one_line_naming_the_button(tmp_path, text, fr
     with pytest.raises(UserError) as caught:
         MidiMap.load(path)
     assert str(caught.value).startswith(str(path)) and fragment in str(caught.value), caught.value
+
+
+def test_a_knob_is_read_as_the_controller_the_presets_map(tmp_path):
+    path = tmp_path / "apc40.toml"
+    path.write_text("[[knob]]\ncc = 48\nto = 1\n\n[[knob]]\ncc = 49\nchannel = 2\nto = 2\nto_channel = 3\n\n"
+                    "[[button]]\ncc = 20\ncut = true\n")
+    reader = MidiReader(MidiMap.load(path))
+    assert reader.requests([0xB4, 48, 90]) == [{"cmd": "cc", "channel": 1, "controller": 1, "value": 90}]
+    assert reader.requests([0xB1, 49, 7]) == [{"cmd": "cc", "channel": 3, "controller": 2, "value": 7}]
+    assert reader.requests([0xB0, 49, 7]) == [{"cmd": "cc", "channel": 1, "controller": 49, "value": 7}]  # not ch 2
+    assert len(MidiMap.load(path)) == 3 and MidiMap.load(path).lights() == [button({"cc": 20, "cut": True})]
+    for text, fragment in (("[[knob]]\ncc = 48\n", "knob 1: no to: give cc = the controller it sends"),
+                           ("[[knob]]\ncc = 48\nto = 1\nmin = 3\n", "knob 1: unknown field 'min'"),
+                           ("[[knob]]\ncc = 48\nto = 128\n", "knob 1: to"),
+                           ("[[button]]\ncc = 20\ncut = true\n[[knob]]\ncc = 20\nto = 1\n",
+                            "button 1 and knob 1 both map cc 20 on any channel")):
+        path.write_text(text)
+        with pytest.raises(UserError, match=re.escape(fragment)):
+            MidiMap.load(path)
 
 
 def test_the_same_note_may_do_one_thing_on_a_channel_and_another_on_the_rest(tmp_path):

@@ -48,12 +48,17 @@ the bridge, or restart: the bridge keeps trying. See live/control/PROTOCOL.md.
 
 MIDI_HELP = """Read a MIDI controller and send what it does to the engine as control requests:
 
-    knobs and faders (control changes)    `cc` requests, mapped by the preset on screen ([[cc]])
+    knobs and faders (control changes)    `cc` requests, mapped by the preset on screen ([[cc]]),
+                                          as sent or as --map reads them ([[knob]])
     pads, keys, buttons, program changes  what --map says they do in every preset ([[button]])
     MIDI clock (with --clock)             a tap on each of the master's beats, from its Start
     the show's state (with --lights)      the buttons' lights: a preset's pad while it plays, ...
 
 A map file (TOML):
+
+    [[knob]]
+    cc = 48              # a knob sending CC 48 (channel = N: only on that channel) ...
+    to = 1               # ... read as channel 1's CC 1 (to_channel = N for another)
 
     [[button]]
     note = 36            # or cc = 20 (a button sending a control change), or program = 4

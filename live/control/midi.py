@@ -3,8 +3,14 @@ are live.control.midi_bridge's).
 
 Knobs and faders send control changes, which go to the engine as `cc` requests: the preset on
 screen maps them (its [[cc]] tables, live.control.ccmap), so each preset plays the controller
-its own way. What a button does in every preset (choose a preset, set parameters, cut, tap)
-is written in a map the bridge reads (`--map midi.toml`):
+its own way. A controller whose knobs send other numbers than the presets map is read as one
+that sends theirs, and what a button does in every preset (choose a preset, set parameters,
+cut, tap) is written, in a map the bridge reads (`--map midi.toml`):
+
+    [[knob]]
+    cc = 48                   # a knob or fader sending this control change (an APC40's first track knob)
+    channel = 1               # 1-16; left out: any channel
+    to = 1                    # read as this controller (on to_channel, default 1), which the presets map
 
     [[button]]
     note = 36                 # a pad or key sending this note; or cc = 20, a button sending a
@@ -16,9 +22,9 @@ is written in a map the bridge reads (`--map midi.toml`):
 
 A button acts when pressed (a note on with a velocity above 0, a control change rising to 64
 or more, or sent again at it, a program change), never on its release nor on each value of a
-knob turned past 64: a preset first (it resets what `set` sets),
-then `set`, `cut` and `tap`, as a cue acts. Control changes no button claims go on as `cc`
-requests; a note no button claims is said (MidiError) and does nothing.
+knob turned past 64: a preset first (it resets what `set` sets), then `set`, `cut` and `tap`,
+as a cue acts. Control changes no button or knob claims go on as `cc` requests as they are; a
+note no button claims is said (MidiError) and does nothing.
 
 With the show's state (its telemetry), `Button.lit` says whether a button is lit, as
 controllers light their pads (a note on at the light's value, a control change for a cc button;
@@ -53,6 +59,7 @@ _FIELDS = (*KINDS, "channel", *ACTIONS, "light", "dark")
 LIT = 127  # a light's value unless the button gives one
 BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat
 _KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "program"}
+_KNOB_FIELDS = ("cc", "channel", "to", "to_channel")
 
 
 class MidiError(ValueError):
@@ -92,48 +99,79 @@ class Button:
         return [status | ((self.channel or 1) - 1), self.number, value]
 
 
+@dataclass(frozen=True)
+class Knob:
+    """A knob or fader read as another controller: one the presets' [[cc]] tables map."""
+
+    number: int          # the controller it sends, 0-127
+    channel: int | None  # 1-16; None: any channel
+    to: int              # the controller it is read as
+    to_channel: int      # on this channel
+
+    kind = "cc"
+
+
 class MidiMap:
-    """The buttons of a map file, looked up by (kind, channel, number): a button of the
+    """The buttons and knobs of a map file, looked up by (kind, channel, number): one of the
     message's own channel before one of any channel."""
 
-    def __init__(self, buttons: Sequence[Button] = ()):
-        self._buttons = {(b.kind, b.channel, b.number): b for b in buttons}
-        assert len(self._buttons) == len(buttons), "a button mapped twice (`load` says which)"
+    def __init__(self, buttons: Sequence[Button | Knob] = ()):
+        self._entries = {(b.kind, b.channel, b.number): b for b in buttons}
+        assert len(self._entries) == len(buttons), "a message mapped twice (`load` says which)"
 
     @classmethod
     def load(cls, path: str | Path) -> MidiMap:
-        """The map in a TOML file; UserError naming the file and the button for anything wrong."""
+        """The map in a TOML file; UserError naming the file and the entry for anything wrong."""
         data = read_toml(path)
-        extra = sorted(set(data) - {"button"})
+        extra = sorted(set(data) - set(_READERS))
         if extra:
-            raise UserError(f"{path}: unknown {', '.join(map(repr, extra))}; a MIDI map holds [[button]] tables, each "
-                            "field under its [[button]] (knobs and faders are mapped by each preset's [[cc]] tables)")
-        tables = data.get("button", [])
-        if not isinstance(tables, list):
-            raise UserError(f"{path}: [button] is one table; each button is written [[button]], with two brackets")
-        buttons: dict[tuple, tuple[int, Button]] = {}
-        for number, table in enumerate(tables, start=1):
-            try:
-                b = button(table)
-            except ValueError as e:
-                raise UserError(f"{path}: button {number}: {e}") from None
-            key = (b.kind, b.channel, b.number)
-            if key in buttons:
-                where = f"channel {b.channel}" if b.channel is not None else "any channel"
-                raise UserError(f"{path}: buttons {buttons[key][0]} and {number} both map {b.kind} {b.number} on "
-                                f"{where}")
-            buttons[key] = (number, b)
-        return cls([b for _, b in buttons.values()])
+            raise UserError(f"{path}: unknown {', '.join(map(repr, extra))}; a MIDI map holds [[button]] and [[knob]] "
+                            "tables, each field under its table")
+        entries: dict[tuple, tuple[str, Button | Knob]] = {}
+        for table_name, read in _READERS.items():
+            tables = data.get(table_name, [])
+            if not isinstance(tables, list):
+                raise UserError(f"{path}: [{table_name}] is one table; each {table_name} is written [[{table_name}]], "
+                                "with two brackets")
+            for number, table in enumerate(tables, start=1):
+                label = f"{table_name} {number}"
+                try:
+                    entry = read(table)
+                except ValueError as e:
+                    raise UserError(f"{path}: {label}: {e}") from None
+                key = (entry.kind, entry.channel, entry.number)
+                if key in entries:
+                    where = f"channel {entry.channel}" if entry.channel is not None else "any channel"
+                    raise UserError(f"{path}: {entries[key][0]} and {label} both map {entry.kind} {entry.number} on "
+                                    f"{where}")
+                entries[key] = (label, entry)
+        return cls([entry for _, entry in entries.values()])
 
-    def find(self, kind: str, channel: int, number: int) -> Button | None:
-        return self._buttons.get((kind, channel, number)) or self._buttons.get((kind, None, number))
+    def find(self, kind: str, channel: int, number: int) -> Button | Knob | None:
+        return self._entries.get((kind, channel, number)) or self._entries.get((kind, None, number))
 
     def __len__(self) -> int:
-        return len(self._buttons)
+        return len(self._entries)
 
     def lights(self) -> list[Button]:
         """The buttons that can be lit (a program change cannot)."""
-        return [b for b in self._buttons.values() if b.kind != "program"]
+        return [b for b in self._entries.values() if isinstance(b, Button) and b.kind != "program"]
+
+
+def knob(table: object) -> Knob:
+    """One `[[knob]]` table as a Knob; ValueError naming what is wrong."""
+    if not isinstance(table, Mapping):
+        raise ValueError("a knob is a table: [[knob]] with cc = ... and to = ... under it")
+    extra = sorted(set(table) - set(_KNOB_FIELDS))
+    if extra:
+        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a knob takes {', '.join(_KNOB_FIELDS)}")
+    for needed in ("cc", "to"):
+        if needed not in table:
+            raise ValueError(f"no {needed}: give cc = the controller it sends, to = the one the presets map")
+    channel = int(check_value("channel", int, 1, 16, table["channel"])) if "channel" in table else None
+    return Knob(int(check_value("cc", int, 0, 127, table["cc"])), channel,
+                int(check_value("to", int, 0, 127, table["to"])),
+                int(check_value("to_channel", int, 1, 16, table.get("to_channel", 1))))
 
 
 def button(table: object) -> Button:
@@ -198,6 +236,8 @@ class MidiReader:
             return []
         number = message[1]
         found = self.buttons.find(kind, channel, number)
+        if isinstance(found, Knob):
+            return [{"cmd": "cc", "channel": found.to_channel, "controller": found.to, "value": message[2]}]
         if found is not None:
             return list(found.requests) if kind != "cc" or self._pressed(channel, number, message[2]) else []
         if kind == "cc":
@@ -276,3 +316,6 @@ class ClockTaps:
             self._tick += 1
             return beat
         return False
+
+
+_READERS = {"button": button, "knob": knob}  # a map file's tables, in the order they are read
