@@ -60,9 +60,11 @@ def test_a_note_no_button_claims_says_how_to_map_it():
 
 def test_a_cc_button_acts_when_pressed_not_on_each_value_of_a_knob_turned_past_the_middle():
     reader = MidiReader(MidiMap([button({"cc": 20, "cut": True})]))
-    acted = [bool(reader.requests([0xB0, 20, v])) for v in (0, 127, 0, 127, 127, 60, 64, 65, 66, 127, 10, 100)]
-    # a press, its release, a press, the same 127 again (a button with no release), a knob past 64 once, then again
-    assert acted == [False, True, False, True, True, False, True, False, False, False, False, True]
+    values = (0, 127, 0, 127, 127, 60, 64, 65, 127, 10, 70, 63, 64, 63, 64, 20, 100)
+    acted = [v for v in values if reader.requests([0xB0, 20, v])]
+    # a press, its release, a press, the same 127 again (a button with no release), not back below 32 so still down
+    # (60 ... 127), released (10), a knob past 64 once (70) and jittering about it, released, past it again
+    assert acted == [127, 127, 127, 70, 100]
     assert reader.requests([0xB1, 20, 127]) == [{"cmd": "cut"}]  # another channel's button is its own
 
 
@@ -167,7 +169,7 @@ class FakeRtMidi:
         self.ports, self.queue, self.opened, self.ignored, self.sent = ports, [], None, None, []
 
     def get_message(self):
-        return (self.queue.pop(0), 0.0) if self.queue else None
+        return self.queue.pop(0) if self.queue else None
 
     def send_message(self, message):
         self.sent.append(message)
@@ -187,8 +189,9 @@ class FakeRtMidi:
     def delete(self):
         pass
 
-    def send(self, *messages):
-        self.queue += messages
+    def send(self, *messages, apart: float = 0.0):
+        """Messages come, `apart` seconds after each other (rtmidi's delta time)."""
+        self.queue += [(message, apart) for message in messages]
 
 
 def test_the_bridge_steers_a_control_server_and_says_each_problem_once():
@@ -268,8 +271,11 @@ def test_a_refusal_is_said_once_per_thing_refused_and_a_clock_s_tap_is_dropped_w
     for name in ("tide", "tide", "nosuch"):
         forwarder.put({"cmd": "preset", "name": name})
         forwarder.send_due()
+    for controller in range(101):  # a controller's unmapped knobs: one kind of refusal
+        forwarder.put({"cmd": "cc", "channel": 2, "controller": controller, "value": 5})
+        forwarder.send_due()
     assert lines == ["live: midi: set lambda 0: refused 0", "live: midi: preset tide: refused tide",
-                     "live: midi: preset nosuch: refused nosuch"]
+                     "live: midi: preset nosuch: refused nosuch", "live: midi: cc 2 0 5: refused 5"]
     waiting = LatestRequests(clock=lambda: now[0])
     waiting.put({"cmd": "tap"}, 0.1)
     waiting.put({"cmd": "tap"})
@@ -356,6 +362,36 @@ def test_the_monitor_says_what_each_message_is_and_what_it_did():
                      "cc = 20, channel = 1 (value 127) -> set blackout true; set lambda 0.05",
                      "start"]  # no clock ticks (24 a beat) nor time code (100 a second)
     assert said == []  # the unmapped note is on the monitor, not said again
+
+
+def test_a_clock_s_tick_taken_late_taps_nothing():
+    rt, sent = FakeRtMidi(["Clock"]), []
+    midi = MidiInput(lambda: rt, clock=True)
+    midi.choose(None, "--port")
+    bridge = MidiBridge(midi, lambda request: sent.append(request) or {"ok": True}, Reporter(print, "midi"), clock=True)
+    rt.send([START], [CLOCK], *[[CLOCK]] * 23, apart=0.02)  # the bridge held up: the beat's tick came 0.46 s ago
+    rt.send(*[[CLOCK]] * 24, apart=0.0)  # the next beat's tick (the 25th) just now
+    bridge.step(0.0)
+    assert sent == [{"cmd": "tap"}]
+    midi.close()
+
+
+def test_a_controller_s_output_is_the_one_beside_its_input_and_a_port_looked_for_again_is_itself():
+    rt = FakeRtMidi(["Pads:Pads MIDI 1 24:0", "Pads Pro:Pads Pro MIDI 1 28:0"])
+    lights = MidiLights(lambda: rt, MidiMap([button({"note": 1, "cut": True})]))
+    lights.choose_beside("Pads:Pads MIDI 1 20:0", "--lights-port")
+    assert lights.port == "Pads:Pads MIDI 1 24:0"
+    # a2jmidid, PipeWire and JACK's ALSA driver list every device under one client
+    rt.ports = ["a2j:Launchpad [20] (playback): Launchpad MIDI 1", "a2j:Midi Through [14] (playback): Port-0"]
+    with pytest.raises(UserError, match=r"several MIDI outputs of 'a2j' \(.*\); name one with --lights-port"):
+        lights.choose_beside("a2j:Launchpad [20] (capture): Launchpad MIDI 1", "--lights-port")
+    lights.choose("launchpad", "--lights-port")
+    rt.ports = rt.ports[1:]  # unplugged: the other device of the same client is not taken instead
+    assert lights.rescan() == ["MIDI output 'a2j:Launchpad [20] (playback): Launchpad MIDI 1' is gone (unplugged?); "
+                               "the bridge waits for it"] and lights.port is None
+    twins = ["Launchpad Mini:Launchpad Mini MIDI 1 20:0", "Launchpad Mini:Launchpad Mini MIDI 1 24:0"]
+    assert chosen_port(twins[1], twins) == twins[1]  # the full name tells twins apart
+    lights.close()
 
 
 def test_a_port_is_chosen_by_its_name_its_client_s_or_a_part_of_it():
@@ -447,7 +483,8 @@ def test_a_controller_on_a_real_port_steers_the_engine_through_the_command(jack_
         threading.Thread(target=states, daemon=True).start()
         bridge = subprocess.Popen(
             [sys.executable, "-m", "live", "control", "midi", "--api", "jack", "--port", "test pads",
-             "--map", str(tmp_path / "midi.toml"), "--clock", "--lights", "--address", server.command_endpoint,
+             "--map", str(tmp_path / "midi.toml"), "--clock", "--lights", "--lights-port", "test pads lights",
+             "--address", server.command_endpoint,
              "--telemetry", server.telemetry_endpoint, "--duration", "8"], stderr=subprocess.PIPE, text=True)
         first = bridge.stderr.readline()
         assert first.startswith("live: midi: listening to MIDI input 'Test Pads:out' with 2 button(s) mapped, "

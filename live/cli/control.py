@@ -314,7 +314,7 @@ def run_midi(args: argparse.Namespace) -> int:
     from live.control.bridge import Reporter
     from live.control.client import ControlClient, TelemetryListener
     from live.control.midi import MidiMap
-    from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, MidiSystem, client
+    from live.control.midi_bridge import MidiBridge, MidiInput, MidiLights, MidiSystem
 
     buttons = MidiMap.load(args.map) if args.map is not None else MidiMap()
     if args.lights and not buttons.lights():
@@ -339,10 +339,12 @@ def run_midi(args: argparse.Namespace) -> int:
             midi.open_virtual(args.virtual)
         else:
             midi.choose(args.port, "--port")
-        if lights is not None and args.virtual is not None and args.lights_port is None:
+        if lights is not None and args.lights_port is not None:
+            lights.choose(args.lights_port, "--lights-port")
+        elif lights is not None and args.virtual is not None:
             lights.open_virtual(args.virtual)
-        elif lights is not None:  # the controller's output: by its input's client name unless named
-            lights.choose(args.lights_port or (client(midi.port) if args.virtual is None else None), "--lights-port")
+        elif lights is not None:  # the controller's output, beside its input
+            lights.choose_beside(midi.port, "--lights-port")
         command = ControlClient(args.address, args.timeout, keys)
         stack.callback(command.close)
         telemetry = (stack.enter_context(TelemetryListener(args.telemetry or DEFAULT_TELEMETRY_ADDRESS,

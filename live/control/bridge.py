@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import time
 from collections import OrderedDict
@@ -148,9 +149,11 @@ class Forwarder:
         self.sent += 1
         if reply.get("ok") is not True:
             error = reply.get("error", reply)
-            # Once per thing refused (a preset by its name), not per value: an unmapped fader or a
-            # fader past a parameter's range sends a hundred values.
-            self._report.once(f"{shown(request)}: {error}", (request_key(request), request.get("name")))
+            # Once per thing and kind of refusal, not per value: a fader past a parameter's range sends
+            # a hundred values, and a controller's hundred unmapped knobs are one kind.
+            kind = re.sub(r"\d+(\.\d+)?", "#", str(error))
+            self._report.once(f"{shown(request)}: {error}", (request["cmd"], request.get("param"),
+                                                              request.get("name"), kind))
         return True
 
     def _absent(self, request: dict, why: str, retry_s: float) -> bool:

@@ -21,8 +21,8 @@ cut, tap) is written, in a map the bridge reads (`--map midi.toml`):
     dark = 1                  # its value while not lit (a dim colour: the pad is there; default 0, off)
 
 A button acts when pressed (a note on with a velocity above 0, a control change rising to 64
-or more, or sent again at it, a program change), never on its release nor on each value of a
-knob turned past 64: a preset first (it resets what `set` sets), then `set`, `cut` and `tap`,
+or more from below 32, or sent again at it, a program change), never on its release nor on
+each value of a knob turned or jittering past 64: a preset first (it resets what `set` sets), then `set`, `cut` and `tap`,
 as a cue acts. Control changes no button or knob claims go on as `cc` requests as they are; a
 note no button claims is said (MidiError) and does nothing.
 
@@ -50,6 +50,7 @@ from live.settings import check_value, param, quoted
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
 TIME_CODE, SONG_POSITION, CLOCK, START, CONTINUE, STOP = 0xF1, 0xF2, 0xF8, 0xFA, 0xFB, 0xFC
 PRESSED = 64  # a control change at or above it is a button down (MIDI's switch convention)
+RELEASED = 32  # and below this, up again: a knob jittering about 64 presses once
 TICKS_PER_BEAT = 24
 TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
 KINDS = ("note", "cc", "program")
@@ -214,12 +215,14 @@ def button(table: object) -> Button:
 
 class MidiReader:
     """MIDI messages read as requests, by a map's buttons. It remembers each cc button's last
-    value: such a button acts when its value rises to PRESSED or past it, or is sent at it again
-    (a button sending 127 and no release), not on each value of a knob turned past it."""
+    value and whether it is down: such a button acts when its value rises to PRESSED or past it
+    from below RELEASED, or is sent at the same value again (a button sending 127 and no
+    release), not on each value of a knob turned or jittering past it."""
 
     def __init__(self, buttons: MidiMap):
         self.buttons = buttons
         self._values: dict[tuple[int, int], int] = {}
+        self._down: set[tuple[int, int]] = set()
 
     def requests(self, message: Sequence[int]) -> list[dict]:
         """The requests one message (its bytes, as a port delivers them) stands for: a mapped
@@ -246,9 +249,15 @@ class MidiReader:
                         f"{kind} = {number} (and channel = {channel}, or no channel for any) in the --map file", kind)
 
     def _pressed(self, channel: int, number: int, value: int) -> bool:
-        before = self._values.get((channel, number))
-        self._values[channel, number] = value
-        return value >= PRESSED and (before is None or before < PRESSED or before == value)
+        key = (channel, number)
+        before = self._values.get(key)
+        self._values[key] = value
+        if value < RELEASED:
+            self._down.discard(key)
+        if value < PRESSED or (key in self._down and value != before):
+            return False
+        self._down.add(key)
+        return True
 
 
 _SYSTEM_NAMES = {CLOCK: "clock", START: "start", CONTINUE: "continue", STOP: "stop", TIME_CODE: "time code"}
