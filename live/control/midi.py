@@ -22,9 +22,9 @@ cut, tap) is written, in a map the bridge reads (`--map midi.toml`):
 
 A button acts when pressed (a note on with a velocity above 0, a control change rising to 64
 or more from below 32, or sent again at it, a program change), never on its release nor on
-each value of a knob turned or jittering past 64: a preset first (it resets what `set` sets), then `set`, `cut` and `tap`,
-as a cue acts. Control changes no button or knob claims go on as `cc` requests as they are; a
-note no button claims is said (MidiError) and does nothing.
+each value of a knob turned or jittering past 64: a preset first (it resets what `set` sets),
+then `set`, `cut` and `tap`, as a cue acts. Control changes no button or knob claims go on as
+`cc` requests as they are; a note no button claims is said (MidiError) and does nothing.
 
 With the show's state (its telemetry), `Button.lit` says whether a button is lit, as
 controllers light their pads (a note on at the light's value, a control change for a cc button;
