@@ -159,17 +159,23 @@ class MidiMap:
         return [b for b in self._entries.values() if isinstance(b, Button) and b.kind != "program"]
 
 
+def _channel(table: object, what: str, fields: tuple[str, ...], example: str) -> int | None:
+    """The channel of a map's `[[what]]` table (None: any), once it is seen to be a table of
+    `fields`; ValueError naming what is wrong."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"a {what} is a table: [[{what}]] with {example} under it")
+    extra = sorted(set(table) - set(fields))
+    if extra:
+        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a {what} takes {', '.join(fields)}")
+    return int(check_value("channel", int, 1, 16, table["channel"])) if "channel" in table else None
+
+
 def knob(table: object) -> Knob:
     """One `[[knob]]` table as a Knob; ValueError naming what is wrong."""
-    if not isinstance(table, Mapping):
-        raise ValueError("a knob is a table: [[knob]] with cc = ... and to = ... under it")
-    extra = sorted(set(table) - set(_KNOB_FIELDS))
-    if extra:
-        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a knob takes {', '.join(_KNOB_FIELDS)}")
+    channel = _channel(table, "knob", _KNOB_FIELDS, "cc = ... and to = ...")
     for needed in ("cc", "to"):
         if needed not in table:
             raise ValueError(f"no {needed}: give cc = the controller it sends, to = the one the presets map")
-    channel = int(check_value("channel", int, 1, 16, table["channel"])) if "channel" in table else None
     return Knob(int(check_value("cc", int, 0, 127, table["cc"])), channel,
                 int(check_value("to", int, 0, 127, table["to"])),
                 int(check_value("to_channel", int, 1, 16, table.get("to_channel", 1))))
@@ -177,18 +183,13 @@ def knob(table: object) -> Knob:
 
 def button(table: object) -> Button:
     """One `[[button]]` table as a Button; ValueError naming what is wrong."""
-    if not isinstance(table, Mapping):
-        raise ValueError("a button is a table: [[button]] with note = ... (or cc, program) under it")
-    extra = sorted(set(table) - set(_FIELDS))
-    if extra:
-        raise ValueError(f"unknown field {', '.join(map(repr, extra))}; a button takes {', '.join(_FIELDS)}")
+    channel = _channel(table, "button", _FIELDS, "note = ... (or cc, program)")
     kinds = [k for k in KINDS if k in table]
     if len(kinds) != 1:
         raise ValueError("give one of note = N, cc = N or program = N"
                          + (f", not {' and '.join(kinds)}" if kinds else ""))
     kind = kinds[0]
     number = int(check_value(kind, int, 0, 127, table[kind]))
-    channel = int(check_value("channel", int, 1, 16, table["channel"])) if "channel" in table else None
     requests: list[dict] = []
     preset = table.get("preset")
     if preset is not None:
