@@ -151,9 +151,9 @@ class Forwarder:
             error = reply.get("error", reply)
             # Once per thing and kind of refusal, not per value: a fader past a parameter's range sends
             # a hundred values, and a controller's hundred unmapped knobs are one kind.
-            kind = re.sub(r"\d+(\.\d+)?", "#", str(error))
-            self._report.once(f"{shown(request)}: {error}", (request["cmd"], request.get("param"),
-                                                              request.get("name"), kind))
+            kind = re.sub(r"-?\d+(\.\d+)?", "#", str(error))
+            self._report.once(f"{shown(request)}: {error} (others alike are not said)",
+                              (request["cmd"], request.get("param"), request.get("name"), kind))
         return True
 
     def _absent(self, request: dict, why: str, retry_s: float) -> bool:

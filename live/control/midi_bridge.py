@@ -147,6 +147,7 @@ class MidiPort:
         self._midi = self._made()
         self.port: str | None = None  # the open port's name
         self.wanted: str | None = None  # the port it is looked for as after an unplug; None: virtual
+        self._others: set[str] = set()  # the ports there when it went, none of them ours
 
     def _made(self):
         return self._make()
@@ -186,8 +187,9 @@ class MidiPort:
         self.port = f"{name} (virtual)"
 
     def rescan(self) -> list[str]:
-        """See that the port is still there, and when it is back after an unplug, open it again;
-        what changed, to say. UserError when two ports alike are there (waited out)."""
+        """See that the port is still there, and when it is back after an unplug, open it again:
+        the port of its name, or of its name with ALSA's numbers aside, that was not there when it
+        went (not a twin of the same name, nor "Pads:out B" for "Pads:out"); what changed, to say."""
         assert self.wanted is not None
         ports, said = self.ports(), []
         if self.port is not None:
@@ -195,16 +197,21 @@ class MidiPort:
                 return []
             said.append(f"MIDI {self.kind} {self.port!r} is gone (unplugged?); the bridge waits for it")
             self.close_port()
-        name = find_port(self.wanted, ports, self.kind)
-        if name is not None:
-            self.open(name)
-            said.append(f"MIDI {self.kind} {name!r} is back")
+            self._others = set(ports)
+        self._others &= set(ports)  # one unplugged since may come back as ours
+        new = [name for name in ports if name not in self._others]
+        found = [name for name in new if name == self.wanted] or [name for name in new
+                                                                 if plain(name) == plain(self.wanted)]
+        if found:
+            self.open(found[0])
+            said.append(f"MIDI {self.kind} {found[0]!r} is back")
         return said
 
     def close_port(self) -> None:
+        made = self._made()  # first: a MIDI system that fails here leaves the old object, not a deleted one
         self._release()
         self.port = None
-        self._midi = self._made()
+        self._midi = made
 
     def _release(self) -> None:
         self._midi.close_port()
@@ -389,7 +396,5 @@ class MidiBridge:
             if port is self._midi and port.port is None and self._clock is not None and self._clock.forget():
                 self._report.say("the clock's beats are lost with its port: they are tapped again from the "
                                  "master's next Start")
-        except UserError:  # two alike meanwhile: wait until one of them is gone
-            pass
-        except OSError as e:  # the MIDI system itself went away (a JACK server stopped): looked for again
+        except OSError as e:  # rtmidi could not make a new port object; the next second tries again
             self._report.once(f"the MIDI system fails ({e}); the bridge keeps looking for {port.wanted!r}")
