@@ -131,13 +131,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="open a MIDI input of this name for other software (a DAW) to send into (and, with "
                            "--lights, an output of the name to light it)")
     port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
-    midi.add_argument("--map", type=input_path, metavar="FILE", help="what the buttons do ([[button]] tables)")
+    midi.add_argument("--map", type=input_path, metavar="FILE", help="what the pads and buttons do and how the knobs are read ([[button]], [[knob]])")
     midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
     midi.add_argument("--lights", action="store_true",
                       help="light the mapped buttons as the show's state says, through the controller's output "
                            "(its preset's pad, a blackout's button, the tap pad on the beat)")
     midi.add_argument("--monitor", action="store_true",
-                      help="print each message as a map names it (note = 36, channel = 10) and what it did: "
+                      help="print each message as a map names it (note = 36, channel = 10) and what it sent: "
                            "press the pads to learn what to write")
     midi.add_argument("--lights-port", metavar="NAME",
                       help="the MIDI output the lights go to, by its name or part of it (default: the output of "
