@@ -17,6 +17,7 @@ import zmq
 from live.__main__ import main
 from live.audio.analyzer import AudioFeatures
 from live.audio.beatfiles import file_beats
+from live.audio.beatmap import BeatMap
 from live.audio.clock import ManualClock
 from live.audio.decode import scan_audio
 from live.bundle import bundle_stamps
@@ -513,7 +514,7 @@ def test_a_recording_that_stopped_in_the_show_is_its_error_and_keeps_its_partial
 def test_the_published_beat_phase_stays_below_one():
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
     features = SimpleNamespace(bpm=120.0, beat_confidence=1.0, phase=0.9996, next_beat=5.0, time=4.9998, rms=0.1)
-    engine.features.put(features)
+    engine.heard.put(features)
     published = []
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
@@ -546,9 +547,11 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
                              capture_time=lambda index: stamp["time"] + (index - 5000) / 1000)
     now = {"t": 100.1}
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=lambda: now["t"])
-    engine.features.put(AudioFeatures(time=5.0, sample_index=5000, rms=0.04, beats=(), newest_beat=4.8,
-                                      newest_onset=4.8, onset_strength=1.0, bpm=128.0, last_beat=4.8, phase=0.47,
-                                      next_beat=5.2, beat_confidence=0.93))
+    features = AudioFeatures(time=5.0, sample_index=5000, rms=0.04, beats=(), newest_beat=4.8, newest_onset=4.8,
+                             onset_strength=1.0, bpm=128.0, last_beat=4.8, phase=0.47, next_beat=5.2,
+                             beat_confidence=0.93)
+    engine.features.put(features)
+    engine.heard.put(features)
     published = []
     engine.publish = lambda topic, body: published.append(body)
     engine._publish_state([])
@@ -558,7 +561,48 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
     assert heard["level_db"] == -28.0 and heard["beat_confidence"] == 0.93
     assert gone["level_db"] == -120.0 and gone["beat_confidence"] == 0.0 and gone["bpm"] == 128.0
     # The screen hears the same: no tempo on the HUD, no fades held to a grid no one hears.
-    assert engine._features_heard(now["t"]).beat_confidence == 0.0
+    assert engine._unless_stalled(engine.features.peek(), now["t"]).beat_confidence == 0.0
+
+
+def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_output_takes_it():
+    # --play: the output device takes the track in bursts, each block heard 0.3 s later; the beat
+    # messages went out that far ahead of the music (0.35 s measured through PulseAudio).
+    clock = ManualClock(100.0)
+    source = PlaybackSource(MemoryTrack(np.zeros((16000 * 2, 1), np.float32)), 16000, clock=clock, play=True)
+    source._stream = SimpleNamespace()  # the device's callbacks come from this test
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None,
+                        LiveOptions(beat_map=BeatMap((np.array([0.5]),))), clock=clock.now)
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, body))
+
+    def output_takes(seconds: float) -> None:
+        # A burst of callbacks at one moment, as PulseAudio's: each block queued behind the one before.
+        out = np.zeros((512, 1), np.float32)
+        for i in range(round(seconds * 16000 / 512)):
+            source._play_callback(out, 512, SimpleNamespace(currentTime=5.0, outputBufferDacTime=5.3 + i * 0.032), None)
+
+    def analysed_to(t: float) -> None:
+        clock.advance(t - clock.now())
+        deadline = time.monotonic() + 10
+        while engine._audio_read < source.ring.written:
+            assert time.monotonic() < deadline, "the audio thread did not read the ring"
+            time.sleep(0.01)
+        time.sleep(0.05)  # its loop goes round a few times at this time
+
+    audio = threading.Thread(target=engine._audio_loop)
+    audio.start()
+    try:
+        output_takes(0.6)
+        analysed_to(100.0)
+        assert engine.features.peek().time > 0.6 and engine.heard.peek() is None and published == []
+        analysed_to(100.7)  # stream time 0.4 is being heard
+        assert published == [] and 0.4 - 0.032 <= engine.heard.peek().time <= 0.4  # fed 512 samples at a time
+        analysed_to(100.81)
+        assert [body["time"] for topic, body in published] == [0.5]
+        assert 0.51 - 0.032 <= engine.heard.peek().time <= 0.51
+    finally:
+        engine.stopping.set()
+        audio.join()
 
 
 def test_latencies_are_not_shown_while_no_keyframes_come():

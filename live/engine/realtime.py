@@ -1,6 +1,7 @@
 """The live engine: audio, inference and control threads around a render loop.
 
     source ──► audio thread ──► features (latest) ─────────────────────────┐
+               (beats and the state's analysis wait to be heard: heard.py)  │
                ring → analyzer  mel requests (latest) ──► inference thread ──► keyframes (latest)
                                                                              │
     control thread (ZeroMQ) ──► PresetChoice (settings, presets), taps       ▼
@@ -36,6 +37,7 @@ from live.bundle import Bundle
 from live.engine.bundles import RecentBundles
 from live.engine.choice import PresetChoice
 from live.engine.collector import ShowCollector
+from live.engine.heard import HeardLine
 from live.engine.cues import Cue, CueLog, CueSheet
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
@@ -65,6 +67,7 @@ STOP_WAIT_S = 30.0       # a keyframe under way is finished (a large user genera
 DRAIN_S = 5.0
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
+FEED_FRAMES = 512        # the analyzer is fed at most this much at once (see _audio_loop)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 
 
@@ -106,6 +109,10 @@ class LiveEngine:
         self.stats = RunStats()
         self.director = ScreenDirector()
         self.features: LatestSlot[AudioFeatures] = LatestSlot()
+        # The analysis of the audio being heard, for telemetry (a played track's runs ahead of it).
+        self.heard: LatestSlot[AudioFeatures] = LatestSlot()
+        self._analysis_line: HeardLine[AudioFeatures] = HeardLine()
+        self._beat_line: HeardLine[dict] = HeardLine()
         self.mel_requests: LatestSlot[MelRequest] = LatestSlot()
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
@@ -192,13 +199,10 @@ class LiveEngine:
                         # Drained a block late: place the tap where the stream was when it came
                         # (None before any audio: the analyzer takes it as now).
                         analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
-                    features = analyzer.feed(block)
-                    self.features.put(features)
-                    for beat, place in itertools.zip_longest(features.beats, features.beat_places):
-                        self.stats.beat(beat)
-                        self._beat_index += 1
-                        self.publish("beat", {"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm,
-                                              "place": place or None})
+                    # In parts: an output takes its blocks in bursts (a tenth of a second at once
+                    # through PulseAudio), and each part's analysis is heard at its own time.
+                    for i in range(0, len(block), FEED_FRAMES):
+                        features = self._analyse(analyzer, block[i:i + FEED_FRAMES])
                     now = self.clock()
                     if now >= next_window:
                         # A fixed grid, not now + period: blocks arrive tens of ms apart, and
@@ -213,12 +217,34 @@ class LiveEngine:
                                                          features.time))
                 self._audio_read = position
                 now = self.clock()
+                self._hand_heard(now)
                 if now >= next_watchdog:
                     next_watchdog = now + WATCHDOG_S
                     self._watch_source()
             except Exception as e:  # noqa: BLE001 - the show goes on; the error is reported
                 self.report("audio", f"{type(e).__name__}: {e}")
                 time.sleep(0.1)
+
+    def _analyse(self, analyzer: AudioAnalyzer, block: np.ndarray) -> AudioFeatures:
+        """Feeds `block`; its analysis and beats wait to be heard."""
+        features = analyzer.feed(block)
+        self.features.put(features)
+        now = self.clock()
+        self._analysis_line.put(features, self.source.capture_time(features.sample_index), now)
+        for beat, place in itertools.zip_longest(features.beats, features.beat_places):
+            self.stats.beat(beat)
+            self._beat_index += 1
+            self._beat_line.put({"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm,
+                                 "place": place or None},
+                                self.source.capture_time(round(beat * self.source.sample_rate)), now)
+        return features
+
+    def _hand_heard(self, now: float) -> None:
+        """The beats heard by `now` go out, and the analysis heard becomes the state's."""
+        for body in self._beat_line.due(now):
+            self.publish("beat", body)
+        if heard := self._analysis_line.due(now):
+            self.heard.put(heard[-1])
 
     def _watch_source(self) -> None:
         """Says an outage once (a device that stays silent is reopened every timeout, and a
@@ -581,11 +607,10 @@ class LiveEngine:
             return f"preset: projecting {name}'s picture into W, {math.floor(done * 100)} %"
         return ""
 
-    def _features_heard(self, now: float) -> AudioFeatures | None:
-        """The latest analysis; while the input delivers nothing, with no level and no beat
+    def _unless_stalled(self, features: AudioFeatures | None, now: float) -> AudioFeatures | None:
+        """`features`, but while the input delivers nothing, with no level and no beat
         confidence: its last values would read as a healthy signal on the HUD and in telemetry,
         and keep fades on a grid no one hears."""
-        features = self.features.peek()
         if features is not None and self._input_stalled(now):
             features = dataclasses.replace(features, rms=0.0, beat_confidence=0.0)
         return features
@@ -593,7 +618,8 @@ class LiveEngine:
     def _draw_frame(self, now: float, fps_window: list[float]) -> None:
         settings = self.choice.in_force()
         newest = self.keyframes.peek()
-        features = self._features_heard(now)
+        # The newest analysis: the screen places what it found by stream time, ahead or not.
+        features = self._unless_stalled(self.features.peek(), now)
         stream_t = self.stream.picture_time(now)
         t = stream_t if stream_t is not None else now
         if stream_t is not None:  # cues and cuts are placed in the audio's time, which starts with its first sample
@@ -665,7 +691,7 @@ class LiveEngine:
     def _publish_state(self, fps_window: list[float]) -> None:
         newest = self.keyframes.peek()
         now = self.clock()
-        features = self._features_heard(now)
+        features = self._unless_stalled(self.heard.peek(), now)
         # The settings as the controls left them: a controller's lights follow the window's hotkeys too.
         body = {"fps": round(frame_rate(fps_window, now), 2), "preset": self._on_screen,
                 "settings": self.choice.snapshot()[1].as_dict(),

@@ -1,0 +1,24 @@
+from live.engine.heard import HOLD_S, HeardLine
+
+
+def test_items_wait_until_heard_and_come_once_in_order():
+    line: HeardLine[str] = HeardLine()
+    line.put("a", heard_at=10.3, now=10.0)
+    line.put("b", heard_at=10.5, now=10.0)
+    assert line.due(10.29) == []
+    assert line.due(10.3) == ["a"]
+    assert line.due(11.0) == ["b"] and line.due(12.0) == []
+
+
+def test_an_input_s_items_are_heard_already():
+    line: HeardLine[int] = HeardLine()
+    line.put(1, heard_at=9.95, now=10.0)  # captured before it was analysed
+    assert line.due(10.0) == [1]
+
+
+def test_a_stamp_far_ahead_waits_no_longer_than_the_hold():
+    # A device reporting a latency of minutes must not hold every beat after it that long.
+    line: HeardLine[str] = HeardLine()
+    line.put("nonsense", heard_at=600.0, now=10.0)
+    assert line.due(10.0 + HOLD_S - 0.01) == []
+    assert line.due(10.0 + HOLD_S) == ["nonsense"]
