@@ -103,6 +103,7 @@ def test_a_knob_is_read_as_the_controller_the_presets_map(tmp_path):
     assert reader.requests([0xB1, 49, 7]) == [{"cmd": "cc", "channel": 3, "controller": 2, "value": 7}]
     assert reader.requests([0xB0, 49, 7]) == [{"cmd": "cc", "channel": 1, "controller": 49, "value": 7}]  # not ch 2
     assert len(MidiMap.load(path)) == 3 and MidiMap.load(path).lights() == [button({"cc": 20, "cut": True})]
+    assert MidiMap.load(path).counted() == "1 button and 2 knobs"  # said as the bridge starts
     for text, fragment in (("[[knob]]\ncc = 48\n", "knob 1: no to: give cc = the controller it sends"),
                            ("[[knob]]\ncc = 48\nto = 1\nmin = 3\n", "knob 1: unknown field 'min'"),
                            ("[[knob]]\ncc = 48\nto = 128\n", "knob 1: to"),
@@ -565,7 +566,7 @@ def test_a_controller_on_a_real_port_steers_the_engine_through_the_command(jack_
              "--address", server.command_endpoint,
              "--telemetry", server.telemetry_endpoint, "--duration", "12"], stderr=subprocess.PIPE, text=True)
         first = bridge.stderr.readline()
-        assert first.startswith("live: midi: listening to MIDI input 'Test Pads:out' with 2 button(s) mapped, "
+        assert first.startswith("live: midi: listening to MIDI input 'Test Pads:out' with 2 buttons mapped, "
                                 "following its clock, lighting 'Test Pads lights:in'"), first + bridge.stderr.read()
         assert wait_for(lambda: [0x90, 40, 0] in controller.lit)  # ember plays: tide's pad is dark
         for value in range(0, 128, 16):

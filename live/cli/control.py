@@ -353,7 +353,7 @@ def run_midi(args: argparse.Namespace) -> int:
         bridge = MidiBridge(midi, command.request, report, buttons, args.clock, lights, telemetry,
                             (lambda line: print(line, flush=True)) if args.monitor else None)
         report.say(f"listening to MIDI input {midi.port!r}"
-                   + (f" with {len(buttons)} button(s) mapped" if len(buttons) else "")
+                   + (f" with {buttons.counted()} mapped" if len(buttons) else "")
                    + (", following its clock" if args.clock else "")
                    + (f", lighting {lights.port!r}" if lights is not None else "")
                    + f", steering the engine at {args.address} (Ctrl-C to stop)")

@@ -154,6 +154,12 @@ class MidiMap:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def counted(self) -> str:
+        """How many buttons and knobs it maps, in words ("2 buttons and 1 knob")."""
+        buttons = sum(isinstance(entry, Button) for entry in self._entries.values())
+        counts = ((buttons, "button"), (len(self) - buttons, "knob"))
+        return " and ".join(f"{n} {name}{'s' if n != 1 else ''}" for n, name in counts if n)
+
     def lights(self) -> list[Button]:
         """The buttons that can be lit (a program change cannot)."""
         return [b for b in self._entries.values() if isinstance(b, Button) and b.kind != "program"]
