@@ -275,9 +275,8 @@ def test_gated_music_resting_each_bar_keeps_its_beats_and_a_break_in_it_still_br
     assert np.all(error[(hits > 1) & (hits < 62)] < 0.07), error  # every hit a beat
 
 
-def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
+def test_an_analyzer_with_a_beat_map_gives_its_beats():
     analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),)), start_index=-RATE // 2)
-    analyzer.tap(-0.2)
     heard = []
     for _ in range(6):
         features = analyzer.feed(np.zeros(RATE // 2, np.float32))  # silence: the map decides, not the level
@@ -287,6 +286,25 @@ def test_an_analyzer_with_a_beat_map_gives_its_beats_and_hears_no_taps():
     assert heard == [0.5, 1.0, 1.5, 2.0]
     assert analyzer.features.beat_confidence == 0.0  # past the run
     assert analyzer.features.newest_place == 0  # no bars known
+
+
+def test_a_tap_hands_a_show_whose_map_is_wrong_to_the_live_grid_already_locked():
+    # The map read 120 bpm drums at half tempo, its downbeats on beat 3: the performer taps once, on a beat.
+    drums = drum_track(120.0, 12.0, RATE, STEADY, seed=1)
+    wrong = BeatMap((np.arange(1.0, 12.0, 1.0),), (np.arange(11) % 4 + 1,))
+    analyzer = AudioAnalyzer(RATE, beat_map=wrong)
+    before, after, places, tapped = [], [], [], False
+    for start in range(0, len(drums.samples), 512):
+        if start >= 6 * RATE and not tapped:
+            analyzer.tap(6.0)
+            tapped = True
+        features = analyzer.feed(drums.samples[start:start + 512])
+        (after if start >= 6 * RATE else before).extend(features.beats)
+        places += features.beat_places
+    assert before == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # the map's, until the tap
+    # Then the drums' beats, every half second from the tap on (not one second), with no bars known.
+    assert after and np.allclose(np.diff([6.0] + after), 0.5, atol=0.03), after
+    assert places[:6] == [1, 2, 3, 4, 1, 2] and places[6:] == [] and analyzer.features.beats_ahead == ()
 
 
 def test_an_analyzer_with_bars_says_the_newest_beat_s_place():

@@ -117,7 +117,7 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
         req.setsockopt(zmq.RCVTIMEO, 3000)
         for body in (b'{"cmd": "set", "param": "lambda", "value": 0.3}', b"not json",
                      b'{"cmd": "set", "param": "lambda", "value": 99}', b'{"cmd": "cc", "channel": 1, "controller": 1, "value": 127}',
-                     b'{"cmd": "preset", "name": "other"}', b'{"cmd": "tap"}', b'{"cmd": "get"}',
+                     b'{"cmd": "preset", "name": "other"}', b'{"cmd": "get"}',
                      b'{"cmd": "preset", "name": "../presets/other"}', b'{"cmd": "cut"}'):
             req.send(body)
             try:
@@ -150,12 +150,11 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     assert stats["latency_ms"]["audio_to_keyframe"]["p50"] is not None
     assert stats["emotion"] and all(0 <= t <= 6.5 for t, _, _ in stats["emotion"])  # the song's seconds
     assert stats["audio_overflows"] == 0 and stats["errors"] == []
-    assert [r.get("ok") for r in replies] == [True, False, False, True, True, False, True, False, True], replies
+    assert [r.get("ok") for r in replies] == [True, False, False, True, True, True, False, True], replies
     assert replies[0] == {"ok": True, "param": "lambda", "value": 0.3}
     assert "JSON" in replies[1]["error"] and "lambda" in replies[2]["error"]
     # The file's beats are known ahead (--beats lookahead, the default): the show's beats are the
-    # render's, to the millisecond the map keeps, and a tap would change nothing.
-    assert "--beats live to tap" in replies[5]["error"]
+    # render's, to the millisecond the map keeps (no tap took them over).
     mapped = file_beats(scan_audio(song))
     assert len(stats["beats"]) >= 8 and stats["beats"][0] < 0.7
     assert stats["beats"] == pytest.approx(mapped.beats[mapped.beats <= stats["beats"][-1] + 1e-3].tolist(), abs=1e-3)
@@ -163,13 +162,12 @@ def test_headless_live_run_from_file_with_control(tmp_path, preset_dir, monkeypa
     places = dict(zip(mapped.beats.round(3).tolist(), mapped.beat_places.tolist()))
     assert beats and all(beat["place"] == (places[beat["time"]] or None) for beat in beats), beats
     assert any(beat["place"] == 1 for beat in beats)
-    assert "not a preset name" in replies[7]["error"]
+    assert "not a preset name" in replies[6]["error"]
     assert replies[3]["param"] == "lambda" and replies[3]["value"] == 0.3
-    assert replies[6]["preset"] == "other"  # a seed preset switches at once
-    assert replies[8] == {"ok": True}
+    assert replies[5]["preset"] == "other"  # a seed preset switches at once
+    assert replies[7] == {"ok": True}
     assert any(state.get("settings", {}).get("pulse") == 0.5 for state in states)  # the sheet's cue played
-    # The commands taken, the sheet's among them, as a cue sheet a render reads (the tap is the beat
-    # tracker's, not a render's).
+    # The commands taken, the sheet's among them, as a cue sheet a render reads.
     cues = read_cues(tmp_path / "set.toml")
     played = [c for c in cues if c.values == (("pulse", 0.5),)]
     assert len(played) == 1 and played[0].at >= 0.5
@@ -1055,7 +1053,7 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
         engine.cut()
 
 
-def test_a_tap_on_a_track_whose_beats_are_known_is_refused_from_the_controls_and_said_from_the_key(tmp_path):
+def test_a_tap_on_a_track_whose_beats_are_known_hands_the_beats_to_the_taps_and_says_so_once(tmp_path):
     from live.audio.beatmap import BeatMap
     from live.render.window import Action, KeyAction
 
@@ -1066,15 +1064,14 @@ def test_a_tap_on_a_track_whose_beats_are_known_is_refused_from_the_controls_and
     engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=known), window=window)
     notices = []
     engine.publish = lambda topic, body: notices.append((topic, body))
-    with pytest.raises(ValueError, match="--beats live to tap"):
-        engine.tap()
-    engine._handle_actions()
+    engine._handle_actions()  # the T key
+    assert "bpm" in engine.tap() and engine.taps.qsize() == 2  # and the controls' tap
     assert [(topic, body["source"]) for topic, body in notices] == [("notice", "tap")]
-    assert "--beats live to tap" in notices[0][1]["message"]
-    assert engine.taps.empty()
-    # Found live, a tap is taken.
+    assert "not the track's beats known ahead" in notices[0][1]["message"]
+    # Found live, a tap says nothing.
     live = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
-    assert "bpm" in live.tap() and live.taps.qsize() == 1
+    live.publish = lambda topic, body: notices.append((topic, body))
+    assert "bpm" in live.tap() and live.taps.qsize() == 1 and len(notices) == 1
 
 
 def _keyframe_of(version: int, preset: str) -> Keyframe:

@@ -141,8 +141,7 @@ class AudioAnalyzer:
             if self._filled == len(self._hop):
                 self._filled = 0
                 hop = self.tracker.process(self._hop)
-                if self._known is None:
-                    self.clock.accent(hop.accent_time, hop.accent)
+                self.clock.accent(hop.accent_time, hop.accent)
                 if self._taps_ahead and self._taps_ahead[0] <= hop.end_time:
                     beats += self._taps_until(hop.end_time)
                 self._mean_square += self._level_weight * (hop.rms * hop.rms - self._mean_square)
@@ -161,17 +160,20 @@ class AudioAnalyzer:
                 if hop.onset:
                     self._newest_onset = hop.onset_time if self._hears_ahead else hop.end_time
                     self._onset_strength = hop.onset_strength
-                if self._known is not None:
-                    continue  # the map's beats are handed over below, to the end of the audio fed
+                # With a beat map the live grid is kept too, unheard, so a tap can hand the show to it
+                # already locked (the map's beats are handed over below, to the end of the audio fed).
+                found = []
                 # A rest between sparse or quiet hits is no silence: with the level alone, drums peaking
                 # at -31 dBFS lost half their beats, a 60 bpm click single ones (review 74).
                 audible = (self._mean_square >= self._silent_mean_square
                            or hop.end_time - self._sounded_at < min(SOUNDED_BEAT_S, 1.1 * self.clock.period))
                 if hop.beat_time is not None and audible:
-                    beats += self.clock.observe(hop.beat_time, hop.tracker_bpm, heard_at=hop.end_time)
+                    found += self.clock.observe(hop.beat_time, hop.tracker_bpm, heard_at=hop.end_time)
                 # The grid's grace beats bridge a beat the tracker missed in the music, not a
                 # silence: a break pulsed on for seconds. Beats the performer tapped go on.
-                beats += self.clock.advance(hop.end_time, emit=audible or self.clock.tapped_at(hop.end_time))
+                found += self.clock.advance(hop.end_time, emit=audible or self.clock.tapped_at(hop.end_time))
+                if self._known is None:
+                    beats += found
         self._index += len(mono)
         if self._known is not None:
             # To the sample fed, not the last whole hop: the snapshot's grid is read at its time,
@@ -190,9 +192,9 @@ class AudioAnalyzer:
         for it: a feeding thread that fell behind its input (a compile held it) finds taps
         stamped by the input's clock ahead of it, and taking them as now would bunch them.
         Call it from the feeding thread: taps from elsewhere go through the owner's queue.
-        With a beat map the beats are known: a tap is not heard."""
-        if self._known is not None:
-            return
+        With a beat map, the first tap leaves it: the map was wrong (half tempo, the bars on
+        beat 3), and the beats are the live grid's, which the tap moves, from then on."""
+        self._known = None
         bisect.insort(self._taps_ahead, self.time if t is None else t)
         self._tapped += self._taps_until(self.time)
 

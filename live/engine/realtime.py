@@ -133,6 +133,7 @@ class LiveEngine:
         self._shader_error: str | None = None
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
+        self._map_followed = options.beat_map is not None  # until a tap hands the beats to the live grid
         self._audio_read = 0  # frames the audio thread has analysed (and recorded)
         self._keyframe_flow = KeyframeFlow()
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
@@ -428,13 +429,14 @@ class LiveEngine:
 
     def tap(self) -> dict:
         self._still_drawing()
-        if self.options.beat_map is not None:
-            raise ValueError("the track's beats are known ahead (--beats): a tap changes nothing; start the show "
-                             "with --beats live to tap the beat")
         try:
             self.taps.put_nowait(self.clock())
         except queue.Full:
             raise ValueError("too many taps at once") from None
+        if self._map_followed:
+            self._map_followed = False
+            self.notify("tap", "the beats are your taps' and the ones found live from now on, not the track's "
+                               "beats known ahead (--beats)")
         features = self.features.peek()
         return {"bpm": round(features.bpm, 2) if features is not None else None}
 
@@ -480,10 +482,8 @@ class LiveEngine:
             elif action.action is Action.TAP:
                 try:
                     self.tap()
-                except ValueError as e:
-                    # Else the queue is full of taps no block has taken yet (no audio): one more adds nothing.
-                    if self.options.beat_map is not None:
-                        self.notify("tap", str(e))
+                except ValueError:
+                    pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
             elif action.action is Action.CUT:
                 self._ask_cut()
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):
