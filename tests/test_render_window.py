@@ -244,3 +244,17 @@ def test_fullscreen_renders_and_records_at_the_size_asked_for(xvfb, tmp_path):
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (64, 36)
+
+
+def test_a_show_says_the_display_has_no_such_monitor_before_its_networks_load(xvfb, monkeypatch, capsys):
+    # The refusal came after the bundle and the presets had loaded (seconds; found by review 71).
+    from live.__main__ import main
+    from live.cli import perform
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the networks were loaded")
+
+    monkeypatch.setattr(perform, "open_show", no_loading)
+    assert main(["--display", "3", "--source", "demo", "--control", "off", "--duration", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "display 3 does not exist; this machine has 1 (0..0)" in err and "loaded" not in err

@@ -212,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     if args.control != "off":
         keys = ServerKeys.from_directory(Path(args.keys)) if args.keys else None
         check_addresses((args.control, args.telemetry), curve=keys is not None)
+    if not headless:  # a display out of reach, or a --display it has not, is said before the networks load too
+        from live.render.window import check_display
+
+        check_display(args.display)
     engine: LiveEngine | None = None
 
     def report(stage: str, message: str) -> None:

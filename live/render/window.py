@@ -75,6 +75,36 @@ class WindowConfig:
 HIDDEN_DRIVERS = ("offscreen", "dummy")  # SDL video drivers that draw nowhere to be seen
 
 
+def _reach_display(display: int) -> tuple[int, int]:
+    """pygame's display started, and the desktop size of monitor `display`; UserError when
+    there is none to reach or no such monitor (the display left closed)."""
+    try:
+        pygame.display.init()
+    except pygame.error as e:
+        raise UserError(f"no display to open a window on ({e}); set DISPLAY or run headless") from e
+    driver = pygame.display.get_driver()
+    if driver in HIDDEN_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+        # SDL falls back to a window no one sees when the display cannot be reached (an X
+        # server down, a wrong DISPLAY, a refused connection): a show played to nobody.
+        pygame.display.quit()
+        named = next((f"{var}={os.environ[var]}" for var in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(var)),
+                     "DISPLAY and WAYLAND_DISPLAY unset")
+        raise UserError(f"cannot reach the display ({named}; SDL fell back to its {driver!r} driver, which shows "
+                        "nothing); check the variable and the display server, or run --headless")
+    displays = pygame.display.get_num_displays()
+    if not 0 <= display < displays:
+        pygame.display.quit()
+        raise UserError(f"display {display} does not exist; this machine has {displays} (0..{displays - 1})")
+    return pygame.display.get_desktop_sizes()[display]
+
+
+def check_display(display: int) -> None:
+    """What `Window` would refuse about the display, said now: a show checks it before its
+    networks load (seconds), and opens its window after them."""
+    _reach_display(display)
+    pygame.display.quit()
+
+
 class Window:
     """An OpenGL 3.3 core window. One per process: pygame has a single display."""
 
@@ -85,25 +115,7 @@ class Window:
         # pygame's event queue reads the object `from_display_module` makes through a pointer the SDL
         # window keeps without a reference: freed, the next window event crashed the show (segfault).
         self._sdl_window: sdl_video.Window | None = None
-        try:
-            pygame.display.init()
-        except pygame.error as e:
-            raise UserError(f"no display to open a window on ({e}); set DISPLAY or run headless") from e
-        driver = pygame.display.get_driver()
-        if driver in HIDDEN_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
-            # SDL falls back to a window no one sees when the display cannot be reached (an X
-            # server down, a wrong DISPLAY, a refused connection): a show played to nobody.
-            pygame.display.quit()
-            named = next((f"{var}={os.environ[var]}" for var in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(var)),
-                         "DISPLAY and WAYLAND_DISPLAY unset")
-            raise UserError(f"cannot reach the display ({named}; SDL fell back to its {driver!r} driver, which shows "
-                            "nothing); check the variable and the display server, or run --headless")
-        displays = pygame.display.get_num_displays()
-        if not 0 <= config.display < displays:
-            pygame.display.quit()
-            raise UserError(f"display {config.display} does not exist; this machine has "
-                            f"{displays} (0..{displays - 1})")
-        desktop = self._desktop_size()
+        desktop = _reach_display(config.display)
         if config.size[0] > desktop[0] or config.size[1] > desktop[1]:
             # A 1280x720 window on a 1024x768 projector hung off both sides, without a word (found by review).
             scale = min(desktop[0] / config.size[0], desktop[1] / config.size[1])
