@@ -307,6 +307,26 @@ def test_a_tap_hands_a_show_whose_map_is_wrong_to_the_live_grid_already_locked()
     assert places[:6] == [1, 2, 3, 4, 1, 2] and places[6:] == [] and analyzer.features.beats_ahead == ()
 
 
+@pytest.mark.parametrize("late", [0.02, -0.03])
+def test_a_tap_on_a_known_beat_with_no_live_lock_sends_it_once_and_keeps_the_map_s_tempo(late):
+    # A held tone gives the live grid nothing: the tap's beat went out beside the map's (or before it),
+    # and the tempo fell to the grid's default 120 bpm (review 92). Fed 0.3 s ahead, as a show with --play.
+    t = np.arange(10 * RATE) / RATE
+    tone = (0.05 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.arange(0.5, 10.0, 2 / 3),)))
+    beats, tapped = [], False
+    for start in range(0, len(tone), 512):
+        if start >= 5.3 * RATE and not tapped:
+            analyzer.tap(4.5 + late)  # on the map's beat at 4.5 s, as heard
+            tapped = True
+        beats += analyzer.feed(tone[start:start + 512]).beats
+    assert np.all(np.diff(beats) > 0.5), beats  # once each, in order
+    after = [b for b in beats if b > 5.3]  # the grid's, moved onto the tap, at the map's 90 bpm (not 120)
+    beats_from_tap = (after[0] - 4.5 - late) / (2 / 3)
+    assert len(after) >= 5 and np.allclose(np.diff(after), 2 / 3, atol=1e-6)
+    assert abs(beats_from_tap - round(beats_from_tap)) < 1e-6
+
+
 def test_an_analyzer_with_bars_says_the_newest_beat_s_place():
     analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),), (np.array([4, 1, 2, 3]),)))
     places = [analyzer.feed(np.zeros(round(0.26 * RATE), np.float32)).newest_place for _ in range(9)]

@@ -483,6 +483,41 @@ def test_a_played_block_is_heard_from_the_device_s_time_for_its_first_sample(fak
     player.stop()
 
 
+def test_a_callback_that_waited_for_the_interpreter_is_stamped_by_portaudio_s_steady_times(fake_output):
+    # Our clock read late in the callback (up to 60 ms in a show) put taps and beats that far off (review 92).
+    clock = ManualClock()
+    player = PlaybackSource(MemoryTrack(np.ones((2000, 1), np.float32)), 1000, play=True, blocksize=400, clock=clock)
+    player.start()
+    stream = fake_output[-1]
+    out = np.zeros((400, 1), np.float32)
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=10.05, currentTime=10.0), None)
+    clock.advance(0.43)  # PortAudio called at its 10.4 s, which our clock read 30 ms late
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=10.45, currentTime=10.4), None)
+    assert player.capture_time(400) == pytest.approx(0.45)  # not 0.48
+    clock.advance(0.4)  # a host API that gives no times: heard as taken
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0), None)
+    assert player.capture_time(800) == pytest.approx(0.83)
+    player.stop()
+
+
+def test_a_played_track_s_end_is_followed_by_silence_as_long_as_the_longest_buffer_reported(fake_output):
+    # The stream said 0.325 s, its callbacks up to 0.395: the track's last 25 ms were never heard (review 92).
+    player = PlaybackSource(MemoryTrack(np.ones((400, 1), np.float32)), 1000, play=True, blocksize=100,
+                            clock=ManualClock())
+    player.start()
+    stream = fake_output[-1]
+    out = np.zeros((100, 1), np.float32)
+    for latency in (0.3, 0.6, 0.3, 0.3):
+        stream.callback(out, 100, SimpleNamespace(outputBufferDacTime=10.0 + latency, currentTime=10.0), None)
+    calls = 0
+    with pytest.raises(sounddevice.CallbackStop):
+        while True:
+            stream.callback(out, 100, SimpleNamespace(outputBufferDacTime=10.3, currentTime=10.0), None)
+            calls += 1
+    assert (calls + 1) * 100 >= 600 + 100  # the longest buffer and a block of silence (the last call's too)
+    player.stop()
+
+
 def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_output):
     clock = ManualClock()
     player = PlaybackSource(MemoryTrack(np.ones((800, 1), np.float32)), 1000, play=True, blocksize=400, clock=clock)

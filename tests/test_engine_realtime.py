@@ -388,6 +388,25 @@ def test_a_track_that_ends_is_analysed_to_its_last_block_before_the_show_stops()
     assert engine.features.peek().sample_index == source.ring.written == source.track.frames
 
 
+def test_a_played_track_s_last_beat_goes_out_when_heard_before_the_show_stops():
+    # The output's end came 25 ms before its last beat's stamp, and the show stopped with it unsent (review 92).
+    clock = ManualClock(time.monotonic() - 2.4)  # the track, all taken, plays on for 0.6 s from the buffer
+    source = silent_source(clock=clock)
+    source.pump()
+    clock.advance(source.duration)
+    source.pump()
+    source.start = lambda: None
+    renderer = SimpleNamespace(draw=lambda state: None, upload_keyframe=lambda image: None)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, renderer, NO_SHADERS,
+                        LiveOptions(fps=50, duration=30, beat_map=BeatMap((np.array([1.0, 2.9]),))))
+    beats = []
+    engine.publish = lambda topic, body: beats.append((body, time.monotonic())) if topic == "beat" else None
+    started = time.monotonic()
+    engine.run()
+    assert [(body["time"], body["bpm"]) for body, _ in beats] == [(1.0, 31.58), (2.9, 31.58)]  # 60 / 1.9 s
+    assert beats[1][1] - started > 0.4  # when heard, not when taken
+
+
 def test_a_track_that_ends_while_the_analysis_runs_behind_is_recorded_to_its_end(monkeypatch):
     # On a loaded CPU the audio thread ran seconds behind the track: half a second of draining at
     # its end left its last blocks unread, unanalysed and unrecorded (review 74).
@@ -601,6 +620,30 @@ def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_o
     finally:
         engine.stopping.set()
         audio.join()
+
+
+def test_known_beats_in_audio_a_stall_lost_are_sent_all_the_same():
+    # A stalled audio thread found the ring overrun: the silence fed in the lost audio's place kept
+    # the stream's time, but the map's beats in it were dropped, with no gap in their count (review 92).
+    clock = ManualClock(100.0)
+    source = PlaybackSource(MemoryTrack(np.zeros((16000 * 2, 1), np.float32)), 16000, clock=clock, ring_seconds=0.5)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None,
+                        LiveOptions(beat_map=BeatMap((np.array([0.2, 0.9]),))), clock=clock.now)
+    published = []
+    engine.publish = lambda topic, body: published.append(body) if topic == "beat" else None
+    source.pump()  # the track's time starts
+    clock.advance(1.0)
+    source.pump()  # a second at once: the ring keeps its last half
+    audio = threading.Thread(target=engine._audio_loop)
+    audio.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(published) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        engine.stopping.set()
+        audio.join()
+    assert [(body["index"], body["time"]) for body in published] == [(1, 0.2), (2, 0.9)]
 
 
 def test_latencies_are_not_shown_while_no_keyframes_come():
@@ -1053,25 +1096,33 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
         engine.cut()
 
 
-def test_a_tap_on_a_track_whose_beats_are_known_hands_the_beats_to_the_taps_and_says_so_once(tmp_path):
+def test_two_taps_in_time_hand_a_track_s_known_beats_to_the_taps_and_a_stray_one_changes_nothing(tmp_path):
     from live.audio.beatmap import BeatMap
     from live.render.window import Action, KeyAction
 
     keys = [KeyAction(Action.TAP)]
     window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [])
+    now = {"t": 100.0}
     known = BeatMap((np.arange(0.0, 10.0, 0.5),))
     presets = _presets(tmp_path)
-    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=known), window=window)
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=known), window=window,
+                        clock=lambda: now["t"])
     notices = []
-    engine.publish = lambda topic, body: notices.append((topic, body))
-    engine._handle_actions()  # the T key
-    assert "bpm" in engine.tap() and engine.taps.qsize() == 2  # and the controls' tap
-    assert [(topic, body["source"]) for topic, body in notices] == [("notice", "tap")]
-    assert "not the track's beats known ahead" in notices[0][1]["message"]
-    # Found live, a tap says nothing.
+    engine.publish = lambda topic, body: notices.append(body["message"]) if topic == "notice" else None
+    engine._handle_actions()  # a stray T
+    assert engine.taps.empty() and "tap again within 2 s" in notices[-1]
+    now["t"] = 103.0  # too late to be its second
+    assert engine.tap()["beats"] == "known" and engine.taps.empty() and len(notices) == 2
+    now["t"] = 103.5
+    assert engine.tap()["beats"] == "live"  # both taps go to the beat clock: their interval is the tempo
+    assert [engine.taps.get_nowait() for _ in range(2)] == [103.0, 103.5]
+    assert "not the track's beats known ahead" in notices[-1] and len(notices) == 3
+    now["t"] = 110.0
+    assert engine.tap()["beats"] == "live" and engine.taps.qsize() == 1 and len(notices) == 3
+    # Found live, every tap counts, without a word.
     live = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions())
-    live.publish = lambda topic, body: notices.append((topic, body))
-    assert "bpm" in live.tap() and live.taps.qsize() == 1 and len(notices) == 1
+    live.publish = lambda topic, body: notices.append(body)
+    assert live.tap()["beats"] == "live" and live.taps.qsize() == 1 and len(notices) == 3
 
 
 def _keyframe_of(version: int, preset: str) -> Keyframe:

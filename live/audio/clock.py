@@ -49,26 +49,39 @@ class CaptureTimes:
     """
 
     def __init__(self, sample_rate: int, window: float = 4.0) -> None:
-        assert sample_rate > 0 and window > 0, (sample_rate, window)
+        assert sample_rate > 0, sample_rate
         self.sample_rate = sample_rate
-        # The smallest bound of the current half-window span and of the one before it: the
-        # minimum of the last window, give or take half, in a few floats (this runs in the
-        # audio callback, which must not allocate or loop).
+        self._bounds = RecentMinimum(window)
+
+    def reset(self) -> None:
+        """After lost samples (an overflow) or a reopened stream, the count no longer keeps time."""
+        self._bounds.reset()
+
+    def block_end(self, samples: int, now: float) -> float:
+        """The capture time of sample `samples` (the end of the block whose callback runs at `now`)."""
+        return self._bounds.add(now - samples / self.sample_rate, now) + samples / self.sample_rate
+
+
+class RecentMinimum:
+    """The smallest of the values added over about the last `window` seconds: that of the
+    current half-window span and of the one before it, in a few floats (it runs in audio
+    callbacks, which must not allocate or loop)."""
+
+    def __init__(self, window: float) -> None:
+        assert window > 0, window
         self._span_seconds = window / 2
         self._span: int | None = None
         self._current = self._previous = math.inf
 
     def reset(self) -> None:
-        """After lost samples (an overflow) or a reopened stream, the count no longer keeps time."""
         self._span = None
 
-    def block_end(self, samples: int, now: float) -> float:
-        """The capture time of sample `samples` (the end of the block whose callback runs at `now`)."""
-        bound = now - samples / self.sample_rate
+    def add(self, value: float, now: float) -> float:
+        """`value`, added at time `now`; returns the minimum."""
         span = int(now // self._span_seconds)
         if span == self._span:
-            self._current = min(self._current, bound)
+            self._current = min(self._current, value)
         else:  # a new span: the last one's minimum counts one span more, if it was the one just before
             self._previous = self._current if self._span is not None and span == self._span + 1 else math.inf
-            self._current, self._span = bound, span
-        return min(self._current, self._previous) + samples / self.sample_rate
+            self._current, self._span = value, span
+        return min(self._current, self._previous)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from live.audio.clock import CaptureTimes, Clock, MonotonicClock
+from live.audio.clock import CaptureTimes, Clock, MonotonicClock, RecentMinimum
 from live.audio.channels import mix_channels
 from live.audio.demo import render_demo
 from live.audio.driver import DriverCall, skip_driver_cleanup_at_exit
@@ -117,6 +117,7 @@ STOP_WAIT_S = 2.0     # the end of a show waits this long for a device to close,
 # on 2 cores (inference, the software renderer, the analysis) it runs late by tens of ms at a
 # time: with the driver's own ~50 ms a 20 s track took 100 s to play, with 0.3 s it keeps time.
 OUTPUT_LATENCY_S = 0.3
+CLOCK_OFFSET_WINDOW_S = 4.0  # an output callback's reading of our clock against PortAudio's, at its earliest
 
 
 def _close(stream: Any) -> None:
@@ -316,6 +317,7 @@ class PlaybackSource(Source):
         self._stream: Any = None
         self._drained = threading.Event()  # the output device has played the last sample
         self._tail_frames = 0  # silence still to play after the track's last sample
+        self._clock_offset = RecentMinimum(CLOCK_OFFSET_WINDOW_S)  # our clock minus PortAudio's
         self.silence_timeout = silence_timeout
         self.last_error: str | None = None
         self.hung = False  # closing the output device did not return: it may never
@@ -412,6 +414,7 @@ class PlaybackSource(Source):
                                            latency=OUTPUT_LATENCY_S, dtype="float32",
                                            callback=self._play_callback, finished_callback=self._drained.set)
             self._tail_frames = math.ceil(self._stream.latency * self.sample_rate) + self.blocksize
+            self._clock_offset.reset()
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
@@ -438,12 +441,25 @@ class PlaybackSource(Source):
             outdata[filled:filled + len(block)] = block
             filled += len(block)
         outdata[filled:] = 0
-        # Heard when the device plays it: the buffer's first sample after the output latency
-        # PortAudio reports, its last `filled` samples later. The stamp before the samples: a
-        # reader that finds them finds their time too.
-        latency = max(0.0, time_info.outputBufferDacTime - time_info.currentTime)
-        self._stamp = (self._position, self.clock.now() + latency + filled / self.sample_rate)
+        # Heard when the device plays it: the buffer's first sample at PortAudio's DAC time, its
+        # last `filled` samples later. The stamp before the samples: a reader that finds them
+        # finds their time too.
+        self._stamp = (self._position, self._heard_at(time_info) + filled / self.sample_rate)
         self.ring.write(outdata[:filled])
+
+    def _heard_at(self, time_info: Any) -> float:
+        """Our clock's time of the DAC time PortAudio gives a callback's buffer. Our clock, read
+        here, is late by however long the callback waited for the interpreter (up to 60 ms in a
+        show: taps placed that far off), while PortAudio's times are steady: the smallest offset
+        between the two clocks seen lately is the true one. A host that gives no times: now."""
+        now = self.clock.now()
+        dac, current = time_info.outputBufferDacTime, time_info.currentTime
+        if dac <= 0 or current <= 0:
+            return now
+        latency = dac - current
+        # The end of the track waits in a buffer this long: its silence after it is as long.
+        self._tail_frames = max(self._tail_frames, math.ceil(latency * self.sample_rate) + self.blocksize)
+        return max(dac, current) + self._clock_offset.add(now - current, now)
 
 
 class FileSource(PlaybackSource):

@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a file: or demo source's beats. lookahead (the default): known ahead, found with the whole "
                         "track in view before the show starts (about half a second a minute of audio the first "
                         "time, kept for the next; the demo's as composed), so fades land on its beats and bars "
-                        "from the first (a track with none found is followed live; a tap hands them over to the "
-                        "taps and the beats found live); live: found as the audio plays, "
+                        "from the first (a track with none found is followed live; two taps in time hand them over "
+                        "to the taps and the beats found live); live: found as the audio plays, "
                         "as an input's are, and taps move them; FILE: your own for the file or the demo (see "
                         "render --beats). "
                         "An input's beats are always found live")

@@ -25,6 +25,10 @@ class HeardLine(Generic[T]):
     def put(self, item: T, heard_at: float, now: float) -> None:
         self._items.append((min(heard_at, now + HOLD_S), item))
 
+    @property
+    def waiting(self) -> bool:
+        return bool(self._items)
+
     def due(self, now: float) -> list[T]:
         """The items heard by `now`, oldest first: each once."""
         out = []

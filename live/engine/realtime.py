@@ -68,6 +68,7 @@ DRAIN_S = 5.0
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 FEED_FRAMES = 512        # the analyzer is fed at most this much at once (see _audio_loop)
+HANDOVER_TAPS_S = 2.0    # two taps this close hand beats known ahead over (the taps' count starts over after it)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 
 
@@ -133,7 +134,8 @@ class LiveEngine:
         self._shader_error: str | None = None
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
-        self._map_followed = options.beat_map is not None  # until a tap hands the beats to the live grid
+        self._map_followed = options.beat_map is not None  # until two taps hand the beats to the live grid
+        self._first_tap: float | None = None  # of two that hand them over
         self._audio_read = 0  # frames the audio thread has analysed (and recorded)
         self._keyframe_flow = KeyframeFlow()
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
@@ -182,8 +184,8 @@ class LiveEngine:
                 start = position
                 block, position = self.source.ring.read_since(position)
                 lost = position - start - len(block)
-                if lost:  # the ring overran in a stall: silence keeps the stream's time in step
-                    analyzer.feed(np.zeros(lost, np.float32))
+                if lost:  # the ring overran in a stall: silence keeps the stream's time (and its known beats) in step
+                    self._analyse(analyzer, np.zeros(lost, np.float32))
                     if self.recorder is not None:  # and the recording's
                         self.recorder.push_audio(np.zeros((lost, block.shape[1]), np.float32),
                                                  self.source.capture_time(position - len(block)))
@@ -235,7 +237,7 @@ class LiveEngine:
         for beat, place in itertools.zip_longest(features.beats, features.beat_places):
             self.stats.beat(beat)
             self._beat_index += 1
-            self._beat_line.put({"index": self._beat_index, "time": round(beat, 3), "bpm": features.bpm,
+            self._beat_line.put({"index": self._beat_index, "time": round(beat, 3), "bpm": round(features.bpm, 2),
                                  "place": place or None},
                                 self.source.capture_time(round(beat * self.source.sample_rate)), now)
         return features
@@ -428,17 +430,29 @@ class LiveEngine:
         self.choice.choose(preset)
 
     def tap(self) -> dict:
+        """A tap on the beat. In a show whose beats are known ahead, two taps in time hand them
+        over to the taps and the beats found live (the map was wrong, or the performer follows
+        another clock), for the rest of the show; a stray single tap changes nothing."""
         self._still_drawing()
+        now = self.clock()
+        features = self.features.peek()
+        reply = {"bpm": round(features.bpm, 2) if features is not None else None}
+        taps: tuple[float, ...] = (now,)
+        if self._map_followed:
+            first, self._first_tap = self._first_tap, now
+            if first is None or now - first > HANDOVER_TAPS_S:
+                self.notify("tap", f"the beats are the track's, known ahead (--beats): tap again within "
+                                   f"{HANDOVER_TAPS_S:g} s to hand them over to your taps and the beats found live")
+                return reply | {"beats": "known"}
+            taps, self._map_followed = (first, now), False
+            self.notify("tap", "the beats are your taps' and the ones found live from now on, not the track's "
+                               "beats known ahead (--beats); a new show brings those back")
         try:
-            self.taps.put_nowait(self.clock())
+            for t in taps:
+                self.taps.put_nowait(t)
         except queue.Full:
             raise ValueError("too many taps at once") from None
-        if self._map_followed:
-            self._map_followed = False
-            self.notify("tap", "the beats are your taps' and the ones found live from now on, not the track's "
-                               "beats known ahead (--beats)")
-        features = self.features.peek()
-        return {"bpm": round(features.bpm, 2) if features is not None else None}
+        return reply | {"beats": "live"}
 
     def cut(self) -> dict:
         self._still_drawing()
@@ -527,9 +541,11 @@ class LiveEngine:
                 if self.options.duration is not None and now - start >= self.options.duration:
                     break
                 if self.source.finished:
-                    # The track's last blocks are analysed and recorded before the show ends.
+                    # The track's last blocks are analysed and recorded, and its last beats sent, before
+                    # the show ends (the output's end came 25 ms before the last beat's stamp).
                     finished_at = now if finished_at is None else finished_at
-                    if self._audio_read >= self.source.ring.written or now - finished_at >= DRAIN_S:
+                    if (self._audio_read >= self.source.ring.written and not self._beat_line.waiting
+                            or now - finished_at >= DRAIN_S):
                         break
                 try:
                     if self._handle_actions():
