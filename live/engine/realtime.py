@@ -37,8 +37,8 @@ from live.bundle import Bundle
 from live.engine.bundles import RecentBundles
 from live.engine.choice import PresetChoice
 from live.engine.collector import ShowCollector
-from live.engine.heard import HeardLine
 from live.engine.cues import Cue, CueLog, CueSheet
+from live.engine.heard import HeardLine
 from live.engine.keyframes import Keyframe
 from live.engine.pacing import FramePacer
 from live.engine.recorder import Recorder
