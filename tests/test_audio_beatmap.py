@@ -327,6 +327,25 @@ def test_a_tap_on_a_known_beat_with_no_live_lock_sends_it_once_and_keeps_the_map
     assert abs(beats_from_tap - round(beats_from_tap)) < 1e-6
 
 
+def test_a_downbeat_marked_moves_the_bars_from_its_beat_on_loop_after_loop():
+    # Bars counted from beat 3 (the bar finder's 1-or-3 doubt): the performer marks the one.
+    times = np.arange(0.5, 10.0, 0.5)
+    wrong = (np.arange(len(times)) + 2) % 4 + 1  # 3, 4, 1, 2, ...: the one at 1.5, 3.5, ...
+    known = KnownBeats(BeatMap((times,), (wrong,)))
+    assert known.ahead(2.1, 6)[1] == (3, 4, 1, 2, 3, 4)  # asked before: an answer is kept for the same question
+    assert known.mark_downbeat(2.1) == 2.0  # the beat nearest the press
+    assert known.ahead(2.1, 6) == ((2.5, 3.0, 3.5, 4.0, 4.5, 5.0), (2, 3, 4, 1, 2, 3))
+    assert known.place(1.5) == 1 and known.place(2.0) == 1  # before it, the map's own bars
+    assert known.mark_downbeat(3.6) == 3.5 and known.place(5.5) == 1  # marked again: from there
+    assert known.mark_downbeat(20.0) is None  # no beat near
+    assert KnownBeats(BeatMap((times,))).mark_downbeat(2.0) is None  # no bars known: nothing to move
+    # A looping track's beats are laid out again each loop: the bars stay moved.
+    looping = KnownBeats(BeatMap((times,), (wrong,), loop=10.0))
+    assert looping.mark_downbeat(2.0) == 2.0
+    looping.advance(25.0)
+    assert looping.ahead(25.0, 4) == ((25.5, 26.0, 26.5, 27.0), (4, 1, 2, 3))
+
+
 def test_an_analyzer_with_bars_says_the_newest_beat_s_place():
     analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.array([0.5, 1.0, 1.5, 2.0]),), (np.array([4, 1, 2, 3]),)))
     places = [analyzer.feed(np.zeros(round(0.26 * RATE), np.float32)).newest_place for _ in range(9)]

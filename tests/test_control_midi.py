@@ -52,6 +52,11 @@ def test_messages_read_as_requests(message, requests):
         assert MidiReader(BUTTONS).requests(message) == requests
 
 
+def test_a_button_presses_in_a_cue_s_order_downbeat_last():
+    reader = MidiReader(MidiMap([button({"note": 37, "downbeat": True, "tap": True, "cut": True})]))
+    assert reader.requests([0x90, 37, 99]) == [{"cmd": "cut"}, {"cmd": "tap"}, {"cmd": "downbeat"}]
+
+
 def test_a_note_no_button_claims_says_how_to_map_it():
     with pytest.raises(MidiError, match=r"note 60 on channel 2 does nothing: give it a \[\[button\]\] with "
                                         r"note = 60 \(and channel = 2, or no channel for any\) in the --map file"):

@@ -106,6 +106,8 @@ def test_random_bytes_never_raise_anything_but_osc_errors():
     (OscMessage("/live/tap", ()), {"cmd": "tap"}),
     (OscMessage("/live/tap", (True,)), {"cmd": "tap"}),
     (OscMessage("/live/tap", (False,)), None),
+    (OscMessage("/live/downbeat", (1,)), {"cmd": "downbeat"}),
+    (OscMessage("/live/downbeat", (0,)), None),
     (OscMessage("/live/cut", ()), {"cmd": "cut"}),
     (OscMessage("/live/cut", (1.0,)), {"cmd": "cut"}),
     (OscMessage("/live/cut", (0.0,)), None),

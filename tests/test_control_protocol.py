@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from live.control import protocol
-from live.control.protocol import (BadRequest, ControlChange, Cut, GetState, SetParam, SwitchPreset, Tap,
+from live.control.protocol import (BadRequest, ControlChange, Cut, Downbeat, GetState, SetParam, SwitchPreset, Tap,
                                    encode, handle, parse, plain)
 from live.errors import UserError
 from live.presets import PresetLibrary
@@ -42,6 +42,9 @@ class RecordingController:
     def tap(self):
         return self._answer("tap")
 
+    def downbeat(self):
+        return self._answer("downbeat")
+
     def cut(self):
         return self._answer("cut")
 
@@ -60,6 +63,7 @@ def raw(message: object) -> bytes:
     ({"cmd": "cc", "channel": 1, "controller": 1, "value": 64}, ControlChange(1, 1, 64)),
     ({"cmd": "preset", "name": "ember"}, SwitchPreset("ember")),
     ({"cmd": "tap"}, Tap()),
+    ({"cmd": "downbeat"}, Downbeat()),
     ({"cmd": "cut"}, Cut()),
     ({"cmd": "get"}, GetState()),
 ])
@@ -75,7 +79,7 @@ def test_valid_commands_parse(message, command):
     (b"[1, 2]", "must be a JSON object, got an array"),
     (b'"set"', "must be a JSON object, got a string"),
     (raw({}), "missing field 'cmd'"),
-    (raw({"cmd": "jump"}), "unknown command 'jump'; commands: set, cc, preset, tap, cut, get"),
+    (raw({"cmd": "jump"}), "unknown command 'jump'; commands: set, cc, preset, tap, downbeat, cut, get"),
     (raw({"cmd": 3}), "unknown command 3"),
     (raw({"cmd": None}), "unknown command null;"),
     (raw({"cmd": "set", "param": "lamda", "value": 1}), "unknown parameter 'lamda'"),
@@ -165,9 +169,10 @@ def test_handle_dispatches_each_command_and_wraps_the_answer():
         ["control_change", 16, 0, 127]
     assert handle(raw({"cmd": "preset", "name": "x"}), controller)["call"] == ["switch_preset", "x"]
     assert handle(raw({"cmd": "tap"}), controller)["call"] == ["tap"]
+    assert handle(raw({"cmd": "downbeat"}), controller)["call"] == ["downbeat"]
     assert handle(raw({"cmd": "cut"}), controller)["call"] == ["cut"]
     assert handle(raw({"cmd": "get"}), controller)["call"] == ["state"]
-    assert len(controller.calls) == 6
+    assert len(controller.calls) == 7
 
 
 def test_request_id_is_echoed_on_success_and_error():

@@ -37,6 +37,7 @@ class FakeEngine:
         self.tap_gate: threading.Event | None = None  # when set by a test, a tap waits for it
         self.tap_entered = threading.Event()
         self.cuts = 0
+        self.downbeats = 0
 
     def set_param(self, name, value):
         return {"param": name, "value": self.settings.set_value(name, value).value(name)}
@@ -58,6 +59,10 @@ class FakeEngine:
             self.tap_gate.wait(5.0)
         self.taps.append(time.monotonic())
         return {"taps": len(self.taps)}
+
+    def downbeat(self):
+        self.downbeats += 1
+        return {}
 
     def cut(self):
         self.cuts += 1

@@ -1125,6 +1125,36 @@ def test_two_taps_in_time_hand_a_track_s_known_beats_to_the_taps_and_a_stray_one
     assert live.tap()["beats"] == "live" and live.taps.qsize() == 1 and len(notices) == 3
 
 
+def test_a_downbeat_marked_moves_a_known_track_s_bars_and_is_refused_where_none_are_known(tmp_path):
+    from live.audio.analyzer import AudioAnalyzer
+    from live.render.window import Action, KeyAction
+
+    keys = [KeyAction(Action.DOWNBEAT)]
+    window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [])
+    times = np.arange(0.5, 10.0, 0.5)
+    known = BeatMap((times,), ((np.arange(len(times)) + 2) % 4 + 1,))  # bars counted from beat 3
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions(beat_map=known),
+                        window=window)
+    notices = []
+    engine.publish = lambda topic, body: notices.append(body["message"]) if topic == "notice" else None
+    engine._handle_actions()  # the D key
+    assert engine.downbeat() == {} and engine.downbeats.qsize() == 2 and notices == []
+    analyzer = AudioAnalyzer(16000, beat_map=known)
+    analyzer.feed(np.zeros(16000 * 3, np.float32))
+    engine._mark_downbeat(analyzer, 2.04)  # as the audio thread does, at the stream time heard then
+    assert notices[-1] == "the bars count from the beat at 2.00 s"
+    assert analyzer.feed(np.zeros(160, np.float32)).places_ahead[:3] == (3, 4, 1)  # from 3.0 s (was 1, 2, 3)
+    engine._mark_downbeat(analyzer, 30.0)
+    assert "no beat of the track's is near" in notices[-1]
+    # Taps handed the beats over, or they are found live: no bars to move.
+    engine._map_followed = False
+    with pytest.raises(ValueError, match="bars are known only where the track's beats are known ahead"):
+        engine.downbeat()
+    keys.append(KeyAction(Action.DOWNBEAT))
+    engine._handle_actions()
+    assert "bars are known only" in notices[-1]
+
+
 def _keyframe_of(version: int, preset: str) -> Keyframe:
     return Keyframe(version=version, image=np.full((4, 4, 3), version, np.uint8), w=torch.zeros(1, 1),
                     valence=0.0, arousal=0.0, capture_time=0.0, ready_time=0.0, compute_seconds=0.0,

@@ -30,7 +30,7 @@ def test_hotkeys_map_to_named_actions():
     expected = {
         pygame.K_f: Action.FREEZE, pygame.K_b: Action.BLACKOUT, pygame.K_F11: Action.FULLSCREEN,
         pygame.K_TAB: Action.FULLSCREEN, pygame.K_h: Action.HUD, pygame.K_ESCAPE: Action.QUIT,
-        pygame.K_q: Action.QUIT, pygame.K_t: Action.TAP, pygame.K_c: Action.CUT,
+        pygame.K_q: Action.QUIT, pygame.K_t: Action.TAP, pygame.K_c: Action.CUT, pygame.K_d: Action.DOWNBEAT,
     }
     for key, action in expected.items():
         assert action_for_key(key) == KeyAction(action)

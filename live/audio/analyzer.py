@@ -200,6 +200,12 @@ class AudioAnalyzer:
         bisect.insort(self._taps_ahead, self.time if t is None else t)
         self._tapped += self._taps_until(self.time)
 
+    def mark_downbeat(self, t: float) -> float | None:
+        """The beat known ahead nearest stream time `t` is a bar's first, and the bars from it on
+        count from it (`KnownBeats.mark_downbeat`): its time; None where no beat with a place in
+        its bar is near, or none is known ahead. Call it from the feeding thread."""
+        return None if self._known is None else self._known.mark_downbeat(t)
+
     def _taps_until(self, t: float) -> list[float]:
         """The beats of the waiting taps up to stream time `t`, given to the clock in order."""
         beats = []

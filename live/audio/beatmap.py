@@ -395,6 +395,7 @@ class KnownBeats:
         self._laid: tuple[int, int] | None = None  # the loops laid out, first and last
         self._ahead: tuple[tuple, tuple] | None = None  # the last `ahead` asked, and its answer
         self._seamless = False  # a loop's last run goes on into the next loop's first
+        self._moved: tuple[float, int] = (math.inf, 0)  # the bars from this time on, moved by so many beats
         if beat_map.loop:
             self._map = _one_loop(beat_map)
             self._seamless = _seamless(self._map)
@@ -404,8 +405,10 @@ class KnownBeats:
 
     def _lay(self, beat_map: BeatMap) -> None:
         self._times = beat_map.beats
-        self._places = beat_map.beat_places
         self._run = np.repeat(np.arange(len(beat_map.runs)), [len(r) for r in beat_map.runs])
+        self._bar_lengths = np.array([int(p.max(initial=1)) for p in beat_map.places], np.int64)[self._run]
+        self._map_places = beat_map.beat_places
+        self._places = self._moved_places()
         # The grid a run holds before it: its first intervals' median (one late second beat set a
         # 50 bpm grid for the 10 s before a 120 bpm song).
         self._lead = [float(np.median(np.diff(r[:5]))) if len(r) > 1 else 0.0 for r in beat_map.runs]
@@ -481,6 +484,28 @@ class KnownBeats:
         mapped = np.abs(self._times[at] - beats) <= 1e-6
         return (tuple(np.where(mapped, self._times[at], beats).tolist()),
                 tuple(int(p) for p in np.where(mapped, self._places[at], 0)))
+
+    def mark_downbeat(self, t: float) -> float | None:
+        """The map's beat nearest `t` (within half a beat) is a bar's first: the bars from it on
+        move with it (the bar finder's 1-or-3 doubt, a bar counted from beat 3). Its time; None
+        where no beat with a place in its bar is near."""
+        i = int(np.searchsorted(self._times, t))
+        near = [j for j in (i - 1, i) if 0 <= j < len(self._times) and self._places[j]]
+        if not near:
+            return None
+        j = min(near, key=lambda j: abs(self._times[j] - t))
+        if abs(self._times[j] - t) > 0.5 * self._grid(self._times[j])[1]:
+            return None
+        self._moved = (float(self._times[j]) - 1e-6, self._moved[1] + int(self._places[j]) - 1)
+        self._places = self._moved_places()
+        self._ahead = None  # its places have moved
+        return float(self._times[j])
+
+    def _moved_places(self) -> np.ndarray:
+        """The map's places, with the bars from `_moved`'s time on moved by its beats."""
+        since, by = self._moved
+        places = self._map_places
+        return np.where((self._times >= since) & (places > 0), (places - 1 - by) % self._bar_lengths + 1, places)
 
     def place(self, t: float) -> int:
         """The place in its bar of the map's beat at `t` (0: not known, or no beat there)."""

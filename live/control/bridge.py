@@ -27,11 +27,10 @@ import zmq
 
 from live.control.client import TelemetryListener
 from live.control.osc import PREFIX, OscError, decode, encode, outgoing, request_for
-from live.control.protocol import LOADING
+from live.control.protocol import EVENTS, LOADING
 from live.control.security import is_loopback_host
 from live.errors import UserError, one_line
 
-EVENTS = ("tap", "cut")  # each press counts, at its moment
 EVENT_LIFETIME_S = 1.0
 TELEMETRY_SILENCE_S = 5.0  # with --send, this long without hearing the engine's state is said
 LOADING_RETRY_S = 0.25  # while the engine loads, its refusals are no answer: asked again this often

@@ -16,14 +16,14 @@ cut, tap) is written, in a map the bridge reads (`--map midi.toml`):
     note = 36                 # a pad or key sending this note; or cc = 20, a button sending a
                               # control change; or program = 4, a program change (as sent, 0-127)
     channel = 10              # 1-16; left out: any channel
-    preset = "storm"          # then any of: set = { blackout = true }, cut = true, tap = true
+    preset = "storm"          # then any of: set = { blackout = true }, cut = true, tap = true, downbeat = true
     light = 21                # its light's value (the velocity, a Launchpad's colour; default 127)
     dark = 1                  # its value while not lit (a dim colour: the pad is there; default 0, off)
 
 A button acts when pressed (a note on with a velocity above 0, a control change rising to 64
 or more from below 32, or sent again at it, a program change), never on its release nor on
 each value of a knob turned or jittering past 64: a preset first (it resets what `set` sets),
-then `set`, `cut` and `tap`, as a cue acts. Control changes no button or knob claims go on as
+then `set`, `cut`, `tap` and `downbeat`, as a cue acts. Control changes no button or knob claims go on as
 `cc` requests as they are; a note no button claims is said (MidiError) and does nothing.
 
 With the show's state (its telemetry), `Button.lit` says whether a button is lit, as
@@ -55,7 +55,8 @@ TICKS_PER_BEAT = 24
 TICKS_PER_SIXTEENTH = 6  # the Song Position Pointer counts sixteenths
 KINDS = ("note", "cc", "program")
 MIDI_SYSTEMS = ("alsa", "jack", "coremidi", "winmm")  # rtmidi's, as --api names them
-ACTIONS = ("preset", "set", "cut", "tap")
+PRESSES = ("cut", "tap", "downbeat")  # in a cue's order: after the preset and the settings
+ACTIONS = ("preset", "set", *PRESSES)
 _FIELDS = (*KINDS, "channel", *ACTIONS, "light", "dark")
 LIT = 127  # a light's value unless the button gives one
 BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat
@@ -206,13 +207,13 @@ def button(table: object) -> Button:
     if not isinstance(given, dict):
         raise ValueError("set must be a table of parameters, like set = { blackout = true }")
     requests += [{"cmd": "set", "param": name, "value": param(name).check(value)} for name, value in given.items()]
-    for event in ("cut", "tap"):
+    for event in PRESSES:
         if not isinstance(table.get(event, False), bool):
             raise ValueError(f"{event} must be true or false, got {quoted(table[event])}")
         if table.get(event):
             requests.append({"cmd": event})
     if not requests:
-        raise ValueError("does nothing: give it a preset, a set table, cut = true or tap = true")
+        raise ValueError("does nothing: give it a preset, a set table, cut = true, tap = true or downbeat = true")
     if kind == "program" and ("light" in table or "dark" in table):
         raise ValueError("a program change has no light")
     light = int(check_value("light", int, 1, 127, table.get("light", LIT)))

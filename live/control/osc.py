@@ -9,6 +9,7 @@ speaks JSON over ZeroMQ. `live.control.bridge` carries one to the other with the
     /live/preset ember              -> {"cmd": "preset", "name": "ember"}
     /live/preset/ember              -> the same; a button's release (an argument 0 or false) does nothing
     /live/tap                       -> {"cmd": "tap"}; likewise
+    /live/downbeat                  -> {"cmd": "downbeat"}; likewise (in; out, the address of downbeats)
     /live/cut                       -> {"cmd": "cut"}; likewise
 
 Controller software often has floats only: a boolean parameter takes a number as "not zero",
@@ -30,11 +31,11 @@ import math
 import struct
 from dataclasses import dataclass
 
-from live.control.protocol import COMMANDS
+from live.control.protocol import COMMANDS, EVENTS
 from live.settings import PARAMS
 
 PREFIX = "/live"
-BRIDGED = ("set", "cc", "preset", "tap", "cut")  # `get` answers the asker, and OSC here only listens
+BRIDGED = ("set", "cc", "preset", *EVENTS)  # `get` answers the asker, and OSC here only listens
 _BUNDLE = b"#bundle\x00"
 FLOAT32_MAX = 3.4028234663852886e38
 _MAX_DEPTH = 8  # bundles inside bundles: a datagram of nested headers is no reason to recurse far
@@ -213,7 +214,7 @@ def request_for(message: OscMessage, prefix: str = PREFIX) -> dict | None:
                 return None
             args = []
         args.insert(0, tail)
-    elif cmd in ("tap", "cut") and len(args) == 1:
+    elif cmd in EVENTS and len(args) == 1:
         if not _pressed(args[0]):
             return None
         args = []
@@ -243,4 +244,4 @@ def _as_kind(kind: type, value: object) -> object:
 
 
 def _addresses(prefix: str) -> str:
-    return f"{prefix}/set/PARAM, {prefix}/cc, {prefix}/preset/NAME, {prefix}/tap or {prefix}/cut"
+    return f"{prefix}/set/PARAM, {prefix}/cc, {prefix}/preset/NAME, {prefix}/tap, {prefix}/downbeat or {prefix}/cut"

@@ -8,6 +8,7 @@ can match replies to requests):
     {"cmd": "cc", "channel": 1, "controller": 1, "value": 64}
     {"cmd": "preset", "name": "NAME"}
     {"cmd": "tap"}
+    {"cmd": "downbeat"}
     {"cmd": "cut"}
     {"cmd": "get"}
 
@@ -54,6 +55,8 @@ class Controller(Protocol):
 
     def tap(self) -> dict: ...
 
+    def downbeat(self) -> dict: ...
+
     def cut(self) -> dict: ...
 
     def state(self) -> dict:
@@ -85,6 +88,11 @@ class Tap:
 
 
 @dataclass(frozen=True)
+class Downbeat:
+    pass
+
+
+@dataclass(frozen=True)
 class Cut:
     pass
 
@@ -94,7 +102,7 @@ class GetState:
     pass
 
 
-Command = SetParam | ControlChange | SwitchPreset | Tap | Cut | GetState
+Command = SetParam | ControlChange | SwitchPreset | Tap | Downbeat | Cut | GetState
 RequestId = str | int | None
 
 # Each command's fields, in the order the documentation lists them.
@@ -103,9 +111,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "cc": ("channel", "controller", "value"),
     "preset": ("name",),
     "tap": (),
+    "downbeat": (),
     "cut": (),
     "get": (),
 }
+EVENTS = ("tap", "downbeat", "cut")  # commands that are a press each: each counts, at its moment
 
 
 class BadRequest(ValueError):
@@ -182,6 +192,8 @@ def execute(command: Command, controller: Controller) -> dict:
             return controller.switch_preset(name)
         case Tap():
             return controller.tap()
+        case Downbeat():
+            return controller.downbeat()
         case Cut():
             return controller.cut()
         case GetState():
@@ -279,6 +291,8 @@ def _command(message: dict) -> Command:
             return SwitchPreset(name)
         case "tap":
             return Tap()
+        case "downbeat":
+            return Downbeat()
         case "cut":
             return Cut()
     return GetState()

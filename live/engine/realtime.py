@@ -118,6 +118,7 @@ class LiveEngine:
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
         self.taps: queue.Queue[float] = queue.Queue(maxsize=16)
+        self.downbeats: queue.Queue[float] = queue.Queue(maxsize=16)  # when a downbeat was marked
         self._cut_asked = threading.Event()  # by the control thread or a hotkey; the next frame cuts
         self._cut_held_since: float | None = None  # stream time a cut began to wait for a chosen show to open
         self.cue_log: CueLog | None = None  # set before `run` to keep the commands taken as a cue sheet
@@ -202,6 +203,8 @@ class LiveEngine:
                         # Drained a block late: place the tap where the stream was when it came
                         # (None before any audio: the analyzer takes it as now).
                         analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
+                    while not self.downbeats.empty():
+                        self._mark_downbeat(analyzer, self.stream.stream_time(self.downbeats.get_nowait()))
                     # In parts: an output takes its blocks in bursts (a tenth of a second at once
                     # through PulseAudio), and each part's analysis is heard at its own time.
                     for i in range(0, len(block), FEED_FRAMES):
@@ -241,6 +244,13 @@ class LiveEngine:
                                  "place": place or None},
                                 self.source.capture_time(round(beat * self.source.sample_rate)), now)
         return features
+
+    def _mark_downbeat(self, analyzer: AudioAnalyzer, t: float | None) -> None:
+        marked = None if t is None else analyzer.mark_downbeat(t)
+        if marked is None:
+            self.notify("downbeat", "no beat of the track's is near enough to be the bar's first; mark it on a beat")
+        else:
+            self.notify("downbeat", f"the bars count from the beat at {marked:.2f} s")
 
     def _hand_heard(self, now: float) -> None:
         """The beats heard by `now` go out, and the analysis heard becomes the state's."""
@@ -454,6 +464,19 @@ class LiveEngine:
             raise ValueError("too many taps at once") from None
         return reply | {"beats": "live"}
 
+    def downbeat(self) -> dict:
+        """The beat heard now is a bar's first: where the bars are known ahead and counted from
+        the wrong beat (the bar finder's 1-or-3 doubt), fades and accents land on the one again."""
+        self._still_drawing()
+        if not self._map_followed:
+            raise ValueError("bars are known only where the track's beats are known ahead (a show from a file or "
+                             "the demo, --beats lookahead or FILE, before taps hand the beats over)")
+        try:
+            self.downbeats.put_nowait(self.clock())
+        except queue.Full:
+            raise ValueError("too many downbeats at once") from None
+        return {}
+
     def cut(self) -> dict:
         self._still_drawing()
         self._ask_cut()
@@ -498,6 +521,11 @@ class LiveEngine:
                     self.tap()
                 except ValueError:
                     pass  # the queue is full of taps no block has taken yet (no audio): one more adds nothing
+            elif action.action is Action.DOWNBEAT:
+                try:
+                    self.downbeat()
+                except ValueError as e:
+                    self.notify("downbeat", str(e))
             elif action.action is Action.CUT:
                 self._ask_cut()
             elif action.action in (Action.FULLSCREEN, Action.RESIZED):

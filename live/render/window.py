@@ -30,6 +30,7 @@ class Action(Enum):
     HUD = "hud"                # H
     QUIT = "quit"              # Esc, Q, or the window's close button
     TAP = "tap"                # T: tap tempo
+    DOWNBEAT = "downbeat"      # D: the beat heard now is a bar's first
     CUT = "cut"                # C: the newest keyframe at once, no fade
     RESIZED = "resized"        # the window manager gave the window another size (a tiling one)
 
@@ -49,6 +50,7 @@ _KEYS: dict[int, Action] = {
     pygame.K_ESCAPE: Action.QUIT,
     pygame.K_q: Action.QUIT,
     pygame.K_t: Action.TAP,
+    pygame.K_d: Action.DOWNBEAT,
     pygame.K_c: Action.CUT,
 }
 _PRESET_KEYS: dict[int, int] = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)}
