@@ -327,6 +327,21 @@ def test_a_tap_on_a_known_beat_with_no_live_lock_sends_it_once_and_keeps_the_map
     assert abs(beats_from_tap - round(beats_from_tap)) < 1e-6
 
 
+def test_a_tap_just_before_a_beat_the_map_lacks_is_a_beat():
+    # A half-tempo map over 120 bpm drums, fed 0.3 s ahead of what is heard: the live grid had found the
+    # beat at 10.5 s unheard, and a tap heard just before it was taken as that beat, sent by no one (review 92).
+    drums = drum_track(120.0, 14.0, RATE, STEADY, seed=1)
+    analyzer = AudioAnalyzer(RATE, beat_map=BeatMap((np.arange(0.0, 14.0, 1.0),)))
+    beats, tapped = [], False
+    for start in range(0, len(drums.samples), 512):
+        if start >= 10.75 * RATE and not tapped:
+            analyzer.tap(10.45)
+            tapped = True
+        beats += analyzer.feed(drums.samples[start:start + 512]).beats
+    assert np.all(np.diff(beats) > 0.3), beats
+    assert min(abs(np.array(beats) - 10.5)) < 0.06, beats  # between the map's 10.0 and 11.0
+
+
 def test_a_downbeat_marked_moves_the_bars_from_its_beat_on_loop_after_loop():
     # Bars counted from beat 3 (the bar finder's 1-or-3 doubt): the performer marks the one.
     times = np.arange(0.5, 10.0, 0.5)

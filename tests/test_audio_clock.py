@@ -1,6 +1,6 @@
 import pytest
 
-from live.audio.clock import CaptureTimes
+from live.audio.clock import CaptureTimes, RecentMinimum
 
 RATE = 48000
 BLOCK = 480  # 10 ms
@@ -44,3 +44,12 @@ def test_a_reset_takes_the_next_callback_as_it_comes():
     times.block_end(BLOCK, 1.0)
     times.reset()  # 100 ms of samples lost, with the overflow flag
     assert times.block_end(2 * BLOCK, 1.11) == pytest.approx(1.11)
+
+
+def test_the_recent_minimum_keeps_a_value_for_a_window_give_or_take_half_and_then_forgets_it():
+    lowest = RecentMinimum(window=4.0)  # spans of 2 s: the current one's minimum and the one before's
+    assert lowest.add(5.0, now=0.5) == 5.0
+    assert lowest.add(7.0, now=1.9) == 5.0
+    assert lowest.add(8.0, now=2.1) == 5.0  # the span before still counts
+    assert lowest.add(9.0, now=4.1) == 8.0  # two spans on: 5 is forgotten, 8 is the span before's
+    assert lowest.add(9.5, now=9.0) == 9.5  # after a gap of spans, nothing older counts

@@ -485,9 +485,14 @@ def test_a_played_block_is_heard_from_the_device_s_time_for_its_first_sample(fak
     clock.advance(0.43)  # PortAudio called at its 10.4 s, which our clock read 30 ms late
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=10.45, currentTime=10.4), None)
     assert player.capture_time(400) == pytest.approx(0.45)  # not 0.48
-    clock.advance(0.4)  # a host API that gives no times: heard as taken
+    clock.advance(0.4)  # a host API that gives no times, or one of them: heard as taken
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0), None)
     assert player.capture_time(800) == pytest.approx(0.83)
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=11.3, currentTime=0.0), None)
+    assert player.capture_time(1200) == pytest.approx(0.83)
+    clock.advance(0.4)  # a DAC time before PortAudio's now: heard now, not in the past
+    stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=11.1, currentTime=11.23), None)
+    assert player.capture_time(1600) == pytest.approx(1.23)
     player.stop()
 
 

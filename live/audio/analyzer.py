@@ -195,7 +195,7 @@ class AudioAnalyzer:
         With a beat map, the first tap leaves it: the map was wrong (half tempo, the bars on
         beat 3), and the beats are the live grid's, which the tap moves, from then on."""
         if self._known is not None:
-            self.clock.take_over(self._newest_beat, 60.0 / self._known.bpm, self._known.last_beat(self.time))
+            self.clock.take_over(self._newest_beat, 60.0 / self._known.bpm)
             self._known = None
         bisect.insort(self._taps_ahead, self.time if t is None else t)
         self._tapped += self._taps_until(self.time)

@@ -312,15 +312,15 @@ class BeatClock:
         self._last_confirmed = t
         return self._realign(t)
 
-    def take_over(self, last_sent: float, period: float, last_beat: float) -> None:
-        """Beats known ahead were sent until now, the newest at `last_sent`, a grid of `period`
-        through `last_beat`; this grid, which followed the music unheard meanwhile, sends them from
-        here. Its own beats not sent are not counted as sent (a tap on one makes it a beat: a
-        tap just before it left a beat out), and without a lock of its own it goes on at the
-        known grid's tempo and phase (it went to its default 120 bpm)."""
+    def take_over(self, last_sent: float, period: float) -> None:
+        """Beats known ahead at `period` were sent until now, the newest at `last_sent`; this grid,
+        which followed the music unheard meanwhile, sends them from the tap that hands them over.
+        Its own beats not sent are not counted as sent (a tap on one makes it a beat: a tap just
+        before it left a beat out), and without a lock of its own it goes on at the known beats'
+        tempo (it went to its default 120 bpm)."""
         self._last_emitted = last_sent
         if not self.locked_at(self.now):
-            self.period, self.anchor = period, last_beat
+            self.period = period
 
     def advance(self, t: float, emit: bool = True) -> list[float]:
         """Move to stream time `t`; returns grid beats passed since the last call. `emit`

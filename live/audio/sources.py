@@ -414,7 +414,6 @@ class PlaybackSource(Source):
                                            latency=OUTPUT_LATENCY_S, dtype="float32",
                                            callback=self._play_callback, finished_callback=self._drained.set)
             self._tail_frames = math.ceil(self._stream.latency * self.sample_rate) + self.blocksize
-            self._clock_offset.reset()
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
