@@ -485,11 +485,11 @@ def test_a_played_block_is_heard_from_the_device_s_time_for_its_first_sample(fak
     clock.advance(0.43)  # PortAudio called at its 10.4 s, which our clock read 30 ms late
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=10.45, currentTime=10.4), None)
     assert player.capture_time(400) == pytest.approx(0.45)  # not 0.48
-    clock.advance(0.4)  # a host API that gives no times, or one of them: heard as taken
+    clock.advance(0.4)  # a host API that gives no times, or one of them: heard after the stream's latency
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0), None)
-    assert player.capture_time(800) == pytest.approx(0.83)
+    assert player.capture_time(800) == pytest.approx(0.83 + sources.OUTPUT_LATENCY_S)
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=11.3, currentTime=0.0), None)
-    assert player.capture_time(1200) == pytest.approx(0.83)
+    assert player.capture_time(1200) == pytest.approx(0.83 + sources.OUTPUT_LATENCY_S)
     clock.advance(0.4)  # a DAC time before PortAudio's now: heard now, not in the past
     stream.callback(out, 400, SimpleNamespace(outputBufferDacTime=11.1, currentTime=11.23), None)
     assert player.capture_time(1600) == pytest.approx(1.23)
@@ -521,7 +521,7 @@ def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_ou
     stream = fake_output[-1]
     assert stream.play() and stream.play()  # all handed over; the device never says it has played it
     assert not player.finished
-    clock.advance(2.5)
+    clock.advance(2.5 + sources.OUTPUT_LATENCY_S)  # 2.5 s after its last block was to be heard
     assert not player.watchdog() and player.finished and not stream.active
 
 

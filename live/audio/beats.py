@@ -23,6 +23,7 @@ REFERENCE_HOP_SECONDS = 512 / 44100
 AUBIO_COUNT = 2 ** 32
 MIN_TAP_INTERVAL = 0.15   # s: taps closer than this are one tap sent twice (400 bpm)
 TAP_BPM = (30.0, 300.0)   # the tempo taps may set
+TAP_TIMEOUT_S = 2.0       # a tap longer than this after the last starts a new count
 PHASE_JUMP = 0.25         # beats off a whole number: where the tracker moved its phase
 ONSET_LAG_HOPS = 3        # hops an onset's descriptor peak may lie before aubio reports it
 EVIDENCE_SPACING_S = 0.12  # s: onsets closer than this are one attack for the onset evidence
@@ -213,7 +214,7 @@ class BeatClock:
     """
 
     def __init__(self, default_bpm: float = 120.0, history: int = 16, snap: float = 0.2, relock_after: int = 2,
-                 tap_timeout: float = 2.0, tap_hold_beats: int = 16, lock_beats: int = 4,
+                 tap_timeout: float = TAP_TIMEOUT_S, tap_hold_beats: int = 16, lock_beats: int = 4,
                  start_time: float = 0.0, accents: AccentConfig = AccentConfig()) -> None:
         self.period = 60.0 / default_bpm
         self.anchor = start_time              # a beat time on the grid

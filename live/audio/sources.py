@@ -317,6 +317,7 @@ class PlaybackSource(Source):
         self._stream: Any = None
         self._drained = threading.Event()  # the output device has played the last sample
         self._tail_frames = 0  # silence still to play after the track's last sample
+        self._latency = 0.0  # the output stream's, as it opened
         self._clock_offset = RecentMinimum(CLOCK_OFFSET_WINDOW_S)  # our clock minus PortAudio's
         self.silence_timeout = silence_timeout
         self.last_error: str | None = None
@@ -413,7 +414,8 @@ class PlaybackSource(Source):
                                            channels=self.channels, blocksize=self.blocksize,
                                            latency=OUTPUT_LATENCY_S, dtype="float32",
                                            callback=self._play_callback, finished_callback=self._drained.set)
-            self._tail_frames = math.ceil(self._stream.latency * self.sample_rate) + self.blocksize
+            self._latency = self._stream.latency  # PortAudio's estimate, where its callbacks give no times
+            self._tail_frames = math.ceil(self._latency * self.sample_rate) + self.blocksize
             self._t0 = self.clock.now()
             self._stream.start()
         except sd.PortAudioError as e:
@@ -443,21 +445,23 @@ class PlaybackSource(Source):
         # Heard when the device plays it: the buffer's first sample at PortAudio's DAC time, its
         # last `filled` samples later. The stamp before the samples: a reader that finds them
         # finds their time too.
-        self._stamp = (self._position, self._heard_at(time_info) + filled / self.sample_rate)
+        heard = self._heard_at(time_info)
+        self._stamp = (self._position, heard + filled / self.sample_rate)
         self.ring.write(outdata[:filled])
+        # The end of the track waits in a buffer this long: its silence after it is as long.
+        self._tail_frames = max(self._tail_frames,
+                                math.ceil((heard - self.clock.now()) * self.sample_rate) + self.blocksize)
 
     def _heard_at(self, time_info: Any) -> float:
         """Our clock's time of the DAC time PortAudio gives a callback's buffer. Our clock, read
         here, is late by however long the callback waited for the interpreter (up to 60 ms in a
         show: taps placed that far off), while PortAudio's times are steady: the smallest offset
-        between the two clocks seen lately is the true one. A host that gives no times: now."""
+        between the two clocks seen lately is the true one. A host that gives no times: now and
+        the stream's latency."""
         now = self.clock.now()
         dac, current = time_info.outputBufferDacTime, time_info.currentTime
         if dac <= 0 or current <= 0:
-            return now
-        latency = dac - current
-        # The end of the track waits in a buffer this long: its silence after it is as long.
-        self._tail_frames = max(self._tail_frames, math.ceil(latency * self.sample_rate) + self.blocksize)
+            return now + self._latency
         return max(dac, current) + self._clock_offset.add(now - current, now)
 
 

@@ -30,6 +30,7 @@ import torch
 
 from live.audio.analyzer import AudioAnalyzer, AudioFeatures
 from live.audio.beatmap import BeatMap
+from live.audio.beats import TAP_BPM, TAP_TIMEOUT_S
 from live.audio.decode import MAX_SAMPLE
 from live.audio.mel import LogMel
 from live.audio.sources import Source
@@ -68,7 +69,6 @@ DRAIN_S = 5.0
 STATE_PUBLISH_S = 0.05   # telemetry state refresh (the control server sends at its own tick)
 BUNDLES_KEPT = 2         # the show's bundle and the one before it stay loaded (each: its networks, compiled)
 FEED_FRAMES = 512        # the analyzer is fed at most this much at once (see _audio_loop)
-HANDOVER_TAPS_S = 2.0    # two taps this close hand beats known ahead over (the taps' count starts over after it)
 LEVEL_FLOOR = 1e-6       # silence reads as -120 dBFS in telemetry, not minus infinity
 
 
@@ -136,7 +136,7 @@ class LiveEngine:
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
         self._map_followed = options.beat_map is not None  # until two taps hand the beats to the live grid
-        self._first_tap: float | None = None  # of two that hand them over
+        self._last_tap: float | None = None  # the taps before the one that hands them over
         self._audio_read = 0  # frames the audio thread has analysed (and recorded)
         self._keyframe_flow = KeyframeFlow()
         self._mel = LogMel(show.bundle.mel, source.sample_rate)
@@ -440,26 +440,27 @@ class LiveEngine:
         self.choice.choose(preset)
 
     def tap(self) -> dict:
-        """A tap on the beat. In a show whose beats are known ahead, two taps in time hand them
-        over to the taps and the beats found live (the map was wrong, or the performer follows
-        another clock), for the rest of the show; a stray single tap changes nothing."""
+        """A tap on the beat. In a show whose beats are known ahead, a second tap in time (as the
+        beat clock counts taps: not the same tap arriving twice, nor a burst) hands them over to
+        the taps and the beats found live (the map was wrong, or the performer follows another
+        clock), for the rest of the show; a stray single tap changes nothing. The second tap places
+        the beat; the tempo stays the live grid's (or the map's) until taps set another: the two
+        taps' interval set it, and 1.5 s between them held a 120 bpm track at 40 (review 93)."""
         self._still_drawing()
         now = self.clock()
         features = self.features.peek()
         reply = {"bpm": round(features.bpm, 2) if features is not None else None}
-        taps: tuple[float, ...] = (now,)
         if self._map_followed:
-            first, self._first_tap = self._first_tap, now
-            if first is None or now - first > HANDOVER_TAPS_S:
+            last, self._last_tap = self._last_tap, now
+            if last is None or not 60.0 / TAP_BPM[1] <= now - last <= TAP_TIMEOUT_S:
                 self.notify("tap", f"the beats are the track's, known ahead (--beats): tap again within "
-                                   f"{HANDOVER_TAPS_S:g} s to hand them over to your taps and the beats found live")
+                                   f"{TAP_TIMEOUT_S:g} s to hand them over to your taps and the beats found live")
                 return reply | {"beats": "known"}
-            taps, self._map_followed = (first, now), False
+            self._map_followed = False
             self.notify("tap", "the beats are your taps' and the ones found live from now on, not the track's "
                                "beats known ahead (--beats); a new show brings those back")
         try:
-            for t in taps:
-                self.taps.put_nowait(t)
+            self.taps.put_nowait(now)
         except queue.Full:
             raise ValueError("too many taps at once") from None
         return reply | {"beats": "live"}
