@@ -350,10 +350,16 @@ def test_a_downbeat_marked_moves_the_bars_from_its_beat_on_loop_after_loop():
     assert known.ahead(2.1, 6)[1] == (3, 4, 1, 2, 3, 4)  # asked before: an answer is kept for the same question
     assert known.mark_downbeat(2.1) == 2.0  # the beat nearest the press
     assert known.ahead(2.1, 6) == ((2.5, 3.0, 3.5, 4.0, 4.5, 5.0), (2, 3, 4, 1, 2, 3))
-    assert known.place(1.5) == 1 and known.place(2.0) == 1  # before it, the map's own bars
     assert known.mark_downbeat(3.6) == 3.5 and known.place(5.5) == 1  # marked again: from there
     assert known.mark_downbeat(20.0) is None  # no beat near
     assert KnownBeats(BeatMap((times,))).mark_downbeat(2.0) is None  # no bars known: nothing to move
+    # The bar finder counts each run's bars alone: a press moves its own run's, not a later right one's, nor
+    # a 3/4 one's (review 94).
+    runs = KnownBeats(BeatMap((times, np.arange(12.0, 16.0, 0.5), np.arange(17.0, 20.0, 0.5)),
+                              (wrong, np.arange(8) % 4 + 1, np.arange(6) % 3 + 1)))
+    assert runs.mark_downbeat(2.0) == 2.0
+    assert [runs.place(t) for t in (2.0, 12.0, 12.5, 17.0, 17.5, 18.0, 18.5)] == [1, 1, 2, 1, 2, 3, 1]
+    assert runs.mark_downbeat(17.5) == 17.5 and [runs.place(t) for t in (17.5, 18.0, 18.5, 19.0)] == [1, 2, 3, 1]
     # A looping track's beats are laid out again each loop: the bars stay moved.
     looping = KnownBeats(BeatMap((times,), (wrong,), loop=10.0))
     assert looping.mark_downbeat(2.0) == 2.0

@@ -22,3 +22,12 @@ def test_a_stamp_far_ahead_waits_no_longer_than_the_hold():
     line.put("nonsense", heard_at=600.0, now=10.0)
     assert line.due(10.0 + HOLD_S - 0.01) == []
     assert line.due(10.0 + HOLD_S) == ["nonsense"]
+
+
+def test_items_waiting_can_be_revised_and_those_gone_cannot():
+    line: HeardLine[int] = HeardLine()
+    line.put(1, heard_at=10.0, now=10.0)
+    line.put(2, heard_at=10.5, now=10.0)
+    assert line.due(10.0) == [1]
+    line.revise(lambda n: n * 10)
+    assert line.waiting and line.due(11.0) == [20] and not line.waiting

@@ -1137,19 +1137,29 @@ def test_a_downbeat_marked_moves_a_known_track_s_bars_and_is_refused_where_none_
     window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [])
     times = np.arange(0.5, 10.0, 0.5)
     known = BeatMap((times,), ((np.arange(len(times)) + 2) % 4 + 1,))  # bars counted from beat 3
-    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions(beat_map=known),
-                        window=window)
-    notices = []
-    engine.publish = lambda topic, body: notices.append(body["message"]) if topic == "notice" else None
+    presets = _presets(tmp_path)
+    engine = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=known), window=window)
+    notices, beats = [], []
+    engine.publish = lambda topic, body: (notices.append(body["message"]) if topic == "notice" else
+                                          beats.append(body) if topic == "beat" else None)
     engine._handle_actions()  # the D key
     assert engine.downbeat() == {} and engine.downbeats.qsize() == 2 and notices == []
     analyzer = AudioAnalyzer(16000, beat_map=known)
     analyzer.feed(np.zeros(16000 * 3, np.float32))
+    # With --play, beats analysed ahead wait to be heard, the one pressed on among them: sent with their old
+    # places, the one marked went out as a 3 (review 94).
+    engine._beat_line.put((4, 2.0, 120.0, 3), heard_at=engine.clock() + 0.3, now=engine.clock())
     engine._mark_downbeat(analyzer, 2.04)  # as the audio thread does, at the stream time heard then
     assert notices[-1] == "the bars count from the beat at 2.00 s"
+    engine._hand_heard(engine.clock() + 1.0)
+    assert beats == [{"index": 4, "time": 2.0, "bpm": 120.0, "place": 1}]
     assert analyzer.feed(np.zeros(160, np.float32)).places_ahead[:3] == (3, 4, 1)  # from 3.0 s (was 1, 2, 3)
     engine._mark_downbeat(analyzer, 30.0)
     assert "no beat of the track's is near" in notices[-1]
+    # A beat file without places in the bar: no bars to move (it was taken, then said no beat was near).
+    bare = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=BeatMap((times,))))
+    with pytest.raises(ValueError, match="known ahead with their bars"):
+        bare.downbeat()
     # Taps handed the beats over, or they are found live: no bars to move.
     engine._map_followed = False
     with pytest.raises(ValueError, match="bars are known only where the track's beats are known ahead"):

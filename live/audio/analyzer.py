@@ -200,6 +200,10 @@ class AudioAnalyzer:
         bisect.insort(self._taps_ahead, self.time if t is None else t)
         self._tapped += self._taps_until(self.time)
 
+    def place(self, beat: float) -> int:
+        """The place in its bar of the known beat at `beat` (0: not known)."""
+        return 0 if self._known is None else self._known.place(beat)
+
     def mark_downbeat(self, t: float) -> float | None:
         """The beat known ahead nearest stream time `t` is a bar's first, and the bars from it on
         count from it (`KnownBeats.mark_downbeat`): its time; None where no beat with a place in

@@ -395,7 +395,7 @@ class KnownBeats:
         self._laid: tuple[int, int] | None = None  # the loops laid out, first and last
         self._ahead: tuple[tuple, tuple] | None = None  # the last `ahead` asked, and its answer
         self._seamless = False  # a loop's last run goes on into the next loop's first
-        self._moved: tuple[float, int] = (math.inf, 0)  # the bars from this time on, moved by so many beats
+        self._moved: dict[int, int] = {}  # a run of the map (loop after loop) -> beats its bars moved by
         if beat_map.loop:
             self._map = _one_loop(beat_map)
             self._seamless = _seamless(self._map)
@@ -403,10 +403,11 @@ class KnownBeats:
         else:
             self._lay(beat_map)
 
-    def _lay(self, beat_map: BeatMap) -> None:
+    def _lay(self, beat_map: BeatMap, map_runs: np.ndarray | None = None) -> None:
+        """`map_runs`: the run of `_map` each beat is of (a looping map's laid out loop after loop)."""
         self._times = beat_map.beats
         self._run = np.repeat(np.arange(len(beat_map.runs)), [len(r) for r in beat_map.runs])
-        self._bar_lengths = np.array([int(p.max(initial=1)) for p in beat_map.places], np.int64)[self._run]
+        self._map_run = self._run if map_runs is None else map_runs
         self._map_places = beat_map.beat_places
         self._places = self._moved_places()
         # The grid a run holds before it: its first intervals' median (one late second beat set a
@@ -423,6 +424,7 @@ class KnownBeats:
         self._laid = laid
         runs: list[np.ndarray] = []
         places: list[np.ndarray] = []
+        map_runs: list[np.ndarray] = []
         for k in range(laid[0], laid[1] + 1):
             for j, (run, place) in enumerate(zip(self._map.runs, self._map.places)):
                 if j == 0 and runs and self._seamless:
@@ -431,7 +433,8 @@ class KnownBeats:
                 else:
                     runs.append(run + k * loop)
                     places.append(place)
-        self._lay(BeatMap(tuple(runs), tuple(places)))
+                map_runs.append(np.full(len(run), j))
+        self._lay(BeatMap(tuple(runs), tuple(places)), np.concatenate(map_runs) if map_runs else None)
 
     def advance(self, t: float) -> list[float]:
         """Move to stream time `t`; returns the beats passed since the last call."""
@@ -486,9 +489,9 @@ class KnownBeats:
                 tuple(int(p) for p in np.where(mapped, self._places[at], 0)))
 
     def mark_downbeat(self, t: float) -> float | None:
-        """The map's beat nearest `t` (within half a beat) is a bar's first: the bars from it on
-        move with it (the bar finder's 1-or-3 doubt, a bar counted from beat 3). Its time; None
-        where no beat with a place in its bar is near."""
+        """The map's beat nearest `t` (within half a beat) is a bar's first: the bars of its run
+        move with it, loop after loop (the bar finder's 1-or-3 doubt, a bar counted from beat 3).
+        Its time; None where no beat with a place in its bar is near."""
         i = int(np.searchsorted(self._times, t))
         near = [j for j in (i - 1, i) if 0 <= j < len(self._times) and self._places[j]]
         if not near:
@@ -496,16 +499,21 @@ class KnownBeats:
         j = min(near, key=lambda j: abs(self._times[j] - t))
         if abs(self._times[j] - t) > 0.5 * self._grid(self._times[j])[1]:
             return None
-        self._moved = (float(self._times[j]) - 1e-6, self._moved[1] + int(self._places[j]) - 1)
+        run = int(self._map_run[j])
+        self._moved[run] = self._moved.get(run, 0) + int(self._places[j]) - 1
         self._places = self._moved_places()
         self._ahead = None  # its places have moved
         return float(self._times[j])
 
     def _moved_places(self) -> np.ndarray:
-        """The map's places, with the bars from `_moved`'s time on moved by its beats."""
-        since, by = self._moved
+        """The map's places, each run's bars moved by its beats in `_moved` (the bar finder counts
+        each run's bars alone: a press moved every later run's, a right one and a 3/4 one too)."""
         places = self._map_places
-        return np.where((self._times >= since) & (places > 0), (places - 1 - by) % self._bar_lengths + 1, places)
+        if not self._moved:
+            return places
+        by = np.array([self._moved.get(r, 0) for r in range(len(self._map.runs))])[self._map_run]
+        bar = np.array([int(p.max(initial=1)) for p in self._map.places])[self._map_run]
+        return np.where(places > 0, (places - 1 - by) % bar + 1, places)
 
     def place(self, t: float) -> int:
         """The place in its bar of the map's beat at `t` (0: not known, or no beat there)."""

@@ -39,6 +39,7 @@ OSC_HELP = """Listen for OSC messages on UDP and send each to the engine as a co
     /live/cc 1 1 64                                    a control change, mapped by the preset
     /live/preset/ember [1] or  /live/preset ember      switch preset (an argument 0 is a release)
     /live/tap [1]                                      tap tempo
+    /live/downbeat [1]                                 the beat now is a bar's first (bars known ahead)
     /live/cut [1]                                      the newest picture at once, no fade
 
 A boolean parameter takes a number as "not 0". A fader's messages wait one per parameter,
@@ -63,7 +64,7 @@ A map file (TOML):
     [[button]]
     note = 36            # or cc = 20 (a button sending a control change), or program = 4
     channel = 10         # 1-16; left out: any channel
-    preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true
+    preset = "storm"     # then any of: set = { blackout = true }, cut = true, tap = true, downbeat = true
     light = 21           # the value that lights it (a Launchpad's colour; default 127)
     dark = 1             # its value while not lit (default 0, off)
 

@@ -8,6 +8,7 @@ track paced without sound, is heard before it is analysed, so what it gives pass
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +29,10 @@ class HeardLine(Generic[T]):
     @property
     def waiting(self) -> bool:
         return bool(self._items)
+
+    def revise(self, change: Callable[[T], T]) -> None:
+        """Each item still waiting replaced by `change` of it."""
+        self._items = deque(((at, change(item)) for at, item in self._items), maxlen=self._items.maxlen)
 
     def due(self, now: float) -> list[T]:
         """The items heard by `now`, oldest first: each once."""

@@ -113,7 +113,7 @@ class LiveEngine:
         # The analysis of the audio being heard, for telemetry (a played track's runs ahead of it).
         self.heard: LatestSlot[AudioFeatures] = LatestSlot()
         self._analysis_line: HeardLine[AudioFeatures] = HeardLine()
-        self._beat_line: HeardLine[dict] = HeardLine()
+        self._beat_line: HeardLine[tuple[int, float, float, int]] = HeardLine()  # index, time, bpm, place
         self.mel_requests: LatestSlot[MelRequest] = LatestSlot()
         self.keyframes: LatestSlot[Keyframe] = LatestSlot()
         self._on_screen = show.preset.name  # the preset of the newest keyframe shown
@@ -136,6 +136,7 @@ class LiveEngine:
         self._threads: list[threading.Thread] = []
         self._beat_index = 0
         self._map_followed = options.beat_map is not None  # until two taps hand the beats to the live grid
+        self._map_bars = options.beat_map is not None and bool(options.beat_map.beat_places.any())
         self._last_tap: float | None = None  # the taps before the one that hands them over
         self._audio_read = 0  # frames the audio thread has analysed (and recorded)
         self._keyframe_flow = KeyframeFlow()
@@ -240,8 +241,7 @@ class LiveEngine:
         for beat, place in itertools.zip_longest(features.beats, features.beat_places):
             self.stats.beat(beat)
             self._beat_index += 1
-            self._beat_line.put({"index": self._beat_index, "time": round(beat, 3), "bpm": round(features.bpm, 2),
-                                 "place": place or None},
+            self._beat_line.put((self._beat_index, beat, features.bpm, place or 0),
                                 self.source.capture_time(round(beat * self.source.sample_rate)), now)
         return features
 
@@ -249,13 +249,15 @@ class LiveEngine:
         marked = None if t is None else analyzer.mark_downbeat(t)
         if marked is None:
             self.notify("downbeat", "no beat of the track's is near enough to be the bar's first; mark it on a beat")
-        else:
-            self.notify("downbeat", f"the bars count from the beat at {marked:.2f} s")
+            return
+        # With --play the beats analysed ahead wait to be heard, the one marked among them: their places now.
+        self._beat_line.revise(lambda beat: (*beat[:3], analyzer.place(beat[1])))
+        self.notify("downbeat", f"the bars count from the beat at {marked:.2f} s")
 
     def _hand_heard(self, now: float) -> None:
         """The beats heard by `now` go out, and the analysis heard becomes the state's."""
-        for body in self._beat_line.due(now):
-            self.publish("beat", body)
+        for index, beat, bpm, place in self._beat_line.due(now):
+            self.publish("beat", {"index": index, "time": round(beat, 3), "bpm": round(bpm, 2), "place": place or None})
         if heard := self._analysis_line.due(now):
             self.heard.put(heard[-1])
 
@@ -469,9 +471,10 @@ class LiveEngine:
         """The beat heard now is a bar's first: where the bars are known ahead and counted from
         the wrong beat (the bar finder's 1-or-3 doubt), fades and accents land on the one again."""
         self._still_drawing()
-        if not self._map_followed:
-            raise ValueError("bars are known only where the track's beats are known ahead (a show from a file or "
-                             "the demo, --beats lookahead or FILE, before taps hand the beats over)")
+        if not (self._map_followed and self._map_bars):
+            raise ValueError("bars are known only where the track's beats are known ahead with their bars (a show "
+                             "from a file or the demo, --beats lookahead or a FILE with places, before taps hand "
+                             "the beats over)")
         try:
             self.downbeats.put_nowait(self.clock())
         except queue.Full:
