@@ -205,7 +205,7 @@ class AudioAnalyzer:
         return 0 if self._known is None else self._known.place(beat)
 
     def mark_downbeat(self, t: float) -> float | None:
-        """The beat known ahead nearest stream time `t` is a bar's first, and the bars from it on
+        """The beat known ahead nearest stream time `t` is a bar's first, and the bars of its run
         count from it (`KnownBeats.mark_downbeat`): its time; None where no beat with a place in
         its bar is near, or none is known ahead. Call it from the feeding thread."""
         return None if self._known is None else self._known.mark_downbeat(t)
