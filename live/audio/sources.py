@@ -445,20 +445,19 @@ class PlaybackSource(Source):
         # Heard when the device plays it: the buffer's first sample at PortAudio's DAC time, its
         # last `filled` samples later. The stamp before the samples: a reader that finds them
         # finds their time too.
-        heard = self._heard_at(time_info)
+        now = self.clock.now()
+        heard = self._heard_at(time_info, now)
         self._stamp = (self._position, heard + filled / self.sample_rate)
         self.ring.write(outdata[:filled])
         # The end of the track waits in a buffer this long: its silence after it is as long.
-        self._tail_frames = max(self._tail_frames,
-                                math.ceil((heard - self.clock.now()) * self.sample_rate) + self.blocksize)
+        self._tail_frames = max(self._tail_frames, math.ceil((heard - now) * self.sample_rate) + self.blocksize)
 
-    def _heard_at(self, time_info: Any) -> float:
-        """Our clock's time of the DAC time PortAudio gives a callback's buffer. Our clock, read
-        here, is late by however long the callback waited for the interpreter (up to 60 ms in a
-        show: taps placed that far off), while PortAudio's times are steady: the smallest offset
-        between the two clocks seen lately is the true one. A host that gives no times: now and
-        the stream's latency."""
-        now = self.clock.now()
+    def _heard_at(self, time_info: Any, now: float) -> float:
+        """Our clock's time of the DAC time PortAudio gives a callback's buffer. Our clock's `now`,
+        read in the callback, is late by however long it waited for the interpreter (up to 60 ms
+        in a show: taps placed that far off), while PortAudio's times are steady: the smallest
+        offset between the two clocks seen lately is the true one. A host that gives no times:
+        now and the stream's latency."""
         dac, current = time_info.outputBufferDacTime, time_info.currentTime
         if dac <= 0 or current <= 0:
             return now + self._latency
