@@ -139,6 +139,9 @@ def test_a_button_is_lit_while_what_it_sets_holds_and_a_tap_pad_on_the_beat():
     assert [b.lit(later) for b in (tide, ember_cut, blackout, tap, cut)] == [False, True, False, False, False]
     assert not any(b.lit({}) for b in (tide, ember_cut, blackout, tap, cut))  # no show
     assert not blackout.lit({"settings": ["blackout"]}) and not tide.lit({"preset": 3})  # odd fields hold nothing
+    one, both = button({"note": 6, "downbeat": True}), button({"note": 7, "tap": True, "downbeat": True})
+    assert [(b.lit(state, True), b.lit(state, True, True)) for b in (one, both, tap)] == [
+        (False, True), (True, True), (True, True)]  # a downbeat pad only on the one, a tap pad on every beat
     assert tide.light_message(21) == [0x91, 1, 21] and blackout.light_message(127) == [0xB0, 3, 127]  # any: ch 1
     assert (tide.light, tide.dark, button({"note": 1, "cut": True, "dark": 3}).dark) == (21, 0, 3)
     program = button({"program": 4, "preset": "tide"})
@@ -345,6 +348,30 @@ def test_a_tap_pad_blinks_on_each_beat_for_a_quarter_of_it():
     while len(rt_out.sent) < 2 and time.monotonic() - lit_at < 1.0:
         bridge.step(1.0)
     assert rt_out.sent[1:] == [[0x90, 40, 0]] and 0.09 < time.monotonic() - lit_at < 0.15  # a quarter of 0.4 s
+    midi.close()
+    lights.close()
+
+
+def test_a_downbeat_pad_blinks_on_the_beats_the_show_calls_one():
+    rt_in, rt_out = FakeRtMidi(["Pads"]), FakeRtMidi(["Pads"])
+    buttons = MidiMap([button({"note": 40, "tap": True}), button({"note": 41, "downbeat": True, "light": 5})])
+    midi, lights, telemetry = MidiInput(lambda: rt_in), MidiLights(lambda: rt_out, buttons), Telemetry()
+    midi.choose(None, "--port")
+    lights.choose(None, "--lights-port")
+    bridge = MidiBridge(midi, lambda request: {"ok": True}, Reporter(print, "midi"), buttons, lights=lights,
+                        telemetry=telemetry)
+    telemetry.waiting.append(("state", {"preset": "tide"}))
+    bridge.step(0.0)
+    sent = []
+    for index, place in enumerate((4, 1, 2, 0), start=7):  # the bar's last beat, its one, its second, no bars
+        telemetry.waiting.append(("beat", {"index": index, "time": index * 0.5, "bpm": 600.0, "place": place}))
+        start = len(rt_out.sent)
+        bridge.step(0.0)
+        time.sleep(0.05)  # past a quarter of the beat (25 ms): both pads dark again
+        bridge.step(0.0)
+        sent.append(rt_out.sent[start:])
+    tap_blink = [[0x90, 40, 127], [0x90, 40, 0]]
+    assert sent == [tap_blink, [[0x90, 40, 127], [0x90, 41, 5], [0x90, 40, 0], [0x90, 41, 0]], tap_blink, tap_blink]
     midi.close()
     lights.close()
 

@@ -236,6 +236,22 @@ def test_the_hud_s_numbers_change_a_few_times_a_second_and_a_new_preset_at_once(
     assert "12.0 fps" in lost.state.hud and "3.0 fps" in later.state.hud
 
 
+def test_the_hud_counts_the_bar_on_each_beat_heard_where_the_bars_are_known():
+    from live.engine.screen import BAR_SHOWN_S
+
+    settings = SETTINGS.with_value("hud", True)
+    director = ScreenDirector(fade_in=False)
+
+    def text(t, beat, place):  # a frame 10 ms after a beat: sooner than the HUD's numbers change
+        features = replace(QUIET, time=t, newest_beat=beat, newest_place=place)
+        return director.frame(t, features, _keyframe(1), settings).state.hud.splitlines()[0]
+    assert "bar" not in text(0.01, -math.inf, 0)
+    assert [text(b + 0.01, b, place) for b, place in ((0.5, 3), (1.0, 4), (1.5, 1), (2.0, 2))] == [
+        f"  --- bpm  bar {count}  V 0.20 A 0.80" for count in ("123.", "1234", "1...", "12..")]
+    assert "bar 12.." in text(2.0 + BAR_SHOWN_S * 0.9, 2.0, 2) and "bar" not in text(2.1 + BAR_SHOWN_S, 2.0, 2)
+    assert "bar" not in text(4.6, 4.59, 0)  # the bars no longer known (taps took the beats over)
+
+
 def test_blackout_blacks_the_picture_out():
     director = ScreenDirector()
     assert director.frame(0.0, QUIET, _keyframe(1), SETTINGS).state.blackout == 0.0

@@ -136,7 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
     midi.add_argument("--lights", action="store_true",
                       help="light the mapped buttons as the show's state says, through the controller's output "
-                           "(its preset's pad, a blackout's button, the tap pad on the beat)")
+                           "(its preset's pad, a blackout's button, the tap pad on the beat, the downbeat "
+                           "pad on the show's downbeats)")
     midi.add_argument("--monitor", action="store_true",
                       help="print each message as a map names it (note = 36, channel = 10) and what it sent: "
                            "press the pads to learn what to write")

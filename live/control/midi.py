@@ -29,8 +29,10 @@ then `set`, `cut`, `tap` and `downbeat`, as a cue acts. Control changes no butto
 With the show's state (its telemetry), `Button.lit` says whether a button is lit, as
 controllers light their pads (a note on at the light's value, a control change for a cc button;
 0 is off): while what it sets holds (its preset on screen, its parameters at its values), a
-button that only taps in the first quarter of each beat, a cut button never. A button of any
-channel is lit on channel 1.
+button that only taps in the first quarter of each beat, one that marks the downbeat in the
+first quarter of each beat the show calls 1 (where it knows the bars: the performer sees
+whether the show's one is the music's), a cut button never. A button of any channel is lit on
+channel 1.
 
 MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
 Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's. Ticks
@@ -59,7 +61,7 @@ PRESSES = ("cut", "tap", "downbeat")  # in a cue's order: after the preset and t
 ACTIONS = ("preset", "set", *PRESSES)
 _FIELDS = (*KINDS, "channel", *ACTIONS, "light", "dark")
 LIT = 127  # a light's value unless the button gives one
-BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat
+BLINK = 0.25  # of a beat: how long a tap button stays lit from each beat, a downbeat button from each one
 _KIND_OF_STATUS = {NOTE_ON: "note", CONTROL_CHANGE: "cc", PROGRAM_CHANGE: "program"}
 _KNOB_FIELDS = ("cc", "channel", "to", "to_channel")
 
@@ -83,16 +85,17 @@ class Button:
     light: int = LIT           # the value that lights it, 1-127
     dark: int = 0              # its value while not lit, 0-127
 
-    def lit(self, state: Mapping, on_beat: bool = False) -> bool:
+    def lit(self, state: Mapping, on_beat: bool = False, on_downbeat: bool = False) -> bool:
         """Whether this button is lit: while what it sets holds in the show's `state` (a telemetry
-        `state` body; {}: no show), or, a button that only taps, `on_beat` (within BLINK of one)."""
+        `state` body; {}: no show), or, a button that only taps or marks the downbeat, `on_beat`
+        or `on_downbeat` (within BLINK of a beat, of one with place 1)."""
         holds = [r for r in self.requests if r["cmd"] in ("preset", "set")]
         if holds:
             settings = state.get("settings")
             settings = settings if isinstance(settings, Mapping) else {}
             return all(state.get("preset") == r["name"] if r["cmd"] == "preset" else
                        settings.get(r["param"]) == r["value"] for r in holds)
-        return on_beat and any(r["cmd"] == "tap" for r in self.requests)
+        return any(r["cmd"] == "tap" and on_beat or r["cmd"] == "downbeat" and on_downbeat for r in self.requests)
 
     def light_message(self, value: int) -> list[int]:
         """What sets its light to `value` (0 is off): a program change has no light."""

@@ -255,7 +255,8 @@ class MidiInput(MidiPort):
 
 class MidiLights(MidiPort):
     """A controller's lights, through its output port: each button's as the show's state says
-    (a tap pad's on the show's beats), changes sent as they come and all of them every RESEND_S.
+    (a tap pad's on the show's beats, a downbeat pad's on its downbeats), changes sent as they come
+    and all of them every RESEND_S.
     With no state for STATE_STALE_S, or a show ended, they show no show: each at its dark."""
 
     role = "lights"
@@ -272,16 +273,19 @@ class MidiLights(MidiPort):
         self._state: Mapping = {}
         self._state_at = -math.inf
         self._beat_until = -math.inf  # tap pads are lit until then
+        self._downbeat = False  # the beat that lit them was a downbeat: downbeat pads are lit too
         self._on_beat = False  # whether they were, at the last update
         self._heard = False  # telemetry since the last update
         self._sent_at = -math.inf
 
     def heard(self, topic: str, body: Mapping, now: float) -> None:
-        """The engine's telemetry: its state, or a beat (a tap pad lit for BLINK of it)."""
+        """The engine's telemetry: its state, or a beat (a tap pad lit for BLINK of it, a downbeat
+        pad too if its `place` is 1)."""
         if topic == "state":
             self._state, self._state_at = ({} if body.get("ended") is True else body), now
         elif topic == "beat" and isinstance(bpm := body.get("bpm"), (int, float)) and bpm > 0:
             self._beat_until = now + BLINK * 60.0 / bpm
+            self._downbeat = body.get("place") == 1
         self._heard = True
 
     def update(self, now: float) -> None:
@@ -299,7 +303,8 @@ class MidiLights(MidiPort):
             self._sent_at = now
         self._on_beat = now < self._beat_until and bool(self._state)
         for b in self._buttons:
-            value, key = b.light if b.lit(self._state, self._on_beat) else b.dark, (b.kind, b.channel, b.number)
+            lit = b.lit(self._state, self._on_beat, self._on_beat and self._downbeat)
+            value, key = b.light if lit else b.dark, (b.kind, b.channel, b.number)
             if self._shown.get(key) != value:
                 self._midi.send_message(b.light_message(value))
                 self._shown[key] = value

@@ -23,6 +23,9 @@ ONSET_DECAY_S = 0.08
 # text was drawn again and a texture made for each new width (review 56, on a loaded
 # machine: 22 fps with the HUD on against 28 with this).
 HUD_REFRESH_S = 0.25
+# The HUD counts the bar (`bar 12..` on its second beat) where the show knows the bars, until
+# this long after the last beat heard: the performer sees which beat the show calls 1.
+BAR_SHOWN_S = 2.0
 # A cut asked before the show just chosen has a keyframe (a preset button, then cut) waits this
 # long for its first; later it would land at a moment no one chose.
 CUT_WAIT_S = 1.0
@@ -84,7 +87,8 @@ class ScreenDirector:
         self.beat = Pulse(BEAT_DECAY_S)
         self.onset = Pulse(ONSET_DECAY_S)
         self._beats, self._onsets = HeardEvents(), HeardEvents()
-        self._hud_shown: tuple[float, str, str, str] | None = None  # (time, preset, message, text)
+        self._hud_shown: tuple[float, str, str, str, str] | None = None  # (time, preset, message, bar, text)
+        self._beat_heard = (-math.inf, 0)  # the newest beat heard: its time and its place in the bar
         self._cut_asked: float | None = None
 
     def cut(self, t: float) -> None:
@@ -156,6 +160,7 @@ class ScreenDirector:
             # Where the bars are known, the downbeat's pulse over the other beats' (`accent`), as
             # it is when the beat is heard: a render analyses a frame ahead, where a cue may change it.
             self.beat = self.beat.hit(time, 1.0 - settings.accent if place > 1 else 1.0)
+            self._beat_heard = (time, int(place))
         for time, strength in self._onsets.heard(t):
             self.onset = self.onset.hit(time, strength)
         upload = None
@@ -176,22 +181,31 @@ class ScreenDirector:
         return FrameDecision(state=state, upload=upload, shows_new=upload)
 
     def _hud(self, t: float, features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo | None) -> str:
-        """The HUD's text, its numbers HUD_REFRESH_S apart; a new preset or message at once."""
+        """The HUD's text, its numbers HUD_REFRESH_S apart; a new preset, message or beat of the bar at once."""
         hud = hud or HudInfo()
         at = t if hud.read_at is None else hud.read_at
+        bar = self._bar(t)
         shown = self._hud_shown
-        if shown is not None and 0 <= at - shown[0] < HUD_REFRESH_S and shown[1:3] == (hud.preset, hud.message):
-            return shown[3]
-        text = self._hud_text(features, newest, hud)
-        self._hud_shown = (at, hud.preset, hud.message, text)
+        if shown is not None and 0 <= at - shown[0] < HUD_REFRESH_S and shown[1:4] == (hud.preset, hud.message, bar):
+            return shown[4]
+        text = self._hud_text(features, newest, hud, bar)
+        self._hud_shown = (at, hud.preset, hud.message, bar, text)
         return text
 
+    def _bar(self, t: float) -> str:
+        """The bar counted up to the newest beat heard (`bar 123.` on its third of four); "" where
+        the bars are not known or no beat came in the last BAR_SHOWN_S."""
+        time, place = self._beat_heard
+        if place < 1 or not 0 <= t - time <= BAR_SHOWN_S:
+            return ""
+        return "bar " + "".join(str(k % 10) for k in range(1, place + 1)).ljust(4, ".")
+
     @staticmethod
-    def _hud_text(features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo) -> str:
+    def _hud_text(features: AudioFeatures | None, newest: Keyframe | None, hud: HudInfo, bar: str) -> str:
         bpm = f"{features.bpm:5.1f} bpm" if features is not None and features.beat_confidence > 0 else "  --- bpm"
         va = f"V {newest.valence:.2f} A {newest.arousal:.2f}" if newest is not None else "V --- A ---"
         latency = f"{hud.latency_ms:.0f} ms" if hud.latency_ms is not None else "--- ms"
-        lines = [f"{hud.preset}  {bpm}  {va}",
+        lines = ["  ".join(part for part in (hud.preset, bpm, bar, va) if part),
                  f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}  {hud.synthesis}".rstrip()]
         if hud.message:
             lines.append(hud.message)
