@@ -118,8 +118,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("crossfade_beats", float, 0.0, 16.0, 1.0,
           "length of the crossfade to each new keyframe, in beats (0 = hard cut; with beat_sync it lands on "
           "the nearest whole beat, and where the bars are known (a render's own beats, a show's from a file or "
-          "the demo, a beat file with places) a fade of 2 beats on beat 1 or 3, of a bar or bars on the "
-          "downbeat; before a tempo is found a beat is 0.5 s)"),
+          "the demo, a beat file with places, beats found live counted from a `downbeat`) a fade of 2 beats on "
+          "beat 1 or 3, of a bar or bars on the downbeat; before a tempo is found a beat is 0.5 s)"),
     Param("intensity", float, 0.0, 2.0, 1.0,
           "scale of the move from the source latent toward the music "
           "(0 = source image, 1 = as computed, 2 = exaggerated)"),

@@ -30,7 +30,7 @@ def run(samples: np.ndarray, blocks: list[int], **kwargs) -> tuple[AudioAnalyzer
 
 def state(f):
     """What a snapshot says about now, leaving out what it gathered since the previous one."""
-    return replace(f, beats=())
+    return replace(f, beats=(), beat_places=())
 
 
 def test_results_do_not_depend_on_how_the_stream_is_cut(drums):
@@ -234,3 +234,22 @@ def test_an_onset_is_stamped_when_reported_live_and_when_it_sounded_ahead(hears_
         assert np.mean(lags) > 0.015 and np.mean(errors) < 0.02
     else:
         assert max(lags) < 0.015  # known as it is stamped: a pulse starts at full strength
+
+
+def test_a_downbeat_marked_on_beats_found_live_counts_their_bars(drums):
+    analyzer, found = run(drums[: 4 * RATE], [512])
+    assert found and analyzer.features.newest_place == 0  # found live: no bars until one is marked
+    one = analyzer.mark_downbeat(found[-2] + 0.05)  # the performer pressed just after that beat
+    assert one == found[-2] and analyzer.place(found[-1]) == 2
+    places, beats = [], []
+    for start in range(4 * RATE, len(drums), 512):
+        f = analyzer.feed(drums[start:start + 512])
+        beats += f.beats
+        places += f.beat_places
+    # Each beat after it in its place, by the beats between (at 120 bpm, 0.5 s each).
+    assert beats and places == [(round((b - one) / 0.5)) % 4 + 1 for b in beats]
+    assert analyzer.features.newest_place == places[-1]
+    assert analyzer.mark_downbeat(beats[-1] + 0.3) == pytest.approx(beats[-1] + 0.5, abs=0.02)  # the beat due
+    silent = AudioAnalyzer(RATE, MEL)
+    silent.feed(np.zeros(RATE, np.float32))
+    assert silent.mark_downbeat(0.5) is None  # no beat found, none due

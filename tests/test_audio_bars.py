@@ -1,7 +1,7 @@
 """Where bars begin: each beat's place in its bar, from the kick and the harmony."""
 import numpy as np
 
-from live.audio.bars import LOW_BANDS, bar_positions
+from live.audio.bars import LOW_BANDS, CountedBars, bar_positions
 from live.audio.beatmap import beat_map
 from live.audio.synth import DrumStyle, drum_track
 
@@ -49,3 +49,27 @@ def test_a_bar_of_two_moves_the_count_where_the_evidence_does():
 
 def test_a_run_too_short_to_count_bars_in_has_no_places():
     assert bar_positions(np.arange(0, 70, 10), np.zeros((100, 40), np.float16)).tolist() == [0] * 7
+
+
+def test_live_beats_are_counted_in_fours_from_the_beat_marked_gaps_counted_too():
+    bars, period = CountedBars(), 0.5
+    assert [bars.add(t, period) for t in (1.0, 1.5, 2.02)] == [0, 0, 0]  # no mark yet: not known
+    assert bars.mark(1.6, period) == 1.5  # pressed on the beat at 1.5 s, 0.1 s late
+    assert (bars.place(1.0), bars.place(1.5), bars.place(2.02)) == (0, 1, 2)  # those after it counted again
+    # A break dropped the beats at 3.0 and 3.5 s: they count still (3.98 s is the one's fifth beat on).
+    assert [bars.add(t, period) for t in (2.5, 3.98, 4.5, 5.0)] == [3, 2, 3, 4]
+    assert bars.add(4.5, period) == 3 and bars.place(9.0) == 0  # a beat added again; one never added
+    assert bars.mark(6.0, period) is None  # no beat within half a beat of 6.0 s (the newest is 5.0 s)
+    # Pressed just ahead of the beat the grid expects: that beat is the one, taken where it is found.
+    assert bars.mark(5.45, period, next_beat=5.5) == 5.5
+    assert [bars.add(t, period) for t in (5.53, 6.03)] == [1, 2] and bars.place(5.53) == 1
+
+
+def test_a_mark_among_beats_analysed_ahead_re_counts_the_later_ones():
+    bars = CountedBars()
+    for t in np.arange(0.0, 4.0, 0.5):
+        bars.add(float(t), 0.5)
+    bars.mark(0.0, 0.5)
+    assert [bars.place(float(t)) for t in np.arange(0.0, 4.0, 0.5)] == [1, 2, 3, 4, 1, 2, 3, 4]
+    assert bars.mark(1.1, 0.5) == 1.0  # the one is the beat at 1.0 s: beats after it count from it
+    assert [bars.place(float(t)) for t in np.arange(0.0, 4.0, 0.5)] == [1, 2, 1, 2, 3, 4, 1, 2]

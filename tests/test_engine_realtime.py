@@ -24,6 +24,7 @@ from live.bundle import bundle_stamps
 from live.audio.demo import render_demo
 from live.audio.mel import MelWindow
 from live.audio.sources import PlaybackSource
+from live.audio.synth import STEADY, drum_track
 from live.audio.tracks import MemoryTrack
 from live.engine.cues import Cue, CueLog, CueSheet, read_cues
 from live.engine.keyframes import Keyframe
@@ -1129,7 +1130,7 @@ def test_two_taps_in_time_hand_a_track_s_known_beats_to_the_taps_and_a_stray_one
     assert live.tap()["beats"] == "live" and live.taps.qsize() == 1 and len(notices) == 4
 
 
-def test_a_downbeat_marked_moves_a_known_track_s_bars_and_is_refused_where_none_are_known(tmp_path):
+def test_a_downbeat_marked_moves_a_known_track_s_bars_counts_live_ones_and_is_refused_for_a_bare_file(tmp_path):
     from live.audio.analyzer import AudioAnalyzer
     from live.render.window import Action, KeyAction
 
@@ -1155,18 +1156,27 @@ def test_a_downbeat_marked_moves_a_known_track_s_bars_and_is_refused_where_none_
     assert beats == [{"index": 4, "time": 2.0, "bpm": 120.0, "place": 1}]
     assert analyzer.feed(np.zeros(160, np.float32)).places_ahead[:3] == (3, 4, 1)  # from 3.0 s (was 1, 2, 3)
     engine._mark_downbeat(analyzer, 30.0)
-    assert "no beat of the track's is near" in notices[-1]
+    assert "no beat is near enough" in notices[-1]
     # A beat file without places in the bar: no bars to move (it was taken, then said no beat was near).
     bare = LiveEngine(fake_show(), presets, silent_source(), None, None, LiveOptions(beat_map=BeatMap((times,))))
-    with pytest.raises(ValueError, match="known ahead with their bars"):
+    with pytest.raises(ValueError, match="have no bars .* tap twice"):
         bare.downbeat()
-    # Taps handed the beats over, or they are found live: no bars to move.
-    engine._map_followed = False
-    with pytest.raises(ValueError, match="bars are known only where the track's beats are known ahead"):
-        engine.downbeat()
     keys.append(KeyAction(Action.DOWNBEAT))
-    engine._handle_actions()
-    assert "bars are known only" in notices[-1]
+    bare.window = window
+    bare.publish = engine.publish
+    bare._handle_actions()
+    assert "have no bars" in notices[-1]
+    # Taps handed the beats over, or they are found live: the bars are counted from the beat marked.
+    engine._map_followed = False
+    assert engine.downbeat() == {}
+    live, drums = AudioAnalyzer(16000), drum_track(120.0, 4.0, 16000, STEADY, seed=1).samples
+    found = [beat for i in range(0, len(drums), 512) for beat in live.feed(drums[i:i + 512]).beats]
+    # The newest beat found waits to be heard (--play); the performer hears the one before it and presses.
+    engine._beat_line.put((9, found[-1], 120.0, 0), heard_at=engine.clock() + 0.3, now=engine.clock())
+    engine._mark_downbeat(live, found[-2] + 0.05)
+    assert notices[-1] == f"the bars count from the beat at {found[-2]:.2f} s"
+    engine._hand_heard(engine.clock() + 1.0)
+    assert beats[-1] == {"index": 9, "time": round(found[-1], 3), "bpm": 120.0, "place": 2}
 
 
 def _keyframe_of(version: int, preset: str) -> Keyframe:

@@ -99,6 +99,19 @@ def test_a_show_s_fade_in_on_beats_known_ahead_lands_on_the_downbeat_and_a_cut_s
     assert cut.frame(features.time, features, _keyframe(1), SETTINGS.with_value("crossfade_beats", 0.0)).upload
 
 
+@pytest.mark.parametrize("place, ends", [(0, 3.0), (3, 4.0), (1, 3.0)])
+def test_a_fade_of_a_bar_lands_on_the_one_of_bars_counted_live(place, ends):
+    # Beats found live, 0.5 s apart, the newest at 1.0 s: counted from a downbeat marked, a 4-beat
+    # fade asked at 1.1 s ends on a beat placed 1 (at least half its beats on); not counted, on its 4th beat.
+    live = replace(QUIET, time=1.1, rms=0.1, beat_confidence=1.0, newest_beat=1.0, newest_place=place,
+                   last_beat=1.0, next_beat=1.5)
+    settings = SETTINGS.with_value("crossfade_beats", 4.0)
+    director = ScreenDirector(fade_in=False)
+    director.frame(0.0, replace(QUIET, rms=0.1, beat_confidence=1.0), _keyframe(1), settings)
+    assert director.frame(1.1, live, _keyframe(2), settings).upload is not None
+    assert director.fades.fade.start == 1.1 and director.fades.fade.end == pytest.approx(ends)
+
+
 @pytest.mark.parametrize("beat_sync, shown_by", [(False, 0.12), (True, 0.5)])
 def test_a_cut_waits_for_the_beat_only_with_beat_sync(beat_sync, shown_by):
     """A tempo heard, a hard cut: with beat_sync off the new picture shows on the first frame

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from live.audio.bars import CountedBars
 from live.audio.beatmap import BeatMap, KnownBeats
 from live.audio.beats import BeatClock, BeatConfig, BeatTracker
 from live.audio.channels import mixdown
@@ -96,6 +97,7 @@ class AudioAnalyzer:
         self._silent_mean_square = 10 ** (beat.silence_db / 10)
         self.clock = BeatClock(start_time=start_time)
         self._known = None if beat_map is None else KnownBeats(beat_map, start_time)
+        self._counted = CountedBars()  # the live grid's bars, once the performer marks a downbeat
         self.log_mel = LogMel(mel, sample_rate, device)
         # Audio kept for `window`: this analyzer's mel window, or longer for a reader whose
         # window may change (a preset switch to a bundle with another mel window).
@@ -174,6 +176,8 @@ class AudioAnalyzer:
                 found += self.clock.advance(hop.end_time, emit=audible or self.clock.tapped_at(hop.end_time))
                 if self._known is None:
                     beats += found
+                    for beat in found:
+                        self._counted.add(beat, self.clock.period)
         self._index += len(mono)
         if self._known is not None:
             # To the sample fed, not the last whole hop: the snapshot's grid is read at its time,
@@ -201,20 +205,28 @@ class AudioAnalyzer:
         self._tapped += self._taps_until(self.time)
 
     def place(self, beat: float) -> int:
-        """The place in its bar of the known beat at `beat` (0: not known)."""
-        return 0 if self._known is None else self._known.place(beat)
+        """The place in its bar of the beat at `beat`, known ahead or found live (0: not known)."""
+        return self._counted.place(beat) if self._known is None else self._known.place(beat)
 
     def mark_downbeat(self, t: float) -> float | None:
-        """The beat known ahead nearest stream time `t` is a bar's first, and the bars of its run
-        count from it (`KnownBeats.mark_downbeat`): its time; None where no beat with a place in
-        its bar is near, or none is known ahead. Call it from the feeding thread."""
-        return None if self._known is None else self._known.mark_downbeat(t)
+        """The beat nearest stream time `t` is a bar's first: known ahead, the bars of its run
+        count from it (`KnownBeats.mark_downbeat`; None where no beat with a place in its bar is
+        near); found live, the beats from it on are counted in bars of four (`CountedBars`; None
+        where no beat was found near, nor is due, within half a beat). Its time. Call it from the
+        feeding thread."""
+        if self._known is not None:
+            return self._known.mark_downbeat(t)
+        due = self.clock.next_beat(self.time) if self.clock.locked_at(self.time) else None
+        return self._counted.mark(t, self.clock.period, due)
 
     def _taps_until(self, t: float) -> list[float]:
         """The beats of the waiting taps up to stream time `t`, given to the clock in order."""
         beats = []
         while self._taps_ahead and self._taps_ahead[0] <= t:
-            beats += self.clock.tap(self._taps_ahead.pop(0))
+            tapped = self.clock.tap(self._taps_ahead.pop(0))
+            for beat in tapped:
+                self._counted.add(beat, self.clock.period)
+            beats += tapped
         return beats
 
     def window(self, samples: int | None = None) -> np.ndarray:
@@ -242,6 +254,6 @@ class AudioAnalyzer:
             last_beat=last, phase=grid.phase(t), next_beat=grid.next_beat(t),
             beat_confidence=grid.confidence(t),
             beats_ahead=ahead, places_ahead=places,
-            newest_place=0 if self._known is None else self._known.place(self._newest_beat),
-            beat_places=() if self._known is None else tuple(self._known.place(beat) for beat in beats),
+            newest_place=self.place(self._newest_beat),
+            beat_places=tuple(self.place(beat) for beat in beats),
         )

@@ -1,4 +1,5 @@
-"""Where the bars begin: each beat's place in its bar, for a render that knows its beats.
+"""Where the bars begin: each beat's place in its bar, for a render that knows its beats
+(`bar_positions`), and for beats found live, counted from a beat the performer marks (`CountedBars`).
 
 A music video changes on the one. Among beats, the downbeat is where the harmony changes
 (chords change on bars, Goto 2001; the spectral difference between beat-long segments,
@@ -12,6 +13,8 @@ Assumed: four beats a bar. A drum loop of kick and snare alone does not tell bea
 beat 1 (nothing in the sound does); music at twice its tempo gets bars of half-bars.
 """
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -73,6 +76,55 @@ def _places(evidence: np.ndarray) -> np.ndarray:
     for k in range(len(evidence) - 1, 0, -1):
         path[k - 1] = back[k, path[k]]
     return path
+
+
+class CountedBars:
+    """The places of beats found live, counted from one the performer marked as a bar's first.
+
+    Live, no bar finder reads bars before the music that decides them has played (the finder
+    above weighs the whole track), so the performer says where the one is and the count goes
+    on from it: each beat moves it on by the beats since the one before, at the grid's period,
+    so beats a break left out still count. Four beats a bar; a count that slipped (the grid
+    jumped half a beat, a bar of two) is mended by marking again.
+    """
+
+    def __init__(self, remember: int = 32) -> None:
+        # The newest beats and their places (0 before a mark), in time order: a mark chooses among
+        # them, and beats found after the one marked (analysed ahead of the speakers) are placed again.
+        self._beats: deque[tuple[float, int]] = deque(maxlen=remember)
+
+    def add(self, beat: float, period: float) -> int:
+        """A beat found live, later than those added before: its place (0 before a mark)."""
+        if self._beats and beat <= self._beats[-1][0]:
+            return self.place(beat)
+        place = 0
+        if self._beats and (last := self._beats[-1])[1]:
+            steps = round((beat - last[0]) / period)
+            if steps == 0:  # the beat marked ahead of the grid's finding it: found now, where it is
+                self._beats[-1] = (beat, last[1])
+                return last[1]
+            place = (last[1] - 1 + steps) % BEATS_PER_BAR + 1
+        self._beats.append((beat, place))
+        return place
+
+    def place(self, beat: float) -> int:
+        """The place of the beat added at `beat` (0: not counted, or no such beat remembered)."""
+        return next((place for t, place in reversed(self._beats) if abs(t - beat) <= 1e-6), 0)
+
+    def mark(self, t: float, period: float, next_beat: float | None = None) -> float | None:
+        """The beat nearest `t` within half a period, among those added and `next_beat` (the grid's
+        next, not found yet: a press just ahead of the beat), is a bar's first; the beats after
+        it are counted again from it. Its time; None where no beat is that near."""
+        near = [t_ for t_, _ in self._beats] + ([] if next_beat is None else [next_beat])
+        beat = min(near, key=lambda b: abs(b - t), default=None)
+        if beat is None or abs(beat - t) > period / 2:
+            return None
+        after = [b for b, _ in self._beats if b > beat + 1e-6]
+        kept = [(b, place) for b, place in self._beats if b < beat - 1e-6]
+        self._beats = deque(kept + [(beat, 1)], maxlen=self._beats.maxlen)
+        for b in after:
+            self.add(b, period)
+        return beat
 
 
 def _zscores(x: np.ndarray) -> np.ndarray:

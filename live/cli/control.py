@@ -39,7 +39,7 @@ OSC_HELP = """Listen for OSC messages on UDP and send each to the engine as a co
     /live/cc 1 1 64                                    a control change, mapped by the preset
     /live/preset/ember [1] or  /live/preset ember      switch preset (an argument 0 is a release)
     /live/tap [1]                                      tap tempo
-    /live/downbeat [1]                                 the beat now is a bar's first (bars known ahead)
+    /live/downbeat [1]                                 the beat now is a bar's first (the bars count from it)
     /live/cut [1]                                      the newest picture at once, no fade
 
 A boolean parameter takes a number as "not 0". A fader's messages wait one per parameter,

@@ -248,7 +248,7 @@ class LiveEngine:
     def _mark_downbeat(self, analyzer: AudioAnalyzer, t: float | None) -> None:
         marked = None if t is None else analyzer.mark_downbeat(t)
         if marked is None:
-            self.notify("downbeat", "no beat of the track's is near enough to be the bar's first; mark it on a beat")
+            self.notify("downbeat", "no beat is near enough (half a beat) to be the bar's first; mark it on a beat")
             return
         # With --play the beats analysed ahead wait to be heard, the one marked among them: their places now.
         self._beat_line.revise(lambda beat: (*beat[:3], analyzer.place(beat[1])))
@@ -469,12 +469,13 @@ class LiveEngine:
 
     def downbeat(self) -> dict:
         """The beat heard now is a bar's first: where the bars are known ahead and counted from
-        the wrong beat (the bar finder's 1-or-3 doubt), fades and accents land on the one again."""
+        the wrong beat (the bar finder's 1-or-3 doubt), fades and accents land on the one again;
+        where the beats are found live (an input, `--beats live`, after taps took them over), the
+        bars are counted in fours from it."""
         self._still_drawing()
-        if not (self._map_followed and self._map_bars):
-            raise ValueError("bars are known only where the track's beats are known ahead with their bars (a show "
-                             "from a file or the demo, --beats lookahead or a FILE with places, before taps hand "
-                             "the beats over)")
+        if self._map_followed and not self._map_bars:
+            raise ValueError("the track's beats known ahead have no bars (a beat file without places): tap twice "
+                             "to hand the beats over to the ones found live, whose bars a downbeat counts")
         try:
             self.downbeats.put_nowait(self.clock())
         except queue.Full:
