@@ -170,6 +170,19 @@ def test_the_clock_taps_each_of_the_master_s_beats_from_its_start():
     assert beats_of(clock, [CONTINUE], *[[CLOCK]] * 30) == [] and beats_of(clock, [START], [CLOCK]) == [1]
 
 
+def test_the_clock_marks_the_master_s_first_downbeat_from_its_third_beat():
+    def marked(clock, *messages):
+        """The numbers (from 0) of the messages that were the beat marking the bars."""
+        return [i for i, message in enumerate(messages) if clock.read(message) and clock.marks_bar]
+    clock = ClockTaps()
+    # From a Start on beat 1: the third beat is the master's 3, its next one is beat 5 (tick 96).
+    assert marked(clock, [START], *[[CLOCK]] * 24 * 12) == [1 + 96]
+    # From a song position on beat 3 of a bar (sixteenth 8): beats 3, 4, then 1, the third counted (48 ticks on).
+    assert marked(clock, [STOP], [SONG_POSITION, 8, 0], [CONTINUE], *[[CLOCK]] * 24 * 12) == [3 + 48]
+    # On beat 2 (sixteenth 4): beats 2, 3, 4, then 1 (the fourth beat counted, tick 72).
+    assert marked(clock, [STOP], [SONG_POSITION, 4, 0], [CONTINUE], *[[CLOCK]] * 24 * 12) == [3 + 72]
+
+
 class FakeRtMidi:
     """rtmidi's MidiIn and MidiOut as the bridge uses them: a queue the test fills as rtmidi's
     thread would, the messages sent kept."""
@@ -252,6 +265,9 @@ def test_the_bridge_waits_for_an_unplugged_controller_and_takes_it_back():
     rt.send(*[[CLOCK]] * 30, [START], [CLOCK])  # the master's ticks counted again from its Start only
     bridge.step(0.0)
     assert sent == [{"cmd": "tap"}] * 3
+    rt.send(*[[CLOCK]] * 24 * 4)  # on to the master's beat 5: its one after the handover marks the bars
+    bridge.step(0.0)
+    assert sent[3:] == [{"cmd": "tap"}] * 4 + [{"cmd": "downbeat"}]
     midi.close()
 
 

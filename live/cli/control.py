@@ -133,7 +133,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "--lights, an output of the name to light it)")
     port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
     midi.add_argument("--map", type=input_path, metavar="FILE", help="what the pads and buttons do and how the knobs are read ([[button]], [[knob]])")
-    midi.add_argument("--clock", action="store_true", help="tap the beat of the MIDI clock coming in")
+    midi.add_argument("--clock", action="store_true",
+                      help="tap the beat of the MIDI clock coming in, and mark the master's bars (its downbeat)")
     midi.add_argument("--lights", action="store_true",
                       help="light the mapped buttons as the show's state says, through the controller's output "
                            "(its preset's pad, a blackout's button, the tap pad on the beat, the downbeat "

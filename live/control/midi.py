@@ -35,9 +35,11 @@ whether the show's one is the music's), a cut button never. A button of any chan
 channel 1.
 
 MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
-Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's. Ticks
-of a master that was already playing when the bridge started carry no beat's place: they tap
-nothing until it starts again.
+Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's, and marks
+the master's first downbeat from its third beat on (its second hands a show's known beats over
+to the taps), so the show's bars are the master's too (four beats a bar, song position 0 on a
+one). Ticks of a master that was already playing when the bridge started carry no beat's
+place: they tap nothing until it starts again.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from live.audio.bars import BEATS_PER_BAR
 from live.errors import UserError
 from live.files import read_toml
 from live.settings import check_value, param, quoted
@@ -298,16 +301,20 @@ def described(message: Sequence[int]) -> str:
 
 
 class ClockTaps:
-    """MIDI clock read as taps: True for each tick that begins one of the master's beats.
+    """MIDI clock read as taps: True for each tick that begins one of the master's beats, and
+    `marks_bar` for the one among them that marks the show's bars.
 
     The beats are counted from the master's Start (or where its Song Position Pointer puts
     them); ticks before either (`unplaced` counts those), after a Stop, or after `forget`, are no
-    beats."""
+    beats. Of the beats from a Start or a song position, the first on a bar's one from the third
+    on marks the bars: by then the second has handed a show's known beats over to the taps."""
 
     def __init__(self) -> None:
         self._tick: int | None = None  # ticks since the master's beat 1; None: no place known
         self._running = False
+        self._beats = 0  # beats tapped since the master's count was placed
         self.unplaced = 0  # ticks heard with no place to count them from
+        self.marks_bar = False  # the beat just read is the show's bars' one
 
     def forget(self) -> bool:
         """The count lost (ticks went unheard: the port was gone): no beats until the next Start.
@@ -319,20 +326,26 @@ class ClockTaps:
     def read(self, message: Sequence[int]) -> bool:
         """Whether `message` is a tick that begins a beat; other messages move the count."""
         status = message[0] if message else 0
+        self.marks_bar = False
         if status == START:
-            self._tick, self._running = 0, True
+            self._tick, self._running, self._beats = 0, True, 0
         elif status == CONTINUE:
             self._running = self._tick is not None
         elif status == STOP:
             self._running = False
         elif status == SONG_POSITION and len(message) >= 3:
-            self._tick = (message[1] | message[2] << 7) * TICKS_PER_SIXTEENTH
+            self._tick, self._beats = (message[1] | message[2] << 7) * TICKS_PER_SIXTEENTH, 0
         elif status == CLOCK:
             if self._tick is None:
                 self.unplaced += 1
             if not self._running or self._tick is None:
                 return False
             beat = self._tick % TICKS_PER_BEAT == 0
+            if beat:
+                # Beats 3 to 6 of the count hold one bar's one, whatever the song position.
+                one = self._tick // TICKS_PER_BEAT % BEATS_PER_BAR == 0
+                self.marks_bar = one and 2 <= self._beats < 2 + BEATS_PER_BAR
+                self._beats += 1
             self._tick += 1
             return beat
         return False
