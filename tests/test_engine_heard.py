@@ -16,6 +16,13 @@ def test_an_input_s_items_are_heard_already():
     assert line.due(10.0) == [1]
 
 
+def test_items_heard_too_long_ago_are_dropped_not_handed_out():
+    line: HeardLine[int] = HeardLine()
+    for n, heard_at in enumerate((4.0, 9.4, 9.6, 10.2)):  # an audio thread held up catches up at 10.0
+        line.put(n, heard_at=heard_at, now=10.0)
+    assert line.due(10.0, late_s=0.5) == [2] and line.due(10.2, late_s=0.5) == [3] and not line.waiting
+
+
 def test_a_stamp_far_ahead_waits_no_longer_than_the_hold():
     # A device reporting a latency of minutes must not hold every beat after it that long.
     line: HeardLine[str] = HeardLine()

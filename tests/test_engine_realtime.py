@@ -404,8 +404,9 @@ def test_a_played_track_s_last_beat_goes_out_when_heard_before_the_show_stops():
     engine.publish = lambda topic, body: beats.append((body, time.monotonic())) if topic == "beat" else None
     started = time.monotonic()
     engine.run()
-    assert [(body["time"], body["bpm"]) for body, _ in beats] == [(1.0, 31.58), (2.9, 31.58)]  # 60 / 1.9 s
-    assert beats[1][1] - started > 0.4  # when heard, not when taken
+    # 60 / 1.9 s; the beat at 1.0 s was heard 1.4 s before the show analysed it: left out (LATE_BEAT_S).
+    assert [(body["time"], body["bpm"], body["index"]) for body, _ in beats] == [(2.9, 31.58, 2)]
+    assert beats[0][1] - started > 0.4  # when heard, not when taken
 
 
 def test_a_track_that_ends_while_the_analysis_runs_behind_is_recorded_to_its_end(monkeypatch):
@@ -623,9 +624,10 @@ def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_o
         audio.join()
 
 
-def test_known_beats_in_audio_a_stall_lost_are_sent_all_the_same():
+def test_known_beats_in_audio_a_stall_lost_are_counted_and_those_heard_long_ago_left_out():
     # A stalled audio thread found the ring overrun: the silence fed in the lost audio's place kept
     # the stream's time, but the map's beats in it were dropped, with no gap in their count (review 92).
+    # The one heard 0.8 s before the thread caught up is not sent (LATE_BEAT_S): `index` shows the gap.
     clock = ManualClock(100.0)
     source = PlaybackSource(MemoryTrack(np.zeros((16000 * 2, 1), np.float32)), 16000, clock=clock, ring_seconds=0.5)
     engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None,
@@ -639,12 +641,12 @@ def test_known_beats_in_audio_a_stall_lost_are_sent_all_the_same():
     audio.start()
     try:
         deadline = time.monotonic() + 10
-        while len(published) < 2 and time.monotonic() < deadline:
+        while not published and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         engine.stopping.set()
         audio.join()
-    assert [(body["index"], body["time"]) for body in published] == [(1, 0.2), (2, 0.9)]
+    assert [(body["index"], body["time"]) for body in published] == [(2, 0.9)]
 
 
 def test_latencies_are_not_shown_while_no_keyframes_come():
@@ -1152,7 +1154,7 @@ def test_a_downbeat_marked_moves_a_known_track_s_bars_counts_live_ones_and_is_re
     engine._beat_line.put((4, 2.0, 120.0, 3), heard_at=engine.clock() + 0.3, now=engine.clock())
     engine._mark_downbeat(analyzer, 2.04)  # as the audio thread does, at the stream time heard then
     assert notices[-1] == "the bars count from the beat at 2.00 s"
-    engine._hand_heard(engine.clock() + 1.0)
+    engine._hand_heard(engine.clock() + 0.5)
     assert beats == [{"index": 4, "time": 2.0, "bpm": 120.0, "place": 1}]
     assert analyzer.feed(np.zeros(160, np.float32)).places_ahead[:3] == (3, 4, 1)  # from 3.0 s (was 1, 2, 3)
     engine._mark_downbeat(analyzer, 30.0)
@@ -1175,8 +1177,21 @@ def test_a_downbeat_marked_moves_a_known_track_s_bars_counts_live_ones_and_is_re
     engine._beat_line.put((9, found[-1], 120.0, 0), heard_at=engine.clock() + 0.3, now=engine.clock())
     engine._mark_downbeat(live, found[-2] + 0.05)
     assert notices[-1] == f"the bars count from the beat at {found[-2]:.2f} s"
-    engine._hand_heard(engine.clock() + 1.0)
+    engine._hand_heard(engine.clock() + 0.5)
     assert beats[-1] == {"index": 9, "time": round(found[-1], 3), "bpm": 120.0, "place": 2}
+
+
+def test_beats_the_audio_thread_caught_up_on_late_are_left_out_not_sent_in_a_burst(tmp_path):
+    from live.engine.realtime import LATE_BEAT_S
+
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions())
+    sent = []
+    engine.publish = lambda topic, body: sent.append(body) if topic == "beat" else None
+    now = engine.clock()
+    for index, heard in enumerate((5.0, 3.0, LATE_BEAT_S - 0.05, 0.02), start=1):  # how long ago each was heard
+        engine._beat_line.put((index, 10.0 + index / 2, 120.0, 0), heard_at=now - heard, now=now)
+    engine._hand_heard(now)
+    assert [beat["index"] for beat in sent] == [3, 4]  # the gap in `index` says beats were left out
 
 
 def _keyframe_of(version: int, preset: str) -> Keyframe:

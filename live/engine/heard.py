@@ -7,6 +7,7 @@ track paced without sound, is heard before it is analysed, so what it gives pass
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -34,9 +35,12 @@ class HeardLine(Generic[T]):
         """Each item still waiting replaced by `change` of it."""
         self._items = deque(((at, change(item)) for at, item in self._items), maxlen=self._items.maxlen)
 
-    def due(self, now: float) -> list[T]:
-        """The items heard by `now`, oldest first: each once."""
+    def due(self, now: float, late_s: float = math.inf) -> list[T]:
+        """The items heard by `now`, oldest first: each once; those heard more than `late_s`
+        before `now` are dropped instead."""
         out = []
         while self._items and self._items[0][0] <= now:
-            out.append(self._items.popleft()[1])
+            at, item = self._items.popleft()
+            if now - at <= late_s:
+                out.append(item)
         return out
