@@ -73,3 +73,30 @@ def test_a_mark_among_beats_analysed_ahead_re_counts_the_later_ones():
     assert [bars.place(float(t)) for t in np.arange(0.0, 4.0, 0.5)] == [1, 2, 3, 4, 1, 2, 3, 4]
     assert bars.mark(1.1, 0.5) == 1.0  # the one is the beat at 1.0 s: beats after it count from it
     assert [bars.place(float(t)) for t in np.arange(0.0, 4.0, 0.5)] == [1, 2, 1, 2, 3, 4, 1, 2]
+
+
+def test_a_mark_on_the_beat_due_holds_when_the_grid_finds_it_a_little_early_or_late():
+    # Pressed 0.1 s ahead of the beat the grid expects at 2.0 s: found at 1.99 s, it went out unplaced (review 95).
+    for found in (1.99, 2.02):
+        bars = CountedBars()
+        for t in (0.5, 1.0, 1.5):
+            bars.add(t, 0.5)
+        assert bars.mark(1.9, 0.5, next_beat=2.0) == 2.0
+        assert [bars.add(t, 0.5) for t in (found, found + 0.5)] == [1, 2] and bars.place(found) == 1
+
+
+def test_a_mark_takes_a_beat_within_half_a_beat_only():
+    bars = CountedBars()
+    bars.add(1.0, 0.5)
+    assert bars.mark(1.26, 0.5) is None and bars.add(1.5, 0.5) == 0
+    assert bars.mark(1.74, 0.5) == 1.5
+
+
+def test_a_tempo_change_since_the_mark_drops_the_count():
+    # A count carried into other music (the next song, the tracker's other octave) would light the wrong beats.
+    bars = CountedBars()
+    bars.add(1.0, 0.5)
+    bars.mark(1.0, 0.5)
+    assert [bars.add(t, 0.52) for t in (1.52, 2.04)] == [2, 3]  # 4 %: a DJ's nudge, counted on
+    assert bars.add(2.6, 0.56) == 0 and bars.add(3.16, 0.5) == 0  # 12 %: dropped, not back with the old tempo
+    assert bars.place_at(3.66, 0.5) == 0

@@ -624,6 +624,33 @@ def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_o
         audio.join()
 
 
+def test_a_downbeat_is_taken_while_no_audio_comes():
+    # Played (--play), the output takes blocks in bursts: a press waited for the next block while the beat
+    # it marked, waiting to be heard, went out with its old place (review 95). A show of beats found live.
+    clock = ManualClock(100.0)
+    source = PlaybackSource(MemoryTrack(drum_track(120.0, 4.0, 16000, STEADY, seed=1).samples[:, None]), 16000,
+                            clock=clock)
+    engine = LiveEngine(fake_show(), PresetLibrary(), source, None, None, LiveOptions(), clock=clock.now)
+    notices = []
+    engine.publish = lambda topic, body: notices.append(body["message"]) if topic == "notice" else None
+    source.pump()
+    clock.advance(3.0)
+    source.pump()  # three seconds of drums, then no more blocks
+    audio = threading.Thread(target=engine._audio_loop)
+    audio.start()
+    try:
+        deadline = time.monotonic() + 10
+        while engine._audio_read < 3 * 16000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.downbeat() == {}  # a show with no map: its live beats' bars are counted from the press
+        while not notices and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        engine.stopping.set()
+        audio.join()
+    assert notices and notices[0].startswith("the bars count from the beat at")
+
+
 def test_known_beats_in_audio_a_stall_lost_are_counted_and_those_heard_long_ago_left_out():
     # A stalled audio thread found the ring overrun: the silence fed in the lost audio's place kept
     # the stream's time, but the map's beats in it were dropped, with no gap in their count (review 92).

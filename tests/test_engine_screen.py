@@ -99,17 +99,23 @@ def test_a_show_s_fade_in_on_beats_known_ahead_lands_on_the_downbeat_and_a_cut_s
     assert cut.frame(features.time, features, _keyframe(1), SETTINGS.with_value("crossfade_beats", 0.0)).upload
 
 
-@pytest.mark.parametrize("place, ends", [(0, 3.0), (3, 4.0), (1, 3.0)])
-def test_a_fade_of_a_bar_lands_on_the_one_of_bars_counted_live(place, ends):
-    # Beats found live, 0.5 s apart, the newest at 1.0 s: counted from a downbeat marked, a 4-beat
-    # fade asked at 1.1 s ends on a beat placed 1 (at least half its beats on); not counted, on its 4th beat.
-    live = replace(QUIET, time=1.1, rms=0.1, beat_confidence=1.0, newest_beat=1.0, newest_place=place,
-                   last_beat=1.0, next_beat=1.5)
-    settings = SETTINGS.with_value("crossfade_beats", 4.0)
+@pytest.mark.parametrize("beats", [4.0, 8.0, 12.0, 16.0])
+def test_a_fade_of_bars_lands_on_the_one_of_bars_counted_live(beats):
+    # Beats found live in a drum track at 120 bpm, a downbeat marked on one of them: a fade of a bar
+    # or bars ends on a beat counted 1 (the grid's beats ahead carry their places, as a map's do).
+    from live.audio.synth import STEADY, drum_track
+
+    analyzer, drums = AudioAnalyzer(16000), drum_track(120.0, 6.0, 16000, STEADY, seed=1).samples
+    found = [beat for i in range(0, 4 * 16000, 512) for beat in analyzer.feed(drums[i:i + 512]).beats]
+    one = analyzer.mark_downbeat(found[-3])
+    features = analyzer.feed(drums[4 * 16000:4 * 16000 + 512])
+    assert len(features.places_ahead) == len(features.beats_ahead) >= 16 + 4
+    settings = SETTINGS.with_value("crossfade_beats", beats)
     director = ScreenDirector(fade_in=False)
     director.frame(0.0, replace(QUIET, rms=0.1, beat_confidence=1.0), _keyframe(1), settings)
-    assert director.frame(1.1, live, _keyframe(2), settings).upload is not None
-    assert director.fades.fade.start == 1.1 and director.fades.fade.end == pytest.approx(ends)
+    assert director.frame(features.time, features, _keyframe(2), settings).upload is not None
+    ends = director.fades.fade.end
+    assert round((ends - one) / features.period) % 4 == 0 and ends - features.time >= beats / 2 * features.period
 
 
 @pytest.mark.parametrize("beat_sync, shown_by", [(False, 0.12), (True, 0.5)])
@@ -250,18 +256,17 @@ def test_the_hud_s_numbers_change_a_few_times_a_second_and_a_new_preset_at_once(
 
 
 def test_the_hud_counts_the_bar_on_each_beat_heard_where_the_bars_are_known():
-    from live.engine.screen import BAR_SHOWN_S
-
     settings = SETTINGS.with_value("hud", True)
     director = ScreenDirector(fade_in=False)
 
-    def text(t, beat, place):  # a frame 10 ms after a beat: sooner than the HUD's numbers change
+    def text(t, beat, place):
         features = replace(QUIET, time=t, newest_beat=beat, newest_place=place)
         return director.frame(t, features, _keyframe(1), settings).state.hud.splitlines()[0]
     assert "bar" not in text(0.01, -math.inf, 0)
-    assert [text(b + 0.01, b, place) for b, place in ((0.5, 3), (1.0, 4), (1.5, 1), (2.0, 2))] == [
+    # Beats 0.2 s apart (300 bpm), each frame 10 ms after one: sooner than the HUD's numbers change.
+    assert [text(b + 0.01, b, place) for b, place in ((0.5, 3), (0.7, 4), (0.9, 1), (1.1, 2))] == [
         f"  --- bpm  bar {count}  V 0.20 A 0.80" for count in ("123.", "1234", "1...", "12..")]
-    assert "bar 12.." in text(2.0 + BAR_SHOWN_S * 0.9, 2.0, 2) and "bar" not in text(2.1 + BAR_SHOWN_S, 2.0, 2)
+    assert "bar 12.." in text(2.9, 1.1, 2) and "bar" not in text(3.2, 1.1, 2)  # gone 2 s after the last beat
     assert "bar" not in text(4.6, 4.59, 0)  # the bars no longer known (taps took the beats over)
 
 

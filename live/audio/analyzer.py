@@ -53,11 +53,11 @@ class AudioFeatures:
     # The grid's beats from its last at or before `time` on when they are known ahead (a beat map:
     # a render's, a show's from a file or the demo), so a fade of several beats lands on the music's
     # beat, not on the period's extrapolation, and each one's place in its bar (1 = downbeat, 0 = not
-    # known); found as they come, ().
+    # known); found as they come, the grid's own beats where a downbeat marked counts their bars, else ().
     beats_ahead: tuple[float, ...] = ()
     places_ahead: tuple[int, ...] = ()
     newest_place: int = 0           # the newest beat's place in its bar (1 = downbeat, 0 = not known)
-    beat_places: tuple[int, ...] = ()  # with a beat map, each of `beats`' place in its bar (0: not known)
+    beat_places: tuple[int, ...] = ()  # each of `beats`' place in its bar (0: not known)
 
     @property
     def period(self) -> float:
@@ -219,6 +219,13 @@ class AudioAnalyzer:
         due = self.clock.next_beat(self.time) if self.clock.locked_at(self.time) else None
         return self._counted.mark(t, self.clock.period, due)
 
+    def _counted_ahead(self, last: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """The live grid's beats from `last` on and their places, where the bars are counted."""
+        if not self._counted.place_at(last, self.clock.period):
+            return (), ()
+        ahead = tuple(last + k * self.clock.period for k in range(BEATS_AHEAD))
+        return ahead, tuple(self._counted.place_at(beat, self.clock.period) for beat in ahead)
+
     def _taps_until(self, t: float) -> list[float]:
         """The beats of the waiting taps up to stream time `t`, given to the clock in order."""
         beats = []
@@ -246,7 +253,8 @@ class AudioAnalyzer:
         last = grid.last_beat(t)
         # From the beat at or before `t`: a render's frame comes a few hops behind its audio, and a
         # fade asked in the 58 ms before a beat counted beats at the moment's period (review 83).
-        ahead, places = ((), ()) if self._known is None else self._known.ahead(last - 1e-6, BEATS_AHEAD)
+        ahead, places = self._counted_ahead(last) if self._known is None else self._known.ahead(last - 1e-6,
+                                                                                                BEATS_AHEAD)
         return AudioFeatures(
             time=t, sample_index=self._index, rms=math.sqrt(self._mean_square), beats=beats,
             newest_beat=self._newest_beat,

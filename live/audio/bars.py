@@ -84,28 +84,42 @@ class CountedBars:
     Live, no bar finder reads bars before the music that decides them has played (the finder
     above weighs the whole track), so the performer says where the one is and the count goes
     on from it: each beat moves it on by the beats since the one before, at the grid's period,
-    so beats a break left out still count. Four beats a bar; a count that slipped (the grid
-    jumped half a beat, a bar of two) is mended by marking again.
+    so beats a break left out still count. Four beats a bar. A count that slipped (the grid
+    jumped half a beat, a bar of two) is mended by marking again; one that a tempo change of
+    more than TEMPO_CHANGE since the mark would carry into other music (the next song, the
+    tracker's other octave) is dropped: no places until the next mark.
     """
 
+    TEMPO_CHANGE = 0.08  # as the beat tracker's own jump (live.audio.beats)
+
     def __init__(self, remember: int = 32) -> None:
-        # The newest beats and their places (0 before a mark), in time order: a mark chooses among
-        # them, and beats found after the one marked (analysed ahead of the speakers) are placed again.
+        # The newest beats found and their places (0: not counted), in time order: a mark chooses
+        # among them, and those found after the one marked (analysed ahead of the speakers) are placed again.
         self._beats: deque[tuple[float, int]] = deque(maxlen=remember)
+        # Where the count goes on from: the newest beat placed (or the one marked, not found yet), its
+        # place, and the period at the mark; None before a mark or after the count was dropped.
+        self._count: tuple[float, int, float] | None = None
 
     def add(self, beat: float, period: float) -> int:
-        """A beat found live, later than those added before: its place (0 before a mark)."""
+        """A beat found live, later than those added before: its place (0: not counted). The beat
+        marked before the grid found it is the first found within half a period of it."""
         if self._beats and beat <= self._beats[-1][0]:
             return self.place(beat)
-        place = 0
-        if self._beats and (last := self._beats[-1])[1]:
-            steps = round((beat - last[0]) / period)
-            if steps == 0:  # the beat marked ahead of the grid's finding it: found now, where it is
-                self._beats[-1] = (beat, last[1])
-                return last[1]
-            place = (last[1] - 1 + steps) % BEATS_PER_BAR + 1
+        place = self.place_at(beat, period)
+        if place:
+            self._count = (beat, place, self._count[2])
         self._beats.append((beat, place))
         return place
+
+    def place_at(self, t: float, period: float) -> int:
+        """The place a beat at `t` would have, counted on at `period` (0: not counted); a tempo
+        too far from the mark's drops the count."""
+        if self._count is not None and abs(period / self._count[2] - 1.0) > self.TEMPO_CHANGE:
+            self._count = None
+        if self._count is None:
+            return 0
+        at, place, _ = self._count
+        return (place - 1 + round((t - at) / period)) % BEATS_PER_BAR + 1
 
     def place(self, beat: float) -> int:
         """The place of the beat added at `beat` (0: not counted, or no such beat remembered)."""
@@ -115,14 +129,15 @@ class CountedBars:
         """The beat nearest `t` within half a period, among those added and `next_beat` (the grid's
         next, not found yet: a press just ahead of the beat), is a bar's first; the beats after
         it are counted again from it. Its time; None where no beat is that near."""
-        near = [t_ for t_, _ in self._beats] + ([] if next_beat is None else [next_beat])
-        beat = min(near, key=lambda b: abs(b - t), default=None)
+        found = [b for b, _ in self._beats]
+        beat = min(found + ([] if next_beat is None else [next_beat]), key=lambda b: abs(b - t), default=None)
         if beat is None or abs(beat - t) > period / 2:
             return None
-        after = [b for b, _ in self._beats if b > beat + 1e-6]
-        kept = [(b, place) for b, place in self._beats if b < beat - 1e-6]
-        self._beats = deque(kept + [(beat, 1)], maxlen=self._beats.maxlen)
-        for b in after:
+        self._count = (beat, 1, period)
+        later = [b for b in found if b > beat]
+        kept = [(b, 1 if b == beat else place) for b, place in self._beats if b <= beat]
+        self._beats = deque(kept, maxlen=self._beats.maxlen)
+        for b in later:
             self.add(b, period)
         return beat
 

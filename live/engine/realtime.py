@@ -197,6 +197,14 @@ class LiveEngine:
                     if self.recorder is not None:  # and the recording's
                         self.recorder.push_audio(np.zeros((lost, block.shape[1]), np.float32),
                                                  self.source.capture_time(position - len(block)))
+                # Each pass, block or not: with --play the output takes blocks in bursts, and a beat marked
+                # while it waited to be heard went out unplaced before the press was read (review 95).
+                while not self.taps.empty():
+                    # Read late: place the tap where the stream was when it came (None before any
+                    # audio: the analyzer takes it as now).
+                    analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
+                while not self.downbeats.empty():
+                    self._mark_downbeat(analyzer, self.stream.stream_time(self.downbeats.get_nowait()))
                 if not len(block):
                     time.sleep(hop_s)
                 else:
@@ -206,12 +214,6 @@ class LiveEngine:
                         block = np.where(np.abs(block) <= MAX_SAMPLE, block, np.float32(0.0))
                     if self.recorder is not None:
                         self.recorder.push_audio(block, self.source.capture_time(position))
-                    while not self.taps.empty():
-                        # Drained a block late: place the tap where the stream was when it came
-                        # (None before any audio: the analyzer takes it as now).
-                        analyzer.tap(self.stream.stream_time(self.taps.get_nowait()))
-                    while not self.downbeats.empty():
-                        self._mark_downbeat(analyzer, self.stream.stream_time(self.downbeats.get_nowait()))
                     # In parts: an output takes its blocks in bursts (a tenth of a second at once
                     # through PulseAudio), and each part's analysis is heard at its own time.
                     for i in range(0, len(block), FEED_FRAMES):

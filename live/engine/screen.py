@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from live.audio.analyzer import AudioFeatures
-from live.audio.bars import BEATS_PER_BAR
 from live.engine.keyframes import Keyframe
 from live.engine.schedule import BeatGrid, FadeScheduler
 from live.render.crossfade import Pulse
@@ -136,15 +135,7 @@ class ScreenDirector:
             known, places = features.known_after(t)
             if known:
                 return BeatGrid(known[0], features.period, known[1:], places)
-            next_beat = features.next_beat_after(t)
-            if features.newest_place:  # bars counted live, from a beat marked
-                # The newest beat's place, moved by the beats to the next (back, analysed ahead with
-                # --play); two bars of the grid's beats ahead.
-                first = features.newest_place - 1 + round((next_beat - features.newest_beat) / features.period)
-                ahead = tuple(next_beat + k * features.period for k in range(1, 2 * BEATS_PER_BAR))
-                return BeatGrid(next_beat, features.period, ahead,
-                                tuple((first + k) % BEATS_PER_BAR + 1 for k in range(2 * BEATS_PER_BAR)))
-            return BeatGrid(next_beat, features.period)
+            return BeatGrid(features.next_beat_after(t), features.period)
         return BeatGrid(None, None)
 
     def frame(self, t: float, features: AudioFeatures | None, newest: Keyframe | None,
