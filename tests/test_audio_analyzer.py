@@ -257,3 +257,15 @@ def test_a_downbeat_marked_on_beats_found_live_counts_their_bars(drums):
     silent = AudioAnalyzer(RATE, MEL)
     silent.feed(np.zeros(RATE, np.float32))
     assert silent.mark_downbeat(1.45) is None  # no beat found, none due (the grid, never locked, has one at 1.5 s)
+
+
+def test_a_downbeat_with_a_tap_not_yet_reached_by_the_audio_marks_the_tap_s_beat(drums):
+    # A MIDI clock's tap and downbeat come together, the tap stamped a little ahead of the audio fed: the
+    # grid's beat just past, in a hop not yet whole, was neither found nor due, and the mark was refused (review 96).
+    # Here after a break the grid no longer holds (no beat due), and the tap is the only beat near.
+    analyzer, found = run(np.concatenate([drums[: 4 * RATE], np.zeros(3 * RATE, np.float32)]), [512])
+    tap = analyzer.time + 0.004
+    analyzer.tap(tap)
+    assert analyzer.mark_downbeat(tap) == tap and analyzer.place_near(tap) == 1
+    f = analyzer.feed(np.zeros(1024, np.float32))
+    assert f.beats == (tap,) and f.beat_places == (1,)

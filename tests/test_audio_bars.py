@@ -61,7 +61,7 @@ def test_live_beats_are_counted_in_fours_from_the_beat_marked_gaps_counted_too()
     assert bars.add(4.5, period) == 3 and bars.place(9.0) == 0  # a beat added again; one never added
     assert bars.mark(6.0, period) is None  # no beat within half a beat of 6.0 s (the newest is 5.0 s)
     # Pressed just ahead of the beat the grid expects: that beat is the one, taken where it is found.
-    assert bars.mark(5.45, period, next_beat=5.5) == 5.5
+    assert bars.mark(5.45, period, [5.5]) == 5.5
     assert [bars.add(t, period) for t in (5.53, 6.03)] == [1, 2] and bars.place(5.53) == 1
 
 
@@ -81,7 +81,7 @@ def test_a_mark_on_the_beat_due_holds_when_the_grid_finds_it_a_little_early_or_l
         bars = CountedBars()
         for t in (0.5, 1.0, 1.5):
             bars.add(t, 0.5)
-        assert bars.mark(1.9, 0.5, next_beat=2.0) == 2.0
+        assert bars.mark(1.9, 0.5, [2.0]) == 2.0
         assert [bars.add(t, 0.5) for t in (found, found + 0.5)] == [1, 2] and bars.place(found) == 1
 
 

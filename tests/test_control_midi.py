@@ -170,17 +170,19 @@ def test_the_clock_taps_each_of_the_master_s_beats_from_its_start():
     assert beats_of(clock, [CONTINUE], *[[CLOCK]] * 30) == [] and beats_of(clock, [START], [CLOCK]) == [1]
 
 
-def test_the_clock_marks_the_master_s_first_downbeat_from_its_third_beat():
+def test_the_clock_marks_each_of_the_master_s_downbeats_from_its_third_beat():
     def marked(clock, *messages):
-        """The numbers (from 0) of the messages that were the beat marking the bars."""
+        """The numbers (from 0) of the messages that were beats marking the bars."""
         return [i for i, message in enumerate(messages) if clock.read(message) and clock.marks_bar]
     clock = ClockTaps()
-    # From a Start on beat 1: the third beat is the master's 3, its next one is beat 5 (tick 96).
-    assert marked(clock, [START], *[[CLOCK]] * 24 * 12) == [1 + 96]
+    # From a Start on beat 1: the third beat is the master's 3; its ones after it, beats 5 and 9 (ticks 96, 192).
+    assert marked(clock, [START], *[[CLOCK]] * 24 * 12) == [1 + 96, 1 + 192]
+    # Stopped and continued: the bars marked on (a show started meanwhile, a mark the engine missed).
+    assert marked(clock, [STOP], [CONTINUE], *[[CLOCK]] * 24 * 4) == [2 + 0]  # tick 288 is beat 13, a one
     # From a song position on beat 3 of a bar (sixteenth 8): beats 3, 4, then 1, the third counted (48 ticks on).
-    assert marked(clock, [STOP], [SONG_POSITION, 8, 0], [CONTINUE], *[[CLOCK]] * 24 * 12) == [3 + 48]
-    # On beat 2 (sixteenth 4): beats 2, 3, 4, then 1 (the fourth beat counted, tick 72).
-    assert marked(clock, [STOP], [SONG_POSITION, 4, 0], [CONTINUE], *[[CLOCK]] * 24 * 12) == [3 + 72]
+    assert marked(clock, [STOP], [SONG_POSITION, 8, 0], [CONTINUE], *[[CLOCK]] * 24 * 8) == [3 + 48, 3 + 144]
+    # On beat 4 (sixteenth 12): the one at the second beat counted is not marked (the hand-over's), the next is.
+    assert marked(clock, [STOP], [SONG_POSITION, 12, 0], [CONTINUE], *[[CLOCK]] * 24 * 8) == [3 + 120]
 
 
 class FakeRtMidi:

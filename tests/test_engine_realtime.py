@@ -1181,6 +1181,8 @@ def test_a_downbeat_marked_moves_a_known_track_s_bars_counts_live_ones_and_is_re
     engine._beat_line.put((4, 2.0, 120.0, 3), heard_at=engine.clock() + 0.3, now=engine.clock())
     engine._mark_downbeat(analyzer, 2.04)  # as the audio thread does, at the stream time heard then
     assert notices[-1] == "the bars count from the beat at 2.00 s"
+    engine._mark_downbeat(analyzer, 1.98)  # on the one already (a MIDI clock marks every bar): nothing said
+    assert len(notices) == 1
     engine._hand_heard(engine.clock() + 0.5)
     assert beats == [{"index": 4, "time": 2.0, "bpm": 120.0, "place": 1}]
     assert analyzer.feed(np.zeros(160, np.float32)).places_ahead[:3] == (3, 4, 1)  # from 3.0 s (was 1, 2, 3)

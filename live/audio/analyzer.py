@@ -216,8 +216,17 @@ class AudioAnalyzer:
         feeding thread."""
         if self._known is not None:
             return self._known.mark_downbeat(t)
-        due = self.clock.next_beat(self.time) if self.clock.locked_at(self.time) else None
-        return self._counted.mark(t, self.clock.period, due)
+        # A tap later than the audio fed is a beat to come too: a MIDI clock's tap and downbeat come
+        # together, and a grid beat just past, in a hop not yet whole, was neither found nor due.
+        due = [self.clock.next_beat(self.time)] if self.clock.locked_at(self.time) else []
+        return self._counted.mark(t, self.clock.period, self._taps_ahead + due)
+
+    def place_near(self, t: float) -> int:
+        """The place in its bar of the beat nearest stream time `t`, as the bars count now (0: not known)."""
+        if self._known is not None:
+            beat = self._known.nearest(t)
+            return 0 if beat is None else self._known.place(beat)
+        return self._counted.place_at(t, self.clock.period)
 
     def _counted_ahead(self, last: float) -> tuple[tuple[float, ...], tuple[int, ...]]:
         """The live grid's beats from `last` on and their places, where the bars are counted."""

@@ -15,6 +15,7 @@ beat 1 (nothing in the sound does); music at twice its tempo gets bars of half-b
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -125,12 +126,12 @@ class CountedBars:
         """The place of the beat added at `beat` (0: not counted, or no such beat remembered)."""
         return next((place for t, place in reversed(self._beats) if abs(t - beat) <= 1e-6), 0)
 
-    def mark(self, t: float, period: float, next_beat: float | None = None) -> float | None:
-        """The beat nearest `t` within half a period, among those added and `next_beat` (the grid's
-        next, not found yet: a press just ahead of the beat), is a bar's first; the beats after
-        it are counted again from it. Its time; None where no beat is that near."""
+    def mark(self, t: float, period: float, coming: Sequence[float] = ()) -> float | None:
+        """The beat nearest `t` within half a period, among those added and those `coming` (the grid's
+        next, a tap waiting for its audio: a press just ahead of the beat), is a bar's first; the
+        beats after it are counted again from it. Its time; None where no beat is that near."""
         found = [b for b, _ in self._beats]
-        beat = min(found + ([] if next_beat is None else [next_beat]), key=lambda b: abs(b - t), default=None)
+        beat = min([*found, *coming], key=lambda b: abs(b - t), default=None)
         if beat is None or abs(beat - t) > period / 2:
             return None
         self._count = (beat, 1, period)

@@ -36,10 +36,10 @@ channel 1.
 
 MIDI clock followed (`ClockTaps`) taps the master's beat: 24 ticks a beat, counted from its
 Start or its Song Position Pointer, so the engine's beats are the DJ's or the DAW's, and marks
-the master's first downbeat from its third beat on (its second hands a show's known beats over
+each of the master's downbeats from its third beat on (its second hands a show's known beats over
 to the taps), so the show's bars are the master's too (four beats a bar, song position 0 on a
-one). Ticks of a master that was already playing when the bridge started carry no beat's
-place: they tap nothing until it starts again.
+one), through a Stop and Continue, or a show started late. Ticks of a master that was already
+playing when the bridge started carry no beat's place: they tap nothing until it starts again.
 """
 from __future__ import annotations
 
@@ -302,12 +302,12 @@ def described(message: Sequence[int]) -> str:
 
 class ClockTaps:
     """MIDI clock read as taps: True for each tick that begins one of the master's beats, and
-    `marks_bar` for the one among them that marks the show's bars.
+    `marks_bar` for those of them that mark the show's bars.
 
     The beats are counted from the master's Start (or where its Song Position Pointer puts
     them); ticks before either (`unplaced` counts those), after a Stop, or after `forget`, are no
-    beats. Of the beats from a Start or a song position, the first on a bar's one from the third
-    on marks the bars: by then the second has handed a show's known beats over to the taps."""
+    beats. Each beat on a bar's one from the third beat counted on marks the bars: by then the
+    second has handed a show's known beats over to the taps."""
 
     def __init__(self) -> None:
         self._tick: int | None = None  # ticks since the master's beat 1; None: no place known
@@ -342,9 +342,7 @@ class ClockTaps:
                 return False
             beat = self._tick % TICKS_PER_BEAT == 0
             if beat:
-                # Beats 3 to 6 of the count hold one bar's one, whatever the song position.
-                one = self._tick // TICKS_PER_BEAT % BEATS_PER_BAR == 0
-                self.marks_bar = one and 2 <= self._beats < 2 + BEATS_PER_BAR
+                self.marks_bar = self._beats >= 2 and self._tick // TICKS_PER_BEAT % BEATS_PER_BAR == 0
                 self._beats += 1
             self._tick += 1
             return beat

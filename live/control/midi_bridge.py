@@ -367,9 +367,10 @@ class MidiBridge:
     def _read(self, message: list[int], waited: float) -> None:
         if self._clock is not None and self._clock.read(message):
             # A tick the bridge took late would tap a wrong phase: its tap lives from the tick's time.
-            self._forwarder.put({"cmd": "tap"}, CLOCK_TAP_LIFETIME_S - waited)
+            lifetime = CLOCK_TAP_LIFETIME_S - waited
+            self._forwarder.put({"cmd": "tap"}, lifetime)
             if self._clock.marks_bar:
-                self._forwarder.put({"cmd": "downbeat"}, CLOCK_TAP_LIFETIME_S - waited)
+                self._forwarder.put({"cmd": "downbeat"}, lifetime)
             return
         if self._clock is not None and self._clock.unplaced == UNPLACED_SAID_AFTER:
             self._report.once("MIDI clock is coming but the master has not started since the bridge did: "

@@ -254,13 +254,15 @@ class LiveEngine:
         return features
 
     def _mark_downbeat(self, analyzer: AudioAnalyzer, t: float | None) -> None:
+        was = None if t is None else analyzer.place_near(t)
         marked = None if t is None else analyzer.mark_downbeat(t)
         if marked is None:
             self.notify("downbeat", "no beat is near enough (half a beat) to be the bar's first; mark it on a beat")
             return
         # With --play the beats analysed ahead wait to be heard, the one marked among them: their places now.
         self._beat_line.revise(lambda beat: (*beat[:3], analyzer.place(beat[1])))
-        self.notify("downbeat", f"the bars count from the beat at {marked:.2f} s")
+        if was != 1:  # on the one already (a MIDI clock marks every bar): nothing moved, nothing to say
+            self.notify("downbeat", f"the bars count from the beat at {marked:.2f} s")
 
     def _hand_heard(self, now: float) -> None:
         """The beats heard by `now` go out, and the analysis heard becomes the state's."""
