@@ -525,6 +525,26 @@ def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_ou
     assert not player.watchdog() and player.finished and not stream.active
 
 
+def test_a_process_that_was_not_running_keeps_playing_to_its_working_output_device(fake_output):
+    """Paused 3 s (SIGSTOP, a suspend, a stall), the watchdog ran before the device's callback
+    could: it gave a working device up, and the rest of the track went unheard (review 96)."""
+    clock = ManualClock()
+    player = PlaybackSource(MemoryTrack(np.ones((10_000, 1), np.float32)), 1000, play=True, blocksize=100,
+                            clock=clock, silence_timeout=2.0)
+    player.start()
+    stream = fake_output[-1]
+    stream.play()
+    assert not player.watchdog()
+    clock.advance(3.0)                            # paused: no watchdog, no callback
+    assert not player.watchdog() and stream.active and player.last_error is None
+    stream.play()                                 # the device calls back again
+    clock.advance(1.0)
+    assert not player.watchdog() and stream.active and player.last_error is None
+    clock.advance(1.5)                            # and a device that falls silent is still given up
+    assert not player.watchdog() and not stream.active and "output device stopped" in player.last_error
+    player.stop()
+
+
 @pytest.mark.parametrize("says_finished", [False, True])
 def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output, says_finished):
     """`says_finished`: PortAudio calls the finished callback of a stream that died (the sound

@@ -44,6 +44,7 @@ class Source(ABC):
         # (frames written, clock time of the frame at that index), replaced as one tuple so a
         # reader on another thread never sees a count from one block with a time from another.
         self._stamp: tuple[int, float] | None = None
+        self._watched_at: float | None = None  # the last `watchdog` call's time
 
     @abstractmethod
     def start(self) -> None: ...
@@ -69,6 +70,13 @@ class Source(ABC):
     def watchdog(self) -> bool:
         """Reopen an input that went silent; True if it did (nothing to reopen here)."""
         return False
+
+    def _was_paused(self, now: float) -> bool:
+        """For `watchdog`, called at `now`: this process did not run for `silence_timeout` s
+        since the last call (paused, suspended, starved), so the device's callbacks could not
+        run either. Judged on such a call, a working stream looks silent; the next call judges."""
+        watched, self._watched_at = self._watched_at, now
+        return watched is not None and now - watched > self.silence_timeout
 
     def capture_time(self, index: int) -> float:
         """Clock time at which sample `index` was captured (or played), from the latest block."""
@@ -172,7 +180,6 @@ class MicSource(Source):
         self._input_overflows = 0
         self._stream: Any = None
         self._opened_at = 0.0
-        self._watched_at: float | None = None  # the last watchdog call's time
         self._capture_times = CaptureTimes(self.sample_rate)
         self._reopening: DriverCall | None = None
         self._running = False  # between start() and stop()
@@ -209,11 +216,7 @@ class MicSource(Source):
             return False
         if self._reopening is None:
             now = self.clock.now()
-            watched, self._watched_at = self._watched_at, now
-            if watched is not None and now - watched > self.silence_timeout:
-                # This process was not running (paused, suspended, starved): the device's
-                # callbacks could not run either. Judged so, a working stream was reopened
-                # and its buffered audio lost; the next call judges.
+            if self._was_paused(now):  # a working stream would be reopened and its buffered audio lost
                 return False
             stamp = self._stamp
             last_audio = max(self._opened_at, stamp[1] if stamp else self._opened_at)
@@ -367,8 +370,11 @@ class PlaybackSource(Source):
         # drained is done only once the whole track was taken.
         if stream is None or self._drained.is_set() and self._all_taken:
             return False
+        now = self.clock.now()
+        if self._was_paused(now):  # a working device would be given up and the rest of the track go unheard
+            return False
         last_heard = stamp[1] if stamp is not None else self._t0
-        if last_heard is None or self.clock.now() - last_heard <= self.silence_timeout:
+        if last_heard is None or now - last_heard <= self.silence_timeout:
             return False
         self._stream = None
         self.hung = not _close_in_time(stream, REOPEN_WAIT_S)  # the show goes on either way
