@@ -374,10 +374,10 @@ def test_a_hung_reopen_that_returns_with_a_failure_is_no_longer_hung(hanging_dri
     clock = ManualClock()
     mic = MicSource("USB Audio CODEC", silence_timeout=2.0, clock=clock)
     mic.start()
-    def gone(self):
+    def gone(name, direction):
         raise UserError("no input device named 'USB Audio CODEC'")
 
-    monkeypatch.setattr(MicSource, "_find_again", gone)
+    monkeypatch.setattr(sources, "_device_again", gone)
     clock.advance(2.5)
     assert not mic.watchdog()
     time.sleep(0.6)
@@ -386,7 +386,7 @@ def test_a_hung_reopen_that_returns_with_a_failure_is_no_longer_hung(hanging_dri
     time.sleep(0.1)
     assert not mic.watchdog() and not mic.hung and "retrying" in mic.last_error
     monkeypatch.setattr(sources, "DRIVER_HUNG_S", 5.0)
-    monkeypatch.setattr(MicSource, "_find_again", lambda self: (time.sleep(0.8), 3)[1])  # a slow rescan
+    monkeypatch.setattr(sources, "_device_again", lambda name, direction: (time.sleep(0.8), USB)[1])  # a slow rescan
     clock.advance(2.5)
     assert not mic.watchdog()
     mic.stop()
@@ -420,6 +420,12 @@ def test_the_end_of_a_show_waits_for_a_reopen_that_is_slow_and_closes_what_it_op
     assert len(mine) == 2 and not any(stream.active for stream in mine)
 
 
+class OutputStreams(list):
+    def __init__(self, devices: list[Device]) -> None:
+        super().__init__()
+        self.devices = devices
+
+
 class FakeOutputStream:
     """Stands in for sounddevice.OutputStream; the test plays the PortAudio thread."""
 
@@ -447,8 +453,10 @@ class FakeOutputStream:
 
 @pytest.fixture
 def fake_output(monkeypatch):
-    streams = []
-    monkeypatch.setattr(sources, "list_devices", lambda: [BUILTIN])
+    """The output streams opened, newest last; `fake_output.devices` can be unplugged and replugged."""
+    streams = OutputStreams([BUILTIN])
+    monkeypatch.setattr(sources, "list_devices", lambda: list(streams.devices))
+    monkeypatch.setattr(sources, "refresh_devices", lambda: None)  # the real one restarts PortAudio
     monkeypatch.setattr(sources, "default_device_index", lambda direction: 0)
     monkeypatch.setattr(sounddevice, "OutputStream", lambda **kw: streams.append(FakeOutputStream(**kw)) or streams[-1])
     return streams
@@ -525,6 +533,39 @@ def test_a_track_whose_device_goes_away_before_it_drained_still_finishes(fake_ou
     assert not player.watchdog() and player.finished and not stream.active
 
 
+def test_a_lost_output_device_found_again_plays_the_track_on_from_where_the_clock_took_it(fake_output):
+    clock = ManualClock(10.0)
+    track = np.arange(100_000, dtype=np.float32)[:, None]
+    player = PlaybackSource(MemoryTrack(track), 1000, play=True, blocksize=100, clock=clock, silence_timeout=2.0)
+    player.start()
+    lost = fake_output[-1]
+    lost.play()
+    fake_output.devices.clear()                   # unplugged
+    clock.advance(2.5)
+    assert not player.watchdog() and "'HDA Intel PCH: ALC257 Analog' stopped playing" in player.last_error
+    clock.advance(1.0)
+    assert not player.watchdog()                  # looked for every 2 s, not at once
+    clock.advance(1.0)
+    assert not player.watchdog() and "retrying every 2 s" in player.last_error and len(fake_output) == 1
+    fake_output.devices.append(BUILTIN)           # plugged in again
+    clock.advance(1.0)
+    assert not player.watchdog()
+    clock.advance(1.0)
+    deadline = time.monotonic() + 5
+    while player.ring.written < 4000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert player.watchdog() and player.last_error is None and player.reopens == 1
+    back = fake_output[-1]
+    assert back is not lost and back.active
+    taken = player.ring.written                   # the clock paced the track while the device was gone
+    assert taken >= 4000 and player._pacer is None
+    back.play()
+    assert player.ring.written == taken + 100
+    np.testing.assert_array_equal(player.ring.latest(101)[:, 0], np.arange(taken - 1, taken + 100))
+    player.stop()
+    assert not back.active
+
+
 def test_a_process_that_was_not_running_keeps_playing_to_its_working_output_device(fake_output):
     """Paused 3 s (SIGSTOP, a suspend, a stall), the watchdog ran before the device's callback
     could: it gave a working device up, and the rest of the track went unheard (review 96)."""
@@ -541,7 +582,7 @@ def test_a_process_that_was_not_running_keeps_playing_to_its_working_output_devi
     clock.advance(1.0)
     assert not player.watchdog() and stream.active and player.last_error is None
     clock.advance(1.5)                            # and a device that falls silent is still given up
-    assert not player.watchdog() and not stream.active and "output device stopped" in player.last_error
+    assert not player.watchdog() and not stream.active and "stopped playing" in player.last_error
     player.stop()
 
 
@@ -565,7 +606,7 @@ def test_a_lost_output_device_leaves_the_track_going_on_the_clock(fake_output, s
     assert not player.watchdog() and player.last_error is None  # quiet for 1.x s: fine
     clock.advance(1.5)                                          # the device went away 2.5 s ago
     assert not player.watchdog() and not stream.active
-    assert "output device stopped" in player.last_error
+    assert "stopped playing" in player.last_error
     # The track goes on from where the device left it, paced by the clock.
     clock.advance(1.0)
     deadline = time.monotonic() + 5

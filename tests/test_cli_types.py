@@ -134,6 +134,8 @@ def test_render_refuses_a_bad_output_name_before_reading_anything(tmp_path, caps
     (["--control", "off", "--keys", "k"], "--keys not used with --control off"),
     (["--fullscreen", "--display", "3", "--control", "off"], "--fullscreen, --display: for a window, and --headless"),
     (["--source", "mic", "--play", "--control", "off"], "an input is not played back"),  # did nothing (review)
+    (["--source", "demo", "--output", "1", "--control", "off"], "--output is the device --play plays to: add --play"),
+    (["--source", "demo", "--play", "--output", "no such output", "--control", "off"], "output device"),
     (["--source", "mic", "--beats", "lookahead", "--control", "off"], "an input's are found as they come"),
     # The socket would have taken the recording's place (review).
     (["--record", "/tmp/live-test-ipc.mp4", "--control", "ipc:///tmp/live-test-ipc.mp4"], "name the same file"),

@@ -33,6 +33,7 @@ class Source(ABC):
     silence_timeout = 0.0     # seconds without audio after which `watchdog` reopens the input
     last_error: str | None = None  # the input's current trouble, said once per change
     hung = False              # a call into the audio driver has not returned: it may never
+    reopens = 0               # times the device was opened again after it went quiet
     gapless = False           # blocks follow one another with no samples between, whatever their stamps say
 
     def __init__(self, sample_rate: int, channels: int, ring_seconds: float, clock: Clock) -> None:
@@ -45,6 +46,7 @@ class Source(ABC):
         # reader on another thread never sees a count from one block with a time from another.
         self._stamp: tuple[int, float] | None = None
         self._watched_at: float | None = None  # the last `watchdog` call's time
+        self._reopening: DriverCall | None = None  # the device being opened again, on a thread of its own
 
     @abstractmethod
     def start(self) -> None: ...
@@ -78,6 +80,28 @@ class Source(ABC):
         watched, self._watched_at = self._watched_at, now
         return watched is not None and now - watched > self.silence_timeout
 
+    def _reopen_done(self, without: str) -> bool:
+        """For `watchdog`: waits up to REOPEN_WAIT_S for the reopen under way; True if it opened the
+        device. A failure is said in `last_error` and left for a later call to try again; a reopen
+        that has not returned in DRIVER_HUNG_S is said (`hung`), with what the show goes on `without`."""
+        assert self._reopening is not None
+        if not self._reopening.wait(REOPEN_WAIT_S):
+            if self._reopening.running_for() > DRIVER_HUNG_S and not self.hung:
+                self.hung = True
+                self.last_error = (f"the audio driver has not returned in {DRIVER_HUNG_S:g} s from reopening "
+                                   f"{self.device_name!r} (PortAudio waits on a sound server that died under it); "
+                                   f"the show goes on {without}")
+            return False
+        job, self._reopening = self._reopening, None
+        self.hung = False  # it returned, whatever it returned with
+        if isinstance(job.error, (UserError, portaudio().PortAudioError)):
+            self.last_error = f"reopening {self.device_name!r}: {job.error}; retrying every {self.silence_timeout:g} s"
+            return False
+        if job.error is not None:
+            raise job.error
+        self.reopens += 1
+        return True
+
     def capture_time(self, index: int) -> float:
         """Clock time at which sample `index` was captured (or played), from the latest block."""
         stamp = self._stamp
@@ -101,6 +125,18 @@ class Source(ABC):
 
 def _device(spec: str | int | None, direction: Direction) -> Device:
     return find_device(spec, direction, list_devices(), default_device_index(direction))
+
+
+def _device_again(name: str, direction: Direction) -> Device:
+    """A device found before, by its name, after a rescan: ALSA's names end in the card number
+    ("USB Audio CODEC: - (hw:2,0)"), which a replug can change."""
+    try:
+        return _device(name, direction)
+    except UserError:
+        base = re.sub(r"\s*\(hw:\d+,\d+\)$", "", name)
+        if base == name:
+            raise
+        return _device(base, direction)
 
 
 def _input_rate(device: Device, channels: int) -> int:
@@ -175,13 +211,11 @@ class MicSource(Source):
         self._device_index = chosen.index
         self.blocksize = blocksize
         self.silence_timeout = silence_timeout
-        self.reopens = 0
         self.last_error: str | None = None
         self._input_overflows = 0
         self._stream: Any = None
         self._opened_at = 0.0
         self._capture_times = CaptureTimes(self.sample_rate)
-        self._reopening: DriverCall | None = None
         self._running = False  # between start() and stop()
         self.hung = False  # a call into the driver has not returned: it may never
 
@@ -224,22 +258,8 @@ class MicSource(Source):
                 return False
             self._opened_at = now  # the next attempt waits another timeout, whatever happens here
             self._reopening = DriverCall(self._reopen, f"reopen {self.device_name}")
-        if not self._reopening.wait(REOPEN_WAIT_S):
-            if self._reopening.running_for() > DRIVER_HUNG_S and not self.hung:
-                self.hung = True
-                self.last_error = (f"the audio driver has not returned in {DRIVER_HUNG_S:g} s from reopening "
-                                   f"{self.device_name!r} (PortAudio waits on a sound server that died under it); "
-                                   "the show goes on without input: restart it to hear the input again")
+        if not self._reopen_done("without input: restart it to hear the input again"):
             return False
-        job, self._reopening = self._reopening, None
-        self.hung = False  # it returned, whatever it returned with
-        sd = portaudio()
-        if isinstance(job.error, (UserError, sd.PortAudioError)):
-            self.last_error = f"reopening {self.device_name!r}: {job.error}; retrying every {self.silence_timeout:g} s"
-            return False
-        if job.error is not None:
-            raise job.error
-        self.reopens += 1
         self.last_error = None
         return True
 
@@ -250,22 +270,11 @@ class MicSource(Source):
         # PortAudio lists devices once: until a rescan, an unplugged device keeps its old
         # entry and a replugged one is missing or under another index.
         refresh_devices()
-        self._device_index = self._find_again()
+        self._device_index = _device_again(self.device_name, "input").index
         self._open()
         if not self._running:  # the show ended while this reopen was under way
             stream, self._stream = self._stream, None
             _close(stream)
-
-    def _find_again(self) -> int:
-        """The index of this source's device now, by its name; ALSA's names end in the card
-        number ("USB Audio CODEC: - (hw:2,0)"), which a replug can change."""
-        try:
-            return _device(self.device_name, "input").index
-        except UserError:
-            base = re.sub(r"\s*\(hw:\d+,\d+\)$", "", self.device_name)
-            if base == self.device_name:
-                raise
-            return _device(base, "input").index
 
     def _open(self) -> None:
         sd = portaudio()
@@ -300,7 +309,8 @@ class PlaybackSource(Source):
     Paced by `clock` from a thread after `start()`, or, when nothing calls `start()`, by
     whoever calls `pump()` (a test or a simulated clock). With `play=True` it is played to
     an output device instead, and that device's callback paces it, so what is analysed is
-    what is heard.
+    what is heard; `watchdog()` paces it by the clock while the device is lost and hands it
+    back to the device, found again by name, when it plays again.
     """
 
     gapless = True  # the track's samples, every one in order, played or paced
@@ -312,12 +322,17 @@ class PlaybackSource(Source):
         self.track = track
         self.blocksize = blocksize
         self.play = play
-        self.output_device = output_device
+        # Found now: a device that is not there is said before the show loads, not as it starts.
+        self._output = _device(output_device, "output") if play else None
+        if self._output is not None:
+            self.device_name = self._output.name  # where a lost device is looked for again
         self._position = 0          # frames delivered; beyond the track's length when looping
         self._t0: float | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._stream: Any = None
+        self._pacer: tuple[threading.Thread, threading.Event] | None = None  # the pacing thread, its stop
+        self._stopped = False  # stop() has run: nothing is opened or paced from here on
+        self._stream: Any = None  # the output stream whose callback takes the track
+        self._reopened: Any = None  # a stream the reopen under way opened, playing silence until handed over
+        self._retry_at = 0.0  # when a lost output device is next looked for
         self._drained = threading.Event()  # the output device has played the last sample
         self._tail_frames = 0  # silence still to play after the track's last sample
         self._latency = 0.0  # the output stream's, as it opened
@@ -340,37 +355,60 @@ class PlaybackSource(Source):
         return self.track.over
 
     def start(self) -> None:
-        self._stop.clear()
         if self.play:
             self._start_output()
         else:
             self._t0 = self.clock.now()
-            self._thread = threading.Thread(target=self._pace, name="audio-playback", daemon=True)
-            self._thread.start()
+            self._start_pacing()
 
     def stop(self) -> None:
         """Stop delivering; the track is closed (a stopped source does not start again)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._stopped = True
+        self._stop_pacing()
+        # A reopen under way owns what it opens until it returns: one merely slow is waited for.
+        reopening = self._reopening
+        if reopening is not None and not reopening.wait(0 if self.hung else STOP_WAIT_S):
+            self.hung = True
+        elif self._reopened is not None:
+            _close(self._reopened)
         stream, self._stream = self._stream, None
         self.hung = _closed_at_end(stream, self.hung)
         self.track.close()
 
+    def _start_pacing(self) -> None:
+        stop = threading.Event()
+        self._pacer = (threading.Thread(target=self._pace, args=(stop,), name="audio-playback", daemon=True), stop)
+        self._pacer[0].start()
+
+    def _stop_pacing(self) -> None:
+        if self._pacer is not None:
+            thread, stop = self._pacer
+            stop.set()
+            thread.join()
+            self._pacer = None
+
     def watchdog(self) -> bool:
         """When playing: if the output device has stopped calling back for `silence_timeout`
-        s (unplugged), go on paced by the clock, without sound, so the analysis (and the
-        show) does not freeze; the reason is in `last_error`, as is why a track ended early.
-        Never raises; returns False (nothing was reopened)."""
+        s (unplugged, its sound server gone), go on paced by the clock, without sound, so the
+        analysis (and the show) does not freeze, and look for the device every `silence_timeout`
+        s: found, it plays the track from where the clock has taken it. The reason is in
+        `last_error`, as is why a track ended early. True when the device plays again."""
         if self.track.error is not None:
             self.last_error = self.track.error
+        now = self.clock.now()
+        if self._stream is None and self._reopening is None:
+            lost = self._pacer is not None and self.play and not (self._stopped or self._all_taken or self.hung)
+            if not lost or now < self._retry_at:
+                return False
+            self._retry_at = now + self.silence_timeout
+            self._reopening = DriverCall(self._reopen, f"reopen {self.device_name}")
+        if self._reopening is not None:
+            return self._reopen_done("without sound: restart it to hear the track again") and self._hand_over()
         stream, stamp = self._stream, self._stamp
         # PortAudio calls the finished callback for a stream that died too (the server gone):
         # drained is done only once the whole track was taken.
-        if stream is None or self._drained.is_set() and self._all_taken:
+        if self._drained.is_set() and self._all_taken:
             return False
-        now = self.clock.now()
         if self._was_paused(now):  # a working device would be given up and the rest of the track go unheard
             return False
         last_heard = stamp[1] if stamp is not None else self._t0
@@ -380,15 +418,33 @@ class PlaybackSource(Source):
         self.hung = not _close_in_time(stream, REOPEN_WAIT_S)  # the show goes on either way
         if self._all_taken:  # lost while playing its last block, which will not be heard now: finished
             return False
-        self.last_error = "the output device stopped playing; the track goes on without sound"
+        self.last_error = (f"the output device {self.device_name!r} stopped playing; the track goes on without sound "
+                           "until it plays again")
         self._t0 = self.clock.now() - self._position / self.sample_rate
-        self._thread = threading.Thread(target=self._pace, name="audio-playback", daemon=True)
-        self._thread.start()
+        self._retry_at = now + self.silence_timeout
+        self._start_pacing()
         return False
+
+    def _reopen(self) -> None:
+        """On a thread of its own: the lost output device, found again by name, opened and
+        started; it plays silence until `_hand_over`."""
+        refresh_devices()  # PortAudio lists devices once: a replugged one is missing until a rescan
+        self._reopened = self._open_output(_device_again(self.device_name, "output"))
+
+    def _hand_over(self) -> bool:
+        """The reopened device takes the track from the clock's pacing, where it has got to."""
+        stream, self._reopened = self._reopened, None
+        if self._stopped:
+            _close(stream)
+            return False
+        self._stop_pacing()
+        self._set_output(stream)
+        self.last_error = self.track.error
+        return True
 
     def pump(self) -> int:
         """Deliver every frame due by `clock.now()`; returns how many were delivered."""
-        assert self._thread is None or threading.current_thread() is self._thread, \
+        assert self._pacer is None or threading.current_thread() is self._pacer[0], \
             "pump() belongs to the pacing thread once start() has run"
         if self._t0 is None:
             self._t0 = self.clock.now()
@@ -406,32 +462,42 @@ class PlaybackSource(Source):
         self._position += len(block)
         return block
 
-    def _pace(self) -> None:
+    def _pace(self, stop: threading.Event) -> None:
         period = self.blocksize / self.sample_rate
-        while not self._stop.wait(period) and not self._all_taken:
+        while not stop.wait(period) and not self._all_taken:
             self.pump()
 
     def _start_output(self) -> None:
+        assert self._output is not None
+        self._t0 = self.clock.now()
+        self._set_output(self._open_output(self._output))
+
+    def _open_output(self, chosen: Device) -> Any:
+        """A started output stream to `chosen`; its callback plays silence until `_set_output`."""
         sd = portaudio()
-        chosen = _device(self.output_device, "output")
+        stream = None
         try:
-            self._drained.clear()
-            self._stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate,
-                                           channels=self.channels, blocksize=self.blocksize,
-                                           latency=OUTPUT_LATENCY_S, dtype="float32",
-                                           callback=self._play_callback, finished_callback=self._drained.set)
-            self._latency = self._stream.latency  # PortAudio's estimate, where its callbacks give no times
-            self._tail_frames = math.ceil(self._latency * self.sample_rate) + self.blocksize
-            self._t0 = self.clock.now()
-            self._stream.start()
+            stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate, channels=self.channels,
+                                     blocksize=self.blocksize, latency=OUTPUT_LATENCY_S, dtype="float32",
+                                     callback=self._play_callback, finished_callback=self._drained.set)
+            stream.start()
         except sd.PortAudioError as e:
-            stream, self._stream = self._stream, None
             if stream is not None:
                 _close(stream)
             raise UserError(f"cannot play to {chosen.name!r} at {self.sample_rate} Hz: {e}") from e
+        return stream
+
+    def _set_output(self, stream: Any) -> None:
+        """`stream`'s callback takes the track from here on."""
+        self._drained.clear()
+        self._latency = stream.latency  # PortAudio's estimate, where its callbacks give no times
+        self._tail_frames = math.ceil(self._latency * self.sample_rate) + self.blocksize
+        # A reopen restarted PortAudio, whose clock may count from another zero.
+        self._clock_offset = RecentMinimum(CLOCK_OFFSET_WINDOW_S)
+        self._stream = stream
 
     def _play_callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        if self._stream is None:  # given up for lost (the clock paces the track now), or closed
+        if self._stream is None:  # not handed the track yet, given up for lost (the clock paces it), or closed
             outdata.fill(0)
             return
         if self._all_taken:

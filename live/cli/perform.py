@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", type=_source_arg, help="mic, mic:DEVICE (name or index), file:PATH or demo "
                                     "(default: mic if there is an input device, else demo)")
     p.add_argument("--play", action="store_true", help="play a file: or demo source on the default output")
+    p.add_argument("--output", metavar="DEVICE", help="the output device --play plays to: a name, part of one, or "
+                                                      "an index (`python -m live devices` lists them)")
     p.add_argument("--beats", type=beat_source, metavar="lookahead|live|FILE",
                    help="a file: or demo source's beats. lookahead (the default): known ahead, found with the whole "
                         "track in view before the show starts (about half a second a minute of audio the first "
@@ -113,8 +115,10 @@ def _source_arg(text: str) -> str:
     return text
 
 
-def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, rate: int | None = None):
-    """`channels`: an input's (first, how many), 1-based (default: the first alone)."""
+def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, rate: int | None = None,
+                output: str | None = None):
+    """`channels`: an input's (first, how many), 1-based (default: the first alone); `output`: the
+    device `play` plays to (default: the system's)."""
     from live.audio.sources import DemoSource, FileSource, MicSource
 
     kind, rest = parse_source(spec)
@@ -123,11 +127,11 @@ def open_source(spec: str, play: bool, channels: tuple[int, int] | None = None, 
         first, many = channels or (1, 1)
         return MicSource(device, sample_rate=rate, channels=many, first_channel=first)
     if kind == "file":
-        source = FileSource(rest, play=play)
+        source = FileSource(rest, play=play, output_device=output)
         if source.track.shortfall:
             note("audio", source.track.shortfall)
         return source
-    return DemoSource(play=play)
+    return DemoSource(play=play, output_device=output)
 
 
 def source_name(source, kind: str) -> str:
@@ -193,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         except UserError as e:  # the demo's own recording: name the option that moves it
             raise UserError(str(e) if record_as_typed else f"{e} (give --record PATH)") from None
     kind, rest = parse_source(source_spec)
+    if args.output is not None and not args.play:
+        raise UserError("--output is the device --play plays to: add --play")
     if args.play and kind == "mic":  # accepted, and nothing was played
         raise UserError("--play plays a file: or demo source to the output; an input is not played back "
                         "(monitor it on the sound card or mixer)")
@@ -229,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
-        source = open_source(source_spec, args.play, args.input_channels, args.input_rate)
+        source = open_source(source_spec, args.play, args.input_channels, args.input_rate, args.output)
         cues = checked_cues(args)
         # A beat file's mistakes are said now; a file's own beats are found once the networks have
         # loaded, so that what is wrong with the preset or its bundle is said first, not after a pass
