@@ -20,6 +20,7 @@ def test_times_are_seconds_or_a_clock(text, expected):
 @pytest.mark.parametrize("text, fragment", [
     (-1, "0 or more seconds"), (float("nan"), "0 or more seconds"), (True, r"seconds \(64.5\)"),
     ("1:60", "run to 59"), ("1:60:00", "run to 59"), ("a minute", "a time like"), ("1:2:3:4", "a time like"),
+    ("1:2", "a time like"), ("1:02:3", "a time like"),  # 1:20 or 1:23 mistyped, not 62 s (review 97)
     (10**400, "less than a year"),  # past a float's range: OverflowError, a traceback (review 77)
 ])
 def test_a_bad_time_says_what_a_time_is(text, fragment):
@@ -60,6 +61,8 @@ def test_a_sheet_names_the_cue_at_fault(tmp_path):
                            ("cue = 3\n", "no cues"), ("[[cue]\n", "cannot read"),
                            ("[cue]\nat = 1\ncut = true\n", "written \\[\\[cue\\]\\], with two brackets"),
                            ("[[cue]]\nat = 0:45\ncut = true\n", 'a time is quoted, at = "0:45"'),
+                           # A syntax error elsewhere gets no hint about times (review 97).
+                           ('[[cue]]\nat = 1\nset = { lambda = 0.1\n', r"cannot read [^(]*\(at line 3, column \d+\)$"),
                            ('name = "x"\n[source]\nseed = 1\n', "is a preset, not a cue sheet; give it with --preset")):
         sheet.write_text(text)
         with pytest.raises(UserError, match=fragment):

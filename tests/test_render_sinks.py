@@ -150,6 +150,23 @@ def test_a_link_where_a_video_s_work_files_go_is_not_written_through(tmp_path):
     assert not (tmp_path / "out.mp4").is_symlink()
 
 
+def test_png_frames_carry_their_sound_beside_them_unclipped(tmp_path):
+    """A render to a folder had no sound at all: an excerpt's had to be cut to match by hand (review 97)."""
+    import soundfile
+
+    sink = PngSink(tmp_path / "frames", audio=AudioFormat(48000, 2))
+    sound = np.linspace(-1.5, 1.5, 3200, dtype=np.float32).reshape(1600, 2)  # over full scale at its ends
+    for frame, part in zip(frames(2), np.split(sound, 2)):
+        sink.write(frame)
+        sink.write_audio(part)
+    sink.close()
+    written, rate = soundfile.read(tmp_path / "frames" / "audio.wav", dtype="float32")
+    assert rate == 48000 and written.shape == (1600, 2)
+    np.testing.assert_array_equal(written, sound)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "audio.wav", "frame_000000.png", "frame_000001.png"]
+
+
 def test_png_frames_are_numbered_and_exact(tmp_path):
     sink = PngSink(tmp_path / "frames")
     written = frames(3)

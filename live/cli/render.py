@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.beatfiles import file_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
+    from live.render.sinks import PNG_AUDIO_NAME
     from live.files import check_distinct, check_writable
     from live.render.sinks import FRAME_NAME, check_no_frames, check_no_unfinished, video_work_files
 
@@ -97,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         stats.write(args.stats, now=stats.ended or 0.0)
     summary = stats.as_dict(stats.ended or 0.0)
     took = time.monotonic() - started
-    print(f"wrote {args.out}: {summary['frames']} frames, {summary['keyframes']} keyframes, "
+    # A name without .mp4 is a folder of frames: said, in case the suffix was forgotten (review 97).
+    written = args.out if is_video(args.out) else f"{args.out}/ (PNG frames, their sound in {PNG_AUDIO_NAME})"
+    print(f"wrote {written}: {summary['frames']} frames, {summary['keyframes']} keyframes, "
           f"{len(summary['beats'])} beats in {took:.1f} s ({summary['frames'] / max(took, 1e-9):.1f} frames a second)")
     return 0
 

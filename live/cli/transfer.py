@@ -39,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outdir", required=True, type=output_dir, help="where <audio stem>.png go")
     p.add_argument("--mode", choices=MODES, default="fast",
                    help="fast: predictor + refinement (the default); full: the 300-step optimization")
-    p.add_argument("--at", type=number(0, low_open=True), metavar="SECONDS",
-                   help="the mel window (3 s in the default bundle) ends here (default: the middle of each "
-                        "file, or the end of its first window in a short file)")
+    p.add_argument("--at", type=number(0, low_open=True, clock=True), metavar="TIME",
+                   help="the mel window (3 s in the default bundle) ends here, in seconds or M:SS (default: the "
+                        "middle of each file, or the end of its first window in a short file)")
     p.add_argument("--lambda", dest="lam", type=number(PARAMS["lambda"].low, PARAMS["lambda"].high), metavar="L",
                    help="weight of staying near the source (default: the preset's)")
     p.add_argument("--refine-steps", type=count(0, PARAMS["refine_steps"].high),

@@ -43,7 +43,9 @@ from live.settings import Value, param, quoted, shortened
 FIELDS = ("at", "preset", "set", "cut", "snap")
 SNAPS = ("beat", "bar")
 MAX_SECONDS = 366 * 24 * 3600  # a time past this is a typo; an integer past a float's range raised OverflowError
-_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")  # [H:]M:SS[.s], minutes and seconds below 60
+# [H:]M:SS[.s], minutes and seconds below 60; seconds in two digits (1:2 is more likely 1:20 mistyped than 1:02)
+_UNQUOTED_TIME = re.compile(r"=[ \t]*\d+:\d")  # at = 0:45, which TOML cannot read
+_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d\d(?:\.\d*)?)")
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def read_cues(path: str | Path) -> list[Cue]:
     try:
         data = read_toml(path)
     except UserError as e:  # at = 0:45 unquoted is not TOML; the parser's message does not say so
-        if not Path(path).is_file():
+        if not Path(path).is_file() or not _UNQUOTED_TIME.search(Path(path).read_text(errors="replace")):
             raise
         raise UserError(f"{e} (a time is quoted, at = \"0:45\", or given in seconds, at = 45)") from None
     extra = sorted(set(data) - {"cue"})

@@ -103,11 +103,12 @@ def check_output(out: Path) -> None:
 
 
 def open_sink(out: Path, options: RenderOptions, sample_rate: int, channels: int) -> FrameSink:
-    """A video file with the audio muxed in, or numbered PNGs when `out` is a folder."""
+    """A video file with the audio muxed in, or numbered PNGs and their audio.wav when `out` is a folder."""
     check_output(out)
+    audio = AudioFormat(sample_rate, min(channels, 2))
     if is_video(out):
-        return VideoSink(out, VideoFormat(options.size, options.fps), AudioFormat(sample_rate, min(channels, 2)))
-    return PngSink(out)
+        return VideoSink(out, VideoFormat(options.size, options.fps), audio)
+    return PngSink(out, audio=audio)
 
 
 def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions,
@@ -215,8 +216,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
                 renderer.upload_keyframe(decision.upload.image)
             renderer.draw(decision.state)
             sink.write(renderer.read())
-            if isinstance(sink, VideoSink):
-                sink.write_audio(np.ascontiguousarray(mix_channels(samples, min(audio.channels, 2))))
+            sink.write_audio(np.ascontiguousarray(mix_channels(samples, min(audio.channels, 2))))
             stats.frame(decision.shows_new, t)
         finished = True
     finally:

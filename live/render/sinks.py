@@ -14,6 +14,7 @@ from typing import Protocol
 
 import av
 import numpy as np
+import soundfile as sf
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
@@ -27,6 +28,9 @@ BT709 = 1  # FFmpeg's code for ITU-R BT.709 as colorspace, primaries and transfe
 class FrameSink(Protocol):
     def write(self, frame: np.ndarray) -> None:
         """Take one HxWx3 uint8 frame, top row first."""
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Take the float32 samples of the frame just written, shaped (n,) or (n, channels)."""
 
     def close(self) -> None:
         """Finish the output; further writes are errors."""
@@ -484,10 +488,14 @@ def check_no_frames(directory: Path) -> None:
                         "or delete them first")
 
 
-class PngSink:
-    """Numbered PNG frames in a directory: frame_000000.png, frame_000001.png, ..."""
+PNG_AUDIO_NAME = "audio.wav"
 
-    def __init__(self, directory: str | Path, compress_level: int = 1):
+
+class PngSink:
+    """Numbered PNG frames in a directory: frame_000000.png, frame_000001.png, ...; with `audio`,
+    the sound beside them in audio.wav (32-bit float, never clipped), which lines up with frame 0."""
+
+    def __init__(self, directory: str | Path, compress_level: int = 1, audio: AudioFormat | None = None):
         self.directory = Path(directory)
         self._compress_level = compress_level  # zlib level: 1 keeps pace with real time
         make_parent(self.path_for(0))
@@ -499,6 +507,14 @@ class PngSink:
             raise
         self._frames = 0
         self._size: tuple[int, int] | None = None
+        self._sound: sf.SoundFile | None = None
+        if audio is not None:
+            try:
+                self._sound = sf.SoundFile(self.directory / PNG_AUDIO_NAME, "w", audio.sample_rate, audio.channels,
+                                           "FLOAT")
+            except (sf.LibsndfileError, OSError) as e:
+                self._claim.close()
+                raise UserError(f"cannot write {self.directory / PNG_AUDIO_NAME}: {e}") from None
 
     def path_for(self, index: int) -> Path:
         return self.directory / FRAME_NAME.format(index)
@@ -509,10 +525,23 @@ class PngSink:
         write_png(Image.fromarray(frame, "RGB"), self.path_for(self._frames), self._compress_level)
         self._frames += 1
 
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append float32 samples, shaped (n,) or (n, channels), to audio.wav."""
+        assert self._sound is not None, "this PngSink was opened without audio"
+        self._sound.write(samples)
+
     def close(self) -> None:
-        """Nothing is buffered: every frame is on disk when `write` returns."""
-        self._claim.close()
+        """Every frame is on disk when `write` returns; audio.wav is finished here."""
+        self._end()
 
     def discard(self) -> None:
-        """The frames written stay: each file is whole, and their numbers show how far it got."""
-        self._claim.close()
+        """The frames written stay: each file is whole, and their numbers show how far it got;
+        so does the sound of those frames."""
+        self._end()
+
+    def _end(self) -> None:
+        try:
+            if self._sound is not None:
+                self._sound.close()
+        finally:
+            self._claim.close()
