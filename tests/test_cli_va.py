@@ -110,6 +110,17 @@ def test_va_says_when_a_file_holds_less_than_its_header_states(random_bundle_dir
     assert err.count("live: note: audio:") == 1 and "cut.wav holds 0.25 s of the 3.00 s its header states" in err
 
 
+def test_va_says_when_a_file_s_sound_stops_below_what_the_space_hears(random_bundle_dir, tmp_path, capsys):
+    """A 16 kHz copy of a calm song read as twice as aroused, without a word (review 97)."""
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "low.wav", (0.1 * rng.standard_normal(3 * 16000)).astype(np.float32), 16000)
+    sf.write(tmp_path / "full.wav", (0.1 * rng.standard_normal(3 * 44100)).astype(np.float32), 44100)
+    assert _run([str(tmp_path / "low.wav"), str(tmp_path / "full.wav"), "--bundle", str(random_bundle_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2
+    assert err.count("live: note: audio:") == 1 and "low.wav has no sound above 8.0 kHz" in err
+
+
 def test_va_names_a_missing_bundle(tmp_path):
     with pytest.raises(UserError, match="no bundle"):
         _run([str(tmp_path / "x.wav"), "--bundle", str(tmp_path / "nowhere")])

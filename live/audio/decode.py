@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from live.audio.bandwidth import Bandwidth
 from live.audio.channels import mix_channels
 from live.errors import UserError, note, printable
 
@@ -327,6 +328,7 @@ class AudioFile:
     channels: int
     frames: int
     declared: int | None = None  # the frames its header states, where it states them
+    top_hz: float | None = None  # how far up its sound reaches (live.audio.bandwidth); None: too quiet to say
 
     @property
     def duration(self) -> float:
@@ -365,11 +367,13 @@ def scan_audio(path: str | Path) -> AudioFile:
     """Decode `path` once, a block at a time, with stream_audio's checks: a file that passes
     can be streamed again without an error, for a job that must not fail halfway."""
     frames = 0
+    band = Bandwidth()
     for audio in stream_audio(path):
         frames += len(audio.samples)
         rate, channels = audio.sample_rate, audio.channels
+        band.add(audio.samples, rate)
         del audio  # the next block is decoded without this one held
-    return AudioFile(Path(path), rate, channels, frames, declared_frames(Path(path)))
+    return AudioFile(Path(path), rate, channels, frames, declared_frames(Path(path)), band.top_hz())
 
 
 class SampleReader:
@@ -412,12 +416,15 @@ def read_audio(path: str | Path, sample_rate: int | None = None, channels: int |
     return convert(audio, sample_rate, channels)
 
 
-def stream_converted(path: str | Path, sample_rate: int, channels: int,
-                     seconds: float = BLOCK_SECONDS, quiet: bool = False) -> Iterator[np.ndarray]:
+def stream_converted(path: str | Path, sample_rate: int, channels: int, seconds: float = BLOCK_SECONDS,
+                     quiet: bool = False, band: Bandwidth | None = None) -> Iterator[np.ndarray]:
     """stream_audio's blocks mixed to `channels` and resampled to `sample_rate`: joined, they
-    are read_audio(path, sample_rate, channels).samples (to float rounding)."""
+    are read_audio(path, sample_rate, channels).samples (to float rounding). `band` is fed the
+    blocks as decoded."""
     resampler = None
     for audio in stream_audio(path, seconds, quiet):
+        if band is not None:
+            band.add(audio.samples, audio.sample_rate)
         resampler = resampler or StreamResampler(audio.sample_rate, sample_rate, channels)
         yield resampler.push(mix_channels(audio.samples, channels))
     yield resampler.finish()

@@ -32,8 +32,13 @@ class MelWindow:
     f_min: float = 20.0
     f_max: float | None = None      # None: half the sample rate
 
+    @property
+    def top_hz(self) -> float:
+        """The highest frequency the encoder hears."""
+        return self.f_max if self.f_max is not None else self.sample_rate / 2
+
     def __post_init__(self) -> None:
-        top = self.f_max if self.f_max is not None else self.sample_rate / 2
+        top = self.top_hz
         too_long = self.window_seconds > MAX_WINDOW_S  # then its sample count is not computed: it could overflow
         problems = [
             f"sample_rate must be in {MIN_RATE}..{MAX_RATE}" if not MIN_RATE <= self.sample_rate <= MAX_RATE else "",

@@ -45,6 +45,7 @@ def decibels_over(peak: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from live.audio.bandwidth import band_note
     from live.audio.beatfiles import file_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(args.threads)
     show = open_show(args, live=False)
+    if band := band_note(args.audio, audio.top_hz, show.bundle.mel.top_hz):
+        note("audio", band)
     options = RenderOptions(fps=args.fps, size=output_size(args), start=args.start, duration=args.duration,
                             progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
                             beats=args.beats)

@@ -23,6 +23,8 @@ from live.transfer.config import MIN_OPTIMIZATION_STEPS
 if TYPE_CHECKING:
     import numpy as np
 
+    from live.audio.decode import AudioFile
+
 MODES = ("fast", "full")
 FULL_STEPS = 300
 FAST_STEPS = 3  # bench transfer's (c) rows: k = 3 keeps 83.0 % of the optimization's gain, 10 no more
@@ -58,11 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args: argparse.Namespace) -> list[float]:
+def _check(args: argparse.Namespace) -> list[AudioFile]:
     """Before the networks load (and a full-mode run's minutes): the options, the outputs,
     and every input decoded once through, so a bad file stops the run before any result.
-    Returns the inputs' durations in seconds; nothing of them is kept (the run decodes
-    each again up to its window), so many long files fit in memory."""
+    Returns what the inputs hold (their lengths, rates, bands); none of their samples is kept
+    (the run decodes each again up to its window), so many long files fit in memory."""
     listed = [real_path(path) for path in args.audio]
     again = sorted({str(path) for path, resolved in zip(args.audio, listed) if listed.count(resolved) > 1})
     if again:
@@ -94,7 +96,7 @@ def _check(args: argparse.Namespace) -> list[float]:
             raise UserError(f"--at {args.at:g} s is past the end of {audio.path} ({audio.length_text()})")
         if shortfall := audio.shortfall():
             note("audio", shortfall)
-    return [audio.duration for audio in audios]
+    return audios
 
 
 def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.ndarray:
@@ -114,10 +116,11 @@ def _window_before(path: Path, end: int, sample_rate: int, length: int) -> np.nd
 
 
 def run(args: argparse.Namespace) -> int:
-    durations = _check(args)
+    audios = _check(args)
     import torch
     from tqdm import tqdm
 
+    from live.audio.bandwidth import band_note
     from live.audio.beats import BeatConfig
     from live.bundle import retrain_advice
     from live.audio.mel import LogMel
@@ -142,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         source = to_uint8(G.synthesis(w_o[None], noise_mode="const"))[0].cpu().numpy()
     refiner = LocalRefiner(RefineConfig(background=False, measurements=STILL_MEASUREMENTS))
     tiles = [(source, f"source\n{preset.name}")]
-    for path, duration in zip(args.audio, durations):
+    for path, audio in zip(args.audio, audios):
+        if band := band_note(path, audio.top_hz, mel.top_hz):
+            note("audio", band)
+        duration = audio.duration
         # By default the middle; in a file under two windows long, its first whole window
         # (the middle would leave the window's start to silence and the file's end unheard).
         at = args.at if args.at is not None else min(duration, max(duration / 2, mel.window_seconds))

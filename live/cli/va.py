@@ -25,6 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from live.audio.bandwidth import Bandwidth, band_note
     from live.audio.decode import declared_frames, scan_audio
     from live.errors import UserError, note, one_line
     from live.space.load import load_space
@@ -33,9 +34,13 @@ def _run(args: argparse.Namespace) -> int:
     net, spec = load_space(args.bundle, args.device)
     probe = SpaceProbe(net, spec)
     failed = 0
+    mel = spec.config.mel
     for path in args.paths:
         try:
-            valence, arousal = probe.file_va(path)
+            band = Bandwidth()
+            valence, arousal = probe.file_va(path, band)
+            if note_text := band_note(path, band.top_hz(), mel.top_hz):
+                note("audio", note_text)
             # Only a WAV's or FLAC's header states a length, and these decode fast: read again to compare.
             if declared_frames(path) is not None and (shortfall := scan_audio(path).shortfall()):
                 note("audio", shortfall)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from live.audio.bandwidth import Bandwidth
 from live.audio.beats import BeatConfig
 from live.audio.decode import AUDIO_SUFFIXES, stream_converted
 from live.audio.silence import SilenceGate
@@ -54,21 +55,22 @@ class SpaceProbe:
         assert count, "a clip gives at least one window"
         return f_sum / count, va_sum / count
 
-    def _file_windows(self, path: Path) -> Iterator[torch.Tensor]:
+    def _file_windows(self, path: Path, band: Bandwidth | None = None) -> Iterator[torch.Tensor]:
         """An audio file's windows, a block of the file at a time (an hour-long file is never
         whole), of its sound: silence that lasts is left out, as the show's window leaves it
         (30 s of it after a song pulled the song's reading most of the way to silence's)."""
         mel = self.spec.config.mel
         clip, gate = ClipWindows(mel), SilenceGate(mel.sample_rate)
-        for samples in stream_converted(path, mel.sample_rate, channels=1):
+        for samples in stream_converted(path, mel.sample_rate, channels=1, band=band):
             yield clip.push(gate.audible(samples[:, 0]))
         yield clip.push(gate.finish())
         if not gate.heard:
             raise UserError(f"{path} is silent (below {BeatConfig.silence_db:g} dBFS throughout): no music to read")
         yield clip.finish()
 
-    def file_va(self, path: Path) -> tuple[float, float]:
-        """(valence, arousal) of an image or audio file; UserError if it cannot be read."""
+    def file_va(self, path: Path, band: Bandwidth | None = None) -> tuple[float, float]:
+        """(valence, arousal) of an image or audio file; UserError if it cannot be read. An audio
+        file's sound, as the encoder hears it, is also fed to `band`."""
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path} is a folder; give the files in it" if path.is_dir()
@@ -79,7 +81,7 @@ class SpaceProbe:
             va = va[0]
         else:
             try:
-                _, va = self._window_means(self._file_windows(path))
+                _, va = self._window_means(self._file_windows(path, band))
             except UserError as e:
                 if path.suffix.lower() in AUDIO_SUFFIXES:  # an audio file that is broken: its own message
                     raise
