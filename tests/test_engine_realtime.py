@@ -583,9 +583,14 @@ def test_an_input_that_delivers_nothing_is_published_as_unheard():
     assert engine._unless_stalled(engine.features.peek(), now["t"]).beat_confidence == 0.0
 
 
-def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_output_takes_it():
+def test_a_played_track_s_beats_and_state_go_out_when_it_is_heard_not_when_the_output_takes_it(monkeypatch):
     # --play: the output device takes the track in bursts, each block heard 0.3 s later; the beat
     # messages went out that far ahead of the music (0.35 s measured through PulseAudio).
+    from live.audio import sources
+    from live.audio.devices import Device
+
+    monkeypatch.setattr(sources, "list_devices", lambda: [Device(0, "speakers", "ALSA", 0, 2, 16000.0)])
+    monkeypatch.setattr(sources, "default_device_index", lambda direction: 0)  # found as the source is made
     clock = ManualClock(100.0)
     source = PlaybackSource(MemoryTrack(np.zeros((16000 * 2, 1), np.float32)), 16000, clock=clock, play=True)
     source._stream = SimpleNamespace()  # the device's callbacks come from this test

@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.beatfiles import file_beats
     from live.audio.decode import scan_audio
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
-    from live.render.sinks import PNG_AUDIO_NAME
     from live.files import check_distinct, check_writable
-    from live.render.sinks import FRAME_NAME, check_no_frames, check_no_unfinished, video_work_files
+    from live.render.sinks import (FRAME_NAME, PNG_AUDIO_NAME, check_no_frames, check_no_unfinished,
+                                   video_work_files)
 
     # Bad input fails before the networks load: the output, the statistics, the audio and
     # the excerpt asked of it.

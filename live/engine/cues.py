@@ -43,8 +43,8 @@ from live.settings import Value, param, quoted, shortened
 FIELDS = ("at", "preset", "set", "cut", "snap")
 SNAPS = ("beat", "bar")
 MAX_SECONDS = 366 * 24 * 3600  # a time past this is a typo; an integer past a float's range raised OverflowError
-# [H:]M:SS[.s], minutes and seconds below 60; seconds in two digits (1:2 is more likely 1:20 mistyped than 1:02)
 _UNQUOTED_TIME = re.compile(r"=[ \t]*\d+:\d")  # at = 0:45, which TOML cannot read
+# [H:]M:SS[.s], minutes and seconds below 60; seconds in two digits (1:2 is more likely 1:20 mistyped than 1:02)
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d\d(?:\.\d*)?)")
 
 
