@@ -167,6 +167,21 @@ def test_png_frames_carry_their_sound_beside_them_unclipped(tmp_path):
         "audio.wav", "frame_000000.png", "frame_000001.png"]
 
 
+def test_png_frames_sound_that_the_disk_has_no_room_for_is_one_line(tmp_path, monkeypatch):
+    import soundfile
+
+    sink = PngSink(tmp_path / "frames", audio=AudioFormat(48000, 1))
+
+    def full_disk(self, data):
+        raise soundfile.LibsndfileError(0, "Error writing: No space left on device")
+
+    monkeypatch.setattr(soundfile.SoundFile, "write", full_disk)
+    with pytest.raises(UserError, match="cannot write .*audio.wav: .*No space left"):
+        sink.write_audio(np.zeros(100, np.float32))
+    monkeypatch.undo()
+    sink.discard()
+
+
 def test_png_frames_are_numbered_and_exact(tmp_path):
     sink = PngSink(tmp_path / "frames")
     written = frames(3)

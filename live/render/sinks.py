@@ -528,7 +528,10 @@ class PngSink:
     def write_audio(self, samples: np.ndarray) -> None:
         """Append float32 samples, shaped (n,) or (n, channels), to audio.wav."""
         assert self._sound is not None, "this PngSink was opened without audio"
-        self._sound.write(samples)
+        try:
+            self._sound.write(samples)
+        except (sf.LibsndfileError, OSError) as e:  # a full disk: one line, as a frame's
+            raise UserError(f"cannot write {self.directory / PNG_AUDIO_NAME}: {e}") from None
 
     def close(self) -> None:
         """Every frame is on disk when `write` returns; audio.wav is finished here."""
