@@ -66,6 +66,19 @@ def test_a_render_draws_with_the_shaders_given(tmp_path, song, preset_dir):
     assert green[0] == 0 and green[1] > 0.2  # the pixels the crossfade pass draws
 
 
+def test_a_render_contains_the_square_picture_when_asked_and_fills_the_screen_by_default(tmp_path, song, preset_dir):
+    """--fit: a 16:9 projector shows the middle 56 % of the picture's height unless told to contain it (review 97)."""
+    edges = {}
+    for fit in ("cover", "contain"):
+        assert main(["render", str(song), "-o", str(tmp_path / fit), "--preset", "test", "--presets-dir",
+                     str(preset_dir), "--fps", "4", "--size", "64x32", "--duration", "1", "--fit", fit]) == 0
+        picture = np.asarray(Image.open(tmp_path / fit / "frame_000003.png"))
+        assert picture[:, 20:44].max() > 0  # the picture's middle, in both
+        edges[fit] = picture[:, 50:].max()  # the right edge (the test preset's HUD is on the left)
+    # A bar 16 px wide beside the 32 px picture, less the 2 px a beat's zoom and the filter reach into.
+    assert edges["cover"] > 0 and edges["contain"] == 0
+
+
 @pytest.mark.parametrize("crossfade_beats", [1.0, 0.5, 0.0])  # a fade, a short fade and a cut wait differently
 def test_a_render_makes_the_keyframes_it_shows_from_the_windows_they_were_due(tmp_path, song, preset_dir,
                                                                               monkeypatch, crossfade_beats):

@@ -36,6 +36,7 @@ from live.engine.stream_clock import INPUT_STALL_S
 from live.errors import UserError
 from live.presets import PresetLibrary
 from live.render import sinks
+from live.render.renderer import Renderer
 from live.settings import Settings
 
 NO_SHADERS = SimpleNamespace(reload_changed=lambda: [], error=None)
@@ -277,6 +278,26 @@ def test_a_show_interrupted_at_once_still_saves_the_commands_it_took(tmp_path, p
     assert main(["--source", "demo", "--headless", "--control", "off", "--preset", "test", "--presets-dir",
                  str(preset_dir), "--size", "32x32", "--synthesis", "reference", "--save-cues", str(sheet)]) == 130
     assert read_cues(sheet) == [Cue(0.0, cut=True)]
+
+
+def test_a_show_draws_with_the_fit_it_is_given(preset_dir, monkeypatch):
+    import live.render.renderer
+
+    fits = []
+
+    def renderer(*args, **kwargs):
+        fits.append(kwargs.get("fit"))
+        return Renderer(*args, **kwargs)
+
+    def interrupted(engine):
+        raise KeyboardInterrupt  # at once: the show as set up, not run
+
+    monkeypatch.setattr(live.render.renderer, "Renderer", renderer)  # as perform imports it
+    monkeypatch.setattr(LiveEngine, "run", interrupted)
+    for fit in ([], ["--fit", "contain"]):
+        assert main(["--source", "demo", "--headless", "--control", "off", "--preset", "test", "--presets-dir",
+                     str(preset_dir), "--size", "32x16", "--synthesis", "reference", *fit]) == 130
+    assert fits == ["cover", "contain"]
 
 
 def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():

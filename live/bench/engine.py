@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {show.maker.image.path} path after {time.perf_counter() - start:.0f} s")
     ctx = create_headless_context()
     library = ShaderLibrary(ctx, args.shaders)
-    renderer = Renderer(ctx, output_size(args), library)
+    renderer = Renderer(ctx, output_size(args), library, fit=args.fit)
     engine = LiveEngine(show, PresetLibrary(args.presets_dir), DemoSource(), renderer, library,
                         LiveOptions(fps=args.fps, duration=args.seconds, torch_threads=args.threads, readback=True))
     memory: list[float] = []

@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             # from the keyframes on a machine that renders in software.
             args.fps = 30.0 if headless else 60.0
         library = ShaderLibrary(ctx, args.shaders)
-        renderer = Renderer(ctx, size, library, presents=window is not None)
+        renderer = Renderer(ctx, size, library, fit=args.fit, presents=window is not None)
         engine = LiveEngine(show, presets, source, renderer, library,
                             LiveOptions(fps=args.fps, duration=args.duration, torch_threads=args.threads,
                                         keep_bundle=args.bundle is not None, fixed_size=args.size is not None,

@@ -39,7 +39,7 @@ from live.engine.show import Show
 from live.engine.stats import KeyframeFlow, RunStats
 from live.errors import UserError
 from live.render.headless import create_headless_context
-from live.render.renderer import Renderer
+from live.render.renderer import Fit, Renderer
 from live.render.shaders import ShaderLibrary
 from live.render.sinks import (VIDEO_SUFFIXES, AudioFormat, FrameSink, PngSink, VideoFormat, VideoSink,
                                check_video_name, exact_rate)
@@ -55,6 +55,7 @@ PREROLL_SECONDS = 10.0
 class RenderOptions:
     fps: float = 30.0
     size: tuple[int, int] = (1280, 720)
+    fit: Fit = "cover"              # the square picture on a screen of another shape (Renderer)
     start: float = 0.0              # seconds into the audio
     duration: float | None = None   # None: to the end
     progress: bool = True
@@ -167,7 +168,7 @@ def render(show: Show, audio: AudioFile, out: str | Path, options: RenderOptions
     finished = False
     try:
         ctx = create_headless_context()
-        renderer = Renderer(ctx, options.size, ShaderLibrary(ctx, options.shaders))
+        renderer = Renderer(ctx, options.size, ShaderLibrary(ctx, options.shaders), fit=options.fit)
         for i in tqdm(range(n_frames), unit="frame", disable=not options.progress, desc="render"):
             t = i / options.fps
             frame_from, frame_to = sample_at(i), sample_at(i + 1)
