@@ -323,6 +323,28 @@ def test_preset_new_plays_on_the_bundle_given_and_checks_a_latent_against_its_ge
     assert "no bundle 'no-such'" in capsys.readouterr().err
 
 
+def test_preset_new_names_what_its_folder_holds_relative_to_it_so_the_folder_travels(tmp_path, random_bundle_dir):
+    import shutil
+
+    from live.bundle import Bundle
+
+    d = tmp_path / "set"
+    shutil.copytree(random_bundle_dir, d / "bundles" / "mine")
+    G = Bundle.load(d / "bundles" / "mine").G
+    (d / "latents").mkdir()
+    np.save(d / "latents" / "w.npy", np.zeros((G.num_ws, G.w_dim), np.float32))
+    np.save(tmp_path / "outside.npy", np.zeros((G.num_ws, G.w_dim), np.float32))
+    for name, w in (("inside", d / "latents" / "w.npy"), ("outside", tmp_path / "outside.npy")):
+        assert main(["preset", "--presets-dir", str(d), "new", name, "--w", str(w), "--bundle",
+                     str(d / "bundles" / "mine")]) == 0
+    assert 'bundle = "bundles/mine"' in (d / "inside.toml").read_text()
+    assert 'w = "latents/w.npy"' in (d / "inside.toml").read_text()
+    shutil.move(d, tmp_path / "stick")  # the folder carried to another machine
+    inside = PresetLibrary(tmp_path / "stick").load("inside")  # its latent found, where it was copied
+    assert inside.bundle_folder() == tmp_path / "stick" / "bundles" / "mine"
+    assert PresetLibrary(tmp_path / "stick").load("outside").source.w == tmp_path / "outside.npy"
+
+
 def test_preset_new_keeps_a_cc_map_written_before_the_settings(tmp_path):
     d = tmp_path / "p"
     d.mkdir()

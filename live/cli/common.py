@@ -47,7 +47,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fit", choices=("cover", "contain"), default="cover",
                    help="how the square picture meets a screen of another shape: 'cover' (the default) fills it, "
                         "cropping what overflows the long side (a 16:9 screen shows the middle 56 %% of the "
-                        "picture's height); 'contain' shows all of it, with black bars at the sides")
+                        "picture's height); 'contain' shows all of it, between black bars")
     p.add_argument("--stats", type=json_file, metavar="PATH", help="write run statistics as JSON here at exit")
     p.add_argument("--shaders", type=shader_dir, metavar="DIR",
                    help="folder of the GLSL passes (default: the project's shaders/); a copy of it to edit live "

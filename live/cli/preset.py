@@ -114,9 +114,9 @@ def _new(args: argparse.Namespace) -> int:
     template = _template(library, args.like)
     # Found now: a copy of a preset on a missing bundle could not be played either.
     if args.bundle:
-        bundle = _bundle_reference(args.bundle, bundle_dir(args.bundle))
+        bundle = _bundle_reference(args.bundle, bundle_dir(args.bundle), library.directory)
     else:
-        bundle = _bundle_reference(template.bundle, template.bundle_folder())
+        bundle = _bundle_reference(template.bundle, template.bundle_folder(), library.directory)
     body = copied_tables(template.path.read_text(encoding="utf-8-sig"))
     if args.truncation is not None and args.seed is None:
         raise UserError("--truncation applies to a --seed source; a --w or --image source is used as it is")
@@ -130,7 +130,7 @@ def _new(args: argparse.Namespace) -> int:
         if not Path(file).is_file():  # else named as a fault of the preset file, never written
             raise UserError(f"--{kind} {file}: " + ("a folder; give a file in it" if Path(file).is_dir() else
                                                    "no such file"))
-        source = {kind: str(real_path(file))}
+        source = {kind: _file_reference(Path(file), library.directory)}
     header = to_toml({"description": args.description, "bundle": bundle, "source": source})
     # Checked before it replaces anything: a --force that fails must leave the old preset.
     text = header + "\n" + body
@@ -152,13 +152,25 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle_reference(name: str, found: Path) -> str:
-    """How a new preset names the bundle `name`, found at `found`: by its name if it is
-    under models/, else as an absolute path (a path relative to here, or to the template's
-    folder, would be read from the new preset's folder)."""
+def _bundle_reference(name: str, found: Path, presets: Path) -> str:
+    """How a new preset in folder `presets` names the bundle `name`, found at `found`: by its
+    name if it is under models/, else as _file_reference does."""
     from live.models import models_dir
 
-    return name if found == models_dir() / name else str(real_path(found))
+    named = Path(name).name == name  # not a path, which models_dir() / PATH would be too
+    return name if named and found == models_dir() / name else _file_reference(found, presets)
+
+
+def _file_reference(found: Path, presets: Path) -> str:
+    """How a new preset in folder `presets` names a file or folder: relative to that folder
+    when inside it, so the folder plays wherever it is copied with what it holds (a stick, the
+    venue's machine); else absolute (a path relative to here, or to the template's folder,
+    would be read from the new preset's folder)."""
+    real = real_path(found)
+    try:
+        return real.relative_to(real_path(presets)).as_posix()
+    except ValueError:
+        return str(real)
 
 
 def _template(library, like: str | None):

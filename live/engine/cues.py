@@ -91,7 +91,8 @@ def cue(table: object) -> Cue:
     preset = table.get("preset")
     if preset is not None and (not isinstance(preset, str) or not preset or Path(preset).name != preset
                                or preset.endswith(".toml")):
-        raise ValueError(f"preset must be the name of a preset in the presets folder, got {quoted(preset)}")
+        raise ValueError(f"preset must be the name of a preset in the presets folder, got {quoted(preset)} "
+                         "(for presets of another folder, give the show or render --presets-dir)")
     given = table.get("set", {})
     if not isinstance(given, dict):
         raise ValueError("set must be a table of parameters, like set = { lambda = 0.01 }")
