@@ -41,3 +41,12 @@ def test_blocks_split_anywhere_give_what_one_block_gives():
     whole = kept(SilenceGate(RATE), song)
     cuts = np.sort(np.random.default_rng(0).choice(len(song), 9, replace=False))
     assert np.array_equal(kept(SilenceGate(RATE), *np.split(song, cuts)), whole)
+
+
+def test_a_file_is_said_silent_only_when_a_show_would_hear_none_of_it():
+    from live.audio.silence import silence_note
+
+    assert silence_note("a.wav", 0.0) == ("a.wav is silent (every sample is zero): the picture moves toward what "
+                                          "the space reads in silence, not toward music")
+    assert "loudest sample is at -66 dBFS, below the -60 dBFS" in silence_note("a.wav", 0.0005)
+    assert silence_note("a.wav", 0.0011) is None and silence_note("a.wav", None) is None  # -59 dBFS is heard

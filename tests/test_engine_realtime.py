@@ -280,7 +280,16 @@ def test_a_show_interrupted_at_once_still_saves_the_commands_it_took(tmp_path, p
     assert read_cues(sheet) == [Cue(0.0, cut=True)]
 
 
-def test_a_show_draws_with_the_fit_it_is_given(preset_dir, monkeypatch):
+@pytest.fixture
+def set_up_only(monkeypatch):
+    """A show that ends (as interrupted) where it would start running: what its set-up did and said."""
+    def interrupted(engine):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LiveEngine, "run", interrupted)
+
+
+def test_a_show_draws_with_the_fit_it_is_given(preset_dir, monkeypatch, set_up_only):
     import live.render.renderer
 
     fits = []
@@ -289,15 +298,19 @@ def test_a_show_draws_with_the_fit_it_is_given(preset_dir, monkeypatch):
         fits.append(kwargs.get("fit"))
         return Renderer(*args, **kwargs)
 
-    def interrupted(engine):
-        raise KeyboardInterrupt  # at once: the show as set up, not run
-
     monkeypatch.setattr(live.render.renderer, "Renderer", renderer)  # as perform imports it
-    monkeypatch.setattr(LiveEngine, "run", interrupted)
     for fit in ([], ["--fit", "contain"]):
         assert main(["--source", "demo", "--headless", "--control", "off", "--preset", "test", "--presets-dir",
                      str(preset_dir), "--size", "32x16", "--synthesis", "reference", *fit]) == 130
     assert fits == ["cover", "contain"]
+
+
+def test_a_show_of_a_silent_file_says_so(tmp_path, preset_dir, capsys, set_up_only):
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(22050 * 2, np.float32), 22050)
+    assert main(["--source", f"file:{quiet}", "--headless", "--control", "off", "--preset", "test", "--presets-dir",
+                 str(preset_dir), "--size", "32x32", "--synthesis", "reference"]) == 130
+    assert f"live: note: audio: {quiet} is silent (every sample is zero)" in capsys.readouterr().err
 
 
 def test_a_second_stop_signal_interrupts_unless_it_is_the_first_one_again():

@@ -329,6 +329,7 @@ class AudioFile:
     frames: int
     declared: int | None = None  # the frames its header states, where it states them
     top_hz: float | None = None  # how far up its sound reaches (live.audio.bandwidth); None: too quiet to say
+    peak: float | None = None    # its loudest sample's magnitude (full scale 1); None: not measured
 
     @property
     def duration(self) -> float:
@@ -366,14 +367,15 @@ class AudioFile:
 def scan_audio(path: str | Path) -> AudioFile:
     """Decode `path` once, a block at a time, with stream_audio's checks: a file that passes
     can be streamed again without an error, for a job that must not fail halfway."""
-    frames = 0
+    frames, peak = 0, 0.0
     band = Bandwidth()
     for audio in stream_audio(path):
         frames += len(audio.samples)
         rate, channels = audio.sample_rate, audio.channels
         band.add(audio.samples, rate)
+        peak = max(peak, float(np.abs(audio.samples).max(initial=0.0)))
         del audio  # the next block is decoded without this one held
-    return AudioFile(Path(path), rate, channels, frames, declared_frames(Path(path)), band.top_hz())
+    return AudioFile(Path(path), rate, channels, frames, declared_frames(Path(path)), band.top_hz(), peak)
 
 
 class SampleReader:

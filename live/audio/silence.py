@@ -10,6 +10,15 @@ from live.audio.beats import BeatConfig
 GATE_HOP_S = 0.02  # the level is judged this often
 
 
+def silence_note(name: object, peak: float | None, silence_db: float = BeatConfig.silence_db) -> str | None:
+    """What to say of a file whose loudest sample is `peak`, if a show hears none of it as sound."""
+    if peak is None or peak >= 10 ** (silence_db / 20):
+        return None
+    why = (f"its loudest sample is at {20 * np.log10(peak):.0f} dBFS, below the {silence_db:g} dBFS a show takes "
+           "for sound" if peak > 0 else "every sample is zero")
+    return f"{name} is silent ({why}): the picture moves toward what the space reads in silence, not toward music"
+
+
 class SilenceGate:
     """`audible(samples)` returns the samples to keep, a block at a time, and `finish()` those
     of the last part of a hop; `heard` says whether any hop so far was above `silence_db`."""

@@ -174,6 +174,7 @@ def show_seconds(duration: float | None, source) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from live.audio.bandwidth import band_note
     from live.audio.beatmap import BeatMap
+    from live.audio.silence import silence_note
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
     from live.engine.realtime import LiveEngine, LiveOptions
@@ -257,8 +258,11 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
-        if kind == "file" and (band := band_note(rest, source.track.file.top_hz, show.bundle.mel.top_hz)):
-            note("audio", band)
+        if kind == "file":
+            for said in (silence_note(rest, source.track.file.peak),
+                         band_note(rest, source.track.file.top_hz, show.bundle.mel.top_hz)):
+                if said:
+                    note("audio", said)
         beat_map = None
         if known:  # a track with no beats found: its cues that snap stay at their times, as between beats
             beat_map = source_beats(beats, source, kind)

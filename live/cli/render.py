@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from live.audio.bandwidth import band_note
     from live.audio.beatfiles import file_beats
     from live.audio.decode import scan_audio
+    from live.audio.silence import silence_note
     from live.engine.offline import RenderOptions, check_output, excerpt, is_video, render
     from live.files import check_distinct, check_writable
     from live.render.sinks import (FRAME_NAME, PNG_AUDIO_NAME, check_no_frames, check_no_unfinished,
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.start + args.duration > audio.duration:
         note("audio", f"--start {args.start:g} s and --duration {args.duration:g} s go past the end of "
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")
+    if silent := silence_note(args.audio, audio.peak):
+        note("audio", silent)
     if args.threads:  # sums split over other threads round differently: a level or two in some frames
         import torch
         torch.set_num_threads(args.threads)
