@@ -155,8 +155,9 @@ def test_a_render_of_a_file_cut_short_says_so(tmp_path, song, preset_dir, capsys
     assert len(list((tmp_path / "frames").glob("*.png"))) == 4
 
 
-def test_a_render_of_a_silent_file_says_so_before_the_networks_load(tmp_path, preset_dir, capsys, monkeypatch):
-    """A silent file made a video of the picture the space reads for silence, without a word (review 97)."""
+def test_a_render_of_a_silent_or_surround_file_says_so_before_the_networks_load(tmp_path, preset_dir, capsys, monkeypatch):
+    """A silent file made a video of the picture the space reads for silence, and a 5.1 file a video
+    of its mixdown, without a word (review 97)."""
     import live.cli.render
 
     class NetworksLoading(Exception):
@@ -167,13 +168,14 @@ def test_a_render_of_a_silent_file_says_so_before_the_networks_load(tmp_path, pr
 
     monkeypatch.setattr(live.cli.render, "open_show", networks)
     quiet = tmp_path / "quiet.wav"
-    for level, said in ((0.0009, True), (0.0011, False)):  # -61 dBFS; -59, sound to a show
-        sf.write(quiet, np.full((22050, 2), level, np.float32), 22050)
+    for level, channels, said in ((0.0009, 2, True), (0.0011, 6, False)):  # -61 dBFS; -59, sound to a show
+        sf.write(quiet, np.full((22050, channels), level, np.float32), 22050)
         with pytest.raises(NetworksLoading):
             main(["render", str(quiet), "-o", str(tmp_path / "frames"), "--preset", "test", "--presets-dir",
                   str(preset_dir), "--fps", "4", "--size", "32x32"])
         err = capsys.readouterr().err
         assert (f"{quiet} is silent (its loudest sample is at -61 dBFS, below the -60 dBFS" in err) == said, err
+        assert (f"{quiet} has 6 channels: the video's sound is their mix at equal weights" in err) == (channels == 6)
 
 
 def test_render_is_deterministic(tmp_path, song, preset_dir):

@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
                       f"{args.audio} ({audio.length_text()}): the video ends with the audio")
     if silent := silence_note(args.audio, audio.peak):
         note("audio", silent)
+    if audio.channels > 2:  # as the README says; a surround mix folded without a word surprised (review 97)
+        note("audio", f"{args.audio} has {audio.channels} channels: the video's sound is their mix at equal "
+                      "weights, the same on both sides")
     if args.threads:  # sums split over other threads round differently: a level or two in some frames
         import torch
         torch.set_num_threads(args.threads)
