@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     show = open_show(args, live=False)
     if band := band_note(args.audio, audio.top_hz, show.bundle.mel.top_hz):
         note("audio", band)
-    options = RenderOptions(fps=args.fps, size=output_size(args), fit=args.fit, start=args.start, duration=args.duration,
-                            progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
+    options = RenderOptions(fps=args.fps, size=output_size(args), fit=args.fit, start=args.start,
+                            duration=args.duration, progress=not args.quiet, shaders=args.shaders, cues=tuple(cues),
                             beats=args.beats)
     started = time.monotonic()
     try:
