@@ -155,7 +155,8 @@ def test_a_render_of_a_file_cut_short_says_so(tmp_path, song, preset_dir, capsys
     assert len(list((tmp_path / "frames").glob("*.png"))) == 4
 
 
-def test_a_render_of_a_silent_or_surround_file_says_so_before_the_networks_load(tmp_path, preset_dir, capsys, monkeypatch):
+def test_a_render_of_a_silent_or_surround_file_says_so_before_the_networks_load(tmp_path, preset_dir, capsys,
+                                                                              monkeypatch):
     """A silent file made a video of the picture the space reads for silence, and a 5.1 file a video
     of its mixdown, without a word (review 97)."""
     import live.cli.render
