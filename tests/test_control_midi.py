@@ -119,6 +119,38 @@ def test_a_knob_is_read_as_the_controller_the_presets_map(tmp_path):
             MidiMap.load(path)
 
 
+def test_the_shipped_controller_maps_play_the_shipped_presets():
+    """Every preset they switch to is shipped, and every knob reaches a parameter in every shipped preset."""
+    from live.control.midi import Knob, shipped_maps
+    from live.presets import PresetLibrary
+
+    presets = PresetLibrary()
+    mapped = {name: {(b.channel, b.controller) for b in presets.load(name).cc} for name in presets.names()}
+    assert sorted(shipped_maps()) == ["apc-mini", "nanokontrol2"]
+    for name, path in shipped_maps().items():
+        entries = MidiMap.load(path)
+        switched = [r["name"] for b in entries if not isinstance(b, Knob) for r in b.requests if r["cmd"] == "preset"]
+        assert sorted(switched) == presets.names(), name  # each shipped preset, once
+        for knob in (b for b in entries if isinstance(b, Knob)):
+            assert all((knob.to_channel, knob.to) in cc for cc in mapped.values()), (name, knob)
+
+
+def test_a_shipped_map_is_found_by_its_name_and_a_missing_one_names_those_there_are(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reader = MidiReader(MidiMap.load("nanokontrol2"))
+    assert reader.requests([0xB0, 0, 100]) == [{"cmd": "cc", "channel": 1, "controller": 1, "value": 100}]  # fader 1
+    assert reader.requests([0xB0, 32, 127]) == [{"cmd": "preset", "name": "default"}]  # S1
+    assert reader.requests([0xB0, 41, 127]) == [{"cmd": "tap"}]  # PLAY
+    apc = MidiReader(MidiMap.load("apc-mini"))
+    assert apc.requests([0x90, 62, 127]) == [{"cmd": "preset", "name": "tide"}]  # the top row's seventh pad
+    assert apc.requests([0xB0, 52, 9]) == [{"cmd": "cc", "channel": 1, "controller": 5, "value": 9}]  # fader 5
+    with pytest.raises(UserError, match=re.escape("no MIDI map file apc40, and none of that name comes with live "
+                                                  "(those that do: apc-mini, nanokontrol2)")):
+        MidiMap.load("apc40")
+    (tmp_path / "nanokontrol2").write_text("[[button]]\nnote = 1\ncut = true\n")  # a file of that name is the file
+    assert MidiMap.load("nanokontrol2").counted() == "1 button"
+
+
 def test_the_same_note_may_do_one_thing_on_a_channel_and_another_on_the_rest(tmp_path):
     path = tmp_path / "midi.toml"
     path.write_text('[[button]]\nnote = 1\nchannel = 2\ncut = true\n[[button]]\nnote = 1\ntap = true\n')

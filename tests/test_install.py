@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = {"presets": "*.toml", "shaders": "*", "models/default": "*"}
+SHIPPED = {"presets": "*.toml", "presets/controllers": "*.toml", "shaders": "*", "models/default": "*"}
 
 
 def _shipped_files() -> list[str]:

@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from live.cli.types import count, input_path, number, output_dir
-from live.control.midi import MIDI_SYSTEMS
+from live.control.midi import MIDI_SYSTEMS, shipped_maps
 from live.control.osc import PREFIX
 from live.control.protocol import COMMANDS, DEFAULT_COMMAND_ADDRESS, DEFAULT_TELEMETRY_ADDRESS
 from live.control.telemetry import TOPICS
@@ -132,7 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="open a MIDI input of this name for other software (a DAW) to send into (and, with "
                            "--lights, an output of the name to light it)")
     port.add_argument("--list", action="store_true", help="list the MIDI inputs and stop")
-    midi.add_argument("--map", type=input_path, metavar="FILE", help="what the pads and buttons do and how the knobs are read ([[button]], [[knob]])")
+    midi.add_argument("--map", type=input_path, metavar="FILE|NAME",
+                      help="what the pads and buttons do and how the knobs are read ([[button]], [[knob]]): a .toml "
+                           f"file, or a map that comes with live, by name ({', '.join(shipped_maps())})")
     midi.add_argument("--clock", action="store_true",
                       help="tap the beat of the MIDI clock coming in, and mark the master's bars (its downbeat)")
     midi.add_argument("--lights", action="store_true",

@@ -43,13 +43,13 @@ playing when the bridge started carry no beat's place: they tap nothing until it
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from live.audio.bars import BEATS_PER_BAR
 from live.errors import UserError
-from live.files import read_toml
+from live.files import read_toml, shipped
 from live.settings import check_value, param, quoted
 
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
@@ -119,6 +119,11 @@ class Knob:
     kind = "cc"
 
 
+def shipped_maps() -> dict[str, Path]:
+    """The controller maps that come with live (presets/controllers/NAME.toml), by name."""
+    return {p.stem: p for p in sorted((shipped("presets") / "controllers").glob("*.toml"))}
+
+
 class MidiMap:
     """The buttons and knobs of a map file, looked up by (kind, channel, number): one of the
     message's own channel before one of any channel."""
@@ -129,7 +134,15 @@ class MidiMap:
 
     @classmethod
     def load(cls, path: str | Path) -> MidiMap:
-        """The map in a TOML file; UserError naming the file and the entry for anything wrong."""
+        """The map in a TOML file, or the one of that name that comes with live (`shipped_maps`);
+        UserError naming the file and the entry for anything wrong."""
+        path = Path(path)
+        if not path.exists() and path.name == str(path) and not path.suffix:
+            maps = shipped_maps()
+            if path.name not in maps:
+                raise UserError(f"no MIDI map file {path}, and none of that name comes with live (those that do: "
+                                f"{', '.join(maps)}); give a .toml file or one of those names")
+            path = maps[path.name]
         data = read_toml(path)
         extra = sorted(set(data) - set(_READERS))
         if extra:
@@ -161,15 +174,18 @@ class MidiMap:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __iter__(self) -> Iterator[Button | Knob]:
+        return iter(self._entries.values())
+
     def counted(self) -> str:
         """How many buttons and knobs it maps, in words ("2 buttons and 1 knob")."""
-        buttons = sum(isinstance(entry, Button) for entry in self._entries.values())
+        buttons = sum(isinstance(entry, Button) for entry in self)
         counts = ((buttons, "button"), (len(self) - buttons, "knob"))
         return " and ".join(f"{n} {name}{'s' if n != 1 else ''}" for n, name in counts if n)
 
     def lights(self) -> list[Button]:
         """The buttons that can be lit (a program change cannot)."""
-        return [b for b in self._entries.values() if isinstance(b, Button) and b.kind != "program"]
+        return [b for b in self if isinstance(b, Button) and b.kind != "program"]
 
 
 def _channel(table: object, what: str, fields: tuple[str, ...], example: str) -> int | None:
