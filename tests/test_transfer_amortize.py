@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from live.__main__ import main
 from live.bundle import Bundle, random_bundle
 from live.errors import UserError
 from live.files import training_in
@@ -53,13 +54,27 @@ def test_training_checkpoints_writes_the_predictor_and_resumes(bundle, tmp_path)
 def test_fine_tuning_starts_from_the_bundle_predictor(bundle, tmp_path):
     PredictorTrainer(bundle, TINY, tmp_path / "first", progress=False).run()
     trained = {k: v.clone() for k, v in Bundle.load(bundle.root).predictor.state_dict().items()}
-    fresh = PredictorTrainer(Bundle.load(bundle.root), TINY, tmp_path / "fresh", progress=False)
+    fresh = PredictorTrainer(Bundle.load(bundle.root), TINY, tmp_path / "fresh", progress=False, replace=True)
     tuned = PredictorTrainer(Bundle.load(bundle.root), PredictorTraining(**{**TINY.__dict__, "from_bundle": True}),
                              tmp_path / "tuned", progress=False)
     assert all(head.weight.abs().sum() == 0 for head in fresh.predictor.mappers[-1].output_layers())  # the identity
     assert tuned.predictor.mappers[-1].output_layers()[0].weight.abs().sum() > 0
     for name, tensor in tuned.predictor.state_dict().items():
         assert torch.equal(tensor, trained[name]), name
+
+
+def test_a_new_run_from_the_identity_does_not_replace_a_trained_predictor_unasked(bundle, tmp_path, capsys):
+    """A 1-step run replaced the shipped 4,000-step predictor at its first checkpoint (review 98)."""
+    args = ["train", "predictor", "--bundle", str(bundle.root), "--steps", "2", "--batch", "2", "--checkpoint-every",
+            "2", "--held-out", "2", "--music", "synthetic", "--synthetic-clips", "4", "--quiet"]
+    assert main([*args, "--outdir", str(tmp_path / "first")]) == 0  # `bundle new`'s identity: nothing to keep
+    trained = (bundle.root / "predictor.safetensors").read_bytes()
+    assert main([*args, "--outdir", str(tmp_path / "second")]) == 2
+    assert f"{bundle.root} holds a trained predictor, which a new run from the identity would replace at its first " \
+           "checkpoint: give --from-bundle" in capsys.readouterr().err
+    assert (bundle.root / "predictor.safetensors").read_bytes() == trained and not (tmp_path / "second").exists()
+    assert main([*args, "--outdir", str(tmp_path / "second"), "--force", "--seed", "1"]) == 0
+    assert (bundle.root / "predictor.safetensors").read_bytes() != trained  # the same seed would write the same
 
 
 def test_a_run_with_other_settings_is_not_resumed(bundle, tmp_path, monkeypatch):
@@ -94,7 +109,7 @@ def test_a_resumed_run_binds_the_data_folder_it_read_not_its_spelling(bundle, tm
         PredictorTrainer(Bundle.load(bundle.root), typed, tmp_path / "run", progress=False)
     # Synthetic music alone reads no folder: a run of it resumes from anywhere.
     PredictorTrainer(bundle, PredictorTraining(**{**TINY.__dict__, "data_root": ".."}), tmp_path / "synthetic",
-                     progress=False).run()
+                     progress=False, replace=True).run()
     monkeypatch.chdir(tmp_path / "a")
     synthetic = PredictorTraining(**{**TINY.__dict__, "steps": 6, "data_root": ".."})
     assert PredictorTrainer(Bundle.load(bundle.root), synthetic, tmp_path / "synthetic", progress=False).step == 4
@@ -111,7 +126,7 @@ def test_a_run_on_4q_clips_alone_resumes_whatever_its_synthetic_clip_count(bundl
     other = dataclasses.replace(only_4q, steps=6, synthetic_clips=8)
     assert PredictorTrainer(Bundle.load(bundle.root), other, tmp_path / "run", progress=False).step == 4
     absent = dataclasses.replace(only_4q, data_root=str(tmp_path / "none"))
-    PredictorTrainer(bundle, absent, tmp_path / "fallback", progress=False).run()
+    PredictorTrainer(bundle, absent, tmp_path / "fallback", progress=False, replace=True).run()
     with pytest.raises(UserError, match="--synthetic-clips 4 there, 8 here"):
         PredictorTrainer(bundle, dataclasses.replace(absent, steps=6, synthetic_clips=8), tmp_path / "fallback",
                          progress=False)
@@ -622,7 +637,7 @@ def test_a_stopped_run_is_checkpointed_at_the_step_it_stopped_after_and_goes_on_
     config = dataclasses.replace(TINY, steps=6, checkpoint_every=4)
     PredictorTrainer(bundle, config, tmp_path / "straight", progress=False).run()
     run, stop = tmp_path / "run", threading.Event()
-    trainer = PredictorTrainer(Bundle.load(bundle.root), config, run, progress=False)
+    trainer = PredictorTrainer(Bundle.load(bundle.root), config, run, progress=False, replace=True)
     step = trainer.train_step
 
     def stepped():

@@ -218,6 +218,8 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
                         f"(default {d.held_out_pairs}; fewer for a large generator on a CPU)")
     p.add_argument("--from-bundle", action="store_true",
                    help="fine-tune the bundle's predictor instead of starting from the identity (w_m = w_o)")
+    p.add_argument("--force", action="store_true",
+                   help="let a new run from the identity replace a trained predictor the bundle holds")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast through G and E_I in training steps (evaluations stay fp32)")
     p.add_argument("--layer-heads", action="store_true",
@@ -255,7 +257,7 @@ def _run_predictor(args: argparse.Namespace) -> int:
                                bf16=args.bf16, layer_heads=args.layer_heads,
                                layer_heads_from=args.layer_heads_from, lambda_high=args.lambda_high)
     outdir = args.outdir or f"runs/predictor-{bundle.label}"
-    trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet)
+    trainer = PredictorTrainer(bundle, config, outdir, progress=not args.quiet, replace=args.force)
     trained = trainer.step < config.steps
     stopping = threading.Event()
     with stopped_by_signals(stopping, threading.Event()):  # a second Ctrl-C stops at once

@@ -113,7 +113,11 @@ def networks_digest(bundle: Bundle) -> str:
 
 
 class PredictorTrainer:
-    def __init__(self, bundle: Bundle, config: PredictorTraining, run_dir: str | Path, progress: bool = True):
+    """`replace`: a new run from the identity may replace a trained predictor the bundle holds
+    (at its first checkpoint); without it, such a run is refused before anything is made."""
+
+    def __init__(self, bundle: Bundle, config: PredictorTraining, run_dir: str | Path, progress: bool = True,
+                 replace: bool = False):
         if bundle.root is None:
             raise UserError("the bundle has no folder to write its predictor into; load it with Bundle.load")
         self.bundle, self.config, self.run_dir, self.progress = bundle, config, Path(run_dir), progress
@@ -124,6 +128,11 @@ class PredictorTrainer:
             raise UserError(f"the training lambdas' upper end must lie in ({cfg.lambda_min}, {cfg.lambda_max}], "
                             f"the range this predictor reads; got {config.lambda_high}")
         state = self._settled_state()  # before the music banks: a refused resume refuses at once
+        if state is None and not config.from_bundle and not replace and self._holds_trained():
+            # A 1-step run replaced the shipped 4,000-step predictor unasked (review 98).
+            raise UserError(f"{bundle.root} holds a trained predictor, which a new run from the identity would "
+                            "replace at its first checkpoint: give --from-bundle to train on from it, --force to "
+                            "replace it, or train a copy of the bundle (bundle new ... --name NEW)")
         with self._holding_bundle():  # so does a bundle another run trains (held for the run by `run`)
             pass
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -274,6 +283,11 @@ class PredictorTrainer:
                 log.write(log_line({"step": self.step, "heldout_pairs": len(self.pairs), **record}))
         write_state(self.run_dir / STATE_FILE, state)
         self._write_into_bundle(weights, weights_path)
+
+    def _holds_trained(self) -> bool:
+        """Whether the bundle holds a predictor some run trained (not `bundle new`'s identity)."""
+        weights = self.bundle.root / self.bundle.config.predictor_weights
+        return weights.is_file() and bool(BundleConfig.read(self.bundle.root / BUNDLE_FILE).trained_with)
 
     def _bundle_holds(self) -> str:
         """What the bundle's predictor file is to this run: "this run's" (its state's weights),
