@@ -46,7 +46,11 @@ def bundle_dir(name: str | Path, relative_to: Path | None = None) -> Path:
             # Absolute: found again from it (Bundle.load, a preset switch), ./default must not read as
             # the plain name default. Links kept: a bundle is named by its folder.
             return Path(os.path.abspath(place))
-    known = sorted(p.parent.name for p in models_dir().glob(f"*/{BUNDLE_FILE}"))
     looked = " or ".join(dict.fromkeys(str(real_path(p)) for p in places))  # one, for an absolute path
     raise UserError(f"no bundle {name!r} (no {BUNDLE_FILE} in {looked}); "
-                    f"bundles: {', '.join(known) or 'none'}")
+                    f"bundles: {', '.join(bundle_names(models_dir())) or 'none'}")
+
+
+def bundle_names(folder: Path) -> list[str]:
+    """The bundles in a models folder, by name."""
+    return sorted(p.parent.name for p in folder.glob(f"*/{BUNDLE_FILE}"))

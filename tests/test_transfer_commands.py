@@ -1,6 +1,7 @@
 """`python -m live bundle new` and `train predictor`: a bundle around a user's generator, then its predictor."""
 import argparse
 import os
+import re
 import shlex
 
 import pytest
@@ -67,6 +68,11 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     # A bundle of that folder is found by its name, as the new one is named.
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models)) == 0
+    # A name found nowhere is said with that folder and its bundles, not the project's alone (review 98).
+    with pytest.raises(UserError, match=re.escape(f"--space mien: no bundle of that name in {models} (bundles "
+                                                  "there: again, mine, second) or the project's models/ (default)")):
+        run("bundle", "new", "--network", str(checkpoint), "--space", "mien", "--name", "third",
+            "--models-dir", str(models))
     (models / "second" / "MODEL_CARD.md").write_text("my notes")
     (models / "second" / "samples.png").write_bytes(b"the replaced generator's pictures")
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",

@@ -48,7 +48,7 @@ def run_new(args: argparse.Namespace) -> int:
     import torch
 
     from live.bundle import Bundle, BundleConfig, predictor_config
-    from live.models import BUNDLE_FILE, models_dir
+    from live.models import BUNDLE_FILE, bundle_names, models_dir
     from live.nets.checkpoints import keeping_w_avg, load_generator
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space
@@ -72,6 +72,15 @@ def run_new(args: argparse.Namespace) -> int:
         # An installed live's models folder is its package's, often read-only.
         raise UserError(f"{e} (--models-dir DIR keeps bundles in a folder of yours; --bundle DIR/NAME plays one)") \
             from None
+    space_from = args.space
+    if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
+        space_from = args.models_dir / args.space
+    elif args.models_dir and Path(args.space).name == args.space and not Path(args.space).exists() \
+            and not (models_dir() / args.space / BUNDLE_FILE).is_file():
+        # Said by bundle_dir, the models folder given went unnamed and its bundles unlisted (review 98).
+        raise UserError(f"--space {args.space}: no bundle of that name in {args.models_dir} (bundles there: "
+                        f"{', '.join(bundle_names(args.models_dir)) or 'none'}) or the project's models/ "
+                        f"({', '.join(bundle_names(models_dir())) or 'none'}), and no folder {args.space} here")
     G, info = load_generator(args.network)
     if G.c_dim:
         raise UserError(f"{args.network} is a conditional generator (c_dim {G.c_dim}); "
@@ -82,9 +91,6 @@ def run_new(args: argparse.Namespace) -> int:
     for said in info.notes:
         note(str(args.network), said)
     G, estimated = keeping_w_avg(G, str(args.network))
-    space_from = args.space
-    if args.models_dir and (args.models_dir / args.space / BUNDLE_FILE).is_file():  # a name there, as --name is
-        space_from = args.models_dir / args.space
     space, spec = load_space(space_from)  # a bundle, or a space training run's folder
     config = BundleConfig(name=args.name, description=as_text(f"{args.network.name} with the space of {args.space}"),
                           generator_weights="generator.safetensors", space=spec.config,
