@@ -33,17 +33,25 @@ def songs(tmp_path):
     return paths
 
 
-def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, capsys, monkeypatch):
+def test_fast_transfer_writes_a_png_and_a_sheet(preset_dir, songs, tmp_path, capsys, monkeypatch, random_bundle_dir):
     import torch
+
+    from live.__main__ import main
+    from live.models import latent_shape
 
     out, sheet = tmp_path / "out", tmp_path / "sheet.png"
     threads = []
     monkeypatch.setattr(torch, "set_num_threads", threads.append)
     assert run("transfer", "--preset", "test", "--presets-dir", str(preset_dir), "--audio", songs[0],
                "--outdir", str(out), "--lambda", "0.001", "--refine-steps", "1", "--sheet", str(sheet),
-               "--threads", "1") == 0
+               "--threads", "1", "--save-w") == 0
     assert threads[:1] == [1]  # a full transfer's picture is the threads' (review 55)
     assert np.asarray(Image.open(out / "low.png")).shape == (64, 64, 3)
+    # Its latent, for a preset or one's own tools (review 98).
+    w_m = np.load(out / "low.npy")
+    assert w_m.dtype == np.float32 and w_m.shape == latent_shape(random_bundle_dir)
+    assert main(["preset", "--presets-dir", str(preset_dir), "new", "found", "--w", str(out / "low.npy"),
+                 "--bundle", str(random_bundle_dir)]) == 0
     assert Image.open(sheet).size[0] > 2 * 128  # source and result, each enlarged to 128 px
     printed = capsys.readouterr().out
     assert "low.png  V " in printed and "L_transfer" in printed
@@ -168,7 +176,7 @@ def test_the_window_is_cut_from_a_file_decoded_in_blocks(tmp_path, end_s):
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])
-def test_lambda_decides_how_far_the_picture_moves(preset_dir, songs, tmp_path, mode):
+def test_lambda_decides_how_far_the_picture_moves(preset_dir, songs, tmp_path, mode, capsys):
     # A transfer that ignored --lambda drew the same picture at 0 and at 1 without a failing test.
     pictures = {}
     for lam in ("0", "1"):
@@ -177,6 +185,8 @@ def test_lambda_decides_how_far_the_picture_moves(preset_dir, songs, tmp_path, m
                    "--outdir", str(out), "--mode", mode, "--steps", "4", "--refine-steps", "3",
                    "--lambda", lam) == 0
         pictures[lam] = np.asarray(Image.open(out / "high.png"), np.float32)
+        # At lambda 1 no step of the optimization lowers L_transfer: it keeps the source, and says so (review 98).
+        assert ("no step lowered it: the source is kept" in capsys.readouterr().out) == (mode == "full" and lam == "1")
     assert np.abs(pictures["0"] - pictures["1"]).mean() > 1.0
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from live.cli.common import chosen_preset, preset_and_bundle
 from live.cli.types import add_device, count, given, number, output_dir, output_file, threads
 from live.errors import UserError, note
-from live.files import check_distinct, check_writable, real_path
+from live.files import check_distinct, check_writable, npy_bytes, real_path, write_whole
 from live.settings import PARAMS
 from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=count(MIN_OPTIMIZATION_STEPS),
                    help=f"full mode: optimization steps, at least {MIN_OPTIMIZATION_STEPS} (default {FULL_STEPS})")
     p.add_argument("--sheet", type=output_file, metavar="PATH", help="also write the source and all results in one PNG")
+    p.add_argument("--save-w", action="store_true",
+                   help="also write each result's latent w_m as <audio stem>.npy ([num_ws, w_dim] float32): a "
+                        "preset's source (preset new NAME --w FILE), or your own tools'")
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core); the same inputs and "
                                                      "threads give the same pictures (full mode: 300 optimizer "
                                                      "steps carry other threads' rounding to tens of levels)")
@@ -180,7 +183,12 @@ def run(args: argparse.Namespace) -> int:
             after = true_transfer_loss(bundle, w_m[None], w_o[None], f_m, lam).total.item()
         valence, arousal = (float(v) for v in va[0])
         out = write_png(picture, args.outdir / f"{path.stem}.png")
-        worse = "" if after <= before else "  (worse than the source)"  # the fast path's; the full one keeps its best
+        if args.save_w:
+            write_whole(args.outdir / f"{path.stem}.npy", npy_bytes(w_m.float().cpu().numpy()))
+        worse = ("  (worse than the source)" if after > before  # the fast path's; the full one keeps its best
+                 # The best iterate, the source included: few steps of the schedule's warm-up may lower nothing.
+                 else "  (no step lowered it: the source is kept; more --steps or a lower --lambda)"
+                 if args.mode == "full" and torch.equal(w_m, w_o) else "")
         when = f"@ {at:.1f} s" if at >= 1 else f"@ {at:.3g} s"  # a short file's window ends before 0.05 s
         print(f"{out}  V {valence:.2f} A {arousal:.2f} {when}  L_transfer {before:.4f} -> {after:.4f}{worse}")
         tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} {when}"))
