@@ -380,7 +380,8 @@ def measure_generator(name: str, G: Generator, plan: Plan) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", help="comma-separated, from default and the default architecture at twice and "
                                         "four times its resolution, by name (e.g. default@256, default@512), "
-                                        "nvlabs-256, nvlabs-512, nvlabs-1024 (default: all)")
+                                        "nvlabs-256, nvlabs-512, nvlabs-1024 (default: all; --rows '' with "
+                                        "--network times that network alone)")
     parser.add_argument("--network", action="append", default=[], metavar="PATH",
                         help="also time this checkpoint (any format live.nets.checkpoints reads); repeatable")
     parser.add_argument("--dtypes", default="float32,bfloat16",
@@ -437,7 +438,7 @@ def main(args: argparse.Namespace) -> int:
     networks += [(name, lambda G=G: G) for name, G in given]
     rows = []
     for name, build in networks:
-        print(f"{name}: building, compiling and timing ...", file=sys.stderr, flush=True)
+        print(f"{name}: building, {'compiling ' if args.compile else ''}and timing ...", file=sys.stderr, flush=True)
         rows.append(measure_generator(name, build(), plan))
     end_bound = gemm_rate(time_alone(gemms["fp32"]), bounds["fp32"].method, args.gemm_size, "fp32")
 
