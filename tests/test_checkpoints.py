@@ -229,6 +229,17 @@ def test_hostile_rosinality_file_is_refused_naming_the_global(tmp_path):
     assert not marker.exists()
 
 
+def test_a_bare_nvlabs_state_dict_asks_for_the_pickle_it_came_from(tmp_path, G):
+    path = tmp_path / "statedict.pt"
+    torch.save(G.state_dict(), path)  # as one takes the weights out of a network (review 98)
+    with pytest.raises(UserError, match=re.escape(f"{path} holds an NVlabs generator's weights without the "
+                                                  "arguments that built it (a state_dict); give the network pickle")):
+        load_generator(path)
+    torch.save({"something": torch.ones(2)}, path)
+    with pytest.raises(UserError, match="not a rosinality StyleGAN2 checkpoint"):
+        load_generator(path)
+
+
 def test_tensor_view_beyond_its_storage_is_refused(tmp_path):
     storage = torch.ones(4)._typed_storage()
     tensor = Reduce(torch._utils._rebuild_tensor_v2, storage, 0, (1000,), (1,), False, OrderedDict())

@@ -96,10 +96,13 @@ def test_eval_space_reports_held_out_metrics(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fraction", [0.4, 0.0])
-def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, capsys, fraction):
+def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, capsys, fraction, monkeypatch):
     # Split at the default 0.15 whatever the run's data.test_fraction, a run that held out less was
     # scored on pictures and clips it had trained on, as "held out".
     from live.space.config import SpaceTrainConfig
+
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
 
     data = write_data(tmp_path / "data")
     spec = SpaceSpec(SpaceNetConfig(image_backbone="resnet18", mel=TINY_MEL), image_size=64)
@@ -111,12 +114,13 @@ def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, caps
     out = tmp_path / "report.json"
     args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
                                  "--midi-renders", str(tmp_path), "--cache", str(tmp_path / "cache"),
-                                 "--quiet"])
+                                 "--quiet", "--threads", "1"])
     if fraction == 0:
         with pytest.raises(UserError, match="test_fraction 0, on every item: none is held out"):
             args.func(args)
         return
     assert args.func(args) == 0
+    assert threads == [1]  # a machine shared with other work (review 98)
     held_out = sum(is_held_out(f"oasis/Thing {k}", fraction) for k in range(16))
     assert json.loads(out.read_text())["images"]["oasis"]["count"] == held_out > sum(
         is_held_out(f"oasis/Thing {k}") for k in range(16))

@@ -24,6 +24,7 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
                         f"note; default {DEFAULT_MIDI_RENDERS}, from the current folder)")
     p.add_argument("--cache", default="runs/space-cache",
                    help="folder for precomputed spectrograms (default runs/space-cache, from the current folder)")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core)")
     add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_space)
@@ -51,6 +52,9 @@ def _run_space(args: argparse.Namespace) -> int:
     if left_out:
         note("eval", f"{' and '.join(left_out)} left out: no renderings under {renders} "
                      "(python -m live.space.data.midi makes them; --midi-renders names their folder)")
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from live.cli.types import SEED_MAX, add_device, given, number, output_dir
+from live.cli.types import SEED_MAX, add_device, given, number, output_dir, threads
 from live.errors import UserError, note
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--class", dest="class_idx", type=int, metavar="IDX",
                         help="class label, for conditional networks")
     parser.add_argument("--outdir", required=True, type=output_dir, metavar="DIR", help="where to write seedNNNN.png")
+    parser.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core)")
     add_device(parser)
     parser.set_defaults(func=run)
 
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import check_truncation, load_generator
     from live.nets.stylegan2 import to_uint8
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     G, info = load_generator(args.network, device=args.device)
     for said in info.notes:
         note(str(args.network), said)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import add_device, given
+from live.cli.types import add_device, given, threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio (wav, flac, mp3, ...) or image files")
     p.add_argument("--bundle", type=given, default="default",
                    help="bundle name or folder, or a training run folder (default: default)")
+    p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core)")
     add_device(p)
     p.set_defaults(func=_run)
 
@@ -31,6 +32,9 @@ def _run(args: argparse.Namespace) -> int:
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     net, spec = load_space(args.bundle, args.device)
     probe = SpaceProbe(net, spec)
     failed = 0

@@ -301,6 +301,10 @@ def _read_rosinality(path: Path) -> _Contents:
                         f"python -m live train gan --outdir {shlex.quote(str(path.parent))} --kimg 0 "
                         "--export G.safetensors")
     if not isinstance(g_ema, Mapping):
+        if isinstance(ckpt, Mapping) and any(str(k).startswith(("synthesis.b4.", "mapping.fc0.")) for k in ckpt):
+            # A state dict taken out of an NVlabs network: its names without the arguments that built it.
+            raise UserError(f"{path} holds an NVlabs generator's weights without the arguments that built it (a "
+                            "state_dict); give the network pickle (.pkl) it came from")
         raise UserError(f"{path} is a torch file but not a rosinality StyleGAN2 checkpoint (no g_ema)")
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
