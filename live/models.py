@@ -10,6 +10,7 @@ from live.errors import UserError
 from live.files import is_file, read_json, read_toml, real_path, shipped
 
 BUNDLE_FILE = "bundle.toml"
+SHIPPED_BUNDLE = "default"  # under models/: what the shipped presets play
 
 
 def models_dir() -> Path:

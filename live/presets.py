@@ -33,7 +33,7 @@ from live.control.ccmap import CcMap
 from live.errors import UserError
 from live.files import dangling_link, is_file, is_folder, real_path, shipped
 from live.imageio import check_picture
-from live.models import BUNDLE_FILE, bundle_dir, latent_shape
+from live.models import BUNDLE_FILE, SHIPPED_BUNDLE, bundle_dir, latent_shape
 from live.settings import Settings
 
 # "name" is read and ignored: presets of earlier versions carry one, and a copied file
@@ -171,7 +171,7 @@ def parse_preset(text: str, path: Path, source_files: bool = True) -> Preset:
         raise UserError(f"{path} is a cue sheet, not a preset; give it with --cues")
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(PRESET_KEYS))}")
-    bundle = data.get("bundle", "default")
+    bundle = data.get("bundle", SHIPPED_BUNDLE)
     description = data.get("description", "")
     for key, value in (("bundle", bundle), ("description", description)):
         if not isinstance(value, str):

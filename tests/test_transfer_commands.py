@@ -68,6 +68,8 @@ def test_bundle_new_wraps_a_checkpoint_with_another_bundles_space(random_bundle_
     # A bundle of that folder is found by its name, as the new one is named.
     assert run("bundle", "new", "--network", str(checkpoint), "--space", "mine",
                "--name", "second", "--models-dir", str(models)) == 0
+    with pytest.raises(UserError, match="is the bundle live ships, which its presets and `make run` play"):
+        run("bundle", "new", "--network", str(checkpoint), "--space", "mine", "--name", "default", "--force")
     # A name found nowhere is said with that folder and its bundles, not the project's alone (review 98).
     with pytest.raises(UserError, match=re.escape(f"--space mien: no bundle of that name in {models} (bundles "
                                                   "there: again, mine, second) or the project's models/ (default)")):

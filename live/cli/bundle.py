@@ -48,7 +48,7 @@ def run_new(args: argparse.Namespace) -> int:
     import torch
 
     from live.bundle import Bundle, BundleConfig, predictor_config
-    from live.models import BUNDLE_FILE, bundle_names, models_dir
+    from live.models import BUNDLE_FILE, SHIPPED_BUNDLE, bundle_names, models_dir
     from live.nets.checkpoints import keeping_w_avg, load_generator
     from live.nets.predictor import LatentPredictor
     from live.space.load import load_space
@@ -59,6 +59,10 @@ def run_new(args: argparse.Namespace) -> int:
         raise UserError(f"{target} is a link to {real_path(target)}; give that bundle's own name, or remove the link")
     if target.exists() and not target.is_dir():
         raise UserError(f"{target} is a file, not a bundle's folder; choose another --name or --models-dir")
+    if (target / BUNDLE_FILE).exists() and real_path(target) == real_path(models_dir() / SHIPPED_BUNDLE):
+        # --force or not: its untrained replacement left every shipped preset's picture still (review 98).
+        raise UserError(f"{target} is the bundle live ships, which its presets and `make run` play; give yours "
+                        "another --name (or --models-dir)")
     if (target / BUNDLE_FILE).exists() and not args.force:
         raise UserError(f"{target} already holds a bundle; choose another --name or pass --force")
     if not (target / BUNDLE_FILE).exists() and target.is_dir() and any(target.iterdir()):
