@@ -25,6 +25,7 @@ from live.audio.devices import (Device, Direction, default_device_index, find_de
 from live.audio.ring import RingBuffer
 from live.audio.tracks import FileTrack, MemoryTrack, Track
 from live.errors import UserError
+from live.stderr import QuietStderr
 
 
 class Source(ABC):
@@ -47,6 +48,7 @@ class Source(ABC):
         self._stamp: tuple[int, float] | None = None
         self._watched_at: float | None = None  # the last `watchdog` call's time
         self._reopening: DriverCall | None = None  # the device being opened again, on a thread of its own
+        self._quiet = QuietStderr()  # around a stream's open: given back by a watchdog that stops waiting
 
     @abstractmethod
     def start(self) -> None: ...
@@ -80,12 +82,18 @@ class Source(ABC):
         watched, self._watched_at = self._watched_at, now
         return watched is not None and now - watched > self.silence_timeout
 
+    def _quieted(self) -> QuietStderr:
+        """A stream's open, the C libraries' lines left out: each retry while a device is gone printed five."""
+        self._quiet = QuietStderr()
+        return self._quiet
+
     def _reopen_done(self, without: str) -> bool:
         """For `watchdog`: waits up to REOPEN_WAIT_S for the reopen under way; True if it opened the
         device. A failure is said in `last_error` and left for a later call to try again; a reopen
         that has not returned in DRIVER_HUNG_S is said (`hung`), with what the show goes on `without`."""
         assert self._reopening is not None
         if not self._reopening.wait(REOPEN_WAIT_S):
+            self._quiet.release()  # an open that hangs keeps no line of the show's from the terminal
             if self._reopening.running_for() > DRIVER_HUNG_S and not self.hung:
                 self.hung = True
                 self.last_error = (f"the audio driver has not returned in {DRIVER_HUNG_S:g} s from reopening "
@@ -281,15 +289,17 @@ class MicSource(Source):
         stream = None
         self._capture_times.reset()
         try:
-            stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
-                                    channels=self._opened_channels, blocksize=self.blocksize, dtype="float32",
-                                    callback=self._callback)
-            stream.start()
+            with self._quieted():
+                stream = sd.InputStream(device=self._device_index, samplerate=self.sample_rate,
+                                        channels=self._opened_channels, blocksize=self.blocksize, dtype="float32",
+                                        callback=self._callback)
+                stream.start()
         except sd.PortAudioError as e:
             if stream is not None:  # opened but would not start: the watchdog's retries must not pile them up
                 _close(stream)
             raise UserError(f"cannot open input device {self.device_name!r} at {self.sample_rate} Hz, "
-                            f"{self._opened_channels} channel(s): {e}") from e
+                            f"{self._opened_channels} channel(s): {e} (is another program holding it, or its sound "
+                            "server down? python -m live devices lists the inputs)") from e
         self._stream = stream
         self._opened_at = self.clock.now()
 
@@ -477,10 +487,11 @@ class PlaybackSource(Source):
         sd = portaudio()
         stream = None
         try:
-            stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate, channels=self.channels,
-                                     blocksize=self.blocksize, latency=OUTPUT_LATENCY_S, dtype="float32",
-                                     callback=self._play_callback, finished_callback=self._drained.set)
-            stream.start()
+            with self._quieted():
+                stream = sd.OutputStream(device=chosen.index, samplerate=self.sample_rate, channels=self.channels,
+                                         blocksize=self.blocksize, latency=OUTPUT_LATENCY_S, dtype="float32",
+                                         callback=self._play_callback, finished_callback=self._drained.set)
+                stream.start()
         except sd.PortAudioError as e:
             if stream is not None:
                 _close(stream)

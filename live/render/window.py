@@ -20,6 +20,7 @@ from pygame._sdl2 import video as sdl_video
 
 from live.errors import UserError, first_line, note
 from live.render.headless import GL_VERSION
+from live.stderr import QuietStderr
 
 
 class Action(Enum):
@@ -81,7 +82,8 @@ def _reach_display(display: int) -> tuple[int, int]:
     """pygame's display started, and the desktop size of monitor `display`; UserError when
     there is none to reach or no such monitor (the display left closed)."""
     try:
-        pygame.display.init()
+        with QuietStderr():  # SDL's wayland probe printed "error: XDG_RUNTIME_DIR is invalid" before our line
+            pygame.display.init()
     except pygame.error as e:
         raise UserError(f"no display to open a window on ({e}); set DISPLAY or run headless") from e
     driver = pygame.display.get_driver()
