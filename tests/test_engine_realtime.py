@@ -1695,10 +1695,13 @@ def test_what_a_closed_recording_holds_is_said_as_notices_and_its_losses_as_erro
     assert engine.stats.as_dict(0.0)["errors"] == ["recorder: lost samples"]
 
 
-def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
+@pytest.mark.parametrize("asked, presses", [(True, "again"), (False, "twice")])
+def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished(asked, presses):
     # The control server sends the latest state until it stops: for the 27 s a recording took to
     # finish, telemetry read as a live show at 28 fps with its last latency and level.
     engine = LiveEngine(fake_show(), PresetLibrary(), silent_source(), None, None, LiveOptions())
+    if asked:  # Esc or a Ctrl-C; else the show ended by itself, and a first Ctrl-C only asks (review 99)
+        engine.asked_to_stop.set()
     published = []
     engine.publish = lambda topic, body: published.append((topic, dict(body)))
 
@@ -1713,7 +1716,7 @@ def test_a_show_that_stopped_drawing_says_so_before_its_recording_is_finished():
                                           "latency_ms": {"audio_to_keyframe": None, "audio_to_screen": None}}
     # Said at once, with how far behind: a silent wait of 11-27 s invited the second Ctrl-C.
     assert published[1] == ("notice", {"source": "show", "message": "the show has ended; finishing its recording, "
-                                       "10 s of it still to encode (Ctrl-C again leaves it unfinished)"})
+                                       f"10 s of it still to encode (Ctrl-C {presses} leaves it unfinished)"})
     # Commands that would change the show are refused from then on; `get` says it has ended.
     for command in (lambda: engine.set_param("lambda", 0.1), lambda: engine.switch_preset("any"), engine.tap,
                     lambda: engine.control_change(1, 1, 64)):

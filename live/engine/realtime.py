@@ -785,7 +785,9 @@ class LiveEngine:
             # second Ctrl-C, which leaves the recording unfinished.
             reached = self.recorder.written_until
             behind = f", {max(0.0, at - reached):.0f} s of it still to encode" if reached is not None else ""
-            self.notify("show", f"the show has ended; finishing its recording{behind} (Ctrl-C again leaves it "
+            # A show that ended by itself takes a first Ctrl-C as the request to stop (live.cli.stopping).
+            presses = "again" if self.asked_to_stop.is_set() else "twice"
+            self.notify("show", f"the show has ended; finishing its recording{behind} (Ctrl-C {presses} leaves it "
                                 "unfinished)")
 
     def stop(self) -> None:
