@@ -240,6 +240,15 @@ def test_a_mic_that_will_not_open_at_its_advertised_rate_opens_at_a_common_one(f
     assert MicSource("HDA Intel", sample_rate=44100, clock=ManualClock()).sample_rate == 44100  # asked for: kept
 
 
+def test_a_mic_says_what_it_listens_to(fake_portaudio):
+    # A show on the default input did not say which it was (review 99).
+    assert MicSource("usb", clock=ManualClock()).describe() == "'USB Audio CODEC' (ALSA): channel 1 at 48000 Hz"
+    assert MicSource("usb", channels=1, first_channel=2, sample_rate=44100, clock=ManualClock()).describe() == \
+        "'USB Audio CODEC' (ALSA): channel 2 at 44100 Hz"
+    assert MicSource("usb", channels=2, clock=ManualClock()).describe() == \
+        "'USB Audio CODEC' (ALSA): channels 1-2 at 48000 Hz"
+
+
 def test_missing_mic_names_the_available_inputs(fake_portaudio):
     with pytest.raises(UserError) as err:
         MicSource("Focusrite")

@@ -1165,6 +1165,19 @@ def test_a_cut_from_the_controls_or_the_c_key_shows_the_newest_keyframe_in_the_n
         engine.cut()
 
 
+def test_a_preset_key_past_the_presets_says_which_there_are(tmp_path):
+    from live.render.window import Action, KeyAction
+
+    keys = [KeyAction(Action.PRESET, preset=8)]
+    window = SimpleNamespace(poll=lambda: [keys.pop()] if keys else [], screen=None, size=(4, 4), flip=lambda: None)
+    engine = LiveEngine(fake_show(), _presets(tmp_path), silent_source(), None, None, LiveOptions(), window=window)
+    published = []
+    engine.publish = lambda topic, body: published.append((topic, body))
+    engine._handle_actions()  # did nothing, and said nothing (review 99)
+    assert published == [("notice", {"source": "preset",
+                                     "message": "key 8: no preset; there are 4 (1 broken, 2 calm, 3 lost, 4 loud)"})]
+
+
 def test_two_taps_in_time_hand_a_track_s_known_beats_to_the_taps_and_a_stray_one_changes_nothing(tmp_path):
     from live.audio.beatmap import BeatMap
     from live.render.window import Action, KeyAction

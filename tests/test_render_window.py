@@ -211,6 +211,7 @@ import pygame
 window = Window(WindowConfig(size=(160, 120)))
 for on in (True, False) * 3:
     window.set_fullscreen(on)
+    assert pygame.mouse.get_visible() is not on  # no pointer on the projected picture (review 99)
     churn = [[object() for _ in range(64)] for _ in range(2000)]  # a show's allocations reuse freed memory
     for _ in range(5):
         window.flip()

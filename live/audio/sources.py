@@ -217,6 +217,7 @@ class MicSource(Source):
         super().__init__(sample_rate or _input_rate(chosen, opened), channels, ring_seconds, clock)
         self.device_name = chosen.name
         self._device_index = chosen.index
+        self._host_api = chosen.host_api
         self.blocksize = blocksize
         self.silence_timeout = silence_timeout
         self.last_error: str | None = None
@@ -230,6 +231,12 @@ class MicSource(Source):
     @property
     def input_overflows(self) -> int:
         return self._input_overflows
+
+    def describe(self) -> str:
+        """What the show listens to, for a performer to check: 'USB Audio' (ALSA): channels 3-4 at 48000 Hz."""
+        first, last = self._skipped + 1, self._opened_channels
+        which = f"channel {first}" if first == last else f"channels {first}-{last}"
+        return f"{self.device_name!r} ({self._host_api}): {which} at {self.sample_rate} Hz"
 
     def start(self) -> None:
         self._open()

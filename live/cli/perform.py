@@ -238,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
         # Sources find their device or decode their file now, and start with the show: a bad
         # file or device is named before the networks load (5-9 s here), not after.
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate, args.output)
+        if kind == "mic":  # the default input was chosen unsaid (review 99)
+            print(f"live: listening to {source.describe()}")
         cues = checked_cues(args)
         # A beat file's mistakes are said now; a file's own beats are found once the networks have
         # loaded, so that what is wrong with the preset or its bundle is said first, not after a pass

@@ -525,7 +525,10 @@ class LiveEngine:
                 self.stopping.set()
             elif action.action is Action.PRESET:
                 name = self._preset_for_key(action.preset)
-                if name is not None:
+                if name is None:  # a key past the presets did nothing, unsaid (review 99)
+                    self.notify("preset", f"key {action.preset}: no preset; there are {len(self._preset_keys)} "
+                                          f"({', '.join(f'{k} {n}' for k, n in enumerate(self._preset_keys, 1))})")
+                else:
                     try:
                         self._choose(name)
                         self._log(preset=name)

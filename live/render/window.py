@@ -162,6 +162,7 @@ class Window:
         # without: the frame pacer must then hold the cap itself.
         refused = [w for w in caught if "vsync" in str(w.message)]
         self.vsync = config.vsync and not refused
+        pygame.mouse.set_visible(not fullscreen)  # the pointer stayed on the projected picture (review 99)
         for w in caught:
             if w not in refused:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
