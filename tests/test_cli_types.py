@@ -516,6 +516,19 @@ def test_every_command_sets_the_brief_spin_before_torch_loads(tmp_path):
     assert "does not exist" in done.stderr  # the command ran, and failed on its missing network
 
 
+def test_a_show_s_missing_preset_is_said_before_torch_loads():
+    # 5 s for a typo: --device's default loaded torch as argparse read it, the show's modules too (review 99).
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom live.__main__ import main\n"
+             "code = main(['--preset', 'nosuch', '--headless', '--control', 'off', '--source', 'demo'])\n"
+             "print(code, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert "no preset named 'nosuch'" in done.stderr
+
+
 @pytest.mark.parametrize("headless", [False, True])
 def test_a_show_that_falls_back_to_the_demo_track_says_so(monkeypatch, capsys, headless):
     # In a window (or headless with --headless on a machine with a display) it followed the demo

@@ -12,8 +12,8 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
-from live.cli.common import (add_cues_argument, add_show_arguments, checked_cues, given_beats, open_show, output_size,
-                             show_presets, timed_cues)
+from live.cli.common import (add_cues_argument, add_show_arguments, checked_cues, chosen_preset, given_beats,
+                             open_show, output_size, show_presets, timed_cues)
 from live.cli.stopping import stopped_by_signals
 from live.cli.types import (at_home, beat_source, channel_span, count, cue_sheet_file, given, number, output_path,
                             threads)
@@ -172,16 +172,10 @@ def show_seconds(duration: float | None, source) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from live.audio.bandwidth import band_note
-    from live.audio.beatmap import BeatMap
-    from live.audio.silence import silence_note
     from live.control.security import ServerKeys
     from live.control.server import ControlServer, check_addresses
-    from live.engine.realtime import LiveEngine, LiveOptions
     from live.models import bundle_dir, latent_shape
     from live.presets import DEFAULT_PRESET
-    from live.render.renderer import Renderer
-    from live.render.shaders import ShaderLibrary
     from live.files import check_distinct
     from live.render.sinks import check_new_recording, partial_path, video_work_files
 
@@ -224,6 +218,15 @@ def run(args: argparse.Namespace) -> int:
         from live.render.window import check_display
 
         check_display(args.display)
+    chosen_preset(args)  # a preset that is not there or does not read: said in a second, not after torch loads
+    # The heavy modules (torch, torchaudio, moderngl): after what the command line alone decides (review 99).
+    from live.audio.bandwidth import band_note
+    from live.audio.beatmap import BeatMap
+    from live.audio.silence import silence_note
+    from live.engine.realtime import LiveEngine, LiveOptions
+    from live.render.renderer import Renderer
+    from live.render.shaders import ShaderLibrary
+
     engine: LiveEngine | None = None
 
     def report(stage: str, message: str) -> None:

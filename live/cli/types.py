@@ -91,6 +91,8 @@ def threads(low: int = 1):
 def device(text: str) -> str:
     """A torch device this machine has (cpu, cuda, cuda:N), as given: a misspelt or missing
     one was found only where the networks load, after the command's other checks."""
+    if text == "cpu":  # every machine's, and the default, which argparse parses too: no torch import (2 s)
+        return text
     from live.nets.device import checked_device
 
     try:
