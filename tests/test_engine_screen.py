@@ -255,6 +255,16 @@ def test_the_hud_s_numbers_change_a_few_times_a_second_and_a_new_preset_at_once(
     assert "12.0 fps" in lost.state.hud and "3.0 fps" in later.state.hud
 
 
+def test_the_hud_gives_the_input_s_level():
+    # In silence it said only "--- bpm", a silent input and a dead one alike (review 99).
+    settings = SETTINGS.with_value("hud", True)
+
+    def level(rms):
+        hud = ScreenDirector(fade_in=False).frame(0.0, replace(QUIET, rms=rms), _keyframe(1), settings).state.hud
+        return hud.splitlines()[1].split("level")[1].split("dBFS")[0].strip()
+    assert [level(rms) for rms in (0.1, 1e-3, 0.0)] == ["-20", "-60", "-120"]
+
+
 def test_the_hud_counts_the_bar_on_each_beat_heard_where_the_bars_are_known():
     settings = SETTINGS.with_value("hud", True)
     director = ScreenDirector(fade_in=False)

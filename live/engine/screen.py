@@ -205,8 +205,11 @@ class ScreenDirector:
         bpm = f"{features.bpm:5.1f} bpm" if features is not None and features.beat_confidence > 0 else "  --- bpm"
         va = f"V {newest.valence:.2f} A {newest.arousal:.2f}" if newest is not None else "V --- A ---"
         latency = f"{hud.latency_ms:.0f} ms" if hud.latency_ms is not None else "--- ms"
+        # The input's level: in silence the HUD said only "--- bpm", silence or a dead input alike (review 99).
+        level = f"{20 * math.log10(max(features.rms, 1e-6)):4.0f} dBFS" if features is not None else " --- dBFS"
         lines = ["  ".join(part for part in (hud.preset, bpm, bar, va) if part),
-                 f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}  {hud.synthesis}".rstrip()]
+                 f"{hud.fps:4.1f} fps  {hud.keyframes_per_s:4.1f} kf/s  latency {latency}  level {level}  "
+                 f"{hud.synthesis}".rstrip()]
         if hud.message:
             lines.append(hud.message)
         return "\n".join(lines)
