@@ -110,17 +110,20 @@ def test_eval_space_scores_a_run_folder_on_what_that_run_held_out(tmp_path, caps
     run.mkdir()
     save_weights(SpaceNet(spec.config), run / spec.weights)
     spec.write(run)
-    SpaceTrainConfig().with_overrides([f"data.test_fraction={fraction}"]).write(run / "config.toml")
+    own_cache = tmp_path / "run-cache"
+    SpaceTrainConfig().with_overrides([f"data.test_fraction={fraction}", f'cache="{own_cache}"']).write(
+        run / "config.toml")
     out = tmp_path / "report.json"
+    monkeypatch.chdir(tmp_path)
     args = _parser().parse_args(["eval", "space", "--bundle", str(run), "--json", str(out), "--data", str(data),
-                                 "--midi-renders", str(tmp_path), "--cache", str(tmp_path / "cache"),
-                                 "--quiet", "--threads", "1"])
+                                 "--midi-renders", str(tmp_path), "--quiet", "--threads", "1"])
     if fraction == 0:
         with pytest.raises(UserError, match="test_fraction 0, on every item: none is held out"):
             args.func(args)
         return
     assert args.func(args) == 0
     assert threads == [1]  # a machine shared with other work (review 98)
+    assert any(own_cache.iterdir()) and not (tmp_path / "runs").exists()  # the run's cache, not another (review 98)
     held_out = sum(is_held_out(f"oasis/Thing {k}", fraction) for k in range(16))
     assert json.loads(out.read_text())["images"]["oasis"]["count"] == held_out > sum(
         is_held_out(f"oasis/Thing {k}") for k in range(16))

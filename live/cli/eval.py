@@ -22,8 +22,8 @@ def _add_space(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--midi-renders", type=given,
                    help="fluidsynth renderings of EMOPIA and VGMIDI (sets without renderings are skipped, with a "
                         f"note; default {DEFAULT_MIDI_RENDERS}, from the current folder)")
-    p.add_argument("--cache", default="runs/space-cache",
-                   help="folder for precomputed spectrograms (default runs/space-cache, from the current folder)")
+    p.add_argument("--cache", help="folder for precomputed spectrograms (default: a training run's own, else "
+                                   "runs/space-cache, from the current folder)")
     p.add_argument("--threads", type=threads(), help="torch CPU threads (default: every core)")
     add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -36,9 +36,11 @@ def _run_space(args: argparse.Namespace) -> int:
     from live.errors import UserError, note
     from live.files import check_distinct, write_json
     from live.space.cache import ArrayCache
-    from live.space.evaluate import evaluate_space, evaluation_data, format_report, held_out_fraction
+    from live.space.evaluate import evaluate_space, evaluation_data, format_report, held_out_fraction, run_cache
     from live.space.load import load_space
 
+    # A run folder's own: another copy of its spectrograms was made in the working folder (review 98).
+    args.cache = args.cache or run_cache(Path(args.bundle)) or "runs/space-cache"
     check_distinct({"--json": args.json, "--cache": args.cache})  # found after the evaluation, the report lost
     # A run folder's own split: at the default 0.15, a run that held out less was scored on what it trained on.
     renders = Path(args.midi_renders or DEFAULT_MIDI_RENDERS)

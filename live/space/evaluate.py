@@ -169,16 +169,28 @@ def evaluation_data(root: Path, midi_renders: Path, test_fraction: float = DEFAU
                       emopia=(midi_renders / "emopia").is_dir(), vgmidi=(midi_renders / "vgmidi").is_dir())
 
 
-def held_out_fraction(folder: Path) -> float:
-    """The share a `train space` run folder held out (its config.toml's data.test_fraction),
-    or the default for a bundle, which does not record it; refused if the run held out nothing."""
+def _run_config(folder: Path):
+    """A `train space` run folder's config.toml, read; None for a bundle."""
     from live.space.config import SpaceTrainConfig
     from live.space.train import CONFIG_FILE
 
     run_config = Path(folder) / CONFIG_FILE
-    if not run_config.is_file():
+    return SpaceTrainConfig.read(run_config) if run_config.is_file() else None
+
+
+def run_cache(folder: Path) -> str | None:
+    """The spectrogram cache a `train space` run folder's config names (None for a bundle)."""
+    config = _run_config(folder)
+    return config.cache if config is not None else None
+
+
+def held_out_fraction(folder: Path) -> float:
+    """The share a `train space` run folder held out (its config.toml's data.test_fraction),
+    or the default for a bundle, which does not record it; refused if the run held out nothing."""
+    config = _run_config(folder)
+    if config is None:
         return DEFAULT_TEST_FRACTION
-    fraction = SpaceTrainConfig.read(run_config).data.test_fraction
+    fraction = config.data.test_fraction
     if fraction == 0:
         raise UserError(f"{folder} was trained with data.test_fraction 0, on every item: none is held out "
                         "to evaluate it on")
