@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import add_device, count, number, threads
+from live.cli.types import add_device, count, number, threads, use_threads
 from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
 DEFAULT_LAMBDAS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -46,8 +46,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.pairs < 1 or args.steps < MIN_OPTIMIZATION_STEPS or min(args.lambdas) < 0:
         raise UserError(f"--pairs must be >= 1, --steps >= {MIN_OPTIMIZATION_STEPS} and every lambda >= 0")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)
     pairs = benchmark_pairs(bundle, args.data, args.pairs, [0.0])
 

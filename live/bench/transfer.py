@@ -55,7 +55,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from live.cli.types import SEED_MAX, add_device, count, number, seed, threads
+from live.cli.types import SEED_MAX, add_device, count, number, seed, threads, use_threads
 from live.errors import UserError, note
 from live.transfer.config import MIN_OPTIMIZATION_STEPS
 
@@ -99,8 +99,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import torch
-
     from live.bench.report import report
     from live.bundle import Bundle
     from live.transfer.amortize import evaluation_lambdas
@@ -119,8 +117,7 @@ def main(args: argparse.Namespace) -> int:
     args.ks = sorted(set(args.ks))  # a k given twice ran twice into one list of results (2n for n pairs)
     if not any(k <= 3 for k in args.ks):
         raise UserError("--ks needs a value in 1..3 (the targets are about those)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     bundle = Bundle.load(args.bundle, device=args.device)
     lambdas = args.lambdas or evaluation_lambdas(bundle)
     pairs = benchmark_pairs(bundle, args.data, args.pairs, lambdas, args.first_seed)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import add_device, count, given, json_file, number, seed, threads
+from live.cli.types import add_device, count, given, json_file, number, seed, threads, use_threads
 
 DEFAULT_MIDI_RENDERS = "runs/midi-cache"
 
@@ -54,9 +54,7 @@ def _run_space(args: argparse.Namespace) -> int:
     if left_out:
         note("eval", f"{' and '.join(left_out)} left out: no renderings under {renders} "
                      "(python -m live.space.data.midi makes them; --midi-renders names their folder)")
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     net, spec = load_space(args.bundle, args.device)
     report = evaluate_space(net, spec, data, ArrayCache(args.cache), progress=not args.quiet)
     report = {"bundle": str(args.bundle), "data": str(args.data), **report}
@@ -94,8 +92,6 @@ def _add_gan(sub: argparse._SubParsersAction) -> None:
 def _run_gan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
     from live.errors import UserError
     from live.files import check_distinct, write_json
     from live.gan.config import GanEvalConfig
@@ -108,8 +104,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     if not network.is_file():
         raise UserError(f"--network {args.network} is not a checkpoint file")
     check_distinct({"--network": network, "--json": args.json})
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     G, _ = load_generator(args.network, device=args.device)
     pictures = None
     check_scorable(G, args.trunc, procedural=args.data == "procedural")  # before the space loads

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from live.cli.types import SEED_MAX, add_device, given, number, output_dir, threads
+from live.cli.types import SEED_MAX, add_device, given, number, output_dir, threads, use_threads
 from live.errors import UserError, note
 
 if TYPE_CHECKING:
@@ -72,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from live.nets.checkpoints import check_truncation, load_generator
     from live.nets.stylegan2 import to_uint8
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     G, info = load_generator(args.network, device=args.device)
     for said in info.notes:
         note(str(args.network), said)

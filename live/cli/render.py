@@ -8,7 +8,7 @@ from pathlib import Path
 
 from live.cli.common import (add_cues_argument, add_show_arguments, bundle_folder, checked_cues, given_beats,
                              load_bundle, open_show, output_size, show_presets, timed_cues)
-from live.cli.types import beat_source, number, output_path, threads
+from live.cli.types import beat_source, number, output_path, threads, use_threads
 from live.errors import UserError, note
 
 
@@ -85,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if audio.channels > 2:  # as the README says; a surround mix folded without a word surprised (review 97)
         note("audio", f"{args.audio} has {audio.channels} channels: the video's sound is their mix at equal "
                       "weights, the same on both sides")
-    if args.threads:  # sums split over other threads round differently: a level or two in some frames
-        import torch
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)  # sums split over other threads round differently: a level or two in some frames
     show = open_show(args, live=False)
     if band := band_note(args.audio, audio.top_hz, show.bundle.mel.top_hz):
         note("audio", band)

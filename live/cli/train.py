@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from live.cli.stopping import stopped_by_signals
-from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads
+from live.cli.types import add_device, count, given, number, output_dir, output_path, seed, threads, use_threads
 from live.errors import UserError, note
 from live.files import check_distinct, check_writable, file_stamp, real_path
 
@@ -238,15 +238,12 @@ def _add_predictor(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predictor(args: argparse.Namespace) -> int:
-    import torch
-
     from live.bundle import Bundle
     from live.transfer.amortize import PredictorTrainer
     from live.transfer.config import PredictorTraining
     from live.transfer.music import has_4q_clips
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     if args.music and "4q" in args.music and not has_4q_clips(args.data):
         raise UserError(f"--music 4q: no 4Q clips at {Path(args.data) / '4q'}; give the shared data folder with --data")
     bundle = Bundle.load(args.bundle, device=args.device)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from live.cli.common import chosen_preset, preset_and_bundle
-from live.cli.types import add_device, count, given, number, output_dir, output_file, threads
+from live.cli.types import add_device, count, given, number, output_dir, output_file, threads, use_threads
 from live.errors import UserError, note
 from live.files import check_distinct, check_writable, npy_bytes, real_path, write_whole
 from live.settings import PARAMS
@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from live.imageio import write_png
     from live.transfer.sheet import contact_sheet
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     preset, bundle = preset_and_bundle(args, uses_predictor=args.mode != "full")
     G, mel = bundle.G, bundle.mel
     lam = preset.settings.lambda_ if args.lam is None else args.lam

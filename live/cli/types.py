@@ -88,6 +88,13 @@ def threads(low: int = 1):
     return parse
 
 
+def use_threads(count: int | None) -> None:
+    """torch's CPU threads set to `count` (--threads), or left at every core when it is None."""
+    if count:
+        import torch
+        torch.set_num_threads(count)
+
+
 def device(text: str) -> str:
     """A torch device this machine has (cpu, cuda, cuda:N), as given: a misspelt or missing
     one was found only where the networks load, after the command's other checks."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from live.cli.types import add_device, given, threads
+from live.cli.types import add_device, given, threads, use_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     from live.space.load import load_space
     from live.space.probe import SpaceProbe
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     net, spec = load_space(args.bundle, args.device)
     probe = SpaceProbe(net, spec)
     failed = 0
