@@ -243,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         source = open_source(source_spec, args.play, args.input_channels, args.input_rate, args.output)
         if kind == "mic":  # the default input was chosen unsaid (review 99)
             print(f"live: listening to {source.describe()}")
+        if kind == "file" and (silent := silence_note(rest, source.track.file.peak)):
+            note("audio", silent)  # before the networks load, as a render says it
         cues = checked_cues(args)
         # A beat file's mistakes are said now; a file's own beats are found once the networks have
         # loaded, so that what is wrong with the preset or its bundle is said first, not after a pass
@@ -263,11 +265,8 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(preset, UserError) and name != chosen:
                 note("presets", f"{name} cannot be played: {preset}")
         show = open_show(args, live=True, report=report, seconds=show_seconds(args.duration, source))
-        if kind == "file":
-            for said in (silence_note(rest, source.track.file.peak),
-                         band_note(rest, source.track.file.top_hz, show.bundle.mel.top_hz)):
-                if said:
-                    note("audio", said)
+        if kind == "file" and (band := band_note(rest, source.track.file.top_hz, show.bundle.mel.top_hz)):
+            note("audio", band)  # after: it needs the bundle's mel window
         beat_map = None
         if known:  # a track with no beats found: its cues that snap stay at their times, as between beats
             beat_map = source_beats(beats, source, kind)

@@ -184,12 +184,13 @@ def run(args: argparse.Namespace) -> int:
         out = write_png(picture, args.outdir / f"{path.stem}.png")
         if args.save_w:
             write_whole(args.outdir / f"{path.stem}.npy", npy_bytes(w_m.float().cpu().numpy()))
-        worse = ("  (worse than the source)" if after > before  # the fast path's; the full one keeps its best
-                 # The best iterate, the source included: few steps of the schedule's warm-up may lower nothing.
-                 else "  (no step lowered it: the source is kept; more --steps or a lower --lambda)"
-                 if args.mode == "full" and torch.equal(w_m, w_o) else "")
+        said = ""
+        if after > before:  # the fast path's; the full one keeps its best iterate, the source included
+            said = "  (worse than the source)"
+        elif args.mode == "full" and torch.equal(w_m, w_o):  # few steps of the schedule's warm-up lowered nothing
+            said = "  (no step lowered it: the source is kept; more --steps or a lower --lambda)"
         when = f"@ {at:.1f} s" if at >= 1 else f"@ {at:.3g} s"  # a short file's window ends before 0.05 s
-        print(f"{out}  V {valence:.2f} A {arousal:.2f} {when}  L_transfer {before:.4f} -> {after:.4f}{worse}")
+        print(f"{out}  V {valence:.2f} A {arousal:.2f} {when}  L_transfer {before:.4f} -> {after:.4f}{said}")
         tiles.append((picture, f"{path.stem}\nV {valence:.2f} A {arousal:.2f} {when}"))
     refiner.close()
     if args.sheet:
